@@ -1,0 +1,49 @@
+# mobsig: one command to set up (venv, pinned Python deps, pinned JVM jars, demo run),
+# one command to test. See README.md.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock 2>/dev/null | sha256sum | cut -c1-12)
+DEMO   ?= demo-out
+
+.PHONY: setup install jars test test-fast demo bench lint lock clean
+
+## setup: virtualenv + pinned dependencies + JVM jars, then run the demo
+setup: install jars demo
+
+## install: the virtualenv with every Python dependency pinned (requirements.lock)
+install: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11) on PATH" >&2; exit 1; }
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet pip==24.3.1
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[test]'
+	touch $@
+
+## jars: Sedona, GeoTools wrapper and Delta from Maven Central into deploy/jars (git-ignored)
+jars:
+	./deploy/fetch_jars.sh
+
+## test: the whole test suite (what CI runs, via .ci/run)
+test: install jars
+	$(BIN)/python -m pytest
+
+## demo: generate a small synthetic city and run every job on it (outputs in $(DEMO)/)
+demo: install jars
+	$(BIN)/mobsig demo --out $(DEMO)
+
+## lint: ruff on the code
+lint: install
+	$(BIN)/ruff check lib jobs tests
+
+## lock: re-resolve the pinned dependency tree after changing pyproject.toml
+lock:
+	rm -rf /tmp/mobsig-lock && $(PYTHON) -m venv /tmp/mobsig-lock
+	/tmp/mobsig-lock/bin/python -m pip install --quiet pip==24.3.1
+	/tmp/mobsig-lock/bin/python -m pip install --quiet -e '.[test]'
+	/tmp/mobsig-lock/bin/python -m pip freeze --exclude-editable | grep -v '^mobsig' > requirements.lock
+
+clean:
+	rm -rf $(VENV) deploy/jars $(DEMO) build dist *.egg-info

@@ -1,0 +1,1 @@
+"""Great Expectations suites (JSON), packaged as mobsig.expectations; see mobsig.quality."""

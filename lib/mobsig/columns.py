@@ -1,0 +1,51 @@
+"""Column names used across tables: one constant per name, snake_case, units as suffixes."""
+
+from __future__ import annotations
+
+# partitioning
+DT = "dt"
+REGION = "region"
+MONTH = "month"
+LEVEL = "level"
+
+# raw and event columns (data contract)
+USER_ID = "user_id"
+EVENT_TIME = "event_time"
+CELL_ID = "cell_id"
+EVENT_TYPE = "event_type"
+IMEI_TAC = "imei_tac"
+HOME_REGION = "home_region"
+
+# cell table
+LON = "lon"
+LAT = "lat"
+COORD_SYS = "coord_sys"
+AZIMUTH = "azimuth"
+RADIUS_M = "radius_m"
+TECH = "tech"
+VALID_FROM = "valid_from"
+VALID_TO = "valid_to"
+ADMIN_CODE = "admin_code"
+
+# quarantine
+REASON = "reason"
+RAW_TEXT = "raw_text"
+SOURCE_FILE = "source_file"
+
+# stays and moves
+STAY_START = "stay_start"
+STAY_END = "stay_end"
+DURATION_S = "duration_s"
+H3 = "h3"
+N_EVENTS = "n_events"
+DIST_M = "dist_m"
+
+# units and population
+UNIT_ID = "unit_id"
+UNIT_NAME = "unit_name"
+POP_CLASS = "pop_class"
+RAW_COUNT = "raw_count"
+EXPANDED_COUNT = "expanded_count"
+GEOMETRY = "geometry"
+
+POP_CLASSES = ("resident", "short_term", "visitor", "transit", "unidentified", "non_human")

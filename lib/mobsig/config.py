@@ -1,0 +1,631 @@
+"""Typed configuration: YAML file + command-line overrides -> frozen, validated `Config`.
+
+Every parameter of ``docs/domain.md`` lives here with its default and a one-line doc
+(``mobsig config --explain`` prints them all). Tags in the docs: [S] seen in a public
+source, [P] common practice in open-source peers, [I] a reasoned default.
+
+Loading never touches Spark. Errors name the key, the bad value and what is allowed::
+
+    cfg = load_config("city.yaml", overrides=["stays.tau_min=45", "run.region_level=city"])
+
+Relative paths in a config file are resolved against the file's folder (against the
+working directory when there is no file).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import os
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mobsig.errors import ConfigError
+
+# --------------------------------------------------------------------------------------
+# parameter declaration
+
+
+def param(
+    default: Any,
+    doc: str,
+    *,
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+    lt: float | None = None,
+    choices: Iterable[Any] | None = None,
+) -> Any:
+    """Declare a config field with its default, a one-line doc and its allowed range."""
+    meta = {"doc": doc, "ge": ge, "gt": gt, "le": le, "lt": lt,
+            "choices": tuple(choices) if choices is not None else None}
+    if isinstance(default, (list, dict)):
+        frozen = tuple(default) if isinstance(default, list) else types.MappingProxyType(default)
+        return field(default_factory=lambda: frozen, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def _range_text(meta: Mapping[str, Any]) -> str:
+    parts = []
+    for key, sym in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
+        if meta.get(key) is not None:
+            parts.append(f"{sym} {meta[key]}")
+    if meta.get("choices"):
+        parts.append("one of " + ", ".join(repr(c) for c in meta["choices"]))
+    return " and ".join(parts)
+
+
+# --------------------------------------------------------------------------------------
+# sections
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    timezone: str = param("Asia/Shanghai", "Time zone of event_time and of day boundaries.")
+    region_level: str = param(
+        "county", "Admin level of the `region` partition of event tables.",
+        choices=("county", "city", "province"))
+    bbox_lon_min: float = param(73.0, "National bounding box: west edge (deg).", ge=-180, le=180)
+    bbox_lon_max: float = param(136.0, "National bounding box: east edge (deg).", ge=-180, le=180)
+    bbox_lat_min: float = param(3.0, "National bounding box: south edge (deg).", ge=-90, le=90)
+    bbox_lat_max: float = param(54.0, "National bounding box: north edge (deg).", ge=-90, le=90)
+    metric_crs: str = param(
+        "EPSG:4527", "Projected CRS for metric work (CGCS2000 3-degree Gauss-Kruger); "
+        "any CRS pyproj knows.")
+
+    def check(self) -> None:
+        if self.bbox_lon_min >= self.bbox_lon_max or self.bbox_lat_min >= self.bbox_lat_max:
+            raise ConfigError("run.bbox_*: the bounding box is empty (min must be < max)")
+        try:
+            import zoneinfo
+
+            zoneinfo.ZoneInfo(self.timezone)
+        except Exception as exc:  # noqa: BLE001 - any failure means an unknown zone
+            raise ConfigError(
+                f"run.timezone: unknown time zone {self.timezone!r}; "
+                "use an IANA name such as 'Asia/Shanghai'") from exc
+
+
+@dataclass(frozen=True)
+class PathsConfig:
+    warehouse: str = param("warehouse", "Root folder of the Delta tables (created if missing).")
+    raw_events: str = param(
+        "raw/events", "Root of raw signaling input: one folder per day, `dt=YYYY-MM-DD`.")
+    cells: str = param("raw/cells", "Cell table 工参 (CSV or Parquet file or folder).")
+    units: tuple[str, ...] = param(
+        [], "Spatial-unit and zone layers (GeoJSON, Shapefile, GeoPackage, GeoParquet).")
+    reference_population: str = param(
+        "", "CSV of official resident population per county (`unit_id`, `population`).")
+    reference_ages: str = param("", "Optional CSV of age margins per county for raking.")
+    holidays: str = param(
+        "", "Holiday calendar YAML (public holidays, make-up workdays); empty = built-in.")
+    tac_types: str = param(
+        "", "Optional CSV mapping IMEI TAC (8 digits) to device type, to spot IoT/M2M cards.")
+    quality_results: str = param(
+        "", "Folder for kept validation results; empty = `<warehouse>/_quality`.")
+
+
+@dataclass(frozen=True)
+class SparkConfig:
+    profile: str = param("local", "Session profile.", choices=("local", "yarn", "k8s"))
+    master: str = param("", "Override of the master URL (empty = the profile's default).")
+    local_cores: int = param(2, "Cores used by the `local` profile (local[N]).", ge=1)
+    driver_memory: str = param("4g", "Driver memory (the local profile runs everything here).")
+    shuffle_partitions: int = param(
+        4, "spark.sql.shuffle.partitions (local default small; raise on clusters).", ge=1)
+    jars_dir: str = param(
+        "", "Folder of the fetched JVM jars; empty = deploy/jars in the checkout or $MOBSIG_JARS.")
+    conf: dict[str, str] = param({}, "Extra Spark settings, e.g. {spark.executor.memory: 8g}.")
+
+    def check(self) -> None:
+        bad = [k for k in self.conf if not k.startswith("spark.")]
+        if bad:
+            raise ConfigError(f"spark.conf: keys must start with 'spark.', got {bad}")
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    input_format: str = param(
+        "auto", "Raw file format; auto detects by extension.",
+        choices=("auto", "parquet", "csv", "tsv"))
+    csv_header: str = param(
+        "auto", "Whether delimited files have a header row.", choices=("auto", "true", "false"))
+    user_id_min_len: int = param(16, "Shortest accepted pseudonymised user id.", ge=1)
+    user_id_max_len: int = param(64, "Longest accepted pseudonymised user id.", ge=1)
+    max_quarantine_share: float = param(
+        0.05, "Gate: quarantined share of a day's rows above this fails the run.", ge=0, le=1)
+    min_known_cell_share: float = param(
+        0.95, "Gate: share of accepted events with a known cell below this fails.", ge=0, le=1)
+
+    def check(self) -> None:
+        if self.user_id_min_len > self.user_id_max_len:
+            raise ConfigError(
+                f"ingest.user_id_min_len ({self.user_id_min_len}) must be <= "
+                f"ingest.user_id_max_len ({self.user_id_max_len})")
+
+
+@dataclass(frozen=True)
+class CellsConfig:
+    default_radius_m: float = param(
+        800.0, "Coverage radius when the cell table gives none.", gt=0, le=50_000)
+    sector_width_deg: float = param(
+        120.0, "Angular width of a sector's coverage polygon.", gt=0, le=360)
+
+
+@dataclass(frozen=True)
+class CleanConfig:
+    pingpong_window_s: int = param(
+        180, "Ping-pong 乒乓切换: A->B->A within this window is one location [I].", gt=0)
+    drift_vmax_kmh: float = param(
+        120.0, "Drift 漂移: implied speed to both neighbours above this removes a record [I].",
+        gt=0)
+    drift_vmax_hsr_kmh: float = param(
+        350.0, "Drift speed limit for cells along high-speed rail [I].", gt=0)
+    heavy_user_events_per_day: int = param(
+        20000, "Cards above this many events a day are set aside before per-user work [I].",
+        gt=0)
+    gap_cap_h: float = param(
+        2.0, "A gap up to this with the same location on both sides continues a stay [P].",
+        gt=0, le=24)
+
+    def check(self) -> None:
+        if self.drift_vmax_hsr_kmh < self.drift_vmax_kmh:
+            raise ConfigError("clean.drift_vmax_hsr_kmh must be >= clean.drift_vmax_kmh")
+
+
+@dataclass(frozen=True)
+class FlagsConfig:
+    iot_device_types: tuple[str, ...] = param(
+        ["iot", "m2m", "module", "data_only"],
+        "Device types (from the TAC table) that mark a card as non-human.")
+    static_max_radius_m: float = param(
+        300.0, "Non-human: all events within this radius the whole period = one location [I].",
+        gt=0)
+    static_min_days: int = param(7, "Non-human: days observed for the one-location rule.", ge=1)
+    regular_cadence_cv_max: float = param(
+        0.05, "Non-human: inter-event time coefficient of variation below this = machine [I].",
+        ge=0)
+    regular_cadence_min_events: int = param(
+        100, "Non-human: events needed before the cadence rule applies.", ge=3)
+    max_events_per_day: int = param(
+        5000, "Non-human: a day with more events than a handset makes [I].", gt=0)
+    multicard_distance_m: float = param(
+        500.0, "一人多卡: cards within this distance in a shared hourly slot coincide [I].", gt=0)
+    multicard_min_share: float = param(
+        0.8, "一人多卡: share of shared hourly slots that must coincide [I].", gt=0, le=1)
+    multicard_min_days: int = param(7, "一人多卡: days with shared slots needed [I].", ge=1)
+
+
+@dataclass(frozen=True)
+class StaysConfig:
+    tau_min: float = param(30.0, "Stay 停留: minimum duration τ in minutes [P].", gt=0)
+    radius_dense_m: float = param(
+        500.0, "Stay radius where cells are dense (density-adaptive lower bound) [P].", gt=0)
+    radius_sparse_m: float = param(
+        1000.0, "Stay radius where cells are sparse (density-adaptive upper bound) [P].", gt=0)
+    radius_spacing_factor: float = param(
+        1.5, "Adaptive radius = factor x local cell spacing, clipped to [dense, sparse] [I].",
+        gt=0)
+    h3_resolution: int = param(9, "H3 resolution of stay and grid outputs.", ge=0, le=15)
+
+    def check(self) -> None:
+        if self.radius_dense_m > self.radius_sparse_m:
+            raise ConfigError(
+                f"stays.radius_dense_m ({self.radius_dense_m}) must be <= "
+                f"stays.radius_sparse_m ({self.radius_sparse_m})")
+
+
+@dataclass(frozen=True)
+class HomeWorkConfig:
+    night_start_h: int = param(21, "Home 居住地: night window start hour [I].", ge=0, le=23)
+    night_end_h: int = param(7, "Home: night window end hour (next morning) [I].", ge=0, le=23)
+    home_min_night_share: float = param(
+        0.5, "Home: share of observed nights at the home location [I].", gt=0, le=1)
+    home_min_nights: int = param(10, "Home: nights at the home location in the month [I].", ge=1)
+    work_start_h: int = param(9, "Work 就业地: weekday daytime window start hour [P].", ge=0, le=23)
+    work_end_h: int = param(17, "Work: weekday daytime window end hour [P].", ge=1, le=24)
+    work_min_avg_h: float = param(
+        3.0, "Work: average daytime hours at the place on the days present [P].", gt=0, le=24)
+    work_min_days: int = param(8, "Work: workdays at the place in the month [I].", ge=1)
+    work_min_home_dist_m: float = param(500.0, "Work: minimum distance from home [I].", ge=0)
+    weekend_days: tuple[int, ...] = param(
+        [5, 6], "Weekday numbers (Mon=0) that are not workdays unless made up.")
+
+    def check(self) -> None:
+        if self.work_start_h >= self.work_end_h:
+            raise ConfigError(
+                f"home_work.work_start_h ({self.work_start_h}) must be < "
+                f"home_work.work_end_h ({self.work_end_h})")
+        if self.night_start_h == self.night_end_h:
+            raise ConfigError("home_work.night_start_h and night_end_h must differ")
+        bad = [d for d in self.weekend_days if not 0 <= d <= 6]
+        if bad:
+            raise ConfigError(f"home_work.weekend_days: {bad} not in 0..6 (Mon=0 .. Sun=6)")
+
+
+@dataclass(frozen=True)
+class PopulationConfig:
+    resident_min_days: int = param(
+        18, "常住人口: days present in the month for a resident [S, Chongqing].", ge=1, le=31)
+    short_term_min_days: int = param(
+        3, "短期驻留人口: days present for short-term staying population [S].", ge=1, le=31)
+    transit_max_h: float = param(
+        3.0, "Transit: total time in the area below this (hours) [S, Beijing].", gt=0)
+    long_run_months: int = param(
+        6, "Statistical residency: months of presence for long-run residents [S].", ge=1)
+
+    def check(self) -> None:
+        if self.short_term_min_days >= self.resident_min_days:
+            raise ConfigError(
+                f"population.short_term_min_days ({self.short_term_min_days}) must be < "
+                f"population.resident_min_days ({self.resident_min_days})")
+
+
+@dataclass(frozen=True)
+class ExpansionConfig:
+    factor_min: float = param(1.0, "Gate: smallest allowed expansion factor per county.", gt=0)
+    factor_max: float = param(15.0, "Gate: largest allowed expansion factor per county.", gt=0)
+    max_dispersion: float = param(
+        1.0, "Gate: largest coefficient of variation of factors across counties.", ge=0)
+    rake_ages: bool = param(False, "Rake factors to age margins (reference_ages) by IPF.")
+    rake_max_iter: int = param(50, "Raking: iteration limit.", ge=1)
+    rake_tolerance: float = param(1e-6, "Raking: convergence tolerance on margins.", gt=0)
+
+    def check(self) -> None:
+        if self.factor_min >= self.factor_max:
+            raise ConfigError(
+                f"expansion.factor_min ({self.factor_min}) must be < "
+                f"expansion.factor_max ({self.factor_max})")
+
+
+@dataclass(frozen=True)
+class PrivacyConfig:
+    k_min: int = param(
+        15, "Suppress exported cells with fewer raw distinct users [P: FlowKit, ESSnet].", ge=1)
+    complementary: bool = param(
+        True, "Complementary suppression so a suppressed cell cannot be recovered from totals.")
+
+
+@dataclass(frozen=True)
+class ScenariosConfig:
+    commute_short_km: float = param(5.0, "Commuting: 'short commute' distance [S].", gt=0)
+    commute_max_min: float = param(45.0, "Commuting: share within this many minutes [S].", gt=0)
+    commute_speed_kmh: float = param(
+        25.0, "Commuting: mode-agnostic speed for travel-time estimates [I].", gt=0)
+    hazard_buffer_m: float = param(500.0, "Hazard points: exposure buffer radius [S].", gt=0)
+    farmland_min_months: int = param(
+        3, "Farmland: months of persistent home/work population to flag a unit [S].", ge=1)
+    idle_land_months: int = param(
+        12, "Idle land: months of near-zero activity after the start date [S].", ge=1)
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    seed: int = param(20260601, "Random seed: the same seed gives the same city and events.")
+    people: int = param(400, "Persons with a card of this operator (the sample).", ge=10)
+    days: int = param(30, "Days simulated.", ge=1, le=92)
+    start_date: dt.date = param(dt.date(2026, 6, 1), "First simulated day.")
+    market_share: float = param(
+        0.6, "Share of the true population with a card of this operator.", gt=0, le=1)
+    second_card_share: float = param(
+        0.1, "Share of sample persons carrying two cards (≈1.1 cards/person) [S].", ge=0, le=1)
+    iot_cards: int = param(20, "Non-human (IoT/M2M) cards.", ge=0)
+    heavy_cards: int = param(1, "Test/IoT cards with impossible event rates.", ge=0)
+    heavy_events_per_day: int = param(30000, "Events a day of a heavy card.", ge=1)
+    malformed_share: float = param(0.003, "Share of rows made malformed.", ge=0, lt=0.5)
+    duplicate_share: float = param(0.005, "Share of rows emitted twice.", ge=0, lt=0.5)
+    pingpong_rate: float = param(
+        0.03, "Injected ping-pong triples per in-stay event.", ge=0, lt=1)
+    drift_per_day: float = param(0.15, "Injected drift records per card-day.", ge=0)
+    center_lon: float = param(104.06, "City centre longitude (WGS-84).", ge=73, le=136)
+    center_lat: float = param(30.66, "City centre latitude (WGS-84).", ge=3, le=54)
+    raw_format: str = param("csv", "Raw event file format written.", choices=("csv", "parquet"))
+    event_labels: bool = param(
+        True, "Write per-event truth labels (doubles the output; off for big benchmarks).")
+
+
+SECTIONS: dict[str, type] = {
+    "run": RunConfig,
+    "paths": PathsConfig,
+    "spark": SparkConfig,
+    "ingest": IngestConfig,
+    "cells": CellsConfig,
+    "clean": CleanConfig,
+    "flags": FlagsConfig,
+    "stays": StaysConfig,
+    "home_work": HomeWorkConfig,
+    "population": PopulationConfig,
+    "expansion": ExpansionConfig,
+    "privacy": PrivacyConfig,
+    "scenarios": ScenariosConfig,
+    "synth": SynthConfig,
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    run: RunConfig = field(default_factory=RunConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    spark: SparkConfig = field(default_factory=SparkConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    cells: CellsConfig = field(default_factory=CellsConfig)
+    clean: CleanConfig = field(default_factory=CleanConfig)
+    flags: FlagsConfig = field(default_factory=FlagsConfig)
+    stays: StaysConfig = field(default_factory=StaysConfig)
+    home_work: HomeWorkConfig = field(default_factory=HomeWorkConfig)
+    population: PopulationConfig = field(default_factory=PopulationConfig)
+    expansion: ExpansionConfig = field(default_factory=ExpansionConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    scenarios: ScenariosConfig = field(default_factory=ScenariosConfig)
+    synth: SynthConfig = field(default_factory=SynthConfig)
+    base_dir: str = "."  # folder that relative paths are resolved against
+
+    def path(self, key: str) -> Path:
+        """Absolute path of ``paths.<key>`` (relative values resolved against base_dir)."""
+        value = getattr(self.paths, key)
+        if isinstance(value, tuple):
+            raise TypeError(f"paths.{key} is a list; use paths_list()")
+        return _resolve(self.base_dir, value)
+
+    def paths_list(self, key: str) -> list[Path]:
+        return [_resolve(self.base_dir, v) for v in getattr(self.paths, key)]
+
+    @property
+    def warehouse(self) -> Path:
+        return self.path("warehouse")
+
+    @property
+    def quality_dir(self) -> Path:
+        q = self.paths.quality_results
+        return _resolve(self.base_dir, q) if q else self.warehouse / "_quality"
+
+    def require_inputs(self, *keys: str) -> None:
+        """Fail (before Spark starts) unless each named input path exists and is not empty."""
+        for key in keys:
+            if key == "units":
+                layers = self.paths_list("units")
+                if not layers:
+                    raise ConfigError("paths.units: no spatial-unit layer configured")
+                for p in layers:
+                    if not p.exists():
+                        raise ConfigError(f"paths.units: layer {str(p)!r} does not exist")
+                continue
+            raw = getattr(self.paths, key)
+            if raw == "":
+                raise ConfigError(f"paths.{key}: required by this job but not set")
+            p = self.path(key)
+            if not p.exists():
+                raise ConfigError(f"paths.{key}: {str(p)!r} does not exist")
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name in SECTIONS:
+            sec = getattr(self, name)
+            out[name] = {f.name: _plain(getattr(sec, f.name)) for f in dataclasses.fields(sec)}
+        return out
+
+    def digest(self) -> str:
+        """Stable hash of every parameter (paths included): recorded in run manifests."""
+        blob = json.dumps(self.to_dict(), sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def replace(self, **sections: Any) -> Config:
+        return dataclasses.replace(self, **sections)
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, tuple):
+        return list(v)
+    if isinstance(v, types.MappingProxyType):
+        return dict(v)
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    return v
+
+
+def _resolve(base: str, value: str) -> Path:
+    p = Path(os.path.expanduser(value))
+    return p if p.is_absolute() else (Path(base) / p).resolve()
+
+
+# --------------------------------------------------------------------------------------
+# building and validation
+
+
+def _coerce(key: str, value: Any, hint: Any) -> Any:
+    """Coerce a YAML or command-line value to the declared type, or raise ConfigError."""
+    origin = typing.get_origin(hint)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
+            return value.lower() in ("true", "yes", "1")
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    if hint is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        try:
+            return int(str(value).replace("_", ""))
+        except ValueError:
+            raise ConfigError(f"{key}: expected an integer, got {value!r}") from None
+    if hint is float:
+        if isinstance(value, bool):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{key}: expected a number, got {value!r}") from None
+    if hint is str:
+        if isinstance(value, (dict, list)):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return "" if value is None else str(value)
+    if hint is dt.date:
+        if isinstance(value, dt.datetime):
+            return value.date()
+        if isinstance(value, dt.date):
+            return value
+        return parse_date(str(value), key)
+    if origin is tuple:
+        (item,) = {a for a in typing.get_args(hint) if a is not Ellipsis}
+        if isinstance(value, str):
+            value = [v for v in (s.strip() for s in value.split(",")) if v]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        return tuple(_coerce(f"{key}[{i}]", v, item) for i, v in enumerate(value))
+    if origin is dict:
+        if isinstance(value, str):
+            value = yaml.safe_load(value) if value.strip() else {}
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+        return types.MappingProxyType({str(k): str(v) for k, v in value.items()})
+    raise TypeError(f"unsupported config type {hint!r} for {key}")
+
+
+def _check_field(key: str, value: Any, meta: Mapping[str, Any]) -> None:
+    choices = meta.get("choices")
+    if choices and value not in choices:
+        raise ConfigError(
+            f"{key}: {value!r} is not allowed; allowed values: "
+            + ", ".join(repr(c) for c in choices))
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        bad = ((meta.get("ge") is not None and value < meta["ge"])
+               or (meta.get("gt") is not None and value <= meta["gt"])
+               or (meta.get("le") is not None and value > meta["le"])
+               or (meta.get("lt") is not None and value >= meta["lt"]))
+        if bad:
+            raise ConfigError(f"{key}: {value!r} is out of range; must be {_range_text(meta)}")
+
+
+def _build_section(name: str, cls: type, raw: Any) -> Any:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{name}: expected a mapping of keys, got {raw!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"unknown key {name}.{unknown[0]}; allowed keys in '{name}': "
+            + ", ".join(sorted(fields)))
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for key, value in raw.items():
+        full = f"{name}.{key}"
+        coerced = _coerce(full, value, hints[key])
+        _check_field(full, coerced, fields[key].metadata)
+        kwargs[key] = coerced
+    section = cls(**kwargs)
+    check = getattr(section, "check", None)
+    if check:
+        check()
+    return section
+
+
+def parse_override(text: str) -> tuple[str, str, str]:
+    """Split ``section.key=value`` into its parts, with a clear error."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r}: expected section.key=value")
+    lhs, value = text.split("=", 1)
+    parts = lhs.strip().split(".")
+    if len(parts) != 2 or not all(parts):
+        raise ConfigError(f"override {text!r}: expected section.key=value, e.g. stays.tau_min=45")
+    return parts[0], parts[1], value.strip()
+
+
+def build_config(
+    data: Mapping[str, Any] | None = None,
+    overrides: Iterable[str] = (),
+    base_dir: str | os.PathLike[str] = ".",
+) -> Config:
+    """Validate a nested mapping (as read from YAML) plus ``section.key=value`` overrides."""
+    merged: dict[str, dict[str, Any]] = {}
+    for name, sec in (data or {}).items():
+        if name not in SECTIONS:
+            raise ConfigError(
+                f"unknown section {name!r}; allowed sections: " + ", ".join(SECTIONS))
+        if sec is not None and not isinstance(sec, dict):
+            raise ConfigError(f"{name}: expected a mapping of keys, got {sec!r}")
+        merged[name] = dict(sec or {})
+    for text in overrides:
+        sec_name, key, value = parse_override(text)
+        if sec_name not in SECTIONS:
+            raise ConfigError(
+                f"override {text!r}: unknown section {sec_name!r}; allowed sections: "
+                + ", ".join(SECTIONS))
+        merged.setdefault(sec_name, {})[key] = value
+    sections = {name: _build_section(name, cls, merged.get(name)) for name, cls in SECTIONS.items()}
+    return Config(**sections, base_dir=str(Path(base_dir).resolve()))
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None, overrides: Iterable[str] = ()
+) -> Config:
+    """Read a YAML config file (optional) and apply overrides; validated and frozen."""
+    if path is None:
+        return build_config({}, overrides, base_dir=Path.cwd())
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"--config: file {str(p)!r} does not exist")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--config: {str(p)!r} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"--config: {str(p)!r} must hold a mapping of sections")
+    return build_config(data, overrides, base_dir=p.resolve().parent)
+
+
+def dump_config(cfg: Config, path: str | os.PathLike[str]) -> None:
+    """Write a config as YAML that load_config reads back to an equal Config."""
+    Path(path).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False, allow_unicode=True),
+                          encoding="utf-8")
+
+
+def explain() -> str:
+    """Every parameter with its default, allowed range and doc (for `mobsig config --explain`)."""
+    lines = []
+    for name, cls in SECTIONS.items():
+        lines.append(f"[{name}]")
+        for f in dataclasses.fields(cls):
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            rng = _range_text(f.metadata)
+            lines.append(f"  {f.name} = {_plain(default)!r}  # {f.metadata['doc']}"
+                         + (f" ({rng})" if rng else ""))
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------
+# dates
+
+
+def parse_date(text: str, what: str = "--date") -> dt.date:
+    try:
+        return dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise ConfigError(f"{what}: {text!r} is not a date; use YYYY-MM-DD") from None
+
+
+def parse_month(text: str, what: str = "--month") -> dt.date:
+    """Parse ``YYYY-MM`` to the first day of that month."""
+    try:
+        return dt.datetime.strptime(text.strip(), "%Y-%m").date()
+    except ValueError:
+        raise ConfigError(f"{what}: {text!r} is not a month; use YYYY-MM") from None
+
+
+def date_range(start: dt.date, end: dt.date) -> list[dt.date]:
+    if end < start:
+        raise ConfigError(f"--from {start} is after --to {end}")
+    return [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]

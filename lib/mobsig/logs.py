@@ -1,0 +1,53 @@
+"""Structured logging: every line carries job, partition and run id."""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import logging
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+
+_context: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar(
+    "mobsig_log_context", default={})
+
+
+class _ContextFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        ctx = _context.get()
+        record.ctx = " ".join(f"{k}={v}" for k, v in ctx.items()) if ctx else "-"
+        return True
+
+
+FORMAT = "%(asctime)s %(levelname)s %(name)s [%(ctx)s] %(message)s"
+
+
+def setup_logging(level: str = "INFO") -> None:
+    """Configure the root logger once (idempotent); quiet the chatty libraries."""
+    root = logging.getLogger()
+    if not any(getattr(h, "_mobsig", False) for h in root.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(FORMAT, "%Y-%m-%dT%H:%M:%S"))
+        handler.addFilter(_ContextFilter())
+        handler._mobsig = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+    root.setLevel(level)
+    for noisy in ("py4j", "great_expectations", "urllib3", "numexpr"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+
+
+@contextlib.contextmanager
+def log_context(**values: str) -> Iterator[None]:
+    """Bind key=value pairs (job, dt, run) to every log line inside the block."""
+    merged = {**_context.get(), **{k: str(v) for k, v in values.items() if v is not None}}
+    token = _context.set(merged)
+    try:
+        yield
+    finally:
+        _context.reset(token)

@@ -1,0 +1,257 @@
+"""The synthetic city's geography: cell sites and sectors, admin units, zones and places.
+
+All geometry is built in a local azimuthal-equidistant plane (metres) centred on the city,
+then converted to lon/lat (WGS-84 = CGCS2000 to centimetres). Deterministic from the seed.
+
+Layout (radii from the centre):
+- core (< 4 km): dense sites on a jittered hexagonal grid, ~300 m apart, 3 sectors each;
+- inner ring (4-10 km): ~800 m apart;
+- periphery (10-22 km): km-scale spacing (~2 km), a share of omni cells;
+- six county-level districts (three inner wedges, three outer ring wedges), each split into
+  township-level units; zones: farmland, a nature-reserve core, a geological hazard point
+  and an industrial park; a highway crossing the city for transits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import Transformer
+from shapely.geometry import Point, Polygon
+
+from mobsig.coords import from_wgs84
+
+CORE_R = 4_000.0
+INNER_R = 10_000.0
+CITY_R = 22_000.0
+
+DISTRICT_NAMES = ["锦城区", "青羊区", "金牛区", "龙泉县", "双流县", "郫都县"]
+CITY_PREFIX = "9901"  # fictional prefecture code: never collides with a real county
+
+
+@dataclass
+class City:
+    center_lon: float
+    center_lat: float
+    cells: pd.DataFrame       # one row per cell version (the 工参 table) + site/x/y
+    sites: pd.DataFrame       # site_idx, x, y, ring
+    units: pd.DataFrame       # unit_id, unit_name, level, parent_id, geometry (local xy)
+    zones: pd.DataFrame       # unit_id, unit_name, level (zone kind), geometry (local xy)
+    pois: pd.DataFrame        # poi_idx, x, y, kind
+    highway: tuple[tuple[float, float], tuple[float, float]]
+    epochs: list[int]         # day offsets where the set of valid cells changes
+    _fwd: Transformer = dataclasses.field(repr=False)
+    _inv: Transformer = dataclasses.field(repr=False)
+
+    def to_lonlat(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        lon, lat = self._inv.transform(np.asarray(x, float), np.asarray(y, float))
+        return np.asarray(lon), np.asarray(lat)
+
+    def to_xy(self, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x, y = self._fwd.transform(np.asarray(lon, float), np.asarray(lat, float))
+        return np.asarray(x), np.asarray(y)
+
+    def geometry_lonlat(self, geom: shapely.Geometry) -> shapely.Geometry:
+        return shapely.transform(geom, lambda xy: np.column_stack(self.to_lonlat(xy[:, 0],
+                                                                                 xy[:, 1])))
+
+    def unit_of(self, x: np.ndarray, y: np.ndarray, level: str) -> np.ndarray:
+        """unit_id of the `level` unit containing each point (None outside every unit)."""
+        layer = self.units[self.units["level"] == level]
+        out = np.full(len(x), None, dtype=object)
+        for uid, geom in zip(layer["unit_id"], layer["geometry"], strict=True):
+            inside = shapely.contains_xy(geom, x, y)
+            out[inside & (out == None)] = uid  # noqa: E711 - elementwise
+        return out
+
+
+def _hex_grid(rng: np.random.Generator, r0: float, r1: float, spacing: float,
+              jitter: float) -> np.ndarray:
+    n = int(np.ceil(r1 / spacing)) + 2
+    ii, jj = np.meshgrid(np.arange(-n, n + 1), np.arange(-n, n + 1))
+    x = (ii + 0.5 * (jj % 2)) * spacing
+    y = jj * spacing * np.sqrt(3) / 2
+    pts = np.column_stack([x.ravel(), y.ravel()])
+    pts = pts + rng.normal(0, jitter, pts.shape)
+    r = np.hypot(pts[:, 0], pts[:, 1])
+    return pts[(r >= r0) & (r < r1)]
+
+
+def _sites(rng: np.random.Generator) -> pd.DataFrame:
+    core = _hex_grid(rng, 0, CORE_R, 300.0, 60.0)
+    inner = _hex_grid(rng, CORE_R, INNER_R, 800.0, 150.0)
+    outer = _hex_grid(rng, INNER_R, CITY_R - 300, 2000.0, 400.0)
+    pts = np.vstack([core, inner, outer])
+    ring = np.array(["core"] * len(core) + ["inner"] * len(inner) + ["outer"] * len(outer))
+    return pd.DataFrame({"site_idx": np.arange(len(pts)), "x": pts[:, 0], "y": pts[:, 1],
+                         "ring": ring})
+
+
+def _cells(rng: np.random.Generator, sites: pd.DataFrame, start: dt.date,
+           days: int) -> tuple[pd.DataFrame, list[int]]:
+    rows = []
+    radius_by_ring = {"core": (250, 600), "inner": (700, 1500), "outer": (1800, 5000)}
+    for s in sites.itertuples(index=False):
+        omni = s.ring == "outer" and rng.random() < 0.3
+        rot = rng.uniform(0, 120)
+        sectors = [None] if omni else [(rot + k * 120) % 360 for k in range(3)]
+        lo, hi = radius_by_ring[s.ring]
+        tech = "5g" if (s.ring == "core" and rng.random() < 0.4) else "4g"
+        enb = 200000 + int(s.site_idx)
+        for k, az in enumerate(sectors):
+            radius = round(float(rng.uniform(lo, hi)), 1) if rng.random() > 0.05 else np.nan
+            rows.append({"cell_id": f"460-00-{enb}-{k + 1}", "site_idx": int(s.site_idx),
+                         "x": s.x, "y": s.y, "azimuth": np.nan if az is None else round(az, 1),
+                         "radius_m": radius, "tech": tech})
+    cells = pd.DataFrame(rows)
+    cells["valid_from"] = np.full(len(cells), np.datetime64("NaT"), dtype="datetime64[ns]")
+    cells["valid_to"] = cells["valid_from"]
+    epochs = [0]
+    if days >= 6:
+        d_swap, d_new, d_retire = days // 3, days // 2, (2 * days) // 3
+        epochs = sorted({0, d_swap, d_new, d_retire + 1})
+        day = lambda k: pd.Timestamp(start + dt.timedelta(days=k))  # noqa: E731
+        idx = rng.permutation(len(cells))
+        swap, moved, retire = idx[:12], idx[12:17], idx[17:25]
+        # (1) 4G -> 5G swap: the old id retires, a new id takes over at the same antenna
+        new_rows = cells.iloc[swap].copy()
+        new_rows["cell_id"] = [f"460-00-{900000 + i}-1" for i in range(len(swap))]
+        new_rows["tech"] = "5g"
+        # (2) antenna relocated: same cell_id, second version 150 m away
+        moved_rows = cells.iloc[moved].copy()
+        ang = rng.uniform(0, 2 * np.pi, len(moved))
+        moved_rows["x"] = moved_rows["x"] + 150 * np.cos(ang)
+        moved_rows["y"] = moved_rows["y"] + 150 * np.sin(ang)
+        n0 = len(cells)
+        cells = pd.concat([cells, new_rows, moved_rows], ignore_index=True)
+        vf = np.full(len(cells), np.datetime64("NaT"), dtype="datetime64[ns]")
+        vt = vf.copy()
+        day = lambda k: np.datetime64(start + dt.timedelta(days=k), "ns")  # noqa: E731
+        vt[swap] = day(d_swap - 1)
+        vf[n0:n0 + len(swap)] = day(d_swap)
+        vt[moved] = day(d_new - 1)
+        vf[n0 + len(swap):] = day(d_new)
+        # (3) a few cells retired mid-period without replacement
+        vt[retire] = day(d_retire)
+        cells["valid_from"], cells["valid_to"] = vf, vt
+    # coordinate systems as delivered: mostly WGS-84, some GCJ-02, a few BD-09
+    u = rng.random(len(cells))
+    cells["coord_sys"] = np.where(u < 0.75, "wgs84", np.where(u < 0.95, "gcj02", "bd09"))
+    return cells, epochs
+
+
+def _wedge(r0: float, r1: float, a0: float, a1: float, n: int = 48) -> Polygon:
+    a = np.linspace(np.radians(a0), np.radians(a1), n)
+    outer = np.column_stack([r1 * np.cos(a), r1 * np.sin(a)])
+    if r0 <= 0:
+        ring = np.vstack([[0.0, 0.0], outer])
+    else:
+        inner = np.column_stack([r0 * np.cos(a[::-1]), r0 * np.sin(a[::-1])])
+        ring = np.vstack([outer, inner])
+    return Polygon(ring)
+
+
+def _units(rng: np.random.Generator) -> pd.DataFrame:
+    rows = []
+    wedges = [(0, INNER_R, 90, 210), (0, INNER_R, 210, 330), (0, INNER_R, -30, 90),
+              (INNER_R, CITY_R, 30, 150), (INNER_R, CITY_R, 150, 270),
+              (INNER_R, CITY_R, 270, 390)]
+    for i, (r0, r1, a0, a1) in enumerate(wedges):
+        code = f"{CITY_PREFIX}{i + 1:02d}"
+        district = shapely.make_valid(_wedge(r0, r1, a0, a1))
+        rows.append({"unit_id": code, "unit_name": DISTRICT_NAMES[i], "level": "county",
+                     "parent_id": CITY_PREFIX + "00", "geometry": district})
+        n_town = 6 if r0 == 0 else 4
+        # seeds spread in the wedge; more townships near the centre
+        seeds = []
+        while len(seeds) < n_town:
+            r = rng.uniform(max(r0, 500), r1 - 300)
+            a = np.radians(rng.uniform(a0 + 5, a1 - 5))
+            p = (r * np.cos(a), r * np.sin(a))
+            if all(np.hypot(p[0] - q[0], p[1] - q[1]) > 1500 for q in seeds):
+                seeds.append(p)
+        vor = shapely.voronoi_polygons(shapely.MultiPoint(seeds), extend_to=district)
+        cells = [shapely.intersection(g, district) for g in shapely.get_parts(vor)]
+        cells = [c for c in cells if not c.is_empty and c.area > 1]
+        for j, c in enumerate(sorted(cells, key=lambda g: (g.centroid.x, g.centroid.y))):
+            rows.append({"unit_id": f"{code}{j + 1:03d}",
+                         "unit_name": f"{DISTRICT_NAMES[i]}{j + 1}街道",
+                         "level": "township", "parent_id": code,
+                         "geometry": shapely.make_valid(c)})
+    return pd.DataFrame(rows)
+
+
+def _zones() -> pd.DataFrame:
+    def box(cx: float, cy: float, w: float, h: float) -> Polygon:
+        return shapely.box(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
+
+    rows = [
+        {"unit_id": "Z-FARM-01", "unit_name": "永久基本农田片区一", "level": "farmland",
+         "geometry": box(-3_000, -15_500, 3_000, 2_000)},
+        {"unit_id": "Z-RSV-01", "unit_name": "自然保护区核心区", "level": "reserve_core",
+         "geometry": box(14_500, 9_000, 3_000, 3_000)},
+        {"unit_id": "Z-HAZ-01", "unit_name": "地质灾害隐患点", "level": "hazard_point",
+         "geometry": Point(-13_000, 8_000)},
+        {"unit_id": "Z-PARK-01", "unit_name": "高新技术产业园", "level": "park",
+         "geometry": box(7_000, -2_000, 2_000, 2_000)},
+    ]
+    return pd.DataFrame(rows)
+
+
+def _pois(rng: np.random.Generator, zones: pd.DataFrame) -> pd.DataFrame:
+    n_core, n_inner, n_outer = 160, 60, 20
+    r = np.concatenate([CORE_R * np.sqrt(rng.random(n_core)),
+                        rng.uniform(CORE_R, INNER_R, n_inner),
+                        rng.uniform(INNER_R, CITY_R - 1000, n_outer)])
+    a = rng.uniform(0, 2 * np.pi, len(r))
+    kind = ["leisure"] * (n_core + n_inner + n_outer)
+    x, y = list(r * np.cos(a)), list(r * np.sin(a))
+    # hotels in the core, a railway station, a scenic spot inside the reserve core
+    for _ in range(15):
+        rr, aa = CORE_R * 0.8 * np.sqrt(rng.random()), rng.uniform(0, 2 * np.pi)
+        x.append(rr * np.cos(aa))
+        y.append(rr * np.sin(aa))
+        kind.append("hotel")
+    x.append(-1500.0)
+    y.append(2500.0)
+    kind.append("station")
+    rsv = zones.loc[zones["level"] == "reserve_core", "geometry"].iloc[0].centroid
+    x.append(rsv.x)
+    y.append(rsv.y)
+    kind.append("scenic")
+    return pd.DataFrame({"poi_idx": np.arange(len(x)), "x": x, "y": y, "kind": kind})
+
+
+def build_city(seed: int, center_lon: float, center_lat: float, start: dt.date,
+               days: int) -> City:
+    """The whole geography, deterministic from the seed."""
+    rng = np.random.default_rng([seed, 1])
+    proj = f"+proj=aeqd +lat_0={center_lat} +lon_0={center_lon} +datum=WGS84 +units=m"
+    fwd = Transformer.from_crs("EPSG:4326", proj, always_xy=True)
+    inv = Transformer.from_crs(proj, "EPSG:4326", always_xy=True)
+    sites = _sites(rng)
+    cells, epochs = _cells(rng, sites, start, days)
+    units = _units(rng)
+    zones = _zones()
+    pois = _pois(rng, zones)
+    city = City(center_lon, center_lat, cells, sites, units, zones, pois,
+                highway=((-CITY_R, -6_000.0), (CITY_R, -6_000.0)), epochs=epochs,
+                _fwd=fwd, _inv=inv)
+    lon, lat = city.to_lonlat(cells["x"].to_numpy(), cells["y"].to_numpy())
+    cells["true_lon"], cells["true_lat"] = lon, lat
+    src_lon, src_lat = from_wgs84(lon, lat, cells["coord_sys"].to_numpy())
+    cells["lon"], cells["lat"] = np.round(src_lon, 7), np.round(src_lat, 7)
+    cells["admin_code"] = city.unit_of(cells["x"].to_numpy(), cells["y"].to_numpy(), "county")
+    return city
+
+
+def valid_mask(cells: pd.DataFrame, day: pd.Timestamp) -> np.ndarray:
+    """Cells valid on `day` (null validity bounds are open)."""
+    vf = cells["valid_from"]
+    vt = cells["valid_to"]
+    return ((vf.isna() | (vf <= day)) & (vt.isna() | (vt >= day))).to_numpy()

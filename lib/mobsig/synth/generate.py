@@ -1,0 +1,253 @@
+"""``mobsig synth``: write a synthetic city's inputs and ground truth to a folder.
+
+Layout of the output folder::
+
+    config.yaml                   a mobsig config whose paths point at this folder
+    raw/events/dt=YYYY-MM-DD/     raw signaling (CSV gzip with header, or Parquet)
+    raw/cells/cells.csv           the cell table 工参 (mixed WGS-84 / GCJ-02 / BD-09)
+    units/{counties,townships,zones}.geojson    EPSG:4490
+    reference/population.csv      official resident population per county
+    reference/tac_types.csv       IMEI TAC -> device type
+    truth/persons.parquet         every person: kind, class, home/work, units, in_sample
+    truth/cards.parquet           card -> person, is_human, card kind, TAC
+    truth/stays/                  true stays per card (Parquet, any duration)
+    truth/events/dt=.../          every raw row with its label (normal, pingpong, drift,
+                                  duplicate, malformed:<reason>) and true position
+    truth/population_by_unit.csv  true population per county and township
+    truth/cells.csv               cells with their true WGS-84 position and county
+    manifest.json                 sizes, seed, timing
+
+The events are generated in parallel with Spark (``mapInPandas`` over chunks of cards),
+so 10^7+ events are practical; everything else is small and written from the driver.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import shapely
+import yaml
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from mobsig.calendar import load_calendar
+from mobsig.config import Config
+from mobsig.synth.city import City, build_city
+from mobsig.synth.population import build_people, tac_types
+from mobsig.synth.signals import CHUNK, build_network, events_for_cards, truth_stays
+from mobsig.synth.timeline import Places
+
+log = logging.getLogger(__name__)
+
+EVENTS_SCHEMA = ("user_id string, event_time string, cell_id string, event_type string, "
+                 "imei_tac string, home_region string, dt string, label string, "
+                 "true_lon double, true_lat double, is_stay boolean")
+STAYS_SCHEMA = "user_id string, t0_s double, t1_s double, lon double, lat double, place string"
+RAW_COLUMNS = ["user_id", "event_time", "cell_id", "event_type", "imei_tac", "home_region",
+               "dt"]
+CARD_COLUMNS = ["card_idx", "user_id", "person_id", "kind", "card_kind", "is_human", "tac",
+                "home_region", "home_x", "home_y", "work_x", "work_y", "night_x", "night_y",
+                "first_day", "last_day", "away_from", "away_to", "works_saturday",
+                "phone_off_nights", "rate"]
+
+
+@dataclass
+class SynthResult:
+    out: Path
+    config_path: Path
+    days: list[dt.date]
+    n_cards: int
+    n_persons: int
+    n_events: int | None
+    seconds: float
+
+
+def _places(city: City) -> Places:
+    pois = city.pois
+    return Places(
+        poi_xy=pois.loc[pois["kind"] == "leisure", ["x", "y"]].to_numpy(),
+        hotel_xy=pois.loc[pois["kind"] == "hotel", ["x", "y"]].to_numpy(),
+        station_xy=pois.loc[pois["kind"] == "station", ["x", "y"]].to_numpy()[0],
+        scenic_xy=pois.loc[pois["kind"] == "scenic", ["x", "y"]].to_numpy()[0],
+        highway=city.highway)
+
+
+def _geojson(city: City, frame: pd.DataFrame, path: Path) -> None:
+    feats = []
+    for r in frame.itertuples(index=False):
+        geom = city.geometry_lonlat(r.geometry)
+        props = {"unit_id": r.unit_id, "unit_name": r.unit_name, "level": r.level}
+        if hasattr(r, "parent_id"):
+            props["parent_id"] = r.parent_id
+        feats.append({"type": "Feature", "properties": props,
+                      "geometry": json.loads(shapely.to_geojson(shapely.set_precision(
+                          geom, 1e-7)))})
+    doc = {"type": "FeatureCollection",
+           "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::4490"}},
+           "features": feats}
+    path.write_text(json.dumps(doc, ensure_ascii=False), "utf-8")
+
+
+def _lonlat_fn(center_lon: float, center_lat: float):
+    """A picklable (x, y) -> (lon, lat) for executors (the Transformer is built there)."""
+    proj = f"+proj=aeqd +lat_0={center_lat} +lon_0={center_lon} +datum=WGS84 +units=m"
+    cache: dict = {}
+
+    def to_lonlat(x, y):
+        if "t" not in cache:
+            from pyproj import Transformer
+
+            cache["t"] = Transformer.from_crs(proj, "EPSG:4326", always_xy=True)
+        lon, lat = cache["t"].transform(np.asarray(x, float), np.asarray(y, float))
+        return np.asarray(lon), np.asarray(lat)
+
+    return to_lonlat
+
+
+def generate(spark: SparkSession, cfg: Config, out: Path) -> SynthResult:
+    """Generate the city described by ``cfg.synth`` into ``out`` (replacing what is there)."""
+    t_start = time.time()
+    sc = cfg.synth
+    out = Path(out).resolve()
+    for sub in ("raw", "units", "reference", "truth"):
+        shutil.rmtree(out / sub, ignore_errors=True)
+    for sub in ("raw/cells", "units", "reference", "truth"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    days = [sc.start_date + dt.timedelta(days=i) for i in range(sc.days)]
+    cal = load_calendar(cfg.paths.holidays and str(cfg.path("holidays")) or None,
+                        cfg.home_work.weekend_days)
+    day_types = [cal.day_type(d) for d in days]
+    weekdays = [d.weekday() for d in days]
+
+    log.info("synth: building the city (seed %d)", sc.seed)
+    city = build_city(sc.seed, sc.center_lon, sc.center_lat, sc.start_date, sc.days)
+    persons, cards = build_people(sc, city, cfg.population)
+    places = _places(city)
+    net = build_network(city.cells, city.sites, city.epochs, sc.start_date)
+
+    # -- cell table as delivered, and its truth
+    cells_out = city.cells[["cell_id", "lon", "lat", "coord_sys", "azimuth", "radius_m", "tech",
+                            "valid_from", "valid_to"]].copy()
+    for c in ("valid_from", "valid_to"):
+        cells_out[c] = cells_out[c].dt.strftime("%Y-%m-%d")
+    cells_out.to_csv(out / "raw/cells/cells.csv", index=False)
+    city.cells[["cell_id", "site_idx", "true_lon", "true_lat", "coord_sys", "admin_code",
+                "valid_from", "valid_to", "x", "y"]].to_csv(out / "truth/cells.csv",
+                                                            index=False)
+
+    # -- units and zones (EPSG:4490)
+    _geojson(city, city.units[city.units["level"] == "county"], out / "units/counties.geojson")
+    _geojson(city, city.units[city.units["level"] == "township"],
+             out / "units/townships.geojson")
+    _geojson(city, city.zones, out / "units/zones.geojson")
+
+    # -- persons, cards, official population
+    hl = city.to_lonlat(persons["home_x"].to_numpy(), persons["home_y"].to_numpy())
+    persons["home_lon"], persons["home_lat"] = hl
+    wl = city.to_lonlat(persons["work_x"].to_numpy(), persons["work_y"].to_numpy())
+    persons["work_lon"], persons["work_lat"] = wl
+    nl = city.to_lonlat(persons["night_x"].to_numpy(), persons["night_y"].to_numpy())
+    persons["night_lon"], persons["night_lat"] = nl
+    persons["is_worker"] = persons["kind"].eq("resident_worker")
+    persons.drop(columns=["home_x", "home_y", "work_x", "work_y", "night_x", "night_y"]).to_parquet(
+        out / "truth/persons.parquet", index=False)
+    card_truth = cards[["user_id", "card_idx", "person_id", "kind", "card_kind", "is_human",
+                        "tac", "pop_class", "first_day", "last_day"]].copy()
+    card_truth.to_parquet(out / "truth/cards.parquet", index=False)
+    tac_types().to_csv(out / "reference/tac_types.csv", index=False)
+    residents = persons[persons["pop_class"].eq("resident")
+                        & persons["kind"].str.startswith("resident")]
+    pop_rows = []
+    for level, col in (("county", "home_county"), ("township", "home_township")):
+        units = city.units[city.units["level"] == level]
+        all_res = residents.groupby(col).size()
+        sample_res = residents[residents["in_sample"]].groupby(col).size()
+        for r in units.itertuples(index=False):
+            pop_rows.append({"unit_id": r.unit_id, "unit_name": r.unit_name, "level": level,
+                             "parent_id": r.parent_id,
+                             "resident_population": int(all_res.get(r.unit_id, 0)),
+                             "sample_residents": int(sample_res.get(r.unit_id, 0))})
+    pop = pd.DataFrame(pop_rows)
+    pop.to_csv(out / "truth/population_by_unit.csv", index=False)
+    ref = pop[pop["level"] == "county"][["unit_id", "unit_name", "resident_population"]]
+    ref = ref.rename(columns={"resident_population": "population"}).assign(year=sc.start_date.year)
+    ref.to_csv(out / "reference/population.csv", index=False)
+
+    # -- events and true stays, in parallel
+    to_lonlat = _lonlat_fn(sc.center_lon, sc.center_lat)
+    cards_sdf = spark.createDataFrame(cards[CARD_COLUMNS]).withColumn(
+        "chunk", (F.col("card_idx") / F.lit(CHUNK)).cast("long"))
+    n_chunks = int(len(cards) // CHUNK + 1)
+    n_parts = max(1, min(n_chunks, spark.sparkContext.defaultParallelism * 4))
+    cards_sdf = cards_sdf.repartition(n_parts, "chunk")
+    synth_cfg = sc
+
+    def gen_events(batches):
+        for pdf in batches:
+            yield from events_for_cards(pdf, synth_cfg, net, places, day_types, weekdays,
+                                        to_lonlat)
+
+    def gen_stays(batches):
+        for pdf in batches:
+            if len(pdf):
+                yield truth_stays(pdf.sort_values("card_idx").reset_index(drop=True),
+                                  synth_cfg.seed, day_types, weekdays, places, synth_cfg.days,
+                                  to_lonlat)
+
+    base_ts = F.to_timestamp(F.lit(sc.start_date.isoformat()))
+    stays = cards_sdf.mapInPandas(gen_stays, STAYS_SCHEMA).select(
+        "user_id",
+        (base_ts + F.make_dt_interval(secs=F.col("t0_s"))).alias("stay_start"),
+        (base_ts + F.make_dt_interval(secs=F.col("t1_s"))).alias("stay_end"),
+        (F.col("t1_s") - F.col("t0_s")).cast("long").alias("duration_s"),
+        "lon", "lat", "place")
+    stays.write.mode("overwrite").parquet(str(out / "truth/stays"))
+
+    events = cards_sdf.mapInPandas(gen_events, EVENTS_SCHEMA)
+    raw_dir = out / "raw/events"
+    n_events = None
+    if sc.event_labels:
+        events.write.mode("overwrite").partitionBy("dt").parquet(str(out / "truth/events"))
+        labelled = spark.read.parquet(str(out / "truth/events"))
+        n_events = labelled.count()
+        raw = labelled.select(*RAW_COLUMNS)
+    else:
+        raw = events.select(*RAW_COLUMNS)
+    writer = raw.write.mode("overwrite").partitionBy("dt")
+    if sc.raw_format == "csv":
+        writer.option("header", True).option("compression", "gzip").csv(str(raw_dir))
+    else:
+        writer.parquet(str(raw_dir))
+
+    # -- a config for running the jobs on this city
+    config_path = out / "config.yaml"
+    doc = {
+        "paths": {"warehouse": "warehouse", "raw_events": "raw/events",
+                  "cells": "raw/cells/cells.csv",
+                  "units": ["units/counties.geojson", "units/townships.geojson",
+                            "units/zones.geojson"],
+                  "reference_population": "reference/population.csv",
+                  "tac_types": "reference/tac_types.csv"},
+        "synth": {k: (v.isoformat() if isinstance(v, dt.date) else v)
+                  for k, v in cfg.to_dict()["synth"].items()},
+    }
+    config_path.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True), "utf-8")
+    seconds = time.time() - t_start
+    manifest = {"seed": sc.seed, "days": [d.isoformat() for d in days],
+                "cards": int(len(cards)), "persons": int(len(persons)),
+                "sample_persons": int(persons["in_sample"].sum()),
+                "non_human_cards": int((~cards["is_human"]).sum()),
+                "events": n_events, "seconds": round(seconds, 1),
+                "generated_at": dt.datetime.now().isoformat(timespec="seconds")}
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2), "utf-8")
+    log.info("synth: %s cards, %s events, %d days in %.1fs -> %s", len(cards), n_events,
+             len(days), seconds, out)
+    return SynthResult(out, config_path, days, len(cards), len(persons), n_events, seconds)

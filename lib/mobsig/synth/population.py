@@ -1,0 +1,253 @@
+"""Persons and cards of the synthetic city.
+
+Person kinds (shares of the sample persons):
+- ``resident_worker`` (0.52): home and a workplace >= 1 km away, weekday schedule; some
+  work Saturdays; some are away for a few days.
+- ``resident_nonworker`` (0.26): home, errands and outings.
+- ``short_term`` (0.08): present 3-17 days, nights at a hotel or a friend's home.
+- ``day_visitor`` (0.07): present 1-2 days.
+- ``transit`` (0.07): crosses the city on the highway in well under 3 hours.
+Out-of-sample residents (other operators, market share < 100 %) get a home only: they are
+part of the official population but produce no events.
+
+Cards: every sample person has one handset card, some a second one (一人多卡); plus
+non-human cards: static meters, mobile trackers (regular cadence) and heavy test cards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+
+from mobsig.config import PopulationConfig, SynthConfig
+from mobsig.synth.city import CORE_R, INNER_R, City
+
+KIND_SHARES = {"resident_worker": 0.52, "resident_nonworker": 0.26, "short_term": 0.08,
+               "day_visitor": 0.07, "transit": 0.07}
+
+HANDSET_TACS = [f"{t:08d}" for t in (35328010, 35391110, 35467211, 86012304, 86475105,
+                                      86769506, 35210407, 86883908, 35698309, 86120310)]
+IOT_TACS = [f"{t:08d}" for t in (86371701, 86431702, 35925603, 86997604)]
+MODULE_TACS = [f"{t:08d}" for t in (86200501,)]  # IoT modules reported as device type 'module'
+
+OTHER_REGIONS = ["110101", "310104", "440106", "500103", "420102", "610113", "320106"]
+
+
+def card_id(seed: int, n: int) -> str:
+    """A pseudonymised card id: 32 hex chars, stable for (seed, n)."""
+    return hashlib.sha256(f"mobsig-synth:{seed}:{n}".encode()).hexdigest()[:32]
+
+
+def _points_homes(rng: np.random.Generator, n: int, city: City) -> np.ndarray:
+    """Home locations: dense core, inner ring, villages in the periphery (one by the
+    hazard point)."""
+    u = rng.random(n)
+    pts = np.empty((n, 2))
+    core = u < 0.55
+    inner = (u >= 0.55) & (u < 0.85)
+    village = u >= 0.85
+    r = CORE_R * np.sqrt(rng.random(core.sum()))
+    a = rng.uniform(0, 2 * np.pi, core.sum())
+    pts[core] = np.column_stack([r * np.cos(a), r * np.sin(a)])
+    r = np.sqrt(rng.uniform(CORE_R**2, INNER_R**2, inner.sum()))
+    a = rng.uniform(0, 2 * np.pi, inner.sum())
+    pts[inner] = np.column_stack([r * np.cos(a), r * np.sin(a)])
+    hz = city.zones.loc[city.zones["level"] == "hazard_point", "geometry"].iloc[0]
+    vrng = np.random.default_rng(7)  # village centres are part of the geography
+    centres = np.vstack([[hz.x + 300, hz.y - 200],
+                         np.column_stack([vrng.uniform(11_000, 20_000, 7) *
+                                          np.cos(a7 := vrng.uniform(0, 2 * np.pi, 7)),
+                                          vrng.uniform(11_000, 20_000, 7) * np.sin(a7)])])
+    which = rng.integers(0, len(centres), village.sum())
+    pts[village] = centres[which] + rng.normal(0, 350, (village.sum(), 2))
+    return pts
+
+
+def _points_work(rng: np.random.Generator, n: int, city: City) -> np.ndarray:
+    park = city.zones.loc[city.zones["level"] == "park", "geometry"].iloc[0]
+    minx, miny, maxx, maxy = park.bounds
+    u = rng.random(n)
+    pts = np.empty((n, 2))
+    cbd = u < 0.4
+    pk = (u >= 0.4) & (u < 0.6)
+    core = (u >= 0.6) & (u < 0.85)
+    ring = u >= 0.85
+    pts[cbd] = rng.normal(0, 900, (cbd.sum(), 2))
+    pts[pk] = np.column_stack([rng.uniform(minx + 100, maxx - 100, pk.sum()),
+                               rng.uniform(miny + 100, maxy - 100, pk.sum())])
+    r = CORE_R * np.sqrt(rng.random(core.sum()))
+    a = rng.uniform(0, 2 * np.pi, core.sum())
+    pts[core] = np.column_stack([r * np.cos(a), r * np.sin(a)])
+    r = rng.uniform(CORE_R, INNER_R, ring.sum())
+    a = rng.uniform(0, 2 * np.pi, ring.sum())
+    pts[ring] = np.column_stack([r * np.cos(a), r * np.sin(a)])
+    return pts
+
+
+def build_people(cfg: SynthConfig, city: City, pop: PopulationConfig) -> tuple[pd.DataFrame,
+                                                                                 pd.DataFrame]:
+    """Persons (sample and out-of-sample) and cards, deterministic from the seed.
+
+    Returns ``(persons, cards)``; the cards frame carries everything the event generator
+    needs per card (place coordinates, presence window, behaviour parameters).
+    """
+    rng = np.random.default_rng([cfg.seed, 2])
+    days = cfg.days
+    kinds = np.array(list(KIND_SHARES))
+    shares = np.array(list(KIND_SHARES.values()))
+    n = cfg.people
+    kind = kinds[rng.choice(len(kinds), n, p=shares / shares.sum())]
+    # make sure every kind exists even in tiny cities
+    for i, k in enumerate(kinds):
+        if not (kind == k).any() and n > len(kinds):
+            kind[i] = k
+    p = pd.DataFrame({"person_id": np.arange(n), "kind": kind, "in_sample": True})
+    homes = _points_homes(rng, n, city)
+    p["home_x"], p["home_y"] = homes[:, 0], homes[:, 1]
+    work = _points_work(rng, n, city)
+    # workplaces at least 1 km from home (redraw a few times, then push away)
+    for _ in range(10):
+        close = np.hypot(work[:, 0] - homes[:, 0], work[:, 1] - homes[:, 1]) < 1000
+        if not close.any():
+            break
+        work[close] = _points_work(rng, close.sum(), city)
+    is_worker = p["kind"].eq("resident_worker").to_numpy()
+    p["work_x"] = np.where(is_worker, work[:, 0], np.nan)
+    p["work_y"] = np.where(is_worker, work[:, 1], np.nan)
+    p["works_saturday"] = is_worker & (rng.random(n) < 0.15)
+    # presence windows (day offsets, inclusive)
+    first = np.zeros(n, int)
+    last = np.full(n, days - 1)
+    resident = p["kind"].str.startswith("resident").to_numpy()
+    st = p["kind"].eq("short_term").to_numpy()
+    dv = p["kind"].eq("day_visitor").to_numpy()
+    tr = p["kind"].eq("transit").to_numpy()
+    st_len = rng.integers(pop.short_term_min_days, pop.resident_min_days, n)
+    st_len = np.minimum(st_len, days)
+    first[st] = rng.integers(0, np.maximum(days - st_len[st] + 1, 1))
+    last[st] = first[st] + st_len[st] - 1
+    dv_len = rng.integers(1, 3, n)
+    first[dv] = rng.integers(0, max(days - 1, 1), dv.sum())
+    last[dv] = np.minimum(first[dv] + dv_len[dv] - 1, days - 1)
+    first[tr] = rng.integers(0, days, tr.sum())
+    last[tr] = first[tr]
+    p["first_day"], p["last_day"] = first, last
+    # residents away for a few days (business trip), still present >= resident_min_days
+    max_away = max(days - pop.resident_min_days - 2, 0)
+    away = resident & (rng.random(n) < 0.15) & (max_away >= 2)
+    away_len = rng.integers(2, max(max_away, 2) + 1, n)
+    away_from = rng.integers(1, max(days - 1, 2), n)
+    p["away_from"] = np.where(away, away_from, -1)
+    p["away_to"] = np.where(away, np.minimum(away_from + away_len - 1, days - 2), -2)
+    # night place of short-term visitors: a hotel (60 %) or a friend's home
+    hotels = city.pois[city.pois["kind"] == "hotel"][["x", "y"]].to_numpy()
+    h = hotels[rng.integers(0, len(hotels), n)]
+    use_hotel = (st | dv) & (rng.random(n) < 0.6)
+    p["night_x"] = np.where(resident, p["home_x"], np.where(use_hotel, h[:, 0], p["home_x"]))
+    p["night_y"] = np.where(resident, p["home_y"], np.where(use_hotel, h[:, 1], p["home_y"]))
+    # short-term temporary workers have a daytime work site
+    st_worker = st & (rng.random(n) < 0.5)
+    p["work_x"] = np.where(st_worker, work[:, 0], p["work_x"])
+    p["work_y"] = np.where(st_worker, work[:, 1], p["work_y"])
+    p["phone_off_nights"] = rng.random(n) < 0.03
+    p["activity"] = rng.lognormal(0.0, 0.45, n)  # event-rate multiplier
+    days_present = (last - first + 1) - np.where(
+        away, np.clip(p["away_to"] - p["away_from"] + 1, 0, None), 0)
+    p["days_present"] = days_present
+    p["pop_class"] = np.select(
+        [tr, days_present >= pop.resident_min_days, days_present >= pop.short_term_min_days],
+        ["transit", "resident", "short_term"], "visitor")
+    # most residents are registered 归属地 in their home county, others elsewhere
+    home_county = city.unit_of(p["home_x"].to_numpy(), p["home_y"].to_numpy(), "county")
+    elsewhere = np.array(OTHER_REGIONS)[rng.integers(0, len(OTHER_REGIONS), n)]
+    p["home_region"] = np.where(resident & (rng.random(n) < 0.8), home_county, elsewhere)
+
+    # out-of-sample residents: same home distribution, official population only
+    n_res = int(resident.sum())
+    n_out = int(round(n_res * (1 - cfg.market_share) / cfg.market_share))
+    out_homes = _points_homes(rng, n_out, city)
+    q = pd.DataFrame({"person_id": np.arange(n, n + n_out), "kind": "resident_out_of_sample",
+                      "in_sample": False, "home_x": out_homes[:, 0], "home_y": out_homes[:, 1],
+                      "pop_class": "resident", "days_present": days})
+    persons = pd.concat([p, q], ignore_index=True)
+    persons["home_county"] = city.unit_of(persons["home_x"].to_numpy(),
+                                          persons["home_y"].to_numpy(), "county")
+    persons["home_township"] = city.unit_of(persons["home_x"].to_numpy(),
+                                            persons["home_y"].to_numpy(), "township")
+
+    cards = _cards(cfg, city, p, rng)
+    return persons, cards
+
+
+def _cards(cfg: SynthConfig, city: City, p: pd.DataFrame,
+           rng: np.random.Generator) -> pd.DataFrame:
+    n = len(p)
+    base = p.assign(card_kind="primary", rate=p["activity"],
+                    tac=np.array(HANDSET_TACS)[rng.integers(0, len(HANDSET_TACS), n)])
+    second = p[(rng.random(n) < cfg.second_card_share) & p["kind"].ne("transit")].copy()
+    second["card_kind"] = "secondary"
+    second["rate"] = second["activity"] * 0.5
+    second["tac"] = np.array(HANDSET_TACS)[rng.integers(0, len(HANDSET_TACS), len(second))]
+    human = pd.concat([base, second], ignore_index=True)
+    human["is_human"] = True
+    # non-human cards
+    n_iot = cfg.iot_cards
+    n_static = int(round(n_iot * 0.6))
+    n_track = n_iot - n_static
+    sites = city.sites.sample(n=max(n_iot, 1), random_state=int(rng.integers(1 << 31)))
+    iot = pd.DataFrame({
+        "person_id": -1,
+        "kind": ["iot_static"] * n_static + ["iot_tracker"] * n_track,
+        "card_kind": ["iot_static"] * n_static + ["iot_tracker"] * n_track,
+        "home_x": sites["x"].to_numpy()[:n_iot] + 40, "home_y": sites["y"].to_numpy()[:n_iot],
+        "first_day": 0, "last_day": cfg.days - 1, "rate": 1.0, "is_human": False,
+        "pop_class": "non_human", "home_region": "990101",
+    })
+    # about two thirds report an IoT TAC; the rest must be caught by behaviour
+    has_iot_tac = rng.random(n_iot) < 0.65
+    iot["tac"] = np.where(has_iot_tac,
+                          np.array(IOT_TACS + MODULE_TACS)[rng.integers(0, 5, n_iot)],
+                          np.where(rng.random(n_iot) < 0.5, None,
+                                   np.array(HANDSET_TACS)[rng.integers(0, 10, n_iot)]))
+    heavy = pd.DataFrame({
+        "person_id": -1, "kind": "heavy", "card_kind": "heavy",
+        "home_x": rng.uniform(-2000, 2000, cfg.heavy_cards),
+        "home_y": rng.uniform(-2000, 2000, cfg.heavy_cards),
+        "first_day": rng.integers(0, max(cfg.days - 2, 1), cfg.heavy_cards),
+        "rate": 1.0, "is_human": False, "pop_class": "non_human", "tac": None,
+        "home_region": "990101"})
+    heavy["last_day"] = np.minimum(heavy["first_day"] + 1, cfg.days - 1)
+    cards = pd.concat([human, iot, heavy], ignore_index=True)
+    cards["card_idx"] = np.arange(len(cards))
+    cards["user_id"] = [card_id(cfg.seed, i) for i in cards["card_idx"]]
+    # a few malformed-looking but valid ids are not wanted: all ids are 32 hex chars
+    cols = ["card_idx", "user_id", "person_id", "kind", "card_kind", "is_human", "tac",
+            "home_region", "pop_class", "home_x", "home_y", "work_x", "work_y", "night_x",
+            "night_y", "first_day", "last_day", "away_from", "away_to", "works_saturday",
+            "phone_off_nights", "rate"]
+    for c in cols:
+        if c not in cards:
+            cards[c] = np.nan
+    cards = cards[cols].copy()
+    for c in ("work_x", "work_y", "night_x", "night_y", "rate"):
+        cards[c] = cards[c].astype(float)
+    cards["night_x"] = cards["night_x"].fillna(cards["home_x"])
+    cards["night_y"] = cards["night_y"].fillna(cards["home_y"])
+    for c in ("first_day", "last_day", "person_id", "card_idx"):
+        cards[c] = cards[c].astype("int64")
+    cards["away_from"] = cards["away_from"].fillna(-1).astype("int64")
+    cards["away_to"] = cards["away_to"].fillna(-2).astype("int64")
+    cards["works_saturday"] = cards["works_saturday"].eq(True)
+    cards["phone_off_nights"] = cards["phone_off_nights"].eq(True)
+    cards["tac"] = cards["tac"].astype(object).where(cards["tac"].notna(), None)
+    cards["home_region"] = cards["home_region"].astype(str)
+    return cards
+
+
+def tac_types() -> pd.DataFrame:
+    """The TAC -> device type table written beside the synthetic data."""
+    rows = [(t, "handset") for t in HANDSET_TACS] + [(t, "iot") for t in IOT_TACS]
+    rows += [(t, "module") for t in MODULE_TACS]
+    return pd.DataFrame(rows, columns=["tac", "device_type"])

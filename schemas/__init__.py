@@ -1,0 +1,1 @@
+"""Table schemas (JSON), packaged as mobsig.schemas; see mobsig.schema."""
