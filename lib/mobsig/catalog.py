@@ -125,13 +125,23 @@ class Catalog:
             writer.save(self.path(name))
         except Exception as exc:
             text = str(exc)
-            if "DELTA_REPLACE_WHERE_MISMATCH" in text or "does not conform" in text:
+            if "NOT_NULL_CONSTRAINT" in text:
+                col = text.split("for column:", 1)[-1].split(".")[0].strip()
+                raise SchemaError(f"table {name}: null in a NOT NULL column: {col}") from exc
+            if "DELTA_REPLACE_WHERE_MISMATCH" in text:
                 raise SchemaError(
                     f"table {name}: rows outside the partition being replaced ({pred})") from exc
-            if "NOT_NULL" in text or "NOT NULL" in text:
-                raise SchemaError(f"table {name}: null in a NOT NULL column: {text[:300]}") from exc
             raise
         log.info("wrote %s where %s", name, pred or "<whole table>")
+
+    def append(self, df: DataFrame, name: str) -> None:
+        """Append rows (ops tables such as ``runs`` only; data tables replace partitions)."""
+        s = self.schema(name)
+        if s.kind != "ops":
+            raise SchemaError(f"table {name}: only ops tables are appended to; data tables "
+                              "replace their partitions (Catalog.write)")
+        self.ensure(name)
+        conform(df, s).write.format("delta").mode("append").save(self.path(name))
 
     def partitions(self, name: str, column: str) -> list[Any]:
         """Distinct values of a partition column (reads only the Delta log's file list)."""

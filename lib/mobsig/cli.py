@@ -25,12 +25,21 @@ from mobsig.logs import log_context, new_run_id, setup_logging
 
 log = logging.getLogger("mobsig")
 
-# job modules in jobs/ (packaged as mobsig.jobs.<name>), in pipeline order
-JOBS = ["synth", "demo", "config_cmd"]
+# job modules in jobs/ (packaged as mobsig.jobs.<name>), in pipeline order; a name whose
+# module is not in this build is left out of the command list
+JOBS = ["ingest_cells", "ingest_events", "clean_events", "flag_users", "detect_stays",
+        "home_work", "expand", "population_by_unit", "run", "status", "bench", "synth", "demo",
+        "config_cmd"]
 
 
 def _module(name: str) -> ModuleType:
     return importlib.import_module(f"mobsig.jobs.{name}")
+
+
+def available_jobs() -> list[str]:
+    import importlib.util
+
+    return [n for n in JOBS if importlib.util.find_spec(f"mobsig.jobs.{n}") is not None]
 
 
 def common_arguments(p: argparse.ArgumentParser) -> None:
@@ -51,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "`mobsig config --explain` lists every parameter.")
     parser.add_argument("--version", action="version", version=f"mobsig {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in JOBS:
+    for name in available_jobs():
         mod = _module(name)
         p = sub.add_parser(mod.NAME, help=mod.HELP, description=mod.__doc__,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -62,7 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_job(mod: ModuleType, args: argparse.Namespace, cfg: Config) -> int:
-    """Validate, build the session if the job needs one, run it."""
+    """Validate, build the session if the job needs one, run it.
+
+    Jobs that declare ``RECORDS_RUN = True`` get a run record: a manifest row in the
+    ``runs`` table whether they succeed or fail (see mobsig.runs).
+    """
     run_id = new_run_id()
     with log_context(job=mod.NAME, run=run_id):
         if hasattr(mod, "validate"):
@@ -73,7 +86,16 @@ def run_job(mod: ModuleType, args: argparse.Namespace, cfg: Config) -> int:
 
             spark = build_session(cfg, app_name=f"mobsig-{mod.NAME}")
         t0 = time.time()
-        rc = mod.run(args, cfg, spark)
+        if getattr(mod, "RECORDS_RUN", False) and spark is not None:
+            from mobsig.catalog import Catalog
+            from mobsig.runs import recording, write_record
+
+            catalog = Catalog(spark, cfg.warehouse)
+            with recording(mod.NAME, run_id, cfg.digest(),
+                           sink=lambda rec: write_record(catalog, rec)):
+                rc = mod.run(args, cfg, spark)
+        else:
+            rc = mod.run(args, cfg, spark)
         log.info("%s finished in %.1fs", mod.NAME, time.time() - t0)
         return int(rc or 0)
 

@@ -10,7 +10,8 @@ Layout of the output folder::
     reference/tac_types.csv       IMEI TAC -> device type
     truth/persons.parquet         every person: kind, class, home/work, units, in_sample
     truth/cards.parquet           card -> person, is_human, card kind, TAC
-    truth/stays/                  true stays per card (Parquet, any duration)
+    truth/stays/                  true stays per card (Parquet, any duration; local
+                                  wall-clock TIMESTAMP_NTZ)
     truth/events/dt=.../          every raw row with its label (normal, pingpong, drift,
                                   duplicate, malformed:<reason>) and true position
     truth/population_by_unit.csv  true population per county and township
@@ -40,6 +41,9 @@ from pyspark.sql import functions as F
 
 from mobsig.calendar import load_calendar
 from mobsig.config import Config
+from mobsig.pipeline import bbox_params
+from mobsig.quality import run_gate
+from mobsig.schema import load_schema
 from mobsig.synth.city import City, build_city
 from mobsig.synth.population import build_people, tac_types
 from mobsig.synth.signals import CHUNK, build_network, events_for_cards, truth_stays
@@ -112,16 +116,22 @@ def _lonlat_fn(center_lon: float, center_lat: float):
     return to_lonlat
 
 
-def generate(spark: SparkSession, cfg: Config, out: Path) -> SynthResult:
-    """Generate the city described by ``cfg.synth`` into ``out`` (replacing what is there)."""
+def generate(spark: SparkSession, cfg: Config, out: Path,
+             partitions: int | None = None) -> SynthResult:
+    """Generate the city described by ``cfg.synth`` into ``out`` (replacing what is there).
+
+    ``partitions`` (default: 4 x the default parallelism) only changes how the work is
+    spread; the output is the same for any value.
+    """
     t_start = time.time()
     sc = cfg.synth
     out = Path(out).resolve()
-    for sub in ("raw", "units", "reference", "truth"):
+    for sub in ("raw", "units", "reference", "truth", "warehouse"):
         shutil.rmtree(out / sub, ignore_errors=True)
     for sub in ("raw/cells", "units", "reference", "truth"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     days = [sc.start_date + dt.timedelta(days=i) for i in range(sc.days)]
+    quality_dir = out / "truth/_quality"
     cal = load_calendar(cfg.paths.holidays and str(cfg.path("holidays")) or None,
                         cfg.home_work.weekend_days)
     day_types = [cal.day_type(d) for d in days]
@@ -136,6 +146,12 @@ def generate(spark: SparkSession, cfg: Config, out: Path) -> SynthResult:
     # -- cell table as delivered, and its truth
     cells_out = city.cells[["cell_id", "lon", "lat", "coord_sys", "azimuth", "radius_m", "tech",
                             "valid_from", "valid_to"]].copy()
+    # gate the cell table before writing it (blocking: a broken generator stops here)
+    typed = cells_out.astype(object).where(cells_out.notna(), None)
+    for c in ("valid_from", "valid_to"):
+        typed[c] = [v.date() if v is not None else None for v in typed[c]]
+    run_gate(spark.createDataFrame(typed, load_schema("cells_raw").struct), "cells_raw",
+             params=bbox_params(cfg), results_dir=quality_dir, label="synth")
     for c in ("valid_from", "valid_to"):
         cells_out[c] = cells_out[c].dt.strftime("%Y-%m-%d")
     cells_out.to_csv(out / "raw/cells/cells.csv", index=False)
@@ -186,7 +202,7 @@ def generate(spark: SparkSession, cfg: Config, out: Path) -> SynthResult:
     cards_sdf = spark.createDataFrame(cards[CARD_COLUMNS]).withColumn(
         "chunk", (F.col("card_idx") / F.lit(CHUNK)).cast("long"))
     n_chunks = int(len(cards) // CHUNK + 1)
-    n_parts = max(1, min(n_chunks, spark.sparkContext.defaultParallelism * 4))
+    n_parts = partitions or max(1, min(n_chunks, spark.sparkContext.defaultParallelism * 4))
     cards_sdf = cards_sdf.repartition(n_parts, "chunk")
     synth_cfg = sc
 
@@ -202,7 +218,9 @@ def generate(spark: SparkSession, cfg: Config, out: Path) -> SynthResult:
                                   synth_cfg.seed, day_types, weekdays, places, synth_cfg.days,
                                   to_lonlat)
 
-    base_ts = F.to_timestamp(F.lit(sc.start_date.isoformat()))
+    # local wall-clock time without a zone (TIMESTAMP_NTZ), so pandas and Spark readers
+    # see the same Asia/Shanghai times as the raw event strings
+    base_ts = F.lit(sc.start_date.isoformat()).cast("timestamp_ntz")
     stays = cards_sdf.mapInPandas(gen_stays, STAYS_SCHEMA).select(
         "user_id",
         (base_ts + F.make_dt_interval(secs=F.col("t0_s"))).alias("stay_start"),
@@ -216,8 +234,10 @@ def generate(spark: SparkSession, cfg: Config, out: Path) -> SynthResult:
     n_events = None
     if sc.event_labels:
         events.write.mode("overwrite").partitionBy("dt").parquet(str(out / "truth/events"))
-        labelled = spark.read.parquet(str(out / "truth/events"))
+        labelled = spark.read.parquet(str(out / "truth/events")).cache()
         n_events = labelled.count()
+        run_gate(labelled, "synth_events", params=bbox_params(cfg), results_dir=quality_dir,
+                 label="synth")
         raw = labelled.select(*RAW_COLUMNS)
     else:
         raw = events.select(*RAW_COLUMNS)

@@ -301,7 +301,7 @@ def _events_for_batch(cards: pd.DataFrame, cfg: SynthConfig, net: Network, place
         label = np.concatenate([label, np.full(dr.size, "drift", dtype=object),
                                 np.full(dr.size, "normal", dtype=object)])
     card = sc[si]
-    keep = t < n_days * DAY
+    keep = (t >= 0) & (t < n_days * DAY)  # jittered machine events stay in the period
     t, si, x, y, et, label, cell, card = (a[keep] for a in (t, si, x, y, et, label, cell, card))
     order = np.lexsort((t, card))
     t, si, x, y, et, label, cell, card = (a[order] for a in (t, si, x, y, et, label, cell, card))

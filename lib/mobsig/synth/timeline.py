@@ -212,8 +212,9 @@ def machine_itinerary(card: dict, places: Places, rng: np.random.Generator,
         t = d * DAY + rng.uniform(6, 8) * H
         while t < d * DAY + 20 * H:
             target = _near(rng, places.poi_xy, x, y, 8000)
-            b.go(t, *target, PLACE_POI)
-            t = b.now() + rng.uniform(5, 20) * MIN
+            # go() returns the arrival (or the departure when already there), so time
+            # always advances even when the nearest POI is where the tracker stands
+            t = b.go(t, *target, PLACE_POI) + rng.uniform(5, 20) * MIN
         b.go(t, x, y, PLACE_SITE)
     b.vanish(n_days * DAY)
     return b.segs

@@ -1,0 +1,124 @@
+"""Quality gates: readable failures with observed values, nothing written, kept results."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+
+import pytest
+
+from mobsig.catalog import Catalog
+from mobsig.errors import DataQualityError
+from mobsig.pipeline import gate_and_write
+from mobsig.quality import load_suite_dict, run_gate, structural_expectations, suite_names
+from mobsig.schema import load_schema
+
+BOX = {"lon_min": 73.0, "lon_max": 136.0, "lat_min": 3.0, "lat_max": 54.0}
+
+
+def cells(spark, rows):
+    return spark.createDataFrame(rows, load_schema("cells_raw").struct)
+
+
+GOOD = [("460-00-1-1", 104.06, 30.66, "wgs84", 120.0, 500.0, "4g", None, None),
+        ("460-00-1-2", 104.06, 30.66, "gcj02", 240.0, 500.0, "4g", dt.date(2026, 6, 1),
+         dt.date(2026, 6, 30))]
+
+
+def test_every_suite_file_loads_and_is_named_after_itself():
+    names = suite_names()
+    assert {"cells_raw", "synth_events"} <= set(names)
+    for n in names:
+        d = load_suite_dict(n)
+        assert d["expectations"], n
+    exps = structural_expectations(load_schema("stays"))
+    assert exps[0]["kwargs"]["column_set"] == load_schema("stays").names
+    not_null = {e["kwargs"]["column"] for e in exps[1:]}
+    assert not_null == {c.name for c in load_schema("stays").columns if not c.nullable}
+
+
+def test_good_frame_passes_and_result_is_kept(spark, tmp_path):
+    res = run_gate(cells(spark, GOOD), "cells_raw", params=BOX, results_dir=tmp_path,
+                   label="dt=2026-06-01")
+    assert res.success and not res.failures
+    assert res.evaluated >= 10  # suite + structural expectations
+    kept = json.loads(open(res.result_path, encoding="utf-8").read())
+    assert kept["success"] is True and kept["label"] == "dt=2026-06-01"
+    assert kept["params"]["lon_max"] == 136.0
+
+
+def test_bad_frame_fails_with_named_expectations_and_values(spark, tmp_path):
+    bad = GOOD + [
+        ("460-00-1-3", 14.06, 30.66, "wgs84", 0.0, 500.0, "4g", None, None),      # lon
+        ("460-00-1-4", 104.06, 30.66, "gcj-02", 0.0, 500.0, "4g", None, None),    # system
+        ("460-00-1-5", 104.06, 30.66, "wgs84", 400.0, 500.0, "4g",                # azimuth,
+         dt.date(2026, 6, 9), dt.date(2026, 6, 1)),                               # dates
+    ]
+    with pytest.raises(DataQualityError) as err:
+        run_gate(cells(spark, bad), "cells_raw", params=BOX, results_dir=tmp_path)
+    msg = str(err.value)
+    assert "quality gate 'cells_raw' failed: 4 of" in msg
+    assert "expect_column_values_to_be_between(column='lon', min_value=73.0, " \
+           "max_value=136.0): 1 of 5 rows unexpected (20%), e.g. [14.06]" in msg
+    assert "expect_column_values_to_be_in_set(column='coord_sys'" in msg
+    assert "e.g. ['gcj-02']" in msg
+    assert "column='azimuth'" in msg and "e.g. [400.0]" in msg
+    assert "expect_column_pair_values_a_to_be_greater_than_b" in msg
+    assert "validation result kept at" in msg
+    assert err.value.result["success"] is False
+    assert len(err.value.result["failed"]) == 4
+
+
+def test_structural_failure_is_readable(spark):
+    df = cells(spark, GOOD).drop("tech")
+    with pytest.raises(DataQualityError, match=r"expect_table_columns_to_match_set\("
+                                               r"expected columns cell_id, lon, .*tech"):
+        run_gate(df, "cells_raw", params=BOX)
+
+
+def test_parameters_come_from_configuration(spark):
+    frame = cells(spark, GOOD)
+    with pytest.raises(DataQualityError, match=r"column='lon', min_value=105\.0"):
+        run_gate(frame, "cells_raw", params={**BOX, "lon_min": 105.0})
+
+
+def test_warning_severity_only_logs(spark, caplog):
+    rows = [(f"460-00-2-{i}", 104.0, 30.0, "wgs84", None, None, None, None, None)
+            for i in range(5)]
+    with caplog.at_level(logging.WARNING, logger="mobsig.quality"):
+        res = run_gate(cells(spark, rows), "cells_raw", params=BOX)
+    assert res.success
+    assert [w["kwargs"]["column"] for w in res.warnings] == ["radius_m"]
+    assert "gate cells_raw warning: expect_column_values_to_not_be_null(column='radius_m'" \
+        in caplog.text
+
+
+def test_failed_gate_writes_nothing(spark, tmp_path, monkeypatch):
+    """The job path (conform, gate, write): a failing gate leaves the table as it was."""
+    import mobsig.quality as q
+
+    cat = Catalog(spark, tmp_path / "wh")
+    day = dt.date(2026, 6, 1)
+
+    def stays(n_events: int):
+        return spark.createDataFrame(
+            [(f"{i:032x}", dt.datetime(2026, 6, 1, 8), dt.datetime(2026, 6, 1, 9), 3600,
+              104.0, 30.0, "c", "h", n_events, day) for i in range(3)],
+            load_schema("stays").struct)
+
+    # a suite that demands n_events >= 2
+    suite = {"name": "stays_test", "meta": {}, "expectations": [
+        {"type": "expect_column_values_to_be_between",
+         "kwargs": {"column": "n_events", "min_value": 2}}]}
+    original = q.load_suite_dict
+    monkeypatch.setattr(q, "load_suite_dict",
+                        lambda name: suite if name == "stays_test" else original(name))
+    gate_and_write(cat, stays(5), "stays", {"dt": day}, suite="stays_test")
+    version = cat.version("stays")
+    expected = (r"column='n_events', min_value=2\.0\): "
+                r"3 of 3 rows unexpected \(100%\), e\.g\. \[1, 1, 1\]")
+    with pytest.raises(DataQualityError, match=expected):
+        gate_and_write(cat, stays(1), "stays", {"dt": day}, suite="stays_test")
+    assert cat.version("stays") == version
+    assert {r["n_events"] for r in cat.read("stays").collect()} == {5}
