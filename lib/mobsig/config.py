@@ -78,8 +78,13 @@ class RunConfig:
     bbox_lat_min: float = param(3.0, "National bounding box: south edge (deg).", ge=-90, le=90)
     bbox_lat_max: float = param(54.0, "National bounding box: north edge (deg).", ge=-90, le=90)
     metric_crs: str = param(
-        "EPSG:4527", "Projected CRS for metric work (CGCS2000 3-degree Gauss-Kruger); "
-        "any CRS pyproj knows.")
+        "+proj=lcc +lat_0=0 +lon_0=105 +lat_1=25 +lat_2=47 +x_0=0 +y_0=0 +ellps=GRS80 "
+        "+units=m +no_defs",
+        "Projected CRS for metric work (cell x/y, stay radii, distances): one plane for the "
+        "whole country so users crossing zones stay comparable; default a China-wide "
+        "Lambert conformal conic on the CGCS2000 ellipsoid (scale error < 3 % inside "
+        "China); any CRS pyproj knows, e.g. a Gauss-Kruger zone (EPSG:4527) for one city.")
+
 
     def check(self) -> None:
         if self.bbox_lon_min >= self.bbox_lon_max or self.bbox_lat_min >= self.bbox_lat_max:
@@ -92,6 +97,17 @@ class RunConfig:
             raise ConfigError(
                 f"run.timezone: unknown time zone {self.timezone!r}; "
                 "use an IANA name such as 'Asia/Shanghai'") from exc
+        try:
+            from pyproj import CRS
+
+            crs = CRS.from_user_input(self.metric_crs)
+        except Exception as exc:  # noqa: BLE001 - any failure means an unusable CRS
+            raise ConfigError(
+                f"run.metric_crs: pyproj does not know {self.metric_crs!r}; give an EPSG code "
+                "or a PROJ string of a projected CRS in metres") from exc
+        if not crs.is_projected:
+            raise ConfigError(
+                f"run.metric_crs: {self.metric_crs!r} is not a projected CRS (metres needed)")
 
 
 @dataclass(frozen=True)
