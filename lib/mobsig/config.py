@@ -131,7 +131,9 @@ class PathsConfig:
 
 @dataclass(frozen=True)
 class SparkConfig:
-    profile: str = param("local", "Session profile.", choices=("local", "yarn", "k8s"))
+    profile: str = param(
+        "local", "Session profile: local[N] here, or a cluster whose master, resources and "
+        "jars come from spark-submit.", choices=("local", "yarn", "k8s", "standalone"))
     master: str = param("", "Override of the master URL (empty = the profile's default).")
     local_cores: int = param(2, "Cores used by the `local` profile (local[N]).", ge=1)
     driver_memory: str = param("4g", "Driver memory (the local profile runs everything here).")
@@ -159,9 +161,21 @@ class IngestConfig:
     max_quarantine_share: float = param(
         0.05, "Gate: quarantined share of a day's rows above this fails the run.", ge=0, le=1)
     min_known_cell_share: float = param(
-        0.95, "Gate: share of accepted events with a known cell below this fails.", ge=0, le=1)
+        0.95, "Gate: known / (known + unknown_cell) among rows that reached the cell lookup; "
+        "below this fails.", ge=0, le=1)
+    headerless_columns: tuple[str, ...] = param(
+        ["user_id", "event_time", "cell_id", "event_type", "imei_tac", "home_region"],
+        "Column order of delimited files without a header row; a line with another number "
+        "of fields is quarantined as malformed_row.")
 
     def check(self) -> None:
+        required = {"user_id", "event_time", "cell_id"}
+        if not required <= set(self.headerless_columns):
+            raise ConfigError(
+                f"ingest.headerless_columns {list(self.headerless_columns)} must name "
+                f"{sorted(required)}")
+        if len(set(self.headerless_columns)) != len(self.headerless_columns):
+            raise ConfigError("ingest.headerless_columns: a column is named twice")
         if self.user_id_min_len > self.user_id_max_len:
             raise ConfigError(
                 f"ingest.user_id_min_len ({self.user_id_min_len}) must be <= "
@@ -174,6 +188,21 @@ class CellsConfig:
         800.0, "Coverage radius when the cell table gives none.", gt=0, le=50_000)
     sector_width_deg: float = param(
         120.0, "Angular width of a sector's coverage polygon.", gt=0, le=360)
+    arc_step_deg: float = param(
+        5.0, "Largest angle between consecutive arc vertices of a coverage polygon.",
+        ge=0.5, le=45)
+    spacing_neighbours: int = param(
+        6, "Local site spacing = median distance to this many nearest other sites [I].",
+        ge=1, le=50)
+    site_merge_m: float = param(
+        5.0, "Antennas closer than this are one site (co-located sectors) for spacing.",
+        ge=0, le=500)
+    on_invalid: str = param(
+        "fail", "Invalid cell rows (bad number, unknown coord_sys, ...): fail naming them, "
+        "or skip them (counted; their events become unknown_cell).", choices=("fail", "skip"))
+    outside_units: str = param(
+        "unknown", "Cells outside every county: region 'unknown' (admin_code null), or fail.",
+        choices=("unknown", "fail"))
 
 
 @dataclass(frozen=True)
@@ -207,8 +236,8 @@ class FlagsConfig:
         gt=0)
     static_min_days: int = param(7, "Non-human: days observed for the one-location rule.", ge=1)
     regular_cadence_cv_max: float = param(
-        0.05, "Non-human: inter-event time coefficient of variation below this = machine [I].",
-        ge=0)
+        0.05, "Non-human: robust coefficient of variation of inter-event times, "
+        "IQR / (1.349 x median), below this = machine cadence [I].", ge=0)
     regular_cadence_min_events: int = param(
         100, "Non-human: events needed before the cadence rule applies.", ge=3)
     max_events_per_day: int = param(
@@ -217,7 +246,14 @@ class FlagsConfig:
         500.0, "一人多卡: cards within this distance in a shared hourly slot coincide [I].", gt=0)
     multicard_min_share: float = param(
         0.8, "一人多卡: share of shared hourly slots that must coincide [I].", gt=0, le=1)
-    multicard_min_days: int = param(7, "一人多卡: days with shared slots needed [I].", ge=1)
+    multicard_min_days: int = param(
+        7, "一人多卡: days with coinciding hourly slots needed [I].", ge=1)
+    max_non_human_share: float = param(
+        0.5, "Gate: share of a month's cards flagged non-human above this fails the run "
+        "(IoT SIMs can be many; a higher share means a broken rule or input) [I].",
+        gt=0, le=1)
+    max_group_size: int = param(
+        4, "Gate: a multi-card group with more cards than this fails the run.", ge=2)
 
 
 @dataclass(frozen=True)
@@ -254,6 +290,13 @@ class HomeWorkConfig:
     work_min_home_dist_m: float = param(500.0, "Work: minimum distance from home [I].", ge=0)
     weekend_days: tuple[int, ...] = param(
         [5, 6], "Weekday numbers (Mon=0) that are not workdays unless made up.")
+    cluster_h3_resolution: int = param(
+        9, "Home/work place clustering: stays are binned to H3 cells of this resolution and "
+        "a candidate place is a cell plus its ring (res 9: ~350-500 m across) [I].",
+        ge=6, le=11)
+    cluster_ring: int = param(
+        1, "Home/work place clustering: H3 ring size k around a candidate cell [I].",
+        ge=0, le=3)
 
     def check(self) -> None:
         if self.work_start_h >= self.work_end_h:
@@ -277,6 +320,8 @@ class PopulationConfig:
         3.0, "Transit: total time in the area below this (hours) [S, Beijing].", gt=0)
     long_run_months: int = param(
         6, "Statistical residency: months of presence for long-run residents [S].", ge=1)
+    grid_h3_resolution: int = param(
+        8, "H3 resolution of the grid level of population_by_unit [I].", ge=4, le=12)
 
     def check(self) -> None:
         if self.short_term_min_days >= self.resident_min_days:

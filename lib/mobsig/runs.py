@@ -46,6 +46,7 @@ class RunRecord:
     error: str | None = None
     ended_at: dt.datetime | None = None
     t0: float = field(default_factory=time.monotonic)
+    delegated: bool = False  # per-partition records were written instead of this one
 
     def row(self) -> dict[str, Any]:
         ended = self.ended_at or dt.datetime.now()
@@ -113,6 +114,11 @@ def recording(job: str, run_id: str, config_digest: str,
     failure alike; an error while recording is logged, never hides the job's own error.
     """
     rec = RunRecord(job=job, run_id=run_id, config_digest=config_digest)
+    outer = _active.get()
+    if outer is not None:
+        # a per-partition record inside the CLI's whole-invocation record: the inner
+        # records are the manifest, the outer one is not written
+        outer.delegated = True
     token = _active.set(rec)
     try:
         yield rec
@@ -128,7 +134,7 @@ def recording(job: str, run_id: str, config_digest: str,
                  rec.status, time.monotonic() - rec.t0, rec.input_rows, rec.output_rows,
                  [("ok" if g.get("success") else "FAILED") + ":" + str(g.get("suite"))
                   for g in rec.gates])
-        if sink is not None:
+        if sink is not None and not rec.delegated:
             try:
                 sink(rec)
             except Exception as exc:  # noqa: BLE001 - never mask the job's outcome
@@ -140,3 +146,43 @@ def write_record(catalog: Any, rec: RunRecord) -> None:
     schema = catalog.schema("runs")
     df = catalog.spark.createDataFrame([rec.row()], schema.struct)
     catalog.append(df, "runs")
+
+
+def run_partitions(spark: Any, cfg: Any, job: str, partitions: list[tuple[str, Any]],
+                   keep_going: bool = False) -> int:
+    """Run ``fn()`` for each ``(label, fn)`` in order, each with its own run record.
+
+    ``label`` is the partition text recorded in ``runs`` (``dt=2026-06-01``,
+    ``month=2026-06``, ``all``). A failure stops the loop (the error propagates) unless
+    ``keep_going``, when the remaining partitions still run and the return code is 1.
+    """
+    from mobsig.catalog import Catalog
+    from mobsig.errors import MobsigError
+    from mobsig.logs import log_context, new_run_id
+
+    catalog = Catalog(spark, cfg.warehouse)
+    failed = 0
+    for i, (label, fn) in enumerate(partitions, 1):
+        run_id = new_run_id()
+        with log_context(part=label, run=run_id):
+            if len(partitions) > 1:
+                log.info("%s: partition %d of %d (%s)", job, i, len(partitions), label)
+            try:
+                with recording(job, run_id, cfg.digest(),
+                               sink=lambda rec: write_record(catalog, rec)) as rec:
+                    rec.partition = label
+                    fn()
+            except MobsigError:
+                if not keep_going:
+                    raise
+                failed += 1
+                log.error("%s %s failed; continuing (--keep-going)", job, label)
+    return 1 if failed else 0
+
+
+def day_label(day: dt.date, regions: list[str] | None = None) -> str:
+    return f"dt={day.isoformat()}" + (f" region={','.join(regions)}" if regions else "")
+
+
+def month_label(month: dt.date) -> str:
+    return f"month={month.strftime('%Y-%m')}"

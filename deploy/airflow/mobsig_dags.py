@@ -1,0 +1,91 @@
+"""Airflow DAGs for mobsig (Airflow 3.x): the daily chain and the monthly chain.
+
+- ``mobsig_daily`` (one run per day, catch-up on, so a backfill is
+  ``airflow dags backfill mobsig_daily --start-date A --end-date B`` or clearing a range):
+  ingest_cells -> ingest_events -> clean_events -> detect_stays. detect_stays of day D
+  reads the open-stay carry of D-1, so runs are sequential (max_active_runs=1,
+  depends_on_past on detect_stays).
+- ``mobsig_monthly`` (runs on the 1st for the previous month): a gate task that waits until
+  every day of the month has a succeeded detect_stays (``mobsig status --month M
+  --require detect_stays``, retried), then flag_users -> home_work -> expand ->
+  population_by_unit.
+
+Each task runs ``deploy/yarn/submit.sh`` from the mobsig checkout or image on the Airflow
+worker: Airflow schedules, Spark (YARN) computes. Settings, as Airflow Variables or
+environment variables: ``MOBSIG_HOME`` (checkout, default /opt/mobsig), ``MOBSIG_CONFIG``
+(YAML config on the cluster), ``MOBSIG_SUBMIT_OPTS`` (extra submit options, e.g.
+``--env-archive hdfs:///apps/mobsig/env.tar.gz``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+from airflow.providers.standard.operators.bash import BashOperator
+from airflow.sdk import DAG
+
+DAILY_CHAIN = ["ingest_cells", "ingest_events", "clean_events", "detect_stays"]
+MONTHLY_CHAIN = ["flag_users", "home_work", "expand", "population_by_unit"]
+
+HOME = os.environ.get("MOBSIG_HOME", "/opt/mobsig")
+CONFIG = os.environ.get("MOBSIG_CONFIG", "/etc/mobsig/config.yaml")
+SUBMIT_OPTS = os.environ.get("MOBSIG_SUBMIT_OPTS", "")
+
+DEFAULT_ARGS = {
+    "owner": "mobsig-ops",
+    "retries": 3,
+    "retry_delay": dt.timedelta(minutes=10),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": dt.timedelta(hours=1),
+    "execution_timeout": dt.timedelta(hours=6),
+}
+
+
+def submit(job: str, partition: str) -> str:
+    return (f"{HOME}/deploy/yarn/submit.sh {SUBMIT_OPTS} --config {CONFIG} "
+            f"{job} {partition}").replace("  ", " ")
+
+
+with DAG(
+    dag_id="mobsig_daily",
+    description="signaling -> events_bronze -> events_clean -> stays/moves, one day",
+    schedule="0 3 * * *",  # the day's files are complete by 03:00 the next morning
+    start_date=dt.datetime(2026, 1, 1),
+    catchup=True,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["mobsig", "daily"],
+) as daily:
+    day = "{{ data_interval_start | ds }}"
+    prev = None
+    for job in DAILY_CHAIN:
+        cmd = submit(job, "" if job == "ingest_cells" else f"--date {day}")
+        task = BashOperator(task_id=job, bash_command=cmd,
+                            depends_on_past=(job == "detect_stays"))
+        if prev is not None:
+            prev >> task
+        prev = task
+
+
+with DAG(
+    dag_id="mobsig_monthly",
+    description="flags, home/work, expansion and population by unit for the past month",
+    schedule="0 6 1 * *",  # data interval = the previous month
+    start_date=dt.datetime(2026, 1, 1),
+    catchup=True,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["mobsig", "monthly"],
+) as monthly:
+    month = "{{ data_interval_start.strftime('%Y-%m') }}"
+    wait = BashOperator(
+        task_id="days_complete",
+        bash_command=(f"{HOME}/.venv/bin/mobsig status --config {CONFIG} --month {month} "
+                      "--require detect_stays"),
+        retries=24, retry_delay=dt.timedelta(hours=1), retry_exponential_backoff=False)
+    prev = wait
+    for job in MONTHLY_CHAIN:
+        task = BashOperator(task_id=job, bash_command=submit(job, f"--month {month}"))
+        prev >> task
+        prev = task
