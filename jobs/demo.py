@@ -27,6 +27,10 @@ def overrides(args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace, cfg: Config, spark) -> int:
+    from mobsig.jobs import run as run_job
+
+    from mobsig.catalog import Catalog
+    from mobsig.cli import available_jobs
     from mobsig.synth.generate import generate
 
     out = Path(args.out).resolve()
@@ -34,7 +38,12 @@ def run(args: argparse.Namespace, cfg: Config, spark) -> int:
     city_cfg = load_config(res.config_path)
     print(f"demo city: {res.n_cards} cards, {res.n_events} events, "
           f"{len(res.days)} days from {res.days[0]}")
-    print("outputs:")
+    jobs = [j for j in run_job.KINDS if j in available_jobs()]
+    ns = argparse.Namespace(job="all", date=None, date_from=res.days[0].isoformat(),
+                            date_to=res.days[-1].isoformat(), region=[], month=None,
+                            month_from=None, month_to=None, keep_going=False)
+    rc = run_job.run(ns, city_cfg, spark) if jobs else 0
+    print("inputs:")
     print(f"  raw events (CSV gzip, dt= folders)  {city_cfg.path('raw_events')}")
     print(f"  cell table                          {city_cfg.path('cells')}")
     for layer in city_cfg.paths_list("units"):
@@ -42,7 +51,23 @@ def run(args: argparse.Namespace, cfg: Config, spark) -> int:
     print(f"  reference population                {city_cfg.path('reference_population')}")
     print(f"  ground truth                        {out / 'truth'}")
     print(f"  config for the jobs                 {res.config_path}")
-    return 0
+    print(f"jobs run: {', '.join(jobs) or 'none'}")
+    print("outputs (Delta tables):")
+    catalog = Catalog(spark, city_cfg.warehouse)
+    for name in ("cells", "events_bronze", "events_quarantine", "events_clean", "user_flags",
+                 "stays", "moves", "home_work", "expansion_factors", "population_by_unit",
+                 "runs"):
+        try:
+            present = catalog.exists(name)
+        except Exception:  # noqa: BLE001 - a table without a schema yet
+            present = False
+        if present:
+            rows = catalog.read(name).count()
+            print(f"  {name:<20} {rows:>10,} rows  {catalog.path(name)}")
+    exports = city_cfg.warehouse / "exports"
+    if exports.exists():
+        print(f"  exports (GeoParquet, CSV)           {exports}")
+    return rc
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,6 +27,6 @@ wheel=$(ls "$root"/dist/mobsig-*.whl 2>/dev/null | tail -n 1 || true)
 newest=$(find "$root/lib" "$root/jobs" "$root/schemas" "$root/expectations" -type f -newer "${wheel:-/nonexistent}" 2>/dev/null | head -n 1)
 if [ -z "$wheel" ] || [ -n "$newest" ]; then
   rm -f "$root"/dist/mobsig-*.whl
-  "$py" -m pip wheel --quiet --no-deps --no-build-isolation -w "$root/dist" "$root" >&2
+  "$py" -m pip wheel --quiet --no-deps -w "$root/dist" "$root" >&2
 fi
 exec "$py" -m mobsig.submit "$@"

@@ -1,0 +1,157 @@
+"""The real cluster path: a Spark standalone master and worker on loopback, the daily chain
+submitted through deploy/yarn/submit.sh (the script ops use) with spark-submit in client
+mode, then the outputs and the run manifests checked."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import make_config
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+DAILY = ["ingest_cells", "ingest_events", "clean_events", "detect_stays"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, seconds: float = 60) -> None:
+    end = time.time() + seconds
+    while time.time() < end:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.5)
+    raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {seconds}s")
+
+
+@pytest.fixture(scope="module")
+def standalone(tmp_path_factory):
+    """A standalone master + one worker (2 cores, 3 GiB) on loopback."""
+    logs = tmp_path_factory.mktemp("standalone")
+    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "SPARK_LOG_DIR": str(logs),
+           "SPARK_WORKER_DIR": str(logs / "work"), "PYSPARK_PYTHON": sys.executable}
+    port, ui, wui = free_port(), free_port(), free_port()
+    spark_class = str(VENV_BIN / "spark-class")
+    procs = []
+    try:
+        procs.append(subprocess.Popen(
+            [spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
+             "--port", str(port), "--webui-port", str(ui)],
+            env=env, stdout=open(logs / "master.log", "w"), stderr=subprocess.STDOUT))
+        wait_for_port(port)
+        url = f"spark://127.0.0.1:{port}"
+        procs.append(subprocess.Popen(
+            [spark_class, "org.apache.spark.deploy.worker.Worker", url, "--host", "127.0.0.1",
+             "--cores", "2", "--memory", "3g", "--webui-port", str(wui)],
+            env=env, stdout=open(logs / "worker.log", "w"), stderr=subprocess.STDOUT))
+        wait_for_port(wui)
+        yield url, logs
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+@pytest.fixture(scope="module")
+def small_city(spark, tmp_path_factory):
+    from mobsig.synth.generate import generate
+
+    out = tmp_path_factory.mktemp("cluster_city")
+    cfg = make_config(out, synth={"people": 40, "days": 2, "iot_cards": 4, "heavy_cards": 0})
+    return generate(spark, cfg, out)
+
+
+def test_daily_chain_through_spark_submit(standalone, small_city, spark, tmp_path):
+    url, logs = standalone
+    res = small_city
+    resources = tmp_path / "resources.yaml"
+    resources.write_text(
+        "defaults:\n  executors: 1\n  executor_cores: 2\n  executor_memory: 1500m\n"
+        "  driver_memory: 1500m\n  shuffle_partitions: 4\n")
+    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "MOBSIG_PYTHON": sys.executable,
+           "SPARK_SUBMIT": str(VENV_BIN / "spark-submit")}
+    day = res.days[1]  # the second day: detect_stays reads the first day's carry if present
+    for d in res.days:
+        for job in DAILY:
+            if job == "ingest_cells" and d != res.days[0]:
+                continue
+            args = [] if job == "ingest_cells" else ["--date", d.isoformat()]
+            cmd = [str(ROOT / "deploy/yarn/submit.sh"), "--target", "standalone", "--master",
+                   url, "--resources", str(resources), "--python", sys.executable,
+                   "--config", str(res.config_path), job, *args]
+            p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+            assert p.returncode == 0, f"{job} {d} failed:\n{p.stderr[-4000:]}"
+            # it really went through spark-submit to the standalone master
+            assert f"--master {url}" in p.stderr and "--deploy-mode client" in p.stderr
+    from mobsig.catalog import Catalog
+
+    wh = res.out / "warehouse"
+    cat = Catalog(spark, wh)
+    assert cat.read("events_bronze", dt=day).count() > 1000
+    assert cat.read("events_clean", dt=day).count() > 1000
+    assert cat.read("stays", dt=day).count() > 20
+    runs = cat.read("runs").collect()
+    done = {(r["job"], r["partition"].split(" ")[0]) for r in runs if r["status"] == "succeeded"}
+    for d in res.days:
+        for job in DAILY[1:]:
+            assert (job, f"dt={d.isoformat()}") in done, (job, d)
+    assert ("ingest_cells", "all") in done
+    r = next(r for r in runs if r["job"] == "clean_events"
+             and r["partition"].startswith(f"dt={day}"))
+    assert json.loads(r["output_rows"])["events_clean"] > 1000
+    assert json.loads(r["gates"]) and all(g["success"] for g in json.loads(r["gates"]))
+    assert r["code_version"].startswith("mobsig ") and len(r["config_digest"]) == 16
+    # the executors ran on the standalone worker (its work dir has an app folder)
+    assert any((logs / "work").glob("app-*")), "no application ran on the worker"
+
+
+def test_failed_gate_exits_non_zero_and_names_the_expectation(small_city, tmp_path):
+    """A job that fails a gate exits 6, its manifest says which expectation failed, and no
+    output partition is written."""
+    res = small_city
+    wh = tmp_path / "warehouse"
+    day = res.days[0].isoformat()
+    base = [sys.executable, "-m", "mobsig.cli"]
+    common = ["--config", str(res.config_path), "--set", f"paths.warehouse={wh}",
+              "--set", "spark.driver_memory=1g", "--log-level", "WARNING"]
+    p = subprocess.run([*base, "ingest_cells", *common], capture_output=True, text=True,
+                       timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    # an impossible bound: every malformed row pushes the quarantine share over 0
+    p = subprocess.run([*base, "ingest_events", "--date", day, *common,
+                        "--set", "ingest.max_quarantine_share=0"],
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == 6, p.stderr[-3000:]
+    assert "quality gate" in p.stderr and "quarantine" in p.stderr
+    from pyspark.sql import SparkSession
+
+    spark = SparkSession.getActiveSession()
+    from mobsig.catalog import Catalog
+
+    cat = Catalog(spark, wh)
+    assert cat.read("events_bronze", dt=dt.date.fromisoformat(day)).count() == 0
+    runs = [r for r in cat.read("runs").collect() if r["job"] == "ingest_events"]
+    assert len(runs) == 1 and runs[0]["status"] == "failed"
+    gates = json.loads(runs[0]["gates"])
+    assert any(not g["success"] and g["failed"] for g in gates)
+    assert "DataQualityError" in runs[0]["error"]
+    shutil.rmtree(wh, ignore_errors=True)
