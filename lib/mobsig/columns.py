@@ -49,3 +49,28 @@ EXPANDED_COUNT = "expanded_count"
 GEOMETRY = "geometry"
 
 POP_CLASSES = ("resident", "short_term", "visitor", "transit", "unidentified", "non_human")
+
+# metric coordinates and event flags (events_clean)
+X_M = "x_m"
+Y_M = "y_m"
+IS_HEAVY_USER = "is_heavy_user"
+
+# user_flags
+IS_NON_HUMAN = "is_non_human"
+NON_HUMAN_REASON = "non_human_reason"
+MULTICARD_GROUP = "multicard_group"
+MULTICARD_GROUP_SIZE = "multicard_group_size"
+IS_GROUP_PRIMARY = "is_group_primary"
+EVIDENCE = "evidence"
+
+# cell table (cells) and ingest (events_quarantine)
+SRC_LON = "src_lon"
+SRC_LAT = "src_lat"
+SPACING_M = "spacing_m"
+STAY_RADIUS_M = "stay_radius_m"
+COVERAGE_WKB = "coverage_wkb"
+EVENT_TIME_RAW = "event_time_raw"
+REGION_UNKNOWN = "unknown"  # region of cells outside every county-level unit
+
+# event cleaning (clean_events): why a bronze row is not in events_clean (null = kept)
+DROP_REASON = "drop_reason"

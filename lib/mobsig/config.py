@@ -217,6 +217,21 @@ class CleanConfig:
     heavy_user_events_per_day: int = param(
         20000, "Cards above this many events a day are set aside before per-user work [I].",
         gt=0)
+    pingpong_max_records: int = param(
+        5, "Ping-pong: most records in one excursion A->B..->A (a short burst at B) [I].",
+        ge=1, le=50)
+    pingpong_max_dist_m: float = param(
+        3000.0, "Ping-pong: excursion records must be this close to A (neighbouring cells; "
+        "farther jumps are left to the drift rule) [I].", gt=0)
+    pingpong_event_types: tuple[str, ...] = param(
+        ["handover"], "Ping-pong: an excursion needs at least one record of these event "
+        "types (or without a type); empty = any record [I].")
+    drift_min_dist_m: float = param(
+        2000.0, "Drift: both jumps must also be longer than this, so neighbouring cells "
+        "seconds apart are not drift [I].", ge=0)
+    max_removed_share: float = param(
+        0.25, "Gate: share of a day's bronze rows removed (duplicates, ping-pong, drift, "
+        "unlocated) above this fails the run [I].", gt=0, le=1)
     gap_cap_h: float = param(
         2.0, "A gap up to this with the same location on both sides continues a stay [P].",
         gt=0, le=24)
@@ -243,9 +258,18 @@ class FlagsConfig:
     max_events_per_day: int = param(
         5000, "Non-human: a day with more events than a handset makes [I].", gt=0)
     multicard_distance_m: float = param(
-        500.0, "一人多卡: cards within this distance in a shared hourly slot coincide [I].", gt=0)
+        500.0, "一人多卡: cards within this distance in a shared hourly slot coincide; the "
+        "floor of the density-adaptive coincidence distance [I].", gt=0)
+    multicard_spacing_factor: float = param(
+        2.0, "一人多卡: where cells are sparse, coincidence distance = this x the local site "
+        "spacing (two cards of one person are often served by neighbouring sites); 0 = "
+        "fixed multicard_distance_m [I].", ge=0)
+    multicard_max_distance_m: float = param(
+        3000.0, "一人多卡: cap of the density-adaptive coincidence distance [I].", gt=0)
     multicard_min_share: float = param(
-        0.8, "一人多卡: share of shared hourly slots that must coincide [I].", gt=0, le=1)
+        0.9, "一人多卡: share of shared hourly slots that must coincide (0.8 with a fixed "
+        "500 m missed half the pairs on the synthetic city; 0.9 with the adaptive distance "
+        "separates them) [I].", gt=0, le=1)
     multicard_min_days: int = param(
         7, "一人多卡: days with coinciding hourly slots needed [I].", ge=1)
     max_non_human_share: float = param(
@@ -254,6 +278,12 @@ class FlagsConfig:
         gt=0, le=1)
     max_group_size: int = param(
         4, "Gate: a multi-card group with more cards than this fails the run.", ge=2)
+
+    def check(self) -> None:
+        if self.multicard_max_distance_m < self.multicard_distance_m:
+            raise ConfigError(
+                f"flags.multicard_max_distance_m ({self.multicard_max_distance_m}) must be >= "
+                f"flags.multicard_distance_m ({self.multicard_distance_m})")
 
 
 @dataclass(frozen=True)
@@ -267,6 +297,9 @@ class StaysConfig:
         1.5, "Adaptive radius = factor x local cell spacing, clipped to [dense, sparse] [I].",
         gt=0)
     h3_resolution: int = param(9, "H3 resolution of stay and grid outputs.", ge=0, le=15)
+    move_max_gap_h: float = param(
+        24.0, "Move 移动: consecutive stays further apart in time than this form no move; "
+        "a user's last stay is carried across days only this long [I].", gt=0, le=24 * 31)
 
     def check(self) -> None:
         if self.radius_dense_m > self.radius_sparse_m:
@@ -353,6 +386,9 @@ class PrivacyConfig:
         15, "Suppress exported cells with fewer raw distinct users [P: FlowKit, ESSnet].", ge=1)
     complementary: bool = param(
         True, "Complementary suppression so a suppressed cell cannot be recovered from totals.")
+    suppress_zeros: bool = param(
+        False, "Also suppress cells with a raw count of 0 (a zero reveals no person, so by "
+        "default zeros are published and do not trigger complementary suppression).")
 
 
 @dataclass(frozen=True)

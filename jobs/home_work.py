@@ -1,0 +1,120 @@
+"""Home 居住地, work 就业地 and population class per card for a month.
+
+Reads the month's ``stays`` (plus the first day of the next month, for the last evening's
+night) and the month's ``user_flags`` when present, and replaces the month's partition of
+``home_work``: one row per card with a stay in the month or a flags row. Home comes from
+night stays (home_work.night_start_h..night_end_h, keyed by the evening's date), work from
+daytime stays on workdays of the holiday calendar (paths.holidays or the built-in Chinese
+calendar). Cards whose home cannot be identified keep their row with a ``home_reason``;
+non-human cards and non-primary cards of a multi-card group are kept but not counted
+(``is_counted = false``). Population classes follow the ``population`` section.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import sys
+from typing import Any
+
+from pyspark import StorageLevel
+from pyspark.sql import functions as F
+
+from mobsig import residence
+from mobsig.calendar import load_calendar
+from mobsig.catalog import Catalog
+from mobsig.config import Config
+from mobsig.errors import InputError
+from mobsig.jobargs import add_month_arguments, month_days, month_key, months
+from mobsig.pipeline import bbox_params, gate_and_write
+from mobsig.runs import note_input, note_partition
+
+NAME = "home_work"
+HELP = "identify home, work and population class per card for a month"
+RECORDS_RUN = True
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_month_arguments(p)
+
+
+def validate(args: argparse.Namespace, cfg: Config) -> None:
+    months(args)
+    load_calendar(cfg.path("holidays") if cfg.paths.holidays else None,
+                  cfg.home_work.weekend_days)
+
+
+def workdays_of(cfg: Config, month: dt.date) -> list[dt.date]:
+    cal = load_calendar(cfg.path("holidays") if cfg.paths.holidays else None,
+                        cfg.home_work.weekend_days)
+    return [d for d in month_days(month) if cal.is_workday(d)]
+
+
+def execute(spark, cfg: Config, month: dt.date) -> dict[str, Any]:
+    """Build and write the ``home_work`` partition of ``month`` (its first day)."""
+    catalog = Catalog(spark, cfg.warehouse)
+    key = month_key(month)
+    note_partition(f"month={key}")
+    days = month_days(month)
+    stays = catalog.read("stays", dt=days + [residence.next_month(month)])
+    stays = (stays.select("user_id", "stay_start", "stay_end", "lon", "lat")
+             .transform(residence.with_place_cell, cfg.home_work.cluster_h3_resolution)
+             .persist(StorageLevel.MEMORY_AND_DISK))
+    n_stays = stays.count()
+    note_input("stays", n_stays)
+    flags = catalog.read("user_flags", month=key)
+    n_flags = flags.count()
+    note_input("user_flags", n_flags)
+    if n_stays == 0 and n_flags == 0:
+        stays.unpersist()
+        raise InputError(f"home_work {key}: no stays and no user_flags for the month; "
+                         "run detect_stays (and flag_users) first")
+    if n_flags == 0:
+        log.warning("home_work %s: no user_flags for the month; every card counts as a "
+                    "human single card", key)
+    hw = cfg.home_work
+    workdays = workdays_of(cfg, month)
+    day_p = residence.day_pieces(stays, month)
+    night_p = residence.night_pieces(stays, month, hw.night_start_h, hw.night_end_h)
+    work_p = residence.work_pieces(stays, month, workdays, hw.work_start_h, hw.work_end_h)
+    table = residence.home_work_table(
+        day_p, night_p, work_p, flags if n_flags else None, hw, cfg.population, workdays,
+        key, cfg.stays.h3_resolution)
+    try:
+        gate_and_write(catalog, table, "home_work", {"month": key}, suite="home_work",
+                       params=bbox_params(cfg), results_dir=cfg.quality_dir,
+                       label=f"month={key}")
+    finally:
+        stays.unpersist()
+    written = catalog.read("home_work", month=key)
+    counts = {r["pop_class"]: r["n"] for r in
+              written.where("is_counted").groupBy("pop_class").agg(F.count("*").alias("n"))
+              .collect()}
+    homes = written.where("is_counted AND home_lon IS NOT NULL").count()
+    works = written.where("is_counted AND work_lon IS NOT NULL").count()
+    rows = written.count()
+    result = {"month": key, "stays": n_stays, "user_flags": n_flags, "rows": rows,
+              "homes": homes, "works": works, "workdays": len(workdays), "classes": counts}
+    log.info("home_work %s: %s", key, result)
+    return result
+
+
+def run(args: argparse.Namespace, cfg: Config, spark) -> int:
+    for month in months(args):
+        res = execute(spark, cfg, month)
+        print(f"home_work {res['month']}: {res['rows']} cards, {res['homes']} homes, "
+              f"{res['works']} workplaces; counted classes {res['classes']}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from mobsig.cli import main as cli_main
+
+    return cli_main([NAME, *(sys.argv[1:] if argv is None else argv)])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,353 @@
+"""The cell table 工参: parse, validate, position, space, locate and cover each cell version.
+
+The chain (driven by ``jobs/ingest_cells.py``)::
+
+    read_cells_raw        raw file(s) -> contract columns as strings (reader, the only I/O)
+    parse_cells           strings -> typed columns + ``problems`` (why a row is invalid)
+    overlapping_versions  versions of one cell_id whose validity ranges overlap (an error)
+    with_positions        pandas, driver side: CGCS2000 lon/lat, metric x/y, site spacing,
+                          density-adaptive stay radius, H3 (a cell table is small: 10^5-10^6)
+    with_admin_code       Sedona broadcast spatial join with the county layer
+    with_region           the partition region at run.region_level
+    with_coverage         sector (or circle for omni cells) polygon, WKB in EPSG:4490
+    coverage_problems     rows whose polygon is invalid or misses the antenna (should be none)
+
+Policies:
+- an invalid row (missing/non-numeric position, unknown coord_sys, azimuth outside 0-360,
+  radius <= 0, unparseable or reversed validity dates, position outside the national box)
+  fails the job naming the rows (``cells.on_invalid=fail``, default) or is skipped and
+  counted (``skip``: its events then land in quarantine as ``unknown_cell``);
+- two versions of one cell_id with overlapping validity fail the job naming the cell;
+- a cell outside every county-level unit gets ``admin_code`` null and region ``unknown``
+  (``cells.outside_units=unknown``, default: operators' tables cover more than the units
+  layer of one city) or fails the job (``fail``).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+from mobsig import columns as C
+from mobsig.config import CellsConfig, StaysConfig
+from mobsig.coords import COORD_SYSTEMS, to_cgcs2000
+from mobsig.errors import InputError
+from mobsig.schema import load_schema
+from mobsig.spatial import read_geojson_units
+
+log = logging.getLogger(__name__)
+
+RAW_COLUMNS: tuple[str, ...] = tuple(load_schema("cells_raw").names)
+REQUIRED_COLUMNS = (C.CELL_ID, C.LON, C.LAT, C.COORD_SYS)
+PROBLEMS = "problems"
+# GRS80 (CGCS2000) ellipsoid, for the local radii of curvature of coverage polygons
+_A = 6378137.0
+_E2 = 0.00669438002290
+
+
+# --------------------------------------------------------------------------------------
+# reading
+
+
+def _format_of(path: Path) -> str:
+    """'parquet' or 'csv'/'tsv' for a file or folder, by file extension."""
+    files = [path] if path.is_file() else sorted(
+        p for p in path.rglob("*") if p.is_file() and not p.name.startswith(("_", ".")))
+    if not files:
+        raise InputError(f"cell table {str(path)!r}: no files")
+    names = [p.name.lower() for p in files]
+    if any(n.endswith(".parquet") for n in names):
+        return "parquet"
+    if any(n.endswith((".tsv", ".tsv.gz")) for n in names):
+        return "tsv"
+    return "csv"
+
+
+def read_cells_raw(spark: SparkSession, path: str | Path) -> DataFrame:
+    """The delivered cell table (CSV/TSV with header, or Parquet; file or folder) with the
+    contract columns of ``schemas/cells_raw.json`` as strings.
+
+    Column names are matched case-insensitively; extra columns are ignored; a missing
+    optional column is null; a missing required column is an InputError naming it.
+    Nothing is inferred: delimited text is read as strings and parsed by :func:`parse_cells`.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"cell table {str(p)!r} does not exist")
+    fmt = _format_of(p)
+    if fmt == "parquet":
+        df = spark.read.parquet(str(p))
+    else:
+        df = (spark.read.option("header", True).option("inferSchema", False)
+              .option("sep", "\t" if fmt == "tsv" else ",").option("encoding", "UTF-8")
+              .csv(str(p)))
+    by_lower = {c.strip().lower().lstrip("\ufeff"): c for c in df.columns}
+    missing = [c for c in REQUIRED_COLUMNS if c not in by_lower]
+    if missing:
+        raise InputError(f"cell table {str(p)!r}: required columns {missing} missing "
+                         f"(has {df.columns})")
+    return df.select(*[
+        (F.col(f"`{by_lower[c]}`").cast("string") if c in by_lower
+         else F.lit(None).cast("string")).alias(c)
+        for c in RAW_COLUMNS])
+
+
+def county_units(spark: SparkSession, layers: list[Path]) -> DataFrame:
+    """``unit_id``, ``geometry`` of every county-level unit in the GeoJSON layers.
+
+    Layers in other formats are skipped with a warning (only GeoJSON has a reader yet);
+    no county-level unit at all is an InputError.
+    """
+    frames = []
+    for p in layers:
+        if p.suffix.lower() not in (".geojson", ".json"):
+            log.warning("unit layer %s skipped: only GeoJSON layers are read for counties", p)
+            continue
+        units = read_geojson_units(spark, p)
+        frames.append(units.where(F.col(C.LEVEL) == "county").select(C.UNIT_ID, C.GEOMETRY))
+    if not frames:
+        raise InputError(f"no GeoJSON unit layer among {[str(p) for p in layers]}")
+    out = frames[0]
+    for f in frames[1:]:
+        out = out.unionByName(f)
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# parsing and validation (Spark, pure)
+
+
+def _blank_to_null(col: str) -> F.Column:
+    return F.when(F.trim(F.col(col)) == "", None).otherwise(F.trim(F.col(col)))
+
+
+def parse_cells(raw: DataFrame, bbox: tuple[float, float, float, float]) -> DataFrame:
+    """Type the string columns of :func:`read_cells_raw` and list each row's problems.
+
+    Needs the cells_raw columns as strings. Returns the typed cells_raw columns
+    (``coord_sys`` lower-cased, blanks as null) plus ``problems`` (array<string>, empty for
+    a valid row). ``bbox`` = (lon_min, lon_max, lat_min, lat_max). Keeps every row.
+    """
+    lon_min, lon_max, lat_min, lat_max = bbox
+    s = {c: _blank_to_null(c) for c in RAW_COLUMNS}
+    num = {c: s[c].try_cast("double") for c in (C.LON, C.LAT, C.AZIMUTH, C.RADIUS_M)}
+    date = {c: s[c].try_cast("date") for c in (C.VALID_FROM, C.VALID_TO)}
+    coord = F.lower(s[C.COORD_SYS])
+
+    def bad_number(c: str) -> F.Column:
+        return F.when(s[c].isNotNull() & num[c].isNull(),
+                      F.format_string(f"{c} %s is not a number", s[c]))
+
+    def missing(c: str) -> F.Column:
+        return F.when(s[c].isNull(), F.lit(f"{c} is missing"))
+
+    checks = [
+        missing(C.CELL_ID), missing(C.LON), missing(C.LAT), missing(C.COORD_SYS),
+        bad_number(C.LON), bad_number(C.LAT), bad_number(C.AZIMUTH), bad_number(C.RADIUS_M),
+        F.when(~num[C.LON].between(lon_min, lon_max) | ~num[C.LAT].between(lat_min, lat_max),
+               F.format_string("position (%s, %s) outside the national box run.bbox_*",
+                               num[C.LON], num[C.LAT])),
+        F.when(coord.isNotNull() & ~coord.isin(*COORD_SYSTEMS),
+               F.format_string(f"coord_sys %s unknown (allowed: {', '.join(COORD_SYSTEMS)})",
+                               s[C.COORD_SYS])),
+        F.when(~num[C.AZIMUTH].between(0.0, 360.0),
+               F.format_string("azimuth %s outside 0-360", num[C.AZIMUTH])),
+        F.when(num[C.RADIUS_M] <= 0, F.format_string("radius_m %s is not > 0", num[C.RADIUS_M])),
+        *[F.when(s[c].isNotNull() & date[c].isNull(),
+                 F.format_string(f"{c} %s is not a date (YYYY-MM-DD)", s[c]))
+          for c in (C.VALID_FROM, C.VALID_TO)],
+        F.when(date[C.VALID_TO] < date[C.VALID_FROM],
+               F.format_string("valid_to %s is before valid_from %s",
+                               date[C.VALID_TO], date[C.VALID_FROM])),
+    ]
+    problems = F.filter(F.array(*checks), lambda x: x.isNotNull())
+    return raw.select(
+        s[C.CELL_ID].alias(C.CELL_ID), num[C.LON].alias(C.LON), num[C.LAT].alias(C.LAT),
+        coord.alias(C.COORD_SYS), num[C.AZIMUTH].alias(C.AZIMUTH),
+        num[C.RADIUS_M].alias(C.RADIUS_M), s[C.TECH].alias(C.TECH),
+        date[C.VALID_FROM].alias(C.VALID_FROM), date[C.VALID_TO].alias(C.VALID_TO),
+        problems.alias(PROBLEMS))
+
+
+def overlapping_versions(cells: DataFrame) -> DataFrame:
+    """Versions whose validity overlaps the previous version of the same cell_id.
+
+    Needs ``cell_id``, ``valid_from``, ``valid_to`` (null = open). Returns one row per
+    offending version: ``cell_id``, ``valid_from``, ``valid_to``, ``prev_valid_from``,
+    ``prev_valid_to``. Empty when every cell's versions are disjoint.
+    """
+    w = Window.partitionBy(C.CELL_ID).orderBy(F.col(C.VALID_FROM).asc_nulls_first(),
+                                              F.col(C.VALID_TO).asc_nulls_last())
+    prev_from = F.lag(C.VALID_FROM).over(w)
+    prev_to = F.lag(C.VALID_TO).over(w)
+    has_prev = F.lag(F.lit(1)).over(w).isNotNull()
+    out = cells.select(C.CELL_ID, C.VALID_FROM, C.VALID_TO, prev_from.alias("prev_valid_from"),
+                       prev_to.alias("prev_valid_to"), has_prev.alias("_has_prev"))
+    overlap = F.col("_has_prev") & (F.col("prev_valid_to").isNull()
+                                    | F.col(C.VALID_FROM).isNull()
+                                    | (F.col(C.VALID_FROM) <= F.col("prev_valid_to")))
+    return out.where(overlap).drop("_has_prev")
+
+
+# --------------------------------------------------------------------------------------
+# positions, spacing, stay radius, H3 (driver side, vectorised numpy)
+
+
+def site_spacing(x: np.ndarray, y: np.ndarray, k: int, merge_m: float) -> np.ndarray:
+    """Local site spacing (m) of each antenna: median distance to its k nearest other sites.
+
+    Antennas within ``merge_m`` of each other (chains included) are one site: co-located
+    sectors must not count as neighbours at distance 0. A site with fewer than k other
+    sites uses those it has; with no other site at all the spacing is NaN.
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+    from scipy.spatial import cKDTree
+
+    pts = np.column_stack([np.asarray(x, float), np.asarray(y, float)])
+    n = len(pts)
+    if n == 0:
+        return np.zeros(0)
+    pairs = cKDTree(pts).query_pairs(r=merge_m, output_type="ndarray") if merge_m > 0 \
+        else np.zeros((0, 2), dtype=np.int64)
+    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+    n_sites, site = connected_components(graph, directed=False)
+    sx = np.bincount(site, weights=pts[:, 0], minlength=n_sites) / np.bincount(site)
+    sy = np.bincount(site, weights=pts[:, 1], minlength=n_sites) / np.bincount(site)
+    if n_sites < 2:
+        return np.full(n, np.nan)
+    kk = min(k, n_sites - 1)
+    dist, _ = cKDTree(np.column_stack([sx, sy])).query(np.column_stack([sx, sy]), k=kk + 1)
+    dist = np.asarray(dist).reshape(n_sites, kk + 1)[:, 1:]  # drop the site itself
+    return np.median(dist, axis=1)[site]
+
+
+def with_positions(cells: pd.DataFrame, cells_cfg: CellsConfig, stays: StaysConfig,
+                   metric_crs: str) -> pd.DataFrame:
+    """Position columns of the (small) cell table, computed on the driver with numpy.
+
+    Needs the typed cells_raw columns (pandas). Adds ``src_lon``/``src_lat`` (as
+    delivered), replaces ``lon``/``lat`` by CGCS2000 (EPSG:4490) coordinates
+    (``mobsig.coords.to_cgcs2000``), fills ``radius_m`` with ``cells.default_radius_m``,
+    adds ``x_m``/``y_m`` in ``metric_crs``, ``spacing_m`` (:func:`site_spacing`; with a
+    single site: 2 x radius_m), ``stay_radius_m`` = clip(radius_spacing_factor x spacing,
+    radius_dense_m, radius_sparse_m) and ``h3`` at ``stays.h3_resolution``. Keeps rows.
+    """
+    import h3
+    from pyproj import Transformer
+
+    out = cells.copy()
+    out[C.SRC_LON] = out[C.LON].astype(float)
+    out[C.SRC_LAT] = out[C.LAT].astype(float)
+    lon, lat = to_cgcs2000(out[C.SRC_LON].to_numpy(), out[C.SRC_LAT].to_numpy(),
+                           out[C.COORD_SYS].to_numpy())
+    out[C.LON], out[C.LAT] = lon, lat
+    radius = out[C.RADIUS_M].astype(float)
+    out[C.RADIUS_M] = radius.fillna(cells_cfg.default_radius_m)
+    tr = Transformer.from_crs("EPSG:4490", metric_crs, always_xy=True)
+    x, y = tr.transform(lon, lat)
+    out[C.X_M], out[C.Y_M] = np.asarray(x, float), np.asarray(y, float)
+    spacing = site_spacing(out[C.X_M].to_numpy(), out[C.Y_M].to_numpy(),
+                           cells_cfg.spacing_neighbours, cells_cfg.site_merge_m)
+    spacing = np.where(np.isnan(spacing), 2.0 * out[C.RADIUS_M].to_numpy(), spacing)
+    out[C.SPACING_M] = spacing
+    out[C.STAY_RADIUS_M] = np.clip(stays.radius_spacing_factor * spacing,
+                                   stays.radius_dense_m, stays.radius_sparse_m)
+    res = stays.h3_resolution
+    out[C.H3] = [h3.latlng_to_cell(float(a), float(o), res) for a, o in zip(lat, lon,
+                                                                              strict=True)]
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# admin code, region, coverage (Sedona)
+
+
+def with_admin_code(cells: DataFrame, counties: DataFrame) -> DataFrame:
+    """Add ``admin_code``: the county-level unit containing the antenna (null outside all).
+
+    Needs ``cell_id``, ``valid_from``, ``lon``, ``lat`` (EPSG:4490); ``counties`` has
+    ``unit_id``, ``geometry`` (EPSG:4490). A broadcast Sedona spatial join (ST_Intersects,
+    so a point on a shared border matches both counties and the smallest unit_id wins,
+    deterministically); then an equi-join back, so every cell row is kept exactly once.
+    """
+    key = [C.CELL_ID, C.VALID_FROM]
+    pts = cells.select(*key, F.expr(f"ST_Point({C.LON}, {C.LAT})").alias("_pt"))
+    hits = (pts.alias("p").join(F.broadcast(counties.alias("u")),
+                                F.expr("ST_Intersects(u.geometry, p._pt)"), "inner")
+            .groupBy(F.col(f"p.{C.CELL_ID}").alias(C.CELL_ID),
+                     F.col(f"p.{C.VALID_FROM}").alias(C.VALID_FROM))
+            .agg(F.min(F.col(f"u.{C.UNIT_ID}")).alias(C.ADMIN_CODE)))
+    cond = [cells[C.CELL_ID] == hits[C.CELL_ID],
+            cells[C.VALID_FROM].eqNullSafe(hits[C.VALID_FROM])]
+    return cells.join(hits, cond, "left").select(cells["*"], hits[C.ADMIN_CODE])
+
+
+def region_of(admin_code: F.Column, level: str) -> F.Column:
+    """The region code at ``level`` (county/city/province) of a 6-digit county code;
+    ``unknown`` when the code is null."""
+    if level == "county":
+        code = admin_code
+    elif level == "city":
+        code = F.concat(F.substring(admin_code, 1, 4), F.lit("00"))
+    elif level == "province":
+        code = F.concat(F.substring(admin_code, 1, 2), F.lit("0000"))
+    else:
+        raise ValueError(f"unknown region level {level!r} (county, city, province)")
+    return F.coalesce(code, F.lit(C.REGION_UNKNOWN))
+
+
+def with_region(cells: DataFrame, level: str) -> DataFrame:
+    """Add ``region`` from ``admin_code`` at ``level`` (see :func:`region_of`). Keeps rows."""
+    return cells.withColumn(C.REGION, region_of(F.col(C.ADMIN_CODE), level))
+
+
+def with_coverage(cells: DataFrame, sector_width_deg: float, arc_step_deg: float) -> DataFrame:
+    """Add ``coverage_wkb``: the cell's coverage polygon as WKB in EPSG:4490.
+
+    Needs ``lon``, ``lat`` (EPSG:4490), ``azimuth`` (null = omni) and ``radius_m``. A
+    sectored cell gets a fan: the antenna, then the arc at ``radius_m`` from azimuth -
+    width/2 to azimuth + width/2 (vertices at most ``arc_step_deg`` apart), closed at the
+    antenna; an omni cell (or width 360) gets a circle. Arc vertices are offsets on the
+    local tangent plane with the ellipsoid's radii of curvature (error ~ r^3/R^2: below
+    a metre for r <= 50 km). Built with Sedona (ST_Point / ST_MakeLine / ST_MakePolygon).
+    """
+    full = sector_width_deg >= 360.0
+    w = "360.0D" if full else f"CASE WHEN azimuth IS NULL THEN 360.0D ELSE {sector_width_deg}D END"
+    start = "0.0D" if full else f"CASE WHEN azimuth IS NULL THEN 0.0D ELSE azimuth - {w} / 2 END"
+    s2 = f"pow(sin(radians({C.LAT})), 2)"
+    m_rad = f"({_A * (1 - _E2)}D / pow(1 - {_E2}D * {s2}, 1.5))"  # meridional radius
+    n_rad = f"({_A}D / sqrt(1 - {_E2}D * {s2}))"                  # prime-vertical radius
+    pts = (f"transform(sequence(0, _n), i -> ST_Point("
+           f"{C.LON} + degrees({C.RADIUS_M} * sin(radians(_start + i * _w / _n)) "
+           f"/ ({n_rad} * cos(radians({C.LAT})))), "
+           f"{C.LAT} + degrees({C.RADIUS_M} * cos(radians(_start + i * _w / _n)) / {m_rad})))")
+    apex = f"ST_Point({C.LON}, {C.LAT})"
+    ring = (f"CASE WHEN _w >= 360.0D THEN concat(slice(_arc, 1, _n), slice(_arc, 1, 1)) "
+            f"ELSE concat(array({apex}), _arc, array({apex})) END")
+    return (cells
+            .withColumn("_w", F.expr(w))
+            .withColumn("_start", F.expr(start))
+            .withColumn("_n", F.expr(f"CAST(greatest(3, ceil(_w / {arc_step_deg}D)) AS INT)"))
+            .withColumn("_arc", F.expr(pts))
+            .withColumn(C.COVERAGE_WKB, F.expr(
+                f"ST_AsBinary(ST_SetSRID(ST_MakePolygon(ST_MakeLine({ring})), 4490))"))
+            .drop("_w", "_start", "_n", "_arc"))
+
+
+def coverage_problems(cells: DataFrame) -> DataFrame:
+    """Cell versions whose coverage polygon is missing, invalid, or does not cover the
+    antenna: ``cell_id``, ``valid_from``, ``problem``. Empty when all are fine."""
+    geom = F.expr(f"ST_GeomFromWKB({C.COVERAGE_WKB})")
+    pt = F.expr(f"ST_Point({C.LON}, {C.LAT})")
+    g = cells.select(C.CELL_ID, C.VALID_FROM, geom.alias("_g"), pt.alias("_p"))
+    problem = (F.when(F.col("_g").isNull(), F.lit("no polygon"))
+               .when(~F.expr("ST_IsValid(_g)"), F.lit("invalid polygon"))
+               .when(~F.expr("ST_Intersects(_g, _p)"), F.lit("polygon misses the antenna")))
+    return g.select(C.CELL_ID, C.VALID_FROM, problem.alias("problem")).where(
+        F.col("problem").isNotNull())

@@ -1,0 +1,399 @@
+"""User flags for a month: non-human cards 非人号卡 and one person with several cards 一人多卡.
+
+Pure DataFrame -> DataFrame transforms; the job ``flag_users`` reads, gates and writes.
+Input is ``events_clean`` for the days of one month (columns ``user_id``, ``event_time``,
+``cell_id``, ``imei_tac``, ``x_m``, ``y_m``, ``is_heavy_user``, ``dt``).
+
+Non-human rules (each one that fires is listed in ``non_human_reason``):
+
+- ``iot_tac``: the card's most frequent IMEI TAC has a device type in
+  ``flags.iot_device_types`` (TAC table ``tac``, ``device_type``);
+- ``static_location``: every event within ``static_max_radius_m`` of the card's
+  event-weighted centroid, observed on >= ``static_min_days`` days;
+- ``regular_cadence``: robust coefficient of variation of inter-event times,
+  IQR / (1.349 * median), below ``regular_cadence_cv_max`` with >=
+  ``regular_cadence_min_events`` events. The robust form looks at the whole distribution:
+  a handset's hourly periodic updates while idle are regular, but they are a minority of
+  its gaps, so its IQR stays wide; a machine's occasional lost record does not move the
+  quartiles (the plain CV is kept as evidence);
+- ``impossible_rate``: a day with more than ``max_events_per_day`` events, or
+  ``is_heavy_user`` set by clean_events on any day.
+
+Multi-card rule: two human cards are one person when their hourly locations (mean x/y of
+the hour's events) lie within ``multicard_distance_m`` in >= ``multicard_min_share`` of
+the hourly slots where both are seen, with coincident slots on >= ``multicard_min_days``
+days. Candidate pairs come only from equal (hour, grid bucket) keys, a bucket being a
+square of side ``multicard_distance_m`` and each slot matched against its 3x3 neighbour
+buckets (never a cross join of cards). Groups are the connected components of accepted
+pairs; the group id is the smallest user_id, the primary card the one with most events
+(ties: smallest user_id).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+from mobsig.columns import (
+    CELL_ID,
+    DT,
+    EVENT_TIME,
+    EVIDENCE,
+    IMEI_TAC,
+    IS_GROUP_PRIMARY,
+    IS_HEAVY_USER,
+    IS_NON_HUMAN,
+    MONTH,
+    MULTICARD_GROUP,
+    MULTICARD_GROUP_SIZE,
+    NON_HUMAN_REASON,
+    USER_ID,
+    X_M,
+    Y_M,
+)
+from mobsig.config import FlagsConfig
+
+REASONS = ("iot_tac", "static_location", "regular_cadence", "impossible_rate")
+
+# IQR of a normal distribution in standard deviations: IQR / 1.349 estimates sigma
+IQR_SIGMA = 1.349
+
+
+# --------------------------------------------------------------------------------------
+# per-card activity profile
+
+
+def card_activity(events: DataFrame, max_events_per_day: int) -> DataFrame:
+    """Per card: event counts, days present, the busiest day, the heavy-user mark.
+
+    Needs ``user_id``, ``dt``, ``is_heavy_user``. One row per card with ``n_events``,
+    ``n_days``, ``max_events_day``, ``is_heavy_user`` (any day) and
+    ``is_impossible_rate`` (a day above ``max_events_per_day`` or heavy on any day).
+    """
+    daily = events.groupBy(USER_ID, DT).agg(
+        F.count(F.lit(1)).alias("n"), F.max(F.col(IS_HEAVY_USER).cast("int")).alias("heavy"))
+    return daily.groupBy(USER_ID).agg(
+        F.sum("n").alias("n_events"),
+        F.count(F.lit(1)).cast("int").alias("n_days"),
+        F.max("n").alias("max_events_day"),
+        (F.max("heavy") == 1).alias(IS_HEAVY_USER),
+    ).withColumn("is_impossible_rate",
+                 (F.col("max_events_day") > F.lit(max_events_per_day)) | F.col(IS_HEAVY_USER))
+
+
+def card_tac(events: DataFrame, tac_types: DataFrame | None,
+             iot_device_types: Sequence[str]) -> DataFrame:
+    """Per card with a TAC: its most frequent TAC (ties: smallest), device type, IoT mark.
+
+    ``tac_types`` has ``tac`` and ``device_type`` (unique ``tac``); None = no TAC table
+    (device type null, rule never fires). Cards without any TAC get no row.
+    """
+    tac = F.substring(F.trim(F.col(IMEI_TAC)), 1, 8)
+    counts = (events.where(F.col(IMEI_TAC).isNotNull() & (F.trim(F.col(IMEI_TAC)) != ""))
+              .groupBy(USER_ID, tac.alias("tac")).agg(F.count(F.lit(1)).alias("n")))
+    w = Window.partitionBy(USER_ID).orderBy(F.col("n").desc(), F.col("tac"))
+    top = counts.withColumn("_r", F.row_number().over(w)).where("_r = 1").select(USER_ID, "tac")
+    types = [t.strip().lower() for t in iot_device_types]
+    if tac_types is None:
+        return top.select(USER_ID, "tac", F.lit(None).cast("string").alias("device_type"),
+                          F.lit(False).alias("is_iot_tac"))
+    kinds = tac_types.select(F.trim(F.col("tac")).alias("tac"),
+                             F.lower(F.trim(F.col("device_type"))).alias("device_type"))
+    return (top.join(F.broadcast(kinds), "tac", "left")
+            .select(USER_ID, "tac", "device_type",
+                    F.coalesce(F.col("device_type").isin(types), F.lit(False))
+                    .alias("is_iot_tac")))
+
+
+def card_extent(events: DataFrame) -> DataFrame:
+    """Per card: the largest distance of any event from its event-weighted centroid.
+
+    Works on the (card, cell) aggregate, so the events are grouped once and the per-card
+    pass is small. Adds ``static_radius_m`` and ``n_cells``.
+    """
+    cells = events.groupBy(USER_ID, CELL_ID, X_M, Y_M).agg(F.count(F.lit(1)).alias("n"))
+    w = Window.partitionBy(USER_ID)
+    cx = F.sum(F.col("n") * F.col(X_M)).over(w) / F.sum("n").over(w)
+    cy = F.sum(F.col("n") * F.col(Y_M)).over(w) / F.sum("n").over(w)
+    return (cells.withColumn("_d", F.hypot(F.col(X_M) - cx, F.col(Y_M) - cy))
+            .groupBy(USER_ID).agg(F.max("_d").alias("static_radius_m"),
+                                  F.countDistinct(CELL_ID).cast("int").alias("n_cells")))
+
+
+def card_cadence(events: DataFrame) -> DataFrame:
+    """Per card: inter-event time statistics over the whole period.
+
+    Gaps between consecutive events of a card (seconds, sorted by time). Adds
+    ``n_gaps``, ``gap_p25_s``, ``gap_median_s``, ``gap_p75_s`` (exact percentiles),
+    ``cadence_cv`` (plain std/mean) and ``cadence_robust_cv`` (IQR / (1.349 x median);
+    null when the median gap is 0). Cards with fewer than two events get no row.
+    """
+    w = Window.partitionBy(USER_ID).orderBy(EVENT_TIME)
+    t = F.col(EVENT_TIME).cast("double")
+    gaps = (events.select(USER_ID, EVENT_TIME)
+            .withColumn("gap_s", t - F.lag(t).over(w))
+            .where(F.col("gap_s").isNotNull()))
+    q = F.percentile(F.col("gap_s"), F.array(F.lit(0.25), F.lit(0.5), F.lit(0.75)))
+    stats = gaps.groupBy(USER_ID).agg(
+        F.count(F.lit(1)).alias("n_gaps"), q.alias("_q"),
+        F.avg("gap_s").alias("_mean"), F.stddev_pop("gap_s").alias("_std"))
+    med = F.col("_q")[1]
+    return stats.select(
+        USER_ID, "n_gaps",
+        F.col("_q")[0].alias("gap_p25_s"), med.alias("gap_median_s"),
+        F.col("_q")[2].alias("gap_p75_s"),
+        F.when(F.col("_mean") > 0, F.col("_std") / F.col("_mean")).alias("cadence_cv"),
+        F.when(med > 0, (F.col("_q")[2] - F.col("_q")[0]) / (F.lit(IQR_SIGMA) * med))
+        .alias("cadence_robust_cv"))
+
+
+def flag_non_human(activity: DataFrame, tac: DataFrame, extent: DataFrame,
+                   cadence: DataFrame, p: FlagsConfig) -> DataFrame:
+    """Combine the per-card profiles into the non-human decision.
+
+    ``activity`` (from :func:`card_activity`) drives the rows: one per card. Adds
+    ``is_non_human``, ``non_human_reason`` (every rule that fired, in the order of
+    ``REASONS``; null when none) and the numbers behind them.
+    """
+    df = (activity.join(tac, USER_ID, "left").join(extent, USER_ID, "left")
+          .join(cadence, USER_ID, "left"))
+    rules = {
+        "iot_tac": F.coalesce(F.col("is_iot_tac"), F.lit(False)),
+        "static_location": (F.col("static_radius_m") <= F.lit(p.static_max_radius_m))
+        & (F.col("n_days") >= F.lit(p.static_min_days)),
+        "regular_cadence": F.coalesce(
+            (F.col("cadence_robust_cv") < F.lit(p.regular_cadence_cv_max))
+            & (F.col("n_events") >= F.lit(p.regular_cadence_min_events)), F.lit(False)),
+        "impossible_rate": F.col("is_impossible_rate"),
+    }
+    fired = [F.when(cond, F.lit(name)) for name, cond in rules.items()]
+    reason = F.concat_ws(",", *fired)
+    return df.withColumns({
+        NON_HUMAN_REASON: F.when(reason != "", reason),
+        IS_NON_HUMAN: reason != "",
+    })
+
+
+# --------------------------------------------------------------------------------------
+# one person, several cards
+
+
+def site_spacing(events: DataFrame, max_distance_m: float) -> DataFrame:
+    """Per distinct cell position (``x_m``, ``y_m``): distance to the nearest other position.
+
+    Neighbours are searched within ``max_distance_m`` only (grid buckets of that size and
+    their 3x3 neighbours, no cross join); an isolated site gets ``max_distance_m``.
+    Columns ``x_m``, ``y_m``, ``spacing_m``.
+    """
+    g = float(max_distance_m)
+    sites = (events.select(X_M, Y_M).distinct()
+             .withColumns({"bx": F.floor(F.col(X_M) / g), "by": F.floor(F.col(Y_M) / g)}))
+    near = (sites.select(F.col(X_M).alias("nx"), F.col(Y_M).alias("ny"),
+                         F.explode(F.sequence(F.col("bx") - 1, F.col("bx") + 1)).alias("bx"),
+                         F.col("by").alias("by0"))
+            .select("*", F.explode(F.sequence(F.col("by0") - 1, F.col("by0") + 1)).alias("by"))
+            .drop("by0"))
+    d = F.hypot(F.col(X_M) - F.col("nx"), F.col(Y_M) - F.col("ny"))
+    nn = (sites.join(near, ["bx", "by"], "inner").where(d > 0)
+          .groupBy(X_M, Y_M).agg(F.min(d).alias("spacing_m")))
+    return (sites.select(X_M, Y_M).join(nn, [X_M, Y_M], "left")
+            .select(X_M, Y_M, F.least(F.coalesce("spacing_m", F.lit(g)), F.lit(g))
+                    .alias("spacing_m")))
+
+
+def hourly_locations(events: DataFrame, spacing: DataFrame, p: FlagsConfig) -> DataFrame:
+    """Per card and hour: mean x/y of the hour's events and its coincidence distance.
+
+    ``spacing`` from :func:`site_spacing`. Adds ``slot`` (the hour), ``slot_day``,
+    ``hx``, ``hy`` and ``reach_m`` = max(multicard_distance_m, min(spacing_factor x the
+    largest site spacing of the hour's cells, multicard_max_distance_m)).
+    """
+    adaptive = F.least(F.lit(p.multicard_spacing_factor) * F.max("spacing_m"),
+                       F.lit(p.multicard_max_distance_m))
+    return (events.join(spacing, [X_M, Y_M], "left")
+            .groupBy(USER_ID, F.date_trunc("hour", F.col(EVENT_TIME)).alias("slot"))
+            .agg(F.avg(X_M).alias("hx"), F.avg(Y_M).alias("hy"),
+                 F.greatest(F.lit(p.multicard_distance_m),
+                            F.coalesce(adaptive, F.lit(0.0))).alias("reach_m"))
+            .withColumn("slot_day", F.to_date("slot")))
+
+
+def reach_classes(p: FlagsConfig) -> list[float]:
+    """Grid sizes for candidate search: the floor distance doubled up to the cap."""
+    sizes, s = [], float(p.multicard_distance_m)
+    while s < p.multicard_max_distance_m and p.multicard_spacing_factor > 0:
+        sizes.append(s)
+        s *= 2
+    sizes.append(float(p.multicard_max_distance_m if p.multicard_spacing_factor > 0
+                       else p.multicard_distance_m))
+    return sizes
+
+
+def coincident_slots(slots: DataFrame, p: FlagsConfig) -> DataFrame:
+    """Pairs of cards (``user_a`` < ``user_b``) per hour whose locations coincide.
+
+    Two slots coincide when their distance is at most the larger ``reach_m`` of the two.
+    Candidates only through equal (hour, grid bucket) keys: each slot belongs to the
+    smallest size class >= its reach; for each class size s, the slots of that class are
+    spread to the 3x3 neighbour buckets of the s-grid and meet the slots of classes <= s
+    in it. A pair whose larger reach is in class s meets exactly once, and dense areas are
+    only ever bucketed at the small sizes.
+    """
+    sizes = reach_classes(p)
+    cls = F.lit(len(sizes) - 1)
+    for i in reversed(range(len(sizes))):
+        cls = F.when(F.col("reach_m") <= F.lit(sizes[i]), F.lit(i)).otherwise(cls)
+    keyed = slots.withColumn("cls", cls)
+    parts = []
+    for i, size in enumerate(sizes):
+        bx, by = F.floor(F.col("hx") / size), F.floor(F.col("hy") / size)
+        a = (keyed.where(F.col("cls") == i)
+             .select(F.col(USER_ID).alias("ua"), "slot", "slot_day",
+                     F.col("hx").alias("ax"), F.col("hy").alias("ay"),
+                     F.col("reach_m").alias("ar"),
+                     F.explode(F.sequence(bx - 1, bx + 1)).alias("bx"), by.alias("by0"))
+             .select("*", F.explode(F.sequence(F.col("by0") - 1, F.col("by0") + 1))
+                     .alias("by")).drop("by0"))
+        b = (keyed.where(F.col("cls") <= i)
+             .select(F.col(USER_ID).alias("ub"), "slot", bx.alias("bx"), by.alias("by"),
+                     F.col("hx").alias("bxm"), F.col("hy").alias("bym"),
+                     F.col("reach_m").alias("br"), F.col("cls").alias("bcls")))
+        m = a.join(b, ["slot", "bx", "by"], "inner").where(
+            ((F.col("bcls") < i) | (F.col("ua") < F.col("ub"))) & (F.col("ua") != F.col("ub"))
+            & (F.hypot(F.col("ax") - F.col("bxm"), F.col("ay") - F.col("bym"))
+               <= F.greatest("ar", "br")))
+        parts.append(m.select(F.least("ua", "ub").alias("user_a"),
+                              F.greatest("ua", "ub").alias("user_b"), "slot", "slot_day"))
+    out = parts[0]
+    for part in parts[1:]:
+        out = out.unionByName(part)
+    return out
+
+
+def multicard_pairs(slots: DataFrame, p: FlagsConfig) -> DataFrame:
+    """Accepted card pairs (``user_a`` < ``user_b``) with their evidence.
+
+    ``slots`` from :func:`hourly_locations` (human cards only). Coincident slots from
+    :func:`coincident_slots`; pairs with coincident slots on fewer than
+    ``multicard_min_days`` days are dropped before the shared slots (both cards seen in
+    the hour) are counted. Columns: ``user_a``, ``user_b``, ``shared_slots``,
+    ``coincident_slots``, ``coincident_days``, ``coincident_share``.
+    """
+    coincident = (coincident_slots(slots, p).groupBy("user_a", "user_b")
+                  .agg(F.count(F.lit(1)).alias("coincident_slots"),
+                       F.countDistinct("slot_day").cast("int").alias("coincident_days"))
+                  .where(F.col("coincident_days") >= F.lit(p.multicard_min_days)))
+    sa = slots.select(F.col(USER_ID).alias("user_a"), "slot")
+    sb = slots.select(F.col(USER_ID).alias("user_b"), "slot")
+    shared = (coincident.select("user_a", "user_b").join(sa, "user_a", "inner")
+              .join(sb, ["user_b", "slot"], "inner")
+              .groupBy("user_a", "user_b").agg(F.count(F.lit(1)).alias("shared_slots")))
+    return (coincident.join(shared, ["user_a", "user_b"], "inner")
+            .withColumn("coincident_share",
+                        F.col("coincident_slots") / F.col("shared_slots"))
+            .where(F.col("coincident_share") >= F.lit(p.multicard_min_share))
+            .select("user_a", "user_b", "shared_slots", "coincident_slots",
+                    "coincident_days", "coincident_share"))
+
+
+def _components(pdf: pd.DataFrame) -> pd.DataFrame:
+    """Connected components of an edge list (vectorised, scipy.sparse.csgraph)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    nodes, inv = np.unique(np.concatenate([pdf["user_a"].to_numpy(dtype=object),
+                                           pdf["user_b"].to_numpy(dtype=object)]),
+                           return_inverse=True)
+    k = len(pdf)
+    graph = coo_matrix((np.ones(k), (inv[:k], inv[k:])), shape=(len(nodes), len(nodes)))
+    _, label = connected_components(graph, directed=False)
+    out = pd.DataFrame({USER_ID: nodes, "_c": label})
+    # nodes are sorted, so the first node of each component is its smallest user_id
+    first = out.groupby("_c")[USER_ID].transform("first")
+    size = out.groupby("_c")[USER_ID].transform("size")
+    return pd.DataFrame({USER_ID: out[USER_ID].astype(str), MULTICARD_GROUP: first.astype(str),
+                         MULTICARD_GROUP_SIZE: size.astype("int32")})
+
+
+def multicard_groups(pairs: DataFrame) -> DataFrame:
+    """Connected components of accepted pairs: ``user_id``, ``multicard_group`` (the
+    smallest user_id of the component), ``multicard_group_size``.
+
+    The edge list (small: a few pairs per multi-card person) is solved in one task with
+    ``applyInPandas``; cards in no pair get no row.
+    """
+    schema = f"{USER_ID} string, {MULTICARD_GROUP} string, {MULTICARD_GROUP_SIZE} int"
+    return (pairs.select("user_a", "user_b").withColumn("_k", F.lit(0))
+            .groupBy("_k").applyInPandas(_components, schema))
+
+
+# --------------------------------------------------------------------------------------
+# the output table
+
+
+def _r(col: str, digits: int) -> F.Column:
+    return F.round(F.col(col), digits)
+
+
+def assemble_user_flags(cards: DataFrame, groups: DataFrame, pairs: DataFrame,
+                        month: str) -> DataFrame:
+    """One row per card: the ``user_flags`` columns (schemas/user_flags.json).
+
+    ``cards`` from :func:`flag_non_human`, ``groups`` from :func:`multicard_groups`,
+    ``pairs`` from :func:`multicard_pairs` (for the evidence). Single cards get a null
+    group, group size 1 and ``is_group_primary`` true; in a group the primary card is the
+    one with most events (ties: smallest user_id).
+    """
+    ends = (pairs.select(F.col("user_a").alias(USER_ID), F.col("user_b").alias("other"),
+                         "shared_slots", "coincident_slots", "coincident_days",
+                         "coincident_share")
+            .unionByName(pairs.select(F.col("user_b").alias(USER_ID),
+                                      F.col("user_a").alias("other"), "shared_slots",
+                                      "coincident_slots", "coincident_days",
+                                      "coincident_share")))
+    pair_ev = ends.groupBy(USER_ID).agg(F.array_sort(F.collect_list(F.struct(
+        "other", "shared_slots", "coincident_slots", "coincident_days",
+        F.round("coincident_share", 4).alias("coincident_share")))).alias("multicard_pairs"))
+    df = cards.join(groups, USER_ID, "left").join(pair_ev, USER_ID, "left")
+    w = Window.partitionBy(MULTICARD_GROUP).orderBy(F.col("n_events").desc(), F.col(USER_ID))
+    primary = F.when(F.col(MULTICARD_GROUP).isNull(), F.lit(True)).otherwise(
+        F.row_number().over(w) == 1)
+    evidence = F.to_json(F.struct(
+        F.col("n_events"), F.col("n_days"), F.col("max_events_day"),
+        F.col(IS_HEAVY_USER).alias("is_heavy_user"),
+        F.col("tac"), F.col("device_type"),
+        _r("static_radius_m", 1).alias("static_radius_m"), F.col("n_cells"),
+        F.col("n_gaps"), _r("gap_median_s", 1).alias("gap_median_s"),
+        _r("cadence_robust_cv", 4).alias("cadence_robust_cv"),
+        _r("cadence_cv", 4).alias("cadence_cv"),
+        F.col("multicard_pairs")))
+    return df.select(
+        USER_ID, IS_NON_HUMAN, NON_HUMAN_REASON, MULTICARD_GROUP,
+        F.coalesce(F.col(MULTICARD_GROUP_SIZE), F.lit(1)).cast("int").alias(
+            MULTICARD_GROUP_SIZE),
+        primary.alias(IS_GROUP_PRIMARY), evidence.alias(EVIDENCE),
+        F.lit(month).alias(MONTH))
+
+
+def user_flags(events: DataFrame, tac_types: DataFrame | None, p: FlagsConfig,
+               month: str) -> DataFrame:
+    """The whole monthly flagging: events of the month -> ``user_flags`` rows.
+
+    Cards with an impossible rate are left out of the per-event gap pass (they are
+    flagged already and would make one task explode); non-human cards are not grouped.
+    Cache ``events`` first: it is scanned by several aggregations.
+    """
+    activity = card_activity(events, p.max_events_per_day)
+    impossible = activity.where("is_impossible_rate").select(USER_ID)
+    regular = events.join(F.broadcast(impossible), USER_ID, "left_anti")
+    cards = flag_non_human(activity, card_tac(events, tac_types, p.iot_device_types),
+                           card_extent(events), card_cadence(regular), p)
+    non_human = cards.where(IS_NON_HUMAN).select(USER_ID)
+    human_events = regular.join(F.broadcast(non_human), USER_ID, "left_anti")
+    slots = hourly_locations(human_events, site_spacing(events, p.multicard_max_distance_m), p)
+    pairs = multicard_pairs(slots, p)
+    return assemble_user_flags(cards, multicard_groups(pairs), pairs, month)

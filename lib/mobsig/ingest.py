@@ -1,0 +1,354 @@
+"""Raw signaling events -> accepted rows (events_bronze) and rejected rows with a reason.
+
+The chain (driven by ``jobs/ingest_events.py``)::
+
+    plan_sources      driver: list the day folder's files, detect format, delimiter and
+                      header per file (first line only), group files read the same way
+    read_sources      one uniform frame of raw rows: the contract columns as delivered
+                      (strings), ``raw_text``, ``source_file``, ``is_wellformed``
+    cells_valid_on    the cell versions valid on the day (cell_id -> region)
+    classify_events   parse event_time, give each row ``reason`` (null = accepted) and
+                      the serving cell's ``region``
+    accepted_events / rejected_events   the events_bronze / events_quarantine shapes
+
+Input forms: Parquet (event_time as timestamp, string or epoch-ms integer); CSV or TSV,
+gzip or not (by the ``.gz`` extension), with or without a header row (``ingest.csv_header``:
+auto detects a header by the first line naming user_id, event_time and cell_id).
+Delimited text is read line by line as strings and split here (quoted fields with the
+delimiter or doubled quotes inside are understood; a quoted field spanning lines is not),
+so a line with the wrong number of fields is caught, never silently padded or cut.
+
+Reasons, first match wins: ``malformed_row`` (wrong field count), ``empty_user_id``,
+``oversized_user_id`` / ``undersized_user_id`` (ingest.user_id_max_len / min_len),
+``empty_cell_id``, ``unparseable_time`` (not ``yyyy-MM-dd HH:mm:ss[.SSS]``, not epoch ms),
+``time_outside_day`` (parsed, but not on the folder's day in the session time zone =
+run.timezone), ``unknown_cell`` (no cell version valid on the day).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from mobsig import columns as C
+from mobsig.config import IngestConfig
+from mobsig.errors import InputError
+
+log = logging.getLogger(__name__)
+
+CONTRACT_COLUMNS = (C.USER_ID, C.EVENT_TIME, C.CELL_ID, C.EVENT_TYPE, C.IMEI_TAC, C.HOME_REGION)
+REQUIRED_COLUMNS = (C.USER_ID, C.EVENT_TIME, C.CELL_ID)
+REASONS = ("malformed_row", "empty_user_id", "oversized_user_id", "undersized_user_id",
+           "empty_cell_id", "unparseable_time", "time_outside_day", "unknown_cell")
+TIME_PATTERN = "yyyy-MM-dd HH:mm:ss[.SSS]"
+IS_WELLFORMED = "is_wellformed"
+EVENT_TIME_IN = "event_time_in"  # typed timestamp from Parquet, else null
+_EPOCH_MS = r"^[0-9]{1,14}$"
+_TEXT_SUFFIXES = (".csv", ".tsv", ".txt", ".dat")
+
+
+@dataclass(frozen=True)
+class SourceGroup:
+    """Files of one day read the same way.
+
+    ``kind`` is ``parquet`` or ``text``. For text: ``delimiter``, ``columns`` (field order)
+    and ``header`` (the exact header line to drop, or None when the files have none).
+    """
+    kind: str
+    files: tuple[str, ...]
+    delimiter: str = ","
+    columns: tuple[str, ...] = ()
+    header: str | None = None
+
+
+def day_folder(root: Path, day: dt.date) -> Path:
+    return Path(root) / f"dt={day.isoformat()}"
+
+
+def _data_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file()
+                  and not any(part.startswith(("_", ".")) for part in p.relative_to(folder).parts)
+                  and not p.name.endswith(".crc"))
+
+
+def _file_format(p: Path, ingest: IngestConfig) -> str:
+    if ingest.input_format != "auto":
+        return "parquet" if ingest.input_format == "parquet" else "text"
+    name = p.name.lower()
+    base = name[:-3] if name.endswith(".gz") else name
+    if base.endswith(".parquet") or name.endswith(".parquet"):
+        return "parquet"
+    if base.endswith(_TEXT_SUFFIXES) or name.endswith(".gz"):
+        return "text"
+    with p.open("rb") as fh:
+        magic = fh.read(4)
+    if magic == b"PAR1":
+        return "parquet"
+    return "text"
+
+
+def _first_line(p: Path) -> str:
+    with p.open("rb") as fh:
+        magic = fh.read(2)
+    if magic == b"\x1f\x8b" and not p.name.lower().endswith(".gz"):
+        raise InputError(f"{str(p)!r} is gzip-compressed but its name does not end in .gz "
+                         "(Spark decompresses by extension): rename it")
+    opener = gzip.open if p.name.lower().endswith(".gz") else open
+    try:
+        with opener(p, "rt", encoding="utf-8", errors="replace", newline="") as fh:
+            return fh.readline().rstrip("\r\n").lstrip("\ufeff")
+    except (OSError, EOFError) as exc:
+        raise InputError(f"{str(p)!r}: cannot read: {exc}") from None
+
+
+def _delimiter(p: Path, first: str, ingest: IngestConfig) -> str:
+    if ingest.input_format == "tsv":
+        return "\t"
+    if ingest.input_format == "csv":
+        return ","
+    name = p.name.lower().removesuffix(".gz")
+    if name.endswith(".tsv"):
+        return "\t"
+    if name.endswith(".csv"):
+        return ","
+    return "\t" if "\t" in first else ","
+
+
+def _split_simple(line: str, delim: str) -> list[str]:
+    return [t.strip().strip('"').strip().lower() for t in line.split(delim)]
+
+
+def _looks_like_header(tokens: list[str]) -> bool:
+    return set(REQUIRED_COLUMNS) <= set(tokens)
+
+
+def plan_sources(folder: Path, ingest: IngestConfig) -> list[SourceGroup]:
+    """Group the day folder's files by how they are read (driver side; reads only the
+    first line of each text file). A missing folder or one without data files is an
+    InputError; so is a header that lacks a required column."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"day folder {str(folder)!r} does not exist")
+    files = _data_files(folder)
+    if not files:
+        raise InputError(f"day folder {str(folder)!r} holds no data files")
+    groups: dict[tuple, list[str]] = {}
+    for p in files:
+        kind = _file_format(p, ingest)
+        if kind == "parquet":
+            groups.setdefault(("parquet", ",", (), None), []).append(str(p))
+            continue
+        if p.stat().st_size == 0:
+            continue  # an empty file holds no rows
+        first = _first_line(p)
+        delim = _delimiter(p, first, ingest)
+        tokens = _split_simple(first, delim)
+        has_header = {"true": True, "false": False}.get(ingest.csv_header,
+                                                         _looks_like_header(tokens))
+        if has_header:
+            missing = [c for c in REQUIRED_COLUMNS if c not in tokens]
+            if missing:
+                raise InputError(f"{str(p)!r}: header {first!r} lacks {missing}")
+            cols, header = tuple(tokens), first
+        else:
+            cols, header = tuple(ingest.headerless_columns), None
+        groups.setdefault(("text", delim, cols, header), []).append(str(p))
+    if not groups:
+        raise InputError(f"day folder {str(folder)!r} holds only empty files")
+    return [SourceGroup(kind=k[0], files=tuple(v), delimiter=k[1], columns=k[2], header=k[3])
+            for k, v in sorted(groups.items(), key=lambda kv: kv[1][0])]
+
+
+# --------------------------------------------------------------------------------------
+# reading
+
+
+def _source_file() -> F.Column:
+    """The file path relative to the raw-events root (``dt=YYYY-MM-DD/part-0.csv.gz``)."""
+    return F.regexp_extract(F.col("_metadata.file_path"), r"(dt=[^/]+/.*)$", 1)
+
+
+def _read_text(spark: SparkSession, g: SourceGroup) -> DataFrame:
+    lines = spark.read.text(list(g.files)).select(
+        F.regexp_replace("value", r"\r$", "").alias("line"),
+        _source_file().alias(C.SOURCE_FILE))
+    if g.header is not None:
+        lines = lines.where(F.col("line") != F.lit(g.header))
+    d = re.escape(g.delimiter)
+    quoted_split = F.split(F.col("line"), f'{d}(?=(?:[^"]*"[^"]*")*[^"]*$)', -1)
+    plain_split = F.split(F.col("line"), d, -1)
+    fields = F.when(F.instr("line", '"') > 0, quoted_split).otherwise(plain_split)
+    unq = F.transform(fields, lambda f: F.when(
+        f.rlike(r'^\s*".*"\s*$'),
+        F.regexp_replace(F.regexp_extract(f, r'^\s*"(.*)"\s*$', 1), '""', '"'))
+        .otherwise(F.trim(f)))
+    parsed = lines.select("line", C.SOURCE_FILE, unq.alias("_f"))
+    pos = {c: i for i, c in enumerate(g.columns)}
+
+    def field(c: str) -> F.Column:
+        if c not in pos:
+            return F.lit(None).cast("string")
+        return F.trim(F.get(F.col("_f"), pos[c]))
+
+    def optional(c: str) -> F.Column:
+        v = field(c)
+        return F.when(v == "", None).otherwise(v)
+
+    return parsed.select(
+        field(C.USER_ID).alias(C.USER_ID),
+        field(C.EVENT_TIME).alias(C.EVENT_TIME_RAW),
+        F.lit(None).cast("timestamp").alias(EVENT_TIME_IN),
+        field(C.CELL_ID).alias(C.CELL_ID),
+        optional(C.EVENT_TYPE).alias(C.EVENT_TYPE),
+        optional(C.IMEI_TAC).alias(C.IMEI_TAC),
+        optional(C.HOME_REGION).alias(C.HOME_REGION),
+        F.col("line").alias(C.RAW_TEXT),
+        F.col(C.SOURCE_FILE),
+        (F.size("_f") == len(g.columns)).alias(IS_WELLFORMED))
+
+
+def _read_parquet(spark: SparkSession, g: SourceGroup) -> list[DataFrame]:
+    """Parquet files, grouped by their own schema (each file's event_time type may differ)."""
+    import pyarrow.parquet as pq
+
+    by_schema: dict[tuple, list[str]] = {}
+    for f in g.files:
+        try:
+            sch = pq.read_schema(f)
+        except Exception as exc:  # noqa: BLE001 - any failure means an unreadable file
+            raise InputError(f"{f!r}: not a readable Parquet file: {exc}") from None
+        key = tuple((n.lower(), str(sch.field(n).type)) for n in sch.names)
+        by_schema.setdefault(key, []).append(f)
+    frames = []
+    for files in by_schema.values():
+        df = spark.read.parquet(*files)
+        by_lower = {c.lower(): c for c in df.columns}
+        missing = [c for c in REQUIRED_COLUMNS if c not in by_lower]
+        if missing:
+            raise InputError(f"Parquet {files[0]!r}: required columns {missing} missing "
+                             f"(has {df.columns})")
+
+        def col(c: str, by_lower: dict = by_lower, df: DataFrame = df) -> F.Column:
+            return F.col(f"`{by_lower[c]}`") if c in by_lower else F.lit(None)
+
+        et = df.schema[by_lower[C.EVENT_TIME]].dataType.typeName()
+        raw_et = col(C.EVENT_TIME)
+        if et in ("timestamp", "timestamp_ntz", "date"):
+            typed = raw_et.cast("timestamp")
+            raw_str = F.date_format(typed, "yyyy-MM-dd HH:mm:ss.SSS")
+        elif et in ("long", "integer", "short", "decimal"):
+            typed = F.timestamp_millis(raw_et.cast("long"))
+            raw_str = raw_et.cast("string")
+        else:
+            typed = F.lit(None).cast("timestamp")
+            raw_str = raw_et.cast("string")
+
+        def s(c: str, blank_null: bool = False) -> F.Column:
+            v = F.trim(col(c).cast("string"))
+            return F.when(v == "", None).otherwise(v) if blank_null else v
+
+        frames.append(df.select(
+            s(C.USER_ID).alias(C.USER_ID),
+            raw_str.alias(C.EVENT_TIME_RAW),
+            typed.alias(EVENT_TIME_IN),
+            s(C.CELL_ID).alias(C.CELL_ID),
+            s(C.EVENT_TYPE, True).alias(C.EVENT_TYPE),
+            s(C.IMEI_TAC, True).alias(C.IMEI_TAC),
+            s(C.HOME_REGION, True).alias(C.HOME_REGION),
+            F.to_json(F.struct(*[F.col(f"`{c}`") for c in df.columns])).alias(C.RAW_TEXT),
+            _source_file().alias(C.SOURCE_FILE),
+            F.lit(True).alias(IS_WELLFORMED)))
+    return frames
+
+
+def read_sources(spark: SparkSession, groups: list[SourceGroup]) -> DataFrame:
+    """One frame of every raw row of the day, as delivered.
+
+    Columns: ``user_id``, ``event_time_raw`` (string), ``event_time_in`` (timestamp when
+    Parquet delivered a typed time, else null), ``cell_id``, ``event_type``, ``imei_tac``,
+    ``home_region`` (strings; blank optional fields null), ``raw_text`` (the line, or the
+    Parquet row as JSON), ``source_file`` (relative to the raw root), ``is_wellformed``
+    (false when a line has the wrong number of fields). One row per data line/row: header
+    lines are dropped, blank lines are rows (malformed).
+    """
+    frames: list[DataFrame] = []
+    for g in groups:
+        if g.kind == "parquet":
+            frames.extend(_read_parquet(spark, g))
+        else:
+            frames.append(_read_text(spark, g))
+    out = frames[0]
+    for f in frames[1:]:
+        out = out.unionByName(f)
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# classification (pure)
+
+
+def cells_valid_on(cells: DataFrame, day: dt.date) -> DataFrame:
+    """``cell_id``, ``region`` of the cell versions valid on ``day`` (null bounds open).
+
+    Needs the ``cells`` table columns. One row per cell_id when the table holds no
+    overlapping versions (ingest_cells guarantees it).
+    """
+    d = F.lit(day)
+    valid = ((F.col(C.VALID_FROM).isNull() | (F.col(C.VALID_FROM) <= d))
+             & (F.col(C.VALID_TO).isNull() | (F.col(C.VALID_TO) >= d)))
+    return cells.where(valid).select(C.CELL_ID, C.REGION)
+
+
+def parse_event_time(raw: F.Column, typed: F.Column) -> F.Column:
+    """The event time: the typed value if any, else epoch ms (1-14 digits), else
+    ``yyyy-MM-dd HH:mm:ss[.SSS]`` in the session time zone; null when unparseable."""
+    text = F.trim(raw)
+    epoch = F.when(text.rlike(_EPOCH_MS), F.timestamp_millis(text.try_cast("long")))
+    return F.coalesce(typed, epoch, F.try_to_timestamp(text, F.lit(TIME_PATTERN)))
+
+
+def classify_events(raw: DataFrame, cells_on_day: DataFrame, day: dt.date,
+                    ingest: IngestConfig) -> DataFrame:
+    """Give each raw row its parsed ``event_time``, serving-cell ``region`` and ``reason``.
+
+    Needs the columns of :func:`read_sources`; ``cells_on_day`` from :func:`cells_valid_on`
+    (broadcast). Adds ``event_time`` (timestamp), ``region`` (null for unknown cells) and
+    ``reason`` (null = accepted, else one of :data:`REASONS`, first match wins). Keeps every
+    row exactly once (the cell lookup is a left join on a unique key).
+    """
+    lookup = cells_on_day.select(F.col(C.CELL_ID).alias("_cell"), F.col(C.REGION))
+    ts = parse_event_time(F.col(C.EVENT_TIME_RAW), F.col(EVENT_TIME_IN))
+    uid = F.col(C.USER_ID)
+    cid = F.col(C.CELL_ID)
+    joined = (raw.withColumn(C.EVENT_TIME, ts)
+              .join(F.broadcast(lookup), F.col(C.CELL_ID) == F.col("_cell"), "left"))
+    reason = (F.when(~F.col(IS_WELLFORMED), F.lit("malformed_row"))
+              .when(uid.isNull() | (uid == ""), F.lit("empty_user_id"))
+              .when(F.length(uid) > ingest.user_id_max_len, F.lit("oversized_user_id"))
+              .when(F.length(uid) < ingest.user_id_min_len, F.lit("undersized_user_id"))
+              .when(cid.isNull() | (cid == ""), F.lit("empty_cell_id"))
+              .when(F.col(C.EVENT_TIME).isNull(), F.lit("unparseable_time"))
+              .when(F.to_date(F.col(C.EVENT_TIME)) != F.lit(day), F.lit("time_outside_day"))
+              .when(F.col("_cell").isNull(), F.lit("unknown_cell")))
+    return joined.withColumn(C.REASON, reason).drop("_cell")
+
+
+def accepted_events(classified: DataFrame, day: dt.date) -> DataFrame:
+    """Accepted rows in the events_bronze shape (``dt`` = day)."""
+    return classified.where(F.col(C.REASON).isNull()).select(
+        C.USER_ID, C.EVENT_TIME, C.CELL_ID, C.EVENT_TYPE, C.IMEI_TAC, C.HOME_REGION,
+        C.SOURCE_FILE, F.lit(day).alias(C.DT), C.REGION)
+
+
+def rejected_events(classified: DataFrame, day: dt.date) -> DataFrame:
+    """Rejected rows in the events_quarantine shape (``dt`` = the day folder)."""
+    return classified.where(F.col(C.REASON).isNotNull()).select(
+        C.REASON, C.USER_ID, C.EVENT_TIME_RAW, C.CELL_ID, C.RAW_TEXT, C.SOURCE_FILE,
+        F.lit(day).alias(C.DT))

@@ -1,0 +1,188 @@
+"""Population scale per spatial unit (domain.md §B3): resident, short-term, actual service,
+employed and daily present population, raw 原样数量 and expanded 扩样数量.
+
+Pure transforms; the ``population_by_unit`` job reads ``home_work``, ``stays``, the unit
+layers and ``expansion_factors`` and chains them:
+
+1. ``user_points``: one row per counted card and role (``home``, ``night``, ``work``).
+2. ``assign_units``: Sedona spatial join of points onto unit polygons (broadcast units);
+   a point on a shared border goes to the smallest ``unit_id`` of its level, so levels
+   that partition their parent add up exactly. ``with_grid`` adds an H3 grid level.
+3. ``user_weights``: each card's expansion factor = the factor of its home county (the
+   county of its night place when it has no home; the overall factor when that county
+   has none).
+4. ``class_counts`` and ``daily_present``: distinct users and summed weights per unit.
+5. ``complete``: every unit of every polygon layer gets every class (zeros included) so
+   a missing row never stands for "small".
+Suppression (mobsig.privacy) is applied last, on the raw counts.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+POP_CLASSES_OUT = ("resident", "short_term", "actual_service", "employed", "daily_present")
+GRID_LEVEL = "grid"
+
+
+def units_frame(layers: list[DataFrame]) -> DataFrame:
+    """Union unit layers (``read_geojson_units`` form) into ``unit_id``, ``unit_name``,
+    ``level``, ``parent_id`` (from the ``parent_id`` attribute, else null), ``geometry``."""
+    out = None
+    for layer in layers:
+        part = layer.select("unit_id", "unit_name", "level",
+                            F.get_json_object("attributes", "$.parent_id").alias("parent_id"),
+                            "geometry")
+        out = part if out is None else out.unionByName(part)
+    if out is None:
+        raise ValueError("units_frame: no layers")
+    return out
+
+
+def user_points(hw: DataFrame) -> DataFrame:
+    """Counted cards' points: ``user_id``, ``pop_class``, ``role`` (home/night/work),
+    ``lon``, ``lat``. Rows without a location are left out (a card without a home has no
+    home point); non-counted cards (non-human, secondary cards) are left out."""
+    counted = hw.where(F.col("is_counted"))
+    parts = []
+    for role, lon, lat in (("home", "home_lon", "home_lat"), ("night", "night_lon", "night_lat"),
+                           ("work", "work_lon", "work_lat")):
+        parts.append(counted.where(F.col(lon).isNotNull() & F.col(lat).isNotNull()).select(
+            "user_id", "pop_class", F.lit(role).alias("role"),
+            F.col(lon).alias("lon"), F.col(lat).alias("lat")))
+    out = parts[0]
+    for p in parts[1:]:
+        out = out.unionByName(p)
+    return out
+
+
+def assign_units(points: DataFrame, units: DataFrame, keys: list[str]) -> DataFrame:
+    """Spatial join of ``lon``/``lat`` points onto unit polygons (units broadcast).
+
+    ``keys``: the point columns that identify one point (e.g. user_id, role). Returns
+    ``keys`` + ``level``, ``unit_id``: one row per point and level it falls in (points
+    outside every unit of a level get no row for it). Border ties: smallest unit_id.
+    """
+    pts = points.select(*keys, F.expr("ST_Point(lon, lat)").alias("_pt"))
+    u = F.broadcast(units.select("unit_id", "level", F.col("geometry").alias("_geom")))
+    joined = pts.join(u, F.expr("ST_Intersects(_geom, _pt)"), how="inner")
+    return joined.groupBy(*keys, "level").agg(F.min("unit_id").alias("unit_id"))
+
+
+def with_grid(points: DataFrame, keys: list[str], resolution: int) -> DataFrame:
+    """The H3 grid level for points: ``keys`` + ``level`` = 'grid', ``unit_id`` = H3 text."""
+    cell = F.call_function("ST_H3CellIDs", F.call_function("ST_Point", F.col("lon"),
+                                                           F.col("lat")),
+                           F.lit(int(resolution)), F.lit(False))[0]
+    return points.select(*keys, F.lit(GRID_LEVEL).alias("level"),
+                         F.lower(F.hex(cell)).alias("unit_id"))
+
+
+def user_weights(hw: DataFrame, home_county: DataFrame, factors: DataFrame) -> DataFrame:
+    """Per counted card: ``user_id``, ``weight`` (expansion factor).
+
+    ``home_county``: ``user_id``, ``role``, ``unit_id`` of the county-level unit of each
+    point; ``factors``: ``unit_id``, ``factor``, ``sample_residents``,
+    ``reference_population``. The overall factor (sum of reference population / sum of
+    sample residents over counties with a finite factor) covers cards whose county has no
+    factor.
+    """
+    finite = factors.where(F.col("sample_residents") > 0)
+    overall = finite.agg((F.sum("reference_population") / F.sum("sample_residents"))
+                         .alias("_overall"))
+    pick = home_county.groupBy("user_id").agg(
+        F.first(F.when(F.col("role") == "home", F.col("unit_id")), ignorenulls=True)
+        .alias("_home_c"),
+        F.first(F.when(F.col("role") == "night", F.col("unit_id")), ignorenulls=True)
+        .alias("_night_c"))
+    f = finite.select(F.col("unit_id").alias("_c"), F.col("factor").alias("_factor"))
+    out = (hw.where(F.col("is_counted")).select("user_id")
+           .join(pick, "user_id", how="left")
+           .withColumn("_c", F.coalesce("_home_c", "_night_c"))
+           .join(f, "_c", how="left")
+           .crossJoin(overall))
+    return out.select("user_id",
+                      F.coalesce("_factor", "_overall", F.lit(1.0)).alias("weight"))
+
+
+def class_counts(members: DataFrame, weights: DataFrame) -> DataFrame:
+    """Monthly classes per unit: ``level``, ``unit_id``, ``pop_class``, ``raw_count``,
+    ``expanded_count``.
+
+    ``members``: ``user_id``, ``pop_class`` (of the card), ``role``, ``level``,
+    ``unit_id``. resident = home of residents; short_term = night place of short-term
+    cards; actual_service = both; employed = work place of any counted card.
+    """
+    rows = members.select(
+        "user_id", "level", "unit_id",
+        F.explode(F.array_compact(F.array(
+            F.when((F.col("role") == "home") & (F.col("pop_class") == "resident"),
+                   F.lit("resident")),
+            F.when((F.col("role") == "night") & (F.col("pop_class") == "short_term"),
+                   F.lit("short_term")),
+            F.when(((F.col("role") == "home") & (F.col("pop_class") == "resident"))
+                   | ((F.col("role") == "night") & (F.col("pop_class") == "short_term")),
+                   F.lit("actual_service")),
+            F.when(F.col("role") == "work", F.lit("employed")),
+        ))).alias("pop_class"))
+    per_user = rows.distinct().join(weights, "user_id", how="left")
+    return per_user.groupBy("level", "unit_id", "pop_class").agg(
+        F.countDistinct("user_id").cast("bigint").alias("raw_count"),
+        F.sum(F.coalesce("weight", F.lit(1.0))).alias("expanded_count"))
+
+
+def daily_present(day_members: DataFrame, weights: DataFrame, n_days: int) -> DataFrame:
+    """Mean distinct cards per day with a stay in the unit (``pop_class``
+    'daily_present'). ``day_members``: ``user_id``, ``key_date``, ``level``, ``unit_id``
+    (transit and non-counted cards already removed); ``n_days``: days averaged over (days
+    of the month with any stay). ``raw_count`` is the rounded mean."""
+    per = day_members.select("user_id", "key_date", "level", "unit_id").distinct() \
+        .join(weights, "user_id", how="left")
+    daily = per.groupBy("level", "unit_id", "key_date").agg(
+        F.countDistinct("user_id").alias("_n"),
+        F.sum(F.coalesce("weight", F.lit(1.0))).alias("_w"))
+    days = F.lit(float(max(n_days, 1)))
+    return daily.groupBy("level", "unit_id").agg(
+        F.round(F.sum("_n") / days).cast("bigint").alias("raw_count"),
+        (F.sum("_w") / days).alias("expanded_count")).withColumn(
+        "pop_class", F.lit("daily_present"))
+
+
+def complete(counts: DataFrame, units: DataFrame) -> DataFrame:
+    """Every (polygon unit, class) row, zeros filled, plus the grid rows that exist.
+
+    Returns ``level``, ``unit_id``, ``unit_name``, ``parent_id``, ``pop_class``,
+    ``raw_count``, ``expanded_count``.
+    """
+    classes = F.explode(F.array(*[F.lit(c) for c in POP_CLASSES_OUT])).alias("pop_class")
+    grid = units.select("level", "unit_id", "unit_name", "parent_id").select("*", classes)
+    filled = grid.join(counts, ["level", "unit_id", "pop_class"], how="left").select(
+        "level", "unit_id", "unit_name", "parent_id", "pop_class",
+        F.coalesce("raw_count", F.lit(0).cast("bigint")).alias("raw_count"),
+        F.coalesce("expanded_count", F.lit(0.0)).alias("expanded_count"))
+    cells = counts.where(F.col("level") == GRID_LEVEL).select(
+        "level", "unit_id", F.lit(None).cast("string").alias("unit_name"),
+        F.lit(None).cast("string").alias("parent_id"), "pop_class", "raw_count",
+        "expanded_count")
+    return filled.unionByName(cells)
+
+
+def read_units(spark, paths) -> DataFrame:
+    """Read every unit layer (GeoJSON; EPSG:4490, validated) into one ``units_frame``.
+
+    A reader, not a transform. Other formats (Shapefile, GeoPackage, GeoParquet) are an
+    InputError naming the file until a reader for them exists.
+    """
+    from mobsig.errors import InputError
+    from mobsig.spatial import read_geojson_units
+
+    layers = []
+    for p in paths:
+        suffix = str(p).lower().rsplit(".", 1)[-1]
+        if suffix not in ("geojson", "json"):
+            raise InputError(f"unit layer {str(p)!r}: only GeoJSON layers are read so far")
+        layers.append(read_geojson_units(spark, p))
+    if not layers:
+        raise InputError("paths.units: no unit layer configured")
+    return units_frame(layers)

@@ -1,0 +1,504 @@
+"""Stays 停留 and moves 移动 (domain.md §B1): an exact anchor-rule fold in numpy over Arrow.
+
+The rule (Li et al. 2008 "stay point" with a gap cap), per user, records sorted by
+(event_time, cell_id):
+
+- a run starts at an anchor record a; record j joins while it is within
+  ``R = max(stay_radius_m[a], stay_radius_m[j])`` metres of the *anchor* (planar distance
+  in run.metric_crs, so every engine agrees bit for bit) and the gap to the previous
+  record is at most the gap cap (clean.gap_cap_h): a gap up to the cap with the same
+  location on both sides continues the stay, a longer gap ends it;
+- the run [a, e) is a stay when ``t[e-1] - t[a] >= tau``; the next anchor is then e,
+  otherwise a + 1 (slide by one record).
+
+Exactness without a row-at-a-time loop: for every record i we decide vectorised whether
+its run can reach tau (``candidate``: no break among the records of the next tau), then
+the fold only visits candidates: from position p the next stay starts at the first
+candidate >= p. The Python loop therefore runs once per stay (plus once per user), not per
+event; the end of a selected stay is found with one numpy slice.
+
+Cross-midnight: the run for day D is told the *horizon* (midnight after D). A user's
+trailing run whose last record is within the gap cap of the horizon may still grow, so
+its records are returned as ``open`` rows instead of a stay; the job stores them in the
+``stays_carry`` table and feeds them back in front of day D+1's events. A stay is thus
+stored once, with its true start and end, in the partition of the day whose run closed it.
+
+Who is excluded (before the kernel): heavy users (events_clean.is_heavy_user) and cards
+whose IMEI TAC is an IoT device type (paths.tac_types + flags.iot_device_types).
+Behavioural non-human cards (one location, machine cadence, impossible rates) are only
+known when a month is flagged (user_flags); they keep their stays here and are excluded
+downstream (home_work, population) by joining user_flags.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import zoneinfo
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from mobsig.columns import (
+    CELL_ID,
+    DIST_M,
+    DURATION_S,
+    EVENT_TIME,
+    H3,
+    IS_HEAVY_USER,
+    LAT,
+    LON,
+    N_EVENTS,
+    STAY_END,
+    STAY_RADIUS_M,
+    STAY_START,
+    USER_ID,
+    X_M,
+    Y_M,
+)
+
+log = logging.getLogger(__name__)
+
+T_US = "t_us"
+KIND = "kind"
+T0_US = "t0_us"
+T1_US = "t1_us"
+KIND_STAY = "stay"
+KIND_OPEN = "open"
+CARRY_OPEN = "open_record"
+CARRY_LAST = "last_stay"
+
+#: Columns the kernel reads, in this order (t_us = event time in epoch microseconds).
+KERNEL_INPUT = (USER_ID, T_US, CELL_ID, LON, LAT, X_M, Y_M, STAY_RADIUS_M)
+
+#: What the kernel emits: ``kind='stay'`` rows (one per closed stay: t0/t1 = first/last
+#: record, duration-weighted lon/lat/x/y, dominant cell, n_events) and ``kind='open'`` rows
+#: (the records of a run still open at the horizon, t0 = t1 = the record's time).
+KERNEL_OUTPUT = T.StructType([
+    T.StructField(USER_ID, T.StringType(), False),
+    T.StructField(KIND, T.StringType(), False),
+    T.StructField(T0_US, T.LongType(), False),
+    T.StructField(T1_US, T.LongType(), False),
+    T.StructField(LON, T.DoubleType(), False),
+    T.StructField(LAT, T.DoubleType(), False),
+    T.StructField(X_M, T.DoubleType(), False),
+    T.StructField(Y_M, T.DoubleType(), False),
+    T.StructField(STAY_RADIUS_M, T.DoubleType(), True),
+    T.StructField(CELL_ID, T.StringType(), False),
+    T.StructField(N_EVENTS, T.IntegerType(), False),
+])
+_ARROW_OUT = pa.schema([
+    pa.field(USER_ID, pa.string(), False), pa.field(KIND, pa.string(), False),
+    pa.field(T0_US, pa.int64(), False), pa.field(T1_US, pa.int64(), False),
+    pa.field(LON, pa.float64(), False), pa.field(LAT, pa.float64(), False),
+    pa.field(X_M, pa.float64(), False), pa.field(Y_M, pa.float64(), False),
+    pa.field(STAY_RADIUS_M, pa.float64(), True), pa.field(CELL_ID, pa.string(), False),
+    pa.field(N_EVENTS, pa.int32(), False),
+])
+
+#: Stay columns used between the transforms (the stays table plus metric x/y for moves).
+STAY_COLUMNS = (USER_ID, STAY_START, STAY_END, DURATION_S, LON, LAT, CELL_ID, H3, N_EVENTS,
+                X_M, Y_M)
+
+
+@dataclass(frozen=True)
+class StayRule:
+    """Parameters of the fold, in integer microseconds (exact comparisons)."""
+
+    tau_us: int
+    gap_cap_us: int
+    horizon_us: int  # records at or after it do not exist yet (midnight after the run day)
+
+    @classmethod
+    def of(cls, tau_min: float, gap_cap_h: float, horizon_us: int) -> StayRule:
+        tau_us = int(round(tau_min * 60e6))
+        if tau_us <= 0:
+            raise ValueError(f"tau must be positive, got {tau_min} min")
+        return cls(tau_us, int(round(gap_cap_h * 3600e6)), int(horizon_us))
+
+
+def horizon_micros(day: dt.date, timezone: str) -> int:
+    """Epoch microseconds of local midnight after ``day`` (the end of the run's data)."""
+    nxt = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0),
+                              tzinfo=zoneinfo.ZoneInfo(timezone))
+    return int(nxt.timestamp()) * 1_000_000
+
+
+# --------------------------------------------------------------------------------------
+# the numpy kernel
+
+
+@dataclass(frozen=True)
+class Segments:
+    """Row ranges found by :func:`find_stays` (end exclusive)."""
+
+    stay_start: np.ndarray
+    stay_end: np.ndarray
+    open_start: np.ndarray  # per user with an open run: its first record
+    open_end: np.ndarray
+
+
+def _ranks(k: np.ndarray) -> np.ndarray:
+    """For counts k, 0..k_i-1 for each i, concatenated."""
+    total = int(k.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(k) - k, k)
+
+
+def _next_at_or_after(flag: np.ndarray) -> np.ndarray:
+    """For each i the smallest j >= i with flag[j] (len(flag) if none)."""
+    n = len(flag)
+    cand = np.where(flag, np.arange(n), n)
+    return np.minimum.accumulate(cand[::-1])[::-1]
+
+
+def find_stays(new_user: np.ndarray, t_us: np.ndarray, x: np.ndarray, y: np.ndarray,
+               r: np.ndarray, rule: StayRule) -> Segments:
+    """The exact anchor-rule fold over several users' records (sorted by user, time).
+
+    ``new_user[i]`` marks the first record of each user. Returns the closed stays and,
+    per user whose trailing run may continue past ``rule.horizon_us``, the open rows.
+    """
+    n = len(t_us)
+    empty = np.zeros(0, dtype=np.int64)
+    if n == 0:
+        return Segments(empty, empty, empty, empty)
+    t_us = np.asarray(t_us, dtype=np.int64)
+    idx = np.arange(n, dtype=np.int64)
+    new_user = np.asarray(new_user, dtype=bool).copy()
+    new_user[0] = True
+    uid = np.cumsum(new_user) - 1
+    ubeg = np.flatnonzero(new_user)
+    uend_u = np.append(ubeg[1:], n)
+    uend = uend_u[uid]
+
+    # breaks: a new user, or a gap above the cap; next_brk[i] = first break after i
+    brk = new_user.copy()
+    brk[1:] |= (t_us[1:] - t_us[:-1]) > rule.gap_cap_us
+    next_brk = np.append(_next_at_or_after(brk)[1:], n)
+
+    # k[i]: first record of the same user at or after t[i] + tau (uend if none)
+    t_rel = t_us - t_us.min()
+    stride = int(t_rel.max()) + rule.tau_us + 1
+    if stride * len(ubeg) >= 2**62:
+        raise ValueError("stay kernel: batch spans too long a time for its number of users")
+    key = uid * stride + t_rel
+    k = np.searchsorted(key, key + rule.tau_us, side="left")
+
+    # distance check over (i, min(k, next_brk - 1)] for rows whose run may be a stay
+    # (k < next_brk) or may still be open at the horizon (next_brk == uend)
+    check = (k < next_brk) | (next_brk == uend)
+    length = np.where(check, np.minimum(k, next_brk - 1) - idx, 0)
+    rows = np.repeat(idx, length)
+    j = rows + _ranks(length) + 1
+    rr = np.maximum(r[rows], r[j])
+    viol = (x[j] - x[rows]) ** 2 + (y[j] - y[rows]) ** 2 > rr * rr
+    first_v = np.full(n, n, dtype=np.int64)
+    vr, vj = rows[viol], j[viol]
+    if len(vr):
+        first = np.r_[True, vr[1:] != vr[:-1]]
+        first_v[vr[first]] = vj[first]
+    no_v = first_v == n
+    candidate = check & no_v & (k < next_brk)
+    end_known = np.where(no_v, next_brk, first_v)  # exact for non-candidates
+    user_open = (rule.horizon_us - t_us[uend_u - 1]) <= rule.gap_cap_us
+    pending = check & ~candidate & (end_known == uend) & user_open[uid]
+
+    fc = _next_at_or_after(candidate)
+    fq = _next_at_or_after(pending)
+    s_out: list[int] = []
+    e_out: list[int] = []
+    o_start: list[int] = []
+    o_end: list[int] = []
+    p = 0
+    while p < n:
+        u = int(uid[p])
+        ue = int(uend_u[u])
+        c = min(int(fc[p]), ue)
+        q = min(int(fq[p]), ue)
+        if q < c:  # the fold reaches a short run that may still grow: carry it
+            o_start.append(q)
+            o_end.append(ue)
+            p = ue
+            continue
+        if c == ue:
+            p = ue
+            continue
+        lo, hi = int(k[c]) + 1, int(next_brk[c])
+        e = hi
+        if lo < hi:
+            rc = np.maximum(r[lo:hi], r[c])
+            bad = (x[lo:hi] - x[c]) ** 2 + (y[lo:hi] - y[c]) ** 2 > rc * rc
+            if bad.any():
+                e = lo + int(np.argmax(bad))
+        if e == ue and user_open[u]:  # a stay that may continue after the horizon
+            o_start.append(c)
+            o_end.append(ue)
+            p = ue
+            continue
+        s_out.append(c)
+        e_out.append(e)
+        p = e
+    as_arr = lambda v: np.asarray(v, dtype=np.int64)  # noqa: E731
+    return Segments(as_arr(s_out), as_arr(e_out), as_arr(o_start), as_arr(o_end))
+
+
+@dataclass(frozen=True)
+class StaySummary:
+    """Per stay: first/last record time, duration-weighted position, dominant cell."""
+
+    t0_us: np.ndarray
+    t1_us: np.ndarray
+    lon: np.ndarray
+    lat: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    cell_code: np.ndarray
+    n_events: np.ndarray
+
+
+def summarise_stays(start: np.ndarray, end: np.ndarray, t_us: np.ndarray, lon: np.ndarray,
+                    lat: np.ndarray, x: np.ndarray, y: np.ndarray,
+                    cell_code: np.ndarray) -> StaySummary:
+    """Aggregate the rows of each stay [start, end).
+
+    A record's weight is half the time to its neighbours inside the stay (the first and
+    last get half of one interval), so the weights add up to the duration. The dominant
+    cell has the largest summed weight; ties go to the smallest code (``cell_code`` must
+    order like the cell ids, e.g. codes from ``np.unique``).
+    """
+    m = len(start)
+    n_ev = end - start
+    if m == 0:
+        z = np.zeros(0)
+        zi = np.zeros(0, dtype=np.int64)
+        return StaySummary(zi, zi, z, z, z, z, zi, zi)
+    sid = np.repeat(np.arange(m), n_ev)
+    ri = start[sid] + _ranks(n_ev)
+    prev = np.maximum(ri - 1, start[sid])
+    nxt = np.minimum(ri + 1, end[sid] - 1)
+    w = (t_us[nxt] - t_us[prev]).astype(np.float64) / 2.0
+    offs = np.cumsum(n_ev) - n_ev
+    wsum = np.add.reduceat(w, offs)
+
+    def wavg(v: np.ndarray) -> np.ndarray:
+        return np.add.reduceat(w * v[ri], offs) / wsum
+
+    n_codes = int(cell_code.max()) + 1
+    pair = sid * n_codes + cell_code[ri]
+    upair, inv = np.unique(pair, return_inverse=True)
+    wcell = np.bincount(inv, weights=w)
+    ustay, ucode = upair // n_codes, upair % n_codes
+    order = np.lexsort((ucode, -wcell, ustay))
+    firsts = order[np.r_[True, ustay[order][1:] != ustay[order][:-1]]]
+    return StaySummary(t_us[start], t_us[end - 1], wavg(lon), wavg(lat), wavg(x), wavg(y),
+                       ucode[firsts], n_ev)
+
+
+def _process(tbl: pa.Table, rule: StayRule) -> pa.RecordBatch | None:
+    """Run the fold on a table of complete users (sorted) and build the output batch."""
+    n = tbl.num_rows
+    if n == 0:
+        return None
+    users = tbl.column(USER_ID)
+    new_user = np.ones(n, dtype=bool)
+    if n > 1:
+        new_user[1:] = pc.not_equal(users.slice(1), users.slice(0, n - 1)).to_numpy(
+            zero_copy_only=False)
+    t = tbl.column(T_US).to_numpy().astype(np.int64)
+    x = tbl.column(X_M).to_numpy().astype(np.float64)
+    y = tbl.column(Y_M).to_numpy().astype(np.float64)
+    r = tbl.column(STAY_RADIUS_M).to_numpy().astype(np.float64)
+    seg = find_stays(new_user, t, x, y, r, rule)
+    lon = tbl.column(LON).to_numpy().astype(np.float64)
+    lat = tbl.column(LAT).to_numpy().astype(np.float64)
+    cells = tbl.column(CELL_ID).to_numpy(zero_copy_only=False)
+    cell_names, cell_code = np.unique(cells, return_inverse=True)
+    s = summarise_stays(seg.stay_start, seg.stay_end, t, lon, lat, x, y, cell_code)
+    m = len(seg.stay_start)
+    o_len = seg.open_end - seg.open_start
+    o_rows = np.repeat(seg.open_start, o_len) + _ranks(o_len)
+    n_open = len(o_rows)
+    if m + n_open == 0:
+        return None
+    user_rows = np.concatenate([seg.stay_start, o_rows])
+    cols = {
+        USER_ID: pc.take(users, pa.array(user_rows)).combine_chunks(),
+        KIND: pa.array([KIND_STAY] * m + [KIND_OPEN] * n_open, pa.string()),
+        T0_US: pa.array(np.concatenate([s.t0_us, t[o_rows]]), pa.int64()),
+        T1_US: pa.array(np.concatenate([s.t1_us, t[o_rows]]), pa.int64()),
+        LON: pa.array(np.concatenate([s.lon, lon[o_rows]])),
+        LAT: pa.array(np.concatenate([s.lat, lat[o_rows]])),
+        X_M: pa.array(np.concatenate([s.x, x[o_rows]])),
+        Y_M: pa.array(np.concatenate([s.y, y[o_rows]])),
+        STAY_RADIUS_M: pa.array(np.concatenate([np.full(m, np.nan), r[o_rows]]),
+                                mask=np.r_[np.ones(m, bool), np.zeros(n_open, bool)]),
+        CELL_ID: pa.array(np.concatenate([cell_names[s.cell_code], cells[o_rows]]),
+                          pa.string()),
+        N_EVENTS: pa.array(np.concatenate([s.n_events, np.ones(n_open, np.int64)]),
+                           pa.int32()),
+    }
+    return pa.RecordBatch.from_arrays([cols[f.name] for f in _ARROW_OUT], schema=_ARROW_OUT)
+
+
+def stay_batches(batches: Iterator[pa.RecordBatch], rule: StayRule
+                 ) -> Iterator[pa.RecordBatch]:
+    """Fold Arrow batches sorted by (user, time, cell, ...), carrying the last user's rows
+    into the next batch so that a user split over batches is folded in one piece."""
+    held: pa.Table | None = None
+    for batch in batches:
+        if batch.num_rows == 0:
+            continue
+        tbl = pa.Table.from_batches([batch]).select(list(KERNEL_INPUT))
+        if held is not None:
+            tbl = pa.concat_tables([held, tbl])
+        tbl = tbl.combine_chunks()
+        users = tbl.column(USER_ID)
+        n = tbl.num_rows
+        last = users[n - 1]
+        same = pc.equal(users, last).to_numpy(zero_copy_only=False)
+        # rows are sorted by user: the last user's rows are a suffix
+        split = n - int(np.argmin(same[::-1])) if not same.all() else 0
+        out = _process(tbl.slice(0, split), rule) if split else None
+        held = tbl.slice(split)
+        if out is not None:
+            yield out
+    if held is not None:
+        out = _process(held, rule)
+        if out is not None:
+            yield out
+
+
+# --------------------------------------------------------------------------------------
+# Spark transforms
+
+
+def filter_stay_users(events: DataFrame, iot_cards: DataFrame | None = None) -> DataFrame:
+    """Drop heavy users' events and every event of an IoT card.
+
+    Needs ``is_heavy_user``; ``iot_cards`` (column ``user_id``, e.g. from
+    flags.card_tac where ``is_iot_tac``) lists cards to drop entirely. Columns unchanged.
+    """
+    out = events.where(~F.col(IS_HEAVY_USER))
+    if iot_cards is not None:
+        out = out.join(F.broadcast(iot_cards.select(USER_ID).distinct()), on=USER_ID,
+                       how="left_anti")
+    return out
+
+
+def to_kernel_input(events: DataFrame) -> DataFrame:
+    """Events (``event_time`` and the located-cell columns) -> the kernel's input columns."""
+    return events.select(USER_ID, F.unix_micros(EVENT_TIME).alias(T_US), CELL_ID, LON, LAT,
+                         X_M, Y_M, STAY_RADIUS_M)
+
+
+def fold_stays(records: DataFrame, rule: StayRule, partitions: int | None = None
+               ) -> DataFrame:
+    """Run the stay fold: shuffle by user once, sort, ``mapInArrow`` the numpy kernel.
+
+    ``records`` has :data:`KERNEL_INPUT`; the result has :data:`KERNEL_OUTPUT` (closed
+    stays and open-run records). The result does not depend on row order or partitioning.
+    """
+    parts = (records.repartition(partitions, USER_ID) if partitions
+             else records.repartition(USER_ID))
+    # (user, time, cell) orders real data; the other columns only make exact ties of
+    # malformed input (one cell at two positions) deterministic too
+    ordered = parts.sortWithinPartitions(*KERNEL_INPUT)
+
+    def kernel(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        return stay_batches(batches, rule)
+
+    return ordered.select(*KERNEL_INPUT).mapInArrow(kernel, KERNEL_OUTPUT)
+
+
+def h3_of(lon: str, lat: str, resolution: int) -> F.Column:
+    """H3 cell id (lower-case hex string) of a lon/lat point, via Sedona (vectorised JVM)."""
+    ids = F.expr(f"ST_H3CellIDs(ST_Point(`{lon}`, `{lat}`), {int(resolution)}, false)")
+    return F.lower(F.hex(F.element_at(ids, 1)))
+
+
+def stays_from_fold(folded: DataFrame, h3_resolution: int) -> DataFrame:
+    """Closed stays of the fold's output as :data:`STAY_COLUMNS` (no ``dt``)."""
+    s = folded.where(F.col(KIND) == KIND_STAY)
+    return s.select(
+        USER_ID,
+        F.timestamp_micros(T0_US).alias(STAY_START),
+        F.timestamp_micros(T1_US).alias(STAY_END),
+        ((F.col(T1_US) - F.col(T0_US)) / F.lit(1_000_000)).cast("long").alias(DURATION_S),
+        LON, LAT, CELL_ID, h3_of(LON, LAT, h3_resolution).alias(H3), N_EVENTS, X_M, Y_M)
+
+
+def open_records_from_fold(folded: DataFrame) -> DataFrame:
+    """Records of runs still open at the horizon, as carry rows (``kind='open_record'``)."""
+    o = folded.where(F.col(KIND) == KIND_OPEN)
+    return o.select(
+        USER_ID, F.lit(CARRY_OPEN).alias(KIND),
+        F.timestamp_micros(T0_US).alias(EVENT_TIME),
+        F.lit(None).cast("timestamp").alias(STAY_START),
+        F.lit(None).cast("timestamp").alias(STAY_END),
+        CELL_ID, LON, LAT, X_M, Y_M, STAY_RADIUS_M, F.lit(None).cast("string").alias(H3))
+
+
+def carry_open_records(carry: DataFrame) -> DataFrame:
+    """The open-run records of a ``stays_carry`` partition, as kernel input."""
+    return to_kernel_input(carry.where(F.col(KIND) == CARRY_OPEN))
+
+
+def carry_last_stays(carry: DataFrame) -> DataFrame:
+    """The carried last closed stay per user, with the columns moves need."""
+    return carry.where(F.col(KIND) == CARRY_LAST).select(
+        USER_ID, STAY_START, STAY_END, LON, LAT, CELL_ID, H3, X_M, Y_M)
+
+
+_MOVE_SIDE = (STAY_START, STAY_END, LON, LAT, H3, X_M, Y_M)
+
+
+def moves_between_stays(stays: DataFrame, previous: DataFrame, max_gap_s: float
+                        ) -> DataFrame:
+    """Moves between consecutive stays of a user, the first one from ``previous``.
+
+    ``stays``: this run's closed stays; ``previous``: at most one earlier stay per user
+    (the carried last stay). A move joins each stay of ``stays`` to the user's stay just
+    before it (by start) when ``arrival - departure <= max_gap_s``. Output columns:
+    user_id, origin_/dest_ lon, lat, h3, departure, arrival, duration_s, dist_m (planar,
+    metric CRS). One row per stay of ``stays`` that has a predecessor within the gap.
+    """
+    cols = [USER_ID, *_MOVE_SIDE]
+    both = (stays.select(*cols, F.lit(True).alias("_new"))
+            .unionByName(previous.select(*cols, F.lit(False).alias("_new"))))
+    w = Window.partitionBy(USER_ID).orderBy(STAY_START, STAY_END)
+    lagged = both.select("*", *[F.lag(c).over(w).alias(f"_o_{c}") for c in _MOVE_SIDE])
+    dep, arr = F.col(f"_o_{STAY_END}"), F.col(STAY_START)
+    dur = ((F.unix_micros(arr) - F.unix_micros(dep)) / F.lit(1_000_000)).cast("long")
+    return (lagged.where(F.col("_new") & dep.isNotNull())
+            .select(USER_ID,
+                    F.col(f"_o_{LON}").alias("origin_lon"), F.col(f"_o_{LAT}").alias("origin_lat"),
+                    F.col(f"_o_{H3}").alias("origin_h3"),
+                    F.col(LON).alias("dest_lon"), F.col(LAT).alias("dest_lat"),
+                    F.col(H3).alias("dest_h3"),
+                    dep.alias("departure"), arr.alias("arrival"), dur.alias(DURATION_S),
+                    F.hypot(F.col(X_M) - F.col(f"_o_{X_M}"),
+                            F.col(Y_M) - F.col(f"_o_{Y_M}")).alias(DIST_M))
+            .where(F.col(DURATION_S) <= F.lit(float(max_gap_s))))
+
+
+def last_stay_per_user(stays: DataFrame, previous: DataFrame, horizon_us: int,
+                       max_gap_s: float) -> DataFrame:
+    """Each user's latest stay among ``stays`` and ``previous`` (as carry rows), kept only
+    while it ended at most ``max_gap_s`` before the horizon (older ones form no move)."""
+    cols = [USER_ID, STAY_START, STAY_END, LON, LAT, CELL_ID, H3, X_M, Y_M]
+    both = stays.select(*cols).unionByName(previous.select(*cols))
+    w = Window.partitionBy(USER_ID).orderBy(F.col(STAY_START).desc(), F.col(STAY_END).desc())
+    last = (both.withColumn("_r", F.row_number().over(w)).where("_r = 1")
+            .where(F.lit(horizon_us) - F.unix_micros(STAY_END) <= F.lit(max_gap_s * 1e6)))
+    return last.select(
+        USER_ID, F.lit(CARRY_LAST).alias(KIND), F.lit(None).cast("timestamp").alias(EVENT_TIME),
+        STAY_START, STAY_END, CELL_ID, LON, LAT, X_M, Y_M,
+        F.lit(None).cast("double").alias(STAY_RADIUS_M), H3)

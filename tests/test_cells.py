@@ -1,0 +1,251 @@
+"""ingest_cells: the cell table against the synthetic city's truth, plus hand-built edge cases."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from pyspark.sql import functions as F
+
+from mobsig.cells import overlapping_versions, parse_cells, region_of, site_spacing
+from mobsig.config import Config
+from mobsig.coords import haversine_m
+from mobsig.errors import InputError
+from tests.conftest import make_config
+
+BBOX = (73.0, 136.0, 3.0, 54.0)
+
+
+def _with_warehouse(cfg: Config, warehouse: Path) -> Config:
+    return cfg.replace(paths=dataclasses.replace(cfg.paths, warehouse=str(warehouse)))
+
+
+@pytest.fixture(scope="module")
+def built(spark, city, tmp_path_factory):
+    """The city's cells table built once into a private warehouse."""
+    from mobsig.jobs.ingest_cells import execute
+
+    res, cfg = city
+    cfg = _with_warehouse(cfg, tmp_path_factory.mktemp("cells_wh"))
+    counts = execute(spark, cfg)
+    table = spark.read.format("delta").load(str(cfg.warehouse / "cells"))
+    truth = pd.read_csv(res.out / "truth/cells.csv", dtype={"admin_code": str})
+    return cfg, counts, table, truth
+
+
+def _key(v) -> str:
+    return "" if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NaT else str(v)
+
+
+def _merged(table, truth) -> pd.DataFrame:
+    df = table.drop("coverage_wkb").toPandas()
+    df["vf"] = [_key(v) for v in df["valid_from"]]
+    t = truth.copy()
+    t["vf"] = [_key(v) for v in t["valid_from"]]
+    m = df.merge(t, on=["cell_id", "vf"], how="inner", suffixes=("", "_truth"),
+                 validate="one_to_one")
+    assert len(m) == len(df) == len(truth)
+    return m
+
+
+def test_positions_regions_and_radii_match_truth(built):
+    cfg, counts, table, truth = built
+    assert counts["cells"] == len(truth) and counts["rows_invalid"] == 0
+    m = _merged(table, truth)
+    err = haversine_m(m["lon"], m["lat"], m["true_lon"], m["true_lat"])
+    for sys_ in ("wgs84", "gcj02", "bd09"):
+        sel = (m["coord_sys"] == sys_).to_numpy()
+        assert sel.sum() > 10, sys_
+        assert err[sel].max() < 5.0, (sys_, err[sel].max())
+    # the GCJ-02 / BD-09 inputs really were offset by hundreds of metres
+    raw_err = haversine_m(m["src_lon"], m["src_lat"], m["true_lon"], m["true_lat"])
+    assert np.median(raw_err[(m["coord_sys"] != "wgs84").to_numpy()]) > 100
+    assert (m["admin_code"] == m["admin_code_truth"]).all()
+    assert (m["region"] == m["admin_code"]).all()  # run.region_level = county
+    r = np.hypot(m["x"], m["y"])
+    core, outer = m[r < 3_500], m[r > 11_000]
+    assert abs(core["stay_radius_m"].median() - 500) < 1 and core["stay_radius_m"].mean() < 530
+    assert core["spacing_m"].median() == pytest.approx(300, rel=0.15)
+    assert outer["spacing_m"].median() == pytest.approx(2000, rel=0.15)
+    assert (outer["stay_radius_m"] > core["stay_radius_m"].max()).mean() > 0.95
+    assert m["stay_radius_m"].between(500, 1000).all()
+    # co-located sectors share one site, so they share the spacing
+    site_spread = m.groupby("site_idx")["spacing_m"].agg(lambda s: s.max() - s.min())
+    assert (site_spread < 1.0).mean() > 0.95
+    assert m["h3"].str.fullmatch(r"[0-9a-f]{15}").all()
+    import h3
+
+    assert {h3.get_resolution(c) for c in m["h3"].head(20)} == {cfg.stays.h3_resolution}
+
+
+def test_coverage_polygons_valid_contain_antenna_and_face_azimuth(spark, built):
+    _, _, table, _ = built
+    g = table.select("cell_id", "lon", "lat", "azimuth", "radius_m",
+                     F.expr("ST_GeomFromWKB(coverage_wkb)").alias("g"))
+    stats = g.select(
+        F.expr("ST_IsValid(g)").alias("valid"),
+        F.expr("ST_Intersects(g, ST_Point(lon, lat))").alias("covers_antenna"),
+        F.expr("ST_AreaSpheroid(g)").alias("area"),
+        F.expr("ST_X(ST_Centroid(g))").alias("cx"), F.expr("ST_Y(ST_Centroid(g))").alias("cy"),
+        "lon", "lat", "azimuth", "radius_m").toPandas()
+    assert stats["valid"].all() and stats["covers_antenna"].all()
+    sector = stats[stats["azimuth"].notna()]
+    omni = stats[stats["azimuth"].isna()]
+    assert len(sector) > 100 and len(omni) > 10
+    # polygon areas: a 120-degree fan = 1/3 of the disc; a circle = the disc (5 deg steps)
+    ratio_s = sector["area"] / (np.pi * sector["radius_m"] ** 2 / 3)
+    ratio_o = omni["area"] / (np.pi * omni["radius_m"] ** 2)
+    assert ratio_s.between(0.98, 1.01).all() and ratio_o.between(0.98, 1.01).all()
+    # the fan points along the azimuth (clockwise from north)
+    dx = (sector["cx"] - sector["lon"]) * np.cos(np.radians(sector["lat"]))
+    dy = sector["cy"] - sector["lat"]
+    bearing = np.degrees(np.arctan2(dx, dy)) % 360
+    diff = np.abs((bearing - sector["azimuth"] + 180) % 360 - 180)
+    assert diff.max() < 1.0
+
+
+def test_rerun_gives_identical_table(spark, built):
+    from mobsig.jobs.ingest_cells import execute
+
+    cfg, _, table, _ = built
+    cols = [c for c in table.columns]
+    before = sorted(tuple(r) for r in table.select(*cols).collect())
+    execute(spark, cfg)
+    after_df = spark.read.format("delta").load(str(cfg.warehouse / "cells"))
+    after = sorted(tuple(r) for r in after_df.select(*cols).collect())
+    assert before == after
+
+
+# --------------------------------------------------------------------------------------
+# hand-built edge cases
+
+
+RAW_COLS = ["cell_id", "lon", "lat", "coord_sys", "azimuth", "radius_m", "tech", "valid_from",
+            "valid_to"]
+
+
+@pytest.mark.parametrize("row, expected", [
+    (["c1", "104.1", "30.6", "wgs84", "90", "500", "4g", "", ""], []),
+    (["c1", " 104.1 ", "30.6", "BD09", "", "", "", "2026-06-01", "2026-06-01"], []),
+    (["", "104.1", "30.6", "wgs84", "", "", "", "", ""], ["cell_id is missing"]),
+    (["c1", "abc", "30.6", "wgs84", "", "", "", "", ""], ["lon abc is not a number"]),
+    (["c1", "104.1", "30.6", "utm", "", "", "", "", ""], ["coord_sys utm unknown"]),
+    (["c1", "104.1", "30.6", "wgs84", "400", "", "", "", ""], ["azimuth 400.0 outside"]),
+    (["c1", "104.1", "30.6", "wgs84", "", "-5", "", "", ""], ["radius_m -5.0 is not > 0"]),
+    (["c1", "2.0", "30.6", "wgs84", "", "", "", "", ""], ["outside the national box"]),
+    (["c1", "104.1", "30.6", "wgs84", "", "", "", "2026-13-01", ""], ["valid_from 2026-13-01"]),
+    (["c1", "104.1", "30.6", "wgs84", "", "", "", "2026-06-05", "2026-06-01"],
+     ["valid_to 2026-06-01 is before valid_from 2026-06-05"]),
+    (["c1", "", "30.6", "wgs84", "", "", "", "", ""], ["lon is missing"]),
+])
+def test_parse_cells_names_each_problem(spark, row, expected):
+    df = spark.createDataFrame([row], ", ".join(f"{c} string" for c in RAW_COLS))
+    got = parse_cells(df, BBOX).collect()[0]["problems"]
+    assert len(got) == len(expected), got
+    for text, want in zip(got, expected, strict=True):
+        assert want in text
+
+
+def test_overlapping_versions(spark):
+    d = dt.date
+    rows = [("A", None, d(2026, 6, 10)), ("A", d(2026, 6, 10), None),   # overlap on 06-10
+            ("B", None, d(2026, 6, 9)), ("B", d(2026, 6, 10), None),    # disjoint
+            ("C", None, None), ("C", d(2026, 7, 1), None),              # open first version
+            ("D", d(2026, 6, 1), d(2026, 6, 30))]                       # single version
+    df = spark.createDataFrame(rows, "cell_id string, valid_from date, valid_to date")
+    assert sorted(r["cell_id"] for r in overlapping_versions(df).collect()) == ["A", "C"]
+
+
+def test_site_spacing_dedupes_colocated_sectors():
+    gx, gy = np.meshgrid(np.arange(5) * 400.0, np.arange(5) * 400.0)
+    x, y = np.repeat(gx.ravel(), 3), np.repeat(gy.ravel(), 3)  # 3 sectors per site
+    x = x + np.tile([0.0, 0.004, -0.003], 25)                   # cm-level conversion noise
+    sp = site_spacing(x, y, k=4, merge_m=5.0)
+    centre = (x > 700) & (x < 900) & (y > 700) & (y < 900)
+    assert np.allclose(sp[centre], 400, atol=0.1)
+    assert (sp >= 399).all()
+    assert np.isnan(site_spacing(np.zeros(3), np.zeros(3), k=6, merge_m=5.0)).all()
+    # without merging, co-located sectors would give a spacing of ~0
+    assert site_spacing(x, y, k=2, merge_m=0.0).max() < 0.01
+
+
+def test_region_of_levels(spark):
+    df = spark.createDataFrame([("510104",), (None,)], "a string")
+    got = {lvl: [r[0] for r in df.select(region_of(F.col("a"), lvl)).collect()]
+           for lvl in ("county", "city", "province")}
+    assert got == {"county": ["510104", "unknown"], "city": ["510100", "unknown"],
+                   "province": ["510000", "unknown"]}
+
+
+def _county_layer(path: Path, lon0: float, lat0: float, size: float) -> None:
+    ring = [[lon0, lat0], [lon0 + size, lat0], [lon0 + size, lat0 + size],
+            [lon0, lat0 + size], [lon0, lat0]]
+    doc = {"type": "FeatureCollection", "features": [{
+        "type": "Feature", "properties": {"unit_id": "510104", "unit_name": "x",
+                                          "level": "county"},
+        "geometry": {"type": "Polygon", "coordinates": [ring]}}]}
+    path.write_text(json.dumps(doc))
+
+
+def _small_cfg(tmp: Path, cells_path: Path, **cells) -> Config:
+    layer = tmp / "counties.geojson"
+    _county_layer(layer, 104.0, 30.5, 0.2)
+    return make_config(tmp, paths={"cells": str(cells_path), "units": [str(layer)]},
+                       cells=cells)
+
+
+SMALL = pd.DataFrame({
+    "cell_id": ["c1", "c2", "c3", "c3", "far"],
+    "lon": [104.05, 104.06, 104.07, 104.07, 110.0],
+    "lat": [30.60, 30.60, 30.61, 30.6101, 30.0],
+    "coord_sys": ["wgs84", "gcj02", "bd09", "bd09", "cgcs2000"],
+    "azimuth": [0.0, None, 240.0, 240.0, None],
+    "radius_m": [500.0, None, 900.0, 900.0, 3000.0],
+    "tech": ["4g", "5g", None, None, "4g"],
+    "valid_from": [None, None, None, dt.date(2026, 6, 10), None],
+    "valid_to": [None, None, dt.date(2026, 6, 9), None, None],
+})
+
+
+def test_invalid_rows_fail_naming_them(spark, tmp_path):
+    from mobsig.jobs.ingest_cells import execute
+
+    bad = SMALL.copy()
+    bad.loc[1, "coord_sys"] = "mars"
+    bad.to_csv(tmp_path / "cells.csv", index=False)
+    with pytest.raises(InputError, match=r"cell_id='c2'.*coord_sys mars unknown"):
+        execute(spark, _small_cfg(tmp_path, tmp_path / "cells.csv"))
+    overlap = SMALL.copy()
+    overlap.loc[3, "valid_from"] = dt.date(2026, 6, 9)
+    overlap.to_csv(tmp_path / "cells.csv", index=False)
+    with pytest.raises(InputError, match=r"cell_id='c3'.*overlaps"):
+        execute(spark, _small_cfg(tmp_path, tmp_path / "cells.csv"))
+
+
+def test_small_parquet_table_skip_policy_and_outside_county(spark, tmp_path):
+    from mobsig.jobs.ingest_cells import execute
+
+    bad = SMALL.copy()
+    bad.loc[len(bad)] = ["broken", None, 30.6, "wgs84", None, None, None, None, None]
+    (tmp_path / "cells").mkdir()
+    bad.to_parquet(tmp_path / "cells/part-0.parquet", index=False)
+    cfg = _small_cfg(tmp_path, tmp_path / "cells", on_invalid="skip")
+    counts = execute(spark, cfg)
+    assert counts == {"rows_read": 6, "rows_invalid": 1, "cells": 5, "outside_units": 1}
+    out = {(r["cell_id"], r["valid_from"]): r for r in
+           spark.read.format("delta").load(str(cfg.warehouse / "cells")).collect()}
+    assert set(k[0] for k in out) == {"c1", "c2", "c3", "far"}
+    assert out[("far", None)]["region"] == "unknown" and out[("far", None)]["admin_code"] is None
+    assert out[("c1", None)]["region"] == "510104"
+    assert out[("c2", None)]["radius_m"] == cfg.cells.default_radius_m
+    assert out[("c3", dt.date(2026, 6, 10))]["valid_from"] == dt.date(2026, 6, 10)
+    # a single cell with no neighbour site falls back to twice its coverage radius
+    assert all(500 <= r["stay_radius_m"] <= 1000 for r in out.values())
+    with pytest.raises(InputError, match="outside every county"):
+        execute(spark, _small_cfg(tmp_path, tmp_path / "cells", on_invalid="skip",
+                                  outside_units="fail"))

@@ -1,0 +1,264 @@
+"""Expansion, population by unit and small-count suppression.
+
+Integration tests use the synthetic city with stays/user_flags built from its truth (see
+tests/test_residence.py) and the home_work job's output. The test city is small (~200
+residents, 6 counties, 26 townships of at most ~35 people), so the per-township ±15 %
+check against the official population (townships >= 1,000 people) cannot be made here;
+township accuracy is checked on raw sample residents against the truth instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+from pyspark.sql import functions as F
+
+from mobsig import privacy
+from mobsig.catalog import Catalog
+from mobsig.errors import DataQualityError, InputError
+from mobsig.expansion import rake, read_reference_population
+from tests.test_residence import MONTH, city_warehouse
+
+ADDITIVE = ("resident", "short_term", "actual_service", "employed")
+
+
+@pytest.fixture(scope="module")
+def pop(spark, city):
+    from mobsig.jobs import expand, population_by_unit
+
+    cfg, _ = city_warehouse(spark, city)
+    res, _ = city
+    factors = expand.execute(spark, cfg, MONTH)
+    summary = population_by_unit.execute(spark, cfg, MONTH)
+    catalog = Catalog(spark, cfg.warehouse)
+    table, _, cached, _ = population_by_unit.build(spark, cfg, MONTH, catalog)
+    raw = table.toPandas()  # before suppression
+    for df in cached:
+        df.unpersist()
+    truth = pd.read_csv(res.out / "truth/population_by_unit.csv",
+                        dtype={"unit_id": str, "parent_id": str})
+    return cfg, factors, summary, raw, truth
+
+
+# --------------------------------------------------------------------------------------
+# integration
+
+
+def test_expanded_county_residents_match_truth(pop):
+    _, factors, _, raw, truth = pop
+    res = raw[(raw["level"] == "county") & (raw["pop_class"] == "resident")]
+    m = res.merge(truth[truth["level"] == "county"], on="unit_id")
+    assert len(m) == 6
+    rel = (m["expanded_count"] - m["resident_population"]) / m["resident_population"]
+    assert (rel.abs() <= 0.05).all(), m[["unit_id", "expanded_count", "resident_population"]]
+    assert factors["sample_residents"] == int(m["raw_count"].sum())
+
+
+def test_township_sample_residents_match_truth(pop):
+    _, _, _, raw, truth = pop
+    res = raw[(raw["level"] == "township") & (raw["pop_class"] == "resident")]
+    m = truth[truth["level"] == "township"].merge(res, on="unit_id", how="left")
+    assert len(m) == (truth["level"] == "township").sum()
+    diff = (m["raw_count"].fillna(0) - m["sample_residents"]).abs().sum()
+    assert diff <= 0.05 * m["sample_residents"].sum(), m[["unit_id", "raw_count",
+                                                          "sample_residents"]]
+    big = m[m["resident_population"] >= 1000]
+    rel = (big["expanded_count"] - big["resident_population"]) / big["resident_population"]
+    assert (rel.abs() <= 0.15).all()  # empty in the small test city (see module doc)
+
+
+def test_levels_add_up(pop):
+    _, _, _, raw, _ = pop
+    town = raw[(raw["level"] == "township") & raw["pop_class"].isin(ADDITIVE)]
+    county = raw[(raw["level"] == "county") & raw["pop_class"].isin(ADDITIVE)]
+    sums = town.groupby(["parent_id", "pop_class"])[["raw_count", "expanded_count"]].sum()
+    c = county.set_index(["unit_id", "pop_class"])[["raw_count", "expanded_count"]]
+    c.index.names = ["parent_id", "pop_class"]
+    j = c.join(sums, rsuffix="_towns", how="outer").fillna(0)
+    assert len(j) == 6 * len(ADDITIVE)
+    assert (j["raw_count"] == j["raw_count_towns"]).all(), j
+    assert np.allclose(j["expanded_count"], j["expanded_count_towns"])
+    svc = raw.pivot_table(index=["level", "unit_id"], columns="pop_class",
+                          values="raw_count", aggfunc="sum")
+    assert (svc["actual_service"] == svc["resident"] + svc["short_term"]).all()
+    # the grid covers every counted resident once
+    grid = raw[(raw["level"] == "grid") & (raw["pop_class"] == "resident")]["raw_count"].sum()
+    assert grid == raw[(raw["level"] == "county")
+                       & (raw["pop_class"] == "resident")]["raw_count"].sum()
+
+
+def test_exported_rows_respect_k(spark, pop):
+    cfg, _, summary, _, _ = pop
+    k = cfg.privacy.k_min
+    out = Catalog(spark, cfg.warehouse).read("population_by_unit", month="2026-06")
+    assert "user_id" not in out.columns
+    assert "user_id" not in Catalog(spark, cfg.warehouse).read("expansion_factors").columns
+    pdf = out.toPandas()
+    published = pdf[~pdf["is_suppressed"]]
+    assert ((published["raw_count"] == 0) | (published["raw_count"] >= k)).all()
+    assert pdf.loc[pdf["is_suppressed"], ["raw_count", "expanded_count"]].isna().all().all()
+    assert published["raw_count"].notna().all()
+    assert pdf["is_suppressed"].any() and (~pdf["is_suppressed"]).any()
+    # every sibling group and service identity has 0 or >= 2 suppressed non-zero cells
+    sib = pdf.groupby(["level", pdf["parent_id"].fillna(""), "pop_class"])["is_suppressed"]
+    assert not (sib.transform("sum").eq(1) & sib.transform("size").gt(1)).any()
+    ident = pdf[pdf["pop_class"].isin(["resident", "short_term", "actual_service"])]
+    n = ident.groupby(["level", "unit_id"])["is_suppressed"].sum()
+    assert not (n == 1).any()
+    assert set(summary["levels"]) >= {"county", "township", "grid"}
+
+
+def test_export_files(spark, pop):
+    cfg, _, summary, _, _ = pop
+    csv = summary["files"]["csv"]
+    with open(csv, "rb") as fh:
+        assert fh.read(3) == b"\xef\xbb\xbf"
+    pdf = pd.read_csv(csv, encoding="utf-8-sig", dtype={"unit_id": str})
+    assert "user_id" not in pdf.columns and len(pdf) > 0
+    assert pdf["unit_name"].astype(str).str.contains("区").any()  # Chinese names survive
+    g = spark.read.format("geoparquet").load(summary["files"]["geoparquet"])
+    assert g.count() == len(pdf)
+    assert g.where(F.col("geometry").isNull()).count() == 0
+
+
+def test_reruns_are_identical(spark, pop):
+    from mobsig.jobs import expand, population_by_unit
+
+    cfg = pop[0]
+    catalog = Catalog(spark, cfg.warehouse)
+    cols = ["level", "unit_id", "pop_class"]
+    before_p = catalog.read("population_by_unit").toPandas().sort_values(cols)
+    before_f = catalog.read("expansion_factors").toPandas().sort_values("unit_id")
+    expand.execute(spark, cfg, MONTH)
+    population_by_unit.execute(spark, cfg, MONTH, export=False)
+    after_p = catalog.read("population_by_unit").toPandas().sort_values(cols)
+    after_f = catalog.read("expansion_factors").toPandas().sort_values("unit_id")
+    pd.testing.assert_frame_equal(before_p.reset_index(drop=True),
+                                  after_p.reset_index(drop=True))
+    pd.testing.assert_frame_equal(before_f.reset_index(drop=True),
+                                  after_f.reset_index(drop=True))
+
+
+def test_factor_bounds_gate_names_counties(spark, pop):
+    from mobsig.jobs import expand
+
+    cfg = pop[0]
+    catalog = Catalog(spark, cfg.warehouse)
+    version = catalog.version("expansion_factors")
+    tight = cfg.replace(expansion=dataclasses.replace(cfg.expansion, factor_max=1.6))
+    with pytest.raises(DataQualityError) as err:
+        expand.execute(spark, tight, MONTH)
+    assert "990101" in str(err.value) and "990104" in str(err.value)
+    assert "990103" not in str(err.value).split("counties with factors")[1]
+    assert catalog.version("expansion_factors") == version  # nothing written
+
+
+# --------------------------------------------------------------------------------------
+# unit: suppression on hand-built frames
+
+
+def _frame(rows):
+    return pd.DataFrame(rows, columns=["level", "parent_id", "unit_id", "pop_class",
+                                       "raw_count", "expanded_count"])
+
+
+def test_primary_and_complementary_suppression():
+    pdf = _frame([
+        ("township", "C1", "T1", "resident", 40, 80.0),
+        ("township", "C1", "T2", "resident", 20, 40.0),
+        ("township", "C1", "T3", "resident", 5, 10.0),
+        ("township", "C1", "T4", "resident", 0, 0.0),
+        ("township", "C2", "T5", "resident", 30, 60.0),
+        ("township", "C2", "T6", "resident", 3, 6.0),
+        ("township", "C2", "T7", "resident", 2, 4.0),
+    ])
+    out = privacy.suppress_pandas(pdf, k_min=15)
+    sup = dict(zip(out["unit_id"], out["is_suppressed"], strict=True))
+    # T3 < k alone in C1 -> the next smallest non-zero (T2) goes too; the zero stays public
+    assert sup == {"T1": False, "T2": True, "T3": True, "T4": False,
+                   "T5": False, "T6": True, "T7": True}
+    assert out.loc[out["is_suppressed"], "raw_count"].isna().all()
+    assert out.loc[out["is_suppressed"], "expanded_count"].isna().all()
+    # recovery by subtraction: the parent total minus published children leaves a sum of
+    # >= 2 suppressed cells, never one value
+    total_c1 = pdf[pdf["parent_id"] == "C1"]["raw_count"].sum()
+    published = out[(out["parent_id"] == "C1") & ~out["is_suppressed"]]["raw_count"].sum()
+    hidden = out[(out["parent_id"] == "C1") & out["is_suppressed"]]
+    assert len(hidden) == 2 and total_c1 - published == 25
+    only = privacy.suppress_pandas(pdf, k_min=15, complementary=False)
+    assert only["is_suppressed"].sum() == 3
+    zeros = privacy.suppress_pandas(pdf, k_min=15, complementary=False, suppress_zeros=True)
+    assert zeros["is_suppressed"].sum() == 4
+
+
+def test_identity_suppression_cascades_to_siblings():
+    rows = []
+    for unit, r, s in (("A", 40, 4), ("B", 50, 30), ("C", 60, 25)):
+        rows += [("county", "P", unit, "resident", r, float(r)),
+                 ("county", "P", unit, "short_term", s, float(s)),
+                 ("county", "P", unit, "actual_service", r + s, float(r + s))]
+    out = privacy.suppress_pandas(_frame(rows), k_min=15)
+    sup = {(u, c) for u, c, x in zip(out["unit_id"], out["pop_class"], out["is_suppressed"],
+                                     strict=True) if x}
+    # A.short_term < k; A.resident (40 < 44) goes with it so short = service - resident
+    # cannot be used; the short_term sibling group needs a second cell (C, 25), whose unit
+    # identity then hides C.resident, which also covers the resident group
+    assert sup == {("A", "short_term"), ("A", "resident"), ("C", "short_term"),
+                   ("C", "resident")}
+    for cls in ("resident", "short_term", "actual_service"):
+        n = sum(1 for u, c in sup if c == cls)
+        assert n != 1
+    for unit in "ABC":
+        n = sum(1 for u, c in sup if u == unit)
+        assert n != 1
+
+
+def test_with_suppression_on_spark(spark):
+    pdf = _frame([("grid", None, "h1", "employed", 20, 30.0),
+                  ("grid", None, "h2", "employed", 16, 24.0),
+                  ("grid", None, "h3", "employed", 2, 3.0),
+                  ("county", "P", "c1", "employed", 100, 150.0)])
+    df = spark.createDataFrame(pdf.astype(object).where(pdf.notna(), None),
+                               "level string, parent_id string, unit_id string, "
+                               "pop_class string, raw_count bigint, expanded_count double")
+    out = privacy.with_suppression(df, 15).toPandas().set_index("unit_id")
+    assert list(out.loc[["h1", "h2", "h3", "c1"], "is_suppressed"]) == [False, True, True,
+                                                                        False]
+    assert pd.isna(out.loc["h2", "raw_count"]) and out.loc["h1", "raw_count"] == 20
+
+
+# --------------------------------------------------------------------------------------
+# unit: raking and reference input
+
+
+def test_rake_matches_margins():
+    seed = np.array([[10.0, 20.0], [30.0, 40.0]])
+    fitted, it = rake(seed, np.array([50.0, 50.0]), np.array([40.0, 60.0]))
+    assert np.allclose(fitted.sum(axis=1), [50, 50]) and np.allclose(fitted.sum(axis=0),
+                                                                     [40, 60])
+    # IPF keeps the odds ratio of the seed
+    assert np.isclose(fitted[0, 0] * fitted[1, 1] / (fitted[0, 1] * fitted[1, 0]),
+                      10 * 40 / (20 * 30))
+    assert it >= 1
+    with pytest.raises(ValueError, match="totals differ"):
+        rake(seed, np.array([1.0, 1.0]), np.array([1.0, 2.0]))
+
+
+def test_reference_population_reader(spark, tmp_path):
+    good = tmp_path / "ref.csv"
+    good.write_text("unit_id,population,year\n990101,52,2026\n990102,61,2026\n",
+                    encoding="utf-8-sig")
+    rows = {r["unit_id"]: r["population"] for r in
+            read_reference_population(spark, good).collect()}
+    assert rows == {"990101": 52, "990102": 61}
+    bad = tmp_path / "bad.csv"
+    bad.write_text("unit_id,population\n990101,abc\n990101,5\n", encoding="utf-8")
+    with pytest.raises(InputError, match="bad rows"):
+        read_reference_population(spark, bad)
+    nocol = tmp_path / "nocol.csv"
+    nocol.write_text("code,pop\n1,2\n", encoding="utf-8")
+    with pytest.raises(InputError, match="missing columns"):
+        read_reference_population(spark, nocol)

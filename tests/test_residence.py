@@ -1,0 +1,288 @@
+"""Home/work and population classes (mobsig.residence, jobs/home_work).
+
+Integration tests run on the synthetic city. Until detect_stays and flag_users land, the
+``stays`` input is built from the city's true stays (truth/stays: stays >= 30 min,
+locations moved by a deterministic +-100 m offset to mimic cell-based centroids) and
+``user_flags`` from truth/cards (non-human = not is_human; cards of one person form a
+multi-card group whose primary card is counted).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from pyspark.sql import functions as F
+
+from mobsig.catalog import Catalog
+from mobsig.config import HomeWorkConfig, PopulationConfig
+from mobsig.schema import load_schema
+from tests.conftest import make_config
+
+MONTH = dt.date(2026, 6, 1)
+_BUILT: dict[str, object] = {}
+
+
+# --------------------------------------------------------------------------------------
+# inputs built from the synthetic city's truth
+
+
+def _fill(df, table: str):
+    """Add any column of ``table``'s schema that ``df`` lacks as a typed null."""
+    schema = load_schema(table)
+    have = set(df.columns)
+    for c in schema.columns:
+        if c.name not in have:
+            df = df.withColumn(c.name, F.lit(None).cast(c.type))
+    return df.select(*schema.names)
+
+
+def truth_stays(spark, truth_dir: str, noise_m: float = 100.0):
+    s = spark.read.parquet(f"{truth_dir}/stays").where("duration_s >= 1800")
+    h = F.xxhash64("user_id", F.col("stay_start").cast("string"))
+    dx = (F.pmod(h, F.lit(2001)) - 1000) / 1000.0 * noise_m
+    dy = (F.pmod(F.xxhash64(h), F.lit(2001)) - 1000) / 1000.0 * noise_m
+    lat = F.col("lat") + dy / 111_195.0
+    lon = F.col("lon") + dx / (111_195.0 * F.cos(F.radians(F.col("lat"))))
+    s = s.select("user_id", F.col("stay_start").cast("timestamp").alias("stay_start"),
+                 F.col("stay_end").cast("timestamp").alias("stay_end"),
+                 F.col("duration_s").cast("bigint").alias("duration_s"),
+                 lon.alias("lon"), lat.alias("lat"))
+    cell = F.call_function("ST_H3CellIDs", F.call_function("ST_Point", "lon", "lat"),
+                           F.lit(9), F.lit(False))[0]
+    s = s.select("*", F.lit("truth").alias("cell_id"),
+                 F.lower(F.hex(cell)).alias("h3"), F.lit(1).alias("n_events"),
+                 F.to_date("stay_end").alias("dt"))
+    return _fill(s, "stays")
+
+
+def truth_flags(spark, truth_dir: str, month: str = "2026-06"):
+    cards = pd.read_parquet(f"{truth_dir}/cards.parquet")
+    size = cards[cards["is_human"]].groupby("person_id")["user_id"].transform("size")
+    cards["size"] = 1
+    cards.loc[size.index, "size"] = size
+    multi = cards["is_human"] & cards["size"].gt(1)
+    rows = pd.DataFrame({
+        "user_id": cards["user_id"],
+        "is_non_human": ~cards["is_human"],
+        "non_human_reason": np.where(cards["is_human"], None, "truth"),
+        "multicard_group": np.where(multi, "p" + cards["person_id"].astype(str), None),
+        "multicard_group_size": cards["size"].astype("int32"),
+        "is_group_primary": cards["card_kind"].ne("secondary"),
+        "month": month,
+    })
+    df = spark.createDataFrame(rows.astype(object).where(rows.notna(), None))
+    df = df.withColumn("multicard_group_size", F.col("multicard_group_size").cast("int"))
+    return _fill(df, "user_flags")
+
+
+def city_warehouse(spark, city):
+    """The city config with stays + user_flags from truth and home_work run (memoised)."""
+    res, base = city
+    key = str(res.out)
+    if key in _BUILT:
+        return _BUILT[key]
+    from mobsig.jobs import home_work
+
+    cfg = make_config(res.out / "e_work", paths={
+        "units": [str(p) for p in base.paths_list("units")],
+        "reference_population": str(base.path("reference_population"))})
+    catalog = Catalog(spark, cfg.warehouse)
+    catalog.write(truth_stays(spark, str(res.out / "truth")), "stays", {})
+    catalog.write(truth_flags(spark, str(res.out / "truth")), "user_flags", {})
+    summary = home_work.execute(spark, cfg, MONTH)
+    _BUILT[key] = (cfg, summary)
+    return _BUILT[key]
+
+
+def dist_m(lon1, lat1, lon2, lat2):
+    r1, r2 = np.radians(lat1), np.radians(lat2)
+    a = (np.sin((r2 - r1) / 2) ** 2
+         + np.cos(r1) * np.cos(r2) * np.sin(np.radians(lon2 - lon1) / 2) ** 2)
+    return 2 * 6_371_008.8 * np.arcsin(np.sqrt(np.minimum(a, 1)))
+
+
+@pytest.fixture(scope="module")
+def built(spark, city):
+    cfg, summary = city_warehouse(spark, city)
+    res, _ = city
+    hw = Catalog(spark, cfg.warehouse).read("home_work", month="2026-06").toPandas()
+    persons = pd.read_parquet(res.out / "truth/persons.parquet")
+    cards = pd.read_parquet(res.out / "truth/cards.parquet")
+    return cfg, summary, hw, persons, cards
+
+
+# --------------------------------------------------------------------------------------
+# integration: the synthetic city
+
+
+def test_home_within_500m_for_true_residents(built):
+    _, _, hw, persons, cards = built
+    true_res = persons[persons["in_sample"] & persons["pop_class"].eq("resident")]
+    prim = cards[cards["card_kind"].eq("primary")][["user_id", "person_id"]]
+    m = true_res.merge(prim, on="person_id").merge(hw, on="user_id", how="left",
+                                                    suffixes=("_true", ""))
+    d = dist_m(m["home_lon_true"], m["home_lat_true"], m["home_lon"], m["home_lat"])
+    share = float(np.mean(np.nan_to_num(d, nan=np.inf) <= 500))
+    assert len(m) >= 100
+    assert share >= 0.90, f"home within 500 m for {share:.1%} of {len(m)} true residents"
+
+
+def test_work_within_500m_for_true_workers(built):
+    _, _, hw, persons, cards = built
+    workers = persons[persons["in_sample"] & persons["is_worker"].eq(True)]
+    prim = cards[cards["card_kind"].eq("primary")][["user_id", "person_id"]]
+    m = workers.merge(prim, on="person_id").merge(hw, on="user_id", how="left",
+                                                   suffixes=("_true", ""))
+    d = dist_m(m["work_lon_true"], m["work_lat_true"], m["work_lon"], m["work_lat"])
+    share = float(np.mean(np.nan_to_num(d, nan=np.inf) <= 500))
+    assert len(m) >= 60
+    assert share >= 0.85, f"work within 500 m for {share:.1%} of {len(m)} true workers"
+    # non-workers rarely get a workplace
+    nonw = persons[persons["kind"].eq("resident_nonworker")].merge(prim, on="person_id")
+    nonw = nonw.merge(hw, on="user_id")
+    assert nonw["work_lon"].notna().mean() <= 0.10
+
+
+def test_population_class_accuracy_per_class(built):
+    _, _, hw, persons, cards = built
+    c = cards[["user_id", "person_id", "pop_class", "card_kind", "is_human"]].merge(
+        hw[["user_id", "pop_class", "is_counted"]], on="user_id", how="left",
+        suffixes=("_true", ""))
+    # every card of the month has a row, nothing silently dropped
+    assert c["pop_class"].notna().all(), c[c["pop_class"].isna()]
+    assert len(hw) == len(cards)
+    for cls, grp in c.groupby("pop_class_true"):
+        acc = float((grp["pop_class"] == cls).mean())
+        assert acc >= 0.95, f"class {cls}: accuracy {acc:.1%} over {len(grp)} cards"
+    # counted = human primary cards only
+    expect_counted = c["is_human"] & c["card_kind"].eq("primary")
+    assert (c["is_counted"] == expect_counted).all()
+
+
+def test_unidentified_home_has_reason(built):
+    _, _, hw, _, _ = built
+    no_home = hw[hw["home_lon"].isna()]
+    assert len(no_home) > 0
+    assert no_home["home_reason"].notna().all()
+    assert hw.loc[hw["home_lon"].notna(), "home_reason"].isna().all()
+    assert set(hw.loc[hw["pop_class"].eq("non_human"), "home_reason"]) == {"non_human"}
+
+
+def test_home_work_rerun_is_identical(spark, city, built):
+    from mobsig.jobs import home_work
+
+    cfg = built[0]
+    catalog = Catalog(spark, cfg.warehouse)
+    before = catalog.read("home_work").orderBy("user_id").toPandas()
+    home_work.execute(spark, cfg, MONTH)
+    after = catalog.read("home_work").orderBy("user_id").toPandas()
+    pd.testing.assert_frame_equal(before, after)
+
+
+# --------------------------------------------------------------------------------------
+# unit: tiny hand-built stays
+
+
+def _stays(spark, rows):
+    """rows: (user, 'YYYY-MM-DD HH:MM', 'YYYY-MM-DD HH:MM', lon, lat)."""
+    from mobsig import residence
+
+    df = spark.createDataFrame(rows, "user_id string, s string, e string, lon double, "
+                                     "lat double")
+    df = df.select("user_id", F.to_timestamp("s").alias("stay_start"),
+                   F.to_timestamp("e").alias("stay_end"), "lon", "lat")
+    return df.transform(residence.with_place_cell, 9)
+
+
+def test_night_pieces_key_by_evening_and_clip_month(spark):
+    from mobsig import residence
+
+    st = _stays(spark, [
+        ("u", "2026-06-30 20:00", "2026-07-01 08:00", 104.0, 30.0),  # June 30 night
+        ("u", "2026-05-31 22:00", "2026-06-01 06:00", 104.0, 30.0),  # May night: not June
+        ("u", "2026-06-10 02:00", "2026-06-10 03:00", 104.0, 30.0),  # night of June 9
+    ])
+    got = {(str(r["key_date"]), r["overlap_s"]) for r in
+           residence.night_pieces(st, MONTH, 21, 7).collect()}
+    assert got == {("2026-06-30", 10 * 3600), ("2026-06-09", 3600)}
+    days = {(str(r["key_date"]), r["overlap_s"]) for r in
+            residence.day_pieces(st, MONTH).collect()}
+    # the May night adds 6 h on June 1; the June 30 night is clipped at midnight
+    assert days == {("2026-06-30", 4 * 3600), ("2026-06-01", 6 * 3600),
+                    ("2026-06-10", 3600)}
+
+
+def test_home_work_rules_on_tiny_frames(spark):
+    from mobsig import residence
+
+    hw = HomeWorkConfig(home_min_nights=3, work_min_days=3)
+    pop = PopulationConfig(resident_min_days=5, short_term_min_days=3)
+    home, work, near = (104.0, 30.0), (104.05, 30.0), (104.001, 30.0)  # work ~4.8 km away
+    rows = []
+    for d in range(1, 9):  # June 1-8 2026: Mon..Mon
+        day = f"2026-06-{d:02d}"
+        nxt = f"2026-06-{d + 1:02d}"
+        rows.append(("worker", f"{day} 19:00", f"{nxt} 08:00", *home))
+        if dt.date(2026, 6, d).weekday() < 5:
+            rows.append(("worker", f"{day} 08:30", f"{day} 17:30", *work))
+        # home-maker: nights at home, days next door (within 500 m): no workplace
+        rows.append(("homebody", f"{day} 19:00", f"{nxt} 08:00", *home))
+        rows.append(("homebody", f"{day} 09:00", f"{day} 17:00", *near))
+    # night-shift: 5+ days present but nights elsewhere each time -> unidentified
+    for d in range(1, 8):
+        rows.append(("nomad", f"2026-06-{d:02d} 22:00", f"2026-06-{d + 1:02d} 06:00",
+                     104.0 + 0.02 * d, 30.1))
+    rows.append(("short", "2026-06-03 10:00", "2026-06-03 18:00", 104.2, 30.2))
+    rows.append(("short", "2026-06-04 10:00", "2026-06-04 18:00", 104.2, 30.2))
+    rows.append(("short", "2026-06-05 21:00", "2026-06-06 07:00", 104.3, 30.3))
+    rows.append(("passer", "2026-06-03 10:00", "2026-06-03 11:00", 104.2, 30.2))
+    st = _stays(spark, rows)
+    workdays = [dt.date(2026, 6, d) for d in range(1, 31) if dt.date(2026, 6, d).weekday() < 5]
+    flags = spark.createDataFrame(
+        [("ghost", False, True, None), ("passer", False, True, None),
+         ("meter", True, True, None)],
+        "user_id string, is_non_human boolean, is_group_primary boolean, "
+        "multicard_group string")
+    out = residence.home_work_table(
+        residence.day_pieces(st, MONTH), residence.night_pieces(st, MONTH, 21, 7),
+        residence.work_pieces(st, MONTH, workdays, 9, 17), flags, hw, pop, workdays,
+        "2026-06", 9)
+    got = {r["user_id"]: r.asDict() for r in out.collect()}
+    assert set(got) == {"worker", "homebody", "nomad", "short", "passer", "ghost", "meter"}
+    w = got["worker"]
+    assert w["pop_class"] == "resident" and w["home_reason"] is None
+    assert math.isclose(w["home_lon"], 104.0, abs_tol=1e-9)
+    assert math.isclose(w["work_lon"], 104.05, abs_tol=1e-9) and w["days_at_work"] == 6
+    assert w["nights_at_home"] == 8 and w["nights_observed"] == 8
+    assert w["days_present"] == 9  # June 1-9 (the last night ends on the 9th)
+    assert got["homebody"]["work_lon"] is None
+    assert got["homebody"]["work_reason"] == "all_near_home"
+    assert got["nomad"]["pop_class"] == "unidentified"
+    assert got["nomad"]["home_reason"] == "few_nights"
+    s = got["short"]
+    assert s["pop_class"] == "short_term" and s["days_present"] == 4
+    assert (s["night_lon"], s["night_lat"]) == (104.3, 30.3)  # the longest night stay
+    assert got["passer"]["pop_class"] == "transit"
+    assert got["ghost"]["pop_class"] == "transit" and got["ghost"]["stay_h"] == 0.0
+    assert got["meter"]["pop_class"] == "non_human" and not got["meter"]["is_counted"]
+    assert got["worker"]["is_counted"]
+    assert got["worker"]["home_h3"] is not None and len(got["worker"]["home_h3"]) == 15
+
+
+def test_home_needs_enough_night_share(spark):
+    from mobsig import residence
+
+    rows = []
+    for d in range(1, 21):  # 20 nights: 11 at A, 9 at B -> 55 % at A
+        lon = 104.0 if d <= 11 else 104.1
+        rows.append(("u", f"2026-06-{d:02d} 22:00", f"2026-06-{d + 1:02d} 06:00", lon, 30.0))
+    st = _stays(spark, rows)
+    nights = residence.night_pieces(st, MONTH, 21, 7)
+    ok = residence.identify_home(nights, 1, 10, 0.5).collect()[0]
+    assert ok["home_reason"] is None and math.isclose(ok["home_lon"], 104.0)
+    low = residence.identify_home(nights, 1, 10, 0.6).collect()[0]
+    assert low["home_reason"] == "low_night_share" and low["home_lon"] is None

@@ -1,0 +1,426 @@
+"""Stays and moves: the numpy fold against a brute-force reference, Spark-level properties
+on tiny frames, the carry across midnight, and precision/recall on the synthetic city.
+
+City input: until ingest_events + clean_events can be chained here, ``events_clean`` is
+built from the truth (normal rows only, true cell positions projected to run.metric_crs,
+stay radius 500 m within 8 km of the centre and 1 km outside).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from pyproj import Transformer
+from pyspark.sql import SparkSession, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from mobsig.catalog import Catalog
+from mobsig.config import Config
+from mobsig.stays import (
+    StayRule,
+    find_stays,
+    fold_stays,
+    moves_between_stays,
+    open_records_from_fold,
+    stays_from_fold,
+)
+from tests.conftest import make_config
+
+MIN = 60_000_000  # microseconds
+TZ = "Asia/Shanghai"
+DAY1 = dt.date(2026, 6, 1)
+BIG_HORIZON = 10**17  # far future: every run is closed
+
+
+# --------------------------------------------------------------------------------------
+# brute force reference: the textbook slide-by-one loop, record by record
+
+
+def reference_stays(t, x, y, r, tau_us, cap_us, horizon_us):
+    """(stays, open_start) of one user, by the literal definition."""
+    n = len(t)
+    out, i = [], 0
+    while i < n:
+        j = i + 1
+        while (j < n and t[j] - t[j - 1] <= cap_us
+               and (x[j] - x[i]) ** 2 + (y[j] - y[i]) ** 2 <= max(r[i], r[j]) ** 2):
+            j += 1
+        is_open = j == n and horizon_us - t[n - 1] <= cap_us
+        if is_open:
+            return out, i
+        if t[j - 1] - t[i] >= tau_us:
+            out.append((i, j))
+            i = j
+        else:
+            i += 1
+    return out, None
+
+
+def random_user(rng, n):
+    """A plausible trace: dwell at a few places, hop between them, irregular gaps."""
+    t = np.cumsum(rng.choice([1, 3, 7, 15, 40, 70, 150], size=n)) * MIN
+    place = np.cumsum(rng.random(n) < 0.15)
+    centres = rng.normal(0, 1500, size=(place.max() + 1, 2))
+    xy = centres[place] + rng.normal(0, 250, size=(n, 2))
+    r = rng.choice([500.0, 1000.0], size=n)
+    return t.astype(np.int64), xy[:, 0], xy[:, 1], r
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_fold_matches_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    users = [random_user(rng, int(rng.integers(1, 120))) for _ in range(int(rng.integers(1, 6)))]
+    tau, cap = int(rng.choice([10, 30, 60])) * MIN, 120 * MIN
+    t = np.concatenate([u[0] for u in users])
+    horizon = int(t.max()) + int(rng.choice([1, 60, 200])) * MIN
+    rule = StayRule(tau, cap, horizon)
+    new_user = np.concatenate([np.r_[True, np.zeros(len(u[0]) - 1, bool)] for u in users])
+    seg = find_stays(new_user, t, np.concatenate([u[1] for u in users]),
+                     np.concatenate([u[2] for u in users]),
+                     np.concatenate([u[3] for u in users]), rule)
+    want_stays, want_open, off = [], [], 0
+    for u in users:
+        s, o = reference_stays(*u, tau, cap, horizon)
+        want_stays += [(a + off, b + off) for a, b in s]
+        if o is not None:
+            want_open.append((o + off, off + len(u[0])))
+        off += len(u[0])
+    assert list(zip(seg.stay_start.tolist(), seg.stay_end.tolist(), strict=True)) == want_stays
+    assert list(zip(seg.open_start.tolist(), seg.open_end.tolist(), strict=True)) == want_open
+
+
+# --------------------------------------------------------------------------------------
+# tiny frames through Spark
+
+REC = T.StructType([T.StructField(c, t, False) for c, t in (
+    ("user_id", T.StringType()), ("t_us", T.LongType()), ("cell_id", T.StringType()),
+    ("lon", T.DoubleType()), ("lat", T.DoubleType()), ("x_m", T.DoubleType()),
+    ("y_m", T.DoubleType()), ("stay_radius_m", T.DoubleType()))])
+
+LON0, LAT0 = 104.0, 30.6
+T0 = 1_780_243_200_000_000  # 2026-06-01 00:00 Asia/Shanghai in epoch µs
+
+
+def rec(user, minute, cell, x, y=0.0, r=500.0):
+    """One kernel record: position in metres, lon/lat a linear stand-in (1 deg ~ 100 km)."""
+    return (user, T0 + int(minute * MIN), cell, LON0 + x / 1e5, LAT0 + y / 1e5, float(x),
+            float(y), float(r))
+
+
+def frame(spark, rows):
+    return spark.createDataFrame(rows, REC)
+
+
+def run_fold(spark, rows, tau_min=30.0, cap_h=2.0, horizon=BIG_HORIZON, partitions=None):
+    folded = fold_stays(frame(spark, rows), StayRule.of(tau_min, cap_h, horizon), partitions)
+    stays = stays_from_fold(folded, 9).orderBy("user_id", "stay_start").collect()
+    opens = open_records_from_fold(folded).orderBy("user_id", "event_time").collect()
+    return stays, opens
+
+
+def test_single_cell_all_day_is_one_stay(spark):
+    rows = [rec("u1", m, "c1", 0) for m in range(0, 24 * 60, 30)]
+    stays, opens = run_fold(spark, rows)
+    assert len(stays) == 1 and not opens
+    s = stays[0]
+    assert s["duration_s"] == (24 * 60 - 30) * 60
+    assert s["n_events"] == 48 and s["cell_id"] == "c1"
+    assert s["lon"] == pytest.approx(LON0) and s["lat"] == pytest.approx(LAT0)
+    assert len(s["h3"]) == 15
+
+
+def test_one_record_and_tau_infinity_give_nothing(spark):
+    stays, _ = run_fold(spark, [rec("u1", 0, "c1", 0)])
+    assert stays == []
+    rows = [rec("u1", m, "c1", 0) for m in range(0, 600, 20)]
+    stays, _ = run_fold(spark, rows, tau_min=1e9)
+    assert stays == []
+
+
+def test_durations_at_least_tau_and_weighted_centroid(spark):
+    rng = random.Random(3)
+    rows = []
+    for u in range(6):
+        m = 0.0
+        for _ in range(80):
+            m += rng.choice([2, 5, 11, 25, 50])
+            rows.append(rec(f"u{u}", m, f"c{rng.randrange(4)}", rng.choice([0, 300, 2500, 6000]),
+                            rng.choice([0, 200])))
+    for tau in (10.0, 30.0, 90.0):
+        stays, _ = run_fold(spark, rows, tau_min=tau)
+        assert stays, tau
+        assert all(s["duration_s"] >= tau * 60 and s["n_events"] >= 2 for s in stays)
+    # duration weights: 10 min at x=0 then 50 min at x=400 (same stay) -> mean x = 240 m
+    rows = [rec("w", 0, "a", 0), rec("w", 10, "b", 400), rec("w", 60, "b", 400),
+            rec("w", 61, "z", 50_000)]
+    (s,), _ = run_fold(spark, rows)
+    # weights: a 5 min, b (10 -> 60) 25 + 25 min: x = (5*0 + 50*400) / 55
+    assert s["lon"] == pytest.approx(LON0 + (50 * 400 / 55) / 1e5)
+    assert s["cell_id"] == "b" and s["duration_s"] == 3600 and s["n_events"] == 3
+
+
+def test_gap_above_cap_splits_and_gap_within_cap_continues(spark):
+    base = [rec("u", m, "c1", 0) for m in (0, 20, 40)]
+    later = [rec("u", m, "c1", 0) for m in (40 + 121, 40 + 141, 40 + 181)]
+    stays, _ = run_fold(spark, base + later)  # 121 min gap > 2 h cap
+    assert [(s["duration_s"], s["n_events"]) for s in stays] == [(2400, 3), (3600, 3)]
+    within = [rec("u", m, "c1", 0) for m in (40 + 120, 40 + 140, 40 + 180)]
+    stays, _ = run_fold(spark, base + within)  # exactly the cap: continues
+    assert [(s["duration_s"], s["n_events"]) for s in stays] == [(220 * 60, 6)]
+    moved = [rec("u", m, "c2", 3000) for m in (40 + 60, 40 + 100)]
+    stays, _ = run_fold(spark, base + moved)  # a different place after the gap
+    assert [s["cell_id"] for s in stays] == ["c1", "c2"]
+
+
+def test_independent_of_row_order_and_partitioning(spark):
+    rng = random.Random(7)
+    rows = []
+    for u in range(40):
+        m = 0.0
+        for _ in range(rng.randrange(1, 60)):
+            m += rng.choice([0, 3, 9, 20, 45, 130])  # 0: same time, tie broken by cell
+            rows.append(rec(f"user{u:03d}", m, f"c{rng.randrange(5)}",
+                            rng.choice([0, 250, 700, 4000]), rng.choice([0, 400]),
+                            rng.choice([500.0, 1000.0])))
+    horizon = T0 + 1200 * MIN
+    want = run_fold(spark, rows, horizon=horizon, partitions=1)
+    assert want[0] and want[1]
+    shuffled = rows[:]
+    rng.shuffle(shuffled)
+    for parts in (3, 7):
+        df = frame(spark, shuffled).repartition(5)
+        folded = fold_stays(df, StayRule.of(30, 2, horizon), parts)
+        got = (stays_from_fold(folded, 9).orderBy("user_id", "stay_start").collect(),
+               open_records_from_fold(folded).orderBy("user_id", "event_time").collect())
+        assert got == want
+    # small Arrow batches: users split across batches are folded whole
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "7")
+    try:
+        assert run_fold(spark, shuffled, horizon=horizon, partitions=2) == want
+    finally:
+        spark.conf.unset("spark.sql.execution.arrow.maxRecordsPerBatch")
+
+
+def test_moves_link_consecutive_stays(spark):
+    rows = ([rec("u", m, "home", 0) for m in range(0, 120, 20)]
+            + [rec("u", m, "work", 3000, 4000) for m in range(150, 400, 25)])
+    folded = fold_stays(frame(spark, rows), StayRule.of(30, 2, BIG_HORIZON))
+    stays = stays_from_fold(folded, 9)
+    empty = stays.limit(0)
+    (mv,) = moves_between_stays(stays, empty, 24 * 3600).collect()
+    assert mv["dist_m"] == pytest.approx(5000.0)
+    assert mv["duration_s"] == 50 * 60
+    assert mv["origin_h3"] != mv["dest_h3"]
+    assert moves_between_stays(stays, empty, 10 * 60).count() == 0  # beyond the move gap
+
+
+# --------------------------------------------------------------------------------------
+# the job: carry across midnight, re-runs
+
+
+EC_SCHEMA = T.StructType([T.StructField(c, t, n) for c, t, n in (
+    ("user_id", T.StringType(), False), ("event_time", T.StringType(), False),
+    ("cell_id", T.StringType(), False), ("event_type", T.StringType(), True),
+    ("imei_tac", T.StringType(), True), ("home_region", T.StringType(), True),
+    ("lon", T.DoubleType(), False), ("lat", T.DoubleType(), False),
+    ("x_m", T.DoubleType(), False), ("y_m", T.DoubleType(), False),
+    ("stay_radius_m", T.DoubleType(), False), ("is_heavy_user", T.BooleanType(), False),
+    ("dt", T.DateType(), False), ("region", T.StringType(), False))])
+
+
+def ec_row(user, day: dt.date, h: float, cell, x, heavy=False):
+    """An events_clean row at local wall-clock hour ``h`` of ``day`` (time as text)."""
+    when = dt.datetime.combine(day, dt.time(0)) + dt.timedelta(hours=h)
+    return (user, when.strftime("%Y-%m-%d %H:%M:%S"), cell, "data", None, None,
+            LON0 + x / 1e5, LAT0, float(x), 0.0, 500.0, heavy, day, "990101")
+
+
+def ec_frame(spark, rows):
+    """Rows of ec_row as events_clean (times parsed in the session zone, Asia/Shanghai)."""
+    return spark.createDataFrame(rows, EC_SCHEMA).withColumn(
+        "event_time", F.to_timestamp("event_time"))
+
+
+def local_moves(df):
+    return (df.withColumns({c: F.col(c).cast("timestamp_ntz") for c in ("departure", "arrival")})
+            .orderBy("arrival").collect())
+
+
+def local_rows(df):
+    return (df.withColumns({c: F.col(c).cast("timestamp_ntz") for c in ("stay_start", "stay_end")})
+            .orderBy("user_id", "stay_start").collect())
+
+
+def test_cross_midnight_stay_stored_once(spark, tmp_path):
+    from mobsig.jobs.detect_stays import execute
+
+    cfg = make_config(tmp_path)
+    d1, d2 = DAY1, DAY1 + dt.timedelta(days=1)
+    rows = []
+    # night: at work until 19:00, home from 20:00 on d1 to 07:30 on d2, then work
+    rows += [ec_row("night", d1, h, "w", 6000) for h in (9, 11, 13, 15, 17, 19)]
+    rows += [ec_row("night", d1, h, "h", 0) for h in (20, 21, 22.5, 23.5)]
+    rows += [ec_row("night", d2, h, "h", 0) for h in (0.5, 2, 3.5, 5, 6.5, 7.5)]
+    rows += [ec_row("night", d2, h, "w", 6000) for h in (8.5, 10, 12)]
+    # late: a stay that starts at 23:40 on d1 (too short on d1 alone)
+    rows += [ec_row("late", d1, h, "a", 0) for h in (23 + 40 / 60, 23 + 55 / 60)]
+    rows += [ec_row("late", d2, h, "a", 0) for h in (0.25, 1)]
+    # heavy users are excluded
+    rows += [ec_row("heavy", d, h, "a", 0, heavy=True) for d in (d1, d2) for h in (1, 5)]
+    ec = ec_frame(spark, rows)
+    cat = Catalog(spark, cfg.warehouse)
+    cat.write(ec, "events_clean", {})
+    r1 = execute(spark, cfg, d1)
+    assert r1["stays"] == 1 and r1["carry_out_open_records"] == 4 + 2
+    r2 = execute(spark, cfg, d2)
+    s1 = local_rows(cat.read("stays", dt=d1))
+    s2 = local_rows(cat.read("stays", dt=d2))
+    assert [(s["user_id"], s["cell_id"]) for s in s1] == [("night", "w")]
+    got = [(s["user_id"], s["cell_id"], s["stay_start"], s["stay_end"], s["n_events"])
+           for s in s2]
+    assert ("night", "h", dt.datetime(2026, 6, 1, 20), dt.datetime(2026, 6, 2, 7, 30), 10) in got
+    assert ("late", "a", dt.datetime(2026, 6, 1, 23, 40), dt.datetime(2026, 6, 2, 1), 4) in got
+    assert not [g for g in got if g[0] == "heavy"]
+    # moves of d2: work (d1, via the carried last stay) -> home -> work
+    mv = local_moves(cat.read("moves", dt=d2).where("user_id = 'night'"))
+    assert [(round(m["dist_m"]), m["departure"], m["arrival"], m["duration_s"]) for m in mv] == [
+        (6000, dt.datetime(2026, 6, 1, 19), dt.datetime(2026, 6, 1, 20), 3600),
+        (6000, dt.datetime(2026, 6, 2, 7, 30), dt.datetime(2026, 6, 2, 8, 30), 3600)]
+    assert cat.read("moves", dt=d1).count() == 0  # the home stay was not closed on d1
+    # re-run d2: identical stays, moves and carry
+    before = {t: sorted(cat.read(t, dt=d2).collect()) for t in ("stays", "moves", "stays_carry")}
+    assert execute(spark, cfg, d2) == r2
+    after = {t: sorted(cat.read(t, dt=d2).collect()) for t in ("stays", "moves", "stays_carry")}
+    assert after == before
+
+
+def test_missing_previous_carry_is_an_error(spark, tmp_path):
+    from mobsig.jobs.detect_stays import execute
+
+    from mobsig.errors import InputError
+
+    cfg = make_config(tmp_path)
+    d1, d2 = DAY1, DAY1 + dt.timedelta(days=1)
+    rows = [ec_row("u", d, h, "a", 0) for d in (d1, d2) for h in (1, 2, 3)]
+    Catalog(spark, cfg.warehouse).write(ec_frame(spark, rows), "events_clean", {})
+    with pytest.raises(InputError, match="run detect_stays for 2026-06-01 first"):
+        execute(spark, cfg, d2)
+    assert execute(spark, cfg, d2, fresh_start=True)["stays"] == 1
+
+
+# --------------------------------------------------------------------------------------
+# the synthetic city
+
+
+def events_clean_from_truth(spark: SparkSession, city_dir: Path, cfg: Config,
+                            days: list[dt.date]) -> None:
+    """Write events_clean for ``days`` from the truth: normal rows, true cell positions."""
+    cells = pd.read_csv(city_dir / "truth/cells.csv", dtype={"admin_code": str})
+    tr = Transformer.from_crs("EPSG:4326", cfg.run.metric_crs, always_xy=True)
+    x, y = tr.transform(cells["true_lon"].to_numpy(), cells["true_lat"].to_numpy())
+    radius = np.where(np.hypot(cells["x"], cells["y"]) < 8000, 500.0, 1000.0)
+    cdf = spark.createDataFrame(pd.DataFrame({
+        "cell_id": cells["cell_id"], "lon": cells["true_lon"], "lat": cells["true_lat"],
+        "x_m": x, "y_m": y, "stay_radius_m": radius, "region": cells["admin_code"],
+        "valid_from": pd.to_datetime(cells["valid_from"]).dt.date,
+        "valid_to": pd.to_datetime(cells["valid_to"]).dt.date}).astype(object).where(
+            lambda d: d.notna(), None))
+    ev = (spark.read.parquet(str(city_dir / "truth/events"))
+          .where((F.col("label") == "normal") & F.col("dt").isin([d.isoformat() for d in days]))
+          .select("user_id", F.to_timestamp("event_time").alias("event_time"), "cell_id",
+                  "event_type", "imei_tac", "home_region", F.to_date("dt").alias("dt")))
+    valid = ((F.col("valid_from").isNull() | (F.col("valid_from") <= F.col("dt")))
+             & (F.col("valid_to").isNull() | (F.col("valid_to") >= F.col("dt"))))
+    ev = ev.join(F.broadcast(cdf), "cell_id", "inner").where(valid)
+    per_day = F.count(F.lit(1)).over(Window.partitionBy("user_id", "dt"))
+    ev = ev.withColumn("is_heavy_user", per_day > F.lit(cfg.clean.heavy_user_events_per_day))
+    Catalog(spark, cfg.warehouse).write(ev, "events_clean", {"dt": days})
+
+
+def match_stays(det: pd.DataFrame, truth: pd.DataFrame, min_overlap=0.5, max_dist_m=1000.0):
+    """Pairs (det index, truth index) of the same user with time overlap >= min_overlap of
+    the shorter stay and positions <= max_dist_m apart."""
+    from mobsig.coords import haversine_m
+
+    m = det.reset_index().merge(truth.reset_index(), on="user_id", suffixes=("_d", "_t"))
+    ov = (np.minimum(m["stay_end_d"], m["stay_end_t"])
+          - np.maximum(m["stay_start_d"], m["stay_start_t"])).dt.total_seconds()
+    shorter = np.minimum((m["stay_end_d"] - m["stay_start_d"]).dt.total_seconds(),
+                         (m["stay_end_t"] - m["stay_start_t"]).dt.total_seconds())
+    dist = haversine_m(m["lon_d"], m["lat_d"], m["lon_t"], m["lat_t"])
+    ok = (ov >= min_overlap * np.maximum(shorter, 1)) & (dist <= max_dist_m)
+    return m.loc[ok, ["index_d", "index_t"]]
+
+
+@pytest.fixture(scope="module")
+def city_stays(spark, city, tmp_path_factory):
+    """detect_stays on days 2-5 of the test city (fresh start on day 2), run twice on day 4."""
+    from mobsig.jobs.detect_stays import execute
+
+    res, city_cfg = city
+    tmp = tmp_path_factory.mktemp("stays_city")
+    cfg = make_config(tmp, paths={"tac_types": str(res.out / "reference/tac_types.csv")})
+    days = res.days[1:5]
+    events_clean_from_truth(spark, res.out, cfg, days)
+    results = [execute(spark, cfg, d, fresh_start=(i == 0)) for i, d in enumerate(days)]
+    cat = Catalog(spark, cfg.warehouse)
+    snap = {t: sorted(cat.read(t, dt=days[2]).collect()) for t in ("stays", "moves",
+                                                                     "stays_carry")}
+    rerun = execute(spark, cfg, days[2])
+    snap2 = {t: sorted(cat.read(t, dt=days[2]).collect()) for t in ("stays", "moves",
+                                                                      "stays_carry")}
+    return res, cfg, days, results, (snap, snap2, results[2], rerun)
+
+
+def test_city_precision_recall(spark, city_stays):
+    res, cfg, days, results, _ = city_stays
+    cat = Catalog(spark, cfg.warehouse)
+    cards = pd.read_parquet(res.out / "truth/cards.parquet")
+    human = set(cards.loc[cards["is_human"], "user_id"])
+    det = cat.read("stays").select(
+        "user_id", *[F.col(c).cast("timestamp_ntz").alias(c) for c in ("stay_start", "stay_end")],
+        "lon", "lat", "duration_s", "dt").toPandas()
+    assert det["dt"].nunique() == len(days)
+    non_human = det[~det["user_id"].isin(human)]
+    det = det[det["user_id"].isin(human)].reset_index(drop=True)
+    truth = pd.read_parquet(res.out / "truth/stays")
+    truth = truth[truth["user_id"].isin(human) & (truth["duration_s"] >= 1800)]
+    lo = pd.Timestamp(days[0])
+    hi = pd.Timestamp(days[-1] + dt.timedelta(days=1)) - pd.Timedelta(hours=cfg.clean.gap_cap_h)
+    truth = truth[(truth["stay_end"] > lo) & (truth["stay_start"] < hi)].reset_index(drop=True)
+    pairs = match_stays(det, truth)
+    precision = pairs["index_d"].nunique() / len(det)
+    inside = truth[(truth["stay_start"] >= lo) & (truth["stay_end"] <= hi)]
+    recall = pairs.loc[pairs["index_t"].isin(inside.index), "index_t"].nunique() / len(inside)
+    print(f"city stays: {len(det)} detected (human), {len(inside)} true >= 30 min inside; "
+          f"precision {precision:.3f} recall {recall:.3f}; non-human stays {len(non_human)}")
+    assert len(det) > 300
+    assert precision >= 0.9
+    assert recall >= 0.9
+    # cards whose TAC is an IoT device type are excluded; TAC-less machines are not (yet)
+    tac = pd.read_csv(res.out / "reference/tac_types.csv", dtype=str)
+    iot_tacs = set(tac.loc[tac["device_type"].isin(cfg.flags.iot_device_types), "tac"])
+    iot = set(cards.loc[cards["tac"].isin(iot_tacs), "user_id"])
+    seen = {r[0] for r in cat.read("events_clean").select("user_id").distinct().collect()}
+    assert iot & seen
+    assert not set(non_human["user_id"]) & iot
+
+
+def test_city_rerun_identical_and_moves(spark, city_stays):
+    res, cfg, days, results, (snap, snap2, r_before, r_after) = city_stays
+    assert snap == snap2 and r_before == r_after
+    assert snap["moves"] and snap["stays_carry"]
+    cat = Catalog(spark, cfg.warehouse)
+    st = cat.read("stays")
+    # no stay stored twice across days; carried stays keep their true start
+    assert st.groupBy("user_id", "stay_start").count().where("count > 1").count() == 0
+    assert st.where(F.to_date("stay_start") < F.col("dt")).count() > 0
+    mv = cat.read("moves").where(F.col("dt") == F.lit(days[2])).toPandas()
+    assert (mv["duration_s"] >= 0).all() and (mv["dist_m"] >= 0).all()
+    assert mv["dist_m"].median() > 500  # moves connect different places
