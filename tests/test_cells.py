@@ -113,11 +113,11 @@ def test_rerun_gives_identical_table(spark, built):
     from mobsig.jobs.ingest_cells import execute
 
     cfg, _, table, _ = built
-    cols = [c for c in table.columns]
-    before = sorted(tuple(r) for r in table.select(*cols).collect())
+    cols = table.columns
+    before = sorted((tuple(r) for r in table.select(*cols).collect()), key=repr)
     execute(spark, cfg)
     after_df = spark.read.format("delta").load(str(cfg.warehouse / "cells"))
-    after = sorted(tuple(r) for r in after_df.select(*cols).collect())
+    after = sorted((tuple(r) for r in after_df.select(*cols).collect()), key=repr)
     assert before == after
 
 
@@ -230,8 +230,8 @@ def test_invalid_rows_fail_naming_them(spark, tmp_path):
 def test_small_parquet_table_skip_policy_and_outside_county(spark, tmp_path):
     from mobsig.jobs.ingest_cells import execute
 
-    bad = SMALL.copy()
-    bad.loc[len(bad)] = ["broken", None, 30.6, "wgs84", None, None, None, None, None]
+    broken = SMALL.iloc[:1].assign(cell_id="broken", lon=None)
+    bad = pd.concat([SMALL, broken], ignore_index=True)
     (tmp_path / "cells").mkdir()
     bad.to_parquet(tmp_path / "cells/part-0.parquet", index=False)
     cfg = _small_cfg(tmp_path, tmp_path / "cells", on_invalid="skip")

@@ -77,21 +77,23 @@ def located(spark, cells, rows, user=USER):
     return with_cell_position(events(spark, rows, user), cells_valid_on(cells, DAY))
 
 
-def removed_by(df, flag):
-    """Seconds (from T0) of the rows flagged, in time order."""
-    rows = df.where(F.col(flag)).select("event_time").orderBy("event_time").collect()
-    return [int((r[0] - T0).total_seconds()) for r in rows]
+def run_cases(spark, cells, cases, transform):
+    """Run ``transform`` once over every case (one user per case); per case, the seconds
+    (from T0) of the rows it flags."""
+    frames = [events(spark, rows, user=f"{name:_<20}") for name, (rows, _) in cases.items()]
+    df = frames[0]
+    for f in frames[1:]:
+        df = df.unionByName(f)
+    out = transform(with_cell_position(df, cells_valid_on(cells, DAY)))
+    got = {name: [] for name in cases}
+    for r in out.where(F.col("flag")).select("user_id", "event_time").collect():
+        got[r.user_id.rstrip("_")].append(int((r.event_time - T0).total_seconds()))
+    return {k: sorted(v) for k, v in got.items()}
 
 
-def pingpong(spark, cells, rows, **kw):
-    args = {"window_s": 180, "max_records": 5, "max_dist_m": 3000.0,
-            "event_types": ("handover",)}
-    args.update(kw)
-    return removed_by(flag_pingpong(located(spark, cells, rows), **args), "is_pingpong")
-
-
-def drift(spark, cells, rows, vmax=120.0, min_dist=2000.0):
-    return removed_by(flag_drift(located(spark, cells, rows), vmax, min_dist), "is_drift")
+def check_cases(spark, cells, cases, transform):
+    got = run_cases(spark, cells, cases, transform)
+    assert got == {name: expected for name, (_, expected) in cases.items()}
 
 
 # ----------------------------------------------------------------------------- duplicates
@@ -100,100 +102,103 @@ def drift(spark, cells, rows, vmax=120.0, min_dist=2000.0):
 def test_exact_duplicates_flagged_once_and_near_duplicates_kept(spark, cells):
     rows = [(0, "S0-1"), (0, "S0-1"), (0, "S0-1"), (0, "S0-1", "call"), (0, "S1-1"),
             (60, "S0-1", None), (60, "S0-1", None)]
-    df = flag_duplicates(located(spark, cells, rows))
-    flags = {(int((r.event_time - T0).total_seconds()), r.cell_id, r.event_type): 0
-             for r in df.collect()}
-    for r in df.collect():
+    flags: dict = {}
+    for r in flag_duplicates(located(spark, cells, rows)).collect():
         key = (int((r.event_time - T0).total_seconds()), r.cell_id, r.event_type)
-        flags[key] += int(r.is_duplicate)
+        flags[key] = flags.get(key, 0) + int(r.is_duplicate)
     # two extra copies of the data row, one extra copy of the null-type row; others unique
     assert flags == {(0, "S0-1", "data"): 2, (0, "S0-1", "call"): 0, (0, "S1-1", "data"): 0,
                      (60, "S0-1", None): 1}
 
 
 # ----------------------------------------------------------------------------- ping-pong
+# sites S<i> lie 1 km apart on a line; S5-1 and S5-2 are two sectors of one site
+
+PINGPONG_DEFAULT = {
+    "simple": ([(0, "S5-1"), (20, "S6-1", "handover"), (50, "S5-1", "handover"),
+                (400, "S5-1")], [20]),
+    "burst_and_several_b": ([(0, "S5-1"), (10, "S6-1", "handover"), (20, "S6-2"),
+                             (30, "S4-1"), (40, "S6-1"), (70, "S5-2", "handover"),
+                             (900, "S5-1")], [10, 20, 30, 40]),
+    "move_that_stays": ([(0, "S5-1"), (20, "S6-1", "handover"), (50, "S6-1"), (90, "S6-2"),
+                         (600, "S6-1"), (1200, "S5-1", "handover")], []),
+    "sector_change_only": ([(0, "S5-1"), (20, "S5-2", "handover"), (40, "S5-1")], []),
+    "return_too_late": ([(0, "S5-1"), (20, "S6-1", "handover"), (200, "S5-1", "handover")],
+                        []),
+    "far_excursion": ([(0, "S5-1"), (20, "S9-1", "handover"), (50, "S5-1")], []),
+    "no_handover": ([(0, "S5-1"), (20, "S6-1", "data"), (50, "S5-1", "sms")], []),
+    "untyped_counts_as_handover": ([(0, "S5-1"), (20, "S6-1", None), (50, "S5-1")], [20]),
+    "too_many_records": ([(0, "S5-1")] + [(10 * i, "S6-1", "handover") for i in range(1, 7)]
+                         + [(70, "S5-1")], []),
+    "duplicate_inside": ([(0, "S5-1"), (20, "S6-1", "handover"), (20, "S6-1", "handover"),
+                          (50, "S5-1")], [20]),
+    "oscillation": ([(0, "S5-1"), (20, "S6-1", "handover"), (40, "S5-1", "handover"),
+                     (60, "S6-1", "handover"), (80, "S5-1", "handover")], [20, 40, 60]),
+    "first_record_at_b": ([(0, "S6-1", "handover"), (20, "S5-1"), (40, "S5-1")], []),
+}
 
 
-def test_pingpong_simple_excursion_is_removed(spark, cells):
-    rows = [(0, "S5-1"), (20, "S6-1", "handover"), (50, "S5-1", "handover"), (400, "S5-1")]
-    assert pingpong(spark, cells, rows) == [20]
+def pingpong_transform(**kw):
+    args = {"window_s": 180, "max_records": 5, "max_dist_m": 3000.0,
+            "event_types": ("handover",)}
+    args.update(kw)
+
+    def transform(df):
+        dup = flag_duplicates(df)
+        return flag_pingpong(dup, skip=("is_duplicate",), **args).withColumnRenamed(
+            "is_pingpong", "flag")
+
+    return transform
 
 
-def test_pingpong_burst_and_several_b_records_are_removed(spark, cells):
-    rows = [(0, "S5-1"), (10, "S6-1", "handover"), (20, "S6-2"), (30, "S4-1"),
-            (40, "S6-1"), (70, "S5-2", "handover"), (900, "S5-1")]
-    # sector S5-2 is the same site as S5-1: back at A
-    assert pingpong(spark, cells, rows) == [10, 20, 30, 40]
+def test_pingpong_rules(spark, cells):
+    """Table-driven: each case is one user; the seconds of the records removed."""
+    check_cases(spark, cells, PINGPONG_DEFAULT, pingpong_transform())
 
 
-def test_genuine_move_that_stays_is_not_pingpong(spark, cells):
-    rows = [(0, "S5-1"), (20, "S6-1", "handover"), (50, "S6-1"), (90, "S6-2"),
-            (600, "S6-1"), (1200, "S5-1", "handover")]
-    assert pingpong(spark, cells, rows) == []
-
-
-def test_return_after_the_window_is_not_pingpong(spark, cells):
-    rows = [(0, "S5-1"), (20, "S6-1", "handover"), (200, "S5-1", "handover")]
-    assert pingpong(spark, cells, rows) == []
-    assert pingpong(spark, cells, rows, window_s=240) == [20]
-
-
-def test_far_or_long_excursions_are_not_pingpong(spark, cells):
-    far = [(0, "S5-1"), (20, "S9-1", "handover"), (50, "S5-1")]  # 4 km away
-    assert pingpong(spark, cells, far) == []
-    assert pingpong(spark, cells, far, max_dist_m=5000.0) == [20]
-    long = [(0, "S5-1"), (10, "S6-1", "handover"), (20, "S6-1"), (30, "S6-1"), (40, "S6-1"),
-            (50, "S5-1")]
-    assert pingpong(spark, cells, long, max_records=3) == []
-    assert pingpong(spark, cells, long, max_records=4) == [10, 20, 30, 40]
-
-
-def test_pingpong_needs_a_handover_unless_types_are_open(spark, cells):
-    rows = [(0, "S5-1"), (20, "S6-1", "data"), (50, "S5-1", "sms")]
-    assert pingpong(spark, cells, rows) == []
-    assert pingpong(spark, cells, rows, event_types=()) == [20]
-    untyped = [(0, "S5-1"), (20, "S6-1", None), (50, "S5-1")]
-    assert pingpong(spark, cells, untyped) == [20]
-
-
-def test_oscillation_keeps_the_first_and_last_locations(spark, cells):
-    rows = [(0, "S5-1"), (20, "S6-1", "handover"), (40, "S5-1", "handover"),
-            (60, "S6-1", "handover"), (80, "S5-1", "handover")]
-    out = pingpong(spark, cells, rows)
-    assert 0 not in out and 80 not in out and 20 in out
-
-
-def test_pingpong_is_per_user(spark, cells):
-    a = events(spark, [(0, "S5-1"), (50, "S5-1")], user="a" * 20)
-    b = events(spark, [(20, "S6-1", "handover")], user="b" * 20)
-    df = with_cell_position(a.unionByName(b), cells_valid_on(cells, DAY))
-    assert removed_by(flag_pingpong(df, 180, 5, 3000.0, ("handover",)), "is_pingpong") == []
+def test_pingpong_parameters_change_the_outcome(spark, cells):
+    d = PINGPONG_DEFAULT
+    check_cases(spark, cells, {"return_too_late": (d["return_too_late"][0], [20])},
+                pingpong_transform(window_s=240))
+    check_cases(spark, cells, {"far_excursion": (d["far_excursion"][0], [20]),
+                               "no_handover": (d["no_handover"][0], [20]),
+                               "too_many_records": (d["too_many_records"][0],
+                                                    [10, 20, 30, 40, 50, 60])},
+                pingpong_transform(max_dist_m=5000.0, event_types=(), max_records=6))
 
 
 # ----------------------------------------------------------------------------- drift
 
-
-def test_drift_single_far_record_is_removed(spark, cells):
-    rows = [(0, "S5-1"), (20, "FAR-1"), (45, "S5-1"), (100, "S5-1")]
-    assert drift(spark, cells, rows) == [20]
-
-
-def test_neighbouring_cells_seconds_apart_are_not_drift(spark, cells):
-    rows = [(0, "S5-1"), (5, "S6-1"), (10, "S5-1")]  # 1 km in 5 s: fast but short
-    assert drift(spark, cells, rows) == []
-    assert drift(spark, cells, rows, min_dist=500.0) == [5]
+DRIFT_DEFAULT = {
+    "far_single": ([(0, "S5-1"), (20, "FAR-1"), (45, "S5-1"), (100, "S5-1")], [20]),
+    "neighbours_seconds_apart": ([(0, "S5-1"), (5, "S6-1"), (10, "S5-1")], []),
+    "car_60kmh": ([(i * 60, f"S{i}-1") for i in range(10)], []),
+    "rail_900kmh": ([(i * 12, f"S{i}-1") for i in range(0, 40, 3)], []),
+    "first_and_last": ([(0, "FAR-1"), (20, "S5-1"), (40, "S5-1"), (60, "FAR-1")], []),
+    "slow_return_is_real": ([(0, "S5-1"), (3600, "FAR-1"), (7200, "S5-1")], []),
+}
 
 
-def test_travel_is_not_drift(spark, cells):
-    car = [(i * 60, f"S{i}-1") for i in range(10)]          # 60 km/h
-    rail = [(i * 12, f"S{i}-1") for i in range(0, 40, 3)]   # 3 km in 12 s = 900 km/h
-    assert drift(spark, cells, car) == []
-    assert drift(spark, cells, rail, min_dist=100.0) == []
+def drift_transform(vmax=120.0, min_dist=2000.0):
+    def transform(df):
+        return flag_drift(df, vmax, min_dist).withColumnRenamed("is_drift", "flag")
+
+    return transform
 
 
-def test_first_and_last_records_are_never_drift(spark, cells):
-    rows = [(0, "FAR-1"), (20, "S5-1"), (40, "S5-1"), (60, "FAR-1")]
-    assert drift(spark, cells, rows) == []
+def test_drift_rules(spark, cells):
+    check_cases(spark, cells, DRIFT_DEFAULT, drift_transform())
+
+
+def test_drift_min_distance_and_skipped_rows(spark, cells):
+    near = DRIFT_DEFAULT["neighbours_seconds_apart"][0]
+    check_cases(spark, cells, {"near": (near, [5])}, drift_transform(min_dist=500.0))
+    # the neighbours of a row are the rows not skipped: S6 between two S5 after skipping
+    rows = [(0, "S5-1"), (10, "FAR-1"), (20, "S5-1")]
+    df = located(spark, cells, rows).withColumn(
+        "skip", F.col("cell_id") == "S5-1")
+    out = flag_drift(df, 120.0, 2000.0, skip=("skip",))
+    assert out.where("is_drift").count() == 0  # FAR has no live neighbours left
 
 
 # ----------------------------------------------------------------------------- cells, heavy users
@@ -238,14 +243,17 @@ def test_annotate_accounts_for_every_row(spark, cells):
     assert len(heavy_kept) == 13
 
 
-def test_heavy_users_never_enter_the_per_user_sort(spark, cells):
-    ev = events(spark, [(i, "S1-1") for i in range(5)], user="h" * 20)
+def test_heavy_users_are_split_off_by_broadcast_joins(spark, cells):
+    ev = events(spark, [(i, "S1-1") for i in range(5)], user="h" * 20).unionByName(
+        events(spark, [(0, "S1-1")], user="n" * 20))
     loc = with_cell_position(ev, cells_valid_on(cells, DAY))
     out = annotate_events(loc, heavy_users(ev, 3), CleanConfig())
     plan = out._jdf.queryExecution().executedPlan().toString()
-    # the heavy branch de-duplicates by a window over the raw key, not by user + time
-    assert out.where(F.col("is_heavy_user")).count() == 5
-    assert "BroadcastHashJoin" in plan or "BroadcastNestedLoopJoin" in plan
+    # heavy users go one way (semi join), everyone else the other (anti join), both
+    # against the broadcast set of heavy ids, before the per-user window
+    assert "LeftSemi" in plan and "LeftAnti" in plan and "BroadcastHashJoin" in plan
+    flags = {(r.user_id[0], r.is_heavy_user) for r in out.collect()}
+    assert flags == {("h", True), ("n", False)}
 
 
 def test_config_rejects_bad_clean_parameters():
@@ -257,3 +265,118 @@ def test_config_rejects_bad_clean_parameters():
     cfg = build_config({}, ["clean.pingpong_event_types="])
     assert cfg.clean.pingpong_event_types == ()
     assert dataclasses.asdict(CleanConfig())["drift_min_dist_m"] == 2000.0
+
+
+# ----------------------------------------------------------------------------- the job on the city
+
+
+@pytest.fixture(scope="module")
+def cleaned_city(spark, city, tmp_path_factory):
+    """cells -> ingest -> clean for two days of the synthetic city (one with the heavy
+    card) in a private warehouse; the truth rows of those days."""
+    import pandas as pd
+    from mobsig.jobs import clean_events, ingest_cells, ingest_events
+
+    from mobsig.runs import recording
+
+    res, cfg = city
+    wh = tmp_path_factory.mktemp("clean_wh")
+    cfg = cfg.replace(paths=dataclasses.replace(cfg.paths, warehouse=str(wh)))
+    truth = pd.read_parquet(res.out / "truth/events")
+    truth["dt"] = truth["dt"].astype(str)
+    truth = truth[~truth["label"].str.startswith("malformed")].copy()
+    per_user_day = truth.groupby(["dt", "user_id"]).size()
+    heavy_day = dt.date.fromisoformat(per_user_day.idxmax()[0])
+    days = sorted({res.days[0], heavy_day})
+    truth = truth[truth["dt"].isin([d.isoformat() for d in days])].copy()
+    truth["ts"] = pd.to_datetime(truth["event_time"], format="ISO8601")
+
+    ingest_cells.execute(spark, cfg)
+    out, records = {}, {}
+    for d in days:
+        ingest_events.execute(spark, cfg, d)
+        with recording("clean_events", f"test-{d}", cfg.digest()) as rec:
+            out[d] = clean_events.execute(spark, cfg, d)
+        records[d] = rec
+    return cfg, days, heavy_day, truth, out, records
+
+
+def _clean_frame(spark, cfg, days):
+    from mobsig.catalog import Catalog
+
+    return Catalog(spark, cfg.warehouse).read("events_clean", dt=days)
+
+
+@pytest.mark.slow
+def test_city_faults_removed_and_normal_records_kept(spark, cleaned_city):
+    cfg, days, _, truth, _, _ = cleaned_city
+    clean = _clean_frame(spark, cfg, days).select("user_id", "event_time", "cell_id").toPandas()
+    clean = clean.rename(columns={"event_time": "ts"})
+    key = ["user_id", "ts", "cell_id"]
+    n_out = clean.groupby(key).size().rename("n_out")
+    t = truth.join(n_out, on=key)
+    gone = t["n_out"].isna()
+    share = {lab: float(gone[t["label"] == lab].mean()) for lab in ("pingpong", "drift",
+                                                                  "normal")}
+    assert (t["label"] == "pingpong").sum() > 50 and (t["label"] == "drift").sum() > 5
+    assert share["pingpong"] >= 0.95, share
+    assert share["drift"] >= 0.95, share
+    assert share["normal"] < 0.01, share
+    # every clean row is a delivered row
+    assert clean.set_index(key).index.isin(truth.set_index(key).index).all()
+
+
+@pytest.mark.slow
+def test_city_duplicates_all_removed_and_rows_reconcile(spark, cleaned_city):
+    cfg, days, heavy_day, truth, out, records = cleaned_city
+    raw = ["user_id", "ts", "cell_id", "event_type", "imei_tac", "home_region"]
+    for d in days:
+        td = truth[truth["dt"] == d.isoformat()]
+        expected_dups = len(td) - len(td.drop_duplicates(raw))
+        res = out[d]
+        assert res["removed"]["duplicate"] == expected_dups
+        assert res["bronze"] == res["clean"] + sum(res["removed"].values())
+        rec = records[d].output_rows
+        assert rec["events_clean"] == res["clean"]
+        assert rec["duplicate_removed"] == expected_dups
+        assert records[d].input_rows["events_bronze"] == res["bronze"]
+    clean = _clean_frame(spark, cfg, days)
+    assert clean.count() == clean.dropDuplicates(
+        ["user_id", "event_time", "cell_id", "event_type", "imei_tac", "home_region"]).count()
+    # the heavy card: kept (de-duplicated only) and flagged
+    assert out[heavy_day]["heavy_users"] == 1 and out[heavy_day]["heavy_rows"] > 20000
+    heavy = clean.where((F.col("dt") == heavy_day) & F.col("is_heavy_user"))
+    assert heavy.select("user_id").distinct().count() == 1
+
+
+@pytest.mark.slow
+def test_city_rerun_gives_an_identical_partition(spark, cleaned_city):
+    from mobsig.jobs import clean_events
+
+    cfg, days, _, _, out, _ = cleaned_city
+    d = days[0]
+    before = _clean_frame(spark, cfg, [d]).localCheckpoint()
+    again = clean_events.execute(spark, cfg, d)
+    after = _clean_frame(spark, cfg, [d])
+    assert again == out[d]
+    assert after.count() == before.count() == out[d]["clean"]
+    assert after.exceptAll(before).count() == 0 and before.exceptAll(after).count() == 0
+    # other days untouched
+    assert _clean_frame(spark, cfg, days).count() == sum(out[x]["clean"] for x in days)
+
+
+@pytest.mark.slow
+def test_city_gate_blocks_a_too_high_removed_share(spark, cleaned_city):
+    from mobsig.jobs import clean_events
+
+    from mobsig.catalog import Catalog
+    from mobsig.errors import DataQualityError
+
+    cfg, days, _, _, _, _ = cleaned_city
+    d = days[0]
+    catalog = Catalog(spark, cfg.warehouse)
+    version = catalog.version("events_clean")
+    strict = cfg.replace(clean=dataclasses.replace(cfg.clean, max_removed_share=0.001))
+    with pytest.raises(DataQualityError, match="expect_table_row_count_to_be_between"):
+        clean_events.execute(spark, strict, d)
+    assert catalog.version("events_clean") == version

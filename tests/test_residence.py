@@ -143,7 +143,7 @@ def test_work_within_500m_for_true_workers(built):
     assert share >= 0.85, f"work within 500 m for {share:.1%} of {len(m)} true workers"
     # non-workers rarely get a workplace
     nonw = persons[persons["kind"].eq("resident_nonworker")].merge(prim, on="person_id")
-    nonw = nonw.merge(hw, on="user_id")
+    nonw = nonw.merge(hw, on="user_id", suffixes=("_true", ""))
     assert nonw["work_lon"].notna().mean() <= 0.10
 
 

@@ -337,7 +337,7 @@ def events_clean_from_truth(spark: SparkSession, city_dir: Path, cfg: Config,
                   "event_type", "imei_tac", "home_region", F.to_date("dt").alias("dt")))
     valid = ((F.col("valid_from").isNull() | (F.col("valid_from") <= F.col("dt")))
              & (F.col("valid_to").isNull() | (F.col("valid_to") >= F.col("dt"))))
-    ev = ev.join(F.broadcast(cdf), "cell_id", "inner").where(valid)
+    ev = ev.join(F.broadcast(cdf), "cell_id", "inner").where(valid).drop("valid_from", "valid_to")
     per_day = F.count(F.lit(1)).over(Window.partitionBy("user_id", "dt"))
     ev = ev.withColumn("is_heavy_user", per_day > F.lit(cfg.clean.heavy_user_events_per_day))
     Catalog(spark, cfg.warehouse).write(ev, "events_clean", {"dt": days})

@@ -163,7 +163,8 @@ def parse_cells(raw: DataFrame, bbox: tuple[float, float, float, float]) -> Data
           for c in (C.VALID_FROM, C.VALID_TO)],
         F.when(date[C.VALID_TO] < date[C.VALID_FROM],
                F.format_string("valid_to %s is before valid_from %s",
-                               date[C.VALID_TO], date[C.VALID_FROM])),
+                               date[C.VALID_TO].cast("string"),
+                               date[C.VALID_FROM].cast("string"))),
     ]
     problems = F.filter(F.array(*checks), lambda x: x.isNotNull())
     return raw.select(

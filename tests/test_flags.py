@@ -1,0 +1,325 @@
+"""flag_users: non-human cards and multi-card persons.
+
+Unit tests on tiny hand-built event frames (one behaviour per card), job tests on a tiny
+warehouse (gate, re-run, missing input), and an integration test on the synthetic city
+against its truth (events_clean built from the truth events, see flags_input.py).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from pyspark.sql import functions as F
+
+from mobsig import flags as fl
+from mobsig.catalog import Catalog
+from mobsig.config import FlagsConfig
+from mobsig.errors import DataQualityError, InputError
+from mobsig.schema import load_schema
+
+from .conftest import make_config
+from .flags_input import events_clean_from_truth
+
+MONTH = dt.date(2026, 6, 1)
+T0 = pd.Timestamp("2026-06-01 00:00:00")
+H = 3600.0
+DAY = 24 * H
+HOME = (1_000_000.0, 3_000_000.0)
+WORK = (1_006_000.0, 3_002_000.0)
+
+
+def _rows(user, t_s, x, y, tac="35328010", heavy=False):
+    t_s = np.asarray(t_s, float)
+    ts = T0 + pd.to_timedelta(np.round(t_s), unit="s")
+    cells = [f"c-{int(a // 100)}-{int(b // 100)}" for a, b in zip(x, y, strict=True)]
+    return pd.DataFrame({"user_id": user, "event_time": ts, "cell_id": cells,
+                         "event_type": "data", "imei_tac": tac, "home_region": "990101",
+                         "lon": 104.0, "lat": 30.0, "x_m": np.asarray(x, float),
+                         "y_m": np.asarray(y, float), "stay_radius_m": 500.0,
+                         "is_heavy_user": heavy, "dt": ts.normalize().date})
+
+
+def meter(user, days=10, period=900.0, drop=0.0, seed=1, tac="35328010"):
+    """A static meter: one cell, fixed period, optionally losing a share of its records."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(0, days * DAY, period) + rng.uniform(-1, 1, int(np.ceil(days * DAY / period)))
+    t = t[(t >= 0) & (t < days * DAY)]
+    t = t[rng.random(t.size) >= drop]
+    return _rows(user, t, np.full(t.size, 2_000_000.0), np.full(t.size, 3_100_000.0), tac)
+
+
+def where_at(t, home, work, weekday_work=True):
+    """A person's true position at times t: work 08-18 on weekdays, home otherwise."""
+    hour = (t % DAY) / H
+    at_work = (hour >= 8) & (hour < 18) & weekday_work
+    x = np.where(at_work, work[0], home[0])
+    y = np.where(at_work, work[1], home[1])
+    return x, y
+
+
+def human(user, days=10, rate_h=1.5, seed=2, home=HOME, work=WORK, day0=0, jitter=150.0,
+          tac="35328010"):
+    """A handset: Poisson activity 07-23 h, hourly periodic updates filling idle gaps
+    (all night long), served by cells scattered around where the holder is."""
+    rng = np.random.default_rng(seed)
+    n = rng.poisson(rate_h * 16 * days)
+    t = np.sort(day0 * DAY + rng.integers(0, days, n) * DAY + rng.uniform(7, 23, n) * H)
+    # periodic updates: every idle gap longer than an hour is filled hourly (+-60 s)
+    gaps = np.diff(np.r_[day0 * DAY, t, (day0 + days) * DAY - 1])
+    starts = np.r_[day0 * DAY, t]
+    fills = [s + k * H + rng.uniform(-60, 60)
+             for s, g in zip(starts, gaps, strict=True) for k in range(1, int(g // H) + 1)
+             if k * H < g - 120]
+    t = np.sort(np.r_[t, fills])
+    x, y = where_at(t, home, work)
+    x = x + rng.normal(0, jitter, t.size)
+    y = y + rng.normal(0, jitter, t.size)
+    return _rows(user, t, x, y, tac)
+
+
+def companion(of: pd.DataFrame, user, seed, days_together=None, rate=0.5, jitter=150.0):
+    """A second card of the same holder: its own events (a share of the first card's
+    rate) at the holder's positions, optionally only on the first ``days_together`` days
+    (elsewhere afterwards)."""
+    rng = np.random.default_rng(seed)
+    t0 = (of["event_time"] - T0).dt.total_seconds().to_numpy()
+    days = int(np.ceil(t0.max() / DAY))
+    n = int(len(of) * rate)
+    t = np.sort(rng.uniform(0, days * DAY, n))
+    x, y = where_at(t, HOME, WORK)
+    # the same holder: follow the first card's places (home/work of that card)
+    hx, hy = of["x_m"].median(), of["y_m"].median()
+    x = x - HOME[0] + hx
+    y = y - HOME[1] + hy
+    if days_together is not None:
+        away = t >= days_together * DAY
+        x = np.where(away, x + 20_000, x)
+    x = x + rng.normal(0, jitter, t.size)
+    y = y + rng.normal(0, jitter, t.size)
+    return _rows(user, t, x, y)
+
+
+def to_spark(spark, *frames):
+    pdf = pd.concat(frames, ignore_index=True)
+    schema = load_schema("events_clean").struct
+    return spark.createDataFrame(pdf[[f.name for f in schema.fields]], schema)
+
+
+def flags_of(spark, events, params=None, tac_rows=None):
+    p = FlagsConfig(**(params or {}))
+    tac = None
+    if tac_rows is not None:
+        tac = spark.createDataFrame(tac_rows, "tac string, device_type string")
+    out = fl.user_flags(events, tac, p, "2026-06").toPandas().set_index("user_id")
+    out["ev"] = out["evidence"].map(json.loads)
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# non-human rules on tiny frames
+
+
+def test_static_meter_flagged_and_idle_human_not(spark):
+    ev = to_spark(spark, meter("meter_a" * 3, drop=0.01), human("human_a" * 3))
+    out = flags_of(spark, ev)
+    m, h = out.loc["meter_a" * 3], out.loc["human_a" * 3]
+    assert m["is_non_human"]
+    assert m["non_human_reason"] == "static_location,regular_cadence"
+    assert m["ev"]["static_radius_m"] == 0.0 and m["ev"]["n_days"] == 10
+    # one lost record in a hundred: the plain CV is above the bound, the robust one is not
+    assert m["ev"]["cadence_cv"] > FlagsConfig().regular_cadence_cv_max
+    assert m["ev"]["cadence_robust_cv"] < 0.01
+    # the human's night is nothing but hourly periodic updates: still not a machine
+    assert not h["is_non_human"] and h["non_human_reason"] is None
+    assert h["ev"]["cadence_robust_cv"] > 0.5
+    assert h["ev"]["static_radius_m"] > 1000
+    assert bool(m["is_group_primary"]) and bool(h["is_group_primary"])
+    assert m["multicard_group_size"] == 1 and m["multicard_group"] is None
+
+
+def test_night_updates_alone_are_regular_but_whole_month_is_not(spark):
+    """Guards the reason for robust statistics over the whole distribution: the night
+    gaps of a handset alone would pass the cadence rule."""
+    pdf = human("human_b" * 3, rate_h=1.0, seed=5)
+    hours = pdf["event_time"].dt.hour
+    night = pdf[(hours < 7)]
+    night_gaps = night["event_time"].diff().dt.total_seconds().to_numpy()
+    night_gaps = night_gaps[(night_gaps > 0) & (night_gaps < 2 * H)]
+    q25, q50, q75 = np.percentile(night_gaps, [25, 50, 75])
+    assert (q75 - q25) / (1.349 * q50) < FlagsConfig().regular_cadence_cv_max
+    out = flags_of(spark, to_spark(spark, pdf))
+    assert not out.loc["human_b" * 3, "is_non_human"]
+
+
+def test_iot_tac_and_impossible_rate(spark):
+    iot = human("iotcard_" * 3, seed=7, tac="86371701")        # moves like a human
+    busy = human("busycard" * 3, rate_h=30, seed=8)             # ~480 events a day
+    heavy = human("heavycrd" * 3, seed=9)
+    heavy["is_heavy_user"] = heavy["dt"] == dt.date(2026, 6, 3)  # clean_events' mark
+    tacs = [("86371701", "IoT "), ("35328010", "handset")]
+    out = flags_of(spark, to_spark(spark, iot, busy, heavy),
+                   params={"max_events_per_day": 300}, tac_rows=tacs)
+    assert out.loc["iotcard_" * 3, "non_human_reason"] == "iot_tac"
+    assert out.loc["iotcard_" * 3, "ev"]["device_type"] == "iot"
+    assert out.loc["busycard" * 3, "non_human_reason"] == "impossible_rate"
+    assert out.loc["busycard" * 3, "ev"]["max_events_day"] > 300
+    assert out.loc["heavycrd" * 3, "non_human_reason"] == "impossible_rate"
+    assert out.loc["heavycrd" * 3, "ev"]["is_heavy_user"] is True
+    # without a TAC table the TAC rule is off, the others still fire
+    out2 = flags_of(spark, to_spark(spark, iot, busy), params={"max_events_per_day": 300})
+    assert not out2.loc["iotcard_" * 3, "is_non_human"]
+    assert out2.loc["busycard" * 3, "is_non_human"]
+
+
+# --------------------------------------------------------------------------------------
+# multi-card on tiny frames
+
+
+def test_multicard_groups_primary_and_three_days_not_enough(spark):
+    a1 = human("pers_a_1" * 3, rate_h=3, seed=11)
+    a2 = companion(a1, "pers_a_2" * 3, seed=12)
+    # three cards of one holder: c1 has most events and is the primary
+    c1 = human("pers_c_1" * 3, rate_h=4, seed=13, home=(1_030_000.0, 3_000_000.0),
+               work=(1_036_000.0, 3_002_000.0))
+    c2 = companion(c1, "pers_c_0" * 3, seed=14, rate=0.4)
+    c3 = companion(c1, "pers_c_2" * 3, seed=15, rate=0.3)
+    # together only the first 3 days, then far apart
+    b1 = human("pers_b_1" * 3, rate_h=3, seed=16, home=(1_060_000.0, 3_000_000.0),
+               work=(1_066_000.0, 3_002_000.0))
+    b2 = companion(b1, "pers_b_2" * 3, seed=17, days_together=3)
+    # a static meter in the holder's home: not a person, never grouped
+    m = meter("meter_h_" * 3)
+    m["x_m"], m["y_m"] = HOME
+    out = flags_of(spark, to_spark(spark, a1, a2, c1, c2, c3, b1, b2, m))
+    grp = out["multicard_group"]
+    assert grp["pers_a_1" * 3] == grp["pers_a_2" * 3] == "pers_a_1" * 3
+    assert set(out.loc[grp == "pers_c_0" * 3].index) == {"pers_c_0" * 3, "pers_c_1" * 3,
+                                                         "pers_c_2" * 3}
+    assert (out.loc[grp == "pers_c_0" * 3, "multicard_group_size"] == 3).all()
+    primaries = out[out["is_group_primary"]].index
+    assert "pers_c_1" * 3 in primaries and "pers_c_0" * 3 not in primaries
+    assert out.groupby("multicard_group")["is_group_primary"].sum().eq(1).all()
+    assert out.loc["pers_a_1" * 3, "is_group_primary"]  # more events than its companion
+    assert pd.isna(grp["pers_b_1" * 3]) and pd.isna(grp["pers_b_2" * 3])
+    assert out.loc["pers_b_2" * 3, "is_group_primary"]
+    assert out.loc["meter_h_" * 3, "is_non_human"] and pd.isna(grp["meter_h_" * 3])
+    pair = out.loc["pers_a_2" * 3, "ev"]["multicard_pairs"]
+    assert len(pair) == 1 and pair[0]["other"] == "pers_a_1" * 3
+    assert pair[0]["coincident_share"] >= 0.9 and pair[0]["coincident_days"] == 10
+    # the rule is the config's: 3 required days let the short pair through
+    out3 = flags_of(spark, to_spark(spark, b1, b2), params={"multicard_min_days": 3,
+                                                           "multicard_min_share": 0.25})
+    assert out3.loc["pers_b_1" * 3, "multicard_group"] == "pers_b_1" * 3
+
+
+def test_coincidence_distance_adapts_to_sparse_cells(spark):
+    """Two cards of one holder served by sites 1.5 km apart (sparse periphery) coincide
+    with the adaptive distance, not with a fixed 500 m."""
+    a = human("sparse_1" * 3, rate_h=3, seed=21, jitter=0.0)
+    b = companion(a, "sparse_2" * 3, seed=22, jitter=0.0)
+    b["x_m"] = b["x_m"] + 1500.0
+    ev = to_spark(spark, a, b)
+    adaptive = flags_of(spark, ev)
+    fixed = flags_of(spark, ev, params={"multicard_spacing_factor": 0.0})
+    assert adaptive.loc["sparse_2" * 3, "multicard_group"] == "sparse_1" * 3
+    assert pd.isna(fixed.loc["sparse_2" * 3, "multicard_group"])
+
+
+def test_components_solver():
+    pdf = pd.DataFrame({"user_a": ["b", "a", "x"], "user_b": ["c", "b", "y"]})
+    out = fl._components(pdf).set_index("user_id")
+    assert out.loc[["a", "b", "c"], "multicard_group"].eq("a").all()
+    assert out.loc[["x", "y"], "multicard_group"].eq("x").all()
+    assert out.loc["c", "multicard_group_size"] == 3 and out.loc["y", "multicard_group_size"] == 2
+
+
+# --------------------------------------------------------------------------------------
+# the job on a tiny warehouse
+
+
+@pytest.fixture
+def tiny_cfg(spark, tmp_path):
+    cfg = make_config(tmp_path)
+    a1 = human("pers_a_1" * 3, rate_h=3, seed=11)
+    frames = [meter("meter_a" * 3), human("human_a" * 3), a1,
+              companion(a1, "pers_a_2" * 3, seed=12)]
+    Catalog(spark, cfg.warehouse).write(to_spark(spark, *frames), "events_clean", {})
+    return cfg
+
+
+def test_job_writes_gated_partition_and_rerun_is_identical(spark, tiny_cfg):
+    from mobsig.jobs.flag_users import execute
+
+    s1 = execute(spark, tiny_cfg, MONTH)
+    assert s1["cards"] == 4 and s1["non_human"] == 1 and s1["groups"] == 1
+    assert s1["counted_persons"] == 2 and s1["days_missing"] == 20
+    cat = Catalog(spark, tiny_cfg.warehouse)
+    first = cat.read("user_flags").orderBy("user_id").collect()
+    v1 = cat.version("user_flags")
+    s2 = execute(spark, tiny_cfg, MONTH)
+    assert s2 == s1
+    assert cat.read("user_flags").orderBy("user_id").collect() == first
+    assert cat.version("user_flags") == v1 + 1
+    assert {r["month"] for r in first} == {"2026-06"}
+
+
+def test_job_gate_failure_writes_nothing(spark, tiny_cfg):
+    from mobsig.jobs.flag_users import execute
+
+    cfg = tiny_cfg.replace(flags=FlagsConfig(max_non_human_share=0.1))
+    with pytest.raises(DataQualityError) as err:
+        execute(spark, cfg, MONTH)
+    assert "is_non_human" in str(err.value)
+    cat = Catalog(spark, cfg.warehouse)
+    assert cat.read("user_flags").count() == 0
+
+
+def test_job_without_events_is_an_input_error(spark, tiny_cfg):
+    from mobsig.jobs.flag_users import execute
+
+    with pytest.raises(InputError, match="2026-07"):
+        execute(spark, tiny_cfg, dt.date(2026, 7, 1))
+
+
+# --------------------------------------------------------------------------------------
+# the synthetic city against its truth
+
+
+@pytest.mark.slow
+def test_city_precision_and_recall(spark, city):
+    from mobsig.jobs.flag_users import execute
+
+    res, cfg = city
+    events_clean_from_truth(spark, res.out, cfg)
+    stats = execute(spark, cfg, MONTH)
+    out = (Catalog(spark, cfg.warehouse).read("user_flags", month="2026-06")
+           .select("user_id", "is_non_human", "multicard_group", "is_group_primary")
+           .toPandas())
+    cards = pd.read_parquet(res.out / "truth/cards.parquet")
+    m = out.merge(cards[["user_id", "person_id", "is_human"]], on="user_id", how="left",
+                  validate="one_to_one")
+    assert m["person_id"].notna().all()
+    assert stats["cards"] == len(out)
+    tp = int((m["is_non_human"] & ~m["is_human"]).sum())
+    precision = tp / max(int(m["is_non_human"].sum()), 1)
+    recall = tp / int((~m["is_human"]).sum())
+    assert precision >= 0.95 and recall >= 0.95, (precision, recall)
+
+    def pairs(groups):
+        return {(a, b) for _, g in groups for a in g for b in g if a < b}
+
+    hum = m[m["is_human"]]
+    truth = pairs((k, sorted(g["user_id"])) for k, g in hum.groupby("person_id"))
+    pred = pairs((k, sorted(g["user_id"]))
+                 for k, g in m[m["multicard_group"].notna()].groupby("multicard_group"))
+    assert len(truth) >= 10
+    p_prec = len(truth & pred) / max(len(pred), 1)
+    p_rec = len(truth & pred) / len(truth)
+    assert p_prec >= 0.9 and p_rec >= 0.9, (p_prec, p_rec, len(truth), len(pred))
+    # exactly one counted card per person among the grouped ones
+    grouped = m[m["multicard_group"].notna()]
+    assert grouped.groupby("multicard_group")["is_group_primary"].sum().eq(1).all()
