@@ -5,7 +5,8 @@
 
 A stay is a run of one user's records within the stay radius of its first record (the
 anchor; radius = max of the anchor's and the record's stay_radius_m) lasting at least
-stays.tau_min; a gap up to clean.gap_cap_h continues it, a longer gap ends it. Moves link
+stays.tau_min; a gap up to clean.gap_cap_h continues it, a longer gap ends it; consecutive
+stays at the same place (one record at a farther cell between them) are merged. Moves link
 consecutive stays of a user (arrival - departure <= stays.move_max_gap_h).
 
 Reads events_clean dt=D (every region: a user's day must be folded whole, so this job has

@@ -96,6 +96,12 @@ def execute(spark: SparkSession, cfg: Config, month: dt.date) -> dict[str, Any]:
     note_partition(f"month={key}")
     events = (catalog.read("events_clean", dt=days).select(*EVENT_COLUMNS)
               .persist(StorageLevel.MEMORY_AND_DISK))
+    staged: list[DataFrame] = []
+
+    def stage(df: DataFrame) -> DataFrame:
+        staged.append(df.persist(StorageLevel.MEMORY_AND_DISK))
+        return staged[-1]
+
     try:
         n_events = events.count()
         if n_events == 0:
@@ -108,14 +114,15 @@ def execute(spark: SparkSession, cfg: Config, month: dt.date) -> dict[str, Any]:
             log.warning("month %s: events_clean has no data for %d of %d days (%s%s)", key,
                         len(missing), len(days), ", ".join(missing[:5]),
                         ", ..." if len(missing) > 5 else "")
-        flags = user_flags(events, read_tac_types(spark, cfg), cfg.flags, key)
+        flags = user_flags(events, read_tac_types(spark, cfg), cfg.flags, key, stage=stage)
         result = gate_and_write(
             catalog, flags, "user_flags", {"month": key}, suite="user_flags",
             params={"min_human_share": 1.0 - cfg.flags.max_non_human_share,
                     "max_group_size": cfg.flags.max_group_size},
             results_dir=cfg.quality_dir, label=f"month={key}")
     finally:
-        events.unpersist()
+        for df in [events, *staged]:
+            df.unpersist()
     out = catalog.read("user_flags", month=key)
     row = out.agg(
         F.count(F.lit(1)).alias("cards"),

@@ -230,8 +230,8 @@ def test_invalid_rows_fail_naming_them(spark, tmp_path):
 def test_small_parquet_table_skip_policy_and_outside_county(spark, tmp_path):
     from mobsig.jobs.ingest_cells import execute
 
-    broken = SMALL.iloc[:1].assign(cell_id="broken", lon=None)
-    bad = pd.concat([SMALL, broken], ignore_index=True)
+    broken = {**SMALL.iloc[0].to_dict(), "cell_id": "broken", "lon": None}
+    bad = pd.DataFrame([*SMALL.to_dict("records"), broken])
     (tmp_path / "cells").mkdir()
     bad.to_parquet(tmp_path / "cells/part-0.parquet", index=False)
     cfg = _small_cfg(tmp_path, tmp_path / "cells", on_invalid="skip")

@@ -13,16 +13,14 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from pyspark.sql import functions as F
 
 from mobsig import flags as fl
 from mobsig.catalog import Catalog
 from mobsig.config import FlagsConfig
 from mobsig.errors import DataQualityError, InputError
 from mobsig.schema import load_schema
-
-from .conftest import make_config
-from .flags_input import events_clean_from_truth
+from tests.conftest import make_config
+from tests.flags_input import events_clean_from_truth
 
 MONTH = dt.date(2026, 6, 1)
 T0 = pd.Timestamp("2026-06-01 00:00:00")
@@ -40,7 +38,7 @@ def _rows(user, t_s, x, y, tac="35328010", heavy=False):
                          "event_type": "data", "imei_tac": tac, "home_region": "990101",
                          "lon": 104.0, "lat": 30.0, "x_m": np.asarray(x, float),
                          "y_m": np.asarray(y, float), "stay_radius_m": 500.0,
-                         "is_heavy_user": heavy, "dt": ts.normalize().date})
+                         "is_heavy_user": heavy, "dt": ts.normalize().date, "region": "990101"})
 
 
 def meter(user, days=10, period=900.0, drop=0.0, seed=1, tac="35328010"):

@@ -24,6 +24,7 @@ from mobsig.ingest import (
     read_sources,
 )
 from mobsig.synth.signals import MALFORMED_REASONS
+from tests.conftest import make_config
 
 DAY1 = dt.date(2026, 6, 1)
 DAY16 = dt.date(2026, 6, 16)  # after the cell swap and antenna moves; has time_outside_day
@@ -90,7 +91,6 @@ def test_every_injected_reason_seen(ingested):
 
 def test_region_run_and_rerun_are_idempotent(spark, ingested):
     from delta.tables import DeltaTable
-
     from mobsig.jobs.ingest_events import execute
 
     cfg, _, _ = ingested
@@ -181,7 +181,7 @@ def test_each_reason_on_hand_built_rows(spark, tmp_path, cells_on_day):
         f"{UID},2026-06-01 08:00:00,c1,call": "malformed_row",
         f"{UID},2026-06-01 08:00:00,c1,call,1,2,extra": "malformed_row",
         "": "malformed_row",
-        f'"",2026-06-01 08:00:00,c1,call,1,2': "empty_user_id",
+        '"",2026-06-01 08:00:00,c1,call,1,2': "empty_user_id",
         "u" * 65 + ",2026-06-01 08:00:00,c1,call,1,2": "oversized_user_id",
         "short,2026-06-01 08:00:00,c1,call,1,2": "undersized_user_id",
         f"{UID},2026-06-01 08:00:00, ,call,1,2": "empty_cell_id",
@@ -214,7 +214,7 @@ def test_header_setting_false_reads_first_line_as_data(spark, tmp_path, cells_on
         plan_sources(day, IngestConfig(csv_header="true"))
 
 
-def test_missing_or_empty_day_folder_is_an_error(spark, tmp_path, city):
+def test_missing_or_empty_day_folder_is_an_error(spark, tmp_path):
     from mobsig.jobs.ingest_events import execute
 
     with pytest.raises(InputError, match="does not exist"):
@@ -226,7 +226,6 @@ def test_missing_or_empty_day_folder_is_an_error(spark, tmp_path, city):
     (tmp_path / "dt=2026-06-01" / "empty.csv").write_text("")
     with pytest.raises(InputError, match="only empty files"):
         plan_sources(tmp_path / "dt=2026-06-01", IngestConfig())
-    _, cfg = city
-    cfg = cfg.replace(paths=dataclasses.replace(cfg.paths, warehouse=str(tmp_path / "wh")))
-    with pytest.raises(InputError, match="ingest_cells first"):
+    cfg = make_config(tmp_path, paths={"raw_events": str(tmp_path)})
+    with pytest.raises(InputError, match="run `mobsig ingest_cells` first"):
         execute(spark, cfg, DAY1)

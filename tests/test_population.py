@@ -82,7 +82,7 @@ def test_levels_add_up(pop):
     assert (j["raw_count"] == j["raw_count_towns"]).all(), j
     assert np.allclose(j["expanded_count"], j["expanded_count_towns"])
     svc = raw.pivot_table(index=["level", "unit_id"], columns="pop_class",
-                          values="raw_count", aggfunc="sum")
+                          values="raw_count", aggfunc="sum", fill_value=0)
     assert (svc["actual_service"] == svc["resident"] + svc["short_term"]).all()
     # the grid covers every counted resident once
     grid = raw[(raw["level"] == "grid") & (raw["pop_class"] == "resident")]["raw_count"].sum()

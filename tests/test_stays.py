@@ -26,6 +26,7 @@ from mobsig.stays import (
     StayRule,
     find_stays,
     fold_stays,
+    merge_stays,
     moves_between_stays,
     open_records_from_fold,
     stays_from_fold,
@@ -62,18 +63,44 @@ def reference_stays(t, x, y, r, tau_us, cap_us, horizon_us):
     return out, None
 
 
+def reference_merge(stays, open_start, t, x, y, r, cap_us, horizon_us):
+    """Chains of consecutive stays at the same place, and the carry start, by loops."""
+    def centre(a, b):
+        w = [((t[min(k + 1, b - 1)] - t[max(k - 1, a)]) / 2.0) for k in range(a, b)]
+        return (sum(wi * x[k] for wi, k in zip(w, range(a, b), strict=True)) / sum(w),
+                sum(wi * y[k] for wi, k in zip(w, range(a, b), strict=True)) / sum(w))
+    chains = []
+    for a, b in stays:
+        if chains:
+            pa_, pb = chains[-1][-1]
+            (x0, y0), (x1, y1) = centre(pa_, pb), centre(a, b)
+            if (t[a] - t[pb - 1] <= cap_us
+                    and (x1 - x0) ** 2 + (y1 - y0) ** 2 <= max(r[a], r[pa_]) ** 2):
+                chains[-1].append((a, b))
+                continue
+        chains.append([(a, b)])
+    if open_start is not None and chains and horizon_us - t[chains[-1][-1][1] - 1] <= cap_us:
+        open_start = chains.pop()[0][0]
+    return chains, open_start
+
+
 def random_user(rng, n):
-    """A plausible trace: dwell at a few places, hop between them, irregular gaps."""
+    """A plausible trace: dwell at a few places, hop between them, irregular gaps, and
+    now and then a single record at a far cell."""
     t = np.cumsum(rng.choice([1, 3, 7, 15, 40, 70, 150], size=n)) * MIN
-    place = np.cumsum(rng.random(n) < 0.15)
-    centres = rng.normal(0, 1500, size=(place.max() + 1, 2))
+    centres = rng.normal(0, 1500, size=(3, 2))
+    place = np.zeros(n, dtype=np.int64)
+    for i in range(1, n):
+        place[i] = rng.integers(0, 3) if rng.random() < 0.15 else place[i - 1]
     xy = centres[place] + rng.normal(0, 250, size=(n, 2))
+    far = rng.random(n) < 0.08
+    xy[far] += 3000.0
     r = rng.choice([500.0, 1000.0], size=n)
     return t.astype(np.int64), xy[:, 0], xy[:, 1], r
 
 
-@pytest.mark.parametrize("seed", range(40))
-def test_fold_matches_brute_force(seed):
+def check_against_reference(seed) -> int:
+    """Fold + merge of random users equals the brute force; returns the merges seen."""
     rng = np.random.default_rng(seed)
     users = [random_user(rng, int(rng.integers(1, 120))) for _ in range(int(rng.integers(1, 6)))]
     tau, cap = int(rng.choice([10, 30, 60])) * MIN, 120 * MIN
@@ -93,6 +120,30 @@ def test_fold_matches_brute_force(seed):
         off += len(u[0])
     assert list(zip(seg.stay_start.tolist(), seg.stay_end.tolist(), strict=True)) == want_stays
     assert list(zip(seg.open_start.tolist(), seg.open_end.tolist(), strict=True)) == want_open
+    # merging consecutive stays at the same place (and the carry it implies)
+    x, y, r = (np.concatenate([u[i] for u in users]) for i in (1, 2, 3))
+    merged = merge_stays(seg, new_user, t, x, y, r, rule)
+    want_chains, want_open, off = [], [], 0
+    for u in users:
+        s, o = reference_stays(*u, tau, cap, horizon)
+        chains, o = reference_merge(s, o, *u, cap, horizon)
+        want_chains += [[(a + off, b + off) for a, b in c] for c in chains]
+        if o is not None:
+            want_open.append((o + off, off + len(u[0])))
+        off += len(u[0])
+    got = list(zip(merged.stay_start.tolist(), merged.stay_end.tolist(), strict=True))
+    assert got == [(c[0][0], c[-1][1]) for c in want_chains]
+    assert list(zip(merged.open_start.tolist(), merged.open_end.tolist(), strict=True)) == want_open
+    return sum(len(c) > 1 for c in want_chains)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_fold_matches_brute_force(seed):
+    check_against_reference(seed)
+
+
+def test_brute_force_cases_cover_merges():
+    assert sum(check_against_reference(seed) for seed in range(40)) >= 20
 
 
 # --------------------------------------------------------------------------------------
@@ -176,6 +227,20 @@ def test_gap_above_cap_splits_and_gap_within_cap_continues(spark):
     moved = [rec("u", m, "c2", 3000) for m in (40 + 60, 40 + 100)]
     stays, _ = run_fold(spark, base + moved)  # a different place after the gap
     assert [s["cell_id"] for s in stays] == ["c1", "c2"]
+
+
+def test_single_far_record_does_not_split_a_stay(spark):
+    rows = ([rec("u", m, "home", 0) for m in (0, 60, 120)] + [rec("u", 150, "far", 2500)]
+            + [rec("u", m, "home", 0) for m in (180, 240, 300)] + [rec("u", 400, "x", 9000)])
+    (s,), _ = run_fold(spark, rows)
+    assert (s["duration_s"], s["n_events"], s["cell_id"]) == (300 * 60, 7, "home")
+    # the far record weighs (180 - 120) / 2 min of 300: the position moves 2500 m * 0.1
+    assert s["x_m"] == pytest.approx(250.0)
+    rows = ([rec("u", m, "home", 0) for m in (0, 60, 120)]
+            + [rec("u", m, "far", 2500) for m in (130, 175)]  # a real 45 min visit
+            + [rec("u", m, "home", 0) for m in (240, 300)])
+    stays, _ = run_fold(spark, rows)
+    assert [x["cell_id"] for x in stays] == ["home", "far", "home"]
 
 
 def test_independent_of_row_order_and_partitioning(spark):

@@ -74,3 +74,14 @@ REGION_UNKNOWN = "unknown"  # region of cells outside every county-level unit
 
 # event cleaning (clean_events): why a bronze row is not in events_clean (null = kept)
 DROP_REASON = "drop_reason"
+
+# moves and the stays carry (detect_stays)
+ORIGIN_LON = "origin_lon"
+ORIGIN_LAT = "origin_lat"
+ORIGIN_H3 = "origin_h3"
+DEST_LON = "dest_lon"
+DEST_LAT = "dest_lat"
+DEST_H3 = "dest_h3"
+DEPARTURE = "departure"
+ARRIVAL = "arrival"
+CARRY_KIND = "kind"

@@ -20,18 +20,21 @@ Non-human rules (each one that fires is listed in ``non_human_reason``):
   ``is_heavy_user`` set by clean_events on any day.
 
 Multi-card rule: two human cards are one person when their hourly locations (mean x/y of
-the hour's events) lie within ``multicard_distance_m`` in >= ``multicard_min_share`` of
-the hourly slots where both are seen, with coincident slots on >= ``multicard_min_days``
-days. Candidate pairs come only from equal (hour, grid bucket) keys, a bucket being a
-square of side ``multicard_distance_m`` and each slot matched against its 3x3 neighbour
-buckets (never a cross join of cards). Groups are the connected components of accepted
-pairs; the group id is the smallest user_id, the primary card the one with most events
-(ties: smallest user_id).
+the hour's events) coincide in >= ``multicard_min_share`` of the hourly slots where both
+are seen, with coincident slots on >= ``multicard_min_days`` days. Coincide = within the
+slot's reach: ``multicard_distance_m``, widened where cells are sparse to
+``multicard_spacing_factor`` x the local site spacing (capped at
+``multicard_max_distance_m``), because two cards of one holder are often served by
+neighbouring sites. Candidate pairs come only from equal (hour, grid bucket) keys, each
+slot matched against the 3x3 neighbour buckets of a grid sized to its reach (never a
+cross join of cards). Groups are the connected components of accepted pairs; the group
+id is the smallest user_id, the primary card the one with most events (ties: smallest
+user_id). Non-human cards are not grouped.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -379,21 +382,31 @@ def assemble_user_flags(cards: DataFrame, groups: DataFrame, pairs: DataFrame,
         F.lit(month).alias(MONTH))
 
 
+def identity(df: DataFrame) -> DataFrame:
+    return df
+
+
 def user_flags(events: DataFrame, tac_types: DataFrame | None, p: FlagsConfig,
-               month: str) -> DataFrame:
+               month: str, stage: Callable[[DataFrame], DataFrame] = identity) -> DataFrame:
     """The whole monthly flagging: events of the month -> ``user_flags`` rows.
 
     Cards with an impossible rate are left out of the per-event gap pass (they are
     flagged already and would make one task explode); non-human cards are not grouped.
-    Cache ``events`` first: it is scanned by several aggregations.
+
+    ``stage`` is applied to the small intermediate results (per-card profile, hourly
+    slots, accepted pairs) that later steps use several times; the job passes a function
+    that persists them (and unpersists them after the write), otherwise the query plan
+    repeats the per-card work in every branch. Cache ``events`` first: it is scanned by
+    several aggregations.
     """
     activity = card_activity(events, p.max_events_per_day)
     impossible = activity.where("is_impossible_rate").select(USER_ID)
     regular = events.join(F.broadcast(impossible), USER_ID, "left_anti")
-    cards = flag_non_human(activity, card_tac(events, tac_types, p.iot_device_types),
-                           card_extent(events), card_cadence(regular), p)
+    cards = stage(flag_non_human(activity, card_tac(events, tac_types, p.iot_device_types),
+                                 card_extent(events), card_cadence(regular), p))
     non_human = cards.where(IS_NON_HUMAN).select(USER_ID)
     human_events = regular.join(F.broadcast(non_human), USER_ID, "left_anti")
-    slots = hourly_locations(human_events, site_spacing(events, p.multicard_max_distance_m), p)
-    pairs = multicard_pairs(slots, p)
+    spacing = site_spacing(events, p.multicard_max_distance_m)
+    slots = stage(hourly_locations(human_events, spacing, p))
+    pairs = stage(multicard_pairs(slots, p))
     return assemble_user_flags(cards, multicard_groups(pairs), pairs, month)

@@ -9,7 +9,12 @@ The rule (Li et al. 2008 "stay point" with a gap cap), per user, records sorted 
   record is at most the gap cap (clean.gap_cap_h): a gap up to the cap with the same
   location on both sides continues the stay, a longer gap ends it;
 - the run [a, e) is a stay when ``t[e-1] - t[a] >= tau``; the next anchor is then e,
-  otherwise a + 1 (slide by one record).
+  otherwise a + 1 (slide by one record);
+- consecutive stays of a user at the same place (weighted positions within the anchors'
+  radius) with a gap up to the cap between them are merged (:func:`merge_stays`): one
+  record at a farther site must not cut a night at home in two. A stay's position is the
+  duration-weighted mean of all its records (each weighs half the time to its
+  neighbours), its cell the one with the most weight.
 
 Exactness without a row-at-a-time loop: for every record i we decide vectorised whether
 its run can reach tau (``candidate``: no break among the records of the next tau), then
@@ -46,7 +51,13 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from mobsig.columns import (
+    ARRIVAL,
+    CARRY_KIND,
     CELL_ID,
+    DEPARTURE,
+    DEST_H3,
+    DEST_LAT,
+    DEST_LON,
     DIST_M,
     DURATION_S,
     EVENT_TIME,
@@ -55,6 +66,9 @@ from mobsig.columns import (
     LAT,
     LON,
     N_EVENTS,
+    ORIGIN_H3,
+    ORIGIN_LAT,
+    ORIGIN_LON,
     STAY_END,
     STAY_RADIUS_M,
     STAY_START,
@@ -66,7 +80,7 @@ from mobsig.columns import (
 log = logging.getLogger(__name__)
 
 T_US = "t_us"
-KIND = "kind"
+KIND = CARRY_KIND
 T0_US = "t0_us"
 T1_US = "t1_us"
 KIND_STAY = "stay"
@@ -250,6 +264,65 @@ def find_stays(new_user: np.ndarray, t_us: np.ndarray, x: np.ndarray, y: np.ndar
     return Segments(as_arr(s_out), as_arr(e_out), as_arr(o_start), as_arr(o_end))
 
 
+def _weights(start: np.ndarray, end: np.ndarray, t_us: np.ndarray
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row index, stay number, weight) of every row of the stays [start, end).
+
+    A record weighs half the time to its neighbours inside its stay (the first and last
+    half of one interval), so a stay's weights add up to its duration.
+    """
+    n_ev = end - start
+    sid = np.repeat(np.arange(len(start)), n_ev)
+    ri = start[sid] + _ranks(n_ev)
+    prev = np.maximum(ri - 1, start[sid])
+    nxt = np.minimum(ri + 1, end[sid] - 1)
+    return ri, sid, (t_us[nxt] - t_us[prev]).astype(np.float64) / 2.0
+
+
+def merge_stays(seg: Segments, new_user: np.ndarray, t_us: np.ndarray, x: np.ndarray,
+                y: np.ndarray, r: np.ndarray, rule: StayRule) -> Segments:
+    """Merge consecutive fold stays of a user at the same place; extend the carry.
+
+    Two consecutive stays merge when the gap between them is at most the gap cap and their
+    duration-weighted positions are within ``max`` of their anchors' radii: the serving
+    cell of an idle phone changes now and then to a farther site, and one such record
+    would otherwise cut a night at home into pieces. The merged stay is the contiguous
+    row range from the first stay's anchor to the last stay's last record (the brief
+    excursion records included: they are where the phone was seen during the stay).
+
+    A user's last stay may still merge with a stay that starts after the horizon when the
+    user's run is open and the stay ended within the gap cap of the horizon: its records
+    are then carried too (from the first stay of its merge chain), not emitted.
+    """
+    m = len(seg.stay_start)
+    if m == 0:
+        return seg
+    n = len(t_us)
+    uid = np.cumsum(np.asarray(new_user, dtype=bool) | (np.arange(n) == 0)) - 1
+    s, e = seg.stay_start, seg.stay_end
+    ri, sid, w = _weights(s, e, t_us)
+    wsum = np.bincount(sid, weights=w, minlength=m)
+    cx = np.bincount(sid, weights=w * x[ri], minlength=m) / wsum
+    cy = np.bincount(sid, weights=w * y[ri], minlength=m) / wsum
+    same_user = uid[s[1:]] == uid[s[:-1]]
+    gap_ok = t_us[s[1:]] - t_us[e[:-1] - 1] <= rule.gap_cap_us
+    rad = np.maximum(r[s[1:]], r[s[:-1]])
+    near = (cx[1:] - cx[:-1]) ** 2 + (cy[1:] - cy[:-1]) ** 2 <= rad * rad
+    first = np.r_[True, ~(same_user & gap_ok & near)]
+    g_first = np.flatnonzero(first)
+    g_last = np.append(g_first[1:], m) - 1
+    m_start, m_end = s[g_first], e[g_last]
+    # the last chain of an open user that ended within the cap of the horizon is carried
+    g_uid = uid[m_start]
+    users_last = np.r_[g_uid[1:] != g_uid[:-1], True]
+    o_uid = uid[seg.open_start]
+    carried = (users_last & np.isin(g_uid, o_uid)
+               & (rule.horizon_us - t_us[m_end - 1] <= rule.gap_cap_us))
+    open_start = seg.open_start.copy()
+    open_start[np.searchsorted(o_uid, g_uid[carried])] = m_start[carried]
+    return Segments(m_start[~carried], m_end[~carried], open_start, seg.open_end)
+
+
 @dataclass(frozen=True)
 class StaySummary:
     """Per stay: first/last record time, duration-weighted position, dominant cell."""
@@ -267,29 +340,20 @@ class StaySummary:
 def summarise_stays(start: np.ndarray, end: np.ndarray, t_us: np.ndarray, lon: np.ndarray,
                     lat: np.ndarray, x: np.ndarray, y: np.ndarray,
                     cell_code: np.ndarray) -> StaySummary:
-    """Aggregate the rows of each stay [start, end).
-
-    A record's weight is half the time to its neighbours inside the stay (the first and
-    last get half of one interval), so the weights add up to the duration. The dominant
-    cell has the largest summed weight; ties go to the smallest code (``cell_code`` must
-    order like the cell ids, e.g. codes from ``np.unique``).
+    """Aggregate the rows of each stay [start, end) with the duration weights of
+    :func:`_weights`. The dominant cell has the largest summed weight; ties go to the
+    smallest code (``cell_code`` must order like the cell ids, e.g. from ``np.unique``).
     """
     m = len(start)
-    n_ev = end - start
     if m == 0:
         z = np.zeros(0)
         zi = np.zeros(0, dtype=np.int64)
         return StaySummary(zi, zi, z, z, z, z, zi, zi)
-    sid = np.repeat(np.arange(m), n_ev)
-    ri = start[sid] + _ranks(n_ev)
-    prev = np.maximum(ri - 1, start[sid])
-    nxt = np.minimum(ri + 1, end[sid] - 1)
-    w = (t_us[nxt] - t_us[prev]).astype(np.float64) / 2.0
-    offs = np.cumsum(n_ev) - n_ev
-    wsum = np.add.reduceat(w, offs)
+    ri, sid, w = _weights(start, end, t_us)
+    wsum = np.bincount(sid, weights=w, minlength=m)
 
     def wavg(v: np.ndarray) -> np.ndarray:
-        return np.add.reduceat(w * v[ri], offs) / wsum
+        return np.bincount(sid, weights=w * v[ri], minlength=m) / wsum
 
     n_codes = int(cell_code.max()) + 1
     pair = sid * n_codes + cell_code[ri]
@@ -299,7 +363,7 @@ def summarise_stays(start: np.ndarray, end: np.ndarray, t_us: np.ndarray, lon: n
     order = np.lexsort((ucode, -wcell, ustay))
     firsts = order[np.r_[True, ustay[order][1:] != ustay[order][:-1]]]
     return StaySummary(t_us[start], t_us[end - 1], wavg(lon), wavg(lat), wavg(x), wavg(y),
-                       ucode[firsts], n_ev)
+                       ucode[firsts], end - start)
 
 
 def _process(tbl: pa.Table, rule: StayRule) -> pa.RecordBatch | None:
@@ -316,19 +380,19 @@ def _process(tbl: pa.Table, rule: StayRule) -> pa.RecordBatch | None:
     x = tbl.column(X_M).to_numpy().astype(np.float64)
     y = tbl.column(Y_M).to_numpy().astype(np.float64)
     r = tbl.column(STAY_RADIUS_M).to_numpy().astype(np.float64)
-    seg = find_stays(new_user, t, x, y, r, rule)
+    merged = merge_stays(find_stays(new_user, t, x, y, r, rule), new_user, t, x, y, r, rule)
     lon = tbl.column(LON).to_numpy().astype(np.float64)
     lat = tbl.column(LAT).to_numpy().astype(np.float64)
     cells = tbl.column(CELL_ID).to_numpy(zero_copy_only=False)
     cell_names, cell_code = np.unique(cells, return_inverse=True)
-    s = summarise_stays(seg.stay_start, seg.stay_end, t, lon, lat, x, y, cell_code)
-    m = len(seg.stay_start)
-    o_len = seg.open_end - seg.open_start
-    o_rows = np.repeat(seg.open_start, o_len) + _ranks(o_len)
+    s = summarise_stays(merged.stay_start, merged.stay_end, t, lon, lat, x, y, cell_code)
+    m = len(s.t0_us)
+    o_len = merged.open_end - merged.open_start
+    o_rows = np.repeat(merged.open_start, o_len) + _ranks(o_len)
     n_open = len(o_rows)
     if m + n_open == 0:
         return None
-    user_rows = np.concatenate([seg.stay_start, o_rows])
+    user_rows = np.concatenate([merged.stay_start, o_rows])
     cols = {
         USER_ID: pc.take(users, pa.array(user_rows)).combine_chunks(),
         KIND: pa.array([KIND_STAY] * m + [KIND_OPEN] * n_open, pa.string()),
@@ -479,11 +543,11 @@ def moves_between_stays(stays: DataFrame, previous: DataFrame, max_gap_s: float
     dur = ((F.unix_micros(arr) - F.unix_micros(dep)) / F.lit(1_000_000)).cast("long")
     return (lagged.where(F.col("_new") & dep.isNotNull())
             .select(USER_ID,
-                    F.col(f"_o_{LON}").alias("origin_lon"), F.col(f"_o_{LAT}").alias("origin_lat"),
-                    F.col(f"_o_{H3}").alias("origin_h3"),
-                    F.col(LON).alias("dest_lon"), F.col(LAT).alias("dest_lat"),
-                    F.col(H3).alias("dest_h3"),
-                    dep.alias("departure"), arr.alias("arrival"), dur.alias(DURATION_S),
+                    F.col(f"_o_{LON}").alias(ORIGIN_LON), F.col(f"_o_{LAT}").alias(ORIGIN_LAT),
+                    F.col(f"_o_{H3}").alias(ORIGIN_H3),
+                    F.col(LON).alias(DEST_LON), F.col(LAT).alias(DEST_LAT),
+                    F.col(H3).alias(DEST_H3),
+                    dep.alias(DEPARTURE), arr.alias(ARRIVAL), dur.alias(DURATION_S),
                     F.hypot(F.col(X_M) - F.col(f"_o_{X_M}"),
                             F.col(Y_M) - F.col(f"_o_{Y_M}")).alias(DIST_M))
             .where(F.col(DURATION_S) <= F.lit(float(max_gap_s))))
