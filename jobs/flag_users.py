@@ -96,11 +96,11 @@ def execute(spark: SparkSession, cfg: Config, month: dt.date) -> dict[str, Any]:
     note_partition(f"month={key}")
     events = (catalog.read("events_clean", dt=days).select(*EVENT_COLUMNS)
               .persist(StorageLevel.MEMORY_AND_DISK))
-    staged: list[DataFrame] = []
 
     def stage(df: DataFrame) -> DataFrame:
-        staged.append(df.persist(StorageLevel.MEMORY_AND_DISK))
-        return staged[-1]
+        # small per-card results used several times: materialise them and cut the
+        # lineage, so later plans (and each expectation of the gate) stay small
+        return df.localCheckpoint(eager=True)
 
     try:
         n_events = events.count()
@@ -121,8 +121,7 @@ def execute(spark: SparkSession, cfg: Config, month: dt.date) -> dict[str, Any]:
                     "max_group_size": cfg.flags.max_group_size},
             results_dir=cfg.quality_dir, label=f"month={key}")
     finally:
-        for df in [events, *staged]:
-            df.unpersist()
+        events.unpersist()
     out = catalog.read("user_flags", month=key)
     row = out.agg(
         F.count(F.lit(1)).alias("cards"),

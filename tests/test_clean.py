@@ -271,17 +271,15 @@ def test_config_rejects_bad_clean_parameters():
 
 
 @pytest.fixture(scope="module")
-def cleaned_city(spark, city, tmp_path_factory):
-    """cells -> ingest -> clean for two days of the synthetic city (one with the heavy
-    card) in a private warehouse; the truth rows of those days."""
+def cleaned_city(spark, chain):
+    """Two days of the shared pipeline run (one with the heavy card), cleaned once more
+    under a run record (a re-run: the partitions stay identical); their truth rows."""
     import pandas as pd
-    from mobsig.jobs import clean_events, ingest_cells, ingest_events
+    from mobsig.jobs import clean_events
 
     from mobsig.runs import recording
 
-    res, cfg = city
-    wh = tmp_path_factory.mktemp("clean_wh")
-    cfg = cfg.replace(paths=dataclasses.replace(cfg.paths, warehouse=str(wh)))
+    res, cfg, _ = chain
     truth = pd.read_parquet(res.out / "truth/events")
     truth["dt"] = truth["dt"].astype(str)
     truth = truth[~truth["label"].str.startswith("malformed")].copy()
@@ -291,10 +289,8 @@ def cleaned_city(spark, city, tmp_path_factory):
     truth = truth[truth["dt"].isin([d.isoformat() for d in days])].copy()
     truth["ts"] = pd.to_datetime(truth["event_time"], format="ISO8601")
 
-    ingest_cells.execute(spark, cfg)
     out, records = {}, {}
     for d in days:
-        ingest_events.execute(spark, cfg, d)
         with recording("clean_events", f"test-{d}", cfg.digest()) as rec:
             out[d] = clean_events.execute(spark, cfg, d)
         records[d] = rec

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import gzip
 from collections import Counter
@@ -27,25 +26,19 @@ from mobsig.synth.signals import MALFORMED_REASONS
 from tests.conftest import make_config
 
 DAY1 = dt.date(2026, 6, 1)
-DAY16 = dt.date(2026, 6, 16)  # after the cell swap and antenna moves; has time_outside_day
+DAY16 = dt.date(2026, 6, 12)  # after the cell swap and antenna moves of the 14-day city
 
 
 @pytest.fixture(scope="module")
-def ingested(spark, city, tmp_path_factory):
-    """The city's cells table and two ingested days, in a private warehouse."""
-    from mobsig.jobs.ingest_cells import execute as build_cells
-    from mobsig.jobs.ingest_events import execute
-
-    res, cfg = city
-    wh = tmp_path_factory.mktemp("ingest_wh")
-    cfg = cfg.replace(paths=dataclasses.replace(cfg.paths, warehouse=str(wh)))
-    build_cells(spark, cfg)
-    counts = {d: execute(spark, cfg, d) for d in (DAY1, DAY16)}
+def ingested(chain):
+    """Two ingested days of the city, from the shared pipeline run (conftest ``chain``)."""
+    res, cfg, counts = chain
+    days = {d: counts["days"][d]["ingest"] for d in (DAY1, DAY16)}
     truth = pd.read_parquet(res.out / "truth/events",
                             columns=["user_id", "event_time", "cell_id", "event_type", "label",
                                      "dt"])
     truth["dt"] = truth["dt"].astype(str)
-    return cfg, counts, truth
+    return cfg, days, truth
 
 
 def _table(spark, cfg, name, day):

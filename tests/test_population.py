@@ -1,7 +1,7 @@
 """Expansion, population by unit and small-count suppression.
 
-Integration tests use the synthetic city with stays/user_flags built from its truth (see
-tests/test_residence.py) and the home_work job's output. The test city is small (~200
+Integration tests use the synthetic city through the real pipeline (conftest ``chain``).
+The test city is small (~200
 residents, 6 counties, 26 townships of at most ~35 people), so the per-township ±15 %
 check against the official population (townships >= 1,000 people) cannot be made here;
 township accuracy is checked on raw sample residents against the truth instead.
@@ -26,11 +26,11 @@ ADDITIVE = ("resident", "short_term", "actual_service", "employed")
 
 
 @pytest.fixture(scope="module")
-def pop(spark, city):
+def pop(spark, chain):
     from mobsig.jobs import expand, population_by_unit
 
-    cfg, _ = city_warehouse(spark, city)
-    res, _ = city
+    cfg, _ = city_warehouse(spark, chain)
+    res = chain[0]
     factors = expand.execute(spark, cfg, MONTH)
     summary = population_by_unit.execute(spark, cfg, MONTH)
     catalog = Catalog(spark, cfg.warehouse)

@@ -1,10 +1,7 @@
 """Home/work and population classes (mobsig.residence, jobs/home_work).
 
-Integration tests run on the synthetic city. Until detect_stays and flag_users land, the
-``stays`` input is built from the city's true stays (truth/stays: stays >= 30 min,
-locations moved by a deterministic +-100 m offset to mimic cell-based centroids) and
-``user_flags`` from truth/cards (non-human = not is_human; cards of one person form a
-multi-card group whose primary card is counted).
+Integration tests run on the synthetic city through the real pipeline (conftest ``chain``:
+ingest -> clean -> detect_stays -> flag_users -> home_work).
 """
 
 from __future__ import annotations
@@ -19,83 +16,14 @@ from pyspark.sql import functions as F
 
 from mobsig.catalog import Catalog
 from mobsig.config import HomeWorkConfig, PopulationConfig
-from mobsig.schema import load_schema
-from tests.conftest import make_config
 
 MONTH = dt.date(2026, 6, 1)
-_BUILT: dict[str, object] = {}
 
 
-# --------------------------------------------------------------------------------------
-# inputs built from the synthetic city's truth
-
-
-def _fill(df, table: str):
-    """Add any column of ``table``'s schema that ``df`` lacks as a typed null."""
-    schema = load_schema(table)
-    have = set(df.columns)
-    for c in schema.columns:
-        if c.name not in have:
-            df = df.withColumn(c.name, F.lit(None).cast(c.type))
-    return df.select(*schema.names)
-
-
-def truth_stays(spark, truth_dir: str, noise_m: float = 100.0):
-    s = spark.read.parquet(f"{truth_dir}/stays").where("duration_s >= 1800")
-    h = F.xxhash64("user_id", F.col("stay_start").cast("string"))
-    dx = (F.pmod(h, F.lit(2001)) - 1000) / 1000.0 * noise_m
-    dy = (F.pmod(F.xxhash64(h), F.lit(2001)) - 1000) / 1000.0 * noise_m
-    lat = F.col("lat") + dy / 111_195.0
-    lon = F.col("lon") + dx / (111_195.0 * F.cos(F.radians(F.col("lat"))))
-    s = s.select("user_id", F.col("stay_start").cast("timestamp").alias("stay_start"),
-                 F.col("stay_end").cast("timestamp").alias("stay_end"),
-                 F.col("duration_s").cast("bigint").alias("duration_s"),
-                 lon.alias("lon"), lat.alias("lat"))
-    cell = F.call_function("ST_H3CellIDs", F.call_function("ST_Point", "lon", "lat"),
-                           F.lit(9), F.lit(False))[0]
-    s = s.select("*", F.lit("truth").alias("cell_id"),
-                 F.lower(F.hex(cell)).alias("h3"), F.lit(1).alias("n_events"),
-                 F.to_date("stay_end").alias("dt"))
-    return _fill(s, "stays")
-
-
-def truth_flags(spark, truth_dir: str, month: str = "2026-06"):
-    cards = pd.read_parquet(f"{truth_dir}/cards.parquet")
-    size = cards[cards["is_human"]].groupby("person_id")["user_id"].transform("size")
-    cards["size"] = 1
-    cards.loc[size.index, "size"] = size
-    multi = cards["is_human"] & cards["size"].gt(1)
-    rows = pd.DataFrame({
-        "user_id": cards["user_id"],
-        "is_non_human": ~cards["is_human"],
-        "non_human_reason": np.where(cards["is_human"], None, "truth"),
-        "multicard_group": np.where(multi, "p" + cards["person_id"].astype(str), None),
-        "multicard_group_size": cards["size"].astype("int32"),
-        "is_group_primary": cards["card_kind"].ne("secondary"),
-        "month": month,
-    })
-    df = spark.createDataFrame(rows.astype(object).where(rows.notna(), None))
-    df = df.withColumn("multicard_group_size", F.col("multicard_group_size").cast("int"))
-    return _fill(df, "user_flags")
-
-
-def city_warehouse(spark, city):
-    """The city config with stays + user_flags from truth and home_work run (memoised)."""
-    res, base = city
-    key = str(res.out)
-    if key in _BUILT:
-        return _BUILT[key]
-    from mobsig.jobs import home_work
-
-    cfg = make_config(res.out / "e_work", paths={
-        "units": [str(p) for p in base.paths_list("units")],
-        "reference_population": str(base.path("reference_population"))})
-    catalog = Catalog(spark, cfg.warehouse)
-    catalog.write(truth_stays(spark, str(res.out / "truth")), "stays", {})
-    catalog.write(truth_flags(spark, str(res.out / "truth")), "user_flags", {})
-    summary = home_work.execute(spark, cfg, MONTH)
-    _BUILT[key] = (cfg, summary)
-    return _BUILT[key]
+def city_warehouse(spark, chain):
+    """The config and home_work summary of the shared pipeline run (conftest ``chain``)."""
+    _, cfg, counts = chain
+    return cfg, counts["home_work"]
 
 
 def dist_m(lon1, lat1, lon2, lat2):
@@ -106,9 +34,9 @@ def dist_m(lon1, lat1, lon2, lat2):
 
 
 @pytest.fixture(scope="module")
-def built(spark, city):
-    cfg, summary = city_warehouse(spark, city)
-    res, _ = city
+def built(spark, chain):
+    cfg, summary = city_warehouse(spark, chain)
+    res = chain[0]
     hw = Catalog(spark, cfg.warehouse).read("home_work", month="2026-06").toPandas()
     persons = pd.read_parquet(res.out / "truth/persons.parquet")
     cards = pd.read_parquet(res.out / "truth/cards.parquet")
@@ -172,7 +100,7 @@ def test_unidentified_home_has_reason(built):
     assert set(hw.loc[hw["pop_class"].eq("non_human"), "home_reason"]) == {"non_human"}
 
 
-def test_home_work_rerun_is_identical(spark, city, built):
+def test_home_work_rerun_is_identical(spark, built):
     from mobsig.jobs import home_work
 
     cfg = built[0]

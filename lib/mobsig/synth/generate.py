@@ -259,6 +259,14 @@ def generate(spark: SparkSession, cfg: Config, out: Path,
         "synth": {k: (v.isoformat() if isinstance(v, dt.date) else v)
                   for k, v in cfg.to_dict()["synth"].items()},
     }
+    # the thresholds the truth was generated with (population classes depend on them), so
+    # the jobs run on this city classify with the same rules; only non-defaults are written
+    defaults = Config().to_dict()
+    for section in ("population", "home_work", "flags"):
+        changed = {k: v for k, v in cfg.to_dict()[section].items()
+                   if v != defaults[section][k]}
+        if changed:
+            doc[section] = changed
     config_path.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True), "utf-8")
     seconds = time.time() - t_start
     manifest = {"seed": sc.seed, "days": [d.isoformat() for d in days],
