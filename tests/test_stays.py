@@ -1,27 +1,21 @@
 """Stays and moves: the numpy fold against a brute-force reference, Spark-level properties
 on tiny frames, the carry across midnight, and precision/recall on the synthetic city.
 
-City input: until ingest_events + clean_events can be chained here, ``events_clean`` is
-built from the truth (normal rows only, true cell positions projected to run.metric_crs,
-stay radius 500 m within 8 km of the centre and 1 km outside).
+City input: the shared pipeline run (conftest ``chain``: ingest -> clean -> stays).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import random
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from pyproj import Transformer
-from pyspark.sql import SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from mobsig.catalog import Catalog
-from mobsig.config import Config
 from mobsig.stays import (
     StayRule,
     find_stays,
@@ -383,31 +377,6 @@ def test_missing_previous_carry_is_an_error(spark, tmp_path):
 # the synthetic city
 
 
-def events_clean_from_truth(spark: SparkSession, city_dir: Path, cfg: Config,
-                            days: list[dt.date]) -> None:
-    """Write events_clean for ``days`` from the truth: normal rows, true cell positions."""
-    cells = pd.read_csv(city_dir / "truth/cells.csv", dtype={"admin_code": str})
-    tr = Transformer.from_crs("EPSG:4326", cfg.run.metric_crs, always_xy=True)
-    x, y = tr.transform(cells["true_lon"].to_numpy(), cells["true_lat"].to_numpy())
-    radius = np.where(np.hypot(cells["x"], cells["y"]) < 8000, 500.0, 1000.0)
-    cdf = spark.createDataFrame(pd.DataFrame({
-        "cell_id": cells["cell_id"], "lon": cells["true_lon"], "lat": cells["true_lat"],
-        "x_m": x, "y_m": y, "stay_radius_m": radius, "region": cells["admin_code"],
-        "valid_from": pd.to_datetime(cells["valid_from"]).dt.date,
-        "valid_to": pd.to_datetime(cells["valid_to"]).dt.date}).astype(object).where(
-            lambda d: d.notna(), None))
-    ev = (spark.read.parquet(str(city_dir / "truth/events"))
-          .where((F.col("label") == "normal") & F.col("dt").isin([d.isoformat() for d in days]))
-          .select("user_id", F.to_timestamp("event_time").alias("event_time"), "cell_id",
-                  "event_type", "imei_tac", "home_region", F.to_date("dt").alias("dt")))
-    valid = ((F.col("valid_from").isNull() | (F.col("valid_from") <= F.col("dt")))
-             & (F.col("valid_to").isNull() | (F.col("valid_to") >= F.col("dt"))))
-    ev = ev.join(F.broadcast(cdf), "cell_id", "inner").where(valid).drop("valid_from", "valid_to")
-    per_day = F.count(F.lit(1)).over(Window.partitionBy("user_id", "dt"))
-    ev = ev.withColumn("is_heavy_user", per_day > F.lit(cfg.clean.heavy_user_events_per_day))
-    Catalog(spark, cfg.warehouse).write(ev, "events_clean", {"dt": days})
-
-
 def match_stays(det: pd.DataFrame, truth: pd.DataFrame, min_overlap=0.5, max_dist_m=1000.0):
     """Pairs (det index, truth index) of the same user with time overlap >= min_overlap of
     the shorter stay and positions <= max_dist_m apart."""
@@ -424,16 +393,13 @@ def match_stays(det: pd.DataFrame, truth: pd.DataFrame, min_overlap=0.5, max_dis
 
 
 @pytest.fixture(scope="module")
-def city_stays(spark, city, tmp_path_factory):
-    """detect_stays on days 2-5 of the test city (fresh start on day 2), run twice on day 4."""
+def city_stays(spark, chain):
+    """Days 2-5 of the shared pipeline run; day 4 run once more (must be identical)."""
     from mobsig.jobs.detect_stays import execute
 
-    res, city_cfg = city
-    tmp = tmp_path_factory.mktemp("stays_city")
-    cfg = make_config(tmp, paths={"tac_types": str(res.out / "reference/tac_types.csv")})
+    res, cfg, counts = chain
     days = res.days[1:5]
-    events_clean_from_truth(spark, res.out, cfg, days)
-    results = [execute(spark, cfg, d, fresh_start=(i == 0)) for i, d in enumerate(days)]
+    results = [counts["days"][d]["stays"] for d in days]
     cat = Catalog(spark, cfg.warehouse)
     snap = {t: sorted(cat.read(t, dt=days[2]).collect()) for t in ("stays", "moves",
                                                                      "stays_carry")}
@@ -448,7 +414,7 @@ def test_city_precision_recall(spark, city_stays):
     cat = Catalog(spark, cfg.warehouse)
     cards = pd.read_parquet(res.out / "truth/cards.parquet")
     human = set(cards.loc[cards["is_human"], "user_id"])
-    det = cat.read("stays").select(
+    det = cat.read("stays", dt=days).select(
         "user_id", *[F.col(c).cast("timestamp_ntz").alias(c) for c in ("stay_start", "stay_end")],
         "lon", "lat", "duration_s", "dt").toPandas()
     assert det["dt"].nunique() == len(days)
