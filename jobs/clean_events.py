@@ -148,9 +148,12 @@ def execute(spark, cfg: Config, day: dt.date, regions: list[str] | None = None) 
 
 
 def run(args: argparse.Namespace, cfg: Config, spark) -> int:
+    from mobsig.runs import day_label, recorded
+
     regions = jobargs.regions(args)
     for day in jobargs.days(args):
-        res = execute(spark, cfg, day, regions)
+        res = recorded(spark, cfg, NAME, day_label(day, regions),
+                       lambda day=day: execute(spark, cfg, day, regions))
         rm = res["removed"]
         print(f"{day}: {res['bronze']} bronze -> {res['clean']} clean; removed "
               f"{rm['duplicate']} duplicates, {rm['pingpong']} ping-pong, {rm['drift']} drift, "

@@ -41,7 +41,8 @@ def run(args: argparse.Namespace, cfg: Config, spark) -> int:
     jobs = [j for j in run_job.KINDS if j in available_jobs()]
     ns = argparse.Namespace(job="all", date=None, date_from=res.days[0].isoformat(),
                             date_to=res.days[-1].isoformat(), region=[], month=None,
-                            month_from=None, month_to=None, keep_going=False)
+                            month_from=None, month_to=None, keep_going=False,
+                            fresh_start=True)
     rc = run_job.run(ns, city_cfg, spark) if jobs else 0
     print("inputs:")
     print(f"  raw events (CSV gzip, dt= folders)  {city_cfg.path('raw_events')}")

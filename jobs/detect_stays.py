@@ -73,8 +73,12 @@ def validate(args: argparse.Namespace, cfg: Config) -> None:
 
 
 def run(args: argparse.Namespace, cfg: Config, spark: SparkSession) -> int:
+    from mobsig.runs import day_label, recorded
+
     for i, day in enumerate(jobargs.days(args)):
-        res = execute(spark, cfg, day, fresh_start=bool(args.fresh_start) and i == 0)
+        fresh = bool(args.fresh_start) and i == 0
+        res = recorded(spark, cfg, NAME, day_label(day),
+                       lambda day=day, fresh=fresh: execute(spark, cfg, day, fresh_start=fresh))
         print(f"detect_stays {day}: {res['events']} events of {res['users']} users "
               f"({res['excluded_events']} excluded) -> {res['stays']} stays, "
               f"{res['moves']} moves; carry {res['carry_in']} in, {res['carry_out']} out")

@@ -111,8 +111,11 @@ def execute(spark, cfg: Config, month: dt.date) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace, cfg: Config, spark) -> int:
+    from mobsig.runs import month_label, recorded
+
     for month in months(args):
-        res = execute(spark, cfg, month)
+        res = recorded(spark, cfg, NAME, month_label(month),
+                       lambda month=month: execute(spark, cfg, month))
         print(f"expand {res['month']}: {res['counties']} counties, "
               f"{res['sample_residents']} sample residents for "
               f"{res['reference_population']} people (factor CV {res['factor_cv']})")

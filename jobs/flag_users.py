@@ -140,8 +140,11 @@ def execute(spark: SparkSession, cfg: Config, month: dt.date) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace, cfg: Config, spark: SparkSession) -> int:
+    from mobsig.runs import month_label, recorded
+
     for month in jobargs.months(args):
-        s = execute(spark, cfg, month)
+        s = recorded(spark, cfg, NAME, month_label(month),
+                     lambda month=month: execute(spark, cfg, month))
         print(f"user_flags {s['month']}: {s['cards']} cards, {s['non_human']} non-human, "
               f"{s['groups']} multi-card groups ({s['grouped_cards']} cards), "
               f"{s['counted_persons']} persons counted; {s['events']} events"

@@ -103,8 +103,11 @@ def execute(spark, cfg: Config, month: dt.date) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace, cfg: Config, spark) -> int:
+    from mobsig.runs import month_label, recorded
+
     for month in months(args):
-        res = execute(spark, cfg, month)
+        res = recorded(spark, cfg, NAME, month_label(month),
+                       lambda month=month: execute(spark, cfg, month))
         print(f"home_work {res['month']}: {res['rows']} cards, {res['homes']} homes, "
               f"{res['works']} workplaces; counted classes {res['classes']}")
     return 0

@@ -136,7 +136,9 @@ def execute(spark, cfg: Config) -> dict:
 
 
 def run(args: argparse.Namespace, cfg: Config, spark) -> int:
-    res = execute(spark, cfg)
+    from mobsig.runs import recorded
+
+    res = recorded(spark, cfg, NAME, "all", lambda: execute(spark, cfg))
     print(f"cells: {res['cells']} cell versions written from {res['rows_read']} rows "
           f"({res['rows_invalid']} invalid, {res['outside_units']} outside every county)")
     return 0

@@ -158,9 +158,12 @@ def execute(spark, cfg: Config, day: dt.date, regions: list[str] | None = None) 
 
 
 def run(args: argparse.Namespace, cfg: Config, spark) -> int:
+    from mobsig.runs import day_label, recorded
+
     regions = jobargs.regions(args)
     for day in jobargs.days(args):
-        res = execute(spark, cfg, day, regions)
+        res = recorded(spark, cfg, NAME, day_label(day, regions),
+                       lambda day=day: execute(spark, cfg, day, regions))
         print(f"{res['day']}: read {res['rows_read']}, accepted {res['rows_accepted']}, "
               f"quarantined {res['rows_quarantined']} {res['quarantine']}"
               + (f"; wrote {res['rows_written']} rows of {regions}" if regions else ""))

@@ -152,8 +152,12 @@ def execute(spark, cfg: Config, month: dt.date, export: bool = True) -> dict[str
 
 
 def run(args: argparse.Namespace, cfg: Config, spark) -> int:
+    from mobsig.runs import month_label, recorded
+
     for month in months(args):
-        res = execute(spark, cfg, month, export=not args.no_export_files)
+        res = recorded(spark, cfg, NAME, month_label(month),
+                       lambda month=month: execute(spark, cfg, month,
+                                                   export=not args.no_export_files))
         levels = ", ".join(f"{k} {v['rows']} rows ({v['suppressed']} suppressed)"
                            for k, v in sorted(res["levels"].items()))
         print(f"population_by_unit {res['month']}: {levels}")

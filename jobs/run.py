@@ -47,6 +47,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_month_arguments(p)
     p.add_argument("--keep-going", action="store_true",
                    help="run the remaining partitions after a failure (exit 1 at the end)")
+    p.add_argument("--fresh-start", action="store_true",
+                   help="detect_stays on the first day starts without the previous day's "
+                        "open-stay carry (first day of the data; otherwise an error)")
 
 
 def chain(job: str) -> list[str]:
@@ -64,8 +67,9 @@ def _months_of(day_list: list[dt.date]) -> list[dt.date]:
     return sorted({d.replace(day=1) for d in day_list})
 
 
-def plan(args: argparse.Namespace) -> list[tuple[str, str, tuple]]:
-    """(job, label, partition args) in execution order, validated before Spark starts."""
+def plan(args: argparse.Namespace) -> list[tuple[str, str, tuple, dict]]:
+    """(job, label, partition args, options) in execution order, validated before Spark
+    starts."""
     from mobsig.runs import day_label, month_label
 
     jobs = chain(args.job)
@@ -81,20 +85,22 @@ def plan(args: argparse.Namespace) -> list[tuple[str, str, tuple]]:
     else:
         month_list = []
     regs = regions(args)
-    steps: list[tuple[str, str, tuple]] = []
+    steps: list[tuple[str, str, tuple, dict]] = []
     daily = [j for j in jobs if KINDS[j] != "month"]
     if "ingest_cells" in daily and (day_list or not needs_day):
-        steps.append(("ingest_cells", "all", ()))
-    for d in day_list:
+        steps.append(("ingest_cells", "all", (), {}))
+    fresh = bool(getattr(args, "fresh_start", False))
+    for i, d in enumerate(day_list):
         for j in daily:
             if KINDS[j] == "day_region":
-                steps.append((j, day_label(d, regs), (d, regs)))
+                steps.append((j, day_label(d, regs), (d, regs), {}))
             elif KINDS[j] == "day":
-                steps.append((j, day_label(d), (d,)))
+                opts = {"fresh_start": True} if (fresh and i == 0) else {}
+                steps.append((j, day_label(d), (d,), opts))
     for m in month_list:
         for j in jobs:
             if KINDS[j] == "month":
-                steps.append((j, month_label(m), (m,)))
+                steps.append((j, month_label(m), (m,), {}))
     if not steps:
         raise ConfigError(f"nothing to run for {args.job!r} with the given partition options")
     return steps
@@ -110,9 +116,10 @@ def _module(job: str) -> ModuleType:
     return importlib.import_module(f"mobsig.jobs.{job}")
 
 
-def _call(mod: ModuleType, spark, cfg: Config, part: tuple) -> Callable[[], object]:
+def _call(mod: ModuleType, spark, cfg: Config, part: tuple,
+          opts: dict) -> Callable[[], object]:
     def fn() -> object:
-        return mod.execute(spark, cfg, *part)
+        return mod.execute(spark, cfg, *part, **opts)
 
     return fn
 
@@ -122,9 +129,9 @@ def run(args: argparse.Namespace, cfg: Config, spark) -> int:
 
     steps = plan(args)
     rc = 0
-    for job, label, part in steps:
-        rc |= run_partitions(spark, cfg, job, [(label, _call(_module(job), spark, cfg, part))],
-                             keep_going=args.keep_going)
+    for job, label, part, opts in steps:
+        fn = _call(_module(job), spark, cfg, part, opts)
+        rc |= run_partitions(spark, cfg, job, [(label, fn)], keep_going=args.keep_going)
     return rc
 
 

@@ -95,6 +95,8 @@ def test_daily_chain_through_spark_submit(standalone, small_city, spark, tmp_pat
             if job == "ingest_cells" and d != res.days[0]:
                 continue
             args = [] if job == "ingest_cells" else ["--date", d.isoformat()]
+            if job == "detect_stays" and d == res.days[0]:
+                args.append("--fresh-start")  # the first day of data has no carry
             cmd = [str(ROOT / "deploy/yarn/submit.sh"), "--target", "standalone", "--master",
                    url, "--resources", str(resources), "--python", sys.executable,
                    "--config", str(res.config_path), job, *args]

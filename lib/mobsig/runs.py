@@ -186,3 +186,20 @@ def day_label(day: dt.date, regions: list[str] | None = None) -> str:
 
 def month_label(month: dt.date) -> str:
     return f"month={month.strftime('%Y-%m')}"
+
+
+def recorded(spark: Any, cfg: Any, job: str, label: str, fn: Any) -> Any:
+    """Run ``fn()`` under its own run record for partition ``label``; return its result.
+
+    Used by each job's command loop so a backfill (``--from A --to B``) leaves one
+    manifest row per day in ``runs``, not one for the whole range.
+    """
+    from mobsig.catalog import Catalog
+    from mobsig.logs import log_context, new_run_id
+
+    catalog = Catalog(spark, cfg.warehouse)
+    run_id = new_run_id()
+    with log_context(part=label, run=run_id), recording(
+            job, run_id, cfg.digest(), sink=lambda rec: write_record(catalog, rec)) as rec:
+        rec.partition = label
+        return fn()
