@@ -22,6 +22,7 @@ CITY_RULES = {
     "home_work": {"home_min_nights": 5, "work_min_days": 4},
     "flags": {"static_min_days": 5, "multicard_min_days": 5},
 }
+CITY_START = dt.date(2026, 6, 8)  # two weeks with two weekends and 端午节 (Fri 06-19)
 MONTH = dt.date(2026, 6, 1)
 
 
@@ -57,7 +58,8 @@ def city(spark, tmp_path_factory):
     from mobsig.synth.generate import generate
 
     out = tmp_path_factory.mktemp("city")
-    cfg = make_config(out, synth={"people": CITY_PEOPLE, "days": CITY_DAYS}, **CITY_RULES)
+    cfg = make_config(out, synth={"people": CITY_PEOPLE, "days": CITY_DAYS,
+                                  "start_date": CITY_START.isoformat()}, **CITY_RULES)
     res = generate(spark, cfg, out)
     return res, load_config(res.config_path, ["spark.shuffle_partitions=2"])
 

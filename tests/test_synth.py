@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from mobsig.coords import haversine_m, to_cgcs2000
+from tests.conftest import CITY_RULES
 
 pytestmark = pytest.mark.slow
 
@@ -110,8 +111,11 @@ def test_cards_persons_and_classes(truth):
     classes = sample["pop_class"].value_counts()
     assert set(classes.index) == {"resident", "short_term", "visitor", "transit"}
     st = sample[sample["pop_class"] == "short_term"]
-    assert st["days_present"].between(3, 17).all()
-    assert (sample.loc[sample["pop_class"] == "resident", "days_present"] >= 18).all()
+    rules = CITY_RULES["population"]  # the thresholds the city was generated with
+    assert st["days_present"].between(rules["short_term_min_days"],
+                                      rules["resident_min_days"] - 1).all()
+    resident_days = sample.loc[sample["pop_class"] == "resident", "days_present"]
+    assert (resident_days >= rules["resident_min_days"]).all()
     workers = sample[sample["is_worker"]]
     d = haversine_m(workers["home_lon"], workers["home_lat"], workers["work_lon"],
                     workers["work_lat"])

@@ -24,7 +24,11 @@ if [ -z "${SPARK_SUBMIT:-}" ]; then
 fi
 export SPARK_SUBMIT
 wheel=$(ls "$root"/dist/mobsig-*.whl 2>/dev/null | tail -n 1 || true)
-newest=$(find "$root/lib" "$root/jobs" "$root/schemas" "$root/expectations" -type f -newer "${wheel:-/nonexistent}" 2>/dev/null | head -n 1)
+newest=""
+if [ -n "$wheel" ]; then
+  newest=$(find "$root/lib" "$root/jobs" "$root/schemas" "$root/expectations" \
+             "$root/pyproject.toml" -type f -newer "$wheel" 2>/dev/null | head -n 1 || true)
+fi
 if [ -z "$wheel" ] || [ -n "$newest" ]; then
   rm -f "$root"/dist/mobsig-*.whl
   "$py" -m pip wheel --quiet --no-deps -w "$root/dist" "$root" >&2
