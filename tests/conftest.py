@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from mobsig.config import Config, build_config
+from mobsig.synth.generate import TWO_WEEK_RULES
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
@@ -17,11 +18,7 @@ CITY_PEOPLE = 160
 # the monthly jobs) inside the CI budget; the residence thresholds are scaled to it the
 # same way for the generator's truth and for the jobs (see CITY_RULES).
 CITY_DAYS = 14
-CITY_RULES = {
-    "population": {"resident_min_days": 9, "short_term_min_days": 3},
-    "home_work": {"home_min_nights": 5, "work_min_days": 4},
-    "flags": {"static_min_days": 5, "multicard_min_days": 5},
-}
+CITY_RULES = TWO_WEEK_RULES
 CITY_START = dt.date(2026, 6, 8)  # two weeks with two weekends and 端午节 (Fri 06-19)
 MONTH = dt.date(2026, 6, 1)
 

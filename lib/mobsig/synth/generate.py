@@ -63,6 +63,16 @@ CARD_COLUMNS = ["card_idx", "user_id", "person_id", "kind", "card_kind", "is_hum
                 "phone_off_nights", "rate"]
 
 
+# Residence thresholds scaled to a two-week period (the domain defaults assume a month:
+# resident >= 18 days, home >= 10 nights, ...). Used by the quick demo and the test city;
+# the generator's truth classes follow whatever thresholds the config holds.
+TWO_WEEK_RULES: dict[str, dict[str, int]] = {
+    "population": {"resident_min_days": 9, "short_term_min_days": 3},
+    "home_work": {"home_min_nights": 5, "work_min_days": 4},
+    "flags": {"static_min_days": 5, "multicard_min_days": 5},
+}
+
+
 @dataclass
 class SynthResult:
     out: Path
