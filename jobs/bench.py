@@ -105,7 +105,7 @@ def io_floor(spark, raw_dir: Path, out: Path, partitions: int) -> float:
     t0 = time.time()
     df = (spark.read.option("header", True).csv(str(raw_dir))
           .select("user_id", "cell_id", "event_type",
-                  F.to_timestamp("event_time").alias("event_time")))
+                  F.try_to_timestamp(F.col("event_time")).alias("event_time")))
     (df.repartition(partitions, "user_id").sortWithinPartitions("user_id", "event_time")
      .write.mode("overwrite").parquet(str(out)))
     return time.time() - t0

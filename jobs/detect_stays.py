@@ -36,7 +36,7 @@ from mobsig.catalog import Catalog
 from mobsig.columns import DT, USER_ID
 from mobsig.config import Config
 from mobsig.errors import InputError
-from mobsig.pipeline import bbox_params, gate_and_write
+from mobsig.pipeline import Output, bbox_params, gate_all_then_write
 from mobsig.runs import note_input, note_output, note_partition
 from mobsig.stays import (
     StayRule,
@@ -149,15 +149,17 @@ def execute(spark: SparkSession, cfg: Config, day: dt.date,
         params = {**bbox_params(cfg), "tau_s": int(rule.tau_us // 1_000_000),
                   "max_gap_s": int(max_gap_s)}
         label = f"dt={day}"
-        gate_and_write(catalog, stays.select("*", day_lit).drop("x_m", "y_m"), "stays",
-                       {DT: day}, suite="stays", params=params,
-                       results_dir=cfg.quality_dir, label=label)
-        gate_and_write(catalog, moves.select("*", day_lit), "moves", {DT: day},
-                       suite="moves", params=params, results_dir=cfg.quality_dir, label=label)
         new_carry = (open_records_from_fold(folded)
                      .unionByName(last_stay_per_user(stays, previous, horizon, max_gap_s))
                      .select("*", day_lit))
-        catalog.write(new_carry, "stays_carry", {DT: day})
+        # stays, moves and the carry are gated together and written only if all pass
+        gate_all_then_write(catalog, [
+            Output(stays.select("*", day_lit).drop("x_m", "y_m"), "stays", {DT: day},
+                   suite="stays", params=params),
+            Output(moves.select("*", day_lit), "moves", {DT: day}, suite="moves",
+                   params=params),
+            Output(new_carry, "stays_carry", {DT: day}, gated=False),
+        ], results_dir=cfg.quality_dir, label=label)
         out = {r["kind"]: int(r["count"]) for r in
                catalog.read("stays_carry", dt=day).groupBy("kind").count().collect()}
         note_output("stays_carry", sum(out.values()))

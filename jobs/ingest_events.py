@@ -67,7 +67,7 @@ def execute(spark, cfg: Config, day: dt.date, regions: list[str] | None = None) 
         read_sources,
         rejected_events,
     )
-    from mobsig.pipeline import gate_and_write
+    from mobsig.pipeline import Output, gate_all_then_write
     from mobsig.quality import metrics_frame, run_gate
     from mobsig.runs import note_gate, note_input, note_partition
 
@@ -137,15 +137,16 @@ def execute(spark, cfg: Config, day: dt.date, regions: list[str] | None = None) 
                          "day_end": day_start + dt.timedelta(days=1, microseconds=-1),
                          "user_id_min_len": ing.user_id_min_len,
                          "user_id_max_len": ing.user_id_max_len}
-        if regions is None:
-            gate_and_write(catalog, rejected_events(classified, day), "events_quarantine",
-                           {C.DT: day}, results_dir=cfg.quality_dir, label=label)
         bronze = accepted_events(classified, day)
         if regions:
             bronze = bronze.where(F.col(C.REGION).isin(*regions))
         partition = {C.DT: day, C.REGION: regions} if regions else {C.DT: day}
-        gate_and_write(catalog, bronze, "events_bronze", partition, params=bronze_params,
-                       results_dir=cfg.quality_dir, label=label)
+        outputs = [Output(bronze, "events_bronze", partition, params=bronze_params)]
+        if regions is None:
+            outputs.append(Output(rejected_events(classified, day), "events_quarantine",
+                                  {C.DT: day}))
+        # both tables are gated before either is written
+        gate_all_then_write(catalog, outputs, results_dir=cfg.quality_dir, label=label)
         written = (accepted if not regions
                    else catalog.read("events_bronze", dt=day, region=regions).count())
     finally:

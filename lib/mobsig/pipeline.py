@@ -6,6 +6,7 @@ the Delta commit that replaces the partition is atomic.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,17 +44,51 @@ def gate_and_write(
     Raises SchemaError (shape) or DataQualityError (gate) before anything is written. The
     gate result and the written row count go into the active run record.
     """
-    out = conform(df, catalog.schema(table)).persist(StorageLevel.MEMORY_AND_DISK)
+    return gate_all_then_write(
+        catalog, [Output(df, table, partition, suite=suite, params=params)],
+        results_dir=results_dir, label=label)[0]
+
+
+@dataclass(frozen=True)
+class Output:
+    """One table a job writes: the rows, the partition they replace and their gate."""
+
+    df: DataFrame
+    table: str
+    partition: PartitionSpec
+    suite: str | None = None
+    params: dict[str, Any] | None = None
+    gated: bool = True
+
+
+def gate_all_then_write(catalog: Catalog, outputs: list[Output], *,
+                        results_dir: str | Path | None = None,
+                        label: str = "") -> list[GateResult]:
+    """Gate every output first, then write them all: a job with several output tables
+    (bronze + quarantine, stays + moves + carry) writes none of them when any gate fails.
+
+    Each table's commit is atomic on its own; a failure between two commits (not a gate)
+    leaves the earlier table replaced, and a re-run of the partition repairs it.
+    """
+    staged = [(o, conform(o.df, catalog.schema(o.table)).persist(StorageLevel.MEMORY_AND_DISK))
+              for o in outputs]
+    results = []
     try:
-        try:
-            result = run_gate(out, suite or table, params=params, schema=table,
-                              results_dir=results_dir, label=label)
-        except DataQualityError as exc:
-            note_gate({"table": table, **exc.result})
-            raise
-        note_gate({"table": table, **result.summary()})
-        catalog.write(out, table, partition)
-        note_output(table, out.count())
-        return result
+        for o, out in staged:
+            if not o.gated:
+                continue
+            try:
+                res = run_gate(out, o.suite or o.table, params=o.params, schema=o.table,
+                               results_dir=results_dir, label=label)
+            except DataQualityError as exc:
+                note_gate({"table": o.table, **exc.result})
+                raise
+            note_gate({"table": o.table, **res.summary()})
+            results.append(res)
+        for o, out in staged:
+            catalog.write(out, o.table, o.partition)
+            note_output(o.table, out.count())
+        return results
     finally:
-        out.unpersist()
+        for _, out in staged:
+            out.unpersist()
