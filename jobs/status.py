@@ -6,8 +6,8 @@
 
 For each job and partition it shows the latest run: status, end time, duration, rows in
 and out, failed gates and the error. With ``--require JOB[,JOB]`` the exit status is 0 only
-when every required job's latest run succeeded for every day of the month (or the date):
-the Airflow monthly DAG waits on it.
+when every required job has a succeeded whole-day run (not a --region run) for every day
+of the month (or the date): the Airflow monthly DAG waits on it.
 """
 
 from __future__ import annotations
@@ -97,8 +97,10 @@ def run(args: argparse.Namespace, cfg: Config, spark) -> int:
     required = [j.strip() for j in args.require.split(",") if j.strip()]
     missing = []
     for job in required:
-        ok_days = {r["partition"].split(" ")[0] for r in rows
-                   if r["job"] == job and r["status"] == "succeeded"}
+        # only whole-day runs count: a --region run covers part of the day's sectors
+        ok_days = {r["partition"] for r in rows
+                   if r["job"] == job and r["status"] == "succeeded"
+                   and " region=" not in r["partition"]}
         missing += [f"{job} {d}" for d in days if f"dt={d.isoformat()}" not in ok_days]
     if missing:
         print(f"not complete: {len(missing)} job-days without a succeeded run, e.g. "
