@@ -68,7 +68,7 @@ def test_defaults_follow_the_domain_document():
     assert cfg.clean.pingpong_window_s == 180
     assert (cfg.clean.drift_vmax_kmh, cfg.clean.drift_vmax_hsr_kmh) == (120, 350)
     assert (cfg.flags.multicard_distance_m, cfg.flags.multicard_min_share,
-            cfg.flags.multicard_min_days) == (500, 0.9, 7)  # 0.9: see FlagsConfig doc
+            cfg.flags.multicard_min_days) == (500, 0.7, 7)  # 0.7: see FlagsConfig doc
     assert (cfg.home_work.night_start_h, cfg.home_work.night_end_h) == (21, 7)
     assert (cfg.home_work.home_min_night_share, cfg.home_work.home_min_nights) == (0.5, 10)
     assert (cfg.home_work.work_start_h, cfg.home_work.work_end_h) == (9, 17)

@@ -49,9 +49,12 @@ def meter(user, days=10, period=900.0, drop=0.0, seed=1, tac="35328010"):
     return _rows(user, t, np.full(t.size, 2_000_000.0), np.full(t.size, 3_100_000.0), tac)
 
 
-def where_at(t, home, work, weekday_work=True):
-    """A person's true position at times t: work 08-18 on weekdays, home otherwise."""
+def where_at(t, home, work, weekday_work=True, shift_h=None):
+    """A person's true position at times t: work 08-18 on weekdays, home otherwise;
+    ``shift_h`` (one value per day) moves both departures of that day."""
     hour = (t % DAY) / H
+    if shift_h is not None:
+        hour = hour - np.asarray(shift_h)[(t // DAY).astype(int)]
     at_work = (hour >= 8) & (hour < 18) & weekday_work
     x = np.where(at_work, work[0], home[0])
     y = np.where(at_work, work[1], home[1])
@@ -59,7 +62,7 @@ def where_at(t, home, work, weekday_work=True):
 
 
 def human(user, days=10, rate_h=1.5, seed=2, home=HOME, work=WORK, day0=0, jitter=150.0,
-          tac="35328010"):
+          tac="35328010", shift_h=None):
     """A handset: Poisson activity 07-23 h, hourly periodic updates filling idle gaps
     (all night long), served by cells scattered around where the holder is."""
     rng = np.random.default_rng(seed)
@@ -72,7 +75,7 @@ def human(user, days=10, rate_h=1.5, seed=2, home=HOME, work=WORK, day0=0, jitte
              for s, g in zip(starts, gaps, strict=True) for k in range(1, int(g // H) + 1)
              if k * H < g - 120]
     t = np.sort(np.r_[t, fills])
-    x, y = where_at(t, home, work)
+    x, y = where_at(t, home, work, shift_h=shift_h)
     x = x + rng.normal(0, jitter, t.size)
     y = y + rng.normal(0, jitter, t.size)
     return _rows(user, t, x, y, tac)
@@ -208,6 +211,45 @@ def test_multicard_groups_primary_and_three_days_not_enough(spark):
     out3 = flags_of(spark, to_spark(spark, b1, b2), params={"multicard_min_days": 3,
                                                            "multicard_min_share": 0.25})
     assert out3.loc["pers_b_1" * 3, "multicard_group"] == "pers_b_1" * 3
+
+
+def test_neighbours_who_leave_at_their_own_times_are_not_one_person(spark):
+    """Two people living and working side by side coincide in most hours; only their
+    departures tell them apart. One person's two cards move together and are grouped;
+    two static cards of one holder (no moves to compare) need the static share."""
+    rng = np.random.default_rng(41)
+    n1 = human("neigh_01" * 4, rate_h=3, seed=42, shift_h=rng.uniform(-1.5, 1.5, 10))
+    n2 = human("neigh_02" * 4, rate_h=3, seed=43, shift_h=rng.uniform(-1.5, 1.5, 10))
+    a1 = human("pers_a_1" * 4, rate_h=3, seed=44, home=(1_040_000.0, 3_000_000.0),
+               work=(1_046_000.0, 3_002_000.0))
+    a2 = companion(a1, "pers_a_2" * 4, seed=45, home=(1_040_000.0, 3_000_000.0),
+                   work=(1_046_000.0, 3_002_000.0))
+    # a holder who never leaves home: two cards, no moves
+    still = (1_080_000.0, 3_000_000.0)
+    s1 = human("still_01" * 4, rate_h=2, seed=46, home=still, work=still)
+    s2 = companion(s1, "still_02" * 4, seed=47, home=still, work=still)
+    out = flags_of(spark, to_spark(spark, n1, n2, a1, a2, s1, s2))
+    grp = out["multicard_group"]
+    assert pd.isna(grp["neigh_01" * 4]) and pd.isna(grp["neigh_02" * 4])
+    assert grp["pers_a_1" * 4] == grp["pers_a_2" * 4] == "pers_a_1" * 4
+    ev = out.loc["pers_a_2" * 4, "ev"]["multicard_pairs"][0]
+    assert ev["ref_moves"] >= 10 and ev["co_move_share"] >= 0.9
+    assert grp["still_01" * 4] == grp["still_02" * 4] == "still_01" * 4
+    assert out.loc["still_02" * 4, "ev"]["multicard_pairs"][0]["ref_moves"] < 5
+    # the neighbours do pass co-location: it is the movement test that separates them
+    p = FlagsConfig()
+    hum = to_spark(spark, n1, n2)
+    slots = fl.hourly_locations(hum, fl.site_spacing(hum, p.multicard_max_distance_m), p)
+    colocated = fl.colocated_pairs(slots, p)
+    co = colocated.toPandas()
+    assert len(co) == 1 and co["coincident_share"].iloc[0] >= p.multicard_min_share
+    moves = fl.co_movement(colocated, fl.card_moves(hum, p)).toPandas()
+    assert moves["ref_moves"].iloc[0] >= 10
+    assert moves["co_move_share"].iloc[0] < p.multicard_min_co_move_share
+    # without the static fallback the still pair is not grouped
+    strict = flags_of(spark, to_spark(spark, s1, s2),
+                      params={"multicard_static_min_share": 1.0})
+    assert pd.isna(strict.loc["still_01" * 4, "multicard_group"])
 
 
 def test_coincidence_distance_adapts_to_sparse_cells(spark):

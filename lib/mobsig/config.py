@@ -267,9 +267,29 @@ class FlagsConfig:
     multicard_max_distance_m: float = param(
         3000.0, "一人多卡: cap of the density-adaptive coincidence distance [I].", gt=0)
     multicard_min_share: float = param(
-        0.9, "一人多卡: share of shared hourly slots that must coincide (0.8 with a fixed "
-        "500 m missed half the pairs on the synthetic city; 0.9 with the adaptive distance "
-        "separates them) [I].", gt=0, le=1)
+        0.7, "一人多卡: share of shared hourly slots that must coincide, for pairs judged on "
+        "movement too (domain: 0.8; 0.7 with the co-movement test keeps precision and "
+        "recall >= 0.9 on the synthetic city, where one person's two cards served by "
+        "different periphery sites coincide in 72-99 % of hours) [I].", gt=0, le=1)
+    multicard_static_min_share: float = param(
+        0.9, "一人多卡: the co-location share needed when the sparser card has too few "
+        "moves to test co-movement (< multicard_min_moves) [I].", gt=0, le=1)
+    multicard_move_slot_min: int = param(
+        15, "一人多卡 co-movement: time slot (minutes) for a card's positions; a move is a "
+        "step between consecutive observed slots [I].", ge=1, le=60)
+    multicard_move_min_m: float = param(
+        2000.0, "一人多卡 co-movement: a step longer than this is a move (above the "
+        "neighbour-site flips of the sparse periphery) [I].", gt=0)
+    multicard_move_max_gap_min: int = param(
+        120, "一人多卡 co-movement: a step over a longer gap between slots is not timed well "
+        "enough to be a move [I].", ge=1)
+    multicard_min_moves: int = param(
+        5, "一人多卡 co-movement: moves the sparser card needs before co-movement is "
+        "tested [I].", ge=1)
+    multicard_min_co_move_share: float = param(
+        0.6, "一人多卡 co-movement: share of the sparser card's moves that must overlap a "
+        "move of the other card (synthetic city: true pairs >= 0.63, neighbours <= 0.48) "
+        "[I].", ge=0, le=1)
     multicard_min_days: int = param(
         7, "一人多卡: days with coinciding hourly slots needed [I].", ge=1)
     max_non_human_share: float = param(
