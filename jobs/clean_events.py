@@ -10,7 +10,10 @@ For the day (and the regions given; default every region) each event is joined
   ping-pong    short excursions A->B(..)->A to neighbouring cells within
                clean.pingpong_window_s are collapsed to A (the B-side records removed)
   drift        a record implying more than clean.drift_vmax_kmh to both neighbours (and
-               farther than clean.drift_min_dist_m from both) is removed
+               farther than clean.drift_min_dist_m from both) is removed; a leg with a
+               high-speed-rail cell (cells.is_hsr) at either end may go up to
+               clean.drift_vmax_hsr_kmh, and the neighbours must be within that speed of
+               each other (an isolated jump)
 
 Every bronze row is accounted for: bronze rows = clean rows + duplicates + ping-pong +
 drift + unlocated (no valid cell version). The job checks this identity, records each

@@ -1,24 +1,40 @@
-"""Generate a small synthetic city and run every job that exists on it, in local mode.
+"""Generate a small synthetic city and run every job on it, in local mode; then the same
+city placed inside real counties and run again.
 
-Prints where each output is. The city's own config.yaml (in --out) is used for the jobs,
-so the same commands can be re-run by hand on the demo data.
+1. ``--out``: the synthetic city with its six fictional districts and their townships.
+2. ``--out/real_counties``: the city centred in Chengdu inside the real counties of the
+   2020 census (``../shared/data/census2020``, next to the project; ``--shared-data`` or
+   $MOBSIG_SHARED_DATA to point elsewhere): the county unit layer is the census TopoJSON
+   itself (Albers projection, ``CODE``/``NAME``; read through a paths.units mapping), the
+   reference population is the census population of those counties, and the sample homes
+   are spread among them in proportion to it (see mobsig.synth.real). Skipped with a note
+   when the census data is not there; ``--no-real-layers`` skips it,
+   ``--real-layers-only`` runs only this one.
 
-The default is a two-week city (about 7 minutes on 2 cores) with the residence thresholds
-scaled to two weeks (resident >= 9 days present, home >= 5 nights, work >= 4 days; see
-mobsig.synth.generate.TWO_WEEK_RULES). ``--days 30`` runs a full month with the domain
-defaults (about 15 minutes).
+Prints where each output is. Each city's own config.yaml (in its folder) is used for the
+jobs, so the same commands can be re-run by hand on the demo data.
+
+Both cities are two weeks (2026-06-08 .. 06-21) with the residence thresholds scaled to two
+weeks (resident >= 9 days present, home >= 5 nights, work >= 4 days; see
+mobsig.synth.generate.TWO_WEEK_RULES); ``--days 30`` runs a full month with the domain
+defaults. Measured on 2 cores: the synthetic city (150 people) about 7 minutes, the
+real-county city (200 people) about 6 more (13 minutes in all).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
+import time
 from pathlib import Path
 
-from mobsig.config import Config, load_config
+from mobsig.config import Config, UnitLayer, load_config
+from mobsig.errors import ConfigError
 
 NAME = "demo"
-HELP = "generate a small synthetic city and run every job on it"
+HELP = "generate a small synthetic city and run every job on it (also inside real counties)"
+REAL_DIR = "real_counties"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -27,6 +43,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--days", type=int, default=14,
                    help="days simulated (default 14, with thresholds scaled to two weeks; "
                         "28 or more: the domain defaults)")
+    p.add_argument("--real-people", type=int, default=200,
+                   help="sample persons of the city in real counties (default 200)")
+    p.add_argument("--shared-data", metavar="DIR",
+                   help="the shared reference data folder holding census2020/ (default: "
+                        "../shared/data next to the project, or $MOBSIG_SHARED_DATA)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--no-real-layers", action="store_true",
+                       help="only the synthetic city with its fictional districts")
+    which.add_argument("--real-layers-only", action="store_true",
+                       help="only the city inside the real census counties")
 
 
 def overrides(args: argparse.Namespace) -> list[str]:
@@ -40,17 +66,69 @@ def overrides(args: argparse.Namespace) -> list[str]:
     return out
 
 
+def census_dir(args: argparse.Namespace) -> Path | None:
+    """The shared data folder when it holds the census files, else None."""
+    from mobsig.synth.real import CENSUS_DIR, shared_data_dir
+
+    data = (Path(args.shared_data).expanduser().resolve() if args.shared_data
+            else shared_data_dir())
+    if data is None:
+        return None
+    need = [data / CENSUS_DIR / n for n in ("counties-geo.topojson", "population.csv")]
+    return data if all(p.is_file() for p in need) else None
+
+
+def validate(args: argparse.Namespace, cfg: Config) -> None:
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out: {str(out)!r} exists and is not a folder")
+    if args.real_people < 10:
+        raise ConfigError(f"--real-people: {args.real_people} is below 10")
+    if (args.real_layers_only or args.shared_data) and census_dir(args) is None:
+        raise ConfigError("the census data (census2020/counties-geo.topojson and "
+                          "population.csv) was not found in "
+                          f"{args.shared_data or '../shared/data'}; pass --shared-data DIR "
+                          "or --no-real-layers")
+
+
+def real_config(cfg: Config, data: Path, people: int) -> Config:
+    """``cfg`` with the synthetic city placed in the census counties."""
+    from mobsig.synth.real import CENSUS_DIR, census_layer
+
+    synth = dataclasses.replace(cfg.synth, people=people, real_counties=census_layer(data),
+                                real_population=str(data / CENSUS_DIR / "population.csv"))
+    synth.check()
+    return cfg.replace(synth=synth)
+
+
 def run(args: argparse.Namespace, cfg: Config, spark) -> int:
+    out = Path(args.out).resolve()
+    rc = 0
+    if not args.real_layers_only:
+        rc = run_city(spark, cfg, out, "synthetic city, fictional districts")
+    if args.no_real_layers:
+        return rc
+    data = census_dir(args)
+    if data is None:
+        print("real layers skipped: ../shared/data/census2020 not found next to the project "
+              "(pass --shared-data DIR)")
+        return rc
+    real_rc = run_city(spark, real_config(cfg, data, args.real_people), out / REAL_DIR,
+                       "the same city inside the real census counties of Chengdu")
+    return rc or real_rc
+
+
+def run_city(spark, cfg: Config, out: Path, title: str) -> int:
+    """Generate one city into ``out``, run every job on it, print where things are."""
     from mobsig.jobs import run as run_job
 
-    from mobsig.catalog import Catalog
     from mobsig.cli import available_jobs
     from mobsig.synth.generate import generate
 
-    out = Path(args.out).resolve()
+    t0 = time.time()
     res = generate(spark, cfg, out)
     city_cfg = load_config(res.config_path)
-    print(f"demo city: {res.n_cards} cards, {res.n_events} events, "
+    print(f"demo: {title}: {res.n_cards} cards, {res.n_events} events, "
           f"{len(res.days)} days from {res.days[0]}")
     jobs = [j for j in run_job.KINDS if j in available_jobs()]
     ns = argparse.Namespace(job="all", date=None, date_from=res.days[0].isoformat(),
@@ -58,11 +136,33 @@ def run(args: argparse.Namespace, cfg: Config, spark) -> int:
                             month_from=None, month_to=None, keep_going=False,
                             fresh_start=True)
     rc = run_job.run(ns, city_cfg, spark) if jobs else 0
+    report(spark, city_cfg, res, out, jobs)
+    print(f"  ({title}: {time.time() - t0:.0f}s)")
+    return rc
+
+
+def _layer_text(layer: UnitLayer) -> str:
+    from mobsig.spatial import layer_format
+
+    fmt = layer_format(layer.path)
+    mapped = [f"{k}={v}" for k, v in layer.to_dict().items()
+              if k in ("layer", "id_field", "name_field", "level")]
+    if layer.unit_ids:
+        mapped.append(f"{len(layer.unit_ids)} units")
+    if layer.crs:
+        mapped.append("CRS " + (layer.crs if len(layer.crs) < 24 else "given in the mapping"))
+    return ", ".join([fmt, *mapped])
+
+
+def report(spark, city_cfg: Config, res, out: Path, jobs: list[str]) -> None:
+    from mobsig.catalog import Catalog
+
     print("inputs:")
     print(f"  raw events (CSV gzip, dt= folders)  {city_cfg.path('raw_events')}")
     print(f"  cell table                          {city_cfg.path('cells')}")
-    for layer in city_cfg.paths_list("units"):
-        print(f"  unit layer (GeoJSON, EPSG:4490)     {layer}")
+    for layer in city_cfg.unit_layers():
+        print(f"  unit layer ({_layer_text(layer)})")
+        print(f"      {layer.path}")
     print(f"  reference population                {city_cfg.path('reference_population')}")
     print(f"  ground truth                        {out / 'truth'}")
     print(f"  config for the jobs                 {res.config_path}")
@@ -82,7 +182,12 @@ def run(args: argparse.Namespace, cfg: Config, spark) -> int:
     exports = city_cfg.warehouse / "exports"
     if exports.exists():
         print(f"  exports (GeoParquet, CSV)           {exports}")
-    return rc
+    if city_cfg.synth.real_counties and catalog.exists("expansion_factors"):
+        print("expansion per real county (census population / identified sample residents):")
+        for r in catalog.read("expansion_factors").orderBy("unit_id").collect():
+            print(f"  {r['unit_id']} {r['unit_name'] or '':<6} census "
+                  f"{r['reference_population']:>10,}  sample residents "
+                  f"{r['sample_residents']:>4}  factor {r['factor']:>9,.0f}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -61,7 +61,7 @@ def execute(spark, cfg: Config, month: dt.date) -> dict[str, Any]:
     note_input("home_work", n_hw)
     if n_hw == 0:
         raise InputError(f"expand {key}: home_work has no rows for the month; run home_work")
-    units = population.read_units(spark, cfg.paths_list("units"))
+    units = population.read_units(spark, cfg.unit_layers())
     counties = units.where(F.col("level") == "county").cache()
     if counties.count() == 0:
         raise InputError("expand: no unit with level 'county' in paths.units")

@@ -1,7 +1,8 @@
 """Home 居住地, work 就业地 and population class per card for a month.
 
 Reads the month's ``stays`` (plus the first day of the next month, for the last evening's
-night) and the month's ``user_flags`` when present, and replaces the month's partition of
+night), the ``cells`` table (site spacing, to re-centre homes among sparse sites) and the
+month's ``user_flags`` when present, and replaces the month's partition of
 ``home_work``: one row per card with a stay in the month or a flags row. Home comes from
 night stays (home_work.night_start_h..night_end_h, keyed by the evening's date), work from
 daytime stays on workdays of the holiday calendar (paths.holidays or the built-in Chinese
@@ -60,7 +61,10 @@ def execute(spark, cfg: Config, month: dt.date) -> dict[str, Any]:
     note_partition(f"month={key}")
     days = month_days(month)
     stays = catalog.read("stays", dt=days + [residence.next_month(month)])
-    stays = (stays.select("user_id", "stay_start", "stay_end", "lon", "lat")
+    stays = (residence.with_spacing(
+                 stays.select("user_id", "stay_start", "stay_end", "lon", "lat", "cell_id"),
+                 catalog.read("cells").select("cell_id", "spacing_m"))
+             .drop("cell_id")
              .transform(residence.with_place_cell, cfg.home_work.cluster_h3_resolution)
              .persist(StorageLevel.MEMORY_AND_DISK))
     n_stays = stays.count()

@@ -1,12 +1,15 @@
 """Build the `cells` table from the delivered cell table 工参 (paths.cells).
 
-Reads the cell table (CSV/TSV with a header or Parquet; a file or a folder), validates
-every row, converts positions to CGCS2000 (EPSG:4490) from wgs84/gcj02/bd09/cgcs2000, and
-adds the metric position (run.metric_crs), the local site spacing, the density-adaptive
-stay radius, the H3 cell, the county-level admin code (Sedona spatial join with the
-county layer among paths.units), the partition region (run.region_level) and a coverage
-polygon (sector, or circle for omni cells). Every version of a cell is kept; versions of
-one cell_id with overlapping validity are an error naming the cell.
+Reads the cell table (CSV/TSV with a header or Parquet; a file or a folder; a local path
+or a URI on any Hadoop file system such as hdfs:// or s3a://), validates every row,
+converts positions to CGCS2000 (EPSG:4490) from wgs84/gcj02/bd09/cgcs2000, and adds the
+metric position (run.metric_crs), the local site spacing, the density-adaptive stay
+radius, the H3 cell, the county-level admin code (Sedona spatial join with the county
+layer among paths.units), the partition region (run.region_level) and a coverage polygon
+(sector, or circle for omni cells). The optional column is_hsr marks cells of a
+high-speed-rail line 高铁专网 (drift speed limit clean.drift_vmax_hsr_kmh). Every version
+of a cell is kept; versions of one cell_id with overlapping validity are an error naming
+the cell.
 
 Invalid rows fail the job with their reasons (cells.on_invalid=fail) or are skipped and
 counted (skip). Cells outside every county get region 'unknown' (cells.outside_units).
@@ -65,7 +68,7 @@ def execute(spark, cfg: Config) -> dict:
     note_partition("all")
     r = cfg.run
     bbox = (r.bbox_lon_min, r.bbox_lon_max, r.bbox_lat_min, r.bbox_lat_max)
-    raw_path = cfg.path("cells")
+    raw_path = cfg.location("cells")
     parsed = parse_cells(read_cells_raw(spark, raw_path), bbox).persist(
         StorageLevel.MEMORY_AND_DISK)
     try:
@@ -99,13 +102,15 @@ def execute(spark, cfg: Config) -> dict:
     if pdf.empty:
         raise InputError(f"cell table {str(raw_path)!r}: no valid rows")
 
+    log.info("cell table: %d valid rows, %d of them high-speed-rail cells", len(pdf),
+             int(pdf[C.IS_HSR].sum()))
     positioned = with_positions(pdf, cfg.cells, cfg.stays, r.metric_crs)
     schema = load_schema("cells")
     base_cols = [c for c in schema.names if c not in (C.ADMIN_CODE, C.REGION, C.COVERAGE_WKB)]
     struct = schema.struct
     typed = positioned[base_cols].astype(object).where(positioned[base_cols].notna(), None)
     base = spark.createDataFrame(typed, type(struct)([struct[c] for c in base_cols]))
-    counties = county_units(spark, cfg.paths_list("units"))
+    counties = county_units(spark, cfg.unit_layers())
     cells = (base.transform(with_admin_code, counties)
              .transform(with_region, r.region_level)
              .transform(with_coverage, cfg.cells.sector_width_deg, cfg.cells.arc_step_deg)

@@ -1,6 +1,7 @@
 """Ingest one day of raw signaling: accepted rows -> events_bronze, rejects -> events_quarantine.
 
-Reads paths.raw_events/dt=YYYY-MM-DD (Parquet, or CSV/TSV with or without gzip and with or
+Reads paths.raw_events/dt=YYYY-MM-DD (a local folder or a URI on any Hadoop file system:
+hdfs://, s3a://, viewfs://, file://; Parquet, or CSV/TSV with or without gzip and with or
 without a header; see ingest.* settings), parses event_time (timestamp, 'yyyy-MM-dd
 HH:mm:ss[.SSS]' or epoch milliseconds, local time in run.timezone), and gives every row
 either a region (the serving cell version valid on the day, from the `cells` table: run
@@ -70,6 +71,7 @@ def execute(spark, cfg: Config, day: dt.date, regions: list[str] | None = None) 
     from mobsig.pipeline import Output, gate_all_then_write
     from mobsig.quality import metrics_frame, run_gate
     from mobsig.runs import note_gate, note_input, note_partition
+    from mobsig.storage import files_for, require
 
     tz = spark.conf.get("spark.sql.session.timeZone")
     if tz != cfg.run.timezone:
@@ -94,7 +96,10 @@ def execute(spark, cfg: Config, day: dt.date, regions: list[str] | None = None) 
                 log.warning("regions %s have no cell valid on %s: nothing to write there",
                             absent, day)
 
-        groups = plan_sources(day_folder(cfg.path("raw_events"), day), cfg.ingest)
+        root = cfg.location("raw_events")
+        files = files_for(root, spark)
+        require(files, root, "paths.raw_events")  # a URI is first checked here
+        groups = plan_sources(day_folder(root, day), cfg.ingest, files)
         raw = read_sources(spark, groups).persist(StorageLevel.MEMORY_AND_DISK)
         rows_read = raw.count()
         note_input("raw_events", rows_read)

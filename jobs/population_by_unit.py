@@ -70,7 +70,7 @@ def build(spark, cfg: Config, month: dt.date, catalog: Catalog):
     note_input("expansion_factors", n_f)
     if n_f == 0:
         raise InputError(f"population_by_unit {key}: no expansion_factors; run expand first")
-    units = population.read_units(spark, cfg.paths_list("units")).cache()
+    units = population.read_units(spark, cfg.unit_layers()).cache()
     res = cfg.population.grid_h3_resolution
 
     pts = population.user_points(hw)

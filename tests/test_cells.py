@@ -249,3 +249,27 @@ def test_small_parquet_table_skip_policy_and_outside_county(spark, tmp_path):
     with pytest.raises(InputError, match="outside every county"):
         execute(spark, _small_cfg(tmp_path, tmp_path / "cells", on_invalid="skip",
                                   outside_units="fail"))
+
+
+def test_service_point_is_the_centroid_of_the_sector_service_area():
+    from mobsig.cells import service_point
+
+    x = np.zeros(5)
+    y = np.zeros(5)
+    az = np.array([90.0, 0.0, np.nan, 90.0, 180.0])
+    radius = np.array([5000.0, 5000.0, 5000.0, 300.0, 5000.0])
+    spacing = np.array([2000.0, 300.0, 2000.0, 2000.0, 2000.0])
+    sx, sy = service_point(x, y, az, radius, spacing, 120.0, 0.55)
+    wedge = 2 * np.sin(np.pi / 3) / (3 * np.pi / 3)  # centroid of a 120-degree wedge: 0.551 r
+    # periphery sector facing east: 0.551 x (0.55 x 2 km) = 606 m east of the antenna
+    assert sx[0] == pytest.approx(wedge * 1100) and sy[0] == pytest.approx(0, abs=1e-9)
+    assert sx[0] == pytest.approx(606, abs=1)
+    # dense core sector facing north: 91 m north
+    assert sy[1] == pytest.approx(wedge * 165) and sx[1] == pytest.approx(0, abs=1e-9)
+    # omni cell: the antenna; small nominal radius caps the reach; facing south: y < 0
+    assert (sx[2], sy[2]) == (0.0, 0.0)
+    assert sx[3] == pytest.approx(wedge * 300)
+    assert sy[4] == pytest.approx(-wedge * 1100)
+    # factor 0 = antenna positions
+    zx, zy = service_point(x, y, az, radius, spacing, 120.0, 0.0)
+    assert np.allclose(zx, 0) and np.allclose(zy, 0)

@@ -289,7 +289,8 @@ EC_SCHEMA = T.StructType([T.StructField(c, t, n) for c, t, n in (
     ("imei_tac", T.StringType(), True), ("home_region", T.StringType(), True),
     ("lon", T.DoubleType(), False), ("lat", T.DoubleType(), False),
     ("x_m", T.DoubleType(), False), ("y_m", T.DoubleType(), False),
-    ("stay_radius_m", T.DoubleType(), False), ("is_heavy_user", T.BooleanType(), False),
+    ("stay_radius_m", T.DoubleType(), False), ("svc_lon", T.DoubleType(), False),
+    ("svc_lat", T.DoubleType(), False), ("is_heavy_user", T.BooleanType(), False),
     ("dt", T.DateType(), False), ("region", T.StringType(), False))])
 
 
@@ -297,7 +298,8 @@ def ec_row(user, day: dt.date, h: float, cell, x, heavy=False):
     """An events_clean row at local wall-clock hour ``h`` of ``day`` (time as text)."""
     when = dt.datetime.combine(day, dt.time(0)) + dt.timedelta(hours=h)
     return (user, when.strftime("%Y-%m-%d %H:%M:%S"), cell, "data", None, None,
-            LON0 + x / 1e5, LAT0, float(x), 0.0, 500.0, heavy, day, "990101")
+            LON0 + x / 1e5, LAT0, float(x), 0.0, 500.0, LON0 + x / 1e5, LAT0, heavy, day,
+            "990101")
 
 
 def ec_frame(spark, rows):

@@ -18,6 +18,8 @@ Policies:
   fails the job naming the rows (``cells.on_invalid=fail``, default) or is skipped and
   counted (``skip``: its events then land in quarantine as ``unknown_cell``);
 - two versions of one cell_id with overlapping validity fail the job naming the cell;
+- ``is_hsr`` (optional delivered column, see :data:`EXTRA_RAW_COLUMNS`) marks cells of a
+  high-speed-rail line 高铁专网: carried to the cells table for the drift rule;
 - a cell outside every county-level unit gets ``admin_code`` null and region ``unknown``
   (``cells.outside_units=unknown``, default: operators' tables cover more than the units
   layer of one city) or fails the job (``fail``).
@@ -34,15 +36,23 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from mobsig import columns as C
-from mobsig.config import CellsConfig, StaysConfig
+from mobsig import storage
+from mobsig.config import CellsConfig, StaysConfig, UnitLayer
 from mobsig.coords import COORD_SYSTEMS, to_cgcs2000
 from mobsig.errors import InputError
 from mobsig.schema import load_schema
-from mobsig.spatial import read_geojson_units
+from mobsig.spatial import read_units_layer
+from mobsig.storage import Files
 
 log = logging.getLogger(__name__)
 
 RAW_COLUMNS: tuple[str, ...] = tuple(load_schema("cells_raw").names)
+# optional delivered columns beyond the cells_raw contract: ``is_hsr`` marks a cell of a
+# high-speed-rail line 高铁专网 (true/false, 1/0, yes/no, t/f, y/n; blank or an absent
+# column = false). It sets the drift speed limit (clean.drift_vmax_hsr_kmh).
+EXTRA_RAW_COLUMNS: tuple[str, ...] = (C.IS_HSR,)
+_TRUE = ("true", "t", "1", "yes", "y")
+_FALSE = ("false", "f", "0", "no", "n")
 REQUIRED_COLUMNS = (C.CELL_ID, C.LON, C.LAT, C.COORD_SYS)
 PROBLEMS = "problems"
 # GRS80 (CGCS2000) ellipsoid, for the local radii of curvature of coverage polygons
@@ -54,13 +64,13 @@ _E2 = 0.00669438002290
 # reading
 
 
-def _format_of(path: Path) -> str:
+def _format_of(files: Files, location: str | Path, kind: str) -> str:
     """'parquet' or 'csv'/'tsv' for a file or folder, by file extension."""
-    files = [path] if path.is_file() else sorted(
-        p for p in path.rglob("*") if p.is_file() and not p.name.startswith(("_", ".")))
-    if not files:
-        raise InputError(f"cell table {str(path)!r}: no files")
-    names = [p.name.lower() for p in files]
+    names = ([storage.basename(location)] if kind == storage.FILE
+             else [f.name for f in files.data_files(location)])
+    if not names:
+        raise InputError(f"cell table {str(location)!r}: no files")
+    names = [n.lower() for n in names]
     if any(n.endswith(".parquet") for n in names):
         return "parquet"
     if any(n.endswith((".tsv", ".tsv.gz")) for n in names):
@@ -69,49 +79,47 @@ def _format_of(path: Path) -> str:
 
 
 def read_cells_raw(spark: SparkSession, path: str | Path) -> DataFrame:
-    """The delivered cell table (CSV/TSV with header, or Parquet; file or folder) with the
-    contract columns of ``schemas/cells_raw.json`` as strings.
+    """The delivered cell table (CSV/TSV with header, or Parquet; file or folder; a local
+    path or a URI on any Hadoop file system) with the contract columns of
+    ``schemas/cells_raw.json`` plus :data:`EXTRA_RAW_COLUMNS`, as strings.
 
     Column names are matched case-insensitively; extra columns are ignored; a missing
     optional column is null; a missing required column is an InputError naming it.
     Nothing is inferred: delimited text is read as strings and parsed by :func:`parse_cells`.
     """
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"cell table {str(p)!r} does not exist")
-    fmt = _format_of(p)
+    files = storage.files_for(path, spark)
+    kind = files.kind(path)
+    if kind is None:
+        raise InputError(f"cell table {str(path)!r} does not exist")
+    fmt = _format_of(files, path, kind)
     if fmt == "parquet":
-        df = spark.read.parquet(str(p))
+        df = spark.read.parquet(str(path))
     else:
         df = (spark.read.option("header", True).option("inferSchema", False)
               .option("sep", "\t" if fmt == "tsv" else ",").option("encoding", "UTF-8")
-              .csv(str(p)))
+              .csv(str(path)))
     by_lower = {c.strip().lower().lstrip("\ufeff"): c for c in df.columns}
     missing = [c for c in REQUIRED_COLUMNS if c not in by_lower]
     if missing:
-        raise InputError(f"cell table {str(p)!r}: required columns {missing} missing "
+        raise InputError(f"cell table {str(path)!r}: required columns {missing} missing "
                          f"(has {df.columns})")
     return df.select(*[
         (F.col(f"`{by_lower[c]}`").cast("string") if c in by_lower
          else F.lit(None).cast("string")).alias(c)
-        for c in RAW_COLUMNS])
+        for c in (*RAW_COLUMNS, *EXTRA_RAW_COLUMNS)])
 
 
-def county_units(spark: SparkSession, layers: list[Path]) -> DataFrame:
-    """``unit_id``, ``geometry`` of every county-level unit in the GeoJSON layers.
-
-    Layers in other formats are skipped with a warning (only GeoJSON has a reader yet);
-    no county-level unit at all is an InputError.
+def county_units(spark: SparkSession, layers: list[UnitLayer] | list[Path]) -> DataFrame:
+    """``unit_id``, ``geometry`` of every county-level unit in the unit layers (any format
+    and CRS of mobsig.spatial.read_units_layer; a plain path uses the contract's
+    attribute names). No layer at all is an InputError.
     """
     frames = []
-    for p in layers:
-        if p.suffix.lower() not in (".geojson", ".json"):
-            log.warning("unit layer %s skipped: only GeoJSON layers are read for counties", p)
-            continue
-        units = read_geojson_units(spark, p)
+    for layer in layers:
+        units = read_units_layer(spark, layer)
         frames.append(units.where(F.col(C.LEVEL) == "county").select(C.UNIT_ID, C.GEOMETRY))
     if not frames:
-        raise InputError(f"no GeoJSON unit layer among {[str(p) for p in layers]}")
+        raise InputError("paths.units: no unit layer configured")
     out = frames[0]
     for f in frames[1:]:
         out = out.unionByName(f)
@@ -129,12 +137,15 @@ def _blank_to_null(col: str) -> F.Column:
 def parse_cells(raw: DataFrame, bbox: tuple[float, float, float, float]) -> DataFrame:
     """Type the string columns of :func:`read_cells_raw` and list each row's problems.
 
-    Needs the cells_raw columns as strings. Returns the typed cells_raw columns
-    (``coord_sys`` lower-cased, blanks as null) plus ``problems`` (array<string>, empty for
-    a valid row). ``bbox`` = (lon_min, lon_max, lat_min, lat_max). Keeps every row.
+    Needs the cells_raw columns as strings (``is_hsr`` optional). Returns the typed
+    cells_raw columns (``coord_sys`` lower-cased, blanks as null), ``is_hsr`` (boolean,
+    false when blank or absent) and ``problems`` (array<string>, empty for a valid row).
+    ``bbox`` = (lon_min, lon_max, lat_min, lat_max). Keeps every row.
     """
     lon_min, lon_max, lat_min, lat_max = bbox
     s = {c: _blank_to_null(c) for c in RAW_COLUMNS}
+    hsr_text = (F.lower(_blank_to_null(C.IS_HSR)) if C.IS_HSR in raw.columns
+                else F.lit(None).cast("string"))
     num = {c: s[c].try_cast("double") for c in (C.LON, C.LAT, C.AZIMUTH, C.RADIUS_M)}
     date = {c: s[c].try_cast("date") for c in (C.VALID_FROM, C.VALID_TO)}
     coord = F.lower(s[C.COORD_SYS])
@@ -165,6 +176,8 @@ def parse_cells(raw: DataFrame, bbox: tuple[float, float, float, float]) -> Data
                F.format_string("valid_to %s is before valid_from %s",
                                date[C.VALID_TO].cast("string"),
                                date[C.VALID_FROM].cast("string"))),
+        F.when(hsr_text.isNotNull() & ~hsr_text.isin(*_TRUE, *_FALSE),
+               F.format_string("is_hsr %s is not a boolean (true/false)", hsr_text)),
     ]
     problems = F.filter(F.array(*checks), lambda x: x.isNotNull())
     return raw.select(
@@ -172,6 +185,7 @@ def parse_cells(raw: DataFrame, bbox: tuple[float, float, float, float]) -> Data
         coord.alias(C.COORD_SYS), num[C.AZIMUTH].alias(C.AZIMUTH),
         num[C.RADIUS_M].alias(C.RADIUS_M), s[C.TECH].alias(C.TECH),
         date[C.VALID_FROM].alias(C.VALID_FROM), date[C.VALID_TO].alias(C.VALID_TO),
+        F.coalesce(hsr_text.isin(*_TRUE), F.lit(False)).alias(C.IS_HSR),
         problems.alias(PROBLEMS))
 
 
@@ -228,6 +242,27 @@ def site_spacing(x: np.ndarray, y: np.ndarray, k: int, merge_m: float) -> np.nda
     return np.median(dist, axis=1)[site]
 
 
+def service_point(x: np.ndarray, y: np.ndarray, azimuth: np.ndarray, radius: np.ndarray,
+                  spacing: np.ndarray, width_deg: float, reach_factor: float
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Service point of each cell (metric x/y): where its users are on average.
+
+    A sector serves the part of its wedge (``width_deg`` wide, pointing at ``azimuth``)
+    that is closer to its own site than to the neighbours: it reaches about
+    ``reach_factor`` x the local site spacing (capped at the nominal ``radius``). The
+    service point is that wedge's centroid, 2 r sin(a) / (3 a) from the antenna along the
+    azimuth (a = half width; 0.551 r for 120 degrees). Omni cells (azimuth NaN) and a
+    zero factor keep the antenna position. In the sparse periphery (2 km spacing) this is
+    ~600 m out: homes there were ~1 km from the antenna, ~500 m from the service point.
+    """
+    half = np.radians(min(width_deg, 360.0) / 2.0)
+    centroid = 0.0 if half >= np.pi else 2.0 * np.sin(half) / (3.0 * half)
+    reach = np.minimum(reach_factor * np.asarray(spacing, float), np.asarray(radius, float))
+    off = np.where(np.isnan(azimuth) | ~np.isfinite(reach), 0.0, centroid * reach)
+    a = np.radians(np.nan_to_num(azimuth))
+    return x + off * np.sin(a), y + off * np.cos(a)
+
+
 def with_positions(cells: pd.DataFrame, cells_cfg: CellsConfig, stays: StaysConfig,
                    metric_crs: str) -> pd.DataFrame:
     """Position columns of the (small) cell table, computed on the driver with numpy.
@@ -236,8 +271,10 @@ def with_positions(cells: pd.DataFrame, cells_cfg: CellsConfig, stays: StaysConf
     delivered), replaces ``lon``/``lat`` by CGCS2000 (EPSG:4490) coordinates
     (``mobsig.coords.to_cgcs2000``), fills ``radius_m`` with ``cells.default_radius_m``,
     adds ``x_m``/``y_m`` in ``metric_crs``, ``spacing_m`` (:func:`site_spacing`; with a
-    single site: 2 x radius_m), ``stay_radius_m`` = clip(radius_spacing_factor x spacing,
-    radius_dense_m, radius_sparse_m) and ``h3`` at ``stays.h3_resolution``. Keeps rows.
+    single site: 2 x radius_m; HSR sites (``is_hsr``) do not count for public cells),
+    ``stay_radius_m`` = clip(radius_spacing_factor x spacing, radius_dense_m,
+    radius_sparse_m), ``svc_lon``/``svc_lat`` (:func:`service_point`, CGCS2000) and ``h3``
+    at ``stays.h3_resolution``. Keeps rows.
     """
     import h3
     from pyproj import Transformer
@@ -253,12 +290,26 @@ def with_positions(cells: pd.DataFrame, cells_cfg: CellsConfig, stays: StaysConf
     tr = Transformer.from_crs("EPSG:4490", metric_crs, always_xy=True)
     x, y = tr.transform(lon, lat)
     out[C.X_M], out[C.Y_M] = np.asarray(x, float), np.asarray(y, float)
-    spacing = site_spacing(out[C.X_M].to_numpy(), out[C.Y_M].to_numpy(),
-                           cells_cfg.spacing_neighbours, cells_cfg.site_merge_m)
+    x_m, y_m = out[C.X_M].to_numpy(), out[C.Y_M].to_numpy()
+    k, merge = cells_cfg.spacing_neighbours, cells_cfg.site_merge_m
+    spacing = site_spacing(x_m, y_m, k, merge)
+    hsr = out[C.IS_HSR].fillna(False).to_numpy(bool) if C.IS_HSR in out else None
+    if hsr is not None and hsr.any() and (~hsr).any():
+        # a high-speed-rail cell serves the train, not the neighbourhood: public cells'
+        # spacing ignores HSR sites; an HSR cell takes the spacing of all sites around it
+        spacing[~hsr] = site_spacing(x_m[~hsr], y_m[~hsr], k, merge)
     spacing = np.where(np.isnan(spacing), 2.0 * out[C.RADIUS_M].to_numpy(), spacing)
     out[C.SPACING_M] = spacing
     out[C.STAY_RADIUS_M] = np.clip(stays.radius_spacing_factor * spacing,
                                    stays.radius_dense_m, stays.radius_sparse_m)
+    sx, sy = service_point(x_m, y_m, out[C.AZIMUTH].astype(float).to_numpy(),
+                           out[C.RADIUS_M].to_numpy(float), spacing,
+                           cells_cfg.sector_width_deg, cells_cfg.service_reach_factor)
+    if hsr is not None:  # an HSR cell serves the track at the antenna
+        sx, sy = np.where(hsr, x_m, sx), np.where(hsr, y_m, sy)
+    svc_lon, svc_lat = Transformer.from_crs(metric_crs, "EPSG:4490",
+                                            always_xy=True).transform(sx, sy)
+    out[C.SVC_LON], out[C.SVC_LAT] = np.asarray(svc_lon, float), np.asarray(svc_lat, float)
     res = stays.h3_resolution
     out[C.H3] = [h3.latlng_to_cell(float(a), float(o), res) for a, o in zip(lat, lon,
                                                                               strict=True)]

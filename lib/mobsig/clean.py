@@ -29,10 +29,17 @@ Rules (parameters in ``clean.*``):
   stays at B has no return to A and is never ping-pong. Several B-side records or a
   burst in between are covered by the record bound.
 - **drift** 漂移: among the records left, a record whose planar distance to both its
-  previous and its next record exceeds ``drift_min_dist_m`` and whose implied speed to
-  both exceeds ``drift_vmax_kmh``, while going from previous to next directly would not
-  exceed ``drift_vmax_kmh``, is removed. The last clause keeps a fast traveller (rail,
-  car) whose every record is fast; a day's first and last records are never drift.
+  previous and its next record exceeds ``drift_min_dist_m`` and whose implied speed on
+  both legs exceeds that leg's limit, while going from previous to next directly would
+  not exceed ``drift_vmax_hsr_kmh``, is removed. A leg (two consecutive records) may go
+  up to ``drift_vmax_hsr_kmh`` (350 km/h) when *either* of its two cells is a
+  high-speed-rail cell (``is_hsr``: a passenger's phone alternates between the 高铁专网
+  and public cells along the line), else up to ``drift_vmax_kmh`` (120 km/h). The last
+  clause asks that the record be an isolated jump: without it the neighbours must be
+  reachable at the fastest ground speed, so a consistent 300 km/h run on public cells
+  loses its middle records (no ground traveller does that off the HSR network), while
+  records whose neighbours are themselves farther apart than any ground travel are not
+  judged by this record's triple. A day's first and last records are never drift.
 - **unlocated**: no version of the cell is valid on the day (ingest normally quarantines
   unknown cells; a cell table changed since ingest can still leave some).
 
@@ -61,7 +68,9 @@ REASONS: tuple[str, ...] = (UNLOCATED, DUPLICATE, PINGPONG, DRIFT)
 # every raw column of an event: rows equal on all of them are exact duplicates
 RAW_KEY: tuple[str, ...] = (C.USER_ID, C.EVENT_TIME, C.CELL_ID, C.EVENT_TYPE, C.IMEI_TAC,
                             C.HOME_REGION)
-POSITION_COLUMNS: tuple[str, ...] = (C.LON, C.LAT, C.X_M, C.Y_M, C.STAY_RADIUS_M)
+POSITION_COLUMNS: tuple[str, ...] = (C.LON, C.LAT, C.X_M, C.Y_M, C.STAY_RADIUS_M,
+                                    C.SVC_LON, C.SVC_LAT)
+CELL_COLUMNS: tuple[str, ...] = (*POSITION_COLUMNS, C.IS_HSR)
 
 # working columns (dropped before the result is returned)
 _T = "_t_s"
@@ -82,20 +91,28 @@ def _user_window():
 def cells_valid_on(cells: DataFrame, day: dt.date) -> DataFrame:
     """Cell versions valid on ``day`` (null validity bounds are open).
 
-    Needs ``cell_id, valid_from, valid_to`` and :data:`POSITION_COLUMNS`; returns
-    ``cell_id`` + :data:`POSITION_COLUMNS`. Rows outside their validity are dropped. The
-    result should have one row per cell_id (the job checks it).
+    Needs ``cell_id, valid_from, valid_to`` and :data:`POSITION_COLUMNS`, optionally
+    ``is_hsr`` and ``svc_lon``/``svc_lat``; returns ``cell_id`` + :data:`CELL_COLUMNS`
+    (``is_hsr`` false when absent or null; the service point is the antenna when absent).
+    Rows outside their validity are dropped. The result should have one row per
+    cell_id (the job checks it).
     """
     d = F.lit(day).cast("date")
     valid = ((F.col(C.VALID_FROM).isNull() | (F.col(C.VALID_FROM) <= d))
              & (F.col(C.VALID_TO).isNull() | (F.col(C.VALID_TO) >= d)))
-    return cells.where(valid).select(C.CELL_ID, *POSITION_COLUMNS)
+    hsr = F.col(C.IS_HSR) if C.IS_HSR in cells.columns else F.lit(None)
+    if C.SVC_LON not in cells.columns:  # a cell table without service points: the antenna
+        cells = cells.withColumns({C.SVC_LON: F.col(C.LON), C.SVC_LAT: F.col(C.LAT)})
+    return cells.where(valid).select(
+        C.CELL_ID, *POSITION_COLUMNS,
+        F.coalesce(hsr.cast("boolean"), F.lit(False)).alias(C.IS_HSR))
 
 
 def with_cell_position(events: DataFrame, cells_on_day: DataFrame) -> DataFrame:
-    """Add the serving cell's ``lon, lat, x_m, y_m, stay_radius_m`` (broadcast join).
+    """Add the serving cell's ``lon, lat, x_m, y_m, stay_radius_m, is_hsr`` (broadcast
+    join with :func:`cells_valid_on`).
 
-    Keeps every event (left join); the position columns are null when the cell has no
+    Keeps every event (left join); the cell columns are null when the cell has no
     version on the day. ``cells_on_day`` must have one row per cell_id, or events are
     multiplied.
     """
@@ -205,31 +222,47 @@ def flag_pingpong(
 
 
 def flag_drift(
-    events: DataFrame, vmax_kmh: float, min_dist_m: float, skip: Sequence[str] = ()
+    events: DataFrame,
+    vmax_kmh: float,
+    min_dist_m: float,
+    skip: Sequence[str] = (),
+    vmax_hsr_kmh: float | None = None,
 ) -> DataFrame:
     """Add ``is_drift``: the record jumps away from both neighbours (module docstring).
 
-    Needs ``user_id``, the :data:`RAW_KEY` columns and ``x_m, y_m``. Rows with any flag
-    in ``skip`` set are ignored (the neighbours of a row are the previous and next rows
-    not skipped). Rows are not dropped. Distances are planar (metric CRS); simultaneous
-    records at different places count as infinitely fast.
+    Needs ``user_id``, the :data:`RAW_KEY` columns and ``x_m, y_m``; ``is_hsr`` if present
+    (null or absent = a public cell). A leg between two records may go up to
+    ``vmax_hsr_kmh`` when either record's cell is an HSR cell, else up to ``vmax_kmh``;
+    the previous and next records must be within ``vmax_hsr_kmh`` of each other (default
+    ``vmax_hsr_kmh`` = ``vmax_kmh``: no HSR allowance, and a run of records all faster
+    than ``vmax_kmh`` is kept). Rows with any flag in ``skip`` set are ignored (the
+    neighbours of a row are the previous and next rows not skipped). Rows are not
+    dropped. Distances are planar (metric CRS); simultaneous records at different places
+    count as infinitely fast.
     """
+    vmax_hsr = float(vmax_kmh if vmax_hsr_kmh is None else vmax_hsr_kmh)
     w = _user_window()
     alive = _alive(skip)
-    df = events.withColumn(_T, F.when(alive, F.unix_micros(F.col(C.EVENT_TIME)) / F.lit(1e6)))
+    hsr = (F.coalesce(F.col(C.IS_HSR), F.lit(False)) if C.IS_HSR in events.columns
+           else F.lit(False))
+    df = events.withColumns({
+        _T: F.when(alive, F.unix_micros(F.col(C.EVENT_TIME)) / F.lit(1e6)),
+        "_ax": F.when(alive, F.col(C.X_M)),
+        "_ay": F.when(alive, F.col(C.Y_M)),
+        "_ah": F.when(alive, hsr),
+    })
     cols = {}
-    for name, c in (("t", _T), ("x", C.X_M), ("y", C.Y_M)):
-        src = c if c == _T else f"_a{name}"
-        if c != _T:
-            df = df.withColumn(src, F.when(alive, F.col(c)))
+    for name, src in (("t", _T), ("x", "_ax"), ("y", "_ay"), ("h", "_ah")):
         cols[f"_p{name}"] = F.expr(f"lag({src}) IGNORE NULLS").over(w)
         cols[f"_n{name}"] = F.expr(f"lead({src}) IGNORE NULLS").over(w)
     df = df.withColumns(cols)
-    vmax_ms = float(vmax_kmh) / 3.6
 
-    def fast(dist: Column, secs: Column) -> Column:
+    def fast(dist: Column, secs: Column, kmh: Column | float) -> Column:
         # dist / secs > vmax, written without dividing (secs may be 0)
-        return dist > secs * F.lit(vmax_ms)
+        return dist > secs * (kmh / F.lit(3.6))
+
+    def limit(other_hsr: str) -> Column:
+        return F.when(hsr | F.col(other_hsr), F.lit(vmax_hsr)).otherwise(F.lit(float(vmax_kmh)))
 
     d_prev = F.hypot(F.col(C.X_M) - F.col("_px"), F.col(C.Y_M) - F.col("_py"))
     d_next = F.hypot(F.col("_nx") - F.col(C.X_M), F.col("_ny") - F.col(C.Y_M))
@@ -239,11 +272,11 @@ def flag_drift(
     drift = (
         alive & F.col("_pt").isNotNull() & F.col("_nt").isNotNull()
         & (d_prev > F.lit(float(min_dist_m))) & (d_next > F.lit(float(min_dist_m)))
-        & fast(d_prev, s_prev) & fast(d_next, s_next)
-        & ~fast(d_skip, F.col("_nt") - F.col("_pt"))
+        & fast(d_prev, s_prev, limit("_ph")) & fast(d_next, s_next, limit("_nh"))
+        & ~fast(d_skip, F.col("_nt") - F.col("_pt"), F.lit(vmax_hsr))
     )
     return df.withColumn("is_drift", F.coalesce(drift, F.lit(False))).drop(
-        _T, "_ax", "_ay", "_pt", "_px", "_py", "_nt", "_nx", "_ny")
+        _T, "_ax", "_ay", "_ah", "_pt", "_px", "_py", "_ph", "_nt", "_nx", "_ny", "_nh")
 
 
 # --------------------------------------------------------------------------------------
@@ -253,7 +286,7 @@ def flag_drift(
 def annotate_events(located: DataFrame, heavy: DataFrame, params: CleanConfig) -> DataFrame:
     """Every row of ``located`` exactly once, with ``drop_reason`` and ``is_heavy_user``.
 
-    ``located``: events of one day with the bronze columns and :data:`POSITION_COLUMNS`
+    ``located``: events of one day with the bronze columns and :data:`CELL_COLUMNS`
     (null = unlocated) from :func:`with_cell_position`. ``heavy``: the ``user_id`` set from
     :func:`heavy_users` (broadcast; those users never enter the per-user sort and are only
     de-duplicated). ``drop_reason`` is null for kept rows, else one of :data:`REASONS`.
@@ -280,7 +313,8 @@ def annotate_events(located: DataFrame, heavy: DataFrame, params: CleanConfig) -
                          params.pingpong_max_dist_m, params.pingpong_event_types,
                          skip=("is_duplicate",))
               .transform(flag_drift, params.drift_vmax_kmh, params.drift_min_dist_m,
-                         skip=("is_duplicate", "is_pingpong")))
+                         skip=("is_duplicate", "is_pingpong"),
+                         vmax_hsr_kmh=params.drift_vmax_hsr_kmh))
     reason = (F.when(F.col("is_duplicate"), F.lit(DUPLICATE))
               .when(F.col("is_pingpong"), F.lit(PINGPONG))
               .when(F.col("is_drift"), F.lit(DRIFT)))

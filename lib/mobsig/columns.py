@@ -68,6 +68,8 @@ SRC_LON = "src_lon"
 SRC_LAT = "src_lat"
 SPACING_M = "spacing_m"
 STAY_RADIUS_M = "stay_radius_m"
+SVC_LON = "svc_lon"  # service point of a cell (centroid of its service area)
+SVC_LAT = "svc_lat"
 COVERAGE_WKB = "coverage_wkb"
 EVENT_TIME_RAW = "event_time_raw"
 REGION_UNKNOWN = "unknown"  # region of cells outside every county-level unit
@@ -85,3 +87,6 @@ DEST_H3 = "dest_h3"
 DEPARTURE = "departure"
 ARRIVAL = "arrival"
 CARRY_KIND = "kind"
+
+# high-speed rail 高铁专网: the cell serves a high-speed-rail line (cells table; drift rule)
+IS_HSR = "is_hsr"

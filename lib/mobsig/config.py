@@ -111,13 +111,99 @@ class RunConfig:
 
 
 @dataclass(frozen=True)
+class UnitLayer:
+    """One spatial-unit layer of ``paths.units`` given as a mapping (a plain path string
+    means the contract's own attribute names and the file's CRS)::
+
+        units:
+          - units/townships.gpkg                       # unit_id, unit_name, level, CRS in file
+          - path: ../shared/data/census2020/counties-geo.topojson
+            layer: county                              # TopoJSON object / GeoPackage table
+            id_field: CODE
+            name_field: NAME
+            level: county                              # every feature of the layer
+            crs: "+proj=aea +lat_0=36 +lat_1=24 +lat_2=48 +lon_0=104.5 +datum=WGS84"
+            unit_ids: ["510104", "510105"]             # keep only these units
+    """
+
+    path: str
+    id_field: str = "unit_id"   # attribute holding the unit id
+    name_field: str = "unit_name"  # attribute holding the name (absent = empty names)
+    level: str = ""  # level of every feature; empty = the layer's `level` attribute
+    crs: str = ""  # CRS of the coordinates (any pyproj input); empty = the file's own
+    layer: str = ""  # TopoJSON object or GeoPackage table; empty = the only one
+    unit_ids: tuple[str, ...] = ()  # keep only these unit ids; empty = every feature
+    charset: str = ""  # Shapefile .dbf text encoding when there is no .cpg (e.g. GBK)
+
+    KEYS = ("path", "id_field", "name_field", "level", "crs", "layer", "unit_ids", "charset")
+
+    @classmethod
+    def parse(cls, key: str, value: Any) -> str | UnitLayer:
+        """A plain path string stays a string; a mapping becomes a validated UnitLayer."""
+        if isinstance(value, str):
+            return value
+        if isinstance(value, UnitLayer):
+            return value
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{key}: expected a path or a mapping {{path, id_field, "
+                              f"name_field, level, crs, ...}}, got {value!r}")
+        unknown = sorted(set(value) - set(cls.KEYS))
+        if unknown:
+            raise ConfigError(f"{key}: unknown key {unknown[0]!r}; allowed keys: "
+                              + ", ".join(cls.KEYS))
+        if not str(value.get("path") or "").strip():
+            raise ConfigError(f"{key}: a layer mapping needs `path`")
+        kwargs: dict[str, Any] = {}
+        for k, v in value.items():
+            if k == "unit_ids":
+                if isinstance(v, str):
+                    v = [s for s in (x.strip() for x in v.split(",")) if s]
+                if not isinstance(v, (list, tuple)):
+                    raise ConfigError(f"{key}.unit_ids: expected a list, got {v!r}")
+                kwargs[k] = tuple(str(x) for x in v)
+            elif isinstance(v, (dict, list)):
+                raise ConfigError(f"{key}.{k}: expected a string, got {v!r}")
+            else:
+                kwargs[k] = "" if v is None else str(v)
+        for k in ("id_field", "name_field"):
+            if k in kwargs and not kwargs[k].strip():
+                raise ConfigError(f"{key}.{k}: must not be empty")
+        if kwargs.get("crs"):
+            try:
+                from pyproj import CRS
+
+                CRS.from_user_input(kwargs["crs"])
+            except Exception as exc:  # noqa: BLE001 - any failure means an unknown CRS
+                raise ConfigError(f"{key}.crs: pyproj does not know {kwargs['crs']!r}; give "
+                                  "an EPSG code, WKT or a PROJ string") from exc
+        return cls(**kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The non-default keys (what a config file would hold)."""
+        out: dict[str, Any] = {"path": self.path}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if f.name != "path" and v != f.default:
+                out[f.name] = list(v) if isinstance(v, tuple) else v
+        return out
+
+
+def layer_path(entry: str | UnitLayer) -> str:
+    """The path of a ``paths.units`` entry (plain path or mapping)."""
+    return entry.path if isinstance(entry, UnitLayer) else entry
+
+
+@dataclass(frozen=True)
 class PathsConfig:
     warehouse: str = param("warehouse", "Root folder of the Delta tables (created if missing).")
     raw_events: str = param(
         "raw/events", "Root of raw signaling input: one folder per day, `dt=YYYY-MM-DD`.")
     cells: str = param("raw/cells", "Cell table 工参 (CSV or Parquet file or folder).")
-    units: tuple[str, ...] = param(
-        [], "Spatial-unit and zone layers (GeoJSON, Shapefile, GeoPackage, GeoParquet).")
+    units: tuple[str | UnitLayer, ...] = param(
+        [], "Spatial-unit and zone layers (GeoJSON, TopoJSON, Shapefile, GeoPackage, "
+        "GeoParquet; any CRS pyproj knows): each a path, or a mapping {path, id_field, "
+        "name_field, level, crs, layer, unit_ids, charset} for layers whose attribute names "
+        "or CRS differ from the contract (see UnitLayer).")
     reference_population: str = param(
         "", "CSV of official resident population per county (`unit_id`, `population`).")
     reference_ages: str = param("", "Optional CSV of age margins per county for raking.")
@@ -127,6 +213,10 @@ class PathsConfig:
         "", "Optional CSV mapping IMEI TAC (8 digits) to device type, to spot IoT/M2M cards.")
     quality_results: str = param(
         "", "Folder for kept validation results; empty = `<warehouse>/_quality`.")
+
+    def check(self) -> None:
+        if any(not layer_path(u).strip() for u in self.units):
+            raise ConfigError("paths.units: an entry has an empty path")
 
 
 @dataclass(frozen=True)
@@ -197,6 +287,12 @@ class CellsConfig:
     site_merge_m: float = param(
         5.0, "Antennas closer than this are one site (co-located sectors) for spacing.",
         ge=0, le=500)
+    service_reach_factor: float = param(
+        0.55, "Service point 服务区质心 of a sector: the sector reaches this x the local site "
+        "spacing (about half-way to the neighbours: the site's Voronoi cell), capped at "
+        "radius_m; the service point is the centroid of that wedge (0.3 x spacing for 120 "
+        "degree sectors). Stays and homes use it; 0 = the antenna position [I].",
+        ge=0, le=2)
     on_invalid: str = param(
         "fail", "Invalid cell rows (bad number, unknown coord_sys, ...): fail naming them, "
         "or skip them (counted; their events become unknown_cell).", choices=("fail", "skip"))
@@ -350,6 +446,14 @@ class HomeWorkConfig:
     cluster_ring: int = param(
         1, "Home/work place clustering: H3 ring size k around a candidate cell [I].",
         ge=0, le=3)
+    home_refine_spacing_factor: float = param(
+        1.5, "Home location: once the home place is chosen, its position is the "
+        "duration-weighted centroid of the night stays within this x the local site "
+        "spacing of it (where sites are km apart, one home's nights are served by two or "
+        "three neighbouring sites; averaging them locates the home between them); 0 = the "
+        "place's own centroid [I].", ge=0, le=5)
+    home_refine_min_m: float = param(
+        500.0, "Home location: the refinement radius is at least this [I].", ge=0)
 
     def check(self) -> None:
         if self.work_start_h >= self.work_end_h:
@@ -447,6 +551,27 @@ class SynthConfig:
     raw_format: str = param("csv", "Raw event file format written.", choices=("csv", "parquet"))
     event_labels: bool = param(
         True, "Write per-event truth labels (doubles the output; off for big benchmarks).")
+    real_counties: str | UnitLayer = param(
+        "", "Place the city inside real counties: a county layer (a path, or a mapping as in "
+        "paths.units, e.g. the census TopoJSON with layer county, id_field CODE, crs Albers). "
+        "Counties overlapping the city disk become the county unit layer (no township "
+        "layer), and sample homes are spread among them in proportion to real_population. "
+        "Empty = the six fictional districts (the default city).")
+    real_population: str = param(
+        "", "CSV of official resident population per real county (UTF-8, BOM allowed), "
+        "e.g. the 2020 census population.csv; required with real_counties.")
+    real_population_id_field: str = param(
+        "CODE", "Column of real_population holding the county code.")
+    real_population_field: str = param(
+        "POPU", "Column of real_population holding the resident population.")
+    real_min_overlap_km2: float = param(
+        10.0, "A real county is part of the city when it overlaps the city disk by at least "
+        "this area (drops slivers along the edge).", gt=0)
+
+    def check(self) -> None:
+        if bool(self.real_counties) != bool(self.real_population):
+            raise ConfigError("synth.real_counties and synth.real_population go together: "
+                              "set both or neither")
 
 
 SECTIONS: dict[str, type] = {
@@ -492,8 +617,26 @@ class Config:
             raise TypeError(f"paths.{key} is a list; use paths_list()")
         return _resolve(self.base_dir, value)
 
+    def location(self, key: str) -> str:
+        """``paths.<key>`` as Spark and Hadoop take it: a URI with a scheme (``hdfs://``,
+        ``s3a://``, ``file://``...) unchanged, else the absolute local path (relative
+        values resolved against base_dir, as :meth:`path`)."""
+        from mobsig.storage import is_uri
+
+        value = getattr(self.paths, key)
+        return value if is_uri(value) else str(self.path(key))
+
     def paths_list(self, key: str) -> list[Path]:
-        return [_resolve(self.base_dir, v) for v in getattr(self.paths, key)]
+        return [_resolve(self.base_dir, layer_path(v)) for v in getattr(self.paths, key)]
+
+    def resolve_layer(self, entry: str | UnitLayer) -> UnitLayer:
+        """A layer entry (plain path or mapping) as a UnitLayer with an absolute path."""
+        layer = entry if isinstance(entry, UnitLayer) else UnitLayer(path=entry)
+        return dataclasses.replace(layer, path=str(_resolve(self.base_dir, layer.path)))
+
+    def unit_layers(self) -> list[UnitLayer]:
+        """Every ``paths.units`` layer with its mapping, paths absolute (for the readers)."""
+        return [self.resolve_layer(v) for v in self.paths.units]
 
     @property
     def warehouse(self) -> Path:
@@ -505,22 +648,33 @@ class Config:
         return _resolve(self.base_dir, q) if q else self.warehouse / "_quality"
 
     def require_inputs(self, *keys: str) -> None:
-        """Fail (before Spark starts) unless each named input path exists and is not empty."""
+        """Fail (before Spark starts) unless each named input path is set and exists.
+
+        A URI on a file system other than ``file:`` (hdfs://, s3a://...) cannot be checked
+        without Spark: the job checks it once the session is up (mobsig.storage.require).
+        """
+        from mobsig.storage import is_uri, local_path
+
         for key in keys:
             if key == "units":
-                layers = self.paths_list("units")
+                layers = self.paths.units
                 if not layers:
                     raise ConfigError("paths.units: no spatial-unit layer configured")
-                for p in layers:
+                for raw_layer in map(layer_path, layers):
+                    if is_uri(raw_layer) and local_path(raw_layer) is None:
+                        raise ConfigError(f"paths.units: layer {raw_layer!r}: unit layers are "
+                                          "read on the driver and must be local files")
+                for p in self.paths_list("units"):
                     if not p.exists():
                         raise ConfigError(f"paths.units: layer {str(p)!r} does not exist")
                 continue
             raw = getattr(self.paths, key)
             if raw == "":
                 raise ConfigError(f"paths.{key}: required by this job but not set")
-            p = self.path(key)
-            if not p.exists():
-                raise ConfigError(f"paths.{key}: {str(p)!r} does not exist")
+            p = local_path(raw) if is_uri(raw) else self.path(key)
+            if p is not None and not p.exists():
+                raise ConfigError(f"paths.{key}: {str(raw if is_uri(raw) else p)!r} "
+                                  "does not exist")
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -540,7 +694,9 @@ class Config:
 
 def _plain(v: Any) -> Any:
     if isinstance(v, tuple):
-        return list(v)
+        return [_plain(x) for x in v]
+    if isinstance(v, UnitLayer):
+        return v.to_dict()
     if isinstance(v, types.MappingProxyType):
         return dict(v)
     if isinstance(v, dt.date):
@@ -549,6 +705,10 @@ def _plain(v: Any) -> Any:
 
 
 def _resolve(base: str, value: str) -> Path:
+    from mobsig.storage import is_uri, local_path
+
+    if is_uri(value) and (lp := local_path(value)) is not None:
+        return lp  # file: URI
     p = Path(os.path.expanduser(value))
     return p if p.is_absolute() else (Path(base) / p).resolve()
 
@@ -596,6 +756,8 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
         return parse_date(str(value), key)
     if origin is tuple:
         (item,) = {a for a in typing.get_args(hint) if a is not Ellipsis}
+        if isinstance(value, str) and value.strip().startswith("["):
+            value = yaml.safe_load(value)  # a YAML list on the command line
         if isinstance(value, str):
             value = [v for v in (s.strip() for s in value.split(",")) if v]
         if not isinstance(value, (list, tuple)):
@@ -607,6 +769,12 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(f"{key}: expected a mapping, got {value!r}")
         return types.MappingProxyType({str(k): str(v) for k, v in value.items()})
+    if UnitLayer in typing.get_args(hint):  # str | UnitLayer: a layer path or mapping
+        if isinstance(value, str) and value.strip().startswith("{"):
+            value = yaml.safe_load(value)  # a mapping given on the command line
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return ""  # not set (an empty entry of paths.units is refused by its check)
+        return UnitLayer.parse(key, value)
     raise TypeError(f"unsupported config type {hint!r} for {key}")
 
 

@@ -46,7 +46,8 @@ Measured on the synthetic city (15 true pairs): co-location alone separated no t
 the best neighbour pair 0.48.
 
 Groups are the connected components of accepted pairs; the group id is the smallest
-user_id, the primary card the one with most events (ties: smallest user_id). Non-human cards are not grouped.
+user_id, the primary card the one with most events (ties: smallest user_id). Non-human cards
+are not grouped.
 """
 
 from __future__ import annotations

@@ -18,6 +18,10 @@ Delimited text is read line by line as strings and split here (quoted fields wit
 delimiter or doubled quotes inside are understood; a quoted field spanning lines is not),
 so a line with the wrong number of fields is caught, never silently padded or cut.
 
+Where: ``paths.raw_events`` is a local folder or a URI on any Hadoop file system
+(``hdfs://``, ``s3a://``, ``viewfs://``, ``file://``...); the driver lists a day folder and
+reads first lines and Parquet footers through :mod:`mobsig.storage`, Spark reads the rows.
+
 Reasons, first match wins: ``malformed_row`` (wrong field count), ``empty_user_id``,
 ``oversized_user_id`` / ``undersized_user_id`` (ingest.user_id_max_len / min_len),
 ``empty_cell_id``, ``unparseable_time`` (not ``yyyy-MM-dd HH:mm:ss[.SSS]``, not epoch ms),
@@ -28,7 +32,6 @@ run.timezone), ``unknown_cell`` (no cell version valid on the day).
 from __future__ import annotations
 
 import datetime as dt
-import gzip
 import logging
 import re
 from dataclasses import dataclass
@@ -38,8 +41,10 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from mobsig import columns as C
+from mobsig import storage
 from mobsig.config import IngestConfig
 from mobsig.errors import InputError
+from mobsig.storage import DataFile, Files
 
 log = logging.getLogger(__name__)
 
@@ -68,52 +73,38 @@ class SourceGroup:
     header: str | None = None
 
 
-def day_folder(root: Path, day: dt.date) -> Path:
-    return Path(root) / f"dt={day.isoformat()}"
+def day_folder(root: str | Path, day: dt.date) -> str | Path:
+    """``root/dt=YYYY-MM-DD``: a Path for a local root, a URI string for a URI root."""
+    return storage.join(root, f"dt={day.isoformat()}")
 
 
-def _data_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file()
-                  and not any(part.startswith(("_", ".")) for part in p.relative_to(folder).parts)
-                  and not p.name.endswith(".crc"))
-
-
-def _file_format(p: Path, ingest: IngestConfig) -> str:
+def _file_format(f: DataFile, files: Files, ingest: IngestConfig) -> str:
     if ingest.input_format != "auto":
         return "parquet" if ingest.input_format == "parquet" else "text"
-    name = p.name.lower()
+    name = f.name.lower()
     base = name[:-3] if name.endswith(".gz") else name
     if base.endswith(".parquet") or name.endswith(".parquet"):
         return "parquet"
     if base.endswith(_TEXT_SUFFIXES) or name.endswith(".gz"):
         return "text"
-    with p.open("rb") as fh:
-        magic = fh.read(4)
-    if magic == b"PAR1":
+    if files.head(f.location, 4) == b"PAR1":
         return "parquet"
     return "text"
 
 
-def _first_line(p: Path) -> str:
-    with p.open("rb") as fh:
-        magic = fh.read(2)
-    if magic == b"\x1f\x8b" and not p.name.lower().endswith(".gz"):
-        raise InputError(f"{str(p)!r} is gzip-compressed but its name does not end in .gz "
-                         "(Spark decompresses by extension): rename it")
-    opener = gzip.open if p.name.lower().endswith(".gz") else open
-    try:
-        with opener(p, "rt", encoding="utf-8", errors="replace", newline="") as fh:
-            return fh.readline().rstrip("\r\n").lstrip("\ufeff")
-    except (OSError, EOFError) as exc:
-        raise InputError(f"{str(p)!r}: cannot read: {exc}") from None
+def _first_line(f: DataFile, files: Files) -> str:
+    if files.head(f.location, 2) == b"\x1f\x8b" and not f.name.lower().endswith(".gz"):
+        raise InputError(f"{f.location!r} is gzip-compressed but its name does not end in "
+                         ".gz (Spark decompresses by extension): rename it")
+    return files.first_line(f.location)
 
 
-def _delimiter(p: Path, first: str, ingest: IngestConfig) -> str:
+def _delimiter(f: DataFile, first: str, ingest: IngestConfig) -> str:
     if ingest.input_format == "tsv":
         return "\t"
     if ingest.input_format == "csv":
         return ","
-    name = p.name.lower().removesuffix(".gz")
+    name = f.name.lower().removesuffix(".gz")
     if name.endswith(".tsv"):
         return "\t"
     if name.endswith(".csv"):
@@ -129,37 +120,46 @@ def _looks_like_header(tokens: list[str]) -> bool:
     return set(REQUIRED_COLUMNS) <= set(tokens)
 
 
-def plan_sources(folder: Path, ingest: IngestConfig) -> list[SourceGroup]:
+def plan_sources(folder: str | Path, ingest: IngestConfig,
+                 files: Files | None = None) -> list[SourceGroup]:
     """Group the day folder's files by how they are read (driver side; reads only the
-    first line of each text file). A missing folder or one without data files is an
-    InputError; so is a header that lacks a required column."""
-    folder = Path(folder)
-    if not folder.is_dir():
+    first line of each text file and the footer of each Parquet file).
+
+    ``folder`` is a local path or a URI; ``files`` the storage to look in
+    (:func:`mobsig.storage.files_for`; default: the local disk). The folder is listed
+    once (one ``listStatus`` per folder on Hadoop). A missing folder or one without data
+    files is an InputError; so is a header that lacks a required column or an unreadable
+    Parquet file. Parquet files are grouped by schema (each file's event_time type may
+    differ), text files by delimiter and header.
+    """
+    files = files if files is not None else storage.LocalFiles()
+    if files.kind(folder) != storage.DIR:
         raise InputError(f"day folder {str(folder)!r} does not exist")
-    files = _data_files(folder)
-    if not files:
+    found = files.data_files(folder)
+    if not found:
         raise InputError(f"day folder {str(folder)!r} holds no data files")
     groups: dict[tuple, list[str]] = {}
-    for p in files:
-        kind = _file_format(p, ingest)
+    for f in found:
+        kind = _file_format(f, files, ingest)
         if kind == "parquet":
-            groups.setdefault(("parquet", ",", (), None), []).append(str(p))
+            key = ("parquet", ",", (), None, files.parquet_schema(f.location))
+            groups.setdefault(key, []).append(f.location)
             continue
-        if p.stat().st_size == 0:
+        if f.size == 0:
             continue  # an empty file holds no rows
-        first = _first_line(p)
-        delim = _delimiter(p, first, ingest)
+        first = _first_line(f, files)
+        delim = _delimiter(f, first, ingest)
         tokens = _split_simple(first, delim)
         has_header = {"true": True, "false": False}.get(ingest.csv_header,
                                                          _looks_like_header(tokens))
         if has_header:
             missing = [c for c in REQUIRED_COLUMNS if c not in tokens]
             if missing:
-                raise InputError(f"{str(p)!r}: header {first!r} lacks {missing}")
+                raise InputError(f"{f.location!r}: header {first!r} lacks {missing}")
             cols, header = tuple(tokens), first
         else:
             cols, header = tuple(ingest.headerless_columns), None
-        groups.setdefault(("text", delim, cols, header), []).append(str(p))
+        groups.setdefault(("text", delim, cols, header, None), []).append(f.location)
     if not groups:
         raise InputError(f"day folder {str(folder)!r} holds only empty files")
     return [SourceGroup(kind=k[0], files=tuple(v), delimiter=k[1], columns=k[2], header=k[3])
@@ -214,58 +214,46 @@ def _read_text(spark: SparkSession, g: SourceGroup) -> DataFrame:
         (F.size("_f") == len(g.columns)).alias(IS_WELLFORMED))
 
 
-def _read_parquet(spark: SparkSession, g: SourceGroup) -> list[DataFrame]:
-    """Parquet files, grouped by their own schema (each file's event_time type may differ)."""
-    import pyarrow.parquet as pq
+def _read_parquet(spark: SparkSession, g: SourceGroup) -> DataFrame:
+    """Parquet files of one schema (:func:`plan_sources` groups them)."""
+    files = list(g.files)
+    df = spark.read.parquet(*files)
+    by_lower = {c.lower(): c for c in df.columns}
+    missing = [c for c in REQUIRED_COLUMNS if c not in by_lower]
+    if missing:
+        raise InputError(f"Parquet {files[0]!r}: required columns {missing} missing "
+                         f"(has {df.columns})")
 
-    by_schema: dict[tuple, list[str]] = {}
-    for f in g.files:
-        try:
-            sch = pq.read_schema(f)
-        except Exception as exc:  # noqa: BLE001 - any failure means an unreadable file
-            raise InputError(f"{f!r}: not a readable Parquet file: {exc}") from None
-        key = tuple((n.lower(), str(sch.field(n).type)) for n in sch.names)
-        by_schema.setdefault(key, []).append(f)
-    frames = []
-    for files in by_schema.values():
-        df = spark.read.parquet(*files)
-        by_lower = {c.lower(): c for c in df.columns}
-        missing = [c for c in REQUIRED_COLUMNS if c not in by_lower]
-        if missing:
-            raise InputError(f"Parquet {files[0]!r}: required columns {missing} missing "
-                             f"(has {df.columns})")
+    def col(c: str) -> F.Column:
+        return F.col(f"`{by_lower[c]}`") if c in by_lower else F.lit(None)
 
-        def col(c: str, by_lower: dict = by_lower, df: DataFrame = df) -> F.Column:
-            return F.col(f"`{by_lower[c]}`") if c in by_lower else F.lit(None)
+    et = df.schema[by_lower[C.EVENT_TIME]].dataType.typeName()
+    raw_et = col(C.EVENT_TIME)
+    if et in ("timestamp", "timestamp_ntz", "date"):
+        typed = raw_et.cast("timestamp")
+        raw_str = F.date_format(typed, "yyyy-MM-dd HH:mm:ss.SSS")
+    elif et in ("long", "integer", "short", "decimal"):
+        typed = F.timestamp_millis(raw_et.cast("long"))
+        raw_str = raw_et.cast("string")
+    else:
+        typed = F.lit(None).cast("timestamp")
+        raw_str = raw_et.cast("string")
 
-        et = df.schema[by_lower[C.EVENT_TIME]].dataType.typeName()
-        raw_et = col(C.EVENT_TIME)
-        if et in ("timestamp", "timestamp_ntz", "date"):
-            typed = raw_et.cast("timestamp")
-            raw_str = F.date_format(typed, "yyyy-MM-dd HH:mm:ss.SSS")
-        elif et in ("long", "integer", "short", "decimal"):
-            typed = F.timestamp_millis(raw_et.cast("long"))
-            raw_str = raw_et.cast("string")
-        else:
-            typed = F.lit(None).cast("timestamp")
-            raw_str = raw_et.cast("string")
+    def s(c: str, blank_null: bool = False) -> F.Column:
+        v = F.trim(col(c).cast("string"))
+        return F.when(v == "", None).otherwise(v) if blank_null else v
 
-        def s(c: str, blank_null: bool = False) -> F.Column:
-            v = F.trim(col(c).cast("string"))
-            return F.when(v == "", None).otherwise(v) if blank_null else v
-
-        frames.append(df.select(
-            s(C.USER_ID).alias(C.USER_ID),
-            raw_str.alias(C.EVENT_TIME_RAW),
-            typed.alias(EVENT_TIME_IN),
-            s(C.CELL_ID).alias(C.CELL_ID),
-            s(C.EVENT_TYPE, True).alias(C.EVENT_TYPE),
-            s(C.IMEI_TAC, True).alias(C.IMEI_TAC),
-            s(C.HOME_REGION, True).alias(C.HOME_REGION),
-            F.to_json(F.struct(*[F.col(f"`{c}`") for c in df.columns])).alias(C.RAW_TEXT),
-            _source_file().alias(C.SOURCE_FILE),
-            F.lit(True).alias(IS_WELLFORMED)))
-    return frames
+    return df.select(
+        s(C.USER_ID).alias(C.USER_ID),
+        raw_str.alias(C.EVENT_TIME_RAW),
+        typed.alias(EVENT_TIME_IN),
+        s(C.CELL_ID).alias(C.CELL_ID),
+        s(C.EVENT_TYPE, True).alias(C.EVENT_TYPE),
+        s(C.IMEI_TAC, True).alias(C.IMEI_TAC),
+        s(C.HOME_REGION, True).alias(C.HOME_REGION),
+        F.to_json(F.struct(*[F.col(f"`{c}`") for c in df.columns])).alias(C.RAW_TEXT),
+        _source_file().alias(C.SOURCE_FILE),
+        F.lit(True).alias(IS_WELLFORMED))
 
 
 def read_sources(spark: SparkSession, groups: list[SourceGroup]) -> DataFrame:
@@ -278,12 +266,8 @@ def read_sources(spark: SparkSession, groups: list[SourceGroup]) -> DataFrame:
     (false when a line has the wrong number of fields). One row per data line/row: header
     lines are dropped, blank lines are rows (malformed).
     """
-    frames: list[DataFrame] = []
-    for g in groups:
-        if g.kind == "parquet":
-            frames.extend(_read_parquet(spark, g))
-        else:
-            frames.append(_read_text(spark, g))
+    frames = [_read_parquet(spark, g) if g.kind == "parquet" else _read_text(spark, g)
+              for g in groups]
     out = frames[0]
     for f in frames[1:]:
         out = out.unionByName(f)

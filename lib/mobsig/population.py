@@ -27,8 +27,9 @@ GRID_LEVEL = "grid"
 
 
 def units_frame(layers: list[DataFrame]) -> DataFrame:
-    """Union unit layers (``read_geojson_units`` form) into ``unit_id``, ``unit_name``,
-    ``level``, ``parent_id`` (from the ``parent_id`` attribute, else null), ``geometry``."""
+    """Union unit layers (``mobsig.spatial.read_units_layer`` form) into ``unit_id``,
+    ``unit_name``, ``level``, ``parent_id`` (from the ``parent_id`` attribute, else null),
+    ``geometry``."""
     out = None
     for layer in layers:
         part = layer.select("unit_id", "unit_name", "level",
@@ -169,20 +170,14 @@ def complete(counts: DataFrame, units: DataFrame) -> DataFrame:
 
 
 def read_units(spark, paths) -> DataFrame:
-    """Read every unit layer (GeoJSON; EPSG:4490, validated) into one ``units_frame``.
-
-    A reader, not a transform. Other formats (Shapefile, GeoPackage, GeoParquet) are an
-    InputError naming the file until a reader for them exists.
+    """Read every unit layer (``cfg.unit_layers()``, or plain paths; GeoJSON, TopoJSON,
+    Shapefile, GeoPackage or GeoParquet in any CRS; EPSG:4490, validated once by
+    mobsig.spatial.read_units_layer) into one ``units_frame``. A reader, not a transform.
     """
     from mobsig.errors import InputError
-    from mobsig.spatial import read_geojson_units
+    from mobsig.spatial import read_units_layer
 
-    layers = []
-    for p in paths:
-        suffix = str(p).lower().rsplit(".", 1)[-1]
-        if suffix not in ("geojson", "json"):
-            raise InputError(f"unit layer {str(p)!r}: only GeoJSON layers are read so far")
-        layers.append(read_geojson_units(spark, p))
+    layers = [read_units_layer(spark, p) for p in paths]
     if not layers:
         raise InputError("paths.units: no unit layer configured")
     return units_frame(layers)

@@ -22,6 +22,11 @@ Definitions (all configurable, see config.HomeWorkConfig / PopulationConfig):
   neighbours (res 9, ring 1: about 350-500 m across), so a home split over two adjacent
   cells is still one place. The place with the largest cumulative time wins (ties: the
   smaller H3 id); its location is the duration-weighted centroid of the stays in it.
+  Stay positions are the cells' service points (see ``cells.service_point``).
+- Home position: re-centred on every night stay within ``home_refine_spacing_factor`` x
+  the local site spacing of the home place (at least ``home_refine_min_m``): where sites
+  are km apart one home's nights are served by two or three neighbouring sites, and their
+  weighted mean lies between them, near the home (``refine_place``).
 - Home: the night place with >= ``home_min_nights`` nights and >= ``home_min_night_share``
   of the observed nights (nights with any night-time stay).
 - Work: among daytime places >= ``work_min_home_dist_m`` from home, the largest one, if
@@ -45,6 +50,7 @@ from mobsig.config import HomeWorkConfig, PopulationConfig
 PLACE_CELL = "place_cell"
 KEY_DATE = "key_date"  # the day, the evening of the night, or the workday
 OVERLAP_S = "overlap_s"
+SPACING = "spacing_m"
 
 HOME_REASONS = ("no_night_stays", "few_nights", "low_night_share", "non_human")
 WORK_REASONS = ("no_workday_stays", "all_near_home", "few_days", "short_hours", "non_human")
@@ -63,20 +69,33 @@ def with_place_cell(stays: DataFrame, resolution: int) -> DataFrame:
     return stays.withColumn(PLACE_CELL, cell)
 
 
+def with_spacing(stays: DataFrame, cells: DataFrame) -> DataFrame:
+    """Add ``spacing_m``, the local site spacing at each stay's (dominant) cell.
+
+    ``cells`` is the cell table (``cell_id``, ``spacing_m``; several versions of a cell
+    give their largest spacing). Stays of a cell not in the table get null.
+    """
+    per_cell = cells.groupBy("cell_id").agg(F.max(SPACING).alias(SPACING))
+    return stays.join(F.broadcast(per_cell), "cell_id", "left")
+
+
 def _pieces(stays: DataFrame, month: dt.date, start_h: float, end_h: float,
             days: Sequence[dt.date] | None = None) -> DataFrame:
     """Split stays into their overlaps with the window [d + start_h, d + end_h) of each date d
     of the month (end_h may exceed 24: the window runs into the next day).
 
-    Needs ``user_id``, ``stay_start``, ``stay_end``, ``lon``, ``lat``, ``place_cell``.
+    Needs ``user_id``, ``stay_start``, ``stay_end``, ``lon``, ``lat``, ``place_cell``,
+    optionally ``spacing_m`` (site spacing at the stay's cell, see :func:`with_spacing`).
     Returns ``user_id``, ``key_date`` (= d), ``overlap_s`` (> 0), ``lon``, ``lat``,
-    ``place_cell``; rows with no overlap are dropped (they have no time in a window).
+    ``place_cell``, ``spacing_m`` (null when not given); rows with no overlap are dropped.
     """
     t0 = F.unix_seconds(F.col("stay_start"))
     t1 = F.unix_seconds(F.col("stay_end"))
     back = int((end_h + 23) // 24)  # windows of earlier dates that can reach into a day
+    spacing = F.col(SPACING) if SPACING in stays.columns else F.lit(None).cast("double")
     cand = stays.select(
-        "user_id", "lon", "lat", PLACE_CELL, t0.alias("_t0"), t1.alias("_t1"),
+        "user_id", "lon", "lat", PLACE_CELL, spacing.alias(SPACING), t0.alias("_t0"),
+        t1.alias("_t1"),
         F.explode(F.sequence(F.date_sub(F.to_date("stay_start"), back),
                              F.to_date("stay_end"))).alias(KEY_DATE))
     d0 = F.unix_seconds(F.col(KEY_DATE).cast("timestamp"))
@@ -87,7 +106,8 @@ def _pieces(stays: DataFrame, month: dt.date, start_h: float, end_h: float,
     if days is not None:
         in_month = in_month & F.col(KEY_DATE).isin(list(days))
     return (cand.where(in_month)
-            .select("user_id", KEY_DATE, overlap.alias(OVERLAP_S), "lon", "lat", PLACE_CELL)
+            .select("user_id", KEY_DATE, overlap.alias(OVERLAP_S), "lon", "lat", PLACE_CELL,
+                    SPACING)
             .where(F.col(OVERLAP_S) > 0))
 
 
@@ -125,7 +145,31 @@ def place_scores(pieces: DataFrame, ring: int) -> DataFrame:
         F.sum(OVERLAP_S).alias("total_s"),
         F.countDistinct(KEY_DATE).alias("n_days"),
         (F.sum(F.col("lon") * F.col(OVERLAP_S)) / F.sum(OVERLAP_S)).alias("place_lon"),
-        (F.sum(F.col("lat") * F.col(OVERLAP_S)) / F.sum(OVERLAP_S)).alias("place_lat"))
+        (F.sum(F.col("lat") * F.col(OVERLAP_S)) / F.sum(OVERLAP_S)).alias("place_lat"),
+        F.max(SPACING).alias("place_spacing_m"))
+
+
+def refine_place(pieces: DataFrame, places: DataFrame, factor: float,
+                 min_m: float) -> DataFrame:
+    """Re-centre each user's chosen place on all its pieces nearby.
+
+    ``places`` has ``user_id``, ``_lon``, ``_lat``, ``place_spacing_m``. Every piece of the
+    user within max(``min_m``, ``factor`` x place spacing) of the place counts, duration
+    weighted. Returns ``user_id``, ``_lon``, ``_lat`` (the place's own position where no
+    piece is near, which cannot happen for pieces that formed the place).
+    """
+    radius = F.greatest(F.lit(float(min_m)),
+                        F.lit(float(factor)) * F.coalesce(F.col("place_spacing_m"), F.lit(0.0)))
+    near = (pieces.select("user_id", "lon", "lat", OVERLAP_S)
+            .join(places.select("user_id", "_lon", "_lat", "place_spacing_m"), "user_id")
+            .where(sphere_dist_m(F.col("lon"), F.col("lat"), F.col("_lon"), F.col("_lat"))
+                   <= radius)
+            .groupBy("user_id")
+            .agg((F.sum(F.col("lon") * F.col(OVERLAP_S)) / F.sum(OVERLAP_S)).alias("_rlon"),
+                 (F.sum(F.col("lat") * F.col(OVERLAP_S)) / F.sum(OVERLAP_S)).alias("_rlat")))
+    return (places.join(near, "user_id", "left")
+            .select("user_id", F.coalesce("_rlon", "_lon").alias("_lon"),
+                    F.coalesce("_rlat", "_lat").alias("_lat")))
 
 
 def _top(scores: DataFrame) -> DataFrame:
@@ -151,19 +195,26 @@ def sphere_dist_m(lon1: Column, lat1: Column, lon2: Column, lat2: Column) -> Col
 
 
 def identify_home(nights: DataFrame, ring: int, min_nights: int,
-                  min_night_share: float) -> DataFrame:
+                  min_night_share: float, refine_factor: float = 0.0,
+                  refine_min_m: float = 0.0) -> DataFrame:
     """Home per user from night pieces.
 
-    Returns one row per user with night pieces: ``user_id``, ``nights_observed``,
-    ``nights_at_home`` (nights at the best place), ``home_lon``/``home_lat`` (null when not
-    identified) and ``home_reason`` (null when identified).
+    The best place decides whether there is a home (nights, night share); its position is
+    refined with :func:`refine_place` when ``refine_factor`` > 0. Returns one row per user
+    with night pieces: ``user_id``, ``nights_observed``, ``nights_at_home`` (nights at the
+    best place), ``home_lon``/``home_lat`` (null when not identified) and ``home_reason``
+    (null when identified).
     """
     observed = nights.groupBy("user_id").agg(
         F.countDistinct(KEY_DATE).cast("int").alias("nights_observed"))
     best = _top(place_scores(nights, ring)).select(
         "user_id", F.col("n_days").cast("int").alias("nights_at_home"),
-        F.col("place_lon").alias("_lon"), F.col("place_lat").alias("_lat"))
-    out = observed.join(best, "user_id", how="left")
+        F.col("place_lon").alias("_lon"), F.col("place_lat").alias("_lat"),
+        "place_spacing_m")
+    if refine_factor > 0:
+        where = refine_place(nights, best, refine_factor, refine_min_m)
+        best = best.drop("_lon", "_lat").join(where, "user_id")
+    out = observed.join(best.drop("place_spacing_m"), "user_id", how="left")
     reason = (F.when(F.col("nights_at_home") < min_nights, F.lit("few_nights"))
               .when(F.col("nights_at_home") < F.col("nights_observed") * F.lit(min_night_share),
                     F.lit("low_night_share")))
@@ -257,7 +308,8 @@ def home_work_table(days: DataFrame, nights: DataFrame, work: DataFrame,
     (reason ``non_human``). ``is_counted`` = human and the primary card of its group;
     non-primary cards keep their row and class but are not counted.
     """
-    homes = identify_home(nights, hw.cluster_ring, hw.home_min_nights, hw.home_min_night_share)
+    homes = identify_home(nights, hw.cluster_ring, hw.home_min_nights, hw.home_min_night_share,
+                          hw.home_refine_spacing_factor, hw.home_refine_min_m)
     works = identify_work(work, days, homes, hw.cluster_ring, hw.work_min_days,
                           hw.work_min_avg_h, hw.work_min_home_dist_m, workdays)
     pres = presence(days, nights)

@@ -72,6 +72,8 @@ from mobsig.columns import (
     STAY_END,
     STAY_RADIUS_M,
     STAY_START,
+    SVC_LAT,
+    SVC_LON,
     USER_ID,
     X_M,
     Y_M,
@@ -457,9 +459,16 @@ def filter_stay_users(events: DataFrame, iot_cards: DataFrame | None = None) -> 
     return out
 
 
-def to_kernel_input(events: DataFrame) -> DataFrame:
-    """Events (``event_time`` and the located-cell columns) -> the kernel's input columns."""
-    return events.select(USER_ID, F.unix_micros(EVENT_TIME).alias(T_US), CELL_ID, LON, LAT,
+def to_kernel_input(events: DataFrame, lon: str = SVC_LON, lat: str = SVC_LAT) -> DataFrame:
+    """Events (``event_time`` and the located-cell columns) -> the kernel's input columns.
+
+    Stays are found with the antenna positions (``x_m``/``y_m``: the stay radius is about
+    sites) and placed with the cells' service points (``svc_lon``/``svc_lat`` become the
+    kernel's ``lon``/``lat``, the stay's reported position). Carry rows are kernel
+    input already: pass ``lon=LON, lat=LAT``.
+    """
+    return events.select(USER_ID, F.unix_micros(EVENT_TIME).alias(T_US), CELL_ID,
+                         F.col(lon).alias(LON), F.col(lat).alias(LAT),
                          X_M, Y_M, STAY_RADIUS_M)
 
 
@@ -512,7 +521,7 @@ def open_records_from_fold(folded: DataFrame) -> DataFrame:
 
 def carry_open_records(carry: DataFrame) -> DataFrame:
     """The open-run records of a ``stays_carry`` partition, as kernel input."""
-    return to_kernel_input(carry.where(F.col(KIND) == CARRY_OPEN))
+    return to_kernel_input(carry.where(F.col(KIND) == CARRY_OPEN), lon=LON, lat=LAT)
 
 
 def carry_last_stays(carry: DataFrame) -> DataFrame:

@@ -9,7 +9,11 @@ Layout (radii from the centre):
 - periphery (10-22 km): km-scale spacing (~2 km), a share of omni cells;
 - six county-level districts (three inner wedges, three outer ring wedges), each split into
   township-level units; zones: farmland, a nature-reserve core, a geological hazard point
-  and an industrial park; a highway crossing the city for transits.
+  and an industrial park; a highway crossing the city for transits;
+- a straight high-speed-rail line 高铁 across the city with its own track-side cells (the
+  cell table's ``is_hsr`` flag) every ``HSR_SITE_SPACING`` metres, two sectors along the
+  track; public handsets are never served by them (only HSR riders, see timeline.py).
+  The HSR cells are added after every random draw, so the rest of the city is unchanged.
 """
 
 from __future__ import annotations
@@ -30,6 +34,11 @@ CORE_R = 4_000.0
 INNER_R = 10_000.0
 CITY_R = 22_000.0
 
+# the high-speed-rail line (local metres): 40 km long, 2 km off the centre, bearing 63°
+HSR_LINE = ((-18_728.0, -7_298.0), (16_912.0, 10_862.0))
+HSR_SITE_SPACING = 1_500.0
+HSR_RADIUS_M = 1_200.0
+
 DISTRICT_NAMES = ["锦城区", "青羊区", "金牛区", "龙泉县", "双流县", "郫都县"]
 CITY_PREFIX = "9901"  # fictional prefecture code: never collides with a real county
 
@@ -47,6 +56,7 @@ class City:
     epochs: list[int]         # day offsets where the set of valid cells changes
     _fwd: Transformer = dataclasses.field(repr=False)
     _inv: Transformer = dataclasses.field(repr=False)
+    hsr_line: tuple[tuple[float, float], tuple[float, float]] = HSR_LINE
 
     def to_lonlat(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         lon, lat = self._inv.transform(np.asarray(x, float), np.asarray(y, float))
@@ -145,6 +155,29 @@ def _cells(rng: np.random.Generator, sites: pd.DataFrame, start: dt.date,
     return cells, epochs
 
 
+def _hsr_cells(first_site_idx: int) -> pd.DataFrame:
+    """Track-side cells of the HSR line (deterministic, no random draws): a site every
+    HSR_SITE_SPACING metres, 80 m off the track on alternating sides, with two sectors
+    facing along the track; site indices continue after the public sites."""
+    (xa, ya), (xb, yb) = HSR_LINE
+    length = float(np.hypot(xb - xa, yb - ya))
+    ux, uy = (xb - xa) / length, (yb - ya) / length
+    bearing = float(np.degrees(np.arctan2(ux, uy)) % 360)
+    rows = []
+    for i, s in enumerate(np.arange(HSR_SITE_SPACING / 2, length, HSR_SITE_SPACING)):
+        side = 80.0 if i % 2 == 0 else -80.0
+        x, y = xa + s * ux - side * uy, ya + s * uy + side * ux
+        for k, az in enumerate((bearing, (bearing + 180) % 360)):
+            rows.append({"cell_id": f"460-00-{800000 + i}-{k + 1}",
+                         "site_idx": first_site_idx + i, "x": x, "y": y,
+                         "azimuth": round(az, 1), "radius_m": HSR_RADIUS_M, "tech": "5g",
+                         "coord_sys": "gcj02" if i % 3 == 2 else "wgs84", "is_hsr": True})
+    cells = pd.DataFrame(rows)
+    cells["valid_from"] = np.full(len(cells), np.datetime64("NaT"), dtype="datetime64[ns]")
+    cells["valid_to"] = cells["valid_from"]
+    return cells
+
+
 def _wedge(r0: float, r1: float, a0: float, a1: float, n: int = 48) -> Polygon:
     a = np.linspace(np.radians(a0), np.radians(a1), n)
     outer = np.column_stack([r1 * np.cos(a), r1 * np.sin(a)])
@@ -228,15 +261,25 @@ def _pois(rng: np.random.Generator, zones: pd.DataFrame) -> pd.DataFrame:
 
 
 def build_city(seed: int, center_lon: float, center_lat: float, start: dt.date,
-               days: int) -> City:
-    """The whole geography, deterministic from the seed."""
+               days: int, real_counties: pd.DataFrame | None = None,
+               min_overlap_km2: float = 10.0) -> City:
+    """The whole geography, deterministic from the seed.
+
+    ``real_counties`` (``unit_id``, ``unit_name``, ``geometry`` in lon/lat; see
+    mobsig.synth.real): the counties overlapping the city disk by >= ``min_overlap_km2``
+    replace the fictional districts and townships; every random draw is unchanged.
+    """
     rng = np.random.default_rng([seed, 1])
     proj = f"+proj=aeqd +lat_0={center_lat} +lon_0={center_lon} +datum=WGS84 +units=m"
     fwd = Transformer.from_crs("EPSG:4326", proj, always_xy=True)
     inv = Transformer.from_crs(proj, "EPSG:4326", always_xy=True)
     sites = _sites(rng)
     cells, epochs = _cells(rng, sites, start, days)
+    cells = pd.concat([cells.assign(is_hsr=False), _hsr_cells(len(sites))],
+                      ignore_index=True)
     units = _units(rng)
+    if real_counties is not None:
+        units = _real_units(real_counties, fwd, min_overlap_km2)
     zones = _zones()
     pois = _pois(rng, zones)
     city = City(center_lon, center_lat, cells, sites, units, zones, pois,
@@ -248,6 +291,24 @@ def build_city(seed: int, center_lon: float, center_lat: float, start: dt.date,
     cells["lon"], cells["lat"] = np.round(src_lon, 7), np.round(src_lat, 7)
     cells["admin_code"] = city.unit_of(cells["x"].to_numpy(), cells["y"].to_numpy(), "county")
     return city
+
+
+def _real_units(counties: pd.DataFrame, fwd: Transformer,
+               min_overlap_km2: float) -> pd.DataFrame:
+    """Real counties (lon/lat) overlapping the city disk, as county units in local metres
+    (parent: the prefecture code, the first 4 digits + '00')."""
+    from mobsig.synth.real import choose_counties
+
+    xy = counties.assign(geometry=shapely.transform(
+        counties["geometry"].to_numpy(),
+        lambda c: np.column_stack(fwd.transform(c[:, 0], c[:, 1]))))
+    chosen = choose_counties(xy, CITY_R, min_overlap_km2)
+    if chosen.empty:
+        raise ValueError(f"no real county overlaps the city disk by {min_overlap_km2} km2")
+    return pd.DataFrame({"unit_id": chosen["unit_id"], "unit_name": chosen["unit_name"],
+                         "level": "county",
+                         "parent_id": chosen["unit_id"].str[:4] + "00",
+                         "geometry": chosen["geometry"].map(shapely.make_valid)})
 
 
 def valid_mask(cells: pd.DataFrame, day: pd.Timestamp) -> np.ndarray:

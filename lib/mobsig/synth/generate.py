@@ -5,7 +5,9 @@ Layout of the output folder::
     config.yaml                   a mobsig config whose paths point at this folder
     raw/events/dt=YYYY-MM-DD/     raw signaling (CSV gzip with header, or Parquet)
     raw/cells/cells.csv           the cell table 工参 (mixed WGS-84 / GCJ-02 / BD-09)
-    units/{counties,townships,zones}.geojson    EPSG:4490
+    units/{counties,townships,zones}.geojson    EPSG:4490 (a city in real counties,
+                                  synth.real_counties: zones only; the county layer is
+                                  the real one, see mobsig.synth.real)
     reference/population.csv      official resident population per county
     reference/tac_types.csv       IMEI TAC -> device type
     truth/persons.parquet         every person: kind, class, home/work, units, in_sample
@@ -24,6 +26,7 @@ so 10^7+ events are practical; everything else is small and written from the dri
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -44,6 +47,7 @@ from mobsig.config import Config
 from mobsig.pipeline import bbox_params
 from mobsig.quality import run_gate
 from mobsig.schema import load_schema
+from mobsig.synth import real
 from mobsig.synth.city import City, build_city
 from mobsig.synth.population import build_people, tac_types
 from mobsig.synth.signals import CHUNK, build_network, events_for_cards, truth_stays
@@ -148,16 +152,22 @@ def generate(spark: SparkSession, cfg: Config, out: Path,
     weekdays = [d.weekday() for d in days]
 
     log.info("synth: building the city (seed %d)", sc.seed)
-    city = build_city(sc.seed, sc.center_lon, sc.center_lat, sc.start_date, sc.days)
-    persons, cards = build_people(sc, city, cfg.population)
+    real_counties = real_pop = real_layer = None
+    if sc.real_counties:  # the city placed inside real counties (mobsig.synth.real)
+        real_counties, real_layer = real.load_counties(spark, cfg)
+        real_pop = real.load_population(cfg)
+    city = build_city(sc.seed, sc.center_lon, sc.center_lat, sc.start_date, sc.days,
+                      real_counties=real_counties, min_overlap_km2=sc.real_min_overlap_km2)
+    persons, cards = build_people(sc, city, cfg.population, real_population=real_pop)
     places = _places(city)
     net = build_network(city.cells, city.sites, city.epochs, sc.start_date)
 
     # -- cell table as delivered, and its truth
     cells_out = city.cells[["cell_id", "lon", "lat", "coord_sys", "azimuth", "radius_m", "tech",
-                            "valid_from", "valid_to"]].copy()
+                            "valid_from", "valid_to", "is_hsr"]].copy()
     # gate the cell table before writing it (blocking: a broken generator stops here)
-    typed = cells_out.astype(object).where(cells_out.notna(), None)
+    raw_names = load_schema("cells_raw").names  # is_hsr is an optional extra column
+    typed = cells_out[raw_names].astype(object).where(cells_out[raw_names].notna(), None)
     for c in ("valid_from", "valid_to"):
         typed[c] = [v.date() if v is not None else None for v in typed[c]]
     run_gate(spark.createDataFrame(typed, load_schema("cells_raw").struct), "cells_raw",
@@ -166,13 +176,15 @@ def generate(spark: SparkSession, cfg: Config, out: Path,
         cells_out[c] = cells_out[c].dt.strftime("%Y-%m-%d")
     cells_out.to_csv(out / "raw/cells/cells.csv", index=False)
     city.cells[["cell_id", "site_idx", "true_lon", "true_lat", "coord_sys", "admin_code",
-                "valid_from", "valid_to", "x", "y"]].to_csv(out / "truth/cells.csv",
-                                                            index=False)
+                "valid_from", "valid_to", "x", "y", "is_hsr"]].to_csv(out / "truth/cells.csv",
+                                                                      index=False)
 
     # -- units and zones (EPSG:4490)
-    _geojson(city, city.units[city.units["level"] == "county"], out / "units/counties.geojson")
-    _geojson(city, city.units[city.units["level"] == "township"],
-             out / "units/townships.geojson")
+    if real_layer is None:  # a real-county city reads the real layer itself
+        _geojson(city, city.units[city.units["level"] == "county"],
+                 out / "units/counties.geojson")
+        _geojson(city, city.units[city.units["level"] == "township"],
+                 out / "units/townships.geojson")
     _geojson(city, city.zones, out / "units/zones.geojson")
 
     # -- persons, cards, official population
@@ -202,9 +214,13 @@ def generate(spark: SparkSession, cfg: Config, out: Path,
                              "resident_population": int(all_res.get(r.unit_id, 0)),
                              "sample_residents": int(sample_res.get(r.unit_id, 0))})
     pop = pd.DataFrame(pop_rows)
+    if real_pop is not None:  # the truth of a real county is its official population
+        pop["resident_population"] = pop["unit_id"].map(real_pop).astype("int64")
     pop.to_csv(out / "truth/population_by_unit.csv", index=False)
     ref = pop[pop["level"] == "county"][["unit_id", "unit_name", "resident_population"]]
-    ref = ref.rename(columns={"resident_population": "population"}).assign(year=sc.start_date.year)
+    ref = ref.rename(columns={"resident_population": "population"})
+    if real_pop is None:
+        ref = ref.assign(year=sc.start_date.year)
     ref.to_csv(out / "reference/population.csv", index=False)
 
     # -- events and true stays, in parallel
@@ -277,6 +293,14 @@ def generate(spark: SparkSession, cfg: Config, out: Path,
                    if v != defaults[section][k]}
         if changed:
             doc[section] = changed
+    if real_layer is not None:
+        county_layer = dataclasses.replace(
+            real_layer, unit_ids=tuple(city.units.loc[city.units["level"] == "county",
+                                                      "unit_id"]))
+        doc["paths"]["units"] = [county_layer.to_dict(), "units/zones.geojson"]
+        doc["synth"]["real_counties"] = real_layer.to_dict()  # absolute paths
+        doc["synth"]["real_population"] = cfg.resolve_layer(sc.real_population).path
+        doc["expansion"] = real.factor_bounds(pop[pop["level"] == "county"])
     config_path.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True), "utf-8")
     seconds = time.time() - t_start
     manifest = {"seed": sc.seed, "days": [d.isoformat() for d in days],

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from mobsig.config import PopulationConfig, SynthConfig
-from mobsig.synth.city import CORE_R, INNER_R, City
+from mobsig.synth.city import CITY_R, CORE_R, INNER_R, City
 
 KIND_SHARES = {"resident_worker": 0.52, "resident_nonworker": 0.26, "short_term": 0.08,
                "day_visitor": 0.07, "transit": 0.07}
@@ -65,6 +65,20 @@ def _points_homes(rng: np.random.Generator, n: int, city: City) -> np.ndarray:
     return pts
 
 
+def _points_homes_real(rng: np.random.Generator, n: int, city: City,
+                       population: pd.Series) -> np.ndarray:
+    """Homes among real counties in proportion to their official population."""
+    from mobsig.synth.real import home_points
+
+    counties = city.units[city.units["level"] == "county"].reset_index(drop=True)
+    weights = population.reindex(counties["unit_id"]).to_numpy(dtype=float)
+    if not np.isfinite(weights).all() or (weights <= 0).any():
+        bad = counties["unit_id"][~(np.isfinite(weights) & (weights > 0))].tolist()
+        raise ValueError(f"real counties without an official population: {bad}")
+    pts, _ = home_points(rng, n, counties, weights, CITY_R)
+    return pts
+
+
 def _points_work(rng: np.random.Generator, n: int, city: City) -> np.ndarray:
     park = city.zones.loc[city.zones["level"] == "park", "geometry"].iloc[0]
     minx, miny, maxx, maxy = park.bounds
@@ -86,12 +100,17 @@ def _points_work(rng: np.random.Generator, n: int, city: City) -> np.ndarray:
     return pts
 
 
-def build_people(cfg: SynthConfig, city: City, pop: PopulationConfig) -> tuple[pd.DataFrame,
-                                                                                 pd.DataFrame]:
+def build_people(cfg: SynthConfig, city: City, pop: PopulationConfig,
+                 real_population: pd.Series | None = None) -> tuple[pd.DataFrame,
+                                                                     pd.DataFrame]:
     """Persons (sample and out-of-sample) and cards, deterministic from the seed.
 
     Returns ``(persons, cards)``; the cards frame carries everything the event generator
     needs per card (place coordinates, presence window, behaviour parameters).
+
+    ``real_population`` (official population by county id; a city in real counties, see
+    mobsig.synth.real): homes are spread among the counties in proportion to it, and
+    there are no out-of-sample persons (the official population is the truth).
     """
     rng = np.random.default_rng([cfg.seed, 2])
     days = cfg.days
@@ -104,7 +123,10 @@ def build_people(cfg: SynthConfig, city: City, pop: PopulationConfig) -> tuple[p
         if not (kind == k).any() and n > len(kinds):
             kind[i] = k
     p = pd.DataFrame({"person_id": np.arange(n), "kind": kind, "in_sample": True})
-    homes = _points_homes(rng, n, city)
+    if real_population is None:
+        homes = _points_homes(rng, n, city)
+    else:
+        homes = _points_homes_real(rng, n, city, real_population)
     p["home_x"], p["home_y"] = homes[:, 0], homes[:, 1]
     work = _points_work(rng, n, city)
     # workplaces at least 1 km from home (redraw a few times, then push away)
@@ -167,6 +189,8 @@ def build_people(cfg: SynthConfig, city: City, pop: PopulationConfig) -> tuple[p
     # out-of-sample residents: same home distribution, official population only
     n_res = int(resident.sum())
     n_out = int(round(n_res * (1 - cfg.market_share) / cfg.market_share))
+    if real_population is not None:
+        n_out = 0
     out_homes = _points_homes(rng, n_out, city)
     q = pd.DataFrame({"person_id": np.arange(n, n + n_out), "kind": "resident_out_of_sample",
                       "in_sample": False, "home_x": out_homes[:, 0], "home_y": out_homes[:, 1],

@@ -5,6 +5,12 @@ while travelling, an attach/detach where the holder appears/leaves, hourly perio
 updates filling idle gaps, phone-off nights for a few people. Each event is served by one
 of the nearest sites (a stay keeps a dominant site) and the sector facing the holder.
 
+High-speed-rail riders (timeline.is_hsr_traveller) are served along the line by the HSR
+cells (the sector facing them at the nearest track-side site; some events by the nearest
+public cell), with a handover every ~30 s, from their own random stream
+``rng([seed, 8, card_idx])``. Their batch's stream is still drawn from their highway plan
+(then their rows are replaced), so every other card's events stay the same.
+
 Injected faults, each labelled in the truth (`label` column):
 - ``pingpong``: a brief hop to a neighbouring site and back within the window (A->B->A);
 - ``drift``: a single record at a far site between two close records;
@@ -24,7 +30,7 @@ import pandas as pd
 from scipy.spatial import cKDTree
 
 from mobsig.config import SynthConfig
-from mobsig.synth.timeline import DAY, H, Places, itinerary
+from mobsig.synth.timeline import DAY, H, Places, is_hsr_traveller, itinerary
 
 BIG = 1 << 32  # key = card * BIG + seconds; periods are far shorter than 2^32 s
 PERIODIC_S = 3600.0
@@ -33,6 +39,8 @@ MALFORMED_REASONS = ("unparseable_time", "time_outside_day", "empty_user_id",
 BAD_TIMES = np.array(["2026-06-31 12:00:00", "not-a-time", "2026/06/01 25:61:00", "1e99",
                       "12:00"])
 UNKNOWN_CELL = "460-00-999999-9"
+HSR_HANDOVERS_PER_H = 120.0  # on a 300 km/h train a handover every ~30 s on average
+HSR_PUBLIC_SHARE = 0.1       # share of a rider's events served by a public cell by the track
 
 EVENT_COLUMNS = ["user_id", "event_time", "cell_id", "event_type", "imei_tac", "home_region",
                  "dt", "label", "true_lon", "true_lat", "is_stay"]
@@ -48,16 +56,29 @@ class Network:
     site_az: list[np.ndarray]      # per epoch, (n_sites, 3) azimuth (nan = omni)
     site_xy: np.ndarray            # (n_sites, 2)
     cell_ids: np.ndarray           # cell_id per cell row
+    hsr: Network | None = None     # the high-speed-rail cells, for riders only
 
 
 def build_network(cells: pd.DataFrame, sites: pd.DataFrame, epochs: list[int],
                   start: dt.date) -> Network:
+    """The public network over ``sites``; cells flagged ``is_hsr`` form a separate network
+    (``.hsr``) that serves only HSR riders."""
     from mobsig.synth.city import valid_mask
 
+    hsr = (cells["is_hsr"].fillna(False).to_numpy(bool) if "is_hsr" in cells
+           else np.zeros(len(cells), bool))
+    hsr_net = None
+    if hsr.any():
+        hc = cells[hsr].reset_index(drop=True)
+        codes, first = np.unique(hc["site_idx"].to_numpy(), return_index=True)
+        hsites = pd.DataFrame({"site_idx": np.arange(len(codes)),
+                               "x": hc["x"].to_numpy()[first], "y": hc["y"].to_numpy()[first]})
+        hc["site_idx"] = np.searchsorted(codes, hc["site_idx"].to_numpy())
+        hsr_net = build_network(hc.drop(columns="is_hsr"), hsites, [0], start)
     n_sites = len(sites)
     trees, tree_sites, site_cells, site_az = [], [], [], []
     for e in epochs:
-        ok = valid_mask(cells, pd.Timestamp(start + dt.timedelta(days=int(e))))
+        ok = valid_mask(cells, pd.Timestamp(start + dt.timedelta(days=int(e)))) & ~hsr
         sc = np.full((n_sites, 3), -1, dtype=np.int64)
         az = np.full((n_sites, 3), np.nan)
         fill = np.zeros(n_sites, dtype=np.int64)
@@ -74,7 +95,7 @@ def build_network(cells: pd.DataFrame, sites: pd.DataFrame, epochs: list[int],
         site_cells.append(sc)
         site_az.append(az)
     return Network(np.asarray(epochs), trees, tree_sites, site_cells, site_az,
-                   sites[["x", "y"]].to_numpy(), cells["cell_id"].to_numpy())
+                   sites[["x", "y"]].to_numpy(), cells["cell_id"].to_numpy(), hsr_net)
 
 
 def _serving_cells(net: Network, x: np.ndarray, y: np.ndarray, day: np.ndarray,
@@ -116,10 +137,11 @@ def _far_site_cells(net: Network, x: np.ndarray, y: np.ndarray, day: np.ndarray,
 
 
 def _segments_frame(cards: pd.DataFrame, seed: int, day_types: list[str],
-                    weekdays: list[int], places: Places, n_days: int) -> pd.DataFrame:
+                    weekdays: list[int], places: Places, n_days: int,
+                    hsr: bool = True) -> pd.DataFrame:
     rows = []
     for local, card in enumerate(cards.to_dict("records")):
-        for s in itinerary(card, seed, day_types, weekdays, places, n_days):
+        for s in itinerary(card, seed, day_types, weekdays, places, n_days, hsr=hsr):
             rows.append((local, *s))
     return pd.DataFrame(rows, columns=["card", "t0", "t1", "x0", "y0", "x1", "y1", "is_stay",
                                        "place"])
@@ -144,7 +166,8 @@ def truth_stays(cards: pd.DataFrame, seed: int, day_types: list[str], weekdays: 
 def _events_for_batch(cards: pd.DataFrame, cfg: SynthConfig, net: Network, places: Places,
                       day_types: list[str], weekdays: list[int], to_lonlat) -> pd.DataFrame:
     n_days = cfg.days
-    seg = _segments_frame(cards, cfg.seed, day_types, weekdays, places, n_days)
+    # HSR riders take their highway plan here; their rows are replaced at the end
+    seg = _segments_frame(cards, cfg.seed, day_types, weekdays, places, n_days, hsr=False)
     if seg.empty:
         return pd.DataFrame(columns=EVENT_COLUMNS)
     # one rng per batch, seeded by its first card: deterministic for a given batching
@@ -307,15 +330,10 @@ def _events_for_batch(cards: pd.DataFrame, cfg: SynthConfig, net: Network, place
     t, si, x, y, et, label, cell, card = (a[order] for a in (t, si, x, y, et, label, cell, card))
 
     # -- rows
-    start = np.datetime64(cfg.start_date.isoformat(), "ms")
-    stamp = start + (t * 1000).astype("int64").astype("timedelta64[ms]")
     with_ms = rng.random(t.size) < 0.2
-    s_sec = np.datetime_as_string(stamp, unit="s")
-    s_ms = np.datetime_as_string(stamp, unit="ms")
-    ev_time = np.char.replace(np.where(with_ms, s_ms, s_sec), "T", " ").astype(object)
+    ev_time = _time_text(t, with_ms, cfg.start_date)
     day = (t // DAY).astype(np.int64)
-    days_str = np.array([(cfg.start_date + dt.timedelta(days=int(i))).isoformat()
-                         for i in range(n_days)])
+    days_str = _day_texts(cfg.start_date, n_days)
     folder = days_str[day].astype(object)
     lon, lat = to_lonlat(x, y)
     df = pd.DataFrame({
@@ -360,7 +378,68 @@ def _events_for_batch(cards: pd.DataFrame, cfg: SynthConfig, net: Network, place
     dups = df[dup].copy()
     dups["label"] = "duplicate"
     df = pd.concat([df, dups], ignore_index=True)
+    riders = np.array([is_hsr_traveller(cfg.seed, c) for c in cards.to_dict("records")], bool)
+    if riders.any():
+        df = df[~df["user_id"].isin(cards["user_id"].to_numpy()[riders])]
+        df = pd.concat([df, _hsr_ride_events(cards[riders], cfg, net, places, day_types,
+                                             weekdays, to_lonlat)], ignore_index=True)
     return df
+
+
+def _time_text(t: np.ndarray, with_ms: np.ndarray, start_date: dt.date) -> np.ndarray:
+    """``yyyy-MM-dd HH:mm:ss[.SSS]`` of seconds since the first day's midnight."""
+    start = np.datetime64(start_date.isoformat(), "ms")
+    stamp = start + (t * 1000).astype("int64").astype("timedelta64[ms]")
+    s_sec = np.datetime_as_string(stamp, unit="s")
+    s_ms = np.datetime_as_string(stamp, unit="ms")
+    return np.char.replace(np.where(with_ms, s_ms, s_sec), "T", " ").astype(object)
+
+
+def _day_texts(start_date: dt.date, n_days: int) -> np.ndarray:
+    return np.array([(start_date + dt.timedelta(days=int(i))).isoformat()
+                     for i in range(n_days)])
+
+
+def _hsr_ride_events(cards: pd.DataFrame, cfg: SynthConfig, net: Network, places: Places,
+                     day_types: list[str], weekdays: list[int], to_lonlat) -> pd.DataFrame:
+    """Events of HSR riders along their ride: attach where they enter the area, handovers
+    (~HSR_HANDOVERS_PER_H) and a few activity events on the way, detach where they leave;
+    served by the HSR cell facing them (or, HSR_PUBLIC_SHARE of them, the nearest public
+    cell). Labelled ``normal``; one random stream per card."""
+    assert net.hsr is not None, "HSR riders need the HSR cells in the network"
+    frames = []
+    days_str = _day_texts(cfg.start_date, cfg.days)
+    for card in cards.to_dict("records"):
+        rng = np.random.default_rng([cfg.seed, 8, int(card["card_idx"])])
+        for t0, t1, x0, y0, x1, y1, _, _ in itinerary(card, cfg.seed, day_types, weekdays,
+                                                       places, cfg.days):
+            dur = t1 - t0
+            n_ho = int(rng.poisson(HSR_HANDOVERS_PER_H * dur / H))
+            n_act = int(rng.poisson(4.0 * card["rate"] * dur / H))
+            t = np.concatenate([[t0 + 1.0], t0 + rng.random(n_ho + n_act) * dur, [t1 - 1.0]])
+            et = np.concatenate([["attach"], np.full(n_ho, "handover"),
+                                 rng.choice(np.array(["data", "data", "call", "sms"]), n_act),
+                                 ["detach"]]).astype(object)
+            order = np.argsort(t, kind="stable")
+            t, et = t[order], et[order]
+            frac = (t - t0) / dur
+            x, y = x0 + frac * (x1 - x0), y0 + frac * (y1 - y0)
+            day = np.clip((t // DAY).astype(np.int64), 0, cfg.days - 1)
+            first = np.zeros(t.size, np.int64)
+            hsr_cell = net.hsr.cell_ids[_serving_cells(net.hsr, x, y, day, first)]
+            public_cell = net.cell_ids[_serving_cells(net, x, y, day, first)]
+            public = rng.random(t.size) < HSR_PUBLIC_SHARE
+            lon, lat = to_lonlat(x, y)
+            frames.append(pd.DataFrame({
+                "user_id": card["user_id"],
+                "event_time": _time_text(t, rng.random(t.size) < 0.2, cfg.start_date),
+                "cell_id": np.where(public, public_cell, hsr_cell),
+                "event_type": et, "imei_tac": card["tac"], "home_region": card["home_region"],
+                "dt": days_str[day].astype(object), "label": "normal",
+                "true_lon": lon, "true_lat": lat, "is_stay": False,
+            }))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=EVENT_COLUMNS)
 
 
 CHUNK = 64  # cards per generation chunk: chunk = card_idx // CHUNK

@@ -7,6 +7,11 @@ Stays have ``x0 == x1``. The stays of an itinerary are the ground-truth stays.
 Itineraries are generated per person from ``rng([seed, 3, person_id])``, so both cards of
 a person share them; non-human cards draw from their card index. The per-day plans are a
 small Python loop over O(stays) items; the per-event work (signals.py) is vectorised.
+
+High-speed-rail riders: a share (:data:`HSR_TRANSIT_SHARE`) of the transit persons cross
+the city on the HSR line at ~300 km/h instead of the highway (:func:`is_hsr_traveller`,
+decided by its own ``rng([seed, 9, person_id])`` so no other draw changes); their ride is a
+single travel segment with place :data:`PLACE_HSR`.
 """
 
 from __future__ import annotations
@@ -15,13 +20,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mobsig.synth.city import HSR_LINE
+
 DAY = 86_400
 H = 3_600
 MIN = 60
 
-PLACE_HOME, PLACE_WORK, PLACE_POI, PLACE_STATION, PLACE_ROAD, PLACE_SITE = range(6)
+PLACE_HOME, PLACE_WORK, PLACE_POI, PLACE_STATION, PLACE_ROAD, PLACE_SITE, PLACE_HSR = range(7)
 PLACE_NAMES = {PLACE_HOME: "home", PLACE_WORK: "work", PLACE_POI: "poi",
-               PLACE_STATION: "station", PLACE_ROAD: "road", PLACE_SITE: "site"}
+               PLACE_STATION: "station", PLACE_ROAD: "road", PLACE_SITE: "site",
+               PLACE_HSR: "hsr"}
+
+HSR_TRANSIT_SHARE = 0.5          # transit persons riding the HSR line instead of the highway
+HSR_SPEED_KMH = (280.0, 320.0)   # a through train's speed range
 
 
 @dataclass
@@ -32,6 +43,7 @@ class Places:
     station_xy: np.ndarray    # (2,)
     scenic_xy: np.ndarray     # (2,)
     highway: tuple[tuple[float, float], tuple[float, float]]
+    hsr_line: tuple[tuple[float, float], tuple[float, float]] = HSR_LINE
 
 
 def travel_s(x0: float, y0: float, x1: float, y1: float) -> float:
@@ -199,6 +211,25 @@ def transit_itinerary(card: dict, places: Places, rng: np.random.Generator) -> l
     return segs
 
 
+def is_hsr_traveller(seed: int, card: dict) -> bool:
+    """Whether a transit person rides the HSR line (own random stream per person)."""
+    if card["kind"] != "transit" or not card["is_human"]:
+        return False
+    return bool(np.random.default_rng([seed, 9, int(card["person_id"])]).random()
+                < HSR_TRANSIT_SHARE)
+
+
+def hsr_itinerary(card: dict, places: Places, rng: np.random.Generator) -> list[tuple]:
+    """A through ride on the HSR line, end to end at 280-320 km/h, no stop."""
+    (xa, ya), (xb, yb) = places.hsr_line
+    if rng.random() < 0.5:
+        xa, ya, xb, yb = xb, yb, xa, ya
+    speed = rng.uniform(*HSR_SPEED_KMH) / 3.6
+    t = int(card["first_day"]) * DAY + rng.uniform(6, 22) * H
+    return [(t, t + float(np.hypot(xb - xa, yb - ya)) / speed, xa, ya, xb, yb, False,
+             PLACE_HSR)]
+
+
 def machine_itinerary(card: dict, places: Places, rng: np.random.Generator,
                       n_days: int) -> list[tuple]:
     """IoT/M2M cards: static meters and heavy test cards sit still; trackers drive routes."""
@@ -221,10 +252,14 @@ def machine_itinerary(card: dict, places: Places, rng: np.random.Generator,
 
 
 def itinerary(card: dict, seed: int, day_types: list[str], weekdays: list[int],
-              places: Places, n_days: int) -> list[tuple]:
+              places: Places, n_days: int, hsr: bool = True) -> list[tuple]:
+    """The card's segments. ``hsr=False`` gives HSR riders their highway plan instead
+    (signals.py draws its batch streams from those, so HSR riders change no other card)."""
     if card["is_human"]:
         rng = np.random.default_rng([seed, 3, int(card["person_id"])])
         if card["kind"] == "transit":
+            if hsr and is_hsr_traveller(seed, card):
+                return hsr_itinerary(card, places, rng)
             return transit_itinerary(card, places, rng)
         return human_itinerary(card, day_types, weekdays, places, rng, n_days)
     rng = np.random.default_rng([seed, 4, int(card["card_idx"])])

@@ -1,0 +1,170 @@
+"""The synthetic city placed inside real counties (``synth.real_counties``).
+
+The city (cell sites, zones, places, behaviour) is the default one; only the county layer
+changes: the real county polygons overlapping the city disk by at least
+``synth.real_min_overlap_km2`` become the county units (no township level), read through
+mobsig.spatial (any layer format, e.g. the census TopoJSON with a mapping), and each sample
+person's home is placed in one of them in proportion to the county's official resident
+population (``synth.real_population``), uniformly inside the part of the county within
+the city disk. So the sample residents of a county are a known sample of it, and the
+truth per county is its official population:
+
+- ``reference/population.csv``: ``unit_id``, ``unit_name``, ``population`` (official);
+- ``truth/population_by_unit.csv``: per county, ``resident_population`` = official
+  population and ``sample_residents`` = true in-sample residents;
+- the city's config.yaml points ``paths.units`` at the real layer itself (a mapping with
+  ``unit_ids`` = the chosen counties; nothing is copied) plus the synthetic zones, and
+  sets expansion-factor bounds around the true factors (official population / sample
+  residents, ~10^4-10^5 for a sample of a few hundred).
+
+The census data of ``../shared/data/census2020`` (2020 county populations, county
+polygons as TopoJSON in an Albers projection) is the intended input: :func:`census_layer`
+gives its mapping and :func:`shared_data_dir` finds the folder.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import shapely
+from pyspark.sql import SparkSession
+
+from mobsig.config import Config, UnitLayer
+from mobsig.errors import ConfigError, InputError
+
+# The census TopoJSON is pre-projected to this Albers equal-area conic (WGS-84 datum),
+# per ../shared/data/README.md; TopoJSON itself carries no CRS.
+CENSUS_ALBERS = ("+proj=aea +lat_0=36 +lat_1=24 +lat_2=48 +lon_0=104.5 +datum=WGS84 "
+                 "+units=m +no_defs")
+CENSUS_DIR = "census2020"
+# expansion-factor gate bounds written for a real-county city: this factor around the
+# smallest and largest true factor (a county's sample residents vary with the draw)
+FACTOR_MARGIN = 3.0
+# homes are placed this far inside the city edge (where the network still covers them)
+EDGE_MARGIN_M = 1_000.0
+
+
+def shared_data_dir(start: Path | None = None) -> Path | None:
+    """The shared reference-data folder (``../shared/data`` next to the project root), or
+    None. ``$MOBSIG_SHARED_DATA`` overrides; otherwise the first ``../shared/data`` found
+    walking up from ``start`` (default: this package's checkout, then the working
+    directory)."""
+    env = os.environ.get("MOBSIG_SHARED_DATA")
+    if env:
+        p = Path(env).expanduser().resolve()
+        return p if p.is_dir() else None
+    starts = [start] if start else [Path(__file__).resolve().parent, Path.cwd()]
+    for s in starts:
+        for parent in [s, *s.parents]:
+            cand = parent.parent / "shared" / "data"
+            if (parent / "pyproject.toml").is_file() and cand.is_dir():
+                return cand.resolve()
+    return None
+
+
+def census_layer(data_dir: Path) -> UnitLayer:
+    """The layer mapping of the census county TopoJSON (object ``county``, ``CODE`` /
+    ``NAME``, level county, Albers CRS)."""
+    return UnitLayer(path=str(data_dir / CENSUS_DIR / "counties-geo.topojson"),
+                     layer="county", id_field="CODE", name_field="NAME", level="county",
+                     crs=CENSUS_ALBERS)
+
+
+def census_overrides(data_dir: Path) -> list[str]:
+    """Config overrides that place the synthetic city in the census counties."""
+    layer = census_layer(data_dir)
+    mapping = ", ".join(f'{k}: "{v}"' for k, v in layer.to_dict().items())
+    return [f"synth.real_counties={{{mapping}}}",
+            f"synth.real_population={data_dir / CENSUS_DIR / 'population.csv'}"]
+
+
+def load_counties(spark: SparkSession, cfg: Config) -> tuple[pd.DataFrame, UnitLayer]:
+    """Every county of ``synth.real_counties`` (``unit_id``, ``unit_name``, ``geometry``:
+    shapely, EPSG:4490, lon/lat) read through mobsig.spatial, and the resolved layer."""
+    from mobsig import columns as C
+    from mobsig.spatial import read_units_layer
+
+    layer = cfg.resolve_layer(cfg.synth.real_counties)
+    df = read_units_layer(spark, layer).selectExpr(
+        C.UNIT_ID, C.UNIT_NAME, f"ST_AsBinary({C.GEOMETRY}) AS wkb").toPandas()
+    df["geometry"] = shapely.from_wkb(df.pop("wkb").to_numpy())
+    return df, layer
+
+
+def load_population(cfg: Config) -> pd.Series:
+    """Official resident population per county code (``synth.real_population``)."""
+    sc = cfg.synth
+    path = cfg.resolve_layer(sc.real_population).path
+    try:
+        pdf = pd.read_csv(path, dtype=str, encoding="utf-8-sig")
+    except (OSError, ValueError) as exc:
+        raise InputError(f"synth.real_population {path!r}: cannot read CSV: {exc}") from None
+    missing = [c for c in (sc.real_population_id_field, sc.real_population_field)
+               if c not in pdf.columns]
+    if missing:
+        raise ConfigError(f"synth.real_population {path!r}: no columns {missing} (has "
+                          f"{list(pdf.columns)}); set synth.real_population_id_field / "
+                          "real_population_field")
+    pop = pd.to_numeric(pdf[sc.real_population_field], errors="coerce")
+    out = pd.Series(pop.to_numpy(), index=pdf[sc.real_population_id_field].str.strip())
+    return out[~out.index.duplicated()]
+
+
+def choose_counties(counties_xy: pd.DataFrame, disk_r: float,
+                    min_overlap_km2: float) -> pd.DataFrame:
+    """Counties (local-metre geometries) overlapping the disk of radius ``disk_r`` by at
+    least ``min_overlap_km2``, with ``overlap_km2``; sorted by unit_id."""
+    disk = shapely.Point(0.0, 0.0).buffer(disk_r, 128)
+    geoms = counties_xy["geometry"].to_numpy()
+    near = shapely.intersects(geoms, disk)
+    overlap = np.zeros(len(geoms))
+    overlap[near] = shapely.area(shapely.intersection(geoms[near], disk)) / 1e6
+    out = counties_xy.assign(overlap_km2=overlap)
+    return out[out["overlap_km2"] >= min_overlap_km2].sort_values("unit_id").reset_index(
+        drop=True)
+
+
+def home_points(rng: np.random.Generator, n: int, units: pd.DataFrame, weights: np.ndarray,
+                disk_r: float) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` home points (local metres) and the county index of each: counts per county by
+    largest-remainder apportionment of ``weights`` (official population), persons
+    assigned at random, points uniform in the county's part of the disk."""
+    w = np.asarray(weights, float) / float(np.sum(weights))
+    counts = np.floor(n * w).astype(int)
+    rest = n - counts.sum()
+    if rest:
+        counts[np.argsort(-(n * w - counts), kind="stable")[:rest]] += 1
+    which = rng.permutation(np.repeat(np.arange(len(w)), counts))
+    disk = shapely.Point(0.0, 0.0).buffer(disk_r - EDGE_MARGIN_M, 128)
+    pts = np.empty((n, 2))
+    for i, geom in enumerate(units["geometry"].to_numpy()):
+        idx = np.flatnonzero(which == i)
+        if not len(idx):
+            continue
+        area = shapely.intersection(geom, disk)
+        if area.is_empty:
+            raise InputError(f"county {units['unit_id'].iloc[i]} has no area inside the city")
+        x0, y0, x1, y1 = area.bounds
+        got: list[np.ndarray] = []
+        need = len(idx)
+        while need > 0:
+            cand = rng.uniform((x0, y0), (x1, y1), (max(4 * need, 16), 2))
+            inside = cand[shapely.contains_xy(area, cand[:, 0], cand[:, 1])][:need]
+            got.append(inside)
+            need -= len(inside)
+        pts[idx] = np.vstack(got)
+    return pts, which
+
+
+def factor_bounds(truth: pd.DataFrame) -> dict[str, float]:
+    """Expansion gate bounds around the true factors (official / sample residents)."""
+    ok = truth[truth["sample_residents"] > 0]
+    f = ok["resident_population"] / ok["sample_residents"]
+    if f.empty:
+        raise InputError("real-county city: no county has a sample resident; raise "
+                         "synth.people")
+    return {"factor_min": float(f.min() / FACTOR_MARGIN),
+            "factor_max": float(f.max() * FACTOR_MARGIN)}
