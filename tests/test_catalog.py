@@ -128,3 +128,29 @@ def test_two_level_partitions_replace_only_named_regions(spark, warehouse):
     assert counts == {"990101": (3, "a"), "990102": (4, "b")}
     with pytest.raises(SchemaError, match="is an input contract"):
         cat.path("raw_events")
+
+
+def test_table_from_an_older_schema_is_a_clear_schema_error(spark, warehouse):
+    """A warehouse written before a column was added (e.g. svc_lon in cells and
+    events_clean): reads and partition writes name the missing columns; a whole-table
+    output is simply replaced by a re-run."""
+    cat = Catalog(spark, str(warehouse))
+    old = stays_frame(spark, D1, ["a", "b"]).drop("n_events")  # 'older' stays table
+    old.write.format("delta").partitionBy("dt").save(cat.path("stays"))
+    with pytest.raises(SchemaError, match=r"stays .* lacks columns \['n_events'\]"):
+        cat.read("stays", dt=D1)
+    with pytest.raises(SchemaError, match="older mobsig"):
+        cat.write(stays_frame(spark, D2, ["c"]), "stays", {"dt": D2})
+    # whole-table output (cells: no partition columns): a re-run replaces table and schema
+    from pyspark.sql import types as T
+
+    sample = {T.StringType: "x", T.DoubleType: 1.0, T.DateType: D1, T.BooleanType: False,
+              T.BinaryType: b"\x00", T.IntegerType: 1, T.LongType: 1}
+    struct = load_schema("cells").struct
+    row = tuple(sample[type(f.dataType)] for f in struct.fields)
+    full = spark.createDataFrame([row], struct)
+    full.drop("svc_lon", "svc_lat").write.format("delta").save(cat.path("cells"))
+    with pytest.raises(SchemaError, match=r"lacks columns \['svc_lon', 'svc_lat'\]"):
+        cat.read("cells")
+    cat.write(full, "cells", {})
+    assert cat.read("cells").select("svc_lon").first()[0] == 1.0

@@ -104,6 +104,14 @@ class Catalog:
         if not self.exists(name):
             self.ensure(name)
         df = self.spark.read.format("delta").load(self.path(name))
+        missing = [f.name for f in s.struct.fields if f.name not in df.columns]
+        if missing:
+            raise SchemaError(
+                f"table {name} at {self.path(name)} lacks columns {missing} of its current "
+                f"schema (schemas/{name}.json): it was written by an older mobsig. Re-run the "
+                f"job that writes {name} for every partition into a new warehouse (or move "
+                f"the table aside and re-run); whole-table outputs such as cells are "
+                f"replaced by a plain re-run")
         pred = partition_predicate(s, spec)
         return df.where(pred) if pred else df
 
@@ -121,6 +129,8 @@ class Catalog:
         writer = out.write.format("delta").mode("overwrite")
         if pred:
             writer = writer.option("replaceWhere", pred)
+        else:  # the whole table is replaced: its schema may follow the current one
+            writer = writer.option("overwriteSchema", "true")
         try:
             writer.save(self.path(name))
         except Exception as exc:
@@ -128,6 +138,11 @@ class Catalog:
             if "NOT_NULL_CONSTRAINT" in text:
                 col = text.split("for column:", 1)[-1].split(".")[0].strip()
                 raise SchemaError(f"table {name}: null in a NOT NULL column: {col}") from exc
+            if "SCHEMA_MISMATCH" in text or "schema mismatch" in text:
+                raise SchemaError(
+                    f"table {name} at {self.path(name)} has another schema than "
+                    f"schemas/{name}.json (written by an older mobsig?): re-run the job for "
+                    f"every partition into a new warehouse, or move the table aside") from exc
             if "DELTA_REPLACE_WHERE_MISMATCH" in text:
                 raise SchemaError(
                     f"table {name}: rows outside the partition being replaced ({pred})") from exc
