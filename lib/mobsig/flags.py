@@ -494,8 +494,8 @@ def user_flags(events: DataFrame, tac_types: DataFrame | None, p: FlagsConfig,
     flagged already and would make one task explode); non-human cards are not grouped.
 
     ``stage`` is applied to the small intermediate results (per-card profile, hourly
-    slots, accepted pairs) that later steps use several times; the job passes a function
-    that persists them (and unpersists them after the write), otherwise the query plan
+    slots, moves, accepted pairs) that later steps use several times; the job passes a
+    function that checkpoints them, otherwise the query plan
     repeats the per-card work in every branch. Cache ``events`` first: it is scanned by
     several aggregations.
     """
@@ -508,5 +508,6 @@ def user_flags(events: DataFrame, tac_types: DataFrame | None, p: FlagsConfig,
     human_events = regular.join(F.broadcast(non_human), USER_ID, "left_anti")
     spacing = site_spacing(events, p.multicard_max_distance_m)
     slots = stage(hourly_locations(human_events, spacing, p))
-    pairs = stage(multicard_pairs(slots, card_moves(human_events, p), p))
+    moves = stage(card_moves(human_events, p))  # read twice by co_movement
+    pairs = stage(multicard_pairs(slots, moves, p))
     return assemble_user_flags(cards, multicard_groups(pairs), pairs, month)
