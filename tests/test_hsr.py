@@ -70,9 +70,12 @@ def _flagged(spark, cells, cases: dict, **kw) -> dict:
 # (seconds after T0, cell) per case, and the seconds of the records removed as drift
 RUN = range(13)
 CASES = {
-    # 3 km every 36 s = 300 km/h: kept on the HSR network, impossible on public cells
+    # 3 km every 36 s = 300 km/h: kept on the HSR network; on public cells too, since no
+    # record is an isolated jump (a train on a conventional line, a fast car)
     "hsr_300": ([(i * 36, f"H{3 * i}") for i in RUN], []),
-    "public_300": ([(i * 36, f"S{3 * i}") for i in RUN], [i * 36 for i in RUN[1:-1]]),
+    "public_300": ([(i * 36, f"S{3 * i}") for i in RUN], []),
+    # 130 km/h by car, an event every 90 s: above the public limit on every leg, kept
+    "car_130": ([(i * 90, f"S{round(3.25 * i)}") for i in range(8)], []),
     # 4 km / 40 s = 360 km/h on both legs, but collinear: the neighbours are 360 km/h
     # apart too (position noise along the track), so no record is an isolated jump
     "hsr_360_collinear": ([(0, "H0"), (40, "H4"), (80, "H8")], []),
@@ -85,9 +88,10 @@ CASES = {
     # a rider's phone on a public cell by the track: its legs have an HSR end
     "public_cell_on_train": ([(0, "H0"), (36, "H3"), (72, "S6"), (108, "H9"),
                               (144, "H12")], []),
-    # three public records in a row at 300 km/h: the middle one has two public legs
+    # three public records in a row at 300 km/h: the middle one has two public legs, but
+    # its neighbours are as far apart: not an isolated jump
     "three_public_on_train": ([(0, "H0"), (36, "H3"), (72, "S6"), (108, "S9"),
-                               (144, "S12"), (180, "H15"), (216, "H18")], [108]),
+                               (144, "S12"), (180, "H15"), (216, "H18")], []),
     # waiting at the station (public cell), then boarding
     "boarding": ([(0, "S0"), (600, "S0"), (636, "H3"), (672, "H6"), (708, "H9")], []),
     # faster than any ground travel everywhere: no isolated jump to remove
@@ -109,7 +113,7 @@ def test_without_hsr_limit_the_old_rule_applies(spark, cells):
 
 
 def test_annotate_events_uses_the_configured_hsr_limit(spark, cells):
-    cases = {k: CASES[k] for k in ("hsr_300", "public_300")}
+    cases = {k: CASES[k] for k in ("hsr_spike_200", "public_spike_200")}
     loc = with_cell_position(_events(spark, cases), cells_valid_on(cells, DAY))
     none = heavy_users(loc, 10**6)
 
@@ -117,19 +121,18 @@ def test_annotate_events_uses_the_configured_hsr_limit(spark, cells):
         out = annotate_events(loc, none, params).where(F.col(DROP_REASON) == "drift")
         return {r[0].rstrip("_"): r[1] for r in out.groupBy("user_id").count().collect()}
 
-    assert drift_of(CleanConfig()) == {"public_300": 11}
-    assert drift_of(CleanConfig(drift_vmax_hsr_kmh=500.0)) == {"public_300": 11}
-    # below 300 km/h both runs are faster than any ground travel the config allows: the
-    # neighbours of each record are too far apart for it to be an isolated jump
-    assert drift_of(CleanConfig(drift_vmax_hsr_kmh=250.0)) == {}
+    assert drift_of(CleanConfig()) == {"public_spike_200": 1}
+    # an HSR limit below the 200 km/h spike makes it drift too
+    assert drift_of(CleanConfig(drift_vmax_hsr_kmh=150.0)) == {"public_spike_200": 1,
+                                                               "hsr_spike_200": 1}
 
 
 def test_cells_without_the_column_are_public(spark, cells):
     old = cells.drop("is_hsr")
     on_day = cells_valid_on(old, DAY)
     assert on_day.where("is_hsr").count() == 0 and on_day.count() == cells.count()
-    got = _flagged(spark, old, {"hsr_300": CASES["hsr_300"]}, vmax_hsr_kmh=350.0)
-    assert got["hsr_300"] == [i * 36 for i in RUN[1:-1]]
+    got = _flagged(spark, old, {"hsr_spike_200": CASES["hsr_spike_200"]}, vmax_hsr_kmh=350.0)
+    assert got["hsr_spike_200"] == [180]  # H15 is a public cell now: 200 km/h is drift
 
 
 # ----------------------------------------------------------------------------- ingest_cells

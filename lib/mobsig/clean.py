@@ -31,15 +31,14 @@ Rules (parameters in ``clean.*``):
 - **drift** 漂移: among the records left, a record whose planar distance to both its
   previous and its next record exceeds ``drift_min_dist_m`` and whose implied speed on
   both legs exceeds that leg's limit, while going from previous to next directly would
-  not exceed ``drift_vmax_hsr_kmh``, is removed. A leg (two consecutive records) may go
+  not exceed the limit between them, is removed. A leg (two consecutive records) may go
   up to ``drift_vmax_hsr_kmh`` (350 km/h) when *either* of its two cells is a
   high-speed-rail cell (``is_hsr``: a passenger's phone alternates between the 高铁专网
-  and public cells along the line), else up to ``drift_vmax_kmh`` (120 km/h). The last
-  clause asks that the record be an isolated jump: without it the neighbours must be
-  reachable at the fastest ground speed, so a consistent 300 km/h run on public cells
-  loses its middle records (no ground traveller does that off the HSR network), while
-  records whose neighbours are themselves farther apart than any ground travel are not
-  judged by this record's triple. A day's first and last records are never drift.
+  and public cells along the line), else up to ``drift_vmax_kmh`` (120 km/h); the limit
+  between the neighbours is the HSR one when either neighbour is on an HSR cell. The last
+  clause asks that the record be an isolated jump: a fast traveller whose every record is
+  fast (a car above 120 km/h, a train on public cells) keeps its records. A day's first
+  and last records are never drift.
 - **unlocated**: no version of the cell is valid on the day (ingest normally quarantines
   unknown cells; a cell table changed since ingest can still leave some).
 
@@ -233,10 +232,11 @@ def flag_drift(
     Needs ``user_id``, the :data:`RAW_KEY` columns and ``x_m, y_m``; ``is_hsr`` if present
     (null or absent = a public cell). A leg between two records may go up to
     ``vmax_hsr_kmh`` when either record's cell is an HSR cell, else up to ``vmax_kmh``;
-    the previous and next records must be within ``vmax_hsr_kmh`` of each other (default
-    ``vmax_hsr_kmh`` = ``vmax_kmh``: no HSR allowance, and a run of records all faster
-    than ``vmax_kmh`` is kept). Rows with any flag in ``skip`` set are ignored (the
-    neighbours of a row are the previous and next rows not skipped). Rows are not
+    the previous and next records must be within that leg limit of each other (HSR when
+    either neighbour is on an HSR cell), so a run of records all faster than the limit is
+    kept (default ``vmax_hsr_kmh`` = ``vmax_kmh``: no HSR allowance). Rows with any flag
+    in ``skip`` set are ignored (the neighbours of a row are the previous and next rows
+    not skipped). Rows are not
     dropped. Distances are planar (metric CRS); simultaneous records at different places
     count as infinitely fast.
     """
@@ -273,7 +273,9 @@ def flag_drift(
         alive & F.col("_pt").isNotNull() & F.col("_nt").isNotNull()
         & (d_prev > F.lit(float(min_dist_m))) & (d_next > F.lit(float(min_dist_m)))
         & fast(d_prev, s_prev, limit("_ph")) & fast(d_next, s_next, limit("_nh"))
-        & ~fast(d_skip, F.col("_nt") - F.col("_pt"), F.lit(vmax_hsr))
+        & ~fast(d_skip, F.col("_nt") - F.col("_pt"),
+                F.when(F.col("_ph") | F.col("_nh"), F.lit(vmax_hsr))
+                .otherwise(F.lit(float(vmax_kmh))))
     )
     return df.withColumn("is_drift", F.coalesce(drift, F.lit(False))).drop(
         _T, "_ax", "_ay", "_ah", "_pt", "_px", "_py", "_ph", "_nt", "_nx", "_ny", "_nh")
