@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import gzip
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -193,6 +194,19 @@ def test_bad_files_through_hadoop_are_clear_errors(spark, tmp_path):
     (day / "y.parquet").write_bytes(b"PAR1 not really parquet")
     with pytest.raises(InputError, match="y.parquet.*not a readable Parquet file"):
         plan_sources(uri(day), IngestConfig(), files)
+    # an unknown scheme (a typo of hdfs) and an unreadable folder name the location
+    with pytest.raises(InputError, match=r"'hdsf://nn/raw/events': no usable file system"):
+        files.kind("hdsf://nn/raw/events")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0)
+    try:
+        if os.access(locked, os.R_OK):  # root ignores permissions: nothing to test then
+            return
+        with pytest.raises(InputError, match="locked.*cannot list"):
+            files.data_files(uri(locked))
+    finally:
+        locked.chmod(0o755)
 
 
 class _Counting:

@@ -149,21 +149,34 @@ class HadoopFiles:
         self._conf = conf if conf is not None else spark._jsc.hadoopConfiguration()
 
     def _path(self, location: str | Path) -> tuple[Any, Any]:
-        p = self._jvm.org.apache.hadoop.fs.Path(str(location))
-        return p, p.getFileSystem(self._conf)
+        try:
+            p = self._jvm.org.apache.hadoop.fs.Path(str(location))
+            return p, p.getFileSystem(self._conf)
+        except Exception as exc:  # noqa: BLE001 - Py4JJavaError: bad scheme, unknown host
+            raise InputError(f"{str(location)!r}: no usable file system: "
+                             f"{_java_message(exc)}") from None
 
     def kind(self, location: str | Path) -> str | None:
         p, fs = self._path(location)
-        if not fs.exists(p):
-            return None
-        return DIR if fs.getFileStatus(p).isDirectory() else FILE
+        try:
+            if not fs.exists(p):
+                return None
+            return DIR if fs.getFileStatus(p).isDirectory() else FILE
+        except Exception as exc:  # noqa: BLE001 - Py4JJavaError: permission, network
+            raise InputError(f"{str(location)!r}: cannot check: {_java_message(exc)}") from None
 
     def data_files(self, folder: str | Path) -> list[DataFile]:
         root, fs = self._path(folder)
         out: list[DataFile] = []
         todo = [root]
         while todo:
-            for st in fs.listStatus(todo.pop()):
+            here = todo.pop()
+            try:
+                listing = fs.listStatus(here)
+            except Exception as exc:  # noqa: BLE001 - Py4JJavaError: permission, network
+                raise InputError(f"{here.toString()!r}: cannot list: "
+                                 f"{_java_message(exc)}") from None
+            for st in listing:
                 path = st.getPath()
                 name = path.getName()
                 if _skipped(name):
