@@ -273,3 +273,21 @@ def test_service_point_is_the_centroid_of_the_sector_service_area():
     # factor 0 = antenna positions
     zx, zy = service_point(x, y, az, radius, spacing, 120.0, 0.0)
     assert np.allclose(zx, 0) and np.allclose(zy, 0)
+
+
+def test_county_units_need_a_county_level(spark, tmp_path):
+    """A layer mapping with a mistyped level (here 'County') gives no county at all: an
+    error naming the levels found, not every cell silently outside."""
+    from mobsig.cells import county_units
+    from mobsig.config import UnitLayer
+
+    layer = tmp_path / "c.geojson"
+    layer.write_text(json.dumps({"type": "FeatureCollection", "features": [{
+        "type": "Feature", "properties": {"CODE": "510104", "NAME": "锦江区"},
+        "geometry": {"type": "Polygon", "coordinates": [[[104.0, 30.6], [104.1, 30.6],
+                                                         [104.1, 30.7], [104.0, 30.6]]]}}]}))
+    bad = UnitLayer(path=str(layer), id_field="CODE", name_field="NAME", level="County")
+    with pytest.raises(InputError, match=r"no layer has units of level 'county'.*'County'"):
+        county_units(spark, [bad])
+    good = dataclasses.replace(bad, level="county")
+    assert [r[0] for r in county_units(spark, [good]).collect()] == ["510104"]

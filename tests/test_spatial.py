@@ -406,7 +406,7 @@ def _bad_layers(d: Path) -> list[tuple[UnitLayer, str]]:
         (UnitLayer(path=str(write_geoparquet(d / "wrongcrs.parquet", good, "EPSG:4490"))),
          "outside lon/lat"),
         (UnitLayer(path=str(write_topojson(d / "nocrs.topojson")), layer="county",
-                   id_field="CODE", level="county"), "TopoJSON has no CRS"),
+                   id_field="CODE", level="county"), "declares no CRS"),
         (UnitLayer(path=str(d / "nocrs.topojson"), crs=ALBERS, level="county"),
          "several objects"),
         (UnitLayer(path=str(d / "nocrs.topojson"), layer="county", crs=ALBERS),

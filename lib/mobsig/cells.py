@@ -112,14 +112,18 @@ def read_cells_raw(spark: SparkSession, path: str | Path) -> DataFrame:
 def county_units(spark: SparkSession, layers: list[UnitLayer] | list[Path]) -> DataFrame:
     """``unit_id``, ``geometry`` of every county-level unit in the unit layers (any format
     and CRS of mobsig.spatial.read_units_layer; a plain path uses the contract's
-    attribute names). No layer at all is an InputError.
+    attribute names). No layer at all, or no unit of level ``county``, is an InputError.
     """
-    frames = []
+    frames, levels = [], set()
     for layer in layers:
         units = read_units_layer(spark, layer)
+        levels |= {r[0] for r in units.select(C.LEVEL).distinct().collect()}
         frames.append(units.where(F.col(C.LEVEL) == "county").select(C.UNIT_ID, C.GEOMETRY))
     if not frames:
         raise InputError("paths.units: no unit layer configured")
+    if "county" not in levels:  # e.g. a mapping with level: County or 县
+        raise InputError(f"paths.units: no layer has units of level 'county' (levels found: "
+                         f"{sorted(levels)}); cells are assigned to counties")
     out = frames[0]
     for f in frames[1:]:
         out = out.unionByName(f)

@@ -39,7 +39,7 @@ import json
 import logging
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,7 @@ from mobsig import columns as C
 from mobsig import topojson
 from mobsig.config import UnitLayer
 from mobsig.errors import InputError
+from mobsig.storage import java_message
 
 log = logging.getLogger(__name__)
 
@@ -92,18 +93,13 @@ def read_units_layer(spark: SparkSession, layer: UnitLayer | str | Path) -> Data
     except InputError:
         raise
     except Exception as exc:  # noqa: BLE001 - Spark/JVM/IO errors of a bad file
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        text = java_message(exc).strip()  # a Py4JJavaError's own text names only the call
+        first = text.splitlines()[0] if text else type(exc).__name__
         raise InputError(f"unit layer {str(path)!r}: cannot read it as {fmt}: "
                          f"{first[:300]}") from None
     log.info("unit layer %s: %s, %d units, CRS %s -> %s via %s", path, fmt, n,
              _short(crs_text), TARGET_CRS, engine)
     return df
-
-
-def read_units_layers(spark: SparkSession,
-                      layers: Iterable[UnitLayer | str | Path]) -> list[DataFrame]:
-    """:func:`read_units_layer` for each layer."""
-    return [read_units_layer(spark, layer) for layer in layers]
 
 
 def read_geojson_units(spark: SparkSession, path: str | Path) -> DataFrame:
@@ -129,7 +125,8 @@ def layer_format(path: str | Path) -> str:
     if suffix == ".topojson":
         return "topojson"
     if suffix == ".json":
-        head = p.read_text("utf-8", errors="replace")[:4096]
+        with p.open(encoding="utf-8", errors="replace") as fh:
+            head = fh.read(4096)
         return "topojson" if re.search(r'"type"\s*:\s*"Topology"', head) else "geojson"
     if suffix == ".shp":
         return "shapefile"
@@ -274,8 +271,8 @@ def _read_on_driver(spark: SparkSession, path: Path,
         if bounds is None or not (np.isfinite(bounds).all() and bounds[0] >= -180
                                   and bounds[2] <= 180 and bounds[1] >= -90
                                   and bounds[3] <= 90):
-            raise InputError(f"unit layer {str(path)!r}: TopoJSON has no CRS and its "
-                             "coordinates are not lon/lat; set crs in the paths.units "
+            raise InputError(f"unit layer {str(path)!r}: the file declares no CRS and "
+                             "its coordinates are not lon/lat; set crs in the paths.units "
                              "mapping")
         crs_text = "OGC:CRS84"
     arr = np.array(geoms, dtype=object)

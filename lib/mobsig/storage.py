@@ -154,7 +154,7 @@ class HadoopFiles:
             return p, p.getFileSystem(self._conf)
         except Exception as exc:  # noqa: BLE001 - Py4JJavaError: bad scheme, unknown host
             raise InputError(f"{str(location)!r}: no usable file system: "
-                             f"{_java_message(exc)}") from None
+                             f"{java_message(exc)}") from None
 
     def kind(self, location: str | Path) -> str | None:
         p, fs = self._path(location)
@@ -163,7 +163,7 @@ class HadoopFiles:
                 return None
             return DIR if fs.getFileStatus(p).isDirectory() else FILE
         except Exception as exc:  # noqa: BLE001 - Py4JJavaError: permission, network
-            raise InputError(f"{str(location)!r}: cannot check: {_java_message(exc)}") from None
+            raise InputError(f"{str(location)!r}: cannot check: {java_message(exc)}") from None
 
     def data_files(self, folder: str | Path) -> list[DataFile]:
         root, fs = self._path(folder)
@@ -175,7 +175,7 @@ class HadoopFiles:
                 listing = fs.listStatus(here)
             except Exception as exc:  # noqa: BLE001 - Py4JJavaError: permission, network
                 raise InputError(f"{here.toString()!r}: cannot list: "
-                                 f"{_java_message(exc)}") from None
+                                 f"{java_message(exc)}") from None
             for st in listing:
                 path = st.getPath()
                 name = path.getName()
@@ -192,7 +192,7 @@ class HadoopFiles:
         try:
             return fs.open(p)
         except Exception as exc:  # noqa: BLE001 - Py4JJavaError from the JVM
-            raise InputError(f"{location!r}: cannot open: {_java_message(exc)}") from None
+            raise InputError(f"{location!r}: cannot open: {java_message(exc)}") from None
 
     def head(self, location: str, n: int) -> bytes:
         stream = self._open(location)
@@ -211,7 +211,7 @@ class HadoopFiles:
                 stream, jvm.java.nio.charset.StandardCharsets.UTF_8))
             line = reader.readLine()
         except Exception as exc:  # noqa: BLE001 - Py4JJavaError from the JVM
-            raise InputError(f"{location!r}: cannot read: {_java_message(exc)}") from None
+            raise InputError(f"{location!r}: cannot read: {java_message(exc)}") from None
         finally:
             stream.close()
         return (line or "").lstrip("\ufeff")
@@ -224,14 +224,14 @@ class HadoopFiles:
             reader = jvm.org.apache.parquet.hadoop.ParquetFileReader.open(src)
         except Exception as exc:  # noqa: BLE001 - Py4JJavaError from the JVM
             raise InputError(f"{location!r}: not a readable Parquet file: "
-                             f"{_java_message(exc)}") from None
+                             f"{java_message(exc)}") from None
         try:
             return reader.getFooter().getFileMetaData().getSchema().toString().lower()
         finally:
             reader.close()
 
 
-def _java_message(exc: Exception) -> str:
+def java_message(exc: Exception) -> str:
     java = getattr(exc, "java_exception", None)
     return str(java.toString()) if java is not None else str(exc)
 
