@@ -108,9 +108,18 @@ def load_population(cfg: Config) -> pd.Series:
         raise ConfigError(f"synth.real_population {path!r}: no columns {missing} (has "
                           f"{list(pdf.columns)}); set synth.real_population_id_field / "
                           "real_population_field")
-    pop = pd.to_numeric(pdf[sc.real_population_field], errors="coerce")
-    out = pd.Series(pop.to_numpy(), index=pdf[sc.real_population_id_field].str.strip())
-    return out[~out.index.duplicated()]
+    text = pdf[sc.real_population_field].fillna("").str.strip()
+    pop = pd.to_numeric(text, errors="coerce")
+    ids = pdf[sc.real_population_id_field].fillna("").str.strip()
+    bad = ids[(text != "") & pop.isna()]
+    if len(bad):
+        raise InputError(f"synth.real_population {path!r}: {len(bad)} values of "
+                         f"{sc.real_population_field} are not numbers (e.g. "
+                         f"{dict(zip(bad[:3], text[bad.index[:3]], strict=True))})")
+    dup = sorted(set(ids[ids.duplicated()]))
+    if dup:
+        raise InputError(f"synth.real_population {path!r}: duplicate codes {dup[:5]}")
+    return pd.Series(pop.to_numpy(), index=ids)  # empty values: NaN, no population
 
 
 def choose_counties(counties_xy: pd.DataFrame, disk_r: float,
@@ -145,8 +154,10 @@ def home_points(rng: np.random.Generator, n: int, units: pd.DataFrame, weights: 
         if not len(idx):
             continue
         area = shapely.intersection(geom, disk)
-        if area.is_empty:
-            raise InputError(f"county {units['unit_id'].iloc[i]} has no area inside the city")
+        if area.is_empty or area.area <= 0:  # sampling points would never end
+            raise InputError(f"county {units['unit_id'].iloc[i]} has no area inside the "
+                             f"city's home disk (radius {disk_r - EDGE_MARGIN_M:.0f} m); raise "
+                             "synth.real_min_overlap_km2")
         x0, y0, x1, y1 = area.bounds
         got: list[np.ndarray] = []
         need = len(idx)
