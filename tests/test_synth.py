@@ -22,6 +22,7 @@ def truth(city):
     ev = pd.read_parquet(t / "events")
     ev["dt"] = ev["dt"].astype(str)
     return {
+        "market_share": cfg.synth.market_share,
         "persons": pd.read_parquet(t / "persons.parquet"),
         "cards": pd.read_parquet(t / "cards.parquet"),
         "stays": pd.read_parquet(t / "stays"),
@@ -86,9 +87,12 @@ def test_population_truth(truth):
     # levels add up
     by_parent = town.groupby("parent_id")["resident_population"].sum()
     assert (by_parent.reindex(county.index, fill_value=0) == county["resident_population"]).all()
-    # the market share is visible in the ratio of sample to official residents
-    share = county["sample_residents"].sum() / county["resident_population"].sum()
-    assert 0.5 < share < 0.7
+    # the market share is the same in every township: official = sample / share (rounded)
+    share = truth["market_share"]
+    scale = (1 - share) / share
+    expect = town["sample_residents"] + (town["sample_residents"] * scale).round()
+    assert (town["resident_population"] == expect).all(), town
+    assert (town["resident_population"] >= 1000).any()  # the ±15 % check has townships
 
 
 def test_cards_persons_and_classes(truth):

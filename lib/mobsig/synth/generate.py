@@ -301,6 +301,13 @@ def generate(spark: SparkSession, cfg: Config, out: Path,
         doc["synth"]["real_counties"] = real_layer.to_dict()  # absolute paths
         doc["synth"]["real_population"] = cfg.resolve_layer(sc.real_population).path
         doc["expansion"] = real.factor_bounds(pop[pop["level"] == "county"])
+    elif (pop.loc[pop["level"] == "county", "sample_residents"] > 0).any():
+        # a small market share (a sample of a big city) needs wider bounds than defaults
+        bounds = real.factor_bounds(pop[pop["level"] == "county"])
+        exp_defaults = defaults["expansion"]
+        if (bounds["factor_min"] < exp_defaults["factor_min"]
+                or bounds["factor_max"] > exp_defaults["factor_max"]):
+            doc["expansion"] = bounds
     config_path.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True), "utf-8")
     seconds = time.time() - t_start
     manifest = {"seed": sc.seed, "days": [d.isoformat() for d in days],

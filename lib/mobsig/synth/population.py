@@ -8,7 +8,8 @@ Person kinds (shares of the sample persons):
 - ``day_visitor`` (0.07): present 1-2 days.
 - ``transit`` (0.07): crosses the city on the highway in well under 3 hours.
 Out-of-sample residents (other operators, market share < 100 %) get a home only: they are
-part of the official population but produce no events.
+part of the official population but produce no events; each township holds
+sample residents / market share of them (see ``_out_of_sample``).
 
 Cards: every sample person has one handset card, some a second one (一人多卡); plus
 non-human cards: static meters, mobile trackers (regular cadence) and heavy test cards.
@@ -100,6 +101,36 @@ def _points_work(rng: np.random.Generator, n: int, city: City) -> np.ndarray:
     return pts
 
 
+def _out_of_sample(cfg: SynthConfig, city: City, homes: np.ndarray,
+                   first_id: int) -> pd.DataFrame:
+    """Homes of the residents without a card of this operator (official population only).
+
+    Each township gets ``round(n_t x (1 - share) / share)`` of them for its ``n_t`` sample
+    residents: the operator's market share is uniform, which is what county-level
+    expansion assumes, so the truth of a township differs from its expanded sample count
+    only by the pipeline's errors, not by the sampling noise of a small synthetic sample
+    (a 2 % market share makes a 200-resident city a 10,000-person one whose townships of
+    20 sample residents have 1,000 people). Each home is a sample home of the township
+    moved by ~150 m (kept in the township). Own random stream: the market share never
+    changes the sample persons.
+    """
+    rng = np.random.default_rng([cfg.seed, 3])
+    scale = (1 - cfg.market_share) / cfg.market_share
+    town = pd.Series(city.unit_of(homes[:, 0], homes[:, 1], "township")).fillna("")
+    parts = []
+    for t, idx in town.groupby(town, sort=True).groups.items():
+        idx = np.asarray(idx)
+        n_out = int(round(len(idx) * scale))
+        src = homes[rng.choice(idx, n_out)] if n_out else np.empty((0, 2))
+        moved = src + rng.normal(0, 150, src.shape)
+        same = city.unit_of(moved[:, 0], moved[:, 1], "township")
+        keep = np.array([(u or "") == t for u in same], dtype=bool)
+        parts.append(np.where(keep[:, None], moved, src))
+    pts = np.vstack(parts) if parts else np.empty((0, 2))
+    return pd.DataFrame({"person_id": np.arange(first_id, first_id + len(pts)),
+                         "home_x": pts[:, 0], "home_y": pts[:, 1]})
+
+
 def build_people(cfg: SynthConfig, city: City, pop: PopulationConfig,
                  real_population: pd.Series | None = None) -> tuple[pd.DataFrame,
                                                                      pd.DataFrame]:
@@ -186,15 +217,12 @@ def build_people(cfg: SynthConfig, city: City, pop: PopulationConfig,
     elsewhere = np.array(OTHER_REGIONS)[rng.integers(0, len(OTHER_REGIONS), n)]
     p["home_region"] = np.where(resident & (rng.random(n) < 0.8), home_county, elsewhere)
 
-    # out-of-sample residents: same home distribution, official population only
-    n_res = int(resident.sum())
-    n_out = int(round(n_res * (1 - cfg.market_share) / cfg.market_share))
-    if real_population is not None:
-        n_out = 0
-    out_homes = _points_homes(rng, n_out, city)
-    q = pd.DataFrame({"person_id": np.arange(n, n + n_out), "kind": "resident_out_of_sample",
-                      "in_sample": False, "home_x": out_homes[:, 0], "home_y": out_homes[:, 1],
-                      "pop_class": "resident", "days_present": days})
+    # out-of-sample residents: the operator's share is the same in every township
+    true_res = p["kind"].str.startswith("resident") & p["pop_class"].eq("resident")
+    q = (_out_of_sample(cfg, city, p.loc[true_res, ["home_x", "home_y"]].to_numpy(), n)
+         if real_population is None else pd.DataFrame(columns=["person_id", "home_x", "home_y"]))
+    q = q.assign(kind="resident_out_of_sample", in_sample=False, pop_class="resident",
+                 days_present=days)
     persons = pd.concat([p, q], ignore_index=True)
     persons["home_county"] = city.unit_of(persons["home_x"].to_numpy(),
                                           persons["home_y"].to_numpy(), "county")
