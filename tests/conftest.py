@@ -21,11 +21,13 @@ CITY_DAYS = 14
 CITY_RULES = TWO_WEEK_RULES
 CITY_START = dt.date(2026, 6, 8)  # two weeks with two weekends and 端午节 (Fri 06-19)
 MONTH = dt.date(2026, 6, 1)
-# The sample is 2 % of the city: ~200 sample residents stand for ~10,000 people, so the
-# larger townships (>= 20 sample residents) have the >= 1,000 people at which domain.md's
-# ±15 % township check applies (out-of-sample homes are spread per township, see
-# mobsig.synth.population._out_of_sample).
-CITY_MARKET_SHARE = 0.02
+# The sample is 1 % of the city: ~125 sample residents stand for ~12,500 people, so the
+# five largest townships (>= 10 sample residents) have the >= 1,000 people at which
+# domain.md's ±15 % township check applies (out-of-sample homes are spread per township at
+# the market share, see mobsig.synth.population._out_of_sample). One misplaced home is
+# then 5-10 % of such a township: stricter than a real township of 1,000 people with a
+# 60 % share.
+CITY_MARKET_SHARE = 0.01
 
 
 def make_config(tmp: Path, **sections) -> Config:

@@ -1,10 +1,10 @@
 """Expansion, population by unit and small-count suppression.
 
 Integration tests use the synthetic city through the real pipeline (conftest ``chain``).
-The test city is small (~200
-residents, 6 counties, 26 townships of at most ~35 people), so the per-township ±15 %
-check against the official population (townships >= 1,000 people) cannot be made here;
-township accuracy is checked on raw sample residents against the truth instead.
+The test city is a 1 % sample (~125 sample residents for ~12,500 people, 6 counties, 26
+townships), so its five largest townships reach the 1,000 people of domain.md's ±15 %
+township check; the official population of each township is its sample residents / market
+share, so the check measures the pipeline, not sampling noise.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from mobsig import privacy
 from mobsig.catalog import Catalog
 from mobsig.errors import DataQualityError, InputError
 from mobsig.expansion import rake, read_reference_population
+from mobsig.synth import evaluate
 from tests.test_residence import MONTH, city_warehouse
 
 ADDITIVE = ("resident", "short_term", "actual_service", "employed")
@@ -63,13 +64,21 @@ def test_township_sample_residents_match_truth(pop):
     m = truth[truth["level"] == "township"].merge(res, on="unit_id", how="left")
     assert len(m) == (truth["level"] == "township").sum()
     diff = (m["raw_count"].fillna(0) - m["sample_residents"]).abs().sum()
-    # 10 % measured through the real chain: peripheral homes placed at their antenna
-    # ~1 km away sometimes fall in the neighbouring township (see test_residence)
-    assert diff <= 0.15 * m["sample_residents"].sum(), m[["unit_id", "raw_count",
+    # 6 % measured through the real chain: a few homes near a township border are placed
+    # in the neighbouring township (see test_residence)
+    assert diff <= 0.10 * m["sample_residents"].sum(), m[["unit_id", "raw_count",
                                                           "sample_residents"]]
-    big = m[m["resident_population"] >= 1000]
-    rel = (big["expanded_count"] - big["resident_population"]) / big["resident_population"]
-    assert (rel.abs() <= 0.15).all()  # empty in the small test city (see module doc)
+
+
+def test_expanded_township_residents_match_truth(pop):
+    """domain.md: expanded residents per township within ±15 % where the true population
+    is >= 1,000 (measured: worst -6 %, one home of 17 placed in the next township)."""
+    _, _, _, raw, truth = pop
+    errors = evaluate.population_errors(raw, truth)
+    town = errors["township"]
+    assert town["units"] >= 4, truth[truth["level"] == "township"]
+    assert town["max_abs_error"] <= evaluate.TARGETS["township_max_abs_error"], town
+    assert errors["county"]["max_abs_error"] <= evaluate.TARGETS["county_max_abs_error"]
 
 
 def test_levels_add_up(pop):

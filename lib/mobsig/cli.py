@@ -29,7 +29,7 @@ log = logging.getLogger("mobsig")
 # module is not in this build is left out of the command list
 JOBS = ["ingest_cells", "ingest_events", "clean_events", "flag_users", "detect_stays",
         "home_work", "expand", "population_by_unit", "run", "status", "bench", "synth", "demo",
-        "config_cmd"]
+        "evaluate", "config_cmd"]
 
 
 def _module(name: str) -> ModuleType:

@@ -1,0 +1,175 @@
+"""Accuracy of a month's outputs against the synthetic city's truth (pandas, small frames).
+
+Used by ``mobsig evaluate`` (jobs/evaluate.py) to measure a pipeline run on a city of any
+size, e.g. a bigger city than CI can afford. Inputs are the month's ``home_work`` table,
+the unsuppressed population table of ``population_by_unit.build`` and the generator's
+``truth/`` files (persons.parquet, cards.parquet, population_by_unit.csv; see
+mobsig.synth.generate). Every function returns plain numbers (shares in 0..1) so they can
+be printed, written to JSON and compared with the targets of domain.md and issue #5:
+
+- homes within 500 m of the true home for >= 90 % of true residents, work for >= 85 %
+  of true workers;
+- population class accuracy >= 95 % per class;
+- expanded residents per county within ±5 %, per township within ±15 % where the true
+  population is >= 1,000;
+- multi-card (一人多卡) pairs: precision and recall.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+TARGETS = {"home_within_500m": 0.90, "work_within_500m": 0.85, "class_accuracy_min": 0.95,
+           "county_max_abs_error": 0.05, "township_max_abs_error": 0.15}
+URBAN_RADIUS_M = 10_000.0  # core and inner ring of the synthetic city (mobsig.synth.city)
+
+
+def dist_m(lon1, lat1, lon2, lat2) -> np.ndarray:
+    """Great-circle distance in metres (NaN where any coordinate is missing)."""
+    r1, r2 = np.radians(np.asarray(lat1, float)), np.radians(np.asarray(lat2, float))
+    dlon = np.radians(np.asarray(lon2, float) - np.asarray(lon1, float))
+    a = np.sin((r2 - r1) / 2) ** 2 + np.cos(r1) * np.cos(r2) * np.sin(dlon / 2) ** 2
+    return 2 * 6_371_008.8 * np.arcsin(np.sqrt(np.minimum(a, 1)))
+
+
+def _primary(cards: pd.DataFrame) -> pd.DataFrame:
+    return cards.loc[cards["card_kind"].eq("primary"), ["user_id", "person_id"]]
+
+
+def _within(m: pd.DataFrame, role: str, radius_m: float) -> np.ndarray:
+    d = dist_m(m[f"{role}_lon_true"], m[f"{role}_lat_true"], m[f"{role}_lon"],
+               m[f"{role}_lat"])
+    return np.nan_to_num(d, nan=np.inf) <= radius_m
+
+
+def home_work_accuracy(hw: pd.DataFrame, persons: pd.DataFrame, cards: pd.DataFrame,
+                       center: tuple[float, float], radius_m: float = 500.0) -> dict:
+    """Share of true (sample) residents whose home, and of true workers whose work place,
+    was found within ``radius_m`` (a missing home counts as a miss), overall and split
+    into the urban area (within 10 km of ``center``) and the periphery."""
+    prim = _primary(cards)
+    res = persons[persons["in_sample"] & persons["pop_class"].eq("resident")]
+    m = res.merge(prim, on="person_id").merge(hw, on="user_id", how="left",
+                                              suffixes=("_true", ""))
+    ok = _within(m, "home", radius_m)
+    urban = dist_m(m["home_lon_true"], m["home_lat_true"], *center) < URBAN_RADIUS_M
+    workers = persons[persons["in_sample"] & persons["is_worker"].eq(True)]
+    w = workers.merge(prim, on="person_id").merge(hw, on="user_id", how="left",
+                                                  suffixes=("_true", ""))
+    wok = _within(w, "work", radius_m)
+
+    def share(x: np.ndarray) -> float | None:
+        return round(float(np.mean(x)), 4) if len(x) else None
+
+    return {"true_residents": int(len(m)), "home_within_500m": share(ok),
+            "home_within_500m_urban": share(ok[urban]),
+            "home_within_500m_periphery": share(ok[~urban]),
+            "home_found": share(m["home_lon"].notna().to_numpy()),
+            "true_workers": int(len(w)), "work_within_500m": share(wok)}
+
+
+def class_accuracy(hw: pd.DataFrame, cards: pd.DataFrame) -> dict:
+    """Per true population class: cards and the share classified as that class (every
+    card of the truth, human or not; a card missing from home_work is a miss)."""
+    c = cards[["user_id", "pop_class"]].merge(hw[["user_id", "pop_class"]], on="user_id",
+                                              how="left", suffixes=("_true", ""))
+    out = {}
+    for cls, g in c.groupby("pop_class_true"):
+        out[str(cls)] = {"cards": int(len(g)),
+                         "accuracy": round(float((g["pop_class"] == cls).mean()), 4)}
+    return out
+
+
+def multicard_pairs(hw: pd.DataFrame, cards: pd.DataFrame) -> dict:
+    """Precision and recall of 一人多卡 grouping over card pairs: a true pair is two human
+    cards of one person, a found pair two cards of one ``multicard_group``."""
+
+    def pairs(df: pd.DataFrame, key: str) -> set[tuple[str, str]]:
+        out: set[tuple[str, str]] = set()
+        for _, g in df.dropna(subset=[key]).groupby(key):
+            ids = sorted(g["user_id"])
+            out.update((a, b) for i, a in enumerate(ids) for b in ids[i + 1:])
+        return out
+
+    true = pairs(cards[cards["is_human"]], "person_id")
+    found = pairs(hw, "multicard_group")
+    hit = len(true & found)
+    return {"true_pairs": len(true), "found_pairs": len(found),
+            "precision": round(hit / len(found), 4) if found else None,
+            "recall": round(hit / len(true), 4) if true else None}
+
+
+def population_errors(table: pd.DataFrame, truth: pd.DataFrame,
+                      min_population: int = 1000) -> dict:
+    """Expanded residents per county and township against the true resident population.
+
+    ``table``: unsuppressed population rows (``level``, ``unit_id``, ``pop_class``,
+    ``raw_count``, ``expanded_count``); ``truth``: truth/population_by_unit.csv. Townships
+    count only where the true population is at least ``min_population`` (domain.md);
+    errors are relative, (expanded - true) / true.
+    """
+    res = table[table["pop_class"].eq("resident")][["unit_id", "raw_count", "expanded_count"]]
+    m = truth.merge(res, on="unit_id", how="left").fillna({"raw_count": 0,
+                                                           "expanded_count": 0.0})
+    out: dict = {}
+    for level, floor in (("county", 1), ("township", min_population)):
+        g = m[m["level"].eq(level) & (m["resident_population"] >= floor)]
+        rel = (g["expanded_count"] - g["resident_population"]) / g["resident_population"]
+        out[level] = {
+            "units": int(len(g)),
+            "max_abs_error": round(float(rel.abs().max()), 4) if len(g) else None,
+            "mean_abs_error": round(float(rel.abs().mean()), 4) if len(g) else None,
+            "errors": {u: round(float(e), 4) for u, e in zip(g["unit_id"], rel, strict=True)}}
+    return out
+
+
+def verdict(result: dict) -> dict[str, bool]:
+    """Each issue #5 target: met or not (None-valued measures count as not met)."""
+    hwa, cls, pop = result["home_work"], result["classes"], result["population"]
+
+    def ge(x, t):
+        return x is not None and x >= t
+
+    def le(x, t):
+        return x is not None and x <= t
+
+    return {
+        "home_within_500m": ge(hwa["home_within_500m"], TARGETS["home_within_500m"]),
+        "work_within_500m": ge(hwa["work_within_500m"], TARGETS["work_within_500m"]),
+        "class_accuracy": all(v["accuracy"] >= TARGETS["class_accuracy_min"]
+                              for v in cls.values()),
+        "county_population": le(pop["county"]["max_abs_error"],
+                                TARGETS["county_max_abs_error"]),
+        "township_population": le(pop["township"]["max_abs_error"],
+                                  TARGETS["township_max_abs_error"]),
+    }
+
+
+def markdown(result: dict) -> str:
+    """A short Markdown report of ``evaluate`` results."""
+    hwa, pop, mc = result["home_work"], result["population"], result["multicard"]
+    ok = result["targets_met"]
+
+    def pct(x):
+        return "n/a" if x is None else f"{100 * x:.1f} %"
+
+    lines = ["| measure | value | target | met |", "|---|---|---|---|",
+             f"| home within 500 m ({hwa['true_residents']} true residents) | "
+             f"{pct(hwa['home_within_500m'])} (urban {pct(hwa['home_within_500m_urban'])}, "
+             f"periphery {pct(hwa['home_within_500m_periphery'])}) | ≥ 90 % | "
+             f"{ok['home_within_500m']} |",
+             f"| work within 500 m ({hwa['true_workers']} true workers) | "
+             f"{pct(hwa['work_within_500m'])} | ≥ 85 % | {ok['work_within_500m']} |"]
+    for cls, v in sorted(result["classes"].items()):
+        lines.append(f"| class {cls} ({v['cards']} cards) | {pct(v['accuracy'])} | ≥ 95 % | "
+                     f"{v['accuracy'] >= TARGETS['class_accuracy_min']} |")
+    for level, t in (("county", "±5 %"), ("township", "±15 %")):
+        p = pop[level]
+        lines.append(f"| {level} residents, worst error ({p['units']} units"
+                     f"{' ≥ 1,000 people' if level == 'township' else ''}) | "
+                     f"{pct(p['max_abs_error'])} (mean {pct(p['mean_abs_error'])}) | {t} | "
+                     f"{ok[f'{level}_population']} |")
+    lines.append(f"| 一人多卡 pairs ({mc['true_pairs']} true) | precision "
+                 f"{pct(mc['precision'])}, recall {pct(mc['recall'])} | — | — |")
+    return "\n".join(lines)

@@ -1,0 +1,106 @@
+"""mobsig.synth.evaluate and ``mobsig evaluate``: accuracy against a synthetic city's truth
+(hand-built frames; the real chain's numbers are asserted in test_residence and
+test_population, which use the same functions' targets)."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mobsig.errors import ConfigError
+from mobsig.synth import evaluate as ev
+
+LON, LAT = 104.06, 30.66
+M_PER_DEG_LAT = 111_195.0
+
+
+def north(m: float) -> float:
+    return LAT + m / M_PER_DEG_LAT
+
+
+def frames():
+    persons = pd.DataFrame({
+        "person_id": [1, 2, 3, 4, 5],
+        "in_sample": [True, True, True, True, False],
+        "pop_class": ["resident", "resident", "resident", "short_term", "resident"],
+        "is_worker": [True, False, False, False, False],
+        "home_lon": [LON, LON, LON + 0.2, LON, LON], "home_lat": [LAT] * 5,
+        "work_lon": [LON, np.nan, np.nan, np.nan, np.nan],
+        "work_lat": [north(3000), np.nan, np.nan, np.nan, np.nan]})
+    cards = pd.DataFrame({
+        "user_id": ["a", "b", "b2", "c", "d", "iot"],
+        "person_id": [1, 2, 2, 3, 4, -1],
+        "card_kind": ["primary", "primary", "secondary", "primary", "primary", "iot"],
+        "is_human": [True, True, True, True, True, False],
+        "pop_class": ["resident", "resident", "resident", "resident", "short_term",
+                      "non_human"]})
+    hw = pd.DataFrame({
+        "user_id": ["a", "b", "b2", "c", "d", "iot"],
+        "pop_class": ["resident", "resident", "resident", "resident", "resident",
+                      "non_human"],
+        # a: 400 m off (hit); b: 600 m off (miss); c: no home (miss)
+        "home_lon": [LON, LON, LON, np.nan, np.nan, np.nan],
+        "home_lat": [north(400), north(600), north(600), np.nan, np.nan, np.nan],
+        "work_lon": [LON, np.nan, np.nan, np.nan, np.nan, np.nan],
+        "work_lat": [north(3300), np.nan, np.nan, np.nan, np.nan, np.nan],
+        "multicard_group": [None, "g1", "g1", None, None, None]})
+    return hw, persons, cards
+
+
+def test_home_work_accuracy_counts_misses_and_missing_homes():
+    hw, persons, cards = frames()
+    r = ev.home_work_accuracy(hw, persons, cards, (LON, LAT))
+    assert r["true_residents"] == 3  # sample residents only (person 5 is out of sample)
+    assert r["home_within_500m"] == pytest.approx(1 / 3, abs=1e-4)
+    assert r["home_found"] == pytest.approx(2 / 3, abs=1e-4)
+    # person 3 lives ~19 km east: the periphery
+    assert r["home_within_500m_urban"] == 0.5 and r["home_within_500m_periphery"] == 0.0
+    assert r["true_workers"] == 1 and r["work_within_500m"] == 1.0
+
+
+def test_class_accuracy_and_multicard_pairs():
+    hw, _, cards = frames()
+    cls = ev.class_accuracy(hw, cards)
+    assert cls["resident"] == {"cards": 4, "accuracy": 1.0}
+    assert cls["short_term"] == {"cards": 1, "accuracy": 0.0}
+    mc = ev.multicard_pairs(hw, cards)
+    assert mc == {"true_pairs": 1, "found_pairs": 1, "precision": 1.0, "recall": 1.0}
+    wrong = hw.assign(multicard_group=["g1", "g1", None, None, None, None])
+    mc = ev.multicard_pairs(wrong, cards)
+    assert mc["precision"] == 0.0 and mc["recall"] == 0.0
+
+
+def test_population_errors_only_big_townships_count():
+    truth = pd.DataFrame({
+        "unit_id": ["C1", "T1", "T2", "T3"], "level": ["county", "township", "township",
+                                                       "township"],
+        "resident_population": [3000, 1800, 1100, 100]})
+    table = pd.DataFrame({
+        "unit_id": ["C1", "T1", "T3", "T1"], "level": ["county", "township", "township",
+                                                       "township"],
+        "pop_class": ["resident"] * 3 + ["short_term"],
+        "raw_count": [30, 20, 1, 5], "expanded_count": [3000.0, 2000.0, 300.0, 500.0]})
+    r = ev.population_errors(table, truth)
+    assert r["county"]["max_abs_error"] == 0.0
+    # T2 has no row: expanded 0, error -100 %; T3 (100 people) does not count
+    assert r["township"]["units"] == 2
+    assert r["township"]["errors"] == {"T1": pytest.approx(0.1111, abs=1e-4), "T2": -1.0}
+    res = {"home_work": {"home_within_500m": 0.95, "work_within_500m": 0.9},
+           "classes": {"resident": {"accuracy": 0.97}}, "population": r}
+    v = ev.verdict(res)
+    assert v["county_population"] and not v["township_population"]
+    assert v["home_within_500m"] and v["class_accuracy"]
+
+
+def test_evaluate_job_needs_a_truth_folder(tmp_path):
+    from mobsig.jobs import evaluate
+
+    from tests.conftest import make_config
+
+    cfg = make_config(tmp_path)
+    args = argparse.Namespace(month="2026-06", truth=str(tmp_path / "nowhere"), out=None)
+    with pytest.raises(ConfigError, match="persons.parquet"):
+        evaluate.validate(args, cfg)
