@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 import time
 from pathlib import Path
@@ -35,6 +36,8 @@ from mobsig.errors import ConfigError
 NAME = "demo"
 HELP = "generate a small synthetic city and run every job on it (also inside real counties)"
 REAL_DIR = "real_counties"
+SHARED_DATA_ENV = "MOBSIG_SHARED_DATA"
+CENSUS_FILES = ("counties-geo.topojson", "population.csv")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -66,16 +69,42 @@ def overrides(args: argparse.Namespace) -> list[str]:
     return out
 
 
+def shared_data_source(args: argparse.Namespace) -> tuple[Path | None, str]:
+    """The shared data folder the demo searches for census2020/ and what chose it:
+    ``--shared-data``, else $MOBSIG_SHARED_DATA, else ../shared/data next to the project
+    (None when no such folder exists)."""
+    from mobsig.synth.real import shared_data_dir
+
+    if args.shared_data:
+        return Path(args.shared_data).expanduser().resolve(), "--shared-data"
+    env = os.environ.get(SHARED_DATA_ENV)
+    if env:
+        return Path(env).expanduser().resolve(), f"${SHARED_DATA_ENV}"
+    return shared_data_dir(), "the default, ../shared/data next to the project"
+
+
 def census_dir(args: argparse.Namespace) -> Path | None:
     """The shared data folder when it holds the census files, else None."""
-    from mobsig.synth.real import CENSUS_DIR, shared_data_dir
+    from mobsig.synth.real import CENSUS_DIR
 
-    data = (Path(args.shared_data).expanduser().resolve() if args.shared_data
-            else shared_data_dir())
+    data, _ = shared_data_source(args)
     if data is None:
         return None
-    need = [data / CENSUS_DIR / n for n in ("counties-geo.topojson", "population.csv")]
+    need = [data / CENSUS_DIR / n for n in CENSUS_FILES]
     return data if all(p.is_file() for p in need) else None
+
+
+def census_missing(args: argparse.Namespace) -> str:
+    """Why the census data was not found: the folder actually searched, what chose it and
+    how to point elsewhere."""
+    from mobsig.synth.real import CENSUS_DIR
+
+    data, source = shared_data_source(args)
+    where = (f"{data / CENSUS_DIR}" if data is not None
+             else "../shared/data/census2020 (no ../shared/data folder next to the project)")
+    return (f"the census data ({CENSUS_DIR}/{' and '.join(CENSUS_FILES)}) was not found in "
+            f"{where} (folder from {source}); pass --shared-data DIR or set "
+            f"${SHARED_DATA_ENV}=DIR to the folder holding {CENSUS_DIR}/")
 
 
 def validate(args: argparse.Namespace, cfg: Config) -> None:
@@ -85,10 +114,7 @@ def validate(args: argparse.Namespace, cfg: Config) -> None:
     if args.real_people < 10:
         raise ConfigError(f"--real-people: {args.real_people} is below 10")
     if (args.real_layers_only or args.shared_data) and census_dir(args) is None:
-        raise ConfigError("the census data (census2020/counties-geo.topojson and "
-                          "population.csv) was not found in "
-                          f"{args.shared_data or '../shared/data'}; pass --shared-data DIR "
-                          "or --no-real-layers")
+        raise ConfigError(census_missing(args) + ", or --no-real-layers")
 
 
 def real_config(cfg: Config, data: Path, people: int) -> Config:
@@ -110,8 +136,7 @@ def run(args: argparse.Namespace, cfg: Config, spark) -> int:
         return rc
     data = census_dir(args)
     if data is None:
-        print("real layers skipped: ../shared/data/census2020 not found next to the project "
-              "(pass --shared-data DIR)")
+        print(f"real layers skipped: {census_missing(args)}")
         return rc
     real_rc = run_city(spark, real_config(cfg, data, args.real_people), out / REAL_DIR,
                        "the same city inside the real census counties of Chengdu")

@@ -1,8 +1,9 @@
 """Home 居住地, work 就业地 and population class per card for a month.
 
 Reads the month's ``stays`` (plus the first day of the next month, for the last evening's
-night), the ``cells`` table (site spacing, to re-centre homes among sparse sites) and the
-month's ``user_flags`` when present, and replaces the month's partition of
+night), the ``cells`` table (site spacing, to re-centre homes among sparse sites; a month
+with stays and no cells table is an error: run ingest_cells) and the month's
+``user_flags`` when present, and replaces the month's partition of
 ``home_work``: one row per card with a stay in the month or a flags row. Home comes from
 night stays (home_work.night_start_h..night_end_h, keyed by the evening's date), work from
 daytime stays on workdays of the holiday calendar (paths.holidays or the built-in Chinese
@@ -61,14 +62,31 @@ def execute(spark, cfg: Config, month: dt.date) -> dict[str, Any]:
     note_partition(f"month={key}")
     days = month_days(month)
     stays = catalog.read("stays", dt=days + [residence.next_month(month)])
+    has_cells = catalog.exists("cells")  # Catalog.read would create it empty
+    if not stays.isEmpty() and (not has_cells or catalog.read("cells").isEmpty()):
+        # ingest_cells always runs before clean_events: stays without a cells table are an
+        # operator error (a wrong warehouse, a table moved aside), not a reason to refine
+        # every home within the fixed home_work.home_refine_min_m only
+        raise InputError(f"home_work {key}: the month has stays but the cells table at "
+                         f"{catalog.path('cells')} is missing or empty (homes are re-centred "
+                         "by its site spacing); run ingest_cells first")
+    cells = (catalog.read("cells").select("cell_id", "spacing_m") if has_cells
+             else spark.createDataFrame([], "cell_id string, spacing_m double"))
     stays = (residence.with_spacing(
                  stays.select("user_id", "stay_start", "stay_end", "lon", "lat", "cell_id"),
-                 catalog.read("cells").select("cell_id", "spacing_m"))
+                 cells)
              .drop("cell_id")
              .transform(residence.with_place_cell, cfg.home_work.cluster_h3_resolution)
              .persist(StorageLevel.MEMORY_AND_DISK))
-    n_stays = stays.count()
+    sizes = stays.agg(F.count(F.lit(1)).alias("n"), F.count(residence.SPACING).alias("known"))
+    n_stays, n_spaced = sizes.first()
     note_input("stays", n_stays)
+    no_spacing = n_stays - n_spaced
+    if no_spacing:
+        log.warning("home_work %s: %d of %d stays are at cells missing from the cells table "
+                    "(or without spacing_m): homes found there are refined within the fixed "
+                    "home_work.home_refine_min_m = %.0f m, not by the local site spacing",
+                    key, no_spacing, n_stays, cfg.home_work.home_refine_min_m)
     flags = catalog.read("user_flags", month=key)
     n_flags = flags.count()
     note_input("user_flags", n_flags)
@@ -100,8 +118,9 @@ def execute(spark, cfg: Config, month: dt.date) -> dict[str, Any]:
     homes = written.where("is_counted AND home_lon IS NOT NULL").count()
     works = written.where("is_counted AND work_lon IS NOT NULL").count()
     rows = written.count()
-    result = {"month": key, "stays": n_stays, "user_flags": n_flags, "rows": rows,
-              "homes": homes, "works": works, "workdays": len(workdays), "classes": counts}
+    result = {"month": key, "stays": n_stays, "stays_without_spacing": no_spacing,
+              "user_flags": n_flags, "rows": rows, "homes": homes, "works": works,
+              "workdays": len(workdays), "classes": counts}
     log.info("home_work %s: %s", key, result)
     return result
 

@@ -291,3 +291,89 @@ def test_county_units_need_a_county_level(spark, tmp_path):
         county_units(spark, [bad])
     good = dataclasses.replace(bad, level="county")
     assert [r[0] for r in county_units(spark, [good]).collect()] == ["510104"]
+
+
+# --------------------------------------------------------------------------------------
+# service points of HSR, omni and sector cells; is_hsr parse messages
+
+
+def _grid_cells() -> pd.DataFrame:
+    """A 5 x 5 grid of public sites ~400 m apart (WGS-84) with, at the centre site, a
+    sector facing east, an omni cell, and a directional HSR cell facing east."""
+    lon0, lat0 = 104.06, 30.66
+    dlat = 400.0 / 111_320.0
+    dlon = 400.0 / (111_320.0 * np.cos(np.radians(lat0)))
+    rows = []
+    for i in range(5):
+        for j in range(5):
+            rows.append({"cell_id": f"g{i}{j}", "lon": lon0 + (i - 2) * dlon,
+                         "lat": lat0 + (j - 2) * dlat, "azimuth": 0.0, "is_hsr": False})
+    rows += [{"cell_id": "sector", "lon": lon0, "lat": lat0, "azimuth": 90.0, "is_hsr": False},
+             {"cell_id": "omni", "lon": lon0, "lat": lat0, "azimuth": np.nan, "is_hsr": False},
+             {"cell_id": "hsr", "lon": lon0, "lat": lat0, "azimuth": 90.0, "is_hsr": True}]
+    df = pd.DataFrame(rows)
+    return df.assign(coord_sys="wgs84", radius_m=2000.0, tech="4g", valid_from=None,
+                     valid_to=None)
+
+
+def test_service_point_hsr_and_omni_at_antenna_sector_displaced(tmp_path):
+    """with_positions: an HSR cell's service point is its antenna even when it has an
+    azimuth (it serves the track); an omni cell keeps its antenna; a public sector is
+    displaced along its azimuth by 0.551 x min(service_reach_factor x spacing, radius)."""
+    from pyproj import Transformer
+
+    from mobsig.cells import with_positions
+
+    cfg = make_config(tmp_path)
+    out = with_positions(_grid_cells(), cfg.cells, cfg.stays, cfg.run.metric_crs)
+    fwd = Transformer.from_crs("EPSG:4490", cfg.run.metric_crs, always_xy=True)
+    sx, sy = fwd.transform(out["svc_lon"].to_numpy(), out["svc_lat"].to_numpy())
+    out = out.assign(dx=sx - out["x_m"], dy=sy - out["y_m"]).set_index("cell_id")
+    sector, omni, hsr = out.loc["sector"], out.loc["omni"], out.loc["hsr"]
+
+    wedge = 2 * np.sin(np.pi / 3) / (3 * np.pi / 3)  # 0.551 for the 120-degree default
+    assert cfg.cells.sector_width_deg == 120.0 and wedge == pytest.approx(0.551, abs=1e-3)
+    assert sector["spacing_m"] == pytest.approx(400, rel=0.02)  # the grid's spacing
+    reach = min(cfg.cells.service_reach_factor * sector["spacing_m"], sector["radius_m"])
+    assert reach < sector["radius_m"]  # the spacing, not the radius, sets the reach here
+    assert sector["dx"] == pytest.approx(wedge * reach, abs=0.01)  # ~121 m east
+    assert sector["dy"] == pytest.approx(0.0, abs=0.01)
+    assert sector["dx"] > 100
+    # the HSR cell sits on the same mast and faces the same way, yet stays at the antenna
+    assert hsr["azimuth"] == 90.0 and np.isfinite(hsr["spacing_m"])
+    for cell in (hsr, omni):
+        assert abs(cell["dx"]) < 0.01 and abs(cell["dy"]) < 0.01
+        assert haversine_m(cell["svc_lon"], cell["svc_lat"], cell["lon"], cell["lat"]) < 0.01
+    # a sector facing north on the grid is displaced north, not east
+    north = out.loc["g22"]
+    assert north["dy"] == pytest.approx(wedge * min(
+        cfg.cells.service_reach_factor * north["spacing_m"], north["radius_m"]), abs=0.01)
+    assert abs(north["dx"]) < 0.01
+
+
+def test_is_hsr_problem_shows_the_value_as_delivered(spark):
+    cases = {"Maybe": "is_hsr Maybe is not a boolean", "FALSCH": "is_hsr FALSCH is not a "
+             "boolean", " Ja": "is_hsr  Ja is not a boolean", " TRUE ": None, "y": None,
+             "No": None, "": None, None: None}
+    rows = [[f"c{i}", "104.1", "30.6", "wgs84", "90", "500", "4g", "", "", given]
+            for i, given in enumerate(cases)]
+    schema = ", ".join(f"{c} string" for c in [*RAW_COLS, "is_hsr"])
+    got = {r["cell_id"]: r for r in parse_cells(spark.createDataFrame(rows, schema),
+                                                 BBOX).collect()}
+    for i, (given, problem) in enumerate(cases.items()):
+        r = got[f"c{i}"]
+        if problem is None:
+            assert r["problems"] == [], given
+            assert r["is_hsr"] is (given is not None and given.strip().lower() in ("true", "y"))
+        else:
+            assert len(r["problems"]) == 1 and r["problems"][0].startswith(problem), r
+            assert "allowed" in r["problems"][0] and not r["is_hsr"]
+
+
+def test_ingest_cells_names_the_cell_and_delivered_is_hsr(spark, tmp_path):
+    from mobsig.jobs.ingest_cells import execute
+
+    bad = SMALL.assign(is_hsr=["false", "Ja", "TRUE", "TRUE", ""])
+    bad.to_csv(tmp_path / "cells.csv", index=False)
+    with pytest.raises(InputError, match=r"cell_id='c2'.*is_hsr Ja is not a boolean"):
+        execute(spark, _small_cfg(tmp_path, tmp_path / "cells.csv"))

@@ -13,6 +13,7 @@ chain on this city runs in ``mobsig demo`` (see jobs/demo.py).
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 
 import numpy as np
@@ -25,18 +26,23 @@ from scipy.spatial import cKDTree
 
 from mobsig.catalog import Catalog
 from mobsig.config import UnitLayer, build_config, load_config
-from mobsig.synth.generate import TWO_WEEK_RULES, generate
-from mobsig.synth.real import CENSUS_DIR, census_overrides, shared_data_dir
+from mobsig.synth.generate import generate
+from mobsig.synth.real import CENSUS_DIR, shared_data_dir
 
 DATA = shared_data_dir()
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(DATA is None or not (DATA / CENSUS_DIR).is_dir(),
-                       reason="the census data (../shared/data/census2020) is not present "
-                              "next to the project"),
+                       reason=f"the census data is not present in "
+                              f"{DATA / CENSUS_DIR if DATA else '../shared/data/census2020'} "
+                              f"(set $MOBSIG_SHARED_DATA to the folder holding "
+                              f"{CENSUS_DIR}/)"),
 ]
 
 PEOPLE = 400
+# on top of the demo's own settings: no per-event labels, no heavy or IoT cards (the monthly
+# jobs and the census layer are the point here; the CI budget is tight)
+LEANER = ["synth.event_labels=false", "synth.heavy_cards=0", "synth.iot_cards=0"]
 START = dt.date(2026, 6, 8)
 MONTH = dt.date(2026, 6, 1)
 CHENGDU_CORE = {"510104", "510105", "510106", "510107", "510108"}
@@ -83,15 +89,21 @@ def write_true_stays(spark, cfg, out) -> int:
 
 @pytest.fixture(scope="module")
 def real_city(spark, tmp_path_factory):
-    from mobsig.jobs import expand, home_work, ingest_cells, population_by_unit
+    from mobsig.jobs import demo, expand, home_work, ingest_cells, population_by_unit
 
     out = tmp_path_factory.mktemp("real_city")
-    cfg = build_config(
-        {"spark": {"shuffle_partitions": 2}, "paths": {"warehouse": str(out / "warehouse")},
-         "synth": {"people": PEOPLE, "days": 14, "start_date": START.isoformat(),
-                   "event_labels": False, "heavy_cards": 0, "iot_cards": 0},
-         **TWO_WEEK_RULES},
-        census_overrides(DATA), base_dir=out)
+    # the config `mobsig demo --real-layers-only --real-people 400 --shared-data DATA`
+    # builds: its command-line overrides (two weeks from 06-08, thresholds scaled to two
+    # weeks), then demo.real_config placing the city in the census counties
+    parser = argparse.ArgumentParser()
+    demo.add_arguments(parser)
+    args = parser.parse_args(["--out", str(out), "--days", "14", "--real-people", str(PEOPLE),
+                              "--real-layers-only", "--shared-data", str(DATA)])
+    base = build_config({"spark": {"shuffle_partitions": 2}},
+                        [*demo.overrides(args), *LEANER], base_dir=out)
+    demo.validate(args, base)
+    cfg = demo.real_config(base, demo.census_dir(args), args.real_people)
+    assert cfg.synth.start_date == START and cfg.synth.days == 14
     res = generate(spark, cfg, out)
     city_cfg = load_config(res.config_path, ["spark.shuffle_partitions=2"])
     counts = {"cells": ingest_cells.execute(spark, city_cfg),

@@ -256,3 +256,78 @@ def test_home_between_neighbouring_sparse_sites_is_refined(spark):
     alone = residence.identify_home(residence.night_pieces(st0, MONTH, 21, 7), 1, 5, 0.5,
                                     1.5, 500.0).collect()[0]
     assert alone["home_lon"] == pytest.approx(a[0])
+
+
+# --------------------------------------------------------------------------------------
+# home_work on a tiny hand-built warehouse: the cells table (site spacing) is required
+
+
+def _tiny_stays(spark, catalog: Catalog, nights: list[tuple[str, str]]) -> None:
+    """Write night stays 21:00-07:00 (user, cell_id) on consecutive June evenings (local
+    time: run.timezone)."""
+    from zoneinfo import ZoneInfo
+
+    from mobsig import columns as C
+
+    pos = {"A": (104.0, 30.0), "X": (104.01, 30.0)}
+    rows = []
+    for d, (user, cell) in enumerate(nights, start=1):
+        start = dt.datetime(2026, 6, d, 21, tzinfo=ZoneInfo("Asia/Shanghai"))
+        end = start + dt.timedelta(hours=10)
+        rows.append((user, start, end, 36_000, *pos[cell], cell, "8a2a1072b59ffff", 40,
+                     end.date()))
+    df = spark.createDataFrame(rows, catalog.schema("stays").struct)
+    catalog.write(df, "stays", {C.DT: sorted({r[-1] for r in rows})})
+
+
+def _tiny_cells(spark, catalog: Catalog) -> None:
+    """A cells table holding cell A only (spacing 2 km)."""
+    row = ("A", None, None, 104.0, 30.0, 104.0, 30.0, "wgs84", None, 800.0, "4g", False,
+           0.0, 0.0, 2000.0, 1000.0, 104.0, 30.0, "8a2a1072b59ffff", "510104", "510104",
+           b"\x00")
+    catalog.write(spark.createDataFrame([row], catalog.schema("cells").struct), "cells", {})
+
+
+def test_home_work_without_cells_table_is_an_input_error(spark, tmp_path):
+    from mobsig.jobs import home_work
+
+    from mobsig.errors import InputError
+    from tests.conftest import make_config
+
+    cfg = make_config(tmp_path)
+    catalog = Catalog(spark, cfg.warehouse)
+    _tiny_stays(spark, catalog, [("u", "A")] * 6)
+    with pytest.raises(InputError, match=r"cells table at .*cells is missing or empty.*"
+                                         r"run ingest_cells first"):
+        home_work.execute(spark, cfg, MONTH)
+    assert not catalog.exists("cells")  # the check did not create it empty
+    assert not catalog.exists("home_work")
+    catalog.ensure("cells")  # an empty table (e.g. created by an older run) is no better
+    with pytest.raises(InputError, match="missing or empty"):
+        home_work.execute(spark, cfg, MONTH)
+
+
+def test_home_work_counts_stays_without_spacing(spark, tmp_path, caplog):
+    """Stays at cells the cells table lacks fall back to home_refine_min_m: counted in the
+    summary and logged as a WARNING, not silent."""
+    import logging
+
+    from mobsig.jobs import home_work
+
+    from tests.conftest import make_config
+
+    cfg = make_config(tmp_path, home_work={"home_min_nights": 3},
+                      population={"resident_min_days": 5, "short_term_min_days": 3})
+    catalog = Catalog(spark, cfg.warehouse)
+    _tiny_stays(spark, catalog, [("u", "A")] * 6 + [("u", "X")] * 2 + [("v", "X")] * 4)
+    _tiny_cells(spark, catalog)
+    with caplog.at_level(logging.WARNING, logger="mobsig.jobs.home_work"):
+        got = home_work.execute(spark, cfg, MONTH)
+    assert got["stays"] == 12 and got["stays_without_spacing"] == 6
+    assert "6 of 12 stays are at cells missing from the cells table" in caplog.text
+    assert "home_refine_min_m = 500 m" in caplog.text
+    hw = {r["user_id"]: r for r in catalog.read("home_work", month="2026-06").collect()}
+    # u: 6 nights at A (spacing 2 km: X, ~960 m away, is within 1.5 x 2 km and pulls the
+    # home 1/4 of the way towards it); v: only X, no spacing, so its home is X itself
+    assert hw["u"]["home_lon"] == pytest.approx(104.0 + 0.01 * 2 / 8, abs=1e-6)
+    assert hw["v"]["home_lon"] == pytest.approx(104.01, abs=1e-9)

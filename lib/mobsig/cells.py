@@ -148,8 +148,9 @@ def parse_cells(raw: DataFrame, bbox: tuple[float, float, float, float]) -> Data
     """
     lon_min, lon_max, lat_min, lat_max = bbox
     s = {c: _blank_to_null(c) for c in RAW_COLUMNS}
-    hsr_text = (F.lower(_blank_to_null(C.IS_HSR)) if C.IS_HSR in raw.columns
-                else F.lit(None).cast("string"))
+    has_hsr = C.IS_HSR in raw.columns
+    hsr_given = F.col(C.IS_HSR) if has_hsr else F.lit(None).cast("string")  # for messages
+    hsr_text = F.lower(_blank_to_null(C.IS_HSR)) if has_hsr else hsr_given
     num = {c: s[c].try_cast("double") for c in (C.LON, C.LAT, C.AZIMUTH, C.RADIUS_M)}
     date = {c: s[c].try_cast("date") for c in (C.VALID_FROM, C.VALID_TO)}
     coord = F.lower(s[C.COORD_SYS])
@@ -181,7 +182,9 @@ def parse_cells(raw: DataFrame, bbox: tuple[float, float, float, float]) -> Data
                                date[C.VALID_TO].cast("string"),
                                date[C.VALID_FROM].cast("string"))),
         F.when(hsr_text.isNotNull() & ~hsr_text.isin(*_TRUE, *_FALSE),
-               F.format_string("is_hsr %s is not a boolean (true/false)", hsr_text)),
+               F.format_string(f"is_hsr %s is not a boolean (allowed, any case: "
+                               f"{'/'.join(_TRUE + _FALSE)}; blank = false)",
+                               hsr_given)),
     ]
     problems = F.filter(F.array(*checks), lambda x: x.isNotNull())
     return raw.select(
