@@ -132,6 +132,9 @@ def run(args: argparse.Namespace, cfg: Config, spark) -> int:
     for job, label, part, opts in steps:
         fn = _call(_module(job), spark, cfg, part, opts)
         rc |= run_partitions(spark, cfg, job, [(label, fn)], keep_going=args.keep_going)
+        # no step relies on another's cache: free what a step left cached (e.g. a unit
+        # layer read through Sedona) so a long backfill in one session does not pile it up
+        spark.catalog.clearCache()
     return rc
 
 
