@@ -10,6 +10,11 @@ daytime stays on workdays of the holiday calendar (paths.holidays or the built-i
 calendar). Cards whose home cannot be identified keep their row with a ``home_reason``;
 non-human cards and non-primary cards of a multi-card group are kept but not counted
 (``is_counted = false``). Population classes follow the ``population`` section.
+
+Gates: the ``home_work`` suite on the table, then ``home_identification`` on the written
+partition: among counted cards present >= population.resident_min_days days, the share
+with an identified home (residents / (residents + unidentified)) must reach
+home_work.min_home_share (default 80 %), else the run fails naming the share.
 """
 
 from __future__ import annotations
@@ -27,10 +32,11 @@ from mobsig import residence
 from mobsig.calendar import load_calendar
 from mobsig.catalog import Catalog
 from mobsig.config import Config
-from mobsig.errors import InputError
+from mobsig.errors import DataQualityError, InputError
 from mobsig.jobargs import add_month_arguments, month_days, month_key, months
 from mobsig.pipeline import bbox_params, gate_and_write
-from mobsig.runs import note_input, note_partition
+from mobsig.quality import metrics_frame, run_gate
+from mobsig.runs import note_gate, note_input, note_partition
 
 NAME = "home_work"
 HELP = "identify home, work and population class per card for a month"
@@ -118,11 +124,40 @@ def execute(spark, cfg: Config, month: dt.date) -> dict[str, Any]:
     homes = written.where("is_counted AND home_lon IS NOT NULL").count()
     works = written.where("is_counted AND work_lon IS NOT NULL").count()
     rows = written.count()
+    home_share = gate_home_share(spark, cfg, key, counts)
     result = {"month": key, "stays": n_stays, "stays_without_spacing": no_spacing,
               "user_flags": n_flags, "rows": rows, "homes": homes, "works": works,
-              "workdays": len(workdays), "classes": counts}
+              "home_share": home_share, "workdays": len(workdays), "classes": counts}
     log.info("home_work %s: %s", key, result)
     return result
+
+
+def gate_home_share(spark, cfg: Config, key: str, counts: dict[str, int]) -> float:
+    """Gate ``home_identification``: residents / (residents + unidentified) among counted
+    cards must reach home_work.min_home_share. Runs on the written partition (like the
+    expansion dispersion gate): the run fails and is recorded as failed, so the monthly
+    chain stops before expand. A month without long-present cards has nothing to identify
+    (share 1.0, logged)."""
+    present = counts.get("resident", 0) + counts.get("unidentified", 0)
+    if present == 0:
+        log.warning("home_work %s: no counted card present >= %d days; the home "
+                    "identification gate has nothing to measure", key,
+                    cfg.population.resident_min_days)
+        return 1.0
+    share = counts.get("resident", 0) / present
+    label = f"month={key}"
+    try:
+        res = run_gate(metrics_frame(spark, {"home_share": share}), "home_identification",
+                       params={"min_home_share": cfg.home_work.min_home_share},
+                       results_dir=cfg.quality_dir, label=label)
+    except DataQualityError as exc:
+        raise DataQualityError(
+            f"{exc}\n  home_work {key}: an identified home for {share:.1%} of the "
+            f"{present} counted cards present >= {cfg.population.resident_min_days} days "
+            f"(home_work.min_home_share = {cfg.home_work.min_home_share:.0%}); "
+            f"{counts.get('unidentified', 0)} unidentified", exc.result) from None
+    note_gate({"table": "home_work", **res.summary()})
+    return round(share, 4)
 
 
 def run(args: argparse.Namespace, cfg: Config, spark) -> int:

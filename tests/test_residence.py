@@ -105,7 +105,9 @@ def test_population_class_accuracy_per_class(built):
 
 
 def test_unidentified_home_has_reason(built):
-    _, _, hw, _, _ = built
+    _, summary, hw, _, _ = built
+    # the home identification gate passed on the city: nearly every long-present card
+    assert summary["home_share"] >= 0.9
     no_home = hw[hw["home_lon"].isna()]
     assert len(no_home) > 0
     assert no_home["home_reason"].notna().all()
@@ -331,3 +333,38 @@ def test_home_work_counts_stays_without_spacing(spark, tmp_path, caplog):
     # home 1/4 of the way towards it); v: only X, no spacing, so its home is X itself
     assert hw["u"]["home_lon"] == pytest.approx(104.0 + 0.01 * 2 / 8, abs=1e-6)
     assert hw["v"]["home_lon"] == pytest.approx(104.01, abs=1e-9)
+
+
+def test_home_identification_gate_fails_when_few_homes_are_found(spark, tmp_path):
+    """Two cards present 6 days: one sleeps at A every night (resident), the other is only
+    seen in daytime (no night stays: unidentified). 50 % < min_home_share 80 %: the run
+    fails naming the share; the table is written (the gate reads it)."""
+    from zoneinfo import ZoneInfo
+
+    from mobsig.jobs import home_work
+
+    from mobsig.errors import DataQualityError
+    from tests.conftest import make_config
+
+    cfg = make_config(tmp_path, home_work={"home_min_nights": 3},
+                      population={"resident_min_days": 5, "short_term_min_days": 3})
+    catalog = Catalog(spark, cfg.warehouse)
+    _tiny_stays(spark, catalog, [("u", "A")] * 6)
+    tz = ZoneInfo("Asia/Shanghai")
+    rows = []
+    for d in range(1, 7):
+        start = dt.datetime(2026, 6, d, 9, tzinfo=tz)
+        end = start + dt.timedelta(hours=6)
+        rows.append(("w", start, end, 21_600, 104.0, 30.0, "A", "8a2a1072b59ffff", 40,
+                     start.date()))
+    day_stays = spark.createDataFrame(rows, catalog.schema("stays").struct)
+    old = catalog.read("stays")
+    catalog.write(old.unionByName(day_stays), "stays",
+                  {"dt": sorted({r[-1] for r in rows} | {r["dt"] for r in old.collect()})})
+    _tiny_cells(spark, catalog)
+    with pytest.raises(DataQualityError, match=r"an identified home for 50\.0% of the 2 "
+                                               r"counted cards present >= 5 days"):
+        home_work.execute(spark, cfg, MONTH)
+    hw = {r["user_id"]: r["pop_class"] for r in
+          catalog.read("home_work", month="2026-06").collect()}
+    assert hw == {"u": "resident", "w": "unidentified"}

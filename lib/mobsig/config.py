@@ -446,6 +446,11 @@ class HomeWorkConfig:
     cluster_ring: int = param(
         1, "Home/work place clustering: H3 ring size k around a candidate cell [I].",
         ge=0, le=3)
+    min_home_share: float = param(
+        0.8, "Gate: share of the month's long-present counted cards (present >= "
+        "population.resident_min_days days: resident or unidentified) with an identified "
+        "home; below it the run fails (broken stays, missing nights or too strict home "
+        "rules would bias every resident count and expansion factor).", ge=0, le=1)
     home_refine_spacing_factor: float = param(
         1.5, "Home location: once the home place is chosen, its position is the "
         "duration-weighted centroid of the night stays within this x the local site "
