@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 import gzip
 import os
+import threading
 from pathlib import Path
 
 import pandas as pd
@@ -210,14 +211,40 @@ def test_bad_files_through_hadoop_are_clear_errors(spark, tmp_path):
 
 
 class _Counting:
-    """A proxy of a Hadoop FileSystem that counts the calls made on it."""
+    """A proxy of a Hadoop FileSystem that counts the calls made on it (thread-safe)."""
+
+    _lock = threading.Lock()
 
     def __init__(self, fs, calls: dict):
         self._fs, self._calls = fs, calls
 
     def __getattr__(self, name):
-        self._calls[name] = self._calls.get(name, 0) + 1
+        with self._lock:
+            self._calls[name] = self._calls.get(name, 0) + 1
         return getattr(self._fs, name)
+
+
+def _counted(files: HadoopFiles, monkeypatch) -> dict:
+    """Count the FileSystem calls of ``files``: {method: calls}, and per file location
+    the calls that open it under ``('opens', name)``."""
+    calls: dict = {}
+    real = files._path
+
+    def path(loc):
+        p, fs = real(loc)
+        return p, _Counting(fs, calls)
+
+    real_open = files._open
+
+    def opened(loc, size=None):
+        with _Counting._lock:
+            key = ("opens", storage.basename(loc))
+            calls[key] = calls.get(key, 0) + 1
+        return real_open(loc, size)
+
+    monkeypatch.setattr(files, "_path", path)
+    monkeypatch.setattr(files, "_open", opened)
+    return calls
 
 
 def test_listing_costs_one_list_call_per_folder(spark, tmp_path, monkeypatch):
@@ -227,11 +254,8 @@ def test_listing_costs_one_list_call_per_folder(spark, tmp_path, monkeypatch):
         (day / f"f{i:03d}.csv").write_text(f"{UID},2026-06-01 08:00:00,c1\n")
     for i in range(20):
         (day / "part" / f"g{i:03d}.csv").write_text(f"{UID},2026-06-01 08:00:00,c1\n")
-    calls: dict = {}
     files = HadoopFiles(spark)
-    real = files._path
-    monkeypatch.setattr(files, "_path", lambda loc: (lambda p, fs: (p, _Counting(fs, calls)))(
-        *real(loc)))
+    calls = _counted(files, monkeypatch)
     found = files.data_files(uri(day))
     assert len(found) == 80
     assert calls == {"listStatus": 2}  # the day folder and its one subfolder, nothing per file
@@ -269,3 +293,41 @@ def test_jobs_read_cells_and_events_from_uris(spark, tmp_path, viewfs, raw_root)
         ingest_events.execute(spark, gone, DAY)
     with pytest.raises(InputError, match=r"day folder 'viewfs://.*dt=2026-06-09' does not"):
         ingest_events.execute(spark, cfg, dt.date(2026, 6, 9))
+
+
+def test_planning_through_hadoop_opens_each_file_once(spark, tmp_path, monkeypatch):
+    """One openFile (with the listed length: no status call) per text file, in threads;
+    the plan equals the local one and does not depend on the number of threads."""
+    day = tmp_path / "dt=2026-06-01"
+    (day / "sub").mkdir(parents=True)
+    row = f"{UID},2026-06-01 08:00:00,c1,call,1,2\n"
+    for i in range(12):
+        (day / f"a{i:02d}.csv").write_text(HEADER + "\n" + row)
+        (day / f"b{i:02d}.csv").write_text(row)
+        (day / "sub" / f"c{i:02d}.tsv.gz").write_bytes(gzip.compress(
+            ("event_time\tcell_id\tuser_id\n2026-06-01 09:00:00\tc1\t" + UID).encode()))
+        (day / "sub" / f"d{i:02d}.csv.gz").write_bytes(gzip.compress(row.encode()))
+    long_header = ",".join([*HEADER.split(","), *(f"x{i:04d}" for i in range(200))])
+    (day / "long.csv").write_text(long_header + "\n")  # 1.2 KB: beyond a 512-byte head
+    pq.write_table(pa.table({"user_id": [UID], "event_time": ["x"], "cell_id": ["c1"]}),
+                   day / "e.parquet")
+    local = plan_sources(day, IngestConfig(sniff_head_bytes=512))
+    files = HadoopFiles(spark)
+    calls = _counted(files, monkeypatch)
+    plans = [plan_sources(uri(day), IngestConfig(sniff_threads=t, sniff_head_bytes=512),
+                          files)
+             for t in (1, 8)]
+    assert plans[0] == plans[1]
+    assert [(g.kind, g.header, g.columns, [f.removeprefix("file:") for f in g.files])
+            for g in plans[0]] == [(g.kind, g.header, g.columns, list(g.files))
+                                   for g in local]
+    assert {g.header for g in plans[0]} >= {long_header, HEADER}
+    opens = {k[1]: n for k, n in calls.items() if isinstance(k, tuple)}
+    text_names = [f"{x}{i:02d}.{ext}" for i in range(12)
+                  for x, ext in (("a", "csv"), ("b", "csv"), ("c", "tsv.gz"), ("d", "csv.gz"))]
+    assert all(opens[n] == 2 for n in text_names), opens  # once per plan
+    assert opens["long.csv"] == 4  # its head, then the rest of its first line
+    assert "e.parquet" not in opens  # its footer only (ParquetFileReader)
+    # 48 + 1 files per plan through openFile with the length; only long.csv read on by open
+    assert calls["openFile"] == 2 * 49 and calls["open"] == 2
+    assert calls["getFileStatus"] == 2  # the day folder's check, nothing per file

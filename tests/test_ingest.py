@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import random
+import re
+import threading
 from collections import Counter
 from pathlib import Path
 
@@ -13,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import functions as F
 
+from mobsig import storage
 from mobsig.config import IngestConfig
 from mobsig.errors import InputError
 from mobsig.ingest import (
@@ -22,6 +26,7 @@ from mobsig.ingest import (
     plan_sources,
     read_sources,
 )
+from mobsig.storage import LocalFiles
 from mobsig.synth.signals import MALFORMED_REASONS
 from tests.conftest import CITY_START, make_config
 
@@ -227,3 +232,245 @@ def test_missing_or_empty_day_folder_is_an_error(spark, tmp_path):
     cfg = make_config(tmp_path, paths={"raw_events": str(tmp_path)})
     with pytest.raises(InputError, match="run `mobsig ingest_cells` first"):
         execute(spark, cfg, DAY1)
+
+
+# --------------------------------------------------------------------------------------
+# planning: one open per file, in parallel, same plan for any number of threads
+
+
+class CountingFiles:
+    """LocalFiles that counts, per file, every call that opens it (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._files = LocalFiles()
+        self._lock = threading.Lock()
+        self.calls: Counter = Counter()
+
+    def _note(self, what: str, location: str) -> None:
+        with self._lock:
+            self.calls[(Path(location).name, what)] += 1
+
+    def opens(self, name: str) -> int:
+        return sum(n for (f, _), n in self.calls.items() if f == name)
+
+    def kind(self, location):
+        return self._files.kind(location)
+
+    def data_files(self, folder):
+        return self._files.data_files(folder)
+
+    def head(self, location, n, size=None):
+        self._note("head", location)
+        return self._files.head(location, n, size)
+
+    def first_line(self, location):
+        self._note("first_line", location)
+        return self._files.first_line(location)
+
+    def parquet_schema(self, location):
+        self._note("parquet_schema", location)
+        return self._files.parquet_schema(location)
+
+
+def _gz(path: Path, text: str) -> None:
+    path.write_bytes(gzip.compress(text.encode()))
+
+
+def _day(tmp_path: Path) -> Path:
+    day = tmp_path / "dt=2026-06-01"
+    day.mkdir()
+    return day
+
+
+def _forms(day: Path) -> None:
+    """Plain and gzip text with and without header, Parquet with and without extension."""
+    row = f"{UID},2026-06-01 08:00:00,c1,call,1,2\n"
+    (day / "a.csv").write_text(HEADER + "\n" + row)
+    (day / "b.csv").write_text(row)
+    _gz(day / "c.tsv.gz", "event_time\tcell_id\tuser_id\n2026-06-01 09:00:00\tc1\t" + UID
+        + "\n")
+    _gz(day / "d.csv.gz", row * 3)
+    (day / "e.txt").write_text(row.replace(",", "\t"))
+    (day / "part-00000").write_text(HEADER + "\r\n" + row)  # no extension: text by its bytes
+    pq.write_table(pa.table({"user_id": [UID], "event_time": ["x"], "cell_id": ["c1"]}),
+                   day / "f.parquet")
+    pq.write_table(pa.table({"user_id": [UID], "event_time": ["x"], "cell_id": ["c1"]}),
+                   day / "part-00001")  # Parquet without the extension
+    (day / "empty.csv").write_text("")
+
+
+def test_planning_opens_each_file_once(tmp_path, monkeypatch):
+    day = _day(tmp_path)
+    _forms(day)
+    files = CountingFiles()
+    opens: list[str] = []  # real opens of the local disk, whatever the method
+    real_open, real_gzip_open = open, gzip.open
+    monkeypatch.setattr(storage, "open", lambda p, *a, **k: (
+        opens.append(Path(p).name), real_open(p, *a, **k))[1], raising=False)
+    monkeypatch.setattr(storage.gzip, "open", lambda p, *a, **k: (
+        opens.append(Path(p).name), real_gzip_open(p, *a, **k))[1])
+    groups = plan_sources(day, IngestConfig(sniff_threads=4), files)
+    opened = Counter(opens)
+    for name in ("a.csv", "b.csv", "c.tsv.gz", "d.csv.gz", "e.txt", "part-00000"):
+        assert files.calls[(name, "head")] == 1 and files.opens(name) == 1, (name, files.calls)
+        assert opened[name] == 1, name
+    assert files.opens("f.parquet") == files.calls[("f.parquet", "parquet_schema")] == 1
+    # without an extension a Parquet file is known by its head, then its footer is read
+    assert files.calls[("part-00001", "head")] == 1
+    assert files.calls[("part-00001", "parquet_schema")] == 1
+    assert files.opens("empty.csv") == 0 and opened["empty.csv"] == 0
+    got = {(g.kind, g.delimiter, g.header, tuple(Path(f).name for f in g.files))
+           for g in groups}
+    assert got == {
+        ("text", ",", HEADER, ("a.csv", "part-00000")),
+        ("text", ",", None, ("b.csv", "d.csv.gz")),
+        ("text", "\t", "event_time\tcell_id\tuser_id", ("c.tsv.gz",)),
+        ("text", "\t", None, ("e.txt",)),
+        ("parquet", ",", None, ("f.parquet", "part-00001")),
+    }
+    by_header = {g.header: g for g in groups}
+    assert by_header["event_time\tcell_id\tuser_id"].columns == ("event_time", "cell_id",
+                                                                 "user_id")
+
+
+def test_plan_is_the_same_as_from_streamed_first_lines(tmp_path, monkeypatch):
+    """The head-based plan equals the plan from each file's streamed first line."""
+    day = _day(tmp_path)
+    _forms(day)
+    from_head = plan_sources(day, IngestConfig(), LocalFiles())
+    from_small_head = plan_sources(day, IngestConfig(sniff_head_bytes=64), LocalFiles())
+    monkeypatch.setattr(storage, "first_line_of", lambda *a, **k: None)  # never enough
+    streamed = CountingFiles()
+    from_stream = plan_sources(day, IngestConfig(), streamed)
+    assert streamed.calls[("a.csv", "first_line")] == 1
+    assert from_head == from_small_head == from_stream
+
+
+def test_first_line_longer_than_the_head(tmp_path):
+    day = _day(tmp_path)
+    extra = [f"extra_column_{i:05d}" for i in range(5000)]  # a ~95 KB header
+    long_header = ",".join([*HEADER.split(","), *extra])
+    (day / "a.csv").write_text(long_header + "\n" + f"{UID},2026-06-01 08:00:00,c1\n")
+    rng = random.Random(7)  # incompressible: the gzip head ends inside the first line
+    noise = [f"x{rng.getrandbits(64):016x}" for _ in range(600)]
+    gz_header = "\t".join(["user_id", "event_time", "cell_id", *noise])
+    _gz(day / "b.tsv.gz", gz_header + "\n" + f"{UID}\t2026-06-01 08:00:00\tc1\n")
+    (day / "c.csv").write_text(HEADER + "\n")  # short: no second read
+    files = CountingFiles()
+    groups = plan_sources(day, IngestConfig(sniff_head_bytes=4096), files)
+    assert {g.header for g in groups} == {long_header, gz_header, HEADER}
+    by_header = {g.header: g for g in groups}
+    assert by_header[long_header].columns[-1] == "extra_column_04999"
+    assert len(by_header[gz_header].columns) == 603
+    assert files.calls[("a.csv", "first_line")] == files.calls[("b.tsv.gz", "first_line")] == 1
+    assert files.opens("c.csv") == 1
+    # the default 64 KiB head holds the gzip header line: one open
+    files = CountingFiles()
+    plan_sources(day, IngestConfig(), files)
+    assert files.opens("b.tsv.gz") == 1 and files.opens("a.csv") == 2
+
+
+def test_gzip_without_gz_name_is_detected(tmp_path):
+    day = _day(tmp_path)
+    (day / "a.csv").write_text(HEADER + "\n")
+    (day / "b.csv").write_bytes(gzip.compress(b"a,b,c\n"))
+    with pytest.raises(InputError, match=r"b.csv' is gzip-compressed but its name does not "
+                                         r"end in .gz \(Spark"):
+        plan_sources(day, IngestConfig())
+    (day / "b.csv").unlink()
+    (day / "part-00000").write_bytes(gzip.compress(HEADER.encode() + b"\n"))
+    with pytest.raises(InputError, match="part-00000' is gzip-compressed"):
+        plan_sources(day, IngestConfig())
+
+
+@pytest.mark.parametrize("threads", [1, 8])
+def test_several_bad_files_report_the_first_and_the_count(tmp_path, threads):
+    day = _day(tmp_path)
+    for i in range(20):
+        (day / f"ok{i:02d}.csv").write_text(HEADER + "\n")
+    (day / "x3.csv").write_bytes(gzip.compress(b"a\n"))  # gzip, not named .gz
+    (day / "x1.csv").write_text("user_id,when,cell_id\n")  # header lacks event_time
+    (day / "x2.parquet").write_bytes(b"PAR1 not really parquet")
+    (day / "x4.csv.gz").write_bytes(b"plain text named .gz\n")
+    with pytest.raises(InputError) as err:
+        plan_sources(day, IngestConfig(sniff_threads=threads, csv_header="true"))
+    msg = str(err.value)
+    assert re.match(r"'.*x1.csv': header 'user_id,when,cell_id' lacks \['event_time'\] "
+                    r"\[4 of 24 files in the day folder are bad; the others: 'x2.parquet', "
+                    r"'x3.csv', 'x4.csv.gz'\]$", msg), msg
+    for name in ("x1.csv", "x2.parquet", "x3.csv"):
+        (day / name).unlink()
+    with pytest.raises(InputError, match=r"^'.*x4.csv.gz': cannot read: not in gzip format$"):
+        plan_sources(day, IngestConfig(sniff_threads=threads))
+
+
+def _many_files(day: Path, n: int = 50) -> None:
+    """Small files of every form in shuffled creation order (two Parquet schemas)."""
+    rng = random.Random(3)
+    for i in rng.sample(range(n), n):
+        row = f"{UID},2026-06-01 08:00:{i % 60:02d},c1,call,1,2\n"
+        form = i % 5
+        if form == 0:
+            (day / f"p{i:03d}.csv").write_text(HEADER + "\n" + row)
+        elif form == 1:
+            _gz(day / f"p{i:03d}.csv.gz", row)
+        elif form == 2:
+            _gz(day / "sub" / f"p{i:03d}.tsv.gz", "user_id\tcell_id\tevent_time\n"
+                + f"{UID}\tc1\t2026-06-01 08:00:00\n")
+        elif form == 3:
+            (day / f"p{i:03d}.txt").write_text(row.replace(",", "\t"))
+        else:
+            et = pa.array([i], pa.int64()) if i % 2 else pa.array([str(i)])
+            pq.write_table(pa.table({"user_id": [UID], "event_time": et, "cell_id": ["c1"]}),
+                           day / f"p{i:03d}.parquet")
+
+
+def test_threads_give_the_same_plan_as_sequential(tmp_path):
+    day = _day(tmp_path)
+    (day / "sub").mkdir()
+    _many_files(day)
+    files = CountingFiles()
+    one = plan_sources(day, IngestConfig(sniff_threads=1), files)
+    eight = plan_sources(day, IngestConfig(sniff_threads=8), files)
+    assert eight == one
+    assert all(n == 2 for n in files.calls.values())  # each file opened once per plan
+    assert len(files.calls) == 50
+    assert [len(g.files) for g in one] == [10, 10, 10, 5, 5, 10]
+    assert [(g.kind, g.delimiter, g.header) for g in one] == [
+        ("text", ",", HEADER), ("text", ",", None), ("text", "\t", None),
+        ("parquet", ",", None), ("parquet", ",", None),
+        ("text", "\t", "user_id\tcell_id\tevent_time")]
+    for g in one:
+        assert list(g.files) == sorted(g.files)
+    assert sorted(f for g in one for f in g.files) == [f.location for f in
+                                                       LocalFiles().data_files(day)]
+
+
+@pytest.mark.parametrize("content", [
+    b"user_id,event_time\nrow\n", b"user_id,event_time\r\nrow\r\n", b"one line, no end",
+    b"a\rb\n", b"\xef\xbb\xbfuser_id,x\n", b"caf\xc3\xa9,\xff\xfe,x\n", b"\n\nrest", b"",
+    ("x" * 300 + "\n").encode(), "中文,列\n".encode()])
+@pytest.mark.parametrize("gz", [False, True])
+def test_first_line_of_head_matches_the_streamed_first_line(tmp_path, content, gz):
+    path = tmp_path / ("f.csv.gz" if gz else "f.csv")
+    path.write_bytes(gzip.compress(content) if gz else content)
+    want = LocalFiles().first_line(str(path))
+    data = path.read_bytes()
+    for n in (1, 2, 5, 11, 20, 64, 100, 4096):
+        head = data[:n]
+        got = storage.first_line_of(head, str(path), gz=gz, complete=len(head) == len(data))
+        assert got is None or got == want, (n, got, want)
+        if len(head) == len(data):
+            assert got == want
+    if gz:  # a second gzip member is read on when the first holds no line end
+        two = gzip.compress(b"") + gzip.compress(content)
+        assert storage.first_line_of(two, str(path), gz=True, complete=True) == want
+
+
+def test_first_line_of_bad_gzip_is_an_input_error(tmp_path):
+    data = gzip.compress(random.Random(1).randbytes(3000).hex().encode() + b"\n")
+    with pytest.raises(InputError, match="'x.gz': cannot read: compressed file ended"):
+        storage.first_line_of(data[:40], "x.gz", gz=True, complete=True)
+    assert storage.first_line_of(data[:40], "x.gz", gz=True, complete=False) is None
+    with pytest.raises(InputError, match="'x.gz': cannot read: .*invalid"):
+        storage.first_line_of(data[:10] + b"\xff" * 30, "x.gz", gz=True, complete=True)

@@ -257,6 +257,14 @@ class IngestConfig:
         ["user_id", "event_time", "cell_id", "event_type", "imei_tac", "home_region"],
         "Column order of delimited files without a header row; a line with another number "
         "of fields is quarantined as malformed_row.")
+    sniff_threads: int = param(
+        16, "Driver threads that read the day's file heads and Parquet footers at once "
+        "before Spark reads the rows (one open per file; more threads hide object-store "
+        "latency).", ge=1, le=256)
+    sniff_head_bytes: int = param(
+        65536, "Bytes read from the start of each text file to find its format, gzip magic "
+        "and first line; a longer first line is read on, for that file only.",
+        ge=64, le=16 * 1024 * 1024)
 
     def check(self) -> None:
         required = {"user_id", "event_time", "cell_id"}

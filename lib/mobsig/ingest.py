@@ -3,7 +3,8 @@
 The chain (driven by ``jobs/ingest_events.py``)::
 
     plan_sources      driver: list the day folder's files, detect format, delimiter and
-                      header per file (first line only), group files read the same way
+                      header per file (one read of its head, files in parallel), group
+                      files read the same way
     read_sources      one uniform frame of raw rows: the contract columns as delivered
                       (strings), ``raw_text``, ``source_file``, ``is_wellformed``
     cells_valid_on    the cell versions valid on the day (cell_id -> region)
@@ -20,7 +21,8 @@ so a line with the wrong number of fields is caught, never silently padded or cu
 
 Where: ``paths.raw_events`` is a local folder or a URI on any Hadoop file system
 (``hdfs://``, ``s3a://``, ``viewfs://``, ``file://``...); the driver lists a day folder and
-reads first lines and Parquet footers through :mod:`mobsig.storage`, Spark reads the rows.
+reads file heads and Parquet footers through :mod:`mobsig.storage` (each file opened once,
+``ingest.sniff_threads`` at a time), Spark reads the rows.
 
 Reasons, first match wins: ``malformed_row`` (wrong field count), ``empty_user_id``,
 ``oversized_user_id`` / ``undersized_user_id`` (ingest.user_id_max_len / min_len),
@@ -34,6 +36,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,7 +82,8 @@ def day_folder(root: str | Path, day: dt.date) -> str | Path:
     return storage.join(root, f"dt={day.isoformat()}")
 
 
-def _file_format(f: DataFile, files: Files, ingest: IngestConfig) -> str:
+def _format_by_name(f: DataFile, ingest: IngestConfig) -> str | None:
+    """``parquet`` or ``text`` from the setting or the file name; None: look at the bytes."""
     if ingest.input_format != "auto":
         return "parquet" if ingest.input_format == "parquet" else "text"
     name = f.name.lower()
@@ -87,16 +92,23 @@ def _file_format(f: DataFile, files: Files, ingest: IngestConfig) -> str:
         return "parquet"
     if base.endswith(_TEXT_SUFFIXES) or name.endswith(".gz"):
         return "text"
-    if files.head(f.location, 4) == b"PAR1":
-        return "parquet"
-    return "text"
+    return None
 
 
-def _first_line(f: DataFile, files: Files) -> str:
-    if files.head(f.location, 2) == b"\x1f\x8b" and not f.name.lower().endswith(".gz"):
+def _first_line(f: DataFile, head: bytes, files: Files, head_bytes: int) -> str:
+    """The first line from the head already read; the file is read again only when its
+    first line is longer than the head."""
+    gz = f.name.lower().endswith(".gz")
+    if head.startswith(storage.GZIP_MAGIC) and not gz:
         raise InputError(f"{f.location!r} is gzip-compressed but its name does not end in "
                          ".gz (Spark decompresses by extension): rename it")
-    return files.first_line(f.location)
+    complete = len(head) < head_bytes or f.size <= len(head)
+    line = storage.first_line_of(head, f.location, gz=gz, complete=complete)
+    if line is None:
+        log.info("%s: first line longer than %d head bytes: reading on", f.location,
+                 head_bytes)
+        line = files.first_line(f.location)
+    return line
 
 
 def _delimiter(f: DataFile, first: str, ingest: IngestConfig) -> str:
@@ -120,17 +132,60 @@ def _looks_like_header(tokens: list[str]) -> bool:
     return set(REQUIRED_COLUMNS) <= set(tokens)
 
 
+def _sniff(f: DataFile, files: Files, ingest: IngestConfig) -> tuple | None:
+    """The group key of one file (how it is read); None for an empty text file. Opens the
+    file once: its footer for Parquet, its first ``ingest.sniff_head_bytes`` otherwise (a
+    Parquet file without the extension: head, then footer)."""
+    kind = _format_by_name(f, ingest)
+    if kind == "parquet":
+        return ("parquet", ",", (), None, files.parquet_schema(f.location))
+    if f.size == 0:
+        return None  # an empty file holds no rows
+    head = files.head(f.location, ingest.sniff_head_bytes, size=f.size)
+    if kind is None and head.startswith(storage.PARQUET_MAGIC):
+        return ("parquet", ",", (), None, files.parquet_schema(f.location))
+    first = _first_line(f, head, files, ingest.sniff_head_bytes)
+    delim = _delimiter(f, first, ingest)
+    tokens = _split_simple(first, delim)
+    has_header = {"true": True, "false": False}.get(ingest.csv_header,
+                                                     _looks_like_header(tokens))
+    if has_header:
+        missing = [c for c in REQUIRED_COLUMNS if c not in tokens]
+        if missing:
+            raise InputError(f"{f.location!r}: header {first!r} lacks {missing}")
+        return ("text", delim, tuple(tokens), first, None)
+    return ("text", delim, tuple(ingest.headerless_columns), None, None)
+
+
+def _sniff_or_error(f: DataFile, files: Files,
+                    ingest: IngestConfig) -> tuple | None | InputError:
+    try:
+        return _sniff(f, files, ingest)
+    except InputError as exc:
+        return exc
+
+
 def plan_sources(folder: str | Path, ingest: IngestConfig,
                  files: Files | None = None) -> list[SourceGroup]:
     """Group the day folder's files by how they are read (driver side; reads only the
-    first line of each text file and the footer of each Parquet file).
+    head of each text file and the footer of each Parquet file).
 
     ``folder`` is a local path or a URI; ``files`` the storage to look in
     (:func:`mobsig.storage.files_for`; default: the local disk). The folder is listed
-    once (one ``listStatus`` per folder on Hadoop). A missing folder or one without data
-    files is an InputError; so is a header that lacks a required column or an unreadable
-    Parquet file. Parquet files are grouped by schema (each file's event_time type may
-    differ), text files by delimiter and header.
+    once (one ``listStatus`` per folder on Hadoop). Each file is then opened once (a
+    file named ``.parquet``: its footer; any other: its first ``ingest.sniff_head_bytes``,
+    which give Parquet and gzip magic, delimiter and header - read on only when the first
+    line is longer), ``ingest.sniff_threads`` files at a time. A missing folder or one
+    without data files is an InputError; so is a header that lacks a required column, an
+    unreadable Parquet file or a gzip file not named ``.gz``: the first bad file in sorted
+    order is named, with the number of bad files. Parquet files are grouped by schema (each
+    file's event_time type may differ), text files by delimiter and header. The plan does
+    not depend on the number of threads: groups and their files are in sorted order.
+
+    Footers are read even when every file is named ``.parquet``: Spark reads files of
+    different schemas together only when the types agree (a bigint and a string
+    event_time fail the read), and it drops from ``raw_text`` the columns missing in the one
+    file it takes the schema from.
     """
     files = files if files is not None else storage.LocalFiles()
     if files.kind(folder) != storage.DIR:
@@ -138,28 +193,27 @@ def plan_sources(folder: str | Path, ingest: IngestConfig,
     found = files.data_files(folder)
     if not found:
         raise InputError(f"day folder {str(folder)!r} holds no data files")
+    start = time.monotonic()
+    threads = min(ingest.sniff_threads, len(found))
+    if threads <= 1:
+        keys = [_sniff_or_error(f, files, ingest) for f in found]
+    else:
+        with ThreadPoolExecutor(threads, thread_name_prefix="mobsig-sniff") as pool:
+            keys = list(pool.map(lambda f: _sniff_or_error(f, files, ingest), found))
+    log.info("planned %d files of %s in %.2f s (%d threads)", len(found), folder,
+             time.monotonic() - start, threads)
+    bad = [(f, k) for f, k in zip(found, keys, strict=True) if isinstance(k, InputError)]
+    if len(bad) == 1:
+        raise bad[0][1]
+    if bad:
+        others = ", ".join(repr(f.name) for f, _ in bad[1:6]) + (", ..." if len(bad) > 6
+                                                                  else "")
+        raise InputError(f"{bad[0][1]} [{len(bad)} of {len(found)} files in the day folder "
+                         f"are bad; the others: {others}]")
     groups: dict[tuple, list[str]] = {}
-    for f in found:
-        kind = _file_format(f, files, ingest)
-        if kind == "parquet":
-            key = ("parquet", ",", (), None, files.parquet_schema(f.location))
+    for f, key in zip(found, keys, strict=True):
+        if key is not None:
             groups.setdefault(key, []).append(f.location)
-            continue
-        if f.size == 0:
-            continue  # an empty file holds no rows
-        first = _first_line(f, files)
-        delim = _delimiter(f, first, ingest)
-        tokens = _split_simple(first, delim)
-        has_header = {"true": True, "false": False}.get(ingest.csv_header,
-                                                         _looks_like_header(tokens))
-        if has_header:
-            missing = [c for c in REQUIRED_COLUMNS if c not in tokens]
-            if missing:
-                raise InputError(f"{f.location!r}: header {first!r} lacks {missing}")
-            cols, header = tuple(tokens), first
-        else:
-            cols, header = tuple(ingest.headerless_columns), None
-        groups.setdefault(("text", delim, cols, header, None), []).append(f.location)
     if not groups:
         raise InputError(f"day folder {str(folder)!r} holds only empty files")
     return [SourceGroup(kind=k[0], files=tuple(v), delimiter=k[1], columns=k[2], header=k[3])

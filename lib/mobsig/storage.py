@@ -9,6 +9,8 @@ Both implement :class:`Files`, the few driver-side operations the ingest jobs ne
 Spark reads the data: a path's kind (file, folder, missing), the data files under a
 folder (one ``listStatus`` per folder, never one call per file), the first bytes and the
 first text line of a file, and the schema of a Parquet file (its footer only).
+:func:`first_line_of` finds a file's first line in its first bytes (gunzipping them for a
+``.gz`` name), so one read of a file's head tells its format, compression and first line.
 
 Nothing here is imported before Spark starts except the pure URI helpers
 (:func:`is_uri`, :func:`local_path`), which config validation uses.
@@ -19,6 +21,7 @@ from __future__ import annotations
 import gzip
 import posixpath
 import re
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -31,6 +34,10 @@ from mobsig.errors import InputError
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]+:/")
 FILE = "file"
 DIR = "dir"
+GZIP_MAGIC = b"\x1f\x8b"
+PARQUET_MAGIC = b"PAR1"
+_EOL = re.compile(rb"[\r\n]")  # a line ends at \n, \r or \r\n (as readline and Hadoop)
+_GUNZIP_CHUNK = 1 << 16
 
 
 def is_uri(location: str | Path) -> bool:
@@ -82,8 +89,10 @@ class Files(Protocol):
         """Files under ``folder`` (recursively), sorted by location, skipping names that
         start with ``_`` or ``.`` at any level below the folder and ``.crc`` checksums."""
 
-    def head(self, location: str, n: int) -> bytes:
-        """The first ``n`` bytes (fewer for a shorter file)."""
+    def head(self, location: str, n: int, size: int | None = None) -> bytes:
+        """The first ``n`` bytes (fewer for a shorter file), with one open of the file.
+        ``size`` (the length from the listing, when known) spares object stores a status
+        call before the read."""
 
     def first_line(self, location: str) -> str:
         """The first text line (UTF-8, gunzipped when the name ends in ``.gz``), without
@@ -113,9 +122,12 @@ class LocalFiles:
                        and not p.name.endswith(".crc"))
         return [DataFile(str(p), p.name, p.stat().st_size) for p in found]
 
-    def head(self, location: str, n: int) -> bytes:
-        with open(location, "rb") as fh:
-            return fh.read(n)
+    def head(self, location: str, n: int, size: int | None = None) -> bytes:
+        try:
+            with open(location, "rb") as fh:
+                return fh.read(n)
+        except OSError as exc:
+            raise InputError(f"{location!r}: cannot read: {exc}") from None
 
     def first_line(self, location: str) -> str:
         opener = gzip.open if location.lower().endswith(".gz") else open
@@ -187,17 +199,26 @@ class HadoopFiles:
                     out.append(DataFile(path.toString(), name, int(st.getLen())))
         return sorted(out, key=lambda f: f.location)
 
-    def _open(self, location: str) -> Any:
+    def _open(self, location: str, size: int | None = None) -> Any:
+        """An input stream; with the file's ``size`` known, through ``openFile`` with the
+        standard length option, which lets object stores (S3A) skip the HEAD request that
+        a plain ``open`` makes (other file systems ignore the option)."""
         p, fs = self._path(location)
         try:
-            return fs.open(p)
+            if size is None:
+                return fs.open(p)
+            future = (fs.openFile(p).opt("fs.option.openfile.length", str(size))
+                      .build())
+            return self._jvm.org.apache.hadoop.util.functional.FutureIO.awaitFuture(future)
         except Exception as exc:  # noqa: BLE001 - Py4JJavaError from the JVM
             raise InputError(f"{location!r}: cannot open: {java_message(exc)}") from None
 
-    def head(self, location: str, n: int) -> bytes:
-        stream = self._open(location)
+    def head(self, location: str, n: int, size: int | None = None) -> bytes:
+        stream = self._open(location, size)
         try:
             return bytes(stream.readNBytes(n))
+        except Exception as exc:  # noqa: BLE001 - Py4JJavaError (a lazy open fails here)
+            raise InputError(f"{location!r}: cannot read: {java_message(exc)}") from None
         finally:
             stream.close()
 
@@ -229,6 +250,57 @@ class HadoopFiles:
             return reader.getFooter().getFileMetaData().getSchema().toString().lower()
         finally:
             reader.close()
+
+
+def first_line_of(head: bytes, location: str, gz: bool, complete: bool) -> str | None:
+    """The first text line in a file's first bytes ``head``, or None when ``head`` ends
+    before the line does (read the file with :meth:`Files.first_line` then).
+
+    As :meth:`Files.first_line`: UTF-8 (bad bytes replaced), without the line end (``\\n``,
+    ``\\r`` or ``\\r\\n``) and a byte-order mark; ``gz``: ``head`` is gunzipped first (only
+    as far as the first line end, gzip members in turn). ``complete``: ``head`` is the whole
+    file, so a file without a line end is one line. A ``gz`` head that is not gzip, or is
+    corrupt, is an InputError naming ``location``.
+    """
+    text = _gunzip_first_line(head, location, complete) if gz else head
+    if text is None:
+        return None
+    m = _EOL.search(text)
+    if m is None and not complete:
+        return None
+    line = bytes(text[:m.start()] if m else text)
+    return line.decode("utf-8", errors="replace").lstrip("\ufeff")
+
+
+def _gunzip_first_line(head: bytes, location: str, complete: bool) -> bytes | None:
+    """``head`` gunzipped up to and including its first line end; all of it for a complete
+    file without one; None when the compressed bytes end first in an incomplete head."""
+    if not head.startswith(GZIP_MAGIC):
+        if not complete and GZIP_MAGIC.startswith(head):
+            return None  # too few bytes to tell
+        raise InputError(f"{location!r}: cannot read: not in gzip format")
+    out = bytearray()
+    data = head
+    try:
+        while data:  # one gzip member per round
+            d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            while not d.eof:
+                chunk = d.decompress(data, _GUNZIP_CHUNK)
+                out += chunk
+                data = d.unconsumed_tail
+                if _EOL.search(chunk):
+                    return bytes(out)
+                if not chunk and not data:
+                    break  # everything given is decoded: the member needs more bytes
+            if not d.eof:  # the head ends inside the member
+                if complete:
+                    raise InputError(f"{location!r}: cannot read: compressed file ended "
+                                     "before the end-of-stream marker was reached")
+                return None
+            data = d.unused_data
+    except zlib.error as exc:
+        raise InputError(f"{location!r}: cannot read: {exc}") from None
+    return bytes(out)
 
 
 def java_message(exc: Exception) -> str:
