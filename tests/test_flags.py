@@ -7,6 +7,7 @@ against its truth through the real pipeline (tests/test_chain.py).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 
@@ -326,3 +327,32 @@ def test_job_without_events_is_an_input_error(spark, tiny_cfg):
 
 # --------------------------------------------------------------------------------------
 # the synthetic city against its truth
+
+
+def test_pairs_across_persons_are_pruned_to_each_cards_strongest(spark):
+    """Two neighbours who commute together, each with two cards: their cards also pass the
+    thresholds across persons (scores ~0.5 against ~0.9 within a person), and connected
+    components alone would make one group of four. A person's three cards, all strongly
+    paired, stay one group."""
+    cols = ("user_a", "user_b", "shared_slots", "coincident_slots", "coincident_days",
+            "coincident_share", "ref_moves", "co_moves", "co_move_share")
+
+    def pair(a, b, share, co_move, moves=40):
+        return (a, b, 300, int(300 * share), 14, share, moves, int(moves * co_move), co_move)
+
+    pairs = spark.createDataFrame([
+        pair("a1", "a2", 0.85, 1.0), pair("b1", "b2", 0.92, 0.95),
+        pair("a1", "b1", 0.72, 0.68), pair("a2", "b2", 0.70, 0.70),
+        pair("c1", "c2", 0.90, 0.90), pair("c1", "c3", 0.88, 0.85),
+        pair("c2", "c3", 0.93, 0.80),
+        pair("s1", "s2", 0.95, 0.0, moves=2),  # judged on co-location alone: score 0.95
+    ], cols)
+    p = FlagsConfig()
+
+    def groups(cfg):
+        g = fl.multicard_groups(fl.strongest_pairs(pairs, cfg)).toPandas()
+        return sorted(sorted(x) for _, x in g.groupby("multicard_group")["user_id"])
+
+    assert groups(p) == [["a1", "a2"], ["b1", "b2"], ["c1", "c2", "c3"], ["s1", "s2"]]
+    merged = groups(dataclasses.replace(p, multicard_partner_ratio=0.0))
+    assert ["a1", "a2", "b1", "b2"] in merged

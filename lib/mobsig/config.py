@@ -378,6 +378,11 @@ class FlagsConfig:
     multicard_static_min_share: float = param(
         0.9, "一人多卡: the co-location share needed when the sparser card has too few "
         "moves to test co-movement (< multicard_min_moves) [I].", gt=0, le=1)
+    multicard_partner_ratio: float = param(
+        0.75, "一人多卡: an accepted pair is used for grouping only when its score "
+        "(co-location share x co-movement share) is >= this x the best pair score of each "
+        "of its cards, so neighbours who both carry two cards are not merged into one "
+        "group of four; 0 = every accepted pair [I].", ge=0, le=1)
     multicard_move_slot_min: int = param(
         15, "一人多卡 co-movement: time slot (minutes) for a card's positions; a move is a "
         "step between consecutive observed slots [I].", ge=1, le=60)

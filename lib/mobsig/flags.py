@@ -45,7 +45,10 @@ Measured on the synthetic city (15 true pairs): co-location alone separated no t
 (at 0.8 precision 0.86, recall 0.80); with co-movement the true pairs score >= 0.63 and
 the best neighbour pair 0.48.
 
-Groups are the connected components of accepted pairs; the group id is the smallest
+A card's pairs are then pruned to its strongest: a pair whose score (co-location share x
+co-movement share) is below ``multicard_partner_ratio`` x the best score of either card is
+not used for grouping (it stays in the evidence). Groups are the connected components of
+the remaining pairs; the group id is the smallest
 user_id, the primary card the one with most events (ties: smallest user_id). Non-human cards
 are not grouped.
 """
@@ -401,6 +404,36 @@ def multicard_pairs(slots: DataFrame, moves: DataFrame, p: FlagsConfig) -> DataF
                     "co_move_share"))
 
 
+def pair_score(judged_min_moves: int) -> F.Column:
+    """Strength of an accepted pair: co-location share x co-movement share (co-location
+    alone for a pair judged without movement)."""
+    return F.when(F.col("ref_moves") >= F.lit(judged_min_moves),
+                  F.col("coincident_share") * F.col("co_move_share")).otherwise(
+        F.col("coincident_share"))
+
+
+def strongest_pairs(pairs: DataFrame, p: FlagsConfig) -> DataFrame:
+    """The accepted pairs that groups are built from: a pair is kept when its score
+    (:func:`pair_score`) is >= ``multicard_partner_ratio`` x the best score of each of its
+    two cards. Two people who live and commute side by side, each with two cards, pass the
+    thresholds across persons too (score ~0.5 against ~0.85-0.95 within a person); without
+    this the connected components would merge them into one group of four (measured on a
+    1,500-person city: group precision 0.92 -> 0.97, recall unchanged). A person's third
+    card still joins: its pairs with the other two are all strong."""
+    scored = pairs.withColumn("_s", pair_score(p.multicard_min_moves))
+    ends = (scored.select(F.col("user_a").alias("_u"), "_s")
+            .unionByName(scored.select(F.col("user_b").alias("_u"), "_s")))
+    best = ends.groupBy("_u").agg(F.max("_s").alias("_best"))
+    ratio = F.lit(p.multicard_partner_ratio)
+    return (scored
+            .join(best.withColumnRenamed("_u", "user_a").withColumnRenamed("_best", "_ba"),
+                  "user_a")
+            .join(best.withColumnRenamed("_u", "user_b").withColumnRenamed("_best", "_bb"),
+                  "user_b")
+            .where((F.col("_s") >= ratio * F.col("_ba")) & (F.col("_s") >= ratio * F.col("_bb")))
+            .select("user_a", "user_b"))
+
+
 def _components(pdf: pd.DataFrame) -> pd.DataFrame:
     """Connected components of an edge list (vectorised, scipy.sparse.csgraph)."""
     from scipy.sparse import coo_matrix
@@ -510,4 +543,5 @@ def user_flags(events: DataFrame, tac_types: DataFrame | None, p: FlagsConfig,
     slots = stage(hourly_locations(human_events, spacing, p))
     moves = stage(card_moves(human_events, p))  # read twice by co_movement
     pairs = stage(multicard_pairs(slots, moves, p))
-    return assemble_user_flags(cards, multicard_groups(pairs), pairs, month)
+    return assemble_user_flags(cards, multicard_groups(strongest_pairs(pairs, p)), pairs,
+                               month)
