@@ -81,7 +81,7 @@ def execute(spark, cfg: Config, month: dt.date, truth: Path) -> dict[str, Any]:
         "month": key, "truth": str(truth),
         "home_work": ev.home_work_accuracy(hw, persons, cards, center),
         "classes": ev.class_accuracy(hw, cards),
-        "multicard": ev.multicard_pairs(hw, cards),
+        "multicard": ev.multicard_pairs(hw, cards, cfg.flags.multicard_min_days),
         "population": ev.population_errors(pop, pop_truth)}
     result["targets_met"] = ev.verdict(result)
     return result

@@ -67,7 +67,13 @@ def test_class_accuracy_and_multicard_pairs():
     assert cls["resident"] == {"cards": 4, "accuracy": 1.0}
     assert cls["short_term"] == {"cards": 1, "accuracy": 0.0}
     mc = ev.multicard_pairs(hw, cards)
-    assert mc == {"true_pairs": 1, "found_pairs": 1, "precision": 1.0, "recall": 1.0}
+    assert mc == {"true_pairs": 1, "eligible_pairs": 1, "found_pairs": 1, "precision": 1.0,
+                  "recall": 1.0, "recall_eligible": 1.0}
+    # present 2 days: not eligible with multicard_min_days 5, still a true pair
+    short = cards.assign(first_day=0, last_day=np.where(cards["person_id"] == 2, 1, 13))
+    mc = ev.multicard_pairs(hw.assign(multicard_group=None), short, min_days=5)
+    assert mc["true_pairs"] == 1 and mc["eligible_pairs"] == 0
+    assert mc["recall"] == 0.0 and mc["recall_eligible"] is None
     wrong = hw.assign(multicard_group=["g1", "g1", None, None, None, None])
     mc = ev.multicard_pairs(wrong, cards)
     assert mc["precision"] == 0.0 and mc["recall"] == 0.0

@@ -81,9 +81,12 @@ def class_accuracy(hw: pd.DataFrame, cards: pd.DataFrame) -> dict:
     return out
 
 
-def multicard_pairs(hw: pd.DataFrame, cards: pd.DataFrame) -> dict:
+def multicard_pairs(hw: pd.DataFrame, cards: pd.DataFrame, min_days: int = 0) -> dict:
     """Precision and recall of 一人多卡 grouping over card pairs: a true pair is two human
-    cards of one person, a found pair two cards of one ``multicard_group``."""
+    cards of one person, a found pair two cards of one ``multicard_group``.
+    ``recall_eligible`` counts only true pairs whose cards are both present on at least
+    ``min_days`` days (flags.multicard_min_days: a day visitor's two cards cannot be
+    grouped by rule)."""
 
     def pairs(df: pd.DataFrame, key: str) -> set[tuple[str, str]]:
         out: set[tuple[str, str]] = set()
@@ -92,12 +95,19 @@ def multicard_pairs(hw: pd.DataFrame, cards: pd.DataFrame) -> dict:
             out.update((a, b) for i, a in enumerate(ids) for b in ids[i + 1:])
         return out
 
-    true = pairs(cards[cards["is_human"]], "person_id")
+    human = cards[cards["is_human"]]
+    true = pairs(human, "person_id")
+    long = human[(human["last_day"] - human["first_day"] + 1) >= min_days] \
+        if {"first_day", "last_day"} <= set(human.columns) else human
+    eligible = pairs(long, "person_id")
     found = pairs(hw, "multicard_group")
     hit = len(true & found)
-    return {"true_pairs": len(true), "found_pairs": len(found),
+    hit_e = len(eligible & found)
+    return {"true_pairs": len(true), "eligible_pairs": len(eligible),
+            "found_pairs": len(found),
             "precision": round(hit / len(found), 4) if found else None,
-            "recall": round(hit / len(true), 4) if true else None}
+            "recall": round(hit / len(true), 4) if true else None,
+            "recall_eligible": round(hit_e / len(eligible), 4) if eligible else None}
 
 
 def population_errors(table: pd.DataFrame, truth: pd.DataFrame,
@@ -170,6 +180,8 @@ def markdown(result: dict) -> str:
                      f"{' ≥ 1,000 people' if level == 'township' else ''}) | "
                      f"{pct(p['max_abs_error'])} (mean {pct(p['mean_abs_error'])}) | {t} | "
                      f"{ok[f'{level}_population']} |")
-    lines.append(f"| 一人多卡 pairs ({mc['true_pairs']} true) | precision "
-                 f"{pct(mc['precision'])}, recall {pct(mc['recall'])} | — | — |")
+    lines.append(f"| 一人多卡 pairs ({mc['true_pairs']} true, {mc['eligible_pairs']} present "
+                 f"long enough) | precision {pct(mc['precision'])}, recall "
+                 f"{pct(mc['recall'])} ({pct(mc['recall_eligible'])} of those present long "
+                 "enough) | — | — |")
     return "\n".join(lines)
