@@ -11,8 +11,10 @@ city placed inside real counties and run again.
    when the census data is not there; ``--no-real-layers`` skips it,
    ``--real-layers-only`` runs only this one.
 
-Prints where each output is. Each city's own config.yaml (in its folder) is used for the
-jobs, so the same commands can be re-run by hand on the demo data.
+Prints where each output is and each city's accuracy against its truth (the table of
+``mobsig evaluate``, also written to ``evaluate-<month>.json`` in the city folder). Each
+city's own config.yaml (in its folder) is used for the jobs, so the same commands can be
+re-run by hand on the demo data.
 
 Both cities are two weeks (2026-06-08 .. 06-21) with the residence thresholds scaled to two
 weeks (resident >= 9 days present, home >= 5 nights, work >= 4 days; see
@@ -162,6 +164,8 @@ def run_city(spark, cfg: Config, out: Path, title: str) -> int:
                             fresh_start=True)
     rc = run_job.run(ns, city_cfg, spark) if jobs else 0
     report(spark, city_cfg, res, out, jobs)
+    if rc == 0 and "population_by_unit" in jobs:
+        accuracy(spark, city_cfg, res, out)
     print(f"  ({title}: {time.time() - t0:.0f}s)")
     return rc
 
@@ -213,6 +217,23 @@ def report(spark, city_cfg: Config, res, out: Path, jobs: list[str]) -> None:
             print(f"  {r['unit_id']} {r['unit_name'] or '':<6} census "
                   f"{r['reference_population']:>10,}  sample residents "
                   f"{r['sample_residents']:>4}  factor {r['factor']:>9,.0f}")
+
+
+def accuracy(spark, city_cfg: Config, res, out: Path) -> None:
+    """The month's outputs against the city's truth (``mobsig evaluate``), printed and
+    written to ``evaluate-<month>.json`` in the city folder."""
+    import json
+
+    from mobsig.jobs import evaluate
+
+    from mobsig.synth import evaluate as ev
+
+    month = res.days[0].replace(day=1)
+    result = evaluate.execute(spark, city_cfg, month, out / "truth")
+    path = out / f"evaluate-{result['month']}.json"
+    path.write_text(json.dumps(result, indent=2, ensure_ascii=False), "utf-8")
+    print(f"accuracy against the truth ({path}; `mobsig evaluate` re-measures it):")
+    print(ev.markdown(result))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -99,6 +99,16 @@ def test_population_errors_only_big_townships_count():
     v = ev.verdict(res)
     assert v["county_population"] and not v["township_population"]
     assert v["home_within_500m"] and v["class_accuracy"]
+    # a city without townships of 1,000 people: not applicable, not "failed"
+    none = ev.population_errors(table, truth.assign(resident_population=[3000, 900, 900, 100]))
+    assert none["township"]["units"] == 0
+    assert ev.verdict({**res, "population": none})["township_population"] is None
+    assert "| n/a |" in ev.markdown({**res, "population": none, "targets_met": ev.verdict(
+        {**res, "population": none}), "home_work": {**res["home_work"], "true_residents": 1,
+        "true_workers": 1, "home_within_500m_urban": 1.0, "home_within_500m_periphery": None},
+        "classes": {"resident": {"cards": 1, "accuracy": 0.97}},
+        "multicard": {"true_pairs": 0, "eligible_pairs": 0, "precision": None, "recall": None,
+                      "recall_eligible": None}})
 
 
 def test_evaluate_job_needs_a_truth_folder(tmp_path):
