@@ -5,11 +5,13 @@ Reads the month's ``home_work``, ``expansion_factors`` (run ``expand`` first) an
 ``stays``, and every layer of paths.units (counties, townships, zones, ...) plus an H3
 grid (population.grid_h3_resolution). Points (home, longest night stay, work place, daily
 stays) are joined onto unit polygons with Sedona. Each card counts with the expansion
-factor of its home county. Small counts are suppressed (privacy.k_min, with complementary
-suppression) before anything leaves: suppressed rows keep ``is_suppressed = true`` and
-null counts. Replaces the month's partitions of ``population_by_unit`` (every level) and
-writes the export files ``<warehouse>/exports/month=YYYY-MM/population_by_unit.parquet``
-(GeoParquet with the unit geometry) and ``population_by_unit.csv`` (UTF-8 with BOM).
+factor of its home county (with expansion.rake_ages: of its county and age band, from
+``expansion_factors_age`` and the birth year in paths.subscribers). Small counts are
+suppressed (privacy.k_min, with complementary suppression) before anything leaves:
+suppressed rows keep ``is_suppressed = true`` and null counts. Replaces the month's
+partitions of ``population_by_unit`` (every level) and writes the export files
+``<warehouse>/exports/month=YYYY-MM/population_by_unit.parquet`` (GeoParquet with the
+unit geometry) and ``population_by_unit.csv`` (UTF-8 with BOM).
 """
 
 from __future__ import annotations
@@ -19,13 +21,15 @@ import datetime as dt
 import logging
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pyspark import StorageLevel
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from mobsig import population, privacy, residence
+from mobsig import expansion, population, privacy, residence
 from mobsig.catalog import Catalog
 from mobsig.config import Config
 from mobsig.errors import InputError
@@ -50,6 +54,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def validate(args: argparse.Namespace, cfg: Config) -> None:
     months(args)
     cfg.require_inputs("units")
+    if cfg.expansion.rake_ages:  # cards are weighted by county and age band
+        cfg.require_inputs("subscribers")
+        expansion.parse_age_bands(cfg.expansion.age_bands)
 
 
 def small_counts(pv) -> list[int]:
@@ -57,44 +64,80 @@ def small_counts(pv) -> list[int]:
     return list(range(0 if pv.suppress_zeros else 1, pv.k_min)) or [-1]
 
 
+def release(cached: list[DataFrame]) -> None:
+    """Unpersist every frame a build cached (idempotent)."""
+    for df in cached:
+        df.unpersist()
+
+
 def build(spark, cfg: Config, month: dt.date, catalog: Catalog):
-    """The unsuppressed per-unit counts of ``month`` and the units frame (no writes)."""
+    """The unsuppressed per-unit counts of ``month``, the units frame, the frames it cached
+    (the caller unpersists them with :func:`release` when done) and the number of days
+    with daily stays. No writes. When it fails half-way it releases what it cached."""
+    cached: list[DataFrame] = []
+
+    def keep(df: DataFrame) -> DataFrame:
+        cached.append(df)
+        return df
+
+    try:
+        table, units, n_days = _build(spark, cfg, month, catalog, keep)
+    except BaseException:
+        release(cached)
+        raise
+    return table, units, cached, n_days
+
+
+def _build(spark, cfg: Config, month: dt.date, catalog: Catalog,
+           keep: Callable[[DataFrame], DataFrame]) -> tuple[DataFrame, DataFrame, int]:
     key = month_key(month)
-    hw = catalog.read("home_work", month=key).persist(StorageLevel.MEMORY_AND_DISK)
+    hw = keep(catalog.read("home_work", month=key).persist(StorageLevel.MEMORY_AND_DISK))
     n_hw = hw.count()
     note_input("home_work", n_hw)
     if n_hw == 0:
         raise InputError(f"population_by_unit {key}: no home_work rows; run home_work first")
-    factors = catalog.read("expansion_factors", month=key).cache()
+    factors = keep(catalog.read("expansion_factors", month=key).cache())
     n_f = factors.count()
     note_input("expansion_factors", n_f)
     if n_f == 0:
         raise InputError(f"population_by_unit {key}: no expansion_factors; run expand first")
-    units = population.read_units(spark, cfg.unit_layers()).cache()
+    units = keep(population.read_units(spark, cfg.unit_layers()).cache())
     res = cfg.population.grid_h3_resolution
 
     pts = population.user_points(hw)
     poly = population.assign_units(pts, units, KEYS)
     members = poly.unionByName(population.with_grid(pts, KEYS, res))
     county = poly.where(F.col("level") == "county").select("user_id", "role", "unit_id")
-    weights = population.user_weights(hw, county, factors).cache()
+    age_factors = user_bands = None
+    if cfg.expansion.rake_ages:  # weights per county and age band (expand with rake_ages)
+        age_factors = keep(catalog.read("expansion_factors_age", month=key).cache())
+        n_a = age_factors.count()
+        note_input("expansion_factors_age", n_a)
+        if n_a == 0:
+            raise InputError(f"population_by_unit {key}: expansion.rake_ages is on but there "
+                             "are no expansion_factors_age rows; run expand with rake_ages")
+        user_bands = expansion.with_age_band(
+            expansion.read_subscribers(spark, cfg.path("subscribers")),
+            expansion.parse_age_bands(cfg.expansion.age_bands), month.year)
+    weights = keep(population.user_weights(hw, county, factors, age_factors,
+                                           user_bands).cache())
     counts = population.class_counts(members, weights)
 
     stays = catalog.read("stays", dt=month_days(month) + [residence.next_month(month)])
     stays = stays.select("user_id", "stay_start", "stay_end", "lon", "lat").withColumn(
         residence.PLACE_CELL, F.lit(0).cast("bigint"))
     eligible = hw.where(F.col("is_counted") & (F.col("pop_class") != "transit"))
-    day_pts = (residence.day_pieces(stays, month)
-               .join(eligible.select("user_id"), "user_id", how="left_semi")
-               .select("user_id", "key_date", "lon", "lat").distinct()
-               .persist(StorageLevel.MEMORY_AND_DISK))
+    day_pts = keep(residence.day_pieces(stays, month)
+                   .join(eligible.select("user_id"), "user_id", how="left_semi")
+                   .select("user_id", "key_date", "lon", "lat").distinct()
+                   .persist(StorageLevel.MEMORY_AND_DISK))
     n_days = day_pts.select("key_date").distinct().count()
     dkeys = ["user_id", "key_date", "lon", "lat"]
     day_members = population.assign_units(day_pts, units, dkeys).unionByName(
         population.with_grid(day_pts, dkeys, res))
     daily = population.daily_present(day_members, weights, n_days)
     table = population.complete(counts.unionByName(daily), units)
-    return table, units, [hw, factors, weights, day_pts, units], n_days
+    return table, units, n_days
 
 
 def export_files(spark, cfg: Config, key: str, catalog: Catalog, units) -> dict[str, str]:
@@ -141,8 +184,7 @@ def execute(spark, cfg: Config, month: dt.date, export: bool = True) -> dict[str
         if files:
             note_output("exports/population_by_unit.csv", sum(r["rows"] for r in stats))
     finally:
-        for df in cached:
-            df.unpersist()
+        release(cached)
     result = {"month": key, "days": n_days,
               "levels": {r["level"]: {"rows": r["rows"], "suppressed": r["suppressed"]}
                          for r in stats},

@@ -159,11 +159,15 @@ def test_factor_bounds_gate_names_counties(spark, pop):
     cfg = pop[0]
     catalog = Catalog(spark, cfg.warehouse)
     version = catalog.version("expansion_factors")
-    tight = cfg.replace(expansion=dataclasses.replace(cfg.expansion, factor_max=1.6))
+    factors = pop[1]["factors"]  # 100 everywhere: the city is a 1 % sample
+    assert all(f == pytest.approx(100, rel=0.05) for f in factors.values())
+    tight = cfg.replace(expansion=dataclasses.replace(cfg.expansion, factor_max=99.0))
     with pytest.raises(DataQualityError) as err:
         expand.execute(spark, tight, MONTH)
-    assert "990101" in str(err.value) and "990104" in str(err.value)
-    assert "990103" not in str(err.value).split("counties with factors")[1]
+    named = str(err.value).split("counties with factors outside [")[1]
+    assert named.startswith(f"{cfg.expansion.factor_min}, 99.0]")
+    assert all(c in named for c in factors), named  # every county, with its numbers
+    assert "990103 (金牛区: 100 = " in named
     assert catalog.version("expansion_factors") == version  # nothing written
 
 

@@ -206,7 +206,15 @@ class PathsConfig:
         "or CRS differ from the contract (see UnitLayer).")
     reference_population: str = param(
         "", "CSV of official resident population per county (`unit_id`, `population`).")
-    reference_ages: str = param("", "Optional CSV of age margins per county for raking.")
+    reference_ages: str = param(
+        "", "Optional CSV of age shares per county for raking (expansion.rake_ages), in the "
+        "form of the 2020 census ages.csv: id column expansion.ages_id_field, a share column "
+        "AGES_<band> per band of expansion.age_bands (UTF-8, BOM allowed).")
+    subscribers: str = param(
+        "", "Optional real-name registration 实名制 per card (CSV, UTF-8 with or without BOM, "
+        "or Parquet): `user_id` (the events' pseudonymised id), `birth_year` (int), optional "
+        "`sex`; needed by expansion.rake_ages. A card without a row or year has an unknown "
+        "age band.")
     holidays: str = param(
         "", "Holiday calendar YAML (public holidays, make-up workdays); empty = built-in.")
     tac_types: str = param(
@@ -511,9 +519,19 @@ class ExpansionConfig:
     factor_max: float = param(15.0, "Gate: largest allowed expansion factor per county.", gt=0)
     max_dispersion: float = param(
         1.0, "Gate: largest coefficient of variation of factors across counties.", ge=0)
-    rake_ages: bool = param(False, "Rake factors to age margins (reference_ages) by IPF.")
+    rake_ages: bool = param(
+        False, "Rake factors to age margins by IPF (domain.md B3): factors per county and age "
+        "band (table expansion_factors_age) from the registered birth year of each card "
+        "(paths.subscribers) and the census age shares (paths.reference_ages); "
+        "population_by_unit then weights each card by its county and band.")
     rake_max_iter: int = param(50, "Raking: iteration limit.", ge=1)
     rake_tolerance: float = param(1e-6, "Raking: convergence tolerance on margins.", gt=0)
+    age_bands: tuple[str, ...] = param(
+        ["0-14", "15-64", "65P"], "Raking: age bands (years at the month = month year - "
+        "birth year); 'a-b' is a to b inclusive, 'aP' is a and over; together they must cover "
+        "0 and over without overlap. Share column in paths.reference_ages = 'AGES_' + band.")
+    ages_id_field: str = param(
+        "CODE", "Raking: column of paths.reference_ages holding the county code (unit_id).")
 
     def check(self) -> None:
         if self.factor_min >= self.factor_max:

@@ -1,31 +1,54 @@
 """Expansion 扩样 (domain.md §B3): per county-level unit, factor = official resident
-population / identified sample residents.
+population / identified sample residents; optionally per age band, raked (IPF) to the
+county totals and the census age shares.
 
 - ``read_reference_population``: the reference CSV (``unit_id``, ``population``, optional
   ``year`` and other columns, UTF-8 with or without BOM), validated.
-- ``sample_residents``: counted residents with a home, per county polygon (Sedona join,
-  via mobsig.population.assign_units).
+- ``resident_counties`` / ``sample_residents``: counted residents with a home, per county
+  polygon (Sedona join, via mobsig.population.assign_units).
 - ``expansion_factors``: one row per county of the reference table; a county with no
   sample resident gets factor +inf so the bounds gate fails naming it (never a silent
   division by zero); counties with sample residents but no reference row are returned
   separately by ``unmatched_counties`` so the job can report them.
 - ``rake``: iterative proportional fitting of a cell table to row and column margins
-  (numpy). Raking to age margins needs an age band per sample card; home_work has none
-  (signaling data carries no age), so the job refuses ``expansion.rake_ages`` with a
-  ConfigError. The census age shares (reference_ages) can still be applied to expanded
-  county totals downstream, which assumes the sample is age-representative.
+  (numpy).
+
+Raking to age margins (``expansion.rake_ages``): the operator's real-name registration
+实名制 gives a birth year per card (``read_subscribers``); ``with_age_band`` turns it into
+the card's band at the month (age = month year - birth year; ``parse_age_bands``), and
+``read_reference_ages`` reads the census age shares per county (2020 census ages.csv
+form). ``sample_residents_by_band`` counts the residents of each county and band (null
+band = unknown), and ``age_factors`` (numpy, on the driver: counties x bands is small)
+fits them: every unknown-band resident keeps the plain county factor P/N; the county's
+known-band part, P x known/N, is split by the census shares into cell targets, and the
+targets of the cells that have sample residents are raked to the county totals (rows) and
+the summed band targets (columns), so a band without sample in one county is absorbed by
+that county's other bands and by the same band elsewhere, never divided by zero.
+factor = fitted / sample residents of the cell. Without empty cells the fit is exactly
+the cell targets.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from mobsig.errors import InputError
+from mobsig.errors import ConfigError, DataQualityError, InputError
 from mobsig.population import assign_units
+
+log = logging.getLogger(__name__)
+
+UNKNOWN_BAND = "unknown"  # age_band of residents without a (valid) registered birth year
+AGES_PREFIX = "AGES_"  # share column of a band in the census ages.csv form
+MIN_BIRTH_YEAR = 1900
 
 
 def read_reference_population(spark: SparkSession, path: str | Path) -> DataFrame:
@@ -57,15 +80,41 @@ def read_reference_population(spark: SparkSession, path: str | Path) -> DataFram
     return spark.createDataFrame(rows, "unit_id string, population bigint")
 
 
+def resident_counties(hw: DataFrame, counties: DataFrame) -> DataFrame:
+    """``user_id``, ``unit_id``: the county of each counted resident with a home.
+
+    ``hw``: home_work rows; ``counties``: ``unit_id``, ``level``, ``geometry``. Residents
+    whose home is outside every county get no row.
+    """
+    res = hw.where(F.col("is_counted") & (F.col("pop_class") == "resident")
+                   & F.col("home_lon").isNotNull())
+    pts = res.select("user_id", F.col("home_lon").alias("lon"), F.col("home_lat").alias("lat"))
+    return assign_units(pts, counties, ["user_id"]).select("user_id", "unit_id")
+
+
+def count_residents(homes: DataFrame) -> DataFrame:
+    """``unit_id``, ``sample_residents`` from ``resident_counties`` rows."""
+    return homes.groupBy("unit_id").agg(F.count("*").cast("bigint").alias("sample_residents"))
+
+
 def sample_residents(hw: DataFrame, counties: DataFrame) -> DataFrame:
     """``unit_id``, ``sample_residents``: counted residents with a home, per county.
 
     ``hw``: home_work rows; ``counties``: ``unit_id``, ``level``, ``geometry``.
     """
-    res = hw.where(F.col("is_counted") & (F.col("pop_class") == "resident")
-                   & F.col("home_lon").isNotNull())
-    pts = res.select("user_id", F.col("home_lon").alias("lon"), F.col("home_lat").alias("lat"))
-    return (assign_units(pts, counties, ["user_id"]).groupBy("unit_id")
+    return count_residents(resident_counties(hw, counties))
+
+
+def sample_residents_by_band(homes: DataFrame, user_bands: DataFrame) -> DataFrame:
+    """``unit_id``, ``age_band`` (null = unknown), ``sample_residents``: the residents of
+    ``count_residents`` split by the age band of their card.
+
+    ``homes``: ``resident_counties`` rows; ``user_bands``: ``user_id`` (unique),
+    ``age_band`` (``with_age_band``). A resident without a row in ``user_bands`` or with a
+    null band counts as unknown.
+    """
+    return (homes.join(user_bands.select("user_id", "age_band"), "user_id", how="left")
+            .groupBy("unit_id", "age_band")
             .agg(F.count("*").cast("bigint").alias("sample_residents")))
 
 
@@ -111,3 +160,312 @@ def rake(table: np.ndarray, row_margins: np.ndarray, col_margins: np.ndarray,
         if err <= tol * max(r.sum(), 1.0):
             return t, i
     raise ValueError(f"rake: no convergence in {max_iter} iterations (error {err:.3g})")
+
+
+# --------------------------------------------------------------------------------------
+# raking to age margins
+
+
+@dataclass(frozen=True)
+class AgeBand:
+    """An age band: ``label`` as configured, ages ``lo`` to ``hi`` inclusive (None = and
+    over)."""
+
+    label: str
+    lo: int
+    hi: int | None
+
+    @property
+    def column(self) -> str:
+        """Its share column in the census ages.csv form."""
+        return AGES_PREFIX + self.label
+
+
+_BAND_RANGE = re.compile(r"^(\d{1,3})-(\d{1,3})$")
+_BAND_OPEN = re.compile(r"^(\d{1,3})P$")
+
+
+def parse_age_bands(labels: tuple[str, ...] | list[str],
+                    key: str = "expansion.age_bands") -> tuple[AgeBand, ...]:
+    """Parse band labels ('a-b' = a to b inclusive, 'aP' = a and over) in the given order.
+
+    Raises ConfigError (naming ``key``) unless the bands, sorted by lower bound, start at
+    0, follow each other without gap or overlap, and end with an open band.
+    """
+    if not labels:
+        raise ConfigError(f"{key}: no age band given; e.g. ['0-14', '15-64', '65P']")
+    bands = []
+    for label in labels:
+        text = str(label).strip()
+        if m := _BAND_RANGE.match(text):
+            lo, hi = int(m.group(1)), int(m.group(2))
+            if hi < lo:
+                raise ConfigError(f"{key}: band {text!r} ends before it starts")
+            bands.append(AgeBand(text, lo, hi))
+        elif m := _BAND_OPEN.match(text):
+            bands.append(AgeBand(text, int(m.group(1)), None))
+        else:
+            raise ConfigError(f"{key}: band {text!r} is not 'a-b' (inclusive) or 'aP' "
+                              "(a and over), e.g. '0-14', '65P'")
+    if len({b.label for b in bands}) != len(bands):
+        raise ConfigError(f"{key}: a band is named twice in {list(labels)}")
+    ordered = sorted(bands, key=lambda b: (b.lo, b.hi is None, b.hi or 0))
+    if ordered[0].lo != 0:
+        raise ConfigError(f"{key}: the bands must start at age 0; the youngest is "
+                          f"{ordered[0].label!r}")
+    for a, b in zip(ordered, ordered[1:], strict=False):
+        if a.hi is None or b.lo <= a.hi:
+            raise ConfigError(f"{key}: bands {a.label!r} and {b.label!r} overlap")
+        if b.lo != a.hi + 1:
+            raise ConfigError(f"{key}: ages {a.hi + 1}-{b.lo - 1} are in no band "
+                              f"(between {a.label!r} and {b.label!r})")
+    if ordered[-1].hi is not None:
+        raise ConfigError(f"{key}: the oldest band {ordered[-1].label!r} must be open "
+                          f"('{ordered[-1].lo}P', ... and over)")
+    return tuple(bands)
+
+
+def _is_parquet(path: Path) -> bool:
+    if path.suffix.lower() == ".parquet":
+        return True
+    return path.is_dir() and any(path.rglob("*.parquet"))
+
+
+def read_subscribers(spark: SparkSession, path: str | Path,
+                     max_year: int | None = None) -> DataFrame:
+    """``user_id``, ``birth_year`` (int, null = unknown), ``sex`` (string, null when the
+    file has none) from the real-name registration file (CSV with a header, UTF-8 with or
+    without BOM; or Parquet). A reader, not a transform: it validates the whole file.
+
+    InputError naming the file for: a missing file, missing ``user_id`` / ``birth_year``
+    columns, blank user ids, birth years that are not whole numbers or lie outside
+    [1900, ``max_year`` (default: the current year)], and user ids given twice. A blank
+    birth year is allowed (unknown band).
+    """
+    p = Path(path)
+    what = f"subscribers {str(p)!r}"
+    if not p.exists():
+        raise InputError(f"{what}: file does not exist")
+    if _is_parquet(p):
+        raw = spark.read.parquet(str(p))
+    else:
+        raw = (spark.read.option("header", True).option("inferSchema", False)
+               .option("encoding", "UTF-8").csv(str(p)))
+    raw = raw.toDF(*[c.replace("\ufeff", "").strip() for c in raw.columns])
+    missing = [c for c in ("user_id", "birth_year") if c not in raw.columns]
+    if missing:
+        raise InputError(f"{what}: missing columns {missing} (has {raw.columns})")
+    max_year = dt.date.today().year if max_year is None else max_year
+    uid = F.trim(F.col("user_id").cast("string"))
+    text = F.trim(F.col("birth_year").cast("string"))
+    year_text = F.when(text != "", text)
+    num = F.expr("try_cast(_year_text AS DOUBLE)")
+    sex = F.trim(F.col("sex").cast("string")) if "sex" in raw.columns else F.lit(None)
+    typed = raw.select(uid.alias("user_id"), year_text.alias("_year_text"),
+                       sex.cast("string").alias("sex")).withColumn("_num", num)
+    bad_id = F.col("user_id").isNull() | (F.col("user_id") == "")
+    not_int = F.col("_year_text").isNotNull() & (
+        F.col("_num").isNull() | (F.col("_num") != F.floor("_num")))
+    out_of_range = (F.col("_num").isNotNull() & ~not_int
+                    & ((F.col("_num") < MIN_BIRTH_YEAR) | (F.col("_num") > max_year)))
+    checks = {"blank user_id": bad_id,
+              "birth_year not a whole number": not_int,
+              f"birth_year outside [{MIN_BIRTH_YEAR}, {max_year}]": out_of_range}
+    counts = typed.agg(  # one Spark job for a good file
+        *[F.sum(c.cast("int")).alias(f"c{i}") for i, c in enumerate(checks.values())],
+        F.count(F.when(~bad_id, 1)).alias("ids"),
+        F.count_distinct(F.when(~bad_id, F.col("user_id"))).alias("distinct_ids")).first()
+    problems = []
+    for i, (name, cond) in enumerate(checks.items()):
+        n = counts[f"c{i}"] or 0
+        if n:
+            sample = [r["_year_text"] if name != "blank user_id" else r["user_id"]
+                      for r in typed.where(cond).limit(5).collect()]
+            problems.append(f"{n} rows with {name}, e.g. {sample}")
+    if counts["ids"] != counts["distinct_ids"]:
+        dup = typed.where(~bad_id).groupBy("user_id").count().where(F.col("count") > 1)
+        dups = [r["user_id"] for r in dup.limit(5).collect()]
+        problems.append(f"{dup.count()} user_id given more than once, e.g. {dups}")
+    if problems:
+        raise InputError(f"{what}: " + "; ".join(problems))
+    return typed.select("user_id", F.col("_num").cast("int").alias("birth_year"), "sex")
+
+
+def with_age_band(subscribers: DataFrame, bands: tuple[AgeBand, ...], year: int) -> DataFrame:
+    """``user_id``, ``age_band``: the band of each card's age at ``year`` (age = year -
+    birth_year); null when the birth year is null or after ``year``.
+
+    ``subscribers``: ``user_id``, ``birth_year`` (``read_subscribers``). One row per input
+    row.
+    """
+    age = F.lit(int(year)) - F.col("birth_year")
+    band = None
+    for b in bands:
+        cond = age >= b.lo if b.hi is None else (age >= b.lo) & (age <= b.hi)
+        band = F.when(cond, F.lit(b.label)) if band is None else band.when(cond, F.lit(b.label))
+    if band is None:
+        raise ValueError("with_age_band: no bands")
+    return subscribers.select("user_id", band.otherwise(F.lit(None).cast("string"))
+                              .alias("age_band"))
+
+
+def read_reference_ages(path: str | Path, id_field: str,
+                        bands: tuple[AgeBand, ...]) -> pd.DataFrame:
+    """Census age shares per county, renormalised over ``bands``: a pandas frame indexed
+    by ``unit_id`` with one column per band label (rows sum to 1).
+
+    The file is the 2020 census ages.csv form (UTF-8 with or without BOM): the county code
+    in ``id_field`` and the share of each band in ``AGES_<band>`` (other columns are
+    ignored). InputError naming the file for missing columns and duplicate ids. A row
+    whose shares are missing, non-numeric (the census has ``#DIV/0!`` for a county without
+    data), negative or all 0 is unusable: it is kept with NaN shares and logged, and
+    ``age_factors`` fails only if the reference population needs that county. Rows with a
+    blank id are dropped (logged).
+    """
+    p = Path(path)
+    what = f"reference ages {str(p)!r}"
+    try:
+        pdf = pd.read_csv(p, dtype=str, encoding="utf-8-sig")
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{what}: cannot read CSV: {exc}") from None
+    pdf.columns = [c.strip() for c in pdf.columns]
+    cols = [b.column for b in bands]
+    missing = [c for c in [id_field, *cols] if c not in pdf.columns]
+    if missing:
+        raise InputError(f"{what}: missing columns {missing} (expansion.ages_id_field and "
+                         f"'AGES_' + each of expansion.age_bands; has {list(pdf.columns)[:12]})")
+    ids = pdf[id_field].fillna("").str.strip()
+    blank = ids.eq("")
+    if blank.any():
+        log.warning("%s: %d rows without %s dropped", what, int(blank.sum()), id_field)
+    pdf, ids = pdf[~blank], ids[~blank]
+    dup = sorted(set(ids[ids.duplicated()]))
+    if dup:
+        raise InputError(f"{what}: duplicate {id_field} {dup[:5]}")
+    shares = pdf[cols].apply(lambda c: pd.to_numeric(c.str.strip(), errors="coerce"))
+    total = shares.sum(axis=1, min_count=len(cols))
+    bad = shares.isna().any(axis=1) | (shares < 0).any(axis=1) | ~(total > 0)
+    if bad.any():
+        log.warning("%s: %d rows with missing, non-numeric, negative or all-zero shares "
+                    "are unusable, e.g. %s", what, int(bad.sum()),
+                    pdf.loc[bad, [id_field, *cols]].head(3).to_dict("records"))
+    out = shares.div(total.where(~bad), axis=0)
+    out.columns = [b.label for b in bands]
+    out.index = pd.Index(ids, name="unit_id")
+    return out
+
+
+@dataclass(frozen=True)
+class AgeFit:
+    """The result of ``age_factors``.
+
+    ``rows``: one row per reference county and band (then 'unknown'): ``unit_id``,
+    ``age_band``, ``sample_residents``, ``target_population``, ``fitted_population``,
+    ``factor`` (NaN where no sample resident). ``absorbed``: (unit_id, band, target) of
+    the cells with no sample resident and a positive target, whose target the raking moved
+    to other cells. ``empty_bands``: bands with no sample resident in any county (their
+    targets are spread over the other bands). ``col_margins``: the band margins fitted.
+    """
+
+    rows: pd.DataFrame
+    absorbed: list[tuple[str, str, float]] = field(default_factory=list)
+    empty_bands: list[str] = field(default_factory=list)
+    col_margins: dict[str, float] = field(default_factory=dict)
+    iterations: int = 0
+
+
+def age_factors(counts: pd.DataFrame, reference: pd.DataFrame, shares: pd.DataFrame,
+                bands: list[str], *, max_iter: int = 50, tol: float = 1e-6) -> AgeFit:
+    """Raked expansion factors per county and age band (numpy, small tables).
+
+    ``counts``: ``unit_id``, ``age_band`` (a label of ``bands``, or null/'unknown'),
+    ``sample_residents`` (``sample_residents_by_band``); ``reference``: ``unit_id``,
+    ``population`` (P); ``shares``: ``read_reference_ages`` (index unit_id, one column per
+    band). Counties of ``counts`` without a reference row are left out (their cards get
+    the overall factor downstream).
+
+    With n[c, b] known-band and u[c] unknown-band residents, N = n.sum + u: unknown-band
+    residents keep the county factor P/N; cell targets T[c, b] = P x share x n.sum / N;
+    the targets of cells with n > 0 are raked (``rake``) to the row margins T.sum(b) and
+    the column margins T.sum(c). ``tol`` is relative to the smallest positive margin, so
+    every county total is met to ``tol``. InputError when a reference county has no age
+    row; DataQualityError when the raking cannot meet the margins (empty cells that no
+    other cell can absorb).
+    """
+    ref = reference[["unit_id", "population"]].copy()
+    ref["unit_id"] = ref["unit_id"].astype(str)
+    ref = ref.sort_values("unit_id").reset_index(drop=True)
+    ids = ref["unit_id"].tolist()
+    missing = [c for c in ids if c not in shares.index]
+    if missing:
+        raise InputError(f"reference ages: no age row for counties {missing[:10]} of the "
+                         f"reference population ({len(missing)} in all); every county needs "
+                         "its age shares when expansion.rake_ages is on")
+    unusable = [c for c in ids if shares.loc[c, bands].isna().any()]
+    if unusable:
+        raise InputError(f"reference ages: the age row of counties {unusable[:10]} of the "
+                         "reference population is unusable (missing, non-numeric, negative "
+                         "or all-zero shares)")
+    s = shares.loc[ids, bands].to_numpy(float)
+    cnt = counts.copy()
+    cnt["age_band"] = cnt["age_band"].where(cnt["age_band"].isin(bands), UNKNOWN_BAND)
+    pivot = (cnt.groupby(["unit_id", "age_band"])["sample_residents"].sum()
+             .unstack(fill_value=0).reindex(index=ids, columns=[*bands, UNKNOWN_BAND],
+                                            fill_value=0))
+    n = pivot[bands].to_numpy(float)
+    u = pivot[UNKNOWN_BAND].to_numpy(float)
+    pop = ref["population"].to_numpy(float)
+    total = n.sum(axis=1) + u
+    has = total > 0
+    known = np.divide(n.sum(axis=1), total, out=np.zeros_like(total), where=has)
+    target = pop[:, None] * known[:, None] * s
+    rows_m = target.sum(axis=1)
+    cols_m = target.sum(axis=0)
+    seed = np.where(n > 0, target, 0.0)
+    empty = [b for j, b in enumerate(bands) if seed[:, j].sum() == 0 and cols_m[j] > 0]
+    if empty:  # no sample anywhere: the other bands carry the county totals
+        kept = np.array([b not in empty for b in bands])
+        cols_m = np.where(kept, cols_m, 0.0)
+        if cols_m.sum() > 0:
+            cols_m = cols_m * (rows_m.sum() / cols_m.sum())
+        log.warning("raking: bands %s have no sample resident in any county; their targets "
+                    "are spread over the other bands", empty)
+    positive = np.concatenate([rows_m[rows_m > 0], cols_m[cols_m > 0]])
+    scale = positive.min() / max(rows_m.sum(), 1.0) if len(positive) else 1.0
+    try:
+        fitted, iters = rake(seed, rows_m, cols_m, max_iter=max_iter, tol=tol * scale)
+    except ValueError as exc:
+        cells = [f"{ids[i]}/{bands[j]}" for i, j in zip(*np.nonzero((n == 0) & (target > 0)),
+                                                        strict=True)]
+        raise DataQualityError(
+            f"expansion.rake_ages: the age raking cannot meet the county and band margins "
+            f"({exc}); cells without sample residents: {cells[:20]}. Use wider "
+            "expansion.age_bands or raise expansion.rake_max_iter") from None
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factor = np.where(n > 0, fitted / np.where(n > 0, n, 1.0), np.nan)
+    shown = np.where(has[:, None], target, pop[:, None] * s)  # no sample: the whole county
+    out = []
+    for i, c in enumerate(ids):
+        for j, b in enumerate(bands):
+            out.append((c, b, int(n[i, j]), float(shown[i, j]), float(fitted[i, j]),
+                        float(factor[i, j])))
+        unk = pop[i] * u[i] / total[i] if has[i] else 0.0
+        out.append((c, UNKNOWN_BAND, int(u[i]), float(unk), float(unk),
+                    float(pop[i] / total[i]) if u[i] > 0 else float("nan")))
+    rows = pd.DataFrame(out, columns=["unit_id", "age_band", "sample_residents",
+                                      "target_population", "fitted_population", "factor"])
+    absorbed = [(ids[i], bands[j], float(target[i, j]))
+                for i, j in zip(*np.nonzero((n == 0) & (target > 0)), strict=True)]
+    return AgeFit(rows=rows, absorbed=absorbed, empty_bands=empty,
+                  col_margins={b: float(cols_m[j]) for j, b in enumerate(bands)},
+                  iterations=iters)
+
+
+def age_band_labels(ages: np.ndarray, bands: tuple[AgeBand, ...]) -> np.ndarray:
+    """The band label of each age (numpy; None for a negative or missing age)."""
+    a = np.asarray(ages, float)
+    out = np.full(a.shape, None, dtype=object)
+    for b in bands:
+        hit = (a >= b.lo) & (a <= (np.inf if b.hi is None else b.hi))
+        out[hit] = b.label
+    return out

@@ -10,7 +10,7 @@ layers and ``expansion_factors`` and chains them:
    that partition their parent add up exactly. ``with_grid`` adds an H3 grid level.
 3. ``user_weights``: each card's expansion factor = the factor of its home county (the
    county of its night place when it has no home; the overall factor when that county
-   has none).
+   has none), or, with raking to age bands, the factor of its county and age band.
 4. ``class_counts`` and ``daily_present``: distinct users and summed weights per unit.
 5. ``complete``: every unit of every polygon layer gets every class (zeros included) so
    a missing row never stands for "small".
@@ -80,7 +80,9 @@ def with_grid(points: DataFrame, keys: list[str], resolution: int) -> DataFrame:
                          F.lower(F.hex(cell)).alias("unit_id"))
 
 
-def user_weights(hw: DataFrame, home_county: DataFrame, factors: DataFrame) -> DataFrame:
+def user_weights(hw: DataFrame, home_county: DataFrame, factors: DataFrame,
+                 age_factors: DataFrame | None = None,
+                 user_bands: DataFrame | None = None) -> DataFrame:
     """Per counted card: ``user_id``, ``weight`` (expansion factor).
 
     ``home_county``: ``user_id``, ``role``, ``unit_id`` of the county-level unit of each
@@ -88,6 +90,12 @@ def user_weights(hw: DataFrame, home_county: DataFrame, factors: DataFrame) -> D
     ``reference_population``. The overall factor (sum of reference population / sum of
     sample residents over counties with a finite factor) covers cards whose county has no
     factor.
+
+    Optional raking to age bands (expansion.rake_ages): ``age_factors`` (``unit_id``,
+    ``age_band``, ``factor``; the ``expansion_factors_age`` rows) and ``user_bands``
+    (``user_id`` unique, ``age_band``; null = unknown): a card whose county and band have a
+    (non-null) age factor gets it, any other card the county factor as above. Without
+    ``age_factors`` the result is the county weighting.
     """
     finite = factors.where(F.col("sample_residents") > 0)
     overall = finite.agg((F.sum("reference_population") / F.sum("sample_residents"))
@@ -103,8 +111,18 @@ def user_weights(hw: DataFrame, home_county: DataFrame, factors: DataFrame) -> D
            .withColumn("_c", F.coalesce("_home_c", "_night_c"))
            .join(f, "_c", how="left")
            .crossJoin(overall))
-    return out.select("user_id",
-                      F.coalesce("_factor", "_overall", F.lit(1.0)).alias("weight"))
+    weight = [F.col("_factor"), F.col("_overall"), F.lit(1.0)]
+    if age_factors is not None:
+        if user_bands is None:
+            raise ValueError("user_weights: age_factors need user_bands")
+        af = age_factors.where(F.col("factor").isNotNull()).select(
+            F.col("unit_id").alias("_c"), F.col("age_band").alias("_band"),
+            F.col("factor").alias("_age_factor"))
+        out = (out.join(user_bands.select("user_id", F.col("age_band").alias("_band")),
+                        "user_id", how="left")
+               .join(af, ["_c", "_band"], how="left"))
+        weight.insert(0, F.col("_age_factor"))
+    return out.select("user_id", F.coalesce(*weight).alias("weight"))
 
 
 def class_counts(members: DataFrame, weights: DataFrame) -> DataFrame:

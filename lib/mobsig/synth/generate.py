@@ -9,14 +9,20 @@ Layout of the output folder::
                                   synth.real_counties: zones only; the county layer is
                                   the real one, see mobsig.synth.real)
     reference/population.csv      official resident population per county
+    reference/ages.csv            true age shares per county (census ages.csv form:
+                                  CODE, NAME, AGES_<band> of expansion.age_bands)
+    raw/subscribers.csv           real-name registration: user_id -> birth_year (human
+                                  cards only)
     reference/tac_types.csv       IMEI TAC -> device type
-    truth/persons.parquet         every person: kind, class, home/work, units, in_sample
+    truth/persons.parquet         every person: kind, class, home/work, units, in_sample,
+                                  birth_year
     truth/cards.parquet           card -> person, is_human, card kind, TAC
     truth/stays/                  true stays per card (Parquet, any duration; local
                                   wall-clock TIMESTAMP_NTZ)
     truth/events/dt=.../          every raw row with its label (normal, pingpong, drift,
                                   duplicate, malformed:<reason>) and true position
     truth/population_by_unit.csv  true population per county and township
+    truth/population_by_age.csv   true residents per county and age band
     truth/cells.csv               cells with their true WGS-84 position and county
     manifest.json                 sizes, seed, timing
 
@@ -130,6 +136,63 @@ def _lonlat_fn(center_lon: float, center_lat: float):
     return to_lonlat
 
 
+def _write_ages(cfg: Config, out: Path, city: City, persons: pd.DataFrame,
+                cards: pd.DataFrame, residents: pd.DataFrame,
+                real_pop: pd.Series | None) -> str:
+    """Birth years and age margins: ``raw/subscribers.csv`` (real-name registration: every
+    human card -> its person's birth year), ``reference/ages.csv`` (census ages.csv form:
+    CODE, NAME, AGES_<band> = true share of the county's residents, out-of-sample ones
+    included) and ``truth/population_by_age.csv`` (unit_id, age_band,
+    resident_population). A city in real counties uses the census ages.csv beside
+    synth.real_population when it has every county (its truth = official population x
+    census share), else has no age margins. Returns the config value of
+    paths.reference_ages ('' = none)."""
+    from mobsig.errors import InputError
+    from mobsig.expansion import age_band_labels, parse_age_bands, read_reference_ages
+
+    human = cards[cards["is_human"]][["card_idx", "user_id", "person_id"]]
+    subs = human.merge(persons[["person_id", "birth_year"]], on="person_id", how="left")
+    subs.sort_values("card_idx")[["user_id", "birth_year"]].to_csv(
+        out / "raw/subscribers.csv", index=False)
+    bands = parse_age_bands(cfg.expansion.age_bands)
+    labels = [b.label for b in bands]
+    counties = city.units[city.units["level"] == "county"]
+    if real_pop is None:
+        age = cfg.synth.start_date.year - residents["birth_year"].to_numpy()
+        res = residents.assign(age_band=age_band_labels(age, bands))
+        table = (res.groupby(["home_county", "age_band"]).size().unstack(fill_value=0)
+                 .reindex(index=counties["unit_id"], columns=labels, fill_value=0))
+        overall = table.sum(axis=0) / max(int(table.to_numpy().sum()), 1)
+        shares = table.div(table.sum(axis=1).replace(0, np.nan), axis=0)
+        shares = shares.apply(lambda r: overall if r.isna().any() else r, axis=1)
+        ages = pd.DataFrame({"CODE": counties["unit_id"].to_numpy(),
+                             "NAME": counties["unit_name"].to_numpy()})
+        for b in bands:
+            ages[b.column] = shares[b.label].to_numpy()
+        ages.to_csv(out / "reference/ages.csv", index=False, encoding="utf-8-sig")
+        truth = table.stack().rename("resident_population").reset_index()
+        value = "reference/ages.csv"
+    else:
+        src = Path(cfg.resolve_layer(cfg.synth.real_population).path).parent / "ages.csv"
+        try:
+            shares = read_reference_ages(src, cfg.expansion.ages_id_field, bands)
+        except InputError as exc:
+            log.warning("synth: no age margins for the real counties (%s)", exc)
+            return ""
+        ids = counties["unit_id"].tolist()
+        lacking = sorted(set(ids) - set(shares.dropna().index))
+        if lacking:
+            log.warning("synth: %s has no usable age row for counties %s: no age margins",
+                        src, lacking)
+            return ""
+        table = shares.loc[ids].mul(real_pop.reindex(ids).to_numpy(float), axis=0).round()
+        truth = table.astype("int64").stack().rename("resident_population").reset_index()
+        value = str(src)
+    truth.columns = ["unit_id", "age_band", "resident_population"]
+    truth.to_csv(out / "truth/population_by_age.csv", index=False)
+    return value
+
+
 def generate(spark: SparkSession, cfg: Config, out: Path,
              partitions: int | None = None) -> SynthResult:
     """Generate the city described by ``cfg.synth`` into ``out`` (replacing what is there).
@@ -222,6 +285,7 @@ def generate(spark: SparkSession, cfg: Config, out: Path,
     if real_pop is None:
         ref = ref.assign(year=sc.start_date.year)
     ref.to_csv(out / "reference/population.csv", index=False)
+    ages_path = _write_ages(cfg, out, city, persons, cards, residents, real_pop)
 
     # -- events and true stays, in parallel
     to_lonlat = _lonlat_fn(sc.center_lon, sc.center_lat)
@@ -281,10 +345,13 @@ def generate(spark: SparkSession, cfg: Config, out: Path,
                   "units": ["units/counties.geojson", "units/townships.geojson",
                             "units/zones.geojson"],
                   "reference_population": "reference/population.csv",
-                  "tac_types": "reference/tac_types.csv"},
+                  "tac_types": "reference/tac_types.csv",
+                  "subscribers": "raw/subscribers.csv"},
         "synth": {k: (v.isoformat() if isinstance(v, dt.date) else v)
                   for k, v in cfg.to_dict()["synth"].items()},
     }
+    if ages_path:
+        doc["paths"]["reference_ages"] = ages_path
     # the thresholds the truth was generated with (population classes depend on them), so
     # the jobs run on this city classify with the same rules; only non-defaults are written
     defaults = Config().to_dict()

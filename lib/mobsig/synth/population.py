@@ -10,6 +10,8 @@ Person kinds (shares of the sample persons):
 Out-of-sample residents (other operators, market share < 100 %) get a home only: they are
 part of the official population but produce no events; each township holds
 sample residents / market share of them (see ``_out_of_sample``).
+Every person has a ``birth_year`` (``birth_years``, by kind, see AGE_SHARES): the city's
+children are out of sample or resident non-workers, so the sample is adult-heavy.
 
 Cards: every sample person has one handset card, some a second one (一人多卡); plus
 non-human cards: static meters, mobile trackers (regular cadence) and heavy test cards.
@@ -34,6 +36,20 @@ IOT_TACS = [f"{t:08d}" for t in (86371701, 86431702, 35925603, 86997604)]
 MODULE_TACS = [f"{t:08d}" for t in (86200501,)]  # IoT modules reported as device type 'module'
 
 OTHER_REGIONS = ["110101", "310104", "440106", "500103", "420102", "610113", "320106"]
+
+# Age structure by person kind: shares of ages 0-14 / 15-64 / 65+ (uniform ages inside
+# AGE_SPANS). Children rarely hold a card of their own, so the sample (card holders) has
+# few of them (only among resident non-workers) while the out-of-sample residents carry
+# the city's children; the elderly are mostly non-workers. The sample thus
+# under-represents 0-14 and over-represents 15-64: what raking to age margins corrects.
+AGE_SHARES = {"resident_worker": (0.0, 0.96, 0.04),
+              "resident_nonworker": (0.45, 0.20, 0.35),
+              "short_term": (0.0, 0.92, 0.08),
+              "day_visitor": (0.0, 0.90, 0.10),
+              "transit": (0.0, 0.95, 0.05),
+              "resident_out_of_sample": (0.22, 0.60, 0.18)}
+AGE_SPANS = ((0, 14), (15, 64), (65, 94))  # inclusive
+SAMPLE_CHILD_MIN_AGE = 8  # the youngest card holder
 
 
 def card_id(seed: int, n: int) -> str:
@@ -230,7 +246,28 @@ def build_people(cfg: SynthConfig, city: City, pop: PopulationConfig,
                                             persons["home_y"].to_numpy(), "township")
 
     cards = _cards(cfg, city, p, rng)
+    persons["birth_year"] = birth_years(cfg, persons["kind"].to_numpy(),
+                                        persons["in_sample"].to_numpy(bool))
     return persons, cards
+
+
+def birth_years(cfg: SynthConfig, kind: np.ndarray, in_sample: np.ndarray) -> np.ndarray:
+    """Birth year of every person (age at the start year, drawn by kind from AGE_SHARES).
+
+    Own random stream ``[seed, 4]``, drawn after everything else: adding ages changed no
+    other draw of the city.
+    """
+    rng = np.random.default_rng([cfg.seed, 4])
+    n = len(kind)
+    u = rng.random(n)
+    pick = rng.random(n)
+    shares = np.array([AGE_SHARES.get(str(k), AGE_SHARES["resident_worker"]) for k in kind])
+    band = (u[:, None] >= np.cumsum(shares, axis=1)[:, :-1]).sum(axis=1)
+    lo = np.array([s[0] for s in AGE_SPANS])[band]
+    hi = np.array([s[1] for s in AGE_SPANS])[band]
+    lo = np.where((band == 0) & in_sample, SAMPLE_CHILD_MIN_AGE, lo)
+    age = lo + np.floor(pick * (hi - lo + 1)).astype(int)
+    return (cfg.start_date.year - age).astype("int64")
 
 
 def _cards(cfg: SynthConfig, city: City, p: pd.DataFrame,
