@@ -8,7 +8,10 @@ stays) are joined onto unit polygons with Sedona. Each card counts with the expa
 factor of its home county (with expansion.rake_ages: of its county and age band, from
 ``expansion_factors_age`` and the birth year in paths.subscribers). Small counts are
 suppressed (privacy.k_min, with complementary suppression) before anything leaves:
-suppressed rows keep ``is_suppressed = true`` and null counts. Replaces the month's
+suppressed rows keep ``is_suppressed = true`` and null counts. Before that, levels must
+add up: every unit's count equals the sum over its child units (parent_id) within
+population.max_level_gap, else the run fails naming the units (gate population_levels).
+Replaces the month's
 partitions of ``population_by_unit`` (every level) and writes the export files
 ``<warehouse>/exports/month=YYYY-MM/population_by_unit.parquet`` (GeoParquet with the
 unit geometry) and ``population_by_unit.csv`` (UTF-8 with BOM).
@@ -32,10 +35,11 @@ from pyspark.sql import functions as F
 from mobsig import expansion, population, privacy, residence
 from mobsig.catalog import Catalog
 from mobsig.config import Config
-from mobsig.errors import InputError
+from mobsig.errors import DataQualityError, InputError
 from mobsig.jobargs import add_month_arguments, month_days, month_key, months
 from mobsig.pipeline import gate_and_write
-from mobsig.runs import note_input, note_output, note_partition
+from mobsig.quality import metrics_frame, run_gate
+from mobsig.runs import note_gate, note_input, note_output, note_partition
 
 NAME = "population_by_unit"
 HELP = "population per unit and class (raw and expanded, small counts suppressed)"
@@ -162,6 +166,34 @@ def export_files(spark, cfg: Config, key: str, catalog: Catalog, units) -> dict[
     return {"geoparquet": str(gpq), "csv": str(csv)}
 
 
+def gate_levels(spark, cfg: Config, key: str, table: DataFrame) -> float:
+    """Gate ``population_levels`` on the unsuppressed counts, before anything is written:
+    the largest relative gap between a unit and the sum over its child units
+    (population.level_gaps) must be <= population.max_level_gap; the error names the worst
+    units with their numbers."""
+    worst = (population.level_gaps(table).orderBy(F.col("gap").desc(), "parent_id",
+                                                   "pop_class").limit(5).collect())
+    gap = float(worst[0]["gap"]) if worst else 0.0
+    limit = cfg.population.max_level_gap
+    try:
+        res = run_gate(metrics_frame(spark, {"level_gap": gap}), "population_levels",
+                       params={"max_level_gap": limit}, results_dir=cfg.quality_dir,
+                       label=f"month={key}")
+    except DataQualityError as exc:
+        units = "; ".join(
+            f"{r['parent_level']} {r['parent_id']} ({r['parent_name'] or '?'}) "
+            f"{r['pop_class']}: {r['parent_expanded']:.1f} vs {r['children_expanded']:.1f} "
+            f"over its child units (raw {r['parent_raw']} vs {r['children_raw']})"
+            for r in worst if r["gap"] > limit)
+        raise DataQualityError(
+            f"{exc}\n  population_by_unit {key}: levels do not add up (largest gap "
+            f"{gap:.2%} > population.max_level_gap {limit:.2%}): {units}. A child layer "
+            "does not tile its parent (or a unit has the wrong parent_id).",
+            exc.result) from None
+    note_gate({"table": "population_by_unit", **res.summary()})
+    return round(gap, 6)
+
+
 def execute(spark, cfg: Config, month: dt.date, export: bool = True) -> dict[str, Any]:
     """Build, suppress, gate and write the ``population_by_unit`` partitions of ``month``."""
     catalog = Catalog(spark, cfg.warehouse)
@@ -169,6 +201,10 @@ def execute(spark, cfg: Config, month: dt.date, export: bool = True) -> dict[str
     note_partition(f"month={key}")
     table, units, cached, n_days = build(spark, cfg, month, catalog)
     try:
+        # read by the levels gate and by suppression: computed once
+        table = table.persist(StorageLevel.MEMORY_AND_DISK)
+        cached.append(table)
+        level_gap = gate_levels(spark, cfg, key, table)
         pv = cfg.privacy
         out = privacy.with_suppression(table, pv.k_min, pv.complementary,
                                        pv.suppress_zeros).withColumn(
@@ -188,7 +224,7 @@ def execute(spark, cfg: Config, month: dt.date, export: bool = True) -> dict[str
     result = {"month": key, "days": n_days,
               "levels": {r["level"]: {"rows": r["rows"], "suppressed": r["suppressed"]}
                          for r in stats},
-              "files": files}
+              "level_gap": level_gap, "files": files}
     log.info("population_by_unit %s: %s", key, result)
     return result
 

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
-from mobsig import privacy
+from mobsig import population, privacy
 from mobsig.catalog import Catalog
 from mobsig.errors import DataQualityError, InputError
 from mobsig.expansion import rake, read_reference_population
@@ -277,3 +277,33 @@ def test_reference_population_reader(spark, tmp_path):
     nocol.write_text("code,pop\n1,2\n", encoding="utf-8")
     with pytest.raises(InputError, match="missing columns"):
         read_reference_population(spark, nocol)
+
+
+def test_levels_gate_names_units_that_do_not_add_up(spark, pop, tmp_path):
+    """The city's townships tile its counties: gap 0. A township layer with a hole (one
+    township's counts missing from the county's sum) fails the gate before any write,
+    naming the county and the numbers."""
+    from mobsig.jobs import population_by_unit
+
+    from tests.conftest import make_config
+
+    assert pop[2]["level_gap"] == 0.0
+    cols = ["level", "unit_id", "unit_name", "parent_id", "pop_class", "raw_count",
+            "expanded_count"]
+    table = spark.createDataFrame([
+        ("county", "C1", "东区", None, "resident", 60, 600.0),
+        ("township", "T1", "一街道", "C1", "resident", 40, 400.0),
+        ("township", "T2", "二街道", "C1", "resident", 14, 140.0),  # 6 homes in no township
+        ("county", "C2", "西区", None, "resident", 30, 300.0),
+        ("township", "T3", "三街道", "C2", "resident", 30, 300.0),
+        ("county", "C3", "北区", None, "resident", 9, 90.0),  # no township layer below it
+        ("grid", "8a2a", None, None, "resident", 99, 990.0),
+    ], cols)
+    gaps = {r["parent_id"]: r["gap"] for r in population.level_gaps(table).collect()}
+    assert gaps == {"C1": pytest.approx(0.1), "C2": 0.0}
+    cfg = make_config(tmp_path)
+    with pytest.raises(DataQualityError, match=r"levels do not add up \(largest gap 10\.00%.*"
+                                               r"county C1 \(东区\) resident: 600\.0 vs 540\.0"):
+        population_by_unit.gate_levels(spark, cfg, "2026-06", table)
+    loose = cfg.replace(population=dataclasses.replace(cfg.population, max_level_gap=0.1))
+    assert population_by_unit.gate_levels(spark, loose, "2026-06", table) == 0.1

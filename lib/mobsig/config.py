@@ -505,6 +505,11 @@ class PopulationConfig:
         6, "Statistical residency: months of presence for long-run residents [S].", ge=1)
     grid_h3_resolution: int = param(
         8, "H3 resolution of the grid level of population_by_unit [I].", ge=4, le=12)
+    max_level_gap: float = param(
+        0.001, "Gate: levels must add up. Largest relative gap between a unit's expanded "
+        "count and the sum over its child units (parent_id), per class; above it "
+        "population_by_unit fails naming the units (a child layer that does not tile its "
+        "parent). Raise it knowingly for layers with gaps.", ge=0, le=1)
 
     def check(self) -> None:
         if self.short_term_min_days >= self.resident_min_days:

@@ -187,6 +187,30 @@ def complete(counts: DataFrame, units: DataFrame) -> DataFrame:
     return filled.unionByName(cells)
 
 
+def level_gaps(table: DataFrame) -> DataFrame:
+    """Levels must add up: per parent unit and class, the parent's counts against the sum
+    over its child units (rows whose ``parent_id`` is the parent's ``unit_id``, e.g. the
+    townships of a county). Returns ``parent_level``, ``parent_id``, ``parent_name``,
+    ``pop_class``, ``parent_raw``, ``children_raw``, ``parent_expanded``,
+    ``children_expanded`` and ``gap`` = |children - parent| / max(parent, 1) on expanded
+    counts (raw daily-present counts are rounded per unit). Parents without child rows
+    (no child layer configured) have no row. A gap means homes or stays inside the parent
+    but in no child unit (a child layer that does not tile its parent) or in a child of
+    another parent."""
+    kids = (table.where(F.col("parent_id").isNotNull())
+            .groupBy("parent_id", "pop_class")
+            .agg(F.sum("raw_count").alias("children_raw"),
+                 F.sum("expanded_count").alias("children_expanded")))
+    parents = table.where(F.col("level") != GRID_LEVEL).select(
+        F.col("level").alias("parent_level"), F.col("unit_id").alias("parent_id"),
+        F.col("unit_name").alias("parent_name"), "pop_class",
+        F.col("raw_count").alias("parent_raw"),
+        F.col("expanded_count").alias("parent_expanded"))
+    gap = (F.abs(F.col("children_expanded") - F.col("parent_expanded"))
+           / F.greatest(F.col("parent_expanded"), F.lit(1.0)))
+    return parents.join(kids, ["parent_id", "pop_class"]).withColumn("gap", gap)
+
+
 def read_units(spark, paths) -> DataFrame:
     """Read every unit layer (``cfg.unit_layers()``, or plain paths; GeoJSON, TopoJSON,
     Shapefile, GeoPackage or GeoParquet in any CRS; EPSG:4490, validated once by
