@@ -50,8 +50,8 @@ def validate(args: argparse.Namespace, cfg: Config) -> None:
     t = truth_dir(args, cfg)
     missing = [n for n in TRUTH_FILES if not (t / n).exists()]
     if missing:
-        raise ConfigError(f"--truth {str(t)!r}: no {missing}; evaluate needs a synthetic "
-                          "city's truth folder (mobsig synth writes it)")
+        raise InputError(f"--truth {str(t)!r}: no {missing}; evaluate needs a synthetic "
+                         "city's truth folder (mobsig synth writes it)")
 
 
 def execute(spark, cfg: Config, month: dt.date, truth: Path) -> dict[str, Any]:

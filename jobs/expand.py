@@ -191,7 +191,8 @@ def _age_fit(spark, cfg: Config, month: dt.date, homes, reference):
             factors.setdefault(r.unit_id, {})[r.age_band] = round(r.factor, 4)
     summary = {"bands": list(e.age_bands), "unknown_band_residents": unknown,
                "absorbed_cells": absorbed, "empty_bands": fit.empty_bands,
-               "iterations": fit.iterations, "factors": factors}
+               "iterations": fit.iterations,
+               "county_totals_only": fit.county_totals_only, "factors": factors}
     return fit, summary
 
 

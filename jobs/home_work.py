@@ -11,10 +11,10 @@ calendar). Cards whose home cannot be identified keep their row with a ``home_re
 non-human cards and non-primary cards of a multi-card group are kept but not counted
 (``is_counted = false``). Population classes follow the ``population`` section.
 
-Gates: the ``home_work`` suite on the table, then ``home_identification`` on the written
-partition: among counted cards present >= population.resident_min_days days, the share
-with an identified home (residents / (residents + unidentified)) must reach
-home_work.min_home_share (default 80 %), else the run fails naming the share.
+Gates, before anything is written: ``home_identification`` (among counted cards present
+>= population.resident_min_days days, the share with an identified home, residents /
+(residents + unidentified), must reach home_work.min_home_share, default 80 %, else the
+run fails naming the share), then the ``home_work`` suite on the table.
 """
 
 from __future__ import annotations
@@ -111,20 +111,23 @@ def execute(spark, cfg: Config, month: dt.date) -> dict[str, Any]:
     table = residence.home_work_table(
         day_p, night_p, work_p, flags if n_flags else None, hw, cfg.population, workdays,
         key, cfg.stays.h3_resolution)
+    # computed once: the home identification gate reads it before anything is written
+    table = table.persist(StorageLevel.MEMORY_AND_DISK)
     try:
+        counts = {r["pop_class"]: r["n"] for r in
+                  table.where("is_counted").groupBy("pop_class")
+                  .agg(F.count("*").alias("n")).collect()}
+        home_share = gate_home_share(spark, cfg, key, counts)
         gate_and_write(catalog, table, "home_work", {"month": key}, suite="home_work",
                        params=bbox_params(cfg), results_dir=cfg.quality_dir,
                        label=f"month={key}")
     finally:
+        table.unpersist()
         stays.unpersist()
     written = catalog.read("home_work", month=key)
-    counts = {r["pop_class"]: r["n"] for r in
-              written.where("is_counted").groupBy("pop_class").agg(F.count("*").alias("n"))
-              .collect()}
     homes = written.where("is_counted AND home_lon IS NOT NULL").count()
     works = written.where("is_counted AND work_lon IS NOT NULL").count()
     rows = written.count()
-    home_share = gate_home_share(spark, cfg, key, counts)
     result = {"month": key, "stays": n_stays, "stays_without_spacing": no_spacing,
               "user_flags": n_flags, "rows": rows, "homes": homes, "works": works,
               "home_share": home_share, "workdays": len(workdays), "classes": counts}
@@ -134,10 +137,10 @@ def execute(spark, cfg: Config, month: dt.date) -> dict[str, Any]:
 
 def gate_home_share(spark, cfg: Config, key: str, counts: dict[str, int]) -> float:
     """Gate ``home_identification``: residents / (residents + unidentified) among counted
-    cards must reach home_work.min_home_share. Runs on the written partition (like the
-    expansion dispersion gate): the run fails and is recorded as failed, so the monthly
-    chain stops before expand. A month without long-present cards has nothing to identify
-    (share 1.0, logged)."""
+    cards must reach home_work.min_home_share. Runs before the write: a failed month
+    leaves the previous partition (if any) in place and the run is recorded as failed,
+    so the monthly chain stops before expand. A month without long-present cards has
+    nothing to identify (share 1.0, logged)."""
     present = counts.get("resident", 0) + counts.get("unidentified", 0)
     if present == 0:
         log.warning("home_work %s: no counted card present >= %d days; the home "

@@ -120,6 +120,13 @@ def _build(spark, cfg: Config, month: dt.date, catalog: Catalog,
         if n_a == 0:
             raise InputError(f"population_by_unit {key}: expansion.rake_ages is on but there "
                              "are no expansion_factors_age rows; run expand with rake_ages")
+        have = {r["age_band"] for r in age_factors.select("age_band").distinct().collect()}
+        want = {*cfg.expansion.age_bands, expansion.UNKNOWN_BAND}
+        if not have <= want or not set(cfg.expansion.age_bands) <= have:
+            # bands changed since expand ran: cards would silently get the county factor
+            raise InputError(f"population_by_unit {key}: expansion_factors_age has the age "
+                             f"bands {sorted(have)}, expansion.age_bands is "
+                             f"{list(cfg.expansion.age_bands)}; re-run expand for the month")
         user_bands = expansion.with_age_band(
             expansion.read_subscribers(spark, cfg.path("subscribers")),
             expansion.parse_age_bands(cfg.expansion.age_bands), month.year)

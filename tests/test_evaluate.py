@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mobsig.errors import ConfigError
+from mobsig.errors import InputError
 from mobsig.synth import evaluate as ev
 
 LON, LAT = 104.06, 30.66
@@ -118,5 +118,5 @@ def test_evaluate_job_needs_a_truth_folder(tmp_path):
 
     cfg = make_config(tmp_path)
     args = argparse.Namespace(month="2026-06", truth=str(tmp_path / "nowhere"), out=None)
-    with pytest.raises(ConfigError, match="persons.parquet"):
+    with pytest.raises(InputError, match="persons.parquet"):
         evaluate.validate(args, cfg)

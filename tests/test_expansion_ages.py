@@ -137,6 +137,25 @@ def test_band_without_any_sample_is_spread_over_the_other_bands():
     _check_invariants(fit, REF)
 
 
+def test_unreachable_band_margins_fall_back_to_county_totals():
+    """A's only sample residents are children, B's only adults: no raking can give the
+    city's 0-14 band its margin from A's children alone while keeping A's total. The
+    month does not fail: county totals stay exact, each county's empty cells are spread
+    over its filled ones, and the fit says so."""
+    counts = _counts([("A", "0-14", 5), ("B", "15-64", 20)])
+    fit = age_factors(counts, REF, SHARES, BANDS, max_iter=200)
+    assert fit.county_totals_only
+    r = fit.rows.set_index(["unit_id", "age_band"])
+    assert r.loc[("A", "0-14"), "fitted_population"] == pytest.approx(1000.0)
+    assert r.loc[("A", "0-14"), "factor"] == pytest.approx(200.0)
+    assert r.loc[("B", "15-64"), "factor"] == pytest.approx(30.0)
+    per_county = fit.rows.groupby("unit_id")["fitted_population"].sum()
+    assert per_county.to_dict() == {"A": pytest.approx(1000.0), "B": pytest.approx(600.0)}
+    assert not age_factors(_counts([("A", "0-14", 5), ("A", "15-64", 30), ("A", "65P", 5),
+                                    ("B", "0-14", 2), ("B", "15-64", 20), ("B", "65P", 8)]),
+                           REF, SHARES, BANDS).county_totals_only
+
+
 def test_missing_county_age_row_names_the_county():
     counts = _counts([("A", "15-64", 30), ("B", "15-64", 20)])
     with pytest.raises(InputError, match=r"no age row for counties \['B'\]"):
@@ -407,6 +426,11 @@ def test_population_by_unit_uses_age_factors(spark, raked):
     assert {c: n for c, (n, _) in got.items()} == {A: 10, B: 8}
     for c, p in POP.items():
         assert got[c][1] == pytest.approx(p, rel=1e-6)
+    # bands changed after expand ran: an error, not the county factor for every card
+    other = cfg.replace(expansion=dataclasses.replace(cfg.expansion,
+                                                      age_bands=("0-19", "20-59", "60P")))
+    with pytest.raises(InputError, match="re-run expand for the month"):
+        population_by_unit.build(spark, other, MONTH, catalog)
 
 
 def _args():

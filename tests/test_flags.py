@@ -346,6 +346,9 @@ def test_pairs_across_persons_are_pruned_to_each_cards_strongest(spark):
         pair("c1", "c2", 0.90, 0.90), pair("c1", "c3", 0.88, 0.85),
         pair("c2", "c3", 0.93, 0.80),
         pair("s1", "s2", 0.95, 0.0, moves=2),  # judged on co-location alone: score 0.95
+        # a weakly moving true pair (0.9 x 0.7 = 0.63) next to a static pair (0.95) of the
+        # same card: different scales, both kept
+        pair("m1", "m2", 0.90, 0.70), pair("m1", "m3", 0.95, 0.0, moves=2),
     ], cols)
     p = FlagsConfig()
 
@@ -353,6 +356,7 @@ def test_pairs_across_persons_are_pruned_to_each_cards_strongest(spark):
         g = fl.multicard_groups(fl.strongest_pairs(pairs, cfg)).toPandas()
         return sorted(sorted(x) for _, x in g.groupby("multicard_group")["user_id"])
 
-    assert groups(p) == [["a1", "a2"], ["b1", "b2"], ["c1", "c2", "c3"], ["s1", "s2"]]
+    assert groups(p) == [["a1", "a2"], ["b1", "b2"], ["c1", "c2", "c3"],
+                         ["m1", "m2", "m3"], ["s1", "s2"]]
     merged = groups(dataclasses.replace(p, multicard_partner_ratio=0.0))
     assert ["a1", "a2", "b1", "b2"] in merged

@@ -529,7 +529,10 @@ class ExpansionConfig:
         "band (table expansion_factors_age) from the registered birth year of each card "
         "(paths.subscribers) and the census age shares (paths.reference_ages); "
         "population_by_unit then weights each card by its county and band.")
-    rake_max_iter: int = param(50, "Raking: iteration limit.", ge=1)
+    rake_max_iter: int = param(
+        1000, "Raking: IPF iteration limit; when the band margins cannot be met (a sparse "
+        "sample), the county totals are kept and each county's empty cells are spread over "
+        "its filled ones (reported as county_totals_only).", ge=1)
     rake_tolerance: float = param(1e-6, "Raking: convergence tolerance on margins.", gt=0)
     age_bands: tuple[str, ...] = param(
         ["0-14", "15-64", "65P"], "Raking: age bands (years at the month = month year - "

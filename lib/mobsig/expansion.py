@@ -41,7 +41,7 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from mobsig.errors import ConfigError, DataQualityError, InputError
+from mobsig.errors import ConfigError, InputError
 from mobsig.population import assign_units
 
 log = logging.getLogger(__name__)
@@ -365,6 +365,9 @@ class AgeFit:
     the cells with no sample resident and a positive target, whose target the raking moved
     to other cells. ``empty_bands``: bands with no sample resident in any county (their
     targets are spread over the other bands). ``col_margins``: the band margins fitted.
+    ``county_totals_only``: the band margins could not be met from the cells with sample
+    residents (IPF did not converge); the county totals are exact and each county's
+    empty-cell targets are spread over its filled cells.
     """
 
     rows: pd.DataFrame
@@ -372,10 +375,11 @@ class AgeFit:
     empty_bands: list[str] = field(default_factory=list)
     col_margins: dict[str, float] = field(default_factory=dict)
     iterations: int = 0
+    county_totals_only: bool = False
 
 
 def age_factors(counts: pd.DataFrame, reference: pd.DataFrame, shares: pd.DataFrame,
-                bands: list[str], *, max_iter: int = 50, tol: float = 1e-6) -> AgeFit:
+                bands: list[str], *, max_iter: int = 1000, tol: float = 1e-6) -> AgeFit:
     """Raked expansion factors per county and age band (numpy, small tables).
 
     ``counts``: ``unit_id``, ``age_band`` (a label of ``bands``, or null/'unknown'),
@@ -432,15 +436,24 @@ def age_factors(counts: pd.DataFrame, reference: pd.DataFrame, shares: pd.DataFr
                     "are spread over the other bands", empty)
     positive = np.concatenate([rows_m[rows_m > 0], cols_m[cols_m > 0]])
     scale = positive.min() / max(rows_m.sum(), 1.0) if len(positive) else 1.0
+    fallback = False
     try:
         fitted, iters = rake(seed, rows_m, cols_m, max_iter=max_iter, tol=tol * scale)
     except ValueError as exc:
+        # a sparse sample can make the band margins unreachable from the cells that have
+        # sample residents (e.g. one county's only children carry a whole band): keep the
+        # county totals exact and spread each county's empty-cell targets over its own
+        # filled cells (post-stratification within the county), and say so
         cells = [f"{ids[i]}/{bands[j]}" for i, j in zip(*np.nonzero((n == 0) & (target > 0)),
                                                         strict=True)]
-        raise DataQualityError(
-            f"expansion.rake_ages: the age raking cannot meet the county and band margins "
-            f"({exc}); cells without sample residents: {cells[:20]}. Use wider "
-            "expansion.age_bands or raise expansion.rake_max_iter") from None
+        log.warning("raking: the county and band margins cannot both be met (%s; cells "
+                    "without sample residents: %s); falling back to county totals with "
+                    "each county's empty cells spread over its filled ones", exc, cells[:20])
+        base = np.where(seed.sum(axis=1, keepdims=True) > 0, seed, n)
+        row_sum = base.sum(axis=1, keepdims=True)
+        fitted = np.divide(base * rows_m[:, None], row_sum, out=np.zeros_like(base),
+                           where=row_sum > 0)
+        iters, fallback = max_iter, True
     with np.errstate(divide="ignore", invalid="ignore"):
         factor = np.where(n > 0, fitted / np.where(n > 0, n, 1.0), np.nan)
     shown = np.where(has[:, None], target, pop[:, None] * s)  # no sample: the whole county
@@ -458,7 +471,7 @@ def age_factors(counts: pd.DataFrame, reference: pd.DataFrame, shares: pd.DataFr
                 for i, j in zip(*np.nonzero((n == 0) & (target > 0)), strict=True)]
     return AgeFit(rows=rows, absorbed=absorbed, empty_bands=empty,
                   col_margins={b: float(cols_m[j]) for j, b in enumerate(bands)},
-                  iterations=iters)
+                  iterations=iters, county_totals_only=fallback)
 
 
 def age_band_labels(ages: np.ndarray, bands: tuple[AgeBand, ...]) -> np.ndarray:

@@ -419,17 +419,21 @@ def strongest_pairs(pairs: DataFrame, p: FlagsConfig) -> DataFrame:
     thresholds across persons too (score ~0.5 against ~0.85-0.95 within a person); without
     this the connected components would merge them into one group of four (measured on a
     1,500-person city: group precision 0.92 -> 0.97, recall unchanged). A person's third
-    card still joins: its pairs with the other two are all strong."""
-    scored = pairs.withColumn("_s", pair_score(p.multicard_min_moves))
-    ends = (scored.select(F.col("user_a").alias("_u"), "_s")
-            .unionByName(scored.select(F.col("user_b").alias("_u"), "_s")))
-    best = ends.groupBy("_u").agg(F.max("_s").alias("_best"))
+    card still joins: its pairs with the other two are all strong. Pairs judged without
+    movement (co-location share only) are compared only with such pairs."""
+    # pairs judged on movement and pairs judged on co-location alone score on different
+    # scales (a product of two shares vs one share): compare a pair only with its kind
+    scored = (pairs.withColumn("_s", pair_score(p.multicard_min_moves))
+              .withColumn("_k", F.col("ref_moves") >= F.lit(p.multicard_min_moves)))
+    ends = (scored.select(F.col("user_a").alias("_u"), "_k", "_s")
+            .unionByName(scored.select(F.col("user_b").alias("_u"), "_k", "_s")))
+    best = ends.groupBy("_u", "_k").agg(F.max("_s").alias("_best"))
     ratio = F.lit(p.multicard_partner_ratio)
     return (scored
             .join(best.withColumnRenamed("_u", "user_a").withColumnRenamed("_best", "_ba"),
-                  "user_a")
+                  ["user_a", "_k"])
             .join(best.withColumnRenamed("_u", "user_b").withColumnRenamed("_best", "_bb"),
-                  "user_b")
+                  ["user_b", "_k"])
             .where((F.col("_s") >= ratio * F.col("_ba")) & (F.col("_s") >= ratio * F.col("_bb")))
             .select("user_a", "user_b"))
 

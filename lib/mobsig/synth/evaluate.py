@@ -20,6 +20,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from mobsig.coords import haversine_m
+
 TARGETS = {"home_within_500m": 0.90, "work_within_500m": 0.85, "class_accuracy_min": 0.95,
            "county_max_abs_error": 0.05, "township_max_abs_error": 0.15}
 URBAN_RADIUS_M = 10_000.0  # core and inner ring of the synthetic city (mobsig.synth.city)
@@ -27,10 +29,7 @@ URBAN_RADIUS_M = 10_000.0  # core and inner ring of the synthetic city (mobsig.s
 
 def dist_m(lon1, lat1, lon2, lat2) -> np.ndarray:
     """Great-circle distance in metres (NaN where any coordinate is missing)."""
-    r1, r2 = np.radians(np.asarray(lat1, float)), np.radians(np.asarray(lat2, float))
-    dlon = np.radians(np.asarray(lon2, float) - np.asarray(lon1, float))
-    a = np.sin((r2 - r1) / 2) ** 2 + np.cos(r1) * np.cos(r2) * np.sin(dlon / 2) ** 2
-    return 2 * 6_371_008.8 * np.arcsin(np.sqrt(np.minimum(a, 1)))
+    return haversine_m(*(np.asarray(v, float) for v in (lon1, lat1, lon2, lat2)))
 
 
 def _primary(cards: pd.DataFrame) -> pd.DataFrame:

@@ -236,7 +236,9 @@ def build_people(cfg: SynthConfig, city: City, pop: PopulationConfig,
     # out-of-sample residents: the operator's share is the same in every township
     true_res = p["kind"].str.startswith("resident") & p["pop_class"].eq("resident")
     q = (_out_of_sample(cfg, city, p.loc[true_res, ["home_x", "home_y"]].to_numpy(), n)
-         if real_population is None else pd.DataFrame(columns=["person_id", "home_x", "home_y"]))
+         if real_population is None else
+         pd.DataFrame({"person_id": np.empty(0, "int64"), "home_x": np.empty(0),
+                       "home_y": np.empty(0)}))
     q = q.assign(kind="resident_out_of_sample", in_sample=False, pop_class="resident",
                  days_present=days)
     persons = pd.concat([p, q], ignore_index=True)
