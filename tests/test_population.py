@@ -298,6 +298,9 @@ def test_levels_gate_names_units_that_do_not_add_up(spark, pop, tmp_path):
         ("township", "T3", "三街道", "C2", "resident", 30, 300.0),
         ("county", "C3", "北区", None, "resident", 9, 90.0),  # no township layer below it
         ("grid", "8a2a", None, None, "resident", 99, 990.0),
+        # a card seen in T1 and T2 on one day counts once in C1: not a gap
+        ("county", "C2", "西区", None, "daily_present", 10, 100.0),
+        ("township", "T3", "三街道", "C2", "daily_present", 13, 130.0),
     ], cols)
     gaps = {r["parent_id"]: r["gap"] for r in population.level_gaps(table).collect()}
     assert gaps == {"C1": pytest.approx(0.1), "C2": 0.0}

@@ -23,6 +23,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 POP_CLASSES_OUT = ("resident", "short_term", "actual_service", "employed", "daily_present")
+# classes whose counts add up from child units to their parent (one point per card)
+ADDITIVE_CLASSES = ("resident", "short_term", "actual_service", "employed")
 GRID_LEVEL = "grid"
 
 
@@ -193,10 +195,13 @@ def level_gaps(table: DataFrame) -> DataFrame:
     townships of a county). Returns ``parent_level``, ``parent_id``, ``parent_name``,
     ``pop_class``, ``parent_raw``, ``children_raw``, ``parent_expanded``,
     ``children_expanded`` and ``gap`` = |children - parent| / max(parent, 1) on expanded
-    counts (raw daily-present counts are rounded per unit). Parents without child rows
+    counts, for the classes that add up (ADDITIVE_CLASSES: one home, night place or work
+    place per card; not daily_present, where a card seen in two townships on one day
+    counts once in their county). Parents without child rows
     (no child layer configured) have no row. A gap means homes or stays inside the parent
     but in no child unit (a child layer that does not tile its parent) or in a child of
     another parent."""
+    table = table.where(F.col("pop_class").isin(*ADDITIVE_CLASSES))
     kids = (table.where(F.col("parent_id").isNotNull())
             .groupBy("parent_id", "pop_class")
             .agg(F.sum("raw_count").alias("children_raw"),
