@@ -22,6 +22,7 @@ from mobsig.errors import DataQualityError, InputError
 from mobsig.expansion import rake, read_reference_population
 from mobsig.synth import evaluate
 from tests.test_residence import MONTH, city_warehouse
+from tests.test_unpersist import persisted
 
 ADDITIVE = ("resident", "short_term", "actual_service", "employed")
 
@@ -33,7 +34,9 @@ def pop(spark, chain):
     cfg, _ = city_warehouse(spark, chain)
     res = chain[0]
     factors = expand.execute(spark, cfg, MONTH)
+    before = persisted(spark)
     summary = population_by_unit.execute(spark, cfg, MONTH)
+    summary["_persisted_left"] = persisted(spark) - before
     catalog = Catalog(spark, cfg.warehouse)
     table, _, cached, _ = population_by_unit.build(spark, cfg, MONTH, catalog)
     raw = table.toPandas()  # before suppression
@@ -79,6 +82,12 @@ def test_expanded_township_residents_match_truth(pop):
     assert town["units"] >= 4, truth[truth["level"] == "township"]
     assert town["max_abs_error"] <= evaluate.TARGETS["township_max_abs_error"], town
     assert errors["county"]["max_abs_error"] <= evaluate.TARGETS["county_max_abs_error"]
+
+
+def test_execute_leaves_no_cached_frame(pop):
+    """population_by_unit unpersists everything it cached (Delta's own snapshot caches
+    aside, see tests/test_unpersist.py)."""
+    assert pop[2]["_persisted_left"] == 0
 
 
 def test_levels_add_up(pop):

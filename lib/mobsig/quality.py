@@ -163,8 +163,13 @@ def run_gate(
                                                meta=d.get("meta", {})))
     vd = ctx.validation_definitions.add(
         gx.ValidationDefinition(name=f"{suite}-gate", data=batch_def, suite=gx_suite))
-    res = vd.run(batch_parameters={"dataframe": df}, expectation_parameters=params or {},
-                 result_format="BASIC")
+    was_cached = df.is_cached
+    try:
+        res = vd.run(batch_parameters={"dataframe": df}, expectation_parameters=params or {},
+                     result_format="BASIC")
+    finally:
+        if not was_cached:  # GX persists the frames it validates: drop what it added
+            df.unpersist()
     failures, warnings = [], []
     for r in res.results:
         if r.success:
