@@ -28,148 +28,39 @@ crosses into another region is judged on the part inside it.
 
 from __future__ import annotations
 
-import argparse
-import datetime as dt
-import logging
 import math
-import sys
 
-from pyspark import StorageLevel
-from pyspark.sql import functions as F
-
+from mobsig import clean
 from mobsig import columns as C
-from mobsig import jobargs
-from mobsig.config import Config
-from mobsig.errors import DataQualityError, InputError
-
-NAME = "clean_events"
-HELP = "de-duplicate, locate, collapse ping-pong and remove drift: events_bronze -> events_clean"
-RECORDS_RUN = True
-
-log = logging.getLogger(__name__)
-
-MAX_LISTED = 10
+from mobsig.cells import cells_on_day
+from mobsig.runner import JobContext, Output
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    jobargs.add_day_arguments(p, region=True)
-
-
-def validate(args: argparse.Namespace, cfg: Config) -> None:
-    jobargs.days(args)
-    jobargs.regions(args)
-
-
-def _cells_on_day(catalog, day: dt.date):
-    """The cell versions valid on ``day``; an InputError when missing or ambiguous."""
-    from mobsig.clean import cells_valid_on
-
-    if not catalog.exists("cells"):
-        raise InputError("table cells does not exist: run ingest_cells first")
-    cells = cells_valid_on(catalog.read("cells"), day)
-    ambiguous = (cells.groupBy(C.CELL_ID).count().where(F.col("count") > 1)
-                 .limit(MAX_LISTED).collect())
-    if ambiguous:
-        raise InputError(f"cells: several versions valid on {day} for "
-                         f"{[r[C.CELL_ID] for r in ambiguous]}; fix the validity dates")
-    return cells
-
-
-def execute(spark, cfg: Config, day: dt.date, regions: list[str] | None = None) -> dict:
-    """Clean ``day`` (only ``regions`` if given) into events_clean; returns the counts.
-
-    Keys: ``bronze``, ``clean``, ``removed`` (per reason), ``heavy_users``,
-    ``heavy_rows`` (kept rows of heavy users), ``removed_share``.
-    """
-    from mobsig.catalog import Catalog
-    from mobsig.clean import (
-        DROP_REASON,
-        REASONS,
-        annotate_events,
-        heavy_users,
-        kept,
-        with_cell_position,
-    )
-    from mobsig.pipeline import bbox_params, gate_and_write
-    from mobsig.runs import note_input, note_output, note_partition
-
-    catalog = Catalog(spark, cfg.warehouse)
-    where = f"dt={day.isoformat()}" + (f" region={','.join(regions)}" if regions else "")
-    note_partition(where)
-    spec = {C.DT: day, C.REGION: regions}
-    if not catalog.exists("events_bronze"):
-        raise InputError("table events_bronze does not exist: run ingest_events first")
-    bronze = catalog.read("events_bronze", **spec)
+def build(ctx: JobContext) -> list[Output]:
+    p = ctx.cfg.clean
+    bronze = ctx.read("events_bronze", dt=ctx.day, region=ctx.regions)
     n_bronze = bronze.count()
-    note_input("events_bronze", n_bronze)
-    if n_bronze == 0:
-        raise InputError(f"events_bronze has no rows for {where}: run ingest_events first")
-
-    cells = _cells_on_day(catalog, day)
-    heavy = heavy_users(bronze, cfg.clean.heavy_user_events_per_day).persist()
-    annotated = annotate_events(with_cell_position(bronze, cells), heavy, cfg.clean).persist(
-        StorageLevel.MEMORY_AND_DISK)
-    try:
-        n_heavy_users = heavy.count()
-        counts: dict[str | None, int] = {}
-        n_heavy_rows = 0
-        for r in annotated.groupBy(DROP_REASON, C.IS_HEAVY_USER).count().collect():
-            counts[r[0]] = counts.get(r[0], 0) + int(r[2])
-            if r[0] is None and r[1]:
-                n_heavy_rows = int(r[2])
-        n_clean = counts.pop(None, 0)
-        removed = {r: counts.pop(r, 0) for r in REASONS}
-        if counts:
-            raise DataQualityError(f"clean_events {where}: unknown drop reasons {counts}")
-        total = n_clean + sum(removed.values())
-        share = sum(removed.values()) / n_bronze
-        log.info("clean_events %s: bronze %d = clean %d + %s (removed share %.4f); "
-                 "%d heavy users with %d kept rows", where, n_bronze, n_clean,
-                 " + ".join(f"{k} {v}" for k, v in removed.items()), share,
-                 n_heavy_users, n_heavy_rows)
-        for reason, n in removed.items():
-            note_output(f"{reason}_removed", n)
-        note_output("heavy_user_rows", n_heavy_rows)
-        if total != n_bronze:
-            raise DataQualityError(
-                f"clean_events {where}: rows do not reconcile: bronze {n_bronze} != clean "
-                f"{n_clean} + removed {removed} = {total}; nothing written")
-        if removed["unlocated"]:
-            log.warning("clean_events %s: %d events have no cell version valid on %s "
-                        "(cell table changed since ingest?)", where, removed["unlocated"], day)
-        params = {**bbox_params(cfg),
-                  "min_rows": math.ceil(n_bronze * (1.0 - cfg.clean.max_removed_share))}
-        out = kept(annotated).select(*catalog.schema("events_clean").names)
-        gate_and_write(catalog, out, "events_clean", spec, suite="events_clean",
-                       params=params, results_dir=cfg.quality_dir, label=where)
-    finally:
-        annotated.unpersist()
-        heavy.unpersist()
-    return {"bronze": n_bronze, "clean": n_clean, "removed": removed,
-            "heavy_users": n_heavy_users, "heavy_rows": n_heavy_rows,
-            "removed_share": share}
-
-
-def run(args: argparse.Namespace, cfg: Config, spark) -> int:
-    from mobsig.runs import day_label, recorded
-
-    regions = jobargs.regions(args)
-    for day in jobargs.days(args):
-        res = recorded(spark, cfg, NAME, day_label(day, regions),
-                       lambda day=day: execute(spark, cfg, day, regions))
-        rm = res["removed"]
-        print(f"{day}: {res['bronze']} bronze -> {res['clean']} clean; removed "
-              f"{rm['duplicate']} duplicates, {rm['pingpong']} ping-pong, {rm['drift']} drift, "
-              f"{rm['unlocated']} unlocated ({100 * res['removed_share']:.2f}%); "
-              f"{res['heavy_users']} heavy users kept flagged")
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    from mobsig.cli import main as cli_main
-
-    return cli_main([NAME, *(sys.argv[1:] if argv is None else argv)])
+    ctx.require(n_bronze > 0, "events_bronze has no rows: run ingest_events first")
+    heavy = ctx.keep(clean.heavy_users(bronze, p.heavy_user_events_per_day))
+    located = clean.with_cell_position(bronze, cells_on_day(ctx.read("cells"), ctx.day))
+    annotated = ctx.keep(clean.annotate_events(located, heavy, p))
+    ledger = ctx.reconcile(annotated, source="events_bronze", reason=clean.DROP_REASON,
+                           reasons=clean.REASONS, rows_in=n_bronze, by=C.IS_HEAVY_USER)
+    ctx.fact("heavy_users", heavy.count())
+    ctx.fact("heavy_rows", ledger.kept_by.get(True, 0))
+    ctx.fact("removed_share", round(ledger.removed_total / n_bronze, 6))
+    if ledger.removed[clean.UNLOCATED]:
+        ctx.log.warning("%d events have no cell version valid on %s (cell table changed "
+                        "since ingest?)", ledger.removed[clean.UNLOCATED], ctx.day)
+    out = clean.kept(annotated).select(*ctx.catalog.schema("events_clean").names)
+    return [Output(out, "events_clean", params={
+        **ctx.cfg.run.bbox_params(),
+        "min_rows": math.ceil(n_bronze * (1.0 - p.max_removed_share))})]
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    import sys
+
+    from mobsig.cli import main
+
+    sys.exit(main(["clean_events", *sys.argv[1:]]))

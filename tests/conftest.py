@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from mobsig.config import Config, build_config
+from mobsig.runner import JobResult
 from mobsig.synth.generate import TWO_WEEK_RULES
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
@@ -69,33 +71,58 @@ def city(spark, tmp_path_factory):
     return res, load_config(res.config_path, ["spark.shuffle_partitions=2"])
 
 
+@dataclass
+class ChainRun:
+    """What the chain fixture ran: the typed result of every job run, by job and
+    partition label (``dt=2026-06-08``, ``month=2026-06``, ``all``)."""
+
+    results: dict[tuple[str, str], JobResult] = field(default_factory=dict)
+
+    def of(self, job: str, day: dt.date | None = None, month: dt.date | None = None
+           ) -> JobResult:
+        label = (f"dt={day.isoformat()}" if day else f"month={month:%Y-%m}" if month
+                 else "all")
+        return self.results[(job, label)]
+
+
+def run_chain(spark, cfg, days: list[dt.date]) -> ChainRun:
+    """Every job of the pipeline spec on ``days`` and their month, in the order
+    ``mobsig run all --fresh-start`` runs them (the same plan)."""
+    import argparse
+
+    from mobsig.runner import run_partition
+    from mobsig.tools.run import plan
+
+    args = argparse.Namespace(job="all", date=None, date_from=days[0].isoformat(),
+                              date_to=days[-1].isoformat(), region=[], month=None,
+                              month_from=None, month_to=None, fresh_start=True,
+                              no_export_files=False)
+    out = ChainRun()
+    for name, part, opts in plan(args):
+        out.results[(name, part.label)] = run_partition(spark, cfg, name, part, opts)
+    return out
+
+
 @pytest.fixture(scope="session")
 def chain(spark, city):
-    """The whole pipeline run once on the city, in its own warehouse: ingest_cells, then
-    ingest_events -> clean_events -> detect_stays for every day, then flag_users ->
-    home_work -> expand -> population_by_unit for the month. Tests read the tables; a
-    test that re-runs a partition must leave it identical (idempotence)."""
-    from mobsig.jobs import (
-        clean_events,
-        detect_stays,
-        expand,
-        flag_users,
-        home_work,
-        ingest_cells,
-        ingest_events,
-        population_by_unit,
-    )
-
+    """The whole pipeline run once on the city, in its own warehouse: ingest_units and
+    ingest_cells, then ingest_events -> clean_events -> detect_stays for every day, then
+    flag_users -> home_work -> place_cards -> expand -> population_by_unit for the month.
+    Tests read the tables; a test that re-runs a partition must leave it identical
+    (idempotence)."""
     res, cfg = city
-    counts: dict = {"cells": ingest_cells.execute(spark, cfg), "days": {}}
-    for i, day in enumerate(res.days):
-        counts["days"][day] = {
-            "ingest": ingest_events.execute(spark, cfg, day),
-            "clean": clean_events.execute(spark, cfg, day),
-            "stays": detect_stays.execute(spark, cfg, day, fresh_start=(i == 0)),
-        }
-    counts["flags"] = flag_users.execute(spark, cfg, MONTH)
-    counts["home_work"] = home_work.execute(spark, cfg, MONTH)
-    counts["expand"] = expand.execute(spark, cfg, MONTH)
-    counts["population"] = population_by_unit.execute(spark, cfg, MONTH)
-    return res, cfg, counts
+    return res, cfg, run_chain(spark, cfg, res.days)
+
+
+# fixtures whose tests belong to a slower tier; the hook below marks every test that uses
+# one of them (directly or through another fixture), so the markers cannot drift
+TIER_FIXTURES = {"city": "city", "chain": "city", "standalone": "cluster",
+                 "real_city": "slow"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        for fixture, marker in TIER_FIXTURES.items():
+            if fixture in used:
+                item.add_marker(getattr(pytest.mark, marker))

@@ -8,8 +8,8 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from mobsig.catalog import Catalog, partition_predicate
 from mobsig.errors import SchemaError
+from mobsig.io.catalog import Catalog, partition_predicate
 from mobsig.schema import conform, load_schema, schema_names
 
 D1, D2 = dt.date(2026, 6, 1), dt.date(2026, 6, 2)
@@ -154,3 +154,13 @@ def test_table_from_an_older_schema_is_a_clear_schema_error(spark, warehouse):
         cat.read("cells")
     cat.write(full, "cells", {})
     assert cat.read("cells").select("svc_lon").first()[0] == 1.0
+
+
+def test_reading_a_missing_table_is_an_input_error(spark, warehouse):
+    """A read never creates the table it was asked for."""
+    from mobsig.errors import InputError
+
+    cat = Catalog(spark, str(warehouse))
+    with pytest.raises(InputError, match=r"table stays does not exist at .*warehouse/stays"):
+        cat.read("stays", dt=D1)
+    assert not cat.exists("stays")

@@ -17,6 +17,7 @@ from mobsig.config import Config
 from mobsig.coords import haversine_m
 from mobsig.errors import InputError
 from tests.conftest import make_config
+from tests.factories import ingest_cells
 
 BBOX = (73.0, 136.0, 3.0, 54.0)
 
@@ -26,13 +27,11 @@ def _with_warehouse(cfg: Config, warehouse: Path) -> Config:
 
 
 @pytest.fixture(scope="module")
-def built(spark, city, tmp_path_factory):
-    """The city's cells table built once into a private warehouse."""
-    from mobsig.jobs.ingest_cells import execute
-
-    res, cfg = city
-    cfg = _with_warehouse(cfg, tmp_path_factory.mktemp("cells_wh"))
-    counts = execute(spark, cfg)
+def built(spark, chain):
+    """The city's cells table, as the shared pipeline run built it."""
+    res, cfg, runs = chain
+    counts = {**runs.of("ingest_cells").facts,
+              "rows_read": runs.of("ingest_cells").input_rows["cells_raw"]}
     table = spark.read.format("delta").load(str(cfg.warehouse / "cells"))
     truth = pd.read_csv(res.out / "truth/cells.csv", dtype={"admin_code": str})
     return cfg, counts, table, truth
@@ -109,14 +108,15 @@ def test_coverage_polygons_valid_contain_antenna_and_face_azimuth(spark, built):
     assert diff.max() < 1.0
 
 
-def test_rerun_gives_identical_table(spark, built):
-    from mobsig.jobs.ingest_cells import execute
-
+def test_rerun_gives_identical_table(spark, built, tmp_path):
+    """ingest_cells run again (in a warehouse of its own: the chain's stays on) gives the
+    same table."""
     cfg, _, table, _ = built
     cols = table.columns
     before = sorted((tuple(r) for r in table.select(*cols).collect()), key=repr)
-    execute(spark, cfg)
-    after_df = spark.read.format("delta").load(str(cfg.warehouse / "cells"))
+    own = _with_warehouse(cfg, tmp_path / "warehouse")
+    ingest_cells(spark, own)
+    after_df = spark.read.format("delta").load(str(own.warehouse / "cells"))
     after = sorted((tuple(r) for r in after_df.select(*cols).collect()), key=repr)
     assert before == after
 
@@ -213,29 +213,25 @@ SMALL = pd.DataFrame({
 
 
 def test_invalid_rows_fail_naming_them(spark, tmp_path):
-    from mobsig.jobs.ingest_cells import execute
-
     bad = SMALL.copy()
     bad.loc[1, "coord_sys"] = "mars"
     bad.to_csv(tmp_path / "cells.csv", index=False)
     with pytest.raises(InputError, match=r"cell_id='c2'.*coord_sys mars unknown"):
-        execute(spark, _small_cfg(tmp_path, tmp_path / "cells.csv"))
+        ingest_cells(spark, _small_cfg(tmp_path, tmp_path / "cells.csv"))
     overlap = SMALL.copy()
     overlap.loc[3, "valid_from"] = dt.date(2026, 6, 9)
     overlap.to_csv(tmp_path / "cells.csv", index=False)
     with pytest.raises(InputError, match=r"cell_id='c3'.*overlaps"):
-        execute(spark, _small_cfg(tmp_path, tmp_path / "cells.csv"))
+        ingest_cells(spark, _small_cfg(tmp_path, tmp_path / "cells.csv"))
 
 
 def test_small_parquet_table_skip_policy_and_outside_county(spark, tmp_path):
-    from mobsig.jobs.ingest_cells import execute
-
     broken = {**SMALL.iloc[0].to_dict(), "cell_id": "broken", "lon": None}
     bad = pd.DataFrame([*SMALL.to_dict("records"), broken])
     (tmp_path / "cells").mkdir()
     bad.to_parquet(tmp_path / "cells/part-0.parquet", index=False)
     cfg = _small_cfg(tmp_path, tmp_path / "cells", on_invalid="skip")
-    counts = execute(spark, cfg)
+    counts = ingest_cells(spark, cfg)
     assert counts == {"rows_read": 6, "rows_invalid": 1, "cells": 5, "outside_units": 1}
     out = {(r["cell_id"], r["valid_from"]): r for r in
            spark.read.format("delta").load(str(cfg.warehouse / "cells")).collect()}
@@ -247,8 +243,8 @@ def test_small_parquet_table_skip_policy_and_outside_county(spark, tmp_path):
     # a single cell with no neighbour site falls back to twice its coverage radius
     assert all(500 <= r["stay_radius_m"] <= 1000 for r in out.values())
     with pytest.raises(InputError, match="outside every county"):
-        execute(spark, _small_cfg(tmp_path, tmp_path / "cells", on_invalid="skip",
-                                  outside_units="fail"))
+        ingest_cells(spark, _small_cfg(tmp_path, tmp_path / "cells", on_invalid="skip",
+                                       outside_units="fail"))
 
 
 def test_service_point_is_the_centroid_of_the_sector_service_area():
@@ -275,11 +271,13 @@ def test_service_point_is_the_centroid_of_the_sector_service_area():
     assert np.allclose(zx, 0) and np.allclose(zy, 0)
 
 
-def test_county_units_need_a_county_level(spark, tmp_path):
-    """A layer mapping with a mistyped level (here 'County') gives no county at all: an
-    error naming the levels found, not every cell silently outside."""
-    from mobsig.cells import county_units
+def test_units_need_a_county_level(spark, tmp_path):
+    """A layer mapping with a mistyped level (here 'County') gives no county at all:
+    ingest_units fails naming the levels found (not every cell silently outside), and
+    writes nothing."""
     from mobsig.config import UnitLayer
+    from mobsig.io.catalog import Catalog
+    from mobsig.runner import run
 
     layer = tmp_path / "c.geojson"
     layer.write_text(json.dumps({"type": "FeatureCollection", "features": [{
@@ -287,10 +285,18 @@ def test_county_units_need_a_county_level(spark, tmp_path):
         "geometry": {"type": "Polygon", "coordinates": [[[104.0, 30.6], [104.1, 30.6],
                                                          [104.1, 30.7], [104.0, 30.6]]]}}]}))
     bad = UnitLayer(path=str(layer), id_field="CODE", name_field="NAME", level="County")
+    cfg = make_config(tmp_path)
     with pytest.raises(InputError, match=r"no layer has units of level 'county'.*'County'"):
-        county_units(spark, [bad])
+        run(spark, cfg.replace(paths=dataclasses.replace(cfg.paths, units=(bad,))),
+            "ingest_units")
+    catalog = Catalog(spark, cfg.warehouse)
+    assert not catalog.exists("units")
     good = dataclasses.replace(bad, level="county")
-    assert [r[0] for r in county_units(spark, [good]).collect()] == ["510104"]
+    run(spark, cfg.replace(paths=dataclasses.replace(cfg.paths, units=(good,))),
+        "ingest_units")
+    units = catalog.read("units").collect()
+    assert [(r["unit_id"], r["unit_name"], r["level"]) for r in units] == [
+        ("510104", "锦江区", "county")]
 
 
 # --------------------------------------------------------------------------------------
@@ -371,9 +377,7 @@ def test_is_hsr_problem_shows_the_value_as_delivered(spark):
 
 
 def test_ingest_cells_names_the_cell_and_delivered_is_hsr(spark, tmp_path):
-    from mobsig.jobs.ingest_cells import execute
-
     bad = SMALL.assign(is_hsr=["false", "Ja", "TRUE", "TRUE", ""])
     bad.to_csv(tmp_path / "cells.csv", index=False)
     with pytest.raises(InputError, match=r"cell_id='c2'.*is_hsr Ja is not a boolean"):
-        execute(spark, _small_cfg(tmp_path, tmp_path / "cells.csv"))
+        ingest_cells(spark, _small_cfg(tmp_path, tmp_path / "cells.csv"))

@@ -14,7 +14,7 @@ import json
 import pandas as pd
 import pytest
 
-from mobsig.catalog import Catalog
+from mobsig.io.catalog import Catalog
 from tests.conftest import MONTH
 
 pytestmark = pytest.mark.slow
@@ -37,20 +37,23 @@ def table(spark, chain, name, **spec) -> pd.DataFrame:
 
 
 def test_every_day_reconciles_exactly(chain):
-    _, _, counts = chain
-    for day, c in counts["days"].items():
-        ing = c["ingest"]
-        assert ing["rows_read"] == ing["rows_accepted"] + ing["rows_quarantined"], day
-        cl = c["clean"]
-        assert cl["bronze"] == ing["rows_accepted"], day
-        assert cl["bronze"] == cl["clean"] + sum(cl["removed"].values()), day
+    res, _, runs = chain
+    for day in res.days:
+        ing = runs.of("ingest_events", day)
+        read = ing.input_rows["raw_events"]
+        accepted = ing.output_rows["events_bronze"]
+        assert read == accepted + ing.output_rows["events_quarantine"], day
+        assert ing.output_rows["events_quarantine"] == sum(ing.removed.values()), day
+        cl = runs.of("clean_events", day)
+        assert cl.input_rows["events_bronze"] == accepted, day
+        assert accepted == cl.output_rows["events_clean"] + sum(cl.removed.values()), day
 
 
 def test_stays_precision_recall_against_truth(spark, chain, truth):
     """Stays of >= 30 min from the real chain: precision and recall >= 0.9 (a detected stay
     matches a true one when times overlap >= 50 % of the shorter and they are <= 1 km
     apart). Human cards, days fully inside the run (not the first or last day)."""
-    from tests.test_stays import match_stays
+    from tests.factories import match_stays
 
     res, _, _ = chain
     days = res.days[1:-1]
@@ -107,7 +110,7 @@ def test_non_human_and_multicard_against_truth(spark, chain, truth):
 
 
 def test_reruns_are_identical(spark, chain):
-    from mobsig.jobs import clean_events, detect_stays, home_work
+    from mobsig.runner import run
 
     res, cfg, _ = chain
     cat = Catalog(spark, cfg.warehouse)
@@ -120,16 +123,24 @@ def test_reruns_are_identical(spark, chain):
                                 ("moves", {"dt": day}), ("home_work", {"month": key}))}
 
     before = snap()
-    clean_events.execute(spark, cfg, day)
-    detect_stays.execute(spark, cfg, day)
-    home_work.execute(spark, cfg, MONTH)
+    run(spark, cfg, "clean_events", day=day)
+    run(spark, cfg, "detect_stays", day=day)
+    run(spark, cfg, "home_work", month=MONTH)
     assert snap() == before
 
 
 def test_run_records_name_counts_and_gates(spark, chain):
-    """The chain's runs went through the shared write path: the runs table (written by the
-    CLI and `mobsig run`) is exercised in test_cluster; here the gates kept results."""
-    res, cfg, _ = chain
+    """Every run of the chain left a succeeded record in the runs table with its row
+    counts and gates, and the gates kept their results."""
+    res, cfg, runs = chain
+    rec = Catalog(spark, cfg.warehouse).read("runs").toPandas()
+    assert len(rec) >= len(runs.results) and set(rec["status"]) == {"succeeded"}
+    clean = rec[(rec["job"] == "clean_events") & (rec["partition"] == f"dt={res.days[1]}")]
+    counts = json.loads(clean["output_rows"].iloc[0])
+    assert counts["events_clean"] == runs.of("clean_events", res.days[1]).output_rows[
+        "events_clean"]
+    assert any(g["suite"] == "events_clean" and g["success"]
+               for g in json.loads(clean["gates"].iloc[0]))
     kept = list((cfg.quality_dir).rglob("*.json"))
     suites = {p.parts[len(cfg.quality_dir.parts)] for p in kept}
     assert {"events_bronze", "events_clean", "stays", "user_flags", "home_work"} <= suites

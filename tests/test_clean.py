@@ -7,8 +7,8 @@ import datetime as dt
 
 import pytest
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
+from mobsig.cells import cells_on_day
 from mobsig.clean import (
     DRIFT,
     DROP_REASON,
@@ -16,7 +16,6 @@ from mobsig.clean import (
     PINGPONG,
     UNLOCATED,
     annotate_events,
-    cells_valid_on,
     flag_drift,
     flag_duplicates,
     flag_pingpong,
@@ -24,22 +23,12 @@ from mobsig.clean import (
     with_cell_position,
 )
 from mobsig.config import CleanConfig
+from tests.factories import EVENT_SCHEMA
 
 DAY = dt.date(2026, 6, 1)
 T0 = dt.datetime(2026, 6, 1, 10, 0, 0)
 USER = "u" * 20
 
-EVENT_SCHEMA = T.StructType([
-    T.StructField("user_id", T.StringType(), False),
-    T.StructField("event_time", T.TimestampType(), False),
-    T.StructField("cell_id", T.StringType(), False),
-    T.StructField("event_type", T.StringType(), True),
-    T.StructField("imei_tac", T.StringType(), True),
-    T.StructField("home_region", T.StringType(), True),
-    T.StructField("source_file", T.StringType(), True),
-    T.StructField("dt", T.DateType(), False),
-    T.StructField("region", T.StringType(), False),
-])
 CELL_SCHEMA = ("cell_id string, valid_from date, valid_to date, lon double, lat double, "
                "x_m double, y_m double, stay_radius_m double")
 
@@ -74,7 +63,7 @@ def events(spark, rows, user=USER):
 
 
 def located(spark, cells, rows, user=USER):
-    return with_cell_position(events(spark, rows, user), cells_valid_on(cells, DAY))
+    return with_cell_position(events(spark, rows, user), cells_on_day(cells, DAY))
 
 
 def run_cases(spark, cells, cases, transform):
@@ -84,7 +73,7 @@ def run_cases(spark, cells, cases, transform):
     df = frames[0]
     for f in frames[1:]:
         df = df.unionByName(f)
-    out = transform(with_cell_position(df, cells_valid_on(cells, DAY)))
+    out = transform(with_cell_position(df, cells_on_day(cells, DAY)))
     got = {name: [] for name in cases}
     for r in out.where(F.col("flag")).select("user_id", "event_time").collect():
         got[r.user_id.rstrip("_")].append(int((r.event_time - T0).total_seconds()))
@@ -211,7 +200,7 @@ def test_cell_version_valid_on_the_day_is_joined(spark):
     cells = spark.createDataFrame(rows, CELL_SCHEMA)
     ev = events(spark, [(0, "C1"), (10, "C2")])
     out = {r.cell_id: (r.x_m, r.stay_radius_m)
-           for r in with_cell_position(ev, cells_valid_on(cells, DAY)).collect()}
+           for r in with_cell_position(ev, cells_on_day(cells, DAY)).collect()}
     assert out == {"C1": (10_000.0, 600.0), "C2": (None, None)}
 
 
@@ -221,7 +210,7 @@ def test_annotate_accounts_for_every_row(spark, cells):
     heavy = [(i, "S1-1") for i in range(12)] + [(3, "S1-1"), (5, "S2-1", "handover"),
                                                  (6, "S1-1")]
     ev = events(spark, normal, user="n" * 20).unionByName(events(spark, heavy, user="h" * 20))
-    loc = with_cell_position(ev, cells_valid_on(cells, DAY))
+    loc = with_cell_position(ev, cells_on_day(cells, DAY))
     hv = heavy_users(ev, 10)
     assert [r.user_id for r in hv.collect()] == ["h" * 20]
     params = CleanConfig()
@@ -246,7 +235,7 @@ def test_annotate_accounts_for_every_row(spark, cells):
 def test_heavy_users_are_split_off_by_broadcast_joins(spark, cells):
     ev = events(spark, [(i, "S1-1") for i in range(5)], user="h" * 20).unionByName(
         events(spark, [(0, "S1-1")], user="n" * 20))
-    loc = with_cell_position(ev, cells_valid_on(cells, DAY))
+    loc = with_cell_position(ev, cells_on_day(cells, DAY))
     out = annotate_events(loc, heavy_users(ev, 3), CleanConfig())
     plan = out._jdf.queryExecution().executedPlan().toString()
     # heavy users go one way (semi join), everyone else the other (anti join), both
@@ -272,14 +261,15 @@ def test_config_rejects_bad_clean_parameters():
 
 @pytest.fixture(scope="module")
 def cleaned_city(spark, chain):
-    """Two days of the shared pipeline run (one with the heavy card), cleaned once more
-    under a run record (a re-run: the partitions stay identical); their truth rows."""
+    """Two days of the shared pipeline run (one with the heavy card): their clean_events
+    results and run records, and their truth rows."""
+    import json
+
     import pandas as pd
-    from mobsig.jobs import clean_events
 
-    from mobsig.runs import recording
+    from mobsig.io.catalog import Catalog
 
-    res, cfg, _ = chain
+    res, cfg, runs = chain
     truth = pd.read_parquet(res.out / "truth/events")
     truth["dt"] = truth["dt"].astype(str)
     truth = truth[~truth["label"].str.startswith("malformed")].copy()
@@ -288,17 +278,18 @@ def cleaned_city(spark, chain):
     days = sorted({res.days[0], heavy_day})
     truth = truth[truth["dt"].isin([d.isoformat() for d in days])].copy()
     truth["ts"] = pd.to_datetime(truth["event_time"], format="ISO8601")
-
+    recs = Catalog(spark, cfg.warehouse).read("runs", job="clean_events").toPandas()
     out, records = {}, {}
     for d in days:
-        with recording("clean_events", f"test-{d}", cfg.digest()) as rec:
-            out[d] = clean_events.execute(spark, cfg, d)
-        records[d] = rec
+        out[d] = runs.of("clean_events", d)
+        row = recs[recs["partition"] == f"dt={d}"].iloc[-1]
+        records[d] = {"input_rows": json.loads(row["input_rows"]),
+                      "output_rows": json.loads(row["output_rows"])}
     return cfg, days, heavy_day, truth, out, records
 
 
 def _clean_frame(spark, cfg, days):
-    from mobsig.catalog import Catalog
+    from mobsig.io.catalog import Catalog
 
     return Catalog(spark, cfg.warehouse).read("events_clean", dt=days)
 
@@ -330,43 +321,28 @@ def test_city_duplicates_all_removed_and_rows_reconcile(spark, cleaned_city):
         td = truth[truth["dt"] == d.isoformat()]
         expected_dups = len(td) - len(td.drop_duplicates(raw))
         res = out[d]
-        assert res["removed"]["duplicate"] == expected_dups
-        assert res["bronze"] == res["clean"] + sum(res["removed"].values())
-        rec = records[d].output_rows
-        assert rec["events_clean"] == res["clean"]
-        assert rec["duplicate_removed"] == expected_dups
-        assert records[d].input_rows["events_bronze"] == res["bronze"]
+        n_clean = res.output_rows["events_clean"]
+        assert res.removed["duplicate"] == expected_dups
+        assert res.input_rows["events_bronze"] == n_clean + sum(res.removed.values())
+        rec = records[d]["output_rows"]
+        assert rec["events_clean"] == n_clean
+        assert rec["removed_duplicate"] == expected_dups
+        assert records[d]["input_rows"]["events_bronze"] == res.input_rows["events_bronze"]
     clean = _clean_frame(spark, cfg, days)
     assert clean.count() == clean.dropDuplicates(
         ["user_id", "event_time", "cell_id", "event_type", "imei_tac", "home_region"]).count()
     # the heavy card: kept (de-duplicated only) and flagged
-    assert out[heavy_day]["heavy_users"] == 1 and out[heavy_day]["heavy_rows"] > 20000
+    assert out[heavy_day].facts["heavy_users"] == 1
+    assert out[heavy_day].facts["heavy_rows"] > 20000
     heavy = clean.where((F.col("dt") == heavy_day) & F.col("is_heavy_user"))
     assert heavy.select("user_id").distinct().count() == 1
 
 
 @pytest.mark.slow
-def test_city_rerun_gives_an_identical_partition(spark, cleaned_city):
-    from mobsig.jobs import clean_events
-
-    cfg, days, _, _, out, _ = cleaned_city
-    d = days[0]
-    before = _clean_frame(spark, cfg, [d]).localCheckpoint()
-    again = clean_events.execute(spark, cfg, d)
-    after = _clean_frame(spark, cfg, [d])
-    assert again == out[d]
-    assert after.count() == before.count() == out[d]["clean"]
-    assert after.exceptAll(before).count() == 0 and before.exceptAll(after).count() == 0
-    # other days untouched
-    assert _clean_frame(spark, cfg, days).count() == sum(out[x]["clean"] for x in days)
-
-
-@pytest.mark.slow
 def test_city_gate_blocks_a_too_high_removed_share(spark, cleaned_city):
-    from mobsig.jobs import clean_events
-
-    from mobsig.catalog import Catalog
     from mobsig.errors import DataQualityError
+    from mobsig.io.catalog import Catalog
+    from mobsig.runner import run
 
     cfg, days, _, _, _, _ = cleaned_city
     d = days[0]
@@ -374,5 +350,5 @@ def test_city_gate_blocks_a_too_high_removed_share(spark, cleaned_city):
     version = catalog.version("events_clean")
     strict = cfg.replace(clean=dataclasses.replace(cfg.clean, max_removed_share=0.001))
     with pytest.raises(DataQualityError, match="expect_table_row_count_to_be_between"):
-        clean_events.execute(spark, strict, d)
+        run(spark, strict, "clean_events", day=d)
     assert catalog.version("events_clean") == version

@@ -4,7 +4,6 @@ mode, then the outputs and the run manifests checked."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import shutil
@@ -16,11 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from mobsig import pipeline
 from tests.conftest import make_config
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
-DAILY = ["ingest_cells", "ingest_events", "clean_events", "detect_stays"]
+DAILY = [j.name for j in pipeline.chain("daily")]  # units, cells, ingest, clean, stays
 
 
 def free_port() -> int:
@@ -91,7 +91,7 @@ def test_daily_chain_through_spark_submit(standalone, small_city, spark, tmp_pat
            "SPARK_SUBMIT": str(VENV_BIN / "spark-submit")}
     day = res.days[0]  # one synthetic day through the whole daily chain
     for job in DAILY:
-        args = [] if job == "ingest_cells" else ["--date", day.isoformat()]
+        args = [] if pipeline.job(job).kind == "none" else ["--date", day.isoformat()]
         if job == "detect_stays":
             args.append("--fresh-start")  # the first day of data has no carry
         cmd = [str(ROOT / "deploy/yarn/submit.sh"), "--target", "standalone", "--master",
@@ -101,7 +101,7 @@ def test_daily_chain_through_spark_submit(standalone, small_city, spark, tmp_pat
         assert p.returncode == 0, f"{job} {day} failed:\n{p.stderr[-4000:]}"
         # it really went through spark-submit to the standalone master
         assert f"--master {url}" in p.stderr and "--deploy-mode client" in p.stderr
-    from mobsig.catalog import Catalog
+    from mobsig.io.catalog import Catalog
 
     wh = res.out / "warehouse"
     cat = Catalog(spark, wh)
@@ -110,9 +110,9 @@ def test_daily_chain_through_spark_submit(standalone, small_city, spark, tmp_pat
     assert cat.read("stays", dt=day).count() > 20
     runs = cat.read("runs").collect()
     done = {(r["job"], r["partition"].split(" ")[0]) for r in runs if r["status"] == "succeeded"}
-    for job in DAILY[1:]:
-        assert (job, f"dt={day.isoformat()}") in done, job
-    assert ("ingest_cells", "all") in done
+    for job in DAILY:
+        label = "all" if pipeline.job(job).kind == "none" else f"dt={day.isoformat()}"
+        assert (job, label) in done, job
     r = next(r for r in runs if r["job"] == "clean_events"
              and r["partition"].startswith(f"dt={day}"))
     assert json.loads(r["output_rows"])["events_clean"] > 1000
@@ -131,9 +131,9 @@ def test_failed_gate_exits_non_zero_and_names_the_expectation(small_city, tmp_pa
     base = [sys.executable, "-m", "mobsig.cli"]
     common = ["--config", str(res.config_path), "--set", f"paths.warehouse={wh}",
               "--set", "spark.driver_memory=1g", "--log-level", "WARNING"]
-    p = subprocess.run([*base, "ingest_cells", *common], capture_output=True, text=True,
-                       timeout=600)
-    assert p.returncode == 0, p.stderr[-3000:]
+    for job in ("ingest_units", "ingest_cells"):
+        p = subprocess.run([*base, job, *common], capture_output=True, text=True, timeout=600)
+        assert p.returncode == 0, p.stderr[-3000:]
     # an impossible bound: every malformed row pushes the quarantine share over 0
     p = subprocess.run([*base, "ingest_events", "--date", day, *common,
                         "--set", "ingest.max_quarantine_share=0"],
@@ -143,10 +143,10 @@ def test_failed_gate_exits_non_zero_and_names_the_expectation(small_city, tmp_pa
     from pyspark.sql import SparkSession
 
     spark = SparkSession.getActiveSession()
-    from mobsig.catalog import Catalog
+    from mobsig.io.catalog import Catalog
 
     cat = Catalog(spark, wh)
-    assert cat.read("events_bronze", dt=dt.date.fromisoformat(day)).count() == 0
+    assert not cat.exists("events_bronze")  # nothing written
     runs = [r for r in cat.read("runs").collect() if r["job"] == "ingest_events"]
     assert len(runs) == 1 and runs[0]["status"] == "failed"
     gates = json.loads(runs[0]["gates"])

@@ -13,7 +13,7 @@ from mobsig.errors import ConfigError
 
 
 def _args(tmp_path: Path, *extra: str) -> argparse.Namespace:
-    from mobsig.jobs import demo
+    from mobsig.tools import demo
 
     p = argparse.ArgumentParser()
     demo.add_arguments(p)
@@ -21,7 +21,7 @@ def _args(tmp_path: Path, *extra: str) -> argparse.Namespace:
 
 
 def test_env_folder_without_census_is_named(tmp_path, monkeypatch, capsys):
-    from mobsig.jobs import demo
+    from mobsig.tools import demo
 
     empty = tmp_path / "elsewhere"
     empty.mkdir()
@@ -44,7 +44,7 @@ def test_env_folder_without_census_is_named(tmp_path, monkeypatch, capsys):
 
 
 def test_shared_data_flag_wins_over_env(tmp_path, monkeypatch):
-    from mobsig.jobs import demo
+    from mobsig.tools import demo
 
     env_dir, flag_dir = tmp_path / "env", tmp_path / "flag"
     env_dir.mkdir()
@@ -61,7 +61,7 @@ def test_shared_data_flag_wins_over_env(tmp_path, monkeypatch):
 
 
 def test_census_found_through_env(tmp_path, monkeypatch):
-    from mobsig.jobs import demo
+    from mobsig.tools import demo
 
     census = tmp_path / "data" / "census2020"
     census.mkdir(parents=True)

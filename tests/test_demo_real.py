@@ -24,8 +24,8 @@ from pyproj import Transformer
 from pyspark.sql import functions as F
 from scipy.spatial import cKDTree
 
-from mobsig.catalog import Catalog
 from mobsig.config import UnitLayer, build_config, load_config
+from mobsig.io.catalog import Catalog
 from mobsig.synth.generate import generate
 from mobsig.synth.real import CENSUS_DIR, shared_data_dir
 
@@ -89,7 +89,9 @@ def write_true_stays(spark, cfg, out) -> int:
 
 @pytest.fixture(scope="module")
 def real_city(spark, tmp_path_factory):
-    from mobsig.jobs import demo, expand, home_work, ingest_cells, population_by_unit
+    from mobsig.runner import run
+    from mobsig.tools import demo
+    from mobsig.tools.evaluate import unsuppressed_population
 
     out = tmp_path_factory.mktemp("real_city")
     # the config `mobsig demo --real-layers-only --real-people 400 --shared-data DATA`
@@ -106,16 +108,13 @@ def real_city(spark, tmp_path_factory):
     assert cfg.synth.start_date == START and cfg.synth.days == 14
     res = generate(spark, cfg, out)
     city_cfg = load_config(res.config_path, ["spark.shuffle_partitions=2"])
-    counts = {"cells": ingest_cells.execute(spark, city_cfg),
-              "stays": write_true_stays(spark, city_cfg, out),
-              "home_work": home_work.execute(spark, city_cfg, MONTH),
-              "expand": expand.execute(spark, city_cfg, MONTH),
-              "population": population_by_unit.execute(spark, city_cfg, MONTH)}
+    run(spark, city_cfg, "ingest_units")
+    counts = {"cells": run(spark, city_cfg, "ingest_cells").facts,
+              "stays": write_true_stays(spark, city_cfg, out)}
+    for job in ("home_work", "place_cards", "expand", "population_by_unit"):
+        counts[job] = run(spark, city_cfg, job, month=MONTH).facts
     catalog = Catalog(spark, city_cfg.warehouse)
-    table, _, cached, _ = population_by_unit.build(spark, city_cfg, MONTH, catalog)
-    raw = table.toPandas()  # before suppression
-    for df in cached:
-        df.unpersist()
+    raw = unsuppressed_population(spark, city_cfg, MONTH).toPandas()  # before suppression
     exported = catalog.read("population_by_unit", month="2026-06").toPandas()
     hw = catalog.read("home_work", month="2026-06").toPandas()
     truth = pd.read_csv(out / "truth/population_by_unit.csv", dtype={"unit_id": str})
@@ -193,7 +192,7 @@ def test_expanded_residents_match_census_per_county(real_city):
 
 def test_identified_homes_lie_in_the_true_county(spark, real_city):
     res, cfg, counts, raw, exported, hw, truth, persons, cards = real_city
-    from mobsig.spatial import read_units_layer
+    from mobsig.io.units import read_units_layer
 
     true_res = persons[persons["in_sample"] & persons["kind"].str.startswith("resident")
                        & persons["pop_class"].eq("resident")]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mobsig import submit
+from mobsig import pipeline, submit
 from mobsig.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,7 +62,7 @@ def test_k8s_manifests_are_complete_current_and_pinned():
     pins = submit.read_pins()
     apps = sorted((DEPLOY / "k8s" / "apps").glob("*.yaml"))
     jobs = {p.stem for p in apps}
-    assert {"ingest_cells", "ingest_events", "clean_events", "detect_stays"} <= jobs
+    assert jobs == set(pipeline.job_names())  # one manifest per job of the spec
     for path in apps:
         doc = yaml.safe_load(path.read_text())
         assert doc["apiVersion"] == "sparkoperator.k8s.io/v1beta2"
@@ -168,10 +168,13 @@ def test_airflow_dags_import_and_follow_job_dependencies(tmp_path, monkeypatch):
     def edges(dag):
         return {(t.task_id, d) for t in dag.tasks for d in t.downstream_task_ids}
 
-    assert edges(daily) == {("ingest_cells", "ingest_events"), ("ingest_events", "clean_events"),
-                            ("clean_events", "detect_stays")}
-    assert edges(monthly) == {("days_complete", "flag_users"), ("flag_users", "home_work"),
-                              ("home_work", "expand"), ("expand", "population_by_unit")}
+    # the DAGs run the spec's chains in order (every spec edge is implied by the order)
+    daily_jobs = [j.name for j in pipeline.chain("daily")]
+    monthly_jobs = ["days_complete"] + [j.name for j in pipeline.chain("monthly")]
+    assert edges(daily) == set(zip(daily_jobs, daily_jobs[1:], strict=False))
+    assert edges(monthly) == set(zip(monthly_jobs, monthly_jobs[1:], strict=False))
+    order = {n: i for i, n in enumerate(daily_jobs + monthly_jobs[1:])}
+    assert all(order[a] < order[b] for a, b in pipeline.edges())
     assert daily.catchup and daily.max_active_runs == 1
     for dag in (daily, monthly):
         for t in dag.tasks:

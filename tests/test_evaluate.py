@@ -112,8 +112,7 @@ def test_population_errors_only_big_townships_count():
 
 
 def test_evaluate_job_needs_a_truth_folder(tmp_path):
-    from mobsig.jobs import evaluate
-
+    from mobsig.tools import evaluate
     from tests.conftest import make_config
 
     cfg = make_config(tmp_path)

@@ -9,7 +9,6 @@ its warehouse, so the chain's own tables keep the default factors.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import shutil
@@ -20,10 +19,10 @@ import pytest
 from pyspark.sql import functions as F
 
 from mobsig import expansion, population
-from mobsig.catalog import Catalog
 from mobsig.config import build_config
 from mobsig.errors import ConfigError, DataQualityError, InputError
 from mobsig.expansion import age_factors, parse_age_bands
+from mobsig.io.catalog import Catalog
 from mobsig.schema import load_schema
 from tests.conftest import MONTH, make_config
 
@@ -291,12 +290,17 @@ def _home_work(spark, catalog):
 
 @pytest.fixture(scope="module")
 def world(spark, tmp_path_factory):
-    """The world's config (rake_ages on) with home_work and the plain county factors (as
-    expand without raking writes them), but no expansion_factors_age yet."""
+    """The world's config (rake_ages on) with home_work, the units and card_places (run
+    through ingest_units and place_cards) and the plain county factors (as expand without
+    raking writes them), but no expansion_factors_age yet."""
+    from mobsig.runner import run
+
     tmp = tmp_path_factory.mktemp("ages_world")
     cfg = _world(tmp)
     catalog = Catalog(spark, cfg.warehouse)
     _home_work(spark, catalog)
+    run(spark, cfg, "ingest_units")
+    run(spark, cfg, "place_cards", month=MONTH)
     plain = [(A, f"county {A}", 10, POP[A], POP[A] / 10, KEY),
              (B, f"county {B}", 8, POP[B], POP[B] / 8, KEY)]
     catalog.write(spark.createDataFrame(plain, load_schema("expansion_factors").struct),
@@ -305,21 +309,35 @@ def world(spark, tmp_path_factory):
     return raked, catalog
 
 
+def test_place_cards_gives_counted_cards_their_county_and_band(spark, world):
+    cfg, catalog = world
+    places = catalog.read("card_places", month=KEY).toPandas().set_index("user_id")
+    counted = {u for u, _, _, counted, _ in PEOPLE if counted}
+    assert set(places.index) == counted  # x00 is not counted
+    want = {u: c for u, c, *_ in PEOPLE if u in counted}
+    assert places["home_county"].to_dict() == want
+    ages = {u: (None if y == "" else 2026 - y) for u, _, _, _, y in PEOPLE if u in counted}
+    band = {u: (None if a is None else "0-14" if a <= 14 else "15-64" if a <= 64 else "65P")
+            for u, a in ages.items()}
+    assert places["age_band"].where(places["age_band"].notna(), None).to_dict() == band
+
+
 def test_population_refuses_raking_without_age_factors(spark, world):
-    from mobsig.jobs import population_by_unit
+    from mobsig.runner import run
 
     cfg, catalog = world
     assert not catalog.exists("expansion_factors_age")
-    with pytest.raises(InputError, match="run expand with rake_ages"):
-        population_by_unit.build(spark, cfg, MONTH, catalog)
+    with pytest.raises(InputError, match="expansion_factors_age does not exist.*run `mobsig "
+                                         "expand` first"):
+        run(spark, cfg, "population_by_unit", month=MONTH, export=False)
 
 
 @pytest.fixture(scope="module")
 def raked(spark, world):
-    from mobsig.jobs import expand
+    from mobsig.runner import run
 
     cfg, catalog = world
-    result = expand.execute(spark, cfg, MONTH)
+    result = run(spark, cfg, "expand", month=MONTH).facts
     table = catalog.read("expansion_factors_age", month=KEY).toPandas()
     return cfg, catalog, result, table
 
@@ -348,11 +366,11 @@ def test_expand_writes_raked_factors(raked):
 
 
 def test_expand_rerun_is_identical(spark, raked):
-    from mobsig.jobs import expand
+    from mobsig.runner import run
 
     cfg, catalog, _, before = raked
     version = catalog.version("expansion_factors_age")
-    expand.execute(spark, cfg, MONTH)
+    run(spark, cfg, "expand", month=MONTH)
     after = catalog.read("expansion_factors_age").toPandas()
     assert catalog.version("expansion_factors_age") == version + 1
     key = ["unit_id", "age_band"]
@@ -361,14 +379,14 @@ def test_expand_rerun_is_identical(spark, raked):
 
 
 def test_age_factor_gate_names_county_and_band(spark, raked):
-    from mobsig.jobs import expand
+    from mobsig.runner import run
 
     cfg, catalog, result, _ = raked
     assert result["age"]["factors"][A]["0-14"] == pytest.approx(97.5)
     versions = {t: catalog.version(t) for t in ("expansion_factors", "expansion_factors_age")}
     tight = cfg.replace(expansion=dataclasses.replace(cfg.expansion, factor_max=90.0))
     with pytest.raises(DataQualityError) as err:
-        expand.execute(spark, tight, MONTH)
+        run(spark, tight, "expand", month=MONTH)
     msg = str(err.value)
     assert "quality gate 'expansion_factors_age'" in msg
     cells = msg.split("county/age-band cells with factors outside [1.0, 90.0]: ")[1]
@@ -379,19 +397,29 @@ def test_age_factor_gate_names_county_and_band(spark, raked):
     assert {t: catalog.version(t) for t in versions} == versions
 
 
+def test_dispersion_gate_fails_before_anything_is_written(spark, raked):
+    """The factors 60 and 50 vary by CV 0.091: a tighter expansion.max_dispersion fails the
+    run naming the metric, and both tables keep their previous version (the gate runs
+    before the write)."""
+    from mobsig.runner import run
+
+    cfg, catalog, _, _ = raked
+    versions = {t: catalog.version(t) for t in ("expansion_factors", "expansion_factors_age")}
+    tight = cfg.replace(expansion=dataclasses.replace(cfg.expansion, max_dispersion=0.05))
+    with pytest.raises(DataQualityError, match=r"expansion_dispersion.*factor_cv.*0\.09"):
+        run(spark, tight, "expand", month=MONTH)
+    assert {t: catalog.version(t) for t in versions} == versions
+
+
 def test_user_weights_meet_county_and_band_margins(spark, raked):
     cfg, catalog, _, table = raked
-    hw = catalog.read("home_work", month=KEY)
+    places = catalog.read("card_places", month=KEY)
     factors = catalog.read("expansion_factors", month=KEY)
     age = catalog.read("expansion_factors_age", month=KEY)
-    bands = expansion.with_age_band(expansion.read_subscribers(spark, cfg.path("subscribers")),
-                                    parse_age_bands(BANDS), MONTH.year)
-    home = spark.createDataFrame([(u, "home", c) for u, c, *_ in PEOPLE],
-                                 "user_id string, role string, unit_id string")
-    w = population.user_weights(hw, home, factors, age, bands)
-    plain = population.user_weights(hw, home, factors)
+    w = population.user_weights(places, factors, age)
+    plain = population.user_weights(places, factors)
     people = pd.DataFrame(PEOPLE, columns=["user_id", "unit_id", "pop_class", "counted", "y"])
-    bands_pd = bands.toPandas()
+    bands_pd = places.select("user_id", "age_band").toPandas()
     m = (people.merge(w.toPandas(), on="user_id", how="inner")
          .merge(bands_pd, on="user_id", how="left"))
     assert "x00" not in set(m["user_id"])  # not counted: no weight
@@ -413,16 +441,14 @@ def test_user_weights_meet_county_and_band_margins(spark, raked):
 
 
 def test_population_by_unit_uses_age_factors(spark, raked):
-    from mobsig.jobs import population_by_unit
+    from mobsig.runner import run
+    from mobsig.tools.evaluate import unsuppressed_population
 
     cfg, catalog, _, _ = raked
-    table, _, cached, _ = population_by_unit.build(spark, cfg, MONTH, catalog)
-    try:
-        out = table.where((F.col("level") == "county") & (F.col("pop_class") == "resident"))
-        got = {r["unit_id"]: (r["raw_count"], r["expanded_count"]) for r in out.collect()}
-    finally:
-        for df in cached:
-            df.unpersist()
+    _stays(spark, catalog)
+    table = unsuppressed_population(spark, cfg, MONTH)
+    out = table.where((F.col("level") == "county") & (F.col("pop_class") == "resident"))
+    got = {r["unit_id"]: (r["raw_count"], r["expanded_count"]) for r in out.collect()}
     assert {c: n for c, (n, _) in got.items()} == {A: 10, B: 8}
     for c, p in POP.items():
         assert got[c][1] == pytest.approx(p, rel=1e-6)
@@ -430,34 +456,46 @@ def test_population_by_unit_uses_age_factors(spark, raked):
     other = cfg.replace(expansion=dataclasses.replace(cfg.expansion,
                                                       age_bands=("0-19", "20-59", "60P")))
     with pytest.raises(InputError, match="re-run expand for the month"):
-        population_by_unit.build(spark, other, MONTH, catalog)
+        run(spark, other, "population_by_unit", month=MONTH, export=False)
 
 
-def _args():
-    return argparse.Namespace(month=KEY, month_from=None, month_to=None)
+def _stays(spark, catalog):
+    """One day stay at home for every card (daily presence needs the stays table)."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    start = dt.datetime(2026, 6, 1, 9, tzinfo=ZoneInfo("Asia/Shanghai"))
+    end = start + dt.timedelta(hours=8)
+    rows = []
+    for i, (u, c, *_) in enumerate(PEOPLE):
+        x0, y0, x1, y1 = BOXES[c]
+        lon, lat = x0 + (x1 - x0) * (0.05 + 0.04 * (i % 20)), (y0 + y1) / 2
+        rows.append((u, start, end, 8 * 3600, lon, lat, "c1", "8a2a1072b59ffff", 10,
+                     start.date()))
+    catalog.write(spark.createDataFrame(rows, load_schema("stays").struct), "stays",
+                  {"dt": start.date()})
 
 
 def test_validation_before_spark(tmp_path):
-    from mobsig.jobs import expand, population_by_unit
+    from mobsig.runner import validate
 
     cfg = _world(tmp_path)
     on = dataclasses.replace(cfg.expansion, rake_ages=True)
-    expand.validate(_args(), cfg)  # raking off: the age inputs are not needed
-    expand.validate(_args(), cfg.replace(expansion=on))
+    validate(cfg, "expand")  # raking off: the age inputs are not needed
+    validate(cfg.replace(expansion=on), "expand")
     for key in ("subscribers", "reference_ages"):
         unset = cfg.replace(expansion=on, paths=dataclasses.replace(cfg.paths, **{key: ""}))
         with pytest.raises(ConfigError, match=rf"paths\.{key} is not set"):
-            expand.validate(_args(), unset)
+            validate(unset, "expand")
     gone = cfg.replace(expansion=on, paths=dataclasses.replace(
         cfg.paths, subscribers=str(tmp_path / "nope.csv")))
     with pytest.raises(ConfigError, match=r"paths\.subscribers: .*does not exist"):
-        expand.validate(_args(), gone)
-    with pytest.raises(ConfigError, match=r"paths\.subscribers: .*does not exist"):
-        population_by_unit.validate(_args(), gone)
+        validate(gone, "place_cards")  # the job that reads the birth years
     overlap = cfg.replace(expansion=dataclasses.replace(on, age_bands=("0-19", "15-64",
                                                                        "65P")))
-    with pytest.raises(ConfigError, match="overlap"):
-        expand.validate(_args(), overlap)
+    for job in ("expand", "place_cards"):
+        with pytest.raises(ConfigError, match="overlap"):
+            validate(overlap, job)
     # the parameters load from YAML / the command line
     c = build_config({"expansion": {"age_bands": ["0-59", "60P"], "ages_id_field": "id"}},
                      ["expansion.rake_ages=true"])
@@ -470,32 +508,30 @@ def test_validation_before_spark(tmp_path):
 
 @pytest.fixture(scope="module")
 def city_raked(spark, chain, tmp_path_factory):
-    """expand with rake_ages on a copy of the chain's home_work (own warehouse)."""
-    from mobsig.jobs import expand
+    """expand with rake_ages on a copy of the chain's card_places and units (own
+    warehouse, so the chain's own tables keep the default factors)."""
+    from mobsig.runner import run
 
     res, cfg, _ = chain
     wh = tmp_path_factory.mktemp("ages_city") / "warehouse"
-    shutil.copytree(cfg.warehouse / "home_work", wh / "home_work")
+    for table in ("card_places", "units"):
+        shutil.copytree(cfg.warehouse / table, wh / table)
     # the test sample holds ~14 sample children for the city's ~2,700 (1 % share): cell
     # factors reach ~4 x the county factor, beyond the generated bounds (3 x the county
     # factor), so the bounds are widened to look at accuracy here
     rk = cfg.replace(paths=dataclasses.replace(cfg.paths, warehouse=str(wh)),
                      expansion=dataclasses.replace(cfg.expansion, rake_ages=True,
                                                    factor_max=cfg.expansion.factor_max * 5))
-    result = expand.execute(spark, rk, MONTH)
+    result = run(spark, rk, "expand", month=MONTH).facts
     catalog = Catalog(spark, rk.warehouse)
-    hw = catalog.read("home_work", month=KEY)
-    units = population.read_units(spark, rk.unit_layers())
-    homes = expansion.resident_counties(hw, units.where(F.col("level") == "county"))
-    home = homes.withColumn("role", F.lit("home"))
-    bands = expansion.with_age_band(expansion.read_subscribers(spark, rk.path("subscribers")),
-                                    parse_age_bands(rk.expansion.age_bands), MONTH.year)
+    places = catalog.read("card_places", month=KEY)
+    homes = expansion.resident_counties(places)
     factors = catalog.read("expansion_factors", month=KEY)
     age = catalog.read("expansion_factors_age", month=KEY)
     out = {}
-    for name, w in (("raked", population.user_weights(hw, home, factors, age, bands)),
-                    ("plain", population.user_weights(hw, home, factors))):
-        per = (homes.join(w, "user_id", how="inner").join(bands, "user_id", how="left")
+    for name, w in (("raked", population.user_weights(places, factors, age)),
+                    ("plain", population.user_weights(places, factors))):
+        per = (homes.join(w, "user_id", how="inner")
                .groupBy("unit_id", "age_band").agg(F.sum("weight").alias(name)))
         out[name] = per.toPandas()
     est = out["raked"].merge(out["plain"], on=["unit_id", "age_band"], how="outer")

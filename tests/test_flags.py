@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 
 from mobsig import flags as fl
-from mobsig.catalog import Catalog
 from mobsig.config import FlagsConfig
 from mobsig.errors import DataQualityError, InputError
+from mobsig.io.catalog import Catalog
 from mobsig.schema import load_schema
 from tests.conftest import make_config
 
@@ -291,16 +291,16 @@ def tiny_cfg(spark, tmp_path):
 
 
 def test_job_writes_gated_partition_and_rerun_is_identical(spark, tiny_cfg):
-    from mobsig.jobs.flag_users import execute
+    from mobsig.runner import run
 
-    s1 = execute(spark, tiny_cfg, MONTH)
+    s1 = run(spark, tiny_cfg, "flag_users", month=MONTH).facts
     assert s1["cards"] == 4 and s1["non_human"] == 1 and s1["groups"] == 1
     assert s1["grouped_cards"] == 2
     assert s1["counted_persons"] == 2 and s1["days_missing"] == 20
     cat = Catalog(spark, tiny_cfg.warehouse)
     first = cat.read("user_flags").orderBy("user_id").collect()
     v1 = cat.version("user_flags")
-    s2 = execute(spark, tiny_cfg, MONTH)
+    s2 = run(spark, tiny_cfg, "flag_users", month=MONTH).facts
     assert s2 == s1
     assert cat.read("user_flags").orderBy("user_id").collect() == first
     assert cat.version("user_flags") == v1 + 1
@@ -308,21 +308,20 @@ def test_job_writes_gated_partition_and_rerun_is_identical(spark, tiny_cfg):
 
 
 def test_job_gate_failure_writes_nothing(spark, tiny_cfg):
-    from mobsig.jobs.flag_users import execute
+    from mobsig.runner import run
 
     cfg = tiny_cfg.replace(flags=FlagsConfig(max_non_human_share=0.1))
     with pytest.raises(DataQualityError) as err:
-        execute(spark, cfg, MONTH)
+        run(spark, cfg, "flag_users", month=MONTH)
     assert "is_non_human" in str(err.value)
-    cat = Catalog(spark, cfg.warehouse)
-    assert cat.read("user_flags").count() == 0
+    assert not Catalog(spark, cfg.warehouse).exists("user_flags")
 
 
 def test_job_without_events_is_an_input_error(spark, tiny_cfg):
-    from mobsig.jobs.flag_users import execute
+    from mobsig.runner import run
 
     with pytest.raises(InputError, match="2026-07"):
-        execute(spark, tiny_cfg, dt.date(2026, 7, 1))
+        run(spark, tiny_cfg, "flag_users", month=dt.date(2026, 7, 1))
 
 
 # --------------------------------------------------------------------------------------

@@ -19,13 +19,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mobsig import storage
 from mobsig.config import IngestConfig, build_config
 from mobsig.errors import ConfigError, InputError
 from mobsig.ingest import classify_events, plan_sources, read_sources
-from mobsig.storage import HadoopFiles, LocalFiles
+from mobsig.io import storage
+from mobsig.io.storage import HadoopFiles, LocalFiles
 from tests.conftest import make_config
-from tests.test_hsr import county_layer, tiny_cells
+from tests.factories import county_layer, ingest_cells, tiny_cells
 
 DAY = dt.date(2026, 6, 1)
 UID = "u" * 20
@@ -263,26 +263,28 @@ def test_listing_costs_one_list_call_per_folder(spark, tmp_path, monkeypatch):
 
 def test_jobs_read_cells_and_events_from_uris(spark, tmp_path, viewfs, raw_root):
     """ingest_cells from a file: URI, then ingest_events from viewfs://, end to end."""
-    from mobsig.jobs import ingest_cells, ingest_events
-
-    from mobsig.catalog import Catalog
+    from mobsig.io.catalog import Catalog
+    from mobsig.runner import run, validate
 
     tiny_cells().to_csv(tmp_path / "cells.csv", index=False)
     cfg = make_config(tmp_path, paths={"cells": uri(tmp_path / "cells.csv"),
                                        "units": [str(county_layer(tmp_path / "c.geojson"))],
                                        "raw_events": viewfs},
                       ingest={"max_quarantine_share": 0.6, "min_known_cell_share": 0.5})
-    ingest_cells.validate(None, cfg)  # the file: URI is checked locally
-    assert ingest_cells.execute(spark, cfg)["cells"] == 6
-    res = ingest_events.execute(spark, cfg, DAY)
-    assert (res["rows_read"], res["rows_accepted"], res["rows_quarantined"]) == (7, 4, 3)
-    assert res["quarantine"] == {"malformed_row": 1, "time_outside_day": 1, "unknown_cell": 1}
+    validate(cfg, "ingest_cells")  # the file: URI is checked locally
+    assert ingest_cells(spark, cfg)["cells"] == 6
+    res = run(spark, cfg, "ingest_events", day=DAY)
+    assert (res.input_rows["raw_events"], res.output_rows["events_bronze"],
+            res.output_rows["events_quarantine"]) == (7, 4, 3)
+    assert {k: v for k, v in res.removed.items() if v} == {
+        "malformed_row": 1, "time_outside_day": 1, "unknown_cell": 1}
     bronze = Catalog(spark, cfg.warehouse).read("events_bronze", dt=DAY)
     got = sorted(r[0] for r in bronze.select("source_file").collect())
     assert got == ["dt=2026-06-01/a.csv", "dt=2026-06-01/b.csv", "dt=2026-06-01/sub/c.tsv.gz",
                    "dt=2026-06-01/sub/deeper/d.parquet"]
     snapshot = sorted(map(tuple, bronze.collect()), key=repr)
-    assert ingest_events.execute(spark, cfg, DAY) == res
+    again_res = run(spark, cfg, "ingest_events", day=DAY)
+    assert (again_res.output_rows, again_res.removed) == (res.output_rows, res.removed)
     again = Catalog(spark, cfg.warehouse).read("events_bronze", dt=DAY)
     assert sorted(map(tuple, again.collect()), key=repr) == snapshot
     # a missing remote root or day folder: clear errors naming the path
@@ -290,9 +292,9 @@ def test_jobs_read_cells_and_events_from_uris(spark, tmp_path, viewfs, raw_root)
                                                  raw_events=f"viewfs://{MOUNT}/raw/x"))
     with pytest.raises(InputError, match=r"paths.raw_events: 'viewfs://mobsigtest/raw/x' "
                                          "does not exist"):
-        ingest_events.execute(spark, gone, DAY)
+        run(spark, gone, "ingest_events", day=DAY)
     with pytest.raises(InputError, match=r"day folder 'viewfs://.*dt=2026-06-09' does not"):
-        ingest_events.execute(spark, cfg, dt.date(2026, 6, 9))
+        run(spark, cfg, "ingest_events", day=dt.date(2026, 6, 9))
 
 
 def test_planning_through_hadoop_opens_each_file_once(spark, tmp_path, monkeypatch):

@@ -7,17 +7,16 @@ through ingest_cells; the synthetic city's HSR riders go through the shared chai
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
+from mobsig.cells import cells_on_day
 from mobsig.clean import (
     DROP_REASON,
     annotate_events,
-    cells_valid_on,
     flag_drift,
     heavy_users,
     with_cell_position,
@@ -25,7 +24,7 @@ from mobsig.clean import (
 from mobsig.config import CleanConfig
 from mobsig.synth.timeline import is_hsr_traveller
 from tests.conftest import make_config
-from tests.test_clean import EVENT_SCHEMA
+from tests.factories import EVENT_SCHEMA, county_layer, ingest_cells, tiny_cells
 
 DAY = dt.date(2026, 6, 1)
 T0 = dt.datetime(2026, 6, 1, 10, 0, 0)
@@ -59,7 +58,7 @@ def _events(spark, cases: dict) -> object:
 
 
 def _flagged(spark, cells, cases: dict, **kw) -> dict:
-    loc = with_cell_position(_events(spark, cases), cells_valid_on(cells, DAY))
+    loc = with_cell_position(_events(spark, cases), cells_on_day(cells, DAY))
     out = flag_drift(loc, 120.0, 2000.0, **kw)
     got: dict = {name: [] for name in cases}
     for r in out.where("is_drift").select("user_id", "event_time").collect():
@@ -114,7 +113,7 @@ def test_without_hsr_limit_the_old_rule_applies(spark, cells):
 
 def test_annotate_events_uses_the_configured_hsr_limit(spark, cells):
     cases = {k: CASES[k] for k in ("hsr_spike_200", "public_spike_200")}
-    loc = with_cell_position(_events(spark, cases), cells_valid_on(cells, DAY))
+    loc = with_cell_position(_events(spark, cases), cells_on_day(cells, DAY))
     none = heavy_users(loc, 10**6)
 
     def drift_of(params: CleanConfig) -> dict:
@@ -129,7 +128,7 @@ def test_annotate_events_uses_the_configured_hsr_limit(spark, cells):
 
 def test_cells_without_the_column_are_public(spark, cells):
     old = cells.drop("is_hsr")
-    on_day = cells_valid_on(old, DAY)
+    on_day = cells_on_day(old, DAY)
     assert on_day.where("is_hsr").count() == 0 and on_day.count() == cells.count()
     got = _flagged(spark, old, {"hsr_spike_200": CASES["hsr_spike_200"]}, vmax_hsr_kmh=350.0)
     assert got["hsr_spike_200"] == [180]  # H15 is a public cell now: 200 km/h is drift
@@ -138,38 +137,13 @@ def test_cells_without_the_column_are_public(spark, cells):
 # ----------------------------------------------------------------------------- ingest_cells
 
 
-def county_layer(path: Path, code: str = "990101") -> Path:
-    """One square county-level unit (CGCS2000) around 104.0-104.4 E, 30.5-30.9 N."""
-    ring = [[104.0, 30.5], [104.4, 30.5], [104.4, 30.9], [104.0, 30.9], [104.0, 30.5]]
-    doc = {"type": "FeatureCollection",
-           "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::4490"}},
-           "features": [{"type": "Feature",
-                         "properties": {"unit_id": code, "unit_name": "x", "level": "county"},
-                         "geometry": {"type": "Polygon", "coordinates": [ring]}}]}
-    path.write_text(json.dumps(doc))
-    return path
-
-
-def tiny_cells(hsr: bool = True) -> pd.DataFrame:
-    """Four public sites on a ~1 km grid (c1..c4), and two HSR sites by c1 (h1, h2)."""
-    rows = [("c1", 104.10, 30.60, ""), ("c2", 104.11, 30.60, "false"),
-            ("c3", 104.10, 30.61, "0"), ("c4", 104.11, 30.61, "No")]
-    if hsr:
-        rows += [("h1", 104.101, 30.601, "true"), ("h2", 104.102, 30.602, "1")]
-    df = pd.DataFrame(rows, columns=["cell_id", "lon", "lat", "is_hsr"])
-    return df.assign(coord_sys="wgs84", azimuth=None, radius_m=800.0, tech="5g",
-                     valid_from=None, valid_to=None)
-
-
 def _build(spark, tmp: Path, table: pd.DataFrame, **cells_cfg):
-    from mobsig.jobs.ingest_cells import execute
-
     tmp.mkdir(parents=True, exist_ok=True)
     table.to_csv(tmp / "cells.csv", index=False)
     cfg = make_config(tmp, paths={"cells": str(tmp / "cells.csv"),
                                   "units": [str(county_layer(tmp / "county.geojson"))]},
                       cells=cells_cfg)
-    counts = execute(spark, cfg)
+    counts = ingest_cells(spark, cfg)
     rows = spark.read.format("delta").load(str(cfg.warehouse / "cells")).collect()
     return counts, {r["cell_id"]: r for r in rows}
 
@@ -244,7 +218,7 @@ def test_city_hsr_riders_are_fast_and_on_hsr_cells(riders):
 
 @pytest.mark.slow
 def test_city_hsr_rider_events_are_kept(spark, riders):
-    from mobsig.catalog import Catalog
+    from mobsig.io.catalog import Catalog
 
     res, cfg, rider_ids, truth = riders
     catalog = Catalog(spark, cfg.warehouse)
@@ -267,10 +241,10 @@ def test_city_hsr_rider_events_are_kept(spark, riders):
         bronze = catalog.read("events_bronze", dt=d).where(
             F.col("user_id").isin(sorted(rider_ids)))
         none = heavy_users(bronze, 10**6)
-        marked = cells_valid_on(catalog.read("cells"), d)
-        for cells_on_day, unmarked in ((marked, False),
-                                       (marked.withColumn("is_hsr", F.lit(False)), True)):
-            out = annotate_events(with_cell_position(bronze, cells_on_day), none, cfg.clean)
+        marked = cells_on_day(catalog.read("cells"), d)
+        for on_day, unmarked in ((marked, False),
+                                 (marked.withColumn("is_hsr", F.lit(False)), True)):
+            out = annotate_events(with_cell_position(bronze, on_day), none, cfg.clean)
             n = out.where(F.col(DROP_REASON) == "drift").count()
             if unmarked:
                 n_unmarked += n

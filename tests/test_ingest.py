@@ -16,17 +16,17 @@ import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import functions as F
 
-from mobsig import storage
+from mobsig.cells import valid_on
 from mobsig.config import IngestConfig
 from mobsig.errors import InputError
 from mobsig.ingest import (
     REASONS,
-    cells_valid_on,
     classify_events,
     plan_sources,
     read_sources,
 )
-from mobsig.storage import LocalFiles
+from mobsig.io import storage
+from mobsig.io.storage import LocalFiles
 from mobsig.synth.signals import MALFORMED_REASONS
 from tests.conftest import CITY_START, make_config
 
@@ -38,8 +38,8 @@ CITY_B = CITY_START + dt.timedelta(days=11)  # after the cell swap, antenna move
 @pytest.fixture(scope="module")
 def ingested(chain):
     """Two ingested days of the city, from the shared pipeline run (conftest ``chain``)."""
-    res, cfg, counts = chain
-    days = {d: counts["days"][d]["ingest"] for d in (CITY_A, CITY_B)}
+    res, cfg, runs = chain
+    days = {d: runs.of("ingest_events", d) for d in (CITY_A, CITY_B)}
     truth = pd.read_parquet(res.out / "truth/events",
                             columns=["user_id", "event_time", "cell_id", "event_type", "label",
                                      "dt"])
@@ -56,11 +56,12 @@ def test_reconciliation_and_reasons_match_truth(spark, ingested, day):
     cfg, counts, truth = ingested
     t = truth[truth["dt"] == day.isoformat()]
     c = counts[day]
-    assert c["rows_read"] == len(t)
-    assert c["rows_accepted"] + c["rows_quarantined"] == c["rows_read"]
+    assert c.input_rows["raw_events"] == len(t)
+    accepted, quarantined = c.output_rows["events_bronze"], c.output_rows["events_quarantine"]
+    assert accepted + quarantined == c.input_rows["raw_events"]
     malformed = t[t["label"].str.startswith("malformed:")]
     want = Counter(label.split(":", 1)[1] for label in malformed["label"])
-    assert c["quarantine"] == dict(want)
+    assert {k: v for k, v in c.removed.items() if v} == dict(want)
     q = _table(spark, cfg, "events_quarantine", day).toPandas()
     assert len(q) == len(malformed) and q["raw_text"].notna().all()
     # each rejected row is the truth row labelled with exactly that reason
@@ -75,7 +76,7 @@ def test_reconciliation_and_reasons_match_truth(spark, ingested, day):
     assert q["source_file"].str.startswith(f"dt={day.isoformat()}/").all()
     # every other row (normal, ping-pong, drift, duplicate) is accepted, as delivered
     b = _table(spark, cfg, "events_bronze", day)
-    assert b.count() == c["rows_accepted"] == len(t) - len(malformed)
+    assert b.count() == accepted == len(t) - len(malformed)
     good = t[~t["label"].str.startswith("malformed:")]
     got = Counter(tuple(r) for r in b.select("user_id", "cell_id", "event_type").collect())
     assert got == Counter(zip(good["user_id"], good["cell_id"], good["event_type"],
@@ -88,13 +89,14 @@ def test_reconciliation_and_reasons_match_truth(spark, ingested, day):
 
 def test_every_injected_reason_seen(ingested):
     _, counts, _ = ingested
-    seen = set(counts[CITY_A]["quarantine"]) | set(counts[CITY_B]["quarantine"])
+    seen = {k for d in (CITY_A, CITY_B) for k, v in counts[d].removed.items() if v}
     assert seen == set(MALFORMED_REASONS)
 
 
 def test_region_run_and_rerun_are_idempotent(spark, ingested):
     from delta.tables import DeltaTable
-    from mobsig.jobs.ingest_events import execute
+
+    from mobsig.runner import run
 
     cfg, _, _ = ingested
     bronze_path = str(cfg.warehouse / "events_bronze")
@@ -110,12 +112,13 @@ def test_region_run_and_rerun_are_idempotent(spark, ingested):
     bronze0, quar0 = snapshot(bronze_path), snapshot(q_path)
     q_version = version(q_path)
     region = "990101"
-    res = execute(spark, cfg, CITY_A, [region])
+    res = run(spark, cfg, "ingest_events", day=CITY_A, regions=[region])
     n_region = sum(1 for r in bronze0 if r[-1] == region and r[-2] == CITY_A)
-    assert res["rows_written"] == n_region > 0
+    assert res.output_rows["events_bronze"] == n_region > 0
+    assert "events_quarantine" not in res.output_rows
     assert version(q_path) == q_version  # a regional run leaves the quarantine alone
     assert snapshot(bronze_path) == bronze0
-    execute(spark, cfg, CITY_A)
+    run(spark, cfg, "ingest_events", day=CITY_A)
     assert snapshot(bronze_path) == bronze0
     assert snapshot(q_path) == quar0
 
@@ -134,7 +137,7 @@ def cells_on_day(spark):
         [("c1", None, None, "510104"), ("c2", None, dt.date(2026, 5, 31), "510105"),
          ("c3", dt.date(2026, 6, 1), None, "510105")],
         "cell_id string, valid_from date, valid_to date, region string")
-    return cells_valid_on(cells, DAY1)
+    return valid_on(cells, DAY1)
 
 
 def _classify(spark, folder: Path, cells_on_day, **ingest) -> pd.DataFrame:
@@ -218,7 +221,7 @@ def test_header_setting_false_reads_first_line_as_data(spark, tmp_path, cells_on
 
 
 def test_missing_or_empty_day_folder_is_an_error(spark, tmp_path):
-    from mobsig.jobs.ingest_events import execute
+    from mobsig.runner import run
 
     with pytest.raises(InputError, match="does not exist"):
         plan_sources(tmp_path / "dt=2026-06-01", IngestConfig())
@@ -231,7 +234,7 @@ def test_missing_or_empty_day_folder_is_an_error(spark, tmp_path):
         plan_sources(tmp_path / "dt=2026-06-01", IngestConfig())
     cfg = make_config(tmp_path, paths={"raw_events": str(tmp_path)})
     with pytest.raises(InputError, match="run `mobsig ingest_cells` first"):
-        execute(spark, cfg, DAY1)
+        run(spark, cfg, "ingest_events", day=DAY1)
 
 
 # --------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ share, so the check measures the pipeline, not sampling noise.
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 import pandas as pd
@@ -17,31 +18,25 @@ import pytest
 from pyspark.sql import functions as F
 
 from mobsig import population, privacy
-from mobsig.catalog import Catalog
 from mobsig.errors import DataQualityError, InputError
 from mobsig.expansion import rake, read_reference_population
+from mobsig.io.catalog import Catalog
 from mobsig.synth import evaluate
-from tests.test_residence import MONTH, city_warehouse
-from tests.test_unpersist import persisted
+from tests.factories import MONTH, persisted
 
 ADDITIVE = ("resident", "short_term", "actual_service", "employed")
 
 
 @pytest.fixture(scope="module")
 def pop(spark, chain):
-    from mobsig.jobs import expand, population_by_unit
+    """The month's expand and population_by_unit results of the shared pipeline run, the
+    unsuppressed counts recomputed from the stored tables, and the truth."""
+    from mobsig.tools.evaluate import unsuppressed_population
 
-    cfg, _ = city_warehouse(spark, chain)
-    res = chain[0]
-    factors = expand.execute(spark, cfg, MONTH)
-    before = persisted(spark)
-    summary = population_by_unit.execute(spark, cfg, MONTH)
-    summary["_persisted_left"] = persisted(spark) - before
-    catalog = Catalog(spark, cfg.warehouse)
-    table, _, cached, _ = population_by_unit.build(spark, cfg, MONTH, catalog)
-    raw = table.toPandas()  # before suppression
-    for df in cached:
-        df.unpersist()
+    res, cfg, runs = chain
+    factors = runs.of("expand", month=MONTH).facts
+    summary = runs.of("population_by_unit", month=MONTH)
+    raw = unsuppressed_population(spark, cfg, MONTH).toPandas()  # before suppression
     truth = pd.read_csv(res.out / "truth/population_by_unit.csv",
                         dtype={"unit_id": str, "parent_id": str})
     return cfg, factors, summary, raw, truth
@@ -84,12 +79,6 @@ def test_expanded_township_residents_match_truth(pop):
     assert errors["county"]["max_abs_error"] <= evaluate.TARGETS["county_max_abs_error"]
 
 
-def test_execute_leaves_no_cached_frame(pop):
-    """population_by_unit unpersists everything it cached (Delta's own snapshot caches
-    aside, see tests/test_unpersist.py)."""
-    assert pop[2]["_persisted_left"] == 0
-
-
 def test_levels_add_up(pop):
     _, _, _, raw, _ = pop
     town = raw[(raw["level"] == "township") & raw["pop_class"].isin(ADDITIVE)]
@@ -128,32 +117,41 @@ def test_exported_rows_respect_k(spark, pop):
     ident = pdf[pdf["pop_class"].isin(["resident", "short_term", "actual_service"])]
     n = ident.groupby(["level", "unit_id"])["is_suppressed"].sum()
     assert not (n == 1).any()
-    assert set(summary["levels"]) >= {"county", "township", "grid"}
+    assert set(pdf["level"]) >= {"county", "township", "grid"}
+    assert summary.output_rows["population_by_unit"] == len(pdf)
 
 
 def test_export_files(spark, pop):
+    from mobsig.io.exports import export_paths
+
     cfg, _, summary, _, _ = pop
-    csv = summary["files"]["csv"]
+    files = export_paths(cfg.warehouse, "2026-06")
+    csv = files["csv"]
     with open(csv, "rb") as fh:
         assert fh.read(3) == b"\xef\xbb\xbf"
     pdf = pd.read_csv(csv, encoding="utf-8-sig", dtype={"unit_id": str})
     assert "user_id" not in pdf.columns and len(pdf) > 0
     assert pdf["unit_name"].astype(str).str.contains("区").any()  # Chinese names survive
-    g = spark.read.format("geoparquet").load(summary["files"]["geoparquet"])
+    g = spark.read.format("geoparquet").load(files["geoparquet"])
     assert g.count() == len(pdf)
     assert g.where(F.col("geometry").isNull()).count() == 0
 
 
-def test_reruns_are_identical(spark, pop):
-    from mobsig.jobs import expand, population_by_unit
+def test_reruns_are_identical_and_leave_no_cached_frame(spark, pop):
+    """expand and population_by_unit run again on the month: identical tables, and every
+    frame the runs cached is released (Delta's own snapshot caches aside, see
+    tests/test_unpersist.py)."""
+    from mobsig.runner import run
 
     cfg = pop[0]
     catalog = Catalog(spark, cfg.warehouse)
     cols = ["level", "unit_id", "pop_class"]
     before_p = catalog.read("population_by_unit").toPandas().sort_values(cols)
     before_f = catalog.read("expansion_factors").toPandas().sort_values("unit_id")
-    expand.execute(spark, cfg, MONTH)
-    population_by_unit.execute(spark, cfg, MONTH, export=False)
+    cached = persisted(spark)
+    run(spark, cfg, "expand", month=MONTH)
+    run(spark, cfg, "population_by_unit", month=MONTH, export=False)
+    assert persisted(spark) == cached
     after_p = catalog.read("population_by_unit").toPandas().sort_values(cols)
     after_f = catalog.read("expansion_factors").toPandas().sort_values("unit_id")
     pd.testing.assert_frame_equal(before_p.reset_index(drop=True),
@@ -163,7 +161,7 @@ def test_reruns_are_identical(spark, pop):
 
 
 def test_factor_bounds_gate_names_counties(spark, pop):
-    from mobsig.jobs import expand
+    from mobsig.runner import run
 
     cfg = pop[0]
     catalog = Catalog(spark, cfg.warehouse)
@@ -172,7 +170,7 @@ def test_factor_bounds_gate_names_counties(spark, pop):
     assert all(f == pytest.approx(100, rel=0.05) for f in factors.values())
     tight = cfg.replace(expansion=dataclasses.replace(cfg.expansion, factor_max=99.0))
     with pytest.raises(DataQualityError) as err:
-        expand.execute(spark, tight, MONTH)
+        run(spark, tight, "expand", month=MONTH)
     named = str(err.value).split("counties with factors outside [")[1]
     assert named.startswith(f"{cfg.expansion.factor_min}, 99.0]")
     assert all(c in named for c in factors), named  # every county, with its numbers
@@ -288,15 +286,13 @@ def test_reference_population_reader(spark, tmp_path):
         read_reference_population(spark, nocol)
 
 
-def test_levels_gate_names_units_that_do_not_add_up(spark, pop, tmp_path):
+def test_levels_gate_names_units_that_do_not_add_up(spark, pop):
     """The city's townships tile its counties: gap 0. A township layer with a hole (one
-    township's counts missing from the county's sum) fails the gate before any write,
-    naming the county and the numbers."""
-    from mobsig.jobs import population_by_unit
+    township's counts missing from the county's sum) fails the gate, naming the county
+    and the numbers (the job runs the gate before any write)."""
+    from mobsig.quality import metrics_frame, run_gate
 
-    from tests.conftest import make_config
-
-    assert pop[2]["level_gap"] == 0.0
+    assert pop[2].facts["level_gap"] == 0.0
     cols = ["level", "unit_id", "unit_name", "parent_id", "pop_class", "raw_count",
             "expanded_count"]
     table = spark.createDataFrame([
@@ -313,9 +309,12 @@ def test_levels_gate_names_units_that_do_not_add_up(spark, pop, tmp_path):
     ], cols)
     gaps = {r["parent_id"]: r["gap"] for r in population.level_gaps(table).collect()}
     assert gaps == {"C1": pytest.approx(0.1), "C2": 0.0}
-    cfg = make_config(tmp_path)
-    with pytest.raises(DataQualityError, match=r"levels do not add up \(largest gap 10\.00%.*"
-                                               r"county C1 \(东区\) resident: 600\.0 vs 540\.0"):
-        population_by_unit.gate_levels(spark, cfg, "2026-06", table)
-    loose = cfg.replace(population=dataclasses.replace(cfg.population, max_level_gap=0.1))
-    assert population_by_unit.gate_levels(spark, loose, "2026-06", table) == 0.1
+    gap, text = population.worst_level_gaps(table, 0.001)
+    assert gap == pytest.approx(0.1)
+    assert re.search(r"levels do not add up \(largest gap 10\.00%.*county C1 \(东区\) "
+                     r"resident: 600\.0 vs 540\.0", text), text
+    with pytest.raises(DataQualityError, match="level_gap"):
+        run_gate(metrics_frame(spark, {"level_gap": gap}), "population_levels",
+                 params={"max_level_gap": 0.001})
+    run_gate(metrics_frame(spark, {"level_gap": gap}), "population_levels",
+             params={"max_level_gap": 0.1})

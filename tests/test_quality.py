@@ -8,10 +8,10 @@ import logging
 
 import pytest
 
-from mobsig.catalog import Catalog
 from mobsig.errors import DataQualityError
-from mobsig.pipeline import gate_and_write
+from mobsig.io.catalog import Catalog
 from mobsig.quality import load_suite_dict, run_gate, structural_expectations, suite_names
+from mobsig.runner import Output, gate_all_then_write
 from mobsig.schema import load_schema
 
 BOX = {"lon_min": 73.0, "lon_max": 136.0, "lat_min": 3.0, "lat_max": 54.0}
@@ -77,6 +77,25 @@ def test_structural_failure_is_readable(spark):
         run_gate(df, "cells_raw", params=BOX)
 
 
+def test_not_null_columns_are_checked_in_one_aggregate(spark):
+    """Nulls in NOT NULL columns are counted per column (one Spark job for all of them)
+    and named with their numbers; a structure-only gate (suite None) checks just that."""
+    from mobsig.quality import structural_failures
+
+    schema = load_schema("cells_raw")
+    not_null = [c.name for c in schema.columns if not c.nullable]
+    assert {"cell_id", "lon", "lat", "coord_sys"} <= set(not_null)
+    rows = GOOD + [(None, None, 30.0, "wgs84", None, None, None, None, None)]
+    evaluated, failures = structural_failures(cells(spark, rows), schema)
+    assert evaluated == 1 + len(not_null)
+    assert sorted(f["kwargs"]["column"] for f in failures) == ["cell_id", "lon"]
+    assert failures[0]["unexpected_count"] == 1 and failures[0]["element_count"] == 3
+    with pytest.raises(DataQualityError, match=r"expect_column_values_to_not_be_null\("
+                                               r"column='cell_id'\): 1 of 3 rows"):
+        run_gate(cells(spark, rows), None, schema="cells_raw")
+    assert run_gate(cells(spark, GOOD), None, schema="cells_raw").success
+
+
 def test_parameters_come_from_configuration(spark):
     frame = cells(spark, GOOD)
     with pytest.raises(DataQualityError, match=r"column='lon', min_value=105\.0"):
@@ -114,11 +133,11 @@ def test_failed_gate_writes_nothing(spark, tmp_path, monkeypatch):
     original = q.load_suite_dict
     monkeypatch.setattr(q, "load_suite_dict",
                         lambda name: suite if name == "stays_test" else original(name))
-    gate_and_write(cat, stays(5), "stays", {"dt": day}, suite="stays_test")
+    gate_all_then_write(cat, [Output(stays(5), "stays", {"dt": day}, suite="stays_test")])
     version = cat.version("stays")
     expected = (r"column='n_events', min_value=2\.0\): "
                 r"3 of 3 rows unexpected \(100%\), e\.g\. \[1, 1, 1\]")
     with pytest.raises(DataQualityError, match=expected):
-        gate_and_write(cat, stays(1), "stays", {"dt": day}, suite="stays_test")
+        gate_all_then_write(cat, [Output(stays(1), "stays", {"dt": day}, suite="stays_test")])
     assert cat.version("stays") == version
     assert {r["n_events"] for r in cat.read("stays").collect()} == {5}

@@ -14,16 +14,16 @@ import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
-from mobsig.catalog import Catalog
 from mobsig.config import HomeWorkConfig, PopulationConfig
+from mobsig.io.catalog import Catalog
 
 MONTH = dt.date(2026, 6, 1)
 
 
 def city_warehouse(spark, chain):
     """The config and home_work summary of the shared pipeline run (conftest ``chain``)."""
-    _, cfg, counts = chain
-    return cfg, counts["home_work"]
+    _, cfg, runs = chain
+    return cfg, runs.of("home_work", month=MONTH).facts
 
 
 def dist_m(lon1, lat1, lon2, lat2):
@@ -113,17 +113,6 @@ def test_unidentified_home_has_reason(built):
     assert no_home["home_reason"].notna().all()
     assert hw.loc[hw["home_lon"].notna(), "home_reason"].isna().all()
     assert set(hw.loc[hw["pop_class"].eq("non_human"), "home_reason"]) == {"non_human"}
-
-
-def test_home_work_rerun_is_identical(spark, built):
-    from mobsig.jobs import home_work
-
-    cfg = built[0]
-    catalog = Catalog(spark, cfg.warehouse)
-    before = catalog.read("home_work").orderBy("user_id").toPandas()
-    home_work.execute(spark, cfg, MONTH)
-    after = catalog.read("home_work").orderBy("user_id").toPandas()
-    pd.testing.assert_frame_equal(before, after)
 
 
 # --------------------------------------------------------------------------------------
@@ -291,9 +280,8 @@ def _tiny_cells(spark, catalog: Catalog) -> None:
 
 
 def test_home_work_without_cells_table_is_an_input_error(spark, tmp_path):
-    from mobsig.jobs import home_work
-
     from mobsig.errors import InputError
+    from mobsig.runner import run
     from tests.conftest import make_config
 
     cfg = make_config(tmp_path)
@@ -301,12 +289,12 @@ def test_home_work_without_cells_table_is_an_input_error(spark, tmp_path):
     _tiny_stays(spark, catalog, [("u", "A")] * 6)
     with pytest.raises(InputError, match=r"cells table at .*cells is missing or empty.*"
                                          r"run ingest_cells first"):
-        home_work.execute(spark, cfg, MONTH)
+        run(spark, cfg, "home_work", month=MONTH)
     assert not catalog.exists("cells")  # the check did not create it empty
     assert not catalog.exists("home_work")
     catalog.ensure("cells")  # an empty table (e.g. created by an older run) is no better
     with pytest.raises(InputError, match="missing or empty"):
-        home_work.execute(spark, cfg, MONTH)
+        run(spark, cfg, "home_work", month=MONTH)
 
 
 def test_home_work_counts_stays_without_spacing(spark, tmp_path, caplog):
@@ -314,8 +302,7 @@ def test_home_work_counts_stays_without_spacing(spark, tmp_path, caplog):
     summary and logged as a WARNING, not silent."""
     import logging
 
-    from mobsig.jobs import home_work
-
+    from mobsig.runner import run
     from tests.conftest import make_config
 
     cfg = make_config(tmp_path, home_work={"home_min_nights": 3},
@@ -324,8 +311,8 @@ def test_home_work_counts_stays_without_spacing(spark, tmp_path, caplog):
     _tiny_stays(spark, catalog, [("u", "A")] * 6 + [("u", "X")] * 2 + [("v", "X")] * 4)
     _tiny_cells(spark, catalog)
     with caplog.at_level(logging.WARNING, logger="mobsig.jobs.home_work"):
-        got = home_work.execute(spark, cfg, MONTH)
-    assert got["stays"] == 12 and got["stays_without_spacing"] == 6
+        got = run(spark, cfg, "home_work", month=MONTH)
+    assert got.input_rows["stays"] == 12 and got.facts["stays_without_spacing"] == 6
     assert "6 of 12 stays are at cells missing from the cells table" in caplog.text
     assert "home_refine_min_m = 500 m" in caplog.text
     hw = {r["user_id"]: r for r in catalog.read("home_work", month="2026-06").collect()}
@@ -342,9 +329,8 @@ def test_home_identification_gate_fails_when_few_homes_are_found(spark, tmp_path
     home_share in test_unidentified_home_has_reason)."""
     from zoneinfo import ZoneInfo
 
-    from mobsig.jobs import home_work
-
     from mobsig.errors import DataQualityError
+    from mobsig.runner import run
     from tests.conftest import make_config
 
     cfg = make_config(tmp_path, home_work={"home_min_nights": 3},
@@ -365,5 +351,5 @@ def test_home_identification_gate_fails_when_few_homes_are_found(spark, tmp_path
     _tiny_cells(spark, catalog)
     with pytest.raises(DataQualityError, match=r"an identified home for 50\.0% of the 2 "
                                                r"counted cards present >= 5 days"):
-        home_work.execute(spark, cfg, MONTH)
+        run(spark, cfg, "home_work", month=MONTH)
     assert not catalog.exists("home_work")

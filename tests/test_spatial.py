@@ -1,4 +1,4 @@
-"""Unit-layer readers (mobsig.spatial): every contract format, any CRS, one output.
+"""Unit-layer readers (mobsig.io.units): every contract format, any CRS, one output.
 
 One tiny truth layer (three units near Chengdu, built in the census Albers projection:
 a box with a hole, a triangle sharing the box's east edge, a two-part multipolygon) is
@@ -25,10 +25,10 @@ import pytest
 import shapely
 from pyproj import CRS, Transformer
 
-from mobsig import topojson
 from mobsig.config import UnitLayer, build_config, dump_config, load_config
 from mobsig.errors import ConfigError, InputError
-from mobsig.spatial import read_units_layer
+from mobsig.io import topojson
+from mobsig.io.units import read_units_layer
 from mobsig.synth.real import CENSUS_ALBERS, census_layer, shared_data_dir
 
 ALBERS = CENSUS_ALBERS
@@ -315,7 +315,7 @@ def test_attributes_keep_the_other_fields(read_all):
 
 
 def test_geotools_disagreeing_crs_goes_through_pyproj(spark, layers, caplog):
-    with caplog.at_level(logging.INFO, logger="mobsig.spatial"):
+    with caplog.at_level(logging.INFO, logger="mobsig.io.units"):
         read_units_layer(spark, layers["geoparquet Robinson (pyproj path)"])
         read_units_layer(spark, layers["geopackage UTM"])
     text = caplog.text
@@ -324,8 +324,7 @@ def test_geotools_disagreeing_crs_goes_through_pyproj(spark, layers, caplog):
 
 
 def test_unit_ids_filter_and_population_readers(spark, layers, tmp_path):
-    from mobsig.cells import county_units
-    from mobsig.population import read_units
+    from mobsig.io.units import read_units
 
     topo = layers["topojson Albers (mapping)"]
     picked = dataclasses.replace(topo, unit_ids=("510105", "510106"))
@@ -333,8 +332,8 @@ def test_unit_ids_filter_and_population_readers(spark, layers, tmp_path):
         "510105", "510106"]
     units = read_units(spark, [picked, layers["geojson 4490 (no crs member)"].path])
     assert units.count() == 5
-    assert sorted(r.unit_id for r in county_units(spark, [picked]).collect()) == [
-        "510105", "510106"]
+    picked_only = read_units(spark, [picked]).where("level = 'county'")
+    assert sorted(r.unit_id for r in picked_only.collect()) == ["510105", "510106"]
 
 
 def test_config_takes_plain_paths_and_mappings(tmp_path):

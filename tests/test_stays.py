@@ -15,7 +15,7 @@ import pytest
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from mobsig.catalog import Catalog
+from mobsig.io.catalog import Catalog
 from mobsig.stays import (
     StayRule,
     find_stays,
@@ -26,6 +26,7 @@ from mobsig.stays import (
     stays_from_fold,
 )
 from tests.conftest import make_config
+from tests.factories import match_stays
 
 MIN = 60_000_000  # microseconds
 TZ = "Asia/Shanghai"
@@ -319,7 +320,7 @@ def local_rows(df):
 
 
 def test_cross_midnight_stay_stored_once(spark, tmp_path):
-    from mobsig.jobs.detect_stays import execute
+    from mobsig.runner import run
 
     cfg = make_config(tmp_path)
     d1, d2 = DAY1, DAY1 + dt.timedelta(days=1)
@@ -337,9 +338,10 @@ def test_cross_midnight_stay_stored_once(spark, tmp_path):
     ec = ec_frame(spark, rows)
     cat = Catalog(spark, cfg.warehouse)
     cat.write(ec, "events_clean", {})
-    r1 = execute(spark, cfg, d1)
-    assert r1["stays"] == 1 and r1["carry_out_open_records"] == 4 + 2
-    r2 = execute(spark, cfg, d2)
+    r1 = run(spark, cfg, "detect_stays", day=d1)
+    assert r1.output_rows["stays"] == 1
+    assert cat.read("stays_carry", dt=d1).where("kind = 'open_record'").count() == 4 + 2
+    r2 = run(spark, cfg, "detect_stays", day=d2)
     s1 = local_rows(cat.read("stays", dt=d1))
     s2 = local_rows(cat.read("stays", dt=d2))
     assert [(s["user_id"], s["cell_id"]) for s in s1] == [("night", "w")]
@@ -356,59 +358,38 @@ def test_cross_midnight_stay_stored_once(spark, tmp_path):
     assert cat.read("moves", dt=d1).count() == 0  # the home stay was not closed on d1
     # re-run d2: identical stays, moves and carry
     before = {t: sorted(cat.read(t, dt=d2).collect()) for t in ("stays", "moves", "stays_carry")}
-    assert execute(spark, cfg, d2) == r2
+    assert run(spark, cfg, "detect_stays", day=d2).output_rows == r2.output_rows
     after = {t: sorted(cat.read(t, dt=d2).collect()) for t in ("stays", "moves", "stays_carry")}
     assert after == before
 
 
 def test_missing_previous_carry_is_an_error(spark, tmp_path):
-    from mobsig.jobs.detect_stays import execute
-
     from mobsig.errors import InputError
+    from mobsig.runner import run
 
     cfg = make_config(tmp_path)
     d1, d2 = DAY1, DAY1 + dt.timedelta(days=1)
     rows = [ec_row("u", d, h, "a", 0) for d in (d1, d2) for h in (1, 2, 3)]
     Catalog(spark, cfg.warehouse).write(ec_frame(spark, rows), "events_clean", {})
     with pytest.raises(InputError, match="run detect_stays for 2026-06-01 first"):
-        execute(spark, cfg, d2)
-    assert execute(spark, cfg, d2, fresh_start=True)["stays"] == 1
+        run(spark, cfg, "detect_stays", day=d2)
+    assert run(spark, cfg, "detect_stays", day=d2, fresh_start=True).output_rows["stays"] == 1
 
 
 # --------------------------------------------------------------------------------------
 # the synthetic city
 
 
-def match_stays(det: pd.DataFrame, truth: pd.DataFrame, min_overlap=0.5, max_dist_m=1000.0):
-    """Pairs (det index, truth index) of the same user with time overlap >= min_overlap of
-    the shorter stay and positions <= max_dist_m apart."""
-    from mobsig.coords import haversine_m
-
-    m = det.reset_index().merge(truth.reset_index(), on="user_id", suffixes=("_d", "_t"))
-    ov = (np.minimum(m["stay_end_d"], m["stay_end_t"])
-          - np.maximum(m["stay_start_d"], m["stay_start_t"])).dt.total_seconds()
-    shorter = np.minimum((m["stay_end_d"] - m["stay_start_d"]).dt.total_seconds(),
-                         (m["stay_end_t"] - m["stay_start_t"]).dt.total_seconds())
-    dist = haversine_m(m["lon_d"], m["lat_d"], m["lon_t"], m["lat_t"])
-    ok = (ov >= min_overlap * np.maximum(shorter, 1)) & (dist <= max_dist_m)
-    return m.loc[ok, ["index_d", "index_t"]]
-
-
 @pytest.fixture(scope="module")
 def city_stays(spark, chain):
-    """Days 2-5 of the shared pipeline run; day 4 run once more (must be identical)."""
-    from mobsig.jobs.detect_stays import execute
-
-    res, cfg, counts = chain
+    """Days 2-5 of the shared pipeline run (their re-run is test_chain's)."""
+    res, cfg, runs = chain
     days = res.days[1:5]
-    results = [counts["days"][d]["stays"] for d in days]
+    results = [runs.of("detect_stays", d) for d in days]
     cat = Catalog(spark, cfg.warehouse)
     snap = {t: sorted(cat.read(t, dt=days[2]).collect()) for t in ("stays", "moves",
                                                                      "stays_carry")}
-    rerun = execute(spark, cfg, days[2])
-    snap2 = {t: sorted(cat.read(t, dt=days[2]).collect()) for t in ("stays", "moves",
-                                                                      "stays_carry")}
-    return res, cfg, days, results, (snap, snap2, results[2], rerun)
+    return res, cfg, days, results, snap
 
 
 def test_city_precision_recall(spark, city_stays):
@@ -431,8 +412,6 @@ def test_city_precision_recall(spark, city_stays):
     precision = pairs["index_d"].nunique() / len(det)
     inside = truth[(truth["stay_start"] >= lo) & (truth["stay_end"] <= hi)]
     recall = pairs.loc[pairs["index_t"].isin(inside.index), "index_t"].nunique() / len(inside)
-    print(f"city stays: {len(det)} detected (human), {len(inside)} true >= 30 min inside; "
-          f"precision {precision:.3f} recall {recall:.3f}; non-human stays {len(non_human)}")
     assert len(det) > 300
     assert precision >= 0.9
     assert recall >= 0.9
@@ -445,10 +424,11 @@ def test_city_precision_recall(spark, city_stays):
     assert not set(non_human["user_id"]) & iot
 
 
-def test_city_rerun_identical_and_moves(spark, city_stays):
-    res, cfg, days, results, (snap, snap2, r_before, r_after) = city_stays
-    assert snap == snap2 and r_before == r_after
+def test_city_moves_and_carry(spark, city_stays):
+    res, cfg, days, results, snap = city_stays
     assert snap["moves"] and snap["stays_carry"]
+    assert [r.output_rows["stays"] for r in results] == [
+        Catalog(spark, cfg.warehouse).read("stays", dt=d).count() for d in days]
     cat = Catalog(spark, cfg.warehouse)
     st = cat.read("stays")
     # no stay stored twice across days; carried stays keep their true start

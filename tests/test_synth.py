@@ -224,10 +224,10 @@ def test_holiday_calendar_shapes_the_schedule(truth):
 
 def test_units_tile_and_sedona_spatial_join(city, spark):
     """Sedona: load the unit layers, ST_Transform to metres, spatial join cells to units."""
-    from mobsig.spatial import read_geojson_units
+    from mobsig.io.units import read_units_layer
 
     res, cfg = city
-    layers = [read_geojson_units(spark, p) for p in cfg.paths_list("units")]
+    layers = [read_units_layer(spark, p) for p in cfg.paths_list("units")]
     counties, towns, zones = layers
     assert counties.count() == 6 and towns.count() >= 24
     assert {r["level"] for r in zones.collect()} == {"farmland", "reserve_core",

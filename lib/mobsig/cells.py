@@ -27,6 +27,7 @@ Policies:
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from pathlib import Path
 
@@ -36,13 +37,12 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from mobsig import columns as C
-from mobsig import storage
-from mobsig.config import CellsConfig, StaysConfig, UnitLayer
+from mobsig.config import CellsConfig, StaysConfig
 from mobsig.coords import COORD_SYSTEMS, to_cgcs2000
 from mobsig.errors import InputError
+from mobsig.io import storage
+from mobsig.io.storage import Files
 from mobsig.schema import load_schema
-from mobsig.spatial import read_units_layer
-from mobsig.storage import Files
 
 log = logging.getLogger(__name__)
 
@@ -107,27 +107,6 @@ def read_cells_raw(spark: SparkSession, path: str | Path) -> DataFrame:
         (F.col(f"`{by_lower[c]}`").cast("string") if c in by_lower
          else F.lit(None).cast("string")).alias(c)
         for c in (*RAW_COLUMNS, *EXTRA_RAW_COLUMNS)])
-
-
-def county_units(spark: SparkSession, layers: list[UnitLayer] | list[Path]) -> DataFrame:
-    """``unit_id``, ``geometry`` of every county-level unit in the unit layers (any format
-    and CRS of mobsig.spatial.read_units_layer; a plain path uses the contract's
-    attribute names). No layer at all, or no unit of level ``county``, is an InputError.
-    """
-    frames, levels = [], set()
-    for layer in layers:
-        units = read_units_layer(spark, layer)
-        levels |= {r[0] for r in units.select(C.LEVEL).distinct().collect()}
-        frames.append(units.where(F.col(C.LEVEL) == "county").select(C.UNIT_ID, C.GEOMETRY))
-    if not frames:
-        raise InputError("paths.units: no unit layer configured")
-    if "county" not in levels:  # e.g. a mapping with level: County or 县
-        raise InputError(f"paths.units: no layer has units of level 'county' (levels found: "
-                         f"{sorted(levels)}); cells are assigned to counties")
-    out = frames[0]
-    for f in frames[1:]:
-        out = out.unionByName(f)
-    return out
 
 
 # --------------------------------------------------------------------------------------
@@ -410,3 +389,95 @@ def coverage_problems(cells: DataFrame) -> DataFrame:
                .when(~F.expr("ST_Intersects(_g, _p)"), F.lit("polygon misses the antenna")))
     return g.select(C.CELL_ID, C.VALID_FROM, problem.alias("problem")).where(
         F.col("problem").isNotNull())
+
+
+# --------------------------------------------------------------------------------------
+# the cell versions of one day (ingest_events, clean_events)
+
+
+def valid_on(cells: DataFrame, day: dt.date) -> DataFrame:
+    """The rows of ``cells`` (``valid_from``, ``valid_to``; null bounds are open) valid on
+    ``day``, every column kept. One row per cell_id: ingest_cells refuses overlapping
+    versions."""
+    d = F.lit(day).cast("date")
+    return cells.where((F.col(C.VALID_FROM).isNull() | (F.col(C.VALID_FROM) <= d))
+                       & (F.col(C.VALID_TO).isNull() | (F.col(C.VALID_TO) >= d)))
+
+
+def cells_on_day(cells: DataFrame, day: dt.date) -> DataFrame:
+    """The cell versions valid on ``day`` (:func:`valid_on`): ``cell_id``, ``region`` (when
+    the table has it), ``lon``, ``lat``, ``x_m``, ``y_m``, ``stay_radius_m``, ``svc_lon``,
+    ``svc_lat`` and ``is_hsr`` (false when absent or null; the service point is the
+    antenna when the table has none)."""
+    hsr = F.col(C.IS_HSR) if C.IS_HSR in cells.columns else F.lit(None)
+    if C.SVC_LON not in cells.columns:  # a cell table without service points: the antenna
+        cells = cells.withColumns({C.SVC_LON: F.col(C.LON), C.SVC_LAT: F.col(C.LAT)})
+    region = [C.REGION] if C.REGION in cells.columns else []
+    return valid_on(cells, day).select(
+        C.CELL_ID, *region, C.LON, C.LAT, C.X_M, C.Y_M, C.STAY_RADIUS_M, C.SVC_LON, C.SVC_LAT,
+        F.coalesce(hsr.cast("boolean"), F.lit(False)).alias(C.IS_HSR))
+
+
+# --------------------------------------------------------------------------------------
+# checks of the ingest_cells job (each runs one small Spark job and describes what it found)
+
+MAX_LISTED = 20
+
+
+def invalid_report(parsed: DataFrame, where: str) -> tuple[int, str]:
+    """The number of invalid rows of :func:`parse_cells` output and a message naming the
+    first :data:`MAX_LISTED` with their problems ('' when every row is valid)."""
+    bad = parsed.where(F.size(PROBLEMS) > 0)
+    n_bad = bad.count()
+    if not n_bad:
+        return 0, ""
+    lines = [f"  cell_id={row[C.CELL_ID]!r} valid_from={row[C.VALID_FROM]}: "
+             + "; ".join(row[PROBLEMS]) for row in bad.limit(MAX_LISTED).collect()]
+    return n_bad, (f"{where}: {n_bad} rows invalid"
+                   + (f" (first {MAX_LISTED})" if n_bad > MAX_LISTED else "") + ":\n"
+                   + "\n".join(lines))
+
+
+def overlap_report(cells: DataFrame) -> str:
+    """A message naming versions of one cell_id whose validity overlaps ('' when none)."""
+    overlaps = overlapping_versions(cells).limit(MAX_LISTED).collect()
+    if not overlaps:
+        return ""
+    return ("cell table: versions of one cell_id overlap in validity (null = open):\n"
+            + "\n".join(f"  cell_id={o[C.CELL_ID]!r}: {o['prev_valid_from']}.."
+                        f"{o['prev_valid_to']} overlaps {o[C.VALID_FROM]}..{o[C.VALID_TO]}"
+                        for o in overlaps))
+
+
+def outside_report(cells: DataFrame) -> tuple[int, list[str]]:
+    """Cells outside every county-level unit (``admin_code`` null): their number and the
+    first ids."""
+    outside = cells.where(F.col(C.ADMIN_CODE).isNull())
+    n = outside.count()
+    ids = [r[C.CELL_ID] for r in outside.select(C.CELL_ID).limit(MAX_LISTED).collect()] if n \
+        else []
+    return n, ids
+
+
+def coverage_report(cells: DataFrame) -> str:
+    """A message naming cell versions whose coverage polygon fails validation ('' when
+    none; see :func:`coverage_problems`)."""
+    bad = coverage_problems(cells).limit(MAX_LISTED).collect()
+    return "; ".join(f"{b[C.CELL_ID]} ({b[C.VALID_FROM]}): {b['problem']}" for b in bad)
+
+
+def positioned_frame(spark: SparkSession, good: DataFrame, cells_cfg: CellsConfig,
+                     stays: StaysConfig, metric_crs: str
+                     ) -> tuple[DataFrame | None, pd.DataFrame]:
+    """The valid rows positioned on the driver (:func:`with_positions`) and back as a
+    Spark frame with the cells schema's columns before ``admin_code``; also the pandas
+    frame. Collects the cell table (10^5-10^6 rows). (None, empty) without rows."""
+    pdf = good.toPandas()
+    if pdf.empty:
+        return None, pdf
+    pdf = with_positions(pdf, cells_cfg, stays, metric_crs)
+    schema = load_schema("cells")
+    base_cols = [c for c in schema.names if c not in (C.ADMIN_CODE, C.REGION, C.COVERAGE_WKB)]
+    struct = schema.struct
+    typed = pdf[base_cols].astype(object).where(pdf[base_cols].notna(), None)
+    return spark.createDataFrame(typed, type(struct)([struct[c] for c in base_cols])), pdf

@@ -2,7 +2,6 @@
 
 The chain (driven by ``jobs/clean_events.py``)::
 
-    cells_valid_on        cell versions valid on the day (position, stay radius)
     with_cell_position    broadcast join: each event gets its cell's position (or none)
     heavy_users           per-user daily event counts (an aggregation, before any sort)
     annotate_events       every input row once, with ``drop_reason`` (null = kept):
@@ -48,7 +47,6 @@ home_region): a total order on distinct rows, so the result is deterministic.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 
 from pyspark.sql import Column, DataFrame, Window
@@ -87,35 +85,16 @@ def _user_window():
 # cells and positions
 
 
-def cells_valid_on(cells: DataFrame, day: dt.date) -> DataFrame:
-    """Cell versions valid on ``day`` (null validity bounds are open).
-
-    Needs ``cell_id, valid_from, valid_to`` and :data:`POSITION_COLUMNS`, optionally
-    ``is_hsr`` and ``svc_lon``/``svc_lat``; returns ``cell_id`` + :data:`CELL_COLUMNS`
-    (``is_hsr`` false when absent or null; the service point is the antenna when absent).
-    Rows outside their validity are dropped. The result should have one row per
-    cell_id (the job checks it).
-    """
-    d = F.lit(day).cast("date")
-    valid = ((F.col(C.VALID_FROM).isNull() | (F.col(C.VALID_FROM) <= d))
-             & (F.col(C.VALID_TO).isNull() | (F.col(C.VALID_TO) >= d)))
-    hsr = F.col(C.IS_HSR) if C.IS_HSR in cells.columns else F.lit(None)
-    if C.SVC_LON not in cells.columns:  # a cell table without service points: the antenna
-        cells = cells.withColumns({C.SVC_LON: F.col(C.LON), C.SVC_LAT: F.col(C.LAT)})
-    return cells.where(valid).select(
-        C.CELL_ID, *POSITION_COLUMNS,
-        F.coalesce(hsr.cast("boolean"), F.lit(False)).alias(C.IS_HSR))
-
-
 def with_cell_position(events: DataFrame, cells_on_day: DataFrame) -> DataFrame:
     """Add the serving cell's ``lon, lat, x_m, y_m, stay_radius_m, is_hsr`` (broadcast
-    join with :func:`cells_valid_on`).
+    join with :func:`mobsig.cells.cells_on_day`).
 
     Keeps every event (left join); the cell columns are null when the cell has no
     version on the day. ``cells_on_day`` must have one row per cell_id, or events are
     multiplied.
     """
-    return events.join(F.broadcast(cells_on_day), on=C.CELL_ID, how="left")
+    cols = cells_on_day.select(C.CELL_ID, *CELL_COLUMNS)
+    return events.join(F.broadcast(cols), on=C.CELL_ID, how="left")
 
 
 # --------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The ``mobsig`` command: one subcommand per job in ``jobs/`` plus tools.
+"""The ``mobsig`` command: one subcommand per pipeline job (mobsig.pipeline) plus tools.
 
 Every subcommand takes ``--config FILE`` (YAML), ``--set section.key=value`` (repeatable)
 and ``--log-level``. Configuration and arguments are validated before Spark starts; an
@@ -18,28 +18,19 @@ import time
 from collections.abc import Sequence
 from types import ModuleType
 
-from mobsig import __version__
+from mobsig import __version__, pipeline
 from mobsig.config import Config, load_config
 from mobsig.errors import MobsigError
-from mobsig.logs import log_context, new_run_id, setup_logging
+from mobsig.logs import log_context, setup_logging
 
 log = logging.getLogger("mobsig")
 
-# job modules in jobs/ (packaged as mobsig.jobs.<name>), in pipeline order; a name whose
-# module is not in this build is left out of the command list
-JOBS = ["ingest_cells", "ingest_events", "clean_events", "flag_users", "detect_stays",
-        "home_work", "expand", "population_by_unit", "run", "status", "bench", "synth", "demo",
-        "evaluate", "config_cmd"]
+# commands that are not pipeline jobs: modules mobsig.tools.<name>
+TOOLS = ["run", "status", "bench", "synth", "demo", "evaluate", "config"]
 
 
-def _module(name: str) -> ModuleType:
-    return importlib.import_module(f"mobsig.jobs.{name}")
-
-
-def available_jobs() -> list[str]:
-    import importlib.util
-
-    return [n for n in JOBS if importlib.util.find_spec(f"mobsig.jobs.{n}") is not None]
+def tool_module(name: str) -> ModuleType:
+    return importlib.import_module(f"mobsig.tools.{name}")
 
 
 def common_arguments(p: argparse.ArgumentParser) -> None:
@@ -53,6 +44,8 @@ def common_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from mobsig.runner import add_partition_arguments, job_module
+
     parser = argparse.ArgumentParser(
         prog="mobsig",
         description="Mobile signaling -> population and activity indicators for spatial "
@@ -60,55 +53,71 @@ def build_parser() -> argparse.ArgumentParser:
                     "`mobsig config --explain` lists every parameter.")
     parser.add_argument("--version", action="version", version=f"mobsig {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in available_jobs():
-        mod = _module(name)
+    for spec in pipeline.PIPELINE:
+        mod = job_module(spec.name)
+        p = sub.add_parser(spec.name, help=spec.help, description=mod.__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        add_partition_arguments(p, spec.kind)
+        if hasattr(mod, "add_arguments"):
+            mod.add_arguments(p)
+        common_arguments(p)
+        p.set_defaults(_job=spec)
+    for name in TOOLS:
+        mod = tool_module(name)
         p = sub.add_parser(mod.NAME, help=mod.HELP, description=mod.__doc__,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         mod.add_arguments(p)
         common_arguments(p)
-        p.set_defaults(_module=mod)
+        p.set_defaults(_tool=mod)
     return parser
 
 
-def run_job(mod: ModuleType, args: argparse.Namespace, cfg: Config) -> int:
-    """Validate, build the session if the job needs one, run it.
+def run_job(spec: pipeline.Job, args: argparse.Namespace, cfg: Config) -> int:
+    """A pipeline job for the partitions on its command line, one run record each."""
+    from mobsig.runner import job_module, partitions, run_partitions, validate
 
-    Jobs that declare ``RECORDS_RUN = True`` get a run record: a manifest row in the
-    ``runs`` table whether they succeed or fail (see mobsig.runs).
-    """
-    run_id = new_run_id()
-    with log_context(job=mod.NAME, run=run_id):
-        if hasattr(mod, "validate"):
-            mod.validate(args, cfg)
-        spark = None
-        if getattr(mod, "NEEDS_SPARK", True):
-            from mobsig.session import build_session
+    mod = job_module(spec.name)
+    parts = partitions(spec.kind, args)
+    options = mod.options(args) if hasattr(mod, "options") else {}
+    validate(cfg, spec.name, options)
+    from mobsig.session import build_session
 
-            spark = build_session(cfg, app_name=f"mobsig-{mod.NAME}")
-        t0 = time.time()
-        if getattr(mod, "RECORDS_RUN", False) and spark is not None:
-            from mobsig.catalog import Catalog
-            from mobsig.runs import recording, write_record
+    spark = build_session(cfg, app_name=f"mobsig-{spec.name}")
 
-            catalog = Catalog(spark, cfg.warehouse)
-            with recording(mod.NAME, run_id, cfg.digest(),
-                           sink=lambda rec: write_record(catalog, rec)):
-                rc = mod.run(args, cfg, spark)
-        else:
-            rc = mod.run(args, cfg, spark)
-        log.info("%s finished in %.1fs", mod.NAME, time.time() - t0)
-        return int(rc or 0)
+    def opts(i: int, part) -> dict:
+        # options that hold only for the first partition of a range (fresh_start)
+        first_only = getattr(mod, "FIRST_PARTITION_ONLY", ())
+        return {k: v for k, v in options.items() if i == 0 or k not in first_only}
+
+    return run_partitions(spark, cfg, spec.name, parts, opts)
+
+
+def run_tool(mod: ModuleType, args: argparse.Namespace, cfg: Config) -> int:
+    if hasattr(mod, "validate"):
+        mod.validate(args, cfg)
+    spark = None
+    if getattr(mod, "NEEDS_SPARK", True):
+        from mobsig.session import build_session
+
+        spark = build_session(cfg, app_name=f"mobsig-{mod.NAME}")
+    return int(mod.run(args, cfg, spark) or 0)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging(args.log_level)
-    mod = args._module
+    spec = getattr(args, "_job", None)
+    mod = getattr(args, "_tool", None)
+    name = spec.name if spec else mod.NAME
+    t0 = time.time()
     try:
-        overrides = list(getattr(mod, "overrides", lambda a: [])(args)) + list(args.overrides)
-        cfg = load_config(args.config, overrides)
-        return run_job(mod, args, cfg)
+        with log_context(job=name):
+            overrides = list(getattr(mod, "overrides", lambda a: [])(args)) if mod else []
+            cfg = load_config(args.config, overrides + list(args.overrides))
+            rc = run_job(spec, args, cfg) if spec else run_tool(mod, args, cfg)
+            log.info("%s finished in %.1fs", name, time.time() - t0)
+            return rc
     except MobsigError as exc:
         log.error("%s: %s", type(exc).__name__, exc)
         return exc.exit_code

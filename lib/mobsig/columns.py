@@ -47,8 +47,38 @@ POP_CLASS = "pop_class"
 RAW_COUNT = "raw_count"
 EXPANDED_COUNT = "expanded_count"
 GEOMETRY = "geometry"
+GEOMETRY_WKB = "geometry_wkb"  # units table: EPSG:4490 polygon as WKB
+PARENT_ID = "parent_id"
+ATTRIBUTES = "attributes"
+IS_SUPPRESSED = "is_suppressed"
+GRID_LEVEL = "grid"  # level of the H3 grid rows of population_by_unit
 
-POP_CLASSES = ("resident", "short_term", "visitor", "transit", "unidentified", "non_human")
+# home_work, card_places (monthly, per card)
+HOME_LON = "home_lon"
+HOME_LAT = "home_lat"
+HOME_H3 = "home_h3"
+NIGHT_LON = "night_lon"
+NIGHT_LAT = "night_lat"
+WORK_LON = "work_lon"
+WORK_LAT = "work_lat"
+WORK_H3 = "work_h3"
+IS_COUNTED = "is_counted"
+HOME_REASON = "home_reason"
+WORK_REASON = "work_reason"
+DAYS_PRESENT = "days_present"
+HOME_COUNTY = "home_county"    # county-level unit of the home point
+NIGHT_COUNTY = "night_county"  # county-level unit of the longest night place
+WEIGHT_COUNTY = "weight_county"  # the county whose factor weights the card
+AGE_BAND = "age_band"
+ROLE = "role"  # a card's point: home, night or work
+KEY_DATE = "key_date"  # the day, the evening of the night, or the workday
+FACTOR = "factor"
+SAMPLE_RESIDENTS = "sample_residents"
+REFERENCE_POPULATION = "reference_population"
+COUNTY_LEVEL = "county"
+
+# home_work.pop_class: the class of a card for the month
+CARD_CLASSES = ("resident", "short_term", "visitor", "transit", "unidentified", "non_human")
 
 # metric coordinates and event flags (events_clean)
 X_M = "x_m"

@@ -85,6 +85,10 @@ class RunConfig:
         "Lambert conformal conic on the CGCS2000 ellipsoid (scale error < 3 % inside "
         "China); any CRS pyproj knows, e.g. a Gauss-Kruger zone (EPSG:4527) for one city.")
 
+    def bbox_params(self) -> dict[str, float]:
+        """The national bounding box as expectation parameters."""
+        return {"lon_min": self.bbox_lon_min, "lon_max": self.bbox_lon_max,
+                "lat_min": self.bbox_lat_min, "lat_max": self.bbox_lat_max}
 
     def check(self) -> None:
         if self.bbox_lon_min >= self.bbox_lon_max or self.bbox_lat_min >= self.bbox_lat_max:
@@ -665,7 +669,7 @@ class Config:
         """``paths.<key>`` as Spark and Hadoop take it: a URI with a scheme (``hdfs://``,
         ``s3a://``, ``file://``...) unchanged, else the absolute local path (relative
         values resolved against base_dir, as :meth:`path`)."""
-        from mobsig.storage import is_uri
+        from mobsig.io.storage import is_uri
 
         value = getattr(self.paths, key)
         return value if is_uri(value) else str(self.path(key))
@@ -695,9 +699,9 @@ class Config:
         """Fail (before Spark starts) unless each named input path is set and exists.
 
         A URI on a file system other than ``file:`` (hdfs://, s3a://...) cannot be checked
-        without Spark: the job checks it once the session is up (mobsig.storage.require).
+        without Spark: the job checks it once the session is up (mobsig.io.storage.require).
         """
-        from mobsig.storage import is_uri, local_path
+        from mobsig.io.storage import is_uri, local_path
 
         for key in keys:
             if key == "units":
@@ -749,7 +753,7 @@ def _plain(v: Any) -> Any:
 
 
 def _resolve(base: str, value: str) -> Path:
-    from mobsig.storage import is_uri, local_path
+    from mobsig.io.storage import is_uri, local_path
 
     if is_uri(value) and (lp := local_path(value)) is not None:
         return lp  # file: URI

@@ -4,8 +4,8 @@ county totals and the census age shares.
 
 - ``read_reference_population``: the reference CSV (``unit_id``, ``population``, optional
   ``year`` and other columns, UTF-8 with or without BOM), validated.
-- ``resident_counties`` / ``sample_residents``: counted residents with a home, per county
-  polygon (Sedona join, via mobsig.population.assign_units).
+- ``resident_counties`` / ``count_residents``: counted residents with a home in a county
+  (the ``card_places`` table already holds each card's home county).
 - ``expansion_factors``: one row per county of the reference table; a county with no
   sample resident gets factor +inf so the bounds gate fails naming it (never a silent
   division by zero); counties with sample residents but no reference row are returned
@@ -42,7 +42,6 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from mobsig.errors import ConfigError, InputError
-from mobsig.population import assign_units
 
 log = logging.getLogger(__name__)
 
@@ -80,16 +79,11 @@ def read_reference_population(spark: SparkSession, path: str | Path) -> DataFram
     return spark.createDataFrame(rows, "unit_id string, population bigint")
 
 
-def resident_counties(hw: DataFrame, counties: DataFrame) -> DataFrame:
-    """``user_id``, ``unit_id``: the county of each counted resident with a home.
-
-    ``hw``: home_work rows; ``counties``: ``unit_id``, ``level``, ``geometry``. Residents
-    whose home is outside every county get no row.
-    """
-    res = hw.where(F.col("is_counted") & (F.col("pop_class") == "resident")
-                   & F.col("home_lon").isNotNull())
-    pts = res.select("user_id", F.col("home_lon").alias("lon"), F.col("home_lat").alias("lat"))
-    return assign_units(pts, counties, ["user_id"]).select("user_id", "unit_id")
+def resident_counties(places: DataFrame) -> DataFrame:
+    """``user_id``, ``unit_id`` (home county), ``age_band``: each resident of
+    ``card_places`` whose home lies in a county."""
+    res = places.where((F.col("pop_class") == "resident") & F.col("home_county").isNotNull())
+    return res.select("user_id", F.col("home_county").alias("unit_id"), "age_band")
 
 
 def count_residents(homes: DataFrame) -> DataFrame:
@@ -97,24 +91,10 @@ def count_residents(homes: DataFrame) -> DataFrame:
     return homes.groupBy("unit_id").agg(F.count("*").cast("bigint").alias("sample_residents"))
 
 
-def sample_residents(hw: DataFrame, counties: DataFrame) -> DataFrame:
-    """``unit_id``, ``sample_residents``: counted residents with a home, per county.
-
-    ``hw``: home_work rows; ``counties``: ``unit_id``, ``level``, ``geometry``.
-    """
-    return count_residents(resident_counties(hw, counties))
-
-
-def sample_residents_by_band(homes: DataFrame, user_bands: DataFrame) -> DataFrame:
+def sample_residents_by_band(homes: DataFrame) -> DataFrame:
     """``unit_id``, ``age_band`` (null = unknown), ``sample_residents``: the residents of
-    ``count_residents`` split by the age band of their card.
-
-    ``homes``: ``resident_counties`` rows; ``user_bands``: ``user_id`` (unique),
-    ``age_band`` (``with_age_band``). A resident without a row in ``user_bands`` or with a
-    null band counts as unknown.
-    """
-    return (homes.join(user_bands.select("user_id", "age_band"), "user_id", how="left")
-            .groupBy("unit_id", "age_band")
+    ``count_residents`` split by the age band of their card."""
+    return (homes.groupBy("unit_id", "age_band")
             .agg(F.count("*").cast("bigint").alias("sample_residents")))
 
 
@@ -482,3 +462,56 @@ def age_band_labels(ages: np.ndarray, bands: tuple[AgeBand, ...]) -> np.ndarray:
         hit = (a >= b.lo) & (a <= (np.inf if b.hi is None else b.hi))
         out[hit] = b.label
     return out
+
+
+# --------------------------------------------------------------------------------------
+# what the expand job reports (plain Python over the small collected results)
+
+
+def factor_cv(factors: list[float]) -> float:
+    """Coefficient of variation of the finite county factors (0 when fewer than one)."""
+    finite = [f for f in factors if np.isfinite(f)]
+    if not finite:
+        return 0.0
+    mean = sum(finite) / len(finite)
+    var = sum((f - mean) ** 2 for f in finite) / len(finite)
+    return float(np.sqrt(var) / mean) if mean else 0.0
+
+
+def factors_out_of_bounds(rows: list, lo: float, hi: float) -> list[str]:
+    """County factor rows (``expansion_factors``) outside [lo, hi], as text naming the
+    county and the division."""
+    return sorted(f"{r['unit_id']} ({r['unit_name'] or '?'}: {r['factor']:.3g} = "
+                  f"{r['reference_population']} / {r['sample_residents']})"
+                  for r in rows if not lo <= r["factor"] <= hi)
+
+
+def age_cells_out_of_bounds(fit: AgeFit, names: dict[str, str], lo: float,
+                            hi: float) -> list[str]:
+    """County x band cells of ``fit`` with a finite factor outside [lo, hi], as text."""
+    return sorted(
+        f"{r.unit_id}/{r.age_band} ({names.get(r.unit_id) or '?'}: {r.factor:.3g} = "
+        f"{r.fitted_population:.1f} / {r.sample_residents})"
+        for r in fit.rows.itertuples(index=False)
+        if np.isfinite(r.factor) and not lo <= r.factor <= hi)
+
+
+def age_fit_summary(fit: AgeFit, bands: list[str]) -> dict:
+    """The raking summary of a month (for the run's facts and log)."""
+    absorbed = [f"{c}/{b} (target {t:.1f})" for c, b, t in fit.absorbed]
+    unknown = int(fit.rows.loc[fit.rows["age_band"] == UNKNOWN_BAND, "sample_residents"].sum())
+    factors: dict[str, dict[str, float]] = {}
+    for r in fit.rows.itertuples(index=False):
+        if np.isfinite(r.factor):
+            factors.setdefault(r.unit_id, {})[r.age_band] = round(float(r.factor), 4)
+    return {"bands": list(bands), "unknown_band_residents": unknown,
+            "absorbed_cells": absorbed, "empty_bands": fit.empty_bands,
+            "iterations": fit.iterations, "county_totals_only": fit.county_totals_only,
+            "factors": factors}
+
+
+def age_factor_rows(fit: AgeFit, month_text: str) -> list[tuple]:
+    """The ``expansion_factors_age`` rows of the month (a NaN factor becomes null)."""
+    return [(r.unit_id, r.age_band, int(r.sample_residents), float(r.target_population),
+             float(r.fitted_population), float(r.factor) if np.isfinite(r.factor) else None,
+             month_text) for r in fit.rows.itertuples(index=False)]

@@ -133,6 +133,16 @@ def card_tac(events: DataFrame, tac_types: DataFrame | None,
                     .alias("is_iot_tac")))
 
 
+def iot_cards(events: DataFrame, tac_types: DataFrame | None,
+              iot_device_types: Sequence[str]) -> DataFrame | None:
+    """``user_id`` of the cards of ``events`` whose most frequent TAC is an IoT device type
+    (:func:`card_tac`); None without a TAC table."""
+    if tac_types is None:
+        return None
+    return (card_tac(events, tac_types, iot_device_types).where(F.col("is_iot_tac"))
+            .select(USER_ID))
+
+
 def card_extent(events: DataFrame) -> DataFrame:
     """Per card: the largest distance of any event from its event-weighted centroid.
 

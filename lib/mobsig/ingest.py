@@ -7,7 +7,6 @@ The chain (driven by ``jobs/ingest_events.py``)::
                       files read the same way
     read_sources      one uniform frame of raw rows: the contract columns as delivered
                       (strings), ``raw_text``, ``source_file``, ``is_wellformed``
-    cells_valid_on    the cell versions valid on the day (cell_id -> region)
     classify_events   parse event_time, give each row ``reason`` (null = accepted) and
                       the serving cell's ``region``
     accepted_events / rejected_events   the events_bronze / events_quarantine shapes
@@ -21,7 +20,7 @@ so a line with the wrong number of fields is caught, never silently padded or cu
 
 Where: ``paths.raw_events`` is a local folder or a URI on any Hadoop file system
 (``hdfs://``, ``s3a://``, ``viewfs://``, ``file://``...); the driver lists a day folder and
-reads file heads and Parquet footers through :mod:`mobsig.storage` (each file opened once,
+reads file heads and Parquet footers through :mod:`mobsig.io.storage` (each file opened once,
 ``ingest.sniff_threads`` at a time), Spark reads the rows.
 
 Reasons, first match wins: ``malformed_row`` (wrong field count), ``empty_user_id``,
@@ -45,10 +44,10 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from mobsig import columns as C
-from mobsig import storage
 from mobsig.config import IngestConfig
 from mobsig.errors import InputError
-from mobsig.storage import DataFile, Files
+from mobsig.io import storage
+from mobsig.io.storage import DataFile, Files
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +170,7 @@ def plan_sources(folder: str | Path, ingest: IngestConfig,
     head of each text file and the footer of each Parquet file).
 
     ``folder`` is a local path or a URI; ``files`` the storage to look in
-    (:func:`mobsig.storage.files_for`; default: the local disk). The folder is listed
+    (:func:`mobsig.io.storage.files_for`; default: the local disk). The folder is listed
     once (one ``listStatus`` per folder on Hadoop). Each file is then opened once (a
     file named ``.parquet``: its footer; any other: its first ``ingest.sniff_head_bytes``,
     which give Parquet and gzip magic, delimiter and header - read on only when the first
@@ -332,18 +331,6 @@ def read_sources(spark: SparkSession, groups: list[SourceGroup]) -> DataFrame:
 # classification (pure)
 
 
-def cells_valid_on(cells: DataFrame, day: dt.date) -> DataFrame:
-    """``cell_id``, ``region`` of the cell versions valid on ``day`` (null bounds open).
-
-    Needs the ``cells`` table columns. One row per cell_id when the table holds no
-    overlapping versions (ingest_cells guarantees it).
-    """
-    d = F.lit(day)
-    valid = ((F.col(C.VALID_FROM).isNull() | (F.col(C.VALID_FROM) <= d))
-             & (F.col(C.VALID_TO).isNull() | (F.col(C.VALID_TO) >= d)))
-    return cells.where(valid).select(C.CELL_ID, C.REGION)
-
-
 def parse_event_time(raw: F.Column, typed: F.Column) -> F.Column:
     """The event time: the typed value if any, else epoch ms (1-14 digits), else
     ``yyyy-MM-dd HH:mm:ss[.SSS]`` in the session time zone; null when unparseable."""
@@ -356,10 +343,11 @@ def classify_events(raw: DataFrame, cells_on_day: DataFrame, day: dt.date,
                     ingest: IngestConfig) -> DataFrame:
     """Give each raw row its parsed ``event_time``, serving-cell ``region`` and ``reason``.
 
-    Needs the columns of :func:`read_sources`; ``cells_on_day`` from :func:`cells_valid_on`
-    (broadcast). Adds ``event_time`` (timestamp), ``region`` (null for unknown cells) and
-    ``reason`` (null = accepted, else one of :data:`REASONS`, first match wins). Keeps every
-    row exactly once (the cell lookup is a left join on a unique key).
+    Needs the columns of :func:`read_sources`; ``cells_on_day`` from
+    :func:`mobsig.cells.cells_on_day` (broadcast). Adds ``event_time`` (timestamp),
+    ``region`` (null for unknown cells) and ``reason`` (null = accepted, else one of
+    :data:`REASONS`, first match wins). Keeps every row exactly once (the cell lookup is a
+    left join on a unique key).
     """
     lookup = cells_on_day.select(F.col(C.CELL_ID).alias("_cell"), F.col(C.REGION))
     ts = parse_event_time(F.col(C.EVENT_TIME_RAW), F.col(EVENT_TIME_IN))

@@ -1,94 +1,164 @@
-"""The shared tail of every job: conform to the table schema, gate, then write atomically.
+"""The pipeline, declared once: every job, its partition kind, what it reads and writes.
 
-Nothing is written when the gate fails: the write only happens after a passing gate, and
-the Delta commit that replaces the partition is atomic.
+This is the single source of the job family. The command line (``mobsig JOB``), ``mobsig
+run`` and its chains, cluster submission (``mobsig.submit``, ``deploy/k8s``), the Airflow
+DAGs and the test chain are generated from it or checked against it (tests/test_pipeline.py).
+The runner enforces it: a job can read only the tables in its ``reads`` and write only
+those in its ``writes``. :func:`graph_text` draws the table graph (reads -> job -> writes);
+docs/architecture.md shows it and a test keeps the two equal.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import Literal
 
-from pyspark import StorageLevel
-from pyspark.sql import DataFrame
-
-from mobsig.catalog import Catalog, PartitionSpec
-from mobsig.config import Config
-from mobsig.errors import DataQualityError
-from mobsig.quality import GateResult, run_gate
-from mobsig.runs import note_gate, note_output
-from mobsig.schema import conform
-
-
-def bbox_params(cfg: Config) -> dict[str, float]:
-    """The national bounding box as expectation parameters."""
-    r = cfg.run
-    return {"lon_min": r.bbox_lon_min, "lon_max": r.bbox_lon_max,
-            "lat_min": r.bbox_lat_min, "lat_max": r.bbox_lat_max}
-
-
-def gate_and_write(
-    catalog: Catalog,
-    df: DataFrame,
-    table: str,
-    partition: PartitionSpec,
-    *,
-    suite: str | None = None,
-    params: dict[str, Any] | None = None,
-    results_dir: str | Path | None = None,
-    label: str = "",
-) -> GateResult:
-    """Conform ``df`` to ``table``'s schema, run its gate, and replace ``partition``.
-
-    Raises SchemaError (shape) or DataQualityError (gate) before anything is written. The
-    gate result and the written row count go into the active run record.
-    """
-    return gate_all_then_write(
-        catalog, [Output(df, table, partition, suite=suite, params=params)],
-        results_dir=results_dir, label=label)[0]
+Kind = Literal["none", "day", "day_region", "month"]
+KINDS: tuple[Kind, ...] = ("none", "day", "day_region", "month")
 
 
 @dataclass(frozen=True)
-class Output:
-    """One table a job writes: the rows, the partition they replace and their gate."""
+class Job:
+    """One spark-submit job: ``jobs/<name>.py`` (module ``mobsig.jobs.<name>``).
 
-    df: DataFrame
-    table: str
-    partition: PartitionSpec
-    suite: str | None = None
-    params: dict[str, Any] | None = None
-    gated: bool = True
-
-
-def gate_all_then_write(catalog: Catalog, outputs: list[Output], *,
-                        results_dir: str | Path | None = None,
-                        label: str = "") -> list[GateResult]:
-    """Gate every output first, then write them all: a job with several output tables
-    (bronze + quarantine, stays + moves + carry) writes none of them when any gate fails.
-
-    Each table's commit is atomic on its own; a failure between two commits (not a gate)
-    leaves the earlier table replaced, and a re-run of the partition repairs it.
+    ``kind``: how a run is partitioned: ``none`` (the whole table is rebuilt), ``day``,
+    ``day_region`` (a day, optionally only some regions) or ``month``. ``reads`` and
+    ``writes`` name catalog tables (``schemas/<table>.json``); a table a job both reads and
+    writes is its own state (stays_carry of the previous day). ``inputs`` are the
+    delivered inputs (``paths.<key>``) that must exist before the job starts;
+    ``optional_inputs`` are used when configured.
     """
-    staged = [(o, conform(o.df, catalog.schema(o.table)).persist(StorageLevel.MEMORY_AND_DISK))
-              for o in outputs]
-    results = []
-    try:
-        for o, out in staged:
-            if not o.gated:
-                continue
-            try:
-                res = run_gate(out, o.suite or o.table, params=o.params, schema=o.table,
-                               results_dir=results_dir, label=label)
-            except DataQualityError as exc:
-                note_gate({"table": o.table, **exc.result})
-                raise
-            note_gate({"table": o.table, **res.summary()})
-            results.append(res)
-        for o, out in staged:
-            catalog.write(out, o.table, o.partition)
-            note_output(o.table, out.count())
-        return results
-    finally:
-        for _, out in staged:
-            out.unpersist()
+
+    name: str
+    kind: Kind
+    reads: tuple[str, ...]
+    writes: tuple[str, ...]
+    help: str
+    inputs: tuple[str, ...] = ()
+    optional_inputs: tuple[str, ...] = ()
+
+    @property
+    def module(self) -> str:
+        return f"mobsig.jobs.{self.name}"
+
+    @property
+    def chain(self) -> str:
+        """``daily`` (whole-table and day jobs) or ``monthly``."""
+        return "monthly" if self.kind == "month" else "daily"
+
+
+PIPELINE: tuple[Job, ...] = (
+    Job("ingest_units", "none", reads=(), writes=("units",), inputs=("units",),
+        help="validate every unit layer once (EPSG:4490, level, parent) into the units table"),
+    Job("ingest_cells", "none", reads=("units",), writes=("cells",), inputs=("cells",),
+        help="build the cells table (CGCS2000, region, spacing, coverage) from the raw "
+             "cell table"),
+    Job("ingest_events", "day_region", reads=("cells",),
+        writes=("events_bronze", "events_quarantine"), inputs=("raw_events",),
+        help="raw signaling of a day -> events_bronze (+ events_quarantine with reasons)"),
+    Job("clean_events", "day_region", reads=("events_bronze", "cells"),
+        writes=("events_clean",),
+        help="de-duplicate, locate, collapse ping-pong and remove drift: events_bronze -> "
+             "events_clean"),
+    Job("detect_stays", "day", reads=("events_clean", "stays_carry"),
+        writes=("stays", "moves", "stays_carry"), optional_inputs=("tac_types",),
+        help="detect stays and moves of a day (stays, moves, stays_carry)"),
+    Job("flag_users", "month", reads=("events_clean",), writes=("user_flags",),
+        optional_inputs=("tac_types",),
+        help="flag non-human cards and multi-card persons for a month (user_flags)"),
+    Job("home_work", "month", reads=("stays", "cells", "user_flags"), writes=("home_work",),
+        optional_inputs=("holidays",),
+        help="identify home, work and population class per card for a month"),
+    Job("place_cards", "month", reads=("home_work", "units"), writes=("card_places",),
+        optional_inputs=("subscribers",),
+        help="place each counted card of a month: home/night/work points, their county "
+             "and the card's age band (card_places)"),
+    Job("expand", "month", reads=("card_places", "units"),
+        writes=("expansion_factors", "expansion_factors_age"),
+        inputs=("reference_population",), optional_inputs=("reference_ages",),
+        help="expansion factors per county (reference population / sample residents)"),
+    Job("population_by_unit", "month",
+        reads=("card_places", "expansion_factors", "expansion_factors_age", "stays", "units"),
+        writes=("population_by_unit",),
+        help="population per unit and class (raw and expanded, small counts suppressed)"),
+)
+
+CHAINS = ("daily", "monthly", "all")
+
+
+def job_names() -> list[str]:
+    """Every pipeline job, in run order."""
+    return [j.name for j in PIPELINE]
+
+
+def job(name: str) -> Job:
+    for j in PIPELINE:
+        if j.name == name:
+            return j
+    raise KeyError(name)
+
+
+def chain(name: str) -> list[Job]:
+    """The jobs of a chain (``daily``, ``monthly``, ``all``) or of one job name, in order.
+
+    Raises KeyError for anything else."""
+    if name == "all":
+        return list(PIPELINE)
+    if name in ("daily", "monthly"):
+        return [j for j in PIPELINE if j.chain == name]
+    return [job(name)]
+
+
+def writer_of(table: str) -> Job | None:
+    """The job that writes ``table`` (None for a table no job writes, e.g. ``runs``)."""
+    for j in PIPELINE:
+        if table in j.writes:
+            return j
+    return None
+
+
+def edges() -> set[tuple[str, str]]:
+    """Direct dependencies (writer job, reader job) over the tables; a job reading its own
+    output (the carry) is not an edge."""
+    out = set()
+    for j in PIPELINE:
+        for t in j.reads:
+            w = writer_of(t)
+            if w is not None and w.name != j.name:
+                out.add((w.name, j.name))
+    return out
+
+
+def check() -> None:
+    """The spec is consistent: unique names, known kinds, one writer per table, and every
+    table a job reads is written by itself or by an earlier job. Raises ValueError."""
+    names = job_names()
+    if len(set(names)) != len(names):
+        raise ValueError(f"pipeline: duplicate job names in {names}")
+    seen: set[str] = set()
+    writers: dict[str, str] = {}
+    for j in PIPELINE:
+        if j.kind not in KINDS:
+            raise ValueError(f"pipeline: job {j.name} has unknown kind {j.kind!r}")
+        for t in j.writes:
+            if t in writers:
+                raise ValueError(f"pipeline: table {t} written by {writers[t]} and {j.name}")
+            writers[t] = j.name
+        late = [t for t in j.reads if t not in seen and t not in j.writes]
+        if late:
+            raise ValueError(f"pipeline: {j.name} reads {late} before any job writes them")
+        seen.update(j.writes)
+
+
+def graph_text() -> str:
+    """The table graph in run order, one job per block: what it reads (tables, and
+    ``paths.*`` for delivered inputs; ``?`` = optional), the job and its partition kind,
+    what it writes."""
+    lines = []
+    for j in PIPELINE:
+        ins = [*j.reads, *(f"paths.{k}" for k in j.inputs),
+               *(f"paths.{k}?" for k in j.optional_inputs)]
+        lines.append(f"{', '.join(ins) or '-'}")
+        lines.append(f"    -> {j.name} [{j.kind}]")
+        lines.append(f"    -> {', '.join(j.writes)}")
+    return "\n".join(lines)

@@ -19,8 +19,13 @@ Suppression (mobsig.privacy) is applied last, on the raw counts.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+
+from mobsig.geo import h3_hex
+from mobsig.residence import KEY_DATE, day_pieces
 
 POP_CLASSES_OUT = ("resident", "short_term", "actual_service", "employed", "daily_present")
 # classes whose counts add up from child units to their parent (one point per card)
@@ -28,26 +33,12 @@ ADDITIVE_CLASSES = ("resident", "short_term", "actual_service", "employed")
 GRID_LEVEL = "grid"
 
 
-def units_frame(layers: list[DataFrame]) -> DataFrame:
-    """Union unit layers (``mobsig.spatial.read_units_layer`` form) into ``unit_id``,
-    ``unit_name``, ``level``, ``parent_id`` (from the ``parent_id`` attribute, else null),
-    ``geometry``."""
-    out = None
-    for layer in layers:
-        part = layer.select("unit_id", "unit_name", "level",
-                            F.get_json_object("attributes", "$.parent_id").alias("parent_id"),
-                            "geometry")
-        out = part if out is None else out.unionByName(part)
-    if out is None:
-        raise ValueError("units_frame: no layers")
-    return out
-
-
 def user_points(hw: DataFrame) -> DataFrame:
     """Counted cards' points: ``user_id``, ``pop_class``, ``role`` (home/night/work),
-    ``lon``, ``lat``. Rows without a location are left out (a card without a home has no
-    home point); non-counted cards (non-human, secondary cards) are left out."""
-    counted = hw.where(F.col("is_counted"))
+    ``lon``, ``lat``, from ``home_work`` or ``card_places`` rows. Rows without a location
+    are left out (a card without a home has no home point); non-counted cards (non-human,
+    secondary cards; ``is_counted`` false) are left out."""
+    counted = hw.where(F.col("is_counted")) if "is_counted" in hw.columns else hw
     parts = []
     for role, lon, lat in (("home", "home_lon", "home_lat"), ("night", "night_lon", "night_lat"),
                            ("work", "work_lon", "work_lat")):
@@ -75,54 +66,67 @@ def assign_units(points: DataFrame, units: DataFrame, keys: list[str]) -> DataFr
 
 def with_grid(points: DataFrame, keys: list[str], resolution: int) -> DataFrame:
     """The H3 grid level for points: ``keys`` + ``level`` = 'grid', ``unit_id`` = H3 text."""
-    cell = F.call_function("ST_H3CellIDs", F.call_function("ST_Point", F.col("lon"),
-                                                           F.col("lat")),
-                           F.lit(int(resolution)), F.lit(False))[0]
     return points.select(*keys, F.lit(GRID_LEVEL).alias("level"),
-                         F.lower(F.hex(cell)).alias("unit_id"))
+                         h3_hex("lon", "lat", resolution).alias("unit_id"))
 
 
-def user_weights(hw: DataFrame, home_county: DataFrame, factors: DataFrame,
-                 age_factors: DataFrame | None = None,
-                 user_bands: DataFrame | None = None) -> DataFrame:
-    """Per counted card: ``user_id``, ``weight`` (expansion factor).
+def card_places(hw: DataFrame, counties: DataFrame, user_bands: DataFrame | None,
+                month_text: str) -> DataFrame:
+    """The ``card_places`` rows of a month: one per counted card of ``hw`` (home_work).
 
-    ``home_county``: ``user_id``, ``role``, ``unit_id`` of the county-level unit of each
-    point; ``factors``: ``unit_id``, ``factor``, ``sample_residents``,
-    ``reference_population``. The overall factor (sum of reference population / sum of
-    sample residents over counties with a finite factor) covers cards whose county has no
-    factor.
+    Adds ``home_county`` / ``night_county``: the county-level unit (``counties``:
+    ``unit_id``, ``level``, ``geometry``) containing the home / the longest night place
+    (null outside every county or without that place), and ``age_band`` from
+    ``user_bands`` (``user_id`` unique, ``age_band``; None: every band null).
+    Non-counted cards are left out.
+    """
+    counted = hw.where(F.col("is_counted"))
+    pts = user_points(counted).where(F.col("role").isin("home", "night"))
+    hits = assign_units(pts, counties, ["user_id", "role"])
+    county = hits.groupBy("user_id").agg(
+        F.first(F.when(F.col("role") == "home", F.col("unit_id")), ignorenulls=True)
+        .alias("home_county"),
+        F.first(F.when(F.col("role") == "night", F.col("unit_id")), ignorenulls=True)
+        .alias("night_county"))
+    out = counted.join(county, "user_id", how="left")
+    if user_bands is not None:
+        out = out.join(user_bands.select("user_id", "age_band"), "user_id", how="left")
+    else:
+        out = out.withColumn("age_band", F.lit(None).cast("string"))
+    return out.select("user_id", "pop_class", "home_lon", "home_lat", "night_lon",
+                      "night_lat", "work_lon", "work_lat", "home_county", "night_county",
+                      "age_band", F.lit(month_text).alias("month"))
+
+
+def user_weights(places: DataFrame, factors: DataFrame,
+                 age_factors: DataFrame | None = None) -> DataFrame:
+    """Per card of ``card_places``: ``user_id``, ``weight`` (expansion factor).
+
+    A card is weighted by the factor of its home county (the county of its night place
+    when it has no home: :func:`card_places`); ``factors``: ``unit_id``, ``factor``,
+    ``sample_residents``, ``reference_population``. The overall factor (sum of reference
+    population / sum of sample residents over counties with a finite factor) covers cards
+    whose county has no factor.
 
     Optional raking to age bands (expansion.rake_ages): ``age_factors`` (``unit_id``,
-    ``age_band``, ``factor``; the ``expansion_factors_age`` rows) and ``user_bands``
-    (``user_id`` unique, ``age_band``; null = unknown): a card whose county and band have a
-    (non-null) age factor gets it, any other card the county factor as above. Without
-    ``age_factors`` the result is the county weighting.
+    ``age_band``, ``factor``; the ``expansion_factors_age`` rows): a card whose county and
+    band (``card_places.age_band``) have a (non-null) age factor gets it, any other card
+    the county factor as above.
     """
     finite = factors.where(F.col("sample_residents") > 0)
     overall = finite.agg((F.sum("reference_population") / F.sum("sample_residents"))
                          .alias("_overall"))
-    pick = home_county.groupBy("user_id").agg(
-        F.first(F.when(F.col("role") == "home", F.col("unit_id")), ignorenulls=True)
-        .alias("_home_c"),
-        F.first(F.when(F.col("role") == "night", F.col("unit_id")), ignorenulls=True)
-        .alias("_night_c"))
     f = finite.select(F.col("unit_id").alias("_c"), F.col("factor").alias("_factor"))
-    out = (hw.where(F.col("is_counted")).select("user_id")
-           .join(pick, "user_id", how="left")
-           .withColumn("_c", F.coalesce("_home_c", "_night_c"))
+    out = (places.select("user_id", F.coalesce("home_county", "night_county").alias("_c"),
+                         F.col("age_band").alias("_band"))
            .join(f, "_c", how="left")
            .crossJoin(overall))
     weight = [F.col("_factor"), F.col("_overall"), F.lit(1.0)]
     if age_factors is not None:
-        if user_bands is None:
-            raise ValueError("user_weights: age_factors need user_bands")
         af = age_factors.where(F.col("factor").isNotNull()).select(
             F.col("unit_id").alias("_c"), F.col("age_band").alias("_band"),
             F.col("factor").alias("_age_factor"))
-        out = (out.join(user_bands.select("user_id", F.col("age_band").alias("_band")),
-                        "user_id", how="left")
-               .join(af, ["_c", "_band"], how="left"))
+        out = out.join(af, ["_c", "_band"], how="left")
         weight.insert(0, F.col("_age_factor"))
     return out.select("user_id", F.coalesce(*weight).alias("weight"))
 
@@ -153,21 +157,24 @@ def class_counts(members: DataFrame, weights: DataFrame) -> DataFrame:
         F.sum(F.coalesce("weight", F.lit(1.0))).alias("expanded_count"))
 
 
-def daily_present(day_members: DataFrame, weights: DataFrame, n_days: int) -> DataFrame:
+def daily_present(day_members: DataFrame, weights: DataFrame, n_days: DataFrame) -> DataFrame:
     """Mean distinct cards per day with a stay in the unit (``pop_class``
     'daily_present'). ``day_members``: ``user_id``, ``key_date``, ``level``, ``unit_id``
-    (transit and non-counted cards already removed); ``n_days``: days averaged over (days
-    of the month with any stay). ``raw_count`` is the rounded mean."""
+    (transit and non-counted cards already removed); ``n_days``: one row, column
+    ``n_days``: the days averaged over (days of the month with any stay; at least 1).
+    ``raw_count`` is the rounded mean."""
     per = day_members.select("user_id", "key_date", "level", "unit_id").distinct() \
         .join(weights, "user_id", how="left")
     daily = per.groupBy("level", "unit_id", "key_date").agg(
         F.countDistinct("user_id").alias("_n"),
         F.sum(F.coalesce("weight", F.lit(1.0))).alias("_w"))
-    days = F.lit(float(max(n_days, 1)))
-    return daily.groupBy("level", "unit_id").agg(
-        F.round(F.sum("_n") / days).cast("bigint").alias("raw_count"),
-        (F.sum("_w") / days).alias("expanded_count")).withColumn(
-        "pop_class", F.lit("daily_present"))
+    days = F.greatest(F.col("n_days"), F.lit(1)).cast("double")
+    return (daily.groupBy("level", "unit_id").agg(F.sum("_n").alias("_n"),
+                                                   F.sum("_w").alias("_w"))
+            .crossJoin(n_days.select("n_days"))
+            .select("level", "unit_id", F.round(F.col("_n") / days).cast("bigint")
+                    .alias("raw_count"), (F.col("_w") / days).alias("expanded_count"),
+                    F.lit("daily_present").alias("pop_class")))
 
 
 def complete(counts: DataFrame, units: DataFrame) -> DataFrame:
@@ -216,15 +223,54 @@ def level_gaps(table: DataFrame) -> DataFrame:
     return parents.join(kids, ["parent_id", "pop_class"]).withColumn("gap", gap)
 
 
-def read_units(spark, paths) -> DataFrame:
-    """Read every unit layer (``cfg.unit_layers()``, or plain paths; GeoJSON, TopoJSON,
-    Shapefile, GeoPackage or GeoParquet in any CRS; EPSG:4490, validated once by
-    mobsig.spatial.read_units_layer) into one ``units_frame``. A reader, not a transform.
-    """
-    from mobsig.errors import InputError
-    from mobsig.spatial import read_units_layer
+def worst_level_gaps(table: DataFrame, limit: float, n: int = 5) -> tuple[float, str]:
+    """The largest relative gap of :func:`level_gaps` (0 without parent/child rows) and a
+    text naming the worst units above ``limit`` with their numbers (for the gate error).
+    Runs one small Spark job."""
+    worst = (level_gaps(table).orderBy(F.col("gap").desc(), "parent_id", "pop_class")
+             .limit(n).collect())
+    gap = float(worst[0]["gap"]) if worst else 0.0
+    units = "; ".join(
+        f"{r['parent_level']} {r['parent_id']} ({r['parent_name'] or '?'}) "
+        f"{r['pop_class']}: {r['parent_expanded']:.1f} vs {r['children_expanded']:.1f} "
+        f"over its child units (raw {r['parent_raw']} vs {r['children_raw']})"
+        for r in worst if r["gap"] > limit)
+    text = (f"levels do not add up (largest gap {gap:.2%} > population.max_level_gap "
+            f"{limit:.2%}): {units}. A child layer does not tile its parent (or a unit has "
+            "the wrong parent_id).")
+    return gap, text
 
-    layers = [read_units_layer(spark, p) for p in paths]
-    if not layers:
-        raise InputError("paths.units: no unit layer configured")
-    return units_frame(layers)
+
+def day_points(stays: DataFrame, places: DataFrame, month: dt.date) -> DataFrame:
+    """``user_id``, ``key_date``, ``lon``, ``lat``: the distinct places where each card of
+    ``card_places`` (transit cards left out) stayed on each day of the month.
+
+    ``stays``: the month's stays (plus the first day of the next month)."""
+    eligible = places.where(F.col("pop_class") != "transit").select("user_id")
+    return (day_pieces(stays.select("user_id", "stay_start", "stay_end", "lon", "lat"), month)
+            .join(eligible, "user_id", how="left_semi")
+            .select("user_id", KEY_DATE, "lon", "lat").distinct())
+
+
+def population_table(places: DataFrame, factors: DataFrame, age_factors: DataFrame | None,
+                     units: DataFrame, stays: DataFrame, month: dt.date,
+                     grid_resolution: int) -> DataFrame:
+    """The unsuppressed per-unit counts of a month: every class of every unit of every
+    polygon layer (zeros filled) plus the H3 grid rows that exist (:func:`complete`).
+
+    ``places``: card_places; ``factors`` / ``age_factors``: expansion_factors /
+    expansion_factors_age (None: county weighting, :func:`user_weights`); ``units``:
+    unit polygons (``unit_id``, ``unit_name``, ``level``, ``parent_id``, ``geometry``);
+    ``stays``: the month's stays plus the first day of the next month (daily presence is
+    averaged over the days of the month with any stay)."""
+    weights = user_weights(places, factors, age_factors)
+    keys = ["user_id", "pop_class", "role"]
+    pts = user_points(places)
+    members = assign_units(pts, units, keys).unionByName(with_grid(pts, keys, grid_resolution))
+    counts = class_counts(members, weights)
+    day_pts = day_points(stays, places, month)
+    n_days = day_pts.agg(F.countDistinct(KEY_DATE).alias("n_days"))
+    dkeys = ["user_id", KEY_DATE, "lon", "lat"]
+    day_members = assign_units(day_pts, units, dkeys).unionByName(
+        with_grid(day_pts, dkeys, grid_resolution))
+    return complete(counts.unionByName(daily_present(day_members, weights, n_days)), units)

@@ -122,3 +122,8 @@ def with_suppression(df: DataFrame, k_min: int, complementary: bool = True,
 
     base = df.drop("is_suppressed") if "is_suppressed" in df.columns else df
     return base.groupBy("level").applyInPandas(apply, schema)
+
+
+def small_counts(k_min: int, suppress_zeros: bool) -> list[int]:
+    """Raw counts that must never be published (the gate's forbidden set)."""
+    return list(range(0 if suppress_zeros else 1, k_min)) or [-1]

@@ -1,13 +1,18 @@
 """Quality gates: Great Expectations suites from ``expectations/`` run on Spark DataFrames.
 
-A gate validates one DataFrame against a suite (plus the structural expectations derived
-from the table's schema, so the two cannot drift apart), keeps the validation result as
-JSON under the quality folder, and
+A gate validates one DataFrame against a suite plus the structural checks derived from
+the table's schema (so the two cannot drift apart), keeps the validation result as JSON
+under the quality folder, and
 
-- on a failed expectation of severity ``critical`` raises ``DataQualityError`` whose
-  message names each failed expectation with its observed values (nothing is written
-  because gates run before writes);
+- on a failed check of severity ``critical`` raises ``DataQualityError`` whose message
+  names each failed expectation with its observed values (nothing is written because
+  gates run before writes);
 - on failed ``warning``/``info`` expectations only logs them.
+
+The structural checks (the exact column set, no null in a NOT NULL column) cost one
+aggregate over the frame for every NOT NULL column together; Great Expectations runs the
+suite's own, semantic expectations. One ephemeral GX context, data source and batch
+definition serve every gate of the process.
 
 Thresholds that come from the configuration are written in suites as
 ``{"$PARAMETER": "name"}`` and passed in ``params``.
@@ -16,6 +21,7 @@ Thresholds that come from the configuration are written in suites as
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 import os
@@ -70,7 +76,8 @@ def load_suite_dict(name: str) -> dict[str, Any]:
 
 
 def structural_expectations(schema: TableSchema) -> list[dict[str, Any]]:
-    """Expectations implied by a table schema: the exact column set and NOT NULL columns."""
+    """Expectations implied by a table schema: the exact column set and NOT NULL columns
+    (evaluated by :func:`structural_failures` in one aggregate, described in GX terms)."""
     exps: list[dict[str, Any]] = [{
         "type": "expect_table_columns_to_match_set",
         "kwargs": {"column_set": schema.names, "exact_match": True},
@@ -82,6 +89,48 @@ def structural_expectations(schema: TableSchema) -> list[dict[str, Any]]:
                          "kwargs": {"column": c.name},
                          "meta": {"from": f"schemas/{schema.name}.json"}})
     return exps
+
+
+def _item(kind: str, kwargs: dict[str, Any], text: str, **observed: Any) -> dict[str, Any]:
+    return {"type": kind, "kwargs": kwargs, "severity": "critical",
+            "observed_value": observed.get("observed_value"),
+            "unexpected_count": observed.get("unexpected_count"),
+            "unexpected_percent": observed.get("unexpected_percent"),
+            "element_count": observed.get("element_count"), "sample": [],
+            "exception": None, "text": text}
+
+
+def structural_failures(df: DataFrame, schema: TableSchema) -> tuple[int, list[dict]]:
+    """Check :func:`structural_expectations` on ``df``: the column set from the frame's
+    schema (no Spark job), then the null count of every NOT NULL column in one aggregate.
+    Returns (checks evaluated, failures in the form of :func:`_describe`)."""
+    from pyspark.sql import functions as F
+
+    exps = structural_expectations(schema)
+    failures = []
+    names = schema.names
+    if set(df.columns) != set(names):
+        failures.append(_item(
+            exps[0]["type"], exps[0]["kwargs"],
+            f"{exps[0]['type']}(expected columns {', '.join(names)}): observed "
+            f"{sorted(df.columns)!r}", observed_value=sorted(df.columns)))
+        return len(exps), failures
+    not_null = [e["kwargs"]["column"] for e in exps[1:]]
+    if not_null:
+        row = df.agg(F.count(F.lit(1)).alias("_n"),
+                     *[F.count(F.col(f"`{c}`")).alias(f"_c{i}")
+                       for i, c in enumerate(not_null)]).first()
+        n = int(row["_n"])
+        for i, c in enumerate(not_null):
+            nulls = n - int(row[f"_c{i}"])
+            if nulls:
+                pct = 100.0 * nulls / n
+                failures.append(_item(
+                    "expect_column_values_to_not_be_null", {"column": c},
+                    f"expect_column_values_to_not_be_null(column={c!r}): {nulls} of {n} "
+                    f"rows unexpected ({pct:.3g}%)", unexpected_count=nulls,
+                    unexpected_percent=pct, element_count=n))
+    return len(exps), failures
 
 
 def _describe(res: Any) -> dict[str, Any]:
@@ -118,7 +167,10 @@ def _describe(res: Any) -> dict[str, Any]:
     return item
 
 
+@functools.cache
 def _context():
+    """The process's ephemeral GX context with one Spark data source and one whole-frame
+    batch definition, built once (each later gate only hands it a DataFrame)."""
     import great_expectations as gx
 
     ctx = gx.get_context(mode="ephemeral")
@@ -128,72 +180,70 @@ def _context():
         ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
     except Exception:  # noqa: BLE001 - progress bars are cosmetic
         pass
-    return ctx
+    batch_def = (ctx.data_sources.add_spark(name="mobsig")
+                 .add_dataframe_asset(name="frame")
+                 .add_batch_definition_whole_dataframe("whole"))
+    return ctx, batch_def
 
 
 def run_gate(
     df: DataFrame,
-    suite: str,
+    suite: str | None,
     *,
     params: dict[str, Any] | None = None,
     schema: str | None = None,
     results_dir: str | Path | None = None,
     label: str = "",
-    raise_on_failure: bool = True,
 ) -> GateResult:
-    """Validate ``df`` against ``expectations/<suite>.json`` (+ schema structure).
+    """Validate ``df`` against ``expectations/<suite>.json`` and the schema's structure.
 
-    ``schema`` names the table whose schema adds structural expectations (default: the
-    suite's ``meta.table`` if any). ``label`` (e.g. ``dt=2026-06-01``) names the kept
-    result file. Cache ``df`` first when it is expensive: each expectation is a Spark job.
+    ``schema`` names the table whose schema adds the structural checks (default: the
+    suite's ``meta.table`` if any); ``suite`` None checks the structure only. ``label``
+    (e.g. ``dt=2026-06-01``) names the kept result file. Cache ``df`` first when it is
+    expensive: each expectation is at least one Spark job.
     """
-    import great_expectations as gx
     from great_expectations.core.expectation_suite import ExpectationSuite
 
-    d = load_suite_dict(suite)
+    d = load_suite_dict(suite) if suite else {"name": schema, "meta": {}, "expectations": []}
+    name = suite or f"{schema}-structure"
     table = schema or d.get("meta", {}).get("table")
-    expectations = list(d.get("expectations", []))
+    evaluated, failures, warnings = 0, [], []
     if table:
-        expectations = structural_expectations(load_schema(table)) + expectations
-    ctx = _context()
-    batch_def = (ctx.data_sources.add_spark(name="mobsig")
-                 .add_dataframe_asset(name=suite)
-                 .add_batch_definition_whole_dataframe("whole"))
-    gx_suite = ctx.suites.add(ExpectationSuite(name=suite, expectations=expectations,
-                                               meta=d.get("meta", {})))
-    vd = ctx.validation_definitions.add(
-        gx.ValidationDefinition(name=f"{suite}-gate", data=batch_def, suite=gx_suite))
-    was_cached = df.is_cached
-    try:
-        res = vd.run(batch_parameters={"dataframe": df}, expectation_parameters=params or {},
-                     result_format="BASIC")
-    finally:
-        if not was_cached:  # GX persists the frames it validates: drop what it added
-            df.unpersist()
-    failures, warnings = [], []
-    for r in res.results:
-        if r.success:
-            continue
-        item = _describe(r)
-        (failures if item["severity"] == "critical" else warnings).append(item)
-    out = GateResult(suite=suite, success=not failures, evaluated=len(res.results),
+        evaluated, failures = structural_failures(df, load_schema(table))
+    res = None
+    expectations = list(d.get("expectations", []))
+    if expectations and not failures:  # a frame of the wrong shape is not worth validating
+        _, batch_def = _context()
+        was_cached = df.is_cached
+        try:
+            batch = batch_def.get_batch(batch_parameters={"dataframe": df})
+            res = batch.validate(ExpectationSuite(name=name, expectations=expectations,
+                                                  meta=d.get("meta", {})),
+                                 expectation_parameters=params or {}, result_format="BASIC")
+        finally:
+            if not was_cached:  # GX persists the frames it validates: drop what it added
+                df.unpersist()
+        evaluated += len(res.results)
+        for r in res.results:
+            if r.success:
+                continue
+            item = _describe(r)
+            (failures if item["severity"] == "critical" else warnings).append(item)
+    out = GateResult(suite=name, success=not failures, evaluated=evaluated,
                      failures=failures, warnings=warnings)
     if results_dir:
-        out.result_path = _keep(res, out, Path(results_dir), suite, label, params)
+        out.result_path = _keep(res, out, Path(results_dir), name, label, params)
     for w in warnings:
-        log.warning("gate %s warning: %s", suite, w["text"])
+        log.warning("gate %s warning: %s", name, w["text"])
     if failures:
-        message = (f"quality gate '{suite}'{' ' + label if label else ''} failed: "
+        message = (f"quality gate '{name}'{' ' + label if label else ''} failed: "
                    f"{len(failures)} of {out.evaluated} expectations\n"
                    + "\n".join(f"  - {f['text']}" for f in failures))
         if out.result_path:
             message += f"\n  (validation result kept at {out.result_path})"
-        if raise_on_failure:
-            raise DataQualityError(message, out.summary())
-        log.error(message)
-    else:
-        log.info("gate %s passed (%d expectations%s)", suite, out.evaluated,
-                 f", {len(warnings)} warnings" if warnings else "")
+        raise DataQualityError(message, out.summary())
+    log.info("gate %s passed (%d expectations%s)", name, out.evaluated,
+             f", {len(warnings)} warnings" if warnings else "")
     return out
 
 
@@ -204,7 +254,8 @@ def _keep(res: Any, out: GateResult, folder: Path, suite: str, label: str,
     path = folder / suite / safe / f"{stamp}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     doc = {"suite": suite, "label": label, "params": params or {}, **out.summary(),
-           "details": out.failures + out.warnings, "gx": res.describe_dict()}
+           "details": out.failures + out.warnings,
+           "gx": res.describe_dict() if res is not None else None}
     path.write_text(json.dumps(doc, indent=2, default=str, ensure_ascii=False), "utf-8")
     return str(path)
 

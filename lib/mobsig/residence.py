@@ -45,6 +45,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from mobsig.config import HomeWorkConfig, PopulationConfig
+from mobsig.geo import h3_hex, h3_id, next_month
 
 # piece columns
 PLACE_CELL = "place_cell"
@@ -56,17 +57,12 @@ HOME_REASONS = ("no_night_stays", "few_nights", "low_night_share", "non_human")
 WORK_REASONS = ("no_workday_stays", "all_near_home", "few_days", "short_hours", "non_human")
 
 
-def next_month(month: dt.date) -> dt.date:
-    return (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
-
-
 def with_place_cell(stays: DataFrame, resolution: int) -> DataFrame:
     """Add ``place_cell`` (bigint H3 id at ``resolution``) from the stay's lon/lat.
 
     Needs ``lon``, ``lat``; keeps every row and column.
     """
-    cell = F.expr(f"ST_H3CellIDs(ST_Point(lon, lat), {int(resolution)}, false)[0]")
-    return stays.withColumn(PLACE_CELL, cell)
+    return stays.withColumn(PLACE_CELL, h3_id("lon", "lat", resolution))
 
 
 def with_spacing(stays: DataFrame, cells: DataFrame) -> DataFrame:
@@ -84,17 +80,19 @@ def _pieces(stays: DataFrame, month: dt.date, start_h: float, end_h: float,
     """Split stays into their overlaps with the window [d + start_h, d + end_h) of each date d
     of the month (end_h may exceed 24: the window runs into the next day).
 
-    Needs ``user_id``, ``stay_start``, ``stay_end``, ``lon``, ``lat``, ``place_cell``,
-    optionally ``spacing_m`` (site spacing at the stay's cell, see :func:`with_spacing`).
-    Returns ``user_id``, ``key_date`` (= d), ``overlap_s`` (> 0), ``lon``, ``lat``,
-    ``place_cell``, ``spacing_m`` (null when not given); rows with no overlap are dropped.
+    Needs ``user_id``, ``stay_start``, ``stay_end``, ``lon``, ``lat``, optionally
+    ``place_cell`` and ``spacing_m`` (site spacing at the stay's cell, see
+    :func:`with_spacing`). Returns ``user_id``, ``key_date`` (= d), ``overlap_s`` (> 0),
+    ``lon``, ``lat``, ``place_cell``, ``spacing_m`` (null when not given); rows with no
+    overlap are dropped.
     """
     t0 = F.unix_seconds(F.col("stay_start"))
     t1 = F.unix_seconds(F.col("stay_end"))
     back = int((end_h + 23) // 24)  # windows of earlier dates that can reach into a day
     spacing = F.col(SPACING) if SPACING in stays.columns else F.lit(None).cast("double")
+    place = F.col(PLACE_CELL) if PLACE_CELL in stays.columns else F.lit(None).cast("bigint")
     cand = stays.select(
-        "user_id", "lon", "lat", PLACE_CELL, spacing.alias(SPACING), t0.alias("_t0"),
+        "user_id", "lon", "lat", place.alias(PLACE_CELL), spacing.alias(SPACING), t0.alias("_t0"),
         t1.alias("_t1"),
         F.explode(F.sequence(F.date_sub(F.to_date("stay_start"), back),
                              F.to_date("stay_end"))).alias(KEY_DATE))
@@ -175,14 +173,6 @@ def refine_place(pieces: DataFrame, places: DataFrame, factor: float,
 def _top(scores: DataFrame) -> DataFrame:
     w = Window.partitionBy("user_id").orderBy(F.col("total_s").desc(), F.col("anchor"))
     return scores.withColumn("_rank", F.row_number().over(w)).where("_rank = 1").drop("_rank")
-
-
-def h3_text(lon: str, lat: str, resolution: int) -> Column:
-    """H3 cell (hex text, as in ``stays.h3``) of a lon/lat pair; null when either is null."""
-    cell = F.call_function("ST_H3CellIDs", F.call_function("ST_Point", F.col(lon), F.col(lat)),
-                           F.lit(int(resolution)), F.lit(False))[0]
-    return F.when(F.col(lon).isNull() | F.col(lat).isNull(), F.lit(None).cast("string")) \
-        .otherwise(F.lower(F.hex(cell)))
 
 
 def sphere_dist_m(lon1: Column, lat1: Column, lon2: Column, lat2: Column) -> Column:
@@ -357,8 +347,30 @@ def home_work_table(days: DataFrame, nights: DataFrame, work: DataFrame,
     df = with_pop_class(df, pop.resident_min_days, pop.short_term_min_days, pop.transit_max_h)
     return df.select(
         "*",
-        h3_text("home_lon", "home_lat", h3_resolution).alias("home_h3"),
-        h3_text("work_lon", "work_lat", h3_resolution).alias("work_h3"),
+        h3_hex("home_lon", "home_lat", h3_resolution).alias("home_h3"),
+        h3_hex("work_lon", "work_lat", h3_resolution).alias("work_h3"),
         (~F.col("is_non_human") & F.col("is_group_primary")).alias("is_counted"),
         F.lit(month_text).alias("month"),
     ).drop("is_non_human", "is_group_primary")
+
+
+def stays_for_places(stays: DataFrame, cells: DataFrame, cluster_resolution: int
+                     ) -> DataFrame:
+    """The stay columns home/work identification needs: ``user_id``, ``stay_start``,
+    ``stay_end``, ``lon``, ``lat``, ``spacing_m`` (:func:`with_spacing`) and
+    ``place_cell`` (:func:`with_place_cell`). One row per stay."""
+    cols = ["user_id", "stay_start", "stay_end", "lon", "lat", "cell_id"]
+    return (with_spacing(stays.select(*cols), cells).drop("cell_id")
+            .transform(with_place_cell, cluster_resolution))
+
+
+def build_home_work(stays: DataFrame, flags: DataFrame | None, month: dt.date,
+                    workdays: Sequence[dt.date], hw: HomeWorkConfig, pop: PopulationConfig,
+                    h3_resolution: int) -> DataFrame:
+    """The month's ``home_work`` rows from :func:`stays_for_places` output (the month's
+    stays plus the first day of the next month) and the month's user flags (or None)."""
+    day_p = day_pieces(stays, month)
+    night_p = night_pieces(stays, month, hw.night_start_h, hw.night_end_h)
+    work_p = work_pieces(stays, month, workdays, hw.work_start_h, hw.work_end_h)
+    return home_work_table(day_p, night_p, work_p, flags, hw, pop, workdays,
+                           month.strftime("%Y-%m"), h3_resolution)

@@ -78,6 +78,7 @@ from mobsig.columns import (
     X_M,
     Y_M,
 )
+from mobsig.geo import h3_hex
 
 log = logging.getLogger(__name__)
 
@@ -491,12 +492,6 @@ def fold_stays(records: DataFrame, rule: StayRule, partitions: int | None = None
     return ordered.select(*KERNEL_INPUT).mapInArrow(kernel, KERNEL_OUTPUT)
 
 
-def h3_of(lon: str, lat: str, resolution: int) -> F.Column:
-    """H3 cell id (lower-case hex string) of a lon/lat point, via Sedona (vectorised JVM)."""
-    ids = F.expr(f"ST_H3CellIDs(ST_Point(`{lon}`, `{lat}`), {int(resolution)}, false)")
-    return F.lower(F.hex(F.element_at(ids, 1)))
-
-
 def stays_from_fold(folded: DataFrame, h3_resolution: int) -> DataFrame:
     """Closed stays of the fold's output as :data:`STAY_COLUMNS` (no ``dt``)."""
     s = folded.where(F.col(KIND) == KIND_STAY)
@@ -505,7 +500,7 @@ def stays_from_fold(folded: DataFrame, h3_resolution: int) -> DataFrame:
         F.timestamp_micros(T0_US).alias(STAY_START),
         F.timestamp_micros(T1_US).alias(STAY_END),
         ((F.col(T1_US) - F.col(T0_US)) / F.lit(1_000_000)).cast("long").alias(DURATION_S),
-        LON, LAT, CELL_ID, h3_of(LON, LAT, h3_resolution).alias(H3), N_EVENTS, X_M, Y_M)
+        LON, LAT, CELL_ID, h3_hex(LON, LAT, h3_resolution).alias(H3), N_EVENTS, X_M, Y_M)
 
 
 def open_records_from_fold(folded: DataFrame) -> DataFrame:

@@ -58,10 +58,10 @@ def deploy_dir() -> Path:
 
 
 def job_names() -> list[str]:
-    """The Spark jobs that run on a cluster (the pipeline, in order)."""
-    from mobsig.jobs.run import KINDS
+    """The Spark jobs that run on a cluster (the pipeline spec, in order)."""
+    from mobsig.pipeline import job_names as names
 
-    return list(KINDS)
+    return names()
 
 
 @dataclass(frozen=True)

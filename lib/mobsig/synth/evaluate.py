@@ -2,7 +2,7 @@
 
 Used by ``mobsig evaluate`` (jobs/evaluate.py) to measure a pipeline run on a city of any
 size, e.g. a bigger city than CI can afford. Inputs are the month's ``home_work`` table,
-the unsuppressed population table of ``population_by_unit.build`` and the generator's
+the unsuppressed population table (``mobsig.population.population_table``) and the generator's
 ``truth/`` files (persons.parquet, cards.parquet, population_by_unit.csv; see
 mobsig.synth.generate). Every function returns plain numbers (shares in 0..1) so they can
 be printed, written to JSON and compared with the targets of domain.md and issue #5:

@@ -48,9 +48,8 @@ import yaml
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from mobsig.calendar import load_calendar
 from mobsig.config import Config
-from mobsig.pipeline import bbox_params
+from mobsig.io.holidays import load_calendar
 from mobsig.quality import run_gate
 from mobsig.schema import load_schema
 from mobsig.synth import real
@@ -234,7 +233,7 @@ def generate(spark: SparkSession, cfg: Config, out: Path,
     for c in ("valid_from", "valid_to"):
         typed[c] = [v.date() if v is not None else None for v in typed[c]]
     run_gate(spark.createDataFrame(typed, load_schema("cells_raw").struct), "cells_raw",
-             params=bbox_params(cfg), results_dir=quality_dir, label="synth")
+             params=cfg.run.bbox_params(), results_dir=quality_dir, label="synth")
     for c in ("valid_from", "valid_to"):
         cells_out[c] = cells_out[c].dt.strftime("%Y-%m-%d")
     cells_out.to_csv(out / "raw/cells/cells.csv", index=False)
@@ -326,7 +325,7 @@ def generate(spark: SparkSession, cfg: Config, out: Path,
         events.write.mode("overwrite").partitionBy("dt").parquet(str(out / "truth/events"))
         labelled = spark.read.parquet(str(out / "truth/events")).cache()
         n_events = labelled.count()
-        run_gate(labelled, "synth_events", params=bbox_params(cfg), results_dir=quality_dir,
+        run_gate(labelled, "synth_events", params=cfg.run.bbox_params(), results_dir=quality_dir,
                  label="synth")
         raw = labelled.select(*RAW_COLUMNS)
     else:

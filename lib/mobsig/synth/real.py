@@ -3,7 +3,7 @@
 The city (cell sites, zones, places, behaviour) is the default one; only the county layer
 changes: the real county polygons overlapping the city disk by at least
 ``synth.real_min_overlap_km2`` become the county units (no township level), read through
-mobsig.spatial (any layer format, e.g. the census TopoJSON with a mapping), and each sample
+mobsig.io.units (any layer format, e.g. the census TopoJSON with a mapping), and each sample
 person's home is placed in one of them in proportion to the county's official resident
 population (``synth.real_population``), uniformly inside the part of the county within
 the city disk. So the sample residents of a county are a known sample of it, and the
@@ -83,9 +83,9 @@ def census_overrides(data_dir: Path) -> list[str]:
 
 def load_counties(spark: SparkSession, cfg: Config) -> tuple[pd.DataFrame, UnitLayer]:
     """Every county of ``synth.real_counties`` (``unit_id``, ``unit_name``, ``geometry``:
-    shapely, EPSG:4490, lon/lat) read through mobsig.spatial, and the resolved layer."""
+    shapely, EPSG:4490, lon/lat) read through mobsig.io.units, and the resolved layer."""
     from mobsig import columns as C
-    from mobsig.spatial import read_units_layer
+    from mobsig.io.units import read_units_layer
 
     layer = cfg.resolve_layer(cfg.synth.real_counties)
     df = read_units_layer(spark, layer).selectExpr(

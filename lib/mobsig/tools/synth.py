@@ -10,7 +10,6 @@ with Spark, so benchmark sizes (10^7+ events) are practical.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from mobsig.config import Config
@@ -60,13 +59,3 @@ def run(args: argparse.Namespace, cfg: Config, spark) -> int:
     print(f"  truth        {res.out / 'truth'}")
     print(f"  config       {res.config_path}")
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    from mobsig.cli import main as cli_main
-
-    return cli_main([NAME, *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -7,7 +7,7 @@ For a city made by ``mobsig synth`` (or ``mobsig demo``) whose jobs have run thr
 accuracy per class, 一人多卡 pair precision and recall, and expanded residents per county
 and per township (townships of at least 1,000 true people) against the true population,
 each next to its target (domain.md, issue #5). Reads ``home_work``, recomputes the
-unsuppressed population counts (``population_by_unit.build``, nothing is written) and the
+unsuppressed population counts (``population.population_table``, nothing is written) and the
 truth files in ``--truth`` (default: ``truth/`` next to the config file). Prints a Markdown
 table and writes the numbers as JSON (``--out``, default ``evaluate-<month>.json`` next to
 the config). Exit status 0 also when a target is missed: this is a measurement, the
@@ -19,13 +19,12 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 from mobsig.config import Config
 from mobsig.errors import ConfigError, InputError
-from mobsig.jobargs import month_key, months
+from mobsig.jobargs import month_days, month_key, months
 
 NAME = "evaluate"
 HELP = "accuracy of a month's outputs against a synthetic city's truth"
@@ -54,24 +53,43 @@ def validate(args: argparse.Namespace, cfg: Config) -> None:
                          "city's truth folder (mobsig synth writes it)")
 
 
+def unsuppressed_population(spark, cfg: Config, month: dt.date):
+    """The month's per-unit counts before suppression, recomputed from the stored
+    card_places, factors, stays and units (``population.population_table``; nothing is
+    written)."""
+    from mobsig.geo import next_month, unit_polygons
+    from mobsig.io.catalog import Catalog
+    from mobsig.population import population_table
+
+    catalog = Catalog(spark, cfg.warehouse)
+    key = month_key(month)
+    for table in ("card_places", "expansion_factors", "units", "stays"):
+        if not catalog.exists(table):
+            raise InputError(f"evaluate {key}: no {table} table; run the monthly jobs first")
+    age = (catalog.read("expansion_factors_age", month=key) if cfg.expansion.rake_ages
+           else None)
+    days = month_days(month) + [next_month(month)]
+    return population_table(
+        catalog.read("card_places", month=key), catalog.read("expansion_factors", month=key),
+        age, unit_polygons(catalog.read("units")), catalog.read("stays", dt=days), month,
+        cfg.population.grid_h3_resolution)
+
+
 def execute(spark, cfg: Config, month: dt.date, truth: Path) -> dict[str, Any]:
     """The accuracy measures of ``month`` (see mobsig.synth.evaluate)."""
     import pandas as pd
-    from mobsig.jobs import population_by_unit
 
-    from mobsig.catalog import Catalog
+    from mobsig.io.catalog import Catalog
     from mobsig.synth import evaluate as ev
 
     catalog = Catalog(spark, cfg.warehouse)
     key = month_key(month)
+    if not catalog.exists("home_work"):
+        raise InputError(f"evaluate {key}: no home_work table; run the monthly jobs first")
     hw = catalog.read("home_work", month=key).toPandas()
     if hw.empty:
         raise InputError(f"evaluate {key}: home_work has no rows; run the monthly jobs first")
-    table, _, cached, _ = population_by_unit.build(spark, cfg, month, catalog)
-    try:
-        pop = table.toPandas()
-    finally:
-        population_by_unit.release(cached)
+    pop = unsuppressed_population(spark, cfg, month).toPandas()
     persons = pd.read_parquet(truth / "persons.parquet")
     cards = pd.read_parquet(truth / "cards.parquet")
     pop_truth = pd.read_csv(truth / "population_by_unit.csv",
@@ -98,13 +116,3 @@ def run(args: argparse.Namespace, cfg: Config, spark) -> int:
     print(ev.markdown(res))
     print(f"results: {out}")
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    from mobsig.cli import main as cli_main
-
-    return cli_main([NAME, *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -18,17 +18,19 @@ import argparse
 import datetime as dt
 import json
 import os
-import sys
 import threading
 import time
 from pathlib import Path
 
+from mobsig import pipeline
 from mobsig.config import Config, build_config
 from mobsig.errors import ConfigError
 
 NAME = "bench"
 HELP = "benchmark ingest -> clean -> stays at several input sizes (local mode)"
 EVENTS_PER_PERSON_DAY = 125.0  # measured on the synthetic city (humans + IoT), for sizing
+# the daily jobs the bench times, from the pipeline spec (ingest, clean, stays)
+DAILY_STAGES = [j.name for j in pipeline.PIPELINE if j.kind.startswith("day")]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -112,8 +114,7 @@ def io_floor(spark, raw_dir: Path, out: Path, partitions: int) -> float:
 
 
 def bench_one(spark, base_cfg: Config, target: int, out: Path) -> dict:
-    from mobsig.jobs import clean_events, detect_stays, ingest_cells, ingest_events
-
+    from mobsig.runner import Partition, run_partition
     from mobsig.synth.generate import generate
 
     people = max(50, int(target / EVENTS_PER_PERSON_DAY))
@@ -135,14 +136,14 @@ def bench_one(spark, base_cfg: Config, target: int, out: Path) -> dict:
                            base_dir=folder)
     day = res.days[0]
     n_events = spark.read.option("header", True).csv(str(folder / "raw/events")).count()
-    ingest_cells.execute(spark, run_cfg)
+    for name in ("ingest_units", "ingest_cells"):
+        run_partition(spark, run_cfg, name, Partition())
     stages = {}
     with PeakMemory() as mem:
-        for name, fn in (("ingest_events", lambda: ingest_events.execute(spark, run_cfg, day)),
-                         ("clean_events", lambda: clean_events.execute(spark, run_cfg, day)),
-                         ("detect_stays", lambda: detect_stays.execute(spark, run_cfg, day))):
+        for name in DAILY_STAGES:
             t = time.time()
-            fn()
+            run_partition(spark, run_cfg, name, Partition(day=day),
+                          {"fresh_start": True} if name == "detect_stays" else {})
             stages[name] = round(time.time() - t, 2)
     floor = io_floor(spark, folder / "raw/events", folder / "floor",
                      base_cfg.spark.shuffle_partitions)
@@ -193,13 +194,3 @@ def run(args: argparse.Namespace, cfg: Config, spark) -> int:
               f"{r['io_floor_s']} | {r['chain_over_floor']} | {r['peak_rss_gib']} |")
     print(f"\nmachine: {machine}")
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    from mobsig.cli import main as cli_main
-
-    return cli_main([NAME, *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    sys.exit(main())

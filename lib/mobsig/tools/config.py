@@ -7,7 +7,6 @@ can be used to check a config file before scheduling runs.
 from __future__ import annotations
 
 import argparse
-import sys
 
 import yaml
 
@@ -30,13 +29,3 @@ def run(args: argparse.Namespace, cfg: Config, spark) -> int:
         print(yaml.safe_dump(cfg.to_dict(), sort_keys=False, allow_unicode=True), end="")
         print(f"# digest {cfg.digest()}")
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    from mobsig.cli import main as cli_main
-
-    return cli_main([NAME, *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -68,7 +68,7 @@ def latest_runs(catalog, labels: list[str]) -> list[dict]:
 
 
 def run(args: argparse.Namespace, cfg: Config, spark) -> int:
-    from mobsig.catalog import Catalog
+    from mobsig.io.catalog import Catalog
     from mobsig.jobargs import month_key
 
     catalog = Catalog(spark, cfg.warehouse)
@@ -107,13 +107,3 @@ def run(args: argparse.Namespace, cfg: Config, spark) -> int:
               + ", ".join(missing[:5]), file=sys.stderr)
         return 1
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    from mobsig.cli import main as cli_main
-
-    return cli_main([NAME, *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from mobsig.errors import SchemaError
+from mobsig.errors import InputError, SchemaError
 from mobsig.schema import TableSchema, conform, load_schema
 
 log = logging.getLogger(__name__)
@@ -99,10 +99,12 @@ class Catalog:
         log.info("created table %s at %s", name, self.path(name))
 
     def read(self, name: str, **spec: Any) -> DataFrame:
-        """Read a table, optionally only the partitions in ``spec`` (e.g. dt=date)."""
+        """Read a table, optionally only the partitions in ``spec`` (e.g. dt=date).
+
+        A table that does not exist is an InputError (never created as a side effect)."""
         s = self.schema(name)
         if not self.exists(name):
-            self.ensure(name)
+            raise InputError(f"table {name} does not exist at {self.path(name)}")
         df = self.spark.read.format("delta").load(self.path(name))
         missing = [f.name for f in s.struct.fields if f.name not in df.columns]
         if missing:
@@ -168,8 +170,3 @@ class Catalog:
 
         hist = DeltaTable.forPath(self.spark, self.path(name)).history(1)
         return int(hist.select(F.col("version")).first()[0])
-
-
-def missing_partitions(have: Iterable[Any], want: Iterable[Any]) -> list[Any]:
-    have_set = set(have)
-    return [w for w in want if w not in have_set]

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -147,31 +146,30 @@ def run(args: argparse.Namespace, cfg: Config, spark) -> int:
 
 def run_city(spark, cfg: Config, out: Path, title: str) -> int:
     """Generate one city into ``out``, run every job on it, print where things are."""
-    from mobsig.jobs import run as run_job
-
-    from mobsig.cli import available_jobs
+    from mobsig import pipeline
     from mobsig.synth.generate import generate
+    from mobsig.tools import run as run_tool
 
     t0 = time.time()
     res = generate(spark, cfg, out)
     city_cfg = load_config(res.config_path)
     print(f"demo: {title}: {res.n_cards} cards, {res.n_events} events, "
           f"{len(res.days)} days from {res.days[0]}")
-    jobs = [j for j in run_job.KINDS if j in available_jobs()]
+    jobs = pipeline.job_names()
     ns = argparse.Namespace(job="all", date=None, date_from=res.days[0].isoformat(),
                             date_to=res.days[-1].isoformat(), region=[], month=None,
                             month_from=None, month_to=None, keep_going=False,
                             fresh_start=True)
-    rc = run_job.run(ns, city_cfg, spark) if jobs else 0
+    rc = run_tool.run(ns, city_cfg, spark)
     report(spark, city_cfg, res, out, jobs)
-    if rc == 0 and "population_by_unit" in jobs:
+    if rc == 0:
         accuracy(spark, city_cfg, res, out)
     print(f"  ({title}: {time.time() - t0:.0f}s)")
     return rc
 
 
 def _layer_text(layer: UnitLayer) -> str:
-    from mobsig.spatial import layer_format
+    from mobsig.io.units import layer_format
 
     fmt = layer_format(layer.path)
     mapped = [f"{k}={v}" for k, v in layer.to_dict().items()
@@ -184,7 +182,8 @@ def _layer_text(layer: UnitLayer) -> str:
 
 
 def report(spark, city_cfg: Config, res, out: Path, jobs: list[str]) -> None:
-    from mobsig.catalog import Catalog
+    from mobsig import pipeline
+    from mobsig.io.catalog import Catalog
 
     print("inputs:")
     print(f"  raw events (CSV gzip, dt= folders)  {city_cfg.path('raw_events')}")
@@ -198,9 +197,8 @@ def report(spark, city_cfg: Config, res, out: Path, jobs: list[str]) -> None:
     print(f"jobs run: {', '.join(jobs) or 'none'}")
     print("outputs (Delta tables):")
     catalog = Catalog(spark, city_cfg.warehouse)
-    for name in ("cells", "events_bronze", "events_quarantine", "events_clean", "user_flags",
-                 "stays", "moves", "home_work", "expansion_factors", "population_by_unit",
-                 "runs"):
+    tables = [t for j in pipeline.PIPELINE for t in j.writes] + ["runs"]
+    for name in tables:
         try:
             present = catalog.exists(name)
         except Exception:  # noqa: BLE001 - a table without a schema yet
@@ -224,9 +222,8 @@ def accuracy(spark, city_cfg: Config, res, out: Path) -> None:
     written to ``evaluate-<month>.json`` in the city folder."""
     import json
 
-    from mobsig.jobs import evaluate
-
     from mobsig.synth import evaluate as ev
+    from mobsig.tools import evaluate
 
     month = res.days[0].replace(day=1)
     result = evaluate.execute(spark, city_cfg, month, out / "truth")
@@ -234,13 +231,3 @@ def accuracy(spark, city_cfg: Config, res, out: Path) -> None:
     path.write_text(json.dumps(result, indent=2, ensure_ascii=False), "utf-8")
     print(f"accuracy against the truth ({path}; `mobsig evaluate` re-measures it):")
     print(ev.markdown(result))
-
-
-def main(argv: list[str] | None = None) -> int:
-    from mobsig.cli import main as cli_main
-
-    return cli_main([NAME, *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -8,7 +8,7 @@ delta-encoded.
 
 The arcs are decoded at once with numpy (one flat array, a per-arc running sum, one affine
 step); rings are assembled from index arrays. No CRS is defined by the format: the caller
-supplies one (mobsig.spatial).
+supplies one (mobsig.io.units).
 
     feats = decode(json.loads(text), "county")   # [(properties, shapely geometry), ...]
 """

@@ -7,7 +7,7 @@ One entry point, :func:`read_units_layer`, dispatches on the file kind:
 format        read with                              CRS from
 ============  =====================================  ======================================
 GeoJSON       json (driver)                          ``crs`` member; none = OGC:CRS84
-TopoJSON      mobsig.topojson, numpy (driver)        none in the format: the mapping's
+TopoJSON      mobsig.io.topojson, numpy (driver)        none in the format: the mapping's
                                                      ``crs``; lon/lat-range data = CRS84
 Shapefile     Sedona ``format("shapefile")``         the ``.prj`` (pyproj ``from_wkt``)
 GeoPackage    Sedona ``format("geopackage")``        ``gpkg_geometry_columns`` +
@@ -51,10 +51,10 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from mobsig import columns as C
-from mobsig import topojson
 from mobsig.config import UnitLayer
 from mobsig.errors import InputError
-from mobsig.storage import java_message
+from mobsig.io import topojson
+from mobsig.io.storage import java_message
 
 log = logging.getLogger(__name__)
 
@@ -102,10 +102,22 @@ def read_units_layer(spark: SparkSession, layer: UnitLayer | str | Path) -> Data
     return df
 
 
-def read_geojson_units(spark: SparkSession, path: str | Path) -> DataFrame:
-    """A GeoJSON unit layer with the contract's attribute names (kept for callers that
-    predate :func:`read_units_layer`, which reads every format)."""
-    return read_units_layer(spark, UnitLayer(path=str(path)))
+def read_units(spark: SparkSession, layers: list[UnitLayer] | list[str] | list[Path]
+               ) -> DataFrame:
+    """Every unit layer (``cfg.unit_layers()``, or plain paths) read with
+    :func:`read_units_layer` into one frame: ``unit_id``, ``unit_name``, ``level``,
+    ``parent_id`` (the ``parent_id`` attribute, else null), ``attributes``, ``geometry``.
+    No layer at all is an InputError."""
+    frames = [read_units_layer(spark, p) for p in layers]
+    if not frames:
+        raise InputError("paths.units: no unit layer configured")
+    out = None
+    for layer in frames:
+        part = layer.select(C.UNIT_ID, C.UNIT_NAME, C.LEVEL,
+                            F.get_json_object("attributes", "$.parent_id").alias(C.PARENT_ID),
+                            "attributes", C.GEOMETRY)
+        out = part if out is None else out.unionByName(part)
+    return out
 
 
 def layer_format(path: str | Path) -> str:

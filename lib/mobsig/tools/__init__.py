@@ -1,0 +1,1 @@
+"""Commands that are not pipeline jobs: run, status, bench, synth, demo, evaluate, config."""

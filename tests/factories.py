@@ -1,0 +1,85 @@
+"""Helpers shared by several test modules: hand-built inputs, job shortcuts, small
+measures. Test modules import from here, never from each other."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import types as T
+
+from mobsig.config import Config
+
+MONTH = dt.date(2026, 6, 1)
+
+EVENT_SCHEMA = T.StructType([
+    T.StructField("user_id", T.StringType(), False),
+    T.StructField("event_time", T.TimestampType(), False),
+    T.StructField("cell_id", T.StringType(), False),
+    T.StructField("event_type", T.StringType(), True),
+    T.StructField("imei_tac", T.StringType(), True),
+    T.StructField("home_region", T.StringType(), True),
+    T.StructField("source_file", T.StringType(), True),
+    T.StructField("dt", T.DateType(), False),
+    T.StructField("region", T.StringType(), False),
+])
+
+
+def county_layer(path: Path, code: str = "990101") -> Path:
+    """One square county-level unit (CGCS2000) around 104.0-104.4 E, 30.5-30.9 N."""
+    ring = [[104.0, 30.5], [104.4, 30.5], [104.4, 30.9], [104.0, 30.9], [104.0, 30.5]]
+    doc = {"type": "FeatureCollection",
+           "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::4490"}},
+           "features": [{"type": "Feature",
+                         "properties": {"unit_id": code, "unit_name": "x", "level": "county"},
+                         "geometry": {"type": "Polygon", "coordinates": [ring]}}]}
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def tiny_cells(hsr: bool = True) -> pd.DataFrame:
+    """Four public sites on a ~1 km grid (c1..c4), and two HSR sites by c1 (h1, h2)."""
+    rows = [("c1", 104.10, 30.60, ""), ("c2", 104.11, 30.60, "false"),
+            ("c3", 104.10, 30.61, "0"), ("c4", 104.11, 30.61, "No")]
+    if hsr:
+        rows += [("h1", 104.101, 30.601, "true"), ("h2", 104.102, 30.602, "1")]
+    df = pd.DataFrame(rows, columns=["cell_id", "lon", "lat", "is_hsr"])
+    return df.assign(coord_sys="wgs84", azimuth=None, radius_m=800.0, tech="5g",
+                     valid_from=None, valid_to=None)
+
+
+def ingest_cells(spark, cfg: Config) -> dict:
+    """ingest_units then ingest_cells into ``cfg``'s warehouse; ingest_cells' facts plus
+    ``rows_read``."""
+    from mobsig.runner import run
+
+    run(spark, cfg, "ingest_units")
+    res = run(spark, cfg, "ingest_cells")
+    return {**res.facts, "rows_read": res.input_rows["cells_raw"]}
+
+
+def persisted(spark) -> int:
+    """Persisted RDDs of the session (a cached DataFrame's buffers, once materialised),
+    leaving out Delta's own snapshot caches ("Delta Table State #n - <table>"): a newly
+    written table version gets one, and Delta manages them itself."""
+    rdds = spark.sparkContext._jsc.getPersistentRDDs()
+    names = [rdds.get(k).name() or "" for k in rdds.keySet().toArray()]
+    return sum(not n.startswith("Delta Table State") for n in names)
+
+
+def match_stays(det: pd.DataFrame, truth: pd.DataFrame, min_overlap=0.5, max_dist_m=1000.0):
+    """Pairs (det index, truth index) of the same user with time overlap >= min_overlap of
+    the shorter stay and positions <= max_dist_m apart."""
+    from mobsig.coords import haversine_m
+
+    m = det.reset_index().merge(truth.reset_index(), on="user_id", suffixes=("_d", "_t"))
+    ov = (np.minimum(m["stay_end_d"], m["stay_end_t"])
+          - np.maximum(m["stay_start_d"], m["stay_start_t"])).dt.total_seconds()
+    shorter = np.minimum((m["stay_end_d"] - m["stay_start_d"]).dt.total_seconds(),
+                         (m["stay_end_t"] - m["stay_start_t"]).dt.total_seconds())
+    dist = haversine_m(m["lon_d"], m["lat_d"], m["lon_t"], m["lat_t"])
+    ok = (ov >= min_overlap * np.maximum(shorter, 1)) & (dist <= max_dist_m)
+    return m.loc[ok, ["index_d", "index_t"]]

@@ -1,0 +1,129 @@
+"""The pipeline spec (mobsig.pipeline) is the single source of the job family: every place
+that lists jobs is generated from it or checked here, and the jobs read and write exactly
+the tables it declares."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+from mobsig import pipeline
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_spec_is_consistent():
+    pipeline.check()
+    names = pipeline.job_names()
+    assert names[:2] == ["ingest_units", "ingest_cells"]
+    assert [j.name for j in pipeline.chain("all")] == names
+    assert [j.name for j in pipeline.chain("daily")] + [
+        j.name for j in pipeline.chain("monthly")] == names
+    with pytest.raises(KeyError):
+        pipeline.job("nope")
+
+
+def test_every_job_has_a_module_and_nothing_else_is_a_job():
+    files = {p.stem for p in (ROOT / "jobs").glob("*.py") if p.stem != "__init__"}
+    assert files == set(pipeline.job_names())
+
+
+def _tables_in(source: str, call: str) -> set[str]:
+    return set(re.findall(rf'{call}\(\s*"([a-z_]+)"', source))
+
+
+@pytest.mark.parametrize("name", pipeline.job_names())
+def test_job_reads_and_writes_what_the_spec_declares(name):
+    """Each job's code reads (ctx.read / read_optional / exists) exactly its spec's reads
+    and returns outputs for exactly its writes; the runner enforces the same at run time."""
+    spec = pipeline.job(name)
+    src = (ROOT / "jobs" / f"{name}.py").read_text("utf-8")
+    read = _tables_in(src, r"ctx\.read") | _tables_in(src, r"ctx\.read_optional") \
+        | _tables_in(src, r"ctx\.exists")
+    written = set(re.findall(r'Output\([^"]*?"([a-z_]+)"', src, flags=re.S))
+    assert read == set(spec.reads), name
+    assert written == set(spec.writes), name
+    assert len(src.splitlines()) <= 110, f"{name} is no longer a thin job"
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text("utf-8"))
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            out.add(node.module)
+            out.update(f"{node.module}.{a.name}" for a in node.names)
+        elif isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+    return out
+
+
+def test_no_job_imports_a_job_and_lib_imports_no_job():
+    for path in (ROOT / "jobs").glob("*.py"):
+        bad = {m for m in _imports(path) if m.startswith("mobsig.jobs")}
+        assert not bad, (path.name, bad)
+    for path in (ROOT / "lib" / "mobsig").rglob("*.py"):
+        bad = {m for m in _imports(path) if m.startswith("mobsig.jobs")}
+        assert not bad, (path, bad)
+
+
+def test_domain_modules_do_not_reach_storage_or_the_runner():
+    """Transforms never import the I/O wing, the runner, the tools or the jobs."""
+    domain = ["clean", "stays", "flags", "residence", "population", "expansion", "privacy",
+              "geo", "coords", "columns"]
+    for name in domain:
+        mods = _imports(ROOT / "lib" / "mobsig" / f"{name}.py")
+        bad = {m for m in mods if m.startswith(("mobsig.io", "mobsig.runner", "mobsig.tools",
+                                                 "mobsig.jobs", "mobsig.session"))}
+        assert not bad, (name, bad)
+
+
+def test_command_line_submission_and_schedules_follow_the_spec():
+    from mobsig import cli, submit
+
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    assert set(pipeline.job_names()) <= set(sub.choices)
+    assert set(sub.choices) == set(pipeline.job_names()) | set(cli.TOOLS)
+    assert submit.job_names() == pipeline.job_names()
+    dags = (ROOT / "deploy" / "airflow" / "mobsig_dags.py").read_text("utf-8")
+    tree = ast.parse(dags)
+    consts = {t.id: ast.literal_eval(n.value) for n in tree.body if isinstance(n, ast.Assign)
+              for t in n.targets if isinstance(t, ast.Name) and t.id.endswith("_CHAIN")}
+    assert consts["DAILY_CHAIN"] == [j.name for j in pipeline.chain("daily")]
+    assert consts["MONTHLY_CHAIN"] == [j.name for j in pipeline.chain("monthly")]
+    apps = {p.stem for p in (ROOT / "deploy" / "k8s" / "apps").glob("*.yaml")}
+    assert apps == set(pipeline.job_names())
+    import yaml
+
+    resources = yaml.safe_load((ROOT / "deploy" / "resources.yaml").read_text("utf-8"))
+    assert list(resources["jobs"]) == pipeline.job_names()
+
+
+def test_run_plan_follows_the_spec_order():
+    import argparse
+    import datetime as dt
+
+    from mobsig.tools.run import plan
+
+    args = argparse.Namespace(job="all", date=None, date_from="2026-06-29",
+                              date_to="2026-07-01", region=[], month=None, month_from=None,
+                              month_to=None, fresh_start=True, no_export_files=False)
+    steps = plan(args)
+    names = [s[0] for s in steps]
+    daily = [j.name for j in pipeline.chain("daily") if j.kind != "none"]
+    monthly = [j.name for j in pipeline.chain("monthly")]
+    assert names == (["ingest_units", "ingest_cells"] + daily * 3 + monthly * 2)
+    assert [s[1].label for s in steps if s[0] == "detect_stays"] == [
+        "dt=2026-06-29", "dt=2026-06-30", "dt=2026-07-01"]
+    assert [s[2] for s in steps if s[0] == "detect_stays"] == [{"fresh_start": True}, {}, {}]
+    assert [s[1].month for s in steps if s[0] == "expand"] == [dt.date(2026, 6, 1),
+                                                                dt.date(2026, 7, 1)]
+
+
+def test_architecture_doc_shows_the_current_table_graph():
+    text = (ROOT / "docs" / "architecture.md").read_text("utf-8")
+    assert pipeline.graph_text() in text
