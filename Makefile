@@ -30,9 +30,9 @@ jars:
 test: install jars
 	$(BIN)/python -m pytest
 
-## test-fast: unit tests and small hand-built frames, no synthetic city, no cluster
+## test-fast: unit tests and small hand-built frames: no job runs, no synthetic city
 test-fast: install jars
-	$(BIN)/python -m pytest -m "not city and not cluster and not slow"
+	$(BIN)/python -m pytest -m "not job and not city and not cluster and not slow"
 
 ## demo: generate a small synthetic city and run every job on it (outputs in $(DEMO)/)
 demo: install jars

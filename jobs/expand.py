@@ -23,21 +23,12 @@ from pyspark.sql import functions as F
 
 from mobsig import columns as C
 from mobsig import expansion as X
-from mobsig.errors import ConfigError
 from mobsig.geo import unit_polygons
 from mobsig.runner import JobContext, Output
 
 
 def validate(cfg, options) -> None:
-    """Raking needs both of its inputs set (their existence is checked by the runner)."""
-    if cfg.expansion.rake_ages:
-        for key in ("subscribers", "reference_ages"):
-            if not getattr(cfg.paths, key):
-                raise ConfigError(f"expansion.rake_ages is on but paths.{key} is not set: "
-                                  "raking needs the birth year per card (paths.subscribers) "
-                                  "and the census age shares per county "
-                                  "(paths.reference_ages)")
-        X.parse_age_bands(cfg.expansion.age_bands)
+    X.check_raking_inputs(cfg)
 
 
 def build(ctx: JobContext) -> list[Output]:
@@ -57,19 +48,12 @@ def build(ctx: JobContext) -> list[Output]:
                         "cards get the overall factor): %s", unmatched)
     factors = ctx.keep(X.expansion_factors(samples, reference, counties, key))
     rows = factors.collect()
-    cv = X.factor_cv([r[C.FACTOR] for r in rows])
-    ctx.result.facts.update({
-        "counties": len(rows), "sample_residents": sum(r[C.SAMPLE_RESIDENTS] for r in rows),
-        "reference_population": sum(r[C.REFERENCE_POPULATION] for r in rows),
-        "factor_cv": round(cv, 4), "unmatched_counties": unmatched,
-        "factors": {r[C.UNIT_ID]: round(r[C.FACTOR], 4) for r in rows}})
-    ctx.check("expansion_dispersion", {"factor_cv": cv}, table="expansion_factors",
-              params={"max_dispersion": e.max_dispersion})
+    ctx.result.facts.update({**X.factor_summary(rows), "unmatched_counties": unmatched})
+    ctx.check("expansion_dispersion", {"factor_cv": X.factor_cv([r[C.FACTOR] for r in rows])},
+              table="expansion_factors", params={"max_dispersion": e.max_dispersion})
     bounds = {"factor_min": e.factor_min, "factor_max": e.factor_max}
-    bad = X.factors_out_of_bounds(rows, e.factor_min, e.factor_max)
-    outputs = [Output(factors, "expansion_factors", params=bounds, explain=(
-        f"counties with factors outside [{e.factor_min}, {e.factor_max}]: " + "; ".join(bad)
-        if bad else ""))]
+    outputs = [Output(factors, "expansion_factors", params=bounds,
+                      explain=X.factors_out_of_bounds(rows, e.factor_min, e.factor_max))]
     if e.rake_ages:
         outputs.append(raked(ctx, homes, reference, rows, bounds))
     return outputs
@@ -82,28 +66,24 @@ def raked(ctx: JobContext, homes, reference, rows, bounds) -> Output:
     bands = X.parse_age_bands(e.age_bands)
     labels = [b.label for b in bands]
     have = {r[0] for r in homes.select(C.AGE_BAND).distinct().collect()} - {None}
-    ctx.require(have <= set(labels),
-                f"card_places has the age bands {sorted(have)}, expansion.age_bands is "
-                f"{labels}: re-run place_cards for the month")
+    ctx.require(have <= set(labels), f"card_places has the age bands {sorted(have)}, "
+                f"expansion.age_bands is {labels}: re-run place_cards for the month")
     if not have:
-        ctx.log.warning("no resident of card_places has an age band (was place_cards run "
-                        "with paths.subscribers?): every resident keeps the county factor")
+        ctx.log.warning("no resident of card_places has an age band (place_cards without "
+                        "paths.subscribers?): every resident keeps the county factor")
     shares = X.read_reference_ages(ctx.cfg.path("reference_ages"), e.ages_id_field, bands)
-    fit = X.age_factors(X.sample_residents_by_band(homes).toPandas(), reference.toPandas(),
-                        shares, labels, max_iter=e.rake_max_iter, tol=e.rake_tolerance)
+    fit = X.rake_month(homes, reference, shares, labels, e.rake_max_iter, e.rake_tolerance)
     summary = X.age_fit_summary(fit, labels)
     if summary["absorbed_cells"]:
         ctx.log.warning("age cells without sample residents, absorbed by the other cells of "
                         "their county and band: %s", "; ".join(summary["absorbed_cells"]))
     ctx.fact("age", summary)
     names = {r[C.UNIT_ID]: r[C.UNIT_NAME] for r in rows}
-    bad = X.age_cells_out_of_bounds(fit, names, e.factor_min, e.factor_max)
     df = ctx.spark.createDataFrame(X.age_factor_rows(fit, ctx.part.month_key),
                                    ctx.catalog.schema("expansion_factors_age").struct)
     return Output(df, "expansion_factors_age",
                   params={**bounds, "age_bands": [*e.age_bands, X.UNKNOWN_BAND]},
-                  explain=(f"county/age-band cells with factors outside [{e.factor_min}, "
-                           f"{e.factor_max}]: " + "; ".join(bad) if bad else ""))
+                  explain=X.age_cells_out_of_bounds(fit, names, e.factor_min, e.factor_max))
 
 
 if __name__ == "__main__":

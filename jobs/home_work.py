@@ -24,18 +24,12 @@ from pyspark.sql import functions as F
 from mobsig import columns as C
 from mobsig import residence
 from mobsig.geo import next_month
-from mobsig.io.holidays import load_calendar
+from mobsig.io.holidays import calendar_of
 from mobsig.runner import JobContext, Output, count_where
 
 
-def workdays(cfg, days) -> list:
-    cal = load_calendar(cfg.path("holidays") if cfg.paths.holidays else None,
-                        cfg.home_work.weekend_days)
-    return [d for d in days if cal.is_workday(d)]
-
-
 def validate(cfg, options) -> None:
-    workdays(cfg, [])  # a bad holiday file fails before Spark starts
+    calendar_of(cfg)  # a bad holiday file fails before Spark starts
 
 
 def build(ctx: JobContext) -> list[Output]:
@@ -64,10 +58,9 @@ def build(ctx: JobContext) -> list[Output]:
     ctx.note_input("user_flags", n_flags)
     ctx.require(n["stays"] or n_flags, "no stays and no user_flags for the month; run "
                                        "detect_stays (and flag_users) first")
-    if n_flags == 0:
-        ctx.log.warning("no user_flags for the month; every card counts as a human single "
-                        "card")
-    days = workdays(cfg, ctx.part.month_days)
+    if not n_flags:
+        ctx.log.warning("no user_flags for the month: every card counts as a human card")
+    days = [d for d in ctx.part.month_days if calendar_of(cfg).is_workday(d)]
     table = ctx.keep(residence.build_home_work(stays, flags if n_flags else None, month, days,
                                                hw, cfg.population, cfg.stays.h3_resolution))
     classes = {r[C.POP_CLASS]: r["n"] for r in table.where(C.IS_COUNTED).groupBy(C.POP_CLASS)
@@ -77,8 +70,7 @@ def build(ctx: JobContext) -> list[Output]:
         works=F.col(C.IS_COUNTED) & F.col(C.WORK_LON).isNotNull()))
     ctx.fact("classes", classes)
     ctx.fact("workdays", len(days))
-    present = classes.get("resident", 0) + classes.get("unidentified", 0)
-    share = classes.get("resident", 0) / present if present else 1.0
+    share, present = residence.home_share(classes)
     ctx.fact("home_share", round(share, 4))
     if present == 0:
         ctx.log.warning("no counted card present >= %d days; the home identification gate "

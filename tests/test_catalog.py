@@ -67,6 +67,7 @@ def test_partition_predicates():
         partition_predicate(s, {"month": "2026-06"})
 
 
+@pytest.mark.job
 def test_delta_round_trip_and_replace_where_idempotent(spark, warehouse):
     cat = Catalog(spark, warehouse)
     users = [f"{i:032x}" for i in range(5)]
@@ -94,6 +95,7 @@ def test_delta_round_trip_and_replace_where_idempotent(spark, warehouse):
         stays_frame(spark, D2, users[:3]))
 
 
+@pytest.mark.job
 def test_rejected_writes_leave_the_table_unchanged(spark, warehouse):
     cat = Catalog(spark, warehouse)
     users = [f"{i:032x}" for i in range(3)]
@@ -111,6 +113,7 @@ def test_rejected_writes_leave_the_table_unchanged(spark, warehouse):
     assert sorted_rows(cat.read("stays")) == before
 
 
+@pytest.mark.job
 def test_two_level_partitions_replace_only_named_regions(spark, warehouse):
     cat = Catalog(spark, warehouse)
     schema = load_schema("events_bronze").struct
@@ -130,6 +133,7 @@ def test_two_level_partitions_replace_only_named_regions(spark, warehouse):
         cat.path("raw_events")
 
 
+@pytest.mark.job
 def test_table_from_an_older_schema_is_a_clear_schema_error(spark, warehouse):
     """A warehouse written before a column was added (e.g. svc_lon in cells and
     events_clean): reads and partition writes name the missing columns; a whole-table

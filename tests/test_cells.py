@@ -212,6 +212,7 @@ SMALL = pd.DataFrame({
 })
 
 
+@pytest.mark.job
 def test_invalid_rows_fail_naming_them(spark, tmp_path):
     bad = SMALL.copy()
     bad.loc[1, "coord_sys"] = "mars"
@@ -225,6 +226,7 @@ def test_invalid_rows_fail_naming_them(spark, tmp_path):
         ingest_cells(spark, _small_cfg(tmp_path, tmp_path / "cells.csv"))
 
 
+@pytest.mark.job
 def test_small_parquet_table_skip_policy_and_outside_county(spark, tmp_path):
     broken = {**SMALL.iloc[0].to_dict(), "cell_id": "broken", "lon": None}
     bad = pd.DataFrame([*SMALL.to_dict("records"), broken])
@@ -271,6 +273,7 @@ def test_service_point_is_the_centroid_of_the_sector_service_area():
     assert np.allclose(zx, 0) and np.allclose(zy, 0)
 
 
+@pytest.mark.job
 def test_units_need_a_county_level(spark, tmp_path):
     """A layer mapping with a mistyped level (here 'County') gives no county at all:
     ingest_units fails naming the levels found (not every cell silently outside), and
@@ -376,6 +379,7 @@ def test_is_hsr_problem_shows_the_value_as_delivered(spark):
             assert "allowed" in r["problems"][0] and not r["is_hsr"]
 
 
+@pytest.mark.job
 def test_ingest_cells_names_the_cell_and_delivered_is_hsr(spark, tmp_path):
     bad = SMALL.assign(is_hsr=["false", "Ja", "TRUE", "TRUE", ""])
     bad.to_csv(tmp_path / "cells.csv", index=False)

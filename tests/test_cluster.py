@@ -18,6 +18,8 @@ import pytest
 from mobsig import pipeline
 from tests.conftest import make_config
 
+pytestmark = pytest.mark.cluster  # a standalone master and spark-submit processes
+
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 DAILY = [j.name for j in pipeline.chain("daily")]  # units, cells, ingest, clean, stays

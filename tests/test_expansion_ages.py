@@ -406,7 +406,7 @@ def test_dispersion_gate_fails_before_anything_is_written(spark, raked):
     cfg, catalog, _, _ = raked
     versions = {t: catalog.version(t) for t in ("expansion_factors", "expansion_factors_age")}
     tight = cfg.replace(expansion=dataclasses.replace(cfg.expansion, max_dispersion=0.05))
-    with pytest.raises(DataQualityError, match=r"expansion_dispersion.*factor_cv.*0\.09"):
+    with pytest.raises(DataQualityError, match=r"(?s)expansion_dispersion.*factor_cv.*0\.09"):
         run(spark, tight, "expand", month=MONTH)
     assert {t: catalog.version(t) for t in versions} == versions
 

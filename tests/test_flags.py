@@ -215,6 +215,7 @@ def test_multicard_groups_primary_and_three_days_not_enough(spark):
     assert out3.loc["pers_b_1" * 3, "multicard_group"] == "pers_b_1" * 3
 
 
+@pytest.mark.slow  # three user_flags runs (~75 Spark jobs each): ~20 s on 2 cores
 def test_neighbours_who_leave_at_their_own_times_are_not_one_person(spark):
     """Two people living and working side by side coincide in most hours; only their
     departures tell them apart. One person's two cards move together and are grouped;

@@ -261,6 +261,7 @@ def test_listing_costs_one_list_call_per_folder(spark, tmp_path, monkeypatch):
     assert calls == {"listStatus": 2}  # the day folder and its one subfolder, nothing per file
 
 
+@pytest.mark.job
 def test_jobs_read_cells_and_events_from_uris(spark, tmp_path, viewfs, raw_root):
     """ingest_cells from a file: URI, then ingest_events from viewfs://, end to end."""
     from mobsig.io.catalog import Catalog

@@ -148,6 +148,7 @@ def _build(spark, tmp: Path, table: pd.DataFrame, **cells_cfg):
     return counts, {r["cell_id"]: r for r in rows}
 
 
+@pytest.mark.job
 def test_ingest_cells_carries_is_hsr_and_keeps_public_spacing(spark, tmp_path):
     _, with_hsr = _build(spark, tmp_path / "a", tiny_cells())
     assert {c: r["is_hsr"] for c, r in with_hsr.items()} == {
@@ -165,6 +166,7 @@ def test_ingest_cells_carries_is_hsr_and_keeps_public_spacing(spark, tmp_path):
     assert not any(r["is_hsr"] for r in no_column.values())
 
 
+@pytest.mark.job
 def test_ingest_cells_rejects_a_non_boolean_is_hsr(spark, tmp_path):
     from mobsig.errors import InputError
 

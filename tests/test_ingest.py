@@ -220,6 +220,7 @@ def test_header_setting_false_reads_first_line_as_data(spark, tmp_path, cells_on
         plan_sources(day, IngestConfig(csv_header="true"))
 
 
+@pytest.mark.job
 def test_missing_or_empty_day_folder_is_an_error(spark, tmp_path):
     from mobsig.runner import run
 

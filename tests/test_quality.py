@@ -77,23 +77,64 @@ def test_structural_failure_is_readable(spark):
         run_gate(df, "cells_raw", params=BOX)
 
 
-def test_not_null_columns_are_checked_in_one_aggregate(spark):
-    """Nulls in NOT NULL columns are counted per column (one Spark job for all of them)
-    and named with their numbers; a structure-only gate (suite None) checks just that."""
-    from mobsig.quality import structural_failures
+def test_every_check_of_a_passing_gate_is_one_spark_job(spark):
+    """The structure, the NOT NULL columns and every row-level expectation of the suite
+    are counted in one aggregate: a passing gate costs one Spark job, however many
+    expectations it has; a failing one adds a small query per failed check (samples)."""
+    frame = cells(spark, GOOD).cache()
+    frame.count()
+    tracker = spark.sparkContext.statusTracker()
 
+    def jobs_of(group, **gate):
+        spark.sparkContext.setJobGroup(group, group)
+        res = run_gate(frame, **gate)
+        return res, len(tracker.getJobIdsForGroup(group))
+
+    full, n_full = jobs_of("gate-suite", suite="cells_raw", params=BOX)
+    bare, n_bare = jobs_of("gate-structure", suite=None, schema="cells_raw")
+    assert full.success and full.evaluated >= 10 and bare.evaluated == 5
+    # one aggregate: AQE runs its stages as jobs (a distinct count, for uniqueness, adds
+    # one), whatever the number of expectations
+    assert n_bare <= 2 and n_full <= n_bare + 1
+    assert full.metrics["n_rows"] == 2
+
+
+def test_not_null_columns_are_named_with_their_numbers(spark):
     schema = load_schema("cells_raw")
     not_null = [c.name for c in schema.columns if not c.nullable]
     assert {"cell_id", "lon", "lat", "coord_sys"} <= set(not_null)
+    from pyspark.sql import types as T
+
     rows = GOOD + [(None, None, 30.0, "wgs84", None, None, None, None, None)]
-    evaluated, failures = structural_failures(cells(spark, rows), schema)
-    assert evaluated == 1 + len(not_null)
-    assert sorted(f["kwargs"]["column"] for f in failures) == ["cell_id", "lon"]
-    assert failures[0]["unexpected_count"] == 1 and failures[0]["element_count"] == 3
-    with pytest.raises(DataQualityError, match=r"expect_column_values_to_not_be_null\("
-                                               r"column='cell_id'\): 1 of 3 rows"):
-        run_gate(cells(spark, rows), None, schema="cells_raw")
+    loose = T.StructType([T.StructField(f.name, f.dataType, True) for f in schema.struct])
+    with pytest.raises(DataQualityError) as err:
+        run_gate(spark.createDataFrame(rows, loose), None, schema="cells_raw")
+    msg = str(err.value)
+    assert "failed: 2 of " in msg
+    assert "expect_column_values_to_not_be_null(column='cell_id'): 1 of 3 rows" in msg
+    assert "expect_column_values_to_not_be_null(column='lon'): 1 of 3 rows" in msg
     assert run_gate(cells(spark, GOOD), None, schema="cells_raw").success
+
+
+def test_metrics_gate_needs_no_spark(spark):
+    """Job-level metrics are validated as a one-row frame, without a Spark job."""
+    spark.sparkContext.setJobGroup("metrics", "metrics gate")
+    res = run_gate({"rows_read": 10, "quarantine_share": 0.01, "known_cell_share": 0.999},
+                   "events_ingest", params={"max_quarantine_share": 0.05,
+                                            "min_known_cell_share": 0.99})
+    assert res.success and res.evaluated == 3
+    with pytest.raises(DataQualityError, match=r"column='quarantine_share'.*observed 0\.2"):
+        run_gate({"rows_read": 10, "quarantine_share": 0.2, "known_cell_share": 1.0},
+                 "events_ingest", params={"max_quarantine_share": 0.05,
+                                          "min_known_cell_share": 0.99})
+    assert spark.sparkContext.statusTracker().getJobIdsForGroup("metrics") == []
+
+
+def test_every_suite_uses_supported_expectations():
+    from mobsig.quality import check_suite
+
+    for n in suite_names():
+        check_suite(load_suite_dict(n))
 
 
 def test_parameters_come_from_configuration(spark):
@@ -113,6 +154,7 @@ def test_warning_severity_only_logs(spark, caplog):
         in caplog.text
 
 
+@pytest.mark.job
 def test_failed_gate_writes_nothing(spark, tmp_path, monkeypatch):
     """The job path (conform, gate, write): a failing gate leaves the table as it was."""
     import mobsig.quality as q
@@ -135,7 +177,7 @@ def test_failed_gate_writes_nothing(spark, tmp_path, monkeypatch):
                         lambda name: suite if name == "stays_test" else original(name))
     gate_all_then_write(cat, [Output(stays(5), "stays", {"dt": day}, suite="stays_test")])
     version = cat.version("stays")
-    expected = (r"column='n_events', min_value=2\.0\): "
+    expected = (r"column='n_events', min_value=2\): "
                 r"3 of 3 rows unexpected \(100%\), e\.g\. \[1, 1, 1\]")
     with pytest.raises(DataQualityError, match=expected):
         gate_all_then_write(cat, [Output(stays(1), "stays", {"dt": day}, suite="stays_test")])

@@ -279,6 +279,7 @@ def _tiny_cells(spark, catalog: Catalog) -> None:
     catalog.write(spark.createDataFrame([row], catalog.schema("cells").struct), "cells", {})
 
 
+@pytest.mark.job
 def test_home_work_without_cells_table_is_an_input_error(spark, tmp_path):
     from mobsig.errors import InputError
     from mobsig.runner import run
@@ -297,6 +298,7 @@ def test_home_work_without_cells_table_is_an_input_error(spark, tmp_path):
         run(spark, cfg, "home_work", month=MONTH)
 
 
+@pytest.mark.job
 def test_home_work_counts_stays_without_spacing(spark, tmp_path, caplog):
     """Stays at cells the cells table lacks fall back to home_refine_min_m: counted in the
     summary and logged as a WARNING, not silent."""
@@ -322,6 +324,7 @@ def test_home_work_counts_stays_without_spacing(spark, tmp_path, caplog):
     assert hw["v"]["home_lon"] == pytest.approx(104.01, abs=1e-9)
 
 
+@pytest.mark.job
 def test_home_identification_gate_fails_when_few_homes_are_found(spark, tmp_path):
     """Two cards present 6 days: one sleeps at A every night (resident), the other is only
     seen in daytime (no night stays: unidentified). 50 % < min_home_share 80 %: the run

@@ -319,6 +319,7 @@ def local_rows(df):
             .orderBy("user_id", "stay_start").collect())
 
 
+@pytest.mark.job
 def test_cross_midnight_stay_stored_once(spark, tmp_path):
     from mobsig.runner import run
 
@@ -363,6 +364,7 @@ def test_cross_midnight_stay_stored_once(spark, tmp_path):
     assert after == before
 
 
+@pytest.mark.job
 def test_missing_previous_carry_is_an_error(spark, tmp_path):
     from mobsig.errors import InputError
     from mobsig.runner import run

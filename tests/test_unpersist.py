@@ -35,6 +35,7 @@ def _warehouse(spark, tmp: Path) -> Config:
     return cfg
 
 
+@pytest.mark.job
 def test_build_failing_half_way_unpersists_what_it_cached(spark, tmp_path):
     """card_places is cached and counted before the missing expansion factors are
     noticed."""

@@ -478,22 +478,35 @@ def factor_cv(factors: list[float]) -> float:
     return float(np.sqrt(var) / mean) if mean else 0.0
 
 
-def factors_out_of_bounds(rows: list, lo: float, hi: float) -> list[str]:
-    """County factor rows (``expansion_factors``) outside [lo, hi], as text naming the
-    county and the division."""
-    return sorted(f"{r['unit_id']} ({r['unit_name'] or '?'}: {r['factor']:.3g} = "
-                  f"{r['reference_population']} / {r['sample_residents']})"
-                  for r in rows if not lo <= r["factor"] <= hi)
+def factor_summary(rows: list) -> dict:
+    """The month's county factors (``expansion_factors`` rows) in numbers: counties,
+    sample residents, reference population, factor CV (:func:`factor_cv`), factors."""
+    return {"counties": len(rows), "sample_residents": sum(r["sample_residents"] for r in rows),
+            "reference_population": sum(r["reference_population"] for r in rows),
+            "factor_cv": round(factor_cv([r["factor"] for r in rows]), 4),
+            "factors": {r["unit_id"]: round(r["factor"], 4) for r in rows}}
+
+
+def factors_out_of_bounds(rows: list, lo: float, hi: float) -> str:
+    """The county factor rows (``expansion_factors``) outside [lo, hi], as text naming the
+    county and the division ('' when every factor is inside)."""
+    bad = sorted(f"{r['unit_id']} ({r['unit_name'] or '?'}: {r['factor']:.3g} = "
+                 f"{r['reference_population']} / {r['sample_residents']})"
+                 for r in rows if not lo <= r["factor"] <= hi)
+    return f"counties with factors outside [{lo}, {hi}]: " + "; ".join(bad) if bad else ""
 
 
 def age_cells_out_of_bounds(fit: AgeFit, names: dict[str, str], lo: float,
-                            hi: float) -> list[str]:
-    """County x band cells of ``fit`` with a finite factor outside [lo, hi], as text."""
-    return sorted(
+                            hi: float) -> str:
+    """County x band cells of ``fit`` with a finite factor outside [lo, hi], as text (''
+    when none)."""
+    bad = sorted(
         f"{r.unit_id}/{r.age_band} ({names.get(r.unit_id) or '?'}: {r.factor:.3g} = "
         f"{r.fitted_population:.1f} / {r.sample_residents})"
         for r in fit.rows.itertuples(index=False)
         if np.isfinite(r.factor) and not lo <= r.factor <= hi)
+    return (f"county/age-band cells with factors outside [{lo}, {hi}]: " + "; ".join(bad)
+            if bad else "")
 
 
 def age_fit_summary(fit: AgeFit, bands: list[str]) -> dict:
@@ -515,3 +528,25 @@ def age_factor_rows(fit: AgeFit, month_text: str) -> list[tuple]:
     return [(r.unit_id, r.age_band, int(r.sample_residents), float(r.target_population),
              float(r.fitted_population), float(r.factor) if np.isfinite(r.factor) else None,
              month_text) for r in fit.rows.itertuples(index=False)]
+
+
+def check_raking_inputs(cfg) -> None:
+    """ConfigError unless raking (expansion.rake_ages) has both of its inputs configured
+    and valid age bands (the files' existence is checked with the other inputs)."""
+    if not cfg.expansion.rake_ages:
+        return
+    for key in ("subscribers", "reference_ages"):
+        if not getattr(cfg.paths, key):
+            raise ConfigError(f"expansion.rake_ages is on but paths.{key} is not set: raking "
+                              "needs the birth year per card (paths.subscribers) and the "
+                              "census age shares per county (paths.reference_ages)")
+    parse_age_bands(cfg.expansion.age_bands)
+
+
+def rake_month(homes: DataFrame, reference: DataFrame, shares: pd.DataFrame,
+               labels: list[str], max_iter: int, tol: float) -> AgeFit:
+    """The month's residents (``resident_counties`` rows) per county and band raked to the
+    reference population and the census shares (:func:`age_factors`); collects the small
+    counts to the driver."""
+    return age_factors(sample_residents_by_band(homes).toPandas(), reference.toPandas(),
+                       shares, labels, max_iter=max_iter, tol=tol)

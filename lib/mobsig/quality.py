@@ -1,18 +1,23 @@
-"""Quality gates: Great Expectations suites from ``expectations/`` run on Spark DataFrames.
+"""Quality gates: the suites of ``expectations/`` checked on a table with one Spark aggregate,
+their thresholds validated by Great Expectations on the one-row metrics frame.
 
-A gate validates one DataFrame against a suite plus the structural checks derived from
-the table's schema (so the two cannot drift apart), keeps the validation result as JSON
-under the quality folder, and
+A gate on a table (:func:`run_gate` with a DataFrame) works in three steps:
 
-- on a failed check of severity ``critical`` raises ``DataQualityError`` whose message
-  names each failed expectation with its observed values (nothing is written because
-  gates run before writes);
-- on failed ``warning``/``info`` expectations only logs them.
+1. the schema's structure: the exact column set (from the frame's schema, no Spark job);
+2. one aggregate over the frame: the row count and, for every row-level expectation of
+   the suite and every NOT NULL column of the schema, the number of rows that break it
+   (:data:`ROW_CHECKS` turns each supported expectation type into a condition; nulls are
+   ignored as Great Expectations ignores them; uniqueness is a distinct count in the same
+   aggregate);
+3. Great Expectations (pandas engine) validates the metrics row: one expectation per
+   check on its unexpected count (``mostly`` allows a share), with the severity of the
+   suite's expectation.
 
-The structural checks (the exact column set, no null in a NOT NULL column) cost one
-aggregate over the frame for every NOT NULL column together; Great Expectations runs the
-suite's own, semantic expectations. One ephemeral GX context, data source and batch
-definition serve every gate of the process.
+A failed check of severity ``critical`` raises ``DataQualityError`` whose message names the
+expectation with its numbers and a few offending values (read by a second, small query
+only when something failed); ``warning``/``info`` checks only log. Job-level metrics (a
+dict: shares, counts, gaps) are validated directly (:func:`run_gate` with a dict). The
+result of every gate is kept as JSON under the quality folder.
 
 Thresholds that come from the configuration are written in suites as
 ``{"$PARAMETER": "name"}`` and passed in ``params``.
@@ -24,14 +29,17 @@ import datetime as dt
 import functools
 import json
 import logging
+import math
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
 
 from mobsig.errors import DataQualityError
 from mobsig.schema import TableSchema, load_schema, parse_type
@@ -39,6 +47,7 @@ from mobsig.schema import TableSchema, load_schema, parse_type
 log = logging.getLogger(__name__)
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+SAMPLE = 5  # offending values shown per failed check
 
 
 @dataclass
@@ -49,6 +58,7 @@ class GateResult:
     failures: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[dict[str, Any]] = field(default_factory=list)
     result_path: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         return {"suite": self.suite, "success": self.success, "evaluated": self.evaluated,
@@ -76,8 +86,7 @@ def load_suite_dict(name: str) -> dict[str, Any]:
 
 
 def structural_expectations(schema: TableSchema) -> list[dict[str, Any]]:
-    """Expectations implied by a table schema: the exact column set and NOT NULL columns
-    (evaluated by :func:`structural_failures` in one aggregate, described in GX terms)."""
+    """Expectations implied by a table schema: the exact column set and NOT NULL columns."""
     exps: list[dict[str, Any]] = [{
         "type": "expect_table_columns_to_match_set",
         "kwargs": {"column_set": schema.names, "exact_match": True},
@@ -91,86 +100,157 @@ def structural_expectations(schema: TableSchema) -> list[dict[str, Any]]:
     return exps
 
 
-def _item(kind: str, kwargs: dict[str, Any], text: str, **observed: Any) -> dict[str, Any]:
-    return {"type": kind, "kwargs": kwargs, "severity": "critical",
-            "observed_value": observed.get("observed_value"),
-            "unexpected_count": observed.get("unexpected_count"),
-            "unexpected_percent": observed.get("unexpected_percent"),
-            "element_count": observed.get("element_count"), "sample": [],
-            "exception": None, "text": text}
+# --------------------------------------------------------------------------------------
+# row-level expectations as aggregate conditions
 
 
-def structural_failures(df: DataFrame, schema: TableSchema) -> tuple[int, list[dict]]:
-    """Check :func:`structural_expectations` on ``df``: the column set from the frame's
-    schema (no Spark job), then the null count of every NOT NULL column in one aggregate.
-    Returns (checks evaluated, failures in the form of :func:`_describe`)."""
-    from pyspark.sql import functions as F
-
-    exps = structural_expectations(schema)
-    failures = []
-    names = schema.names
-    if set(df.columns) != set(names):
-        failures.append(_item(
-            exps[0]["type"], exps[0]["kwargs"],
-            f"{exps[0]['type']}(expected columns {', '.join(names)}): observed "
-            f"{sorted(df.columns)!r}", observed_value=sorted(df.columns)))
-        return len(exps), failures
-    not_null = [e["kwargs"]["column"] for e in exps[1:]]
-    if not_null:
-        row = df.agg(F.count(F.lit(1)).alias("_n"),
-                     *[F.count(F.col(f"`{c}`")).alias(f"_c{i}")
-                       for i, c in enumerate(not_null)]).first()
-        n = int(row["_n"])
-        for i, c in enumerate(not_null):
-            nulls = n - int(row[f"_c{i}"])
-            if nulls:
-                pct = 100.0 * nulls / n
-                failures.append(_item(
-                    "expect_column_values_to_not_be_null", {"column": c},
-                    f"expect_column_values_to_not_be_null(column={c!r}): {nulls} of {n} "
-                    f"rows unexpected ({pct:.3g}%)", unexpected_count=nulls,
-                    unexpected_percent=pct, element_count=n))
-    return len(exps), failures
+def _param(value: Any, params: dict[str, Any]) -> Any:
+    if isinstance(value, dict) and "$PARAMETER" in value:
+        key = value["$PARAMETER"]
+        if key not in params:
+            raise DataQualityError(f"suite parameter {key!r} was not given")
+        return params[key]
+    return value
 
 
-def _describe(res: Any) -> dict[str, Any]:
-    cfg = res.expectation_config
-    kwargs = {k: v for k, v in cfg.kwargs.items() if k != "batch_id"}
-    r = res.result or {}
-    info = res.exception_info or {}
-    item: dict[str, Any] = {
-        "type": cfg.type,
-        "kwargs": kwargs,
-        "severity": str(getattr(cfg, "severity", "critical")).split(".")[-1].lower(),
-        "observed_value": r.get("observed_value"),
-        "unexpected_count": r.get("unexpected_count"),
-        "unexpected_percent": r.get("unexpected_percent"),
-        "element_count": r.get("element_count"),
-        "sample": (r.get("partial_unexpected_list") or [])[:5],
-        "exception": info.get("exception_message") if info.get("raised_exception") else None,
-    }
-    args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items()
-                     if k not in ("column_set", "column_list"))
-    if "column_set" in kwargs:
-        args = "expected columns " + ", ".join(kwargs["column_set"])
-    what = f"{cfg.type}({args})"
-    if item["exception"]:
-        detail = f"could not be evaluated: {item['exception']}"
-    elif item["unexpected_count"] is not None:
-        pct = item["unexpected_percent"]
-        pct_text = f" ({pct:.3g}%)" if isinstance(pct, (int, float)) else ""
-        detail = (f"{item['unexpected_count']} of {item['element_count']} rows unexpected"
-                  f"{pct_text}, e.g. {item['sample']}")
+def _resolve(kwargs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    return {k: _param(v, params) for k, v in kwargs.items()}
+
+
+def _between(value: Column, lo: Any, hi: Any, strict_lo: bool = False,
+             strict_hi: bool = False) -> Column:
+    """True where ``value`` (not null) lies outside [lo, hi] (None = open)."""
+    bad = F.lit(False)
+    if lo is not None:
+        bad = bad | ((value <= F.lit(lo)) if strict_lo else (value < F.lit(lo)))
+    if hi is not None:
+        bad = bad | ((value >= F.lit(hi)) if strict_hi else (value > F.lit(hi)))
+    return bad
+
+
+@dataclass(frozen=True)
+class RowCheck:
+    """One row-level expectation as Spark columns: ``unexpected`` (true on a row that
+    breaks it), ``considered`` (rows it applies to: non-null values), ``shown`` (the
+    columns whose values illustrate a failure). A uniqueness check has ``distinct``
+    instead: the number of rows beyond the first of each value is unexpected."""
+
+    unexpected: Column | None
+    considered: Column
+    shown: list[str]
+    distinct: Column | None = None
+
+
+def _col(name: str) -> Column:
+    return F.col(f"`{name}`")
+
+
+def _values_between(k: dict) -> RowCheck:
+    c = _col(k["column"])
+    return RowCheck(c.isNotNull() & _between(c, k.get("min_value"), k.get("max_value"),
+                                             bool(k.get("strict_min")),
+                                             bool(k.get("strict_max"))),
+                    c.isNotNull(), [k["column"]])
+
+
+def _lengths_between(k: dict) -> RowCheck:
+    c = _col(k["column"])
+    return RowCheck(c.isNotNull() & _between(F.length(c), k.get("min_value"),
+                                             k.get("max_value")), c.isNotNull(), [k["column"]])
+
+
+def _lengths_equal(k: dict) -> RowCheck:
+    c = _col(k["column"])
+    return RowCheck(c.isNotNull() & (F.length(c) != F.lit(int(k["value"]))), c.isNotNull(),
+                    [k["column"]])
+
+
+def _in_set(k: dict) -> RowCheck:
+    c = _col(k["column"])
+    return RowCheck(c.isNotNull() & ~c.isin(list(k["value_set"])), c.isNotNull(),
+                    [k["column"]])
+
+
+def _not_in_set(k: dict) -> RowCheck:
+    c = _col(k["column"])
+    return RowCheck(c.isNotNull() & c.isin(list(k["value_set"])), c.isNotNull(),
+                    [k["column"]])
+
+
+def _regex(k: dict) -> RowCheck:
+    c = _col(k["column"])
+    return RowCheck(c.isNotNull() & ~c.rlike(k["regex"]), c.isNotNull(), [k["column"]])
+
+
+def _not_null(k: dict) -> RowCheck:
+    c = _col(k["column"])
+    return RowCheck(c.isNull(), F.lit(True), [k["column"]])
+
+
+def _pair_greater(k: dict) -> RowCheck:
+    a, b = _col(k["column_A"]), _col(k["column_B"])
+    ignore = k.get("ignore_row_if", "both_values_are_missing")
+    skip = ((a.isNull() | b.isNull()) if ignore == "either_value_is_missing"
+            else (a.isNull() & b.isNull()) if ignore == "both_values_are_missing"
+            else F.lit(False))
+    ok = (a >= b) if k.get("or_equal") else (a > b)
+    return RowCheck(~skip & ~F.coalesce(ok, F.lit(False)), ~skip,
+                    [k["column_A"], k["column_B"]])
+
+
+def _unique(k: dict) -> RowCheck:
+    c = _col(k["column"])
+    cond = F.expr(k["row_condition"]) if k.get("row_condition") else F.lit(True)
+    keep = c.isNotNull() & F.coalesce(cond, F.lit(False))
+    return RowCheck(None, keep, [k["column"]], distinct=F.count_distinct(F.when(keep, c)))
+
+
+def _compound_unique(k: dict) -> RowCheck:
+    cols = list(k["column_list"])
+    if k.get("ignore_row_if", "all_values_are_missing") == "never":
+        keep = F.lit(True)
+    elif k.get("ignore_row_if") == "any_value_is_missing":
+        keep = ~functools.reduce(lambda x, y: x | y, [_col(c).isNull() for c in cols])
     else:
-        detail = f"observed {item['observed_value']!r}"
-    item["text"] = f"{what}: {detail}"
-    return item
+        keep = ~functools.reduce(lambda x, y: x & y, [_col(c).isNull() for c in cols])
+    key = F.struct(*[_col(c) for c in cols])
+    return RowCheck(None, keep, cols, distinct=F.count_distinct(F.when(keep, key)))
+
+
+# the expectation types suites may use on tables, each as an aggregate condition
+ROW_CHECKS: dict[str, Callable[[dict], RowCheck]] = {
+    "expect_column_values_to_be_between": _values_between,
+    "expect_column_value_lengths_to_be_between": _lengths_between,
+    "expect_column_value_lengths_to_equal": _lengths_equal,
+    "expect_column_values_to_be_in_set": _in_set,
+    "expect_column_values_to_not_be_in_set": _not_in_set,
+    "expect_column_values_to_match_regex": _regex,
+    "expect_column_values_to_not_be_null": _not_null,
+    "expect_column_pair_values_a_to_be_greater_than_b": _pair_greater,
+    "expect_column_values_to_be_unique": _unique,
+    "expect_compound_columns_to_be_unique": _compound_unique,
+}
+TABLE_CHECKS = ("expect_table_row_count_to_be_between",)
+
+
+def check_suite(suite: dict[str, Any]) -> None:
+    """A suite whose expectations are all supported on tables (else DataQualityError)."""
+    bad = [e["type"] for e in suite.get("expectations", [])
+           if e["type"] not in ROW_CHECKS and e["type"] not in TABLE_CHECKS]
+    if bad:
+        raise DataQualityError(f"suite {suite.get('name')}: expectation types {bad} are not "
+                               f"supported on tables (supported: {sorted(ROW_CHECKS)} and "
+                               f"{list(TABLE_CHECKS)})")
+
+
+# --------------------------------------------------------------------------------------
+# Great Expectations on the metrics row
 
 
 @functools.cache
 def _context():
-    """The process's ephemeral GX context with one Spark data source and one whole-frame
-    batch definition, built once (each later gate only hands it a DataFrame)."""
+    """The process's ephemeral GX context with one pandas data source for metrics rows,
+    built once (each gate only hands it a one-row frame)."""
     import great_expectations as gx
 
     ctx = gx.get_context(mode="ephemeral")
@@ -180,14 +260,68 @@ def _context():
         ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
     except Exception:  # noqa: BLE001 - progress bars are cosmetic
         pass
-    batch_def = (ctx.data_sources.add_spark(name="mobsig")
-                 .add_dataframe_asset(name="frame")
-                 .add_batch_definition_whole_dataframe("whole"))
+    batch_def = (ctx.data_sources.add_pandas(name="mobsig_metrics")
+                 .add_dataframe_asset(name="metrics")
+                 .add_batch_definition_whole_dataframe("row"))
     return ctx, batch_def
 
 
+def _gx_validate(row: dict[str, Any], name: str, expectations: list[dict[str, Any]],
+                 params: dict[str, Any]) -> list[Any]:
+    """Validate the one-row metrics frame ``row`` against ``expectations``; the results in
+    the order of ``expectations`` (GX groups them by column)."""
+    import pandas as pd
+    from great_expectations.core.expectation_suite import ExpectationSuite
+
+    if not expectations:
+        return []
+    tagged = [{**e, "meta": {**e.get("meta", {}), "_i": i}} for i, e in enumerate(expectations)]
+    _, batch_def = _context()
+    batch = batch_def.get_batch(batch_parameters={"dataframe": pd.DataFrame([row])})
+    res = batch.validate(ExpectationSuite(name=name, expectations=tagged),
+                         expectation_parameters=params, result_format="BASIC")
+    by_index = {r.expectation_config.meta["_i"]: r for r in res.results}
+    return [by_index[i] for i in range(len(expectations))]
+
+
+def _severity(e: dict[str, Any]) -> str:
+    return str(e.get("severity", "critical")).split(".")[-1].lower()
+
+
+def _call_text(kind: str, kwargs: dict[str, Any]) -> str:
+    if "column_set" in kwargs:
+        return f"{kind}(expected columns {', '.join(kwargs['column_set'])})"
+    args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items() if k != "column_list")
+    if "column_list" in kwargs:
+        args = f"column_list={list(kwargs['column_list'])!r}" + (f", {args}" if args else "")
+    return f"{kind}({args})"
+
+
+def _item(kind: str, kwargs: dict[str, Any], severity: str, detail: str,
+          **numbers: Any) -> dict[str, Any]:
+    return {"type": kind, "kwargs": kwargs, "severity": severity,
+            "observed_value": numbers.get("observed_value"),
+            "unexpected_count": numbers.get("unexpected_count"),
+            "unexpected_percent": numbers.get("unexpected_percent"),
+            "element_count": numbers.get("element_count"),
+            "sample": numbers.get("sample", []),
+            "text": f"{_call_text(kind, kwargs)}: {detail}"}
+
+
+def _json_value(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return str(v)
+    if isinstance(v, (dt.date, dt.datetime)):
+        return v.isoformat()
+    return v
+
+
+# --------------------------------------------------------------------------------------
+# gates
+
+
 def run_gate(
-    df: DataFrame,
+    df: DataFrame | dict[str, Any],
     suite: str | None,
     *,
     params: dict[str, Any] | None = None,
@@ -195,73 +329,158 @@ def run_gate(
     results_dir: str | Path | None = None,
     label: str = "",
 ) -> GateResult:
-    """Validate ``df`` against ``expectations/<suite>.json`` and the schema's structure.
+    """Gate ``df`` with ``expectations/<suite>.json`` (``suite`` None: structure only).
 
-    ``schema`` names the table whose schema adds the structural checks (default: the
-    suite's ``meta.table`` if any); ``suite`` None checks the structure only. ``label``
-    (e.g. ``dt=2026-06-01``) names the kept result file. Cache ``df`` first when it is
-    expensive: each expectation is at least one Spark job.
+    ``df`` is a table (a DataFrame; ``schema`` names the table whose schema adds the
+    structural checks, default the suite's ``meta.table``) or job-level metrics (a dict,
+    validated as a one-row frame). ``label`` (e.g. ``dt=2026-06-01``) names the kept
+    result file. Raises DataQualityError naming every failed critical check.
     """
-    from great_expectations.core.expectation_suite import ExpectationSuite
-
+    params = dict(params or {})
     d = load_suite_dict(suite) if suite else {"name": schema, "meta": {}, "expectations": []}
     name = suite or f"{schema}-structure"
-    table = schema or d.get("meta", {}).get("table")
-    evaluated, failures, warnings = 0, [], []
-    if table:
-        evaluated, failures = structural_failures(df, load_schema(table))
-    res = None
-    expectations = list(d.get("expectations", []))
-    if expectations and not failures:  # a frame of the wrong shape is not worth validating
-        _, batch_def = _context()
-        was_cached = df.is_cached
-        try:
-            batch = batch_def.get_batch(batch_parameters={"dataframe": df})
-            res = batch.validate(ExpectationSuite(name=name, expectations=expectations,
-                                                  meta=d.get("meta", {})),
-                                 expectation_parameters=params or {}, result_format="BASIC")
-        finally:
-            if not was_cached:  # GX persists the frames it validates: drop what it added
-                df.unpersist()
-        evaluated += len(res.results)
-        for r in res.results:
-            if r.success:
-                continue
-            item = _describe(r)
-            (failures if item["severity"] == "critical" else warnings).append(item)
-    out = GateResult(suite=name, success=not failures, evaluated=evaluated,
-                     failures=failures, warnings=warnings)
+    if isinstance(df, dict):
+        out = _metrics_gate(df, name, d["expectations"], params)
+    else:
+        table = schema or d.get("meta", {}).get("table")
+        out = _table_gate(df, name, d["expectations"],
+                          load_schema(table) if table else None, params)
     if results_dir:
-        out.result_path = _keep(res, out, Path(results_dir), name, label, params)
-    for w in warnings:
+        out.result_path = _keep(out, Path(results_dir), name, label, params)
+    for w in out.warnings:
         log.warning("gate %s warning: %s", name, w["text"])
-    if failures:
+    if out.failures:
         message = (f"quality gate '{name}'{' ' + label if label else ''} failed: "
-                   f"{len(failures)} of {out.evaluated} expectations\n"
-                   + "\n".join(f"  - {f['text']}" for f in failures))
+                   f"{len(out.failures)} of {out.evaluated} expectations\n"
+                   + "\n".join(f"  - {f['text']}" for f in out.failures))
         if out.result_path:
             message += f"\n  (validation result kept at {out.result_path})"
         raise DataQualityError(message, out.summary())
     log.info("gate %s passed (%d expectations%s)", name, out.evaluated,
-             f", {len(warnings)} warnings" if warnings else "")
+             f", {len(out.warnings)} warnings" if out.warnings else "")
     return out
 
 
-def _keep(res: Any, out: GateResult, folder: Path, suite: str, label: str,
-          params: dict[str, Any] | None) -> str:
+def _metrics_gate(metrics: dict[str, Any], name: str, expectations: list[dict[str, Any]],
+                  params: dict[str, Any]) -> GateResult:
+    """Job-level metrics (one row) validated by GX as the suite states them."""
+    row = {k: (float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v)
+           for k, v in metrics.items()}
+    results = _gx_validate(row, name, expectations, params)
+    out = GateResult(suite=name, success=True, evaluated=len(results),
+                     metrics={k: _json_value(v) for k, v in row.items()})
+    for e, r in zip(expectations, results, strict=True):
+        if r.success:
+            continue
+        kwargs = _resolve(e["kwargs"], params)
+        observed = row.get(kwargs.get("column"))
+        exc = (r.exception_info or {}).get("exception_message") \
+            if (r.exception_info or {}).get("raised_exception") else None
+        detail = f"could not be evaluated: {exc}" if exc else f"observed {observed!r}"
+        item = _item(e["type"], kwargs, _severity(e), detail, observed_value=observed)
+        (out.failures if item["severity"] == "critical" else out.warnings).append(item)
+    out.success = not out.failures
+    return out
+
+
+def _table_gate(df: DataFrame, name: str, expectations: list[dict[str, Any]],
+                schema: TableSchema | None, params: dict[str, Any]) -> GateResult:
+    """Structure, then every check in one aggregate, then GX on the metrics row."""
+    out = GateResult(suite=name, success=True, evaluated=0)
+    exps = list(expectations)
+    if schema is not None:
+        structure = structural_expectations(schema)
+        out.evaluated += 1
+        if set(df.columns) != set(schema.names):
+            out.failures.append(_item(
+                structure[0]["type"], structure[0]["kwargs"], "critical",
+                f"observed {sorted(df.columns)!r}", observed_value=sorted(df.columns)))
+            out.success = False
+            return out  # a frame of the wrong shape is not worth validating
+        exps = structure[1:] + exps
+    check_suite({"name": name, "expectations": exps})
+    resolved = [(e, _resolve(e["kwargs"], params)) for e in exps]
+    checks: list[tuple[dict, dict, RowCheck | None]] = [
+        (e, k, ROW_CHECKS[e["type"]](k) if e["type"] in ROW_CHECKS else None)
+        for e, k in resolved]
+    aggs = [F.count(F.lit(1)).alias("n_rows")]
+    for i, (_, _, c) in enumerate(checks):
+        if c is None:
+            continue
+        aggs.append(F.sum(F.when(c.considered, 1).otherwise(0)).alias(f"c{i}_considered"))
+        if c.distinct is not None:
+            aggs.append(c.distinct.alias(f"c{i}_distinct"))
+        else:
+            aggs.append(F.sum(F.when(c.unexpected, 1).otherwise(0)).alias(f"c{i}_unexpected"))
+    got = df.agg(*aggs).first().asDict()
+    n_rows = int(got["n_rows"])
+    row: dict[str, Any] = {"n_rows": n_rows}
+    gx_exps: list[dict[str, Any]] = []
+    numbers: list[dict[str, Any]] = []
+    for i, (_, k, c) in enumerate(checks):
+        if c is None:  # a table-level expectation on the row count
+            gx_exps.append({"type": "expect_column_values_to_be_between",
+                            "kwargs": {"column": "n_rows", "min_value": k.get("min_value"),
+                                       "max_value": k.get("max_value")}})
+            numbers.append({"observed_value": n_rows})
+            continue
+        considered = int(got[f"c{i}_considered"] or 0)
+        unexpected = (considered - int(got[f"c{i}_distinct"] or 0) if c.distinct is not None
+                      else int(got[f"c{i}_unexpected"] or 0))
+        mostly = float(k.get("mostly", 1.0))
+        allowed = math.floor((1.0 - mostly) * considered + 1e-9)
+        row[f"c{i}_unexpected"] = unexpected
+        gx_exps.append({"type": "expect_column_values_to_be_between",
+                        "kwargs": {"column": f"c{i}_unexpected", "min_value": 0,
+                                   "max_value": allowed}})
+        numbers.append({"unexpected_count": unexpected, "element_count": n_rows,
+                        "unexpected_percent": 100.0 * unexpected / considered
+                        if considered else 0.0})
+    results = _gx_validate(row, name, gx_exps, {})
+    out.evaluated += len(checks)
+    out.metrics = {k: _json_value(v) for k, v in row.items()}
+    for (e, k, c), r, num in zip(checks, results, numbers, strict=True):
+        if r.success:
+            continue
+        if c is None:
+            detail = f"observed {num['observed_value']!r} rows"
+        else:
+            sample = _sample(df, c)
+            num["sample"] = sample
+            detail = (f"{num['unexpected_count']} of {num['element_count']} rows unexpected "
+                      f"({num['unexpected_percent']:.3g}%), e.g. {sample}")
+        item = _item(e["type"], k, _severity(e), detail, **num)
+        (out.failures if item["severity"] == "critical" else out.warnings).append(item)
+    out.success = not out.failures
+    return out
+
+
+def _sample(df: DataFrame, check: RowCheck) -> list[Any]:
+    """A few offending values of a failed check (a second, small query)."""
+    if check.distinct is not None:
+        cols = [_col(c) for c in check.shown]
+        dup = (df.where(check.considered).groupBy(*cols).count().where(F.col("count") > 1)
+               .limit(SAMPLE).collect())
+        return [r[0] if len(check.shown) == 1 else tuple(r[:-1]) for r in dup]
+    rows = df.where(check.unexpected).select(*[_col(c) for c in check.shown]) \
+        .limit(SAMPLE).collect()
+    return [r[0] if len(check.shown) == 1 else tuple(r) for r in rows]
+
+
+def _keep(out: GateResult, folder: Path, suite: str, label: str,
+          params: dict[str, Any]) -> str:
     stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S%f")
     safe = re.sub(r"[^A-Za-z0-9_.=-]+", "_", label) or "all"
     path = folder / suite / safe / f"{stamp}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    doc = {"suite": suite, "label": label, "params": params or {}, **out.summary(),
-           "details": out.failures + out.warnings,
-           "gx": res.describe_dict() if res is not None else None}
+    doc = {"suite": suite, "label": label, "params": params, **out.summary(),
+           "metrics": out.metrics, "details": out.failures + out.warnings}
     path.write_text(json.dumps(doc, indent=2, default=str, ensure_ascii=False), "utf-8")
     return str(path)
 
 
 def metrics_frame(spark: Any, metrics: dict[str, float | int]) -> DataFrame:
-    """A one-row DataFrame of job-level metrics (shares, counts) for ratio gates."""
+    """A one-row DataFrame of job-level metrics (shares, counts) as doubles."""
     from pyspark.sql import types as T
 
     fields = [T.StructField(k, parse_type("double")) for k in metrics]

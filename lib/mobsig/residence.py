@@ -374,3 +374,12 @@ def build_home_work(stays: DataFrame, flags: DataFrame | None, month: dt.date,
     work_p = work_pieces(stays, month, workdays, hw.work_start_h, hw.work_end_h)
     return home_work_table(day_p, night_p, work_p, flags, hw, pop, workdays,
                            month.strftime("%Y-%m"), h3_resolution)
+
+
+def home_share(classes: dict[str, int]) -> tuple[float, int]:
+    """The home identification share of a month from the counted cards per class:
+    residents / (residents + unidentified), i.e. among cards present long enough to be
+    residents, the share with an identified home (1.0 when there is none), and that
+    denominator."""
+    present = classes.get("resident", 0) + classes.get("unidentified", 0)
+    return (classes.get("resident", 0) / present if present else 1.0), present

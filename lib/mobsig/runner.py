@@ -39,7 +39,7 @@ from mobsig.errors import ConfigError, DataQualityError, InputError
 from mobsig.io.catalog import Catalog, PartitionSpec
 from mobsig.logs import log_context, new_run_id
 from mobsig.pipeline import Job, job
-from mobsig.quality import GateResult, metrics_frame, run_gate
+from mobsig.quality import GateResult, run_gate
 from mobsig.runs import RunRecord, recording, write_record
 from mobsig.schema import conform
 
@@ -293,7 +293,7 @@ class JobContext:
         ``explain`` (text, or a function computing it) for the reader; nothing is written.
         """
         try:
-            res = run_gate(metrics_frame(self.spark, metrics), suite, params=params,
+            res = run_gate(dict(metrics), suite, params=params,
                            results_dir=self.cfg.quality_dir, label=self.label)
         except DataQualityError as exc:
             self.result.gates.append({"table": table or suite, **exc.result})

@@ -70,3 +70,10 @@ def load_calendar(path: str | Path | None = None,
     if both:
         raise ConfigError(f"{source}: days both holiday and workday: {sorted(both)}")
     return HolidayCalendar(frozenset(hol), frozenset(work), tuple(weekend_days))
+
+
+def calendar_of(cfg) -> HolidayCalendar:
+    """The calendar of a configuration: paths.holidays (or the built-in Chinese one) with
+    home_work.weekend_days. A bad file is a ConfigError (checked before Spark starts)."""
+    return load_calendar(cfg.path("holidays") if cfg.paths.holidays else None,
+                         cfg.home_work.weekend_days)
