@@ -1,23 +1,51 @@
 """Benchmark the daily chain (ingest -> clean -> stays) in local mode at several sizes.
 
-    mobsig bench --sizes 1e6,3e6,1e7 --out bench-out
+    mobsig bench --sizes 1e6,1e7,3e7 --skew --out bench-out
 
 For each size it generates a one-day synthetic city with about that many raw events (CSV
 gzip, as operators deliver them), runs ingest_events, clean_events and detect_stays on it
-in this session, and measures wall time per stage, events/s per core end to end, and the
-peak resident memory of the whole process tree (driver JVM + Python workers), sampled
-every 0.5 s. It also measures the Spark I/O floor on the same input: read the raw files,
-parse the time, repartition by user, sort by (user, time) and write Parquet, so the chain
-can be judged against the cost of the one unavoidable shuffle. Results go to
-``OUT/bench.json`` and a Markdown table on stdout. This is a measurement, not a test.
+in this session with every quality gate on, and reports per run:
+
+  - wall time per stage and of the chain (the sum of the three daily stages), events/s per
+    core end to end (raw events / chain seconds / local cores);
+  - the Spark I/O floor on the same files, in the same session: read the raw CSV, parse
+    the time, repartition by user, sort by (user, time), write Parquet (the one
+    unavoidable shuffle), and chain/floor;
+  - peak resident memory (RSS) of the whole process tree (driver JVM + Python workers),
+    sampled every 0.5 s, per stage and for the chain, and the tree's RSS when the chain
+    starts (after a JVM garbage collection; the JVM keeps heap it has grown, so a run's
+    RSS includes what earlier work in the same session left committed); bench.json also
+    splits each peak into JVM, driver Python and Python workers.
+
+An untimed warm-up run on a 10,000-event day comes first (--no-warmup skips it), so the
+first size does not carry the session's one-off costs (JIT, class loading, Great
+Expectations' context).
+
+Over the sizes it reports the scaling exponent b of time ~ events^b (least-squares slope
+of log seconds vs log events, for the chain and for the floor; n/a with one size).
+
+--skew adds a skewed day per size (or only for the sizes given): the same generator with
+one heavy card carrying min(10^6, 10 % of the day) events, and the events of whole other
+cards moved onto that card's cell (a real cell, valid on the day; times unchanged) until
+the cell carries 10 % of all events. The skewed day gets the same numbers, its measured
+card and cell shares, and "flat memory": its chain peak RSS within 1.25x of the uniform
+day of the same size.
+
+Results: OUT/bench.json (machine facts, every run, scaling) and OUT/bench.md (the
+Markdown table, also printed). This is a measurement, not a test.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gzip
 import json
+import math
 import os
+import platform
+import re
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -29,75 +57,181 @@ from mobsig.errors import ConfigError
 NAME = "bench"
 HELP = "benchmark ingest -> clean -> stays at several input sizes (local mode)"
 EVENTS_PER_PERSON_DAY = 125.0  # measured on the synthetic city (humans + IoT), for sizing
+HEAVY_EVENTS_PER_DAY = 30_000  # the generator's heavy test cards (synth default) ...
+HEAVY_SHARE_MAX = 0.03  # ... capped at 3 % of a small day (unchanged from 10^6 events up)
+SKEW_CARD_EVENTS = 1_000_000  # the skewed day's heavy card: min(10^6, 10 % of the day)
+SKEW_SHARE = 0.10  # ... and the share of all events on its cell
+FLAT_MEMORY = 1.25  # skewed peak RSS / uniform peak RSS at which memory counts as flat
+MIN_SIZE = 10_000
 # the daily jobs the bench times, from the pipeline spec (ingest, clean, stays)
 DAILY_STAGES = [j.name for j in pipeline.PIPELINE if j.kind.startswith("day")]
+SHORT = {"ingest_events": "ingest", "clean_events": "clean", "detect_stays": "stays"}
+_CARD_ID = re.compile(r"[0-9a-f]{32}")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sizes", default="1e6,3e6,1e7",
-                   help="target raw events per run, comma-separated (default 1e6,3e6,1e7)")
-    p.add_argument("--out", default="bench-out", help="work and result folder")
-    p.add_argument("--keep", action="store_true", help="keep each size's data and tables")
+                   help="target raw events per run, comma-separated, each >= 10000 "
+                        "(default 1e6,3e6,1e7)")
+    p.add_argument("--skew", nargs="?", const="all", default=None, metavar="SIZES",
+                   help="also run a skewed day (one card with min(10^6, 10%% of the day) "
+                        "events, one cell with 10%% of all events) for every size, or only "
+                        "for the given comma-separated sizes (a subset of --sizes)")
+    p.add_argument("--out", default="bench-out",
+                   help="work and result folder (bench.json, bench.md)")
+    p.add_argument("--no-warmup", dest="warmup", action="store_false",
+                   help="skip the untimed warm-up run (a 10000-event day first, so the "
+                        "first size does not pay the session's one-off costs)")
+    p.add_argument("--keep", action="store_true", help="keep each run's data and tables")
+
+
+def _parse_sizes(text: str, option: str) -> list[int]:
+    try:
+        out = [int(float(s)) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise ConfigError(f"{option}: {text!r} is not a list of numbers") from None
+    if not out or min(out) < MIN_SIZE:
+        raise ConfigError(f"{option}: give sizes of at least {MIN_SIZE} events")
+    return out
 
 
 def sizes(args: argparse.Namespace) -> list[int]:
-    try:
-        out = [int(float(s)) for s in args.sizes.split(",") if s.strip()]
-    except ValueError:
-        raise ConfigError(f"--sizes: {args.sizes!r} is not a list of numbers") from None
-    if not out or min(out) < 10_000:
-        raise ConfigError("--sizes: give sizes of at least 10000 events")
+    return _parse_sizes(args.sizes, "--sizes")
+
+
+def skew_sizes(args: argparse.Namespace) -> list[int]:
+    """The sizes that get a skewed day too (none without --skew)."""
+    skew = getattr(args, "skew", None)
+    if skew is None:
+        return []
+    if skew == "all":
+        return sizes(args)
+    out = _parse_sizes(skew, "--skew")
+    extra = sorted(set(out) - set(sizes(args)))
+    if extra:
+        raise ConfigError(f"--skew: {extra} not among --sizes (the skewed day is compared "
+                          "with the uniform day of the same size)")
     return out
 
 
 def validate(args: argparse.Namespace, cfg: Config) -> None:
     sizes(args)
+    skew_sizes(args)
+
+
+# --------------------------------------------------------------------------------------
+# memory
+
+
+PF_FORKNOEXEC = 0x40  # task flag: forked and not (yet) exec'd
+
+
+def _processes() -> tuple[dict[int, list[int]], dict[int, tuple[int, str, int, int]]]:
+    """Children per pid, and per pid (rss bytes, name, task flags, vsize) from /proc."""
+    children: dict[int, list[int]] = {}
+    info: dict[int, tuple[int, str, int, int]] = {}
+    page = os.sysconf("SC_PAGE_SIZE")
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                head, rest = f.read().rsplit(")", 1)
+            parts = rest.split()
+            ppid, flags, vsize, pages = (int(parts[1]), int(parts[6]), int(parts[20]),
+                                         int(parts[21]))
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(d))
+        info[int(d)] = (pages * page, head.split("(", 1)[-1], flags, vsize)
+    return children, info
+
+
+def _shares_parent(child: tuple[int, str, int, int], parent: tuple[int, str, int, int]
+                   ) -> bool:
+    """A child caught between fork and exec with its parent's address space: the JVM
+    starts every subprocess (Hadoop's chmod of each file it writes, ...) with
+    posix_spawn, whose child shares the JVM's memory and, until it execs, shows the JVM's
+    whole RSS under a thread's name. Counting it would add the JVM a second time."""
+    return bool(child[2] & PF_FORKNOEXEC) and abs(child[3] - parent[3]) <= 0.01 * parent[3]
+
+
+def tree_rss_by_process() -> dict[str, int]:
+    """RSS (bytes) of this process tree by part: ``jvm`` (the driver JVM, java),
+    ``driver`` (this Python process) and ``workers`` (every other descendant: the PySpark
+    daemon and its Python workers). A child that shares its parent's memory between fork
+    and exec is not counted (see :func:`_shares_parent`)."""
+    children, info = _processes()
+    me = os.getpid()
+    none = (0, "", 0, 0)
+    out = {"jvm": 0, "driver": info.get(me, none)[0], "workers": 0}
+    todo = [(c, me) for c in children.get(me, [])]
+    while todo:
+        pid, parent = todo.pop()
+        p = info.get(pid, none)
+        if _shares_parent(p, info.get(parent, none)):
+            continue
+        out["jvm" if p[1] == "java" else "workers"] += p[0]
+        todo.extend((c, pid) for c in children.get(pid, []))
+    return out
+
+
+def tree_rss() -> int:
+    """Summed RSS (bytes) of this process and all its descendants (JVM, Python workers)."""
+    return sum(tree_rss_by_process().values())
 
 
 class PeakMemory:
-    """Peak summed RSS of this process and all its descendants, sampled in a thread."""
+    """Peak summed RSS of this process and all its descendants, sampled in a thread while
+    the block runs (``start``: the RSS when it began; ``peak_by``: the peak of each part
+    of :func:`tree_rss_by_process` on its own)."""
 
     def __init__(self, interval: float = 0.5) -> None:
         self.interval = interval
-        self.peak = 0
+        self.start = self.peak = 0
+        self.peak_by: dict[str, int] = {}
         self._stop = threading.Event()
         self._t = threading.Thread(target=self._run, daemon=True)
 
-    @staticmethod
-    def _tree_rss() -> int:
-        children: dict[int, list[int]] = {}
-        rss: dict[int, int] = {}
-        for d in os.listdir("/proc"):
-            if not d.isdigit():
-                continue
-            try:
-                with open(f"/proc/{d}/stat") as f:
-                    parts = f.read().rsplit(")", 1)[1].split()
-                ppid, pages = int(parts[1]), int(parts[21])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(d))
-            rss[int(d)] = pages * os.sysconf("SC_PAGE_SIZE")
-        total, todo = 0, [os.getpid()]
-        while todo:
-            pid = todo.pop()
-            total += rss.get(pid, 0)
-            todo.extend(children.get(pid, []))
-        return total
+    def _sample(self) -> None:
+        by = tree_rss_by_process()
+        self.peak = max(self.peak, sum(by.values()))
+        for k, v in by.items():
+            self.peak_by[k] = max(self.peak_by.get(k, 0), v)
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, self._tree_rss())
+            self._sample()
             self._stop.wait(self.interval)
 
     def __enter__(self) -> PeakMemory:
-        self.peak = self._tree_rss()
+        self.start = tree_rss()
+        self._sample()
         self._t.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._t.join()
+        self._sample()
+
+
+def _gib(n: float) -> float:
+    return round(n / 2**30, 2)
+
+
+def _settle(spark) -> None:
+    """Ask the JVM for a full GC (G1 then returns free heap to the OS, so a run's starting
+    RSS owes less to the previous one) and give the Python workers a moment."""
+    try:
+        spark.sparkContext._jvm.java.lang.System.gc()
+    except Exception:  # noqa: BLE001 - a measurement nicety, never a failure
+        pass
+    time.sleep(1.0)
+
+
+# --------------------------------------------------------------------------------------
+# the I/O floor
 
 
 def io_floor(spark, raw_dir: Path, out: Path, partitions: int) -> float:
@@ -113,84 +247,381 @@ def io_floor(spark, raw_dir: Path, out: Path, partitions: int) -> float:
     return time.time() - t0
 
 
-def bench_one(spark, base_cfg: Config, target: int, out: Path) -> dict:
+# --------------------------------------------------------------------------------------
+# the days
+
+
+def skew_card_events(target: int) -> int:
+    """Events of the skewed day's heavy card: min(10^6, 10 % of the day)."""
+    return max(1, int(min(SKEW_CARD_EVENTS, SKEW_SHARE * target)))
+
+
+def city_config(base_cfg: Config, target: int, folder: Path, skewed: bool) -> Config:
+    """The generator's config for a one-day city of about ``target`` raw events.
+
+    Uniform day: ~125 events per person, 1 IoT card per 200 persons, 1 heavy test card per
+    20,000 persons with 30,000 events (at most 3 % of the day for small sizes). Skewed day:
+    the same minus the heavy cards, plus one heavy card of :func:`skew_card_events`
+    events, with fewer persons so the day keeps about ``target`` events."""
+    heavy = skew_card_events(target) if skewed else 0
+    people = max(50, int((target - heavy) / EVENTS_PER_PERSON_DAY))
+    synth = {"people": people, "days": 1, "event_labels": False,
+             "iot_cards": max(20, people // 200)}
+    if skewed:
+        synth.update(heavy_cards=1, heavy_events_per_day=heavy)
+    else:
+        synth.update(heavy_cards=max(1, people // 20000),
+                     heavy_events_per_day=max(1, min(HEAVY_EVENTS_PER_DAY,
+                                                     int(HEAVY_SHARE_MAX * target))))
+    return build_config({"synth": synth,
+                         "spark": {"shuffle_partitions": base_cfg.spark.shuffle_partitions}},
+                        base_dir=folder)
+
+
+def run_config(base_cfg: Config, folder: Path) -> Config:
+    return build_config({"paths": {"warehouse": str(folder / "warehouse"),
+                                   "raw_events": str(folder / "raw/events"),
+                                   "cells": str(folder / "raw/cells/cells.csv"),
+                                   "units": [str(folder / "units/counties.geojson")],
+                                   "tac_types": str(folder / "reference/tac_types.csv")},
+                         "spark": {"shuffle_partitions": base_cfg.spark.shuffle_partitions}},
+                        base_dir=folder)
+
+
+def _cells_on_day(cells_csv: Path, day: dt.date) -> set[str]:
+    import pandas as pd
+
+    cells = pd.read_csv(cells_csv, dtype=str, keep_default_na=False)
+    d = day.isoformat()
+    ok = ((cells["valid_from"].eq("") | (cells["valid_from"] <= d))
+          & (cells["valid_to"].eq("") | (cells["valid_to"] >= d)))
+    return set(cells.loc[ok, "cell_id"])
+
+
+def _rewrite_cells(path: Path, users: set[str], valid: set[str], cell: str) -> int:
+    """Set the cell of every well-formed line of ``users`` in one gzip CSV part file to
+    ``cell`` (lines on a cell not valid on the day, e.g. injected unknown cells, are left
+    alone). Replaces the file (and drops its Hadoop .crc). Returns lines changed."""
+    prefixes = {u.encode() + b"," for u in users}
+    valid_b = {c.encode() for c in valid}
+    cell_b = cell.encode()
+    tmp = path.with_name(path.name + ".skew")
+    changed = 0
+    with gzip.open(path, "rb") as src, gzip.open(tmp, "wb", compresslevel=6) as dst:
+        for line in src:
+            if line[:33] in prefixes and b'"' not in line:
+                parts = line.split(b",")
+                if len(parts) == 6 and parts[2] in valid_b and parts[2] != cell_b:
+                    parts[2] = cell_b
+                    line = b",".join(parts)
+                    changed += 1
+            dst.write(line)
+    os.replace(tmp, path)
+    path.with_name(f".{path.name}.crc").unlink(missing_ok=True)
+    return changed
+
+
+def skew_day(spark, folder: Path, day: dt.date, card_target: int, seed: int = 13) -> dict:
+    """Make the generated day skewed in place: the heavy card's cell gets SKEW_SHARE of all
+    events by moving whole other cards onto it (every well-formed event of the card on a
+    cell valid on the day; times unchanged, so they stay inside the day).
+
+    Returns the card, its events, the cell, its events before and after, the day's rows
+    and the cards moved."""
+    import numpy as np
+    import pandas as pd
+    from pyspark.sql import functions as F
+
+    cards = pd.read_parquet(folder / "truth/cards.parquet", columns=["user_id", "kind"])
+    heavy = cards.loc[cards["kind"].eq("heavy"), "user_id"].tolist()
+    if len(heavy) != 1:
+        raise RuntimeError(f"skewed day: expected one heavy card, the city has {len(heavy)}")
+    card = heavy[0]
+    day_dir = folder / f"raw/events/dt={day.isoformat()}"
+    valid = _cells_on_day(folder / "raw/cells/cells.csv", day)
+    raw = (spark.read.option("header", True).csv(str(day_dir))
+           .select("user_id", "cell_id",
+                   F.regexp_extract(F.col("_metadata.file_path"), r"([^/]+)$", 1)
+                   .alias("file")))
+    per = raw.groupBy("file", "user_id", "cell_id").count().persist()
+    try:
+        on_card = (per.where(F.col("user_id") == card).groupBy("cell_id")
+                   .agg(F.sum("count").alias("n")).orderBy(F.desc("n")).collect())
+        if not on_card:
+            raise RuntimeError(f"skewed day: the heavy card {card} has no events")
+        cell = on_card[0]["cell_id"]
+        card_events = int(sum(r["n"] for r in on_card))
+        valid_df = F.broadcast(spark.createDataFrame([(c,) for c in sorted(valid)],
+                                                     "cell_id string").withColumn(
+            "valid", F.lit(True)))
+        users = (per.join(valid_df, "cell_id", "left").groupBy("file", "user_id").agg(
+            F.sum("count").alias("n"),
+            F.sum(F.when(F.col("cell_id") == cell, F.col("count")).otherwise(0))
+            .alias("on_cell"),
+            F.sum(F.when(F.col("valid") & (F.col("cell_id") != cell), F.col("count"))
+                  .otherwise(0)).alias("movable"))
+                 .toPandas())
+    finally:
+        per.unpersist()
+    total = int(users["n"].sum())
+    cell_before = int(users["on_cell"].sum())
+    need = math.ceil(SKEW_SHARE * total) - cell_before
+    cand = users[users["user_id"].fillna("").map(lambda u: bool(_CARD_ID.fullmatch(u)))
+                 & users["user_id"].ne(card) & users["movable"].gt(0)]
+    # a card's lines all sit in one part file (the generator writes a card's chunk in one
+    # task): try the cards of the biggest files first (few files to rewrite), in random
+    # order, taking a card while it fits; then, if still short by more than 0.05 % of the
+    # day, the smallest card that completes the share (from a file already chosen if any)
+    chosen: dict[str, set[str]] = {}
+    left, tol = need, max(1, total // 2000)
+    if left > 0:
+        rng = np.random.default_rng(seed)
+        cand = cand.assign(_r=rng.random(len(cand)), _taken=False)
+        for file in cand.groupby("file")["movable"].sum().sort_values(ascending=False).index:
+            for i in cand.index[cand["file"] == file][
+                    np.argsort(cand.loc[cand["file"] == file, "_r"].to_numpy())]:
+                m = int(cand.at[i, "movable"])
+                if m <= left:
+                    cand.at[i, "_taken"], left = True, left - m
+            if left <= tol:
+                break
+        rest = cand[~cand["_taken"] & cand["movable"].ge(left)]
+        if left > tol and len(rest):
+            in_chosen = rest["file"].isin(set(cand.loc[cand["_taken"], "file"]))
+            last = rest.assign(_o=~in_chosen).sort_values(["_o", "movable"]).index[0]
+            cand.at[last, "_taken"] = True
+        for f, u in cand.loc[cand["_taken"], ["file", "user_id"]].itertuples(index=False):
+            chosen.setdefault(f, set()).add(u)
+    changed = sum(_rewrite_cells(day_dir / f, u, valid, cell) for f, u in chosen.items())
+    return {"card": card, "card_target_events": card_target, "card_events": card_events,
+            "card_share": round(card_events / total, 4), "cell": cell,
+            "cell_events_before": cell_before, "cell_events": cell_before + changed,
+            "cell_share": round((cell_before + changed) / total, 4),
+            "moved_cards": sum(len(u) for u in chosen.values()), "moved_events": changed,
+            "files_rewritten": len(chosen), "events": total}
+
+
+def bench_one(spark, base_cfg: Config, target: int, out: Path, *, skewed: bool = False,
+              keep: bool = False, cores: int | None = None) -> dict:
+    """Generate one day of about ``target`` events (skewed or not), run the daily chain
+    and the I/O floor on it, and return the run's numbers (see the module doc)."""
     from mobsig.runner import Partition, run_partition
     from mobsig.synth.generate import generate
 
-    people = max(50, int(target / EVENTS_PER_PERSON_DAY))
-    folder = out / f"size-{target}"
-    cfg = build_config({"synth": {"people": people, "days": 1, "event_labels": False,
-                                  "iot_cards": max(20, people // 200),
-                                  "heavy_cards": max(1, people // 20000)},
-                        "spark": {"shuffle_partitions": base_cfg.spark.shuffle_partitions}},
-                       base_dir=folder)
+    folder = out / (f"size-{target}-skew" if skewed else f"size-{target}")
+    cfg = city_config(base_cfg, target, folder, skewed)
     t0 = time.time()
     res = generate(spark, cfg, folder)
-    gen_s = time.time() - t0
-    run_cfg = build_config({"paths": {"warehouse": str(folder / "warehouse"),
-                                      "raw_events": str(folder / "raw/events"),
-                                      "cells": str(folder / "raw/cells/cells.csv"),
-                                      "units": [str(folder / "units/counties.geojson")],
-                                      "tac_types": str(folder / "reference/tac_types.csv")},
-                            "spark": {"shuffle_partitions": base_cfg.spark.shuffle_partitions}},
-                           base_dir=folder)
     day = res.days[0]
-    n_events = spark.read.option("header", True).csv(str(folder / "raw/events")).count()
+    skew = None
+    if skewed:
+        skew = skew_day(spark, folder, day, cfg.synth.heavy_events_per_day)
+        n_events = skew.pop("events")
+    else:
+        n_events = spark.read.option("header", True).csv(str(folder / "raw/events")).count()
+    gen_s = time.time() - t0
+    run_cfg = run_config(base_cfg, folder)
+    t0 = time.time()
     for name in ("ingest_units", "ingest_cells"):
         run_partition(spark, run_cfg, name, Partition())
-    stages = {}
-    with PeakMemory() as mem:
-        for name in DAILY_STAGES:
+    setup_s = time.time() - t0
+    stages: dict[str, float] = {}
+    stage_peak: dict[str, float] = {}
+    stage_by: dict[str, dict[str, float]] = {}
+    facts: dict[str, dict] = {}
+    _settle(spark)
+    start_by = tree_rss_by_process()
+    for name in DAILY_STAGES:
+        with PeakMemory() as mem:
             t = time.time()
-            run_partition(spark, run_cfg, name, Partition(day=day),
-                          {"fresh_start": True} if name == "detect_stays" else {})
+            r = run_partition(spark, run_cfg, name, Partition(day=day),
+                              {"fresh_start": True} if name == "detect_stays" else {})
             stages[name] = round(time.time() - t, 2)
-    floor = io_floor(spark, folder / "raw/events", folder / "floor",
-                     base_cfg.spark.shuffle_partitions)
-    cores = base_cfg.spark.local_cores
+        stage_peak[name] = _gib(mem.peak)
+        stage_by[name] = {k: _gib(v) for k, v in mem.peak_by.items()}
+        facts[name] = {k: v for k, v in r.facts.items() if isinstance(v, (int, float, str))}
+    with PeakMemory() as mem:
+        floor = io_floor(spark, folder / "raw/events", folder / "floor",
+                         base_cfg.spark.shuffle_partitions)
+    cores = cores or base_cfg.spark.local_cores
     chain = sum(stages.values())
-    result = {"target_events": target, "events": n_events, "people": people,
-              "generate_s": round(gen_s, 1), "stages_s": stages, "chain_s": round(chain, 2),
+    result = {"day": "skewed" if skewed else "uniform", "target_events": target,
+              "events": int(n_events), "people": cfg.synth.people,
+              "generate_s": round(gen_s, 1), "setup_s": round(setup_s, 1),
+              "stages_s": stages, "chain_s": round(chain, 2),
               "events_per_s_per_core": round(n_events / chain / cores),
               "io_floor_s": round(floor, 2),
               "io_floor_events_per_s_per_core": round(n_events / floor / cores),
               "chain_over_floor": round(chain / floor, 2),
-              "peak_rss_gib": round(mem.peak / 2**30, 2), "cores": cores}
-    if not os.environ.get("MOBSIG_BENCH_KEEP"):
-        import shutil
-
+              "rss_start_gib": _gib(sum(start_by.values())),
+              "rss_start_by_process_gib": {k: _gib(v) for k, v in start_by.items()},
+              "stage_peak_rss_gib": stage_peak, "peak_rss_gib": max(stage_peak.values()),
+              "stage_peak_rss_by_process_gib": stage_by,
+              "io_floor_peak_rss_gib": _gib(mem.peak), "cores": cores, "facts": facts}
+    if skew is not None:
+        result["skew"] = skew
+    if not keep:
         for sub in ("raw", "warehouse", "floor", "truth"):
             shutil.rmtree(folder / sub, ignore_errors=True)
     return result
 
 
-def run(args: argparse.Namespace, cfg: Config, spark) -> int:
-    import platform
+# --------------------------------------------------------------------------------------
+# the report
 
-    if args.keep:
-        os.environ["MOBSIG_BENCH_KEEP"] = "1"
-    out = Path(args.out).resolve()
+
+def scaling_exponent(events: list[float], seconds: list[float]) -> float | None:
+    """Least-squares slope of log(seconds) vs log(events); None with fewer than two
+    distinct sizes."""
+    pts = [(math.log(e), math.log(s)) for e, s in zip(events, seconds, strict=True)
+           if e > 0 and s > 0]
+    xs = [x for x, _ in pts]
+    if len(set(xs)) < 2:
+        return None
+    mx, my = sum(xs) / len(xs), sum(y for _, y in pts) / len(pts)
+    sxx = sum((x - mx) ** 2 for x in xs)
+    return round(sum((x - mx) * (y - my) for x, y in pts) / sxx, 3)
+
+
+def scaling(results: list[dict]) -> dict:
+    out = {}
+    for kind in ("uniform", "skewed"):
+        rs = [r for r in results if r["day"] == kind]
+        if not rs:
+            continue
+        ev = [r["events"] for r in rs]
+        out[kind] = {"sizes": len(rs),
+                     "chain": scaling_exponent(ev, [r["chain_s"] for r in rs]),
+                     "io_floor": scaling_exponent(ev, [r["io_floor_s"] for r in rs])}
+    return out
+
+
+def _session_cores(spark, cfg: Config) -> int:
+    master = spark.sparkContext.master
+    m = re.fullmatch(r"local(?:\[(\d+|\*)(?:,\d+)?\])?", master)
+    if m:
+        n = m.group(1)
+        if n is None:
+            return 1
+        return (os.cpu_count() or 1) if n == "*" else int(n)
+    return cfg.spark.local_cores
+
+
+def machine_facts(spark, cfg: Config) -> dict:
+    conf = spark.sparkContext.getConf()
+    try:
+        java = spark.sparkContext._jvm.java.lang.System.getProperty("java.version")
+    except Exception:  # noqa: BLE001
+        java = None
+    return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+            "mem_gib": round(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+                             / 2**30, 1),
+            "python": platform.python_version(), "spark": spark.version, "java": java,
+            "master": spark.sparkContext.master,
+            "local_cores": _session_cores(spark, cfg),
+            "driver_memory": conf.get("spark.driver.memory", cfg.spark.driver_memory),
+            "shuffle_partitions": int(spark.conf.get("spark.sql.shuffle.partitions")),
+            "load_avg_start": round(os.getloadavg()[0], 2),
+            "date": dt.datetime.now().isoformat(timespec="seconds")}
+
+
+def bench(spark, cfg: Config, sizes: list[int], out: Path, skew: list[int] | tuple = (),
+          keep: bool = False, warmup: bool = True, echo=None) -> dict:
+    """Run the benchmark (uniform day per size, skewed day for the sizes in ``skew``) and
+    write OUT/bench.json and OUT/bench.md. Returns the report (as in bench.json).
+
+    ``warmup``: first run the whole thing once untimed on a 10,000-event day (JIT, class
+    loading, Great Expectations' context, Python workers: one-off costs of a session that
+    would otherwise inflate the first size and bias the scaling exponent)."""
+    out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
+    machine = machine_facts(spark, cfg)
+    cores = machine["local_cores"]
+    warm = None
+    if warmup:
+        w = bench_one(spark, cfg, MIN_SIZE, out / "warmup", keep=False, cores=cores)
+        warm = {k: w[k] for k in ("events", "generate_s", "setup_s", "chain_s",
+                                  "io_floor_s", "peak_rss_gib")}
+        if echo:
+            echo("warm-up (not reported): " + json.dumps(warm))
     results = []
-    for target in sizes(args):
-        r = bench_one(spark, cfg, target, out)
-        results.append(r)
-        print(json.dumps(r), flush=True)
-    machine = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-               "mem_gib": round(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-                                / 2**30, 1),
-               "python": platform.python_version(), "spark": spark.version,
-               "local_cores": cfg.spark.local_cores, "driver_memory": cfg.spark.driver_memory,
-               "date": dt.date.today().isoformat()}
-    (out / "bench.json").write_text(json.dumps({"machine": machine, "results": results},
-                                               indent=2), "utf-8")
-    print("\n| raw events | ingest s | clean s | stays s | chain s | events/s/core "
-          "| I/O floor s | chain/floor | peak RSS GiB |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for target in sizes:
+        for skewed in (False, True) if target in skew else (False,):
+            r = bench_one(spark, cfg, target, out, skewed=skewed, keep=keep, cores=cores)
+            results.append(r)
+            if echo:
+                echo(json.dumps(r))
     for r in results:
-        s = r["stages_s"]
-        print(f"| {r['events']:,} | {s['ingest_events']} | {s['clean_events']} | "
-              f"{s['detect_stays']} | {r['chain_s']} | {r['events_per_s_per_core']:,} | "
-              f"{r['io_floor_s']} | {r['chain_over_floor']} | {r['peak_rss_gib']} |")
-    print(f"\nmachine: {machine}")
+        if r["day"] != "skewed":
+            continue
+        base = next((u for u in results if u["day"] == "uniform"
+                     and u["target_events"] == r["target_events"]), None)
+        if base:
+            ratio = round(r["peak_rss_gib"] / base["peak_rss_gib"], 2)
+            r["peak_rss_vs_uniform"] = ratio
+            r["flat_memory"] = ratio <= FLAT_MEMORY
+    machine["load_avg_end"] = round(os.getloadavg()[0], 2)
+    report = {"machine": machine, "warmup": warm, "results": results,
+              "scaling": scaling(results), "flat_memory_limit": FLAT_MEMORY}
+    (out / "bench.json").write_text(json.dumps(report, indent=2), "utf-8")
+    (out / "bench.md").write_text(markdown(report), "utf-8")
+    return report
+
+
+def _b(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.2f}"
+
+
+def markdown(report: dict) -> str:
+    m = report["machine"]
+    warm = report.get("warmup")
+    lines = [f"Measured {m['date']}: {m['cores']} cores ({m['cpu']}), {m['mem_gib']} GiB, "
+             f"Python {m['python']}, Spark {m['spark']}, Java {m['java']}, `{m['master']}`, "
+             f"driver memory {m['driver_memory']}, {m['shuffle_partitions']} shuffle "
+             f"partitions, load average {m['load_avg_start']} -> "
+             f"{m.get('load_avg_end', '?')}; "
+             + (f"after an untimed warm-up run ({warm['events']:,} events, chain "
+                f"{warm['chain_s']} s)." if warm else "no warm-up run."), "",
+             "| day | raw events | ingest s | clean s | stays s | chain s | events/s/core "
+             "| I/O floor s | chain/floor | RSS at start GiB | peak RSS GiB ingest / clean / "
+             "stays | peak RSS GiB | vs uniform |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in report["results"]:
+        s, p = r["stages_s"], r["stage_peak_rss_gib"]
+        vs = ""
+        if "peak_rss_vs_uniform" in r:
+            vs = (f"{r['peak_rss_vs_uniform']:.2f} "
+                  f"({'flat' if r['flat_memory'] else 'NOT flat'})")
+        lines.append(
+            f"| {r['day']} | {r['events']:,} | {s['ingest_events']} | {s['clean_events']} | "
+            f"{s['detect_stays']} | {r['chain_s']} | {r['events_per_s_per_core']:,} | "
+            f"{r['io_floor_s']} | {r['chain_over_floor']} | {r['rss_start_gib']} | "
+            + " / ".join(str(p[n]) for n in DAILY_STAGES)
+            + f" | {r['peak_rss_gib']} | {vs} |")
+    lines.append("")
+    for kind, sc in report["scaling"].items():
+        lines.append(f"Scaling, {kind} days ({sc['sizes']} size(s)), time ~ events^b "
+                     f"(least squares on log-log): chain b = {_b(sc['chain'])}, "
+                     f"I/O floor b = {_b(sc['io_floor'])}.")
+    for r in report["results"]:
+        k = r.get("skew")
+        if not k:
+            continue
+        clean = r["facts"].get("clean_events", {})
+        lines.append(
+            f"Skewed day of {r['events']:,} events: card {k['card']} has "
+            f"{k['card_events']:,} events ({k['card_share']:.1%}; generated "
+            f"{k['card_target_events']:,}), cell {k['cell']} {k['cell_events']:,} "
+            f"({k['cell_share']:.1%}; {k['moved_events']:,} events of {k['moved_cards']:,} "
+            f"cards moved onto it); clean_events set aside {clean.get('heavy_users', '?')} "
+            f"heavy card(s), {clean.get('heavy_rows', '?')} rows.")
+    return "\n".join(lines) + "\n"
+
+
+def run(args: argparse.Namespace, cfg: Config, spark) -> int:
+    report = bench(spark, cfg, sizes(args), Path(args.out), skew=skew_sizes(args),
+                   keep=args.keep, warmup=args.warmup, echo=lambda s: print(s, flush=True))
+    print()
+    print(markdown(report), end="")
+    print(f"\nwritten: {Path(args.out).resolve() / 'bench.json'}, bench.md")
     return 0

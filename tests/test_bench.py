@@ -1,0 +1,94 @@
+"""mobsig bench: the report's fields, the scaling exponent and the skewed day."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+
+import pytest
+
+from mobsig.errors import ConfigError
+from mobsig.tools import bench as B
+from tests.conftest import make_config
+
+
+def test_scaling_exponent():
+    assert B.scaling_exponent([1e6, 1e7, 3e7], [10 * (n / 1e6) ** 0.8 for n in
+                                                 (1e6, 1e7, 3e7)]) == pytest.approx(0.8)
+    assert B.scaling_exponent([1e6], [10.0]) is None
+    assert B.scaling_exponent([1e6, 1e6], [10.0, 12.0]) is None
+
+
+def test_skew_option():
+    p = argparse.ArgumentParser()
+    B.add_arguments(p)
+    assert B.skew_sizes(p.parse_args(["--sizes", "1e6,1e7"])) == []
+    assert B.skew_sizes(p.parse_args(["--sizes", "1e6,1e7", "--skew"])) == [10**6, 10**7]
+    assert B.skew_sizes(p.parse_args(["--sizes", "1e6,1e7", "--skew", "1e7"])) == [10**7]
+    with pytest.raises(ConfigError, match="not among --sizes"):
+        B.skew_sizes(p.parse_args(["--sizes", "1e6", "--skew", "3e7"]))
+    assert B.skew_card_events(10**7) == 10**6 and B.skew_card_events(3 * 10**7) == 10**6
+    assert B.skew_card_events(20_000) == 2_000
+
+
+@pytest.mark.job
+def test_bench_report_and_skewed_day(spark, tmp_path):
+    from pyspark.sql import functions as F
+
+    out = tmp_path / "bench"
+    # no warm-up run: the exponent of two tiny sizes is noise anyway, only its presence counts
+    report = B.bench(spark, make_config(tmp_path), [20_000, 40_000], out, skew=[20_000],
+                     keep=True, warmup=False)
+    saved = json.loads((out / "bench.json").read_text("utf-8"))
+    assert saved["results"] == report["results"]
+    for key in ("cores", "mem_gib", "python", "spark", "driver_memory",
+                "shuffle_partitions", "date"):
+        assert saved["machine"][key], key
+    md = (out / "bench.md").read_text("utf-8")
+    assert "| day | raw events |" in md and "Skewed day of" in md and "no warm-up" in md
+    assert report["warmup"] is None
+    assert [(r["day"], r["target_events"]) for r in report["results"]] == [
+        ("uniform", 20_000), ("skewed", 20_000), ("uniform", 40_000)]
+    for r in report["results"]:
+        # the uniform tiny days are not dominated by the 30,000-event heavy test card
+        assert 0.5 * r["target_events"] < r["events"] < 1.5 * r["target_events"]
+        assert set(r["stages_s"]) == set(B.DAILY_STAGES) == set(r["stage_peak_rss_gib"])
+        assert all(v > 0 for v in r["stages_s"].values())
+        assert r["chain_s"] == pytest.approx(sum(r["stages_s"].values()), abs=0.05)
+        for key in ("events_per_s_per_core", "io_floor_s", "io_floor_events_per_s_per_core",
+                    "chain_over_floor", "rss_start_gib", "peak_rss_gib",
+                    "io_floor_peak_rss_gib"):
+            assert r[key] > 0, key
+        assert r["peak_rss_gib"] == max(r["stage_peak_rss_gib"].values())
+        for parts in r["stage_peak_rss_by_process_gib"].values():
+            assert set(parts) == {"jvm", "driver", "workers"} and parts["jvm"] > 0
+    up = report["scaling"]["uniform"]
+    assert up["sizes"] == 2 and math.isfinite(up["chain"]) and math.isfinite(up["io_floor"])
+    assert report["scaling"]["skewed"]["chain"] is None  # one size: n/a
+    assert "chain b = n/a" in md
+
+    skewed = report["results"][1]
+    k = skewed["skew"]
+    assert k["card_target_events"] == 2_000
+    # the generator's heavy card: its events (a few duplicated or made malformed) ...
+    assert k["card_events"] == pytest.approx(2_000, rel=0.03)
+    assert k["card_share"] == pytest.approx(2_000 / skewed["events"], abs=0.002)
+    # ... and its cell, topped up with whole cards to 10 % of the day
+    assert _cell_share_ok(k["cell_share"])
+    assert isinstance(skewed["flat_memory"], bool) and skewed["peak_rss_vs_uniform"] > 0
+    # the files really hold it: count the raw rows again
+    raw = spark.read.option("header", True).csv(str(out / "size-20000-skew/raw/events"))
+    n = raw.agg(F.count(F.lit(1)).alias("n"),
+                F.sum((F.col("user_id") == k["card"]).cast("int")).alias("card"),
+                F.sum((F.col("cell_id") == k["cell"]).cast("int")).alias("cell")).first()
+    assert (n["n"], n["card"], n["cell"]) == (skewed["events"], k["card_events"],
+                                              k["cell_events"])
+    assert n["card"] / n["n"] == pytest.approx(B.SKEW_SHARE, abs=0.02)
+    cells = spark.read.option("header", True).csv(
+        str(out / "size-20000-skew/raw/cells/cells.csv"))
+    assert cells.where(F.col("cell_id") == k["cell"]).count() == 1
+
+
+def _cell_share_ok(share: float) -> bool:
+    return B.SKEW_SHARE - 0.001 <= share <= B.SKEW_SHARE + 0.005
