@@ -24,6 +24,7 @@ from mobsig import cells as K
 from mobsig import columns as C
 from mobsig.errors import DataQualityError, InputError
 from mobsig.geo import unit_polygons
+from mobsig.io.inputs import read_cells_raw
 from mobsig.runner import JobContext, Output
 
 
@@ -31,7 +32,7 @@ def build(ctx: JobContext) -> list[Output]:
     cfg, r = ctx.cfg, ctx.cfg.run
     where = f"cell table {str(cfg.location('cells'))!r}"
     bbox = (r.bbox_lon_min, r.bbox_lon_max, r.bbox_lat_min, r.bbox_lat_max)
-    parsed = ctx.keep(K.parse_cells(K.read_cells_raw(ctx.spark, cfg.location("cells")), bbox))
+    parsed = ctx.keep(K.parse_cells(read_cells_raw(ctx.spark, cfg.location("cells")), bbox))
     n_raw = parsed.count()
     ctx.note_input("cells_raw", n_raw)
     ctx.require(n_raw > 0, f"{where} has no rows")

@@ -1,8 +1,8 @@
 """The cell table 工参: parse, validate, position, space, locate and cover each cell version.
 
-The chain (driven by ``jobs/ingest_cells.py``)::
+The chain (driven by ``jobs/ingest_cells.py``), after the reader
+:func:`mobsig.io.inputs.read_cells_raw` (raw file(s) -> contract columns as strings)::
 
-    read_cells_raw        raw file(s) -> contract columns as strings (reader, the only I/O)
     parse_cells           strings -> typed columns + ``problems`` (why a row is invalid)
     overlapping_versions  versions of one cell_id whose validity ranges overlap (an error)
     with_positions        pandas, driver side: CGCS2000 lon/lat, metric x/y, site spacing,
@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -39,9 +38,6 @@ from pyspark.sql import functions as F
 from mobsig import columns as C
 from mobsig.config import CellsConfig, StaysConfig
 from mobsig.coords import COORD_SYSTEMS, to_cgcs2000
-from mobsig.errors import InputError
-from mobsig.io import storage
-from mobsig.io.storage import Files
 from mobsig.schema import load_schema
 
 log = logging.getLogger(__name__)
@@ -53,60 +49,10 @@ RAW_COLUMNS: tuple[str, ...] = tuple(load_schema("cells_raw").names)
 EXTRA_RAW_COLUMNS: tuple[str, ...] = (C.IS_HSR,)
 _TRUE = ("true", "t", "1", "yes", "y")
 _FALSE = ("false", "f", "0", "no", "n")
-REQUIRED_COLUMNS = (C.CELL_ID, C.LON, C.LAT, C.COORD_SYS)
 PROBLEMS = "problems"
 # GRS80 (CGCS2000) ellipsoid, for the local radii of curvature of coverage polygons
 _A = 6378137.0
 _E2 = 0.00669438002290
-
-
-# --------------------------------------------------------------------------------------
-# reading
-
-
-def _format_of(files: Files, location: str | Path, kind: str) -> str:
-    """'parquet' or 'csv'/'tsv' for a file or folder, by file extension."""
-    names = ([storage.basename(location)] if kind == storage.FILE
-             else [f.name for f in files.data_files(location)])
-    if not names:
-        raise InputError(f"cell table {str(location)!r}: no files")
-    names = [n.lower() for n in names]
-    if any(n.endswith(".parquet") for n in names):
-        return "parquet"
-    if any(n.endswith((".tsv", ".tsv.gz")) for n in names):
-        return "tsv"
-    return "csv"
-
-
-def read_cells_raw(spark: SparkSession, path: str | Path) -> DataFrame:
-    """The delivered cell table (CSV/TSV with header, or Parquet; file or folder; a local
-    path or a URI on any Hadoop file system) with the contract columns of
-    ``schemas/cells_raw.json`` plus :data:`EXTRA_RAW_COLUMNS`, as strings.
-
-    Column names are matched case-insensitively; extra columns are ignored; a missing
-    optional column is null; a missing required column is an InputError naming it.
-    Nothing is inferred: delimited text is read as strings and parsed by :func:`parse_cells`.
-    """
-    files = storage.files_for(path, spark)
-    kind = files.kind(path)
-    if kind is None:
-        raise InputError(f"cell table {str(path)!r} does not exist")
-    fmt = _format_of(files, path, kind)
-    if fmt == "parquet":
-        df = spark.read.parquet(str(path))
-    else:
-        df = (spark.read.option("header", True).option("inferSchema", False)
-              .option("sep", "\t" if fmt == "tsv" else ",").option("encoding", "UTF-8")
-              .csv(str(path)))
-    by_lower = {c.strip().lower().lstrip("\ufeff"): c for c in df.columns}
-    missing = [c for c in REQUIRED_COLUMNS if c not in by_lower]
-    if missing:
-        raise InputError(f"cell table {str(path)!r}: required columns {missing} missing "
-                         f"(has {df.columns})")
-    return df.select(*[
-        (F.col(f"`{by_lower[c]}`").cast("string") if c in by_lower
-         else F.lit(None).cast("string")).alias(c)
-        for c in (*RAW_COLUMNS, *EXTRA_RAW_COLUMNS)])
 
 
 # --------------------------------------------------------------------------------------
@@ -118,7 +64,8 @@ def _blank_to_null(col: str) -> F.Column:
 
 
 def parse_cells(raw: DataFrame, bbox: tuple[float, float, float, float]) -> DataFrame:
-    """Type the string columns of :func:`read_cells_raw` and list each row's problems.
+    """Type the string columns of :func:`mobsig.io.inputs.read_cells_raw` and list each
+    row's problems.
 
     Needs the cells_raw columns as strings (``is_hsr`` optional). Returns the typed
     cells_raw columns (``coord_sys`` lower-cased, blanks as null), ``is_hsr`` (boolean,

@@ -104,6 +104,10 @@ COVERAGE_WKB = "coverage_wkb"
 EVENT_TIME_RAW = "event_time_raw"
 REGION_UNKNOWN = "unknown"  # region of cells outside every county-level unit
 
+# raw rows between the reader (mobsig.io.raw_events.read_sources) and ingest.classify_events
+IS_WELLFORMED = "is_wellformed"  # false when a line has the wrong number of fields
+EVENT_TIME_IN = "event_time_in"  # typed timestamp from Parquet, else null
+
 # event cleaning (clean_events): why a bronze row is not in events_clean (null = kept)
 DROP_REASON = "drop_reason"
 
