@@ -37,7 +37,7 @@ def _rows(user, t_s, x, y, tac="35328010", heavy=False):
     return pd.DataFrame({"user_id": user, "event_time": ts, "cell_id": cells,
                          "event_type": "data", "imei_tac": tac, "home_region": "990101",
                          "lon": 104.0, "lat": 30.0, "x_m": np.asarray(x, float),
-                         "y_m": np.asarray(y, float), "stay_radius_m": 500.0,
+                         "y_m": np.asarray(y, float), "spacing_m": 300.0,
                          "svc_lon": 104.0, "svc_lat": 30.0,
                          "is_heavy_user": heavy, "dt": ts.normalize().date, "region": "990101"})
 

@@ -274,8 +274,7 @@ def _tiny_stays(spark, catalog: Catalog, nights: list[tuple[str, str]]) -> None:
 def _tiny_cells(spark, catalog: Catalog) -> None:
     """A cells table holding cell A only (spacing 2 km)."""
     row = ("A", None, None, 104.0, 30.0, 104.0, 30.0, "wgs84", None, 800.0, "4g", False,
-           0.0, 0.0, 2000.0, 1000.0, 104.0, 30.0, "8a2a1072b59ffff", "510104", "510104",
-           b"\x00")
+           0.0, 0.0, 2000.0, 104.0, 30.0, "510104", "510104", b"\x00")
     catalog.write(spark.createDataFrame([row], catalog.schema("cells").struct), "cells", {})
 
 

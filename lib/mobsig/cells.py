@@ -6,7 +6,7 @@ The chain (driven by ``jobs/ingest_cells.py``), after the reader
     parse_cells           strings -> typed columns + ``problems`` (why a row is invalid)
     overlapping_versions  versions of one cell_id whose validity ranges overlap (an error)
     with_positions        pandas, driver side: CGCS2000 lon/lat, metric x/y, site spacing,
-                          density-adaptive stay radius, H3 (a cell table is small: 10^5-10^6)
+                          service point (a cell table is small: 10^5-10^6)
     with_admin_code       Sedona broadcast spatial join with the county layer
     with_region           the partition region at run.region_level
     with_coverage         sector (or circle for omni cells) polygon, WKB in EPSG:4490
@@ -36,7 +36,7 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from mobsig import columns as C
-from mobsig.config import CellsConfig, StaysConfig
+from mobsig.config import CellsConfig
 from mobsig.coords import COORD_SYSTEMS, to_cgcs2000
 from mobsig.schema import load_schema
 
@@ -143,7 +143,7 @@ def overlapping_versions(cells: DataFrame) -> DataFrame:
 
 
 # --------------------------------------------------------------------------------------
-# positions, spacing, stay radius, H3 (driver side, vectorised numpy)
+# positions, spacing, service points (driver side, vectorised numpy)
 
 
 def site_spacing(x: np.ndarray, y: np.ndarray, k: int, merge_m: float) -> np.ndarray:
@@ -196,20 +196,19 @@ def service_point(x: np.ndarray, y: np.ndarray, azimuth: np.ndarray, radius: np.
     return x + off * np.sin(a), y + off * np.cos(a)
 
 
-def with_positions(cells: pd.DataFrame, cells_cfg: CellsConfig, stays: StaysConfig,
-                   metric_crs: str) -> pd.DataFrame:
+def with_positions(cells: pd.DataFrame, cells_cfg: CellsConfig, metric_crs: str
+                   ) -> pd.DataFrame:
     """Position columns of the (small) cell table, computed on the driver with numpy.
 
     Needs the typed cells_raw columns (pandas). Adds ``src_lon``/``src_lat`` (as
     delivered), replaces ``lon``/``lat`` by CGCS2000 (EPSG:4490) coordinates
     (``mobsig.coords.to_cgcs2000``), fills ``radius_m`` with ``cells.default_radius_m``,
     adds ``x_m``/``y_m`` in ``metric_crs``, ``spacing_m`` (:func:`site_spacing`; with a
-    single site: 2 x radius_m; HSR sites (``is_hsr``) do not count for public cells),
-    ``stay_radius_m`` = clip(radius_spacing_factor x spacing, radius_dense_m,
-    radius_sparse_m), ``svc_lon``/``svc_lat`` (:func:`service_point`, CGCS2000) and ``h3``
-    at ``stays.h3_resolution``. Keeps rows.
+    single site: 2 x radius_m; HSR sites (``is_hsr``) do not count for public cells) and
+    ``svc_lon``/``svc_lat`` (:func:`service_point`, CGCS2000). Keeps rows. Nothing here
+    depends on later stages: the stay radius is derived from ``spacing_m`` by
+    detect_stays (``mobsig.stays.StayRadius``).
     """
-    import h3
     from pyproj import Transformer
 
     out = cells.copy()
@@ -233,8 +232,6 @@ def with_positions(cells: pd.DataFrame, cells_cfg: CellsConfig, stays: StaysConf
         spacing[~hsr] = site_spacing(x_m[~hsr], y_m[~hsr], k, merge)
     spacing = np.where(np.isnan(spacing), 2.0 * out[C.RADIUS_M].to_numpy(), spacing)
     out[C.SPACING_M] = spacing
-    out[C.STAY_RADIUS_M] = np.clip(stays.radius_spacing_factor * spacing,
-                                   stays.radius_dense_m, stays.radius_sparse_m)
     sx, sy = service_point(x_m, y_m, out[C.AZIMUTH].astype(float).to_numpy(),
                            out[C.RADIUS_M].to_numpy(float), spacing,
                            cells_cfg.sector_width_deg, cells_cfg.service_reach_factor)
@@ -243,9 +240,6 @@ def with_positions(cells: pd.DataFrame, cells_cfg: CellsConfig, stays: StaysConf
     svc_lon, svc_lat = Transformer.from_crs(metric_crs, "EPSG:4490",
                                             always_xy=True).transform(sx, sy)
     out[C.SVC_LON], out[C.SVC_LAT] = np.asarray(svc_lon, float), np.asarray(svc_lat, float)
-    res = stays.h3_resolution
-    out[C.H3] = [h3.latlng_to_cell(float(a), float(o), res) for a, o in zip(lat, lon,
-                                                                              strict=True)]
     return out
 
 
@@ -353,7 +347,7 @@ def valid_on(cells: DataFrame, day: dt.date) -> DataFrame:
 
 def cells_on_day(cells: DataFrame, day: dt.date) -> DataFrame:
     """The cell versions valid on ``day`` (:func:`valid_on`): ``cell_id``, ``region`` (when
-    the table has it), ``lon``, ``lat``, ``x_m``, ``y_m``, ``stay_radius_m``, ``svc_lon``,
+    the table has it), ``lon``, ``lat``, ``x_m``, ``y_m``, ``spacing_m``, ``svc_lon``,
     ``svc_lat`` and ``is_hsr`` (false when absent or null; the service point is the
     antenna when the table has none)."""
     hsr = F.col(C.IS_HSR) if C.IS_HSR in cells.columns else F.lit(None)
@@ -361,7 +355,7 @@ def cells_on_day(cells: DataFrame, day: dt.date) -> DataFrame:
         cells = cells.withColumns({C.SVC_LON: F.col(C.LON), C.SVC_LAT: F.col(C.LAT)})
     region = [C.REGION] if C.REGION in cells.columns else []
     return valid_on(cells, day).select(
-        C.CELL_ID, *region, C.LON, C.LAT, C.X_M, C.Y_M, C.STAY_RADIUS_M, C.SVC_LON, C.SVC_LAT,
+        C.CELL_ID, *region, C.LON, C.LAT, C.X_M, C.Y_M, C.SPACING_M, C.SVC_LON, C.SVC_LAT,
         F.coalesce(hsr.cast("boolean"), F.lit(False)).alias(C.IS_HSR))
 
 
@@ -414,15 +408,14 @@ def coverage_report(cells: DataFrame) -> str:
 
 
 def positioned_frame(spark: SparkSession, good: DataFrame, cells_cfg: CellsConfig,
-                     stays: StaysConfig, metric_crs: str
-                     ) -> tuple[DataFrame | None, pd.DataFrame]:
+                     metric_crs: str) -> tuple[DataFrame | None, pd.DataFrame]:
     """The valid rows positioned on the driver (:func:`with_positions`) and back as a
     Spark frame with the cells schema's columns before ``admin_code``; also the pandas
     frame. Collects the cell table (10^5-10^6 rows). (None, empty) without rows."""
     pdf = good.toPandas()
     if pdf.empty:
         return None, pdf
-    pdf = with_positions(pdf, cells_cfg, stays, metric_crs)
+    pdf = with_positions(pdf, cells_cfg, metric_crs)
     schema = load_schema("cells")
     base_cols = [c for c in schema.names if c not in (C.ADMIN_CODE, C.REGION, C.COVERAGE_WKB)]
     struct = schema.struct

@@ -248,7 +248,8 @@ def hourly_locations(events: DataFrame, spacing: DataFrame, p: FlagsConfig) -> D
     """
     adaptive = F.least(F.lit(p.multicard_spacing_factor) * F.max("spacing_m"),
                        F.lit(p.multicard_max_distance_m))
-    return (events.join(spacing, [X_M, Y_M], "left")
+    # only the columns used: events_clean's own spacing_m (the cell table's) is not this one
+    return (events.select(USER_ID, EVENT_TIME, X_M, Y_M).join(spacing, [X_M, Y_M], "left")
             .groupBy(USER_ID, F.date_trunc("hour", F.col(EVENT_TIME)).alias("slot"))
             .agg(F.avg(X_M).alias("hx"), F.avg(Y_M).alias("hy"),
                  F.greatest(F.lit(p.multicard_distance_m),
