@@ -89,7 +89,7 @@ def build(ctx: JobContext) -> list[Output]:
     ctx.fact("carry_in", carry.count())
     params = {**cfg.run.bbox_params(), "tau_s": int(rule.tau_us // 1_000_000),
               "max_gap_s": int(max_gap_s)}
-    return [Output(stays.select("*", day).drop(C.X_M, C.Y_M), "stays", params=params),
+    return [Output(stays.select("*", day), "stays", params=params),
             Output(S.moves_between_stays(stays, previous, max_gap_s).select("*", day),
                    "moves", params=params),
             Output(new_carry.select("*", day), "stays_carry", gated=False)]

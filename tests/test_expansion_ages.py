@@ -472,7 +472,7 @@ def _stays(spark, catalog):
         x0, y0, x1, y1 = BOXES[c]
         lon, lat = x0 + (x1 - x0) * (0.05 + 0.04 * (i % 20)), (y0 + y1) / 2
         rows.append((u, start, end, 8 * 3600, lon, lat, "c1", "8a2a1072b59ffff", 10,
-                     start.date()))
+                     0.0, 0.0, start.date()))
     catalog.write(spark.createDataFrame(rows, load_schema("stays").struct), "stays",
                   {"dt": start.date()})
 
