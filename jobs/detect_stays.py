@@ -4,10 +4,13 @@
     mobsig detect_stays --from 2026-06-01 --to 2026-06-30     (days run in order)
 
 A stay is a run of one user's records within the stay radius of its first record (the
-anchor; radius = max of the anchor's and the record's stay_radius_m) lasting at least
-stays.tau_min; a gap up to clean.gap_cap_h continues it, a longer gap ends it; consecutive
+anchor; radius = max of the anchor's and the record's stay radius) lasting at least
+stays.tau_min; a gap up to stays.gap_cap_h continues it, a longer gap ends it; consecutive
 stays at the same place (one record at a farther cell between them) are merged. Moves link
-consecutive stays of a user (arrival - departure <= stays.move_max_gap_h).
+consecutive stays of a user (arrival - departure <= stays.move_max_gap_h). A record's stay
+radius is density-adaptive, computed here from its cell's site spacing (events_clean
+spacing_m): clip(stays.radius_spacing_factor x spacing_m, stays.radius_dense_m,
+stays.radius_sparse_m); carried open records keep the radius stored in stays_carry.
 
 Reads events_clean dt=D (every region: a user's day must be folded whole, so this job has
 no --region) and the state table stays_carry dt=D-1; writes stays dt=D, moves dt=D and
@@ -71,11 +74,13 @@ def build(ctx: JobContext) -> list[Output]:
     kept = S.filter_stay_users(events, iot_cards(events, tac, cfg.flags.iot_device_types))
     carry = ctx.keep(previous_carry(ctx))
     horizon = S.horizon_micros(ctx.day, cfg.run.timezone)
-    rule = S.StayRule.of(cfg.stays.tau_min, cfg.clean.gap_cap_h, horizon)
-    max_gap_s = cfg.stays.move_max_gap_h * 3600.0
-    records = S.to_kernel_input(kept).unionByName(S.carry_open_records(carry))
+    st = cfg.stays
+    rule = S.StayRule.of(st.tau_min, st.gap_cap_h, horizon)
+    radius = S.StayRadius(st.radius_spacing_factor, st.radius_dense_m, st.radius_sparse_m)
+    max_gap_s = st.move_max_gap_h * 3600.0
+    records = S.to_kernel_input(kept, radius).unionByName(S.carry_open_records(carry))
     folded = ctx.keep(S.fold_stays(records, rule))
-    stays = ctx.keep(S.stays_from_fold(folded, cfg.stays.h3_resolution))
+    stays = ctx.keep(S.stays_from_fold(folded, st.h3_resolution))
     previous = S.carry_last_stays(carry)
     day = F.lit(ctx.day).cast("date").alias(C.DT)
     new_carry = (S.open_records_from_fold(folded)
@@ -84,7 +89,7 @@ def build(ctx: JobContext) -> list[Output]:
     ctx.fact("carry_in", carry.count())
     params = {**cfg.run.bbox_params(), "tau_s": int(rule.tau_us // 1_000_000),
               "max_gap_s": int(max_gap_s)}
-    return [Output(stays.select("*", day).drop(C.X_M, C.Y_M), "stays", params=params),
+    return [Output(stays.select("*", day), "stays", params=params),
             Output(S.moves_between_stays(stays, previous, max_gap_s).select("*", day),
                    "moves", params=params),
             Output(new_carry.select("*", day), "stays_carry", gated=False)]

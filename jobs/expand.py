@@ -24,6 +24,7 @@ from pyspark.sql import functions as F
 from mobsig import columns as C
 from mobsig import expansion as X
 from mobsig.geo import unit_polygons
+from mobsig.io.inputs import read_reference_ages, read_reference_population
 from mobsig.runner import JobContext, Output
 
 
@@ -38,8 +39,7 @@ def build(ctx: JobContext) -> list[Output]:
     ctx.require(n_places > 0, "card_places has no rows for the month; run place_cards")
     ctx.note_input("card_places", n_places)
     counties = unit_polygons(ctx.read("units")).where(F.col(C.LEVEL) == C.COUNTY_LEVEL)
-    reference = ctx.keep(X.read_reference_population(ctx.spark,
-                                                     cfg.path("reference_population")))
+    reference = ctx.keep(read_reference_population(ctx.spark, cfg.path("reference_population")))
     homes = ctx.keep(X.resident_counties(places))
     samples = ctx.keep(X.count_residents(homes))
     unmatched = [r[C.UNIT_ID] for r in X.unmatched_counties(samples, reference).collect()]
@@ -71,7 +71,7 @@ def raked(ctx: JobContext, homes, reference, rows, bounds) -> Output:
     if not have:
         ctx.log.warning("no resident of card_places has an age band (place_cards without "
                         "paths.subscribers?): every resident keeps the county factor")
-    shares = X.read_reference_ages(ctx.cfg.path("reference_ages"), e.ages_id_field, bands)
+    shares = read_reference_ages(ctx.cfg.path("reference_ages"), e.ages_id_field, bands)
     fit = X.rake_month(homes, reference, shares, labels, e.rake_max_iter, e.rake_tolerance)
     summary = X.age_fit_summary(fit, labels)
     if summary["absorbed_cells"]:

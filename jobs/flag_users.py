@@ -24,7 +24,7 @@ from mobsig.io.inputs import read_tac_types
 from mobsig.runner import JobContext, Output, count_where
 
 EVENT_COLUMNS = [C.USER_ID, C.EVENT_TIME, C.CELL_ID, C.IMEI_TAC, C.X_M, C.Y_M,
-                 C.IS_HEAVY_USER, C.DT]
+                 C.SPACING_M, C.IS_HEAVY_USER, C.DT]
 
 
 def build(ctx: JobContext) -> list[Output]:

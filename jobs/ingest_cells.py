@@ -3,13 +3,13 @@
 Reads the cell table (CSV/TSV with a header or Parquet; a file or a folder; a local path
 or a URI on any Hadoop file system such as hdfs:// or s3a://), validates every row,
 converts positions to CGCS2000 (EPSG:4490) from wgs84/gcj02/bd09/cgcs2000, and adds the
-metric position (run.metric_crs), the local site spacing, the density-adaptive stay
-radius, the H3 cell, the county-level admin code (Sedona spatial join with the county
-units of the ``units`` table: run ingest_units first), the partition region
-(run.region_level) and a coverage polygon (sector, or circle for omni cells). The
-optional column is_hsr marks cells of a high-speed-rail line 高铁专网 (drift speed limit
-clean.drift_vmax_hsr_kmh). Every version of a cell is kept; versions of one cell_id with
-overlapping validity are an error naming the cell.
+metric position (run.metric_crs), the local site spacing, the service point, the
+county-level admin code (Sedona spatial join with the county units of the ``units``
+table: run ingest_units first), the partition region (run.region_level) and a coverage
+polygon (sector, or circle for omni cells). The optional column is_hsr marks cells of a
+high-speed-rail line 高铁专网 (drift speed limit clean.drift_vmax_hsr_kmh). Every version
+of a cell is kept; versions of one cell_id with overlapping validity are an error naming
+the cell.
 
 Invalid rows fail the job with their reasons (cells.on_invalid=fail) or are skipped and
 counted (skip). Cells outside every county get region 'unknown' (cells.outside_units).
@@ -24,6 +24,7 @@ from mobsig import cells as K
 from mobsig import columns as C
 from mobsig.errors import DataQualityError, InputError
 from mobsig.geo import unit_polygons
+from mobsig.io.inputs import read_cells_raw
 from mobsig.runner import JobContext, Output
 
 
@@ -31,7 +32,7 @@ def build(ctx: JobContext) -> list[Output]:
     cfg, r = ctx.cfg, ctx.cfg.run
     where = f"cell table {str(cfg.location('cells'))!r}"
     bbox = (r.bbox_lon_min, r.bbox_lon_max, r.bbox_lat_min, r.bbox_lat_max)
-    parsed = ctx.keep(K.parse_cells(K.read_cells_raw(ctx.spark, cfg.location("cells")), bbox))
+    parsed = ctx.keep(K.parse_cells(read_cells_raw(ctx.spark, cfg.location("cells")), bbox))
     n_raw = parsed.count()
     ctx.note_input("cells_raw", n_raw)
     ctx.require(n_raw > 0, f"{where} has no rows")
@@ -44,7 +45,7 @@ def build(ctx: JobContext) -> list[Output]:
     good = parsed.where(F.size(K.PROBLEMS) == 0).drop(K.PROBLEMS)
     overlaps = K.overlap_report(good)
     ctx.require(not overlaps, overlaps)
-    base, pdf = K.positioned_frame(ctx.spark, good, cfg.cells, cfg.stays, r.metric_crs)
+    base, pdf = K.positioned_frame(ctx.spark, good, cfg.cells, r.metric_crs)
     ctx.require(base is not None, f"{where}: no valid rows")
     ctx.log.info("cell table: %d valid rows, %d of them high-speed-rail cells", len(pdf),
                  int(pdf[C.IS_HSR].sum()))
@@ -66,10 +67,7 @@ def build(ctx: JobContext) -> list[Output]:
     ctx.fact("cells", len(pdf))
     ctx.fact("rows_invalid", n_bad)
     ctx.fact("outside_units", n_outside)
-    s = cfg.stays
-    return [Output(cells, "cells", params={**cfg.run.bbox_params(),
-                                           "radius_dense_m": s.radius_dense_m,
-                                           "radius_sparse_m": s.radius_sparse_m})]
+    return [Output(cells, "cells", params=cfg.run.bbox_params())]
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from pyspark.sql import functions as F
 from mobsig import columns as C
 from mobsig import ingest
 from mobsig.cells import cells_on_day
+from mobsig.io.raw_events import day_folder, plan_sources, read_sources
 from mobsig.io.storage import files_for, require
 from mobsig.runner import JobContext, Output
 
@@ -45,8 +46,8 @@ def build(ctx: JobContext) -> list[Output]:
     root = ctx.cfg.location("raw_events")
     files = files_for(root, ctx.spark)
     require(files, root, "paths.raw_events")  # a URI is first checked here
-    groups = ingest.plan_sources(ingest.day_folder(root, day), ing, files)
-    raw = ctx.keep(ingest.read_sources(ctx.spark, groups))
+    groups = plan_sources(day_folder(root, day), ing, files)
+    raw = ctx.keep(read_sources(ctx.spark, groups))
     rows_read = raw.count()
     ctx.require(rows_read > 0, f"day folder for {day} holds no rows")
     classified = ingest.classify_events(raw, cells, day, ing)

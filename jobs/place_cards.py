@@ -17,6 +17,7 @@ from pyspark.sql import functions as F
 from mobsig import columns as C
 from mobsig import expansion, population
 from mobsig.geo import unit_polygons
+from mobsig.io.inputs import read_subscribers
 from mobsig.runner import JobContext, Output, count_where
 
 
@@ -34,7 +35,7 @@ def build(ctx: JobContext) -> list[Output]:
                         .where(F.col(C.LEVEL) == C.COUNTY_LEVEL))
     bands = None
     if cfg.paths.subscribers:
-        subs = ctx.keep(expansion.read_subscribers(ctx.spark, cfg.path("subscribers")))
+        subs = ctx.keep(read_subscribers(ctx.spark, cfg.path("subscribers")))
         ctx.note_input("subscribers", subs.count())
         bands = expansion.with_age_band(subs, expansion.parse_age_bands(
             cfg.expansion.age_bands), ctx.month.year)

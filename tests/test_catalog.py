@@ -21,7 +21,7 @@ def stays_frame(spark, day: dt.date, users: list[str], shift_s: int = 0):
         start = dt.datetime.combine(day, dt.time(8, 0)) + dt.timedelta(seconds=shift_s + i)
         end = start + dt.timedelta(hours=2)
         rows.append((u, start, end, 7200, 104.06 + i * 1e-3, 30.66, "460-00-1-1",
-                     "8940c2a0bffffff", 12, day))
+                     "8940c2a0bffffff", 12, 0.0, 0.0, day))
     return spark.createDataFrame(rows, load_schema("stays").struct)
 
 

@@ -30,7 +30,7 @@ T0 = dt.datetime(2026, 6, 1, 10, 0, 0)
 USER = "u" * 20
 
 CELL_SCHEMA = ("cell_id string, valid_from date, valid_to date, lon double, lat double, "
-               "x_m double, y_m double, stay_radius_m double")
+               "x_m double, y_m double, spacing_m double")
 
 # a line of sites 1 km apart along x; sectors -1/-2 of one site share its position
 SITES = {f"S{i}": (i * 1000.0, 0.0) for i in range(40)}
@@ -42,7 +42,7 @@ def cell_rows():
     for site, (x, y) in SITES.items():
         for sector in (1, 2):
             rows.append((f"{site}-{sector}", None, None, 104.0 + x / 1e5, 30.6 + y / 1e5,
-                         x, y, 500.0))
+                         x, y, 300.0))
     return rows
 
 
@@ -199,7 +199,7 @@ def test_cell_version_valid_on_the_day_is_joined(spark):
             ("C2", dt.date(2026, 6, 2), None, 104.2, 30.2, 20_000.0, 0.0, 700.0)]
     cells = spark.createDataFrame(rows, CELL_SCHEMA)
     ev = events(spark, [(0, "C1"), (10, "C2")])
-    out = {r.cell_id: (r.x_m, r.stay_radius_m)
+    out = {r.cell_id: (r.x_m, r.spacing_m)
            for r in with_cell_position(ev, cells_on_day(cells, DAY)).collect()}
     assert out == {"C1": (10_000.0, 600.0), "C2": (None, None)}
 

@@ -10,7 +10,9 @@ import pytest
 
 from mobsig.cli import main as cli_main
 from mobsig.config import (
+    MOVED_KEYS,
     SECTIONS,
+    all_sections,
     build_config,
     dump_config,
     explain,
@@ -64,7 +66,7 @@ def test_defaults_follow_the_domain_document():
     cfg = build_config({})
     assert cfg.stays.tau_min == 30
     assert (cfg.stays.radius_dense_m, cfg.stays.radius_sparse_m) == (500, 1000)
-    assert cfg.clean.gap_cap_h == 2
+    assert cfg.stays.gap_cap_h == 2
     assert cfg.clean.pingpong_window_s == 180
     assert (cfg.clean.drift_vmax_kmh, cfg.clean.drift_vmax_hsr_kmh) == (120, 350)
     assert (cfg.flags.multicard_distance_m, cfg.flags.multicard_min_share,
@@ -82,7 +84,8 @@ def test_defaults_follow_the_domain_document():
 
 def test_every_parameter_is_documented_in_explain():
     text = explain()
-    for name, cls in SECTIONS.items():
+    assert set(all_sections()) == {*SECTIONS, "synth"}
+    for name, cls in all_sections().items():
         assert f"[{name}]" in text
         for f in dataclasses.fields(cls):
             assert f.metadata["doc"], f"{name}.{f.name} has no doc"
@@ -110,6 +113,33 @@ def test_yaml_round_trip_and_relative_paths(tmp_path):
     assert back.digest() == cfg.digest()
     assert back.warehouse == (tmp_path / "wh").resolve()
     assert build_config({"stays": {"h3_resolution": 7}}).digest() != cfg.digest()
+
+
+@pytest.mark.parametrize(("data", "overrides"), [
+    ({"clean": {"gap_cap_h": 3}}, []),
+    ({}, ["clean.gap_cap_h=3"]),
+])
+def test_moved_keys_fail_naming_their_new_place(data, overrides):
+    assert MOVED_KEYS["clean.gap_cap_h"] == "stays.gap_cap_h"
+    with pytest.raises(ConfigError, match=r"clean\.gap_cap_h has moved to stays\.gap_cap_h"):
+        build_config(data, overrides)
+    assert build_config({}, ["stays.gap_cap_h=3"]).stays.gap_cap_h == 3.0
+    assert "# moved keys (old -> new): clean.gap_cap_h -> stays.gap_cap_h" in explain()
+
+
+def test_digest_leaves_out_the_test_data_generator():
+    base = build_config({})
+    # the generator's seed (or any synth setting) does not change the production digest
+    seeded = build_config({"synth": {"seed": 7, "people": 50}})
+    assert seeded.synth.seed == 7 and seeded.digest() == base.digest()
+    assert seeded.to_dict()["synth"]["seed"] == 7  # still dumped (the generator reads it)
+    assert "synth" not in SECTIONS
+    # any production parameter does
+    assert build_config({}, ["stays.tau_min=45"]).digest() != base.digest()
+    assert build_config({}, ["stays.gap_cap_h=3"]).digest() != base.digest()
+    # the unused scenarios section is gone
+    with pytest.raises(ConfigError, match=r"unknown section 'scenarios'"):
+        build_config({"scenarios": {}})
 
 
 def test_missing_or_invalid_files_fail_clearly(tmp_path):

@@ -81,7 +81,8 @@ def write_true_stays(spark, cfg, out) -> int:
         "user_id", F.col("stay_start").cast("timestamp").alias("stay_start"),
         F.col("stay_end").cast("timestamp").alias("stay_end"),
         F.col("duration_s").cast("bigint").alias("duration_s"), "lon", "lat", "cell_id",
-        h3.alias("h3"), "n_events", F.to_date("stay_end").alias("dt"))
+        h3.alias("h3"), "n_events", F.lit(0.0).alias("x_m"), F.lit(0.0).alias("y_m"),
+        F.to_date("stay_end").alias("dt"))
     days = sorted({d for d in st["stay_end"].dt.date})
     cat.write(stays, "stays", {"dt": days})
     return len(st)

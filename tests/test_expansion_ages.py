@@ -23,6 +23,7 @@ from mobsig.config import build_config
 from mobsig.errors import ConfigError, DataQualityError, InputError
 from mobsig.expansion import age_factors, parse_age_bands
 from mobsig.io.catalog import Catalog
+from mobsig.io.inputs import read_reference_ages, read_subscribers
 from mobsig.schema import load_schema
 from tests.conftest import MONTH, make_config
 
@@ -170,11 +171,11 @@ def test_read_subscribers(spark, tmp_path):
     good.write_text("user_id,birth_year,sex\nu1,1980,F\nu2,,M\n u3 ,2012.0,\n",
                     encoding="utf-8-sig")  # BOM, blank year, integral float, padded id
     rows = {r["user_id"]: (r["birth_year"], r["sex"]) for r in
-            expansion.read_subscribers(spark, good, max_year=2026).collect()}
+            read_subscribers(spark, good, max_year=2026).collect()}
     assert rows == {"u1": (1980, "F"), "u2": (None, "M"), "u3": (2012, None)}
     pq = tmp_path / "subs.parquet"
     pd.DataFrame({"user_id": ["a", "b"], "birth_year": [1950, 2001]}).to_parquet(pq)
-    df = expansion.read_subscribers(spark, pq, max_year=2026)
+    df = read_subscribers(spark, pq, max_year=2026)
     assert sorted(tuple(r) for r in df.collect()) == [("a", 1950, None), ("b", 2001, None)]
 
     cases = {"user_id,year\nu1,1980\n": r"missing columns \['birth_year'\]",
@@ -189,10 +190,10 @@ def test_read_subscribers(spark, tmp_path):
         bad = tmp_path / f"bad{i}.csv"
         bad.write_text(text, encoding="utf-8")
         with pytest.raises(InputError, match=match) as err:
-            expansion.read_subscribers(spark, bad, max_year=2026)
+            read_subscribers(spark, bad, max_year=2026)
         assert str(bad) in str(err.value)
     with pytest.raises(InputError, match="does not exist"):
-        expansion.read_subscribers(spark, tmp_path / "none.csv")
+        read_subscribers(spark, tmp_path / "none.csv")
 
 
 def test_with_age_band(spark):
@@ -209,24 +210,24 @@ def test_read_reference_ages_renormalises(tmp_path):
     p.write_text("CODE,NAME,AGES_0-14,AGES_15-64,AGES_65P,AGES_0\n"
                  "990001,甲,0.18,0.54,0.18,0.01\n990002,乙,0.1,0.7,0.2,0.0\n",
                  encoding="utf-8-sig")
-    s = expansion.read_reference_ages(p, "CODE", parse_age_bands(BANDS))
+    s = read_reference_ages(p, "CODE", parse_age_bands(BANDS))
     assert list(s.columns) == BANDS and list(s.index) == ["990001", "990002"]
     assert s.loc["990001"].tolist() == pytest.approx([0.2, 0.6, 0.2])
     assert s.sum(axis=1).tolist() == pytest.approx([1.0, 1.0])
     with pytest.raises(InputError, match=r"missing columns \['AGES_0-64', 'AGES_65-79'"):
-        expansion.read_reference_ages(p, "CODE", parse_age_bands(["0-64", "65-79", "80P"]))
+        read_reference_ages(p, "CODE", parse_age_bands(["0-64", "65-79", "80P"]))
     with pytest.raises(InputError, match=r"missing columns \['unit_id'\]"):
-        expansion.read_reference_ages(p, "unit_id", parse_age_bands(BANDS))
+        read_reference_ages(p, "unit_id", parse_age_bands(BANDS))
     dup = tmp_path / "dup.csv"
     dup.write_text("CODE,AGES_0-14,AGES_15-64,AGES_65P\n1,0.2,0.6,0.2\n1,0.2,0.6,0.2\n")
     with pytest.raises(InputError, match="duplicate CODE"):
-        expansion.read_reference_ages(dup, "CODE", parse_age_bands(BANDS))
+        read_reference_ages(dup, "CODE", parse_age_bands(BANDS))
     # unusable rows (the census has #DIV/0! for a county without data) are kept as NaN:
     # an error only when the reference population needs them
     odd = tmp_path / "odd.csv"
     odd.write_text("CODE,AGES_0-14,AGES_15-64,AGES_65P\nA,0.2,0.6,0.2\nB,-0.2,0.6,0.1\n"
                    "C,#DIV/0!,#DIV/0!,#DIV/0!\nD,0,0,0\n,0.1,0.1,0.1\nE,0.1,0.1,\n")
-    s = expansion.read_reference_ages(odd, "CODE", parse_age_bands(BANDS))
+    s = read_reference_ages(odd, "CODE", parse_age_bands(BANDS))
     assert list(s.index) == ["A", "B", "C", "D", "E"]
     assert s.loc["A"].tolist() == pytest.approx([0.2, 0.6, 0.2])
     assert s.loc[["B", "C", "D", "E"]].isna().all(axis=None)
@@ -471,7 +472,7 @@ def _stays(spark, catalog):
         x0, y0, x1, y1 = BOXES[c]
         lon, lat = x0 + (x1 - x0) * (0.05 + 0.04 * (i % 20)), (y0 + y1) / 2
         rows.append((u, start, end, 8 * 3600, lon, lat, "c1", "8a2a1072b59ffff", 10,
-                     start.date()))
+                     0.0, 0.0, start.date()))
     catalog.write(spark.createDataFrame(rows, load_schema("stays").struct), "stays",
                   {"dt": start.date()})
 

@@ -37,7 +37,7 @@ def _rows(user, t_s, x, y, tac="35328010", heavy=False):
     return pd.DataFrame({"user_id": user, "event_time": ts, "cell_id": cells,
                          "event_type": "data", "imei_tac": tac, "home_region": "990101",
                          "lon": 104.0, "lat": 30.0, "x_m": np.asarray(x, float),
-                         "y_m": np.asarray(y, float), "stay_radius_m": 500.0,
+                         "y_m": np.asarray(y, float), "spacing_m": 300.0,
                          "svc_lon": 104.0, "svc_lat": 30.0,
                          "is_heavy_user": heavy, "dt": ts.normalize().date, "region": "990101"})
 
@@ -242,7 +242,7 @@ def test_neighbours_who_leave_at_their_own_times_are_not_one_person(spark):
     # the neighbours do pass co-location: it is the movement test that separates them
     p = FlagsConfig()
     hum = to_spark(spark, n1, n2)
-    slots = fl.hourly_locations(hum, fl.site_spacing(hum, p.multicard_max_distance_m), p)
+    slots = fl.hourly_locations(hum, p)
     colocated = fl.colocated_pairs(slots, p)
     co = colocated.toPandas()
     assert len(co) == 1 and co["coincident_share"].iloc[0] >= p.multicard_min_share
@@ -251,15 +251,17 @@ def test_neighbours_who_leave_at_their_own_times_are_not_one_person(spark):
     assert moves["co_move_share"].iloc[0] < p.multicard_min_co_move_share
     # without the static fallback the still pair is not grouped
     strict = flags_of(spark, to_spark(spark, s1, s2),
-                      params={"multicard_static_min_share": 1.0})
+                      params={"multicard_static_min_share": 1.0,
+                              "multicard_spacing_factor": 0.0})  # a fixed 500 m reach
     assert pd.isna(strict.loc["still_01" * 4, "multicard_group"])
 
 
 def test_coincidence_distance_adapts_to_sparse_cells(spark):
-    """Two cards of one holder served by sites 1.5 km apart (sparse periphery) coincide
-    with the adaptive distance, not with a fixed 500 m."""
-    a = human("sparse_1" * 3, rate_h=3, seed=21, jitter=0.0)
-    b = companion(a, "sparse_2" * 3, seed=22, jitter=0.0)
+    """Two cards of one holder served by sites 1.5 km apart (sparse periphery: the cells
+    table says the sites are ~2 km apart) coincide with the adaptive distance, not with a
+    fixed 500 m."""
+    a = human("sparse_1" * 3, rate_h=3, seed=21, jitter=0.0).assign(spacing_m=2000.0)
+    b = companion(a, "sparse_2" * 3, seed=22, jitter=0.0).assign(spacing_m=2000.0)
     b["x_m"] = b["x_m"] + 1500.0
     ev = to_spark(spark, a, b)
     adaptive = flags_of(spark, ev)

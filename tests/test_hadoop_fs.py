@@ -21,8 +21,9 @@ import pytest
 
 from mobsig.config import IngestConfig, build_config
 from mobsig.errors import ConfigError, InputError
-from mobsig.ingest import classify_events, plan_sources, read_sources
+from mobsig.ingest import classify_events
 from mobsig.io import storage
+from mobsig.io.raw_events import plan_sources, read_sources
 from mobsig.io.storage import HadoopFiles, LocalFiles
 from tests.conftest import make_config
 from tests.factories import county_layer, ingest_cells, tiny_cells

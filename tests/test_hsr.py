@@ -29,7 +29,7 @@ from tests.factories import EVENT_SCHEMA, county_layer, ingest_cells, tiny_cells
 DAY = dt.date(2026, 6, 1)
 T0 = dt.datetime(2026, 6, 1, 10, 0, 0)
 CELL_SCHEMA = ("cell_id string, valid_from date, valid_to date, lon double, lat double, "
-               "x_m double, y_m double, stay_radius_m double, is_hsr boolean")
+               "x_m double, y_m double, spacing_m double, is_hsr boolean")
 
 
 def _cells(spark):
@@ -39,7 +39,7 @@ def _cells(spark):
     rows += [(f"H{i}", i * 1000.0, 500.0, True) for i in range(40)]
     rows += [("FAR", 30_000.0, 30_000.0, False), ("FARH", 30_000.0, 30_500.0, True)]
     return spark.createDataFrame(
-        [(c, None, None, 104.0 + x / 1e5, 30.6 + y / 1e5, x, y, 500.0, h)
+        [(c, None, None, 104.0 + x / 1e5, 30.6 + y / 1e5, x, y, 1000.0, h)
          for c, x, y, h in rows], CELL_SCHEMA)
 
 
@@ -153,7 +153,8 @@ def test_ingest_cells_carries_is_hsr_and_keeps_public_spacing(spark, tmp_path):
     _, with_hsr = _build(spark, tmp_path / "a", tiny_cells())
     assert {c: r["is_hsr"] for c, r in with_hsr.items()} == {
         "c1": False, "c2": False, "c3": False, "c4": False, "h1": True, "h2": True}
-    # public cells' spacing (and so their stay radius) ignores the HSR sites ...
+    # public cells' spacing (and so the stay radius detect_stays derives from it) ignores
+    # the HSR sites ...
     _, public_only = _build(spark, tmp_path / "b", tiny_cells(hsr=False))
     for c in ("c1", "c2", "c3", "c4"):
         assert with_hsr[c]["spacing_m"] == pytest.approx(public_only[c]["spacing_m"])

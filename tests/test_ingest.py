@@ -19,13 +19,9 @@ from pyspark.sql import functions as F
 from mobsig.cells import valid_on
 from mobsig.config import IngestConfig
 from mobsig.errors import InputError
-from mobsig.ingest import (
-    REASONS,
-    classify_events,
-    plan_sources,
-    read_sources,
-)
+from mobsig.ingest import REASONS, classify_events
 from mobsig.io import storage
+from mobsig.io.raw_events import plan_sources, read_sources
 from mobsig.io.storage import LocalFiles
 from mobsig.synth.signals import MALFORMED_REASONS
 from tests.conftest import CITY_START, make_config

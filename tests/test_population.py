@@ -19,8 +19,9 @@ from pyspark.sql import functions as F
 
 from mobsig import population, privacy
 from mobsig.errors import DataQualityError, InputError
-from mobsig.expansion import rake, read_reference_population
+from mobsig.expansion import rake
 from mobsig.io.catalog import Catalog
+from mobsig.io.inputs import read_reference_population
 from mobsig.synth import evaluate
 from tests.factories import MONTH, persisted
 

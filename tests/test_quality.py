@@ -165,7 +165,7 @@ def test_failed_gate_writes_nothing(spark, tmp_path, monkeypatch):
     def stays(n_events: int):
         return spark.createDataFrame(
             [(f"{i:032x}", dt.datetime(2026, 6, 1, 8), dt.datetime(2026, 6, 1, 9), 3600,
-              104.0, 30.0, "c", "h", n_events, day) for i in range(3)],
+              104.0, 30.0, "c", "h", n_events, 0.0, 0.0, day) for i in range(3)],
             load_schema("stays").struct)
 
     # a suite that demands n_events >= 2

@@ -266,7 +266,7 @@ def _tiny_stays(spark, catalog: Catalog, nights: list[tuple[str, str]]) -> None:
         start = dt.datetime(2026, 6, d, 21, tzinfo=ZoneInfo("Asia/Shanghai"))
         end = start + dt.timedelta(hours=10)
         rows.append((user, start, end, 36_000, *pos[cell], cell, "8a2a1072b59ffff", 40,
-                     end.date()))
+                     0.0, 0.0, end.date()))
     df = spark.createDataFrame(rows, catalog.schema("stays").struct)
     catalog.write(df, "stays", {C.DT: sorted({r[-1] for r in rows})})
 
@@ -274,8 +274,7 @@ def _tiny_stays(spark, catalog: Catalog, nights: list[tuple[str, str]]) -> None:
 def _tiny_cells(spark, catalog: Catalog) -> None:
     """A cells table holding cell A only (spacing 2 km)."""
     row = ("A", None, None, 104.0, 30.0, 104.0, 30.0, "wgs84", None, 800.0, "4g", False,
-           0.0, 0.0, 2000.0, 1000.0, 104.0, 30.0, "8a2a1072b59ffff", "510104", "510104",
-           b"\x00")
+           0.0, 0.0, 2000.0, 104.0, 30.0, "510104", "510104", b"\x00")
     catalog.write(spark.createDataFrame([row], catalog.schema("cells").struct), "cells", {})
 
 
@@ -346,7 +345,7 @@ def test_home_identification_gate_fails_when_few_homes_are_found(spark, tmp_path
         start = dt.datetime(2026, 6, d, 9, tzinfo=tz)
         end = start + dt.timedelta(hours=6)
         rows.append(("w", start, end, 21_600, 104.0, 30.0, "A", "8a2a1072b59ffff", 40,
-                     start.date()))
+                     0.0, 0.0, start.date()))
     day_stays = spark.createDataFrame(rows, catalog.schema("stays").struct)
     old = catalog.read("stays")
     catalog.write(old.unionByName(day_stays), "stays",

@@ -17,13 +17,16 @@ from pyspark.sql import types as T
 
 from mobsig.io.catalog import Catalog
 from mobsig.stays import (
+    StayRadius,
     StayRule,
+    carry_open_records,
     find_stays,
     fold_stays,
     merge_stays,
     moves_between_stays,
     open_records_from_fold,
     stays_from_fold,
+    to_kernel_input,
 )
 from tests.conftest import make_config
 from tests.factories import match_stays
@@ -281,8 +284,49 @@ def test_moves_link_consecutive_stays(spark):
 
 
 # --------------------------------------------------------------------------------------
+# the stay radius: derived from the events' site spacing, kept as stored for carry rows
+
+
+@pytest.mark.parametrize(("spacing", "radius"), [
+    (None, None), (0.0, 500.0), (300.0, 500.0), (333.3, 500.0), (400.0, 600.0),
+    (500.0, 750.0), (600.0, 900.0), (700.0, 1000.0), (5000.0, 1000.0)])
+def test_stay_radius_is_the_clipped_spacing(spark, spacing, radius):
+    r = StayRadius(1.5, 500.0, 1000.0)
+    got = spark.createDataFrame([(spacing,)], "spacing_m double").select(
+        r.column().alias("r")).first()["r"]
+    assert got == radius
+    if spacing is not None:  # bit for bit what ingest_cells stored before (numpy)
+        assert got == float(np.clip(1.5 * spacing, 500.0, 1000.0))
+
+
+def test_stay_radius_parameters_are_checked():
+    with pytest.raises(ValueError, match="dense <= sparse"):
+        StayRadius(1.5, 1000.0, 500.0)
+    with pytest.raises(ValueError, match="factor > 0"):
+        StayRadius(0.0, 500.0, 1000.0)
+
+
+def test_kernel_input_radius_from_spacing_carry_radius_as_stored(spark):
+    radius = StayRadius(1.5, 500.0, 1000.0)
+    ev = ec_frame(spark, [ec_row("u", DAY1, 1, "a", 0), ec_row("u", DAY1, 2, "b", 100)])
+    ev = ev.withColumn("spacing_m", F.when(F.col("cell_id") == "a", 300.0).otherwise(600.0))
+    got = {r["cell_id"]: (r["stay_radius_m"], r["lon"])
+           for r in to_kernel_input(ev, radius).collect()}
+    assert got == {"a": (500.0, LON0), "b": (900.0, LON0 + 100 / 1e5)}
+    carry = spark.createDataFrame(
+        [("u", "open_record", dt.datetime(2026, 6, 1, 23), 104.5, 30.5, 1.0, 2.0, 777.0),
+         ("u", "last_stay", None, 104.6, 30.6, 3.0, 4.0, None)],
+        "user_id string, kind string, event_time timestamp, lon double, lat double, "
+        "x_m double, y_m double, stay_radius_m double").withColumn("cell_id", F.lit("c"))
+    rows = carry_open_records(carry).collect()
+    assert [(r["lon"], r["x_m"], r["stay_radius_m"]) for r in rows] == [(104.5, 1.0, 777.0)]
+
+
+# --------------------------------------------------------------------------------------
 # the job: carry across midnight, re-runs
 
+
+SPACING = 300.0  # site spacing whose stay radius is 500 m (clip(1.5 x 300, 500, 1000))
 
 EC_SCHEMA = T.StructType([T.StructField(c, t, n) for c, t, n in (
     ("user_id", T.StringType(), False), ("event_time", T.StringType(), False),
@@ -290,7 +334,7 @@ EC_SCHEMA = T.StructType([T.StructField(c, t, n) for c, t, n in (
     ("imei_tac", T.StringType(), True), ("home_region", T.StringType(), True),
     ("lon", T.DoubleType(), False), ("lat", T.DoubleType(), False),
     ("x_m", T.DoubleType(), False), ("y_m", T.DoubleType(), False),
-    ("stay_radius_m", T.DoubleType(), False), ("svc_lon", T.DoubleType(), False),
+    ("spacing_m", T.DoubleType(), False), ("svc_lon", T.DoubleType(), False),
     ("svc_lat", T.DoubleType(), False), ("is_heavy_user", T.BooleanType(), False),
     ("dt", T.DateType(), False), ("region", T.StringType(), False))])
 
@@ -299,7 +343,7 @@ def ec_row(user, day: dt.date, h: float, cell, x, heavy=False):
     """An events_clean row at local wall-clock hour ``h`` of ``day`` (time as text)."""
     when = dt.datetime.combine(day, dt.time(0)) + dt.timedelta(hours=h)
     return (user, when.strftime("%Y-%m-%d %H:%M:%S"), cell, "data", None, None,
-            LON0 + x / 1e5, LAT0, float(x), 0.0, 500.0, LON0 + x / 1e5, LAT0, heavy, day,
+            LON0 + x / 1e5, LAT0, float(x), 0.0, SPACING, LON0 + x / 1e5, LAT0, heavy, day,
             "990101")
 
 
@@ -408,7 +452,7 @@ def test_city_precision_recall(spark, city_stays):
     truth = pd.read_parquet(res.out / "truth/stays")
     truth = truth[truth["user_id"].isin(human) & (truth["duration_s"] >= 1800)]
     lo = pd.Timestamp(days[0])
-    hi = pd.Timestamp(days[-1] + dt.timedelta(days=1)) - pd.Timedelta(hours=cfg.clean.gap_cap_h)
+    hi = pd.Timestamp(days[-1] + dt.timedelta(days=1)) - pd.Timedelta(hours=cfg.stays.gap_cap_h)
     truth = truth[(truth["stay_end"] > lo) & (truth["stay_start"] < hi)].reset_index(drop=True)
     pairs = match_stays(det, truth)
     precision = pairs["index_d"].nunique() / len(det)

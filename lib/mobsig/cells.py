@@ -1,12 +1,12 @@
 """The cell table 工参: parse, validate, position, space, locate and cover each cell version.
 
-The chain (driven by ``jobs/ingest_cells.py``)::
+The chain (driven by ``jobs/ingest_cells.py``), after the reader
+:func:`mobsig.io.inputs.read_cells_raw` (raw file(s) -> contract columns as strings)::
 
-    read_cells_raw        raw file(s) -> contract columns as strings (reader, the only I/O)
     parse_cells           strings -> typed columns + ``problems`` (why a row is invalid)
     overlapping_versions  versions of one cell_id whose validity ranges overlap (an error)
     with_positions        pandas, driver side: CGCS2000 lon/lat, metric x/y, site spacing,
-                          density-adaptive stay radius, H3 (a cell table is small: 10^5-10^6)
+                          service point (a cell table is small: 10^5-10^6)
     with_admin_code       Sedona broadcast spatial join with the county layer
     with_region           the partition region at run.region_level
     with_coverage         sector (or circle for omni cells) polygon, WKB in EPSG:4490
@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -37,11 +36,8 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from mobsig import columns as C
-from mobsig.config import CellsConfig, StaysConfig
+from mobsig.config import CellsConfig
 from mobsig.coords import COORD_SYSTEMS, to_cgcs2000
-from mobsig.errors import InputError
-from mobsig.io import storage
-from mobsig.io.storage import Files
 from mobsig.schema import load_schema
 
 log = logging.getLogger(__name__)
@@ -53,60 +49,10 @@ RAW_COLUMNS: tuple[str, ...] = tuple(load_schema("cells_raw").names)
 EXTRA_RAW_COLUMNS: tuple[str, ...] = (C.IS_HSR,)
 _TRUE = ("true", "t", "1", "yes", "y")
 _FALSE = ("false", "f", "0", "no", "n")
-REQUIRED_COLUMNS = (C.CELL_ID, C.LON, C.LAT, C.COORD_SYS)
 PROBLEMS = "problems"
 # GRS80 (CGCS2000) ellipsoid, for the local radii of curvature of coverage polygons
 _A = 6378137.0
 _E2 = 0.00669438002290
-
-
-# --------------------------------------------------------------------------------------
-# reading
-
-
-def _format_of(files: Files, location: str | Path, kind: str) -> str:
-    """'parquet' or 'csv'/'tsv' for a file or folder, by file extension."""
-    names = ([storage.basename(location)] if kind == storage.FILE
-             else [f.name for f in files.data_files(location)])
-    if not names:
-        raise InputError(f"cell table {str(location)!r}: no files")
-    names = [n.lower() for n in names]
-    if any(n.endswith(".parquet") for n in names):
-        return "parquet"
-    if any(n.endswith((".tsv", ".tsv.gz")) for n in names):
-        return "tsv"
-    return "csv"
-
-
-def read_cells_raw(spark: SparkSession, path: str | Path) -> DataFrame:
-    """The delivered cell table (CSV/TSV with header, or Parquet; file or folder; a local
-    path or a URI on any Hadoop file system) with the contract columns of
-    ``schemas/cells_raw.json`` plus :data:`EXTRA_RAW_COLUMNS`, as strings.
-
-    Column names are matched case-insensitively; extra columns are ignored; a missing
-    optional column is null; a missing required column is an InputError naming it.
-    Nothing is inferred: delimited text is read as strings and parsed by :func:`parse_cells`.
-    """
-    files = storage.files_for(path, spark)
-    kind = files.kind(path)
-    if kind is None:
-        raise InputError(f"cell table {str(path)!r} does not exist")
-    fmt = _format_of(files, path, kind)
-    if fmt == "parquet":
-        df = spark.read.parquet(str(path))
-    else:
-        df = (spark.read.option("header", True).option("inferSchema", False)
-              .option("sep", "\t" if fmt == "tsv" else ",").option("encoding", "UTF-8")
-              .csv(str(path)))
-    by_lower = {c.strip().lower().lstrip("\ufeff"): c for c in df.columns}
-    missing = [c for c in REQUIRED_COLUMNS if c not in by_lower]
-    if missing:
-        raise InputError(f"cell table {str(path)!r}: required columns {missing} missing "
-                         f"(has {df.columns})")
-    return df.select(*[
-        (F.col(f"`{by_lower[c]}`").cast("string") if c in by_lower
-         else F.lit(None).cast("string")).alias(c)
-        for c in (*RAW_COLUMNS, *EXTRA_RAW_COLUMNS)])
 
 
 # --------------------------------------------------------------------------------------
@@ -118,7 +64,8 @@ def _blank_to_null(col: str) -> F.Column:
 
 
 def parse_cells(raw: DataFrame, bbox: tuple[float, float, float, float]) -> DataFrame:
-    """Type the string columns of :func:`read_cells_raw` and list each row's problems.
+    """Type the string columns of :func:`mobsig.io.inputs.read_cells_raw` and list each
+    row's problems.
 
     Needs the cells_raw columns as strings (``is_hsr`` optional). Returns the typed
     cells_raw columns (``coord_sys`` lower-cased, blanks as null), ``is_hsr`` (boolean,
@@ -196,7 +143,7 @@ def overlapping_versions(cells: DataFrame) -> DataFrame:
 
 
 # --------------------------------------------------------------------------------------
-# positions, spacing, stay radius, H3 (driver side, vectorised numpy)
+# positions, spacing, service points (driver side, vectorised numpy)
 
 
 def site_spacing(x: np.ndarray, y: np.ndarray, k: int, merge_m: float) -> np.ndarray:
@@ -249,20 +196,19 @@ def service_point(x: np.ndarray, y: np.ndarray, azimuth: np.ndarray, radius: np.
     return x + off * np.sin(a), y + off * np.cos(a)
 
 
-def with_positions(cells: pd.DataFrame, cells_cfg: CellsConfig, stays: StaysConfig,
-                   metric_crs: str) -> pd.DataFrame:
+def with_positions(cells: pd.DataFrame, cells_cfg: CellsConfig, metric_crs: str
+                   ) -> pd.DataFrame:
     """Position columns of the (small) cell table, computed on the driver with numpy.
 
     Needs the typed cells_raw columns (pandas). Adds ``src_lon``/``src_lat`` (as
     delivered), replaces ``lon``/``lat`` by CGCS2000 (EPSG:4490) coordinates
     (``mobsig.coords.to_cgcs2000``), fills ``radius_m`` with ``cells.default_radius_m``,
     adds ``x_m``/``y_m`` in ``metric_crs``, ``spacing_m`` (:func:`site_spacing`; with a
-    single site: 2 x radius_m; HSR sites (``is_hsr``) do not count for public cells),
-    ``stay_radius_m`` = clip(radius_spacing_factor x spacing, radius_dense_m,
-    radius_sparse_m), ``svc_lon``/``svc_lat`` (:func:`service_point`, CGCS2000) and ``h3``
-    at ``stays.h3_resolution``. Keeps rows.
+    single site: 2 x radius_m; HSR sites (``is_hsr``) do not count for public cells) and
+    ``svc_lon``/``svc_lat`` (:func:`service_point`, CGCS2000). Keeps rows. Nothing here
+    depends on later stages: the stay radius is derived from ``spacing_m`` by
+    detect_stays (``mobsig.stays.StayRadius``).
     """
-    import h3
     from pyproj import Transformer
 
     out = cells.copy()
@@ -286,8 +232,6 @@ def with_positions(cells: pd.DataFrame, cells_cfg: CellsConfig, stays: StaysConf
         spacing[~hsr] = site_spacing(x_m[~hsr], y_m[~hsr], k, merge)
     spacing = np.where(np.isnan(spacing), 2.0 * out[C.RADIUS_M].to_numpy(), spacing)
     out[C.SPACING_M] = spacing
-    out[C.STAY_RADIUS_M] = np.clip(stays.radius_spacing_factor * spacing,
-                                   stays.radius_dense_m, stays.radius_sparse_m)
     sx, sy = service_point(x_m, y_m, out[C.AZIMUTH].astype(float).to_numpy(),
                            out[C.RADIUS_M].to_numpy(float), spacing,
                            cells_cfg.sector_width_deg, cells_cfg.service_reach_factor)
@@ -296,9 +240,6 @@ def with_positions(cells: pd.DataFrame, cells_cfg: CellsConfig, stays: StaysConf
     svc_lon, svc_lat = Transformer.from_crs(metric_crs, "EPSG:4490",
                                             always_xy=True).transform(sx, sy)
     out[C.SVC_LON], out[C.SVC_LAT] = np.asarray(svc_lon, float), np.asarray(svc_lat, float)
-    res = stays.h3_resolution
-    out[C.H3] = [h3.latlng_to_cell(float(a), float(o), res) for a, o in zip(lat, lon,
-                                                                              strict=True)]
     return out
 
 
@@ -406,7 +347,7 @@ def valid_on(cells: DataFrame, day: dt.date) -> DataFrame:
 
 def cells_on_day(cells: DataFrame, day: dt.date) -> DataFrame:
     """The cell versions valid on ``day`` (:func:`valid_on`): ``cell_id``, ``region`` (when
-    the table has it), ``lon``, ``lat``, ``x_m``, ``y_m``, ``stay_radius_m``, ``svc_lon``,
+    the table has it), ``lon``, ``lat``, ``x_m``, ``y_m``, ``spacing_m``, ``svc_lon``,
     ``svc_lat`` and ``is_hsr`` (false when absent or null; the service point is the
     antenna when the table has none)."""
     hsr = F.col(C.IS_HSR) if C.IS_HSR in cells.columns else F.lit(None)
@@ -414,7 +355,7 @@ def cells_on_day(cells: DataFrame, day: dt.date) -> DataFrame:
         cells = cells.withColumns({C.SVC_LON: F.col(C.LON), C.SVC_LAT: F.col(C.LAT)})
     region = [C.REGION] if C.REGION in cells.columns else []
     return valid_on(cells, day).select(
-        C.CELL_ID, *region, C.LON, C.LAT, C.X_M, C.Y_M, C.STAY_RADIUS_M, C.SVC_LON, C.SVC_LAT,
+        C.CELL_ID, *region, C.LON, C.LAT, C.X_M, C.Y_M, C.SPACING_M, C.SVC_LON, C.SVC_LAT,
         F.coalesce(hsr.cast("boolean"), F.lit(False)).alias(C.IS_HSR))
 
 
@@ -467,15 +408,14 @@ def coverage_report(cells: DataFrame) -> str:
 
 
 def positioned_frame(spark: SparkSession, good: DataFrame, cells_cfg: CellsConfig,
-                     stays: StaysConfig, metric_crs: str
-                     ) -> tuple[DataFrame | None, pd.DataFrame]:
+                     metric_crs: str) -> tuple[DataFrame | None, pd.DataFrame]:
     """The valid rows positioned on the driver (:func:`with_positions`) and back as a
     Spark frame with the cells schema's columns before ``admin_code``; also the pandas
     frame. Collects the cell table (10^5-10^6 rows). (None, empty) without rows."""
     pdf = good.toPandas()
     if pdf.empty:
         return None, pdf
-    pdf = with_positions(pdf, cells_cfg, stays, metric_crs)
+    pdf = with_positions(pdf, cells_cfg, metric_crs)
     schema = load_schema("cells")
     base_cols = [c for c in schema.names if c not in (C.ADMIN_CODE, C.REGION, C.COVERAGE_WKB)]
     struct = schema.struct

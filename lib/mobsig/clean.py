@@ -65,7 +65,7 @@ REASONS: tuple[str, ...] = (UNLOCATED, DUPLICATE, PINGPONG, DRIFT)
 # every raw column of an event: rows equal on all of them are exact duplicates
 RAW_KEY: tuple[str, ...] = (C.USER_ID, C.EVENT_TIME, C.CELL_ID, C.EVENT_TYPE, C.IMEI_TAC,
                             C.HOME_REGION)
-POSITION_COLUMNS: tuple[str, ...] = (C.LON, C.LAT, C.X_M, C.Y_M, C.STAY_RADIUS_M,
+POSITION_COLUMNS: tuple[str, ...] = (C.LON, C.LAT, C.X_M, C.Y_M, C.SPACING_M,
                                     C.SVC_LON, C.SVC_LAT)
 CELL_COLUMNS: tuple[str, ...] = (*POSITION_COLUMNS, C.IS_HSR)
 
@@ -86,8 +86,8 @@ def _user_window():
 
 
 def with_cell_position(events: DataFrame, cells_on_day: DataFrame) -> DataFrame:
-    """Add the serving cell's ``lon, lat, x_m, y_m, stay_radius_m, is_hsr`` (broadcast
-    join with :func:`mobsig.cells.cells_on_day`).
+    """Add the serving cell's ``lon, lat, x_m, y_m, spacing_m, svc_lon, svc_lat, is_hsr``
+    (broadcast join with :func:`mobsig.cells.cells_on_day`).
 
     Keeps every event (left join); the cell columns are null when the cell has no
     version on the day. ``cells_on_day`` must have one row per cell_id, or events are

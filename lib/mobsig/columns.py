@@ -69,13 +69,22 @@ DAYS_PRESENT = "days_present"
 HOME_COUNTY = "home_county"    # county-level unit of the home point
 NIGHT_COUNTY = "night_county"  # county-level unit of the longest night place
 WEIGHT_COUNTY = "weight_county"  # the county whose factor weights the card
+NIGHTS_OBSERVED = "nights_observed"  # nights with any night-time stay
+NIGHTS_AT_HOME = "nights_at_home"
+DAYS_AT_WORK = "days_at_work"
+STAY_H = "stay_h"  # hours of stays in the month
 AGE_BAND = "age_band"
 ROLE = "role"  # a card's point: home, night or work
 KEY_DATE = "key_date"  # the day, the evening of the night, or the workday
 FACTOR = "factor"
+WEIGHT = "weight"  # a card's expansion factor in population_by_unit
 SAMPLE_RESIDENTS = "sample_residents"
 REFERENCE_POPULATION = "reference_population"
 COUNTY_LEVEL = "county"
+
+# stay pieces (residence: a stay's overlap with a day, night or workday window)
+OVERLAP_S = "overlap_s"
+PLACE_CELL = "place_cell"  # bigint H3 id of the stay's place-clustering cell
 
 # home_work.pop_class: the class of a card for the month
 CARD_CLASSES = ("resident", "short_term", "visitor", "transit", "unidentified", "non_human")
@@ -96,13 +105,17 @@ EVIDENCE = "evidence"
 # cell table (cells) and ingest (events_quarantine)
 SRC_LON = "src_lon"
 SRC_LAT = "src_lat"
-SPACING_M = "spacing_m"
-STAY_RADIUS_M = "stay_radius_m"
+SPACING_M = "spacing_m"  # local site spacing of a cell (cells, events_clean)
+STAY_RADIUS_M = "stay_radius_m"  # density-adaptive stay radius (stays kernel, stays_carry)
 SVC_LON = "svc_lon"  # service point of a cell (centroid of its service area)
 SVC_LAT = "svc_lat"
 COVERAGE_WKB = "coverage_wkb"
 EVENT_TIME_RAW = "event_time_raw"
 REGION_UNKNOWN = "unknown"  # region of cells outside every county-level unit
+
+# raw rows between the reader (mobsig.io.raw_events.read_sources) and ingest.classify_events
+IS_WELLFORMED = "is_wellformed"  # false when a line has the wrong number of fields
+EVENT_TIME_IN = "event_time_in"  # typed timestamp from Parquet, else null
 
 # event cleaning (clean_events): why a bronze row is not in events_clean (null = kept)
 DROP_REASON = "drop_reason"

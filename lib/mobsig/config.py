@@ -10,6 +10,12 @@ Loading never touches Spark. Errors name the key, the bad value and what is allo
 
 Relative paths in a config file are resolved against the file's folder (against the
 working directory when there is no file).
+
+Each parameter sits in the section of the stage that reads it; a key that moved is
+refused with a message naming its new place (:data:`MOVED_KEYS`). The declaration and
+coercion machinery (``param``, ``build_section``, ...) is :mod:`mobsig.params`. The
+``synth`` section (test data, :mod:`mobsig.synth.config`) is read from the same file but
+is not part of :meth:`Config.digest`.
 """
 
 from __future__ import annotations
@@ -19,49 +25,24 @@ import datetime as dt
 import hashlib
 import json
 import os
-import types
-import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from mobsig.errors import ConfigError
+from mobsig.params import (
+    build_section,
+    explain_section,
+    param,
+    parse_override,
+    section_dict,
+)
 
-# --------------------------------------------------------------------------------------
-# parameter declaration
-
-
-def param(
-    default: Any,
-    doc: str,
-    *,
-    ge: float | None = None,
-    gt: float | None = None,
-    le: float | None = None,
-    lt: float | None = None,
-    choices: Iterable[Any] | None = None,
-) -> Any:
-    """Declare a config field with its default, a one-line doc and its allowed range."""
-    meta = {"doc": doc, "ge": ge, "gt": gt, "le": le, "lt": lt,
-            "choices": tuple(choices) if choices is not None else None}
-    if isinstance(default, (list, dict)):
-        frozen = tuple(default) if isinstance(default, list) else types.MappingProxyType(default)
-        return field(default_factory=lambda: frozen, metadata=meta)
-    return field(default=default, metadata=meta)
-
-
-def _range_text(meta: Mapping[str, Any]) -> str:
-    parts = []
-    for key, sym in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
-        if meta.get(key) is not None:
-            parts.append(f"{sym} {meta[key]}")
-    if meta.get("choices"):
-        parts.append("one of " + ", ".join(repr(c) for c in meta["choices"]))
-    return " and ".join(parts)
-
+if TYPE_CHECKING:
+    from mobsig.synth.config import SynthConfig
 
 # --------------------------------------------------------------------------------------
 # sections
@@ -348,9 +329,6 @@ class CleanConfig:
     max_removed_share: float = param(
         0.25, "Gate: share of a day's bronze rows removed (duplicates, ping-pong, drift, "
         "unlocated) above this fails the run [I].", gt=0, le=1)
-    gap_cap_h: float = param(
-        2.0, "A gap up to this with the same location on both sides continues a stay [P].",
-        gt=0, le=24)
 
     def check(self) -> None:
         if self.drift_vmax_hsr_kmh < self.drift_vmax_kmh:
@@ -430,6 +408,9 @@ class FlagsConfig:
 @dataclass(frozen=True)
 class StaysConfig:
     tau_min: float = param(30.0, "Stay 停留: minimum duration τ in minutes [P].", gt=0)
+    gap_cap_h: float = param(
+        2.0, "A gap up to this with the same location on both sides continues a stay [P].",
+        gt=0, le=24)
     radius_dense_m: float = param(
         500.0, "Stay radius where cells are dense (density-adaptive lower bound) [P].", gt=0)
     radius_sparse_m: float = param(
@@ -563,65 +544,8 @@ class PrivacyConfig:
         "default zeros are published and do not trigger complementary suppression).")
 
 
-@dataclass(frozen=True)
-class ScenariosConfig:
-    commute_short_km: float = param(5.0, "Commuting: 'short commute' distance [S].", gt=0)
-    commute_max_min: float = param(45.0, "Commuting: share within this many minutes [S].", gt=0)
-    commute_speed_kmh: float = param(
-        25.0, "Commuting: mode-agnostic speed for travel-time estimates [I].", gt=0)
-    hazard_buffer_m: float = param(500.0, "Hazard points: exposure buffer radius [S].", gt=0)
-    farmland_min_months: int = param(
-        3, "Farmland: months of persistent home/work population to flag a unit [S].", ge=1)
-    idle_land_months: int = param(
-        12, "Idle land: months of near-zero activity after the start date [S].", ge=1)
-
-
-@dataclass(frozen=True)
-class SynthConfig:
-    seed: int = param(20260601, "Random seed: the same seed gives the same city and events.")
-    people: int = param(400, "Persons with a card of this operator (the sample).", ge=10)
-    days: int = param(30, "Days simulated.", ge=1, le=92)
-    start_date: dt.date = param(dt.date(2026, 6, 1), "First simulated day.")
-    market_share: float = param(
-        0.6, "Share of the true population with a card of this operator.", gt=0, le=1)
-    second_card_share: float = param(
-        0.1, "Share of sample persons carrying two cards (≈1.1 cards/person) [S].", ge=0, le=1)
-    iot_cards: int = param(20, "Non-human (IoT/M2M) cards.", ge=0)
-    heavy_cards: int = param(1, "Test/IoT cards with impossible event rates.", ge=0)
-    heavy_events_per_day: int = param(30000, "Events a day of a heavy card.", ge=1)
-    malformed_share: float = param(0.003, "Share of rows made malformed.", ge=0, lt=0.5)
-    duplicate_share: float = param(0.005, "Share of rows emitted twice.", ge=0, lt=0.5)
-    pingpong_rate: float = param(
-        0.03, "Injected ping-pong triples per in-stay event.", ge=0, lt=1)
-    drift_per_day: float = param(0.15, "Injected drift records per card-day.", ge=0)
-    center_lon: float = param(104.06, "City centre longitude (WGS-84).", ge=73, le=136)
-    center_lat: float = param(30.66, "City centre latitude (WGS-84).", ge=3, le=54)
-    raw_format: str = param("csv", "Raw event file format written.", choices=("csv", "parquet"))
-    event_labels: bool = param(
-        True, "Write per-event truth labels (doubles the output; off for big benchmarks).")
-    real_counties: str | UnitLayer = param(
-        "", "Place the city inside real counties: a county layer (a path, or a mapping as in "
-        "paths.units, e.g. the census TopoJSON with layer county, id_field CODE, crs Albers). "
-        "Counties overlapping the city disk become the county unit layer (no township "
-        "layer), and sample homes are spread among them in proportion to real_population. "
-        "Empty = the six fictional districts (the default city).")
-    real_population: str = param(
-        "", "CSV of official resident population per real county (UTF-8, BOM allowed), "
-        "e.g. the 2020 census population.csv; required with real_counties.")
-    real_population_id_field: str = param(
-        "CODE", "Column of real_population holding the county code.")
-    real_population_field: str = param(
-        "POPU", "Column of real_population holding the resident population.")
-    real_min_overlap_km2: float = param(
-        10.0, "A real county is part of the city when it overlaps the city disk by at least "
-        "this area (drops slivers along the edge).", gt=0)
-
-    def check(self) -> None:
-        if bool(self.real_counties) != bool(self.real_population):
-            raise ConfigError("synth.real_counties and synth.real_population go together: "
-                              "set both or neither")
-
-
+# The production sections, one per stage (or platform concern) that reads them: validated,
+# dumped and hashed into Config.digest(), which is recorded with every run.
 SECTIONS: dict[str, type] = {
     "run": RunConfig,
     "paths": PathsConfig,
@@ -635,9 +559,34 @@ SECTIONS: dict[str, type] = {
     "population": PopulationConfig,
     "expansion": ExpansionConfig,
     "privacy": PrivacyConfig,
-    "scenarios": ScenariosConfig,
-    "synth": SynthConfig,
 }
+
+# Keys that moved to the stage that reads them (old -> new, one line per move): a config
+# file or --set that still names the old key fails with a message naming the new one.
+MOVED_KEYS: dict[str, str] = {
+    "clean.gap_cap_h": "stays.gap_cap_h",
+}
+
+
+def tool_sections() -> dict[str, type]:
+    """Sections of tools that read the same config file but take no part in a production
+    run (the synthetic-city generator's ``synth``): validated and dumped with the others,
+    left out of :meth:`Config.digest`. Imported on demand: the production config does not
+    depend on the tools."""
+    from mobsig.synth.config import SECTION, SynthConfig
+
+    return {SECTION: SynthConfig}
+
+
+def all_sections() -> dict[str, type]:
+    """The production sections, then the tools' sections."""
+    return {**SECTIONS, **tool_sections()}
+
+
+def _default_synth() -> SynthConfig:
+    from mobsig.synth.config import SynthConfig
+
+    return SynthConfig()
 
 
 @dataclass(frozen=True)
@@ -654,8 +603,8 @@ class Config:
     population: PopulationConfig = field(default_factory=PopulationConfig)
     expansion: ExpansionConfig = field(default_factory=ExpansionConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
-    scenarios: ScenariosConfig = field(default_factory=ScenariosConfig)
-    synth: SynthConfig = field(default_factory=SynthConfig)
+    # the test-data generator's settings (mobsig.synth.config): not part of digest()
+    synth: SynthConfig = field(default_factory=_default_synth)
     base_dir: str = "."  # folder that relative paths are resolved against
 
     def path(self, key: str) -> Path:
@@ -725,31 +674,19 @@ class Config:
                                   "does not exist")
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for name in SECTIONS:
-            sec = getattr(self, name)
-            out[name] = {f.name: _plain(getattr(sec, f.name)) for f in dataclasses.fields(sec)}
-        return out
+        """Every section as plain data, the tools' sections included (what dump_config
+        writes and load_config reads back)."""
+        return {name: section_dict(getattr(self, name)) for name in all_sections()}
 
     def digest(self) -> str:
-        """Stable hash of every parameter (paths included): recorded in run manifests."""
-        blob = json.dumps(self.to_dict(), sort_keys=True, default=str).encode()
+        """Stable hash of every production parameter (paths included; not the tools'
+        sections such as ``synth``): recorded in run manifests."""
+        prod = {name: section_dict(getattr(self, name)) for name in SECTIONS}
+        blob = json.dumps(prod, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
     def replace(self, **sections: Any) -> Config:
         return dataclasses.replace(self, **sections)
-
-
-def _plain(v: Any) -> Any:
-    if isinstance(v, tuple):
-        return [_plain(x) for x in v]
-    if isinstance(v, UnitLayer):
-        return v.to_dict()
-    if isinstance(v, types.MappingProxyType):
-        return dict(v)
-    if isinstance(v, dt.date):
-        return v.isoformat()
-    return v
 
 
 def _resolve(base: str, value: str) -> Path:
@@ -762,119 +699,14 @@ def _resolve(base: str, value: str) -> Path:
 
 
 # --------------------------------------------------------------------------------------
-# building and validation
+# building and validation (the generic machinery is mobsig.params)
 
 
-def _coerce(key: str, value: Any, hint: Any) -> Any:
-    """Coerce a YAML or command-line value to the declared type, or raise ConfigError."""
-    origin = typing.get_origin(hint)
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
-            return value.lower() in ("true", "yes", "1")
-        raise ConfigError(f"{key}: expected true or false, got {value!r}")
-    if hint is int:
-        if isinstance(value, bool):
-            raise ConfigError(f"{key}: expected an integer, got {value!r}")
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        try:
-            return int(str(value).replace("_", ""))
-        except ValueError:
-            raise ConfigError(f"{key}: expected an integer, got {value!r}") from None
-    if hint is float:
-        if isinstance(value, bool):
-            raise ConfigError(f"{key}: expected a number, got {value!r}")
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{key}: expected a number, got {value!r}") from None
-    if hint is str:
-        if isinstance(value, (dict, list)):
-            raise ConfigError(f"{key}: expected a string, got {value!r}")
-        return "" if value is None else str(value)
-    if hint is dt.date:
-        if isinstance(value, dt.datetime):
-            return value.date()
-        if isinstance(value, dt.date):
-            return value
-        return parse_date(str(value), key)
-    if origin is tuple:
-        (item,) = {a for a in typing.get_args(hint) if a is not Ellipsis}
-        if isinstance(value, str) and value.strip().startswith("["):
-            value = yaml.safe_load(value)  # a YAML list on the command line
-        if isinstance(value, str):
-            value = [v for v in (s.strip() for s in value.split(",")) if v]
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{key}: expected a list, got {value!r}")
-        return tuple(_coerce(f"{key}[{i}]", v, item) for i, v in enumerate(value))
-    if origin is dict:
-        if isinstance(value, str):
-            value = yaml.safe_load(value) if value.strip() else {}
-        if not isinstance(value, dict):
-            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
-        return types.MappingProxyType({str(k): str(v) for k, v in value.items()})
-    if UnitLayer in typing.get_args(hint):  # str | UnitLayer: a layer path or mapping
-        if isinstance(value, str) and value.strip().startswith("{"):
-            value = yaml.safe_load(value)  # a mapping given on the command line
-        if value is None or (isinstance(value, str) and not value.strip()):
-            return ""  # not set (an empty entry of paths.units is refused by its check)
-        return UnitLayer.parse(key, value)
-    raise TypeError(f"unsupported config type {hint!r} for {key}")
-
-
-def _check_field(key: str, value: Any, meta: Mapping[str, Any]) -> None:
-    choices = meta.get("choices")
-    if choices and value not in choices:
-        raise ConfigError(
-            f"{key}: {value!r} is not allowed; allowed values: "
-            + ", ".join(repr(c) for c in choices))
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        bad = ((meta.get("ge") is not None and value < meta["ge"])
-               or (meta.get("gt") is not None and value <= meta["gt"])
-               or (meta.get("le") is not None and value > meta["le"])
-               or (meta.get("lt") is not None and value >= meta["lt"]))
-        if bad:
-            raise ConfigError(f"{key}: {value!r} is out of range; must be {_range_text(meta)}")
-
-
-def _build_section(name: str, cls: type, raw: Any) -> Any:
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{name}: expected a mapping of keys, got {raw!r}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(raw) - set(fields))
-    if unknown:
-        raise ConfigError(
-            f"unknown key {name}.{unknown[0]}; allowed keys in '{name}': "
-            + ", ".join(sorted(fields)))
-    hints = typing.get_type_hints(cls)
-    kwargs = {}
-    for key, value in raw.items():
-        full = f"{name}.{key}"
-        coerced = _coerce(full, value, hints[key])
-        _check_field(full, coerced, fields[key].metadata)
-        kwargs[key] = coerced
-    section = cls(**kwargs)
-    check = getattr(section, "check", None)
-    if check:
-        check()
-    return section
-
-
-def parse_override(text: str) -> tuple[str, str, str]:
-    """Split ``section.key=value`` into its parts, with a clear error."""
-    if "=" not in text:
-        raise ConfigError(f"override {text!r}: expected section.key=value")
-    lhs, value = text.split("=", 1)
-    parts = lhs.strip().split(".")
-    if len(parts) != 2 or not all(parts):
-        raise ConfigError(f"override {text!r}: expected section.key=value, e.g. stays.tau_min=45")
-    return parts[0], parts[1], value.strip()
+def _refuse_moved(section: str, key: str, where: str) -> None:
+    """A ConfigError naming the new key when ``section.key`` has moved (MOVED_KEYS)."""
+    new = MOVED_KEYS.get(f"{section}.{key}")
+    if new is not None:
+        raise ConfigError(f"{where}{section}.{key} has moved to {new}: set {new} instead")
 
 
 def build_config(
@@ -883,22 +715,27 @@ def build_config(
     base_dir: str | os.PathLike[str] = ".",
 ) -> Config:
     """Validate a nested mapping (as read from YAML) plus ``section.key=value`` overrides."""
+    sections_by_name = all_sections()
     merged: dict[str, dict[str, Any]] = {}
     for name, sec in (data or {}).items():
-        if name not in SECTIONS:
+        if name not in sections_by_name:
             raise ConfigError(
-                f"unknown section {name!r}; allowed sections: " + ", ".join(SECTIONS))
+                f"unknown section {name!r}; allowed sections: " + ", ".join(sections_by_name))
         if sec is not None and not isinstance(sec, dict):
             raise ConfigError(f"{name}: expected a mapping of keys, got {sec!r}")
+        for key in sec or {}:
+            _refuse_moved(name, key, "")
         merged[name] = dict(sec or {})
     for text in overrides:
         sec_name, key, value = parse_override(text)
-        if sec_name not in SECTIONS:
+        if sec_name not in sections_by_name:
             raise ConfigError(
                 f"override {text!r}: unknown section {sec_name!r}; allowed sections: "
-                + ", ".join(SECTIONS))
+                + ", ".join(sections_by_name))
+        _refuse_moved(sec_name, key, f"override {text!r}: ")
         merged.setdefault(sec_name, {})[key] = value
-    sections = {name: _build_section(name, cls, merged.get(name)) for name, cls in SECTIONS.items()}
+    sections = {name: build_section(name, cls, merged.get(name))
+                for name, cls in sections_by_name.items()}
     return Config(**sections, base_dir=str(Path(base_dir).resolve()))
 
 
@@ -928,14 +765,15 @@ def dump_config(cfg: Config, path: str | os.PathLike[str]) -> None:
 
 def explain() -> str:
     """Every parameter with its default, allowed range and doc (for `mobsig config --explain`)."""
-    lines = []
+    lines: list[str] = []
     for name, cls in SECTIONS.items():
-        lines.append(f"[{name}]")
-        for f in dataclasses.fields(cls):
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-            rng = _range_text(f.metadata)
-            lines.append(f"  {f.name} = {_plain(default)!r}  # {f.metadata['doc']}"
-                         + (f" ({rng})" if rng else ""))
+        lines += explain_section(name, cls)
+    lines.append("# sections of the tools (test data): not part of the run digest")
+    for name, cls in tool_sections().items():
+        lines += explain_section(name, cls)
+    if MOVED_KEYS:
+        lines.append("# moved keys (old -> new): "
+                     + ", ".join(f"{old} -> {new}" for old, new in MOVED_KEYS.items()))
     return "\n".join(lines)
 
 

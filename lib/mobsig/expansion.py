@@ -2,8 +2,9 @@
 population / identified sample residents; optionally per age band, raked (IPF) to the
 county totals and the census age shares.
 
-- ``read_reference_population``: the reference CSV (``unit_id``, ``population``, optional
-  ``year`` and other columns, UTF-8 with or without BOM), validated.
+The inputs are read by :mod:`mobsig.io.inputs`: ``read_reference_population`` (the
+reference CSV: ``unit_id``, ``population``), ``read_subscribers`` and ``read_reference_ages``.
+
 - ``resident_counties`` / ``count_residents``: counted residents with a home in a county
   (the ``card_places`` table already holds each card's home county).
 - ``expansion_factors``: one row per county of the reference table; a county with no
@@ -16,7 +17,7 @@ county totals and the census age shares.
 Raking to age margins (``expansion.rake_ages``): the operator's real-name registration
 实名制 gives a birth year per card (``read_subscribers``); ``with_age_band`` turns it into
 the card's band at the month (age = month year - birth year; ``parse_age_bands``), and
-``read_reference_ages`` reads the census age shares per county (2020 census ages.csv
+``read_reference_ages`` gives the census age shares per county (2020 census ages.csv
 form). ``sample_residents_by_band`` counts the residents of each county and band (null
 band = unknown), and ``age_factors`` (numpy, on the driver: counties x bands is small)
 fits them: every unknown-band resident keeps the plain county factor P/N; the county's
@@ -30,15 +31,13 @@ the cell targets.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from mobsig.errors import ConfigError, InputError
@@ -47,36 +46,6 @@ log = logging.getLogger(__name__)
 
 UNKNOWN_BAND = "unknown"  # age_band of residents without a (valid) registered birth year
 AGES_PREFIX = "AGES_"  # share column of a band in the census ages.csv form
-MIN_BIRTH_YEAR = 1900
-
-
-def read_reference_population(spark: SparkSession, path: str | Path) -> DataFrame:
-    """``unit_id`` (string), ``population`` (bigint) from the reference CSV.
-
-    Missing columns, non-numeric or negative populations and duplicate ids are an
-    InputError naming the file and the rows.
-    """
-    import pandas as pd
-
-    p = Path(path)
-    try:
-        pdf = pd.read_csv(p, dtype=str, encoding="utf-8-sig")
-    except (OSError, ValueError) as exc:
-        raise InputError(f"reference population {str(p)!r}: cannot read CSV: {exc}") from None
-    missing = [c for c in ("unit_id", "population") if c not in pdf.columns]
-    if missing:
-        raise InputError(f"reference population {str(p)!r}: missing columns {missing} "
-                         f"(has {list(pdf.columns)})")
-    pop = pd.to_numeric(pdf["population"], errors="coerce")
-    bad = pdf[pop.isna() | (pop < 0) | pdf["unit_id"].isna()]
-    if len(bad):
-        raise InputError(f"reference population {str(p)!r}: bad rows "
-                         f"{bad[['unit_id', 'population']].head(5).to_dict('records')}")
-    dup = pdf["unit_id"][pdf["unit_id"].duplicated()].tolist()
-    if dup:
-        raise InputError(f"reference population {str(p)!r}: duplicate unit_id {dup[:5]}")
-    rows = list(zip(pdf["unit_id"].str.strip(), pop.astype("int64").tolist(), strict=True))
-    return spark.createDataFrame(rows, "unit_id string, population bigint")
 
 
 def resident_counties(places: DataFrame) -> DataFrame:
@@ -205,78 +174,12 @@ def parse_age_bands(labels: tuple[str, ...] | list[str],
     return tuple(bands)
 
 
-def _is_parquet(path: Path) -> bool:
-    if path.suffix.lower() == ".parquet":
-        return True
-    return path.is_dir() and any(path.rglob("*.parquet"))
-
-
-def read_subscribers(spark: SparkSession, path: str | Path,
-                     max_year: int | None = None) -> DataFrame:
-    """``user_id``, ``birth_year`` (int, null = unknown), ``sex`` (string, null when the
-    file has none) from the real-name registration file (CSV with a header, UTF-8 with or
-    without BOM; or Parquet). A reader, not a transform: it validates the whole file.
-
-    InputError naming the file for: a missing file, missing ``user_id`` / ``birth_year``
-    columns, blank user ids, birth years that are not whole numbers or lie outside
-    [1900, ``max_year`` (default: the current year)], and user ids given twice. A blank
-    birth year is allowed (unknown band).
-    """
-    p = Path(path)
-    what = f"subscribers {str(p)!r}"
-    if not p.exists():
-        raise InputError(f"{what}: file does not exist")
-    if _is_parquet(p):
-        raw = spark.read.parquet(str(p))
-    else:
-        raw = (spark.read.option("header", True).option("inferSchema", False)
-               .option("encoding", "UTF-8").csv(str(p)))
-    raw = raw.toDF(*[c.replace("\ufeff", "").strip() for c in raw.columns])
-    missing = [c for c in ("user_id", "birth_year") if c not in raw.columns]
-    if missing:
-        raise InputError(f"{what}: missing columns {missing} (has {raw.columns})")
-    max_year = dt.date.today().year if max_year is None else max_year
-    uid = F.trim(F.col("user_id").cast("string"))
-    text = F.trim(F.col("birth_year").cast("string"))
-    year_text = F.when(text != "", text)
-    num = F.expr("try_cast(_year_text AS DOUBLE)")
-    sex = F.trim(F.col("sex").cast("string")) if "sex" in raw.columns else F.lit(None)
-    typed = raw.select(uid.alias("user_id"), year_text.alias("_year_text"),
-                       sex.cast("string").alias("sex")).withColumn("_num", num)
-    bad_id = F.col("user_id").isNull() | (F.col("user_id") == "")
-    not_int = F.col("_year_text").isNotNull() & (
-        F.col("_num").isNull() | (F.col("_num") != F.floor("_num")))
-    out_of_range = (F.col("_num").isNotNull() & ~not_int
-                    & ((F.col("_num") < MIN_BIRTH_YEAR) | (F.col("_num") > max_year)))
-    checks = {"blank user_id": bad_id,
-              "birth_year not a whole number": not_int,
-              f"birth_year outside [{MIN_BIRTH_YEAR}, {max_year}]": out_of_range}
-    counts = typed.agg(  # one Spark job for a good file
-        *[F.sum(c.cast("int")).alias(f"c{i}") for i, c in enumerate(checks.values())],
-        F.count(F.when(~bad_id, 1)).alias("ids"),
-        F.count_distinct(F.when(~bad_id, F.col("user_id"))).alias("distinct_ids")).first()
-    problems = []
-    for i, (name, cond) in enumerate(checks.items()):
-        n = counts[f"c{i}"] or 0
-        if n:
-            sample = [r["_year_text"] if name != "blank user_id" else r["user_id"]
-                      for r in typed.where(cond).limit(5).collect()]
-            problems.append(f"{n} rows with {name}, e.g. {sample}")
-    if counts["ids"] != counts["distinct_ids"]:
-        dup = typed.where(~bad_id).groupBy("user_id").count().where(F.col("count") > 1)
-        dups = [r["user_id"] for r in dup.limit(5).collect()]
-        problems.append(f"{dup.count()} user_id given more than once, e.g. {dups}")
-    if problems:
-        raise InputError(f"{what}: " + "; ".join(problems))
-    return typed.select("user_id", F.col("_num").cast("int").alias("birth_year"), "sex")
-
-
 def with_age_band(subscribers: DataFrame, bands: tuple[AgeBand, ...], year: int) -> DataFrame:
     """``user_id``, ``age_band``: the band of each card's age at ``year`` (age = year -
     birth_year); null when the birth year is null or after ``year``.
 
-    ``subscribers``: ``user_id``, ``birth_year`` (``read_subscribers``). One row per input
-    row.
+    ``subscribers``: ``user_id``, ``birth_year`` (``mobsig.io.inputs.read_subscribers``). One
+    row per input row.
     """
     age = F.lit(int(year)) - F.col("birth_year")
     band = None
@@ -287,52 +190,6 @@ def with_age_band(subscribers: DataFrame, bands: tuple[AgeBand, ...], year: int)
         raise ValueError("with_age_band: no bands")
     return subscribers.select("user_id", band.otherwise(F.lit(None).cast("string"))
                               .alias("age_band"))
-
-
-def read_reference_ages(path: str | Path, id_field: str,
-                        bands: tuple[AgeBand, ...]) -> pd.DataFrame:
-    """Census age shares per county, renormalised over ``bands``: a pandas frame indexed
-    by ``unit_id`` with one column per band label (rows sum to 1).
-
-    The file is the 2020 census ages.csv form (UTF-8 with or without BOM): the county code
-    in ``id_field`` and the share of each band in ``AGES_<band>`` (other columns are
-    ignored). InputError naming the file for missing columns and duplicate ids. A row
-    whose shares are missing, non-numeric (the census has ``#DIV/0!`` for a county without
-    data), negative or all 0 is unusable: it is kept with NaN shares and logged, and
-    ``age_factors`` fails only if the reference population needs that county. Rows with a
-    blank id are dropped (logged).
-    """
-    p = Path(path)
-    what = f"reference ages {str(p)!r}"
-    try:
-        pdf = pd.read_csv(p, dtype=str, encoding="utf-8-sig")
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{what}: cannot read CSV: {exc}") from None
-    pdf.columns = [c.strip() for c in pdf.columns]
-    cols = [b.column for b in bands]
-    missing = [c for c in [id_field, *cols] if c not in pdf.columns]
-    if missing:
-        raise InputError(f"{what}: missing columns {missing} (expansion.ages_id_field and "
-                         f"'AGES_' + each of expansion.age_bands; has {list(pdf.columns)[:12]})")
-    ids = pdf[id_field].fillna("").str.strip()
-    blank = ids.eq("")
-    if blank.any():
-        log.warning("%s: %d rows without %s dropped", what, int(blank.sum()), id_field)
-    pdf, ids = pdf[~blank], ids[~blank]
-    dup = sorted(set(ids[ids.duplicated()]))
-    if dup:
-        raise InputError(f"{what}: duplicate {id_field} {dup[:5]}")
-    shares = pdf[cols].apply(lambda c: pd.to_numeric(c.str.strip(), errors="coerce"))
-    total = shares.sum(axis=1, min_count=len(cols))
-    bad = shares.isna().any(axis=1) | (shares < 0).any(axis=1) | ~(total > 0)
-    if bad.any():
-        log.warning("%s: %d rows with missing, non-numeric, negative or all-zero shares "
-                    "are unusable, e.g. %s", what, int(bad.sum()),
-                    pdf.loc[bad, [id_field, *cols]].head(3).to_dict("records"))
-    out = shares.div(total.where(~bad), axis=0)
-    out.columns = [b.label for b in bands]
-    out.index = pd.Index(ids, name="unit_id")
-    return out
 
 
 @dataclass(frozen=True)
@@ -364,9 +221,9 @@ def age_factors(counts: pd.DataFrame, reference: pd.DataFrame, shares: pd.DataFr
 
     ``counts``: ``unit_id``, ``age_band`` (a label of ``bands``, or null/'unknown'),
     ``sample_residents`` (``sample_residents_by_band``); ``reference``: ``unit_id``,
-    ``population`` (P); ``shares``: ``read_reference_ages`` (index unit_id, one column per
-    band). Counties of ``counts`` without a reference row are left out (their cards get
-    the overall factor downstream).
+    ``population`` (P); ``shares``: ``mobsig.io.inputs.read_reference_ages`` (index
+    unit_id, one column per band). Counties of ``counts`` without a reference row are
+    left out (their cards get the overall factor downstream).
 
     With n[c, b] known-band and u[c] unknown-band residents, N = n.sum + u: unknown-band
     residents keep the county factor P/N; cell targets T[c, b] = P x share x n.sum / N;

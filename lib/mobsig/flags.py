@@ -26,7 +26,8 @@ at the same times.
    ``multicard_min_share`` of the hourly slots where both are seen, with coincident slots
    on >= ``multicard_min_days`` days. Coincide = within the slot's reach:
    ``multicard_distance_m``, widened where cells are sparse to ``multicard_spacing_factor``
-   x the local site spacing (capped at ``multicard_max_distance_m``), because two cards of
+   x the local site spacing (the cells table's ``spacing_m``, carried by events_clean;
+   capped at ``multicard_max_distance_m``), because two cards of
    one holder are often served by neighbouring sites. Candidate pairs come only from
    equal (hour, grid bucket) keys, each slot matched against the 3x3 neighbour buckets of
    a grid sized to its reach (never a cross join of cards).
@@ -216,39 +217,18 @@ def flag_non_human(activity: DataFrame, tac: DataFrame, extent: DataFrame,
 # one person, several cards
 
 
-def site_spacing(events: DataFrame, max_distance_m: float) -> DataFrame:
-    """Per distinct cell position (``x_m``, ``y_m``): distance to the nearest other position.
-
-    Neighbours are searched within ``max_distance_m`` only (grid buckets of that size and
-    their 3x3 neighbours, no cross join); an isolated site gets ``max_distance_m``.
-    Columns ``x_m``, ``y_m``, ``spacing_m``.
-    """
-    g = float(max_distance_m)
-    sites = (events.select(X_M, Y_M).distinct()
-             .withColumns({"bx": F.floor(F.col(X_M) / g), "by": F.floor(F.col(Y_M) / g)}))
-    near = (sites.select(F.col(X_M).alias("nx"), F.col(Y_M).alias("ny"),
-                         F.explode(F.sequence(F.col("bx") - 1, F.col("bx") + 1)).alias("bx"),
-                         F.col("by").alias("by0"))
-            .select("*", F.explode(F.sequence(F.col("by0") - 1, F.col("by0") + 1)).alias("by"))
-            .drop("by0"))
-    d = F.hypot(F.col(X_M) - F.col("nx"), F.col(Y_M) - F.col("ny"))
-    nn = (sites.join(near, ["bx", "by"], "inner").where(d > 0)
-          .groupBy(X_M, Y_M).agg(F.min(d).alias("spacing_m")))
-    return (sites.select(X_M, Y_M).join(nn, [X_M, Y_M], "left")
-            .select(X_M, Y_M, F.least(F.coalesce("spacing_m", F.lit(g)), F.lit(g))
-                    .alias("spacing_m")))
-
-
-def hourly_locations(events: DataFrame, spacing: DataFrame, p: FlagsConfig) -> DataFrame:
+def hourly_locations(events: DataFrame, p: FlagsConfig) -> DataFrame:
     """Per card and hour: mean x/y of the hour's events and its coincidence distance.
 
-    ``spacing`` from :func:`site_spacing`. Adds ``slot`` (the hour), ``slot_day``,
-    ``hx``, ``hy`` and ``reach_m`` = max(multicard_distance_m, min(spacing_factor x the
-    largest site spacing of the hour's cells, multicard_max_distance_m)).
+    Needs ``user_id``, ``event_time``, ``x_m``, ``y_m`` and ``spacing_m`` (the serving
+    cell's site spacing from the cells table). Returns ``user_id``, ``slot`` (the hour),
+    ``slot_day``, ``hx``, ``hy`` and ``reach_m`` = max(multicard_distance_m,
+    min(spacing_factor x the largest site spacing of the hour's cells,
+    multicard_max_distance_m)).
     """
     adaptive = F.least(F.lit(p.multicard_spacing_factor) * F.max("spacing_m"),
                        F.lit(p.multicard_max_distance_m))
-    return (events.join(spacing, [X_M, Y_M], "left")
+    return (events
             .groupBy(USER_ID, F.date_trunc("hour", F.col(EVENT_TIME)).alias("slot"))
             .agg(F.avg(X_M).alias("hx"), F.avg(Y_M).alias("hy"),
                  F.greatest(F.lit(p.multicard_distance_m),
@@ -553,8 +533,7 @@ def user_flags(events: DataFrame, tac_types: DataFrame | None, p: FlagsConfig,
                                  card_extent(events), card_cadence(regular), p))
     non_human = cards.where(IS_NON_HUMAN).select(USER_ID)
     human_events = regular.join(F.broadcast(non_human), USER_ID, "left_anti")
-    spacing = site_spacing(events, p.multicard_max_distance_m)
-    slots = stage(hourly_locations(human_events, spacing, p))
+    slots = stage(hourly_locations(human_events, p))
     moves = stage(card_moves(human_events, p))  # read twice by co_movement
     pairs = stage(multicard_pairs(slots, moves, p))
     return assemble_user_flags(cards, multicard_groups(strongest_pairs(pairs, p)), pairs,

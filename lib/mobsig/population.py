@@ -21,16 +21,30 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from mobsig import columns as C
 from mobsig.geo import h3_hex
-from mobsig.residence import KEY_DATE, day_pieces
+from mobsig.residence import day_pieces
 
 POP_CLASSES_OUT = ("resident", "short_term", "actual_service", "employed", "daily_present")
 # classes whose counts add up from child units to their parent (one point per card)
 ADDITIVE_CLASSES = ("resident", "short_term", "actual_service", "employed")
-GRID_LEVEL = "grid"
+GRID_LEVEL = C.GRID_LEVEL
+# a card's points (``role``) and the home_work columns that locate them
+ROLE_POINTS = (("home", C.HOME_LON, C.HOME_LAT), ("night", C.NIGHT_LON, C.NIGHT_LAT),
+               ("work", C.WORK_LON, C.WORK_LAT))
+N_DAYS = "n_days"  # daily_present: the days averaged over (a one-row frame)
+
+# level_gaps output (parent unit and class against the sum over its child units)
+PARENT_LEVEL = "parent_level"
+PARENT_NAME = "parent_name"
+PARENT_RAW = "parent_raw"
+CHILDREN_RAW = "children_raw"
+PARENT_EXPANDED = "parent_expanded"
+CHILDREN_EXPANDED = "children_expanded"
+GAP = "gap"
 
 
 def user_points(hw: DataFrame) -> DataFrame:
@@ -38,13 +52,12 @@ def user_points(hw: DataFrame) -> DataFrame:
     ``lon``, ``lat``, from ``home_work`` or ``card_places`` rows. Rows without a location
     are left out (a card without a home has no home point); non-counted cards (non-human,
     secondary cards; ``is_counted`` false) are left out."""
-    counted = hw.where(F.col("is_counted")) if "is_counted" in hw.columns else hw
+    counted = hw.where(F.col(C.IS_COUNTED)) if C.IS_COUNTED in hw.columns else hw
     parts = []
-    for role, lon, lat in (("home", "home_lon", "home_lat"), ("night", "night_lon", "night_lat"),
-                           ("work", "work_lon", "work_lat")):
+    for role, lon, lat in ROLE_POINTS:
         parts.append(counted.where(F.col(lon).isNotNull() & F.col(lat).isNotNull()).select(
-            "user_id", "pop_class", F.lit(role).alias("role"),
-            F.col(lon).alias("lon"), F.col(lat).alias("lat")))
+            C.USER_ID, C.POP_CLASS, F.lit(role).alias(C.ROLE),
+            F.col(lon).alias(C.LON), F.col(lat).alias(C.LAT)))
     out = parts[0]
     for p in parts[1:]:
         out = out.unionByName(p)
@@ -58,16 +71,16 @@ def assign_units(points: DataFrame, units: DataFrame, keys: list[str]) -> DataFr
     ``keys`` + ``level``, ``unit_id``: one row per point and level it falls in (points
     outside every unit of a level get no row for it). Border ties: smallest unit_id.
     """
-    pts = points.select(*keys, F.expr("ST_Point(lon, lat)").alias("_pt"))
-    u = F.broadcast(units.select("unit_id", "level", F.col("geometry").alias("_geom")))
+    pts = points.select(*keys, F.expr(f"ST_Point({C.LON}, {C.LAT})").alias("_pt"))
+    u = F.broadcast(units.select(C.UNIT_ID, C.LEVEL, F.col(C.GEOMETRY).alias("_geom")))
     joined = pts.join(u, F.expr("ST_Intersects(_geom, _pt)"), how="inner")
-    return joined.groupBy(*keys, "level").agg(F.min("unit_id").alias("unit_id"))
+    return joined.groupBy(*keys, C.LEVEL).agg(F.min(C.UNIT_ID).alias(C.UNIT_ID))
 
 
 def with_grid(points: DataFrame, keys: list[str], resolution: int) -> DataFrame:
     """The H3 grid level for points: ``keys`` + ``level`` = 'grid', ``unit_id`` = H3 text."""
-    return points.select(*keys, F.lit(GRID_LEVEL).alias("level"),
-                         h3_hex("lon", "lat", resolution).alias("unit_id"))
+    return points.select(*keys, F.lit(GRID_LEVEL).alias(C.LEVEL),
+                         h3_hex(C.LON, C.LAT, resolution).alias(C.UNIT_ID))
 
 
 def card_places(hw: DataFrame, counties: DataFrame, user_bands: DataFrame | None,
@@ -80,22 +93,23 @@ def card_places(hw: DataFrame, counties: DataFrame, user_bands: DataFrame | None
     ``user_bands`` (``user_id`` unique, ``age_band``; None: every band null).
     Non-counted cards are left out.
     """
-    counted = hw.where(F.col("is_counted"))
-    pts = user_points(counted).where(F.col("role").isin("home", "night"))
-    hits = assign_units(pts, counties, ["user_id", "role"])
-    county = hits.groupBy("user_id").agg(
-        F.first(F.when(F.col("role") == "home", F.col("unit_id")), ignorenulls=True)
-        .alias("home_county"),
-        F.first(F.when(F.col("role") == "night", F.col("unit_id")), ignorenulls=True)
-        .alias("night_county"))
-    out = counted.join(county, "user_id", how="left")
+    counted = hw.where(F.col(C.IS_COUNTED))
+    pts = user_points(counted).where(F.col(C.ROLE).isin("home", "night"))
+    hits = assign_units(pts, counties, [C.USER_ID, C.ROLE])
+
+    def unit_of(role: str) -> Column:
+        return F.first(F.when(F.col(C.ROLE) == role, F.col(C.UNIT_ID)), ignorenulls=True)
+
+    county = hits.groupBy(C.USER_ID).agg(unit_of("home").alias(C.HOME_COUNTY),
+                                         unit_of("night").alias(C.NIGHT_COUNTY))
+    out = counted.join(county, C.USER_ID, how="left")
     if user_bands is not None:
-        out = out.join(user_bands.select("user_id", "age_band"), "user_id", how="left")
+        out = out.join(user_bands.select(C.USER_ID, C.AGE_BAND), C.USER_ID, how="left")
     else:
-        out = out.withColumn("age_band", F.lit(None).cast("string"))
-    return out.select("user_id", "pop_class", "home_lon", "home_lat", "night_lon",
-                      "night_lat", "work_lon", "work_lat", "home_county", "night_county",
-                      "age_band", F.lit(month_text).alias("month"))
+        out = out.withColumn(C.AGE_BAND, F.lit(None).cast("string"))
+    return out.select(C.USER_ID, C.POP_CLASS, C.HOME_LON, C.HOME_LAT, C.NIGHT_LON,
+                      C.NIGHT_LAT, C.WORK_LON, C.WORK_LAT, C.HOME_COUNTY, C.NIGHT_COUNTY,
+                      C.AGE_BAND, F.lit(month_text).alias(C.MONTH))
 
 
 def user_weights(places: DataFrame, factors: DataFrame,
@@ -113,22 +127,22 @@ def user_weights(places: DataFrame, factors: DataFrame,
     band (``card_places.age_band``) have a (non-null) age factor gets it, any other card
     the county factor as above.
     """
-    finite = factors.where(F.col("sample_residents") > 0)
-    overall = finite.agg((F.sum("reference_population") / F.sum("sample_residents"))
+    finite = factors.where(F.col(C.SAMPLE_RESIDENTS) > 0)
+    overall = finite.agg((F.sum(C.REFERENCE_POPULATION) / F.sum(C.SAMPLE_RESIDENTS))
                          .alias("_overall"))
-    f = finite.select(F.col("unit_id").alias("_c"), F.col("factor").alias("_factor"))
-    out = (places.select("user_id", F.coalesce("home_county", "night_county").alias("_c"),
-                         F.col("age_band").alias("_band"))
+    f = finite.select(F.col(C.UNIT_ID).alias("_c"), F.col(C.FACTOR).alias("_factor"))
+    out = (places.select(C.USER_ID, F.coalesce(C.HOME_COUNTY, C.NIGHT_COUNTY).alias("_c"),
+                         F.col(C.AGE_BAND).alias("_band"))
            .join(f, "_c", how="left")
            .crossJoin(overall))
     weight = [F.col("_factor"), F.col("_overall"), F.lit(1.0)]
     if age_factors is not None:
-        af = age_factors.where(F.col("factor").isNotNull()).select(
-            F.col("unit_id").alias("_c"), F.col("age_band").alias("_band"),
-            F.col("factor").alias("_age_factor"))
+        af = age_factors.where(F.col(C.FACTOR).isNotNull()).select(
+            F.col(C.UNIT_ID).alias("_c"), F.col(C.AGE_BAND).alias("_band"),
+            F.col(C.FACTOR).alias("_age_factor"))
         out = out.join(af, ["_c", "_band"], how="left")
         weight.insert(0, F.col("_age_factor"))
-    return out.select("user_id", F.coalesce(*weight).alias("weight"))
+    return out.select(C.USER_ID, F.coalesce(*weight).alias(C.WEIGHT))
 
 
 def class_counts(members: DataFrame, weights: DataFrame) -> DataFrame:
@@ -139,22 +153,21 @@ def class_counts(members: DataFrame, weights: DataFrame) -> DataFrame:
     ``unit_id``. resident = home of residents; short_term = night place of short-term
     cards; actual_service = both; employed = work place of any counted card.
     """
+    role, cls = F.col(C.ROLE), F.col(C.POP_CLASS)
+    home_of_resident = (role == "home") & (cls == "resident")
+    night_of_short_term = (role == "night") & (cls == "short_term")
     rows = members.select(
-        "user_id", "level", "unit_id",
+        C.USER_ID, C.LEVEL, C.UNIT_ID,
         F.explode(F.array_compact(F.array(
-            F.when((F.col("role") == "home") & (F.col("pop_class") == "resident"),
-                   F.lit("resident")),
-            F.when((F.col("role") == "night") & (F.col("pop_class") == "short_term"),
-                   F.lit("short_term")),
-            F.when(((F.col("role") == "home") & (F.col("pop_class") == "resident"))
-                   | ((F.col("role") == "night") & (F.col("pop_class") == "short_term")),
-                   F.lit("actual_service")),
-            F.when(F.col("role") == "work", F.lit("employed")),
-        ))).alias("pop_class"))
-    per_user = rows.distinct().join(weights, "user_id", how="left")
-    return per_user.groupBy("level", "unit_id", "pop_class").agg(
-        F.countDistinct("user_id").cast("bigint").alias("raw_count"),
-        F.sum(F.coalesce("weight", F.lit(1.0))).alias("expanded_count"))
+            F.when(home_of_resident, F.lit("resident")),
+            F.when(night_of_short_term, F.lit("short_term")),
+            F.when(home_of_resident | night_of_short_term, F.lit("actual_service")),
+            F.when(role == "work", F.lit("employed")),
+        ))).alias(C.POP_CLASS))
+    per_user = rows.distinct().join(weights, C.USER_ID, how="left")
+    return per_user.groupBy(C.LEVEL, C.UNIT_ID, C.POP_CLASS).agg(
+        F.countDistinct(C.USER_ID).cast("bigint").alias(C.RAW_COUNT),
+        F.sum(F.coalesce(C.WEIGHT, F.lit(1.0))).alias(C.EXPANDED_COUNT))
 
 
 def daily_present(day_members: DataFrame, weights: DataFrame, n_days: DataFrame) -> DataFrame:
@@ -163,18 +176,18 @@ def daily_present(day_members: DataFrame, weights: DataFrame, n_days: DataFrame)
     (transit and non-counted cards already removed); ``n_days``: one row, column
     ``n_days``: the days averaged over (days of the month with any stay; at least 1).
     ``raw_count`` is the rounded mean."""
-    per = day_members.select("user_id", "key_date", "level", "unit_id").distinct() \
-        .join(weights, "user_id", how="left")
-    daily = per.groupBy("level", "unit_id", "key_date").agg(
-        F.countDistinct("user_id").alias("_n"),
-        F.sum(F.coalesce("weight", F.lit(1.0))).alias("_w"))
-    days = F.greatest(F.col("n_days"), F.lit(1)).cast("double")
-    return (daily.groupBy("level", "unit_id").agg(F.sum("_n").alias("_n"),
+    per = day_members.select(C.USER_ID, C.KEY_DATE, C.LEVEL, C.UNIT_ID).distinct() \
+        .join(weights, C.USER_ID, how="left")
+    daily = per.groupBy(C.LEVEL, C.UNIT_ID, C.KEY_DATE).agg(
+        F.countDistinct(C.USER_ID).alias("_n"),
+        F.sum(F.coalesce(C.WEIGHT, F.lit(1.0))).alias("_w"))
+    days = F.greatest(F.col(N_DAYS), F.lit(1)).cast("double")
+    return (daily.groupBy(C.LEVEL, C.UNIT_ID).agg(F.sum("_n").alias("_n"),
                                                    F.sum("_w").alias("_w"))
-            .crossJoin(n_days.select("n_days"))
-            .select("level", "unit_id", F.round(F.col("_n") / days).cast("bigint")
-                    .alias("raw_count"), (F.col("_w") / days).alias("expanded_count"),
-                    F.lit("daily_present").alias("pop_class")))
+            .crossJoin(n_days.select(N_DAYS))
+            .select(C.LEVEL, C.UNIT_ID, F.round(F.col("_n") / days).cast("bigint")
+                    .alias(C.RAW_COUNT), (F.col("_w") / days).alias(C.EXPANDED_COUNT),
+                    F.lit("daily_present").alias(C.POP_CLASS)))
 
 
 def complete(counts: DataFrame, units: DataFrame) -> DataFrame:
@@ -183,16 +196,16 @@ def complete(counts: DataFrame, units: DataFrame) -> DataFrame:
     Returns ``level``, ``unit_id``, ``unit_name``, ``parent_id``, ``pop_class``,
     ``raw_count``, ``expanded_count``.
     """
-    classes = F.explode(F.array(*[F.lit(c) for c in POP_CLASSES_OUT])).alias("pop_class")
-    grid = units.select("level", "unit_id", "unit_name", "parent_id").select("*", classes)
-    filled = grid.join(counts, ["level", "unit_id", "pop_class"], how="left").select(
-        "level", "unit_id", "unit_name", "parent_id", "pop_class",
-        F.coalesce("raw_count", F.lit(0).cast("bigint")).alias("raw_count"),
-        F.coalesce("expanded_count", F.lit(0.0)).alias("expanded_count"))
-    cells = counts.where(F.col("level") == GRID_LEVEL).select(
-        "level", "unit_id", F.lit(None).cast("string").alias("unit_name"),
-        F.lit(None).cast("string").alias("parent_id"), "pop_class", "raw_count",
-        "expanded_count")
+    classes = F.explode(F.array(*[F.lit(c) for c in POP_CLASSES_OUT])).alias(C.POP_CLASS)
+    grid = units.select(C.LEVEL, C.UNIT_ID, C.UNIT_NAME, C.PARENT_ID).select("*", classes)
+    filled = grid.join(counts, [C.LEVEL, C.UNIT_ID, C.POP_CLASS], how="left").select(
+        C.LEVEL, C.UNIT_ID, C.UNIT_NAME, C.PARENT_ID, C.POP_CLASS,
+        F.coalesce(C.RAW_COUNT, F.lit(0).cast("bigint")).alias(C.RAW_COUNT),
+        F.coalesce(C.EXPANDED_COUNT, F.lit(0.0)).alias(C.EXPANDED_COUNT))
+    cells = counts.where(F.col(C.LEVEL) == GRID_LEVEL).select(
+        C.LEVEL, C.UNIT_ID, F.lit(None).cast("string").alias(C.UNIT_NAME),
+        F.lit(None).cast("string").alias(C.PARENT_ID), C.POP_CLASS, C.RAW_COUNT,
+        C.EXPANDED_COUNT)
     return filled.unionByName(cells)
 
 
@@ -208,33 +221,33 @@ def level_gaps(table: DataFrame) -> DataFrame:
     (no child layer configured) have no row. A gap means homes or stays inside the parent
     but in no child unit (a child layer that does not tile its parent) or in a child of
     another parent."""
-    table = table.where(F.col("pop_class").isin(*ADDITIVE_CLASSES))
-    kids = (table.where(F.col("parent_id").isNotNull())
-            .groupBy("parent_id", "pop_class")
-            .agg(F.sum("raw_count").alias("children_raw"),
-                 F.sum("expanded_count").alias("children_expanded")))
-    parents = table.where(F.col("level") != GRID_LEVEL).select(
-        F.col("level").alias("parent_level"), F.col("unit_id").alias("parent_id"),
-        F.col("unit_name").alias("parent_name"), "pop_class",
-        F.col("raw_count").alias("parent_raw"),
-        F.col("expanded_count").alias("parent_expanded"))
-    gap = (F.abs(F.col("children_expanded") - F.col("parent_expanded"))
-           / F.greatest(F.col("parent_expanded"), F.lit(1.0)))
-    return parents.join(kids, ["parent_id", "pop_class"]).withColumn("gap", gap)
+    table = table.where(F.col(C.POP_CLASS).isin(*ADDITIVE_CLASSES))
+    kids = (table.where(F.col(C.PARENT_ID).isNotNull())
+            .groupBy(C.PARENT_ID, C.POP_CLASS)
+            .agg(F.sum(C.RAW_COUNT).alias(CHILDREN_RAW),
+                 F.sum(C.EXPANDED_COUNT).alias(CHILDREN_EXPANDED)))
+    parents = table.where(F.col(C.LEVEL) != GRID_LEVEL).select(
+        F.col(C.LEVEL).alias(PARENT_LEVEL), F.col(C.UNIT_ID).alias(C.PARENT_ID),
+        F.col(C.UNIT_NAME).alias(PARENT_NAME), C.POP_CLASS,
+        F.col(C.RAW_COUNT).alias(PARENT_RAW),
+        F.col(C.EXPANDED_COUNT).alias(PARENT_EXPANDED))
+    gap = (F.abs(F.col(CHILDREN_EXPANDED) - F.col(PARENT_EXPANDED))
+           / F.greatest(F.col(PARENT_EXPANDED), F.lit(1.0)))
+    return parents.join(kids, [C.PARENT_ID, C.POP_CLASS]).withColumn(GAP, gap)
 
 
 def worst_level_gaps(table: DataFrame, limit: float, n: int = 5) -> tuple[float, str]:
     """The largest relative gap of :func:`level_gaps` (0 without parent/child rows) and a
     text naming the worst units above ``limit`` with their numbers (for the gate error).
     Runs one small Spark job."""
-    worst = (level_gaps(table).orderBy(F.col("gap").desc(), "parent_id", "pop_class")
+    worst = (level_gaps(table).orderBy(F.col(GAP).desc(), C.PARENT_ID, C.POP_CLASS)
              .limit(n).collect())
-    gap = float(worst[0]["gap"]) if worst else 0.0
+    gap = float(worst[0][GAP]) if worst else 0.0
     units = "; ".join(
-        f"{r['parent_level']} {r['parent_id']} ({r['parent_name'] or '?'}) "
-        f"{r['pop_class']}: {r['parent_expanded']:.1f} vs {r['children_expanded']:.1f} "
-        f"over its child units (raw {r['parent_raw']} vs {r['children_raw']})"
-        for r in worst if r["gap"] > limit)
+        f"{r[PARENT_LEVEL]} {r[C.PARENT_ID]} ({r[PARENT_NAME] or '?'}) "
+        f"{r[C.POP_CLASS]}: {r[PARENT_EXPANDED]:.1f} vs {r[CHILDREN_EXPANDED]:.1f} "
+        f"over its child units (raw {r[PARENT_RAW]} vs {r[CHILDREN_RAW]})"
+        for r in worst if r[GAP] > limit)
     text = (f"levels do not add up (largest gap {gap:.2%} > population.max_level_gap "
             f"{limit:.2%}): {units}. A child layer does not tile its parent (or a unit has "
             "the wrong parent_id).")
@@ -246,10 +259,11 @@ def day_points(stays: DataFrame, places: DataFrame, month: dt.date) -> DataFrame
     ``card_places`` (transit cards left out) stayed on each day of the month.
 
     ``stays``: the month's stays (plus the first day of the next month)."""
-    eligible = places.where(F.col("pop_class") != "transit").select("user_id")
-    return (day_pieces(stays.select("user_id", "stay_start", "stay_end", "lon", "lat"), month)
-            .join(eligible, "user_id", how="left_semi")
-            .select("user_id", KEY_DATE, "lon", "lat").distinct())
+    eligible = places.where(F.col(C.POP_CLASS) != "transit").select(C.USER_ID)
+    stay_cols = (C.USER_ID, C.STAY_START, C.STAY_END, C.LON, C.LAT)
+    return (day_pieces(stays.select(*stay_cols), month)
+            .join(eligible, C.USER_ID, how="left_semi")
+            .select(C.USER_ID, C.KEY_DATE, C.LON, C.LAT).distinct())
 
 
 def population_table(places: DataFrame, factors: DataFrame, age_factors: DataFrame | None,
@@ -264,13 +278,13 @@ def population_table(places: DataFrame, factors: DataFrame, age_factors: DataFra
     ``stays``: the month's stays plus the first day of the next month (daily presence is
     averaged over the days of the month with any stay)."""
     weights = user_weights(places, factors, age_factors)
-    keys = ["user_id", "pop_class", "role"]
+    keys = [C.USER_ID, C.POP_CLASS, C.ROLE]
     pts = user_points(places)
     members = assign_units(pts, units, keys).unionByName(with_grid(pts, keys, grid_resolution))
     counts = class_counts(members, weights)
     day_pts = day_points(stays, places, month)
-    n_days = day_pts.agg(F.countDistinct(KEY_DATE).alias("n_days"))
-    dkeys = ["user_id", KEY_DATE, "lon", "lat"]
+    n_days = day_pts.agg(F.countDistinct(C.KEY_DATE).alias(N_DAYS))
+    dkeys = [C.USER_ID, C.KEY_DATE, C.LON, C.LAT]
     day_members = assign_units(day_pts, units, dkeys).unionByName(
         with_grid(day_pts, dkeys, grid_resolution))
     return complete(counts.unionByName(daily_present(day_members, weights, n_days)), units)

@@ -28,11 +28,13 @@ import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import types as T
 
+from mobsig import columns as C
+
 # total class -> the classes it is the sum of (per unit)
 IDENTITIES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("actual_service", ("resident", "short_term")),)
 
-GROUP_COLUMNS = ("level", "parent_id", "pop_class")
+GROUP_COLUMNS = (C.LEVEL, C.PARENT_ID, C.POP_CLASS)
 
 
 def suppression_mask(pdf: pd.DataFrame, k_min: int, complementary: bool = True,
@@ -44,17 +46,17 @@ def suppression_mask(pdf: pd.DataFrame, k_min: int, complementary: bool = True,
     Needs ``level``, ``parent_id`` (may be null), ``pop_class``, ``unit_id``,
     ``raw_count`` (the true, unsuppressed count).
     """
-    raw = pdf["raw_count"].fillna(0).to_numpy()
+    raw = pdf[C.RAW_COUNT].fillna(0).to_numpy()
     sup = (raw < k_min) & ((raw > 0) | suppress_zeros)
     if not complementary or len(pdf) == 0:
         return sup
     keys = pdf[list(GROUP_COLUMNS)].astype(object).where(pdf[list(GROUP_COLUMNS)].notna(), "")
     sib = keys.astype(str).agg("\x1f".join, axis=1).to_numpy()
-    unit_key = (pdf["level"].astype(str) + "\x1f" + pdf["unit_id"].astype(str)).to_numpy()
-    cls = pdf["pop_class"].astype(str).to_numpy()
+    unit_key = (pdf[C.LEVEL].astype(str) + "\x1f" + pdf[C.UNIT_ID].astype(str)).to_numpy()
+    cls = pdf[C.POP_CLASS].astype(str).to_numpy()
     # complement candidates: non-zero cells first (a zero hides little), then the smallest
     # raw count, then the smallest unit_id
-    order = np.lexsort((pdf["unit_id"].astype(str).to_numpy(), raw, raw == 0))
+    order = np.lexsort((pdf[C.UNIT_ID].astype(str).to_numpy(), raw, raw == 0))
     ident_groups = []
     for total, parts in identities:
         members = np.isin(cls, [total, *parts])
@@ -99,9 +101,9 @@ def suppress_pandas(pdf: pd.DataFrame, k_min: int, complementary: bool = True,
     """``pdf`` with ``is_suppressed`` set and the counts of suppressed rows nulled."""
     out = pdf.copy()
     mask = suppression_mask(out, k_min, complementary, suppress_zeros)
-    out["is_suppressed"] = mask
-    out["raw_count"] = out["raw_count"].astype("Int64").mask(mask)
-    out["expanded_count"] = out["expanded_count"].astype("float64").mask(mask)
+    out[C.IS_SUPPRESSED] = mask
+    out[C.RAW_COUNT] = out[C.RAW_COUNT].astype("Int64").mask(mask)
+    out[C.EXPANDED_COUNT] = out[C.EXPANDED_COUNT].astype("float64").mask(mask)
     return out
 
 
@@ -113,15 +115,15 @@ def with_suppression(df: DataFrame, k_min: int, complementary: bool = True,
     ``expanded_count`` (double); adds/overwrites ``is_suppressed``. Rows are kept.
     Groups never span levels, so grouping by ``level`` sees every constraint.
     """
-    fields = [f for f in df.schema.fields if f.name != "is_suppressed"]
-    schema = T.StructType(fields + [T.StructField("is_suppressed", T.BooleanType(), False)])
+    fields = [f for f in df.schema.fields if f.name != C.IS_SUPPRESSED]
+    schema = T.StructType(fields + [T.StructField(C.IS_SUPPRESSED, T.BooleanType(), False)])
     names = [f.name for f in schema.fields]
 
     def apply(pdf: pd.DataFrame) -> pd.DataFrame:
         return suppress_pandas(pdf, k_min, complementary, suppress_zeros)[names]
 
-    base = df.drop("is_suppressed") if "is_suppressed" in df.columns else df
-    return base.groupBy("level").applyInPandas(apply, schema)
+    base = df.drop(C.IS_SUPPRESSED) if C.IS_SUPPRESSED in df.columns else df
+    return base.groupBy(C.LEVEL).applyInPandas(apply, schema)
 
 
 def small_counts(k_min: int, suppress_zeros: bool) -> list[int]:

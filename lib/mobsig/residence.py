@@ -44,14 +44,17 @@ from collections.abc import Sequence
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from mobsig import columns as C
 from mobsig.config import HomeWorkConfig, PopulationConfig
 from mobsig.geo import h3_hex, h3_id, next_month
 
-# piece columns
-PLACE_CELL = "place_cell"
-KEY_DATE = "key_date"  # the day, the evening of the night, or the workday
-OVERLAP_S = "overlap_s"
-SPACING = "spacing_m"
+# place_scores output (per user and candidate place)
+ANCHOR = "anchor"  # the candidate's centre cell (bigint H3 id)
+TOTAL_S = "total_s"
+N_DAYS = "n_days"
+PLACE_LON = "place_lon"
+PLACE_LAT = "place_lat"
+PLACE_SPACING_M = "place_spacing_m"
 
 HOME_REASONS = ("no_night_stays", "few_nights", "low_night_share", "non_human")
 WORK_REASONS = ("no_workday_stays", "all_near_home", "few_days", "short_hours", "non_human")
@@ -62,7 +65,7 @@ def with_place_cell(stays: DataFrame, resolution: int) -> DataFrame:
 
     Needs ``lon``, ``lat``; keeps every row and column.
     """
-    return stays.withColumn(PLACE_CELL, h3_id("lon", "lat", resolution))
+    return stays.withColumn(C.PLACE_CELL, h3_id(C.LON, C.LAT, resolution))
 
 
 def with_spacing(stays: DataFrame, cells: DataFrame) -> DataFrame:
@@ -71,8 +74,8 @@ def with_spacing(stays: DataFrame, cells: DataFrame) -> DataFrame:
     ``cells`` is the cell table (``cell_id``, ``spacing_m``; several versions of a cell
     give their largest spacing). Stays of a cell not in the table get null.
     """
-    per_cell = cells.groupBy("cell_id").agg(F.max(SPACING).alias(SPACING))
-    return stays.join(F.broadcast(per_cell), "cell_id", "left")
+    per_cell = cells.groupBy(C.CELL_ID).agg(F.max(C.SPACING_M).alias(C.SPACING_M))
+    return stays.join(F.broadcast(per_cell), C.CELL_ID, "left")
 
 
 def _pieces(stays: DataFrame, month: dt.date, start_h: float, end_h: float,
@@ -86,27 +89,30 @@ def _pieces(stays: DataFrame, month: dt.date, start_h: float, end_h: float,
     ``lon``, ``lat``, ``place_cell``, ``spacing_m`` (null when not given); rows with no
     overlap are dropped.
     """
-    t0 = F.unix_seconds(F.col("stay_start"))
-    t1 = F.unix_seconds(F.col("stay_end"))
+    t0 = F.unix_seconds(F.col(C.STAY_START))
+    t1 = F.unix_seconds(F.col(C.STAY_END))
     back = int((end_h + 23) // 24)  # windows of earlier dates that can reach into a day
-    spacing = F.col(SPACING) if SPACING in stays.columns else F.lit(None).cast("double")
-    place = F.col(PLACE_CELL) if PLACE_CELL in stays.columns else F.lit(None).cast("bigint")
+    spacing = (F.col(C.SPACING_M) if C.SPACING_M in stays.columns
+               else F.lit(None).cast("double"))
+    place = (F.col(C.PLACE_CELL) if C.PLACE_CELL in stays.columns
+             else F.lit(None).cast("bigint"))
     cand = stays.select(
-        "user_id", "lon", "lat", place.alias(PLACE_CELL), spacing.alias(SPACING), t0.alias("_t0"),
-        t1.alias("_t1"),
-        F.explode(F.sequence(F.date_sub(F.to_date("stay_start"), back),
-                             F.to_date("stay_end"))).alias(KEY_DATE))
-    d0 = F.unix_seconds(F.col(KEY_DATE).cast("timestamp"))
+        C.USER_ID, C.LON, C.LAT, place.alias(C.PLACE_CELL), spacing.alias(C.SPACING_M),
+        t0.alias("_t0"), t1.alias("_t1"),
+        F.explode(F.sequence(F.date_sub(F.to_date(C.STAY_START), back),
+                             F.to_date(C.STAY_END))).alias(C.KEY_DATE))
+    d0 = F.unix_seconds(F.col(C.KEY_DATE).cast("timestamp"))
     w0 = d0 + F.lit(int(round(start_h * 3600)))
     w1 = d0 + F.lit(int(round(end_h * 3600)))
     overlap = F.least(F.col("_t1"), w1) - F.greatest(F.col("_t0"), w0)
-    in_month = (F.col(KEY_DATE) >= F.lit(month)) & (F.col(KEY_DATE) < F.lit(next_month(month)))
+    in_month = ((F.col(C.KEY_DATE) >= F.lit(month))
+                & (F.col(C.KEY_DATE) < F.lit(next_month(month))))
     if days is not None:
-        in_month = in_month & F.col(KEY_DATE).isin(list(days))
+        in_month = in_month & F.col(C.KEY_DATE).isin(list(days))
     return (cand.where(in_month)
-            .select("user_id", KEY_DATE, overlap.alias(OVERLAP_S), "lon", "lat", PLACE_CELL,
-                    SPACING)
-            .where(F.col(OVERLAP_S) > 0))
+            .select(C.USER_ID, C.KEY_DATE, overlap.alias(C.OVERLAP_S), C.LON, C.LAT,
+                    C.PLACE_CELL, C.SPACING_M)
+            .where(F.col(C.OVERLAP_S) > 0))
 
 
 def day_pieces(stays: DataFrame, month: dt.date) -> DataFrame:
@@ -131,20 +137,27 @@ def work_pieces(stays: DataFrame, month: dt.date, workdays: Sequence[dt.date],
     return _pieces(stays, month, work_start_h, work_end_h, days=list(workdays))
 
 
+def _weighted(col: str) -> Column:
+    """The duration-weighted mean of ``col`` over a group of pieces."""
+    return F.sum(F.col(col) * F.col(C.OVERLAP_S)) / F.sum(C.OVERLAP_S)
+
+
 def place_scores(pieces: DataFrame, ring: int) -> DataFrame:
     """Time per candidate place: ``user_id``, ``anchor``, ``total_s``, ``n_days``,
-    ``place_lon``, ``place_lat`` (duration-weighted centroid of the pieces in the place).
+    ``place_lon``, ``place_lat`` (duration-weighted centroid of the pieces in the place),
+    ``place_spacing_m`` (largest site spacing among them).
 
     Each piece counts for every candidate whose ring contains its cell.
     """
     anchors = pieces.select(
-        "*", F.explode(F.expr(f"ST_H3KRing({PLACE_CELL}, {int(ring)}, false)")).alias("anchor"))
-    return anchors.groupBy("user_id", "anchor").agg(
-        F.sum(OVERLAP_S).alias("total_s"),
-        F.countDistinct(KEY_DATE).alias("n_days"),
-        (F.sum(F.col("lon") * F.col(OVERLAP_S)) / F.sum(OVERLAP_S)).alias("place_lon"),
-        (F.sum(F.col("lat") * F.col(OVERLAP_S)) / F.sum(OVERLAP_S)).alias("place_lat"),
-        F.max(SPACING).alias("place_spacing_m"))
+        "*", F.explode(F.expr(f"ST_H3KRing({C.PLACE_CELL}, {int(ring)}, false)"))
+        .alias(ANCHOR))
+    return anchors.groupBy(C.USER_ID, ANCHOR).agg(
+        F.sum(C.OVERLAP_S).alias(TOTAL_S),
+        F.countDistinct(C.KEY_DATE).alias(N_DAYS),
+        _weighted(C.LON).alias(PLACE_LON),
+        _weighted(C.LAT).alias(PLACE_LAT),
+        F.max(C.SPACING_M).alias(PLACE_SPACING_M))
 
 
 def refine_place(pieces: DataFrame, places: DataFrame, factor: float,
@@ -157,21 +170,20 @@ def refine_place(pieces: DataFrame, places: DataFrame, factor: float,
     piece is near, which cannot happen for pieces that formed the place).
     """
     radius = F.greatest(F.lit(float(min_m)),
-                        F.lit(float(factor)) * F.coalesce(F.col("place_spacing_m"), F.lit(0.0)))
-    near = (pieces.select("user_id", "lon", "lat", OVERLAP_S)
-            .join(places.select("user_id", "_lon", "_lat", "place_spacing_m"), "user_id")
-            .where(sphere_dist_m(F.col("lon"), F.col("lat"), F.col("_lon"), F.col("_lat"))
+                        F.lit(float(factor)) * F.coalesce(F.col(PLACE_SPACING_M), F.lit(0.0)))
+    near = (pieces.select(C.USER_ID, C.LON, C.LAT, C.OVERLAP_S)
+            .join(places.select(C.USER_ID, "_lon", "_lat", PLACE_SPACING_M), C.USER_ID)
+            .where(sphere_dist_m(F.col(C.LON), F.col(C.LAT), F.col("_lon"), F.col("_lat"))
                    <= radius)
-            .groupBy("user_id")
-            .agg((F.sum(F.col("lon") * F.col(OVERLAP_S)) / F.sum(OVERLAP_S)).alias("_rlon"),
-                 (F.sum(F.col("lat") * F.col(OVERLAP_S)) / F.sum(OVERLAP_S)).alias("_rlat")))
-    return (places.join(near, "user_id", "left")
-            .select("user_id", F.coalesce("_rlon", "_lon").alias("_lon"),
+            .groupBy(C.USER_ID)
+            .agg(_weighted(C.LON).alias("_rlon"), _weighted(C.LAT).alias("_rlat")))
+    return (places.join(near, C.USER_ID, "left")
+            .select(C.USER_ID, F.coalesce("_rlon", "_lon").alias("_lon"),
                     F.coalesce("_rlat", "_lat").alias("_lat")))
 
 
 def _top(scores: DataFrame) -> DataFrame:
-    w = Window.partitionBy("user_id").orderBy(F.col("total_s").desc(), F.col("anchor"))
+    w = Window.partitionBy(C.USER_ID).orderBy(F.col(TOTAL_S).desc(), F.col(ANCHOR))
     return scores.withColumn("_rank", F.row_number().over(w)).where("_rank = 1").drop("_rank")
 
 
@@ -195,25 +207,26 @@ def identify_home(nights: DataFrame, ring: int, min_nights: int,
     best place), ``home_lon``/``home_lat`` (null when not identified) and ``home_reason``
     (null when identified).
     """
-    observed = nights.groupBy("user_id").agg(
-        F.countDistinct(KEY_DATE).cast("int").alias("nights_observed"))
+    observed = nights.groupBy(C.USER_ID).agg(
+        F.countDistinct(C.KEY_DATE).cast("int").alias(C.NIGHTS_OBSERVED))
     best = _top(place_scores(nights, ring)).select(
-        "user_id", F.col("n_days").cast("int").alias("nights_at_home"),
-        F.col("place_lon").alias("_lon"), F.col("place_lat").alias("_lat"),
-        "place_spacing_m")
+        C.USER_ID, F.col(N_DAYS).cast("int").alias(C.NIGHTS_AT_HOME),
+        F.col(PLACE_LON).alias("_lon"), F.col(PLACE_LAT).alias("_lat"),
+        PLACE_SPACING_M)
     if refine_factor > 0:
         where = refine_place(nights, best, refine_factor, refine_min_m)
-        best = best.drop("_lon", "_lat").join(where, "user_id")
-    out = observed.join(best.drop("place_spacing_m"), "user_id", how="left")
-    reason = (F.when(F.col("nights_at_home") < min_nights, F.lit("few_nights"))
-              .when(F.col("nights_at_home") < F.col("nights_observed") * F.lit(min_night_share),
+        best = best.drop("_lon", "_lat").join(where, C.USER_ID)
+    out = observed.join(best.drop(PLACE_SPACING_M), C.USER_ID, how="left")
+    reason = (F.when(F.col(C.NIGHTS_AT_HOME) < min_nights, F.lit("few_nights"))
+              .when(F.col(C.NIGHTS_AT_HOME)
+                    < F.col(C.NIGHTS_OBSERVED) * F.lit(min_night_share),
                     F.lit("low_night_share")))
     ok = reason.isNull()
     return out.select(
-        "user_id", "nights_observed", "nights_at_home",
-        F.when(ok, F.col("_lon")).alias("home_lon"),
-        F.when(ok, F.col("_lat")).alias("home_lat"),
-        reason.alias("home_reason"))
+        C.USER_ID, C.NIGHTS_OBSERVED, C.NIGHTS_AT_HOME,
+        F.when(ok, F.col("_lon")).alias(C.HOME_LON),
+        F.when(ok, F.col("_lat")).alias(C.HOME_LAT),
+        reason.alias(C.HOME_REASON))
 
 
 def identify_work(work: DataFrame, days: DataFrame, homes: DataFrame, ring: int,
@@ -226,42 +239,43 @@ def identify_work(work: DataFrame, days: DataFrame, homes: DataFrame, ring: int,
     Returns one row per user with daytime pieces: ``user_id``, ``days_at_work``,
     ``work_lon``/``work_lat`` (null when not identified) and ``work_reason``.
     """
-    present = (days.where(F.col(KEY_DATE).isin(list(workdays)))
-               .groupBy("user_id").agg(F.countDistinct(KEY_DATE).alias("_workdays_present")))
-    scores = place_scores(work, ring).join(homes.select("user_id", "home_lon", "home_lat"),
-                                           "user_id", how="left")
-    far = (F.col("home_lon").isNull()
-           | (sphere_dist_m(F.col("place_lon"), F.col("place_lat"), F.col("home_lon"),
-                            F.col("home_lat")) >= F.lit(float(min_home_dist_m))))
-    any_user = scores.select("user_id").distinct()
-    best = _top(scores.where(far)).join(present, "user_id", how="left")
-    out = any_user.join(best, "user_id", how="left")
-    avg_h = F.col("total_s") / F.lit(3600.0) / F.col("_workdays_present")
-    reason = (F.when(F.col("anchor").isNull(), F.lit("all_near_home"))
-              .when(F.col("n_days") < min_days, F.lit("few_days"))
+    present = (days.where(F.col(C.KEY_DATE).isin(list(workdays)))
+               .groupBy(C.USER_ID)
+               .agg(F.countDistinct(C.KEY_DATE).alias("_workdays_present")))
+    scores = place_scores(work, ring).join(
+        homes.select(C.USER_ID, C.HOME_LON, C.HOME_LAT), C.USER_ID, how="left")
+    far = (F.col(C.HOME_LON).isNull()
+           | (sphere_dist_m(F.col(PLACE_LON), F.col(PLACE_LAT), F.col(C.HOME_LON),
+                            F.col(C.HOME_LAT)) >= F.lit(float(min_home_dist_m))))
+    any_user = scores.select(C.USER_ID).distinct()
+    best = _top(scores.where(far)).join(present, C.USER_ID, how="left")
+    out = any_user.join(best, C.USER_ID, how="left")
+    avg_h = F.col(TOTAL_S) / F.lit(3600.0) / F.col("_workdays_present")
+    reason = (F.when(F.col(ANCHOR).isNull(), F.lit("all_near_home"))
+              .when(F.col(N_DAYS) < min_days, F.lit("few_days"))
               .when(avg_h < F.lit(float(min_avg_h)), F.lit("short_hours")))
     ok = reason.isNull()
     return out.select(
-        "user_id",
-        F.when(ok, F.col("n_days")).otherwise(F.lit(0)).cast("int").alias("days_at_work"),
-        F.when(ok, F.col("place_lon")).alias("work_lon"),
-        F.when(ok, F.col("place_lat")).alias("work_lat"),
-        reason.alias("work_reason"))
+        C.USER_ID,
+        F.when(ok, F.col(N_DAYS)).otherwise(F.lit(0)).cast("int").alias(C.DAYS_AT_WORK),
+        F.when(ok, F.col(PLACE_LON)).alias(C.WORK_LON),
+        F.when(ok, F.col(PLACE_LAT)).alias(C.WORK_LAT),
+        reason.alias(C.WORK_REASON))
 
 
 def presence(days: DataFrame, nights: DataFrame) -> DataFrame:
     """Per user: ``days_present``, ``stay_h`` (from day pieces) and ``night_lon``/``night_lat``
     = location of the longest night piece (the longest day piece when there is none)."""
-    per_day = days.groupBy("user_id").agg(
-        F.countDistinct(KEY_DATE).cast("int").alias("days_present"),
-        (F.sum(OVERLAP_S) / F.lit(3600.0)).alias("stay_h"),
-        F.max(F.struct(OVERLAP_S, "lon", "lat")).alias("_day_best"))
-    per_night = nights.groupBy("user_id").agg(
-        F.max(F.struct(OVERLAP_S, "lon", "lat")).alias("_night_best"))
-    out = per_day.join(per_night, "user_id", how="left")
+    per_day = days.groupBy(C.USER_ID).agg(
+        F.countDistinct(C.KEY_DATE).cast("int").alias(C.DAYS_PRESENT),
+        (F.sum(C.OVERLAP_S) / F.lit(3600.0)).alias(C.STAY_H),
+        F.max(F.struct(C.OVERLAP_S, C.LON, C.LAT)).alias("_day_best"))
+    per_night = nights.groupBy(C.USER_ID).agg(
+        F.max(F.struct(C.OVERLAP_S, C.LON, C.LAT)).alias("_night_best"))
+    out = per_day.join(per_night, C.USER_ID, how="left")
     best = F.coalesce(F.col("_night_best"), F.col("_day_best"))
-    return out.select("user_id", "days_present", "stay_h",
-                      best["lon"].alias("night_lon"), best["lat"].alias("night_lat"))
+    return out.select(C.USER_ID, C.DAYS_PRESENT, C.STAY_H,
+                      best[C.LON].alias(C.NIGHT_LON), best[C.LAT].alias(C.NIGHT_LAT))
 
 
 def with_pop_class(df: DataFrame, resident_min_days: int, short_term_min_days: int,
@@ -277,14 +291,15 @@ def with_pop_class(df: DataFrame, resident_min_days: int, short_term_min_days: i
 
     Needs ``is_non_human``, ``stay_h``, ``home_lon``, ``days_present``.
     """
-    cls = (F.when(F.col("is_non_human"), F.lit("non_human"))
-           .when(F.col("stay_h") < F.lit(float(transit_max_h)), F.lit("transit"))
-           .when(F.col("home_lon").isNotNull()
-                 & (F.col("days_present") >= resident_min_days), F.lit("resident"))
-           .when(F.col("days_present") >= resident_min_days, F.lit("unidentified"))
-           .when(F.col("days_present") >= short_term_min_days, F.lit("short_term"))
+    days = F.col(C.DAYS_PRESENT)
+    cls = (F.when(F.col(C.IS_NON_HUMAN), F.lit("non_human"))
+           .when(F.col(C.STAY_H) < F.lit(float(transit_max_h)), F.lit("transit"))
+           .when(F.col(C.HOME_LON).isNotNull() & (days >= resident_min_days),
+                 F.lit("resident"))
+           .when(days >= resident_min_days, F.lit("unidentified"))
+           .when(days >= short_term_min_days, F.lit("short_term"))
            .otherwise(F.lit("visitor")))
-    return df.withColumn("pop_class", cls)
+    return df.withColumn(C.POP_CLASS, cls)
 
 
 def home_work_table(days: DataFrame, nights: DataFrame, work: DataFrame,
@@ -303,55 +318,61 @@ def home_work_table(days: DataFrame, nights: DataFrame, work: DataFrame,
     works = identify_work(work, days, homes, hw.cluster_ring, hw.work_min_days,
                           hw.work_min_avg_h, hw.work_min_home_dist_m, workdays)
     pres = presence(days, nights)
-    users = pres.select("user_id")
+    users = pres.select(C.USER_ID)
+    flag_cols = (C.IS_NON_HUMAN, C.IS_GROUP_PRIMARY, C.MULTICARD_GROUP)
     if flags is not None:
-        users = users.unionByName(flags.select("user_id")).distinct()
-        users = users.join(flags.select("user_id", "is_non_human", "is_group_primary",
-                                        "multicard_group"), "user_id", how="left")
+        users = users.unionByName(flags.select(C.USER_ID)).distinct()
+        users = users.join(flags.select(C.USER_ID, *flag_cols), C.USER_ID, how="left")
     else:
-        users = users.select("user_id", F.lit(None).cast("boolean").alias("is_non_human"),
-                             F.lit(None).cast("boolean").alias("is_group_primary"),
-                             F.lit(None).cast("string").alias("multicard_group"))
-    df = (users.join(pres, "user_id", how="left")
-          .join(homes, "user_id", how="left")
-          .join(works, "user_id", how="left"))
-    non_human = F.coalesce(F.col("is_non_human"), F.lit(False))
+        users = users.select(C.USER_ID,
+                             *[F.lit(None).cast(t).alias(c)
+                               for c, t in zip(flag_cols, ("boolean", "boolean", "string"),
+                                               strict=True)])
+    df = (users.join(pres, C.USER_ID, how="left")
+          .join(homes, C.USER_ID, how="left")
+          .join(works, C.USER_ID, how="left"))
+    non_human = F.coalesce(F.col(C.IS_NON_HUMAN), F.lit(False))
     human = ~non_human
+
+    def if_human(col: str) -> Column:
+        return F.when(human, F.col(col)).alias(col)
+
+    def count_if_human(col: str) -> Column:
+        return (F.when(human, F.coalesce(col, F.lit(0))).otherwise(F.lit(0))
+                .cast("int").alias(col))
+
+    def reason(col: str, lon: str, none: str) -> Column:
+        return (F.when(non_human, F.lit("non_human"))
+                .otherwise(F.coalesce(col, F.when(F.col(lon).isNull(), F.lit(none))))
+                .alias(col))
+
     df = df.select(
-        "user_id",
-        non_human.alias("is_non_human"),
-        F.coalesce(F.col("is_group_primary"), F.lit(True)).alias("is_group_primary"),
-        "multicard_group",
-        F.coalesce("days_present", F.lit(0)).cast("int").alias("days_present"),
-        F.coalesce("stay_h", F.lit(0.0)).alias("stay_h"),
-        F.when(human, F.col("night_lon")).alias("night_lon"),
-        F.when(human, F.col("night_lat")).alias("night_lat"),
-        F.coalesce("nights_observed", F.lit(0)).cast("int").alias("nights_observed"),
-        F.when(human, F.coalesce("nights_at_home", F.lit(0))).otherwise(F.lit(0))
-        .cast("int").alias("nights_at_home"),
-        F.when(human, F.col("home_lon")).alias("home_lon"),
-        F.when(human, F.col("home_lat")).alias("home_lat"),
-        F.when(non_human, F.lit("non_human"))
-        .otherwise(F.coalesce("home_reason",
-                              F.when(F.col("home_lon").isNull(), F.lit("no_night_stays"))))
-        .alias("home_reason"),
-        F.when(human, F.coalesce("days_at_work", F.lit(0))).otherwise(F.lit(0))
-        .cast("int").alias("days_at_work"),
-        F.when(human, F.col("work_lon")).alias("work_lon"),
-        F.when(human, F.col("work_lat")).alias("work_lat"),
-        F.when(non_human, F.lit("non_human"))
-        .otherwise(F.coalesce("work_reason",
-                              F.when(F.col("work_lon").isNull(), F.lit("no_workday_stays"))))
-        .alias("work_reason"),
+        C.USER_ID,
+        non_human.alias(C.IS_NON_HUMAN),
+        F.coalesce(F.col(C.IS_GROUP_PRIMARY), F.lit(True)).alias(C.IS_GROUP_PRIMARY),
+        C.MULTICARD_GROUP,
+        F.coalesce(C.DAYS_PRESENT, F.lit(0)).cast("int").alias(C.DAYS_PRESENT),
+        F.coalesce(C.STAY_H, F.lit(0.0)).alias(C.STAY_H),
+        if_human(C.NIGHT_LON),
+        if_human(C.NIGHT_LAT),
+        F.coalesce(C.NIGHTS_OBSERVED, F.lit(0)).cast("int").alias(C.NIGHTS_OBSERVED),
+        count_if_human(C.NIGHTS_AT_HOME),
+        if_human(C.HOME_LON),
+        if_human(C.HOME_LAT),
+        reason(C.HOME_REASON, C.HOME_LON, "no_night_stays"),
+        count_if_human(C.DAYS_AT_WORK),
+        if_human(C.WORK_LON),
+        if_human(C.WORK_LAT),
+        reason(C.WORK_REASON, C.WORK_LON, "no_workday_stays"),
     )
     df = with_pop_class(df, pop.resident_min_days, pop.short_term_min_days, pop.transit_max_h)
     return df.select(
         "*",
-        h3_hex("home_lon", "home_lat", h3_resolution).alias("home_h3"),
-        h3_hex("work_lon", "work_lat", h3_resolution).alias("work_h3"),
-        (~F.col("is_non_human") & F.col("is_group_primary")).alias("is_counted"),
-        F.lit(month_text).alias("month"),
-    ).drop("is_non_human", "is_group_primary")
+        h3_hex(C.HOME_LON, C.HOME_LAT, h3_resolution).alias(C.HOME_H3),
+        h3_hex(C.WORK_LON, C.WORK_LAT, h3_resolution).alias(C.WORK_H3),
+        (~F.col(C.IS_NON_HUMAN) & F.col(C.IS_GROUP_PRIMARY)).alias(C.IS_COUNTED),
+        F.lit(month_text).alias(C.MONTH),
+    ).drop(C.IS_NON_HUMAN, C.IS_GROUP_PRIMARY)
 
 
 def stays_for_places(stays: DataFrame, cells: DataFrame, cluster_resolution: int
@@ -359,8 +380,8 @@ def stays_for_places(stays: DataFrame, cells: DataFrame, cluster_resolution: int
     """The stay columns home/work identification needs: ``user_id``, ``stay_start``,
     ``stay_end``, ``lon``, ``lat``, ``spacing_m`` (:func:`with_spacing`) and
     ``place_cell`` (:func:`with_place_cell`). One row per stay."""
-    cols = ["user_id", "stay_start", "stay_end", "lon", "lat", "cell_id"]
-    return (with_spacing(stays.select(*cols), cells).drop("cell_id")
+    cols = [C.USER_ID, C.STAY_START, C.STAY_END, C.LON, C.LAT, C.CELL_ID]
+    return (with_spacing(stays.select(*cols), cells).drop(C.CELL_ID)
             .transform(with_place_cell, cluster_resolution))
 
 

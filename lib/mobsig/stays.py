@@ -6,8 +6,11 @@ The rule (Li et al. 2008 "stay point" with a gap cap), per user, records sorted 
 - a run starts at an anchor record a; record j joins while it is within
   ``R = max(stay_radius_m[a], stay_radius_m[j])`` metres of the *anchor* (planar distance
   in run.metric_crs, so every engine agrees bit for bit) and the gap to the previous
-  record is at most the gap cap (clean.gap_cap_h): a gap up to the cap with the same
+  record is at most the gap cap (stays.gap_cap_h): a gap up to the cap with the same
   location on both sides continues the stay, a longer gap ends it;
+- a record's ``stay_radius_m`` is density-adaptive: clip(radius_spacing_factor x the
+  local site spacing of its cell, radius_dense_m, radius_sparse_m) (:class:`StayRadius`,
+  computed from the events' ``spacing_m`` by :func:`to_kernel_input`);
 - the run [a, e) is a stay when ``t[e-1] - t[a] >= tau``; the next anchor is then e,
   otherwise a + 1 (slide by one record);
 - consecutive stays of a user at the same place (weighted positions within the anchors'
@@ -46,7 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -69,6 +72,7 @@ from mobsig.columns import (
     ORIGIN_H3,
     ORIGIN_LAT,
     ORIGIN_LON,
+    SPACING_M,
     STAY_END,
     STAY_RADIUS_M,
     STAY_START,
@@ -138,6 +142,30 @@ class StayRule:
         if tau_us <= 0:
             raise ValueError(f"tau must be positive, got {tau_min} min")
         return cls(tau_us, int(round(gap_cap_h * 3600e6)), int(horizon_us))
+
+
+@dataclass(frozen=True)
+class StayRadius:
+    """The density-adaptive stay radius of a cell: ``clip(factor x spacing_m, dense_m,
+    sparse_m)`` metres (stays.radius_spacing_factor, radius_dense_m, radius_sparse_m)."""
+
+    factor: float
+    dense_m: float
+    sparse_m: float
+
+    def __post_init__(self) -> None:
+        if not 0 < self.dense_m <= self.sparse_m or self.factor <= 0:
+            raise ValueError(f"stay radius: need factor > 0 and 0 < dense <= sparse, got {self}")
+
+    def column(self, spacing: str | Column = SPACING_M) -> Column:
+        """The radius (double) of each row from its site spacing; null where the spacing is
+        null. For finite spacings, bit-identical to ``numpy.clip(factor * spacing, dense_m,
+        sparse_m)``."""
+        sp = F.col(spacing) if isinstance(spacing, str) else spacing
+        r = sp.cast("double") * F.lit(float(self.factor))
+        return (F.when(r < F.lit(float(self.dense_m)), F.lit(float(self.dense_m)))
+                .when(r > F.lit(float(self.sparse_m)), F.lit(float(self.sparse_m)))
+                .otherwise(r))
 
 
 def horizon_micros(day: dt.date, timezone: str) -> int:
@@ -460,17 +488,22 @@ def filter_stay_users(events: DataFrame, iot_cards: DataFrame | None = None) -> 
     return out
 
 
-def to_kernel_input(events: DataFrame, lon: str = SVC_LON, lat: str = SVC_LAT) -> DataFrame:
-    """Events (``event_time`` and the located-cell columns) -> the kernel's input columns.
+def _kernel_columns(rows: DataFrame, lon: str, lat: str, radius: Column) -> DataFrame:
+    return rows.select(USER_ID, F.unix_micros(EVENT_TIME).alias(T_US), CELL_ID,
+                       F.col(lon).alias(LON), F.col(lat).alias(LAT), X_M, Y_M,
+                       radius.alias(STAY_RADIUS_M))
+
+
+def to_kernel_input(events: DataFrame, radius: StayRadius) -> DataFrame:
+    """Events (``event_time`` and the located-cell columns of events_clean) -> the kernel's
+    input columns (:data:`KERNEL_INPUT`), one row per event.
 
     Stays are found with the antenna positions (``x_m``/``y_m``: the stay radius is about
     sites) and placed with the cells' service points (``svc_lon``/``svc_lat`` become the
-    kernel's ``lon``/``lat``, the stay's reported position). Carry rows are kernel
-    input already: pass ``lon=LON, lat=LAT``.
+    kernel's ``lon``/``lat``, the stay's reported position). ``stay_radius_m`` is computed
+    from the cell's ``spacing_m`` (:meth:`StayRadius.column`).
     """
-    return events.select(USER_ID, F.unix_micros(EVENT_TIME).alias(T_US), CELL_ID,
-                         F.col(lon).alias(LON), F.col(lat).alias(LAT),
-                         X_M, Y_M, STAY_RADIUS_M)
+    return _kernel_columns(events, SVC_LON, SVC_LAT, radius.column(SPACING_M))
 
 
 def fold_stays(records: DataFrame, rule: StayRule, partitions: int | None = None
@@ -515,8 +548,10 @@ def open_records_from_fold(folded: DataFrame) -> DataFrame:
 
 
 def carry_open_records(carry: DataFrame) -> DataFrame:
-    """The open-run records of a ``stays_carry`` partition, as kernel input."""
-    return to_kernel_input(carry.where(F.col(KIND) == CARRY_OPEN), lon=LON, lat=LAT)
+    """The open-run records of a ``stays_carry`` partition, as kernel input: their
+    position and ``stay_radius_m`` as stored (kernel input already, radius included)."""
+    return _kernel_columns(carry.where(F.col(KIND) == CARRY_OPEN), LON, LAT,
+                           F.col(STAY_RADIUS_M))
 
 
 def carry_last_stays(carry: DataFrame) -> DataFrame:

@@ -147,7 +147,8 @@ def _write_ages(cfg: Config, out: Path, city: City, persons: pd.DataFrame,
     census share), else has no age margins. Returns the config value of
     paths.reference_ages ('' = none)."""
     from mobsig.errors import InputError
-    from mobsig.expansion import age_band_labels, parse_age_bands, read_reference_ages
+    from mobsig.expansion import age_band_labels, parse_age_bands
+    from mobsig.io.inputs import read_reference_ages
 
     human = cards[cards["is_human"]][["card_idx", "user_id", "person_id"]]
     subs = human.merge(persons[["person_id", "birth_year"]], on="person_id", how="left")

@@ -24,8 +24,9 @@ import hashlib
 import numpy as np
 import pandas as pd
 
-from mobsig.config import PopulationConfig, SynthConfig
+from mobsig.config import PopulationConfig
 from mobsig.synth.city import CITY_R, CORE_R, INNER_R, City
+from mobsig.synth.config import SynthConfig
 
 KIND_SHARES = {"resident_worker": 0.52, "resident_nonworker": 0.26, "short_term": 0.08,
                "day_visitor": 0.07, "transit": 0.07}

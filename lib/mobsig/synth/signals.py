@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
-from mobsig.config import SynthConfig
+from mobsig.synth.config import SynthConfig
 from mobsig.synth.timeline import DAY, H, Places, is_hsr_traveller, itinerary
 
 BIG = 1 << 32  # key = card * BIG + seconds; periods are far shorter than 2^32 s

@@ -1,0 +1,316 @@
+"""Reader of the raw signaling events (``paths.raw_events``, contract ``schemas/raw_events.json``).
+
+The reading half of ingest (driven by ``jobs/ingest_events.py``; the classification is
+:mod:`mobsig.ingest`)::
+
+    day_folder        the day's folder ``root/dt=YYYY-MM-DD``
+    plan_sources      driver: list the day folder's files, detect format, delimiter and
+                      header per file (one read of its head, files in parallel), group
+                      files read the same way
+    read_sources      one uniform frame of raw rows: the contract columns as delivered
+                      (strings), ``raw_text``, ``source_file``, ``is_wellformed``; then
+                      :func:`mobsig.ingest.classify_events`
+
+Input forms: Parquet (event_time as timestamp, string or epoch-ms integer); CSV or TSV,
+gzip or not (by the ``.gz`` extension), with or without a header row (``ingest.csv_header``:
+auto detects a header by the first line naming user_id, event_time and cell_id).
+Delimited text is read line by line as strings and split here (quoted fields with the
+delimiter or doubled quotes inside are understood; a quoted field spanning lines is not),
+so a line with the wrong number of fields is caught, never silently padded or cut.
+
+Where: ``paths.raw_events`` is a local folder or a URI on any Hadoop file system
+(``hdfs://``, ``s3a://``, ``viewfs://``, ``file://``...); the driver lists a day folder and
+reads file heads and Parquet footers through :mod:`mobsig.io.storage` (each file opened once,
+``ingest.sniff_threads`` at a time), Spark reads the rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from mobsig import columns as C
+from mobsig.config import IngestConfig
+from mobsig.errors import InputError
+from mobsig.io import storage
+from mobsig.io.storage import DataFile, Files
+from mobsig.schema import load_schema
+
+log = logging.getLogger(__name__)
+
+CONTRACT_COLUMNS: tuple[str, ...] = tuple(load_schema("raw_events").names)
+REQUIRED_COLUMNS = (C.USER_ID, C.EVENT_TIME, C.CELL_ID)
+_TEXT_SUFFIXES = (".csv", ".tsv", ".txt", ".dat")
+
+
+@dataclass(frozen=True)
+class SourceGroup:
+    """Files of one day read the same way.
+
+    ``kind`` is ``parquet`` or ``text``. For text: ``delimiter``, ``columns`` (field order)
+    and ``header`` (the exact header line to drop, or None when the files have none).
+    """
+    kind: str
+    files: tuple[str, ...]
+    delimiter: str = ","
+    columns: tuple[str, ...] = ()
+    header: str | None = None
+
+
+def day_folder(root: str | Path, day: dt.date) -> str | Path:
+    """``root/dt=YYYY-MM-DD``: a Path for a local root, a URI string for a URI root."""
+    return storage.join(root, f"dt={day.isoformat()}")
+
+
+def _format_by_name(f: DataFile, ingest: IngestConfig) -> str | None:
+    """``parquet`` or ``text`` from the setting or the file name; None: look at the bytes."""
+    if ingest.input_format != "auto":
+        return "parquet" if ingest.input_format == "parquet" else "text"
+    name = f.name.lower()
+    base = name[:-3] if name.endswith(".gz") else name
+    if base.endswith(".parquet") or name.endswith(".parquet"):
+        return "parquet"
+    if base.endswith(_TEXT_SUFFIXES) or name.endswith(".gz"):
+        return "text"
+    return None
+
+
+def _first_line(f: DataFile, head: bytes, files: Files, head_bytes: int) -> str:
+    """The first line from the head already read; the file is read again only when its
+    first line is longer than the head."""
+    gz = f.name.lower().endswith(".gz")
+    if head.startswith(storage.GZIP_MAGIC) and not gz:
+        raise InputError(f"{f.location!r} is gzip-compressed but its name does not end in "
+                         ".gz (Spark decompresses by extension): rename it")
+    complete = len(head) < head_bytes or f.size <= len(head)
+    line = storage.first_line_of(head, f.location, gz=gz, complete=complete)
+    if line is None:
+        log.info("%s: first line longer than %d head bytes: reading on", f.location,
+                 head_bytes)
+        line = files.first_line(f.location)
+    return line
+
+
+def _delimiter(f: DataFile, first: str, ingest: IngestConfig) -> str:
+    if ingest.input_format == "tsv":
+        return "\t"
+    if ingest.input_format == "csv":
+        return ","
+    name = f.name.lower().removesuffix(".gz")
+    if name.endswith(".tsv"):
+        return "\t"
+    if name.endswith(".csv"):
+        return ","
+    return "\t" if "\t" in first else ","
+
+
+def _split_simple(line: str, delim: str) -> list[str]:
+    return [t.strip().strip('"').strip().lower() for t in line.split(delim)]
+
+
+def _looks_like_header(tokens: list[str]) -> bool:
+    return set(REQUIRED_COLUMNS) <= set(tokens)
+
+
+def _sniff(f: DataFile, files: Files, ingest: IngestConfig) -> tuple | None:
+    """The group key of one file (how it is read); None for an empty text file. Opens the
+    file once: its footer for Parquet, its first ``ingest.sniff_head_bytes`` otherwise (a
+    Parquet file without the extension: head, then footer)."""
+    kind = _format_by_name(f, ingest)
+    if kind == "parquet":
+        return ("parquet", ",", (), None, files.parquet_schema(f.location))
+    if f.size == 0:
+        return None  # an empty file holds no rows
+    head = files.head(f.location, ingest.sniff_head_bytes, size=f.size)
+    if kind is None and head.startswith(storage.PARQUET_MAGIC):
+        return ("parquet", ",", (), None, files.parquet_schema(f.location))
+    first = _first_line(f, head, files, ingest.sniff_head_bytes)
+    delim = _delimiter(f, first, ingest)
+    tokens = _split_simple(first, delim)
+    has_header = {"true": True, "false": False}.get(ingest.csv_header,
+                                                     _looks_like_header(tokens))
+    if has_header:
+        missing = [c for c in REQUIRED_COLUMNS if c not in tokens]
+        if missing:
+            raise InputError(f"{f.location!r}: header {first!r} lacks {missing}")
+        return ("text", delim, tuple(tokens), first, None)
+    return ("text", delim, tuple(ingest.headerless_columns), None, None)
+
+
+def _sniff_or_error(f: DataFile, files: Files,
+                    ingest: IngestConfig) -> tuple | None | InputError:
+    try:
+        return _sniff(f, files, ingest)
+    except InputError as exc:
+        return exc
+
+
+def plan_sources(folder: str | Path, ingest: IngestConfig,
+                 files: Files | None = None) -> list[SourceGroup]:
+    """Group the day folder's files by how they are read (driver side; reads only the
+    head of each text file and the footer of each Parquet file).
+
+    ``folder`` is a local path or a URI; ``files`` the storage to look in
+    (:func:`mobsig.io.storage.files_for`; default: the local disk). The folder is listed
+    once (one ``listStatus`` per folder on Hadoop). Each file is then opened once (a
+    file named ``.parquet``: its footer; any other: its first ``ingest.sniff_head_bytes``,
+    which give Parquet and gzip magic, delimiter and header - read on only when the first
+    line is longer), ``ingest.sniff_threads`` files at a time. A missing folder or one
+    without data files is an InputError; so is a header that lacks a required column, an
+    unreadable Parquet file or a gzip file not named ``.gz``: the first bad file in sorted
+    order is named, with the number of bad files. Parquet files are grouped by schema (each
+    file's event_time type may differ), text files by delimiter and header. The plan does
+    not depend on the number of threads: groups and their files are in sorted order.
+
+    Footers are read even when every file is named ``.parquet``: Spark reads files of
+    different schemas together only when the types agree (a bigint and a string
+    event_time fail the read), and it drops from ``raw_text`` the columns missing in the one
+    file it takes the schema from.
+    """
+    files = files if files is not None else storage.LocalFiles()
+    if files.kind(folder) != storage.DIR:
+        raise InputError(f"day folder {str(folder)!r} does not exist")
+    found = files.data_files(folder)
+    if not found:
+        raise InputError(f"day folder {str(folder)!r} holds no data files")
+    start = time.monotonic()
+    threads = min(ingest.sniff_threads, len(found))
+    if threads <= 1:
+        keys = [_sniff_or_error(f, files, ingest) for f in found]
+    else:
+        with ThreadPoolExecutor(threads, thread_name_prefix="mobsig-sniff") as pool:
+            keys = list(pool.map(lambda f: _sniff_or_error(f, files, ingest), found))
+    log.info("planned %d files of %s in %.2f s (%d threads)", len(found), folder,
+             time.monotonic() - start, threads)
+    bad = [(f, k) for f, k in zip(found, keys, strict=True) if isinstance(k, InputError)]
+    if len(bad) == 1:
+        raise bad[0][1]
+    if bad:
+        others = ", ".join(repr(f.name) for f, _ in bad[1:6]) + (", ..." if len(bad) > 6
+                                                                  else "")
+        raise InputError(f"{bad[0][1]} [{len(bad)} of {len(found)} files in the day folder "
+                         f"are bad; the others: {others}]")
+    groups: dict[tuple, list[str]] = {}
+    for f, key in zip(found, keys, strict=True):
+        if key is not None:
+            groups.setdefault(key, []).append(f.location)
+    if not groups:
+        raise InputError(f"day folder {str(folder)!r} holds only empty files")
+    return [SourceGroup(kind=k[0], files=tuple(v), delimiter=k[1], columns=k[2], header=k[3])
+            for k, v in sorted(groups.items(), key=lambda kv: kv[1][0])]
+
+
+# --------------------------------------------------------------------------------------
+# reading
+
+
+def _source_file() -> F.Column:
+    """The file path relative to the raw-events root (``dt=YYYY-MM-DD/part-0.csv.gz``)."""
+    return F.regexp_extract(F.col("_metadata.file_path"), r"(dt=[^/]+/.*)$", 1)
+
+
+def _read_text(spark: SparkSession, g: SourceGroup) -> DataFrame:
+    lines = spark.read.text(list(g.files)).select(
+        F.regexp_replace("value", r"\r$", "").alias("line"),
+        _source_file().alias(C.SOURCE_FILE))
+    if g.header is not None:
+        lines = lines.where(F.col("line") != F.lit(g.header))
+    d = re.escape(g.delimiter)
+    quoted_split = F.split(F.col("line"), f'{d}(?=(?:[^"]*"[^"]*")*[^"]*$)', -1)
+    plain_split = F.split(F.col("line"), d, -1)
+    fields = F.when(F.instr("line", '"') > 0, quoted_split).otherwise(plain_split)
+    unq = F.transform(fields, lambda f: F.when(
+        f.rlike(r'^\s*".*"\s*$'),
+        F.regexp_replace(F.regexp_extract(f, r'^\s*"(.*)"\s*$', 1), '""', '"'))
+        .otherwise(F.trim(f)))
+    parsed = lines.select("line", C.SOURCE_FILE, unq.alias("_f"))
+    pos = {c: i for i, c in enumerate(g.columns)}
+
+    def field(c: str) -> F.Column:
+        if c not in pos:
+            return F.lit(None).cast("string")
+        return F.trim(F.get(F.col("_f"), pos[c]))
+
+    def optional(c: str) -> F.Column:
+        v = field(c)
+        return F.when(v == "", None).otherwise(v)
+
+    return parsed.select(
+        field(C.USER_ID).alias(C.USER_ID),
+        field(C.EVENT_TIME).alias(C.EVENT_TIME_RAW),
+        F.lit(None).cast("timestamp").alias(C.EVENT_TIME_IN),
+        field(C.CELL_ID).alias(C.CELL_ID),
+        optional(C.EVENT_TYPE).alias(C.EVENT_TYPE),
+        optional(C.IMEI_TAC).alias(C.IMEI_TAC),
+        optional(C.HOME_REGION).alias(C.HOME_REGION),
+        F.col("line").alias(C.RAW_TEXT),
+        F.col(C.SOURCE_FILE),
+        (F.size("_f") == len(g.columns)).alias(C.IS_WELLFORMED))
+
+
+def _read_parquet(spark: SparkSession, g: SourceGroup) -> DataFrame:
+    """Parquet files of one schema (:func:`plan_sources` groups them)."""
+    files = list(g.files)
+    df = spark.read.parquet(*files)
+    by_lower = {c.lower(): c for c in df.columns}
+    missing = [c for c in REQUIRED_COLUMNS if c not in by_lower]
+    if missing:
+        raise InputError(f"Parquet {files[0]!r}: required columns {missing} missing "
+                         f"(has {df.columns})")
+
+    def col(c: str) -> F.Column:
+        return F.col(f"`{by_lower[c]}`") if c in by_lower else F.lit(None)
+
+    et = df.schema[by_lower[C.EVENT_TIME]].dataType.typeName()
+    raw_et = col(C.EVENT_TIME)
+    if et in ("timestamp", "timestamp_ntz", "date"):
+        typed = raw_et.cast("timestamp")
+        raw_str = F.date_format(typed, "yyyy-MM-dd HH:mm:ss.SSS")
+    elif et in ("long", "integer", "short", "decimal"):
+        typed = F.timestamp_millis(raw_et.cast("long"))
+        raw_str = raw_et.cast("string")
+    else:
+        typed = F.lit(None).cast("timestamp")
+        raw_str = raw_et.cast("string")
+
+    def s(c: str, blank_null: bool = False) -> F.Column:
+        v = F.trim(col(c).cast("string"))
+        return F.when(v == "", None).otherwise(v) if blank_null else v
+
+    return df.select(
+        s(C.USER_ID).alias(C.USER_ID),
+        raw_str.alias(C.EVENT_TIME_RAW),
+        typed.alias(C.EVENT_TIME_IN),
+        s(C.CELL_ID).alias(C.CELL_ID),
+        s(C.EVENT_TYPE, True).alias(C.EVENT_TYPE),
+        s(C.IMEI_TAC, True).alias(C.IMEI_TAC),
+        s(C.HOME_REGION, True).alias(C.HOME_REGION),
+        F.to_json(F.struct(*[F.col(f"`{c}`") for c in df.columns])).alias(C.RAW_TEXT),
+        _source_file().alias(C.SOURCE_FILE),
+        F.lit(True).alias(C.IS_WELLFORMED))
+
+
+def read_sources(spark: SparkSession, groups: list[SourceGroup]) -> DataFrame:
+    """One frame of every raw row of the day, as delivered.
+
+    Columns: ``user_id``, ``event_time_raw`` (string), ``event_time_in`` (timestamp when
+    Parquet delivered a typed time, else null), ``cell_id``, ``event_type``, ``imei_tac``,
+    ``home_region`` (strings; blank optional fields null), ``raw_text`` (the line, or the
+    Parquet row as JSON), ``source_file`` (relative to the raw root), ``is_wellformed``
+    (false when a line has the wrong number of fields). One row per data line/row: header
+    lines are dropped, blank lines are rows (malformed).
+    """
+    frames = [_read_parquet(spark, g) if g.kind == "parquet" else _read_text(spark, g)
+              for g in groups]
+    out = frames[0]
+    for f in frames[1:]:
+        out = out.unionByName(f)
+    return out

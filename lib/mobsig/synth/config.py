@@ -1,0 +1,66 @@
+"""Settings of the synthetic-city generator: the ``synth:`` section of a config file.
+
+Test data, not production: ``mobsig synth`` and ``mobsig demo`` read the section, the
+generator writes it into the city's config.yaml (``mobsig evaluate`` reads the city centre
+back), and ``mobsig config --explain`` lists it; but it is left out of
+``Config.digest()``, so a generator seed never changes the config digest recorded with
+every production run. The section is validated with the rest of the file
+(``mobsig.config.build_config``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from mobsig.config import UnitLayer
+from mobsig.errors import ConfigError
+from mobsig.params import param
+
+SECTION = "synth"
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    seed: int = param(20260601, "Random seed: the same seed gives the same city and events.")
+    people: int = param(400, "Persons with a card of this operator (the sample).", ge=10)
+    days: int = param(30, "Days simulated.", ge=1, le=92)
+    start_date: dt.date = param(dt.date(2026, 6, 1), "First simulated day.")
+    market_share: float = param(
+        0.6, "Share of the true population with a card of this operator.", gt=0, le=1)
+    second_card_share: float = param(
+        0.1, "Share of sample persons carrying two cards (≈1.1 cards/person) [S].", ge=0, le=1)
+    iot_cards: int = param(20, "Non-human (IoT/M2M) cards.", ge=0)
+    heavy_cards: int = param(1, "Test/IoT cards with impossible event rates.", ge=0)
+    heavy_events_per_day: int = param(30000, "Events a day of a heavy card.", ge=1)
+    malformed_share: float = param(0.003, "Share of rows made malformed.", ge=0, lt=0.5)
+    duplicate_share: float = param(0.005, "Share of rows emitted twice.", ge=0, lt=0.5)
+    pingpong_rate: float = param(
+        0.03, "Injected ping-pong triples per in-stay event.", ge=0, lt=1)
+    drift_per_day: float = param(0.15, "Injected drift records per card-day.", ge=0)
+    center_lon: float = param(104.06, "City centre longitude (WGS-84).", ge=73, le=136)
+    center_lat: float = param(30.66, "City centre latitude (WGS-84).", ge=3, le=54)
+    raw_format: str = param("csv", "Raw event file format written.", choices=("csv", "parquet"))
+    event_labels: bool = param(
+        True, "Write per-event truth labels (doubles the output; off for big benchmarks).")
+    real_counties: str | UnitLayer = param(
+        "", "Place the city inside real counties: a county layer (a path, or a mapping as in "
+        "paths.units, e.g. the census TopoJSON with layer county, id_field CODE, crs Albers). "
+        "Counties overlapping the city disk become the county unit layer (no township "
+        "layer), and sample homes are spread among them in proportion to real_population. "
+        "Empty = the six fictional districts (the default city).")
+    real_population: str = param(
+        "", "CSV of official resident population per real county (UTF-8, BOM allowed), "
+        "e.g. the 2020 census population.csv; required with real_counties.")
+    real_population_id_field: str = param(
+        "CODE", "Column of real_population holding the county code.")
+    real_population_field: str = param(
+        "POPU", "Column of real_population holding the resident population.")
+    real_min_overlap_km2: float = param(
+        10.0, "A real county is part of the city when it overlaps the city disk by at least "
+        "this area (drops slivers along the edge).", gt=0)
+
+    def check(self) -> None:
+        if bool(self.real_counties) != bool(self.real_population):
+            raise ConfigError("synth.real_counties and synth.real_population go together: "
+                              "set both or neither")
