@@ -32,7 +32,7 @@ def build(ctx: JobContext) -> list[Output]:
     events = ctx.keep(ctx.read("events_clean", dt=days).select(*EVENT_COLUMNS))
     n_events = events.count()
     ctx.require(n_events > 0, f"events_clean has no events for {days[0]} .. {days[-1]}: "
-                              "run clean_events first")
+                              "run clean_stays first")
     ctx.note_input("events_clean", n_events)
     have = {r[0] for r in events.select(C.DT).distinct().collect()}
     missing = [d.isoformat() for d in days if d not in have]

@@ -37,7 +37,7 @@ def build(ctx: JobContext) -> list[Output]:
     stays = ctx.read("stays", dt=ctx.part.month_days + [next_month(month)])
     cells = ctx.read_optional("cells")
     if not stays.isEmpty() and (cells is None or cells.isEmpty()):
-        # ingest_cells always runs before clean_events: stays without a cells table are
+        # ingest_cells always runs before clean_stays: stays without a cells table are
         # an operator error (a wrong warehouse, a table moved aside)
         raise ctx.input_error(f"the month has stays but the cells table at "
                               f"{ctx.catalog.path('cells')} is missing or empty (homes are "
@@ -57,7 +57,7 @@ def build(ctx: JobContext) -> list[Output]:
     n_flags = flags.count() if flags is not None else 0
     ctx.note_input("user_flags", n_flags)
     ctx.require(n["stays"] or n_flags, "no stays and no user_flags for the month; run "
-                                       "detect_stays (and flag_users) first")
+                                       "clean_stays (and flag_users) first")
     if not n_flags:
         ctx.log.warning("no user_flags for the month: every card counts as a human card")
     days = [d for d in ctx.part.month_days if calendar_of(cfg).is_workday(d)]

@@ -83,3 +83,28 @@ def match_stays(det: pd.DataFrame, truth: pd.DataFrame, min_overlap=0.5, max_dis
     dist = haversine_m(m["lon_d"], m["lat_d"], m["lon_t"], m["lat_t"])
     ok = (ov >= min_overlap * np.maximum(shorter, 1)) & (dist <= max_dist_m)
     return m.loc[ok, ["index_d", "index_t"]]
+
+
+def write_day_inputs(spark, cfg: Config, events) -> None:
+    """Write what clean_stays reads from an events_clean-shaped frame: its raw columns as
+    events_bronze, and one always-valid cells row per cell_id with the frame's position
+    columns (lon, lat, x_m, y_m, spacing_m, svc_lon, svc_lat; region from the rows)."""
+    from pyspark.sql import functions as F
+
+    from mobsig.io.catalog import Catalog
+
+    cat = Catalog(spark, cfg.warehouse)
+    bronze = events.select(*[F.col(f.name) if f.name in events.columns
+                             else F.lit(None).cast(f.dataType).alias(f.name)
+                             for f in EVENT_SCHEMA])
+    cat.write(bronze, "events_bronze", {})
+    schema = cat.schema("cells").struct
+    first = events.groupBy("cell_id").agg(*[F.first(c).alias(c) for c in (
+        "lon", "lat", "x_m", "y_m", "spacing_m", "svc_lon", "svc_lat", "region")])
+    fill = {"src_lon": F.col("lon"), "src_lat": F.col("lat"), "coord_sys": F.lit("cgcs2000"),
+            "radius_m": F.lit(800.0), "is_hsr": F.lit(False),
+            "coverage_wkb": F.lit(bytearray(b"\x00"))}
+    cells = first.select(*[F.col(f.name).cast(f.dataType) if f.name in first.columns
+                           else fill.get(f.name, F.lit(None)).cast(f.dataType).alias(f.name)
+                           for f in schema])
+    cat.write(cells, "cells", {})

@@ -70,7 +70,7 @@ def test_positions_regions_and_radii_match_truth(built):
     core, outer = m[r < 3_500], m[r > 11_000]
     assert core["spacing_m"].median() == pytest.approx(300, rel=0.15)
     assert outer["spacing_m"].median() == pytest.approx(2000, rel=0.15)
-    # the stay radius detect_stays derives from the spacing (stays.radius_*): the dense
+    # the stay radius clean_stays derives from the spacing (stays.radius_*): the dense
     # bound in the core, larger in the periphery
     st = cfg.stays
     radius = np.clip(st.radius_spacing_factor * m["spacing_m"], st.radius_dense_m,

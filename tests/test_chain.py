@@ -44,7 +44,7 @@ def test_every_day_reconciles_exactly(chain):
         accepted = ing.output_rows["events_bronze"]
         assert read == accepted + ing.output_rows["events_quarantine"], day
         assert ing.output_rows["events_quarantine"] == sum(ing.removed.values()), day
-        cl = runs.of("clean_events", day)
+        cl = runs.of("clean_stays", day)
         assert cl.input_rows["events_bronze"] == accepted, day
         assert accepted == cl.output_rows["events_clean"] + sum(cl.removed.values()), day
 
@@ -123,8 +123,7 @@ def test_reruns_are_identical(spark, chain):
                                 ("moves", {"dt": day}), ("home_work", {"month": key}))}
 
     before = snap()
-    run(spark, cfg, "clean_events", day=day)
-    run(spark, cfg, "detect_stays", day=day)
+    run(spark, cfg, "clean_stays", day=day)
     run(spark, cfg, "home_work", month=MONTH)
     assert snap() == before
 
@@ -135,9 +134,9 @@ def test_run_records_name_counts_and_gates(spark, chain):
     res, cfg, runs = chain
     rec = Catalog(spark, cfg.warehouse).read("runs").toPandas()
     assert len(rec) >= len(runs.results) and set(rec["status"]) == {"succeeded"}
-    clean = rec[(rec["job"] == "clean_events") & (rec["partition"] == f"dt={res.days[1]}")]
+    clean = rec[(rec["job"] == "clean_stays") & (rec["partition"] == f"dt={res.days[1]}")]
     counts = json.loads(clean["output_rows"].iloc[0])
-    assert counts["events_clean"] == runs.of("clean_events", res.days[1]).output_rows[
+    assert counts["events_clean"] == runs.of("clean_stays", res.days[1]).output_rows[
         "events_clean"]
     assert any(g["suite"] == "events_clean" and g["success"]
                for g in json.loads(clean["gates"].iloc[0]))

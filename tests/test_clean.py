@@ -1,4 +1,4 @@
-"""clean_events: duplicates, ping-pong, drift, heavy users, cell versions; the job on the city."""
+"""Cleaning: duplicates, ping-pong, drift, heavy users, cell versions; clean_stays on the city."""
 
 from __future__ import annotations
 
@@ -261,7 +261,7 @@ def test_config_rejects_bad_clean_parameters():
 
 @pytest.fixture(scope="module")
 def cleaned_city(spark, chain):
-    """Two days of the shared pipeline run (one with the heavy card): their clean_events
+    """Two days of the shared pipeline run (one with the heavy card): their clean_stays
     results and run records, and their truth rows."""
     import json
 
@@ -278,10 +278,10 @@ def cleaned_city(spark, chain):
     days = sorted({res.days[0], heavy_day})
     truth = truth[truth["dt"].isin([d.isoformat() for d in days])].copy()
     truth["ts"] = pd.to_datetime(truth["event_time"], format="ISO8601")
-    recs = Catalog(spark, cfg.warehouse).read("runs", job="clean_events").toPandas()
+    recs = Catalog(spark, cfg.warehouse).read("runs", job="clean_stays").toPandas()
     out, records = {}, {}
     for d in days:
-        out[d] = runs.of("clean_events", d)
+        out[d] = runs.of("clean_stays", d)
         row = recs[recs["partition"] == f"dt={d}"].iloc[-1]
         records[d] = {"input_rows": json.loads(row["input_rows"]),
                       "output_rows": json.loads(row["output_rows"])}
@@ -350,5 +350,5 @@ def test_city_gate_blocks_a_too_high_removed_share(spark, cleaned_city):
     version = catalog.version("events_clean")
     strict = cfg.replace(clean=dataclasses.replace(cfg.clean, max_removed_share=0.001))
     with pytest.raises(DataQualityError, match="expect_table_row_count_to_be_between"):
-        run(spark, strict, "clean_events", day=d)
+        run(spark, strict, "clean_stays", day=d)
     assert catalog.version("events_clean") == version

@@ -22,7 +22,10 @@ pytestmark = pytest.mark.cluster  # a standalone master and spark-submit process
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
-DAILY = [j.name for j in pipeline.chain("daily")]  # units, cells, ingest, clean, stays
+DAILY = [j.name for j in pipeline.chain("daily")]  # units, cells, ingest, clean + stays
+# the whole-table jobs run in the test's own session (their spark-submit path is the same
+# code); the day jobs go through spark-submit, one JVM each
+SUBMITTED = [j for j in DAILY if pipeline.job(j).kind != "none"]
 
 
 def free_port() -> int:
@@ -92,9 +95,16 @@ def test_daily_chain_through_spark_submit(standalone, small_city, spark, tmp_pat
     env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "MOBSIG_PYTHON": sys.executable,
            "SPARK_SUBMIT": str(VENV_BIN / "spark-submit")}
     day = res.days[0]  # one synthetic day through the whole daily chain
+    from mobsig.config import load_config
+    from mobsig.runner import run
+
+    cfg = load_config(res.config_path)
     for job in DAILY:
-        args = [] if pipeline.job(job).kind == "none" else ["--date", day.isoformat()]
-        if job == "detect_stays":
+        if job not in SUBMITTED:
+            run(spark, cfg, job)
+    for job in SUBMITTED:
+        args = ["--date", day.isoformat()]
+        if job == "clean_stays":
             args.append("--fresh-start")  # the first day of data has no carry
         cmd = [str(ROOT / "deploy/yarn/submit.sh"), "--target", "standalone", "--master",
                url, "--resources", str(resources), "--python", sys.executable,
@@ -115,7 +125,7 @@ def test_daily_chain_through_spark_submit(standalone, small_city, spark, tmp_pat
     for job in DAILY:
         label = "all" if pipeline.job(job).kind == "none" else f"dt={day.isoformat()}"
         assert (job, label) in done, job
-    r = next(r for r in runs if r["job"] == "clean_events"
+    r = next(r for r in runs if r["job"] == "clean_stays"
              and r["partition"].startswith(f"dt={day}"))
     assert json.loads(r["output_rows"])["events_clean"] > 1000
     assert json.loads(r["gates"]) and all(g["success"] for g in json.loads(r["gates"]))
@@ -133,18 +143,21 @@ def test_failed_gate_exits_non_zero_and_names_the_expectation(small_city, tmp_pa
     base = [sys.executable, "-m", "mobsig.cli"]
     common = ["--config", str(res.config_path), "--set", f"paths.warehouse={wh}",
               "--set", "spark.driver_memory=1g", "--log-level", "WARNING"]
-    for job in ("ingest_units", "ingest_cells"):
-        p = subprocess.run([*base, job, *common], capture_output=True, text=True, timeout=600)
-        assert p.returncode == 0, p.stderr[-3000:]
+    from pyspark.sql import SparkSession
+
+    from mobsig.config import load_config
+    from mobsig.runner import run
+
+    spark = SparkSession.getActiveSession()
+    cfg = load_config(res.config_path, [f"paths.warehouse={wh}"])
+    for job in ("ingest_units", "ingest_cells"):  # in this session: only the failure matters
+        run(spark, cfg, job)
     # an impossible bound: every malformed row pushes the quarantine share over 0
     p = subprocess.run([*base, "ingest_events", "--date", day, *common,
                         "--set", "ingest.max_quarantine_share=0"],
                        capture_output=True, text=True, timeout=600)
     assert p.returncode == 6, p.stderr[-3000:]
     assert "quality gate" in p.stderr and "quarantine" in p.stderr
-    from pyspark.sql import SparkSession
-
-    spark = SparkSession.getActiveSession()
     from mobsig.io.catalog import Catalog
 
     cat = Catalog(spark, wh)

@@ -97,12 +97,12 @@ def submit_render_text(job: str) -> str:
 
 
 def test_render_fills_the_date():
-    out = subprocess.run([sys.executable, str(DEPLOY / "k8s" / "render.py"), "detect_stays",
+    out = subprocess.run([sys.executable, str(DEPLOY / "k8s" / "render.py"), "clean_stays",
                           "--date", "2026-06-01"], capture_output=True, text=True, check=True)
     doc = yaml.safe_load(out.stdout)
     assert doc["metadata"]["name"] == "mobsig-detect-stays-2026-06-01"
     assert doc["spec"]["arguments"][-2:] == ["--date", "2026-06-01"]
-    bad = subprocess.run([sys.executable, str(DEPLOY / "k8s" / "render.py"), "detect_stays"],
+    bad = subprocess.run([sys.executable, str(DEPLOY / "k8s" / "render.py"), "clean_stays"],
                          capture_output=True, text=True)
     assert bad.returncode != 0 and "needs --date" in bad.stderr
 
@@ -114,7 +114,7 @@ def test_yarn_submit_command(tmp_path):
     if created:
         wheel.write_bytes(b"")
     try:
-        argv = submit.submit_argv("clean_events", ["--date", "2026-06-01"], target="yarn",
+        argv = submit.submit_argv("clean_stays", ["--date", "2026-06-01"], target="yarn",
                                   env_archive="hdfs:///apps/mobsig/env.tar.gz",
                                   config_file="/etc/mobsig/prod.yaml")
     finally:
@@ -129,7 +129,7 @@ def test_yarn_submit_command(tmp_path):
     assert any("sedona-spark-shaded" in j for j in jars) and any("delta-spark" in j for j in jars)
     # the job's own resource profile from deploy/resources.yaml
     res = yaml.safe_load((DEPLOY / "resources.yaml").read_text())
-    parts = res["jobs"]["clean_events"]["shuffle_partitions"]
+    parts = res["jobs"]["clean_stays"]["shuffle_partitions"]
     assert f"spark.sql.shuffle.partitions={parts}" in text
     assert argv[-6:] == ["--config", "prod.yaml", "--set", "spark.profile=yarn", "--date",
                          "2026-06-01"]
@@ -145,12 +145,12 @@ def test_packages_use_the_pinned_coordinates():
 
 def test_bad_resources_and_jobs_fail_clearly(tmp_path):
     bad = tmp_path / "r.yaml"
-    bad.write_text("jobs:\n  clean_events:\n    executorz: 3\n")
+    bad.write_text("jobs:\n  clean_stays:\n    executorz: 3\n")
     with pytest.raises(ConfigError, match="unknown resource key 'executorz'"):
-        submit.load_resources(bad, "clean_events")
+        submit.load_resources(bad, "clean_stays")
     bad.write_text("jobs:\n  no_such_job: {}\n")
     with pytest.raises(ConfigError, match="unknown jobs \\['no_such_job'\\]"):
-        submit.load_resources(bad, "clean_events")
+        submit.load_resources(bad, "clean_stays")
     with pytest.raises(ConfigError, match="unknown job 'nope'"):
         submit.submit_argv("nope", [], target="yarn")
 
@@ -179,7 +179,7 @@ def test_airflow_dags_import_and_follow_job_dependencies(tmp_path, monkeypatch):
     for dag in (daily, monthly):
         for t in dag.tasks:
             assert t.retries >= 1
-    cmd = daily.get_task("clean_events").bash_command
-    assert "deploy/yarn/submit.sh" in cmd and "clean_events --date {{ data_interval_start | ds }}" \
+    cmd = daily.get_task("clean_stays").bash_command
+    assert "deploy/yarn/submit.sh" in cmd and "clean_stays --date {{ data_interval_start | ds }}" \
         in cmd
-    assert "--require detect_stays" in monthly.get_task("days_complete").bash_command
+    assert "--require clean_stays" in monthly.get_task("days_complete").bash_command

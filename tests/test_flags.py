@@ -156,7 +156,7 @@ def test_iot_tac_and_impossible_rate(spark):
     iot = human("iotcard_" * 3, seed=7, tac="86371701")        # moves like a human
     busy = human("busycard" * 3, rate_h=30, seed=8)             # ~480 events a day
     heavy = human("heavycrd" * 3, seed=9)
-    heavy["is_heavy_user"] = heavy["dt"] == dt.date(2026, 6, 3)  # clean_events' mark
+    heavy["is_heavy_user"] = heavy["dt"] == dt.date(2026, 6, 3)  # clean_stays' mark
     tacs = [("86371701", "IoT "), ("35328010", "handset")]
     out = flags_of(spark, to_spark(spark, iot, busy, heavy),
                    params={"max_events_per_day": 300}, tac_rows=tacs)

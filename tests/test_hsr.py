@@ -153,7 +153,7 @@ def test_ingest_cells_carries_is_hsr_and_keeps_public_spacing(spark, tmp_path):
     _, with_hsr = _build(spark, tmp_path / "a", tiny_cells())
     assert {c: r["is_hsr"] for c, r in with_hsr.items()} == {
         "c1": False, "c2": False, "c3": False, "c4": False, "h1": True, "h2": True}
-    # public cells' spacing (and so the stay radius detect_stays derives from it) ignores
+    # public cells' spacing (and so the stay radius clean_stays derives from it) ignores
     # the HSR sites ...
     _, public_only = _build(spark, tmp_path / "b", tiny_cells(hsr=False))
     for c in ("c1", "c2", "c3", "c4"):

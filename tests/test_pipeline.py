@@ -147,9 +147,9 @@ def test_run_plan_follows_the_spec_order():
     daily = [j.name for j in pipeline.chain("daily") if j.kind != "none"]
     monthly = [j.name for j in pipeline.chain("monthly")]
     assert names == (["ingest_units", "ingest_cells"] + daily * 3 + monthly * 2)
-    assert [s[1].label for s in steps if s[0] == "detect_stays"] == [
+    assert [s[1].label for s in steps if s[0] == "clean_stays"] == [
         "dt=2026-06-29", "dt=2026-06-30", "dt=2026-07-01"]
-    assert [s[2] for s in steps if s[0] == "detect_stays"] == [{"fresh_start": True}, {}, {}]
+    assert [s[2] for s in steps if s[0] == "clean_stays"] == [{"fresh_start": True}, {}, {}]
     assert [s[1].month for s in steps if s[0] == "expand"] == [dt.date(2026, 6, 1),
                                                                 dt.date(2026, 7, 1)]
 

@@ -1,7 +1,7 @@
 """Home/work and population classes (mobsig.residence, jobs/home_work).
 
 Integration tests run on the synthetic city through the real pipeline (conftest ``chain``:
-ingest -> clean -> detect_stays -> flag_users -> home_work).
+ingest -> clean_stays -> flag_users -> home_work).
 """
 
 from __future__ import annotations

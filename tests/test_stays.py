@@ -29,7 +29,7 @@ from mobsig.stays import (
     to_kernel_input,
 )
 from tests.conftest import make_config
-from tests.factories import match_stays
+from tests.factories import match_stays, write_day_inputs
 
 MIN = 60_000_000  # microseconds
 TZ = "Asia/Shanghai"
@@ -367,7 +367,8 @@ def local_rows(df):
 def test_cross_midnight_stay_stored_once(spark, tmp_path):
     from mobsig.runner import run
 
-    cfg = make_config(tmp_path)
+    # a card with more than 25 rows a day is a heavy user (no stays)
+    cfg = make_config(tmp_path, clean={"heavy_user_events_per_day": 25})
     d1, d2 = DAY1, DAY1 + dt.timedelta(days=1)
     rows = []
     # night: at work until 19:00, home from 20:00 on d1 to 07:30 on d2, then work
@@ -379,14 +380,14 @@ def test_cross_midnight_stay_stored_once(spark, tmp_path):
     rows += [ec_row("late", d1, h, "a", 0) for h in (23 + 40 / 60, 23 + 55 / 60)]
     rows += [ec_row("late", d2, h, "a", 0) for h in (0.25, 1)]
     # heavy users are excluded
-    rows += [ec_row("heavy", d, h, "a", 0, heavy=True) for d in (d1, d2) for h in (1, 5)]
-    ec = ec_frame(spark, rows)
+    rows += [ec_row("heavy", d, 1 + i / 10, "a", 0) for d in (d1, d2) for i in range(30)]
+    write_day_inputs(spark, cfg, ec_frame(spark, rows))
     cat = Catalog(spark, cfg.warehouse)
-    cat.write(ec, "events_clean", {})
-    r1 = run(spark, cfg, "detect_stays", day=d1)
+    r1 = run(spark, cfg, "clean_stays", day=d1, fresh_start=True)
+    assert r1.facts["heavy_users"] == 1 and r1.facts["heavy_rows"] == 30
     assert r1.output_rows["stays"] == 1
     assert cat.read("stays_carry", dt=d1).where("kind = 'open_record'").count() == 4 + 2
-    r2 = run(spark, cfg, "detect_stays", day=d2)
+    r2 = run(spark, cfg, "clean_stays", day=d2)
     s1 = local_rows(cat.read("stays", dt=d1))
     s2 = local_rows(cat.read("stays", dt=d2))
     assert [(s["user_id"], s["cell_id"]) for s in s1] == [("night", "w")]
@@ -403,7 +404,7 @@ def test_cross_midnight_stay_stored_once(spark, tmp_path):
     assert cat.read("moves", dt=d1).count() == 0  # the home stay was not closed on d1
     # re-run d2: identical stays, moves and carry
     before = {t: sorted(cat.read(t, dt=d2).collect()) for t in ("stays", "moves", "stays_carry")}
-    assert run(spark, cfg, "detect_stays", day=d2).output_rows == r2.output_rows
+    assert run(spark, cfg, "clean_stays", day=d2).output_rows == r2.output_rows
     after = {t: sorted(cat.read(t, dt=d2).collect()) for t in ("stays", "moves", "stays_carry")}
     assert after == before
 
@@ -416,10 +417,12 @@ def test_missing_previous_carry_is_an_error(spark, tmp_path):
     cfg = make_config(tmp_path)
     d1, d2 = DAY1, DAY1 + dt.timedelta(days=1)
     rows = [ec_row("u", d, h, "a", 0) for d in (d1, d2) for h in (1, 2, 3)]
-    Catalog(spark, cfg.warehouse).write(ec_frame(spark, rows), "events_clean", {})
-    with pytest.raises(InputError, match="run detect_stays for 2026-06-01 first"):
-        run(spark, cfg, "detect_stays", day=d2)
-    assert run(spark, cfg, "detect_stays", day=d2, fresh_start=True).output_rows["stays"] == 1
+    write_day_inputs(spark, cfg, ec_frame(spark, rows))
+    # events_clean of d1 exists (as if clean_stays ran for d1) but its carry does not
+    Catalog(spark, cfg.warehouse).write(ec_frame(spark, rows[:3]), "events_clean", {})
+    with pytest.raises(InputError, match="run clean_stays for 2026-06-01 first"):
+        run(spark, cfg, "clean_stays", day=d2)
+    assert run(spark, cfg, "clean_stays", day=d2, fresh_start=True).output_rows["stays"] == 1
 
 
 # --------------------------------------------------------------------------------------
@@ -431,7 +434,7 @@ def city_stays(spark, chain):
     """Days 2-5 of the shared pipeline run (their re-run is test_chain's)."""
     res, cfg, runs = chain
     days = res.days[1:5]
-    results = [runs.of("detect_stays", d) for d in days]
+    results = [runs.of("clean_stays", d) for d in days]
     cat = Catalog(spark, cfg.warehouse)
     snap = {t: sorted(cat.read(t, dt=days[2]).collect()) for t in ("stays", "moves",
                                                                      "stays_carry")}

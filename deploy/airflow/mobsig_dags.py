@@ -2,13 +2,13 @@
 
 - ``mobsig_daily`` (one run per day, catch-up on, so a backfill is
   ``airflow dags backfill mobsig_daily --start-date A --end-date B`` or clearing a range):
-  ingest_units -> ingest_cells -> ingest_events -> clean_events -> detect_stays.
-  detect_stays of day D
+  ingest_units -> ingest_cells -> ingest_events -> clean_stays.
+  clean_stays of day D
   reads the open-stay carry of D-1, so runs are sequential (max_active_runs=1,
-  depends_on_past on detect_stays).
+  depends_on_past on clean_stays).
 - ``mobsig_monthly`` (runs on the 1st for the previous month): a gate task that waits until
-  every day of the month has a succeeded detect_stays (``mobsig status --month M
-  --require detect_stays``, retried), then flag_users -> home_work -> place_cards ->
+  every day of the month has a succeeded clean_stays (``mobsig status --month M
+  --require clean_stays``, retried), then flag_users -> home_work -> place_cards ->
   expand -> population_by_unit.
 
 Each task runs ``deploy/yarn/submit.sh`` from the mobsig checkout or image on the Airflow
@@ -29,8 +29,7 @@ from airflow.sdk import DAG
 # the chains of the pipeline spec (mobsig.pipeline.chain("daily"/"monthly")); the DAG runs
 # where mobsig may not be importable, so they are spelled out here and
 # tests/test_pipeline.py fails when they drift from the spec
-DAILY_CHAIN = ["ingest_units", "ingest_cells", "ingest_events", "clean_events",
-               "detect_stays"]
+DAILY_CHAIN = ["ingest_units", "ingest_cells", "ingest_events", "clean_stays"]
 MONTHLY_CHAIN = ["flag_users", "home_work", "place_cards", "expand", "population_by_unit"]
 
 HOME = os.environ.get("MOBSIG_HOME", "/opt/mobsig")
@@ -54,7 +53,7 @@ def submit(job: str, partition: str) -> str:
 
 with DAG(
     dag_id="mobsig_daily",
-    description="signaling -> events_bronze -> events_clean -> stays/moves, one day",
+    description="signaling -> events_bronze -> events_clean + stays/moves, one day",
     schedule="0 3 * * *",  # the day's files are complete by 03:00 the next morning
     start_date=dt.datetime(2026, 1, 1),
     catchup=True,
@@ -67,7 +66,7 @@ with DAG(
     for job in DAILY_CHAIN:
         cmd = submit(job, "" if job in ("ingest_units", "ingest_cells") else f"--date {day}")
         task = BashOperator(task_id=job, bash_command=cmd,
-                            depends_on_past=(job == "detect_stays"))
+                            depends_on_past=(job == "clean_stays"))
         if prev is not None:
             prev >> task
         prev = task
@@ -87,7 +86,7 @@ with DAG(
     wait = BashOperator(
         task_id="days_complete",
         bash_command=(f"{HOME}/.venv/bin/mobsig status --config {CONFIG} --month {month} "
-                      "--require detect_stays"),
+                      "--require clean_stays"),
         retries=24, retry_delay=dt.timedelta(hours=1), retry_exponential_backoff=False)
     prev = wait
     for job in MONTHLY_CHAIN:

@@ -2,7 +2,7 @@
 """Write the SparkApplication manifests (deploy/k8s/apps/JOB.yaml) or render one for a day.
 
     python deploy/k8s/render.py --write                 # regenerate apps/*.yaml
-    python deploy/k8s/render.py detect_stays --date 2026-06-01 | kubectl apply -f -
+    python deploy/k8s/render.py clean_stays --date 2026-06-01 | kubectl apply -f -
     python deploy/k8s/render.py home_work --month 2026-06 | kubectl apply -f -
 
 The manifests come from mobsig.submit.k8s_manifest (same resources file and pinned

@@ -3,8 +3,8 @@
 #
 #   deploy/yarn/submit.sh [submit options] JOB [job options]
 #   deploy/yarn/submit.sh --config /etc/mobsig/prod.yaml ingest_events --date 2026-06-01
-#   deploy/yarn/submit.sh --env-archive hdfs:///apps/mobsig/mobsig-env.tar.gz detect_stays --date 2026-06-01
-#   deploy/yarn/submit.sh --target standalone --master spark://127.0.0.1:7077 clean_events --date D
+#   deploy/yarn/submit.sh --env-archive hdfs:///apps/mobsig/mobsig-env.tar.gz clean_stays --date 2026-06-01
+#   deploy/yarn/submit.sh --target standalone --master spark://127.0.0.1:7077 clean_stays --date D
 #
 # Submit options (before JOB): --target yarn|standalone|k8s, --master URL,
 # --deploy-mode client|cluster, --resources FILE (default deploy/resources.yaml),

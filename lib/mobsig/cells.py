@@ -207,7 +207,7 @@ def with_positions(cells: pd.DataFrame, cells_cfg: CellsConfig, metric_crs: str
     single site: 2 x radius_m; HSR sites (``is_hsr``) do not count for public cells) and
     ``svc_lon``/``svc_lat`` (:func:`service_point`, CGCS2000). Keeps rows. Nothing here
     depends on later stages: the stay radius is derived from ``spacing_m`` by
-    detect_stays (``mobsig.stays.StayRadius``).
+    clean_stays (``mobsig.stays.StayRadius``).
     """
     from pyproj import Transformer
 
@@ -333,7 +333,7 @@ def coverage_problems(cells: DataFrame) -> DataFrame:
 
 
 # --------------------------------------------------------------------------------------
-# the cell versions of one day (ingest_events, clean_events)
+# the cell versions of one day (ingest_events, clean_stays)
 
 
 def valid_on(cells: DataFrame, day: dt.date) -> DataFrame:

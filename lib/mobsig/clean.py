@@ -1,6 +1,9 @@
 """Event cleaning (preprocessing, part 3): locate, de-duplicate, collapse ping-pong, drop drift.
 
-The chain (driven by ``jobs/clean_events.py``)::
+The rules are applied by the daily pass (:mod:`mobsig.daily`, ``jobs/clean_stays.py``)
+through the numpy kernel :mod:`mobsig.clean_kernel`. This module states them and keeps
+their Spark window form, the reference the kernel is tested against row for row
+(tests/test_clean_kernel.py), plus the broadcast cell join the pass uses::
 
     with_cell_position    broadcast join: each event gets its cell's position (or none)
     heavy_users           per-user daily event counts (an aggregation, before any sort)

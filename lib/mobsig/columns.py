@@ -117,10 +117,10 @@ REGION_UNKNOWN = "unknown"  # region of cells outside every county-level unit
 IS_WELLFORMED = "is_wellformed"  # false when a line has the wrong number of fields
 EVENT_TIME_IN = "event_time_in"  # typed timestamp from Parquet, else null
 
-# event cleaning (clean_events): why a bronze row is not in events_clean (null = kept)
+# event cleaning (clean_stays): why a bronze row is not in events_clean (null = kept)
 DROP_REASON = "drop_reason"
 
-# moves and the stays carry (detect_stays)
+# moves and the stays carry (clean_stays)
 ORIGIN_LON = "origin_lon"
 ORIGIN_LAT = "origin_lat"
 ORIGIN_H3 = "origin_h3"

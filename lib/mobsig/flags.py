@@ -17,7 +17,7 @@ Non-human rules (each one that fires is listed in ``non_human_reason``):
   its gaps, so its IQR stays wide; a machine's occasional lost record does not move the
   quartiles (the plain CV is kept as evidence);
 - ``impossible_rate``: a day with more than ``max_events_per_day`` events, or
-  ``is_heavy_user`` set by clean_events on any day.
+  ``is_heavy_user`` set by clean_stays on any day.
 
 Multi-card rule: two human cards are one person when they are in the same places AND move
 at the same times.
@@ -142,6 +142,19 @@ def iot_cards(events: DataFrame, tac_types: DataFrame | None,
         return None
     return (card_tac(events, tac_types, iot_device_types).where(F.col("is_iot_tac"))
             .select(USER_ID))
+
+
+def iot_tacs(tac_types: DataFrame | None, iot_device_types: Sequence[str]
+             ) -> frozenset[str] | None:
+    """The TACs (trimmed) whose device type is an IoT type, collected to the driver for the
+    daily pass (:func:`mobsig.daily.iot_users` applies :func:`card_tac`'s rule to them);
+    None without a TAC table."""
+    if tac_types is None:
+        return None
+    types = [t.strip().lower() for t in iot_device_types]
+    rows = (tac_types.where(F.lower(F.trim(F.col("device_type"))).isin(types))
+            .select(F.trim(F.col("tac")).alias("tac")).distinct().collect())
+    return frozenset(r["tac"] for r in rows if r["tac"] is not None)
 
 
 def card_extent(events: DataFrame) -> DataFrame:

@@ -56,13 +56,11 @@ PIPELINE: tuple[Job, ...] = (
     Job("ingest_events", "day_region", reads=("cells",),
         writes=("events_bronze", "events_quarantine"), inputs=("raw_events",),
         help="raw signaling of a day -> events_bronze (+ events_quarantine with reasons)"),
-    Job("clean_events", "day_region", reads=("events_bronze", "cells"),
-        writes=("events_clean",),
-        help="de-duplicate, locate, collapse ping-pong and remove drift: events_bronze -> "
-             "events_clean"),
-    Job("detect_stays", "day", reads=("events_clean", "stays_carry"),
-        writes=("stays", "moves", "stays_carry"), optional_inputs=("tac_types",),
-        help="detect stays and moves of a day (stays, moves, stays_carry)"),
+    Job("clean_stays", "day", reads=("events_bronze", "cells", "stays_carry", "events_clean"),
+        writes=("events_clean", "stays", "moves", "stays_carry"),
+        optional_inputs=("tac_types",),
+        help="clean a day's events (duplicates, ping-pong, drift) and detect its stays and "
+             "moves in one shuffle: events_clean, stays, moves, stays_carry"),
     Job("flag_users", "month", reads=("events_clean",), writes=("user_flags",),
         optional_inputs=("tac_types",),
         help="flag non-human cards and multi-card persons for a month (user_flags)"),

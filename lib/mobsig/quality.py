@@ -328,13 +328,17 @@ def run_gate(
     schema: str | None = None,
     results_dir: str | Path | None = None,
     label: str = "",
+    known: dict[str, int] | None = None,
 ) -> GateResult:
     """Gate ``df`` with ``expectations/<suite>.json`` (``suite`` None: structure only).
 
     ``df`` is a table (a DataFrame; ``schema`` names the table whose schema adds the
     structural checks, default the suite's ``meta.table``) or job-level metrics (a dict,
     validated as a one-row frame). ``label`` (e.g. ``dt=2026-06-01``) names the kept
-    result file. Raises DataQualityError naming every failed critical check.
+    result file. ``known``: unexpected-row counts by expectation type that the caller
+    counted itself (e.g. duplicates found in its own sorted pass); those checks are taken
+    from it instead of the aggregate. Raises DataQualityError naming every failed critical
+    check.
     """
     params = dict(params or {})
     d = load_suite_dict(suite) if suite else {"name": schema, "meta": {}, "expectations": []}
@@ -344,7 +348,7 @@ def run_gate(
     else:
         table = schema or d.get("meta", {}).get("table")
         out = _table_gate(df, name, d["expectations"],
-                          load_schema(table) if table else None, params)
+                          load_schema(table) if table else None, params, known or {})
     if results_dir:
         out.result_path = _keep(out, Path(results_dir), name, label, params)
     for w in out.warnings:
@@ -384,7 +388,8 @@ def _metrics_gate(metrics: dict[str, Any], name: str, expectations: list[dict[st
 
 
 def _table_gate(df: DataFrame, name: str, expectations: list[dict[str, Any]],
-                schema: TableSchema | None, params: dict[str, Any]) -> GateResult:
+                schema: TableSchema | None, params: dict[str, Any],
+                known: dict[str, int]) -> GateResult:
     """Structure, then every check in one aggregate, then GX on the metrics row."""
     out = GateResult(suite=name, success=True, evaluated=0)
     exps = list(expectations)
@@ -404,8 +409,8 @@ def _table_gate(df: DataFrame, name: str, expectations: list[dict[str, Any]],
         (e, k, ROW_CHECKS[e["type"]](k) if e["type"] in ROW_CHECKS else None)
         for e, k in resolved]
     aggs = [F.count(F.lit(1)).alias("n_rows")]
-    for i, (_, _, c) in enumerate(checks):
-        if c is None:
+    for i, (e, _, c) in enumerate(checks):
+        if c is None or e["type"] in known:
             continue
         aggs.append(F.sum(F.when(c.considered, 1).otherwise(0)).alias(f"c{i}_considered"))
         if c.distinct is not None:
@@ -417,16 +422,19 @@ def _table_gate(df: DataFrame, name: str, expectations: list[dict[str, Any]],
     row: dict[str, Any] = {"n_rows": n_rows}
     gx_exps: list[dict[str, Any]] = []
     numbers: list[dict[str, Any]] = []
-    for i, (_, k, c) in enumerate(checks):
+    for i, (e, k, c) in enumerate(checks):
         if c is None:  # a table-level expectation on the row count
             gx_exps.append({"type": "expect_column_values_to_be_between",
                             "kwargs": {"column": "n_rows", "min_value": k.get("min_value"),
                                        "max_value": k.get("max_value")}})
             numbers.append({"observed_value": n_rows})
             continue
-        considered = int(got[f"c{i}_considered"] or 0)
-        unexpected = (considered - int(got[f"c{i}_distinct"] or 0) if c.distinct is not None
-                      else int(got[f"c{i}_unexpected"] or 0))
+        if e["type"] in known:  # counted by the caller over every row
+            considered, unexpected = n_rows, int(known[e["type"]])
+        else:
+            considered = int(got[f"c{i}_considered"] or 0)
+            unexpected = (considered - int(got[f"c{i}_distinct"] or 0)
+                          if c.distinct is not None else int(got[f"c{i}_unexpected"] or 0))
         mostly = float(k.get("mostly", 1.0))
         allowed = math.floor((1.0 - mostly) * considered + 1e-9)
         row[f"c{i}_unexpected"] = unexpected

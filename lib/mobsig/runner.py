@@ -107,7 +107,11 @@ class Output:
     ``partition`` defaults to the run's own (dt, dt+region, month or the whole table).
     ``suite`` defaults to the table name; ``gated=False`` skips the suite (state tables
     such as the carry) but never the schema. ``explain`` (text) is added to the error
-    when the gate fails, e.g. the rows that broke a bound."""
+    when the gate fails, e.g. the rows that broke a bound. ``known``: unexpected-row counts
+    the job already has for some expectation types of the suite (counted in its own pass,
+    e.g. uniqueness of rows it sorted), so the gate does not recompute them. ``stage``:
+    persist the conformed rows before gating (False when ``df`` is read from a frame the
+    job keeps already)."""
 
     df: DataFrame
     table: str
@@ -116,6 +120,8 @@ class Output:
     params: dict[str, Any] | None = None
     gated: bool = True
     explain: str = ""
+    known: dict[str, int] | None = None
+    stage: bool = True
 
 
 @dataclass(frozen=True)
@@ -250,23 +256,29 @@ class JobContext:
         self._after_write.append(fn)
 
     # checks
-    def reconcile(self, frame: DataFrame, *, source: str, reason: str,
-                  reasons: tuple[str, ...], rows_in: int | None = None,
-                  by: str | None = None) -> Ledger:
-        """Count ``frame`` (one row per source row; ``reason`` null = kept) by reason in one
-        aggregate and check rows in = kept + removed. ``rows_in`` (counted separately) is
-        the source's row count; without it the frame's own total is the input. A reason
-        outside ``reasons`` or a gap fails the run (DataQualityError) before any write.
-        ``by``: a column whose values split the kept count (``kept_by``)."""
-        keys = [reason] + ([by] if by else [])
+    def reconcile(self, frame: DataFrame | dict[str | None, int], *, source: str,
+                  reason: str, reasons: tuple[str, ...], rows_in: int | None = None,
+                  by: str | None = None, kept_by: dict[Any, int] | None = None) -> Ledger:
+        """Check rows in = kept + removed per reason, before any write.
+
+        ``frame``: one row per source row (``reason`` null = kept), counted by reason in one
+        aggregate; or the counts themselves (reason -> rows, None = kept) when the job's
+        own pass accumulated them. ``rows_in`` (counted separately) is the source's row
+        count; without it the total is the input. A reason outside ``reasons`` or a gap
+        fails the run (DataQualityError). ``by``: a column of ``frame`` whose values split
+        the kept count (``kept_by``; with counts, pass ``kept_by`` itself)."""
         counts: dict[str | None, int] = {}
-        kept_by: dict[Any, int] = {}
-        for r in frame.groupBy(*keys).count().collect():
-            counts[r[0]] = counts.get(r[0], 0) + int(r["count"])
-            if by and r[0] is None:
-                kept_by[r[1]] = int(r["count"])
+        kept_by = dict(kept_by or {})
+        if isinstance(frame, dict):
+            counts = {k: int(v) for k, v in frame.items()}
+        else:
+            keys = [reason] + ([by] if by else [])
+            for r in frame.groupBy(*keys).count().collect():
+                counts[r[0]] = counts.get(r[0], 0) + int(r["count"])
+                if by and r[0] is None:
+                    kept_by[r[1]] = int(r["count"])
         kept = counts.pop(None, 0)
-        unknown = sorted(k for k in counts if k not in reasons)
+        unknown = sorted(k for k in counts if k not in reasons and counts[k])
         if unknown:
             raise DataQualityError(f"{self.spec.name} {self.label}: unknown {reason} values "
                                    f"{unknown} (known: {list(reasons)})")
@@ -367,12 +379,14 @@ def gate_all_then_write(catalog: Catalog, outputs: list[Output], *,
         return own[-1]
 
     try:
-        staged = [(o, stage(conform(o.df, catalog.schema(o.table)))) for o in outputs]
+        staged = [(o, conform(o.df, catalog.schema(o.table))) for o in outputs]
+        staged = [(o, stage(df) if o.stage else df) for o, df in staged]
+        rows: dict[str, int] = {}
         for o, out in staged:
             try:
                 res = run_gate(out, (o.suite or o.table) if o.gated else None,
                                params=o.params, schema=o.table, results_dir=results_dir,
-                               label=label)
+                               label=label, known=o.known)
             except DataQualityError as exc:
                 if result is not None:
                     result.gates.append({"table": o.table, **exc.result})
@@ -381,12 +395,13 @@ def gate_all_then_write(catalog: Catalog, outputs: list[Output], *,
                 raise
             if result is not None:
                 result.gates.append({"table": o.table, **res.summary()})
+            rows[o.table] = int(res.metrics["n_rows"])
         for o, out in staged:
             if o.partition is None:
                 raise AssertionError(f"output {o.table}: no partition given")
             catalog.write(out, o.table, o.partition)
             if result is not None:
-                result.output_rows[o.table] = out.count()
+                result.output_rows[o.table] = rows[o.table]
     finally:
         for df in own:
             df.unpersist()
@@ -480,7 +495,7 @@ def run(spark: Any, cfg: Config, name: str, *, day: dt.date | None = None,
         regions: list[str] | None = None, month: dt.date | None = None,
         **options: Any) -> JobResult:
     """Run one job on one partition (for notebooks and tests):
-    ``run(spark, cfg, "clean_events", day=d)``, ``run(spark, cfg, "expand", month=m)``."""
+    ``run(spark, cfg, "clean_stays", day=d)``, ``run(spark, cfg, "expand", month=m)``."""
     part = Partition(day=day, regions=tuple(regions) if regions else None, month=month)
     kind = job(name).kind
     if (kind == "month") != (month is not None) or (kind.startswith("day")) != (day is not None):

@@ -605,3 +605,17 @@ def last_stay_per_user(stays: DataFrame, previous: DataFrame, horizon_us: int,
         USER_ID, F.lit(CARRY_LAST).alias(KIND), F.lit(None).cast("timestamp").alias(EVENT_TIME),
         STAY_START, STAY_END, CELL_ID, LON, LAT, X_M, Y_M,
         F.lit(None).cast("double").alias(STAY_RADIUS_M), H3)
+
+
+def day_outputs(folded: DataFrame, carry: DataFrame, horizon_us: int, h3_resolution: int,
+                max_gap_s: float, keep=lambda df: df
+                ) -> tuple[DataFrame, DataFrame, DataFrame]:
+    """(stays, moves, new carry) of a day from the fold's output and the previous day's
+    carry (its last stays start the day's first moves; the day's open records and last
+    stays become the next carry). No ``dt`` column. ``keep`` persists the stays, which
+    the three outputs share."""
+    stays = keep(stays_from_fold(folded, h3_resolution))
+    previous = carry_last_stays(carry)
+    new_carry = (open_records_from_fold(folded)
+                 .unionByName(last_stay_per_user(stays, previous, horizon_us, max_gap_s)))
+    return stays, moves_between_stays(stays, previous, max_gap_s), new_carry

@@ -1,12 +1,12 @@
-"""Benchmark the daily chain (ingest -> clean -> stays) in local mode at several sizes.
+"""Benchmark the daily chain (ingest -> clean + stays) in local mode at several sizes.
 
     mobsig bench --sizes 1e6,1e7,3e7 --skew --out bench-out
 
 For each size it generates a one-day synthetic city with about that many raw events (CSV
-gzip, as operators deliver them), runs ingest_events, clean_events and detect_stays on it
+gzip, as operators deliver them), runs ingest_events and clean_stays on it
 in this session with every quality gate on, and reports per run:
 
-  - wall time per stage and of the chain (the sum of the three daily stages), events/s per
+  - wall time per stage and of the chain (the sum of the daily stages), events/s per
     core end to end (raw events / chain seconds / local cores);
   - the Spark I/O floor on the same files, in the same session: read the raw CSV, parse
     the time, repartition by user, sort by (user, time), write Parquet (the one
@@ -55,7 +55,7 @@ from mobsig.config import Config, build_config
 from mobsig.errors import ConfigError
 
 NAME = "bench"
-HELP = "benchmark ingest -> clean -> stays at several input sizes (local mode)"
+HELP = "benchmark ingest -> clean + stays at several input sizes (local mode)"
 EVENTS_PER_PERSON_DAY = 125.0  # measured on the synthetic city (humans + IoT), for sizing
 HEAVY_EVENTS_PER_DAY = 30_000  # the generator's heavy test cards (synth default) ...
 HEAVY_SHARE_MAX = 0.03  # ... capped at 3 % of a small day (unchanged from 10^6 events up)
@@ -63,9 +63,9 @@ SKEW_CARD_EVENTS = 1_000_000  # the skewed day's heavy card: min(10^6, 10 % of t
 SKEW_SHARE = 0.10  # ... and the share of all events on its cell
 FLAT_MEMORY = 1.25  # skewed peak RSS / uniform peak RSS at which memory counts as flat
 MIN_SIZE = 10_000
-# the daily jobs the bench times, from the pipeline spec (ingest, clean, stays)
+# the daily jobs the bench times, from the pipeline spec (ingest, clean + stays)
 DAILY_STAGES = [j.name for j in pipeline.PIPELINE if j.kind.startswith("day")]
-SHORT = {"ingest_events": "ingest", "clean_events": "clean", "detect_stays": "stays"}
+SHORT = {"ingest_events": "ingest", "clean_stays": "clean+stays"}
 _CARD_ID = re.compile(r"[0-9a-f]{32}")
 
 
@@ -435,7 +435,7 @@ def bench_one(spark, base_cfg: Config, target: int, out: Path, *, skewed: bool =
         with PeakMemory() as mem:
             t = time.time()
             r = run_partition(spark, run_cfg, name, Partition(day=day),
-                              {"fresh_start": True} if name == "detect_stays" else {})
+                              {"fresh_start": True} if name == "clean_stays" else {})
             stages[name] = round(time.time() - t, 2)
         stage_peak[name] = _gib(mem.peak)
         stage_by[name] = {k: _gib(v) for k, v in mem.peak_by.items()}
@@ -582,10 +582,10 @@ def markdown(report: dict) -> str:
              f"{m.get('load_avg_end', '?')}; "
              + (f"after an untimed warm-up run ({warm['events']:,} events, chain "
                 f"{warm['chain_s']} s)." if warm else "no warm-up run."), "",
-             "| day | raw events | ingest s | clean s | stays s | chain s | events/s/core "
-             "| I/O floor s | chain/floor | RSS at start GiB | peak RSS GiB ingest / clean / "
-             "stays | peak RSS GiB | vs uniform |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| day | raw events | ingest s | clean+stays s | chain s | events/s/core "
+             "| I/O floor s | chain/floor | RSS at start GiB | peak RSS GiB ingest / "
+             "clean+stays | peak RSS GiB | vs uniform |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in report["results"]:
         s, p = r["stages_s"], r["stage_peak_rss_gib"]
         vs = ""
@@ -593,8 +593,8 @@ def markdown(report: dict) -> str:
             vs = (f"{r['peak_rss_vs_uniform']:.2f} "
                   f"({'flat' if r['flat_memory'] else 'NOT flat'})")
         lines.append(
-            f"| {r['day']} | {r['events']:,} | {s['ingest_events']} | {s['clean_events']} | "
-            f"{s['detect_stays']} | {r['chain_s']} | {r['events_per_s_per_core']:,} | "
+            f"| {r['day']} | {r['events']:,} | {s['ingest_events']} | {s['clean_stays']} | "
+            f"{r['chain_s']} | {r['events_per_s_per_core']:,} | "
             f"{r['io_floor_s']} | {r['chain_over_floor']} | {r['rss_start_gib']} | "
             + " / ".join(str(p[n]) for n in DAILY_STAGES)
             + f" | {r['peak_rss_gib']} | {vs} |")
@@ -607,13 +607,13 @@ def markdown(report: dict) -> str:
         k = r.get("skew")
         if not k:
             continue
-        clean = r["facts"].get("clean_events", {})
+        clean = r["facts"].get("clean_stays", {})
         lines.append(
             f"Skewed day of {r['events']:,} events: card {k['card']} has "
             f"{k['card_events']:,} events ({k['card_share']:.1%}; generated "
             f"{k['card_target_events']:,}), cell {k['cell']} {k['cell_events']:,} "
             f"({k['cell_share']:.1%}; {k['moved_events']:,} events of {k['moved_cards']:,} "
-            f"cards moved onto it); clean_events set aside {clean.get('heavy_users', '?')} "
+            f"cards moved onto it); clean_stays set aside {clean.get('heavy_users', '?')} "
             f"heavy card(s), {clean.get('heavy_rows', '?')} rows.")
     return "\n".join(lines) + "\n"
 

@@ -1,6 +1,6 @@
 """Run a job, or a whole chain, by hand for a day, a month or a range (one Spark session).
 
-    mobsig run detect_stays --date 2026-06-01
+    mobsig run clean_stays --date 2026-06-01
     mobsig run daily --from 2026-06-01 --to 2026-06-30      # units, cells, ingest, clean, stays
     mobsig run monthly --month 2026-06                      # flags .. population_by_unit
     mobsig run all --from 2026-06-01 --to 2026-06-30        # daily range, then its months
@@ -36,7 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--keep-going", action="store_true",
                    help="run the remaining partitions after a failure (exit 1 at the end)")
     p.add_argument("--fresh-start", action="store_true",
-                   help="detect_stays on the first day starts without the previous day's "
+                   help="clean_stays on the first day starts without the previous day's "
                         "open-stay carry (first day of the data; otherwise an error)")
     p.add_argument("--no-export-files", action="store_true",
                    help="population_by_unit: skip the GeoParquet/CSV export files")

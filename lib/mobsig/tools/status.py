@@ -2,7 +2,7 @@
 
     mobsig status --date 2026-06-01
     mobsig status --month 2026-06                    # every day of the month + monthly jobs
-    mobsig status --month 2026-06 --require detect_stays   # exit 1 unless all days succeeded
+    mobsig status --month 2026-06 --require clean_stays   # exit 1 unless all days succeeded
 
 For each job and partition it shows the latest run: status, end time, duration, rows in
 and out, failed gates and the error. With ``--require JOB[,JOB]`` the exit status is 0 only
