@@ -20,6 +20,20 @@ def test_scaling_exponent():
     assert B.scaling_exponent([1e6, 1e6], [10.0, 12.0]) is None
 
 
+def test_cores_needed_from_rate_and_exponent():
+    # 10^5 events/s/core, linear: 3x10^11 events in 4 h need 3e11 / (1e5 x 14,400) cores
+    assert B.cores_needed(3e11, 1e5, 1e7, 1.0) == math.ceil(3e11 / (1e5 * 14400))
+    # b < 1 (fixed costs) is not extrapolated into cheaper big days
+    assert B.cores_needed(3e11, 1e5, 1e7, 0.8) == B.cores_needed(3e11, 1e5, 1e7, 1.0)
+    # b = 1.1: per-event cost grows 30,000^0.1 ~ 2.8x from 10^7 to 3x10^11
+    assert B.cores_needed(3e11, 1e5, 1e7, 1.1) == math.ceil(
+        3e11 / (1e5 / 30000 ** 0.1 * 14400))
+    z = B.sizing([{"day": "uniform", "events": 10**7, "events_per_s_per_core": 10**5}],
+                 {"uniform": {"chain": None}})
+    assert z["cores"] == {"province": math.ceil(1e10 / (1e5 * 14400)),
+                          "nation": math.ceil(3e11 / (1e5 * 14400))}
+
+
 def test_skew_option():
     p = argparse.ArgumentParser()
     B.add_arguments(p)
@@ -67,6 +81,8 @@ def test_bench_report_and_skewed_day(spark, tmp_path):
     assert up["sizes"] == 2 and math.isfinite(up["chain"]) and math.isfinite(up["io_floor"])
     assert report["scaling"]["skewed"]["chain"] is None  # one size: n/a
     assert "chain b = n/a" in md
+    assert report["sizing"]["at_events"] == report["results"][2]["events"]
+    assert "| nation | 3e+11 |" in md
 
     skewed = report["results"][1]
     k = skewed["skew"]

@@ -145,7 +145,7 @@ C_REASON = clean.DROP_REASON
 
 
 def _rows(rows):
-    return sorted((tuple((v is None, v) for v in r) for r in rows))
+    return sorted(tuple((v is None, v) for v in r) for r in rows)
 
 
 def test_events_equal_the_window_cleaning(both):

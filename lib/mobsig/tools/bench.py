@@ -496,6 +496,38 @@ def scaling(results: list[dict]) -> dict:
     return out
 
 
+#: the days the sizing table plans for (events per day) and the window they must fit in
+SIZING_DAYS = {"province": 1e10, "nation": 3e11}
+SIZING_WINDOW_H = 4.0
+
+
+def cores_needed(events: float, rate_per_core: float, at_events: float, exponent: float | None,
+                 window_h: float = SIZING_WINDOW_H) -> int:
+    """Cores to process a day of ``events`` within ``window_h`` hours, from a measured
+    end-to-end rate (events/s/core at ``at_events`` events) and the measured scaling
+    exponent b (time ~ events^b on a fixed number of cores): the per-event cost grows by
+    (events / at_events)^(b - 1). b below 1 (fixed costs still visible at the measured
+    sizes) is taken as 1, so the estimate never assumes that bigger days get cheaper per
+    event."""
+    b = max(1.0, exponent if exponent is not None else 1.0)
+    per_core = rate_per_core / (events / at_events) ** (b - 1.0)
+    return math.ceil(events / (per_core * window_h * 3600.0))
+
+
+def sizing(results: list[dict], scaling_: dict) -> dict | None:
+    """Cores for each day of :data:`SIZING_DAYS` in :data:`SIZING_WINDOW_H` hours, from the
+    largest uniform run and the uniform days' chain exponent."""
+    rs = [r for r in results if r["day"] == "uniform"]
+    if not rs:
+        return None
+    ref = max(rs, key=lambda r: r["events"])
+    b = (scaling_.get("uniform") or {}).get("chain")
+    return {"rate_events_per_s_per_core": ref["events_per_s_per_core"],
+            "at_events": ref["events"], "exponent": b, "window_h": SIZING_WINDOW_H,
+            "cores": {name: cores_needed(n, ref["events_per_s_per_core"], ref["events"], b)
+                      for name, n in SIZING_DAYS.items()}}
+
+
 def _session_cores(spark, cfg: Config) -> int:
     master = spark.sparkContext.master
     m = re.fullmatch(r"local(?:\[(\d+|\*)(?:,\d+)?\])?", master)
@@ -561,8 +593,9 @@ def bench(spark, cfg: Config, sizes: list[int], out: Path, skew: list[int] | tup
             r["peak_rss_vs_uniform"] = ratio
             r["flat_memory"] = ratio <= FLAT_MEMORY
     machine["load_avg_end"] = round(os.getloadavg()[0], 2)
+    sc = scaling(results)
     report = {"machine": machine, "warmup": warm, "results": results,
-              "scaling": scaling(results), "flat_memory_limit": FLAT_MEMORY}
+              "scaling": sc, "sizing": sizing(results, sc), "flat_memory_limit": FLAT_MEMORY}
     (out / "bench.json").write_text(json.dumps(report, indent=2), "utf-8")
     (out / "bench.md").write_text(markdown(report), "utf-8")
     return report
@@ -603,6 +636,15 @@ def markdown(report: dict) -> str:
         lines.append(f"Scaling, {kind} days ({sc['sizes']} size(s)), time ~ events^b "
                      f"(least squares on log-log): chain b = {_b(sc['chain'])}, "
                      f"I/O floor b = {_b(sc['io_floor'])}.")
+    z = report.get("sizing")
+    if z:
+        lines += ["", f"Sizing (a {z['window_h']:g}-hour window, from "
+                  f"{z['rate_events_per_s_per_core']:,} events/s/core at {z['at_events']:,} "
+                  f"events and b = {_b(z['exponent'])}, b < 1 taken as 1):", "",
+                  "| day | events | cores |", "|---|---:|---:|"]
+        lines += [f"| {name} | {SIZING_DAYS[name]:.0e} | {c:,} |"
+                  for name, c in z["cores"].items()]
+        lines.append("")
     for r in report["results"]:
         k = r.get("skew")
         if not k:
