@@ -25,6 +25,7 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 from pyspark import StorageLevel
+from pyspark.sql import Observation
 from pyspark.sql import functions as F
 
 from mobsig import columns as C
@@ -47,11 +48,15 @@ def build(ctx: JobContext) -> list[Output]:
     files = files_for(root, ctx.spark)
     require(files, root, "paths.raw_events")  # a URI is first checked here
     groups = plan_sources(day_folder(root, day), ing, files)
-    raw = ctx.keep(read_sources(ctx.spark, groups))
-    rows_read = raw.count()
+    # one pass: the files are read and classified once (kept); the raw row count is
+    # observed on the way in, the reason counts come from the kept rows
+    seen = Observation("raw_events")
+    raw = read_sources(ctx.spark, groups).observe(seen, F.count(F.lit(1)).alias("rows"))
+    classified = ctx.keep(ingest.classify_events(raw, cells, day, ing))
+    counts = {r[0]: r[1] for r in classified.groupBy(C.REASON).count().collect()}
+    rows_read = int(seen.get["rows"])
     ctx.require(rows_read > 0, f"day folder for {day} holds no rows")
-    classified = ingest.classify_events(raw, cells, day, ing)
-    ledger = ctx.reconcile(classified, source="raw_events", reason=C.REASON,
+    ledger = ctx.reconcile(counts, source="raw_events", reason=C.REASON,
                            reasons=ingest.REASONS, rows_in=rows_read)
     unknown = ledger.removed["unknown_cell"]
     ctx.check("events_ingest", {
@@ -67,13 +72,14 @@ def build(ctx: JobContext) -> list[Output]:
     day_start = dt.datetime.combine(day, dt.time(), ZoneInfo(ctx.cfg.run.timezone))
     bronze = ingest.accepted_events(classified, day)
     outputs = [Output(bronze.where(F.col(C.REGION).isin(*regions)) if regions else bronze,
-                      "events_bronze", params={
+                      "events_bronze", stage=False, params={
                           "day_start": day_start,
                           "day_end": day_start + dt.timedelta(days=1, microseconds=-1),
                           "user_id_min_len": ing.user_id_min_len,
                           "user_id_max_len": ing.user_id_max_len})]
     if regions is None:  # a region run leaves the day's quarantine alone
-        outputs.append(Output(ingest.rejected_events(classified, day), "events_quarantine"))
+        outputs.append(Output(ingest.rejected_events(classified, day), "events_quarantine",
+                              stage=False))
     return outputs
 
 
