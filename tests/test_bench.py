@@ -83,6 +83,8 @@ def test_bench_report_and_skewed_day(spark, tmp_path):
     assert "chain b = n/a" in md
     assert report["sizing"]["at_events"] == report["results"][2]["events"]
     assert "| nation | 3e+11 |" in md
+    assert all(r["shuffle_partitions"] >= 1 for r in report["results"])
+    assert B.shuffle_partitions(3 * 10**7, 4) == 12 and B.shuffle_partitions(10**6, 4) == 4
 
     skewed = report["results"][1]
     k = skewed["skew"]

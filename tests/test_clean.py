@@ -85,6 +85,39 @@ def check_cases(spark, cells, cases, transform):
     assert got == {name: expected for name, (_, expected) in cases.items()}
 
 
+def kernel_cases(cases, reason: str, **params):
+    """The same cases through the production kernel (clean_kernel, numpy, no Spark): per
+    case, the seconds of the rows it gives ``reason``. Rows are sorted as the daily pass
+    sorts them (time, cell, event type with nulls first)."""
+    import pyarrow as pa
+
+    from mobsig import clean_kernel as K
+
+    rows = []
+    for name, (case_rows, _) in cases.items():
+        for r in case_rows:
+            x, y = SITES[r[1].split("-")[0]]
+            rows.append({"user_id": name, "t_us": int(r[0] * 1e6), "cell_id": r[1],
+                         "event_type": r[2] if len(r) > 2 else "data", "imei_tac": "86000000",
+                         "home_region": "510104", "x_m": x, "y_m": y, "is_hsr": False})
+    tbl = pa.Table.from_pylist(rows)
+    tbl = tbl.take(pa.compute.sort_indices(tbl, sort_keys=[
+        (c, "ascending") for c in ("user_id", "t_us", "cell_id", "event_type")],
+        null_placement="at_start"))
+    codes, _ = K.reasons_for_table(tbl, CleanConfig(**params), 10**6)
+    got = {name: [] for name in cases}
+    for u, t, c in zip(tbl.column("user_id").to_pylist(), tbl.column("t_us").to_pylist(),
+                       codes, strict=True):
+        if K.REASON_OF_CODE[c] == reason:
+            got[u].append(t // 1_000_000)
+    return {k: sorted(v) for k, v in got.items()}
+
+
+def check_kernel_cases(cases, reason: str, **params):
+    assert kernel_cases(cases, reason, **params) == {
+        name: expected for name, (_, expected) in cases.items()}
+
+
 # ----------------------------------------------------------------------------- duplicates
 
 
@@ -141,8 +174,10 @@ def pingpong_transform(**kw):
 
 
 def test_pingpong_rules(spark, cells):
-    """Table-driven: each case is one user; the seconds of the records removed."""
+    """Table-driven: each case is one user; the seconds of the records removed. The Spark
+    window form (the reference) and the kernel the daily pass runs give the same."""
     check_cases(spark, cells, PINGPONG_DEFAULT, pingpong_transform())
+    check_kernel_cases(PINGPONG_DEFAULT, PINGPONG)
 
 
 def test_pingpong_parameters_change_the_outcome(spark, cells):
@@ -154,6 +189,8 @@ def test_pingpong_parameters_change_the_outcome(spark, cells):
                                "too_many_records": (d["too_many_records"][0],
                                                     [10, 20, 30, 40, 50, 60])},
                 pingpong_transform(max_dist_m=5000.0, event_types=(), max_records=6))
+    check_kernel_cases({"return_too_late": (d["return_too_late"][0], [20])}, PINGPONG,
+                       pingpong_window_s=240)
 
 
 # ----------------------------------------------------------------------------- drift
@@ -177,6 +214,7 @@ def drift_transform(vmax=120.0, min_dist=2000.0):
 
 def test_drift_rules(spark, cells):
     check_cases(spark, cells, DRIFT_DEFAULT, drift_transform())
+    check_kernel_cases(DRIFT_DEFAULT, DRIFT)
 
 
 def test_drift_min_distance_and_skipped_rows(spark, cells):

@@ -16,17 +16,14 @@ from pyspark.sql import types as T
 from mobsig import clean
 from mobsig import clean_kernel as K
 from mobsig.config import CleanConfig
+from tests.factories import EVENT_SCHEMA
 
 T0 = dt.datetime(2026, 6, 1, 0, 0, 0)
 T0_US = 1_780_272_000_000_000  # an epoch in the range of real days (2026)
 
+# the raw columns of a bronze row (tests.factories.EVENT_SCHEMA), then a located cell
 LOCATED_SCHEMA = T.StructType([
-    T.StructField("user_id", T.StringType(), False),
-    T.StructField("event_time", T.TimestampType(), False),
-    T.StructField("cell_id", T.StringType(), False),
-    T.StructField("event_type", T.StringType(), True),
-    T.StructField("imei_tac", T.StringType(), True),
-    T.StructField("home_region", T.StringType(), True),
+    *EVENT_SCHEMA.fields[:6],
     T.StructField("x_m", T.DoubleType(), True),
     T.StructField("y_m", T.DoubleType(), True),
     T.StructField("is_hsr", T.BooleanType(), True),

@@ -236,25 +236,35 @@ def _batch(cols: dict, n: int, schema: pa.Schema) -> pa.RecordBatch:
 def pass_batches(batches: Iterator[pa.RecordBatch], p: PassParams
                  ) -> Iterator[pa.RecordBatch]:
     """Run :func:`process` over a partition's sorted batches, holding the last user's rows
-    back until the next batch so that every call sees whole users."""
-    held: pa.Table | None = None
+    back until the next batch so that every call sees whole users. A user spanning many
+    batches (a heavy card) is held as a list of batches and joined once, when it ends, so
+    holding it costs no repeated copies."""
+    held: list[pa.Table] = []
+    held_user = None
     schema = to_arrow_schema(PASS_OUTPUT)
     for batch in batches:
-        if batch.num_rows == 0:
+        n = batch.num_rows
+        if n == 0:
             continue
         tbl = pa.Table.from_batches([batch])
-        if held is not None:
-            tbl = pa.concat_tables([held, tbl])
+        users = tbl.column(C.USER_ID)
+        first, last = users[0].as_py(), users[n - 1].as_py()
+        if held and first == last == held_user:  # the held user goes on: hold this too
+            held.append(tbl)
+            continue
+        if held:
+            tbl = pa.concat_tables([*held, tbl])
+            users = tbl.column(C.USER_ID)
+            n = tbl.num_rows
         tbl = tbl.combine_chunks()
         users = tbl.column(C.USER_ID)
-        n = tbl.num_rows
-        same = pc.equal(users, users[n - 1]).to_numpy(zero_copy_only=False)
+        same = pc.equal(users, last).to_numpy(zero_copy_only=False)
         split = n - int(np.argmin(same[::-1])) if not same.all() else 0
         if split:
             yield from process(tbl.slice(0, split), p, schema)
-        held = tbl.slice(split)
-    if held is not None:
-        yield from process(held, p, schema)
+        held, held_user = [tbl.slice(split)], last
+    if held:
+        yield from process(pa.concat_tables(held).combine_chunks(), p, schema)
 
 
 # --------------------------------------------------------------------------------------

@@ -256,6 +256,18 @@ def skew_card_events(target: int) -> int:
     return max(1, int(min(SKEW_CARD_EVENTS, SKEW_SHARE * target)))
 
 
+#: raw events per shuffle partition the bench plans for (a partition of the day's pass
+#: holds its rows' Arrow batches and cached output; ~2.5M events is ~250 MB of bronze)
+EVENTS_PER_PARTITION = 2_500_000
+
+
+def shuffle_partitions(events: int, configured: int) -> int:
+    """Shuffle partitions for a day of ``events``: the configured number, more when the
+    day has more than :data:`EVENTS_PER_PARTITION` events per partition (as an operator
+    sizes ``spark.shuffle_partitions`` by the day's volume; deploy/resources.yaml)."""
+    return max(int(configured), math.ceil(events / EVENTS_PER_PARTITION))
+
+
 def city_config(base_cfg: Config, target: int, folder: Path, skewed: bool) -> Config:
     """The generator's config for a one-day city of about ``target`` raw events.
 
@@ -429,6 +441,9 @@ def bench_one(spark, base_cfg: Config, target: int, out: Path, *, skewed: bool =
     stage_peak: dict[str, float] = {}
     stage_by: dict[str, dict[str, float]] = {}
     facts: dict[str, dict] = {}
+    parts = shuffle_partitions(n_events, base_cfg.spark.shuffle_partitions)
+    before = spark.conf.get("spark.sql.shuffle.partitions")
+    spark.conf.set("spark.sql.shuffle.partitions", str(parts))
     _settle(spark)
     start_by = tree_rss_by_process()
     for name in DAILY_STAGES:
@@ -441,8 +456,8 @@ def bench_one(spark, base_cfg: Config, target: int, out: Path, *, skewed: bool =
         stage_by[name] = {k: _gib(v) for k, v in mem.peak_by.items()}
         facts[name] = {k: v for k, v in r.facts.items() if isinstance(v, (int, float, str))}
     with PeakMemory() as mem:
-        floor = io_floor(spark, folder / "raw/events", folder / "floor",
-                         base_cfg.spark.shuffle_partitions)
+        floor = io_floor(spark, folder / "raw/events", folder / "floor", parts)
+    spark.conf.set("spark.sql.shuffle.partitions", before)
     cores = cores or base_cfg.spark.local_cores
     chain = sum(stages.values())
     result = {"day": "skewed" if skewed else "uniform", "target_events": target,
@@ -457,7 +472,8 @@ def bench_one(spark, base_cfg: Config, target: int, out: Path, *, skewed: bool =
               "rss_start_by_process_gib": {k: _gib(v) for k, v in start_by.items()},
               "stage_peak_rss_gib": stage_peak, "peak_rss_gib": max(stage_peak.values()),
               "stage_peak_rss_by_process_gib": stage_by,
-              "io_floor_peak_rss_gib": _gib(mem.peak), "cores": cores, "facts": facts}
+              "io_floor_peak_rss_gib": _gib(mem.peak), "cores": cores,
+              "shuffle_partitions": parts, "facts": facts}
     if skew is not None:
         result["skew"] = skew
     if not keep:
@@ -632,6 +648,10 @@ def markdown(report: dict) -> str:
             + " / ".join(str(p[n]) for n in DAILY_STAGES)
             + f" | {r['peak_rss_gib']} | {vs} |")
     lines.append("")
+    lines.append("Shuffle partitions per run (max(configured, events / "
+                 f"{EVENTS_PER_PARTITION:,})): "
+                 + ", ".join(f"{r['events']:,} events: {r.get('shuffle_partitions', '?')}"
+                             for r in report["results"]) + ".")
     for kind, sc in report["scaling"].items():
         lines.append(f"Scaling, {kind} days ({sc['sizes']} size(s)), time ~ events^b "
                      f"(least squares on log-log): chain b = {_b(sc['chain'])}, "
