@@ -25,7 +25,6 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 from pyspark import StorageLevel
-from pyspark.sql import Observation
 from pyspark.sql import functions as F
 
 from mobsig import columns as C
@@ -48,13 +47,18 @@ def build(ctx: JobContext) -> list[Output]:
     files = files_for(root, ctx.spark)
     require(files, root, "paths.raw_events")  # a URI is first checked here
     groups = plan_sources(day_folder(root, day), ing, files)
-    # one pass: the files are read and classified once (kept); the raw row count is
-    # observed on the way in, the reason counts come from the kept rows
-    seen = Observation("raw_events")
-    raw = read_sources(ctx.spark, groups).observe(seen, F.count(F.lit(1)).alias("rows"))
-    classified = ctx.keep(ingest.classify_events(raw, cells, day, ing))
+    # one pass: the files are read and classified once (kept) and the reason counts come
+    # from the kept rows. Classification keeps every raw row exactly once as long as the
+    # day's cell lookup has one version per cell, checked here on the small cached table.
+    # (No Observation for the raw count: once a session has used one, Sedona's geopackage
+    # reader can no longer serialise its tasks in that session.)
+    twice = cells.groupBy(C.CELL_ID).count().where(F.col("count") > 1).limit(3).collect()
+    ctx.require(not twice, f"cells valid on {day} hold several versions of "
+                f"{[r[0] for r in twice]}: run ingest_cells and check its gate")
+    classified = ctx.keep(ingest.classify_events(read_sources(ctx.spark, groups), cells,
+                                                 day, ing))
     counts = {r[0]: r[1] for r in classified.groupBy(C.REASON).count().collect()}
-    rows_read = int(seen.get["rows"])
+    rows_read = sum(counts.values())
     ctx.require(rows_read > 0, f"day folder for {day} holds no rows")
     ledger = ctx.reconcile(counts, source="raw_events", reason=C.REASON,
                            reasons=ingest.REASONS, rows_in=rows_read)

@@ -100,7 +100,7 @@ def test_render_fills_the_date():
     out = subprocess.run([sys.executable, str(DEPLOY / "k8s" / "render.py"), "clean_stays",
                           "--date", "2026-06-01"], capture_output=True, text=True, check=True)
     doc = yaml.safe_load(out.stdout)
-    assert doc["metadata"]["name"] == "mobsig-detect-stays-2026-06-01"
+    assert doc["metadata"]["name"] == "mobsig-clean-stays-2026-06-01"
     assert doc["spec"]["arguments"][-2:] == ["--date", "2026-06-01"]
     bad = subprocess.run([sys.executable, str(DEPLOY / "k8s" / "render.py"), "clean_stays"],
                          capture_output=True, text=True)
