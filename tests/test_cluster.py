@@ -102,7 +102,7 @@ def test_daily_chain_through_spark_submit(standalone, small_city, spark, tmp_pat
     cfg = load_config(res.config_path)
     for job in DAILY:
         if job not in SUBMITTED:
-            run(spark, cfg, job)
+            run(spark, cfg, job, **({"day": day} if pipeline.job(job).kind != "none" else {}))
     for job in SUBMITTED:
         args = ["--date", day.isoformat()]
         if job == "clean_stays":
