@@ -66,8 +66,8 @@ def build(ctx: JobContext) -> list[Output]:
     n_bronze = bronze.count()
     ctx.require(n_bronze > 0, "events_bronze has no rows: run ingest_events first")
     prev = ctx.day - dt.timedelta(days=1)
-    carry = ctx.keep(daily.previous_carry(ctx, ctx.read_optional("stays_carry", dt=prev),
-                                          lambda: ctx.read_optional("events_clean", dt=prev)))
+    carry = ctx.detach(daily.previous_carry(ctx, ctx.read_optional("stays_carry", dt=prev),
+                                            lambda: ctx.read_optional("events_clean", dt=prev)))
     tac = read_tac_types(ctx.spark, cfg) if cfg.paths.tac_types else None
     params = daily.PassParams.of(cfg, ctx.day, iot_tacs(tac, cfg.flags.iot_device_types))
     rows = daily.pass_input(bronze, cells_on_day(ctx.read("cells"), ctx.day), carry)

@@ -29,7 +29,7 @@ from mobsig.stays import (
     to_kernel_input,
 )
 from tests.conftest import make_config
-from tests.factories import match_stays, write_day_inputs
+from tests.factories import match_stays, persisted, write_day_inputs
 
 MIN = 60_000_000  # microseconds
 TZ = "Asia/Shanghai"
@@ -387,7 +387,9 @@ def test_cross_midnight_stay_stored_once(spark, tmp_path):
     assert r1.facts["heavy_users"] == 1 and r1.facts["heavy_rows"] == 30
     assert r1.output_rows["stays"] == 1
     assert cat.read("stays_carry", dt=d1).where("kind = 'open_record'").count() == 4 + 2
+    cached = persisted(spark)
     r2 = run(spark, cfg, "clean_stays", day=d2)
+    assert persisted(spark) == cached  # the carry (detached, read from stays_carry) released
     s1 = local_rows(cat.read("stays", dt=d1))
     s2 = local_rows(cat.read("stays", dt=d2))
     assert [(s["user_id"], s["cell_id"]) for s in s1] == [("night", "w")]

@@ -184,6 +184,7 @@ class JobContext:
         self.result = JobResult(spec.name, part.label)
         self._record = record
         self._cached: list[DataFrame] = []
+        self._detached: list[Any] = []  # the JVM RDDs behind detach()ed frames
         self._after_write: list[Callable[[], None]] = []
         self.log = logging.getLogger(f"mobsig.jobs.{spec.name}")
 
@@ -239,6 +240,19 @@ class JobContext:
         """Persist ``df`` for this run; released when the run ends (success or failure)."""
         out = df.persist(level)
         self._cached.append(out)
+        return out
+
+    def detach(self, df: DataFrame) -> DataFrame:
+        """Materialise ``df`` with its lineage cut (Spark's local checkpoint); released when
+        the run ends, like :meth:`keep`.
+
+        For a frame read from a table the job also writes (clean_stays reads the previous
+        day's ``stays_carry`` and writes today's): after a write Spark re-caches every
+        cached frame whose plan reads the written table, and with ``keep`` alone that is
+        the carry and everything cached from it (the whole daily pass, computed again at
+        the write). A detached frame no longer reads the table."""
+        out = df.localCheckpoint(eager=True)
+        self._detached.append(out._jdf.queryExecution().analyzed().rdd())
         return out
 
     def note_input(self, name: str, rows: int) -> None:
@@ -354,9 +368,15 @@ class JobContext:
             fn()
 
     def release(self) -> None:
-        for df in self._cached:
+        # newest first: a frame cached from an earlier cached frame goes before its
+        # source, so unpersisting the source finds no dependent cache to rebuild (Spark
+        # re-caches the dependents of an unpersisted frame: a job per dependent)
+        for df in reversed(self._cached):
             df.unpersist()
         self._cached.clear()
+        for rdd in self._detached:
+            rdd.unpersist(False)
+        self._detached.clear()
 
 
 def gate_all_then_write(catalog: Catalog, outputs: list[Output], *,
@@ -403,7 +423,7 @@ def gate_all_then_write(catalog: Catalog, outputs: list[Output], *,
             if result is not None:
                 result.output_rows[o.table] = rows[o.table]
     finally:
-        for df in own:
+        for df in reversed(own):
             df.unpersist()
 
 
