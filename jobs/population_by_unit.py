@@ -69,13 +69,8 @@ def age_factors(ctx: JobContext):
     age = ctx.read("expansion_factors_age", month=ctx.part.month_key)
     have = {r[C.AGE_BAND] for r in age.select(C.AGE_BAND).distinct().collect()}
     ctx.note_input("expansion_factors_age", age.count())
-    want = {*ctx.cfg.expansion.age_bands, expansion.UNKNOWN_BAND}
-    ctx.require(have, "expansion.rake_ages is on but there are no expansion_factors_age "
-                      "rows; run expand with rake_ages")
-    # bands changed since expand ran: cards would silently get the county factor
-    ctx.require(have <= want and set(ctx.cfg.expansion.age_bands) <= have,
-                f"expansion_factors_age has the age bands {sorted(have)}, expansion.age_bands "
-                f"is {list(ctx.cfg.expansion.age_bands)}; re-run expand for the month")
+    problem = expansion.age_bands_problem(have, ctx.cfg.expansion.age_bands)
+    ctx.require(not problem, problem)
     return age
 
 

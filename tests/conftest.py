@@ -112,7 +112,8 @@ def run_chain(spark, cfg, days: list[dt.date]) -> ChainRun:
 def chain(spark, city):
     """The whole pipeline run once on the city, in its own warehouse: ingest_units and
     ingest_cells, then ingest_events -> clean_stays for every day, then
-    flag_users -> home_work -> place_cards -> expand -> population_by_unit for the month.
+    flag_users -> home_work -> place_cards -> expand -> population_by_unit -> jobs_housing
+    for the month (every job of the spec, in its order).
     Tests read the tables; a test that re-runs a partition must leave it identical
     (idempotence)."""
     res, cfg = city

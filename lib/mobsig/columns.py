@@ -53,6 +53,17 @@ ATTRIBUTES = "attributes"
 IS_SUPPRESSED = "is_suppressed"
 GRID_LEVEL = "grid"  # level of the H3 grid rows of population_by_unit
 
+# jobs_housing (职住平衡): one row per unit; each measure has <measure>_raw_count,
+# <measure>_expanded_count and is_<measure>_suppressed (mobsig.jobs_housing)
+MEASURE = "measure"  # the long form's breakdown column before it is spread into columns
+EMPLOYED_RESIDENTS = "employed_residents"
+JOBS = "jobs"
+LIVE_AND_WORK = "live_and_work"
+JOBS_HOUSING_RATIO = "jobs_housing_ratio"
+SELF_CONTAINMENT = "self_containment"
+SELF_SUFFICIENCY = "self_sufficiency"
+IS_BALANCED = "is_balanced"
+
 # home_work, card_places (monthly, per card)
 HOME_LON = "home_lon"
 HOME_LAT = "home_lat"

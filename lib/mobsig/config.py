@@ -489,18 +489,37 @@ class PopulationConfig:
     long_run_months: int = param(
         6, "Statistical residency: months of presence for long-run residents [S].", ge=1)
     grid_h3_resolution: int = param(
-        8, "H3 resolution of the grid level of population_by_unit [I].", ge=4, le=12)
+        8, "H3 resolution of the grid level of population_by_unit and jobs_housing [I].",
+        ge=4, le=12)
     max_level_gap: float = param(
         0.001, "Gate: levels must add up. Largest relative gap between a unit's expanded "
         "count and the sum over its child units (parent_id), per class; above it "
-        "population_by_unit fails naming the units (a child layer that does not tile its "
-        "parent). Raise it knowingly for layers with gaps.", ge=0, le=1)
+        "population_by_unit (and jobs_housing, for employed residents and jobs) fails "
+        "naming the units (a child layer that does not tile its parent). Raise it "
+        "knowingly for layers with gaps.", ge=0, le=1)
 
     def check(self) -> None:
         if self.short_term_min_days >= self.resident_min_days:
             raise ConfigError(
                 f"population.short_term_min_days ({self.short_term_min_days}) must be < "
                 f"population.resident_min_days ({self.resident_min_days})")
+
+
+@dataclass(frozen=True)
+class JobsHousingConfig:
+    balanced_min: float = param(
+        0.8, "职住平衡: a unit is balanced when its jobs-housing ratio (jobs / employed "
+        "residents) is at least this [I: domain.md gives no band; 0.8-1.2 is the common "
+        "planning reading of a balanced ratio].", ge=0)
+    balanced_max: float = param(
+        1.2, "职住平衡: a unit is balanced when its jobs-housing ratio is at most this [I].",
+        gt=0)
+
+    def check(self) -> None:
+        if self.balanced_min >= self.balanced_max:
+            raise ConfigError(
+                f"jobs_housing.balanced_min ({self.balanced_min}) must be < "
+                f"jobs_housing.balanced_max ({self.balanced_max})")
 
 
 @dataclass(frozen=True)
@@ -557,6 +576,7 @@ SECTIONS: dict[str, type] = {
     "stays": StaysConfig,
     "home_work": HomeWorkConfig,
     "population": PopulationConfig,
+    "jobs_housing": JobsHousingConfig,
     "expansion": ExpansionConfig,
     "privacy": PrivacyConfig,
 }
@@ -601,6 +621,7 @@ class Config:
     stays: StaysConfig = field(default_factory=StaysConfig)
     home_work: HomeWorkConfig = field(default_factory=HomeWorkConfig)
     population: PopulationConfig = field(default_factory=PopulationConfig)
+    jobs_housing: JobsHousingConfig = field(default_factory=JobsHousingConfig)
     expansion: ExpansionConfig = field(default_factory=ExpansionConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     # the test-data generator's settings (mobsig.synth.config): not part of digest()

@@ -387,6 +387,19 @@ def age_factor_rows(fit: AgeFit, month_text: str) -> list[tuple]:
              month_text) for r in fit.rows.itertuples(index=False)]
 
 
+def age_bands_problem(have: set[str], bands: tuple[str, ...] | list[str]) -> str:
+    """Why the age bands of a month's ``expansion_factors_age`` rows (``have``) cannot
+    weight cards under expansion.age_bands (``bands``), '' when they can: no rows at all,
+    or bands changed since expand ran (cards would silently get the county factor)."""
+    if not have:
+        return ("expansion.rake_ages is on but there are no expansion_factors_age rows; "
+                "run expand with rake_ages")
+    if not (have <= {*bands, UNKNOWN_BAND} and set(bands) <= have):
+        return (f"expansion_factors_age has the age bands {sorted(have)}, "
+                f"expansion.age_bands is {list(bands)}; re-run expand for the month")
+    return ""
+
+
 def check_raking_inputs(cfg) -> None:
     """ConfigError unless raking (expansion.rake_ages) has both of its inputs configured
     and valid age bands (the files' existence is checked with the other inputs)."""

@@ -79,6 +79,12 @@ PIPELINE: tuple[Job, ...] = (
         reads=("card_places", "expansion_factors", "expansion_factors_age", "stays", "units"),
         writes=("population_by_unit",),
         help="population per unit and class (raw and expanded, small counts suppressed)"),
+    Job("jobs_housing", "month",
+        reads=("card_places", "expansion_factors", "expansion_factors_age", "units"),
+        writes=("jobs_housing",),
+        help="jobs-housing balance per unit: employed residents, jobs, jobs-housing ratio, "
+             "self-containment, self-sufficiency (raw and expanded, small counts "
+             "suppressed)"),
 )
 
 CHAINS = ("daily", "monthly", "all")

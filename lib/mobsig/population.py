@@ -209,43 +209,46 @@ def complete(counts: DataFrame, units: DataFrame) -> DataFrame:
     return filled.unionByName(cells)
 
 
-def level_gaps(table: DataFrame) -> DataFrame:
+def level_gaps(table: DataFrame, classes: tuple[str, ...] = ADDITIVE_CLASSES,
+               by: str = C.POP_CLASS) -> DataFrame:
     """Levels must add up: per parent unit and class, the parent's counts against the sum
     over its child units (rows whose ``parent_id`` is the parent's ``unit_id``, e.g. the
     townships of a county). Returns ``parent_level``, ``parent_id``, ``parent_name``,
-    ``pop_class``, ``parent_raw``, ``children_raw``, ``parent_expanded``,
+    ``by`` (``pop_class``), ``parent_raw``, ``children_raw``, ``parent_expanded``,
     ``children_expanded`` and ``gap`` = |children - parent| / max(parent, 1) on expanded
-    counts, for the classes that add up (ADDITIVE_CLASSES: one home, night place or work
-    place per card; not daily_present, where a card seen in two townships on one day
-    counts once in their county). Parents without child rows
-    (no child layer configured) have no row. A gap means homes or stays inside the parent
-    but in no child unit (a child layer that does not tile its parent) or in a child of
-    another parent."""
-    table = table.where(F.col(C.POP_CLASS).isin(*ADDITIVE_CLASSES))
+    counts, for the classes that add up (``classes``, values of ``by``; by default
+    ADDITIVE_CLASSES: one home, night place or work place per card; not daily_present,
+    where a card seen in two townships on one day counts once in their county). Parents
+    without child rows (no child layer configured) have no row. A gap means homes or
+    stays inside the parent but in no child unit (a child layer that does not tile its
+    parent) or in a child of another parent."""
+    table = table.where(F.col(by).isin(*classes))
     kids = (table.where(F.col(C.PARENT_ID).isNotNull())
-            .groupBy(C.PARENT_ID, C.POP_CLASS)
+            .groupBy(C.PARENT_ID, by)
             .agg(F.sum(C.RAW_COUNT).alias(CHILDREN_RAW),
                  F.sum(C.EXPANDED_COUNT).alias(CHILDREN_EXPANDED)))
     parents = table.where(F.col(C.LEVEL) != GRID_LEVEL).select(
         F.col(C.LEVEL).alias(PARENT_LEVEL), F.col(C.UNIT_ID).alias(C.PARENT_ID),
-        F.col(C.UNIT_NAME).alias(PARENT_NAME), C.POP_CLASS,
+        F.col(C.UNIT_NAME).alias(PARENT_NAME), by,
         F.col(C.RAW_COUNT).alias(PARENT_RAW),
         F.col(C.EXPANDED_COUNT).alias(PARENT_EXPANDED))
     gap = (F.abs(F.col(CHILDREN_EXPANDED) - F.col(PARENT_EXPANDED))
            / F.greatest(F.col(PARENT_EXPANDED), F.lit(1.0)))
-    return parents.join(kids, [C.PARENT_ID, C.POP_CLASS]).withColumn(GAP, gap)
+    return parents.join(kids, [C.PARENT_ID, by], how="inner").withColumn(GAP, gap)
 
 
-def worst_level_gaps(table: DataFrame, limit: float, n: int = 5) -> tuple[float, str]:
+def worst_level_gaps(table: DataFrame, limit: float, n: int = 5,
+                     classes: tuple[str, ...] = ADDITIVE_CLASSES, by: str = C.POP_CLASS
+                     ) -> tuple[float, str]:
     """The largest relative gap of :func:`level_gaps` (0 without parent/child rows) and a
     text naming the worst units above ``limit`` with their numbers (for the gate error).
     Runs one small Spark job."""
-    worst = (level_gaps(table).orderBy(F.col(GAP).desc(), C.PARENT_ID, C.POP_CLASS)
+    worst = (level_gaps(table, classes, by).orderBy(F.col(GAP).desc(), C.PARENT_ID, by)
              .limit(n).collect())
     gap = float(worst[0][GAP]) if worst else 0.0
     units = "; ".join(
         f"{r[PARENT_LEVEL]} {r[C.PARENT_ID]} ({r[PARENT_NAME] or '?'}) "
-        f"{r[C.POP_CLASS]}: {r[PARENT_EXPANDED]:.1f} vs {r[CHILDREN_EXPANDED]:.1f} "
+        f"{r[by]}: {r[PARENT_EXPANDED]:.1f} vs {r[CHILDREN_EXPANDED]:.1f} "
         f"over its child units (raw {r[PARENT_RAW]} vs {r[CHILDREN_RAW]})"
         for r in worst if r[GAP] > limit)
     text = (f"levels do not add up (largest gap {gap:.2%} > population.max_level_gap "

@@ -6,7 +6,8 @@ reveals a small raw one):
 1. *Primary*: a cell whose ``raw_count`` < ``k_min`` is suppressed; a zero count only
    when ``suppress_zeros`` (a zero reveals no person, so by default it is published).
 2. *Complementary* (when enabled), repeated until nothing changes:
-   - within each sibling group (same ``level``, ``parent_id`` and ``pop_class``; the
+   - within each sibling group (same ``level``, ``parent_id`` and ``pop_class``, or the
+     breakdown column ``by`` of another table, e.g. jobs_housing's ``measure``; the
      group's total is treated as public), if exactly one cell is suppressed, the
      unsuppressed cell with the smallest non-zero raw count (ties: smallest ``unit_id``;
      a zero only when nothing else is left) is suppressed too, so the suppressed one
@@ -34,26 +35,27 @@ from mobsig import columns as C
 IDENTITIES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("actual_service", ("resident", "short_term")),)
 
-GROUP_COLUMNS = (C.LEVEL, C.PARENT_ID, C.POP_CLASS)
+Identities = Sequence[tuple[str, Sequence[str]]]
 
 
 def suppression_mask(pdf: pd.DataFrame, k_min: int, complementary: bool = True,
-                     suppress_zeros: bool = False,
-                     identities: Sequence[tuple[str, Sequence[str]]] = IDENTITIES,
-                     max_rounds: int = 100) -> np.ndarray:
+                     suppress_zeros: bool = False, identities: Identities = IDENTITIES,
+                     max_rounds: int = 100, by: str = C.POP_CLASS) -> np.ndarray:
     """Boolean mask of the rows to suppress (vectorised per group; see module doc).
 
-    Needs ``level``, ``parent_id`` (may be null), ``pop_class``, ``unit_id``,
-    ``raw_count`` (the true, unsuppressed count).
+    Needs ``level``, ``parent_id`` (may be null), ``by`` (the breakdown: ``pop_class``
+    by default), ``unit_id``, ``raw_count`` (the true, unsuppressed count);
+    ``identities`` name values of ``by``.
     """
     raw = pdf[C.RAW_COUNT].fillna(0).to_numpy()
     sup = (raw < k_min) & ((raw > 0) | suppress_zeros)
     if not complementary or len(pdf) == 0:
         return sup
-    keys = pdf[list(GROUP_COLUMNS)].astype(object).where(pdf[list(GROUP_COLUMNS)].notna(), "")
+    group = [C.LEVEL, C.PARENT_ID, by]
+    keys = pdf[group].astype(object).where(pdf[group].notna(), "")
     sib = keys.astype(str).agg("\x1f".join, axis=1).to_numpy()
     unit_key = (pdf[C.LEVEL].astype(str) + "\x1f" + pdf[C.UNIT_ID].astype(str)).to_numpy()
-    cls = pdf[C.POP_CLASS].astype(str).to_numpy()
+    cls = pdf[by].astype(str).to_numpy()
     # complement candidates: non-zero cells first (a zero hides little), then the smallest
     # raw count, then the smallest unit_id
     order = np.lexsort((pdf[C.UNIT_ID].astype(str).to_numpy(), raw, raw == 0))
@@ -97,10 +99,11 @@ def suppression_mask(pdf: pd.DataFrame, k_min: int, complementary: bool = True,
 
 
 def suppress_pandas(pdf: pd.DataFrame, k_min: int, complementary: bool = True,
-                    suppress_zeros: bool = False) -> pd.DataFrame:
+                    suppress_zeros: bool = False, identities: Identities = IDENTITIES,
+                    by: str = C.POP_CLASS) -> pd.DataFrame:
     """``pdf`` with ``is_suppressed`` set and the counts of suppressed rows nulled."""
     out = pdf.copy()
-    mask = suppression_mask(out, k_min, complementary, suppress_zeros)
+    mask = suppression_mask(out, k_min, complementary, suppress_zeros, identities, by=by)
     out[C.IS_SUPPRESSED] = mask
     out[C.RAW_COUNT] = out[C.RAW_COUNT].astype("Int64").mask(mask)
     out[C.EXPANDED_COUNT] = out[C.EXPANDED_COUNT].astype("float64").mask(mask)
@@ -108,19 +111,25 @@ def suppress_pandas(pdf: pd.DataFrame, k_min: int, complementary: bool = True,
 
 
 def with_suppression(df: DataFrame, k_min: int, complementary: bool = True,
-                     suppress_zeros: bool = False) -> DataFrame:
+                     suppress_zeros: bool = False, identities: Identities = IDENTITIES,
+                     by: str = C.POP_CLASS) -> DataFrame:
     """Apply small-count suppression to a population table (one pass per ``level``).
 
-    Needs ``level``, ``parent_id``, ``pop_class``, ``unit_id``, ``raw_count`` (bigint),
-    ``expanded_count`` (double); adds/overwrites ``is_suppressed``. Rows are kept.
-    Groups never span levels, so grouping by ``level`` sees every constraint.
+    Needs ``level``, ``parent_id``, ``by`` (``pop_class``; a table with another
+    breakdown names its column and its ``identities``), ``unit_id``, ``raw_count``
+    (bigint), ``expanded_count`` (double); adds/overwrites ``is_suppressed``. Rows are
+    kept. Groups never span levels, so grouping by ``level`` sees every constraint.
     """
-    fields = [f for f in df.schema.fields if f.name != C.IS_SUPPRESSED]
+    # the counts of suppressed rows become null, whatever the input's nullability
+    fields = [T.StructField(f.name, f.dataType, True) if f.name in (C.RAW_COUNT,
+                                                                    C.EXPANDED_COUNT) else f
+              for f in df.schema.fields if f.name != C.IS_SUPPRESSED]
     schema = T.StructType(fields + [T.StructField(C.IS_SUPPRESSED, T.BooleanType(), False)])
     names = [f.name for f in schema.fields]
 
     def apply(pdf: pd.DataFrame) -> pd.DataFrame:
-        return suppress_pandas(pdf, k_min, complementary, suppress_zeros)[names]
+        return suppress_pandas(pdf, k_min, complementary, suppress_zeros, identities,
+                               by)[names]
 
     base = df.drop(C.IS_SUPPRESSED) if C.IS_SUPPRESSED in df.columns else df
     return base.groupBy(C.LEVEL).applyInPandas(apply, schema)

@@ -229,8 +229,17 @@ def main(argv: list[str] | None = None) -> int:
 # Kubernetes (Kubeflow Spark operator)
 
 IMAGE_REPO = "registry.local/mobsig/mobsig"
-MONTHLY_JOBS = ("flag_users", "home_work", "expand", "population_by_unit")
-UNPARTITIONED_JOBS = ("ingest_cells",)
+
+
+def partition_placeholder(job: str) -> list[str]:
+    """The partition arguments of ``job``'s manifest, from its kind in the pipeline spec:
+    ``--month ${MONTH}`` (monthly), none (a whole-table job), else ``--date ${DATE}``."""
+    from mobsig.pipeline import job as spec
+
+    kind = spec(job).kind
+    if kind == "month":
+        return ["--month", "${MONTH}"]
+    return [] if kind == "none" else ["--date", "${DATE}"]
 
 
 def image_tag(pins: Pins | None = None) -> str:
@@ -246,12 +255,7 @@ def k8s_manifest(job: str, pins: Pins | None = None, namespace: str = "mobsig") 
     placeholder (filled by ``deploy/k8s/render.py JOB --date D``)."""
     pins = pins or read_pins()
     res = load_resources(deploy_dir() / "resources.yaml", job)
-    if job in MONTHLY_JOBS:
-        partition = ["--month", "${MONTH}"]
-    elif job in UNPARTITIONED_JOBS:
-        partition = []
-    else:
-        partition = ["--date", "${DATE}"]
+    partition = partition_placeholder(job)
     conf = {k: v for k, v in res.items()
             if k not in ("spark.executor.instances", "spark.executor.cores",
                          "spark.executor.memory", "spark.driver.cores", "spark.driver.memory",
@@ -264,8 +268,7 @@ def k8s_manifest(job: str, pins: Pins | None = None, namespace: str = "mobsig") 
         "spark.kubernetes.executor.podTemplateFile":
             "/opt/mobsig/deploy/k8s/pod-template.yaml",
     })
-    suffix = "-${MONTH}" if job in MONTHLY_JOBS else ("" if job in UNPARTITIONED_JOBS
-                                                       else "-${DATE}")
+    suffix = f"-{partition[1]}" if partition else ""
     return {
         "apiVersion": "sparkoperator.k8s.io/v1beta2",
         "kind": "SparkApplication",

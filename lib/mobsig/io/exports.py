@@ -1,8 +1,8 @@
 """Export files of the published tables, beside the Delta tables.
 
-``<warehouse>/exports/month=YYYY-MM/population_by_unit.parquet`` (GeoParquet with the
-unit geometry, EPSG:4490; the H3 cell polygon for grid rows) and
-``population_by_unit.csv`` (UTF-8 with BOM, for spreadsheet users). Each file is written
+``<warehouse>/exports/month=YYYY-MM/<table>.parquet`` (GeoParquet with the unit geometry,
+EPSG:4490; the H3 cell polygon for grid rows) and ``<table>.csv`` (UTF-8 with BOM, for
+spreadsheet users), for ``population_by_unit`` and ``jobs_housing``. Each file is written
 to a temporary name and moved into place.
 """
 
@@ -18,32 +18,46 @@ from mobsig import columns as C
 from mobsig.geo import h3_polygon
 from mobsig.io.catalog import Catalog
 
+# the exported tables and the order of their rows in the files
+EXPORT_ORDER: dict[str, tuple[str, ...]] = {
+    "population_by_unit": (C.LEVEL, C.UNIT_ID, C.POP_CLASS),
+    "jobs_housing": (C.LEVEL, C.UNIT_ID),
+}
 
-def export_population(catalog: Catalog, month_key: str, units: DataFrame) -> int:
-    """Write the month's ``population_by_unit`` rows (as written) to the export folder;
-    ``units``: unit polygons (``level``, ``unit_id``, ``geometry``). Returns the rows."""
+
+def export_month(catalog: Catalog, table: str, month_key: str, units: DataFrame) -> int:
+    """Write the month's ``table`` rows (as written) to the export folder; ``units``: unit
+    polygons (``level``, ``unit_id``, ``geometry``). Returns the rows."""
     folder = catalog.warehouse / "exports" / f"month={month_key}"
     folder.mkdir(parents=True, exist_ok=True)
-    rows = catalog.read("population_by_unit", month=month_key)
+    rows = catalog.read(table, month=month_key)
     geom = units.select(C.LEVEL, C.UNIT_ID, C.GEOMETRY)
     with_geom = rows.join(geom, [C.LEVEL, C.UNIT_ID], how="left").withColumn(
         C.GEOMETRY, F.when(F.col(C.LEVEL) == C.GRID_LEVEL, h3_polygon(C.UNIT_ID))
         .otherwise(F.col(C.GEOMETRY)))
-    order = [C.LEVEL, C.UNIT_ID, C.POP_CLASS]
-    gpq = folder / "population_by_unit.parquet"
+    order = list(EXPORT_ORDER[table])
+    files = export_paths(catalog.warehouse, month_key, table)
     with_geom.orderBy(*order).coalesce(1).write.format("geoparquet").mode("overwrite").save(
-        str(gpq))
+        files["geoparquet"])
     pdf = rows.orderBy(*order).toPandas()
-    pdf[C.RAW_COUNT] = pdf[C.RAW_COUNT].astype("Int64")
-    csv = folder / "population_by_unit.csv"
+    for col in pdf.columns:  # counts stay integers next to the nulls of suppressed cells
+        if col.endswith(C.RAW_COUNT):
+            pdf[col] = pdf[col].astype("Int64")
+    csv = Path(files["csv"])
     tmp = csv.with_suffix(".csv.tmp")
     pdf.to_csv(tmp, index=False, encoding="utf-8-sig")
     shutil.move(str(tmp), str(csv))
     return len(pdf)
 
 
-def export_paths(warehouse: str | Path, month_key: str) -> dict[str, str]:
-    """Where :func:`export_population` writes the month's files."""
+def export_population(catalog: Catalog, month_key: str, units: DataFrame) -> int:
+    """:func:`export_month` of ``population_by_unit``."""
+    return export_month(catalog, "population_by_unit", month_key, units)
+
+
+def export_paths(warehouse: str | Path, month_key: str,
+                 table: str = "population_by_unit") -> dict[str, str]:
+    """Where :func:`export_month` writes the month's files of ``table``."""
     folder = Path(warehouse) / "exports" / f"month={month_key}"
-    return {"geoparquet": str(folder / "population_by_unit.parquet"),
-            "csv": str(folder / "population_by_unit.csv")}
+    return {"geoparquet": str(folder / f"{table}.parquet"),
+            "csv": str(folder / f"{table}.csv")}

@@ -12,7 +12,9 @@ be printed, written to JSON and compared with the targets of domain.md and issue
 - population class accuracy >= 95 % per class;
 - expanded residents per county within ±5 %, per township within ±15 % where the true
   population is >= 1,000;
-- multi-card (一人多卡) pairs: precision and recall.
+- multi-card (一人多卡) pairs: precision and recall;
+- jobs-housing ratio 职住比 per county within ±10 % (issue #14) where the county has at
+  least JH_MIN_EMPLOYED true employed residents; self-containment reported in points.
 """
 
 from __future__ import annotations
@@ -23,7 +25,11 @@ import pandas as pd
 from mobsig.coords import haversine_m
 
 TARGETS = {"home_within_500m": 0.90, "work_within_500m": 0.85, "class_accuracy_min": 0.95,
-           "county_max_abs_error": 0.05, "township_max_abs_error": 0.15}
+           "county_max_abs_error": 0.05, "township_max_abs_error": 0.15,
+           "county_jobs_housing_ratio_max_abs_error": 0.10}
+# jobs-housing errors count in units with at least this many true (sample) employed
+# residents: below it one misplaced worker moves the ratio by more than 10 %
+JH_MIN_EMPLOYED = 10
 URBAN_RADIUS_M = 10_000.0  # core and inner ring of the synthetic city (mobsig.synth.city)
 
 
@@ -133,10 +139,46 @@ def population_errors(table: pd.DataFrame, truth: pd.DataFrame,
     return out
 
 
+def jobs_housing_errors(table: pd.DataFrame, truth: pd.DataFrame,
+                        min_employed: int = JH_MIN_EMPLOYED) -> dict:
+    """The jobs-housing ratio and self-containment per county and township against the
+    truth, over units with at least ``min_employed`` true employed residents.
+
+    ``table``: unsuppressed jobs_housing rows (``unit_id``, ``jobs_housing_ratio``,
+    ``self_containment``; ratios on expanded counts); ``truth``: truth/jobs_housing.csv
+    (sample persons; the market share is uniform, so its ratios are the population's).
+    The ratio error is relative, (measured - true) / true, and where the true ratio is 0
+    (nobody works in the unit) the measured ratio itself; a unit without a measured ratio
+    is -100 %. The self-containment error is the difference of the shares (points / 100).
+    """
+    cols = ["unit_id", "jobs_housing_ratio", "self_containment"]
+    m = truth.merge(table[cols], on="unit_id", how="left", suffixes=("_true", ""))
+    out: dict = {}
+    for level in ("county", "township"):
+        g = m[m["level"].eq(level) & (m["employed_residents"] >= min_employed)]
+        true_r, meas_r = g["jobs_housing_ratio_true"], g["jobs_housing_ratio"]
+        rel = np.where(true_r > 0, (meas_r - true_r) / true_r.where(true_r > 0), meas_r)
+        rel = np.nan_to_num(rel.astype(float), nan=-1.0)
+        sc = np.nan_to_num((g["self_containment"] - g["self_containment_true"]).to_numpy(
+            float), nan=-1.0)
+        n = len(g)
+        out[level] = {
+            "units": int(n), "min_employed_residents": int(min_employed),
+            "max_abs_ratio_error": round(float(np.abs(rel).max()), 4) if n else None,
+            "mean_abs_ratio_error": round(float(np.abs(rel).mean()), 4) if n else None,
+            "max_abs_self_containment_error": round(float(np.abs(sc).max()), 4) if n else None,
+            "ratio_errors": {u: round(float(e), 4) for u, e in zip(g["unit_id"], rel,
+                                                                  strict=True)},
+            "self_containment_errors": {u: round(float(e), 4) for u, e in zip(
+                g["unit_id"], sc, strict=True)}}
+    return out
+
+
 def verdict(result: dict) -> dict[str, bool | None]:
     """Each issue #5 target: met or not (a missing measure counts as not met), None when
     it does not apply (no township of >= 1,000 true people)."""
     hwa, cls, pop = result["home_work"], result["classes"], result["population"]
+    jh = result.get("jobs_housing")
 
     def ge(x, t):
         return x is not None and x >= t
@@ -155,6 +197,12 @@ def verdict(result: dict) -> dict[str, bool | None]:
         "township_population": (le(pop["township"]["max_abs_error"],
                                    TARGETS["township_max_abs_error"])
                                 if pop["township"]["units"] else None),
+        # None: no jobs-housing truth (an older city) or no county with enough employed
+        # residents to measure
+        "county_jobs_housing_ratio": (
+            le(jh["county"]["max_abs_ratio_error"],
+               TARGETS["county_jobs_housing_ratio_max_abs_error"])
+            if jh and jh["county"]["units"] else None),
     }
 
 
@@ -165,6 +213,9 @@ def markdown(result: dict) -> str:
 
     def pct(x):
         return "n/a" if x is None else f"{100 * x:.1f} %"
+
+    def points(x):
+        return "n/a" if x is None else f"{100 * x:.1f} points"
 
     lines = ["| measure | value | target | met |", "|---|---|---|---|",
              f"| home within 500 m ({hwa['true_residents']} true residents) | "
@@ -183,6 +234,20 @@ def markdown(result: dict) -> str:
                      f"{' ≥ 1,000 people' if level == 'township' else ''}) | "
                      f"{pct(p['max_abs_error'])} (mean {pct(p['mean_abs_error'])}) | {t} | "
                      f"{'n/a' if met is None else met} |")
+    jh = result.get("jobs_housing")
+    for level, t in (("county", "±10 %"), ("township", "—")):
+        verdict_ = ok.get("county_jobs_housing_ratio")
+        met = "—" if level == "township" else "n/a" if verdict_ is None else verdict_
+        if not jh:
+            lines.append(f"| {level} jobs-housing ratio | n/a (no truth/jobs_housing.csv) | "
+                         f"{t} | {met} |")
+            continue
+        j = jh[level]
+        lines.append(f"| {level} jobs-housing ratio 职住比, worst error ({j['units']} units "
+                     f"≥ {j['min_employed_residents']} true employed residents) | "
+                     f"{pct(j['max_abs_ratio_error'])} (mean {pct(j['mean_abs_ratio_error'])}"
+                     f"); self-containment worst {points(j['max_abs_self_containment_error'])}"
+                     f" | {t} | {met} |")
     lines.append(f"| 一人多卡 pairs ({mc['true_pairs']} true, {mc['eligible_pairs']} present "
                  f"long enough) | precision {pct(mc['precision'])}, recall "
                  f"{pct(mc['recall'])} ({pct(mc['recall_eligible'])} of those present long "

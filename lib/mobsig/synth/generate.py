@@ -15,13 +15,14 @@ Layout of the output folder::
                                   cards only)
     reference/tac_types.csv       IMEI TAC -> device type
     truth/persons.parquet         every person: kind, class, home/work, units, in_sample,
-                                  birth_year
+                                  birth_year, workdays at work, is_employed
     truth/cards.parquet           card -> person, is_human, card kind, TAC
     truth/stays/                  true stays per card (Parquet, any duration; local
                                   wall-clock TIMESTAMP_NTZ)
     truth/events/dt=.../          every raw row with its label (normal, pingpong, drift,
                                   duplicate, malformed:<reason>) and true position
     truth/population_by_unit.csv  true population per county and township
+    truth/jobs_housing.csv        true jobs-housing balance per county and township
     truth/population_by_age.csv   true residents per county and age band
     truth/cells.csv               cells with their true WGS-84 position and county
     manifest.json                 sizes, seed, timing
@@ -56,7 +57,7 @@ from mobsig.synth import real
 from mobsig.synth.city import City, build_city
 from mobsig.synth.population import build_people, tac_types
 from mobsig.synth.signals import CHUNK, build_network, events_for_cards, truth_stays
-from mobsig.synth.timeline import Places
+from mobsig.synth.timeline import Places, true_work_days
 
 log = logging.getLogger(__name__)
 
@@ -193,6 +194,35 @@ def _write_ages(cfg: Config, out: Path, city: City, persons: pd.DataFrame,
     return value
 
 
+def jobs_housing_truth(city: City, persons: pd.DataFrame) -> pd.DataFrame:
+    """The true jobs-housing balance per county and township (``truth/jobs_housing.csv``)
+    over the sample persons (those with a card of the operator; the market share is the
+    same everywhere, so ratios and shares are those of the whole population): persons
+    ``is_employed`` (a work place on at least home_work.work_min_days workdays) count as
+    employed residents of their home unit when their true class is resident, as jobs of
+    their work unit (any class), and as live_and_work when both units are the same.
+    Columns: ``unit_id``, ``unit_name``, ``level``, ``parent_id``, ``employed_residents``,
+    ``jobs``, ``live_and_work``, ``jobs_housing_ratio``, ``self_containment``,
+    ``self_sufficiency`` (empty where the denominator is 0)."""
+    emp = persons[persons["in_sample"] & persons["is_employed"]]
+    res = emp[emp["pop_class"].eq("resident") & emp["kind"].str.startswith("resident")]
+    rows = []
+    for level in ("county", "township"):
+        home, work = f"home_{level}", f"work_{level}"
+        er = res.groupby(home).size()
+        jobs = emp.groupby(work).size()
+        both = res[res[home].notna() & res[home].eq(res[work])].groupby(home).size()
+        for r in city.units[city.units["level"] == level].itertuples(index=False):
+            e, j, b = (int(x.get(r.unit_id, 0)) for x in (er, jobs, both))
+            rows.append({"unit_id": r.unit_id, "unit_name": r.unit_name, "level": level,
+                         "parent_id": r.parent_id, "employed_residents": e, "jobs": j,
+                         "live_and_work": b,
+                         "jobs_housing_ratio": j / e if e else np.nan,
+                         "self_containment": b / e if e else np.nan,
+                         "self_sufficiency": b / j if j else np.nan})
+    return pd.DataFrame(rows)
+
+
 def generate(spark: SparkSession, cfg: Config, out: Path,
              partitions: int | None = None) -> SynthResult:
     """Generate the city described by ``cfg.synth`` into ``out`` (replacing what is there).
@@ -258,6 +288,13 @@ def generate(spark: SparkSession, cfg: Config, out: Path,
     nl = city.to_lonlat(persons["night_x"].to_numpy(), persons["night_y"].to_numpy())
     persons["night_lon"], persons["night_lat"] = nl
     persons["is_worker"] = persons["kind"].eq("resident_worker")
+    # employed in the period by domain.md B2's rule: a work place on enough workdays
+    persons["work_days"] = true_work_days(persons, day_types)
+    persons["is_employed"] = (persons["work_lon"].notna()
+                              & (persons["work_days"] >= cfg.home_work.work_min_days))
+    for level in ("county", "township"):
+        persons[f"work_{level}"] = city.unit_of(persons["work_x"].to_numpy(),
+                                                persons["work_y"].to_numpy(), level)
     persons.drop(columns=["home_x", "home_y", "work_x", "work_y", "night_x", "night_y"]).to_parquet(
         out / "truth/persons.parquet", index=False)
     card_truth = cards[["user_id", "card_idx", "person_id", "kind", "card_kind", "is_human",
@@ -280,6 +317,7 @@ def generate(spark: SparkSession, cfg: Config, out: Path,
     if real_pop is not None:  # the truth of a real county is its official population
         pop["resident_population"] = pop["unit_id"].map(real_pop).astype("int64")
     pop.to_csv(out / "truth/population_by_unit.csv", index=False)
+    jobs_housing_truth(city, persons).to_csv(out / "truth/jobs_housing.csv", index=False)
     ref = pop[pop["level"] == "county"][["unit_id", "unit_name", "resident_population"]]
     ref = ref.rename(columns={"resident_population": "population"})
     if real_pop is None:

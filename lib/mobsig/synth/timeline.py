@@ -102,6 +102,28 @@ def _clip_h(rng: np.random.Generator, mean_h: float, sd_h: float, lo_h: float,
     return float(np.clip(rng.normal(mean_h, sd_h), lo_h, hi_h)) * H
 
 
+def true_work_days(persons, day_types: list[str]) -> np.ndarray:
+    """Per person (rows of the generator's persons frame): the workdays (``day_types``
+    'workday', make-up days included, the calendar home_work counts) on which
+    :func:`human_itinerary` sends the person to work: present, not away, not the day of
+    arrival, with a work place. Weekend days worked (``works_saturday``) do not count, as
+    they do not for home_work's work rule. 0 for persons without a work place."""
+    out = np.zeros(len(persons), dtype=np.int64)
+    cols = ["kind", "first_day", "last_day", "away_from", "away_to", "work_x"]
+    for i, r in enumerate(persons[cols].itertuples(index=False)):
+        if not isinstance(r.work_x, float) or np.isnan(r.work_x):
+            continue
+        resident = str(r.kind).startswith("resident")
+        first, last = int(r.first_day), int(r.last_day)
+        away_from, away_to = int(r.away_from), int(r.away_to)
+        for d in range(first, last + 1):
+            if away_from <= d <= away_to or day_types[d] != "workday":
+                continue
+            arriving = (d == first and not resident) or (d == away_to + 1)
+            out[i] += not arriving
+    return out
+
+
 def human_itinerary(card: dict, day_types: list[str], weekdays: list[int], places: Places,
                     rng: np.random.Generator, n_days: int) -> list[tuple]:
     """Segments of a person over the simulated period (see module doc)."""

@@ -4,11 +4,14 @@
 
 For a city made by ``mobsig synth`` (or ``mobsig demo``) whose jobs have run through
 ``population_by_unit``: homes and work places within 500 m of the truth, population class
-accuracy per class, 一人多卡 pair precision and recall, and expanded residents per county
+accuracy per class, 一人多卡 pair precision and recall, expanded residents per county
 and per township (townships of at least 1,000 true people) against the true population,
-each next to its target (domain.md, issue #5). Reads ``home_work``, recomputes the
-unsuppressed population counts (``population.population_table``, nothing is written) and the
-truth files in ``--truth`` (default: ``truth/`` next to the config file). Prints a Markdown
+and the jobs-housing ratio 职住比 and self-containment per county and township with enough
+true employed residents against the true ones, each next to its target (domain.md,
+issues #5 and #14). Reads ``home_work``, recomputes the unsuppressed population and
+jobs-housing counts (``population.population_table``, ``jobs_housing.counts_table``;
+nothing is written) and the truth files in ``--truth`` (default: ``truth/`` next to the
+config file; ``jobs_housing.csv`` is optional, older cities have none). Prints a Markdown
 table and writes the numbers as JSON (``--out``, default ``evaluate-<month>.json`` next to
 the config). Exit status 0 also when a target is missed: this is a measurement, the
 targets met are in the JSON (``targets_met``).
@@ -29,6 +32,7 @@ from mobsig.jobargs import month_days, month_key, months
 NAME = "evaluate"
 HELP = "accuracy of a month's outputs against a synthetic city's truth"
 TRUTH_FILES = ("persons.parquet", "cards.parquet", "population_by_unit.csv")
+JOBS_HOUSING_TRUTH = "jobs_housing.csv"  # optional: older cities have none
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -75,6 +79,28 @@ def unsuppressed_population(spark, cfg: Config, month: dt.date):
         cfg.population.grid_h3_resolution)
 
 
+def unsuppressed_jobs_housing(spark, cfg: Config, month: dt.date):
+    """The month's jobs-housing rows before suppression (one per unit, ratios on expanded
+    counts), recomputed from the stored card_places, factors and units
+    (``jobs_housing.counts_table``; nothing is written)."""
+    from mobsig import jobs_housing as jh
+    from mobsig.geo import unit_polygons
+    from mobsig.io.catalog import Catalog
+
+    catalog = Catalog(spark, cfg.warehouse)
+    key = month_key(month)
+    for table in ("card_places", "expansion_factors", "units"):
+        if not catalog.exists(table):
+            raise InputError(f"evaluate {key}: no {table} table; run the monthly jobs first")
+    age = (catalog.read("expansion_factors_age", month=key) if cfg.expansion.rake_ages
+           else None)
+    counts = jh.counts_table(
+        catalog.read("card_places", month=key), catalog.read("expansion_factors", month=key),
+        age, unit_polygons(catalog.read("units")), cfg.population.grid_h3_resolution)
+    return jh.with_ratios(jh.spread(counts), cfg.jobs_housing.balanced_min,
+                          cfg.jobs_housing.balanced_max)
+
+
 def execute(spark, cfg: Config, month: dt.date, truth: Path) -> dict[str, Any]:
     """The accuracy measures of ``month`` (see mobsig.synth.evaluate)."""
     import pandas as pd
@@ -100,7 +126,13 @@ def execute(spark, cfg: Config, month: dt.date, truth: Path) -> dict[str, Any]:
         "home_work": ev.home_work_accuracy(hw, persons, cards, center),
         "classes": ev.class_accuracy(hw, cards),
         "multicard": ev.multicard_pairs(hw, cards, cfg.flags.multicard_min_days),
-        "population": ev.population_errors(pop, pop_truth)}
+        "population": ev.population_errors(pop, pop_truth),
+        "jobs_housing": None}
+    if (truth / JOBS_HOUSING_TRUTH).exists():  # cities generated before it have none
+        jh_truth = pd.read_csv(truth / JOBS_HOUSING_TRUTH,
+                               dtype={"unit_id": str, "parent_id": str})
+        result["jobs_housing"] = ev.jobs_housing_errors(
+            unsuppressed_jobs_housing(spark, cfg, month).toPandas(), jh_truth)
     result["targets_met"] = ev.verdict(result)
     return result
 

@@ -1,0 +1,199 @@
+"""Jobs-housing balance 职住平衡 per spatial unit (domain.md §C): employed residents, jobs,
+the jobs-housing ratio 职住比, self-containment and self-sufficiency, raw 原样数量 and
+expanded 扩样数量.
+
+Pure transforms; the ``jobs_housing`` job reads ``card_places``, the expansion factors and
+the ``units`` table and chains them:
+
+1. :func:`job_points`: per counted card with a work place, its work point (role
+   ``work``) and, for a resident, its home point (role ``home``).
+2. ``population.assign_units`` / ``population.with_grid``: the unit of each point in
+   every layer and on the H3 grid (the same levels as population_by_unit).
+3. :func:`measure_counts`: per unit and measure, distinct cards (``raw_count``) and the sum
+   of their expansion factors (``expanded_count``, ``population.user_weights``):
+
+   - ``employed_residents``: residents whose home is in the unit and who have a work
+     place (anywhere, inside the unit or not);
+   - ``jobs``: counted cards (any class) whose work place is in the unit (the same
+     count as population_by_unit's ``employed``);
+   - ``live_and_work``: employed residents whose home and work place are both in the
+     unit (at the grid level: the same H3 cell).
+4. :func:`complete`: every (polygon unit, measure) row, zeros filled; a grid cell with any
+   card gets every measure.
+5. :func:`publish`: small-count suppression (mobsig.privacy, sibling groups per
+   measure) on the long form, then one row per unit with the ratios computed from the
+   published expanded counts only (:func:`with_ratios`).
+
+``employed_residents`` and ``jobs`` add up from child units to their parent (one home and
+one work place per card); ``live_and_work`` does not (a card living and working in two
+townships of one county lives and works in the county).
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from mobsig import columns as C
+from mobsig import privacy
+from mobsig.population import assign_units, user_weights, with_grid
+
+MEASURES = (C.EMPLOYED_RESIDENTS, C.JOBS, C.LIVE_AND_WORK)
+ADDITIVE_MEASURES = (C.EMPLOYED_RESIDENTS, C.JOBS)
+
+# why a ratio is null (``<ratio>_null_reason``)
+SUPPRESSED = "suppressed"  # a count it is computed from is suppressed
+NO_EMPLOYED_RESIDENTS = "no_employed_residents"  # nobody to divide by: not a measured 0
+NO_JOBS = "no_jobs"
+NULL_REASONS = (SUPPRESSED, NO_EMPLOYED_RESIDENTS, NO_JOBS)
+
+# ratio -> (numerator, denominator, reason when the denominator is 0)
+RATIOS: dict[str, tuple[str, str, str]] = {
+    C.JOBS_HOUSING_RATIO: (C.JOBS, C.EMPLOYED_RESIDENTS, NO_EMPLOYED_RESIDENTS),
+    C.SELF_CONTAINMENT: (C.LIVE_AND_WORK, C.EMPLOYED_RESIDENTS, NO_EMPLOYED_RESIDENTS),
+    C.SELF_SUFFICIENCY: (C.LIVE_AND_WORK, C.JOBS, NO_JOBS),
+}
+
+
+def raw_col(measure: str) -> str:
+    """``<measure>_raw_count``: distinct cards (null when suppressed)."""
+    return f"{measure}_{C.RAW_COUNT}"
+
+
+def expanded_col(measure: str) -> str:
+    """``<measure>_expanded_count``: summed expansion factors (null when suppressed)."""
+    return f"{measure}_{C.EXPANDED_COUNT}"
+
+
+def suppressed_col(measure: str) -> str:
+    """``is_<measure>_suppressed``."""
+    return f"is_{measure}_suppressed"
+
+
+def reason_col(ratio: str) -> str:
+    """``<ratio>_null_reason``: why the ratio is null (null when it has a value)."""
+    return f"{ratio}_null_reason"
+
+
+def job_points(places: DataFrame) -> DataFrame:
+    """``user_id``, ``role`` (home/work), ``lon``, ``lat`` from ``card_places`` rows: the
+    work point of every card with a work place, and the home point of every resident
+    with both a home and a work place. Cards without a work place have no row."""
+    has_work = F.col(C.WORK_LON).isNotNull() & F.col(C.WORK_LAT).isNotNull()
+    homes = places.where(has_work & (F.col(C.POP_CLASS) == "resident")
+                         & F.col(C.HOME_LON).isNotNull() & F.col(C.HOME_LAT).isNotNull())
+    return (homes.select(C.USER_ID, F.lit("home").alias(C.ROLE),
+                         F.col(C.HOME_LON).alias(C.LON), F.col(C.HOME_LAT).alias(C.LAT))
+            .unionByName(places.where(has_work).select(
+                C.USER_ID, F.lit("work").alias(C.ROLE), F.col(C.WORK_LON).alias(C.LON),
+                F.col(C.WORK_LAT).alias(C.LAT))))
+
+
+def unit_members(points: DataFrame, units: DataFrame, grid_resolution: int) -> DataFrame:
+    """``user_id``, ``role``, ``level``, ``unit_id``: the unit of each point of
+    :func:`job_points` in every polygon layer it falls in, and its H3 cell (level
+    ``grid``)."""
+    keys = [C.USER_ID, C.ROLE]
+    return assign_units(points, units, keys).unionByName(
+        with_grid(points, keys, grid_resolution))
+
+
+def measure_counts(members: DataFrame, weights: DataFrame) -> DataFrame:
+    """``level``, ``unit_id``, ``measure``, ``raw_count``, ``expanded_count`` from
+    :func:`unit_members` rows and card weights (``user_id``, ``weight``; a card without
+    one counts 1). Units without any card have no row."""
+    role = F.col(C.ROLE)
+    per = members.groupBy(C.USER_ID, C.LEVEL).agg(
+        F.max(F.when(role == "home", F.col(C.UNIT_ID))).alias("_home"),
+        F.max(F.when(role == "work", F.col(C.UNIT_ID))).alias("_work"))
+    home, work = F.col("_home"), F.col("_work")
+
+    def item(measure: str, unit: Column) -> Column:
+        return F.struct(F.lit(measure).alias(C.MEASURE), unit.alias(C.UNIT_ID))
+
+    items = F.array_compact(F.array(
+        F.when(home.isNotNull(), item(C.EMPLOYED_RESIDENTS, home)),
+        F.when(work.isNotNull(), item(C.JOBS, work)),
+        F.when(home == work, item(C.LIVE_AND_WORK, home))))
+    rows = per.select(C.USER_ID, C.LEVEL, F.explode(items).alias("_m")).select(
+        C.USER_ID, C.LEVEL, F.col("_m")[C.MEASURE].alias(C.MEASURE),
+        F.col("_m")[C.UNIT_ID].alias(C.UNIT_ID))
+    return rows.join(weights, C.USER_ID, how="left").groupBy(
+        C.LEVEL, C.UNIT_ID, C.MEASURE).agg(
+        F.countDistinct(C.USER_ID).cast("bigint").alias(C.RAW_COUNT),
+        F.sum(F.coalesce(C.WEIGHT, F.lit(1.0))).alias(C.EXPANDED_COUNT))
+
+
+def complete(counts: DataFrame, units: DataFrame) -> DataFrame:
+    """Every (polygon unit, measure) row with zeros filled, plus every measure of each
+    grid cell that has a row in ``counts``: ``level``, ``unit_id``, ``unit_name``,
+    ``parent_id``, ``measure``, ``raw_count``, ``expanded_count``."""
+    measures = F.explode(F.array(*[F.lit(m) for m in MEASURES])).alias(C.MEASURE)
+    cells = counts.where(F.col(C.LEVEL) == C.GRID_LEVEL).select(
+        C.LEVEL, C.UNIT_ID, F.lit(None).cast("string").alias(C.UNIT_NAME),
+        F.lit(None).cast("string").alias(C.PARENT_ID)).distinct()
+    grid = (units.select(C.LEVEL, C.UNIT_ID, C.UNIT_NAME, C.PARENT_ID)
+            .unionByName(cells).select("*", measures))
+    return grid.join(counts, [C.LEVEL, C.UNIT_ID, C.MEASURE], how="left").select(
+        C.LEVEL, C.UNIT_ID, C.UNIT_NAME, C.PARENT_ID, C.MEASURE,
+        F.coalesce(C.RAW_COUNT, F.lit(0).cast("bigint")).alias(C.RAW_COUNT),
+        F.coalesce(C.EXPANDED_COUNT, F.lit(0.0)).alias(C.EXPANDED_COUNT))
+
+
+def counts_table(places: DataFrame, factors: DataFrame, age_factors: DataFrame | None,
+                 units: DataFrame, grid_resolution: int) -> DataFrame:
+    """The unsuppressed long form of a month (:func:`complete`): ``places``: card_places;
+    ``factors`` / ``age_factors``: expansion_factors / expansion_factors_age (None:
+    county weighting); ``units``: unit polygons (``unit_id``, ``unit_name``, ``level``,
+    ``parent_id``, ``geometry``)."""
+    members = unit_members(job_points(places), units, grid_resolution)
+    weights = user_weights(places, factors, age_factors)
+    return complete(measure_counts(members, weights), units)
+
+
+def spread(long: DataFrame) -> DataFrame:
+    """One row per unit from the long form (``measure``, ``raw_count``,
+    ``expanded_count``, ``is_suppressed``): ``level``, ``unit_id``, ``unit_name``,
+    ``parent_id`` and, per measure, :func:`raw_col`, :func:`expanded_col`,
+    :func:`suppressed_col` (the long form without ``is_suppressed``: none suppressed)."""
+    if C.IS_SUPPRESSED not in long.columns:
+        long = long.withColumn(C.IS_SUPPRESSED, F.lit(False))
+    m = F.col(C.MEASURE)
+    aggs = []
+    for name in MEASURES:
+        aggs += [F.max(F.when(m == name, F.col(C.RAW_COUNT))).alias(raw_col(name)),
+                 F.max(F.when(m == name, F.col(C.EXPANDED_COUNT))).alias(expanded_col(name)),
+                 F.max(F.when(m == name, F.col(C.IS_SUPPRESSED))).alias(suppressed_col(name))]
+    return long.groupBy(C.LEVEL, C.UNIT_ID, C.UNIT_NAME, C.PARENT_ID).agg(*aggs)
+
+
+def with_ratios(wide: DataFrame, balanced_min: float, balanced_max: float) -> DataFrame:
+    """Adds each ratio of :data:`RATIOS` (on expanded counts) with its
+    :func:`reason_col`, and ``is_balanced`` (``balanced_min`` <= jobs_housing_ratio <=
+    ``balanced_max``; null when the ratio is null). A ratio is null, with reason
+    ``suppressed``, when a count it is computed from is suppressed (so it never reveals
+    a hidden count), else, with reason ``no_employed_residents`` / ``no_jobs``, when its
+    denominator is 0 (a unit where nobody lives is not a measured 0). Rows are kept."""
+    cols = {}
+    for ratio, (num, den, empty) in RATIOS.items():
+        hidden = F.col(suppressed_col(num)) | F.col(suppressed_col(den))
+        d = F.col(expanded_col(den))
+        cols[ratio] = F.when(~hidden & (d > 0), F.col(expanded_col(num)) / d)
+        cols[reason_col(ratio)] = (F.when(hidden, F.lit(SUPPRESSED))
+                                   .when(d.isNull() | (d <= 0), F.lit(empty)))
+    out = wide.withColumns(cols)
+    r = F.col(C.JOBS_HOUSING_RATIO)
+    return out.withColumn(C.IS_BALANCED, F.when(r.isNotNull(), r.between(balanced_min,
+                                                                         balanced_max)))
+
+
+def publish(counts: DataFrame, k_min: int, complementary: bool, suppress_zeros: bool,
+            balanced_min: float, balanced_max: float) -> DataFrame:
+    """The published rows of a month from the unsuppressed long form
+    (:func:`counts_table`): every count column suppressed by the privacy rules
+    (``privacy.with_suppression`` per measure: primary below ``k_min`` and complementary
+    within each sibling group), then spread to one row per unit, then the ratios
+    (:func:`with_ratios`)."""
+    long = privacy.with_suppression(counts, k_min, complementary, suppress_zeros,
+                                    identities=(), by=C.MEASURE)
+    return with_ratios(spread(long), balanced_min, balanced_max)
