@@ -20,6 +20,17 @@ def test_scaling_exponent():
     assert B.scaling_exponent([1e6, 1e6], [10.0, 12.0]) is None
 
 
+def test_scaling_of_results():
+    runs = [{"day": day, "events": n, "chain_s": 2.0 * (n / 1e6) ** b, "io_floor_s": n / 1e6}
+            for day, b in (("uniform", 0.9), ("skewed", 1.2)) for n in (1e6, 1e7, 3e7)]
+    sc = B.scaling(runs[:4])  # three uniform sizes, one skewed
+    assert sc["uniform"]["sizes"] == 3
+    assert sc["uniform"]["chain"] == pytest.approx(0.9)
+    assert sc["uniform"]["io_floor"] == pytest.approx(1.0)
+    assert sc["skewed"] == {"sizes": 1, "chain": None, "io_floor": None}
+    assert B.scaling(runs)["skewed"]["chain"] == pytest.approx(1.2)
+
+
 def test_cores_needed_from_rate_and_exponent():
     # 10^5 events/s/core, linear: 3x10^11 events in 4 h need 3e11 / (1e5 x 14,400) cores
     assert B.cores_needed(3e11, 1e5, 1e7, 1.0) == math.ceil(3e11 / (1e5 * 14400))
@@ -52,7 +63,8 @@ def test_bench_report_and_skewed_day(spark, tmp_path):
 
     out = tmp_path / "bench"
     # no warm-up run: the exponent of two tiny sizes is noise anyway, only its presence counts
-    report = B.bench(spark, make_config(tmp_path), [20_000, 40_000], out, skew=[20_000],
+    # one uniform and one skewed day (the exponent over several sizes: test_scaling_of_results)
+    report = B.bench(spark, make_config(tmp_path), [20_000], out, skew=[20_000],
                      keep=True, warmup=False)
     saved = json.loads((out / "bench.json").read_text("utf-8"))
     assert saved["results"] == report["results"]
@@ -63,7 +75,7 @@ def test_bench_report_and_skewed_day(spark, tmp_path):
     assert "| day | raw events |" in md and "Skewed day of" in md and "no warm-up" in md
     assert report["warmup"] is None
     assert [(r["day"], r["target_events"]) for r in report["results"]] == [
-        ("uniform", 20_000), ("skewed", 20_000), ("uniform", 40_000)]
+        ("uniform", 20_000), ("skewed", 20_000)]
     for r in report["results"]:
         # the uniform tiny days are not dominated by the 30,000-event heavy test card
         assert 0.5 * r["target_events"] < r["events"] < 1.5 * r["target_events"]
@@ -77,11 +89,10 @@ def test_bench_report_and_skewed_day(spark, tmp_path):
         assert r["peak_rss_gib"] == max(r["stage_peak_rss_gib"].values())
         for parts in r["stage_peak_rss_by_process_gib"].values():
             assert set(parts) == {"jvm", "driver", "workers"} and parts["jvm"] > 0
-    up = report["scaling"]["uniform"]
-    assert up["sizes"] == 2 and math.isfinite(up["chain"]) and math.isfinite(up["io_floor"])
-    assert report["scaling"]["skewed"]["chain"] is None  # one size: n/a
+    assert report["scaling"] == {k: {"sizes": 1, "chain": None, "io_floor": None}
+                                 for k in ("uniform", "skewed")}  # one size each: n/a
     assert "chain b = n/a" in md
-    assert report["sizing"]["at_events"] == report["results"][2]["events"]
+    assert report["sizing"]["at_events"] == report["results"][0]["events"]
     assert "| nation | 3e+11 |" in md
     assert all(r["shuffle_partitions"] >= 1 for r in report["results"])
     assert B.shuffle_partitions(3 * 10**7, 4) == 12 and B.shuffle_partitions(10**6, 4) == 4
