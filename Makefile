@@ -26,13 +26,15 @@ $(STAMP): pyproject.toml requirements.lock
 jars:
 	./deploy/fetch_jars.sh
 
-## test: the whole test suite (what CI runs, via .ci/run)
+## test: the whole test suite (what CI runs, via .ci/run), on two workers (one per core;
+## tests/conftest.py keeps the city chain on one worker)
+XDIST ?= -n 2 --dist loadgroup
 test: install jars
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(XDIST)
 
 ## test-fast: unit tests and small hand-built frames: no job runs, no synthetic city
 test-fast: install jars
-	$(BIN)/python -m pytest -m "not job and not city and not cluster and not slow"
+	$(BIN)/python -m pytest $(XDIST) -m "not job and not city and not cluster and not slow"
 
 ## demo: generate a small synthetic city and run every job on it (outputs in $(DEMO)/)
 demo: install jars

@@ -7,9 +7,10 @@ with stays and no cells table is an error: run ingest_cells) and the month's
 ``home_work``: one row per card with a stay in the month or a flags row. Home comes from
 night stays (home_work.night_start_h..night_end_h, keyed by the evening's date), work from
 daytime stays on workdays of the holiday calendar (paths.holidays or the built-in Chinese
-calendar). Cards whose home cannot be identified keep their row with a ``home_reason``;
-non-human cards and non-primary cards of a multi-card group are kept but not counted
-(``is_counted = false``). Population classes follow the ``population`` section.
+calendar, 2016-2026; a month outside the calendar's years fails before Spark starts unless
+home_work.calendar_gap = warn). Cards whose home cannot be identified keep their row with
+a ``home_reason``; non-human cards and non-primary cards of a multi-card group are kept
+but not counted (``is_counted = false``). Population classes follow the ``population`` section.
 
 Gates, before anything is written: ``home_identification`` (among counted cards present
 >= population.resident_min_days days, the share with an identified home, residents /
@@ -24,7 +25,7 @@ from pyspark.sql import functions as F
 from mobsig import columns as C
 from mobsig import residence
 from mobsig.geo import next_month
-from mobsig.io.holidays import calendar_of
+from mobsig.io.holidays import calendar_of, check_coverage
 from mobsig.runner import JobContext, Output, count_where
 
 
@@ -60,6 +61,8 @@ def build(ctx: JobContext) -> list[Output]:
                                        "clean_stays (and flag_users) first")
     if not n_flags:
         ctx.log.warning("no user_flags for the month: every card counts as a human card")
+    # a month outside the calendar's years fails here too when run without validate()
+    ctx.fact("calendar_covered", check_coverage(cfg, ctx.part.month_days, ctx.log))
     days = [d for d in ctx.part.month_days if calendar_of(cfg).is_workday(d)]
     table = ctx.keep(residence.build_home_work(stays, flags if n_flags else None, month, days,
                                                hw, cfg.population, cfg.stays.h3_resolution))

@@ -79,7 +79,7 @@ def run_job(spec: pipeline.Job, args: argparse.Namespace, cfg: Config) -> int:
     mod = job_module(spec.name)
     parts = partitions(spec.kind, args)
     options = mod.options(args) if hasattr(mod, "options") else {}
-    validate(cfg, spec.name, options)
+    validate(cfg, spec.name, options, parts)
     from mobsig.session import build_session
 
     spark = build_session(cfg, app_name=f"mobsig-{spec.name}")

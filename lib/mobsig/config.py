@@ -445,6 +445,11 @@ class HomeWorkConfig:
     work_min_home_dist_m: float = param(500.0, "Work: minimum distance from home [I].", ge=0)
     weekend_days: tuple[int, ...] = param(
         [5, 6], "Weekday numbers (Mon=0) that are not workdays unless made up.")
+    calendar_gap: str = param(
+        "fail", "A month outside the holiday calendar's years (paths.holidays or the "
+        "built-in one): fail = the run stops before Spark starts, naming the years "
+        "covered; warn = it runs with weekends as the only days off (its public holidays "
+        "count as workdays) and logs a warning.", choices=("fail", "warn"))
     cluster_h3_resolution: int = param(
         9, "Home/work place clustering: stays are binned to H3 cells of this resolution and "
         "a candidate place is a cell plus its ring (res 9: ~350-500 m across) [I].",

@@ -24,7 +24,7 @@ import datetime as dt
 import importlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -435,14 +435,22 @@ def job_module(name: str) -> ModuleType:
     return importlib.import_module(job(name).module)
 
 
-def validate(cfg: Config, name: str, options: dict[str, Any] | None = None) -> None:
-    """Checks before Spark starts: the job's delivered inputs exist, its own checks pass."""
+def validate(cfg: Config, name: str, options: dict[str, Any] | None = None,
+             parts: Sequence[Partition] = ()) -> None:
+    """Checks before Spark starts: the job's delivered inputs exist, the holiday calendar
+    covers its partitions (a job whose spec lists ``holidays``), its own checks pass."""
+    from mobsig.io.holidays import check_coverage
+
     spec = job(name)
     if spec.inputs:
         cfg.require_inputs(*spec.inputs)
     present = [k for k in spec.optional_inputs if getattr(cfg.paths, k)]
     if present:
         cfg.require_inputs(*present)
+    if "holidays" in spec.inputs + spec.optional_inputs and parts:
+        check_coverage(cfg, [d for p in parts
+                             for d in (p.month_days if p.month else [p.day] if p.day else [])],
+                       log)
     mod = job_module(name)
     if hasattr(mod, "validate"):
         mod.validate(cfg, options or {})

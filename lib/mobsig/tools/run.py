@@ -93,8 +93,9 @@ def plan(args: argparse.Namespace) -> list[Step]:
 def validate(args: argparse.Namespace, cfg: Config) -> None:
     from mobsig.runner import validate as validate_job
 
-    for name in dict.fromkeys(s[0] for s in plan(args)):
-        validate_job(cfg, name)
+    steps = plan(args)
+    for name in dict.fromkeys(s[0] for s in steps):
+        validate_job(cfg, name, parts=[part for n, part, _ in steps if n == name])
 
 
 def run_steps(spark, cfg: Config, steps: list[Step], keep_going: bool = False) -> int:
