@@ -11,7 +11,11 @@ unknown_cell.
 
 Reconciliation: rows read = rows accepted + rows quarantined, exactly, or the run fails.
 Gates: quarantine share <= ingest.max_quarantine_share, known-cell share >=
-ingest.min_known_cell_share, then the bronze and quarantine suites. A missing or empty day
+ingest.min_known_cell_share; volume: rows read >= ingest.min_volume_ratio x the median of
+the latest recorded runs of the ingest.volume_trailing_days days before (same region set;
+a warning below ingest.warn_volume_ratio or above ingest.max_volume_ratio; not judged
+while fewer than ingest.volume_min_days have a run); then the bronze and quarantine
+suites. A missing or empty day
 folder is an error.
 
 With --region only the accepted rows of those regions are written (the partitions
@@ -22,6 +26,7 @@ whole, by runs without --region. Re-running a day gives identical tables.
 from __future__ import annotations
 
 import datetime as dt
+import statistics
 from zoneinfo import ZoneInfo
 
 from pyspark import StorageLevel
@@ -32,7 +37,8 @@ from mobsig import ingest
 from mobsig.cells import cells_on_day
 from mobsig.io.raw_events import day_folder, plan_sources, read_sources
 from mobsig.io.storage import files_for, require
-from mobsig.runner import JobContext, Output
+from mobsig.runner import JobContext, Output, Partition
+from mobsig.runs import latest_input_rows
 
 
 def build(ctx: JobContext) -> list[Output]:
@@ -71,6 +77,7 @@ def build(ctx: JobContext) -> list[Output]:
         else 1.0},
         params={"max_quarantine_share": ing.max_quarantine_share,
                 "min_known_cell_share": ing.min_known_cell_share})
+    check_volume(ctx, rows_read)
     # zone-aware bounds: PySpark turns naive datetimes into instants with the Python
     # process's zone, not the session's
     day_start = dt.datetime.combine(day, dt.time(), ZoneInfo(ctx.cfg.run.timezone))
@@ -85,6 +92,35 @@ def build(ctx: JobContext) -> list[Output]:
         outputs.append(Output(ingest.rejected_events(classified, day), "events_quarantine",
                               stage=False))
     return outputs
+
+
+def check_volume(ctx: JobContext, rows_read: int) -> None:
+    """The volume gate: rows read against the median of the trailing days' recorded runs
+    (same region set); not judged while fewer than ingest.volume_min_days have one."""
+    ing = ctx.cfg.ingest
+    if ing.volume_trailing_days == 0:
+        return
+    labels = [Partition(day=ctx.day - dt.timedelta(days=i), regions=ctx.part.regions).label
+              for i in range(1, ing.volume_trailing_days + 1)]
+    trail = latest_input_rows(ctx.catalog, "ingest_events", "raw_events", labels)
+    ctx.fact("volume_trailing_days", len(trail))
+    if len(trail) < ing.volume_min_days:
+        ctx.log.info("volume gate not judged: %d of the %d days before have a recorded run "
+                     "(ingest.volume_min_days = %d)", len(trail), ing.volume_trailing_days,
+                     ing.volume_min_days)
+        return
+    median = statistics.median(trail.values())
+    ratio = rows_read / median if median else float("inf")
+    ctx.fact("volume_ratio", round(ratio, 4))
+    ctx.check("events_volume", {"rows_read": rows_read, "trailing_median": median,
+                                "volume_ratio": ratio},
+              params={"min_volume_ratio": ing.min_volume_ratio,
+                      "warn_volume_ratio": ing.warn_volume_ratio,
+                      "max_volume_ratio": ing.max_volume_ratio},
+              explain=f"{rows_read} rows read = {ratio:.1%} of the median {median:g} of the "
+                      f"{len(trail)} recorded days before it (ingest.min_volume_ratio = "
+                      f"{ing.min_volume_ratio:.0%}): a partial delivery? Re-run when the day "
+                      "is complete, or with --set ingest.min_volume_ratio=0 to accept it")
 
 
 if __name__ == "__main__":

@@ -246,6 +246,23 @@ class IngestConfig:
     min_known_cell_share: float = param(
         0.95, "Gate: known / (known + unknown_cell) among rows that reached the cell lookup; "
         "below this fails.", ge=0, le=1)
+    volume_trailing_days: int = param(
+        7, "Volume gate: a day's rows read are compared with the median of the latest "
+        "recorded runs of this many days before it (same region set); 0 = no volume "
+        "gate.", ge=0, le=60)
+    volume_min_days: int = param(
+        3, "Volume gate: trailing days with a recorded run needed to judge a day (the "
+        "first days of a warehouse are not judged; the run says so).", ge=1, le=60)
+    min_volume_ratio: float = param(
+        0.5, "Volume gate: rows read / trailing median below this fails the run (a partial "
+        "delivery); re-run with ingest.min_volume_ratio=0 to accept a known low day.",
+        ge=0, le=1)
+    warn_volume_ratio: float = param(
+        0.8, "Volume gate: a ratio below this (but >= min_volume_ratio) is a warning.",
+        ge=0, le=1)
+    max_volume_ratio: float = param(
+        3.0, "Volume gate: a ratio above this is a warning (a file delivered twice, a "
+        "wrong folder).", ge=1)
     headerless_columns: tuple[str, ...] = param(
         ["user_id", "event_time", "cell_id", "event_type", "imei_tac", "home_region"],
         "Column order of delimited files without a header row; a line with another number "
@@ -271,6 +288,14 @@ class IngestConfig:
             raise ConfigError(
                 f"ingest.user_id_min_len ({self.user_id_min_len}) must be <= "
                 f"ingest.user_id_max_len ({self.user_id_max_len})")
+        if self.min_volume_ratio > self.warn_volume_ratio:
+            raise ConfigError(
+                f"ingest.min_volume_ratio ({self.min_volume_ratio}) must be <= "
+                f"ingest.warn_volume_ratio ({self.warn_volume_ratio})")
+        if self.volume_min_days > max(self.volume_trailing_days, 1):
+            raise ConfigError(
+                f"ingest.volume_min_days ({self.volume_min_days}) must be <= "
+                f"ingest.volume_trailing_days ({self.volume_trailing_days})")
 
 
 @dataclass(frozen=True)

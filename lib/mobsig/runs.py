@@ -100,3 +100,27 @@ def write_record(catalog: Any, rec: RunRecord) -> None:
     schema = catalog.schema("runs")
     df = catalog.spark.createDataFrame([rec.row()], schema.struct)
     catalog.append(df, "runs")
+
+
+def latest_input_rows(catalog: Any, job: str, source: str, labels: list[str]) -> dict[str, int]:
+    """``input_rows[source]`` of the latest succeeded run of ``job`` for each partition label
+    in ``labels`` that has one (e.g. the rows ingest_events read on the trailing days, for
+    the volume gate). One small query on the ``runs`` table (partitioned by job)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    if not labels or not catalog.exists("runs"):
+        return {}
+    w = Window.partitionBy("partition").orderBy(F.col("ended_at").desc(),
+                                                F.col("run_id").desc())
+    rows = (catalog.read("runs")
+            .where((F.col("job") == job) & (F.col("status") == "succeeded")
+                   & F.col("partition").isin(labels))
+            .withColumn("_n", F.row_number().over(w)).where("_n = 1")
+            .select("partition", "input_rows").collect())
+    out = {}
+    for r in rows:
+        n = json.loads(r["input_rows"] or "{}").get(source)
+        if n is not None:
+            out[r["partition"]] = int(n)
+    return out

@@ -1,0 +1,82 @@
+"""The volume gate of ingest_events: a day with a small share of the trailing days' volume
+fails (a partial delivery), names the numbers and the setting; an override accepts it with
+a warning; the first days of a warehouse are not judged."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from mobsig.errors import ConfigError, DataQualityError
+from mobsig.io.catalog import Catalog
+from mobsig.runs import RunRecord, write_record
+from tests.conftest import make_config
+from tests.factories import county_layer, ingest_cells, tiny_cells
+
+DAY = dt.date(2026, 6, 5)
+
+
+def _raw_day(root, day: dt.date, n: int) -> None:
+    folder = root / f"dt={day.isoformat()}"
+    folder.mkdir(parents=True)
+    lines = ["user_id,event_time,cell_id,event_type,imei_tac,home_region"]
+    lines += [f"u{i:019d},{day.isoformat()} 08:{i % 60:02d}:00,c{1 + i % 4},handover,,"
+              for i in range(n)]
+    (folder / "a.csv").write_text("\n".join(lines) + "\n")
+
+
+def _record(cat: Catalog, day: dt.date, rows: int, status: str = "succeeded",
+            ended: dt.datetime | None = None) -> None:
+    rec = RunRecord(job="ingest_events", run_id=f"r-{day}-{rows}", config_digest="x",
+                    partition=f"dt={day.isoformat()}", input_rows={"raw_events": rows},
+                    status=status, ended_at=ended or dt.datetime(2026, 6, 30))
+    write_record(cat, rec)
+
+
+@pytest.mark.job
+def test_a_partial_day_fails_names_the_numbers_and_an_override_warns(spark, tmp_path):
+    raw = tmp_path / "raw"
+    _raw_day(raw, DAY, 4)
+    _raw_day(raw, dt.date(2026, 6, 20), 4)
+    tiny_cells().to_csv(tmp_path / "cells.csv", index=False)
+    cfg = make_config(tmp_path, paths={"cells": str(tmp_path / "cells.csv"),
+                                       "units": [str(county_layer(tmp_path / "c.geojson"))],
+                                       "raw_events": str(raw)})
+    ingest_cells(spark, cfg)
+    cat = Catalog(spark, cfg.warehouse)
+    # three trailing days of ~400 rows (the latest run of a day counts, failed runs do not)
+    _record(cat, DAY - dt.timedelta(days=1), 400)
+    _record(cat, DAY - dt.timedelta(days=2), 10, ended=dt.datetime(2026, 6, 3))
+    _record(cat, DAY - dt.timedelta(days=2), 380)
+    _record(cat, DAY - dt.timedelta(days=3), 420)
+    _record(cat, DAY - dt.timedelta(days=4), 10**6, status="failed")
+    from mobsig.runner import run
+
+    with pytest.raises(DataQualityError, match=r"(?s)events_volume.*volume_ratio.*4 rows read = "
+                                               r"1\.0% of the median 400 of the 3 recorded "
+                                               r"days.*ingest.min_volume_ratio=0"):
+        run(spark, cfg, "ingest_events", day=DAY)
+    assert not cat.exists("events_bronze") or cat.read("events_bronze", dt=DAY).isEmpty()
+
+    accept = make_config(tmp_path, paths={"raw_events": str(raw)},
+                         ingest={"min_volume_ratio": 0.0})
+    res = run(spark, accept, "ingest_events", day=DAY)
+    assert res.facts["volume_ratio"] == 0.01 and res.facts["volume_trailing_days"] == 3
+    gate = next(g for g in res.gates if g["suite"] == "events_volume")
+    assert gate["success"] and gate["warnings"] and not gate["failed"]
+    assert cat.read("events_bronze", dt=DAY).count() == 4
+
+    # a day whose trailing week has no recorded run is not judged
+    res = run(spark, cfg, "ingest_events", day=dt.date(2026, 6, 20))
+    assert res.facts["volume_trailing_days"] == 0
+    assert not any(g["suite"] == "events_volume" for g in res.gates)
+
+
+def test_volume_settings_are_checked_before_spark(tmp_path):
+    with pytest.raises(ConfigError, match=r"ingest.min_volume_ratio \(0.9\) must be <= "
+                                          r"ingest.warn_volume_ratio \(0.8\)"):
+        make_config(tmp_path, ingest={"min_volume_ratio": 0.9})
+    with pytest.raises(ConfigError, match=r"ingest.volume_min_days \(9\) must be <= "
+                                          r"ingest.volume_trailing_days \(7\)"):
+        make_config(tmp_path, ingest={"volume_min_days": 9})
