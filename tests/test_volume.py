@@ -80,3 +80,45 @@ def test_volume_settings_are_checked_before_spark(tmp_path):
     with pytest.raises(ConfigError, match=r"ingest.volume_min_days \(9\) must be <= "
                                           r"ingest.volume_trailing_days \(7\)"):
         make_config(tmp_path, ingest={"volume_min_days": 9})
+
+
+@pytest.mark.job
+def test_cli_run_one_record_one_run_id_and_a_failure_names_its_setting(spark, tmp_path,
+                                                                        capsys):
+    """Through the command line: a job run leaves exactly one run record (no second
+    record with partition "-"), every log line of the run carries that run's id, and a
+    failed gate names the expectation, the observed value and the setting behind it."""
+    import re
+
+    from mobsig.cli import main as cli_main
+    from mobsig.config import dump_config
+
+    raw = tmp_path / "raw"
+    _raw_day(raw, DAY, 4)
+    with (raw / f"dt={DAY.isoformat()}" / "a.csv").open("a") as f:
+        f.write("not,a,valid,row\n")
+    tiny_cells().to_csv(tmp_path / "cells.csv", index=False)
+    cfg = make_config(tmp_path, paths={"cells": str(tmp_path / "cells.csv"),
+                                       "units": [str(county_layer(tmp_path / "c.geojson"))],
+                                       "raw_events": str(raw)})
+    dump_config(cfg, tmp_path / "cfg.yaml")
+    capsys.readouterr()
+    assert cli_main(["ingest_units", "--config", str(tmp_path / "cfg.yaml")]) == 0
+    err = capsys.readouterr().err
+    ids = set(re.findall(r"run=([0-9T]+-[0-9a-f]{8})", err))
+    assert len(ids) == 1, err
+    runs = Catalog(spark, cfg.warehouse).read("runs").toPandas()
+    assert list(runs["run_id"]) == list(ids) and list(runs["partition"]) == ["all"]
+
+    assert cli_main(["ingest_cells", "--config", str(tmp_path / "cfg.yaml")]) == 0
+    rc = cli_main(["ingest_events", "--date", DAY.isoformat(), "--config",
+                   str(tmp_path / "cfg.yaml"), "--set", "ingest.max_quarantine_share=0.1"])
+    err = capsys.readouterr().err
+    assert rc != 0
+    assert re.search(r"quality gate 'events_ingest' dt=2026-06-05 failed: 1 of \d "
+                     r"expectations\n.*column='quarantine_share', min_value=0, "
+                     r"max_value=0\.1\): observed 0\.2 \(max_value from "
+                     r"ingest\.max_quarantine_share\)", err), err
+    runs = Catalog(spark, cfg.warehouse).read("runs").toPandas()
+    assert sorted(runs["partition"]) == ["all", "all", "dt=2026-06-05"]
+    assert set(runs["status"]) == {"succeeded", "failed"}

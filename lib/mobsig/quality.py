@@ -297,15 +297,53 @@ def _call_text(kind: str, kwargs: dict[str, Any]) -> str:
     return f"{kind}({args})"
 
 
+# suite parameters that are not a setting of the same name (or are derived from one)
+DERIVED_SETTINGS = {
+    "lon_min": "run.bbox_lon_min", "lon_max": "run.bbox_lon_max",
+    "lat_min": "run.bbox_lat_min", "lat_max": "run.bbox_lat_max",
+    "tau_s": "stays.tau_min", "max_gap_s": "stays.move_max_gap_h",
+    "min_rows": "clean.max_removed_share", "min_human_share": "flags.max_non_human_share",
+    "small_counts": "privacy.k_min, privacy.suppress_zeros",
+    "day_start": "the day of the run", "day_end": "the day of the run",
+}
+
+
+@functools.cache
+def setting_of(parameter: str) -> str | None:
+    """The configuration key(s) behind a suite's ``{"$PARAMETER": name}``: the one setting
+    of that name in any section, or :data:`DERIVED_SETTINGS`; None when unknown."""
+    import dataclasses
+
+    from mobsig.config import all_sections
+
+    if parameter in DERIVED_SETTINGS:
+        return DERIVED_SETTINGS[parameter]
+    hits = [f"{sec}.{parameter}" for sec, cls in all_sections().items()
+            if dataclasses.is_dataclass(cls)
+            and parameter in {f.name for f in dataclasses.fields(cls)}]
+    return hits[0] if len(hits) == 1 else None
+
+
+def _settings_text(raw: dict[str, Any] | None) -> str:
+    """`` (min_value from ingest.min_volume_ratio)`` for the thresholds of an expectation
+    that come from the configuration; empty when none does."""
+    named = []
+    for k, v in (raw or {}).items():
+        if isinstance(v, dict) and "$PARAMETER" in v:
+            key = setting_of(v["$PARAMETER"])
+            named.append(f"{k} from {key or v['$PARAMETER']}")
+    return f" ({'; '.join(named)})" if named else ""
+
+
 def _item(kind: str, kwargs: dict[str, Any], severity: str, detail: str,
-          **numbers: Any) -> dict[str, Any]:
+          raw: dict[str, Any] | None = None, **numbers: Any) -> dict[str, Any]:
     return {"type": kind, "kwargs": kwargs, "severity": severity,
             "observed_value": numbers.get("observed_value"),
             "unexpected_count": numbers.get("unexpected_count"),
             "unexpected_percent": numbers.get("unexpected_percent"),
             "element_count": numbers.get("element_count"),
             "sample": numbers.get("sample", []),
-            "text": f"{_call_text(kind, kwargs)}: {detail}"}
+            "text": f"{_call_text(kind, kwargs)}: {detail}{_settings_text(raw)}"}
 
 
 def _json_value(v: Any) -> Any:
@@ -381,7 +419,8 @@ def _metrics_gate(metrics: dict[str, Any], name: str, expectations: list[dict[st
         exc = (r.exception_info or {}).get("exception_message") \
             if (r.exception_info or {}).get("raised_exception") else None
         detail = f"could not be evaluated: {exc}" if exc else f"observed {observed!r}"
-        item = _item(e["type"], kwargs, _severity(e), detail, observed_value=observed)
+        item = _item(e["type"], kwargs, _severity(e), detail, e["kwargs"],
+                     observed_value=observed)
         (out.failures if item["severity"] == "critical" else out.warnings).append(item)
     out.success = not out.failures
     return out
@@ -457,7 +496,7 @@ def _table_gate(df: DataFrame, name: str, expectations: list[dict[str, Any]],
             num["sample"] = sample
             detail = (f"{num['unexpected_count']} of {num['element_count']} rows unexpected "
                       f"({num['unexpected_percent']:.3g}%), e.g. {sample}")
-        item = _item(e["type"], k, _severity(e), detail, **num)
+        item = _item(e["type"], k, _severity(e), detail, e["kwargs"], **num)
         (out.failures if item["severity"] == "critical" else out.warnings).append(item)
     out.success = not out.failures
     return out
