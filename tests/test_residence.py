@@ -6,6 +6,7 @@ ingest -> clean_stays -> flag_users -> home_work).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 
@@ -15,6 +16,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from mobsig.config import HomeWorkConfig, PopulationConfig
+from mobsig.errors import ConfigError
 from mobsig.io.catalog import Catalog
 
 MONTH = dt.date(2026, 6, 1)
@@ -355,3 +357,57 @@ def test_home_identification_gate_fails_when_few_homes_are_found(spark, tmp_path
                                                r"counted cards present >= 5 days"):
         run(spark, cfg, "home_work", month=MONTH)
     assert not catalog.exists("home_work")
+
+
+def test_window_days_scale_every_day_count_threshold():
+    from mobsig.config import WINDOW_SCALED, build_config
+
+    month = build_config({})
+    assert month.for_window() is month
+    two = build_config({"run": {"window_days": 2}})
+    assert two.scaled_thresholds() == {
+        "population.resident_min_days": 2, "population.short_term_min_days": 1,
+        "home_work.home_min_nights": 1, "home_work.work_min_days": 1,
+        "flags.static_min_days": 3, "flags.multicard_min_days": 2}
+    scaled = two.for_window()
+    assert (scaled.population.resident_min_days, scaled.flags.multicard_min_days,
+            scaled.home_work.work_min_days) == (2, 2, 1)
+    assert scaled.population.transit_max_h == month.population.transit_max_h
+    fortnight = build_config({"run": {"window_days": 14}}).scaled_thresholds()
+    assert fortnight["population.resident_min_days"] == 9  # ceil(18 x 14 / 30)
+    assert fortnight["home_work.home_min_nights"] == 5
+    full = build_config({"run": {"window_days": 30}})
+    assert full.scaled_thresholds() == month.scaled_thresholds()
+    assert len(WINDOW_SCALED) == 6
+    with pytest.raises(ConfigError, match=r"run.window_days: 1 day cannot tell residents"):
+        build_config({"run": {"window_days": 1}})
+
+
+def test_cli_window_days_is_checked_before_spark(capsys):
+    from mobsig.cli import main as cli_main
+
+    assert cli_main(["home_work", "--month", "2026-06", "--window-days", "1"]) == 2
+    assert "run.window_days: 1 day cannot tell residents" in capsys.readouterr().err
+
+
+@pytest.mark.job
+def test_two_day_window_makes_a_two_night_card_a_resident(spark, tmp_path):
+    """A card seen two nights at home: short-term under the monthly thresholds (present 3
+    days >= 3, < 18), a resident with its home under run.window_days = 2; the run keeps
+    the window as a fact."""
+    from mobsig.runner import run
+    from tests.conftest import make_config
+
+    cfg = make_config(tmp_path)
+    catalog = Catalog(spark, cfg.warehouse)
+    _tiny_stays(spark, catalog, [("u", "A")] * 2)
+    _tiny_cells(spark, catalog)
+    month = run(spark, cfg, "home_work", month=MONTH)
+    u = catalog.read("home_work", month="2026-06").where("user_id = 'u'").first()
+    assert (u["pop_class"], u["home_lon"]) == ("short_term", None)
+    assert "window_days" not in month.facts
+    window = run(spark, cfg.replace(run=dataclasses.replace(cfg.run, window_days=2)),
+                 "home_work", month=MONTH)
+    u = catalog.read("home_work", month="2026-06").where("user_id = 'u'").first()
+    assert u["pop_class"] == "resident" and u["home_lon"] == pytest.approx(104.0)
+    assert window.facts["window_days"] == 2 and window.facts["home_share"] == 1.0

@@ -114,6 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with log_context(job=name):
             overrides = list(getattr(mod, "overrides", lambda a: [])(args)) if mod else []
+            if getattr(args, "window_days", None) is not None:
+                overrides.append(f"run.window_days={args.window_days}")
             cfg = load_config(args.config, overrides + list(args.overrides))
             rc = run_job(spec, args, cfg) if spec else run_tool(mod, args, cfg)
             log.info("%s finished in %.1fs", name, time.time() - t0)

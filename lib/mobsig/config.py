@@ -24,6 +24,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+import math
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -65,6 +66,15 @@ class RunConfig:
         "whole country so users crossing zones stay comparable; default a China-wide "
         "Lambert conformal conic on the CGCS2000 ellipsoid (scale error < 3 % inside "
         "China); any CRS pyproj knows, e.g. a Gauss-Kruger zone (EPSG:4527) for one city.")
+    window_days: int = param(
+        0, "Days of data a monthly run stands for: 0 = the calendar month (thresholds as "
+        "set); N (2..31) = a short window, e.g. 2 for a two-day delivery: every day-count "
+        "threshold of the monthly jobs (WINDOW_SCALED: residents' days, short-term days, "
+        "home nights, work days, static-location days, multi-card days; their values are "
+        "for a 30-day month) is scaled by N/30 and rounded up (multi-card days at least 2, "
+        "static-location days at least 3, short-term days below resident days). Also "
+        "`--window-days N` on monthly jobs. The scaled values are logged and kept as a "
+        "fact of each run.", ge=0, le=31)
 
     def bbox_params(self) -> dict[str, float]:
         """The national bounding box as expectation parameters."""
@@ -74,6 +84,9 @@ class RunConfig:
     def check(self) -> None:
         if self.bbox_lon_min >= self.bbox_lon_max or self.bbox_lat_min >= self.bbox_lat_max:
             raise ConfigError("run.bbox_*: the bounding box is empty (min must be < max)")
+        if self.window_days == 1:
+            raise ConfigError("run.window_days: 1 day cannot tell residents from visitors; "
+                              "use 0 (the calendar month) or 2..31")
         try:
             import zoneinfo
 
@@ -639,6 +652,17 @@ def _default_synth() -> SynthConfig:
     return SynthConfig()
 
 
+# day-count thresholds of the monthly jobs, set for a month of REFERENCE_DAYS days and
+# scaled to a shorter window by run.window_days (Config.for_window)
+REFERENCE_DAYS = 30
+WINDOW_SCALED = ("population.resident_min_days", "population.short_term_min_days",
+                 "home_work.home_min_nights", "home_work.work_min_days",
+                 "flags.static_min_days", "flags.multicard_min_days")
+# co-location on a single day is too thin to pair two cards as one person, and a person
+# seen at one place on two days is not a machine
+WINDOW_FLOOR = {"flags.multicard_min_days": 2, "flags.static_min_days": 3}
+
+
 @dataclass(frozen=True)
 class Config:
     run: RunConfig = field(default_factory=RunConfig)
@@ -738,6 +762,35 @@ class Config:
 
     def replace(self, **sections: Any) -> Config:
         return dataclasses.replace(self, **sections)
+
+    def scaled_thresholds(self) -> dict[str, int]:
+        """The day-count thresholds a monthly run uses (:data:`WINDOW_SCALED`), scaled to
+        ``run.window_days`` (0: as set)."""
+        n = self.run.window_days
+        out = {}
+        for key in WINDOW_SCALED:
+            sec, name = key.split(".")
+            v = getattr(getattr(self, sec), name)
+            out[key] = v if n == 0 else max(WINDOW_FLOOR.get(key, 1),
+                                            math.ceil(v * n / REFERENCE_DAYS - 1e-9))
+        if n:
+            res = out["population.resident_min_days"] = max(
+                2, out["population.resident_min_days"])
+            out["population.short_term_min_days"] = min(
+                out["population.short_term_min_days"], res - 1)
+        return out
+
+    def for_window(self) -> Config:
+        """This configuration with the day-count thresholds scaled to ``run.window_days``
+        (itself when 0)."""
+        if not self.run.window_days:
+            return self
+        changes: dict[str, dict[str, int]] = {}
+        for key, v in self.scaled_thresholds().items():
+            sec, name = key.split(".")
+            changes.setdefault(sec, {})[name] = v
+        return self.replace(**{sec: dataclasses.replace(getattr(self, sec), **vals)
+                               for sec, vals in changes.items()})
 
 
 def _resolve(base: str, value: str) -> Path:

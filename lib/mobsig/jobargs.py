@@ -33,6 +33,9 @@ def add_month_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--from-month", dest="month_from", metavar="A",
                    help="first month of a backfill range, YYYY-MM (with --to-month)")
     g.add_argument("--to-month", dest="month_to", metavar="B", help="last month of the range")
+    g.add_argument("--window-days", dest="window_days", type=int, metavar="N",
+                   help="the month's data covers only N days (e.g. 2): scale every day-count "
+                        "threshold by N/30 (same as --set run.window_days=N)")
 
 
 def days(args: argparse.Namespace) -> list[dt.date]:

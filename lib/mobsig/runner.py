@@ -471,6 +471,9 @@ def run_partition(spark: Any, cfg: Config, name: str, part: Partition,
     spec = job(name)
     mod = job_module(name)
     _check_session(spark, cfg)
+    scaled = cfg.scaled_thresholds() if spec.kind == "month" else {}
+    if spec.kind == "month":
+        cfg = cfg.for_window()  # day-count thresholds scaled to run.window_days
     run_id = new_run_id()
     catalog = Catalog(spark, cfg.warehouse)
     sink = (lambda rec: write_record(catalog, rec)) if record else None
@@ -478,6 +481,10 @@ def run_partition(spark: Any, cfg: Config, name: str, part: Partition,
     with log_context(job=name, part=part.label, run=run_id), recording(
             name, run_id, cfg.digest(), part.label, sink=sink) as rec:
         ctx = JobContext(spark, cfg, spec, part, dict(options or {}), rec)
+        if spec.kind == "month" and cfg.run.window_days:
+            ctx.fact("window_days", cfg.run.window_days)
+            ctx.log.info("run.window_days = %d: day-count thresholds scaled to %s",
+                         cfg.run.window_days, scaled)
         try:
             outputs = mod.build(ctx)
             ctx.gate_and_write(outputs)
