@@ -63,7 +63,13 @@ def build(ctx: JobContext) -> list[Output]:
                 f"{[r[0] for r in twice]}: run ingest_cells and check its gate")
     classified = ctx.keep(ingest.classify_events(read_sources(ctx.spark, groups), cells,
                                                  day, ing))
-    counts = {r[0]: r[1] for r in classified.groupBy(C.REASON).count().collect()}
+    per_source = classified.groupBy(C.SOURCE_FILE, C.REASON).agg(
+        F.count(F.lit(1)).alias("n"), F.count(C.EVENT_TIME).alias("timed"),
+        ingest.time_resolution_s(F.col(C.EVENT_TIME).cast("double")).alias("res")).collect()
+    counts: dict[str, int] = {}
+    for r in per_source:
+        counts[r[C.REASON]] = counts.get(r[C.REASON], 0) + r["n"]
+    note_time_resolution(ctx, per_source)
     rows_read = sum(counts.values())
     ctx.require(rows_read > 0, f"day folder for {day} holds no rows")
     ledger = ctx.reconcile(counts, source="raw_events", reason=C.REASON,
@@ -92,6 +98,24 @@ def build(ctx: JobContext) -> list[Output]:
         outputs.append(Output(ingest.rejected_events(classified, day), "events_quarantine",
                               stage=False))
     return outputs
+
+
+def note_time_resolution(ctx: JobContext, per_source: list) -> None:
+    """The time resolution of each source file's event times (60 s: whole minutes, as in
+    session feeds; 1 s; 0.001 s), as a fact {resolution: files} and a log line naming a
+    few files of each; the cadence rule of flag_users measures it again per card."""
+    res: dict[str, float] = {}
+    for r in per_source:
+        if r["timed"]:
+            f = r[C.SOURCE_FILE]
+            res[f] = min(res.get(f, r["res"]), r["res"])
+    by_res: dict[float, list[str]] = {}
+    for f, v in sorted(res.items()):
+        by_res.setdefault(v, []).append(f)
+    ctx.fact("time_resolution_s", {f"{v:g}": len(fs) for v, fs in sorted(by_res.items())})
+    for v, fs in sorted(by_res.items()):
+        ctx.log.info("event_time resolution %g s in %d source files (%s%s)", v, len(fs),
+                     ", ".join(fs[:3]), " ..." if len(fs) > 3 else "")
 
 
 def check_volume(ctx: JobContext, rows_read: int) -> None:

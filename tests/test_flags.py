@@ -362,3 +362,36 @@ def test_pairs_across_persons_are_pruned_to_each_cards_strongest(spark):
                          ["m1", "m2", "m3"], ["s1", "s2"]]
     merged = groups(dataclasses.replace(p, multicard_partner_ratio=0.0))
     assert ["a1", "a2", "b1", "b2"] in merged
+
+
+def test_minute_resolution_phone_is_not_a_machine_but_a_minute_meter_is(spark):
+    """Whole-minute event times (session feeds): a busy phone's gaps are nearly all exactly
+    60 s (IQR 0, the plain robust CV would be 0: "a machine"); the resolution bounds how
+    regular they can be shown to be, so it is not flagged. A meter reporting every 30
+    minutes on the same clock still is; the resolution is kept as evidence."""
+    rng = np.random.default_rng(11)
+    t = []
+    for d in range(6):  # two busy hours a day, an event every minute, hourly updates
+        for start_h in (9, 20):
+            t += [d * DAY + start_h * H + 60.0 * k for k in range(60)]
+        t += [d * DAY + h * H + 60.0 * rng.integers(1, 59) for h in range(0, 24, 1)]
+    t = np.unique(np.floor(np.asarray(t) / 60.0) * 60.0)
+    x, y = where_at(t, HOME, WORK)
+    phone = _rows("minutephone" * 2, t, x, y, "35328010")
+    tm = np.arange(0, 10 * DAY, 1800.0)
+    mmeter = _rows("minutemeter" * 2, tm, np.full(tm.size, 2_000_000.0) + 2_000.0 * (
+        np.arange(tm.size) % 2), np.full(tm.size, 3_100_000.0), "35328010")
+    out = flags_of(spark, to_spark(spark, phone, mmeter))
+    ph, mm = out.loc["minutephone" * 2], out.loc["minutemeter" * 2]
+    gaps = np.diff(t)
+    q25, q50, q75 = np.percentile(gaps, [25, 50, 75])
+    assert (q25, q50, q75) == (60.0, 60.0, 60.0)  # without the resolution: CV 0
+    assert ph["ev"]["time_resolution_s"] == 60.0 and ph["ev"]["n_events"] >= 100
+    assert ph["ev"]["cadence_robust_cv"] == pytest.approx(60 / (1.349 * 60), abs=1e-3)
+    assert not ph["is_non_human"]
+    assert mm["is_non_human"] and mm["non_human_reason"] == "regular_cadence"
+    assert mm["ev"]["time_resolution_s"] == 60.0
+    # the jittered meter of the other tests has whole-second times: resolution 1 s
+    ms = flags_of(spark, to_spark(spark, meter("meter_r" * 3)))
+    assert ms.loc["meter_r" * 3, "ev"]["time_resolution_s"] == 1.0
+    assert ms.loc["meter_r" * 3, "is_non_human"]

@@ -63,6 +63,7 @@ def test_a_partial_day_fails_names_the_numbers_and_an_override_warns(spark, tmp_
                          ingest={"min_volume_ratio": 0.0})
     res = run(spark, accept, "ingest_events", day=DAY)
     assert res.facts["volume_ratio"] == 0.01 and res.facts["volume_trailing_days"] == 3
+    assert res.facts["time_resolution_s"] == {"60": 1}  # whole-minute times in a.csv
     gate = next(g for g in res.gates if g["suite"] == "events_volume")
     assert gate["success"] and gate["warnings"] and not gate["failed"]
     assert cat.read("events_bronze", dt=DAY).count() == 4

@@ -11,11 +11,12 @@ Non-human rules (each one that fires is listed in ``non_human_reason``):
 - ``static_location``: every event within ``static_max_radius_m`` of the card's
   event-weighted centroid, observed on >= ``static_min_days`` days;
 - ``regular_cadence``: robust coefficient of variation of inter-event times,
-  IQR / (1.349 * median), below ``regular_cadence_cv_max`` with >=
-  ``regular_cadence_min_events`` events. The robust form looks at the whole distribution:
-  a handset's hourly periodic updates while idle are regular, but they are a minority of
-  its gaps, so its IQR stays wide; a machine's occasional lost record does not move the
-  quartiles (the plain CV is kept as evidence);
+  (IQR + time resolution) / (1.349 * median), below ``regular_cadence_cv_max`` with >=
+  ``regular_cadence_min_events`` events (the resolution of the card's times, 60 s for
+  whole-minute feeds, bounds how regular its gaps can be shown to be). The robust form
+  looks at the whole distribution: a handset's hourly periodic updates while idle are
+  regular, but they are a minority of its gaps, so its IQR stays wide; a machine's
+  occasional lost record does not move the quartiles (the plain CV is kept as evidence);
 - ``impossible_rate``: a day with more than ``max_events_per_day`` events, or
   ``is_heavy_user`` set by clean_stays on any day.
 
@@ -81,6 +82,7 @@ from mobsig.columns import (
     Y_M,
 )
 from mobsig.config import FlagsConfig
+from mobsig.ingest import time_resolution_s
 
 REASONS = ("iot_tac", "static_location", "regular_cadence", "impossible_rate")
 
@@ -177,26 +179,31 @@ def card_cadence(events: DataFrame) -> DataFrame:
 
     Gaps between consecutive events of a card (seconds, sorted by time). Adds
     ``n_gaps``, ``gap_p25_s``, ``gap_median_s``, ``gap_p75_s`` (exact percentiles),
-    ``cadence_cv`` (plain std/mean) and ``cadence_robust_cv`` (IQR / (1.349 x median);
-    null when the median gap is 0). Cards with fewer than two events get no row.
+    ``time_resolution_s`` (of the card's event times, :func:`time_resolution_s`),
+    ``cadence_cv`` (plain std/mean) and ``cadence_robust_cv`` ((IQR + resolution) /
+    (1.349 x median); null when the median gap is 0). The resolution is added to the IQR
+    because gaps are only known to within it: with minute times a phone's busy minutes
+    all give gaps of exactly 60 s (IQR 0), which is no evidence of a machine's clock,
+    while a machine reporting every 30 minutes stays far below the bound. Cards with
+    fewer than two events get no row.
     """
     w = Window.partitionBy(USER_ID).orderBy(EVENT_TIME)
     t = F.col(EVENT_TIME).cast("double")
-    gaps = (events.select(USER_ID, EVENT_TIME)
-            .withColumn("gap_s", t - F.lag(t).over(w))
-            .where(F.col("gap_s").isNotNull()))
+    gaps = (events.select(USER_ID, EVENT_TIME, t.alias("_t"))
+            .withColumn("gap_s", t - F.lag(t).over(w)))
     q = F.percentile(F.col("gap_s"), F.array(F.lit(0.25), F.lit(0.5), F.lit(0.75)))
     stats = gaps.groupBy(USER_ID).agg(
-        F.count(F.lit(1)).alias("n_gaps"), q.alias("_q"),
-        F.avg("gap_s").alias("_mean"), F.stddev_pop("gap_s").alias("_std"))
+        F.count("gap_s").alias("n_gaps"), q.alias("_q"),
+        F.avg("gap_s").alias("_mean"), F.stddev_pop("gap_s").alias("_std"),
+        time_resolution_s(F.col("_t")).alias("time_resolution_s")).where("n_gaps > 0")
     med = F.col("_q")[1]
     return stats.select(
         USER_ID, "n_gaps",
         F.col("_q")[0].alias("gap_p25_s"), med.alias("gap_median_s"),
-        F.col("_q")[2].alias("gap_p75_s"),
+        F.col("_q")[2].alias("gap_p75_s"), "time_resolution_s",
         F.when(F.col("_mean") > 0, F.col("_std") / F.col("_mean")).alias("cadence_cv"),
-        F.when(med > 0, (F.col("_q")[2] - F.col("_q")[0]) / (F.lit(IQR_SIGMA) * med))
-        .alias("cadence_robust_cv"))
+        F.when(med > 0, (F.col("_q")[2] - F.col("_q")[0] + F.col("time_resolution_s"))
+               / (F.lit(IQR_SIGMA) * med)).alias("cadence_robust_cv"))
 
 
 def flag_non_human(activity: DataFrame, tac: DataFrame, extent: DataFrame,
@@ -511,6 +518,7 @@ def assemble_user_flags(cards: DataFrame, groups: DataFrame, pairs: DataFrame,
         F.col("tac"), F.col("device_type"),
         _r("static_radius_m", 1).alias("static_radius_m"), F.col("n_cells"),
         F.col("n_gaps"), _r("gap_median_s", 1).alias("gap_median_s"),
+        F.col("time_resolution_s"),
         _r("cadence_robust_cv", 4).alias("cadence_robust_cv"),
         _r("cadence_cv", 4).alias("cadence_cv"),
         F.col("multicard_pairs")))

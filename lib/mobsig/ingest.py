@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from mobsig import columns as C
@@ -80,3 +80,14 @@ def rejected_events(classified: DataFrame, day: dt.date) -> DataFrame:
     return classified.where(F.col(C.REASON).isNotNull()).select(
         C.REASON, C.USER_ID, C.EVENT_TIME_RAW, C.CELL_ID, C.RAW_TEXT, C.SOURCE_FILE,
         F.lit(day).alias(C.DT))
+
+
+def time_resolution_s(t: Column) -> Column:
+    """Aggregate: the time resolution of the event times ``t`` (epoch seconds, double) of a
+    group: 60 when every time is a whole minute, 1 when every time is a whole second,
+    else 0.001 (milliseconds). Operator feeds differ: session records often carry
+    minutes only."""
+    frac = F.max(F.when(t != F.floor(t), 1).otherwise(0))
+    sec = F.max(F.when(F.pmod(F.floor(t), F.lit(60)) != 0, 1).otherwise(0))
+    return (F.when(frac == 1, F.lit(0.001)).when(sec == 1, F.lit(1.0))
+            .otherwise(F.lit(60.0)))
