@@ -7,7 +7,13 @@ HH:mm:ss[.SSS]' or epoch milliseconds, local time in run.timezone), and gives ev
 either a region (the serving cell version valid on the day, from the `cells` table: run
 ingest_cells first) or a machine-readable reason: malformed_row, empty_user_id,
 oversized_user_id, undersized_user_id, empty_cell_id, unparseable_time, time_outside_day,
-unknown_cell.
+bad_end_time, unknown_cell.
+
+Session records: a feed may carry an ``end_time`` (same forms as event_time); such a row
+is a session at one cell and becomes two bronze events, its start and its end (an end
+equal to the start, or past midnight, adds none; an unparseable end or one before the
+start quarantines the row as bad_end_time). events_bronze rows = accepted rows + the
+``session_end_events`` fact.
 
 Reconciliation: rows read = rows accepted + rows quarantined, exactly, or the run fails.
 Gates: quarantine share <= ingest.max_quarantine_share, known-cell share >=
@@ -63,12 +69,23 @@ def build(ctx: JobContext) -> list[Output]:
                 f"{[r[0] for r in twice]}: run ingest_cells and check its gate")
     classified = ctx.keep(ingest.classify_events(read_sources(ctx.spark, groups), cells,
                                                  day, ing))
+    ok = F.col(C.REASON).isNull()
     per_source = classified.groupBy(C.SOURCE_FILE, C.REASON).agg(
         F.count(F.lit(1)).alias("n"), F.count(C.EVENT_TIME).alias("timed"),
-        ingest.time_resolution_s(F.col(C.EVENT_TIME).cast("double")).alias("res")).collect()
+        ingest.time_resolution_s(F.col(C.EVENT_TIME).cast("double")).alias("res"),
+        F.count(F.when(ok & F.col(C.END_TIME).isNotNull(), 1)).alias("sessions"),
+        F.count(F.when(ok & ingest.session_end(day), 1)).alias("ends")).collect()
     counts: dict[str, int] = {}
     for r in per_source:
         counts[r[C.REASON]] = counts.get(r[C.REASON], 0) + r["n"]
+    sessions = sum(r["sessions"] for r in per_source)
+    ends = sum(r["ends"] for r in per_source)
+    if sessions:
+        ctx.fact("session_rows", sessions)
+        ctx.fact("session_end_events", ends)
+        ctx.log.info("%d accepted rows are session records: %d end events added (%d ends "
+                     "equal to the start or past midnight add none)", sessions, ends,
+                     sessions - ends)
     note_time_resolution(ctx, per_source)
     rows_read = sum(counts.values())
     ctx.require(rows_read > 0, f"day folder for {day} holds no rows")

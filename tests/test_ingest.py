@@ -199,9 +199,48 @@ def test_each_reason_on_hand_built_rows(spark, tmp_path, cells_on_day):
     assert len(out) == len(rows)
     got = dict(zip(out["raw_text"], out["reason"], strict=True))
     assert {k: (None if pd.isna(v) else v) for k, v in got.items()} == rows
-    assert set(rows.values()) - {None} == set(REASONS)
+    # bad_end_time needs an end_time column: test_session_records
+    assert set(rows.values()) - {None} == set(REASONS) - {"bad_end_time"}
     quoted = out[out["event_type"] == "call, with comma"]
     assert len(quoted) == 1 and quoted["user_id"].iloc[0] == UID
+
+
+def test_session_records_become_two_events(spark, tmp_path, cells_on_day):
+    """A feed with end_time: each row is a session at one cell; its start and its end
+    are events (an end equal to the start or past midnight adds none; an unparseable end
+    or one before the start quarantines the row), from CSV and from typed Parquet."""
+    from mobsig.ingest import accepted_events
+
+    day = tmp_path / "dt=2026-06-01"
+    day.mkdir()
+    rows = {
+        f"{UID},2026-06-01 08:00,2026-06-01 08:45,c1,data": None,
+        f"{UID},2026-06-01 09:00,2026-06-01 09:00,c1,data": None,  # zero length
+        f"{UID},2026-06-01 09:00,,c1,data": None,  # no end: one event
+        f"{UID},2026-06-01 23:30,2026-06-02 01:00,c1,data": None,  # ends after midnight
+        f"{UID},2026-06-01 10:00,2026-06-01 09:00,c1,data": "bad_end_time",
+        f"{UID},2026-06-01 10:00,soon,c1,data": "bad_end_time",
+    }
+    (day / "s.csv").write_text("user_id,event_time,end_time,cell_id,event_type\n"
+                               + "\n".join(rows) + "\n")
+    t = [dt.datetime(2026, 6, 1, 12), dt.datetime(2026, 6, 1, 13, 30)]
+    pq.write_table(pa.table({"user_id": [UID2], "event_time": pa.array(t[:1], pa.timestamp("ms")),
+                             "end_time": pa.array(t[1:], pa.timestamp("ms")),
+                             "cell_id": ["c3"]}), day / "p.parquet")
+    cfg = IngestConfig()
+    classified = classify_events(read_sources(spark, plan_sources(day, cfg)), cells_on_day,
+                                 DAY1, cfg)
+    out = classified.select("raw_text", "reason").toPandas()
+    got = {k: (None if pd.isna(v) else v) for k, v in zip(out["raw_text"], out["reason"],
+                                                           strict=True) if k in rows}
+    assert got == rows
+    events = accepted_events(classified, DAY1).toPandas()
+    times = sorted((r.user_id, r.event_time.strftime("%H:%M"), r.event_type)
+                   for r in events.itertuples())
+    assert times == sorted([(UID, "08:00", "data"), (UID, "08:45", "data"),
+                            (UID, "09:00", "data"), (UID, "09:00", "data"),
+                            (UID, "23:30", "data"), (UID2, "12:00", None),
+                            (UID2, "13:30", None)])
 
 
 def test_header_setting_false_reads_first_line_as_data(spark, tmp_path, cells_on_day):

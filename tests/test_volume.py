@@ -38,7 +38,12 @@ def _record(cat: Catalog, day: dt.date, rows: int, status: str = "succeeded",
 def test_a_partial_day_fails_names_the_numbers_and_an_override_warns(spark, tmp_path):
     raw = tmp_path / "raw"
     _raw_day(raw, DAY, 4)
-    _raw_day(raw, dt.date(2026, 6, 20), 4)
+    sessions = raw / "dt=2026-06-20"
+    sessions.mkdir(parents=True)
+    (sessions / "s.csv").write_text(
+        "user_id,event_time,end_time,cell_id,event_type\n"
+        + "".join(f"u{i:019d},2026-06-20 08:0{i},{end},c1,data\n" for i, end in
+                  enumerate(["2026-06-20 08:30", "", "2026-06-20 08:02", "2026-06-21 00:10"])))
     tiny_cells().to_csv(tmp_path / "cells.csv", index=False)
     cfg = make_config(tmp_path, paths={"cells": str(tmp_path / "cells.csv"),
                                        "units": [str(county_layer(tmp_path / "c.geojson"))],
@@ -68,10 +73,14 @@ def test_a_partial_day_fails_names_the_numbers_and_an_override_warns(spark, tmp_
     assert gate["success"] and gate["warnings"] and not gate["failed"]
     assert cat.read("events_bronze", dt=DAY).count() == 4
 
-    # a day whose trailing week has no recorded run is not judged
+    # a day whose trailing week has no recorded run is not judged; its feed is of session
+    # records: 4 rows, 3 with an end; one end is after its start on the day (08:00-08:30),
+    # one equals its start (08:02), one is past midnight -> 5 events
     res = run(spark, cfg, "ingest_events", day=dt.date(2026, 6, 20))
     assert res.facts["volume_trailing_days"] == 0
     assert not any(g["suite"] == "events_volume" for g in res.gates)
+    assert (res.facts["session_rows"], res.facts["session_end_events"]) == (3, 1)
+    assert res.input_rows["raw_events"] == 4 and res.output_rows["events_bronze"] == 5
 
 
 def test_volume_settings_are_checked_before_spark(tmp_path):

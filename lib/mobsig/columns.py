@@ -127,6 +127,10 @@ REGION_UNKNOWN = "unknown"  # region of cells outside every county-level unit
 # raw rows between the reader (mobsig.io.raw_events.read_sources) and ingest.classify_events
 IS_WELLFORMED = "is_wellformed"  # false when a line has the wrong number of fields
 EVENT_TIME_IN = "event_time_in"  # typed timestamp from Parquet, else null
+# session records: an optional end_time makes a raw row a session at one cell
+END_TIME = "end_time"
+END_TIME_RAW = "end_time_raw"  # as delivered (string), null when the feed has no end_time
+END_TIME_IN = "end_time_in"  # typed timestamp from Parquet, else null
 
 # event cleaning (clean_stays): why a bronze row is not in events_clean (null = kept)
 DROP_REASON = "drop_reason"

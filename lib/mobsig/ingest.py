@@ -28,17 +28,21 @@ from mobsig import columns as C
 from mobsig.config import IngestConfig
 
 REASONS = ("malformed_row", "empty_user_id", "oversized_user_id", "undersized_user_id",
-           "empty_cell_id", "unparseable_time", "time_outside_day", "unknown_cell")
+           "empty_cell_id", "unparseable_time", "time_outside_day", "bad_end_time",
+           "unknown_cell")
 TIME_PATTERN = "yyyy-MM-dd HH:mm:ss[.SSS]"
+MINUTE_PATTERN = "yyyy-MM-dd HH:mm"
 _EPOCH_MS = r"^[0-9]{1,14}$"
 
 
 def parse_event_time(raw: F.Column, typed: F.Column) -> F.Column:
     """The event time: the typed value if any, else epoch ms (1-14 digits), else
-    ``yyyy-MM-dd HH:mm:ss[.SSS]`` in the session time zone; null when unparseable."""
+    ``yyyy-MM-dd HH:mm:ss[.SSS]`` or ``yyyy-MM-dd HH:mm`` (minute feeds) in the session
+    time zone; null when unparseable."""
     text = F.trim(raw)
     epoch = F.when(text.rlike(_EPOCH_MS), F.timestamp_millis(text.try_cast("long")))
-    return F.coalesce(typed, epoch, F.try_to_timestamp(text, F.lit(TIME_PATTERN)))
+    return F.coalesce(typed, epoch, F.try_to_timestamp(text, F.lit(TIME_PATTERN)),
+                      F.try_to_timestamp(text, F.lit(MINUTE_PATTERN)))
 
 
 def classify_events(raw: DataFrame, cells_on_day: DataFrame, day: dt.date,
@@ -53,9 +57,10 @@ def classify_events(raw: DataFrame, cells_on_day: DataFrame, day: dt.date,
     """
     lookup = cells_on_day.select(F.col(C.CELL_ID).alias("_cell"), F.col(C.REGION))
     ts = parse_event_time(F.col(C.EVENT_TIME_RAW), F.col(C.EVENT_TIME_IN))
+    end = parse_event_time(F.col(C.END_TIME_RAW), F.col(C.END_TIME_IN))
     uid = F.col(C.USER_ID)
     cid = F.col(C.CELL_ID)
-    joined = (raw.withColumn(C.EVENT_TIME, ts)
+    joined = (raw.withColumns({C.EVENT_TIME: ts, C.END_TIME: end})
               .join(F.broadcast(lookup), F.col(C.CELL_ID) == F.col("_cell"), "left"))
     reason = (F.when(~F.col(C.IS_WELLFORMED), F.lit("malformed_row"))
               .when(uid.isNull() | (uid == ""), F.lit("empty_user_id"))
@@ -64,15 +69,31 @@ def classify_events(raw: DataFrame, cells_on_day: DataFrame, day: dt.date,
               .when(cid.isNull() | (cid == ""), F.lit("empty_cell_id"))
               .when(F.col(C.EVENT_TIME).isNull(), F.lit("unparseable_time"))
               .when(F.to_date(F.col(C.EVENT_TIME)) != F.lit(day), F.lit("time_outside_day"))
+              .when(F.col(C.END_TIME_RAW).isNotNull()
+                    & (F.col(C.END_TIME).isNull() | (F.col(C.END_TIME) < F.col(C.EVENT_TIME))),
+                    F.lit("bad_end_time"))
               .when(F.col("_cell").isNull(), F.lit("unknown_cell")))
     return joined.withColumn(C.REASON, reason).drop("_cell")
 
 
+def session_end(day: dt.date) -> Column:
+    """True on an accepted session row whose end becomes an event of its own: an end
+    after the start, on the same day (an end past midnight is left to the next day's
+    records: the day's partition holds the day's events only)."""
+    return (F.col(C.END_TIME) > F.col(C.EVENT_TIME)) & (F.to_date(F.col(C.END_TIME))
+                                                        == F.lit(day))
+
+
 def accepted_events(classified: DataFrame, day: dt.date) -> DataFrame:
-    """Accepted rows in the events_bronze shape (``dt`` = day)."""
-    return classified.where(F.col(C.REASON).isNull()).select(
-        C.USER_ID, C.EVENT_TIME, C.CELL_ID, C.EVENT_TYPE, C.IMEI_TAC, C.HOME_REGION,
-        C.SOURCE_FILE, F.lit(day).alias(C.DT), C.REGION)
+    """Accepted rows in the events_bronze shape (``dt`` = day). A session record (a row
+    with ``end_time``) gives two events at its cell, its start and, when
+    :func:`session_end`, its end, both with the row's event type."""
+    ok = classified.where(F.col(C.REASON).isNull())
+    times = F.when(session_end(day), F.array(C.EVENT_TIME, C.END_TIME)).otherwise(
+        F.array(C.EVENT_TIME))
+    return ok.select(
+        C.USER_ID, F.explode(times).alias(C.EVENT_TIME), C.CELL_ID, C.EVENT_TYPE,
+        C.IMEI_TAC, C.HOME_REGION, C.SOURCE_FILE, F.lit(day).alias(C.DT), C.REGION)
 
 
 def rejected_events(classified: DataFrame, day: dt.date) -> DataFrame:

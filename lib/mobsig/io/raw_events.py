@@ -277,6 +277,8 @@ def _read_text(spark: SparkSession, g: SourceGroup) -> DataFrame:
         field(C.USER_ID).alias(C.USER_ID),
         field(C.EVENT_TIME).alias(C.EVENT_TIME_RAW),
         F.lit(None).cast("timestamp").alias(C.EVENT_TIME_IN),
+        optional(C.END_TIME).alias(C.END_TIME_RAW),
+        F.lit(None).cast("timestamp").alias(C.END_TIME_IN),
         field(C.CELL_ID).alias(C.CELL_ID),
         optional(C.EVENT_TYPE).alias(C.EVENT_TYPE),
         optional(C.IMEI_TAC).alias(C.IMEI_TAC),
@@ -299,17 +301,21 @@ def _read_parquet(spark: SparkSession, g: SourceGroup) -> DataFrame:
     def col(c: str) -> F.Column:
         return F.col(f"`{by_lower[c]}`") if c in by_lower else F.lit(None)
 
-    et = df.schema[by_lower[C.EVENT_TIME]].dataType.typeName()
-    raw_et = col(C.EVENT_TIME)
-    if et in ("timestamp", "timestamp_ntz", "date"):
-        typed = raw_et.cast("timestamp")
-        raw_str = F.date_format(typed, "yyyy-MM-dd HH:mm:ss.SSS")
-    elif et in ("long", "integer", "short", "decimal"):
-        typed = F.timestamp_millis(raw_et.cast("long"))
-        raw_str = raw_et.cast("string")
-    else:
-        typed = F.lit(None).cast("timestamp")
-        raw_str = raw_et.cast("string")
+    def times(c: str) -> tuple[F.Column, F.Column]:
+        """(as text, typed or null) of a time column: a timestamp, epoch ms or text."""
+        if c not in by_lower:
+            return F.lit(None).cast("string"), F.lit(None).cast("timestamp")
+        kind = df.schema[by_lower[c]].dataType.typeName()
+        raw = col(c)
+        if kind in ("timestamp", "timestamp_ntz", "date"):
+            typed = raw.cast("timestamp")
+            return F.date_format(typed, "yyyy-MM-dd HH:mm:ss.SSS"), typed
+        if kind in ("long", "integer", "short", "decimal"):
+            return raw.cast("string"), F.timestamp_millis(raw.cast("long"))
+        return raw.cast("string"), F.lit(None).cast("timestamp")
+
+    raw_str, typed = times(C.EVENT_TIME)
+    end_str, end_typed = times(C.END_TIME)
 
     def s(c: str, blank_null: bool = False) -> F.Column:
         v = F.trim(col(c).cast("string"))
@@ -319,6 +325,8 @@ def _read_parquet(spark: SparkSession, g: SourceGroup) -> DataFrame:
         s(C.USER_ID).alias(C.USER_ID),
         raw_str.alias(C.EVENT_TIME_RAW),
         typed.alias(C.EVENT_TIME_IN),
+        F.when(F.trim(end_str) != "", end_str).alias(C.END_TIME_RAW),
+        end_typed.alias(C.END_TIME_IN),
         s(C.CELL_ID).alias(C.CELL_ID),
         s(C.EVENT_TYPE, True).alias(C.EVENT_TYPE),
         s(C.IMEI_TAC, True).alias(C.IMEI_TAC),
@@ -332,11 +340,12 @@ def read_sources(spark: SparkSession, groups: list[SourceGroup]) -> DataFrame:
     """One frame of every raw row of the day, as delivered.
 
     Columns: ``user_id``, ``event_time_raw`` (string), ``event_time_in`` (timestamp when
-    Parquet delivered a typed time, else null), ``cell_id``, ``event_type``, ``imei_tac``,
-    ``home_region`` (strings; blank optional fields null), ``raw_text`` (the line, or the
-    Parquet row as JSON), ``source_file`` (relative to the raw root), ``is_wellformed``
-    (false when a line has the wrong number of fields). One row per data line/row: header
-    lines are dropped, blank lines are rows (malformed).
+    Parquet delivered a typed time, else null), ``end_time_raw`` and ``end_time_in`` (the
+    same for the optional ``end_time`` of session records; null without one), ``cell_id``,
+    ``event_type``, ``imei_tac``, ``home_region`` (strings; blank optional fields null),
+    ``raw_text`` (the line, or the Parquet row as JSON), ``source_file`` (relative to the
+    raw root), ``is_wellformed`` (false when a line has the wrong number of fields). One
+    row per data line/row: header lines are dropped, blank lines are rows (malformed).
     """
     frames = [_read_parquet(spark, g) if g.kind == "parquet" else _read_text(spark, g)
               for g in groups]
