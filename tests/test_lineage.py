@@ -259,3 +259,60 @@ def test_a_year_long_carry_chain_is_walked_without_recursion():
     last = idx.latest("clean_stays", f"dt={days[-1]}")
     assert idx.stale(last) and idx.reasons(last)[0].kind == "upstream"
     assert len(idx.dependents([("clean_stays", f"dt={days[0]}")])) == 399
+
+
+# --------------------------------------------------------------------------------------
+# the content digest and the runs table (Spark)
+
+
+def test_content_digest_ignores_order_and_partitioning_but_not_content(spark):
+    from mobsig.quality import content_digest
+
+    rows = [("a", 1, None), ("b", 2, 2.5), ("c", None, 1.0), ("c", None, 1.0)]
+    schema = "k string, n int, x double"
+    base = content_digest(spark.createDataFrame(rows, schema))
+    assert base.startswith("4:")
+    assert content_digest(spark.createDataFrame(rows[::-1], schema).repartition(3)) == base
+    assert content_digest(spark.createDataFrame(rows[:3], schema)) != base  # a duplicate less
+    changed = [("a", 1, None), ("b", 2, 2.5000001), ("c", None, 1.0), ("c", None, 1.0)]
+    assert content_digest(spark.createDataFrame(changed, schema)) != base
+    # a value moved to the other column (the first one null now) is another row
+    two = "k string, n double, x double"
+    assert content_digest(spark.createDataFrame([("a", None, 1.0)], two)) != \
+        content_digest(spark.createDataFrame([("a", 1.0, None)], two))
+
+
+@pytest.mark.job
+def test_a_runs_table_of_an_older_mobsig_gains_the_lineage_columns(spark, tmp_path):
+    """An existing warehouse: its runs table lacks lineage, output_digests and options;
+    a new record is appended (the columns are added) and the old rows read them as null."""
+    import json
+
+    from mobsig.io.catalog import Catalog
+    from mobsig.lineage import load_runs
+    from mobsig.runs import RunRecord, write_record
+    from mobsig.schema import load_schema
+    from tests.conftest import make_config
+
+    cat = Catalog(spark, make_config(tmp_path).warehouse)
+    new_cols = ("lineage", "output_digests", "options")
+    old = [f for f in load_schema("runs").struct.fields if f.name not in new_cols]
+    from pyspark.sql import types as T
+
+    row = {"run_id": "old-1", "partition": DAY[0], "status": "succeeded",
+           "started_at": dt.datetime(2026, 6, 9, 3), "ended_at": dt.datetime(2026, 6, 9, 4),
+           "duration_s": 1.0, "config_digest": "c", "code_version": "mobsig 0.0",
+           "input_rows": "{}", "output_rows": "{}", "gates": "[]", "error": None,
+           "job": "clean_stays"}
+    (spark.createDataFrame([tuple(row[f.name] for f in old)], T.StructType(old))
+     .write.format("delta").partitionBy("job").save(cat.path("runs")))
+    rec = RunRecord("clean_stays", "new-1", "c", DAY[1], lineage={"stays_carry": {
+        DAY[0]: [["old-1", None]]}}, output_digests={"stays": "1:0:0"},
+        options={"fresh_start": False})
+    write_record(cat, rec)
+    runs = {r.run_id: r for r in load_runs(cat)}
+    assert runs["old-1"].lineage is None and runs["old-1"].output_digests == {}
+    assert runs["new-1"].lineage == {"stays_carry": {DAY[0]: [["old-1", None]]}}
+    assert runs["new-1"].options == {"fresh_start": False}
+    stored = cat.read("runs").where("run_id = 'new-1'").first()
+    assert json.loads(stored["output_digests"]) == {"stays": "1:0:0"}
