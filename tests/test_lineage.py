@@ -206,6 +206,50 @@ def test_dependents_are_the_later_days_and_the_month_in_plan_order(sim):
     assert len(cells) == 2 * len(D) + 2  # every day's two jobs and the month's
 
 
+def test_run_downstream_stops_where_the_rows_come_out_the_same(sim, monkeypatch, capsys):
+    """`mobsig run clean_stays --date <day 2> --downstream` after late data for day 2: day
+    3 is re-run and its carry comes out the same, so day 4 is up to date and not re-run;
+    the month is (it read day 2's rows)."""
+    from mobsig import lineage
+    from mobsig import runner as runner_mod
+    from mobsig.runner import Partition
+    from mobsig.tools import run as run_mod
+
+    sim.ingest(1, "late")
+    ran: list[tuple[str, str]] = []
+
+    def fake_steps(spark, cfg, steps, keep_going=False):
+        for job, part, opts in steps:
+            ran.append((job, part.label))
+            assert opts == {"k": part.label}  # the options of its last run
+            if job == "clean_stays":
+                sim.clean(DAY.index(part.label), "late" if part.label == DAY[1] else "a")
+            elif job == "flag_users":
+                sim.run(job, MONTH, {"events_clean": DAY})
+            else:
+                sim.run(job, MONTH, {"stays": [*DAY, NEXT_DAY], "cells": ["all"],
+                                     "user_flags": [MONTH]})
+        return 0
+
+    monkeypatch.setattr(lineage, "load_runs", lambda catalog, jobs=None: list(sim.rows))
+    monkeypatch.setattr(run_mod, "run_steps", fake_steps)
+    monkeypatch.setattr(runner_mod, "validate", lambda cfg, name: None)
+
+    class Cfg:
+        warehouse = "/nonexistent"
+
+    step = ("clean_stays", Partition(day=D[1]), {})
+    fake_steps(None, None, [(step[0], step[1], {"k": DAY[1]})])
+    rc = run_mod.run_downstream(None, Cfg(), [step])
+    assert rc == 0
+    assert ran == [("clean_stays", DAY[1]), ("clean_stays", DAY[2]), ("flag_users", MONTH),
+                   ("home_work", MONTH)]
+    out = capsys.readouterr().out
+    assert "downstream: 4 partitions were built from these" in out
+    assert "downstream: 3 re-run, 1 up to date (1 read the same rows again)" in out
+    assert sim.stale() == set()
+
+
 def test_runs_without_lineage_are_unknown_and_taken_downstream_by_the_spec(sim):
     legacy = sim.run("clean_stays", DAY[2], None)
     sim.run("clean_stays", DAY[0], None)

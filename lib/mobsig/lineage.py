@@ -284,6 +284,15 @@ class RunIndex:
         return bool(self.reasons(run))
 
     # what depends on a partition
+    def read_any(self, run: RunRow, partitions: set[tuple[str, str]]) -> bool:
+        """Whether ``run`` read one of ``partitions`` ((writer job, label) pairs); for a
+        run without lineage, whether it may have (:func:`_legacy_reads`)."""
+        if run.lineage is None:
+            return any(_legacy_reads(run, job, label) for job, label in partitions)
+        return any((w.name, label) in partitions
+                   for table, parts in run.lineage.items()
+                   if (w := pipeline.writer_of(table)) is not None for label in parts)
+
     def dependents(self, sources: Iterable[tuple[str, str]]) -> list[RunRow]:
         """The current runs that read, directly or through other runs, a partition written
         by one of ``sources`` ((job, partition) pairs), in plan order (:func:`plan_key`);

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import logging
 
 from mobsig import pipeline
 from mobsig.config import Config
@@ -37,6 +38,8 @@ from mobsig.runner import Partition
 
 NAME = "run"
 HELP = "run a job or a chain (daily, monthly, all) for a date, month or range"
+
+log = logging.getLogger(__name__)
 
 Step = tuple[str, Partition, dict]
 # monthly jobs that write export files after their table (option ``export``)
@@ -145,33 +148,47 @@ def partition_of(label: str) -> Partition:
 def run_downstream(spark, cfg: Config, steps: list[Step], *, export: bool = True,
                    keep_going: bool = False) -> int:
     """Re-run, in plan order, every partition built from what ``steps`` wrote (directly or
-    through others: :meth:`mobsig.lineage.RunIndex.dependents`), each only when something
-    it read has changed by then (the lineage is reloaded before each one). Each runs with
-    the options of its last run (``export`` as given). The return code."""
+    through others: :meth:`mobsig.lineage.RunIndex.dependents`), each only when a partition
+    it read was re-written here and what it read has changed (a dependent that reads the
+    same rows is up to date, and the cascade stops there). Each runs with the options of
+    its last run (``export`` as given). The return code."""
     from mobsig.io.catalog import Catalog
     from mobsig.lineage import RunIndex, load_runs
     from mobsig.runner import validate as validate_job
 
     catalog = Catalog(spark, cfg.warehouse)
-    deps = RunIndex(load_runs(catalog)).dependents([(n, p.label) for n, p, _ in steps])
+    index = RunIndex(load_runs(catalog))
+    deps = index.dependents([(n, p.label) for n, p, _ in steps])
     if not deps:
         print("downstream: nothing was built from these partitions")
         return 0
+    names = [f"{d.job} {d.partition}" for d in deps]
     print(f"downstream: {len(deps)} partitions were built from these: "
-          + ", ".join(f"{d.job} {d.partition}" for d in deps))
+          + ", ".join(names[:10]) + (f" ... ({len(names) - 10} more)" if len(names) > 10
+                                      else ""))
     for name in dict.fromkeys(d.job for d in deps):
         validate_job(cfg, name)
-    rc = 0
+    rewritten = {(n, p.label.split(" ", 1)[0]) for n, p, _ in steps}
+    rc, ran, same, fresh = 0, 0, 0, True
     for d in deps:
-        index = RunIndex(load_runs(catalog))
+        if not index.read_any(d, rewritten):
+            continue  # nothing it read was re-written (yet): the chain stopped before it
+        if not fresh:  # something ran since the last look: see its record
+            index, fresh = RunIndex(load_runs(catalog)), True
         if d.lineage is not None and not index.changed(index.by_id.get(d.run_id, d)):
-            print(f"{d.job} {d.partition}: up to date (what it read has the same rows)")
+            same += 1
+            log.info("%s %s: up to date (what it read has the same rows)", d.job,
+                     d.partition)
             continue
         opts = dict(d.options)
         if d.job in EXPORT_JOBS:
             opts["export"] = export
         rc |= run_steps(spark, cfg, [(d.job, partition_of(d.partition), opts)],
                         keep_going=keep_going)
+        ran, fresh = ran + 1, False
+        rewritten.add((d.job, d.label))
+    print(f"downstream: {ran} re-run, {len(deps) - ran} up to date"
+          + (f" ({same} read the same rows again)" if same else ""))
     return rc
 
 
