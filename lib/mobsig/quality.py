@@ -59,6 +59,7 @@ class GateResult:
     warnings: list[dict[str, Any]] = field(default_factory=list)
     result_path: str | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
+    digest: str | None = None  # content digest of the gated rows (``run_gate(digest=True)``)
 
     def summary(self) -> dict[str, Any]:
         return {"suite": self.suite, "success": self.success, "evaluated": self.evaluated,
@@ -367,6 +368,7 @@ def run_gate(
     results_dir: str | Path | None = None,
     label: str = "",
     known: dict[str, int] | None = None,
+    digest: bool = False,
 ) -> GateResult:
     """Gate ``df`` with ``expectations/<suite>.json`` (``suite`` None: structure only).
 
@@ -375,8 +377,9 @@ def run_gate(
     validated as a one-row frame). ``label`` (e.g. ``dt=2026-06-01``) names the kept
     result file. ``known``: unexpected-row counts by expectation type that the caller
     counted itself (e.g. duplicates found in its own sorted pass); those checks are taken
-    from it instead of the aggregate. Raises DataQualityError naming every failed critical
-    check.
+    from it instead of the aggregate. ``digest``: also compute the rows' content digest
+    (:func:`content_digest`, in the same aggregate) into ``GateResult.digest``. Raises
+    DataQualityError naming every failed critical check.
     """
     params = dict(params or {})
     d = load_suite_dict(suite) if suite else {"name": schema, "meta": {}, "expectations": []}
@@ -386,7 +389,7 @@ def run_gate(
     else:
         table = schema or d.get("meta", {}).get("table")
         out = _table_gate(df, name, d["expectations"],
-                          load_schema(table) if table else None, params, known or {})
+                          load_schema(table) if table else None, params, known or {}, digest)
     if results_dir:
         out.result_path = _keep(out, Path(results_dir), name, label, params)
     for w in out.warnings:
@@ -428,7 +431,7 @@ def _metrics_gate(metrics: dict[str, Any], name: str, expectations: list[dict[st
 
 def _table_gate(df: DataFrame, name: str, expectations: list[dict[str, Any]],
                 schema: TableSchema | None, params: dict[str, Any],
-                known: dict[str, int]) -> GateResult:
+                known: dict[str, int], digest: bool = False) -> GateResult:
     """Structure, then every check in one aggregate, then GX on the metrics row."""
     out = GateResult(suite=name, success=True, evaluated=0)
     exps = list(expectations)
@@ -456,8 +459,12 @@ def _table_gate(df: DataFrame, name: str, expectations: list[dict[str, Any]],
             aggs.append(c.distinct.alias(f"c{i}_distinct"))
         else:
             aggs.append(F.sum(F.when(c.unexpected, 1).otherwise(0)).alias(f"c{i}_unexpected"))
+    if digest:
+        aggs += _digest_aggs(df)
     got = df.agg(*aggs).first().asDict()
     n_rows = int(got["n_rows"])
+    if digest:
+        out.digest = _digest_of(got)
     row: dict[str, Any] = {"n_rows": n_rows}
     gx_exps: list[dict[str, Any]] = []
     numbers: list[dict[str, Any]] = []
@@ -500,6 +507,31 @@ def _table_gate(df: DataFrame, name: str, expectations: list[dict[str, Any]],
         (out.failures if item["severity"] == "critical" else out.warnings).append(item)
     out.success = not out.failures
     return out
+
+
+def _digest_aggs(df: DataFrame) -> list[Any]:
+    """The aggregates of :func:`content_digest` (row order and partitioning do not matter:
+    each row's hash over every column and its null mask, XORed and summed)."""
+    cols = [F.col(f"`{c}`") for c in df.columns]
+    mask = F.concat(*[F.when(c.isNull(), F.lit("1")).otherwise(F.lit("0")) for c in cols]) \
+        if cols else F.lit("")
+    h = F.xxhash64(mask, *cols)
+    return [F.bit_xor(h).alias("_digest_xor"),
+            F.sum(F.pmod(F.xxhash64(h, F.lit("mobsig")), F.lit(2**31 - 1))).alias("_digest_sum")]
+
+
+def _digest_of(got: dict[str, Any]) -> str:
+    xor = int(got["_digest_xor"] or 0) & 0xFFFFFFFFFFFFFFFF
+    return f"{int(got['n_rows'])}:{xor:016x}:{int(got['_digest_sum'] or 0):x}"
+
+
+def content_digest(df: DataFrame) -> str:
+    """A digest of a frame's rows that is the same for the same rows in any order and any
+    partitioning: ``rows:xor:sum`` over a 64-bit hash of every row (every column plus which
+    of them are null). The runner records it for every table partition a run writes, so a
+    re-run that wrote the same rows does not make its readers stale (mobsig.lineage)."""
+    return _digest_of(df.agg(F.count(F.lit(1)).alias("n_rows"), *_digest_aggs(df))
+                      .first().asDict())
 
 
 def _sample(df: DataFrame, check: RowCheck) -> list[Any]:

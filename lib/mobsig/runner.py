@@ -13,7 +13,10 @@ counts (``ctx.reconcile``) and runs ratio gates on job-level metrics (``ctx.chec
 returns the outputs. The runner then gates every output (schema structure + its suite)
 and, only when all pass, replaces each output's partition (atomic Delta commits). Every
 run of a partition leaves one row in the ``runs`` table, whether it succeeds or fails, and
-returns a typed :class:`JobResult`.
+returns a typed :class:`JobResult`. The row holds the run's lineage: for every table
+partition ``ctx.read`` touched, the runs that wrote it and the content digest of what they
+wrote, plus the digest of every partition the run wrote (:mod:`mobsig.lineage`), so
+``mobsig status`` can tell when an output was built from rows that have changed since.
 """
 
 from __future__ import annotations
@@ -149,6 +152,7 @@ class JobResult:
     removed: dict[str, int] = field(default_factory=dict)
     gates: list[dict[str, Any]] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)
+    digests: dict[str, str] = field(default_factory=dict)  # table -> digest of rows written
 
     def line(self) -> str:
         """One human-readable line for the command's output."""
@@ -174,7 +178,8 @@ class JobContext:
     """Reads, bookkeeping and checks for one run of one job on one partition."""
 
     def __init__(self, spark: Any, cfg: Config, spec: Job, part: Partition,
-                 options: dict[str, Any], record: RunRecord | None) -> None:
+                 options: dict[str, Any], record: RunRecord | None,
+                 lineage: bool = False) -> None:
         self.spark = spark
         self.cfg = cfg
         self.spec = spec
@@ -187,6 +192,10 @@ class JobContext:
         self._detached: list[Any] = []  # the JVM RDDs behind detach()ed frames
         self._after_write: list[Callable[[], None]] = []
         self.log = logging.getLogger(f"mobsig.jobs.{spec.name}")
+        # what the run read: table -> partition -> [[writer run id, digest], ...]
+        self.lineage: dict[str, dict[str, list[list[str | None]]]] | None = (
+            {} if lineage else None)
+        self._runs: Any = None  # mobsig.lineage.RunIndex of the writers, loaded at 1st read
 
     # partition shortcuts
     @property
@@ -217,9 +226,29 @@ class JobContext:
         self._declared(table)
         return self.catalog.exists(table)
 
+    def _note_read(self, table: str, spec: dict[str, Any]) -> None:
+        """Record in the lineage which runs wrote the partitions of ``table`` that this read
+        touches (looked up before the rows are read, so a write in between can only make
+        the output look stale, never look fresh)."""
+        if self.lineage is None:
+            return
+        from mobsig import lineage
+        from mobsig.pipeline import writer_of
+
+        w = writer_of(table)
+        if w is None:
+            return
+        if self._runs is None:
+            writers = {x.name for t in self.spec.reads if (x := writer_of(t)) is not None}
+            self._runs = lineage.RunIndex(lineage.load_runs(self.catalog, writers))
+        seen = self.lineage.setdefault(table, {})
+        for label in lineage.labels_read(w.kind, spec, self._runs.labels(w.name)):
+            seen[label] = self._runs.fact(table, label)
+
     def read(self, table: str, **spec: Any) -> DataFrame:
         """The table (only the partitions in ``spec``); InputError when it does not exist."""
         self._declared(table)
+        self._note_read(table, spec)
         if not self.catalog.exists(table):
             from mobsig.pipeline import writer_of
 
@@ -232,6 +261,7 @@ class JobContext:
     def read_optional(self, table: str, **spec: Any) -> DataFrame | None:
         """The table, or None when it does not exist yet."""
         self._declared(table)
+        self._note_read(table, spec)
         return self.catalog.read(table, **spec) if self.catalog.exists(table) else None
 
     # caching, counts, facts
@@ -389,7 +419,8 @@ def gate_all_then_write(catalog: Catalog, outputs: list[Output], *,
     any gate fails; each table's commit is atomic on its own, and a failure between two
     commits (not a gate) is repaired by re-running the partition. Gate summaries and
     written row counts go into ``result``; ``keep`` persists the staged frames (default:
-    persisted here and released at the end)."""
+    persisted here and released at the end). Each output's content digest (computed in its
+    gate's aggregate) goes into ``result.digests``."""
     own: list[DataFrame] = []
 
     def stage(df: DataFrame) -> DataFrame:
@@ -406,7 +437,7 @@ def gate_all_then_write(catalog: Catalog, outputs: list[Output], *,
             try:
                 res = run_gate(out, (o.suite or o.table) if o.gated else None,
                                params=o.params, schema=o.table, results_dir=results_dir,
-                               label=label, known=o.known)
+                               label=label, known=o.known, digest=True)
             except DataQualityError as exc:
                 if result is not None:
                     result.gates.append({"table": o.table, **exc.result})
@@ -415,6 +446,8 @@ def gate_all_then_write(catalog: Catalog, outputs: list[Output], *,
                 raise
             if result is not None:
                 result.gates.append({"table": o.table, **res.summary()})
+                if res.digest is not None:
+                    result.digests[o.table] = res.digest
             rows[o.table] = int(res.metrics["n_rows"])
         for o, out in staged:
             if o.partition is None:
@@ -467,6 +500,7 @@ def run_partition(spark: Any, cfg: Config, name: str, part: Partition,
                   options: dict[str, Any] | None = None, *, record: bool = True) -> JobResult:
     """Run job ``name`` on one partition under its own run record; the typed result.
 
+    With ``record`` the run's lineage, output digests and options go into its record.
     Raises the job's error (after recording the failed run)."""
     spec = job(name)
     mod = job_module(name)
@@ -480,8 +514,11 @@ def run_partition(spark: Any, cfg: Config, name: str, part: Partition,
     t0 = time.monotonic()
     with log_context(job=name, part=part.label, run=run_id), recording(
             name, run_id, cfg.digest(), part.label, sink=sink) as rec:
-        ctx = JobContext(spark, cfg, spec, part, dict(options or {}), rec)
+        ctx = JobContext(spark, cfg, spec, part, dict(options or {}), rec, lineage=record)
+        rec.options.update(options or {})
         if spec.kind == "month" and cfg.run.window_days:
+            # recorded with the run: the window and the thresholds it scaled
+            rec.options.update(window_days=cfg.run.window_days, scaled_thresholds=scaled)
             ctx.fact("window_days", cfg.run.window_days)
             ctx.log.info("run.window_days = %d: day-count thresholds scaled to %s",
                          cfg.run.window_days, scaled)
@@ -490,6 +527,8 @@ def run_partition(spark: Any, cfg: Config, name: str, part: Partition,
             ctx.gate_and_write(outputs)
         finally:
             res = ctx.result
+            rec.lineage = ctx.lineage
+            rec.output_digests.update(res.digests)
             rec.input_rows.update(res.input_rows)
             rec.output_rows.update(res.output_rows)
             rec.output_rows.update({f"removed_{k}": v for k, v in res.removed.items() if v})

@@ -2,9 +2,11 @@
 
 The runner (:mod:`mobsig.runner`) opens a :class:`RunRecord` around each run of a job on
 one partition (``recording``) and fills in the row counts and gate results its
-:class:`~mobsig.runner.JobContext` collected. On exit the record is appended to ``runs``
-(partitioned by ``job``) with status ``succeeded`` or ``failed`` and the error text, and a
-one-line summary is logged.
+:class:`~mobsig.runner.JobContext` collected, its lineage (for every table partition it
+read, the writer runs and content digests it read: :mod:`mobsig.lineage`), the content
+digest of every table partition it wrote and the job options. On exit the record is
+appended to ``runs`` (partitioned by ``job``) with status ``succeeded`` or ``failed`` and
+the error text, and a one-line summary is logged.
 """
 
 from __future__ import annotations
@@ -36,6 +38,11 @@ class RunRecord:
     input_rows: dict[str, int] = field(default_factory=dict)
     output_rows: dict[str, int] = field(default_factory=dict)
     gates: list[dict[str, Any]] = field(default_factory=list)
+    # table -> partition label -> [[writer run id, content digest], ...] (mobsig.lineage);
+    # None when the run did not record what it read
+    lineage: dict[str, dict[str, list[list[str | None]]]] | None = None
+    output_digests: dict[str, str] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
     status: str = "running"
     error: str | None = None
     ended_at: dt.datetime | None = None
@@ -50,6 +57,10 @@ class RunRecord:
                 "input_rows": json.dumps(self.input_rows, sort_keys=True),
                 "output_rows": json.dumps(self.output_rows, sort_keys=True),
                 "gates": json.dumps(self.gates, default=str, ensure_ascii=False),
+                "lineage": (None if self.lineage is None
+                            else json.dumps(self.lineage, sort_keys=True)),
+                "output_digests": json.dumps(self.output_digests, sort_keys=True),
+                "options": json.dumps(self.options, sort_keys=True, default=str),
                 "error": self.error, "job": self.job}
 
 

@@ -107,6 +107,13 @@ class Catalog:
             raise InputError(f"table {name} does not exist at {self.path(name)}")
         df = self.spark.read.format("delta").load(self.path(name))
         missing = [f.name for f in s.struct.fields if f.name not in df.columns]
+        if missing and s.kind == "ops" and all(s.column(c).nullable for c in missing):
+            # an ops table (runs) gains nullable columns in place (see append): rows
+            # appended before a column existed read it as null
+            for f in s.struct.fields:
+                if f.name in missing:
+                    df = df.withColumn(f.name, F.lit(None).cast(f.dataType))
+            missing = []
         if missing:
             raise SchemaError(
                 f"table {name} at {self.path(name)} lacks columns {missing} of its current "
@@ -158,7 +165,9 @@ class Catalog:
             raise SchemaError(f"table {name}: only ops tables are appended to; data tables "
                               "replace their partitions (Catalog.write)")
         self.ensure(name)
-        conform(df, s).write.format("delta").mode("append").save(self.path(name))
+        # mergeSchema: a newer mobsig may append nullable columns to an existing ops table
+        conform(df, s).write.format("delta").mode("append").option("mergeSchema", "true") \
+            .save(self.path(name))
 
     def partitions(self, name: str, column: str) -> list[Any]:
         """Distinct values of a partition column (reads only the Delta log's file list)."""

@@ -4,17 +4,31 @@
     mobsig run daily --from 2026-06-01 --to 2026-06-30      # units, cells, ingest, clean, stays
     mobsig run monthly --month 2026-06                      # flags .. jobs_housing
     mobsig run all --from 2026-06-01 --to 2026-06-30        # daily range, then its months
+    mobsig run ingest_events --date 2026-06-03 --downstream # late data for 06-03: re-ingest
+                                            # it, then rebuild what was built from that day
 
 The chains and their order come from the pipeline spec (mobsig.pipeline). Days run in date
 order (stays of day D need the open-stay carry of D-1). Every job and partition gets its
 own run record in the ``runs`` table; the first failure stops the run (exit status of the
 failing job) unless ``--keep-going``.
+
+``--downstream`` (off by default) then rebuilds every partition already built from what
+the run wrote, directly or through others, as the run records' lineage says
+(mobsig.lineage): after a re-run of day D, clean_stays of D+1 (it read D's open-stay
+carry), of D+2 if D+1's carry changed, and so on, and the monthly jobs of every month
+that read those days, in plan order (days first, each day's jobs in spec order, then the
+months). A dependent whose inputs came out with the same rows is skipped (up to date), so
+a re-run that changes nothing stops there. Each is run with the options of its last run.
+It is off by default because the scheduled daily runs (one day after the other) have
+nothing downstream, and a cascade through later days must not race the scheduler's own
+runs of those days; `mobsig status` shows what is stale and the command to rebuild it.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import logging
 
 from mobsig import pipeline
 from mobsig.config import Config
@@ -24,6 +38,8 @@ from mobsig.runner import Partition
 
 NAME = "run"
 HELP = "run a job or a chain (daily, monthly, all) for a date, month or range"
+
+log = logging.getLogger(__name__)
 
 Step = tuple[str, Partition, dict]
 # monthly jobs that write export files after their table (option ``export``)
@@ -43,6 +59,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-export-files", action="store_true",
                    help="population_by_unit, jobs_housing: skip the GeoParquet/CSV "
                         "export files")
+    p.add_argument("--downstream", action="store_true",
+                   help="then re-run, in plan order, every partition already built from "
+                        "what this run wrote (later days through the open-stay carry, the "
+                        "months that read the days), skipping those whose inputs came out "
+                        "unchanged (off by default; see `mobsig status` for stale outputs)")
 
 
 def chain(name: str) -> list[pipeline.Job]:
@@ -112,5 +133,70 @@ def run_steps(spark, cfg: Config, steps: list[Step], keep_going: bool = False) -
     return rc
 
 
+def partition_of(label: str) -> Partition:
+    """The partition a run record's label names (``dt=D[ region=A,B]``, ``month=M``,
+    ``all``)."""
+    from mobsig.lineage import parse_label
+
+    kind, when, regions = parse_label(label)
+    if kind == "day":
+        return Partition(day=when, regions=regions)
+    if kind == "month":
+        return Partition(month=when)
+    return Partition()
+
+
+def run_downstream(spark, cfg: Config, steps: list[Step], *, export: bool = True,
+                   keep_going: bool = False) -> int:
+    """Re-run, in plan order, every partition built from what ``steps`` wrote (directly or
+    through others: :meth:`mobsig.lineage.RunIndex.dependents`), each only when a partition
+    it read was re-written here and what it read has changed (a dependent that reads the
+    same rows is up to date, and the cascade stops there). Each runs with the options of
+    its last run (``export`` as given). The return code."""
+    from mobsig.io.catalog import Catalog
+    from mobsig.lineage import RunIndex, load_runs
+    from mobsig.runner import validate as validate_job
+
+    catalog = Catalog(spark, cfg.warehouse)
+    index = RunIndex(load_runs(catalog))
+    deps = index.dependents([(n, p.label) for n, p, _ in steps])
+    if not deps:
+        print("downstream: nothing was built from these partitions")
+        return 0
+    names = [f"{d.job} {d.partition}" for d in deps]
+    print(f"downstream: {len(deps)} partitions were built from these: "
+          + ", ".join(names[:10]) + (f" ... ({len(names) - 10} more)" if len(names) > 10
+                                      else ""))
+    for name in dict.fromkeys(d.job for d in deps):
+        validate_job(cfg, name)
+    rewritten = {(n, p.label.split(" ", 1)[0]) for n, p, _ in steps}
+    rc, ran, same, fresh = 0, 0, 0, True
+    for d in deps:
+        if not index.read_any(d, rewritten):
+            continue  # nothing it read was re-written (yet): the chain stopped before it
+        if not fresh:  # something ran since the last look: see its record
+            index, fresh = RunIndex(load_runs(catalog)), True
+        if d.lineage is not None and not index.changed(index.by_id.get(d.run_id, d)):
+            same += 1
+            log.info("%s %s: up to date (what it read has the same rows)", d.job,
+                     d.partition)
+            continue
+        opts = dict(d.options)
+        if d.job in EXPORT_JOBS:
+            opts["export"] = export
+        rc |= run_steps(spark, cfg, [(d.job, partition_of(d.partition), opts)],
+                        keep_going=keep_going)
+        ran, fresh = ran + 1, False
+        rewritten.add((d.job, d.label))
+    print(f"downstream: {ran} re-run, {len(deps) - ran} up to date"
+          + (f" ({same} read the same rows again)" if same else ""))
+    return rc
+
+
 def run(args: argparse.Namespace, cfg: Config, spark) -> int:
-    return run_steps(spark, cfg, plan(args), keep_going=args.keep_going)
+    steps = plan(args)
+    rc = run_steps(spark, cfg, steps, keep_going=args.keep_going)
+    if getattr(args, "downstream", False) and (rc == 0 or args.keep_going):
+        rc |= run_downstream(spark, cfg, steps, keep_going=args.keep_going,
+                             export=not bool(getattr(args, "no_export_files", False)))
+    return rc

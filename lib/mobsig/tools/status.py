@@ -1,13 +1,24 @@
-"""Which jobs have run, succeeded or failed for a day or a month (from the ``runs`` table).
+"""Which jobs have run, succeeded or failed for a day or a month, and which outputs are
+stale (from the ``runs`` table).
 
     mobsig status --date 2026-06-01
     mobsig status --month 2026-06                    # every day of the month + monthly jobs
-    mobsig status --month 2026-06 --require clean_stays   # exit 1 unless all days succeeded
+    mobsig status --month 2026-06 --require clean_stays   # exit 1 unless all days are done
+    mobsig status --month 2026-06 --require flag_users,home_work  # monthly jobs: the month
 
 For each job and partition it shows the latest run: status, end time, duration, rows in
-and out, failed gates and the error. With ``--require JOB[,JOB]`` the exit status is 0 only
-when every required job has a succeeded whole-day run (not a --region run) for every day
-of the month (or the date): the Airflow monthly DAG waits on it.
+and out, failed gates and the error, and STALE with the reason when a partition it read
+holds other rows now than when it was built (late data re-ingested for an earlier day, a
+re-run day whose open-stay carry changed; inherited down the chain: mobsig.lineage), or
+INPUT CHANGED when only a whole-table input (the cell table, the units) changed. The stale
+partitions are summed up at the end with the `mobsig run ... --downstream` commands that
+rebuild them.
+
+With ``--require JOB[,JOB]`` the exit status is 0 only when every required job has a
+succeeded, not stale run for every day of the period (a whole-day run, not a --region run),
+for its month (monthly jobs) or for the whole table (ingest_units, ingest_cells): the
+Airflow monthly DAG waits on it. A partition whose only change is a whole-table input does
+not fail it.
 """
 
 from __future__ import annotations
@@ -28,7 +39,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--date", help="day, YYYY-MM-DD")
     p.add_argument("--month", help="month, YYYY-MM")
     p.add_argument("--require", default="", metavar="JOB[,JOB]",
-                   help="exit 1 unless these jobs succeeded for every day of the period")
+                   help="exit 1 unless these jobs succeeded, and are not stale, for every "
+                        "day of the period (monthly jobs: its month)")
     p.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
 
 
@@ -39,6 +51,16 @@ def validate(args: argparse.Namespace, cfg: Config) -> None:
         parse_date(args.date)
     else:
         parse_month(args.month)
+    from mobsig import pipeline
+
+    unknown = [j for j in required_jobs(args) if j not in pipeline.job_names()]
+    if unknown:
+        raise ConfigError(f"--require: unknown jobs {unknown}; jobs: "
+                          f"{', '.join(pipeline.job_names())}")
+
+
+def required_jobs(args: argparse.Namespace) -> list[str]:
+    return [j.strip() for j in args.require.split(",") if j.strip()]
 
 
 def period_days(args: argparse.Namespace) -> list[dt.date]:
@@ -64,12 +86,54 @@ def latest_runs(catalog, labels: list[str]) -> list[dict]:
                                                        F.col("run_id").desc())
     rows = (runs.where(cond).withColumn("_n", F.row_number().over(w)).where("_n = 1")
             .orderBy("partition", "job").collect())
-    return [r.asDict() for r in rows]
+    return [{k: v for k, v in r.asDict().items() if k != "_n"} for r in rows]
+
+
+def required_labels(kind: str, days: list[dt.date]) -> list[str]:
+    """The partitions a required job must have done for the period's ``days``."""
+    if kind == "month":
+        return sorted({f"month={d:%Y-%m}" for d in days})
+    if kind == "none":
+        return ["all"]
+    return [f"dt={d.isoformat()}" for d in days]
+
+
+def run_command(job: str, partition: str) -> str:
+    """The `mobsig run` command that rebuilds a partition and what depends on it."""
+    from mobsig.lineage import parse_label
+
+    kind, when, regions = parse_label(partition)
+    where = ""
+    if kind == "day" and when is not None:
+        where = f" --date {when.isoformat()}" + (f" --region {','.join(regions)}"
+                                                 if regions else "")
+    elif kind == "month" and when is not None:
+        where = f" --month {when:%Y-%m}"
+    return f"mobsig run {job}{where} --downstream"
+
+
+def fixes(index, stale: list) -> list[str]:
+    """The fewest `run ... --downstream` commands that rebuild every run in ``stale``:
+    one per run that changed directly and is not downstream of an earlier one."""
+    from mobsig.lineage import plan_key
+
+    roots = sorted((r for r in stale if any(x.kind == "changed" for x in index.reasons(r))),
+                   key=lambda r: plan_key(r.job, r.partition))
+    covered: set[str] = set()
+    out = []
+    for r in roots:
+        if r.run_id in covered:
+            continue
+        out.append(run_command(r.job, r.partition))
+        covered |= {d.run_id for d in index.dependents([(r.job, r.partition)])}
+    return out
 
 
 def run(args: argparse.Namespace, cfg: Config, spark) -> int:
+    from mobsig import pipeline
     from mobsig.io.catalog import Catalog
     from mobsig.jobargs import month_key
+    from mobsig.lineage import RunIndex, load_runs
 
     catalog = Catalog(spark, cfg.warehouse)
     days = period_days(args)
@@ -77,12 +141,26 @@ def run(args: argparse.Namespace, cfg: Config, spark) -> int:
     if args.month:
         labels.append(f"month={month_key(parse_month(args.month))}")
     rows = latest_runs(catalog, labels)
+    index = RunIndex(load_runs(catalog))
+    stale, changed = [], []
     for r in rows:
         gates = json.loads(r["gates"] or "[]")
         failed = [f for g in gates for f in (g.get("failed") or [])]
+        run_row = index.by_id.get(r["run_id"])
+        reasons = (index.reasons(run_row) if run_row is not None and run_row.succeeded
+                   else [])
+        is_stale = run_row is not None and run_row.succeeded and index.stale(run_row)
+        if is_stale:
+            stale.append(run_row)
+        elif reasons:
+            changed.append(run_row)
         if args.json:
-            print(json.dumps({k: (v.isoformat() if hasattr(v, "isoformat") else v)
-                              for k, v in r.items()}, ensure_ascii=False))
+            out = {k: (v.isoformat() if hasattr(v, "isoformat") else v)
+                   for k, v in r.items()}
+            out.update(stale=is_stale, input_changed=bool(reasons) and not is_stale,
+                       stale_reasons=[str(x) for x in reasons],
+                       lineage_recorded=r.get("lineage") is not None)
+            print(json.dumps(out, ensure_ascii=False))
             continue
         line = (f"{r['partition']:<28} {r['job']:<20} {r['status']:<10} "
                 f"{r['ended_at']:%Y-%m-%d %H:%M:%S} {r['duration_s']:>8.1f}s "
@@ -91,19 +169,39 @@ def run(args: argparse.Namespace, cfg: Config, spark) -> int:
             line += f" FAILED GATES: {'; '.join(failed)[:300]}"
         if r["error"]:
             line += f" ERROR: {r['error'][:300]}"
+        if reasons:
+            shown = [x for x in reasons if not x.whole] if is_stale else reasons
+            line += (" STALE: " if is_stale else " INPUT CHANGED: ") + str(shown[0]) + (
+                f" (+{len(reasons) - 1} more)" if len(reasons) > 1 else "")
+        elif r.get("lineage") is None and r["status"] == "succeeded":
+            line += " (lineage not recorded: built by an older mobsig)"
         print(line)
     if not rows and not args.json:
         print(f"no runs recorded for {', '.join(labels[:3])}{' ...' if len(labels) > 3 else ''}")
-    required = [j.strip() for j in args.require.split(",") if j.strip()]
-    missing = []
-    for job in required:
-        # only whole-day runs count: a --region run covers part of the day's sectors
-        ok_days = {r["partition"] for r in rows
-                   if r["job"] == job and r["status"] == "succeeded"
-                   and " region=" not in r["partition"]}
-        missing += [f"{job} {d}" for d in days if f"dt={d.isoformat()}" not in ok_days]
+    if stale:
+        print(f"stale: {len(stale)} partitions were built from rows that changed since: "
+              + ", ".join(f"{r.job} {r.partition}" for r in stale[:8])
+              + (" ..." if len(stale) > 8 else "") + "; rebuild with: "
+              + "; ".join(fixes(index, stale)), file=sys.stderr)
+    if changed:
+        print(f"input changed: {len(changed)} partitions read a whole-table input that was "
+              "re-written with other rows since (e.g. a new cell table); re-run them if the "
+              "change concerns their days (`mobsig run ingest_cells --downstream` rebuilds "
+              "everything that read the cells)", file=sys.stderr)
+    missing, stale_required = [], []
+    for job in required_jobs(args):
+        kind = pipeline.job(job).kind
+        for label in required_labels(kind, days):
+            # only whole-day runs count: a --region run covers part of the day's sectors
+            last = index.latest(job, label)
+            if last is None or not last.succeeded:
+                missing.append(f"{job} {label}")
+            elif index.stale(last):
+                stale_required.append(f"{job} {label}")
     if missing:
-        print(f"not complete: {len(missing)} job-days without a succeeded run, e.g. "
+        print(f"not complete: {len(missing)} job partitions without a succeeded run, e.g. "
               + ", ".join(missing[:5]), file=sys.stderr)
-        return 1
-    return 0
+    if stale_required:
+        print(f"not complete: {len(stale_required)} job partitions are stale, e.g. "
+              + ", ".join(stale_required[:5]), file=sys.stderr)
+    return 1 if missing or stale_required else 0
