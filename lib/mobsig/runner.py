@@ -19,6 +19,7 @@ returns a typed :class:`JobResult`.
 from __future__ import annotations
 
 import argparse
+import contextvars
 import dataclasses
 import datetime as dt
 import importlib
@@ -431,6 +432,17 @@ def gate_all_then_write(catalog: Catalog, outputs: list[Output], *,
 # running
 
 
+_CURRENT: contextvars.ContextVar[JobContext | None] = contextvars.ContextVar(
+    "mobsig_current_job", default=None)
+
+
+def current_job() -> JobContext | None:
+    """The context of the job run in progress (None outside a run): lets a shared step
+    such as the export files name the run and its parameters without every job passing
+    them."""
+    return _CURRENT.get()
+
+
 def job_module(name: str) -> ModuleType:
     return importlib.import_module(job(name).module)
 
@@ -470,10 +482,12 @@ def run_partition(spark: Any, cfg: Config, name: str, part: Partition,
     with log_context(job=name, part=part.label, run=run_id), recording(
             name, run_id, cfg.digest(), part.label, sink=sink) as rec:
         ctx = JobContext(spark, cfg, spec, part, dict(options or {}), rec)
+        token = _CURRENT.set(ctx)
         try:
             outputs = mod.build(ctx)
             ctx.gate_and_write(outputs)
         finally:
+            _CURRENT.reset(token)
             res = ctx.result
             rec.input_rows.update(res.input_rows)
             rec.output_rows.update(res.output_rows)
