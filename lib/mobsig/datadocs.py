@@ -4,8 +4,8 @@ warehouse (``<warehouse>/data_docs/index.html``), browsable offline.
 Every gate keeps its result as JSON under the quality folder (:mod:`mobsig.quality`: each
 expectation with its kwargs, severity, success and numbers, the job and the run id).
 :func:`build_site` renders the results it has not rendered before into GX
-validation-result pages (GX's ``SiteBuilder``, the Data Docs renderer) and every suite of
-``expectations/`` into an expectation-suite page, then writes the site's index. It is
+validation-result pages (GX's ``SiteBuilder``, the Data Docs renderer) and their suites of
+``expectations/`` into expectation-suite pages, then writes the site's index. It is
 incremental: the results already rendered are listed in ``mobsig_results.json`` in the
 site and are not rendered again, so a call without new results costs a folder listing.
 ``mobsig report`` and ``mobsig status`` call it once each (not once per gate: the site
@@ -154,14 +154,15 @@ def _gx_version() -> str:
     return str(gx.__version__)
 
 
-def _suites() -> dict[str, Any]:
-    """Every suite of ``expectations/`` as a GX ExpectationSuite (by name)."""
+def _suites(names: set[str]) -> dict[str, Any]:
+    """The suites of ``expectations/`` among ``names`` as GX ExpectationSuites (a gate on
+    the structure alone, ``<table>-structure``, has no suite file)."""
     from great_expectations.core.expectation_suite import ExpectationSuite
 
     from mobsig.quality import load_suite_dict, suite_names
 
     out = {}
-    for name in suite_names():
+    for name in sorted(set(suite_names()) & names):
         d = load_suite_dict(name)
         exps = [{"type": e["type"], "kwargs": e["kwargs"],
                  "meta": {**e.get("meta", {}), "severity": e.get("severity", "critical")}}
@@ -245,7 +246,7 @@ def _load_book(site: Path) -> dict[str, dict[str, Any]]:
 
 def build_site(quality_dir: str | Path, site: str | Path) -> DocsSite:
     """Render the kept results under ``quality_dir`` not yet in the site ``site`` (and
-    every suite page, when anything is new), then write the index. Returns the site."""
+    the suite pages of those results), then write the index. Returns the site."""
     t0 = time.monotonic()
     quality_dir, site = Path(quality_dir).resolve(), Path(site).resolve()
     site.mkdir(parents=True, exist_ok=True)
@@ -262,7 +263,7 @@ def build_site(quality_dir: str | Path, site: str | Path) -> DocsSite:
                              "utf-8")
     index = site / "index.html"
     if rendered or not index.exists() or len(book) != _index_count(index):
-        index.write_text(index_html(book), "utf-8")
+        index.write_text(index_html(book, site), "utf-8")
     out = DocsSite(index=index, entries=book, rendered=rendered,
                    seconds=time.monotonic() - t0)
     log.info("data docs: %d results, %d pages rendered in %.2fs: %s", len(book), rendered,
@@ -278,9 +279,6 @@ def _render(new: list[Path], site: Path, book: dict[str, dict[str, Any]]) -> int
     )
 
     ctx, builder = _site_builder(site)
-    suites = _suites()
-    for s in suites.values():
-        ctx.suites.add(s)
     keys, meta = [], []
     for path in new:
         try:
@@ -294,6 +292,11 @@ def _render(new: list[Path], site: Path, book: dict[str, dict[str, Any]]) -> int
         meta.append((path, doc, key))
     if not keys:
         return 0
+    # the suite pages of the results rendered now (a suite changes with the code, so its
+    # page is rewritten whenever it has a new result)
+    suites = _suites({doc["suite"] for _, doc, _ in meta})
+    for s in suites.values():
+        ctx.suites.add(s)
     suite_keys = [ExpectationSuiteIdentifier(name=n) for n in suites]
     builder.build(resource_identifiers=keys + suite_keys, build_index=False)
 
@@ -325,12 +328,19 @@ def _index_count(index: Path) -> int:
     return int(m.group(1)) if m else -1
 
 
-def index_html(book: dict[str, dict[str, Any]]) -> str:
-    """The site's index: every kept result, newest first, with its page (static HTML)."""
+def index_html(book: dict[str, dict[str, Any]], site: Path | None = None) -> str:
+    """The site's index: every kept result, newest first, with its page (static HTML);
+    a suite links its page when the site has one (a structure-only gate has none)."""
     rows = sorted(book.values(), key=lambda e: e["kept_at"], reverse=True)
     failed = sum(not e["success"] for e in rows)
     suites = sorted({e["suite"] for e in rows})
     esc = html.escape
+    has_page = {s for s in suites
+                if site is None or (site / "expectations" / f"{s}.html").exists()}
+
+    def suite_link(s: str) -> str:
+        return (f'<a href="expectations/{esc(s)}.html">{esc(s)}</a>' if s in has_page
+                else esc(s))
     body = []
     for e in rows:
         status = ('<span class="ok">passed</span>' if e["success"]
@@ -338,7 +348,7 @@ def index_html(book: dict[str, dict[str, Any]]) -> str:
         body.append(
             f"<tr><td>{esc(e['kept_at'].replace('T', ' '))}</td><td>{status}</td>"
             f"<td>{esc(e['job'])}</td><td>{esc(e['label'])}</td>"
-            f"<td><a href=\"expectations/{esc(e['suite'])}.html\">{esc(e['suite'])}</a></td>"
+            f"<td>{suite_link(e['suite'])}</td>"
             f"<td><a href=\"{esc(e['page'])}\">{esc(e['run_id'] or NO_RUN)}</a></td>"
             f"<td class=\"n\">{e['failed']}</td><td class=\"n\">{e['warnings']}</td>"
             f"<td class=\"n\">{e['evaluated'] if e['evaluated'] is not None else ''}</td>"
@@ -358,7 +368,7 @@ th{{background:#f0f3f6;text-align:left}} td.n{{text-align:right}}
 <p>Great Expectations validation results of every quality gate kept in this warehouse
 ({len(rows)} results, {failed} failed), newest first. Each run id opens the result's
 page (every expectation with what was observed); each suite opens its expectations.
-Suites: {", ".join(f'<a href="expectations/{esc(s)}.html">{esc(s)}</a>' for s in suites)}.
+Suites: {", ".join(suite_link(s) for s in suites)}.
 These pages can hold sample values of internal tables: they stay with the operator.</p>
 <table><thead><tr><th>kept at</th><th>status</th><th>job</th><th>partition</th>
 <th>suite</th><th>run id (page)</th><th>failed</th><th>warnings</th><th>evaluated</th></tr>

@@ -292,8 +292,12 @@ def add_to_manifest(folder: str | Path, file: str, fmt: str, *, run_ids: list[st
         files = [f for f in doc.get("files", []) if f.get("file") != file]
         files.append({"file": file, "format": fmt, "table": None, "layer": None,
                       "level": None, "crs": None, "period": period(month_key), "rows": None,
-                      "suppression": "shows only published (suppressed) values of the "
-                                     "tables above",
+                      "suppression": {
+                          "rule": "shows only published values of the exported tables "
+                                  "(their rule above); nothing withheld is shown or drawn",
+                          "parameters": next((t["suppression"]["parameters"] for t in
+                                              doc.get("tables", {}).values()), None),
+                          "flag_columns": []},
                       "run_id": ",".join(run_ids) or None, "mobsig_version": _version(),
                       "exported_at": dt.datetime.now().astimezone()
                       .isoformat(timespec="seconds"), "note": note})

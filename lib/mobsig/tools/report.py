@@ -11,10 +11,11 @@ the network. It shows:
   service population 实际服务人口 per county, township and H3 cell (expanded counts, a
   legend with the unit, north arrow and scale bar; withheld units hatched, not zero), the
   county table and the top townships and grid cells;
-- a section per other exported table with rows for the month (schemas/ of kind export):
-  jobs_housing with ratio maps and its county table; any other table a generic section
-  (its first expanded count mapped, its top rows), so new indicator tables appear without
-  a change here;
+- a section per other exported table with rows for the month (schemas/ of kind export
+  with a small-count suppression flag column): jobs_housing with ratio maps and its
+  county table; any other table a generic section (its first expanded count mapped, its
+  top rows), so new indicator tables appear without a change here; export tables
+  without a flag (expansion_factors: exact sample counts) are named as not shown;
 - data quality: every job run of the month (the latest per job and partition: each day
   of the month and the month itself) and every gate of it, passed or failed, each linked to
   its Great Expectations Data Docs page;
@@ -135,7 +136,7 @@ def gather(spark, cfg: Config, month, docs=None, out_dir: Path | None = None):
             tables[name] = pdf
     if not tables:
         raise InputError(f"report {key}: no exported table has rows for the month; run the "
-                         "monthly chain first (`mobsig run monthly --month {key}`)")
+                         f"monthly chain first (`mobsig run monthly --month {key}`)")
     runs, total = month_runs(catalog, month)
     out_dir = out_dir or report_path(cfg, key).parent
 
