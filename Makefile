@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock 2>/dev/null | sha256sum | cut -c1-12)
 DEMO   ?= demo-out
 
-.PHONY: setup install jars test test-fast demo bench lint lock clean
+.PHONY: setup install jars browser test test-fast demo bench lint lock clean
 
 ## setup: virtualenv + pinned dependencies + JVM jars, then run the demo
 setup: install jars demo
@@ -25,6 +25,11 @@ $(STAMP): pyproject.toml requirements.lock
 ## jars: Sedona, GeoTools wrapper and Delta from Maven Central into deploy/jars (git-ignored)
 jars:
 	./deploy/fetch_jars.sh
+
+## browser: Debian's Chromium, for the headless check of the report in tests/test_report.py
+## (optional: without it that test checks the page and its images structurally; needs root)
+browser:
+	command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
 
 ## test: the whole test suite (what CI runs, via .ci/run), on two workers (one per core;
 ## tests/conftest.py keeps the city chain on one worker)

@@ -26,7 +26,7 @@ from mobsig.logs import log_context, setup_logging
 log = logging.getLogger("mobsig")
 
 # commands that are not pipeline jobs: modules mobsig.tools.<name>
-TOOLS = ["run", "status", "bench", "synth", "demo", "evaluate", "config"]
+TOOLS = ["run", "status", "report", "bench", "synth", "demo", "evaluate", "config"]
 
 
 def tool_module(name: str) -> ModuleType:

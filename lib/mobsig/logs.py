@@ -57,6 +57,12 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
 
 
+def current_context() -> dict[str, str]:
+    """The key=value pairs bound by the enclosing :func:`log_context` blocks (job, part,
+    run), e.g. for a kept validation result to name its run."""
+    return dict(_context.get() or {})
+
+
 @contextlib.contextmanager
 def log_context(**values: str) -> Iterator[None]:
     """Bind key=value pairs (job, dt, run) to every log line inside the block."""

@@ -60,6 +60,9 @@ class GateResult:
     result_path: str | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     digest: str | None = None  # content digest of the gated rows (``run_gate(digest=True)``)
+    # every expectation checked, passed or not: type, kwargs (thresholds resolved),
+    # severity, success and its numbers (the kept result; Data Docs render it)
+    results: list[dict[str, Any]] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         return {"suite": self.suite, "success": self.success, "evaluated": self.evaluated,
@@ -347,6 +350,13 @@ def _item(kind: str, kwargs: dict[str, Any], severity: str, detail: str,
             "text": f"{_call_text(kind, kwargs)}: {detail}{_settings_text(raw)}"}
 
 
+def _outcome(kind: str, kwargs: dict[str, Any], severity: str, success: bool,
+             **numbers: Any) -> dict[str, Any]:
+    """One expectation's outcome as kept: what was expected and what was observed."""
+    return {"type": kind, "kwargs": kwargs, "severity": severity, "success": bool(success),
+            "result": {k: _json_value(v) for k, v in numbers.items() if v is not None}}
+
+
 def _json_value(v: Any) -> Any:
     if isinstance(v, float) and not math.isfinite(v):
         return str(v)
@@ -415,10 +425,12 @@ def _metrics_gate(metrics: dict[str, Any], name: str, expectations: list[dict[st
     out = GateResult(suite=name, success=True, evaluated=len(results),
                      metrics={k: _json_value(v) for k, v in row.items()})
     for e, r in zip(expectations, results, strict=True):
-        if r.success:
-            continue
         kwargs = _resolve(e["kwargs"], params)
         observed = row.get(kwargs.get("column"))
+        out.results.append(_outcome(e["type"], kwargs, _severity(e), r.success,
+                                    observed_value=observed))
+        if r.success:
+            continue
         exc = (r.exception_info or {}).get("exception_message") \
             if (r.exception_info or {}).get("raised_exception") else None
         detail = f"could not be evaluated: {exc}" if exc else f"observed {observed!r}"
@@ -442,9 +454,13 @@ def _table_gate(df: DataFrame, name: str, expectations: list[dict[str, Any]],
             out.failures.append(_item(
                 structure[0]["type"], structure[0]["kwargs"], "critical",
                 f"observed {sorted(df.columns)!r}", observed_value=sorted(df.columns)))
+            out.results.append(_outcome(structure[0]["type"], structure[0]["kwargs"],
+                                        "critical", False, observed_value=sorted(df.columns)))
             out.success = False
             return out  # a frame of the wrong shape is not worth validating
         exps = structure[1:] + exps
+        out.results.append(_outcome(structure[0]["type"], structure[0]["kwargs"], "critical",
+                                    True, observed_value=sorted(df.columns)))
     check_suite({"name": name, "expectations": exps})
     resolved = [(e, _resolve(e["kwargs"], params)) for e in exps]
     checks: list[tuple[dict, dict, RowCheck | None]] = [
@@ -494,6 +510,8 @@ def _table_gate(df: DataFrame, name: str, expectations: list[dict[str, Any]],
     out.evaluated += len(checks)
     out.metrics = {k: _json_value(v) for k, v in row.items()}
     for (e, k, c), r, num in zip(checks, results, numbers, strict=True):
+        outcome = _outcome(e["type"], k, _severity(e), r.success, **num)
+        out.results.append(outcome)
         if r.success:
             continue
         if c is None:
@@ -501,6 +519,7 @@ def _table_gate(df: DataFrame, name: str, expectations: list[dict[str, Any]],
         else:
             sample = _sample(df, c)
             num["sample"] = sample
+            outcome["result"]["partial_unexpected_list"] = [_json_value(v) for v in sample]
             detail = (f"{num['unexpected_count']} of {num['element_count']} rows unexpected "
                       f"({num['unexpected_percent']:.3g}%), e.g. {sample}")
         item = _item(e["type"], k, _severity(e), detail, e["kwargs"], **num)
@@ -548,12 +567,18 @@ def _sample(df: DataFrame, check: RowCheck) -> list[Any]:
 
 def _keep(out: GateResult, folder: Path, suite: str, label: str,
           params: dict[str, Any]) -> str:
-    stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S%f")
+    from mobsig.logs import current_context
+
+    now = dt.datetime.now()
+    stamp = now.strftime("%Y%m%dT%H%M%S%f")
     safe = re.sub(r"[^A-Za-z0-9_.=-]+", "_", label) or "all"
     path = folder / suite / safe / f"{stamp}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
+    run = current_context()
     doc = {"suite": suite, "label": label, "params": params, **out.summary(),
-           "metrics": out.metrics, "details": out.failures + out.warnings}
+           "metrics": out.metrics, "details": out.failures + out.warnings,
+           "kept_at": now.isoformat(), "job": run.get("job"), "run_id": run.get("run"),
+           "results": out.results}
     path.write_text(json.dumps(doc, indent=2, default=str, ensure_ascii=False), "utf-8")
     return str(path)
 

@@ -22,6 +22,7 @@ wrote, plus the digest of every partition the run wrote (:mod:`mobsig.lineage`),
 from __future__ import annotations
 
 import argparse
+import contextvars
 import dataclasses
 import datetime as dt
 import importlib
@@ -464,6 +465,17 @@ def gate_all_then_write(catalog: Catalog, outputs: list[Output], *,
 # running
 
 
+_CURRENT: contextvars.ContextVar[JobContext | None] = contextvars.ContextVar(
+    "mobsig_current_job", default=None)
+
+
+def current_job() -> JobContext | None:
+    """The context of the job run in progress (None outside a run): lets a shared step
+    such as the export files name the run and its parameters without every job passing
+    them."""
+    return _CURRENT.get()
+
+
 def job_module(name: str) -> ModuleType:
     return importlib.import_module(job(name).module)
 
@@ -522,10 +534,12 @@ def run_partition(spark: Any, cfg: Config, name: str, part: Partition,
             ctx.fact("window_days", cfg.run.window_days)
             ctx.log.info("run.window_days = %d: day-count thresholds scaled to %s",
                          cfg.run.window_days, scaled)
+        token = _CURRENT.set(ctx)
         try:
             outputs = mod.build(ctx)
             ctx.gate_and_write(outputs)
         finally:
+            _CURRENT.reset(token)
             res = ctx.result
             rec.lineage = ctx.lineage
             rec.output_digests.update(res.digests)

@@ -1,15 +1,39 @@
-"""Export files of the published tables, beside the Delta tables.
+"""Export files of the published tables, beside the Delta tables, one folder per month.
 
-``<warehouse>/exports/month=YYYY-MM/<table>.parquet`` (GeoParquet with the unit geometry,
-EPSG:4490; the H3 cell polygon for grid rows) and ``<table>.csv`` (UTF-8 with BOM, for
-spreadsheet users), for ``population_by_unit`` and ``jobs_housing``. Each file is written
-to a temporary name and moved into place.
+``<warehouse>/exports/month=YYYY-MM/`` holds, for each exported table (``population_by_unit``,
+``jobs_housing``, ...; :data:`EXPORT_ORDER`):
+
+- ``<table>.parquet``: GeoParquet with the unit geometry (the H3 cell polygon for grid
+  rows), CRS EPSG:4490 declared in its metadata (PROJJSON);
+- ``<table>.csv``: the same rows without geometry, UTF-8 with BOM (for spreadsheet users);
+
+and for the whole month:
+
+- ``mobsig_<YYYY-MM>.gpkg``: one GeoPackage, a layer per table and level
+  (``<table>_<level>``, e.g. ``population_by_unit_county``, ``jobs_housing_grid``), EPSG:4490,
+  written with pyogrio (GDAL) from the GeoParquet files of the folder, so it always holds
+  exactly the tables exported there;
+- ``manifest.json``: every file and layer with its format, CRS, period, row count, the
+  suppression rule and its parameters, the run id that wrote it and the mobsig version.
+
+Each job exports its own table after its write (``export_month``); the GeoPackage and the
+manifest of the folder are rebuilt under a lock each time, written to a temporary name
+and moved into place, so a re-run replaces its table's files and layers and leaves the
+others as they were.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+import fcntl
+import json
+import logging
+import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -18,17 +42,74 @@ from mobsig import columns as C
 from mobsig.geo import h3_polygon
 from mobsig.io.catalog import Catalog
 
+log = logging.getLogger(__name__)
+
 # the exported tables and the order of their rows in the files
 EXPORT_ORDER: dict[str, tuple[str, ...]] = {
     "population_by_unit": (C.LEVEL, C.UNIT_ID, C.POP_CLASS),
     "jobs_housing": (C.LEVEL, C.UNIT_ID),
 }
+CRS = "EPSG:4490"
+MANIFEST = "manifest.json"
+SUPPRESSION_RULE = (
+    "Small-count suppression before anything leaves the operator (mobsig.privacy): a count "
+    "whose raw (pre-expansion) number of distinct cards is below k_min is withheld (its raw "
+    "and expanded values null, its is_*suppressed flag true; a zero is published unless "
+    "suppress_zeros). With complementary suppression, within each sibling group (same "
+    "level, parent unit and breakdown) a lone withheld cell takes the next smallest cell "
+    "with it, and within a unit a total and its parts (actual_service = resident + "
+    "short_term) never leave exactly one part withheld, so no withheld count can be "
+    "recovered by subtraction from published ones. Ratios are computed only from published "
+    "counts.")
 
 
-def export_month(catalog: Catalog, table: str, month_key: str, units: DataFrame) -> int:
-    """Write the month's ``table`` rows (as written) to the export folder; ``units``: unit
-    polygons (``level``, ``unit_id``, ``geometry``). Returns the rows."""
-    folder = catalog.warehouse / "exports" / f"month={month_key}"
+def month_folder(warehouse: str | Path, month_key: str) -> Path:
+    """The export folder of a month."""
+    return Path(warehouse) / "exports" / f"month={month_key}"
+
+
+def geopackage_path(warehouse: str | Path, month_key: str) -> Path:
+    """The month's GeoPackage (one file, a layer per table and level)."""
+    return month_folder(warehouse, month_key) / f"mobsig_{month_key}.gpkg"
+
+
+def layer_name(table: str, level: str) -> str:
+    """The GeoPackage layer of a table's level."""
+    return f"{table}_{level}"
+
+
+def export_paths(warehouse: str | Path, month_key: str,
+                 table: str = "population_by_unit") -> dict[str, str]:
+    """Where :func:`export_month` writes the month's files of ``table``."""
+    folder = month_folder(warehouse, month_key)
+    return {"geoparquet": str(folder / f"{table}.parquet"),
+            "csv": str(folder / f"{table}.csv"),
+            "geopackage": str(geopackage_path(warehouse, month_key)),
+            "manifest": str(folder / MANIFEST)}
+
+
+def projjson(crs: str = CRS) -> str:
+    """The PROJJSON text of a CRS (GeoParquet's form of the CRS in its metadata)."""
+    from pyproj import CRS as ProjCRS
+
+    return ProjCRS.from_user_input(crs).to_json()
+
+
+def export_month(catalog: Catalog, table: str, month_key: str, units: DataFrame, *,
+                 privacy: Any = None, run_id: str | None = None) -> int:
+    """Write the month's ``table`` rows (as written) to the export folder and rebuild the
+    folder's GeoPackage and manifest; ``units``: unit polygons (``level``, ``unit_id``,
+    ``geometry``). ``privacy`` (the config's privacy section: k_min, complementary,
+    suppress_zeros) and ``run_id`` default to those of the job run in progress. Returns
+    the rows."""
+    from mobsig.logs import current_context
+    from mobsig.runner import current_job
+
+    job = current_job()
+    if privacy is None and job is not None:
+        privacy = job.cfg.privacy
+    run_id = run_id or current_context().get("run")
+    folder = month_folder(catalog.warehouse, month_key)
     folder.mkdir(parents=True, exist_ok=True)
     rows = catalog.read(table, month=month_key)
     geom = units.select(C.LEVEL, C.UNIT_ID, C.GEOMETRY)
@@ -37,8 +118,8 @@ def export_month(catalog: Catalog, table: str, month_key: str, units: DataFrame)
         .otherwise(F.col(C.GEOMETRY)))
     order = list(EXPORT_ORDER[table])
     files = export_paths(catalog.warehouse, month_key, table)
-    with_geom.orderBy(*order).coalesce(1).write.format("geoparquet").mode("overwrite").save(
-        files["geoparquet"])
+    with_geom.orderBy(*order).coalesce(1).write.format("geoparquet").mode("overwrite") \
+        .option("geoparquet.crs", projjson()).save(files["geoparquet"])
     pdf = rows.orderBy(*order).toPandas()
     for col in pdf.columns:  # counts stay integers next to the nulls of suppressed cells
         if col.endswith(C.RAW_COUNT):
@@ -47,17 +128,181 @@ def export_month(catalog: Catalog, table: str, month_key: str, units: DataFrame)
     tmp = csv.with_suffix(".csv.tmp")
     pdf.to_csv(tmp, index=False, encoding="utf-8-sig")
     shutil.move(str(tmp), str(csv))
+    levels = {str(k): int(v) for k, v in pdf[C.LEVEL].value_counts().sort_index().items()}
+    info = {"table": table, "period": period(month_key), "rows": len(pdf), "levels": levels,
+            "run_id": run_id, "mobsig_version": _version(),
+            "exported_at": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "suppression": suppression(table, privacy)}
+    with _locked(folder):
+        manifest = read_manifest(folder)
+        tables = manifest.get("tables", {})
+        tables[table] = info
+        layers = write_geopackage(folder, month_key, tables)
+        write_manifest(folder, month_key, tables, layers)
     return len(pdf)
 
 
-def export_population(catalog: Catalog, month_key: str, units: DataFrame) -> int:
+def export_population(catalog: Catalog, month_key: str, units: DataFrame, **kw: Any) -> int:
     """:func:`export_month` of ``population_by_unit``."""
-    return export_month(catalog, "population_by_unit", month_key, units)
+    return export_month(catalog, "population_by_unit", month_key, units, **kw)
 
 
-def export_paths(warehouse: str | Path, month_key: str,
-                 table: str = "population_by_unit") -> dict[str, str]:
-    """Where :func:`export_month` writes the month's files of ``table``."""
-    folder = Path(warehouse) / "exports" / f"month={month_key}"
-    return {"geoparquet": str(folder / f"{table}.parquet"),
-            "csv": str(folder / f"{table}.csv")}
+def period(month_key: str) -> dict[str, str]:
+    """The month as a period: ``{"month", "start", "end"}`` (dates inclusive)."""
+    from mobsig.geo import next_month
+
+    start = dt.date.fromisoformat(month_key + "-01")
+    return {"month": month_key, "start": start.isoformat(),
+            "end": (next_month(start) - dt.timedelta(days=1)).isoformat()}
+
+
+def suppression(table: str, privacy: Any) -> dict[str, Any]:
+    """The suppression rule of an exported table: the rule, its parameters (null when not
+    known) and the flag columns that mark withheld values."""
+    from mobsig.schema import load_schema
+
+    flags = [c for c in load_schema(table).names
+             if c.startswith("is_") and c.endswith("suppressed")]
+    params = None
+    if privacy is not None:
+        params = {"k_min": int(privacy.k_min), "complementary": bool(privacy.complementary),
+                  "suppress_zeros": bool(privacy.suppress_zeros)}
+    return {"rule": SUPPRESSION_RULE, "parameters": params, "flag_columns": flags}
+
+
+def _version() -> str:
+    from mobsig.runs import code_version
+
+    return code_version()
+
+
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """An exclusive lock on the folder's shared files (GeoPackage, manifest) between
+    processes exporting to the same month."""
+    with open(folder / ".export.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def read_manifest(folder: str | Path) -> dict[str, Any]:
+    """The folder's manifest (empty when there is none or it cannot be read)."""
+    try:
+        return json.loads((Path(folder) / MANIFEST).read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def read_geoparquet(path: str | Path):
+    """An export GeoParquet as a GeoDataFrame in EPSG:4490, counts as nullable integers
+    and flags as nullable booleans (as in the Delta table)."""
+    import geopandas as gpd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    gdf = gpd.read_parquet(path)
+    if gdf.crs is None:
+        gdf = gdf.set_crs(CRS)
+    for f in pq.read_schema(next(Path(path).glob("*.parquet")) if Path(path).is_dir()
+                            else path):
+        if f.name in gdf.columns and f.name != "geometry":
+            if pa.types.is_integer(f.type):
+                gdf[f.name] = gdf[f.name].astype("Int64")
+            elif pa.types.is_boolean(f.type):
+                gdf[f.name] = gdf[f.name].astype("boolean")
+    return gdf
+
+
+def write_geopackage(folder: Path, month_key: str,
+                     tables: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rebuild the month's GeoPackage from the folder's GeoParquet files of ``tables``: a
+    layer per table and level (EPSG:4490), to a temporary file moved into place. Returns
+    the layers written (table, level, layer, rows)."""
+    gpkg = geopackage_path(folder.parent.parent, month_key)
+    tmp = gpkg.with_name(f".{gpkg.stem}.{os.getpid()}.tmp.gpkg")  # GDAL wants .gpkg
+    if tmp.exists():
+        tmp.unlink()
+    layers = []
+    for table in sorted(tables):
+        src = folder / f"{table}.parquet"
+        if not src.exists():
+            continue
+        gdf = read_geoparquet(src)
+        for level, part in gdf.groupby(C.LEVEL, sort=True):
+            name = layer_name(table, str(level))
+            part = part.reset_index(drop=True)
+            part.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio")
+            layers.append({"table": table, "level": str(level), "layer": name,
+                           "rows": len(part),
+                           "geometry_types": sorted(set(part.geom_type.dropna()))})
+    if layers:
+        os.replace(tmp, gpkg)
+    elif gpkg.exists():
+        gpkg.unlink()
+    return layers
+
+
+def write_manifest(folder: Path, month_key: str, tables: dict[str, dict[str, Any]],
+                   layers: list[dict[str, Any]]) -> dict[str, Any]:
+    """Write ``manifest.json``: each file (and GeoPackage layer) with format, CRS, period,
+    rows, suppression, run id and mobsig version. Other files in the folder (the report)
+    keep their entries."""
+    old = read_manifest(folder)
+    entries: list[dict[str, Any]] = []
+
+    def entry(file: str, fmt: str, table: str, crs: str | None, rows: int,
+              layer: str | None = None, level: str | None = None) -> dict[str, Any]:
+        t = tables[table]
+        return {"file": file, "format": fmt, "table": table, "layer": layer,
+                "level": level, "crs": crs, "period": t["period"], "rows": rows,
+                "suppression": t["suppression"], "run_id": t["run_id"],
+                "mobsig_version": t["mobsig_version"], "exported_at": t["exported_at"]}
+
+    for table in sorted(tables):
+        t = tables[table]
+        if (folder / f"{table}.parquet").exists():
+            entries.append(entry(f"{table}.parquet", "GeoParquet", table, CRS, t["rows"]))
+        if (folder / f"{table}.csv").exists():
+            entries.append(entry(f"{table}.csv", "CSV (UTF-8 with BOM, no geometry)", table,
+                                 None, t["rows"]))
+    gpkg = geopackage_path(folder.parent.parent, month_key).name
+    for lay in layers:
+        entries.append(entry(gpkg, "GeoPackage", lay["table"], CRS, lay["rows"],
+                             layer=lay["layer"], level=lay["level"]))
+    others = [f for f in old.get("files", []) if f.get("table") is None
+              and (folder / f["file"]).exists()]
+    doc = {"month": month_key, "period": period(month_key), "crs": CRS,
+           "mobsig_version": _version(), "tables": tables, "files": entries + others}
+    tmp = folder / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False), "utf-8")
+    os.replace(tmp, folder / MANIFEST)
+    return doc
+
+
+def add_to_manifest(folder: str | Path, file: str, fmt: str, *, run_ids: list[str],
+                    month_key: str, note: str = "") -> None:
+    """List a file that is not a table export (the month's report) in the manifest."""
+    folder = Path(folder)
+    with _locked(folder):
+        doc = read_manifest(folder) or {"month": month_key, "period": period(month_key),
+                                        "crs": CRS, "tables": {}, "files": []}
+        files = [f for f in doc.get("files", []) if f.get("file") != file]
+        files.append({"file": file, "format": fmt, "table": None, "layer": None,
+                      "level": None, "crs": None, "period": period(month_key), "rows": None,
+                      "suppression": {
+                          "rule": "shows only published values of the exported tables "
+                                  "(their rule above); nothing withheld is shown or drawn",
+                          "parameters": next((t["suppression"]["parameters"] for t in
+                                              doc.get("tables", {}).values()), None),
+                          "flag_columns": []},
+                      "run_id": ",".join(run_ids) or None, "mobsig_version": _version(),
+                      "exported_at": dt.datetime.now().astimezone()
+                      .isoformat(timespec="seconds"), "note": note})
+        doc["files"] = files
+        doc["mobsig_version"] = _version()
+        tmp = folder / (MANIFEST + ".tmp")
+        tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False), "utf-8")
+        os.replace(tmp, folder / MANIFEST)

@@ -12,7 +12,10 @@ city placed inside real counties and run again.
    ``--real-layers-only`` runs only this one.
 
 Prints where each output is and each city's accuracy against its truth (the table of
-``mobsig evaluate``, also written to ``evaluate-<month>.json`` in the city folder). Each
+``mobsig evaluate``, also written to ``evaluate-<month>.json`` in the city folder), and
+writes each city's monthly report (``mobsig report``: ``warehouse/exports/month=M/report.html``
+with its maps, tables and data quality, linked to the Data Docs in
+``warehouse/data_docs/``). Each
 city's own config.yaml (in its folder) is used for the jobs, so the same commands can be
 re-run by hand on the demo data.
 
@@ -164,6 +167,7 @@ def run_city(spark, cfg: Config, out: Path, title: str) -> int:
     report(spark, city_cfg, res, out, jobs)
     if rc == 0:
         accuracy(spark, city_cfg, res, out)
+        monthly_report(spark, city_cfg, res)
     print(f"  ({title}: {time.time() - t0:.0f}s)")
     return rc
 
@@ -208,13 +212,23 @@ def report(spark, city_cfg: Config, res, out: Path, jobs: list[str]) -> None:
             print(f"  {name:<20} {rows:>10,} rows  {catalog.path(name)}")
     exports = city_cfg.warehouse / "exports"
     if exports.exists():
-        print(f"  exports (GeoParquet, CSV)           {exports}")
+        print(f"  exports (GeoParquet, CSV, GeoPackage, manifest.json)  {exports}")
     if city_cfg.synth.real_counties and catalog.exists("expansion_factors"):
         print("expansion per real county (census population / identified sample residents):")
         for r in catalog.read("expansion_factors").orderBy("unit_id").collect():
             print(f"  {r['unit_id']} {r['unit_name'] or '':<6} census "
                   f"{r['reference_population']:>10,}  sample residents "
                   f"{r['sample_residents']:>4}  factor {r['factor']:>9,.0f}")
+
+
+def monthly_report(spark, city_cfg: Config, res) -> None:
+    """The month's HTML report (``mobsig report``) and the Data Docs it links to."""
+    from mobsig.tools import report as report_tool
+
+    written = report_tool.write(spark, city_cfg, res.days[0].replace(day=1))
+    print(f"report (open in a browser, works offline): {written['path']}")
+    print(f"  {len(written['sections'])} sections, {written['images']} maps; Data Docs: "
+          f"{written['data_docs']}")
 
 
 def accuracy(spark, city_cfg: Config, res, out: Path) -> None:

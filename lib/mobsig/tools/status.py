@@ -7,18 +7,23 @@ stale (from the ``runs`` table).
     mobsig status --month 2026-06 --require flag_users,home_work  # monthly jobs: the month
 
 For each job and partition it shows the latest run: status, end time, duration, rows in
-and out, failed gates and the error, and STALE with the reason when a partition it read
-holds other rows now than when it was built (late data re-ingested for an earlier day, a
-re-run day whose open-stay carry changed; inherited down the chain: mobsig.lineage), or
-INPUT CHANGED when only a whole-table input (the cell table, the units) changed. The stale
-partitions are summed up at the end with the `mobsig run ... --downstream` commands that
-rebuild them.
+and out, failed gates (each with its Data Docs page) and the error, and STALE with the
+reason when a partition it read holds other rows now than when it was built (late data
+re-ingested for an earlier day, a re-run day whose open-stay carry changed; inherited
+down the chain: mobsig.lineage), or INPUT CHANGED when only a whole-table input (the cell
+table, the units) changed. The stale partitions are summed up at the end with the
+`mobsig run ... --downstream` commands that rebuild them.
 
 With ``--require JOB[,JOB]`` the exit status is 0 only when every required job has a
 succeeded, not stale run for every day of the period (a whole-day run, not a --region run),
 for its month (monthly jobs) or for the whole table (ingest_units, ingest_cells): the
 Airflow monthly DAG waits on it. A partition whose only change is a whole-table input does
 not fail it.
+Last it shows the Data Docs site of the warehouse
+(``<warehouse>/data_docs/index.html``: every gate result kept, as Great Expectations
+pages), brought up to date first with the results kept since the last call
+(``--no-data-docs`` skips that; a failure to build it is logged, never changes the exit
+status).
 """
 
 from __future__ import annotations
@@ -42,6 +47,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="exit 1 unless these jobs succeeded, and are not stale, for every "
                         "day of the period (monthly jobs: its month)")
     p.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
+    p.add_argument("--no-data-docs", action="store_true",
+                   help="do not update the Data Docs site (nor print its link)")
 
 
 def validate(args: argparse.Namespace, cfg: Config) -> None:
@@ -129,6 +136,20 @@ def fixes(index, stale: list) -> list[str]:
     return out
 
 
+def data_docs(cfg: Config):
+    """The warehouse's Data Docs site, updated with the gate results kept since the last
+    call; None (logged) when it cannot be built: status must answer regardless."""
+    import logging
+
+    from mobsig import datadocs
+
+    try:
+        return datadocs.build_site(cfg.quality_dir, datadocs.site_dir(cfg.warehouse))
+    except Exception as exc:  # noqa: BLE001 - the run status matters more than the docs
+        logging.getLogger(__name__).warning("data docs not updated: %s", exc)
+        return None
+
+
 def run(args: argparse.Namespace, cfg: Config, spark) -> int:
     from mobsig import pipeline
     from mobsig.io.catalog import Catalog
@@ -141,6 +162,7 @@ def run(args: argparse.Namespace, cfg: Config, spark) -> int:
     if args.month:
         labels.append(f"month={month_key(parse_month(args.month))}")
     rows = latest_runs(catalog, labels)
+    docs = None if args.no_data_docs else data_docs(cfg)
     index = RunIndex(load_runs(catalog))
     stale, changed = [], []
     for r in rows:
@@ -154,6 +176,8 @@ def run(args: argparse.Namespace, cfg: Config, spark) -> int:
             stale.append(run_row)
         elif reasons:
             changed.append(run_row)
+        pages = [str(p) for g in gates if not g.get("success") and docs is not None
+                 and (p := docs.page_of(g.get("result_path"))) is not None]
         if args.json:
             out = {k: (v.isoformat() if hasattr(v, "isoformat") else v)
                    for k, v in r.items()}
@@ -167,6 +191,8 @@ def run(args: argparse.Namespace, cfg: Config, spark) -> int:
                 f"in={r['input_rows']} out={r['output_rows']}")
         if failed:
             line += f" FAILED GATES: {'; '.join(failed)[:300]}"
+        if pages:
+            line += f" (data docs: {' '.join(pages)})"
         if r["error"]:
             line += f" ERROR: {r['error'][:300]}"
         if reasons:
@@ -178,6 +204,8 @@ def run(args: argparse.Namespace, cfg: Config, spark) -> int:
         print(line)
     if not rows and not args.json:
         print(f"no runs recorded for {', '.join(labels[:3])}{' ...' if len(labels) > 3 else ''}")
+    if docs is not None and not args.json:
+        print(f"data docs: {docs.index} ({len(docs.entries)} gate results)")
     if stale:
         print(f"stale: {len(stale)} partitions were built from rows that changed since: "
               + ", ".join(f"{r.job} {r.partition}" for r in stale[:8])
