@@ -51,8 +51,9 @@ def build(ctx: JobContext) -> list[Output]:
     month = month_key(day.replace(day=1))
     # stays overlapping the day: closed on it or the next day, or still open (the carry)
     both = [day, day + dt.timedelta(days=1)]
-    stays = presence.with_open_runs(ctx.read("stays", dt=both),
-                                    ctx.read("stays_carry", dt=both), cfg.stays.tau_min)
+    stays = ctx.keep(presence.with_open_runs(ctx.read("stays", dt=both),
+                                             ctx.read("stays_carry", dt=both),
+                                             cfg.stays.tau_min))
     classes = ctx.keep(presence.card_classes(ctx.read("home_work", month=month)))
     factors = ctx.keep(ctx.read("expansion_factors", month=month))
     ctx.note_input("expansion_factors", factors.count())
@@ -62,8 +63,8 @@ def build(ctx: JobContext) -> list[Output]:
            else None)
     weights, default = presence.card_weights(ctx.read("card_places", month=month), factors,
                                              age)
-    pieces = ctx.keep(presence.hour_pieces(stays, [day]))
-    ledger = ctx.reconcile(presence.card_ledger(pieces, classes, dp.min_hours),
+    ledger = ctx.reconcile(presence.card_ledger(presence.hour_pieces(stays, [day]), classes,
+                                                dp.min_hours),
                            source="cards_with_stays", reason=C.REASON,
                            reasons=presence.LEDGER_REASONS, by=C.POP_CLASS)
     ctx.require(ledger.rows_in > 0, f"no stay overlaps {day}: run clean_stays for it first")
@@ -75,7 +76,7 @@ def build(ctx: JobContext) -> list[Output]:
     units = ctx.keep(unit_polygons(ctx.read("units")))
     counts = ctx.keep(presence.presence_counts_of(
         stays, classes, weights, default, units, [day], dp.min_hours, dp.hour_min_minutes,
-        cfg.population.grid_h3_resolution, pieces=pieces))
+        cfg.population.grid_h3_resolution))
     table = presence.complete(counts, units, [day])
     pv = cfg.privacy
     out = presence.publish(table, pv.k_min, pv.complementary, pv.suppress_zeros)

@@ -111,8 +111,8 @@ def test_presence_rules_on_hand_built_stays(spark):
     each day for its hours inside it; a card 3 h+ in two townships counts once in their
     county; 2 h + 2 h counts in the county only; a non-counted card never counts; a card
     without a home_work row is 'unknown' with the default weight; an hour needs 30
-    minutes."""
-    t = _table(spark, [D])
+    minutes. Two days at once (the 8th and the 9th), as mobsig evaluate computes them."""
+    t = _table(spark, [D - dt.timedelta(days=1), D])
     assert set(t["level"]) == {"county", "township", "grid"}
     assert _cell(t, D, "T1") == (3, 40.0)  # b, c, d (not a: 2 h 59)
     assert _cell(t, D, "T1", "resident") == (2, 20.0)  # b, d
@@ -131,20 +131,17 @@ def test_presence_rules_on_hand_built_stays(spark):
     assert _hours(t, D, "C1") == {0: 1, 1: 1, 8: 2, 9: 4, 10: 3, 11: 3, 12: 1, 13: 1,
                                   14: 1, 15: 1, 16: 1}  # e: 8-10 in T1, 11-13 in T2
     assert _hours(t, D, "C2") == {10: 2, 11: 2, 12: 2, 13: 2, 14: 1}  # g: 29 min of 14 h
-    # every polygon unit has all 6 classes and 24 hours, zeros included
-    assert (t[t["level"] != "grid"].groupby("unit_id").size() == 30).all()
-    grid = t[t["level"] == "grid"]
+    # every polygon unit has all 6 classes and 24 hours, zeros included (below, per day)
+    grid = t[(t["level"] == "grid") & (t["key_date"] == str(D))]
     assert grid.groupby("unit_id").size().eq(30).all() and len(grid) >= 3 * 30
     assert grid[grid["pop_class"].eq("present") & grid["hour"].isna()]["raw_count"].sum() == 6
-    # two days: c is also present on the 8th (21:00-24:00 in T1), the midnight hours once
-    t2 = _table(spark, [D - dt.timedelta(days=1), D])
-    assert _cell(t2, D - dt.timedelta(days=1), "T1") == (1, 20.0)
-    assert _hours(t2, D - dt.timedelta(days=1), "T1") == {21: 1, 22: 1, 23: 1}
-    on_d = t2[t2["key_date"] == str(D)].drop(columns="key_date").reset_index(drop=True)
-    pd.testing.assert_frame_equal(
-        on_d.sort_values(["level", "unit_id", "pop_class", "hour"]).reset_index(drop=True),
-        t.drop(columns="key_date").sort_values(["level", "unit_id", "pop_class", "hour"])
-        .reset_index(drop=True), check_dtype=False)
+    # the 8th: only c, present for 21:00-24:00 in T1 (the midnight hours count once, on
+    # the 9th); every polygon unit has its rows on both days
+    d8 = D - dt.timedelta(days=1)
+    assert _cell(t, d8, "T1") == (1, 20.0) and _cell(t, d8, "C1", "short_term") == (1, 20.0)
+    assert _hours(t, d8, "T1") == {21: 1, 22: 1, 23: 1}
+    assert _cell(t, d8, "C2") == (0, 0.0)
+    assert (t[t["level"] != "grid"].groupby(["key_date", "unit_id"]).size() == 30).all()
 
 
 def test_hour_pieces_and_ledger(spark):
@@ -396,30 +393,36 @@ def test_city_job_runs_and_equals_the_recomputation(city_presence):
 
 
 def test_city_presence_is_consistent_with_population_by_unit(city_presence):
-    """Per county, over the 14 days: (1) the mean of present <= population_by_unit's
+    """Per county, over the 14 days, against the published population_by_unit of the
+    month (its published cells): (1) the mean of present <= population_by_unit's
     daily_present (cards with any stay in the unit that day, averaged over the days with
-    stays; >= 3 h is a subset), up to the stays still open at the end of the data, which
+    stays; >= 3 h is a subset), up to the runs still open at the end of the data, which
     daily_presence counts and population_by_unit cannot; (2) residents and short-term
-    present >= 60 % of the actual service population (residents sleep in their unit: >= 7
-    night hours there on each day they are around) and <= actual service + employed (the
-    only others who spend 3 h in a unit are those who work there, plus a few visits)."""
+    present >= 60 % of the actual service population (residents sleep in their unit: they
+    spend the night hours there on each day they are around) and <= actual service +
+    employed (the others who spend 3 h in a unit are those who work there, plus a few
+    long visits)."""
     _, _, _, _, raw, _, pop = city_presence
     counties = raw[(raw["level"] == "county") & raw["hour"].isna()]
     per = counties.pivot_table(index="unit_id", columns="pop_class", values="raw_count",
                                aggfunc="mean")
     p = pop[pop["level"] == "county"].pivot_table(index="unit_id", columns="pop_class",
-                                                  values="raw_count")
-    assert len(p) == 6 and p["daily_present"].notna().all()
-    checked = 0
+                                                  values="raw_count")  # published only
+    checked = {"daily_present": 0, "lower": 0, "upper": 0}
     for unit, row in per.iterrows():
-        assert row["present"] <= p.loc[unit, "daily_present"] * 1.02 + 1, (unit, row)
-        service = p.loc[unit, "actual_service"]
-        if service < 15:
-            continue
-        checked += 1
+        got = p.loc[unit] if unit in p.index else pd.Series(dtype=float)
+        if pd.notna(got.get("daily_present")):
+            assert row["present"] <= got["daily_present"] * 1.02 + 1, (unit, row, got)
+            checked["daily_present"] += 1
+        service, employed = got.get("actual_service"), got.get("employed")
         res_st = row["resident"] + row["short_term"]
-        assert 0.6 * service <= res_st <= service + p.loc[unit, "employed"], (unit, row)
-    assert checked >= 3
+        if pd.notna(service) and service >= 15:
+            assert res_st >= 0.6 * service, (unit, res_st, service)
+            checked["lower"] += 1
+            if pd.notna(employed):
+                assert res_st <= service + employed, (unit, res_st, service, employed)
+                checked["upper"] += 1
+    assert checked["daily_present"] >= 3 and checked["lower"] >= 3 and checked["upper"] >= 2
 
 
 def test_city_suppression_holds_in_table_and_export(spark, city_presence):

@@ -7,11 +7,11 @@ on the day or the next, plus the runs still open, :func:`open_runs`), the month'
 ``home_work`` (class, counted or not) and ``card_places`` with the expansion factors
 (weights), and the ``units`` table, and chains them:
 
-1. :func:`hour_pieces`: each stay's overlap with each clock hour of the day(s). A stay
-   crossing midnight gives pieces on both days, each inside its own day.
-2. :func:`point_units`: the unit of each distinct stay position in every polygon layer
-   (Sedona, ``population.assign_units``; border ties to the smallest unit_id) and its H3
-   cell (level ``grid``, ``population.grid_h3_resolution``).
+1. :func:`located_stays`: the unit of each stay in every polygon layer (Sedona,
+   ``population.assign_units``; border ties to the smallest unit_id) and its H3 cell
+   (level ``grid``, ``population.grid_h3_resolution``).
+2. :func:`hour_pieces`: each located stay's overlap with each clock hour of the day(s).
+   A stay crossing midnight gives pieces on both days, each inside its own day.
 3. :func:`unit_presence`: per card, day, level and unit, the stay time there; the card is
    *present* when it adds up to at least ``min_hours`` (default 3 h: shorter visits are
    transits), and then counts in hour h when its stays there cover at least
@@ -112,12 +112,14 @@ def with_open_runs(stays: DataFrame, carry: DataFrame, tau_min: float) -> DataFr
     return stays.select(*cols).unionByName(open_runs(carry, tau_min).select(*cols))
 
 
-def hour_pieces(stays: DataFrame, days: Sequence[dt.date]) -> DataFrame:
+def hour_pieces(stays: DataFrame, days: Sequence[dt.date],
+                carry: Sequence[str] = (C.LON, C.LAT)) -> DataFrame:
     """Each stay's overlap with each clock hour of ``days`` (local time).
 
-    ``stays``: ``user_id``, ``stay_start``, ``stay_end``, ``lon``, ``lat`` (any stays;
-    those not overlapping a day are dropped). Returns ``user_id``, ``key_date``, ``hour``
-    (0-23), ``overlap_s`` (> 0), ``lon``, ``lat``: one row per stay and hour it overlaps.
+    ``stays``: ``user_id``, ``stay_start``, ``stay_end`` and the columns ``carry`` (any
+    stays; those not overlapping a day are dropped). Returns ``user_id``, ``key_date``,
+    ``hour`` (0-23), ``overlap_s`` (> 0) and ``carry``: one row per stay (row of
+    ``stays``) and hour it overlaps.
     """
     first, last = min(days), max(days)
     lo = F.lit(first).cast("timestamp")
@@ -127,37 +129,40 @@ def hour_pieces(stays: DataFrame, days: Sequence[dt.date]) -> DataFrame:
     hours = F.sequence(F.date_trunc("hour", s0), F.date_trunc("hour", s1),
                        F.expr("INTERVAL 1 HOUR"))
     cand = (stays.where((F.col(C.STAY_END) > lo) & (F.col(C.STAY_START) < hi))
-            .select(C.USER_ID, C.LON, C.LAT, F.unix_seconds(s0).alias("_t0"),
+            .select(C.USER_ID, *carry, F.unix_seconds(s0).alias("_t0"),
                     F.unix_seconds(s1).alias("_t1"), F.explode(hours).alias("_h")))
     h0 = F.unix_seconds(F.col("_h"))
     overlap = F.least(F.col("_t1"), h0 + F.lit(3600)) - F.greatest(F.col("_t0"), h0)
     out = cand.select(C.USER_ID, F.to_date("_h").alias(C.KEY_DATE),
-                      F.hour("_h").alias(C.HOUR), overlap.alias(C.OVERLAP_S), C.LON, C.LAT
+                      F.hour("_h").alias(C.HOUR), overlap.alias(C.OVERLAP_S), *carry
                       ).where(F.col(C.OVERLAP_S) > 0)
     if len(set(days)) != (last - first).days + 1:  # not a contiguous range of days
         out = out.where(F.col(C.KEY_DATE).isin(sorted(set(days))))
     return out
 
 
-def point_units(pieces: DataFrame, units: DataFrame, grid_resolution: int) -> DataFrame:
-    """``lon``, ``lat``, ``level``, ``unit_id``: the unit of each distinct position of
-    ``pieces`` in every polygon layer of ``units`` (``unit_id``, ``level``, ``geometry``)
-    it falls in, and its H3 cell at ``grid_resolution`` (level ``grid``)."""
-    pts = pieces.select(C.LON, C.LAT).distinct()
-    keys = [C.LON, C.LAT]
-    return assign_units(pts, units, keys).unionByName(with_grid(pts, keys, grid_resolution))
+def located_stays(stays: DataFrame, units: DataFrame, grid_resolution: int) -> DataFrame:
+    """``user_id``, ``stay_start``, ``stay_end``, ``level``, ``unit_id``: the unit of each
+    stay (``user_id``, ``stay_start``, ``stay_end``, ``lon``, ``lat``) in every polygon
+    layer of ``units`` (``unit_id``, ``level``, ``geometry``) its position falls in
+    (``population.assign_units``: border ties to the smallest unit_id), and its H3 cell at
+    ``grid_resolution`` (level ``grid``). A stay outside every unit of a layer has no row
+    for that layer."""
+    keys = [C.USER_ID, C.STAY_START, C.STAY_END, C.LON, C.LAT]
+    pts = stays.select(*keys)
+    return (assign_units(pts, units, keys).unionByName(with_grid(pts, keys, grid_resolution))
+            .drop(C.LON, C.LAT))
 
 
-def unit_presence(pieces: DataFrame, located: DataFrame, min_hours: float,
-                  hour_min_minutes: int) -> DataFrame:
+def unit_presence(pieces: DataFrame, min_hours: float, hour_min_minutes: int) -> DataFrame:
     """Per card, day, level and unit where the card is present: ``user_id``,
     ``key_date``, ``level``, ``unit_id``, ``overlap_s`` (its stay time there on the day,
     >= ``min_hours``) and ``hours`` (ascending hours 0-23 whose stay time there is >=
-    ``hour_min_minutes``). ``pieces``: :func:`hour_pieces`; ``located``:
-    :func:`point_units`. Cards below ``min_hours`` in a unit have no row for it."""
-    joined = pieces.join(located, [C.LON, C.LAT], how="inner")
+    ``hour_min_minutes``). ``pieces``: :func:`hour_pieces` of :func:`located_stays`
+    (carrying ``level`` and ``unit_id``). Cards below ``min_hours`` in a unit have no row
+    for it."""
     hour = F.col(C.HOUR)
-    per = joined.groupBy(C.USER_ID, C.KEY_DATE, C.LEVEL, C.UNIT_ID).agg(
+    per = pieces.groupBy(C.USER_ID, C.KEY_DATE, C.LEVEL, C.UNIT_ID).agg(
         F.sum(C.OVERLAP_S).alias(C.OVERLAP_S),
         *[F.sum(F.when(hour == h, F.col(C.OVERLAP_S))).alias(f"_h{h}") for h in HOURS])
     min_h = float(hour_min_minutes) * 60.0
@@ -182,11 +187,11 @@ def card_ledger(pieces: DataFrame, classes: DataFrame, min_hours: float) -> Data
                          F.coalesce(C.POP_CLASS, F.lit(UNKNOWN)).alias(C.POP_CLASS))
 
 
-def counted_pieces(pieces: DataFrame, classes: DataFrame) -> DataFrame:
-    """``pieces`` without the cards home_work says are not counted (a card without a
+def counted_stays(stays: DataFrame, classes: DataFrame) -> DataFrame:
+    """``stays`` without the cards home_work says are not counted (a card without a
     home_work row is kept: class ``unknown``)."""
     dropped = classes.where(~F.col(C.IS_COUNTED)).select(C.USER_ID)
-    return pieces.join(dropped, C.USER_ID, how="left_anti")
+    return stays.join(dropped, C.USER_ID, how="left_anti")
 
 
 def presence_counts(presence: DataFrame, classes: DataFrame, weights: DataFrame,
@@ -234,43 +239,40 @@ def complete(counts: DataFrame, units: DataFrame, days: Sequence[dt.date]) -> Da
     """Every (day, polygon unit, class/hour) row with zeros filled, plus every row of each
     grid cell that has a row in ``counts``: ``key_date``, ``level``, ``unit_id``,
     ``unit_name``, ``parent_id``, ``pop_class``, ``hour``, ``raw_count``,
-    ``expanded_count``."""
+    ``expanded_count`` (zero rows are added and the counts summed: one aggregation)."""
     day_col = F.explode(F.array(*[F.lit(d) for d in sorted(set(days))])).alias(C.KEY_DATE)
-    polygons = units.select(C.LEVEL, C.UNIT_ID, C.UNIT_NAME, C.PARENT_ID, day_col)
-    cells = counts.where(F.col(C.LEVEL) == C.GRID_LEVEL).select(
-        C.LEVEL, C.UNIT_ID, F.lit(None).cast("string").alias(C.UNIT_NAME),
-        F.lit(None).cast("string").alias(C.PARENT_ID), C.KEY_DATE).distinct()
-    grid = polygons.unionByName(cells).select("*", _cells().alias("_c")).select(
-        C.KEY_DATE, C.LEVEL, C.UNIT_ID, C.UNIT_NAME, C.PARENT_ID,
-        F.col("_c")[C.POP_CLASS].alias(C.POP_CLASS), F.col("_c")[C.HOUR].alias(C.HOUR))
-    c = counts.alias("c")
-    g = grid.alias("g")
-    cond = [F.col(f"g.{k}") == F.col(f"c.{k}") for k in (C.KEY_DATE, C.LEVEL, C.UNIT_ID,
-                                                          C.POP_CLASS)]
-    cond.append(F.col(f"g.{C.HOUR}").eqNullSafe(F.col(f"c.{C.HOUR}")))
-    return g.join(c, cond, how="left").select(
-        *[F.col(f"g.{k}") for k in (C.KEY_DATE, C.LEVEL, C.UNIT_ID, C.UNIT_NAME,
-                                    C.PARENT_ID, C.POP_CLASS, C.HOUR)],
-        F.coalesce(F.col(f"c.{C.RAW_COUNT}"), F.lit(0).cast("bigint")).alias(C.RAW_COUNT),
-        F.coalesce(F.col(f"c.{C.EXPANDED_COUNT}"), F.lit(0.0)).alias(C.EXPANDED_COUNT))
+    names = units.select(C.LEVEL, C.UNIT_ID, C.UNIT_NAME, C.PARENT_ID)
+    cells = (counts.where(F.col(C.LEVEL) == C.GRID_LEVEL)
+             .select(C.KEY_DATE, C.LEVEL, C.UNIT_ID).distinct())
+    frame = (names.select(C.LEVEL, C.UNIT_ID, day_col)
+             .unionByName(cells.select(C.LEVEL, C.UNIT_ID, C.KEY_DATE)))
+    zeros = frame.select(C.KEY_DATE, C.LEVEL, C.UNIT_ID, _cells().alias("_c")).select(
+        C.KEY_DATE, C.LEVEL, C.UNIT_ID, F.col("_c")[C.POP_CLASS].alias(C.POP_CLASS),
+        F.col("_c")[C.HOUR].alias(C.HOUR), F.lit(0).cast("bigint").alias(C.RAW_COUNT),
+        F.lit(0.0).alias(C.EXPANDED_COUNT))
+    keys = [C.KEY_DATE, C.LEVEL, C.UNIT_ID, C.POP_CLASS, C.HOUR]
+    summed = counts.select(*keys, C.RAW_COUNT, C.EXPANDED_COUNT).unionByName(zeros).groupBy(
+        *keys).agg(F.sum(C.RAW_COUNT).cast("bigint").alias(C.RAW_COUNT),
+                   F.sum(C.EXPANDED_COUNT).alias(C.EXPANDED_COUNT))
+    return summed.join(F.broadcast(names), [C.LEVEL, C.UNIT_ID], how="left").select(
+        C.KEY_DATE, C.LEVEL, C.UNIT_ID, C.UNIT_NAME, C.PARENT_ID, C.POP_CLASS, C.HOUR,
+        C.RAW_COUNT, C.EXPANDED_COUNT)
 
 
 def presence_counts_of(stays: DataFrame, classes: DataFrame, weights: DataFrame,
                        default_weight: DataFrame, units: DataFrame, days: Sequence[dt.date],
-                       min_hours: float, hour_min_minutes: int, grid_resolution: int,
-                       pieces: DataFrame | None = None) -> DataFrame:
+                       min_hours: float, hour_min_minutes: int, grid_resolution: int
+                       ) -> DataFrame:
     """Steps 1-4 chained: the :func:`presence_counts` rows (units with a present card
     only) of ``stays`` overlapping ``days`` (``user_id``, ``stay_start``, ``stay_end``,
-    ``lon``, ``lat``). ``classes``: :func:`card_classes`; ``weights``,
-    ``default_weight``: :func:`card_weights`; ``units``: unit polygons (``unit_id``,
-    ``level``, ``geometry``). ``pieces``: the :func:`hour_pieces` of ``stays`` when the
-    caller has them already."""
-    if pieces is None:
-        pieces = hour_pieces(stays, days)
-    kept = counted_pieces(pieces, classes)
-    presence = unit_presence(kept, point_units(kept, units, grid_resolution), min_hours,
-                             hour_min_minutes)
-    return presence_counts(presence, classes, weights, default_weight)
+    ``lon``, ``lat``; e.g. :func:`with_open_runs`). ``classes``: :func:`card_classes`;
+    ``weights``, ``default_weight``: :func:`card_weights`; ``units``: unit polygons
+    (``unit_id``, ``level``, ``geometry``). Each stay is located once, then split into
+    hours (fewer rows through the spatial join than hours)."""
+    located = located_stays(counted_stays(stays, classes), units, grid_resolution)
+    pieces = hour_pieces(located, days, carry=(C.LEVEL, C.UNIT_ID))
+    return presence_counts(unit_presence(pieces, min_hours, hour_min_minutes), classes,
+                           weights, default_weight)
 
 
 def presence_table(stays: DataFrame, classes: DataFrame, weights: DataFrame,
