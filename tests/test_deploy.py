@@ -186,3 +186,8 @@ def test_airflow_dags_import_and_follow_job_dependencies(tmp_path, monkeypatch):
     assert "deploy/yarn/submit.sh" in cmd and "clean_stays --date {{ data_interval_start | ds }}" \
         in cmd
     assert "--require clean_stays" in monthly.get_task("days_complete").bash_command
+    # a day job of the monthly chain runs for every day of the month in one submission
+    cmd = monthly.get_task("daily_presence").bash_command
+    assert ("daily_presence --from {{ data_interval_start | ds }} --to {{ (data_interval_end"
+            " - macros.timedelta(days=1)) | ds }}") in cmd
+    assert "--month" in monthly.get_task("jobs_housing").bash_command

@@ -23,6 +23,10 @@ def test_spec_is_consistent():
         j.name for j in pipeline.chain("monthly")] == names
     with pytest.raises(KeyError):
         pipeline.job("nope")
+    # a day job that needs its month's outputs belongs to the monthly chain
+    dp = pipeline.job("daily_presence")
+    assert dp.kind == "day" and dp.after_month and dp.chain == "monthly"
+    assert {"home_work", "stays"} <= set(dp.reads)
 
 
 def test_every_job_has_a_module_and_nothing_else_is_a_job():
@@ -108,7 +112,7 @@ def test_no_job_imports_a_job_and_lib_imports_no_job():
 def test_domain_modules_do_not_reach_storage_or_the_runner():
     """Transforms never import the I/O wing, the runner, the tools or the jobs."""
     domain = ["ingest", "cells", "clean", "stays", "flags", "residence", "population",
-              "jobs_housing", "expansion", "privacy", "geo", "coords", "columns"]
+              "jobs_housing", "presence", "expansion", "privacy", "geo", "coords", "columns"]
     for name in domain:
         mods = _imports(ROOT / "lib" / "mobsig" / f"{name}.py")
         bad = {m for m in mods if _is_job(m) or m.startswith(
@@ -127,9 +131,11 @@ def test_command_line_submission_and_schedules_follow_the_spec():
     dags = (ROOT / "deploy" / "airflow" / "mobsig_dags.py").read_text("utf-8")
     tree = ast.parse(dags)
     consts = {t.id: ast.literal_eval(n.value) for n in tree.body if isinstance(n, ast.Assign)
-              for t in n.targets if isinstance(t, ast.Name) and t.id.endswith("_CHAIN")}
+              for t in n.targets if isinstance(t, ast.Name)
+              and (t.id.endswith("_CHAIN") or t.id == "AFTER_MONTH")}
     assert consts["DAILY_CHAIN"] == [j.name for j in pipeline.chain("daily")]
     assert consts["MONTHLY_CHAIN"] == [j.name for j in pipeline.chain("monthly")]
+    assert consts["AFTER_MONTH"] == [j.name for j in pipeline.PIPELINE if j.after_month]
     apps = {p.stem for p in (ROOT / "deploy" / "k8s" / "apps").glob("*.yaml")}
     assert apps == set(pipeline.job_names())
     import yaml
@@ -150,13 +156,30 @@ def test_run_plan_follows_the_spec_order():
     steps = plan(args)
     names = [s[0] for s in steps]
     daily = [j.name for j in pipeline.chain("daily") if j.kind != "none"]
-    monthly = [j.name for j in pipeline.chain("monthly")]
-    assert names == (["ingest_units", "ingest_cells"] + daily * 3 + monthly * 2)
+    month_jobs = [j.name for j in pipeline.chain("monthly") if j.kind == "month"]
+    after = [j.name for j in pipeline.chain("monthly") if j.after_month]
+    assert after == ["daily_presence"]
+    # a month's jobs, then its after-month day jobs for the days of the range in it
+    assert names == (["ingest_units", "ingest_cells"] + daily * 3
+                     + month_jobs + after * 2 + month_jobs + after)
+    assert [s[1].label for s in steps if s[0] == "daily_presence"] == [
+        "dt=2026-06-29", "dt=2026-06-30", "dt=2026-07-01"]
     assert [s[1].label for s in steps if s[0] == "clean_stays"] == [
         "dt=2026-06-29", "dt=2026-06-30", "dt=2026-07-01"]
     assert [s[2] for s in steps if s[0] == "clean_stays"] == [{"fresh_start": True}, {}, {}]
     assert [s[1].month for s in steps if s[0] == "expand"] == [dt.date(2026, 6, 1),
                                                                 dt.date(2026, 7, 1)]
+    # a month run covers every day of the month; a day job of the monthly chain alone
+    # runs its days, with no month job
+    month = argparse.Namespace(**{**vars(args), "job": "monthly", "date_from": None,
+                                  "date_to": None, "month": "2026-06"})
+    days = [s[1].day for s in plan(month) if s[0] == "daily_presence"]
+    assert days == [dt.date(2026, 6, 1) + dt.timedelta(days=i) for i in range(30)]
+    one = argparse.Namespace(**{**vars(args), "job": "daily_presence"})
+    assert [(s[0], s[1].label) for s in plan(one)] == [
+        ("daily_presence", f"dt={d}") for d in ("2026-06-29", "2026-06-30", "2026-07-01")]
+    assert [s[0] for s in plan(argparse.Namespace(**{**vars(args), "job": "daily"}))] == (
+        ["ingest_units", "ingest_cells"] + daily * 3)
 
 
 def test_architecture_doc_shows_the_current_table_graph():

@@ -9,7 +9,9 @@
 - ``mobsig_monthly`` (runs on the 1st for the previous month): a gate task that waits until
   every day of the month has a succeeded clean_stays (``mobsig status --month M
   --require clean_stays``, retried), then flag_users -> home_work -> place_cards ->
-  expand -> population_by_unit -> jobs_housing.
+  expand -> population_by_unit -> jobs_housing -> daily_presence (a day job that needs
+  the month's classes and factors: one submission for every day of the month,
+  ``--from`` the first ``--to`` the last).
 
 Each task runs ``deploy/yarn/submit.sh`` from the mobsig checkout or image on the Airflow
 worker: Airflow schedules, Spark (YARN) computes. Settings, as Airflow Variables or
@@ -31,7 +33,9 @@ from airflow.sdk import DAG
 # tests/test_pipeline.py fails when they drift from the spec
 DAILY_CHAIN = ["ingest_units", "ingest_cells", "ingest_events", "clean_stays"]
 MONTHLY_CHAIN = ["flag_users", "home_work", "place_cards", "expand", "population_by_unit",
-                 "jobs_housing"]
+                 "jobs_housing", "daily_presence"]
+# day jobs of the monthly chain (the spec's after_month jobs): run for every day of the month
+AFTER_MONTH = ["daily_presence"]
 
 HOME = os.environ.get("MOBSIG_HOME", "/opt/mobsig")
 CONFIG = os.environ.get("MOBSIG_CONFIG", "/etc/mobsig/config.yaml")
@@ -75,8 +79,8 @@ with DAG(
 
 with DAG(
     dag_id="mobsig_monthly",
-    description="flags, home/work, expansion, population by unit and jobs-housing balance "
-                "for the past month",
+    description="flags, home/work, expansion, population by unit, jobs-housing balance "
+                "and daily presence for the past month",
     schedule="0 6 1 * *",  # data interval = the previous month
     start_date=dt.datetime(2026, 1, 1),
     catchup=True,
@@ -85,6 +89,8 @@ with DAG(
     tags=["mobsig", "monthly"],
 ) as monthly:
     month = "{{ data_interval_start.strftime('%Y-%m') }}"
+    month_days = ("--from {{ data_interval_start | ds }} "
+                  "--to {{ (data_interval_end - macros.timedelta(days=1)) | ds }}")
     wait = BashOperator(
         task_id="days_complete",
         bash_command=(f"{HOME}/.venv/bin/mobsig status --config {CONFIG} --month {month} "
@@ -92,6 +98,7 @@ with DAG(
         retries=24, retry_delay=dt.timedelta(hours=1), retry_exponential_backoff=False)
     prev = wait
     for job in MONTHLY_CHAIN:
-        task = BashOperator(task_id=job, bash_command=submit(job, f"--month {month}"))
+        part = month_days if job in AFTER_MONTH else f"--month {month}"
+        task = BashOperator(task_id=job, bash_command=submit(job, part))
         prev >> task
         prev = task

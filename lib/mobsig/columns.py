@@ -64,6 +64,9 @@ SELF_CONTAINMENT = "self_containment"
 SELF_SUFFICIENCY = "self_sufficiency"
 IS_BALANCED = "is_balanced"
 
+# daily_presence (日实际服务人口): one row per unit, class and hour (null = the whole day)
+HOUR = "hour"
+
 # home_work, card_places (monthly, per card)
 HOME_LON = "home_lon"
 HOME_LAT = "home_lat"

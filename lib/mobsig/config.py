@@ -566,6 +566,20 @@ class JobsHousingConfig:
 
 
 @dataclass(frozen=True)
+class DailyPresenceConfig:
+    min_hours: float = param(
+        3.0, "日实际服务人口 (daily_presence): a card is present in a unit on a day when its "
+        "stays there add up to at least this many hours of the day; shorter visits are "
+        "transits and are not counted [S, Beijing: the daily actual service population "
+        "excludes transits under 3 h].", gt=0, le=24)
+    hour_min_minutes: int = param(
+        30, "daily_presence hourly profile: a card present in a unit on the day counts in "
+        "hour h (h:00-h+1:00) when its stays there cover at least this many minutes of the "
+        "hour (default: half the hour, where the card mostly was) [I].",
+        ge=1, le=60)
+
+
+@dataclass(frozen=True)
 class ExpansionConfig:
     factor_min: float = param(1.0, "Gate: smallest allowed expansion factor per county.", gt=0)
     factor_max: float = param(15.0, "Gate: largest allowed expansion factor per county.", gt=0)
@@ -620,6 +634,7 @@ SECTIONS: dict[str, type] = {
     "home_work": HomeWorkConfig,
     "population": PopulationConfig,
     "jobs_housing": JobsHousingConfig,
+    "daily_presence": DailyPresenceConfig,
     "expansion": ExpansionConfig,
     "privacy": PrivacyConfig,
 }
@@ -676,6 +691,7 @@ class Config:
     home_work: HomeWorkConfig = field(default_factory=HomeWorkConfig)
     population: PopulationConfig = field(default_factory=PopulationConfig)
     jobs_housing: JobsHousingConfig = field(default_factory=JobsHousingConfig)
+    daily_presence: DailyPresenceConfig = field(default_factory=DailyPresenceConfig)
     expansion: ExpansionConfig = field(default_factory=ExpansionConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     # the test-data generator's settings (mobsig.synth.config): not part of digest()

@@ -27,6 +27,11 @@ class Job:
     writes is its own state (stays_carry of the previous day). ``inputs`` are the
     delivered inputs (``paths.<key>``) that must exist before the job starts;
     ``optional_inputs`` are used when configured.
+
+    ``after_month``: a ``day`` job that needs its month's monthly outputs (a card's
+    population class, whether it is counted, its expansion factor are facts of a month):
+    it belongs to the ``monthly`` chain and runs for each day of the month after the
+    month jobs before it in the spec (daily_presence).
     """
 
     name: str
@@ -36,6 +41,7 @@ class Job:
     help: str
     inputs: tuple[str, ...] = ()
     optional_inputs: tuple[str, ...] = ()
+    after_month: bool = False
 
     @property
     def module(self) -> str:
@@ -43,8 +49,9 @@ class Job:
 
     @property
     def chain(self) -> str:
-        """``daily`` (whole-table and day jobs) or ``monthly``."""
-        return "monthly" if self.kind == "month" else "daily"
+        """``daily`` (whole-table and day jobs) or ``monthly`` (month jobs and the day
+        jobs that run after them, ``after_month``)."""
+        return "monthly" if self.kind == "month" or self.after_month else "daily"
 
 
 PIPELINE: tuple[Job, ...] = (
@@ -85,6 +92,13 @@ PIPELINE: tuple[Job, ...] = (
         help="jobs-housing balance per unit: employed residents, jobs, jobs-housing ratio, "
              "self-containment, self-sufficiency (raw and expanded, small counts "
              "suppressed)"),
+    Job("daily_presence", "day",
+        reads=("stays", "stays_carry", "home_work", "card_places", "expansion_factors",
+               "expansion_factors_age", "units"),
+        writes=("daily_presence",), after_month=True,
+        help="people present per unit on a day (>= 3 h; resident, short-term, visitor) "
+             "with hourly profiles, raw and expanded, small counts suppressed; runs for "
+             "each day of a month after its monthly jobs"),
 )
 
 CHAINS = ("daily", "monthly", "all")
@@ -144,6 +158,9 @@ def check() -> None:
     for j in PIPELINE:
         if j.kind not in KINDS:
             raise ValueError(f"pipeline: job {j.name} has unknown kind {j.kind!r}")
+        if j.after_month and j.kind != "day":
+            raise ValueError(f"pipeline: job {j.name} runs after its month but is not a "
+                             f"day job (kind {j.kind!r})")
         for t in j.writes:
             if t in writers:
                 raise ValueError(f"pipeline: table {t} written by {writers[t]} and {j.name}")
@@ -163,6 +180,7 @@ def graph_text() -> str:
         ins = [*j.reads, *(f"paths.{k}" for k in j.inputs),
                *(f"paths.{k}?" for k in j.optional_inputs)]
         lines.append(f"{', '.join(ins) or '-'}")
-        lines.append(f"    -> {j.name} [{j.kind}]")
+        kind = f"{j.kind}, after its month" if j.after_month else j.kind
+        lines.append(f"    -> {j.name} [{kind}]")
         lines.append(f"    -> {', '.join(j.writes)}")
     return "\n".join(lines)

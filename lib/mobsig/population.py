@@ -112,6 +112,15 @@ def card_places(hw: DataFrame, counties: DataFrame, user_bands: DataFrame | None
                       C.AGE_BAND, F.lit(month_text).alias(C.MONTH))
 
 
+def overall_factor(factors: DataFrame) -> DataFrame:
+    """One row, column ``_overall``: the sum of reference population / the sum of sample
+    residents over the counties of ``factors`` (expansion_factors) with sample residents:
+    the factor of a card whose county has none (null when no county has one)."""
+    finite = factors.where(F.col(C.SAMPLE_RESIDENTS) > 0)
+    return finite.agg((F.sum(C.REFERENCE_POPULATION) / F.sum(C.SAMPLE_RESIDENTS))
+                      .alias("_overall"))
+
+
 def user_weights(places: DataFrame, factors: DataFrame,
                  age_factors: DataFrame | None = None) -> DataFrame:
     """Per card of ``card_places``: ``user_id``, ``weight`` (expansion factor).
@@ -128,8 +137,7 @@ def user_weights(places: DataFrame, factors: DataFrame,
     the county factor as above.
     """
     finite = factors.where(F.col(C.SAMPLE_RESIDENTS) > 0)
-    overall = finite.agg((F.sum(C.REFERENCE_POPULATION) / F.sum(C.SAMPLE_RESIDENTS))
-                         .alias("_overall"))
+    overall = overall_factor(factors)
     f = finite.select(F.col(C.UNIT_ID).alias("_c"), F.col(C.FACTOR).alias("_factor"))
     out = (places.select(C.USER_ID, F.coalesce(C.HOME_COUNTY, C.NIGHT_COUNTY).alias("_c"),
                          F.col(C.AGE_BAND).alias("_band"))

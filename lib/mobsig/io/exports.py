@@ -19,7 +19,8 @@ and for the whole month:
 Each job exports its own table after its write (``export_month``); the GeoPackage and the
 manifest of the folder are rebuilt under a lock each time, written to a temporary name
 and moved into place, so a re-run replaces its table's files and layers and leaves the
-others as they were.
+others as they were. A day table (``daily_presence``) writes its GeoParquet and CSV the
+same way under ``exports/dt=YYYY-MM-DD/`` (``export_day``).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ log = logging.getLogger(__name__)
 EXPORT_ORDER: dict[str, tuple[str, ...]] = {
     "population_by_unit": (C.LEVEL, C.UNIT_ID, C.POP_CLASS),
     "jobs_housing": (C.LEVEL, C.UNIT_ID),
+    "daily_presence": (C.LEVEL, C.UNIT_ID, C.POP_CLASS, C.HOUR),
 }
 CRS = "EPSG:4490"
 MANIFEST = "manifest.json"
@@ -111,23 +113,8 @@ def export_month(catalog: Catalog, table: str, month_key: str, units: DataFrame,
     run_id = run_id or current_context().get("run")
     folder = month_folder(catalog.warehouse, month_key)
     folder.mkdir(parents=True, exist_ok=True)
-    rows = catalog.read(table, month=month_key)
-    geom = units.select(C.LEVEL, C.UNIT_ID, C.GEOMETRY)
-    with_geom = rows.join(geom, [C.LEVEL, C.UNIT_ID], how="left").withColumn(
-        C.GEOMETRY, F.when(F.col(C.LEVEL) == C.GRID_LEVEL, h3_polygon(C.UNIT_ID))
-        .otherwise(F.col(C.GEOMETRY)))
-    order = list(EXPORT_ORDER[table])
-    files = export_paths(catalog.warehouse, month_key, table)
-    with_geom.orderBy(*order).coalesce(1).write.format("geoparquet").mode("overwrite") \
-        .option("geoparquet.crs", projjson()).save(files["geoparquet"])
-    pdf = rows.orderBy(*order).toPandas()
-    for col in pdf.columns:  # counts stay integers next to the nulls of suppressed cells
-        if col.endswith(C.RAW_COUNT):
-            pdf[col] = pdf[col].astype("Int64")
-    csv = Path(files["csv"])
-    tmp = csv.with_suffix(".csv.tmp")
-    pdf.to_csv(tmp, index=False, encoding="utf-8-sig")
-    shutil.move(str(tmp), str(csv))
+    pdf = _write_files(catalog.read(table, month=month_key), table,
+                       export_paths(catalog.warehouse, month_key, table), units)
     levels = {str(k): int(v) for k, v in pdf[C.LEVEL].value_counts().sort_index().items()}
     info = {"table": table, "period": period(month_key), "rows": len(pdf), "levels": levels,
             "run_id": run_id, "mobsig_version": _version(),
@@ -140,6 +127,43 @@ def export_month(catalog: Catalog, table: str, month_key: str, units: DataFrame,
         layers = write_geopackage(folder, month_key, tables)
         write_manifest(folder, month_key, tables, layers)
     return len(pdf)
+
+
+def _write_files(rows: DataFrame, table: str, files: dict[str, str], units: DataFrame):
+    """The GeoParquet (unit geometry, EPSG:4490 declared) and the CSV (UTF-8 BOM) of
+    ``rows``; returns the rows as pandas."""
+    Path(files["csv"]).parent.mkdir(parents=True, exist_ok=True)
+    geom = units.select(C.LEVEL, C.UNIT_ID, C.GEOMETRY)
+    with_geom = rows.join(geom, [C.LEVEL, C.UNIT_ID], how="left").withColumn(
+        C.GEOMETRY, F.when(F.col(C.LEVEL) == C.GRID_LEVEL, h3_polygon(C.UNIT_ID))
+        .otherwise(F.col(C.GEOMETRY)))
+    order = list(EXPORT_ORDER[table])
+    with_geom.orderBy(*order).coalesce(1).write.format("geoparquet").mode("overwrite") \
+        .option("geoparquet.crs", projjson()).save(files["geoparquet"])
+    pdf = rows.orderBy(*order).toPandas()
+    for col in pdf.columns:  # counts stay integers next to the nulls of suppressed cells
+        if col.endswith(C.RAW_COUNT) or col == C.HOUR:
+            pdf[col] = pdf[col].astype("Int64")
+    csv = Path(files["csv"])
+    tmp = csv.with_suffix(".csv.tmp")
+    pdf.to_csv(tmp, index=False, encoding="utf-8-sig")
+    shutil.move(str(tmp), str(csv))
+    return pdf
+
+
+def export_day(catalog: Catalog, table: str, day: dt.date, units: DataFrame) -> int:
+    """Write the day's ``table`` rows (as written) to ``exports/dt=YYYY-MM-DD/``: its
+    GeoParquet and CSV (no GeoPackage or manifest for a day folder). Returns the rows."""
+    rows = catalog.read(table, dt=day)
+    return len(_write_files(rows, table, export_day_paths(catalog.warehouse, day, table),
+                            units))
+
+
+def export_day_paths(warehouse: str | Path, day: dt.date, table: str) -> dict[str, str]:
+    """Where :func:`export_day` writes the day's files of ``table``."""
+    folder = Path(warehouse) / "exports" / f"dt={day.isoformat()}"
+    return {"geoparquet": str(folder / f"{table}.parquet"),
+            "csv": str(folder / f"{table}.csv")}
 
 
 def export_population(catalog: Catalog, month_key: str, units: DataFrame, **kw: Any) -> int:

@@ -14,7 +14,10 @@ be printed, written to JSON and compared with the targets of domain.md and issue
   population is >= 1,000;
 - multi-card (一人多卡) pairs: precision and recall;
 - jobs-housing ratio 职住比 per county within ±10 % (issue #14) where the county has at
-  least JH_MIN_EMPLOYED true employed residents; self-containment reported in points.
+  least JH_MIN_EMPLOYED true employed residents; self-containment reported in points;
+- daily presence 日实际服务人口 (issue #14 item 4) per county and day within ±15 % where at
+  least DP_MIN_PERSONS true persons are present, and its hourly profile within 15 %
+  (sum of absolute hourly errors over the sum of true hourly values).
 """
 
 from __future__ import annotations
@@ -26,10 +29,15 @@ from mobsig.coords import haversine_m
 
 TARGETS = {"home_within_500m": 0.90, "work_within_500m": 0.85, "class_accuracy_min": 0.95,
            "county_max_abs_error": 0.05, "township_max_abs_error": 0.15,
-           "county_jobs_housing_ratio_max_abs_error": 0.10}
+           "county_jobs_housing_ratio_max_abs_error": 0.10,
+           "county_daily_presence_max_abs_error": 0.15,
+           "county_hourly_presence_max_error": 0.15}
 # jobs-housing errors count in units with at least this many true (sample) employed
 # residents: below it one misplaced worker moves the ratio by more than 10 %
 JH_MIN_EMPLOYED = 10
+# daily presence errors count on (unit, day) pairs with at least this many true persons
+# present: below it one card more or less is more than 5 %
+DP_MIN_PERSONS = 20
 URBAN_RADIUS_M = 10_000.0  # core and inner ring of the synthetic city (mobsig.synth.city)
 
 
@@ -174,11 +182,71 @@ def jobs_housing_errors(table: pd.DataFrame, truth: pd.DataFrame,
     return out
 
 
+def daily_presence_errors(measured: pd.DataFrame, truth: pd.DataFrame,
+                          min_persons: int = DP_MIN_PERSONS) -> dict:
+    """Daily presence per county and township against the truth, on the (unit, day)
+    pairs with at least ``min_persons`` true persons present.
+
+    ``measured``: unsuppressed daily_presence rows (``dt`` or ``key_date``, ``level``,
+    ``unit_id``, ``pop_class``, ``hour``, ``raw_count``: counted cards, one per person);
+    ``truth``: truth/daily_presence.csv (``persons``: sample persons; a missing row is 0).
+    Per level: ``pairs``, the relative error of the present count (max, mean, per pair),
+    the relative error of each class summed over the pairs, and the hourly profile: per
+    pair, sum over the 24 hours of |measured - true| / sum of the true values (max, mean)
+    and the Pearson correlation of the two profiles (median; a flat weekend profile has a
+    low one however close the counts are, so the target is on the error)."""
+    m = measured.rename(columns={"key_date": "dt"}).copy()
+    m["dt"] = m["dt"].astype(str)
+    t = truth.copy()
+    t["dt"] = t["dt"].astype(str)
+    for f in (m, t):
+        f["hour"] = f["hour"].astype("Int64")
+        f["unit_id"] = f["unit_id"].astype(str)
+    key = ["dt", "level", "unit_id", "pop_class", "hour"]
+    j = m[key + ["raw_count"]].merge(t[key + ["persons"]], on=key, how="outer").fillna(
+        {"raw_count": 0, "persons": 0})
+    out: dict = {}
+    for level in ("county", "township"):
+        lv = j[j["level"].eq(level)]
+        day = lv[lv["hour"].isna()]
+        present = day[day["pop_class"].eq("present")]
+        pairs = present[present["persons"] >= min_persons][["dt", "unit_id", "raw_count",
+                                                             "persons"]]
+        err = (pairs["raw_count"] - pairs["persons"]) / pairs["persons"]
+        on = pairs[["dt", "unit_id"]]
+        classes = day[~day["pop_class"].eq("present")].merge(on, on=["dt", "unit_id"])
+        by_class = classes.groupby("pop_class")[["raw_count", "persons"]].sum()
+        hours = lv[lv["hour"].notna()].merge(on, on=["dt", "unit_id"])
+        l1, corr = [], []
+        for _, g in hours.groupby(["dt", "unit_id"]):
+            g = g.set_index("hour").reindex(range(24)).fillna(
+                {"raw_count": 0, "persons": 0})
+            l1.append(float((g["raw_count"] - g["persons"]).abs().sum()
+                            / max(g["persons"].sum(), 1.0)))
+            if g["raw_count"].std() > 0 and g["persons"].std() > 0:
+                corr.append(float(np.corrcoef(g["raw_count"], g["persons"])[0, 1]))
+        n = len(pairs)
+        out[level] = {
+            "pairs": int(n), "min_persons": int(min_persons),
+            "max_abs_error": round(float(err.abs().max()), 4) if n else None,
+            "mean_abs_error": round(float(err.abs().mean()), 4) if n else None,
+            "errors": {f"{d}/{u}": round(float(e), 4)
+                       for d, u, e in zip(pairs["dt"], pairs["unit_id"], err, strict=True)},
+            "class_errors": {c: round(float((r["raw_count"] - r["persons"])
+                                            / r["persons"]), 4) if r["persons"] else None
+                             for c, r in by_class.iterrows()},
+            "hourly_max_error": round(max(l1), 4) if l1 else None,
+            "hourly_mean_error": round(float(np.mean(l1)), 4) if l1 else None,
+            "hourly_median_correlation": round(float(np.median(corr)), 4) if corr else None}
+    return out
+
+
 def verdict(result: dict) -> dict[str, bool | None]:
     """Each issue #5 target: met or not (a missing measure counts as not met), None when
     it does not apply (no township of >= 1,000 true people)."""
     hwa, cls, pop = result["home_work"], result["classes"], result["population"]
     jh = result.get("jobs_housing")
+    dp = result.get("daily_presence")
 
     def ge(x, t):
         return x is not None and x >= t
@@ -203,6 +271,14 @@ def verdict(result: dict) -> dict[str, bool | None]:
             le(jh["county"]["max_abs_ratio_error"],
                TARGETS["county_jobs_housing_ratio_max_abs_error"])
             if jh and jh["county"]["units"] else None),
+        # None: no daily presence truth (an older city) or no county-day with enough
+        # people present to measure
+        "county_daily_presence": (
+            le(dp["county"]["max_abs_error"], TARGETS["county_daily_presence_max_abs_error"])
+            if dp and dp["county"]["pairs"] else None),
+        "county_hourly_presence": (
+            le(dp["county"]["hourly_max_error"], TARGETS["county_hourly_presence_max_error"])
+            if dp and dp["county"]["pairs"] else None),
     }
 
 
@@ -248,6 +324,29 @@ def markdown(result: dict) -> str:
                      f"{pct(j['max_abs_ratio_error'])} (mean {pct(j['mean_abs_ratio_error'])}"
                      f"); self-containment worst {points(j['max_abs_self_containment_error'])}"
                      f" | {t} | {met} |")
+    dp = result.get("daily_presence")
+    for level, t in (("county", "±15 %"), ("township", "—")):
+        met_d = ("—" if level == "township"
+                 else "n/a" if ok.get("county_daily_presence") is None
+                 else ok["county_daily_presence"])
+        met_h = ("—" if level == "township"
+                 else "n/a" if ok.get("county_hourly_presence") is None
+                 else ok["county_hourly_presence"])
+        if not dp:
+            lines.append(f"| {level} daily presence | n/a (no truth/daily_presence.csv) | "
+                         f"{t} | {met_d} |")
+            continue
+        d = dp[level]
+        lines.append(f"| {level} daily presence ≥ 3 h 日实际服务人口, worst error "
+                     f"({d['pairs']} {level}-days ≥ {d['min_persons']} true persons) | "
+                     f"{pct(d['max_abs_error'])} (mean {pct(d['mean_abs_error'])}) | {t} | "
+                     f"{met_d} |")
+        th = "≤ 15 %" if level == "county" else "—"
+        corr = d["hourly_median_correlation"]
+        lines.append(f"| {level} hourly presence profile, worst Σ|error| / Σ truth | "
+                     f"{pct(d['hourly_max_error'])} (mean {pct(d['hourly_mean_error'])}; "
+                     f"median correlation {'n/a' if corr is None else f'{corr:.2f}'}) | "
+                     f"{th} | {met_h} |")
     lines.append(f"| 一人多卡 pairs ({mc['true_pairs']} true, {mc['eligible_pairs']} present "
                  f"long enough) | precision {pct(mc['precision'])}, recall "
                  f"{pct(mc['recall'])} ({pct(mc['recall_eligible'])} of those present long "

@@ -23,6 +23,8 @@ Layout of the output folder::
                                   duplicate, malformed:<reason>) and true position
     truth/population_by_unit.csv  true population per county and township
     truth/jobs_housing.csv        true jobs-housing balance per county and township
+    truth/daily_presence.csv      true persons present >= 3 h per day, county/township and
+                                  class, and per hour (from truth/stays)
     truth/population_by_age.csv   true residents per county and age band
     truth/cells.csv               cells with their true WGS-84 position and county
     manifest.json                 sizes, seed, timing
@@ -56,6 +58,7 @@ from mobsig.schema import load_schema
 from mobsig.synth import real
 from mobsig.synth.city import City, build_city
 from mobsig.synth.population import build_people, tac_types
+from mobsig.synth.presence_truth import daily_presence_truth
 from mobsig.synth.signals import CHUNK, build_network, events_for_cards, truth_stays
 from mobsig.synth.timeline import Places, true_work_days
 
@@ -356,6 +359,10 @@ def generate(spark: SparkSession, cfg: Config, out: Path,
         (F.col("t1_s") - F.col("t0_s")).cast("long").alias("duration_s"),
         "lon", "lat", "place")
     stays.write.mode("overwrite").parquet(str(out / "truth/stays"))
+    daily_presence_truth(pd.read_parquet(out / "truth/stays"), card_truth, persons, city,
+                         sc.start_date, cfg.daily_presence.min_hours,
+                         cfg.daily_presence.hour_min_minutes).to_csv(
+        out / "truth/daily_presence.csv", index=False)
 
     events = cards_sdf.mapInPandas(gen_events, EVENTS_SCHEMA)
     raw_dir = out / "raw/events"

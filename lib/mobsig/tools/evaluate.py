@@ -6,12 +6,15 @@ For a city made by ``mobsig synth`` (or ``mobsig demo``) whose jobs have run thr
 ``population_by_unit``: homes and work places within 500 m of the truth, population class
 accuracy per class, 一人多卡 pair precision and recall, expanded residents per county
 and per township (townships of at least 1,000 true people) against the true population,
-and the jobs-housing ratio 职住比 and self-containment per county and township with enough
-true employed residents against the true ones, each next to its target (domain.md,
-issues #5 and #14). Reads ``home_work``, recomputes the unsuppressed population and
-jobs-housing counts (``population.population_table``, ``jobs_housing.counts_table``;
-nothing is written) and the truth files in ``--truth`` (default: ``truth/`` next to the
-config file; ``jobs_housing.csv`` is optional, older cities have none). Prints a Markdown
+the jobs-housing ratio 职住比 and self-containment per county and township with enough
+true employed residents against the true ones, and the daily presence 日实际服务人口 per
+county and township and day (people present >= 3 h, and its hourly profile) against the
+true persons present, each next to its target (domain.md, issues #5 and #14). Reads
+``home_work``, recomputes the unsuppressed population, jobs-housing and daily presence
+counts (``population.population_table``, ``jobs_housing.counts_table``,
+``presence.presence_table``; nothing is written) and the truth files in ``--truth``
+(default: ``truth/`` next to the config file; ``jobs_housing.csv`` and
+``daily_presence.csv`` are optional, older cities have none). Prints a Markdown
 table and writes the numbers as JSON (``--out``, default ``evaluate-<month>.json`` next to
 the config). Exit status 0 also when a target is missed: this is a measurement, the
 targets met are in the JSON (``targets_met``).
@@ -33,6 +36,7 @@ NAME = "evaluate"
 HELP = "accuracy of a month's outputs against a synthetic city's truth"
 TRUTH_FILES = ("persons.parquet", "cards.parquet", "population_by_unit.csv")
 JOBS_HOUSING_TRUTH = "jobs_housing.csv"  # optional: older cities have none
+DAILY_PRESENCE_TRUTH = "daily_presence.csv"  # optional: older cities have none
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -101,6 +105,42 @@ def unsuppressed_jobs_housing(spark, cfg: Config, month: dt.date):
                           cfg.jobs_housing.balanced_max)
 
 
+def unsuppressed_presence(spark, cfg: Config, month: dt.date,
+                          days: list[dt.date] | None = None):
+    """The daily presence rows of ``days`` (default: every day of ``month``) before
+    suppression, every level, recomputed from the stored stays, stays_carry, home_work,
+    card_places, factors and units (``presence.presence_table`` with the month's classes
+    and weights; nothing is written)."""
+    from mobsig import presence
+    from mobsig.config import date_range
+    from mobsig.geo import unit_polygons
+    from mobsig.io.catalog import Catalog
+
+    catalog = Catalog(spark, cfg.warehouse)
+    key = month_key(month)
+    for table in ("home_work", "card_places", "expansion_factors", "units", "stays",
+                  "stays_carry"):
+        if not catalog.exists(table):
+            raise InputError(f"evaluate {key}: no {table} table; run the monthly jobs first")
+    days = sorted(days or month_days(month))
+    # every stay overlapping the days: closed from the first day to the day after the last,
+    # or still open at the end of the latest of those days that has run
+    window = date_range(days[0], days[-1] + dt.timedelta(days=1))
+    stays = presence.with_open_runs(catalog.read("stays", dt=window),
+                                    catalog.read("stays_carry", dt=window),
+                                    cfg.stays.tau_min)
+    age = (catalog.read("expansion_factors_age", month=key) if cfg.expansion.rake_ages
+           else None)
+    weights, default = presence.card_weights(catalog.read("card_places", month=key),
+                                             catalog.read("expansion_factors", month=key),
+                                             age)
+    dp = cfg.daily_presence
+    return presence.presence_table(
+        stays, presence.card_classes(catalog.read("home_work", month=key)), weights,
+        default, unit_polygons(catalog.read("units")), days, dp.min_hours,
+        dp.hour_min_minutes, cfg.population.grid_h3_resolution)
+
+
 def execute(spark, cfg: Config, month: dt.date, truth: Path) -> dict[str, Any]:
     """The accuracy measures of ``month`` (see mobsig.synth.evaluate)."""
     import pandas as pd
@@ -133,6 +173,14 @@ def execute(spark, cfg: Config, month: dt.date, truth: Path) -> dict[str, Any]:
                                dtype={"unit_id": str, "parent_id": str})
         result["jobs_housing"] = ev.jobs_housing_errors(
             unsuppressed_jobs_housing(spark, cfg, month).toPandas(), jh_truth)
+    result["daily_presence"] = None
+    if (truth / DAILY_PRESENCE_TRUTH).exists():  # cities generated before it have none
+        dp_truth = pd.read_csv(truth / DAILY_PRESENCE_TRUTH, dtype={"unit_id": str})
+        days = sorted(d for d in map(dt.date.fromisoformat, dp_truth["dt"].unique())
+                      if d.replace(day=1) == month)
+        if days:
+            result["daily_presence"] = ev.daily_presence_errors(
+                unsuppressed_presence(spark, cfg, month, days).toPandas(), dp_truth)
     result["targets_met"] = ev.verdict(result)
     return result
 

@@ -2,13 +2,17 @@
 
     mobsig run clean_stays --date 2026-06-01
     mobsig run daily --from 2026-06-01 --to 2026-06-30      # units, cells, ingest, clean, stays
-    mobsig run monthly --month 2026-06                      # flags .. jobs_housing
+    mobsig run monthly --month 2026-06                      # flags .. jobs_housing, then
+                                                            # daily_presence for each day
     mobsig run all --from 2026-06-01 --to 2026-06-30        # daily range, then its months
     mobsig run ingest_events --date 2026-06-03 --downstream # late data for 06-03: re-ingest
                                             # it, then rebuild what was built from that day
 
 The chains and their order come from the pipeline spec (mobsig.pipeline). Days run in date
-order (stays of day D need the open-stay carry of D-1). Every job and partition gets its
+order (stays of day D need the open-stay carry of D-1). A day job of the monthly chain
+(``after_month``: daily_presence) runs after its month's month jobs, for the days of the
+range in that month, or for every day of the month with ``--month``. Every job and
+partition gets its
 own run record in the ``runs`` table; the first failure stops the run (exit status of the
 failing job) unless ``--keep-going``.
 
@@ -33,7 +37,14 @@ import logging
 from mobsig import pipeline
 from mobsig.config import Config
 from mobsig.errors import ConfigError
-from mobsig.jobargs import add_day_arguments, add_month_arguments, days, months, regions
+from mobsig.jobargs import (
+    add_day_arguments,
+    add_month_arguments,
+    days,
+    month_days,
+    months,
+    regions,
+)
 from mobsig.runner import Partition
 
 NAME = "run"
@@ -43,7 +54,7 @@ log = logging.getLogger(__name__)
 
 Step = tuple[str, Partition, dict]
 # monthly jobs that write export files after their table (option ``export``)
-EXPORT_JOBS = ("population_by_unit", "jobs_housing")
+EXPORT_JOBS = ("population_by_unit", "jobs_housing", "daily_presence")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -57,8 +68,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="clean_stays on the first day starts without the previous day's "
                         "open-stay carry (first day of the data; otherwise an error)")
     p.add_argument("--no-export-files", action="store_true",
-                   help="population_by_unit, jobs_housing: skip the GeoParquet/CSV "
-                        "export files")
+                   help="population_by_unit, jobs_housing, daily_presence: skip the "
+                        "GeoParquet/CSV export files")
     p.add_argument("--downstream", action="store_true",
                    help="then re-run, in plan order, every partition already built from "
                         "what this run wrote (later days through the open-stay carry, the "
@@ -76,10 +87,11 @@ def chain(name: str) -> list[pipeline.Job]:
 
 def plan(args: argparse.Namespace) -> list[Step]:
     """(job, partition, options) in execution order, validated before Spark starts: the
-    whole-table jobs first, then each day's daily jobs, then each month's monthly jobs."""
+    whole-table jobs first, then each day's daily jobs, then each month's monthly jobs
+    followed by the month's days of its ``after_month`` day jobs."""
     jobs = chain(args.job)
-    needs_day = any(j.kind.startswith("day") for j in jobs)
-    needs_month = any(j.kind == "month" for j in jobs)
+    needs_day = any(j.kind.startswith("day") and not j.after_month for j in jobs)
+    needs_month = any(j.kind == "month" or j.after_month for j in jobs)
     has_day = bool(args.date or args.date_from or args.date_to)
     has_month = bool(args.month or args.month_from or args.month_to)
     day_list = days(args) if (needs_day or has_day) and not has_month else []
@@ -97,6 +109,8 @@ def plan(args: argparse.Namespace) -> list[Step]:
         steps += [(j.name, Partition(), {}) for j in jobs if j.kind == "none"]
     for i, d in enumerate(day_list):
         for j in jobs:
+            if j.after_month:
+                continue
             if j.kind == "day_region":
                 steps.append((j.name, Partition(day=d, regions=tuple(regs) if regs else None),
                               {}))
@@ -106,6 +120,10 @@ def plan(args: argparse.Namespace) -> list[Step]:
     for m in month_list:
         steps += [(j.name, Partition(month=m), {"export": export} if j.name in
                    EXPORT_JOBS else {}) for j in jobs if j.kind == "month"]
+        month_of = ([d for d in day_list if d.replace(day=1) == m] if day_list
+                    else month_days(m))
+        steps += [(j.name, Partition(day=d), {"export": export} if j.name in EXPORT_JOBS
+                   else {}) for j in jobs if j.after_month for d in month_of]
     if not steps:
         raise ConfigError(f"nothing to run for {args.job!r} with the given partition options")
     return steps
