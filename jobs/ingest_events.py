@@ -32,19 +32,17 @@ whole, by runs without --region. Re-running a day gives identical tables.
 from __future__ import annotations
 
 import datetime as dt
-import statistics
 from zoneinfo import ZoneInfo
 
 from pyspark import StorageLevel
 from pyspark.sql import functions as F
 
 from mobsig import columns as C
-from mobsig import ingest
+from mobsig import feed, ingest
 from mobsig.cells import cells_on_day
 from mobsig.io.raw_events import day_folder, plan_sources, read_sources
 from mobsig.io.storage import files_for, require
-from mobsig.runner import JobContext, Output, Partition
-from mobsig.runs import latest_input_rows
+from mobsig.runner import JobContext, Output
 
 
 def build(ctx: JobContext) -> list[Output]:
@@ -69,24 +67,7 @@ def build(ctx: JobContext) -> list[Output]:
                 f"{[r[0] for r in twice]}: run ingest_cells and check its gate")
     classified = ctx.keep(ingest.classify_events(read_sources(ctx.spark, groups), cells,
                                                  day, ing))
-    ok = F.col(C.REASON).isNull()
-    per_source = classified.groupBy(C.SOURCE_FILE, C.REASON).agg(
-        F.count(F.lit(1)).alias("n"), F.count(C.EVENT_TIME).alias("timed"),
-        ingest.time_resolution_s(F.col(C.EVENT_TIME).cast("double")).alias("res"),
-        F.count(F.when(ok & F.col(C.END_TIME).isNotNull(), 1)).alias("sessions"),
-        F.count(F.when(ok & ingest.session_end(day), 1)).alias("ends")).collect()
-    counts: dict[str, int] = {}
-    for r in per_source:
-        counts[r[C.REASON]] = counts.get(r[C.REASON], 0) + r["n"]
-    sessions = sum(r["sessions"] for r in per_source)
-    ends = sum(r["ends"] for r in per_source)
-    if sessions:
-        ctx.fact("session_rows", sessions)
-        ctx.fact("session_end_events", ends)
-        ctx.log.info("%d accepted rows are session records: %d end events added (%d ends "
-                     "equal to the start or past midnight add none)", sessions, ends,
-                     sessions - ends)
-    note_time_resolution(ctx, per_source)
+    counts = feed.source_summary(ctx, classified, day)
     rows_read = sum(counts.values())
     ctx.require(rows_read > 0, f"day folder for {day} holds no rows")
     ledger = ctx.reconcile(counts, source="raw_events", reason=C.REASON,
@@ -100,7 +81,7 @@ def build(ctx: JobContext) -> list[Output]:
         else 1.0},
         params={"max_quarantine_share": ing.max_quarantine_share,
                 "min_known_cell_share": ing.min_known_cell_share})
-    check_volume(ctx, rows_read)
+    feed.check_volume(ctx, rows_read)
     # zone-aware bounds: PySpark turns naive datetimes into instants with the Python
     # process's zone, not the session's
     day_start = dt.datetime.combine(day, dt.time(), ZoneInfo(ctx.cfg.run.timezone))
@@ -115,53 +96,6 @@ def build(ctx: JobContext) -> list[Output]:
         outputs.append(Output(ingest.rejected_events(classified, day), "events_quarantine",
                               stage=False))
     return outputs
-
-
-def note_time_resolution(ctx: JobContext, per_source: list) -> None:
-    """The time resolution of each source file's event times (60 s: whole minutes, as in
-    session feeds; 1 s; 0.001 s), as a fact {resolution: files} and a log line naming a
-    few files of each; the cadence rule of flag_users measures it again per card."""
-    res: dict[str, float] = {}
-    for r in per_source:
-        if r["timed"]:
-            f = r[C.SOURCE_FILE]
-            res[f] = min(res.get(f, r["res"]), r["res"])
-    by_res: dict[float, list[str]] = {}
-    for f, v in sorted(res.items()):
-        by_res.setdefault(v, []).append(f)
-    ctx.fact("time_resolution_s", {f"{v:g}": len(fs) for v, fs in sorted(by_res.items())})
-    for v, fs in sorted(by_res.items()):
-        ctx.log.info("event_time resolution %g s in %d source files (%s%s)", v, len(fs),
-                     ", ".join(fs[:3]), " ..." if len(fs) > 3 else "")
-
-
-def check_volume(ctx: JobContext, rows_read: int) -> None:
-    """The volume gate: rows read against the median of the trailing days' recorded runs
-    (same region set); not judged while fewer than ingest.volume_min_days have one."""
-    ing = ctx.cfg.ingest
-    if ing.volume_trailing_days == 0:
-        return
-    labels = [Partition(day=ctx.day - dt.timedelta(days=i), regions=ctx.part.regions).label
-              for i in range(1, ing.volume_trailing_days + 1)]
-    trail = latest_input_rows(ctx.catalog, "ingest_events", "raw_events", labels)
-    ctx.fact("volume_trailing_days", len(trail))
-    if len(trail) < ing.volume_min_days:
-        ctx.log.info("volume gate not judged: %d of the %d days before have a recorded run "
-                     "(ingest.volume_min_days = %d)", len(trail), ing.volume_trailing_days,
-                     ing.volume_min_days)
-        return
-    median = statistics.median(trail.values())
-    ratio = rows_read / median if median else float("inf")
-    ctx.fact("volume_ratio", round(ratio, 4))
-    ctx.check("events_volume", {"rows_read": rows_read, "trailing_median": median,
-                                "volume_ratio": ratio},
-              params={"min_volume_ratio": ing.min_volume_ratio,
-                      "warn_volume_ratio": ing.warn_volume_ratio,
-                      "max_volume_ratio": ing.max_volume_ratio},
-              explain=f"{rows_read} rows read = {ratio:.1%} of the median {median:g} of the "
-                      f"{len(trail)} recorded days before it (ingest.min_volume_ratio = "
-                      f"{ing.min_volume_ratio:.0%}): a partial delivery? Re-run when the day "
-                      "is complete, or with --set ingest.min_volume_ratio=0 to accept it")
 
 
 if __name__ == "__main__":
