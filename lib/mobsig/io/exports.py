@@ -2,8 +2,10 @@
 
 ``<warehouse>/exports/month=YYYY-MM/<table>.parquet`` (GeoParquet with the unit geometry,
 EPSG:4490; the H3 cell polygon for grid rows) and ``<table>.csv`` (UTF-8 with BOM, for
-spreadsheet users), for ``population_by_unit`` and ``jobs_housing``. Each file is written
-to a temporary name and moved into place.
+spreadsheet users), for ``population_by_unit``, ``jobs_housing`` and the service
+population tables (``service_population``, ``service_population_daily``: the zone's
+polygon; ``service_catchment``: the polygon of the visitors' home unit). Each file is
+written to a temporary name and moved into place.
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ from mobsig.io.catalog import Catalog
 EXPORT_ORDER: dict[str, tuple[str, ...]] = {
     "population_by_unit": (C.LEVEL, C.UNIT_ID, C.POP_CLASS),
     "jobs_housing": (C.LEVEL, C.UNIT_ID),
+    "service_population": (C.LEVEL, C.UNIT_ID),
+    "service_population_daily": (C.LEVEL, C.UNIT_ID, C.DT),
+    # the rows' level/unit_id are the visitors' home unit (its polygon is the geometry)
+    "service_catchment": (C.ZONE_LEVEL, C.ZONE_ID, C.LEVEL, C.UNIT_ID),
 }
 
 
