@@ -101,8 +101,8 @@ def build(ctx: JobContext) -> list[Output]:
     c = sp.service_counts(stays, places, factors, age, units, list(s.zones),
                           list(s.home_levels), ctx.month, s.min_stay_min * 60,
                           s.catchment_quantile, cfg.population.grid_h3_resolution)
-    c = sp.ServiceCounts(*(ctx.keep(f) for f in (c.visits, c.monthly, c.daily, c.catchment,
-                                                   c.radius, c.days)))
+    c = sp.ServiceCounts(*(ctx.keep(f) for f in (c.visits, c.weights, c.monthly, c.daily,
+                                                   c.catchment, c.radius, c.days)))
     ctx.check("service_population_totals", sp.totals_gaps(c), table="service_population")
     n_days = c.days.count()
     ctx.fact("days_observed", n_days)

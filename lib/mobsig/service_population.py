@@ -82,9 +82,12 @@ class ServiceCounts:
     ``unit_id``, ``unit_name``, ``parent_id``, ``raw_count``, ``expanded_count``;
     ``radius``: ``level``, ``unit_id``, ``catchment_radius_m``, ``_homes``; ``days``:
     ``key_date`` of every day of the month with any stay; ``visits``: the zone-days of
-    :func:`with_roles` every other frame is counted from (persist it first)."""
+    :func:`with_roles` and ``weights``, the cards' expansion factors
+    (``population.user_weights``): every other frame is counted from these two (persist
+    them first)."""
 
     visits: DataFrame
+    weights: DataFrame
     monthly: DataFrame
     daily: DataFrame
     catchment: DataFrame
@@ -215,24 +218,21 @@ def catchment_counts(visits: DataFrame, cells: DataFrame, weights: DataFrame,
         F.countDistinct(C.USER_ID).cast("bigint").alias(C.RAW_COUNT),
         F.sum(F.coalesce(F.col(C.WEIGHT), F.lit(1.0))).alias(C.EXPANDED_COUNT))
     null = F.lit(None).cast("string")
-    unknown = [(v, C.UNKNOWN_HOME) for v in levels]
-    spark = visits.sparkSession
+    unknown = F.explode(F.array(*[F.lit(v) for v in levels])).alias(C.LEVEL)
     cells_all = home_units.select(C.LEVEL, C.UNIT_ID, C.UNIT_NAME, C.PARENT_ID).unionByName(
-        spark.createDataFrame(unknown, "level string, unit_id string").select(
-            C.LEVEL, C.UNIT_ID, null.alias(C.UNIT_NAME), null.alias(C.PARENT_ID)))
+        visits.sparkSession.range(1).select(unknown).select(
+            C.LEVEL, F.lit(C.UNKNOWN_HOME).alias(C.UNIT_ID), null.alias(C.UNIT_NAME),
+            null.alias(C.PARENT_ID)))
     z = zones.select(F.col(C.LEVEL).alias(C.ZONE_LEVEL), F.col(C.UNIT_ID).alias(C.ZONE_ID),
                      F.col(C.UNIT_NAME).alias(C.ZONE_NAME))
     keys = [C.ZONE_LEVEL, C.ZONE_ID, C.LEVEL, C.UNIT_ID]
-    filled = z.crossJoin(cells_all).join(counts, keys, how="left")
-    grid = counts.where((F.col(C.LEVEL) == C.GRID_LEVEL)
-                        & (F.col(C.UNIT_ID) != C.UNKNOWN_HOME)).join(
-        z, [C.ZONE_LEVEL, C.ZONE_ID], how="inner").select(
-        C.ZONE_LEVEL, C.ZONE_ID, C.ZONE_NAME, C.LEVEL, C.UNIT_ID, null.alias(C.UNIT_NAME),
-        null.alias(C.PARENT_ID), C.RAW_COUNT, C.EXPANDED_COUNT)
-    return filled.select(
+    # every (zone, polygon unit or unknown) cell, and the grid cells where visitors live:
+    # one outer join, so the counts are computed once
+    grid = z.crossJoin(cells_all).join(counts, keys, how="full").drop(C.ZONE_NAME)
+    return grid.join(F.broadcast(z), [C.ZONE_LEVEL, C.ZONE_ID], how="inner").select(
         C.ZONE_LEVEL, C.ZONE_ID, C.ZONE_NAME, C.LEVEL, C.UNIT_ID, C.UNIT_NAME, C.PARENT_ID,
         F.coalesce(C.RAW_COUNT, F.lit(0).cast("bigint")).alias(C.RAW_COUNT),
-        F.coalesce(C.EXPANDED_COUNT, F.lit(0.0)).alias(C.EXPANDED_COUNT)).unionByName(grid)
+        F.coalesce(C.EXPANDED_COUNT, F.lit(0.0)).alias(C.EXPANDED_COUNT))
 
 
 def catchment_radius(visits: DataFrame, homes: DataFrame, weights: DataFrame,
@@ -288,7 +288,7 @@ def service_counts(stays: DataFrame, places: DataFrame, factors: DataFrame,
     days = pieces.select(C.KEY_DATE).distinct()
     homes = resident_homes(places)
     return ServiceCounts(
-        visits=visits,
+        visits=visits, weights=weights,
         monthly=complete_roles(role_counts(visits, weights, [C.LEVEL, C.UNIT_ID]), zones),
         daily=complete_roles(role_counts(visits, weights, [C.LEVEL, C.UNIT_ID, C.KEY_DATE]),
                              zones, days),
