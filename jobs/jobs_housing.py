@@ -52,7 +52,8 @@ def build(ctx: JobContext) -> list[Output]:
     ctx.note_input("expansion_factors", factors.count())
     ctx.require(ctx.result.input_rows["expansion_factors"] > 0,
                 "no expansion_factors; run expand first")
-    age = ctx.keep(age_factors(ctx)) if cfg.expansion.rake_ages else None
+    age = ctx.keep(expansion.checked_age_factors(ctx, ctx.read(
+        "expansion_factors_age", month=ctx.part.month_key))) if cfg.expansion.rake_ages else None
     units = ctx.keep(unit_polygons(ctx.read("units")))
     counts = ctx.keep(jobs_housing.counts_table(places, factors, age, units,
                                                 cfg.population.grid_h3_resolution))
@@ -70,16 +71,6 @@ def build(ctx: JobContext) -> list[Output]:
             "exports/jobs_housing.csv", export_month(ctx.catalog, "jobs_housing", key, units)))
     return [Output(out.withColumn(C.MONTH, F.lit(key)), "jobs_housing",
                    params={"small_counts": privacy.small_counts(pv.k_min, pv.suppress_zeros)})]
-
-
-def age_factors(ctx: JobContext):
-    """The month's expansion_factors_age rows, checked against expansion.age_bands."""
-    age = ctx.read("expansion_factors_age", month=ctx.part.month_key)
-    have = {r[C.AGE_BAND] for r in age.select(C.AGE_BAND).distinct().collect()}
-    ctx.note_input("expansion_factors_age", age.count())
-    problem = expansion.age_bands_problem(have, ctx.cfg.expansion.age_bands)
-    ctx.require(not problem, problem)
-    return age
 
 
 if __name__ == "__main__":

@@ -46,7 +46,8 @@ def build(ctx: JobContext) -> list[Output]:
     ctx.note_input("expansion_factors", factors.count())
     ctx.require(ctx.result.input_rows["expansion_factors"] > 0,
                 "no expansion_factors; run expand first")
-    age = ctx.keep(age_factors(ctx)) if cfg.expansion.rake_ages else None
+    age = ctx.keep(expansion.checked_age_factors(ctx, ctx.read(
+        "expansion_factors_age", month=ctx.part.month_key))) if cfg.expansion.rake_ages else None
     units = ctx.keep(unit_polygons(ctx.read("units")))
     stays = ctx.read("stays", dt=ctx.part.month_days + [next_month(ctx.month)])
     table = ctx.keep(population.population_table(places, factors, age, units, stays,
@@ -62,16 +63,6 @@ def build(ctx: JobContext) -> list[Output]:
             "exports/population_by_unit.csv", export_population(ctx.catalog, key, units)))
     return [Output(out.withColumn(C.MONTH, F.lit(key)), "population_by_unit",
                    params={"small_counts": privacy.small_counts(pv.k_min, pv.suppress_zeros)})]
-
-
-def age_factors(ctx: JobContext):
-    """The month's expansion_factors_age rows, checked against expansion.age_bands."""
-    age = ctx.read("expansion_factors_age", month=ctx.part.month_key)
-    have = {r[C.AGE_BAND] for r in age.select(C.AGE_BAND).distinct().collect()}
-    ctx.note_input("expansion_factors_age", age.count())
-    problem = expansion.age_bands_problem(have, ctx.cfg.expansion.age_bands)
-    ctx.require(not problem, problem)
-    return age
 
 
 if __name__ == "__main__":

@@ -66,6 +66,18 @@ IS_BALANCED = "is_balanced"
 
 # daily_presence (日实际服务人口): one row per unit, class and hour (null = the whole day)
 HOUR = "hour"
+# service_population (服务人口): the cards that spend time in a zone (a polygon of a chosen
+# unit layer: hubs, parks, CBDs, heritage areas), by their role there; each role has
+# <role>_raw_count, <role>_expanded_count and is_<role>_suppressed (mobsig.service_population)
+VISIT_ROLE = "visit_role"  # the long form's breakdown column before it is spread
+ZONE_LEVEL = "zone_level"  # service_catchment: the zone's layer (level carries the home's)
+ZONE_ID = "zone_id"
+ZONE_NAME = "zone_name"
+DAYS_OBSERVED = "days_observed"  # days of the month with any stay
+CATCHMENT_RADIUS_M = "catchment_radius_m"
+CATCHMENT_QUANTILE = "catchment_quantile"
+SHARE = "share"
+UNKNOWN_HOME = "unknown"  # service_catchment unit of visitors without a home in the layer
 
 # home_work, card_places (monthly, per card)
 HOME_LON = "home_lon"

@@ -26,6 +26,7 @@ import hashlib
 import json
 import math
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +48,9 @@ if TYPE_CHECKING:
 
 # --------------------------------------------------------------------------------------
 # sections
+
+# a unit layer's name (a level of the units table), as a command line or config gives it
+LEVEL_NAME = re.compile(r"[^\W\d][\w-]*")
 
 
 @dataclass(frozen=True)
@@ -580,6 +584,41 @@ class DailyPresenceConfig:
 
 
 @dataclass(frozen=True)
+class ServicePopulationConfig:
+    zones: tuple[str, ...] = param(
+        [], "Zone layers whose polygons service_population measures: levels of the units "
+        "table (any polygon layer of paths.units: facility, park, reserve_core, ...); "
+        "`--zones` overrides. Empty: the job has nothing to measure and writes nothing.")
+    min_stay_min: float = param(
+        30.0, "A card is in a zone's service population on a day when its stays inside the "
+        "zone add up to at least this many minutes that day (domain.md §C, issue #14: "
+        "30 min, the stay threshold) [S].", gt=0, le=1440)
+    catchment_quantile: float = param(
+        0.8, "Catchment radius: the distance from the zone within which this share of its "
+        "visitors live (expanded counts) [I: 80 % is the usual service-radius reading].",
+        gt=0, le=1)
+    home_levels: tuple[str, ...] = param(
+        ["county", "township"], "Unit layers of the catchment table (where visitors live), "
+        "each a level of the units table; the H3 grid (population.grid_h3_resolution) is "
+        "always added.")
+
+    def check(self) -> None:
+        for key in ("zones", "home_levels"):
+            values = getattr(self, key)
+            bad = [v for v in values if not LEVEL_NAME.fullmatch(v) or v == "grid"]
+            if bad:
+                raise ConfigError(
+                    f"service_population.{key}: {bad[0]!r} is not a unit layer name (a "
+                    "level of the units table: letters, digits, '_' or '-', not 'grid')")
+            if len(set(values)) != len(values):
+                raise ConfigError(f"service_population.{key}: a layer is named twice: "
+                                  f"{list(values)}")
+        if not self.home_levels:
+            raise ConfigError("service_population.home_levels: name at least one unit layer "
+                              "(e.g. county)")
+
+
+@dataclass(frozen=True)
 class ExpansionConfig:
     factor_min: float = param(1.0, "Gate: smallest allowed expansion factor per county.", gt=0)
     factor_max: float = param(15.0, "Gate: largest allowed expansion factor per county.", gt=0)
@@ -634,6 +673,7 @@ SECTIONS: dict[str, type] = {
     "home_work": HomeWorkConfig,
     "population": PopulationConfig,
     "jobs_housing": JobsHousingConfig,
+    "service_population": ServicePopulationConfig,
     "daily_presence": DailyPresenceConfig,
     "expansion": ExpansionConfig,
     "privacy": PrivacyConfig,
@@ -691,6 +731,8 @@ class Config:
     home_work: HomeWorkConfig = field(default_factory=HomeWorkConfig)
     population: PopulationConfig = field(default_factory=PopulationConfig)
     jobs_housing: JobsHousingConfig = field(default_factory=JobsHousingConfig)
+    service_population: ServicePopulationConfig = field(
+        default_factory=ServicePopulationConfig)
     daily_presence: DailyPresenceConfig = field(default_factory=DailyPresenceConfig)
     expansion: ExpansionConfig = field(default_factory=ExpansionConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)

@@ -420,3 +420,14 @@ def rake_month(homes: DataFrame, reference: DataFrame, shares: pd.DataFrame,
     counts to the driver."""
     return age_factors(sample_residents_by_band(homes).toPandas(), reference.toPandas(),
                        shares, labels, max_iter=max_iter, tol=tol)
+
+
+def checked_age_factors(ctx, age):
+    """The month's expansion_factors_age rows ``age`` (read by the job), checked against
+    expansion.age_bands through the job's context: an input error naming the bands
+    otherwise. Used by the monthly jobs that weight cards by county and age band."""
+    have = {r["age_band"] for r in age.select("age_band").distinct().collect()}
+    ctx.note_input("expansion_factors_age", age.count())
+    problem = age_bands_problem(have, ctx.cfg.expansion.age_bands)
+    ctx.require(not problem, problem)
+    return age

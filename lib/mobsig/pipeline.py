@@ -92,6 +92,12 @@ PIPELINE: tuple[Job, ...] = (
         help="jobs-housing balance per unit: employed residents, jobs, jobs-housing ratio, "
              "self-containment, self-sufficiency (raw and expanded, small counts "
              "suppressed)"),
+    Job("service_population", "month",
+        reads=("card_places", "expansion_factors", "expansion_factors_age", "stays", "units"),
+        writes=("service_population", "service_population_daily", "service_catchment"),
+        help="service population of zones (facilities, centres: --zones LAYER): residents, "
+             "workers and visitors per day and month, and the catchment (where visitors "
+             "live, 80 % radius); raw and expanded, small counts suppressed"),
     Job("daily_presence", "day",
         reads=("stays", "stays_carry", "home_work", "card_places", "expansion_factors",
                "expansion_factors_age", "units"),

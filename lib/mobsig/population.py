@@ -64,6 +64,17 @@ def user_points(hw: DataFrame) -> DataFrame:
     return out
 
 
+def units_containing(points: DataFrame, units: DataFrame, keys: list[str]) -> DataFrame:
+    """Spatial join of ``lon``/``lat`` points onto unit polygons (Sedona ``ST_Intersects``,
+    units broadcast): ``keys`` + ``level``, ``unit_id``, one row per point and unit that
+    contains it (its border included). Zones of one layer may overlap: a point inside two
+    of them gets both; points outside every unit get no row."""
+    pts = points.select(*keys, F.expr(f"ST_Point({C.LON}, {C.LAT})").alias("_pt"))
+    u = F.broadcast(units.select(C.UNIT_ID, C.LEVEL, F.col(C.GEOMETRY).alias("_geom")))
+    joined = pts.join(u, F.expr("ST_Intersects(_geom, _pt)"), how="inner")
+    return joined.select(*keys, C.LEVEL, C.UNIT_ID)
+
+
 def assign_units(points: DataFrame, units: DataFrame, keys: list[str]) -> DataFrame:
     """Spatial join of ``lon``/``lat`` points onto unit polygons (units broadcast).
 
@@ -71,10 +82,8 @@ def assign_units(points: DataFrame, units: DataFrame, keys: list[str]) -> DataFr
     ``keys`` + ``level``, ``unit_id``: one row per point and level it falls in (points
     outside every unit of a level get no row for it). Border ties: smallest unit_id.
     """
-    pts = points.select(*keys, F.expr(f"ST_Point({C.LON}, {C.LAT})").alias("_pt"))
-    u = F.broadcast(units.select(C.UNIT_ID, C.LEVEL, F.col(C.GEOMETRY).alias("_geom")))
-    joined = pts.join(u, F.expr("ST_Intersects(_geom, _pt)"), how="inner")
-    return joined.groupBy(*keys, C.LEVEL).agg(F.min(C.UNIT_ID).alias(C.UNIT_ID))
+    return (units_containing(points, units, keys)
+            .groupBy(*keys, C.LEVEL).agg(F.min(C.UNIT_ID).alias(C.UNIT_ID)))
 
 
 def with_grid(points: DataFrame, keys: list[str], resolution: int) -> DataFrame:

@@ -40,15 +40,20 @@ Identities = Sequence[tuple[str, Sequence[str]]]
 
 def suppression_mask(pdf: pd.DataFrame, k_min: int, complementary: bool = True,
                      suppress_zeros: bool = False, identities: Identities = IDENTITIES,
-                     max_rounds: int = 100, by: str = C.POP_CLASS) -> np.ndarray:
+                     max_rounds: int = 100, by: str = C.POP_CLASS,
+                     forced: np.ndarray | None = None) -> np.ndarray:
     """Boolean mask of the rows to suppress (vectorised per group; see module doc).
 
     Needs ``level``, ``parent_id`` (may be null), ``by`` (the breakdown: ``pop_class``
     by default), ``unit_id``, ``raw_count`` (the true, unsuppressed count);
-    ``identities`` name values of ``by``.
+    ``identities`` name values of ``by``. ``forced``: rows withheld for another reason
+    (a rule across tables or levels); complementary suppression protects them like
+    primary ones.
     """
     raw = pdf[C.RAW_COUNT].fillna(0).to_numpy()
     sup = (raw < k_min) & ((raw > 0) | suppress_zeros)
+    if forced is not None:
+        sup = sup | np.asarray(forced, dtype=bool)
     if not complementary or len(pdf) == 0:
         return sup
     group = [C.LEVEL, C.PARENT_ID, by]

@@ -1,7 +1,9 @@
 """Export files of the published tables, beside the Delta tables, one folder per month.
 
 ``<warehouse>/exports/month=YYYY-MM/`` holds, for each exported table (``population_by_unit``,
-``jobs_housing``, ...; :data:`EXPORT_ORDER`):
+``jobs_housing``, the service population tables ``service_population``,
+``service_population_daily`` (the zone's polygon) and ``service_catchment`` (the polygon
+of the visitors' home unit), ...; :data:`EXPORT_ORDER`):
 
 - ``<table>.parquet``: GeoParquet with the unit geometry (the H3 cell polygon for grid
   rows), CRS EPSG:4490 declared in its metadata (PROJJSON);
@@ -50,6 +52,10 @@ EXPORT_ORDER: dict[str, tuple[str, ...]] = {
     "population_by_unit": (C.LEVEL, C.UNIT_ID, C.POP_CLASS),
     "jobs_housing": (C.LEVEL, C.UNIT_ID),
     "daily_presence": (C.LEVEL, C.UNIT_ID, C.POP_CLASS, C.HOUR),
+    "service_population": (C.LEVEL, C.UNIT_ID),
+    "service_population_daily": (C.LEVEL, C.UNIT_ID, C.DT),
+    # the rows' level/unit_id are the visitors' home unit (its polygon is the geometry)
+    "service_catchment": (C.ZONE_LEVEL, C.ZONE_ID, C.LEVEL, C.UNIT_ID),
 }
 CRS = "EPSG:4490"
 MANIFEST = "manifest.json"

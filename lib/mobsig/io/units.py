@@ -120,6 +120,44 @@ def read_units(spark: SparkSession, layers: list[UnitLayer] | list[str] | list[P
     return out
 
 
+def layer_levels(layer: UnitLayer) -> set[str] | None:
+    """The levels of a layer known without Spark (to check a level name before a job
+    starts): the mapping's ``level``, or the ``level`` attribute of every feature of a
+    GeoJSON or TopoJSON layer (a JSON read on the driver, no geometry decoded); None for
+    Shapefile, GeoPackage and GeoParquet layers without a mapping level and for a file
+    that is missing or unreadable (ingest_units reports those; the job checks the units
+    table once Spark is up)."""
+    if layer.level:
+        return {layer.level}
+    path = Path(layer.path)
+    try:
+        if not path.is_file() or layer_format(path) not in ("geojson", "topojson"):
+            return None
+        doc = _load_json(path)
+    except InputError:
+        return None
+    if doc.get("type") == "Topology":
+        objs = doc.get("objects") or {}
+        name = layer.layer or (next(iter(objs)) if len(objs) == 1 else None)
+        obj = objs.get(name) if isinstance(objs, dict) and name else None
+        if not isinstance(obj, dict):
+            return None
+        members = obj.get("geometries") if obj.get("type") == "GeometryCollection" else [obj]
+        props = [m.get("properties") or {} for m in members or [] if isinstance(m, dict)]
+    else:
+        props = [f.get("properties") or {} for f in doc.get("features") or []
+                 if isinstance(f, dict)]
+    keys = set().union(*(p.keys() for p in props)) if props else set()
+    col = _field(keys, C.LEVEL)
+    if col is None:
+        return None
+    if layer.unit_ids:
+        id_col = _field(keys, layer.id_field)
+        wanted = set(layer.unit_ids)
+        props = [p for p in props if id_col and _text(p.get(id_col)) in wanted]
+    return {t for t in (_text(p.get(col)) for p in props) if t}
+
+
 def layer_format(path: str | Path) -> str:
     """One of :data:`FORMATS` for a layer file (or a folder of Shapefiles / GeoParquet
     files), by extension; a ``.json`` file is GeoJSON or TopoJSON by its content."""

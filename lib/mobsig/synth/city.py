@@ -10,6 +10,9 @@ Layout (radii from the centre):
 - six county-level districts (three inner wedges, three outer ring wedges), each split into
   township-level units; zones: farmland, a nature-reserve core, a geological hazard point
   and an industrial park; a highway crossing the city for transits;
+- a ``facility`` layer of public centres and major facilities (a CBD, a railway hub, a
+  city park, a heritage area; :func:`_facilities`) built from the POIs without a random
+  draw, for service_population;
 - a straight high-speed-rail line 高铁 across the city with its own track-side cells (the
   cell table's ``is_hsr`` flag) every ``HSR_SITE_SPACING`` metres, two sectors along the
   track; public handsets are never served by them (only HSR riders, see timeline.py).
@@ -57,6 +60,8 @@ class City:
     _fwd: Transformer = dataclasses.field(repr=False)
     _inv: Transformer = dataclasses.field(repr=False)
     hsr_line: tuple[tuple[float, float], tuple[float, float]] = HSR_LINE
+    # unit_id, unit_name, level (facility), kind, geometry (local xy): see _facilities
+    facilities: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
 
     def to_lonlat(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         lon, lat = self._inv.transform(np.asarray(x, float), np.asarray(y, float))
@@ -236,6 +241,57 @@ def _zones() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+# public centres and major facilities 公共中心与重大设施 (service_population's zones):
+# their layer, and their size in local metres
+FACILITY_LEVEL = "facility"
+CBD_RADIUS_M = 1_500.0
+HUB_SIDE_M = 1_000.0
+PARK_RADIUS_M = 600.0
+HERITAGE_RADIUS_M = 1_500.0
+
+
+def _circle(cx: float, cy: float, r: float, n: int = 48) -> Polygon:
+    a = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    return Polygon(np.column_stack([cx + r * np.cos(a), cy + r * np.sin(a)]))
+
+
+def _facilities(pois: pd.DataFrame) -> pd.DataFrame:
+    """Facility and centre polygons (layer ``facility``, attribute ``kind``), built from
+    the city's own geometry without a random draw, so the rest of the city is unchanged:
+
+    - a central business district 中央商务区 (``cbd``): the circle of CBD_RADIUS_M around
+      the centre, where most work places cluster (population._points_work);
+    - a railway hub 火车站枢纽 (``hub``): the square of HUB_SIDE_M around the station POI,
+      where arriving and leaving persons pass for under 30 minutes;
+    - a city park 城市公园 (``park``): the circle of PARK_RADIUS_M around the leisure POI of
+      the outer core (2.3-3.6 km from the centre, clear of the CBD and the hub) with the
+      most leisure POIs within that radius (ties: the smallest poi_idx);
+    - a heritage and scenic area 历史文化风景区 (``heritage``): the circle of
+      HERITAGE_RADIUS_M around the scenic POI in the periphery, where cells are km apart.
+    """
+    leisure = pois[pois["kind"] == "leisure"]
+    xy = leisure[["x", "y"]].to_numpy()
+    station = pois.loc[pois["kind"] == "station", ["x", "y"]].to_numpy()[0]
+    scenic = pois.loc[pois["kind"] == "scenic", ["x", "y"]].to_numpy()[0]
+    r = np.hypot(xy[:, 0], xy[:, 1])
+    clear = np.abs(xy - station).max(axis=1) > HUB_SIDE_M / 2 + PARK_RADIUS_M
+    cand = np.flatnonzero((r >= CBD_RADIUS_M + 800) & (r <= CORE_R - 400) & clear)
+    near = [(int((np.hypot(*(xy - xy[i]).T) <= PARK_RADIUS_M).sum()),
+             -int(leisure["poi_idx"].iloc[i]), i) for i in cand]
+    park = xy[max(near)[2]]
+    half = HUB_SIDE_M / 2
+    rows = [
+        ("F-CBD-01", "中央商务区", "cbd", _circle(0.0, 0.0, CBD_RADIUS_M)),
+        ("F-HUB-01", "火车站枢纽", "hub", shapely.box(station[0] - half, station[1] - half,
+                                                    station[0] + half, station[1] + half)),
+        ("F-PARK-01", "城市公园", "park", _circle(park[0], park[1], PARK_RADIUS_M)),
+        ("F-HER-01", "历史文化风景区", "heritage",
+         _circle(scenic[0], scenic[1], HERITAGE_RADIUS_M)),
+    ]
+    return pd.DataFrame([{"unit_id": u, "unit_name": n, "level": FACILITY_LEVEL, "kind": k,
+                          "geometry": g} for u, n, k, g in rows])
+
+
 def _pois(rng: np.random.Generator, zones: pd.DataFrame) -> pd.DataFrame:
     n_core, n_inner, n_outer = 160, 60, 20
     r = np.concatenate([CORE_R * np.sqrt(rng.random(n_core)),
@@ -284,7 +340,7 @@ def build_city(seed: int, center_lon: float, center_lat: float, start: dt.date,
     pois = _pois(rng, zones)
     city = City(center_lon, center_lat, cells, sites, units, zones, pois,
                 highway=((-CITY_R, -6_000.0), (CITY_R, -6_000.0)), epochs=epochs,
-                _fwd=fwd, _inv=inv)
+                _fwd=fwd, _inv=inv, facilities=_facilities(pois))
     lon, lat = city.to_lonlat(cells["x"].to_numpy(), cells["y"].to_numpy())
     cells["true_lon"], cells["true_lat"] = lon, lat
     src_lon, src_lat = from_wgs84(lon, lat, cells["coord_sys"].to_numpy())

@@ -18,6 +18,10 @@ be printed, written to JSON and compared with the targets of domain.md and issue
 - daily presence 日实际服务人口 (issue #14 item 4) per county and day within ±15 % where at
   least DP_MIN_PERSONS true persons are present, and its hourly profile within 15 %
   (sum of absolute hourly errors over the sum of true hourly values).
+- service population per facility (issue #14): distinct cards of the month with a stay
+  of >= 30 min inside against the true persons, within ±15 % where the facility has at
+  least SP_MIN_VISITORS true ones; the visitor part, the mean per day, the catchment
+  radius and the county shares of the catchment reported.
 """
 
 from __future__ import annotations
@@ -31,13 +35,17 @@ TARGETS = {"home_within_500m": 0.90, "work_within_500m": 0.85, "class_accuracy_m
            "county_max_abs_error": 0.05, "township_max_abs_error": 0.15,
            "county_jobs_housing_ratio_max_abs_error": 0.10,
            "county_daily_presence_max_abs_error": 0.15,
-           "county_hourly_presence_max_error": 0.15}
+           "county_hourly_presence_max_error": 0.15,
+           "facility_service_population_max_abs_error": 0.15}
 # jobs-housing errors count in units with at least this many true (sample) employed
 # residents: below it one misplaced worker moves the ratio by more than 10 %
 JH_MIN_EMPLOYED = 10
 # daily presence errors count on (unit, day) pairs with at least this many true persons
 # present: below it one card more or less is more than 5 %
 DP_MIN_PERSONS = 20
+# service-population errors count on facilities with at least this many true (sample)
+# persons in the month: below it one person moves the count by more than 5 %
+SP_MIN_VISITORS = 20
 URBAN_RADIUS_M = 10_000.0  # core and inner ring of the synthetic city (mobsig.synth.city)
 
 
@@ -241,6 +249,80 @@ def daily_presence_errors(measured: pd.DataFrame, truth: pd.DataFrame,
     return out
 
 
+def _rel(measured: float, true: float) -> float:
+    """(measured - true) / true; the measured value itself where the truth is 0."""
+    return float(measured - true) / true if true else float(measured)
+
+
+def service_population_errors(monthly: pd.DataFrame, daily: pd.DataFrame,
+                              radius: pd.DataFrame, catchment: pd.DataFrame,
+                              truth: pd.DataFrame, truth_daily: pd.DataFrame,
+                              truth_catchment: pd.DataFrame, month: str,
+                              min_visitors: int = SP_MIN_VISITORS) -> dict:
+    """The service population of each facility against the truth (sample persons: raw
+    counts, one counted card per person).
+
+    ``monthly`` / ``daily``: the unsuppressed long forms of service_population
+    (``unit_id``, [``key_date``,] ``visit_role``, ``raw_count``); ``radius``: ``unit_id``,
+    ``catchment_radius_m``; ``catchment``: ``zone_id``, ``level``, ``unit_id``,
+    ``raw_count``; the truth: truth/service_population.csv, service_population_daily.csv,
+    service_catchment.csv. Per facility: the month's total and visitors (relative
+    errors), the mean per day of the total (relative), the catchment radius (relative)
+    and the largest difference of a county's share of the visitors (points / 100).
+    Summary measures over facilities with at least ``min_visitors`` true persons."""
+    t = truth[truth["month"].astype(str) == month].set_index("unit_id")
+    m = monthly.pivot_table(index="unit_id", columns="visit_role", values="raw_count",
+                            aggfunc="sum").reindex(t.index).fillna(0)
+    meas_daily = daily[daily["visit_role"] == "total"].groupby("unit_id")["raw_count"].mean()
+    td = truth_daily[pd.to_datetime(truth_daily["dt"]).dt.strftime("%Y-%m") == month]
+    true_daily = td.groupby("unit_id")["total"].mean()
+    rad = radius.set_index("unit_id")["catchment_radius_m"] if len(radius) else pd.Series(
+        dtype=float)
+    tc = truth_catchment[(truth_catchment["month"].astype(str) == month)
+                         & (truth_catchment["level"] == "county")]
+    mc = catchment[catchment["level"] == "county"]
+    facilities = {}
+    for uid, r in t.iterrows():
+        true_sh = tc[tc["zone_id"] == uid].set_index("unit_id")["visitors"]
+        meas_sh = mc[mc["zone_id"] == uid].set_index("unit_id")["raw_count"]
+        units = sorted(set(true_sh.index) | set(meas_sh.index))
+        true_sh = true_sh.reindex(units, fill_value=0) / max(int(true_sh.sum()), 1)
+        meas_sh = meas_sh.reindex(units, fill_value=0) / max(int(meas_sh.sum()), 1)
+        tr, mr = r["catchment_radius_m"], rad.get(uid, np.nan)
+        facilities[str(uid)] = {
+            "true_total": int(r["total"]), "total": int(m.loc[uid].get("total", 0)),
+            "total_error": round(_rel(m.loc[uid].get("total", 0), r["total"]), 4),
+            "true_visitors": int(r["visitor"]), "visitors": int(m.loc[uid].get("visitor", 0)),
+            "visitors_error": round(_rel(m.loc[uid].get("visitor", 0), r["visitor"]), 4),
+            "true_daily_mean": round(float(true_daily.get(uid, 0.0)), 2),
+            "daily_mean": round(float(meas_daily.get(uid, 0.0)), 2),
+            "daily_mean_error": round(_rel(meas_daily.get(uid, 0.0),
+                                           true_daily.get(uid, 0.0)), 4),
+            "true_radius_m": None if pd.isna(tr) else round(float(tr), 1),
+            "radius_m": None if pd.isna(mr) else round(float(mr), 1),
+            "radius_error": (None if pd.isna(tr) or pd.isna(mr) or not tr
+                             else round(float(mr - tr) / float(tr), 4)),
+            "county_share_max_abs_diff": round(float((meas_sh - true_sh).abs().max()), 4)
+            if units else None}
+    big = {k: v for k, v in facilities.items() if v["true_total"] >= min_visitors}
+
+    def worst(key: str) -> float | None:
+        vals = [abs(v[key]) for v in big.values() if v[key] is not None]
+        return round(max(vals), 4) if vals else None
+
+    return {"facilities": int(len(big)), "all_facilities": int(len(facilities)),
+            "min_true_persons": int(min_visitors),
+            "max_abs_error": worst("total_error"),
+            "mean_abs_error": (round(float(np.mean([abs(v["total_error"])
+                                                    for v in big.values()])), 4)
+                               if big else None),
+            "visitors_max_abs_error": worst("visitors_error"),
+            "daily_mean_max_abs_error": worst("daily_mean_error"),
+            "radius_max_abs_error": worst("radius_error"),
+            "county_share_max_abs_diff": worst("county_share_max_abs_diff"),
+            "by_facility": facilities}
+
+
 def verdict(result: dict) -> dict[str, bool | None]:
     """Each issue #5 target: met or not (a missing measure counts as not met), None when
     it does not apply (no township of >= 1,000 true people)."""
@@ -279,6 +361,11 @@ def verdict(result: dict) -> dict[str, bool | None]:
         "county_hourly_presence": (
             le(dp["county"]["hourly_max_error"], TARGETS["county_hourly_presence_max_error"])
             if dp and dp["county"]["pairs"] else None),
+        # None: no service-population truth (an older city) or no facility with enough
+        # true persons to measure
+        "facility_service_population": (
+            le(sp["max_abs_error"], TARGETS["facility_service_population_max_abs_error"])
+            if (sp := result.get("service_population")) and sp["facilities"] else None),
     }
 
 
@@ -347,6 +434,21 @@ def markdown(result: dict) -> str:
                      f"{pct(d['hourly_max_error'])} (mean {pct(d['hourly_mean_error'])}; "
                      f"median correlation {'n/a' if corr is None else f'{corr:.2f}'}) | "
                      f"{th} | {met_h} |")
+    sp = result.get("service_population")
+    met = ok.get("facility_service_population")
+    if not sp:
+        lines.append("| facility service population | n/a (no truth/service_population.csv) "
+                     "| ±15 % | n/a |")
+    else:
+        lines.append(
+            f"| facility service population 服务人口 (month, ≥ 30 min), worst error "
+            f"({sp['facilities']} of {sp['all_facilities']} facilities ≥ "
+            f"{sp['min_true_persons']} true persons) | {pct(sp['max_abs_error'])} (mean "
+            f"{pct(sp['mean_abs_error'])}); visitors worst {pct(sp['visitors_max_abs_error'])}"
+            f", per-day mean worst {pct(sp['daily_mean_max_abs_error'])}, catchment radius "
+            f"worst {pct(sp['radius_max_abs_error'])}, county share of visitors worst "
+            f"{points(sp['county_share_max_abs_diff'])} | ±15 % | "
+            f"{'n/a' if met is None else met} |")
     lines.append(f"| 一人多卡 pairs ({mc['true_pairs']} true, {mc['eligible_pairs']} present "
                  f"long enough) | precision {pct(mc['precision'])}, recall "
                  f"{pct(mc['recall'])} ({pct(mc['recall_eligible'])} of those present long "

@@ -5,9 +5,12 @@ Layout of the output folder::
     config.yaml                   a mobsig config whose paths point at this folder
     raw/events/dt=YYYY-MM-DD/     raw signaling (CSV gzip with header, or Parquet)
     raw/cells/cells.csv           the cell table 工参 (mixed WGS-84 / GCJ-02 / BD-09)
-    units/{counties,townships,zones}.geojson    EPSG:4490 (a city in real counties,
-                                  synth.real_counties: zones only; the county layer is
-                                  the real one, see mobsig.synth.real)
+    units/{counties,townships,zones,facilities}.geojson    EPSG:4490 (a city in real
+                                  counties, synth.real_counties: zones and facilities
+                                  only; the county layer is the real one, see
+                                  mobsig.synth.real); facilities: the layer `facility`
+                                  (CBD, railway hub, park, heritage area) that the
+                                  config's service_population.zones names
     reference/population.csv      official resident population per county
     reference/ages.csv            true age shares per county (census ages.csv form:
                                   CODE, NAME, AGES_<band> of expansion.age_bands)
@@ -25,6 +28,10 @@ Layout of the output folder::
     truth/jobs_housing.csv        true jobs-housing balance per county and township
     truth/daily_presence.csv      true persons present >= 3 h per day, county/township and
                                   class, and per hour (from truth/stays)
+    truth/service_population.csv  true service population of each facility per month
+                                  (residents, workers, visitors; catchment radius)
+    truth/service_population_daily.csv   the same per facility and day
+    truth/service_catchment.csv   true visitors of each facility by home county/township
     truth/population_by_age.csv   true residents per county and age band
     truth/cells.csv               cells with their true WGS-84 position and county
     manifest.json                 sizes, seed, timing
@@ -55,8 +62,8 @@ from mobsig.config import Config
 from mobsig.io.holidays import load_calendar
 from mobsig.quality import run_gate
 from mobsig.schema import load_schema
-from mobsig.synth import real
-from mobsig.synth.city import City, build_city
+from mobsig.synth import real, service
+from mobsig.synth.city import FACILITY_LEVEL, City, build_city
 from mobsig.synth.population import build_people, tac_types
 from mobsig.synth.presence_truth import daily_presence_truth
 from mobsig.synth.signals import CHUNK, build_network, events_for_cards, truth_stays
@@ -112,8 +119,9 @@ def _geojson(city: City, frame: pd.DataFrame, path: Path) -> None:
     for r in frame.itertuples(index=False):
         geom = city.geometry_lonlat(r.geometry)
         props = {"unit_id": r.unit_id, "unit_name": r.unit_name, "level": r.level}
-        if hasattr(r, "parent_id"):
-            props["parent_id"] = r.parent_id
+        for extra in ("parent_id", "kind"):
+            if hasattr(r, extra):
+                props[extra] = getattr(r, extra)
         feats.append({"type": "Feature", "properties": props,
                       "geometry": json.loads(shapely.to_geojson(shapely.set_precision(
                           geom, 1e-7)))})
@@ -282,6 +290,7 @@ def generate(spark: SparkSession, cfg: Config, out: Path,
         _geojson(city, city.units[city.units["level"] == "township"],
                  out / "units/townships.geojson")
     _geojson(city, city.zones, out / "units/zones.geojson")
+    _geojson(city, city.facilities, out / "units/facilities.geojson")
 
     # -- persons, cards, official population
     hl = city.to_lonlat(persons["home_x"].to_numpy(), persons["home_y"].to_numpy())
@@ -363,6 +372,9 @@ def generate(spark: SparkSession, cfg: Config, out: Path,
                          sc.start_date, cfg.daily_presence.min_hours,
                          cfg.daily_presence.hour_min_minutes).to_csv(
         out / "truth/daily_presence.csv", index=False)
+    sp = cfg.service_population
+    service.write_truth(spark, out, city, persons, cards, days, sp.min_stay_min,
+                        sp.catchment_quantile)
 
     events = cards_sdf.mapInPandas(gen_events, EVENTS_SCHEMA)
     raw_dir = out / "raw/events"
@@ -388,7 +400,7 @@ def generate(spark: SparkSession, cfg: Config, out: Path,
         "paths": {"warehouse": "warehouse", "raw_events": "raw/events",
                   "cells": "raw/cells/cells.csv",
                   "units": ["units/counties.geojson", "units/townships.geojson",
-                            "units/zones.geojson"],
+                            "units/zones.geojson", "units/facilities.geojson"],
                   "reference_population": "reference/population.csv",
                   "tac_types": "reference/tac_types.csv",
                   "subscribers": "raw/subscribers.csv"},
@@ -400,16 +412,21 @@ def generate(spark: SparkSession, cfg: Config, out: Path,
     # the thresholds the truth was generated with (population classes depend on them), so
     # the jobs run on this city classify with the same rules; only non-defaults are written
     defaults = Config().to_dict()
-    for section in ("population", "home_work", "flags"):
+    for section in ("population", "home_work", "flags", "service_population"):
         changed = {k: v for k, v in cfg.to_dict()[section].items()
                    if v != defaults[section][k]}
         if changed:
             doc[section] = changed
+    # service_population measures the facility layer (its truth: truth/service_*.csv)
+    doc["service_population"] = {**doc.get("service_population", {}),
+                                 "zones": [FACILITY_LEVEL]}
     if real_layer is not None:
         county_layer = dataclasses.replace(
             real_layer, unit_ids=tuple(city.units.loc[city.units["level"] == "county",
                                                       "unit_id"]))
-        doc["paths"]["units"] = [county_layer.to_dict(), "units/zones.geojson"]
+        doc["paths"]["units"] = [county_layer.to_dict(), "units/zones.geojson",
+                                 "units/facilities.geojson"]
+        doc["service_population"]["home_levels"] = ["county"]  # no township layer
         doc["synth"]["real_counties"] = real_layer.to_dict()  # absolute paths
         doc["synth"]["real_population"] = cfg.resolve_layer(sc.real_population).path
         doc["expansion"] = real.factor_bounds(pop[pop["level"] == "county"])

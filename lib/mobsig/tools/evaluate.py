@@ -9,7 +9,9 @@ and per township (townships of at least 1,000 true people) against the true popu
 the jobs-housing ratio 职住比 and self-containment per county and township with enough
 true employed residents against the true ones, and the daily presence 日实际服务人口 per
 county and township and day (people present >= 3 h, and its hourly profile) against the
-true persons present, each next to its target (domain.md, issues #5 and #14). Reads
+true persons present, and the service population of each facility (distinct persons of
+the month with >= 30 min inside; visitors, per-day mean, catchment radius, county shares
+of the catchment), each next to its target (domain.md, issues #5 and #14). Reads
 ``home_work``, recomputes the unsuppressed population, jobs-housing and daily presence
 counts (``population.population_table``, ``jobs_housing.counts_table``,
 ``presence.presence_table``; nothing is written) and the truth files in ``--truth``
@@ -37,6 +39,8 @@ HELP = "accuracy of a month's outputs against a synthetic city's truth"
 TRUTH_FILES = ("persons.parquet", "cards.parquet", "population_by_unit.csv")
 JOBS_HOUSING_TRUTH = "jobs_housing.csv"  # optional: older cities have none
 DAILY_PRESENCE_TRUTH = "daily_presence.csv"  # optional: older cities have none
+SERVICE_TRUTH = ("service_population.csv", "service_population_daily.csv",
+                 "service_catchment.csv")  # optional: older cities have none
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -141,6 +145,31 @@ def unsuppressed_presence(spark, cfg: Config, month: dt.date,
         dp.hour_min_minutes, cfg.population.grid_h3_resolution)
 
 
+def unsuppressed_service(spark, cfg: Config, month: dt.date):
+    """The month's service population tables before suppression for the zone layers of
+    service_population.zones (``service_population.service_counts``; nothing is
+    written); None when no zone layer is configured."""
+    from mobsig import service_population as sp
+    from mobsig.geo import next_month, unit_polygons
+    from mobsig.io.catalog import Catalog
+
+    s = cfg.service_population
+    if not s.zones:
+        return None
+    catalog = Catalog(spark, cfg.warehouse)
+    key = month_key(month)
+    for table in ("card_places", "expansion_factors", "units", "stays"):
+        if not catalog.exists(table):
+            raise InputError(f"evaluate {key}: no {table} table; run the monthly jobs first")
+    age = (catalog.read("expansion_factors_age", month=key) if cfg.expansion.rake_ages
+           else None)
+    return sp.service_counts(
+        catalog.read("stays", dt=month_days(month) + [next_month(month)]),
+        catalog.read("card_places", month=key), catalog.read("expansion_factors", month=key),
+        age, unit_polygons(catalog.read("units")), list(s.zones), list(s.home_levels),
+        month, s.min_stay_min * 60, s.catchment_quantile, cfg.population.grid_h3_resolution)
+
+
 def execute(spark, cfg: Config, month: dt.date, truth: Path) -> dict[str, Any]:
     """The accuracy measures of ``month`` (see mobsig.synth.evaluate)."""
     import pandas as pd
@@ -181,6 +210,14 @@ def execute(spark, cfg: Config, month: dt.date, truth: Path) -> dict[str, Any]:
         if days:
             result["daily_presence"] = ev.daily_presence_errors(
                 unsuppressed_presence(spark, cfg, month, days).toPandas(), dp_truth)
+    counts = unsuppressed_service(spark, cfg, month)
+    result["service_population"] = None
+    if counts is not None and all((truth / n).exists() for n in SERVICE_TRUTH):
+        t_month, t_daily, t_catch = (pd.read_csv(truth / n, dtype={"unit_id": str})
+                                     for n in SERVICE_TRUTH)
+        result["service_population"] = ev.service_population_errors(
+            counts.monthly.toPandas(), counts.daily.toPandas(), counts.radius.toPandas(),
+            counts.catchment.toPandas(), t_month, t_daily, t_catch, key)
     result["targets_met"] = ev.verdict(result)
     return result
 
