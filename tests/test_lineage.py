@@ -360,3 +360,25 @@ def test_a_runs_table_of_an_older_mobsig_gains_the_lineage_columns(spark, tmp_pa
     assert runs["new-1"].options == {"fresh_start": False}
     stored = cat.read("runs").where("run_id = 'new-1'").first()
     assert json.loads(stored["output_digests"]) == {"stays": "1:0:0"}
+
+
+def test_the_fix_names_the_root_even_outside_the_period(sim):
+    """Day 2 re-run: day 3's and day 4's staleness roots in day 3 (its carry input
+    changed); asked about day 4 only, the command still starts at day 3."""
+    sim.ingest(1, "late")
+    sim.clean(1, "late")
+    idx = sim.index
+    d4 = sim.latest("clean_stays", DAY[3])
+    assert fixes(idx, [d4]) == ["mobsig run clean_stays --date 2026-06-10 --downstream"]
+    # the month read changed rows itself (day 2's stays, and now the next month's first
+    # day), but day 3's command rebuilds it too: one command
+    sim.run("clean_stays", NEXT_DAY, {"events_bronze": [NEXT_DAY]})
+    idx = sim.index
+    hw = sim.latest("home_work", MONTH)
+    assert fixes(idx, [hw, d4]) == ["mobsig run clean_stays --date 2026-06-10 --downstream"]
+    # without day 2's change, the month alone is its own root
+    s = Sim()
+    s.build()
+    s.run("clean_stays", NEXT_DAY, {"events_bronze": [NEXT_DAY]})
+    assert fixes(s.index, [s.latest("home_work", MONTH)]) == [
+        "mobsig run home_work --month 2026-06 --downstream"]

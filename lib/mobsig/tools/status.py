@@ -120,19 +120,21 @@ def run_command(job: str, partition: str) -> str:
 
 
 def fixes(index, stale: list) -> list[str]:
-    """The fewest `run ... --downstream` commands that rebuild every run in ``stale``:
-    one per run that changed directly and is not downstream of an earlier one."""
+    """The fewest `run ... --downstream` commands that rebuild every run in ``stale``: in
+    plan order, each stale run that read a changed partition itself (the root of the
+    staleness, maybe outside the period shown) and is not downstream of an earlier one."""
     from mobsig.lineage import plan_key
 
-    roots = sorted((r for r in stale if any(x.kind == "changed" for x in index.reasons(r))),
+    roots = sorted((r for r in index.current() if index.stale(r)
+                    and any(x.kind == "changed" and not x.whole for x in index.reasons(r))),
                    key=lambda r: plan_key(r.job, r.partition))
-    covered: set[str] = set()
+    todo = {r.run_id for r in stale}
     out = []
     for r in roots:
-        if r.run_id in covered:
-            continue
-        out.append(run_command(r.job, r.partition))
-        covered |= {d.run_id for d in index.dependents([(r.job, r.partition)])}
+        reach = {r.run_id} | {d.run_id for d in index.dependents([(r.job, r.partition)])}
+        if reach & todo:
+            out.append(run_command(r.job, r.partition))
+            todo -= reach
     return out
 
 
