@@ -95,16 +95,15 @@ def test_withheld_units_are_hatched_not_drawn_as_zero():
     """Three units: a published zero, a published 100, a withheld one, and a fourth
     without a row. Pixels in the withheld unit are grey with hatch lines, never the
     colour of zero; the empty one is white; the two published ones differ."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from mobsig.maps import Panel, draw_panel
+    from mobsig.maps import Panel, draw_panel, quiet_canvas
 
     gdf = _squares(4, "county")
     gdf["value"] = [0.0, 100.0, np.nan, np.nan]
     gdf["suppressed"] = [False, False, True, False]
     fig = Figure(figsize=(6, 3), dpi=100)
-    canvas = FigureCanvasAgg(fig)
+    canvas = quiet_canvas(fig)
     ax = fig.add_subplot(1, 1, 1)
     counts = draw_panel(fig, ax, Panel(gdf=gdf, title="t", label="people"))
     assert counts == {"published": 2, "suppressed": 1, "empty": 1}

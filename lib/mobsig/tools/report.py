@@ -89,15 +89,16 @@ def read_month(catalog, name: str, month) -> Any:
     tables: the month's days), or None when the table does not exist."""
     from mobsig.jobargs import month_days, month_key
 
-    if not catalog.exists(name):
-        return None
     schema = catalog.schema(name)
-    if "month" in schema.partition_by:
-        df = catalog.read(name, month=month_key(month))
-    elif "dt" in schema.partition_by:
-        df = catalog.read(name, dt=month_days(month))
-    else:
-        return None  # a table without a period is not part of a monthly report
+    try:
+        if "month" in schema.partition_by:
+            df = catalog.read(name, month=month_key(month))
+        elif "dt" in schema.partition_by:
+            df = catalog.read(name, dt=month_days(month))
+        else:
+            return None  # a table without a period is not part of a monthly report
+    except InputError:  # the table does not exist (yet)
+        return None
     return df.toPandas()
 
 
