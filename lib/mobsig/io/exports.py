@@ -2,7 +2,9 @@
 
 ``<warehouse>/exports/month=YYYY-MM/<table>.parquet`` (GeoParquet with the unit geometry,
 EPSG:4490; the H3 cell polygon for grid rows) and ``<table>.csv`` (UTF-8 with BOM, for
-spreadsheet users), for ``population_by_unit`` and ``jobs_housing``. Each file is written
+spreadsheet users), for ``population_by_unit``, ``jobs_housing`` and ``commute``; for the
+origin-destination table ``commute_od`` the geometry is the desire line from the origin
+unit's centroid to the destination's (a point for a same-unit pair). Each file is written
 to a temporary name and moved into place.
 """
 
@@ -22,7 +24,11 @@ from mobsig.io.catalog import Catalog
 EXPORT_ORDER: dict[str, tuple[str, ...]] = {
     "population_by_unit": (C.LEVEL, C.UNIT_ID, C.POP_CLASS),
     "jobs_housing": (C.LEVEL, C.UNIT_ID),
+    "commute": (C.LEVEL, C.UNIT_ID),
+    "commute_od": (C.LEVEL, "origin_id", "dest_id"),
 }
+# OD tables: their rows have an origin and a destination unit instead of one unit
+OD_ENDS = ("origin_id", "dest_id")
 
 
 def export_month(catalog: Catalog, table: str, month_key: str, units: DataFrame) -> int:
@@ -32,9 +38,12 @@ def export_month(catalog: Catalog, table: str, month_key: str, units: DataFrame)
     folder.mkdir(parents=True, exist_ok=True)
     rows = catalog.read(table, month=month_key)
     geom = units.select(C.LEVEL, C.UNIT_ID, C.GEOMETRY)
-    with_geom = rows.join(geom, [C.LEVEL, C.UNIT_ID], how="left").withColumn(
-        C.GEOMETRY, F.when(F.col(C.LEVEL) == C.GRID_LEVEL, h3_polygon(C.UNIT_ID))
-        .otherwise(F.col(C.GEOMETRY)))
+    if all(c in rows.columns for c in OD_ENDS):
+        with_geom = _desire_lines(rows, geom)
+    else:
+        with_geom = rows.join(geom, [C.LEVEL, C.UNIT_ID], how="left").withColumn(
+            C.GEOMETRY, F.when(F.col(C.LEVEL) == C.GRID_LEVEL, h3_polygon(C.UNIT_ID))
+            .otherwise(F.col(C.GEOMETRY)))
     order = list(EXPORT_ORDER[table])
     files = export_paths(catalog.warehouse, month_key, table)
     with_geom.orderBy(*order).coalesce(1).write.format("geoparquet").mode("overwrite").save(
@@ -48,6 +57,23 @@ def export_month(catalog: Catalog, table: str, month_key: str, units: DataFrame)
     pdf.to_csv(tmp, index=False, encoding="utf-8-sig")
     shutil.move(str(tmp), str(csv))
     return len(pdf)
+
+
+def _desire_lines(rows: DataFrame, geom: DataFrame) -> DataFrame:
+    """OD rows with ``geometry``: the line from the origin unit's centroid to the
+    destination's (the H3 cell's centre at the grid level; a point when they are one
+    unit)."""
+    out = rows
+    for end in OD_ENDS:
+        g = geom.select(C.LEVEL, F.col(C.UNIT_ID).alias(end), F.col(C.GEOMETRY).alias("_g"))
+        shape = F.when(F.col(C.LEVEL) == C.GRID_LEVEL, h3_polygon(end)).otherwise(F.col("_g"))
+        out = out.join(g, [C.LEVEL, end], how="left").withColumn(
+            f"_{end}", F.call_function("ST_Centroid", shape)).drop("_g")
+    a, b = F.col(f"_{OD_ENDS[0]}"), F.col(f"_{OD_ENDS[1]}")
+    line = F.when(F.col(OD_ENDS[0]) == F.col(OD_ENDS[1]), a).otherwise(
+        F.call_function("ST_MakeLine", a, b))
+    return out.withColumn(C.GEOMETRY, line).drop(*[f"_{e}" for e in OD_ENDS]).select(
+        *rows.columns, C.GEOMETRY)
 
 
 def export_population(catalog: Catalog, month_key: str, units: DataFrame) -> int:

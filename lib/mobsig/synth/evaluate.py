@@ -14,7 +14,11 @@ be printed, written to JSON and compared with the targets of domain.md and issue
   population is >= 1,000;
 - multi-card (一人多卡) pairs: precision and recall;
 - jobs-housing ratio 职住比 per county within ±10 % (issue #14) where the county has at
-  least JH_MIN_EMPLOYED true employed residents; self-containment reported in points.
+  least JH_MIN_EMPLOYED true employed residents; self-containment reported in points;
+- commuting 通勤 (issue #14): median commute distance per county within ±10 % and the
+  share of commutes within commute.short_time_min (45 min) within ±5 points, over
+  counties with at least COMMUTE_MIN_COMMUTERS true commuters; the OD counts per county
+  pair reported as the share of commuters in the wrong pair.
 """
 
 from __future__ import annotations
@@ -26,10 +30,15 @@ from mobsig.coords import haversine_m
 
 TARGETS = {"home_within_500m": 0.90, "work_within_500m": 0.85, "class_accuracy_min": 0.95,
            "county_max_abs_error": 0.05, "township_max_abs_error": 0.15,
-           "county_jobs_housing_ratio_max_abs_error": 0.10}
+           "county_jobs_housing_ratio_max_abs_error": 0.10,
+           "county_median_commute_distance_max_abs_error": 0.10,
+           "county_commute_time_share_max_abs_error": 0.05}
 # jobs-housing errors count in units with at least this many true (sample) employed
 # residents: below it one misplaced worker moves the ratio by more than 10 %
 JH_MIN_EMPLOYED = 10
+# commuting errors count in counties with at least this many true (sample) commuters: a
+# median over fewer moves by one commuter's place by more than 10 %
+COMMUTE_MIN_COMMUTERS = 20
 URBAN_RADIUS_M = 10_000.0  # core and inner ring of the synthetic city (mobsig.synth.city)
 
 
@@ -174,11 +183,77 @@ def jobs_housing_errors(table: pd.DataFrame, truth: pd.DataFrame,
     return out
 
 
+def _rel_error(g: pd.DataFrame, c: str) -> np.ndarray:
+    """(measured - true) / true of column ``c`` (``c`` vs ``c_true``); -1 where missing."""
+    return np.nan_to_num(((g[c] - g[f"{c}_true"]) / g[f"{c}_true"]).to_numpy(float),
+                         nan=-1.0)
+
+
+def _diff(g: pd.DataFrame, c: str) -> np.ndarray:
+    """measured - true of column ``c``; -1 where missing."""
+    return np.nan_to_num((g[c] - g[f"{c}_true"]).to_numpy(float), nan=-1.0)
+
+
+def _worst_abs(x: np.ndarray) -> float | None:
+    return round(float(np.abs(x).max()), 4) if len(x) else None
+
+
+def commute_errors(table: pd.DataFrame, truth: pd.DataFrame, od: pd.DataFrame | None = None,
+                   od_truth: pd.DataFrame | None = None,
+                   min_commuters: int = COMMUTE_MIN_COMMUTERS) -> dict:
+    """Commuting per county and township against the truth, over units with at least
+    ``min_commuters`` true commuters.
+
+    ``table``: unsuppressed commute rows (``unit_id``, ``median_dist_m``,
+    ``mean_dist_m``, ``share_dist_short``, ``share_time_short``, ``share_time_long``,
+    ``median_time_min``); ``truth``: truth/commute.csv (same thresholds). Distance errors
+    are relative, (measured - true) / true; share errors are differences (points / 100);
+    a unit without a measured value counts as -100 % (distance) or -1 (share). ``od`` /
+    ``od_truth``: unsuppressed commute_od rows (``level``, ``origin_id``, ``dest_id``,
+    ``raw_count``) and truth/commute_od.csv: per level, the share of true commuters not
+    matched by a measured pair, sum |measured - true| / 2 / true total."""
+    cols = ["unit_id", "median_dist_m", "mean_dist_m", "share_dist_short",
+            "share_time_short", "share_time_long", "median_time_min"]
+    m = truth.merge(table[cols], on="unit_id", how="left", suffixes=("_true", ""))
+    out: dict = {}
+    for level in ("county", "township"):
+        g = m[m["level"].eq(level) & (m["commuters"] >= min_commuters)]
+        n = len(g)
+        med, mean = _rel_error(g, "median_dist_m"), _rel_error(g, "mean_dist_m")
+        short, long_, near = (_diff(g, c) for c in ("share_time_short", "share_time_long",
+                                                     "share_dist_short"))
+        worst = _worst_abs
+        out[level] = {
+            "units": int(n), "min_commuters": int(min_commuters),
+            "max_abs_median_dist_error": worst(med),
+            "max_abs_mean_dist_error": worst(mean),
+            "max_abs_share_time_short_error": worst(short),
+            "max_abs_share_time_long_error": worst(long_),
+            "max_abs_share_dist_short_error": worst(near),
+            "median_dist_errors": {u: round(float(e), 4) for u, e in zip(
+                g["unit_id"], med, strict=True)},
+            "share_time_short_errors": {u: round(float(e), 4) for u, e in zip(
+                g["unit_id"], short, strict=True)}}
+    if od is not None and od_truth is not None:
+        for level in ("county", "township"):
+            t = od_truth[od_truth["level"].eq(level)]
+            got = od[od["level"].eq(level)][["origin_id", "dest_id", "raw_count"]]
+            j = t.merge(got, on=["origin_id", "dest_id"], how="outer").fillna(
+                {"commuters": 0, "raw_count": 0})
+            total = float(t["commuters"].sum())
+            out[level]["od_misplaced_share"] = (
+                round(float((j["raw_count"] - j["commuters"]).abs().sum() / 2 / total), 4)
+                if total else None)
+    return out
+
+
 def verdict(result: dict) -> dict[str, bool | None]:
     """Each issue #5 target: met or not (a missing measure counts as not met), None when
     it does not apply (no township of >= 1,000 true people)."""
     hwa, cls, pop = result["home_work"], result["classes"], result["population"]
     jh = result.get("jobs_housing")
+    cm = result.get("commute")
+    cm_county = cm["county"] if cm and cm["county"]["units"] else None
 
     def ge(x, t):
         return x is not None and x >= t
@@ -203,6 +278,15 @@ def verdict(result: dict) -> dict[str, bool | None]:
             le(jh["county"]["max_abs_ratio_error"],
                TARGETS["county_jobs_housing_ratio_max_abs_error"])
             if jh and jh["county"]["units"] else None),
+        # None: no commuting truth (an older city) or no county with enough commuters
+        "county_median_commute_distance": (
+            le(cm_county["max_abs_median_dist_error"],
+               TARGETS["county_median_commute_distance_max_abs_error"])
+            if cm_county else None),
+        "county_commute_time_share": (
+            le(cm_county["max_abs_share_time_short_error"],
+               TARGETS["county_commute_time_share_max_abs_error"])
+            if cm_county else None),
     }
 
 
@@ -248,6 +332,24 @@ def markdown(result: dict) -> str:
                      f"{pct(j['max_abs_ratio_error'])} (mean {pct(j['mean_abs_ratio_error'])}"
                      f"); self-containment worst {points(j['max_abs_self_containment_error'])}"
                      f" | {t} | {met} |")
+    cm = result.get("commute")
+    rows = (("county_median_commute_distance", "median commute distance",
+             "max_abs_median_dist_error", pct, "±10 %"),
+            ("county_commute_time_share", "share of commutes within the short time (45 min)",
+             "max_abs_share_time_short_error", points, "±5 points"))
+    for key, label, field, fmt, t in rows:
+        met = ok.get(key)
+        if not cm:
+            lines.append(f"| county {label} | n/a (no truth/commute.csv) | {t} | "
+                         f"{'n/a' if met is None else met} |")
+            continue
+        c = cm["county"]
+        extra = (f"; commuters in the wrong county pair {pct(c.get('od_misplaced_share'))}"
+                 if key == "county_median_commute_distance" and "od_misplaced_share" in c
+                 else "")
+        lines.append(f"| county {label} 通勤, worst error ({c['units']} counties ≥ "
+                     f"{c['min_commuters']} true commuters) | {fmt(c[field])}{extra} | {t} | "
+                     f"{'n/a' if met is None else met} |")
     lines.append(f"| 一人多卡 pairs ({mc['true_pairs']} true, {mc['eligible_pairs']} present "
                  f"long enough) | precision {pct(mc['precision'])}, recall "
                  f"{pct(mc['recall'])} ({pct(mc['recall_eligible'])} of those present long "

@@ -6,12 +6,15 @@ For a city made by ``mobsig synth`` (or ``mobsig demo``) whose jobs have run thr
 ``population_by_unit``: homes and work places within 500 m of the truth, population class
 accuracy per class, 一人多卡 pair precision and recall, expanded residents per county
 and per township (townships of at least 1,000 true people) against the true population,
-and the jobs-housing ratio 职住比 and self-containment per county and township with enough
-true employed residents against the true ones, each next to its target (domain.md,
-issues #5 and #14). Reads ``home_work``, recomputes the unsuppressed population and
-jobs-housing counts (``population.population_table``, ``jobs_housing.counts_table``;
-nothing is written) and the truth files in ``--truth`` (default: ``truth/`` next to the
-config file; ``jobs_housing.csv`` is optional, older cities have none). Prints a Markdown
+the jobs-housing ratio 职住比 and self-containment per county and township with enough
+true employed residents against the true ones, and commuting 通勤 (median commute
+distance, share within 45 min per county with enough true commuters; commuters in the
+wrong county pair), each next to its target (domain.md, issues #5 and #14). Reads
+``home_work``, recomputes the unsuppressed population, jobs-housing and commuting counts
+(``population.population_table``, ``jobs_housing.counts_table``,
+``commute.month_tables``; nothing is written) and the truth files in ``--truth``
+(default: ``truth/`` next to the config file; ``jobs_housing.csv``, ``commute.csv`` and
+``commute_od.csv`` are optional, older cities have none). Prints a Markdown
 table and writes the numbers as JSON (``--out``, default ``evaluate-<month>.json`` next to
 the config). Exit status 0 also when a target is missed: this is a measurement, the
 targets met are in the JSON (``targets_met``).
@@ -33,6 +36,7 @@ NAME = "evaluate"
 HELP = "accuracy of a month's outputs against a synthetic city's truth"
 TRUTH_FILES = ("persons.parquet", "cards.parquet", "population_by_unit.csv")
 JOBS_HOUSING_TRUTH = "jobs_housing.csv"  # optional: older cities have none
+COMMUTE_TRUTH = ("commute.csv", "commute_od.csv")  # optional: older cities have none
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -101,6 +105,29 @@ def unsuppressed_jobs_housing(spark, cfg: Config, month: dt.date):
                           cfg.jobs_housing.balanced_max)
 
 
+def commute_tables(spark, cfg: Config, month: dt.date):
+    """The month's commuting frames before suppression (``commute.MonthTables``),
+    recomputed from the stored card_places, factors, moves, events_clean and units
+    (``commute.month_tables``; nothing is written)."""
+    from mobsig import commute
+    from mobsig.geo import next_month, unit_polygons
+    from mobsig.io.catalog import Catalog
+
+    catalog = Catalog(spark, cfg.warehouse)
+    key = month_key(month)
+    for table in ("card_places", "expansion_factors", "units", "moves", "events_clean"):
+        if not catalog.exists(table):
+            raise InputError(f"evaluate {key}: no {table} table; run the jobs first")
+    age = (catalog.read("expansion_factors_age", month=key) if cfg.expansion.rake_ages
+           else None)
+    days = month_days(month) + [next_month(month)]
+    return commute.month_tables(
+        catalog.read("card_places", month=key), catalog.read("expansion_factors", month=key),
+        age, unit_polygons(catalog.read("units")), catalog.read("moves", dt=days),
+        catalog.read("events_clean", dt=days), month, cfg.run.metric_crs,
+        cfg.population.grid_h3_resolution, cfg.commute)
+
+
 def execute(spark, cfg: Config, month: dt.date, truth: Path) -> dict[str, Any]:
     """The accuracy measures of ``month`` (see mobsig.synth.evaluate)."""
     import pandas as pd
@@ -127,12 +154,21 @@ def execute(spark, cfg: Config, month: dt.date, truth: Path) -> dict[str, Any]:
         "classes": ev.class_accuracy(hw, cards),
         "multicard": ev.multicard_pairs(hw, cards, cfg.flags.multicard_min_days),
         "population": ev.population_errors(pop, pop_truth),
-        "jobs_housing": None}
+        "jobs_housing": None, "commute": None}
     if (truth / JOBS_HOUSING_TRUTH).exists():  # cities generated before it have none
         jh_truth = pd.read_csv(truth / JOBS_HOUSING_TRUTH,
                                dtype={"unit_id": str, "parent_id": str})
         result["jobs_housing"] = ev.jobs_housing_errors(
             unsuppressed_jobs_housing(spark, cfg, month).toPandas(), jh_truth)
+    if all((truth / n).exists() for n in COMMUTE_TRUTH):  # older cities have none
+        from mobsig import commute
+
+        t = commute_tables(spark, cfg, month)
+        ids = {"unit_id": str, "parent_id": str, "origin_id": str, "dest_id": str}
+        result["commute"] = ev.commute_errors(
+            commute.unsuppressed(t).toPandas(), pd.read_csv(truth / COMMUTE_TRUTH[0],
+                                                            dtype=ids),
+            t.od.toPandas(), pd.read_csv(truth / COMMUTE_TRUTH[1], dtype=ids))
     result["targets_met"] = ev.verdict(result)
     return result
 
