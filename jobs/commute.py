@@ -6,7 +6,7 @@ first), ``moves`` and ``events_clean`` (clean_stays, the month's days plus the f
 next month), and every layer of the ``units`` table plus the H3 grid of population_by_unit
 (population.grid_h3_resolution). Commuters are jobs_housing's employed residents: residents
 with a home and a work place. Per commuter: the straight-line home→work distance (metres,
-run.metric_crs) and the commute time, the median over the month of its observed home→work
+geodesic on the CGCS2000 ellipsoid) and the commute time, the median over the month of its observed home→work
 trips (moves from a stay within commute.match_radius_m of the home to one within it of the
 work place, each timed as the midpoint between the move's duration and the span of the
 records seen en route); a commuter without any such trip is counted as untimed, never
@@ -71,7 +71,7 @@ def build(ctx: JobContext) -> list[Output]:
     units = ctx.keep(unit_polygons(ctx.read("units")))
     days = ctx.part.month_days + [next_month(ctx.month)]
     t = commute.month_tables(places, factors, age, units, ctx.read("moves", dt=days),
-                             ctx.read("events_clean", dt=days), ctx.month, cfg.run.metric_crs,
+                             ctx.read("events_clean", dt=days), ctx.month,
                              cfg.population.grid_h3_resolution, cc, keep=ctx.keep)
     counts = ctx.keep(t.counts)
     facts = t.table.agg(F.count(F.lit(1)).alias("n"), F.sum(commute.N_TRIPS).alias("trips"),

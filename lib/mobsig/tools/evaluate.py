@@ -124,8 +124,8 @@ def commute_tables(spark, cfg: Config, month: dt.date):
     return commute.month_tables(
         catalog.read("card_places", month=key), catalog.read("expansion_factors", month=key),
         age, unit_polygons(catalog.read("units")), catalog.read("moves", dt=days),
-        catalog.read("events_clean", dt=days), month, cfg.run.metric_crs,
-        cfg.population.grid_h3_resolution, cfg.commute)
+        catalog.read("events_clean", dt=days), month, cfg.population.grid_h3_resolution,
+        cfg.commute)
 
 
 def execute(spark, cfg: Config, month: dt.date, truth: Path) -> dict[str, Any]:
