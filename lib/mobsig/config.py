@@ -570,6 +570,36 @@ class JobsHousingConfig:
 
 
 @dataclass(frozen=True)
+class CommuteConfig:
+    short_distance_m: float = param(
+        5000.0, "通勤: share of commuters whose straight-line home-work distance is at most "
+        "this (5 km, the 'happy commute' 幸福通勤 of the national commuting monitoring "
+        "reports) [S: domain.md §C].", gt=0)
+    short_time_min: float = param(
+        45.0, "通勤: share of timed commuters whose commute time is at most this (minutes) "
+        "[S: domain.md §C, share within 45 min].", gt=0)
+    long_time_min: float = param(
+        60.0, "通勤: share of timed commuters whose commute time is at least this (minutes; "
+        "60, the 'extreme commute' 极端通勤 of the commuting monitoring reports) [S: issue "
+        "14].", gt=0)
+    radius_quantile: float = param(
+        0.9, "Commuting radius of a centre (every destination unit): the distance covering "
+        "this share of the people working in it (their home-work distances) [S: issue 14].",
+        gt=0, le=1)
+    match_radius_m: float = param(
+        1000.0, "Commute time: a move is a home->work trip when its origin stay lies within "
+        "this of the card's home (nearer the home than the work place) and its destination "
+        "stay within this of the work place (nearer it than the home); stays of one place "
+        "scatter by about a site spacing, up to the sparse stay radius [I].", gt=0)
+
+    def check(self) -> None:
+        if self.short_time_min >= self.long_time_min:
+            raise ConfigError(
+                f"commute.short_time_min ({self.short_time_min}) must be < "
+                f"commute.long_time_min ({self.long_time_min})")
+
+
+@dataclass(frozen=True)
 class DailyPresenceConfig:
     min_hours: float = param(
         3.0, "日实际服务人口 (daily_presence): a card is present in a unit on a day when its "
@@ -673,6 +703,7 @@ SECTIONS: dict[str, type] = {
     "home_work": HomeWorkConfig,
     "population": PopulationConfig,
     "jobs_housing": JobsHousingConfig,
+    "commute": CommuteConfig,
     "service_population": ServicePopulationConfig,
     "daily_presence": DailyPresenceConfig,
     "expansion": ExpansionConfig,
@@ -731,6 +762,7 @@ class Config:
     home_work: HomeWorkConfig = field(default_factory=HomeWorkConfig)
     population: PopulationConfig = field(default_factory=PopulationConfig)
     jobs_housing: JobsHousingConfig = field(default_factory=JobsHousingConfig)
+    commute: CommuteConfig = field(default_factory=CommuteConfig)
     service_population: ServicePopulationConfig = field(
         default_factory=ServicePopulationConfig)
     daily_presence: DailyPresenceConfig = field(default_factory=DailyPresenceConfig)

@@ -92,6 +92,13 @@ PIPELINE: tuple[Job, ...] = (
         help="jobs-housing balance per unit: employed residents, jobs, jobs-housing ratio, "
              "self-containment, self-sufficiency (raw and expanded, small counts "
              "suppressed)"),
+    Job("commute", "month",
+        reads=("card_places", "expansion_factors", "expansion_factors_age", "moves",
+               "events_clean", "units"),
+        writes=("commute", "commute_od"),
+        help="commuting: home->work OD per unit pair, commute distance and time per origin "
+             "unit (shares within 5 km, 45 min, from 60 min), commuting radius of each "
+             "centre (raw and expanded, small counts and OD pairs suppressed)"),
     Job("service_population", "month",
         reads=("card_places", "expansion_factors", "expansion_factors_age", "stays", "units"),
         writes=("service_population", "service_population_daily", "service_catchment"),

@@ -18,6 +18,16 @@ reveals a small raw one):
 Suppressed rows are kept with ``raw_count`` and ``expanded_count`` set to null and
 ``is_suppressed = true`` (so a reader sees that a value exists but is withheld; dropping
 them would reveal nothing more, but keeps the table's completeness visible).
+
+Origin-destination matrices (:func:`od_suppress_pandas`, :func:`with_od_suppression`):
+a cell is a pair of units; its row total (people living in the origin) and column total
+(people working in the destination) are published elsewhere, so a lone hidden cell in a
+row or column would be recovered by subtraction, and even "two per row and column" can
+leave a cell pinned down by the whole system of totals. Each primary cell (raw count in
+1..k_min-1) therefore gets its own *hypercube* (a rectangle (r, c), (r, c'), (r', c),
+(r', c') of hidden cells, the method of tau-ARGUS): adding +t, -t, -t, +t to its corners
+changes no row or column total, so the cell stays undetermined whatever else is known.
+See :func:`od_suppress_pandas` for how the rectangle is chosen.
 """
 
 from __future__ import annotations
@@ -27,6 +37,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from mobsig import columns as C
@@ -41,17 +52,25 @@ Identities = Sequence[tuple[str, Sequence[str]]]
 def suppression_mask(pdf: pd.DataFrame, k_min: int, complementary: bool = True,
                      suppress_zeros: bool = False, identities: Identities = IDENTITIES,
                      max_rounds: int = 100, by: str = C.POP_CLASS,
-                     forced: np.ndarray | None = None) -> np.ndarray:
+                     forced: np.ndarray | None = None,
+                     fixed: str | None = None) -> np.ndarray:
     """Boolean mask of the rows to suppress (vectorised per group; see module doc).
 
     Needs ``level``, ``parent_id`` (may be null), ``by`` (the breakdown: ``pop_class``
     by default), ``unit_id``, ``raw_count`` (the true, unsuppressed count);
     ``identities`` name values of ``by``. ``forced``: rows withheld for another reason
     (a rule across tables or levels); complementary suppression protects them like
-    primary ones.
+    primary ones. ``fixed``: a boolean column marking rows whose
+    suppression was decided elsewhere (e.g. a count another table publishes under its
+    own rules): they keep the state given in ``is_suppressed``, count in the sibling and
+    identity checks, and are never chosen as complements.
     """
     raw = pdf[C.RAW_COUNT].fillna(0).to_numpy()
     sup = (raw < k_min) & ((raw > 0) | suppress_zeros)
+    frozen = np.zeros(len(pdf), bool)
+    if fixed is not None and len(pdf):
+        frozen = pdf[fixed].eq(True).to_numpy(bool)
+        sup = np.where(frozen, pdf[C.IS_SUPPRESSED].eq(True).to_numpy(bool), sup)
     if forced is not None:
         sup = sup | np.asarray(forced, dtype=bool)
     if not complementary or len(pdf) == 0:
@@ -78,7 +97,7 @@ def suppression_mask(pdf: pd.DataFrame, k_min: int, complementary: bool = True,
             done: set[str] = set()
             for i in order:
                 g = sib[i]
-                if g in lonely and g not in done and not sup[i]:
+                if g in lonely and g not in done and not sup[i] and not frozen[i]:
                     sup[i] = True
                     done.add(g)
                     changed = True
@@ -94,7 +113,8 @@ def suppression_mask(pdf: pd.DataFrame, k_min: int, complementary: bool = True,
                 done = set()
                 for i in order:
                     u = unit_key[i]
-                    if members[i] and u in lonely and u not in done and not sup[i]:
+                    if (members[i] and u in lonely and u not in done and not sup[i]
+                            and not frozen[i]):
                         sup[i] = True
                         done.add(u)
                         changed = True
@@ -105,10 +125,12 @@ def suppression_mask(pdf: pd.DataFrame, k_min: int, complementary: bool = True,
 
 def suppress_pandas(pdf: pd.DataFrame, k_min: int, complementary: bool = True,
                     suppress_zeros: bool = False, identities: Identities = IDENTITIES,
-                    by: str = C.POP_CLASS) -> pd.DataFrame:
-    """``pdf`` with ``is_suppressed`` set and the counts of suppressed rows nulled."""
+                    by: str = C.POP_CLASS, fixed: str | None = None) -> pd.DataFrame:
+    """``pdf`` with ``is_suppressed`` set and the counts of suppressed rows nulled
+    (``fixed``: see :func:`suppression_mask`)."""
     out = pdf.copy()
-    mask = suppression_mask(out, k_min, complementary, suppress_zeros, identities, by=by)
+    mask = suppression_mask(out, k_min, complementary, suppress_zeros, identities, by=by,
+                            fixed=fixed)
     out[C.IS_SUPPRESSED] = mask
     out[C.RAW_COUNT] = out[C.RAW_COUNT].astype("Int64").mask(mask)
     out[C.EXPANDED_COUNT] = out[C.EXPANDED_COUNT].astype("float64").mask(mask)
@@ -117,13 +139,16 @@ def suppress_pandas(pdf: pd.DataFrame, k_min: int, complementary: bool = True,
 
 def with_suppression(df: DataFrame, k_min: int, complementary: bool = True,
                      suppress_zeros: bool = False, identities: Identities = IDENTITIES,
-                     by: str = C.POP_CLASS) -> DataFrame:
+                     by: str = C.POP_CLASS, fixed: str | None = None) -> DataFrame:
     """Apply small-count suppression to a population table (one pass per ``level``).
 
     Needs ``level``, ``parent_id``, ``by`` (``pop_class``; a table with another
     breakdown names its column and its ``identities``), ``unit_id``, ``raw_count``
     (bigint), ``expanded_count`` (double); adds/overwrites ``is_suppressed``. Rows are
     kept. Groups never span levels, so grouping by ``level`` sees every constraint.
+    ``fixed`` (a boolean column): rows whose state ``is_suppressed`` already holds and
+    must not change (:func:`suppression_mask`); without it any ``is_suppressed`` column
+    is recomputed.
     """
     # the counts of suppressed rows become null, whatever the input's nullability
     fields = [T.StructField(f.name, f.dataType, True) if f.name in (C.RAW_COUNT,
@@ -134,7 +159,266 @@ def with_suppression(df: DataFrame, k_min: int, complementary: bool = True,
 
     def apply(pdf: pd.DataFrame) -> pd.DataFrame:
         return suppress_pandas(pdf, k_min, complementary, suppress_zeros, identities,
-                               by)[names]
+                               by, fixed)[names]
+
+    if fixed is not None:  # the fixed rows' states are read from the input's column
+        base = df if C.IS_SUPPRESSED in df.columns else df.withColumn(C.IS_SUPPRESSED,
+                                                                      F.lit(False))
+    else:
+        base = df.drop(C.IS_SUPPRESSED) if C.IS_SUPPRESSED in df.columns else df
+    return base.groupBy(C.LEVEL).applyInPandas(apply, schema)
+
+
+# OD matrices (see module doc)
+ORIGIN_ID = "origin_id"
+DEST_ID = "dest_id"
+ORIGIN_PARENT_ID = "origin_parent_id"
+DEST_PARENT_ID = "dest_parent_id"
+HIDE_DEST_TOTAL = "hide_dest_total"  # the destination's column total must be withheld
+
+
+Cell = tuple[str, str]
+
+
+class _OdCells:
+    """One level's OD cells: raw counts, hidden cells by row and column, parents."""
+
+    def __init__(self, raw: dict[Cell, int], parent_r: dict, parent_c: dict) -> None:
+        self.raw = raw
+        self.rows: dict[str, list[str]] = {}  # origin -> destinations with people
+        self.cols: dict[str, list[str]] = {}
+        for (a, b), x in sorted(raw.items()):
+            if x > 0:
+                self.rows.setdefault(a, []).append(b)
+                self.cols.setdefault(b, []).append(a)
+        self.parent_r = {r: parent_r.get(r) for r in self.rows}
+        self.parent_c = {c: parent_c.get(c) for c in self.cols}
+        sib_r = pd.Series(list(self.parent_r.values()), dtype=object).value_counts()
+        sib_c = pd.Series(list(self.parent_c.values()), dtype=object).value_counts()
+        # a unit with a sibling in the matrix: its rectangle should stay inside the parent
+        self.sibling_r = {r: p is not None and sib_r.get(p, 0) > 1
+                          for r, p in self.parent_r.items()}
+        self.sibling_c = {c: p is not None and sib_c.get(p, 0) > 1
+                          for c, p in self.parent_c.items()}
+        self.sup: set[Cell] = set()
+        self.sup_r: dict[str, set[str]] = {}
+        self.sup_c: dict[str, set[str]] = {}
+
+    def hide(self, cell: Cell) -> None:
+        self.sup.add(cell)
+        self.sup_r.setdefault(cell[0], set()).add(cell[1])
+        self.sup_c.setdefault(cell[1], set()).add(cell[0])
+
+    def movable(self, corners: tuple[Cell, Cell, Cell]) -> bool:
+        """Another table (+t, -t, -t, +t on the rectangle) satisfies every total: the
+        corners that decrease are non-zero in one direction or the other."""
+        a, b, z = (self.raw.get(x, 0) for x in corners)
+        return (a > 0 and b > 0) or z > 0
+
+    def cycle(self, p: Cell, usable, up: bool, hidden_only: bool) -> list[Cell] | None:
+        """The cells of a shortest cycle through ``p`` alternating -t (column to row) and
+        +t (row to column) corners, each ``usable``: with ``up`` the -t corners are
+        non-zero (``p`` can grow), else the +t corners are (``p`` can shrink). A cycle
+        keeps every row and column total, so ``p`` is undetermined once it is hidden.
+        ``hidden_only`` walks the hidden cells only (is ``p`` protected already?)."""
+        from collections import deque
+
+        r, c = p
+        all_rows, all_cols = sorted(self.rows), sorted(self.cols)
+
+        def steps(node: tuple[str, str]):
+            side, unit = node
+            if side == "c":  # -t corner (row, unit)
+                cand = sorted(self.sup_c.get(unit, ())) if hidden_only else all_rows
+                for r2 in cand:
+                    x = (r2, unit)
+                    if x != p and usable(x) and (not up or self.raw.get(x, 0) > 0):
+                        yield ("r", r2), x
+            else:  # +t corner (unit, column)
+                cand = sorted(self.sup_r.get(unit, ())) if hidden_only else all_cols
+                for c2 in cand:
+                    x = (unit, c2)
+                    if x != p and usable(x) and (up or self.raw.get(x, 0) > 0):
+                        yield ("c", c2), x
+
+        start, goal = ("c", c), ("r", r)
+        prev: dict = {start: None}
+        queue = deque([start])
+        while queue:
+            node = queue.popleft()
+            for nxt, cell in steps(node):
+                if nxt in prev:
+                    continue
+                prev[nxt] = (node, cell)
+                if nxt == goal:
+                    path = []
+                    while prev[nxt] is not None:
+                        nxt, cell = prev[nxt]
+                        path.append(cell)
+                    return path
+                queue.append(nxt)
+        return None
+
+    def protected(self, p: Cell) -> bool:
+        """``p`` already sits on a hidden cycle that keeps it undetermined."""
+        return any(self.cycle(p, self.sup.__contains__, up, hidden_only=True) is not None
+                   for up in (True, False))
+
+    def partner(self, p: Cell, public: set[Cell], k_min: int, relax: bool
+                ) -> Cell | None:
+        """The partner corner (r', c') of the best rectangle for primary cell ``p`` (see
+        :func:`od_suppress_pandas`), or None."""
+        r, c = p
+        v = self.raw[p]
+        row = sorted((set(self.rows.get(r, [])) | self.sup_r.get(r, set())) - {c})
+        col = sorted((set(self.cols.get(c, [])) | self.sup_c.get(c, set())) - {r})
+        near = [(r2, c2) for c2 in row for r2 in col]
+        # else a non-zero far corner alone lets the cell move down (the near corners may
+        # be zero pairs, hidden too)
+        far = [x for x, n in sorted(self.raw.items()) if x[0] != r and x[1] != c and n > 0]
+        best, best_key = None, None
+        for cands in (near, far):
+            for r2, c2 in cands:
+                if not relax and not (
+                        (not self.sibling_r[r] or self.parent_r.get(r2) == self.parent_r[r])
+                        and (not self.sibling_c[c]
+                             or self.parent_c.get(c2) == self.parent_c[c])):
+                    continue
+                corners = ((r, c2), (r2, c), (r2, c2))
+                if any(x in public and x not in self.sup for x in corners):
+                    continue  # published elsewhere: hiding it here hides nothing
+                if not self.movable(corners):
+                    continue
+                a, b, z = (self.raw.get(x, 0) for x in corners)
+                full = z >= v and min(a, b) >= k_min - v  # the cell ranges over 0..k_min
+                new = [x for x in corners if x not in self.sup]
+                key = (not full, sum(self.raw.get(x, 0) for x in new),
+                       sum(1 for x in new if x not in self.raw), len(new), r2, c2)
+                if best_key is None or key < best_key:
+                    best, best_key = (r2, c2), key
+            if best is not None:
+                break
+        return best
+
+
+def od_suppress_pandas(pdf: pd.DataFrame, k_min: int, complementary: bool = True,
+                       public_diagonal: bool = True) -> pd.DataFrame:
+    """Small-count suppression of one level of an origin-destination matrix.
+
+    ``pdf``: one row per pair with people (``origin_id``, ``dest_id``, ``raw_count`` >= 1,
+    ``expanded_count``, optional ``origin_parent_id`` / ``dest_parent_id``, other
+    ``origin_*`` / ``dest_*`` descriptive columns and columns equal on every row, e.g.
+    ``level``). Returns the rows with ``is_suppressed`` and the counts of suppressed rows
+    nulled, plus the zero pairs hidden as complements (their ``origin_*`` / ``dest_*``
+    columns copied from a row of the same origin / destination), and
+    ``hide_dest_total``: true on the rows of a destination whose column total must not
+    be published either (see the last rule).
+
+    Every row total (people living in the origin) and column total (people working in
+    the destination) is treated as public. Rules:
+
+    1. A pair with raw count in 1..k_min-1 is suppressed (primary).
+    2. With ``complementary``, each primary cell, in (origin, destination) order, that
+       does not yet sit on a hidden cycle (below) gets a *rectangle* (r, c), (r, c'),
+       (r', c), (r', c'): adding +t, -t, -t, +t to its corners keeps every total, so the
+       cell stays undetermined once all four are hidden, if the corners that decrease
+       are non-zero (else the non-negative table is unique). The partner corner is
+       chosen among rectangles whose corners may be hidden (with ``public_diagonal`` a
+       same-unit pair that is not primary is public: jobs_housing publishes it as
+       live_and_work), preferring (a) partners with the same parent units where the unit
+       has a sibling in the matrix (the rectangle then also keeps the parent level's pair
+       totals: township pairs add up to county pairs), (b) rectangles over which the
+       cell can range from 0 to k_min, (c) the least raw count newly hidden, then fewer
+       new zero pairs, then the smallest ids (deterministic). A rectangle may hide a zero
+       pair (listed with null counts).
+    3. Without a rectangle (a few units whose same-unit pairs are public), a shortest
+       longer cycle of hideable cells with the same +t/-t property.
+    4. Without any cycle (a tiny matrix), the cell is paired with another cell of its
+       row (hidden too) and both destinations' column totals are marked
+       ``hide_dest_total``: the job must then withhold those totals, so the two cells
+       can trade people without changing anything published.
+    """
+    out = pdf.copy()
+    o = out[ORIGIN_ID].astype(str).to_numpy()
+    d = out[DEST_ID].astype(str).to_numpy()
+    counts = out[C.RAW_COUNT].fillna(0).astype("int64").to_numpy()
+    raw = {(a, b): int(x) for a, b, x in zip(o, d, counts, strict=True)}
+    parents = [dict(zip(keys, out[col].astype(object), strict=True)) if col in out else {}
+               for keys, col in ((o, ORIGIN_PARENT_ID), (d, DEST_PARENT_ID))]
+    cells = _OdCells(raw, *parents)
+    primary = sorted(x for x, n in raw.items() if 0 < n < k_min)
+    for x in primary:
+        cells.hide(x)
+    free: set[str] = set()  # destinations whose column total must be withheld
+    if complementary:
+        public = ({(a, a) for a in cells.rows if a in cells.cols} - cells.sup
+                  if public_diagonal else set())
+
+        def usable(x: Cell) -> bool:
+            return x in cells.sup or x not in public
+
+        for p in primary:
+            if cells.protected(p):
+                continue
+            partner = (cells.partner(p, public, k_min, relax=False)
+                       or cells.partner(p, public, k_min, relax=True))
+            if partner is not None:
+                r2, c2 = partner
+                path = [(p[0], c2), (r2, p[1]), (r2, c2)]
+            else:
+                path = (cells.cycle(p, usable, up=True, hidden_only=False)
+                        or cells.cycle(p, usable, up=False, hidden_only=False) or [])
+            if not path:
+                free.add(p[1])
+                row = [(p[0], c2) for c2 in cells.cols if c2 != p[1]]
+                if not any(x in cells.sup and x[1] in free for x in row):
+                    mates = sorted((x not in cells.sup, raw.get(x, 0) == 0, raw.get(x, 0), x)
+                                   for x in row if usable(x))
+                    if mates:
+                        path = [mates[0][3]]
+                        free.add(mates[0][3][1])
+            for x in path:
+                cells.hide(x)
+    zeros = sorted(x for x in cells.sup if x not in raw)
+    if zeros:
+        info_o = out.assign(_k=o).drop_duplicates("_k").set_index("_k")
+        info_d = out.assign(_k=d).drop_duplicates("_k").set_index("_k")
+        base = out.iloc[0].to_dict()
+        add = []
+        for a, b in zeros:
+            row = dict(base)
+            row.update({x: info_o.at[a, x] for x in out.columns if x.startswith("origin_")})
+            row.update({x: info_d.at[b, x] for x in out.columns if x.startswith("dest_")})
+            row[C.RAW_COUNT] = 0
+            if C.EXPANDED_COUNT in out:
+                row[C.EXPANDED_COUNT] = 0.0
+            add.append(row)
+        out = pd.concat([out, pd.DataFrame(add, columns=out.columns)], ignore_index=True)
+    keys = zip(out[ORIGIN_ID].astype(str), out[DEST_ID].astype(str), strict=True)
+    mask = np.fromiter((k in cells.sup for k in keys), bool, count=len(out))
+    out[C.IS_SUPPRESSED] = mask
+    out[C.RAW_COUNT] = out[C.RAW_COUNT].astype("Int64").mask(mask)
+    if C.EXPANDED_COUNT in out:
+        out[C.EXPANDED_COUNT] = out[C.EXPANDED_COUNT].astype("float64").mask(mask)
+    out[HIDE_DEST_TOTAL] = out[DEST_ID].astype(str).isin(free).to_numpy()
+    return out
+
+
+def with_od_suppression(df: DataFrame, k_min: int, complementary: bool = True,
+                        public_diagonal: bool = True) -> DataFrame:
+    """:func:`od_suppress_pandas` per ``level`` of an OD table (``level``, ``origin_id``,
+    ``dest_id``, ``raw_count`` bigint, ``expanded_count`` double, optional parents and
+    descriptive columns); adds ``is_suppressed`` and ``hide_dest_total``. Zero pairs
+    hidden as complements are added as rows."""
+    fields = [T.StructField(f.name, f.dataType, True) if f.name in (C.RAW_COUNT,
+                                                                    C.EXPANDED_COUNT) else f
+              for f in df.schema.fields if f.name != C.IS_SUPPRESSED]
+    schema = T.StructType(fields + [T.StructField(C.IS_SUPPRESSED, T.BooleanType(), False),
+                                    T.StructField(HIDE_DEST_TOTAL, T.BooleanType(), False)])
+    names = [f.name for f in schema.fields]
+
+    def apply(pdf: pd.DataFrame) -> pd.DataFrame:
+        return od_suppress_pandas(pdf, k_min, complementary, public_diagonal)[names]
 
     base = df.drop(C.IS_SUPPRESSED) if C.IS_SUPPRESSED in df.columns else df
     return base.groupBy(C.LEVEL).applyInPandas(apply, schema)

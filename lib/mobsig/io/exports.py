@@ -1,7 +1,9 @@
 """Export files of the published tables, beside the Delta tables, one folder per month.
 
 ``<warehouse>/exports/month=YYYY-MM/`` holds, for each exported table (``population_by_unit``,
-``jobs_housing``, the service population tables ``service_population``,
+``jobs_housing``, ``commute`` and ``commute_od`` (OD rows: the desire line from the
+origin unit's centroid to the destination's, a point for a same-unit pair), the service
+population tables ``service_population``,
 ``service_population_daily`` (the zone's polygon) and ``service_catchment`` (the polygon
 of the visitors' home unit), ...; :data:`EXPORT_ORDER`):
 
@@ -51,12 +53,16 @@ log = logging.getLogger(__name__)
 EXPORT_ORDER: dict[str, tuple[str, ...]] = {
     "population_by_unit": (C.LEVEL, C.UNIT_ID, C.POP_CLASS),
     "jobs_housing": (C.LEVEL, C.UNIT_ID),
+    "commute": (C.LEVEL, C.UNIT_ID),
+    "commute_od": (C.LEVEL, "origin_id", "dest_id"),
     "daily_presence": (C.LEVEL, C.UNIT_ID, C.POP_CLASS, C.HOUR),
     "service_population": (C.LEVEL, C.UNIT_ID),
     "service_population_daily": (C.LEVEL, C.UNIT_ID, C.DT),
     # the rows' level/unit_id are the visitors' home unit (its polygon is the geometry)
     "service_catchment": (C.ZONE_LEVEL, C.ZONE_ID, C.LEVEL, C.UNIT_ID),
 }
+# OD tables: their rows have an origin and a destination unit instead of one unit
+OD_ENDS = ("origin_id", "dest_id")
 CRS = "EPSG:4490"
 MANIFEST = "manifest.json"
 SUPPRESSION_RULE = (
@@ -140,9 +146,12 @@ def _write_files(rows: DataFrame, table: str, files: dict[str, str], units: Data
     ``rows``; returns the rows as pandas."""
     Path(files["csv"]).parent.mkdir(parents=True, exist_ok=True)
     geom = units.select(C.LEVEL, C.UNIT_ID, C.GEOMETRY)
-    with_geom = rows.join(geom, [C.LEVEL, C.UNIT_ID], how="left").withColumn(
-        C.GEOMETRY, F.when(F.col(C.LEVEL) == C.GRID_LEVEL, h3_polygon(C.UNIT_ID))
-        .otherwise(F.col(C.GEOMETRY)))
+    if all(c in rows.columns for c in OD_ENDS):
+        with_geom = _desire_lines(rows, geom)
+    else:
+        with_geom = rows.join(geom, [C.LEVEL, C.UNIT_ID], how="left").withColumn(
+            C.GEOMETRY, F.when(F.col(C.LEVEL) == C.GRID_LEVEL, h3_polygon(C.UNIT_ID))
+            .otherwise(F.col(C.GEOMETRY)))
     order = list(EXPORT_ORDER[table])
     with_geom.orderBy(*order).coalesce(1).write.format("geoparquet").mode("overwrite") \
         .option("geoparquet.crs", projjson()).save(files["geoparquet"])
@@ -155,6 +164,23 @@ def _write_files(rows: DataFrame, table: str, files: dict[str, str], units: Data
     pdf.to_csv(tmp, index=False, encoding="utf-8-sig")
     shutil.move(str(tmp), str(csv))
     return pdf
+
+
+def _desire_lines(rows: DataFrame, geom: DataFrame) -> DataFrame:
+    """OD rows with ``geometry``: the line from the origin unit's centroid to the
+    destination's (the H3 cell's centre at the grid level; a point when they are one
+    unit)."""
+    out = rows
+    for end in OD_ENDS:
+        g = geom.select(C.LEVEL, F.col(C.UNIT_ID).alias(end), F.col(C.GEOMETRY).alias("_g"))
+        shape = F.when(F.col(C.LEVEL) == C.GRID_LEVEL, h3_polygon(end)).otherwise(F.col("_g"))
+        out = out.join(g, [C.LEVEL, end], how="left").withColumn(
+            f"_{end}", F.call_function("ST_Centroid", shape)).drop("_g")
+    a, b = F.col(f"_{OD_ENDS[0]}"), F.col(f"_{OD_ENDS[1]}")
+    line = F.when(F.col(OD_ENDS[0]) == F.col(OD_ENDS[1]), a).otherwise(
+        F.call_function("ST_MakeLine", a, b))
+    return out.withColumn(C.GEOMETRY, line).drop(*[f"_{e}" for e in OD_ENDS]).select(
+        *rows.columns, C.GEOMETRY)
 
 
 def export_day(catalog: Catalog, table: str, day: dt.date, units: DataFrame) -> int:

@@ -22,6 +22,10 @@ be printed, written to JSON and compared with the targets of domain.md and issue
   of >= 30 min inside against the true persons, within ±15 % where the facility has at
   least SP_MIN_VISITORS true ones; the visitor part, the mean per day, the catchment
   radius and the county shares of the catchment reported.
+- commuting 通勤 (issue #14): median commute distance per county within ±10 % and the
+  share of commutes within commute.short_time_min (45 min) within ±5 points, over
+  counties with at least COMMUTE_MIN_COMMUTERS true commuters; the OD counts per county
+  pair reported as the share of commuters in the wrong pair.
 """
 
 from __future__ import annotations
@@ -36,7 +40,9 @@ TARGETS = {"home_within_500m": 0.90, "work_within_500m": 0.85, "class_accuracy_m
            "county_jobs_housing_ratio_max_abs_error": 0.10,
            "county_daily_presence_max_abs_error": 0.15,
            "county_hourly_presence_max_error": 0.15,
-           "facility_service_population_max_abs_error": 0.15}
+           "facility_service_population_max_abs_error": 0.15,
+           "county_median_commute_distance_max_abs_error": 0.10,
+           "county_commute_time_share_max_abs_error": 0.05}
 # jobs-housing errors count in units with at least this many true (sample) employed
 # residents: below it one misplaced worker moves the ratio by more than 10 %
 JH_MIN_EMPLOYED = 10
@@ -46,6 +52,9 @@ DP_MIN_PERSONS = 20
 # service-population errors count on facilities with at least this many true (sample)
 # persons in the month: below it one person moves the count by more than 5 %
 SP_MIN_VISITORS = 20
+# commuting errors count in counties with at least this many true (sample) commuters: a
+# median over fewer moves by one commuter's place by more than 10 %
+COMMUTE_MIN_COMMUTERS = 20
 URBAN_RADIUS_M = 10_000.0  # core and inner ring of the synthetic city (mobsig.synth.city)
 
 
@@ -323,12 +332,80 @@ def service_population_errors(monthly: pd.DataFrame, daily: pd.DataFrame,
             "by_facility": facilities}
 
 
+
+
+def _rel_error(g: pd.DataFrame, c: str) -> np.ndarray:
+    """(measured - true) / true of column ``c`` (``c`` vs ``c_true``); -1 where missing."""
+    return np.nan_to_num(((g[c] - g[f"{c}_true"]) / g[f"{c}_true"]).to_numpy(float),
+                         nan=-1.0)
+
+
+def _diff(g: pd.DataFrame, c: str) -> np.ndarray:
+    """measured - true of column ``c``; -1 where missing."""
+    return np.nan_to_num((g[c] - g[f"{c}_true"]).to_numpy(float), nan=-1.0)
+
+
+def _worst_abs(x: np.ndarray) -> float | None:
+    return round(float(np.abs(x).max()), 4) if len(x) else None
+
+
+def commute_errors(table: pd.DataFrame, truth: pd.DataFrame, od: pd.DataFrame | None = None,
+                   od_truth: pd.DataFrame | None = None,
+                   min_commuters: int = COMMUTE_MIN_COMMUTERS) -> dict:
+    """Commuting per county and township against the truth, over units with at least
+    ``min_commuters`` true commuters.
+
+    ``table``: unsuppressed commute rows (``unit_id``, ``median_dist_m``,
+    ``mean_dist_m``, ``share_dist_short``, ``share_time_short``, ``share_time_long``,
+    ``median_time_min``); ``truth``: truth/commute.csv (same thresholds). Distance errors
+    are relative, (measured - true) / true; share errors are differences (points / 100);
+    a unit without a measured value counts as -100 % (distance) or -1 (share). ``od`` /
+    ``od_truth``: unsuppressed commute_od rows (``level``, ``origin_id``, ``dest_id``,
+    ``raw_count``) and truth/commute_od.csv: per level, the share of true commuters not
+    matched by a measured pair, sum |measured - true| / 2 / true total."""
+    cols = ["unit_id", "median_dist_m", "mean_dist_m", "share_dist_short",
+            "share_time_short", "share_time_long", "median_time_min"]
+    m = truth.merge(table[cols], on="unit_id", how="left", suffixes=("_true", ""))
+    out: dict = {}
+    for level in ("county", "township"):
+        g = m[m["level"].eq(level) & (m["commuters"] >= min_commuters)]
+        n = len(g)
+        med, mean = _rel_error(g, "median_dist_m"), _rel_error(g, "mean_dist_m")
+        short, long_, near = (_diff(g, c) for c in ("share_time_short", "share_time_long",
+                                                     "share_dist_short"))
+        worst = _worst_abs
+        out[level] = {
+            "units": int(n), "min_commuters": int(min_commuters),
+            "max_abs_median_dist_error": worst(med),
+            "max_abs_mean_dist_error": worst(mean),
+            "max_abs_share_time_short_error": worst(short),
+            "max_abs_share_time_long_error": worst(long_),
+            "max_abs_share_dist_short_error": worst(near),
+            "median_dist_errors": {u: round(float(e), 4) for u, e in zip(
+                g["unit_id"], med, strict=True)},
+            "share_time_short_errors": {u: round(float(e), 4) for u, e in zip(
+                g["unit_id"], short, strict=True)}}
+    if od is not None and od_truth is not None:
+        for level in ("county", "township"):
+            t = od_truth[od_truth["level"].eq(level)]
+            got = od[od["level"].eq(level)][["origin_id", "dest_id", "raw_count"]]
+            j = t.merge(got, on=["origin_id", "dest_id"], how="outer").fillna(
+                {"commuters": 0, "raw_count": 0})
+            total = float(t["commuters"].sum())
+            out[level]["od_misplaced_share"] = (
+                round(float((j["raw_count"] - j["commuters"]).abs().sum() / 2 / total), 4)
+                if total else None)
+    return out
+
+
 def verdict(result: dict) -> dict[str, bool | None]:
     """Each issue #5 target: met or not (a missing measure counts as not met), None when
     it does not apply (no township of >= 1,000 true people)."""
     hwa, cls, pop = result["home_work"], result["classes"], result["population"]
     jh = result.get("jobs_housing")
     dp = result.get("daily_presence")
+    cm = result.get("commute")
+    cm_county = cm["county"] if cm and cm["county"]["units"] else None
 
     def ge(x, t):
         return x is not None and x >= t
@@ -366,6 +443,15 @@ def verdict(result: dict) -> dict[str, bool | None]:
         "facility_service_population": (
             le(sp["max_abs_error"], TARGETS["facility_service_population_max_abs_error"])
             if (sp := result.get("service_population")) and sp["facilities"] else None),
+        # None: no commuting truth (an older city) or no county with enough commuters
+        "county_median_commute_distance": (
+            le(cm_county["max_abs_median_dist_error"],
+               TARGETS["county_median_commute_distance_max_abs_error"])
+            if cm_county else None),
+        "county_commute_time_share": (
+            le(cm_county["max_abs_share_time_short_error"],
+               TARGETS["county_commute_time_share_max_abs_error"])
+            if cm_county else None),
     }
 
 
@@ -449,6 +535,24 @@ def markdown(result: dict) -> str:
             f"worst {pct(sp['radius_max_abs_error'])}, county share of visitors worst "
             f"{points(sp['county_share_max_abs_diff'])} | ±15 % | "
             f"{'n/a' if met is None else met} |")
+    cm = result.get("commute")
+    rows = (("county_median_commute_distance", "median commute distance",
+             "max_abs_median_dist_error", pct, "±10 %"),
+            ("county_commute_time_share", "share of commutes within the short time (45 min)",
+             "max_abs_share_time_short_error", points, "±5 points"))
+    for key, label, field, fmt, t in rows:
+        met = ok.get(key)
+        if not cm:
+            lines.append(f"| county {label} | n/a (no truth/commute.csv) | {t} | "
+                         f"{'n/a' if met is None else met} |")
+            continue
+        c = cm["county"]
+        extra = (f"; commuters in the wrong county pair {pct(c.get('od_misplaced_share'))}"
+                 if key == "county_median_commute_distance" and "od_misplaced_share" in c
+                 else "")
+        lines.append(f"| county {label} 通勤, worst error ({c['units']} counties ≥ "
+                     f"{c['min_commuters']} true commuters) | {fmt(c[field])}{extra} | {t} | "
+                     f"{'n/a' if met is None else met} |")
     lines.append(f"| 一人多卡 pairs ({mc['true_pairs']} true, {mc['eligible_pairs']} present "
                  f"long enough) | precision {pct(mc['precision'])}, recall "
                  f"{pct(mc['recall'])} ({pct(mc['recall_eligible'])} of those present long "

@@ -32,6 +32,12 @@ Layout of the output folder::
                                   (residents, workers, visitors; catchment radius)
     truth/service_population_daily.csv   the same per facility and day
     truth/service_catchment.csv   true visitors of each facility by home county/township
+    truth/commuters.parquet       every true commuter (sample employed resident): home and
+                                  work units, home-work distance, home->work trips and
+                                  their median duration (from the true stays)
+    truth/commute.csv             true commuting per county and township (commute job's
+                                  measures at the config's thresholds)
+    truth/commute_od.csv          true commuters per county pair and township pair
     truth/population_by_age.csv   true residents per county and age band
     truth/cells.csv               cells with their true WGS-84 position and county
     manifest.json                 sizes, seed, timing
@@ -234,6 +240,86 @@ def jobs_housing_truth(city: City, persons: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def commute_persons(spark: SparkSession, persons: pd.DataFrame, cards: pd.DataFrame,
+                    stays_path: Path) -> pd.DataFrame:
+    """The true commuters (``truth/commuters.parquet``): the sample persons that are
+    jobs_housing_truth's employed residents (``is_employed``, true class resident), one
+    row each: ``person_id``, ``user_id`` (the primary card), ``home_county``,
+    ``home_township``, ``work_county``, ``work_township``, ``dist_m`` (straight line
+    home-work in the city plane), ``trips`` (home->work trips in the period: a true
+    stay at home followed by one at work) and ``time_s`` (their median duration, the
+    departure from home to the arrival at work; NaN without a trip). ``persons`` still
+    holds the plane coordinates (``home_x`` ...); ``stays_path``: truth/stays. No random
+    draw: the city and its events are unchanged."""
+    from pyspark.sql import Window
+
+    emp = persons[persons["in_sample"] & persons["is_employed"]
+                  & persons["pop_class"].eq("resident")
+                  & persons["kind"].str.startswith("resident")]
+    prim = cards.loc[cards["card_kind"].eq("primary"), ["user_id", "person_id"]]
+    emp = emp.merge(prim, on="person_id", how="left")
+    st = spark.read.parquet(str(stays_path))
+    w = Window.partitionBy("user_id").orderBy("stay_start", "stay_end")
+    prev_place, prev_end = F.lag("place").over(w), F.lag("stay_end").over(w)
+
+    def micros(c):
+        return F.unix_micros(c.cast("timestamp"))
+
+    trips = (st.select("user_id", "place", "stay_start", prev_place.alias("_pp"),
+                       prev_end.alias("_pe"))
+             .where((F.col("_pp") == "home") & (F.col("place") == "work"))
+             .select("user_id", ((micros(F.col("stay_start")) - micros(F.col("_pe")))
+                                 / F.lit(1e6)).alias("trip_s")))
+    per = trips.groupBy("user_id").agg(F.count(F.lit(1)).alias("trips"),
+                                       F.median("trip_s").alias("time_s")).toPandas()
+    out = emp.merge(per, on="user_id", how="left")
+    out["trips"] = out["trips"].fillna(0).astype("int64")
+    out["dist_m"] = np.hypot(out["work_x"] - out["home_x"], out["work_y"] - out["home_y"])
+    return out[["person_id", "user_id", "home_county", "home_township", "work_county",
+                "work_township", "dist_m", "trips", "time_s"]].sort_values(
+        "person_id").reset_index(drop=True)
+
+
+def commute_truth(city: City, people: pd.DataFrame, short_distance_m: float,
+                  short_time_min: float, long_time_min: float, radius_quantile: float
+                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The true commuting per county and township (``truth/commute.csv``) and the true
+    OD per county pair and township pair (``truth/commute_od.csv``) from
+    :func:`commute_persons` rows, by the commute job's definitions (mobsig.commute; the
+    quantiles by ``commute.quantile_mid``). commute.csv: ``unit_id``, ``unit_name``,
+    ``level``, ``parent_id``, ``commuters``, ``timed``, ``mean_dist_m``,
+    ``median_dist_m``, ``share_dist_short``, ``median_time_min``, ``share_time_short``,
+    ``share_time_long``, ``inbound_commuters``, ``commuting_radius_m`` (empty where
+    nobody is described). commute_od.csv: ``level``, ``origin_id``, ``dest_id``,
+    ``commuters``."""
+    from mobsig.commute import quantile_mid
+
+    rows, od = [], []
+    for level in ("county", "township"):
+        home, work = f"home_{level}", f"work_{level}"
+        for r in city.units[city.units["level"] == level].itertuples(index=False):
+            g = people[people[home].eq(r.unit_id)]
+            d, t = g["dist_m"].to_numpy(float), g["time_s"].to_numpy(float) / 60.0
+            t = t[~np.isnan(t)]
+            inbound = people.loc[people[work].eq(r.unit_id), "dist_m"].to_numpy(float)
+            rows.append({
+                "unit_id": r.unit_id, "unit_name": r.unit_name, "level": level,
+                "parent_id": r.parent_id, "commuters": len(g), "timed": len(t),
+                "mean_dist_m": d.mean() if len(d) else np.nan,
+                "median_dist_m": quantile_mid(d, 0.5),
+                "share_dist_short": (d <= short_distance_m).mean() if len(d) else np.nan,
+                "median_time_min": quantile_mid(t, 0.5),
+                "share_time_short": (t <= short_time_min).mean() if len(t) else np.nan,
+                "share_time_long": (t >= long_time_min).mean() if len(t) else np.nan,
+                "inbound_commuters": len(inbound),
+                "commuting_radius_m": quantile_mid(inbound, radius_quantile)})
+        pairs = people.dropna(subset=[home, work]).groupby([home, work]).size()
+        od += [{"level": level, "origin_id": a, "dest_id": b, "commuters": int(n)}
+               for (a, b), n in pairs.items()]
+    return pd.DataFrame(rows), pd.DataFrame(od, columns=["level", "origin_id", "dest_id",
+                                                         "commuters"])
+
+
 def generate(spark: SparkSession, cfg: Config, out: Path,
              partitions: int | None = None) -> SynthResult:
     """Generate the city described by ``cfg.synth`` into ``out`` (replacing what is there).
@@ -375,6 +461,14 @@ def generate(spark: SparkSession, cfg: Config, out: Path,
     sp = cfg.service_population
     service.write_truth(spark, out, city, persons, cards, days, sp.min_stay_min,
                         sp.catchment_quantile)
+    # -- commuting truth from the true stays (no random draw)
+    people = commute_persons(spark, persons, cards, out / "truth/stays")
+    people.to_parquet(out / "truth/commuters.parquet", index=False)
+    cc = cfg.commute
+    by_unit, od = commute_truth(city, people, cc.short_distance_m, cc.short_time_min,
+                                cc.long_time_min, cc.radius_quantile)
+    by_unit.to_csv(out / "truth/commute.csv", index=False)
+    od.to_csv(out / "truth/commute_od.csv", index=False)
 
     events = cards_sdf.mapInPandas(gen_events, EVENTS_SCHEMA)
     raw_dir = out / "raw/events"
@@ -412,7 +506,7 @@ def generate(spark: SparkSession, cfg: Config, out: Path,
     # the thresholds the truth was generated with (population classes depend on them), so
     # the jobs run on this city classify with the same rules; only non-defaults are written
     defaults = Config().to_dict()
-    for section in ("population", "home_work", "flags", "service_population"):
+    for section in ("population", "home_work", "flags", "service_population", "commute"):
         changed = {k: v for k, v in cfg.to_dict()[section].items()
                    if v != defaults[section][k]}
         if changed:

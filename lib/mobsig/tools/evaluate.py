@@ -11,12 +11,14 @@ true employed residents against the true ones, and the daily presence 日实际�
 county and township and day (people present >= 3 h, and its hourly profile) against the
 true persons present, and the service population of each facility (distinct persons of
 the month with >= 30 min inside; visitors, per-day mean, catchment radius, county shares
-of the catchment), each next to its target (domain.md, issues #5 and #14). Reads
+of the catchment), and commuting 通勤 (median commute distance, share within 45 min per
+county with enough true commuters), each next to its target (domain.md, issues #5 and #14). Reads
 ``home_work``, recomputes the unsuppressed population, jobs-housing and daily presence
 counts (``population.population_table``, ``jobs_housing.counts_table``,
 ``presence.presence_table``; nothing is written) and the truth files in ``--truth``
 (default: ``truth/`` next to the config file; ``jobs_housing.csv`` and
-``daily_presence.csv`` are optional, older cities have none). Prints a Markdown
+``daily_presence.csv``, ``commute.csv`` and ``commute_od.csv`` are optional, older
+cities have none). Prints a Markdown
 table and writes the numbers as JSON (``--out``, default ``evaluate-<month>.json`` next to
 the config). Exit status 0 also when a target is missed: this is a measurement, the
 targets met are in the JSON (``targets_met``).
@@ -41,6 +43,7 @@ JOBS_HOUSING_TRUTH = "jobs_housing.csv"  # optional: older cities have none
 DAILY_PRESENCE_TRUTH = "daily_presence.csv"  # optional: older cities have none
 SERVICE_TRUTH = ("service_population.csv", "service_population_daily.csv",
                  "service_catchment.csv")  # optional: older cities have none
+COMMUTE_TRUTH = ("commute.csv", "commute_od.csv")  # optional: older cities have none
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -170,6 +173,29 @@ def unsuppressed_service(spark, cfg: Config, month: dt.date):
         month, s.min_stay_min * 60, s.catchment_quantile, cfg.population.grid_h3_resolution)
 
 
+def commute_tables(spark, cfg: Config, month: dt.date):
+    """The month's commuting frames before suppression (``commute.MonthTables``),
+    recomputed from the stored card_places, factors, moves, events_clean and units
+    (``commute.month_tables``; nothing is written)."""
+    from mobsig import commute
+    from mobsig.geo import next_month, unit_polygons
+    from mobsig.io.catalog import Catalog
+
+    catalog = Catalog(spark, cfg.warehouse)
+    key = month_key(month)
+    for table in ("card_places", "expansion_factors", "units", "moves", "events_clean"):
+        if not catalog.exists(table):
+            raise InputError(f"evaluate {key}: no {table} table; run the jobs first")
+    age = (catalog.read("expansion_factors_age", month=key) if cfg.expansion.rake_ages
+           else None)
+    days = month_days(month) + [next_month(month)]
+    return commute.month_tables(
+        catalog.read("card_places", month=key), catalog.read("expansion_factors", month=key),
+        age, unit_polygons(catalog.read("units")), catalog.read("moves", dt=days),
+        catalog.read("events_clean", dt=days), month, cfg.population.grid_h3_resolution,
+        cfg.commute)
+
+
 def execute(spark, cfg: Config, month: dt.date, truth: Path) -> dict[str, Any]:
     """The accuracy measures of ``month`` (see mobsig.synth.evaluate)."""
     import pandas as pd
@@ -196,7 +222,7 @@ def execute(spark, cfg: Config, month: dt.date, truth: Path) -> dict[str, Any]:
         "classes": ev.class_accuracy(hw, cards),
         "multicard": ev.multicard_pairs(hw, cards, cfg.flags.multicard_min_days),
         "population": ev.population_errors(pop, pop_truth),
-        "jobs_housing": None}
+        "jobs_housing": None, "commute": None}
     if (truth / JOBS_HOUSING_TRUTH).exists():  # cities generated before it have none
         jh_truth = pd.read_csv(truth / JOBS_HOUSING_TRUTH,
                                dtype={"unit_id": str, "parent_id": str})
@@ -218,6 +244,15 @@ def execute(spark, cfg: Config, month: dt.date, truth: Path) -> dict[str, Any]:
         result["service_population"] = ev.service_population_errors(
             counts.monthly.toPandas(), counts.daily.toPandas(), counts.radius.toPandas(),
             counts.catchment.toPandas(), t_month, t_daily, t_catch, key)
+    if all((truth / n).exists() for n in COMMUTE_TRUTH):  # older cities have none
+        from mobsig import commute
+
+        t = commute_tables(spark, cfg, month)
+        ids = {"unit_id": str, "parent_id": str, "origin_id": str, "dest_id": str}
+        result["commute"] = ev.commute_errors(
+            commute.unsuppressed(t).toPandas(), pd.read_csv(truth / COMMUTE_TRUTH[0],
+                                                            dtype=ids),
+            t.od.toPandas(), pd.read_csv(truth / COMMUTE_TRUTH[1], dtype=ids))
     result["targets_met"] = ev.verdict(result)
     return result
 

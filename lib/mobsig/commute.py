@@ -1,0 +1,565 @@
+"""Commuting 通勤 (domain.md §C): home→work origin-destination per unit pair, commute
+distance and time per origin unit, and the commuting radius of each unit as a centre.
+
+Pure transforms; the ``commute`` job reads ``card_places``, the expansion factors, the
+month's ``moves`` and ``events_clean`` and the ``units`` table and chains them:
+
+1. :func:`commuters`: the month's commuters, one row per card: residents (pop_class
+   resident) with a home and a work place, i.e. jobs_housing's employed residents.
+   :func:`with_distance`: the straight-line (geodesic) home→work distance, vectorised
+   with pyproj over Arrow batches.
+2. :func:`commute_trips`: the card's observed home→work moves: moves departing in the
+   month whose origin stay lies within ``match_radius_m`` of the home (and nearer the
+   home than the work place) and whose destination stay lies within it of the work place
+   (and nearer the work place).
+3. :func:`trip_times`: each trip's travel time. A move's duration (last record of the
+   home stay to first record of the work stay) overstates the trip by the two idle gaps
+   around it (on the synthetic city by ~13 min at the median, ~1 h after a phone-off
+   night, enough to move a sixth of the commuters past 45 minutes); the records seen en
+   route (``events_clean`` strictly between the two stays) are dense (handovers) and
+   spread over the trip, so the range estimator span x (n + 1) / (n - 1) of n records
+   measures it (within [span, move duration]). :func:`person_times`: per card, the
+   median over the month's trips and their number.
+4. :func:`person_table`: one row per commuter with its distance, time (null: no observed
+   trip: an *untimed* commuter, counted as such) and expansion weight
+   (``population.user_weights``).
+5. :func:`unit_pairs`: per card and level (every unit layer, and the H3 grid of
+   population_by_unit) its origin (home) unit and destination (work) unit; null where
+   the point lies outside every unit of the level.
+6. :func:`measure_counts` / :func:`complete`: per unit and measure (:data:`MEASURES`),
+   distinct cards (``raw_count``) and summed weights (``expanded_count``);
+   :func:`unit_stats`: mean and median distance and median time per origin, and the
+   commuting radius per destination (weighted quantiles, :func:`weighted_quantile`);
+   :func:`od_counts`: per level and (origin, destination) pair.
+7. :func:`publish` and :func:`publish_od`: small-count suppression (mobsig.privacy) and
+   the shares and statistics computed from published counts only.
+
+A *centre* is every destination unit: each unit of every layer (a county, a township, a
+CBD or park zone, an H3 cell) gets the commuting radius of the people who work in it;
+the planner reads it where the unit is a centre to them. A radius is published where the
+unit's inbound commuters are (>= privacy.k_min cards).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from mobsig import columns as C
+from mobsig import privacy
+from mobsig.config import CommuteConfig
+from mobsig.geo import next_month
+from mobsig.population import assign_units, user_weights, with_grid
+from mobsig.residence import sphere_dist_m
+
+# measures per unit (long form ``measure``; wide: <measure>_raw_count, ...)
+COMMUTERS = "commuters"  # employed residents living in the unit (OD row total)
+TIMED = "commuters_timed"  # ... with an observed home→work trip in the month
+UNTIMED = "commuters_untimed"  # ... without one
+DIST_SHORT = "commuters_dist_short"  # distance <= commute.short_distance_m
+DIST_LONG = "commuters_dist_long"  # distance > commute.short_distance_m
+TIME_SHORT = "commuters_time_short"  # time <= commute.short_time_min
+TIME_MEDIUM = "commuters_time_medium"  # in between
+TIME_LONG = "commuters_time_long"  # time >= commute.long_time_min
+INBOUND = "inbound_commuters"  # employed residents working in the unit (OD column total)
+MEASURES = (COMMUTERS, TIMED, UNTIMED, DIST_SHORT, DIST_LONG, TIME_SHORT, TIME_MEDIUM,
+            TIME_LONG, INBOUND)
+# counts published under their own rule (the same as jobs_housing's): commuters are
+# jobs_housing's employed residents; the parts below are suppressed around them
+TOTALS = (COMMUTERS, INBOUND)
+ADDITIVE_MEASURES = MEASURES  # every measure adds up from child units to the parent
+# per unit: a total is the sum of its parts (complementary suppression within a unit)
+IDENTITIES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (COMMUTERS, (TIMED, UNTIMED)),
+    (COMMUTERS, (DIST_SHORT, DIST_LONG)),
+    (TIMED, (TIME_SHORT, TIME_MEDIUM, TIME_LONG)),
+)
+
+# statistics per unit
+MEAN_DIST = "mean_dist_m"
+MEDIAN_DIST = "median_dist_m"
+SHARE_DIST_SHORT = "share_dist_short"
+MEDIAN_TIME = "median_time_min"
+SHARE_TIME_SHORT = "share_time_short"
+SHARE_TIME_LONG = "share_time_long"
+RADIUS = "commuting_radius_m"
+# why a statistic is null
+SUPPRESSED = "suppressed"
+NO_COMMUTERS = "no_commuters"
+NO_TIMED = "no_timed_commuters"
+NO_INBOUND = "no_inbound_commuters"
+NULL_REASONS = (SUPPRESSED, NO_COMMUTERS, NO_TIMED, NO_INBOUND)
+# statistic -> (the counts it is computed from, the count that must be > 0, its reason)
+STATS: dict[str, tuple[tuple[str, ...], str, str]] = {
+    MEAN_DIST: ((COMMUTERS,), COMMUTERS, NO_COMMUTERS),
+    MEDIAN_DIST: ((COMMUTERS,), COMMUTERS, NO_COMMUTERS),
+    SHARE_DIST_SHORT: ((DIST_SHORT, COMMUTERS), COMMUTERS, NO_COMMUTERS),
+    MEDIAN_TIME: ((TIMED,), TIMED, NO_TIMED),
+    SHARE_TIME_SHORT: ((TIME_SHORT, TIMED), TIMED, NO_TIMED),
+    SHARE_TIME_LONG: ((TIME_LONG, TIMED), TIMED, NO_TIMED),
+    RADIUS: ((INBOUND,), INBOUND, NO_INBOUND),
+}
+# shares: statistic -> (numerator, denominator)
+SHARES = {SHARE_DIST_SHORT: (DIST_SHORT, COMMUTERS), SHARE_TIME_SHORT: (TIME_SHORT, TIMED),
+          SHARE_TIME_LONG: (TIME_LONG, TIMED)}
+
+# per-card and per-trip columns
+HOME_UNIT = "origin_id"
+WORK_UNIT = "dest_id"
+TIME_S = "time_s"  # a trip's travel time; per card: the median over its trips
+N_TRIPS = "n_trips"
+FIRST_SEEN = "first_seen"  # first record en route
+LAST_SEEN = "last_seen"  # last record en route
+N_SEEN = "n_seen"  # records en route
+IS_RANGED = "is_ranged"  # the trip time is a range estimate (>= 2 records en route)
+OD_KEYS = (C.LEVEL, privacy.ORIGIN_ID, privacy.DEST_ID)
+
+
+def raw_col(measure: str) -> str:
+    return f"{measure}_{C.RAW_COUNT}"
+
+
+def expanded_col(measure: str) -> str:
+    return f"{measure}_{C.EXPANDED_COUNT}"
+
+
+def suppressed_col(measure: str) -> str:
+    return f"is_{measure}_suppressed"
+
+
+def reason_col(stat: str) -> str:
+    return f"{stat}_null_reason"
+
+
+# --------------------------------------------------------------------------------------
+# commuters, distance, trips and times
+
+
+def commuters(places: DataFrame) -> DataFrame:
+    """``user_id``, ``home_lon``, ``home_lat``, ``work_lon``, ``work_lat`` of the
+    ``card_places`` rows that commute: residents with a home and a work place
+    (jobs_housing's employed residents). Every other card has no row."""
+    return places.where((F.col(C.POP_CLASS) == "resident")
+                        & F.col(C.HOME_LON).isNotNull() & F.col(C.HOME_LAT).isNotNull()
+                        & F.col(C.WORK_LON).isNotNull() & F.col(C.WORK_LAT).isNotNull()
+                        ).select(C.USER_ID, C.HOME_LON, C.HOME_LAT, C.WORK_LON, C.WORK_LAT)
+
+
+def with_distance(df: DataFrame) -> DataFrame:
+    """Adds ``dist_m``: the straight-line (geodesic) distance in metres between
+    (home_lon, home_lat) and (work_lon, work_lat) on the CGCS2000 ellipsoid (GRS80),
+    computed with pyproj per Arrow batch (vectorised, no row UDF). Not in run.metric_crs:
+    the default China-wide plane shortens distances by up to 3 % (2 % at 30 deg N).
+    Rows are kept."""
+    import pyarrow as pa
+
+    schema = T.StructType([*df.schema.fields, T.StructField(C.DIST_M, T.DoubleType(), True)])
+
+    def measure(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        from pyproj import Geod
+
+        geod = Geod(ellps="GRS80")
+
+        def col(batch: pa.RecordBatch, name: str) -> np.ndarray:
+            return batch.column(name).to_numpy(zero_copy_only=False).astype(float)
+
+        for batch in batches:
+            _, _, dist = geod.inv(col(batch, C.HOME_LON), col(batch, C.HOME_LAT),
+                                  col(batch, C.WORK_LON), col(batch, C.WORK_LAT))
+            yield pa.RecordBatch.from_arrays(
+                [*batch.columns, pa.array(np.asarray(dist, float), pa.float64())],
+                schema=batch.schema.append(pa.field(C.DIST_M, pa.float64())))
+
+    return df.mapInArrow(measure, schema)
+
+
+def commute_trips(moves: DataFrame, people: DataFrame, month: dt.date,
+                  match_radius_m: float) -> DataFrame:
+    """The home→work trips of ``people`` (:func:`commuters` rows): ``user_id``,
+    ``departure``, ``arrival``, ``duration_s``, one row per move of ``moves`` that
+    departs in ``month`` (local date) from a stay within ``match_radius_m`` of the home
+    and nearer the home than the work place, to a stay within ``match_radius_m`` of the
+    work place and nearer it than the home. Other moves are dropped."""
+    start, end = month, next_month(month)
+    m = moves.join(people, C.USER_ID, how="inner")
+
+    def dist(lon: str, lat: str, plon: str, plat: str) -> Column:
+        return sphere_dist_m(F.col(lon), F.col(lat), F.col(plon), F.col(plat))
+
+    o_home = dist(C.ORIGIN_LON, C.ORIGIN_LAT, C.HOME_LON, C.HOME_LAT)
+    o_work = dist(C.ORIGIN_LON, C.ORIGIN_LAT, C.WORK_LON, C.WORK_LAT)
+    d_work = dist(C.DEST_LON, C.DEST_LAT, C.WORK_LON, C.WORK_LAT)
+    d_home = dist(C.DEST_LON, C.DEST_LAT, C.HOME_LON, C.HOME_LAT)
+    day = F.to_date(C.DEPARTURE)
+    return m.where((day >= F.lit(start)) & (day < F.lit(end))
+                   & (o_home <= match_radius_m) & (o_home < o_work)
+                   & (d_work <= match_radius_m) & (d_work < d_home)).select(
+        C.USER_ID, C.DEPARTURE, C.ARRIVAL, C.DURATION_S)
+
+
+def trip_times(trips: DataFrame, events: DataFrame) -> DataFrame:
+    """Adds, per trip, ``first_seen``, ``last_seen`` and ``n_seen`` (the records of
+    ``events``, ``user_id`` and ``event_time``, strictly between the trip's departure and
+    arrival: seen en route; null / 0 without any), ``time_s`` and ``is_ranged``.
+
+    A move's duration (last record of the home stay to first record of the work stay)
+    overstates the trip by the idle gaps around it; the span of the records seen en route
+    understates it. With ``n_seen`` >= 2 records, spread over the trip like a Poisson
+    process (uniform given their number), the trip's duration is estimated without bias
+    by the range estimator span x (n + 1) / (n - 1), kept within [span, move duration]
+    (``is_ranged`` true). With fewer records the time is the midpoint of [span (0 without
+    records), move duration] (``is_ranged`` false): a weaker estimate, used only for a
+    card without any ranged trip (:func:`person_times`). One row per trip."""
+    ev = events.select(C.USER_ID, F.col(C.EVENT_TIME).alias("_t")).join(
+        trips.select(C.USER_ID).distinct(), C.USER_ID, how="left_semi")
+    t = trips.alias("t")
+    e = ev.alias("e")
+    cond = ((F.col("t." + C.USER_ID) == F.col("e." + C.USER_ID))
+            & (F.col("e._t") > F.col("t." + C.DEPARTURE))
+            & (F.col("e._t") < F.col("t." + C.ARRIVAL)))
+    seen = t.join(e, cond, how="left").groupBy(
+        *[F.col("t." + c) for c in (C.USER_ID, C.DEPARTURE, C.ARRIVAL, C.DURATION_S)]).agg(
+        F.min("e._t").alias(FIRST_SEEN), F.max("e._t").alias(LAST_SEEN),
+        F.count("e._t").alias(N_SEEN))
+    span = F.coalesce((F.unix_micros(LAST_SEEN) - F.unix_micros(FIRST_SEEN)) / F.lit(1e6),
+                      F.lit(0.0))
+    n, upper = F.col(N_SEEN), F.col(C.DURATION_S).cast("double")
+    ranged = n >= 2
+    estimate = F.least(F.greatest(span * (n + 1) / (n - 1), span), upper)
+    return seen.withColumns({
+        TIME_S: F.when(ranged, estimate).otherwise((span + upper) / 2),
+        IS_RANGED: ranged})
+
+
+def person_times(times: DataFrame) -> DataFrame:
+    """``user_id``, ``n_trips`` (observed home→work trips) and ``time_s``: the median
+    (exact, interpolated between the middle two) over the card's ranged trips, or over all
+    its trips when none is ranged (:func:`trip_times`)."""
+    t = F.col(TIME_S)
+    return times.groupBy(C.USER_ID).agg(
+        F.count(F.lit(1)).alias(N_TRIPS),
+        F.coalesce(F.median(F.when(F.col(IS_RANGED), t)), F.median(t)).alias(TIME_S))
+
+
+def person_table(people: DataFrame, times: DataFrame, weights: DataFrame) -> DataFrame:
+    """One row per commuter: ``user_id``, home and work points, ``dist_m`` (from
+    :func:`with_distance`), ``n_trips`` (0 without an observed trip), ``time_s`` (null
+    then: an untimed commuter) and ``weight`` (the card's expansion factor; 1 without
+    one)."""
+    return (people.join(times, C.USER_ID, how="left")
+            .join(weights, C.USER_ID, how="left")
+            .select(C.USER_ID, C.HOME_LON, C.HOME_LAT, C.WORK_LON, C.WORK_LAT, C.DIST_M,
+                    F.coalesce(N_TRIPS, F.lit(0)).cast("bigint").alias(N_TRIPS), TIME_S,
+                    F.coalesce(C.WEIGHT, F.lit(1.0)).alias(C.WEIGHT)))
+
+
+def unit_pairs(people: DataFrame, units: DataFrame, grid_resolution: int) -> DataFrame:
+    """``user_id``, ``level``, ``origin_id`` (unit of the home), ``dest_id`` (unit of the
+    work place) for every polygon layer either point falls in and for the H3 grid; a side
+    outside every unit of the level is null."""
+    keys = [C.USER_ID, C.ROLE]
+    pts = people.select(C.USER_ID, F.lit("home").alias(C.ROLE),
+                        F.col(C.HOME_LON).alias(C.LON), F.col(C.HOME_LAT).alias(C.LAT)) \
+        .unionByName(people.select(C.USER_ID, F.lit("work").alias(C.ROLE),
+                                   F.col(C.WORK_LON).alias(C.LON),
+                                   F.col(C.WORK_LAT).alias(C.LAT)))
+    members = assign_units(pts, units, keys).unionByName(
+        with_grid(pts, keys, grid_resolution))
+    role = F.col(C.ROLE)
+    return members.groupBy(C.USER_ID, C.LEVEL).agg(
+        F.max(F.when(role == "home", F.col(C.UNIT_ID))).alias(HOME_UNIT),
+        F.max(F.when(role == "work", F.col(C.UNIT_ID))).alias(WORK_UNIT))
+
+
+# --------------------------------------------------------------------------------------
+# counts and statistics
+
+
+def measure_counts(pairs: DataFrame, table: DataFrame, short_distance_m: float,
+                   short_time_min: float, long_time_min: float) -> DataFrame:
+    """``level``, ``unit_id``, ``measure``, ``raw_count``, ``expanded_count`` from
+    :func:`unit_pairs` and :func:`person_table` rows: each commuter counts in its origin
+    unit as ``commuters`` and in exactly one part of each split (timed or untimed; short
+    or long distance; short, medium or long time if timed), and in its destination unit
+    as ``inbound_commuters``. Units without a commuter have no row."""
+    d, t = F.col(C.DIST_M), F.col(TIME_S)
+    short_s, long_s = 60.0 * short_time_min, 60.0 * long_time_min
+    home, work = F.col(HOME_UNIT), F.col(WORK_UNIT)
+
+    def item(measure: str | Column, unit: Column) -> Column:
+        m = F.lit(measure) if isinstance(measure, str) else measure
+        return F.struct(m.alias(C.MEASURE), unit.alias(C.UNIT_ID))
+
+    dist_part = F.when(d <= short_distance_m, F.lit(DIST_SHORT)).otherwise(F.lit(DIST_LONG))
+    time_part = (F.when(t <= short_s, F.lit(TIME_SHORT)).when(t >= long_s, F.lit(TIME_LONG))
+                 .otherwise(F.lit(TIME_MEDIUM)))
+    at_home = home.isNotNull()
+    items = F.array_compact(F.array(
+        F.when(at_home, item(COMMUTERS, home)),
+        F.when(at_home, item(F.when(t.isNull(), F.lit(UNTIMED)).otherwise(F.lit(TIMED)),
+                             home)),
+        F.when(at_home, item(dist_part, home)),
+        F.when(at_home & t.isNotNull(), item(time_part, home)),
+        F.when(work.isNotNull(), item(INBOUND, work))))
+    rows = (pairs.join(table.select(C.USER_ID, C.DIST_M, TIME_S, C.WEIGHT), C.USER_ID,
+                       how="inner")
+            .select(C.USER_ID, C.LEVEL, C.WEIGHT, F.explode(items).alias("_m"))
+            .select(C.USER_ID, C.LEVEL, C.WEIGHT, F.col("_m")[C.MEASURE].alias(C.MEASURE),
+                    F.col("_m")[C.UNIT_ID].alias(C.UNIT_ID)))
+    return rows.groupBy(C.LEVEL, C.UNIT_ID, C.MEASURE).agg(
+        F.countDistinct(C.USER_ID).cast("bigint").alias(C.RAW_COUNT),
+        F.sum(C.WEIGHT).alias(C.EXPANDED_COUNT))
+
+
+def weighted_quantile(df: DataFrame, keys: list[str], value: str, weight: str, q: float,
+                      name: str) -> DataFrame:
+    """``keys`` + ``name``: per group, the weighted ``q``-quantile of ``value``: the
+    midpoint of the smallest value whose cumulative weight reaches q x the total and the
+    smallest whose cumulative weight exceeds it (equal weights: the usual median for
+    q = 0.5). Rows ordered by value then ``user_id`` (deterministic); null values are
+    left out. See :func:`quantile_mid` for the same rule in numpy."""
+    df = df.where(F.col(value).isNotNull())
+    order = Window.partitionBy(*keys).orderBy(value, C.USER_ID).rowsBetween(
+        Window.unboundedPreceding, Window.currentRow)
+    whole = Window.partitionBy(*keys)
+    x = df.select(*keys, value, F.sum(weight).over(order).alias("_cum"),
+                  F.sum(weight).over(whole).alias("_tot"))
+    target = F.lit(q) * F.col("_tot")
+    eps = F.lit(1e-9) * F.col("_tot")
+    v = F.col(value)
+    agg = x.groupBy(*keys).agg(
+        F.min(F.when(F.col("_cum") >= target - eps, v)).alias("_lo"),
+        F.min(F.when(F.col("_cum") > target + eps, v)).alias("_hi"))
+    return agg.select(*keys, ((F.col("_lo") + F.coalesce("_hi", "_lo")) / 2).alias(name))
+
+
+def quantile_mid(values: np.ndarray, q: float, weights: np.ndarray | None = None
+                 ) -> float:
+    """The rule of :func:`weighted_quantile` in numpy (NaN for no values)."""
+    v = np.asarray(values, float)
+    w = np.ones_like(v) if weights is None else np.asarray(weights, float)
+    ok = ~np.isnan(v)
+    v, w = v[ok], w[ok]
+    if not len(v):
+        return float("nan")
+    order = np.argsort(v, kind="stable")
+    v, cum = v[order], np.cumsum(w[order])
+    target, eps = q * cum[-1], 1e-9 * cum[-1]
+    lo = v[np.argmax(cum >= target - eps)]
+    above = cum > target + eps
+    hi = v[np.argmax(above)] if above.any() else lo
+    return float((lo + hi) / 2)
+
+
+def unit_stats(pairs: DataFrame, table: DataFrame, radius_quantile: float) -> DataFrame:
+    """``level``, ``unit_id`` and the unsuppressed statistics of every unit with a
+    commuter (weighted by the cards' expansion factors): ``mean_dist_m``,
+    ``median_dist_m`` and ``median_time_min`` (over timed commuters) of the commuters
+    living in the unit, and ``commuting_radius_m``: the ``radius_quantile`` quantile of
+    the commute distances of the people working in it (:func:`weighted_quantile`)."""
+    rows = pairs.join(table.select(C.USER_ID, C.DIST_M, TIME_S, C.WEIGHT), C.USER_ID,
+                      how="inner")
+    home = rows.where(F.col(HOME_UNIT).isNotNull()).withColumnRenamed(HOME_UNIT, C.UNIT_ID)
+    work = rows.where(F.col(WORK_UNIT).isNotNull()).withColumnRenamed(WORK_UNIT, C.UNIT_ID)
+    keys = [C.LEVEL, C.UNIT_ID]
+    mean = home.groupBy(*keys).agg(
+        (F.sum(F.col(C.WEIGHT) * F.col(C.DIST_M)) / F.sum(C.WEIGHT)).alias(MEAN_DIST))
+    med = weighted_quantile(home, keys, C.DIST_M, C.WEIGHT, 0.5, MEDIAN_DIST)
+    tmed = weighted_quantile(home.withColumn("_min", F.col(TIME_S) / 60.0), keys, "_min",
+                             C.WEIGHT, 0.5, MEDIAN_TIME)
+    radius = weighted_quantile(work, keys, C.DIST_M, C.WEIGHT, radius_quantile, RADIUS)
+    return (mean.join(med, keys, how="full").join(tmed, keys, how="full")
+            .join(radius, keys, how="full"))
+
+
+def complete(counts: DataFrame, units: DataFrame) -> DataFrame:
+    """Every (polygon unit, measure) row with zeros filled, plus every measure of each
+    grid cell with a row in ``counts``: ``level``, ``unit_id``, ``unit_name``,
+    ``parent_id``, ``measure``, ``raw_count``, ``expanded_count``."""
+    measures = F.explode(F.array(*[F.lit(m) for m in MEASURES])).alias(C.MEASURE)
+    cells = counts.where(F.col(C.LEVEL) == C.GRID_LEVEL).select(
+        C.LEVEL, C.UNIT_ID, F.lit(None).cast("string").alias(C.UNIT_NAME),
+        F.lit(None).cast("string").alias(C.PARENT_ID)).distinct()
+    grid = (units.select(C.LEVEL, C.UNIT_ID, C.UNIT_NAME, C.PARENT_ID)
+            .unionByName(cells).select("*", measures))
+    return grid.join(counts, [C.LEVEL, C.UNIT_ID, C.MEASURE], how="left").select(
+        C.LEVEL, C.UNIT_ID, C.UNIT_NAME, C.PARENT_ID, C.MEASURE,
+        F.coalesce(C.RAW_COUNT, F.lit(0).cast("bigint")).alias(C.RAW_COUNT),
+        F.coalesce(C.EXPANDED_COUNT, F.lit(0.0)).alias(C.EXPANDED_COUNT))
+
+
+def od_counts(pairs: DataFrame, table: DataFrame, units: DataFrame) -> DataFrame:
+    """Per level and (origin, destination) pair with a commuter: ``level``, ``origin_id``,
+    ``origin_name``, ``origin_parent_id``, ``dest_id``, ``dest_name``,
+    ``dest_parent_id``, ``raw_count``, ``expanded_count``. Commuters with a side outside
+    every unit of the level are in no pair of it."""
+    both = pairs.where(F.col(HOME_UNIT).isNotNull() & F.col(WORK_UNIT).isNotNull()).join(
+        table.select(C.USER_ID, C.WEIGHT), C.USER_ID, how="inner")
+    counts = both.groupBy(C.LEVEL, HOME_UNIT, WORK_UNIT).agg(
+        F.countDistinct(C.USER_ID).cast("bigint").alias(C.RAW_COUNT),
+        F.sum(C.WEIGHT).alias(C.EXPANDED_COUNT))
+    names = units.select(C.LEVEL, C.UNIT_ID, C.UNIT_NAME, C.PARENT_ID)
+
+    def side(prefix: str) -> DataFrame:
+        return names.select(C.LEVEL, F.col(C.UNIT_ID).alias(f"{prefix}_id"),
+                            F.col(C.UNIT_NAME).alias(f"{prefix}_name"),
+                            F.col(C.PARENT_ID).alias(f"{prefix}_parent_id"))
+
+    return (counts.join(side("origin"), [C.LEVEL, HOME_UNIT], how="left")
+            .join(side("dest"), [C.LEVEL, WORK_UNIT], how="left")
+            .select(C.LEVEL, HOME_UNIT, "origin_name", "origin_parent_id", WORK_UNIT,
+                    "dest_name", "dest_parent_id", C.RAW_COUNT, C.EXPANDED_COUNT))
+
+
+@dataclass(frozen=True)
+class MonthTables:
+    """The unsuppressed frames of a month (:func:`month_tables`)."""
+
+    table: DataFrame  # per commuter (person_table)
+    pairs: DataFrame  # per commuter and level (unit_pairs)
+    counts: DataFrame  # per unit and measure, zeros filled (complete)
+    stats: DataFrame  # per unit (unit_stats)
+    od: DataFrame  # per level and unit pair (od_counts)
+
+
+def month_tables(places: DataFrame, factors: DataFrame, age_factors: DataFrame | None,
+                 units: DataFrame, moves: DataFrame, events: DataFrame, month: dt.date,
+                 grid_resolution: int, cc: CommuteConfig,
+                 keep: Callable[[DataFrame], DataFrame] = lambda df: df) -> MonthTables:
+    """Steps 1-6 of the module doc chained: ``places``: card_places; ``factors`` /
+    ``age_factors``: expansion_factors / expansion_factors_age (None: county weighting);
+    ``units``: unit polygons; ``moves`` / ``events``: the month's moves and events_clean
+    (its days and the first of the next month). ``keep`` persists the frames read more
+    than once (the job's ``ctx.keep``)."""
+    people = keep(with_distance(commuters(places)))
+    trips = commute_trips(moves, people, month, cc.match_radius_m)
+    times = keep(trip_times(trips, events))
+    table = keep(person_table(people, person_times(times),
+                              user_weights(places, factors, age_factors)))
+    pairs = keep(unit_pairs(table, units, grid_resolution))
+    counts = complete(measure_counts(pairs, table, cc.short_distance_m, cc.short_time_min,
+                                     cc.long_time_min), units)
+    return MonthTables(table, pairs, counts, unit_stats(pairs, table, cc.radius_quantile),
+                       od_counts(pairs, table, units))
+
+
+# --------------------------------------------------------------------------------------
+# publishing
+
+
+def suppress_level(pdf: pd.DataFrame, k_min: int, complementary: bool,
+                   suppress_zeros: bool) -> pd.DataFrame:
+    """:func:`suppress_counts` on one level's long form in pandas (``_force``: totals the
+    OD suppression needs withheld). Returns the rows with ``is_suppressed`` and the counts
+    of suppressed rows nulled."""
+    pdf = pdf.reset_index(drop=True)
+    force = pdf.pop("_force").eq(True)
+    is_total = pdf[C.MEASURE].isin(TOTALS)
+    totals = pdf[is_total].assign(_fixed=force[is_total], **{C.IS_SUPPRESSED: force[is_total]})
+    first = privacy.suppression_mask(totals, k_min, complementary, suppress_zeros,
+                                     identities=(), by=C.MEASURE, fixed="_fixed")
+    state = pd.Series(False, index=pdf.index)
+    state[totals.index] = first
+    both = pdf.assign(_fixed=is_total, **{C.IS_SUPPRESSED: state})
+    out = privacy.suppress_pandas(both, k_min, complementary, suppress_zeros,
+                                  identities=IDENTITIES, by=C.MEASURE, fixed="_fixed")
+    return out.drop(columns="_fixed")
+
+
+def suppress_counts(counts: DataFrame, k_min: int, complementary: bool,
+                    suppress_zeros: bool, hidden_totals: DataFrame | None = None
+                    ) -> DataFrame:
+    """The long form (:func:`complete`) with ``is_suppressed`` (one pandas pass per
+    level, :func:`suppress_level`): first the totals (``commuters``,
+    ``inbound_commuters``) under the rule of population_by_unit and jobs_housing (primary
+    below ``k_min``, complementary within sibling groups), so ``commuters`` is hidden
+    exactly where jobs_housing hides ``employed_residents``; ``hidden_totals``
+    (``level``, ``unit_id``): inbound totals the OD suppression needs withheld
+    (``privacy.HIDE_DEST_TOTAL``), hidden first. Then every part with the totals fixed:
+    primary, sibling groups and the identities of :data:`IDENTITIES` (so neither a part
+    nor a total is recovered by subtraction)."""
+    if hidden_totals is not None:
+        flag = hidden_totals.select(C.LEVEL, C.UNIT_ID).distinct().withColumns(
+            {C.MEASURE: F.lit(INBOUND), "_force": F.lit(True)})
+        counts = counts.join(flag, [C.LEVEL, C.UNIT_ID, C.MEASURE], how="left")
+    else:
+        counts = counts.withColumn("_force", F.lit(False))
+    fields = [T.StructField(f.name, f.dataType, True) if f.name in (C.RAW_COUNT,
+                                                                    C.EXPANDED_COUNT) else f
+              for f in counts.schema.fields if f.name != "_force"]
+    schema = T.StructType(fields + [T.StructField(C.IS_SUPPRESSED, T.BooleanType(), False)])
+    names = [f.name for f in schema.fields]
+
+    def apply(pdf: pd.DataFrame) -> pd.DataFrame:
+        return suppress_level(pdf, k_min, complementary, suppress_zeros)[names]
+
+    return counts.groupBy(C.LEVEL).applyInPandas(apply, schema)
+
+
+def spread(long: DataFrame) -> DataFrame:
+    """One row per unit from the long form with ``is_suppressed``: ``level``,
+    ``unit_id``, ``unit_name``, ``parent_id`` and, per measure, :func:`raw_col`,
+    :func:`expanded_col`, :func:`suppressed_col`."""
+    if C.IS_SUPPRESSED not in long.columns:
+        long = long.withColumn(C.IS_SUPPRESSED, F.lit(False))
+    m = F.col(C.MEASURE)
+    aggs = []
+    for name in MEASURES:
+        aggs += [F.max(F.when(m == name, F.col(C.RAW_COUNT))).alias(raw_col(name)),
+                 F.max(F.when(m == name, F.col(C.EXPANDED_COUNT))).alias(expanded_col(name)),
+                 F.max(F.when(m == name, F.col(C.IS_SUPPRESSED))).alias(suppressed_col(name))]
+    return long.groupBy(C.LEVEL, C.UNIT_ID, C.UNIT_NAME, C.PARENT_ID).agg(*aggs)
+
+
+def with_stats(wide: DataFrame, stats: DataFrame) -> DataFrame:
+    """Adds the shares (:data:`SHARES`, on expanded counts), the statistics of ``stats``
+    (:func:`unit_stats`) and a :func:`reason_col` per statistic: a statistic is null,
+    with reason ``suppressed``, when a count it is computed from is suppressed (so it
+    never reveals a hidden count), else, with reason ``no_commuters`` /
+    ``no_timed_commuters`` / ``no_inbound_commuters``, when there is nobody to describe.
+    Rows are kept."""
+    out = wide.join(stats, [C.LEVEL, C.UNIT_ID], how="left")
+    cols = {}
+    for stat, (needs, base, empty) in STATS.items():
+        hidden = F.lit(False)
+        for m in needs:
+            hidden = hidden | F.col(suppressed_col(m))
+        n = F.col(expanded_col(base))
+        present = ~hidden & (n > 0)
+        if stat in SHARES:
+            num, den = SHARES[stat]
+            value = F.col(expanded_col(num)) / F.col(expanded_col(den))
+        else:
+            value = F.col(stat)
+        cols[stat] = F.when(present, value)
+        cols[reason_col(stat)] = (F.when(hidden, F.lit(SUPPRESSED))
+                                  .when(n.isNull() | (n <= 0), F.lit(empty)))
+    return out.withColumns(cols)
+
+
+def publish(counts: DataFrame, stats: DataFrame, k_min: int, complementary: bool,
+            suppress_zeros: bool, hidden_totals: DataFrame | None = None) -> DataFrame:
+    """The published ``commute`` rows of a month: :func:`suppress_counts`, one row per
+    unit (:func:`spread`), the statistics (:func:`with_stats`)."""
+    long = suppress_counts(counts, k_min, complementary, suppress_zeros, hidden_totals)
+    return with_stats(spread(long), stats)
+
+
+def unsuppressed(t: MonthTables) -> DataFrame:
+    """The month's ``commute`` rows before suppression (counts, shares and statistics
+    of every unit; for ``mobsig evaluate`` and the tests)."""
+    return with_stats(spread(t.counts), t.stats)
+
+
+def publish_od(od: DataFrame, k_min: int, complementary: bool) -> DataFrame:
+    """The published ``commute_od`` rows (with ``privacy.HIDE_DEST_TOTAL``, which the job
+    drops after passing it to :func:`publish`): ``privacy.with_od_suppression`` per level,
+    same-unit pairs public (jobs_housing publishes them as live_and_work)."""
+    return privacy.with_od_suppression(od, k_min, complementary, public_diagonal=True)
