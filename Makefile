@@ -31,15 +31,13 @@ jars:
 browser:
 	command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
 
-## test: the whole test suite (what CI runs, via .ci/run), on two workers (one per core;
-## tests/conftest.py keeps the city chain on one worker)
-XDIST ?= -n 2 --dist loadgroup
+## test: the whole test suite (what CI runs, via .ci/run)
 test: install jars
-	$(BIN)/python -m pytest $(XDIST)
+	$(BIN)/python -m pytest
 
 ## test-fast: unit tests and small hand-built frames: no job runs, no synthetic city
 test-fast: install jars
-	$(BIN)/python -m pytest $(XDIST) -m "not job and not city and not cluster and not slow"
+	$(BIN)/python -m pytest -m "not job and not city and not cluster and not slow"
 
 ## demo: generate a small synthetic city and run every job on it (outputs in $(DEMO)/)
 demo: install jars

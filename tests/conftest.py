@@ -144,30 +144,12 @@ def pytest_configure(config):
         setattr(Catalog, name, counted)
 
 
-# Fixtures too costly to build twice: under pytest-xdist (`make test` runs two workers,
-# `-n 2 --dist loadgroup`) every test that uses one runs on the same worker, so the city
-# and its chain are built once. Every other test is grouped by its module, so module
-# fixtures (a small city, a cluster) are built once too.
-SHARED_FIXTURES = ("city", "chain")
-
-
-def xdist_group(item) -> str:
-    used = set(getattr(item, "fixturenames", ()))
-    if used & set(SHARED_FIXTURES):
-        return "city"
-    return item.nodeid.split("::", 1)[0]
-
-
 def pytest_collection_modifyitems(config, items):
     for item in items:
         used = set(getattr(item, "fixturenames", ()))
         for fixture, marker in TIER_FIXTURES.items():
             if fixture in used:
                 item.add_marker(getattr(pytest.mark, marker))
-        item.add_marker(pytest.mark.xdist_group(xdist_group(item)))
-    # the city group is the longest: run it first, so its worker starts on it at once and
-    # the other worker takes the small groups (a stable sort keeps the order within each)
-    items.sort(key=lambda item: xdist_group(item) != "city")
 
 
 def pytest_runtest_setup(item):
