@@ -28,20 +28,15 @@ home unit), and writes their GeoParquet and CSV exports under
 
 from __future__ import annotations
 
-from pyspark.sql import functions as F
-
 from mobsig import columns as C
 from mobsig import expansion, privacy
 from mobsig import service_population as sp
-from mobsig.config import ServicePopulationConfig
-from mobsig.errors import ConfigError
 from mobsig.geo import next_month, unit_polygons
 from mobsig.io.exports import export_month
-from mobsig.io.units import layer_levels
-from mobsig.params import build_section, section_dict
+from mobsig.io.units import check_levels
 from mobsig.runner import JobContext, Output
 
-TABLES = ("service_population", "service_population_daily", "service_catchment")
+EXPORTS = ("service_population", "service_population_daily", "service_catchment")
 
 
 def add_arguments(p) -> None:
@@ -56,81 +51,53 @@ def options(args) -> dict:
     return {"export": not args.no_export_files, "zones": args.zones}
 
 
-def settings(cfg, options: dict) -> ServicePopulationConfig:
-    """service_population with ``--zones`` applied (ConfigError for a bad name)."""
-    if not options.get("zones"):
-        return cfg.service_population
-    try:
-        return build_section("service_population", ServicePopulationConfig, {
-            **section_dict(cfg.service_population), "zones": options["zones"]})
-    except ConfigError as exc:
-        raise ConfigError(f"--zones: {exc}") from None
-
-
 def validate(cfg, options: dict) -> None:
-    s = settings(cfg, options)
-    found = [layer_levels(layer) for layer in cfg.unit_layers()]
-    known = set().union(*[f for f in found if f])
-    missing = [n for n in (*s.zones, *s.home_levels) if n not in known]
-    if missing and all(f is not None for f in found):
-        raise ConfigError(f"service_population: {missing[0]!r} is not a layer of paths.units "
-                          f"(its levels: {', '.join(sorted(known))})")
+    s = cfg.service_population.with_zones(options.get("zones"))
+    check_levels(cfg.unit_layers(), [*s.zones, *s.home_levels], "service_population")
 
 
 def build(ctx: JobContext) -> list[Output]:
-    cfg, key, s = ctx.cfg, ctx.part.month_key, settings(ctx.cfg, ctx.options)
-    pv = cfg.privacy
+    cfg, key, pv = ctx.cfg, ctx.part.month_key, ctx.cfg.privacy
+    s = cfg.service_population.with_zones(ctx.options.get("zones"))
     ctx.fact("zones", ",".join(s.zones) or "none")
-    if not s.zones:
-        ctx.log.warning("service_population %s: no zone layer (--zones or "
-                        "service_population.zones): nothing to measure", key)
+    if not s.zones:  # nothing to measure: the chain runs on without zone layers
+        ctx.log.warning("no zone layer (--zones, service_population.zones)")
         return []
     places = ctx.keep(ctx.read("card_places", month=key))
-    ctx.note_input("card_places", places.count())
     factors = ctx.keep(ctx.read("expansion_factors", month=key))
-    ctx.note_input("expansion_factors", factors.count())
-    ctx.require(ctx.result.input_rows["card_places"] > 0
-                and ctx.result.input_rows["expansion_factors"] > 0,
-                "no card_places or expansion_factors rows; run place_cards and expand first")
+    for name, df in (("card_places", places), ("expansion_factors", factors)):
+        ctx.note_input(name, df.count())
+        ctx.require(ctx.result.input_rows[name] > 0, f"no {name} rows; run it first")
     age = ctx.keep(age_factors(ctx)) if cfg.expansion.rake_ages else None
     units = ctx.keep(unit_polygons(ctx.read("units")))
-    have = {r[C.LEVEL] for r in units.select(C.LEVEL).distinct().collect()}
-    missing = [n for n in (*s.zones, *s.home_levels) if n not in have]
-    ctx.require(not missing, f"no layer {missing} in the units table (levels: {sorted(have)})")
-    stays = ctx.read("stays", dt=ctx.part.month_days + [next_month(ctx.month)])
-    c = sp.service_counts(stays, places, factors, age, units, list(s.zones),
-                          list(s.home_levels), ctx.month, s.min_stay_min * 60,
-                          s.catchment_quantile, cfg.population.grid_h3_resolution)
+    ctx.require(not (lack := sp.missing_levels(units, [*s.zones, *s.home_levels])), lack)
+    c = sp.service_counts(ctx.read("stays", dt=ctx.part.month_days + [next_month(ctx.month)]),
+                          places, factors, age, units, list(s.zones), list(s.home_levels),
+                          ctx.month, s.min_stay_min * 60, s.catchment_quantile,
+                          cfg.population.grid_h3_resolution)
     c = sp.ServiceCounts(*(ctx.keep(f) for f in (c.visits, c.weights, c.monthly, c.daily,
                                                    c.catchment, c.radius, c.days)))
     ctx.check("service_population_totals", sp.totals_gaps(c), table="service_population")
-    n_days = c.days.count()
-    ctx.fact("days_observed", n_days)
-    monthly = ctx.keep(sp.suppress_monthly(c.monthly, pv.k_min, pv.complementary,
-                                           pv.suppress_zeros))
-    pub = sp.publish(c, monthly, pv.k_min, pv.complementary, pv.suppress_zeros,
-                     s.catchment_quantile, n_days)
-    if ctx.options.get("export", True):
-        for t in TABLES:
-            ctx.after_write(lambda t=t: ctx.note_output(
-                f"exports/{t}.csv", export_month(ctx.catalog, t, key, units)))
+    pub = sp.publish(c, pv.k_min, pv.complementary, pv.suppress_zeros, s.catchment_quantile,
+                     key)
+    for t in EXPORTS if ctx.options.get("export", True) else ():
+        ctx.after_write(lambda t=t: ctx.note_output(
+            f"exports/{t}.csv", export_month(ctx.catalog, t, key, units)))
     params = {"small_counts": privacy.small_counts(pv.k_min, pv.suppress_zeros)}
-    month, zones = F.lit(key), list(s.zones)
-    return [Output(pub.monthly.withColumn(C.MONTH, month), "service_population",
-                   partition={"month": key, "level": zones}, params=params),
-            Output(pub.daily.withColumn(C.MONTH, month), "service_population_daily",
-                   partition={"month": key, "level": zones}, params=params),
-            Output(pub.catchment.withColumn(C.MONTH, month), "service_catchment",
-                   partition={"month": key, "zone_level": zones}, params=params)]
+    zones = {C.MONTH: key, C.LEVEL: list(s.zones)}
+    return [Output(pub.monthly, "service_population", zones, params=params),
+            Output(pub.daily, "service_population_daily", zones, params=params),
+            Output(pub.catchment, "service_catchment",
+                   {C.MONTH: key, C.ZONE_LEVEL: list(s.zones)}, params=params)]
 
 
 def age_factors(ctx: JobContext):
-    """The month's expansion_factors_age rows, checked against expansion.age_bands."""
+    # the month's expansion_factors_age rows, checked against expansion.age_bands
     age = ctx.read("expansion_factors_age", month=ctx.part.month_key)
-    have = {r[C.AGE_BAND] for r in age.select(C.AGE_BAND).distinct().collect()}
     ctx.note_input("expansion_factors_age", age.count())
-    problem = expansion.age_bands_problem(have, ctx.cfg.expansion.age_bands)
-    ctx.require(not problem, problem)
+    have = {r[C.AGE_BAND] for r in age.select(C.AGE_BAND).distinct().collect()}
+    ctx.require(not (bad := expansion.age_bands_problem(have, ctx.cfg.expansion.age_bands)),
+                bad)
     return age
 
 

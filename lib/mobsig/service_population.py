@@ -298,6 +298,15 @@ def service_counts(stays: DataFrame, places: DataFrame, factors: DataFrame,
         days=days)
 
 
+def missing_levels(units: DataFrame, names: list[str]) -> str:
+    """'' when every name is a level of ``units``, else a message naming the missing ones
+    and the levels there are (one small Spark job)."""
+    have = {r[C.LEVEL] for r in units.select(C.LEVEL).distinct().collect()}
+    missing = [n for n in names if n not in have]
+    return (f"no layer {missing} in the units table (levels: {sorted(have)}); run "
+            "ingest_units after adding it to paths.units") if missing else ""
+
+
 def totals_gaps(counts: ServiceCounts) -> dict[str, int]:
     """Numbers that must be 0 before anything is published (three small Spark jobs):
     ``role_gap`` (zone-days and zones whose total differs from resident + worker +
@@ -467,17 +476,19 @@ class Published:
     catchment: DataFrame
 
 
-def publish(counts: ServiceCounts, monthly_suppressed: DataFrame, k_min: int,
-            complementary: bool, suppress_zeros: bool, quantile: float, n_days: int
-            ) -> Published:
-    """The published tables from the unsuppressed ``counts`` and ``monthly_suppressed``
-    (:func:`suppress_monthly` of ``counts.monthly``, computed once by the caller: the
-    catchment's suppression depends on it). Adds ``days_observed`` (``n_days``) and
-    ``catchment_quantile`` to the monthly rows."""
+def publish(counts: ServiceCounts, k_min: int, complementary: bool, suppress_zeros: bool,
+            quantile: float, month_key: str) -> Published:
+    """The published tables of the month ``month_key`` (YYYY-MM, column ``month``) from
+    the unsuppressed ``counts`` (the catchment's suppression depends on the monthly one:
+    :func:`suppress_monthly` is computed for both, a small pandas pass per zone layer).
+    Adds ``days_observed`` (the days of ``counts.days``) and ``catchment_quantile`` to
+    the monthly rows."""
+    monthly_suppressed = suppress_monthly(counts.monthly, k_min, complementary,
+                                          suppress_zeros)
     zkeys = [C.LEVEL, C.UNIT_ID, C.UNIT_NAME]
+    n_days = counts.days.agg(F.count(F.lit(1)).cast("int").alias(C.DAYS_OBSERVED))
     monthly = with_radius(spread(monthly_suppressed, zkeys), counts.radius, k_min) \
-        .withColumns({C.DAYS_OBSERVED: F.lit(int(n_days)),
-                      C.CATCHMENT_QUANTILE: F.lit(float(quantile))})
+        .crossJoin(n_days).withColumn(C.CATCHMENT_QUANTILE, F.lit(float(quantile)))
     daily = spread(suppress_daily(counts.daily, k_min, complementary, suppress_zeros),
                    [*zkeys, C.KEY_DATE]).withColumnRenamed(C.KEY_DATE, C.DT)
     hidden = monthly_suppressed.where((F.col(C.VISIT_ROLE) == VISITOR)
@@ -486,4 +497,6 @@ def publish(counts: ServiceCounts, monthly_suppressed: DataFrame, k_min: int,
     catchment = with_share(suppress_catchment(counts.catchment, hidden, k_min,
                                               complementary, suppress_zeros),
                            counts.monthly)
-    return Published(monthly, daily, catchment)
+    month = F.lit(month_key)
+    return Published(monthly.withColumn(C.MONTH, month), daily.withColumn(C.MONTH, month),
+                     catchment.withColumn(C.MONTH, month))
