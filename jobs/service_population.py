@@ -28,16 +28,15 @@ home unit), and writes their GeoParquet and CSV exports under
 
 from __future__ import annotations
 
-from pyspark.sql import functions as F
-
 from mobsig import columns as C
 from mobsig import expansion, privacy
 from mobsig import service_population as sp
 from mobsig.geo import next_month, unit_polygons
 from mobsig.io.exports import export_month
+from mobsig.io.units import check_levels
 from mobsig.runner import JobContext, Output
 
-TABLES = ("service_population", "service_population_daily", "service_catchment")
+EXPORTS = ("service_population", "service_population_daily", "service_catchment")
 
 
 def add_arguments(p) -> None:
@@ -53,50 +52,44 @@ def options(args) -> dict:
 
 
 def validate(cfg, options: dict) -> None:
-    sp.check_layer_names(cfg, sp.settings(cfg, options.get("zones")))
+    s = cfg.service_population.with_zones(options.get("zones"))
+    check_levels(cfg.unit_layers(), [*s.zones, *s.home_levels], "service_population")
 
 
 def build(ctx: JobContext) -> list[Output]:
-    cfg, key, s = ctx.cfg, ctx.part.month_key, sp.settings(ctx.cfg, ctx.options.get("zones"))
-    pv = cfg.privacy
+    cfg, key, pv = ctx.cfg, ctx.part.month_key, ctx.cfg.privacy
+    s = cfg.service_population.with_zones(ctx.options.get("zones"))
     ctx.fact("zones", ",".join(s.zones) or "none")
-    if not s.zones:
-        ctx.log.warning("service_population %s: no zone layer (--zones or "
-                        "service_population.zones): nothing to measure", key)
+    if not s.zones:  # nothing to measure: the chain runs on without zone layers
+        ctx.log.warning("no zone layer (--zones, service_population.zones)")
         return []
     places = ctx.keep(ctx.read("card_places", month=key))
     factors = ctx.keep(ctx.read("expansion_factors", month=key))
-    ctx.require(sp.note_inputs(ctx, places=places, factors=factors),
-                "no card_places or expansion_factors rows; run place_cards and expand first")
+    for name, df in (("card_places", places), ("expansion_factors", factors)):
+        ctx.note_input(name, df.count())
+        ctx.require(ctx.result.input_rows[name] > 0, f"no {name} rows; run it first")
     age = ctx.keep(expansion.checked_age_factors(ctx, ctx.read(
         "expansion_factors_age", month=ctx.part.month_key))) if cfg.expansion.rake_ages else None
     units = ctx.keep(unit_polygons(ctx.read("units")))
-    ctx.require(*sp.layers_present(units, s))
-    stays = ctx.read("stays", dt=ctx.part.month_days + [next_month(ctx.month)])
-    c = sp.service_counts(stays, places, factors, age, units, list(s.zones),
-                          list(s.home_levels), ctx.month, s.min_stay_min * 60,
-                          s.catchment_quantile, cfg.population.grid_h3_resolution)
+    ctx.require(not (lack := sp.missing_levels(units, [*s.zones, *s.home_levels])), lack)
+    c = sp.service_counts(ctx.read("stays", dt=ctx.part.month_days + [next_month(ctx.month)]),
+                          places, factors, age, units, list(s.zones), list(s.home_levels),
+                          ctx.month, s.min_stay_min * 60, s.catchment_quantile,
+                          cfg.population.grid_h3_resolution)
     c = sp.ServiceCounts(*(ctx.keep(f) for f in (c.visits, c.weights, c.monthly, c.daily,
                                                    c.catchment, c.radius, c.days)))
     ctx.check("service_population_totals", sp.totals_gaps(c), table="service_population")
-    n_days = c.days.count()
-    ctx.fact("days_observed", n_days)
-    monthly = ctx.keep(sp.suppress_monthly(c.monthly, pv.k_min, pv.complementary,
-                                           pv.suppress_zeros))
-    pub = sp.publish(c, monthly, pv.k_min, pv.complementary, pv.suppress_zeros,
-                     s.catchment_quantile, n_days)
-    if ctx.options.get("export", True):
-        for t in TABLES:
-            ctx.after_write(lambda t=t: ctx.note_output(
-                f"exports/{t}.csv", export_month(ctx.catalog, t, key, units)))
+    pub = sp.publish(c, pv.k_min, pv.complementary, pv.suppress_zeros, s.catchment_quantile,
+                     key)
+    for t in EXPORTS if ctx.options.get("export", True) else ():
+        ctx.after_write(lambda t=t: ctx.note_output(
+            f"exports/{t}.csv", export_month(ctx.catalog, t, key, units)))
     params = {"small_counts": privacy.small_counts(pv.k_min, pv.suppress_zeros)}
-    month, zones = F.lit(key), list(s.zones)
-    return [Output(pub.monthly.withColumn(C.MONTH, month), "service_population",
-                   partition={"month": key, "level": zones}, params=params),
-            Output(pub.daily.withColumn(C.MONTH, month), "service_population_daily",
-                   partition={"month": key, "level": zones}, params=params),
-            Output(pub.catchment.withColumn(C.MONTH, month), "service_catchment",
-                   partition={"month": key, "zone_level": zones}, params=params)]
+    zones = {C.MONTH: key, C.LEVEL: list(s.zones)}
+    return [Output(pub.monthly, "service_population", zones, params=params),
+            Output(pub.daily, "service_population_daily", zones, params=params),
+            Output(pub.catchment, "service_catchment",
+                   {C.MONTH: key, C.ZONE_LEVEL: list(s.zones)}, params=params)]
 
 
 if __name__ == "__main__":

@@ -228,10 +228,18 @@ def test_units_tile_and_sedona_spatial_join(city, spark):
 
     res, cfg = city
     layers = [read_units_layer(spark, p) for p in cfg.paths_list("units")]
-    counties, towns, zones = layers
+    counties, towns, zones, facilities = layers
     assert counties.count() == 6 and towns.count() >= 24
     assert {r["level"] for r in zones.collect()} == {"farmland", "reserve_core",
                                                      "hazard_point", "park"}
+    # service_population's zones: the facility layer the generated config names
+    assert cfg.service_population.zones == ("facility",)
+    fac = facilities.selectExpr("level", "get_json_object(attributes, '$.kind') AS kind",
+                                "ST_Area(ST_Transform(geometry, 'EPSG:4490', 'EPSG:4527')) "
+                                "AS area").collect()
+    assert {(r["level"], r["kind"]) for r in fac} == {
+        ("facility", k) for k in ("cbd", "hub", "park", "heritage")}
+    assert all(0.5e6 < r["area"] < 8e6 for r in fac), fac
     area = lambda df: df.selectExpr(  # noqa: E731
         "unit_id", "get_json_object(attributes, '$.parent_id') AS parent_id",
         "ST_Area(ST_Transform(geometry, 'EPSG:4490', 'EPSG:4527')) AS area")

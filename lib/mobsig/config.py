@@ -647,6 +647,17 @@ class ServicePopulationConfig:
             raise ConfigError("service_population.home_levels: name at least one unit layer "
                               "(e.g. county)")
 
+    def with_zones(self, zones: str | None) -> ServicePopulationConfig:
+        """The section with ``zones`` from a command line (``--zones a,b``) in place of the
+        configured ones (None or empty: unchanged), validated like the config."""
+        if not zones:
+            return self
+        try:
+            return build_section("service_population", ServicePopulationConfig,
+                                 {**section_dict(self), "zones": zones})
+        except ConfigError as exc:
+            raise ConfigError(f"--zones: {exc}") from None
+
 
 @dataclass(frozen=True)
 class ExpansionConfig:

@@ -298,6 +298,15 @@ def service_counts(stays: DataFrame, places: DataFrame, factors: DataFrame,
         days=days)
 
 
+def missing_levels(units: DataFrame, names: list[str]) -> str:
+    """'' when every name is a level of ``units``, else a message naming the missing ones
+    and the levels there are (one small Spark job)."""
+    have = {r[C.LEVEL] for r in units.select(C.LEVEL).distinct().collect()}
+    missing = [n for n in names if n not in have]
+    return (f"no layer {missing} in the units table (levels: {sorted(have)}); run "
+            "ingest_units after adding it to paths.units") if missing else ""
+
+
 def totals_gaps(counts: ServiceCounts) -> dict[str, int]:
     """Numbers that must be 0 before anything is published (three small Spark jobs):
     ``role_gap`` (zone-days and zones whose total differs from resident + worker +
@@ -467,17 +476,19 @@ class Published:
     catchment: DataFrame
 
 
-def publish(counts: ServiceCounts, monthly_suppressed: DataFrame, k_min: int,
-            complementary: bool, suppress_zeros: bool, quantile: float, n_days: int
-            ) -> Published:
-    """The published tables from the unsuppressed ``counts`` and ``monthly_suppressed``
-    (:func:`suppress_monthly` of ``counts.monthly``, computed once by the caller: the
-    catchment's suppression depends on it). Adds ``days_observed`` (``n_days``) and
-    ``catchment_quantile`` to the monthly rows."""
+def publish(counts: ServiceCounts, k_min: int, complementary: bool, suppress_zeros: bool,
+            quantile: float, month_key: str) -> Published:
+    """The published tables of the month ``month_key`` (YYYY-MM, column ``month``) from
+    the unsuppressed ``counts`` (the catchment's suppression depends on the monthly one:
+    :func:`suppress_monthly` is computed for both, a small pandas pass per zone layer).
+    Adds ``days_observed`` (the days of ``counts.days``) and ``catchment_quantile`` to
+    the monthly rows."""
+    monthly_suppressed = suppress_monthly(counts.monthly, k_min, complementary,
+                                          suppress_zeros)
     zkeys = [C.LEVEL, C.UNIT_ID, C.UNIT_NAME]
+    n_days = counts.days.agg(F.count(F.lit(1)).cast("int").alias(C.DAYS_OBSERVED))
     monthly = with_radius(spread(monthly_suppressed, zkeys), counts.radius, k_min) \
-        .withColumns({C.DAYS_OBSERVED: F.lit(int(n_days)),
-                      C.CATCHMENT_QUANTILE: F.lit(float(quantile))})
+        .crossJoin(n_days).withColumn(C.CATCHMENT_QUANTILE, F.lit(float(quantile)))
     daily = spread(suppress_daily(counts.daily, k_min, complementary, suppress_zeros),
                    [*zkeys, C.KEY_DATE]).withColumnRenamed(C.KEY_DATE, C.DT)
     hidden = monthly_suppressed.where((F.col(C.VISIT_ROLE) == VISITOR)
@@ -486,50 +497,6 @@ def publish(counts: ServiceCounts, monthly_suppressed: DataFrame, k_min: int,
     catchment = with_share(suppress_catchment(counts.catchment, hidden, k_min,
                                               complementary, suppress_zeros),
                            counts.monthly)
-    return Published(monthly, daily, catchment)
-
-
-def settings(cfg, zones: str | None):
-    """service_population with ``--zones LAYER[,LAYER]`` applied (ConfigError naming
-    --zones for a bad name)."""
-    from mobsig.config import ServicePopulationConfig
-    from mobsig.errors import ConfigError
-    from mobsig.params import build_section, section_dict
-
-    if not zones:
-        return cfg.service_population
-    try:
-        return build_section("service_population", ServicePopulationConfig, {
-            **section_dict(cfg.service_population), "zones": zones})
-    except ConfigError as exc:
-        raise ConfigError(f"--zones: {exc}") from None
-
-
-def check_layer_names(cfg, s) -> None:
-    """Before Spark starts: every zone and home layer of ``s`` is a layer of paths.units,
-    when the layers' levels can be read without Spark (GeoJSON, TopoJSON, a mapping's
-    ``level``); ConfigError naming the layer otherwise."""
-    from mobsig.errors import ConfigError
-    from mobsig.io.units import layer_levels
-
-    found = [layer_levels(layer) for layer in cfg.unit_layers()]
-    known = set().union(*[f for f in found if f])
-    missing = [n for n in (*s.zones, *s.home_levels) if n not in known]
-    if missing and all(f is not None for f in found):
-        raise ConfigError(f"service_population: {missing[0]!r} is not a layer of paths.units "
-                          f"(its levels: {', '.join(sorted(known))})")
-
-
-def layers_present(units: DataFrame, s) -> tuple[bool, str]:
-    """(every zone and home layer of ``s`` is in the units table, the message if not)."""
-    have = {r[C.LEVEL] for r in units.select(C.LEVEL).distinct().collect()}
-    missing = [n for n in (*s.zones, *s.home_levels) if n not in have]
-    return not missing, f"no layer {missing} in the units table (levels: {sorted(have)})"
-
-
-def note_inputs(ctx, places: DataFrame, factors: DataFrame) -> bool:
-    """Note the rows of card_places and expansion_factors read; whether both have some."""
-    ctx.note_input("card_places", places.count())
-    ctx.note_input("expansion_factors", factors.count())
-    return (ctx.result.input_rows["card_places"] > 0
-            and ctx.result.input_rows["expansion_factors"] > 0)
+    month = F.lit(month_key)
+    return Published(monthly.withColumn(C.MONTH, month), daily.withColumn(C.MONTH, month),
+                     catchment.withColumn(C.MONTH, month))

@@ -52,7 +52,7 @@ from pyspark.sql import types as T
 
 from mobsig import columns as C
 from mobsig.config import UnitLayer
-from mobsig.errors import InputError
+from mobsig.errors import ConfigError, InputError
 from mobsig.io import topojson
 from mobsig.io.storage import java_message
 
@@ -156,6 +156,19 @@ def layer_levels(layer: UnitLayer) -> set[str] | None:
         wanted = set(layer.unit_ids)
         props = [p for p in props if id_col and _text(p.get(id_col)) in wanted]
     return {t for t in (_text(p.get(col)) for p in props) if t}
+
+
+def check_levels(layers: list[UnitLayer], names: list[str], what: str) -> None:
+    """Before Spark starts: every name in ``names`` is a level of ``layers`` (a
+    ConfigError starting with ``what`` names the first that is not, with the levels
+    found), when every layer's levels can be read without Spark (:func:`layer_levels`);
+    otherwise the caller checks the units table once it runs."""
+    found = [layer_levels(layer) for layer in layers]
+    known = set().union(*[f for f in found if f])
+    missing = [n for n in names if n not in known]
+    if missing and all(f is not None for f in found):
+        raise ConfigError(f"{what}: {missing[0]!r} is not a layer of paths.units (its "
+                          f"levels: {', '.join(sorted(known))})")
 
 
 def layer_format(path: str | Path) -> str:
