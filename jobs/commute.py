@@ -8,14 +8,15 @@ next month), and every layer of the ``units`` table plus the H3 grid of populati
 with a home and a work place. Per commuter: the straight-line home→work distance (metres,
 geodesic on the CGCS2000 ellipsoid) and the commute time, the median over the month of
 its observed home→work trips (moves from a stay within commute.match_radius_m of the home
-to one within it of the work place, each timed as the midpoint between the move's duration
-and the span of the records seen en route); a commuter without any such trip is counted as
-untimed, never dropped. Writes two export tables, raw 原样数量 and expanded 扩样数量 (each
-card weighted by its home county's expansion factor, as population_by_unit):
+to one within it of the work place, each timed from the records seen en route by the range
+estimator span x (n + 1) / (n - 1), within the move's duration); a commuter without any
+such trip is counted as untimed, never dropped. Writes two export tables, raw 原样数量 and
+expanded 扩样数量 (each card weighted by its home county's expansion factor, as
+population_by_unit):
 
 - ``commute_od``: per level and (origin, destination) pair, the commuters; small counts
-  suppressed with OD complementary suppression (a rectangle of hidden cells per small
-  cell, so no row or column total recovers it; mobsig.privacy);
+  suppressed with OD complementary suppression (a rectangle, or longer cycle, of hidden
+  cells per small cell, so no row or column total recovers it; mobsig.privacy);
 - ``commute``: per unit, commuters living there (= jobs_housing's employed residents),
   timed and untimed, within / beyond commute.short_distance_m (5 km), within
   commute.short_time_min (45 min) / between / from commute.long_time_min (60 min), and the
