@@ -27,7 +27,12 @@ leave a cell pinned down by the whole system of totals. Each primary cell (raw c
 1..k_min-1) therefore gets its own *hypercube* (a rectangle (r, c), (r, c'), (r', c),
 (r', c') of hidden cells, the method of tau-ARGUS): adding +t, -t, -t, +t to its corners
 changes no row or column total, so the cell stays undetermined whatever else is known.
-See :func:`od_suppress_pandas` for how the rectangle is chosen.
+See :func:`od_suppress_pandas` for how the rectangle is chosen (a longer cycle, or a
+withheld column total, where no rectangle exists).
+
+Counts that another table publishes under its own rule (commute's commuters are
+jobs_housing's employed residents) enter :func:`suppression_mask` as ``fixed`` cells: their
+state is given, and the cells around them are suppressed so that neither is recovered.
 """
 
 from __future__ import annotations
@@ -37,7 +42,6 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from mobsig import columns as C
@@ -139,16 +143,13 @@ def suppress_pandas(pdf: pd.DataFrame, k_min: int, complementary: bool = True,
 
 def with_suppression(df: DataFrame, k_min: int, complementary: bool = True,
                      suppress_zeros: bool = False, identities: Identities = IDENTITIES,
-                     by: str = C.POP_CLASS, fixed: str | None = None) -> DataFrame:
+                     by: str = C.POP_CLASS) -> DataFrame:
     """Apply small-count suppression to a population table (one pass per ``level``).
 
     Needs ``level``, ``parent_id``, ``by`` (``pop_class``; a table with another
     breakdown names its column and its ``identities``), ``unit_id``, ``raw_count``
     (bigint), ``expanded_count`` (double); adds/overwrites ``is_suppressed``. Rows are
     kept. Groups never span levels, so grouping by ``level`` sees every constraint.
-    ``fixed`` (a boolean column): rows whose state ``is_suppressed`` already holds and
-    must not change (:func:`suppression_mask`); without it any ``is_suppressed`` column
-    is recomputed.
     """
     # the counts of suppressed rows become null, whatever the input's nullability
     fields = [T.StructField(f.name, f.dataType, True) if f.name in (C.RAW_COUNT,
@@ -159,13 +160,9 @@ def with_suppression(df: DataFrame, k_min: int, complementary: bool = True,
 
     def apply(pdf: pd.DataFrame) -> pd.DataFrame:
         return suppress_pandas(pdf, k_min, complementary, suppress_zeros, identities,
-                               by, fixed)[names]
+                               by)[names]
 
-    if fixed is not None:  # the fixed rows' states are read from the input's column
-        base = df if C.IS_SUPPRESSED in df.columns else df.withColumn(C.IS_SUPPRESSED,
-                                                                      F.lit(False))
-    else:
-        base = df.drop(C.IS_SUPPRESSED) if C.IS_SUPPRESSED in df.columns else df
+    base = df.drop(C.IS_SUPPRESSED) if C.IS_SUPPRESSED in df.columns else df
     return base.groupBy(C.LEVEL).applyInPandas(apply, schema)
 
 
