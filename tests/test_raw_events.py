@@ -61,6 +61,9 @@ def _read_text_before(spark, g: raw_events.SourceGroup) -> DataFrame:
         field(C.USER_ID).alias(C.USER_ID),
         field(C.EVENT_TIME).alias(C.EVENT_TIME_RAW),
         F.lit(None).cast("timestamp").alias(C.EVENT_TIME_IN),
+        # session records' end (added since; the former reader had none: same columns)
+        optional(C.END_TIME).alias(C.END_TIME_RAW),
+        F.lit(None).cast("timestamp").alias(C.END_TIME_IN),
         field(C.CELL_ID).alias(C.CELL_ID),
         optional(C.EVENT_TYPE).alias(C.EVENT_TYPE),
         optional(C.IMEI_TAC).alias(C.IMEI_TAC),
