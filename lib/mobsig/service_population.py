@@ -228,8 +228,8 @@ def catchment_counts(visits: DataFrame, cells: DataFrame, weights: DataFrame,
     keys = [C.ZONE_LEVEL, C.ZONE_ID, C.LEVEL, C.UNIT_ID]
     # every (zone, polygon unit or unknown) cell, and the grid cells where visitors live:
     # one outer join, so the counts are computed once
-    grid = z.crossJoin(cells_all).join(counts, keys, how="full").drop(C.ZONE_NAME)
-    return grid.join(F.broadcast(z), [C.ZONE_LEVEL, C.ZONE_ID], how="inner").select(
+    filled = z.crossJoin(cells_all).join(counts, keys, how="full").drop(C.ZONE_NAME)
+    return filled.join(F.broadcast(z), [C.ZONE_LEVEL, C.ZONE_ID], how="inner").select(
         C.ZONE_LEVEL, C.ZONE_ID, C.ZONE_NAME, C.LEVEL, C.UNIT_ID, C.UNIT_NAME, C.PARENT_ID,
         F.coalesce(C.RAW_COUNT, F.lit(0).cast("bigint")).alias(C.RAW_COUNT),
         F.coalesce(C.EXPANDED_COUNT, F.lit(0.0)).alias(C.EXPANDED_COUNT))
