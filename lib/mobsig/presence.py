@@ -173,16 +173,18 @@ def unit_presence(pieces: DataFrame, min_hours: float, hour_min_minutes: int) ->
     ``hour_min_minutes``). ``pieces``: :func:`hour_pieces` of :func:`located_stays`
     (carrying ``level`` and ``unit_id``). Cards below ``min_hours`` in a unit have no row
     for it."""
-    hour = F.col(C.HOUR)
+    # the 24 hourly sums and the hours array as SQL text: one expression each instead of
+    # a hundred Column objects built over py4j (building the plan costs more than running
+    # it on a day's stays)
     per = pieces.groupBy(C.USER_ID, C.KEY_DATE, C.LEVEL, C.UNIT_ID).agg(
-        F.sum(C.OVERLAP_S).alias(C.OVERLAP_S),
-        *[F.sum(F.when(hour == h, F.col(C.OVERLAP_S))).alias(f"_h{h}") for h in HOURS])
+        F.expr(f"sum({C.OVERLAP_S}) AS {C.OVERLAP_S}"),
+        *[F.expr(f"sum(IF({C.HOUR} = {h}, {C.OVERLAP_S}, NULL)) AS _h{h}") for h in HOURS])
     min_h = float(hour_min_minutes) * 60.0
-    in_hours = F.array_compact(F.array(*[F.when(F.col(f"_h{h}") >= min_h, F.lit(h))
-                                         for h in HOURS]))
+    in_hours = "array_compact(array(" + ", ".join(f"IF(_h{h} >= {min_h}, {h}, NULL)"
+                                                  for h in HOURS) + "))"
     return (per.where(F.col(C.OVERLAP_S) >= float(min_hours) * 3600.0)
-            .select(C.USER_ID, C.KEY_DATE, C.LEVEL, C.UNIT_ID, C.OVERLAP_S,
-                    in_hours.alias(HOUR_HAS)))
+            .selectExpr(C.USER_ID, C.KEY_DATE, C.LEVEL, C.UNIT_ID, C.OVERLAP_S,
+                        f"{in_hours} AS {HOUR_HAS}"))
 
 
 def card_ledger(pieces: DataFrame, classes: DataFrame, min_hours: float) -> DataFrame:
@@ -238,13 +240,11 @@ def presence_counts(presence: DataFrame, classes: DataFrame, weights: DataFrame,
 
 def _cells() -> Column:
     """The (pop_class, hour) cells of one unit and day: each class with a null hour,
-    then ``present`` for each hour."""
-    no_hour = F.lit(None).cast("int")
-    return F.explode(F.array(
-        *[F.struct(F.lit(c).alias(C.POP_CLASS), no_hour.alias(C.HOUR))
-          for c in POP_CLASSES_OUT],
-        *[F.struct(F.lit(PRESENT).alias(C.POP_CLASS), F.lit(h).alias(C.HOUR))
-          for h in HOURS]))
+    then ``present`` for each hour (one SQL expression)."""
+    cells = [f"named_struct('{C.POP_CLASS}', '{c}', '{C.HOUR}', CAST(NULL AS INT))"
+             for c in POP_CLASSES_OUT]
+    cells += [f"named_struct('{C.POP_CLASS}', '{PRESENT}', '{C.HOUR}', {h})" for h in HOURS]
+    return F.expr(f"explode(array({', '.join(cells)}))")
 
 
 def complete(counts: DataFrame, units: DataFrame, days: Sequence[dt.date]) -> DataFrame:
