@@ -51,8 +51,8 @@ def build(ctx: JobContext) -> list[Output]:
     month = month_key(day.replace(day=1))
     # stays overlapping the day: closed on it or the next day, or still open (the carry)
     both = [day, day + dt.timedelta(days=1)]
-    stays = ctx.keep(presence.with_open_runs(ctx.read("stays", dt=both),
-                                             ctx.read("stays_carry", dt=both),
+    stays = ctx.keep(presence.stays_for_days(ctx.read("stays", dt=both),
+                                             ctx.read("stays_carry", dt=both), [day],
                                              cfg.stays.tau_min))
     classes = ctx.keep(presence.card_classes(ctx.read("home_work", month=month)))
     factors = ctx.keep(ctx.read("expansion_factors", month=month))

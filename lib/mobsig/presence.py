@@ -3,7 +3,7 @@ actual service population: people present in the unit on day d, transits under 3
 excluded), split by population class, with an hourly profile.
 
 Pure transforms; the ``daily_presence`` job reads the stays that overlap the day (closed
-on the day or the next, plus the runs still open, :func:`open_runs`), the month's
+on the day or the next, plus the runs still open, :func:`stays_for_days`), the month's
 ``home_work`` (class, counted or not) and ``card_places`` with the expansion factors
 (weights), and the ``units`` table, and chains them:
 
@@ -81,35 +81,42 @@ def card_weights(places: DataFrame, factors: DataFrame,
     return user_weights(places, factors, age_factors), default
 
 
-def open_runs(carry: DataFrame, tau_min: float) -> DataFrame:
-    """Stays not closed yet, from ``stays_carry``: per card, the run still open at the end
-    of the latest day among the carry rows given (``kind`` open_record: its records so far),
-    as a stay from its first to its last record, at the mean position of its records
-    (``user_id``, ``stay_start``, ``stay_end``, ``lon``, ``lat``), kept when it already
-    lasts ``tau_min`` minutes (a stay by the stay rule if it ended now).
+def stays_for_days(stays: DataFrame, carry: DataFrame, days: Sequence[dt.date],
+                   tau_min: float) -> DataFrame:
+    """The stays overlapping each day of ``days`` as the job for that day sees them:
+    ``user_id``, ``stay_start``, ``stay_end``, ``lon``, ``lat``, ``key_date`` (the day).
 
-    Stays are stored on the day whose run closed them, so the stays overlapping day D are
-    the closed ones of D and D+1 plus the runs still open at the end of D+1 (of D when D+1
-    has not run yet): the carry of that day, never of an earlier one, whose open runs
-    were closed or carried on by the later run."""
+    A stay is stored on the day whose run closed it, so the stays overlapping day d are
+    the closed ``stays`` stored on d or d+1, plus the runs still open at the end of d+1
+    (of d when ``carry`` has no row of d+1: the next day has not run), from the
+    ``stays_carry`` rows (``kind`` open_record: the records of the run so far) taken as a
+    stay from the first to the last record at the mean position of the records, once it
+    lasts ``tau_min`` minutes (a stay by the stay rule if it ended now). Never an earlier
+    day's carry: its open runs were closed or carried on by the later run. ``stays`` and
+    ``carry`` are the rows read for the days and the day after the last one; a stay
+    overlapping two of the days has a row for each."""
+    ds = sorted(set(days))
+    cols = [C.USER_ID, C.STAY_START, C.STAY_END, C.LON, C.LAT]
+    closed = (stays.select(*cols, F.explode(F.array(F.col(C.DT), F.date_sub(C.DT, 1)))
+                           .alias(C.KEY_DATE))
+              .where(F.col(C.KEY_DATE).isin(ds)))
     open_rows = carry.where(F.col(C.CARRY_KIND) == CARRY_OPEN)
-    latest = open_rows.agg(F.max(C.DT).alias(C.DT))
-    runs = (open_rows.join(F.broadcast(latest), C.DT, how="inner")
-            .groupBy(C.USER_ID).agg(F.min(C.EVENT_TIME).alias(C.STAY_START),
-                                    F.max(C.EVENT_TIME).alias(C.STAY_END),
-                                    F.avg(C.LON).alias(C.LON), F.avg(C.LAT).alias(C.LAT)))
+    # days d whose next day has carry rows (its run happened)
+    has_next = (open_rows.select(F.date_sub(C.DT, 1).alias(C.KEY_DATE)).distinct()
+                .withColumn("_has_next", F.lit(True)))
+    tagged = (open_rows.select(C.USER_ID, C.EVENT_TIME, C.LON, C.LAT, C.DT,
+                               F.explode(F.array(F.date_sub(C.DT, 1), F.col(C.DT)))
+                               .alias(C.KEY_DATE))
+              .where(F.col(C.KEY_DATE).isin(ds))
+              .join(F.broadcast(has_next), C.KEY_DATE, how="left"))
+    latest = ((F.col(C.DT) == F.date_add(C.KEY_DATE, 1))
+              | ((F.col(C.DT) == F.col(C.KEY_DATE)) & F.col("_has_next").isNull()))
+    runs = (tagged.where(latest).groupBy(C.KEY_DATE, C.USER_ID)
+            .agg(F.min(C.EVENT_TIME).alias(C.STAY_START), F.max(C.EVENT_TIME).alias(C.STAY_END),
+                 F.avg(C.LON).alias(C.LON), F.avg(C.LAT).alias(C.LAT)))
     long_enough = (F.unix_seconds(F.col(C.STAY_END)) - F.unix_seconds(F.col(C.STAY_START))
                    >= F.lit(float(tau_min) * 60.0))
-    return runs.where(long_enough)
-
-
-def with_open_runs(stays: DataFrame, carry: DataFrame, tau_min: float) -> DataFrame:
-    """``user_id``, ``stay_start``, ``stay_end``, ``lon``, ``lat`` of the closed
-    ``stays`` read for some days plus the :func:`open_runs` of the ``stays_carry`` rows
-    read for the same days: every stay overlapping the first of those days whose later
-    days have all run (for day D: dt in {D, D+1})."""
-    cols = [C.USER_ID, C.STAY_START, C.STAY_END, C.LON, C.LAT]
-    return stays.select(*cols).unionByName(open_runs(carry, tau_min).select(*cols))
+    return closed.unionByName(runs.where(long_enough).select(*cols, C.KEY_DATE))
 
 
 def hour_pieces(stays: DataFrame, days: Sequence[dt.date],
@@ -117,9 +124,10 @@ def hour_pieces(stays: DataFrame, days: Sequence[dt.date],
     """Each stay's overlap with each clock hour of ``days`` (local time).
 
     ``stays``: ``user_id``, ``stay_start``, ``stay_end`` and the columns ``carry`` (any
-    stays; those not overlapping a day are dropped). Returns ``user_id``, ``key_date``,
-    ``hour`` (0-23), ``overlap_s`` (> 0) and ``carry``: one row per stay (row of
-    ``stays``) and hour it overlaps.
+    stays; those not overlapping a day are dropped); with a ``key_date`` column (as
+    :func:`stays_for_days` gives), a row counts only on that day. Returns ``user_id``,
+    ``key_date``, ``hour`` (0-23), ``overlap_s`` (> 0) and ``carry``: one row per stay
+    (row of ``stays``) and hour it overlaps.
     """
     first, last = min(days), max(days)
     lo = F.lit(first).cast("timestamp")
@@ -128,27 +136,31 @@ def hour_pieces(stays: DataFrame, days: Sequence[dt.date],
     s1 = F.least(F.col(C.STAY_END), hi)
     hours = F.sequence(F.date_trunc("hour", s0), F.date_trunc("hour", s1),
                        F.expr("INTERVAL 1 HOUR"))
+    tag = F.col(C.KEY_DATE) if C.KEY_DATE in stays.columns else F.lit(None).cast("date")
     cand = (stays.where((F.col(C.STAY_END) > lo) & (F.col(C.STAY_START) < hi))
-            .select(C.USER_ID, *carry, F.unix_seconds(s0).alias("_t0"),
+            .select(C.USER_ID, *carry, tag.alias("_for"), F.unix_seconds(s0).alias("_t0"),
                     F.unix_seconds(s1).alias("_t1"), F.explode(hours).alias("_h")))
     h0 = F.unix_seconds(F.col("_h"))
     overlap = F.least(F.col("_t1"), h0 + F.lit(3600)) - F.greatest(F.col("_t0"), h0)
-    out = cand.select(C.USER_ID, F.to_date("_h").alias(C.KEY_DATE),
-                      F.hour("_h").alias(C.HOUR), overlap.alias(C.OVERLAP_S), *carry
-                      ).where(F.col(C.OVERLAP_S) > 0)
+    day = F.to_date("_h")
+    out = (cand.where(F.col("_for").isNull() | (F.col("_for") == day))
+           .select(C.USER_ID, day.alias(C.KEY_DATE), F.hour("_h").alias(C.HOUR),
+                   overlap.alias(C.OVERLAP_S), *carry)
+           .where(F.col(C.OVERLAP_S) > 0))
     if len(set(days)) != (last - first).days + 1:  # not a contiguous range of days
         out = out.where(F.col(C.KEY_DATE).isin(sorted(set(days))))
     return out
 
 
 def located_stays(stays: DataFrame, units: DataFrame, grid_resolution: int) -> DataFrame:
-    """``user_id``, ``stay_start``, ``stay_end``, ``level``, ``unit_id``: the unit of each
-    stay (``user_id``, ``stay_start``, ``stay_end``, ``lon``, ``lat``) in every polygon
-    layer of ``units`` (``unit_id``, ``level``, ``geometry``) its position falls in
-    (``population.assign_units``: border ties to the smallest unit_id), and its H3 cell at
-    ``grid_resolution`` (level ``grid``). A stay outside every unit of a layer has no row
-    for that layer."""
+    """``user_id``, ``stay_start``, ``stay_end`` (and ``key_date`` when ``stays`` has
+    it), ``level``, ``unit_id``: the unit of each stay (``user_id``, ``stay_start``,
+    ``stay_end``, ``lon``, ``lat``) in every polygon layer of ``units`` (``unit_id``,
+    ``level``, ``geometry``) its position falls in (``population.assign_units``: border
+    ties to the smallest unit_id), and its H3 cell at ``grid_resolution`` (level
+    ``grid``). A stay outside every unit of a layer has no row for that layer."""
     keys = [C.USER_ID, C.STAY_START, C.STAY_END, C.LON, C.LAT]
+    keys += [C.KEY_DATE] if C.KEY_DATE in stays.columns else []
     pts = stays.select(*keys)
     return (assign_units(pts, units, keys).unionByName(with_grid(pts, keys, grid_resolution))
             .drop(C.LON, C.LAT))
@@ -161,16 +173,18 @@ def unit_presence(pieces: DataFrame, min_hours: float, hour_min_minutes: int) ->
     ``hour_min_minutes``). ``pieces``: :func:`hour_pieces` of :func:`located_stays`
     (carrying ``level`` and ``unit_id``). Cards below ``min_hours`` in a unit have no row
     for it."""
-    hour = F.col(C.HOUR)
+    # the 24 hourly sums and the hours array as SQL text: one expression each instead of
+    # a hundred Column objects built over py4j (building the plan costs more than running
+    # it on a day's stays)
     per = pieces.groupBy(C.USER_ID, C.KEY_DATE, C.LEVEL, C.UNIT_ID).agg(
-        F.sum(C.OVERLAP_S).alias(C.OVERLAP_S),
-        *[F.sum(F.when(hour == h, F.col(C.OVERLAP_S))).alias(f"_h{h}") for h in HOURS])
+        F.expr(f"sum({C.OVERLAP_S}) AS {C.OVERLAP_S}"),
+        *[F.expr(f"sum(IF({C.HOUR} = {h}, {C.OVERLAP_S}, NULL)) AS _h{h}") for h in HOURS])
     min_h = float(hour_min_minutes) * 60.0
-    in_hours = F.array_compact(F.array(*[F.when(F.col(f"_h{h}") >= min_h, F.lit(h))
-                                         for h in HOURS]))
+    in_hours = "array_compact(array(" + ", ".join(f"IF(_h{h} >= {min_h}, {h}, NULL)"
+                                                  for h in HOURS) + "))"
     return (per.where(F.col(C.OVERLAP_S) >= float(min_hours) * 3600.0)
-            .select(C.USER_ID, C.KEY_DATE, C.LEVEL, C.UNIT_ID, C.OVERLAP_S,
-                    in_hours.alias(HOUR_HAS)))
+            .selectExpr(C.USER_ID, C.KEY_DATE, C.LEVEL, C.UNIT_ID, C.OVERLAP_S,
+                        f"{in_hours} AS {HOUR_HAS}"))
 
 
 def card_ledger(pieces: DataFrame, classes: DataFrame, min_hours: float) -> DataFrame:
@@ -226,13 +240,11 @@ def presence_counts(presence: DataFrame, classes: DataFrame, weights: DataFrame,
 
 def _cells() -> Column:
     """The (pop_class, hour) cells of one unit and day: each class with a null hour,
-    then ``present`` for each hour."""
-    no_hour = F.lit(None).cast("int")
-    return F.explode(F.array(
-        *[F.struct(F.lit(c).alias(C.POP_CLASS), no_hour.alias(C.HOUR))
-          for c in POP_CLASSES_OUT],
-        *[F.struct(F.lit(PRESENT).alias(C.POP_CLASS), F.lit(h).alias(C.HOUR))
-          for h in HOURS]))
+    then ``present`` for each hour (one SQL expression)."""
+    cells = [f"named_struct('{C.POP_CLASS}', '{c}', '{C.HOUR}', CAST(NULL AS INT))"
+             for c in POP_CLASSES_OUT]
+    cells += [f"named_struct('{C.POP_CLASS}', '{PRESENT}', '{C.HOUR}', {h})" for h in HOURS]
+    return F.expr(f"explode(array({', '.join(cells)}))")
 
 
 def complete(counts: DataFrame, units: DataFrame, days: Sequence[dt.date]) -> DataFrame:
@@ -265,10 +277,10 @@ def presence_counts_of(stays: DataFrame, classes: DataFrame, weights: DataFrame,
                        ) -> DataFrame:
     """Steps 1-4 chained: the :func:`presence_counts` rows (units with a present card
     only) of ``stays`` overlapping ``days`` (``user_id``, ``stay_start``, ``stay_end``,
-    ``lon``, ``lat``; e.g. :func:`with_open_runs`). ``classes``: :func:`card_classes`;
-    ``weights``, ``default_weight``: :func:`card_weights`; ``units``: unit polygons
-    (``unit_id``, ``level``, ``geometry``). Each stay is located once, then split into
-    hours (fewer rows through the spatial join than hours)."""
+    ``lon``, ``lat``, optionally ``key_date``: :func:`stays_for_days`). ``classes``:
+    :func:`card_classes`; ``weights``, ``default_weight``: :func:`card_weights`;
+    ``units``: unit polygons (``unit_id``, ``level``, ``geometry``). Each stay is located
+    once, then split into hours (fewer rows through the spatial join than hours)."""
     located = located_stays(counted_stays(stays, classes), units, grid_resolution)
     pieces = hour_pieces(located, days, carry=(C.LEVEL, C.UNIT_ID))
     return presence_counts(unit_presence(pieces, min_hours, hour_min_minutes), classes,

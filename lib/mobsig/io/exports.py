@@ -153,9 +153,13 @@ def _write_files(rows: DataFrame, table: str, files: dict[str, str], units: Data
             C.GEOMETRY, F.when(F.col(C.LEVEL) == C.GRID_LEVEL, h3_polygon(C.UNIT_ID))
             .otherwise(F.col(C.GEOMETRY)))
     order = list(EXPORT_ORDER[table])
-    with_geom.orderBy(*order).coalesce(1).write.format("geoparquet").mode("overwrite") \
-        .option("geoparquet.crs", projjson()).save(files["geoparquet"])
-    pdf = rows.orderBy(*order).toPandas()
+    # one file, sorted within its one partition: no range-partitioning pass (a sampling
+    # job) for these small aggregate tables; the CSV is sorted in pandas the same way
+    # (ascending, nulls first, as Spark orders)
+    with_geom.coalesce(1).sortWithinPartitions(*order).write.format("geoparquet").mode(
+        "overwrite").option("geoparquet.crs", projjson()).save(files["geoparquet"])
+    pdf = rows.toPandas().sort_values(order, na_position="first", kind="mergesort")
+    pdf = pdf.reset_index(drop=True)
     for col in pdf.columns:  # counts stay integers next to the nulls of suppressed cells
         if col.endswith(C.RAW_COUNT) or col == C.HOUR:
             pdf[col] = pdf[col].astype("Int64")

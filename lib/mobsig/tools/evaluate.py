@@ -116,8 +116,9 @@ def unsuppressed_presence(spark, cfg: Config, month: dt.date,
                           days: list[dt.date] | None = None):
     """The daily presence rows of ``days`` (default: every day of ``month``) before
     suppression, every level, recomputed from the stored stays, stays_carry, home_work,
-    card_places, factors and units (``presence.presence_table`` with the month's classes
-    and weights; nothing is written)."""
+    card_places, factors and units exactly as the job computes each day
+    (``presence.stays_for_days``, ``presence.presence_table`` with the month's classes and
+    weights; nothing is written)."""
     from mobsig import presence
     from mobsig.config import date_range
     from mobsig.geo import unit_polygons
@@ -130,11 +131,11 @@ def unsuppressed_presence(spark, cfg: Config, month: dt.date,
         if not catalog.exists(table):
             raise InputError(f"evaluate {key}: no {table} table; run the monthly jobs first")
     days = sorted(days or month_days(month))
-    # every stay overlapping the days: closed from the first day to the day after the last,
-    # or still open at the end of the latest of those days that has run
+    # each day's stays as its daily_presence run saw them (those stored on the day and
+    # the next, and the runs open at the end of the next), so this is what the job wrote
     window = date_range(days[0], days[-1] + dt.timedelta(days=1))
-    stays = presence.with_open_runs(catalog.read("stays", dt=window),
-                                    catalog.read("stays_carry", dt=window),
+    stays = presence.stays_for_days(catalog.read("stays", dt=window),
+                                    catalog.read("stays_carry", dt=window), days,
                                     cfg.stays.tau_min)
     age = (catalog.read("expansion_factors_age", month=key) if cfg.expansion.rake_ages
            else None)

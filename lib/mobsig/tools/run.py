@@ -12,9 +12,8 @@ The chains and their order come from the pipeline spec (mobsig.pipeline). Days r
 order (stays of day D need the open-stay carry of D-1). A day job of the monthly chain
 (``after_month``: daily_presence) runs after its month's month jobs, for the days of the
 range in that month, or for every day of the month with ``--month``. Every job and
-partition gets its
-own run record in the ``runs`` table; the first failure stops the run (exit status of the
-failing job) unless ``--keep-going``.
+partition gets its own run record in the ``runs`` table; the first failure stops the run
+(exit status of the failing job) unless ``--keep-going``.
 
 ``--downstream`` (off by default) then rebuilds every partition already built from what
 the run wrote, directly or through others, as the run records' lineage says
@@ -53,7 +52,7 @@ HELP = "run a job or a chain (daily, monthly, all) for a date, month or range"
 log = logging.getLogger(__name__)
 
 Step = tuple[str, Partition, dict]
-# monthly jobs that write export files after their table (option ``export``)
+# jobs that write export files after their table (option ``export``)
 EXPORT_JOBS = ("population_by_unit", "jobs_housing", "commute", "service_population",
                "daily_presence")
 
