@@ -75,16 +75,24 @@ def quiet(fn, *args):
     return rc, out.getvalue(), err.getvalue()
 
 
+def parse(tool, argv: list[str]) -> argparse.Namespace:
+    """A tool's arguments as its own parser reads them (no hand-built Namespace to drift)."""
+    p = argparse.ArgumentParser()
+    tool.add_arguments(p)
+    return p.parse_args(argv)
+
+
 def status(spark, cfg, *, date=None, month=None, require=""):
-    args = argparse.Namespace(date=date, month=month, require=require, json=False)
+    args = parse(status_tool, [*(["--date", date] if date else []),
+                               *(["--month", month] if month else []),
+                               "--require", require, "--no-data-docs"])
     status_tool.validate(args, cfg)
     return quiet(status_tool.run, args, cfg, spark)
 
 
 def run_args(job, date, downstream=False):
-    return argparse.Namespace(job=job, date=date, date_from=None, date_to=None, region=[],
-                              month=None, month_from=None, month_to=None, fresh_start=False,
-                              no_export_files=True, keep_going=False, downstream=downstream)
+    return parse(run_tool, [job, "--date", date, "--no-export-files",
+                            *(["--downstream"] if downstream else [])])
 
 
 def tables(spark, cfg) -> dict:

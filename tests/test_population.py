@@ -151,7 +151,7 @@ def test_reruns_are_identical_and_leave_no_cached_frame(spark, pop):
     before_f = catalog.read("expansion_factors").toPandas().sort_values("unit_id")
     cached = persisted(spark)
     run(spark, cfg, "expand", month=MONTH)
-    run(spark, cfg, "population_by_unit", month=MONTH, export=False)
+    run(spark, cfg, "population_by_unit", month=MONTH)  # exports too: the folder stays current
     assert persisted(spark) == cached
     after_p = catalog.read("population_by_unit").toPandas().sort_values(cols)
     after_f = catalog.read("expansion_factors").toPandas().sort_values("unit_id")
