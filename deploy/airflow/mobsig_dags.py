@@ -9,7 +9,7 @@
 - ``mobsig_monthly`` (runs on the 1st for the previous month): a gate task that waits until
   every day of the month has a succeeded clean_stays (``mobsig status --month M
   --require clean_stays``, retried), then flag_users -> home_work -> place_cards ->
-  expand -> population_by_unit -> jobs_housing.
+  expand -> population_by_unit -> jobs_housing -> linkage -> trips.
 
 Each task runs ``deploy/yarn/submit.sh`` from the mobsig checkout or image on the Airflow
 worker: Airflow schedules, Spark (YARN) computes. Settings, as Airflow Variables or
@@ -31,7 +31,7 @@ from airflow.sdk import DAG
 # tests/test_pipeline.py fails when they drift from the spec
 DAILY_CHAIN = ["ingest_units", "ingest_cells", "ingest_events", "clean_stays"]
 MONTHLY_CHAIN = ["flag_users", "home_work", "place_cards", "expand", "population_by_unit",
-                 "jobs_housing"]
+                 "jobs_housing", "linkage", "trips"]
 
 HOME = os.environ.get("MOBSIG_HOME", "/opt/mobsig")
 CONFIG = os.environ.get("MOBSIG_CONFIG", "/etc/mobsig/config.yaml")

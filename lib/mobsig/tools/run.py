@@ -2,7 +2,7 @@
 
     mobsig run clean_stays --date 2026-06-01
     mobsig run daily --from 2026-06-01 --to 2026-06-30      # units, cells, ingest, clean, stays
-    mobsig run monthly --month 2026-06                      # flags .. jobs_housing
+    mobsig run monthly --month 2026-06                      # flags .. trips
     mobsig run all --from 2026-06-01 --to 2026-06-30        # daily range, then its months
 
 The chains and their order come from the pipeline spec (mobsig.pipeline). Days run in date
@@ -27,7 +27,7 @@ HELP = "run a job or a chain (daily, monthly, all) for a date, month or range"
 
 Step = tuple[str, Partition, dict]
 # monthly jobs that write export files after their table (option ``export``)
-EXPORT_JOBS = ("population_by_unit", "jobs_housing")
+EXPORT_JOBS = ("population_by_unit", "jobs_housing", "linkage", "trips")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -41,8 +41,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="clean_stays on the first day starts without the previous day's "
                         "open-stay carry (first day of the data; otherwise an error)")
     p.add_argument("--no-export-files", action="store_true",
-                   help="population_by_unit, jobs_housing: skip the GeoParquet/CSV "
-                        "export files")
+                   help="population_by_unit, jobs_housing, linkage, trips: skip the "
+                        "GeoParquet/CSV export files")
 
 
 def chain(name: str) -> list[pipeline.Job]:
