@@ -113,6 +113,7 @@ def chain(spark, city):
     """The whole pipeline run once on the city, in its own warehouse: ingest_units and
     ingest_cells, then ingest_events -> clean_stays for every day, then
     flag_users -> home_work -> place_cards -> expand -> population_by_unit -> jobs_housing
+    -> linkage -> trips
     for the month (every job of the spec, in its order).
     Tests read the tables; a test that re-runs a partition must leave it identical
     (idempotence)."""
