@@ -6,9 +6,10 @@ Reads the month's ``moves`` (clean_stays), ``card_places`` (place_cards),
 ``expansion_factors`` (expand; with expansion.rake_ages also ``expansion_factors_age``),
 every layer of ``units`` and the month's ``jobs_housing`` (the employed residents that
 divide the commuting rate, as published). A move belongs to the month of its partition
-(the day its destination stay was closed) and counts when both ends lie in units of a
-level (linkage.levels, default every layer; with linkage.grid also H3 cells) and the
-units differ; only counted cards (card_places) count, each weighted by the expansion
+(the day its destination stay was closed) and is a trip when its stays are at least
+linkage.min_trip_m (500 m) apart; it counts when both ends lie in units of a level
+(linkage.levels, default every layer; with linkage.grid also H3 cells) and the units
+differ; only counted cards (card_places) count, each weighted by the expansion
 factor of its home county. Commuters are employed residents (home and work place, as in
 jobs_housing) per home unit -> work unit. The metropolitan area is grown over
 linkage.metro_level from linkage.metro_core (default: the unit where most employed
@@ -17,10 +18,11 @@ employed residents work in the area as it stands, repeated until none joins.
 
 Before anything is written (gate linkage_totals), at the metro level: commuters by
 origin never exceed the employed residents, which must equal jobs_housing's published
-counts. Small counts are suppressed (privacy.k_min; complementary suppression over each
-origin's row and each destination's column per measure, and the metro part of each row
-at the metro level, since metro_area publishes it); a per-day value or rate from a hidden
-count is null with its reason. Replaces the month's partitions of ``linkage`` and
+counts. Small counts are suppressed (privacy.k_min; complementary suppression with each
+origin's row and each destination's column total per measure taken as public, and the
+metro part of each row at the metro level, since metro_area publishes it, until no small
+withheld cell follows from them: privacy.with_od_suppression); a per-day value or rate
+from a hidden count is null with its reason. Replaces the month's partitions of ``linkage`` and
 ``metro_area`` and writes ``<warehouse>/exports/month=YYYY-MM/linkage.parquet`` (GeoParquet,
 a line from origin to destination centroid), ``linkage.csv``, ``metro_area.parquet``
 (unit polygons) and ``metro_area.csv`` (UTF-8 with BOM).

@@ -5,16 +5,19 @@ trips.rest_period), raw 原样数量 and expanded 扩样数量.
 
 Reads the month's ``moves``, ``card_places``, ``expansion_factors`` (with
 expansion.rake_ages also ``expansion_factors_age``), ``units`` and the month's
-``linkage`` (run linkage first: a pair whose monthly trips it withholds must hide at
-least one period here, else the periods would add up to it). A move counts when both ends
-lie in units of trips.level within one unit of trips.city_level (any two units of the
-level when that layer is absent), the same unit included; its period is that of its
-departure (local time). Only counted cards count, each weighted by the expansion factor
-of its home county. Small counts are suppressed (privacy.k_min travellers; complementary
-suppression over each origin's and destination's cells per city and period and over
-each pair's periods). Replaces the month's partition of ``trips_by_period`` and writes
-``<warehouse>/exports/month=YYYY-MM/trips_by_period.parquet`` (GeoParquet, a line from
-origin to destination centroid) and ``trips_by_period.csv`` (UTF-8 with BOM).
+``linkage`` (run linkage first: a pair whose monthly trips it withholds is withheld in
+every period here, else the periods would add up to it). A move is a trip when its stays
+are at least trips.min_trip_m (500 m) apart; it counts when both ends lie in units of
+trips.level within one unit of trips.city_level (any two units of the level when that
+layer is absent), the same unit included; its period is that of its departure (local
+time). Only counted cards count, each weighted by the expansion factor of its home
+county. Small counts are suppressed: a pair with any period below privacy.k_min
+travellers is withheld in every period (a labelled breakdown), then complementary
+suppression over the pairs, with each origin's and destination's totals per city and
+period taken as public (privacy.with_od_suppression). Replaces the month's partition of
+``trips_by_period`` and writes ``<warehouse>/exports/month=YYYY-MM/trips_by_period.parquet``
+(GeoParquet, a line from origin to destination centroid) and ``trips_by_period.csv``
+(UTF-8 with BOM).
 """
 
 from __future__ import annotations

@@ -360,12 +360,6 @@ def test_trips_commuters_and_the_published_pairs(spark):
                   ("county", "A2", "A1"): (1, 20.0), ("county", "A1", "A1"): (1, 10.0),
                   ("city", "P", "Q"): (1, 10.0), ("city", "Q", "P"): (1, 30.0),
                   ("city", "P", "P"): (2, 30.0)}
-    employed = lk.employed_residents(places, units, weights).toPandas()
-    er = employed.set_index(["level", "unit_id"])["employed_residents_raw_count"]
-    # the commuters of an origin, the diagonal included, are its employed residents
-    by_origin = pairs.groupby(["level", "origin_id"])["commuters_raw_count"].sum()
-    by_origin.index.names = ["level", "unit_id"]
-    assert by_origin.sort_index().equals(er.sort_index())
     # published with k = 1 (nothing hidden): intensity and commuting rate
     jh = spark.createDataFrame(
         [("county", "A1", 20.0, False), ("county", "A2", 20.0, False),
