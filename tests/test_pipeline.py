@@ -112,8 +112,8 @@ def test_no_job_imports_a_job_and_lib_imports_no_job():
 def test_domain_modules_do_not_reach_storage_or_the_runner():
     """Transforms never import the I/O wing, the runner, the tools or the jobs."""
     domain = ["ingest", "cells", "clean", "stays", "flags", "residence", "population",
-              "jobs_housing", "commute", "presence", "expansion", "privacy", "geo", "coords",
-              "columns"]
+              "jobs_housing", "commute", "presence", "linkage", "trips", "periods",
+              "expansion", "privacy", "geo", "coords", "columns"]
     for name in domain:
         mods = _imports(ROOT / "lib" / "mobsig" / f"{name}.py")
         bad = {m for m in mods if _is_job(m) or m.startswith(

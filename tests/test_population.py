@@ -2,7 +2,8 @@
 
 Integration tests use the synthetic city through the real pipeline (conftest ``chain``).
 The test city is a 1 % sample (~125 sample residents for ~12,500 people, 6 counties, 26
-townships), so its five largest townships reach the 1,000 people of domain.md's ±15 %
+townships, plus a satellite city of ~32 sample residents in 3 counties and 6 townships),
+so its five largest townships reach the 1,000 people of domain.md's ±15 %
 township check; the official population of each township is its sample residents / market
 share, so the check measures the pipeline, not sampling noise.
 """
@@ -51,7 +52,7 @@ def test_expanded_county_residents_match_truth(pop):
     _, factors, _, raw, truth = pop
     res = raw[(raw["level"] == "county") & (raw["pop_class"] == "resident")]
     m = res.merge(truth[truth["level"] == "county"], on="unit_id")
-    assert len(m) == 6
+    assert len(m) == 9  # the main city's six districts and the satellite's three counties
     rel = (m["expanded_count"] - m["resident_population"]) / m["resident_population"]
     assert (rel.abs() <= 0.05).all(), m[["unit_id", "expanded_count", "resident_population"]]
     assert factors["sample_residents"] == int(m["raw_count"].sum())
@@ -88,7 +89,7 @@ def test_levels_add_up(pop):
     c = county.set_index(["unit_id", "pop_class"])[["raw_count", "expanded_count"]]
     c.index.names = ["parent_id", "pop_class"]
     j = c.join(sums, rsuffix="_towns", how="outer").fillna(0)
-    assert len(j) == 6 * len(ADDITIVE)
+    assert len(j) == 9 * len(ADDITIVE)  # 6 + 3 counties
     assert (j["raw_count"] == j["raw_count_towns"]).all(), j
     assert np.allclose(j["expanded_count"], j["expanded_count_towns"])
     svc = raw.pivot_table(index=["level", "unit_id"], columns="pop_class",

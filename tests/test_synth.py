@@ -228,8 +228,10 @@ def test_units_tile_and_sedona_spatial_join(city, spark):
 
     res, cfg = city
     layers = [read_units_layer(spark, p) for p in cfg.paths_list("units")]
-    counties, towns, zones, facilities = layers
-    assert counties.count() == 6 and towns.count() >= 24
+    counties, towns, cities, zones, facilities = layers
+    # six districts of the main city and three counties of its satellite (卫城市)
+    assert counties.count() == 9 and towns.count() >= 24 + 6
+    assert {r["unit_id"] for r in cities.collect()} == {"990100", "990200"}
     assert {r["level"] for r in zones.collect()} == {"farmland", "reserve_core",
                                                      "hazard_point", "park"}
     # service_population's zones: the facility layer the generated config names

@@ -10,9 +10,9 @@
   every day of the month has a succeeded clean_stays (``mobsig status --month M
   --require clean_stays``, retried), then flag_users -> home_work -> place_cards ->
   expand -> population_by_unit -> jobs_housing -> commute -> service_population (the zone layers
-  of the config's service_population.zones; none configured: nothing written) ->
-  daily_presence (a day job that needs the month's classes and factors: one submission
-  for every day of the month, ``--from`` the first ``--to`` the last).
+  of the config's service_population.zones; none configured: nothing written) -> linkage ->
+  trips -> daily_presence (a day job that needs the month's classes and factors: one
+  submission for every day of the month, ``--from`` the first ``--to`` the last).
 
 Each task runs ``deploy/yarn/submit.sh`` from the mobsig checkout or image on the Airflow
 worker: Airflow schedules, Spark (YARN) computes. Settings, as Airflow Variables or
@@ -34,7 +34,8 @@ from airflow.sdk import DAG
 # tests/test_pipeline.py fails when they drift from the spec
 DAILY_CHAIN = ["ingest_units", "ingest_cells", "ingest_events", "clean_stays"]
 MONTHLY_CHAIN = ["flag_users", "home_work", "place_cards", "expand", "population_by_unit",
-                 "jobs_housing", "commute", "service_population", "daily_presence"]
+                 "jobs_housing", "commute", "service_population", "linkage", "trips",
+                 "daily_presence"]
 # day jobs of the monthly chain (the spec's after_month jobs): run for every day of the month
 AFTER_MONTH = ["daily_presence"]
 

@@ -163,3 +163,24 @@ CARRY_KIND = "kind"
 
 # high-speed rail 高铁专网: the cell serves a high-speed-rail line (cells table; drift rule)
 IS_HSR = "is_hsr"
+
+# origin-destination tables: linkage, metro_area, trips_by_period (issue 14 items 5-6)
+ORIGIN_ID = "origin_id"
+ORIGIN_NAME = "origin_name"
+DEST_ID = "dest_id"
+DEST_NAME = "dest_name"
+CITY_ID = "city_id"
+DAYS = "days"  # days of the month with moves: the divisor of per-day values
+TRIPS = "trips"  # moves between two units (measure)
+TRAVELLERS = "travellers"  # distinct cards making them
+COMMUTERS = "commuters"  # employed residents living in the origin, working in the dest
+TRIPS_PER_DAY = "trips_per_day"
+INTENSITY_PER_DAY = "intensity_per_day"  # F_ij = (T_ij + T_ji) / days
+COMMUTING_RATE = "commuting_rate"
+PERIOD = "period"
+PERIOD_HOURS = "period_hours"
+IS_CORE = "is_core"
+IS_MEMBER = "is_member"
+JOINED_ROUND = "joined_round"
+COMMUTERS_TO_METRO = "commuters_to_metro"
+METRO_SHARE = "commuting_share_to_metro"

@@ -660,6 +660,67 @@ class ServicePopulationConfig:
 
 
 @dataclass(frozen=True)
+class LinkageConfig:
+    levels: tuple[str, ...] = param(
+        [], "城市联系: unit levels (layers of the units table, e.g. city, county) whose unit "
+        "pairs get trips, intensity and commuting rates; empty = every layer.")
+    grid: bool = param(
+        False, "城市联系: also pairs of H3 cells (population.grid_h3_resolution; large and "
+        "mostly suppressed on a small sample).")
+    metro_level: str = param(
+        "county", "都市圈: the unit level of the metropolitan-area delineation (a layer of "
+        "the units table).")
+    metro_core: tuple[str, ...] = param(
+        [], "都市圈: the core unit(s): unit ids of linkage.metro_level, or of the layer "
+        "above it (their child units, by parent_id, are the core, e.g. a city's counties); "
+        "empty = the metro_level unit where most employed residents work.")
+    min_trip_m: float = param(
+        500.0, "城市联系: a move counts as a trip when its stays are at least this far apart "
+        "(metres); a shorter one is one place seen as two stays (a night at home split by "
+        "a silent phone) [I: the dense stay radius, stays.radius_dense_m].", ge=0)
+    metro_threshold: float = param(
+        0.10, "都市圈: a unit joins the metropolitan area when at least this share of its "
+        "employed residents work in the area as it stands (in a unit other than their "
+        "own); repeated until no unit joins [I: issue 14's default; the common 10 % "
+        "commuting-rate rule; US CBSAs use 25 %].", gt=0, le=1)
+
+
+@dataclass(frozen=True)
+class TripsConfig:
+    level: str = param(
+        "county", "分时段出行: the unit level of the origin-destination pairs of "
+        "trips_by_period (a layer of the units table, e.g. county, township) [I: county "
+        "keeps cells above privacy.k_min on a small sample; choose township or a planning "
+        "unit on a full month of a city].")
+    city_level: str = param(
+        "city", "分时段出行: a trip is intra-city when both ends lie in one unit of this "
+        "layer; without such a layer in the units table every trip between units of "
+        "trips.level counts.")
+    periods: dict[str, str] = param(
+        {"morning_peak": "07:00-09:00", "evening_peak": "17:00-19:00",
+         "night": "22:00-06:00"},
+        "分时段出行: named periods of the day by the move's departure (local time, "
+        "HH:MM-HH:MM, end excluded, an end before the start wraps past midnight); they "
+        "must not overlap; the rest of the day is trips.rest_period [I: common peak hours "
+        "of Chinese cities' commuting surveys].")
+    rest_period: str = param(
+        "off_peak", "分时段出行: the name of the time no period covers (empty: the periods "
+        "must cover the whole day).")
+    min_trip_m: float = param(
+        500.0, "分时段出行: a move counts as a trip when its stays are at least this far "
+        "apart (metres); a shorter one is one place seen as two stays [I: the dense stay "
+        "radius, stays.radius_dense_m].", ge=0)
+
+    def check(self) -> None:
+        from mobsig.periods import parse_periods
+
+        parse_periods(self.periods, self.rest_period)
+        if self.level == self.city_level:
+            raise ConfigError(f"trips.level and trips.city_level are both {self.level!r}: "
+                              "the pairs must be finer than the city")
+
+
+@dataclass(frozen=True)
 class ExpansionConfig:
     factor_min: float = param(1.0, "Gate: smallest allowed expansion factor per county.", gt=0)
     factor_max: float = param(15.0, "Gate: largest allowed expansion factor per county.", gt=0)
@@ -717,6 +778,8 @@ SECTIONS: dict[str, type] = {
     "commute": CommuteConfig,
     "service_population": ServicePopulationConfig,
     "daily_presence": DailyPresenceConfig,
+    "linkage": LinkageConfig,
+    "trips": TripsConfig,
     "expansion": ExpansionConfig,
     "privacy": PrivacyConfig,
 }
@@ -777,6 +840,8 @@ class Config:
     service_population: ServicePopulationConfig = field(
         default_factory=ServicePopulationConfig)
     daily_presence: DailyPresenceConfig = field(default_factory=DailyPresenceConfig)
+    linkage: LinkageConfig = field(default_factory=LinkageConfig)
+    trips: TripsConfig = field(default_factory=TripsConfig)
     expansion: ExpansionConfig = field(default_factory=ExpansionConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     # the test-data generator's settings (mobsig.synth.config): not part of digest()

@@ -40,6 +40,7 @@ import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from mobsig import columns as C
 from mobsig.errors import ConfigError, InputError
 
 log = logging.getLogger(__name__)
@@ -398,6 +399,15 @@ def age_bands_problem(have: set[str], bands: tuple[str, ...] | list[str]) -> str
         return (f"expansion_factors_age has the age bands {sorted(have)}, "
                 f"expansion.age_bands is {list(bands)}; re-run expand for the month")
     return ""
+
+
+def age_factors_problem(age: DataFrame | None, bands: tuple[str, ...] | list[str]) -> str:
+    """:func:`age_bands_problem` of a month's ``expansion_factors_age`` rows ('' for None:
+    no raking). Runs one small Spark job (the distinct bands)."""
+    if age is None:
+        return ""
+    have = {r[0] for r in age.select(C.AGE_BAND).distinct().collect()}
+    return age_bands_problem(have, bands)
 
 
 def check_raking_inputs(cfg) -> None:

@@ -105,6 +105,19 @@ PIPELINE: tuple[Job, ...] = (
         help="service population of zones (facilities, centres: --zones LAYER): residents, "
              "workers and visitors per day and month, and the catchment (where visitors "
              "live, 80 % radius); raw and expanded, small counts suppressed"),
+    Job("linkage", "month",
+        reads=("moves", "card_places", "expansion_factors", "expansion_factors_age", "units",
+               "jobs_housing"),
+        writes=("linkage", "metro_area"),
+        help="urban linkage between units: trips T_ij, intensity F_ij, commuting rates "
+             "(linkage) and the metropolitan area by commuting share (metro_area); raw and "
+             "expanded, small counts suppressed"),
+    Job("trips", "month",
+        reads=("moves", "card_places", "expansion_factors", "expansion_factors_age", "units",
+               "linkage"),
+        writes=("trips_by_period",),
+        help="intra-city trips per unit pair and period of the day (trips_by_period; raw "
+             "and expanded, small counts suppressed)"),
     Job("daily_presence", "day",
         reads=("stays", "stays_carry", "home_work", "card_places", "expansion_factors",
                "expansion_factors_age", "units"),

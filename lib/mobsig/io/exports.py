@@ -1,11 +1,12 @@
 """Export files of the published tables, beside the Delta tables, one folder per month.
 
 ``<warehouse>/exports/month=YYYY-MM/`` holds, for each exported table (``population_by_unit``,
-``jobs_housing``, ``commute`` and ``commute_od`` (OD rows: the desire line from the
-origin unit's centroid to the destination's, a point for a same-unit pair), the service
-population tables ``service_population``,
-``service_population_daily`` (the zone's polygon) and ``service_catchment`` (the polygon
-of the visitors' home unit), ...; :data:`EXPORT_ORDER`):
+``jobs_housing``, ``commute`` and ``commute_od``, the service population tables
+``service_population``, ``service_population_daily`` (the zone's polygon) and
+``service_catchment`` (the polygon of the visitors' home unit), ``linkage``,
+``metro_area`` and ``trips_by_period``; :data:`EXPORT_ORDER`; origin-destination rows
+(``commute_od``, ``linkage``, ``trips_by_period``) get the desire line from the origin
+unit's centroid to the destination's, a point for a same-unit pair):
 
 - ``<table>.parquet``: GeoParquet with the unit geometry (the H3 cell polygon for grid
   rows), CRS EPSG:4490 declared in its metadata (PROJJSON);
@@ -54,15 +55,18 @@ EXPORT_ORDER: dict[str, tuple[str, ...]] = {
     "population_by_unit": (C.LEVEL, C.UNIT_ID, C.POP_CLASS),
     "jobs_housing": (C.LEVEL, C.UNIT_ID),
     "commute": (C.LEVEL, C.UNIT_ID),
-    "commute_od": (C.LEVEL, "origin_id", "dest_id"),
+    "commute_od": (C.LEVEL, C.ORIGIN_ID, C.DEST_ID),
     "daily_presence": (C.LEVEL, C.UNIT_ID, C.POP_CLASS, C.HOUR),
     "service_population": (C.LEVEL, C.UNIT_ID),
     "service_population_daily": (C.LEVEL, C.UNIT_ID, C.DT),
     # the rows' level/unit_id are the visitors' home unit (its polygon is the geometry)
     "service_catchment": (C.ZONE_LEVEL, C.ZONE_ID, C.LEVEL, C.UNIT_ID),
+    "metro_area": (C.LEVEL, C.UNIT_ID),
+    "linkage": (C.LEVEL, C.ORIGIN_ID, C.DEST_ID),
+    "trips_by_period": (C.LEVEL, C.CITY_ID, C.ORIGIN_ID, C.DEST_ID, C.PERIOD),
 }
 # OD tables: their rows have an origin and a destination unit instead of one unit
-OD_ENDS = ("origin_id", "dest_id")
+OD_ENDS = (C.ORIGIN_ID, C.DEST_ID)
 CRS = "EPSG:4490"
 MANIFEST = "manifest.json"
 SUPPRESSION_RULE = (

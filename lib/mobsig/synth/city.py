@@ -17,6 +17,14 @@ Layout (radii from the centre):
   cell table's ``is_hsr`` flag) every ``HSR_SITE_SPACING`` metres, two sectors along the
   track; public handsets are never served by them (only HSR riders, see timeline.py).
   The HSR cells are added after every random draw, so the rest of the city is unchanged.
+- optionally a small satellite city 卫城市 (:func:`build_satellite`, prefecture
+  ``SATELLITE_PREFIX``) 18 km beyond the east edge: three counties around three towns, two
+  townships each, its own cell sites (500 m in the towns, 1 km elsewhere) and leisure
+  places, and a ``city`` unit layer holding both cities (the main one is the union of the
+  six districts, code ``CITY_PREFIX + '00'``, their parent). Its random draws come from
+  its own stream after everything else, and no main cell is within 8 km of it (further
+  than any main site's spacing neighbours), so the main city's cells, persons and events
+  are the same with or without it.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import shapely
+import shapely.affinity
 from pyproj import Transformer
 from shapely.geometry import Point, Polygon
 
@@ -44,6 +53,22 @@ HSR_RADIUS_M = 1_200.0
 
 DISTRICT_NAMES = ["锦城区", "青羊区", "金牛区", "龙泉县", "双流县", "郫都县"]
 CITY_PREFIX = "9901"  # fictional prefecture code: never collides with a real county
+CITY_NAME = "蓉城市"
+
+# the satellite city (local metres): a disk east of the main city, 8 km from its edge
+SATELLITE_PREFIX = "9902"
+SATELLITE_NAME = "卫城市"
+SATELLITE_CENTER = (38_000.0, 0.0)
+SATELLITE_R = 8_000.0
+# its three counties: wedges of the disk (degrees, counter-clockwise from east) with a
+# town 4 km from the centre on each wedge's bisector; the first faces the main city
+SATELLITE_COUNTIES = (("卫城区", 120.0, 240.0), ("北山县", 0.0, 120.0),
+                      ("南湖县", 240.0, 360.0))
+SATELLITE_TOWN_R = 4_000.0
+SATELLITE_TOWNSHIP_R = 5_500.0  # inner township (the town) / outer township of a county
+SATELLITE_SITE_ID = 700_000     # eNB numbers of the satellite's sites
+# own random stream: (seed, SATELLITE_STREAM, part); 0x5A7E = "satellite"
+SATELLITE_STREAM = 0x5A7E
 
 
 @dataclass
@@ -62,6 +87,25 @@ class City:
     hsr_line: tuple[tuple[float, float], tuple[float, float]] = HSR_LINE
     # unit_id, unit_name, level (facility), kind, geometry (local xy): see _facilities
     facilities: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    satellite: Satellite | None = None  # the satellite city, when built
+
+    def main_cells(self) -> pd.DataFrame:
+        """The main city's cells (what its handsets are served by): every cell but the
+        satellite's, in their original order."""
+        if "is_satellite" not in self.cells:
+            return self.cells
+        return self.cells[~self.cells["is_satellite"].to_numpy(bool)].reset_index(drop=True)
+
+    def all_sites(self) -> pd.DataFrame:
+        """Every site position indexed by ``site_idx`` (main, HSR and satellite sites), for
+        a network serving the satellite's handsets in both cities."""
+        hsr = self.cells[self.cells["is_hsr"].to_numpy(bool)].drop_duplicates("site_idx")
+        parts = [self.sites[["site_idx", "x", "y"]], hsr[["site_idx", "x", "y"]]]
+        if self.satellite is not None:
+            parts.append(self.satellite.sites[["site_idx", "x", "y"]])
+        out = pd.concat(parts, ignore_index=True).sort_values("site_idx")
+        assert (out["site_idx"].to_numpy() == np.arange(len(out))).all(), "site_idx gaps"
+        return out.reset_index(drop=True)
 
     def to_lonlat(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         lon, lat = self._inv.transform(np.asarray(x, float), np.asarray(y, float))
@@ -83,6 +127,17 @@ class City:
             inside = shapely.contains_xy(geom, x, y)
             out[inside & (out == None)] = uid  # noqa: E711 - elementwise
         return out
+
+
+@dataclass
+class Satellite:
+    """The satellite city: its towns (one per county, in county order), sites, cells and
+    leisure places (local metres)."""
+    county_ids: list[str]
+    towns: np.ndarray         # (3, 2) town centres
+    sites: pd.DataFrame       # site_idx (after the main and HSR sites), x, y, ring
+    cells: pd.DataFrame       # as City.cells, plus is_satellite
+    pois: np.ndarray          # (n, 2) leisure places
 
 
 def _hex_grid(rng: np.random.Generator, r0: float, r1: float, spacing: float,
@@ -318,12 +373,14 @@ def _pois(rng: np.random.Generator, zones: pd.DataFrame) -> pd.DataFrame:
 
 def build_city(seed: int, center_lon: float, center_lat: float, start: dt.date,
                days: int, real_counties: pd.DataFrame | None = None,
-               min_overlap_km2: float = 10.0) -> City:
+               min_overlap_km2: float = 10.0, satellite: bool = False) -> City:
     """The whole geography, deterministic from the seed.
 
     ``real_counties`` (``unit_id``, ``unit_name``, ``geometry`` in lon/lat; see
     mobsig.synth.real): the counties overlapping the city disk by >= ``min_overlap_km2``
     replace the fictional districts and townships; every random draw is unchanged.
+    ``satellite`` (fictional districts only): add the satellite city and the ``city``
+    layer (:func:`build_satellite`); nothing of the main city changes.
     """
     rng = np.random.default_rng([seed, 1])
     proj = f"+proj=aeqd +lat_0={center_lat} +lon_0={center_lon} +datum=WGS84 +units=m"
@@ -338,15 +395,97 @@ def build_city(seed: int, center_lon: float, center_lat: float, start: dt.date,
         units = _real_units(real_counties, fwd, min_overlap_km2)
     zones = _zones()
     pois = _pois(rng, zones)
+    sat = None
+    if satellite and real_counties is None:
+        sat = build_satellite(seed, first_site_idx=int(cells["site_idx"].max()) + 1)
+        cells = pd.concat([cells.assign(is_satellite=False), sat.cells], ignore_index=True)
+        units = pd.concat([units, satellite_units(sat)], ignore_index=True)
+        units = pd.concat([units, city_units(units)], ignore_index=True)
     city = City(center_lon, center_lat, cells, sites, units, zones, pois,
                 highway=((-CITY_R, -6_000.0), (CITY_R, -6_000.0)), epochs=epochs,
-                _fwd=fwd, _inv=inv, facilities=_facilities(pois))
+                _fwd=fwd, _inv=inv, facilities=_facilities(pois), satellite=sat)
     lon, lat = city.to_lonlat(cells["x"].to_numpy(), cells["y"].to_numpy())
     cells["true_lon"], cells["true_lat"] = lon, lat
     src_lon, src_lat = from_wgs84(lon, lat, cells["coord_sys"].to_numpy())
     cells["lon"], cells["lat"] = np.round(src_lon, 7), np.round(src_lat, 7)
     cells["admin_code"] = city.unit_of(cells["x"].to_numpy(), cells["y"].to_numpy(), "county")
     return city
+
+
+def build_satellite(seed: int, first_site_idx: int) -> Satellite:
+    """The satellite city's sites, cells and leisure places, from its own random stream
+    (``[seed, SATELLITE_STREAM, 1]``). Sites: a 1 km hexagonal grid over the disk and a
+    500 m one within 1.5 km of each town (3 sectors; a fifth of the rural ones omni);
+    cells valid for the whole period."""
+    rng = np.random.default_rng([seed, SATELLITE_STREAM, 1])
+    cx, cy = SATELLITE_CENTER
+    towns = np.array([[cx + SATELLITE_TOWN_R * np.cos(np.radians((a0 + a1) / 2)),
+                       cy + SATELLITE_TOWN_R * np.sin(np.radians((a0 + a1) / 2))]
+                      for _, a0, a1 in SATELLITE_COUNTIES])
+    rural = _hex_grid(rng, 0, SATELLITE_R - 200, 1000.0, 150.0)
+    near = np.min(np.hypot(rural[:, None, 0] - towns[None, :, 0],
+                           rural[:, None, 1] - towns[None, :, 1]), axis=1)
+    rural = rural[near >= 1500]
+    town = np.vstack([_hex_grid(rng, 0, 1500, 500.0, 80.0) + t for t in towns])
+    pts = np.vstack([rural + [cx, cy], town])
+    ring = np.array(["sat_rural"] * len(rural) + ["sat_town"] * len(town))
+    sites = pd.DataFrame({"site_idx": first_site_idx + np.arange(len(pts)), "x": pts[:, 0],
+                          "y": pts[:, 1], "ring": ring})
+    rows = []
+    for j, s in enumerate(sites.itertuples(index=False)):
+        omni = s.ring == "sat_rural" and rng.random() < 0.2
+        rot = rng.uniform(0, 120)
+        sectors = [None] if omni else [(rot + k * 120) % 360 for k in range(3)]
+        lo, hi = (300, 800) if s.ring == "sat_town" else (800, 2000)
+        tech = "5g" if (s.ring == "sat_town" and rng.random() < 0.3) else "4g"
+        for k, az in enumerate(sectors):
+            rows.append({"cell_id": f"460-00-{SATELLITE_SITE_ID + j}-{k + 1}",
+                         "site_idx": int(s.site_idx), "x": s.x, "y": s.y,
+                         "azimuth": np.nan if az is None else round(az, 1),
+                         "radius_m": round(float(rng.uniform(lo, hi)), 1), "tech": tech})
+    cells = pd.DataFrame(rows)
+    cells["valid_from"] = np.full(len(cells), np.datetime64("NaT"), dtype="datetime64[ns]")
+    cells["valid_to"] = cells["valid_from"]
+    u = rng.random(len(cells))
+    cells["coord_sys"] = np.where(u < 0.75, "wgs84", np.where(u < 0.95, "gcj02", "bd09"))
+    cells["is_hsr"] = False
+    cells["is_satellite"] = True
+    pois = np.vstack([t + rng.normal(0, 700, (12, 2)) for t in towns]
+                     + [rng.uniform(-0.6, 0.6, (6, 2)) * SATELLITE_R + [cx, cy]])
+    ids = [f"{SATELLITE_PREFIX}{i + 1:02d}" for i in range(len(SATELLITE_COUNTIES))]
+    return Satellite(ids, towns, sites, cells, pois)
+
+
+def satellite_units(sat: Satellite) -> pd.DataFrame:
+    """The satellite's counties (wedges of its disk, parent: its prefecture) and their
+    townships (the town, inside SATELLITE_TOWNSHIP_R of the centre, and the rest)."""
+    cx, cy = SATELLITE_CENTER
+    rows = []
+    for uid, (name, a0, a1) in zip(sat.county_ids, SATELLITE_COUNTIES, strict=True):
+        wedge = shapely.affinity.translate(_wedge(0, SATELLITE_R, a0, a1), cx, cy)
+        inner = shapely.affinity.translate(_wedge(0, SATELLITE_TOWNSHIP_R, a0, a1), cx, cy)
+        rows.append({"unit_id": uid, "unit_name": name, "level": "county",
+                     "parent_id": SATELLITE_PREFIX + "00", "geometry": shapely.make_valid(wedge)})
+        outer = shapely.affinity.translate(
+            _wedge(SATELLITE_TOWNSHIP_R, SATELLITE_R, a0, a1), cx, cy)
+        for j, (part, label) in enumerate(((inner, "城关街道"), (outer, "新桥乡"))):
+            rows.append({"unit_id": f"{uid}{j + 1:03d}", "unit_name": f"{name}{label}",
+                         "level": "township", "parent_id": uid,
+                         "geometry": shapely.make_valid(part)})
+    return pd.DataFrame(rows)
+
+
+def city_units(units: pd.DataFrame) -> pd.DataFrame:
+    """The ``city`` layer: one unit per prefecture, the union of its counties (the
+    counties' parent_id), named CITY_NAME / SATELLITE_NAME."""
+    names = {CITY_PREFIX + "00": CITY_NAME, SATELLITE_PREFIX + "00": SATELLITE_NAME}
+    counties = units[units["level"] == "county"]
+    rows = []
+    for parent, g in counties.groupby("parent_id", sort=True):
+        rows.append({"unit_id": parent, "unit_name": names.get(parent, parent), "level": "city",
+                     "parent_id": None,
+                     "geometry": shapely.make_valid(shapely.union_all(g["geometry"].to_numpy()))})
+    return pd.DataFrame(rows)
 
 
 def _real_units(counties: pd.DataFrame, fwd: Transformer,

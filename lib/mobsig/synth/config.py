@@ -43,6 +43,12 @@ class SynthConfig:
     raw_format: str = param("csv", "Raw event file format written.", choices=("csv", "parquet"))
     event_labels: bool = param(
         True, "Write per-event truth labels (doubles the output; off for big benchmarks).")
+    satellite_share: float = param(
+        0.2, "A satellite city 卫城市 east of the main one (mobsig.synth.city): its sample "
+        "persons as a share of `people` (on top of them; residents of three towns, one "
+        "county's workers partly commuting into the main city, another's into the first "
+        "county), for inter-city linkage and the metropolitan area; 0 = no satellite and no "
+        "city layer (the single-city layout). Ignored with real_counties.", ge=0, le=1)
     real_counties: str | UnitLayer = param(
         "", "Place the city inside real counties: a county layer (a path, or a mapping as in "
         "paths.units, e.g. the census TopoJSON with layer county, id_field CODE, crs Albers). "

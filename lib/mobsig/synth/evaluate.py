@@ -26,6 +26,9 @@ be printed, written to JSON and compared with the targets of domain.md and issue
   share of commutes within commute.short_time_min (45 min) within ±5 points, over
   counties with at least COMMUTE_MIN_COMMUTERS true commuters; the OD counts per county
   pair reported as the share of commuters in the wrong pair.
+- inter-city trips per ordered pair of cities within ±15 % (issue #14), commuters per
+  pair, and the metropolitan-area delineation equal to the true set; trips by period
+  (per period in total, and per pair and period with enough true trips) reported.
 """
 
 from __future__ import annotations
@@ -42,7 +45,10 @@ TARGETS = {"home_within_500m": 0.90, "work_within_500m": 0.85, "class_accuracy_m
            "county_hourly_presence_max_error": 0.15,
            "facility_service_population_max_abs_error": 0.15,
            "county_median_commute_distance_max_abs_error": 0.10,
-           "county_commute_time_share_max_abs_error": 0.05}
+           "county_commute_time_share_max_abs_error": 0.05,
+           "inter_city_trips_max_abs_error": 0.15}
+# trips by period: pair-period cells count when they hold at least this many true trips
+PERIOD_MIN_TRIPS = 20
 # jobs-housing errors count in units with at least this many true (sample) employed
 # residents: below it one misplaced worker moves the ratio by more than 10 %
 JH_MIN_EMPLOYED = 10
@@ -396,6 +402,80 @@ def commute_errors(table: pd.DataFrame, truth: pd.DataFrame, od: pd.DataFrame | 
                 round(float((j["raw_count"] - j["commuters"]).abs().sum() / 2 / total), 4)
                 if total else None)
     return out
+def _rel(measured: pd.Series, true: pd.Series) -> np.ndarray:
+    """(measured - true) / true; a unit pair missing from the measurement is -100 %."""
+    m = measured.fillna(0).to_numpy(float)
+    t = true.to_numpy(float)
+    return np.where(t > 0, (m - t) / np.where(t > 0, t, 1), np.where(m > 0, 1.0, 0.0))
+
+
+def linkage_errors(trips: pd.DataFrame, commuters: pd.DataFrame, truth_trips: pd.DataFrame,
+                   truth_commuters: pd.DataFrame, level: str = "city") -> dict:
+    """Trips (raw: moves of the sample's counted cards) and commuters per ordered pair of
+    units of ``level`` (origin != dest) against the truth (mobsig.synth.linkage_truth:
+    pair_trips, pair_commuters); ``trips`` / ``commuters``: unsuppressed rows (``level``,
+    ``origin_id``, ``dest_id``, ``trips_raw_count`` / ``commuters_raw_count``). Errors
+    are relative over the true pairs; a pair the pipeline has and the truth lacks is
+    listed as extra."""
+    key = ["origin_id", "dest_id"]
+
+    def at(df: pd.DataFrame) -> pd.DataFrame:
+        out = df[df["level"].eq(level)]
+        return out[out["origin_id"] != out["dest_id"]]
+
+    t = at(truth_trips).merge(at(trips)[[*key, "trips_raw_count"]], on=key, how="left")
+    rel = _rel(t["trips_raw_count"], t["trips"])
+    c = at(truth_commuters)
+    c = c.merge(at(commuters)[[*key, "commuters_raw_count"]], on=key, how="left")
+    crel = _rel(c["commuters_raw_count"], c["commuters"])
+    extra = at(trips).merge(at(truth_trips)[key], on=key, how="left", indicator=True)
+    n = len(t)
+    return {
+        "level": level, "pairs": int(n),
+        "true_trips": int(t["trips"].sum()),
+        "measured_trips": int(t["trips_raw_count"].fillna(0).sum()),
+        "max_abs_trips_error": round(float(np.abs(rel).max()), 4) if n else None,
+        "trips_errors": {f"{o}->{d}": round(float(e), 4)
+                         for o, d, e in zip(t["origin_id"], t["dest_id"], rel, strict=True)},
+        "commuter_pairs": int(len(c)),
+        "max_abs_commuters_error": round(float(np.abs(crel).max()), 4) if len(c) else None,
+        "commuters": {f"{o}->{d}": [int(tc), int(mc)] for o, d, tc, mc in zip(
+            c["origin_id"], c["dest_id"], c["commuters"],
+            c["commuters_raw_count"].fillna(0), strict=True)},
+        "extra_pairs": int((extra["_merge"] == "left_only").sum())}
+
+
+def metro_errors(measured: pd.DataFrame, truth: pd.DataFrame) -> dict:
+    """The delineated metropolitan area against the true one: ``measured`` / ``truth``:
+    ``unit_id``, ``is_member``, ``joined_round`` per unit of the level."""
+    m = set(measured.loc[measured["is_member"].astype(bool), "unit_id"].astype(str))
+    t = set(truth.loc[truth["is_member"].astype(bool), "unit_id"].astype(str))
+    rounds = truth.merge(measured[["unit_id", "joined_round"]], on="unit_id", how="left",
+                         suffixes=("_true", ""))
+    same_rounds = bool((rounds["joined_round_true"].fillna(-1).astype(int)
+                        == rounds["joined_round"].fillna(-1).astype(int)).all())
+    return {"true_members": sorted(t), "members": sorted(m), "equal": m == t,
+            "missing": sorted(t - m), "extra": sorted(m - t), "same_rounds": same_rounds}
+
+
+def period_errors(measured: pd.DataFrame, truth: pd.DataFrame,
+                  min_trips: int = PERIOD_MIN_TRIPS) -> dict:
+    """Trips by period against the truth (linkage_truth.period_trips): per period, all
+    pairs together (relative error of the totals), and the worst pair-period cell with
+    at least ``min_trips`` true trips. ``measured``: unsuppressed rows (``city_id``,
+    ``origin_id``, ``dest_id``, ``period``, ``trips_raw_count``)."""
+    key = ["origin_id", "dest_id", "period"]
+    t = truth.merge(measured[[*key, "trips_raw_count"]], on=key, how="left")
+    per = t.groupby("period")[["trips", "trips_raw_count"]].sum()
+    per_rel = _rel(per["trips_raw_count"], per["trips"])
+    big = t[t["trips"] >= min_trips]
+    rel = _rel(big["trips_raw_count"], big["trips"])
+    return {"periods": {p: {"true": int(r.trips), "measured": int(r.trips_raw_count),
+                            "error": round(float(e), 4)}
+                        for (p, r), e in zip(per.iterrows(), per_rel, strict=True)},
+            "cells": int(len(big)), "min_true_trips": int(min_trips),
+            "max_abs_cell_error": round(float(np.abs(rel).max()), 4) if len(big) else None,
+            "mean_abs_cell_error": round(float(np.abs(rel).mean()), 4) if len(big) else None}
 
 
 def verdict(result: dict) -> dict[str, bool | None]:
@@ -406,6 +486,7 @@ def verdict(result: dict) -> dict[str, bool | None]:
     dp = result.get("daily_presence")
     cm = result.get("commute")
     cm_county = cm["county"] if cm and cm["county"]["units"] else None
+    lk = result.get("linkage")
 
     def ge(x, t):
         return x is not None and x >= t
@@ -452,6 +533,11 @@ def verdict(result: dict) -> dict[str, bool | None]:
             le(cm_county["max_abs_share_time_short_error"],
                TARGETS["county_commute_time_share_max_abs_error"])
             if cm_county else None),
+        # None: no linkage truth (an older city, or one without a satellite city)
+        "inter_city_trips": (
+            le(lk["trips"]["max_abs_trips_error"], TARGETS["inter_city_trips_max_abs_error"])
+            if lk and lk["trips"]["pairs"] else None),
+        "metro_delineation": lk["metro"]["equal"] if lk and lk.get("metro") else None,
     }
 
 
@@ -553,8 +639,42 @@ def markdown(result: dict) -> str:
         lines.append(f"| county {label} 通勤, worst error ({c['units']} counties ≥ "
                      f"{c['min_commuters']} true commuters) | {fmt(c[field])}{extra} | {t} | "
                      f"{'n/a' if met is None else met} |")
+    lines += linkage_lines(result.get("linkage"), ok)
     lines.append(f"| 一人多卡 pairs ({mc['true_pairs']} true, {mc['eligible_pairs']} present "
                  f"long enough) | precision {pct(mc['precision'])}, recall "
                  f"{pct(mc['recall'])} ({pct(mc['recall_eligible'])} of those present long "
                  "enough) | — | — |")
     return "\n".join(lines)
+
+
+def linkage_lines(lk: dict | None, ok: dict) -> list[str]:
+    """The Markdown rows of the linkage measures (none without linkage truth)."""
+    if not lk:
+        return ["| inter-city trips | n/a (no truth/moves.parquet) | ±15 % | n/a |"]
+
+    def pct(x):
+        return "n/a" if x is None else f"{100 * x:.1f} %"
+
+    t, m = lk["trips"], lk.get("metro")
+    met = ok.get("inter_city_trips")
+    lines = [f"| inter-city trips T_ij per ordered pair of {t['level']} units "
+             f"({t['pairs']} pairs, {t['true_trips']} true trips, {t['measured_trips']} "
+             f"measured), worst error | {pct(t['max_abs_trips_error'])} | ±15 % | "
+             f"{'n/a' if met is None else met} |",
+             f"| commuters per ordered pair of {t['level']} units ({t['commuter_pairs']} "
+             f"pairs; true, measured: {t['commuters']}), worst error | "
+             f"{pct(t['max_abs_commuters_error'])} | — | — |"]
+    if m:
+        lines.append(f"| metropolitan area ({lk['metro_level']}, core {lk['metro_core']}): "
+                     f"{len(m['members'])} members, missing {m['missing']}, extra "
+                     f"{m['extra']}, same rounds {m['same_rounds']} | "
+                     f"{'equal' if m['equal'] else 'differs'} | the true set | "
+                     f"{ok.get('metro_delineation')} |")
+    p = lk.get("periods")
+    if p:
+        per = ", ".join(f"{k} {pct(v['error'])}" for k, v in p["periods"].items())
+        lines.append(f"| trips by period at {lk['trips_level']}: totals per period ({per}); "
+                     f"pair-period cells with ≥ {p['min_true_trips']} true trips "
+                     f"({p['cells']}), worst | {pct(p['max_abs_cell_error'])} (mean "
+                     f"{pct(p['mean_abs_cell_error'])}) | — | — |")
+    return lines

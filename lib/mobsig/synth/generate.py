@@ -11,6 +11,8 @@ Layout of the output folder::
                                   mobsig.synth.real); facilities: the layer `facility`
                                   (CBD, railway hub, park, heritage area) that the
                                   config's service_population.zones names
+    units/cities.geojson          the city layer (main city and satellite; only with a
+                                  satellite, synth.satellite_share > 0)
     reference/population.csv      official resident population per county
     reference/ages.csv            true age shares per county (census ages.csv form:
                                   CODE, NAME, AGES_<band> of expansion.age_bands)
@@ -38,6 +40,13 @@ Layout of the output folder::
     truth/commute.csv             true commuting per county and township (commute job's
                                   measures at the config's thresholds)
     truth/commute_od.csv          true commuters per county pair and township pair
+    truth/moves.parquet           every true move of a sample person's card between
+                                  consecutive true stays >= stays.tau_min, with its
+                                  city, county and township at both ends
+                                  (mobsig.synth.linkage_truth)
+    truth/linkage.csv             true trips and commuters per ordered unit pair
+    truth/trips_by_period.csv     true trips per unit pair and period of the day
+    truth/metro_area.csv          the true metropolitan-area delineation
     truth/population_by_age.csv   true residents per county and age band
     truth/cells.csv               cells with their true WGS-84 position and county
     manifest.json                 sizes, seed, timing
@@ -68,9 +77,9 @@ from mobsig.config import Config
 from mobsig.io.holidays import load_calendar
 from mobsig.quality import run_gate
 from mobsig.schema import load_schema
-from mobsig.synth import real, service
-from mobsig.synth.city import FACILITY_LEVEL, City, build_city
-from mobsig.synth.population import build_people, tac_types
+from mobsig.synth import linkage_truth, real, service
+from mobsig.synth.city import CITY_PREFIX, FACILITY_LEVEL, City, build_city
+from mobsig.synth.population import build_people, build_satellite_people, tac_types
 from mobsig.synth.presence_truth import daily_presence_truth
 from mobsig.synth.signals import CHUNK, build_network, events_for_cards, truth_stays
 from mobsig.synth.timeline import Places, true_work_days
@@ -86,7 +95,7 @@ RAW_COLUMNS = ["user_id", "event_time", "cell_id", "event_type", "imei_tac", "ho
 CARD_COLUMNS = ["card_idx", "user_id", "person_id", "kind", "card_kind", "is_human", "tac",
                 "home_region", "home_x", "home_y", "work_x", "work_y", "night_x", "night_y",
                 "first_day", "last_day", "away_from", "away_to", "works_saturday",
-                "phone_off_nights", "rate"]
+                "phone_off_nights", "rate", "is_satellite"]
 
 
 # Residence thresholds scaled to a two-week period (the domain defaults assume a month:
@@ -110,10 +119,22 @@ class SynthResult:
     seconds: float
 
 
-def _places(city: City) -> Places:
+# the satellite's leisure places weigh this many times each among its residents'
+# destinations, so that about 60 % of their outings stay in the satellite
+SATELLITE_POI_WEIGHT = 8
+
+
+def _places(city: City, satellite: bool = False) -> Places:
+    """The places itineraries draw from; ``satellite``: those of the satellite city's
+    residents (its own leisure places, weighted, and the main city's)."""
     pois = city.pois
+    poi_xy = pois.loc[pois["kind"] == "leisure", ["x", "y"]].to_numpy()
+    if satellite:
+        assert city.satellite is not None
+        poi_xy = np.vstack([np.repeat(city.satellite.pois, SATELLITE_POI_WEIGHT, axis=0),
+                            poi_xy])
     return Places(
-        poi_xy=pois.loc[pois["kind"] == "leisure", ["x", "y"]].to_numpy(),
+        poi_xy=poi_xy,
         hotel_xy=pois.loc[pois["kind"] == "hotel", ["x", "y"]].to_numpy(),
         station_xy=pois.loc[pois["kind"] == "station", ["x", "y"]].to_numpy()[0],
         scenic_xy=pois.loc[pois["kind"] == "scenic", ["x", "y"]].to_numpy()[0],
@@ -347,10 +368,28 @@ def generate(spark: SparkSession, cfg: Config, out: Path,
         real_counties, real_layer = real.load_counties(spark, cfg)
         real_pop = real.load_population(cfg)
     city = build_city(sc.seed, sc.center_lon, sc.center_lat, sc.start_date, sc.days,
-                      real_counties=real_counties, min_overlap_km2=sc.real_min_overlap_km2)
+                      real_counties=real_counties, min_overlap_km2=sc.real_min_overlap_km2,
+                      satellite=sc.satellite_share > 0 and sc.people > 0)
     persons, cards = build_people(sc, city, cfg.population, real_population=real_pop)
+    persons["is_satellite"] = False
+    cards["is_satellite"] = False
     places = _places(city)
-    net = build_network(city.cells, city.sites, city.epochs, sc.start_date)
+    net = build_network(city.main_cells(), city.sites, city.epochs, sc.start_date)
+    satellite = None
+    if city.satellite is not None:  # after every draw of the main city, own streams
+        first_card = -(-len(cards) // CHUNK) * CHUNK  # a chunk of its own
+        sat_persons, sat_cards = build_satellite_people(sc, city, cfg.population,
+                                                        len(persons), first_card)
+        persons = pd.concat([persons, sat_persons], ignore_index=True)
+        cards = pd.concat([cards, sat_cards], ignore_index=True)
+        satellite = (build_network(city.cells, city.all_sites(), city.epochs, sc.start_date),
+                     _places(city, satellite=True))
+    has_city_level = bool((city.units["level"] == "city").any())
+    if has_city_level and not cfg.linkage.metro_core:
+        # the metropolitan area of the main city: its counties are the core (written to
+        # the city's config below, so the jobs delineate from the same core as the truth)
+        cfg = cfg.replace(linkage=dataclasses.replace(
+            cfg.linkage, metro_core=(CITY_PREFIX + "00",)))
 
     # -- cell table as delivered, and its truth
     cells_out = city.cells[["cell_id", "lon", "lat", "coord_sys", "azimuth", "radius_m", "tech",
@@ -375,6 +414,9 @@ def generate(spark: SparkSession, cfg: Config, out: Path,
                  out / "units/counties.geojson")
         _geojson(city, city.units[city.units["level"] == "township"],
                  out / "units/townships.geojson")
+        if has_city_level:
+            _geojson(city, city.units[city.units["level"] == "city"],
+                     out / "units/cities.geojson")
     _geojson(city, city.zones, out / "units/zones.geojson")
     _geojson(city, city.facilities, out / "units/facilities.geojson")
 
@@ -393,16 +435,23 @@ def generate(spark: SparkSession, cfg: Config, out: Path,
     for level in ("county", "township"):
         persons[f"work_{level}"] = city.unit_of(persons["work_x"].to_numpy(),
                                                 persons["work_y"].to_numpy(), level)
+    if has_city_level:
+        for role in ("home", "work"):
+            persons[f"{role}_city"] = city.unit_of(persons[f"{role}_x"].to_numpy(),
+                                                   persons[f"{role}_y"].to_numpy(), "city")
     persons.drop(columns=["home_x", "home_y", "work_x", "work_y", "night_x", "night_y"]).to_parquet(
         out / "truth/persons.parquet", index=False)
     card_truth = cards[["user_id", "card_idx", "person_id", "kind", "card_kind", "is_human",
-                        "tac", "pop_class", "first_day", "last_day"]].copy()
+                        "tac", "pop_class", "first_day", "last_day", "is_satellite"]].copy()
     card_truth.to_parquet(out / "truth/cards.parquet", index=False)
     tac_types().to_csv(out / "reference/tac_types.csv", index=False)
     residents = persons[persons["pop_class"].eq("resident")
                         & persons["kind"].str.startswith("resident")]
     pop_rows = []
-    for level, col in (("county", "home_county"), ("township", "home_township")):
+    levels = [("county", "home_county"), ("township", "home_township")]
+    if has_city_level:
+        levels.append(("city", "home_city"))
+    for level, col in levels:
         units = city.units[city.units["level"] == level]
         all_res = residents.groupby(col).size()
         sample_res = residents[residents["in_sample"]].groupby(col).size()
@@ -435,14 +484,15 @@ def generate(spark: SparkSession, cfg: Config, out: Path,
     def gen_events(batches):
         for pdf in batches:
             yield from events_for_cards(pdf, synth_cfg, net, places, day_types, weekdays,
-                                        to_lonlat)
+                                        to_lonlat, satellite=satellite)
 
     def gen_stays(batches):
         for pdf in batches:
             if len(pdf):
                 yield truth_stays(pdf.sort_values("card_idx").reset_index(drop=True),
                                   synth_cfg.seed, day_types, weekdays, places, synth_cfg.days,
-                                  to_lonlat)
+                                  to_lonlat,
+                                  satellite_places=satellite[1] if satellite else None)
 
     # local wall-clock time without a zone (TIMESTAMP_NTZ), so pandas and Spark readers
     # see the same Asia/Shanghai times as the raw event strings
@@ -469,6 +519,7 @@ def generate(spark: SparkSession, cfg: Config, out: Path,
                                 cc.long_time_min, cc.radius_quantile)
     by_unit.to_csv(out / "truth/commute.csv", index=False)
     od.to_csv(out / "truth/commute_od.csv", index=False)
+    linkage_truth.write_truth(out, cfg, city, persons, cards)
 
     events = cards_sdf.mapInPandas(gen_events, EVENTS_SCHEMA)
     raw_dir = out / "raw/events"
@@ -494,6 +545,7 @@ def generate(spark: SparkSession, cfg: Config, out: Path,
         "paths": {"warehouse": "warehouse", "raw_events": "raw/events",
                   "cells": "raw/cells/cells.csv",
                   "units": ["units/counties.geojson", "units/townships.geojson",
+                            *(["units/cities.geojson"] if has_city_level else []),
                             "units/zones.geojson", "units/facilities.geojson"],
                   "reference_population": "reference/population.csv",
                   "tac_types": "reference/tac_types.csv",
@@ -506,7 +558,8 @@ def generate(spark: SparkSession, cfg: Config, out: Path,
     # the thresholds the truth was generated with (population classes depend on them), so
     # the jobs run on this city classify with the same rules; only non-defaults are written
     defaults = Config().to_dict()
-    for section in ("population", "home_work", "flags", "service_population", "commute"):
+    for section in ("population", "home_work", "flags", "service_population", "commute",
+                    "linkage", "trips"):
         changed = {k: v for k, v in cfg.to_dict()[section].items()
                    if v != defaults[section][k]}
         if changed:

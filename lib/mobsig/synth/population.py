@@ -15,6 +15,12 @@ children are out of sample or resident non-workers, so the sample is adult-heavy
 
 Cards: every sample person has one handset card, some a second one (一人多卡); plus
 non-human cards: static meters, mobile trackers (regular cadence) and heavy test cards.
+
+The satellite city (:func:`build_satellite_people`, when the city has one) adds resident
+workers and non-workers living in its three towns, one card each, from their own random
+stream after everything else: the first county's workers partly commute into the main
+city, the second's partly into the first county, the third's work locally
+(:data:`SATELLITE_PLAN`), so the metropolitan area delineated by commuting share is known.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from mobsig.config import PopulationConfig
-from mobsig.synth.city import CITY_R, CORE_R, INNER_R, City
+from mobsig.synth.city import CITY_R, CORE_R, INNER_R, SATELLITE_STREAM, City
 from mobsig.synth.config import SynthConfig
 
 KIND_SHARES = {"resident_worker": 0.52, "resident_nonworker": 0.26, "short_term": 0.08,
@@ -119,7 +125,7 @@ def _points_work(rng: np.random.Generator, n: int, city: City) -> np.ndarray:
 
 
 def _out_of_sample(cfg: SynthConfig, city: City, homes: np.ndarray,
-                   first_id: int) -> pd.DataFrame:
+                   first_id: int, rng: np.random.Generator | None = None) -> pd.DataFrame:
     """Homes of the residents without a card of this operator (official population only).
 
     Each township gets ``round(n_t x (1 - share) / share)`` of them for its ``n_t`` sample
@@ -129,9 +135,11 @@ def _out_of_sample(cfg: SynthConfig, city: City, homes: np.ndarray,
     (a 2 % market share makes a 200-resident city a 10,000-person one whose townships of
     20 sample residents have 1,000 people). Each home is a sample home of the township
     moved by ~150 m (kept in the township). Own random stream: the market share never
-    changes the sample persons.
+    changes the sample persons. ``rng``: another stream (the satellite's); default
+    ``[seed, 3]``.
     """
-    rng = np.random.default_rng([cfg.seed, 3])
+    if rng is None:
+        rng = np.random.default_rng([cfg.seed, 3])
     scale = (1 - cfg.market_share) / cfg.market_share
     town = pd.Series(city.unit_of(homes[:, 0], homes[:, 1], "township")).fillna("")
     parts = []
@@ -254,13 +262,15 @@ def build_people(cfg: SynthConfig, city: City, pop: PopulationConfig,
     return persons, cards
 
 
-def birth_years(cfg: SynthConfig, kind: np.ndarray, in_sample: np.ndarray) -> np.ndarray:
+def birth_years(cfg: SynthConfig, kind: np.ndarray, in_sample: np.ndarray,
+                rng: np.random.Generator | None = None) -> np.ndarray:
     """Birth year of every person (age at the start year, drawn by kind from AGE_SHARES).
 
-    Own random stream ``[seed, 4]``, drawn after everything else: adding ages changed no
-    other draw of the city.
+    Own random stream ``[seed, 4]`` (or ``rng``), drawn after everything else: adding ages
+    changed no other draw of the city.
     """
-    rng = np.random.default_rng([cfg.seed, 4])
+    if rng is None:
+        rng = np.random.default_rng([cfg.seed, 4])
     n = len(kind)
     u = rng.random(n)
     pick = rng.random(n)
@@ -271,6 +281,124 @@ def birth_years(cfg: SynthConfig, kind: np.ndarray, in_sample: np.ndarray) -> np
     lo = np.where((band == 0) & in_sample, SAMPLE_CHILD_MIN_AGE, lo)
     age = lo + np.floor(pick * (hi - lo + 1)).astype(int)
     return (cfg.start_date.year - age).astype("int64")
+
+
+# The satellite's sample persons per county (in SATELLITE_COUNTIES order): share of the
+# satellite's persons, share of non-workers, where the workers who do not work in their
+# own town work ("main": the main city; an index: that satellite county's town) and
+# their share of the county's workers
+SATELLITE_PLAN: tuple[tuple[float, float, str | int | None, float], ...] = (
+    (0.40, 0.15, "main", 0.6),  # 卫城区 faces the main city: 60 % of its workers commute
+    (0.34, 0.15, 0, 0.5),       # 北山县: half of its workers work in 卫城区, none further
+    (0.26, 0.15, None, 0.0),    # 南湖县: every worker works in its own town
+)
+SATELLITE_HOME_SD_M = 600.0   # homes and local work places around the town centre
+SATELLITE_HOME_MAX_M = 1_800.0
+
+
+def satellite_size(cfg: SynthConfig) -> int:
+    """The satellite's sample persons: round(satellite_share x people)."""
+    return int(round(cfg.satellite_share * cfg.people))
+
+
+def _around(rng: np.random.Generator, centre: np.ndarray, n: int) -> np.ndarray:
+    """n points around ``centre`` (normal, SATELLITE_HOME_SD_M), pulled inside
+    SATELLITE_HOME_MAX_M so that they stay far from the county borders."""
+    d = rng.normal(0, SATELLITE_HOME_SD_M, (n, 2))
+    r = np.hypot(d[:, 0], d[:, 1])
+    d = d * np.minimum(1.0, SATELLITE_HOME_MAX_M / np.maximum(r, 1e-9))[:, None]
+    return centre + d
+
+
+def build_satellite_people(cfg: SynthConfig, city: City, pop: PopulationConfig,
+                           first_person_id: int, first_card_idx: int
+                           ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The satellite city's persons (sample and out-of-sample residents, as
+    :func:`build_people` returns them, with ``is_satellite``) and their cards (one
+    primary handset each; ``card_idx`` from ``first_card_idx``, which the caller puts at
+    a generation-chunk boundary so that no chunk of the main city changes).
+
+    Own random streams ``[seed, SATELLITE_STREAM, 2..4]``. Every person is a resident
+    present the whole period (no trips away, no second card); see SATELLITE_PLAN for who
+    works where. Work places are >= 1 km from home (the main city's: its usual work
+    places).
+    """
+    sat = city.satellite
+    assert sat is not None, "the city has no satellite"
+    rng = np.random.default_rng([cfg.seed, SATELLITE_STREAM, 2])
+    n = satellite_size(cfg)
+    sizes = [int(round(share * n)) for share, *_ in SATELLITE_PLAN[:-1]]
+    sizes.append(max(n - sum(sizes), 0))
+    rows = []
+    for c, (size, (_, non_share, dest, dest_share)) in enumerate(
+            zip(sizes, SATELLITE_PLAN, strict=True)):
+        non = int(round(non_share * size)) if size >= 2 else 0
+        workers = size - non
+        away = int(workers * dest_share + 0.5) if dest is not None else 0
+        homes = _around(rng, sat.towns[c], size)
+        if dest == "main":
+            far = _points_work(rng, away, city)
+        elif dest is not None:
+            far = _around(rng, sat.towns[int(dest)], away)
+        else:
+            far = np.empty((0, 2))
+        local = _around(rng, sat.towns[c], workers - away)
+        work = np.vstack([far, local, np.full((non, 2), np.nan)])
+        for _ in range(20):  # local work places >= 1 km from home
+            close = np.hypot(work[:, 0] - homes[:, 0], work[:, 1] - homes[:, 1]) < 1000
+            if not close.any():
+                break
+            work[close] = _around(rng, sat.towns[c], int(close.sum()))
+        kind = ["resident_worker"] * workers + ["resident_nonworker"] * non
+        rows.append(pd.DataFrame({"kind": kind, "home_x": homes[:, 0], "home_y": homes[:, 1],
+                                  "work_x": work[:, 0], "work_y": work[:, 1]}))
+    p = pd.concat(rows, ignore_index=True)
+    m = len(p)
+    p.insert(0, "person_id", np.arange(first_person_id, first_person_id + m))
+    is_worker = p["kind"].eq("resident_worker").to_numpy()
+    p["in_sample"] = True
+    p["works_saturday"] = is_worker & (rng.random(m) < 0.15)
+    p["first_day"], p["last_day"] = 0, cfg.days - 1
+    p["away_from"], p["away_to"] = -1, -2
+    p["night_x"], p["night_y"] = p["home_x"], p["home_y"]
+    p["phone_off_nights"] = False
+    p["activity"] = rng.lognormal(0.0, 0.45, m)
+    p["days_present"] = cfg.days
+    p["pop_class"] = np.select(
+        [p["days_present"] >= pop.resident_min_days,
+         p["days_present"] >= pop.short_term_min_days], ["resident", "short_term"], "visitor")
+    home_county = city.unit_of(p["home_x"].to_numpy(), p["home_y"].to_numpy(), "county")
+    elsewhere = np.array(OTHER_REGIONS)[rng.integers(0, len(OTHER_REGIONS), m)]
+    p["home_region"] = np.where(rng.random(m) < 0.8, home_county, elsewhere)
+    true_res = p["pop_class"].eq("resident").to_numpy()
+    q = _out_of_sample(cfg, city, p.loc[true_res, ["home_x", "home_y"]].to_numpy(),
+                       first_person_id + m,
+                       rng=np.random.default_rng([cfg.seed, SATELLITE_STREAM, 3]))
+    q = q.assign(kind="resident_out_of_sample", in_sample=False, pop_class="resident",
+                 days_present=cfg.days)
+    persons = pd.concat([p, q], ignore_index=True)
+    persons["home_county"] = city.unit_of(persons["home_x"].to_numpy(),
+                                          persons["home_y"].to_numpy(), "county")
+    persons["home_township"] = city.unit_of(persons["home_x"].to_numpy(),
+                                            persons["home_y"].to_numpy(), "township")
+    persons["birth_year"] = birth_years(
+        cfg, persons["kind"].to_numpy(), persons["in_sample"].to_numpy(bool),
+        rng=np.random.default_rng([cfg.seed, SATELLITE_STREAM, 4]))
+    persons["is_satellite"] = True
+    cards = p.assign(card_kind="primary", rate=p["activity"], is_human=True,
+                     tac=np.array(HANDSET_TACS)[rng.integers(0, len(HANDSET_TACS), m)])
+    cards["card_idx"] = np.arange(first_card_idx, first_card_idx + m)
+    cards["user_id"] = [card_id(cfg.seed, i) for i in cards["card_idx"]]
+    cards["is_satellite"] = True
+    cols = ["card_idx", "user_id", "person_id", "kind", "card_kind", "is_human", "tac",
+            "home_region", "pop_class", "home_x", "home_y", "work_x", "work_y", "night_x",
+            "night_y", "first_day", "last_day", "away_from", "away_to", "works_saturday",
+            "phone_off_nights", "rate", "is_satellite"]
+    cards = cards[cols].copy()
+    for c in ("first_day", "last_day", "person_id", "card_idx", "away_from", "away_to"):
+        cards[c] = cards[c].astype("int64")
+    cards["home_region"] = cards["home_region"].astype(str)
+    return persons, cards
 
 
 def _cards(cfg: SynthConfig, city: City, p: pd.DataFrame,

@@ -148,8 +148,17 @@ def _segments_frame(cards: pd.DataFrame, seed: int, day_types: list[str],
 
 
 def truth_stays(cards: pd.DataFrame, seed: int, day_types: list[str], weekdays: list[int],
-                places: Places, n_days: int, to_lonlat) -> pd.DataFrame:
-    """Ground-truth stays (every stationary segment, any duration) of a batch of cards."""
+                places: Places, n_days: int, to_lonlat,
+                satellite_places: Places | None = None) -> pd.DataFrame:
+    """Ground-truth stays (every stationary segment, any duration) of a batch of cards.
+    Cards with ``is_satellite`` true (the satellite city's) follow ``satellite_places``."""
+    if satellite_places is not None and "is_satellite" in cards:
+        sat = cards["is_satellite"].to_numpy(bool)
+        if sat.any():
+            parts = [truth_stays(cards[m].reset_index(drop=True), seed, day_types, weekdays,
+                                 p, n_days, to_lonlat)
+                     for m, p in ((~sat, places), (sat, satellite_places)) if m.any()]
+            return pd.concat(parts, ignore_index=True)
     seg = _segments_frame(cards, seed, day_types, weekdays, places, n_days)
     seg = seg[seg["is_stay"]]
     lon, lat = to_lonlat(seg["x0"].to_numpy(), seg["y0"].to_numpy())
@@ -446,17 +455,26 @@ CHUNK = 64  # cards per generation chunk: chunk = card_idx // CHUNK
 
 
 def events_for_cards(cards: pd.DataFrame, cfg: SynthConfig, net: Network, places: Places,
-                     day_types: list[str], weekdays: list[int], to_lonlat):
+                     day_types: list[str], weekdays: list[int], to_lonlat,
+                     satellite: tuple[Network, Places] | None = None):
     """Yield the events of a set of cards chunk by chunk (bounded memory).
 
     Chunks are fixed by card index (``card_idx // CHUNK``), and each chunk's random
     stream is seeded by its first card, so the output does not depend on how the cards
     are split over Spark partitions (as long as a chunk stays in one partition).
+    ``satellite``: the network and places of the satellite city's cards (``is_satellite``
+    true; they start a chunk of their own, so no other chunk changes).
     """
     cards = cards.sort_values("card_idx")
     for _, part in cards.groupby(cards["card_idx"].to_numpy() // CHUNK, sort=True):
-        yield _events_for_batch(part.reset_index(drop=True), cfg, net, places, day_types,
-                                weekdays, to_lonlat)
+        use_net, use_places = net, places
+        if satellite is not None and "is_satellite" in part:
+            sat = part["is_satellite"].to_numpy(bool)
+            assert sat.all() or not sat.any(), "a chunk mixes satellite and main cards"
+            if sat.all():
+                use_net, use_places = satellite
+        yield _events_for_batch(part.reset_index(drop=True), cfg, use_net, use_places,
+                                day_types, weekdays, to_lonlat)
 
 
 def _ranks(k: np.ndarray) -> np.ndarray:

@@ -7,19 +7,22 @@ For a city made by ``mobsig synth`` (or ``mobsig demo``) whose jobs have run thr
 accuracy per class, 一人多卡 pair precision and recall, expanded residents per county
 and per township (townships of at least 1,000 true people) against the true population,
 the jobs-housing ratio 职住比 and self-containment per county and township with enough
-true employed residents against the true ones, and the daily presence 日实际服务人口 per
+true employed residents against the true ones, the daily presence 日实际服务人口 per
 county and township and day (people present >= 3 h, and its hourly profile) against the
-true persons present, and the service population of each facility (distinct persons of
-the month with >= 30 min inside; visitors, per-day mean, catchment radius, county shares
-of the catchment), and commuting 通勤 (median commute distance, share within 45 min per
-county with enough true commuters), each next to its target (domain.md, issues #5 and #14). Reads
-``home_work``, recomputes the unsuppressed population, jobs-housing and daily presence
-counts (``population.population_table``, ``jobs_housing.counts_table``,
-``presence.presence_table``; nothing is written) and the truth files in ``--truth``
-(default: ``truth/`` next to the config file; ``jobs_housing.csv`` and
-``daily_presence.csv``, ``commute.csv`` and ``commute_od.csv`` are optional, older
-cities have none). Prints a Markdown
-table and writes the numbers as JSON (``--out``, default ``evaluate-<month>.json`` next to
+true persons present, the service population of each facility (distinct persons of the
+month with >= 30 min inside; visitors, per-day mean, catchment radius, county shares of
+the catchment), commuting 通勤 (median commute distance, share within 45 min per county
+with enough true commuters), inter-city trips and commuters per pair of cities, the
+metropolitan-area delineation and trips by period, each next to its target (domain.md,
+issues #5 and #14). Reads ``home_work`` and ``metro_area``, recomputes the unsuppressed
+population, jobs-housing, daily presence, service population, commuting, linkage and
+trips counts (``population.population_table``, ``jobs_housing.counts_table``,
+``presence.presence_table``, ``service_population.service_counts``,
+``commute.month_tables``, ``mobsig.linkage``, ``mobsig.trips``; nothing is written) and
+the truth files in ``--truth`` (default: ``truth/`` next to the config file;
+``jobs_housing.csv``, ``daily_presence.csv``, the service population, ``commute.csv``,
+``commute_od.csv`` and ``moves.parquet`` are optional, older cities have none). Prints a
+Markdown table and writes the numbers as JSON (``--out``, default ``evaluate-<month>.json`` next to
 the config). Exit status 0 also when a target is missed: this is a measurement, the
 targets met are in the JSON (``targets_met``).
 """
@@ -44,6 +47,7 @@ DAILY_PRESENCE_TRUTH = "daily_presence.csv"  # optional: older cities have none
 SERVICE_TRUTH = ("service_population.csv", "service_population_daily.csv",
                  "service_catchment.csv")  # optional: older cities have none
 COMMUTE_TRUTH = ("commute.csv", "commute_od.csv")  # optional: older cities have none
+LINKAGE_TRUTH = "moves.parquet"  # optional: cities before the linkage truth have none
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -195,6 +199,94 @@ def commute_tables(spark, cfg: Config, month: dt.date):
         age, unit_polygons(catalog.read("units")), catalog.read("moves", dt=days),
         catalog.read("events_clean", dt=days), month, cfg.population.grid_h3_resolution,
         cfg.commute)
+def unsuppressed_linkage(spark, cfg: Config, month: dt.date) -> dict[str, Any]:
+    """The month's linkage and trips-by-period counts before suppression, recomputed from
+    the stored moves, card_places, factors and units (``mobsig.linkage``,
+    ``mobsig.trips``; nothing is written), as pandas frames: ``trips`` (level, origin_id,
+    dest_id, trips_raw_count, trips_expanded_count, travellers_*), ``commuters`` (level,
+    origin_id, dest_id, commuters_raw_count, commuters_expanded_count; diagonal
+    included) and ``employed`` (level, unit_id, employed_residents_raw_count / _expanded:
+    jobs_housing's employed residents) for the levels of linkage.levels (every layer by
+    default), and ``periods`` (city_id, origin_id, dest_id, period, trips_raw_count, ...)
+    at trips.level."""
+    from pyspark.sql import functions as F
+
+    from mobsig import columns as C
+    from mobsig import linkage, trips
+    from mobsig.geo import unit_polygons
+    from mobsig.io.catalog import Catalog
+    from mobsig.periods import parse_periods
+    from mobsig.population import user_weights
+
+    catalog = Catalog(spark, cfg.warehouse)
+    key = month_key(month)
+    for table in ("card_places", "expansion_factors", "units", "moves"):
+        if not catalog.exists(table):
+            raise InputError(f"evaluate {key}: no {table} table; run the monthly jobs first")
+    places = catalog.read("card_places", month=key)
+    age = (catalog.read("expansion_factors_age", month=key) if cfg.expansion.rake_ages
+           else None)
+    weights = user_weights(places, catalog.read("expansion_factors", month=key), age)
+    units = unit_polygons(catalog.read("units"))
+    if cfg.linkage.levels:
+        units_l = units.where(F.col(C.LEVEL).isin(*cfg.linkage.levels))
+    else:
+        units_l = units
+    moves = catalog.read("moves", dt=month_days(month))
+    od = linkage.move_units(linkage.move_points(moves, places, cfg.linkage.min_trip_m), units_l)
+    out = {"trips": linkage.trip_counts(od, weights, [C.LEVEL, C.ORIGIN_ID, C.DEST_ID])
+           .toPandas(),
+           "commuters": linkage.commute_pairs(places, units_l, weights).toPandas(),
+           "employed": linkage.employed_residents(places, units_l, weights).toPandas()}
+    levels = {r[0] for r in units.select(C.LEVEL).distinct().collect()}
+    tr = cfg.trips
+    city_level = tr.city_level if tr.city_level in levels else None
+    periods = parse_periods(tr.periods, tr.rest_period)
+    points = linkage.move_points(moves, places, tr.min_trip_m)
+    pod = trips.with_period(trips.trip_units(points, units, tr.level, city_level), periods)
+    out["periods"] = linkage.trip_counts(
+        pod, weights, [C.CITY_ID, C.ORIGIN_ID, C.DEST_ID, C.PERIOD]).toPandas()
+    out["levels"] = levels
+    return out
+
+
+def linkage_result(spark, cfg: Config, month: dt.date, truth: Path) -> dict[str, Any] | None:
+    """Linkage, metro area and trips by period against the truth (None for a city without
+    truth/moves.parquet). The truth is recomputed from truth/moves.parquet and
+    persons.parquet with this configuration (mobsig.synth.linkage_truth); the metro area
+    measured is the published metro_area table (membership is published for every unit)."""
+    import pandas as pd
+
+    from mobsig.io.catalog import Catalog
+    from mobsig.synth import evaluate as ev
+    from mobsig.synth import linkage_truth as lt
+
+    if not (truth / LINKAGE_TRUTH).exists():
+        return None
+    got = unsuppressed_linkage(spark, cfg, month)
+    moves = pd.read_parquet(truth / LINKAGE_TRUTH)
+    persons = pd.read_parquet(truth / "persons.parquet")
+    level = "city" if "origin_city" in moves else "county"
+    res: dict[str, Any] = {
+        "trips": ev.linkage_errors(got["trips"], got["commuters"],
+                                   lt.pair_trips(moves, level, cfg.linkage.min_trip_m),
+                                   lt.pair_commuters(persons, level), level),
+        "metro": None, "metro_level": cfg.linkage.metro_level,
+        "metro_core": list(cfg.linkage.metro_core), "trips_level": cfg.trips.level,
+        "periods": None}
+    tr = cfg.trips
+    if f"origin_{tr.level}" in moves:
+        res["periods"] = ev.period_errors(got["periods"], lt.period_trips(
+            moves, tr.level, dict(tr.periods), tr.rest_period, tr.city_level, tr.min_trip_m))
+    catalog = Catalog(spark, cfg.warehouse)
+    lk = cfg.linkage
+    if catalog.exists("metro_area") and f"home_{lk.metro_level}" in persons:
+        measured = catalog.read("metro_area", month=month_key(month)).toPandas()
+        units = catalog.read("units").select("level", "unit_id", "parent_id").toPandas()
+        true_metro = lt.metro_truth(persons, units, lk.metro_level, list(lk.metro_core),
+                                    lk.metro_threshold)
+        res["metro"] = ev.metro_errors(measured, true_metro)
+    return res
 
 
 def execute(spark, cfg: Config, month: dt.date, truth: Path) -> dict[str, Any]:
@@ -254,6 +346,7 @@ def execute(spark, cfg: Config, month: dt.date, truth: Path) -> dict[str, Any]:
             commute.unsuppressed(t).toPandas(), pd.read_csv(truth / COMMUTE_TRUTH[0],
                                                             dtype=ids),
             t.od.toPandas(), pd.read_csv(truth / COMMUTE_TRUTH[1], dtype=ids))
+    result["linkage"] = linkage_result(spark, cfg, month, truth)
     result["targets_met"] = ev.verdict(result)
     return result
 

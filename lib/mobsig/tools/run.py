@@ -2,7 +2,7 @@
 
     mobsig run clean_stays --date 2026-06-01
     mobsig run daily --from 2026-06-01 --to 2026-06-30      # units, cells, ingest, clean, stays
-    mobsig run monthly --month 2026-06                      # flags .. commute,
+    mobsig run monthly --month 2026-06                      # flags .. trips,
                                                             # then daily_presence per day
     mobsig run all --from 2026-06-01 --to 2026-06-30        # daily range, then its months
     mobsig run ingest_events --date 2026-06-03 --downstream # late data for 06-03: re-ingest
@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 Step = tuple[str, Partition, dict]
 # jobs that write export files after their table (option ``export``)
 EXPORT_JOBS = ("population_by_unit", "jobs_housing", "commute", "service_population",
-               "daily_presence")
+               "linkage", "trips", "daily_presence")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -69,7 +69,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "open-stay carry (first day of the data; otherwise an error)")
     p.add_argument("--no-export-files", action="store_true",
                    help="population_by_unit, jobs_housing, commute, service_population, "
-                        "daily_presence: skip the GeoParquet/CSV export files")
+                        "linkage, trips, daily_presence: skip the GeoParquet/CSV export files")
     p.add_argument("--downstream", action="store_true",
                    help="then re-run, in plan order, every partition already built from "
                         "what this run wrote (later days through the open-stay carry, the "

@@ -1,0 +1,105 @@
+"""Urban spatial linkage 城市联系 for a month: trips between units T_ij, the intensity
+F_ij = (T_ij + T_ji) / days, commuting rates between units, and the metropolitan area
+都市圈 delineated by commuting share; raw 原样数量 and expanded 扩样数量 counts.
+
+Reads the month's ``moves`` (clean_stays), ``card_places`` (place_cards),
+``expansion_factors`` (expand; with expansion.rake_ages also ``expansion_factors_age``),
+every layer of ``units`` and the month's ``jobs_housing`` (the employed residents that
+divide the commuting rate, as published). A move belongs to the month of its partition
+(the day its destination stay was closed) and is a trip when its stays are at least
+linkage.min_trip_m (500 m) apart; it counts when both ends lie in units of a level
+(linkage.levels, default every layer; with linkage.grid also H3 cells) and the units
+differ; only counted cards (card_places) count, each weighted by the expansion
+factor of its home county. Commuters are employed residents (home and work place, as in
+jobs_housing) per home unit -> work unit. The metropolitan area is grown over
+linkage.metro_level from linkage.metro_core (default: the unit where most employed
+residents work): a unit joins when at least linkage.metro_threshold (10 %) of its
+employed residents work in the area as it stands, repeated until none joins.
+
+Before anything is written (gate linkage_totals), at the metro level: commuters by
+origin never exceed the employed residents, which must equal jobs_housing's published
+counts. Small counts are suppressed (privacy.k_min; complementary suppression with each
+origin's row and each destination's column total per measure taken as public, and the
+metro part of each row at the metro level, since metro_area publishes it, until no small
+withheld cell follows from them: privacy.with_od_bridge_suppression); a per-day value or rate
+from a hidden count is null with its reason. Replaces the month's partitions of ``linkage`` and
+``metro_area`` and writes ``<warehouse>/exports/month=YYYY-MM/linkage.parquet`` (GeoParquet,
+a line from origin to destination centroid), ``linkage.csv``, ``metro_area.parquet``
+(unit polygons) and ``metro_area.csv`` (UTF-8 with BOM).
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import functions as F
+
+from mobsig import columns as C
+from mobsig import expansion, linkage, population, privacy
+from mobsig.geo import unit_polygons
+from mobsig.io.exports import export_month
+from mobsig.runner import JobContext, Output
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--no-export-files", action="store_true",
+                   help="skip the GeoParquet/CSV export files (the Delta tables are written)")
+
+
+def options(args) -> dict:
+    return {"export": not args.no_export_files}
+
+
+def build(ctx: JobContext) -> list[Output]:
+    cfg, key = ctx.cfg, ctx.part.month_key
+    lk, pv = cfg.linkage, cfg.privacy
+    places = ctx.keep(ctx.read("card_places", month=key))
+    factors = ctx.keep(ctx.read("expansion_factors", month=key))
+    moves = ctx.keep(ctx.read("moves", dt=ctx.part.month_days))
+    for name, frame in (("card_places", places), ("expansion_factors", factors),
+                        ("moves", moves)):
+        ctx.note_input(name, frame.count())
+        ctx.require(ctx.result.input_rows[name] > 0, f"no {name} rows for the month")
+    age = ctx.keep(ctx.read("expansion_factors_age", month=key)) if (
+        cfg.expansion.rake_ages) else None
+    ctx.require(not (p := expansion.age_factors_problem(age, cfg.expansion.age_bands)), p)
+    all_units = ctx.keep(unit_polygons(ctx.read("units")))
+    levels, core = linkage.plan([tuple(r) for r in all_units.select(
+        C.LEVEL, C.UNIT_ID, C.PARENT_ID).collect()], lk.levels, lk.metro_level, lk.metro_core)
+    units = ctx.keep(all_units.where(F.col(C.LEVEL).isin(*set(levels) | {lk.metro_level})))
+    weights = ctx.keep(population.user_weights(places, factors, age))
+    grid = cfg.population.grid_h3_resolution if lk.grid else None
+    od = linkage.move_units(linkage.move_points(moves, places, lk.min_trip_m), units, grid)
+    trips = ctx.keep(linkage.trip_counts(od, weights, [C.LEVEL, C.ORIGIN_ID, C.DEST_ID]))
+    pairs = ctx.keep(linkage.commute_pairs(places, units, weights, grid))
+    at_metro = F.col(C.LEVEL) == lk.metro_level
+    level_units = units.where(at_metro).select(C.LEVEL, C.UNIT_ID, C.UNIT_NAME, C.PARENT_ID)
+    metro = ctx.keep(linkage.metro_area(pairs.where(at_metro), level_units, core,
+                                        lk.metro_threshold))
+    employed = linkage.employed_residents(places, units.where(at_metro), weights)
+    jh = ctx.keep(ctx.read("jobs_housing", month=key))
+    ctx.check("linkage_totals", linkage.totals_metrics(pairs.where(at_metro), employed, jh)
+              .first().asDict(), table="linkage", explain=f"at {lk.metro_level}: commuters "
+              "by origin above the employed residents, or employed residents that differ "
+              "from jobs_housing's")
+    ctx.result.facts.update(linkage.metro_facts(metro))
+    metro_out = linkage.publish_metro(linkage.metro_long(metro, employed, level_units),
+                                      pv.k_min, pv.complementary, pv.suppress_zeros)
+    keep = F.col(C.LEVEL).isin(*levels) | (F.col(C.LEVEL) == C.GRID_LEVEL)
+    long = linkage.od_long(trips.where(keep), pairs.where(keep),
+                           metro.where(F.col(C.IS_MEMBER)).select(C.LEVEL, C.UNIT_ID))
+    sup = linkage.suppress_pairs(long, pv.k_min, pv.complementary, pv.suppress_zeros)
+    out = linkage.publish(sup, jh, units, ctx.keep(linkage.days_with_moves(moves)))
+    if ctx.options.get("export", True):
+        for table in ("linkage", "metro_area"):
+            ctx.after_write(lambda t=table: ctx.note_output(
+                f"exports/{t}.csv", export_month(ctx.catalog, t, key, all_units)))
+    small = {"small_counts": privacy.small_counts(pv.k_min, pv.suppress_zeros)}
+    return [Output(out.withColumn(C.MONTH, F.lit(key)), "linkage", params=small),
+            Output(metro_out.withColumn(C.MONTH, F.lit(key)), "metro_area", params=small)]
+
+
+if __name__ == "__main__":
+    import sys
+
+    from mobsig.cli import main
+
+    sys.exit(main(["linkage", *sys.argv[1:]]))

@@ -1,0 +1,511 @@
+"""Urban spatial linkage 城市联系 (domain.md §C): trips between units, their intensity,
+commuting rates between units and the metropolitan area 都市圈 delineated by commuting
+share. Pure transforms; the ``linkage`` job reads the month's ``moves``, ``card_places``,
+expansion factors, ``units`` and ``jobs_housing`` and chains them:
+
+1. :func:`move_points` / :func:`move_units`: each move of a counted card (card_places)
+   with the unit of its origin and of its destination at every level (Sedona join,
+   ``population.assign_units``; optionally the H3 grid).
+2. :func:`trip_counts`: per ordered pair (level, origin, destination) the trips T_ij
+   (moves, raw and weighted by the card's expansion factor) and the travellers (distinct
+   cards, raw and expanded). Only moves crossing a unit border count (origin != dest).
+3. :func:`commute_pairs`: per pair the commuters, employed residents (card_places: a
+   resident with a home and a work place, jobs_housing's definition) living in the origin
+   and working in the destination; the diagonal (live and work in the unit) is kept for
+   the totals and the metropolitan area, and left out of the published pairs.
+4. :func:`delineate` (pandas, per level through :func:`metro_area`): the metropolitan
+   area grown from the core unit(s): a unit joins when the share of its employed residents
+   working in the area as it stands reaches the threshold; repeated until no unit joins.
+5. :func:`od_long` -> privacy.with_od_bridge_suppression -> :func:`publish`: suppression of
+   the pairs (rows, columns and, at the metro level, the metro part of each row are
+   groups with public totals), then one row per pair with trips per day, the intensity
+   F_ij = (T_ij + T_ji) / days and the commuting rate (commuters / the origin's employed
+   residents as jobs_housing publishes them), each null with a reason when it would be
+   computed from a hidden count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from mobsig import columns as C
+from mobsig import privacy
+from mobsig.errors import InputError
+from mobsig.jobs_housing import job_points
+from mobsig.population import assign_units, with_grid
+
+MEASURES = (C.TRIPS, C.COMMUTERS)
+SUPPRESSED = "suppressed"
+NO_EMPLOYED_RESIDENTS = "no_employed_residents"
+ORIGIN, DEST = "origin", "dest"
+TRIPS_RAW = f"{C.TRIPS}_{C.RAW_COUNT}"
+TRIPS_EXPANDED = f"{C.TRIPS}_{C.EXPANDED_COUNT}"
+IN_METRO = "_dest_in_metro"  # suppression grouping: the metro part of a row
+TOLERANCE = 1e-9  # shares compare with the threshold up to float noise
+
+
+def raw_col(measure: str) -> str:
+    return f"{measure}_{C.RAW_COUNT}"
+
+
+def expanded_col(measure: str) -> str:
+    return f"{measure}_{C.EXPANDED_COUNT}"
+
+
+def suppressed_col(measure: str) -> str:
+    return f"is_{measure}_suppressed"
+
+
+def reason_col(name: str) -> str:
+    return f"{name}_null_reason"
+
+
+# --------------------------------------------------------------------------------------
+# trips
+
+
+def move_points(moves: DataFrame, places: DataFrame, min_dist_m: float = 0.0) -> DataFrame:
+    """``user_id``, ``departure``, ``role`` (origin/dest), ``lon``, ``lat``: both ends of
+    every trip of a counted card (a card of ``places``, card_places; non-human and
+    secondary cards have no row there): a move whose stays are at least ``min_dist_m``
+    apart (``dist_m``; a shorter move is one place seen as two stays). A move is keyed by
+    (user_id, departure): a card leaves one stay at a time."""
+    m = moves.where(F.col(C.DIST_M) >= F.lit(float(min_dist_m))).join(
+        places.select(C.USER_ID), C.USER_ID, how="left_semi")
+    return (m.select(C.USER_ID, C.DEPARTURE, F.lit(ORIGIN).alias(C.ROLE),
+                     F.col(C.ORIGIN_LON).alias(C.LON), F.col(C.ORIGIN_LAT).alias(C.LAT))
+            .unionByName(m.select(C.USER_ID, C.DEPARTURE, F.lit(DEST).alias(C.ROLE),
+                                  F.col(C.DEST_LON).alias(C.LON),
+                                  F.col(C.DEST_LAT).alias(C.LAT))))
+
+
+def _pairs(members: DataFrame, keys: list[str], first: str, second: str) -> DataFrame:
+    """Per ``keys`` + level: the unit of role ``first`` (origin_id) and of role ``second``
+    (dest_id); rows with both."""
+    role = F.col(C.ROLE)
+    return (members.groupBy(*keys, C.LEVEL)
+            .agg(F.max(F.when(role == first, F.col(C.UNIT_ID))).alias(C.ORIGIN_ID),
+                 F.max(F.when(role == second, F.col(C.UNIT_ID))).alias(C.DEST_ID))
+            .where(F.col(C.ORIGIN_ID).isNotNull() & F.col(C.DEST_ID).isNotNull()))
+
+
+def move_units(points: DataFrame, units: DataFrame, grid_resolution: int | None = None
+               ) -> DataFrame:
+    """``user_id``, ``departure``, ``level``, ``origin_id``, ``dest_id``: the units of both
+    ends of each move (:func:`move_points`) in every polygon layer of ``units`` where both
+    ends fall in a unit, and (``grid_resolution`` set) their H3 cells (level grid)."""
+    keys = [C.USER_ID, C.DEPARTURE, C.ROLE]
+    members = assign_units(points, units, keys)
+    if grid_resolution is not None:
+        members = members.unionByName(with_grid(points, keys, grid_resolution))
+    return _pairs(members, [C.USER_ID, C.DEPARTURE], ORIGIN, DEST)
+
+
+def trip_counts(od: DataFrame, weights: DataFrame, by: Sequence[str]) -> DataFrame:
+    """Per ``by`` (e.g. level, origin_id, dest_id): ``trips_raw_count`` (moves),
+    ``trips_expanded_count`` (moves weighted by their card's expansion factor),
+    ``travellers_raw_count`` (distinct cards) and ``travellers_expanded_count``. ``od``:
+    one row per move with ``user_id`` and the ``by`` columns; ``weights``: ``user_id``,
+    ``weight`` (a card without one counts 1)."""
+    per_user = (od.groupBy(*by, C.USER_ID).agg(F.count(F.lit(1)).alias("_n"))
+                .join(weights, C.USER_ID, how="left"))
+    w = F.coalesce(F.col(C.WEIGHT), F.lit(1.0))
+    return per_user.groupBy(*by).agg(
+        F.sum("_n").cast("bigint").alias(TRIPS_RAW),
+        F.sum(F.col("_n") * w).alias(TRIPS_EXPANDED),
+        F.count(F.lit(1)).cast("bigint").alias(raw_col(C.TRAVELLERS)),
+        F.sum(w).alias(expanded_col(C.TRAVELLERS)))
+
+
+def days_with_moves(moves: DataFrame) -> DataFrame:
+    """One row, ``days``: the days of the month with any move (at least 1): the divisor
+    of per-day values (a two-week city is not divided by 30)."""
+    return moves.agg(F.greatest(F.countDistinct(C.DT), F.lit(1)).cast("int").alias(C.DAYS))
+
+
+# --------------------------------------------------------------------------------------
+# commuting
+
+
+def commute_pairs(places: DataFrame, units: DataFrame, weights: DataFrame,
+                  grid_resolution: int | None = None) -> DataFrame:
+    """``level``, ``origin_id`` (home unit), ``dest_id`` (work unit),
+    ``commuters_raw_count``, ``commuters_expanded_count``: employed residents of
+    ``places`` (card_places: pop_class resident with a home and a work place, as
+    jobs_housing counts them) per pair of units of every layer of ``units`` holding both
+    places (and of the H3 grid when ``grid_resolution`` is set), diagonal included."""
+    pts = job_points(places)
+    keys = [C.USER_ID, C.ROLE]
+    members = assign_units(pts, units, keys)
+    if grid_resolution is not None:
+        members = members.unionByName(with_grid(pts, keys, grid_resolution))
+    pairs = _pairs(members, [C.USER_ID], "home", "work")
+    w = F.coalesce(F.col(C.WEIGHT), F.lit(1.0))
+    return (pairs.join(weights, C.USER_ID, how="left")
+            .groupBy(C.LEVEL, C.ORIGIN_ID, C.DEST_ID)
+            .agg(F.count(F.lit(1)).cast("bigint").alias(raw_col(C.COMMUTERS)),
+                 F.sum(w).alias(expanded_col(C.COMMUTERS))))
+
+
+# --------------------------------------------------------------------------------------
+# the metropolitan area 都市圈
+
+
+def delineate(flows: pd.DataFrame, employed: pd.Series, core: Sequence[str],
+              threshold: float) -> pd.DataFrame:
+    """The metropolitan area grown from ``core`` over one level (pandas, small).
+
+    ``flows``: ``origin_id``, ``dest_id``, ``commuters`` (home unit -> work unit; the
+    diagonal is ignored); ``employed``: employed residents per unit (index unit_id; every
+    unit of the level, zeros allowed). Round r = 1, 2, ...: every unit outside the area
+    whose employed residents work in the area (in a unit other than their own) with a
+    share >= ``threshold`` joins; rounds stop when none joins. Returns, per unit of
+    ``employed``: ``unit_id``, ``is_core``, ``is_member``, ``joined_round`` (0 for the
+    core, null outside), ``commuters_to_metro`` (to the final area, own unit excluded)
+    and ``share`` (commuters_to_metro / employed; null without employed residents). A
+    unit outside the area has a share below the threshold; one inside has at least it,
+    the area only grows. An empty ``core``: :func:`default_core`."""
+    units = [str(u) for u in employed.index]
+    emp = employed.astype(float)
+    off = flows[flows[C.ORIGIN_ID] != flows[C.DEST_ID]]
+    core = [str(u) for u in core] or default_core(flows)
+    members = set(core)
+    joined = dict.fromkeys(members, 0)
+    rnd = 0
+
+    def share_to(area: set[str]) -> pd.Series:
+        to = off[off[C.DEST_ID].isin(area)].groupby(C.ORIGIN_ID)["commuters"].sum()
+        return to.reindex(emp.index, fill_value=0.0)
+
+    while True:
+        rnd += 1
+        to = share_to(members)
+        share = to / emp.where(emp > 0)
+        new = [u for u in units if u not in members and share.get(u, np.nan) >= threshold
+               - TOLERANCE]
+        if not new:
+            break
+        for u in new:
+            members.add(u)
+            joined[u] = rnd
+    to = share_to(members)
+    return pd.DataFrame({
+        C.UNIT_ID: units, C.IS_CORE: [u in core for u in units],
+        C.IS_MEMBER: [u in members for u in units],
+        C.JOINED_ROUND: pd.array([joined.get(u) for u in units], dtype="Int32"),
+        C.COMMUTERS_TO_METRO: to.to_numpy(float),
+        "share": (to / emp.where(emp > 0)).to_numpy(float)})
+
+
+def default_core(flows: pd.DataFrame) -> list[str]:
+    """The unit where most employed residents work (``flows``' commuters by destination,
+    the diagonal included; ties: the smallest id); none without flows."""
+    if flows.empty:
+        return []
+    jobs = flows.groupby(C.DEST_ID)["commuters"].sum()
+    top = jobs[jobs == jobs.max()].index
+    return [str(min(top))]
+
+
+def core_ids(units: Sequence[tuple[str, str, str | None]], level: str,
+             configured: Sequence[str]) -> list[str]:
+    """The configured core (linkage.metro_core) as unit ids of ``level``: an id of that
+    level stands for itself, an id of another layer for its child units at the level
+    (``parent_id``). ``units``: (level, unit_id, parent_id) of every unit. Empty when
+    nothing is configured (:func:`default_core` then picks). Raises ValueError naming an
+    id that is neither."""
+    at_level = {u for lv, u, _ in units if lv == level}
+    out: set[str] = set()
+    for cid in configured:
+        kids = {u for lv, u, parent in units if lv == level and parent == cid}
+        if cid not in at_level and not kids:
+            raise ValueError(f"linkage.metro_core: {cid!r} is neither a {level} unit nor the "
+                             f"parent of one")
+        out |= {cid} if cid in at_level else kids
+    return sorted(out)
+
+
+METRO_OUT = T.StructType([
+    T.StructField(C.LEVEL, T.StringType(), False),
+    T.StructField(C.UNIT_ID, T.StringType(), False),
+    T.StructField(C.IS_CORE, T.BooleanType(), False),
+    T.StructField(C.IS_MEMBER, T.BooleanType(), False),
+    T.StructField(C.JOINED_ROUND, T.IntegerType(), True),
+    T.StructField(raw_col(C.COMMUTERS_TO_METRO), T.LongType(), False),
+    T.StructField(expanded_col(C.COMMUTERS_TO_METRO), T.DoubleType(), False),
+])
+
+
+def metro_area(pairs: DataFrame, level_units: DataFrame, core: Sequence[str],
+               threshold: float) -> DataFrame:
+    """The delineation (:func:`delineate`, on expanded counts) of one level in Spark:
+    ``pairs``: :func:`commute_pairs` rows of the level (diagonal included);
+    ``level_units``: ``level``, ``unit_id`` of every unit of the level. Returns per unit
+    ``level``, ``unit_id``, ``is_core``, ``is_member``, ``joined_round``,
+    ``commuters_to_metro_raw_count`` / ``_expanded_count`` (employed residents working
+    in another unit of the final area). Employed residents per unit are the pairs summed
+    by origin (work places outside every unit of the level are not in ``pairs``; the
+    job's totals come from :func:`employed_residents`)."""
+    core = [str(u) for u in core]
+    rows = (level_units.select(C.LEVEL, F.col(C.UNIT_ID).alias(C.ORIGIN_ID),
+                               F.lit(None).cast("string").alias(C.DEST_ID),
+                               F.lit(0).cast("bigint").alias("_raw"),
+                               F.lit(0.0).alias("_exp"))
+            .unionByName(pairs.select(C.LEVEL, C.ORIGIN_ID, C.DEST_ID,
+                                      F.col(raw_col(C.COMMUTERS)).alias("_raw"),
+                                      F.col(expanded_col(C.COMMUTERS)).alias("_exp"))))
+
+    def apply(pdf: pd.DataFrame) -> pd.DataFrame:
+        level = str(pdf[C.LEVEL].iloc[0])
+        flows = pdf[pdf[C.DEST_ID].notna()]
+        units = sorted(set(pdf.loc[pdf[C.DEST_ID].isna(), C.ORIGIN_ID]))
+        employed = flows.groupby(C.ORIGIN_ID)["_exp"].sum().reindex(units, fill_value=0.0)
+        got = delineate(flows.rename(columns={"_exp": "commuters"}), employed, core,
+                        threshold)
+        members = set(got.loc[got[C.IS_MEMBER], C.UNIT_ID])
+        inside = flows[flows[C.DEST_ID].isin(members)
+                       & (flows[C.DEST_ID] != flows[C.ORIGIN_ID])]
+        raw = inside.groupby(C.ORIGIN_ID)["_raw"].sum().reindex(units, fill_value=0)
+        return pd.DataFrame({
+            C.LEVEL: level, C.UNIT_ID: got[C.UNIT_ID], C.IS_CORE: got[C.IS_CORE],
+            C.IS_MEMBER: got[C.IS_MEMBER], C.JOINED_ROUND: got[C.JOINED_ROUND],
+            raw_col(C.COMMUTERS_TO_METRO): raw.to_numpy("int64"),
+            expanded_col(C.COMMUTERS_TO_METRO): got[C.COMMUTERS_TO_METRO].to_numpy(float)})
+
+    return rows.groupBy(C.LEVEL).applyInPandas(apply, METRO_OUT)
+
+
+def employed_residents(places: DataFrame, units: DataFrame, weights: DataFrame
+                       ) -> DataFrame:
+    """``level``, ``unit_id``, ``employed_residents_raw_count`` / ``_expanded_count``:
+    residents with a home and a work place (anywhere) whose home is in the unit, as
+    jobs_housing counts them; units of ``units`` without any have no row."""
+    homes = job_points(places).where(F.col(C.ROLE) == "home")
+    w = F.coalesce(F.col(C.WEIGHT), F.lit(1.0))
+    return (assign_units(homes, units, [C.USER_ID, C.ROLE])
+            .join(weights, C.USER_ID, how="left")
+            .groupBy(C.LEVEL, C.UNIT_ID)
+            .agg(F.count(F.lit(1)).cast("bigint").alias(raw_col(C.EMPLOYED_RESIDENTS)),
+                 F.sum(w).alias(expanded_col(C.EMPLOYED_RESIDENTS))))
+
+
+def metro_long(metro: DataFrame, employed: DataFrame, level_units: DataFrame) -> DataFrame:
+    """The long form of the metro_area table for suppression: ``level``, ``unit_id``,
+    ``unit_name``, ``parent_id``, ``is_core``, ``is_member``, ``joined_round``,
+    ``measure`` (employed_residents, commuters_to_metro), ``raw_count``,
+    ``expanded_count`` (zeros filled). ``level_units``: the level's units with names and
+    parents."""
+    base = level_units.select(C.LEVEL, C.UNIT_ID, C.UNIT_NAME, C.PARENT_ID).join(
+        metro, [C.LEVEL, C.UNIT_ID], how="left").join(employed, [C.LEVEL, C.UNIT_ID],
+                                                      how="left")
+    zero = F.lit(0).cast("bigint")
+
+    def part(measure: str) -> DataFrame:
+        return base.select(
+            C.LEVEL, C.UNIT_ID, C.UNIT_NAME, C.PARENT_ID,
+            F.coalesce(C.IS_CORE, F.lit(False)).alias(C.IS_CORE),
+            F.coalesce(C.IS_MEMBER, F.lit(False)).alias(C.IS_MEMBER), C.JOINED_ROUND,
+            F.lit(measure).alias(C.MEASURE),
+            F.coalesce(F.col(raw_col(measure)), zero).alias(C.RAW_COUNT),
+            F.coalesce(F.col(expanded_col(measure)), F.lit(0.0)).alias(C.EXPANDED_COUNT))
+
+    return part(C.EMPLOYED_RESIDENTS).unionByName(part(C.COMMUTERS_TO_METRO))
+
+
+def publish_metro(long: DataFrame, k_min: int, complementary: bool,
+                  suppress_zeros: bool) -> DataFrame:
+    """One row per unit from :func:`metro_long`: each measure suppressed by the rules of
+    population_by_unit (sibling groups per measure: the same counts and groups as
+    jobs_housing's employed residents, so the same cells are hidden), then the share
+    ``commuting_share_to_metro`` = commuters_to_metro / employed_residents (expanded)
+    with ``commuting_share_to_metro_null_reason`` (suppressed / no_employed_residents).
+    Membership is published for every unit: it was decided on the unsuppressed counts
+    (a threshold decision reveals no count)."""
+    sup = privacy.with_suppression(long, k_min, complementary, suppress_zeros,
+                                   identities=(), by=C.MEASURE)
+    m = F.col(C.MEASURE)
+    aggs = []
+    for name in (C.EMPLOYED_RESIDENTS, C.COMMUTERS_TO_METRO):
+        aggs += [F.max(F.when(m == name, F.col(C.RAW_COUNT))).alias(raw_col(name)),
+                 F.max(F.when(m == name, F.col(C.EXPANDED_COUNT))).alias(expanded_col(name)),
+                 F.max(F.when(m == name, F.col(C.IS_SUPPRESSED))).alias(suppressed_col(name))]
+    wide = sup.groupBy(C.LEVEL, C.UNIT_ID, C.UNIT_NAME, C.PARENT_ID, C.IS_CORE, C.IS_MEMBER,
+                       C.JOINED_ROUND).agg(*aggs)
+    hidden = (F.col(suppressed_col(C.EMPLOYED_RESIDENTS))
+              | F.col(suppressed_col(C.COMMUTERS_TO_METRO)))
+    den = F.col(expanded_col(C.EMPLOYED_RESIDENTS))
+    return wide.withColumns({
+        C.METRO_SHARE: F.when(~hidden & (den > 0),
+                              F.col(expanded_col(C.COMMUTERS_TO_METRO)) / den),
+        reason_col(C.METRO_SHARE): F.when(hidden, F.lit(SUPPRESSED)).when(
+            den.isNull() | (den <= 0), F.lit(NO_EMPLOYED_RESIDENTS))})
+
+
+# --------------------------------------------------------------------------------------
+# the published pairs
+
+
+def od_long(trips: DataFrame, commuters: DataFrame, metro_units: DataFrame | None = None
+            ) -> DataFrame:
+    """The long form of the linkage pairs (origin != dest) for suppression: ``level``,
+    ``origin_id``, ``dest_id``, ``measure`` (trips / commuters), ``raw_count`` (distinct
+    cards: travellers or commuters), ``expanded_count``, ``trips_raw_count`` /
+    ``trips_expanded_count`` (the trips; 0 for commuters rows) and ``_dest_in_metro``
+    (the destination is in the metropolitan area: ``metro_units``, ``level`` and
+    ``unit_id`` of its members; splits each row of that level into two public parts).
+    Every pair with a trip or a commuter has both measures (zeros filled)."""
+    key = [C.LEVEL, C.ORIGIN_ID, C.DEST_ID]
+    off = F.col(C.ORIGIN_ID) != F.col(C.DEST_ID)
+    t = trips.where(off)
+    c = commuters.where(off)
+    pairs = t.select(*key).unionByName(c.select(*key)).distinct()
+    wide = pairs.join(t, key, how="left").join(c, key, how="left")
+    if metro_units is not None:
+        m = metro_units.select(C.LEVEL, F.col(C.UNIT_ID).alias(C.DEST_ID),
+                               F.lit(True).alias(IN_METRO))
+        wide = wide.join(m, [C.LEVEL, C.DEST_ID], how="left")
+    else:
+        wide = wide.withColumn(IN_METRO, F.lit(None).cast("boolean"))
+    zero, zf = F.lit(0).cast("bigint"), F.lit(0.0)
+
+    def measure(name: str, raw: Column, exp: Column, traw: Column, texp: Column,
+                in_metro: Column) -> DataFrame:
+        return wide.select(*key, F.lit(name).alias(C.MEASURE),
+                           F.coalesce(raw, zero).alias(C.RAW_COUNT),
+                           F.coalesce(exp, zf).alias(C.EXPANDED_COUNT),
+                           traw.alias(TRIPS_RAW), texp.alias(TRIPS_EXPANDED),
+                           in_metro.alias(IN_METRO))
+
+    no_split = F.lit(None).cast("boolean")  # trips: the row is one group
+    return measure(C.TRIPS, F.col(raw_col(C.TRAVELLERS)), F.col(expanded_col(C.TRAVELLERS)),
+                   F.coalesce(TRIPS_RAW, zero), F.coalesce(TRIPS_EXPANDED, zf),
+                   no_split).unionByName(
+        measure(C.COMMUTERS, F.col(raw_col(C.COMMUTERS)), F.col(expanded_col(C.COMMUTERS)),
+                zero, zf, F.coalesce(F.col(IN_METRO), F.lit(False))))
+
+
+def suppress_pairs(long: DataFrame, k_min: int, complementary: bool, suppress_zeros: bool
+                   ) -> DataFrame:
+    """privacy.with_od_bridge_suppression of :func:`od_long`, one matrix per level and measure:
+    rows are origins, columns destinations; for commuters at the metro level each row is
+    split into its metro and non-metro part (metro_area publishes the metro part's
+    total, so both parts are public totals)."""
+    return privacy.with_od_bridge_suppression(
+        long, k_min, complementary, suppress_zeros, rows=(C.ORIGIN_ID, IN_METRO),
+        cols=(C.DEST_ID,), extra_counts=(TRIPS_RAW, TRIPS_EXPANDED),
+        partition=(C.LEVEL, C.MEASURE)).drop(IN_METRO)
+
+
+def publish(suppressed: DataFrame, employed: DataFrame, units: DataFrame,
+            days: DataFrame) -> DataFrame:
+    """One row per pair from :func:`suppress_pairs`' output: names of both units, the
+    trips (``trips_raw_count``, ``trips_expanded_count``), travellers and commuters with
+    their ``is_<measure>_suppressed``, ``days``, ``trips_per_day`` (T_ij / days),
+    ``intensity_per_day`` F_ij = (T_ij + T_ji) / days (null, reason suppressed, when
+    either direction is hidden; a pair without a reverse row has T_ji = 0) and
+    ``commuting_rate`` = commuters / the origin's employed residents (``employed``:
+    jobs_housing rows, ``level``, ``unit_id``, ``employed_residents_expanded_count``,
+    ``is_employed_residents_suppressed``; null, with its reason, when either is hidden or
+    there are none). ``units``: ``level``, ``unit_id``, ``unit_name`` (grid cells have
+    no name); ``days``: one row (:func:`days_with_moves`)."""
+    m = F.col(C.MEASURE)
+    key = [C.LEVEL, C.ORIGIN_ID, C.DEST_ID]
+    is_t, is_c = m == C.TRIPS, m == C.COMMUTERS
+    wide = suppressed.groupBy(*key).agg(
+        F.max(F.when(is_t, F.col(TRIPS_RAW))).alias(TRIPS_RAW),
+        F.max(F.when(is_t, F.col(TRIPS_EXPANDED))).alias(TRIPS_EXPANDED),
+        F.max(F.when(is_t, F.col(C.RAW_COUNT))).alias(raw_col(C.TRAVELLERS)),
+        F.max(F.when(is_t, F.col(C.EXPANDED_COUNT))).alias(expanded_col(C.TRAVELLERS)),
+        F.max(F.when(is_t, F.col(C.IS_SUPPRESSED))).alias(suppressed_col(C.TRIPS)),
+        F.max(F.when(is_c, F.col(C.RAW_COUNT))).alias(raw_col(C.COMMUTERS)),
+        F.max(F.when(is_c, F.col(C.EXPANDED_COUNT))).alias(expanded_col(C.COMMUTERS)),
+        F.max(F.when(is_c, F.col(C.IS_SUPPRESSED))).alias(suppressed_col(C.COMMUTERS)))
+    rev = wide.select(C.LEVEL, F.col(C.ORIGIN_ID).alias(C.DEST_ID),
+                      F.col(C.DEST_ID).alias(C.ORIGIN_ID),
+                      F.col(TRIPS_EXPANDED).alias("_rev_t"),
+                      F.col(suppressed_col(C.TRIPS)).alias("_rev_hidden"))
+    names = units.select(C.LEVEL, C.UNIT_ID, C.UNIT_NAME)
+    er = employed.select(C.LEVEL, F.col(C.UNIT_ID).alias(C.ORIGIN_ID),
+                         F.col(expanded_col(C.EMPLOYED_RESIDENTS)).alias("_er"),
+                         F.col(suppressed_col(C.EMPLOYED_RESIDENTS)).alias("_er_hidden"))
+    out = (wide.join(rev, key, how="left").join(er, [C.LEVEL, C.ORIGIN_ID], how="left")
+           .join(names.select(C.LEVEL, F.col(C.UNIT_ID).alias(C.ORIGIN_ID),
+                              F.col(C.UNIT_NAME).alias(C.ORIGIN_NAME)),
+                 [C.LEVEL, C.ORIGIN_ID], how="left")
+           .join(names.select(C.LEVEL, F.col(C.UNIT_ID).alias(C.DEST_ID),
+                              F.col(C.UNIT_NAME).alias(C.DEST_NAME)),
+                 [C.LEVEL, C.DEST_ID], how="left")
+           .crossJoin(days.select(C.DAYS)))
+    d = F.col(C.DAYS).cast("double")
+    t_hidden = F.col(suppressed_col(C.TRIPS))
+    rev_hidden = F.coalesce(F.col("_rev_hidden"), F.lit(False))
+    both_hidden = t_hidden | rev_hidden
+    c_hidden = F.col(suppressed_col(C.COMMUTERS)) | F.coalesce(F.col("_er_hidden"),
+                                                                F.lit(False))
+    er_val = F.col("_er")
+    return out.select(
+        C.LEVEL, C.ORIGIN_ID, C.ORIGIN_NAME, C.DEST_ID, C.DEST_NAME, C.DAYS,
+        TRIPS_RAW, TRIPS_EXPANDED, raw_col(C.TRAVELLERS), expanded_col(C.TRAVELLERS),
+        suppressed_col(C.TRIPS),
+        (F.col(TRIPS_EXPANDED) / d).alias(C.TRIPS_PER_DAY),
+        F.when(~both_hidden, (F.col(TRIPS_EXPANDED) + F.coalesce(F.col("_rev_t"),
+                                                                  F.lit(0.0))) / d)
+        .alias(C.INTENSITY_PER_DAY),
+        F.when(both_hidden, F.lit(SUPPRESSED)).alias(reason_col(C.INTENSITY_PER_DAY)),
+        raw_col(C.COMMUTERS), expanded_col(C.COMMUTERS), suppressed_col(C.COMMUTERS),
+        F.when(~c_hidden & (er_val > 0), F.col(expanded_col(C.COMMUTERS)) / er_val)
+        .alias(C.COMMUTING_RATE),
+        F.when(c_hidden, F.lit(SUPPRESSED)).when(er_val.isNull() | (er_val <= 0),
+                                                 F.lit(NO_EMPLOYED_RESIDENTS))
+        .alias(reason_col(C.COMMUTING_RATE)))
+
+
+def totals_metrics(pairs: DataFrame, employed: DataFrame, published: DataFrame) -> DataFrame:
+    """One row for gate linkage_totals: ``commuters_over_employed`` (the largest excess of
+    a unit's commuters, :func:`commute_pairs` summed by origin over every destination, over
+    its employed residents, :func:`employed_residents`; <= 0 since a card has one home and
+    one work place) and ``employed_mismatch_units`` (units whose employed residents differ
+    from ``published``: jobs_housing rows where their employed residents are published)."""
+    er_raw = raw_col(C.EMPLOYED_RESIDENTS)
+    by_origin = pairs.groupBy(C.LEVEL, F.col(C.ORIGIN_ID).alias(C.UNIT_ID)).agg(
+        F.sum(raw_col(C.COMMUTERS)).alias("_c"))
+    shown = published.where(~F.col(suppressed_col(C.EMPLOYED_RESIDENTS))).select(
+        C.LEVEL, C.UNIT_ID, F.col(er_raw).alias("_jh"))
+    er = F.coalesce(F.col(er_raw), F.lit(0))
+    return (employed.join(by_origin, [C.LEVEL, C.UNIT_ID], how="full")
+            .join(shown, [C.LEVEL, C.UNIT_ID], how="left")
+            .agg(F.coalesce(F.max(F.coalesce(F.col("_c"), F.lit(0)) - er), F.lit(0))
+                 .cast("bigint").alias("commuters_over_employed"),
+                 F.sum(F.when(F.col("_jh").isNotNull() & (F.col("_jh") != er), 1)
+                       .otherwise(0)).cast("bigint").alias("employed_mismatch_units")))
+
+
+def plan(units: Sequence[tuple[str, str, str | None]], levels: Sequence[str],
+         metro_level: str, metro_core: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The levels whose pairs are published (``levels``, linkage.levels; empty = every
+    layer of ``units``) and the core ids at ``metro_level`` (:func:`core_ids`), from the
+    (level, unit_id, parent_id) rows of the units table. Raises InputError naming a level
+    that is not a layer, or a core id that fits none."""
+    present = {lv for lv, _, _ in units}
+    unknown = [lv for lv in (*levels, metro_level) if lv not in present]
+    if unknown:
+        raise InputError(f"linkage: level(s) {unknown} not in the units table (layers: "
+                         f"{sorted(present)}); set linkage.levels / linkage.metro_level")
+    try:
+        core = core_ids(units, metro_level, metro_core)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    return sorted(set(levels) if levels else present), core
+
+
+def metro_facts(metro: DataFrame) -> dict[str, int]:
+    """``metro_members`` and ``metro_rounds`` of :func:`metro_area` rows (one small Spark
+    job, for the run's facts)."""
+    row = metro.agg(F.sum(F.col(C.IS_MEMBER).cast("int")), F.max(C.JOINED_ROUND)).first()
+    return {"metro_members": int(row[0] or 0), "metro_rounds": int(row[1] or 0)}
