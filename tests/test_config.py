@@ -165,6 +165,30 @@ def test_dates_and_months():
         parse_month("2026-13")
 
 
+def test_privacy_below_its_floor_needs_the_explicit_override(capsys):
+    """issue 17 item 4: k below privacy.k_floor, or no complementary suppression, fails
+    before any work (exit 2, naming the override); with the override it is accepted and
+    every export's manifest states it beside k."""
+    from mobsig.io.exports import suppression
+
+    for sets, named in ((["privacy.k_min=1"], "privacy.k_min=1 is below privacy.k_floor=10"),
+                        (["privacy.complementary=false"], "privacy.complementary=false")):
+        rc = cli_main(["config", *[a for s in sets for a in ("--set", s)]])
+        err = capsys.readouterr().err
+        assert rc == 2 and named in err and "privacy.allow_below_floor: true" in err
+    assert build_config({}, ["privacy.k_min=10"]).privacy.k_min == 10  # the floor itself
+    with pytest.raises(ConfigError, match="k_min=9 is below"):
+        build_config({"privacy": {"k_floor": 12}}, ["privacy.k_min=9"])
+    weak = build_config({}, ["privacy.k_min=1", "privacy.complementary=false",
+                             "privacy.allow_below_floor=true"]).privacy
+    params = suppression("population_by_unit", weak)["parameters"]
+    assert params["k_min"] == 1 and params["complementary"] is False
+    assert params["below_floor_override"]["k_floor"] == 10
+    assert len(params["below_floor_override"]["weakened"]) == 2
+    assert "below_floor_override" not in suppression("population_by_unit",
+                                                     build_config({}).privacy)["parameters"]
+
+
 def test_cli_rejects_bad_config_before_spark(tmp_path, capsys):
     # exit status 2 and a message naming the key; no session is started (this would take
     # seconds and print Spark lines)

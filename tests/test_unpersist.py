@@ -26,7 +26,7 @@ USERS = [f"u{i:02d}" for i in range(12)]
 
 
 def _warehouse(spark, tmp: Path) -> Config:
-    cfg = make_config(tmp, privacy={"k_min": 3})
+    cfg = make_config(tmp, privacy={"k_min": 3, "allow_below_floor": True})
     catalog = Catalog(spark, cfg.warehouse)
     places = [(u, "resident", *HOME, *HOME, None, None, "510104", "510104", None, KEY)
               for u in USERS]

@@ -759,6 +759,32 @@ class PrivacyConfig:
     suppress_zeros: bool = param(
         False, "Also suppress cells with a raw count of 0 (a zero reveals no person, so by "
         "default zeros are published and do not trigger complementary suppression).")
+    k_floor: int = param(
+        10, "The lowest k_min (and complementary: false) accepted without "
+        "privacy.allow_below_floor: a configuration that weakens the rule below it fails "
+        "before any work starts [P: 10 is the usual floor of statistical offices' "
+        "threshold rules; FlowKit and ESSnet use 15].", ge=1)
+    allow_below_floor: bool = param(
+        False, "Explicit override: accept k_min below k_floor, or complementary: false. "
+        "Every export's manifest then records it with the parameters.")
+
+    def weakened(self) -> list[str]:
+        """What weakens the rule below the floor (empty: nothing)."""
+        out = []
+        if self.k_min < self.k_floor:
+            out.append(f"privacy.k_min={self.k_min} is below privacy.k_floor={self.k_floor}")
+        if not self.complementary:
+            out.append("privacy.complementary=false leaves suppressed cells recoverable by "
+                       "subtraction")
+        return out
+
+    def check(self) -> None:
+        weak = self.weakened()
+        if weak and not self.allow_below_floor:
+            raise ConfigError(
+                "privacy: " + "; ".join(weak) + ". Published tables would reveal small "
+                "counts. Set privacy.allow_below_floor: true to accept this explicitly (it "
+                "is recorded in every export's manifest), or keep the defaults.")
 
 
 # The production sections, one per stage (or platform concern) that reads them: validated,

@@ -231,6 +231,10 @@ def suppression(table: str, privacy: Any) -> dict[str, Any]:
     if privacy is not None:
         params = {"k_min": int(privacy.k_min), "complementary": bool(privacy.complementary),
                   "suppress_zeros": bool(privacy.suppress_zeros)}
+        if getattr(privacy, "allow_below_floor", False):  # stated only when overridden
+            params["below_floor_override"] = {
+                "k_floor": int(privacy.k_floor), "allow_below_floor": True,
+                "weakened": privacy.weakened()}
     return {"rule": SUPPRESSION_RULE, "parameters": params, "flag_columns": flags}
 
 
