@@ -331,7 +331,6 @@ def test_city_exports_geopackage_and_manifest_hold_the_tables(spark, chain):
 
     from mobsig.io import exports
     from mobsig.io.catalog import Catalog
-    from mobsig.tools.report import month_runs
 
     _, cfg, _ = chain
     folder = exports.month_folder(cfg.warehouse, "2026-06")
@@ -339,8 +338,12 @@ def test_city_exports_geopackage_and_manifest_hold_the_tables(spark, chain):
     doc = json.loads((folder / "manifest.json").read_text())
     cat = Catalog(spark, cfg.warehouse)
     layers = {n for n, _ in pyogrio.list_layers(gpkg)}
-    latest = {r["job"]: r["run_id"] for r in month_runs(cat, MONTH)[0]
-              if r["partition"] == "month=2026-06"}
+    # the latest run of each job that wrote export files (tests re-run jobs with
+    # export=False: the table changes run id, the folder keeps the exporting run's)
+    runs = cat.read("runs").where("partition = 'month=2026-06' AND status = 'succeeded'") \
+        .toPandas().sort_values(["ended_at", "run_id"])
+    exported = runs[runs["options"].map(lambda o: json.loads(o).get("export", True))]
+    latest = exported.groupby("job")["run_id"].last().to_dict()
     for table in ("population_by_unit", "jobs_housing"):
         delta = cat.read(table, month="2026-06").toPandas()
         for level, rows in delta.groupby(C.LEVEL):

@@ -144,14 +144,16 @@ def table_html(headers: list[str], rows: list[list[str]], numeric: set[int] | No
 
 def level_geometries(units: Any, level: str, ids: list[str] | None = None):
     """GeoDataFrame (unit_id, unit_name, parent_id, geometry) of a level: the units
-    table's polygons, or the H3 cell polygons of ``ids`` for the grid."""
+    table's polygons, or the H3 cell polygons of ``ids`` for the grid (ids that are not
+    H3 cells are left out)."""
     import geopandas as gpd
 
     if level == C.GRID_LEVEL:
         import h3
         from shapely.geometry import Polygon
 
-        ids = sorted(set(ids or []))
+        # rows that are not a cell (a catchment's ``unknown`` home) have no polygon
+        ids = sorted(c for c in set(ids or []) if h3.is_valid_cell(c))
         polys = [Polygon([(lng, lat) for lat, lng in h3.cell_to_boundary(c)]) for c in ids]
         return gpd.GeoDataFrame({C.UNIT_ID: ids, C.UNIT_NAME: [None] * len(ids),
                                  C.PARENT_ID: [None] * len(ids)}, geometry=polys,

@@ -402,7 +402,7 @@ def commute_errors(table: pd.DataFrame, truth: pd.DataFrame, od: pd.DataFrame | 
                 round(float((j["raw_count"] - j["commuters"]).abs().sum() / 2 / total), 4)
                 if total else None)
     return out
-def _rel(measured: pd.Series, true: pd.Series) -> np.ndarray:
+def _rel_series(measured: pd.Series, true: pd.Series) -> np.ndarray:
     """(measured - true) / true; a unit pair missing from the measurement is -100 %."""
     m = measured.fillna(0).to_numpy(float)
     t = true.to_numpy(float)
@@ -424,10 +424,10 @@ def linkage_errors(trips: pd.DataFrame, commuters: pd.DataFrame, truth_trips: pd
         return out[out["origin_id"] != out["dest_id"]]
 
     t = at(truth_trips).merge(at(trips)[[*key, "trips_raw_count"]], on=key, how="left")
-    rel = _rel(t["trips_raw_count"], t["trips"])
+    rel = _rel_series(t["trips_raw_count"], t["trips"])
     c = at(truth_commuters)
     c = c.merge(at(commuters)[[*key, "commuters_raw_count"]], on=key, how="left")
-    crel = _rel(c["commuters_raw_count"], c["commuters"])
+    crel = _rel_series(c["commuters_raw_count"], c["commuters"])
     extra = at(trips).merge(at(truth_trips)[key], on=key, how="left", indicator=True)
     n = len(t)
     return {
@@ -467,9 +467,9 @@ def period_errors(measured: pd.DataFrame, truth: pd.DataFrame,
     key = ["origin_id", "dest_id", "period"]
     t = truth.merge(measured[[*key, "trips_raw_count"]], on=key, how="left")
     per = t.groupby("period")[["trips", "trips_raw_count"]].sum()
-    per_rel = _rel(per["trips_raw_count"], per["trips"])
+    per_rel = _rel_series(per["trips_raw_count"], per["trips"])
     big = t[t["trips"] >= min_trips]
-    rel = _rel(big["trips_raw_count"], big["trips"])
+    rel = _rel_series(big["trips_raw_count"], big["trips"])
     return {"periods": {p: {"true": int(r.trips), "measured": int(r.trips_raw_count),
                             "error": round(float(e), 4)}
                         for (p, r), e in zip(per.iterrows(), per_rel, strict=True)},

@@ -279,8 +279,9 @@ def city_config(base_cfg: Config, target: int, folder: Path, skewed: bool) -> Co
     events, with fewer persons so the day keeps about ``target`` events."""
     heavy = skew_card_events(target) if skewed else 0
     people = max(50, int((target - heavy) / EVENTS_PER_PERSON_DAY))
+    # one city (no satellite: its extra 20 % of people would overshoot the target)
     synth = {"people": people, "days": 1, "event_labels": False,
-             "iot_cards": max(20, people // 200)}
+             "iot_cards": max(20, people // 200), "satellite_share": 0.0}
     if skewed:
         synth.update(heavy_cards=1, heavy_events_per_day=heavy)
     else:
