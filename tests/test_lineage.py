@@ -382,3 +382,36 @@ def test_the_fix_names_the_root_even_outside_the_period(sim):
     s.run("clean_stays", NEXT_DAY, {"events_bronze": [NEXT_DAY]})
     assert fixes(s.index, [s.latest("home_work", MONTH)]) == [
         "mobsig run home_work --month 2026-06 --downstream"]
+
+
+@pytest.mark.job
+def test_run_records_are_cached_only_while_this_process_alone_writes(spark, tmp_path,
+                                                                     monkeypatch):
+    """load_runs keeps the rows it read; this process's own append extends them (equal to
+    what a fresh read gives), another writer's append makes it read the table again."""
+    from mobsig import runs as runs_mod
+    from mobsig.io.catalog import Catalog
+    from mobsig.lineage import load_runs
+    from mobsig.runs import RunRecord, write_record
+    from tests.conftest import make_config
+
+    cat = Catalog(spark, make_config(tmp_path).warehouse)
+    write_record(cat, RunRecord("clean_stays", "r1", "c", DAY[0], lineage={}))
+    first = load_runs(cat, ["clean_stays"])
+    reads = []
+    real_read = cat.read
+    monkeypatch.setattr(cat, "read", lambda *a, **k: reads.append(a) or real_read(*a, **k))
+    write_record(cat, RunRecord("clean_stays", "r2", "c", DAY[1], lineage={
+        "stays_carry": {DAY[0]: [["r1", "1:0:0"]]}}, output_digests={"stays": "2:1:1"}))
+    write_record(cat, RunRecord("ingest_events", "i1", "c", DAY[1]))  # another job
+    cached = load_runs(cat, ["clean_stays"])
+    assert reads == [] and [r.run_id for r in first] == ["r1"]
+    runs_mod._CACHE.clear()
+    fresh = load_runs(cat, ["clean_stays"])
+    assert reads and sorted(cached, key=lambda r: r.run_id) == sorted(
+        fresh, key=lambda r: r.run_id)  # the cache holds exactly what the table holds
+    reads.clear()
+    other = spark.createDataFrame([RunRecord("clean_stays", "x1", "c", DAY[2]).row()],
+                                  cat.schema("runs").struct)
+    cat.append(other, "runs")  # a writer the cache does not see (another process)
+    assert "x1" in {r.run_id for r in load_runs(cat, ["clean_stays"])} and reads

@@ -374,12 +374,19 @@ def load_runs(catalog: Any, jobs: Iterable[str] | None = None) -> list[RunRow]:
     """The run records (only the columns the lineage needs), of ``jobs`` or of all."""
     from pyspark.sql import functions as F
 
+    from mobsig.runs import cached_rows
+
     if not catalog.exists("runs"):
         return []
-    df = catalog.read("runs").select(*COLUMNS)
-    if jobs is not None:
-        wanted = sorted(set(jobs))
-        if not wanted:
-            return []
-        df = df.where(F.col("job").isin(wanted))
-    return [RunRow.of(r.asDict()) for r in df.collect()]
+    wanted = None if jobs is None else frozenset(jobs)
+    if wanted is not None and not wanted:
+        return []
+
+    def read() -> list[dict[str, Any]]:
+        df = catalog.read("runs").select(*COLUMNS)
+        if wanted is not None:
+            df = df.where(F.col("job").isin(sorted(wanted)))
+        return [r.asDict() for r in df.collect()]
+
+    # a small local warehouse keeps the rows between runs (mobsig.runs.cached_rows)
+    return [RunRow.of(r) for r in cached_rows(catalog, wanted, COLUMNS, read)]

@@ -16,6 +16,7 @@ import datetime as dt
 import functools
 import json
 import logging
+import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -109,8 +110,74 @@ def recording(job: str, run_id: str, config_digest: str, partition: str,
 def write_record(catalog: Any, rec: RunRecord) -> None:
     """Append the record to the ``runs`` table (blind append: safe for concurrent runs)."""
     schema = catalog.schema("runs")
-    df = catalog.spark.createDataFrame([rec.row()], schema.struct)
-    catalog.append(df, "runs")
+    row = rec.row()
+    path = catalog.path("runs")
+    before = log_version(path)
+    catalog.append(catalog.spark.createDataFrame([row], schema.struct), "runs")
+    _cache_appended(path, before, row)
+
+
+# --------------------------------------------------------------------------------------
+# a process-local cache of the runs table's rows (for the lineage every job run records)
+#
+# Every job run reads the run records of the jobs that wrote its inputs (mobsig.lineage),
+# and appends its own: on a small local warehouse (tests, the demo, one server) that read
+# is a Spark job of about a second, most of a small run's fixed cost. The rows read are
+# kept per table path and job set with the Delta version they were read at; a later read
+# returns them when the table's latest version is still that one, and this process's own
+# append extends them when it was the only commit in between (version + 1). Anything else
+# (another process wrote, the version is unknown) reads the table again. The version comes
+# from the _delta_log folder's listing, so only on a local file system; elsewhere (HDFS,
+# object stores) every read goes to the table, where it is a small part of a run.
+
+_CACHE: dict[tuple[str, frozenset[str] | None],
+             tuple[tuple[int, int], list[dict[str, Any]]]] = {}
+
+
+def log_version(path: str) -> tuple[int, int] | None:
+    """The latest commit version of the Delta table at ``path`` from its ``_delta_log``
+    listing, with the modification time of its oldest log file (a table removed and
+    created again at the same path reaches the same versions: this tells them apart);
+    None for a path that is not on the local file system or has no log."""
+    local = path[len("file:"):] if path.startswith("file:") else path
+    if "://" in local:
+        return None
+    folder = os.path.join(local, "_delta_log")
+    try:
+        names = sorted(n for n in os.listdir(folder) if n.endswith(".json") and n[:20].isdigit())
+        return (int(names[-1][:20]), os.stat(os.path.join(folder, names[0])).st_mtime_ns) \
+            if names else None
+    except OSError:
+        return None
+
+
+def cached_rows(catalog: Any, jobs: frozenset[str] | None, columns: tuple[str, ...],
+                read: Any) -> list[dict[str, Any]]:
+    """The ``columns`` of the run records of ``jobs`` (None: all), as dicts: ``read()``
+    when the cache cannot vouch for them (see above)."""
+    path = catalog.path("runs")
+    version = log_version(path)
+    hit = _CACHE.get((path, jobs))
+    if version is not None and hit is not None and hit[0] == version:
+        return [dict(r) for r in hit[1]]
+    rows = read()
+    if version is not None:  # a commit after the listing only makes the entry stale
+        _CACHE[(path, jobs)] = (version, [{c: r.get(c) for c in columns} for r in rows])
+    return rows
+
+
+def _cache_appended(path: str, before: tuple[int, int] | None, row: dict[str, Any]) -> None:
+    after = log_version(path)
+    for key in [k for k in _CACHE if k[0] == path]:
+        version, rows = _CACHE[key]
+        if (before is None or after is None or version != before
+                or after != (before[0] + 1, before[1])):
+            del _CACHE[key]  # someone else committed: read again next time
+            continue
+        jobs = key[1]
+        if jobs is None or row["job"] in jobs:
+            rows = [*rows, {c: row.get(c) for c in rows[0]} if rows else dict(row)]
+        _CACHE[key] = (after, rows)
 
 
 def latest_input_rows(catalog: Any, job: str, source: str, labels: list[str]) -> dict[str, int]:
