@@ -48,8 +48,13 @@ def spark(tmp_path_factory):
     setup_logging("WARNING")
     # tiny frames: compiling generated code for every new query shape costs more than
     # interpreting it (the fast tier runs ~20 % faster); results are the same
+    # and frames built in tests (createDataFrame) in one partition: two cores scheduling
+    # 4 tiny tasks per stage cost the fast tier a third of its time; the shuffles keep
+    # spark.shuffle_partitions = 2, and the tests of partition independence repartition
+    # explicitly
     conf = {"spark.sql.codegen.wholeStage": "false",
-            "spark.sql.codegen.factoryMode": "NO_CODEGEN"}
+            "spark.sql.codegen.factoryMode": "NO_CODEGEN",
+            "spark.default.parallelism": "1"}
     conf.update(kv.split("=", 1) for kv in os.environ.get("MOBSIG_TEST_CONF", "").split() if kv)
     cfg = make_config(tmp_path_factory.mktemp("spark"), spark={"conf": conf})
     session = build_session(cfg, app_name="mobsig-tests")
