@@ -302,10 +302,30 @@ def test_geopackage_has_a_layer_per_table_and_level_and_the_manifest_names_them(
     sup = doc["files"][0]["suppression"]
     assert sup["parameters"] == {"k_min": 15, "complementary": True, "suppress_zeros": False}
     assert sup["flag_columns"] == ["is_suppressed"] and "k_min" in sup["rule"]
-    # a re-export without the township level: its layer is gone
-    pop[pop[C.LEVEL] == "county"].to_parquet(folder / "population_by_unit.parquet")
-    exports.write_geopackage(folder, "2026-06", tables)
+    # a job's export replaces only its table's layers (the others are not read again)
+    read = []
+    real = exports.read_geoparquet
+    exports.read_geoparquet = lambda p: read.append(p.name) or real(p)
+    try:
+        jh["jobs_raw_count"] = pd.array([31, 32], dtype="Int64")
+        jh.to_parquet(folder / "jobs_housing.parquet")
+        again = exports.write_geopackage(folder, "2026-06", tables, only="jobs_housing",
+                                         previous=layers)
+        assert read == ["jobs_housing.parquet"]
+        assert sorted(x["layer"] for x in again) == sorted(x["layer"] for x in layers)
+        assert pyogrio.read_dataframe(gpkg, layer="jobs_housing_county")[
+            "jobs_raw_count"].tolist() == [31, 32]
+        assert len(pyogrio.read_dataframe(gpkg, layer="population_by_unit_township")) == 3
+        # a re-export without the township level: its layer is gone (a full rebuild)
+        pop[pop[C.LEVEL] == "county"].to_parquet(folder / "population_by_unit.parquet")
+        read.clear()
+        exports.write_geopackage(folder, "2026-06", tables, only="population_by_unit",
+                                 previous=again)
+        assert sorted(read)[-1] == "population_by_unit.parquet" and len(read) == 3
+    finally:
+        exports.read_geoparquet = real
     assert "population_by_unit_township" not in {n for n, _ in pyogrio.list_layers(gpkg)}
+    assert "jobs_housing_county" in {n for n, _ in pyogrio.list_layers(gpkg)}
 
 
 # --------------------------------------------------------------------------------------

@@ -140,9 +140,16 @@ def export_month(catalog: Catalog, table: str, month_key: str, units: DataFrame,
         manifest = read_manifest(folder)
         tables = manifest.get("tables", {})
         tables[table] = info
-        layers = write_geopackage(folder, month_key, tables)
+        layers = write_geopackage(folder, month_key, tables, only=table,
+                                  previous=manifest_layers(manifest))
         write_manifest(folder, month_key, tables, layers)
     return len(pdf)
+
+
+def manifest_layers(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """The GeoPackage layers a manifest lists (table, level, layer, rows)."""
+    return [{"table": f["table"], "level": f["level"], "layer": f["layer"], "rows": f["rows"]}
+            for f in manifest.get("files", []) if f.get("format") == "GeoPackage"]
 
 
 def _write_files(rows: DataFrame, table: str, files: dict[str, str], units: DataFrame):
@@ -284,28 +291,48 @@ def read_geoparquet(path: str | Path):
     return gdf
 
 
-def write_geopackage(folder: Path, month_key: str,
-                     tables: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rebuild the month's GeoPackage from the folder's GeoParquet files of ``tables``: a
-    layer per table and level (EPSG:4490), to a temporary file moved into place. Returns
-    the layers written (table, level, layer, rows)."""
+def write_geopackage(folder: Path, month_key: str, tables: dict[str, dict[str, Any]], *,
+                     only: str | None = None,
+                     previous: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """The month's GeoPackage from the folder's GeoParquet files of ``tables``: a layer per
+    table and level (EPSG:4490), written to a temporary file moved into place. Returns the
+    layers it holds (table, level, layer, rows).
+
+    With ``only`` (the table just exported) and ``previous`` (the layers the folder's
+    GeoPackage holds, from its manifest) only that table's layers are replaced in a copy
+    of the file (the others are not read and written again: each job exports after its
+    own write, so rebuilding everything would cost the month's chain the square of its
+    tables); a full rebuild when that cannot be done exactly (no file yet, a layer of the
+    table gone, another table's file missing)."""
     gpkg = geopackage_path(folder.parent.parent, month_key)
     tmp = gpkg.with_name(f".{gpkg.stem}.{os.getpid()}.tmp.gpkg")  # GDAL wants .gpkg
     if tmp.exists():
         tmp.unlink()
-    layers = []
-    for table in sorted(tables):
-        src = folder / f"{table}.parquet"
-        if not src.exists():
-            continue
-        gdf = read_geoparquet(src)
+
+    def table_layers(table: str, replace: bool) -> list[dict[str, Any]]:
+        gdf = read_geoparquet(folder / f"{table}.parquet")
+        out = []
         for level, part in gdf.groupby(C.LEVEL, sort=True):
             name = layer_name(table, str(level))
             part = part.reset_index(drop=True)
-            part.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio")
-            layers.append({"table": table, "level": str(level), "layer": name,
-                           "rows": len(part),
-                           "geometry_types": sorted(set(part.geom_type.dropna()))})
+            part.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio",
+                         **({"layer_options": {"OVERWRITE": "YES"}} if replace else {}))
+            out.append({"table": table, "level": str(level), "layer": name,
+                        "rows": len(part)})
+        return out
+
+    present = sorted(t for t in tables if (folder / f"{t}.parquet").exists())
+    kept = [x for x in previous or [] if x["table"] != only]
+    if (only in present and previous is not None and gpkg.exists()
+            and {x["table"] for x in kept} == set(present) - {only}):
+        old = {x["layer"] for x in previous if x["table"] == only}
+        shutil.copy2(gpkg, tmp)
+        new = table_layers(only, replace=True)
+        if old <= {x["layer"] for x in new}:
+            os.replace(tmp, gpkg)
+            return sorted(kept + new, key=lambda x: (x["table"], x["layer"]))
+        tmp.unlink()  # a level of the table is gone: its layer must go too
+    layers = [lay for table in present for lay in table_layers(table, replace=False)]
     if layers:
         os.replace(tmp, gpkg)
     elif gpkg.exists():
