@@ -135,30 +135,33 @@ def test_daily_chain_through_spark_submit(standalone, small_city, spark, tmp_pat
     assert any((logs / "work").glob("app-*")), "no application ran on the worker"
 
 
-def test_failed_gate_exits_non_zero_and_names_the_expectation(small_city, tmp_path):
+def test_failed_gate_exits_non_zero_and_names_the_expectation(small_city, tmp_path, capfd):
     """A job that fails a gate exits 6, its manifest says which expectation failed, and no
-    output partition is written."""
+    output partition is written. The command line runs in this process (the exit status
+    is what `python -m mobsig.cli` exits with: sys.exit(main()); a second JVM would cost
+    the suite half a minute)."""
     res = small_city
     wh = tmp_path / "warehouse"
     day = res.days[0].isoformat()
-    base = [sys.executable, "-m", "mobsig.cli"]
     common = ["--config", str(res.config_path), "--set", f"paths.warehouse={wh}",
-              "--set", "spark.driver_memory=1g", "--log-level", "WARNING"]
+              "--log-level", "WARNING"]
     from pyspark.sql import SparkSession
 
+    from mobsig.cli import main as cli_main
     from mobsig.config import load_config
     from mobsig.runner import run
 
     spark = SparkSession.getActiveSession()
     cfg = load_config(res.config_path, [f"paths.warehouse={wh}"])
-    for job in ("ingest_units", "ingest_cells"):  # in this session: only the failure matters
+    for job in ("ingest_units", "ingest_cells"):  # only the failure matters
         run(spark, cfg, job)
+    capfd.readouterr()
     # an impossible bound: every malformed row pushes the quarantine share over 0
-    p = subprocess.run([*base, "ingest_events", "--date", day, *common,
-                        "--set", "ingest.max_quarantine_share=0"],
-                       capture_output=True, text=True, timeout=600)
-    assert p.returncode == 6, p.stderr[-3000:]
-    assert "quality gate" in p.stderr and "quarantine" in p.stderr
+    rc = cli_main(["ingest_events", "--date", day, *common,
+                   "--set", "ingest.max_quarantine_share=0"])
+    err = capfd.readouterr().err
+    assert rc == 6, err[-3000:]
+    assert "quality gate" in err and "quarantine" in err
     from mobsig.io.catalog import Catalog
 
     cat = Catalog(spark, wh)
