@@ -184,3 +184,26 @@ IS_MEMBER = "is_member"
 JOINED_ROUND = "joined_round"
 COMMUTERS_TO_METRO = "commuters_to_metro"
 METRO_SHARE = "commuting_share_to_metro"
+
+
+# the columns of one measure of a multi-measure table (jobs_housing, commute, linkage)
+
+
+def raw_col(measure: str) -> str:
+    """``<measure>_raw_count``: distinct cards (null when suppressed)."""
+    return f"{measure}_{RAW_COUNT}"
+
+
+def expanded_col(measure: str) -> str:
+    """``<measure>_expanded_count``: summed expansion factors (null when suppressed)."""
+    return f"{measure}_{EXPANDED_COUNT}"
+
+
+def suppressed_col(measure: str) -> str:
+    """``is_<measure>_suppressed``."""
+    return f"is_{measure}_suppressed"
+
+
+def reason_col(stat: str) -> str:
+    """``<stat>_null_reason``: why a statistic is null (null when it has a value)."""
+    return f"{stat}_null_reason"

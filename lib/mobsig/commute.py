@@ -54,6 +54,7 @@ from pyspark.sql import types as T
 
 from mobsig import columns as C
 from mobsig import privacy
+from mobsig.columns import expanded_col, raw_col, reason_col, suppressed_col
 from mobsig.config import CommuteConfig
 from mobsig.geo import next_month
 from mobsig.population import assign_units, user_weights, with_grid
@@ -120,22 +121,6 @@ LAST_SEEN = "last_seen"  # last record en route
 N_SEEN = "n_seen"  # records en route
 IS_RANGED = "is_ranged"  # the trip time is a range estimate (>= 2 records en route)
 OD_KEYS = (C.LEVEL, privacy.ORIGIN_ID, privacy.DEST_ID)
-
-
-def raw_col(measure: str) -> str:
-    return f"{measure}_{C.RAW_COUNT}"
-
-
-def expanded_col(measure: str) -> str:
-    return f"{measure}_{C.EXPANDED_COUNT}"
-
-
-def suppressed_col(measure: str) -> str:
-    return f"is_{measure}_suppressed"
-
-
-def reason_col(stat: str) -> str:
-    return f"{stat}_null_reason"
 
 
 # --------------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from pyspark.sql import functions as F
 
 from mobsig import columns as C
 from mobsig import privacy
+from mobsig.columns import expanded_col, raw_col, reason_col, suppressed_col
 from mobsig.population import assign_units, user_weights, with_grid
 
 MEASURES = (C.EMPLOYED_RESIDENTS, C.JOBS, C.LIVE_AND_WORK)
@@ -53,26 +54,6 @@ RATIOS: dict[str, tuple[str, str, str]] = {
     C.SELF_CONTAINMENT: (C.LIVE_AND_WORK, C.EMPLOYED_RESIDENTS, NO_EMPLOYED_RESIDENTS),
     C.SELF_SUFFICIENCY: (C.LIVE_AND_WORK, C.JOBS, NO_JOBS),
 }
-
-
-def raw_col(measure: str) -> str:
-    """``<measure>_raw_count``: distinct cards (null when suppressed)."""
-    return f"{measure}_{C.RAW_COUNT}"
-
-
-def expanded_col(measure: str) -> str:
-    """``<measure>_expanded_count``: summed expansion factors (null when suppressed)."""
-    return f"{measure}_{C.EXPANDED_COUNT}"
-
-
-def suppressed_col(measure: str) -> str:
-    """``is_<measure>_suppressed``."""
-    return f"is_{measure}_suppressed"
-
-
-def reason_col(ratio: str) -> str:
-    """``<ratio>_null_reason``: why the ratio is null (null when it has a value)."""
-    return f"{ratio}_null_reason"
 
 
 def job_points(places: DataFrame) -> DataFrame:

@@ -36,6 +36,7 @@ from pyspark.sql import types as T
 
 from mobsig import columns as C
 from mobsig import privacy
+from mobsig.columns import expanded_col, raw_col, reason_col, suppressed_col
 from mobsig.errors import InputError
 from mobsig.jobs_housing import job_points
 from mobsig.population import assign_units, with_grid
@@ -48,22 +49,6 @@ TRIPS_RAW = f"{C.TRIPS}_{C.RAW_COUNT}"
 TRIPS_EXPANDED = f"{C.TRIPS}_{C.EXPANDED_COUNT}"
 IN_METRO = "_dest_in_metro"  # suppression grouping: the metro part of a row
 TOLERANCE = 1e-9  # shares compare with the threshold up to float noise
-
-
-def raw_col(measure: str) -> str:
-    return f"{measure}_{C.RAW_COUNT}"
-
-
-def expanded_col(measure: str) -> str:
-    return f"{measure}_{C.EXPANDED_COUNT}"
-
-
-def suppressed_col(measure: str) -> str:
-    return f"is_{measure}_suppressed"
-
-
-def reason_col(name: str) -> str:
-    return f"{name}_null_reason"
 
 
 # --------------------------------------------------------------------------------------

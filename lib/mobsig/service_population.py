@@ -54,7 +54,7 @@ from pyspark.sql import types as T
 
 from mobsig import columns as C
 from mobsig import privacy
-from mobsig.jobs_housing import expanded_col, raw_col, suppressed_col
+from mobsig.columns import expanded_col, raw_col, suppressed_col
 from mobsig.population import assign_units, units_containing, user_weights, with_grid
 from mobsig.residence import day_pieces
 
