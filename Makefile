@@ -36,7 +36,10 @@ test: install jars
 	$(BIN)/python -m pytest
 
 ## test-fast: unit tests and small hand-built frames: no job runs, no synthetic city
+## (one shuffle partition: the developer's quick loop; `make test` keeps two, so results
+## that depend on partition boundaries are still checked there)
 test-fast: install jars
+	MOBSIG_TEST_CONF="spark.sql.shuffle.partitions=1" \
 	$(BIN)/python -m pytest -m "not job and not city and not cluster and not slow"
 
 ## demo: generate a small synthetic city and run every job on it (outputs in $(DEMO)/)
