@@ -252,3 +252,26 @@ def test_ingest_events_writes_the_same_tables_as_with_the_former_reader(
     assert set(reasons) == {"repeated_header", "malformed_row", "invalid_encoding",
                             "empty_user_id", "undersized_user_id", "bad_user_id_chars",
                             "empty_cell_id", "unparseable_time", "unknown_cell"}, reasons
+
+
+@pytest.mark.job
+def test_ingest_events_on_a_truncated_gzip_is_an_input_error(spark, tmp_path):
+    """A truncated gzip file fails the run with an InputError (exit 4) naming the file,
+    not a Java trace; nothing is written."""
+    from mobsig.errors import InputError
+    from mobsig.io.catalog import Catalog
+    from mobsig.runner import run
+
+    day = tmp_path / "raw" / f"dt={DAY.isoformat()}"
+    day.mkdir(parents=True)
+    body = "".join(f"{UID},{T},c1,call,1,2\n" for _ in range(4000))
+    data = gzip.compress((HEADER + "\n" + body).encode())
+    (day / "part-7.csv.gz").write_bytes(data[: len(data) // 2])
+    cfg = make_config(tmp_path, paths={"raw_events": str(tmp_path / "raw")})
+    catalog = Catalog(spark, cfg.warehouse)
+    _cells(spark, catalog)
+    with pytest.raises(InputError, match=r"ingest_events dt=2026-06-01: .*part-7\.csv\.gz is "
+                       r"corrupt or truncated") as info:
+        run(spark, cfg, "ingest_events", day=DAY)
+    assert info.value.exit_code == 4
+    assert not catalog.exists("events_bronze")
