@@ -587,6 +587,12 @@ def test_typed_parquet_date_and_nanosecond_times(spark, tmp_path, cells_on_day):
     assert list(out["reason"].fillna("ok")) == ["date_only_time", "ok", "ok"]
     times = [t.strftime("%H:%M:%S.%f") for t in out["event_time"].iloc[1:]]
     assert times == ["08:00:00.123456", "09:30:00.000000"]  # Asia/Shanghai = UTC+8
+    # the nanosecond columns are found in the footer through either file system
+    from mobsig.io.raw_events import nanos_columns
+
+    for f, utc in (("b.parquet", False), ("c.parquet", True)):
+        for files in (LocalFiles(), storage.HadoopFiles(spark)):
+            assert nanos_columns(files.parquet_schema(str(day / f))) == {"event_time": utc}
 
 
 def test_renamed_header_is_an_input_error(tmp_path):
