@@ -5,9 +5,12 @@ hdfs://, s3a://, viewfs://, file://; Parquet, or CSV/TSV with or without gzip an
 without a header; see ingest.* settings), parses event_time (timestamp, 'yyyy-MM-dd
 HH:mm:ss[.SSS]' or epoch milliseconds, local time in run.timezone), and gives every row
 either a region (the serving cell version valid on the day, from the `cells` table: run
-ingest_cells first) or a machine-readable reason: malformed_row, empty_user_id,
-oversized_user_id, undersized_user_id, empty_cell_id, unparseable_time, time_outside_day,
-bad_end_time, unknown_cell.
+ingest_cells first) or a machine-readable reason: repeated_header, malformed_row,
+invalid_encoding, oversized_row, empty_user_id, raw_identifier (a raw IMSI/MSISDN, kept
+masked), oversized_user_id, undersized_user_id, bad_user_id_chars, empty_cell_id,
+oversized_field, date_only_time, unparseable_time, time_outside_day, bad_end_time,
+unknown_cell (README, Feeding real operator data). A corrupt gzip file is an input error
+(exit 4) naming it.
 
 Session records: a feed may carry an ``end_time`` (same forms as event_time); such a row
 is a session at one cell and becomes two bronze events, its start and its end (an end
@@ -93,7 +96,7 @@ def build(ctx: JobContext) -> list[Output]:
                           "user_id_min_len": ing.user_id_min_len,
                           "user_id_max_len": ing.user_id_max_len})]
     if regions is None:  # a region run leaves the day's quarantine alone
-        outputs.append(Output(ingest.rejected_events(classified, day), "events_quarantine",
+        outputs.append(Output(ingest.rejected_events(classified, day, ing), "events_quarantine",
                               stage=False))
     return outputs
 

@@ -55,6 +55,11 @@ from mobsig.errors import ConfigError
          r"expansion\.factor_min \(5\.0\) must be < expansion\.factor_max \(2\.0\)"),
         ({"home_work": {"weekend_days": [5, 7]}}, [],
          r"home_work\.weekend_days: \[7\] not in 0\.\.6"),
+        ({}, ["spark.driver_memory=lots"], r"spark\.driver_memory 'lots' is not a JVM size"),
+        ({"spark": {"conf": {"spark.executor.memory": "8 gigs"}}}, [],
+         r"spark\.conf: spark\.executor\.memory '8 gigs' is not a JVM size"),
+        ({}, ["ingest.user_id_pattern=[a-z"], r"ingest\.user_id_pattern .* not a regular"),
+        ({}, ["ingest.max_field_len=0"], r"ingest\.max_field_len: 0 is out of range"),
     ],
 )
 def test_bad_config_names_key_and_allowed_values(data, overrides, message):
@@ -200,3 +205,32 @@ def test_cli_rejects_bad_config_before_spark(tmp_path, capsys):
     rc = cli_main(["config", "--explain"])
     assert rc == 0
     assert "tau_min = 30.0" in capsys.readouterr().out
+
+
+def test_warehouse_that_is_a_file_or_read_only_fails_before_spark(tmp_path, monkeypatch,
+                                                                   capsys):
+    """A warehouse path that is a file, or a folder this user cannot write, is a
+    ConfigError (exit 2) before Spark starts: not a misleading 'run ingest_cells first'
+    nor a raw PermissionError."""
+    import os
+
+    from mobsig.runner import validate
+
+    (tmp_path / "wh").write_text("not a folder")
+    cfg = build_config({"paths": {"warehouse": str(tmp_path / "wh")}}, [])
+    with pytest.raises(ConfigError, match=r"paths\.warehouse: .*wh' is a file"):
+        validate(cfg, "ingest_cells")
+    rc = cli_main(["ingest_cells", "--set", f"paths.warehouse={tmp_path / 'wh'}"])
+    assert rc == 2 and "is a file, not a folder" in capsys.readouterr().err
+    cfg = build_config({"paths": {"warehouse": str(tmp_path / "wh" / "sub")}}, [])
+    with pytest.raises(ConfigError, match="cannot be created"):
+        cfg.check_warehouse()
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if str(p) == str(ro)
+                        else real_access(p, mode))  # tests run as root: chmod does not bind
+    cfg = build_config({"paths": {"warehouse": str(ro / "warehouse")}}, [])
+    with pytest.raises(ConfigError, match="not writable by this user"):
+        cfg.check_warehouse()
+    build_config({"paths": {"warehouse": str(tmp_path / "new" / "wh")}}, []).check_warehouse()

@@ -201,8 +201,11 @@ def test_each_reason_on_hand_built_rows(spark, tmp_path, cells_on_day):
     assert len(out) == len(rows)
     got = dict(zip(out["raw_text"], out["reason"], strict=True))
     assert {k: (None if pd.isna(v) else v) for k, v in got.items()} == rows
-    # bad_end_time needs an end_time column: test_session_records
-    assert set(rows.values()) - {None} == set(REASONS) - {"bad_end_time"}
+    # bad_end_time needs an end_time column: test_session_records; bad bytes, raw ids,
+    # typed dates and header copies: the tests of issue 17 below
+    assert set(rows.values()) - {None} == set(REASONS) - {
+        "bad_end_time", "repeated_header", "invalid_encoding", "oversized_row",
+        "raw_identifier", "bad_user_id_chars", "oversized_field", "date_only_time"}
     quoted = out[out["event_type"] == "call, with comma"]
     assert len(quoted) == 1 and quoted["user_id"].iloc[0] == UID
 
@@ -515,3 +518,131 @@ def test_first_line_of_bad_gzip_is_an_input_error(tmp_path):
     assert storage.first_line_of(data[:40], "x.gz", gz=True, complete=False) is None
     with pytest.raises(InputError, match="'x.gz': cannot read: .*invalid"):
         storage.first_line_of(data[:10] + b"\xff" * 30, "x.gz", gz=True, complete=True)
+
+
+# --------------------------------------------------------------------------------------
+# bad bytes, typed Parquet traps, corrupt files, headers (issue 17 items 6-8)
+
+
+def test_bad_bytes_and_raw_identifiers_are_quarantined(spark, tmp_path, cells_on_day):
+    """Invalid UTF-8, oversized fields and rows, ids with spaces / NUL / a prefix, and ids
+    that look like a raw IMSI or MSISDN each get their own reason; a raw id is masked in
+    the quarantine; every row is counted once."""
+    from mobsig.ingest import rejected_events
+
+    day = tmp_path / "dt=2026-06-01"
+    day.mkdir()
+    ok = f"{UID},2026-06-01 08:00:00,c1,call,1,2"
+    rows = {
+        ok.encode(): None,
+        f"{UID[:-1]}\xff,2026-06-01 08:00:00,c1,call,1,2".encode("latin-1"): "invalid_encoding",
+        f"{UID},2026-06-01 08:00:00,c1,{'x' * 5000},1,2".encode(): "oversized_row",
+        f"{UID},2026-06-01 08:00:00,c1,{'x' * 200},1,2".encode(): "oversized_field",
+        b"imsi:460001234567890,2026-06-01 08:00:00,c1,call,1,2": "raw_identifier",
+        b"460001234567890,2026-06-01 08:00:00,c1,call,1,2": "raw_identifier",
+        b"+8613912345678,2026-06-01 08:00:00,c1,call,1,2": "raw_identifier",
+        b"13912345678,2026-06-01 08:00:00,c1,call,1,2": "raw_identifier",
+        b"\x00" * 20 + b",2026-06-01 08:00:00,c1,call,1,2": "bad_user_id_chars",
+        b"uuuuuuuu uuuuuuuuuuu,2026-06-01 08:00:00,c1,call,1,2": "bad_user_id_chars",
+        b"user:uuuuuuuuuuuuuuuuu,2026-06-01 08:00:00,c1,call,1,2": "bad_user_id_chars",
+        # a pseudonym of digits that is no IMSI (16 digits) stays accepted
+        b"4600012345678901,2026-06-01 08:00:00,c1,call,1,2": None,
+    }
+    (day / "x.csv").write_bytes(HEADER.encode() + b"\n" + b"\n".join(rows) + b"\n")
+    cfg = IngestConfig()
+    classified = classify_events(read_sources(spark, plan_sources(day, cfg)), cells_on_day,
+                                 DAY1, cfg)
+    out = classified.select("reason").toPandas()
+    assert len(out) == len(rows)
+    got = sorted((None if pd.isna(r) else r) or "" for r in out["reason"])
+    assert got == sorted((r or "") for r in rows.values())
+    q = rejected_events(classified, DAY1, cfg).toPandas()
+    assert len(q) == sum(r is not None for r in rows.values())
+    raw = q[q["reason"] == "raw_identifier"]
+    assert len(raw) == 4
+    assert not raw["user_id"].str.contains(r"\d{9}").any()
+    assert not raw["raw_text"].str.contains("46000123456789|3912345678").any()
+    assert q["raw_text"].str.len().max() <= cfg.max_line_len
+    # the limits are settings: a longer field is accepted when allowed
+    wide = IngestConfig(max_field_len=256, max_line_len=8192)
+    out2 = classify_events(read_sources(spark, plan_sources(day, wide)), cells_on_day, DAY1,
+                           wide).where("reason is null").count()
+    assert out2 == 3  # ok, the 200-character field, the 16-digit pseudonym
+
+
+def test_typed_parquet_date_and_nanosecond_times(spark, tmp_path, cells_on_day):
+    """event_time as a DATE is quarantined (date_only_time), never read as midnight;
+    pandas' default timestamp[ns] (naive, or with a zone) is read to the right instant."""
+    day = tmp_path / "dt=2026-06-01"
+    day.mkdir()
+    pq.write_table(pa.table({"user_id": [UID], "event_time": pa.array([DAY1], pa.date32()),
+                             "cell_id": ["c1"]}), day / "a.parquet")
+    pd.DataFrame({"user_id": [UID2], "cell_id": ["c1"],
+                  "event_time": [pd.Timestamp("2026-06-01 08:00:00.123456789")]}
+                 ).to_parquet(day / "b.parquet")
+    pd.DataFrame({"user_id": [UID2], "cell_id": ["c3"],
+                  "event_time": [pd.Timestamp("2026-06-01 01:30:00", tz="UTC")]}
+                 ).to_parquet(day / "c.parquet")
+    out = _classify(spark, day, cells_on_day).sort_values("source_file")
+    assert list(out["reason"].fillna("ok")) == ["date_only_time", "ok", "ok"]
+    times = [t.strftime("%H:%M:%S.%f") for t in out["event_time"].iloc[1:]]
+    assert times == ["08:00:00.123456", "09:30:00.000000"]  # Asia/Shanghai = UTC+8
+    # the nanosecond columns are found in the footer through either file system
+    from mobsig.io.raw_events import nanos_columns
+
+    for f, utc in (("b.parquet", False), ("c.parquet", True)):
+        for files in (LocalFiles(), storage.HadoopFiles(spark)):
+            assert nanos_columns(files.parquet_schema(str(day / f))) == {"event_time": utc}
+
+
+def test_renamed_header_is_an_input_error(tmp_path):
+    day = tmp_path / "dt=2026-06-01"
+    day.mkdir()
+    for header in ("uid,event_time,cell_id,event_type", "msisdn_hash,ts,cell,type"):
+        (day / "x.csv").write_text(header + "\n" + f"{UID},2026-06-01 08:00:00,c1,call\n")
+        with pytest.raises(InputError, match=r"x\.csv.*header .* lacks"):
+            plan_sources(day, IngestConfig())
+    # a headerless file still reads (its first line is data)
+    (day / "x.csv").write_text(f"{UID},2026-06-01 08:00:00,c1,call,1,2\n")
+    assert plan_sources(day, IngestConfig())[0].header is None
+
+
+def test_header_copy_mid_file_is_counted(spark, tmp_path, cells_on_day):
+    day = tmp_path / "dt=2026-06-01"
+    day.mkdir()
+    row = f"{UID},2026-06-01 08:00:00,c1,call,1,2"
+    (day / "a.csv").write_text("\n".join([HEADER, row, HEADER, row, HEADER]) + "\n")
+    with gzip.open(day / "b.csv.gz", "wt") as fh:
+        fh.write("\n".join([HEADER, row]) + "\n")
+    out = _classify(spark, day, cells_on_day)
+    assert len(out) == 5  # each file's first line dropped, the copies kept
+    assert list(out["reason"].fillna("ok").sort_values()) == [
+        "ok", "ok", "ok", "repeated_header", "repeated_header"]
+    assert set(out[out["reason"] == "repeated_header"]["source_file"]) == {
+        "dt=2026-06-01/a.csv"}
+
+
+def test_truncated_gzip_is_an_input_error_naming_the_file(spark, tmp_path):
+    from mobsig.errors import spark_failure
+
+    day = tmp_path / "dt=2026-06-01"
+    day.mkdir()
+    body = "\n".join(f"{UID},2026-06-01 08:{i % 60:02d}:00,c1,call,1,2" for i in range(5000))
+    data = gzip.compress((HEADER + "\n" + body + "\n").encode())
+    (day / "cut.csv.gz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(Exception) as info:
+        read_sources(spark, plan_sources(day, IngestConfig())).count()
+    err = spark_failure(info.value, "ingest_events 2026-06-01")
+    assert isinstance(err, InputError) and err.exit_code == 4
+    assert "cut.csv.gz" in str(err) and "ingest_events 2026-06-01" in str(err)
+
+
+def test_concurrent_delta_commit_is_a_clear_error():
+    from mobsig.errors import ConcurrentWriteError, spark_failure
+
+    exc = RuntimeError("io.delta.exceptions.ConcurrentAppendException: Files were added to "
+                       "partition [dt=2026-06-01] by a concurrent update. Please try again.")
+    err = spark_failure(exc, "ingest_events 2026-06-01")
+    assert isinstance(err, ConcurrentWriteError) and err.exit_code == 7
+    assert "another run of the same partition" in str(err)
+    assert spark_failure(RuntimeError("something else")) is None

@@ -35,8 +35,10 @@ def _read_text_before(spark, g: raw_events.SourceGroup) -> DataFrame:
     lines = spark.read.text(list(g.files)).select(
         F.regexp_replace("value", r"\r$", "").alias("line"),
         raw_events._source_file().alias(C.SOURCE_FILE))
-    if g.header is not None:
-        lines = lines.where(F.col("line") != F.lit(g.header))
+    copy = F.lit(False)
+    if g.header is not None:  # since issue 17: only each file's first line is dropped
+        lines, copy = raw_events._drop_first_header(lines, g.header)
+    lines = lines.withColumn(C.IS_HEADER_COPY, copy)
     d = re.escape(g.delimiter)
     quoted_split = F.split(F.col("line"), f'{d}(?=(?:[^"]*"[^"]*")*[^"]*$)', -1)
     plain_split = F.split(F.col("line"), d, -1)
@@ -45,7 +47,7 @@ def _read_text_before(spark, g: raw_events.SourceGroup) -> DataFrame:
         f.rlike(r'^\s*".*"\s*$'),
         F.regexp_replace(F.regexp_extract(f, r'^\s*"(.*)"\s*$', 1), '""', '"'))
         .otherwise(F.trim(f)))
-    parsed = lines.select("line", C.SOURCE_FILE, unq.alias("_f"))
+    parsed = lines.select("line", C.SOURCE_FILE, C.IS_HEADER_COPY, unq.alias("_f"))
     pos = {c: i for i, c in enumerate(g.columns)}
 
     def field(c):
@@ -70,7 +72,8 @@ def _read_text_before(spark, g: raw_events.SourceGroup) -> DataFrame:
         optional(C.HOME_REGION).alias(C.HOME_REGION),
         F.col("line").alias(C.RAW_TEXT),
         F.col(C.SOURCE_FILE),
-        (F.size("_f") == len(g.columns)).alias(C.IS_WELLFORMED))
+        (F.size("_f") == len(g.columns)).alias(C.IS_WELLFORMED),
+        F.col(C.IS_HEADER_COPY))
 
 
 def _read_sources_before(spark, groups) -> DataFrame:
@@ -110,7 +113,8 @@ LINES = [  # comma-separated data lines (no header), each an edge case
     f'{UID}, "{T}" ,c1,call,1,2',  # a quoted field with spaces outside the quotes
     f"{UID},{T}, ,call,1,2",  # a blank cell id
     f"{UID},2026-06-31 12:00:00,c1,call,1,2",  # no such day
-    HEADER,  # the header again, inside the data: dropped where the file has that header
+    HEADER,  # the header again, inside the data: a row (repeated_header) where the file
+    # has that header, data (undersized_user_id) where it has none
 ]
 
 
@@ -152,14 +156,15 @@ def test_reader_gives_the_frame_of_the_former_reader(spark, awkward_day):
     assert new.schema == old.schema
     got = _rows(new)
     assert got == _rows(old)
-    assert len(got) == 2 * len(LINES) - 1 + 9 + 11 + 2 + 6002
+    assert len(got) == 2 * len(LINES) + 9 + 11 + 2 + 6002
 
 
 def test_awkward_lines_are_read_as_rows(spark, awkward_day):
     raw = read_sources(spark, plan_sources(awkward_day, IngestConfig()))
     rows = raw.where(F.col(C.SOURCE_FILE) == f"dt={DAY.isoformat()}/a.csv").collect()
     by_text = {r[C.RAW_TEXT]: r for r in rows}
-    assert [r[C.RAW_TEXT] for r in rows] == LINES[:-1]  # each line once, in order, as is
+    assert [r[C.RAW_TEXT] for r in rows] == LINES  # each line once, in order, as is
+    assert [r[C.IS_HEADER_COPY] for r in rows] == [False] * (len(LINES) - 1) + [True]
     ok = {r[C.RAW_TEXT] for r in rows if r[C.IS_WELLFORMED]}
     # wrong field count: too few, too many, empty, blank; a lone quote hides the
     # delimiters before it (the quote-aware split), so those lines count fewer fields...
@@ -241,6 +246,32 @@ def test_ingest_events_writes_the_same_tables_as_with_the_former_reader(
     bronze, quarantine = new_tables
     assert len(bronze) > 6000 and len(quarantine) > 40
     reasons = {r: n for r, n in new.removed.items() if n}
-    # the header line in the headerless gzip file is data: an undersized user id
-    assert set(reasons) == {"malformed_row", "empty_user_id", "undersized_user_id",
+    # the header line in the headerless gzip file is data: an undersized user id; in a.csv
+    # a repeated_header; e.csv's bytes that are not UTF-8: invalid_encoding; a user id
+    # opening with a lone quote: bad_user_id_chars
+    assert set(reasons) == {"repeated_header", "malformed_row", "invalid_encoding",
+                            "empty_user_id", "undersized_user_id", "bad_user_id_chars",
                             "empty_cell_id", "unparseable_time", "unknown_cell"}, reasons
+
+
+@pytest.mark.job
+def test_ingest_events_on_a_truncated_gzip_is_an_input_error(spark, tmp_path):
+    """A truncated gzip file fails the run with an InputError (exit 4) naming the file,
+    not a Java trace; nothing is written."""
+    from mobsig.errors import InputError
+    from mobsig.io.catalog import Catalog
+    from mobsig.runner import run
+
+    day = tmp_path / "raw" / f"dt={DAY.isoformat()}"
+    day.mkdir(parents=True)
+    body = "".join(f"{UID},{T},c1,call,1,2\n" for _ in range(4000))
+    data = gzip.compress((HEADER + "\n" + body).encode())
+    (day / "part-7.csv.gz").write_bytes(data[: len(data) // 2])
+    cfg = make_config(tmp_path, paths={"raw_events": str(tmp_path / "raw")})
+    catalog = Catalog(spark, cfg.warehouse)
+    _cells(spark, catalog)
+    with pytest.raises(InputError, match=r"ingest_events dt=2026-06-01: .*part-7\.csv\.gz is "
+                       r"corrupt or truncated") as info:
+        run(spark, cfg, "ingest_events", day=DAY)
+    assert info.value.exit_code == 4
+    assert not catalog.exists("events_bronze")

@@ -4,8 +4,9 @@ Every subcommand takes ``--config FILE`` (YAML), ``--set section.key=value`` (re
 and ``--log-level``. Configuration and arguments are validated before Spark starts; an
 error prints one clear line and exits non-zero:
 
-    2 configuration or arguments   3 machine not set up (jars)   4 input missing
+    2 configuration or arguments   3 machine not set up (jars)   4 input missing/corrupt
     5 schema mismatch              6 quality gate failed          1 anything else
+    7 another run of the same partition is writing (Delta concurrent commit)
 """
 
 from __future__ import annotations

@@ -141,6 +141,7 @@ REGION_UNKNOWN = "unknown"  # region of cells outside every county-level unit
 
 # raw rows between the reader (mobsig.io.raw_events.read_sources) and ingest.classify_events
 IS_WELLFORMED = "is_wellformed"  # false when a line has the wrong number of fields
+IS_HEADER_COPY = "is_header_copy"  # a copy of the file's header line after its first line
 EVENT_TIME_IN = "event_time_in"  # typed timestamp from Parquet, else null
 # session records: an optional end_time makes a raw row a session at one cell
 END_TIME = "end_time"

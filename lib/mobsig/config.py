@@ -229,6 +229,9 @@ class PathsConfig:
             raise ConfigError("paths.units: an entry has an empty path")
 
 
+JVM_SIZE = re.compile(r"[0-9]+[kmgtKMGT]?[bB]?")
+
+
 @dataclass(frozen=True)
 class SparkConfig:
     profile: str = param(
@@ -236,7 +239,9 @@ class SparkConfig:
         "jars come from spark-submit.", choices=("local", "yarn", "k8s", "standalone"))
     master: str = param("", "Override of the master URL (empty = the profile's default).")
     local_cores: int = param(2, "Cores used by the `local` profile (local[N]).", ge=1)
-    driver_memory: str = param("4g", "Driver memory (the local profile runs everything here).")
+    driver_memory: str = param(
+        "4g", "Driver memory (the local profile runs everything here): a JVM size such as "
+        "512m, 4g or 1t.")
     shuffle_partitions: int = param(
         4, "spark.sql.shuffle.partitions (local default small; raise on clusters).", ge=1)
     jars_dir: str = param(
@@ -247,6 +252,14 @@ class SparkConfig:
         bad = [k for k in self.conf if not k.startswith("spark.")]
         if bad:
             raise ConfigError(f"spark.conf: keys must start with 'spark.', got {bad}")
+        if not JVM_SIZE.fullmatch(self.driver_memory):
+            raise ConfigError(f"spark.driver_memory {self.driver_memory!r} is not a JVM size "
+                              "(a number with k, m, g or t, e.g. 4g)")
+        sizes = [k for k in ("spark.driver.memory", "spark.executor.memory")
+                 if k in self.conf and not JVM_SIZE.fullmatch(str(self.conf[k]))]
+        if sizes:
+            raise ConfigError(f"spark.conf: {sizes[0]} {self.conf[sizes[0]]!r} is not a JVM "
+                              "size (e.g. 8g)")
 
 
 @dataclass(frozen=True)
@@ -258,6 +271,17 @@ class IngestConfig:
         "auto", "Whether delimited files have a header row.", choices=("auto", "true", "false"))
     user_id_min_len: int = param(16, "Shortest accepted pseudonymised user id.", ge=1)
     user_id_max_len: int = param(64, "Longest accepted pseudonymised user id.", ge=1)
+    user_id_pattern: str = param(
+        r"[A-Za-z0-9._~+/=-]+", "Characters of an accepted user id (a regular expression the "
+        "whole id must match; default: hex, base64 and base64url pseudonyms). Other ids "
+        "are quarantined as bad_user_id_chars (spaces, NUL or control bytes, a `:` prefix).")
+    max_field_len: int = param(
+        128, "Longest accepted cell_id, event_type, imei_tac or home_region (characters); a "
+        "longer field quarantines the row as oversized_field.", ge=1, le=65536)
+    max_line_len: int = param(
+        4096, "Longest accepted raw row (characters of the line, or of the Parquet row as "
+        "JSON); longer rows are quarantined as oversized_row and only their first "
+        "max_line_len characters are kept.", ge=64, le=1024 * 1024)
     max_quarantine_share: float = param(
         0.05, "Gate: quarantined share of a day's rows above this fails the run.", ge=0, le=1)
     min_known_cell_share: float = param(
@@ -305,6 +329,11 @@ class IngestConfig:
             raise ConfigError(
                 f"ingest.user_id_min_len ({self.user_id_min_len}) must be <= "
                 f"ingest.user_id_max_len ({self.user_id_max_len})")
+        try:
+            re.compile(self.user_id_pattern)
+        except re.error as exc:
+            raise ConfigError(f"ingest.user_id_pattern {self.user_id_pattern!r}: not a "
+                              f"regular expression ({exc})") from None
         if self.min_volume_ratio > self.warn_volume_ratio:
             raise ConfigError(
                 f"ingest.min_volume_ratio ({self.min_volume_ratio}) must be <= "
@@ -880,6 +909,29 @@ class Config:
         if isinstance(value, tuple):
             raise TypeError(f"paths.{key} is a list; use paths_list()")
         return _resolve(self.base_dir, value)
+
+    def check_warehouse(self) -> None:
+        """Before Spark starts: a local ``paths.warehouse`` must be a folder this process
+        can write (or creatable in one); a file or a read-only folder is a ConfigError
+        (not a misleading missing-table or a raw PermissionError later). A URI warehouse
+        is left to its file system."""
+        from mobsig.io.storage import is_uri, local_path
+
+        raw = self.paths.warehouse
+        p = local_path(raw) if is_uri(raw) else self.warehouse
+        if p is None:
+            return
+        if p.exists() and not p.is_dir():
+            raise ConfigError(f"paths.warehouse: {str(p)!r} is a file, not a folder")
+        probe = p
+        while not probe.exists() and probe.parent != probe:
+            probe = probe.parent
+        if not probe.is_dir():
+            raise ConfigError(f"paths.warehouse: {str(p)!r} cannot be created: "
+                              f"{str(probe)!r} is a file")
+        if not os.access(probe, os.W_OK | os.X_OK):
+            raise ConfigError(f"paths.warehouse: {str(probe)!r} is not writable by this "
+                              "user (a read-only warehouse)")
 
     def location(self, key: str) -> str:
         """``paths.<key>`` as Spark and Hadoop take it: a URI with a scheme (``hdfs://``,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 class MobsigError(Exception):
     """Base class: an error the product explains to the operator (no traceback needed)."""
@@ -41,3 +43,45 @@ class DataQualityError(MobsigError):
     def __init__(self, message: str, result: dict | None = None) -> None:
         super().__init__(message)
         self.result = result or {}
+
+
+class ConcurrentWriteError(MobsigError):
+    """Another run wrote the same table partition at the same time and won (Delta's
+    optimistic concurrency); this run wrote nothing: re-run it once the other has ended."""
+
+    exit_code = 7
+
+
+_CONCURRENT = ("ConcurrentAppendException", "ConcurrentWriteException",
+               "ConcurrentDeleteReadException", "ConcurrentDeleteDeleteException",
+               "ConcurrentTransactionException", "MetadataChangedException",
+               "ProtocolChangedException", "DELTA_CONCURRENT_")
+_CORRUPT = ("FAILED_READ_FILE", "Unexpected end of input stream", "Not in GZIP format",
+            "invalid block type", "invalid distance", "incorrect header check",
+            "invalid stored block lengths", "Corrupt GZIP trailer", "EOFException")
+_FILE = re.compile(r"(?:reading file|file) ((?:file|hdfs|s3a?|viewfs|abfss?|gs):[^\s.]*"
+                   r"(?:\.[^\s.]+)*)")
+
+
+def spark_failure(exc: BaseException, what: str = "") -> MobsigError | None:
+    """The product's error for a known Spark/Delta failure (a JVM exception's text), or
+    None: a corrupt or truncated input file -> InputError naming the file; a concurrent
+    Delta commit that lost -> ConcurrentWriteError. ``what`` names the job and partition."""
+    if isinstance(exc, MobsigError):
+        return None
+    text = str(exc)
+    java = getattr(exc, "java_exception", None)
+    if java is not None:
+        text += " " + str(java.toString())
+    prefix = f"{what}: " if what else ""
+    if any(k in text for k in _CONCURRENT):
+        return ConcurrentWriteError(
+            f"{prefix}another run of the same partition is writing the same table (Delta "
+            "concurrent commit); nothing of this run was written: re-run it when the other "
+            "run has finished")
+    if any(k in text for k in _CORRUPT):
+        m = _FILE.search(text)
+        name = m.group(1) if m else "an input file"
+        return InputError(f"{prefix}{name} is corrupt or truncated (cannot be decompressed "
+                          "or read to its end): replace it, or move it out of the day folder")
+    return None

@@ -10,11 +10,21 @@ The chain (driven by ``jobs/ingest_events.py``)::
                       the serving cell's ``region``
     accepted_events / rejected_events   the events_bronze / events_quarantine shapes
 
-Reasons, first match wins: ``malformed_row`` (wrong field count), ``empty_user_id``,
-``oversized_user_id`` / ``undersized_user_id`` (ingest.user_id_max_len / min_len),
-``empty_cell_id``, ``unparseable_time`` (not ``yyyy-MM-dd HH:mm:ss[.SSS]``, not epoch ms),
-``time_outside_day`` (parsed, but not on the folder's day in the session time zone =
-run.timezone), ``unknown_cell`` (no cell version valid on the day).
+Reasons, first match wins: ``repeated_header`` (a copy of the file's header line after
+its first line), ``malformed_row`` (wrong field count), ``invalid_encoding`` (bytes that
+are not UTF-8, or U+FFFD, the mark of an earlier lossy decoding: never a phantom user
+id), ``oversized_row`` (ingest.max_line_len),
+``empty_user_id``, ``raw_identifier`` (a user id that looks like a raw IMSI, 15 digits
+starting 46, or a Chinese mobile number, 11 digits starting 1[3-9], with or without an
+``imsi:`` / ``+86`` prefix: the product never holds un-pseudonymised ids, and the
+quarantine row keeps the id masked), ``oversized_user_id`` / ``undersized_user_id``
+(ingest.user_id_max_len / min_len), ``bad_user_id_chars`` (ingest.user_id_pattern),
+``empty_cell_id``, ``oversized_field`` (cell_id, event_type, imei_tac or home_region
+longer than ingest.max_field_len), ``date_only_time`` (a date without a time of day, e.g.
+a Parquet DATE column: never read as midnight), ``unparseable_time`` (not
+``yyyy-MM-dd HH:mm:ss[.SSS]``, not epoch ms), ``time_outside_day`` (parsed, but not on the
+folder's day in the session time zone = run.timezone), ``bad_end_time``, ``unknown_cell``
+(no cell version valid on the day).
 """
 
 from __future__ import annotations
@@ -27,12 +37,18 @@ from pyspark.sql import functions as F
 from mobsig import columns as C
 from mobsig.config import IngestConfig
 
-REASONS = ("malformed_row", "empty_user_id", "oversized_user_id", "undersized_user_id",
-           "empty_cell_id", "unparseable_time", "time_outside_day", "bad_end_time",
-           "unknown_cell")
+REASONS = ("repeated_header", "malformed_row", "invalid_encoding", "oversized_row",
+           "empty_user_id", "raw_identifier", "oversized_user_id", "undersized_user_id",
+           "bad_user_id_chars", "empty_cell_id", "oversized_field", "date_only_time",
+           "unparseable_time", "time_outside_day", "bad_end_time", "unknown_cell")
 TIME_PATTERN = "yyyy-MM-dd HH:mm:ss[.SSS]"
 MINUTE_PATTERN = "yyyy-MM-dd HH:mm"
 _EPOCH_MS = r"^[0-9]{1,14}$"
+# a raw IMSI (MCC 46x, 15 digits) or a Chinese mobile number (MSISDN), optional prefixes
+RAW_IDENTIFIER = (r"(?i)^(imsi[:=_-]?)?46[0-9]{13}$"
+                  r"|^(msisdn[:=_-]?|tel:)?(\+?86[ -]?|0086)?1[3-9][0-9]{9}$")
+_DATE_ONLY = r"^\s*[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}\s*$"
+_MASK = "[raw identifier removed]"
 
 
 def parse_event_time(raw: F.Column, typed: F.Column) -> F.Column:
@@ -62,11 +78,25 @@ def classify_events(raw: DataFrame, cells_on_day: DataFrame, day: dt.date,
     cid = F.col(C.CELL_ID)
     joined = (raw.withColumns({C.EVENT_TIME: ts, C.END_TIME: end})
               .join(F.broadcast(lookup), F.col(C.CELL_ID) == F.col("_cell"), "left"))
-    reason = (F.when(~F.col(C.IS_WELLFORMED), F.lit("malformed_row"))
+    long_field = F.greatest(*[F.coalesce(F.length(c), F.lit(0)) for c in (
+        C.CELL_ID, C.EVENT_TYPE, C.IMEI_TAC, C.HOME_REGION)]) > ingest.max_field_len
+    header_copy = (F.col(C.IS_HEADER_COPY) if C.IS_HEADER_COPY in raw.columns
+                   else F.lit(False))
+    reason = (F.when(header_copy, F.lit("repeated_header"))
+              .when(~F.col(C.IS_WELLFORMED), F.lit("malformed_row"))
+              .when(~F.is_valid_utf8(C.RAW_TEXT) | F.col(C.RAW_TEXT).contains("\ufffd"),
+                    F.lit("invalid_encoding"))
+              .when(F.length(C.RAW_TEXT) > ingest.max_line_len, F.lit("oversized_row"))
               .when(uid.isNull() | (uid == ""), F.lit("empty_user_id"))
+              .when(uid.rlike(RAW_IDENTIFIER), F.lit("raw_identifier"))
               .when(F.length(uid) > ingest.user_id_max_len, F.lit("oversized_user_id"))
               .when(F.length(uid) < ingest.user_id_min_len, F.lit("undersized_user_id"))
+              .when(~uid.rlike(f"^(?:{ingest.user_id_pattern})$"),
+                    F.lit("bad_user_id_chars"))
               .when(cid.isNull() | (cid == ""), F.lit("empty_cell_id"))
+              .when(long_field, F.lit("oversized_field"))
+              .when(F.col(C.EVENT_TIME).isNull()
+                    & F.col(C.EVENT_TIME_RAW).rlike(_DATE_ONLY), F.lit("date_only_time"))
               .when(F.col(C.EVENT_TIME).isNull(), F.lit("unparseable_time"))
               .when(F.to_date(F.col(C.EVENT_TIME)) != F.lit(day), F.lit("time_outside_day"))
               .when(F.col(C.END_TIME_RAW).isNotNull()
@@ -96,11 +126,26 @@ def accepted_events(classified: DataFrame, day: dt.date) -> DataFrame:
         C.IMEI_TAC, C.HOME_REGION, C.SOURCE_FILE, F.lit(day).alias(C.DT), C.REGION)
 
 
-def rejected_events(classified: DataFrame, day: dt.date) -> DataFrame:
-    """Rejected rows in the events_quarantine shape (``dt`` = the day folder)."""
+def rejected_events(classified: DataFrame, day: dt.date,
+                    ingest: IngestConfig | None = None) -> DataFrame:
+    """Rejected rows in the events_quarantine shape (``dt`` = the day folder).
+
+    A ``raw_identifier`` row keeps its id masked (in ``user_id`` and ``raw_text``); text
+    fields are cut to ``ingest.max_line_len`` characters (a 20 MB field stays out)."""
+    cap = (ingest or IngestConfig()).max_line_len
+    raw_id = F.col(C.REASON) == "raw_identifier"
+
+    def cut(c: Column) -> Column:  # bytes that are not UTF-8 become U+FFFD here only
+        return F.substring(F.make_valid_utf8(c), 1, cap)
+
     return classified.where(F.col(C.REASON).isNotNull()).select(
-        C.REASON, C.USER_ID, C.EVENT_TIME_RAW, C.CELL_ID, C.RAW_TEXT, C.SOURCE_FILE,
-        F.lit(day).alias(C.DT))
+        C.REASON,
+        F.when(raw_id, F.lit(_MASK)).otherwise(cut(F.col(C.USER_ID))).alias(C.USER_ID),
+        cut(F.col(C.EVENT_TIME_RAW)).alias(C.EVENT_TIME_RAW),
+        cut(F.col(C.CELL_ID)).alias(C.CELL_ID),
+        F.when(raw_id, cut(F.replace(C.RAW_TEXT, C.USER_ID, F.lit(_MASK))))
+        .otherwise(cut(F.col(C.RAW_TEXT))).alias(C.RAW_TEXT),
+        C.SOURCE_FILE, F.lit(day).alias(C.DT))
 
 
 def time_resolution_s(t: Column) -> Column:

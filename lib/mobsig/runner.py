@@ -39,7 +39,7 @@ from pyspark.sql import functions as F
 
 from mobsig import jobargs
 from mobsig.config import Config
-from mobsig.errors import ConfigError, DataQualityError, InputError
+from mobsig.errors import ConfigError, DataQualityError, InputError, spark_failure
 from mobsig.io.catalog import Catalog, PartitionSpec
 from mobsig.logs import log_context, new_run_id
 from mobsig.pipeline import Job, job
@@ -487,6 +487,7 @@ def validate(cfg: Config, name: str, options: dict[str, Any] | None = None,
     from mobsig.io.holidays import check_coverage
 
     spec = job(name)
+    cfg.check_warehouse()
     if spec.inputs:
         cfg.require_inputs(*spec.inputs)
     present = [k for k in spec.optional_inputs if getattr(cfg.paths, k)]
@@ -538,6 +539,11 @@ def run_partition(spark: Any, cfg: Config, name: str, part: Partition,
         try:
             outputs = mod.build(ctx)
             ctx.gate_and_write(outputs)
+        except Exception as exc:
+            known = spark_failure(exc, f"{name} {part.label}")
+            if known is None:
+                raise
+            raise known from None
         finally:
             _CURRENT.reset(token)
             res = ctx.result

@@ -36,6 +36,7 @@ import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from dataclasses import field as dc_field
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
@@ -53,6 +54,7 @@ log = logging.getLogger(__name__)
 CONTRACT_COLUMNS: tuple[str, ...] = tuple(load_schema("raw_events").names)
 REQUIRED_COLUMNS = (C.USER_ID, C.EVENT_TIME, C.CELL_ID)
 _TEXT_SUFFIXES = (".csv", ".tsv", ".txt", ".dat")
+_NAME = re.compile(r"[a-z_][a-z_ ]*")
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,22 @@ class SourceGroup:
     delimiter: str = ","
     columns: tuple[str, ...] = ()
     header: str | None = None
+    nanos: dict = dc_field(default_factory=dict, hash=False, compare=False)
+
+
+def nanos_columns(schema: object) -> dict[str, bool]:
+    """Columns stored as nanosecond timestamps (pandas' default), from a footer
+    description of :meth:`Files.parquet_schema`: name -> adjusted to UTC (a time zone
+    given) or not (naive wall-clock time)."""
+    out: dict[str, bool] = {}
+    if isinstance(schema, tuple):  # pyarrow: (name, type string)
+        for name, typ in schema:
+            if typ.startswith("timestamp[ns"):
+                out[name] = "tz=" in typ
+    elif isinstance(schema, str):  # the Parquet schema text, lowercased
+        for m in re.finditer(r"int64 (\w+) \(timestamp\(nanos,(true|false)\)\)", schema):
+            out[m.group(1)] = m.group(2) == "true"
+    return out
 
 
 def day_folder(root: str | Path, day: dt.date) -> str | Path:
@@ -124,6 +142,16 @@ def _looks_like_header(tokens: list[str]) -> bool:
     return set(REQUIRED_COLUMNS) <= set(tokens)
 
 
+def _looks_like_names(tokens: list[str]) -> bool:
+    """A first line of column names (a header whose names differ from the contract's):
+    it names a contract column, or every field is a name (letters first, no digit in the
+    field where a data row has its time)."""
+    if set(tokens) & set(CONTRACT_COLUMNS):
+        return True
+    names = all(_NAME.fullmatch(t) for t in tokens if t)
+    return len(tokens) >= len(REQUIRED_COLUMNS) and names
+
+
 def _sniff(f: DataFile, files: Files, ingest: IngestConfig) -> tuple | None:
     """The group key of one file (how it is read); None for an empty text file. Opens the
     file once: its footer for Parquet, its first ``ingest.sniff_head_bytes`` otherwise (a
@@ -141,6 +169,8 @@ def _sniff(f: DataFile, files: Files, ingest: IngestConfig) -> tuple | None:
     tokens = _split_simple(first, delim)
     has_header = {"true": True, "false": False}.get(ingest.csv_header,
                                                      _looks_like_header(tokens))
+    if ingest.csv_header == "auto" and not has_header and _looks_like_names(tokens):
+        has_header = True  # a renamed header: an error below, never read as data
     if has_header:
         missing = [c for c in REQUIRED_COLUMNS if c not in tokens]
         if missing:
@@ -208,7 +238,8 @@ def plan_sources(folder: str | Path, ingest: IngestConfig,
             groups.setdefault(key, []).append(f.location)
     if not groups:
         raise InputError(f"day folder {str(folder)!r} holds only empty files")
-    return [SourceGroup(kind=k[0], files=tuple(v), delimiter=k[1], columns=k[2], header=k[3])
+    return [SourceGroup(kind=k[0], files=tuple(v), delimiter=k[1], columns=k[2], header=k[3],
+                        nanos=nanos_columns(k[4]))
             for k, v in sorted(groups.items(), key=lambda kv: kv[1][0])]
 
 
@@ -258,9 +289,10 @@ def _read_text(spark: SparkSession, g: SourceGroup) -> DataFrame:
              "header dropped" if g.header is not None else "no header")
     lines = spark.read.text(list(g.files)).select(
         F.col("value").alias("line"), _source_file().alias(C.SOURCE_FILE))
+    copy = F.lit(False)
     if g.header is not None:
-        lines = lines.where(F.col("line") != F.lit(g.header))
-    parsed = lines.select("line", C.SOURCE_FILE,
+        lines, copy = _drop_first_header(lines, g.header)
+    parsed = lines.select("line", C.SOURCE_FILE, copy.alias(C.IS_HEADER_COPY),
                           _line_fields(F.col("line"), g.delimiter).alias("_f"))
     pos = {c: i for i, c in enumerate(g.columns)}
 
@@ -285,12 +317,35 @@ def _read_text(spark: SparkSession, g: SourceGroup) -> DataFrame:
         optional(C.HOME_REGION).alias(C.HOME_REGION),
         F.col("line").alias(C.RAW_TEXT),
         F.col(C.SOURCE_FILE),
-        (F.size("_f") == len(g.columns)).alias(C.IS_WELLFORMED))
+        (F.size("_f") == len(g.columns)).alias(C.IS_WELLFORMED),
+        F.col(C.IS_HEADER_COPY))
+
+
+def _drop_first_header(lines: DataFrame, header: str) -> tuple[DataFrame, F.Column]:
+    """Drop each file's header line (its first line, which the plan read) and mark any
+    other line equal to it (a header copied mid-file, e.g. files concatenated): those are
+    rows, quarantined as ``repeated_header``, never dropped uncounted.
+
+    The first header line of a file is the one with the smallest
+    ``monotonically_increasing_id`` among its header lines (ids grow along a split; the
+    file's first split starts at byte 0). The header lines are few: their per-file minimum
+    is a small broadcast aggregate (it reads the files once more, lines equal to the
+    header only)."""
+    is_header = F.col("line") == F.lit(header)
+    ided = lines.withColumn("_line_id", F.monotonically_increasing_id())
+    first = (ided.where(is_header).groupBy(C.SOURCE_FILE)
+             .agg(F.min("_line_id").alias("_first_id")))
+    kept = (ided.join(F.broadcast(first), C.SOURCE_FILE, "left")
+            .where(F.col("_first_id").isNull() | (F.col("_line_id") != F.col("_first_id"))))
+    return kept.select("line", C.SOURCE_FILE), is_header
 
 
 def _read_parquet(spark: SparkSession, g: SourceGroup) -> DataFrame:
     """Parquet files of one schema (:func:`plan_sources` groups them)."""
     files = list(g.files)
+    tz = spark.conf.get("spark.sql.session.timeZone")
+    if g.nanos:  # Spark cannot read TIMESTAMP(NANOS) otherwise (PARQUET_TYPE_ILLEGAL)
+        spark.conf.set("spark.sql.legacy.parquet.nanosAsLong", "true")
     df = spark.read.parquet(*files)
     by_lower = {c.lower(): c for c in df.columns}
     missing = [c for c in REQUIRED_COLUMNS if c not in by_lower]
@@ -307,9 +362,16 @@ def _read_parquet(spark: SparkSession, g: SourceGroup) -> DataFrame:
             return F.lit(None).cast("string"), F.lit(None).cast("timestamp")
         kind = df.schema[by_lower[c]].dataType.typeName()
         raw = col(c)
-        if kind in ("timestamp", "timestamp_ntz", "date"):
+        if kind == "date":  # no time of day: quarantined as date_only_time, not midnight
+            return F.date_format(raw, "yyyy-MM-dd"), F.lit(None).cast("timestamp")
+        if kind in ("timestamp", "timestamp_ntz"):
             typed = raw.cast("timestamp")
             return F.date_format(typed, "yyyy-MM-dd HH:mm:ss.SSS"), typed
+        if c in g.nanos:  # read as a long (spark.sql.legacy.parquet.nanosAsLong)
+            instant = F.timestamp_micros(F.floor(raw / 1000).cast("long"))
+            if not g.nanos[c]:  # naive (pandas' default): wall-clock time in run.timezone
+                instant = F.to_utc_timestamp(instant, tz)
+            return F.date_format(instant, "yyyy-MM-dd HH:mm:ss.SSS"), instant
         if kind in ("long", "integer", "short", "decimal"):
             return raw.cast("string"), F.timestamp_millis(raw.cast("long"))
         return raw.cast("string"), F.lit(None).cast("timestamp")
@@ -333,7 +395,8 @@ def _read_parquet(spark: SparkSession, g: SourceGroup) -> DataFrame:
         s(C.HOME_REGION, True).alias(C.HOME_REGION),
         F.to_json(F.struct(*[F.col(f"`{c}`") for c in df.columns])).alias(C.RAW_TEXT),
         _source_file().alias(C.SOURCE_FILE),
-        F.lit(True).alias(C.IS_WELLFORMED))
+        F.lit(True).alias(C.IS_WELLFORMED),
+        F.lit(False).alias(C.IS_HEADER_COPY))
 
 
 def read_sources(spark: SparkSession, groups: list[SourceGroup]) -> DataFrame:
