@@ -28,7 +28,9 @@ Every bronze row is accounted for (bronze = clean + duplicate + pingpong + drift
 unlocated), counted by the pass itself; the run fails without writing when it does not
 hold, when more than clean.max_removed_share was removed, or when a gate fails. Days depend
 on the previous day's carry: a missing carry for D-1 while events_clean has D-1 is an error
-unless --fresh-start is given. Behavioural non-human cards are flagged monthly
+unless --fresh-start is given. A stay open at midnight is carried only while it started
+at most stays.max_open_h before; an older one is closed (fact stays_over_max_open).
+Behavioural non-human cards are flagged monthly
 (user_flags) and excluded downstream.
 """
 
@@ -68,6 +70,7 @@ def build(ctx: JobContext) -> list[Output]:
     prev = ctx.day - dt.timedelta(days=1)
     carry = ctx.detach(daily.previous_carry(ctx, ctx.read_optional("stays_carry", dt=prev),
                                             lambda: ctx.read_optional("events_clean", dt=prev)))
+    ctx.note_input("stays_carry", carry.count())  # open records + last stays read, once
     tac = read_tac_types(ctx.spark, cfg) if cfg.paths.tac_types else None
     params = daily.PassParams.of(cfg, ctx.day, iot_tacs(tac, cfg.flags.iot_device_types))
     rows = daily.pass_input(bronze, cells_on_day(ctx.read("cells"), ctx.day), carry)

@@ -133,7 +133,13 @@ def test_run_records_name_counts_and_gates(spark, chain):
     counts and gates, and the gates kept their results."""
     res, cfg, runs = chain
     rec = Catalog(spark, cfg.warehouse).read("runs").toPandas()
+    started = rec[rec["status"] == "started"]
+    rec = rec[rec["status"] != "started"]
     assert len(rec) >= len(runs.results) and set(rec["status"]) == {"succeeded"}
+    # every run wrote a started row first (same run id, ended_at = its start)
+    assert sorted(started["run_id"]) == sorted(rec["run_id"])
+    assert (started.set_index("run_id")["ended_at"]
+            <= rec.set_index("run_id")["started_at"].reindex(started["run_id"]).values).all()
     clean = rec[(rec["job"] == "clean_stays") & (rec["partition"] == f"dt={res.days[1]}")]
     counts = json.loads(clean["output_rows"].iloc[0])
     assert counts["events_clean"] == runs.of("clean_stays", res.days[1]).output_rows[

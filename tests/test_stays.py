@@ -7,6 +7,7 @@ City input: the shared pipeline run (conftest ``chain``: ingest -> clean -> stay
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
 
 import numpy as np
@@ -390,6 +391,15 @@ def test_cross_midnight_stay_stored_once(spark, tmp_path):
     cached = persisted(spark)
     r2 = run(spark, cfg, "clean_stays", day=d2)
     assert persisted(spark) == cached  # the carry (detached, read from stays_carry) released
+    # the run records count the carry once: read by d2 as written by d1 (issue 17 item 10)
+    n_carry = {d: cat.read("stays_carry", dt=d).count() for d in (d1, d2)}
+    assert r1.input_rows["stays_carry"] == 0 and r1.output_rows["stays_carry"] == n_carry[d1]
+    assert r2.input_rows["stays_carry"] == n_carry[d1] and r2.output_rows["stays_carry"] == \
+        n_carry[d2]
+    rec = cat.read("runs").where("job = 'clean_stays' AND status = 'succeeded'").orderBy(
+        "ended_at").collect()[-1]
+    assert json.loads(rec["input_rows"]) == r2.input_rows
+    assert json.loads(rec["output_rows"])["stays_carry"] == n_carry[d2]
     s1 = local_rows(cat.read("stays", dt=d1))
     s2 = local_rows(cat.read("stays", dt=d2))
     assert [(s["user_id"], s["cell_id"]) for s in s1] == [("night", "w")]
@@ -488,3 +498,61 @@ def test_city_moves_and_carry(spark, city_stays):
     mv = cat.read("moves").where(F.col("dt") == F.lit(days[2])).toPandas()
     assert (mv["duration_s"] >= 0).all() and (mv["dist_m"] >= 0).all()
     assert mv["dist_m"].median() > 500  # moves connect different places
+
+
+def test_a_card_at_one_place_for_ten_days_carries_a_capped_run():
+    """Issue 17 item 9: a card at one cell for 10 days (a record every 15 minutes) never
+    closes its run; with stays.max_open_h = 48 its carry holds at most 48 h of records
+    (one run), and the run is closed as a stay ending at its last record when it gets
+    older. Without the cap the carry grows every day (the bug)."""
+    import pyarrow as pa
+
+    from mobsig.stays import KERNEL_INPUT, _process
+
+    day_us = 24 * 60 * MIN
+    t_day0 = 1_780_000_000 * 1_000_000 // day_us * day_us
+
+    def day_rows(d):
+        t = t_day0 + d * day_us + np.arange(0, day_us, 15 * MIN, dtype=np.int64)
+        n = len(t)
+        return {"user_id": ["m"] * n, "t_us": t, "cell_id": ["c"] * n, "lon": [116.0] * n,
+                "lat": [39.0] * n, "x_m": [0.0] * n, "y_m": [0.0] * n,
+                "stay_radius_m": [500.0] * n}
+
+    def run(max_open_h):
+        carry, sizes, stays = None, [], []
+        for d in range(10):
+            rows = day_rows(d)
+            if carry is not None:  # the carried open records go in front of the day's
+                rows = {c: np.r_[carry[c], rows[c]] for c in KERNEL_INPUT}
+            rule = StayRule.of(30, 2, t_day0 + (d + 1) * day_us, max_open_h)
+            out = _process(pa.table({c: rows[c] for c in KERNEL_INPUT}), rule).to_pydict()
+            kinds = np.array(out["kind"])
+            carry = {c: np.array(out[c if c != "t_us" else "t0_us"])[kinds == "open"]
+                     for c in KERNEL_INPUT}
+            sizes.append(len(carry["t_us"]))
+            stays += [(t0, t1) for k, t0, t1 in zip(out["kind"], out["t0_us"], out["t1_us"],
+                                                    strict=True) if k == "stay"]
+            if sizes[-1]:  # whatever is carried started within the cap of the horizon
+                assert rule.horizon_us - carry["t_us"].min() <= (
+                    rule.max_open_us if max_open_h else 10**18)
+        return sizes, stays
+
+    sizes, stays = run(None)
+    assert sizes == [96 * (d + 1) for d in range(10)] and stays == []  # unbounded
+    sizes, stays = run(48)
+    assert sizes == [96, 192, 0] * 3 + [96]  # at most 48 h of records, then closed
+    # every 3rd day the run (older than 48 h at that midnight) is closed at its last record
+    assert len(stays) == 3
+    for t0, t1 in stays:
+        assert (t1 - t0) // MIN == 3 * 24 * 60 - 15 and (t1 + 15 * MIN) % day_us == 0
+    # the closed stays and the carry cover every record once
+    assert sum((t1 - t0) // (15 * MIN) + 1 for t0, t1 in stays) + sizes[-1] == 10 * 96
+
+
+def test_max_open_shorter_than_a_stay_fails_before_spark(tmp_path):
+    from mobsig.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"stays.max_open_h \(2.0\) must be at least"):
+        make_config(tmp_path, stays={"max_open_h": 2})
+    assert make_config(tmp_path, stays={"max_open_h": 2.5}).stays.max_open_h == 2.5

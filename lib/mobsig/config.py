@@ -493,8 +493,18 @@ class StaysConfig:
     move_max_gap_h: float = param(
         24.0, "Move 移动: consecutive stays further apart in time than this form no move; "
         "a user's last stay is carried across days only this long [I].", gt=0, le=24 * 31)
+    max_open_h: float = param(
+        336.0, "A stay still open at midnight is carried to the next day (stays_carry) only "
+        "while it started at most this many hours before that midnight; an older one is "
+        "closed as a stay ending at its last record (a card at one place for weeks: a "
+        "machine or a stored phone), so the carry of a card holds at most this long a run "
+        "[I].", gt=0, le=24 * 62)
 
     def check(self) -> None:
+        if self.max_open_h * 60.0 < self.tau_min + self.gap_cap_h * 60.0:
+            raise ConfigError(
+                f"stays.max_open_h ({self.max_open_h}) must be at least stays.tau_min + "
+                f"stays.gap_cap_h ({self.tau_min} min + {self.gap_cap_h} h)")
         if self.radius_dense_m > self.radius_sparse_m:
             raise ConfigError(
                 f"stays.radius_dense_m ({self.radius_dense_m}) must be <= "

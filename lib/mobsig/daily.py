@@ -73,11 +73,14 @@ KEPT_HEAVY = "heavy_rows"
 HEAVY_USERS = "heavy_users"
 STAY_EXCLUDED = "excluded_events"
 CARRY_IN = "carry_in"
+#: stays closed that started more than stays.max_open_h before midnight (closed by the
+#: cap instead of being carried on, or ended today after lasting that long)
+CAPPED = "stays_over_max_open"
 NOT_UNIQUE = "events_not_unique"
 #: the counts a run records as facts
-FACTS = (HEAVY_USERS, KEPT_HEAVY, STAY_EXCLUDED, CARRY_IN)
+FACTS = (HEAVY_USERS, KEPT_HEAVY, STAY_EXCLUDED, CARRY_IN, CAPPED)
 COUNT_NAMES = (KEPT, KEPT_HEAVY, *clean.REASONS, HEAVY_USERS, STAY_EXCLUDED, CARRY_IN,
-               NOT_UNIQUE)
+               CAPPED, NOT_UNIQUE)
 
 _TS = T.TimestampType()
 PASS_OUTPUT = T.StructType([
@@ -120,7 +123,8 @@ class PassParams:
         """The pass of ``day`` with the clean.* and stays.* settings of ``cfg``."""
         st = cfg.stays
         return cls(cfg.clean, S.StayRule.of(st.tau_min, st.gap_cap_h,
-                                            S.horizon_micros(day, cfg.run.timezone)),
+                                            S.horizon_micros(day, cfg.run.timezone),
+                                            st.max_open_h),
                    S.StayRadius(st.radius_spacing_factor, st.radius_dense_m,
                                 st.radius_sparse_m), iot_tacs)
 
@@ -179,9 +183,16 @@ def process(tbl: pa.Table, p: PassParams, schema: pa.Schema) -> list[pa.RecordBa
     human = ~heavy[keep] & ~iot_users(kept, p.iot_tacs)
     counts[STAY_EXCLUDED] = int((~human).sum())
     chosen = np.sort(np.r_[np.flatnonzero(carry), day_idx[np.flatnonzero(keep)[human]]])
+    counts[CAPPED] = 0
     if len(chosen):
         folded = S._process(_fold_input(tbl.take(pa.array(chosen)), p.radius), p.rule)
         if folded is not None:
+            if p.rule.max_open_us is not None:
+                t0 = folded.column(S.T0_US).to_numpy()
+                stay = pc.equal(folded.column(S.KIND), S.KIND_STAY).to_numpy(
+                    zero_copy_only=False)
+                counts[CAPPED] = int((stay & (p.rule.horizon_us - t0
+                                              > p.rule.max_open_us)).sum())
             out.append(_batch({c: folded.column(c) for c in folded.schema.names},
                               folded.num_rows, schema))
     names = list(counts)

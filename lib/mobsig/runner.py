@@ -12,8 +12,9 @@ InputError naming the job that writes it), calls pure lib transforms, reconciles
 counts (``ctx.reconcile``) and runs ratio gates on job-level metrics (``ctx.check``); it
 returns the outputs. The runner then gates every output (schema structure + its suite)
 and, only when all pass, replaces each output's partition (atomic Delta commits). Every
-run of a partition leaves one row in the ``runs`` table, whether it succeeds or fails, and
-returns a typed :class:`JobResult`. The row holds the run's lineage: for every table
+run of a partition leaves a ``started`` row in the ``runs`` table when it begins and an
+end row whether it succeeds or fails (a killed run: only the first), and returns a typed
+:class:`JobResult`. The end row holds the run's lineage: for every table
 partition ``ctx.read`` touched, the runs that wrote it and the content digest of what they
 wrote, plus the digest of every partition the run wrote (:mod:`mobsig.lineage`), so
 ``mobsig status`` can tell when an output was built from rows that have changed since.

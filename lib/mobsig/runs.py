@@ -7,6 +7,13 @@ read, the writer runs and content digests it read: :mod:`mobsig.lineage`), the c
 digest of every table partition it wrote and the job options. On exit the record is
 appended to ``runs`` (partitioned by ``job``) with status ``succeeded`` or ``failed`` and
 the error text, and a one-line summary is logged.
+
+A run is recorded twice: a ``started`` row when it begins (its ``ended_at`` = its start,
+``options.driver`` = the host and process id of the driver) and the end row (same
+``run_id``, later ``ended_at``). A partition whose latest row is ``started`` has a run in
+progress or one that was killed (kill -9, a lost node: no end row is ever written);
+``mobsig status`` tells them apart by the age of the row and, on the same host, whether
+the driver process is still alive (:func:`started_state`).
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import functools
 import json
 import logging
 import os
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -50,10 +58,12 @@ class RunRecord:
     t0: float = field(default_factory=time.monotonic)
 
     def row(self) -> dict[str, Any]:
-        ended = self.ended_at or dt.datetime.now()
+        started = self.status == STARTED
+        ended = self.started_at if started else (self.ended_at or dt.datetime.now())
+        options = {"driver": driver(), **self.options} if started else self.options
         return {"run_id": self.run_id, "partition": self.partition or "-",
                 "status": self.status, "started_at": self.started_at, "ended_at": ended,
-                "duration_s": round(time.monotonic() - self.t0, 3),
+                "duration_s": 0.0 if started else round(time.monotonic() - self.t0, 3),
                 "config_digest": self.config_digest, "code_version": code_version(),
                 "input_rows": json.dumps(self.input_rows, sort_keys=True),
                 "output_rows": json.dumps(self.output_rows, sort_keys=True),
@@ -61,8 +71,37 @@ class RunRecord:
                 "lineage": (None if self.lineage is None
                             else json.dumps(self.lineage, sort_keys=True)),
                 "output_digests": json.dumps(self.output_digests, sort_keys=True),
-                "options": json.dumps(self.options, sort_keys=True, default=str),
+                "options": json.dumps(options, sort_keys=True, default=str),
                 "error": self.error, "job": self.job}
+
+
+STARTED = "started"
+
+
+def driver() -> dict[str, Any]:
+    """Where this run's driver runs: host name and process id (in the ``started`` row)."""
+    return {"host": socket.gethostname(), "pid": os.getpid()}
+
+
+def started_state(row: dict[str, Any], now: dt.datetime, max_age_h: float) -> str:
+    """``RUNNING`` or ``ABANDONED`` for a run whose latest row is ``started``: abandoned
+    when the row is older than ``max_age_h`` hours, or when its driver ran on this host
+    and that process is gone (killed, crashed); running otherwise."""
+    started = row.get("started_at") or row.get("ended_at")
+    if started is not None and (now - started).total_seconds() > max_age_h * 3600.0:
+        return "ABANDONED"
+    try:
+        drv = json.loads(row.get("options") or "{}").get("driver") or {}
+    except (TypeError, ValueError):
+        drv = {}
+    if drv.get("host") == socket.gethostname() and isinstance(drv.get("pid"), int):
+        try:
+            os.kill(drv["pid"], 0)
+        except ProcessLookupError:
+            return "ABANDONED"
+        except OSError:  # exists, owned by someone else
+            pass
+    return "RUNNING"
 
 
 @functools.cache
@@ -83,10 +122,18 @@ def recording(job: str, run_id: str, config_digest: str, partition: str,
               sink: Any = None) -> Iterator[RunRecord]:
     """A RunRecord for the block; on exit (success or failure) hand it to ``sink(record)``.
 
-    ``sink`` (e.g. :func:`write_record` bound to a catalog) is called for success and
-    failure alike; an error while recording is logged, never hides the job's own error.
+    ``sink`` (e.g. :func:`write_record` bound to a catalog) is called first with the
+    ``started`` record, then for success and failure alike; an error while recording is
+    logged, never hides the job's own error.
     """
     rec = RunRecord(job=job, run_id=run_id, config_digest=config_digest, partition=partition)
+    if sink is not None:
+        rec.status = STARTED
+        try:
+            sink(rec)
+        except Exception as exc:  # noqa: BLE001 - the run goes on; its end row still counts
+            log.error("could not record the start of run %s: %s", rec.run_id, exc)
+        rec.status = "running"
     try:
         yield rec
         rec.status = "succeeded"

@@ -30,6 +30,11 @@ trailing run whose last record is within the gap cap of the horizon may still gr
 its records are returned as ``open`` rows instead of a stay; the job stores them in the
 ``stays_carry`` table and feeds them back in front of day D+1's events. A stay is thus
 stored once, with its true start and end, in the partition of the day whose run closed it.
+The carry is bounded: a stay open at the horizon that started more than
+``stays.max_open_h`` before it (``StayRule.max_open_us``) is closed there as a stay ending
+at its last record instead of being carried (a card at one place for weeks, a machine or a
+stored phone, would otherwise carry every record it ever sent); the card's next records
+start a new run.
 
 Who is excluded (before the kernel): heavy users (events_clean.is_heavy_user) and cards
 whose IMEI TAC is an IoT device type (paths.tac_types + flags.iot_device_types).
@@ -135,13 +140,22 @@ class StayRule:
     tau_us: int
     gap_cap_us: int
     horizon_us: int  # records at or after it do not exist yet (midnight after the run day)
+    # a stay open at the horizon that started more than this before it is closed, not
+    # carried (stays.max_open_h); None: no cap
+    max_open_us: int | None = None
 
     @classmethod
-    def of(cls, tau_min: float, gap_cap_h: float, horizon_us: int) -> StayRule:
+    def of(cls, tau_min: float, gap_cap_h: float, horizon_us: int,
+           max_open_h: float | None = None) -> StayRule:
         tau_us = int(round(tau_min * 60e6))
         if tau_us <= 0:
             raise ValueError(f"tau must be positive, got {tau_min} min")
-        return cls(tau_us, int(round(gap_cap_h * 3600e6)), int(horizon_us))
+        return cls(tau_us, int(round(gap_cap_h * 3600e6)), int(horizon_us),
+                   None if max_open_h is None else int(round(max_open_h * 3600e6)))
+
+    def too_old(self, t0_us: int) -> bool:
+        """A stay that started at ``t0_us`` is too old to be carried past the horizon."""
+        return self.max_open_us is not None and self.horizon_us - t0_us > self.max_open_us
 
 
 @dataclass(frozen=True)
@@ -283,7 +297,9 @@ def find_stays(new_user: np.ndarray, t_us: np.ndarray, x: np.ndarray, y: np.ndar
             bad = (x[lo:hi] - x[c]) ** 2 + (y[lo:hi] - y[c]) ** 2 > rc * rc
             if bad.any():
                 e = lo + int(np.argmax(bad))
-        if e == ue and user_open[u]:  # a stay that may continue after the horizon
+        if e == ue and user_open[u] and not rule.too_old(int(t_us[c])):
+            # a stay that may continue after the horizon (one open longer than
+            # rule.max_open_us is closed here, ending at its last record)
             o_start.append(c)
             o_end.append(ue)
             p = ue

@@ -26,6 +26,13 @@ manifest of the folder are rebuilt under a lock each time, written to a temporar
 and moved into place, so a re-run replaces its table's files and layers and leaves the
 others as they were. A day table (``daily_presence``) writes its GeoParquet and CSV the
 same way under ``exports/dt=YYYY-MM-DD/`` (``export_day``).
+
+A kill at any point leaves every file either as it was or as the run wrote it, never
+missing nor mixed: the CSV is written to a temporary name and moved into place; the
+GeoParquet (a folder Spark writes, whose overwrite deletes the old files first) is written
+to a new hidden version folder ``.<table>.parquet.<stamp>`` and ``<table>.parquet`` is a
+relative symbolic link to it, replaced in one rename (:func:`replace_folder`); older
+versions are removed afterwards.
 """
 
 from __future__ import annotations
@@ -37,7 +44,8 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -167,8 +175,9 @@ def _write_files(rows: DataFrame, table: str, files: dict[str, str], units: Data
     # one file, sorted within its one partition: no range-partitioning pass (a sampling
     # job) for these small aggregate tables; the CSV is sorted in pandas the same way
     # (ascending, nulls first, as Spark orders)
-    with_geom.coalesce(1).sortWithinPartitions(*order).write.format("geoparquet").mode(
-        "overwrite").option("geoparquet.crs", projjson()).save(files["geoparquet"])
+    sorted_geom = with_geom.coalesce(1).sortWithinPartitions(*order)
+    replace_folder(Path(files["geoparquet"]), lambda path: sorted_geom.write.format(
+        "geoparquet").mode("overwrite").option("geoparquet.crs", projjson()).save(path))
     pdf = rows.toPandas().sort_values(order, na_position="first", kind="mergesort")
     pdf = pdf.reset_index(drop=True)
     for col in pdf.columns:  # counts stay integers next to the nulls of suppressed cells
@@ -179,6 +188,32 @@ def _write_files(rows: DataFrame, table: str, files: dict[str, str], units: Data
     pdf.to_csv(tmp, index=False, encoding="utf-8-sig")
     shutil.move(str(tmp), str(csv))
     return pdf
+
+
+def replace_folder(target: Path, write: Callable[[str], None]) -> Path:
+    """``write(path)`` a folder to a new version beside ``target`` (``.<name>.<stamp>``),
+    then make ``target`` a relative symbolic link to it with one atomic rename: readers
+    and a kill at any moment see the previous version or the new one, whole. Versions no
+    longer linked (the previous one, those of killed runs) are removed afterwards. A
+    ``target`` that is a plain folder (written by an older mobsig) is moved aside first.
+    Returns the version folder."""
+    version = target.with_name(f".{target.name}.{time.time_ns()}-{os.getpid()}")
+    write(str(version))
+    link = target.with_name(f".{target.name}.{os.getpid()}.link")
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    os.symlink(version.name, link)
+    if target.exists() and not target.is_symlink():
+        os.replace(target, target.with_name(f".{target.name}.0-legacy"))
+    os.replace(link, target)
+    for old in target.parent.glob(f".{target.name}.*"):
+        if old.name == version.name:
+            continue
+        if old.is_symlink() or old.is_file():
+            old.unlink(missing_ok=True)
+        else:
+            shutil.rmtree(old, ignore_errors=True)
+    return version
 
 
 def _desire_lines(rows: DataFrame, geom: DataFrame) -> DataFrame:

@@ -176,7 +176,7 @@ def month_runs(catalog, month) -> tuple[list[dict[str, Any]], int]:
               .drop_duplicates(["job", "partition"]).sort_values(["partition", "job"]))
     rows = [{k: (None if v is None or (isinstance(v, float) and v != v) else v)
              for k, v in r.items()} for r in latest.to_dict("records")]
-    return rows, len(pdf)
+    return rows, int(pdf["run_id"].nunique())  # a run has a started and an end row
 
 
 def write(spark, cfg: Config, month, out: str | Path | None = None,

@@ -14,11 +14,16 @@ down the chain: mobsig.lineage), or INPUT CHANGED when only a whole-table input 
 table, the units) changed. The stale partitions are summed up at the end with the
 `mobsig run ... --downstream` commands that rebuild them.
 
+A partition whose latest run record is a ``started`` row with no end row shows as RUNNING,
+or as ABANDONED when the row is older than ``--abandoned-after-h`` hours (default 12) or
+its driver ran on this host and that process is gone (a run killed with kill -9 or lost
+with its node never writes its end row): re-run that partition.
+
 With ``--require JOB[,JOB]`` the exit status is 0 only when every required job has a
-succeeded, not stale run for every day of the period (a whole-day run, not a --region run),
-for its month (monthly jobs) or for the whole table (ingest_units, ingest_cells): the
-Airflow monthly DAG waits on it. A partition whose only change is a whole-table input does
-not fail it.
+succeeded, not stale latest run (a RUNNING or ABANDONED one fails it) for every day of
+the period (a whole-day run, not a --region run), for its month (monthly jobs) or for the
+whole table (ingest_units, ingest_cells): the Airflow monthly DAG waits on it. A
+partition whose only change is a whole-table input does not fail it.
 Last it shows the Data Docs site of the warehouse
 (``<warehouse>/data_docs/index.html``: every gate result kept, as Great Expectations
 pages), brought up to date first with the results kept since the last call
@@ -46,6 +51,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--require", default="", metavar="JOB[,JOB]",
                    help="exit 1 unless these jobs succeeded, and are not stale, for every "
                         "day of the period (monthly jobs: its month)")
+    p.add_argument("--abandoned-after-h", type=float, default=12.0, metavar="H",
+                   help="a run started more than H hours ago without an end record is "
+                        "ABANDONED, not RUNNING (default 12; a run whose driver process is "
+                        "gone from this host is abandoned at once)")
     p.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
     p.add_argument("--no-data-docs", action="store_true",
                    help="do not update the Data Docs site (nor print its link)")
@@ -54,6 +63,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def validate(args: argparse.Namespace, cfg: Config) -> None:
     if bool(args.date) == bool(args.month):
         raise ConfigError("give exactly one of --date or --month")
+    if not args.abandoned_after_h > 0:
+        raise ConfigError(f"--abandoned-after-h must be > 0, got {args.abandoned_after_h}")
     if args.date:
         parse_date(args.date)
     else:
@@ -157,7 +168,9 @@ def run(args: argparse.Namespace, cfg: Config, spark) -> int:
     from mobsig.io.catalog import Catalog
     from mobsig.jobargs import month_key
     from mobsig.lineage import RunIndex, load_runs
+    from mobsig.runs import STARTED, started_state
 
+    now = dt.datetime.now()
     catalog = Catalog(spark, cfg.warehouse)
     days = period_days(args)
     labels = [f"dt={d.isoformat()}" for d in days]
@@ -167,7 +180,11 @@ def run(args: argparse.Namespace, cfg: Config, spark) -> int:
     docs = None if args.no_data_docs else data_docs(cfg)
     index = RunIndex(load_runs(catalog))
     stale, changed = [], []
+    states: dict[tuple[str, str], str] = {}  # (job, partition) -> RUNNING / ABANDONED
     for r in rows:
+        if r["status"] == STARTED:
+            states[(r["job"], r["partition"])] = started_state(r, now, args.abandoned_after_h)
+        state = states.get((r["job"], r["partition"]), r["status"])
         gates = json.loads(r["gates"] or "[]")
         failed = [f for g in gates for f in (g.get("failed") or [])]
         run_row = index.by_id.get(r["run_id"])
@@ -183,12 +200,12 @@ def run(args: argparse.Namespace, cfg: Config, spark) -> int:
         if args.json:
             out = {k: (v.isoformat() if hasattr(v, "isoformat") else v)
                    for k, v in r.items()}
-            out.update(stale=is_stale, input_changed=bool(reasons) and not is_stale,
+            out.update(state=state, stale=is_stale, input_changed=bool(reasons) and not is_stale,
                        stale_reasons=[str(x) for x in reasons],
                        lineage_recorded=r.get("lineage") is not None)
             print(json.dumps(out, ensure_ascii=False))
             continue
-        line = (f"{r['partition']:<28} {r['job']:<20} {r['status']:<10} "
+        line = (f"{r['partition']:<28} {r['job']:<20} {state:<10} "
                 f"{r['ended_at']:%Y-%m-%d %H:%M:%S} {r['duration_s']:>8.1f}s "
                 f"in={r['input_rows']} out={r['output_rows']}")
         if failed:
@@ -218,13 +235,15 @@ def run(args: argparse.Namespace, cfg: Config, spark) -> int:
               "re-written with other rows since (e.g. a new cell table); re-run them if the "
               "change concerns their days (`mobsig run ingest_cells --downstream` rebuilds "
               "everything that read the cells)", file=sys.stderr)
-    missing, stale_required = [], []
+    missing, stale_required, unfinished = [], [], []
     for job in required_jobs(args):
         kind = pipeline.job(job).kind
         for label in required_labels(kind, days):
             # only whole-day runs count: a --region run covers part of the day's sectors
             last = index.latest(job, label)
-            if last is None or not last.succeeded:
+            if last is not None and last.status == STARTED:
+                unfinished.append(f"{job} {label} {states.get((job, label), 'RUNNING')}")
+            elif last is None or not last.succeeded:
                 missing.append(f"{job} {label}")
             elif index.stale(last):
                 stale_required.append(f"{job} {label}")
@@ -234,4 +253,8 @@ def run(args: argparse.Namespace, cfg: Config, spark) -> int:
     if stale_required:
         print(f"not complete: {len(stale_required)} job partitions are stale, e.g. "
               + ", ".join(stale_required[:5]), file=sys.stderr)
-    return 1 if missing or stale_required else 0
+    if unfinished:
+        print(f"not complete: {len(unfinished)} job partitions have a run started without "
+              "an end (running, or killed: re-run it), e.g. " + ", ".join(unfinished[:5]),
+              file=sys.stderr)
+    return 1 if missing or stale_required or unfinished else 0
