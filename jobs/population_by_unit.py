@@ -61,7 +61,7 @@ def build(ctx: JobContext) -> list[Output]:
               params={"max_level_gap": cfg.population.max_level_gap}, explain=worst)
     pv = cfg.privacy
     out = population.published_coverage(ctx, privacy.with_suppression(
-        table, pv.k_min, pv.complementary, pv.suppress_zeros), units)
+        table, pv.k_min, pv.complementary, pv.suppress_zeros), units, ctx.read("cells"))
     if ctx.options.get("export", True):
         ctx.after_write(lambda: ctx.note_output(
             "exports/population_by_unit.csv", export_population(ctx.catalog, key, units)))

@@ -351,11 +351,12 @@ def mark_uncovered(table: DataFrame, uncovered: DataFrame) -> DataFrame:
         reason.alias(NULL_REASON))
 
 
-def published_coverage(ctx, table: DataFrame, units: DataFrame) -> DataFrame:
-    """:func:`mark_uncovered` through the job's context: reads the ``cells`` table, warns
+def published_coverage(ctx, table: DataFrame, units: DataFrame, cells: DataFrame
+                       ) -> DataFrame:
+    """:func:`mark_uncovered` through the job's context (``cells``: the cells table): warns
     naming the uncovered units and records the run facts ``uncovered_units`` (how many)
     and ``uncovered_unit_ids`` (``level:unit_id``, sorted)."""
-    uncovered = uncovered_units(units, ctx.read("cells"), ctx.month).collect()
+    uncovered = uncovered_units(units, cells, ctx.month).collect()
     ids = sorted(f"{r[C.LEVEL]}:{r[C.UNIT_ID]}" for r in uncovered)
     ctx.fact("uncovered_units", len(ids))
     ctx.fact("uncovered_unit_ids", ids)
