@@ -8,7 +8,10 @@ longest night stay, work place, daily stays) are joined onto unit polygons with 
 Each card counts with the expansion factor of its home county (with expansion.rake_ages:
 of its county and age band, from ``expansion_factors_age``). Small counts are suppressed
 (privacy.k_min, with complementary suppression) before anything leaves: suppressed rows
-keep ``is_suppressed = true`` and null counts. Before that, levels must add up: every
+keep ``is_suppressed = true`` and null counts. A polygon unit with no cell site inside
+(``cells`` valid in the month) is not observed: its counts are null with ``null_reason``
+'no_coverage' (a warning and the run facts uncovered_units / uncovered_unit_ids name
+them), never a measured 0. Before that, levels must add up: every
 unit's count equals the sum over its child units (parent_id) within
 population.max_level_gap, else the run fails naming the units (gate population_levels).
 Replaces the month's partitions of ``population_by_unit`` (every level) and writes the
@@ -57,7 +60,8 @@ def build(ctx: JobContext) -> list[Output]:
     ctx.check("population_levels", {"level_gap": gap}, table="population_by_unit",
               params={"max_level_gap": cfg.population.max_level_gap}, explain=worst)
     pv = cfg.privacy
-    out = privacy.with_suppression(table, pv.k_min, pv.complementary, pv.suppress_zeros)
+    out = population.published_coverage(ctx, privacy.with_suppression(
+        table, pv.k_min, pv.complementary, pv.suppress_zeros), units, ctx.read("cells"))
     if ctx.options.get("export", True):
         ctx.after_write(lambda: ctx.note_output(
             "exports/population_by_unit.csv", export_population(ctx.catalog, key, units)))

@@ -395,3 +395,22 @@ def test_minute_resolution_phone_is_not_a_machine_but_a_minute_meter_is(spark):
     ms = flags_of(spark, to_spark(spark, meter("meter_r" * 3)))
     assert ms.loc["meter_r" * 3, "ev"]["time_resolution_s"] == 1.0
     assert ms.loc["meter_r" * 3, "is_non_human"]
+
+
+def test_person_at_one_cell_for_three_days_is_not_a_static_machine(spark):
+    # issue 19: on a short window (static_min_days scaled down to its floor of 3) a person
+    # who stays at one cell is not a machine: active in waking hours, only hourly
+    # periodic updates at night; a meter at one cell reports evenly around the clock
+    stay = (1_500_000.0, 3_050_000.0)
+    ev = to_spark(spark, meter("meter_s" * 3, days=3),
+                  human("person_s" * 3, days=3, home=stay, work=stay, jitter=0.0))
+    out = flags_of(spark, ev, {"static_min_days": 3})
+    m, h = out.loc["meter_s" * 3], out.loc["person_s" * 3]
+    assert h["ev"]["static_radius_m"] == 0.0 and h["ev"]["n_days"] == 3  # one place
+    assert h["ev"]["hour_cv"] > FlagsConfig().static_max_hour_cv
+    assert not h["is_non_human"] and h["non_human_reason"] is None
+    assert m["ev"]["hour_cv"] < 0.1
+    assert m["is_non_human"] and "static_location" in m["non_human_reason"]
+    # without the day-pattern condition the person would be flagged
+    loose = flags_of(spark, ev, {"static_min_days": 3, "static_max_hour_cv": 10.0})
+    assert loose.loc["person_s" * 3, "non_human_reason"] == "static_location"

@@ -11,6 +11,7 @@ share, so the check measures the pipeline, not sampling noise.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import re
 
 import numpy as np
@@ -56,6 +57,13 @@ def test_expanded_county_residents_match_truth(pop):
     rel = (m["expanded_count"] - m["resident_population"]) / m["resident_population"]
     assert (rel.abs() <= 0.05).all(), m[["unit_id", "expanded_count", "resident_population"]]
     assert factors["sample_residents"] == int(m["raw_count"].sum())
+
+
+def test_city_units_are_all_covered(pop):
+    _, _, summary, _, _ = pop
+    # every polygon unit of the test city has a cell site: no count is withheld for it
+    assert summary.facts["uncovered_units"] == 0
+    assert summary.facts["uncovered_unit_ids"] == []
 
 
 def test_township_sample_residents_match_truth(pop):
@@ -320,3 +328,73 @@ def test_levels_gate_names_units_that_do_not_add_up(spark, pop):
                  params={"max_level_gap": 0.001})
     run_gate(metrics_frame(spark, {"level_gap": gap}), "population_levels",
              params={"max_level_gap": 0.1})
+
+
+# --------------------------------------------------------------------------------------
+# unit: units without coverage (issue 19)
+
+
+def _units_and_cells(spark):
+    """Two counties side by side (A with a cell site inside, B with none; B's only
+    'site' is valid before the month), a township of A, and a hazard point."""
+    units = spark.createDataFrame([
+        ("county", "A", "甲区", None, "POLYGON((0 0, 1 0, 1 1, 0 1, 0 0))"),
+        ("county", "B", "乙区", None, "POLYGON((1 0, 2 0, 2 1, 1 1, 1 0))"),
+        ("township", "A1", "甲街道", "A", "POLYGON((0 0, 1 0, 1 1, 0 1, 0 0))"),
+        ("hazard_point", "H", "隐患点", None, "POINT(1.5 0.5)"),
+    ], "level string, unit_id string, unit_name string, parent_id string, wkt string")
+    units = units.select("unit_id", "unit_name", "level", "parent_id",
+                         F.expr("ST_GeomFromWKT(wkt)").alias("geometry"))
+    cells = spark.createDataFrame([
+        ("c1", 0.5, 0.5, None, None),
+        ("c2", 1.5, 0.5, None, dt.date(2026, 5, 31)),  # removed before the month
+    ], "cell_id string, lon double, lat double, valid_from date, valid_to date")
+    return units, cells
+
+
+def test_unit_without_cells_is_published_as_no_coverage_not_zero(spark):
+    units, cells = _units_and_cells(spark)
+    uncovered = population.uncovered_units(units, cells, MONTH).toPandas()
+    assert sorted(uncovered["unit_id"]) == ["B"]  # the point unit is never judged
+    # A has 40 residents, B none: before, B was published as a measured 0
+    counts = spark.createDataFrame(
+        [("county", "A", "resident", 40, 4000.0), ("township", "A1", "resident", 40, 4000.0)],
+        "level string, unit_id string, pop_class string, raw_count bigint, "
+        "expanded_count double")
+    table = population.complete(counts, units)
+    small = F.col("raw_count").between(1, 14)  # suppression itself: tests above
+    suppressed = table.select(*[F.when(small, None).otherwise(F.col(c)).alias(c)
+                                if c in ("raw_count", "expanded_count") else c
+                                for c in table.columns], small.alias("is_suppressed"))
+    out = population.mark_uncovered(suppressed, spark.createDataFrame(uncovered)).toPandas()
+    b = out[out["unit_id"] == "B"]
+    assert len(b) == len(population.POP_CLASSES_OUT)
+    assert b["raw_count"].isna().all() and b["expanded_count"].isna().all()
+    assert (b["null_reason"] == "no_coverage").all()
+    a = out[(out["unit_id"] == "A") & (out["pop_class"] == "resident")].iloc[0]
+    assert a["raw_count"] == 40 and pd.isna(a["null_reason"])
+    # the others: published (a value and no reason) or suppressed (reason 'suppressed')
+    rest = out[out["unit_id"] != "B"]
+    assert ((rest["null_reason"] == "suppressed") == rest["is_suppressed"]).all()
+    assert (rest["null_reason"].isna() == rest["raw_count"].notna()).all()
+
+
+def test_uncovered_unit_with_a_valid_cell_is_covered(spark):
+    units, cells = _units_and_cells(spark)
+    later = cells.union(spark.createDataFrame(
+        [("c3", 1.2, 0.2, dt.date(2026, 6, 20), None)], cells.schema))
+    assert population.uncovered_units(units, later, MONTH).count() == 0
+
+
+def test_expand_fails_on_a_reference_county_without_sample(spark):
+    # policy (README "Feeding real operator data"): strict; the gate names the county
+    from mobsig.expansion import expansion_factors, factors_out_of_bounds
+
+    samples = spark.createDataFrame([("A", 40)], "unit_id string, sample_residents bigint")
+    reference = spark.createDataFrame([("A", 4000), ("B", 3000)],
+                                      "unit_id string, population bigint")
+    names = spark.createDataFrame([("A", "甲区"), ("B", "乙区")],
+                                  "unit_id string, unit_name string")
+    rows = expansion_factors(samples, reference, names, "2026-06").collect()
+    text = factors_out_of_bounds(rows, 1.0, 1000.0)
+    assert "B" in text and "乙区" in text and "A (" not in text

@@ -415,6 +415,10 @@ class FlagsConfig:
         300.0, "Non-human: all events within this radius the whole period = one location [I].",
         gt=0)
     static_min_days: int = param(7, "Non-human: days observed for the one-location rule.", ge=1)
+    static_max_hour_cv: float = param(
+        0.3, "Non-human: the one-location rule needs no human day pattern: the card's "
+        "events per hour of day vary less than this (coefficient of variation over the 24 "
+        "hours; a meter ~0, a person ~0.5 and more) [I].", ge=0)
     regular_cadence_cv_max: float = param(
         0.05, "Non-human: robust coefficient of variation of inter-event times, "
         "IQR / (1.349 x median), below this = machine cadence [I].", ge=0)

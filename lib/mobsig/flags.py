@@ -9,7 +9,12 @@ Non-human rules (each one that fires is listed in ``non_human_reason``):
 - ``iot_tac``: the card's most frequent IMEI TAC has a device type in
   ``flags.iot_device_types`` (TAC table ``tac``, ``device_type``);
 - ``static_location``: every event within ``static_max_radius_m`` of the card's
-  event-weighted centroid, observed on >= ``static_min_days`` days;
+  event-weighted centroid, observed on >= ``static_min_days`` days, and no human day
+  pattern: the card's events spread evenly over the 24 hours of the day (coefficient of
+  variation of its events per hour of day, ``hour_cv``, below ``static_max_hour_cv``).
+  A meter reports around the clock (hour_cv near 0); a person who stays at one cell
+  for days is active in waking hours (hour_cv about 0.5 and more, even with hourly
+  periodic updates all night), so one place alone does not make a machine;
 - ``regular_cadence``: robust coefficient of variation of inter-event times,
   (IQR + time resolution) / (1.349 * median), below ``regular_cadence_cv_max`` with >=
   ``regular_cadence_min_events`` events (the resolution of the card's times, 60 s for
@@ -171,7 +176,21 @@ def card_extent(events: DataFrame) -> DataFrame:
     cy = F.sum(F.col("n") * F.col(Y_M)).over(w) / F.sum("n").over(w)
     return (cells.withColumn("_d", F.hypot(F.col(X_M) - cx, F.col(Y_M) - cy))
             .groupBy(USER_ID).agg(F.max("_d").alias("static_radius_m"),
-                                  F.countDistinct(CELL_ID).cast("int").alias("n_cells")))
+                                  F.countDistinct(CELL_ID).cast("int").alias("n_cells"))
+            .join(card_hours(events), USER_ID, "left"))
+
+
+def card_hours(events: DataFrame) -> DataFrame:
+    """Per card: ``hour_cv``, the coefficient of variation (population std / mean) of its
+    event counts over the 24 hours of the day (session-local hour of ``event_time``;
+    hours without events count as 0). 0 for a card reporting evenly around the clock, up
+    to sqrt(23) = 4.8 for a card seen in one hour only."""
+    per = events.groupBy(USER_ID, F.hour(EVENT_TIME).alias("_h")).agg(
+        F.count(F.lit(1)).cast("double").alias("_n"))
+    mean = F.sum("_n") / F.lit(24.0)
+    var = F.sum(F.col("_n") * F.col("_n")) / F.lit(24.0) - mean * mean
+    return per.groupBy(USER_ID).agg(
+        (F.sqrt(F.greatest(var, F.lit(0.0))) / mean).alias("hour_cv"))
 
 
 def card_cadence(events: DataFrame) -> DataFrame:
@@ -219,7 +238,8 @@ def flag_non_human(activity: DataFrame, tac: DataFrame, extent: DataFrame,
     rules = {
         "iot_tac": F.coalesce(F.col("is_iot_tac"), F.lit(False)),
         "static_location": (F.col("static_radius_m") <= F.lit(p.static_max_radius_m))
-        & (F.col("n_days") >= F.lit(p.static_min_days)),
+        & (F.col("n_days") >= F.lit(p.static_min_days))
+        & F.coalesce(F.col("hour_cv") < F.lit(p.static_max_hour_cv), F.lit(True)),
         "regular_cadence": F.coalesce(
             (F.col("cadence_robust_cv") < F.lit(p.regular_cadence_cv_max))
             & (F.col("n_events") >= F.lit(p.regular_cadence_min_events)), F.lit(False)),
@@ -517,6 +537,7 @@ def assemble_user_flags(cards: DataFrame, groups: DataFrame, pairs: DataFrame,
         F.col(IS_HEAVY_USER).alias("is_heavy_user"),
         F.col("tac"), F.col("device_type"),
         _r("static_radius_m", 1).alias("static_radius_m"), F.col("n_cells"),
+        _r("hour_cv", 4).alias("hour_cv"),
         F.col("n_gaps"), _r("gap_median_s", 1).alias("gap_median_s"),
         F.col("time_resolution_s"),
         _r("cadence_robust_cv", 4).alias("cadence_robust_cv"),

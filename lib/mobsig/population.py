@@ -25,7 +25,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from mobsig import columns as C
-from mobsig.geo import h3_hex
+from mobsig.geo import h3_hex, next_month
 from mobsig.residence import day_pieces
 
 POP_CLASSES_OUT = ("resident", "short_term", "actual_service", "employed", "daily_present")
@@ -308,3 +308,64 @@ def population_table(places: DataFrame, factors: DataFrame, age_factors: DataFra
     day_members = assign_units(day_pts, units, dkeys).unionByName(
         with_grid(day_pts, dkeys, grid_resolution))
     return complete(counts.unionByName(daily_present(day_members, weights, n_days)), units)
+
+
+# why a published count is null (``null_reason``)
+NULL_REASON = "null_reason"
+SUPPRESSED = "suppressed"
+NO_COVERAGE = "no_coverage"
+NULL_REASONS = (SUPPRESSED, NO_COVERAGE)
+
+
+def uncovered_units(units: DataFrame, cells: DataFrame, month: dt.date) -> DataFrame:
+    """Polygon units without any cell site inside (their border included): ``level``,
+    ``unit_id``, ``unit_name``. ``cells``: the cells table (``lon``, ``lat``,
+    ``valid_from``, ``valid_to``); only cells valid on some day of ``month`` count. Point
+    and line units (no area, e.g. a hazard point) are never judged uncovered: nobody lives
+    in them whether or not a cell is there. A unit listed here is not observed at all:
+    its counts are not measured zeros (:func:`mark_uncovered`)."""
+    first, last = month, next_month(month) - dt.timedelta(days=1)
+    valid = ((F.col("valid_from").isNull() | (F.col("valid_from") <= F.lit(last)))
+             & (F.col("valid_to").isNull() | (F.col("valid_to") >= F.lit(first))))
+    sites = cells.where(valid & F.col(C.LON).isNotNull() & F.col(C.LAT).isNotNull())
+    area = units.where(F.expr(f"ST_Area({C.GEOMETRY}) > 0"))
+    hit = units_containing(sites.select(C.LON, C.LAT).distinct(), area, [])
+    return (area.select(C.LEVEL, C.UNIT_ID, C.UNIT_NAME)
+            .join(hit.select(C.LEVEL, C.UNIT_ID).distinct(), [C.LEVEL, C.UNIT_ID],
+                  how="left_anti"))
+
+
+def mark_uncovered(table: DataFrame, uncovered: DataFrame) -> DataFrame:
+    """The suppressed ``table`` with ``null_reason``: 'no_coverage' on the rows of the
+    ``uncovered`` units (:func:`uncovered_units`; their counts become null: no cell
+    observes them, so a 0 there would be a guess published as a measurement),
+    'suppressed' on suppressed rows, null where the counts are published."""
+    u = uncovered.select(C.LEVEL, C.UNIT_ID, F.lit(True).alias("_uncovered"))
+    out = table.join(F.broadcast(u), [C.LEVEL, C.UNIT_ID], how="left")
+    gone = F.coalesce(F.col("_uncovered"), F.lit(False))
+    reason = (F.when(gone, F.lit(NO_COVERAGE))
+              .when(F.col(C.IS_SUPPRESSED), F.lit(SUPPRESSED)))
+    return out.select(
+        *[F.when(gone, F.lit(None)).otherwise(F.col(c)).alias(c)
+          if c in (C.RAW_COUNT, C.EXPANDED_COUNT) else F.col(c) for c in table.columns],
+        reason.alias(NULL_REASON))
+
+
+def published_coverage(ctx, table: DataFrame, units: DataFrame, cells: DataFrame
+                       ) -> DataFrame:
+    """:func:`mark_uncovered` through the job's context (``cells``: the cells table): warns
+    naming the uncovered units and records the run facts ``uncovered_units`` (how many)
+    and ``uncovered_unit_ids`` (``level:unit_id``, sorted)."""
+    uncovered = uncovered_units(units, cells, ctx.month).collect()
+    ids = sorted(f"{r[C.LEVEL]}:{r[C.UNIT_ID]}" for r in uncovered)
+    ctx.fact("uncovered_units", len(ids))
+    ctx.fact("uncovered_unit_ids", ids)
+    if ids:
+        ctx.log.warning("%d unit(s) have no cell site inside them; their counts are "
+                        "published as null with null_reason 'no_coverage', not as 0: %s",
+                        len(ids), ", ".join(ids))
+    spark = table.sparkSession
+    rows = [(r[C.LEVEL], r[C.UNIT_ID], r[C.UNIT_NAME]) for r in uncovered]
+    frame = spark.createDataFrame(rows, f"{C.LEVEL} string, {C.UNIT_ID} string, "
+                                        f"{C.UNIT_NAME} string")
+    return mark_uncovered(table, frame)
