@@ -320,7 +320,8 @@ def cleaned_city(spark, chain):
     out, records = {}, {}
     for d in days:
         out[d] = runs.of("clean_stays", d)
-        row = recs[recs["partition"] == f"dt={d}"].iloc[-1]
+        done = recs[(recs["partition"] == f"dt={d}") & (recs["status"] == "succeeded")]
+        row = done.sort_values("ended_at").iloc[-1]  # not its `started` row
         records[d] = {"input_rows": json.loads(row["input_rows"]),
                       "output_rows": json.loads(row["output_rows"])}
     return cfg, days, heavy_day, truth, out, records

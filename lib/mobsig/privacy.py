@@ -91,8 +91,11 @@ def suppression_mask(pdf: pd.DataFrame, k_min: int, complementary: bool = True,
     unit_key = (pdf[C.LEVEL].astype(str) + "\x1f" + pdf[C.UNIT_ID].astype(str)).to_numpy()
     cls = pdf[by].astype(str).to_numpy()
     # complement candidates: non-zero cells first (a zero hides little), then the smallest
-    # raw count, then the smallest unit_id
-    order = np.lexsort((pdf[C.UNIT_ID].astype(str).to_numpy(), raw, raw == 0))
+    # raw count, then the smallest unit_id, level and breakdown value: a total order on
+    # the cells (unique per level, unit and breakdown), so the choice never depends on
+    # the order the rows arrive in (a re-run gives the same table)
+    order = np.lexsort((cls, pdf[C.LEVEL].astype(str).to_numpy(),
+                        pdf[C.UNIT_ID].astype(str).to_numpy(), raw, raw == 0))
     ident_groups = []
     for total, parts in identities:
         members = np.isin(cls, [total, *parts])
