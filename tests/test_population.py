@@ -226,6 +226,26 @@ def test_primary_and_complementary_suppression():
     assert zeros["is_suppressed"].sum() == 4
 
 
+def test_suppression_does_not_depend_on_row_order():
+    """Complements are chosen in a total order of the cells (a re-run that reads the rows
+    in another order hides the same cells): random tables full of ties, every
+    permutation gives the same mask."""
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        rows = [("township", f"C{c}", f"T{c}{t}", cls, int(rng.choice([0, 0, 3, 20, 20])),
+                 0.0)
+                for c in range(3) for t in range(4)
+                for cls in ("resident", "short_term", "actual_service")]
+        pdf = _frame(rows)
+        want = privacy.suppress_pandas(pdf, k_min=15).set_index(
+            ["unit_id", "pop_class"])["is_suppressed"].sort_index()
+        for _ in range(5):
+            shuffled = pdf.sample(frac=1, random_state=int(rng.integers(1 << 30)))
+            got = privacy.suppress_pandas(shuffled.reset_index(drop=True), k_min=15)
+            assert got.set_index(["unit_id", "pop_class"])["is_suppressed"].sort_index() \
+                .equals(want)
+
+
 def test_identity_suppression_cascades_to_siblings():
     rows = []
     for unit, r, s in (("A", 40, 4), ("B", 50, 30), ("C", 60, 25)):
