@@ -10,7 +10,8 @@ invalid_encoding, oversized_row, empty_user_id, raw_identifier (a raw IMSI/MSISD
 masked), oversized_user_id, undersized_user_id, bad_user_id_chars, empty_cell_id,
 oversized_field, date_only_time, unparseable_time, time_outside_day, bad_end_time,
 unknown_cell (README, Feeding real operator data). A corrupt gzip file is an input error
-(exit 4) naming it.
+(exit 4) naming it, or with ingest.on_corrupt_file = quarantine one quarantine row of
+reason corrupt_file (the day is ingested without it; fact corrupt_files).
 
 Session records: a feed may carry an ``end_time`` (same forms as event_time); such a row
 is a session at one cell and becomes two bronze events, its start and its end (an end
@@ -43,7 +44,7 @@ from pyspark.sql import functions as F
 from mobsig import columns as C
 from mobsig import feed, ingest
 from mobsig.cells import cells_on_day
-from mobsig.io.raw_events import day_folder, plan_sources, read_sources
+from mobsig.io.raw_events import day_folder, plan_sources
 from mobsig.io.storage import files_for, require
 from mobsig.runner import JobContext, Output
 
@@ -59,7 +60,8 @@ def build(ctx: JobContext) -> list[Output]:
     root = ctx.cfg.location("raw_events")
     files = files_for(root, ctx.spark)
     require(files, root, "paths.raw_events")  # a URI is first checked here
-    groups = plan_sources(day_folder(root, day), ing, files)
+    unreadable: dict[str, str] = {}  # corrupt files left out (ingest.on_corrupt_file)
+    groups = plan_sources(day_folder(root, day), ing, files, unreadable)
     # one pass: the files are read and classified once (kept) and the reason counts come
     # from the kept rows. Classification keeps every raw row exactly once as long as the
     # day's cell lookup has one version per cell, checked here on the small cached table.
@@ -68,9 +70,7 @@ def build(ctx: JobContext) -> list[Output]:
     twice = cells.groupBy(C.CELL_ID).count().where(F.col("count") > 1).limit(3).collect()
     ctx.require(not twice, f"cells valid on {day} hold several versions of "
                 f"{[r[0] for r in twice]}: run ingest_cells and check its gate")
-    classified = ctx.keep(ingest.classify_events(read_sources(ctx.spark, groups), cells,
-                                                 day, ing))
-    counts = feed.source_summary(ctx, classified, day)
+    classified, counts = feed.classify_day(ctx, groups, cells, day, unreadable)
     rows_read = sum(counts.values())
     ctx.require(rows_read > 0, f"day folder for {day} holds no rows")
     ledger = ctx.reconcile(counts, source="raw_events", reason=C.REASON,

@@ -275,3 +275,44 @@ def test_ingest_events_on_a_truncated_gzip_is_an_input_error(spark, tmp_path):
         run(spark, cfg, "ingest_events", day=DAY)
     assert info.value.exit_code == 4
     assert not catalog.exists("events_bronze")
+
+
+@pytest.mark.job
+def test_a_corrupt_file_is_quarantined_and_the_day_goes_on_when_configured(spark, tmp_path):
+    """ingest.on_corrupt_file = quarantine (issue 17 item 8): the day is ingested without
+    its unreadable files (a truncated gzip, one that is not gzip at all), each becomes one
+    quarantine row of reason corrupt_file naming it, the fact corrupt_files lists them and
+    reconciliation holds (rows read = good rows + one per skipped file). A day of corrupt
+    files only stays an InputError."""
+    from mobsig.errors import InputError
+    from mobsig.io.catalog import Catalog
+    from mobsig.runner import run
+
+    day = tmp_path / "raw" / f"dt={DAY.isoformat()}"
+    day.mkdir(parents=True)
+    good = "".join(f"{UID},2026-06-01 08:{m:02d}:00,c1,call,1,2\n" for m in range(50))
+    (day / "part-0.csv.gz").write_bytes(gzip.compress((HEADER + "\n" + good).encode()))
+    body = "".join(f"{UID},{T},c1,call,1,2\n" for _ in range(4000))
+    data = gzip.compress((HEADER + "\n" + body).encode())
+    (day / "part-7.csv.gz").write_bytes(data[: len(data) // 2])
+    (day / "part-9.csv.gz").write_bytes(data[:10] + b"\x00" * 4000)  # a gzip header, junk
+    cfg = make_config(tmp_path, paths={"raw_events": str(tmp_path / "raw")},
+                      ingest={"on_corrupt_file": "quarantine"})
+    catalog = Catalog(spark, cfg.warehouse)
+    _cells(spark, catalog)
+    res = run(spark, cfg, "ingest_events", day=DAY)
+    skipped = [f"dt={DAY.isoformat()}/part-7.csv.gz", f"dt={DAY.isoformat()}/part-9.csv.gz"]
+    assert res.facts["corrupt_files"] == skipped
+    assert res.input_rows["raw_events"] == 50 + 2
+    assert res.output_rows == {"events_bronze": 50, "events_quarantine": 2}
+    assert catalog.read("events_bronze").count() == 50
+    q = catalog.read("events_quarantine").select(C.REASON, C.SOURCE_FILE, C.RAW_TEXT).collect()
+    assert sorted((r[0], r[1]) for r in q) == [("corrupt_file", f) for f in skipped]
+    assert all(r[2].startswith("<file not read: corrupt or truncated>") for r in q)
+    # the default still fails; so does a day with nothing readable
+    with pytest.raises(InputError, match="part-9.csv.gz': cannot read"):
+        run(spark, make_config(tmp_path, paths={"raw_events": str(tmp_path / "raw")}),
+            "ingest_events", day=DAY)
+    (day / "part-0.csv.gz").unlink()
+    with pytest.raises(InputError, match="every raw file of 2026-06-01 is corrupt"):
+        run(spark, cfg, "ingest_events", day=DAY)

@@ -282,6 +282,13 @@ class IngestConfig:
         4096, "Longest accepted raw row (characters of the line, or of the Parquet row as "
         "JSON); longer rows are quarantined as oversized_row and only their first "
         "max_line_len characters are kept.", ge=64, le=1024 * 1024)
+    on_corrupt_file: str = param(
+        "fail", "A raw file that cannot be read to its end (truncated or corrupt gzip, "
+        "unreadable Parquet data): fail the day naming it (exit 4), or quarantine it and "
+        "go on: the day is ingested without that file, which becomes one events_quarantine "
+        "row (reason corrupt_file, the file and the error in raw_text; its rows are not "
+        "read, so not counted) and the run's fact corrupt_files names it.",
+        choices=("fail", "quarantine"))
     max_quarantine_share: float = param(
         0.05, "Gate: quarantined share of a day's rows above this fails the run.", ge=0, le=1)
     min_known_cell_share: float = param(

@@ -63,16 +63,31 @@ _FILE = re.compile(r"(?:reading file|file) ((?:file|hdfs|s3a?|viewfs|abfss?|gs):
                    r"(?:\.[^\s.]+)*)")
 
 
+def _text(exc: BaseException) -> str:
+    java = getattr(exc, "java_exception", None)
+    return str(exc) + (" " + str(java.toString()) if java is not None else "")
+
+
+def corrupt_file_of(exc: BaseException) -> str | None:
+    """The URI of the input file a Spark failure could not read to its end (a truncated or
+    corrupt gzip, unreadable data), or None when ``exc`` is not such a failure (or names
+    no file)."""
+    if isinstance(exc, MobsigError):
+        return None
+    text = _text(exc)
+    if not any(k in text for k in _CORRUPT):
+        return None
+    m = _FILE.search(text)
+    return m.group(1) if m else None
+
+
 def spark_failure(exc: BaseException, what: str = "") -> MobsigError | None:
     """The product's error for a known Spark/Delta failure (a JVM exception's text), or
     None: a corrupt or truncated input file -> InputError naming the file; a concurrent
     Delta commit that lost -> ConcurrentWriteError. ``what`` names the job and partition."""
     if isinstance(exc, MobsigError):
         return None
-    text = str(exc)
-    java = getattr(exc, "java_exception", None)
-    if java is not None:
-        text += " " + str(java.toString())
+    text = _text(exc)
     prefix = f"{what}: " if what else ""
     if any(k in text for k in _CONCURRENT):
         return ConcurrentWriteError(
@@ -80,8 +95,7 @@ def spark_failure(exc: BaseException, what: str = "") -> MobsigError | None:
             "concurrent commit); nothing of this run was written: re-run it when the other "
             "run has finished")
     if any(k in text for k in _CORRUPT):
-        m = _FILE.search(text)
-        name = m.group(1) if m else "an input file"
+        name = corrupt_file_of(exc) or "an input file"
         return InputError(f"{prefix}{name} is corrupt or truncated (cannot be decompressed "
                           "or read to its end): replace it, or move it out of the day folder")
     return None

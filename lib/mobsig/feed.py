@@ -2,11 +2,15 @@
 resolution of its event times and its session records, and the day's volume against the
 trailing days' recorded runs (the ``events_volume`` gate). Helpers of the job's build
 (they take its :class:`~mobsig.runner.JobContext`): one aggregate over the classified rows
-the job already keeps, and one small query on the ``runs`` table."""
+the job already keeps, and one small query on the ``runs`` table; and the day's classified
+rows (:func:`classify_day`, which can quarantine a corrupt file and go on)."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import functools
+import re
 import statistics
 from typing import Any
 
@@ -15,8 +19,77 @@ from pyspark.sql import functions as F
 
 from mobsig import columns as C
 from mobsig import ingest
+from mobsig.errors import InputError, corrupt_file_of
+from mobsig.io.raw_events import SourceGroup, read_sources
 from mobsig.runner import JobContext, Partition
 from mobsig.runs import latest_input_rows
+
+_RELATIVE = re.compile(r"(dt=[^/]+/.*)$")
+
+
+def _relative(path: Any) -> str:
+    m = _RELATIVE.search(str(path))
+    return m.group(1) if m else str(path)
+
+
+def classify_day(ctx: JobContext, groups: list[SourceGroup], cells: DataFrame,
+                 day: dt.date, unreadable: dict[str, str] | None = None
+                 ) -> tuple[DataFrame, dict[str | None, int]]:
+    """The day's raw rows classified (:func:`mobsig.ingest.classify_events`, kept) and
+    their count per reason (:func:`source_summary`).
+
+    A file Spark cannot read to its end fails the run (exit 4 naming it), unless
+    ``ingest.on_corrupt_file = quarantine``: then the day is read again without it and
+    the file becomes one row of reason ``corrupt_file`` (``raw_text`` says so and gives the
+    error; its rows are unknown, so not counted as read), named in the fact
+    ``corrupt_files`` and a warning. Costs nothing on a day without such a file; a
+    day whose every file is corrupt is an InputError. ``unreadable``: the files planning
+    already left out (:func:`mobsig.io.raw_events.plan_sources`), quarantined the same
+    way."""
+    skipped = {_relative(k): v for k, v in (unreadable or {}).items()}
+    while True:
+        live = [dataclasses.replace(g, files=kept) for g in groups
+                if (kept := tuple(f for f in g.files if _relative(f) not in skipped))]
+        if not live:
+            raise InputError(f"every raw file of {day} is corrupt or truncated: "
+                             f"{sorted(skipped)}")
+        frame = ingest.classify_events(read_sources(ctx.spark, live), cells, day,
+                                       ctx.cfg.ingest)
+        if skipped:
+            frame = frame.unionByName(_corrupt_rows(ctx.spark, frame.schema, skipped))
+        classified = ctx.keep(frame)
+        try:
+            counts = source_summary(ctx, classified, day)
+        except Exception as exc:
+            name = corrupt_file_of(exc)
+            rel = _relative(name) if name else None
+            if (ctx.cfg.ingest.on_corrupt_file != "quarantine" or rel is None
+                    or rel in skipped):
+                raise
+            classified.unpersist()
+            first = next((ln for ln in str(exc).splitlines() if ln.strip()), "")[:300]
+            skipped[rel] = first
+            ctx.log.warning("%s is corrupt or truncated: quarantined (corrupt_file), the "
+                            "day is read without it (ingest.on_corrupt_file = quarantine)",
+                            rel)
+            continue
+        if skipped:
+            ctx.fact("corrupt_files", sorted(skipped))
+        return classified, counts
+
+
+def _corrupt_rows(spark: Any, schema: Any, skipped: dict[str, str]) -> DataFrame:
+    """One classified row per skipped file, every column null but the reason, the file
+    and the raw text (a note with the error)."""
+    frames = []
+    for rel, error in sorted(skipped.items()):
+        values = {C.REASON: "corrupt_file", C.SOURCE_FILE: rel,
+                  C.RAW_TEXT: f"<file not read: corrupt or truncated> {error}",
+                  C.IS_WELLFORMED: False}
+        frames.append(spark.range(1).select(*[
+            (F.lit(values[f.name]) if f.name in values else F.lit(None))
+            .cast(f.dataType).alias(f.name) for f in schema.fields]))
+    return functools.reduce(DataFrame.unionByName, frames)
 
 
 def source_summary(ctx: JobContext, classified: DataFrame, day: dt.date) -> dict[str, int]:

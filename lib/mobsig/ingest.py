@@ -40,7 +40,8 @@ from mobsig.config import IngestConfig
 REASONS = ("repeated_header", "malformed_row", "invalid_encoding", "oversized_row",
            "empty_user_id", "raw_identifier", "oversized_user_id", "undersized_user_id",
            "bad_user_id_chars", "empty_cell_id", "oversized_field", "date_only_time",
-           "unparseable_time", "time_outside_day", "bad_end_time", "unknown_cell")
+           "unparseable_time", "time_outside_day", "bad_end_time", "unknown_cell",
+           "corrupt_file")
 TIME_PATTERN = "yyyy-MM-dd HH:mm:ss[.SSS]"
 MINUTE_PATTERN = "yyyy-MM-dd HH:mm"
 _EPOCH_MS = r"^[0-9]{1,14}$"

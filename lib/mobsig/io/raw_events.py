@@ -188,7 +188,8 @@ def _sniff_or_error(f: DataFile, files: Files,
 
 
 def plan_sources(folder: str | Path, ingest: IngestConfig,
-                 files: Files | None = None) -> list[SourceGroup]:
+                 files: Files | None = None,
+                 unreadable: dict[str, str] | None = None) -> list[SourceGroup]:
     """Group the day folder's files by how they are read (driver side; reads only the
     head of each text file and the footer of each Parquet file).
 
@@ -203,6 +204,10 @@ def plan_sources(folder: str | Path, ingest: IngestConfig,
     order is named, with the number of bad files. Parquet files are grouped by schema (each
     file's event_time type may differ), text files by delimiter and header. The plan does
     not depend on the number of threads: groups and their files are in sorted order.
+
+    With ``unreadable`` (a dict) and ``ingest.on_corrupt_file = quarantine``, a file whose
+    head cannot be read (corrupt or truncated compression, an I/O error) is left out of the
+    plan and put into ``unreadable`` (location -> the error) instead of failing.
 
     Footers are read even when every file is named ``.parquet``: Spark reads files of
     different schemas together only when the types agree (a bigint and a string
@@ -224,6 +229,11 @@ def plan_sources(folder: str | Path, ingest: IngestConfig,
             keys = list(pool.map(lambda f: _sniff_or_error(f, files, ingest), found))
     log.info("planned %d files of %s in %.2f s (%d threads)", len(found), folder,
              time.monotonic() - start, threads)
+    if unreadable is not None and ingest.on_corrupt_file == "quarantine":
+        for i, (f, k) in enumerate(zip(found, keys, strict=True)):
+            if isinstance(k, InputError) and ": cannot read:" in str(k):
+                unreadable[f.location] = str(k)
+                keys[i] = None
     bad = [(f, k) for f, k in zip(found, keys, strict=True) if isinstance(k, InputError)]
     if len(bad) == 1:
         raise bad[0][1]
@@ -236,6 +246,9 @@ def plan_sources(folder: str | Path, ingest: IngestConfig,
     for f, key in zip(found, keys, strict=True):
         if key is not None:
             groups.setdefault(key, []).append(f.location)
+    if not groups and unreadable:
+        raise InputError(f"every raw file of day folder {str(folder)!r} is corrupt or "
+                         f"empty: {sorted(unreadable)}")
     if not groups:
         raise InputError(f"day folder {str(folder)!r} holds only empty files")
     return [SourceGroup(kind=k[0], files=tuple(v), delimiter=k[1], columns=k[2], header=k[3],
