@@ -335,3 +335,20 @@ def test_city_factor_route_recovers_no_suppressed_county(spark, chain):
         assert len(cands[c]) >= K, (c, cands[c][:5])
     assert recovered(cands, truth) == {}
     assert subtraction(pub, {c: truth[c] for c in hidden}) == {}
+
+
+def test_publication_settings_are_validated_and_recorded():
+    from mobsig.config import build_config
+    from mobsig.errors import ConfigError
+
+    cfg = build_config({})
+    assert cfg.privacy.publish_raw is False and cfg.privacy.rounding_multiple == 2.0
+    with pytest.raises(ConfigError, match="privacy.rounding_multiple"):
+        build_config({}, ["privacy.rounding_multiple=1.5"])  # could sit on the factor
+    on = build_config({}, ["privacy.publish_raw=true", "privacy.rounding_multiple=5"])
+    rule = publish.Publication(base=publish.base_for(100.0, on.privacy.rounding_multiple),
+                               publish_raw=on.privacy.publish_raw, largest_factor=100.0,
+                               multiple=on.privacy.rounding_multiple)
+    doc = rule.manifest()
+    assert doc["publish_raw"] is True and doc["expanded_rounding_base"] == 500.0
+    assert doc["rounding_multiple"] == 5.0 and doc["rule"] == publish.RULE
