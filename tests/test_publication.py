@@ -274,7 +274,8 @@ def _exports(cfg) -> list:
 def test_city_exports_withhold_raw_counts_and_round_expanded_ones(spark, chain):
     """Every CSV and GeoParquet of the chain's exports (month and day folders, all
     tables): no raw-count column, every expanded count a multiple of the manifest's
-    base, which is >= 2 x the month's largest factor; the manifest records the rule."""
+    base, which is >= 2 x the month's largest factor, per-day values and ratios from
+    those rounded counts; the manifest records the rule."""
     from mobsig.io import exports
     from mobsig.io.catalog import Catalog
 
@@ -304,7 +305,17 @@ def test_city_exports_withhold_raw_counts_and_round_expanded_ones(spark, chain):
         assert publish.violations(num, base) == [], f
         gp = exports.read_geoparquet(f.with_suffix(".parquet"))
         assert publish.violations(gp, base) == [], f
+        if C.DAYS in num.columns and "trips_per_day" in num.columns:  # per day: rounded
+            per = pd.to_numeric(num["trips_per_day"]) * pd.to_numeric(num[C.DAYS])
+            assert publish.violations(pd.DataFrame({"x_expanded_count": per.round(6)}),
+                                      base) == [], f
     assert any(e.get("publication") for e in doc["files"] if e["table"])
+    jh = pd.read_csv(folder / "jobs_housing.csv", encoding="utf-8-sig")
+    shown = jh["jobs_housing_ratio"].notna()
+    assert shown.sum() >= 5
+    assert np.allclose(jh.loc[shown, "jobs_housing_ratio"],
+                       jh.loc[shown, "jobs_expanded_count"]
+                       / jh.loc[shown, "employed_residents_expanded_count"])
 
 
 def test_city_factor_route_recovers_no_suppressed_county(spark, chain):
@@ -352,3 +363,46 @@ def test_publication_settings_are_validated_and_recorded():
     doc = rule.manifest()
     assert doc["publish_raw"] is True and doc["expanded_rounding_base"] == 500.0
     assert doc["rounding_multiple"] == 5.0 and doc["rule"] == publish.RULE
+
+
+def test_ratios_and_per_day_values_come_from_the_published_counts(spark):
+    """An exact per-day value times the days is the exact expanded count, and an exact
+    ratio of two counts of one county is a ratio of small integers: both are recomputed
+    from the rounded counts (a reverse pair's trips for the intensity), null stays
+    null, and a denominator that rounds to 0 gives null."""
+    rows = [("county", "A", "B", 14, 2345.0, 1000.0, None),
+            ("county", "B", "A", 14, 1530.0, 1000.0, None),
+            ("county", "A", "C", 14, 3010.0, 99.0, None),
+            ("county", "C", "C", 14, None, None, None)]
+    df = spark.createDataFrame(
+        [(lv, o, d, n, t, c, None if t is None else t / n,
+          None if t is None else 0.5, None if c is None else c / 1000.0, r)
+         for lv, o, d, n, t, c, r in rows],
+        "level string, origin_id string, dest_id string, days int, "
+        "trips_expanded_count double, commuters_expanded_count double, "
+        "trips_per_day double, intensity_per_day double, commuting_rate double, "
+        "trips_raw_count bigint")
+    rule = publish.Publication(base=200.0)
+    got = publish.published(df, rule, "linkage").toPandas().set_index(["origin_id",
+                                                                       "dest_id"])
+    assert "trips_raw_count" not in got.columns
+    assert got.loc[("A", "B"), "trips_per_day"] == pytest.approx(2400.0 / 14)
+    assert got.loc[("A", "B"), "intensity_per_day"] == pytest.approx((2400 + 1600) / 14)
+    assert got.loc[("A", "C"), "intensity_per_day"] == pytest.approx(3000.0 / 14)
+    assert got.loc[("C", "C"), ["trips_per_day", "intensity_per_day"]].isna().all()
+    # the origin's employed residents are another table's count: no catalog, no value
+    assert got["commuting_rate"].isna().all()
+    jh = spark.createDataFrame(
+        [("u1", 1234.0, 2222.0, 345.0, 1234.0 / 2222.0, 345.0 / 2222.0, 345.0 / 1234.0),
+         ("u2", 50.0, 400.0, 0.0, 0.125, 0.0, 0.0),
+         ("u3", None, 400.0, 0.0, None, 0.0, None)],
+        "unit_id string, jobs_expanded_count double, employed_residents_expanded_count "
+        "double, live_and_work_expanded_count double, jobs_housing_ratio double, "
+        "self_containment double, self_sufficiency double")
+    j = publish.published(jh, rule, "jobs_housing").toPandas().set_index("unit_id")
+    assert j.loc["u1", "jobs_housing_ratio"] == pytest.approx(1200.0 / 2200.0)
+    assert j.loc["u1", "self_containment"] == pytest.approx(400.0 / 2200.0)
+    assert j.loc["u1", "self_sufficiency"] == pytest.approx(400.0 / 1200.0)
+    assert j.loc["u2", "jobs_housing_ratio"] == 0.0  # 50 rounds to 0 of 400
+    assert pd.isna(j.loc["u2", "self_sufficiency"])  # its jobs round to 0: no ratio
+    assert j.loc[["u3"], ["jobs_housing_ratio", "self_sufficiency"]].isna().all().all()

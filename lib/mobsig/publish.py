@@ -27,8 +27,11 @@ The rule:
    the factor down, and official / factor does not give the sample. A table whose month
    has no factor table is rounded on its rows' largest expanded / raw ratio (the mean
    factor of a row) instead.
-3. suppressed cells stay null with their flags, zeros stay zero; ratios and shares are
-   as computed from the exact counts in the Delta table.
+3. ratios, shares and per-day values (:data:`RATIOS`) are recomputed from the rounded
+   counts: an exact ratio of two counts of one county is a ratio of small integers, and
+   an exact per-day value times the days is the exact expanded count, either of which
+   undoes the rounding. Medians, means and radii of distances are not counts and stay.
+4. suppressed cells stay null with their flags, zeros stay zero.
 
 Deterministic: the base depends only on the month's factors, so a re-run publishes
 identical files. Perturbation (noise) was not chosen: noise from a seed written in the
@@ -55,7 +58,8 @@ RULE = (
     "1-2-5 number at least privacy.rounding_multiple (>= 2) times the month's largest "
     "expansion factor, so a published value fits two or more raw counts for any factor "
     "and neither a factor (expanded / raw) nor a county's sample residents (official "
-    "population / factor) can be read back. Suppressed values stay null, zeros stay zero.")
+    "population / factor) can be read back. Ratios, shares and per-day values are "
+    "computed from the rounded counts. Suppressed values stay null, zeros stay zero.")
 FACTOR_TABLES = ("expansion_factors", "expansion_factors_age")
 
 
@@ -161,11 +165,95 @@ def rounded(col: Any, base: float) -> Any:
     return (F.round(c / F.lit(float(base)), 0) * F.lit(float(base))).cast("double")
 
 
-def published(rows: DataFrame, rule: Publication) -> DataFrame:
-    """The rows as they leave the operator under ``rule``: raw-count columns dropped
-    (unless ``publish_raw``), expanded counts rounded to the base; every other column
-    unchanged, in the same order."""
+# ratios and per-day values of the exported tables, recomputed from the published counts
+# (an exact ratio of two counts of one county is a ratio of small integers, and an exact
+# per-day value times the days is the exact expanded count: either undoes the rounding).
+# column -> (numerator, denominator): a column of the row, or (table, column, keys) for
+# a count of another exported table of the month (keys: this row's columns matched to
+# that table's ``level``, ``unit_id``), or the pair's reverse row (REVERSE).
+REVERSE = "reverse"
+RATIOS: dict[str, dict[str, tuple[Any, Any]]] = {
+    "jobs_housing": {
+        "jobs_housing_ratio": ("jobs_expanded_count", "employed_residents_expanded_count"),
+        "self_containment": ("live_and_work_expanded_count",
+                             "employed_residents_expanded_count"),
+        "self_sufficiency": ("live_and_work_expanded_count", "jobs_expanded_count")},
+    "commute": {
+        "share_dist_short": ("commuters_dist_short_expanded_count", "commuters_expanded_count"),
+        "share_time_short": ("commuters_time_short_expanded_count",
+                             "commuters_timed_expanded_count"),
+        "share_time_long": ("commuters_time_long_expanded_count",
+                            "commuters_timed_expanded_count")},
+    "metro_area": {
+        "commuting_share_to_metro": ("commuters_to_metro_expanded_count",
+                                     "employed_residents_expanded_count")},
+    "linkage": {
+        "trips_per_day": ("trips_expanded_count", C.DAYS),
+        "intensity_per_day": ((REVERSE, "trips_expanded_count"), C.DAYS),
+        "commuting_rate": ("commuters_expanded_count",
+                           ("jobs_housing", "employed_residents_expanded_count",
+                            (C.LEVEL, C.ORIGIN_ID)))},
+    "trips_by_period": {"trips_per_day": ("trips_expanded_count", C.DAYS)},
+    "service_catchment": {
+        "share": (C.EXPANDED_COUNT, ("service_population", "visitor_expanded_count",
+                                     (C.ZONE_LEVEL, C.ZONE_ID)))},
+}
+
+
+def _with_ratios(rows: DataFrame, table: str | None, rule: Publication, catalog: Any,
+                 month_key: str | None) -> DataFrame:
+    """``rows`` with the :data:`RATIOS` of ``table`` recomputed from rounded counts
+    (null where the table has it null or the published denominator is 0; null too when
+    a count of another table cannot be read)."""
+    spec = RATIOS.get(table or "", {})
+    spec = {c: v for c, v in spec.items() if c in rows.columns}
+    if not spec:
+        return rows
+    cols = rows.columns
     out = rows
+
+    def pub(col: str) -> Any:
+        c = F.col(col)
+        return rounded(c, rule.base) if col.endswith(C.EXPANDED_COUNT) else c.cast("double")
+
+    for i, (name, (num, den)) in enumerate(sorted(spec.items())):
+        n_expr = None
+        if isinstance(num, tuple) and num[0] == REVERSE:  # T_ij + T_ji (the reverse row)
+            rev = rows.select(C.LEVEL, F.col(C.ORIGIN_ID).alias(C.DEST_ID),
+                              F.col(C.DEST_ID).alias(C.ORIGIN_ID),
+                              rounded(num[1], rule.base).alias(f"_rev{i}"))
+            out = out.join(rev, [C.LEVEL, C.ORIGIN_ID, C.DEST_ID], how="left")
+            n_expr = pub(num[1]) + F.coalesce(F.col(f"_rev{i}"), F.lit(0.0))
+        else:
+            n_expr = pub(num)
+        if isinstance(den, tuple):
+            other, col, keys = den
+            d_expr = F.lit(None).cast("double")
+            if catalog is not None and month_key is not None and catalog.exists(other):
+                try:
+                    o = catalog.read(other, month=month_key)
+                except Exception:  # noqa: BLE001 (no partition of the month)
+                    o = None
+                if o is not None:
+                    o = o.select(F.col(C.LEVEL).alias(keys[0]), F.col(C.UNIT_ID).alias(keys[1]),
+                                 rounded(col, rule.base).alias(f"_den{i}"))
+                    out = out.join(o, list(keys), how="left")
+                    d_expr = F.col(f"_den{i}")
+        else:
+            d_expr = pub(den)
+        value = F.when(F.col(name).isNotNull() & (d_expr > 0), n_expr / d_expr)
+        out = out.withColumn(name, value.cast("double"))
+    return out.select(*cols)
+
+
+def published(rows: DataFrame, rule: Publication, table: str | None = None,
+              catalog: Any = None, month_key: str | None = None) -> DataFrame:
+    """The rows as they leave the operator under ``rule``: raw-count columns dropped
+    (unless ``publish_raw``), expanded counts rounded to the base, and the ratios and
+    per-day values of ``table`` (:data:`RATIOS`) recomputed from the rounded counts
+    (``catalog`` and ``month_key``: where a ratio's denominator is another table's
+    count); every other column unchanged, in the same order."""
+    out = _with_ratios(rows, table, rule, catalog, month_key)
     for c in expanded_columns(rows.columns):
         out = out.withColumn(c, rounded(c, rule.base))
     if not rule.publish_raw:

@@ -142,7 +142,7 @@ def export_month(catalog: Catalog, table: str, month_key: str, units: DataFrame,
     folder.mkdir(parents=True, exist_ok=True)
     rows = catalog.read(table, month=month_key)
     rule = publish.rule_for(catalog, month_key, privacy, rows)
-    pdf = _write_files(publish.published(rows, rule), table,
+    pdf = _write_files(publish.published(rows, rule, table, catalog, month_key), table,
                        export_paths(catalog.warehouse, month_key, table), units)
     levels = {str(k): int(v) for k, v in pdf[C.LEVEL].value_counts().sort_index().items()}
     info = {"table": table, "period": period(month_key), "rows": len(pdf), "levels": levels,
@@ -251,7 +251,8 @@ def export_day(catalog: Catalog, table: str, day: dt.date, units: DataFrame, *,
         privacy = job.cfg.privacy
     rows = catalog.read(table, dt=day)
     rule = publish.rule_for(catalog, day.strftime("%Y-%m"), privacy, rows)
-    return len(_write_files(publish.published(rows, rule), table,
+    return len(_write_files(publish.published(rows, rule, table, catalog,
+                                              day.strftime("%Y-%m")), table,
                             export_day_paths(catalog.warehouse, day, table), units))
 
 

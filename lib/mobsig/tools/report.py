@@ -103,7 +103,7 @@ def read_month(catalog, name: str, month, privacy: Any = None) -> Any:
     except InputError:  # the table does not exist (yet)
         return None
     rule = publish.rule_for(catalog, month_key(month), privacy, df)
-    return publish.published(df, rule).toPandas()
+    return publish.published(df, rule, name, catalog, month_key(month)).toPandas()
 
 
 def read_units(catalog) -> Any:
