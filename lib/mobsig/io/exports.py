@@ -444,6 +444,9 @@ def add_to_manifest(folder: str | Path, file: str, fmt: str, *, run_ids: list[st
                           "parameters": next((t["suppression"]["parameters"] for t in
                                               doc.get("tables", {}).values()), None),
                           "flag_columns": []},
+                      "publication": next((t.get("publication") for t in
+                                           doc.get("tables", {}).values()
+                                           if t.get("publication")), None),
                       "run_id": ",".join(run_ids) or None, "mobsig_version": _version(),
                       "exported_at": dt.datetime.now().astimezone()
                       .isoformat(timespec="seconds"), "note": note})
