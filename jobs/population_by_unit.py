@@ -60,7 +60,7 @@ def build(ctx: JobContext) -> list[Output]:
     ctx.check("population_levels", {"level_gap": gap}, table="population_by_unit",
               params={"max_level_gap": cfg.population.max_level_gap}, explain=worst)
     pv = cfg.privacy
-    out = population.published_coverage(ctx, privacy.with_suppression(
+    out = population.published_coverage(ctx, population.suppress(
         table, pv.k_min, pv.complementary, pv.suppress_zeros), units, ctx.read("cells"))
     if ctx.options.get("export", True):
         ctx.after_write(lambda: ctx.note_output(

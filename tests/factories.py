@@ -108,3 +108,20 @@ def write_day_inputs(spark, cfg: Config, events) -> None:
                            else fill.get(f.name, F.lit(None)).cast(f.dataType).alias(f.name)
                            for f in schema])
     cat.write(cells, "cells", {})
+
+
+def assert_published(frame: pd.DataFrame, warehouse, month_key: str = "2026-06") -> float:
+    """An export file's rows (pandas) follow the publication rule (mobsig.publish) of the
+    month's manifest: no raw-count column, every expanded count a multiple of the base.
+    Returns the base."""
+    from mobsig import publish
+    from mobsig.io.exports import month_folder
+
+    doc = json.loads((month_folder(warehouse, month_key) / "manifest.json").read_text())
+    bases = {t["publication"]["expanded_rounding_base"] for t in doc["tables"].values()}
+    assert len(bases) == 1, bases
+    base = bases.pop()
+    num = frame.assign(**{c: pd.to_numeric(frame[c])
+                          for c in publish.expanded_columns(list(frame.columns))})
+    assert publish.violations(num, base) == []
+    return base

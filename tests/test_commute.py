@@ -22,7 +22,7 @@ from mobsig.errors import ConfigError
 from mobsig.io.catalog import Catalog
 from mobsig.schema import load_schema
 from mobsig.synth import evaluate as ev
-from tests.factories import MONTH
+from tests.factories import MONTH, assert_published
 
 K = 15
 PARTS = [m for m in cm.MEASURES if m not in cm.TOTALS]
@@ -630,15 +630,21 @@ def test_city_tables_and_exports_hold_suppression(spark, city_commute):
     csv = pd.read_csv(files["commute"]["csv"], **read)
     od_csv = pd.read_csv(files["commute_od"]["csv"], **read)
     assert len(csv) == len(pub) and len(od_csv) == len(od)
-    for frame in (pub, csv):
-        for m in cm.MEASURES:
-            n, hidden = frame[cm.raw_col(m)], frame[cm.suppressed_col(m)].astype(bool)
-            assert ((n[~hidden] == 0) | (n[~hidden] >= K)).all(), m
-            assert frame.loc[hidden, [cm.raw_col(m), cm.expanded_col(m)]].isna().all().all()
-    for frame in (od, od_csv):
-        hidden = frame["is_suppressed"].astype(bool)
-        assert (frame.loc[~hidden, "raw_count"] >= K).all()
-        assert frame.loc[hidden, ["raw_count", "expanded_count"]].isna().all().all()
+    for m in cm.MEASURES:
+        n, hidden = pub[cm.raw_col(m)], pub[cm.suppressed_col(m)].astype(bool)
+        assert ((n[~hidden] == 0) | (n[~hidden] >= K)).all(), m
+        assert pub.loc[hidden, [cm.raw_col(m), cm.expanded_col(m)]].isna().all().all()
+        # the export: raw counts withheld, expanded ones rounded, the same cells hidden
+        shown = csv[cm.suppressed_col(m)].astype(bool)
+        assert shown.sum() == hidden.sum(), m
+        assert csv.loc[shown, cm.expanded_col(m)].isna().all(), m
+    hidden = od["is_suppressed"].astype(bool)
+    assert (od.loc[~hidden, "raw_count"] >= K).all()
+    assert od.loc[hidden, ["raw_count", "expanded_count"]].isna().all().all()
+    assert od_csv.loc[od_csv["is_suppressed"].astype(bool), "expanded_count"].isna().all()
+    assert od_csv["is_suppressed"].sum() == hidden.sum()
+    for frame in (csv, od_csv):
+        assert_published(frame, cfg.warehouse)
     sup = {m: pub[cm.suppressed_col(m)] for m in cm.MEASURES}
     for m in cm.MEASURES:
         sib = sup[m].groupby([pub["level"], pub["parent_id"].fillna("")])

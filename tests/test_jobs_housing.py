@@ -17,7 +17,7 @@ from mobsig.errors import ConfigError
 from mobsig.io.catalog import Catalog
 from mobsig.schema import load_schema
 from mobsig.synth import evaluate as ev
-from tests.factories import MONTH
+from tests.factories import MONTH, assert_published
 
 MEASURES = ("employed_residents", "jobs", "live_and_work")
 RATIOS = {"jobs_housing_ratio": ("jobs", "employed_residents"),
@@ -285,13 +285,17 @@ def test_city_export_holds_suppression(spark, jobs):
     csv = pd.read_csv(export_paths(cfg.warehouse, "2026-06", "jobs_housing")["csv"],
                       encoding="utf-8-sig", dtype={"unit_id": str, "parent_id": str})
     assert len(csv) == len(published)
-    for frame in (published, csv):
-        for m in MEASURES:
-            raw = frame[f"{m}_raw_count"]
-            hidden = frame[f"is_{m}_suppressed"].astype(bool)
-            assert ((raw[~hidden] == 0) | (raw[~hidden] >= k)).all(), m
-            assert frame.loc[hidden, [f"{m}_raw_count", f"{m}_expanded_count"]].isna().all(
-                ).all()
+    for m in MEASURES:
+        raw = published[f"{m}_raw_count"]
+        hidden = published[f"is_{m}_suppressed"].astype(bool)
+        assert ((raw[~hidden] == 0) | (raw[~hidden] >= k)).all(), m
+        assert published.loc[hidden, [f"{m}_raw_count", f"{m}_expanded_count"]].isna().all(
+            ).all()
+        # the export: raw counts withheld, expanded ones rounded, the same cells hidden
+        shown = csv[f"is_{m}_suppressed"].astype(bool)
+        assert shown.sum() == hidden.sum() and csv.loc[shown, f"{m}_expanded_count"].isna(
+            ).all(), m
+    assert_published(csv, cfg.warehouse)
     hidden_any = False
     for m in MEASURES:
         sup = published[f"is_{m}_suppressed"]

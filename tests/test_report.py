@@ -24,7 +24,7 @@ import pytest
 
 from mobsig import columns as C
 from mobsig.schema import Column, TableSchema, load_schema
-from tests.factories import MONTH
+from tests.factories import MONTH, assert_published
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium"
                                          if Path("/usr/bin/chromium").exists() else None)
@@ -378,7 +378,9 @@ def test_city_exports_geopackage_and_manifest_hold_the_tables(spark, chain):
     town = pyogrio.read_dataframe(gpkg, layer="population_by_unit_township")
     county = pyogrio.read_dataframe(gpkg, layer="population_by_unit_county")
     hidden = town[C.IS_SUPPRESSED].astype(bool)
-    assert hidden.any() and town.loc[hidden, C.RAW_COUNT].isna().all()
+    assert hidden.any() and town.loc[hidden, C.EXPANDED_COUNT].isna().all()
+    assert C.RAW_COUNT not in town.columns  # raw counts stay with the operator
+    assert_published(town, cfg.warehouse)
     recovered = 0
     for (parent, cls), kids in town.groupby([C.PARENT_ID, C.POP_CLASS]):
         total = county[(county[C.UNIT_ID] == parent) & (county[C.POP_CLASS] == cls)]

@@ -817,6 +817,17 @@ class PrivacyConfig:
     allow_below_floor: bool = param(
         False, "Explicit override: accept k_min below k_floor, or complementary: false. "
         "Every export's manifest then records it with the parameters.")
+    publish_raw: bool = param(
+        False, "Also publish the raw (pre-expansion) counts in the exports and the report. "
+        "Off by default: a published raw count next to its expanded count shows the "
+        "expansion factor, and official population / factor gives a county's sample "
+        "residents (suppressed cells recovered by division and subtraction). Recorded in "
+        "every manifest.")
+    rounding_multiple: float = param(
+        2.0, "Published expanded counts are rounded to a base of at least this many times "
+        "the month's largest expansion factor (then up to the next 1-2-5 number), so each "
+        "published value fits two or more raw counts whatever the factor, and neither "
+        "the factor nor a raw count can be read back; the base is in the manifest.", ge=2.0)
 
     def weakened(self) -> list[str]:
         """What weakens the rule below the floor (empty: nothing)."""

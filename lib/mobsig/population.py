@@ -14,7 +14,8 @@ layers and ``expansion_factors`` and chains them:
 4. ``class_counts`` and ``daily_present``: distinct users and summed weights per unit.
 5. ``complete``: every unit of every polygon layer gets every class (zeros included) so
    a missing row never stands for "small".
-Suppression (mobsig.privacy) is applied last, on the raw counts.
+Suppression (mobsig.privacy, :func:`suppress`) is applied last, on the raw counts
+(daily_present: on its card-days, never on the rounded mean).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from mobsig import columns as C
+from mobsig import privacy
 from mobsig.geo import h3_hex, next_month
 from mobsig.residence import day_pieces
 
@@ -36,6 +38,10 @@ GRID_LEVEL = C.GRID_LEVEL
 ROLE_POINTS = (("home", C.HOME_LON, C.HOME_LAT), ("night", C.NIGHT_LON, C.NIGHT_LAT),
                ("work", C.WORK_LON, C.WORK_LAT))
 N_DAYS = "n_days"  # daily_present: the days averaged over (a one-row frame)
+DAILY_PRESENT = "daily_present"
+# daily_present: the unrounded mean distinct cards per day (card-days / days), carried
+# from :func:`daily_present` to :func:`suppress` (which decides on it) and dropped there
+DAILY_MEAN = "_daily_mean"
 
 # level_gaps output (parent unit and class against the sum over its child units)
 PARENT_LEVEL = "parent_level"
@@ -192,7 +198,9 @@ def daily_present(day_members: DataFrame, weights: DataFrame, n_days: DataFrame)
     'daily_present'). ``day_members``: ``user_id``, ``key_date``, ``level``, ``unit_id``
     (transit and non-counted cards already removed); ``n_days``: one row, column
     ``n_days``: the days averaged over (days of the month with any stay; at least 1).
-    ``raw_count`` is the rounded mean."""
+    ``raw_count`` is the rounded mean, ``_daily_mean`` (:data:`DAILY_MEAN`) the exact one
+    (card-days / days): suppression decides on it (:func:`suppress`), never on the
+    rounded mean."""
     per = day_members.select(C.USER_ID, C.KEY_DATE, C.LEVEL, C.UNIT_ID).distinct() \
         .join(weights, C.USER_ID, how="left")
     daily = per.groupBy(C.LEVEL, C.UNIT_ID, C.KEY_DATE).agg(
@@ -204,26 +212,59 @@ def daily_present(day_members: DataFrame, weights: DataFrame, n_days: DataFrame)
             .crossJoin(n_days.select(N_DAYS))
             .select(C.LEVEL, C.UNIT_ID, F.round(F.col("_n") / days).cast("bigint")
                     .alias(C.RAW_COUNT), (F.col("_w") / days).alias(C.EXPANDED_COUNT),
-                    F.lit("daily_present").alias(C.POP_CLASS)))
+                    F.lit(DAILY_PRESENT).alias(C.POP_CLASS),
+                    (F.col("_n") / days).alias(DAILY_MEAN)))
 
 
 def complete(counts: DataFrame, units: DataFrame) -> DataFrame:
     """Every (polygon unit, class) row, zeros filled, plus the grid rows that exist.
 
     Returns ``level``, ``unit_id``, ``unit_name``, ``parent_id``, ``pop_class``,
-    ``raw_count``, ``expanded_count``.
+    ``raw_count``, ``expanded_count``, and ``_daily_mean`` (:data:`DAILY_MEAN`: the exact
+    mean of the daily_present rows, 0 where filled; null for the other classes) when
+    ``counts`` has it.
     """
     classes = F.explode(F.array(*[F.lit(c) for c in POP_CLASSES_OUT])).alias(C.POP_CLASS)
     grid = units.select(C.LEVEL, C.UNIT_ID, C.UNIT_NAME, C.PARENT_ID).select("*", classes)
+    mean = []
+    if DAILY_MEAN in counts.columns:
+        mean = [F.when(F.col(C.POP_CLASS) == DAILY_PRESENT, F.coalesce(
+            DAILY_MEAN, F.lit(0.0))).alias(DAILY_MEAN)]
     filled = grid.join(counts, [C.LEVEL, C.UNIT_ID, C.POP_CLASS], how="left").select(
         C.LEVEL, C.UNIT_ID, C.UNIT_NAME, C.PARENT_ID, C.POP_CLASS,
         F.coalesce(C.RAW_COUNT, F.lit(0).cast("bigint")).alias(C.RAW_COUNT),
-        F.coalesce(C.EXPANDED_COUNT, F.lit(0.0)).alias(C.EXPANDED_COUNT))
+        F.coalesce(C.EXPANDED_COUNT, F.lit(0.0)).alias(C.EXPANDED_COUNT), *mean)
     cells = counts.where(F.col(C.LEVEL) == GRID_LEVEL).select(
         C.LEVEL, C.UNIT_ID, F.lit(None).cast("string").alias(C.UNIT_NAME),
         F.lit(None).cast("string").alias(C.PARENT_ID), C.POP_CLASS, C.RAW_COUNT,
-        C.EXPANDED_COUNT)
+        C.EXPANDED_COUNT, *([DAILY_MEAN] if mean else []))
     return filled.unionByName(cells)
+
+
+def suppress(table: DataFrame, k_min: int, complementary: bool,
+             suppress_zeros: bool) -> DataFrame:
+    """Small-count suppression of :func:`population_table` rows
+    (``privacy.with_suppression``), with ``daily_present`` decided on its card-days, not
+    on its rounded mean (``raw_count``): a daily_present cell is a zero only when no card
+    was there on any day, and it is published only when card-days / days (the exact
+    mean, :data:`DAILY_MEAN`) is at least ``k_min``, so at least k_min distinct cards
+    (and k_min x days card-days) stand behind it. (A rounded mean of 0 for 1-6
+    card-days of 14 days was published as a zero whose expanded count gave the card-days
+    back.) The other classes decide on their raw counts. Returns the table without
+    :data:`DAILY_MEAN`, ``raw_count`` of daily_present rows the rounded mean."""
+    if DAILY_MEAN not in table.columns:
+        return privacy.with_suppression(table, k_min, complementary, suppress_zeros)
+    mean = F.col(DAILY_MEAN)
+    # floor(mean) < k_min exactly when mean < k_min; at least 1 when any card-day
+    decide = F.when((F.col(C.POP_CLASS) == DAILY_PRESENT) & mean.isNotNull(), F.when(
+        mean > 0, F.greatest(F.floor(mean), F.lit(1)).cast("bigint"))
+        .otherwise(F.lit(0).cast("bigint"))).otherwise(F.col(C.RAW_COUNT))
+    kept = "_published_raw"
+    swapped = table.withColumn(kept, F.col(C.RAW_COUNT)).withColumn(C.RAW_COUNT, decide)
+    out = privacy.with_suppression(swapped, k_min, complementary, suppress_zeros)
+    raw = F.when(F.col(C.IS_SUPPRESSED), F.lit(None).cast("bigint")).otherwise(F.col(kept))
+    return out.select(*[raw.alias(c) if c == C.RAW_COUNT else F.col(c)
+                        for c in out.columns if c not in (kept, DAILY_MEAN)])
 
 
 def level_gaps(table: DataFrame, classes: tuple[str, ...] = ADDITIVE_CLASSES,
@@ -307,7 +348,8 @@ def population_table(places: DataFrame, factors: DataFrame, age_factors: DataFra
     dkeys = [C.USER_ID, C.KEY_DATE, C.LON, C.LAT]
     day_members = assign_units(day_pts, units, dkeys).unionByName(
         with_grid(day_pts, dkeys, grid_resolution))
-    return complete(counts.unionByName(daily_present(day_members, weights, n_days)), units)
+    return complete(counts.unionByName(daily_present(day_members, weights, n_days),
+                                       allowMissingColumns=True), units)
 
 
 # why a published count is null (``null_reason``)

@@ -253,6 +253,8 @@ def _cell(row: pd.Series | None, flag: str = C.IS_SUPPRESSED,
         return ""
     if bool(row.get(flag)):
         return withheld()
+    if raw not in row.index:  # raw counts are not published (privacy.publish_raw)
+        return fmt_count(row.get(value))
     return f"{fmt_count(row.get(value))} <small>({fmt_count(row.get(raw))})</small>"
 
 
@@ -266,7 +268,10 @@ def population_tables(data: ReportData, rows: pd.DataFrame) -> str:
         ids = county[[C.UNIT_ID, C.UNIT_NAME]].drop_duplicates().sort_values(C.UNIT_ID)
         body = [[esc(str(u)), esc(str(n or ""))] + [_cell(by.get((u, c))) for c in classes]
                 for u, n in ids.itertuples(index=False)]
-        out.append("<h3>Counties</h3><p>Expanded count (cards in brackets).</p>"
+        note = ("Expanded count (cards in brackets)." if C.RAW_COUNT in rows.columns
+                else "Expanded count, rounded as published (raw card counts are not "
+                "published).")
+        out.append(f"<h3>Counties</h3><p>{note}</p>"
                    + table_html(["county", "name", *classes], body,
                                 numeric=set(range(2, 2 + len(classes)))))
     for level, label in (("township", "townships"), (C.GRID_LEVEL, "H3 cells")):
@@ -279,15 +284,16 @@ def population_tables(data: ReportData, rows: pd.DataFrame) -> str:
                        f"or empty).</p>")
             continue
         top = part.sort_values(C.EXPANDED_COUNT, ascending=False).head(10)
+        raw = C.RAW_COUNT in rows.columns  # published only with privacy.publish_raw
         body = [[esc(str(r[C.UNIT_ID])), esc(str(r.get(C.UNIT_NAME) or "")),
-                 esc(str(r.get(C.PARENT_ID) or "")), fmt_count(r[C.EXPANDED_COUNT]),
-                 fmt_count(r[C.RAW_COUNT])] for _, r in top.iterrows()]
+                 esc(str(r.get(C.PARENT_ID) or "")), fmt_count(r[C.EXPANDED_COUNT])]
+                + ([fmt_count(r[C.RAW_COUNT])] if raw else []) for _, r in top.iterrows()]
         n_hidden = int(((rows[C.LEVEL] == level) & (rows[C.POP_CLASS] == "actual_service")
                         & rows[C.IS_SUPPRESSED].astype(bool)).sum())
         out.append(f"<h3>Top {len(top)} {label} by actual service population</h3>"
                    f"<p>Published units only ({n_hidden} withheld).</p>"
-                   + table_html(["unit", "name", "parent", "people (expanded)", "cards"],
-                                body, numeric={3, 4}))
+                   + table_html(["unit", "name", "parent", "people (expanded)"]
+                                + (["cards"] if raw else []), body, numeric={3, 4}))
     return "\n".join(out)
 
 
@@ -608,8 +614,10 @@ by {esc(data.version)}{docs}.</p></header>
 {body}
 <footer>{_not_shown(data)}Coordinates CGCS2000 (EPSG:4490). Expanded counts 扩样数量
 weight each card by its
-home county's expansion factor (official population ÷ identified sample residents); cards
-原样数量 are the operator's distinct cards. Withheld values are never shown or drawn as zero.
+home county's expansion factor (official population ÷ identified sample residents) and are
+shown rounded as the exports publish them (mobsig.publish); raw card counts 原样数量 stay
+with the operator unless privacy.publish_raw. Withheld values are never shown or drawn as
+zero.
 </footer>
 </main></body></html>
 """

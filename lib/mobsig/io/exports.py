@@ -53,6 +53,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from mobsig import columns as C
+from mobsig import publish
 from mobsig.geo import h3_polygon
 from mobsig.io.catalog import Catalog
 
@@ -123,8 +124,10 @@ def projjson(crs: str = CRS) -> str:
 
 def export_month(catalog: Catalog, table: str, month_key: str, units: DataFrame, *,
                  privacy: Any = None, run_id: str | None = None) -> int:
-    """Write the month's ``table`` rows (as written) to the export folder and rebuild the
-    folder's GeoPackage and manifest; ``units``: unit polygons (``level``, ``unit_id``,
+    """Write the month's ``table`` rows, as published (:func:`mobsig.publish.published`:
+    raw counts withheld unless ``privacy.publish_raw``, expanded counts rounded to the
+    month's base; the rule in the manifest's ``publication``), to the export folder and
+    rebuild the folder's GeoPackage and manifest; ``units``: unit polygons (``level``, ``unit_id``,
     ``geometry``). ``privacy`` (the config's privacy section: k_min, complementary,
     suppress_zeros) and ``run_id`` default to those of the job run in progress. Returns
     the rows."""
@@ -137,13 +140,15 @@ def export_month(catalog: Catalog, table: str, month_key: str, units: DataFrame,
     run_id = run_id or current_context().get("run")
     folder = month_folder(catalog.warehouse, month_key)
     folder.mkdir(parents=True, exist_ok=True)
-    pdf = _write_files(catalog.read(table, month=month_key), table,
+    rows = catalog.read(table, month=month_key)
+    rule = publish.rule_for(catalog, month_key, privacy, rows)
+    pdf = _write_files(publish.published(rows, rule, table, catalog, month_key), table,
                        export_paths(catalog.warehouse, month_key, table), units)
     levels = {str(k): int(v) for k, v in pdf[C.LEVEL].value_counts().sort_index().items()}
     info = {"table": table, "period": period(month_key), "rows": len(pdf), "levels": levels,
             "run_id": run_id, "mobsig_version": _version(),
             "exported_at": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-            "suppression": suppression(table, privacy)}
+            "suppression": suppression(table, privacy), "publication": rule.manifest()}
     with _locked(folder):
         manifest = read_manifest(folder)
         tables = manifest.get("tables", {})
@@ -233,12 +238,22 @@ def _desire_lines(rows: DataFrame, geom: DataFrame) -> DataFrame:
         *rows.columns, C.GEOMETRY)
 
 
-def export_day(catalog: Catalog, table: str, day: dt.date, units: DataFrame) -> int:
-    """Write the day's ``table`` rows (as written) to ``exports/dt=YYYY-MM-DD/``: its
-    GeoParquet and CSV (no GeoPackage or manifest for a day folder). Returns the rows."""
+def export_day(catalog: Catalog, table: str, day: dt.date, units: DataFrame, *,
+               privacy: Any = None) -> int:
+    """Write the day's ``table`` rows (as published: :func:`mobsig.publish.published`, the
+    rounding base of the day's month) to ``exports/dt=YYYY-MM-DD/``: its GeoParquet and
+    CSV (no GeoPackage or manifest for a day folder). ``privacy`` defaults to the config
+    of the job run in progress. Returns the rows."""
+    from mobsig.runner import current_job
+
+    job = current_job()
+    if privacy is None and job is not None:
+        privacy = job.cfg.privacy
     rows = catalog.read(table, dt=day)
-    return len(_write_files(rows, table, export_day_paths(catalog.warehouse, day, table),
-                            units))
+    rule = publish.rule_for(catalog, day.strftime("%Y-%m"), privacy, rows)
+    return len(_write_files(publish.published(rows, rule, table, catalog,
+                                              day.strftime("%Y-%m")), table,
+                            export_day_paths(catalog.warehouse, day, table), units))
 
 
 def export_day_paths(warehouse: str | Path, day: dt.date, table: str) -> dict[str, str]:
@@ -388,7 +403,8 @@ def write_manifest(folder: Path, month_key: str, tables: dict[str, dict[str, Any
         t = tables[table]
         return {"file": file, "format": fmt, "table": table, "layer": layer,
                 "level": level, "crs": crs, "period": t["period"], "rows": rows,
-                "suppression": t["suppression"], "run_id": t["run_id"],
+                "suppression": t["suppression"], "publication": t.get("publication"),
+                "run_id": t["run_id"],
                 "mobsig_version": t["mobsig_version"], "exported_at": t["exported_at"]}
 
     for table in sorted(tables):
@@ -428,6 +444,9 @@ def add_to_manifest(folder: str | Path, file: str, fmt: str, *, run_ids: list[st
                           "parameters": next((t["suppression"]["parameters"] for t in
                                               doc.get("tables", {}).values()), None),
                           "flag_columns": []},
+                      "publication": next((t.get("publication") for t in
+                                           doc.get("tables", {}).values()
+                                           if t.get("publication")), None),
                       "run_id": ",".join(run_ids) or None, "mobsig_version": _version(),
                       "exported_at": dt.datetime.now().astimezone()
                       .isoformat(timespec="seconds"), "note": note})

@@ -84,9 +84,12 @@ def exported_tables() -> tuple[list[str], list[str]]:
     return shown, hidden
 
 
-def read_month(catalog, name: str, month) -> Any:
-    """A table's rows of the month as pandas (monthly tables: the month partition; daily
-    tables: the month's days), or None when the table does not exist."""
+def read_month(catalog, name: str, month, privacy: Any = None) -> Any:
+    """A table's rows of the month as pandas, as published (monthly tables: the month
+    partition; daily tables: the month's days; :func:`mobsig.publish.published` with the
+    month's rule and ``privacy``, the config's privacy section: the report shows what
+    the exports show), or None when the table does not exist."""
+    from mobsig import publish
     from mobsig.jobargs import month_days, month_key
 
     schema = catalog.schema(name)
@@ -99,7 +102,8 @@ def read_month(catalog, name: str, month) -> Any:
             return None  # a table without a period is not part of a monthly report
     except InputError:  # the table does not exist (yet)
         return None
-    return df.toPandas()
+    rule = publish.rule_for(catalog, month_key(month), privacy, df)
+    return publish.published(df, rule, name, catalog, month_key(month)).toPandas()
 
 
 def read_units(catalog) -> Any:
@@ -132,7 +136,7 @@ def gather(spark, cfg: Config, month, docs=None, out_dir: Path | None = None):
     tables = {}
     shown, hidden = exported_tables()
     for name in shown:
-        pdf = read_month(catalog, name, month)
+        pdf = read_month(catalog, name, month, cfg.privacy)
         if pdf is not None and len(pdf):
             tables[name] = pdf
     if not tables:
