@@ -810,12 +810,25 @@ class PrivacyConfig:
     allow_below_floor: bool = param(
         False, "Explicit override: accept k_min below k_floor, or complementary: false. "
         "Every export's manifest then records it with the parameters.")
+    protection_width: int = param(
+        0, "Interval audit of population_by_unit: every suppressed cell's feasible "
+        "interval (least to greatest value an attacker can solve for from the published "
+        "counts and every relation between them) must be at least this wide; 0 = k_min. "
+        "Below k_floor it weakens the rule (privacy.allow_below_floor).", ge=0)
+
+    @property
+    def width(self) -> int:
+        """The protection width in force (``protection_width``, or ``k_min`` when 0)."""
+        return self.protection_width or self.k_min
 
     def weakened(self) -> list[str]:
         """What weakens the rule below the floor (empty: nothing)."""
         out = []
         if self.k_min < self.k_floor:
             out.append(f"privacy.k_min={self.k_min} is below privacy.k_floor={self.k_floor}")
+        if 0 < self.protection_width < self.k_floor:
+            out.append(f"privacy.protection_width={self.protection_width} is below "
+                       f"privacy.k_floor={self.k_floor}")
         if not self.complementary:
             out.append("privacy.complementary=false leaves suppressed cells recoverable by "
                        "subtraction")
