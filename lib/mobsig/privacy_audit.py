@@ -57,6 +57,7 @@ on the order of the rows (the table is put in its canonical order first).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Sequence
 
@@ -89,7 +90,7 @@ class System:
     ub_text: list[str]
     parent: np.ndarray
 
-    @property
+    @functools.cached_property
     def rows(self) -> sparse.csr_matrix:
         """eq and ub stacked (a row id below ``eq.shape[0]`` is an equation)."""
         return sparse.vstack([self.eq, self.ub]).tocsr()
@@ -411,12 +412,26 @@ def audit(pdf: pd.DataFrame, hidden: np.ndarray, width: float, *,
     ``pdf``: the unsuppressed table (``level``, ``unit_id``, ``parent_id``, ``by``,
     ``raw_count``); ``hidden``: the mask of suppressed rows; ``width``: the protection
     width; ``system``: :func:`relations` of ``pdf`` (built when None); ``cache``: a dict
-    kept between calls on the same table (components already solved are reused)."""
+    kept between calls on the same table (components already solved are reused);
+    ``shortcut``: see the module doc (False: both bounds of every cell are solved)."""
     t0 = time.perf_counter()
-    hidden = np.asarray(hidden, bool)
     system = system or relations(pdf, identities, additive, by)
     raw = pdf[C.RAW_COUNT].fillna(0).to_numpy(float)
-    cache = {} if cache is None else cache
+    u, lo, hi, exact, binding, n_prog, n_comp = _bounds(
+        raw, np.asarray(hidden, bool), float(width), system, suppress_zeros, shortcut,
+        integer, {} if cache is None else cache, engine)
+    cells = pd.DataFrame({C.LEVEL: pdf[C.LEVEL].to_numpy()[u],
+                          C.UNIT_ID: pdf[C.UNIT_ID].to_numpy()[u],
+                          by: pdf[by].to_numpy()[u], C.RAW_COUNT: raw[u].astype(np.int64),
+                          LO: lo, HI: hi, WIDTH: hi - lo, EXACT: exact, "pos": u})
+    cells[PROTECTED] = cells[WIDTH] >= width
+    return Audit(cells, float(width), n_prog, time.perf_counter() - t0, n_comp, binding)
+
+
+def _bounds(raw, hidden, width, system, suppress_zeros, shortcut, integer, cache, engine):
+    """The intervals of the hidden cells (see :func:`audit`): their positions, lo, hi,
+    exact, the binding rows of each (position -> global row ids), programmes solved and
+    components."""
     u = np.flatnonzero(hidden)
     k = np.flatnonzero(~hidden)
     lo = np.zeros(len(u))
@@ -461,12 +476,7 @@ def audit(pdf: pd.DataFrame, hidden: np.ndarray, width: float, *,
             lo[vars_c], hi[vars_c], exact[vars_c] = clo, chi, cex
             for j, b in zip(vars_c, cbind, strict=True):
                 binding[int(u[j])] = b
-    cells = pd.DataFrame({C.LEVEL: pdf[C.LEVEL].to_numpy()[u],
-                          C.UNIT_ID: pdf[C.UNIT_ID].to_numpy()[u],
-                          by: pdf[by].to_numpy()[u], C.RAW_COUNT: raw[u].astype(np.int64),
-                          LO: lo, HI: hi, WIDTH: hi - lo, EXACT: exact, "pos": u})
-    cells[PROTECTED] = cells[WIDTH] >= width
-    return Audit(cells, float(width), n_prog, time.perf_counter() - t0, n_comp, binding)
+    return u, lo, hi, exact, binding, n_prog, n_comp
 
 
 def audited_suppression_mask(pdf: pd.DataFrame, k_min: int, width: float | None = None,
@@ -497,17 +507,18 @@ def audited_suppression_mask(pdf: pd.DataFrame, k_min: int, width: float | None 
     first = sup.copy()
     n_prog = 0
     rounds = 0
-    result = audit(tab, sup, width, suppress_zeros=suppress_zeros, system=system,
-                   shortcut=shortcut, cache=cache, by=by, engine=engine)
+    rawf = raw.astype(float)
     for _ in range(max_rounds if complementary else 0):
-        bad = result.cells[~result.cells[PROTECTED]]
-        if bad.empty:
+        u, lo, hi, _e, binding, n, _c = _bounds(rawf, sup, width, system, suppress_zeros,
+                                                shortcut, True, cache, engine)
+        n_prog += n
+        bad = u[(hi - lo) < width]
+        if not len(bad):
             break
         used: set[int] = set()
         picks: set[int] = set()
-        for j in bad["pos"].to_numpy()[np.argsort(rank[bad["pos"].to_numpy()],
-                                                  kind="stable")]:
-            bind = result.binding.get(int(j), set())
+        for j in bad[np.argsort(rank[bad], kind="stable")]:
+            bind = binding.get(int(j), set())
             if bind & used:
                 continue
             pick = None
@@ -528,9 +539,8 @@ def audited_suppression_mask(pdf: pd.DataFrame, k_min: int, width: float | None 
             break
         sup[list(picks)] = True
         rounds += 1
-        n_prog += result.n_programs
-        result = audit(tab, sup, width, suppress_zeros=suppress_zeros, system=system,
-                       shortcut=shortcut, cache=cache, by=by, engine=engine)
+    result = audit(tab, sup, width, suppress_zeros=suppress_zeros, system=system,
+                   shortcut=shortcut, cache=cache, by=by, engine=engine)
     mask = np.empty(len(tab), bool)
     mask[order] = sup
     result.cells["pos"] = order[result.cells["pos"].to_numpy()]
