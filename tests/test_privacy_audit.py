@@ -318,3 +318,26 @@ def test_protection_width_config():
         build_config({}, ["privacy.protection_width=5"])
     weak = build_config({}, ["privacy.protection_width=5", "privacy.allow_below_floor=true"])
     assert weak.privacy.width == 5
+
+
+def test_employed_cells_are_a_system_of_their_own():
+    """jobs_housing's jobs are population_by_unit's employed cells: the audited rule on the
+    employed rows alone (jobs_housing: measure 'jobs', no identities) hides exactly the
+    cells it hides in the whole table (no relation links employed to another class)."""
+    rng = np.random.default_rng(11)
+    for _ in range(3):
+        pdf = county_table(rng, n_counties=4)
+        emp = pdf[pdf["pop_class"] == "resident"].copy()
+        emp["raw_count"] = rng.poisson(emp["raw_count"].to_numpy() * 0.6)
+        town = emp["level"] == "township"
+        county = emp[town].groupby("parent_id")["raw_count"].sum()
+        emp.loc[emp["level"] == "county", "raw_count"] = \
+            emp.loc[emp["level"] == "county", "unit_id"].map(county).to_numpy()
+        emp.loc[emp["level"] == "city", "raw_count"] = int(county.sum())
+        full = pd.concat([pdf, emp.assign(pop_class="employed")], ignore_index=True)
+        mask, result = pa.audited_suppression_mask(full, K)
+        assert result.passed
+        jobs = emp.rename(columns={"pop_class": "measure"}).assign(measure="jobs")
+        alone, _ = pa.audited_suppression_mask(jobs, K, identities=(), additive=("jobs",),
+                                               by="measure")
+        assert (mask[len(pdf):] == alone).all()
