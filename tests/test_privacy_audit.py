@@ -341,3 +341,14 @@ def test_employed_cells_are_a_system_of_their_own():
         alone, _ = pa.audited_suppression_mask(jobs, K, identities=(), additive=("jobs",),
                                                by="measure")
         assert (mask[len(pdf):] == alone).all()
+
+
+def test_failures_name_the_breakdown_of_another_table():
+    """jobs_housing audits its ``measure`` breakdown: the message names it."""
+    pdf = _frame([("county", None, "C", "jobs", 92)]
+                 + [("township", "C", f"T{i}", "jobs", v)
+                    for i, v in enumerate([1, 1, 40, 50])]).rename(
+        columns={"pop_class": "measure"})
+    mask = privacy.suppression_mask(pdf, K, identities=(), by="measure")
+    result = pa.audit(pdf, mask, K, identities=(), additive=("jobs",), by="measure")
+    assert "township T0 jobs: [1, 1]" in result.failures()

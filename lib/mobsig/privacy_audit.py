@@ -231,6 +231,7 @@ class Audit:
     binding: dict[int, set[int]] = dataclasses.field(default_factory=dict, repr=False)
     added: int = 0  # complements the audit added to the group rule's (the rule's result)
     rounds: int = 0
+    by: str = C.POP_CLASS  # the breakdown column of ``cells``
 
     @property
     def passed(self) -> bool:
@@ -245,8 +246,9 @@ class Audit:
         """The narrowest interval (inf without suppressed cells or when all unbounded)."""
         return float(self.cells[WIDTH].min()) if len(self.cells) else float("inf")
 
-    def failures(self, n: int = 10, by: str = C.POP_CLASS) -> str:
+    def failures(self, n: int = 10) -> str:
         """The under-protected cells with their intervals (the gate's message)."""
+        by = self.by
         bad = self.cells[~self.cells[PROTECTED]].sort_values([WIDTH, C.LEVEL, C.UNIT_ID, by])
         items = [f"{r[C.LEVEL]} {r[C.UNIT_ID]} {r[by]}: [{r[LO] + 0.0:g}, {r[HI] + 0.0:g}]"
                  for _, r in bad.head(n).iterrows()]
@@ -426,7 +428,8 @@ def audit(pdf: pd.DataFrame, hidden: np.ndarray, width: float, *,
                           by: pdf[by].to_numpy()[u], C.RAW_COUNT: raw[u].astype(np.int64),
                           LO: lo, HI: hi, WIDTH: hi - lo, EXACT: exact, "pos": u})
     cells[PROTECTED] = cells[WIDTH] >= width
-    return Audit(cells, float(width), n_prog, time.perf_counter() - t0, n_comp, binding)
+    return Audit(cells, float(width), n_prog, time.perf_counter() - t0, n_comp, binding,
+                 by=by)
 
 
 def _bounds(raw, hidden, width, system, suppress_zeros, shortcut, integer, cache, engine):
