@@ -14,11 +14,13 @@ is_balanced when jobs_housing.balanced_min <= ratio <= jobs_housing.balanced_max
 expansion.rake_ages: of its county and age band). Before anything is written, employed
 residents and jobs must add up from child units to their parent within
 population.max_level_gap (gate jobs_housing_levels). Every count is suppressed below
-privacy.k_min with complementary suppression; a ratio computed from a suppressed count is
-null with ``<ratio>_null_reason`` = suppressed, and a ratio without a denominator (nobody
-employed lives, or works, in the unit) is null with reason no_employed_residents /
-no_jobs, never a measured 0. Replaces the month's partitions of ``jobs_housing`` and
-writes ``<warehouse>/exports/month=YYYY-MM/jobs_housing.parquet`` (GeoParquet with the unit
+privacy.k_min with complementary suppression (jobs, population_by_unit's employed cells,
+with its audited rule and the interval audit as a gate, privacy_audit: the same mask);
+a ratio computed from a suppressed count is null with ``<ratio>_null_reason`` =
+suppressed, and a ratio without a denominator (nobody employed lives, or works, in the
+unit) is null with reason no_employed_residents / no_jobs, never a measured 0.
+Replaces the month's partitions of ``jobs_housing`` and writes
+``<warehouse>/exports/month=YYYY-MM/jobs_housing.parquet`` (GeoParquet with the unit
 geometry) and ``jobs_housing.csv`` (UTF-8 with BOM).
 """
 
@@ -27,7 +29,7 @@ from __future__ import annotations
 from pyspark.sql import functions as F
 
 from mobsig import columns as C
-from mobsig import expansion, jobs_housing, population, privacy
+from mobsig import expansion, jobs_housing, population, privacy, privacy_audit
 from mobsig.geo import unit_polygons
 from mobsig.io.exports import export_month
 from mobsig.runner import JobContext, Output
@@ -64,8 +66,10 @@ def build(ctx: JobContext) -> list[Output]:
     ctx.check("jobs_housing_levels", {"level_gap": gap}, table="jobs_housing",
               params={"max_level_gap": cfg.population.max_level_gap}, explain=worst)
     pv, jh = cfg.privacy, cfg.jobs_housing
-    out = jobs_housing.publish(counts, pv.k_min, pv.complementary, pv.suppress_zeros,
-                               jh.balanced_min, jh.balanced_max)
+    out, audit = jobs_housing.publish_audited(counts, pv.k_min, pv.complementary,
+                                              pv.suppress_zeros, jh.balanced_min,
+                                              jh.balanced_max, pv.width)
+    privacy_audit.gate(ctx, audit, "jobs_housing")
     if ctx.options.get("export", True):
         ctx.after_write(lambda: ctx.note_output(
             "exports/jobs_housing.csv", export_month(ctx.catalog, "jobs_housing", key, units)))

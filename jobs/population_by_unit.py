@@ -7,8 +7,14 @@ townships, zones, ...) plus an H3 grid (population.grid_h3_resolution). Points (
 longest night stay, work place, daily stays) are joined onto unit polygons with Sedona.
 Each card counts with the expansion factor of its home county (with expansion.rake_ages:
 of its county and age band, from ``expansion_factors_age``). Small counts are suppressed
-(privacy.k_min, with complementary suppression) before anything leaves: suppressed rows
-keep ``is_suppressed = true`` and null counts. A polygon unit with no cell site inside
+(privacy.k_min, with complementary suppression across layers, the grid and the classes,
+until the interval audit passes: mobsig.privacy_audit) before anything leaves: suppressed
+rows keep ``is_suppressed = true`` and null counts. The audit solves, for every suppressed
+cell, the least and greatest value an attacker can derive from every published count and
+relation; a cell narrower than privacy.protection_width (default k_min) fails the run
+before any write or export, naming the cells and their intervals (gate privacy_audit;
+run facts privacy_cells_audited, privacy_min_width, privacy_complements_added).
+A polygon unit with no cell site inside
 (``cells`` valid in the month) is not observed: its counts are null with ``null_reason``
 'no_coverage' (a warning and the run facts uncovered_units / uncovered_unit_ids name
 them), never a measured 0. Before that, levels must add up: every
@@ -24,7 +30,7 @@ from __future__ import annotations
 from pyspark.sql import functions as F
 
 from mobsig import columns as C
-from mobsig import expansion, population, privacy
+from mobsig import expansion, population, privacy, privacy_audit
 from mobsig.geo import next_month, unit_polygons
 from mobsig.io.exports import export_population
 from mobsig.runner import JobContext, Output
@@ -60,8 +66,12 @@ def build(ctx: JobContext) -> list[Output]:
     ctx.check("population_levels", {"level_gap": gap}, table="population_by_unit",
               params={"max_level_gap": cfg.population.max_level_gap}, explain=worst)
     pv = cfg.privacy
-    out = population.published_coverage(ctx, population.suppress(
-        table, pv.k_min, pv.complementary, pv.suppress_zeros), units, ctx.read("cells"))
+    suppressed, audit = population.suppress(
+        table, pv.k_min, pv.complementary, pv.suppress_zeros,
+        lambda t: privacy_audit.with_audited_suppression(
+            t, pv.k_min, pv.width, pv.complementary, pv.suppress_zeros))
+    privacy_audit.gate(ctx, audit, "population_by_unit")
+    out = population.published_coverage(ctx, suppressed, units, ctx.read("cells"))
     if ctx.options.get("export", True):
         ctx.after_write(lambda: ctx.note_output(
             "exports/population_by_unit.csv", export_population(ctx.catalog, key, units)))

@@ -131,6 +131,31 @@ def test_exported_rows_respect_k(spark, pop):
     assert summary.output_rows["population_by_unit"] == len(pdf)
 
 
+def test_release_passes_the_interval_audit(spark, pop):
+    """issue 17 items 2/2b: the published mask, audited again from the unsuppressed counts
+    with both bounds of every suppressed cell solved (every layer, the grid, the classes
+    at once): no interval is narrower than privacy.protection_width. The group rule alone
+    leaves cells that the same audit pins down (it failed before), and the run facts
+    report the job's own audit."""
+    from mobsig import privacy_audit as pa
+
+    cfg, _, summary, raw, _ = pop
+    keys = ["level", "unit_id", "pop_class"]
+    out = Catalog(spark, cfg.warehouse).read("population_by_unit", month="2026-06") \
+        .select(*keys, "is_suppressed").toPandas()
+    table = raw.merge(out, on=keys, how="inner", validate="one_to_one")
+    assert len(table) == len(raw) == len(out)
+    width = cfg.privacy.width
+    result = pa.audit(table, table["is_suppressed"].to_numpy(), width, shortcut=False)
+    assert result.passed, result.failures()
+    assert result.n_cells == summary.facts["privacy_cells_audited"] > 100
+    assert width <= summary.facts["privacy_min_width"] <= result.min_width
+    assert summary.facts["privacy_complements_added"] > 0
+    assert "grid resident total" in " ".join(pa.relations(table).eq_text)
+    before = pa.audit(table, privacy.suppression_mask(table, cfg.privacy.k_min), width)
+    assert (~before.cells["protected"]).sum() >= 5, before.failures()
+
+
 def test_export_files(spark, pop):
     from mobsig.io.exports import export_paths
 

@@ -828,12 +828,25 @@ class PrivacyConfig:
         "the month's largest expansion factor (then up to the next 1-2-5 number), so each "
         "published value fits two or more raw counts whatever the factor, and neither "
         "the factor nor a raw count can be read back; the base is in the manifest.", ge=2.0)
+    protection_width: int = param(
+        0, "Interval audit of population_by_unit: every suppressed cell's feasible "
+        "interval (least to greatest value an attacker can solve for from the published "
+        "counts and every relation between them) must be at least this wide; 0 = k_min. "
+        "Below k_floor it weakens the rule (privacy.allow_below_floor).", ge=0)
+
+    @property
+    def width(self) -> int:
+        """The protection width in force (``protection_width``, or ``k_min`` when 0)."""
+        return self.protection_width or self.k_min
 
     def weakened(self) -> list[str]:
         """What weakens the rule below the floor (empty: nothing)."""
         out = []
         if self.k_min < self.k_floor:
             out.append(f"privacy.k_min={self.k_min} is below privacy.k_floor={self.k_floor}")
+        if 0 < self.protection_width < self.k_floor:
+            out.append(f"privacy.protection_width={self.protection_width} is below "
+                       f"privacy.k_floor={self.k_floor}")
         if not self.complementary:
             out.append("privacy.complementary=false leaves suppressed cells recoverable by "
                        "subtraction")

@@ -169,12 +169,32 @@ def with_ratios(wide: DataFrame, balanced_min: float, balanced_max: float) -> Da
 
 
 def publish(counts: DataFrame, k_min: int, complementary: bool, suppress_zeros: bool,
-            balanced_min: float, balanced_max: float) -> DataFrame:
+            balanced_min: float, balanced_max: float, width: float | None = None
+            ) -> DataFrame:
+    """The published rows of a month (:func:`publish_audited` without the audit)."""
+    return publish_audited(counts, k_min, complementary, suppress_zeros, balanced_min,
+                           balanced_max, width)[0]
+
+
+def publish_audited(counts: DataFrame, k_min: int, complementary: bool,
+                    suppress_zeros: bool, balanced_min: float, balanced_max: float,
+                    width: float | None = None):
     """The published rows of a month from the unsuppressed long form
-    (:func:`counts_table`): every count column suppressed by the privacy rules
+    (:func:`counts_table`) and the interval audit of its ``jobs`` cells: every count
+    column suppressed by the privacy rules, then spread to one row per unit, then the
+    ratios (:func:`with_ratios`). ``jobs`` are population_by_unit's ``employed`` cells
+    (same counts): they get its audited rule (mobsig.privacy_audit, protection ``width``,
+    default ``k_min``; the employed cells form a system of their own there, so the
+    masks agree); ``employed_residents`` and ``live_and_work`` keep the group rule
     (``privacy.with_suppression`` per measure: primary below ``k_min`` and complementary
-    within each sibling group), then spread to one row per unit, then the ratios
-    (:func:`with_ratios`)."""
-    long = privacy.with_suppression(counts, k_min, complementary, suppress_zeros,
-                                    identities=(), by=C.MEASURE)
-    return with_ratios(spread(long), balanced_min, balanced_max)
+    within each sibling group), which commute and linkage rebuild for the same cells."""
+    from mobsig import privacy_audit
+
+    is_jobs = F.col(C.MEASURE) == C.JOBS
+    jobs, audit = privacy_audit.with_audited_suppression(
+        counts.where(is_jobs), k_min, width, complementary, suppress_zeros, identities=(),
+        additive=(C.JOBS,), by=C.MEASURE)
+    rest = privacy.with_suppression(counts.where(~is_jobs), k_min, complementary,
+                                    suppress_zeros, identities=(), by=C.MEASURE)
+    long = rest.unionByName(jobs.select(*rest.columns))
+    return with_ratios(spread(long), balanced_min, balanced_max), audit

@@ -21,6 +21,7 @@ Suppression (mobsig.privacy, :func:`suppress`) is applied last, on the raw count
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -242,18 +243,25 @@ def complete(counts: DataFrame, units: DataFrame) -> DataFrame:
 
 
 def suppress(table: DataFrame, k_min: int, complementary: bool,
-             suppress_zeros: bool) -> DataFrame:
-    """Small-count suppression of :func:`population_table` rows
-    (``privacy.with_suppression``), with ``daily_present`` decided on its card-days, not
-    on its rounded mean (``raw_count``): a daily_present cell is a zero only when no card
-    was there on any day, and it is published only when card-days / days (the exact
-    mean, :data:`DAILY_MEAN`) is at least ``k_min``, so at least k_min distinct cards
-    (and k_min x days card-days) stand behind it. (A rounded mean of 0 for 1-6
-    card-days of 14 days was published as a zero whose expanded count gave the card-days
-    back.) The other classes decide on their raw counts. Returns the table without
+             suppress_zeros: bool, suppressor: Any = None) -> Any:
+    """Small-count suppression of :func:`population_table` rows, with ``daily_present``
+    decided on its card-days, not on its rounded mean (``raw_count``): a daily_present
+    cell is a zero only when no card was there on any day, and it is published only when
+    card-days / days (the exact mean, :data:`DAILY_MEAN`) is at least ``k_min``, so at
+    least k_min distinct cards (and k_min x days card-days) stand behind it. (A rounded
+    mean of 0 for 1-6 card-days of 14 days was published as a zero whose expanded count
+    gave the card-days back.) The other classes decide on their raw counts.
+
+    ``suppressor`` (table -> (suppressed table, extra)) decides the mask, e.g. the audited
+    rule of :func:`mobsig.privacy_audit.with_audited_suppression`; it sees daily_present's
+    deciding count in ``raw_count``. Without one: ``privacy.with_suppression``, and the
+    table alone is returned; with one, (table, extra). The table comes back without
     :data:`DAILY_MEAN`, ``raw_count`` of daily_present rows the rounded mean."""
+    run = suppressor or (lambda t: (privacy.with_suppression(t, k_min, complementary,
+                                                             suppress_zeros), None))
     if DAILY_MEAN not in table.columns:
-        return privacy.with_suppression(table, k_min, complementary, suppress_zeros)
+        out, extra = run(table)
+        return (out, extra) if suppressor else out
     mean = F.col(DAILY_MEAN)
     # floor(mean) < k_min exactly when mean < k_min; at least 1 when any card-day
     decide = F.when((F.col(C.POP_CLASS) == DAILY_PRESENT) & mean.isNotNull(), F.when(
@@ -261,10 +269,11 @@ def suppress(table: DataFrame, k_min: int, complementary: bool,
         .otherwise(F.lit(0).cast("bigint"))).otherwise(F.col(C.RAW_COUNT))
     kept = "_published_raw"
     swapped = table.withColumn(kept, F.col(C.RAW_COUNT)).withColumn(C.RAW_COUNT, decide)
-    out = privacy.with_suppression(swapped, k_min, complementary, suppress_zeros)
+    out, extra = run(swapped)
     raw = F.when(F.col(C.IS_SUPPRESSED), F.lit(None).cast("bigint")).otherwise(F.col(kept))
-    return out.select(*[raw.alias(c) if c == C.RAW_COUNT else F.col(c)
-                        for c in out.columns if c not in (kept, DAILY_MEAN)])
+    out = out.select(*[raw.alias(c) if c == C.RAW_COUNT else F.col(c)
+                       for c in out.columns if c not in (kept, DAILY_MEAN)])
+    return (out, extra) if suppressor else out
 
 
 def level_gaps(table: DataFrame, classes: tuple[str, ...] = ADDITIVE_CLASSES,

@@ -1,0 +1,354 @@
+"""Interval audit of a release and the audited suppression rule (issue 17 items 2, 2b):
+the issue's examples, a randomized 60-table simulation attacked by an independent integer
+programme, row-order independence, the gate and the config. The city's release is
+audited in tests/test_population.py (``pop`` fixture: the chain's unsuppressed table)."""
+
+from __future__ import annotations
+
+import types
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mobsig import privacy
+from mobsig import privacy_audit as pa
+from mobsig.config import build_config
+from mobsig.errors import ConfigError, DataQualityError
+
+K = 15
+COLS = ["level", "parent_id", "unit_id", "pop_class", "raw_count", "expanded_count"]
+SERVICE = ("resident", "short_term", "actual_service")
+
+
+def _frame(rows) -> pd.DataFrame:
+    return pd.DataFrame([(*r, 10.0 * r[4]) for r in rows], columns=COLS)
+
+
+def _hidden(pdf: pd.DataFrame, mask: np.ndarray) -> dict[tuple[str, str], int]:
+    sel = pdf[mask]
+    return {(u, c): int(v) for u, c, v in zip(sel["unit_id"], sel["pop_class"],
+                                              sel["raw_count"], strict=True)}
+
+
+# --------------------------------------------------------------------------------------
+# an independent attacker: integer programmes written from the table's structure
+
+
+def attack(pdf: pd.DataFrame, mask: np.ndarray, groups: list[tuple[dict, float]]
+           ) -> dict[tuple[str, str], tuple[float, float]]:
+    """The least and greatest value of each hidden cell over every non-negative integer
+    table that keeps the published cells, satisfies ``groups`` (``{(unit, class): coef}``
+    with ``sum coef * x == 0``) and has every hidden non-zero cell >= 1 (zeros are
+    published): scipy's milp on a dense matrix, nothing shared with mobsig."""
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
+    value = {(u, c): float(v) for u, c, v in zip(pdf["unit_id"], pdf["pop_class"],
+                                                 pdf["raw_count"], strict=True)}
+    hidden = sorted(_hidden(pdf, mask))
+    index = {h: i for i, h in enumerate(hidden)}
+    a, b = [], []
+    for coefs, rhs in groups:
+        row = np.zeros(len(hidden))
+        known = rhs
+        for cell, w in coefs.items():
+            if cell in index:
+                row[index[cell]] += w
+            else:
+                known -= w * value[cell]
+        if row.any():
+            a.append(row)
+            b.append(known)
+    lb = np.array([1.0 if value[h] > 0 else 0.0 for h in hidden])
+    cons = [LinearConstraint(np.array(a), b, b)] if a else []
+    out = {}
+    for h in hidden:
+        c = np.zeros(len(hidden))
+        c[index[h]] = 1.0
+        lo = milp(c, integrality=np.ones(len(hidden)), bounds=Bounds(lb, np.inf),
+                  constraints=cons)
+        hi = milp(-c, integrality=np.ones(len(hidden)), bounds=Bounds(lb, np.inf),
+                  constraints=cons)
+        assert lo.status == 0, lo.message
+        out[h] = (lo.fun, -hi.fun if hi.status == 0 else np.inf)
+    return out
+
+
+def tree_groups(pdf: pd.DataFrame, classes=SERVICE) -> list[tuple[dict, float]]:
+    """The relations of a city / county / township table: parent = sum of children per
+    class, actual_service = resident + short_term per unit."""
+    out = []
+    for (parent, cls), kids in pdf[pdf["parent_id"].notna()].groupby(["parent_id",
+                                                                      "pop_class"]):
+        if cls in classes and ((pdf["unit_id"] == parent) & (pdf["pop_class"] == cls)).any():
+            coefs = {(parent, cls): 1.0}
+            coefs.update({(u, cls): -1.0 for u in kids["unit_id"]})
+            out.append((coefs, 0.0))
+    for unit in pdf["unit_id"].unique():
+        out.append(({(unit, "actual_service"): 1.0, (unit, "resident"): -1.0,
+                     (unit, "short_term"): -1.0}, 0.0))
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# the issue's examples
+
+
+def test_two_small_townships_under_a_published_county_are_protected():
+    """Townships [1, 1, 40, 50] under a county of 92: the group rule hides the two 1s
+    (two cells, so no complement), and 1 + 1 = 2 with both >= 1 pins both to 1. The
+    audited rule hides the 40 too: each small cell then lies anywhere in [1, 40]."""
+    pdf = _frame([("county", None, "C", "resident", 92)]
+                 + [("township", "C", f"T{i}", "resident", v)
+                    for i, v in enumerate([1, 1, 40, 50])])
+    groups = [({("C", "resident"): 1.0, **{(f"T{i}", "resident"): -1.0 for i in range(4)}},
+               0.0)]
+    old = privacy.suppression_mask(pdf, K)
+    assert _hidden(pdf, old) == {("T0", "resident"): 1, ("T1", "resident"): 1}
+    before = pa.audit(pdf, old, K)
+    assert not before.passed and (before.cells["width"] == 0).all()
+    assert attack(pdf, old, groups) == {("T0", "resident"): (1, 1), ("T1", "resident"): (1, 1)}
+    assert "township T0 resident: [1, 1]" in before.failures()
+
+    mask, result = pa.audited_suppression_mask(pdf, K)
+    assert _hidden(pdf, mask) == {("T0", "resident"): 1, ("T1", "resident"): 1,
+                                  ("T2", "resident"): 40}
+    assert result.passed and result.added == 1 and result.min_width >= K
+    got = attack(pdf, mask, groups)
+    assert got[("T0", "resident")] == (1, 40) and got[("T2", "resident")] == (1, 40)
+    exact = pa.audit(pdf, mask, K, shortcut=False).cells.set_index("unit_id")
+    assert exact.loc["T0", ["lo", "hi"]].tolist() == [1, 40]
+
+
+def _county_2b() -> pd.DataFrame:
+    """The 1,500-person city's county 990104 (issue 17 item 2b): residents 98 in four
+    published townships (22 + 30 + 46 + 0), short_term 9 (their longest night outside
+    every township: the township layer does not tile the county for short_term, a gap the
+    audit keeps as an inequality), actual_service 107; two more counties beside it."""
+    county = {"990104": ([22, 30, 46, 0], [0, 0, 0, 0], 9),
+              "990105": ([20, 40], [11, 9], 20), "990106": ([35, 40], [8, 8], 16)}
+    rows = [("city", None, "X", "resident", 98 + 60 + 75),
+            ("city", None, "X", "short_term", 9 + 20 + 16),
+            ("city", None, "X", "actual_service", 107 + 80 + 91)]
+    for cid, (res, st, c_st) in county.items():
+        rows += [("county", "X", cid, "resident", sum(res)),
+                 ("county", "X", cid, "short_term", c_st),
+                 ("county", "X", cid, "actual_service", sum(res) + c_st)]
+        for i, (r, s) in enumerate(zip(res, st, strict=True)):
+            tid = f"{cid}00{i + 1}"
+            rows += [("township", cid, tid, "resident", r),
+                     ("township", cid, tid, "short_term", s),
+                     ("township", cid, tid, "actual_service", r + s)]
+    return _frame(rows)
+
+
+def test_suppressed_county_is_not_recovered_by_addition_across_layers():
+    """Item 2b: the group rule hides county 990104's short_term (9) and, for its identity,
+    its resident count (98), but all four townships' residents are published: 98 by
+    addition, and 107 - 98 = 9. The audited rule protects both."""
+    pdf = _county_2b()
+    # the attacker knows the relations that hold: not short_term (and actual_service)
+    # of 990104 = the sum over its townships
+    groups = [g for g in tree_groups(pdf)
+              if not (("990104", "short_term") in g[0] and len(g[0]) > 3)
+              and not (("990104", "actual_service") in g[0] and len(g[0]) > 3)]
+    old = privacy.suppression_mask(pdf, K)
+    hid = _hidden(pdf, old)
+    assert hid[("990104", "resident")] == 98 and hid[("990104", "short_term")] == 9
+    assert not any(u.startswith("990104") for u, _ in hid if u != "990104")
+    before = attack(pdf, old, groups)
+    assert before[("990104", "resident")] == (98, 98)
+    assert before[("990104", "short_term")] == (9, 9)
+    cells = pa.audit(pdf, old, K).cells.set_index(["unit_id", "pop_class"])
+    assert cells.loc[("990104", "short_term"), ["lo", "hi"]].tolist() == [9, 9]
+
+    mask, result = pa.audited_suppression_mask(pdf, K)
+    assert result.passed
+    after = attack(pdf, mask, groups)
+    assert all(hi - lo >= K for lo, hi in after.values()), after
+    assert old[mask == False].sum() == 0  # noqa: E712  (only adds to the group rule)
+
+
+# --------------------------------------------------------------------------------------
+# randomized: 60 tables of 6 counties
+
+
+def county_table(rng: np.random.Generator, n_counties: int = 6, mean: float = 20.0
+                 ) -> pd.DataFrame:
+    """A city of ``n_counties`` counties of 3-6 townships; each township's residents are
+    Poisson with a gamma-distributed mean (``mean`` on average), short-term cards a fifth
+    of that: city, county and township rows of resident, short_term and actual_service
+    (counts that add up exactly, as the pipeline's levels do)."""
+    rows = []
+    for c in range(n_counties):
+        cid = f"C{c}"
+        for t in range(int(rng.integers(3, 7))):
+            lam = rng.gamma(1.5, mean / 1.5)
+            r, s = int(rng.poisson(lam)), int(rng.poisson(lam / 5))
+            rows += [("township", cid, f"{cid}T{t}", "resident", r),
+                     ("township", cid, f"{cid}T{t}", "short_term", s),
+                     ("township", cid, f"{cid}T{t}", "actual_service", r + s)]
+    town = pd.DataFrame(rows, columns=COLS[:5])
+    county = town.groupby(["parent_id", "pop_class"], as_index=False)["raw_count"].sum()
+    county = county.rename(columns={"parent_id": "unit_id"}).assign(level="county",
+                                                                     parent_id="X")
+    city = county.groupby("pop_class", as_index=False)["raw_count"].sum().assign(
+        level="city", parent_id=None, unit_id="X")
+    out = pd.concat([city, county, town], ignore_index=True)[COLS[:5]]
+    return out.assign(expanded_count=10.0 * out["raw_count"])
+
+
+def test_no_suppressed_cell_is_narrower_than_k_in_60_random_tables():
+    """60 random tables (6 counties, a mean of 20 residents per township): the group rule
+    leaves cells an integer programme pins down (exactly, or narrower than k); after the
+    audited rule none is narrower than k (the audit's exact bounds, and an independent
+    attacker on every tenth table agrees with them cell by cell)."""
+    rng = np.random.default_rng(17)
+    narrow_before = exact_before = cells = attacked = 0
+    for i in range(60):
+        pdf = county_table(rng)
+        old = privacy.suppression_mask(pdf, K)
+        if i % 3 == 0:  # the group rule on a third of the tables (a width below K is exact)
+            before = pa.audit(pdf, old, K).cells
+            narrow_before += int((before["width"] < K).sum())
+            exact_before += int((before["width"] == 0).sum())
+        mask, result = pa.audited_suppression_mask(pdf, K)
+        assert result.passed and (result.cells["width"] >= K).all()
+        assert sorted(result.cells["pos"]) == np.flatnonzero(mask).tolist()
+        assert not (old & ~mask).any()  # the rule only adds complements
+        published = pdf[~mask]
+        assert ((published["raw_count"] == 0) | (published["raw_count"] >= K)).all()
+        cells += len(result.cells)
+        if i % 10 == 0:
+            check = pa.audit(pdf, mask, K, shortcut=False).cells
+            got = attack(pdf, mask, tree_groups(pdf))
+            want = {(u, c): (lo, hi) for u, c, lo, hi in zip(
+                check["unit_id"], check["pop_class"], check["lo"], check["hi"], strict=True)}
+            assert got == want
+            attacked += len(got)
+    assert narrow_before > 20 and exact_before > 0, (narrow_before, exact_before)
+    assert cells > 1000 and attacked > 100, (cells, attacked)
+
+
+def test_audited_rule_does_not_depend_on_row_order():
+    rng = np.random.default_rng(3)
+    for _ in range(4):
+        pdf = county_table(rng, n_counties=3)
+        want, _ = pa.audited_suppression_mask(pdf, K)
+        for _ in range(3):
+            perm = rng.permutation(len(pdf))
+            got, _ = pa.audited_suppression_mask(pdf.iloc[perm].reset_index(drop=True), K)
+            assert (got == want[perm]).all()
+
+
+def test_engines_agree():
+    """The warm-started HiGHS engine and scipy's public linprog/milp give the same
+    intervals (grid and daily_present rows included: root totals, inequalities)."""
+    rng = np.random.default_rng(5)
+    pdf = county_table(rng, n_counties=3)
+    grid = pdf[pdf["level"] == "township"].assign(level="grid", parent_id=None)
+    grid["unit_id"] = "g" + grid["unit_id"]
+    dp = pdf[pdf["pop_class"] == "resident"].assign(pop_class="daily_present")
+    dp["raw_count"] = (dp["raw_count"] * 0.7).round().astype(int)
+    full = pd.concat([pdf, grid, dp], ignore_index=True)
+    system = pa.relations(full)
+    assert "city resident total = grid resident total" in system.eq_text
+    assert any("<= its parent" in t for t in system.ub_text)
+    mask = privacy.suppression_mask(full, K)
+    a = pa.audit(full, mask, K, shortcut=False).cells
+    b = pa.audit(full, mask, K, shortcut=False, engine="linprog").cells
+    pd.testing.assert_frame_equal(a, b)
+    assert np.isinf(a["hi"]).sum() < len(a)
+
+
+def test_relations_follow_the_data():
+    """A child layer that does not tile its parent gives the inequality that holds; a
+    layer whose total is not the grid's is not tied to it."""
+    pdf = _frame([("county", None, "C", "resident", 30),
+                  ("township", "C", "T1", "resident", 10),
+                  ("township", "C", "T2", "resident", 12),  # 8 homes in no township
+                  ("park", None, "P", "resident", 5),
+                  ("grid", None, "g1", "resident", 20), ("grid", None, "g2", "resident", 10)])
+    system = pa.relations(pdf)
+    assert system.eq_text == ["county resident total = grid resident total"]
+    assert system.ub_text == ["county C resident vs sum of its township units"]
+    x = pdf["raw_count"].to_numpy(float)
+    assert (system.ub @ x <= 0).all() and (system.eq @ x == 0).all()
+    # the township cells may be anything up to the county's 30 minus the other
+    mask = np.array([False, True, True, False, False, False])
+    cells = pa.audit(pdf, mask, 5, shortcut=False).cells.set_index("unit_id")
+    assert cells.loc["T1", ["lo", "hi"]].tolist() == [1, 29]
+
+
+# --------------------------------------------------------------------------------------
+# the gate and the config
+
+
+def test_gate_fails_naming_cells_and_intervals(tmp_path):
+    from mobsig.runner import JobContext
+
+    pdf = _frame([("county", None, "C", "resident", 92)]
+                 + [("township", "C", f"T{i}", "resident", v)
+                    for i, v in enumerate([1, 1, 40, 50])])
+    result = pa.audit(pdf, privacy.suppression_mask(pdf, K), K)
+    facts: dict = {}
+    ctx = types.SimpleNamespace(
+        cfg=types.SimpleNamespace(quality_dir=tmp_path), label="month=2026-06",
+        spec=types.SimpleNamespace(name="population_by_unit"),
+        result=types.SimpleNamespace(gates=[]), fact=facts.__setitem__,
+        log=types.SimpleNamespace(info=lambda *a: None))
+    ctx.check = lambda *a, **kw: JobContext.check(ctx, *a, **kw)
+    with pytest.raises(DataQualityError) as err:
+        pa.gate(ctx, result, "population_by_unit")
+    text = str(err.value)
+    assert "under_protected" in text and "privacy.protection_width (15)" in text
+    assert "township T0 resident: [1, 1]" in text and "township T1 resident: [1, 1]" in text
+    assert facts["privacy_cells_audited"] == 2 and facts["privacy_min_width"] == 0
+    ok = pa.audited_suppression_mask(pdf, K)[1]
+    pa.gate(ctx, ok, "population_by_unit")
+    assert facts["privacy_min_width"] >= K and facts["privacy_complements_added"] == 1
+
+
+def test_protection_width_config():
+    assert build_config({}).privacy.width == build_config({}).privacy.k_min
+    assert build_config({}, ["privacy.protection_width=20"]).privacy.width == 20
+    with pytest.raises(ConfigError, match="protection_width"):
+        build_config({}, ["privacy.protection_width=-1"])
+    with pytest.raises(ConfigError, match="protection_width=5 is below privacy.k_floor"):
+        build_config({}, ["privacy.protection_width=5"])
+    weak = build_config({}, ["privacy.protection_width=5", "privacy.allow_below_floor=true"])
+    assert weak.privacy.width == 5
+
+
+def test_employed_cells_are_a_system_of_their_own():
+    """jobs_housing's jobs are population_by_unit's employed cells: the audited rule on the
+    employed rows alone (jobs_housing: measure 'jobs', no identities) hides exactly the
+    cells it hides in the whole table (no relation links employed to another class)."""
+    rng = np.random.default_rng(11)
+    for _ in range(3):
+        pdf = county_table(rng, n_counties=4)
+        emp = pdf[pdf["pop_class"] == "resident"].copy()
+        emp["raw_count"] = rng.poisson(emp["raw_count"].to_numpy() * 0.6)
+        town = emp["level"] == "township"
+        county = emp[town].groupby("parent_id")["raw_count"].sum()
+        emp.loc[emp["level"] == "county", "raw_count"] = \
+            emp.loc[emp["level"] == "county", "unit_id"].map(county).to_numpy()
+        emp.loc[emp["level"] == "city", "raw_count"] = int(county.sum())
+        full = pd.concat([pdf, emp.assign(pop_class="employed")], ignore_index=True)
+        mask, result = pa.audited_suppression_mask(full, K)
+        assert result.passed
+        jobs = emp.rename(columns={"pop_class": "measure"}).assign(measure="jobs")
+        alone, _ = pa.audited_suppression_mask(jobs, K, identities=(), additive=("jobs",),
+                                               by="measure")
+        assert (mask[len(pdf):] == alone).all()
+
+
+def test_failures_name_the_breakdown_of_another_table():
+    """jobs_housing audits its ``measure`` breakdown: the message names it."""
+    pdf = _frame([("county", None, "C", "jobs", 92)]
+                 + [("township", "C", f"T{i}", "jobs", v)
+                    for i, v in enumerate([1, 1, 40, 50])]).rename(
+        columns={"pop_class": "measure"})
+    mask = privacy.suppression_mask(pdf, K, identities=(), by="measure")
+    result = pa.audit(pdf, mask, K, identities=(), additive=("jobs",), by="measure")
+    assert "township T0 jobs: [1, 1]" in result.failures()
