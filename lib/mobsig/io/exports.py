@@ -4,9 +4,9 @@
 ``jobs_housing``, ``commute`` and ``commute_od``, the service population tables
 ``service_population``, ``service_population_daily`` (the zone's polygon) and
 ``service_catchment`` (the polygon of the visitors' home unit), ``linkage``,
-``metro_area`` and ``trips_by_period``; :data:`EXPORT_ORDER`; origin-destination rows
-(``commute_od``, ``linkage``, ``trips_by_period``) get the desire line from the origin
-unit's centroid to the destination's, a point for a same-unit pair):
+``metro_area``, ``trips_by_period`` and ``land_use_intensity``; :data:`EXPORT_ORDER`;
+origin-destination rows (``commute_od``, ``linkage``, ``trips_by_period``) get the desire
+line from the origin unit's centroid to the destination's, a point for a same-unit pair):
 
 - ``<table>.parquet``: GeoParquet with the unit geometry (the H3 cell polygon for grid
   rows), CRS EPSG:4490 declared in its metadata (PROJJSON);
@@ -72,6 +72,7 @@ EXPORT_ORDER: dict[str, tuple[str, ...]] = {
     "metro_area": (C.LEVEL, C.UNIT_ID),
     "linkage": (C.LEVEL, C.ORIGIN_ID, C.DEST_ID),
     "trips_by_period": (C.LEVEL, C.CITY_ID, C.ORIGIN_ID, C.DEST_ID, C.PERIOD),
+    "land_use_intensity": (C.LEVEL, C.UNIT_ID),
 }
 # OD tables: their rows have an origin and a destination unit instead of one unit
 OD_ENDS = (C.ORIGIN_ID, C.DEST_ID)

@@ -47,6 +47,7 @@ DAILY_PRESENCE_TRUTH = "daily_presence.csv"  # optional: older cities have none
 SERVICE_TRUTH = ("service_population.csv", "service_population_daily.csv",
                  "service_catchment.csv")  # optional: older cities have none
 COMMUTE_TRUTH = ("commute.csv", "commute_od.csv")  # optional: older cities have none
+LAND_USE_TRUTH = "land_use_intensity.csv"  # optional: older cities have none
 LINKAGE_TRUTH = "moves.parquet"  # optional: cities before the linkage truth have none
 
 
@@ -289,6 +290,34 @@ def linkage_result(spark, cfg: Config, month: dt.date, truth: Path) -> dict[str,
     return res
 
 
+def unsuppressed_land_use(spark, cfg: Config, month: dt.date):
+    """The month's land-use intensity rows before suppression (one per parcel of
+    land_use.layers), recomputed from the stored card_places, factors, stays and units
+    (``land_use.counts_table``; nothing is written); None without a land-use layer."""
+    from mobsig import land_use
+    from mobsig.geo import next_month
+    from mobsig.io.catalog import Catalog
+
+    catalog = Catalog(spark, cfg.warehouse)
+    key, lu = month_key(month), cfg.land_use
+    for table in ("card_places", "expansion_factors", "units", "stays"):
+        if not catalog.exists(table):
+            raise InputError(f"evaluate {key}: no {table} table; run the monthly jobs first")
+    zones = land_use.parcels(catalog.read("units"), lu.layers, lu.class_attribute,
+                             lu.residential_classes, lu.commercial_classes,
+                             lu.industrial_classes)
+    if zones.isEmpty():
+        return None
+    age = (catalog.read("expansion_factors_age", month=key) if cfg.expansion.rake_ages
+           else None)
+    counts = land_use.counts_table(
+        catalog.read("card_places", month=key),
+        catalog.read("stays", dt=month_days(month) + [next_month(month)]),
+        catalog.read("expansion_factors", month=key), age, zones, month,
+        lu.day_start_hour, lu.day_end_hour, lu.visit_min_min * 60)
+    return land_use.spread(counts)
+
+
 def execute(spark, cfg: Config, month: dt.date, truth: Path) -> dict[str, Any]:
     """The accuracy measures of ``month`` (see mobsig.synth.evaluate)."""
     import pandas as pd
@@ -347,6 +376,12 @@ def execute(spark, cfg: Config, month: dt.date, truth: Path) -> dict[str, Any]:
                                                             dtype=ids),
             t.od.toPandas(), pd.read_csv(truth / COMMUTE_TRUTH[1], dtype=ids))
     result["linkage"] = linkage_result(spark, cfg, month, truth)
+    result["land_use_intensity"] = None
+    if (truth / LAND_USE_TRUTH).exists():  # cities generated before it have none
+        lu = unsuppressed_land_use(spark, cfg, month)
+        if lu is not None:
+            result["land_use_intensity"] = ev.land_use_errors(
+                lu.toPandas(), pd.read_csv(truth / LAND_USE_TRUTH, dtype={"unit_id": str}))
     result["targets_met"] = ev.verdict(result)
     return result
 
