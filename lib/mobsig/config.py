@@ -664,6 +664,27 @@ class LandUseConfig:
 
 
 @dataclass(frozen=True)
+class ScreenConfig:
+    farmland_layers: tuple[str, ...] = param(
+        ["farmland"], "永久基本农田: the unit layers (levels of the units table) of permanent "
+        "basic farmland that screen_farmland screens; a layer missing from the units table "
+        "is skipped with a warning.")
+    farmland_min_months: int = param(
+        3, "永久基本农田: a farmland polygon is a suspect of non-agricultural occupation when "
+        "people live or work inside in at least this many consecutive months [S: domain.md "
+        "§D, 3 months].", ge=1, le=120)
+    farmland_min_persons: int = param(
+        1, "A farmland polygon is occupied in a month when at least this many distinct "
+        "cards live (resident home) or work (work place) inside [I: any settlement is "
+        "worth a field check].", ge=1)
+
+    def check(self) -> None:
+        bad = [v for v in self.farmland_layers if not LEVEL_NAME.fullmatch(v) or v == "grid"]
+        if bad:
+            raise ConfigError(f"screen.farmland_layers: {bad[0]!r} is not a unit layer name")
+
+
+@dataclass(frozen=True)
 class CommuteConfig:
     short_distance_m: float = param(
         5000.0, "通勤: share of commuters whose straight-line home-work distance is at most "
@@ -896,6 +917,7 @@ SECTIONS: dict[str, type] = {
     "population": PopulationConfig,
     "jobs_housing": JobsHousingConfig,
     "land_use": LandUseConfig,
+    "screen": ScreenConfig,
     "commute": CommuteConfig,
     "service_population": ServicePopulationConfig,
     "daily_presence": DailyPresenceConfig,
@@ -958,6 +980,7 @@ class Config:
     population: PopulationConfig = field(default_factory=PopulationConfig)
     jobs_housing: JobsHousingConfig = field(default_factory=JobsHousingConfig)
     land_use: LandUseConfig = field(default_factory=LandUseConfig)
+    screen: ScreenConfig = field(default_factory=ScreenConfig)
     commute: CommuteConfig = field(default_factory=CommuteConfig)
     service_population: ServicePopulationConfig = field(
         default_factory=ServicePopulationConfig)

@@ -126,6 +126,13 @@ PIPELINE: tuple[Job, ...] = (
              "hectare on residential land, daytime visitors on commercial land, employees "
              "on development zones and industrial parks (raw and expanded, small counts "
              "suppressed)"),
+    Job("screen_farmland", "month",
+        reads=("card_places", "expansion_factors", "expansion_factors_age", "units",
+               "screen_farmland"),
+        writes=("screen_farmland",),
+        help="screening of permanent basic farmland: residents and workers per farmland "
+             "polygon, consecutive occupied months from the job's earlier months, a "
+             "suspect from screen.farmland_min_months (counts suppressed, flags published)"),
     Job("daily_presence", "day",
         reads=("stays", "stays_carry", "home_work", "card_places", "expansion_factors",
                "expansion_factors_age", "units"),

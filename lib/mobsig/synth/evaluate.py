@@ -382,6 +382,33 @@ def land_use_errors(table: pd.DataFrame, truth: pd.DataFrame,
             "area_max_abs_error": max(areas) if areas else None, "by_parcel": parcels}
 
 
+def farmland_errors(table: pd.DataFrame, truth: pd.DataFrame, min_persons: int = 1) -> dict:
+    """Farmland screening of one month against the truth (mobsig.synth.land_use):
+    ``table``: unsuppressed screen_farmland counts per polygon (``unit_id``,
+    ``residents_raw_count``, ``workers_raw_count``, ``occupants_raw_count``; farmland.spread);
+    ``truth``: truth/screen_farmland.csv (sample persons). Per polygon the measured and
+    true residents, workers and occupation (occupants >= ``min_persons``); the occupied
+    polygons found (recall) and the polygons wrongly taken as occupied per 100 polygons
+    (the issue's false-suspect rate)."""
+    m = truth.merge(table, on="unit_id", how="left").fillna(
+        {"residents_raw_count": 0, "workers_raw_count": 0, "occupants_raw_count": 0})
+    by: dict = {}
+    for r in m.to_dict("records"):
+        by[r["unit_id"]] = {
+            "residents": [int(r["residents_raw_count"]), int(r["residents"])],
+            "workers": [int(r["workers_raw_count"]), int(r["workers"])],
+            "occupied": [bool(r["occupants_raw_count"] >= min_persons),
+                         bool(r["is_occupied"])]}
+    true_occ = [u for u, v in by.items() if v["occupied"][1]]
+    found = [u for u in true_occ if by[u]["occupied"][0]]
+    false = [u for u, v in by.items() if v["occupied"][0] and not v["occupied"][1]]
+    count_err = [abs(v[k][0] - v[k][1]) for v in by.values() for k in ("residents", "workers")]
+    return {"polygons": len(by), "occupied_true": len(true_occ), "occupied_found": len(found),
+            "false_per_100": round(100 * len(false) / len(by), 2) if by else None,
+            "max_abs_count_error": max(count_err) if count_err else None,
+            "by_polygon": by, "note": "[measured, true] per polygon"}
+
+
 def _rel_error(g: pd.DataFrame, c: str) -> np.ndarray:
     """(measured - true) / true of column ``c`` (``c`` vs ``c_true``); -1 where missing."""
     return np.nan_to_num(((g[c] - g[f"{c}_true"]) / g[f"{c}_true"]).to_numpy(float),
@@ -582,6 +609,10 @@ def verdict(result: dict) -> dict[str, bool | None]:
         "metro_delineation": lk["metro"]["equal"] if lk and lk.get("metro") else None,
         # None: no land-use truth (an older city) or no parcel with enough true persons
         "land_use_intensity": _land_use_met(result.get("land_use_intensity")),
+        # every planted settlement found, at most one false one per 100 polygons
+        "farmland_screening": (
+            fs["occupied_found"] == fs["occupied_true"] and fs["false_per_100"] <= 1.0
+            if (fs := result.get("screen_farmland")) and fs["polygons"] else None),
     }
 
 
@@ -690,6 +721,16 @@ def markdown(result: dict) -> str:
                      f"{c['min_commuters']} true commuters) | {fmt(c[field])}{extra} | {t} | "
                      f"{'n/a' if met is None else met} |")
     lines += linkage_lines(result.get("linkage"), ok)
+    fs, met = result.get("screen_farmland"), ok.get("farmland_screening")
+    if not fs:
+        lines.append("| farmland screening | n/a (no truth/screen_farmland.csv) | all found, "
+                     "≤ 1 false per 100 | n/a |")
+    else:
+        lines.append(f"| farmland screening 永久基本农田 (occupied polygons, one month) | "
+                     f"{fs['occupied_found']} of {fs['occupied_true']} found, "
+                     f"{fs['false_per_100']} false per 100 ({fs['polygons']} polygons); counts "
+                     f"worst off by {fs['max_abs_count_error']} | all found, ≤ 1 false per "
+                     f"100 | {'n/a' if met is None else met} |")
     lu, met = result.get("land_use_intensity"), ok.get("land_use_intensity")
     if not lu:
         lines.append("| land-use intensity | n/a (no truth/land_use_intensity.csv) | ±15 % | "

@@ -36,6 +36,8 @@ Layout of the output folder::
                                   (residents, workers, visitors; catchment radius)
     truth/service_population_daily.csv   the same per facility and day
     truth/service_catchment.csv   true visitors of each facility by home county/township
+    truth/screen_farmland.csv     true residents and workers per farmland polygon
+                                  (mobsig.synth.land_use.farmland_truth)
     truth/land_use_intensity.csv  true residents, workers and daytime visitors per land-use
                                   parcel (mobsig.synth.land_use)
     truth/commuters.parquet       every true commuter (sample employed resident): home and
@@ -422,7 +424,11 @@ def generate(spark: SparkSession, cfg: Config, out: Path,
         if has_city_level:
             _geojson(city, city.units[city.units["level"] == "city"],
                      out / "units/cities.geojson")
-    _geojson(city, city.zones, out / "units/zones.geojson")
+    # the city's zones and, from their own random stream, farmland polygons around a few
+    # sample homes and work places (screen_farmland's truth)
+    farm = synth_land_use.farmland_zones(city, persons, sc.seed)
+    all_zones = pd.concat([city.zones, farm], ignore_index=True)
+    _geojson(city, all_zones, out / "units/zones.geojson")
     _geojson(city, city.facilities, out / "units/facilities.geojson")
     land_parcels = synth_land_use.parcels(city, sc.seed)  # own random stream
     _geojson(city, land_parcels, out / "units/land_use.geojson")
@@ -472,6 +478,8 @@ def generate(spark: SparkSession, cfg: Config, out: Path,
         pop["resident_population"] = pop["unit_id"].map(real_pop).astype("int64")
     pop.to_csv(out / "truth/population_by_unit.csv", index=False)
     jobs_housing_truth(city, persons).to_csv(out / "truth/jobs_housing.csv", index=False)
+    synth_land_use.farmland_truth(all_zones, persons, sc.start_date.strftime("%Y-%m")).to_csv(
+        out / "truth/screen_farmland.csv", index=False)
     ref = pop[pop["level"] == "county"][["unit_id", "unit_name", "resident_population"]]
     ref = ref.rename(columns={"resident_population": "population"})
     if real_pop is None:

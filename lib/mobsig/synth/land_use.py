@@ -146,3 +146,67 @@ def write_truth(spark: SparkSession, out: Path, city: City, zones: pd.DataFrame,
     stays = parcel_stays(spark, out / "truth/stays", city, zones)
     land_use_truth(city, zones, persons, cards, stays, days, day_start_h, day_end_h,
                    visit_min_min).to_csv(out / "truth/land_use_intensity.csv", index=False)
+
+
+# -- permanent basic farmland 永久基本农田 (screen_farmland)
+FARMLAND_STREAM = zlib.crc32(b"farmland")
+FARMLAND_LEVEL = "farmland"
+SETTLEMENT_SIDE_M = 800.0
+
+
+def farmland_zones(city: City, persons: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """Farmland polygons added beside the city's zone Z-FARM-01 (``unit_id``,
+    ``unit_name``, ``level`` farmland, ``geometry`` local xy), from a Generator of their
+    own (seed, :data:`FARMLAND_STREAM`): two settlements 农田内居民点 (an 800 m square
+    around the home of a sample resident in the periphery, beyond 10 km, and around the
+    work place of a sample worker beyond 5 km, outside the industrial park; the square's
+    centre shifted up to 250 m so the point is not at its middle) and two squares drawn
+    in the periphery, whose people (if any) the truth counts. ``persons``: local
+    ``home_x``/``home_y``/``work_x``/``work_y``, ``kind``, ``pop_class``, ``in_sample``,
+    ``is_satellite``."""
+    rng = np.random.default_rng([seed, FARMLAND_STREAM])
+    p = persons[persons["in_sample"] & ~persons["is_satellite"].astype(bool)]
+    res = p[p["kind"].astype(str).str.startswith("resident") & p["pop_class"].eq("resident")]
+    far = res[np.hypot(res["home_x"], res["home_y"]) > 10_000].sort_values("person_id")
+    wk = p[p["work_x"].notna()]
+    park = city.zones.loc[city.zones["unit_id"] == "Z-PARK-01", "geometry"].iloc[0]
+    wfar = wk[(np.hypot(wk["work_x"], wk["work_y"]) > 5_000) & ~shapely.contains_xy(
+        park, wk["work_x"].to_numpy(float), wk["work_y"].to_numpy(float))].sort_values(
+        "person_id")
+    h = SETTLEMENT_SIDE_M / 2
+    rows = []
+    for i, (frame, x, y) in enumerate(((far, "home_x", "home_y"), (wfar, "work_x", "work_y"))):
+        if len(frame):
+            r = frame.iloc[int(rng.integers(len(frame)))]
+            cx, cy = r[x] + rng.uniform(-250, 250), r[y] + rng.uniform(-250, 250)
+            rows.append((f"Z-FARM-{i + 2:02d}", f"永久基本农田片区{i + 2}",
+                         shapely.box(cx - h, cy - h, cx + h, cy + h)))
+    for i in range(2):
+        rr, a = rng.uniform(12_000, 20_000), rng.uniform(0, 2 * np.pi)
+        cx, cy = rr * np.cos(a), rr * np.sin(a)
+        rows.append((f"Z-FARM-{i + 4:02d}", f"永久基本农田片区{i + 4}",
+                     shapely.box(cx - 600, cy - 600, cx + 600, cy + 600)))
+    return pd.DataFrame([{"unit_id": u, "unit_name": n, "level": FARMLAND_LEVEL,
+                          "geometry": g} for u, n, g in rows])
+
+
+def farmland_truth(zones: pd.DataFrame, persons: pd.DataFrame,
+                   month: str) -> pd.DataFrame:
+    """``truth/screen_farmland.csv``: per farmland polygon of ``zones`` (level farmland),
+    the sample persons living (true residents) and working (``is_employed``) inside and
+    ``is_occupied`` (either), for ``month`` (the city has one)."""
+    pr = persons[persons["in_sample"]]
+    true_res = (pr["kind"].astype(str).str.startswith("resident")
+                & pr["pop_class"].eq("resident")).to_numpy()
+    rows = []
+    for z in zones[zones["level"] == FARMLAND_LEVEL].itertuples(index=False):
+        lives = true_res & shapely.contains_xy(z.geometry, pr["home_x"].to_numpy(float),
+                                               pr["home_y"].to_numpy(float))
+        works = pr["is_employed"].fillna(False).to_numpy(bool) & shapely.contains_xy(
+            z.geometry, pr["work_x"].fillna(np.inf).to_numpy(),
+            pr["work_y"].fillna(np.inf).to_numpy())
+        rows.append({"month": month, "unit_id": z.unit_id, "level": z.level,
+                     "residents": int(lives.sum()), "workers": int(works.sum()),
+                     "occupants": int((lives | works).sum()),
+                     "is_occupied": bool((lives | works).any())})
+    return pd.DataFrame(rows)
