@@ -7,10 +7,11 @@ the month it started, the first and last month seen; a suspect 疑似非农化�
 reaches screen.farmland_min_months (3). Evidence for a field check, never a verdict.
 
 Reads the month's ``card_places`` (run place_cards), ``expansion_factors`` (run expand),
-the polygons of screen.farmland_layers (default ``farmland``) in the ``units`` table and the
-earlier months of ``screen_farmland`` itself: run the months in order (a month without a
-row breaks a run; after re-running a month, re-run the later ones: ``mobsig run
-screen_farmland --from-month A --to-month B`` or ``--downstream``). Residents and workers
+the polygons of screen.farmland_layers (default ``farmland``) in the ``units`` table and
+the earlier months of ``screen_farmland`` itself (the 120 before this one, never this
+one): run the months in order (a month without a row breaks a run; after re-running a
+month, re-run the later ones: ``mobsig run screen_farmland --from-month A --to-month B``
+or ``--downstream``). Residents and workers
 are suppressed below privacy.k_min with complementary suppression among the polygons of a
 layer; the flags and months are published without a count (a suspect may be named even
 when its counts are withheld; the export manifest says so). Without a farmland layer in
@@ -57,8 +58,8 @@ def build(ctx: JobContext) -> list[Output]:
     age = ctx.keep(expansion.checked_age_factors(ctx, ctx.read(
         "expansion_factors_age", month=key))) if cfg.expansion.rake_ages else None
     zones = units.where(F.col(C.LEVEL).isin(layers))
-    history = ctx.read_optional("screen_farmland")
-    history = None if history is None else ctx.keep(history.where(F.col(C.MONTH) < key))
+    history = ctx.read_optional("screen_farmland", month=farmland.earlier_months(key))
+    history = None if history is None else ctx.keep(history)
     counts = farmland.month_counts(farmland.members(places, zones),
                                    user_weights(places, factors, age), zones)
     out = ctx.keep(farmland.publish(counts, history, key, pv.k_min, pv.complementary,

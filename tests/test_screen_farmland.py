@@ -168,6 +168,9 @@ def test_screen_config_is_validated():
     with pytest.raises(ConfigError, match="not a unit layer"):
         build_config({"screen": {"farmland_layers": ["grid"]}})
     assert fm.previous_month("2026-01") == "2025-12" and fm.previous_month("2026-07") == "2026-06"
+    back = fm.earlier_months("2026-03")
+    assert back[:3] == ["2026-02", "2026-01", "2025-12"] and len(back) == fm.HISTORY_MONTHS
+    assert "2026-03" not in back
 
 
 def test_farmland_errors_against_truth():

@@ -16,8 +16,9 @@ and chains them:
    live or work inside: the occupation test, never published as a count); every polygon
    with every measure, zeros filled.
 3. :func:`with_history`: ``is_occupied`` (occupants >= screen.farmland_min_persons), and
-   from the job's own earlier months (``history``: the stored rows of months before this
-   one): ``run_months``, the consecutive occupied months ending with this one (the previous
+   from the job's own earlier months (``history``: the stored rows of the
+   :data:`HISTORY_MONTHS` months before this one, :func:`earlier_months`):
+   ``run_months``, the consecutive occupied months ending with this one (the previous
    calendar month's stored ``run_months`` + 1 when it was occupied; a month without a row,
    a gap, breaks the run), ``run_start_month``, ``first_seen_month`` and
    ``last_seen_month`` (first and last occupied month up to this one) and ``is_suspect``
@@ -48,6 +49,9 @@ FIRST_SEEN = "first_seen_month"
 LAST_SEEN = "last_seen_month"
 IS_SUSPECT = "is_suspect"
 HISTORY = (IS_OCCUPIED, RUN_MONTHS, RUN_START, FIRST_SEEN, LAST_SEEN)
+# how far back first_seen_month looks: the job reads its own rows of the 120 months (ten
+# years) before the month it screens
+HISTORY_MONTHS = 120
 
 
 def _has(lon: str, lat: str) -> Column:
@@ -91,6 +95,17 @@ def previous_month(month_key: str) -> str:
     """The calendar month before ``YYYY-MM``."""
     y, m = int(month_key[:4]), int(month_key[5:7])
     return f"{y - (m == 1)}-{12 if m == 1 else m - 1:02d}"
+
+
+def earlier_months(month_key: str, n: int = HISTORY_MONTHS) -> list[str]:
+    """The ``n`` calendar months before ``YYYY-MM``, latest first: the partitions of its
+    own table the job reads (never the month it writes, so its run record does not read
+    its own output)."""
+    out, key = [], month_key
+    for _ in range(n):
+        key = previous_month(key)
+        out.append(key)
+    return out
 
 
 def with_history(wide: DataFrame, history: DataFrame | None, month_key: str,
