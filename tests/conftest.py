@@ -118,7 +118,8 @@ def chain(spark, city):
     """The whole pipeline run once on the city, in its own warehouse: ingest_units and
     ingest_cells, then ingest_events -> clean_stays for every day, then
     flag_users -> home_work -> place_cards -> expand -> population_by_unit -> jobs_housing
-    -> commute -> service_population -> linkage -> trips for the month, then daily_presence
+    -> commute -> service_population -> linkage -> trips -> land_use_intensity ->
+    screen_farmland for the month, then daily_presence
     for each day (every job of the spec, in its order).
     Tests read the tables; a test that re-runs a partition must leave it identical
     (idempotence)."""

@@ -228,7 +228,11 @@ def test_units_tile_and_sedona_spatial_join(city, spark):
 
     res, cfg = city
     layers = [read_units_layer(spark, p) for p in cfg.paths_list("units")]
-    counties, towns, cities, zones, facilities = layers
+    counties, towns, cities, zones, facilities, land = layers
+    # land_use_intensity's parcels (mobsig.synth.land_use), each with its class
+    assert {(r["level"], r["unit_id"][:4]) for r in land.selectExpr(
+        "level", "get_json_object(attributes, '$.land_use') AS unit_id").collect()} == {
+        ("land_parcel", c) for c in ("resi", "comm", "indu", "gree")}
     # six districts of the main city and three counties of its satellite (卫城市)
     assert counties.count() == 9 and towns.count() >= 24 + 6
     assert {r["unit_id"] for r in cities.collect()} == {"990100", "990200"}

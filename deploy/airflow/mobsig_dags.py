@@ -35,7 +35,7 @@ from airflow.sdk import DAG
 DAILY_CHAIN = ["ingest_units", "ingest_cells", "ingest_events", "clean_stays"]
 MONTHLY_CHAIN = ["flag_users", "home_work", "place_cards", "expand", "population_by_unit",
                  "jobs_housing", "commute", "service_population", "linkage", "trips",
-                 "daily_presence"]
+                 "land_use_intensity", "screen_farmland", "daily_presence"]
 # day jobs of the monthly chain (the spec's after_month jobs): run for every day of the month
 AFTER_MONTH = ["daily_presence"]
 

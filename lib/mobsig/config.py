@@ -620,6 +620,78 @@ class JobsHousingConfig:
 
 
 @dataclass(frozen=True)
+class LandUseConfig:
+    layers: tuple[str, ...] = param(
+        ["land_parcel"], "土地利用强度: the unit layers (levels of the units table) whose "
+        "polygons land_use_intensity measures, e.g. land_parcel; a layer missing from "
+        "paths.units is skipped with a warning (the job then writes nothing for it).")
+    class_attribute: str = param(
+        "land_use", "The polygon attribute holding its land-use class (a key of the units "
+        "table's attributes); a polygon without it takes its layer's name as class (a "
+        "layer of industrial parks needs no attribute).")
+    residential_classes: tuple[str, ...] = param(
+        ["residential", "R"], "Land-use classes of residential land 居住用地 (measured: "
+        "night residents per hectare) [S: domain.md §D; R = GB 50137 residential].")
+    commercial_classes: tuple[str, ...] = param(
+        ["commercial", "B"], "Land-use classes of commercial land 商业服务业用地 "
+        "(measured: daytime visitors per hectare) [S: domain.md §D; B = GB 50137].")
+    industrial_classes: tuple[str, ...] = param(
+        ["industrial", "M", "development_zone", "industrial_park", "park"],
+        "Land-use classes of development zones and industrial parks 开发区/产业园区 "
+        "(measured: employees per hectare) [S: domain.md §D; M = GB 50137 industrial].")
+    day_start_hour: float = param(
+        9.0, "Daytime visitors: the daytime window starts at this local hour [P: the "
+        "work-time window of home_work, 09:00].", ge=0, lt=24)
+    day_end_hour: float = param(
+        18.0, "Daytime visitors: the daytime window ends at this local hour [I].",
+        gt=0, le=24)
+    visit_min_min: float = param(
+        30.0, "A card is a daytime visitor of a polygon when its stays inside during the "
+        "daytime window of one day add up to at least this many minutes and it neither "
+        "lives (resident home) nor works there [S: issue #14's 30 min stay].",
+        gt=0, le=1440)
+
+    def check(self) -> None:
+        if self.day_start_hour >= self.day_end_hour:
+            raise ConfigError(
+                f"land_use.day_start_hour ({self.day_start_hour}) must be < "
+                f"land_use.day_end_hour ({self.day_end_hour})")
+        bad = [v for v in self.layers if not LEVEL_NAME.fullmatch(v) or v == "grid"]
+        if bad:
+            raise ConfigError(f"land_use.layers: {bad[0]!r} is not a unit layer name")
+        if not self.class_attribute.strip():
+            raise ConfigError("land_use.class_attribute: give an attribute name")
+        seen: dict[str, str] = {}
+        for key in ("residential_classes", "commercial_classes", "industrial_classes"):
+            for v in getattr(self, key):
+                if v in seen and seen[v] != key:
+                    raise ConfigError(f"land_use.{key}: class {v!r} is also in "
+                                      f"land_use.{seen[v]}")
+                seen[v] = key
+
+
+@dataclass(frozen=True)
+class ScreenConfig:
+    farmland_layers: tuple[str, ...] = param(
+        ["farmland"], "永久基本农田: the unit layers (levels of the units table) of permanent "
+        "basic farmland that screen_farmland screens; a layer missing from the units table "
+        "is skipped with a warning.")
+    farmland_min_months: int = param(
+        3, "永久基本农田: a farmland polygon is a suspect of non-agricultural occupation when "
+        "people live or work inside in at least this many consecutive months [S: domain.md "
+        "§D, 3 months].", ge=1, le=120)
+    farmland_min_persons: int = param(
+        1, "A farmland polygon is occupied in a month when at least this many distinct "
+        "cards live (resident home) or work (work place) inside [I: any settlement is "
+        "worth a field check].", ge=1)
+
+    def check(self) -> None:
+        bad = [v for v in self.farmland_layers if not LEVEL_NAME.fullmatch(v) or v == "grid"]
+        if bad:
+            raise ConfigError(f"screen.farmland_layers: {bad[0]!r} is not a unit layer name")
+
+
+@dataclass(frozen=True)
 class CommuteConfig:
     short_distance_m: float = param(
         5000.0, "通勤: share of commuters whose straight-line home-work distance is at most "
@@ -875,6 +947,8 @@ SECTIONS: dict[str, type] = {
     "home_work": HomeWorkConfig,
     "population": PopulationConfig,
     "jobs_housing": JobsHousingConfig,
+    "land_use": LandUseConfig,
+    "screen": ScreenConfig,
     "commute": CommuteConfig,
     "service_population": ServicePopulationConfig,
     "daily_presence": DailyPresenceConfig,
@@ -936,6 +1010,8 @@ class Config:
     home_work: HomeWorkConfig = field(default_factory=HomeWorkConfig)
     population: PopulationConfig = field(default_factory=PopulationConfig)
     jobs_housing: JobsHousingConfig = field(default_factory=JobsHousingConfig)
+    land_use: LandUseConfig = field(default_factory=LandUseConfig)
+    screen: ScreenConfig = field(default_factory=ScreenConfig)
     commute: CommuteConfig = field(default_factory=CommuteConfig)
     service_population: ServicePopulationConfig = field(
         default_factory=ServicePopulationConfig)

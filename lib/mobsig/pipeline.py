@@ -119,6 +119,20 @@ PIPELINE: tuple[Job, ...] = (
         writes=("trips_by_period",),
         help="intra-city trips per unit pair and period of the day (trips_by_period; raw "
              "and expanded, small counts suppressed)"),
+    Job("land_use_intensity", "month",
+        reads=("card_places", "expansion_factors", "expansion_factors_age", "stays", "units"),
+        writes=("land_use_intensity",),
+        help="land-use intensity per polygon of the land-use layers: night residents per "
+             "hectare on residential land, daytime visitors on commercial land, employees "
+             "on development zones and industrial parks (raw and expanded, small counts "
+             "suppressed)"),
+    Job("screen_farmland", "month",
+        reads=("card_places", "expansion_factors", "expansion_factors_age", "units",
+               "screen_farmland"),
+        writes=("screen_farmland",),
+        help="screening of permanent basic farmland: residents and workers per farmland "
+             "polygon, consecutive occupied months from the job's earlier months, a "
+             "suspect from screen.farmland_min_months (counts suppressed, flags published)"),
     Job("daily_presence", "day",
         reads=("stays", "stays_carry", "home_work", "card_places", "expansion_factors",
                "expansion_factors_age", "units"),

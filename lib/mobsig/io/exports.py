@@ -4,9 +4,10 @@
 ``jobs_housing``, ``commute`` and ``commute_od``, the service population tables
 ``service_population``, ``service_population_daily`` (the zone's polygon) and
 ``service_catchment`` (the polygon of the visitors' home unit), ``linkage``,
-``metro_area`` and ``trips_by_period``; :data:`EXPORT_ORDER`; origin-destination rows
-(``commute_od``, ``linkage``, ``trips_by_period``) get the desire line from the origin
-unit's centroid to the destination's, a point for a same-unit pair):
+``metro_area``, ``trips_by_period``, ``land_use_intensity`` and ``screen_farmland``;
+:data:`EXPORT_ORDER`;
+origin-destination rows (``commute_od``, ``linkage``, ``trips_by_period``) get the desire
+line from the origin unit's centroid to the destination's, a point for a same-unit pair):
 
 - ``<table>.parquet``: GeoParquet with the unit geometry (the H3 cell polygon for grid
   rows), CRS EPSG:4490 declared in its metadata (PROJJSON);
@@ -73,6 +74,8 @@ EXPORT_ORDER: dict[str, tuple[str, ...]] = {
     "metro_area": (C.LEVEL, C.UNIT_ID),
     "linkage": (C.LEVEL, C.ORIGIN_ID, C.DEST_ID),
     "trips_by_period": (C.LEVEL, C.CITY_ID, C.ORIGIN_ID, C.DEST_ID, C.PERIOD),
+    "land_use_intensity": (C.LEVEL, C.UNIT_ID),
+    "screen_farmland": (C.LEVEL, C.UNIT_ID),
 }
 # OD tables: their rows have an origin and a destination unit instead of one unit
 OD_ENDS = (C.ORIGIN_ID, C.DEST_ID)
@@ -89,6 +92,14 @@ SUPPRESSION_RULE = (
     "recovered by subtraction from published ones. Ratios are computed only from published "
     "counts.")
 
+# what a table publishes beside its counts, stated in the manifest's suppression entry
+PUBLISHED_WITHOUT_COUNT: dict[str, str] = {
+    "screen_farmland": (
+        "is_occupied, run_months, run_start_month, first_seen_month, last_seen_month and "
+        "is_suspect are published for every polygon, also where its residents and workers "
+        "counts are withheld: a suspect of non-agricultural occupation is named without a "
+        "count below k_min (a screening flag for a field check)."),
+}
 
 def month_folder(warehouse: str | Path, month_key: str) -> Path:
     """The export folder of a month."""
@@ -292,7 +303,10 @@ def suppression(table: str, privacy: Any) -> dict[str, Any]:
             params["below_floor_override"] = {
                 "k_floor": int(privacy.k_floor), "allow_below_floor": True,
                 "weakened": privacy.weakened()}
-    return {"rule": SUPPRESSION_RULE, "parameters": params, "flag_columns": flags}
+    out = {"rule": SUPPRESSION_RULE, "parameters": params, "flag_columns": flags}
+    if table in PUBLISHED_WITHOUT_COUNT:
+        out["published_without_count"] = PUBLISHED_WITHOUT_COUNT[table]
+    return out
 
 
 def _version() -> str:

@@ -46,7 +46,8 @@ TARGETS = {"home_within_500m": 0.90, "work_within_500m": 0.85, "class_accuracy_m
            "facility_service_population_max_abs_error": 0.15,
            "county_median_commute_distance_max_abs_error": 0.10,
            "county_commute_time_share_max_abs_error": 0.05,
-           "inter_city_trips_max_abs_error": 0.15}
+           "inter_city_trips_max_abs_error": 0.15,
+           "land_use_intensity_max_abs_error": 0.15}
 # trips by period: pair-period cells count when they hold at least this many true trips
 PERIOD_MIN_TRIPS = 20
 # jobs-housing errors count in units with at least this many true (sample) employed
@@ -61,6 +62,9 @@ SP_MIN_VISITORS = 20
 # commuting errors count in counties with at least this many true (sample) commuters: a
 # median over fewer moves by one commuter's place by more than 10 %
 COMMUTE_MIN_COMMUTERS = 20
+# land-use intensity errors count on parcels with at least this many true (sample) persons
+# in the measure of their kind: below it one person moves the density by more than 10 %
+LU_MIN_PERSONS = 10
 URBAN_RADIUS_M = 10_000.0  # core and inner ring of the synthetic city (mobsig.synth.city)
 
 
@@ -340,6 +344,71 @@ def service_population_errors(monthly: pd.DataFrame, daily: pd.DataFrame,
 
 
 
+def land_use_errors(table: pd.DataFrame, truth: pd.DataFrame,
+                    min_persons: int = LU_MIN_PERSONS) -> dict:
+    """Land-use intensity per parcel against the truth (mobsig.synth.land_use).
+
+    ``table``: unsuppressed land_use_intensity rows (``unit_id``, ``land_use``,
+    ``area_ha`` and ``<measure>_raw_count`` per measure, mobsig.land_use.spread);
+    ``truth``: truth/land_use_intensity.csv (sample persons per parcel, ``area_ha`` in the
+    city's plane). Per parcel the relative error of each raw count, (measured - true) /
+    true (the measured count itself where the truth is 0), and of the area; per kind
+    (residential, commercial, industrial) the worst and mean absolute error of the
+    measure of its kind (the intensity: residents, day visitors, workers; the density is
+    that count over the area, so its error is the count's and the area's) over parcels
+    with at least ``min_persons`` true persons in it."""
+    from mobsig.synth.land_use import KIND_MEASURE, MEASURES
+
+    cols = ["unit_id", "area_ha", *[f"{m}_raw_count" for m in MEASURES]]
+    g = truth.merge(table[cols], on="unit_id", how="left", suffixes=("_true", ""))
+    parcels: dict = {}
+    for r in g.to_dict("records"):
+        e = {"land_use": r["land_use"],
+             "area_error": round(float(r["area_ha"] / r["area_ha_true"] - 1), 6)}
+        for m in MEASURES:
+            t, v = float(r[m]), float(np.nan_to_num(r[f"{m}_raw_count"], nan=0.0))
+            e[m] = {"true": int(t), "measured": int(v),
+                    "error": round((v - t) / t if t else v, 4)}
+        parcels[r["unit_id"]] = e
+    kinds: dict = {}
+    for kind, m in KIND_MEASURE.items():
+        errs = [abs(e[m]["error"]) for e in parcels.values()
+                if e["land_use"] == kind and e[m]["true"] >= min_persons]
+        kinds[kind] = {"measure": m, "parcels": len(errs),
+                       "max_abs_error": round(max(errs), 4) if errs else None,
+                       "mean_abs_error": round(float(np.mean(errs)), 4) if errs else None}
+    areas = [abs(e["area_error"]) for e in parcels.values()]
+    return {"min_true_persons": int(min_persons), "by_kind": kinds,
+            "area_max_abs_error": max(areas) if areas else None, "by_parcel": parcels}
+
+
+def farmland_errors(table: pd.DataFrame, truth: pd.DataFrame, min_persons: int = 1) -> dict:
+    """Farmland screening of one month against the truth (mobsig.synth.land_use):
+    ``table``: unsuppressed screen_farmland counts per polygon (``unit_id``,
+    ``residents_raw_count``, ``workers_raw_count``, ``occupants_raw_count``; farmland.spread);
+    ``truth``: truth/screen_farmland.csv (sample persons). Per polygon the measured and
+    true residents, workers and occupation (occupants >= ``min_persons``); the occupied
+    polygons found (recall) and the polygons wrongly taken as occupied per 100 polygons
+    (the issue's false-suspect rate)."""
+    m = truth.merge(table, on="unit_id", how="left").fillna(
+        {"residents_raw_count": 0, "workers_raw_count": 0, "occupants_raw_count": 0})
+    by: dict = {}
+    for r in m.to_dict("records"):
+        by[r["unit_id"]] = {
+            "residents": [int(r["residents_raw_count"]), int(r["residents"])],
+            "workers": [int(r["workers_raw_count"]), int(r["workers"])],
+            "occupied": [bool(r["occupants_raw_count"] >= min_persons),
+                         bool(r["is_occupied"])]}
+    true_occ = [u for u, v in by.items() if v["occupied"][1]]
+    found = [u for u in true_occ if by[u]["occupied"][0]]
+    false = [u for u, v in by.items() if v["occupied"][0] and not v["occupied"][1]]
+    count_err = [abs(v[k][0] - v[k][1]) for v in by.values() for k in ("residents", "workers")]
+    return {"polygons": len(by), "occupied_true": len(true_occ), "occupied_found": len(found),
+            "false_per_100": round(100 * len(false) / len(by), 2) if by else None,
+            "max_abs_count_error": max(count_err) if count_err else None,
+            "by_polygon": by, "note": "[measured, true] per polygon"}
+
+
 def _rel_error(g: pd.DataFrame, c: str) -> np.ndarray:
     """(measured - true) / true of column ``c`` (``c`` vs ``c_true``); -1 where missing."""
     return np.nan_to_num(((g[c] - g[f"{c}_true"]) / g[f"{c}_true"]).to_numpy(float),
@@ -538,7 +607,19 @@ def verdict(result: dict) -> dict[str, bool | None]:
             le(lk["trips"]["max_abs_trips_error"], TARGETS["inter_city_trips_max_abs_error"])
             if lk and lk["trips"]["pairs"] else None),
         "metro_delineation": lk["metro"]["equal"] if lk and lk.get("metro") else None,
+        # None: no land-use truth (an older city) or no parcel with enough true persons
+        "land_use_intensity": _land_use_met(result.get("land_use_intensity")),
+        # every planted settlement found, at most one false one per 100 polygons
+        "farmland_screening": (
+            fs["occupied_found"] == fs["occupied_true"] and fs["false_per_100"] <= 1.0
+            if (fs := result.get("screen_farmland")) and fs["polygons"] else None),
     }
+
+
+def _land_use_met(lu: dict | None) -> bool | None:
+    worst = [k["max_abs_error"] for k in (lu or {}).get("by_kind", {}).values()
+             if k["parcels"]]
+    return (max(worst) <= TARGETS["land_use_intensity_max_abs_error"]) if worst else None
 
 
 def markdown(result: dict) -> str:
@@ -640,6 +721,27 @@ def markdown(result: dict) -> str:
                      f"{c['min_commuters']} true commuters) | {fmt(c[field])}{extra} | {t} | "
                      f"{'n/a' if met is None else met} |")
     lines += linkage_lines(result.get("linkage"), ok)
+    fs, met = result.get("screen_farmland"), ok.get("farmland_screening")
+    if not fs:
+        lines.append("| farmland screening | n/a (no truth/screen_farmland.csv) | all found, "
+                     "≤ 1 false per 100 | n/a |")
+    else:
+        lines.append(f"| farmland screening 永久基本农田 (occupied polygons, one month) | "
+                     f"{fs['occupied_found']} of {fs['occupied_true']} found, "
+                     f"{fs['false_per_100']} false per 100 ({fs['polygons']} polygons); counts "
+                     f"worst off by {fs['max_abs_count_error']} | all found, ≤ 1 false per "
+                     f"100 | {'n/a' if met is None else met} |")
+    lu, met = result.get("land_use_intensity"), ok.get("land_use_intensity")
+    if not lu:
+        lines.append("| land-use intensity | n/a (no truth/land_use_intensity.csv) | ±15 % | "
+                     "n/a |")
+    else:
+        parts = [f"{kind} ({k['measure']}, {k['parcels']} parcels) {pct(k['max_abs_error'])}"
+                 for kind, k in lu["by_kind"].items()]
+        lines.append(f"| land-use intensity 土地利用强度, worst count error per kind (parcels "
+                     f"≥ {lu['min_true_persons']} true persons) | {'; '.join(parts)}; area "
+                     f"worst {pct(lu['area_max_abs_error'])} | ±15 % | "
+                     f"{'n/a' if met is None else met} |")
     lines.append(f"| 一人多卡 pairs ({mc['true_pairs']} true, {mc['eligible_pairs']} present "
                  f"long enough) | precision {pct(mc['precision'])}, recall "
                  f"{pct(mc['recall'])} ({pct(mc['recall_eligible'])} of those present long "

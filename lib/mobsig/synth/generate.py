@@ -11,6 +11,8 @@ Layout of the output folder::
                                   mobsig.synth.real); facilities: the layer `facility`
                                   (CBD, railway hub, park, heritage area) that the
                                   config's service_population.zones names
+    units/land_use.geojson        land-use parcels (layer land_parcel, attribute land_use;
+                                  mobsig.synth.land_use)
     units/cities.geojson          the city layer (main city and satellite; only with a
                                   satellite, synth.satellite_share > 0)
     reference/population.csv      official resident population per county
@@ -34,6 +36,10 @@ Layout of the output folder::
                                   (residents, workers, visitors; catchment radius)
     truth/service_population_daily.csv   the same per facility and day
     truth/service_catchment.csv   true visitors of each facility by home county/township
+    truth/screen_farmland.csv     true residents and workers per farmland polygon
+                                  (mobsig.synth.land_use.farmland_truth)
+    truth/land_use_intensity.csv  true residents, workers and daytime visitors per land-use
+                                  parcel (mobsig.synth.land_use)
     truth/commuters.parquet       every true commuter (sample employed resident): home and
                                   work units, home-work distance, home->work trips and
                                   their median duration (from the true stays)
@@ -77,6 +83,7 @@ from mobsig.config import Config
 from mobsig.io.holidays import load_calendar
 from mobsig.quality import run_gate
 from mobsig.schema import load_schema
+from mobsig.synth import land_use as synth_land_use
 from mobsig.synth import linkage_truth, real, service
 from mobsig.synth.city import CITY_PREFIX, FACILITY_LEVEL, City, build_city
 from mobsig.synth.population import build_people, build_satellite_people, tac_types
@@ -146,7 +153,7 @@ def _geojson(city: City, frame: pd.DataFrame, path: Path) -> None:
     for r in frame.itertuples(index=False):
         geom = city.geometry_lonlat(r.geometry)
         props = {"unit_id": r.unit_id, "unit_name": r.unit_name, "level": r.level}
-        for extra in ("parent_id", "kind"):
+        for extra in ("parent_id", "kind", "land_use"):
             if hasattr(r, extra):
                 props[extra] = getattr(r, extra)
         feats.append({"type": "Feature", "properties": props,
@@ -417,8 +424,14 @@ def generate(spark: SparkSession, cfg: Config, out: Path,
         if has_city_level:
             _geojson(city, city.units[city.units["level"] == "city"],
                      out / "units/cities.geojson")
-    _geojson(city, city.zones, out / "units/zones.geojson")
+    # the city's zones and, from their own random stream, farmland polygons around a few
+    # sample homes and work places (screen_farmland's truth)
+    farm = synth_land_use.farmland_zones(city, persons, sc.seed)
+    all_zones = pd.concat([city.zones, farm], ignore_index=True)
+    _geojson(city, all_zones, out / "units/zones.geojson")
     _geojson(city, city.facilities, out / "units/facilities.geojson")
+    land_parcels = synth_land_use.parcels(city, sc.seed)  # own random stream
+    _geojson(city, land_parcels, out / "units/land_use.geojson")
 
     # -- persons, cards, official population
     hl = city.to_lonlat(persons["home_x"].to_numpy(), persons["home_y"].to_numpy())
@@ -465,6 +478,8 @@ def generate(spark: SparkSession, cfg: Config, out: Path,
         pop["resident_population"] = pop["unit_id"].map(real_pop).astype("int64")
     pop.to_csv(out / "truth/population_by_unit.csv", index=False)
     jobs_housing_truth(city, persons).to_csv(out / "truth/jobs_housing.csv", index=False)
+    synth_land_use.farmland_truth(all_zones, persons, sc.start_date.strftime("%Y-%m")).to_csv(
+        out / "truth/screen_farmland.csv", index=False)
     ref = pop[pop["level"] == "county"][["unit_id", "unit_name", "resident_population"]]
     ref = ref.rename(columns={"resident_population": "population"})
     if real_pop is None:
@@ -511,6 +526,9 @@ def generate(spark: SparkSession, cfg: Config, out: Path,
     sp = cfg.service_population
     service.write_truth(spark, out, city, persons, cards, days, sp.min_stay_min,
                         sp.catchment_quantile)
+    lu = cfg.land_use
+    synth_land_use.write_truth(spark, out, city, land_parcels, persons, cards, days,
+                               lu.day_start_hour, lu.day_end_hour, lu.visit_min_min)
     # -- commuting truth from the true stays (no random draw)
     people = commute_persons(spark, persons, cards, out / "truth/stays")
     people.to_parquet(out / "truth/commuters.parquet", index=False)
@@ -546,7 +564,8 @@ def generate(spark: SparkSession, cfg: Config, out: Path,
                   "cells": "raw/cells/cells.csv",
                   "units": ["units/counties.geojson", "units/townships.geojson",
                             *(["units/cities.geojson"] if has_city_level else []),
-                            "units/zones.geojson", "units/facilities.geojson"],
+                            "units/zones.geojson", "units/facilities.geojson",
+                            "units/land_use.geojson"],
                   "reference_population": "reference/population.csv",
                   "tac_types": "reference/tac_types.csv",
                   "subscribers": "raw/subscribers.csv"},
@@ -559,7 +578,7 @@ def generate(spark: SparkSession, cfg: Config, out: Path,
     # the jobs run on this city classify with the same rules; only non-defaults are written
     defaults = Config().to_dict()
     for section in ("population", "home_work", "flags", "service_population", "commute",
-                    "linkage", "trips"):
+                    "linkage", "trips", "land_use"):
         changed = {k: v for k, v in cfg.to_dict()[section].items()
                    if v != defaults[section][k]}
         if changed:
@@ -572,7 +591,7 @@ def generate(spark: SparkSession, cfg: Config, out: Path,
             real_layer, unit_ids=tuple(city.units.loc[city.units["level"] == "county",
                                                       "unit_id"]))
         doc["paths"]["units"] = [county_layer.to_dict(), "units/zones.geojson",
-                                 "units/facilities.geojson"]
+                                 "units/facilities.geojson", "units/land_use.geojson"]
         doc["service_population"]["home_levels"] = ["county"]  # no township layer
         doc["synth"]["real_counties"] = real_layer.to_dict()  # absolute paths
         doc["synth"]["real_population"] = cfg.resolve_layer(sc.real_population).path

@@ -13,15 +13,18 @@ true persons present, the service population of each facility (distinct persons 
 month with >= 30 min inside; visitors, per-day mean, catchment radius, county shares of
 the catchment), commuting 通勤 (median commute distance, share within 45 min per county
 with enough true commuters), inter-city trips and commuters per pair of cities, the
-metropolitan-area delineation and trips by period, each next to its target (domain.md,
-issues #5 and #14). Reads ``home_work`` and ``metro_area``, recomputes the unsuppressed
-population, jobs-housing, daily presence, service population, commuting, linkage and
-trips counts (``population.population_table``, ``jobs_housing.counts_table``,
+metropolitan-area delineation and trips by period, the land-use intensity per parcel (the
+count behind each kind's density) and the farmland screening (occupied polygons found,
+false ones per 100), each next to its target (domain.md, issues #5, #14 and #15).
+Reads ``home_work`` and ``metro_area``, recomputes the unsuppressed population,
+jobs-housing, daily presence, service population, commuting, linkage, trips, land-use and
+farmland counts (``population.population_table``, ``jobs_housing.counts_table``,
 ``presence.presence_table``, ``service_population.service_counts``,
 ``commute.month_tables``, ``mobsig.linkage``, ``mobsig.trips``; nothing is written) and
 the truth files in ``--truth`` (default: ``truth/`` next to the config file;
 ``jobs_housing.csv``, ``daily_presence.csv``, the service population, ``commute.csv``,
-``commute_od.csv`` and ``moves.parquet`` are optional, older cities have none). Prints a
+``commute_od.csv``, ``moves.parquet``, ``land_use_intensity.csv`` and
+``screen_farmland.csv`` are optional, older cities have none). Prints a
 Markdown table and writes the numbers as JSON (``--out``, default ``evaluate-<month>.json`` next to
 the config). Exit status 0 also when a target is missed: this is a measurement, the
 targets met are in the JSON (``targets_met``).
@@ -47,6 +50,8 @@ DAILY_PRESENCE_TRUTH = "daily_presence.csv"  # optional: older cities have none
 SERVICE_TRUTH = ("service_population.csv", "service_population_daily.csv",
                  "service_catchment.csv")  # optional: older cities have none
 COMMUTE_TRUTH = ("commute.csv", "commute_od.csv")  # optional: older cities have none
+LAND_USE_TRUTH = "land_use_intensity.csv"  # optional: older cities have none
+FARMLAND_TRUTH = "screen_farmland.csv"  # optional: older cities have none
 LINKAGE_TRUTH = "moves.parquet"  # optional: cities before the linkage truth have none
 
 
@@ -289,6 +294,60 @@ def linkage_result(spark, cfg: Config, month: dt.date, truth: Path) -> dict[str,
     return res
 
 
+def unsuppressed_land_use(spark, cfg: Config, month: dt.date):
+    """The month's land-use intensity rows before suppression (one per parcel of
+    land_use.layers), recomputed from the stored card_places, factors, stays and units
+    (``land_use.counts_table``; nothing is written); None without a land-use layer."""
+    from mobsig import land_use
+    from mobsig.geo import next_month
+    from mobsig.io.catalog import Catalog
+
+    catalog = Catalog(spark, cfg.warehouse)
+    key, lu = month_key(month), cfg.land_use
+    for table in ("card_places", "expansion_factors", "units", "stays"):
+        if not catalog.exists(table):
+            raise InputError(f"evaluate {key}: no {table} table; run the monthly jobs first")
+    zones = land_use.parcels(catalog.read("units"), lu.layers, lu.class_attribute,
+                             lu.residential_classes, lu.commercial_classes,
+                             lu.industrial_classes)
+    if zones.isEmpty():
+        return None
+    age = (catalog.read("expansion_factors_age", month=key) if cfg.expansion.rake_ages
+           else None)
+    counts = land_use.counts_table(
+        catalog.read("card_places", month=key),
+        catalog.read("stays", dt=month_days(month) + [next_month(month)]),
+        catalog.read("expansion_factors", month=key), age, zones, month,
+        lu.day_start_hour, lu.day_end_hour, lu.visit_min_min * 60)
+    return land_use.spread(counts)
+
+
+def unsuppressed_farmland(spark, cfg: Config, month: dt.date):
+    """The month's farmland counts before suppression (one row per polygon of
+    screen.farmland_layers, with ``occupants_raw_count``), recomputed from the stored
+    card_places, factors and units (``farmland.month_counts``; nothing is written)."""
+    from pyspark.sql import functions as F
+
+    from mobsig import farmland
+    from mobsig.geo import unit_polygons
+    from mobsig.io.catalog import Catalog
+    from mobsig.population import user_weights
+
+    catalog = Catalog(spark, cfg.warehouse)
+    key = month_key(month)
+    for table in ("card_places", "expansion_factors", "units"):
+        if not catalog.exists(table):
+            raise InputError(f"evaluate {key}: no {table} table; run the monthly jobs first")
+    places = catalog.read("card_places", month=key)
+    zones = unit_polygons(catalog.read("units")).where(
+        F.col("level").isin(list(cfg.screen.farmland_layers)))
+    age = (catalog.read("expansion_factors_age", month=key) if cfg.expansion.rake_ages
+           else None)
+    weights = user_weights(places, catalog.read("expansion_factors", month=key), age)
+    counts = farmland.month_counts(farmland.members(places, zones), weights, zones)
+    return farmland.spread(counts.withColumn("_raw", F.col("raw_count")))
+
+
 def execute(spark, cfg: Config, month: dt.date, truth: Path) -> dict[str, Any]:
     """The accuracy measures of ``month`` (see mobsig.synth.evaluate)."""
     import pandas as pd
@@ -347,6 +406,20 @@ def execute(spark, cfg: Config, month: dt.date, truth: Path) -> dict[str, Any]:
                                                             dtype=ids),
             t.od.toPandas(), pd.read_csv(truth / COMMUTE_TRUTH[1], dtype=ids))
     result["linkage"] = linkage_result(spark, cfg, month, truth)
+    result["land_use_intensity"] = None
+    if (truth / LAND_USE_TRUTH).exists():  # cities generated before it have none
+        lu = unsuppressed_land_use(spark, cfg, month)
+        if lu is not None:
+            result["land_use_intensity"] = ev.land_use_errors(
+                lu.toPandas(), pd.read_csv(truth / LAND_USE_TRUTH, dtype={"unit_id": str}))
+    result["screen_farmland"] = None
+    if (truth / FARMLAND_TRUTH).exists():  # cities generated before it have none
+        fs_truth = pd.read_csv(truth / FARMLAND_TRUTH, dtype={"unit_id": str, "month": str})
+        fs_truth = fs_truth[fs_truth["month"] == key]
+        if len(fs_truth):
+            result["screen_farmland"] = ev.farmland_errors(
+                unsuppressed_farmland(spark, cfg, month).toPandas(), fs_truth,
+                cfg.screen.farmland_min_persons)
     result["targets_met"] = ev.verdict(result)
     return result
 
