@@ -406,3 +406,28 @@ def test_ratios_and_per_day_values_come_from_the_published_counts(spark):
     assert j.loc["u2", "jobs_housing_ratio"] == 0.0  # 50 rounds to 0 of 400
     assert pd.isna(j.loc["u2", "self_sufficiency"])  # its jobs round to 0: no ratio
     assert j.loc[["u3"], ["jobs_housing_ratio", "self_sufficiency"]].isna().all().all()
+
+
+def test_land_use_densities_come_from_the_published_counts(spark):
+    """land_use_intensity: an exact density x the published area would give the exact
+    expanded count back; the densities (and intensity_per_ha, the density of the
+    polygon's kind) are recomputed from the rounded counts."""
+    from mobsig import publish
+
+    rows = spark.createDataFrame(
+        [("a", 10.0, 1234.0, 123.4, 300.0, 30.0, 0.0, 0.0, "residents", 123.4),
+         ("b", 4.0, 520.0, 130.0, 1900.0, 475.0, None, None, "workers", 475.0),
+         ("c", 2.0, 900.0, 450.0, 0.0, 0.0, 80.0, 40.0, "day_visitors", None)],
+        "unit_id string, area_ha double, residents_expanded_count double, "
+        "residents_per_ha double, workers_expanded_count double, workers_per_ha double, "
+        "day_visitors_expanded_count double, day_visitors_per_ha double, "
+        "intensity_measure string, intensity_per_ha double")
+    out = publish.published(rows, publish.Publication(base=200.0),
+                            "land_use_intensity").toPandas().set_index("unit_id")
+    assert out.loc["a", "residents_per_ha"] == 120.0  # 1200 / 10, not 123.4
+    assert out.loc["b", "residents_per_ha"] == 150.0
+    assert out.loc["b", "workers_per_ha"] == 500.0
+    assert out.loc["a", "intensity_per_ha"] == 120.0
+    assert out.loc["b", "intensity_per_ha"] == 500.0
+    assert out.isna().loc["c", "intensity_per_ha"]  # null stays null (its reason says why)
+    assert out.loc["c", "day_visitors_per_ha"] == 0.0  # 80 rounds to 0 at base 200

@@ -194,10 +194,19 @@ RATIOS: dict[str, dict[str, tuple[Any, Any]]] = {
                            ("jobs_housing", "employed_residents_expanded_count",
                             (C.LEVEL, C.ORIGIN_ID)))},
     "trips_by_period": {"trips_per_day": ("trips_expanded_count", C.DAYS)},
+    "land_use_intensity": {  # an exact density x the area is the exact expanded count
+        f"{m}_per_ha": (f"{m}_expanded_count", "area_ha")
+        for m in ("residents", "workers", "day_visitors")},
     "service_catchment": {
         "share": (C.EXPANDED_COUNT, ("service_population", "visitor_expanded_count",
                                      (C.ZONE_LEVEL, C.ZONE_ID)))},
 }
+
+
+# a column equal, row by row, to one of the table's RATIOS (named by another column):
+# recomputed with them (table -> (column, the naming column, pattern of the ratio's name))
+PICKS: dict[str, tuple[str, str, str]] = {
+    "land_use_intensity": ("intensity_per_ha", "intensity_measure", "{}_per_ha")}
 
 
 def _with_ratios(rows: DataFrame, table: str | None, rule: Publication, catalog: Any,
@@ -243,6 +252,14 @@ def _with_ratios(rows: DataFrame, table: str | None, rule: Publication, catalog:
             d_expr = pub(den)
         value = F.when(F.col(name).isNotNull() & (d_expr > 0), n_expr / d_expr)
         out = out.withColumn(name, value.cast("double"))
+    pick = PICKS.get(table or "")
+    if pick and pick[0] in cols:  # a value that is one of the recomputed ones, by row
+        name, which, pattern = pick
+        value = F.lit(None).cast("double")
+        for c in sorted(spec):
+            value = F.when(F.col(which) == F.lit(c[: -len(pattern) + 2]), F.col(c)) \
+                .otherwise(value)
+        out = out.withColumn(name, F.when(F.col(name).isNotNull(), value))
     return out.select(*cols)
 
 
