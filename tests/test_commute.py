@@ -377,7 +377,7 @@ def test_publish_suppresses_parts_around_the_totals(spark):
         "level string, unit_id string, mean_dist_m double, median_dist_m double, "
         "median_time_min double, commuting_radius_m double")
     out = cm.publish(counts, stats, K, True, False).toPandas().set_index("unit_id")
-    sup = {m: set(out.index[out[cm.suppressed_col(m)]]) for m in cm.MEASURES}
+    sup = {m: set(out.index[out[C.suppressed_col(m)]]) for m in cm.MEASURES}
     # totals: U3's commuters (5) hide U2's (the smallest sibling), exactly as jobs_housing
     # hides employed residents with the same counts
     jrows = [("township", "P", u, v[0], 99, 99) for u, v in ROWS.items()]
@@ -395,9 +395,9 @@ def test_publish_suppresses_parts_around_the_totals(spark):
             if 0 < n < K:
                 assert unit in sup[m], (unit, m)  # primary
             if unit in sup[m]:
-                assert pd.isna(out.loc[unit, cm.raw_col(m)])
+                assert pd.isna(out.loc[unit, C.raw_col(m)])
             else:
-                assert out.loc[unit, cm.raw_col(m)] == n
+                assert out.loc[unit, C.raw_col(m)] == n
         for total, parts in cm.IDENTITIES:  # never exactly one hidden member in a unit
             hidden = [x for x in (total, *parts) if unit in sup[x]]
             assert len(hidden) != 1, (unit, total, hidden)
@@ -418,7 +418,7 @@ def test_publish_suppresses_parts_around_the_totals(spark):
     assert pd.isna(out.loc["U2", cm.MEAN_DIST])
     assert out.loc["U2", cm.reason_col(cm.MEAN_DIST)] == "suppressed"
     for stat, (needs, _, _) in cm.STATS.items():
-        hidden = out[[cm.suppressed_col(m) for m in needs]].any(axis=1)
+        hidden = out[[C.suppressed_col(m) for m in needs]].any(axis=1)
         assert out.loc[hidden, stat].isna().all(), stat
         assert (out.loc[hidden, cm.reason_col(stat)] == "suppressed").all(), stat
         assert (out[stat].isna() == out[cm.reason_col(stat)].notna()).all(), stat
@@ -427,7 +427,7 @@ def test_publish_suppresses_parts_around_the_totals(spark):
     # an inbound total the OD suppression needs withheld: hidden, with a sibling
     forced = spark.createDataFrame([("township", "U1")], "level string, unit_id string")
     out2 = cm.publish(counts, stats, K, True, False, forced).toPandas().set_index("unit_id")
-    inbound = set(out2.index[out2[cm.suppressed_col(cm.INBOUND)]])
+    inbound = set(out2.index[out2[C.suppressed_col(cm.INBOUND)]])
     assert inbound == {"U1", "U4"}  # U4 (16) the smallest sibling
     assert out2.loc["U1", cm.reason_col(cm.RADIUS)] == "suppressed"
 
@@ -578,7 +578,7 @@ def test_city_totals_match_jobs_housing_and_population(spark, city_commute):
                        jhr["commuters_expanded_count"])
     assert (jhr["jobs_raw_count"] >= jhr["inbound_commuters_raw_count"]).all()
     for total, parts in cm.IDENTITIES:
-        assert (raw[[cm.raw_col(p) for p in parts]].sum(axis=1) == raw[cm.raw_col(total)]
+        assert (raw[[C.raw_col(p) for p in parts]].sum(axis=1) == raw[C.raw_col(total)]
                 ).all(), total
     od = c["od_raw"]
     rows = od.groupby(["level", "origin_id"])["raw_count"].sum().rename("od")
@@ -631,13 +631,13 @@ def test_city_tables_and_exports_hold_suppression(spark, city_commute):
     od_csv = pd.read_csv(files["commute_od"]["csv"], **read)
     assert len(csv) == len(pub) and len(od_csv) == len(od)
     for m in cm.MEASURES:
-        n, hidden = pub[cm.raw_col(m)], pub[cm.suppressed_col(m)].astype(bool)
+        n, hidden = pub[C.raw_col(m)], pub[C.suppressed_col(m)].astype(bool)
         assert ((n[~hidden] == 0) | (n[~hidden] >= K)).all(), m
-        assert pub.loc[hidden, [cm.raw_col(m), cm.expanded_col(m)]].isna().all().all()
+        assert pub.loc[hidden, [C.raw_col(m), C.expanded_col(m)]].isna().all().all()
         # the export: raw counts withheld, expanded ones rounded, the same cells hidden
-        shown = csv[cm.suppressed_col(m)].astype(bool)
+        shown = csv[C.suppressed_col(m)].astype(bool)
         assert shown.sum() == hidden.sum(), m
-        assert csv.loc[shown, cm.expanded_col(m)].isna().all(), m
+        assert csv.loc[shown, C.expanded_col(m)].isna().all(), m
     hidden = od["is_suppressed"].astype(bool)
     assert (od.loc[~hidden, "raw_count"] >= K).all()
     assert od.loc[hidden, ["raw_count", "expanded_count"]].isna().all().all()
@@ -645,7 +645,7 @@ def test_city_tables_and_exports_hold_suppression(spark, city_commute):
     assert od_csv["is_suppressed"].sum() == hidden.sum()
     for frame in (csv, od_csv):
         assert_published(frame, cfg.warehouse)
-    sup = {m: pub[cm.suppressed_col(m)] for m in cm.MEASURES}
+    sup = {m: pub[C.suppressed_col(m)] for m in cm.MEASURES}
     for m in cm.MEASURES:
         sib = sup[m].groupby([pub["level"], pub["parent_id"].fillna("")])
         assert not (sib.transform("sum").eq(1) & sib.transform("size").gt(1)).any(), m
@@ -653,7 +653,7 @@ def test_city_tables_and_exports_hold_suppression(spark, city_commute):
         n_hidden = sum(sup[x].astype(int) for x in (total, *parts))
         assert not n_hidden.eq(1).any(), total
     for stat, (needs, _, _) in cm.STATS.items():
-        hidden = pub[[cm.suppressed_col(m) for m in needs]].any(axis=1)
+        hidden = pub[[C.suppressed_col(m) for m in needs]].any(axis=1)
         assert pub.loc[hidden, stat].isna().all(), stat
         assert (pub[stat].isna() == pub[cm.reason_col(stat)].notna()).all(), stat
     assert sup["commuters"].any() and od["is_suppressed"].any()  # the checks bite

@@ -37,7 +37,7 @@ from pyspark.sql import functions as F
 
 from mobsig import columns as C
 from mobsig import privacy
-from mobsig.columns import expanded_col, raw_col, suppressed_col
+from mobsig.columns import raw_col
 from mobsig.population import units_containing
 
 RESIDENTS, WORKERS, OCCUPANTS = "residents", "workers", "occupants"
@@ -149,17 +149,11 @@ def with_history(wide: DataFrame, history: DataFrame | None, month_key: str,
 
 def spread(long: DataFrame) -> DataFrame:
     """One row per polygon: per measure of :data:`MEASURES` :func:`raw_col`,
-    :func:`expanded_col`, :func:`suppressed_col` (false without ``is_suppressed``), and
+    :func:`expanded_col`, :func:`suppressed_col` (:func:`mobsig.privacy.spread`), and
     ``occupants_raw_count`` (internal: the occupation test)."""
-    if C.IS_SUPPRESSED not in long.columns:
-        long = long.withColumn(C.IS_SUPPRESSED, F.lit(False))
     m = F.col(C.MEASURE)
-    aggs = [F.max(F.when(m == OCCUPANTS, F.col("_raw"))).alias(raw_col(OCCUPANTS))]
-    for name in MEASURES:
-        aggs += [F.max(F.when(m == name, F.col(C.RAW_COUNT))).alias(raw_col(name)),
-                 F.max(F.when(m == name, F.col(C.EXPANDED_COUNT))).alias(expanded_col(name)),
-                 F.max(F.when(m == name, F.col(C.IS_SUPPRESSED))).alias(suppressed_col(name))]
-    return long.groupBy(C.LEVEL, C.UNIT_ID, C.UNIT_NAME, C.PARENT_ID).agg(*aggs)
+    return privacy.spread(long, MEASURES, extra=[
+        F.max(F.when(m == OCCUPANTS, F.col("_raw"))).alias(raw_col(OCCUPANTS))])
 
 
 def publish(counts: DataFrame, history: DataFrame | None, month_key: str, k_min: int,

@@ -36,7 +36,7 @@ from pyspark.sql import functions as F
 
 from mobsig import columns as C
 from mobsig import privacy
-from mobsig.columns import expanded_col, raw_col, reason_col, suppressed_col
+from mobsig.columns import expanded_col, reason_col, suppressed_col
 from mobsig.population import assign_units, user_weights, with_grid
 
 MEASURES = (C.EMPLOYED_RESIDENTS, C.JOBS, C.LIVE_AND_WORK)
@@ -133,19 +133,9 @@ def counts_table(places: DataFrame, factors: DataFrame, age_factors: DataFrame |
 
 
 def spread(long: DataFrame) -> DataFrame:
-    """One row per unit from the long form (``measure``, ``raw_count``,
-    ``expanded_count``, ``is_suppressed``): ``level``, ``unit_id``, ``unit_name``,
-    ``parent_id`` and, per measure, :func:`raw_col`, :func:`expanded_col`,
-    :func:`suppressed_col` (the long form without ``is_suppressed``: none suppressed)."""
-    if C.IS_SUPPRESSED not in long.columns:
-        long = long.withColumn(C.IS_SUPPRESSED, F.lit(False))
-    m = F.col(C.MEASURE)
-    aggs = []
-    for name in MEASURES:
-        aggs += [F.max(F.when(m == name, F.col(C.RAW_COUNT))).alias(raw_col(name)),
-                 F.max(F.when(m == name, F.col(C.EXPANDED_COUNT))).alias(expanded_col(name)),
-                 F.max(F.when(m == name, F.col(C.IS_SUPPRESSED))).alias(suppressed_col(name))]
-    return long.groupBy(C.LEVEL, C.UNIT_ID, C.UNIT_NAME, C.PARENT_ID).agg(*aggs)
+    """One row per unit from the long form (:func:`mobsig.privacy.spread` of
+    :data:`MEASURES`)."""
+    return privacy.spread(long, MEASURES)
 
 
 def with_ratios(wide: DataFrame, balanced_min: float, balanced_max: float) -> DataFrame:

@@ -43,7 +43,7 @@ from pyspark.sql import types as T
 
 from mobsig import columns as C
 from mobsig import privacy
-from mobsig.columns import expanded_col, raw_col, reason_col, suppressed_col
+from mobsig.columns import expanded_col, reason_col, suppressed_col
 from mobsig.population import units_containing, user_weights
 from mobsig.residence import _pieces as window_pieces
 
@@ -204,20 +204,11 @@ def counts_table(places: DataFrame, stays: DataFrame, factors: DataFrame,
 
 
 def spread(long: DataFrame) -> DataFrame:
-    """One row per polygon from the long form: the polygon's columns and, per measure,
-    :func:`raw_col`, :func:`expanded_col`, :func:`suppressed_col` (a long form without
-    ``is_suppressed``: none suppressed) and :func:`per_ha_col` (published expanded count /
-    ``area_ha``; null when suppressed or without area)."""
-    if C.IS_SUPPRESSED not in long.columns:
-        long = long.withColumn(C.IS_SUPPRESSED, F.lit(False))
-    m = F.col(C.MEASURE)
-    aggs = []
-    for name in MEASURES:
-        aggs += [F.max(F.when(m == name, F.col(C.RAW_COUNT))).alias(raw_col(name)),
-                 F.max(F.when(m == name, F.col(C.EXPANDED_COUNT))).alias(expanded_col(name)),
-                 F.max(F.when(m == name, F.col(C.IS_SUPPRESSED))).alias(suppressed_col(name))]
-    wide = long.groupBy(C.LEVEL, C.UNIT_ID, C.UNIT_NAME, C.PARENT_ID, LAND_USE_CLASS,
-                        LAND_USE, AREA_HA).agg(*aggs)
+    """One row per polygon from the long form (:func:`mobsig.privacy.spread` of
+    :data:`MEASURES`, keyed with the polygon's class and area) with :func:`per_ha_col`
+    (published expanded count / ``area_ha``; null when suppressed or without area)."""
+    wide = privacy.spread(long, MEASURES, (*privacy.UNIT_KEYS, LAND_USE_CLASS, LAND_USE,
+                                           AREA_HA))
     area = F.col(AREA_HA)
     return wide.withColumns({per_ha_col(n): F.when(area > 0, F.col(expanded_col(n)) / area)
                              for n in MEASURES})

@@ -44,6 +44,7 @@ state is given, and the cells around them are suppressed so that neither is reco
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -428,6 +429,29 @@ def with_od_suppression(df: DataFrame, k_min: int, complementary: bool = True,
 
     base = df.drop(C.IS_SUPPRESSED) if C.IS_SUPPRESSED in df.columns else df
     return base.groupBy(C.LEVEL).applyInPandas(apply, schema)
+
+
+UNIT_KEYS = (C.LEVEL, C.UNIT_ID, C.UNIT_NAME, C.PARENT_ID)
+
+
+def spread(long: DataFrame, measures: Sequence[str], keys: Sequence[str] = UNIT_KEYS,
+           by: str = C.MEASURE, extra: Sequence[Any] = ()) -> DataFrame:
+    """One row per ``keys`` from a (suppressed) long form (``by``, ``raw_count``,
+    ``expanded_count``, ``is_suppressed``): per value of ``by`` in ``measures``
+    :func:`~mobsig.columns.raw_col`, :func:`~mobsig.columns.expanded_col` and
+    :func:`~mobsig.columns.suppressed_col` (false when the long form has no
+    ``is_suppressed``: nothing suppressed); ``extra``: further aggregates."""
+    from pyspark.sql import functions as F
+
+    if C.IS_SUPPRESSED not in long.columns:
+        long = long.withColumn(C.IS_SUPPRESSED, F.lit(False))
+    m = F.col(by)
+    aggs = list(extra)
+    for name in measures:
+        aggs += [F.max(F.when(m == name, F.col(C.RAW_COUNT))).alias(C.raw_col(name)),
+                 F.max(F.when(m == name, F.col(C.EXPANDED_COUNT))).alias(C.expanded_col(name)),
+                 F.max(F.when(m == name, F.col(C.IS_SUPPRESSED))).alias(C.suppressed_col(name))]
+    return long.groupBy(*keys).agg(*aggs)
 
 
 def small_counts(k_min: int, suppress_zeros: bool) -> list[int]:

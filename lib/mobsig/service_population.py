@@ -54,7 +54,7 @@ from pyspark.sql import types as T
 
 from mobsig import columns as C
 from mobsig import privacy
-from mobsig.columns import expanded_col, raw_col, suppressed_col
+from mobsig.columns import suppressed_col
 from mobsig.population import assign_units, units_containing, user_weights, with_grid
 from mobsig.residence import day_pieces
 
@@ -432,14 +432,8 @@ def suppress_catchment(catchment: DataFrame, hidden_zones: DataFrame, k_min: int
 def spread(long: DataFrame, keys: list[str]) -> DataFrame:
     """One row per ``keys`` from a suppressed long form (``visit_role``, ``raw_count``,
     ``expanded_count``, ``is_suppressed``): per role ``<role>_raw_count``,
-    ``<role>_expanded_count``, ``is_<role>_suppressed``."""
-    r = F.col(C.VISIT_ROLE)
-    aggs = []
-    for role in ROLES:
-        aggs += [F.max(F.when(r == role, F.col(C.RAW_COUNT))).alias(raw_col(role)),
-                 F.max(F.when(r == role, F.col(C.EXPANDED_COUNT))).alias(expanded_col(role)),
-                 F.max(F.when(r == role, F.col(C.IS_SUPPRESSED))).alias(suppressed_col(role))]
-    return long.groupBy(*keys).agg(*aggs)
+    ``<role>_expanded_count``, ``is_<role>_suppressed`` (:func:`mobsig.privacy.spread`)."""
+    return privacy.spread(long, ROLES, keys, by=C.VISIT_ROLE)
 
 
 def with_radius(wide: DataFrame, radius: DataFrame, k_min: int) -> DataFrame:
