@@ -17,9 +17,12 @@ population.max_level_gap (gate jobs_housing_levels). Every count is suppressed b
 privacy.k_min with complementary suppression; a ratio computed from a suppressed count is
 null with ``<ratio>_null_reason`` = suppressed, and a ratio without a denominator (nobody
 employed lives, or works, in the unit) is null with reason no_employed_residents /
-no_jobs, never a measured 0. Replaces the month's partitions of ``jobs_housing`` and
-writes ``<warehouse>/exports/month=YYYY-MM/jobs_housing.parquet`` (GeoParquet with the unit
-geometry) and ``jobs_housing.csv`` (UTF-8 with BOM).
+no_jobs, never a measured 0. A polygon unit with no cell site inside (``cells`` valid in
+the month) is not observed: its counts and ratios are null with ``null_reason`` (and each
+``<ratio>_null_reason``) = no_coverage (a warning and the run facts uncovered_units /
+uncovered_unit_ids name them), never a measured 0. Replaces the month's partitions of
+``jobs_housing`` and writes ``<warehouse>/exports/month=YYYY-MM/jobs_housing.parquet``
+(GeoParquet with the unit geometry) and ``jobs_housing.csv`` (UTF-8 with BOM).
 """
 
 from __future__ import annotations
@@ -65,7 +68,8 @@ def build(ctx: JobContext) -> list[Output]:
               params={"max_level_gap": cfg.population.max_level_gap}, explain=worst)
     pv, jh = cfg.privacy, cfg.jobs_housing
     out = jobs_housing.publish(counts, pv.k_min, pv.complementary, pv.suppress_zeros,
-                               jh.balanced_min, jh.balanced_max)
+                               jh.balanced_min, jh.balanced_max,
+                               population.noted_uncovered(ctx, units, ctx.read("cells")))
     if ctx.options.get("export", True):
         ctx.after_write(lambda: ctx.note_output(
             "exports/jobs_housing.csv", export_month(ctx.catalog, "jobs_housing", key, units)))

@@ -37,7 +37,14 @@ from pyspark.sql import functions as F
 from mobsig import columns as C
 from mobsig import privacy
 from mobsig.columns import expanded_col, raw_col, reason_col, suppressed_col
-from mobsig.population import assign_units, user_weights, with_grid
+from mobsig.population import (
+    NO_COVERAGE,
+    NULL_REASON,
+    assign_units,
+    mark_uncovered,
+    user_weights,
+    with_grid,
+)
 
 MEASURES = (C.EMPLOYED_RESIDENTS, C.JOBS, C.LIVE_AND_WORK)
 ADDITIVE_MEASURES = (C.EMPLOYED_RESIDENTS, C.JOBS)
@@ -46,7 +53,7 @@ ADDITIVE_MEASURES = (C.EMPLOYED_RESIDENTS, C.JOBS)
 SUPPRESSED = "suppressed"  # a count it is computed from is suppressed
 NO_EMPLOYED_RESIDENTS = "no_employed_residents"  # nobody to divide by: not a measured 0
 NO_JOBS = "no_jobs"
-NULL_REASONS = (SUPPRESSED, NO_EMPLOYED_RESIDENTS, NO_JOBS)
+NULL_REASONS = (SUPPRESSED, NO_EMPLOYED_RESIDENTS, NO_JOBS, NO_COVERAGE)
 
 # ratio -> (numerator, denominator, reason when the denominator is 0)
 RATIOS: dict[str, tuple[str, str, str]] = {
@@ -141,6 +148,9 @@ def spread(long: DataFrame) -> DataFrame:
         long = long.withColumn(C.IS_SUPPRESSED, F.lit(False))
     m = F.col(C.MEASURE)
     aggs = []
+    if NULL_REASON in long.columns:  # marked by mark_uncovered: the unit's null_reason
+        aggs.append(F.max(F.when(F.col(NULL_REASON) == NO_COVERAGE, F.lit(NO_COVERAGE)))
+                    .alias(NULL_REASON))
     for name in MEASURES:
         aggs += [F.max(F.when(m == name, F.col(C.RAW_COUNT))).alias(raw_col(name)),
                  F.max(F.when(m == name, F.col(C.EXPANDED_COUNT))).alias(expanded_col(name)),
@@ -154,13 +164,18 @@ def with_ratios(wide: DataFrame, balanced_min: float, balanced_max: float) -> Da
     ``balanced_max``; null when the ratio is null). A ratio is null, with reason
     ``suppressed``, when a count it is computed from is suppressed (so it never reveals
     a hidden count), else, with reason ``no_employed_residents`` / ``no_jobs``, when its
-    denominator is 0 (a unit where nobody lives is not a measured 0). Rows are kept."""
+    denominator is 0 (a unit where nobody lives is not a measured 0); on a unit without
+    coverage (``null_reason`` = no_coverage, when ``wide`` has it) every ratio is null
+    with reason ``no_coverage``. Rows are kept."""
     cols = {}
+    gone = (F.coalesce(F.col(NULL_REASON) == NO_COVERAGE, F.lit(False))
+            if NULL_REASON in wide.columns else F.lit(False))
     for ratio, (num, den, empty) in RATIOS.items():
         hidden = F.col(suppressed_col(num)) | F.col(suppressed_col(den))
         d = F.col(expanded_col(den))
-        cols[ratio] = F.when(~hidden & (d > 0), F.col(expanded_col(num)) / d)
-        cols[reason_col(ratio)] = (F.when(hidden, F.lit(SUPPRESSED))
+        cols[ratio] = F.when(~gone & ~hidden & (d > 0), F.col(expanded_col(num)) / d)
+        cols[reason_col(ratio)] = (F.when(gone, F.lit(NO_COVERAGE))
+                                   .when(hidden, F.lit(SUPPRESSED))
                                    .when(d.isNull() | (d <= 0), F.lit(empty)))
     out = wide.withColumns(cols)
     r = F.col(C.JOBS_HOUSING_RATIO)
@@ -169,12 +184,21 @@ def with_ratios(wide: DataFrame, balanced_min: float, balanced_max: float) -> Da
 
 
 def publish(counts: DataFrame, k_min: int, complementary: bool, suppress_zeros: bool,
-            balanced_min: float, balanced_max: float) -> DataFrame:
+            balanced_min: float, balanced_max: float,
+            uncovered: DataFrame | None = None) -> DataFrame:
     """The published rows of a month from the unsuppressed long form
     (:func:`counts_table`): every count column suppressed by the privacy rules
     (``privacy.with_suppression`` per measure: primary below ``k_min`` and complementary
-    within each sibling group), then spread to one row per unit, then the ratios
-    (:func:`with_ratios`)."""
+    within each sibling group), the units of ``uncovered`` (``level``, ``unit_id``:
+    :func:`mobsig.population.uncovered_units`, no cell site inside) marked as not
+    observed (:func:`mobsig.population.mark_uncovered`: null counts, ``null_reason`` =
+    no_coverage), then spread to one row per unit, then the ratios
+    (:func:`with_ratios`). Without ``uncovered`` no unit is marked (``null_reason``
+    null)."""
     long = privacy.with_suppression(counts, k_min, complementary, suppress_zeros,
                                     identities=(), by=C.MEASURE)
+    if uncovered is None:
+        long = long.withColumn(NULL_REASON, F.lit(None).cast("string"))
+    else:
+        long = mark_uncovered(long, uncovered)
     return with_ratios(spread(long), balanced_min, balanced_max)

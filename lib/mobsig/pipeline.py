@@ -88,7 +88,7 @@ PIPELINE: tuple[Job, ...] = (
         writes=("population_by_unit",),
         help="population per unit and class (raw and expanded, small counts suppressed)"),
     Job("jobs_housing", "month",
-        reads=("card_places", "expansion_factors", "expansion_factors_age", "units"),
+        reads=("card_places", "expansion_factors", "expansion_factors_age", "units", "cells"),
         writes=("jobs_housing",),
         help="jobs-housing balance per unit: employed residents, jobs, jobs-housing ratio, "
              "self-containment, self-sufficiency (raw and expanded, small counts "

@@ -356,6 +356,14 @@ def published_coverage(ctx, table: DataFrame, units: DataFrame, cells: DataFrame
     """:func:`mark_uncovered` through the job's context (``cells``: the cells table): warns
     naming the uncovered units and records the run facts ``uncovered_units`` (how many)
     and ``uncovered_unit_ids`` (``level:unit_id``, sorted)."""
+    return mark_uncovered(table, noted_uncovered(ctx, units, cells))
+
+
+def noted_uncovered(ctx, units: DataFrame, cells: DataFrame) -> DataFrame:
+    """:func:`uncovered_units` of the job's month, collected once (a small frame:
+    ``level``, ``unit_id``, ``unit_name``), with the warning naming them and the run facts
+    ``uncovered_units`` / ``uncovered_unit_ids`` (the helper of every per-unit table that
+    marks them, :func:`mark_uncovered`)."""
     uncovered = uncovered_units(units, cells, ctx.month).collect()
     ids = sorted(f"{r[C.LEVEL]}:{r[C.UNIT_ID]}" for r in uncovered)
     ctx.fact("uncovered_units", len(ids))
@@ -364,8 +372,6 @@ def published_coverage(ctx, table: DataFrame, units: DataFrame, cells: DataFrame
         ctx.log.warning("%d unit(s) have no cell site inside them; their counts are "
                         "published as null with null_reason 'no_coverage', not as 0: %s",
                         len(ids), ", ".join(ids))
-    spark = table.sparkSession
     rows = [(r[C.LEVEL], r[C.UNIT_ID], r[C.UNIT_NAME]) for r in uncovered]
-    frame = spark.createDataFrame(rows, f"{C.LEVEL} string, {C.UNIT_ID} string, "
-                                        f"{C.UNIT_NAME} string")
-    return mark_uncovered(table, frame)
+    return units.sparkSession.createDataFrame(rows, f"{C.LEVEL} string, {C.UNIT_ID} string, "
+                                                    f"{C.UNIT_NAME} string")
