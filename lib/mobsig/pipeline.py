@@ -121,7 +121,7 @@ PIPELINE: tuple[Job, ...] = (
              "and expanded, small counts suppressed)"),
     Job("daily_presence", "day",
         reads=("stays", "stays_carry", "home_work", "card_places", "expansion_factors",
-               "expansion_factors_age", "units"),
+               "expansion_factors_age", "units", "cells"),
         writes=("daily_presence",), after_month=True,
         help="people present per unit on a day (>= 3 h; resident, short-term, visitor) "
              "with hourly profiles, raw and expanded, small counts suppressed; runs for "
