@@ -9,7 +9,9 @@ stays_carry for dt=D, each replacing its partition, from ONE shuffle of the day 
 (mobsig.daily): each event joined (broadcast) to its cell version valid on D, then per user
 in (time, cell, ...) order
 
-  duplicates   rows equal on every raw column: one copy kept
+  duplicates   rows equal on every raw column: one copy kept (same_minute instead of
+               duplicate when a copy's source file has whole-minute times: two real
+               records of one minute at one cell are equal there; not a removed fault)
   heavy users  cards above clean.heavy_user_events_per_day rows: only de-duplicated, kept
                with is_heavy_user = true, no stays
   ping-pong    short excursions A->B(..)->A to neighbouring cells within
@@ -25,8 +27,9 @@ in (time, cell, ...) order
   moves        consecutive stays of a user at most stays.move_max_gap_h apart
 
 Every bronze row is accounted for (bronze = clean + duplicate + pingpong + drift +
-unlocated), counted by the pass itself; the run fails without writing when it does not
-hold, when more than clean.max_removed_share was removed, or when a gate fails. Days depend
+unlocated + same_minute), counted by the pass itself; the run fails without writing when
+it does not hold, when more than clean.max_removed_share was removed (same_minute
+collapses do not count), or when a gate fails. Days depend
 on the previous day's carry: a missing carry for D-1 while events_clean has D-1 is an error
 unless --fresh-start is given. A stay open at midnight is carried only while it started
 at most stays.max_open_h before; an older one is closed (fact stays_over_max_open).
@@ -73,14 +76,23 @@ def build(ctx: JobContext) -> list[Output]:
     ctx.note_input("stays_carry", carry.count())  # open records + last stays read, once
     tac = read_tac_types(ctx.spark, cfg) if cfg.paths.tac_types else None
     params = daily.PassParams.of(cfg, ctx.day, iot_tacs(tac, cfg.flags.iot_device_types))
-    rows = daily.pass_input(bronze, cells_on_day(ctx.read("cells"), ctx.day), carry)
+    coarse = daily.coarse_sources(bronze)
+    ctx.fact("coarse_time_files", len(coarse))
+    if coarse:
+        ctx.log.info("%d source files have whole-minute event times (%s%s): rows equal at "
+                     "that resolution are collapsed as same_minute, not duplicate",
+                     len(coarse), ", ".join(coarse[:3]), " ..." if len(coarse) > 3 else "")
+    rows = daily.pass_input(bronze, cells_on_day(ctx.read("cells"), ctx.day), carry, coarse)
     passed = ctx.keep(daily.day_pass(rows, params))
     n = daily.pass_counts(passed)  # runs the pass once; the rest reads it from the cache
     ledger = ctx.reconcile(daily.ledger_counts(n), source="events_bronze", rows_in=n_bronze,
-                           reason=C.DROP_REASON, reasons=clean.REASONS)
+                           reason=C.DROP_REASON, reasons=clean.DROP_REASONS)
     for k in daily.FACTS:
         ctx.fact(k, n[k])
-    ctx.fact("removed_share", round(ledger.removed_total / n_bronze, 6))
+    # records equal at a coarse time resolution are collapsed, not removed as faults:
+    # neither the removed share nor the events_clean row-count gate counts them
+    same_minute = n[clean.SAME_MINUTE]
+    ctx.fact("removed_share", round((ledger.removed_total - same_minute) / n_bronze, 6))
     if n[clean.UNLOCATED]:
         ctx.log.warning("%d events have no cell version valid on %s (cell table changed "
                         "since ingest?)", n[clean.UNLOCATED], ctx.day)
@@ -92,7 +104,7 @@ def build(ctx: JobContext) -> list[Output]:
     return [Output(daily.events_of(passed).select("*", day), "events_clean", stage=False,
                    known={"expect_compound_columns_to_be_unique": n[daily.NOT_UNIQUE]},
                    params={**bbox, "min_rows": math.ceil(
-                       n_bronze * (1.0 - cfg.clean.max_removed_share))}),
+                       (n_bronze - same_minute) * (1.0 - cfg.clean.max_removed_share))}),
             Output(stays.select("*", day), "stays", params=gate),
             Output(moves.select("*", day), "moves", params=gate),
             Output(new_carry.select("*", day), "stays_carry", gated=False)]

@@ -20,7 +20,10 @@ factor) and every layer of the units table plus the H3 grid
 daily_presence --from A --to B, or mobsig run monthly --month M for every day), so a
 day's classes are the month's own. Every count, hourly ones included, is suppressed
 below privacy.k_min raw cards with complementary suppression (present = the sum of the
-classes). Replaces the day's partitions of daily_presence and writes
+classes). A polygon unit with no cell site valid on the day is not observed: its counts
+are null with null_reason 'no_coverage' (a warning and the run facts uncovered_units /
+uncovered_unit_ids name them), never a measured 0; suppressed rows say 'suppressed'.
+Replaces the day's partitions of daily_presence and writes
 <warehouse>/exports/dt=YYYY-MM-DD/daily_presence.parquet (GeoParquet) and .csv (UTF-8
 with BOM).
 """
@@ -30,7 +33,7 @@ from __future__ import annotations
 import datetime as dt
 
 from mobsig import columns as C
-from mobsig import presence, privacy
+from mobsig import population, presence, privacy
 from mobsig.geo import unit_polygons
 from mobsig.io.exports import export_day
 from mobsig.jobargs import month_key
@@ -79,7 +82,9 @@ def build(ctx: JobContext) -> list[Output]:
         cfg.population.grid_h3_resolution))
     table = presence.complete(counts, units, [day])
     pv = cfg.privacy
-    out = presence.publish(table, pv.k_min, pv.complementary, pv.suppress_zeros)
+    out = population.mark_uncovered(
+        presence.publish(table, pv.k_min, pv.complementary, pv.suppress_zeros),
+        population.noted_uncovered(ctx, units, ctx.read("cells"), day))
     if ctx.options.get("export", True):
         ctx.after_write(lambda: ctx.note_output(
             "exports/daily_presence.csv", export_day(ctx.catalog, "daily_presence", day,

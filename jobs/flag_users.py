@@ -7,7 +7,9 @@ card seen to ``user_flags`` (partition ``month=YYYY-MM``, replaced as a whole):
   location the whole period, machine-regular inter-event times, impossible event rates;
   ``non_human_reason`` lists every rule that fired, ``evidence`` holds the numbers;
 - multi-card: human cards whose hourly locations coincide in most shared hours on enough
-  days form a group; one card per group is the primary (the one counted).
+  days and that move together form a group when every two of them are paired and they
+  are at most flags.max_group_size (a chain or crowd of look-alikes is not grouped: fact
+  ``ambiguous_cards``); one card per group is the primary (the one counted).
 
 Parameters: the ``flags`` section (``mobsig config --explain``). The gate
 (expectations/user_flags.json) checks unique cards, the non-human share and group sizes.
@@ -19,7 +21,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from mobsig import columns as C
-from mobsig.flags import user_flags
+from mobsig.flags import MULTICARD_AMBIGUOUS, user_flags
 from mobsig.io.inputs import read_tac_types
 from mobsig.runner import JobContext, Output, count_where
 
@@ -51,8 +53,15 @@ def build(ctx: JobContext) -> list[Output]:
     ctx.result.facts.update(count_where(
         flags, cards=None, non_human=F.col(C.IS_NON_HUMAN),
         grouped_cards=F.col(C.MULTICARD_GROUP).isNotNull(),
-        counted_persons=F.col(C.IS_GROUP_PRIMARY) & ~F.col(C.IS_NON_HUMAN)))
+        counted_persons=F.col(C.IS_GROUP_PRIMARY) & ~F.col(C.IS_NON_HUMAN),
+        ambiguous_cards=F.get_json_object(C.EVIDENCE, f"$.{MULTICARD_AMBIGUOUS}").isNotNull()))
     ctx.fact("groups", flags.agg(F.countDistinct(C.MULTICARD_GROUP)).first()[0])
+    if ctx.result.facts["ambiguous_cards"]:
+        ctx.log.warning("%d cards are paired in chains or crowds of look-alikes (components "
+                        "of pairs that are not all paired with each other, or of more than "
+                        "flags.max_group_size = %d cards) and are not grouped; see evidence "
+                        "%s", ctx.result.facts["ambiguous_cards"], p.max_group_size,
+                        MULTICARD_AMBIGUOUS)
     return [Output(flags, "user_flags",
                    params={"min_human_share": 1.0 - p.max_non_human_share,
                            "max_group_size": p.max_group_size})]

@@ -15,13 +15,15 @@ expansion.rake_ages: of its county and age band). Before anything is written, em
 residents and jobs must add up from child units to their parent within
 population.max_level_gap (gate jobs_housing_levels). Every count is suppressed below
 privacy.k_min with complementary suppression (jobs, population_by_unit's employed cells,
-with its audited rule and the interval audit as a gate, privacy_audit: the same mask);
-a ratio computed from a suppressed count is null with ``<ratio>_null_reason`` =
-suppressed, and a ratio without a denominator (nobody employed lives, or works, in the
-unit) is null with reason no_employed_residents / no_jobs, never a measured 0.
-Replaces the month's partitions of ``jobs_housing`` and writes
-``<warehouse>/exports/month=YYYY-MM/jobs_housing.parquet`` (GeoParquet with the unit
-geometry) and ``jobs_housing.csv`` (UTF-8 with BOM).
+with its audited rule and the interval audit as a gate, privacy_audit: the same mask); a
+ratio computed from a suppressed count is null with ``<ratio>_null_reason`` = suppressed,
+and a ratio without a denominator (nobody employed lives, or works, in the unit) is null with reason no_employed_residents /
+no_jobs, never a measured 0. A polygon unit with no cell site inside (``cells`` valid in
+the month) is not observed: its counts and ratios are null with ``null_reason`` (and each
+``<ratio>_null_reason``) = no_coverage (a warning and the run facts uncovered_units /
+uncovered_unit_ids name them), never a measured 0. Replaces the month's partitions of
+``jobs_housing`` and writes ``<warehouse>/exports/month=YYYY-MM/jobs_housing.parquet``
+(GeoParquet with the unit geometry) and ``jobs_housing.csv`` (UTF-8 with BOM).
 """
 
 from __future__ import annotations
@@ -66,9 +68,10 @@ def build(ctx: JobContext) -> list[Output]:
     ctx.check("jobs_housing_levels", {"level_gap": gap}, table="jobs_housing",
               params={"max_level_gap": cfg.population.max_level_gap}, explain=worst)
     pv, jh = cfg.privacy, cfg.jobs_housing
-    out, audit = jobs_housing.publish_audited(counts, pv.k_min, pv.complementary,
-                                              pv.suppress_zeros, jh.balanced_min,
-                                              jh.balanced_max, pv.width)
+    out, audit = jobs_housing.publish_audited(
+        counts, pv.k_min, pv.complementary, pv.suppress_zeros, jh.balanced_min,
+        jh.balanced_max, uncovered=population.noted_uncovered(ctx, units, ctx.read("cells")),
+        width=pv.width)
     privacy_audit.gate(ctx, audit, "jobs_housing")
     if ctx.options.get("export", True):
         ctx.after_write(lambda: ctx.note_output(

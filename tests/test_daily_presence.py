@@ -490,3 +490,40 @@ def test_city_rerun_is_identical(spark, city_presence):
     before = day()
     run(spark, cfg, "daily_presence", day=d, export=False)
     pd.testing.assert_frame_equal(before, day())
+
+
+def test_unit_without_a_cell_on_the_day_is_no_coverage_not_zero(spark):
+    """Issue 19: a county without any cell site valid on the day has no present card;
+    before, daily_presence published it as 0 present, unsuppressed. Now its rows are
+    null with null_reason no_coverage (population_by_unit's helper, judged on the day:
+    a site switched on later in the month does not cover the day)."""
+    from mobsig import population
+
+    units = spark.createDataFrame([
+        ("county", "A", "甲区", None, "POLYGON((0 0, 1 0, 1 1, 0 1, 0 0))"),
+        ("county", "B", "乙区", None, "POLYGON((1 0, 2 0, 2 1, 1 1, 1 0))"),
+    ], "level string, unit_id string, unit_name string, parent_id string, wkt string")
+    units = units.select("unit_id", "unit_name", "level", "parent_id",
+                         F.expr("ST_GeomFromWKT(wkt)").alias("geometry"))
+    cells = spark.createDataFrame(
+        [("c1", 0.5, 0.5, None, None), ("c2", 1.5, 0.5, D + dt.timedelta(days=1), None)],
+        "cell_id string, lon double, lat double, valid_from date, valid_to date")
+    counts = spark.createDataFrame(
+        [(D, "county", "A", cls, hour, 40, 400.0) for cls, hour in
+         (("present", None), ("resident", None), ("present", 9))],
+        "key_date date, level string, unit_id string, pop_class string, hour int, "
+        "raw_count bigint, expanded_count double")
+    published = presence.publish(presence.complete(counts, units, [D]), 15, True, False)
+    before = published.toPandas()
+    assert (before.loc[before["unit_id"] == "B", "raw_count"] == 0).all()  # a measured 0
+    assert population.uncovered_units(units, cells, MONTH).count() == 0  # c2 later on
+    uncovered = population.uncovered_units(units, cells, D, until=D)
+    out = population.mark_uncovered(published, uncovered).toPandas()
+    b, a = out[out["unit_id"] == "B"], out[out["unit_id"] == "A"]
+    assert len(b) == len(a) > 20  # every class and hour
+    assert b["raw_count"].isna().all() and b["expanded_count"].isna().all()
+    assert (b["null_reason"] == "no_coverage").all()
+    shown = a[~a["is_suppressed"]]
+    assert shown["null_reason"].isna().all() and (shown["raw_count"].notna()).all()
+    assert (a.loc[a["is_suppressed"], "null_reason"] == "suppressed").all()
+    assert a.loc[(a["pop_class"] == "present") & a["hour"].isna(), "raw_count"].iloc[0] == 40

@@ -278,6 +278,32 @@ def test_components_solver():
     assert out.loc["c", "multicard_group_size"] == 3 and out.loc["y", "multicard_group_size"] == 2
 
 
+def test_groups_are_complete_and_small_or_not_at_all():
+    """The group rule on edge lists: a chain (a-b, b-c; a-c no pair) and a crowd larger
+    than max_cards are ambiguous; a complete component of at most max_cards is a group; a
+    pruned pair (kept False) completes a group but never links one."""
+    def edges(*ab, kept=True):
+        return pd.DataFrame({"user_a": [a for a, _ in ab], "user_b": [b for _, b in ab],
+                             "kept": kept})
+
+    crowd = [(f"k{i}", f"k{j}") for i in range(5) for j in range(i + 1, 5)]
+    pdf = pd.concat([edges(("a", "b"), ("b", "c")), edges(*crowd),
+                     edges(("p", "q"), ("p", "r")), edges(("q", "r"), kept=False),
+                     edges(("x", "y")), edges(("y", "z"), kept=False)])
+    out = fl._groups(pdf, 4).set_index("user_id")
+    assert out.loc[["a", "b", "c"], "multicard_group"].isna().all()
+    assert out.loc[["a", "b", "c"], "multicard_ambiguous"].eq(3).all()
+    assert out.loc[[f"k{i}" for i in range(5)], "multicard_ambiguous"].eq(5).all()
+    assert out.loc[["p", "q", "r"], "multicard_group"].eq("p").all()
+    assert out.loc["r", "multicard_group_size"] == 3
+    assert pd.isna(out.loc["r", "multicard_ambiguous"])
+    assert out.loc[["x", "y"], "multicard_group"].eq("x").all() and "z" not in out.index
+    assert (out["multicard_group_size"] <= 4).all()
+    assert out.loc[[f"k{i}" for i in range(5)], "multicard_group_size"].eq(1).all()
+    # without a cap the complete crowd is one group
+    assert fl._groups(pdf, None).set_index("user_id").loc["k4", "multicard_group"] == "k0"
+
+
 # --------------------------------------------------------------------------------------
 # the job on a tiny warehouse
 
@@ -351,17 +377,22 @@ def test_pairs_across_persons_are_pruned_to_each_cards_strongest(spark):
         # a weakly moving true pair (0.9 x 0.7 = 0.63) next to a static pair (0.95) of the
         # same card: different scales, both kept
         pair("m1", "m2", 0.90, 0.70), pair("m1", "m3", 0.95, 0.0, moves=2),
+        pair("m2", "m3", 0.93, 0.0, moves=2),
     ], cols)
     p = FlagsConfig()
 
     def groups(cfg):
-        g = fl.multicard_groups(fl.strongest_pairs(pairs, cfg)).toPandas()
+        g = fl.multicard_groups(fl.strongest_pairs(pairs, cfg), pairs,
+                                cfg.max_group_size).toPandas()
         return sorted(sorted(x) for _, x in g.groupby("multicard_group")["user_id"])
 
     assert groups(p) == [["a1", "a2"], ["b1", "b2"], ["c1", "c2", "c3"],
                          ["m1", "m2", "m3"], ["s1", "s2"]]
+    # without the pruning the two couples link into one component of four that is not
+    # complete (a1-b2, a2-b1 are no pairs): ambiguous, none of the four is grouped
     merged = groups(dataclasses.replace(p, multicard_partner_ratio=0.0))
-    assert ["a1", "a2", "b1", "b2"] in merged
+    assert not {"a1", "a2", "b1", "b2"} & {u for g in merged for u in g}
+    assert ["c1", "c2", "c3"] in merged
 
 
 def test_minute_resolution_phone_is_not_a_machine_but_a_minute_meter_is(spark):
@@ -414,3 +445,47 @@ def test_person_at_one_cell_for_three_days_is_not_a_static_machine(spark):
     # without the day-pattern condition the person would be flagged
     loose = flags_of(spark, ev, {"static_min_days": 3, "static_max_hour_cv": 10.0})
     assert loose.loc["person_s" * 3, "non_human_reason"] == "static_location"
+
+
+@pytest.mark.slow  # one user_flags run over 12 cards: ~8 s on 2 cores (warm)
+def test_two_days_of_dorm_mates_and_a_street_of_neighbours_do_not_chain_into_groups(spark):
+    """Issue 19: on a two-day window (multicard_min_days at its floor of 2) few cards have
+    enough moves to be judged on co-movement, so pairs rest on co-location alone. Five
+    colleagues who share a dormitory, an office and the shuttle between them pass the pair
+    rules with each other (a crowd: every pair); five neighbours living and working 300 m
+    apart along a street pass with their next neighbours only (a chain A-B-C-D-E). The
+    connected components of the pairs made one group of five of each (the size gate
+    failed). A group is now only a set of cards that are all paired with each other and
+    no more than flags.max_group_size: a crowd or a chain is ambiguous and none of its
+    cards is grouped (evidence ``multicard_ambiguous``: the cards it linked). One
+    person's two cards on the same two days are still grouped."""
+    short = {"multicard_min_days": 2, "static_min_days": 3}
+    dorm, office = (1_200_000.0, 3_000_000.0), (1_206_000.0, 3_002_000.0)
+    crowd = [human(f"crowd_{i}_" * 4, days=2, rate_h=2, seed=60 + i, home=dorm,
+                   work=office, jitter=100.0) for i in range(5)]
+    street = [human(f"chain_{i}_" * 4, days=2, rate_h=2, seed=70 + i, jitter=100.0,
+                    home=(1_300_000.0 + 300.0 * i, 3_000_000.0),
+                    work=(1_306_000.0 + 300.0 * i, 3_002_000.0)) for i in range(5)]
+    own = {"home": (1_400_000.0, 3_000_000.0), "work": (1_406_000.0, 3_002_000.0)}
+    p1 = human("pers_t_1" * 4, days=2, rate_h=3, seed=80, jitter=100.0, **own)
+    p2 = companion(p1, "pers_t_2" * 4, seed=81, jitter=100.0, **own)
+    ev = to_spark(spark, *crowd, *street, p1, p2)
+    p = FlagsConfig(**short)
+    out = flags_of(spark, ev, short)
+    crowd_ids = sorted(f"crowd_{i}_" * 4 for i in range(5))
+    chain_ids = sorted(f"chain_{i}_" * 4 for i in range(5))
+    # the evidence: every crowd pair passes, the street links next neighbours only
+    got = {tuple(sorted((u, q["other"]))) for u in out.index
+           for q in out.loc[u, "ev"].get("multicard_pairs") or []}
+    assert {(a, b) for i, a in enumerate(crowd_ids) for b in crowd_ids[i + 1:]} <= got
+    assert {(chain_ids[i], chain_ids[i + 1]) for i in range(4)} <= got
+    assert (chain_ids[0], chain_ids[2]) not in got and (chain_ids[1], chain_ids[3]) not in got
+    grp = out["multicard_group"]
+    assert grp["pers_t_1" * 4] == grp["pers_t_2" * 4] == "pers_t_1" * 4
+    assert out["multicard_group_size"].max() <= p.max_group_size
+    for c in crowd_ids + chain_ids:
+        assert pd.isna(grp[c]) and out.loc[c, "multicard_group_size"] == 1
+        assert out.loc[c, "is_group_primary"]
+    assert {out.loc[c, "ev"].get("multicard_ambiguous") for c in crowd_ids} == {5}
+    assert {out.loc[c, "ev"].get("multicard_ambiguous") for c in chain_ids} == {5}
+    assert out.loc["pers_t_1" * 4, "ev"].get("multicard_ambiguous") is None

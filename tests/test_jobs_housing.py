@@ -328,3 +328,39 @@ def test_city_rerun_is_identical(spark, jobs):
     run(spark, cfg, "jobs_housing", month=MONTH, export=False)
     after = catalog.read("jobs_housing").toPandas().sort_values(cols).reset_index(drop=True)
     pd.testing.assert_frame_equal(before, after)
+
+
+def test_unit_without_cells_is_no_coverage_not_a_measured_zero(spark):
+    """Issue 19: a county with no cell site inside it has no card at all; before, it was
+    published with 0 employed residents and 0 jobs (ratios 'no_employed_residents'), a
+    guess shown as a measurement. Now every count and ratio is null with reason
+    no_coverage (the helper of population_by_unit)."""
+    import datetime as dt
+
+    units = spark.createDataFrame([
+        ("county", "A", "甲区", None, "POLYGON((0 0, 1 0, 1 1, 0 1, 0 0))"),
+        ("county", "B", "乙区", None, "POLYGON((1 0, 2 0, 2 1, 1 1, 1 0))"),
+    ], "level string, unit_id string, unit_name string, parent_id string, wkt string")
+    units = units.select("unit_id", "unit_name", "level", "parent_id",
+                         F.expr("ST_GeomFromWKT(wkt)").alias("geometry"))
+    cells = spark.createDataFrame([("c1", 0.5, 0.5, None, None),
+                                   ("c2", 1.5, 0.5, None, dt.date(2026, 5, 31))],  # gone
+                                  "cell_id string, lon double, lat double, valid_from date, "
+                                  "valid_to date")
+    uncovered = population.uncovered_units(units, cells, MONTH)
+    long = _long(spark, [("county", None, "A", 40, 30, 20), ("county", None, "B", 0, 0, 0)])
+    before = jh.publish(long, 15, True, False, 0.8, 1.2).toPandas().set_index("unit_id")
+    assert before.loc["B", "employed_residents_raw_count"] == 0  # the old measured 0
+    assert pd.isna(before.loc["B", "null_reason"])
+    out = jh.publish(long, 15, True, False, 0.8, 1.2, uncovered).toPandas().set_index(
+        "unit_id")
+    b, a = out.loc["B"], out.loc["A"]
+    assert b["null_reason"] == "no_coverage"
+    for m in MEASURES:
+        assert pd.isna(b[f"{m}_raw_count"]) and pd.isna(b[f"{m}_expanded_count"])
+        assert a[f"{m}_raw_count"] > 0 and not a[f"is_{m}_suppressed"]
+    for ratio in RATIOS:
+        assert pd.isna(b[ratio]) and b[jh.reason_col(ratio)] == "no_coverage"
+    assert pd.isna(b["is_balanced"])
+    assert pd.isna(a["null_reason"]) and a["jobs_housing_ratio"] == pytest.approx(0.75)
+    assert set(out.columns) - {"level"} <= set(load_schema("jobs_housing").names)

@@ -13,13 +13,20 @@ their Spark window form, the reference the kernel is tested against row for row
                           flag_duplicates -> flag_pingpong -> flag_drift
 
 Nothing is lost silently: a row leaves the clean table only with a ``drop_reason``
-(:data:`REASONS`), so ``input rows = kept rows + rows per reason`` holds exactly and the
+(:data:`DROP_REASONS`), so ``input rows = kept rows + rows per reason`` holds exactly and the
 job records and checks it.
 
 Rules (parameters in ``clean.*``):
 
 - **duplicate**: a row equal to another on every raw column (:data:`RAW_KEY`); one copy
   is kept.
+- **same_minute**: the same, when a copy comes from a source whose event times are
+  whole minutes (:data:`COARSE_TIME`, from the source file's time resolution,
+  :func:`mobsig.ingest.time_resolution_s`, >= :data:`COARSE_RESOLUTION_S`): at that
+  resolution two real records of one minute at one cell (a data session that ends in the
+  minute the next one starts, two short sessions of a minute) are equal, and cannot be
+  told from a transmitted copy. One is kept as for a duplicate; the others are counted as
+  ``same_minute``, never as ``duplicate`` (the removed-share gate leaves them out).
 - **pingpong** 乒乓切换: a *location* is the antenna position (x_m, y_m): the sectors of
   one site are one place. An excursion is the run of records between two records at the
   same location A with no record at A in between; it is ping-pong, and its records are
@@ -64,6 +71,14 @@ PINGPONG = "pingpong"
 DRIFT = "drift"
 UNLOCATED = "unlocated"
 REASONS: tuple[str, ...] = (UNLOCATED, DUPLICATE, PINGPONG, DRIFT)
+SAME_MINUTE = "same_minute"
+#: every ``drop_reason``: the rules' :data:`REASONS` and the collapse of records equal at a
+#: coarse time resolution (what a day's bronze rows reconcile against)
+DROP_REASONS: tuple[str, ...] = (*REASONS, SAME_MINUTE)
+#: optional boolean input column: the row's source file has a coarse time resolution
+COARSE_TIME = "coarse_time"
+#: a source whose times are whole multiples of this (seconds) is coarse: whole minutes
+COARSE_RESOLUTION_S = 60.0
 
 # every raw column of an event: rows equal on all of them are exact duplicates
 RAW_KEY: tuple[str, ...] = (C.USER_ID, C.EVENT_TIME, C.CELL_ID, C.EVENT_TYPE, C.IMEI_TAC,
@@ -273,7 +288,9 @@ def annotate_events(located: DataFrame, heavy: DataFrame, params: CleanConfig) -
     ``located``: events of one day with the bronze columns and :data:`CELL_COLUMNS`
     (null = unlocated) from :func:`with_cell_position`. ``heavy``: the ``user_id`` set from
     :func:`heavy_users` (broadcast; those users never enter the per-user sort and are only
-    de-duplicated). ``drop_reason`` is null for kept rows, else one of :data:`REASONS`.
+    de-duplicated). ``drop_reason`` is null for kept rows, else one of
+    :data:`DROP_REASONS` (``same_minute`` only when ``located`` has the boolean column
+    :data:`COARSE_TIME`: copies of a group of equal rows any of which is coarse).
     Adds ``drop_reason`` and ``is_heavy_user``; keeps the input columns.
     """
     cols = located.columns
@@ -286,9 +303,15 @@ def annotate_events(located: DataFrame, heavy: DataFrame, params: CleanConfig) -
                          F.lit(is_heavy).alias(C.IS_HEAVY_USER))
 
     lost = out(unlocated, F.lit(UNLOCATED), False)
+    if COARSE_TIME in cols:  # a copy group with a coarse row: same_minute, not duplicate
+        coarse = F.max(F.coalesce(F.col(COARSE_TIME), F.lit(False)).cast("int")).over(
+            Window.partitionBy(*RAW_KEY)) == 1
+        copy = F.when(coarse, F.lit(SAME_MINUTE)).otherwise(F.lit(DUPLICATE))
+    else:
+        copy = F.lit(DUPLICATE)
 
     hv = flag_duplicates_by_key(ok.join(heavy_ids, on=C.USER_ID, how="left_semi"))
-    heavy_rows = out(hv, F.when(F.col("is_duplicate"), F.lit(DUPLICATE)), True)
+    heavy_rows = out(hv, F.when(F.col("is_duplicate"), copy), True)
 
     # one shuffle by user and one sort; the passes skip the rows flagged before them
     normal = (ok.join(heavy_ids, on=C.USER_ID, how="left_anti")
@@ -299,7 +322,7 @@ def annotate_events(located: DataFrame, heavy: DataFrame, params: CleanConfig) -
               .transform(flag_drift, params.drift_vmax_kmh, params.drift_min_dist_m,
                          skip=("is_duplicate", "is_pingpong"),
                          vmax_hsr_kmh=params.drift_vmax_hsr_kmh))
-    reason = (F.when(F.col("is_duplicate"), F.lit(DUPLICATE))
+    reason = (F.when(F.col("is_duplicate"), copy)
               .when(F.col("is_pingpong"), F.lit(PINGPONG))
               .when(F.col("is_drift"), F.lit(DRIFT)))
     return lost.unionByName(heavy_rows).unionByName(out(normal, reason, False))

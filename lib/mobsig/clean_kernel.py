@@ -12,11 +12,14 @@ The rules (parameters in ``clean.*``, see :mod:`mobsig.clean` for the why):
   (as ``annotate_events`` outputs them).
 - **heavy users**: a user with more than ``heavy_max`` rows in the day (located and
   unlocated, clean.heavy_user_events_per_day) has its located rows de-duplicated only
-  (the first copy kept, the others ``duplicate``), all with ``is_heavy_user = True``.
+  (the first copy kept, the others ``duplicate`` or ``same_minute``), all with
+  ``is_heavy_user = True``.
 - every other user's located rows, in the per-user order, three passes:
 
   - **duplicate**: the row equals the previous row on every raw column (user_id,
-    event_time, cell_id, event_type, imei_tac, home_region; null-safe);
+    event_time, cell_id, event_type, imei_tac, home_region; null-safe); **same_minute**
+    instead when a row of its group of equal rows comes from a coarse source
+    (``coarse_time``: whole-minute times, :data:`mobsig.clean.COARSE_TIME`);
   - **pingpong** over the rows not duplicate (*alive*): an alive row ``i`` *closes* an
     excursion when ``p``, the previous alive row of the user at exactly the same
     ``(x_m, y_m)``, exists and (all of): ``i - p <= 2 * (max_records + 1)`` counted in
@@ -68,7 +71,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mobsig import columns as C
-from mobsig.clean import DRIFT, DUPLICATE, PINGPONG, RAW_KEY, UNLOCATED
+from mobsig.clean import COARSE_TIME, DRIFT, DUPLICATE, PINGPONG, RAW_KEY, SAME_MINUTE, UNLOCATED
 from mobsig.config import CleanConfig
 
 #: Reason codes (int8) returned by :func:`clean_reasons`.
@@ -77,8 +80,10 @@ CODE_UNLOCATED = 1
 CODE_DUPLICATE = 2
 CODE_PINGPONG = 3
 CODE_DRIFT = 4
+CODE_SAME_MINUTE = 5
 #: ``REASON_OF_CODE[code]``: the ``drop_reason`` string of a code (None = kept).
-REASON_OF_CODE: tuple[str | None, ...] = (None, UNLOCATED, DUPLICATE, PINGPONG, DRIFT)
+REASON_OF_CODE: tuple[str | None, ...] = (None, UNLOCATED, DUPLICATE, PINGPONG, DRIFT,
+                                          SAME_MINUTE)
 #: ``CODE_OF_REASON[reason]``: the inverse (kept = None -> 0).
 CODE_OF_REASON: dict[str | None, int] = {r: i for i, r in enumerate(REASON_OF_CODE)}
 
@@ -253,7 +258,8 @@ def _drift(uid: np.ndarray, t: np.ndarray, x: np.ndarray, y: np.ndarray, hsr: np
 def clean_reasons(new_user: np.ndarray, t_us: np.ndarray, x: np.ndarray, y: np.ndarray,
                   is_hsr: np.ndarray, eligible: np.ndarray, same_as_prev: np.ndarray,
                   params: CleanConfig, heavy_max: int, *, located: np.ndarray | None = None,
-                  user_rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                  user_rows: np.ndarray | None = None, coarse: np.ndarray | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
     """Reason code (int8, :data:`REASON_OF_CODE`) and ``is_heavy_user`` of every row.
 
     Rows: whole users, sorted as in the module docstring. ``new_user``: first row of each
@@ -264,7 +270,9 @@ def clean_reasons(new_user: np.ndarray, t_us: np.ndarray, x: np.ndarray, y: np.n
     column (:func:`same_as_previous`). ``located`` (default ``~isnan(x)``) marks rows
     with a cell position; ``user_rows`` (default: the user's rows in this input) is the
     user's number of bronze rows of the day, compared with ``heavy_max``
-    (clean.heavy_user_events_per_day). Same results as
+    (clean.heavy_user_events_per_day). ``coarse`` (default none): the row's source has
+    whole-minute times; a copy whose group of equal rows has a coarse row is
+    ``same_minute`` rather than ``duplicate``. Same results as
     :func:`mobsig.clean.annotate_events` (module docstring).
     """
     t_us = np.asarray(t_us, dtype=np.int64)
@@ -286,6 +294,12 @@ def clean_reasons(new_user: np.ndarray, t_us: np.ndarray, x: np.ndarray, y: np.n
 
     codes[~located] = CODE_UNLOCATED
     codes[dup] = CODE_DUPLICATE
+    if coarse is not None and dup.any():
+        # groups of equal rows (adjacent in the sort): a coarse row makes its copies
+        # same_minute
+        group = np.cumsum(~(np.asarray(same_as_prev, dtype=bool) & ~new_user))
+        hit = np.bincount(group, weights=np.asarray(coarse, dtype=bool), minlength=group[-1] + 1)
+        codes[dup & (hit[group] > 0)] = CODE_SAME_MINUTE
     heavy[:] = heavy_user & located
 
     rows = np.flatnonzero(located & ~heavy_user)
@@ -394,7 +408,9 @@ def reasons_for_table(tbl: pa.Table, params: CleanConfig, heavy_max: int,
     imei_tac, home_region) ascending, nulls first (``sortWithinPartitions`` after a
     shuffle by user_id). ``heavy_max``: clean.heavy_user_events_per_day; ``user_rows``
     (optional, per row): the user's bronze rows of the day when counted elsewhere, else
-    the user's rows in ``tbl``. Other columns are ignored. Map the codes to
+    the user's rows in ``tbl``. ``coarse_time`` (bool, optional): the row's source
+    file has whole-minute times (copies become ``same_minute``). Other columns are
+    ignored. Map the codes to
     ``drop_reason`` with :func:`drop_reasons`.
     """
     x_col = _column(tbl, C.X_M)
@@ -403,10 +419,13 @@ def reasons_for_table(tbl: pa.Table, params: CleanConfig, heavy_max: int,
     y = pc.fill_null(_column(tbl, C.Y_M).cast(pa.float64()), np.nan).to_numpy(
         zero_copy_only=False)
     hsr = pc.fill_null(_column(tbl, C.IS_HSR), False).to_numpy(zero_copy_only=False)
+    coarse = (pc.fill_null(_column(tbl, COARSE_TIME), False).to_numpy(zero_copy_only=False)
+              if COARSE_TIME in tbl.column_names else None)
     return clean_reasons(
         new_users(tbl), time_micros(tbl), x, y, hsr,
         eligible_events(tbl.column(C.EVENT_TYPE), params.pingpong_event_types),
-        same_as_previous(tbl), params, heavy_max, located=located, user_rows=user_rows)
+        same_as_previous(tbl), params, heavy_max, located=located, user_rows=user_rows,
+        coarse=coarse)
 
 
 def drop_reasons(codes: np.ndarray) -> pa.Array:

@@ -478,7 +478,10 @@ class FlagsConfig:
         "(IoT SIMs can be many; a higher share means a broken rule or input) [I].",
         gt=0, le=1)
     max_group_size: int = param(
-        4, "Gate: a multi-card group with more cards than this fails the run.", ge=2)
+        4, "一人多卡: the largest group; linked cards that are more than this (a crowd: a "
+        "dormitory, a shuttle) are ambiguous and not grouped, as are linked cards not all "
+        "paired with each other (a chain). Gate: a written group with more cards fails "
+        "the run.", ge=2)
 
     def check(self) -> None:
         if self.multicard_max_distance_m < self.multicard_distance_m:

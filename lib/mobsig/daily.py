@@ -7,7 +7,8 @@ Driven by ``jobs/clean_stays.py``::
     --> one repartition by user_id, one sort by (user_id, event_time, cell_id, event_type,
         imei_tac, home_region)
     --> one mapInArrow over whole users (:func:`pass_batches`):
-          clean      duplicates, heavy users, ping-pong, drift, unlocated
+          clean      duplicates (same_minute where times are whole minutes), heavy
+                     users, ping-pong, drift, unlocated
                      (:mod:`mobsig.clean_kernel`, the rules of :mod:`mobsig.clean`)
           IoT cards  the card's most frequent TAC is an IoT device type (paths.tac_types)
           stays      the exact anchor-rule fold of :mod:`mobsig.stays` on the kept events of
@@ -65,9 +66,9 @@ EVENT_COLUMNS = (*clean.RAW_KEY, C.LON, C.LAT, C.X_M, C.Y_M, C.SPACING_M, C.SVC_
                  C.SVC_LAT, C.IS_HEAVY_USER, C.REGION)
 #: what the pass reads per row
 PASS_INPUT = (*clean.RAW_KEY, C.LON, C.LAT, C.X_M, C.Y_M, C.SPACING_M, C.SVC_LON,
-              C.SVC_LAT, C.IS_HSR, C.REGION, IS_CARRY, CARRY_RADIUS)
+              C.SVC_LAT, C.IS_HSR, C.REGION, clean.COARSE_TIME, IS_CARRY, CARRY_RADIUS)
 
-# counts the pass accumulates (``count`` rows); drop reasons use clean.REASONS' names
+# counts the pass accumulates (``count`` rows); drop reasons use clean.DROP_REASONS' names
 KEPT = "kept"
 KEPT_HEAVY = "heavy_rows"
 HEAVY_USERS = "heavy_users"
@@ -79,7 +80,7 @@ CAPPED = "stays_over_max_open"
 NOT_UNIQUE = "events_not_unique"
 #: the counts a run records as facts
 FACTS = (HEAVY_USERS, KEPT_HEAVY, STAY_EXCLUDED, CARRY_IN, CAPPED)
-COUNT_NAMES = (KEPT, KEPT_HEAVY, *clean.REASONS, HEAVY_USERS, STAY_EXCLUDED, CARRY_IN,
+COUNT_NAMES = (KEPT, KEPT_HEAVY, *clean.DROP_REASONS, HEAVY_USERS, STAY_EXCLUDED, CARRY_IN,
                CAPPED, NOT_UNIQUE)
 
 _TS = T.TimestampType()
@@ -282,12 +283,29 @@ def pass_batches(batches: Iterator[pa.RecordBatch], p: PassParams
 # Spark
 
 
-def pass_input(bronze: DataFrame, cells_on_day: DataFrame, carry: DataFrame) -> DataFrame:
+def coarse_sources(bronze: DataFrame) -> list[str]:
+    """The day's source files whose event times are coarse (whole minutes: time
+    resolution >= clean.COARSE_RESOLUTION_S, :func:`mobsig.ingest.time_resolution_s`, as
+    ingest_events detects and records it), sorted. One aggregate by source file."""
+    from mobsig.ingest import time_resolution_s
+
+    res = bronze.groupBy(C.SOURCE_FILE).agg(
+        time_resolution_s(F.col(C.EVENT_TIME).cast("double")).alias("res"))
+    return sorted(r[0] for r in res.where(F.col("res") >= F.lit(clean.COARSE_RESOLUTION_S))
+                  .collect() if r[0] is not None)
+
+
+def pass_input(bronze: DataFrame, cells_on_day: DataFrame, carry: DataFrame,
+               coarse_files: list[str] | tuple[str, ...] = ()) -> DataFrame:
     """The rows of the pass (:data:`PASS_INPUT`): the day's bronze rows with their cell's
-    position (null = unlocated; broadcast join) and the carried open records."""
+    position (null = unlocated; broadcast join) and whether their source file has coarse
+    times (``coarse_files``, :func:`coarse_sources`), and the carried open records."""
     located = clean.with_cell_position(bronze, cells_on_day)
-    events = located.select(*[c for c in PASS_INPUT if c not in (IS_CARRY, CARRY_RADIUS)],
-                            F.lit(False).alias(IS_CARRY),
+    coarse = (F.col(C.SOURCE_FILE).isin(list(coarse_files)) if coarse_files
+              else F.lit(False)).alias(clean.COARSE_TIME)
+    events = located.select(*[c for c in PASS_INPUT
+                              if c not in (IS_CARRY, CARRY_RADIUS, clean.COARSE_TIME)],
+                            coarse, F.lit(False).alias(IS_CARRY),
                             F.lit(None).cast("double").alias(CARRY_RADIUS))
     open_rec = carry.where(F.col(KIND) == S.CARRY_OPEN)
     null = {c: F.lit(None).cast("string") for c in (C.EVENT_TYPE, C.IMEI_TAC, C.HOME_REGION,
@@ -299,7 +317,8 @@ def pass_input(bronze: DataFrame, cells_on_day: DataFrame, carry: DataFrame) -> 
         C.X_M, C.Y_M, F.lit(None).cast("double").alias(C.SPACING_M),
         F.col(C.LON).alias(C.SVC_LON), F.col(C.LAT).alias(C.SVC_LAT),
         F.lit(False).alias(C.IS_HSR), null[C.REGION].alias(C.REGION),
-        F.lit(True).alias(IS_CARRY), F.col(C.STAY_RADIUS_M).alias(CARRY_RADIUS))
+        F.lit(False).alias(clean.COARSE_TIME), F.lit(True).alias(IS_CARRY),
+        F.col(C.STAY_RADIUS_M).alias(CARRY_RADIUS))
     return events.unionByName(carried)
 
 
@@ -357,4 +376,4 @@ def fold_of(passed: DataFrame) -> DataFrame:
 
 def ledger_counts(counts: dict[str, int]) -> dict[str | None, int]:
     """The pass's counts as the runner's reconciliation wants them (None = kept)."""
-    return {None: counts[KEPT], **{r: counts[r] for r in clean.REASONS}}
+    return {None: counts[KEPT], **{r: counts[r] for r in clean.DROP_REASONS}}

@@ -55,7 +55,14 @@ the best neighbour pair 0.48.
 A card's pairs are then pruned to its strongest: a pair whose score (co-location share x
 co-movement share) is below ``multicard_partner_ratio`` x the best score of either card is
 not used for grouping (it stays in the evidence). Groups are the connected components of
-the remaining pairs; the group id is the smallest
+the remaining pairs whose cards are all paired with each other (every two of them an
+accepted pair: complete, not single, linkage) and number at most ``max_group_size``. Any
+other component is ambiguous and none of its cards is grouped (evidence
+``multicard_ambiguous``: its number of cards): on a short window few cards move often
+enough to be judged on co-movement, so pairs rest on co-location alone, and a street of
+neighbours chains A-B-C-D-E (each pair passes, A and C do not) while colleagues sharing a
+dormitory, an office and a shuttle all pair with each other; single linkage made groups
+of 5, 7 and 9 of them on two days of real data (issue 19). The group id is the smallest
 user_id, the primary card the one with most events (ties: smallest user_id). Non-human cards
 are not grouped.
 """
@@ -90,6 +97,10 @@ from mobsig.config import FlagsConfig
 from mobsig.ingest import time_resolution_s
 
 REASONS = ("iot_tac", "static_location", "regular_cadence", "impossible_rate")
+
+#: in the groups frame and the evidence: the number of cards of an ambiguous component
+#: (a chain or crowd of look-alikes) a card was left ungrouped in
+MULTICARD_AMBIGUOUS = "multicard_ambiguous"
 
 # IQR of a normal distribution in standard deviations: IQR / 1.349 estimates sigma
 IQR_SIGMA = 1.349
@@ -487,16 +498,57 @@ def _components(pdf: pd.DataFrame) -> pd.DataFrame:
                          MULTICARD_GROUP_SIZE: size.astype("int32")})
 
 
-def multicard_groups(pairs: DataFrame) -> DataFrame:
-    """Connected components of accepted pairs: ``user_id``, ``multicard_group`` (the
-    smallest user_id of the component), ``multicard_group_size``.
+def _groups(pdf: pd.DataFrame, max_cards: int | None) -> pd.DataFrame:
+    """Groups of an edge list ``user_a, user_b, kept`` (every accepted pair once; ``kept``:
+    the pair is one of its cards' strongest, :func:`strongest_pairs`): the connected
+    components of the kept pairs whose cards are all paired with each other (every two of
+    them an accepted pair) and number at most ``max_cards`` (None: any). Any other
+    component is ambiguous (a chain A-B-C of look-alikes, or a crowd: a dormitory, a
+    shuttle) and none of its cards is grouped: ``multicard_group`` null, group size 1,
+    ``multicard_ambiguous`` = its number of cards (null for grouped cards). Vectorised:
+    one components pass, one count of accepted pairs inside each component."""
+    kept = pdf[pdf["kept"].astype(bool)]
+    cols = [USER_ID, MULTICARD_GROUP, MULTICARD_GROUP_SIZE, MULTICARD_AMBIGUOUS]
+    if kept.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+    comp = _components(kept)
+    label = pd.Series(comp[MULTICARD_GROUP].to_numpy(), index=comp[USER_ID].to_numpy())
+    ga = pdf["user_a"].astype(str).map(label)
+    gb = pdf["user_b"].astype(str).map(label)
+    inside = ga[ga.notna() & (ga == gb)].value_counts()  # accepted pairs per component
+    size = comp.groupby(MULTICARD_GROUP)[USER_ID].size()
+    complete = inside.reindex(size.index, fill_value=0) == size * (size - 1) // 2
+    ok = complete if max_cards is None else complete & (size <= max_cards)
+    good = comp[MULTICARD_GROUP].map(ok).astype(bool).to_numpy()
+    return pd.DataFrame({
+        USER_ID: comp[USER_ID],
+        MULTICARD_GROUP: comp[MULTICARD_GROUP].where(good, None),
+        MULTICARD_GROUP_SIZE: np.where(good, comp[MULTICARD_GROUP_SIZE], 1).astype("int32"),
+        MULTICARD_AMBIGUOUS: pd.array(np.where(good, pd.NA, comp[MULTICARD_GROUP_SIZE]),
+                                      dtype="Int32")})
 
-    The edge list (small: a few pairs per multi-card person) is solved in one task with
-    ``applyInPandas``; cards in no pair get no row.
+
+def multicard_groups(kept: DataFrame, accepted: DataFrame | None = None,
+                     max_cards: int | None = None) -> DataFrame:
+    """Multi-card groups (:func:`_groups`): ``user_id``, ``multicard_group`` (the smallest
+    user_id of the group; null for the cards of an ambiguous component),
+    ``multicard_group_size`` and ``multicard_ambiguous``.
+
+    ``kept``: the pairs groups are built from (:func:`strongest_pairs`); ``accepted``: all
+    pairs that passed the rules (:func:`multicard_pairs`; default ``kept``), against
+    which a group's completeness is checked; ``max_cards``: the largest group
+    (flags.max_group_size; None: any). The edge list (small: a few pairs per multi-card
+    person) is solved in one task with ``applyInPandas``; cards in no kept pair get no
+    row.
     """
-    schema = f"{USER_ID} string, {MULTICARD_GROUP} string, {MULTICARD_GROUP_SIZE} int"
-    return (pairs.select("user_a", "user_b").withColumn("_k", F.lit(0))
-            .groupBy("_k").applyInPandas(_components, schema))
+    schema = (f"{USER_ID} string, {MULTICARD_GROUP} string, {MULTICARD_GROUP_SIZE} int, "
+              f"{MULTICARD_AMBIGUOUS} int")
+    k = kept.select("user_a", "user_b").distinct().withColumn("kept", F.lit(True))
+    edges = k if accepted is None else (
+        accepted.select("user_a", "user_b").distinct().join(k, ["user_a", "user_b"], "left")
+        .select("user_a", "user_b", F.coalesce(F.col("kept"), F.lit(False)).alias("kept")))
+    return (edges.withColumn("_k", F.lit(0)).groupBy("_k")
+            .applyInPandas(lambda pdf: _groups(pdf, max_cards), schema))
 
 
 # --------------------------------------------------------------------------------------
@@ -542,7 +594,7 @@ def assemble_user_flags(cards: DataFrame, groups: DataFrame, pairs: DataFrame,
         F.col("time_resolution_s"),
         _r("cadence_robust_cv", 4).alias("cadence_robust_cv"),
         _r("cadence_cv", 4).alias("cadence_cv"),
-        F.col("multicard_pairs")))
+        F.col("multicard_pairs"), F.col(MULTICARD_AMBIGUOUS)))
     return df.select(
         USER_ID, IS_NON_HUMAN, NON_HUMAN_REASON, MULTICARD_GROUP,
         F.coalesce(F.col(MULTICARD_GROUP_SIZE), F.lit(1)).cast("int").alias(
@@ -578,5 +630,5 @@ def user_flags(events: DataFrame, tac_types: DataFrame | None, p: FlagsConfig,
     slots = stage(hourly_locations(human_events, p))
     moves = stage(card_moves(human_events, p))  # read twice by co_movement
     pairs = stage(multicard_pairs(slots, moves, p))
-    return assemble_user_flags(cards, multicard_groups(strongest_pairs(pairs, p)), pairs,
-                               month)
+    groups = multicard_groups(strongest_pairs(pairs, p), pairs, p.max_group_size)
+    return assemble_user_flags(cards, groups, pairs, month)

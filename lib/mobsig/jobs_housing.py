@@ -37,7 +37,14 @@ from pyspark.sql import functions as F
 from mobsig import columns as C
 from mobsig import privacy
 from mobsig.columns import expanded_col, reason_col, suppressed_col
-from mobsig.population import assign_units, user_weights, with_grid
+from mobsig.population import (
+    NO_COVERAGE,
+    NULL_REASON,
+    assign_units,
+    mark_uncovered,
+    user_weights,
+    with_grid,
+)
 
 MEASURES = (C.EMPLOYED_RESIDENTS, C.JOBS, C.LIVE_AND_WORK)
 ADDITIVE_MEASURES = (C.EMPLOYED_RESIDENTS, C.JOBS)
@@ -46,7 +53,7 @@ ADDITIVE_MEASURES = (C.EMPLOYED_RESIDENTS, C.JOBS)
 SUPPRESSED = "suppressed"  # a count it is computed from is suppressed
 NO_EMPLOYED_RESIDENTS = "no_employed_residents"  # nobody to divide by: not a measured 0
 NO_JOBS = "no_jobs"
-NULL_REASONS = (SUPPRESSED, NO_EMPLOYED_RESIDENTS, NO_JOBS)
+NULL_REASONS = (SUPPRESSED, NO_EMPLOYED_RESIDENTS, NO_JOBS, NO_COVERAGE)
 
 # ratio -> (numerator, denominator, reason when the denominator is 0)
 RATIOS: dict[str, tuple[str, str, str]] = {
@@ -134,8 +141,11 @@ def counts_table(places: DataFrame, factors: DataFrame, age_factors: DataFrame |
 
 def spread(long: DataFrame) -> DataFrame:
     """One row per unit from the long form (:func:`mobsig.privacy.spread` of
-    :data:`MEASURES`)."""
-    return privacy.spread(long, MEASURES)
+    :data:`MEASURES`), with the unit's ``null_reason`` when the long form has it (marked
+    by :func:`mobsig.population.mark_uncovered`)."""
+    extra = ([F.max(F.when(F.col(NULL_REASON) == NO_COVERAGE, F.lit(NO_COVERAGE)))
+              .alias(NULL_REASON)] if NULL_REASON in long.columns else [])
+    return privacy.spread(long, MEASURES, extra=extra)
 
 
 def with_ratios(wide: DataFrame, balanced_min: float, balanced_max: float) -> DataFrame:
@@ -144,13 +154,18 @@ def with_ratios(wide: DataFrame, balanced_min: float, balanced_max: float) -> Da
     ``balanced_max``; null when the ratio is null). A ratio is null, with reason
     ``suppressed``, when a count it is computed from is suppressed (so it never reveals
     a hidden count), else, with reason ``no_employed_residents`` / ``no_jobs``, when its
-    denominator is 0 (a unit where nobody lives is not a measured 0). Rows are kept."""
+    denominator is 0 (a unit where nobody lives is not a measured 0); on a unit without
+    coverage (``null_reason`` = no_coverage, when ``wide`` has it) every ratio is null
+    with reason ``no_coverage``. Rows are kept."""
     cols = {}
+    gone = (F.coalesce(F.col(NULL_REASON) == NO_COVERAGE, F.lit(False))
+            if NULL_REASON in wide.columns else F.lit(False))
     for ratio, (num, den, empty) in RATIOS.items():
         hidden = F.col(suppressed_col(num)) | F.col(suppressed_col(den))
         d = F.col(expanded_col(den))
-        cols[ratio] = F.when(~hidden & (d > 0), F.col(expanded_col(num)) / d)
-        cols[reason_col(ratio)] = (F.when(hidden, F.lit(SUPPRESSED))
+        cols[ratio] = F.when(~gone & ~hidden & (d > 0), F.col(expanded_col(num)) / d)
+        cols[reason_col(ratio)] = (F.when(gone, F.lit(NO_COVERAGE))
+                                   .when(hidden, F.lit(SUPPRESSED))
                                    .when(d.isNull() | (d <= 0), F.lit(empty)))
     out = wide.withColumns(cols)
     r = F.col(C.JOBS_HOUSING_RATIO)
@@ -159,16 +174,16 @@ def with_ratios(wide: DataFrame, balanced_min: float, balanced_max: float) -> Da
 
 
 def publish(counts: DataFrame, k_min: int, complementary: bool, suppress_zeros: bool,
-            balanced_min: float, balanced_max: float, width: float | None = None
-            ) -> DataFrame:
+            balanced_min: float, balanced_max: float,
+            uncovered: DataFrame | None = None, width: float | None = None) -> DataFrame:
     """The published rows of a month (:func:`publish_audited` without the audit)."""
     return publish_audited(counts, k_min, complementary, suppress_zeros, balanced_min,
-                           balanced_max, width)[0]
+                           balanced_max, uncovered, width)[0]
 
 
 def publish_audited(counts: DataFrame, k_min: int, complementary: bool,
                     suppress_zeros: bool, balanced_min: float, balanced_max: float,
-                    width: float | None = None):
+                    uncovered: DataFrame | None = None, width: float | None = None):
     """The published rows of a month from the unsuppressed long form
     (:func:`counts_table`) and the interval audit of its ``jobs`` cells: every count
     column suppressed by the privacy rules, then spread to one row per unit, then the
@@ -177,7 +192,11 @@ def publish_audited(counts: DataFrame, k_min: int, complementary: bool,
     default ``k_min``; the employed cells form a system of their own there, so the
     masks agree); ``employed_residents`` and ``live_and_work`` keep the group rule
     (``privacy.with_suppression`` per measure: primary below ``k_min`` and complementary
-    within each sibling group), which commute and linkage rebuild for the same cells."""
+    within each sibling group), which commute and linkage rebuild for the same cells.
+    The units of ``uncovered`` (``level``, ``unit_id``:
+    :func:`mobsig.population.uncovered_units`, no cell site inside) are then marked as not
+    observed (:func:`mobsig.population.mark_uncovered`: null counts, ``null_reason`` =
+    no_coverage); without ``uncovered`` no unit is marked (``null_reason`` null)."""
     from mobsig import privacy_audit
 
     is_jobs = F.col(C.MEASURE) == C.JOBS
@@ -187,4 +206,8 @@ def publish_audited(counts: DataFrame, k_min: int, complementary: bool,
     rest = privacy.with_suppression(counts.where(~is_jobs), k_min, complementary,
                                     suppress_zeros, identities=(), by=C.MEASURE)
     long = rest.unionByName(jobs.select(*rest.columns))
+    if uncovered is None:
+        long = long.withColumn(NULL_REASON, F.lit(None).cast("string"))
+    else:
+        long = mark_uncovered(long, uncovered)
     return with_ratios(spread(long), balanced_min, balanced_max), audit

@@ -88,7 +88,7 @@ PIPELINE: tuple[Job, ...] = (
         writes=("population_by_unit",),
         help="population per unit and class (raw and expanded, small counts suppressed)"),
     Job("jobs_housing", "month",
-        reads=("card_places", "expansion_factors", "expansion_factors_age", "units"),
+        reads=("card_places", "expansion_factors", "expansion_factors_age", "units", "cells"),
         writes=("jobs_housing",),
         help="jobs-housing balance per unit: employed residents, jobs, jobs-housing ratio, "
              "self-containment, self-sufficiency (raw and expanded, small counts "
@@ -135,7 +135,7 @@ PIPELINE: tuple[Job, ...] = (
              "suspect from screen.farmland_min_months (counts suppressed, flags published)"),
     Job("daily_presence", "day",
         reads=("stays", "stays_carry", "home_work", "card_places", "expansion_factors",
-               "expansion_factors_age", "units"),
+               "expansion_factors_age", "units", "cells"),
         writes=("daily_presence",), after_month=True,
         help="people present per unit on a day (>= 3 h; resident, short-term, visitor) "
              "with hourly profiles, raw and expanded, small counts suppressed; runs for "

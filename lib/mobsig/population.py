@@ -368,14 +368,17 @@ NO_COVERAGE = "no_coverage"
 NULL_REASONS = (SUPPRESSED, NO_COVERAGE)
 
 
-def uncovered_units(units: DataFrame, cells: DataFrame, month: dt.date) -> DataFrame:
+def uncovered_units(units: DataFrame, cells: DataFrame, month: dt.date,
+                    until: dt.date | None = None) -> DataFrame:
     """Polygon units without any cell site inside (their border included): ``level``,
     ``unit_id``, ``unit_name``. ``cells``: the cells table (``lon``, ``lat``,
-    ``valid_from``, ``valid_to``); only cells valid on some day of ``month`` count. Point
+    ``valid_from``, ``valid_to``); only cells valid on some day of ``month`` count (with
+    ``until``: of the days ``month`` .. ``until``, e.g. one day for a daily table). Point
     and line units (no area, e.g. a hazard point) are never judged uncovered: nobody lives
     in them whether or not a cell is there. A unit listed here is not observed at all:
     its counts are not measured zeros (:func:`mark_uncovered`)."""
-    first, last = month, next_month(month) - dt.timedelta(days=1)
+    first = month
+    last = until if until is not None else next_month(month) - dt.timedelta(days=1)
     valid = ((F.col("valid_from").isNull() | (F.col("valid_from") <= F.lit(last)))
              & (F.col("valid_to").isNull() | (F.col("valid_to") >= F.lit(first))))
     sites = cells.where(valid & F.col(C.LON).isNotNull() & F.col(C.LAT).isNotNull())
@@ -407,7 +410,17 @@ def published_coverage(ctx, table: DataFrame, units: DataFrame, cells: DataFrame
     """:func:`mark_uncovered` through the job's context (``cells``: the cells table): warns
     naming the uncovered units and records the run facts ``uncovered_units`` (how many)
     and ``uncovered_unit_ids`` (``level:unit_id``, sorted)."""
-    uncovered = uncovered_units(units, cells, ctx.month).collect()
+    return mark_uncovered(table, noted_uncovered(ctx, units, cells))
+
+
+def noted_uncovered(ctx, units: DataFrame, cells: DataFrame,
+                    day: dt.date | None = None) -> DataFrame:
+    """:func:`uncovered_units` of the job's month (of ``day`` alone when given: a daily
+    table), collected once (a small frame: ``level``, ``unit_id``, ``unit_name``), with
+    the warning naming them and the run facts ``uncovered_units`` / ``uncovered_unit_ids``
+    (the helper of every per-unit table that marks them, :func:`mark_uncovered`)."""
+    uncovered = (uncovered_units(units, cells, ctx.month) if day is None
+                 else uncovered_units(units, cells, day, until=day)).collect()
     ids = sorted(f"{r[C.LEVEL]}:{r[C.UNIT_ID]}" for r in uncovered)
     ctx.fact("uncovered_units", len(ids))
     ctx.fact("uncovered_unit_ids", ids)
@@ -415,8 +428,6 @@ def published_coverage(ctx, table: DataFrame, units: DataFrame, cells: DataFrame
         ctx.log.warning("%d unit(s) have no cell site inside them; their counts are "
                         "published as null with null_reason 'no_coverage', not as 0: %s",
                         len(ids), ", ".join(ids))
-    spark = table.sparkSession
     rows = [(r[C.LEVEL], r[C.UNIT_ID], r[C.UNIT_NAME]) for r in uncovered]
-    frame = spark.createDataFrame(rows, f"{C.LEVEL} string, {C.UNIT_ID} string, "
-                                        f"{C.UNIT_NAME} string")
-    return mark_uncovered(table, frame)
+    return units.sparkSession.createDataFrame(rows, f"{C.LEVEL} string, {C.UNIT_ID} string, "
+                                                    f"{C.UNIT_NAME} string")
