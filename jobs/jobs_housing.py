@@ -17,8 +17,8 @@ population.max_level_gap (gate jobs_housing_levels). Every count is suppressed b
 privacy.k_min with complementary suppression (jobs, population_by_unit's employed cells,
 with its audited rule and the interval audit as a gate, privacy_audit: the same mask); a
 ratio computed from a suppressed count is null with ``<ratio>_null_reason`` = suppressed,
-and a ratio without a denominator (nobody employed lives, or works, in the unit) is null with reason no_employed_residents /
-no_jobs, never a measured 0. A polygon unit with no cell site inside (``cells`` valid in
+and a ratio without a denominator (nobody employed lives, or works, in the unit) is null
+with reason no_employed_residents / no_jobs, never a measured 0. A polygon unit with no cell site inside (``cells`` valid in
 the month) is not observed: its counts and ratios are null with ``null_reason`` (and each
 ``<ratio>_null_reason``) = no_coverage (a warning and the run facts uncovered_units /
 uncovered_unit_ids name them), never a measured 0. Replaces the month's partitions of
