@@ -1,27 +1,28 @@
-"""Jobs-housing balance 职住平衡 per spatial unit for a month: employed residents, jobs,
-the jobs-housing ratio 职住比, self-containment, self-sufficiency and a balanced flag,
-raw 原样数量 and expanded 扩样数量 counts.
+"""Jobs-housing balance 职住平衡 per spatial unit for a month: employed residents, jobs, the
+jobs-housing ratio 职住比, self-containment, self-sufficiency and a balanced flag, raw 原样数量
+and expanded 扩样数量 counts.
 
-Reads the month's ``card_places`` (run place_cards), ``expansion_factors`` (run ``expand``
-first) and every layer of the ``units`` table plus the H3 grid of population_by_unit
-(population.grid_h3_resolution). Per unit: employed residents (residents whose home is in
-the unit and who have a work place), jobs (counted cards whose work place is in the unit,
-population_by_unit's employed), live_and_work (employed residents who also work in the
-unit), jobs_housing_ratio = jobs / employed residents, self_containment = live_and_work /
-employed residents, self_sufficiency = live_and_work / jobs (on expanded counts), and
-is_balanced when jobs_housing.balanced_min <= ratio <= jobs_housing.balanced_max (default
-0.8-1.2). Each card counts with the expansion factor of its home county (with
-expansion.rake_ages: of its county and age band). Before anything is written, employed
-residents and jobs must add up from child units to their parent within
-population.max_level_gap (gate jobs_housing_levels). Every count is suppressed below
-privacy.k_min with complementary suppression (jobs, population_by_unit's employed cells,
-with its audited rule and the interval audit as a gate, privacy_audit: the same mask); a
-ratio computed from a suppressed count is null with ``<ratio>_null_reason`` = suppressed,
-and a ratio without a denominator (nobody employed lives, or works, in the unit) is null
-with reason no_employed_residents / no_jobs, never a measured 0. A polygon unit with no cell site inside (``cells`` valid in
-the month) is not observed: its counts and ratios are null with ``null_reason`` (and each
-``<ratio>_null_reason``) = no_coverage (a warning and the run facts uncovered_units /
-uncovered_unit_ids name them), never a measured 0. Replaces the month's partitions of
+Reads the month's ``card_places`` (run place_cards), ``expansion_factors`` (run
+``expand`` first) and every layer of the ``units`` table plus the H3 grid of
+population_by_unit (population.grid_h3_resolution). Per unit: employed residents
+(residents whose home is in the unit and who have a work place), jobs (counted cards
+whose work place is in the unit, population_by_unit's employed), live_and_work (employed
+residents who also work in the unit), jobs_housing_ratio = jobs / employed residents,
+self_containment = live_and_work / employed residents, self_sufficiency = live_and_work
+/ jobs (on expanded counts), and is_balanced when jobs_housing.balanced_min <= ratio <=
+jobs_housing.balanced_max (default 0.8-1.2). Each card counts with the expansion factor
+of its home county (with expansion.rake_ages: of its county and age band). Before
+anything is written, employed residents and jobs must add up from child units to their
+parent within population.max_level_gap (gate jobs_housing_levels). Every count is
+suppressed below privacy.k_min with complementary suppression (jobs,
+population_by_unit's employed cells, with its audited rule and the interval audit as a
+gate, privacy_audit: the same mask); a ratio computed from a suppressed count is null
+with ``<ratio>_null_reason`` = suppressed, and a ratio without a denominator (nobody
+employed lives, or works, in the unit) is null with reason no_employed_residents /
+no_jobs, never a measured 0. A polygon unit with no cell site inside (``cells`` valid in
+the month) is not observed: its counts and ratios are null with ``null_reason`` (and
+each ``<ratio>_null_reason``) = no_coverage (a warning and the run facts uncovered_units
+/ uncovered_unit_ids name them), never a measured 0. Replaces the month's partitions of
 ``jobs_housing`` and writes ``<warehouse>/exports/month=YYYY-MM/jobs_housing.parquet``
 (GeoParquet with the unit geometry) and ``jobs_housing.csv`` (UTF-8 with BOM).
 """
