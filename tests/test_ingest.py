@@ -202,9 +202,10 @@ def test_each_reason_on_hand_built_rows(spark, tmp_path, cells_on_day):
     got = dict(zip(out["raw_text"], out["reason"], strict=True))
     assert {k: (None if pd.isna(v) else v) for k, v in got.items()} == rows
     # bad_end_time needs an end_time column: test_session_records; bad bytes, raw ids,
-    # typed dates and header copies: the tests of issue 17 below
+    # typed dates and header copies: the tests of issue 17 below; corrupt_file (a whole
+    # file): tests/test_raw_events.py
     assert set(rows.values()) - {None} == set(REASONS) - {
-        "bad_end_time", "repeated_header", "invalid_encoding", "oversized_row",
+        "corrupt_file", "bad_end_time", "repeated_header", "invalid_encoding", "oversized_row",
         "raw_identifier", "bad_user_id_chars", "oversized_field", "date_only_time"}
     quoted = out[out["event_type"] == "call, with comma"]
     assert len(quoted) == 1 and quoted["user_id"].iloc[0] == UID

@@ -285,10 +285,12 @@ def test_city_export_holds_suppression(spark, jobs):
     csv = pd.read_csv(export_paths(cfg.warehouse, "2026-06", "jobs_housing")["csv"],
                       encoding="utf-8-sig", dtype={"unit_id": str, "parent_id": str})
     assert len(csv) == len(published)
+    observed = published["null_reason"].isna()  # no_coverage units carry no number
+    assert published.loc[~observed, [f"{m}_raw_count" for m in MEASURES]].isna().all().all()
     for m in MEASURES:
         raw = published[f"{m}_raw_count"]
         hidden = published[f"is_{m}_suppressed"].astype(bool)
-        assert ((raw[~hidden] == 0) | (raw[~hidden] >= k)).all(), m
+        assert ((raw[~hidden & observed] == 0) | (raw[~hidden & observed] >= k)).all(), m
         assert published.loc[hidden, [f"{m}_raw_count", f"{m}_expanded_count"]].isna().all(
             ).all()
         # the export: raw counts withheld, expanded ones rounded, the same cells hidden

@@ -19,7 +19,7 @@ from mobsig.errors import ConfigError
 from mobsig.io.catalog import Catalog
 from mobsig.schema import load_schema
 from mobsig.synth import evaluate as ev
-from tests.factories import MONTH
+from tests.factories import MONTH, assert_published
 
 MEASURES = lu.MEASURES
 R1, B1, M1, G1 = 104.005, 104.015, 104.025, 104.035  # longitudes inside each parcel
@@ -295,14 +295,19 @@ def test_city_export_holds_suppression(spark, land):
     csv = pd.read_csv(paths["csv"], encoding="utf-8-sig", dtype={"unit_id": str})
     assert len(csv) == len(published)
     hidden_any = False
-    for frame in (published, csv):
-        for m in MEASURES:
-            raw, hidden = frame[f"{m}_raw_count"], frame[f"is_{m}_suppressed"].astype(bool)
-            hidden_any |= hidden.any()
-            assert ((raw[~hidden] == 0) | (raw[~hidden] >= k)).all(), m
-            assert frame.loc[hidden, [f"{m}_raw_count", f"{m}_expanded_count",
+    for m in MEASURES:
+        raw, hidden = published[f"{m}_raw_count"], published[f"is_{m}_suppressed"].astype(bool)
+        hidden_any |= hidden.any()
+        assert ((raw[~hidden] == 0) | (raw[~hidden] >= k)).all(), m
+        assert published.loc[hidden, [f"{m}_raw_count", f"{m}_expanded_count",
                                       f"{m}_per_ha"]].isna().all().all(), m
-            assert not (hidden.sum() == 1), m
+        assert not (hidden.sum() == 1), m
+        # the export: raw counts withheld, the same cells hidden (mobsig.publish)
+        shown = csv[f"is_{m}_suppressed"].astype(bool)
+        assert shown.sum() == hidden.sum(), m
+        assert csv.loc[shown, [f"{m}_expanded_count", f"{m}_per_ha"]].isna().all().all(), m
+    assert_published(csv, cfg.warehouse)
+    for frame in (published, csv):
         assert (frame["intensity_per_ha"].isna()
                 == frame["intensity_per_ha_null_reason"].notna()).all()
     assert hidden_any  # a 1 % sample: the small parcels are withheld, the checks bite

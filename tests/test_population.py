@@ -60,10 +60,18 @@ def test_expanded_county_residents_match_truth(pop):
 
 
 def test_city_units_are_all_covered(pop):
-    _, _, summary, _, _ = pop
-    # every polygon unit of the test city has a cell site: no count is withheld for it
-    assert summary.facts["uncovered_units"] == 0
-    assert summary.facts["uncovered_unit_ids"] == []
+    _, _, summary, raw, _ = pop
+    # every county, township and grid cell of the test city has a cell site; the only
+    # units without one are small zone polygons (land parcels, farmland) with no site
+    # inside, published as no_coverage (null), never as a measured 0
+    ids = summary.facts["uncovered_unit_ids"]
+    assert summary.facts["uncovered_units"] == len(ids)
+    admin = set(raw.loc[raw["level"].isin(["county", "township", "grid"]), "unit_id"])
+    assert not {i.split(":", 1)[-1] for i in ids} & admin
+    assert ids and all(i.split(":", 1)[0] in ("farmland", "land_parcel") for i in ids), ids
+    # nothing is observed in them (the recomputation places no card there)
+    bare = [i.split(":", 1)[1] for i in ids]
+    assert (raw.loc[raw["unit_id"].isin(bare), "raw_count"].fillna(0) == 0).all()
 
 
 def test_township_sample_residents_match_truth(pop):
@@ -116,7 +124,9 @@ def test_exported_rows_respect_k(spark, pop):
     assert "user_id" not in out.columns
     assert "user_id" not in Catalog(spark, cfg.warehouse).read("expansion_factors").columns
     pdf = out.toPandas()
-    published = pdf[~pdf["is_suppressed"]]
+    # no_coverage rows (units without a cell site) carry no number either
+    assert pdf.loc[pdf["null_reason"].notna(), ["raw_count", "expanded_count"]].isna().all().all()
+    published = pdf[~pdf["is_suppressed"] & pdf["null_reason"].isna()]
     assert ((published["raw_count"] == 0) | (published["raw_count"] >= k)).all()
     assert pdf.loc[pdf["is_suppressed"], ["raw_count", "expanded_count"]].isna().all().all()
     assert published["raw_count"].notna().all()

@@ -18,7 +18,7 @@ from mobsig.io.catalog import Catalog
 from mobsig.population import user_weights
 from mobsig.schema import load_schema
 from mobsig.synth import evaluate as ev
-from tests.factories import MONTH
+from tests.factories import MONTH, assert_published
 
 F1, F2, OUT = 104.005, 104.015, 104.5
 LAT = 30.61
@@ -239,8 +239,15 @@ def test_city_export_states_the_flag_rule_and_rerun_is_identical(spark, screened
     assert len(csv) == len(published)
     k = cfg.privacy.k_min
     for m in fm.MEASURES:
-        raw = csv[f"{m}_raw_count"]
+        raw = published[f"{m}_raw_count"]
         assert ((raw == 0) | (raw >= k) | raw.isna()).all()
+        # the export withholds raw counts and hides the same cells (mobsig.publish)
+        assert f"{m}_raw_count" not in csv.columns
+        both = csv.merge(published, on="unit_id", suffixes=("_csv", ""))
+        assert len(both) == len(published)
+        assert (both[f"is_{m}_suppressed_csv"].astype(bool)
+                == both[f"is_{m}_suppressed"].astype(bool)).all()
+    assert_published(csv, cfg.warehouse)
     sup = read_manifest(paths["manifest"].rsplit("/", 1)[0])["tables"]["screen_farmland"][
         "suppression"]
     assert "is_suspect" in sup["published_without_count"]
