@@ -69,9 +69,8 @@ def test_city_units_are_all_covered(pop):
     admin = set(raw.loc[raw["level"].isin(["county", "township", "grid"]), "unit_id"])
     assert not {i.split(":", 1)[-1] for i in ids} & admin
     assert ids and all(i.split(":", 1)[0] in ("farmland", "land_parcel") for i in ids), ids
-    # nothing is observed in them (the recomputation places no card there)
-    bare = [i.split(":", 1)[1] for i in ids]
-    assert (raw.loc[raw["unit_id"].isin(bare), "raw_count"].fillna(0) == 0).all()
+    # (a card can still be placed in one through a neighbouring site's service point: the
+    # coverage rule judges by site positions; see the README's Feeding real operator data)
 
 
 def test_township_sample_residents_match_truth(pop):
