@@ -30,6 +30,14 @@ MONTH = dt.date(2026, 6, 1)
 # then 5-10 % of such a township: stricter than a real township of 1,000 people with a
 # 60 % share.
 CITY_MARKET_SHARE = 0.01
+# The daily indicator jobs (every day-partitioned job after the daily chain's ingest and
+# clean_stays: daily_presence and the monitoring screens) run in the test chain on four
+# days of the two weeks, not all 14 (their per-run fixed costs were the chain's largest
+# share): a workday, a Saturday, the 端午节 holiday and the last day (runs still open at
+# the end of the data). Each such job must be correct for any single day alone; city
+# tests take the days from ``ChainRun.days_of``.
+INDICATOR_DAYS = (dt.date(2026, 6, 10), dt.date(2026, 6, 13), dt.date(2026, 6, 19),
+                  dt.date(2026, 6, 21))
 
 
 def make_config(tmp: Path, **sections) -> Config:
@@ -52,7 +60,11 @@ def spark(tmp_path_factory):
     # 4 tiny tasks per stage cost the fast tier a third of its time; the shuffles keep
     # spark.shuffle_partitions = 2, and the tests of partition independence repartition
     # explicitly
+    # and adaptive query execution off: on frames of a few rows it only re-plans every
+    # query after each of its stages (measured on test_flags + test_residence: 24 % less
+    # CPU without it); the jobs' production sessions keep it (results do not depend on it)
     conf = {"spark.sql.codegen.wholeStage": "false",
+            "spark.sql.adaptive.enabled": "false",
             "spark.sql.codegen.factoryMode": "NO_CODEGEN",
             "spark.default.parallelism": "1"}
     conf.update(kv.split("=", 1) for kv in os.environ.get("MOBSIG_TEST_CONF", "").split() if kv)
@@ -94,14 +106,24 @@ class ChainRun:
                  else "all")
         return self.results[(job, label)]
 
+    def days_of(self, job: str) -> list[dt.date]:
+        """The days the chain ran a day-partitioned ``job`` on, in order."""
+        return sorted(dt.date.fromisoformat(label[3:13]) for name, label in self.results
+                      if name == job and label.startswith("dt="))
 
-def run_chain(spark, cfg, days: list[dt.date]) -> ChainRun:
+
+def run_chain(spark, cfg, days: list[dt.date],
+              indicator_days: tuple[dt.date, ...] | None = INDICATOR_DAYS) -> ChainRun:
     """Every job of the pipeline spec on ``days`` and their month, in the order
-    ``mobsig run all --fresh-start`` runs them (the same plan)."""
+    ``mobsig run all --fresh-start`` runs them (the same plan); the daily indicator jobs
+    only on ``indicator_days`` (None: every day)."""
     import argparse
 
+    from mobsig import pipeline
     from mobsig.runner import run_partition
     from mobsig.tools.run import plan
+
+    core = {j.name for j in pipeline.chain("daily")}
 
     args = argparse.Namespace(job="all", date=None, date_from=days[0].isoformat(),
                               date_to=days[-1].isoformat(), region=[], month=None,
@@ -109,6 +131,9 @@ def run_chain(spark, cfg, days: list[dt.date]) -> ChainRun:
                               no_export_files=False)
     out = ChainRun()
     for name, part, opts in plan(args):
+        if (indicator_days is not None and part.day is not None and name not in core
+                and part.day not in indicator_days):
+            continue
         out.results[(name, part.label)] = run_partition(spark, cfg, name, part, opts)
     return out
 
@@ -120,7 +145,8 @@ def chain(spark, city):
     flag_users -> home_work -> place_cards -> expand -> population_by_unit -> jobs_housing
     -> commute -> service_population -> linkage -> trips -> land_use_intensity ->
     screen_farmland for the month, then daily_presence
-    for each day (every job of the spec, in its order).
+    (and the other daily indicator jobs) for the days of INDICATOR_DAYS (every job of
+    the spec, in its order).
     Tests read the tables; a test that re-runs a partition must leave it identical
     (idempotence)."""
     res, cfg = city
