@@ -34,9 +34,6 @@ from mobsig.io.exports import export_day
 from mobsig.jobargs import month_key
 from mobsig.runner import JobContext, Output
 
-# the largest buffer a point may ask for (screen.hazard_buffer_m's bound)
-MAX_BUFFER_M = 20_000.0
-
 
 def add_arguments(p) -> None:
     p.add_argument("--no-export-files", action="store_true",
@@ -51,10 +48,8 @@ def build(ctx: JobContext) -> list[Output]:
     cfg, day, sc, pv = ctx.cfg, ctx.day, ctx.cfg.screen, ctx.cfg.privacy
     month = month_key(day.replace(day=1))
     units = ctx.read("units")
-    rows = units.where(F.col(C.LEVEL).isin(list(sc.hazard_layers))).select(
-        C.LEVEL, C.UNIT_ID, C.UNIT_NAME, C.PARENT_ID, C.ATTRIBUTES, C.GEOMETRY_WKB).toPandas()
-    points, skipped = hazards.hazard_points(rows, sc.hazard_buffer_m,
-                                            sc.hazard_buffer_attribute, MAX_BUFFER_M)
+    points, skipped = hazards.layer_points(units, sc.hazard_layers, sc.hazard_buffer_m,
+                                           sc.hazard_buffer_attribute)
     if skipped:
         ctx.log.warning("hazard layers: %d feature(s) that are not points skipped: %s",
                         len(skipped), ", ".join(skipped[:10]))
@@ -68,9 +63,6 @@ def build(ctx: JobContext) -> list[Output]:
     stays = presence.stays_for_days(ctx.read("stays", dt=both),
                                     ctx.read("stays_carry", dt=both), [day], cfg.stays.tau_min)
     classes = ctx.keep(presence.card_classes(ctx.read("home_work", month=month)))
-    ctx.note_input("home_work", classes.count())
-    ctx.require(ctx.result.input_rows["home_work"] > 0,
-                f"no home_work for {month}; run the monthly chain (home_work) first")
     factors = ctx.keep(ctx.read("expansion_factors", month=month))
     ctx.note_input("expansion_factors", factors.count())
     ctx.require(ctx.result.input_rows["expansion_factors"] > 0,
@@ -79,10 +71,8 @@ def build(ctx: JobContext) -> list[Output]:
            else None)
     places = ctx.keep(ctx.read("card_places", month=month))
     weights, default = presence.card_weights(places, factors, age)
-    homes = places.where(F.col(C.HOME_LON).isNotNull() & F.col(C.HOME_LAT).isNotNull()).select(
-        C.USER_ID, F.col(C.HOME_LON).alias(C.LON), F.col(C.HOME_LAT).alias(C.LAT))
-    table = hazards.exposure_table(ctx.spark, stays, classes, homes, weights, default,
-                                   points, day, sc.hazard_hour_min_minutes)
+    table = hazards.exposure_table(ctx.spark, stays, classes, hazards.home_points(places),
+                                   weights, default, points, day, sc.hazard_hour_min_minutes)
     night = hazards.night_hours(sc.hazard_night_start_hour, sc.hazard_night_end_hour)
     out = ctx.keep(hazards.publish(table, pv.k_min, pv.complementary, pv.suppress_zeros,
                                    night))

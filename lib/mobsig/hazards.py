@@ -148,6 +148,25 @@ def hazard_points(units: pd.DataFrame, default_buffer_m: float, attribute: str,
     return out, skipped
 
 
+MAX_BUFFER_M = 20_000.0  # the largest buffer a point may ask for (= screen.hazard_buffer_m's)
+
+
+def layer_points(units: DataFrame, layers: Sequence[str], default_buffer_m: float,
+                 attribute: str) -> tuple[pd.DataFrame, list[str]]:
+    """:func:`hazard_points` of the ``layers`` rows of the ``units`` table (collected to
+    the driver: a layer of points is small)."""
+    rows = units.where(F.col(C.LEVEL).isin(list(layers))).select(
+        C.LEVEL, C.UNIT_ID, C.UNIT_NAME, C.PARENT_ID, C.ATTRIBUTES, C.GEOMETRY_WKB).toPandas()
+    return hazard_points(rows, default_buffer_m, attribute, MAX_BUFFER_M)
+
+
+def home_points(places: DataFrame) -> DataFrame:
+    """``user_id``, ``lon``, ``lat``: the home of each card of ``card_places`` that has
+    one."""
+    return places.where(F.col(C.HOME_LON).isNotNull() & F.col(C.HOME_LAT).isNotNull()).select(
+        C.USER_ID, F.col(C.HOME_LON).alias(C.LON), F.col(C.HOME_LAT).alias(C.LAT))
+
+
 def grid_of(points: pd.DataFrame) -> tuple[float, float, pd.DataFrame]:
     """The join grid of ``points`` (:func:`hazard_points`): cell sizes in degrees of
     longitude and latitude (the largest buffer at the points' highest latitude, so a

@@ -173,15 +173,12 @@ def unsuppressed_exposure(spark, cfg: Config, month: dt.date,
     from mobsig import hazards, presence
     from mobsig.config import date_range
     from mobsig.io.catalog import Catalog
-    from mobsig.jobs.exposure_hazards import MAX_BUFFER_M
 
     catalog = Catalog(spark, cfg.warehouse)
     key = month_key(month)
     sc = cfg.screen
-    rows = catalog.read("units").where(F.col(C.LEVEL).isin(list(sc.hazard_layers))).select(
-        C.LEVEL, C.UNIT_ID, C.UNIT_NAME, C.PARENT_ID, C.ATTRIBUTES, C.GEOMETRY_WKB).toPandas()
-    points, _ = hazards.hazard_points(rows, sc.hazard_buffer_m, sc.hazard_buffer_attribute,
-                                      MAX_BUFFER_M)
+    points, _ = hazards.layer_points(catalog.read("units"), sc.hazard_layers,
+                                     sc.hazard_buffer_m, sc.hazard_buffer_attribute)
     if points.empty:
         return None
     days = sorted(days or month_days(month))
@@ -194,8 +191,7 @@ def unsuppressed_exposure(spark, cfg: Config, month: dt.date,
     places = catalog.read("card_places", month=key)
     weights, default = presence.card_weights(places, catalog.read("expansion_factors",
                                                                   month=key), age)
-    homes = places.where(F.col(C.HOME_LON).isNotNull()).select(
-        C.USER_ID, F.col(C.HOME_LON).alias(C.LON), F.col(C.HOME_LAT).alias(C.LAT))
+    homes = hazards.home_points(places)
     cell_lon, cell_lat, grid = hazards.grid_of(points)
     counts = hazards.exposure_counts(
         stays, presence.card_classes(catalog.read("home_work", month=key)), homes, weights,

@@ -10,8 +10,9 @@
 
 The chains and their order come from the pipeline spec (mobsig.pipeline). Days run in date
 order (stays of day D need the open-stay carry of D-1). A day job of the monthly chain
-(``after_month``: daily_presence, exposure_hazards) runs after its month's month jobs, for the days of the
-range in that month, or for every day of the month with ``--month``. Every job and
+(``after_month``: daily_presence, exposure_hazards) runs after its month's month jobs,
+for the days of the range in that month, or for every day of the month with
+``--month``. Every job and
 partition gets its own run record in the ``runs`` table; the first failure stops the run
 (exit status of the failing job) unless ``--keep-going``.
 
