@@ -110,7 +110,7 @@ HOMES = [("a", _east(P1, 450)), ("d", _east(P1, 600)), ("e", _east(P1, -499)),
 WEIGHTS = {"a": 10.0, "b": 10.0, "c": 20.0, "d": 30.0, "e": 40.0}
 
 
-def _counts(spark, rows=STAYS, hour_min=30.0):
+def _counts(spark, rows=STAYS, hour_min=30.0):  # one Spark run: ~10 s on 2 idle cores
     stays = spark.createDataFrame([(u, s, e, lon, LAT) for u, s, e, lon in rows],
                                   "user_id string, s string, e string, lon double, "
                                   "lat double").select(
@@ -149,10 +149,6 @@ def test_exposure_rules_on_hand_built_stays(spark):
     assert _cells(t, "H1", "visitors") == {10: (1, 30.0), 12: (1, 50.0)}
     assert _cells(t, "H2", "exposed") == _cells(t, "H2", "residents") == {8: (1, 20.0)}
     assert t.loc[t["unit_id"] == "H2", "buffer_m"].eq(1000.0).all()
-    # any overlap counts with a 1-minute rule: d now counts in 8, 9 and 10
-    loose = _counts(spark, hour_min=1.0)
-    assert _cells(loose, "H1", "visitors") == {8: (1, 30.0), 9: (1, 30.0), 10: (1, 30.0),
-                                              12: (1, 50.0)}
 
 
 # --------------------------------------------------------------------------------------
@@ -343,3 +339,108 @@ def ok_input(r):
     return {"home_work": {"home_within_500m": 1, "work_within_500m": 1}, "classes": {},
             "exposure_hazards": r, "population": {lv: {"units": 1, "max_abs_error": 0}
                                                   for lv in ("county", "township")}}
+
+
+# --------------------------------------------------------------------------------------
+# integration: the job on the synthetic city (run by the chain after the month's jobs)
+
+
+@pytest.fixture(scope="module")
+def city_exposure(spark, chain):
+    """The days the chain ran exposure_hazards for (its results, never all 14 assumed),
+    the published rows of those days, the same counts recomputed without suppression
+    (mobsig evaluate's path) and the truth of those days."""
+    from mobsig.io.catalog import Catalog
+    from mobsig.tools.evaluate import unsuppressed_exposure
+    from tests.factories import MONTH
+
+    res, cfg, runs = chain
+    days = sorted(dt.date.fromisoformat(label[3:]) for job, label in runs.results
+                  if job == "exposure_hazards")
+    assert days, "the chain ran exposure_hazards on no day"
+    published = Catalog(spark, cfg.warehouse).read("exposure_hazards").toPandas()
+    published = published[published["dt"].isin(days)]
+    raw = unsuppressed_exposure(spark, cfg, MONTH, days).toPandas()
+    truth = pd.read_csv(res.out / "truth/exposure_hazards.csv", dtype={"unit_id": str})
+    truth = truth[truth["dt"].isin([d.isoformat() for d in days])]
+    return res, cfg, runs, days, published, raw, truth
+
+
+def test_city_exposure_matches_truth(city_exposure):
+    """Day and night maxima of exposed, residents and visitors per point and day within
+    the evaluation's target of the true sample persons (where >= 5 are exposed); the
+    empty-land point has (almost) nobody; the dense-residential point has residents at
+    night; the park point (its own 1,500 m buffer) fills by day."""
+    _, cfg, _, days, _, raw, truth = city_exposure
+    night = hazards.night_hours(cfg.screen.hazard_night_start_hour,
+                                cfg.screen.hazard_night_end_hour)
+    err = ev.exposure_errors(raw, truth, night)
+    assert err["pairs"] >= 3 * len(days), err
+    assert err["max_abs_error"] <= ev.TARGETS["exposure_maxima_max_abs_error"], err["errors"]
+    assert err["hourly_abs_error"] <= 0.25, err
+    mx = {k: v for k, v in err["maxima"].items()}
+
+    def peak(unit, measure, period):
+        return [mx.get(f"{d}/{unit}/{measure}/{period}", [0, 0]) for d in days]
+
+    assert all(m <= 1 and t == 0 for m, t in peak("Z-HAZ-04", "exposed", "day_max")), mx
+    assert all(m > 0 for m, _ in peak("Z-HAZ-02", "residents", "night_max"))
+    park_day = [m for m, _ in peak("Z-HAZ-05", "exposed", "day_max")]
+    park_night = [m for m, _ in peak("Z-HAZ-05", "exposed", "night_max")]
+    assert max(park_day) >= 5 and sum(park_day) > sum(park_night)
+
+
+def test_city_job_publishes_the_recomputation_suppressed(city_exposure):
+    """Per day that ran: every point x group x (24 hours + 2 maxima), the override
+    buffer kept; published hourly cells are the recomputation's; nothing in 1..k-1 is
+    published; a published maximum is a published hour of its period; the CSV export
+    follows the publication rule."""
+    from mobsig.io.exports import export_day_paths
+    from tests.factories import assert_published
+
+    _, cfg, runs, days, published, raw, _ = city_exposure
+    k = cfg.privacy.k_min
+    assert set(published["unit_id"]) == {f"Z-HAZ-0{i}" for i in range(1, 6)}
+    assert published.groupby("dt").size().eq(5 * 3 * 26).all()
+    assert (published.loc[published["unit_id"] == "Z-HAZ-05", "buffer_m"] == 1500).all()
+    for d in days:
+        r = runs.of("exposure_hazards", day=d)
+        assert r.facts["hazard_points"] == 5
+        assert r.output_rows["exposure_hazards"] == (published["dt"] == d).sum()
+    hours = published[published["statistic"] == "hour"]
+    key = ["dt", "unit_id", "measure", "hour"]
+    m = hours.assign(dt=hours["dt"].astype(str), hour=hours["hour"].astype(int)).merge(
+        raw.rename(columns={"key_date": "dt"}).assign(
+            dt=lambda x: x["dt"].astype(str), hour=lambda x: x["hour"].astype(int)),
+        on=key, how="left", suffixes=("", "_raw"))
+    m["raw_count_raw"] = m["raw_count_raw"].fillna(0)
+    shown = m[~m["is_suppressed"]]
+    assert (shown["raw_count"] == shown["raw_count_raw"]).all()
+    assert m.loc[m["is_suppressed"], "raw_count_raw"].gt(0).all()  # hidden cells hold cards
+    shown_raw = published.loc[~published["is_suppressed"], "raw_count"]
+    assert ((shown_raw == 0) | (shown_raw >= k)).all()
+    assert published["is_suppressed"].any()  # the test city's buffers hold few cards
+    for _, day in published.groupby("dt"):
+        assert _recoverable(day) == []
+    csv = pd.read_csv(export_day_paths(cfg.warehouse, days[0], "exposure_hazards")["csv"],
+                      encoding="utf-8-sig", dtype={"unit_id": str})
+    assert len(csv) == 5 * 3 * 26 and "raw_count" not in csv.columns
+    assert_published(csv, cfg.warehouse)
+
+
+def test_city_rerun_of_one_day_is_identical(spark, city_exposure):
+    from mobsig.io.catalog import Catalog
+    from mobsig.runner import run
+
+    _, cfg, _, days, _, _, _ = city_exposure
+    catalog = Catalog(spark, cfg.warehouse)
+    d = days[len(days) // 2]
+    cols = ["level", "unit_id", "measure", "statistic", "hour"]
+
+    def day():
+        return (catalog.read("exposure_hazards", dt=d).toPandas().sort_values(cols)
+                .reset_index(drop=True))
+
+    before = day()
+    run(spark, cfg, "exposure_hazards", day=d, export=False)
+    pd.testing.assert_frame_equal(before, day())

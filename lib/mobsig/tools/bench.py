@@ -551,6 +551,8 @@ def bench_one(spark, base_cfg: Config, target: int, out: Path, *, skewed: bool =
               "events_per_s_per_core": round(n_events / secs / (cores or
                                                                 base_cfg.spark.local_cores)),
               "peak_rss_gib": _gib(mem.peak)}
+        # at once, before the I/O floor: a long run shows the stage's numbers early
+        (folder / "hazards.json").write_text(json.dumps(hz, indent=2), "utf-8")
     with PeakMemory() as mem:
         floor = io_floor(spark, folder / "raw/events", folder / "floor", parts)
     spark.conf.set("spark.sql.shuffle.partitions", before)
