@@ -43,9 +43,13 @@ COLUMNS = ["dt", "unit_id", "measure", "hour", "persons"]
 
 
 def _densest(x: np.ndarray, y: np.ndarray, radius: float) -> int:
-    """Index of the point with the most other points within ``radius`` (ties: first)."""
-    d2 = (x[:, None] - x[None, :]) ** 2 + (y[:, None] - y[None, :]) ** 2
-    return int(np.argmax((d2 <= radius * radius).sum(axis=1)))
+    """Index of the point with the most other points within ``radius`` (ties: first);
+    a k-d tree, so a bench city of 10^5 persons is as quick as the test city."""
+    from scipy.spatial import cKDTree
+
+    xy = np.column_stack([x, y])
+    counts = cKDTree(xy).query_ball_point(xy, radius, return_length=True)
+    return int(np.argmax(counts))
 
 
 def hazard_zones(city: City, persons: pd.DataFrame, seed: int) -> pd.DataFrame:
@@ -75,7 +79,9 @@ def hazard_zones(city: City, persons: pd.DataFrame, seed: int) -> pd.DataFrame:
                       for r in (14_000.0, 16_000.0, 18_000.0)])
     places = np.vstack([p[[f"{k}_x", f"{k}_y"]].dropna().to_numpy(float)
                         for k in ("home", "work", "night")])
-    far = np.sqrt(((cand[:, None, :] - places[None, :, :]) ** 2).sum(axis=2)).min(axis=1)
+    from scipy.spatial import cKDTree
+
+    far = cKDTree(places).query(cand)[0]
     j = int(np.argmax(far))
     rows.append(("Z-HAZ-04", "空地泥石流隐患点", cand[j, 0], cand[j, 1], np.nan))
     park = city.zones.loc[city.zones["unit_id"] == "Z-PARK-01", "geometry"].iloc[0]
