@@ -121,3 +121,23 @@ def test_bench_report_and_skewed_day(spark, tmp_path):
 
 def _cell_share_ok(share: float) -> bool:
     return B.SKEW_SHARE - 0.001 <= share <= B.SKEW_SHARE + 0.005
+
+
+def test_bench_hazard_points_cover_the_city_disk():
+    """--hazards N: N points uniform over the 22 km disk, every tenth with 1000 m, as
+    mobsig.hazards gives them (the stage itself ran in the README's 10^7 measurement)."""
+    import numpy as np
+
+    from mobsig import hazards
+
+    pts = B.hazard_points(1000, 104.06, 30.66)
+    assert len(pts) == 1000 and pts["unit_id"].is_unique
+    assert (pts["buffer_m"] == 1000.0).sum() == 100 and set(pts["buffer_m"]) == {500.0, 1000.0}
+    dx = (pts["lon"] - 104.06) * pts["_mx"]
+    dy = (pts["lat"] - 30.66) * pts["_my"]
+    r = np.hypot(dx, dy)
+    assert r.max() <= 22_000 * 1.001 and np.median(r) > 0.6 * 22_000  # uniform in area
+    _, _, grid = hazards.grid_of(pts)
+    assert grid.groupby("_p").size().between(1, 9).all()
+    with pytest.raises(ConfigError, match="--hazards"):
+        B.validate(argparse.Namespace(sizes="1e6", skew=None, hazards=-1), None)

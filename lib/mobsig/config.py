@@ -687,11 +687,43 @@ class ScreenConfig:
         1, "A farmland polygon is occupied in a month when at least this many distinct "
         "cards live (resident home) or work (work place) inside [I: any settlement is "
         "worth a field check].", ge=1)
+    hazard_layers: tuple[str, ...] = param(
+        ["hazard_point"], "地质灾害隐患点: the unit layers (levels of the units table) of "
+        "geological hazard points that exposure_hazards measures (point features; others "
+        "are skipped with a warning); none present: the job writes nothing.")
+    hazard_buffer_m: float = param(
+        500.0, "地质灾害隐患点: exposed people are those within this distance (metres, on "
+        "the ground) of the point [S: domain.md §D, e.g. 500 m]; a point's own value in the "
+        "attribute screen.hazard_buffer_attribute overrides it.", gt=0, le=20000)
+    hazard_buffer_attribute: str = param(
+        "buffer_m", "The attribute of a hazard point feature holding its own buffer in "
+        "metres (empty or absent: screen.hazard_buffer_m; a value that is not a number in "
+        "(0, 20000] stops the job naming the point).")
+    hazard_hour_min_minutes: float = param(
+        30.0, "exposure_hazards: a card counts as exposed at a point in hour h when its "
+        "stays inside the buffer cover at least this many minutes of the hour (default "
+        "half the hour: where it mostly was; daily_presence's hourly rule) [I].",
+        gt=0, le=60)
+    hazard_night_start_hour: int = param(
+        21, "exposure_hazards: the night maximum is taken over the hours from this one "
+        "... [I: the night of home identification, domain.md §B2, 21:00-07:00].",
+        ge=0, le=23)
+    hazard_night_end_hour: int = param(
+        7, "... to this one (exclusive, next morning); the other hours give the day "
+        "maximum [I].", ge=0, le=23)
 
     def check(self) -> None:
         bad = [v for v in self.farmland_layers if not LEVEL_NAME.fullmatch(v) or v == "grid"]
         if bad:
             raise ConfigError(f"screen.farmland_layers: {bad[0]!r} is not a unit layer name")
+        bad = [v for v in self.hazard_layers if not LEVEL_NAME.fullmatch(v) or v == "grid"]
+        if bad:
+            raise ConfigError(f"screen.hazard_layers: {bad[0]!r} is not a unit layer name")
+        if self.hazard_night_start_hour == self.hazard_night_end_hour:
+            raise ConfigError("screen.hazard_night_start_hour and hazard_night_end_hour "
+                              "must differ (the night needs at least one hour, the day too)")
+        if not self.hazard_buffer_attribute.strip():
+            raise ConfigError("screen.hazard_buffer_attribute: give an attribute name")
 
 
 @dataclass(frozen=True)

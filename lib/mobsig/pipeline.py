@@ -140,6 +140,14 @@ PIPELINE: tuple[Job, ...] = (
         help="people present per unit on a day (>= 3 h; resident, short-term, visitor) "
              "with hourly profiles, raw and expanded, small counts suppressed; runs for "
              "each day of a month after its monthly jobs"),
+    Job("exposure_hazards", "day",
+        reads=("stays", "stays_carry", "home_work", "card_places", "expansion_factors",
+               "expansion_factors_age", "units"),
+        writes=("exposure_hazards",), after_month=True,
+        help="people exposed per geological hazard point and hour of a day (within its "
+             "buffer, default 500 m): residents and visitors, day and night maxima, raw "
+             "and expanded, small counts suppressed; runs for each day of a month after "
+             "its monthly jobs"),
 )
 
 CHAINS = ("daily", "monthly", "all")

@@ -5,6 +5,7 @@
 ``service_population``, ``service_population_daily`` (the zone's polygon) and
 ``service_catchment`` (the polygon of the visitors' home unit), ``linkage``,
 ``metro_area``, ``trips_by_period``, ``land_use_intensity`` and ``screen_farmland``;
+(day tables: ``daily_presence`` and ``exposure_hazards``, the hazard point as geometry)
 :data:`EXPORT_ORDER`;
 origin-destination rows (``commute_od``, ``linkage``, ``trips_by_period``) get the desire
 line from the origin unit's centroid to the destination's, a point for a same-unit pair):
@@ -76,6 +77,7 @@ EXPORT_ORDER: dict[str, tuple[str, ...]] = {
     "trips_by_period": (C.LEVEL, C.CITY_ID, C.ORIGIN_ID, C.DEST_ID, C.PERIOD),
     "land_use_intensity": (C.LEVEL, C.UNIT_ID),
     "screen_farmland": (C.LEVEL, C.UNIT_ID),
+    "exposure_hazards": (C.LEVEL, C.UNIT_ID, C.MEASURE, "statistic", C.HOUR),
 }
 # OD tables: their rows have an origin and a destination unit instead of one unit
 OD_ENDS = (C.ORIGIN_ID, C.DEST_ID)

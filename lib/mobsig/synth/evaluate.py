@@ -47,7 +47,8 @@ TARGETS = {"home_within_500m": 0.90, "work_within_500m": 0.85, "class_accuracy_m
            "county_median_commute_distance_max_abs_error": 0.10,
            "county_commute_time_share_max_abs_error": 0.05,
            "inter_city_trips_max_abs_error": 0.15,
-           "land_use_intensity_max_abs_error": 0.15}
+           "land_use_intensity_max_abs_error": 0.15,
+           "exposure_maxima_max_abs_error": 0.25}
 # trips by period: pair-period cells count when they hold at least this many true trips
 PERIOD_MIN_TRIPS = 20
 # jobs-housing errors count in units with at least this many true (sample) employed
@@ -65,6 +66,10 @@ COMMUTE_MIN_COMMUTERS = 20
 # land-use intensity errors count on parcels with at least this many true (sample) persons
 # in the measure of their kind: below it one person moves the density by more than 10 %
 LU_MIN_PERSONS = 10
+# hazard exposure: day / night maxima count where the true maximum holds at least this
+# many sample persons (a 500 m buffer of a 1 % sample holds a handful: one person more or
+# less is 10-20 %, hence the wider target of 25 %)
+EXP_MIN_PERSONS = 5
 URBAN_RADIUS_M = 10_000.0  # core and inner ring of the synthetic city (mobsig.synth.city)
 
 
@@ -547,6 +552,40 @@ def period_errors(measured: pd.DataFrame, truth: pd.DataFrame,
             "mean_abs_cell_error": round(float(np.abs(rel).mean()), 4) if len(big) else None}
 
 
+def exposure_errors(measured: pd.DataFrame, truth: pd.DataFrame, night,
+                    min_persons: int = EXP_MIN_PERSONS) -> dict:
+    """exposure_hazards against truth/exposure_hazards.csv: per day, point, group
+    (exposed, residents, visitors) and period, the day / night maximum of the hourly
+    counts (``night``: the night hours), and its relative error where the true maximum
+    holds >= ``min_persons`` persons; and over every hourly cell Σ|measured - true| /
+    Σ true. ``measured``: unsuppressed hourly rows (``dt`` or ``key_date``, ``unit_id``,
+    ``measure``, ``hour``, ``raw_count``); ``truth``: ``persons``. A missing row is 0.
+    Returns ``pairs``, ``max_abs_error``, ``mean_abs_error``, ``worst``, ``errors``
+    (key -> error), ``maxima`` (key -> [measured, true]), ``hourly_abs_error``."""
+    m = measured.rename(columns={"key_date": "dt"})
+    keys = ["dt", "unit_id", "measure", "hour"]
+    m = m.assign(dt=m["dt"].astype(str), hour=m["hour"].astype(int))[[*keys, "raw_count"]]
+    t = truth.assign(dt=truth["dt"].astype(str), hour=truth["hour"].astype(int))[
+        [*keys, "persons"]]
+    both = m.merge(t, on=keys, how="outer").fillna({"raw_count": 0, "persons": 0})
+    both["period"] = np.where(both["hour"].isin(list(night)), "night_max", "day_max")
+    mx = both.groupby(["dt", "unit_id", "measure", "period"])[["raw_count", "persons"]].max()
+    ok = mx[mx["persons"] >= min_persons]
+    err = (ok["raw_count"] - ok["persons"]) / ok["persons"]
+    names = ["/".join(map(str, k)) for k in err.index]
+    errors = dict(zip(names, np.round(err.to_numpy(float), 4).tolist(), strict=True))
+    worst = names[int(np.argmax(np.abs(err.to_numpy())))] if len(err) else None
+    total = float(both["persons"].sum())
+    return {"pairs": int(len(err)), "min_persons": min_persons,
+            "max_abs_error": float(np.abs(err).max()) if len(err) else None,
+            "mean_abs_error": float(np.abs(err).mean()) if len(err) else None,
+            "worst": worst, "errors": errors,
+            "maxima": {"/".join(map(str, k)): [int(r.raw_count), int(r.persons)]
+                       for k, r in mx.iterrows()},
+            "hourly_abs_error": (float((both["raw_count"] - both["persons"]).abs().sum())
+                                 / total if total else None)}
+
+
 def verdict(result: dict) -> dict[str, bool | None]:
     """Each issue #5 target: met or not (a missing measure counts as not met), None when
     it does not apply (no township of >= 1,000 true people)."""
@@ -610,6 +649,10 @@ def verdict(result: dict) -> dict[str, bool | None]:
         # None: no land-use truth (an older city) or no parcel with enough true persons
         "land_use_intensity": _land_use_met(result.get("land_use_intensity")),
         # every planted settlement found, at most one false one per 100 polygons
+        # None: no hazard truth (an older city) or no maximum with enough persons
+        "exposure_maxima": (
+            le(ex["max_abs_error"], TARGETS["exposure_maxima_max_abs_error"])
+            if (ex := result.get("exposure_hazards")) and ex["pairs"] else None),
         "farmland_screening": (
             fs["occupied_found"] == fs["occupied_true"] and fs["false_per_100"] <= 1.0
             if (fs := result.get("screen_farmland")) and fs["polygons"] else None),
@@ -687,6 +730,18 @@ def markdown(result: dict) -> str:
                      f"{pct(d['hourly_max_error'])} (mean {pct(d['hourly_mean_error'])}; "
                      f"median correlation {'n/a' if corr is None else f'{corr:.2f}'}) | "
                      f"{th} | {met_h} |")
+    ex = result.get("exposure_hazards")
+    met = "n/a" if ok.get("exposure_maxima") is None else ok["exposure_maxima"]
+    if not ex:
+        lines.append("| hazard exposure day/night maxima | n/a (no "
+                     "truth/exposure_hazards.csv) | ±25 % | n/a |")
+    else:
+        lines.append(
+            f"| hazard exposure 地质灾害隐患点 day/night maxima of exposed, residents, "
+            f"visitors, worst error ({ex['pairs']} point-day-maxima ≥ {ex['min_persons']} "
+            f"true persons; worst {ex['worst']}) | {pct(ex['max_abs_error'])} (mean "
+            f"{pct(ex['mean_abs_error'])}; hourly Σ|error| / Σ truth "
+            f"{pct(ex['hourly_abs_error'])}) | ±25 % | {met} |")
     sp = result.get("service_population")
     met = ok.get("facility_service_population")
     if not sp:

@@ -32,6 +32,8 @@ Layout of the output folder::
     truth/jobs_housing.csv        true jobs-housing balance per county and township
     truth/daily_presence.csv      true persons present >= 3 h per day, county/township and
                                   class, and per hour (from truth/stays)
+    truth/exposure_hazards.csv    true persons exposed per hazard point, day, hour and group
+                                  (exposed, residents, visitors; mobsig.synth.hazards)
     truth/service_population.csv  true service population of each facility per month
                                   (residents, workers, visitors; catchment radius)
     truth/service_population_daily.csv   the same per facility and day
@@ -83,6 +85,7 @@ from mobsig.config import Config
 from mobsig.io.holidays import load_calendar
 from mobsig.quality import run_gate
 from mobsig.schema import load_schema
+from mobsig.synth import hazards as synth_hazards
 from mobsig.synth import land_use as synth_land_use
 from mobsig.synth import linkage_truth, real, service
 from mobsig.synth.city import CITY_PREFIX, FACILITY_LEVEL, City, build_city
@@ -156,6 +159,10 @@ def _geojson(city: City, frame: pd.DataFrame, path: Path) -> None:
         for extra in ("parent_id", "kind", "land_use"):
             if hasattr(r, extra):
                 props[extra] = getattr(r, extra)
+        # a hazard point's own buffer (exposure_hazards); the default where it has none
+        b = getattr(r, "buffer_m", None)
+        if b is not None and pd.notna(b):
+            props["buffer_m"] = float(b)
         feats.append({"type": "Feature", "properties": props,
                       "geometry": json.loads(shapely.to_geojson(shapely.set_precision(
                           geom, 1e-7)))})
@@ -427,7 +434,9 @@ def generate(spark: SparkSession, cfg: Config, out: Path,
     # the city's zones and, from their own random stream, farmland polygons around a few
     # sample homes and work places (screen_farmland's truth)
     farm = synth_land_use.farmland_zones(city, persons, sc.seed)
-    all_zones = pd.concat([city.zones, farm], ignore_index=True)
+    # geological hazard points beside Z-HAZ-01 (exposure_hazards' truth), no random draw
+    hazard_points = synth_hazards.hazard_zones(city, persons, sc.seed)
+    all_zones = pd.concat([city.zones, farm, hazard_points], ignore_index=True)
     _geojson(city, all_zones, out / "units/zones.geojson")
     _geojson(city, city.facilities, out / "units/facilities.geojson")
     land_parcels = synth_land_use.parcels(city, sc.seed)  # own random stream
@@ -519,7 +528,13 @@ def generate(spark: SparkSession, cfg: Config, out: Path,
         (F.col("t1_s") - F.col("t0_s")).cast("long").alias("duration_s"),
         "lon", "lat", "place")
     stays.write.mode("overwrite").parquet(str(out / "truth/stays"))
-    daily_presence_truth(pd.read_parquet(out / "truth/stays"), card_truth, persons, city,
+    true_stays = pd.read_parquet(out / "truth/stays")
+    synth_hazards.exposure_truth(
+        true_stays, card_truth, persons, city, sc.start_date,
+        all_zones[all_zones["level"] == synth_hazards.LEVEL].reset_index(drop=True),
+        cfg.screen.hazard_hour_min_minutes, cfg.screen.hazard_buffer_m).to_csv(
+        out / "truth/exposure_hazards.csv", index=False)
+    daily_presence_truth(true_stays, card_truth, persons, city,
                          sc.start_date, cfg.daily_presence.min_hours,
                          cfg.daily_presence.hour_min_minutes).to_csv(
         out / "truth/daily_presence.csv", index=False)

@@ -31,6 +31,15 @@ the cell carries 10 % of all events. The skewed day gets the same numbers, its m
 card and cell shares, and "flat memory": its chain peak RSS within 1.25x of the uniform
 day of the same size.
 
+--hazards N adds a timed stage after clean_stays: geological hazard exposure
+(mobsig.hazards, the exposure_hazards job's transforms and suppression) on the day's stays
+with N hazard points drawn uniformly over the city disk (every tenth with its own 1000 m
+buffer, the others 500 m; a dense worst case: 10,000 points over ~1,500 km² overlap, so a
+stay is near several), reported as hazards_s and events/s (raw events / hazards_s). The
+one-day city has no month, so no home_work: every card counts, with weight 1, and a
+card's home is the place of its longest stay of the day (as many home points as
+card_places has cards). The table is written to OUT (Parquet), so the whole plan runs.
+
 Results: OUT/bench.json (machine facts, every run, scaling) and OUT/bench.md (the
 Markdown table, also printed). This is a measurement, not a test.
 """
@@ -85,6 +94,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="skip the untimed warm-up run (a 10000-event day first, so the "
                         "first size does not pay the session's one-off costs)")
     p.add_argument("--keep", action="store_true", help="keep each run's data and tables")
+    p.add_argument("--hazards", type=int, default=0, metavar="N",
+                   help="also time hazard exposure (exposure_hazards' transforms) on each "
+                        "day with N random hazard points (e.g. 10000; default 0: not run)")
 
 
 def _parse_sizes(text: str, option: str) -> list[int]:
@@ -119,6 +131,76 @@ def skew_sizes(args: argparse.Namespace) -> list[int]:
 def validate(args: argparse.Namespace, cfg: Config) -> None:
     sizes(args)
     skew_sizes(args)
+    if getattr(args, "hazards", 0) < 0:
+        raise ConfigError("--hazards: give a number of hazard points >= 0")
+
+
+HAZARD_SEED = 15  # the bench's hazard points (issue 15)
+
+
+def hazard_points(n: int, center_lon: float, center_lat: float, radius_m: float = 22_000.0,
+                  seed: int = HAZARD_SEED):
+    """``n`` hazard points uniform over the disk of ``radius_m`` around the centre, as
+    mobsig.hazards.hazard_points gives them (every tenth with a 1000 m buffer)."""
+    import numpy as np
+    import pandas as pd
+
+    from mobsig import columns as C
+    from mobsig import hazards
+
+    rng = np.random.default_rng(seed)
+    r = radius_m * np.sqrt(rng.random(n))
+    a = rng.uniform(0, 2 * np.pi, n)
+    mx, my = hazards.metres_per_degree(np.array([center_lat]))
+    lat = center_lat + r * np.sin(a) / my[0]
+    lon = center_lon + r * np.cos(a) / hazards.metres_per_degree(lat)[0]
+    mxs, mys = hazards.metres_per_degree(lat)
+    return pd.DataFrame({hazards.POINT: np.arange(n, dtype=np.int64),
+                         C.LEVEL: "hazard_point",
+                         C.UNIT_ID: [f"HZ{i:06d}" for i in range(n)],
+                         C.UNIT_NAME: None, C.PARENT_ID: None, C.LON: lon, C.LAT: lat,
+                         hazards.BUFFER_M: np.where(np.arange(n) % 10 == 9, 1000.0, 500.0),
+                         "_mx": mxs, "_my": mys})
+
+
+def hazards_stage(spark, cfg: Config, day: dt.date, n_points: int, out: Path) -> dict:
+    """Hazard exposure of ``day`` for ``n_points`` random points (module doc): builds the
+    published table (mobsig.hazards) and writes it to ``out``; returns its facts."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    from mobsig import columns as C
+    from mobsig import hazards, presence
+    from mobsig.io.catalog import Catalog
+
+    catalog = Catalog(spark, cfg.warehouse)
+    both = [day, day + dt.timedelta(days=1)]
+    stays = presence.stays_for_days(catalog.read("stays", dt=both),
+                                    catalog.read("stays_carry", dt=both), [day],
+                                    cfg.stays.tau_min)
+    longest = Window.partitionBy(C.USER_ID).orderBy(
+        F.desc(F.unix_seconds(C.STAY_END) - F.unix_seconds(C.STAY_START)), C.STAY_START)
+    homes = (stays.select(C.USER_ID, C.LON, C.LAT, F.row_number().over(longest).alias("_n"))
+             .where("_n = 1").drop("_n"))
+    classes = spark.createDataFrame([], "user_id string, pop_class string, "
+                                        "is_counted boolean")
+    weights = spark.createDataFrame([], "user_id string, weight double")
+    default = spark.createDataFrame([(1.0,)], "weight double")
+    points = hazard_points(n_points, cfg.synth.center_lon, cfg.synth.center_lat)
+    sc, pv = cfg.screen, cfg.privacy
+    table = hazards.exposure_table(spark, stays, classes, homes, weights, default, points,
+                                   day, sc.hazard_hour_min_minutes)
+    published = hazards.publish(table, pv.k_min, pv.complementary, pv.suppress_zeros,
+                                hazards.night_hours(sc.hazard_night_start_hour,
+                                                    sc.hazard_night_end_hour))
+    published.write.mode("overwrite").parquet(str(out))
+    back = spark.read.parquet(str(out))
+    hourly = back.where(F.col(hazards.STATISTIC) == hazards.HOURLY)
+    row = hourly.agg(F.count(F.lit(1)), F.sum(F.col(C.IS_SUPPRESSED).cast("int")),
+                     F.max(C.RAW_COUNT)).first()
+    return {"points": n_points, "rows": back.count(), "hourly_cells": int(row[0]),
+            "suppressed_hourly_cells": int(row[1] or 0),
+            "max_hourly_raw_count": int(row[2] or 0)}
 
 
 # --------------------------------------------------------------------------------------
@@ -417,7 +499,7 @@ def skew_day(spark, folder: Path, day: dt.date, card_target: int, seed: int = 13
 
 
 def bench_one(spark, base_cfg: Config, target: int, out: Path, *, skewed: bool = False,
-              keep: bool = False, cores: int | None = None) -> dict:
+              keep: bool = False, cores: int | None = None, hazards: int = 0) -> dict:
     """Generate one day of about ``target`` events (skewed or not), run the daily chain
     and the I/O floor on it, and return the run's numbers (see the module doc)."""
     from mobsig.runner import Partition, run_partition
@@ -458,6 +540,19 @@ def bench_one(spark, base_cfg: Config, target: int, out: Path, *, skewed: bool =
         stage_peak[name] = _gib(mem.peak)
         stage_by[name] = {k: _gib(v) for k, v in mem.peak_by.items()}
         facts[name] = {k: v for k, v in r.facts.items() if isinstance(v, (int, float, str))}
+    hz = None
+    if hazards:
+        run_cfg = run_cfg.replace(synth=cfg.synth)  # the city's centre for the points
+        with PeakMemory() as mem:
+            t = time.time()
+            facts_hz = hazards_stage(spark, run_cfg, day, hazards, folder / "hazards")
+            secs = round(time.time() - t, 2)
+        hz = {**facts_hz, "seconds": secs, "events_per_s": round(n_events / secs),
+              "events_per_s_per_core": round(n_events / secs / (cores or
+                                                                base_cfg.spark.local_cores)),
+              "peak_rss_gib": _gib(mem.peak)}
+        # at once, before the I/O floor: a long run shows the stage's numbers early
+        (folder / "hazards.json").write_text(json.dumps(hz, indent=2), "utf-8")
     with PeakMemory() as mem:
         floor = io_floor(spark, folder / "raw/events", folder / "floor", parts)
     spark.conf.set("spark.sql.shuffle.partitions", before)
@@ -479,8 +574,10 @@ def bench_one(spark, base_cfg: Config, target: int, out: Path, *, skewed: bool =
               "shuffle_partitions": parts, "facts": facts}
     if skew is not None:
         result["skew"] = skew
+    if hz is not None:
+        result["hazards"] = hz
     if not keep:
-        for sub in ("raw", "warehouse", "floor", "truth"):
+        for sub in ("raw", "warehouse", "floor", "truth", "hazards"):
             shutil.rmtree(folder / sub, ignore_errors=True)
     return result
 
@@ -577,7 +674,7 @@ def machine_facts(spark, cfg: Config) -> dict:
 
 
 def bench(spark, cfg: Config, sizes: list[int], out: Path, skew: list[int] | tuple = (),
-          keep: bool = False, warmup: bool = True, echo=None) -> dict:
+          keep: bool = False, warmup: bool = True, echo=None, hazards: int = 0) -> dict:
     """Run the benchmark (uniform day per size, skewed day for the sizes in ``skew``) and
     write OUT/bench.json and OUT/bench.md. Returns the report (as in bench.json).
 
@@ -590,7 +687,8 @@ def bench(spark, cfg: Config, sizes: list[int], out: Path, skew: list[int] | tup
     cores = machine["local_cores"]
     warm = None
     if warmup:
-        w = bench_one(spark, cfg, MIN_SIZE, out / "warmup", keep=False, cores=cores)
+        w = bench_one(spark, cfg, MIN_SIZE, out / "warmup", keep=False, cores=cores,
+                      hazards=min(hazards, 100))
         warm = {k: w[k] for k in ("events", "generate_s", "setup_s", "chain_s",
                                   "io_floor_s", "peak_rss_gib")}
         if echo:
@@ -598,7 +696,8 @@ def bench(spark, cfg: Config, sizes: list[int], out: Path, skew: list[int] | tup
     results = []
     for target in sizes:
         for skewed in (False, True) if target in skew else (False,):
-            r = bench_one(spark, cfg, target, out, skewed=skewed, keep=keep, cores=cores)
+            r = bench_one(spark, cfg, target, out, skewed=skewed, keep=keep, cores=cores,
+                          hazards=hazards)
             results.append(r)
             if echo:
                 echo(json.dumps(r))
@@ -669,6 +768,15 @@ def markdown(report: dict) -> str:
                   for name, c in z["cores"].items()]
         lines.append("")
     for r in report["results"]:
+        h = r.get("hazards")
+        if h:
+            lines.append(
+                f"Hazard exposure ({r['day']} day of {r['events']:,} events, "
+                f"{h['points']:,} hazard points): {h['seconds']} s, {h['events_per_s']:,} "
+                f"events/s ({h['events_per_s_per_core']:,} per core), peak RSS "
+                f"{h['peak_rss_gib']} GiB; {h['hourly_cells']:,} hourly cells, "
+                f"{h['suppressed_hourly_cells']:,} suppressed.")
+    for r in report["results"]:
         k = r.get("skew")
         if not k:
             continue
@@ -685,7 +793,8 @@ def markdown(report: dict) -> str:
 
 def run(args: argparse.Namespace, cfg: Config, spark) -> int:
     report = bench(spark, cfg, sizes(args), Path(args.out), skew=skew_sizes(args),
-                   keep=args.keep, warmup=args.warmup, echo=lambda s: print(s, flush=True))
+                   keep=args.keep, warmup=args.warmup, echo=lambda s: print(s, flush=True),
+                   hazards=args.hazards)
     print()
     print(markdown(report), end="")
     print(f"\nwritten: {Path(args.out).resolve() / 'bench.json'}, bench.md")

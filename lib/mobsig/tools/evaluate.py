@@ -23,8 +23,9 @@ farmland counts (``population.population_table``, ``jobs_housing.counts_table``,
 ``commute.month_tables``, ``mobsig.linkage``, ``mobsig.trips``; nothing is written) and
 the truth files in ``--truth`` (default: ``truth/`` next to the config file;
 ``jobs_housing.csv``, ``daily_presence.csv``, the service population, ``commute.csv``,
-``commute_od.csv``, ``moves.parquet``, ``land_use_intensity.csv`` and
-``screen_farmland.csv`` are optional, older cities have none). Prints a
+``commute_od.csv``, ``moves.parquet``, ``land_use_intensity.csv``,
+``screen_farmland.csv`` and ``exposure_hazards.csv`` (hazard exposure's day and night
+maxima, ``unsuppressed_exposure``) are optional, older cities have none). Prints a
 Markdown table and writes the numbers as JSON (``--out``, default ``evaluate-<month>.json`` next to
 the config). Exit status 0 also when a target is missed: this is a measurement, the
 targets met are in the JSON (``targets_met``).
@@ -47,6 +48,7 @@ HELP = "accuracy of a month's outputs against a synthetic city's truth"
 TRUTH_FILES = ("persons.parquet", "cards.parquet", "population_by_unit.csv")
 JOBS_HOUSING_TRUTH = "jobs_housing.csv"  # optional: older cities have none
 DAILY_PRESENCE_TRUTH = "daily_presence.csv"  # optional: older cities have none
+EXPOSURE_TRUTH = "exposure_hazards.csv"  # optional: older cities have none
 SERVICE_TRUTH = ("service_population.csv", "service_population_daily.csv",
                  "service_catchment.csv")  # optional: older cities have none
 COMMUTE_TRUTH = ("commute.csv", "commute_od.csv")  # optional: older cities have none
@@ -156,6 +158,47 @@ def unsuppressed_presence(spark, cfg: Config, month: dt.date,
         stays, presence.card_classes(catalog.read("home_work", month=key)), weights,
         default, unit_polygons(catalog.read("units")), days, dp.min_hours,
         dp.hour_min_minutes, cfg.population.grid_h3_resolution)
+
+
+def unsuppressed_exposure(spark, cfg: Config, month: dt.date,
+                          days: list[dt.date] | None = None):
+    """exposure_hazards' hourly counts before suppression for ``days`` of ``month``
+    (default: every day), as each day's run computes them (``hazards.exposure_counts``
+    on the stays it sees): ``key_date``, ``unit_id``, ``measure``, ``hour``,
+    ``raw_count``, ``expanded_count`` (cells with a card only; nothing is written). None
+    when the units table has no hazard point."""
+    from pyspark.sql import functions as F
+
+    from mobsig import columns as C
+    from mobsig import hazards, presence
+    from mobsig.config import date_range
+    from mobsig.io.catalog import Catalog
+
+    catalog = Catalog(spark, cfg.warehouse)
+    key = month_key(month)
+    sc = cfg.screen
+    points, _ = hazards.layer_points(catalog.read("units"), sc.hazard_layers,
+                                     sc.hazard_buffer_m, sc.hazard_buffer_attribute)
+    if points.empty:
+        return None
+    days = sorted(days or month_days(month))
+    window = date_range(days[0], days[-1] + dt.timedelta(days=1))
+    stays = presence.stays_for_days(catalog.read("stays", dt=window),
+                                    catalog.read("stays_carry", dt=window), days,
+                                    cfg.stays.tau_min)
+    age = (catalog.read("expansion_factors_age", month=key) if cfg.expansion.rake_ages
+           else None)
+    places = catalog.read("card_places", month=key)
+    weights, default = presence.card_weights(places, catalog.read("expansion_factors",
+                                                                  month=key), age)
+    homes = hazards.home_points(places)
+    cell_lon, cell_lat, grid = hazards.grid_of(points)
+    counts = hazards.exposure_counts(
+        stays, presence.card_classes(catalog.read("home_work", month=key)), homes, weights,
+        default, hazards.grid_frame(spark, grid), cell_lon, cell_lat, days,
+        sc.hazard_hour_min_minutes)
+    ids = hazards.points_frame(spark, points).select(hazards.POINT, C.UNIT_ID)
+    return counts.join(F.broadcast(ids), hazards.POINT).drop(hazards.POINT)
 
 
 def unsuppressed_service(spark, cfg: Config, month: dt.date):
@@ -388,6 +431,20 @@ def execute(spark, cfg: Config, month: dt.date, truth: Path) -> dict[str, Any]:
         if days:
             result["daily_presence"] = ev.daily_presence_errors(
                 unsuppressed_presence(spark, cfg, month, days).toPandas(), dp_truth)
+    result["exposure_hazards"] = None
+    if (truth / EXPOSURE_TRUTH).exists():  # cities generated before it have none
+        ex_truth = pd.read_csv(truth / EXPOSURE_TRUTH, dtype={"unit_id": str})
+        days = sorted(d for d in map(dt.date.fromisoformat, ex_truth["dt"].unique())
+                      if d.replace(day=1) == month)
+        measured = unsuppressed_exposure(spark, cfg, month, days) if days else None
+        if measured is not None:
+            from mobsig.hazards import night_hours
+
+            sc = cfg.screen
+            result["exposure_hazards"] = ev.exposure_errors(
+                measured.toPandas(), ex_truth[ex_truth["dt"].isin([d.isoformat()
+                                                                   for d in days])],
+                night_hours(sc.hazard_night_start_hour, sc.hazard_night_end_hour))
     counts = unsuppressed_service(spark, cfg, month)
     result["service_population"] = None
     if counts is not None and all((truth / n).exists() for n in SERVICE_TRUTH):

@@ -10,8 +10,9 @@
 
 The chains and their order come from the pipeline spec (mobsig.pipeline). Days run in date
 order (stays of day D need the open-stay carry of D-1). A day job of the monthly chain
-(``after_month``: daily_presence) runs after its month's month jobs, for the days of the
-range in that month, or for every day of the month with ``--month``. Every job and
+(``after_month``: daily_presence, exposure_hazards) runs after its month's month jobs,
+for the days of the range in that month, or for every day of the month with
+``--month``. Every job and
 partition gets its own run record in the ``runs`` table; the first failure stops the run
 (exit status of the failing job) unless ``--keep-going``.
 
@@ -54,7 +55,7 @@ log = logging.getLogger(__name__)
 Step = tuple[str, Partition, dict]
 # jobs that write export files after their table (option ``export``)
 EXPORT_JOBS = ("population_by_unit", "jobs_housing", "commute", "service_population",
-               "linkage", "trips", "daily_presence")
+               "linkage", "trips", "daily_presence", "exposure_hazards")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -69,7 +70,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "open-stay carry (first day of the data; otherwise an error)")
     p.add_argument("--no-export-files", action="store_true",
                    help="population_by_unit, jobs_housing, commute, service_population, "
-                        "linkage, trips, daily_presence: skip the GeoParquet/CSV export files")
+                        "linkage, trips, daily_presence, exposure_hazards: skip the "
+                        "GeoParquet/CSV export files")
     p.add_argument("--downstream", action="store_true",
                    help="then re-run, in plan order, every partition already built from "
                         "what this run wrote (later days through the open-stay carry, the "
