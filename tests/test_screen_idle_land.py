@@ -102,6 +102,10 @@ def test_members_counts_and_publish(spark):
     assert p["run_months"].to_dict() == {"P1": 0, "P2": 1, "P3": 0, "P4": 0}
     assert p.loc["P2", "run_start_month"] == "2026-06" and not p["is_suspect"].any()
     assert p.loc["P1", "is_stayers_suppressed"] and pd.isna(p.loc["P1", "stayers_raw_count"])
+    # P1's lone small count never stands alone: a zero goes with it (complementary), so
+    # the layer's published counts do not give it back by subtraction
+    for m in il.MEASURES:
+        assert p[f"is_{m}_suppressed"].sum() >= 2, m
     assert p["null_reason"].isna().all()
     # with a max of 2 cards P1 is near zero as well; with a 1-month run both are suspects
     two = il.publish(counts, None, None, "2026-06", 3, True, False, 2, 1).toPandas()

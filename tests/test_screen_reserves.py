@@ -219,6 +219,15 @@ def test_publish_withholds_counts_but_keeps_the_alert(spark):
     assert not r2[rs.IS_BASELINE_SUPPRESSED] and r2[rs.BASELINE] == 0  # a zero stays
 
 
+def test_suppression_entry_says_the_alert_is_published_without_a_count():
+    from mobsig.io.exports import suppression
+
+    sup = suppression("screen_reserves", build_config({}).privacy)
+    assert "is_alert" in sup["published_without_count"]
+    assert {"is_visitors_suppressed", "is_residents_suppressed",
+            "is_baseline_suppressed"} <= set(sup["flag_columns"])
+
+
 def test_reserve_config_is_validated():
     sc = build_config({}).screen
     assert (sc.reserve_baseline_weeks, sc.reserve_alert_factor, sc.reserve_alert_min_count,
