@@ -279,9 +279,12 @@ def test_city_visitors_and_residents_against_truth(screened):
     truth = truth[truth["dt"].isin([d.isoformat() for d in days])]
     err = ev.reserve_errors(raw, truth)
     assert err["zone_days"] == len(days) * truth["unit_id"].nunique()
-    assert err["visitors_true"] > 0
-    assert abs(err["visitors_rel_error"]) <= 0.25, err
+    # measured 41 vs 49 true over the 14 days (-16 %), no zone-day off by more than 2; a
+    # stay at a cell's service point outside the zone or shorter than 30 min is missed
     assert err["max_abs_visitors_error"] <= 3, err
+    assert err["visitors_measured"] <= err["visitors_true"] + len(days), err
+    if err["visitors_true"] >= 20:  # the relative error of a few days of small counts is noise
+        assert abs(err["visitors_rel_error"]) <= 0.25, err
     assert err["max_abs_residents_error"] == 0, err
     assert len(published) == len(raw) and set(published["dt"]) == set(days)
     for d in days:
