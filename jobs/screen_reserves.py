@@ -65,8 +65,7 @@ def build(ctx: JobContext) -> list[Output]:
     days = [*trailing, day]
     both = [*days, day + dt.timedelta(days=1)]
     months = sorted({d.strftime("%Y-%m") for d in days})
-    stays_rows = ctx.keep(ctx.read("stays", dt=both))
-    stored = {r[C.DT] for r in stays_rows.select(C.DT).distinct().collect()}
+    stored = {r[C.DT] for r in ctx.read("stays", dt=both).select(C.DT).distinct().collect()}
     ctx.require(day in stored, f"no stays stored for {day}: run clean_stays for it first")
     places = ctx.keep(ctx.read("card_places", month=months))
     with_places = {r[C.MONTH] for r in places.select(C.MONTH).distinct().collect()}
@@ -80,7 +79,10 @@ def build(ctx: JobContext) -> list[Output]:
     base_days = reserves.baseline_days(cal, day, sc.reserve_baseline_weeks, available)
     day_type = reserves.day_class(cal, day)
     ctx.fact("day_type", day_type), ctx.fact("baseline_days", len(base_days))
-    stays = presence.stays_for_days(stays_rows, ctx.read("stays_carry", dt=both),
+    # only the partitions the baseline days and the day need (a stay is stored on the day
+    # it closed: the day and the next)
+    need = sorted({x for d in (*base_days, day) for x in (d, d + dt.timedelta(days=1))})
+    stays = presence.stays_for_days(ctx.read("stays", dt=need), ctx.read("stays_carry", dt=need),
                                     [*base_days, day], cfg.stays.tau_min)
     long, base = reserves.day_tables(stays, places, user_weights(
         places.where(F.col(C.MONTH) == key), factors, age), zones, day, base_days,
