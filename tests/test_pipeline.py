@@ -159,12 +159,11 @@ def test_run_plan_follows_the_spec_order():
     daily = [j.name for j in pipeline.chain("daily") if j.kind != "none"]
     month_jobs = [j.name for j in pipeline.chain("monthly") if j.kind == "month"]
     after = [j.name for j in pipeline.chain("monthly") if j.after_month]
-    assert after == ["daily_presence", "exposure_hazards"]
+    assert after == ["daily_presence", "exposure_hazards", "screen_reserves"]
     # a month's jobs, then its after-month day jobs for the days of the range in it (each
     # job for every day, in spec order)
     assert names == (["ingest_units", "ingest_cells"] + daily * 3
-                     + month_jobs + [a for a in after for _ in range(2)]
-                     + month_jobs + after)
+                     + month_jobs + [a for a in after for _ in range(2)] + month_jobs + after)
     assert [s[1].label for s in steps if s[0] == "daily_presence"] == [
         "dt=2026-06-29", "dt=2026-06-30", "dt=2026-07-01"]
     assert [s[1].label for s in steps if s[0] == "clean_stays"] == [

@@ -228,7 +228,13 @@ def test_units_tile_and_sedona_spatial_join(city, spark):
 
     res, cfg = city
     layers = [read_units_layer(spark, p) for p in cfg.paths_list("units")]
-    counties, towns, cities, zones, facilities, land = layers
+    counties, towns, cities, zones, facilities, land, parcels = layers
+    # screen_idle_land's supplied parcels (mobsig.synth.screens): two idle, two active,
+    # one not yet due, each with its supply and agreed start dates
+    got = parcels.selectExpr("level", "unit_id", "get_json_object(attributes, "
+                             "'$.start_date') AS start").toPandas()
+    assert set(got["level"]) == {"supplied_parcel"} and len(got) == 5
+    assert (got["start"] > res.days[0].isoformat()).sum() == 1  # P-NEW-01 not yet due
     # land_use_intensity's parcels (mobsig.synth.land_use), each with its class
     assert {(r["level"], r["unit_id"][:4]) for r in land.selectExpr(
         "level", "get_json_object(attributes, '$.land_use') AS unit_id").collect()} == {

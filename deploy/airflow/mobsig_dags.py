@@ -35,10 +35,10 @@ from airflow.sdk import DAG
 DAILY_CHAIN = ["ingest_units", "ingest_cells", "ingest_events", "clean_stays"]
 MONTHLY_CHAIN = ["flag_users", "home_work", "place_cards", "expand", "population_by_unit",
                  "jobs_housing", "commute", "service_population", "linkage", "trips",
-                 "land_use_intensity", "screen_farmland", "daily_presence",
-                 "exposure_hazards"]
+                 "land_use_intensity", "screen_farmland", "screen_idle_land", "daily_presence",
+                 "exposure_hazards", "screen_reserves"]
 # day jobs of the monthly chain (the spec's after_month jobs): run for every day of the month
-AFTER_MONTH = ["daily_presence", "exposure_hazards"]
+AFTER_MONTH = ["daily_presence", "exposure_hazards", "screen_reserves"]
 
 HOME = os.environ.get("MOBSIG_HOME", "/opt/mobsig")
 CONFIG = os.environ.get("MOBSIG_CONFIG", "/etc/mobsig/config.yaml")

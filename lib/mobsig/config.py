@@ -712,18 +712,60 @@ class ScreenConfig:
         7, "... to this one (exclusive, next morning); the other hours give the day "
         "maximum [I].", ge=0, le=23)
 
+    reserve_layers: tuple[str, ...] = param(
+        ["reserve_core"], "自然保护区核心区: the unit layers (levels of the units table) of "
+        "nature-reserve core zones that screen_reserves screens; a layer missing from the "
+        "units table is skipped with a warning.")
+    reserve_visit_min_min: float = param(
+        30.0, "A card visits a reserve core zone on a day when its stays inside add up to at "
+        "least this many minutes that day [S: domain.md §D, issue 15: stay >= 30 min].",
+        ge=1, le=1440)
+    reserve_baseline_weeks: int = param(
+        4, "The trailing window of screen_reserves' baseline, in weeks before the day: the "
+        "median daily visitors of the days of the same type (workdays, or rest days for a "
+        "rest day or a holiday) in it [I: a month of history, four of each weekday].",
+        ge=1, le=26)
+    reserve_min_baseline_days: int = param(
+        3, "screen_reserves judges no alert (is_alert null, alert_null_reason "
+        "too_few_baseline_days) when the window holds fewer days of the day's type with "
+        "stored stays [I].", ge=1, le=182)
+    reserve_alert_factor: float = param(
+        2.0, "An alert when the day's visitors exceed this many times the baseline (and "
+        "reach reserve_alert_min_count) [I: twice the usual day].", gt=1.0)
+    reserve_alert_min_count: int = param(
+        20, "An alert needs at least this many distinct visitor cards on the day (raw), so "
+        "a small zone's 1 -> 3 is no alert [I].", ge=1)
+    idle_land_layers: tuple[str, ...] = param(
+        ["supplied_parcel"], "疑似闲置土地: the unit layers (levels of the units table) of "
+        "supplied parcels 已供应地块 that screen_idle_land screens.")
+    idle_start_attribute: str = param(
+        "start_date", "The parcel attribute holding the agreed start date 约定开工日期 "
+        "(YYYY-MM-DD); a parcel is screened from the first month that begins on or after it; "
+        "a parcel without a readable date is never screened (not_due).")
+    idle_supply_attribute: str = param(
+        "supply_date", "The parcel attribute holding the supply date 供地日期 (YYYY-MM-DD; "
+        "evidence, copied to the output).")
+    idle_max_persons: int = param(
+        2, "A parcel is near-zero in a month when at most this many distinct cards stayed "
+        "inside (any stay) or work there [I: a passer-by or a guard is no use].", ge=0)
+    idle_min_months: int = param(
+        12, "A parcel past its start date is a suspect of idle land when it is near-zero in "
+        "at least this many consecutive months [S: domain.md §D, 12 months].", ge=1, le=120)
+
     def check(self) -> None:
-        bad = [v for v in self.farmland_layers if not LEVEL_NAME.fullmatch(v) or v == "grid"]
-        if bad:
-            raise ConfigError(f"screen.farmland_layers: {bad[0]!r} is not a unit layer name")
-        bad = [v for v in self.hazard_layers if not LEVEL_NAME.fullmatch(v) or v == "grid"]
-        if bad:
-            raise ConfigError(f"screen.hazard_layers: {bad[0]!r} is not a unit layer name")
         if self.hazard_night_start_hour == self.hazard_night_end_hour:
             raise ConfigError("screen.hazard_night_start_hour and hazard_night_end_hour "
                               "must differ (the night needs at least one hour, the day too)")
         if not self.hazard_buffer_attribute.strip():
             raise ConfigError("screen.hazard_buffer_attribute: give an attribute name")
+        for key in ("farmland_layers", "hazard_layers", "reserve_layers", "idle_land_layers"):
+            bad = [v for v in getattr(self, key) if not LEVEL_NAME.fullmatch(v) or v == "grid"]
+            if bad:
+                raise ConfigError(f"screen.{key}: {bad[0]!r} is not a unit layer name")
+        for key in ("idle_start_attribute", "idle_supply_attribute"):
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", getattr(self, key)):
+                raise ConfigError(f"screen.{key}: {getattr(self, key)!r} is not an attribute "
+                                  "name")
 
 
 @dataclass(frozen=True)

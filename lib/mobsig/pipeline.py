@@ -133,6 +133,14 @@ PIPELINE: tuple[Job, ...] = (
         help="screening of permanent basic farmland: residents and workers per farmland "
              "polygon, consecutive occupied months from the job's earlier months, a "
              "suspect from screen.farmland_min_months (counts suppressed, flags published)"),
+    Job("screen_idle_land", "month",
+        reads=("stays", "card_places", "expansion_factors", "expansion_factors_age", "units",
+               "cells", "screen_idle_land"),
+        writes=("screen_idle_land",),
+        help="screening of supplied parcels for idle land: per parcel past its agreed start "
+             "date the cards staying or working inside, near-zero months and their "
+             "consecutive run from the job's earlier months, a suspect from "
+             "screen.idle_min_months (counts suppressed, flags published)"),
     Job("daily_presence", "day",
         reads=("stays", "stays_carry", "home_work", "card_places", "expansion_factors",
                "expansion_factors_age", "units", "cells"),
@@ -148,6 +156,14 @@ PIPELINE: tuple[Job, ...] = (
              "buffer, default 500 m): residents and visitors, day and night maxima, raw "
              "and expanded, small counts suppressed; runs for each day of a month after "
              "its monthly jobs"),
+    Job("screen_reserves", "day",
+        reads=("stays", "stays_carry", "card_places", "expansion_factors",
+               "expansion_factors_age", "units"),
+        writes=("screen_reserves",), after_month=True,
+        help="screening of nature-reserve core zones for a day: distinct visitors (>= 30 "
+             "min inside) and residents per zone, a baseline from the trailing weeks' stays "
+             "(same day type, holidays apart), an alert above factor x baseline and a "
+             "minimum count (counts suppressed, alerts published)"),
 )
 
 CHAINS = ("daily", "monthly", "all")

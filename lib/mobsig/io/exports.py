@@ -4,8 +4,9 @@
 ``jobs_housing``, ``commute`` and ``commute_od``, the service population tables
 ``service_population``, ``service_population_daily`` (the zone's polygon) and
 ``service_catchment`` (the polygon of the visitors' home unit), ``linkage``,
-``metro_area``, ``trips_by_period``, ``land_use_intensity`` and ``screen_farmland``;
-(day tables: ``daily_presence`` and ``exposure_hazards``, the hazard point as geometry)
+``metro_area``, ``trips_by_period``, ``land_use_intensity``, ``screen_farmland`` and
+``screen_idle_land``; (day tables: ``daily_presence``, ``screen_reserves`` and
+``exposure_hazards``, the hazard point as geometry)
 :data:`EXPORT_ORDER`;
 origin-destination rows (``commute_od``, ``linkage``, ``trips_by_period``) get the desire
 line from the origin unit's centroid to the destination's, a point for a same-unit pair):
@@ -78,6 +79,8 @@ EXPORT_ORDER: dict[str, tuple[str, ...]] = {
     "land_use_intensity": (C.LEVEL, C.UNIT_ID),
     "screen_farmland": (C.LEVEL, C.UNIT_ID),
     "exposure_hazards": (C.LEVEL, C.UNIT_ID, C.MEASURE, "statistic", C.HOUR),
+    "screen_reserves": (C.LEVEL, C.UNIT_ID),
+    "screen_idle_land": (C.LEVEL, C.UNIT_ID),
 }
 # OD tables: their rows have an origin and a destination unit instead of one unit
 OD_ENDS = (C.ORIGIN_ID, C.DEST_ID)
@@ -101,6 +104,16 @@ PUBLISHED_WITHOUT_COUNT: dict[str, str] = {
         "is_suspect are published for every polygon, also where its residents and workers "
         "counts are withheld: a suspect of non-agricultural occupation is named without a "
         "count below k_min (a screening flag for a field check)."),
+    "screen_reserves": (
+        "day_type, baseline_type, baseline_days, baseline_first_day, baseline_last_day, "
+        "is_alert, alert_kind and alert_null_reason are published for every polygon, also "
+        "where its visitors and residents counts are withheld: an alert says 'above "
+        "baseline' (or 'holiday peak') without a count below k_min; the baseline itself is "
+        "a raw count and does not leave the operator."),
+    "screen_idle_land": (
+        "supply_date, start_date, is_due, is_near_zero, run_months, run_start_month and "
+        "is_suspect are published for every parcel, also where its counts are withheld: a "
+        "suspect of idle land names a near-zero parcel without its (small) counts."),
 }
 
 def month_folder(warehouse: str | Path, month_key: str) -> Path:

@@ -414,6 +414,54 @@ def farmland_errors(table: pd.DataFrame, truth: pd.DataFrame, min_persons: int =
             "by_polygon": by, "note": "[measured, true] per polygon"}
 
 
+def reserve_errors(table: pd.DataFrame, truth: pd.DataFrame) -> dict:
+    """Reserve core-zone screening against the truth (mobsig.synth.screens): ``table``:
+    unsuppressed visitors and residents per zone and day (``dt``, ``unit_id``,
+    ``visitors_raw_count``, ``residents_raw_count``; tools.evaluate.unsuppressed_reserves);
+    ``truth``: truth/screen_reserves.csv rows of the same days (sample persons). The
+    visitors summed over the zone-days, measured and true, their relative error, and the
+    worst absolute error of a zone-day for visitors and residents."""
+    t = truth.assign(dt=truth["dt"].astype(str))
+    m = t.merge(table.assign(dt=table["dt"].astype(str)), on=["dt", "unit_id"],
+                how="left").fillna({"visitors_raw_count": 0, "residents_raw_count": 0})
+    vm, vt = int(m["visitors_raw_count"].sum()), int(m["visitors"].sum())
+    by = {f"{r['unit_id']} {r['dt']}": {"visitors": [int(r["visitors_raw_count"]),
+                                                     int(r["visitors"])],
+                                        "residents": [int(r["residents_raw_count"]),
+                                                      int(r["residents"])]}
+          for r in m.to_dict("records")}
+    return {"zone_days": len(m), "visitors_measured": vm, "visitors_true": vt,
+            "visitors_rel_error": (vm - vt) / vt if vt else None,
+            "max_abs_visitors_error": int((m["visitors_raw_count"] - m["visitors"]).abs().max())
+            if len(m) else None,
+            "max_abs_residents_error": int((m["residents_raw_count"] - m["residents"])
+                                           .abs().max()) if len(m) else None,
+            "by_zone_day": by, "note": "[measured, true] per zone and day"}
+
+
+def idle_land_errors(table: pd.DataFrame, truth: pd.DataFrame) -> dict:
+    """Idle-land screening of one month against the truth (mobsig.synth.screens):
+    ``table``: screen_idle_land rows (``unit_id``, ``is_due``, ``is_near_zero``; null = not
+    observed); ``truth``: truth/screen_idle_land.csv of the month. The near-zero parcels
+    found (recall), the parcels wrongly taken as near zero per 100 parcels, the due flag
+    agreement."""
+    m = truth.merge(table[["unit_id", "is_due", "is_near_zero"]], on="unit_id", how="left",
+                    suffixes=("", "_measured"))
+    got = m["is_near_zero_measured"].astype("boolean").fillna(False).astype(bool)
+    true = m["is_near_zero"].astype(bool)
+    by = {r["unit_id"]: {"near_zero": [bool(g), bool(r["is_near_zero"])],
+                         "due": [None if pd.isna(r["is_due_measured"])
+                                 else bool(r["is_due_measured"]), bool(r["is_due"])]}
+          for r, g in zip(m.to_dict("records"), got, strict=True)}
+    return {"parcels": len(m), "near_zero_true": int(true.sum()),
+            "near_zero_found": int((got & true).sum()),
+            "false_per_100": round(100 * int((got & ~true).sum()) / len(m), 2) if len(m)
+            else None,
+            "due_agree": bool((m["is_due_measured"].astype("boolean")
+                               == m["is_due"].astype(bool)).fillna(False).all()),
+            "by_parcel": by, "note": "[measured, true] per parcel"}
+
+
 def _rel_error(g: pd.DataFrame, c: str) -> np.ndarray:
     """(measured - true) / true of column ``c`` (``c`` vs ``c_true``); -1 where missing."""
     return np.nan_to_num(((g[c] - g[f"{c}_true"]) / g[f"{c}_true"]).to_numpy(float),
@@ -653,6 +701,16 @@ def verdict(result: dict) -> dict[str, bool | None]:
         "exposure_maxima": (
             le(ex["max_abs_error"], TARGETS["exposure_maxima_max_abs_error"])
             if (ex := result.get("exposure_hazards")) and ex["pairs"] else None),
+        # every true near-zero parcel found, at most one false one per 100 parcels
+        "idle_land_screening": (
+            il["near_zero_found"] == il["near_zero_true"] and il["false_per_100"] <= 1.0
+            and il["due_agree"] if (il := result.get("screen_idle_land")) and il["parcels"]
+            else None),
+        # visitors over the zone-days within ±15 % of the truth
+        "reserve_screening": (
+            abs(rv["visitors_rel_error"]) <= 0.15
+            if (rv := result.get("screen_reserves")) and rv["visitors_rel_error"] is not None
+            else None),
         "farmland_screening": (
             fs["occupied_found"] == fs["occupied_true"] and fs["false_per_100"] <= 1.0
             if (fs := result.get("screen_farmland")) and fs["polygons"] else None),
@@ -786,6 +844,28 @@ def markdown(result: dict) -> str:
                      f"{fs['false_per_100']} false per 100 ({fs['polygons']} polygons); counts "
                      f"worst off by {fs['max_abs_count_error']} | all found, ≤ 1 false per "
                      f"100 | {'n/a' if met is None else met} |")
+    rv, met = result.get("screen_reserves"), ok.get("reserve_screening")
+    if not rv:
+        lines.append("| reserve screening | n/a (no truth/screen_reserves.csv or no day) | "
+                     "±15 % | n/a |")
+    else:
+        rel = rv["visitors_rel_error"]
+        lines.append(f"| reserve screening 自然保护区核心区 (visitors >= 30 min per zone and "
+                     f"day, {rv['zone_days']} zone-days) | {rv['visitors_measured']} vs "
+                     f"{rv['visitors_true']} true ({pct(rel)}); worst zone-day off by "
+                     f"{rv['max_abs_visitors_error']} visitors, "
+                     f"{rv['max_abs_residents_error']} residents | ±15 % | "
+                     f"{'n/a' if met is None else met} |")
+    il, met = result.get("screen_idle_land"), ok.get("idle_land_screening")
+    if not il:
+        lines.append("| idle-land screening | n/a (no truth/screen_idle_land.csv) | all found, "
+                     "≤ 1 false per 100 | n/a |")
+    else:
+        lines.append(f"| idle-land screening 疑似闲置土地 (near-zero parcels, one month) | "
+                     f"{il['near_zero_found']} of {il['near_zero_true']} found, "
+                     f"{il['false_per_100']} false per 100 ({il['parcels']} parcels); due "
+                     f"flags agree: {il['due_agree']} | all found, ≤ 1 false per 100 | "
+                     f"{'n/a' if met is None else met} |")
     lu, met = result.get("land_use_intensity"), ok.get("land_use_intensity")
     if not lu:
         lines.append("| land-use intensity | n/a (no truth/land_use_intensity.csv) | ±15 % | "

@@ -13,6 +13,8 @@ Layout of the output folder::
                                   config's service_population.zones names
     units/land_use.geojson        land-use parcels (layer land_parcel, attribute land_use;
                                   mobsig.synth.land_use)
+    units/supplied_parcels.geojson  supplied parcels (layer supplied_parcel, attributes
+                                  supply_date, start_date; mobsig.synth.screens)
     units/cities.geojson          the city layer (main city and satellite; only with a
                                   satellite, synth.satellite_share > 0)
     reference/population.csv      official resident population per county
@@ -42,6 +44,10 @@ Layout of the output folder::
                                   (mobsig.synth.land_use.farmland_truth)
     truth/land_use_intensity.csv  true residents, workers and daytime visitors per land-use
                                   parcel (mobsig.synth.land_use)
+    truth/screen_reserves.csv     true visitors (>= 30 min inside) and residents per reserve
+                                  core zone and day (mobsig.synth.screens)
+    truth/screen_idle_land.csv    true stayers and workers per supplied parcel, due and
+                                  near-zero (mobsig.synth.screens)
     truth/commuters.parquet       every true commuter (sample employed resident): home and
                                   work units, home-work distance, home->work trips and
                                   their median duration (from the true stays)
@@ -88,6 +94,7 @@ from mobsig.schema import load_schema
 from mobsig.synth import hazards as synth_hazards
 from mobsig.synth import land_use as synth_land_use
 from mobsig.synth import linkage_truth, real, service
+from mobsig.synth import screens as synth_screens
 from mobsig.synth.city import CITY_PREFIX, FACILITY_LEVEL, City, build_city
 from mobsig.synth.population import build_people, build_satellite_people, tac_types
 from mobsig.synth.presence_truth import daily_presence_truth
@@ -156,7 +163,7 @@ def _geojson(city: City, frame: pd.DataFrame, path: Path) -> None:
     for r in frame.itertuples(index=False):
         geom = city.geometry_lonlat(r.geometry)
         props = {"unit_id": r.unit_id, "unit_name": r.unit_name, "level": r.level}
-        for extra in ("parent_id", "kind", "land_use"):
+        for extra in ("parent_id", "kind", "land_use", "supply_date", "start_date"):
             if hasattr(r, extra):
                 props[extra] = getattr(r, extra)
         # a hazard point's own buffer (exposure_hazards); the default where it has none
@@ -441,6 +448,9 @@ def generate(spark: SparkSession, cfg: Config, out: Path,
     _geojson(city, city.facilities, out / "units/facilities.geojson")
     land_parcels = synth_land_use.parcels(city, sc.seed)  # own random stream
     _geojson(city, land_parcels, out / "units/land_use.geojson")
+    # supplied parcels (screen_idle_land), from their own random stream
+    supplied = synth_screens.supplied_parcels(city, persons, sc.seed, sc.start_date)
+    _geojson(city, supplied, out / "units/supplied_parcels.geojson")
 
     # -- persons, cards, official population
     hl = city.to_lonlat(persons["home_x"].to_numpy(), persons["home_y"].to_numpy())
@@ -544,6 +554,17 @@ def generate(spark: SparkSession, cfg: Config, out: Path,
     lu = cfg.land_use
     synth_land_use.write_truth(spark, out, city, land_parcels, persons, cards, days,
                                lu.day_start_hour, lu.day_end_hour, lu.visit_min_min)
+    # reserve core zones and supplied parcels: truth from the true stays (no random draw)
+    reserves = city.zones[city.zones["level"] == synth_screens.RESERVE_LEVEL]
+    near = synth_land_use.parcel_stays(spark, out / "truth/stays", city,
+                                       pd.concat([reserves, supplied], ignore_index=True))
+    synth_screens.reserve_truth(city, reserves, persons, cards, near, days,
+                                cfg.screen.reserve_visit_min_min).to_csv(
+        out / "truth/screen_reserves.csv", index=False)
+    synth_screens.idle_land_truth(city, supplied, persons, cards, near,
+                                  sc.start_date.replace(day=1),
+                                  cfg.screen.idle_max_persons).to_csv(
+        out / "truth/screen_idle_land.csv", index=False)
     # -- commuting truth from the true stays (no random draw)
     people = commute_persons(spark, persons, cards, out / "truth/stays")
     people.to_parquet(out / "truth/commuters.parquet", index=False)
@@ -580,7 +601,7 @@ def generate(spark: SparkSession, cfg: Config, out: Path,
                   "units": ["units/counties.geojson", "units/townships.geojson",
                             *(["units/cities.geojson"] if has_city_level else []),
                             "units/zones.geojson", "units/facilities.geojson",
-                            "units/land_use.geojson"],
+                            "units/land_use.geojson", "units/supplied_parcels.geojson"],
                   "reference_population": "reference/population.csv",
                   "tac_types": "reference/tac_types.csv",
                   "subscribers": "raw/subscribers.csv"},
@@ -606,7 +627,8 @@ def generate(spark: SparkSession, cfg: Config, out: Path,
             real_layer, unit_ids=tuple(city.units.loc[city.units["level"] == "county",
                                                       "unit_id"]))
         doc["paths"]["units"] = [county_layer.to_dict(), "units/zones.geojson",
-                                 "units/facilities.geojson", "units/land_use.geojson"]
+                                 "units/facilities.geojson", "units/land_use.geojson",
+                                 "units/supplied_parcels.geojson"]
         doc["service_population"]["home_levels"] = ["county"]  # no township layer
         doc["synth"]["real_counties"] = real_layer.to_dict()  # absolute paths
         doc["synth"]["real_population"] = cfg.resolve_layer(sc.real_population).path

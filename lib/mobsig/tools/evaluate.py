@@ -14,8 +14,11 @@ month with >= 30 min inside; visitors, per-day mean, catchment radius, county sh
 the catchment), commuting 通勤 (median commute distance, share within 45 min per county
 with enough true commuters), inter-city trips and commuters per pair of cities, the
 metropolitan-area delineation and trips by period, the land-use intensity per parcel (the
-count behind each kind's density) and the farmland screening (occupied polygons found,
-false ones per 100), each next to its target (domain.md, issues #5, #14 and #15).
+count behind each kind's density), the farmland screening (occupied polygons found,
+false ones per 100), the reserve screening (visitors per core zone and day, over the days
+screen_reserves ran) and the idle-land screening (near-zero parcels found, false ones per
+100; read from the stored screen_idle_land month), each next to its target (domain.md,
+issues #5, #14 and #15).
 Reads ``home_work`` and ``metro_area``, recomputes the unsuppressed population,
 jobs-housing, daily presence, service population, commuting, linkage, trips, land-use and
 farmland counts (``population.population_table``, ``jobs_housing.counts_table``,
@@ -24,8 +27,9 @@ farmland counts (``population.population_table``, ``jobs_housing.counts_table``,
 the truth files in ``--truth`` (default: ``truth/`` next to the config file;
 ``jobs_housing.csv``, ``daily_presence.csv``, the service population, ``commute.csv``,
 ``commute_od.csv``, ``moves.parquet``, ``land_use_intensity.csv``,
-``screen_farmland.csv`` and ``exposure_hazards.csv`` (hazard exposure's day and night
-maxima, ``unsuppressed_exposure``) are optional, older cities have none). Prints a
+``screen_farmland.csv``, ``screen_reserves.csv``, ``screen_idle_land.csv`` and
+``exposure_hazards.csv`` (hazard exposure's day and night maxima,
+``unsuppressed_exposure``) are optional, older cities have none). Prints a
 Markdown table and writes the numbers as JSON (``--out``, default ``evaluate-<month>.json`` next to
 the config). Exit status 0 also when a target is missed: this is a measurement, the
 targets met are in the JSON (``targets_met``).
@@ -54,6 +58,8 @@ SERVICE_TRUTH = ("service_population.csv", "service_population_daily.csv",
 COMMUTE_TRUTH = ("commute.csv", "commute_od.csv")  # optional: older cities have none
 LAND_USE_TRUTH = "land_use_intensity.csv"  # optional: older cities have none
 FARMLAND_TRUTH = "screen_farmland.csv"  # optional: older cities have none
+RESERVES_TRUTH = "screen_reserves.csv"  # optional: older cities have none
+IDLE_LAND_TRUTH = "screen_idle_land.csv"  # optional: older cities have none
 LINKAGE_TRUTH = "moves.parquet"  # optional: cities before the linkage truth have none
 
 
@@ -391,6 +397,46 @@ def unsuppressed_farmland(spark, cfg: Config, month: dt.date):
     return farmland.spread(counts.withColumn("_raw", F.col("raw_count")))
 
 
+def unsuppressed_reserves(spark, cfg: Config, days: list[dt.date]):
+    """Visitors and residents per reserve core zone (screen.reserve_layers) and day of
+    ``days``, before suppression (``dt``, ``unit_id``, ``visitors_raw_count``,
+    ``residents_raw_count``), recomputed from the stored stays, stays_carry, card_places
+    and units as screen_reserves counts them (``reserves.zone_visits``, ``residents``,
+    ``day_counts``; nothing is written)."""
+    from pyspark.sql import functions as F
+
+    from mobsig import presence, reserves
+    from mobsig.geo import unit_polygons
+    from mobsig.io.catalog import Catalog
+
+    catalog = Catalog(spark, cfg.warehouse)
+    for table in ("stays", "card_places", "units"):
+        if not catalog.exists(table):
+            raise InputError(f"evaluate: no {table} table; run the chain first")
+    both = sorted({*days, *(d + dt.timedelta(days=1) for d in days)})
+    months = sorted({d.strftime("%Y-%m") for d in days})
+    zones = unit_polygons(catalog.read("units")).where(
+        F.col("level").isin(list(cfg.screen.reserve_layers)))
+    places = catalog.read("card_places", month=months)
+    carry = (catalog.read("stays_carry", dt=both) if catalog.exists("stays_carry")
+             else None)
+    stays = catalog.read("stays", dt=both)
+    if carry is None:
+        carry = spark.createDataFrame([], catalog.schema("stays_carry").struct)
+    visits = reserves.zone_visits(presence.stays_for_days(stays, carry, days,
+                                                          cfg.stays.tau_min),
+                                  zones, cfg.screen.reserve_visit_min_min * 60)
+    homes = reserves.residents(places, zones)
+    counts = reserves.day_counts(visits, places, homes, zones, days)
+    res = homes.groupBy("month", "level", "unit_id").agg(
+        F.count("user_id").alias("residents_raw_count"))
+    return (counts.withColumn("month", F.date_format("key_date", "yyyy-MM"))
+            .join(res, ["month", "level", "unit_id"], how="left")
+            .select(F.col("key_date").alias("dt"), "unit_id",
+                    F.col("visitors").alias("visitors_raw_count"),
+                    F.coalesce("residents_raw_count", F.lit(0)).alias("residents_raw_count")))
+
+
 def execute(spark, cfg: Config, month: dt.date, truth: Path) -> dict[str, Any]:
     """The accuracy measures of ``month`` (see mobsig.synth.evaluate)."""
     import pandas as pd
@@ -477,6 +523,23 @@ def execute(spark, cfg: Config, month: dt.date, truth: Path) -> dict[str, Any]:
             result["screen_farmland"] = ev.farmland_errors(
                 unsuppressed_farmland(spark, cfg, month).toPandas(), fs_truth,
                 cfg.screen.farmland_min_persons)
+    result["screen_reserves"] = None
+    if (truth / RESERVES_TRUTH).exists():  # cities generated before it have none
+        rv_truth = pd.read_csv(truth / RESERVES_TRUTH, dtype={"unit_id": str, "dt": str})
+        ran = ({r["dt"] for r in catalog.read("screen_reserves").select("dt").distinct()
+                .collect()} if catalog.exists("screen_reserves") else set())
+        rv_days = sorted(d for d in ran if d.strftime("%Y-%m") == key)
+        if rv_days:  # the days screen_reserves ran
+            rv_truth = rv_truth[rv_truth["dt"].isin([d.isoformat() for d in rv_days])]
+            result["screen_reserves"] = ev.reserve_errors(
+                unsuppressed_reserves(spark, cfg, rv_days).toPandas(), rv_truth)
+    result["screen_idle_land"] = None
+    if (truth / IDLE_LAND_TRUTH).exists() and catalog.exists("screen_idle_land"):
+        il_truth = pd.read_csv(truth / IDLE_LAND_TRUTH, dtype={"unit_id": str, "month": str})
+        il_truth = il_truth[il_truth["month"] == key]
+        il = catalog.read("screen_idle_land", month=key).toPandas()
+        if len(il_truth) and len(il):
+            result["screen_idle_land"] = ev.idle_land_errors(il, il_truth)
     result["targets_met"] = ev.verdict(result)
     return result
 
