@@ -5,8 +5,12 @@ factor = reference population (paths.reference_population: ``unit_id``, ``popula
 place_cards first). Writes the month's partition of ``expansion_factors`` (an export
 table: no user ids). Gates, before anything is written: the coefficient of variation of
 the factors must stay within expansion.max_dispersion, and every factor within
-[expansion.factor_min, expansion.factor_max] (the error names the counties); a county
-with no sample resident has factor +inf and fails the same way.
+[expansion.factor_min, expansion.factor_max] (the error names the counties). A county
+with a reference population but no identified sample resident takes its parent's factor
+by default (expansion.no_sample = borrow_parent: the counties of the same parent_id with
+sample residents, else all counties; named in a warning and in the run's fact
+``borrowed_factors``); with expansion.no_sample = fail its factor is +inf and the month
+fails the same way.
 
 With expansion.rake_ages the job also writes ``expansion_factors_age``: factors per
 county and age band (expansion.age_bands), raked by IPF to the county totals and the
@@ -48,6 +52,23 @@ def build(ctx: JobContext) -> list[Output]:
                         "cards get the overall factor): %s", unmatched)
     factors = ctx.keep(X.expansion_factors(samples, reference, counties, key))
     rows = factors.collect()
+    if e.no_sample == "borrow_parent" and any(r[C.SAMPLE_RESIDENTS] == 0 for r in rows):
+        parents = {r[C.UNIT_ID]: r[C.PARENT_ID]
+                   for r in counties.select(C.UNIT_ID, C.PARENT_ID).collect()}
+        fixed, borrowed = X.borrow_factors(rows, parents)
+        if borrowed:
+            ctx.log.warning(
+                "counties with a reference population but no identified sample resident "
+                "take their parent's factor (expansion.no_sample = borrow_parent; their "
+                "expanded residents are 0 while nobody there is identified): %s",
+                "; ".join(f"{b['unit_id']} ({b['unit_name'] or '?'}, reference "
+                          f"{b['reference_population']}) <- {b['source']} "
+                          f"{b['parent_id'] or ''} factor {b['factor']:.2f}" for b in borrowed))
+            schema = factors.schema
+            factors = ctx.keep(ctx.spark.createDataFrame(
+                [tuple(r[f.name] for f in schema.fields) for r in fixed], schema))
+            rows = fixed
+        ctx.fact("borrowed_factors", borrowed)
     ctx.result.facts.update({**X.factor_summary(rows), "unmatched_counties": unmatched})
     ctx.check("expansion_dispersion", {"factor_cv": X.factor_cv([r[C.FACTOR] for r in rows])},
               table="expansion_factors", params={"max_dispersion": e.max_dispersion})

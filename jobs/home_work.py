@@ -63,7 +63,13 @@ def build(ctx: JobContext) -> list[Output]:
         ctx.log.warning("no user_flags for the month: every card counts as a human card")
     # a month outside the calendar's years fails here too when run without validate()
     ctx.fact("calendar_covered", check_coverage(cfg, ctx.part.month_days, ctx.log))
-    days = [d for d in ctx.part.month_days if calendar_of(cfg).is_workday(d)]
+    cal = calendar_of(cfg)
+    ctx.fact("holiday_calendar", cal.source)
+    if not cfg.paths.holidays:  # say which calendar decides the workdays
+        ctx.log.info("no paths.holidays: workdays follow the %s (national public holidays "
+                     "and make-up workdays, %s); give a local calendar with paths.holidays",
+                     cal.source, "-".join(map(str, cal.years or ())) or "no year")
+    days = [d for d in ctx.part.month_days if cal.is_workday(d)]
     table = ctx.keep(residence.build_home_work(stays, flags if n_flags else None, month, days,
                                                hw, cfg.population, cfg.stays.h3_resolution))
     classes = {r[C.POP_CLASS]: r["n"] for r in table.where(C.IS_COUNTED).groupBy(C.POP_CLASS)

@@ -84,6 +84,40 @@ def expansion_factors(samples: DataFrame, reference: DataFrame, counties: DataFr
         F.lit(month_text).alias("month"))
 
 
+def borrow_factors(rows: list, parents: dict[str, str | None]) -> tuple[list[dict],
+                                                                          list[dict]]:
+    """expansion.no_sample = borrow_parent: ``rows`` (expansion_factors rows) where every
+    county without sample residents takes its parent's factor: the reference population
+    over the sample residents of the counties with the same parent (``parents``: unit_id
+    -> parent_id) that have sample residents; when none has, the factor of all counties
+    with sample residents. Returns the new rows (dicts, same order) and one dict per
+    borrowed factor (``unit_id``, ``unit_name``, ``reference_population``, ``parent_id``,
+    ``factor``, ``source``: ``parent`` or ``all_counties``). No county with sample
+    residents at all: nothing to borrow, rows unchanged (the gate fails)."""
+    rows = [dict(r.asDict() if hasattr(r, "asDict") else r) for r in rows]
+    sampled = [r for r in rows if r["sample_residents"] > 0]
+    if not sampled:
+        return rows, []
+
+    def factor(group: list[dict]) -> float:
+        return (sum(float(r["reference_population"]) for r in group)
+                / sum(int(r["sample_residents"]) for r in group))
+
+    overall = factor(sampled)
+    borrowed = []
+    for r in rows:
+        if r["sample_residents"] > 0:
+            continue
+        parent = parents.get(r["unit_id"])
+        sibs = [s for s in sampled if parent is not None and parents.get(s["unit_id"]) == parent]
+        r["factor"] = factor(sibs) if sibs else overall
+        borrowed.append({"unit_id": r["unit_id"], "unit_name": r.get("unit_name"),
+                         "reference_population": r["reference_population"],
+                         "parent_id": parent, "factor": round(r["factor"], 6),
+                         "source": "parent" if sibs else "all_counties"})
+    return rows, borrowed
+
+
 def unmatched_counties(samples: DataFrame, reference: DataFrame) -> DataFrame:
     """Counties with sample residents but no reference population row."""
     return samples.join(reference, "unit_id", how="left_anti")
