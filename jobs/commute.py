@@ -80,11 +80,8 @@ def build(ctx: JobContext) -> list[Output]:
     ctx.fact("commuters", int(facts["n"]))
     ctx.fact("trips", int(facts["trips"] or 0))
     ctx.fact("untimed_commuters", int(facts["n"]) - int(facts["timed"]))
-    gap, worst = population.worst_level_gaps(counts, cfg.population.max_level_gap,
-                                             classes=commute.TOTALS, by=C.MEASURE)
-    ctx.fact("level_gap", round(gap, 6))
-    ctx.check("commute_levels", {"level_gap": gap}, table="commute",
-              params={"max_level_gap": cfg.population.max_level_gap}, explain=worst)
+    population.gate_levels(ctx, counts, "commute_levels", "commute",
+                           cfg.population.max_level_gap, classes=commute.TOTALS, by=C.MEASURE)
     od = ctx.keep(commute.publish_od(t.od, pv.k_min, pv.complementary))
     hidden = od.where(F.col(privacy.HIDE_DEST_TOTAL)).select(
         C.LEVEL, F.col(privacy.DEST_ID).alias(C.UNIT_ID))

@@ -5,8 +5,12 @@ factor = reference population (paths.reference_population: ``unit_id``, ``popula
 place_cards first). Writes the month's partition of ``expansion_factors`` (an export
 table: no user ids). Gates, before anything is written: the coefficient of variation of
 the factors must stay within expansion.max_dispersion, and every factor within
-[expansion.factor_min, expansion.factor_max] (the error names the counties); a county
-with no sample resident has factor +inf and fails the same way.
+[expansion.factor_min, expansion.factor_max] (the error names the counties). A county
+with a reference population but no identified sample resident takes its parent's factor
+by default (expansion.no_sample = borrow_parent: the counties of the same parent_id with
+sample residents, else all counties; named in a warning and in the run's fact
+``borrowed_factors``); with expansion.no_sample = fail its factor is +inf and the month
+fails the same way.
 
 With expansion.rake_ages the job also writes ``expansion_factors_age``: factors per
 county and age band (expansion.age_bands), raked by IPF to the county totals and the
@@ -42,12 +46,11 @@ def build(ctx: JobContext) -> list[Output]:
     reference = ctx.keep(read_reference_population(ctx.spark, cfg.path("reference_population")))
     homes = ctx.keep(X.resident_counties(places))
     samples = ctx.keep(X.count_residents(homes))
-    unmatched = [r[C.UNIT_ID] for r in X.unmatched_counties(samples, reference).collect()]
-    if unmatched:
-        ctx.log.warning("counties with sample residents but no reference population (their "
-                        "cards get the overall factor): %s", unmatched)
+    unmatched = X.warn_unmatched(samples, reference, ctx.log)
     factors = ctx.keep(X.expansion_factors(samples, reference, counties, key))
-    rows = factors.collect()
+    factors, rows, borrowed = X.borrow_for_unsampled(ctx.spark, factors, factors.collect(),
+                                                     counties, ctx.log, e.no_sample)
+    ctx.fact("borrowed_factors", borrowed)
     ctx.result.facts.update({**X.factor_summary(rows), "unmatched_counties": unmatched})
     ctx.check("expansion_dispersion", {"factor_cv": X.factor_cv([r[C.FACTOR] for r in rows])},
               table="expansion_factors", params={"max_dispersion": e.max_dispersion})

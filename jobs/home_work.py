@@ -25,7 +25,7 @@ from pyspark.sql import functions as F
 from mobsig import columns as C
 from mobsig import residence
 from mobsig.geo import next_month
-from mobsig.io.holidays import calendar_of, check_coverage
+from mobsig.io.holidays import calendar_of, check_coverage, workday_calendar
 from mobsig.runner import JobContext, Output, count_where
 
 
@@ -63,7 +63,8 @@ def build(ctx: JobContext) -> list[Output]:
         ctx.log.warning("no user_flags for the month: every card counts as a human card")
     # a month outside the calendar's years fails here too when run without validate()
     ctx.fact("calendar_covered", check_coverage(cfg, ctx.part.month_days, ctx.log))
-    days = [d for d in ctx.part.month_days if calendar_of(cfg).is_workday(d)]
+    ctx.fact("holiday_calendar", (cal := workday_calendar(cfg, ctx.log)).source)
+    days = [d for d in ctx.part.month_days if cal.is_workday(d)]
     table = ctx.keep(residence.build_home_work(stays, flags if n_flags else None, month, days,
                                                hw, cfg.population, cfg.stays.h3_resolution))
     classes = {r[C.POP_CLASS]: r["n"] for r in table.where(C.IS_COUNTED).groupBy(C.POP_CLASS)

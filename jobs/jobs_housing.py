@@ -62,12 +62,9 @@ def build(ctx: JobContext) -> list[Output]:
     units = ctx.keep(unit_polygons(ctx.read("units")))
     counts = ctx.keep(jobs_housing.counts_table(places, factors, age, units,
                                                 cfg.population.grid_h3_resolution))
-    gap, worst = population.worst_level_gaps(
-        counts, cfg.population.max_level_gap, classes=jobs_housing.ADDITIVE_MEASURES,
-        by=C.MEASURE)
-    ctx.fact("level_gap", round(gap, 6))
-    ctx.check("jobs_housing_levels", {"level_gap": gap}, table="jobs_housing",
-              params={"max_level_gap": cfg.population.max_level_gap}, explain=worst)
+    population.gate_levels(ctx, counts, "jobs_housing_levels", "jobs_housing",
+                           cfg.population.max_level_gap,
+                           classes=jobs_housing.ADDITIVE_MEASURES, by=C.MEASURE)
     pv, jh = cfg.privacy, cfg.jobs_housing
     out, audit = jobs_housing.publish_audited(
         counts, pv.k_min, pv.complementary, pv.suppress_zeros, jh.balanced_min,

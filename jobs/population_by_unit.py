@@ -61,10 +61,8 @@ def build(ctx: JobContext) -> list[Output]:
     stays = ctx.read("stays", dt=ctx.part.month_days + [next_month(ctx.month)])
     table = ctx.keep(population.population_table(places, factors, age, units, stays,
                                                  ctx.month, cfg.population.grid_h3_resolution))
-    gap, worst = population.worst_level_gaps(table, cfg.population.max_level_gap)
-    ctx.fact("level_gap", round(gap, 6))
-    ctx.check("population_levels", {"level_gap": gap}, table="population_by_unit",
-              params={"max_level_gap": cfg.population.max_level_gap}, explain=worst)
+    population.gate_levels(ctx, table, "population_levels", "population_by_unit",
+                           cfg.population.max_level_gap)
     pv = cfg.privacy
     suppressed, audit = population.suppress(
         table, pv.k_min, pv.complementary, pv.suppress_zeros,

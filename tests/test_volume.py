@@ -128,7 +128,8 @@ def test_cli_run_one_record_one_run_id_and_a_failure_names_its_setting(spark, tm
     err = capsys.readouterr().err
     assert rc != 0
     assert re.search(r"quality gate 'events_ingest' dt=2026-06-05 failed: 1 of \d "
-                     r"expectations\n.*column='quarantine_share', min_value=0, "
+                     r"expectations \(expect_column_values_to_be_between on "
+                     r"quarantine_share\)\n.*column='quarantine_share', min_value=0, "
                      r"max_value=0\.1\): observed 0\.2 \(max_value from "
                      r"ingest\.max_quarantine_share\)", err), err
     runs = Catalog(spark, cfg.warehouse).read("runs").toPandas()

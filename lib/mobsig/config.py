@@ -941,6 +941,14 @@ class ExpansionConfig:
         "0 and over without overlap. Share column in paths.reference_ages = 'AGES_' + band.")
     ages_id_field: str = param(
         "CODE", "Raking: column of paths.reference_ages holding the county code (unit_id).")
+    no_sample: str = param(
+        "borrow_parent", "A county with a reference population but no identified sample "
+        "resident (its factor would be +inf): borrow_parent = it takes the factor of its "
+        "parent unit (reference population over sample residents of the counties with the "
+        "same parent_id that have some; without any, of all counties), named in a warning "
+        "and in the run record (fact borrowed_factors), and the month goes on; fail = the "
+        "factor stays +inf and the month's expansion gate fails, naming the county.",
+        choices=("borrow_parent", "fail"))
 
     def check(self) -> None:
         if self.factor_min >= self.factor_max:

@@ -84,6 +84,77 @@ def expansion_factors(samples: DataFrame, reference: DataFrame, counties: DataFr
         F.lit(month_text).alias("month"))
 
 
+def borrow_factors(rows: list, parents: dict[str, str | None]) -> tuple[list[dict],
+                                                                          list[dict]]:
+    """expansion.no_sample = borrow_parent: ``rows`` (expansion_factors rows) where every
+    county without sample residents takes its parent's factor: the reference population
+    over the sample residents of the counties with the same parent (``parents``: unit_id
+    -> parent_id) that have sample residents; when none has, the factor of all counties
+    with sample residents. Returns the new rows (dicts, same order) and one dict per
+    borrowed factor (``unit_id``, ``unit_name``, ``reference_population``, ``parent_id``,
+    ``factor``, ``source``: ``parent`` or ``all_counties``). No county with sample
+    residents at all: nothing to borrow, rows unchanged (the gate fails)."""
+    rows = [dict(r.asDict() if hasattr(r, "asDict") else r) for r in rows]
+    sampled = [r for r in rows if r["sample_residents"] > 0]
+    if not sampled:
+        return rows, []
+
+    def factor(group: list[dict]) -> float:
+        return (sum(float(r["reference_population"]) for r in group)
+                / sum(int(r["sample_residents"]) for r in group))
+
+    overall = factor(sampled)
+    borrowed = []
+    for r in rows:
+        if r["sample_residents"] > 0:
+            continue
+        parent = parents.get(r["unit_id"])
+        sibs = [s for s in sampled if parent is not None and parents.get(s["unit_id"]) == parent]
+        r["factor"] = factor(sibs) if sibs else overall
+        borrowed.append({"unit_id": r["unit_id"], "unit_name": r.get("unit_name"),
+                         "reference_population": r["reference_population"],
+                         "parent_id": parent, "factor": round(r["factor"], 6),
+                         "source": "parent" if sibs else "all_counties"})
+    return rows, borrowed
+
+
+def borrow_for_unsampled(spark, factors: DataFrame, rows: list, counties: DataFrame,
+                         log, policy: str = "borrow_parent"
+                         ) -> tuple[DataFrame, list, list[dict]]:
+    """expansion.no_sample (``policy``) = borrow_parent on a month's factors: (factors,
+    rows, borrowed) with every county without sample residents given its parent's factor
+    (:func:`borrow_factors`), named in a warning; unchanged when none lacks a sample or
+    the policy is ``fail`` (the factor stays +inf and the gate fails)."""
+    if policy != "borrow_parent" or not any(r[C.SAMPLE_RESIDENTS] == 0 for r in rows):
+        return factors, rows, []
+    parents = {r[C.UNIT_ID]: r[C.PARENT_ID]
+               for r in counties.select(C.UNIT_ID, C.PARENT_ID).collect()}
+    fixed, borrowed = borrow_factors(rows, parents)
+    if not borrowed:
+        return factors, rows, []
+    log.warning(
+        "counties with a reference population but no identified sample resident take their "
+        "parent's factor (expansion.no_sample = borrow_parent; their expanded residents are "
+        "0 while nobody there is identified): %s",
+        "; ".join(f"{b['unit_id']} ({b['unit_name'] or '?'}, reference "
+                  f"{b['reference_population']}) <- {b['source']} {b['parent_id'] or ''} "
+                  f"factor {b['factor']:.2f}" for b in borrowed))
+    schema = factors.schema
+    df = spark.createDataFrame([tuple(r[f.name] for f in schema.fields) for r in fixed],
+                               schema)
+    return df, fixed, borrowed
+
+
+def warn_unmatched(samples: DataFrame, reference: DataFrame, log) -> list[str]:
+    """Counties with sample residents but no reference population (their cards get the
+    overall factor), named in a warning; their ids."""
+    unmatched = [r[C.UNIT_ID] for r in unmatched_counties(samples, reference).collect()]
+    if unmatched:
+        log.warning("counties with sample residents but no reference population (their "
+                    "cards get the overall factor): %s", unmatched)
+    return unmatched
+
+
 def unmatched_counties(samples: DataFrame, reference: DataFrame) -> DataFrame:
     """Counties with sample residents but no reference population row."""
     return samples.join(reference, "unit_id", how="left_anti")

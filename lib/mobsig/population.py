@@ -309,16 +309,50 @@ def worst_level_gaps(table: DataFrame, limit: float, n: int = 5,
                      ) -> tuple[float, str]:
     """The largest relative gap of :func:`level_gaps` (0 without parent/child rows) and a
     text naming the worst units above ``limit`` with their numbers (for the gate error).
-    Runs one small Spark job."""
+    Runs one small Spark job. :func:`gate_levels` tells "nothing compared" apart."""
+    gap, text = level_gap_check(table, limit, n, classes, by)
+    return (0.0 if gap is None else gap), text
+
+
+# why the levels gate is not checked (mobsig.population.gate_levels)
+LEVELS_NOT_CHECKED = (
+    "no unit has child units in the table (a single unit level, or child layers without "
+    "parent_id values naming units of the other layers): nothing to add up")
+
+
+def gate_levels(ctx, table: DataFrame, suite: str, out_table: str, limit: float,
+                classes: tuple[str, ...] = ADDITIVE_CLASSES, by: str = C.POP_CLASS
+                ) -> float | None:
+    """The job-level gate "levels must add up" (``suite``, e.g. population_levels) on
+    ``table``: the largest gap of :func:`level_gaps` must stay within ``limit``, else the
+    run fails naming the units. Rule when nothing can be compared (no parent unit with
+    child rows, :data:`LEVELS_NOT_CHECKED`): the gate is recorded as not checked
+    (``success`` null, never passed; JobContext.not_checked) with a warning, fact
+    ``level_gap`` null, and the run goes on. Returns the gap (None: not checked)."""
+    gap, text = level_gap_check(table, limit, classes=classes, by=by)
+    ctx.fact("level_gap", None if gap is None else round(gap, 6))
+    if gap is None:
+        ctx.not_checked(suite, LEVELS_NOT_CHECKED, table=out_table)
+        return None
+    ctx.check(suite, {"level_gap": gap}, table=out_table, params={"max_level_gap": limit},
+              explain=text)
+    return gap
+
+
+def level_gap_check(table: DataFrame, limit: float, n: int = 5,
+                    classes: tuple[str, ...] = ADDITIVE_CLASSES, by: str = C.POP_CLASS
+                    ) -> tuple[float | None, str]:
+    """:func:`worst_level_gaps` with None (not 0) for the gap when no parent unit had
+    child rows, i.e. nothing was compared."""
     worst = (level_gaps(table, classes, by).orderBy(F.col(GAP).desc(), C.PARENT_ID, by)
              .limit(n).collect())
-    gap = float(worst[0][GAP]) if worst else 0.0
+    gap = float(worst[0][GAP]) if worst else None
     units = "; ".join(
         f"{r[PARENT_LEVEL]} {r[C.PARENT_ID]} ({r[PARENT_NAME] or '?'}) "
         f"{r[by]}: {r[PARENT_EXPANDED]:.1f} vs {r[CHILDREN_EXPANDED]:.1f} "
         f"over its child units (raw {r[PARENT_RAW]} vs {r[CHILDREN_RAW]})"
         for r in worst if r[GAP] > limit)
-    text = (f"levels do not add up (largest gap {gap:.2%} > population.max_level_gap "
+    text = (f"levels do not add up (largest gap {gap or 0.0:.2%} > population.max_level_gap "
             f"{limit:.2%}): {units}. A child layer does not tile its parent (or a unit has "
             "the wrong parent_id).")
     return gap, text

@@ -406,7 +406,8 @@ def run_gate(
         log.warning("gate %s warning: %s", name, w["text"])
     if out.failures:
         message = (f"quality gate '{name}'{' ' + label if label else ''} failed: "
-                   f"{len(out.failures)} of {out.evaluated} expectations\n"
+                   f"{len(out.failures)} of {out.evaluated} expectations "
+                   f"({failed_names(out.failures)})\n"
                    + "\n".join(f"  - {f['text']}" for f in out.failures))
         if out.result_path:
             message += f"\n  (validation result kept at {out.result_path})"
@@ -414,6 +415,19 @@ def run_gate(
     log.info("gate %s passed (%d expectations%s)", name, out.evaluated,
              f", {len(out.warnings)} warnings" if out.warnings else "")
     return out
+
+
+def failed_names(failures: list[dict[str, Any]]) -> str:
+    """The failed expectations in short, for the first line of a gate error: each type
+    with the column(s) it checks, e.g. ``expect_column_values_to_be_between on level_gap``."""
+    out = []
+    for f in failures:
+        kw = f.get("kwargs") or {}
+        cols = kw.get("column") or kw.get("column_list") or kw.get("column_set")
+        if isinstance(cols, (list, tuple)):
+            cols = ", ".join(map(str, cols))
+        out.append(f"{f['type']} on {cols}" if cols else str(f["type"]))
+    return "; ".join(out)
 
 
 def _metrics_gate(metrics: dict[str, Any], name: str, expectations: list[dict[str, Any]],

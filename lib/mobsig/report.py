@@ -474,7 +474,7 @@ def quality_section(data: ReportData) -> Section:
                          _status(r["status"]), "", "", "", esc((r.get("error") or "")[:300])])
         for g in gates:
             n_gates += 1
-            n_failed += not g.get("success")
+            n_failed += g.get("success") is False  # None: not checked (nothing compared)
             link = data.doc_link(g.get("result_path"))
             suite = esc(str(g.get("suite")))
             if link:

@@ -363,6 +363,15 @@ class JobContext:
         self.result.gates.append({"table": table or suite, **res.summary()})
         return res
 
+    def not_checked(self, suite: str, reason: str, *, table: str | None = None) -> None:
+        """Record the job-level gate ``suite`` as not checked (it had nothing to compare):
+        ``success`` null, never counted as passed, the reason as its warning; logged."""
+        self.log.warning("gate %s not checked: %s", suite, reason)
+        self.result.gates.append({"table": table or suite, "suite": suite, "success": None,
+                                  "status": "not_checked", "evaluated": 0, "failed": [],
+                                  "warnings": [f"not checked: {reason}"],
+                                  "result_path": None})
+
     def input_error(self, message: str) -> InputError:
         """An InputError naming the job and partition (a missing or unusable input)."""
         return InputError(f"{self.spec.name} {self.label}: {message}")

@@ -145,7 +145,8 @@ def recording(job: str, run_id: str, config_digest: str, partition: str,
         rec.ended_at = dt.datetime.now()
         log.info("run %s %s %s in %.1fs; in=%s out=%s gates=%s", rec.job, rec.partition or "-",
                  rec.status, time.monotonic() - rec.t0, rec.input_rows, rec.output_rows,
-                 [("ok" if g.get("success") else "FAILED") + ":" + str(g.get("suite"))
+                 [("ok" if g.get("success") else "NOT_CHECKED" if g.get("success") is None
+                   else "FAILED") + ":" + str(g.get("suite"))
                   for g in rec.gates])
         if sink is not None:
             try:

@@ -118,6 +118,17 @@ def calendar_of(cfg) -> HolidayCalendar:
                          cfg.home_work.weekend_days)
 
 
+def workday_calendar(cfg, log) -> HolidayCalendar:
+    """:func:`calendar_of`, saying in the log which calendar decides the workdays when no
+    paths.holidays is given (the built-in national one)."""
+    cal = calendar_of(cfg)
+    if not cfg.paths.holidays:
+        log.info("no paths.holidays: workdays follow the %s (national public holidays and "
+                 "make-up workdays, %s); give a local calendar with paths.holidays",
+                 cal.source, "-".join(map(str, cal.years or ())) or "no year")
+    return cal
+
+
 def check_coverage(cfg, days: list[dt.date], log=None) -> bool:
     """Whether the configuration's calendar covers ``days``; when it does not, a
     ConfigError (``home_work.calendar_gap = fail``, the default) or a warning."""

@@ -23,6 +23,15 @@ SECTION = "synth"
 @dataclass(frozen=True)
 class SynthConfig:
     seed: int = param(20260601, "Random seed: the same seed gives the same city and events.")
+    profile: str = param(
+        "city", "Which synthetic place: city = the test city (dense core, mixed coordinate "
+        "systems per cell, day workers); region = an independent region "
+        "(mobsig.synth.region: 3-sector masts 150 m to 5 km apart, half the sites in GCJ-02 "
+        "and some in BD-09, night-shift and rotating-shift workers, people living above "
+        "their shop, students in dormitories, hotel-based visitors, a mid-month holiday, "
+        "phones asleep for hours, heavier ping-pong and drift, second cards with their own "
+        "event timing). The same jobs and `mobsig evaluate` run on both.",
+        choices=("city", "region"))
     people: int = param(400, "Persons with a card of this operator (the sample).", ge=10)
     days: int = param(30, "Days simulated.", ge=1, le=92)
     start_date: dt.date = param(dt.date(2026, 6, 1), "First simulated day.")
@@ -70,3 +79,6 @@ class SynthConfig:
         if bool(self.real_counties) != bool(self.real_population):
             raise ConfigError("synth.real_counties and synth.real_population go together: "
                               "set both or neither")
+        if self.profile == "region" and self.real_counties:
+            raise ConfigError("synth.profile region builds its own districts: it cannot be "
+                              "placed in real counties (synth.real_counties)")

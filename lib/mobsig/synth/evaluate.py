@@ -70,6 +70,15 @@ LU_MIN_PERSONS = 10
 # many sample persons (a 500 m buffer of a 1 % sample holds a handful: one person more or
 # less is 10-20 %, hence the wider target of 25 %)
 EXP_MIN_PERSONS = 5
+# issue #18's township measure: expanded residents of townships with at least this many
+# true residents (its target: within ±10 %)
+TOWNSHIP_MIN_RESIDENTS = 50
+# issue #18's accuracy table: the targets every profile of the generator must meet
+TABLE_TARGETS = {"stays_precision": 0.9, "stays_recall": 0.9, "home_within_500m": 0.95,
+                 "work_within_500m": 0.9, "night_shift_home_within_500m": 0.8,
+                 "multicard_precision": 0.9, "multicard_recall": 0.9,
+                 "non_human_precision": 0.95, "non_human_recall": 0.95,
+                 "township_50_max_abs_error": 0.10}
 URBAN_RADIUS_M = 10_000.0  # core and inner ring of the synthetic city (mobsig.synth.city)
 
 
@@ -107,11 +116,26 @@ def home_work_accuracy(hw: pd.DataFrame, persons: pd.DataFrame, cards: pd.DataFr
     def share(x: np.ndarray) -> float | None:
         return round(float(np.mean(x)), 4) if len(x) else None
 
-    return {"true_residents": int(len(m)), "home_within_500m": share(ok),
-            "home_within_500m_urban": share(ok[urban]),
-            "home_within_500m_periphery": share(ok[~urban]),
-            "home_found": share(m["home_lon"].notna().to_numpy()),
-            "true_workers": int(len(w)), "work_within_500m": share(wok)}
+    out = {"true_residents": int(len(m)), "home_within_500m": share(ok),
+           "home_within_500m_urban": share(ok[urban]),
+           "home_within_500m_periphery": share(ok[~urban]),
+           "home_found": share(m["home_lon"].notna().to_numpy()),
+           "true_workers": int(len(w)), "work_within_500m": share(wok)}
+    if "shift" in m:  # the region profile (mobsig.synth.region): shift workers
+        for shift in ("night", "rotating"):
+            sel = m["shift"].eq(shift).to_numpy()
+            out[f"{shift}_shift_residents"] = int(sel.sum())
+            out[f"{shift}_shift_home_within_500m"] = share(ok[sel])
+            # night-shift homes taken for the work place (the swap of issue #18)
+            swapped = np.nan_to_num(dist_m(m["work_lon_true"], m["work_lat_true"],
+                                           m["home_lon"], m["home_lat"]), nan=np.inf) <= radius_m
+            out[f"{shift}_shift_home_at_work"] = share(swapped[sel])
+    if "role" in m:
+        for role in ("shop", "student"):
+            sel = m["role"].eq(role).to_numpy()
+            out[f"{role}_residents"] = int(sel.sum())
+            out[f"{role}_home_within_500m"] = share(ok[sel])
+    return out
 
 
 def class_accuracy(hw: pd.DataFrame, cards: pd.DataFrame) -> dict:
@@ -155,6 +179,61 @@ def multicard_pairs(hw: pd.DataFrame, cards: pd.DataFrame, min_days: int = 0) ->
             "recall_eligible": round(hit_e / len(eligible), 4) if eligible else None}
 
 
+def stay_accuracy(det: pd.DataFrame, truth: pd.DataFrame, cards: pd.DataFrame,
+                  lo: pd.Timestamp, hi: pd.Timestamp, min_s: float = 1800.0,
+                  min_overlap: float = 0.5, max_dist_m: float = 1000.0) -> dict:
+    """Precision and recall of the detected stays against the true stays of >= ``min_s``
+    (the chain test's rule: the same card, times overlapping by >= ``min_overlap`` of the
+    shorter stay, positions <= ``max_dist_m`` apart), over stays inside [``lo``, ``hi``)
+    (days fully inside the run) of human cards whose events follow their holder (the
+    region's work phones and tablets, truth ``card_mode``, are left out: their true stays
+    are the holder's, their events are not). Precision is also given per true stay
+    duration of the matched truth (``recall_by_hours``) to show where stays are split.
+    ``det``/``truth``: ``user_id``, ``stay_start``, ``stay_end``, ``lon``, ``lat``."""
+    human = cards[cards["is_human"]]
+    if "card_mode" in human:
+        human = human[human["card_mode"].fillna("").eq("")]
+    ids = set(human["user_id"])
+    t = truth[truth["user_id"].isin(ids) & (truth["duration_s"] >= min_s)
+              & (truth["stay_start"] >= lo) & (truth["stay_end"] < hi)].reset_index(drop=True)
+    d = det[det["user_id"].isin(ids) & (det["stay_start"] >= lo)
+            & (det["stay_end"] < hi)].reset_index(drop=True)
+    if t.empty or d.empty:
+        return {"true_stays": int(len(t)), "detected_stays": int(len(d)), "precision": None,
+                "recall": None}
+    m = d.reset_index().merge(t.reset_index(), on="user_id", suffixes=("_d", "_t"))
+    ov = (np.minimum(m["stay_end_d"], m["stay_end_t"])
+          - np.maximum(m["stay_start_d"], m["stay_start_t"])).dt.total_seconds()
+    shorter = np.minimum((m["stay_end_d"] - m["stay_start_d"]).dt.total_seconds(),
+                         (m["stay_end_t"] - m["stay_start_t"]).dt.total_seconds())
+    far = dist_m(m["lon_d"], m["lat_d"], m["lon_t"], m["lat_t"])
+    ok = (ov >= min_overlap * np.maximum(shorter, 1)) & (far <= max_dist_m)
+    pairs = m.loc[ok, ["index_d", "index_t"]]
+    hit_t = np.zeros(len(t), bool)
+    hit_t[pairs["index_t"].unique()] = True
+    hours = t["duration_s"] / 3600.0
+    bins = [(0.5, 2), (2, 4), (4, 8), (8, 16), (16, 1e9)]
+    by = {f"{a:g}-{b:g} h" if b < 1e9 else f">= {a:g} h":
+          round(float(hit_t[(hours >= a) & (hours < b)].mean()), 4)
+          for a, b in bins if ((hours >= a) & (hours < b)).any()}
+    return {"true_stays": int(len(t)), "detected_stays": int(len(d)),
+            "precision": round(pairs["index_d"].nunique() / len(d), 4),
+            "recall": round(float(hit_t.mean()), 4), "recall_by_hours": by}
+
+
+def non_human_accuracy(hw: pd.DataFrame, cards: pd.DataFrame) -> dict:
+    """Non-human (IoT/M2M) cards: precision and recall of ``pop_class == 'non_human'`` in
+    home_work against the truth's non-human cards."""
+    c = cards[["user_id", "is_human"]].merge(hw[["user_id", "pop_class"]], on="user_id",
+                                             how="left")
+    found = c["pop_class"].eq("non_human")
+    true = ~c["is_human"].astype(bool)
+    hit = int((found & true).sum())
+    return {"true": int(true.sum()), "found": int(found.sum()),
+            "precision": round(hit / int(found.sum()), 4) if found.any() else None,
+            "recall": round(hit / int(true.sum()), 4) if true.any() else None}
+
+
 def population_errors(table: pd.DataFrame, truth: pd.DataFrame,
                       min_population: int = 1000) -> dict:
     """Expanded residents per county and township against the true resident population.
@@ -168,14 +247,23 @@ def population_errors(table: pd.DataFrame, truth: pd.DataFrame,
     m = truth.merge(res, on="unit_id", how="left").fillna({"raw_count": 0,
                                                            "expanded_count": 0.0})
     out: dict = {}
-    for level, floor in (("county", 1), ("township", min_population)):
+    for key, level, floor in (("county", "county", 1), ("township", "township", min_population),
+                              ("township_50", "township", TOWNSHIP_MIN_RESIDENTS)):
         g = m[m["level"].eq(level) & (m["resident_population"] >= floor)]
         rel = (g["expanded_count"] - g["resident_population"]) / g["resident_population"]
-        out[level] = {
-            "units": int(len(g)),
+        out[key] = {
+            "units": int(len(g)), "min_true_residents": int(floor),
             "max_abs_error": round(float(rel.abs().max()), 4) if len(g) else None,
             "mean_abs_error": round(float(rel.abs().mean()), 4) if len(g) else None,
             "errors": {u: round(float(e), 4) for u, e in zip(g["unit_id"], rel, strict=True)}}
+        if key == "township_50":  # the distribution of issue #18's township measure
+            a = rel.abs().to_numpy(float)
+            out[key]["distribution"] = {
+                "p50": round(float(np.quantile(a, 0.5)), 4) if len(a) else None,
+                "p90": round(float(np.quantile(a, 0.9)), 4) if len(a) else None,
+                "within_5pct": round(float((a <= 0.05).mean()), 4) if len(a) else None,
+                "within_10pct": round(float((a <= 0.10).mean()), 4) if len(a) else None,
+                "within_15pct": round(float((a <= 0.15).mean()), 4) if len(a) else None}
     return out
 
 
@@ -881,6 +969,9 @@ def markdown(result: dict) -> str:
                  f"long enough) | precision {pct(mc['precision'])}, recall "
                  f"{pct(mc['recall'])} ({pct(mc['recall_eligible'])} of those present long "
                  "enough) | — | — |")
+    if "accuracy_table" in result:  # issue #18's table (mobsig evaluate writes it)
+        lines += ["", "Accuracy table (issue #18; the same targets for every city profile):",
+                  "", accuracy_markdown(result)]
     return "\n".join(lines)
 
 
@@ -915,3 +1006,91 @@ def linkage_lines(lk: dict | None, ok: dict) -> list[str]:
                      f"({p['cells']}), worst | {pct(p['max_abs_cell_error'])} (mean "
                      f"{pct(p['mean_abs_cell_error'])}) | — | — |")
     return lines
+
+
+def accuracy_table(result: dict) -> list[dict]:
+    """Issue #18's accuracy table for any city with truth: one row per measure with its
+    value (text), its target (text) and whether it is met (None: not measurable here, e.g.
+    no night-shift workers in the test city). Rows: stays precision / recall, homes within
+    500 m (residents), work within 500 m, night-shift workers' homes within 500 m,
+    一人多卡 pair precision / recall, non-human precision / recall and class accuracy, and
+    townships with >= TOWNSHIP_MIN_RESIDENTS true residents (expanded error, worst / mean
+    and its distribution)."""
+    t = TABLE_TARGETS
+
+    def pct(x):
+        return "n/a" if x is None else f"{100 * x:.1f} %"
+
+    def num(x):
+        return "n/a" if x is None else f"{x:.2f}"
+
+    def ge(x, k):
+        return None if x is None else x >= t[k]
+
+    def both(a, b):
+        return None if a is None or b is None else a and b
+
+    rows = []
+    st = result.get("stays")
+    if st:
+        p, r = st.get("precision"), st.get("recall")
+        rows.append({"measure": f"stays precision / recall ({st['true_stays']} true stays "
+                                "≥ 30 min)",
+                     "value": f"{num(p)} / {num(r)}", "target": "≥ 0.9 / ≥ 0.9",
+                     "met": both(ge(p, "stays_precision"), ge(r, "stays_recall"))})
+    else:
+        rows.append({"measure": "stays precision / recall", "value": "n/a (no stays truth)",
+                     "target": "≥ 0.9 / ≥ 0.9", "met": None})
+    hw = result.get("home_work") or {}
+    h, w = hw.get("home_within_500m"), hw.get("work_within_500m")
+    rows.append({"measure": f"homes within 500 m ({hw.get('true_residents', '?')} true "
+                            "residents)", "value": pct(h), "target": "≥ 95 %",
+                 "met": ge(h, "home_within_500m")})
+    rows.append({"measure": f"work within 500 m ({hw.get('true_workers', '?')} true workers)",
+                 "value": pct(w), "target": "≥ 90 %", "met": ge(w, "work_within_500m")})
+    n_night = hw.get("night_shift_residents")
+    ns = hw.get("night_shift_home_within_500m")
+    rows.append({"measure": "night-shift workers' homes within 500 m"
+                            + (f" ({n_night} true residents)" if n_night else ""),
+                 "value": (f"{pct(ns)} (home placed at work "
+                           f"{pct(hw.get('night_shift_home_at_work'))})"
+                           if n_night else "n/a (none in this city)"),
+                 "target": "≥ 80 %", "met": ge(ns, "night_shift_home_within_500m")})
+    mc = result.get("multicard") or {}
+    mp, mr = mc.get("precision"), mc.get("recall")
+    rows.append({"measure": f"一人多卡 pair precision / recall ({mc.get('true_pairs', '?')} true "
+                            "pairs)", "value": f"{num(mp)} / {num(mr)}",
+                 "target": "≥ 0.9 / ≥ 0.9",
+                 "met": both(ge(mp, "multicard_precision"), ge(mr, "multicard_recall"))})
+    nh = result.get("non_human") or {}
+    acc = (result.get("classes") or {}).get("non_human", {}).get("accuracy")
+    np_, nr = nh.get("precision"), nh.get("recall")
+    rows.append({"measure": f"non-human precision / recall; class accuracy ({nh.get('true', '?')}"
+                            " true)", "value": f"{num(np_)} / {num(nr)}; {num(acc)}",
+                 "target": "keep (≥ 0.95)",
+                 "met": both(ge(np_, "non_human_precision"), ge(nr, "non_human_recall"))})
+    tw = (result.get("population") or {}).get("township_50")
+    if tw and tw["units"]:
+        dist = tw.get("distribution") or {}
+        rows.append({"measure": f"townships ≥ {tw['min_true_residents']} true residents, "
+                                f"expanded error ({tw['units']} townships)",
+                     "value": f"max {pct(tw['max_abs_error'])}, mean "
+                              f"{pct(tw['mean_abs_error'])}; median {pct(dist.get('p50'))}, "
+                              f"p90 {pct(dist.get('p90'))}; within ±10 % "
+                              f"{pct(dist.get('within_10pct'))} of them",
+                     "target": "≤ ±10 %",
+                     "met": tw["max_abs_error"] <= t["township_50_max_abs_error"]})
+    else:
+        rows.append({"measure": f"townships ≥ {TOWNSHIP_MIN_RESIDENTS} true residents, "
+                                "expanded error", "value": "n/a (none)", "target": "≤ ±10 %",
+                     "met": None})
+    return rows
+
+
+def accuracy_markdown(result: dict) -> str:
+    """:func:`accuracy_table` as a Markdown table."""
+    lines = ["| measure | value | target | met |", "|---|---|---|---|"]
+    for r in accuracy_table(result):
+        met = "n/a" if r["met"] is None else r["met"]
+        lines.append(f"| {r['measure']} | {r['value']} | {r['target']} | {met} |")
+    return "\n".join(lines)

@@ -93,7 +93,7 @@ from mobsig.quality import run_gate
 from mobsig.schema import load_schema
 from mobsig.synth import hazards as synth_hazards
 from mobsig.synth import land_use as synth_land_use
-from mobsig.synth import linkage_truth, real, service
+from mobsig.synth import linkage_truth, real, region, service
 from mobsig.synth import screens as synth_screens
 from mobsig.synth.city import CITY_PREFIX, FACILITY_LEVEL, City, build_city
 from mobsig.synth.population import build_people, build_satellite_people, tac_types
@@ -109,6 +109,7 @@ EVENTS_SCHEMA = ("user_id string, event_time string, cell_id string, event_type 
 STAYS_SCHEMA = "user_id string, t0_s double, t1_s double, lon double, lat double, place string"
 RAW_COLUMNS = ["user_id", "event_time", "cell_id", "event_type", "imei_tac", "home_region",
                "dt"]
+REGION_HOLIDAYS = "reference/holidays.yaml"  # the region profile's calendar
 CARD_COLUMNS = ["card_idx", "user_id", "person_id", "kind", "card_kind", "is_human", "tac",
                 "home_region", "home_x", "home_y", "work_x", "work_y", "night_x", "night_y",
                 "first_day", "last_day", "away_from", "away_to", "works_saturday",
@@ -378,8 +379,13 @@ def generate(spark: SparkSession, cfg: Config, out: Path,
         (out / sub).mkdir(parents=True, exist_ok=True)
     days = [sc.start_date + dt.timedelta(days=i) for i in range(sc.days)]
     quality_dir = out / "truth/_quality"
-    cal = load_calendar(cfg.paths.holidays and str(cfg.path("holidays")) or None,
-                        cfg.home_work.weekend_days)
+    is_region = sc.profile == "region"  # the second profile (mobsig.synth.region)
+    holidays_path = cfg.paths.holidays and str(cfg.path("holidays")) or None
+    if is_region:  # its own calendar: the national one plus a local mid-period holiday
+        (out / REGION_HOLIDAYS).write_text(
+            region.calendar_text(sc.start_date, sc.days, holidays_path), "utf-8")
+        holidays_path = str(out / REGION_HOLIDAYS)
+    cal = load_calendar(holidays_path, cfg.home_work.weekend_days)
     day_types = [cal.day_type(d) for d in days]
     weekdays = [d.weekday() for d in days]
 
@@ -388,10 +394,16 @@ def generate(spark: SparkSession, cfg: Config, out: Path,
     if sc.real_counties:  # the city placed inside real counties (mobsig.synth.real)
         real_counties, real_layer = real.load_counties(spark, cfg)
         real_pop = real.load_population(cfg)
-    city = build_city(sc.seed, sc.center_lon, sc.center_lat, sc.start_date, sc.days,
-                      real_counties=real_counties, min_overlap_km2=sc.real_min_overlap_km2,
-                      satellite=sc.satellite_share > 0 and sc.people > 0)
+    if is_region:
+        city = region.build_city(sc.seed, sc.center_lon, sc.center_lat, sc.start_date,
+                                 sc.days, satellite=sc.satellite_share > 0 and sc.people > 0)
+    else:
+        city = build_city(sc.seed, sc.center_lon, sc.center_lat, sc.start_date, sc.days,
+                          real_counties=real_counties, min_overlap_km2=sc.real_min_overlap_km2,
+                          satellite=sc.satellite_share > 0 and sc.people > 0)
     persons, cards = build_people(sc, city, cfg.population, real_population=real_pop)
+    if is_region:
+        persons, cards = region.adjust_people(sc, city, cfg.population, persons, cards)
     persons["is_satellite"] = False
     cards["is_satellite"] = False
     places = _places(city)
@@ -405,6 +417,10 @@ def generate(spark: SparkSession, cfg: Config, out: Path,
         cards = pd.concat([cards, sat_cards], ignore_index=True)
         satellite = (build_network(city.cells, city.all_sites(), city.epochs, sc.start_date),
                      _places(city, satellite=True))
+    if is_region:  # the satellite's cards and persons: day workers, one plain card each
+        cards = region.with_card_defaults(cards)
+        persons["shift"] = persons["shift"].fillna("").replace("", "day")
+        persons["role"] = persons["role"].fillna("")
     has_city_level = bool((city.units["level"] == "city").any())
     if has_city_level and not cfg.linkage.metro_core:
         # the metropolitan area of the main city: its counties are the core (written to
@@ -474,7 +490,8 @@ def generate(spark: SparkSession, cfg: Config, out: Path,
     persons.drop(columns=["home_x", "home_y", "work_x", "work_y", "night_x", "night_y"]).to_parquet(
         out / "truth/persons.parquet", index=False)
     card_truth = cards[["user_id", "card_idx", "person_id", "kind", "card_kind", "is_human",
-                        "tac", "pop_class", "first_day", "last_day", "is_satellite"]].copy()
+                        "tac", "pop_class", "first_day", "last_day", "is_satellite",
+                        *(["card_mode"] if is_region else [])]].copy()
     card_truth.to_parquet(out / "truth/cards.parquet", index=False)
     tac_types().to_csv(out / "reference/tac_types.csv", index=False)
     residents = persons[persons["pop_class"].eq("resident")
@@ -508,16 +525,18 @@ def generate(spark: SparkSession, cfg: Config, out: Path,
 
     # -- events and true stays, in parallel
     to_lonlat = _lonlat_fn(sc.center_lon, sc.center_lat)
-    cards_sdf = spark.createDataFrame(cards[CARD_COLUMNS]).withColumn(
+    card_columns = CARD_COLUMNS + (region.CARD_COLUMNS if is_region else [])
+    cards_sdf = spark.createDataFrame(cards[card_columns]).withColumn(
         "chunk", (F.col("card_idx") / F.lit(CHUNK)).cast("long"))
     n_chunks = int(len(cards) // CHUNK + 1)
     n_parts = partitions or max(1, min(n_chunks, spark.sparkContext.defaultParallelism * 4))
     cards_sdf = cards_sdf.repartition(n_parts, "chunk")
     synth_cfg = sc
+    event_cfg = region.event_config(sc) if is_region else sc  # heavier ping-pong, drift
 
     def gen_events(batches):
         for pdf in batches:
-            yield from events_for_cards(pdf, synth_cfg, net, places, day_types, weekdays,
+            yield from events_for_cards(pdf, event_cfg, net, places, day_types, weekdays,
                                         to_lonlat, satellite=satellite)
 
     def gen_stays(batches):
@@ -610,6 +629,8 @@ def generate(spark: SparkSession, cfg: Config, out: Path,
     }
     if ages_path:
         doc["paths"]["reference_ages"] = ages_path
+    if is_region:
+        doc["paths"]["holidays"] = REGION_HOLIDAYS
     # the thresholds the truth was generated with (population classes depend on them), so
     # the jobs run on this city classify with the same rules; only non-defaults are written
     defaults = Config().to_dict()

@@ -279,6 +279,14 @@ def _events_for_batch(cards: pd.DataFrame, cfg: SynthConfig, net: Network, place
     tod = t % DAY
     drop = off & (tod >= 0.5 * H) & (tod < 6.5 * H)
     t, si, et = t[~drop], si[~drop], et[~drop]
+    region_rng = None
+    if "card_mode" in cards:  # the region profile: sleeping phones, second cards' timing
+        from mobsig.synth import region
+
+        region_rng = np.random.default_rng([cfg.seed, region.REGION_STREAM, 5,
+                                            int(cards["card_idx"].iloc[0]), len(cards)])
+        keep = region.keep_events(cards, sc[si], t, seg["place"].to_numpy()[si], region_rng)
+        t, si, et = t[keep], si[keep], region.data_only(cards, sc[si[keep]], et[keep])
 
     # -- true position of each event
     card = sc[si]
@@ -297,6 +305,8 @@ def _events_for_batch(cards: pd.DataFrame, cfg: SynthConfig, net: Network, place
     rank = np.where(flip & human[card], rng.integers(0, 3, t.size), rank)
     rank = np.where(human[card], rank, 0)
     cell = _serving_cells(net, x, y, day, rank)
+    if region_rng is not None:  # stay events hopping between the sectors of their mast
+        cell = region.sector_flips(net, cell, day, stay_ev & human[card], region_rng)
     label = np.full(t.size, "normal", dtype=object)
 
     # -- injected ping-pong: A -> B -> A within the window

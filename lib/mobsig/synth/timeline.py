@@ -213,6 +213,65 @@ def human_itinerary(card: dict, day_types: list[str], weekdays: list[int], place
     return b.segs
 
 
+def night_shift_on(card: dict, d: int, day_types: list[str]) -> bool:
+    """Whether a shift worker (region profile, ``card['shift']``) works the night from day
+    ``d`` into ``d + 1``: night-shift workers on every workday, rotating-shift workers on
+    the workdays of every other week (``shift_offset`` picks which)."""
+    if day_types[d] != "workday":
+        return False
+    if card.get("shift") == "night":
+        return True
+    return card.get("shift") == "rotating" and (d // 7 + int(card["shift_offset"])) % 2 == 1
+
+
+def shift_itinerary(card: dict, day_types: list[str], weekdays: list[int], places: Places,
+                    rng: np.random.Generator, n_days: int) -> list[tuple]:
+    """A resident shift worker (region profile, mobsig.synth.region): on a night-shift
+    day the holder leaves home at ~21:45 for work, comes back at ~06:15 and sleeps at
+    home into the afternoon (sometimes an outing at 15-18 h); a rotating-shift worker's
+    day weeks are ordinary 08:00-17:30 work days; days off have an outing or none.
+    Trips away (``away_from``..``away_to``) as for other residents."""
+    b = _Builder()
+    first, last = int(card["first_day"]), int(card["last_day"])
+    away_from, away_to = int(card["away_from"]), int(card["away_to"])
+    home = (card["night_x"], card["night_y"])
+    work = (card["work_x"], card["work_y"])
+    for d in range(first, last + 1):
+        base = d * DAY
+        if away_from <= d <= away_to:
+            continue
+        if b.cur is None:
+            if d == 0:
+                b.appear(0.0, *home, PLACE_HOME)
+            else:  # back from a trip
+                t_arr = base + _clip_h(rng, 17, 2, 12, 21)
+                b.appear(t_arr, *places.station_xy, PLACE_STATION)
+                b.go(t_arr + rng.uniform(10, 25) * MIN, *home, PLACE_HOME)
+        if b.cur[3] == PLACE_WORK:  # the night shift ends
+            b.go(base + _clip_h(rng, 6.25, 0.4, 5.5, 7.5), *home, PLACE_HOME)
+        leaving = d == away_from
+        night = night_shift_on(card, d, day_types) and not leaving and d < n_days - 1
+        day_work = (day_types[d] == "workday" and card.get("shift") == "rotating"
+                    and not night_shift_on(card, d, day_types))
+        if day_work and b.now() < base + 7 * H:
+            b.go(base + _clip_h(rng, 7.75, 0.5, 6.5, 9), *work, PLACE_WORK)
+            b.go(base + _clip_h(rng, 17.5, 0.6, 16, 20), *home, PLACE_HOME)
+        elif rng.random() < (0.4 if night else 0.6):
+            t = max(b.now() + 30 * MIN, base + rng.uniform(14.5, 16.5) * H)
+            target = _near(rng, places.poi_xy, *home, 3000)
+            b.go(t, *target, PLACE_POI)
+            b.go(b.now() + rng.uniform(60, 150) * MIN, *home, PLACE_HOME)
+        if leaving:
+            t_leave = max(b.now() + 30 * MIN, base + rng.uniform(8, 15) * H)
+            b.go(t_leave, *places.station_xy, PLACE_STATION)
+            b.vanish(b.now() + rng.uniform(15, 30) * MIN)
+        elif night:
+            b.go(max(b.now() + 30 * MIN, base + _clip_h(rng, 21.75, 0.4, 20.5, 22.75)),
+                 *work, PLACE_WORK)
+    b.vanish(n_days * DAY)
+    return b.segs
+
+
 def transit_itinerary(card: dict, places: Places, rng: np.random.Generator) -> list[tuple]:
     """Crossing the city on the highway (~100 km/h), sometimes with a short stop."""
     (xa, ya), (xb, yb) = places.highway
@@ -283,6 +342,8 @@ def itinerary(card: dict, seed: int, day_types: list[str], weekdays: list[int],
             if hsr and is_hsr_traveller(seed, card):
                 return hsr_itinerary(card, places, rng)
             return transit_itinerary(card, places, rng)
+        if card.get("shift") in ("night", "rotating"):  # region profile only
+            return shift_itinerary(card, day_types, weekdays, places, rng, n_days)
         return human_itinerary(card, day_types, weekdays, places, rng, n_days)
     rng = np.random.default_rng([seed, 4, int(card["card_idx"])])
     return machine_itinerary(card, places, rng, n_days)

@@ -540,8 +540,44 @@ def execute(spark, cfg: Config, month: dt.date, truth: Path) -> dict[str, Any]:
         il = catalog.read("screen_idle_land", month=key).toPandas()
         if len(il_truth) and len(il):
             result["screen_idle_land"] = ev.idle_land_errors(il, il_truth)
+    result["stays"] = stays_result(spark, cfg, month, truth)
+    result["non_human"] = ev.non_human_accuracy(hw, cards)
     result["targets_met"] = ev.verdict(result)
+    result["accuracy_table"] = ev.accuracy_table(result)
     return result
+
+
+def stays_result(spark, cfg: Config, month: dt.date, truth: Path) -> dict[str, Any] | None:
+    """Detected stays (the ``stays`` table) against truth/stays over the days of ``month``
+    fully inside the simulated period (not its first or last day; see
+    mobsig.synth.evaluate.stay_accuracy); None without truth/stays or such days."""
+    import pandas as pd
+    from pyspark.sql import functions as F
+
+    from mobsig.io.catalog import Catalog
+    from mobsig.synth import evaluate as ev
+
+    catalog = Catalog(spark, cfg.warehouse)
+    if not (truth / "stays").exists() or not catalog.exists("stays"):
+        return None
+    sc = cfg.synth
+    first = max(sc.start_date + dt.timedelta(days=1), month)
+    end = min(sc.start_date + dt.timedelta(days=sc.days - 1),
+              (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1))
+    if first >= end:
+        return None
+    days = [first + dt.timedelta(days=i) for i in range((end - first).days + 1)]
+    det = catalog.read("stays", dt=[d for d in days if d < end] + [end]).select(
+        "user_id", *[F.col(c).cast("timestamp_ntz").alias(c)
+                     for c in ("stay_start", "stay_end")], "lon", "lat").toPandas()
+    for c in ("stay_start", "stay_end"):
+        det[c] = det[c].astype("datetime64[ns]")
+    true = pd.read_parquet(truth / "stays")
+    for c in ("stay_start", "stay_end"):
+        true[c] = true[c].astype("datetime64[ns]")
+    cards = pd.read_parquet(truth / "cards.parquet")
+    return ev.stay_accuracy(det, true, cards, pd.Timestamp(first), pd.Timestamp(end),
+                            cfg.stays.tau_min * 60.0)
 
 
 def run(args: argparse.Namespace, cfg: Config, spark) -> int:

@@ -25,6 +25,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--days", type=int, help="days simulated (synth.days)")
     p.add_argument("--start", help="first day YYYY-MM-DD (synth.start_date)")
     p.add_argument("--seed", type=int, help="random seed (synth.seed)")
+    p.add_argument("--profile", choices=["city", "region"],
+                   help="synth.profile: city (the test city, default) or region (an "
+                        "independent region: 3-sector masts 150 m to 5 km apart, GCJ-02/BD-09 "
+                        "sites, night-shift workers, ...; mobsig.synth.region)")
     p.add_argument("--raw-format", choices=["csv", "parquet"], help="synth.raw_format")
     p.add_argument("--no-event-labels", action="store_true",
                    help="skip the per-event truth labels (big benchmarks)")
@@ -33,7 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def overrides(args: argparse.Namespace) -> list[str]:
     out = []
     for opt, key in (("people", "people"), ("days", "days"), ("start", "start_date"),
-                     ("seed", "seed"), ("raw_format", "raw_format")):
+                     ("seed", "seed"), ("raw_format", "raw_format"), ("profile", "profile")):
         value = getattr(args, opt, None)
         if value is not None:
             out.append(f"synth.{key}={value}")
