@@ -142,3 +142,33 @@ def test_a_single_step_prints_no_progress(monkeypatch, capsys):
     _fake_runs(monkeypatch, _Clock(), {"a": 1.0})
     run_tool.run_steps(_Spark(), None, [("a", Partition(), {})])
     assert capsys.readouterr().out == ""
+
+
+@pytest.mark.job
+def test_a_job_logs_its_stages_as_json(spark, tmp_path, json_logs, capsys):
+    """clean_stays on a tiny day: every stage boundary is a JSON line of the run, with the
+    counts the run already had (no Spark job is added to log them)."""
+    from mobsig.runner import run
+    from tests.conftest import make_config
+    from tests.factories import write_day_inputs
+    from tests.test_stays import DAY1, ec_frame, ec_row
+
+    cfg = make_config(tmp_path)
+    rows = [ec_row("u", DAY1, h, "a", 0) for h in (1, 2, 3, 9)]
+    write_day_inputs(spark, cfg, ec_frame(spark, rows))
+    capsys.readouterr()
+    res = run(spark, cfg, "clean_stays", day=DAY1, fresh_start=True)
+    got = [x for x in _json_lines(capsys.readouterr().err) if x.get("job") == "clean_stays"]
+    runs = {x.get("run") for x in got}
+    assert len(runs) == 1 and None not in runs
+    assert {x["part"] for x in got} == {"dt=2026-06-01"}
+    stages = [x["stage"] for x in got if "stage" in x]
+    assert {"read", "build", "reconcile", "gate", "write", "record"} <= set(stages)
+    assert stages.index("read") < stages.index("build") < stages.index("gate") \
+        < stages.index("write") < stages.index("record")
+    rec = next(x for x in got if x.get("stage") == "reconcile")
+    assert rec["table"] == "events_bronze" and rec["rows"] == 4 and rec["kept"] == 4
+    written = {x["table"]: x["rows"] for x in got if x.get("stage") == "write"}
+    assert written == {t: res.output_rows[t] for t in written}
+    assert written["stays"] == 1 and set(written) == set(res.output_rows)
+    assert next(x for x in got if x.get("stage") == "record")["status"] == "succeeded"
