@@ -5,6 +5,7 @@ stays flat where the record carry grows. Pure numpy/Arrow: no Spark."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import random
 
@@ -151,3 +152,34 @@ def test_state_round_trips_exactly():
     assert back == st and back.to_json() == st.to_json()
     with pytest.raises(ValueError, match="version"):
         SS.State.of('{"v": 99, "b_prev": 0}')
+
+
+def test_summaries_stand_for_the_same_records_as_the_record_carry():
+    """What daily_presence reads of an open run (first and last record, the number of
+    records and their plain mean position) is the same from the summaries as from the
+    records."""
+    rng = random.Random(5)
+    rows = [r + (None,) for u in range(40) for r in _user(rng, u, 1)]
+    rule = S.StayRule.of(30, 2.0, S.horizon_micros(D0 - dt.timedelta(days=1), TZ))
+    tbl = _table(sorted(rows, key=lambda r: (r[0], r[1], r[2])))
+
+    def runs(summary: bool) -> dict:
+        got = S._process(tbl, dataclasses.replace(rule, summary_carry=summary)).to_pylist()
+        out: dict = {}
+        for r in got:
+            if r["kind"] in (S.KIND_OPEN, S.KIND_STATE):
+                n = r["n_events"] if r["kind"] == S.KIND_STATE else 1
+                o = out.setdefault(r["user_id"], [10**18, 0, 0, 0.0, 0.0])
+                o[0] = min(o[0], r["t0_us"])
+                o[1] = max(o[1], r["t1_us"])
+                o[2] += n
+                o[3] += r["lon"] * n
+                o[4] += r["lat"] * n
+        return out
+
+    old, new = runs(False), runs(True)
+    assert len(old) > 20 and set(old) == set(new)
+    for u, o in old.items():
+        assert new[u][:3] == o[:3], u
+        assert new[u][3] / new[u][2] == pytest.approx(o[3] / o[2], rel=1e-12, abs=0)
+        assert new[u][4] / new[u][2] == pytest.approx(o[4] / o[2], rel=1e-12, abs=0)

@@ -56,9 +56,12 @@ class Acc:
     lat: float = 0.0
     cells: dict[str, float] = field(default_factory=dict)
     n: int = 0
+    plon: float = 0.0  # plain (unweighted) sums of lon and lat: daily_presence's mean
+    plat: float = 0.0
 
     def copy(self) -> Acc:
-        return Acc(self.w, self.x, self.y, self.lon, self.lat, dict(self.cells), self.n)
+        return Acc(self.w, self.x, self.y, self.lon, self.lat, dict(self.cells), self.n,
+                   self.plon, self.plat)
 
     def add(self, w: np.ndarray, x: np.ndarray, y: np.ndarray, lon: np.ndarray,
             lat: np.ndarray, cell: np.ndarray) -> Acc:
@@ -75,7 +78,8 @@ class Acc:
             c = str(c)
             cells[c] = seq(cells.get(c, 0.0), w[cell == c])
         return Acc(seq(self.w, w), seq(self.x, w * x), seq(self.y, w * y),
-                   seq(self.lon, w * lon), seq(self.lat, w * lat), cells, self.n + len(w))
+                   seq(self.lon, w * lon), seq(self.lat, w * lat), cells, self.n + len(w),
+                   seq(self.plon, lon), seq(self.plat, lat))
 
     def summary(self, t0: int, t1: int) -> Summary:
         """The stay these sums describe (as :func:`mobsig.stays.summarise_stays`)."""
@@ -85,13 +89,13 @@ class Acc:
 
     def to_json(self) -> dict[str, Any]:
         return {"w": self.w, "x": self.x, "y": self.y, "lon": self.lon, "lat": self.lat,
-                "cells": self.cells, "n": self.n}
+                "cells": self.cells, "n": self.n, "plon": self.plon, "plat": self.plat}
 
     @classmethod
     def of(cls, d: dict[str, Any]) -> Acc:
         return cls(float(d["w"]), float(d["x"]), float(d["y"]), float(d["lon"]),
                    float(d["lat"]), {str(k): float(v) for k, v in d["cells"].items()},
-                   int(d["n"]))
+                   int(d["n"]), float(d["plon"]), float(d["plat"]))
 
 
 @dataclass(frozen=True)
@@ -193,6 +197,16 @@ class State:
     open: Open | None = None
     tail: Tail | None = None
     chain: Chain | None = None
+
+    def records(self) -> tuple[int, float, float]:
+        """(number, plain mean lon, plain mean lat) of the records it summarises (the
+        chain's sums cover the open stay's records when both are there)."""
+        a = self.chain.acc if self.chain is not None else (
+            self.open.acc if self.open is not None else Acc())
+        n, plon, plat = a.n, a.plon, a.plat
+        if self.tail is not None:
+            n, plon, plat = n + 1, plon + self.tail.lon, plat + self.tail.lat
+        return n, (plon / n if n else float("nan")), (plat / n if n else float("nan"))
 
     @property
     def t_first(self) -> int:

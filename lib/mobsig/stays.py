@@ -113,8 +113,9 @@ KERNEL_INPUT = (USER_ID, T_US, CELL_ID, LON, LAT, X_M, Y_M, STAY_RADIUS_M)
 #: (the records of a run still open at the horizon that is shorter than tau, t0 = t1 = the
 #: record's time) and ``kind='open_stay'`` rows (one per user whose open stay, or last
 #: stay that may still merge, is carried as a summary: ``state``; t0 = its first record,
-#: t1 = its last, position and radius of its anchor, n_events = the records it stands
-#: for). With ``StayRule.summary_carry`` off every open record is an ``open`` row.
+#: t1 = its last, lon/lat the plain mean of its records, x/y and radius of its anchor,
+#: n_events = the records it stands for). With ``StayRule.summary_carry`` off every open
+#: record is an ``open`` row.
 KERNEL_OUTPUT = T.StructType([
     T.StructField(USER_ID, T.StringType(), False),
     T.StructField(KIND, T.StringType(), False),
@@ -499,22 +500,20 @@ class _Out:
             c = st.chain
             cols[T0_US].append(st.t_first)
             cols[T1_US].append(st.b_prev)
+            n_rec, mean_lon, mean_lat = st.records()
+            cols[LON].append(mean_lon)
+            cols[LAT].append(mean_lat)
             if anchor is not None:
-                cols[LON].append(st.tail.lon)
-                cols[LAT].append(st.tail.lat)
                 cols[X_M].append(anchor.x)
                 cols[Y_M].append(anchor.y)
                 cols[STAY_RADIUS_M].append(anchor.r)
                 cols[CELL_ID].append(st.tail.cell)
             else:
-                cols[LON].append(c.out.lon)
-                cols[LAT].append(c.out.lat)
                 cols[X_M].append(c.out.x)
                 cols[Y_M].append(c.out.y)
                 cols[STAY_RADIUS_M].append(c.r)
                 cols[CELL_ID].append(c.out.cell)
-            cols[N_EVENTS].append((c.acc.n if c is not None else 0)
-                                  + (anchor.acc.n + 1 if anchor is not None else 0))
+            cols[N_EVENTS].append(n_rec)
         self.add(**{USER_ID: users, KIND: [KIND_STATE] * len(sts), **cols,
                     STATE: [st.to_json() for st in sts]})
 
