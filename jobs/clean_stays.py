@@ -23,7 +23,9 @@ in (time, cell, ...) order
                to stays.gap_cap_h continues one), radius clip(stays.radius_spacing_factor x
                the cell's spacing_m, radius_dense_m, radius_sparse_m); IoT cards (most
                frequent TAC an IoT type: paths.tac_types, flags.iot_device_types) and heavy
-               users have none; a run open at midnight is carried to D+1 (stays_carry)
+               users have none; a stay open at midnight is carried to D+1 as ONE
+               summary row (stays_carry kind open_stay; a run still shorter than tau
+               as its records), from which D+1 goes on exactly
   moves        consecutive stays of a user at most stays.move_max_gap_h apart
 
 Every bronze row is accounted for (bronze = clean + duplicate + pingpong + drift +
@@ -73,7 +75,7 @@ def build(ctx: JobContext) -> list[Output]:
     prev = ctx.day - dt.timedelta(days=1)
     carry = ctx.detach(daily.previous_carry(ctx, ctx.read_optional("stays_carry", dt=prev),
                                             lambda: ctx.read_optional("events_clean", dt=prev)))
-    ctx.note_input("stays_carry", carry.count())  # open records + last stays read, once
+    ctx.note_input("stays_carry", carry.count())  # summaries, open records, last stays read, once
     tac = read_tac_types(ctx.spark, cfg) if cfg.paths.tac_types else None
     params = daily.PassParams.of(cfg, ctx.day, iot_tacs(tac, cfg.flags.iot_device_types))
     coarse = daily.coarse_sources(bronze)

@@ -1,8 +1,9 @@
 """The ``mobsig`` command: one subcommand per pipeline job (mobsig.pipeline) plus tools.
 
-Every subcommand takes ``--config FILE`` (YAML), ``--set section.key=value`` (repeatable)
-and ``--log-level``. Configuration and arguments are validated before Spark starts; an
-error prints one clear line and exits non-zero:
+Every subcommand takes ``--config FILE`` (YAML), ``--set section.key=value`` (repeatable),
+``--log-level`` and ``--log-format text|json`` (default ``$MOBSIG_LOG_FORMAT`` or text).
+Configuration and arguments are validated before Spark starts; an error prints one clear
+line and exits non-zero:
 
     2 configuration or arguments   3 machine not set up (jars)   4 input missing/corrupt
     5 schema mismatch              6 quality gate failed          1 anything else
@@ -22,7 +23,7 @@ from types import ModuleType
 from mobsig import __version__, pipeline
 from mobsig.config import Config, load_config
 from mobsig.errors import MobsigError
-from mobsig.logs import log_context, setup_logging
+from mobsig.logs import ENV_FORMAT, FORMATS, format_from_env, log_context, setup_logging
 
 log = logging.getLogger("mobsig")
 
@@ -42,6 +43,10 @@ def common_arguments(p: argparse.ArgumentParser) -> None:
                    help="override one parameter (repeatable), e.g. --set stays.tau_min=45")
     g.add_argument("--log-level", default="INFO",
                    choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="log verbosity")
+    g.add_argument("--log-format", choices=list(FORMATS), default=None,
+                   help="log lines on stderr: text (default) or json, one JSON object per "
+                        "line with time, level, logger, message, job, part, run and the "
+                        f"line's fields, for log shippers (default: ${ENV_FORMAT} or text)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -107,7 +112,12 @@ def run_tool(mod: ModuleType, args: argparse.Namespace, cfg: Config) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    setup_logging(args.log_level)
+    try:
+        fmt = format_from_env(args.log_format)
+    except ValueError as exc:
+        print(f"mobsig: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(args.log_level, fmt)
     spec = getattr(args, "_job", None)
     mod = getattr(args, "_tool", None)
     name = spec.name if spec else mod.NAME

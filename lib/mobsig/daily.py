@@ -3,7 +3,8 @@
 Driven by ``jobs/clean_stays.py``::
 
     bronze (dt=D) --broadcast join--> cell version valid on D (or none: unlocated)
-      + the open records carried from D-1 (stays_carry, kind open_record)
+      + what D-1 carried (stays_carry: kind open_stay, one summary row per open stay,
+        and kind open_record, the records of a run still shorter than tau)
     --> one repartition by user_id, one sort by (user_id, event_time, cell_id, event_type,
         imei_tac, home_region)
     --> one mapInArrow over whole users (:func:`pass_batches`):
@@ -58,6 +59,7 @@ NAME = "name"
 N = "n"
 IS_CARRY = "_is_carry"
 CARRY_RADIUS = "_carry_radius"
+CARRY_STATE = "_carry_state"
 
 #: the raw columns, in sort order (a total order on distinct rows)
 SORT_KEY = clean.RAW_KEY
@@ -66,7 +68,8 @@ EVENT_COLUMNS = (*clean.RAW_KEY, C.LON, C.LAT, C.X_M, C.Y_M, C.SPACING_M, C.SVC_
                  C.SVC_LAT, C.IS_HEAVY_USER, C.REGION)
 #: what the pass reads per row
 PASS_INPUT = (*clean.RAW_KEY, C.LON, C.LAT, C.X_M, C.Y_M, C.SPACING_M, C.SVC_LON,
-              C.SVC_LAT, C.IS_HSR, C.REGION, clean.COARSE_TIME, IS_CARRY, CARRY_RADIUS)
+              C.SVC_LAT, C.IS_HSR, C.REGION, clean.COARSE_TIME, IS_CARRY, CARRY_RADIUS,
+              CARRY_STATE)
 
 # counts the pass accumulates (``count`` rows); drop reasons use clean.DROP_REASONS' names
 KEPT = "kept"
@@ -105,6 +108,7 @@ PASS_OUTPUT = T.StructType([
     T.StructField(S.T1_US, T.LongType(), True),
     T.StructField(C.STAY_RADIUS_M, T.DoubleType(), True),
     T.StructField(C.N_EVENTS, T.IntegerType(), True),
+    T.StructField(S.STATE, T.StringType(), True),
     T.StructField(NAME, T.StringType(), True),
     T.StructField(N, T.LongType(), True),
 ])
@@ -120,12 +124,14 @@ class PassParams:
     iot_tacs: frozenset[str] | None  # None: no TAC table (no card is IoT)
 
     @classmethod
-    def of(cls, cfg: Config, day: dt.date, iot_tacs: frozenset[str] | None) -> PassParams:
-        """The pass of ``day`` with the clean.* and stays.* settings of ``cfg``."""
+    def of(cls, cfg: Config, day: dt.date, iot_tacs: frozenset[str] | None,
+           summary_carry: bool = True) -> PassParams:
+        """The pass of ``day`` with the clean.* and stays.* settings of ``cfg``
+        (``summary_carry`` off: the record carry, the reference for tests and the bench)."""
         st = cfg.stays
         return cls(cfg.clean, S.StayRule.of(st.tau_min, st.gap_cap_h,
                                             S.horizon_micros(day, cfg.run.timezone),
-                                            st.max_open_h),
+                                            st.max_open_h, summary_carry),
                    S.StayRadius(st.radius_spacing_factor, st.radius_dense_m,
                                 st.radius_sparse_m), iot_tacs)
 
@@ -220,7 +226,8 @@ def _fold_input(rows: pa.Table, radius: S.StayRadius) -> pa.Table:
         C.CELL_ID: rows.column(C.CELL_ID),
         C.LON: rows.column(C.SVC_LON), C.LAT: rows.column(C.SVC_LAT),
         C.X_M: rows.column(C.X_M), C.Y_M: rows.column(C.Y_M),
-        C.STAY_RADIUS_M: pa.array(r, pa.float64())})
+        C.STAY_RADIUS_M: pa.array(r, pa.float64()),
+        S.STATE: rows.column(CARRY_STATE)})
 
 
 def _event_batch(kept: pa.Table, heavy: np.ndarray, schema: pa.Schema) -> pa.RecordBatch:
@@ -304,10 +311,14 @@ def pass_input(bronze: DataFrame, cells_on_day: DataFrame, carry: DataFrame,
     coarse = (F.col(C.SOURCE_FILE).isin(list(coarse_files)) if coarse_files
               else F.lit(False)).alias(clean.COARSE_TIME)
     events = located.select(*[c for c in PASS_INPUT
-                              if c not in (IS_CARRY, CARRY_RADIUS, clean.COARSE_TIME)],
+                              if c not in (IS_CARRY, CARRY_RADIUS, CARRY_STATE,
+                                           clean.COARSE_TIME)],
                             coarse, F.lit(False).alias(IS_CARRY),
-                            F.lit(None).cast("double").alias(CARRY_RADIUS))
-    open_rec = carry.where(F.col(KIND) == S.CARRY_OPEN)
+                            F.lit(None).cast("double").alias(CARRY_RADIUS),
+                            F.lit(None).cast("string").alias(CARRY_STATE))
+    open_rec = carry.where(F.col(KIND).isin(S.CARRY_OPEN, S.CARRY_STATE))
+    state = (F.col(S.STATE) if S.STATE in carry.columns
+             else F.lit(None).cast("string")).alias(CARRY_STATE)
     null = {c: F.lit(None).cast("string") for c in (C.EVENT_TYPE, C.IMEI_TAC, C.HOME_REGION,
                                                       C.REGION)}
     carried = open_rec.select(
@@ -318,7 +329,7 @@ def pass_input(bronze: DataFrame, cells_on_day: DataFrame, carry: DataFrame,
         F.col(C.LON).alias(C.SVC_LON), F.col(C.LAT).alias(C.SVC_LAT),
         F.lit(False).alias(C.IS_HSR), null[C.REGION].alias(C.REGION),
         F.lit(False).alias(clean.COARSE_TIME), F.lit(True).alias(IS_CARRY),
-        F.col(C.STAY_RADIUS_M).alias(CARRY_RADIUS))
+        F.col(C.STAY_RADIUS_M).alias(CARRY_RADIUS), state)
     return events.unionByName(carried)
 
 
@@ -370,7 +381,7 @@ def events_of(passed: DataFrame) -> DataFrame:
 
 def fold_of(passed: DataFrame) -> DataFrame:
     """The fold's output rows (:data:`mobsig.stays.KERNEL_OUTPUT`)."""
-    return passed.where(F.col(KIND).isin(S.KIND_STAY, S.KIND_OPEN)).select(
+    return passed.where(F.col(KIND).isin(S.KIND_STAY, S.KIND_OPEN, S.KIND_STATE)).select(
         *S.KERNEL_OUTPUT.names)
 
 

@@ -42,7 +42,7 @@ from pyspark.sql import functions as F
 from mobsig import columns as C
 from mobsig import privacy
 from mobsig.population import assign_units, overall_factor, user_weights, with_grid
-from mobsig.stays import CARRY_OPEN
+from mobsig.stays import CARRY_OPEN, CARRY_STATE
 
 PRESENT = "present"
 UNKNOWN = "unknown"
@@ -89,8 +89,10 @@ def stays_for_days(stays: DataFrame, carry: DataFrame, days: Sequence[dt.date],
     A stay is stored on the day whose run closed it, so the stays overlapping day d are
     the closed ``stays`` stored on d or d+1, plus the runs still open at the end of d+1
     (of d when ``carry`` has no row of d+1: the next day has not run), from the
-    ``stays_carry`` rows (``kind`` open_record: the records of the run so far) taken as a
-    stay from the first to the last record at the mean position of the records, once it
+    ``stays_carry`` rows (``kind`` open_record: the records of a run so far; open_stay: the
+    summary of an open stay, standing for ``n_events`` records from ``stay_start`` to
+    ``event_time`` at the plain mean of their positions) taken as a stay from the first to
+    the last record at the mean position of the records, once it
     lasts ``tau_min`` minutes (a stay by the stay rule if it ended now). Never an earlier
     day's carry: its open runs were closed or carried on by the later run. ``stays`` and
     ``carry`` are the rows read for the days and the day after the last one; a stay
@@ -100,11 +102,17 @@ def stays_for_days(stays: DataFrame, carry: DataFrame, days: Sequence[dt.date],
     closed = (stays.select(*cols, F.explode(F.array(F.col(C.DT), F.date_sub(C.DT, 1)))
                            .alias(C.KEY_DATE))
               .where(F.col(C.KEY_DATE).isin(ds)))
-    open_rows = carry.where(F.col(C.CARRY_KIND) == CARRY_OPEN)
+    summary = F.col(C.CARRY_KIND) == F.lit(CARRY_STATE)
+    n_rec = (F.when(summary, F.col(C.N_EVENTS)).otherwise(F.lit(1)).cast("double")
+             if C.N_EVENTS in carry.columns else F.lit(1.0))
+    first = (F.when(summary, F.col(C.STAY_START)).otherwise(F.col(C.EVENT_TIME))
+             if C.N_EVENTS in carry.columns else F.col(C.EVENT_TIME))
+    open_rows = (carry.where(F.col(C.CARRY_KIND).isin(CARRY_OPEN, CARRY_STATE))
+                 .withColumns({"_n": n_rec, "_first": first}))
     # days d whose next day has carry rows (its run happened)
     has_next = (open_rows.select(F.date_sub(C.DT, 1).alias(C.KEY_DATE)).distinct()
                 .withColumn("_has_next", F.lit(True)))
-    tagged = (open_rows.select(C.USER_ID, C.EVENT_TIME, C.LON, C.LAT, C.DT,
+    tagged = (open_rows.select(C.USER_ID, C.EVENT_TIME, "_first", "_n", C.LON, C.LAT, C.DT,
                                F.explode(F.array(F.date_sub(C.DT, 1), F.col(C.DT)))
                                .alias(C.KEY_DATE))
               .where(F.col(C.KEY_DATE).isin(ds))
@@ -112,8 +120,9 @@ def stays_for_days(stays: DataFrame, carry: DataFrame, days: Sequence[dt.date],
     latest = ((F.col(C.DT) == F.date_add(C.KEY_DATE, 1))
               | ((F.col(C.DT) == F.col(C.KEY_DATE)) & F.col("_has_next").isNull()))
     runs = (tagged.where(latest).groupBy(C.KEY_DATE, C.USER_ID)
-            .agg(F.min(C.EVENT_TIME).alias(C.STAY_START), F.max(C.EVENT_TIME).alias(C.STAY_END),
-                 F.avg(C.LON).alias(C.LON), F.avg(C.LAT).alias(C.LAT)))
+            .agg(F.min("_first").alias(C.STAY_START), F.max(C.EVENT_TIME).alias(C.STAY_END),
+                 (F.sum(F.col(C.LON) * F.col("_n")) / F.sum("_n")).alias(C.LON),
+                 (F.sum(F.col(C.LAT) * F.col("_n")) / F.sum("_n")).alias(C.LAT)))
     long_enough = (F.unix_seconds(F.col(C.STAY_END)) - F.unix_seconds(F.col(C.STAY_START))
                    >= F.lit(float(tau_min) * 60.0))
     return closed.unionByName(runs.where(long_enough).select(*cols, C.KEY_DATE))

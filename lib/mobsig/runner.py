@@ -11,7 +11,10 @@ A pipeline job (``jobs/<name>.py``, declared in :mod:`mobsig.pipeline`) is a mod
 InputError naming the job that writes it), calls pure lib transforms, reconciles row
 counts (``ctx.reconcile``) and runs ratio gates on job-level metrics (``ctx.check``); it
 returns the outputs. The runner then gates every output (schema structure + its suite)
-and, only when all pass, replaces each output's partition (atomic Delta commits). Every
+and, only when all pass, replaces each output's partition (atomic Delta commits). Each
+stage boundary is logged (``stage`` read, build, reconcile, gate, write, record) with the
+row counts already known there (the reconciliation's and the gates' own aggregates: the
+log adds no Spark job). Every
 run of a partition leaves a ``started`` row in the ``runs`` table when it begins and an
 end row whether it succeeds or fails (a killed run: only the first), and returns a typed
 :class:`JobResult`. The end row holds the run's lineage: for every table
@@ -42,7 +45,7 @@ from mobsig import jobargs
 from mobsig.config import Config
 from mobsig.errors import ConfigError, DataQualityError, InputError, spark_failure
 from mobsig.io.catalog import Catalog, PartitionSpec
-from mobsig.logs import log_context, new_run_id
+from mobsig.logs import fields, log_context, new_run_id
 from mobsig.pipeline import Job, job
 from mobsig.quality import GateResult, run_gate
 from mobsig.runs import RunRecord, recording, write_record
@@ -247,10 +250,16 @@ class JobContext:
         for label in lineage.labels_read(w.kind, spec, self._runs.labels(w.name)):
             seen[label] = self._runs.fact(table, label)
 
+    def _log_read(self, table: str, spec: dict[str, Any]) -> None:
+        where = " ".join(f"{k}={v}" for k, v in spec.items() if v is not None)
+        self.log.info("stage read: %s%s", table, f" {where}" if where else "",
+                      extra=fields(stage="read", table=table))
+
     def read(self, table: str, **spec: Any) -> DataFrame:
         """The table (only the partitions in ``spec``); InputError when it does not exist."""
         self._declared(table)
         self._note_read(table, spec)
+        self._log_read(table, spec)
         if not self.catalog.exists(table):
             from mobsig.pipeline import writer_of
 
@@ -264,6 +273,7 @@ class JobContext:
         """The table, or None when it does not exist yet."""
         self._declared(table)
         self._note_read(table, spec)
+        self._log_read(table, spec)
         return self.catalog.read(table, **spec) if self.catalog.exists(table) else None
 
     # caching, counts, facts
@@ -337,9 +347,12 @@ class JobContext:
             raise DataQualityError(
                 f"{self.spec.name} {self.label}: rows do not reconcile: {source} {n_in} != "
                 f"kept {kept} + removed {removed} = {total}; nothing written")
-        self.log.info("%s %s: %s %d = kept %d + %s", self.spec.name, self.label, source,
-                      n_in, kept, " + ".join(f"{k} {v}" for k, v in removed.items() if v)
-                      or "0 removed")
+        self.log.info("stage reconcile: %s %s: %s %d = kept %d + %s", self.spec.name,
+                      self.label, source, n_in, kept,
+                      " + ".join(f"{k} {v}" for k, v in removed.items() if v)
+                      or "0 removed",
+                      extra=fields(stage="reconcile", table=source, rows=n_in, kept=kept,
+                                   removed={k: v for k, v in removed.items() if v}))
         return Ledger(n_in, kept, removed, kept_by)
 
     def check(self, suite: str, metrics: dict[str, float | int], *,
@@ -460,10 +473,17 @@ def gate_all_then_write(catalog: Catalog, outputs: list[Output], *,
                 if res.digest is not None:
                     result.digests[o.table] = res.digest
             rows[o.table] = int(res.metrics["n_rows"])
+            log.info("stage gate: %s passed (%s), %d rows", o.table,
+                     (o.suite or o.table) if o.gated else "schema only", rows[o.table],
+                     extra=fields(stage="gate", table=o.table, rows=rows[o.table]))
         for o, out in staged:
             if o.partition is None:
                 raise AssertionError(f"output {o.table}: no partition given")
+            t_write = time.monotonic()
             catalog.write(out, o.table, o.partition)
+            log.info("stage write: %s %d rows (%.1fs)", o.table, rows[o.table],
+                     time.monotonic() - t_write,
+                     extra=fields(stage="write", table=o.table, rows=rows[o.table]))
             if result is not None:
                 result.output_rows[o.table] = rows[o.table]
     finally:
@@ -547,7 +567,11 @@ def run_partition(spark: Any, cfg: Config, name: str, part: Partition,
                          cfg.run.window_days, scaled)
         token = _CURRENT.set(ctx)
         try:
+            t_build = time.monotonic()
             outputs = mod.build(ctx)
+            ctx.log.info("stage build: %d outputs (%s) in %.1fs", len(outputs),
+                         ", ".join(o.table for o in outputs), time.monotonic() - t_build,
+                         extra=fields(stage="build", tables=[o.table for o in outputs]))
             ctx.gate_and_write(outputs)
         except Exception as exc:
             known = spark_failure(exc, f"{name} {part.label}")
@@ -564,7 +588,9 @@ def run_partition(spark: Any, cfg: Config, name: str, part: Partition,
             rec.output_rows.update({f"removed_{k}": v for k, v in res.removed.items() if v})
             rec.gates.extend(res.gates)
             ctx.release()
-    log.info("%s (%.1fs)", res.line(), time.monotonic() - t0)
+    log.info("%s (%.1fs)", res.line(), time.monotonic() - t0,
+             extra=fields(input_rows=res.input_rows, output_rows=res.output_rows,
+                          seconds=round(time.monotonic() - t0, 1)))
     return res
 
 

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from mobsig import __version__
+from mobsig.logs import fields
 
 log = logging.getLogger(__name__)
 
@@ -143,16 +144,17 @@ def recording(job: str, run_id: str, config_digest: str, partition: str,
         raise
     finally:
         rec.ended_at = dt.datetime.now()
-        log.info("run %s %s %s in %.1fs; in=%s out=%s gates=%s", rec.job, rec.partition or "-",
-                 rec.status, time.monotonic() - rec.t0, rec.input_rows, rec.output_rows,
-                 [("ok" if g.get("success") else "NOT_CHECKED" if g.get("success") is None
-                   else "FAILED") + ":" + str(g.get("suite"))
-                  for g in rec.gates])
         if sink is not None:
             try:
                 sink(rec)
             except Exception as exc:  # noqa: BLE001 - never mask the job's outcome
                 log.error("could not record run %s: %s", rec.run_id, exc)
+        log.info("stage record: run %s %s %s in %.1fs; in=%s out=%s gates=%s", rec.job,
+                 rec.partition or "-", rec.status, time.monotonic() - rec.t0,
+                 rec.input_rows, rec.output_rows,
+                 [("ok" if g.get("success") else "NOT_CHECKED" if g.get("success") is None
+                   else "FAILED") + ":" + str(g.get("suite")) for g in rec.gates],
+                 extra=fields(stage="record", status=rec.status, recorded=sink is not None))
 
 
 def write_record(catalog: Any, rec: RunRecord) -> None:

@@ -69,9 +69,14 @@ def local_jars(cfg: Config) -> list[str]:
 
 
 def _log4j_file() -> str:
+    """Spark's JVM log configuration: the json one when mobsig logs json
+    (:func:`mobsig.logs.log_format`)."""
     from importlib import resources
 
-    return str(resources.files("mobsig").joinpath("data/log4j2.properties"))
+    from mobsig.logs import log_format
+
+    name = "log4j2-json.properties" if log_format() == "json" else "log4j2.properties"
+    return str(resources.files("mobsig").joinpath(f"data/{name}"))
 
 
 def session_conf(cfg: Config, app_name: str) -> dict[str, str]:

@@ -99,13 +99,23 @@ KIND_STAY = "stay"
 KIND_OPEN = "open"
 CARRY_OPEN = "open_record"
 CARRY_LAST = "last_stay"
+#: one summary row per open stay (kernel output kind and carry kind; mobsig.stay_state)
+CARRY_STATE = "open_stay"
+KIND_STATE = CARRY_STATE
+#: the summary's state (JSON, :class:`mobsig.stay_state.State`) on kernel rows
+STATE = "state"
 
 #: Columns the kernel reads, in this order (t_us = event time in epoch microseconds).
 KERNEL_INPUT = (USER_ID, T_US, CELL_ID, LON, LAT, X_M, Y_M, STAY_RADIUS_M)
 
 #: What the kernel emits: ``kind='stay'`` rows (one per closed stay: t0/t1 = first/last
-#: record, duration-weighted lon/lat/x/y, dominant cell, n_events) and ``kind='open'`` rows
-#: (the records of a run still open at the horizon, t0 = t1 = the record's time).
+#: record, duration-weighted lon/lat/x/y, dominant cell, n_events), ``kind='open'`` rows
+#: (the records of a run still open at the horizon that is shorter than tau, t0 = t1 = the
+#: record's time) and ``kind='open_stay'`` rows (one per user whose open stay, or last
+#: stay that may still merge, is carried as a summary: ``state``; t0 = its first record,
+#: t1 = its last, lon/lat the plain mean of its records, x/y and radius of its anchor,
+#: n_events = the records it stands for). With ``StayRule.summary_carry`` off every open
+#: record is an ``open`` row.
 KERNEL_OUTPUT = T.StructType([
     T.StructField(USER_ID, T.StringType(), False),
     T.StructField(KIND, T.StringType(), False),
@@ -118,6 +128,7 @@ KERNEL_OUTPUT = T.StructType([
     T.StructField(STAY_RADIUS_M, T.DoubleType(), True),
     T.StructField(CELL_ID, T.StringType(), False),
     T.StructField(N_EVENTS, T.IntegerType(), False),
+    T.StructField(STATE, T.StringType(), True),
 ])
 _ARROW_OUT = pa.schema([
     pa.field(USER_ID, pa.string(), False), pa.field(KIND, pa.string(), False),
@@ -125,7 +136,7 @@ _ARROW_OUT = pa.schema([
     pa.field(LON, pa.float64(), False), pa.field(LAT, pa.float64(), False),
     pa.field(X_M, pa.float64(), False), pa.field(Y_M, pa.float64(), False),
     pa.field(STAY_RADIUS_M, pa.float64(), True), pa.field(CELL_ID, pa.string(), False),
-    pa.field(N_EVENTS, pa.int32(), False),
+    pa.field(N_EVENTS, pa.int32(), False), pa.field(STATE, pa.string(), True),
 ])
 
 #: Stay columns used between the transforms (the stays table plus metric x/y for moves).
@@ -143,15 +154,19 @@ class StayRule:
     # a stay open at the horizon that started more than this before it is closed, not
     # carried (stays.max_open_h); None: no cap
     max_open_us: int | None = None
+    # carry one summary row per open stay (mobsig.stay_state) instead of its records;
+    # off: the record carry, kept as the reference the summary is tested against
+    summary_carry: bool = True
 
     @classmethod
     def of(cls, tau_min: float, gap_cap_h: float, horizon_us: int,
-           max_open_h: float | None = None) -> StayRule:
+           max_open_h: float | None = None, summary_carry: bool = True) -> StayRule:
         tau_us = int(round(tau_min * 60e6))
         if tau_us <= 0:
             raise ValueError(f"tau must be positive, got {tau_min} min")
         return cls(tau_us, int(round(gap_cap_h * 3600e6)), int(horizon_us),
-                   None if max_open_h is None else int(round(max_open_h * 3600e6)))
+                   None if max_open_h is None else int(round(max_open_h * 3600e6)),
+                   summary_carry)
 
     def too_old(self, t0_us: int) -> bool:
         """A stay that started at ``t0_us`` is too old to be carried past the horizon."""
@@ -201,6 +216,9 @@ class Segments:
     stay_end: np.ndarray
     open_start: np.ndarray  # per user with an open run: its first record
     open_end: np.ndarray
+    # per open run: it is a stay (lasts tau, may grow past the horizon) rather than a run
+    # still shorter than tau whose anchor may yet slide (None: not told)
+    open_stay: np.ndarray | None = None
 
 
 def _ranks(k: np.ndarray) -> np.ndarray:
@@ -228,7 +246,7 @@ def find_stays(new_user: np.ndarray, t_us: np.ndarray, x: np.ndarray, y: np.ndar
     n = len(t_us)
     empty = np.zeros(0, dtype=np.int64)
     if n == 0:
-        return Segments(empty, empty, empty, empty)
+        return Segments(empty, empty, empty, empty, np.zeros(0, dtype=bool))
     t_us = np.asarray(t_us, dtype=np.int64)
     idx = np.arange(n, dtype=np.int64)
     new_user = np.asarray(new_user, dtype=bool).copy()
@@ -276,6 +294,7 @@ def find_stays(new_user: np.ndarray, t_us: np.ndarray, x: np.ndarray, y: np.ndar
     e_out: list[int] = []
     o_start: list[int] = []
     o_end: list[int] = []
+    o_stay: list[bool] = []
     p = 0
     while p < n:
         u = int(uid[p])
@@ -285,6 +304,7 @@ def find_stays(new_user: np.ndarray, t_us: np.ndarray, x: np.ndarray, y: np.ndar
         if q < c:  # the fold reaches a short run that may still grow: carry it
             o_start.append(q)
             o_end.append(ue)
+            o_stay.append(False)
             p = ue
             continue
         if c == ue:
@@ -302,13 +322,15 @@ def find_stays(new_user: np.ndarray, t_us: np.ndarray, x: np.ndarray, y: np.ndar
             # rule.max_open_us is closed here, ending at its last record)
             o_start.append(c)
             o_end.append(ue)
+            o_stay.append(True)
             p = ue
             continue
         s_out.append(c)
         e_out.append(e)
         p = e
     as_arr = lambda v: np.asarray(v, dtype=np.int64)  # noqa: E731
-    return Segments(as_arr(s_out), as_arr(e_out), as_arr(o_start), as_arr(o_end))
+    return Segments(as_arr(s_out), as_arr(e_out), as_arr(o_start), as_arr(o_end),
+                    np.asarray(o_stay, dtype=bool))
 
 
 def _weights(start: np.ndarray, end: np.ndarray, t_us: np.ndarray
@@ -367,7 +389,8 @@ def merge_stays(seg: Segments, new_user: np.ndarray, t_us: np.ndarray, x: np.nda
                & (rule.horizon_us - t_us[m_end - 1] <= rule.gap_cap_us))
     open_start = seg.open_start.copy()
     open_start[np.searchsorted(o_uid, g_uid[carried])] = m_start[carried]
-    return Segments(m_start[~carried], m_end[~carried], open_start, seg.open_end)
+    return Segments(m_start[~carried], m_end[~carried], open_start, seg.open_end,
+                    seg.open_stay)
 
 
 @dataclass(frozen=True)
@@ -414,10 +437,106 @@ def summarise_stays(start: np.ndarray, end: np.ndarray, t_us: np.ndarray, lon: n
 
 
 def _process(tbl: pa.Table, rule: StayRule) -> pa.RecordBatch | None:
-    """Run the fold on a table of complete users (sorted) and build the output batch."""
+    """Run the fold on a table of complete users (sorted) and build the output batch.
+
+    Rows with a ``state`` (a carried summary, :mod:`mobsig.stay_state`) continue their
+    user's fold from it (:func:`mobsig.stay_state.fold_user`, one call per such user); the
+    other users are folded together, vectorised; with ``rule.summary_carry`` the open part
+    of each of those is then turned into its summary."""
+    from mobsig import stay_state as SS
+
     n = tbl.num_rows
     if n == 0:
         return None
+    states: dict[str, SS.State] = {}
+    if STATE in tbl.schema.names and tbl.column(STATE).null_count < n:
+        has = pc.is_valid(tbl.column(STATE))
+        st_rows = tbl.filter(has)
+        for u, text in zip(st_rows.column(USER_ID).to_pylist(),
+                           st_rows.column(STATE).to_pylist(), strict=True):
+            states[u] = SS.State.of(text)
+        tbl = tbl.filter(pc.invert(has))
+        if states:
+            mine = pc.is_in(tbl.column(USER_ID), pa.array(sorted(states), pa.string()))
+            stated, tbl = tbl.filter(mine), tbl.filter(pc.invert(mine))
+        n = tbl.num_rows
+    out = _Out()
+    if n:
+        _fold_vectorised(tbl, rule, out)
+    if states:
+        _fold_stated(stated, states, rule, out)
+    return out.batch()
+
+
+class _Out:
+    """The kernel's output rows, gathered column-wise."""
+
+    def __init__(self) -> None:
+        self.cols: dict[str, list] = {f.name: [] for f in _ARROW_OUT}
+
+    def add(self, **cols) -> None:
+        m = len(cols[USER_ID])
+        for k in self.cols:
+            v = cols.get(k)
+            self.cols[k].append(pa.nulls(m, _ARROW_OUT.field(k).type) if v is None
+                                else pa.array(v, _ARROW_OUT.field(k).type)
+                                if not isinstance(v, (pa.Array, pa.ChunkedArray)) else v)
+
+    def summaries(self, users: list[str], ss: list) -> None:
+        if ss:
+            self.add(**{USER_ID: users, KIND: [KIND_STAY] * len(ss),
+                        T0_US: [s.t0 for s in ss], T1_US: [s.t1 for s in ss],
+                        LON: [s.lon for s in ss], LAT: [s.lat for s in ss],
+                        X_M: [s.x for s in ss], Y_M: [s.y for s in ss],
+                        CELL_ID: [s.cell for s in ss], N_EVENTS: [s.n for s in ss]})
+
+    def states(self, users: list[str], sts: list) -> None:
+        if not sts:
+            return
+        cols: dict[str, list] = {k: [] for k in (T0_US, T1_US, LON, LAT, X_M, Y_M,
+                                                 STAY_RADIUS_M, CELL_ID, N_EVENTS)}
+        for st in sts:
+            anchor = st.open if st.open is not None else None
+            c = st.chain
+            cols[T0_US].append(st.t_first)
+            cols[T1_US].append(st.b_prev)
+            n_rec, mean_lon, mean_lat = st.records()
+            cols[LON].append(mean_lon)
+            cols[LAT].append(mean_lat)
+            if anchor is not None:
+                cols[X_M].append(anchor.x)
+                cols[Y_M].append(anchor.y)
+                cols[STAY_RADIUS_M].append(anchor.r)
+                cols[CELL_ID].append(st.tail.cell)
+            else:
+                cols[X_M].append(c.out.x)
+                cols[Y_M].append(c.out.y)
+                cols[STAY_RADIUS_M].append(c.r)
+                cols[CELL_ID].append(c.out.cell)
+            cols[N_EVENTS].append(n_rec)
+        self.add(**{USER_ID: users, KIND: [KIND_STATE] * len(sts), **cols,
+                    STATE: [st.to_json() for st in sts]})
+
+    def batch(self) -> pa.RecordBatch | None:
+        if not self.cols[USER_ID]:
+            return None
+        arrays = [pa.concat_arrays([a.combine_chunks() if isinstance(a, pa.ChunkedArray)
+                                    else a for a in self.cols[f.name]]) for f in _ARROW_OUT]
+        return pa.RecordBatch.from_arrays(arrays, schema=_ARROW_OUT)
+
+
+def _user_rows(t, x, y, r, lon, lat, cells, lo: int, hi: int):
+    from mobsig.stay_state import Rows
+
+    return Rows(t[lo:hi], x[lo:hi], y[lo:hi], r[lo:hi], lon[lo:hi], lat[lo:hi],
+                cells[lo:hi])
+
+
+def _fold_vectorised(tbl: pa.Table, rule: StayRule, out: _Out) -> None:
+    """The fold of users without a carried summary, all at once."""
+    from mobsig import stay_state as SS
+
+    n = tbl.num_rows
     users = tbl.column(USER_ID)
     new_user = np.ones(n, dtype=bool)
     if n > 1:
@@ -434,29 +553,85 @@ def _process(tbl: pa.Table, rule: StayRule) -> pa.RecordBatch | None:
     cell_names, cell_code = np.unique(cells, return_inverse=True)
     s = summarise_stays(merged.stay_start, merged.stay_end, t, lon, lat, x, y, cell_code)
     m = len(s.t0_us)
-    o_len = merged.open_end - merged.open_start
-    o_rows = np.repeat(merged.open_start, o_len) + _ranks(o_len)
-    n_open = len(o_rows)
-    if m + n_open == 0:
-        return None
-    user_rows = np.concatenate([merged.stay_start, o_rows])
-    cols = {
-        USER_ID: pc.take(users, pa.array(user_rows)).combine_chunks(),
-        KIND: pa.array([KIND_STAY] * m + [KIND_OPEN] * n_open, pa.string()),
-        T0_US: pa.array(np.concatenate([s.t0_us, t[o_rows]]), pa.int64()),
-        T1_US: pa.array(np.concatenate([s.t1_us, t[o_rows]]), pa.int64()),
-        LON: pa.array(np.concatenate([s.lon, lon[o_rows]])),
-        LAT: pa.array(np.concatenate([s.lat, lat[o_rows]])),
-        X_M: pa.array(np.concatenate([s.x, x[o_rows]])),
-        Y_M: pa.array(np.concatenate([s.y, y[o_rows]])),
-        STAY_RADIUS_M: pa.array(np.concatenate([np.full(m, np.nan), r[o_rows]]),
-                                mask=np.r_[np.ones(m, bool), np.zeros(n_open, bool)]),
-        CELL_ID: pa.array(np.concatenate([cell_names[s.cell_code], cells[o_rows]]),
-                          pa.string()),
-        N_EVENTS: pa.array(np.concatenate([s.n_events, np.ones(n_open, np.int64)]),
-                           pa.int32()),
-    }
-    return pa.RecordBatch.from_arrays([cols[f.name] for f in _ARROW_OUT], schema=_ARROW_OUT)
+    if m:
+        out.add(**{USER_ID: pc.take(users, pa.array(merged.stay_start)),
+                   KIND: [KIND_STAY] * m, T0_US: s.t0_us, T1_US: s.t1_us, LON: s.lon,
+                   LAT: s.lat, X_M: s.x, Y_M: s.y, CELL_ID: cell_names[s.cell_code],
+                   N_EVENTS: s.n_events})
+    o_start, o_end = merged.open_start, merged.open_end
+    if rule.summary_carry and len(o_start):
+        # each open part as its summary (a short run: its records), from its records
+        keep_s: list[int] = []
+        keep_e: list[int] = []
+        st_users: list[str] = []
+        sts: list = []
+        for a, b in zip(o_start.tolist(), o_end.tolist(), strict=True):
+            f = SS.fold_user(None, _user_rows(t, x, y, r, lon, lat, cells, a, b), rule)
+            if f.stays:
+                raise AssertionError("stay kernel: a carried run closed a stay on itself")
+            if f.state is not None:
+                st_users.append(users[a].as_py())
+                sts.append(f.state)
+            if f.raw_from is not None:
+                keep_s.append(a + f.raw_from)
+                keep_e.append(b)
+        out.states(st_users, sts)
+        o_start = np.asarray(keep_s, dtype=np.int64)
+        o_end = np.asarray(keep_e, dtype=np.int64)
+    o_len = o_end - o_start
+    o_rows = np.repeat(o_start, o_len) + _ranks(o_len)
+    if len(o_rows):
+        _open_rows(out, users, o_rows, t, lon, lat, x, y, r, cells)
+
+
+def _open_rows(out: _Out, users, o_rows: np.ndarray, t, lon, lat, x, y, r, cells) -> None:
+    k = len(o_rows)
+    out.add(**{USER_ID: pc.take(users, pa.array(o_rows)), KIND: [KIND_OPEN] * k,
+               T0_US: t[o_rows], T1_US: t[o_rows], LON: lon[o_rows], LAT: lat[o_rows],
+               X_M: x[o_rows], Y_M: y[o_rows], STAY_RADIUS_M: r[o_rows],
+               CELL_ID: cells[o_rows].astype(object), N_EVENTS: np.ones(k, np.int32)})
+
+
+def _fold_stated(tbl: pa.Table, states: dict, rule: StayRule, out: _Out) -> None:
+    """The fold of the users with a carried summary, one call each (users without a
+    record of the day too: their open stay closes)."""
+    from mobsig import stay_state as SS
+
+    n = tbl.num_rows
+    users_col = tbl.column(USER_ID)
+    u = users_col.to_numpy(zero_copy_only=False) if n else np.zeros(0, dtype=object)
+    t = tbl.column(T_US).to_numpy().astype(np.int64) if n else np.zeros(0, np.int64)
+    x = tbl.column(X_M).to_numpy().astype(np.float64) if n else np.zeros(0)
+    y = tbl.column(Y_M).to_numpy().astype(np.float64) if n else np.zeros(0)
+    r = tbl.column(STAY_RADIUS_M).to_numpy().astype(np.float64) if n else np.zeros(0)
+    lon = tbl.column(LON).to_numpy().astype(np.float64) if n else np.zeros(0)
+    lat = tbl.column(LAT).to_numpy().astype(np.float64) if n else np.zeros(0)
+    cells = (tbl.column(CELL_ID).to_numpy(zero_copy_only=False) if n
+             else np.zeros(0, dtype=object))
+    bounds: dict[str, tuple[int, int]] = {}
+    if n:
+        starts = np.flatnonzero(np.r_[True, u[1:] != u[:-1]])
+        ends = np.r_[starts[1:], n]
+        bounds = {str(u[a]): (int(a), int(b)) for a, b in zip(starts, ends, strict=True)}
+    st_users: list[str] = []
+    sts: list = []
+    stay_users: list[str] = []
+    stays: list = []
+    raw: list[np.ndarray] = []
+    for user in sorted(states):
+        a, b = bounds.get(user, (0, 0))
+        f = SS.fold_user(states[user], _user_rows(t, x, y, r, lon, lat, cells, a, b), rule)
+        stay_users += [user] * len(f.stays)
+        stays += f.stays
+        if f.state is not None:
+            st_users.append(user)
+            sts.append(f.state)
+        if f.raw_from is not None:
+            raw.append(np.arange(a + f.raw_from, b, dtype=np.int64))
+    out.summaries(stay_users, stays)
+    out.states(st_users, sts)
+    if raw:
+        _open_rows(out, users_col, np.concatenate(raw), t, lon, lat, x, y, r, cells)
 
 
 def stay_batches(batches: Iterator[pa.RecordBatch], rule: StayRule
@@ -553,14 +728,20 @@ def stays_from_fold(folded: DataFrame, h3_resolution: int) -> DataFrame:
 
 
 def open_records_from_fold(folded: DataFrame) -> DataFrame:
-    """Records of runs still open at the horizon, as carry rows (``kind='open_record'``)."""
-    o = folded.where(F.col(KIND) == KIND_OPEN)
+    """What is open at the horizon, as carry rows: the summary of each open stay
+    (``kind='open_stay'``: event_time = its last record, stay_start = its first, n_events
+    the records it stands for, ``state``) and the records of runs still shorter than tau
+    (``kind='open_record'``)."""
+    o = folded.where(F.col(KIND).isin(KIND_OPEN, KIND_STATE))
+    is_state = F.col(KIND) == F.lit(KIND_STATE)
     return o.select(
-        USER_ID, F.lit(CARRY_OPEN).alias(KIND),
-        F.timestamp_micros(T0_US).alias(EVENT_TIME),
-        F.lit(None).cast("timestamp").alias(STAY_START),
+        USER_ID, F.when(is_state, F.lit(CARRY_STATE)).otherwise(F.lit(CARRY_OPEN)).alias(KIND),
+        F.timestamp_micros(T1_US).alias(EVENT_TIME),
+        F.when(is_state, F.timestamp_micros(T0_US)).alias(STAY_START),
         F.lit(None).cast("timestamp").alias(STAY_END),
-        CELL_ID, LON, LAT, X_M, Y_M, STAY_RADIUS_M, F.lit(None).cast("string").alias(H3))
+        CELL_ID, LON, LAT, X_M, Y_M, STAY_RADIUS_M, F.lit(None).cast("string").alias(H3),
+        F.when(is_state, F.col(N_EVENTS)).alias(N_EVENTS),
+        F.when(is_state, F.col(STATE)).alias(STATE))
 
 
 def carry_open_records(carry: DataFrame) -> DataFrame:
@@ -620,7 +801,8 @@ def last_stay_per_user(stays: DataFrame, previous: DataFrame, horizon_us: int,
     return last.select(
         USER_ID, F.lit(CARRY_LAST).alias(KIND), F.lit(None).cast("timestamp").alias(EVENT_TIME),
         STAY_START, STAY_END, CELL_ID, LON, LAT, X_M, Y_M,
-        F.lit(None).cast("double").alias(STAY_RADIUS_M), H3)
+        F.lit(None).cast("double").alias(STAY_RADIUS_M), H3,
+        F.lit(None).cast("int").alias(N_EVENTS), F.lit(None).cast("string").alias(STATE))
 
 
 def day_outputs(folded: DataFrame, carry: DataFrame, horizon_us: int, h3_resolution: int,

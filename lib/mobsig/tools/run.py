@@ -26,6 +26,13 @@ a re-run that changes nothing stops there. Each is run with the options of its l
 It is off by default because the scheduled daily runs (one day after the other) have
 nothing downstream, and a cascade through later days must not race the scheduler's own
 runs of those days; `mobsig status` shows what is stale and the command to rebuild it.
+
+Progress: a run of several steps prints, before each, ``step i of n: JOB PARTITION
+(elapsed H:MM:SS, about H:MM:SS left)``; the estimate sums, over the steps still to run,
+the mean time of the finished steps of the same job (of all finished steps for a job not
+seen yet). ``--downstream`` counts its own steps the same way. With ``--log-format json``
+these are log lines (fields ``stage=progress``, ``step``, ``of``, ``elapsed_s``,
+``left_s``) instead of printed ones.
 """
 
 from __future__ import annotations
@@ -33,6 +40,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
+import time
+from collections.abc import Callable
 
 from mobsig import pipeline
 from mobsig.config import Config
@@ -45,6 +54,7 @@ from mobsig.jobargs import (
     months,
     regions,
 )
+from mobsig.logs import fields, log_format
 from mobsig.runner import Partition
 
 NAME = "run"
@@ -139,17 +149,91 @@ def validate(args: argparse.Namespace, cfg: Config) -> None:
         validate_job(cfg, name, parts=[part for n, part, _ in steps if n == name])
 
 
-def run_steps(spark, cfg: Config, steps: list[Step], keep_going: bool = False) -> int:
-    """Run the steps in order (a run record each); the return code of the chain."""
+def clock_text(seconds: float) -> str:
+    """``H:MM:SS`` of a number of seconds."""
+    s = int(round(max(seconds, 0.0)))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+class Progress:
+    """Step i of n with the elapsed time and an estimate of the rest: the mean duration of
+    the finished steps of each remaining step's job (all finished steps' mean for a job
+    not seen yet)."""
+
+    def __init__(self, jobs: list[str], label: str = "step",
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.jobs = list(jobs)
+        self.label = label
+        self.clock = clock
+        self.t0 = clock()
+        self.took: dict[str, list[float]] = {}
+        self._started: float | None = None
+        self.fields: dict = {}
+
+    def left_s(self, i: int) -> float | None:
+        """Estimated seconds for steps ``i``.. (0-based); None before any step finished."""
+        done = [t for ts in self.took.values() for t in ts]
+        if not done:
+            return None
+        overall = sum(done) / len(done)
+        return sum(sum(ts) / len(ts) if (ts := self.took.get(j)) else overall
+                   for j in self.jobs[i:])
+
+    def start(self, i: int, what: str) -> str:
+        """The line for step ``i`` (0-based) starting now (and note its start)."""
+        self._started = self.clock()
+        elapsed = self._started - self.t0
+        left = self.left_s(i)
+        est = ("estimate after the first step" if left is None
+               else f"about {clock_text(left)} left")
+        text = (f"{self.label} {i + 1} of {len(self.jobs)}: {what} "
+                f"(elapsed {clock_text(elapsed)}, {est})")
+        self.fields = fields(stage="progress", step=i + 1, of=len(self.jobs),
+                             elapsed_s=round(elapsed, 1),
+                             left_s=None if left is None else round(left, 1))
+        return text
+
+    def finish(self, i: int) -> None:
+        """Step ``i`` is done: its duration feeds the estimate."""
+        if self._started is not None:
+            self.took.setdefault(self.jobs[i], []).append(self.clock() - self._started)
+            self._started = None
+
+    def say(self, text: str) -> None:
+        """Print the line (text logs) or log it with its fields (json logs)."""
+        if log_format() == "json":
+            log.info(text, extra=self.fields)
+        else:
+            print(text, flush=True)
+
+
+def run_steps(spark, cfg: Config, steps: list[Step], keep_going: bool = False,
+              progress: Progress | None = None, first: int = 0) -> int:
+    """Run the steps in order (a run record each); the return code of the chain.
+    Several steps (or a ``progress`` given: step ``first`` of it onwards) print
+    :class:`Progress` lines."""
     from mobsig.runner import run_partitions
 
+    if progress is None and len(steps) > 1:
+        progress = Progress([s[0] for s in steps])
     rc = 0
-    for name, part, opts in steps:
+    for k, (name, part, opts) in enumerate(steps):
+        if progress is not None:
+            progress.say(progress.start(first + k, f"{name} {part.label}"))
         rc |= run_partitions(spark, cfg, name, [part], lambda i, p, o=opts: o,
                              keep_going=keep_going)
+        if progress is not None:
+            progress.finish(first + k)
         # no step relies on another's cache: free what a step left cached so a long
         # backfill in one session does not pile it up
         spark.catalog.clearCache()
+    if progress is not None and first + len(steps) == len(progress.jobs):
+        progress.fields = fields(stage="progress", step=len(progress.jobs),
+                                 of=len(progress.jobs),
+                                 elapsed_s=round(progress.clock() - progress.t0, 1),
+                                 left_s=0.0)
+        progress.say(f"{progress.label}s done: {len(progress.jobs)} in "
+                     f"{clock_text(progress.clock() - progress.t0)}")
     return rc
 
 
@@ -191,7 +275,8 @@ def run_downstream(spark, cfg: Config, steps: list[Step], *, export: bool = True
         validate_job(cfg, name)
     rewritten = {(n, p.label.split(" ", 1)[0]) for n, p, _ in steps}
     rc, ran, same, fresh = 0, 0, 0, True
-    for d in deps:
+    progress = Progress([d.job for d in deps], label="downstream step")
+    for k, d in enumerate(deps):
         if not index.read_any(d, rewritten):
             continue  # nothing it read was re-written (yet): the chain stopped before it
         if not fresh:  # something ran since the last look: see its record
@@ -205,7 +290,7 @@ def run_downstream(spark, cfg: Config, steps: list[Step], *, export: bool = True
         if d.job in EXPORT_JOBS:
             opts["export"] = export
         rc |= run_steps(spark, cfg, [(d.job, partition_of(d.partition), opts)],
-                        keep_going=keep_going)
+                        keep_going=keep_going, progress=progress, first=k)
         ran, fresh = ran + 1, False
         rewritten.add((d.job, d.label))
     print(f"downstream: {ran} re-run, {len(deps) - ran} up to date"

@@ -1,0 +1,185 @@
+"""The open-stay carry as one summary row per open stay (issue 17 item 9,
+mobsig.stay_state): day after day it gives exactly the stays of the record carry (every
+column, bit for bit) on random multi-day users, with and without the age cap, and its size
+stays flat where the record carry grows. Pure numpy/Arrow: no Spark."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import random
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from mobsig import stay_state as SS
+from mobsig import stays as S
+
+TZ = "Asia/Shanghai"
+D0 = dt.date(2026, 6, 1)
+SCHEMA = pa.schema([(S.USER_ID, pa.string()), (S.T_US, pa.int64()), (S.CELL_ID, pa.string()),
+                    (S.LON, pa.float64()), (S.LAT, pa.float64()), (S.X_M, pa.float64()),
+                    (S.Y_M, pa.float64()), (S.STAY_RADIUS_M, pa.float64()),
+                    (S.STATE, pa.string())])
+
+
+def _user(rng: random.Random, u: int, days: int) -> list[tuple]:
+    """Records of one card over ``days`` days from the evening before: a machine that
+    never moves, a static card whose serving cell flips now and then to a farther site
+    (chains of merged stays), or a person dwelling at a few places with jumps, gaps and
+    far records."""
+    t = S.horizon_micros(D0 - dt.timedelta(days=1), TZ) + int(rng.uniform(0, 3600e6))
+    end = S.horizon_micros(D0 + dt.timedelta(days=days - 1), TZ)
+    kind = rng.random()
+    places = [(rng.randrange(6) * 400.0, rng.randrange(6) * 400.0) for _ in range(4)]
+    here = places[0]
+    out = []
+    while t < end:
+        if kind < 0.1:
+            step = 20 * 60e6 * rng.choice([1, 1, 2, 5, 0.5])
+        elif kind < 0.2:
+            step = 15 * 60e6 * rng.choice([1, 1, 1, 3, 9])
+        else:
+            step = rng.choice([60, 300, 900, 1800, 3600, 7200, 10800]) * 1e6 * rng.random()
+        t += int(step)
+        rr = rng.random()
+        if kind >= 0.2 and rr < 0.05:
+            here = rng.choice(places)
+        pos = here
+        if rr > 0.9 and kind >= 0.1:
+            pos = (here[0] + rng.choice([-800, 400, 1200, 30000]), here[1])
+        out.append((f"u{u:03d}", t, f"c{int(pos[0])}_{int(pos[1])}_{rng.choice('ab')}",
+                    104 + pos[0] / 1e5, 30 + pos[1] / 1e5, pos[0], pos[1],
+                    rng.choice([500.0, 600.0, 750.0, 1000.0])))
+    return out
+
+
+def _table(rows: list[tuple]) -> pa.Table:
+    cols = list(zip(*rows, strict=True)) if rows else [[] for _ in SCHEMA]
+    return pa.Table.from_arrays([pa.array(c, f.type) for c, f in zip(cols, SCHEMA, strict=True)],
+                                schema=SCHEMA)
+
+
+def _carry_of(batch: pa.RecordBatch | None) -> list[tuple]:
+    """The kernel's open rows as the next day's input rows (as stays_carry does)."""
+    out = []
+    for r in batch.to_pylist() if batch is not None else []:
+        if r["kind"] == S.KIND_OPEN:
+            out.append((r["user_id"], r["t0_us"], r["cell_id"], r["lon"], r["lat"],
+                        r["x_m"], r["y_m"], r["stay_radius_m"], None))
+        elif r["kind"] == S.KIND_STATE:
+            out.append((r["user_id"], r["t1_us"], None, r["lon"], r["lat"], r["x_m"],
+                        r["y_m"], r["stay_radius_m"], r["state"]))
+    return out
+
+
+def _run(rows: list[tuple], days: int, summary: bool, max_open_h: float | None = None):
+    """Day by day with the carry; (stays per day, carry rows per day)."""
+    carry: list[tuple] = []
+    stays, sizes = [], []
+    for k in range(days):
+        day = D0 + dt.timedelta(days=k)
+        h0, h = (S.horizon_micros(day - dt.timedelta(days=1), TZ),
+                 S.horizon_micros(day, TZ))
+        rule = S.StayRule.of(30, 2.0, h, max_open_h, summary)
+        today = [r + (None,) for r in rows if h0 <= r[1] < h]
+        got = S._process(_table(sorted(carry + today, key=lambda r: (r[0], r[1], r[2] or ""))),
+                         rule)
+        stays.append(sorted(
+            (r["user_id"], r["t0_us"], r["t1_us"], r["lon"], r["lat"], r["x_m"], r["y_m"],
+             r["cell_id"], r["n_events"]) for r in (got.to_pylist() if got else [])
+            if r["kind"] == S.KIND_STAY))
+        carry = _carry_of(got)
+        sizes.append(len(carry))
+    return stays, sizes
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_summary_carry_gives_the_stays_of_the_record_carry(seed):
+    rng = random.Random(seed)
+    rows = [r for u in range(40) for r in _user(rng, u, 4)]
+    for max_open_h in (None, 30.0):
+        old, old_sizes = _run(rows, 4, False, max_open_h)
+        new, new_sizes = _run(rows, 4, True, max_open_h)
+        assert sum(map(len, old)) > 400
+        for k in range(4):
+            assert new[k] == old[k], (seed, max_open_h, k)  # every column, exactly
+        assert max(new_sizes) < min(old_sizes) / 3
+
+
+def test_a_card_that_never_moves_carries_one_row():
+    t0 = S.horizon_micros(D0 - dt.timedelta(days=1), TZ) - 3 * 3600 * 10**6
+    rows = [("m", t0 + k * 600 * 10**6, "c1", 104.0, 30.0, 0.0, 0.0, 500.0)
+            for k in range(6 * 24 * 5)]
+    old, old_sizes = _run(rows, 4, False)
+    new, new_sizes = _run(rows, 4, True)
+    assert new == old and old == [[]] * 4  # still open: no stay closed yet
+    assert new_sizes == [1, 1, 1, 1]
+    assert old_sizes == [144, 288, 432, 576]  # every record since it arrived
+    capped, capped_sizes = _run(rows, 4, True, max_open_h=30.0)
+    # the cap (30 h) closes it at the end of day 2 (48 h) and of day 4 with its last record
+    assert capped == _run(rows, 4, False, max_open_h=30.0)[0]
+    assert [len(d) for d in capped] == [0, 1, 0, 1] and capped_sizes == [1, 0, 1, 0]
+
+
+def test_a_last_stay_waiting_to_merge_and_an_open_stay_that_goes_on():
+    """Home until 22:00, then a far place from 22:10 through the next day and beyond: the
+    home stay is carried (it may still merge) beside the open stay, and stored alone on
+    the next day while the open stay goes on."""
+    e = S.horizon_micros(D0, TZ)
+    m = 60 * 10**6
+    rows = [("p", e - 5 * 60 * m + k * 10 * m, "home", 104.0, 30.0, 0.0, 0.0, 500.0)
+            for k in range(19)]  # 19:00 .. 22:00
+    rows += [("p", e - 110 * m + k * 10 * m, "far", 104.1, 30.0, 10000.0, 0.0, 500.0)
+             for k in range(6 * 24 * 2 + 11)]
+    old, _ = _run(rows, 3, False)
+    new, sizes = _run(rows, 3, True)
+    assert new == old
+    assert [len(d) for d in new] == [0, 1, 0]  # home, stored on day 2 (nothing merged)
+    assert new[1][0][7] == "home" and new[1][0][8] == 19
+    assert sizes == [1, 1, 1]
+
+
+def test_state_round_trips_exactly():
+    acc = SS.Acc(0.1 + 0.2, 1 / 3, 2 / 3, 104.123456789012345, 30.98765432109876,
+                 {"a": 1e-300, "b": 12345.678901234567}, 7)
+    st = SS.State(5, SS.Open(1, 0.30000000000000004, -1.5, 500.0, acc),
+                  SS.Tail(5, 4, 1.0, 2.0, 3.0, 4.0, "a"),
+                  SS.Chain(SS.Summary(0, 1, 0.1, 0.2, 0.3, 0.4, "b", 3), np.nextafter(1.0, 2),
+                           2.0, 600.0, 1, acc))
+    back = SS.State.of(st.to_json())
+    assert back == st and back.to_json() == st.to_json()
+    with pytest.raises(ValueError, match="version"):
+        SS.State.of('{"v": 99, "b_prev": 0}')
+
+
+def test_summaries_stand_for_the_same_records_as_the_record_carry():
+    """What daily_presence reads of an open run (first and last record, the number of
+    records and their plain mean position) is the same from the summaries as from the
+    records."""
+    rng = random.Random(5)
+    rows = [r + (None,) for u in range(40) for r in _user(rng, u, 1)]
+    rule = S.StayRule.of(30, 2.0, S.horizon_micros(D0 - dt.timedelta(days=1), TZ))
+    tbl = _table(sorted(rows, key=lambda r: (r[0], r[1], r[2])))
+
+    def runs(summary: bool) -> dict:
+        got = S._process(tbl, dataclasses.replace(rule, summary_carry=summary)).to_pylist()
+        out: dict = {}
+        for r in got:
+            if r["kind"] in (S.KIND_OPEN, S.KIND_STATE):
+                n = r["n_events"] if r["kind"] == S.KIND_STATE else 1
+                o = out.setdefault(r["user_id"], [10**18, 0, 0, 0.0, 0.0])
+                o[0] = min(o[0], r["t0_us"])
+                o[1] = max(o[1], r["t1_us"])
+                o[2] += n
+                o[3] += r["lon"] * n
+                o[4] += r["lat"] * n
+        return out
+
+    old, new = runs(False), runs(True)
+    assert len(old) > 20 and set(old) == set(new)
+    for u, o in old.items():
+        assert new[u][:3] == o[:3], u
+        assert new[u][3] / new[u][2] == pytest.approx(o[3] / o[2], rel=1e-12, abs=0)
+        assert new[u][4] / new[u][2] == pytest.approx(o[4] / o[2], rel=1e-12, abs=0)
