@@ -218,7 +218,7 @@ def test_run_downstream_stops_where_the_rows_come_out_the_same(sim, monkeypatch,
     sim.ingest(1, "late")
     ran: list[tuple[str, str]] = []
 
-    def fake_steps(spark, cfg, steps, keep_going=False):
+    def fake_steps(spark, cfg, steps, keep_going=False, **progress):
         for job, part, opts in steps:
             ran.append((job, part.label))
             assert opts == {"k": part.label}  # the options of its last run
