@@ -60,11 +60,7 @@ def spark(tmp_path_factory):
     # 4 tiny tasks per stage cost the fast tier a third of its time; the shuffles keep
     # spark.shuffle_partitions = 2, and the tests of partition independence repartition
     # explicitly
-    # and adaptive query execution off: on frames of a few rows it only re-plans every
-    # query after each of its stages (measured on test_flags + test_residence: 24 % less
-    # CPU without it); the jobs' production sessions keep it (results do not depend on it)
     conf = {"spark.sql.codegen.wholeStage": "false",
-            "spark.sql.adaptive.enabled": "false",
             "spark.sql.codegen.factoryMode": "NO_CODEGEN",
             "spark.default.parallelism": "1"}
     conf.update(kv.split("=", 1) for kv in os.environ.get("MOBSIG_TEST_CONF", "").split() if kv)
