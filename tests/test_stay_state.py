@@ -15,50 +15,11 @@ import pytest
 
 from mobsig import stay_state as SS
 from mobsig import stays as S
+from mobsig.synth import carry_bench as CB
+from mobsig.synth.carry_bench import D0, TZ
 
-TZ = "Asia/Shanghai"
-D0 = dt.date(2026, 6, 1)
-SCHEMA = pa.schema([(S.USER_ID, pa.string()), (S.T_US, pa.int64()), (S.CELL_ID, pa.string()),
-                    (S.LON, pa.float64()), (S.LAT, pa.float64()), (S.X_M, pa.float64()),
-                    (S.Y_M, pa.float64()), (S.STAY_RADIUS_M, pa.float64()),
-                    (S.STATE, pa.string())])
-
-
-def _user(rng: random.Random, u: int, days: int) -> list[tuple]:
-    """Records of one card over ``days`` days from the evening before: a machine that
-    never moves, a static card whose serving cell flips now and then to a farther site
-    (chains of merged stays), or a person dwelling at a few places with jumps, gaps and
-    far records."""
-    t = S.horizon_micros(D0 - dt.timedelta(days=1), TZ) + int(rng.uniform(0, 3600e6))
-    end = S.horizon_micros(D0 + dt.timedelta(days=days - 1), TZ)
-    kind = rng.random()
-    places = [(rng.randrange(6) * 400.0, rng.randrange(6) * 400.0) for _ in range(4)]
-    here = places[0]
-    out = []
-    while t < end:
-        if kind < 0.1:
-            step = 20 * 60e6 * rng.choice([1, 1, 2, 5, 0.5])
-        elif kind < 0.2:
-            step = 15 * 60e6 * rng.choice([1, 1, 1, 3, 9])
-        else:
-            step = rng.choice([60, 300, 900, 1800, 3600, 7200, 10800]) * 1e6 * rng.random()
-        t += int(step)
-        rr = rng.random()
-        if kind >= 0.2 and rr < 0.05:
-            here = rng.choice(places)
-        pos = here
-        if rr > 0.9 and kind >= 0.1:
-            pos = (here[0] + rng.choice([-800, 400, 1200, 30000]), here[1])
-        out.append((f"u{u:03d}", t, f"c{int(pos[0])}_{int(pos[1])}_{rng.choice('ab')}",
-                    104 + pos[0] / 1e5, 30 + pos[1] / 1e5, pos[0], pos[1],
-                    rng.choice([500.0, 600.0, 750.0, 1000.0])))
-    return out
-
-
-def _table(rows: list[tuple]) -> pa.Table:
-    cols = list(zip(*rows, strict=True)) if rows else [[] for _ in SCHEMA]
-    return pa.Table.from_arrays([pa.array(c, f.type) for c, f in zip(cols, SCHEMA, strict=True)],
-                                schema=SCHEMA)
+# the random cards of the 30-day carry bench (machines, flipping static cards, people)
+_user, _table = CB.random_card, CB.table
 
 
 def _carry_of(batch: pa.RecordBatch | None) -> list[tuple]:
