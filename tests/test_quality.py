@@ -183,3 +183,17 @@ def test_failed_gate_writes_nothing(spark, tmp_path, monkeypatch):
         gate_all_then_write(cat, [Output(stays(1), "stays", {"dt": day}, suite="stays_test")])
     assert cat.version("stays") == version
     assert {r["n_events"] for r in cat.read("stays").collect()} == {5}
+
+
+def test_bounds_are_validated_by_gx_in_one_frame():
+    """Every numeric check is a row of one frame that GX validates with four pair
+    expectations: inclusive and strict bounds, open bounds, a null value ignored."""
+    from mobsig.quality import Bound, _gx_bounds
+
+    checks = [Bound(5, 0, 5), Bound(5, 0, 5, strict_hi=True), Bound(0, 0, None),
+              Bound(0, 0, None, strict_lo=True), Bound(None, 0, 1), Bound(-1, None, 3),
+              Bound(4, None, 3), Bound(2.5, 2, 3, True, True), Bound(7, 8, 9)]
+    ok, error = _gx_bounds("bounds", checks)
+    assert error is None
+    assert ok == [True, False, True, False, True, True, False, True, False]
+    assert _gx_bounds("none", []) == ([], None)

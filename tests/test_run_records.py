@@ -55,6 +55,37 @@ def test_recording_writes_started_then_the_end_row():
     assert "driver" not in json.loads(end["options"])
 
 
+
+@pytest.mark.job
+def test_started_record_is_a_file_until_the_end_row(spark, tmp_path):
+    """The started record is a file in the warehouse (no Delta commit) that the readers of
+    the runs see as a ``started`` row; the end row goes to the runs table and removes it;
+    a killed run's file stays."""
+    from mobsig.io.catalog import Catalog
+    from mobsig.lineage import load_runs
+    from mobsig.runs import STARTED_FOLDER, read_runs, started_rows, write_record
+
+    cat = Catalog(spark, tmp_path / "warehouse")
+    assert read_runs(cat) is None and load_runs(cat) == []
+    sink = lambda rec: write_record(cat, rec)  # noqa: E731
+    with recording("clean_stays", "r1", "c", "dt=2026-06-02", sink=sink):
+        rows = started_rows(cat)
+        assert [(r["run_id"], r["status"]) for r in rows] == [("r1", STARTED)]
+        assert rows[0]["started_at"] == rows[0]["ended_at"]
+        assert json.loads(rows[0]["options"])["driver"] == driver()
+        assert not cat.exists("runs")  # no commit for the start
+        assert [(r.run_id, r.status) for r in load_runs(cat)] == [("r1", STARTED)]
+        assert read_runs(cat).collect()[0]["status"] == STARTED
+    assert started_rows(cat) == []
+    assert [(r["run_id"], r["status"]) for r in read_runs(cat).collect()] == [
+        ("r1", "succeeded")]
+    # killed: the started record of r2 stays (its end row is never written)
+    write_record(cat, RunRecord("clean_stays", "r2", "c", "dt=2026-06-03", status=STARTED))
+    assert sorted((r["run_id"], r["status"]) for r in read_runs(cat).collect()) == [
+        ("r1", "succeeded"), ("r2", STARTED)]
+    assert [p.name for p in (tmp_path / "warehouse" / STARTED_FOLDER).iterdir()] == [
+        "r2.json"]  # written under a hidden name, then renamed: nothing else is left
+
 def test_a_kill_while_writing_leaves_the_previous_folder_whole(tmp_path):
     target = tmp_path / "t.parquet"
 

@@ -374,13 +374,16 @@ def load_runs(catalog: Any, jobs: Iterable[str] | None = None) -> list[RunRow]:
     """The run records (only the columns the lineage needs), of ``jobs`` or of all."""
     from pyspark.sql import functions as F
 
-    from mobsig.runs import cached_rows
+    from mobsig.runs import cached_rows, started_rows
 
-    if not catalog.exists("runs"):
-        return []
     wanted = None if jobs is None else frozenset(jobs)
     if wanted is not None and not wanted:
         return []
+    # the runs without an end row yet (their started files: never cached)
+    started = [RunRow.of({c: r.get(c) for c in COLUMNS}) for r in started_rows(catalog)
+               if wanted is None or r["job"] in wanted]
+    if not catalog.exists("runs"):
+        return started
 
     def read() -> list[dict[str, Any]]:
         df = catalog.read("runs").select(*COLUMNS)
@@ -389,4 +392,4 @@ def load_runs(catalog: Any, jobs: Iterable[str] | None = None) -> list[RunRow]:
         return [r.asDict() for r in df.collect()]
 
     # a small local warehouse keeps the rows between runs (mobsig.runs.cached_rows)
-    return [RunRow.of(r) for r in cached_rows(catalog, wanted, COLUMNS, read)]
+    return [RunRow.of(r) for r in cached_rows(catalog, wanted, COLUMNS, read)] + started

@@ -9,14 +9,19 @@ A gate on a table (:func:`run_gate` with a DataFrame) works in three steps:
    (:data:`ROW_CHECKS` turns each supported expectation type into a condition; nulls are
    ignored as Great Expectations ignores them; uniqueness is a distinct count in the same
    aggregate);
-3. Great Expectations (pandas engine) validates the metrics row: one expectation per
-   check on its unexpected count (``mostly`` allows a share), with the severity of the
-   suite's expectation.
+3. Great Expectations (pandas engine) validates the numbers: one row per check (its
+   unexpected count, or the row count, and the bounds it must lie in: ``mostly`` allows a
+   share) in one frame, checked by four column-pair expectations (at least / above the
+   lower bound, at most / below the upper) in one validation. GX's cost is per expectation
+   (~50 ms of Python each), so a suite of 20 checks costs what one does; each check keeps
+   the severity of the suite's expectation.
 
 A failed check of severity ``critical`` raises ``DataQualityError`` whose message names the
 expectation with its numbers and a few offending values (read by a second, small query
 only when something failed); ``warning``/``info`` checks only log. Job-level metrics (a
-dict: shares, counts, gaps) are validated directly (:func:`run_gate` with a dict). The
+dict: shares, counts, gaps) are validated the same way when they are bounds
+(``expect_column_values_to_be_between`` on a number), other types one by one on the
+one-row frame (:func:`run_gate` with a dict). The
 result of every gate is kept as JSON under the quality folder.
 
 Thresholds that come from the configuration are written in suites as
@@ -288,6 +293,72 @@ def _gx_validate(row: dict[str, Any], name: str, expectations: list[dict[str, An
     return [by_index[i] for i in range(len(expectations))]
 
 
+BOUND_PAIRS = (("value", "lo", True), ("value", "lo_strict", False),
+               ("hi", "value", True), ("hi_strict", "value", False))
+
+
+@dataclass(frozen=True)
+class Bound:
+    """One numeric check: ``value`` must lie in [lo, hi] (None = open; ``strict_*``: the
+    bound itself is outside). A None value is not checked (GX ignores nulls)."""
+
+    value: float | int | None
+    lo: float | int | None = None
+    hi: float | int | None = None
+    strict_lo: bool = False
+    strict_hi: bool = False
+
+
+def _gx_bounds(name: str, checks: list[Bound]) -> tuple[list[bool], str | None]:
+    """GX validates every check as a row of one frame (value and its bounds) with the four
+    expectations of :data:`BOUND_PAIRS` (a column-pair comparison each; rows where a
+    bound does not apply hold NaN and are ignored). Whether each check passed, and the
+    error text when GX could not evaluate an expectation (then every check fails)."""
+    import pandas as pd
+    from great_expectations.core.expectation_suite import ExpectationSuite
+
+    if not checks:
+        return [], None
+    nan = float("nan")
+
+    def num(v: Any) -> float:
+        return nan if v is None else float(v)
+
+    frame = pd.DataFrame([{
+        "value": num(c.value),
+        "lo": nan if c.strict_lo else num(c.lo), "lo_strict": num(c.lo) if c.strict_lo else nan,
+        "hi": nan if c.strict_hi else num(c.hi), "hi_strict": num(c.hi) if c.strict_hi else nan,
+    } for c in checks])
+    exps = [{"type": "expect_column_pair_values_a_to_be_greater_than_b",
+             "kwargs": {"column_A": a, "column_B": b, "or_equal": eq,
+                        "ignore_row_if": "either_value_is_missing"}}
+            for a, b, eq in BOUND_PAIRS]
+    _, batch_def = _context()
+    batch = batch_def.get_batch(batch_parameters={"dataframe": frame})
+    res = batch.validate(ExpectationSuite(name=name, expectations=exps),
+                         result_format={"result_format": "COMPLETE"})
+    bad: set[int] = set()
+    for r in res.results:
+        info = r.exception_info or {}
+        if info.get("raised_exception"):
+            return [False] * len(checks), str(info.get("exception_message"))
+        if not r.success:
+            bad.update(int(i) for i in (r.result or {}).get("unexpected_index_list") or [])
+    return [i not in bad for i in range(len(checks))], None
+
+
+def _bound_of(kind: str, kwargs: dict[str, Any], row: dict[str, Any]) -> Bound | None:
+    """A metrics expectation as a :class:`Bound` (a between on a number); None otherwise."""
+    if kind != "expect_column_values_to_be_between":
+        return None
+    value = row.get(kwargs.get("column"))
+    lo, hi = kwargs.get("min_value"), kwargs.get("max_value")
+    if not all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+               for v in (value, lo, hi)):
+        return None
+    return Bound(value, lo, hi, bool(kwargs.get("strict_min")), bool(kwargs.get("strict_max")))
+
+
 def _severity(e: dict[str, Any]) -> str:
     return str(e.get("severity", "critical")).split(".")[-1].lower()
 
@@ -432,21 +503,31 @@ def failed_names(failures: list[dict[str, Any]]) -> str:
 
 def _metrics_gate(metrics: dict[str, Any], name: str, expectations: list[dict[str, Any]],
                   params: dict[str, Any]) -> GateResult:
-    """Job-level metrics (one row) validated by GX as the suite states them."""
+    """Job-level metrics (one row) validated by GX as the suite states them: the bounds
+    together (:func:`_gx_bounds`), any other expectation type on the one-row frame."""
     row = {k: (float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v)
            for k, v in metrics.items()}
-    results = _gx_validate(row, name, expectations, params)
-    out = GateResult(suite=name, success=True, evaluated=len(results),
+    resolved = [_resolve(e["kwargs"], params) for e in expectations]
+    bounds = [_bound_of(e["type"], k, row) for e, k in zip(expectations, resolved, strict=True)]
+    ok, error = _gx_bounds(name, [b for b in bounds if b is not None])
+    others = [e for e, b in zip(expectations, bounds, strict=True) if b is None]
+    rest = iter(_gx_validate(row, name, others, params))
+    passed = iter(ok)
+    out = GateResult(suite=name, success=True, evaluated=len(expectations),
                      metrics={k: _json_value(v) for k, v in row.items()})
-    for e, r in zip(expectations, results, strict=True):
-        kwargs = _resolve(e["kwargs"], params)
+    for e, kwargs, b in zip(expectations, resolved, bounds, strict=True):
         observed = row.get(kwargs.get("column"))
-        out.results.append(_outcome(e["type"], kwargs, _severity(e), r.success,
+        if b is not None:
+            success, exc = next(passed), error
+        else:
+            r = next(rest)
+            info = r.exception_info or {}
+            success = r.success
+            exc = info.get("exception_message") if info.get("raised_exception") else None
+        out.results.append(_outcome(e["type"], kwargs, _severity(e), success,
                                     observed_value=observed))
-        if r.success:
+        if success:
             continue
-        exc = (r.exception_info or {}).get("exception_message") \
-            if (r.exception_info or {}).get("raised_exception") else None
         detail = f"could not be evaluated: {exc}" if exc else f"observed {observed!r}"
         item = _item(e["type"], kwargs, _severity(e), detail, e["kwargs"],
                      observed_value=observed)
@@ -496,13 +577,11 @@ def _table_gate(df: DataFrame, name: str, expectations: list[dict[str, Any]],
     if digest:
         out.digest = _digest_of(got)
     row: dict[str, Any] = {"n_rows": n_rows}
-    gx_exps: list[dict[str, Any]] = []
+    bounds: list[Bound] = []
     numbers: list[dict[str, Any]] = []
     for i, (e, k, c) in enumerate(checks):
         if c is None:  # a table-level expectation on the row count
-            gx_exps.append({"type": "expect_column_values_to_be_between",
-                            "kwargs": {"column": "n_rows", "min_value": k.get("min_value"),
-                                       "max_value": k.get("max_value")}})
+            bounds.append(Bound(n_rows, k.get("min_value"), k.get("max_value")))
             numbers.append({"observed_value": n_rows})
             continue
         if e["type"] in known:  # counted by the caller over every row
@@ -514,21 +593,21 @@ def _table_gate(df: DataFrame, name: str, expectations: list[dict[str, Any]],
         mostly = float(k.get("mostly", 1.0))
         allowed = math.floor((1.0 - mostly) * considered + 1e-9)
         row[f"c{i}_unexpected"] = unexpected
-        gx_exps.append({"type": "expect_column_values_to_be_between",
-                        "kwargs": {"column": f"c{i}_unexpected", "min_value": 0,
-                                   "max_value": allowed}})
+        bounds.append(Bound(unexpected, 0, allowed))
         numbers.append({"unexpected_count": unexpected, "element_count": n_rows,
                         "unexpected_percent": 100.0 * unexpected / considered
                         if considered else 0.0})
-    results = _gx_validate(row, name, gx_exps, {})
+    passed, error = _gx_bounds(name, bounds)
     out.evaluated += len(checks)
     out.metrics = {k: _json_value(v) for k, v in row.items()}
-    for (e, k, c), r, num in zip(checks, results, numbers, strict=True):
-        outcome = _outcome(e["type"], k, _severity(e), r.success, **num)
+    for (e, k, c), success, num in zip(checks, passed, numbers, strict=True):
+        outcome = _outcome(e["type"], k, _severity(e), success, **num)
         out.results.append(outcome)
-        if r.success:
+        if success:
             continue
-        if c is None:
+        if error:
+            detail = f"could not be evaluated: {error}"
+        elif c is None:
             detail = f"observed {num['observed_value']!r} rows"
         else:
             sample = _sample(df, c)

@@ -8,12 +8,18 @@ digest of every table partition it wrote and the job options. On exit the record
 appended to ``runs`` (partitioned by ``job``) with status ``succeeded`` or ``failed`` and
 the error text, and a one-line summary is logged.
 
-A run is recorded twice: a ``started`` row when it begins (its ``ended_at`` = its start,
+A run is recorded twice: a ``started`` record when it begins (its ``ended_at`` = its start,
 ``options.driver`` = the host and process id of the driver) and the end row (same
-``run_id``, later ``ended_at``). A partition whose latest row is ``started`` has a run in
-progress or one that was killed (kill -9, a lost node: no end row is ever written);
-``mobsig status`` tells them apart by the age of the row and, on the same host, whether
-the driver process is still alive (:func:`started_state`).
+``run_id``, later ``ended_at``). The started record is a small JSON file in the
+warehouse's ``_runs_started`` folder (written to a hidden name and renamed: never half a
+record), not a Delta commit: a Delta append of one row costs a Spark job and a commit,
+about a second on a small run, and most runs end a few seconds or minutes later. The end
+row is appended to ``runs``; then the file is removed. :func:`read_runs` (and
+:func:`started_rows`) give the ``runs`` rows plus a ``started`` row per file left, so a
+partition whose latest row is ``started`` has a run in progress or one that was killed
+(kill -9, a lost node: no end row is ever written, the file stays); ``mobsig status`` tells
+them apart by the age of the row and, on the same host, whether the driver process is
+still alive (:func:`started_state`).
 """
 
 from __future__ import annotations
@@ -158,13 +164,98 @@ def recording(job: str, run_id: str, config_digest: str, partition: str,
 
 
 def write_record(catalog: Any, rec: RunRecord) -> None:
-    """Append the record to the ``runs`` table (blind append: safe for concurrent runs)."""
-    schema = catalog.schema("runs")
+    """A ``started`` record as its file in ``_runs_started``; an end record appended to the
+    ``runs`` table (blind append: safe for concurrent runs), then the run's started file
+    removed."""
     row = rec.row()
+    if rec.status == STARTED:
+        _write_started(catalog, row)
+        return
+    schema = catalog.schema("runs")
     path = catalog.path("runs")
     before = log_version(path)
     catalog.append(catalog.spark.createDataFrame([row], schema.struct), "runs")
     _cache_appended(path, before, row)
+    _remove_started(catalog, rec.run_id)
+
+
+# --------------------------------------------------------------------------------------
+# started records: one JSON file per run without an end row yet
+
+STARTED_FOLDER = "_runs_started"
+_TIMES = ("started_at", "ended_at")
+
+
+def _started_fs(catalog: Any) -> tuple[Any, Any, Any]:
+    """The JVM, the ``_runs_started`` folder as a Hadoop path and its file system (the
+    warehouse's, local or not)."""
+    jvm = catalog.spark._jvm
+    folder = jvm.org.apache.hadoop.fs.Path(str(catalog.warehouse / STARTED_FOLDER))
+    fs = folder.getFileSystem(catalog.spark._jsc.hadoopConfiguration())
+    # the local file system wraps a raw one to add a .crc file beside each file: unwrap it
+    # (HDFS and object stores are not wrappers and keep their own checks)
+    wrapper = jvm.java.lang.Class.forName("org.apache.hadoop.fs.FilterFileSystem")
+    while wrapper.isInstance(fs):
+        fs = fs.getRawFileSystem()
+    return jvm, folder, fs
+
+
+def _write_started(catalog: Any, row: dict[str, Any]) -> None:
+    jvm, folder, fs = _started_fs(catalog)
+    data = json.dumps({k: (v.isoformat() if k in _TIMES and v is not None else v)
+                       for k, v in row.items()}, sort_keys=True, default=str)
+    hidden = jvm.org.apache.hadoop.fs.Path(folder, f".{row['run_id']}.json.tmp")
+    out = fs.create(hidden, True)
+    try:
+        out.write(bytearray(data.encode("utf-8")))
+    finally:
+        out.close()
+    target = jvm.org.apache.hadoop.fs.Path(folder, f"{row['run_id']}.json")
+    if not fs.rename(hidden, target):
+        raise OSError(f"could not rename {hidden.toString()} to {target.toString()}")
+
+
+def _remove_started(catalog: Any, run_id: str) -> None:
+    jvm, folder, fs = _started_fs(catalog)
+    fs.delete(jvm.org.apache.hadoop.fs.Path(folder, f"{run_id}.json"), False)
+
+
+def started_rows(catalog: Any) -> list[dict[str, Any]]:
+    """The ``started`` rows of the runs that have no end row yet (in progress, or killed),
+    as ``runs`` rows; a file that cannot be read is skipped with a warning."""
+    jvm, folder, fs = _started_fs(catalog)
+    if not fs.exists(folder):
+        return []
+    rows = []
+    for st in fs.listStatus(folder):
+        name = st.getPath().getName()
+        if not name.endswith(".json") or name.startswith("."):
+            continue
+        stream = fs.open(st.getPath())
+        try:
+            text = jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8")
+        finally:
+            stream.close()
+        try:
+            row = json.loads(text)
+            for k in _TIMES:
+                row[k] = dt.datetime.fromisoformat(row[k]) if row.get(k) else None
+        except (ValueError, TypeError) as exc:
+            log.warning("started record %s unreadable, skipped: %s", name, exc)
+            continue
+        rows.append(row)
+    return sorted(rows, key=lambda r: (r["started_at"] or dt.datetime.min, r["run_id"]))
+
+
+def read_runs(catalog: Any) -> Any:
+    """The ``runs`` table plus a ``started`` row per run without an end row (a DataFrame),
+    or None when nothing was ever recorded."""
+    table = catalog.read("runs") if catalog.exists("runs") else None
+    started = started_rows(catalog)
+    if not started:
+        return table
+    extra = catalog.spark.createDataFrame(started, catalog.schema("runs").struct)
+    return extra if table is None else table.unionByName(extra, allowMissingColumns=True)
 
 
 # --------------------------------------------------------------------------------------

@@ -167,13 +167,15 @@ def month_runs(catalog, month) -> tuple[list[dict[str, Any]], int]:
     from pyspark.sql import functions as F
 
     from mobsig.jobargs import month_key
+    from mobsig.runs import read_runs
 
-    if not catalog.exists("runs"):
+    runs = read_runs(catalog)
+    if runs is None:
         return [], 0
     key = month_key(month)
     cond = (F.col("partition") == f"month={key}") | F.col("partition").rlike(
         f"^dt={key}-[0-9]{{2}}( |$)")
-    pdf = catalog.read("runs").where(cond).toPandas()
+    pdf = runs.where(cond).toPandas()
     if pdf.empty:
         return [], 0
     latest = (pdf.sort_values(["ended_at", "run_id"], ascending=False)

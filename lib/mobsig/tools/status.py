@@ -93,9 +93,11 @@ def latest_runs(catalog, labels: list[str]) -> list[dict]:
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    if not catalog.exists("runs"):
+    from mobsig.runs import read_runs
+
+    runs = read_runs(catalog)
+    if runs is None:
         return []
-    runs = catalog.read("runs")
     cond = None
     for lab in labels:
         c = (F.col("partition") == lab) | F.col("partition").startswith(lab + " ")
