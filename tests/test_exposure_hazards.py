@@ -360,7 +360,8 @@ def test_evaluation_of_a_planted_crowd():
     assert r["false_crowds"] == 0 and r["false_per_100"] == 0
     assert ev.verdict_planted({"exposure_hazards": r})["hazard_crowd"] is True
     assert ev.scenario_lines({"exposure_hazards": r})[0].startswith(
-        "- hazard_crowd: planted 3, found yes (3 of 3); figure 135 vs 150 true")
+        "- hazard_crowd: planted 3, found yes (3 of 3); figure 135 vs 150 true (-12.0 % "
+        "(worst cell))")
     # a spurious crowd at B on 06-10 (16 where 10 are), and a planted hour far off
     b = (measured["dt"] == "2026-06-10") & (measured["unit_id"] == "B") & (
         measured["hour"] == 12) & (measured["measure"] == "exposed")

@@ -759,14 +759,15 @@ def exposure_errors(measured: pd.DataFrame, truth: pd.DataFrame, night,
 def _exposure_plants(m: pd.DataFrame, truth: pd.DataFrame, keys: list[str], night) -> dict:
     """The planted crowd (truth column ``planted``, mobsig.synth.plants) in
     :func:`exposure_errors`: per planted hour cell (exposed, planted > 0) the measured and
-    true persons (``planted_cells``), the worst relative error, ``planted_found`` (cells
-    within ±:data:`PLANTED_MAX_ABS_ERROR`); and the false crowds: point-days without a
+    true persons (``planted_cells``), the worst relative error (absolute and signed),
+    ``planted_found`` (cells within ±:data:`PLANTED_MAX_ABS_ERROR`); and the false
+    crowds: point-days without a
     plant whose measured exposed day or night maximum overstates the true one by more
     than PLANTED_MAX_ABS_ERROR and by at least :data:`EXP_MIN_PERSONS` persons, per 100
     point-days (``false_per_100``)."""
     if "planted" not in truth:
         return {"planted_cells": {}, "planted_found": None, "planted_max_abs_error": None,
-                "false_crowds": None, "false_per_100": None}
+                "planted_worst_error": None, "false_crowds": None, "false_per_100": None}
     t = truth.assign(dt=truth["dt"].astype(str), hour=truth["hour"].astype(int))
     ex = m[m["measure"] == "exposed"].merge(
         t.loc[t["measure"] == "exposed", [*keys, "persons", "planted"]], on=keys,
@@ -786,6 +787,8 @@ def _exposure_plants(m: pd.DataFrame, truth: pd.DataFrame, keys: list[str], nigh
                               for r in cells.itertuples()},
             "planted_found": int((rel.abs() <= PLANTED_MAX_ABS_ERROR).sum()),
             "planted_max_abs_error": float(rel.abs().max()) if len(rel) else None,
+            "planted_worst_error": (float(rel.iloc[int(np.argmax(rel.abs().to_numpy()))])
+                                    if len(rel) else None),
             "false_crowds": false,
             "false_per_100": round(100 * false / len(days), 2) if len(days) else None}
 
@@ -898,9 +901,9 @@ def scenarios(result: dict) -> dict[str, dict]:
     planted case's count), ``rel_error`` and ``false_per_100`` (false suspects per 100
     zones, None where the scenario has none). Farmland: occupied polygons (occupants);
     reserve intruders: planted zone-days alerted (their visitors); hazard crowd: planted
-    hour cells within ±15 % (exposed persons summed over them; false: point-days whose
-    measured maximum overstates the truth); idle land: near-zero parcels; land use: the
-    busiest industrial parcel's workers (no suspect)."""
+    hour cells within ±15 % (exposed persons summed over them, ``rel_error`` the worst
+    cell's; false: point-days whose measured maximum overstates the truth); idle land:
+    near-zero parcels; land use: the busiest industrial parcel's workers (no suspect)."""
     out: dict[str, dict] = {}
     fs = result.get("screen_farmland")
     if fs and fs["polygons"]:
@@ -922,8 +925,7 @@ def scenarios(result: dict) -> dict[str, dict]:
         m, t = sum(c[0] for c in cells), sum(c[1] for c in cells)
         out["hazard_crowd"] = {
             "planted": len(cells), "found": ex["planted_found"], "figure": [m, t],
-            "rel_error": (ex["planted_max_abs_error"] if ex["planted_max_abs_error"] is not
-                          None else None),
+            "rel_error": ex["planted_worst_error"],
             "false_per_100": ex["false_per_100"]}
     il = result.get("screen_idle_land")
     if il and il["parcels"]:
