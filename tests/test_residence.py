@@ -466,3 +466,51 @@ def test_two_day_window_makes_a_two_night_card_a_resident(spark, tmp_path):
     u = catalog.read("home_work", month="2026-06").where("user_id = 'u'").first()
     assert u["pop_class"] == "resident" and u["home_lon"] == pytest.approx(104.0)
     assert window.facts["window_days"] == 2 and window.facts["home_share"] == 1.0
+
+
+@pytest.mark.slow
+def test_day_rest_rule_on_a_generated_region(spark, tmp_path):
+    """On a small generated region (synth.profile region, 120 persons x 14 days), home_work
+    on the true stays (no chain: the rule, not the stays, is measured here; the chain's
+    figures are in the README's "Accuracy on two profiles"): night-shift workers' homes
+    within 500 m >= 80 % with the day-rest rule (the night rule alone puts most of them at
+    work), and every other resident's home and worker's work place as good as with the
+    night rule alone."""
+    from mobsig import residence
+    from mobsig.config import load_config
+    from mobsig.io.holidays import calendar_of
+    from mobsig.synth import evaluate as ev
+    from mobsig.synth.generate import TWO_WEEK_RULES, generate
+    from tests.conftest import make_config
+
+    cfg = make_config(tmp_path, synth={"people": 120, "days": 14, "iot_cards": 2,
+                                       "profile": "region", "event_labels": False,
+                                       "start_date": MONTH.isoformat()}, **TWO_WEEK_RULES)
+    res = generate(spark, cfg, tmp_path)
+    cfg = load_config(res.config_path)
+    t = tmp_path / "truth"
+    persons = pd.read_parquet(t / "persons.parquet")
+    cards = pd.read_parquet(t / "cards.parquet")
+    st = (spark.createDataFrame(pd.read_parquet(t / "stays")[
+        ["user_id", "stay_start", "stay_end", "lon", "lat"]])
+          .transform(residence.with_place_cell, cfg.home_work.cluster_h3_resolution))
+    cal = calendar_of(cfg)  # the region's local holiday included
+    workdays = [d for d in res.days if cal.is_workday(d)]
+    center = (cfg.synth.center_lon, cfg.synth.center_lat)
+
+    def accuracy(ratio: float) -> dict:
+        hw = dataclasses.replace(cfg.home_work, home_day_rest_min_ratio=ratio)
+        out = residence.build_home_work(st, None, MONTH, workdays, hw, cfg.population,
+                                        9).toPandas()
+        return ev.home_work_accuracy(out, persons, cards, center)
+
+    night, rest = accuracy(0.0), accuracy(cfg.home_work.home_day_rest_min_ratio)
+    assert rest["night_shift_residents"] >= 5
+    assert night["night_shift_home_within_500m"] < 0.5  # the swap the rule is for
+    assert rest["night_shift_home_within_500m"] >= 0.8, rest
+    assert rest["night_shift_home_rule_day_rest"] >= 0.8
+    assert rest["night_shift_work_within_500m"] >= 0.8
+    assert rest["day_shift_home_rule_day_rest"] <= 0.02  # hardly anyone else changes rule
+    for k in ("day_shift_home_within_500m", "day_shift_work_within_500m",
+              "rotating_shift_home_within_500m"):
+        assert rest[k] >= night[k], (k, rest[k], night[k])
