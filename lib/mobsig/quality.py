@@ -37,6 +37,7 @@ import logging
 import math
 import os
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
@@ -256,6 +257,12 @@ def check_suite(suite: dict[str, Any]) -> None:
 # Great Expectations on the metrics row
 
 
+# the GX context is shared and not thread-safe (its metric cache mixes the batches of two
+# validations at once): the runner gates a job's outputs side by side, so each validation
+# holds the lock (its Spark aggregate, the slow part, runs before and outside it)
+_GX_LOCK = threading.RLock()
+
+
 @functools.cache
 def _context():
     """The process's ephemeral GX context with one pandas data source for metrics rows,
@@ -285,10 +292,11 @@ def _gx_validate(row: dict[str, Any], name: str, expectations: list[dict[str, An
     if not expectations:
         return []
     tagged = [{**e, "meta": {**e.get("meta", {}), "_i": i}} for i, e in enumerate(expectations)]
-    _, batch_def = _context()
-    batch = batch_def.get_batch(batch_parameters={"dataframe": pd.DataFrame([row])})
-    res = batch.validate(ExpectationSuite(name=name, expectations=tagged),
-                         expectation_parameters=params, result_format="BASIC")
+    with _GX_LOCK:
+        _, batch_def = _context()
+        batch = batch_def.get_batch(batch_parameters={"dataframe": pd.DataFrame([row])})
+        res = batch.validate(ExpectationSuite(name=name, expectations=tagged),
+                             expectation_parameters=params, result_format="BASIC")
     by_index = {r.expectation_config.meta["_i"]: r for r in res.results}
     return [by_index[i] for i in range(len(expectations))]
 
@@ -333,10 +341,11 @@ def _gx_bounds(name: str, checks: list[Bound]) -> tuple[list[bool], str | None]:
              "kwargs": {"column_A": a, "column_B": b, "or_equal": eq,
                         "ignore_row_if": "either_value_is_missing"}}
             for a, b, eq in BOUND_PAIRS]
-    _, batch_def = _context()
-    batch = batch_def.get_batch(batch_parameters={"dataframe": frame})
-    res = batch.validate(ExpectationSuite(name=name, expectations=exps),
-                         result_format={"result_format": "COMPLETE"})
+    with _GX_LOCK:
+        _, batch_def = _context()
+        batch = batch_def.get_batch(batch_parameters={"dataframe": frame})
+        res = batch.validate(ExpectationSuite(name=name, expectations=exps),
+                             result_format={"result_format": "COMPLETE"})
     bad: set[int] = set()
     for r in res.results:
         info = r.exception_info or {}

@@ -417,7 +417,8 @@ class JobContext:
                   dataclasses.replace(o, partition=self._partition_of(o.table))
                   for o in outputs]
         gate_all_then_write(self.catalog, placed, results_dir=self.cfg.quality_dir,
-                            label=self.label, result=self.result, keep=self.keep)
+                            label=self.label, result=self.result, keep=self.keep,
+                            read_tables=frozenset(self.spec.reads))
         for fn in self._after_write:
             fn()
 
@@ -433,18 +434,50 @@ class JobContext:
         self._detached.clear()
 
 
+def concurrently(calls: Sequence[Callable[[], Any]], limit: int = 4) -> list[Any]:
+    """Run ``calls`` in up to ``limit`` threads of this process (each with the caller's
+    log context), wait for all, and return their results in order; when any raised, the
+    first one's error (in order) is raised after all have finished. Spark runs the jobs of
+    the threads side by side: a small table's gate or Delta commit is mostly the driver
+    waiting (planning, scheduling, the commit's file operations), so a job's 3-5 outputs
+    gate and write in about half the time on two cores (measured on small tables)."""
+    if len(calls) <= 1:
+        return [c() for c in calls]
+    from concurrent.futures import ThreadPoolExecutor, wait
+
+    with ThreadPoolExecutor(min(limit, len(calls)), thread_name_prefix="mobsig-out") as pool:
+        futures = [pool.submit(contextvars.copy_context().run, c) for c in calls]
+        wait(futures)
+    return [f.result() for f in futures]
+
+
+def _outcome(call: Callable[[], Any]) -> Callable[[], tuple[Any, BaseException | None]]:
+    def run() -> tuple[Any, BaseException | None]:
+        try:
+            return call(), None
+        except DataQualityError as exc:
+            return None, exc
+    return run
+
+
 def gate_all_then_write(catalog: Catalog, outputs: list[Output], *,
                         results_dir: Any = None, label: str = "",
                         result: JobResult | None = None,
-                        keep: Callable[[DataFrame], DataFrame] | None = None) -> None:
+                        keep: Callable[[DataFrame], DataFrame] | None = None,
+                        read_tables: frozenset[str] = frozenset()) -> None:
     """Conform every output to its table schema and gate it; only when every gate passed,
     replace each output's partition (``Output.partition``: required here). A job with
     several outputs (bronze + quarantine, stays + moves + carry) writes none of them when
     any gate fails; each table's commit is atomic on its own, and a failure between two
-    commits (not a gate) is repaired by re-running the partition. Gate summaries and
-    written row counts go into ``result``; ``keep`` persists the staged frames (default:
-    persisted here and released at the end). Each output's content digest (computed in its
-    gate's aggregate) goes into ``result.digests``."""
+    commits (not a gate) is repaired by re-running the partition. The gates run side by
+    side (:func:`concurrently`; the first failed one in output order is raised and
+    recorded, as if they had run one by one), then the writes: side by side too, except
+    the tables the job also reads (``read_tables``, e.g. its own earlier months), written
+    one by one after the others so that no other output can be computed from a table
+    already replaced. Gate summaries and written row counts go into ``result``; ``keep``
+    persists the staged frames (default: persisted here and released at the end). Each
+    output's content digest (computed in its gate's aggregate) goes into
+    ``result.digests``."""
     own: list[DataFrame] = []
 
     def stage(df: DataFrame) -> DataFrame:
@@ -453,21 +486,37 @@ def gate_all_then_write(catalog: Catalog, outputs: list[Output], *,
         own.append(df.persist(StorageLevel.MEMORY_AND_DISK))
         return own[-1]
 
+    def gate(o: Output, out: DataFrame) -> Callable[[], GateResult]:
+        return lambda: run_gate(out, (o.suite or o.table) if o.gated else None,
+                                params=o.params, schema=o.table, results_dir=results_dir,
+                                label=label, known=o.known, digest=True)
+
+    def write(o: Output, out: DataFrame) -> Callable[[], None]:
+        def go() -> None:
+            t_write = time.monotonic()
+            catalog.write(out, o.table, o.partition)
+            log.info("stage write: %s %d rows (%.1fs)", o.table, rows[o.table],
+                     time.monotonic() - t_write,
+                     extra=fields(stage="write", table=o.table, rows=rows[o.table]))
+            written.add(o.table)
+        return go
+
     try:
         staged = [(o, conform(o.df, catalog.schema(o.table))) for o in outputs]
         staged = [(o, stage(df) if o.stage else df) for o, df in staged]
+        for o, _ in staged:
+            if o.partition is None:
+                raise AssertionError(f"output {o.table}: no partition given")
         rows: dict[str, int] = {}
-        for o, out in staged:
-            try:
-                res = run_gate(out, (o.suite or o.table) if o.gated else None,
-                               params=o.params, schema=o.table, results_dir=results_dir,
-                               label=label, known=o.known, digest=True)
-            except DataQualityError as exc:
+        written: set[str] = set()
+        gated = concurrently([_outcome(gate(o, out)) for o, out in staged])
+        for (o, _), (res, exc) in zip(staged, gated, strict=True):
+            if exc is not None:
                 if result is not None:
                     result.gates.append({"table": o.table, **exc.result})
                 if o.explain:
                     raise DataQualityError(f"{exc}\n  {o.explain}", exc.result) from None
-                raise
+                raise exc
             if result is not None:
                 result.gates.append({"table": o.table, **res.summary()})
                 if res.digest is not None:
@@ -476,16 +525,17 @@ def gate_all_then_write(catalog: Catalog, outputs: list[Output], *,
             log.info("stage gate: %s passed (%s), %d rows", o.table,
                      (o.suite or o.table) if o.gated else "schema only", rows[o.table],
                      extra=fields(stage="gate", table=o.table, rows=rows[o.table]))
-        for o, out in staged:
-            if o.partition is None:
-                raise AssertionError(f"output {o.table}: no partition given")
-            t_write = time.monotonic()
-            catalog.write(out, o.table, o.partition)
-            log.info("stage write: %s %d rows (%.1fs)", o.table, rows[o.table],
-                     time.monotonic() - t_write,
-                     extra=fields(stage="write", table=o.table, rows=rows[o.table]))
+        first = [(o, out) for o, out in staged if o.table not in read_tables]
+        last = [(o, out) for o, out in staged if o.table in read_tables]
+        try:
+            concurrently([write(o, out) for o, out in first])
+            for o, out in last:
+                write(o, out)()
+        finally:  # what was written, in output order (also when a later write failed)
             if result is not None:
-                result.output_rows[o.table] = rows[o.table]
+                for o, _ in staged:
+                    if o.table in written:
+                        result.output_rows[o.table] = rows[o.table]
     finally:
         for df in reversed(own):
             df.unpersist()
