@@ -112,12 +112,22 @@ def _rows(triplets: list[tuple[np.ndarray, np.ndarray, np.ndarray]], n_rows: int
     return sparse.csr_matrix((v.astype(float), (r, c)), shape=(n_rows, n))
 
 
+Pairs = Sequence[tuple[str, str]]
+
+
 def relations(pdf: pd.DataFrame, identities: Identities = IDENTITIES,
-              additive: Sequence[str] = ADDITIVE, by: str = C.POP_CLASS) -> System:
+              additive: Sequence[str] = ADDITIVE, by: str = C.POP_CLASS,
+              bounds: Pairs = (), sums: pd.DataFrame | None = None) -> System:
     """The relations a reader can use on ``pdf`` (see the module doc), built vectorised.
 
     ``pdf``: ``level``, ``unit_id``, ``parent_id``, ``by``, ``raw_count`` (true counts),
-    one row per cell, in any order (row i of the matrices is cell i)."""
+    one row per cell, in any order (row i of the matrices is cell i). ``bounds``: pairs
+    (small, big) of values of ``by``: within one unit the cell ``small`` is at most the
+    cell ``big`` (an hour at most the day, a day at most the month), kept where it holds.
+    ``sums``: further linear relations of the release (:func:`sum_rows`: ``rel``,
+    ``level``, ``unit_id``, ``by``, ``coef``): sum of coef x cell = 0 where that holds in
+    the data, else the inequality that holds (an origin-destination row = its published
+    row total, a catchment's cells = the zone's visitors)."""
     n = len(pdf)
     raw = pdf[C.RAW_COUNT].fillna(0).to_numpy(float)
     frame = pd.DataFrame({"level": pdf[C.LEVEL].astype(str).to_numpy(),
@@ -154,6 +164,42 @@ def relations(pdf: pd.DataFrame, identities: Identities = IDENTITIES,
         vals = np.tile(np.r_[1.0, -np.ones(len(parts))], m)
         add("eq", rows, idx.ravel(), vals,
             [f"{lv} {u}: {total} = {' + '.join(parts)}" for lv, u in names])
+
+    # bounds within a unit
+    for small, big in bounds:
+        lo_ = frame[frame["cls"] == small][["level", "unit", "i"]]
+        hi_ = frame[frame["cls"] == big][["level", "unit", "i"]]
+        m = lo_.merge(hi_, on=["level", "unit"], suffixes=("_s", "_b"))
+        m = m[raw[m["i_s"].to_numpy()] <= raw[m["i_b"].to_numpy()]]
+        if len(m):
+            add("ub", np.repeat(np.arange(len(m)), 2),
+                np.column_stack([m["i_s"], m["i_b"]]).ravel(), np.tile([1.0, -1.0], len(m)),
+                [f"{r.level} {r.unit}: {small} <= {big}" for r in m.itertuples()])
+
+    # further sums of the release
+    if sums is not None and len(sums):
+        s = pd.DataFrame({"rel": sums["rel"].to_numpy(),
+                          "level": sums[C.LEVEL].astype(str).to_numpy(),
+                          "unit": sums[C.UNIT_ID].astype(str).to_numpy(),
+                          "cls": sums[by].astype(str).to_numpy(),
+                          "coef": sums["coef"].to_numpy(float)}).merge(
+            frame[["level", "unit", "cls", "i"]], on=["level", "unit", "cls"], how="inner")
+        if len(s):
+            rel_id, rel_ix = np.unique(s["rel"].astype(str).to_numpy(), return_inverse=True)
+            resid = np.bincount(rel_ix, weights=s["coef"].to_numpy() * raw[s["i"].to_numpy()],
+                                minlength=len(rel_id))
+            sign = np.where(resid > 0, -1.0, 1.0)  # sign x (sum) <= 0 holds
+            for kind, sel in (("eq", resid == 0), ("ub", resid != 0)):
+                gsel = np.flatnonzero(sel)
+                if not len(gsel):
+                    continue
+                new = np.full(len(rel_id), -1, dtype=np.int64)
+                new[gsel] = np.arange(len(gsel))
+                row = new[rel_ix]
+                keep = row >= 0
+                coef = s["coef"].to_numpy()[keep] * (sign[rel_ix[keep]] if kind == "ub" else 1)
+                add(kind, row[keep], s["i"].to_numpy()[keep], coef,
+                    [f"{rel_id[g]} ({'=' if kind == 'eq' else 'vs'})" for g in gsel])
 
     # parent = sum of children (per child layer and class)
     parent = np.full(n, -1, dtype=np.int64)
@@ -409,16 +455,18 @@ def audit(pdf: pd.DataFrame, hidden: np.ndarray, width: float, *,
           suppress_zeros: bool = False, system: System | None = None,
           identities: Identities = IDENTITIES, additive: Sequence[str] = ADDITIVE,
           by: str = C.POP_CLASS, shortcut: bool = True, integer: bool = True,
-          cache: dict | None = None, engine: str = "highs") -> Audit:
+          cache: dict | None = None, engine: str = "highs", bounds: Pairs = (),
+          sums: pd.DataFrame | None = None) -> Audit:
     """Solve the feasible interval of every hidden cell of ``pdf`` (see the module doc).
 
     ``pdf``: the unsuppressed table (``level``, ``unit_id``, ``parent_id``, ``by``,
     ``raw_count``); ``hidden``: the mask of suppressed rows; ``width``: the protection
     width; ``system``: :func:`relations` of ``pdf`` (built when None); ``cache``: a dict
     kept between calls on the same table (components already solved are reused);
-    ``shortcut``: see the module doc (False: both bounds of every cell are solved)."""
+    ``shortcut``: see the module doc (False: both bounds of every cell are solved);
+    ``bounds``, ``sums``: see :func:`relations`."""
     t0 = time.perf_counter()
-    system = system or relations(pdf, identities, additive, by)
+    system = system or relations(pdf, identities, additive, by, bounds, sums)
     raw = pdf[C.RAW_COUNT].fillna(0).to_numpy(float)
     u, lo, hi, exact, binding, n_prog, n_comp = _bounds(
         raw, np.asarray(hidden, bool), float(width), system, suppress_zeros, shortcut,
@@ -488,16 +536,26 @@ def audited_suppression_mask(pdf: pd.DataFrame, k_min: int, width: float | None 
                              identities: Identities = IDENTITIES,
                              additive: Sequence[str] = ADDITIVE, by: str = C.POP_CLASS,
                              max_rounds: int = 500, shortcut: bool = True,
-                             engine: str = "highs") -> tuple[np.ndarray, Audit]:
+                             engine: str = "highs", bounds: Pairs = (),
+                             sums: pd.DataFrame | None = None,
+                             forced: np.ndarray | None = None, regroup: bool = True
+                             ) -> tuple[np.ndarray, Audit]:
     """The suppression mask of ``pdf`` (rows in its order) under the rule of the module
     doc, and the audit of the result. ``width``: the protection width (default
-    ``k_min``). Without ``complementary`` only primary cells are hidden (and audited)."""
+    ``k_min``). Without ``complementary`` only primary cells are hidden (and audited).
+    ``bounds``, ``sums``: further relations (:func:`relations`); ``forced``: rows hidden
+    whatever their counts (another rule's decision, e.g. a table's own group rule);
+    ``regroup`` false: the group rule of :func:`mobsig.privacy.suppression_mask` is not
+    applied (the table's own rule decided ``forced``; only the primary cells and the
+    audit's complements are added to it)."""
     t0 = time.perf_counter()
     width = float(k_min if width is None else width)
     order = canonical_order(pdf, by)
     tab = pdf.iloc[order].reset_index(drop=True)
-    sup = suppression_mask(tab, k_min, complementary, suppress_zeros, identities, by=by)
-    system = relations(tab, identities, additive, by)
+    start = None if forced is None else np.asarray(forced, bool)[order]
+    sup = suppression_mask(tab, k_min, complementary and regroup, suppress_zeros,
+                           identities, by=by, forced=start)
+    system = relations(tab, identities, additive, by, bounds, sums)
     raw = tab[C.RAW_COUNT].fillna(0).to_numpy()
     # the total order of complements (privacy.suppression_mask's)
     rank = np.empty(len(tab), np.int64)
@@ -545,8 +603,9 @@ def audited_suppression_mask(pdf: pd.DataFrame, k_min: int, width: float | None 
         # the group rule again, the new cells as primary ones: no sibling group or
         # identity is left with one hidden cell (where a group total the table does not
         # hold is public elsewhere, e.g. the layers without a parent)
-        sup = suppression_mask(tab, k_min, complementary, suppress_zeros, identities,
-                               by=by, forced=sup)
+        if regroup:
+            sup = suppression_mask(tab, k_min, complementary, suppress_zeros, identities,
+                                   by=by, forced=sup)
         rounds += 1
     result = audit(tab, sup, width, suppress_zeros=suppress_zeros, system=system,
                    shortcut=shortcut, cache=cache, by=by, engine=engine)
@@ -564,12 +623,14 @@ def audited_suppression_mask(pdf: pd.DataFrame, k_min: int, width: float | None 
 def audited_suppress_pandas(pdf: pd.DataFrame, k_min: int, width: float | None = None,
                             complementary: bool = True, suppress_zeros: bool = False,
                             identities: Identities = IDENTITIES,
-                            additive: Sequence[str] = ADDITIVE, by: str = C.POP_CLASS
+                            additive: Sequence[str] = ADDITIVE, by: str = C.POP_CLASS,
+                            bounds: Pairs = (), sums: pd.DataFrame | None = None
                             ) -> tuple[pd.DataFrame, Audit]:
     """``pdf`` with ``is_suppressed`` set by :func:`audited_suppression_mask` and the
     counts of suppressed rows nulled, and the audit."""
     mask, result = audited_suppression_mask(pdf, k_min, width, complementary,
-                                            suppress_zeros, identities, additive, by)
+                                            suppress_zeros, identities, additive, by,
+                                            bounds=bounds, sums=sums)
     out = pdf.copy()
     out[C.IS_SUPPRESSED] = mask
     out[C.RAW_COUNT] = out[C.RAW_COUNT].astype("Int64").mask(mask)
@@ -580,20 +641,22 @@ def audited_suppress_pandas(pdf: pd.DataFrame, k_min: int, width: float | None =
 def with_audited_suppression(table, k_min: int, width: float | None = None,
                              complementary: bool = True, suppress_zeros: bool = False,
                              identities: Identities = IDENTITIES,
-                             additive: Sequence[str] = ADDITIVE, by: str = C.POP_CLASS):
+                             additive: Sequence[str] = ADDITIVE, by: str = C.POP_CLASS,
+                             bounds: Pairs = ()):
     """:func:`audited_suppression_mask` on a Spark table of every level at once (the
     relations span levels, so the decision needs the whole release): the cell keys and
     raw counts (a few columns, one row per cell) go to the driver through Arrow, the mask
     comes back as a broadcast join. Returns the table with ``is_suppressed`` set and the
     counts of suppressed rows null (the columns of :func:`mobsig.privacy.with_suppression`)
-    and the :class:`Audit`."""
+    and the :class:`Audit`. ``bounds``: see :func:`relations`."""
     from pyspark.sql import functions as F
 
     keys = [C.LEVEL, C.UNIT_ID, by]
     base = table.drop(C.IS_SUPPRESSED) if C.IS_SUPPRESSED in table.columns else table
     pdf = base.select(*keys, C.PARENT_ID, C.RAW_COUNT).toPandas()
     mask, result = audited_suppression_mask(pdf, k_min, width, complementary,
-                                            suppress_zeros, identities, additive, by)
+                                            suppress_zeros, identities, additive, by,
+                                            bounds=bounds)
     flags = base.sparkSession.createDataFrame(
         pdf[keys].assign(**{C.IS_SUPPRESSED: mask}),
         f"{C.LEVEL} string, {C.UNIT_ID} string, {by} string, {C.IS_SUPPRESSED} boolean")
@@ -630,3 +693,46 @@ def gate(ctx, result: Audit, table: str) -> None:
               explain=lambda: result.failures() + ". The rule found nothing left to hide "
               "around them (a layer or class too small to protect: publish fewer layers, "
               "or a lower privacy.protection_width with privacy.allow_below_floor).")
+
+
+def combine(parts: dict[str, Audit], width: float) -> Audit:
+    """One :class:`Audit` of a release made of several audited parts (name -> audit;
+    an empty dict: nothing suppressed), for :func:`gate`: the cells of every part (their
+    ``level`` prefixed with the part's name, the breakdown column renamed ``cell``),
+    programmes, complements, rounds and seconds added up."""
+    frames = [a.cells.rename(columns={a.by: "cell"}).assign(
+        **{C.LEVEL: lambda f, n=name: n + ": " + f[C.LEVEL].astype(str)})
+        for name, a in parts.items()]
+    cols = [C.LEVEL, C.UNIT_ID, "cell", C.RAW_COUNT, LO, HI, WIDTH, EXACT, "pos", PROTECTED]
+    cells = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        {c: pd.Series(dtype=bool if c in (EXACT, PROTECTED) else float) for c in cols})
+    out = Audit(cells, float(width), sum(a.n_programs for a in parts.values()),
+                sum(a.seconds for a in parts.values()),
+                sum(a.components for a in parts.values()), by="cell")
+    out.added = sum(a.added for a in parts.values())
+    out.rounds = max((a.rounds for a in parts.values()), default=0)
+    return out
+
+
+def hide_more(df, hidden: pd.DataFrame, keys: Sequence[str], counts: Sequence[str] = (
+        C.RAW_COUNT, C.EXPANDED_COUNT)):
+    """``df`` (a suppressed long form with ``is_suppressed``) with the rows named in
+    ``hidden`` (the ``keys`` columns, one row per further hidden cell, as strings) hidden
+    too: ``is_suppressed`` true and ``counts`` null (a broadcast join; ``df`` unchanged
+    when ``hidden`` is empty)."""
+    from pyspark.sql import functions as F
+
+    if not len(hidden):
+        return df
+    spark = df.sparkSession
+    flags = spark.createDataFrame(
+        hidden[list(keys)].astype(str).rename(columns={k: f"_k_{k}" for k in keys})
+        .assign(_more=True),
+        ", ".join(f"`_k_{k}` string" for k in keys) + ", _more boolean")
+    cond = [F.col(k).cast("string") == F.col(f"_k_{k}") for k in keys]
+    joined = df.join(F.broadcast(flags), cond, how="left")
+    more = F.coalesce(F.col("_more"), F.lit(False))
+    return joined.select(*[F.when(more, F.lit(None)).otherwise(F.col(c)).alias(c)
+                           if c in counts else
+                           (F.col(c) | more).alias(c) if c == C.IS_SUPPRESSED else F.col(c)
+                           for c in df.columns])
