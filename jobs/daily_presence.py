@@ -84,10 +84,9 @@ def build(ctx: JobContext) -> list[Output]:
         stays, classes, weights, default, units, [day], dp.min_hours, dp.hour_min_minutes,
         cfg.population.grid_h3_resolution))
     table = presence.complete(counts, units, [day])
-    pv, audits = cfg.privacy, []
+    pv = cfg.privacy
     published = presence.publish(table, pv.k_min, pv.complementary, pv.suppress_zeros,
-                                 pv.width, audits)
-    privacy_audit.gate(ctx, audits[0], "daily_presence")
+                                 pv.width, privacy_audit.gate_for(ctx, "daily_presence"))
     out = population.mark_uncovered(
         published, population.noted_uncovered(ctx, units, ctx.read("cells"), day))
     if ctx.options.get("export", True):

@@ -27,7 +27,7 @@ from __future__ import annotations
 from pyspark.sql import functions as F
 
 from mobsig import columns as C
-from mobsig import expansion, land_use, privacy
+from mobsig import expansion, land_use, privacy, privacy_audit
 from mobsig.geo import next_month, unit_polygons
 from mobsig.io.exports import export_month
 from mobsig.runner import JobContext, Output
@@ -64,7 +64,8 @@ def build(ctx: JobContext) -> list[Output]:
     stays = ctx.read("stays", dt=ctx.part.month_days + [next_month(ctx.month)])
     counts = land_use.counts_table(places, stays, factors, age, zones, ctx.month,
                                    lu.day_start_hour, lu.day_end_hour, lu.visit_min_min * 60)
-    out = land_use.publish(counts, pv.k_min, pv.complementary, pv.suppress_zeros)
+    out = land_use.publish(counts, pv.k_min, pv.complementary, pv.suppress_zeros,
+                           pv.width, privacy_audit.gate_for(ctx, "land_use_intensity"))
     if ctx.options.get("export", True):
         polygons = unit_polygons(units)
         ctx.after_write(lambda: ctx.note_output("exports/land_use_intensity.csv", export_month(

@@ -33,7 +33,7 @@ from __future__ import annotations
 from pyspark.sql import functions as F
 
 from mobsig import columns as C
-from mobsig import expansion, linkage, population, privacy
+from mobsig import expansion, linkage, population, privacy, privacy_audit
 from mobsig.geo import unit_polygons
 from mobsig.io.exports import export_month
 from mobsig.runner import JobContext, Output
@@ -86,7 +86,8 @@ def build(ctx: JobContext) -> list[Output]:
     keep = F.col(C.LEVEL).isin(*levels) | (F.col(C.LEVEL) == C.GRID_LEVEL)
     long = linkage.od_long(trips.where(keep), pairs.where(keep),
                            metro.where(F.col(C.IS_MEMBER)).select(C.LEVEL, C.UNIT_ID))
-    sup = linkage.suppress_pairs(long, pv.k_min, pv.complementary, pv.suppress_zeros)
+    sup = linkage.suppress_pairs(long, pv.k_min, pv.complementary, pv.suppress_zeros,
+                                 pv.width, privacy_audit.gate_for(ctx, "linkage"))
     out = linkage.publish(sup, jh, units, ctx.keep(linkage.days_with_moves(moves)))
     if ctx.options.get("export", True):
         for table in ("linkage", "metro_area"):

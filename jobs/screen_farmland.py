@@ -25,7 +25,7 @@ from __future__ import annotations
 from pyspark.sql import functions as F
 
 from mobsig import columns as C
-from mobsig import expansion, farmland, privacy
+from mobsig import expansion, farmland, privacy, privacy_audit
 from mobsig.geo import unit_polygons
 from mobsig.io.exports import export_month
 from mobsig.population import user_weights
@@ -64,7 +64,8 @@ def build(ctx: JobContext) -> list[Output]:
                                    user_weights(places, factors, age), zones)
     out = ctx.keep(farmland.publish(counts, history, key, pv.k_min, pv.complementary,
                                     pv.suppress_zeros, sc.farmland_min_persons,
-                                    sc.farmland_min_months))
+                                    sc.farmland_min_months, pv.width,
+                                    privacy_audit.gate_for(ctx, "screen_farmland")))
     ctx.fact("suspects", out.where(F.col(farmland.IS_SUSPECT)).count())
     if ctx.options.get("export", True):
         ctx.after_write(lambda: ctx.note_output("exports/screen_farmland.csv", export_month(

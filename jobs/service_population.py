@@ -83,10 +83,8 @@ def build(ctx: JobContext) -> list[Output]:
     c = sp.ServiceCounts(*(ctx.keep(f) for f in (c.visits, c.weights, c.monthly, c.daily,
                                                    c.catchment, c.radius, c.days)))
     ctx.check("service_population_totals", sp.totals_gaps(c), table="service_population")
-    audits: list = []
     pub = sp.publish(c, pv.k_min, pv.complementary, pv.suppress_zeros, s.catchment_quantile,
-                     key, pv.width, audits)
-    privacy_audit.gate(ctx, audits[0], "service_population")
+                     key, pv.width, privacy_audit.gate_for(ctx, "service_population"))
     for t in EXPORTS if ctx.options.get("export", True) else ():
         ctx.after_write(lambda t=t: ctx.note_output(
             f"exports/{t}.csv", export_month(ctx.catalog, t, key, units)))

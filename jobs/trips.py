@@ -25,7 +25,7 @@ from __future__ import annotations
 from pyspark.sql import functions as F
 
 from mobsig import columns as C
-from mobsig import expansion, linkage, population, privacy, trips
+from mobsig import expansion, linkage, population, privacy, privacy_audit, trips
 from mobsig.geo import unit_polygons
 from mobsig.io.exports import export_month
 from mobsig.periods import parse_periods
@@ -67,7 +67,8 @@ def build(ctx: JobContext) -> list[Output]:
     counts = linkage.trip_counts(od, weights, [C.CITY_ID, C.ORIGIN_ID, C.DEST_ID, C.PERIOD])
     long = trips.long_form(counts, tr.level, periods, ctx.read("linkage", month=key))
     out = trips.publish(long, pv.k_min, pv.complementary, pv.suppress_zeros, periods,
-                        units, ctx.keep(linkage.days_with_moves(moves)))
+                        units, ctx.keep(linkage.days_with_moves(moves)), pv.width,
+                        privacy_audit.gate_for(ctx, "trips_by_period"))
     if ctx.options.get("export", True):
         ctx.after_write(lambda: ctx.note_output(
             "exports/trips_by_period.csv",

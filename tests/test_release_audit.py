@@ -94,7 +94,8 @@ def _service(monthly: dict, daily: dict, catchment: list) -> pd.DataFrame:
 def test_service_population_roles_and_catchment_are_audited_together():
     """A zone with resident 1 and worker 1 hidden under a published total 40 (both pinned
     at 1 by the identity, no lone hidden cell for the group rule), and a catchment whose
-    townships T1 (3, hidden) and T2 (17) publish beside their county C (20): T1 = 20 - 17.
+    township T1 (3, hidden) has a published sibling T2 (17) under its published county C
+    (20): T1 = 20 - 17 (primary cells only in this table).
     The audited release hides more (the visitor role, T2) and every suppressed cell is
     then at least k wide; a zone whose visitors become hidden publishes no catchment
     cell."""
@@ -119,3 +120,158 @@ def test_service_population_roles_and_catchment_are_audited_together():
     visitor = (table["part"] == "monthly") & (table["_cell"] == "visitor")
     if mask[visitor.to_numpy()].any():
         assert mask[(table["part"] == "catchment").to_numpy()].all()
+
+
+# --------------------------------------------------------------------------------------
+# exposure_hazards (per point and hour: exposed = residents + visitors)
+
+
+def test_exposure_hazards_two_small_parts_under_a_published_total():
+    """exposed 15 = residents 7 + visitors 8: the group rule hides both parts (never
+    exactly one of three hidden) and publishes 15, so each part lies in [1, 14], narrower
+    than k. The audited rule hides the exposed count too."""
+    from mobsig import hazards
+
+    pdf = pd.DataFrame({"level": "hazard", "unit_id": "H1", "hour": 10,
+                        "measure": list(hazards.MEASURES), "raw_count": [15, 7, 8]})
+    old = hazards.suppress_hours(pdf, K, True, False)
+    assert old.tolist() == [False, True, True]
+    frame = pdf.assign(unit_id="H1@10", parent_id=None)
+    rules = {"identities": ((hazards.EXPOSED, (hazards.RESIDENTS, hazards.VISITORS)),),
+             "additive": (), "by": "measure"}
+    before = _narrowest(frame, old, **rules)
+    assert before.cells[["lo", "hi"]].to_numpy().tolist() == [[1, 14], [1, 14]]
+    found: list = []
+    new = hazards.suppress_hours(pdf, K, True, False, K, found)
+    assert new.all() and found[0].passed and found[0].added == 1
+
+
+# --------------------------------------------------------------------------------------
+# land_use_intensity, screen_farmland, screen_reserves, screen_idle_land
+# (privacy_audit.suppress_release: every measure, every layer at once)
+
+
+def test_screening_tables_siblings_under_a_published_parent():
+    """Parcels [1, 1, 40, 50] under a county of 92 in the same table and measure (the
+    issue's first example): the group rule hides the two 1s and their sum 2 pins both.
+    The rule of suppress_release (every label additive where the data add up) hides
+    the 40 as well."""
+    from mobsig import farmland, idle_land, land_use, reserves
+
+    for measure in {*land_use.MEASURES, *farmland.MEASURES, *reserves.MEASURES,
+                    *idle_land.MEASURES}:
+        rows = [("county", None, "C", measure, 92)]
+        rows += [("parcel", "C", f"P{i}", measure, v) for i, v in enumerate([1, 1, 40, 50])]
+        pdf = _cells(rows, "measure")
+        rules = {"identities": (), "additive": None, "by": "measure"}
+        old = privacy.suppression_mask(pdf, K, identities=(), by="measure")
+        before = _narrowest(pdf, old, **rules)
+        assert before.cells[["lo", "hi"]].to_numpy().tolist() == [[1, 1], [1, 1]], measure
+        mask, result = pa.audited_suppression_mask(pdf, K, **rules)
+        assert result.passed and mask.sum() == 3, measure
+
+
+# --------------------------------------------------------------------------------------
+# commute (the unit table's identities) and the OD tables (commute_od, linkage, trips)
+
+
+def test_commute_time_bands_two_small_bands():
+    """timed 17 = short 1 + medium 1 + long 15: the group rule hides short and medium (two
+    hidden cells), whose sum 2 gives both. The audited rule (the totals commuters and
+    inbound_commuters fixed: jobs_housing decides them) hides the long band too."""
+    from mobsig import commute
+
+    vals = {commute.COMMUTERS: 40, commute.TIMED: 17, commute.UNTIMED: 23,
+            commute.DIST_SHORT: 20, commute.DIST_LONG: 20, commute.TIME_SHORT: 1,
+            commute.TIME_MEDIUM: 1, commute.TIME_LONG: 15, commute.INBOUND: 30}
+    pdf = _cells([("county", None, "C", m, v) for m, v in vals.items()], "measure")
+    rules = {"identities": commute.IDENTITIES, "additive": None, "by": "measure"}
+    old = privacy.suppression_mask(pdf, K, identities=commute.IDENTITIES, by="measure")
+    before = _narrowest(pdf, old, **rules)
+    assert not before.passed and before.min_width == 0
+    mask, result = pa.audited_suppression_mask(
+        pdf, K, forced=old, regroup=False, frozen=pdf["measure"].isin(commute.TOTALS),
+        **rules)
+    assert result.passed, result.failures()
+    assert mask[pdf["measure"] == commute.TIME_LONG].all()
+    assert not mask[pdf["measure"].isin(commute.TOTALS)].any()
+
+
+# a 3 x 3 matrix (every row and column total at least k) where the bridge rule (linkage,
+# trips) leaves cells pinned by the totals and the lower bound 1 of a hidden non-zero cell
+MATRIX = {("r0", "c0"): 40, ("r0", "c1"): 16, ("r0", "c2"): 1, ("r1", "c0"): 5,
+          ("r1", "c1"): 16, ("r1", "c2"): 25, ("r2", "c0"): 8, ("r2", "c1"): 25,
+          ("r2", "c2"): 1}
+
+
+def _matrix() -> pd.DataFrame:
+    return pd.DataFrame([("L", r, c, v) for (r, c), v in MATRIX.items()],
+                        columns=["level", "origin_id", "dest_id", "raw_count"])
+
+
+def test_od_bridge_rule_is_caught_and_repaired():
+    """linkage and trips_by_period: with every row and column total public, the bridge
+    rule's hidden cells r0>c2 (1) and r1>c0 (5) are pinned exactly; the audit of
+    privacy_audit.od_audited_mask catches it and hides more until every cell is k wide."""
+    pdf = _matrix()
+    old = privacy.od_suppression_mask(pdf, K)
+    table, sums, _ = pa.od_release_table(pdf.assign(is_suppressed=old), ("origin_id",),
+                                         ("dest_id",), k_min=K)
+    hidden = np.r_[old, np.zeros(len(table) - len(pdf), bool)]
+    before = pa.audit(table, hidden, K, identities=(), additive=(), by=pa.OD_CELL,
+                      sums=sums, shortcut=False)
+    cells = before.cells.set_index("unit_id")
+    assert cells.loc["r0>c2", ["lo", "hi"]].tolist() == [1, 1]
+    assert cells.loc["r1>c0", ["lo", "hi"]].tolist() == [5, 5]
+    mask, result = pa.od_audited_mask(pdf.assign(is_suppressed=old), K, K, True, False,
+                                      ("origin_id",), ("dest_id",))
+    assert result.passed, result.failures()
+    assert (mask >= old).all() and mask.sum() > old.sum()
+    again = pa.audit(table, np.r_[mask, np.zeros(len(table) - len(pdf), bool)], K,
+                     identities=(), additive=(), by=pa.OD_CELL, sums=sums, shortcut=False)
+    assert again.passed
+
+
+def test_od_pairs_hidden_in_every_period():
+    """trips_by_period: a pair hidden in one period is hidden in all (the labelled
+    breakdown rule), also for the pairs the audit adds."""
+    one = _matrix()
+    pdf = pd.concat([one.assign(period="am"), one.assign(period="pm")], ignore_index=True)
+    pdf["is_suppressed"] = np.r_[privacy.od_suppression_mask(one, K),
+                                 privacy.od_suppression_mask(one, K)]
+    mask, result = pa.od_audited_mask(pdf, K, K, True, False, ("origin_id",), ("dest_id",),
+                                      label="period")
+    assert result.passed, result.failures()
+    assert (mask[: len(one)] == mask[len(one):]).all()
+
+
+def test_od_withheld_column_total_is_not_public():
+    """commute_od: a destination whose column total the OD rule withholds
+    (hide_dest_total) gives the reader no column sum; nor does a total below k (any
+    table publishing it would suppress it)."""
+    pdf = _matrix().assign(is_suppressed=False, hide=False)
+    pdf.loc[pdf["dest_id"] == "c0", "hide"] = True
+    table, sums, frozen = pa.od_release_table(pdf, ("origin_id",), ("dest_id",),
+                                              withheld="hide", k_min=K)
+    units = set(table["unit_id"][frozen])
+    assert "col:c1" in units and "col:c0" not in units and "row:r0" in units
+    small = pd.DataFrame({"level": "L", "origin_id": ["a", "a", "b"],
+                          "dest_id": ["x", "y", "x"], "raw_count": [3, 40, 4],
+                          "is_suppressed": False})
+    table, _, frozen = pa.od_release_table(small, ("origin_id",), ("dest_id",), k_min=K)
+    assert set(table["unit_id"][frozen]) == {"row:a"}  # column x: 7 < k
+
+
+# --------------------------------------------------------------------------------------
+# the gate of a release made of several parts
+
+
+def test_combined_audit_names_the_part():
+    pdf = _cells([("county", None, "C", "x", 92)]
+                 + [("parcel", "C", f"P{i}", "x", v) for i, v in enumerate([1, 1, 40, 50])],
+                 "measure")
+    bad = pa.audit(pdf, privacy.suppression_mask(pdf, K, identities=(), by="measure"), K,
+                   identities=(), additive=None, by="measure")
+    both = pa.combine({"monthly": bad, "daily": bad}, K)
+    assert not both.passed and both.n_cells == 4
+    assert "monthly: parcel P0 x: [1, 1]" in both.failures()

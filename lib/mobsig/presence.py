@@ -325,7 +325,7 @@ def audit_rules() -> dict:
 
 def publish(table: DataFrame, k_min: int, complementary: bool,
             suppress_zeros: bool, width: float | None = None,
-            audits: list | None = None) -> DataFrame:
+            on_audit=None) -> DataFrame:
     """Small-count suppression of ONE day's :func:`presence_table` rows: every cell below
     ``k_min`` raw cards, then complementary suppression: within each sibling group (level,
     parent unit, and the class or the hour) no cell is the only hidden one, and within each
@@ -336,8 +336,8 @@ def publish(table: DataFrame, k_min: int, complementary: bool,
     the day's present in the unit, and a parent unit against the sum of its children per
     class and hour (the inequality that holds: a card present in two townships counts
     once in their county), every layer and the grid at once; more cells are hidden until
-    no suppressed cell's interval is narrower than ``width``. The audit is appended to
-    ``audits`` (the job's gate). Suppressed rows keep ``is_suppressed`` true and null
+    no suppressed cell's interval is narrower than ``width``. The audit is passed to
+    ``on_audit`` (the job's gate). Suppressed rows keep ``is_suppressed`` true and null
     counts."""
     from mobsig import privacy_audit
 
@@ -346,6 +346,6 @@ def publish(table: DataFrame, k_min: int, complementary: bool,
     out, audit = privacy_audit.with_audited_suppression(
         table.withColumn(CELL, cell), k_min, width, complementary, suppress_zeros,
         **audit_rules())
-    if audits is not None:
-        audits.append(audit)
+    if on_audit is not None:
+        on_audit(audit)
     return out.drop(CELL)

@@ -116,12 +116,13 @@ Pairs = Sequence[tuple[str, str]]
 
 
 def relations(pdf: pd.DataFrame, identities: Identities = IDENTITIES,
-              additive: Sequence[str] = ADDITIVE, by: str = C.POP_CLASS,
+              additive: Sequence[str] | None = ADDITIVE, by: str = C.POP_CLASS,
               bounds: Pairs = (), sums: pd.DataFrame | None = None) -> System:
     """The relations a reader can use on ``pdf`` (see the module doc), built vectorised.
 
     ``pdf``: ``level``, ``unit_id``, ``parent_id``, ``by``, ``raw_count`` (true counts),
-    one row per cell, in any order (row i of the matrices is cell i). ``bounds``: pairs
+    one row per cell, in any order (row i of the matrices is cell i); ``additive``: the
+    labels of ``by`` checked for parent = sum of children (None: every label). ``bounds``: pairs
     (small, big) of values of ``by``: within one unit the cell ``small`` is at most the
     cell ``big`` (an hour at most the day, a day at most the month), kept where it holds.
     ``sums``: further linear relations of the release (:func:`sum_rows`: ``rel``,
@@ -129,6 +130,8 @@ def relations(pdf: pd.DataFrame, identities: Identities = IDENTITIES,
     the data, else the inequality that holds (an origin-destination row = its published
     row total, a catchment's cells = the zone's visitors)."""
     n = len(pdf)
+    if additive is None:  # every label: the data decide which sums hold
+        additive = pdf[by].astype(str).unique().tolist()
     raw = pdf[C.RAW_COUNT].fillna(0).to_numpy(float)
     frame = pd.DataFrame({"level": pdf[C.LEVEL].astype(str).to_numpy(),
                           "unit": pdf[C.UNIT_ID].astype(str).to_numpy(),
@@ -453,7 +456,7 @@ def _solve_component(a, lo_row, hi_row, lb, truth, width, shortcut, integer, eng
 
 def audit(pdf: pd.DataFrame, hidden: np.ndarray, width: float, *,
           suppress_zeros: bool = False, system: System | None = None,
-          identities: Identities = IDENTITIES, additive: Sequence[str] = ADDITIVE,
+          identities: Identities = IDENTITIES, additive: Sequence[str] | None = ADDITIVE,
           by: str = C.POP_CLASS, shortcut: bool = True, integer: bool = True,
           cache: dict | None = None, engine: str = "highs", bounds: Pairs = (),
           sums: pd.DataFrame | None = None) -> Audit:
@@ -534,12 +537,12 @@ def _bounds(raw, hidden, width, system, suppress_zeros, shortcut, integer, cache
 def audited_suppression_mask(pdf: pd.DataFrame, k_min: int, width: float | None = None,
                              complementary: bool = True, suppress_zeros: bool = False,
                              identities: Identities = IDENTITIES,
-                             additive: Sequence[str] = ADDITIVE, by: str = C.POP_CLASS,
+                             additive: Sequence[str] | None = ADDITIVE, by: str = C.POP_CLASS,
                              max_rounds: int = 500, shortcut: bool = True,
                              engine: str = "highs", bounds: Pairs = (),
                              sums: pd.DataFrame | None = None,
-                             forced: np.ndarray | None = None, regroup: bool = True
-                             ) -> tuple[np.ndarray, Audit]:
+                             forced: np.ndarray | None = None, regroup: bool = True,
+                             frozen: np.ndarray | None = None) -> tuple[np.ndarray, Audit]:
     """The suppression mask of ``pdf`` (rows in its order) under the rule of the module
     doc, and the audit of the result. ``width``: the protection width (default
     ``k_min``). Without ``complementary`` only primary cells are hidden (and audited).
@@ -547,7 +550,10 @@ def audited_suppression_mask(pdf: pd.DataFrame, k_min: int, width: float | None 
     whatever their counts (another rule's decision, e.g. a table's own group rule);
     ``regroup`` false: the group rule of :func:`mobsig.privacy.suppression_mask` is not
     applied (the table's own rule decided ``forced``; only the primary cells and the
-    audit's complements are added to it)."""
+    audit's complements are added to it); ``frozen``: rows that keep their state in
+    ``forced`` (published when not given) and are never chosen as complements (a total
+    published elsewhere under its own rule, or a public total the table does not
+    hold)."""
     t0 = time.perf_counter()
     width = float(k_min if width is None else width)
     order = canonical_order(pdf, by)
@@ -566,6 +572,9 @@ def audited_suppression_mask(pdf: pd.DataFrame, k_min: int, width: float | None 
     cols_of_row = np.split(rows.indices, rows.indptr[1:-1])
     rows_of_cell = np.split(rows.T.tocsr().indices, rows.T.tocsr().indptr[1:-1])
     cache: dict = {}
+    never = np.zeros(len(tab), bool) if frozen is None else np.asarray(frozen, bool)[order]
+    kept = np.zeros(len(tab), bool) if start is None else start
+    sup = np.where(never, kept, sup)  # a frozen row keeps its given state
     first = sup.copy()
     n_prog = 0
     rounds = 0
@@ -587,11 +596,12 @@ def audited_suppression_mask(pdf: pd.DataFrame, k_min: int, width: float | None 
             for group in (bind, set(rows_of_cell[j].tolist())):
                 cand = np.unique(np.concatenate([cols_of_row[r] for r in group])) \
                     if group else np.zeros(0, np.int64)
-                cand = cand[~sup[cand]]
+                cand = cand[~sup[cand] & ~never[cand]]
                 if len(cand):
                     pick = int(cand[np.argmin(rank[cand])])
                     break
-            if pick is None and system.parent[j] >= 0 and not sup[system.parent[j]]:
+            if (pick is None and system.parent[j] >= 0 and not sup[system.parent[j]]
+                    and not never[system.parent[j]]):
                 pick = int(system.parent[j])  # nothing left around it: hide the total
             if pick is None:
                 continue
@@ -604,8 +614,8 @@ def audited_suppression_mask(pdf: pd.DataFrame, k_min: int, width: float | None 
         # identity is left with one hidden cell (where a group total the table does not
         # hold is public elsewhere, e.g. the layers without a parent)
         if regroup:
-            sup = suppression_mask(tab, k_min, complementary, suppress_zeros, identities,
-                                   by=by, forced=sup)
+            sup = np.where(never, sup, suppression_mask(
+                tab, k_min, complementary, suppress_zeros, identities, by=by, forced=sup))
         rounds += 1
     result = audit(tab, sup, width, suppress_zeros=suppress_zeros, system=system,
                    shortcut=shortcut, cache=cache, by=by, engine=engine)
@@ -623,7 +633,7 @@ def audited_suppression_mask(pdf: pd.DataFrame, k_min: int, width: float | None 
 def audited_suppress_pandas(pdf: pd.DataFrame, k_min: int, width: float | None = None,
                             complementary: bool = True, suppress_zeros: bool = False,
                             identities: Identities = IDENTITIES,
-                            additive: Sequence[str] = ADDITIVE, by: str = C.POP_CLASS,
+                            additive: Sequence[str] | None = ADDITIVE, by: str = C.POP_CLASS,
                             bounds: Pairs = (), sums: pd.DataFrame | None = None
                             ) -> tuple[pd.DataFrame, Audit]:
     """``pdf`` with ``is_suppressed`` set by :func:`audited_suppression_mask` and the
@@ -641,7 +651,7 @@ def audited_suppress_pandas(pdf: pd.DataFrame, k_min: int, width: float | None =
 def with_audited_suppression(table, k_min: int, width: float | None = None,
                              complementary: bool = True, suppress_zeros: bool = False,
                              identities: Identities = IDENTITIES,
-                             additive: Sequence[str] = ADDITIVE, by: str = C.POP_CLASS,
+                             additive: Sequence[str] | None = ADDITIVE, by: str = C.POP_CLASS,
                              bounds: Pairs = ()):
     """:func:`audited_suppression_mask` on a Spark table of every level at once (the
     relations span levels, so the decision needs the whole release): the cell keys and
@@ -725,14 +735,162 @@ def hide_more(df, hidden: pd.DataFrame, keys: Sequence[str], counts: Sequence[st
     if not len(hidden):
         return df
     spark = df.sparkSession
-    flags = spark.createDataFrame(
-        hidden[list(keys)].astype(str).rename(columns={k: f"_k_{k}" for k in keys})
-        .assign(_more=True),
-        ", ".join(f"`_k_{k}` string" for k in keys) + ", _more boolean")
-    cond = [F.col(k).cast("string") == F.col(f"_k_{k}") for k in keys]
+    def as_key(v):  # the value as Spark casts it to a string (null stays null)
+        if v is None or (not isinstance(v, str) and pd.isna(v)):
+            return None
+        if isinstance(v, bool | np.bool_):
+            return "true" if v else "false"
+        return str(v)
+
+    local = pd.DataFrame({f"_k_{k}": [as_key(v) for v in hidden[k].tolist()] for k in keys})
+    flags = spark.createDataFrame(local.assign(_more=True),
+                                  ", ".join(f"`_k_{k}` string" for k in keys)
+                                  + ", _more boolean")
+    cond = [F.col(k).cast("string").eqNullSafe(F.col(f"_k_{k}")) for k in keys]
     joined = df.join(F.broadcast(flags), cond, how="left")
     more = F.coalesce(F.col("_more"), F.lit(False))
     return joined.select(*[F.when(more, F.lit(None)).otherwise(F.col(c)).alias(c)
                            if c in counts else
                            (F.col(c) | more).alias(c) if c == C.IS_SUPPRESSED else F.col(c)
                            for c in df.columns])
+
+
+def suppress_release(table, k_min: int, width: float | None, complementary: bool,
+                     suppress_zeros: bool, on_audit=None,
+                     identities: Identities = (), additive: Sequence[str] | None = None,
+                     by: str = C.MEASURE, bounds: Pairs = ()):
+    """The suppression of a population-style release (``level``, ``unit_id``,
+    ``parent_id``, ``by``, ``raw_count``, ``expanded_count``; one row per cell): with a
+    protection ``width``, :func:`with_audited_suppression` (every label of ``by``
+    additive unless ``additive`` says otherwise: the relations are checked against the
+    data) and its :class:`Audit` passed to ``on_audit``; without one (None), the group
+    rule alone (:func:`mobsig.privacy.with_suppression`)."""
+    from mobsig import privacy
+
+    if width is None:
+        return privacy.with_suppression(table, k_min, complementary, suppress_zeros,
+                                        identities=identities, by=by)
+    out, result = with_audited_suppression(table, k_min, width, complementary,
+                                           suppress_zeros, identities, additive, by, bounds)
+    if on_audit is not None:
+        on_audit(result)
+    return out
+
+
+def gate_for(ctx, table: str):
+    """The callback that gates a release's audit (:func:`gate`), for a publish function's
+    ``on_audit``."""
+    return lambda result: gate(ctx, result, table)
+
+
+OD_CELL = "_od_label"  # the label column of :func:`od_release_table`
+
+
+def od_release_table(pdf: pd.DataFrame, rows: Sequence[str], cols: Sequence[str],
+                     partition: Sequence[str] = (C.LEVEL,), label: str | None = None,
+                     withheld: str | None = None, k_min: int = 0
+                     ) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+    """An origin-destination release as a table of :func:`relations` (one matrix per
+    ``partition`` group and ``label``, e.g. the period): each cell is the unit
+    ``<row>><column>`` (level: the matrix), and each row and column holding more than one
+    cell has a public total (the rule of :func:`mobsig.privacy.od_suppression_mask`: a
+    row of one cell has no total of its own; nor has a total from 1 to ``k_min`` - 1,
+    which any table would suppress), added as a published cell that is never a
+    complement, tied to its cells by a sum. ``pdf``: the cells with the true
+    ``raw_count`` and ``is_suppressed``; ``withheld``: a boolean column, true on the
+    cells of a column whose total is withheld (commute_od's ``hide_dest_total``).
+    Returns the table (its first ``len(pdf)`` rows are ``pdf``'s, in order), the sums
+    and the frozen mask."""
+    def key(names) -> pd.Series:
+        frame = pdf[list(names)].astype(object).where(pdf[list(names)].notna(), "")
+        return frame.astype(str).agg("\x1f".join, axis=1)
+
+    mat = key(partition) if partition else pd.Series("", index=pdf.index)
+    lab = pdf[label].astype(str) if label else pd.Series("", index=pdf.index)
+    r, c = key(rows), key(cols)
+    cells = pd.DataFrame({C.LEVEL: mat.to_numpy(), C.UNIT_ID: (r + ">" + c).to_numpy(),
+                          C.PARENT_ID: None, OD_CELL: lab.to_numpy(),
+                          C.RAW_COUNT: pdf[C.RAW_COUNT].fillna(0).to_numpy(np.int64),
+                          C.IS_SUPPRESSED: pdf[C.IS_SUPPRESSED].to_numpy(bool)})
+    totals, sums = [], []
+    for side, node in (("row", r), ("col", c)):
+        f = pd.DataFrame({"m": mat.to_numpy(), "l": lab.to_numpy(), "n": node.to_numpy(),
+                          "raw": cells[C.RAW_COUNT].to_numpy(), "u": cells[C.UNIT_ID]})
+        size = f.groupby(["m", "l", "n"])["raw"].transform("size").to_numpy()
+        if side == "col" and withheld:
+            hid = pd.Series(pdf[withheld].eq(True).to_numpy()).groupby(
+                [f["m"], f["l"], f["n"]]).transform("any").to_numpy()
+            size = np.where(hid, 0, size)
+        f = f[size > 1]
+        if not len(f):
+            continue
+        tot = f.groupby(["m", "l", "n"], as_index=False)["raw"].sum()
+        small = (tot["raw"] > 0) & (tot["raw"] < k_min)
+        f = f.merge(tot[~small][["m", "l", "n"]], on=["m", "l", "n"], how="inner")
+        tot = tot[~small].reset_index(drop=True)
+        if not len(tot):
+            continue
+        unit = side + ":" + tot["n"]
+        totals.append(pd.DataFrame({C.LEVEL: tot["m"], C.UNIT_ID: unit, C.PARENT_ID: None,
+                                    OD_CELL: tot["l"], C.RAW_COUNT: tot["raw"],
+                                    C.IS_SUPPRESSED: False}))
+        rel = side + " " + f["m"] + " " + f["l"] + " " + f["n"]
+        sums.append(pd.DataFrame({"rel": rel, C.LEVEL: f["m"], C.UNIT_ID: f["u"],
+                                  OD_CELL: f["l"], "coef": -1.0}))
+        sums.append(pd.DataFrame({"rel": side + " " + tot["m"] + " " + tot["l"] + " "
+                                  + tot["n"], C.LEVEL: tot["m"], C.UNIT_ID: unit,
+                                  OD_CELL: tot["l"], "coef": 1.0}))
+    table = pd.concat([cells, *totals], ignore_index=True)
+    frozen = np.arange(len(table)) >= len(cells)
+    sum_frame = pd.concat(sums, ignore_index=True) if sums else None
+    return table, sum_frame, frozen
+
+
+def od_audited_mask(pdf: pd.DataFrame, k_min: int, width: float, complementary: bool,
+                    suppress_zeros: bool, rows: Sequence[str], cols: Sequence[str],
+                    partition: Sequence[str] = (C.LEVEL,), label: str | None = None,
+                    pairs: bool = True, max_rounds: int = 10,
+                    withheld: str | None = None) -> tuple[np.ndarray, Audit]:
+    """The interval audit of an origin-destination release (:func:`od_release_table`)
+    from its own rule's mask (``is_suppressed``) and the true ``raw_count``: further
+    cells are hidden until no suppressed cell is narrower than ``width``; with ``pairs``
+    (labelled breakdowns: a pair is hidden in every label), a hidden cell hides its whole
+    pair, and the audit runs again. Returns the mask of ``pdf``'s rows and the audit."""
+    table, sums, frozen = od_release_table(pdf, rows, cols, partition, label, withheld,
+                                           k_min)
+    n = len(pdf)
+    forced = table[C.IS_SUPPRESSED].to_numpy(bool)
+    pair = (table[C.LEVEL].astype(str) + "\x1f" + table[C.UNIT_ID].astype(str)).to_numpy()
+    for _ in range(max_rounds):
+        mask, result = audited_suppression_mask(
+            table, k_min, width, complementary, suppress_zeros, identities=(),
+            additive=(), by=OD_CELL, sums=sums, forced=forced, regroup=False,
+            frozen=frozen)
+        if not pairs or label is None:
+            break
+        whole = np.isin(pair, pair[mask & ~frozen]) & ~frozen
+        if (whole == mask).all():
+            break
+        forced = whole | mask
+    return mask[:n], result
+
+
+def with_od_audit(sup, true_col: str, k_min: int, width: float, complementary: bool,
+                  suppress_zeros: bool, rows: Sequence[str], cols: Sequence[str],
+                  partition: Sequence[str] = (C.LEVEL,), label: str | None = None,
+                  extra_counts: Sequence[str] = (), on_audit=None,
+                  withheld: str | None = None):
+    """:func:`od_audited_mask` on a suppressed Spark OD table that carries its true raw
+    counts in ``true_col`` (dropped from the result): the keys, flags and counts go to
+    the driver (one row per cell), the further hidden cells come back
+    (:func:`hide_more`); ``on_audit`` is called with the audit."""
+    keys = list(dict.fromkeys([*partition, *rows, *cols, *([label] if label else [])]))
+    pdf = sup.select(*keys, true_col, C.IS_SUPPRESSED, *([withheld] if withheld else [])
+                     ).toPandas().rename(columns={true_col: C.RAW_COUNT})
+    mask, result = od_audited_mask(pdf, k_min, width, complementary, suppress_zeros,
+                                   rows, cols, partition, label, withheld=withheld)
+    if on_audit is not None:
+        on_audit(result)
+    more = pdf[mask & ~pdf[C.IS_SUPPRESSED].to_numpy(bool)]
+    return hide_more(sup, more, keys,
+                     (C.RAW_COUNT, C.EXPANDED_COUNT, *extra_counts)).drop(true_col)

@@ -603,13 +603,13 @@ def audit_spark(counts: ServiceCounts, monthly: DataFrame, daily: DataFrame,
 
 def publish(counts: ServiceCounts, k_min: int, complementary: bool, suppress_zeros: bool,
             quantile: float, month_key: str, width: float | None = None,
-            audits: list | None = None) -> Published:
+            on_audit=None) -> Published:
     """The published tables of the month ``month_key`` (YYYY-MM, column ``month``) from
     the unsuppressed ``counts`` (the catchment's suppression depends on the monthly one:
     :func:`suppress_monthly` is computed for both, a small pandas pass per zone layer).
     With a protection ``width``, the three tables are then audited together
     (:func:`audit_spark`: more cells hidden until no suppressed cell's interval is
-    narrower than ``width``; the audit is appended to ``audits``).
+    narrower than ``width``; ``on_audit`` is called with the audit).
     Adds ``days_observed`` (the days of ``counts.days``) and ``catchment_quantile`` to
     the monthly rows."""
     monthly_suppressed = suppress_monthly(counts.monthly, k_min, complementary,
@@ -626,8 +626,8 @@ def publish(counts: ServiceCounts, k_min: int, complementary: bool, suppress_zer
         monthly_suppressed, daily_suppressed, catchment_suppressed, audit = audit_spark(
             counts, monthly_suppressed, daily_suppressed, catchment_suppressed, k_min,
             width, complementary, suppress_zeros)
-        if audits is not None:
-            audits.append(audit)
+        if on_audit is not None:
+            on_audit(audit)
     monthly = with_radius(spread(monthly_suppressed, zkeys), counts.radius, k_min) \
         .crossJoin(n_days).withColumn(C.CATCHMENT_QUANTILE, F.lit(float(quantile)))
     daily = spread(daily_suppressed, [*zkeys, C.KEY_DATE]).withColumnRenamed(C.KEY_DATE,
