@@ -275,3 +275,32 @@ def test_combined_audit_names_the_part():
     both = pa.combine({"monthly": bad, "daily": bad}, K)
     assert not both.passed and both.n_cells == 4
     assert "monthly: parcel P0 x: [1, 1]" in both.failures()
+
+
+# --------------------------------------------------------------------------------------
+# the city: every release of the chain passed its audit
+
+
+RELEASES = ("population_by_unit", "jobs_housing", "commute", "service_population",
+            "linkage", "trips", "land_use_intensity", "screen_farmland", "screen_idle_land",
+            "daily_presence", "screen_reserves", "exposure_hazards")
+
+
+def test_every_release_of_the_city_passes_the_audit(chain):
+    """Each release job of the chain that wrote rows ran its interval audit before any
+    write or export (gate privacy_audit passed; no suppressed cell narrower than
+    privacy.protection_width, the narrowest reported in the run facts)."""
+    _, cfg, runs = chain
+    audited: dict[str, int] = {}
+    for (name, _label), r in runs.results.items():
+        if name not in RELEASES or not any(r.output_rows.values()):
+            continue
+        assert "privacy_cells_audited" in r.facts, name
+        gates = [g for g in r.gates if g["suite"] == "privacy_audit"]
+        assert gates and all(g["success"] for g in gates), name
+        narrowest = r.facts["privacy_min_width"]
+        assert narrowest is None or narrowest >= cfg.privacy.width, name
+        audited[name] = audited.get(name, 0) + r.facts["privacy_cells_audited"]
+    assert {"population_by_unit", "jobs_housing", "commute", "service_population",
+            "linkage", "trips", "land_use_intensity", "daily_presence"} <= set(audited)
+    assert sum(audited.values()) > 500, audited
