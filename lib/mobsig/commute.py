@@ -545,7 +545,11 @@ def publish_all(counts: DataFrame, stats: DataFrame, od: DataFrame, k_min: int,
     from mobsig import privacy_audit as pa
 
     parts: dict = {}
-    sup = publish_od(od.withColumn("_true", F.col(C.RAW_COUNT)), k_min, complementary)
+    first = publish_od(od, k_min, complementary)
+    pair = [C.LEVEL, privacy.ORIGIN_ID, privacy.DEST_ID]
+    true = od.select(*pair, F.col(C.RAW_COUNT).alias("_true"))  # the zero pairs added: 0
+    sup = first.join(true, pair, how="left").select(
+        *first.columns, F.coalesce("_true", F.lit(0)).alias("_true"))
     if width is not None:
         sup = pa.with_od_audit(sup, "_true", k_min, width, complementary, suppress_zeros,
                                (privacy.ORIGIN_ID,), (privacy.DEST_ID,),

@@ -54,6 +54,17 @@ new cells as primary ones (no sibling group or identity keeps a lone hidden cell
 where the group total is published outside the table); repeated until the audit passes
 or nothing can be added (the audit then fails, naming the cells). The result does not depend
 on the order of the rows (the table is put in its canonical order first).
+
+**Every other release** (issue 17, the README's Privacy audit table) is audited the same
+way, each by itself: :func:`relations` also takes ``bounds`` (a cell at most another of
+the same unit: an hour at most the day, a day at most the month) and ``sums`` (any
+further sum, e.g. an origin-destination row = its total); :func:`audited_suppression_mask`
+starts from another rule's mask (``forced``, ``regroup=False``) and never picks
+``frozen`` cells (totals decided elsewhere, public totals the table does not hold);
+:func:`suppress_release` (population-style tables), :func:`od_release_table` /
+:func:`with_od_audit` (OD matrices with public row and column totals), :func:`hide_more`
+(further hidden cells applied to Spark rows) and :func:`combine` (one gate for a release
+of several tables) are the pieces the modules use.
 """
 
 from __future__ import annotations
