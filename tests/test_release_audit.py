@@ -304,3 +304,52 @@ def test_every_release_of_the_city_passes_the_audit(chain):
     assert {"population_by_unit", "jobs_housing", "commute", "service_population",
             "linkage", "trips", "land_use_intensity", "daily_presence"} <= set(audited)
     assert sum(audited.values()) > 500, audited
+
+
+# --------------------------------------------------------------------------------------
+# the Spark side: the audited hazards profile and further hidden cells joined back
+
+
+def test_hazards_publish_audited_on_the_driver(spark):
+    """hazards.publish with a protection width (the job's path, on the driver) gives the
+    group rule's rows plus the audit's complements, and calls back with the audit."""
+    from mobsig import hazards
+
+    rows = []
+    for h in range(24):
+        vals = {"exposed": 15, "residents": 7, "visitors": 8} if h == 10 else \
+            {"exposed": 30, "residents": 20, "visitors": 10} if h == 11 else \
+            {"exposed": 0, "residents": 0, "visitors": 0}
+        rows += [("hazard", "H1", "h1", None, 200.0, m, h, v, 100.0 * v)
+                 for m, v in vals.items()]
+    table = spark.createDataFrame(rows, "level string, unit_id string, unit_name string, "
+                                  "parent_id string, buffer_m double, measure string, "
+                                  "hour int, raw_count bigint, expanded_count double")
+    night = hazards.night_hours(21, 7)
+    plain = hazards.publish(table, K, True, False, night).toPandas()
+    got: list = []
+    out = hazards.publish(table, K, True, False, night, K, got.append).toPandas()
+    assert len(out) == len(plain) and got and got[0].passed
+    hour = out[(out["statistic"] == "hour") & (out["hour"] == 10)].set_index("measure")
+    assert hour["is_suppressed"].all() and hour["raw_count"].isna().all()
+    before = plain[(plain["statistic"] == "hour") & (plain["hour"] == 10)]
+    assert not before.set_index("measure").loc["exposed", "is_suppressed"]
+    same = out[out["hour"] != 10].sort_values(["measure", "statistic", "hour"])
+    ref = plain[plain["hour"] != 10].sort_values(["measure", "statistic", "hour"])
+    assert same["is_suppressed"].tolist() == ref["is_suppressed"].tolist()
+
+
+def test_hide_more_matches_nulls_booleans_and_dates(spark):
+    import datetime as dt
+
+    df = spark.createDataFrame(
+        [("a", None, True, dt.date(2026, 6, 1), 5, 5.0, False),
+         ("a", "x", False, dt.date(2026, 6, 1), 6, 6.0, False),
+         ("b", None, True, dt.date(2026, 6, 2), 7, 7.0, True)],
+        "k string, m string, b boolean, d date, raw_count bigint, expanded_count double, "
+        "is_suppressed boolean")
+    more = pd.DataFrame({"k": ["a"], "m": [None], "b": [True], "d": [dt.date(2026, 6, 1)]})
+    out = pa.hide_more(df, more, ("k", "m", "b", "d")).orderBy("k", "raw_count").toPandas()
+    assert out["is_suppressed"].tolist() == [True, False, True]
+    assert out["raw_count"].isna().tolist() == [True, False, False]
+    assert out.columns.tolist() == df.columns
