@@ -31,6 +31,10 @@ to their parent within population.max_level_gap (gate commute_levels). Replaces 
 month's partitions of both tables and writes ``<warehouse>/exports/month=YYYY-MM/``
 ``commute.parquet`` / ``.csv`` (unit polygons) and ``commute_od.parquet`` / ``.csv``
 (desire lines between the units' centres).
+Both tables are then audited (mobsig.privacy_audit: the identities and layers of the
+unit table, each OD matrix with its row and column totals public; gate privacy_audit):
+further cells are hidden until no suppressed cell can be narrowed below
+privacy.protection_width.
 """
 
 from __future__ import annotations

@@ -19,6 +19,9 @@ a day or night maximum whose peak hour is hidden is hidden too. Replaces the day
 partitions of exposure_hazards and writes
 <warehouse>/exports/dt=YYYY-MM-DD/exposure_hazards.parquet (GeoParquet, the point) and
 .csv (UTF-8 with BOM). Without any hazard layer in the units table it writes nothing.
+The hourly cells are then audited (mobsig.privacy_audit, exposed = residents + visitors
+per point and hour; gate privacy_audit): further cells are hidden until no suppressed
+cell can be narrowed below privacy.protection_width.
 """
 
 from __future__ import annotations

@@ -20,6 +20,9 @@ suppressed). Without any of the layers in the units table the job writes nothing
 Replaces the month's partitions of ``land_use_intensity`` and writes
 ``<warehouse>/exports/month=YYYY-MM/land_use_intensity.parquet`` (GeoParquet with the
 polygon) and ``land_use_intensity.csv`` (UTF-8 with BOM).
+The release is then audited over every layer at once (mobsig.privacy_audit; gate
+privacy_audit): further cells are hidden until no suppressed cell can be narrowed below
+privacy.protection_width.
 """
 
 from __future__ import annotations

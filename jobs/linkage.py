@@ -26,6 +26,9 @@ from a hidden count is null with its reason. Replaces the month's partitions of 
 ``metro_area`` and writes ``<warehouse>/exports/month=YYYY-MM/linkage.parquet`` (GeoParquet,
 a line from origin to destination centroid), ``linkage.csv``, ``metro_area.parquet``
 (unit polygons) and ``metro_area.csv`` (UTF-8 with BOM).
+Each OD matrix is then audited with its row and column totals public
+(mobsig.privacy_audit; gate privacy_audit): further pairs are hidden until no suppressed
+cell can be narrowed below privacy.protection_width.
 """
 
 from __future__ import annotations

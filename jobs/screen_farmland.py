@@ -18,6 +18,9 @@ when its counts are withheld; the export manifest says so). Without a farmland l
 the units table the job writes nothing. Replaces the month's partitions of
 ``screen_farmland`` and writes ``<warehouse>/exports/month=YYYY-MM/screen_farmland.parquet``
 (GeoParquet with the polygon) and ``screen_farmland.csv`` (UTF-8 with BOM).
+The release is then audited over every layer at once (mobsig.privacy_audit; gate
+privacy_audit): further cells are hidden until no suppressed cell can be narrowed below
+privacy.protection_width.
 """
 
 from __future__ import annotations

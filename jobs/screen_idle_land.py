@@ -22,6 +22,9 @@ without a count (the export manifest says so). Without a parcel layer in the uni
 the job writes nothing. Replaces the month's partitions of ``screen_idle_land`` and writes
 ``<warehouse>/exports/month=YYYY-MM/screen_idle_land.parquet`` (GeoParquet with the
 polygon) and ``screen_idle_land.csv`` (UTF-8 with BOM).
+The release is then audited over every layer at once (mobsig.privacy_audit; gate
+privacy_audit): further cells are hidden until no suppressed cell can be narrowed below
+privacy.protection_width.
 """
 
 from __future__ import annotations

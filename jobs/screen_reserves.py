@@ -24,6 +24,9 @@ k_min; the alert and its kind are published without a count. Without a reserve l
 the units table the job writes nothing. Replaces the day's partitions of
 ``screen_reserves`` and writes ``<warehouse>/exports/dt=YYYY-MM-DD/screen_reserves.parquet``
 (GeoParquet with the polygon) and ``screen_reserves.csv`` (UTF-8 with BOM).
+The release is then audited over every layer at once (mobsig.privacy_audit; gate
+privacy_audit): further cells are hidden until no suppressed cell can be narrowed below
+privacy.protection_width.
 """
 
 from __future__ import annotations

@@ -18,6 +18,9 @@ period taken as public (privacy.with_od_bridge_suppression). Replaces the month'
 ``trips_by_period`` and writes ``<warehouse>/exports/month=YYYY-MM/trips_by_period.parquet``
 (GeoParquet, a line from origin to destination centroid) and ``trips_by_period.csv``
 (UTF-8 with BOM).
+Each period's matrix is then audited with its row and column totals public
+(mobsig.privacy_audit; gate privacy_audit): further pairs are hidden, in every period,
+until no suppressed cell can be narrowed below privacy.protection_width.
 """
 
 from __future__ import annotations
