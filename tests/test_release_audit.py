@@ -353,3 +353,31 @@ def test_hide_more_matches_nulls_booleans_and_dates(spark):
     assert out["is_suppressed"].tolist() == [True, False, True]
     assert out["raw_count"].isna().tolist() == [True, False, False]
     assert out.columns.tolist() == df.columns
+
+
+def test_with_od_audit_on_spark(spark):
+    """The Spark side of the OD audit (linkage's path: rows keyed by origin and a
+    boolean, trips' extra counts nulled with the cell): the bridge rule's mask of
+    :data:`MATRIX`, audited, hides more cells and the audit passes."""
+    pdf = _matrix().assign(in_metro=False, measure="travellers")
+    pdf["expanded_count"] = 10.0 * pdf["raw_count"]
+    pdf["trips"] = 3 * pdf["raw_count"]
+    old = privacy.od_suppression_mask(pdf, K)
+    pdf["_true"] = pdf["raw_count"]
+    pdf["is_suppressed"] = old
+    pdf.loc[old, ["raw_count", "expanded_count", "trips"]] = None
+    sup = spark.createDataFrame(pdf[["level", "measure", "origin_id", "in_metro", "dest_id",
+                                     "raw_count", "expanded_count", "trips", "_true",
+                                     "is_suppressed"]],
+                                "level string, measure string, origin_id string, "
+                                "in_metro boolean, dest_id string, raw_count bigint, "
+                                "expanded_count double, trips bigint, _true bigint, "
+                                "is_suppressed boolean")
+    got: list = []
+    out = pa.with_od_audit(sup, "_true", K, K, True, False, ("origin_id", "in_metro"),
+                           ("dest_id",), ("level", "measure"), extra_counts=("trips",),
+                           on_audit=got.append).toPandas()
+    assert got[0].passed and "_true" not in out.columns
+    assert out["is_suppressed"].sum() > old.sum()
+    hidden = out[out["is_suppressed"]]
+    assert hidden[["raw_count", "expanded_count", "trips"]].isna().all().all()
