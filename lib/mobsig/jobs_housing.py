@@ -193,9 +193,9 @@ def publish_audited(counts: DataFrame, k_min: int, complementary: bool,
     masks agree); ``employed_residents`` and ``live_and_work`` keep the group rule
     (``privacy.with_suppression`` per measure: primary below ``k_min`` and complementary
     within each sibling group), which commute and linkage rebuild for the same cells, and
-    are audited with it (every layer, live_and_work at most employed_residents; the
-    returned audit covers both parts: a narrow cell there fails the gate, it is not
-    repaired, so commute's copy of the mask stays the same).
+    are audited with it (every layer, live_and_work at most employed_residents) and
+    reported, not gated nor repaired (``audit.reported``: run facts and a warning), so
+    commute's copy of their mask stays the same.
     The units of ``uncovered`` (``level``, ``unit_id``:
     :func:`mobsig.population.uncovered_units`, no cell site inside) are then marked as not
     observed (:func:`mobsig.population.mark_uncovered`: null counts, ``null_reason`` =
@@ -216,8 +216,7 @@ def publish_audited(counts: DataFrame, k_min: int, complementary: bool,
                                   float(width or k_min), suppress_zeros=suppress_zeros,
                                   identities=(), additive=None, by=C.MEASURE,
                                   bounds=[(C.LIVE_AND_WORK, C.EMPLOYED_RESIDENTS)])
-    audit = privacy_audit.combine({"jobs": audit, "employed": checked},
-                                  float(width or k_min))
+    audit.reported = checked
     rest = rest.drop("_true")
     long = rest.unionByName(jobs.select(*rest.columns))
     if uncovered is None:

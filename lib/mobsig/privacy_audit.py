@@ -292,6 +292,8 @@ class Audit:
     added: int = 0  # complements the audit added to the group rule's (the rule's result)
     rounds: int = 0
     by: str = C.POP_CLASS  # the breakdown column of ``cells``
+    # a part audited and reported, not gated (its mask must stay another table's)
+    reported: Audit | None = dataclasses.field(default=None, repr=False)
 
     @property
     def passed(self) -> bool:
@@ -697,7 +699,9 @@ def gate(ctx, result: Audit, table: str) -> None:
     """The audit as a job gate (suite ``privacy_audit``: no under-protected cell) and its
     run facts: ``privacy_cells_audited`` (suppressed cells), ``privacy_min_width`` (the
     narrowest interval; null when none is bounded), ``privacy_complements_added`` (cells
-    the audit hid beyond the group rule), ``privacy_audit_s``. A failure raises the
+    the audit hid beyond the group rule), ``privacy_audit_s``; for a part audited but not
+    gated (``result.reported``), ``privacy_reported_cells`` and
+    ``privacy_reported_under_protected`` (and a warning naming the cells). A failure raises the
     DataQualityError of :meth:`mobsig.runner.JobContext.check` (exit 6) naming the cells
     and their intervals; nothing is written or exported."""
     ctx.fact("privacy_cells_audited", result.n_cells)
@@ -705,6 +709,14 @@ def gate(ctx, result: Audit, table: str) -> None:
              else None)
     ctx.fact("privacy_complements_added", result.added)
     ctx.fact("privacy_audit_s", round(result.seconds, 3))
+    if result.reported is not None:
+        extra = result.reported
+        n_bad = int((~extra.cells[PROTECTED]).sum())
+        ctx.fact("privacy_reported_cells", extra.n_cells)
+        ctx.fact("privacy_reported_under_protected", n_bad)
+        if n_bad:
+            ctx.log.warning("privacy audit of %s, reported part (not gated): %s", table,
+                            extra.failures())
     bad = int((~result.cells[PROTECTED]).sum())
     ctx.log.info("privacy audit of %s: %d suppressed cells, narrowest interval %s, %d "
                  "complements added, %d programmes, %.2f s", table, result.n_cells,
