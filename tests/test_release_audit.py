@@ -381,3 +381,30 @@ def test_with_od_audit_on_spark(spark):
     assert out["is_suppressed"].sum() > old.sum()
     hidden = out[out["is_suppressed"]]
     assert hidden[["raw_count", "expanded_count", "trips"]].isna().all().all()
+
+
+def test_gate_reports_a_part_it_does_not_gate(tmp_path):
+    """jobs_housing's employed residents: audited and reported in the run facts (a
+    warning), not gated (commute rebuilds their mask)."""
+    import types
+
+    from mobsig.runner import JobContext
+
+    pdf = _cells([("county", None, "C", "x", 92)]
+                 + [("parcel", "C", f"P{i}", "x", v) for i, v in enumerate([1, 1, 40, 50])],
+                 "measure")
+    rules = {"identities": (), "additive": None, "by": "measure"}
+    ok = pa.audited_suppression_mask(pdf, K, **rules)[1]
+    ok.reported = pa.audit(pdf, privacy.suppression_mask(pdf, K, identities=(), by="measure"),
+                           K, **rules)
+    facts: dict = {}
+    warned: list = []
+    ctx = types.SimpleNamespace(
+        cfg=types.SimpleNamespace(quality_dir=tmp_path), label="month=2026-06",
+        spec=types.SimpleNamespace(name="jobs_housing"),
+        result=types.SimpleNamespace(gates=[]), fact=facts.__setitem__,
+        log=types.SimpleNamespace(info=lambda *a: None, warning=lambda *a: warned.append(a)))
+    ctx.check = lambda *a, **kw: JobContext.check(ctx, *a, **kw)
+    pa.gate(ctx, ok, "jobs_housing")
+    assert facts["privacy_reported_cells"] == 2
+    assert facts["privacy_reported_under_protected"] == 2 and warned
