@@ -555,7 +555,8 @@ def audited_suppression_mask(pdf: pd.DataFrame, k_min: int, width: float | None 
                              engine: str = "highs", bounds: Pairs = (),
                              sums: pd.DataFrame | None = None,
                              forced: np.ndarray | None = None, regroup: bool = True,
-                             frozen: np.ndarray | None = None) -> tuple[np.ndarray, Audit]:
+                             frozen: np.ndarray | None = None,
+                             budget_s: float | None = None) -> tuple[np.ndarray, Audit]:
     """The suppression mask of ``pdf`` (rows in its order) under the rule of the module
     doc, and the audit of the result. ``width``: the protection width (default
     ``k_min``). Without ``complementary`` only primary cells are hidden (and audited).
@@ -566,7 +567,8 @@ def audited_suppression_mask(pdf: pd.DataFrame, k_min: int, width: float | None 
     audit's complements are added to it); ``frozen``: rows that keep their state in
     ``forced`` (published when not given) and are never chosen as complements (a total
     published elsewhere under its own rule, or a public total the table does not
-    hold)."""
+    hold); ``budget_s``: stop adding complements after this many seconds (the final
+    audit then decides the gate)."""
     t0 = time.perf_counter()
     width = float(k_min if width is None else width)
     order = canonical_order(pdf, by)
@@ -593,6 +595,8 @@ def audited_suppression_mask(pdf: pd.DataFrame, k_min: int, width: float | None 
     rounds = 0
     rawf = raw.astype(float)
     for _ in range(max_rounds if complementary else 0):
+        if budget_s is not None and time.perf_counter() - t0 > budget_s:
+            break
         u, lo, hi, _e, binding, n, _c = _bounds(rawf, sup, width, system, suppress_zeros,
                                                 shortcut, True, cache, engine)
         n_prog += n
@@ -807,6 +811,7 @@ def gate_for(ctx, table: str):
 
 
 OD_CELL = "_od_label"  # the label column of :func:`od_release_table`
+OD_BUDGET_S = 300.0  # seconds of complement rounds per OD release (then the audit decides)
 
 
 def od_release_table(pdf: pd.DataFrame, rows: Sequence[str], cols: Sequence[str],
@@ -888,7 +893,7 @@ def od_audited_mask(pdf: pd.DataFrame, k_min: int, width: float, complementary: 
         mask, result = audited_suppression_mask(
             table, k_min, width, complementary, suppress_zeros, identities=(),
             additive=(), by=OD_CELL, sums=sums, forced=forced, regroup=False,
-            frozen=frozen)
+            frozen=frozen, budget_s=OD_BUDGET_S)
         if not pairs or label is None:
             break
         whole = np.isin(pair, pair[mask & ~frozen]) & ~frozen
