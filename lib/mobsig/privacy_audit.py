@@ -491,7 +491,9 @@ def audit(pdf: pd.DataFrame, hidden: np.ndarray, width: float, *,
                           C.UNIT_ID: pdf[C.UNIT_ID].to_numpy()[u],
                           by: pdf[by].to_numpy()[u], C.RAW_COUNT: raw[u].astype(np.int64),
                           LO: lo, HI: hi, WIDTH: hi - lo, EXACT: exact, "pos": u})
-    cells[PROTECTED] = cells[WIDTH] >= width
+    # a hidden zero pinned at 0 reveals nobody (zeros are published unless suppress_zeros)
+    cells[PROTECTED] = (cells[WIDTH] >= width) | ((cells[C.RAW_COUNT] == 0)
+                                                  & (not suppress_zeros))
     return Audit(cells, float(width), n_prog, time.perf_counter() - t0, n_comp, binding,
                  by=by)
 
@@ -600,7 +602,7 @@ def audited_suppression_mask(pdf: pd.DataFrame, k_min: int, width: float | None 
         u, lo, hi, _e, binding, n, _c = _bounds(rawf, sup, width, system, suppress_zeros,
                                                 shortcut, True, cache, engine)
         n_prog += n
-        bad = u[(hi - lo) < width]
+        bad = u[((hi - lo) < width) & ((rawf[u] > 0) | suppress_zeros)]
         if not len(bad):
             break
         used: set[int] = set()
