@@ -5,12 +5,16 @@ night), the ``cells`` table (site spacing, to re-centre homes among sparse sites
 with stays and no cells table is an error: run ingest_cells) and the month's
 ``user_flags`` when present, and replaces the month's partition of
 ``home_work``: one row per card with a stay in the month or a flags row. Home comes from
-night stays (home_work.night_start_h..night_end_h, keyed by the evening's date), work from
-daytime stays on workdays of the holiday calendar (paths.holidays or the built-in Chinese
-calendar, 2016-2026; a month outside the calendar's years fails before Spark starts unless
-home_work.calendar_gap = warn). Cards whose home cannot be identified keep their row with
-a ``home_reason``; non-human cards and non-primary cards of a multi-card group are kept
-but not counted (``is_counted = false``). Population classes follow the ``population`` section.
+night stays (home_work.night_start_h..night_end_h, keyed by the evening's date;
+``home_rule`` night), or for a card whose place with the most time over all hours is
+another one, >= home_work.home_day_rest_min_ratio x the night place's time (night-shift
+workers), from that rest place, with the night place as its work place (``home_rule``
+day_rest); work from daytime stays on workdays of the holiday calendar (paths.holidays
+or the built-in Chinese calendar, 2016-2026; a month outside the calendar's years fails
+before Spark starts unless home_work.calendar_gap = warn). Cards whose home cannot be
+identified keep their row with a ``home_reason``; non-human cards and non-primary cards
+of a multi-card group are kept but not counted (``is_counted = false``). Population
+classes follow the ``population`` section.
 
 Gates, before anything is written: ``home_identification`` (among counted cards present
 >= population.resident_min_days days, the share with an identified home, residents /

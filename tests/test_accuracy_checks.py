@@ -155,10 +155,16 @@ def test_accuracy_table_lines_for_any_city():
                        "home_lat": [30.66] * 3 + [np.nan] * 2,
                        "work_lon": [104.10, np.nan, 104.10, np.nan, np.nan],
                        "work_lat": [30.66, np.nan, 30.66, np.nan, np.nan],
+                       "home_rule": ["day_rest", "night", "night", None, None],
                        "multicard_group": [None] * 5})
     r = ev.home_work_accuracy(hw, persons, cards, (104.06, 30.66))
     assert r["night_shift_residents"] == 2 and r["night_shift_home_within_500m"] == 0.5
     assert r["night_shift_home_at_work"] == 0.5
+    assert r["night_shift_work_within_500m"] == 0.5  # b's work is missing
+    assert r["night_shift_home_rule_day_rest"] == 0.5
+    # everyone else (day shift): their homes and work places on their own line
+    assert r["day_shift_residents"] == 1 and r["day_shift_home_within_500m"] == 1.0
+    assert r["day_shift_work_within_500m"] == 1.0 and r["day_shift_home_rule_day_rest"] == 0.0
     nh = ev.non_human_accuracy(hw, cards)
     assert (nh["precision"], nh["recall"]) == (1.0, 0.5)
     truth = pd.DataFrame({"unit_id": ["C1", "T1", "T2", "T3"],

@@ -101,7 +101,10 @@ def home_work_accuracy(hw: pd.DataFrame, persons: pd.DataFrame, cards: pd.DataFr
                        center: tuple[float, float], radius_m: float = 500.0) -> dict:
     """Share of true (sample) residents whose home, and of true workers whose work place,
     was found within ``radius_m`` (a missing home counts as a miss), overall and split
-    into the urban area (within 10 km of ``center``) and the periphery."""
+    into the urban area (within 10 km of ``center``) and the periphery. With the region
+    profile's ``persons.shift`` truth also per shift (night, rotating, day = everyone
+    else): homes, homes put at the true work place, work places, and with
+    ``home_work.home_rule`` the share of homes given by the day-rest rule."""
     prim = _primary(cards)
     res = persons[persons["in_sample"] & persons["pop_class"].eq("resident")]
     m = res.merge(prim, on="person_id").merge(hw, on="user_id", how="left",
@@ -122,14 +125,22 @@ def home_work_accuracy(hw: pd.DataFrame, persons: pd.DataFrame, cards: pd.DataFr
            "home_found": share(m["home_lon"].notna().to_numpy()),
            "true_workers": int(len(w)), "work_within_500m": share(wok)}
     if "shift" in m:  # the region profile (mobsig.synth.region): shift workers
-        for shift in ("night", "rotating"):
+        # night-shift homes taken for the work place (the swap of issue #18)
+        swapped = np.nan_to_num(dist_m(m["work_lon_true"], m["work_lat_true"],
+                                       m["home_lon"], m["home_lat"]), nan=np.inf) <= radius_m
+        for shift in ("night", "rotating", "day"):
             sel = m["shift"].eq(shift).to_numpy()
             out[f"{shift}_shift_residents"] = int(sel.sum())
             out[f"{shift}_shift_home_within_500m"] = share(ok[sel])
-            # night-shift homes taken for the work place (the swap of issue #18)
-            swapped = np.nan_to_num(dist_m(m["work_lon_true"], m["work_lat_true"],
-                                           m["home_lon"], m["home_lat"]), nan=np.inf) <= radius_m
             out[f"{shift}_shift_home_at_work"] = share(swapped[sel])
+            wsel = w["shift"].eq(shift).to_numpy()
+            out[f"{shift}_shift_workers"] = int(wsel.sum())
+            out[f"{shift}_shift_work_within_500m"] = share(wok[wsel])
+        if "home_rule" in m:  # which rule gave the home (residence.identify_home)
+            out["night_shift_home_rule_day_rest"] = share(
+                m.loc[m["shift"].eq("night"), "home_rule"].eq("day_rest").to_numpy())
+            out["day_shift_home_rule_day_rest"] = share(
+                m.loc[m["shift"].eq("day"), "home_rule"].eq("day_rest").to_numpy())
     if "role" in m:
         for role in ("shop", "student"):
             sel = m["role"].eq(role).to_numpy()
@@ -1053,7 +1064,10 @@ def accuracy_table(result: dict) -> list[dict]:
     rows.append({"measure": "night-shift workers' homes within 500 m"
                             + (f" ({n_night} true residents)" if n_night else ""),
                  "value": (f"{pct(ns)} (home placed at work "
-                           f"{pct(hw.get('night_shift_home_at_work'))})"
+                           f"{pct(hw.get('night_shift_home_at_work'))}; home by the "
+                           f"day-rest rule {pct(hw.get('night_shift_home_rule_day_rest'))}; "
+                           "other residents' homes "
+                           f"{pct(hw.get('day_shift_home_within_500m'))})"
                            if n_night else "n/a (none in this city)"),
                  "target": "≥ 80 %", "met": ge(ns, "night_shift_home_within_500m")})
     mc = result.get("multicard") or {}
