@@ -70,14 +70,14 @@ def build(ctx: JobContext) -> list[Output]:
     ctx.fact("holiday_calendar", (cal := workday_calendar(cfg, ctx.log)).source)
     days = [d for d in ctx.part.month_days if cal.is_workday(d)]
     table = ctx.keep(residence.build_home_work(stays, flags if n_flags else None, month, days,
-                                               hw, cfg.population, cfg.stays.h3_resolution))
+                                               hw, cfg.population, cfg.stays.h3_resolution,
+                                               ctx.keep))
     classes = {r[C.POP_CLASS]: r["n"] for r in table.where(C.IS_COUNTED).groupBy(C.POP_CLASS)
                .agg(F.count(F.lit(1)).alias("n")).collect()}
     ctx.result.facts.update(count_where(
         table, rows=None, homes=F.col(C.IS_COUNTED) & F.col(C.HOME_LON).isNotNull(),
         works=F.col(C.IS_COUNTED) & F.col(C.WORK_LON).isNotNull()))
-    ctx.fact("classes", classes)
-    ctx.fact("workdays", len(days))
+    ctx.result.facts.update(classes=classes, workdays=len(days))
     share, present = residence.home_share(classes)
     ctx.fact("home_share", round(share, 4))
     if present == 0:

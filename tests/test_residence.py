@@ -470,7 +470,7 @@ def test_two_day_window_makes_a_two_night_card_a_resident(spark, tmp_path):
 
 @pytest.mark.slow
 def test_day_rest_rule_on_a_generated_region(spark, tmp_path):
-    """On a small generated region (synth.profile region, 120 persons x 14 days), home_work
+    """On a small generated region (synth.profile region, 80 persons x 14 days), home_work
     on the true stays (no chain: the rule, not the stays, is measured here; the chain's
     figures are in the README's "Accuracy on two profiles"): night-shift workers' homes
     within 500 m >= 80 % with the day-rest rule (the night rule alone puts most of them at
@@ -483,7 +483,7 @@ def test_day_rest_rule_on_a_generated_region(spark, tmp_path):
     from mobsig.synth.generate import TWO_WEEK_RULES, generate
     from tests.conftest import make_config
 
-    cfg = make_config(tmp_path, synth={"people": 120, "days": 14, "iot_cards": 2,
+    cfg = make_config(tmp_path, synth={"people": 80, "days": 14, "iot_cards": 2,
                                        "profile": "region", "event_labels": False,
                                        "start_date": MONTH.isoformat()}, **TWO_WEEK_RULES)
     res = generate(spark, cfg, tmp_path)

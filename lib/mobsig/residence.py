@@ -215,7 +215,8 @@ def sphere_dist_m(lon1: Column, lat1: Column, lon2: Column, lat2: Column) -> Col
 def identify_home(nights: DataFrame, ring: int, min_nights: int,
                   min_night_share: float, refine_factor: float = 0.0,
                   refine_min_m: float = 0.0, days: DataFrame | None = None,
-                  rest_min_ratio: float = 0.0, rest_min_dist_m: float = 500.0) -> DataFrame:
+                  rest_min_ratio: float = 0.0, rest_min_dist_m: float = 500.0,
+                  keep=lambda df: df) -> DataFrame:
     """Home per user from night pieces, or from the day-rest place (night-shift workers).
 
     The best night place decides whether there is a home (nights, night share); its
@@ -237,10 +238,13 @@ def identify_home(nights: DataFrame, ring: int, min_nights: int,
     identified), ``home_reason`` (null when identified), ``home_rule`` (night, day_rest;
     null when not identified), ``night_work_lon``, ``night_work_lat``,
     ``night_work_days``.
+
+    ``keep`` persists a frame the plan reads more than once (the night and day place
+    scores, the night rule's result): without it Spark computes them again for each use.
     """
     observed = nights.groupBy(C.USER_ID).agg(
         F.countDistinct(C.KEY_DATE).cast("int").alias(C.NIGHTS_OBSERVED))
-    night_scores = place_scores(nights, ring)
+    night_scores = keep(place_scores(nights, ring))
     best = _top(night_scores).select(
         C.USER_ID, F.col(ANCHOR).alias("_nanchor"),
         F.col(N_DAYS).cast("int").alias(C.NIGHTS_AT_HOME),
@@ -258,9 +262,10 @@ def identify_home(nights: DataFrame, ring: int, min_nights: int,
         where = refine_place(nights, best, refine_factor, refine_min_m)
         out = out.drop("_lon", "_lat").join(where, C.USER_ID, how="left")
     if days is not None and rest_min_ratio > 0:
+        out = keep(out)
         out = out.join(_day_rest(days, night_scores, out, ring, min_nights,
                                  min_night_share, refine_factor, refine_min_m,
-                                 rest_min_ratio, rest_min_dist_m),
+                                 rest_min_ratio, rest_min_dist_m, keep),
                        C.USER_ID, how="left")
     else:
         out = out.select("*", F.lit(None).cast("boolean").alias("_rest"),
@@ -283,12 +288,12 @@ def identify_home(nights: DataFrame, ring: int, min_nights: int,
 
 def _day_rest(days: DataFrame, night_scores: DataFrame, night_homes: DataFrame, ring: int,
               min_days: int, min_share: float, refine_factor: float, refine_min_m: float,
-              min_ratio: float, min_dist_m: float) -> DataFrame:
+              min_ratio: float, min_dist_m: float, keep=lambda df: df) -> DataFrame:
     """The day-rest cards of :func:`identify_home`: ``user_id``, ``_rest`` (true),
     ``_rlon``, ``_rlat`` (the rest place, refined among the day pieces), ``_rnights``
     (nights with night-time stay time at the rest place). ``night_homes``: ``user_id``,
     ``_nanchor``, ``_nlon``, ``_nlat``, ``home_reason`` (the night rule's result)."""
-    scores = place_scores(days, ring)
+    scores = keep(place_scores(days, ring))
     present = days.groupBy(C.USER_ID).agg(F.countDistinct(C.KEY_DATE).alias("_present"))
     top = _top(scores).select(
         C.USER_ID, F.col(ANCHOR).alias("_ranchor"), F.col(TOTAL_S).alias("_rtotal"),
@@ -396,17 +401,19 @@ def with_pop_class(df: DataFrame, resident_min_days: int, short_term_min_days: i
 def home_work_table(days: DataFrame, nights: DataFrame, work: DataFrame,
                     flags: DataFrame | None, hw: HomeWorkConfig, pop: PopulationConfig,
                     workdays: Sequence[dt.date], month_text: str,
-                    h3_resolution: int) -> DataFrame:
+                    h3_resolution: int, keep=lambda df: df) -> DataFrame:
     """The ``home_work`` rows of one month: one per card with a stay in the month or a row
     in ``flags`` (``user_id``, ``is_non_human``, ``is_group_primary``, ``multicard_group``).
 
     Cards without flags count as human single cards. Non-human cards get no home/work
     (reason ``non_human``). ``is_counted`` = human and the primary card of its group;
-    non-primary cards keep their row and class but are not counted.
+    non-primary cards keep their row and class but are not counted. ``keep`` persists the
+    frames read more than once (see :func:`identify_home`).
     """
     homes = identify_home(nights, hw.cluster_ring, hw.home_min_nights, hw.home_min_night_share,
                           hw.home_refine_spacing_factor, hw.home_refine_min_m, days,
-                          hw.home_day_rest_min_ratio, hw.work_min_home_dist_m)
+                          hw.home_day_rest_min_ratio, hw.work_min_home_dist_m, keep)
+    homes = keep(homes)
     works = identify_work(work, days, homes, hw.cluster_ring, hw.work_min_days,
                           hw.work_min_avg_h, hw.work_min_home_dist_m, workdays)
     pres = presence(days, nights)
@@ -492,14 +499,19 @@ def stays_for_places(stays: DataFrame, cells: DataFrame, cluster_resolution: int
 
 def build_home_work(stays: DataFrame, flags: DataFrame | None, month: dt.date,
                     workdays: Sequence[dt.date], hw: HomeWorkConfig, pop: PopulationConfig,
-                    h3_resolution: int) -> DataFrame:
+                    h3_resolution: int, keep=lambda df: df) -> DataFrame:
     """The month's ``home_work`` rows from :func:`stays_for_places` output (the month's
-    stays plus the first day of the next month) and the month's user flags (or None)."""
-    day_p = day_pieces(stays, month)
-    night_p = night_pieces(stays, month, hw.night_start_h, hw.night_end_h)
+    stays plus the first day of the next month) and the month's user flags (or None).
+
+    ``keep`` (the job's ``ctx.keep``) persists the day and night pieces, the place scores
+    and the homes, each read several times by the plan (the day-rest rule reads the day
+    pieces and the night scores again): computed once, the job fits the default driver
+    memory."""
+    day_p = keep(day_pieces(stays, month))
+    night_p = keep(night_pieces(stays, month, hw.night_start_h, hw.night_end_h))
     work_p = work_pieces(stays, month, workdays, hw.work_start_h, hw.work_end_h)
     return home_work_table(day_p, night_p, work_p, flags, hw, pop, workdays,
-                           month.strftime("%Y-%m"), h3_resolution)
+                           month.strftime("%Y-%m"), h3_resolution, keep)
 
 
 def home_share(classes: dict[str, int]) -> tuple[float, int]:
