@@ -136,6 +136,23 @@ def test_stay_accuracy_counts_split_stays_and_leaves_out_second_cards():
     assert r["recall_by_hours"] == {"8-16 h": pytest.approx(2 / 3, abs=1e-4)}
 
 
+def test_stay_accuracy_matches_pieces_of_true_stays_crossing_the_window():
+    """A non-worker at home from the day before the window to the day after it: the pieces
+    found inside the window (split by a phone asleep for hours) are that stay, not false
+    stays; the true stay is not counted by recall (not inside the window), and a piece
+    1.9 km off still misses."""
+    lon, lat = 104.06, 30.66
+    truth = _stays([("c", -30, 60, lon, lat), ("a", 9, 17, lon + 0.05, lat)])
+    det = _stays([("c", 1, 6, lon, lat), ("c", 10, 22, lon, lat), ("c", 22.5, 23, lon + 0.02,
+                                                                     lat),
+                  ("a", 9.1, 17, lon + 0.05, lat)])
+    cards = pd.DataFrame({"user_id": ["a", "c"], "is_human": True, "card_mode": ""})
+    r = ev.stay_accuracy(det, truth, cards, T0, T0 + pd.Timedelta(days=1))
+    assert r["true_stays"] == 1 and r["detected_stays"] == 4
+    assert r["precision"] == 0.75  # c's two near pieces and a's day; not the far piece
+    assert r["recall"] == 1.0
+
+
 def test_accuracy_table_lines_for_any_city():
     persons = pd.DataFrame({
         "person_id": [1, 2, 3], "in_sample": True, "pop_class": "resident",
