@@ -5,12 +5,16 @@ night), the ``cells`` table (site spacing, to re-centre homes among sparse sites
 with stays and no cells table is an error: run ingest_cells) and the month's
 ``user_flags`` when present, and replaces the month's partition of
 ``home_work``: one row per card with a stay in the month or a flags row. Home comes from
-night stays (home_work.night_start_h..night_end_h, keyed by the evening's date), work from
-daytime stays on workdays of the holiday calendar (paths.holidays or the built-in Chinese
-calendar, 2016-2026; a month outside the calendar's years fails before Spark starts unless
-home_work.calendar_gap = warn). Cards whose home cannot be identified keep their row with
-a ``home_reason``; non-human cards and non-primary cards of a multi-card group are kept
-but not counted (``is_counted = false``). Population classes follow the ``population`` section.
+night stays (home_work.night_start_h..night_end_h, keyed by the evening's date;
+``home_rule`` night), or for a card whose place with the most time over all hours is
+another one, >= home_work.home_day_rest_min_ratio x the night place's time (night-shift
+workers), from that rest place, with the night place as its work place (``home_rule``
+day_rest); work from daytime stays on workdays of the holiday calendar (paths.holidays
+or the built-in Chinese calendar, 2016-2026; a month outside the calendar's years fails
+before Spark starts unless home_work.calendar_gap = warn). Cards whose home cannot be
+identified keep their row with a ``home_reason``; non-human cards and non-primary cards
+of a multi-card group are kept but not counted (``is_counted = false``). Population
+classes follow the ``population`` section.
 
 Gates, before anything is written: ``home_identification`` (among counted cards present
 >= population.resident_min_days days, the share with an identified home, residents /
@@ -66,14 +70,14 @@ def build(ctx: JobContext) -> list[Output]:
     ctx.fact("holiday_calendar", (cal := workday_calendar(cfg, ctx.log)).source)
     days = [d for d in ctx.part.month_days if cal.is_workday(d)]
     table = ctx.keep(residence.build_home_work(stays, flags if n_flags else None, month, days,
-                                               hw, cfg.population, cfg.stays.h3_resolution))
+                                               hw, cfg.population, cfg.stays.h3_resolution,
+                                               ctx.keep))
     classes = {r[C.POP_CLASS]: r["n"] for r in table.where(C.IS_COUNTED).groupBy(C.POP_CLASS)
                .agg(F.count(F.lit(1)).alias("n")).collect()}
     ctx.result.facts.update(count_where(
         table, rows=None, homes=F.col(C.IS_COUNTED) & F.col(C.HOME_LON).isNotNull(),
         works=F.col(C.IS_COUNTED) & F.col(C.WORK_LON).isNotNull()))
-    ctx.fact("classes", classes)
-    ctx.fact("workdays", len(days))
+    ctx.result.facts.update(classes=classes, workdays=len(days))
     share, present = residence.home_share(classes)
     ctx.fact("home_share", round(share, 4))
     if present == 0:

@@ -136,6 +136,23 @@ def test_stay_accuracy_counts_split_stays_and_leaves_out_second_cards():
     assert r["recall_by_hours"] == {"8-16 h": pytest.approx(2 / 3, abs=1e-4)}
 
 
+def test_stay_accuracy_matches_pieces_of_true_stays_crossing_the_window():
+    """A non-worker at home from the day before the window to the day after it: the pieces
+    found inside the window (split by a phone asleep for hours) are that stay, not false
+    stays; the true stay is not counted by recall (not inside the window), and a piece
+    1.9 km off still misses."""
+    lon, lat = 104.06, 30.66
+    truth = _stays([("c", -30, 60, lon, lat), ("a", 9, 17, lon + 0.05, lat)])
+    det = _stays([("c", 1, 6, lon, lat), ("c", 10, 22, lon, lat), ("c", 22.5, 23, lon + 0.02,
+                                                                     lat),
+                  ("a", 9.1, 17, lon + 0.05, lat)])
+    cards = pd.DataFrame({"user_id": ["a", "c"], "is_human": True, "card_mode": ""})
+    r = ev.stay_accuracy(det, truth, cards, T0, T0 + pd.Timedelta(days=1))
+    assert r["true_stays"] == 1 and r["detected_stays"] == 4
+    assert r["precision"] == 0.75  # c's two near pieces and a's day; not the far piece
+    assert r["recall"] == 1.0
+
+
 def test_accuracy_table_lines_for_any_city():
     persons = pd.DataFrame({
         "person_id": [1, 2, 3], "in_sample": True, "pop_class": "resident",
@@ -155,10 +172,16 @@ def test_accuracy_table_lines_for_any_city():
                        "home_lat": [30.66] * 3 + [np.nan] * 2,
                        "work_lon": [104.10, np.nan, 104.10, np.nan, np.nan],
                        "work_lat": [30.66, np.nan, 30.66, np.nan, np.nan],
+                       "home_rule": ["day_rest", "night", "night", None, None],
                        "multicard_group": [None] * 5})
     r = ev.home_work_accuracy(hw, persons, cards, (104.06, 30.66))
     assert r["night_shift_residents"] == 2 and r["night_shift_home_within_500m"] == 0.5
     assert r["night_shift_home_at_work"] == 0.5
+    assert r["night_shift_work_within_500m"] == 0.5  # b's work is missing
+    assert r["night_shift_home_rule_day_rest"] == 0.5
+    # everyone else (day shift): their homes and work places on their own line
+    assert r["day_shift_residents"] == 1 and r["day_shift_home_within_500m"] == 1.0
+    assert r["day_shift_work_within_500m"] == 1.0 and r["day_shift_home_rule_day_rest"] == 0.0
     nh = ev.non_human_accuracy(hw, cards)
     assert (nh["precision"], nh["recall"]) == (1.0, 0.5)
     truth = pd.DataFrame({"unit_id": ["C1", "T1", "T2", "T3"],

@@ -91,6 +91,7 @@ WORK_H3 = "work_h3"
 IS_COUNTED = "is_counted"
 HOME_REASON = "home_reason"
 WORK_REASON = "work_reason"
+HOME_RULE = "home_rule"  # which rule gave the home: night or day_rest
 DAYS_PRESENT = "days_present"
 HOME_COUNTY = "home_county"    # county-level unit of the home point
 NIGHT_COUNTY = "night_county"  # county-level unit of the longest night place

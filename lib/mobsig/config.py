@@ -565,6 +565,17 @@ class HomeWorkConfig:
         "place's own centroid [I].", ge=0, le=5)
     home_refine_min_m: float = param(
         500.0, "Home location: the refinement radius is at least this [I].", ge=0)
+    home_day_rest_min_ratio: float = param(
+        1.25, "Home of night-shift workers (home_rule day_rest): a card whose night home is "
+        "identified but whose place with the most stay time over all hours of the month is "
+        "another one, >= work_min_home_dist_m from the night place, seen on >= "
+        "home_min_nights days and >= home_min_night_share of its days present, with >= "
+        "this x the night place's time over all hours, has that rest place as its home "
+        "and its night place as its work place (its long regular stays are in the day, "
+        "its nights at work). At home 8 h every day and at work 8 h five nights a week "
+        "gives 1.4; an ordinary worker's work place holds ~0.5 x the home's time, one "
+        "working 14 h days with days off at home ~0.7. 0 = the night rule only [P].",
+        ge=0, le=10)
 
     def check(self) -> None:
         if self.work_start_h >= self.work_end_h:

@@ -28,12 +28,22 @@ Definitions (all configurable, see config.HomeWorkConfig / PopulationConfig):
   are km apart one home's nights are served by two or three neighbouring sites, and their
   weighted mean lies between them, near the home (``refine_place``).
 - Home: the night place with >= ``home_min_nights`` nights and >= ``home_min_night_share``
-  of the observed nights (nights with any night-time stay).
+  of the observed nights (nights with any night-time stay); ``home_rule`` night.
+- Night-shift workers (``home_rule`` day_rest): when the place with the most stay time
+  over all hours of the month (the *rest place*) is not the night place but lies >=
+  ``work_min_home_dist_m`` from it, is seen on >= ``home_min_nights`` days and >=
+  ``home_min_night_share`` of the days present, and holds >= ``home_day_rest_min_ratio``
+  x the night place's time over all hours, the card's long regular stays are in the day
+  and its nights are spent elsewhere: the rest place is its home (re-centred like a
+  night home, among all its stays) and the night place its work place. An ordinary
+  worker's night place is also where most of their hours are (evenings, days off), so
+  they keep the night rule; so does someone working long days with days off at home.
 - Work: among daytime places >= ``work_min_home_dist_m`` from home, the largest one, if
   present on >= ``work_min_days`` workdays and averaging >= ``work_min_avg_h`` hours per
   workday the card was present at all (the denominator is every workday present, so a
   place visited for a few long errands does not become a workplace).
-- Unidentified homes/works are explicit: ``home_reason`` / ``work_reason``.
+- Unidentified homes/works are explicit: ``home_reason`` / ``work_reason``; the rule
+  that gave an identified home is ``home_rule``.
 """
 
 from __future__ import annotations
@@ -56,6 +66,12 @@ PLACE_LON = "place_lon"
 PLACE_LAT = "place_lat"
 PLACE_SPACING_M = "place_spacing_m"
 
+# identify_home's night place of a day-rest card (its work place; null for other cards)
+NIGHT_WORK_LON = "night_work_lon"
+NIGHT_WORK_LAT = "night_work_lat"
+NIGHT_WORK_DAYS = "night_work_days"
+
+HOME_RULES = ("night", "day_rest")
 HOME_REASONS = ("no_night_stays", "few_nights", "low_night_share", "non_human")
 WORK_REASONS = ("no_workday_stays", "all_near_home", "few_days", "short_hours", "non_human")
 
@@ -198,35 +214,115 @@ def sphere_dist_m(lon1: Column, lat1: Column, lon2: Column, lat2: Column) -> Col
 
 def identify_home(nights: DataFrame, ring: int, min_nights: int,
                   min_night_share: float, refine_factor: float = 0.0,
-                  refine_min_m: float = 0.0) -> DataFrame:
-    """Home per user from night pieces.
+                  refine_min_m: float = 0.0, days: DataFrame | None = None,
+                  rest_min_ratio: float = 0.0, rest_min_dist_m: float = 500.0,
+                  keep=lambda df: df) -> DataFrame:
+    """Home per user from night pieces, or from the day-rest place (night-shift workers).
 
-    The best place decides whether there is a home (nights, night share); its position is
-    refined with :func:`refine_place` when ``refine_factor`` > 0. Returns one row per user
-    with night pieces: ``user_id``, ``nights_observed``, ``nights_at_home`` (nights at the
-    best place), ``home_lon``/``home_lat`` (null when not identified) and ``home_reason``
-    (null when identified).
+    The best night place decides whether there is a home (nights, night share); its
+    position is refined with :func:`refine_place` when ``refine_factor`` > 0 (home rule
+    ``night``). With ``days`` (day pieces, all hours) and ``rest_min_ratio`` > 0, a card
+    whose night home is identified but whose *rest place*, the place with the most stay
+    time over all hours of the month, is another place (>= ``rest_min_dist_m`` from the
+    night place), holds >= ``rest_min_ratio`` x the night place's time over all hours and
+    is regular (seen on >= ``min_nights`` days and >= ``min_night_share`` of the days
+    present) gets the rest place as its home (home rule ``day_rest``, refined among the
+    day pieces): its long regular stays are in the day and its nights are spent
+    elsewhere, at work. Its night place is returned as ``night_work_lon`` /
+    ``night_work_lat`` with its nights, ``night_work_days`` (null for other cards), for
+    :func:`home_work_table` to make it the work place.
+
+    Returns one row per user with night pieces: ``user_id``, ``nights_observed``,
+    ``nights_at_home`` (nights with night-time stay time at the home place; the best
+    night place when no home is identified), ``home_lon``/``home_lat`` (null when not
+    identified), ``home_reason`` (null when identified), ``home_rule`` (night, day_rest;
+    null when not identified), ``night_work_lon``, ``night_work_lat``,
+    ``night_work_days``.
+
+    ``keep`` persists a frame the plan reads more than once (the night and day place
+    scores, the night rule's result): without it Spark computes them again for each use.
     """
     observed = nights.groupBy(C.USER_ID).agg(
         F.countDistinct(C.KEY_DATE).cast("int").alias(C.NIGHTS_OBSERVED))
-    best = _top(place_scores(nights, ring)).select(
-        C.USER_ID, F.col(N_DAYS).cast("int").alias(C.NIGHTS_AT_HOME),
+    night_scores = keep(place_scores(nights, ring))
+    best = _top(night_scores).select(
+        C.USER_ID, F.col(ANCHOR).alias("_nanchor"),
+        F.col(N_DAYS).cast("int").alias(C.NIGHTS_AT_HOME),
         F.col(PLACE_LON).alias("_lon"), F.col(PLACE_LAT).alias("_lat"),
         PLACE_SPACING_M)
-    if refine_factor > 0:
-        where = refine_place(nights, best, refine_factor, refine_min_m)
-        best = best.drop("_lon", "_lat").join(where, C.USER_ID)
-    out = observed.join(best.drop(PLACE_SPACING_M), C.USER_ID, how="left")
+    out = observed.join(best, C.USER_ID, how="left")
     reason = (F.when(F.col(C.NIGHTS_AT_HOME) < min_nights, F.lit("few_nights"))
               .when(F.col(C.NIGHTS_AT_HOME)
                     < F.col(C.NIGHTS_OBSERVED) * F.lit(min_night_share),
                     F.lit("low_night_share")))
-    ok = reason.isNull()
+    out = out.withColumn(C.HOME_REASON, reason)
+    # the night place itself (unrefined): the work place of a day-rest card
+    out = out.withColumn("_nlon", F.col("_lon")).withColumn("_nlat", F.col("_lat"))
+    if refine_factor > 0:
+        where = refine_place(nights, best, refine_factor, refine_min_m)
+        out = out.drop("_lon", "_lat").join(where, C.USER_ID, how="left")
+    if days is not None and rest_min_ratio > 0:
+        out = keep(out)
+        out = out.join(_day_rest(days, night_scores, out, ring, min_nights,
+                                 min_night_share, refine_factor, refine_min_m,
+                                 rest_min_ratio, rest_min_dist_m, keep),
+                       C.USER_ID, how="left")
+    else:
+        out = out.select("*", F.lit(None).cast("boolean").alias("_rest"),
+                         *[F.lit(None).cast(t).alias(c) for c, t in
+                           (("_rlon", "double"), ("_rlat", "double"), ("_rnights", "long"))])
+    rest = F.coalesce(F.col("_rest"), F.lit(False))
+    ok = F.col(C.HOME_REASON).isNull()
     return out.select(
-        C.USER_ID, C.NIGHTS_OBSERVED, C.NIGHTS_AT_HOME,
-        F.when(ok, F.col("_lon")).alias(C.HOME_LON),
-        F.when(ok, F.col("_lat")).alias(C.HOME_LAT),
-        reason.alias(C.HOME_REASON))
+        C.USER_ID, C.NIGHTS_OBSERVED,
+        F.when(rest, F.col("_rnights")).otherwise(F.col(C.NIGHTS_AT_HOME))
+        .cast("int").alias(C.NIGHTS_AT_HOME),
+        F.when(rest, F.col("_rlon")).when(ok, F.col("_lon")).alias(C.HOME_LON),
+        F.when(rest, F.col("_rlat")).when(ok, F.col("_lat")).alias(C.HOME_LAT),
+        C.HOME_REASON,
+        F.when(rest, F.lit("day_rest")).when(ok, F.lit("night")).alias(C.HOME_RULE),
+        F.when(rest, F.col("_nlon")).alias(NIGHT_WORK_LON),
+        F.when(rest, F.col("_nlat")).alias(NIGHT_WORK_LAT),
+        F.when(rest, F.col(C.NIGHTS_AT_HOME)).cast("int").alias(NIGHT_WORK_DAYS))
+
+
+def _day_rest(days: DataFrame, night_scores: DataFrame, night_homes: DataFrame, ring: int,
+              min_days: int, min_share: float, refine_factor: float, refine_min_m: float,
+              min_ratio: float, min_dist_m: float, keep=lambda df: df) -> DataFrame:
+    """The day-rest cards of :func:`identify_home`: ``user_id``, ``_rest`` (true),
+    ``_rlon``, ``_rlat`` (the rest place, refined among the day pieces), ``_rnights``
+    (nights with night-time stay time at the rest place). ``night_homes``: ``user_id``,
+    ``_nanchor``, ``_nlon``, ``_nlat``, ``home_reason`` (the night rule's result)."""
+    scores = keep(place_scores(days, ring))
+    present = days.groupBy(C.USER_ID).agg(F.countDistinct(C.KEY_DATE).alias("_present"))
+    top = _top(scores).select(
+        C.USER_ID, F.col(ANCHOR).alias("_ranchor"), F.col(TOTAL_S).alias("_rtotal"),
+        F.col(N_DAYS).alias("_rdays"), F.col(PLACE_LON).alias("_lon"),
+        F.col(PLACE_LAT).alias("_lat"), PLACE_SPACING_M)
+    at_night_place = scores.select(C.USER_ID, F.col(ANCHOR).alias("_nanchor"),
+                                   F.col(TOTAL_S).alias("_ntotal"))
+    cand = (night_homes.where(F.col(C.HOME_REASON).isNull())
+            .select(C.USER_ID, "_nanchor", "_nlon", "_nlat")
+            .join(top, C.USER_ID)
+            .join(at_night_place, [C.USER_ID, "_nanchor"], how="left")
+            .join(present, C.USER_ID))
+    rest = cand.where(
+        (F.col("_ranchor") != F.col("_nanchor"))
+        & (sphere_dist_m(F.col("_lon"), F.col("_lat"), F.col("_nlon"), F.col("_nlat"))
+           >= F.lit(float(min_dist_m)))
+        & (F.col("_rtotal") >= F.lit(float(min_ratio)) * F.coalesce("_ntotal", F.lit(0)))
+        & (F.col("_rdays") >= F.lit(int(min_days)))
+        & (F.col("_rdays") >= F.col("_present") * F.lit(float(min_share))))
+    places = rest.select(C.USER_ID, "_ranchor", "_lon", "_lat", PLACE_SPACING_M)
+    if refine_factor > 0:
+        where = refine_place(days, places, refine_factor, refine_min_m)
+        places = places.drop("_lon", "_lat").join(where, C.USER_ID)
+    nights_there = night_scores.select(C.USER_ID, F.col(ANCHOR).alias("_ranchor"),
+                                       F.col(N_DAYS).alias("_rnights"))
+    return (places.join(nights_there, [C.USER_ID, "_ranchor"], how="left")
+            .select(C.USER_ID, F.lit(True).alias("_rest"), F.col("_lon").alias("_rlon"),
+                    F.col("_lat").alias("_rlat"),
+                    F.coalesce("_rnights", F.lit(0)).alias("_rnights")))
 
 
 def identify_work(work: DataFrame, days: DataFrame, homes: DataFrame, ring: int,
@@ -305,16 +401,19 @@ def with_pop_class(df: DataFrame, resident_min_days: int, short_term_min_days: i
 def home_work_table(days: DataFrame, nights: DataFrame, work: DataFrame,
                     flags: DataFrame | None, hw: HomeWorkConfig, pop: PopulationConfig,
                     workdays: Sequence[dt.date], month_text: str,
-                    h3_resolution: int) -> DataFrame:
+                    h3_resolution: int, keep=lambda df: df) -> DataFrame:
     """The ``home_work`` rows of one month: one per card with a stay in the month or a row
     in ``flags`` (``user_id``, ``is_non_human``, ``is_group_primary``, ``multicard_group``).
 
     Cards without flags count as human single cards. Non-human cards get no home/work
     (reason ``non_human``). ``is_counted`` = human and the primary card of its group;
-    non-primary cards keep their row and class but are not counted.
+    non-primary cards keep their row and class but are not counted. ``keep`` persists the
+    frames read more than once (see :func:`identify_home`).
     """
     homes = identify_home(nights, hw.cluster_ring, hw.home_min_nights, hw.home_min_night_share,
-                          hw.home_refine_spacing_factor, hw.home_refine_min_m)
+                          hw.home_refine_spacing_factor, hw.home_refine_min_m, days,
+                          hw.home_day_rest_min_ratio, hw.work_min_home_dist_m, keep)
+    homes = keep(homes)
     works = identify_work(work, days, homes, hw.cluster_ring, hw.work_min_days,
                           hw.work_min_avg_h, hw.work_min_home_dist_m, workdays)
     pres = presence(days, nights)
@@ -331,6 +430,18 @@ def home_work_table(days: DataFrame, nights: DataFrame, work: DataFrame,
     df = (users.join(pres, C.USER_ID, how="left")
           .join(homes, C.USER_ID, how="left")
           .join(works, C.USER_ID, how="left"))
+    # a day-rest card (night-shift worker) works at its night place
+    night_work = F.col(NIGHT_WORK_LON).isNotNull()
+    df = df.select(
+        *[c for c in df.columns
+          if c not in (C.WORK_LON, C.WORK_LAT, C.DAYS_AT_WORK, C.WORK_REASON)],
+        F.when(night_work, F.col(NIGHT_WORK_LON)).otherwise(F.col(C.WORK_LON))
+        .alias(C.WORK_LON),
+        F.when(night_work, F.col(NIGHT_WORK_LAT)).otherwise(F.col(C.WORK_LAT))
+        .alias(C.WORK_LAT),
+        F.when(night_work, F.col(NIGHT_WORK_DAYS)).otherwise(F.col(C.DAYS_AT_WORK))
+        .alias(C.DAYS_AT_WORK),
+        F.when(~night_work, F.col(C.WORK_REASON)).alias(C.WORK_REASON))
     non_human = F.coalesce(F.col(C.IS_NON_HUMAN), F.lit(False))
     human = ~non_human
 
@@ -360,6 +471,7 @@ def home_work_table(days: DataFrame, nights: DataFrame, work: DataFrame,
         if_human(C.HOME_LON),
         if_human(C.HOME_LAT),
         reason(C.HOME_REASON, C.HOME_LON, "no_night_stays"),
+        if_human(C.HOME_RULE),
         count_if_human(C.DAYS_AT_WORK),
         if_human(C.WORK_LON),
         if_human(C.WORK_LAT),
@@ -387,14 +499,19 @@ def stays_for_places(stays: DataFrame, cells: DataFrame, cluster_resolution: int
 
 def build_home_work(stays: DataFrame, flags: DataFrame | None, month: dt.date,
                     workdays: Sequence[dt.date], hw: HomeWorkConfig, pop: PopulationConfig,
-                    h3_resolution: int) -> DataFrame:
+                    h3_resolution: int, keep=lambda df: df) -> DataFrame:
     """The month's ``home_work`` rows from :func:`stays_for_places` output (the month's
-    stays plus the first day of the next month) and the month's user flags (or None)."""
-    day_p = day_pieces(stays, month)
-    night_p = night_pieces(stays, month, hw.night_start_h, hw.night_end_h)
+    stays plus the first day of the next month) and the month's user flags (or None).
+
+    ``keep`` (the job's ``ctx.keep``) persists the day and night pieces, the place scores
+    and the homes, each read several times by the plan (the day-rest rule reads the day
+    pieces and the night scores again): computed once, the job fits the default driver
+    memory."""
+    day_p = keep(day_pieces(stays, month))
+    night_p = keep(night_pieces(stays, month, hw.night_start_h, hw.night_end_h))
     work_p = work_pieces(stays, month, workdays, hw.work_start_h, hw.work_end_h)
     return home_work_table(day_p, night_p, work_p, flags, hw, pop, workdays,
-                           month.strftime("%Y-%m"), h3_resolution)
+                           month.strftime("%Y-%m"), h3_resolution, keep)
 
 
 def home_share(classes: dict[str, int]) -> tuple[float, int]:

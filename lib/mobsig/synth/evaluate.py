@@ -101,7 +101,10 @@ def home_work_accuracy(hw: pd.DataFrame, persons: pd.DataFrame, cards: pd.DataFr
                        center: tuple[float, float], radius_m: float = 500.0) -> dict:
     """Share of true (sample) residents whose home, and of true workers whose work place,
     was found within ``radius_m`` (a missing home counts as a miss), overall and split
-    into the urban area (within 10 km of ``center``) and the periphery."""
+    into the urban area (within 10 km of ``center``) and the periphery. With the region
+    profile's ``persons.shift`` truth also per shift (night, rotating, day = everyone
+    else): homes, homes put at the true work place, work places, and with
+    ``home_work.home_rule`` the share of homes given by the day-rest rule."""
     prim = _primary(cards)
     res = persons[persons["in_sample"] & persons["pop_class"].eq("resident")]
     m = res.merge(prim, on="person_id").merge(hw, on="user_id", how="left",
@@ -122,14 +125,22 @@ def home_work_accuracy(hw: pd.DataFrame, persons: pd.DataFrame, cards: pd.DataFr
            "home_found": share(m["home_lon"].notna().to_numpy()),
            "true_workers": int(len(w)), "work_within_500m": share(wok)}
     if "shift" in m:  # the region profile (mobsig.synth.region): shift workers
-        for shift in ("night", "rotating"):
+        # night-shift homes taken for the work place (the swap of issue #18)
+        swapped = np.nan_to_num(dist_m(m["work_lon_true"], m["work_lat_true"],
+                                       m["home_lon"], m["home_lat"]), nan=np.inf) <= radius_m
+        for shift in ("night", "rotating", "day"):
             sel = m["shift"].eq(shift).to_numpy()
             out[f"{shift}_shift_residents"] = int(sel.sum())
             out[f"{shift}_shift_home_within_500m"] = share(ok[sel])
-            # night-shift homes taken for the work place (the swap of issue #18)
-            swapped = np.nan_to_num(dist_m(m["work_lon_true"], m["work_lat_true"],
-                                           m["home_lon"], m["home_lat"]), nan=np.inf) <= radius_m
             out[f"{shift}_shift_home_at_work"] = share(swapped[sel])
+            wsel = w["shift"].eq(shift).to_numpy()
+            out[f"{shift}_shift_workers"] = int(wsel.sum())
+            out[f"{shift}_shift_work_within_500m"] = share(wok[wsel])
+        if "home_rule" in m:  # which rule gave the home (residence.identify_home)
+            out["night_shift_home_rule_day_rest"] = share(
+                m.loc[m["shift"].eq("night"), "home_rule"].eq("day_rest").to_numpy())
+            out["day_shift_home_rule_day_rest"] = share(
+                m.loc[m["shift"].eq("day"), "home_rule"].eq("day_rest").to_numpy())
     if "role" in m:
         for role in ("shop", "student"):
             sel = m["role"].eq(role).to_numpy()
@@ -184,8 +195,13 @@ def stay_accuracy(det: pd.DataFrame, truth: pd.DataFrame, cards: pd.DataFrame,
                   min_overlap: float = 0.5, max_dist_m: float = 1000.0) -> dict:
     """Precision and recall of the detected stays against the true stays of >= ``min_s``
     (the chain test's rule: the same card, times overlapping by >= ``min_overlap`` of the
-    shorter stay, positions <= ``max_dist_m`` apart), over stays inside [``lo``, ``hi``)
-    (days fully inside the run) of human cards whose events follow their holder (the
+    shorter stay, positions <= ``max_dist_m`` apart), over detected stays inside [``lo``,
+    ``hi``) (days fully inside the run; precision) and true stays inside it (recall). A
+    detected stay may match a true stay that crosses ``lo`` or ``hi`` (the night into the
+    first day, a non-worker's days at home around the window): such a true stay is not in
+    the recall's count, but a piece of it found inside the window is not a false stay
+    (before 2026-12-04 it was counted as one: every piece of a multi-day stay crossing the
+    window was a miss). Cards: human cards whose events follow their holder (the
     region's work phones and tablets, truth ``card_mode``, are left out: their true stays
     are the holder's, their events are not). Precision is also given per true stay
     duration of the matched truth (``recall_by_hours``) to show where stays are split.
@@ -194,13 +210,15 @@ def stay_accuracy(det: pd.DataFrame, truth: pd.DataFrame, cards: pd.DataFrame,
     if "card_mode" in human:
         human = human[human["card_mode"].fillna("").eq("")]
     ids = set(human["user_id"])
+    # every true stay overlapping the window can be matched; recall counts those inside
     t = truth[truth["user_id"].isin(ids) & (truth["duration_s"] >= min_s)
-              & (truth["stay_start"] >= lo) & (truth["stay_end"] < hi)].reset_index(drop=True)
+              & (truth["stay_end"] > lo) & (truth["stay_start"] < hi)].reset_index(drop=True)
+    inside = ((t["stay_start"] >= lo) & (t["stay_end"] < hi)).to_numpy()
     d = det[det["user_id"].isin(ids) & (det["stay_start"] >= lo)
             & (det["stay_end"] < hi)].reset_index(drop=True)
-    if t.empty or d.empty:
-        return {"true_stays": int(len(t)), "detected_stays": int(len(d)), "precision": None,
-                "recall": None}
+    if not inside.any() or d.empty:
+        return {"true_stays": int(inside.sum()), "detected_stays": int(len(d)),
+                "precision": None, "recall": None}
     m = d.reset_index().merge(t.reset_index(), on="user_id", suffixes=("_d", "_t"))
     ov = (np.minimum(m["stay_end_d"], m["stay_end_t"])
           - np.maximum(m["stay_start_d"], m["stay_start_t"])).dt.total_seconds()
@@ -211,12 +229,12 @@ def stay_accuracy(det: pd.DataFrame, truth: pd.DataFrame, cards: pd.DataFrame,
     pairs = m.loc[ok, ["index_d", "index_t"]]
     hit_t = np.zeros(len(t), bool)
     hit_t[pairs["index_t"].unique()] = True
-    hours = t["duration_s"] / 3600.0
+    hit_t, hours = hit_t[inside], (t["duration_s"] / 3600.0).to_numpy()[inside]
     bins = [(0.5, 2), (2, 4), (4, 8), (8, 16), (16, 1e9)]
     by = {f"{a:g}-{b:g} h" if b < 1e9 else f">= {a:g} h":
           round(float(hit_t[(hours >= a) & (hours < b)].mean()), 4)
           for a, b in bins if ((hours >= a) & (hours < b)).any()}
-    return {"true_stays": int(len(t)), "detected_stays": int(len(d)),
+    return {"true_stays": int(inside.sum()), "detected_stays": int(len(d)),
             "precision": round(pairs["index_d"].nunique() / len(d), 4),
             "recall": round(float(hit_t.mean()), 4), "recall_by_hours": by}
 
@@ -1053,7 +1071,10 @@ def accuracy_table(result: dict) -> list[dict]:
     rows.append({"measure": "night-shift workers' homes within 500 m"
                             + (f" ({n_night} true residents)" if n_night else ""),
                  "value": (f"{pct(ns)} (home placed at work "
-                           f"{pct(hw.get('night_shift_home_at_work'))})"
+                           f"{pct(hw.get('night_shift_home_at_work'))}; home by the "
+                           f"day-rest rule {pct(hw.get('night_shift_home_rule_day_rest'))}; "
+                           "other residents' homes "
+                           f"{pct(hw.get('day_shift_home_within_500m'))})"
                            if n_night else "n/a (none in this city)"),
                  "target": "≥ 80 %", "met": ge(ns, "night_shift_home_within_500m")})
     mc = result.get("multicard") or {}
