@@ -61,7 +61,7 @@ class SynthConfig:
     reserve_intruders: int = param(
         30, "Planted case of screen_reserves (mobsig.synth.plants; the city profile without "
         "real counties): a group of this many intruders (extra day visitors from outside "
-        "the city, their own random stream) staying 2-4 h inside the reserve core Z-RSV-01 "
+        "the city, their own random stream) staying 4-6 h inside the reserve core Z-RSV-01 "
         "on each of reserve_intruder_days; 0 = none.", ge=0)
     reserve_intruder_days: tuple[int, ...] = param(
         [3], "Days of the planted reserve intruders, as offsets from start_date (0 = the "
@@ -77,8 +77,10 @@ class SynthConfig:
     hazard_crowd_day: int = param(
         5, "Day of the planted crowd, an offset from start_date.", ge=0)
     hazard_crowd_hours: tuple[int, ...] = param(
-        [14, 17], "The planted crowd's hours [first, end): present for the whole of each "
-        "hour (arriving 10-25 min before the first, leaving 5-25 min after the end).")
+        [13, 17], "The planted crowd's hours [first, end): present for the whole of each "
+        "hour (arriving 10-25 min before the first, leaving 5-25 min after the end). Keep "
+        "it >= 4 h: a crowd near 3 h sits on population.transit_max_h and daily_presence's "
+        "3 h rule, where the measured stay (first to last record) often falls short.")
     real_counties: str | UnitLayer = param(
         "", "Place the city inside real counties: a county layer (a path, or a mapping as in "
         "paths.units, e.g. the census TopoJSON with layer county, id_field CODE, crs Albers). "

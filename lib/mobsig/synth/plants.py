@@ -4,19 +4,27 @@ real counties):
 
 - intruders in a nature-reserve core (``screen_reserves``): on each day of
   ``synth.reserve_intruder_days`` a group of ``synth.reserve_intruders`` persons from
-  outside the city drives in on the highway, stays 2-4 h inside the core zone Z-RSV-01
-  (around the scenic spot at its centre, each person within a few hundred metres of the
-  group's spot) and leaves the same day;
+  outside the city drives in on the highway, stays :data:`INTRUDER_STAY_H` (4-6 h, a day
+  trip) inside the core zone Z-RSV-01 (around the scenic spot at its centre, each person
+  within a few hundred metres of the group's spot) and leaves the same day;
 - a crowd near a geological hazard point (``exposure_hazards``): ``synth.hazard_crowd``
   persons within :data:`CROWD_RADIUS_M` of the point ``synth.hazard_crowd_point`` for
   the whole of the hours ``synth.hazard_crowd_hours`` [first, end) of the day
   ``synth.hazard_crowd_day`` (arriving 10-25 min before the first hour, leaving 5-25 min
-  after the end).
+  after the end; the default hours 13-17 keep the crowd > 4 h there).
+
+Their times in the city stay clear of the population rules' 3 h (population.transit_max_h:
+a person with less time in the area is a transit; daily_presence counts >= 3 h in a unit):
+the jobs see a stay from its first to its last record (records every ~15 min, at worst
+hourly), so a stay a few minutes over 3 h is often measured under it, and
+the plants would test that edge instead of the screens (the city's own persons are far
+from it too: transits stop < 30 min, day visitors stay from the morning to the evening).
 
 The planted persons are extra sample persons (kind ``day_visitor``, true class from the
-population rules: one day present, a visitor; column ``plant`` of truth/persons names
-their case) with one primary card each. Every draw comes from a Generator of their own,
-seeded from (seed, :data:`STREAM`, k); their cards start a generation chunk of their own
+population rules (:func:`true_class`: one day present, a visitor; a transit if the time
+at their spot is below population.transit_max_h); column ``plant`` of truth/persons
+names their case) with one primary card each. Every draw comes from a Generator of their
+own, seeded from (seed, :data:`STREAM`, k); their cards start a generation chunk of their own
 after every other card (the satellite's included) and their person ids follow every
 other person's, so the rest of the city (persons, cards, events, true stays) is byte
 for byte what it is without them. Their itinerary is fixed by the plan columns of their
@@ -51,6 +59,7 @@ HAZARD_PLANT = "hazard_crowd"
 RESERVE_ZONE = "Z-RSV-01"
 PLAN_COLUMNS = ["plan_x", "plan_y", "plan_t0", "plan_t1"]
 GROUP_SD_M = 150.0     # intruders around their group's spot
+INTRUDER_STAY_H = (4.0, 6.0)  # an intruder's time inside the core zone (uniform, hours)
 CROWD_RADIUS_M = 250.0  # the crowd within this distance of the hazard point
 
 
@@ -74,7 +83,7 @@ def plans(sc: SynthConfig, city: City, hazard_points: pd.DataFrame) -> pd.DataFr
                 continue
             n = sc.reserve_intruders
             arrive = d * DAY + rng.uniform(9.0, 10.0) * H + rng.uniform(-10, 10, n) * MIN
-            stay = rng.uniform(2.0, 4.0, n) * H
+            stay = rng.uniform(*INTRUDER_STAY_H, n) * H
             xy = np.array([c.x, c.y]) + rng.normal(0, GROUP_SD_M, (n, 2))
             rows += [(RESERVE_PLANT, d, x, y, t0, t0 + s)
                      for (x, y), t0, s in zip(xy, arrive, stay, strict=True)]
@@ -99,6 +108,16 @@ def plans(sc: SynthConfig, city: City, hazard_points: pd.DataFrame) -> pd.DataFr
     return out
 
 
+def true_class(pop: PopulationConfig, days_present: int, stay_s: np.ndarray) -> np.ndarray:
+    """The true class of planted persons by the population rules (domain.md §B3, the
+    order of mobsig.residence.with_pop_class): a transit when their time in the area
+    (``stay_s``, seconds at their spot) is below ``transit_max_h``, else by the days
+    present (resident, short_term, visitor)."""
+    by_days = ("resident" if days_present >= pop.resident_min_days else "short_term"
+               if days_present >= pop.short_term_min_days else "visitor")
+    return np.where(stay_s < pop.transit_max_h * H, "transit", by_days)
+
+
 def plant_people(sc: SynthConfig, pop: PopulationConfig, city: City,
                  hazard_points: pd.DataFrame, persons: pd.DataFrame, cards: pd.DataFrame,
                  first_card_idx: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -117,8 +136,7 @@ def plant_people(sc: SynthConfig, pop: PopulationConfig, city: City,
     m = len(pl)
     first_id = int(persons["person_id"].max()) + 1
     days_present = 1
-    pop_class = ("resident" if days_present >= pop.resident_min_days else "short_term"
-                 if days_present >= pop.short_term_min_days else "visitor")
+    pop_class = true_class(pop, days_present, (pl["plan_t1"] - pl["plan_t0"]).to_numpy())
     p = pd.DataFrame({
         "person_id": np.arange(first_id, first_id + m), "kind": "day_visitor",
         "in_sample": True, "home_x": pl["entry_x"], "home_y": pl["entry_y"],
