@@ -281,7 +281,8 @@ def test_combined_audit_names_the_part():
 # the city: every release of the chain passed its audit
 
 
-# commute: its audit (commute.publish_all with a width) is not enabled in the job yet
+# commute: its audit is reported (run facts), not gated (the audited rule does not converge
+# on the city: open); checked below
 RELEASES = ("population_by_unit", "jobs_housing", "service_population",
             "linkage", "trips", "land_use_intensity", "screen_farmland", "screen_idle_land",
             "daily_presence", "screen_reserves", "exposure_hazards")
@@ -305,6 +306,19 @@ def test_every_release_of_the_city_passes_the_audit(chain):
     assert {"population_by_unit", "jobs_housing", "service_population",
             "linkage", "trips", "land_use_intensity", "daily_presence"} <= set(audited)
     assert sum(audited.values()) > 500, audited
+    com = runs.of("commute", month=runs_month(runs))
+    assert com.facts["privacy_reported_cells"] > 0  # commute and commute_od, audited once
+    assert 0 <= com.facts["privacy_reported_under_protected"] <= \
+        com.facts["privacy_reported_cells"]
+    assert all(g["success"] for g in com.gates if g["suite"] == "privacy_audit")
+
+
+def runs_month(runs):
+    """The month of the chain's monthly runs."""
+    import datetime as dt
+
+    label = next(lab for (name, lab) in runs.results if name == "commute")
+    return dt.date.fromisoformat(label[6:13] + "-01")
 
 
 # --------------------------------------------------------------------------------------
@@ -382,6 +396,28 @@ def test_with_od_audit_on_spark(spark):
     assert out["is_suppressed"].sum() > old.sum()
     hidden = out[out["is_suppressed"]]
     assert hidden[["raw_count", "expanded_count", "trips"]].isna().all().all()
+
+
+def test_od_rule_audit_reports_what_the_rule_leaves(spark):
+    """commute's path (repair off): the OD rule's mask audited once on Spark, nothing
+    added; the bridge rule's pinned cells r0>c2 [1, 1] and r1>c0 [5, 5] are reported by
+    reported_only, which itself gates nothing."""
+    pdf = _matrix()
+    pdf["_true"] = pdf["raw_count"]
+    pdf["is_suppressed"] = privacy.od_suppression_mask(pdf, K)
+    pdf["hide"] = False
+    sup = spark.createDataFrame(pdf[["level", "origin_id", "dest_id", "_true",
+                                     "is_suppressed", "hide"]],
+                                "level string, origin_id string, dest_id string, "
+                                "_true bigint, is_suppressed boolean, hide boolean")
+    got = pa.od_rule_audit(sup, "_true", K, False, ("origin_id",), ("dest_id",), k_min=K,
+                           withheld="hide")
+    assert got.n_cells == int(pdf["is_suppressed"].sum()) and not got.passed
+    cells = got.cells.set_index("unit_id")
+    assert cells.loc["r0>c2", "width"] == 0 and cells.loc["r1>c0", "width"] == 0
+    only = pa.reported_only(got)
+    assert only.passed and only.n_cells == 0 and only.reported is got
+    assert only.seconds == got.seconds
 
 
 def test_gate_reports_a_part_it_does_not_gate(tmp_path):

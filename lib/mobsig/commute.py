@@ -530,8 +530,8 @@ def publish(counts: DataFrame, stats: DataFrame, k_min: int, complementary: bool
 
 def publish_all(counts: DataFrame, stats: DataFrame, od: DataFrame, k_min: int,
                 complementary: bool, suppress_zeros: bool, width: float | None = None,
-                on_audit=None, keep: Callable[[DataFrame], DataFrame] = lambda d: d
-                ) -> tuple[DataFrame, DataFrame]:
+                on_audit=None, keep: Callable[[DataFrame], DataFrame] = lambda d: d,
+                repair: bool = True) -> tuple[DataFrame, DataFrame]:
     """The published ``commute`` and ``commute_od`` rows (without
     ``privacy.HIDE_DEST_TOTAL``): :func:`publish_od`, then :func:`publish` with the
     inbound totals the OD rule withholds. With a protection ``width``, the interval audit
@@ -541,7 +541,11 @@ def publish_all(counts: DataFrame, stats: DataFrame, od: DataFrame, k_min: int,
     every layer at once, the totals (``commuters``, ``inbound_commuters``, decided with
     jobs_housing's employed residents) never a complement; further cells are hidden until
     none is narrower than ``width``; ``on_audit`` is called with the audit of both;
-    ``keep``: persists the OD rows (used twice)."""
+    ``keep``: persists the OD rows (used twice). ``repair`` false (what the job runs):
+    both tables are audited once, as the group and OD rules left them, and the audit is
+    *reported* (``Audit.reported``: run facts and a warning, not gated, no complement
+    added): the audited rule does not converge on the test city (see the README's
+    Privacy audit)."""
     from mobsig import privacy_audit as pa
 
     parts: dict = {}
@@ -550,7 +554,11 @@ def publish_all(counts: DataFrame, stats: DataFrame, od: DataFrame, k_min: int,
     true = od.select(*pair, F.col(C.RAW_COUNT).alias("_true"))  # the zero pairs added: 0
     sup = first.join(true, pair, how="left").select(
         *first.columns, F.coalesce("_true", F.lit(0)).alias("_true"))
-    if width is not None:
+    if width is not None and not repair:
+        parts["commute_od"] = pa.od_rule_audit(
+            sup, "_true", width, suppress_zeros, (privacy.ORIGIN_ID,), (privacy.DEST_ID,),
+            k_min=k_min, withheld=privacy.HIDE_DEST_TOTAL)
+    elif width is not None:
         sup = pa.with_od_audit(sup, "_true", k_min, width, complementary, suppress_zeros,
                                (privacy.ORIGIN_ID,), (privacy.DEST_ID,),
                                on_audit=lambda a: parts.__setitem__("commute_od", a),
@@ -560,7 +568,15 @@ def publish_all(counts: DataFrame, stats: DataFrame, od: DataFrame, k_min: int,
         C.LEVEL, F.col(privacy.DEST_ID).alias(C.UNIT_ID))
     long = suppress_counts(counts.withColumn("_true", F.col(C.RAW_COUNT)), k_min,
                            complementary, suppress_zeros, hidden)
-    if width is not None:
+    if width is not None and not repair:
+        pdf = long.select(C.LEVEL, C.UNIT_ID, C.PARENT_ID, C.MEASURE, "_true",
+                          C.IS_SUPPRESSED).toPandas().rename(columns={"_true": C.RAW_COUNT})
+        parts["commute"] = pa.audit(pdf, pdf[C.IS_SUPPRESSED].to_numpy(bool), width,
+                                    suppress_zeros=suppress_zeros, identities=IDENTITIES,
+                                    additive=None, by=C.MEASURE)
+        if on_audit is not None:
+            on_audit(pa.reported_only(pa.combine(parts, width)))
+    elif width is not None:
         pdf = long.select(C.LEVEL, C.UNIT_ID, C.PARENT_ID, C.MEASURE, "_true",
                           C.IS_SUPPRESSED).toPandas().rename(columns={"_true": C.RAW_COUNT})
         mask, parts["commute"] = pa.audited_suppression_mask(

@@ -376,14 +376,17 @@ def od_long(trips: DataFrame, commuters: DataFrame, metro_units: DataFrame | Non
 
 
 def suppress_pairs(long: DataFrame, k_min: int, complementary: bool, suppress_zeros: bool,
-                   width: float | None = None, on_audit=None) -> DataFrame:
+                   width: float | None = None, on_audit=None, repair: bool = True
+                   ) -> DataFrame:
     """privacy.with_od_bridge_suppression of :func:`od_long`, one matrix per level and measure:
     rows are origins, columns destinations; for commuters at the metro level each row is
     split into its metro and non-metro part (metro_area publishes the metro part's
     total, so both parts are public totals). With a protection ``width``, the interval
     audit of each matrix with its row and column totals public
     (:func:`mobsig.privacy_audit.with_od_audit`) hides further cells until none is
-    narrower than ``width``; ``on_audit`` is called with the audit."""
+    narrower than ``width``; ``on_audit`` is called with the audit; ``repair`` false (what
+    the job runs): the bridge rule's mask is audited and reported, not gated
+    (:func:`mobsig.privacy_audit.with_od_audit`)."""
     from mobsig import privacy_audit
 
     rows, cols, part = (C.ORIGIN_ID, IN_METRO), (C.DEST_ID,), (C.LEVEL, C.MEASURE)
@@ -394,7 +397,8 @@ def suppress_pairs(long: DataFrame, k_min: int, complementary: bool, suppress_ze
         return sup.drop("_true", IN_METRO)
     return privacy_audit.with_od_audit(
         sup, "_true", k_min, width, complementary, suppress_zeros, rows, cols, part,
-        extra_counts=(TRIPS_RAW, TRIPS_EXPANDED), on_audit=on_audit).drop(IN_METRO)
+        extra_counts=(TRIPS_RAW, TRIPS_EXPANDED), on_audit=on_audit,
+        repair=repair).drop(IN_METRO)
 
 
 def publish(suppressed: DataFrame, employed: DataFrame, units: DataFrame,

@@ -909,11 +909,19 @@ def with_od_audit(sup, true_col: str, k_min: int, width: float, complementary: b
                   suppress_zeros: bool, rows: Sequence[str], cols: Sequence[str],
                   partition: Sequence[str] = (C.LEVEL,), label: str | None = None,
                   extra_counts: Sequence[str] = (), on_audit=None,
-                  withheld: str | None = None):
+                  withheld: str | None = None, repair: bool = True):
     """:func:`od_audited_mask` on a suppressed Spark OD table that carries its true raw
     counts in ``true_col`` (dropped from the result): the keys, flags and counts go to
     the driver (one row per cell), the further hidden cells come back
-    (:func:`hide_more`); ``on_audit`` is called with the audit."""
+    (:func:`hide_more`); ``on_audit`` is called with the audit. ``repair`` false: the
+    table's own mask is audited once and the audit reported, not gated
+    (:func:`od_rule_audit`, :func:`reported_only`); nothing more is hidden."""
+    if not repair:
+        result = od_rule_audit(sup, true_col, width, suppress_zeros, rows, cols, partition,
+                               label, k_min, withheld)
+        if on_audit is not None:
+            on_audit(reported_only(result))
+        return sup.drop(true_col)
     keys = list(dict.fromkeys([*partition, *rows, *cols, *([label] if label else [])]))
     pdf = sup.select(*keys, true_col, C.IS_SUPPRESSED, *([withheld] if withheld else [])
                      ).toPandas().rename(columns={true_col: C.RAW_COUNT})
@@ -924,3 +932,31 @@ def with_od_audit(sup, true_col: str, k_min: int, width: float, complementary: b
     more = pdf[mask & ~pdf[C.IS_SUPPRESSED].to_numpy(bool)]
     return hide_more(sup, more, keys,
                      (C.RAW_COUNT, C.EXPANDED_COUNT, *extra_counts)).drop(true_col)
+
+
+def od_rule_audit(sup, true_col: str, width: float, suppress_zeros: bool,
+                  rows: Sequence[str], cols: Sequence[str],
+                  partition: Sequence[str] = (C.LEVEL,), label: str | None = None,
+                  k_min: int = 0, withheld: str | None = None) -> Audit:
+    """The interval audit of a suppressed Spark OD table as its own rule left it (no
+    complement added): the relations of :func:`od_release_table` (row and column totals
+    public), every cell the rule hid audited once. ``true_col``: the true raw counts."""
+    keys = list(dict.fromkeys([*partition, *rows, *cols, *([label] if label else [])]))
+    pdf = sup.select(*keys, true_col, C.IS_SUPPRESSED, *([withheld] if withheld else [])
+                     ).toPandas().rename(columns={true_col: C.RAW_COUNT})
+    table, sums, _frozen = od_release_table(pdf, rows, cols, partition, label, withheld,
+                                            k_min)
+    return audit(table, table[C.IS_SUPPRESSED].to_numpy(bool), width,
+                 suppress_zeros=suppress_zeros, identities=(), additive=(), by=OD_CELL,
+                 sums=sums)
+
+
+def reported_only(result: Audit) -> Audit:
+    """An :class:`Audit` for :func:`gate` that gates nothing and reports ``result``
+    (``Audit.reported``: run facts and a warning naming the cells); its seconds are
+    ``result``'s."""
+    out = combine({}, result.width)
+    out.reported = result
+    out.seconds = result.seconds
+    out.n_programs = result.n_programs
+    return out
