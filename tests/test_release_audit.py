@@ -302,7 +302,8 @@ def test_every_release_of_the_city_passes_the_audit(chain):
         assert gates and all(g["success"] for g in gates), name
         narrowest = r.facts["privacy_min_width"]
         assert narrowest is None or narrowest >= cfg.privacy.width, name
-        audited[name] = audited.get(name, 0) + r.facts["privacy_cells_audited"]
+        audited[name] = (audited.get(name, 0) + r.facts["privacy_cells_audited"]
+                         + r.facts.get("privacy_reported_cells", 0))  # reported: linkage
     assert {"population_by_unit", "jobs_housing", "service_population",
             "linkage", "trips", "land_use_intensity", "daily_presence"} <= set(audited)
     assert sum(audited.values()) > 500, audited
