@@ -115,7 +115,7 @@ def long_form(counts: DataFrame, level: str, periods: list[Period],
 
 def publish(long: DataFrame, k_min: int, complementary: bool, suppress_zeros: bool,
             periods: list[Period], units: DataFrame, days: DataFrame,
-            width: float | None = None, on_audit=None) -> DataFrame:
+            width: float | None = None, on_audit=None, repair: bool = True) -> DataFrame:
     """The published rows: suppression per pair (domain.md's rule for labelled
     breakdowns: a pair with any period below ``k_min`` travellers is hidden in every
     period, as is a pair whose monthly trips linkage withholds; complementary suppression
@@ -127,7 +127,8 @@ def publish(long: DataFrame, k_min: int, complementary: bool, suppress_zeros: bo
     each period's matrix with its row and column totals public
     (:func:`mobsig.privacy_audit.with_od_audit`; a pair hidden in one period is hidden in
     all) hides further pairs until no cell is narrower than ``width``; ``on_audit`` is
-    called with the audit."""
+    called with the audit; ``repair`` false (what the job runs): the rule's mask is audited
+    and reported, not gated (:func:`mobsig.privacy_audit.with_od_audit`)."""
     from mobsig import privacy_audit
 
     rows, cols = (C.CITY_ID, C.ORIGIN_ID), (C.CITY_ID, C.DEST_ID)
@@ -137,7 +138,7 @@ def publish(long: DataFrame, k_min: int, complementary: bool, suppress_zeros: bo
         rows=rows, cols=cols, extra_counts=extra, forced=LINKAGE_HIDDEN).drop(LINKAGE_HIDDEN)
     sup = sup.drop("_true") if width is None else privacy_audit.with_od_audit(
         sup, "_true", k_min, width, complementary, suppress_zeros, rows, cols,
-        label=C.PERIOD, extra_counts=extra, on_audit=on_audit)
+        label=C.PERIOD, extra_counts=extra, on_audit=on_audit, repair=repair)
     hours = F.create_map(*[x for p in periods for x in (F.lit(p.name), F.lit(p.hours))])
     names = units.select(C.LEVEL, C.UNIT_ID, C.UNIT_NAME)
     d = F.col(C.DAYS).cast("double")
