@@ -61,13 +61,17 @@ def ingest_cells(spark, cfg: Config) -> dict:
     return {**res.facts, "rows_read": res.input_rows["cells_raw"]}
 
 
-def persisted(spark) -> int:
-    """Persisted RDDs of the session (a cached DataFrame's buffers, once materialised),
-    leaving out Delta's own snapshot caches ("Delta Table State #n - <table>"): a newly
-    written table version gets one, and Delta manages them itself."""
+def persisted(spark) -> frozenset[int]:
+    """Ids of the session's persisted RDDs (a cached DataFrame's buffers, once
+    materialised), leaving out Delta's own snapshot caches ("Delta Table State #n -
+    <table>"): a newly written table version gets one, and Delta manages them itself.
+
+    Compare with ``<=``: a run must leave no cache of its own, and it may release an
+    earlier test's cache of the same plan (Spark shares one cache entry per plan, and a
+    run's unpersist drops it)."""
     rdds = spark.sparkContext._jsc.getPersistentRDDs()
-    names = [rdds.get(k).name() or "" for k in rdds.keySet().toArray()]
-    return sum(not n.startswith("Delta Table State") for n in names)
+    return frozenset(int(k) for k in rdds.keySet().toArray()
+                     if not (rdds.get(k).name() or "").startswith("Delta Table State"))
 
 
 def match_stays(det: pd.DataFrame, truth: pd.DataFrame, min_overlap=0.5, max_dist_m=1000.0):

@@ -195,7 +195,7 @@ def test_reruns_are_identical_and_leave_no_cached_frame(spark, pop):
     cached = persisted(spark)
     run(spark, cfg, "expand", month=MONTH)
     run(spark, cfg, "population_by_unit", month=MONTH)  # exports too: the folder stays current
-    assert persisted(spark) == cached
+    assert persisted(spark) <= cached
     after_p = catalog.read("population_by_unit").toPandas().sort_values(cols)
     after_f = catalog.read("expansion_factors").toPandas().sort_values("unit_id")
     pd.testing.assert_frame_equal(before_p.reset_index(drop=True),

