@@ -395,7 +395,7 @@ def test_cross_midnight_stay_stored_once(spark, tmp_path):
     assert cat.read("stays_carry", dt=d1).where("kind = 'open_stay'").first()["n_events"] == 4
     cached = persisted(spark)
     r2 = run(spark, cfg, "clean_stays", day=d2)
-    assert persisted(spark) == cached  # the carry (detached, read from stays_carry) released
+    assert persisted(spark) <= cached  # the carry (detached, read from stays_carry) released
     # the run records count the carry once: read by d2 as written by d1 (issue 17 item 10)
     n_carry = {d: cat.read("stays_carry", dt=d).count() for d in (d1, d2)}
     assert r1.input_rows["stays_carry"] == 0 and r1.output_rows["stays_carry"] == n_carry[d1]
