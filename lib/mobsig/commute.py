@@ -528,6 +528,69 @@ def publish(counts: DataFrame, stats: DataFrame, k_min: int, complementary: bool
     return with_stats(spread(long), stats)
 
 
+def publish_all(counts: DataFrame, stats: DataFrame, od: DataFrame, k_min: int,
+                complementary: bool, suppress_zeros: bool, width: float | None = None,
+                on_audit=None, keep: Callable[[DataFrame], DataFrame] = lambda d: d,
+                repair: bool = True) -> tuple[DataFrame, DataFrame]:
+    """The published ``commute`` and ``commute_od`` rows (without
+    ``privacy.HIDE_DEST_TOTAL``): :func:`publish_od`, then :func:`publish` with the
+    inbound totals the OD rule withholds. With a protection ``width``, the interval audit
+    of both (:mod:`mobsig.privacy_audit`): each level's OD matrix with its row totals and
+    the column totals it does not withhold public (:func:`~mobsig.privacy_audit.
+    with_od_audit`), and the unit table with its identities (:data:`IDENTITIES`) and
+    every layer at once, the totals (``commuters``, ``inbound_commuters``, decided with
+    jobs_housing's employed residents) never a complement; further cells are hidden until
+    none is narrower than ``width``; ``on_audit`` is called with the audit of both;
+    ``keep``: persists the OD rows (used twice). ``repair`` false (what the job runs):
+    both tables are audited once, as the group and OD rules left them, and the audit is
+    *reported* (``Audit.reported``: run facts and a warning, not gated, no complement
+    added): the audited rule does not converge on the test city (see the README's
+    Privacy audit)."""
+    from mobsig import privacy_audit as pa
+
+    parts: dict = {}
+    first = publish_od(od, k_min, complementary)
+    pair = [C.LEVEL, privacy.ORIGIN_ID, privacy.DEST_ID]
+    true = od.select(*pair, F.col(C.RAW_COUNT).alias("_true"))  # the zero pairs added: 0
+    sup = first.join(true, pair, how="left").select(
+        *first.columns, F.coalesce("_true", F.lit(0)).alias("_true"))
+    if width is not None and not repair:
+        parts["commute_od"] = pa.od_rule_audit(
+            sup, "_true", width, suppress_zeros, (privacy.ORIGIN_ID,), (privacy.DEST_ID,),
+            k_min=k_min, withheld=privacy.HIDE_DEST_TOTAL)
+    elif width is not None:
+        sup = pa.with_od_audit(sup, "_true", k_min, width, complementary, suppress_zeros,
+                               (privacy.ORIGIN_ID,), (privacy.DEST_ID,),
+                               on_audit=lambda a: parts.__setitem__("commute_od", a),
+                               withheld=privacy.HIDE_DEST_TOTAL)
+    sup = keep(sup)
+    hidden = sup.where(F.col(privacy.HIDE_DEST_TOTAL)).select(
+        C.LEVEL, F.col(privacy.DEST_ID).alias(C.UNIT_ID))
+    long = suppress_counts(counts.withColumn("_true", F.col(C.RAW_COUNT)), k_min,
+                           complementary, suppress_zeros, hidden)
+    if width is not None and not repair:
+        pdf = long.select(C.LEVEL, C.UNIT_ID, C.PARENT_ID, C.MEASURE, "_true",
+                          C.IS_SUPPRESSED).toPandas().rename(columns={"_true": C.RAW_COUNT})
+        parts["commute"] = pa.audit(pdf, pdf[C.IS_SUPPRESSED].to_numpy(bool), width,
+                                    suppress_zeros=suppress_zeros, identities=IDENTITIES,
+                                    additive=None, by=C.MEASURE)
+        if on_audit is not None:
+            on_audit(pa.reported_only(pa.combine(parts, width)))
+    elif width is not None:
+        pdf = long.select(C.LEVEL, C.UNIT_ID, C.PARENT_ID, C.MEASURE, "_true",
+                          C.IS_SUPPRESSED).toPandas().rename(columns={"_true": C.RAW_COUNT})
+        mask, parts["commute"] = pa.audited_suppression_mask(
+            pdf, k_min, width, complementary, suppress_zeros, IDENTITIES, None, C.MEASURE,
+            forced=pdf[C.IS_SUPPRESSED].to_numpy(bool), regroup=False,
+            frozen=pdf[C.MEASURE].isin(TOTALS).to_numpy())
+        more = pdf[mask & ~pdf[C.IS_SUPPRESSED].to_numpy(bool)]
+        long = pa.hide_more(long, more, (C.LEVEL, C.UNIT_ID, C.MEASURE))
+        if on_audit is not None:
+            on_audit(pa.combine(parts, width))
+    out = with_stats(spread(long.drop("_true")), stats)
+    return out, sup.drop(privacy.HIDE_DEST_TOTAL, "_true")
+
+
 def unsuppressed(t: MonthTables) -> DataFrame:
     """The month's ``commute`` rows before suppression (counts, shares and statistics
     of every unit; for ``mobsig evaluate`` and the tests)."""

@@ -375,16 +375,30 @@ def od_long(trips: DataFrame, commuters: DataFrame, metro_units: DataFrame | Non
                 zero, zf, F.coalesce(F.col(IN_METRO), F.lit(False))))
 
 
-def suppress_pairs(long: DataFrame, k_min: int, complementary: bool, suppress_zeros: bool
+def suppress_pairs(long: DataFrame, k_min: int, complementary: bool, suppress_zeros: bool,
+                   width: float | None = None, on_audit=None, repair: bool = True
                    ) -> DataFrame:
     """privacy.with_od_bridge_suppression of :func:`od_long`, one matrix per level and measure:
     rows are origins, columns destinations; for commuters at the metro level each row is
     split into its metro and non-metro part (metro_area publishes the metro part's
-    total, so both parts are public totals)."""
-    return privacy.with_od_bridge_suppression(
-        long, k_min, complementary, suppress_zeros, rows=(C.ORIGIN_ID, IN_METRO),
-        cols=(C.DEST_ID,), extra_counts=(TRIPS_RAW, TRIPS_EXPANDED),
-        partition=(C.LEVEL, C.MEASURE)).drop(IN_METRO)
+    total, so both parts are public totals). With a protection ``width``, the interval
+    audit of each matrix with its row and column totals public
+    (:func:`mobsig.privacy_audit.with_od_audit`) hides further cells until none is
+    narrower than ``width``; ``on_audit`` is called with the audit; ``repair`` false (what
+    the job runs): the bridge rule's mask is audited and reported, not gated
+    (:func:`mobsig.privacy_audit.with_od_audit`)."""
+    from mobsig import privacy_audit
+
+    rows, cols, part = (C.ORIGIN_ID, IN_METRO), (C.DEST_ID,), (C.LEVEL, C.MEASURE)
+    sup = privacy.with_od_bridge_suppression(
+        long.withColumn("_true", F.col(C.RAW_COUNT)), k_min, complementary, suppress_zeros,
+        rows=rows, cols=cols, extra_counts=(TRIPS_RAW, TRIPS_EXPANDED), partition=part)
+    if width is None:
+        return sup.drop("_true", IN_METRO)
+    return privacy_audit.with_od_audit(
+        sup, "_true", k_min, width, complementary, suppress_zeros, rows, cols, part,
+        extra_counts=(TRIPS_RAW, TRIPS_EXPANDED), on_audit=on_audit,
+        repair=repair).drop(IN_METRO)
 
 
 def publish(suppressed: DataFrame, employed: DataFrame, units: DataFrame,

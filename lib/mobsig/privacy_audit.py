@@ -54,6 +54,17 @@ new cells as primary ones (no sibling group or identity keeps a lone hidden cell
 where the group total is published outside the table); repeated until the audit passes
 or nothing can be added (the audit then fails, naming the cells). The result does not depend
 on the order of the rows (the table is put in its canonical order first).
+
+**Every other release** (issue 17, the README's Privacy audit table) is audited the same
+way, each by itself: :func:`relations` also takes ``bounds`` (a cell at most another of
+the same unit: an hour at most the day, a day at most the month) and ``sums`` (any
+further sum, e.g. an origin-destination row = its total); :func:`audited_suppression_mask`
+starts from another rule's mask (``forced``, ``regroup=False``) and never picks
+``frozen`` cells (totals decided elsewhere, public totals the table does not hold);
+:func:`suppress_release` (population-style tables), :func:`od_release_table` /
+:func:`with_od_audit` (OD matrices with public row and column totals), :func:`hide_more`
+(further hidden cells applied to Spark rows) and :func:`combine` (one gate for a release
+of several tables) are the pieces the modules use.
 """
 
 from __future__ import annotations
@@ -112,13 +123,26 @@ def _rows(triplets: list[tuple[np.ndarray, np.ndarray, np.ndarray]], n_rows: int
     return sparse.csr_matrix((v.astype(float), (r, c)), shape=(n_rows, n))
 
 
+Pairs = Sequence[tuple[str, str]]
+
+
 def relations(pdf: pd.DataFrame, identities: Identities = IDENTITIES,
-              additive: Sequence[str] = ADDITIVE, by: str = C.POP_CLASS) -> System:
+              additive: Sequence[str] | None = ADDITIVE, by: str = C.POP_CLASS,
+              bounds: Pairs = (), sums: pd.DataFrame | None = None) -> System:
     """The relations a reader can use on ``pdf`` (see the module doc), built vectorised.
 
     ``pdf``: ``level``, ``unit_id``, ``parent_id``, ``by``, ``raw_count`` (true counts),
-    one row per cell, in any order (row i of the matrices is cell i)."""
+    one row per cell, in any order (row i of the matrices is cell i); ``additive``: the
+    labels of ``by`` checked for parent = sum of children (None: every label). ``bounds``: pairs
+    (small, big) of values of ``by``: within one unit the cell ``small`` is at most the
+    cell ``big`` (an hour at most the day, a day at most the month), kept where it holds.
+    ``sums``: further linear relations of the release (:func:`sum_rows`: ``rel``,
+    ``level``, ``unit_id``, ``by``, ``coef``): sum of coef x cell = 0 where that holds in
+    the data, else the inequality that holds (an origin-destination row = its published
+    row total, a catchment's cells = the zone's visitors)."""
     n = len(pdf)
+    if additive is None:  # every label: the data decide which sums hold
+        additive = pdf[by].astype(str).unique().tolist()
     raw = pdf[C.RAW_COUNT].fillna(0).to_numpy(float)
     frame = pd.DataFrame({"level": pdf[C.LEVEL].astype(str).to_numpy(),
                           "unit": pdf[C.UNIT_ID].astype(str).to_numpy(),
@@ -154,6 +178,42 @@ def relations(pdf: pd.DataFrame, identities: Identities = IDENTITIES,
         vals = np.tile(np.r_[1.0, -np.ones(len(parts))], m)
         add("eq", rows, idx.ravel(), vals,
             [f"{lv} {u}: {total} = {' + '.join(parts)}" for lv, u in names])
+
+    # bounds within a unit
+    for small, big in bounds:
+        lo_ = frame[frame["cls"] == small][["level", "unit", "i"]]
+        hi_ = frame[frame["cls"] == big][["level", "unit", "i"]]
+        m = lo_.merge(hi_, on=["level", "unit"], suffixes=("_s", "_b"))
+        m = m[raw[m["i_s"].to_numpy()] <= raw[m["i_b"].to_numpy()]]
+        if len(m):
+            add("ub", np.repeat(np.arange(len(m)), 2),
+                np.column_stack([m["i_s"], m["i_b"]]).ravel(), np.tile([1.0, -1.0], len(m)),
+                [f"{r.level} {r.unit}: {small} <= {big}" for r in m.itertuples()])
+
+    # further sums of the release
+    if sums is not None and len(sums):
+        s = pd.DataFrame({"rel": sums["rel"].to_numpy(),
+                          "level": sums[C.LEVEL].astype(str).to_numpy(),
+                          "unit": sums[C.UNIT_ID].astype(str).to_numpy(),
+                          "cls": sums[by].astype(str).to_numpy(),
+                          "coef": sums["coef"].to_numpy(float)}).merge(
+            frame[["level", "unit", "cls", "i"]], on=["level", "unit", "cls"], how="inner")
+        if len(s):
+            rel_id, rel_ix = np.unique(s["rel"].astype(str).to_numpy(), return_inverse=True)
+            resid = np.bincount(rel_ix, weights=s["coef"].to_numpy() * raw[s["i"].to_numpy()],
+                                minlength=len(rel_id))
+            sign = np.where(resid > 0, -1.0, 1.0)  # sign x (sum) <= 0 holds
+            for kind, sel in (("eq", resid == 0), ("ub", resid != 0)):
+                gsel = np.flatnonzero(sel)
+                if not len(gsel):
+                    continue
+                new = np.full(len(rel_id), -1, dtype=np.int64)
+                new[gsel] = np.arange(len(gsel))
+                row = new[rel_ix]
+                keep = row >= 0
+                coef = s["coef"].to_numpy()[keep] * (sign[rel_ix[keep]] if kind == "ub" else 1)
+                add(kind, row[keep], s["i"].to_numpy()[keep], coef,
+                    [f"{rel_id[g]} ({'=' if kind == 'eq' else 'vs'})" for g in gsel])
 
     # parent = sum of children (per child layer and class)
     parent = np.full(n, -1, dtype=np.int64)
@@ -232,6 +292,8 @@ class Audit:
     added: int = 0  # complements the audit added to the group rule's (the rule's result)
     rounds: int = 0
     by: str = C.POP_CLASS  # the breakdown column of ``cells``
+    # a part audited and reported, not gated (its mask must stay another table's)
+    reported: Audit | None = dataclasses.field(default=None, repr=False)
 
     @property
     def passed(self) -> bool:
@@ -407,18 +469,20 @@ def _solve_component(a, lo_row, hi_row, lb, truth, width, shortcut, integer, eng
 
 def audit(pdf: pd.DataFrame, hidden: np.ndarray, width: float, *,
           suppress_zeros: bool = False, system: System | None = None,
-          identities: Identities = IDENTITIES, additive: Sequence[str] = ADDITIVE,
+          identities: Identities = IDENTITIES, additive: Sequence[str] | None = ADDITIVE,
           by: str = C.POP_CLASS, shortcut: bool = True, integer: bool = True,
-          cache: dict | None = None, engine: str = "highs") -> Audit:
+          cache: dict | None = None, engine: str = "highs", bounds: Pairs = (),
+          sums: pd.DataFrame | None = None) -> Audit:
     """Solve the feasible interval of every hidden cell of ``pdf`` (see the module doc).
 
     ``pdf``: the unsuppressed table (``level``, ``unit_id``, ``parent_id``, ``by``,
     ``raw_count``); ``hidden``: the mask of suppressed rows; ``width``: the protection
     width; ``system``: :func:`relations` of ``pdf`` (built when None); ``cache``: a dict
     kept between calls on the same table (components already solved are reused);
-    ``shortcut``: see the module doc (False: both bounds of every cell are solved)."""
+    ``shortcut``: see the module doc (False: both bounds of every cell are solved);
+    ``bounds``, ``sums``: see :func:`relations`."""
     t0 = time.perf_counter()
-    system = system or relations(pdf, identities, additive, by)
+    system = system or relations(pdf, identities, additive, by, bounds, sums)
     raw = pdf[C.RAW_COUNT].fillna(0).to_numpy(float)
     u, lo, hi, exact, binding, n_prog, n_comp = _bounds(
         raw, np.asarray(hidden, bool), float(width), system, suppress_zeros, shortcut,
@@ -427,7 +491,9 @@ def audit(pdf: pd.DataFrame, hidden: np.ndarray, width: float, *,
                           C.UNIT_ID: pdf[C.UNIT_ID].to_numpy()[u],
                           by: pdf[by].to_numpy()[u], C.RAW_COUNT: raw[u].astype(np.int64),
                           LO: lo, HI: hi, WIDTH: hi - lo, EXACT: exact, "pos": u})
-    cells[PROTECTED] = cells[WIDTH] >= width
+    # a hidden zero pinned at 0 reveals nobody (zeros are published unless suppress_zeros)
+    cells[PROTECTED] = (cells[WIDTH] >= width) | ((cells[C.RAW_COUNT] == 0)
+                                                  & (not suppress_zeros))
     return Audit(cells, float(width), n_prog, time.perf_counter() - t0, n_comp, binding,
                  by=by)
 
@@ -486,18 +552,33 @@ def _bounds(raw, hidden, width, system, suppress_zeros, shortcut, integer, cache
 def audited_suppression_mask(pdf: pd.DataFrame, k_min: int, width: float | None = None,
                              complementary: bool = True, suppress_zeros: bool = False,
                              identities: Identities = IDENTITIES,
-                             additive: Sequence[str] = ADDITIVE, by: str = C.POP_CLASS,
+                             additive: Sequence[str] | None = ADDITIVE, by: str = C.POP_CLASS,
                              max_rounds: int = 500, shortcut: bool = True,
-                             engine: str = "highs") -> tuple[np.ndarray, Audit]:
+                             engine: str = "highs", bounds: Pairs = (),
+                             sums: pd.DataFrame | None = None,
+                             forced: np.ndarray | None = None, regroup: bool = True,
+                             frozen: np.ndarray | None = None,
+                             budget_s: float | None = None) -> tuple[np.ndarray, Audit]:
     """The suppression mask of ``pdf`` (rows in its order) under the rule of the module
     doc, and the audit of the result. ``width``: the protection width (default
-    ``k_min``). Without ``complementary`` only primary cells are hidden (and audited)."""
+    ``k_min``). Without ``complementary`` only primary cells are hidden (and audited).
+    ``bounds``, ``sums``: further relations (:func:`relations`); ``forced``: rows hidden
+    whatever their counts (another rule's decision, e.g. a table's own group rule);
+    ``regroup`` false: the group rule of :func:`mobsig.privacy.suppression_mask` is not
+    applied (the table's own rule decided ``forced``; only the primary cells and the
+    audit's complements are added to it); ``frozen``: rows that keep their state in
+    ``forced`` (published when not given) and are never chosen as complements (a total
+    published elsewhere under its own rule, or a public total the table does not
+    hold); ``budget_s``: stop adding complements after this many seconds (the final
+    audit then decides the gate)."""
     t0 = time.perf_counter()
     width = float(k_min if width is None else width)
     order = canonical_order(pdf, by)
     tab = pdf.iloc[order].reset_index(drop=True)
-    sup = suppression_mask(tab, k_min, complementary, suppress_zeros, identities, by=by)
-    system = relations(tab, identities, additive, by)
+    start = None if forced is None else np.asarray(forced, bool)[order]
+    sup = suppression_mask(tab, k_min, complementary and regroup, suppress_zeros,
+                           identities, by=by, forced=start)
+    system = relations(tab, identities, additive, by, bounds, sums)
     raw = tab[C.RAW_COUNT].fillna(0).to_numpy()
     # the total order of complements (privacy.suppression_mask's)
     rank = np.empty(len(tab), np.int64)
@@ -508,15 +589,20 @@ def audited_suppression_mask(pdf: pd.DataFrame, k_min: int, width: float | None 
     cols_of_row = np.split(rows.indices, rows.indptr[1:-1])
     rows_of_cell = np.split(rows.T.tocsr().indices, rows.T.tocsr().indptr[1:-1])
     cache: dict = {}
+    never = np.zeros(len(tab), bool) if frozen is None else np.asarray(frozen, bool)[order]
+    kept = np.zeros(len(tab), bool) if start is None else start
+    sup = np.where(never, kept, sup)  # a frozen row keeps its given state
     first = sup.copy()
     n_prog = 0
     rounds = 0
     rawf = raw.astype(float)
     for _ in range(max_rounds if complementary else 0):
+        if budget_s is not None and time.perf_counter() - t0 > budget_s:
+            break
         u, lo, hi, _e, binding, n, _c = _bounds(rawf, sup, width, system, suppress_zeros,
                                                 shortcut, True, cache, engine)
         n_prog += n
-        bad = u[(hi - lo) < width]
+        bad = u[((hi - lo) < width) & ((rawf[u] > 0) | suppress_zeros)]
         if not len(bad):
             break
         used: set[int] = set()
@@ -529,11 +615,12 @@ def audited_suppression_mask(pdf: pd.DataFrame, k_min: int, width: float | None 
             for group in (bind, set(rows_of_cell[j].tolist())):
                 cand = np.unique(np.concatenate([cols_of_row[r] for r in group])) \
                     if group else np.zeros(0, np.int64)
-                cand = cand[~sup[cand]]
+                cand = cand[~sup[cand] & ~never[cand]]
                 if len(cand):
                     pick = int(cand[np.argmin(rank[cand])])
                     break
-            if pick is None and system.parent[j] >= 0 and not sup[system.parent[j]]:
+            if (pick is None and system.parent[j] >= 0 and not sup[system.parent[j]]
+                    and not never[system.parent[j]]):
                 pick = int(system.parent[j])  # nothing left around it: hide the total
             if pick is None:
                 continue
@@ -545,8 +632,9 @@ def audited_suppression_mask(pdf: pd.DataFrame, k_min: int, width: float | None 
         # the group rule again, the new cells as primary ones: no sibling group or
         # identity is left with one hidden cell (where a group total the table does not
         # hold is public elsewhere, e.g. the layers without a parent)
-        sup = suppression_mask(tab, k_min, complementary, suppress_zeros, identities,
-                               by=by, forced=sup)
+        if regroup:
+            sup = np.where(never, sup, suppression_mask(
+                tab, k_min, complementary, suppress_zeros, identities, by=by, forced=sup))
         rounds += 1
     result = audit(tab, sup, width, suppress_zeros=suppress_zeros, system=system,
                    shortcut=shortcut, cache=cache, by=by, engine=engine)
@@ -564,12 +652,14 @@ def audited_suppression_mask(pdf: pd.DataFrame, k_min: int, width: float | None 
 def audited_suppress_pandas(pdf: pd.DataFrame, k_min: int, width: float | None = None,
                             complementary: bool = True, suppress_zeros: bool = False,
                             identities: Identities = IDENTITIES,
-                            additive: Sequence[str] = ADDITIVE, by: str = C.POP_CLASS
+                            additive: Sequence[str] | None = ADDITIVE, by: str = C.POP_CLASS,
+                            bounds: Pairs = (), sums: pd.DataFrame | None = None
                             ) -> tuple[pd.DataFrame, Audit]:
     """``pdf`` with ``is_suppressed`` set by :func:`audited_suppression_mask` and the
     counts of suppressed rows nulled, and the audit."""
     mask, result = audited_suppression_mask(pdf, k_min, width, complementary,
-                                            suppress_zeros, identities, additive, by)
+                                            suppress_zeros, identities, additive, by,
+                                            bounds=bounds, sums=sums)
     out = pdf.copy()
     out[C.IS_SUPPRESSED] = mask
     out[C.RAW_COUNT] = out[C.RAW_COUNT].astype("Int64").mask(mask)
@@ -580,20 +670,22 @@ def audited_suppress_pandas(pdf: pd.DataFrame, k_min: int, width: float | None =
 def with_audited_suppression(table, k_min: int, width: float | None = None,
                              complementary: bool = True, suppress_zeros: bool = False,
                              identities: Identities = IDENTITIES,
-                             additive: Sequence[str] = ADDITIVE, by: str = C.POP_CLASS):
+                             additive: Sequence[str] | None = ADDITIVE, by: str = C.POP_CLASS,
+                             bounds: Pairs = ()):
     """:func:`audited_suppression_mask` on a Spark table of every level at once (the
     relations span levels, so the decision needs the whole release): the cell keys and
     raw counts (a few columns, one row per cell) go to the driver through Arrow, the mask
     comes back as a broadcast join. Returns the table with ``is_suppressed`` set and the
     counts of suppressed rows null (the columns of :func:`mobsig.privacy.with_suppression`)
-    and the :class:`Audit`."""
+    and the :class:`Audit`. ``bounds``: see :func:`relations`."""
     from pyspark.sql import functions as F
 
     keys = [C.LEVEL, C.UNIT_ID, by]
     base = table.drop(C.IS_SUPPRESSED) if C.IS_SUPPRESSED in table.columns else table
     pdf = base.select(*keys, C.PARENT_ID, C.RAW_COUNT).toPandas()
     mask, result = audited_suppression_mask(pdf, k_min, width, complementary,
-                                            suppress_zeros, identities, additive, by)
+                                            suppress_zeros, identities, additive, by,
+                                            bounds=bounds)
     flags = base.sparkSession.createDataFrame(
         pdf[keys].assign(**{C.IS_SUPPRESSED: mask}),
         f"{C.LEVEL} string, {C.UNIT_ID} string, {by} string, {C.IS_SUPPRESSED} boolean")
@@ -613,7 +705,9 @@ def gate(ctx, result: Audit, table: str) -> None:
     """The audit as a job gate (suite ``privacy_audit``: no under-protected cell) and its
     run facts: ``privacy_cells_audited`` (suppressed cells), ``privacy_min_width`` (the
     narrowest interval; null when none is bounded), ``privacy_complements_added`` (cells
-    the audit hid beyond the group rule), ``privacy_audit_s``. A failure raises the
+    the audit hid beyond the group rule), ``privacy_audit_s``; for a part audited but not
+    gated (``result.reported``), ``privacy_reported_cells`` and
+    ``privacy_reported_under_protected`` (and a warning naming the cells). A failure raises the
     DataQualityError of :meth:`mobsig.runner.JobContext.check` (exit 6) naming the cells
     and their intervals; nothing is written or exported."""
     ctx.fact("privacy_cells_audited", result.n_cells)
@@ -621,6 +715,14 @@ def gate(ctx, result: Audit, table: str) -> None:
              else None)
     ctx.fact("privacy_complements_added", result.added)
     ctx.fact("privacy_audit_s", round(result.seconds, 3))
+    if result.reported is not None:
+        extra = result.reported
+        n_bad = int((~extra.cells[PROTECTED]).sum())
+        ctx.fact("privacy_reported_cells", extra.n_cells)
+        ctx.fact("privacy_reported_under_protected", n_bad)
+        if n_bad:
+            ctx.log.warning("privacy audit of %s, reported part (not gated): %s", table,
+                            extra.failures())
     bad = int((~result.cells[PROTECTED]).sum())
     ctx.log.info("privacy audit of %s: %d suppressed cells, narrowest interval %s, %d "
                  "complements added, %d programmes, %.2f s", table, result.n_cells,
@@ -630,3 +732,231 @@ def gate(ctx, result: Audit, table: str) -> None:
               explain=lambda: result.failures() + ". The rule found nothing left to hide "
               "around them (a layer or class too small to protect: publish fewer layers, "
               "or a lower privacy.protection_width with privacy.allow_below_floor).")
+
+
+def combine(parts: dict[str, Audit], width: float) -> Audit:
+    """One :class:`Audit` of a release made of several audited parts (name -> audit;
+    an empty dict: nothing suppressed), for :func:`gate`: the cells of every part (their
+    ``level`` prefixed with the part's name, the breakdown column renamed ``cell``),
+    programmes, complements, rounds and seconds added up."""
+    frames = [a.cells.rename(columns={a.by: "cell"}).assign(
+        **{C.LEVEL: lambda f, n=name: n + ": " + f[C.LEVEL].astype(str)})
+        for name, a in parts.items()]
+    cols = [C.LEVEL, C.UNIT_ID, "cell", C.RAW_COUNT, LO, HI, WIDTH, EXACT, "pos", PROTECTED]
+    cells = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        {c: pd.Series(dtype=bool if c in (EXACT, PROTECTED) else float) for c in cols})
+    out = Audit(cells, float(width), sum(a.n_programs for a in parts.values()),
+                sum(a.seconds for a in parts.values()),
+                sum(a.components for a in parts.values()), by="cell")
+    out.added = sum(a.added for a in parts.values())
+    out.rounds = max((a.rounds for a in parts.values()), default=0)
+    return out
+
+
+def hide_more(df, hidden: pd.DataFrame, keys: Sequence[str], counts: Sequence[str] = (
+        C.RAW_COUNT, C.EXPANDED_COUNT)):
+    """``df`` (a suppressed long form with ``is_suppressed``) with the rows named in
+    ``hidden`` (the ``keys`` columns, one row per further hidden cell, as strings) hidden
+    too: ``is_suppressed`` true and ``counts`` null (a broadcast join; ``df`` unchanged
+    when ``hidden`` is empty)."""
+    from pyspark.sql import functions as F
+
+    if not len(hidden):
+        return df
+    spark = df.sparkSession
+    def as_key(v):  # the value as Spark casts it to a string (null stays null)
+        if v is None or (not isinstance(v, str) and pd.isna(v)):
+            return None
+        if isinstance(v, bool | np.bool_):
+            return "true" if v else "false"
+        return str(v)
+
+    local = pd.DataFrame({f"_k_{k}": [as_key(v) for v in hidden[k].tolist()] for k in keys})
+    flags = spark.createDataFrame(local.assign(_more=True),
+                                  ", ".join(f"`_k_{k}` string" for k in keys)
+                                  + ", _more boolean")
+    cond = [F.col(k).cast("string").eqNullSafe(F.col(f"_k_{k}")) for k in keys]
+    joined = df.join(F.broadcast(flags), cond, how="left")
+    more = F.coalesce(F.col("_more"), F.lit(False))
+    return joined.select(*[F.when(more, F.lit(None)).otherwise(F.col(c)).alias(c)
+                           if c in counts else
+                           (F.col(c) | more).alias(c) if c == C.IS_SUPPRESSED else F.col(c)
+                           for c in df.columns])
+
+
+def suppress_release(table, k_min: int, width: float | None, complementary: bool,
+                     suppress_zeros: bool, on_audit=None,
+                     identities: Identities = (), additive: Sequence[str] | None = None,
+                     by: str = C.MEASURE, bounds: Pairs = ()):
+    """The suppression of a population-style release (``level``, ``unit_id``,
+    ``parent_id``, ``by``, ``raw_count``, ``expanded_count``; one row per cell): with a
+    protection ``width``, :func:`with_audited_suppression` (every label of ``by``
+    additive unless ``additive`` says otherwise: the relations are checked against the
+    data) and its :class:`Audit` passed to ``on_audit``; without one (None), the group
+    rule alone (:func:`mobsig.privacy.with_suppression`)."""
+    from mobsig import privacy
+
+    if width is None:
+        return privacy.with_suppression(table, k_min, complementary, suppress_zeros,
+                                        identities=identities, by=by)
+    out, result = with_audited_suppression(table, k_min, width, complementary,
+                                           suppress_zeros, identities, additive, by, bounds)
+    if on_audit is not None:
+        on_audit(result)
+    return out
+
+
+def gate_for(ctx, table: str):
+    """The callback that gates a release's audit (:func:`gate`), for a publish function's
+    ``on_audit``."""
+    return lambda result: gate(ctx, result, table)
+
+
+OD_CELL = "_od_label"  # the label column of :func:`od_release_table`
+OD_BUDGET_S = 300.0  # seconds of complement rounds per OD release (then the audit decides)
+
+
+def od_release_table(pdf: pd.DataFrame, rows: Sequence[str], cols: Sequence[str],
+                     partition: Sequence[str] = (C.LEVEL,), label: str | None = None,
+                     withheld: str | None = None, k_min: int = 0
+                     ) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+    """An origin-destination release as a table of :func:`relations` (one matrix per
+    ``partition`` group and ``label``, e.g. the period): each cell is the unit
+    ``<row>><column>`` (level: the matrix), and each row and column holding more than one
+    cell has a public total (the rule of :func:`mobsig.privacy.od_suppression_mask`: a
+    row of one cell has no total of its own; nor has a total from 1 to ``k_min`` - 1,
+    which any table would suppress), added as a published cell that is never a
+    complement, tied to its cells by a sum. ``pdf``: the cells with the true
+    ``raw_count`` and ``is_suppressed``; ``withheld``: a boolean column, true on the
+    cells of a column whose total is withheld (commute_od's ``hide_dest_total``).
+    Returns the table (its first ``len(pdf)`` rows are ``pdf``'s, in order), the sums
+    and the frozen mask."""
+    def key(names) -> pd.Series:
+        frame = pdf[list(names)].astype(object).where(pdf[list(names)].notna(), "")
+        return frame.astype(str).agg("\x1f".join, axis=1)
+
+    mat = key(partition) if partition else pd.Series("", index=pdf.index)
+    lab = pdf[label].astype(str) if label else pd.Series("", index=pdf.index)
+    r, c = key(rows), key(cols)
+    cells = pd.DataFrame({C.LEVEL: mat.to_numpy(), C.UNIT_ID: (r + ">" + c).to_numpy(),
+                          C.PARENT_ID: None, OD_CELL: lab.to_numpy(),
+                          C.RAW_COUNT: pdf[C.RAW_COUNT].fillna(0).to_numpy(np.int64),
+                          C.IS_SUPPRESSED: pdf[C.IS_SUPPRESSED].to_numpy(bool)})
+    totals, sums = [], []
+    for side, node in (("row", r), ("col", c)):
+        f = pd.DataFrame({"m": mat.to_numpy(), "l": lab.to_numpy(), "n": node.to_numpy(),
+                          "raw": cells[C.RAW_COUNT].to_numpy(), "u": cells[C.UNIT_ID]})
+        size = f.groupby(["m", "l", "n"])["raw"].transform("size").to_numpy()
+        if side == "col" and withheld:
+            hid = pd.Series(pdf[withheld].eq(True).to_numpy()).groupby(
+                [f["m"], f["l"], f["n"]]).transform("any").to_numpy()
+            size = np.where(hid, 0, size)
+        f = f[size > 1]
+        if not len(f):
+            continue
+        tot = f.groupby(["m", "l", "n"], as_index=False)["raw"].sum()
+        small = (tot["raw"] > 0) & (tot["raw"] < k_min)
+        f = f.merge(tot[~small][["m", "l", "n"]], on=["m", "l", "n"], how="inner")
+        tot = tot[~small].reset_index(drop=True)
+        if not len(tot):
+            continue
+        unit = side + ":" + tot["n"]
+        totals.append(pd.DataFrame({C.LEVEL: tot["m"], C.UNIT_ID: unit, C.PARENT_ID: None,
+                                    OD_CELL: tot["l"], C.RAW_COUNT: tot["raw"],
+                                    C.IS_SUPPRESSED: False}))
+        rel = side + " " + f["m"] + " " + f["l"] + " " + f["n"]
+        sums.append(pd.DataFrame({"rel": rel, C.LEVEL: f["m"], C.UNIT_ID: f["u"],
+                                  OD_CELL: f["l"], "coef": -1.0}))
+        sums.append(pd.DataFrame({"rel": side + " " + tot["m"] + " " + tot["l"] + " "
+                                  + tot["n"], C.LEVEL: tot["m"], C.UNIT_ID: unit,
+                                  OD_CELL: tot["l"], "coef": 1.0}))
+    table = pd.concat([cells, *totals], ignore_index=True)
+    frozen = np.arange(len(table)) >= len(cells)
+    sum_frame = pd.concat(sums, ignore_index=True) if sums else None
+    return table, sum_frame, frozen
+
+
+def od_audited_mask(pdf: pd.DataFrame, k_min: int, width: float, complementary: bool,
+                    suppress_zeros: bool, rows: Sequence[str], cols: Sequence[str],
+                    partition: Sequence[str] = (C.LEVEL,), label: str | None = None,
+                    pairs: bool = True, max_rounds: int = 10,
+                    withheld: str | None = None) -> tuple[np.ndarray, Audit]:
+    """The interval audit of an origin-destination release (:func:`od_release_table`)
+    from its own rule's mask (``is_suppressed``) and the true ``raw_count``: further
+    cells are hidden until no suppressed cell is narrower than ``width``; with ``pairs``
+    (labelled breakdowns: a pair is hidden in every label), a hidden cell hides its whole
+    pair, and the audit runs again. Returns the mask of ``pdf``'s rows and the audit."""
+    table, sums, frozen = od_release_table(pdf, rows, cols, partition, label, withheld,
+                                           k_min)
+    n = len(pdf)
+    forced = table[C.IS_SUPPRESSED].to_numpy(bool)
+    pair = (table[C.LEVEL].astype(str) + "\x1f" + table[C.UNIT_ID].astype(str)).to_numpy()
+    for _ in range(max_rounds):
+        mask, result = audited_suppression_mask(
+            table, k_min, width, complementary, suppress_zeros, identities=(),
+            additive=(), by=OD_CELL, sums=sums, forced=forced, regroup=False,
+            frozen=frozen, budget_s=OD_BUDGET_S)
+        if not pairs or label is None:
+            break
+        whole = np.isin(pair, pair[mask & ~frozen]) & ~frozen
+        if (whole == mask).all():
+            break
+        forced = whole | mask
+    return mask[:n], result
+
+
+def with_od_audit(sup, true_col: str, k_min: int, width: float, complementary: bool,
+                  suppress_zeros: bool, rows: Sequence[str], cols: Sequence[str],
+                  partition: Sequence[str] = (C.LEVEL,), label: str | None = None,
+                  extra_counts: Sequence[str] = (), on_audit=None,
+                  withheld: str | None = None, repair: bool = True):
+    """:func:`od_audited_mask` on a suppressed Spark OD table that carries its true raw
+    counts in ``true_col`` (dropped from the result): the keys, flags and counts go to
+    the driver (one row per cell), the further hidden cells come back
+    (:func:`hide_more`); ``on_audit`` is called with the audit. ``repair`` false: the
+    table's own mask is audited once and the audit reported, not gated
+    (:func:`od_rule_audit`, :func:`reported_only`); nothing more is hidden."""
+    if not repair:
+        result = od_rule_audit(sup, true_col, width, suppress_zeros, rows, cols, partition,
+                               label, k_min, withheld)
+        if on_audit is not None:
+            on_audit(reported_only(result))
+        return sup.drop(true_col)
+    keys = list(dict.fromkeys([*partition, *rows, *cols, *([label] if label else [])]))
+    pdf = sup.select(*keys, true_col, C.IS_SUPPRESSED, *([withheld] if withheld else [])
+                     ).toPandas().rename(columns={true_col: C.RAW_COUNT})
+    mask, result = od_audited_mask(pdf, k_min, width, complementary, suppress_zeros,
+                                   rows, cols, partition, label, withheld=withheld)
+    if on_audit is not None:
+        on_audit(result)
+    more = pdf[mask & ~pdf[C.IS_SUPPRESSED].to_numpy(bool)]
+    return hide_more(sup, more, keys,
+                     (C.RAW_COUNT, C.EXPANDED_COUNT, *extra_counts)).drop(true_col)
+
+
+def od_rule_audit(sup, true_col: str, width: float, suppress_zeros: bool,
+                  rows: Sequence[str], cols: Sequence[str],
+                  partition: Sequence[str] = (C.LEVEL,), label: str | None = None,
+                  k_min: int = 0, withheld: str | None = None) -> Audit:
+    """The interval audit of a suppressed Spark OD table as its own rule left it (no
+    complement added): the relations of :func:`od_release_table` (row and column totals
+    public), every cell the rule hid audited once. ``true_col``: the true raw counts."""
+    keys = list(dict.fromkeys([*partition, *rows, *cols, *([label] if label else [])]))
+    pdf = sup.select(*keys, true_col, C.IS_SUPPRESSED, *([withheld] if withheld else [])
+                     ).toPandas().rename(columns={true_col: C.RAW_COUNT})
+    table, sums, _frozen = od_release_table(pdf, rows, cols, partition, label, withheld,
+                                            k_min)
+    return audit(table, table[C.IS_SUPPRESSED].to_numpy(bool), width,
+                 suppress_zeros=suppress_zeros, identities=(), additive=(), by=OD_CELL,
+                 sums=sums)
+
+
+def reported_only(result: Audit) -> Audit:
+    """An :class:`Audit` for :func:`gate` that gates nothing and reports ``result``
+    (``Audit.reported``: run facts and a warning naming the cells); its seconds are
+    ``result``'s."""
+    out = combine({}, result.width)
+    out.reported = result
+    out.seconds = result.seconds
+    out.n_programs = result.n_programs
+    return out
