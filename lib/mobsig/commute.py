@@ -466,13 +466,16 @@ def suppress_counts(counts: DataFrame, k_min: int, complementary: bool,
     ``inbound_commuters``) under the rule of population_by_unit and jobs_housing (primary
     below ``k_min``, complementary within sibling groups), so ``commuters`` is hidden
     exactly where jobs_housing hides ``employed_residents``; ``hidden_totals``
-    (``level``, ``unit_id``): inbound totals the OD suppression needs withheld
-    (``privacy.HIDE_DEST_TOTAL``), hidden first. Then every part with the totals fixed:
+    (``level``, ``unit_id``, optional ``measure``, default ``inbound_commuters``): totals
+    the OD suppression needs withheld (``privacy.HIDE_DEST_TOTAL``: inbound commuters,
+    ``privacy.HIDE_ORIGIN_TOTAL``: commuters), hidden first. Then every part with the totals fixed:
     primary, sibling groups and the identities of :data:`IDENTITIES` (so neither a part
     nor a total is recovered by subtraction)."""
     if hidden_totals is not None:
-        flag = hidden_totals.select(C.LEVEL, C.UNIT_ID).distinct().withColumns(
-            {C.MEASURE: F.lit(INBOUND), "_force": F.lit(True)})
+        if C.MEASURE not in hidden_totals.columns:
+            hidden_totals = hidden_totals.withColumn(C.MEASURE, F.lit(INBOUND))
+        flag = hidden_totals.select(C.LEVEL, C.UNIT_ID, C.MEASURE).distinct().withColumn(
+            "_force", F.lit(True))
         counts = counts.join(flag, [C.LEVEL, C.UNIT_ID, C.MEASURE], how="left")
     else:
         counts = counts.withColumn("_force", F.lit(False))
@@ -533,8 +536,9 @@ def publish_all(counts: DataFrame, stats: DataFrame, od: DataFrame, k_min: int,
                 on_audit=None, keep: Callable[[DataFrame], DataFrame] = lambda d: d,
                 repair: bool = True) -> tuple[DataFrame, DataFrame]:
     """The published ``commute`` and ``commute_od`` rows (without
-    ``privacy.HIDE_DEST_TOTAL``): :func:`publish_od`, then :func:`publish` with the
-    inbound totals the OD rule withholds. With a protection ``width``, the interval audit
+    ``privacy.HIDE_DEST_TOTAL`` / ``HIDE_ORIGIN_TOTAL``): :func:`publish_od`, then
+    :func:`publish` with the inbound and commuters totals the OD rule withholds (null,
+    ``is_<measure>_suppressed``). With a protection ``width``, the interval audit
     of both (:mod:`mobsig.privacy_audit`): each level's OD matrix with its row totals and
     the column totals it does not withhold public (:func:`~mobsig.privacy_audit.
     with_od_audit`), and the unit table with its identities (:data:`IDENTITIES`) and
@@ -565,7 +569,10 @@ def publish_all(counts: DataFrame, stats: DataFrame, od: DataFrame, k_min: int,
                                withheld=privacy.HIDE_DEST_TOTAL)
     sup = keep(sup)
     hidden = sup.where(F.col(privacy.HIDE_DEST_TOTAL)).select(
-        C.LEVEL, F.col(privacy.DEST_ID).alias(C.UNIT_ID))
+        C.LEVEL, F.col(privacy.DEST_ID).alias(C.UNIT_ID), F.lit(INBOUND).alias(C.MEASURE)
+    ).unionByName(sup.where(F.col(privacy.HIDE_ORIGIN_TOTAL)).select(
+        C.LEVEL, F.col(privacy.ORIGIN_ID).alias(C.UNIT_ID),
+        F.lit(COMMUTERS).alias(C.MEASURE)))
     long = suppress_counts(counts.withColumn("_true", F.col(C.RAW_COUNT)), k_min,
                            complementary, suppress_zeros, hidden)
     if width is not None and not repair:
@@ -588,7 +595,7 @@ def publish_all(counts: DataFrame, stats: DataFrame, od: DataFrame, k_min: int,
         if on_audit is not None:
             on_audit(pa.combine(parts, width))
     out = with_stats(spread(long.drop("_true")), stats)
-    return out, sup.drop(privacy.HIDE_DEST_TOTAL, "_true")
+    return out, sup.drop(privacy.HIDE_DEST_TOTAL, privacy.HIDE_ORIGIN_TOTAL, "_true")
 
 
 def unsuppressed(t: MonthTables) -> DataFrame:
@@ -598,7 +605,8 @@ def unsuppressed(t: MonthTables) -> DataFrame:
 
 
 def publish_od(od: DataFrame, k_min: int, complementary: bool) -> DataFrame:
-    """The published ``commute_od`` rows (with ``privacy.HIDE_DEST_TOTAL``, which the job
-    drops after passing it to :func:`publish`): ``privacy.with_od_suppression`` per level,
+    """The published ``commute_od`` rows (with ``privacy.HIDE_DEST_TOTAL`` and
+    ``HIDE_ORIGIN_TOTAL``, which :func:`publish_all` drops after passing them to
+    :func:`publish`): ``privacy.with_od_suppression`` per level,
     same-unit pairs public (jobs_housing publishes them as live_and_work)."""
     return privacy.with_od_suppression(od, k_min, complementary, public_diagonal=True)
