@@ -27,10 +27,11 @@ from a hidden count is null with its reason. Replaces the month's partitions of 
 a line from origin to destination centroid), ``linkage.csv``, ``metro_area.parquet``
 (unit polygons) and ``metro_area.csv`` (UTF-8 with BOM).
 Each OD matrix is then audited with its row and column totals public
-(mobsig.privacy_audit), once, as the bridge rule left it, and the audit is reported, not
-gated (run facts privacy_reported_cells, privacy_reported_under_protected, a warning
-naming the cells): on the test city whole rows and columns are already hidden under a
-total too small to protect them, so hiding more cannot pass (open).
+(mobsig.privacy_audit.with_od_audit) and the audit gates the run (privacy_audit): a
+hidden pair narrower than privacy.protection_width gets complements, or, where its row
+or column is hidden already under a total too small for it (nothing left to hide), that
+total is withheld (``<measure>_origin_total_withheld`` / ``_dest_total_withheld`` on the
+pair's rows; run fact privacy_totals_withheld).
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ def build(ctx: JobContext) -> list[Output]:
     long = linkage.od_long(trips.where(keep), pairs.where(keep),
                            metro.where(F.col(C.IS_MEMBER)).select(C.LEVEL, C.UNIT_ID))
     sup = linkage.suppress_pairs(long, pv.k_min, pv.complementary, pv.suppress_zeros, pv.width,
-                                 privacy_audit.gate_for(ctx, "linkage"), repair=False)
+                                 privacy_audit.gate_for(ctx, "linkage"))
     out = linkage.publish(sup, jh, units, ctx.keep(linkage.days_with_moves(moves)))
     if ctx.options.get("export", True):
         for table in ("linkage", "metro_area"):

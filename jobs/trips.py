@@ -19,10 +19,10 @@ period taken as public (privacy.with_od_bridge_suppression). Replaces the month'
 (GeoParquet, a line from origin to destination centroid) and ``trips_by_period.csv``
 (UTF-8 with BOM).
 Each period's matrix is then audited with its row and column totals public
-(mobsig.privacy_audit), once, as the rule left it, and the audit is reported, not gated
-(run facts privacy_reported_cells, privacy_reported_under_protected, a warning naming the
-cells): on the test city whole columns are already hidden under a total too small to
-protect them, so hiding more cannot pass (open).
+(mobsig.privacy_audit.with_od_audit) and the audit gates the run (privacy_audit): a
+hidden pair narrower than privacy.protection_width gets complements (in every period),
+or, where nothing is left to hide, the period total that pins it is withheld
+(``origin_total_withheld`` / ``dest_total_withheld``; run fact privacy_totals_withheld).
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def build(ctx: JobContext) -> list[Output]:
     long = trips.long_form(counts, tr.level, periods, ctx.read("linkage", month=key))
     out = trips.publish(long, pv.k_min, pv.complementary, pv.suppress_zeros, periods,
                         units, ctx.keep(linkage.days_with_moves(moves)), pv.width,
-                        privacy_audit.gate_for(ctx, "trips_by_period"), repair=False)
+                        privacy_audit.gate_for(ctx, "trips_by_period"))
     if ctx.options.get("export", True):
         ctx.after_write(lambda: ctx.note_output(
             "exports/trips_by_period.csv",

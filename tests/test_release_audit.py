@@ -223,13 +223,49 @@ def test_od_bridge_rule_is_caught_and_repaired():
     cells = before.cells.set_index("unit_id")
     assert cells.loc["r0>c2", ["lo", "hi"]].tolist() == [1, 1]
     assert cells.loc["r1>c0", ["lo", "hi"]].tolist() == [5, 5]
-    mask, result = pa.od_audited_mask(pdf.assign(is_suppressed=old), K, K, True, False,
-                                      ("origin_id",), ("dest_id",))
+    mask, result, row_out, col_out = pa.od_audited_mask(
+        pdf.assign(is_suppressed=old), K, K, True, False, ("origin_id",), ("dest_id",))
     assert result.passed, result.failures()
     assert (mask >= old).all() and mask.sum() > old.sum()
     again = pa.audit(table, np.r_[mask, np.zeros(len(table) - len(pdf), bool)], K,
                      identities=(), additive=(), by=pa.OD_CELL, sums=sums, shortcut=False)
     assert again.passed
+
+
+def test_od_total_pinning_a_hidden_column_is_withheld_with_a_partner():
+    """A column of five hidden cells of 3 under a public total of 15 leaves each in
+    [1, 11]: nothing left to hide widens it (the bridge rule hid the whole column), so the
+    audit withholds that total, and a second column total with it (the row totals add up
+    to the column totals: one withheld alone is the grand total minus the others). The
+    release then passes with no further complement; before, the audit failed."""
+    rows = [("L", f"r{i}", c, v) for i in range(5)
+            for c, v in (("c0", 3), ("c1", 20 + i), ("c2", 30 + 2 * i))]
+    pdf = pd.DataFrame(rows, columns=["level", "origin_id", "dest_id", "raw_count"])
+    old = privacy.od_suppression_mask(pdf, K)
+    pdf = pdf.assign(is_suppressed=old)
+    _, stuck, _, _ = pa.od_audited_mask(pdf, K, K, True, False, ("origin_id",), ("dest_id",),
+                                        withhold=False)
+    assert not stuck.passed
+    assert set(stuck.cells.loc[~stuck.cells["protected"], "unit_id"]) >= {
+        f"r{i}>c0" for i in range(5)}
+    mask, result, row_out, col_out = pa.od_audited_mask(pdf, K, K, True, False,
+                                                        ("origin_id",), ("dest_id",))
+    assert result.passed, result.failures()
+    assert (mask == old).all() and result.withheld == 2 and not row_out.any()
+    assert set(pdf["dest_id"][col_out]) == {"c0", "c1"}  # c1: the smaller other total
+    # the reader's view without those two totals: every hidden cell at least k wide
+    table, sums, _ = pa.od_release_table(pdf, ("origin_id",), ("dest_id",), k_min=K,
+                                         drop=frozenset({("L", "", "col:c0"),
+                                                         ("L", "", "col:c1")}))
+    again = pa.audit(table, np.r_[mask, np.zeros(len(table) - len(pdf), bool)], K,
+                     identities=(), additive=(), by=pa.OD_CELL, sums=sums, shortcut=False)
+    assert again.passed and again.min_width >= 20
+    # one total withheld alone is not enough: the grand total gives it back
+    table, sums, _ = pa.od_release_table(pdf, ("origin_id",), ("dest_id",), k_min=K,
+                                         drop=frozenset({("L", "", "col:c0")}))
+    one = pa.audit(table, np.r_[mask, np.zeros(len(table) - len(pdf), bool)], K,
+                   identities=(), additive=(), by=pa.OD_CELL, sums=sums, shortcut=False)
+    assert not one.passed
 
 
 def test_od_pairs_hidden_in_every_period():
@@ -239,8 +275,8 @@ def test_od_pairs_hidden_in_every_period():
     pdf = pd.concat([one.assign(period="am"), one.assign(period="pm")], ignore_index=True)
     pdf["is_suppressed"] = np.r_[privacy.od_suppression_mask(one, K),
                                  privacy.od_suppression_mask(one, K)]
-    mask, result = pa.od_audited_mask(pdf, K, K, True, False, ("origin_id",), ("dest_id",),
-                                      label="period")
+    mask, result, _, _ = pa.od_audited_mask(pdf, K, K, True, False, ("origin_id",),
+                                            ("dest_id",), label="period")
     assert result.passed, result.failures()
     assert (mask[: len(one)] == mask[len(one):]).all()
 
@@ -397,6 +433,60 @@ def test_with_od_audit_on_spark(spark):
     assert out["is_suppressed"].sum() > old.sum()
     hidden = out[out["is_suppressed"]]
     assert hidden[["raw_count", "expanded_count", "trips"]].isna().all().all()
+
+
+def test_linkage_and_trips_withhold_the_totals_that_pin_a_hidden_column(spark):
+    """linkage's and trips_by_period's published rows (the jobs' gated path): a
+    destination whose five travellers' pairs (3 each) are all hidden under a public total
+    of 15 cannot be protected by hiding more; the audit withholds that column total (and
+    a second one, c1), flags them on the pairs' rows and passes; nothing is flagged where
+    no width is given."""
+    from mobsig import linkage as lk
+    from mobsig import trips as tp
+    from mobsig.periods import parse_periods
+
+    cells = [(f"r{i}", c, v) for i in range(5)
+             for c, v in (("c0", 3), ("c1", 20 + i), ("c2", 30 + 2 * i))]
+    rows = [("county", o, d, m, v if m == "trips" else 20, 10.0 * v, 2 * v, 20.0 * v, None)
+            for o, d, v in cells for m in ("trips", "commuters")]
+    long = spark.createDataFrame(rows, "level string, origin_id string, dest_id string, "
+                                       "measure string, raw_count bigint, expanded_count "
+                                       "double, trips_raw_count bigint, trips_expanded_count "
+                                       "double, _dest_in_metro boolean")
+    got: list = []
+    sup = lk.suppress_pairs(long, K, True, False, K, got.append)
+    assert got[0].passed and got[0].withheld == 2, got[0].failures()
+    units = spark.createDataFrame([("county", u, u) for u in
+                                   ["r0", "r1", "r2", "r3", "r4", "c0", "c1", "c2"]],
+                                  "level string, unit_id string, unit_name string")
+    jh = spark.createDataFrame([("county", "r0", 100.0, False)],
+                               "level string, unit_id string, "
+                               "employed_residents_expanded_count double, "
+                               "is_employed_residents_suppressed boolean")
+    days = spark.createDataFrame([(2,)], "days int")
+    out = lk.publish(sup, jh, units, days).toPandas()
+    assert out["is_trips_suppressed"].sum() == 10  # the rule's mask: nothing added
+    flagged = set(out.loc[out["trips_dest_total_withheld"], "dest_id"])
+    assert flagged == {"c0", "c1"}
+    assert not out["trips_origin_total_withheld"].any()
+    assert not out[["commuters_origin_total_withheld",
+                    "commuters_dest_total_withheld"]].any().any()
+    plain = lk.publish(lk.suppress_pairs(long, K, True, False), jh, units, days).toPandas()
+    assert not plain["trips_dest_total_withheld"].any()
+    # trips_by_period: the same matrix in one period of one city
+    ps = parse_periods({"morning_peak": "07:00-09:00"}, "off_peak")
+    per = spark.createDataFrame(
+        [("county", "P", o, d, p, v if p == "off_peak" else 0, 10.0 * v, 2 * v, 20.0 * v,
+          False) for o, d, v in cells for p in ("morning_peak", "off_peak")],
+        "level string, city_id string, origin_id string, dest_id string, period string, "
+        "raw_count bigint, expanded_count double, trips_raw_count bigint, "
+        "trips_expanded_count double, _linkage_hidden boolean")
+    got.clear()
+    out = tp.publish(per, K, True, False, ps, units, days, K, got.append).toPandas()
+    assert got[0].passed, got[0].failures()
+    off = out[out["period"] == "off_peak"]
+    assert set(off.loc[off["dest_total_withheld"], "dest_id"]) == {"c0", "c1"}
+    assert not off["origin_total_withheld"].any()
 
 
 def test_od_rule_audit_reports_what_the_rule_leaves(spark):

@@ -294,6 +294,7 @@ class Audit:
     by: str = C.POP_CLASS  # the breakdown column of ``cells``
     # a part audited and reported, not gated (its mask must stay another table's)
     reported: Audit | None = dataclasses.field(default=None, repr=False)
+    withheld: int = 0  # public totals withheld to protect cells (OD releases)
 
     @property
     def passed(self) -> bool:
@@ -558,7 +559,8 @@ def audited_suppression_mask(pdf: pd.DataFrame, k_min: int, width: float | None 
                              sums: pd.DataFrame | None = None,
                              forced: np.ndarray | None = None, regroup: bool = True,
                              frozen: np.ndarray | None = None,
-                             budget_s: float | None = None) -> tuple[np.ndarray, Audit]:
+                             budget_s: float | None = None,
+                             fallback: bool = True) -> tuple[np.ndarray, Audit]:
     """The suppression mask of ``pdf`` (rows in its order) under the rule of the module
     doc, and the audit of the result. ``width``: the protection width (default
     ``k_min``). Without ``complementary`` only primary cells are hidden (and audited).
@@ -570,7 +572,9 @@ def audited_suppression_mask(pdf: pd.DataFrame, k_min: int, width: float | None 
     ``forced`` (published when not given) and are never chosen as complements (a total
     published elsewhere under its own rule, or a public total the table does not
     hold); ``budget_s``: stop adding complements after this many seconds (the final
-    audit then decides the gate)."""
+    audit then decides the gate); ``fallback`` false: a cell whose binding relations hold
+    no published cell gets no complement from its other relations (nothing hidden there
+    widens what pins it; :func:`od_audited_mask` withholds the binding totals instead)."""
     t0 = time.perf_counter()
     width = float(k_min if width is None else width)
     order = canonical_order(pdf, by)
@@ -612,7 +616,7 @@ def audited_suppression_mask(pdf: pd.DataFrame, k_min: int, width: float | None 
             if bind & used:
                 continue
             pick = None
-            for group in (bind, set(rows_of_cell[j].tolist())):
+            for group in (bind, set(rows_of_cell[j].tolist())) if fallback else (bind,):
                 cand = np.unique(np.concatenate([cols_of_row[r] for r in group])) \
                     if group else np.zeros(0, np.int64)
                 cand = cand[~sup[cand] & ~never[cand]]
@@ -705,7 +709,9 @@ def gate(ctx, result: Audit, table: str) -> None:
     """The audit as a job gate (suite ``privacy_audit``: no under-protected cell) and its
     run facts: ``privacy_cells_audited`` (suppressed cells), ``privacy_min_width`` (the
     narrowest interval; null when none is bounded), ``privacy_complements_added`` (cells
-    the audit hid beyond the group rule), ``privacy_audit_s``; for a part audited but not
+    the audit hid beyond the group rule), ``privacy_audit_s``, ``privacy_totals_withheld``
+    (OD releases, when any: public totals withheld, :func:`od_audited_mask`); for a part
+    audited but not
     gated (``result.reported``), ``privacy_reported_cells`` and
     ``privacy_reported_under_protected`` (and a warning naming the cells). A failure raises the
     DataQualityError of :meth:`mobsig.runner.JobContext.check` (exit 6) naming the cells
@@ -715,6 +721,8 @@ def gate(ctx, result: Audit, table: str) -> None:
              else None)
     ctx.fact("privacy_complements_added", result.added)
     ctx.fact("privacy_audit_s", round(result.seconds, 3))
+    if result.withheld:
+        ctx.fact("privacy_totals_withheld", result.withheld)
     if result.reported is not None:
         extra = result.reported
         n_bad = int((~extra.cells[PROTECTED]).sum())
@@ -749,6 +757,7 @@ def combine(parts: dict[str, Audit], width: float) -> Audit:
                 sum(a.seconds for a in parts.values()),
                 sum(a.components for a in parts.values()), by="cell")
     out.added = sum(a.added for a in parts.values())
+    out.withheld = sum(a.withheld for a in parts.values())
     out.rounds = max((a.rounds for a in parts.values()), default=0)
     return out
 
@@ -816,9 +825,14 @@ OD_CELL = "_od_label"  # the label column of :func:`od_release_table`
 OD_BUDGET_S = 300.0  # seconds of complement rounds per OD release (then the audit decides)
 
 
+ROW_WITHHELD = "origin_total_withheld"  # the cell's row total is not public
+COL_WITHHELD = "dest_total_withheld"  # the cell's column total is not public
+
+
 def od_release_table(pdf: pd.DataFrame, rows: Sequence[str], cols: Sequence[str],
                      partition: Sequence[str] = (C.LEVEL,), label: str | None = None,
-                     withheld: str | None = None, k_min: int = 0
+                     withheld: str | None = None, k_min: int = 0,
+                     withheld_rows: str | None = None, drop: frozenset = frozenset()
                      ) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
     """An origin-destination release as a table of :func:`relations` (one matrix per
     ``partition`` group and ``label``, e.g. the period): each cell is the unit
@@ -827,10 +841,13 @@ def od_release_table(pdf: pd.DataFrame, rows: Sequence[str], cols: Sequence[str]
     row of one cell has no total of its own; nor has a total from 1 to ``k_min`` - 1,
     which any table would suppress), added as a published cell that is never a
     complement, tied to its cells by a sum. ``pdf``: the cells with the true
-    ``raw_count`` and ``is_suppressed``; ``withheld``: a boolean column, true on the
-    cells of a column whose total is withheld (commute_od's ``hide_dest_total``).
+    ``raw_count`` and ``is_suppressed``; ``withheld`` / ``withheld_rows``: boolean
+    columns, true on the cells of a column / row whose total the release withholds
+    (commute_od's ``hide_dest_total`` / ``hide_origin_total``); ``drop``: further
+    withheld totals, as their keys (level, label, unit: ``row:<row>`` / ``col:<col>``,
+    the total cells' ``level``, ``_od_label`` and ``unit_id``; :func:`od_audited_mask`).
     Returns the table (its first ``len(pdf)`` rows are ``pdf``'s, in order), the sums
-    and the frozen mask."""
+    and the frozen mask (the totals)."""
     def key(names) -> pd.Series:
         frame = pdf[list(names)].astype(object).where(pdf[list(names)].notna(), "")
         return frame.astype(str).agg("\x1f".join, axis=1)
@@ -843,21 +860,25 @@ def od_release_table(pdf: pd.DataFrame, rows: Sequence[str], cols: Sequence[str]
                           C.RAW_COUNT: pdf[C.RAW_COUNT].fillna(0).to_numpy(np.int64),
                           C.IS_SUPPRESSED: pdf[C.IS_SUPPRESSED].to_numpy(bool)})
     totals, sums = [], []
-    for side, node in (("row", r), ("col", c)):
+    for side, node, flag in (("row", r, withheld_rows), ("col", c, withheld)):
         f = pd.DataFrame({"m": mat.to_numpy(), "l": lab.to_numpy(), "n": node.to_numpy(),
                           "raw": cells[C.RAW_COUNT].to_numpy(), "u": cells[C.UNIT_ID]})
         size = f.groupby(["m", "l", "n"])["raw"].transform("size").to_numpy()
-        if side == "col" and withheld:
-            hid = pd.Series(pdf[withheld].eq(True).to_numpy()).groupby(
+        if flag:
+            hid = pd.Series(pdf[flag].eq(True).to_numpy()).groupby(
                 [f["m"], f["l"], f["n"]]).transform("any").to_numpy()
             size = np.where(hid, 0, size)
         f = f[size > 1]
         if not len(f):
             continue
         tot = f.groupby(["m", "l", "n"], as_index=False)["raw"].sum()
-        small = (tot["raw"] > 0) & (tot["raw"] < k_min)
-        f = f.merge(tot[~small][["m", "l", "n"]], on=["m", "l", "n"], how="inner")
-        tot = tot[~small].reset_index(drop=True)
+        unit = side + ":" + tot["n"]
+        out = (tot["raw"] > 0) & (tot["raw"] < k_min)
+        if drop:
+            out |= pd.Series([k in drop for k in zip(tot["m"], tot["l"], unit, strict=True)],
+                             index=tot.index, dtype=bool)
+        f = f.merge(tot[~out][["m", "l", "n"]], on=["m", "l", "n"], how="inner")
+        tot = tot[~out].reset_index(drop=True)
         if not len(tot):
             continue
         unit = side + ":" + tot["n"]
@@ -876,76 +897,227 @@ def od_release_table(pdf: pd.DataFrame, rows: Sequence[str], cols: Sequence[str]
     return table, sum_frame, frozen
 
 
+def _stuck_totals(table: pd.DataFrame, frozen: np.ndarray, system: System,
+                  result: Audit) -> set[tuple[str, str, str]]:
+    """The keys (level, label, unit) of the public totals that pin the under-protected
+    cells of ``result`` (an audit of ``table`` with its binding rows) that have nothing
+    left to hide: every relation binding the cell's interval (a non-zero dual of its two
+    programmes) holds no published cell but totals, so no complement can widen it."""
+    rows = system.rows
+    hidden = np.zeros(len(table), bool)
+    hidden[result.cells["pos"].to_numpy()] = True
+    key = list(zip(table[C.LEVEL].astype(str), table[OD_CELL].astype(str),
+                   table[C.UNIT_ID].astype(str), strict=True))
+    out: set = set()
+    for pos in result.cells.loc[~result.cells[PROTECTED], "pos"].to_numpy():
+        bind = result.binding.get(int(pos), set())
+        idx = [rows.indices[rows.indptr[g]:rows.indptr[g + 1]] for g in sorted(bind)]
+        if not idx:
+            continue
+        every = np.concatenate(idx)
+        if (~hidden[every] & ~frozen[every]).any():
+            continue  # a published cell binds it: a complement can widen it
+        out |= {key[t] for t in every[frozen[every]]}
+    return out
+
+
+def _partners(table: pd.DataFrame, frozen: np.ndarray, stuck: set, drop: set) -> set:
+    """For each matrix and side (rows or columns) where ``stuck`` withholds the first
+    total (none in ``drop`` yet) and only one, a second total of that side, the smallest
+    (then the first unit): the sum of every row total is the sum of every column total,
+    so one line total withheld alone is still the grand total minus the other lines."""
+    tot = pd.DataFrame({"m": table[C.LEVEL].astype(str), "l": table[OD_CELL].astype(str),
+                        "u": table[C.UNIT_ID].astype(str),
+                        "raw": table[C.RAW_COUNT].to_numpy()})[frozen]
+    tot["side"] = tot["u"].str.split(":", n=1).str[0]
+    out: set = set()
+    groups = {(m, lab, u.split(":", 1)[0]) for m, lab, u in stuck}
+    for m, lab, side in sorted(groups):
+        mine = {k for k in stuck | drop if (k[0], k[1], k[2].split(":", 1)[0]) == (m, lab,
+                                                                                  side)}
+        if len(mine) > 1:
+            continue
+        cand = tot[(tot["m"] == m) & (tot["l"] == lab) & (tot["side"] == side)
+                   & ~tot["u"].isin([k[2] for k in mine])].sort_values(["raw", "u"])
+        if len(cand):
+            out.add((m, lab, cand["u"].iloc[0]))
+    return out
+
+
 def od_audited_mask(pdf: pd.DataFrame, k_min: int, width: float, complementary: bool,
                     suppress_zeros: bool, rows: Sequence[str], cols: Sequence[str],
                     partition: Sequence[str] = (C.LEVEL,), label: str | None = None,
                     pairs: bool = True, max_rounds: int = 10,
-                    withheld: str | None = None) -> tuple[np.ndarray, Audit]:
+                    withheld: str | None = None, withheld_rows: str | None = None,
+                    withhold: bool = True
+                    ) -> tuple[np.ndarray, Audit, np.ndarray, np.ndarray]:
     """The interval audit of an origin-destination release (:func:`od_release_table`)
-    from its own rule's mask (``is_suppressed``) and the true ``raw_count``: further
-    cells are hidden until no suppressed cell is narrower than ``width``; with ``pairs``
-    (labelled breakdowns: a pair is hidden in every label), a hidden cell hides its whole
-    pair, and the audit runs again. Returns the mask of ``pdf``'s rows and the audit."""
-    table, sums, frozen = od_release_table(pdf, rows, cols, partition, label, withheld,
-                                           k_min)
+    from its own rule's mask (``is_suppressed``) and the true ``raw_count``, repeated
+    until no suppressed cell is narrower than ``width``: a cell whose interval is pinned
+    only by public totals over hidden cells (its row or column is hidden already under
+    a total too small for it: nothing left to hide) gets those totals withheld (with
+    ``withhold``; they leave the relations); else one round of audited complements
+    (:func:`audited_suppression_mask`: the cheapest published cell among the relations
+    that bind it); with ``pairs`` (labelled breakdowns: a pair is hidden in every label)
+    a hidden cell hides its whole pair. Stops when the audit passes, nothing can be
+    hidden or withheld, or after ``privacy_audit.OD_BUDGET_S`` seconds of rounds (the
+    final audit then decides the gate). Without ``withhold``, complements only (each
+    relation it is in, :func:`audited_suppression_mask`'s fallback), ``max_rounds``
+    passes of the pairs rule. Returns the mask of ``pdf``'s rows, the audit (of the
+    final release: cells hidden, totals withheld) and, per row of ``pdf``, whether its
+    row total and its column total are withheld by the audit (beside ``withheld`` /
+    ``withheld_rows``, the rule's own)."""
+    t0 = time.perf_counter()
     n = len(pdf)
+    drop: set = set()
+    table, sums, frozen = od_release_table(pdf, rows, cols, partition, label, withheld,
+                                           k_min, withheld_rows)
     forced = table[C.IS_SUPPRESSED].to_numpy(bool)
-    pair = (table[C.LEVEL].astype(str) + "\x1f" + table[C.UNIT_ID].astype(str)).to_numpy()
-    for _ in range(max_rounds):
-        mask, result = audited_suppression_mask(
-            table, k_min, width, complementary, suppress_zeros, identities=(),
-            additive=(), by=OD_CELL, sums=sums, forced=forced, regroup=False,
-            frozen=frozen, budget_s=OD_BUDGET_S)
-        if not pairs or label is None:
+    kw = dict(identities=(), additive=(), by=OD_CELL, sums=sums, regroup=False)
+    n_prog = rounds = 0
+    if not withhold:
+        pair = (table[C.LEVEL].astype(str) + "\x1f" + table[C.UNIT_ID].astype(str)
+                ).to_numpy()
+        for _ in range(max_rounds):
+            mask, result = audited_suppression_mask(
+                table, k_min, width, complementary, suppress_zeros, forced=forced,
+                frozen=frozen, budget_s=OD_BUDGET_S, **kw)
+            if not pairs or label is None:
+                break
+            whole = np.isin(pair, pair[mask & ~frozen]) & ~frozen
+            if (whole == mask).all():
+                break
+            forced = whole | mask
+        return mask[:n], result, np.zeros(n, bool), np.zeros(n, bool)
+    pair = (table[C.LEVEL].astype(str) + "\x1f" + table[C.UNIT_ID].astype(str)
+            ).to_numpy()[:n]
+    start = forced[:n].copy()
+    cache: dict = {}
+    while True:
+        system = relations(table, (), (), OD_CELL, (), sums)
+        result = audit(table, forced, width, suppress_zeros=suppress_zeros, system=system,
+                       identities=(), additive=(), by=OD_CELL, cache=cache)
+        n_prog += result.n_programs
+        if result.passed or not complementary or time.perf_counter() - t0 > OD_BUDGET_S:
             break
-        whole = np.isin(pair, pair[mask & ~frozen]) & ~frozen
-        if (whole == mask).all():
-            break
-        forced = whole | mask
-    return mask[:n], result
+        stuck = _stuck_totals(table, frozen, system, result) - drop
+        stuck |= _partners(table, frozen, stuck, drop)
+        if stuck:
+            drop |= stuck
+            table, sums, frozen = od_release_table(pdf, rows, cols, partition, label,
+                                                   withheld, k_min, withheld_rows,
+                                                   frozenset(drop))
+            forced = np.r_[forced[:n], np.zeros(len(table) - n, bool)]
+            kw["sums"] = sums
+            cache = {}
+            continue
+        mask, one = audited_suppression_mask(
+            table, k_min, width, complementary, suppress_zeros, max_rounds=1,
+            forced=forced, frozen=frozen, fallback=False, **kw)
+        n_prog += one.n_programs
+        rounds += 1
+        if pairs and label is not None:
+            mask[:n] = np.isin(pair, pair[mask[:n]])
+        if (mask == forced).all():
+            break  # nothing left to hide nor to withhold: the gate fails
+        forced = mask
+    result.withheld = len(drop)
+    result.added = int(forced[:n].sum() - start.sum())
+    result.rounds = rounds
+    result.n_programs = n_prog
+    result.seconds = time.perf_counter() - t0
+    lab = pdf[label].astype(str).to_numpy() if label else np.full(n, "")
+    cells = table.iloc[:n]
+    rkey = [(lv, lb, "row:" + u.split(">", 1)[0]) for lv, lb, u in zip(
+        cells[C.LEVEL].astype(str), lab, cells[C.UNIT_ID].astype(str), strict=True)]
+    ckey = [(lv, lb, "col:" + u.split(">", 1)[1]) for lv, lb, u in zip(
+        cells[C.LEVEL].astype(str), lab, cells[C.UNIT_ID].astype(str), strict=True)]
+    row_out = np.fromiter((k in drop for k in rkey), bool, count=n)
+    col_out = np.fromiter((k in drop for k in ckey), bool, count=n)
+    return forced[:n].copy(), result, row_out, col_out
 
 
 def with_od_audit(sup, true_col: str, k_min: int, width: float, complementary: bool,
                   suppress_zeros: bool, rows: Sequence[str], cols: Sequence[str],
                   partition: Sequence[str] = (C.LEVEL,), label: str | None = None,
                   extra_counts: Sequence[str] = (), on_audit=None,
-                  withheld: str | None = None, repair: bool = True):
+                  withheld: str | None = None, repair: bool = True,
+                  withheld_rows: str | None = None):
     """:func:`od_audited_mask` on a suppressed Spark OD table that carries its true raw
     counts in ``true_col`` (dropped from the result): the keys, flags and counts go to
     the driver (one row per cell), the further hidden cells come back
-    (:func:`hide_more`); ``on_audit`` is called with the audit. ``repair`` false: the
-    table's own mask is audited once and the audit reported, not gated
-    (:func:`od_rule_audit`, :func:`reported_only`); nothing more is hidden."""
+    (:func:`hide_more`), with two boolean columns :data:`ROW_WITHHELD` and
+    :data:`COL_WITHHELD`: the cell's row / column total (of its matrix and label) is
+    withheld by the audit and must not be published (nor derived) anywhere; ``on_audit``
+    is called with the audit. ``repair`` false: the table's own mask is audited once and
+    the audit reported, not gated (:func:`od_rule_audit`, :func:`reported_only`);
+    nothing more is hidden nor withheld (both columns false)."""
+    from pyspark.sql import functions as F
+
     if not repair:
         result = od_rule_audit(sup, true_col, width, suppress_zeros, rows, cols, partition,
-                               label, k_min, withheld)
+                               label, k_min, withheld, withheld_rows)
         if on_audit is not None:
             on_audit(reported_only(result))
-        return sup.drop(true_col)
+        return sup.drop(true_col).withColumns({ROW_WITHHELD: F.lit(False),
+                                               COL_WITHHELD: F.lit(False)})
     keys = list(dict.fromkeys([*partition, *rows, *cols, *([label] if label else [])]))
-    pdf = sup.select(*keys, true_col, C.IS_SUPPRESSED, *([withheld] if withheld else [])
+    flags = [x for x in (withheld, withheld_rows) if x]
+    pdf = sup.select(*keys, true_col, C.IS_SUPPRESSED, *flags
                      ).toPandas().rename(columns={true_col: C.RAW_COUNT})
-    mask, result = od_audited_mask(pdf, k_min, width, complementary, suppress_zeros,
-                                   rows, cols, partition, label, withheld=withheld)
+    mask, result, row_out, col_out = od_audited_mask(
+        pdf, k_min, width, complementary, suppress_zeros, rows, cols, partition, label,
+        withheld=withheld, withheld_rows=withheld_rows)
     if on_audit is not None:
         on_audit(result)
     more = pdf[mask & ~pdf[C.IS_SUPPRESSED].to_numpy(bool)]
-    return hide_more(sup, more, keys,
-                     (C.RAW_COUNT, C.EXPANDED_COUNT, *extra_counts)).drop(true_col)
+    out = hide_more(sup, more, keys, (C.RAW_COUNT, C.EXPANDED_COUNT, *extra_counts))
+    return with_flags(out, pdf[keys].assign(**{ROW_WITHHELD: row_out,
+                                               COL_WITHHELD: col_out}), keys,
+                      (ROW_WITHHELD, COL_WITHHELD)).drop(true_col)
+
+
+def with_flags(df, flags: pd.DataFrame, keys: Sequence[str], names: Sequence[str]):
+    """``df`` with the boolean columns ``names`` of ``flags`` (one row per ``keys``, a
+    pandas frame; only its true rows are sent) joined on ``keys`` (as strings, null-safe;
+    false where ``flags`` has no true row)."""
+    from pyspark.sql import functions as F
+
+    true = flags[flags[list(names)].any(axis=1)]
+    if not len(true):
+        return df.withColumns({x: F.lit(False) for x in names})
+    local = pd.DataFrame({f"_k_{k}": [None if v is None or (not isinstance(v, str)
+                                                            and pd.isna(v)) else
+                                      ("true" if v is True else "false" if v is False
+                                       else str(v)) for v in true[k].tolist()]
+                          for k in keys})
+    for x in names:
+        local[f"_f_{x}"] = true[x].to_numpy(bool)
+    spark = df.sparkSession
+    schema = ", ".join([f"`_k_{k}` string" for k in keys]
+                       + [f"`_f_{x}` boolean" for x in names])
+    small = spark.createDataFrame(local, schema)
+    cond = [F.col(k).cast("string").eqNullSafe(F.col(f"_k_{k}")) for k in keys]
+    joined = df.join(F.broadcast(small), cond, how="left")
+    return joined.select(*df.columns, *[F.coalesce(F.col(f"_f_{x}"), F.lit(False)).alias(x)
+                                        for x in names])
 
 
 def od_rule_audit(sup, true_col: str, width: float, suppress_zeros: bool,
                   rows: Sequence[str], cols: Sequence[str],
                   partition: Sequence[str] = (C.LEVEL,), label: str | None = None,
-                  k_min: int = 0, withheld: str | None = None) -> Audit:
+                  k_min: int = 0, withheld: str | None = None,
+                  withheld_rows: str | None = None) -> Audit:
     """The interval audit of a suppressed Spark OD table as its own rule left it (no
     complement added): the relations of :func:`od_release_table` (row and column totals
-    public), every cell the rule hid audited once. ``true_col``: the true raw counts."""
+    public but those it withholds), every cell the rule hid audited once. ``true_col``:
+    the true raw counts."""
     keys = list(dict.fromkeys([*partition, *rows, *cols, *([label] if label else [])]))
-    pdf = sup.select(*keys, true_col, C.IS_SUPPRESSED, *([withheld] if withheld else [])
+    flags = [x for x in (withheld, withheld_rows) if x]
+    pdf = sup.select(*keys, true_col, C.IS_SUPPRESSED, *flags
                      ).toPandas().rename(columns={true_col: C.RAW_COUNT})
     table, sums, _frozen = od_release_table(pdf, rows, cols, partition, label, withheld,
-                                            k_min)
+                                            k_min, withheld_rows)
     return audit(table, table[C.IS_SUPPRESSED].to_numpy(bool), width,
                  suppress_zeros=suppress_zeros, identities=(), additive=(), by=OD_CELL,
                  sums=sums)
