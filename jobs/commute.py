@@ -31,11 +31,13 @@ to their parent within population.max_level_gap (gate commute_levels). Replaces 
 month's partitions of both tables and writes ``<warehouse>/exports/month=YYYY-MM/``
 ``commute.parquet`` / ``.csv`` (unit polygons) and ``commute_od.parquet`` / ``.csv``
 (desire lines between the units' centres).
-Both tables are then audited (mobsig.privacy_audit: the identities and layers of the
-unit table, each OD matrix with its row and column totals public), once, as the rules
-above left them, and the audit is reported, not gated (run facts privacy_reported_cells,
-privacy_reported_under_protected, a warning naming the cells): the audited rule that adds
-complements does not converge on the test city (open).
+Both tables are then audited (mobsig.privacy_audit). Each OD matrix, with its row and
+column totals public, is gated (privacy_audit): complements, or the totals that pin a
+pair with nothing left to hide withheld (the unit's commuters / inbound commuters hidden
+in ``commute``; run fact privacy_totals_withheld). The unit table (identities and
+layers) is audited once, as the rules above left it, and reported, not gated (run facts
+privacy_reported_cells, privacy_reported_under_protected, a warning naming the cells):
+its audited rule does not converge on the test city (open).
 """
 
 from __future__ import annotations
@@ -90,7 +92,7 @@ def build(ctx: JobContext) -> list[Output]:
     out, od = commute.publish_all(counts, t.stats, t.od, pv.k_min, pv.complementary,
                                   pv.suppress_zeros, pv.width,
                                   privacy_audit.gate_for(ctx, "commute"), ctx.keep,
-                                  repair=False)  # reported: the repair does not converge
+                                  repair_units=False)  # units reported: open
     if ctx.options.get("export", True):
         for name in ("commute", "commute_od"):
             ctx.after_write(lambda name=name: ctx.note_output(

@@ -618,7 +618,7 @@ def test_city_commuting_matches_truth(city_commute):
 
 def test_city_totals_match_jobs_housing_and_population(spark, city_commute):
     """Commuters = jobs_housing's employed residents in every unit, before and after
-    suppression (same counts, same mask); the parts add up to their totals; every OD
+    suppression (same counts; commute hides at least jobs_housing's cells); the parts add up to their totals; every OD
     row adds up to at most its origin's commuters (all of them where the level covers
     the work places), every column to its inbound commuters; inbound commuters never
     exceed population_by_unit's employed; commuters add up from townships to counties."""
@@ -653,7 +653,9 @@ def test_city_totals_match_jobs_housing_and_population(spark, city_commute):
     jpub = Catalog(spark, cfg.warehouse).read("jobs_housing", month="2026-06").toPandas()
     same = jpub.merge(c["published"], on=key)
     assert len(same) == len(c["published"])
-    assert (same["is_employed_residents_suppressed"] == same["is_commuters_suppressed"]).all()
+    # commute hides at least jobs_housing's cells; more where the OD rule or its audit
+    # withholds an origin's row total (jobs_housing still publishes it: open, README)
+    assert (same["is_employed_residents_suppressed"] <= same["is_commuters_suppressed"]).all()
     pop = Catalog(spark, cfg.warehouse).read("population_by_unit", month="2026-06").toPandas()
     emp = pop[(pop["pop_class"] == "employed") & ~pop["is_suppressed"]
               & pop["null_reason"].isna()].merge(c["published"], on=key)

@@ -534,7 +534,8 @@ def publish(counts: DataFrame, stats: DataFrame, k_min: int, complementary: bool
 def publish_all(counts: DataFrame, stats: DataFrame, od: DataFrame, k_min: int,
                 complementary: bool, suppress_zeros: bool, width: float | None = None,
                 on_audit=None, keep: Callable[[DataFrame], DataFrame] = lambda d: d,
-                repair: bool = True) -> tuple[DataFrame, DataFrame]:
+                repair: bool = True, repair_units: bool = True
+                ) -> tuple[DataFrame, DataFrame]:
     """The published ``commute`` and ``commute_od`` rows (without
     ``privacy.HIDE_DEST_TOTAL`` / ``HIDE_ORIGIN_TOTAL``): :func:`publish_od`, then
     :func:`publish` with the inbound and commuters totals the OD rule withholds (null,
@@ -545,11 +546,17 @@ def publish_all(counts: DataFrame, stats: DataFrame, od: DataFrame, k_min: int,
     every layer at once, the totals (``commuters``, ``inbound_commuters``, decided with
     jobs_housing's employed residents) never a complement; further cells are hidden until
     none is narrower than ``width``; ``on_audit`` is called with the audit of both;
-    ``keep``: persists the OD rows (used twice). ``repair`` false (what the job runs):
-    both tables are audited once, as the group and OD rules left them, and the audit is
-    *reported* (``Audit.reported``: run facts and a warning, not gated, no complement
-    added): the audited rule does not converge on the test city (see the README's
-    Privacy audit)."""
+    ``keep``: persists the OD rows (used twice). The OD audit withholds the row / column
+    totals that pin a pair with nothing left to hide (:func:`~mobsig.privacy_audit.
+    od_audited_mask`): they are hidden in the unit table (``commuters`` /
+    ``inbound_commuters``), as the OD rule's own ``hide_origin_total`` /
+    ``hide_dest_total``. The unit table's audited rule
+    (:func:`~mobsig.privacy_audit.withholding_mask`: complements, and the frozen totals
+    that pin a cell with nothing left to hide withheld). ``repair_units`` false (what the
+    job runs): commute_od is repaired and gated, the unit table audited once and
+    *reported* (``Audit.reported``: run facts and a warning, not gated): on the test city
+    its rule does not converge (published zeros on every layer pin the parts; see the
+    README's Privacy audit). ``repair`` false: both audited once and reported."""
     from mobsig import privacy_audit as pa
 
     parts: dict = {}
@@ -561,41 +568,55 @@ def publish_all(counts: DataFrame, stats: DataFrame, od: DataFrame, k_min: int,
     if width is not None and not repair:
         parts["commute_od"] = pa.od_rule_audit(
             sup, "_true", width, suppress_zeros, (privacy.ORIGIN_ID,), (privacy.DEST_ID,),
-            k_min=k_min, withheld=privacy.HIDE_DEST_TOTAL)
+            k_min=k_min, withheld=privacy.HIDE_DEST_TOTAL,
+            withheld_rows=privacy.HIDE_ORIGIN_TOTAL)
+        sup = sup.withColumns({pa.ROW_WITHHELD: F.lit(False), pa.COL_WITHHELD: F.lit(False)})
     elif width is not None:
         sup = pa.with_od_audit(sup, "_true", k_min, width, complementary, suppress_zeros,
                                (privacy.ORIGIN_ID,), (privacy.DEST_ID,),
                                on_audit=lambda a: parts.__setitem__("commute_od", a),
-                               withheld=privacy.HIDE_DEST_TOTAL)
+                               withheld=privacy.HIDE_DEST_TOTAL,
+                               withheld_rows=privacy.HIDE_ORIGIN_TOTAL)
+        sup = sup.withColumn("_true", F.lit(0))  # (dropped below)
+    else:
+        sup = sup.withColumns({pa.ROW_WITHHELD: F.lit(False), pa.COL_WITHHELD: F.lit(False)})
     sup = keep(sup)
-    hidden = sup.where(F.col(privacy.HIDE_DEST_TOTAL)).select(
+    col_out = F.col(privacy.HIDE_DEST_TOTAL) | F.col(pa.COL_WITHHELD)
+    row_out = F.col(privacy.HIDE_ORIGIN_TOTAL) | F.col(pa.ROW_WITHHELD)
+    hidden = sup.where(col_out).select(
         C.LEVEL, F.col(privacy.DEST_ID).alias(C.UNIT_ID), F.lit(INBOUND).alias(C.MEASURE)
-    ).unionByName(sup.where(F.col(privacy.HIDE_ORIGIN_TOTAL)).select(
+    ).unionByName(sup.where(row_out).select(
         C.LEVEL, F.col(privacy.ORIGIN_ID).alias(C.UNIT_ID),
         F.lit(COMMUTERS).alias(C.MEASURE)))
     long = suppress_counts(counts.withColumn("_true", F.col(C.RAW_COUNT)), k_min,
                            complementary, suppress_zeros, hidden)
-    if width is not None and not repair:
+    if width is not None:
         pdf = long.select(C.LEVEL, C.UNIT_ID, C.PARENT_ID, C.MEASURE, "_true",
                           C.IS_SUPPRESSED).toPandas().rename(columns={"_true": C.RAW_COUNT})
-        parts["commute"] = pa.audit(pdf, pdf[C.IS_SUPPRESSED].to_numpy(bool), width,
-                                    suppress_zeros=suppress_zeros, identities=IDENTITIES,
-                                    additive=None, by=C.MEASURE)
+    if width is not None and not (repair and repair_units):
+        unit = pa.audit(pdf, pdf[C.IS_SUPPRESSED].to_numpy(bool), width,
+                        suppress_zeros=suppress_zeros, identities=IDENTITIES,
+                        additive=None, by=C.MEASURE)
+        if repair:  # the OD part gated, the unit table reported
+            out_audit = pa.combine(parts, width)
+            out_audit.reported = unit
+        else:
+            parts["commute"] = unit
+            out_audit = pa.reported_only(pa.combine(parts, width))
         if on_audit is not None:
-            on_audit(pa.reported_only(pa.combine(parts, width)))
+            on_audit(out_audit)
     elif width is not None:
-        pdf = long.select(C.LEVEL, C.UNIT_ID, C.PARENT_ID, C.MEASURE, "_true",
-                          C.IS_SUPPRESSED).toPandas().rename(columns={"_true": C.RAW_COUNT})
-        mask, parts["commute"] = pa.audited_suppression_mask(
+        mask, parts["commute"] = pa.withholding_mask(
             pdf, k_min, width, complementary, suppress_zeros, IDENTITIES, None, C.MEASURE,
-            forced=pdf[C.IS_SUPPRESSED].to_numpy(bool), regroup=False,
+            forced=pdf[C.IS_SUPPRESSED].to_numpy(bool),
             frozen=pdf[C.MEASURE].isin(TOTALS).to_numpy())
         more = pdf[mask & ~pdf[C.IS_SUPPRESSED].to_numpy(bool)]
         long = pa.hide_more(long, more, (C.LEVEL, C.UNIT_ID, C.MEASURE))
         if on_audit is not None:
             on_audit(pa.combine(parts, width))
     out = with_stats(spread(long.drop("_true")), stats)
-    return out, sup.drop(privacy.HIDE_DEST_TOTAL, privacy.HIDE_ORIGIN_TOTAL, "_true")
+    return out, sup.drop(privacy.HIDE_DEST_TOTAL, privacy.HIDE_ORIGIN_TOTAL, pa.ROW_WITHHELD,
+                         pa.COL_WITHHELD, "_true")
 
 
 def unsuppressed(t: MonthTables) -> DataFrame:

@@ -382,6 +382,31 @@ class _Program:
             x, val, _ = (self._highs if self.h is not None else self._scipy)(c, True)
         return sense * val, x, dual
 
+    def probe(self, c: np.ndarray, upper: np.ndarray) -> np.ndarray | None:
+        """A solution minimising ``c @ x`` with every variable also at most ``upper`` (a
+        box that keeps the programme bounded; any solution in it satisfies the
+        relations, so it is a table the reader cannot rule out), or None (infeasible
+        box, or no optimum)."""
+        if self.h is not None:
+            h, core = self.h, self._core
+            h.changeColsBounds(self.n, self.cols, self.lb, np.asarray(upper, float))
+            h.changeColsCost(self.n, self.cols, c)
+            h.run()
+            ok = h.getModelStatus() == core.HighsModelStatus.kOptimal
+            x = np.asarray(h.getSolution().col_value) if ok else None
+            h.changeColsBounds(self.n, self.cols, self.lb, np.full(self.n, np.inf))
+            return x
+        eq = self.lo_row == self.hi_row
+        a = self.a.tocsr()
+        kw = {}
+        if eq.any():
+            kw.update(A_eq=a[eq], b_eq=self.hi_row[eq])
+        if (~eq).any():
+            kw.update(A_ub=a[~eq], b_ub=self.hi_row[~eq])
+        res = linprog(c, bounds=list(zip(self.lb, upper, strict=True)), method="highs",
+                      **kw)
+        return res.x if res.status == 0 else None
+
     def _highs(self, c, mip):
         h, core = self.h, self._core
         h.changeColsCost(self.n, self.cols, c)
@@ -436,6 +461,43 @@ class _Program:
         return res.x, res.fun, np.flatnonzero(np.abs(marg) > TOL)
 
 
+PROBE_MIN = 12  # components with at least this many hidden cells are probed first
+PROBE_ROUNDS = 8
+
+
+def _probe(prog: _Program, lb, truth, width: float, seen_lo: np.ndarray,
+           seen_hi: np.ndarray) -> int:
+    """The cheap exact shortcut of a large component (:func:`_solve_component`): before
+    one programme per cell and bound, a few programmes that move many cells at once:
+    random signs on the cells not yet seen ``width`` apart (a fixed seed: the audit is
+    deterministic), minimised and maximised, each variable boxed at most its true value +
+    2 x ``width`` (so the programme is bounded). Every integral solution is a table the
+    reader cannot rule out, so the values seen (``seen_lo``, ``seen_hi``, updated in
+    place) are within each cell's interval: a cell seen ``width`` apart is protected
+    without a programme of its own; the others (the narrow ones among them) are solved
+    exactly afterwards. Stops when a round covers no new cell. Returns the programmes
+    solved."""
+    rng = np.random.default_rng(17)
+    upper = np.maximum(np.asarray(truth, float), np.asarray(lb, float)) + 2 * width
+    n = 0
+    for _ in range(PROBE_ROUNDS):
+        todo = (seen_hi - seen_lo) < width
+        if todo.sum() < PROBE_MIN:
+            break
+        before = int(todo.sum())
+        w = np.zeros(len(todo))
+        w[todo] = rng.choice([-1.0, 1.0], size=int(todo.sum()))
+        for c in (w, -w):
+            x = prog.probe(c, upper)
+            n += 1
+            if x is not None and _integral(x):
+                np.minimum(seen_lo, np.round(x), out=seen_lo)
+                np.maximum(seen_hi, np.round(x), out=seen_hi)
+        if int(((seen_hi - seen_lo) < width).sum()) == before:
+            break
+    return n
+
+
 def _solve_component(a, lo_row, hi_row, lb, truth, width, shortcut, integer, engine
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[set[int]], int]:
     """Bounds of every variable of one component (rows ``lo_row <= a @ x <= hi_row``).
@@ -450,6 +512,8 @@ def _solve_component(a, lo_row, hi_row, lb, truth, width, shortcut, integer, eng
         return np.asarray(lb, float), np.full(nv, np.inf), np.ones(nv, bool), binding, 0
     prog = _Program(a, lo_row, hi_row, lb, engine)
     n_prog = 0
+    if shortcut and nv >= PROBE_MIN:
+        n_prog += _probe(prog, lb, truth, width, seen_lo, seen_hi)
     for j in range(nv):
         if shortcut and seen_hi[j] - seen_lo[j] >= width:
             lo[j], hi[j] = seen_lo[j], seen_hi[j]
@@ -897,18 +961,16 @@ def od_release_table(pdf: pd.DataFrame, rows: Sequence[str], cols: Sequence[str]
     return table, sum_frame, frozen
 
 
-def _stuck_totals(table: pd.DataFrame, frozen: np.ndarray, system: System,
-                  result: Audit) -> set[tuple[str, str, str]]:
-    """The keys (level, label, unit) of the public totals that pin the under-protected
-    cells of ``result`` (an audit of ``table`` with its binding rows) that have nothing
-    left to hide: every relation binding the cell's interval (a non-zero dual of its two
-    programmes) holds no published cell but totals, so no complement can widen it."""
+def stuck_totals(system: System, frozen: np.ndarray, result: Audit) -> np.ndarray:
+    """The positions of the published totals (``frozen`` cells: a complement never
+    picks them) that pin the under-protected cells of ``result`` (an audit over
+    ``system`` with its binding rows) with nothing left to hide: every relation binding
+    the cell's interval (a non-zero dual of its two programmes) holds no published cell
+    but those totals, so no complement can widen it; only withholding a total can."""
     rows = system.rows
-    hidden = np.zeros(len(table), bool)
+    hidden = np.zeros(rows.shape[1], bool)
     hidden[result.cells["pos"].to_numpy()] = True
-    key = list(zip(table[C.LEVEL].astype(str), table[OD_CELL].astype(str),
-                   table[C.UNIT_ID].astype(str), strict=True))
-    out: set = set()
+    out: set[int] = set()
     for pos in result.cells.loc[~result.cells[PROTECTED], "pos"].to_numpy():
         bind = result.binding.get(int(pos), set())
         idx = [rows.indices[rows.indptr[g]:rows.indptr[g + 1]] for g in sorted(bind)]
@@ -917,8 +979,60 @@ def _stuck_totals(table: pd.DataFrame, frozen: np.ndarray, system: System,
         every = np.concatenate(idx)
         if (~hidden[every] & ~frozen[every]).any():
             continue  # a published cell binds it: a complement can widen it
-        out |= {key[t] for t in every[frozen[every]]}
-    return out
+        out |= set(every[frozen[every] & ~hidden[every]].tolist())
+    return np.array(sorted(out), dtype=np.int64)
+
+
+def _stuck_totals(table: pd.DataFrame, frozen: np.ndarray, system: System,
+                  result: Audit) -> set[tuple[str, str, str]]:
+    """:func:`stuck_totals` of an OD release table as keys (level, label, unit)."""
+    key = list(zip(table[C.LEVEL].astype(str), table[OD_CELL].astype(str),
+                   table[C.UNIT_ID].astype(str), strict=True))
+    return {key[t] for t in stuck_totals(system, frozen, result)}
+
+
+def withholding_mask(pdf: pd.DataFrame, k_min: int, width: float, complementary: bool,
+                     suppress_zeros: bool, identities: Identities, additive, by: str,
+                     forced: np.ndarray, frozen: np.ndarray, budget_s: float = 300.0
+                     ) -> tuple[np.ndarray, Audit]:
+    """The audited rule of a table whose totals are decided elsewhere (``frozen``, e.g.
+    commute's commuters and inbound commuters) from its own rule's mask (``forced``):
+    complements (:func:`audited_suppression_mask`, ``regroup`` off, only among the
+    relations that bind a cell) and, where a cell is pinned by published totals with
+    nothing left to hide (:func:`stuck_totals`), those totals are withheld (hidden too:
+    null, ``is_suppressed``); repeated until the audit passes, nothing changes or
+    ``budget_s`` seconds. Returns the mask and the audit (``withheld``: the totals
+    hidden)."""
+    t0 = time.perf_counter()
+    sup = np.asarray(forced, bool).copy()
+    frozen = np.asarray(frozen, bool)
+    start = sup.copy()
+    system = relations(pdf, identities, additive, by)
+    n_prog = rounds = withheld = 0
+    while True:
+        left = max(budget_s - (time.perf_counter() - t0), 0.0)
+        mask, result = audited_suppression_mask(
+            pdf, k_min, width, complementary, suppress_zeros, identities, additive, by,
+            forced=sup, regroup=False, frozen=frozen, budget_s=left, fallback=False)
+        n_prog += result.n_programs
+        rounds += result.rounds
+        if result.passed or not complementary or time.perf_counter() - t0 > budget_s:
+            break
+        again = audit(pdf, mask, width, suppress_zeros=suppress_zeros, system=system,
+                      identities=identities, additive=additive, by=by)
+        n_prog += again.n_programs
+        stuck = stuck_totals(system, frozen, again)
+        if not len(stuck) and (mask == sup).all():
+            break
+        sup = mask.copy()
+        sup[stuck] = True
+        withheld += len(stuck)
+    result.withheld = withheld
+    result.added = int(mask.sum() - start.sum()) - withheld
+    result.rounds = rounds
+    result.n_programs = n_prog
+    result.seconds = time.perf_counter() - t0
+    return mask, result
 
 
 def _partners(table: pd.DataFrame, frozen: np.ndarray, stuck: set, drop: set) -> set:
