@@ -618,10 +618,11 @@ def test_city_commuting_matches_truth(city_commute):
 
 def test_city_totals_match_jobs_housing_and_population(spark, city_commute):
     """Commuters = jobs_housing's employed residents in every unit, before and after
-    suppression (same counts; commute hides at least jobs_housing's cells); the parts add up to their totals; every OD
-    row adds up to at most its origin's commuters (all of them where the level covers
-    the work places), every column to its inbound commuters; inbound commuters never
-    exceed population_by_unit's employed; commuters add up from townships to counties."""
+    suppression (same counts; commute hides at least jobs_housing's cells); the parts add
+    up to their totals; every OD row adds up to at most its origin's commuters (all of
+    them where the level covers the work places), every column to its inbound
+    commuters; inbound commuters never exceed population_by_unit's employed; commuters
+    add up from townships to counties."""
     from mobsig.tools.evaluate import unsuppressed_jobs_housing
 
     c = city_commute

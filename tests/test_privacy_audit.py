@@ -262,11 +262,12 @@ def test_engines_agree():
 
 
 def test_probed_components_give_the_exact_verdicts():
-    """The probes of large components (random-sign programmes boxed at truth + 2 width,
-    daily_presence's shortcut) are exact: on tables with a grid (one large component per
-    class), every cell gets the same protected verdict as with both bounds solved per
-    cell, a narrow cell the same exact interval, a cell the probes cleared an interval
-    within its exact one; and the probes save programmes."""
+    """The shortcuts (daily_presence's cost) are exact: the probes of large components
+    (random-sign programmes boxed at truth + 2 width) and the LP bounds of a narrow cell
+    (no integer programme). On tables with a grid (one large component per class), every
+    cell gets the same protected verdict as with both bounds solved per cell; a narrow
+    cell's interval contains its exact one (the same where exact), a cleared cell's lies
+    within its exact one; and they save programmes."""
     rng = np.random.default_rng(11)
     probed = 0
     for n_counties in (6, 12):
@@ -282,8 +283,11 @@ def test_probed_components_give_the_exact_verdicts():
         assert (f["protected"] == e["protected"]).all()
         assert (~e["protected"]).any() and e["protected"].any()
         narrow = ~e["protected"]
-        pd.testing.assert_frame_equal(f.loc[narrow, ["lo", "hi"]], e.loc[narrow, ["lo", "hi"]])
-        cleared = ~f["exact"]
+        assert (f.loc[narrow, "lo"] <= e.loc[narrow, "lo"]).all()
+        assert (f.loc[narrow, "hi"] >= e.loc[narrow, "hi"]).all()
+        both = narrow & f["exact"]
+        pd.testing.assert_frame_equal(f.loc[both, ["lo", "hi"]], e.loc[both, ["lo", "hi"]])
+        cleared = ~f["exact"] & f["protected"]
         assert (f.loc[cleared, "lo"] >= e.loc[cleared, "lo"]).all()
         assert (f.loc[cleared, "hi"] <= e.loc[cleared, "hi"]).all()
         assert (f.loc[cleared, "width"] >= K).all()

@@ -280,8 +280,9 @@ class Audit:
     """The audit of one release. ``cells``: one row per suppressed cell (``level``,
     ``unit_id``, the breakdown, ``raw_count`` (true), ``lo``, ``hi`` (the least and the
     greatest value a reader can hold; ``hi`` inf when unbounded), ``width`` = hi - lo,
-    ``exact`` (both bounds solved; else the width is a lower bound), ``protected`` (width
-    >= the protection width)), ``pos``: their row positions in the audited table."""
+    ``exact`` (both bounds solved; else, for a protected cell, the width is a lower bound,
+    for a narrow one an upper bound: its LP bounds), ``protected`` (width >= the
+    protection width)), ``pos``: their row positions in the audited table."""
 
     cells: pd.DataFrame
     width: float
@@ -306,8 +307,11 @@ class Audit:
 
     @property
     def min_width(self) -> float:
-        """The narrowest interval (inf without suppressed cells or when all unbounded)."""
-        return float(self.cells[WIDTH].min()) if len(self.cells) else float("inf")
+        """The narrowest interval of a cell that needs one (inf without such cells or
+        when all unbounded): a hidden zero pinned at 0 reveals nobody and is left out
+        (it is protected, see :func:`audit`)."""
+        need = (self.cells[C.RAW_COUNT] > 0) | ~self.cells[PROTECTED]
+        return float(self.cells.loc[need, WIDTH].min()) if need.any() else float("inf")
 
     def failures(self, n: int = 10) -> str:
         """The under-protected cells with their intervals (the gate's message)."""
@@ -381,6 +385,14 @@ class _Program:
         if integer and not _integral(x):
             x, val, _ = (self._highs if self.h is not None else self._scipy)(c, True)
         return sense * val, x, dual
+
+    def integer_bound(self, j: int, sense: float) -> float:
+        """min (``sense`` 1) or max (-1) of x_j over the integer solutions (the integer
+        programme alone; call it where the LP optimum is fractional, hence bounded)."""
+        c = np.zeros(self.n)
+        c[j] = sense
+        _x, val, _ = (self._highs if self.h is not None else self._scipy)(c, True)
+        return sense * val
 
     def probe(self, c: np.ndarray, upper: np.ndarray) -> np.ndarray | None:
         """A solution minimising ``c @ x`` with every variable also at most ``upper`` (a
@@ -498,14 +510,21 @@ def _probe(prog: _Program, lb, truth, width: float, seen_lo: np.ndarray,
     return n
 
 
-def _solve_component(a, lo_row, hi_row, lb, truth, width, shortcut, integer, engine
+def _solve_component(a, lo_row, hi_row, lb, truth, width, shortcut, integer, engine,
+                     seen: tuple[np.ndarray, np.ndarray] | None = None
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[set[int]], int]:
-    """Bounds of every variable of one component (rows ``lo_row <= a @ x <= hi_row``).
-    Returns lo, hi, exact, the binding rows of each variable (local row ids) and the
-    number of programmes solved."""
+    """Bounds of every variable of one component (rows ``lo_row <= a @ x <= hi_row``):
+    the LP's, then the integer programme for a bound whose LP optimum is fractional;
+    with ``shortcut``, cells seen ``width`` apart need no programme (:func:`_probe`), and
+    a cell whose LP bounds, rounded inward, are already less than ``width`` apart gets
+    them (an interval containing the integer one: narrow either way, ``exact`` false)
+    without the integer programmes. ``seen``: the least and greatest values of each
+    variable in tables found earlier (feasible here too: see :func:`_bounds`), updated in
+    place. Returns lo, hi, exact, the binding rows of each variable (local row ids) and
+    the number of programmes solved."""
     nv = len(lb)
     lo, hi = np.array(truth, float), np.array(truth, float)  # the true table is feasible
-    seen_lo, seen_hi = lo.copy(), hi.copy()
+    seen_lo, seen_hi = seen if seen is not None else (lo.copy(), hi.copy())
     exact = np.zeros(nv, bool)
     binding: list[set[int]] = [set() for _ in range(nv)]
     if a.shape[0] == 0:  # in no relation: anything from its lower bound up
@@ -518,15 +537,29 @@ def _solve_component(a, lo_row, hi_row, lb, truth, width, shortcut, integer, eng
         if shortcut and seen_hi[j] - seen_lo[j] >= width:
             lo[j], hi[j] = seen_lo[j], seen_hi[j]
             continue
-        out = []
+        out, ok = [], []
         for sense in (1.0, -1.0):
-            val, x, dual = prog.bound(j, sense, integer)
+            val, x, dual = prog.bound(j, sense, False)
             n_prog += 1
             binding[j].update(dual.tolist())
-            if x is not None and _integral(x):
+            good = x is None or _integral(x)
+            if x is not None and good:
                 np.minimum(seen_lo, np.round(x), out=seen_lo)
                 np.maximum(seen_hi, np.round(x), out=seen_hi)
-            out.append(float(np.round(val)) if integer and np.isfinite(val) else float(val))
+            out.append(float(val))
+            ok.append(good)
+        if integer:
+            # the integer bounds lie inside the LP's rounded inward
+            out = [float(np.ceil(out[0] - TOL)),
+                   float(np.floor(out[1] + TOL)) if np.isfinite(out[1]) else out[1]]
+            if not all(ok) and shortcut and out[1] - out[0] < width:
+                lo[j], hi[j] = out  # narrow whatever the integer bounds (not exact)
+                continue
+            for i, sense in enumerate((1.0, -1.0)):
+                if not ok[i]:
+                    val = prog.integer_bound(j, sense)
+                    n_prog += 1
+                    out[i] = float(np.round(val)) if np.isfinite(val) else float(val)
         lo[j], hi[j] = out
         exact[j] = True
     return lo, hi, exact, binding, n_prog
@@ -566,7 +599,15 @@ def audit(pdf: pd.DataFrame, hidden: np.ndarray, width: float, *,
 def _bounds(raw, hidden, width, system, suppress_zeros, shortcut, integer, cache, engine):
     """The intervals of the hidden cells (see :func:`audit`): their positions, lo, hi,
     exact, the binding rows of each (position -> global row ids), programmes solved and
-    components."""
+    components. ``cache`` also keeps the values each cell took in the tables found so
+    far (``_seen``): with the same relations and a hidden set that only grew since, each
+    of those tables is still feasible (a newly hidden cell at its true value), so with
+    ``shortcut`` a cell seen ``width`` apart in an earlier round needs no programme."""
+    prev = cache.get("_seen")
+    if prev is None or (prev[0] & ~hidden).any() or len(prev[0]) != len(hidden):
+        prev = (hidden.copy(), raw.astype(float).copy(), raw.astype(float).copy())
+    seen_lo, seen_hi = prev[1], prev[2]
+    cache["_seen"] = (hidden.copy(), seen_lo, seen_hi)
     u = np.flatnonzero(hidden)
     k = np.flatnonzero(~hidden)
     lo = np.zeros(len(u))
@@ -600,10 +641,14 @@ def _bounds(raw, hidden, width, system, suppress_zeros, shortcut, integer, cache
             key = tuple(u[vars_c].tolist())
             if key not in cache:
                 r0, r1 = r_cut[c], r_cut[c + 1]
+                pos = u[vars_c]
+                s_lo, s_hi = seen_lo[pos].copy(), seen_hi[pos].copy()
                 res = _solve_component(
                     block[r0:r1, v_cut[c]:v_cut[c + 1]], np.where(eq_o[r0:r1], rhs_o[r0:r1],
                                                                   -np.inf),
-                    rhs_o[r0:r1], lb[vars_c], raw[u[vars_c]], width, shortcut, integer, engine)
+                    rhs_o[r0:r1], lb[vars_c], raw[pos], width, shortcut, integer, engine,
+                    (s_lo, s_hi))
+                seen_lo[pos], seen_hi[pos] = s_lo, s_hi
                 glob = [{int(rows_o[r0 + b]) for b in s} for s in res[3]]
                 cache[key] = (res[0], res[1], res[2], glob, res[4])
                 n_prog += res[4]
