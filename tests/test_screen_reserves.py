@@ -251,6 +251,40 @@ def test_reserve_errors_against_truth():
     assert err["visitors_true"] == 14
     assert err["visitors_rel_error"] == pytest.approx(-1 / 14)
     assert err["max_abs_visitors_error"] == 1 and err["max_abs_residents_error"] == 1
+    assert err["planted_zone_days"] == [] and err["planted_found"] is None
+
+
+def test_reserve_errors_of_a_planted_day_and_the_scenario_line():
+    """Intruders planted on 06-09 in R (truth column ``planted``): found when the job
+    alerted that zone-day; an alert on a zone-day without a plant is a false suspect."""
+    truth = pd.DataFrame({"dt": ["2026-06-08", "2026-06-09", "2026-06-09"],
+                          "unit_id": ["R", "R", "S"], "visitors": [3, 33, 2],
+                          "residents": [0, 0, 0], "planted": [0, 30, 0]})
+    table = pd.DataFrame({"dt": ["2026-06-08", "2026-06-09", "2026-06-09"],
+                          "unit_id": ["R", "R", "S"], "visitors_raw_count": [3, 30, 2],
+                          "residents_raw_count": [0, 0, 0]})
+    alerts = pd.DataFrame({"dt": ["2026-06-08", "2026-06-09", "2026-06-09"],
+                           "unit_id": ["R", "R", "S"], "is_alert": [None, True, False]})
+    err = ev.reserve_errors(table, truth, alerts)
+    assert err["planted_zone_days"] == ["R 2026-06-09"]
+    assert err["planted_visitors"] == [30, 33]
+    assert err["planted_rel_error"] == pytest.approx(-3 / 33)
+    assert err["planted_found"] == 1 and err["false_alerts"] == 0
+    assert err["false_per_100"] == 0 and err["judged_zone_days"] == 2
+    res = {"screen_reserves": err}
+    assert ev.scenarios(res)["reserve_intruders"]["found"] == 1
+    assert ev.verdict_planted(res)["reserve_intruders"] is True
+    (line,) = ev.scenario_lines(res)
+    assert line.startswith("- reserve_intruders: planted 1, found yes (1 of 1); figure 30 vs "
+                           "33 true (-9.1 %); false suspects per 100 zones 0")
+    # no alert on the planted day, and one on a day without a plant
+    alerts["is_alert"] = [True, False, False]
+    err = ev.reserve_errors(table, truth, alerts)
+    assert err["planted_found"] == 0 and err["false_alerts"] == 1
+    assert err["false_per_100"] == pytest.approx(100 / 3, abs=0.01)
+    res = {"screen_reserves": err}
+    assert ev.verdict_planted(res)["reserve_intruders"] is False
+    assert "found no (0 of 1)" in ev.scenario_lines(res)[0]
 
 
 # --------------------------------------------------------------------------------------
@@ -272,20 +306,18 @@ def screened(spark, chain):
 
 def test_city_visitors_and_residents_against_truth(screened):
     """The reserve core holds the scenic spot: its visitors per day (distinct cards) are
-    near the true visitors (persons) over the days that ran; residents none; a day
-    without enough baseline days judges no alert."""
+    near the true visitors (persons whose records inside span >= 30 min) over the days
+    that ran; residents none; a day without enough baseline days judges no alert."""
     cfg, runs, days, raw, published, truth = screened
     assert days, "the chain ran no screen_reserves day"
     truth = truth[truth["dt"].isin([d.isoformat() for d in days])]
-    err = ev.reserve_errors(raw, truth)
+    err = ev.reserve_errors(raw, truth, published[["dt", "unit_id", "is_alert"]])
     assert err["zone_days"] == len(days) * truth["unit_id"].nunique()
-    # measured 41 vs 49 true over the 14 days (-16 %), no zone-day off by more than 2; a
-    # stay at a cell's service point outside the zone or shorter than 30 min is missed
     assert err["max_abs_visitors_error"] <= 3, err
-    assert err["visitors_measured"] <= err["visitors_true"] + len(days), err
-    if err["visitors_true"] >= 20:  # the relative error of a few days of small counts is noise
-        assert abs(err["visitors_rel_error"]) <= 0.25, err
+    assert abs(err["visitors_rel_error"]) <= 0.15, err
     assert err["max_abs_residents_error"] == 0, err
+    # the true stays' count (visitors_any) holds visits no record rule can see
+    assert (truth["visitors_any"] >= truth["visitors"]).all()
     assert len(published) == len(raw) and set(published["dt"]) == set(days)
     for d in days:
         r = runs.of("screen_reserves", day=d)
@@ -304,6 +336,30 @@ def test_city_visitors_and_residents_against_truth(screened):
     for m in rs.MEASURES:
         shown = published.loc[~published[f"is_{m}_suppressed"].astype(bool), f"{m}_raw_count"]
         assert ((shown == 0) | (shown >= k)).all(), m
+
+
+def test_city_planted_intruders_raise_the_alert(screened):
+    """The generator plants a group of intruders in Z-RSV-01 on the first workday with
+    three baseline workdays (synth.reserve_intruder_days; conftest INDICATOR_DAYS): the
+    job alerts that zone-day (above the baseline) and no other; the day's visitors
+    within ±15 % of the truth; the evaluation's scenario line says so."""
+    cfg, runs, days, raw, published, truth = screened
+    truth = truth[truth["dt"].isin([d.isoformat() for d in days])]
+    planted = truth[truth["planted"] > 0]
+    assert len(planted) == 1 and planted["planted"].iloc[0] == cfg.synth.reserve_intruders
+    day = dt.date.fromisoformat(planted["dt"].iloc[0])
+    row = published[(published["dt"] == day) & (published["unit_id"] == "Z-RSV-01")].iloc[0]
+    assert pd.notna(row["is_alert"]) and bool(row["is_alert"]), row.to_dict()
+    assert row["alert_kind"] == rs.ABOVE_BASELINE and row["baseline_days"] >= 3
+    others = published[published["dt"] != day]
+    assert not others["is_alert"].astype("boolean").fillna(False).any()
+    err = ev.reserve_errors(raw, truth, published[["dt", "unit_id", "is_alert"]])
+    assert err["planted_found"] == 1 and err["false_alerts"] == 0, err
+    assert abs(err["planted_rel_error"]) <= ev.PLANTED_MAX_ABS_ERROR, err
+    assert ev.verdict_planted({"screen_reserves": err})["reserve_intruders"] is True
+    (line,) = ev.scenario_lines({"screen_reserves": err})
+    assert line.startswith("- reserve_intruders: planted 1, found yes (1 of 1); figure ")
+    assert line.endswith("false suspects per 100 zones 0.0"), line
 
 
 def test_city_export_and_rerun_of_one_day_is_identical(spark, screened):
