@@ -115,7 +115,7 @@ def both(spark):
     tac = spark.createDataFrame([("86000001", "IoT Module"), ("35000002", "smartphone")],
                                 "tac string, device_type string")
     horizon = S.horizon_micros(DAY, TZ)
-    rule = S.StayRule.of(30, 1.0, horizon)
+    rule = S.StayRule.of(30, 1.0, horizon, excursion_max_m=3000.0)  # excursions too
     radius = S.StayRadius(1.5, 500.0, 1000.0)
     # the two steps
     located = clean.with_cell_position(bronze, cells)
@@ -174,6 +174,7 @@ def test_counts_reconcile_and_match(both):
     assert c[daily.HEAVY_USERS] == 4  # u00 of each seed
     assert c[daily.CARRY_IN] == 8 and c[daily.NOT_UNIQUE] == 0
     assert c[daily.STAY_EXCLUDED] > c[daily.KEPT_HEAVY] > 0  # heavy and IoT cards
+    assert c[daily.EXCURSIONS] > 0  # lone records at neighbouring sites (same in both)
 
 
 def test_kept_events_of_heavy_cards_are_flagged(both):

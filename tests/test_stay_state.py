@@ -18,6 +18,8 @@ from mobsig import stays as S
 from mobsig.synth import carry_bench as CB
 from mobsig.synth.carry_bench import D0, TZ
 
+MIN = 60_000_000  # microseconds
+
 # the random cards of the 30-day carry bench (machines, flipping static cards, people)
 _user, _table = CB.random_card, CB.table
 
@@ -35,7 +37,8 @@ def _carry_of(batch: pa.RecordBatch | None) -> list[tuple]:
     return out
 
 
-def _run(rows: list[tuple], days: int, summary: bool, max_open_h: float | None = None):
+def _run(rows: list[tuple], days: int, summary: bool, max_open_h: float | None = None,
+         excursion_m: float = 0.0, counts: dict | None = None):
     """Day by day with the carry; (stays per day, carry rows per day)."""
     carry: list[tuple] = []
     stays, sizes = [], []
@@ -43,10 +46,10 @@ def _run(rows: list[tuple], days: int, summary: bool, max_open_h: float | None =
         day = D0 + dt.timedelta(days=k)
         h0, h = (S.horizon_micros(day - dt.timedelta(days=1), TZ),
                  S.horizon_micros(day, TZ))
-        rule = S.StayRule.of(30, 2.0, h, max_open_h, summary)
+        rule = S.StayRule.of(30, 2.0, h, max_open_h, summary, excursion_m)
         today = [r + (None,) for r in rows if h0 <= r[1] < h]
         got = S._process(_table(sorted(carry + today, key=lambda r: (r[0], r[1], r[2] or ""))),
-                         rule)
+                         rule, counts)
         stays.append(sorted(
             (r["user_id"], r["t0_us"], r["t1_us"], r["lon"], r["lat"], r["x_m"], r["y_m"],
              r["cell_id"], r["n_events"]) for r in (got.to_pylist() if got else [])
@@ -60,13 +63,67 @@ def _run(rows: list[tuple], days: int, summary: bool, max_open_h: float | None =
 def test_summary_carry_gives_the_stays_of_the_record_carry(seed):
     rng = random.Random(seed)
     rows = [r for u in range(40) for r in _user(rng, u, 4)]
-    for max_open_h in (None, 30.0):
-        old, old_sizes = _run(rows, 4, False, max_open_h)
-        new, new_sizes = _run(rows, 4, True, max_open_h)
+    for max_open_h, exc in ((None, 0.0), (30.0, 0.0), (None, 3000.0)):
+        counts: dict = {}
+        old, old_sizes = _run(rows, 4, False, max_open_h, exc, counts)
+        new, new_sizes = _run(rows, 4, True, max_open_h, exc)
         assert sum(map(len, old)) > 400
         for k in range(4):
-            assert new[k] == old[k], (seed, max_open_h, k)  # every column, exactly
+            assert new[k] == old[k], (seed, max_open_h, exc, k)  # every column, exactly
         assert max(new_sizes) < min(old_sizes) / 3
+        # the random cards' far records (400-1,200 m) make excursions
+        assert (counts.get(S.EXCURSIONS, 0) > 20) == (exc > 0)
+
+
+def _fold_one_day(recs: list[tuple], excursion_m: float) -> tuple[list[dict], dict]:
+    """One card's records of D0 (minutes after 08:00, site x in metres, radius) folded
+    with the day's rule: (stay rows, counts)."""
+    h = S.horizon_micros(D0, TZ)
+    t8 = h - 16 * 60 * 60_000_000
+    rows = [("u", t8 + int(m * 60_000_000), f"s{int(x)}", 104 + x / 1e5, 30.0, x, 0.0, r,
+             None) for m, x, r in recs]
+    counts: dict = {}
+    got = S._process(_table(rows), S.StayRule.of(30, 2.0, h, None, True, excursion_m), counts)
+    return [r for r in (got.to_pylist() if got else []) if r["kind"] == S.KIND_STAY], counts
+
+
+def test_a_lone_record_at_a_neighbouring_site_does_not_cut_a_visit():
+    """A 55-min visit between two sparse masts 1.6 km apart (radius 1 km): one record on
+    the other mast halfway cut it into two pieces of 25 min, so no stay; as an excursion
+    it is taken at the place before it and the visit is one stay, whose reported
+    position and records still include it."""
+    far, r = 1600.0, 1000.0
+    visit = [(m, 0.0, r) for m in (0, 10, 20)] + [(27, far, r)] + [
+        (m, 0.0, r) for m in (35, 45, 55)]
+    trip = [(-60, 20000.0, r), (150, 20000.0, r)]  # elsewhere before and after
+    assert _fold_one_day(trip[:1] + visit + trip[1:], 0.0)[0] == []
+    (s,), counts = _fold_one_day(trip[:1] + visit + trip[1:], 3000.0)
+    assert counts[S.EXCURSIONS] == 1
+    assert (s["t1_us"] - s["t0_us"], s["n_events"], s["cell_id"]) == (55 * MIN, 7, "s0")
+    assert s["x_m"] == 0.0  # the rule's place
+    # its service point weighs (35 - 20) / 2 min of 55 in the reported position
+    assert s["lon"] == pytest.approx(104 + far / 1e5 * 7.5 / 55)
+    # flipping A B A B A: the Bs are the excursions, one stay at A
+    flip = [(m, far * (i % 2), r) for i, m in enumerate(range(0, 60, 10))] + [(60, 0.0, r)]
+    (s,), counts = _fold_one_day(trip[:1] + flip + trip[1:], 3000.0)
+    assert (counts[S.EXCURSIONS], s["n_events"], s["x_m"]) == (3, 7, 0.0)
+
+
+@pytest.mark.parametrize("why, visit", [
+    ("two records at the other mast: a real visit there",
+     [(0, 0.0), (10, 0.0), (20, 0.0), (25, 1600.0), (30, 1600.0), (40, 0.0), (55, 0.0)]),
+    ("too far to be a neighbouring site",
+     [(0, 0.0), (10, 0.0), (20, 0.0), (27, 3500.0), (35, 0.0), (45, 0.0), (55, 0.0)]),
+    ("the records around it span more than the gap cap",
+     [(0, 0.0), (20, 0.0), (21, 1600.0), (150, 0.0), (160, 0.0)]),
+    ("the records around it are not at one place",
+     [(0, 0.0), (10, 0.0), (20, 0.0), (27, 1600.0), (35, 2400.0), (45, 2400.0)]),
+    ("the first record of the day has no neighbour before it",
+     [(0, 1600.0), (10, 0.0), (20, 0.0), (30, 0.0)]),
+])
+def test_what_is_not_an_excursion(why, visit):
+    _, counts = _fold_one_day([(m, x, 1000.0) for m, x in visit], 3000.0)
+    assert counts[S.EXCURSIONS] == 0, why
 
 
 def test_a_card_that_never_moves_carries_one_row():

@@ -81,10 +81,12 @@ CARRY_IN = "carry_in"
 #: cap instead of being carried on, or ended today after lasting that long)
 CAPPED = "stays_over_max_open"
 NOT_UNIQUE = "events_not_unique"
+#: kept events left out of the stay fold as excursions (mobsig.stays.excursions)
+EXCURSIONS = S.EXCURSIONS
 #: the counts a run records as facts
-FACTS = (HEAVY_USERS, KEPT_HEAVY, STAY_EXCLUDED, CARRY_IN, CAPPED)
+FACTS = (HEAVY_USERS, KEPT_HEAVY, STAY_EXCLUDED, CARRY_IN, CAPPED, EXCURSIONS)
 COUNT_NAMES = (KEPT, KEPT_HEAVY, *clean.DROP_REASONS, HEAVY_USERS, STAY_EXCLUDED, CARRY_IN,
-               CAPPED, NOT_UNIQUE)
+               CAPPED, NOT_UNIQUE, EXCURSIONS)
 
 _TS = T.TimestampType()
 PASS_OUTPUT = T.StructType([
@@ -131,7 +133,8 @@ class PassParams:
         st = cfg.stays
         return cls(cfg.clean, S.StayRule.of(st.tau_min, st.gap_cap_h,
                                             S.horizon_micros(day, cfg.run.timezone),
-                                            st.max_open_h, summary_carry),
+                                            st.max_open_h, summary_carry,
+                                            st.excursion_max_dist_m),
                    S.StayRadius(st.radius_spacing_factor, st.radius_dense_m,
                                 st.radius_sparse_m), iot_tacs)
 
@@ -192,7 +195,8 @@ def process(tbl: pa.Table, p: PassParams, schema: pa.Schema) -> list[pa.RecordBa
     chosen = np.sort(np.r_[np.flatnonzero(carry), day_idx[np.flatnonzero(keep)[human]]])
     counts[CAPPED] = 0
     if len(chosen):
-        folded = S._process(_fold_input(tbl.take(pa.array(chosen)), p.radius), p.rule)
+        folded = S._process(_fold_input(tbl.take(pa.array(chosen)), p.radius), p.rule,
+                            counts)
         if folded is not None:
             if p.rule.max_open_us is not None:
                 t0 = folded.column(S.T0_US).to_numpy()

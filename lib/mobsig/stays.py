@@ -13,6 +13,13 @@ The rule (Li et al. 2008 "stay point" with a gap cap), per user, records sorted 
   computed from the events' ``spacing_m`` by :func:`to_kernel_input`);
 - the run [a, e) is a stay when ``t[e-1] - t[a] >= tau``; the next anchor is then e,
   otherwise a + 1 (slide by one record);
+- a lone record at a neighbouring site between two records at one place is an
+  *excursion* (:func:`excursions`): the rule takes it at the place of the record before
+  it (x/y and radius), so a short visit whose records flip once to a site 1-2 km away is
+  not cut into pieces shorter than tau; its service point (lon/lat) and cell still weigh
+  in the stay's reported position, as :func:`merge_stays` keeps a brief excursion's
+  records (only records of the run's day are judged, with neighbours of that day: the
+  first and last record of a card's day never are);
 - consecutive stays of a user at the same place (weighted positions within the anchors'
   radius) with a gap up to the cap between them are merged (:func:`merge_stays`): one
   record at a farther site must not cut a night at home in two. A stay's position is the
@@ -157,16 +164,20 @@ class StayRule:
     # carry one summary row per open stay (mobsig.stay_state) instead of its records;
     # off: the record carry, kept as the reference the summary is tested against
     summary_carry: bool = True
+    # a lone record at most this far from the place around it is an excursion, taken at
+    # that place by the rule (stays.excursion_max_dist_m; 0: no excursions)
+    excursion_max_m: float = 0.0
 
     @classmethod
     def of(cls, tau_min: float, gap_cap_h: float, horizon_us: int,
-           max_open_h: float | None = None, summary_carry: bool = True) -> StayRule:
+           max_open_h: float | None = None, summary_carry: bool = True,
+           excursion_max_m: float = 0.0) -> StayRule:
         tau_us = int(round(tau_min * 60e6))
         if tau_us <= 0:
             raise ValueError(f"tau must be positive, got {tau_min} min")
         return cls(tau_us, int(round(gap_cap_h * 3600e6)), int(horizon_us),
                    None if max_open_h is None else int(round(max_open_h * 3600e6)),
-                   summary_carry)
+                   summary_carry, float(excursion_max_m))
 
     def too_old(self, t0_us: int) -> bool:
         """A stay that started at ``t0_us`` is too old to be carried past the horizon."""
@@ -333,6 +344,49 @@ def find_stays(new_user: np.ndarray, t_us: np.ndarray, x: np.ndarray, y: np.ndar
                     np.asarray(o_stay, dtype=bool))
 
 
+#: the run's day: records at most this long before the horizon (China has no DST)
+DAY_US = 86_400_000_000
+
+
+def excursions(new_user: np.ndarray, t_us: np.ndarray, x: np.ndarray, y: np.ndarray,
+               r: np.ndarray, eligible: np.ndarray, rule: StayRule) -> np.ndarray:
+    """Per record (sorted by user, time): it is an *excursion*, which the fold takes at
+    the place of the record before it (:func:`_process`).
+
+    Record i is a candidate when its neighbours i-1 and i+1 are records of the same card,
+    all three are ``eligible`` (the run's day), the neighbours are at one place (within
+    ``max`` of their radii of each other), i is farther than ``max(r_i, r_neighbour)``
+    from each of them but within ``rule.excursion_max_m`` (a neighbouring site, not a
+    trip: farther jumps are left to the data), and the time from i-1 to i+1 is at most
+    the gap cap (without i the gap continues the stay anyway). A lone record at a
+    neighbouring site, typical of an idle phone at a spot between two sparse masts, would
+    otherwise end the run there and cut a 1-2 h visit into pieces shorter than tau.
+
+    Records flipping A B A B A are a chain of candidates (each A sits between two Bs too):
+    every other one from the chain's first (the Bs) is an excursion, the As stay.
+    """
+    n = len(t_us)
+    if rule.excursion_max_m <= 0 or n < 3:
+        return np.zeros(n, dtype=bool)
+    i = np.arange(1, n - 1)
+    a, b = i - 1, i + 1
+    ok = (~new_user[i] & ~new_user[b] & eligible[a] & eligible[i] & eligible[b]
+          & (t_us[b] - t_us[a] <= rule.gap_cap_us))
+
+    def d2(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+        return (x[p] - x[q]) ** 2 + (y[p] - y[q]) ** 2
+
+    lim = rule.excursion_max_m ** 2
+    da, db = d2(a, i), d2(b, i)
+    ok &= (da > np.maximum(r[a], r[i]) ** 2) & (db > np.maximum(r[b], r[i]) ** 2)
+    ok &= (da <= lim) & (db <= lim) & (d2(a, b) <= np.maximum(r[a], r[b]) ** 2)
+    cand = np.r_[False, ok, False]
+    # rank of each candidate in its chain of consecutive candidates: even ranks go
+    start = cand & ~np.r_[False, cand[:-1]]
+    chain_start = np.maximum.accumulate(np.where(start, np.arange(n), 0))
+    return cand & ((np.arange(n) - chain_start) % 2 == 0)
+
+
 def _weights(start: np.ndarray, end: np.ndarray, t_us: np.ndarray
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(row index, stay number, weight) of every row of the stays [start, end).
@@ -436,9 +490,13 @@ def summarise_stays(start: np.ndarray, end: np.ndarray, t_us: np.ndarray, lon: n
                        ucode[firsts], end - start)
 
 
-def _process(tbl: pa.Table, rule: StayRule) -> pa.RecordBatch | None:
+def _process(tbl: pa.Table, rule: StayRule, counts: dict[str, int] | None = None
+             ) -> pa.RecordBatch | None:
     """Run the fold on a table of complete users (sorted) and build the output batch.
 
+    Excursions (:func:`excursions`, among the records of the run's day) first get the
+    x/y and radius of the record before them; their number goes to
+    ``counts['stay_excursions']`` when given.
     Rows with a ``state`` (a carried summary, :mod:`mobsig.stay_state`) continue their
     user's fold from it (:func:`mobsig.stay_state.fold_user`, one call per such user); the
     other users are folded together, vectorised; with ``rule.summary_carry`` the open part
@@ -448,6 +506,8 @@ def _process(tbl: pa.Table, rule: StayRule) -> pa.RecordBatch | None:
     n = tbl.num_rows
     if n == 0:
         return None
+    if rule.excursion_max_m > 0:
+        tbl = _at_their_place(tbl, rule, counts)
     states: dict[str, SS.State] = {}
     if STATE in tbl.schema.names and tbl.column(STATE).null_count < n:
         has = pc.is_valid(tbl.column(STATE))
@@ -523,6 +583,43 @@ class _Out:
         arrays = [pa.concat_arrays([a.combine_chunks() if isinstance(a, pa.ChunkedArray)
                                     else a for a in self.cols[f.name]]) for f in _ARROW_OUT]
         return pa.RecordBatch.from_arrays(arrays, schema=_ARROW_OUT)
+
+
+#: the count of excursion records left out of the fold (:func:`_process`)
+EXCURSIONS = "stay_excursions"
+
+
+def _excursions_of(tbl: pa.Table, rule: StayRule) -> np.ndarray:
+    """:func:`excursions` of a kernel input table: eligible are the records of the run's
+    day ([horizon - 1 day, horizon)) that are not a carried summary."""
+    n = tbl.num_rows
+    users = tbl.column(USER_ID)
+    new_user = np.ones(n, dtype=bool)
+    if n > 1:
+        new_user[1:] = pc.not_equal(users.slice(1), users.slice(0, n - 1)).to_numpy(
+            zero_copy_only=False)
+    t = tbl.column(T_US).to_numpy().astype(np.int64)
+    eligible = t >= rule.horizon_us - DAY_US
+    if STATE in tbl.schema.names:
+        eligible &= pc.is_null(tbl.column(STATE)).to_numpy(zero_copy_only=False)
+    return excursions(new_user, t, tbl.column(X_M).to_numpy().astype(np.float64),
+                      tbl.column(Y_M).to_numpy().astype(np.float64),
+                      tbl.column(STAY_RADIUS_M).to_numpy().astype(np.float64), eligible, rule)
+
+
+def _at_their_place(tbl: pa.Table, rule: StayRule, counts: dict[str, int] | None
+                    ) -> pa.Table:
+    """``tbl`` with each excursion's x/y and stay radius those of the record before it."""
+    exc = np.flatnonzero(_excursions_of(tbl, rule))
+    if counts is not None:
+        counts[EXCURSIONS] = counts.get(EXCURSIONS, 0) + len(exc)
+    if not len(exc):
+        return tbl
+    for name in (X_M, Y_M, STAY_RADIUS_M):
+        v = tbl.column(name).to_numpy().astype(np.float64)
+        v[exc] = v[exc - 1]
+        tbl = tbl.set_column(tbl.schema.get_field_index(name), name, pa.array(v, pa.float64()))
+    return tbl
 
 
 def _user_rows(t, x, y, r, lon, lat, cells, lo: int, hi: int):
