@@ -5,8 +5,9 @@ real counties):
 - intruders in a nature-reserve core (``screen_reserves``): on each day of
   ``synth.reserve_intruder_days`` a group of ``synth.reserve_intruders`` persons from
   outside the city drives in on the highway, stays :data:`INTRUDER_STAY_H` (4-6 h, a day
-  trip) inside the core zone Z-RSV-01 (around the scenic spot at its centre, each person
-  within a few hundred metres of the group's spot) and leaves the same day;
+  trip) inside the core zone Z-RSV-01 (around a scenic spot deep inside it, away from the
+  county line it straddles: :func:`_deep_spot`; each person within a few hundred metres
+  of the group's spot) and leaves the same day;
 - a crowd near a geological hazard point (``exposure_hazards``): ``synth.hazard_crowd``
   persons within :data:`CROWD_RADIUS_M` of the point ``synth.hazard_crowd_point`` for
   the whole of the hours ``synth.hazard_crowd_hours`` [first, end) of the day
@@ -45,6 +46,8 @@ import zlib
 
 import numpy as np
 import pandas as pd
+import shapely
+from shapely.geometry import Point
 
 from mobsig.config import PopulationConfig
 from mobsig.synth.city import City
@@ -59,6 +62,7 @@ HAZARD_PLANT = "hazard_crowd"
 RESERVE_ZONE = "Z-RSV-01"
 PLAN_COLUMNS = ["plan_x", "plan_y", "plan_t0", "plan_t1"]
 GROUP_SD_M = 150.0     # intruders around their group's spot
+SPOT_EDGE_M = 500.0    # the spot at least this far inside the core zone's edge
 INTRUDER_STAY_H = (4.0, 6.0)  # an intruder's time inside the core zone (uniform, hours)
 CROWD_RADIUS_M = 250.0  # the crowd within this distance of the hazard point
 
@@ -69,6 +73,32 @@ def _entry(city: City, x: float, y: float) -> tuple[float, float]:
     return a if np.hypot(x - a[0], y - a[1]) <= np.hypot(x - b[0], y - b[1]) else b
 
 
+def _deep_spot(city: City, zone) -> Point:
+    """The intruders' spot in the core zone: of the points at least :data:`SPOT_EDGE_M`
+    inside the zone and inside the county that holds its centroid, the one farthest from
+    that county's border (a scenic spot deep in the reserve). Z-RSV-01 straddles a county
+    line, and at its centroid (~500 m from it) a third of the group was served by a site
+    across the line and counted in the next county: the planted case is there to test the
+    screen, and that border effect (the network's resolution, the same for everyone) is
+    what the daily-presence accuracy measures on the city's own persons. The centroid
+    when no point qualifies."""
+    c = zone.centroid
+    counties = city.units[city.units["level"] == "county"]
+    home = shapely.contains(np.asarray(counties["geometry"]), c)
+    if not home.any():
+        return c
+    county = np.asarray(counties["geometry"])[np.argmax(home)]
+    x0, y0, x1, y1 = zone.bounds
+    gx, gy = np.meshgrid(np.linspace(x0, x1, 61), np.linspace(y0, y1, 61))
+    pts = shapely.points(gx.ravel(), gy.ravel())
+    ok = (shapely.contains(zone, pts) & shapely.contains(county, pts)
+          & (shapely.distance(zone.boundary, pts) >= SPOT_EDGE_M))
+    if not ok.any():
+        return c
+    depth = np.where(ok, shapely.distance(county.boundary, pts), -1.0)
+    return pts[int(np.argmax(depth))]
+
+
 def plans(sc: SynthConfig, city: City, hazard_points: pd.DataFrame) -> pd.DataFrame:
     """One row per planted person: ``plant``, ``day``, ``plan_x``, ``plan_y`` (the spot,
     local metres), ``plan_t0``, ``plan_t1`` (arrival at and departure from the spot,
@@ -77,7 +107,7 @@ def plans(sc: SynthConfig, city: City, hazard_points: pd.DataFrame) -> pd.DataFr
     rng = np.random.default_rng([sc.seed, STREAM, 1])
     zone = city.zones.loc[city.zones["unit_id"] == RESERVE_ZONE, "geometry"]
     if sc.reserve_intruders and len(zone):
-        c = zone.iloc[0].centroid
+        c = _deep_spot(city, zone.iloc[0])
         for d in sorted(set(sc.reserve_intruder_days)):
             if d >= sc.days:
                 continue
