@@ -5,9 +5,10 @@ real counties):
 - intruders in a nature-reserve core (``screen_reserves``): on each day of
   ``synth.reserve_intruder_days`` a group of ``synth.reserve_intruders`` persons from
   outside the city drives in on the highway, stays :data:`INTRUDER_STAY_H` (4-6 h, a day
-  trip) inside the core zone Z-RSV-01 (around a scenic spot deep inside it, away from the
-  county line it straddles: :func:`_deep_spot`; each person within a few hundred metres
-  of the group's spot) and leaves the same day;
+  trip) inside the core zone Z-RSV-01 (around a scenic spot near its centre whose
+  nearest sites are on the zone's side of the county line the zone straddles:
+  :func:`_spot`; each person within a few hundred metres of the group's spot) and leaves
+  the same day;
 - a crowd near a geological hazard point (``exposure_hazards``): ``synth.hazard_crowd``
   persons within :data:`CROWD_RADIUS_M` of the point ``synth.hazard_crowd_point`` for
   the whole of the hours ``synth.hazard_crowd_hours`` [first, end) of the day
@@ -73,30 +74,37 @@ def _entry(city: City, x: float, y: float) -> tuple[float, float]:
     return a if np.hypot(x - a[0], y - a[1]) <= np.hypot(x - b[0], y - b[1]) else b
 
 
-def _deep_spot(city: City, zone) -> Point:
-    """The intruders' spot in the core zone: of the points at least :data:`SPOT_EDGE_M`
-    inside the zone and inside the county that holds its centroid, the one farthest from
-    that county's border (a scenic spot deep in the reserve). Z-RSV-01 straddles a county
-    line, and at its centroid (~500 m from it) a third of the group was served by a site
-    across the line and counted in the next county: the planted case is there to test the
-    screen, and that border effect (the network's resolution, the same for everyone) is
-    what the daily-presence accuracy measures on the city's own persons. The centroid
-    when no point qualifies."""
+def _spot(city: City, zone) -> Point:
+    """The intruders' spot in the core zone: the point nearest the zone's centroid that
+    lies at least :data:`SPOT_EDGE_M` inside the zone, inside the county holding the
+    centroid, and whose two nearest sites are in that county too (the centroid when no
+    point qualifies). Z-RSV-01 straddles a county line: at its centroid the second
+    nearest site is across the line, and the fifth of the group whose stay it served (a
+    stay keeps the nearest or the second nearest site, :mod:`mobsig.synth.signals`) was
+    counted in the next county, a third of that small county's presence on the day. The
+    planted case is there to test the screen; the border effect (the network's
+    resolution, the same for everyone) is what the daily-presence accuracy measures on
+    the city's own persons."""
+    from scipy.spatial import cKDTree
+
     c = zone.centroid
-    counties = city.units[city.units["level"] == "county"]
-    home = shapely.contains(np.asarray(counties["geometry"]), c)
+    counties = np.asarray(city.units.loc[city.units["level"] == "county", "geometry"])
+    home = shapely.contains(counties, c)
     if not home.any():
         return c
-    county = np.asarray(counties["geometry"])[np.argmax(home)]
+    county = counties[np.argmax(home)]
     x0, y0, x1, y1 = zone.bounds
     gx, gy = np.meshgrid(np.linspace(x0, x1, 61), np.linspace(y0, y1, 61))
     pts = shapely.points(gx.ravel(), gy.ravel())
     ok = (shapely.contains(zone, pts) & shapely.contains(county, pts)
           & (shapely.distance(zone.boundary, pts) >= SPOT_EDGE_M))
+    sites = city.sites[["x", "y"]].to_numpy(float)
+    _, nn = cKDTree(sites).query(np.column_stack([gx.ravel(), gy.ravel()]), k=2)
+    in_county = shapely.contains_xy(county, sites[:, 0], sites[:, 1])
+    ok &= in_county[nn].all(axis=1)
     if not ok.any():
         return c
-    depth = np.where(ok, shapely.distance(county.boundary, pts), -1.0)
-    return pts[int(np.argmax(depth))]
+    return pts[int(np.argmin(np.where(ok, shapely.distance(c, pts), np.inf)))]
 
 
 def plans(sc: SynthConfig, city: City, hazard_points: pd.DataFrame) -> pd.DataFrame:
@@ -107,7 +115,7 @@ def plans(sc: SynthConfig, city: City, hazard_points: pd.DataFrame) -> pd.DataFr
     rng = np.random.default_rng([sc.seed, STREAM, 1])
     zone = city.zones.loc[city.zones["unit_id"] == RESERVE_ZONE, "geometry"]
     if sc.reserve_intruders and len(zone):
-        c = _deep_spot(city, zone.iloc[0])
+        c = _spot(city, zone.iloc[0])
         for d in sorted(set(sc.reserve_intruder_days)):
             if d >= sc.days:
                 continue
