@@ -31,6 +31,13 @@ to their parent within population.max_level_gap (gate commute_levels). Replaces 
 month's partitions of both tables and writes ``<warehouse>/exports/month=YYYY-MM/``
 ``commute.parquet`` / ``.csv`` (unit polygons) and ``commute_od.parquet`` / ``.csv``
 (desire lines between the units' centres).
+Both tables are then audited (mobsig.privacy_audit). Each OD matrix, with its row and
+column totals public, is gated (privacy_audit): complements, or the totals that pin a
+pair with nothing left to hide withheld (the unit's commuters / inbound commuters hidden
+in ``commute``; run fact privacy_totals_withheld). The unit table (identities and
+layers) is audited once, as the rules above left it, and reported, not gated (run facts
+privacy_reported_cells, privacy_reported_under_protected, a warning naming the cells):
+its audited rule does not converge on the test city (open).
 """
 
 from __future__ import annotations
@@ -38,7 +45,7 @@ from __future__ import annotations
 from pyspark.sql import functions as F
 
 from mobsig import columns as C
-from mobsig import commute, expansion, population, privacy
+from mobsig import commute, expansion, population, privacy, privacy_audit
 from mobsig.geo import next_month, unit_polygons
 from mobsig.io.exports import export_month
 from mobsig.runner import JobContext, Output
@@ -82,18 +89,17 @@ def build(ctx: JobContext) -> list[Output]:
     ctx.fact("untimed_commuters", int(facts["n"]) - int(facts["timed"]))
     population.gate_levels(ctx, counts, "commute_levels", "commute",
                            cfg.population.max_level_gap, classes=commute.TOTALS, by=C.MEASURE)
-    od = ctx.keep(commute.publish_od(t.od, pv.k_min, pv.complementary))
-    hidden = od.where(F.col(privacy.HIDE_DEST_TOTAL)).select(
-        C.LEVEL, F.col(privacy.DEST_ID).alias(C.UNIT_ID))
-    out = commute.publish(counts, t.stats, pv.k_min, pv.complementary, pv.suppress_zeros,
-                          hidden)
+    out, od = commute.publish_all(counts, t.stats, t.od, pv.k_min, pv.complementary,
+                                  pv.suppress_zeros, pv.width,
+                                  privacy_audit.gate_for(ctx, "commute"), ctx.keep,
+                                  repair_units=False)  # units reported: open
     if ctx.options.get("export", True):
         for name in ("commute", "commute_od"):
             ctx.after_write(lambda name=name: ctx.note_output(
                 f"exports/{name}.csv", export_month(ctx.catalog, name, key, units)))
     small = {"small_counts": privacy.small_counts(pv.k_min, pv.suppress_zeros)}
     return [Output(out.withColumn(C.MONTH, F.lit(key)), "commute", params=small),
-            Output(od.drop(privacy.HIDE_DEST_TOTAL).withColumn(C.MONTH, F.lit(key)),
+            Output(od.withColumn(C.MONTH, F.lit(key)),
                    "commute_od", params=small)]
 
 

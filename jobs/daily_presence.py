@@ -20,7 +20,10 @@ factor) and every layer of the units table plus the H3 grid
 daily_presence --from A --to B, or mobsig run monthly --month M for every day), so a
 day's classes are the month's own. Every count, hourly ones included, is suppressed
 below privacy.k_min raw cards with complementary suppression (present = the sum of the
-classes). A polygon unit with no cell site valid on the day is not observed: its counts
+classes), then audited with every layer, the grid and the hours at once (each hour at most
+the day; mobsig.privacy_audit): more cells are hidden until no suppressed cell can be
+narrowed below privacy.protection_width, else the run fails (gate privacy_audit). A
+polygon unit with no cell site valid on the day is not observed: its counts
 are null with null_reason 'no_coverage' (a warning and the run facts uncovered_units /
 uncovered_unit_ids name them), never a measured 0; suppressed rows say 'suppressed'.
 Replaces the day's partitions of daily_presence and writes
@@ -33,7 +36,7 @@ from __future__ import annotations
 import datetime as dt
 
 from mobsig import columns as C
-from mobsig import population, presence, privacy
+from mobsig import population, presence, privacy, privacy_audit
 from mobsig.geo import unit_polygons
 from mobsig.io.exports import export_day
 from mobsig.jobargs import month_key
@@ -82,9 +85,10 @@ def build(ctx: JobContext) -> list[Output]:
         cfg.population.grid_h3_resolution))
     table = presence.complete(counts, units, [day])
     pv = cfg.privacy
+    published = presence.publish(table, pv.k_min, pv.complementary, pv.suppress_zeros,
+                                 pv.width, privacy_audit.gate_for(ctx, "daily_presence"))
     out = population.mark_uncovered(
-        presence.publish(table, pv.k_min, pv.complementary, pv.suppress_zeros),
-        population.noted_uncovered(ctx, units, ctx.read("cells"), day))
+        published, population.noted_uncovered(ctx, units, ctx.read("cells"), day))
     if ctx.options.get("export", True):
         ctx.after_write(lambda: ctx.note_output(
             "exports/daily_presence.csv", export_day(ctx.catalog, "daily_presence", day,

@@ -19,6 +19,9 @@ a day or night maximum whose peak hour is hidden is hidden too. Replaces the day
 partitions of exposure_hazards and writes
 <warehouse>/exports/dt=YYYY-MM-DD/exposure_hazards.parquet (GeoParquet, the point) and
 .csv (UTF-8 with BOM). Without any hazard layer in the units table it writes nothing.
+The hourly cells are then audited (mobsig.privacy_audit, exposed = residents + visitors
+per point and hour; gate privacy_audit): further cells are hidden until no suppressed
+cell can be narrowed below privacy.protection_width.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import datetime as dt
 from pyspark.sql import functions as F
 
 from mobsig import columns as C
-from mobsig import hazards, presence, privacy
+from mobsig import hazards, presence, privacy, privacy_audit
 from mobsig.geo import unit_polygons
 from mobsig.io.exports import export_day
 from mobsig.jobargs import month_key
@@ -75,7 +78,8 @@ def build(ctx: JobContext) -> list[Output]:
                                    weights, default, points, day, sc.hazard_hour_min_minutes)
     night = hazards.night_hours(sc.hazard_night_start_hour, sc.hazard_night_end_hour)
     out = ctx.keep(hazards.publish(table, pv.k_min, pv.complementary, pv.suppress_zeros,
-                                   night))
+                                   night, pv.width,
+                                   privacy_audit.gate_for(ctx, "exposure_hazards")))
     peak = out.where((F.col(hazards.STATISTIC) == hazards.HOURLY)
                      & (F.col(C.MEASURE) == hazards.EXPOSED)).agg(
         F.max(C.RAW_COUNT), F.sum(F.col(C.IS_SUPPRESSED).cast("int"))).first()

@@ -25,6 +25,10 @@ each ``<ratio>_null_reason``) = no_coverage (a warning and the run facts uncover
 / uncovered_unit_ids name them), never a measured 0. Replaces the month's partitions of
 ``jobs_housing`` and writes ``<warehouse>/exports/month=YYYY-MM/jobs_housing.parquet``
 (GeoParquet with the unit geometry) and ``jobs_housing.csv`` (UTF-8 with BOM).
+Employed residents and live-and-work are audited too (every layer, live_and_work at
+most employed_residents) and reported in the run facts (privacy_reported_cells,
+privacy_reported_under_protected, a warning naming the cells), neither gated nor changed:
+commute rebuilds their mask for its own totals.
 """
 
 from __future__ import annotations

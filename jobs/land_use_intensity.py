@@ -20,6 +20,9 @@ suppressed). Without any of the layers in the units table the job writes nothing
 Replaces the month's partitions of ``land_use_intensity`` and writes
 ``<warehouse>/exports/month=YYYY-MM/land_use_intensity.parquet`` (GeoParquet with the
 polygon) and ``land_use_intensity.csv`` (UTF-8 with BOM).
+The release is then audited over every layer at once (mobsig.privacy_audit; gate
+privacy_audit): further cells are hidden until no suppressed cell can be narrowed below
+privacy.protection_width.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from __future__ import annotations
 from pyspark.sql import functions as F
 
 from mobsig import columns as C
-from mobsig import expansion, land_use, privacy
+from mobsig import expansion, land_use, privacy, privacy_audit
 from mobsig.geo import next_month, unit_polygons
 from mobsig.io.exports import export_month
 from mobsig.runner import JobContext, Output
@@ -64,7 +67,8 @@ def build(ctx: JobContext) -> list[Output]:
     stays = ctx.read("stays", dt=ctx.part.month_days + [next_month(ctx.month)])
     counts = land_use.counts_table(places, stays, factors, age, zones, ctx.month,
                                    lu.day_start_hour, lu.day_end_hour, lu.visit_min_min * 60)
-    out = land_use.publish(counts, pv.k_min, pv.complementary, pv.suppress_zeros)
+    out = land_use.publish(counts, pv.k_min, pv.complementary, pv.suppress_zeros,
+                           pv.width, privacy_audit.gate_for(ctx, "land_use_intensity"))
     if ctx.options.get("export", True):
         polygons = unit_polygons(units)
         ctx.after_write(lambda: ctx.note_output("exports/land_use_intensity.csv", export_month(

@@ -26,6 +26,12 @@ from a hidden count is null with its reason. Replaces the month's partitions of 
 ``metro_area`` and writes ``<warehouse>/exports/month=YYYY-MM/linkage.parquet`` (GeoParquet,
 a line from origin to destination centroid), ``linkage.csv``, ``metro_area.parquet``
 (unit polygons) and ``metro_area.csv`` (UTF-8 with BOM).
+Each OD matrix is then audited with its row and column totals public
+(mobsig.privacy_audit.with_od_audit) and the audit gates the run (privacy_audit): a
+hidden pair narrower than privacy.protection_width gets complements, or, where its row
+or column is hidden already under a total too small for it (nothing left to hide), that
+total is withheld (``<measure>_origin_total_withheld`` / ``_dest_total_withheld`` on the
+pair's rows; run fact privacy_totals_withheld).
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from __future__ import annotations
 from pyspark.sql import functions as F
 
 from mobsig import columns as C
-from mobsig import expansion, linkage, population, privacy
+from mobsig import expansion, linkage, population, privacy, privacy_audit
 from mobsig.geo import unit_polygons
 from mobsig.io.exports import export_month
 from mobsig.runner import JobContext, Output
@@ -86,7 +92,8 @@ def build(ctx: JobContext) -> list[Output]:
     keep = F.col(C.LEVEL).isin(*levels) | (F.col(C.LEVEL) == C.GRID_LEVEL)
     long = linkage.od_long(trips.where(keep), pairs.where(keep),
                            metro.where(F.col(C.IS_MEMBER)).select(C.LEVEL, C.UNIT_ID))
-    sup = linkage.suppress_pairs(long, pv.k_min, pv.complementary, pv.suppress_zeros)
+    sup = linkage.suppress_pairs(long, pv.k_min, pv.complementary, pv.suppress_zeros, pv.width,
+                                 privacy_audit.gate_for(ctx, "linkage"))
     out = linkage.publish(sup, jh, units, ctx.keep(linkage.days_with_moves(moves)))
     if ctx.options.get("export", True):
         for table in ("linkage", "metro_area"):

@@ -18,6 +18,9 @@ when its counts are withheld; the export manifest says so). Without a farmland l
 the units table the job writes nothing. Replaces the month's partitions of
 ``screen_farmland`` and writes ``<warehouse>/exports/month=YYYY-MM/screen_farmland.parquet``
 (GeoParquet with the polygon) and ``screen_farmland.csv`` (UTF-8 with BOM).
+The release is then audited over every layer at once (mobsig.privacy_audit; gate
+privacy_audit): further cells are hidden until no suppressed cell can be narrowed below
+privacy.protection_width.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from __future__ import annotations
 from pyspark.sql import functions as F
 
 from mobsig import columns as C
-from mobsig import expansion, farmland, privacy
+from mobsig import expansion, farmland, privacy, privacy_audit
 from mobsig.geo import unit_polygons
 from mobsig.io.exports import export_month
 from mobsig.population import user_weights
@@ -64,7 +67,8 @@ def build(ctx: JobContext) -> list[Output]:
                                    user_weights(places, factors, age), zones)
     out = ctx.keep(farmland.publish(counts, history, key, pv.k_min, pv.complementary,
                                     pv.suppress_zeros, sc.farmland_min_persons,
-                                    sc.farmland_min_months))
+                                    sc.farmland_min_months, pv.width,
+                                    privacy_audit.gate_for(ctx, "screen_farmland")))
     ctx.fact("suspects", out.where(F.col(farmland.IS_SUSPECT)).count())
     if ctx.options.get("export", True):
         ctx.after_write(lambda: ctx.note_output("exports/screen_farmland.csv", export_month(

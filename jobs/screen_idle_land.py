@@ -22,6 +22,9 @@ without a count (the export manifest says so). Without a parcel layer in the uni
 the job writes nothing. Replaces the month's partitions of ``screen_idle_land`` and writes
 ``<warehouse>/exports/month=YYYY-MM/screen_idle_land.parquet`` (GeoParquet with the
 polygon) and ``screen_idle_land.csv`` (UTF-8 with BOM).
+The release is then audited over every layer at once (mobsig.privacy_audit; gate
+privacy_audit): further cells are hidden until no suppressed cell can be narrowed below
+privacy.protection_width.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from __future__ import annotations
 from pyspark.sql import functions as F
 
 from mobsig import columns as C
-from mobsig import expansion, idle_land, population, privacy
+from mobsig import expansion, idle_land, population, privacy, privacy_audit
 from mobsig.geo import next_month, unit_polygons
 from mobsig.io.exports import export_month
 from mobsig.population import user_weights
@@ -74,7 +77,8 @@ def build(ctx: JobContext) -> list[Output]:
                                     user_weights(places, factors, age), zones)
     out = ctx.keep(idle_land.publish(counts, history, uncovered, key, pv.k_min,
                                      pv.complementary, pv.suppress_zeros,
-                                     sc.idle_max_persons, sc.idle_min_months))
+                                     sc.idle_max_persons, sc.idle_min_months, pv.width,
+                                     privacy_audit.gate_for(ctx, "screen_idle_land")))
     ctx.fact("due", out.where(F.col(idle_land.IS_DUE)).count())
     ctx.fact("near_zero", out.where(F.col(idle_land.IS_NEAR_ZERO)).count())
     ctx.fact("suspects", out.where(F.col(idle_land.IS_SUSPECT)).count())

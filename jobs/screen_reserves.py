@@ -24,6 +24,9 @@ k_min; the alert and its kind are published without a count. Without a reserve l
 the units table the job writes nothing. Replaces the day's partitions of
 ``screen_reserves`` and writes ``<warehouse>/exports/dt=YYYY-MM-DD/screen_reserves.parquet``
 (GeoParquet with the polygon) and ``screen_reserves.csv`` (UTF-8 with BOM).
+The release is then audited over every layer at once (mobsig.privacy_audit; gate
+privacy_audit): further cells are hidden until no suppressed cell can be narrowed below
+privacy.protection_width.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ import datetime as dt
 from pyspark.sql import functions as F
 
 from mobsig import columns as C
-from mobsig import expansion, presence, privacy, reserves
+from mobsig import expansion, presence, privacy, privacy_audit, reserves
 from mobsig.geo import unit_polygons
 from mobsig.io.exports import export_day
 from mobsig.io.holidays import calendar_of
@@ -61,8 +64,7 @@ def build(ctx: JobContext) -> list[Output]:
         ctx.log.warning("no reserve layer %s in the units table", list(sc.reserve_layers))
         return []
     zones = ctx.keep(units.where(F.col(C.LEVEL).isin(layers)))
-    trailing = reserves.window(day, sc.reserve_baseline_weeks)
-    days = [*trailing, day]
+    days = [*(trailing := reserves.window(day, sc.reserve_baseline_weeks)), day]
     both = [*days, day + dt.timedelta(days=1)]
     months = sorted({d.strftime("%Y-%m") for d in days})
     stored = {r[C.DT] for r in ctx.read("stays", dt=both).select(C.DT).distinct().collect()}
@@ -89,7 +91,8 @@ def build(ctx: JobContext) -> list[Output]:
         sc.reserve_visit_min_min * 60, ctx.keep)
     out = ctx.keep(reserves.publish(long, base, day_type, pv.k_min, pv.complementary,
                                     pv.suppress_zeros, sc.reserve_alert_factor,
-                                    sc.reserve_alert_min_count, sc.reserve_min_baseline_days))
+                                    sc.reserve_alert_min_count, sc.reserve_min_baseline_days,
+                                    pv.width, privacy_audit.gate_for(ctx, "screen_reserves")))
     ctx.fact("alerts", out.where(F.col(reserves.IS_ALERT)).count())
     if ctx.options.get("export", True):
         ctx.after_write(lambda: ctx.note_output("exports/screen_reserves.csv", export_day(

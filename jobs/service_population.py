@@ -19,7 +19,11 @@ else once the units table is read. Without any zone layer the job writes nothing
 Before anything is written, totals must agree (gate service_population_totals: total =
 residents + workers + visitors, each catchment level adds up to the zone's visitors, no
 day above the month). Every count is suppressed below privacy.k_min with complementary
-suppression (also across the catchment's levels and against the zone's visitor count).
+suppression (also across the catchment's levels and against the zone's visitor count),
+then the three tables are audited together (mobsig.privacy_audit: role identities, each
+day at most the month, the catchment against the zone's visitors): more cells are hidden
+until no suppressed cell can be narrowed below privacy.protection_width, else the run
+fails (gate privacy_audit).
 Replaces the month's partitions of the zone layers in ``service_population`` (per zone),
 ``service_population_daily`` (per zone and day) and ``service_catchment`` (per zone and
 home unit), and writes their GeoParquet and CSV exports under
@@ -29,7 +33,7 @@ home unit), and writes their GeoParquet and CSV exports under
 from __future__ import annotations
 
 from mobsig import columns as C
-from mobsig import expansion, privacy
+from mobsig import expansion, privacy, privacy_audit
 from mobsig import service_population as sp
 from mobsig.geo import next_month, unit_polygons
 from mobsig.io.exports import export_month
@@ -80,7 +84,7 @@ def build(ctx: JobContext) -> list[Output]:
                                                    c.catchment, c.radius, c.days)))
     ctx.check("service_population_totals", sp.totals_gaps(c), table="service_population")
     pub = sp.publish(c, pv.k_min, pv.complementary, pv.suppress_zeros, s.catchment_quantile,
-                     key)
+                     key, pv.width, privacy_audit.gate_for(ctx, "service_population"))
     for t in EXPORTS if ctx.options.get("export", True) else ():
         ctx.after_write(lambda t=t: ctx.note_output(
             f"exports/{t}.csv", export_month(ctx.catalog, t, key, units)))

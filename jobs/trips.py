@@ -18,6 +18,11 @@ period taken as public (privacy.with_od_bridge_suppression). Replaces the month'
 ``trips_by_period`` and writes ``<warehouse>/exports/month=YYYY-MM/trips_by_period.parquet``
 (GeoParquet, a line from origin to destination centroid) and ``trips_by_period.csv``
 (UTF-8 with BOM).
+Each period's matrix is then audited with its row and column totals public
+(mobsig.privacy_audit.with_od_audit) and the audit gates the run (privacy_audit): a
+hidden pair narrower than privacy.protection_width gets complements (in every period),
+or, where nothing is left to hide, the period total that pins it is withheld
+(``origin_total_withheld`` / ``dest_total_withheld``; run fact privacy_totals_withheld).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from __future__ import annotations
 from pyspark.sql import functions as F
 
 from mobsig import columns as C
-from mobsig import expansion, linkage, population, privacy, trips
+from mobsig import expansion, linkage, population, privacy, privacy_audit, trips
 from mobsig.geo import unit_polygons
 from mobsig.io.exports import export_month
 from mobsig.periods import parse_periods
@@ -67,7 +72,8 @@ def build(ctx: JobContext) -> list[Output]:
     counts = linkage.trip_counts(od, weights, [C.CITY_ID, C.ORIGIN_ID, C.DEST_ID, C.PERIOD])
     long = trips.long_form(counts, tr.level, periods, ctx.read("linkage", month=key))
     out = trips.publish(long, pv.k_min, pv.complementary, pv.suppress_zeros, periods,
-                        units, ctx.keep(linkage.days_with_moves(moves)))
+                        units, ctx.keep(linkage.days_with_moves(moves)), pv.width,
+                        privacy_audit.gate_for(ctx, "trips_by_period"))
     if ctx.options.get("export", True):
         ctx.after_write(lambda: ctx.note_output(
             "exports/trips_by_period.csv",

@@ -66,15 +66,16 @@ def pinned_cells(full: dict, hidden: set, groups: list[tuple[set, float]],
     return out
 
 
-def od_groups(full: dict, hidden: set, free_cols: set, diagonal_public: set
-              ) -> list[tuple[set, float]]:
-    """Row totals, column totals (but the ``free_cols``) and the published same-unit
-    pairs (jobs_housing's live_and_work) of one OD level, all known to the reader; the
-    rows and columns hold the pairs with people and the hidden zero pairs."""
+def od_groups(full: dict, hidden: set, free_cols: set, diagonal_public: set,
+              free_rows: set = frozenset()) -> list[tuple[set, float]]:
+    """Row totals (but the ``free_rows``), column totals (but the ``free_cols``) and the
+    published same-unit pairs (jobs_housing's live_and_work) of one OD level, all known
+    to the reader; the rows and columns hold the pairs with people and the hidden zero
+    pairs."""
     cells = set(full) | set(hidden)
     rows, cols = {c[0] for c in cells}, {c[1] for c in cells}
     groups = [({c for c in cells if c[0] == r}, sum(v for c, v in full.items() if c[0] == r))
-              for r in rows]
+              for r in rows if r not in free_rows]
     groups += [({c for c in cells if c[1] == d}, sum(v for c, v in full.items() if c[1] == d))
                for d in cols if d not in free_cols]
     groups += [({c}, full.get(c, 0)) for c in diagonal_public]
@@ -84,11 +85,10 @@ def od_groups(full: dict, hidden: set, free_cols: set, diagonal_public: set
 def test_od_suppression_leaves_no_small_pair_solvable():
     """Random OD matrices (3-8 units, two parents, a quarter of the cells small): every
     published count is >= k, and no primary cell is pinned down by the row and column
-    totals and the published same-unit pairs, except a cell that those public numbers
-    determine even when every other pair is hidden (jobs_housing's employed residents
-    minus live-and-work of a unit with one outside destination)."""
+    totals it does not withhold and the published same-unit pairs, except a cell that
+    those public numbers determine even when every other pair is hidden."""
     rng = np.random.default_rng(7)
-    inherent = checked = 0
+    inherent = checked = withheld = 0
     for _ in range(40):
         n = int(rng.integers(3, 9))
         full = {}
@@ -111,16 +111,26 @@ def test_od_suppression_leaves_no_small_pair_solvable():
         primary = {c for c, v in full.items() if v < K}
         assert primary <= hidden
         free = set(out.loc[out["hide_dest_total"], "dest_id"])
+        free_rows = set(out.loc[out["hide_origin_total"], "origin_id"])
+        withheld += len(free_rows)
         diag = {(a, a) for a, _ in full if (a, a) not in primary}
-        bad = pinned_cells(full, hidden, od_groups(full, hidden, free, diag), primary)
-        if bad:  # pinned even with every pair hidden but the public ones: other tables
+        # no row or column with a published total keeps a lone hidden non-zero cell
+        for side, free_side in ((0, free_rows), (1, free)):
+            for line in {c[side] for c in hidden} - free_side:
+                lone = [c for c in hidden if c[side] == line]
+                assert len(lone) > 1 or full.get(lone[0], 0) == 0, lone
+        groups = od_groups(full, hidden, free, diag, free_rows)
+        bad = pinned_cells(full, hidden, groups, primary)
+        if bad:  # pinned even with every pair hidden but the public ones
             units = sorted({u for c in full for u in c})
             every = {(a, b) for a in units for b in units if (a, b) not in diag}
-            still = pinned_cells(full, every, od_groups(full, every, free, diag), set(bad))
+            still = pinned_cells(full, every, od_groups(full, every, free, diag, free_rows),
+                                 set(bad))
             assert set(bad) <= set(still), bad
             inherent += len(bad)
         checked += len(primary)
-    assert checked > 100 and inherent <= 0.05 * checked
+    assert checked > 100 and inherent <= 0.05 * checked, (inherent, checked)
+    assert withheld > 0  # some rows had nothing left beside the public same-unit pair
 
 
 def test_od_rectangle_stays_in_the_parent_and_may_hide_a_zero_pair():
@@ -158,13 +168,59 @@ def test_od_rectangle_stays_in_the_parent_and_may_hide_a_zero_pair():
 
 def test_tiny_od_without_any_cycle_withholds_the_destination_total():
     """Two origins, two destinations, one of them the origin's own unit: no rectangle
-    avoids the public same-unit pair, so the small pair's column total goes too."""
+    avoids the public same-unit pair, so the small pair's column total goes too; and its
+    row holds nothing else to hide (x>x is public), so its row total goes as well."""
     pdf = pd.DataFrame({"level": "county", "origin_id": ["x", "x", "y"],
                         "dest_id": ["x", "y", "y"], "raw_count": [30, 4, 40],
                         "expanded_count": [30.0, 4.0, 40.0]})
     out = privacy.od_suppress_pandas(pdf, K).set_index(["origin_id", "dest_id"])
     assert out.loc[("x", "y"), "is_suppressed"]
     assert set(out.index[out["hide_dest_total"]].get_level_values(1)) >= {"y"}
+    assert set(out.index[out["hide_origin_total"]].get_level_values(0)) == {"x"}
+
+
+def test_lone_hidden_pair_beside_the_public_diagonal_is_not_recoverable():
+    """The city's pair 990200>990100 (issue 17): its row holds the public same-unit pair
+    (jobs_housing's live_and_work, 19) and the row total is public (26), so hiding the
+    pair alone gives it as 26 - 19 = 7. The rule either hides a second cell of the row or
+    withholds the row total; in both cases the reader's interval over the published
+    numbers spans more than one value."""
+    from scipy.optimize import linprog
+
+    two = {("A", "A"): 19, ("A", "B"): 7, ("B", "A"): 40, ("B", "B"): 60}
+    three = {**two, ("C", "A"): 25, ("C", "B"): 30, ("C", "C"): 50, ("B", "C"): 20}
+    for full in (two, three):
+        units = sorted({u for c in full for u in c})
+        diag = {(u, u) for u in units}
+        pdf = pd.DataFrame([("county", o, d, n, float(n)) for (o, d), n in full.items()],
+                           columns=["level", "origin_id", "dest_id", "raw_count",
+                                    "expanded_count"])
+        out = privacy.od_suppress_pandas(pdf, K)
+        hidden = set(zip(out.loc[out["is_suppressed"], "origin_id"],
+                         out.loc[out["is_suppressed"], "dest_id"], strict=True))
+        free_rows = set(out.loc[out["hide_origin_total"], "origin_id"])
+        free = set(out.loc[out["hide_dest_total"], "dest_id"])
+        assert ("A", "B") in hidden and not hidden & diag
+        assert len([c for c in hidden if c[0] == "A"]) > 1 or "A" in free_rows
+        if full is two:  # nothing else in row A to hide: its total is withheld
+            assert free_rows == {"A"}
+        # the reader's least and greatest A>B, every hidden non-zero cell >= 1
+        unknown = sorted(hidden)
+        groups = od_groups(full, hidden, free, diag, free_rows)
+        a_eq = np.array([[1.0 if c in cells else 0.0 for c in unknown]
+                         for cells, _ in groups])
+        b_eq = np.array([t - sum(full.get(c, 0) for c in cells if c not in hidden)
+                         for cells, t in groups])
+        keep = a_eq.any(axis=1)
+        goal = np.array([1.0 if c == ("A", "B") else 0.0 for c in unknown])
+        lb = [(1 if full.get(c, 0) > 0 else 0, None) for c in unknown]
+        lo = linprog(goal, A_eq=a_eq[keep], b_eq=b_eq[keep], bounds=lb)
+        hi = linprog(-goal, A_eq=a_eq[keep], b_eq=b_eq[keep], bounds=lb)
+        assert hi.status == 3 or (-hi.fun) - lo.fun >= 1, (full, lo.fun, hi.fun)
+        # the rule before the fix (the pair alone hidden in its row, row total public)
+        alone = {c for c in hidden if c[0] != "A" or c == ("A", "B")}
+        assert pinned_cells(full, alone, od_groups(full, alone, free, diag),
+                            {("A", "B")}) == [("A", "B")]
 
 
 def test_fixed_cells_keep_their_state_and_are_never_complements():
@@ -562,10 +618,11 @@ def test_city_commuting_matches_truth(city_commute):
 
 def test_city_totals_match_jobs_housing_and_population(spark, city_commute):
     """Commuters = jobs_housing's employed residents in every unit, before and after
-    suppression (same counts, same mask); the parts add up to their totals; every OD
-    row adds up to at most its origin's commuters (all of them where the level covers
-    the work places), every column to its inbound commuters; inbound commuters never
-    exceed population_by_unit's employed; commuters add up from townships to counties."""
+    suppression (same counts; commute hides at least jobs_housing's cells); the parts add
+    up to their totals; every OD row adds up to at most its origin's commuters (all of
+    them where the level covers the work places), every column to its inbound
+    commuters; inbound commuters never exceed population_by_unit's employed; commuters
+    add up from townships to counties."""
     from mobsig.tools.evaluate import unsuppressed_jobs_housing
 
     c = city_commute
@@ -597,7 +654,9 @@ def test_city_totals_match_jobs_housing_and_population(spark, city_commute):
     jpub = Catalog(spark, cfg.warehouse).read("jobs_housing", month="2026-06").toPandas()
     same = jpub.merge(c["published"], on=key)
     assert len(same) == len(c["published"])
-    assert (same["is_employed_residents_suppressed"] == same["is_commuters_suppressed"]).all()
+    # commute hides at least jobs_housing's cells; more where the OD rule or its audit
+    # withholds an origin's row total (jobs_housing still publishes it: open, README)
+    assert (same["is_employed_residents_suppressed"] <= same["is_commuters_suppressed"]).all()
     pop = Catalog(spark, cfg.warehouse).read("population_by_unit", month="2026-06").toPandas()
     emp = pop[(pop["pop_class"] == "employed") & ~pop["is_suppressed"]
               & pop["null_reason"].isna()].merge(c["published"], on=key)

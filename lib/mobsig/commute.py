@@ -466,13 +466,16 @@ def suppress_counts(counts: DataFrame, k_min: int, complementary: bool,
     ``inbound_commuters``) under the rule of population_by_unit and jobs_housing (primary
     below ``k_min``, complementary within sibling groups), so ``commuters`` is hidden
     exactly where jobs_housing hides ``employed_residents``; ``hidden_totals``
-    (``level``, ``unit_id``): inbound totals the OD suppression needs withheld
-    (``privacy.HIDE_DEST_TOTAL``), hidden first. Then every part with the totals fixed:
+    (``level``, ``unit_id``, optional ``measure``, default ``inbound_commuters``): totals
+    the OD suppression needs withheld (``privacy.HIDE_DEST_TOTAL``: inbound commuters,
+    ``privacy.HIDE_ORIGIN_TOTAL``: commuters), hidden first. Then every part with the totals fixed:
     primary, sibling groups and the identities of :data:`IDENTITIES` (so neither a part
     nor a total is recovered by subtraction)."""
     if hidden_totals is not None:
-        flag = hidden_totals.select(C.LEVEL, C.UNIT_ID).distinct().withColumns(
-            {C.MEASURE: F.lit(INBOUND), "_force": F.lit(True)})
+        if C.MEASURE not in hidden_totals.columns:
+            hidden_totals = hidden_totals.withColumn(C.MEASURE, F.lit(INBOUND))
+        flag = hidden_totals.select(C.LEVEL, C.UNIT_ID, C.MEASURE).distinct().withColumn(
+            "_force", F.lit(True))
         counts = counts.join(flag, [C.LEVEL, C.UNIT_ID, C.MEASURE], how="left")
     else:
         counts = counts.withColumn("_force", F.lit(False))
@@ -528,6 +531,94 @@ def publish(counts: DataFrame, stats: DataFrame, k_min: int, complementary: bool
     return with_stats(spread(long), stats)
 
 
+def publish_all(counts: DataFrame, stats: DataFrame, od: DataFrame, k_min: int,
+                complementary: bool, suppress_zeros: bool, width: float | None = None,
+                on_audit=None, keep: Callable[[DataFrame], DataFrame] = lambda d: d,
+                repair: bool = True, repair_units: bool = True
+                ) -> tuple[DataFrame, DataFrame]:
+    """The published ``commute`` and ``commute_od`` rows (without
+    ``privacy.HIDE_DEST_TOTAL`` / ``HIDE_ORIGIN_TOTAL``): :func:`publish_od`, then
+    :func:`publish` with the inbound and commuters totals the OD rule withholds (null,
+    ``is_<measure>_suppressed``). With a protection ``width``, the interval audit
+    of both (:mod:`mobsig.privacy_audit`): each level's OD matrix with its row totals and
+    the column totals it does not withhold public (:func:`~mobsig.privacy_audit.
+    with_od_audit`), and the unit table with its identities (:data:`IDENTITIES`) and
+    every layer at once, the totals (``commuters``, ``inbound_commuters``, decided with
+    jobs_housing's employed residents) never a complement; further cells are hidden until
+    none is narrower than ``width``; ``on_audit`` is called with the audit of both;
+    ``keep``: persists the OD rows (used twice). The OD audit withholds the row / column
+    totals that pin a pair with nothing left to hide (:func:`~mobsig.privacy_audit.
+    od_audited_mask`): they are hidden in the unit table (``commuters`` /
+    ``inbound_commuters``), as the OD rule's own ``hide_origin_total`` /
+    ``hide_dest_total``. The unit table's audited rule
+    (:func:`~mobsig.privacy_audit.withholding_mask`: complements, and the frozen totals
+    that pin a cell with nothing left to hide withheld). ``repair_units`` false (what the
+    job runs): commute_od is repaired and gated, the unit table audited once and
+    *reported* (``Audit.reported``: run facts and a warning, not gated): on the test city
+    its rule does not converge (published zeros on every layer pin the parts; see the
+    README's Privacy audit). ``repair`` false: both audited once and reported."""
+    from mobsig import privacy_audit as pa
+
+    parts: dict = {}
+    first = publish_od(od, k_min, complementary)
+    pair = [C.LEVEL, privacy.ORIGIN_ID, privacy.DEST_ID]
+    true = od.select(*pair, F.col(C.RAW_COUNT).alias("_true"))  # the zero pairs added: 0
+    sup = first.join(true, pair, how="left").select(
+        *first.columns, F.coalesce("_true", F.lit(0)).alias("_true"))
+    if width is not None and not repair:
+        parts["commute_od"] = pa.od_rule_audit(
+            sup, "_true", width, suppress_zeros, (privacy.ORIGIN_ID,), (privacy.DEST_ID,),
+            k_min=k_min, withheld=privacy.HIDE_DEST_TOTAL,
+            withheld_rows=privacy.HIDE_ORIGIN_TOTAL)
+        sup = sup.withColumns({pa.ROW_WITHHELD: F.lit(False), pa.COL_WITHHELD: F.lit(False)})
+    elif width is not None:
+        sup = pa.with_od_audit(sup, "_true", k_min, width, complementary, suppress_zeros,
+                               (privacy.ORIGIN_ID,), (privacy.DEST_ID,),
+                               on_audit=lambda a: parts.__setitem__("commute_od", a),
+                               withheld=privacy.HIDE_DEST_TOTAL,
+                               withheld_rows=privacy.HIDE_ORIGIN_TOTAL)
+        sup = sup.withColumn("_true", F.lit(0))  # (dropped below)
+    else:
+        sup = sup.withColumns({pa.ROW_WITHHELD: F.lit(False), pa.COL_WITHHELD: F.lit(False)})
+    sup = keep(sup)
+    col_out = F.col(privacy.HIDE_DEST_TOTAL) | F.col(pa.COL_WITHHELD)
+    row_out = F.col(privacy.HIDE_ORIGIN_TOTAL) | F.col(pa.ROW_WITHHELD)
+    hidden = sup.where(col_out).select(
+        C.LEVEL, F.col(privacy.DEST_ID).alias(C.UNIT_ID), F.lit(INBOUND).alias(C.MEASURE)
+    ).unionByName(sup.where(row_out).select(
+        C.LEVEL, F.col(privacy.ORIGIN_ID).alias(C.UNIT_ID),
+        F.lit(COMMUTERS).alias(C.MEASURE)))
+    long = suppress_counts(counts.withColumn("_true", F.col(C.RAW_COUNT)), k_min,
+                           complementary, suppress_zeros, hidden)
+    if width is not None:
+        pdf = long.select(C.LEVEL, C.UNIT_ID, C.PARENT_ID, C.MEASURE, "_true",
+                          C.IS_SUPPRESSED).toPandas().rename(columns={"_true": C.RAW_COUNT})
+    if width is not None and not (repair and repair_units):
+        unit = pa.audit(pdf, pdf[C.IS_SUPPRESSED].to_numpy(bool), width,
+                        suppress_zeros=suppress_zeros, identities=IDENTITIES,
+                        additive=None, by=C.MEASURE)
+        if repair:  # the OD part gated, the unit table reported
+            out_audit = pa.combine(parts, width)
+            out_audit.reported = unit
+        else:
+            parts["commute"] = unit
+            out_audit = pa.reported_only(pa.combine(parts, width))
+        if on_audit is not None:
+            on_audit(out_audit)
+    elif width is not None:
+        mask, parts["commute"] = pa.withholding_mask(
+            pdf, k_min, width, complementary, suppress_zeros, IDENTITIES, None, C.MEASURE,
+            forced=pdf[C.IS_SUPPRESSED].to_numpy(bool),
+            frozen=pdf[C.MEASURE].isin(TOTALS).to_numpy())
+        more = pdf[mask & ~pdf[C.IS_SUPPRESSED].to_numpy(bool)]
+        long = pa.hide_more(long, more, (C.LEVEL, C.UNIT_ID, C.MEASURE))
+        if on_audit is not None:
+            on_audit(pa.combine(parts, width))
+    out = with_stats(spread(long.drop("_true")), stats)
+    return out, sup.drop(privacy.HIDE_DEST_TOTAL, privacy.HIDE_ORIGIN_TOTAL, pa.ROW_WITHHELD,
+                         pa.COL_WITHHELD, "_true")
+
+
 def unsuppressed(t: MonthTables) -> DataFrame:
     """The month's ``commute`` rows before suppression (counts, shares and statistics
     of every unit; for ``mobsig evaluate`` and the tests)."""
@@ -535,7 +626,8 @@ def unsuppressed(t: MonthTables) -> DataFrame:
 
 
 def publish_od(od: DataFrame, k_min: int, complementary: bool) -> DataFrame:
-    """The published ``commute_od`` rows (with ``privacy.HIDE_DEST_TOTAL``, which the job
-    drops after passing it to :func:`publish`): ``privacy.with_od_suppression`` per level,
+    """The published ``commute_od`` rows (with ``privacy.HIDE_DEST_TOTAL`` and
+    ``HIDE_ORIGIN_TOTAL``, which :func:`publish_all` drops after passing them to
+    :func:`publish`): ``privacy.with_od_suppression`` per level,
     same-unit pairs public (jobs_housing publishes them as live_and_work)."""
     return privacy.with_od_suppression(od, k_min, complementary, public_diagonal=True)

@@ -158,15 +158,20 @@ def spread(long: DataFrame) -> DataFrame:
 
 def publish(counts: DataFrame, history: DataFrame | None, month_key: str, k_min: int,
             complementary: bool, suppress_zeros: bool, min_persons: int,
-            min_months: int) -> DataFrame:
+            min_months: int, width: float | None = None,
+            on_audit=None) -> DataFrame:
     """The published rows of a month from :func:`month_counts`: residents and workers
     suppressed (``privacy.with_suppression`` per measure), the occupation flags and months
     from the unsuppressed occupants (:func:`with_history`); the occupants count itself is
-    dropped."""
+    dropped. With a protection ``width``, the interval audit of the release decides
+    further complements (:func:`mobsig.privacy_audit.suppress_release`; ``on_audit`` is called
+    with the audit)."""
+    from mobsig import privacy_audit
+
     raw = counts.withColumn("_raw", F.col(C.RAW_COUNT))
     shown = raw.where(F.col(C.MEASURE) != OCCUPANTS)
-    long = privacy.with_suppression(shown, k_min, complementary, suppress_zeros,
-                                    identities=(), by=C.MEASURE).unionByName(
+    long = privacy_audit.suppress_release(shown, k_min, width, complementary,
+                                          suppress_zeros, on_audit).unionByName(
         raw.where(F.col(C.MEASURE) == OCCUPANTS).withColumn(C.IS_SUPPRESSED, F.lit(True)))
     wide = with_history(spread(long), history, month_key, min_persons, min_months)
     return wide.drop(raw_col(OCCUPANTS))

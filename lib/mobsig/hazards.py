@@ -284,25 +284,42 @@ OUTPUT_SCHEMA = T.StructType([
 
 
 def suppress_hours(pdf: pd.DataFrame, k_min: int, complementary: bool,
-                   suppress_zeros: bool) -> np.ndarray:
+                   suppress_zeros: bool, width: float | None = None,
+                   audits: list | None = None) -> np.ndarray:
     """The mask of hourly cells (``level``, ``unit_id``, ``measure``, ``hour``,
     ``raw_count``) to hide: below ``k_min`` (a zero only with ``suppress_zeros``) and,
     with ``complementary``, within each point and hour never exactly one of exposed,
     residents and visitors (exposed = residents + visitors; ``privacy.suppression_mask``
     with the point-hour as the unit). No other identity ties the cells: a card counts in
     several hours and several overlapping buffers, so no total over hours or points is a
-    sum of published cells."""
+    sum of published cells. With a protection ``width``, the interval audit of that
+    identity (:mod:`mobsig.privacy_audit`: exposed 15 published over residents 7 and
+    visitors 8 leaves each in [1, 14]) hides more cells until every suppressed cell is at
+    least ``width`` wide; the audit is appended to ``audits``. A published maximum
+    bounds the hidden hours' expanded counts, not their raw ones (their factors differ),
+    so it is not a relation of the audit."""
     cell = pdf[C.UNIT_ID].astype(str) + "@" + pdf[C.HOUR].astype(int).astype(str)
     frame = pd.DataFrame({C.LEVEL: pdf[C.LEVEL].to_numpy(), C.PARENT_ID: cell.to_numpy(),
                           C.UNIT_ID: cell.to_numpy(), C.MEASURE: pdf[C.MEASURE].to_numpy(),
                           C.RAW_COUNT: pdf[C.RAW_COUNT].to_numpy()})
-    return privacy.suppression_mask(frame, k_min, complementary, suppress_zeros,
-                                    identities=((EXPOSED, (RESIDENTS, VISITORS)),),
-                                    by=C.MEASURE)
+    ident = ((EXPOSED, (RESIDENTS, VISITORS)),)
+    mask = privacy.suppression_mask(frame, k_min, complementary, suppress_zeros,
+                                    identities=ident, by=C.MEASURE)
+    if width is None:
+        return mask
+    from mobsig import privacy_audit
+
+    mask, audit = privacy_audit.audited_suppression_mask(
+        frame.assign(**{C.PARENT_ID: None}), k_min, width, complementary, suppress_zeros,
+        ident, (), C.MEASURE, forced=mask, regroup=False)
+    if audits is not None:
+        audits.append(audit)
+    return mask
 
 
 def profile_pandas(pdf: pd.DataFrame, k_min: int, complementary: bool,
-                   suppress_zeros: bool, night: Sequence[int]) -> pd.DataFrame:
+                   suppress_zeros: bool, night: Sequence[int], width: float | None = None,
+                   audits: list | None = None) -> pd.DataFrame:
     """The published rows of one layer's :func:`complete` rows (module doc, step 4):
     :data:`OUTPUT_COLUMNS`, the hourly rows (``statistic`` hour) then per point and group
     the ``day_max`` and ``night_max`` rows."""
@@ -310,7 +327,7 @@ def profile_pandas(pdf: pd.DataFrame, k_min: int, complementary: bool,
         return pd.DataFrame({c: pd.Series(dtype=object) for c in OUTPUT_COLUMNS})
     h = pdf.sort_values([C.UNIT_ID, C.MEASURE, C.HOUR]).reset_index(drop=True)
     h[C.HOUR] = h[C.HOUR].astype(int)
-    hidden = suppress_hours(h, k_min, complementary, suppress_zeros)
+    hidden = suppress_hours(h, k_min, complementary, suppress_zeros, width, audits)
     h[C.IS_SUPPRESSED] = hidden
     h[STATISTIC] = HOURLY
     h[PEAK_HOUR] = pd.array([pd.NA] * len(h), dtype="Int64")
@@ -351,9 +368,28 @@ def profile_pandas(pdf: pd.DataFrame, k_min: int, complementary: bool,
 
 
 def publish(table: DataFrame, k_min: int, complementary: bool, suppress_zeros: bool,
-            night: Sequence[int]) -> DataFrame:
-    """:func:`profile_pandas` per layer of :func:`complete`'s rows (``applyInPandas``)."""
+            night: Sequence[int], width: float | None = None, on_audit=None) -> DataFrame:
+    """:func:`profile_pandas` per layer of :func:`complete`'s rows (``applyInPandas``).
+    With a protection ``width``: on the driver (the day's hourly cells, through Arrow),
+    audited (:func:`suppress_hours`), ``on_audit`` called with the audit of every
+    layer."""
     nights = tuple(night)
+    if width is not None:
+        from mobsig import privacy_audit
+
+        pdf = table.toPandas()
+        parts: dict = {}
+        outs = []
+        for lv, rows in pdf.groupby(C.LEVEL, sort=True):
+            found: list = []
+            outs.append(profile_pandas(rows, k_min, complementary, suppress_zeros, nights,
+                                       width, found))
+            parts.update({str(lv): a for a in found})
+        if on_audit is not None:
+            on_audit(privacy_audit.combine(parts, width))
+        out = pd.concat(outs, ignore_index=True) if outs else pd.DataFrame(
+            {c: pd.Series(dtype=object) for c in OUTPUT_COLUMNS})
+        return table.sparkSession.createDataFrame(out[OUTPUT_COLUMNS], OUTPUT_SCHEMA)
 
     def apply(pdf: pd.DataFrame) -> pd.DataFrame:
         return profile_pandas(pdf, k_min, complementary, suppress_zeros, nights)

@@ -127,17 +127,22 @@ def with_history(wide: DataFrame, history: DataFrame | None, month_key: str,
 
 def publish(counts: DataFrame, history: DataFrame | None, uncovered: DataFrame | None,
             month_key: str, k_min: int, complementary: bool, suppress_zeros: bool,
-            max_persons: int, min_months: int) -> DataFrame:
+            max_persons: int, min_months: int, width: float | None = None,
+            on_audit=None) -> DataFrame:
     """The published rows of a month from :func:`month_counts`: stayers and workers
     suppressed (``privacy.with_suppression`` per measure, complementary within a layer),
     ``is_near_zero`` from the unsuppressed active cards (null with ``null_reason``
     no_coverage for the ``uncovered`` parcels: ``level``, ``unit_id``, whose counts become
     null), the run and suspect flags (:func:`with_history`); the active count is
-    dropped."""
+    dropped. With a protection ``width``, the interval audit of the release decides
+    further complements (:func:`mobsig.privacy_audit.suppress_release`; ``on_audit`` is called
+    with the audit)."""
+    from mobsig import privacy_audit
+
     raw = counts.withColumn("_raw", F.col(C.RAW_COUNT))
     shown = raw.where(F.col(C.MEASURE) != ACTIVE)
-    long = privacy.with_suppression(shown, k_min, complementary, suppress_zeros,
-                                    identities=(), by=C.MEASURE).unionByName(
+    long = privacy_audit.suppress_release(shown, k_min, width, complementary,
+                                          suppress_zeros, on_audit).unionByName(
         raw.where(F.col(C.MEASURE) == ACTIVE).withColumn(C.IS_SUPPRESSED, F.lit(True)))
     m = F.col(C.MEASURE)
     wide = privacy.spread(long, MEASURES, (*privacy.UNIT_KEYS, SUPPLY_DATE, START_DATE,

@@ -192,7 +192,10 @@ def publish_audited(counts: DataFrame, k_min: int, complementary: bool,
     default ``k_min``; the employed cells form a system of their own there, so the
     masks agree); ``employed_residents`` and ``live_and_work`` keep the group rule
     (``privacy.with_suppression`` per measure: primary below ``k_min`` and complementary
-    within each sibling group), which commute and linkage rebuild for the same cells.
+    within each sibling group), which commute and linkage rebuild for the same cells, and
+    are audited with it (every layer, live_and_work at most employed_residents) and
+    reported, not gated nor repaired (``audit.reported``: run facts and a warning), so
+    commute's copy of their mask stays the same.
     The units of ``uncovered`` (``level``, ``unit_id``:
     :func:`mobsig.population.uncovered_units`, no cell site inside) are then marked as not
     observed (:func:`mobsig.population.mark_uncovered`: null counts, ``null_reason`` =
@@ -203,8 +206,18 @@ def publish_audited(counts: DataFrame, k_min: int, complementary: bool,
     jobs, audit = privacy_audit.with_audited_suppression(
         counts.where(is_jobs), k_min, width, complementary, suppress_zeros, identities=(),
         additive=(C.JOBS,), by=C.MEASURE)
-    rest = privacy.with_suppression(counts.where(~is_jobs), k_min, complementary,
-                                    suppress_zeros, identities=(), by=C.MEASURE)
+    rest = privacy.with_suppression(
+        counts.where(~is_jobs).withColumn("_true", F.col(C.RAW_COUNT)), k_min,
+        complementary, suppress_zeros, identities=(), by=C.MEASURE)
+    # the rest is audited, not changed: commute rebuilds its mask for its own totals
+    pdf = rest.select(C.LEVEL, C.UNIT_ID, C.PARENT_ID, C.MEASURE, "_true", C.IS_SUPPRESSED
+                      ).toPandas().rename(columns={"_true": C.RAW_COUNT})
+    checked = privacy_audit.audit(pdf, pdf[C.IS_SUPPRESSED].to_numpy(bool),
+                                  float(width or k_min), suppress_zeros=suppress_zeros,
+                                  identities=(), additive=None, by=C.MEASURE,
+                                  bounds=[(C.LIVE_AND_WORK, C.EMPLOYED_RESIDENTS)])
+    audit.reported = checked
+    rest = rest.drop("_true")
     long = rest.unionByName(jobs.select(*rest.columns))
     if uncovered is None:
         long = long.withColumn(NULL_REASON, F.lit(None).cast("string"))

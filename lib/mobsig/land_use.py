@@ -233,11 +233,17 @@ def with_intensity(wide: DataFrame) -> DataFrame:
 
 
 def publish(counts: DataFrame, k_min: int, complementary: bool,
-            suppress_zeros: bool) -> DataFrame:
+            suppress_zeros: bool, width: float | None = None,
+            on_audit=None) -> DataFrame:
     """The published rows of a month from :func:`counts_table`: every count suppressed by
     the privacy rules (``privacy.with_suppression`` per measure: below ``k_min``, and
     complementary within the polygons of a layer), spread to one row per polygon with the
-    densities (:func:`spread`, :func:`with_intensity`)."""
-    long = privacy.with_suppression(counts, k_min, complementary, suppress_zeros,
-                                    identities=(), by=C.MEASURE)
+    densities (:func:`spread`, :func:`with_intensity`). With a protection ``width``,
+    the interval audit of the release decides further complements
+    (:func:`mobsig.privacy_audit.suppress_release`; ``on_audit`` is called with
+    the audit)."""
+    from mobsig import privacy_audit
+
+    long = privacy_audit.suppress_release(counts, k_min, width, complementary,
+                                          suppress_zeros, on_audit)
     return with_intensity(spread(long))

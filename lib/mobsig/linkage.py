@@ -47,6 +47,8 @@ NO_EMPLOYED_RESIDENTS = "no_employed_residents"
 ORIGIN, DEST = "origin", "dest"
 TRIPS_RAW = f"{C.TRIPS}_{C.RAW_COUNT}"
 TRIPS_EXPANDED = f"{C.TRIPS}_{C.EXPANDED_COUNT}"
+ROW_WITHHELD = "origin_total_withheld"  # privacy_audit.ROW_WITHHELD
+COL_WITHHELD = "dest_total_withheld"  # privacy_audit.COL_WITHHELD
 IN_METRO = "_dest_in_metro"  # suppression grouping: the metro part of a row
 TOLERANCE = 1e-9  # shares compare with the threshold up to float noise
 
@@ -375,16 +377,34 @@ def od_long(trips: DataFrame, commuters: DataFrame, metro_units: DataFrame | Non
                 zero, zf, F.coalesce(F.col(IN_METRO), F.lit(False))))
 
 
-def suppress_pairs(long: DataFrame, k_min: int, complementary: bool, suppress_zeros: bool
+def suppress_pairs(long: DataFrame, k_min: int, complementary: bool, suppress_zeros: bool,
+                   width: float | None = None, on_audit=None, repair: bool = True
                    ) -> DataFrame:
     """privacy.with_od_bridge_suppression of :func:`od_long`, one matrix per level and measure:
     rows are origins, columns destinations; for commuters at the metro level each row is
     split into its metro and non-metro part (metro_area publishes the metro part's
-    total, so both parts are public totals)."""
-    return privacy.with_od_bridge_suppression(
-        long, k_min, complementary, suppress_zeros, rows=(C.ORIGIN_ID, IN_METRO),
-        cols=(C.DEST_ID,), extra_counts=(TRIPS_RAW, TRIPS_EXPANDED),
-        partition=(C.LEVEL, C.MEASURE)).drop(IN_METRO)
+    total, so both parts are public totals). With a protection ``width``, the interval
+    audit of each matrix with its row and column totals public
+    (:func:`mobsig.privacy_audit.with_od_audit`, what the job runs) hides further cells,
+    and withholds the totals that pin a cell with nothing left to hide, until none is
+    narrower than ``width``; ``on_audit`` is called with the audit (the job gates it);
+    ``repair`` false: the bridge rule's mask is audited and reported, not gated. Adds
+    ``origin_total_withheld`` / ``dest_total_withheld`` (privacy_audit.ROW_WITHHELD /
+    COL_WITHHELD: the cell's row (origin, or its metro part at the metro level) / column
+    total of its measure is withheld; false without a width)."""
+    from mobsig import privacy_audit
+
+    rows, cols, part = (C.ORIGIN_ID, IN_METRO), (C.DEST_ID,), (C.LEVEL, C.MEASURE)
+    sup = privacy.with_od_bridge_suppression(
+        long.withColumn("_true", F.col(C.RAW_COUNT)), k_min, complementary, suppress_zeros,
+        rows=rows, cols=cols, extra_counts=(TRIPS_RAW, TRIPS_EXPANDED), partition=part)
+    if width is None:
+        return sup.drop("_true", IN_METRO).withColumns(
+            {privacy_audit.ROW_WITHHELD: F.lit(False), privacy_audit.COL_WITHHELD: F.lit(False)})
+    return privacy_audit.with_od_audit(
+        sup, "_true", k_min, width, complementary, suppress_zeros, rows, cols, part,
+        extra_counts=(TRIPS_RAW, TRIPS_EXPANDED), on_audit=on_audit,
+        repair=repair).drop(IN_METRO)
 
 
 def publish(suppressed: DataFrame, employed: DataFrame, units: DataFrame,
@@ -398,7 +418,10 @@ def publish(suppressed: DataFrame, employed: DataFrame, units: DataFrame,
     jobs_housing rows, ``level``, ``unit_id``, ``employed_residents_expanded_count``,
     ``is_employed_residents_suppressed``; null, with its reason, when either is hidden or
     there are none). ``units``: ``level``, ``unit_id``, ``unit_name`` (grid cells have
-    no name); ``days``: one row (:func:`days_with_moves`)."""
+    no name); ``days``: one row (:func:`days_with_moves`). ``<measure>_origin_total_withheld``
+    / ``<measure>_dest_total_withheld``: the audit withholds the origin's (row) /
+    destination's (column) total of trips / commuters (:func:`suppress_pairs`): it must not
+    be published nor derived anywhere, else it pins a hidden pair."""
     m = F.col(C.MEASURE)
     key = [C.LEVEL, C.ORIGIN_ID, C.DEST_ID]
     is_t, is_c = m == C.TRIPS, m == C.COMMUTERS
@@ -410,7 +433,9 @@ def publish(suppressed: DataFrame, employed: DataFrame, units: DataFrame,
         F.max(F.when(is_t, F.col(C.IS_SUPPRESSED))).alias(suppressed_col(C.TRIPS)),
         F.max(F.when(is_c, F.col(C.RAW_COUNT))).alias(raw_col(C.COMMUTERS)),
         F.max(F.when(is_c, F.col(C.EXPANDED_COUNT))).alias(expanded_col(C.COMMUTERS)),
-        F.max(F.when(is_c, F.col(C.IS_SUPPRESSED))).alias(suppressed_col(C.COMMUTERS)))
+        F.max(F.when(is_c, F.col(C.IS_SUPPRESSED))).alias(suppressed_col(C.COMMUTERS)),
+        *[F.max(F.when(F.col(C.MEASURE) == m, F.col(side))).alias(f"{m}_{side}")
+          for m in MEASURES for side in (ROW_WITHHELD, COL_WITHHELD)])
     rev = wide.select(C.LEVEL, F.col(C.ORIGIN_ID).alias(C.DEST_ID),
                       F.col(C.DEST_ID).alias(C.ORIGIN_ID),
                       F.col(TRIPS_EXPANDED).alias("_rev_t"),
@@ -448,7 +473,9 @@ def publish(suppressed: DataFrame, employed: DataFrame, units: DataFrame,
         .alias(C.COMMUTING_RATE),
         F.when(c_hidden, F.lit(SUPPRESSED)).when(er_val.isNull() | (er_val <= 0),
                                                  F.lit(NO_EMPLOYED_RESIDENTS))
-        .alias(reason_col(C.COMMUTING_RATE)))
+        .alias(reason_col(C.COMMUTING_RATE)),
+        *[F.coalesce(F.col(f"{m}_{side}"), F.lit(False)).alias(f"{m}_{side}")
+          for m in MEASURES for side in (ROW_WITHHELD, COL_WITHHELD)])
 
 
 def totals_metrics(pairs: DataFrame, employed: DataFrame, published: DataFrame) -> DataFrame:

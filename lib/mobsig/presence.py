@@ -40,7 +40,6 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from mobsig import columns as C
-from mobsig import privacy
 from mobsig.population import assign_units, overall_factor, user_weights, with_grid
 from mobsig.stays import CARRY_OPEN, CARRY_STATE
 
@@ -308,18 +307,45 @@ def presence_table(stays: DataFrame, classes: DataFrame, weights: DataFrame,
     return complete(counts, units, days)
 
 
+def hour_cells() -> list[str]:
+    """The breakdown labels of the hourly rows (``present@HH``)."""
+    return [f"{PRESENT}@{h:02d}" for h in HOURS]
+
+
+def audit_rules() -> dict:
+    """The relations of a day's release for :mod:`mobsig.privacy_audit` (breakdown
+    column ``_cell``: the class, or ``present@HH``): present = the sum of the classes,
+    each hour's present at most the day's, every label checked against the data across
+    the layers (parent against the sum of its children, the inequality that holds)."""
+    hours = hour_cells()
+    return {"identities": ((PRESENT, tuple(CLASSES)),),
+            "additive": (*POP_CLASSES_OUT, *hours), "by": CELL,
+            "bounds": [(h, PRESENT) for h in hours]}
+
+
 def publish(table: DataFrame, k_min: int, complementary: bool,
-            suppress_zeros: bool) -> DataFrame:
+            suppress_zeros: bool, width: float | None = None,
+            on_audit=None) -> DataFrame:
     """Small-count suppression of ONE day's :func:`presence_table` rows: every cell below
-    ``k_min`` raw cards, then complementary suppression (``privacy.with_suppression``):
-    within each sibling group (level, parent unit, and the class or the hour) no cell is
-    the only hidden one, and within each unit no single class is hidden while ``present``
-    and the other classes are published (present is their sum). The hourly rows have no
-    identity with each other (a card counts in several hours) and each is at most the
-    day's ``present``. Suppressed rows keep ``is_suppressed`` true and null counts."""
+    ``k_min`` raw cards, then complementary suppression: within each sibling group (level,
+    parent unit, and the class or the hour) no cell is the only hidden one, and within each
+    unit no single class is hidden while ``present`` and the other classes are published
+    (present is their sum); then the interval audit of the day's release
+    (:func:`mobsig.privacy_audit.with_audited_suppression`, protection ``width``, default
+    ``k_min``): the relations a reader has are that identity, each hour's present at most
+    the day's present in the unit, and a parent unit against the sum of its children per
+    class and hour (the inequality that holds: a card present in two townships counts
+    once in their county), every layer and the grid at once; more cells are hidden until
+    no suppressed cell's interval is narrower than ``width``. The audit is passed to
+    ``on_audit`` (the job's gate). Suppressed rows keep ``is_suppressed`` true and null
+    counts."""
+    from mobsig import privacy_audit
+
     cell = F.when(F.col(C.HOUR).isNull(), F.col(C.POP_CLASS)).otherwise(
         F.concat(F.col(C.POP_CLASS), F.lit("@"), F.lpad(F.col(C.HOUR).cast("string"), 2, "0")))
-    out = privacy.with_suppression(table.withColumn(CELL, cell), k_min, complementary,
-                                   suppress_zeros,
-                                   identities=((PRESENT, tuple(CLASSES)),), by=CELL)
+    out, audit = privacy_audit.with_audited_suppression(
+        table.withColumn(CELL, cell), k_min, width, complementary, suppress_zeros,
+        **audit_rules())
+    if on_audit is not None:
+        on_audit(audit)
     return out.drop(CELL)

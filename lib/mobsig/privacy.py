@@ -28,7 +28,9 @@ leave a cell pinned down by the whole system of totals. Each primary cell (raw c
 (r', c') of hidden cells, the method of tau-ARGUS): adding +t, -t, -t, +t to its corners
 changes no row or column total, so the cell stays undetermined whatever else is known.
 See :func:`od_suppress_pandas` for how the rectangle is chosen (a longer cycle, or a
-withheld column total, where no rectangle exists); ``commute_od`` uses it.
+withheld column total, where no rectangle exists; a row or column left with one hidden
+cell beside the public same-unit pair gets a complement or its total withheld);
+``commute_od`` uses it.
 ``linkage`` and ``trips_by_period`` use the second rule set below
 (:func:`od_bridge_suppress_pandas`, :func:`with_od_bridge_suppression`: labelled
 breakdowns of a pair decided together, complementary cells until no small hidden cell is
@@ -182,6 +184,7 @@ DEST_ID = "dest_id"
 ORIGIN_PARENT_ID = "origin_parent_id"
 DEST_PARENT_ID = "dest_parent_id"
 HIDE_DEST_TOTAL = "hide_dest_total"  # the destination's column total must be withheld
+HIDE_ORIGIN_TOTAL = "hide_origin_total"  # the origin's row total must be withheld
 
 
 Cell = tuple[str, str]
@@ -318,8 +321,8 @@ def od_suppress_pandas(pdf: pd.DataFrame, k_min: int, complementary: bool = True
     ``level``). Returns the rows with ``is_suppressed`` and the counts of suppressed rows
     nulled, plus the zero pairs hidden as complements (their ``origin_*`` / ``dest_*``
     columns copied from a row of the same origin / destination), and
-    ``hide_dest_total``: true on the rows of a destination whose column total must not
-    be published either (see the last rule).
+    ``hide_dest_total`` / ``hide_origin_total``: true on the rows of a destination /
+    an origin whose column / row total must not be published either (rules 4 and 5).
 
     Every row total (people living in the origin) and column total (people working in
     the destination) is treated as public. Rules:
@@ -344,6 +347,11 @@ def od_suppress_pandas(pdf: pd.DataFrame, k_min: int, complementary: bool = True
        row (hidden too) and both destinations' column totals are marked
        ``hide_dest_total``: the job must then withhold those totals, so the two cells
        can trade people without changing anything published.
+    5. No row or column whose total is published is left with exactly one hidden
+       non-zero cell (the same-unit pair is public, so total - the others would give
+       it): it gets a complement in the line, else its total is withheld
+       (``hide_origin_total`` on the rows of such an origin, ``hide_dest_total`` of such
+       a destination; :func:`_no_lone_hidden_cell`).
     """
     out = pdf.copy()
     o = out[ORIGIN_ID].astype(str).to_numpy()
@@ -386,6 +394,9 @@ def od_suppress_pandas(pdf: pd.DataFrame, k_min: int, complementary: bool = True
                         free.add(mates[0][3][1])
             for x in path:
                 cells.hide(x)
+        free_rows = _no_lone_hidden_cell(cells, usable, free)
+    else:
+        free_rows = set()
     zeros = sorted(x for x in cells.sup if x not in raw)
     if zeros:
         info_o = out.assign(_k=o).drop_duplicates("_k").set_index("_k")
@@ -408,20 +419,62 @@ def od_suppress_pandas(pdf: pd.DataFrame, k_min: int, complementary: bool = True
     if C.EXPANDED_COUNT in out:
         out[C.EXPANDED_COUNT] = out[C.EXPANDED_COUNT].astype("float64").mask(mask)
     out[HIDE_DEST_TOTAL] = out[DEST_ID].astype(str).isin(free).to_numpy()
+    out[HIDE_ORIGIN_TOTAL] = out[ORIGIN_ID].astype(str).isin(free_rows).to_numpy()
     return out
+
+
+def _no_lone_hidden_cell(cells: _OdCells, usable, free_cols: set[str]) -> set[str]:
+    """The last rule of :func:`od_suppress_pandas`: no row or column whose total is
+    published keeps exactly one hidden non-zero cell (with the public same-unit pair and
+    the total it would be total - the others). Such a line gets a complement in it (a
+    usable cell, non-zero first, then the smallest raw count, whose other line already
+    has a hidden cell or a withheld total, so no new lone cell appears), else its total
+    is withheld (the column's added to ``free_cols``; the rows' returned). Repeated
+    until no line changes."""
+    free_rows: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for side, lines, free, other, other_free in (
+                ("r", cells.sup_r, free_rows, cells.sup_c, free_cols),
+                ("c", cells.sup_c, free_cols, cells.sup_r, free_rows)):
+            for line in sorted(lines):
+                hid = lines[line]
+                if len(hid) != 1 or line in free:
+                    continue
+                (x,) = hid
+                lone = (line, x) if side == "r" else (x, line)
+                if cells.raw.get(lone, 0) <= 0:
+                    continue  # a hidden zero pinned at 0 reveals nobody
+                units = sorted(cells.cols if side == "r" else cells.rows)
+                mates = sorted(
+                    (cells.raw.get(m, 0) == 0, cells.raw.get(m, 0), m)
+                    for u in units if u != x
+                    for m in [(line, u) if side == "r" else (u, line)]
+                    if m not in cells.sup and usable(m)
+                    and (other.get(u) or u in other_free))
+                if mates:
+                    cells.hide(mates[0][2])
+                else:
+                    free.add(line)
+                changed = True
+    return free_rows
 
 
 def with_od_suppression(df: DataFrame, k_min: int, complementary: bool = True,
                         public_diagonal: bool = True) -> DataFrame:
     """:func:`od_suppress_pandas` per ``level`` of an OD table (``level``, ``origin_id``,
     ``dest_id``, ``raw_count`` bigint, ``expanded_count`` double, optional parents and
-    descriptive columns); adds ``is_suppressed`` and ``hide_dest_total``. Zero pairs
+    descriptive columns); adds ``is_suppressed``, ``hide_dest_total`` and
+    ``hide_origin_total``. Zero pairs
     hidden as complements are added as rows."""
     fields = [T.StructField(f.name, f.dataType, True) if f.name in (C.RAW_COUNT,
                                                                     C.EXPANDED_COUNT) else f
               for f in df.schema.fields if f.name != C.IS_SUPPRESSED]
     schema = T.StructType(fields + [T.StructField(C.IS_SUPPRESSED, T.BooleanType(), False),
-                                    T.StructField(HIDE_DEST_TOTAL, T.BooleanType(), False)])
+                                    T.StructField(HIDE_DEST_TOTAL, T.BooleanType(), False),
+                                    T.StructField(HIDE_ORIGIN_TOTAL, T.BooleanType(),
+                                                  False)])
     names = [f.name for f in schema.fields]
 
     def apply(pdf: pd.DataFrame) -> pd.DataFrame:

@@ -54,6 +54,17 @@ new cells as primary ones (no sibling group or identity keeps a lone hidden cell
 where the group total is published outside the table); repeated until the audit passes
 or nothing can be added (the audit then fails, naming the cells). The result does not depend
 on the order of the rows (the table is put in its canonical order first).
+
+**Every other release** (issue 17, the README's Privacy audit table) is audited the same
+way, each by itself: :func:`relations` also takes ``bounds`` (a cell at most another of
+the same unit: an hour at most the day, a day at most the month) and ``sums`` (any
+further sum, e.g. an origin-destination row = its total); :func:`audited_suppression_mask`
+starts from another rule's mask (``forced``, ``regroup=False``) and never picks
+``frozen`` cells (totals decided elsewhere, public totals the table does not hold);
+:func:`suppress_release` (population-style tables), :func:`od_release_table` /
+:func:`with_od_audit` (OD matrices with public row and column totals), :func:`hide_more`
+(further hidden cells applied to Spark rows) and :func:`combine` (one gate for a release
+of several tables) are the pieces the modules use.
 """
 
 from __future__ import annotations
@@ -112,13 +123,26 @@ def _rows(triplets: list[tuple[np.ndarray, np.ndarray, np.ndarray]], n_rows: int
     return sparse.csr_matrix((v.astype(float), (r, c)), shape=(n_rows, n))
 
 
+Pairs = Sequence[tuple[str, str]]
+
+
 def relations(pdf: pd.DataFrame, identities: Identities = IDENTITIES,
-              additive: Sequence[str] = ADDITIVE, by: str = C.POP_CLASS) -> System:
+              additive: Sequence[str] | None = ADDITIVE, by: str = C.POP_CLASS,
+              bounds: Pairs = (), sums: pd.DataFrame | None = None) -> System:
     """The relations a reader can use on ``pdf`` (see the module doc), built vectorised.
 
     ``pdf``: ``level``, ``unit_id``, ``parent_id``, ``by``, ``raw_count`` (true counts),
-    one row per cell, in any order (row i of the matrices is cell i)."""
+    one row per cell, in any order (row i of the matrices is cell i); ``additive``: the
+    labels of ``by`` checked for parent = sum of children (None: every label). ``bounds``: pairs
+    (small, big) of values of ``by``: within one unit the cell ``small`` is at most the
+    cell ``big`` (an hour at most the day, a day at most the month), kept where it holds.
+    ``sums``: further linear relations of the release (:func:`sum_rows`: ``rel``,
+    ``level``, ``unit_id``, ``by``, ``coef``): sum of coef x cell = 0 where that holds in
+    the data, else the inequality that holds (an origin-destination row = its published
+    row total, a catchment's cells = the zone's visitors)."""
     n = len(pdf)
+    if additive is None:  # every label: the data decide which sums hold
+        additive = pdf[by].astype(str).unique().tolist()
     raw = pdf[C.RAW_COUNT].fillna(0).to_numpy(float)
     frame = pd.DataFrame({"level": pdf[C.LEVEL].astype(str).to_numpy(),
                           "unit": pdf[C.UNIT_ID].astype(str).to_numpy(),
@@ -154,6 +178,42 @@ def relations(pdf: pd.DataFrame, identities: Identities = IDENTITIES,
         vals = np.tile(np.r_[1.0, -np.ones(len(parts))], m)
         add("eq", rows, idx.ravel(), vals,
             [f"{lv} {u}: {total} = {' + '.join(parts)}" for lv, u in names])
+
+    # bounds within a unit
+    for small, big in bounds:
+        lo_ = frame[frame["cls"] == small][["level", "unit", "i"]]
+        hi_ = frame[frame["cls"] == big][["level", "unit", "i"]]
+        m = lo_.merge(hi_, on=["level", "unit"], suffixes=("_s", "_b"))
+        m = m[raw[m["i_s"].to_numpy()] <= raw[m["i_b"].to_numpy()]]
+        if len(m):
+            add("ub", np.repeat(np.arange(len(m)), 2),
+                np.column_stack([m["i_s"], m["i_b"]]).ravel(), np.tile([1.0, -1.0], len(m)),
+                [f"{r.level} {r.unit}: {small} <= {big}" for r in m.itertuples()])
+
+    # further sums of the release
+    if sums is not None and len(sums):
+        s = pd.DataFrame({"rel": sums["rel"].to_numpy(),
+                          "level": sums[C.LEVEL].astype(str).to_numpy(),
+                          "unit": sums[C.UNIT_ID].astype(str).to_numpy(),
+                          "cls": sums[by].astype(str).to_numpy(),
+                          "coef": sums["coef"].to_numpy(float)}).merge(
+            frame[["level", "unit", "cls", "i"]], on=["level", "unit", "cls"], how="inner")
+        if len(s):
+            rel_id, rel_ix = np.unique(s["rel"].astype(str).to_numpy(), return_inverse=True)
+            resid = np.bincount(rel_ix, weights=s["coef"].to_numpy() * raw[s["i"].to_numpy()],
+                                minlength=len(rel_id))
+            sign = np.where(resid > 0, -1.0, 1.0)  # sign x (sum) <= 0 holds
+            for kind, sel in (("eq", resid == 0), ("ub", resid != 0)):
+                gsel = np.flatnonzero(sel)
+                if not len(gsel):
+                    continue
+                new = np.full(len(rel_id), -1, dtype=np.int64)
+                new[gsel] = np.arange(len(gsel))
+                row = new[rel_ix]
+                keep = row >= 0
+                coef = s["coef"].to_numpy()[keep] * (sign[rel_ix[keep]] if kind == "ub" else 1)
+                add(kind, row[keep], s["i"].to_numpy()[keep], coef,
+                    [f"{rel_id[g]} ({'=' if kind == 'eq' else 'vs'})" for g in gsel])
 
     # parent = sum of children (per child layer and class)
     parent = np.full(n, -1, dtype=np.int64)
@@ -220,8 +280,9 @@ class Audit:
     """The audit of one release. ``cells``: one row per suppressed cell (``level``,
     ``unit_id``, the breakdown, ``raw_count`` (true), ``lo``, ``hi`` (the least and the
     greatest value a reader can hold; ``hi`` inf when unbounded), ``width`` = hi - lo,
-    ``exact`` (both bounds solved; else the width is a lower bound), ``protected`` (width
-    >= the protection width)), ``pos``: their row positions in the audited table."""
+    ``exact`` (both bounds solved; else, for a protected cell, the width is a lower bound,
+    for a narrow one an upper bound: its LP bounds), ``protected`` (width >= the
+    protection width)), ``pos``: their row positions in the audited table."""
 
     cells: pd.DataFrame
     width: float
@@ -232,6 +293,9 @@ class Audit:
     added: int = 0  # complements the audit added to the group rule's (the rule's result)
     rounds: int = 0
     by: str = C.POP_CLASS  # the breakdown column of ``cells``
+    # a part audited and reported, not gated (its mask must stay another table's)
+    reported: Audit | None = dataclasses.field(default=None, repr=False)
+    withheld: int = 0  # public totals withheld to protect cells (OD releases)
 
     @property
     def passed(self) -> bool:
@@ -243,8 +307,11 @@ class Audit:
 
     @property
     def min_width(self) -> float:
-        """The narrowest interval (inf without suppressed cells or when all unbounded)."""
-        return float(self.cells[WIDTH].min()) if len(self.cells) else float("inf")
+        """The narrowest interval of a cell that needs one (inf without such cells or
+        when all unbounded): a hidden zero pinned at 0 reveals nobody and is left out
+        (it is protected, see :func:`audit`)."""
+        need = (self.cells[C.RAW_COUNT] > 0) | ~self.cells[PROTECTED]
+        return float(self.cells.loc[need, WIDTH].min()) if need.any() else float("inf")
 
     def failures(self, n: int = 10) -> str:
         """The under-protected cells with their intervals (the gate's message)."""
@@ -319,6 +386,39 @@ class _Program:
             x, val, _ = (self._highs if self.h is not None else self._scipy)(c, True)
         return sense * val, x, dual
 
+    def integer_bound(self, j: int, sense: float) -> float:
+        """min (``sense`` 1) or max (-1) of x_j over the integer solutions (the integer
+        programme alone; call it where the LP optimum is fractional, hence bounded)."""
+        c = np.zeros(self.n)
+        c[j] = sense
+        _x, val, _ = (self._highs if self.h is not None else self._scipy)(c, True)
+        return sense * val
+
+    def probe(self, c: np.ndarray, upper: np.ndarray) -> np.ndarray | None:
+        """A solution minimising ``c @ x`` with every variable also at most ``upper`` (a
+        box that keeps the programme bounded; any solution in it satisfies the
+        relations, so it is a table the reader cannot rule out), or None (infeasible
+        box, or no optimum)."""
+        if self.h is not None:
+            h, core = self.h, self._core
+            h.changeColsBounds(self.n, self.cols, self.lb, np.asarray(upper, float))
+            h.changeColsCost(self.n, self.cols, c)
+            h.run()
+            ok = h.getModelStatus() == core.HighsModelStatus.kOptimal
+            x = np.asarray(h.getSolution().col_value) if ok else None
+            h.changeColsBounds(self.n, self.cols, self.lb, np.full(self.n, np.inf))
+            return x
+        eq = self.lo_row == self.hi_row
+        a = self.a.tocsr()
+        kw = {}
+        if eq.any():
+            kw.update(A_eq=a[eq], b_eq=self.hi_row[eq])
+        if (~eq).any():
+            kw.update(A_ub=a[~eq], b_ub=self.hi_row[~eq])
+        res = linprog(c, bounds=list(zip(self.lb, upper, strict=True)), method="highs",
+                      **kw)
+        return res.x if res.status == 0 else None
+
     def _highs(self, c, mip):
         h, core = self.h, self._core
         h.changeColsCost(self.n, self.cols, c)
@@ -373,33 +473,93 @@ class _Program:
         return res.x, res.fun, np.flatnonzero(np.abs(marg) > TOL)
 
 
-def _solve_component(a, lo_row, hi_row, lb, truth, width, shortcut, integer, engine
+PROBE_MIN = 12  # components with at least this many hidden cells are probed first
+PROBE_ROUNDS = 8
+
+
+def _probe(prog: _Program, lb, truth, width: float, seen_lo: np.ndarray,
+           seen_hi: np.ndarray) -> int:
+    """The cheap exact shortcut of a large component (:func:`_solve_component`): before
+    one programme per cell and bound, a few programmes that move many cells at once:
+    random signs on the cells not yet seen ``width`` apart (a fixed seed: the audit is
+    deterministic), minimised and maximised, each variable boxed at most its true value +
+    2 x ``width`` (so the programme is bounded). Every integral solution is a table the
+    reader cannot rule out, so the values seen (``seen_lo``, ``seen_hi``, updated in
+    place) are within each cell's interval: a cell seen ``width`` apart is protected
+    without a programme of its own; the others (the narrow ones among them) are solved
+    exactly afterwards. Stops when a round covers no new cell. Returns the programmes
+    solved."""
+    rng = np.random.default_rng(17)
+    upper = np.maximum(np.asarray(truth, float), np.asarray(lb, float)) + 2 * width
+    n = 0
+    for _ in range(PROBE_ROUNDS):
+        todo = (seen_hi - seen_lo) < width
+        if todo.sum() < PROBE_MIN:
+            break
+        before = int(todo.sum())
+        w = np.zeros(len(todo))
+        w[todo] = rng.choice([-1.0, 1.0], size=int(todo.sum()))
+        for c in (w, -w):
+            x = prog.probe(c, upper)
+            n += 1
+            if x is not None and _integral(x):
+                np.minimum(seen_lo, np.round(x), out=seen_lo)
+                np.maximum(seen_hi, np.round(x), out=seen_hi)
+        if int(((seen_hi - seen_lo) < width).sum()) == before:
+            break
+    return n
+
+
+def _solve_component(a, lo_row, hi_row, lb, truth, width, shortcut, integer, engine,
+                     seen: tuple[np.ndarray, np.ndarray] | None = None
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[set[int]], int]:
-    """Bounds of every variable of one component (rows ``lo_row <= a @ x <= hi_row``).
-    Returns lo, hi, exact, the binding rows of each variable (local row ids) and the
-    number of programmes solved."""
+    """Bounds of every variable of one component (rows ``lo_row <= a @ x <= hi_row``):
+    the LP's, then the integer programme for a bound whose LP optimum is fractional;
+    with ``shortcut``, cells seen ``width`` apart need no programme (:func:`_probe`), and
+    a cell whose LP bounds, rounded inward, are already less than ``width`` apart gets
+    them (an interval containing the integer one: narrow either way, ``exact`` false)
+    without the integer programmes. ``seen``: the least and greatest values of each
+    variable in tables found earlier (feasible here too: see :func:`_bounds`), updated in
+    place. Returns lo, hi, exact, the binding rows of each variable (local row ids) and
+    the number of programmes solved."""
     nv = len(lb)
     lo, hi = np.array(truth, float), np.array(truth, float)  # the true table is feasible
-    seen_lo, seen_hi = lo.copy(), hi.copy()
+    seen_lo, seen_hi = seen if seen is not None else (lo.copy(), hi.copy())
     exact = np.zeros(nv, bool)
     binding: list[set[int]] = [set() for _ in range(nv)]
     if a.shape[0] == 0:  # in no relation: anything from its lower bound up
         return np.asarray(lb, float), np.full(nv, np.inf), np.ones(nv, bool), binding, 0
     prog = _Program(a, lo_row, hi_row, lb, engine)
     n_prog = 0
+    if shortcut and nv >= PROBE_MIN:
+        n_prog += _probe(prog, lb, truth, width, seen_lo, seen_hi)
     for j in range(nv):
         if shortcut and seen_hi[j] - seen_lo[j] >= width:
             lo[j], hi[j] = seen_lo[j], seen_hi[j]
             continue
-        out = []
+        out, ok = [], []
         for sense in (1.0, -1.0):
-            val, x, dual = prog.bound(j, sense, integer)
+            val, x, dual = prog.bound(j, sense, False)
             n_prog += 1
             binding[j].update(dual.tolist())
-            if x is not None and _integral(x):
+            good = x is None or _integral(x)
+            if x is not None and good:
                 np.minimum(seen_lo, np.round(x), out=seen_lo)
                 np.maximum(seen_hi, np.round(x), out=seen_hi)
-            out.append(float(np.round(val)) if integer and np.isfinite(val) else float(val))
+            out.append(float(val))
+            ok.append(good)
+        if integer:
+            # the integer bounds lie inside the LP's rounded inward
+            out = [float(np.ceil(out[0] - TOL)),
+                   float(np.floor(out[1] + TOL)) if np.isfinite(out[1]) else out[1]]
+            if not all(ok) and shortcut and out[1] - out[0] < width:
+                lo[j], hi[j] = out  # narrow whatever the integer bounds (not exact)
+                continue
+            for i, sense in enumerate((1.0, -1.0)):
+                if not ok[i]:
+                    val = prog.integer_bound(j, sense)
+                    n_prog += 1
+                    out[i] = float(np.round(val)) if np.isfinite(val) else float(val)
         lo[j], hi[j] = out
         exact[j] = True
     return lo, hi, exact, binding, n_prog
@@ -407,18 +567,20 @@ def _solve_component(a, lo_row, hi_row, lb, truth, width, shortcut, integer, eng
 
 def audit(pdf: pd.DataFrame, hidden: np.ndarray, width: float, *,
           suppress_zeros: bool = False, system: System | None = None,
-          identities: Identities = IDENTITIES, additive: Sequence[str] = ADDITIVE,
+          identities: Identities = IDENTITIES, additive: Sequence[str] | None = ADDITIVE,
           by: str = C.POP_CLASS, shortcut: bool = True, integer: bool = True,
-          cache: dict | None = None, engine: str = "highs") -> Audit:
+          cache: dict | None = None, engine: str = "highs", bounds: Pairs = (),
+          sums: pd.DataFrame | None = None) -> Audit:
     """Solve the feasible interval of every hidden cell of ``pdf`` (see the module doc).
 
     ``pdf``: the unsuppressed table (``level``, ``unit_id``, ``parent_id``, ``by``,
     ``raw_count``); ``hidden``: the mask of suppressed rows; ``width``: the protection
     width; ``system``: :func:`relations` of ``pdf`` (built when None); ``cache``: a dict
     kept between calls on the same table (components already solved are reused);
-    ``shortcut``: see the module doc (False: both bounds of every cell are solved)."""
+    ``shortcut``: see the module doc (False: both bounds of every cell are solved);
+    ``bounds``, ``sums``: see :func:`relations`."""
     t0 = time.perf_counter()
-    system = system or relations(pdf, identities, additive, by)
+    system = system or relations(pdf, identities, additive, by, bounds, sums)
     raw = pdf[C.RAW_COUNT].fillna(0).to_numpy(float)
     u, lo, hi, exact, binding, n_prog, n_comp = _bounds(
         raw, np.asarray(hidden, bool), float(width), system, suppress_zeros, shortcut,
@@ -427,7 +589,9 @@ def audit(pdf: pd.DataFrame, hidden: np.ndarray, width: float, *,
                           C.UNIT_ID: pdf[C.UNIT_ID].to_numpy()[u],
                           by: pdf[by].to_numpy()[u], C.RAW_COUNT: raw[u].astype(np.int64),
                           LO: lo, HI: hi, WIDTH: hi - lo, EXACT: exact, "pos": u})
-    cells[PROTECTED] = cells[WIDTH] >= width
+    # a hidden zero pinned at 0 reveals nobody (zeros are published unless suppress_zeros)
+    cells[PROTECTED] = (cells[WIDTH] >= width) | ((cells[C.RAW_COUNT] == 0)
+                                                  & (not suppress_zeros))
     return Audit(cells, float(width), n_prog, time.perf_counter() - t0, n_comp, binding,
                  by=by)
 
@@ -435,7 +599,15 @@ def audit(pdf: pd.DataFrame, hidden: np.ndarray, width: float, *,
 def _bounds(raw, hidden, width, system, suppress_zeros, shortcut, integer, cache, engine):
     """The intervals of the hidden cells (see :func:`audit`): their positions, lo, hi,
     exact, the binding rows of each (position -> global row ids), programmes solved and
-    components."""
+    components. ``cache`` also keeps the values each cell took in the tables found so
+    far (``_seen``): with the same relations and a hidden set that only grew since, each
+    of those tables is still feasible (a newly hidden cell at its true value), so with
+    ``shortcut`` a cell seen ``width`` apart in an earlier round needs no programme."""
+    prev = cache.get("_seen")
+    if prev is None or (prev[0] & ~hidden).any() or len(prev[0]) != len(hidden):
+        prev = (hidden.copy(), raw.astype(float).copy(), raw.astype(float).copy())
+    seen_lo, seen_hi = prev[1], prev[2]
+    cache["_seen"] = (hidden.copy(), seen_lo, seen_hi)
     u = np.flatnonzero(hidden)
     k = np.flatnonzero(~hidden)
     lo = np.zeros(len(u))
@@ -469,10 +641,14 @@ def _bounds(raw, hidden, width, system, suppress_zeros, shortcut, integer, cache
             key = tuple(u[vars_c].tolist())
             if key not in cache:
                 r0, r1 = r_cut[c], r_cut[c + 1]
+                pos = u[vars_c]
+                s_lo, s_hi = seen_lo[pos].copy(), seen_hi[pos].copy()
                 res = _solve_component(
                     block[r0:r1, v_cut[c]:v_cut[c + 1]], np.where(eq_o[r0:r1], rhs_o[r0:r1],
                                                                   -np.inf),
-                    rhs_o[r0:r1], lb[vars_c], raw[u[vars_c]], width, shortcut, integer, engine)
+                    rhs_o[r0:r1], lb[vars_c], raw[pos], width, shortcut, integer, engine,
+                    (s_lo, s_hi))
+                seen_lo[pos], seen_hi[pos] = s_lo, s_hi
                 glob = [{int(rows_o[r0 + b]) for b in s} for s in res[3]]
                 cache[key] = (res[0], res[1], res[2], glob, res[4])
                 n_prog += res[4]
@@ -486,18 +662,36 @@ def _bounds(raw, hidden, width, system, suppress_zeros, shortcut, integer, cache
 def audited_suppression_mask(pdf: pd.DataFrame, k_min: int, width: float | None = None,
                              complementary: bool = True, suppress_zeros: bool = False,
                              identities: Identities = IDENTITIES,
-                             additive: Sequence[str] = ADDITIVE, by: str = C.POP_CLASS,
+                             additive: Sequence[str] | None = ADDITIVE, by: str = C.POP_CLASS,
                              max_rounds: int = 500, shortcut: bool = True,
-                             engine: str = "highs") -> tuple[np.ndarray, Audit]:
+                             engine: str = "highs", bounds: Pairs = (),
+                             sums: pd.DataFrame | None = None,
+                             forced: np.ndarray | None = None, regroup: bool = True,
+                             frozen: np.ndarray | None = None,
+                             budget_s: float | None = None,
+                             fallback: bool = True) -> tuple[np.ndarray, Audit]:
     """The suppression mask of ``pdf`` (rows in its order) under the rule of the module
     doc, and the audit of the result. ``width``: the protection width (default
-    ``k_min``). Without ``complementary`` only primary cells are hidden (and audited)."""
+    ``k_min``). Without ``complementary`` only primary cells are hidden (and audited).
+    ``bounds``, ``sums``: further relations (:func:`relations`); ``forced``: rows hidden
+    whatever their counts (another rule's decision, e.g. a table's own group rule);
+    ``regroup`` false: the group rule of :func:`mobsig.privacy.suppression_mask` is not
+    applied (the table's own rule decided ``forced``; only the primary cells and the
+    audit's complements are added to it); ``frozen``: rows that keep their state in
+    ``forced`` (published when not given) and are never chosen as complements (a total
+    published elsewhere under its own rule, or a public total the table does not
+    hold); ``budget_s``: stop adding complements after this many seconds (the final
+    audit then decides the gate); ``fallback`` false: a cell whose binding relations hold
+    no published cell gets no complement from its other relations (nothing hidden there
+    widens what pins it; :func:`od_audited_mask` withholds the binding totals instead)."""
     t0 = time.perf_counter()
     width = float(k_min if width is None else width)
     order = canonical_order(pdf, by)
     tab = pdf.iloc[order].reset_index(drop=True)
-    sup = suppression_mask(tab, k_min, complementary, suppress_zeros, identities, by=by)
-    system = relations(tab, identities, additive, by)
+    start = None if forced is None else np.asarray(forced, bool)[order]
+    sup = suppression_mask(tab, k_min, complementary and regroup, suppress_zeros,
+                           identities, by=by, forced=start)
+    system = relations(tab, identities, additive, by, bounds, sums)
     raw = tab[C.RAW_COUNT].fillna(0).to_numpy()
     # the total order of complements (privacy.suppression_mask's)
     rank = np.empty(len(tab), np.int64)
@@ -508,15 +702,20 @@ def audited_suppression_mask(pdf: pd.DataFrame, k_min: int, width: float | None 
     cols_of_row = np.split(rows.indices, rows.indptr[1:-1])
     rows_of_cell = np.split(rows.T.tocsr().indices, rows.T.tocsr().indptr[1:-1])
     cache: dict = {}
+    never = np.zeros(len(tab), bool) if frozen is None else np.asarray(frozen, bool)[order]
+    kept = np.zeros(len(tab), bool) if start is None else start
+    sup = np.where(never, kept, sup)  # a frozen row keeps its given state
     first = sup.copy()
     n_prog = 0
     rounds = 0
     rawf = raw.astype(float)
     for _ in range(max_rounds if complementary else 0):
+        if budget_s is not None and time.perf_counter() - t0 > budget_s:
+            break
         u, lo, hi, _e, binding, n, _c = _bounds(rawf, sup, width, system, suppress_zeros,
                                                 shortcut, True, cache, engine)
         n_prog += n
-        bad = u[(hi - lo) < width]
+        bad = u[((hi - lo) < width) & ((rawf[u] > 0) | suppress_zeros)]
         if not len(bad):
             break
         used: set[int] = set()
@@ -526,14 +725,15 @@ def audited_suppression_mask(pdf: pd.DataFrame, k_min: int, width: float | None 
             if bind & used:
                 continue
             pick = None
-            for group in (bind, set(rows_of_cell[j].tolist())):
+            for group in (bind, set(rows_of_cell[j].tolist())) if fallback else (bind,):
                 cand = np.unique(np.concatenate([cols_of_row[r] for r in group])) \
                     if group else np.zeros(0, np.int64)
-                cand = cand[~sup[cand]]
+                cand = cand[~sup[cand] & ~never[cand]]
                 if len(cand):
                     pick = int(cand[np.argmin(rank[cand])])
                     break
-            if pick is None and system.parent[j] >= 0 and not sup[system.parent[j]]:
+            if (pick is None and system.parent[j] >= 0 and not sup[system.parent[j]]
+                    and not never[system.parent[j]]):
                 pick = int(system.parent[j])  # nothing left around it: hide the total
             if pick is None:
                 continue
@@ -545,8 +745,9 @@ def audited_suppression_mask(pdf: pd.DataFrame, k_min: int, width: float | None 
         # the group rule again, the new cells as primary ones: no sibling group or
         # identity is left with one hidden cell (where a group total the table does not
         # hold is public elsewhere, e.g. the layers without a parent)
-        sup = suppression_mask(tab, k_min, complementary, suppress_zeros, identities,
-                               by=by, forced=sup)
+        if regroup:
+            sup = np.where(never, sup, suppression_mask(
+                tab, k_min, complementary, suppress_zeros, identities, by=by, forced=sup))
         rounds += 1
     result = audit(tab, sup, width, suppress_zeros=suppress_zeros, system=system,
                    shortcut=shortcut, cache=cache, by=by, engine=engine)
@@ -564,12 +765,14 @@ def audited_suppression_mask(pdf: pd.DataFrame, k_min: int, width: float | None 
 def audited_suppress_pandas(pdf: pd.DataFrame, k_min: int, width: float | None = None,
                             complementary: bool = True, suppress_zeros: bool = False,
                             identities: Identities = IDENTITIES,
-                            additive: Sequence[str] = ADDITIVE, by: str = C.POP_CLASS
+                            additive: Sequence[str] | None = ADDITIVE, by: str = C.POP_CLASS,
+                            bounds: Pairs = (), sums: pd.DataFrame | None = None
                             ) -> tuple[pd.DataFrame, Audit]:
     """``pdf`` with ``is_suppressed`` set by :func:`audited_suppression_mask` and the
     counts of suppressed rows nulled, and the audit."""
     mask, result = audited_suppression_mask(pdf, k_min, width, complementary,
-                                            suppress_zeros, identities, additive, by)
+                                            suppress_zeros, identities, additive, by,
+                                            bounds=bounds, sums=sums)
     out = pdf.copy()
     out[C.IS_SUPPRESSED] = mask
     out[C.RAW_COUNT] = out[C.RAW_COUNT].astype("Int64").mask(mask)
@@ -580,20 +783,22 @@ def audited_suppress_pandas(pdf: pd.DataFrame, k_min: int, width: float | None =
 def with_audited_suppression(table, k_min: int, width: float | None = None,
                              complementary: bool = True, suppress_zeros: bool = False,
                              identities: Identities = IDENTITIES,
-                             additive: Sequence[str] = ADDITIVE, by: str = C.POP_CLASS):
+                             additive: Sequence[str] | None = ADDITIVE, by: str = C.POP_CLASS,
+                             bounds: Pairs = ()):
     """:func:`audited_suppression_mask` on a Spark table of every level at once (the
     relations span levels, so the decision needs the whole release): the cell keys and
     raw counts (a few columns, one row per cell) go to the driver through Arrow, the mask
     comes back as a broadcast join. Returns the table with ``is_suppressed`` set and the
     counts of suppressed rows null (the columns of :func:`mobsig.privacy.with_suppression`)
-    and the :class:`Audit`."""
+    and the :class:`Audit`. ``bounds``: see :func:`relations`."""
     from pyspark.sql import functions as F
 
     keys = [C.LEVEL, C.UNIT_ID, by]
     base = table.drop(C.IS_SUPPRESSED) if C.IS_SUPPRESSED in table.columns else table
     pdf = base.select(*keys, C.PARENT_ID, C.RAW_COUNT).toPandas()
     mask, result = audited_suppression_mask(pdf, k_min, width, complementary,
-                                            suppress_zeros, identities, additive, by)
+                                            suppress_zeros, identities, additive, by,
+                                            bounds=bounds)
     flags = base.sparkSession.createDataFrame(
         pdf[keys].assign(**{C.IS_SUPPRESSED: mask}),
         f"{C.LEVEL} string, {C.UNIT_ID} string, {by} string, {C.IS_SUPPRESSED} boolean")
@@ -613,7 +818,11 @@ def gate(ctx, result: Audit, table: str) -> None:
     """The audit as a job gate (suite ``privacy_audit``: no under-protected cell) and its
     run facts: ``privacy_cells_audited`` (suppressed cells), ``privacy_min_width`` (the
     narrowest interval; null when none is bounded), ``privacy_complements_added`` (cells
-    the audit hid beyond the group rule), ``privacy_audit_s``. A failure raises the
+    the audit hid beyond the group rule), ``privacy_audit_s``, ``privacy_totals_withheld``
+    (OD releases, when any: public totals withheld, :func:`od_audited_mask`); for a part
+    audited but not
+    gated (``result.reported``), ``privacy_reported_cells`` and
+    ``privacy_reported_under_protected`` (and a warning naming the cells). A failure raises the
     DataQualityError of :meth:`mobsig.runner.JobContext.check` (exit 6) naming the cells
     and their intervals; nothing is written or exported."""
     ctx.fact("privacy_cells_audited", result.n_cells)
@@ -621,6 +830,16 @@ def gate(ctx, result: Audit, table: str) -> None:
              else None)
     ctx.fact("privacy_complements_added", result.added)
     ctx.fact("privacy_audit_s", round(result.seconds, 3))
+    if result.withheld:
+        ctx.fact("privacy_totals_withheld", result.withheld)
+    if result.reported is not None:
+        extra = result.reported
+        n_bad = int((~extra.cells[PROTECTED]).sum())
+        ctx.fact("privacy_reported_cells", extra.n_cells)
+        ctx.fact("privacy_reported_under_protected", n_bad)
+        if n_bad:
+            ctx.log.warning("privacy audit of %s, reported part (not gated): %s", table,
+                            extra.failures())
     bad = int((~result.cells[PROTECTED]).sum())
     ctx.log.info("privacy audit of %s: %d suppressed cells, narrowest interval %s, %d "
                  "complements added, %d programmes, %.2f s", table, result.n_cells,
@@ -630,3 +849,445 @@ def gate(ctx, result: Audit, table: str) -> None:
               explain=lambda: result.failures() + ". The rule found nothing left to hide "
               "around them (a layer or class too small to protect: publish fewer layers, "
               "or a lower privacy.protection_width with privacy.allow_below_floor).")
+
+
+def combine(parts: dict[str, Audit], width: float) -> Audit:
+    """One :class:`Audit` of a release made of several audited parts (name -> audit;
+    an empty dict: nothing suppressed), for :func:`gate`: the cells of every part (their
+    ``level`` prefixed with the part's name, the breakdown column renamed ``cell``),
+    programmes, complements, rounds and seconds added up."""
+    frames = [a.cells.rename(columns={a.by: "cell"}).assign(
+        **{C.LEVEL: lambda f, n=name: n + ": " + f[C.LEVEL].astype(str)})
+        for name, a in parts.items()]
+    cols = [C.LEVEL, C.UNIT_ID, "cell", C.RAW_COUNT, LO, HI, WIDTH, EXACT, "pos", PROTECTED]
+    cells = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        {c: pd.Series(dtype=bool if c in (EXACT, PROTECTED) else float) for c in cols})
+    out = Audit(cells, float(width), sum(a.n_programs for a in parts.values()),
+                sum(a.seconds for a in parts.values()),
+                sum(a.components for a in parts.values()), by="cell")
+    out.added = sum(a.added for a in parts.values())
+    out.withheld = sum(a.withheld for a in parts.values())
+    out.rounds = max((a.rounds for a in parts.values()), default=0)
+    return out
+
+
+def hide_more(df, hidden: pd.DataFrame, keys: Sequence[str], counts: Sequence[str] = (
+        C.RAW_COUNT, C.EXPANDED_COUNT)):
+    """``df`` (a suppressed long form with ``is_suppressed``) with the rows named in
+    ``hidden`` (the ``keys`` columns, one row per further hidden cell, as strings) hidden
+    too: ``is_suppressed`` true and ``counts`` null (a broadcast join; ``df`` unchanged
+    when ``hidden`` is empty)."""
+    from pyspark.sql import functions as F
+
+    if not len(hidden):
+        return df
+    spark = df.sparkSession
+    def as_key(v):  # the value as Spark casts it to a string (null stays null)
+        if v is None or (not isinstance(v, str) and pd.isna(v)):
+            return None
+        if isinstance(v, bool | np.bool_):
+            return "true" if v else "false"
+        return str(v)
+
+    local = pd.DataFrame({f"_k_{k}": [as_key(v) for v in hidden[k].tolist()] for k in keys})
+    flags = spark.createDataFrame(local.assign(_more=True),
+                                  ", ".join(f"`_k_{k}` string" for k in keys)
+                                  + ", _more boolean")
+    cond = [F.col(k).cast("string").eqNullSafe(F.col(f"_k_{k}")) for k in keys]
+    joined = df.join(F.broadcast(flags), cond, how="left")
+    more = F.coalesce(F.col("_more"), F.lit(False))
+    return joined.select(*[F.when(more, F.lit(None)).otherwise(F.col(c)).alias(c)
+                           if c in counts else
+                           (F.col(c) | more).alias(c) if c == C.IS_SUPPRESSED else F.col(c)
+                           for c in df.columns])
+
+
+def suppress_release(table, k_min: int, width: float | None, complementary: bool,
+                     suppress_zeros: bool, on_audit=None,
+                     identities: Identities = (), additive: Sequence[str] | None = None,
+                     by: str = C.MEASURE, bounds: Pairs = ()):
+    """The suppression of a population-style release (``level``, ``unit_id``,
+    ``parent_id``, ``by``, ``raw_count``, ``expanded_count``; one row per cell): with a
+    protection ``width``, :func:`with_audited_suppression` (every label of ``by``
+    additive unless ``additive`` says otherwise: the relations are checked against the
+    data) and its :class:`Audit` passed to ``on_audit``; without one (None), the group
+    rule alone (:func:`mobsig.privacy.with_suppression`)."""
+    from mobsig import privacy
+
+    if width is None:
+        return privacy.with_suppression(table, k_min, complementary, suppress_zeros,
+                                        identities=identities, by=by)
+    out, result = with_audited_suppression(table, k_min, width, complementary,
+                                           suppress_zeros, identities, additive, by, bounds)
+    if on_audit is not None:
+        on_audit(result)
+    return out
+
+
+def gate_for(ctx, table: str):
+    """The callback that gates a release's audit (:func:`gate`), for a publish function's
+    ``on_audit``."""
+    return lambda result: gate(ctx, result, table)
+
+
+OD_CELL = "_od_label"  # the label column of :func:`od_release_table`
+OD_BUDGET_S = 300.0  # seconds of complement rounds per OD release (then the audit decides)
+
+
+ROW_WITHHELD = "origin_total_withheld"  # the cell's row total is not public
+COL_WITHHELD = "dest_total_withheld"  # the cell's column total is not public
+
+
+def od_release_table(pdf: pd.DataFrame, rows: Sequence[str], cols: Sequence[str],
+                     partition: Sequence[str] = (C.LEVEL,), label: str | None = None,
+                     withheld: str | None = None, k_min: int = 0,
+                     withheld_rows: str | None = None, drop: frozenset = frozenset()
+                     ) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+    """An origin-destination release as a table of :func:`relations` (one matrix per
+    ``partition`` group and ``label``, e.g. the period): each cell is the unit
+    ``<row>><column>`` (level: the matrix), and each row and column holding more than one
+    cell has a public total (the rule of :func:`mobsig.privacy.od_suppression_mask`: a
+    row of one cell has no total of its own; nor has a total from 1 to ``k_min`` - 1,
+    which any table would suppress), added as a published cell that is never a
+    complement, tied to its cells by a sum. ``pdf``: the cells with the true
+    ``raw_count`` and ``is_suppressed``; ``withheld`` / ``withheld_rows``: boolean
+    columns, true on the cells of a column / row whose total the release withholds
+    (commute_od's ``hide_dest_total`` / ``hide_origin_total``); ``drop``: further
+    withheld totals, as their keys (level, label, unit: ``row:<row>`` / ``col:<col>``,
+    the total cells' ``level``, ``_od_label`` and ``unit_id``; :func:`od_audited_mask`).
+    Returns the table (its first ``len(pdf)`` rows are ``pdf``'s, in order), the sums
+    and the frozen mask (the totals)."""
+    def key(names) -> pd.Series:
+        frame = pdf[list(names)].astype(object).where(pdf[list(names)].notna(), "")
+        return frame.astype(str).agg("\x1f".join, axis=1)
+
+    mat = key(partition) if partition else pd.Series("", index=pdf.index)
+    lab = pdf[label].astype(str) if label else pd.Series("", index=pdf.index)
+    r, c = key(rows), key(cols)
+    cells = pd.DataFrame({C.LEVEL: mat.to_numpy(), C.UNIT_ID: (r + ">" + c).to_numpy(),
+                          C.PARENT_ID: None, OD_CELL: lab.to_numpy(),
+                          C.RAW_COUNT: pdf[C.RAW_COUNT].fillna(0).to_numpy(np.int64),
+                          C.IS_SUPPRESSED: pdf[C.IS_SUPPRESSED].to_numpy(bool)})
+    totals, sums = [], []
+    for side, node, flag in (("row", r, withheld_rows), ("col", c, withheld)):
+        f = pd.DataFrame({"m": mat.to_numpy(), "l": lab.to_numpy(), "n": node.to_numpy(),
+                          "raw": cells[C.RAW_COUNT].to_numpy(), "u": cells[C.UNIT_ID]})
+        size = f.groupby(["m", "l", "n"])["raw"].transform("size").to_numpy()
+        if flag:
+            hid = pd.Series(pdf[flag].eq(True).to_numpy()).groupby(
+                [f["m"], f["l"], f["n"]]).transform("any").to_numpy()
+            size = np.where(hid, 0, size)
+        f = f[size > 1]
+        if not len(f):
+            continue
+        tot = f.groupby(["m", "l", "n"], as_index=False)["raw"].sum()
+        unit = side + ":" + tot["n"]
+        out = (tot["raw"] > 0) & (tot["raw"] < k_min)
+        if drop:
+            out |= pd.Series([k in drop for k in zip(tot["m"], tot["l"], unit, strict=True)],
+                             index=tot.index, dtype=bool)
+        f = f.merge(tot[~out][["m", "l", "n"]], on=["m", "l", "n"], how="inner")
+        tot = tot[~out].reset_index(drop=True)
+        if not len(tot):
+            continue
+        unit = side + ":" + tot["n"]
+        totals.append(pd.DataFrame({C.LEVEL: tot["m"], C.UNIT_ID: unit, C.PARENT_ID: None,
+                                    OD_CELL: tot["l"], C.RAW_COUNT: tot["raw"],
+                                    C.IS_SUPPRESSED: False}))
+        rel = side + " " + f["m"] + " " + f["l"] + " " + f["n"]
+        sums.append(pd.DataFrame({"rel": rel, C.LEVEL: f["m"], C.UNIT_ID: f["u"],
+                                  OD_CELL: f["l"], "coef": -1.0}))
+        sums.append(pd.DataFrame({"rel": side + " " + tot["m"] + " " + tot["l"] + " "
+                                  + tot["n"], C.LEVEL: tot["m"], C.UNIT_ID: unit,
+                                  OD_CELL: tot["l"], "coef": 1.0}))
+    table = pd.concat([cells, *totals], ignore_index=True)
+    frozen = np.arange(len(table)) >= len(cells)
+    sum_frame = pd.concat(sums, ignore_index=True) if sums else None
+    return table, sum_frame, frozen
+
+
+def stuck_totals(system: System, frozen: np.ndarray, result: Audit) -> np.ndarray:
+    """The positions of the published totals (``frozen`` cells: a complement never
+    picks them) that pin the under-protected cells of ``result`` (an audit over
+    ``system`` with its binding rows) with nothing left to hide: every relation binding
+    the cell's interval (a non-zero dual of its two programmes) holds no published cell
+    but those totals, so no complement can widen it; only withholding a total can."""
+    rows = system.rows
+    hidden = np.zeros(rows.shape[1], bool)
+    hidden[result.cells["pos"].to_numpy()] = True
+    out: set[int] = set()
+    for pos in result.cells.loc[~result.cells[PROTECTED], "pos"].to_numpy():
+        bind = result.binding.get(int(pos), set())
+        idx = [rows.indices[rows.indptr[g]:rows.indptr[g + 1]] for g in sorted(bind)]
+        if not idx:
+            continue
+        every = np.concatenate(idx)
+        if (~hidden[every] & ~frozen[every]).any():
+            continue  # a published cell binds it: a complement can widen it
+        out |= set(every[frozen[every] & ~hidden[every]].tolist())
+    return np.array(sorted(out), dtype=np.int64)
+
+
+def _stuck_totals(table: pd.DataFrame, frozen: np.ndarray, system: System,
+                  result: Audit) -> set[tuple[str, str, str]]:
+    """:func:`stuck_totals` of an OD release table as keys (level, label, unit)."""
+    key = list(zip(table[C.LEVEL].astype(str), table[OD_CELL].astype(str),
+                   table[C.UNIT_ID].astype(str), strict=True))
+    return {key[t] for t in stuck_totals(system, frozen, result)}
+
+
+def withholding_mask(pdf: pd.DataFrame, k_min: int, width: float, complementary: bool,
+                     suppress_zeros: bool, identities: Identities, additive, by: str,
+                     forced: np.ndarray, frozen: np.ndarray, budget_s: float = 300.0
+                     ) -> tuple[np.ndarray, Audit]:
+    """The audited rule of a table whose totals are decided elsewhere (``frozen``, e.g.
+    commute's commuters and inbound commuters) from its own rule's mask (``forced``):
+    complements (:func:`audited_suppression_mask`, ``regroup`` off, only among the
+    relations that bind a cell) and, where a cell is pinned by published totals with
+    nothing left to hide (:func:`stuck_totals`), those totals are withheld (hidden too:
+    null, ``is_suppressed``); repeated until the audit passes, nothing changes or
+    ``budget_s`` seconds. Returns the mask and the audit (``withheld``: the totals
+    hidden)."""
+    t0 = time.perf_counter()
+    sup = np.asarray(forced, bool).copy()
+    frozen = np.asarray(frozen, bool)
+    start = sup.copy()
+    system = relations(pdf, identities, additive, by)
+    n_prog = rounds = withheld = 0
+    while True:
+        left = max(budget_s - (time.perf_counter() - t0), 0.0)
+        mask, result = audited_suppression_mask(
+            pdf, k_min, width, complementary, suppress_zeros, identities, additive, by,
+            forced=sup, regroup=False, frozen=frozen, budget_s=left, fallback=False)
+        n_prog += result.n_programs
+        rounds += result.rounds
+        if result.passed or not complementary or time.perf_counter() - t0 > budget_s:
+            break
+        again = audit(pdf, mask, width, suppress_zeros=suppress_zeros, system=system,
+                      identities=identities, additive=additive, by=by)
+        n_prog += again.n_programs
+        stuck = stuck_totals(system, frozen, again)
+        if not len(stuck) and (mask == sup).all():
+            break
+        sup = mask.copy()
+        sup[stuck] = True
+        withheld += len(stuck)
+    result.withheld = withheld
+    result.added = int(mask.sum() - start.sum()) - withheld
+    result.rounds = rounds
+    result.n_programs = n_prog
+    result.seconds = time.perf_counter() - t0
+    return mask, result
+
+
+def _partners(table: pd.DataFrame, frozen: np.ndarray, stuck: set, drop: set) -> set:
+    """For each matrix and side (rows or columns) where ``stuck`` withholds the first
+    total (none in ``drop`` yet) and only one, a second total of that side, the smallest
+    (then the first unit): the sum of every row total is the sum of every column total,
+    so one line total withheld alone is still the grand total minus the other lines."""
+    tot = pd.DataFrame({"m": table[C.LEVEL].astype(str), "l": table[OD_CELL].astype(str),
+                        "u": table[C.UNIT_ID].astype(str),
+                        "raw": table[C.RAW_COUNT].to_numpy()})[frozen]
+    tot["side"] = tot["u"].str.split(":", n=1).str[0]
+    out: set = set()
+    groups = {(m, lab, u.split(":", 1)[0]) for m, lab, u in stuck}
+    for m, lab, side in sorted(groups):
+        mine = {k for k in stuck | drop if (k[0], k[1], k[2].split(":", 1)[0]) == (m, lab,
+                                                                                  side)}
+        if len(mine) > 1:
+            continue
+        cand = tot[(tot["m"] == m) & (tot["l"] == lab) & (tot["side"] == side)
+                   & ~tot["u"].isin([k[2] for k in mine])].sort_values(["raw", "u"])
+        if len(cand):
+            out.add((m, lab, cand["u"].iloc[0]))
+    return out
+
+
+def od_audited_mask(pdf: pd.DataFrame, k_min: int, width: float, complementary: bool,
+                    suppress_zeros: bool, rows: Sequence[str], cols: Sequence[str],
+                    partition: Sequence[str] = (C.LEVEL,), label: str | None = None,
+                    pairs: bool = True, max_rounds: int = 10,
+                    withheld: str | None = None, withheld_rows: str | None = None,
+                    withhold: bool = True
+                    ) -> tuple[np.ndarray, Audit, np.ndarray, np.ndarray]:
+    """The interval audit of an origin-destination release (:func:`od_release_table`)
+    from its own rule's mask (``is_suppressed``) and the true ``raw_count``, repeated
+    until no suppressed cell is narrower than ``width``: a cell whose interval is pinned
+    only by public totals over hidden cells (its row or column is hidden already under
+    a total too small for it: nothing left to hide) gets those totals withheld (with
+    ``withhold``; they leave the relations); else one round of audited complements
+    (:func:`audited_suppression_mask`: the cheapest published cell among the relations
+    that bind it); with ``pairs`` (labelled breakdowns: a pair is hidden in every label)
+    a hidden cell hides its whole pair. Stops when the audit passes, nothing can be
+    hidden or withheld, or after ``privacy_audit.OD_BUDGET_S`` seconds of rounds (the
+    final audit then decides the gate). Without ``withhold``, complements only (each
+    relation it is in, :func:`audited_suppression_mask`'s fallback), ``max_rounds``
+    passes of the pairs rule. Returns the mask of ``pdf``'s rows, the audit (of the
+    final release: cells hidden, totals withheld) and, per row of ``pdf``, whether its
+    row total and its column total are withheld by the audit (beside ``withheld`` /
+    ``withheld_rows``, the rule's own)."""
+    t0 = time.perf_counter()
+    n = len(pdf)
+    drop: set = set()
+    table, sums, frozen = od_release_table(pdf, rows, cols, partition, label, withheld,
+                                           k_min, withheld_rows)
+    forced = table[C.IS_SUPPRESSED].to_numpy(bool)
+    kw = dict(identities=(), additive=(), by=OD_CELL, sums=sums, regroup=False)
+    n_prog = rounds = 0
+    if not withhold:
+        pair = (table[C.LEVEL].astype(str) + "\x1f" + table[C.UNIT_ID].astype(str)
+                ).to_numpy()
+        for _ in range(max_rounds):
+            mask, result = audited_suppression_mask(
+                table, k_min, width, complementary, suppress_zeros, forced=forced,
+                frozen=frozen, budget_s=OD_BUDGET_S, **kw)
+            if not pairs or label is None:
+                break
+            whole = np.isin(pair, pair[mask & ~frozen]) & ~frozen
+            if (whole == mask).all():
+                break
+            forced = whole | mask
+        return mask[:n], result, np.zeros(n, bool), np.zeros(n, bool)
+    pair = (table[C.LEVEL].astype(str) + "\x1f" + table[C.UNIT_ID].astype(str)
+            ).to_numpy()[:n]
+    start = forced[:n].copy()
+    cache: dict = {}
+    while True:
+        system = relations(table, (), (), OD_CELL, (), sums)
+        result = audit(table, forced, width, suppress_zeros=suppress_zeros, system=system,
+                       identities=(), additive=(), by=OD_CELL, cache=cache)
+        n_prog += result.n_programs
+        if result.passed or not complementary or time.perf_counter() - t0 > OD_BUDGET_S:
+            break
+        stuck = _stuck_totals(table, frozen, system, result) - drop
+        stuck |= _partners(table, frozen, stuck, drop)
+        if stuck:
+            drop |= stuck
+            table, sums, frozen = od_release_table(pdf, rows, cols, partition, label,
+                                                   withheld, k_min, withheld_rows,
+                                                   frozenset(drop))
+            forced = np.r_[forced[:n], np.zeros(len(table) - n, bool)]
+            kw["sums"] = sums
+            cache = {}
+            continue
+        mask, one = audited_suppression_mask(
+            table, k_min, width, complementary, suppress_zeros, max_rounds=1,
+            forced=forced, frozen=frozen, fallback=False, **kw)
+        n_prog += one.n_programs
+        rounds += 1
+        if pairs and label is not None:
+            mask[:n] = np.isin(pair, pair[mask[:n]])
+        if (mask == forced).all():
+            break  # nothing left to hide nor to withhold: the gate fails
+        forced = mask
+    result.withheld = len(drop)
+    result.added = int(forced[:n].sum() - start.sum())
+    result.rounds = rounds
+    result.n_programs = n_prog
+    result.seconds = time.perf_counter() - t0
+    lab = pdf[label].astype(str).to_numpy() if label else np.full(n, "")
+    cells = table.iloc[:n]
+    rkey = [(lv, lb, "row:" + u.split(">", 1)[0]) for lv, lb, u in zip(
+        cells[C.LEVEL].astype(str), lab, cells[C.UNIT_ID].astype(str), strict=True)]
+    ckey = [(lv, lb, "col:" + u.split(">", 1)[1]) for lv, lb, u in zip(
+        cells[C.LEVEL].astype(str), lab, cells[C.UNIT_ID].astype(str), strict=True)]
+    row_out = np.fromiter((k in drop for k in rkey), bool, count=n)
+    col_out = np.fromiter((k in drop for k in ckey), bool, count=n)
+    return forced[:n].copy(), result, row_out, col_out
+
+
+def with_od_audit(sup, true_col: str, k_min: int, width: float, complementary: bool,
+                  suppress_zeros: bool, rows: Sequence[str], cols: Sequence[str],
+                  partition: Sequence[str] = (C.LEVEL,), label: str | None = None,
+                  extra_counts: Sequence[str] = (), on_audit=None,
+                  withheld: str | None = None, repair: bool = True,
+                  withheld_rows: str | None = None):
+    """:func:`od_audited_mask` on a suppressed Spark OD table that carries its true raw
+    counts in ``true_col`` (dropped from the result): the keys, flags and counts go to
+    the driver (one row per cell), the further hidden cells come back
+    (:func:`hide_more`), with two boolean columns :data:`ROW_WITHHELD` and
+    :data:`COL_WITHHELD`: the cell's row / column total (of its matrix and label) is
+    withheld by the audit and must not be published (nor derived) anywhere; ``on_audit``
+    is called with the audit. ``repair`` false: the table's own mask is audited once and
+    the audit reported, not gated (:func:`od_rule_audit`, :func:`reported_only`);
+    nothing more is hidden nor withheld (both columns false)."""
+    from pyspark.sql import functions as F
+
+    if not repair:
+        result = od_rule_audit(sup, true_col, width, suppress_zeros, rows, cols, partition,
+                               label, k_min, withheld, withheld_rows)
+        if on_audit is not None:
+            on_audit(reported_only(result))
+        return sup.drop(true_col).withColumns({ROW_WITHHELD: F.lit(False),
+                                               COL_WITHHELD: F.lit(False)})
+    keys = list(dict.fromkeys([*partition, *rows, *cols, *([label] if label else [])]))
+    flags = [x for x in (withheld, withheld_rows) if x]
+    pdf = sup.select(*keys, true_col, C.IS_SUPPRESSED, *flags
+                     ).toPandas().rename(columns={true_col: C.RAW_COUNT})
+    mask, result, row_out, col_out = od_audited_mask(
+        pdf, k_min, width, complementary, suppress_zeros, rows, cols, partition, label,
+        withheld=withheld, withheld_rows=withheld_rows)
+    if on_audit is not None:
+        on_audit(result)
+    more = pdf[mask & ~pdf[C.IS_SUPPRESSED].to_numpy(bool)]
+    out = hide_more(sup, more, keys, (C.RAW_COUNT, C.EXPANDED_COUNT, *extra_counts))
+    return with_flags(out, pdf[keys].assign(**{ROW_WITHHELD: row_out,
+                                               COL_WITHHELD: col_out}), keys,
+                      (ROW_WITHHELD, COL_WITHHELD)).drop(true_col)
+
+
+def with_flags(df, flags: pd.DataFrame, keys: Sequence[str], names: Sequence[str]):
+    """``df`` with the boolean columns ``names`` of ``flags`` (one row per ``keys``, a
+    pandas frame; only its true rows are sent) joined on ``keys`` (as strings, null-safe;
+    false where ``flags`` has no true row)."""
+    from pyspark.sql import functions as F
+
+    true = flags[flags[list(names)].any(axis=1)]
+    if not len(true):
+        return df.withColumns({x: F.lit(False) for x in names})
+    local = pd.DataFrame({f"_k_{k}": [None if v is None or (not isinstance(v, str)
+                                                            and pd.isna(v)) else
+                                      ("true" if v is True else "false" if v is False
+                                       else str(v)) for v in true[k].tolist()]
+                          for k in keys})
+    for x in names:
+        local[f"_f_{x}"] = true[x].to_numpy(bool)
+    spark = df.sparkSession
+    schema = ", ".join([f"`_k_{k}` string" for k in keys]
+                       + [f"`_f_{x}` boolean" for x in names])
+    small = spark.createDataFrame(local, schema)
+    cond = [F.col(k).cast("string").eqNullSafe(F.col(f"_k_{k}")) for k in keys]
+    joined = df.join(F.broadcast(small), cond, how="left")
+    return joined.select(*df.columns, *[F.coalesce(F.col(f"_f_{x}"), F.lit(False)).alias(x)
+                                        for x in names])
+
+
+def od_rule_audit(sup, true_col: str, width: float, suppress_zeros: bool,
+                  rows: Sequence[str], cols: Sequence[str],
+                  partition: Sequence[str] = (C.LEVEL,), label: str | None = None,
+                  k_min: int = 0, withheld: str | None = None,
+                  withheld_rows: str | None = None) -> Audit:
+    """The interval audit of a suppressed Spark OD table as its own rule left it (no
+    complement added): the relations of :func:`od_release_table` (row and column totals
+    public but those it withholds), every cell the rule hid audited once. ``true_col``:
+    the true raw counts."""
+    keys = list(dict.fromkeys([*partition, *rows, *cols, *([label] if label else [])]))
+    flags = [x for x in (withheld, withheld_rows) if x]
+    pdf = sup.select(*keys, true_col, C.IS_SUPPRESSED, *flags
+                     ).toPandas().rename(columns={true_col: C.RAW_COUNT})
+    table, sums, _frozen = od_release_table(pdf, rows, cols, partition, label, withheld,
+                                            k_min, withheld_rows)
+    return audit(table, table[C.IS_SUPPRESSED].to_numpy(bool), width,
+                 suppress_zeros=suppress_zeros, identities=(), additive=(), by=OD_CELL,
+                 sums=sums)
+
+
+def reported_only(result: Audit) -> Audit:
+    """An :class:`Audit` for :func:`gate` that gates nothing and reports ``result``
+    (``Audit.reported``: run facts and a warning naming the cells); its seconds are
+    ``result``'s."""
+    out = combine({}, result.width)
+    out.reported = result
+    out.seconds = result.seconds
+    out.n_programs = result.n_programs
+    return out

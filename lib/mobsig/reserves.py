@@ -225,14 +225,20 @@ def screen(wide: DataFrame, base: DataFrame, day_type: str, factor: float, min_c
 
 def publish(long: DataFrame, base: DataFrame, day_type: str, k_min: int,
             complementary: bool, suppress_zeros: bool, factor: float, min_count: int,
-            min_days: int) -> DataFrame:
+            min_days: int, width: float | None = None,
+            on_audit=None) -> DataFrame:
     """The published rows of a day: visitors and residents suppressed
     (``privacy.with_suppression`` per measure, complementary within a layer), the alert
     judged on the unsuppressed visitors (:func:`screen`), the baseline withheld below
-    ``k_min`` (``is_baseline_suppressed``); the alert and its kind stay published."""
+    ``k_min`` (``is_baseline_suppressed``); the alert and its kind stay published. With a
+    protection ``width``, the interval audit of the release decides further complements
+    (:func:`mobsig.privacy_audit.suppress_release`; ``on_audit`` is called with
+    the audit)."""
+    from mobsig import privacy_audit
+
     raw = long.withColumn("_raw", F.col(C.RAW_COUNT))
-    sup = privacy.with_suppression(raw, k_min, complementary, suppress_zeros,
-                                   identities=(), by=C.MEASURE)
+    sup = privacy_audit.suppress_release(raw, k_min, width, complementary, suppress_zeros,
+                                         on_audit)
     m = F.col(C.MEASURE)
     wide = privacy.spread(sup, MEASURES, extra=[
         F.max(F.when(m == VISITORS, F.col("_raw"))).alias("_visitors")])

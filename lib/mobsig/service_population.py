@@ -460,6 +460,99 @@ def with_share(catchment: DataFrame, monthly: DataFrame) -> DataFrame:
         C.SHARE, share).drop("_v")
 
 
+AUDIT_CELL = "_cell"  # the breakdown of the release audit: role, role@date
+
+
+def release_table(monthly: pd.DataFrame, daily: pd.DataFrame, catchment: pd.DataFrame
+                  ) -> pd.DataFrame:
+    """The month's three published tables as one long table for the interval audit
+    (:mod:`mobsig.privacy_audit`): ``level``, ``unit_id``, ``parent_id``, ``_cell``,
+    ``raw_count`` (true), ``is_suppressed``, ``part`` and ``pos`` (the row in its part).
+
+    A zone is the unit ``<level>/<id>``; its monthly roles are the cells ``resident`` ...
+    ``total``, its daily ones ``<role>@<date>``; a catchment cell is the unit
+    ``<zone>/<home unit>`` (level ``catchment <home level>``, cell ``visitor``) whose
+    parent is the zone, or the cell of its parent unit when that is in the zone's
+    catchment (a township's county): so each home level's cells add up to the zone's
+    visitors and townships to their county (the audit's parent = sum of children).
+    Inputs: the suppressed long forms with the true ``raw_count`` (``monthly``:
+    ``level``, ``unit_id``, ``visit_role``; ``daily``: also ``key_date``; ``catchment``:
+    ``zone_level``, ``zone_id``, ``level``, ``unit_id``, ``parent_id``) and
+    ``is_suppressed``."""
+    def zone(f: pd.DataFrame, lv: str, uid: str) -> pd.Series:
+        return f[lv].astype(str) + "/" + f[uid].astype(str)
+
+    parts = []
+    m = pd.DataFrame({C.LEVEL: monthly[C.LEVEL].astype(str),
+                      C.UNIT_ID: zone(monthly, C.LEVEL, C.UNIT_ID), C.PARENT_ID: None,
+                      AUDIT_CELL: monthly[C.VISIT_ROLE].astype(str), "part": "monthly"})
+    parts.append(m.assign(pos=np.arange(len(m)), **{
+        C.RAW_COUNT: monthly[C.RAW_COUNT].to_numpy(),
+        C.IS_SUPPRESSED: monthly[C.IS_SUPPRESSED].to_numpy(bool)}))
+    d = pd.DataFrame({C.LEVEL: daily[C.LEVEL].astype(str),
+                      C.UNIT_ID: zone(daily, C.LEVEL, C.UNIT_ID), C.PARENT_ID: None,
+                      AUDIT_CELL: daily[C.VISIT_ROLE].astype(str) + "@"
+                      + daily[C.KEY_DATE].astype(str), "part": "daily"})
+    parts.append(d.assign(pos=np.arange(len(d)), **{
+        C.RAW_COUNT: daily[C.RAW_COUNT].to_numpy(),
+        C.IS_SUPPRESSED: daily[C.IS_SUPPRESSED].to_numpy(bool)}))
+    c = catchment
+    zk = zone(c, C.ZONE_LEVEL, C.ZONE_ID)
+    lv = c[C.LEVEL].astype(str)
+    uid = c[C.UNIT_ID].astype(str)
+    named = (lv != C.GRID_LEVEL) & (uid != C.UNKNOWN_HOME)
+    unit = np.where(named, zk + "/" + uid, zk + "/" + lv + "/" + uid)
+    have = set(unit[named.to_numpy()])
+    par = zk + "/" + c[C.PARENT_ID].astype(str)
+    parent = np.where(named & c[C.PARENT_ID].notna() & par.isin(have), par, zk)
+    k = pd.DataFrame({C.LEVEL: "catchment " + lv, C.UNIT_ID: unit, C.PARENT_ID: parent,
+                      AUDIT_CELL: VISITOR, "part": "catchment"})
+    parts.append(k.assign(pos=np.arange(len(k)), **{
+        C.RAW_COUNT: c[C.RAW_COUNT].to_numpy(),
+        C.IS_SUPPRESSED: c[C.IS_SUPPRESSED].to_numpy(bool)}))
+    out = pd.concat(parts, ignore_index=True)
+    out[C.RAW_COUNT] = out[C.RAW_COUNT].fillna(0).astype(np.int64)
+    return out
+
+
+def audit_rules(table: pd.DataFrame) -> dict:
+    """The relations of :func:`release_table` for :mod:`mobsig.privacy_audit`: the role
+    identity per month and per day, each day's role at most the month's, every cell
+    label additive (checked against the data)."""
+    cells = table[AUDIT_CELL].drop_duplicates().tolist()
+    days = sorted({x.split("@", 1)[1] for x in cells if "@" in x})
+    idents = [(TOTAL, PARTS)] + [(f"{TOTAL}@{d}", tuple(f"{r}@{d}" for r in PARTS))
+                                 for d in days]
+    return {"identities": idents, "additive": cells, "by": AUDIT_CELL,
+            "bounds": [(f"{r}@{d}", r) for r in ROLES for d in days]}
+
+
+def audited_release(table: pd.DataFrame, k_min: int, width: float,
+                    complementary: bool, suppress_zeros: bool):
+    """The mask of :func:`release_table` after the interval audit (the group rules'
+    cells plus the audit's complements; a zone whose visitors become hidden hides its
+    catchment, the rule of :func:`catchment_mask`) and the :class:`~mobsig.privacy_audit.
+    Audit`."""
+    from mobsig import privacy_audit
+
+    rules = audit_rules(table)
+    forced = table[C.IS_SUPPRESSED].to_numpy(bool).copy()
+    zone_of = np.where(table["part"] == "catchment",
+                       table[C.PARENT_ID].astype(str).str.split("/").str[:2].str.join("/"),
+                       "")
+    visitor = (table["part"] == "monthly").to_numpy() & (table[AUDIT_CELL] == VISITOR)
+    for _ in range(5):
+        mask, result = privacy_audit.audited_suppression_mask(
+            table, k_min, width, complementary, suppress_zeros, forced=forced,
+            regroup=False, **rules)
+        gone = set(table[C.UNIT_ID].to_numpy()[visitor & mask])
+        more = mask | np.isin(zone_of, list(gone))
+        if (more == mask).all():
+            break
+        forced = more
+    return mask, result
+
+
 @dataclass(frozen=True)
 class Published:
     """The rows that leave the operator: ``monthly`` (``service_population``), ``daily``
@@ -470,27 +563,76 @@ class Published:
     catchment: DataFrame
 
 
+MONTHLY_KEYS = (C.LEVEL, C.UNIT_ID, C.VISIT_ROLE)
+DAILY_KEYS = (C.LEVEL, C.UNIT_ID, C.KEY_DATE, C.VISIT_ROLE)
+CATCHMENT_KEYS = (C.ZONE_LEVEL, C.ZONE_ID, C.LEVEL, C.UNIT_ID)
+
+
+def audit_spark(counts: ServiceCounts, monthly: DataFrame, daily: DataFrame,
+                catchment: DataFrame, k_min: int, width: float, complementary: bool,
+                suppress_zeros: bool):
+    """:func:`audited_release` on the suppressed long forms (their keys, flags and the
+    true counts of ``counts`` go to the driver: one row per cell), the further hidden
+    cells applied (:func:`mobsig.privacy_audit.hide_more`). Returns the three frames and
+    the audit."""
+    from mobsig import privacy_audit
+
+    def local(sup: DataFrame, true: DataFrame, keys) -> pd.DataFrame:
+        flags = sup.select(*keys, C.IS_SUPPRESSED).toPandas()
+        raw = true.select(*keys, C.RAW_COUNT, *([C.PARENT_ID] if C.PARENT_ID
+                                                in true.columns else [])).toPandas()
+        for f in (flags, raw):
+            for k in keys:
+                f[k] = f[k].astype(str)
+        return raw.merge(flags, on=list(keys), how="inner", validate="one_to_one")
+
+    m = local(monthly, counts.monthly, MONTHLY_KEYS)
+    d = local(daily, counts.daily, DAILY_KEYS)
+    c = local(catchment, counts.catchment, CATCHMENT_KEYS)
+    table = release_table(m, d, c)
+    mask, audit = audited_release(table, k_min, width, complementary, suppress_zeros)
+    more = mask & ~table[C.IS_SUPPRESSED].to_numpy(bool)
+    out = []
+    for name, sup, frame, keys in (("monthly", monthly, m, MONTHLY_KEYS),
+                                   ("daily", daily, d, DAILY_KEYS),
+                                   ("catchment", catchment, c, CATCHMENT_KEYS)):
+        pos = table["pos"].to_numpy()[more & (table["part"] == name).to_numpy()]
+        out.append(privacy_audit.hide_more(sup, frame.iloc[pos], keys))
+    return (*out, audit)
+
+
 def publish(counts: ServiceCounts, k_min: int, complementary: bool, suppress_zeros: bool,
-            quantile: float, month_key: str) -> Published:
+            quantile: float, month_key: str, width: float | None = None,
+            on_audit=None) -> Published:
     """The published tables of the month ``month_key`` (YYYY-MM, column ``month``) from
     the unsuppressed ``counts`` (the catchment's suppression depends on the monthly one:
     :func:`suppress_monthly` is computed for both, a small pandas pass per zone layer).
+    With a protection ``width``, the three tables are then audited together
+    (:func:`audit_spark`: more cells hidden until no suppressed cell's interval is
+    narrower than ``width``; ``on_audit`` is called with the audit).
     Adds ``days_observed`` (the days of ``counts.days``) and ``catchment_quantile`` to
     the monthly rows."""
     monthly_suppressed = suppress_monthly(counts.monthly, k_min, complementary,
                                           suppress_zeros)
     zkeys = [C.LEVEL, C.UNIT_ID, C.UNIT_NAME]
     n_days = counts.days.agg(F.count(F.lit(1)).cast("int").alias(C.DAYS_OBSERVED))
-    monthly = with_radius(spread(monthly_suppressed, zkeys), counts.radius, k_min) \
-        .crossJoin(n_days).withColumn(C.CATCHMENT_QUANTILE, F.lit(float(quantile)))
-    daily = spread(suppress_daily(counts.daily, k_min, complementary, suppress_zeros),
-                   [*zkeys, C.KEY_DATE]).withColumnRenamed(C.KEY_DATE, C.DT)
+    daily_suppressed = suppress_daily(counts.daily, k_min, complementary, suppress_zeros)
     hidden = monthly_suppressed.where((F.col(C.VISIT_ROLE) == VISITOR)
                                       & F.col(C.IS_SUPPRESSED)).select(
         F.col(C.LEVEL).alias(C.ZONE_LEVEL), F.col(C.UNIT_ID).alias(C.ZONE_ID))
-    catchment = with_share(suppress_catchment(counts.catchment, hidden, k_min,
-                                              complementary, suppress_zeros),
-                           counts.monthly)
+    catchment_suppressed = suppress_catchment(counts.catchment, hidden, k_min,
+                                              complementary, suppress_zeros)
+    if width is not None:  # the interval audit of the three tables together
+        monthly_suppressed, daily_suppressed, catchment_suppressed, audit = audit_spark(
+            counts, monthly_suppressed, daily_suppressed, catchment_suppressed, k_min,
+            width, complementary, suppress_zeros)
+        if on_audit is not None:
+            on_audit(audit)
+    monthly = with_radius(spread(monthly_suppressed, zkeys), counts.radius, k_min) \
+        .crossJoin(n_days).withColumn(C.CATCHMENT_QUANTILE, F.lit(float(quantile)))
+    daily = spread(daily_suppressed, [*zkeys, C.KEY_DATE]).withColumnRenamed(C.KEY_DATE,
+                                                                              C.DT)
+    catchment = with_share(catchment_suppressed, counts.monthly)
     month = F.lit(month_key)
     return Published(monthly.withColumn(C.MONTH, month), daily.withColumn(C.MONTH, month),
                      catchment.withColumn(C.MONTH, month))

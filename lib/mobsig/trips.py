@@ -114,7 +114,8 @@ def long_form(counts: DataFrame, level: str, periods: list[Period],
 
 
 def publish(long: DataFrame, k_min: int, complementary: bool, suppress_zeros: bool,
-            periods: list[Period], units: DataFrame, days: DataFrame) -> DataFrame:
+            periods: list[Period], units: DataFrame, days: DataFrame,
+            width: float | None = None, on_audit=None, repair: bool = True) -> DataFrame:
     """The published rows: suppression per pair (domain.md's rule for labelled
     breakdowns: a pair with any period below ``k_min`` travellers is hidden in every
     period, as is a pair whose monthly trips linkage withholds; complementary suppression
@@ -122,11 +123,27 @@ def publish(long: DataFrame, k_min: int, complementary: bool, suppress_zeros: bo
     period public; since every hidden pair lies on a cycle of hidden pairs and has at
     least two periods, neither the per-period totals nor linkage's T_ij give any of its
     cells), then names, ``period_hours``, ``days`` and ``trips_per_day``
-    (trips_expanded_count / days)."""
+    (trips_expanded_count / days). With a protection ``width``, the interval audit of
+    each period's matrix with its row and column totals public
+    (:func:`mobsig.privacy_audit.with_od_audit`, what the job runs; a pair hidden in one
+    period is hidden in all) hides further pairs, and withholds the period totals that
+    pin a cell with nothing left to hide, until no cell is narrower than ``width``;
+    ``on_audit`` is called with the audit (the job gates it); ``repair`` false: the rule's
+    mask is audited and reported, not gated. ``origin_total_withheld`` /
+    ``dest_total_withheld``: the origin's / destination's total of the row's city and
+    period is withheld (false without a width)."""
+    from mobsig import privacy_audit
+
+    rows, cols = (C.CITY_ID, C.ORIGIN_ID), (C.CITY_ID, C.DEST_ID)
+    extra = (TRIPS_RAW, TRIPS_EXPANDED)
     sup = privacy.with_od_bridge_suppression(
-        long, k_min, complementary, suppress_zeros, rows=(C.CITY_ID, C.ORIGIN_ID),
-        cols=(C.CITY_ID, C.DEST_ID), extra_counts=(TRIPS_RAW, TRIPS_EXPANDED),
-        forced=LINKAGE_HIDDEN).drop(LINKAGE_HIDDEN)
+        long.withColumn("_true", F.col(C.RAW_COUNT)), k_min, complementary, suppress_zeros,
+        rows=rows, cols=cols, extra_counts=extra, forced=LINKAGE_HIDDEN).drop(LINKAGE_HIDDEN)
+    sup = sup.drop("_true").withColumns(
+        {privacy_audit.ROW_WITHHELD: F.lit(False), privacy_audit.COL_WITHHELD: F.lit(False)}
+    ) if width is None else privacy_audit.with_od_audit(
+        sup, "_true", k_min, width, complementary, suppress_zeros, rows, cols,
+        label=C.PERIOD, extra_counts=extra, on_audit=on_audit, repair=repair)
     hours = F.create_map(*[x for p in periods for x in (F.lit(p.name), F.lit(p.hours))])
     names = units.select(C.LEVEL, C.UNIT_ID, C.UNIT_NAME)
     d = F.col(C.DAYS).cast("double")
@@ -142,4 +159,5 @@ def publish(long: DataFrame, k_min: int, complementary: bool, suppress_zeros: bo
                     TRIPS_RAW, TRIPS_EXPANDED,
                     F.col(C.RAW_COUNT).alias(raw_col(C.TRAVELLERS)),
                     F.col(C.EXPANDED_COUNT).alias(expanded_col(C.TRAVELLERS)),
-                    C.IS_SUPPRESSED, (F.col(TRIPS_EXPANDED) / d).alias(C.TRIPS_PER_DAY)))
+                    C.IS_SUPPRESSED, (F.col(TRIPS_EXPANDED) / d).alias(C.TRIPS_PER_DAY),
+                    privacy_audit.ROW_WITHHELD, privacy_audit.COL_WITHHELD))
