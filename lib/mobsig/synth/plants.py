@@ -5,10 +5,10 @@ real counties):
 - intruders in a nature-reserve core (``screen_reserves``): on each day of
   ``synth.reserve_intruder_days`` a group of ``synth.reserve_intruders`` persons from
   outside the city drives in on the highway, stays :data:`INTRUDER_STAY_H` (4-6 h, a day
-  trip) inside the core zone Z-RSV-01 (around a scenic spot near its centre whose
-  nearest sites are on the zone's side of the county line the zone straddles:
-  :func:`_spot`; each person within a few hundred metres of the group's spot) and leaves
-  the same day;
+  trip) inside the core zone Z-RSV-01 (around a spot near its centre, on the zone's side
+  of the county line the zone straddles, where one cell serves the whole group and the
+  network reports it inside the zone and that county: :func:`_spot`; each person within
+  a few hundred metres of the group's spot) and leaves the same day;
 - a crowd near a geological hazard point (``exposure_hazards``): ``synth.hazard_crowd``
   persons within :data:`CROWD_RADIUS_M` of the point ``synth.hazard_crowd_point`` for
   the whole of the hours ``synth.hazard_crowd_hours`` [first, end) of the day
@@ -74,19 +74,52 @@ def _entry(city: City, x: float, y: float) -> tuple[float, float]:
     return a if np.hypot(x - a[0], y - a[1]) <= np.hypot(x - b[0], y - b[1]) else b
 
 
-def _spot(city: City, zone) -> Point:
-    """The intruders' spot in the core zone: the point nearest the zone's centroid that
-    lies at least :data:`SPOT_EDGE_M` inside the zone, inside the county holding the
-    centroid, and whose two nearest sites are in that county too (the centroid when no
-    point qualifies). Z-RSV-01 straddles a county line: at its centroid the second
-    nearest site is across the line, and the fifth of the group whose stay it served (a
-    stay keeps the nearest or the second nearest site, :mod:`mobsig.synth.signals`) was
-    counted in the next county, a third of that small county's presence on the day. The
-    planted case is there to test the screen; the border effect (the network's
-    resolution, the same for everyone) is what the daily-presence accuracy measures on
-    the city's own persons."""
-    from scipy.spatial import cKDTree
+def _reported(city: City, start, day: int, x: np.ndarray, y: np.ndarray,
+              rank: int) -> tuple[np.ndarray, np.ndarray]:
+    """Where the network reports a handset at (x, y) on ``day`` served by its site of
+    nearest-``rank`` (the generator's serving model, :mod:`mobsig.synth.signals`: that
+    site's sector facing the point): the service point of that cell, by the pipeline's
+    cell model with its default parameters (:func:`mobsig.cells.service_point`, the
+    position stays and homes get)."""
+    from mobsig.cells import service_point, site_spacing
+    from mobsig.config import CellsConfig
+    from mobsig.synth.signals import _serving_cells, build_network
 
+    cells = city.main_cells()
+    net = build_network(cells, city.sites, city.epochs, start)
+    cc = CellsConfig()
+    public = ~cells["is_hsr"].fillna(False).to_numpy(bool)
+    cx, cy = cells["x"].to_numpy(float), cells["y"].to_numpy(float)
+    spacing = np.full(len(cells), np.nan)
+    spacing[public] = site_spacing(cx[public], cy[public], cc.spacing_neighbours,
+                                   cc.site_merge_m)
+    radius = cells["radius_m"].astype(float).fillna(cc.default_radius_m).to_numpy()
+    sx, sy = service_point(cx, cy, cells["azimuth"].astype(float).to_numpy(), radius,
+                           spacing, cc.sector_width_deg, cc.service_reach_factor)
+    cell = _serving_cells(net, x, y, np.full(len(x), day), np.full(len(x), rank))
+    return sx[cell], sy[cell]
+
+
+def _spot(city: City, zone, start, day: int) -> Point:
+    """The intruders' spot in the core zone: the point nearest the zone's centroid that
+    lies at least :data:`SPOT_EDGE_M` inside the zone and where the whole group is, and
+    is reported by the network, inside the zone and the county holding the centroid: the
+    spot and every point :data:`GROUP_SD_M` and 2 x GROUP_SD_M from it (the group's
+    spread) are in that county, and the cells of its nearest and second nearest sites (a stay keeps
+    one of them, :mod:`mobsig.synth.signals`) have their service points (:func:`_reported`)
+    in the zone and the county, and the nearest site's cell is the same for all of them
+    (the centroid when no point qualifies). On the test city: 104.2078 E 30.7438 N, ~1 km
+    south of the site that serves the group, 1.6 km from the next.
+
+    Z-RSV-01 straddles a county line, and its centre is where the sites of both counties
+    meet (sites 2-2.5 km apart): at the centroid a fifth of the group was served by a site
+    across the line; at the point nearest the centroid whose own two nearest sites are in
+    the county, the group's eastern half was nearest to a site across the line, whose
+    sector facing them has its service point 1 km away in the next county (5 of the 30
+    intruders counted there, 990104's presence on the day 30 for 37 true); deep in the
+    county, service points outside the zone (23 of 30 visitors). The planted case is there
+    to test the screens; the border effect (the network's resolution, the same for
+    everyone) is what the daily-presence accuracy measures on the city's own persons."""
     c = zone.centroid
     counties = np.asarray(city.units.loc[city.units["level"] == "county", "geometry"])
     home = shapely.contains(counties, c)
@@ -95,14 +128,27 @@ def _spot(city: City, zone) -> Point:
     county = counties[np.argmax(home)]
     x0, y0, x1, y1 = zone.bounds
     gx, gy = np.meshgrid(np.linspace(x0, x1, 61), np.linspace(y0, y1, 61))
-    pts = shapely.points(gx.ravel(), gy.ravel())
+    px, py = gx.ravel(), gy.ravel()
+    pts = shapely.points(px, py)
     ok = (shapely.contains(zone, pts) & shapely.contains(county, pts)
           & (shapely.distance(zone.boundary, pts) >= SPOT_EDGE_M))
-    sites = city.sites[["x", "y"]].to_numpy(float)
-    _, nn = cKDTree(sites).query(np.column_stack([gx.ravel(), gy.ravel()]), k=2)
-    in_county = shapely.contains_xy(county, sites[:, 0], sites[:, 1])
-    ok &= in_county[nn].all(axis=1)
+    ang = np.arange(8) * np.pi / 4
+    offsets = np.vstack([[0.0, 0.0]]
+                        + [r * np.column_stack([np.cos(ang), np.sin(ang)])
+                           for r in (GROUP_SD_M, 2 * GROUP_SD_M)])
+    fx = (px[:, None] + offsets[:, 0]).ravel()
+    fy = (py[:, None] + offsets[:, 1]).ravel()
+    ok &= shapely.contains_xy(county, fx, fy).reshape(len(px), len(offsets)).all(axis=1)
+    for rank in (0, 1):
+        sx, sy = _reported(city, start, day, fx, fy, rank)
+        inside = shapely.contains_xy(zone, sx, sy) & shapely.contains_xy(county, sx, sy)
+        ok &= inside.reshape(len(px), len(offsets)).all(axis=1)
+        if rank == 0:  # one serving cell for the whole group (not a cell boundary)
+            ok &= (np.ptp(sx.reshape(len(px), len(offsets)), axis=1) == 0) & (
+                np.ptp(sy.reshape(len(px), len(offsets)), axis=1) == 0)
     if not ok.any():
+        log.warning("synth: no spot in %s where the network reports the group inside it",
+                    RESERVE_ZONE)
         return c
     return pts[int(np.argmin(np.where(ok, shapely.distance(c, pts), np.inf)))]
 
@@ -115,10 +161,9 @@ def plans(sc: SynthConfig, city: City, hazard_points: pd.DataFrame) -> pd.DataFr
     rng = np.random.default_rng([sc.seed, STREAM, 1])
     zone = city.zones.loc[city.zones["unit_id"] == RESERVE_ZONE, "geometry"]
     if sc.reserve_intruders and len(zone):
-        c = _spot(city, zone.iloc[0])
-        for d in sorted(set(sc.reserve_intruder_days)):
-            if d >= sc.days:
-                continue
+        days = sorted(d for d in set(sc.reserve_intruder_days) if d < sc.days)
+        c = _spot(city, zone.iloc[0], sc.start_date, days[0]) if days else None
+        for d in days:
             n = sc.reserve_intruders
             arrive = d * DAY + rng.uniform(9.0, 10.0) * H + rng.uniform(-10, 10, n) * MIN
             stay = rng.uniform(*INTRUDER_STAY_H, n) * H
