@@ -287,6 +287,48 @@ def test_reserve_errors_of_a_planted_day_and_the_scenario_line():
     assert "found no (0 of 1)" in ev.scenario_lines(res)[0]
 
 
+def test_planted_intruders_spot_keeps_the_group_on_its_side_of_the_county_line():
+    """The intruders' spot (mobsig.synth.plants._spot) on the test city's geography:
+    Z-RSV-01 straddles a county line where the sites of both counties meet. Members drawn
+    around the spot as the generator draws them are all in the zone's county, the nearest
+    site's cell serves nearly all of them, and the cells of their two nearest sites report
+    them (service points) inside the zone and that county (measured: 99.7 %, 98.9 %, one
+    cell for 98 %); at cf29493's spot (a three-site junction) the nearest site's cell
+    reported 10.5 % outside and 28 % had another cell than the most common."""
+    import numpy as np
+
+    from mobsig.synth import plants
+    from mobsig.synth.city import build_city
+    from tests.conftest import CITY_DAYS, CITY_START
+
+    city = build_city(20260601, 104.06, 30.66, CITY_START, CITY_DAYS, satellite=True)
+    zone = city.zones.loc[city.zones["unit_id"] == plants.RESERVE_ZONE, "geometry"].iloc[0]
+    day = 3
+    spot = plants._spot(city, zone, CITY_START, day)
+    county = city.unit_of(np.array([spot.x]), np.array([spot.y]), "county")[0]
+    assert county == city.unit_of(np.array([zone.centroid.x]), np.array([zone.centroid.y]),
+                                  "county")[0]
+
+    def shares(x: float, y: float) -> tuple[float, float, float]:
+        rng = np.random.default_rng(7)
+        xy = np.array([x, y]) + rng.normal(0, plants.GROUP_SD_M, (2000, 2))
+        assert (city.unit_of(xy[:, 0], xy[:, 1], "county") == county).all()
+        inside = []
+        for rank in (0, 1):
+            sx, sy = plants._reported(city, CITY_START, day, xy[:, 0], xy[:, 1], rank)
+            inside.append(float(np.mean(shapely.contains_xy(zone, sx, sy)
+                                         & (city.unit_of(sx, sy, "county") == county))))
+            if rank == 0:
+                cells = pd.Series(list(zip(sx, sy, strict=True)))
+                one = float(cells.value_counts(normalize=True).iloc[0])
+        return inside[0], inside[1], one
+
+    rank0, rank1, one_cell = shares(spot.x, spot.y)
+    assert rank0 >= 0.99 and rank1 >= 0.98 and one_cell >= 0.95, (rank0, rank1, one_cell)
+    old0, _, old_one = shares(14_050.0, 9_000.0)  # cf29493's spot
+    assert old0 < 0.9 and old_one < 0.8, (old0, old_one)
+
+
 # --------------------------------------------------------------------------------------
 # integration: the job on the synthetic city (the days the chain ran)
 
