@@ -35,8 +35,11 @@ CITY_MARKET_SHARE = 0.01
 # days of the two weeks, not all 14 (their per-run fixed costs were the chain's largest
 # share): a workday, a Saturday, the 端午节 holiday and the last day (runs still open at
 # the end of the data). Each such job must be correct for any single day alone; city
-# tests take the days from ``ChainRun.days_of``.
-INDICATOR_DAYS = (dt.date(2026, 6, 10), dt.date(2026, 6, 13), dt.date(2026, 6, 19),
+# tests take the days from ``ChainRun.days_of``. The workday is the first with three
+# workdays before it (screen_reserves' minimum baseline, so an alert is judged): the
+# generator plants its reserve intruders on it (synth.reserve_intruder_days, offset 3)
+# and its crowd at a hazard point on the Saturday (synth.hazard_crowd_day, offset 5).
+INDICATOR_DAYS = (dt.date(2026, 6, 11), dt.date(2026, 6, 13), dt.date(2026, 6, 19),
                   dt.date(2026, 6, 21))
 
 

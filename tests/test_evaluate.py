@@ -119,3 +119,31 @@ def test_evaluate_job_needs_a_truth_folder(tmp_path):
     args = argparse.Namespace(month="2026-06", truth=str(tmp_path / "nowhere"), out=None)
     with pytest.raises(InputError, match="persons.parquet"):
         evaluate.validate(args, cfg)
+
+
+def test_scenario_lines_cover_each_screening_scenario():
+    """One line per issue-15 scenario (mobsig evaluate prints them): farmland settlements
+    found, idle parcels found, the busy industrial park's workers; a scenario missing from
+    the result has no line."""
+    fs = ev.farmland_errors(
+        pd.DataFrame({"unit_id": ["F1", "F2", "F3"], "residents_raw_count": [2, 0, 0],
+                      "workers_raw_count": [0, 1, 0], "occupants_raw_count": [2, 1, 0]}),
+        pd.DataFrame({"unit_id": ["F1", "F2", "F3"], "residents": [2, 0, 0],
+                      "workers": [0, 1, 0], "is_occupied": [True, True, False]}))
+    il = ev.idle_land_errors(
+        pd.DataFrame({"unit_id": ["P1", "P2"], "is_due": [True, True],
+                      "is_near_zero": [True, False]}),
+        pd.DataFrame({"unit_id": ["P1", "P2"], "is_due": [True, True],
+                      "is_near_zero": [True, False]}))
+    lu = {"by_parcel": {"LU-M-01": {"workers": {"true": 26, "measured": 27}}}}
+    lines = ev.scenario_lines({"screen_farmland": fs, "screen_idle_land": il,
+                               "land_use_intensity": lu})
+    assert lines == [
+        "- farmland_settlement: planted 2, found yes (2 of 2); figure 3 vs 3 true (+0.0 %); "
+        "false suspects per 100 zones 0.0",
+        "- idle_parcel: planted 1, found yes (1 of 1); figure —; false suspects per 100 "
+        "zones 0.0",
+        "- busy_industrial_park: planted 1, found yes (1 of 1); figure 27 vs 26 true "
+        "(+3.8 %); false suspects per 100 zones n/a"]
+    assert ev.scenario_lines({}) == []
+    assert ev.verdict_planted({}) == {"reserve_intruders": None, "hazard_crowd": None}

@@ -335,6 +335,44 @@ def test_evaluation_of_exposure():
     assert ev.verdict({**ok_input(r), "exposure_hazards": None})["exposure_maxima"] is None
 
 
+def test_evaluation_of_a_planted_crowd():
+    """A crowd planted at A on 06-09, hours 14-16 (truth column ``planted``): found when
+    each planted hour is within ±15 %; a point-day without a plant whose measured maximum
+    overstates the truth by > 15 % and >= 5 persons is a false crowd."""
+    rows = []
+    for day in ("2026-06-09", "2026-06-10"):
+        for unit in ("A", "B"):
+            for h in range(24):
+                crowd = 40 if (day, unit) == ("2026-06-09", "A") and 14 <= h < 17 else 0
+                rows.append((day, unit, "exposed", h, 10 + crowd, crowd))
+                rows.append((day, unit, "visitors", h, crowd, crowd))
+                rows.append((day, unit, "residents", h, 10, 0))
+    truth = pd.DataFrame(rows, columns=["dt", "unit_id", "measure", "hour", "persons",
+                                        "planted"])
+    measured = truth.drop(columns="planted").rename(columns={"persons": "raw_count"})
+    crowd = (measured["dt"] == "2026-06-09") & (measured["unit_id"] == "A") & (
+        measured["hour"].between(14, 16)) & (measured["measure"] == "exposed")
+    measured.loc[crowd, "raw_count"] = [46, 44, 45]  # 50 true: -8 %, -12 %, -10 %
+    r = ev.exposure_errors(measured, truth, night=NIGHT)
+    assert r["planted_cells"] == {"2026-06-09/A/14": [46, 50], "2026-06-09/A/15": [44, 50],
+                                  "2026-06-09/A/16": [45, 50]}
+    assert r["planted_found"] == 3 and r["planted_max_abs_error"] == pytest.approx(0.12)
+    assert r["false_crowds"] == 0 and r["false_per_100"] == 0
+    assert ev.verdict_planted({"exposure_hazards": r})["hazard_crowd"] is True
+    assert ev.scenario_lines({"exposure_hazards": r})[0].startswith(
+        "- hazard_crowd: planted 3, found yes (3 of 3); figure 135 vs 150 true (-12.0 % "
+        "(worst cell))")
+    # a spurious crowd at B on 06-10 (16 where 10 are), and a planted hour far off
+    b = (measured["dt"] == "2026-06-10") & (measured["unit_id"] == "B") & (
+        measured["hour"] == 12) & (measured["measure"] == "exposed")
+    measured.loc[b, "raw_count"] = 16
+    measured.loc[crowd, "raw_count"] = [30, 44, 45]
+    r = ev.exposure_errors(measured, truth, night=NIGHT)
+    assert r["planted_found"] == 2 and r["false_crowds"] == 1
+    assert r["false_per_100"] == 25.0  # 1 of 4 point-days
+    assert ev.verdict_planted({"exposure_hazards": r})["hazard_crowd"] is False
+
+
 def ok_input(r):
     return {"home_work": {"home_within_500m": 1, "work_within_500m": 1}, "classes": {},
             "exposure_hazards": r, "population": {lv: {"units": 1, "max_abs_error": 0}
@@ -388,6 +426,29 @@ def test_city_exposure_matches_truth(city_exposure):
     park_day = [m for m, _ in peak("Z-HAZ-05", "exposed", "day_max")]
     park_night = [m for m, _ in peak("Z-HAZ-05", "exposed", "night_max")]
     assert max(park_day) >= 5 and sum(park_day) > sum(park_night)
+
+
+def test_city_planted_crowd_is_measured_within_15_percent(city_exposure):
+    """The generator plants a crowd at synth.hazard_crowd_point for the hours
+    synth.hazard_crowd_hours of the Saturday (conftest INDICATOR_DAYS): each of those
+    hours' exposed persons within ±15 % of the truth, no false crowd elsewhere, the
+    scenario line of the evaluation says so."""
+    _, cfg, _, days, _, raw, truth = city_exposure
+    sc = cfg.synth
+    night = hazards.night_hours(cfg.screen.hazard_night_start_hour,
+                                cfg.screen.hazard_night_end_hour)
+    err = ev.exposure_errors(raw, truth, night)
+    day = sc.start_date + dt.timedelta(days=sc.hazard_crowd_day)
+    assert day in days
+    want = {f"{day}/{sc.hazard_crowd_point}/{h}" for h in range(*sc.hazard_crowd_hours)}
+    assert set(err["planted_cells"]) == want, err["planted_cells"]
+    assert all(t >= sc.hazard_crowd for _, t in err["planted_cells"].values())
+    assert err["planted_found"] == len(want), err["planted_cells"]
+    assert err["planted_max_abs_error"] <= ev.PLANTED_MAX_ABS_ERROR, err["planted_cells"]
+    assert err["false_per_100"] <= 1.0, err
+    assert ev.verdict_planted({"exposure_hazards": err})["hazard_crowd"] is True
+    (line,) = ev.scenario_lines({"exposure_hazards": err})
+    assert line.startswith(f"- hazard_crowd: planted {len(want)}, found yes"), line
 
 
 def test_city_job_publishes_the_recomputation_suppressed(city_exposure):

@@ -58,6 +58,29 @@ class SynthConfig:
         "county's workers partly commuting into the main city, another's into the first "
         "county), for inter-city linkage and the metropolitan area; 0 = no satellite and no "
         "city layer (the single-city layout). Ignored with real_counties.", ge=0, le=1)
+    reserve_intruders: int = param(
+        30, "Planted case of screen_reserves (mobsig.synth.plants; the city profile without "
+        "real counties): a group of this many intruders (extra day visitors from outside "
+        "the city, their own random stream) staying 4-6 h inside the reserve core Z-RSV-01 "
+        "on each of reserve_intruder_days; 0 = none.", ge=0)
+    reserve_intruder_days: tuple[int, ...] = param(
+        [3], "Days of the planted reserve intruders, as offsets from start_date (0 = the "
+        "first day; offsets past the period are ignored).")
+    hazard_crowd: int = param(
+        60, "Planted case of exposure_hazards (mobsig.synth.plants): a crowd of this many "
+        "extra day visitors within 250 m of the hazard point hazard_crowd_point from "
+        "hazard_crowd_hours[0] to hazard_crowd_hours[1] on day hazard_crowd_day; 0 = none.",
+        ge=0)
+    hazard_crowd_point: str = param(
+        "Z-HAZ-02", "The hazard point (unit_id of the city's hazard layer) of the planted "
+        "crowd.")
+    hazard_crowd_day: int = param(
+        5, "Day of the planted crowd, an offset from start_date.", ge=0)
+    hazard_crowd_hours: tuple[int, ...] = param(
+        [13, 17], "The planted crowd's hours [first, end): present for the whole of each "
+        "hour (arriving 10-25 min before the first, leaving 5-25 min after the end). Keep "
+        "it >= 4 h: a crowd near 3 h sits on population.transit_max_h and daily_presence's "
+        "3 h rule, where the measured stay (first to last record) often falls short.")
     real_counties: str | UnitLayer = param(
         "", "Place the city inside real counties: a county layer (a path, or a mapping as in "
         "paths.units, e.g. the census TopoJSON with layer county, id_field CODE, crs Albers). "
@@ -76,6 +99,12 @@ class SynthConfig:
         "this area (drops slivers along the edge).", gt=0)
 
     def check(self) -> None:
+        h = self.hazard_crowd_hours
+        if len(h) != 2 or not 1 <= h[0] < h[1] <= 23:
+            raise ConfigError("synth.hazard_crowd_hours: give [first, end) hours with "
+                              "1 <= first < end <= 23")
+        if any(d < 0 for d in self.reserve_intruder_days):
+            raise ConfigError("synth.reserve_intruder_days: offsets from start_date, >= 0")
         if bool(self.real_counties) != bool(self.real_population):
             raise ConfigError("synth.real_counties and synth.real_population go together: "
                               "set both or neither")

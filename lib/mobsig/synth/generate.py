@@ -35,7 +35,8 @@ Layout of the output folder::
     truth/daily_presence.csv      true persons present >= 3 h per day, county/township and
                                   class, and per hour (from truth/stays)
     truth/exposure_hazards.csv    true persons exposed per hazard point, day, hour and group
-                                  (exposed, residents, visitors; mobsig.synth.hazards)
+                                  (exposed, residents, visitors; mobsig.synth.hazards), the
+                                  planted crowd among them (mobsig.synth.plants)
     truth/service_population.csv  true service population of each facility per month
                                   (residents, workers, visitors; catchment radius)
     truth/service_population_daily.csv   the same per facility and day
@@ -44,8 +45,10 @@ Layout of the output folder::
                                   (mobsig.synth.land_use.farmland_truth)
     truth/land_use_intensity.csv  true residents, workers and daytime visitors per land-use
                                   parcel (mobsig.synth.land_use)
-    truth/screen_reserves.csv     true visitors (>= 30 min inside) and residents per reserve
-                                  core zone and day (mobsig.synth.screens)
+    truth/screen_reserves.csv     true visitors (>= 30 min inside, as their records show
+                                  them; visitors_any: by the true stays) and residents per
+                                  reserve core zone and day, planted intruders
+                                  (mobsig.synth.screens, mobsig.synth.plants)
     truth/screen_idle_land.csv    true stayers and workers per supplied parcel, due and
                                   near-zero (mobsig.synth.screens)
     truth/commuters.parquet       every true commuter (sample employed resident): home and
@@ -93,7 +96,7 @@ from mobsig.quality import run_gate
 from mobsig.schema import load_schema
 from mobsig.synth import hazards as synth_hazards
 from mobsig.synth import land_use as synth_land_use
-from mobsig.synth import linkage_truth, real, region, service
+from mobsig.synth import linkage_truth, plants, real, region, service
 from mobsig.synth import screens as synth_screens
 from mobsig.synth.city import CITY_PREFIX, FACILITY_LEVEL, City, build_city
 from mobsig.synth.population import build_people, build_satellite_people, tac_types
@@ -467,6 +470,12 @@ def generate(spark: SparkSession, cfg: Config, out: Path,
     # supplied parcels (screen_idle_land), from their own random stream
     supplied = synth_screens.supplied_parcels(city, persons, sc.seed, sc.start_date)
     _geojson(city, supplied, out / "units/supplied_parcels.geojson")
+    # planted cases of the screens (reserve intruders, a crowd at a hazard point): extra
+    # persons and cards after every other one, from their own random stream
+    first_plant_card = -(-(int(cards["card_idx"].max()) + 1) // CHUNK) * CHUNK  # own chunk
+    if sc.profile == "city" and real_layer is None:
+        persons, cards = plants.plant_people(sc, cfg.population, city, hazard_points,
+                                             persons, cards, first_plant_card)
 
     # -- persons, cards, official population
     hl = city.to_lonlat(persons["home_x"].to_numpy(), persons["home_y"].to_numpy())
@@ -525,7 +534,8 @@ def generate(spark: SparkSession, cfg: Config, out: Path,
 
     # -- events and true stays, in parallel
     to_lonlat = _lonlat_fn(sc.center_lon, sc.center_lat)
-    card_columns = CARD_COLUMNS + (region.CARD_COLUMNS if is_region else [])
+    card_columns = (CARD_COLUMNS + (region.CARD_COLUMNS if is_region else [])
+                    + [c for c in plants.PLAN_COLUMNS if c in cards])
     cards_sdf = spark.createDataFrame(cards[card_columns]).withColumn(
         "chunk", (F.col("card_idx") / F.lit(CHUNK)).cast("long"))
     n_chunks = int(len(cards) // CHUNK + 1)
@@ -577,9 +587,6 @@ def generate(spark: SparkSession, cfg: Config, out: Path,
     reserves = city.zones[city.zones["level"] == synth_screens.RESERVE_LEVEL]
     near = synth_land_use.parcel_stays(spark, out / "truth/stays", city,
                                        pd.concat([reserves, supplied], ignore_index=True))
-    synth_screens.reserve_truth(city, reserves, persons, cards, near, days,
-                                cfg.screen.reserve_visit_min_min).to_csv(
-        out / "truth/screen_reserves.csv", index=False)
     synth_screens.idle_land_truth(city, supplied, persons, cards, near,
                                   sc.start_date.replace(day=1),
                                   cfg.screen.idle_max_persons).to_csv(
@@ -606,6 +613,14 @@ def generate(spark: SparkSession, cfg: Config, out: Path,
         raw = labelled.select(*RAW_COLUMNS)
     else:
         raw = events.select(*RAW_COLUMNS)
+    # the reserve truth: visitors as their records show them (truth/events near the
+    # zones), so it is written after the events (mobsig.synth.screens.reserve_truth)
+    near_events = None
+    if sc.event_labels:
+        near_events = synth_screens.zone_events(spark, out / "truth/events", city, reserves)
+    synth_screens.reserve_truth(city, reserves, persons, cards, near, days,
+                                cfg.screen.reserve_visit_min_min, near_events).to_csv(
+        out / "truth/screen_reserves.csv", index=False)
     writer = raw.write.mode("overwrite").partitionBy("dt")
     if sc.raw_format == "csv":
         writer.option("header", True).option("compression", "gzip").csv(str(raw_dir))

@@ -34,12 +34,13 @@ import pandas as pd
 from shapely.geometry import Point
 
 from mobsig.synth.city import City
+from mobsig.synth.plants import HAZARD_PLANT
 
 LEVEL = "hazard_point"
 STREAM = zlib.crc32(b"hazards")
 DEFAULT_BUFFER_M = 500.0
 OVERRIDE_BUFFER_M = 1_500.0
-COLUMNS = ["dt", "unit_id", "measure", "hour", "persons"]
+COLUMNS = ["dt", "unit_id", "measure", "hour", "persons", "planted"]
 
 
 def _densest(x: np.ndarray, y: np.ndarray, radius: float) -> int:
@@ -96,8 +97,9 @@ def exposure_truth(stays: pd.DataFrame, cards: pd.DataFrame, persons: pd.DataFra
                    hour_min_minutes: float,
                    default_buffer_m: float = DEFAULT_BUFFER_M) -> pd.DataFrame:
     """Per day, point, group (exposed, residents, visitors) and hour, the sample persons
-    exposed (module doc): ``dt``, ``unit_id``, ``measure``, ``hour``, ``persons``; cells
-    without anyone have no row.
+    exposed (module doc): ``dt``, ``unit_id``, ``measure``, ``hour``, ``persons``,
+    ``planted`` (how many of them belong to the planted crowd, ``persons.plant`` =
+    hazard_crowd, mobsig.synth.plants); cells without anyone have no row.
 
     ``stays``: truth/stays (``user_id``, ``stay_start``, ``stay_end`` local wall-clock,
     ``lon``, ``lat``); ``cards``: truth/cards; ``persons``: ``person_id``, ``in_sample``,
@@ -106,6 +108,8 @@ def exposure_truth(stays: pd.DataFrame, cards: pd.DataFrame, persons: pd.DataFra
     the layer."""
     sample = persons.loc[persons["in_sample"], ["person_id", "pop_class", "night_x",
                                                 "night_y"]]
+    plant = persons.get("plant", pd.Series("", persons.index))
+    planted = set(persons.loc[persons["in_sample"] & plant.eq(HAZARD_PLANT), "person_id"])
     primary = cards.loc[cards["is_human"] & cards["card_kind"].eq("primary"),
                         ["user_id", "person_id"]].merge(sample, on="person_id")
     s = stays.merge(primary, on="user_id", how="inner")
@@ -140,8 +144,10 @@ def exposure_truth(stays: pd.DataFrame, cards: pd.DataFrame, persons: pd.DataFra
     home = (np.isin(cls, ["resident", "short_term"])
             & (np.hypot(nx - px[per["point"]], ny - py[per["point"]]) <= pr[per["point"]]))
     per = per.assign(measure=np.where(home, "residents", "visitors"))
+    per = per.assign(planted=per["person_id"].isin(planted).astype("int64"))
     both = pd.concat([per, per.assign(measure="exposed")], ignore_index=True)
-    out = both.groupby(["hour_idx", "point", "measure"]).size().rename("persons").reset_index()
+    out = both.groupby(["hour_idx", "point", "measure"]).agg(
+        persons=("person_id", "size"), planted=("planted", "sum")).reset_index()
     out = out[out["hour_idx"] >= 0]
     out["dt"] = [(start + dt.timedelta(days=int(d))).isoformat() for d in out["hour_idx"] // 24]
     out["hour"] = (out["hour_idx"] % 24).astype("int64")

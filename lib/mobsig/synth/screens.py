@@ -7,8 +7,9 @@ unchanged; the few random draws come from a Generator of their own, seeded from 
   Z-RSV-01 (layer ``reserve_core``) holds the scenic spot that day visitors and some
   residents' outings go to. :func:`reserve_truth` (``truth/screen_reserves.csv``): per
   core zone and day the sample persons whose true stays inside add up to the visit
-  minimum that day and who do not live there (``visitors``), and the true residents whose
-  home is inside (``residents``).
+  minimum that day and who do not live there (``visitors``), the true residents whose
+  home is inside (``residents``), and how many of the visitors are the planted
+  intruders (``planted``; mobsig.synth.plants).
 - supplied parcels 已供应地块 (``screen_idle_land``): :func:`supplied_parcels` plants a
   layer ``supplied_parcel`` (``units/supplied_parcels.geojson``, attributes
   ``supply_date`` and ``start_date``): two parcels on empty land around a cell site of the
@@ -31,6 +32,7 @@ import shapely
 
 from mobsig.synth.city import City
 from mobsig.synth.land_use import window_overlap_s
+from mobsig.synth.plants import RESERVE_PLANT
 
 RESERVE_LEVEL = "reserve_core"
 PARCEL_LEVEL = "supplied_parcel"
@@ -54,19 +56,68 @@ def _true_residents(persons: pd.DataFrame) -> pd.Series:
             & persons["pop_class"].eq("resident"))
 
 
+def _observed_stays(stays: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
+    """``stays`` (true stays of sample human cards, ``person_id`` and local ``x``/``y``)
+    cut to what their card's records show: from the first to the last record of the card
+    sent during the stay at its place (``events``: the truth events, ``user_id``,
+    ``event_time`` text, ``label``, ``is_stay``; only
+    ``normal`` stay records count: a malformed row is lost, a duplicate or a ping-pong
+    hop is no new record); a stay without a record is dropped."""
+    e = events[(events["label"] == "normal") & events["is_stay"].astype(bool)]
+    e = pd.DataFrame({"user_id": e["user_id"].to_numpy(),
+                      "t": pd.to_datetime(e["event_time"], format="ISO8601").to_numpy(
+                          "datetime64[ns]")})
+    st = stays.reset_index(drop=True).assign(_sid=lambda f: np.arange(len(f)))
+    m = e.merge(st[["user_id", "stay_start", "stay_end", "_sid"]], on="user_id")
+    m = m[(m["t"] >= m["stay_start"]) & (m["t"] <= m["stay_end"])]
+    span = m.groupby("_sid")["t"].agg(["min", "max"])
+    out = st.loc[span.index].copy()
+    out["stay_start"], out["stay_end"] = span["min"].to_numpy(), span["max"].to_numpy()
+    return out.drop(columns="_sid").reset_index(drop=True)
+
+
 def reserve_truth(city: City, zones: pd.DataFrame, persons: pd.DataFrame,
                   cards: pd.DataFrame, stays: pd.DataFrame, days: list[dt.date],
-                  visit_min_min: float) -> pd.DataFrame:
+                  visit_min_min: float, events: pd.DataFrame | None = None) -> pd.DataFrame:
     """``dt``, ``unit_id``, ``level``, ``visitors``, ``residents`` per reserve core zone
     (``zones`` of level reserve_core, local xy) and day. ``persons``: local
     ``home_x``/``home_y``, ``kind``, ``pop_class``, ``in_sample``; ``cards``:
     ``user_id``, ``person_id``, ``is_human``; ``stays``: the true stays (``user_id``,
-    ``stay_start``, ``stay_end``, ``lon``, ``lat``)."""
+    ``stay_start``, ``stay_end``, ``lon``, ``lat``). ``planted``: how many of the
+    visitors are planted intruders (``persons.plant`` = reserve_intruders,
+    mobsig.synth.plants), 0 on days without a plant.
+
+    ``events`` (truth/events near the zones; see :func:`_observed_stays`): the visitors
+    are those whose stays inside *as their records show them* (first to last record of
+    each stay, what an observer with the same 30-minute rule can see: a stay is measured
+    from its first to its last record) add up to the minimum, and ``visitors_any``
+    those whose true stays do (some of them un-observable: a 75-minute visit whose
+    phone sent records during 29 minutes of it cannot meet a 30-minute rule by any
+    signaling method). Without ``events`` (a city generated without event labels) both
+    are the true stays' count."""
     st = _sample_humans(persons, cards, stays)
+    counts = {"visitors_any": _zone_day_visitors(city, zones, persons, st, days,
+                                                 visit_min_min)}
+    counts["visitors"] = (counts["visitors_any"] if events is None else _zone_day_visitors(
+        city, zones, persons, _observed_stays(st, events), days, visit_min_min))
+    out = counts["visitors"].merge(counts["visitors_any"][["dt", "unit_id", "visitors"]]
+                                   .rename(columns={"visitors": "visitors_any"}),
+                                   on=["dt", "unit_id"])
+    return out[["dt", "unit_id", "level", "visitors", "residents", "planted",
+                "visitors_any"]]
+
+
+def _zone_day_visitors(city: City, zones: pd.DataFrame, persons: pd.DataFrame,
+                       st: pd.DataFrame, days: list[dt.date],
+                       visit_min_min: float) -> pd.DataFrame:
+    """:func:`reserve_truth`'s counts from the stays ``st`` (sample human cards' stays
+    with ``person_id``)."""
     x, y = city.to_xy(st["lon"].to_numpy(), st["lat"].to_numpy())
     over = window_overlap_s(st["stay_start"].to_numpy("datetime64[ns]"),
                             st["stay_end"].to_numpy("datetime64[ns]"), days, 0.0, 24.0)
     res = persons[_true_residents(persons)]
+    planted = set(persons.loc[persons.get("plant", pd.Series("", persons.index)).eq(
+        RESERVE_PLANT), "person_id"])
     rows = []
     for z in zones[zones["level"] == RESERVE_LEVEL].itertuples(index=False):
         lives = set(res.loc[shapely.contains_xy(z.geometry, res["home_x"].to_numpy(float),
@@ -78,8 +129,23 @@ def reserve_truth(city: City, zones: pd.DataFrame, persons: pd.DataFrame,
             came = set(per_day.index[per_day[j].to_numpy() >= visit_min_min * 60]) \
                 if len(per_day) else set()
             rows.append({"dt": d.isoformat(), "unit_id": z.unit_id, "level": z.level,
-                         "visitors": len(came - lives), "residents": len(lives)})
-    return pd.DataFrame(rows, columns=["dt", "unit_id", "level", "visitors", "residents"])
+                         "visitors": len(came - lives), "residents": len(lives),
+                         "planted": len((came - lives) & planted)})
+    return pd.DataFrame(rows, columns=["dt", "unit_id", "level", "visitors", "residents",
+                                       "planted"])
+
+
+def zone_events(spark, events_path, city: City, zones: pd.DataFrame) -> pd.DataFrame:
+    """The truth events (``user_id``, ``event_time``, ``label``, ``is_stay``) whose true
+    position lies in a zone's lon/lat bounding box (pandas), for :func:`reserve_truth`."""
+    from pyspark.sql import functions as F
+
+    cond = F.lit(False)
+    for geom in zones["geometry"]:
+        x0, y0, x1, y1 = shapely.bounds(city.geometry_lonlat(geom))
+        cond = cond | (F.col("true_lon").between(x0, x1) & F.col("true_lat").between(y0, y1))
+    return (spark.read.parquet(str(events_path)).where(cond & F.col("is_stay"))
+            .select("user_id", "event_time", "label", "is_stay").toPandas())
 
 
 def supplied_parcels(city: City, persons: pd.DataFrame, seed: int,

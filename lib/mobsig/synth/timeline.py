@@ -311,6 +311,29 @@ def hsr_itinerary(card: dict, places: Places, rng: np.random.Generator) -> list[
              PLACE_HSR)]
 
 
+def planted_itinerary(card: dict) -> list[tuple]:
+    """A planted person (mobsig.synth.plants; no random draw here, the plan is drawn
+    there): appears at the entry point (``home_x``/``home_y``), drives to the spot
+    (``plan_x``/``plan_y``) arriving at ``plan_t0``, stays until ``plan_t1``, drives back
+    and leaves."""
+    b = _Builder()
+    ex, ey = card["home_x"], card["home_y"]
+    x, y = card["plan_x"], card["plan_y"]
+    t0, t1 = float(card["plan_t0"]), float(card["plan_t1"])
+    dep = t0 - travel_s(ex, ey, x, y)
+    b.appear(dep - 5 * MIN, ex, ey, PLACE_ROAD)
+    b.go(dep, x, y, PLACE_POI)
+    b.go(t1, ex, ey, PLACE_ROAD)
+    b.vanish(b.now() + MIN)
+    return b.segs
+
+
+def is_planted(card: dict) -> bool:
+    """Whether a card belongs to a planted person (its plan columns are set)."""
+    t0 = card.get("plan_t0")
+    return t0 is not None and not np.isnan(float(t0))
+
+
 def machine_itinerary(card: dict, places: Places, rng: np.random.Generator,
                       n_days: int) -> list[tuple]:
     """IoT/M2M cards: static meters and heavy test cards sit still; trackers drive routes."""
@@ -337,6 +360,8 @@ def itinerary(card: dict, seed: int, day_types: list[str], weekdays: list[int],
     """The card's segments. ``hsr=False`` gives HSR riders their highway plan instead
     (signals.py draws its batch streams from those, so HSR riders change no other card)."""
     if card["is_human"]:
+        if is_planted(card):  # mobsig.synth.plants
+            return planted_itinerary(card)
         rng = np.random.default_rng([seed, 3, int(card["person_id"])])
         if card["kind"] == "transit":
             if hsr and is_hsr_traveller(seed, card):

@@ -16,9 +16,11 @@ with enough true commuters), inter-city trips and commuters per pair of cities, 
 metropolitan-area delineation and trips by period, the land-use intensity per parcel (the
 count behind each kind's density), the farmland screening (occupied polygons found,
 false ones per 100), the reserve screening (visitors per core zone and day, over the days
-screen_reserves ran) and the idle-land screening (near-zero parcels found, false ones per
-100; read from the stored screen_idle_land month), each next to its target (domain.md,
-issues #5, #14 and #15).
+screen_reserves ran; the planted intruders' days alerted, from the stored alerts) and the
+idle-land screening (near-zero parcels found, false ones per 100; read from the stored
+screen_idle_land month), each next to its target (domain.md, issues #5, #14 and #15);
+then a line per screening scenario of issue 15 (the planted cases found, their figure
+against the truth, false suspects per 100 zones; mobsig.synth.evaluate.scenario_lines).
 Reads ``home_work`` and ``metro_area``, recomputes the unsuppressed population,
 jobs-housing, daily presence, service population, commuting, linkage, trips, land-use and
 farmland counts (``population.population_table``, ``jobs_housing.counts_table``,
@@ -531,8 +533,10 @@ def execute(spark, cfg: Config, month: dt.date, truth: Path) -> dict[str, Any]:
         rv_days = sorted(d for d in ran if d.strftime("%Y-%m") == key)
         if rv_days:  # the days screen_reserves ran
             rv_truth = rv_truth[rv_truth["dt"].isin([d.isoformat() for d in rv_days])]
+            alerts = catalog.read("screen_reserves", dt=rv_days).select(
+                "dt", "unit_id", "is_alert").toPandas()
             result["screen_reserves"] = ev.reserve_errors(
-                unsuppressed_reserves(spark, cfg, rv_days).toPandas(), rv_truth)
+                unsuppressed_reserves(spark, cfg, rv_days).toPandas(), rv_truth, alerts)
     result["screen_idle_land"] = None
     if (truth / IDLE_LAND_TRUTH).exists() and catalog.exists("screen_idle_land"):
         il_truth = pd.read_csv(truth / IDLE_LAND_TRUTH, dtype={"unit_id": str, "month": str})
