@@ -31,6 +31,8 @@ townships of one county lives and works in the county).
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
@@ -173,6 +175,56 @@ def with_ratios(wide: DataFrame, balanced_min: float, balanced_max: float) -> Da
                                                                          balanced_max)))
 
 
+# employed residents who work in another unit (employed_residents - live_and_work): never
+# published, but a reader derives it from the two; a cell of the audit (employed_mask)
+OUT_COMMUTERS = "out_commuters"
+
+
+def employed_mask(pdf: pd.DataFrame, k_min: int, width: float | None,
+                  complementary: bool, suppress_zeros: bool):
+    """The audited mask of the ``employed_residents`` and ``live_and_work`` cells
+    (``pdf``: ``level``, ``unit_id``, ``parent_id``, ``measure``, ``raw_count`` (true),
+    ``is_suppressed``: the group rule's mask; rows in any order) and its audit.
+
+    A reader who has both counts of a unit has its out-commuters, employed_residents -
+    live_and_work: residents who work in another unit, the row of commute_od without its
+    same-unit pair. A count from 1 to ``k_min`` - 1 there is a small count (on the test
+    city 26 - 19 = 7 commuters, all to one unit). The audit therefore adds, per unit, a
+    hidden cell ``out_commuters`` (never published, never a complement) with
+    employed_residents = live_and_work + out_commuters, and requires it ``width`` wide
+    (default ``k_min``) unless it is 0 or from ``k_min`` on (a count any table may
+    publish); employed_residents add up from child units to their parent, live_and_work
+    and out_commuters are at most their parent's where that holds. From the group rule's
+    mask, complements (:func:`mobsig.privacy_audit.audited_suppression_mask`, no regroup:
+    the cheapest published cell among the relations that bind a narrow cell) until the
+    audit passes. Returns the mask of ``pdf``'s rows and the audit."""
+    from mobsig import privacy_audit as pa
+
+    base = pdf[[C.LEVEL, C.UNIT_ID, C.PARENT_ID, C.MEASURE, C.RAW_COUNT, C.IS_SUPPRESSED]]
+    wide = base.pivot_table(index=[C.LEVEL, C.UNIT_ID], columns=C.MEASURE,
+                            values=C.RAW_COUNT, aggfunc="first")
+    if not {C.EMPLOYED_RESIDENTS, C.LIVE_AND_WORK} <= set(wide.columns):
+        wide = pd.DataFrame(columns=[C.EMPLOYED_RESIDENTS, C.LIVE_AND_WORK])
+    wide = wide[[C.EMPLOYED_RESIDENTS, C.LIVE_AND_WORK]].dropna()
+    parents = base.drop_duplicates([C.LEVEL, C.UNIT_ID]).set_index(
+        [C.LEVEL, C.UNIT_ID])[C.PARENT_ID]
+    out = pd.DataFrame({
+        C.LEVEL: wide.index.get_level_values(0), C.UNIT_ID: wide.index.get_level_values(1),
+        C.PARENT_ID: parents.reindex(wide.index).to_numpy(), C.MEASURE: OUT_COMMUTERS,
+        C.RAW_COUNT: (wide[C.EMPLOYED_RESIDENTS] - wide[C.LIVE_AND_WORK]).clip(lower=0)
+        .to_numpy(np.int64), C.IS_SUPPRESSED: True})
+    tab = pd.concat([base.reset_index(drop=True), out], ignore_index=True)
+    is_out = (tab[C.MEASURE] == OUT_COMMUTERS).to_numpy()
+    raw = tab[C.RAW_COUNT].fillna(0).to_numpy()
+    mask, result = pa.audited_suppression_mask(
+        tab, k_min, width, complementary, suppress_zeros,
+        identities=((C.EMPLOYED_RESIDENTS, (C.LIVE_AND_WORK, OUT_COMMUTERS)),),
+        additive=(C.EMPLOYED_RESIDENTS,), by=C.MEASURE,
+        forced=tab[C.IS_SUPPRESSED].to_numpy(bool) | is_out, regroup=False, frozen=is_out,
+        exempt=is_out & (raw >= k_min))
+    return mask[: len(base)], result
+
+
 def publish(counts: DataFrame, k_min: int, complementary: bool, suppress_zeros: bool,
             balanced_min: float, balanced_max: float,
             uncovered: DataFrame | None = None, width: float | None = None) -> DataFrame:
@@ -209,14 +261,14 @@ def publish_audited(counts: DataFrame, k_min: int, complementary: bool,
     rest = privacy.with_suppression(
         counts.where(~is_jobs).withColumn("_true", F.col(C.RAW_COUNT)), k_min,
         complementary, suppress_zeros, identities=(), by=C.MEASURE)
-    # the rest is audited, not changed: commute rebuilds its mask for its own totals
-    pdf = rest.select(C.LEVEL, C.UNIT_ID, C.PARENT_ID, C.MEASURE, "_true", C.IS_SUPPRESSED
-                      ).toPandas().rename(columns={"_true": C.RAW_COUNT})
-    checked = privacy_audit.audit(pdf, pdf[C.IS_SUPPRESSED].to_numpy(bool),
-                                  float(width or k_min), suppress_zeros=suppress_zeros,
-                                  identities=(), additive=None, by=C.MEASURE,
-                                  bounds=[(C.LIVE_AND_WORK, C.EMPLOYED_RESIDENTS)])
-    audit.reported = checked
+    # employed residents, live_and_work and their out-commuters: the audited rule
+    pdf = rest.select(C.LEVEL, C.UNIT_ID, C.PARENT_ID, C.MEASURE, "_true",
+                      C.IS_SUPPRESSED).toPandas().rename(columns={"_true": C.RAW_COUNT})
+    mask, part = employed_mask(pdf, k_min, width, complementary, suppress_zeros)
+    more = pdf[mask & ~pdf[C.IS_SUPPRESSED].to_numpy(bool)]
+    rest = privacy_audit.hide_more(rest, more, (C.LEVEL, C.UNIT_ID, C.MEASURE))
+    audit = privacy_audit.combine({C.JOBS: audit, C.EMPLOYED_RESIDENTS: part},
+                                  float(width or k_min))
     rest = rest.drop("_true")
     long = rest.unionByName(jobs.select(*rest.columns))
     if uncovered is None:
