@@ -654,15 +654,46 @@ def test_city_totals_match_jobs_housing_and_population(spark, city_commute):
     jpub = Catalog(spark, cfg.warehouse).read("jobs_housing", month="2026-06").toPandas()
     same = jpub.merge(c["published"], on=key)
     assert len(same) == len(c["published"])
-    # commute hides at least jobs_housing's cells; more where the OD rule or its audit
-    # withholds an origin's row total (jobs_housing still publishes it: open, README)
+    # commute hides at least jobs_housing's cells, and withholds no row total that
+    # jobs_housing publishes (it reads jobs_housing's mask)
     assert (same["is_employed_residents_suppressed"] <= same["is_commuters_suppressed"]).all()
+    assert_no_cross_release_pin(jpub, c["od"], cfg.privacy.width)
     pop = Catalog(spark, cfg.warehouse).read("population_by_unit", month="2026-06").toPandas()
     emp = pop[(pop["pop_class"] == "employed") & ~pop["is_suppressed"]
               & pop["null_reason"].isna()].merge(c["published"], on=key)
     ok = emp["inbound_commuters_raw_count"].notna()
     assert ok.any() and (emp.loc[ok, "raw_count"] >= emp.loc[ok, "inbound_commuters_raw_count"]
                          ).all()
+
+
+def assert_no_cross_release_pin(jpub: pd.DataFrame, od: pd.DataFrame, width: float):
+    """Issue 17's cross-release leak, checked on published numbers only: in every
+    commute_od row whose origin's employed residents and live_and_work jobs_housing both
+    publishes, the hidden pairs to other units hold employed - live_and_work - the
+    published pairs to other units; that sum must be 0 or at least ``width`` (else a
+    hidden pair is narrower, on the city 990200>990100 = 26 - 19 = 7). A same-unit pair
+    is hidden exactly where jobs_housing hides live_and_work."""
+    pins, mismatched = [], []
+    for (level, origin), g in od.groupby(["level", "origin_id"]):
+        r = jpub[(jpub["level"] == level) & (jpub["unit_id"] == origin)]
+        if len(r) != 1:
+            continue
+        r = r.iloc[0]
+        diag = g[g["dest_id"] == origin]
+        if len(diag) and bool(diag["is_suppressed"].iloc[0]) != bool(
+                r["is_live_and_work_suppressed"]):
+            mismatched.append((level, origin))
+        if (r["is_employed_residents_suppressed"] or r["is_live_and_work_suppressed"]
+                or pd.isna(r["employed_residents_raw_count"])):
+            continue
+        off = g[g["dest_id"] != origin]
+        if not off["is_suppressed"].any():
+            continue
+        rest = (r["employed_residents_raw_count"] - r["live_and_work_raw_count"]
+                - off.loc[~off["is_suppressed"], "raw_count"].sum())
+        if 0 < rest < width:
+            pins.append((level, origin, rest))
+    assert not pins and not mismatched, (pins, mismatched)
 
 
 def test_city_tables_and_exports_hold_suppression(spark, city_commute):
