@@ -242,12 +242,12 @@ def publish_audited(counts: DataFrame, k_min: int, complementary: bool,
     ratios (:func:`with_ratios`). ``jobs`` are population_by_unit's ``employed`` cells
     (same counts): they get its audited rule (mobsig.privacy_audit, protection ``width``,
     default ``k_min``; the employed cells form a system of their own there, so the
-    masks agree); ``employed_residents`` and ``live_and_work`` keep the group rule
+    masks agree); ``employed_residents`` and ``live_and_work`` get the group rule
     (``privacy.with_suppression`` per measure: primary below ``k_min`` and complementary
-    within each sibling group), which commute and linkage rebuild for the same cells, and
-    are audited with it (every layer, live_and_work at most employed_residents) and
-    reported, not gated nor repaired (``audit.reported``: run facts and a warning), so
-    commute's copy of their mask stays the same.
+    within each sibling group) and then their audited rule (:func:`employed_mask`, with
+    the hidden out-commuters of each unit); the audit returned is both parts'
+    (:func:`mobsig.privacy_audit.combine`, gated by the job). commute and linkage read
+    the published mask for the same counts.
     The units of ``uncovered`` (``level``, ``unit_id``:
     :func:`mobsig.population.uncovered_units`, no cell site inside) are then marked as not
     observed (:func:`mobsig.population.mark_uncovered`: null counts, ``null_reason`` =
