@@ -197,7 +197,11 @@ def employed_mask(pdf: pd.DataFrame, k_min: int, width: float | None,
     and out_commuters are at most their parent's where that holds. From the group rule's
     mask, complements (:func:`mobsig.privacy_audit.audited_suppression_mask`, no regroup:
     the cheapest published cell among the relations that bind a narrow cell) until the
-    audit passes. Returns the mask of ``pdf``'s rows and the audit."""
+    audit passes, then the group rule again with them as primary cells (no sibling group
+    keeps a lone hidden cell), repeated until neither adds a cell. Returns the mask of
+    ``pdf``'s rows and the audit."""
+    import time
+
     from mobsig import privacy_audit as pa
 
     base = pdf[[C.LEVEL, C.UNIT_ID, C.PARENT_ID, C.MEASURE, C.RAW_COUNT, C.IS_SUPPRESSED]]
@@ -216,13 +220,26 @@ def employed_mask(pdf: pd.DataFrame, k_min: int, width: float | None,
     tab = pd.concat([base.reset_index(drop=True), out], ignore_index=True)
     is_out = (tab[C.MEASURE] == OUT_COMMUTERS).to_numpy()
     raw = tab[C.RAW_COUNT].fillna(0).to_numpy()
-    mask, result = pa.audited_suppression_mask(
-        tab, k_min, width, complementary, suppress_zeros,
-        identities=((C.EMPLOYED_RESIDENTS, (C.LIVE_AND_WORK, OUT_COMMUTERS)),),
-        additive=(C.EMPLOYED_RESIDENTS,), by=C.MEASURE,
-        forced=tab[C.IS_SUPPRESSED].to_numpy(bool) | is_out, regroup=False, frozen=is_out,
-        exempt=is_out & (raw >= k_min))
-    return mask[: len(base)], result
+    n = len(base)
+    forced = tab[C.IS_SUPPRESSED].to_numpy(bool) | is_out
+    rounds = 0
+    t0 = time.perf_counter()
+    while True:  # complements, then the group rule again (no lone hidden sibling)
+        mask, result = pa.audited_suppression_mask(
+            tab, k_min, width, complementary, suppress_zeros,
+            identities=((C.EMPLOYED_RESIDENTS, (C.LIVE_AND_WORK, OUT_COMMUTERS)),),
+            additive=(C.EMPLOYED_RESIDENTS,), by=C.MEASURE, forced=forced, regroup=False,
+            frozen=is_out, exempt=is_out & (raw >= k_min))
+        rounds += result.rounds
+        again = privacy.suppression_mask(base, k_min, complementary, suppress_zeros,
+                                         identities=(), by=C.MEASURE, forced=mask[:n])
+        if not complementary or (again == mask[:n]).all():
+            break
+        forced = np.r_[again, is_out[n:]]
+    result.added = int(mask[:n].sum() - base[C.IS_SUPPRESSED].to_numpy(bool).sum())
+    result.rounds = rounds
+    result.seconds = time.perf_counter() - t0
+    return mask[:n], result
 
 
 def publish(counts: DataFrame, k_min: int, complementary: bool, suppress_zeros: bool,
