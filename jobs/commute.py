@@ -2,17 +2,19 @@
 distance and time per origin unit, and the commuting radius of each unit as a centre.
 
 Reads the month's ``card_places`` (run place_cards), ``expansion_factors`` (run ``expand``
-first), ``moves`` and ``events_clean`` (clean_stays, the month's days plus the first of the
-next month), and every layer of the ``units`` table plus the H3 grid of population_by_unit
-(population.grid_h3_resolution). Commuters are jobs_housing's employed residents: residents
-with a home and a work place. Per commuter: the straight-line home→work distance (metres,
-geodesic on the CGCS2000 ellipsoid) and the commute time, the median over the month of
-its observed home→work trips (moves from a stay within commute.match_radius_m of the home
-to one within it of the work place, each timed from the records seen en route by the range
-estimator span x (n + 1) / (n - 1), within the move's duration); a commuter without any
-such trip is counted as untimed, never dropped. Writes two export tables, raw 原样数量 and
-expanded 扩样数量 (each card weighted by its home county's expansion factor, as
-population_by_unit):
+first), ``moves`` and ``events_clean`` (clean_stays, the month's days plus the first of
+the next month), every layer of the ``units`` table plus the H3 grid of population_by_unit
+(population.grid_h3_resolution), and the month's published ``jobs_housing`` (run it
+first): its mask of employed residents and live_and_work is the mask of the same counts
+here (commuters, the same-unit pairs of commute_od). Commuters are jobs_housing's employed
+residents: residents with a home and a work place. Per commuter: the straight-line
+home→work distance (metres, geodesic on the CGCS2000 ellipsoid) and the commute time, the
+median over the month of its observed home→work trips (moves from a stay within
+commute.match_radius_m of the home to one within it of the work place, each timed from the
+records seen en route by the range estimator span x (n + 1) / (n - 1), within the move's
+duration); a commuter without any such trip is counted as untimed, never dropped. Writes
+two export tables, raw 原样数量 and expanded 扩样数量 (each card weighted by its home
+county's expansion factor, as population_by_unit):
 
 - ``commute_od``: per level and (origin, destination) pair, the commuters; small counts
   suppressed with OD complementary suppression (a rectangle, or longer cycle, of hidden
@@ -33,8 +35,11 @@ month's partitions of both tables and writes ``<warehouse>/exports/month=YYYY-MM
 (desire lines between the units' centres).
 Both tables are then audited (mobsig.privacy_audit). Each OD matrix, with its row and
 column totals public, is gated (privacy_audit): complements, or the totals that pin a
-pair with nothing left to hide withheld (the unit's commuters / inbound commuters hidden
-in ``commute``; run fact privacy_totals_withheld). The unit table (identities and
+pair with nothing left to hide withheld (the unit's inbound commuters hidden in
+``commute``; run fact privacy_totals_withheld). A row total (commuters) is withheld
+exactly where jobs_housing hides the employed residents, never where it publishes them
+(the gate fails instead), and a same-unit pair is hidden exactly where jobs_housing hides
+live_and_work. The unit table (identities and
 layers) is audited once, as the rules above left it, and reported, not gated (run facts
 privacy_reported_cells, privacy_reported_under_protected, a warning naming the cells):
 its audited rule does not converge on the test city (open).
@@ -92,7 +97,8 @@ def build(ctx: JobContext) -> list[Output]:
     out, od = commute.publish_all(counts, t.stats, t.od, pv.k_min, pv.complementary,
                                   pv.suppress_zeros, pv.width,
                                   privacy_audit.gate_for(ctx, "commute"), ctx.keep,
-                                  repair_units=False)  # units reported: open
+                                  repair_units=False,  # units reported: open
+                                  jobs_housing=ctx.read("jobs_housing", month=key))
     if ctx.options.get("export", True):
         for name in ("commute", "commute_od"):
             ctx.after_write(lambda name=name: ctx.note_output(

@@ -25,10 +25,13 @@ each ``<ratio>_null_reason``) = no_coverage (a warning and the run facts uncover
 / uncovered_unit_ids name them), never a measured 0. Replaces the month's partitions of
 ``jobs_housing`` and writes ``<warehouse>/exports/month=YYYY-MM/jobs_housing.parquet``
 (GeoParquet with the unit geometry) and ``jobs_housing.csv`` (UTF-8 with BOM).
-Employed residents and live-and-work are audited too (every layer, live_and_work at
-most employed_residents) and reported in the run facts (privacy_reported_cells,
-privacy_reported_under_protected, a warning naming the cells), neither gated nor changed:
-commute rebuilds their mask for its own totals.
+Employed residents and live_and_work get an audited rule too, gated (privacy_audit):
+their group rule's mask, then complements until no hidden cell is narrower than
+privacy.protection_width, with every layer (employed residents add up to their parent)
+and, per unit, the out-commuters employed_residents - live_and_work as a hidden cell that
+must be that wide unless 0 or at least privacy.k_min (with both counts published a
+reader has it: 26 - 19 = 7 commuters, all to one unit, on the test city). commute reads
+this table and hides the same cells (commuters, the same-unit pairs of commute_od).
 """
 
 from __future__ import annotations

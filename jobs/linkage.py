@@ -31,7 +31,10 @@ Each OD matrix is then audited with its row and column totals public
 hidden pair narrower than privacy.protection_width gets complements, or, where its row
 or column is hidden already under a total too small for it (nothing left to hide), that
 total is withheld (``<measure>_origin_total_withheld`` / ``_dest_total_withheld`` on the
-pair's rows; run fact privacy_totals_withheld).
+pair's rows; run fact privacy_totals_withheld); where a commuters row total at the metro
+level is withheld, metro_area hides that unit's commuters_to_metro too (its metro part,
+and with its employed residents the rest) and its share; metro_area's employed residents
+keep jobs_housing's published mask.
 """
 
 from __future__ import annotations
@@ -55,8 +58,7 @@ def options(args) -> dict:
 
 
 def build(ctx: JobContext) -> list[Output]:
-    cfg, key = ctx.cfg, ctx.part.month_key
-    lk, pv = cfg.linkage, cfg.privacy
+    cfg, key, lk, pv = ctx.cfg, ctx.part.month_key, ctx.cfg.linkage, ctx.cfg.privacy
     places = ctx.keep(ctx.read("card_places", month=key))
     factors = ctx.keep(ctx.read("expansion_factors", month=key))
     moves = ctx.keep(ctx.read("moves", dt=ctx.part.month_days))
@@ -87,13 +89,14 @@ def build(ctx: JobContext) -> list[Output]:
               "by origin above the employed residents, or employed residents that differ "
               "from jobs_housing's")
     ctx.result.facts.update(linkage.metro_facts(metro))
-    metro_out = linkage.publish_metro(linkage.metro_long(metro, employed, level_units),
-                                      pv.k_min, pv.complementary, pv.suppress_zeros)
     keep = F.col(C.LEVEL).isin(*levels) | (F.col(C.LEVEL) == C.GRID_LEVEL)
     long = linkage.od_long(trips.where(keep), pairs.where(keep),
                            metro.where(F.col(C.IS_MEMBER)).select(C.LEVEL, C.UNIT_ID))
-    sup = linkage.suppress_pairs(long, pv.k_min, pv.complementary, pv.suppress_zeros, pv.width,
-                                 privacy_audit.gate_for(ctx, "linkage"))
+    sup = ctx.keep(linkage.suppress_pairs(long, pv.k_min, pv.complementary, pv.suppress_zeros,
+                                          pv.width, privacy_audit.gate_for(ctx, "linkage")))
+    metro_out = linkage.publish_metro(  # linkage's withheld row totals hidden here too
+        linkage.metro_long(metro, employed, level_units), pv.k_min, pv.complementary,
+        pv.suppress_zeros, linkage.withheld_metro_rows(sup, lk.metro_level), jh)
     out = linkage.publish(sup, jh, units, ctx.keep(linkage.days_with_moves(moves)))
     if ctx.options.get("export", True):
         for table in ("linkage", "metro_area"):

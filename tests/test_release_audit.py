@@ -318,7 +318,8 @@ def test_combined_audit_names_the_part():
 
 
 # commute: commute_od gated, its unit table reported (run facts), not gated (the audited
-# rule does not converge on the city: open); checked below
+# rule does not converge on the city: open); checked below. jobs_housing: jobs, employed
+# residents and live_and_work gated (nothing reported)
 RELEASES = ("population_by_unit", "jobs_housing", "service_population", "commute",
             "linkage", "trips", "land_use_intensity", "screen_farmland", "screen_idle_land",
             "daily_presence", "screen_reserves", "exposure_hazards")
@@ -342,6 +343,8 @@ def test_every_release_of_the_city_passes_the_audit(chain):
     assert {"population_by_unit", "jobs_housing", "service_population", "commute",
             "linkage", "trips", "land_use_intensity", "daily_presence"} <= set(audited)
     assert sum(audited.values()) > 500, audited
+    jh = runs.of("jobs_housing", month=runs_month(runs))
+    assert "privacy_reported_cells" not in jh.facts  # every part gated
     com = runs.of("commute", month=runs_month(runs))
     assert com.facts["privacy_reported_cells"] > 0  # the unit table, audited once
     assert 0 <= com.facts["privacy_reported_under_protected"] <= \
@@ -511,8 +514,8 @@ def test_od_rule_audit_reports_what_the_rule_leaves(spark):
 
 
 def test_gate_reports_a_part_it_does_not_gate(tmp_path):
-    """jobs_housing's employed residents: audited and reported in the run facts (a
-    warning), not gated (commute rebuilds their mask)."""
+    """A part audited and reported in the run facts (a warning), not gated (commute's
+    unit table)."""
     import types
 
     from mobsig.runner import JobContext
@@ -528,10 +531,10 @@ def test_gate_reports_a_part_it_does_not_gate(tmp_path):
     warned: list = []
     ctx = types.SimpleNamespace(
         cfg=types.SimpleNamespace(quality_dir=tmp_path), label="month=2026-06",
-        spec=types.SimpleNamespace(name="jobs_housing"),
+        spec=types.SimpleNamespace(name="commute"),
         result=types.SimpleNamespace(gates=[]), fact=facts.__setitem__,
         log=types.SimpleNamespace(info=lambda *a: None, warning=lambda *a: warned.append(a)))
     ctx.check = lambda *a, **kw: JobContext.check(ctx, *a, **kw)
-    pa.gate(ctx, ok, "jobs_housing")
+    pa.gate(ctx, ok, "commute")
     assert facts["privacy_reported_cells"] == 2
     assert facts["privacy_reported_under_protected"] == 2 and warned

@@ -534,7 +534,8 @@ def publish(counts: DataFrame, stats: DataFrame, k_min: int, complementary: bool
 def publish_all(counts: DataFrame, stats: DataFrame, od: DataFrame, k_min: int,
                 complementary: bool, suppress_zeros: bool, width: float | None = None,
                 on_audit=None, keep: Callable[[DataFrame], DataFrame] = lambda d: d,
-                repair: bool = True, repair_units: bool = True
+                repair: bool = True, repair_units: bool = True,
+                jobs_housing: DataFrame | None = None
                 ) -> tuple[DataFrame, DataFrame]:
     """The published ``commute`` and ``commute_od`` rows (without
     ``privacy.HIDE_DEST_TOTAL`` / ``HIDE_ORIGIN_TOTAL``): :func:`publish_od`, then
@@ -556,15 +557,23 @@ def publish_all(counts: DataFrame, stats: DataFrame, od: DataFrame, k_min: int,
     job runs): commute_od is repaired and gated, the unit table audited once and
     *reported* (``Audit.reported``: run facts and a warning, not gated): on the test city
     its rule does not converge (published zeros on every layer pin the parts; see the
-    README's Privacy audit). ``repair`` false: both audited once and reported."""
+    README's Privacy audit). ``repair`` false: both audited once and reported.
+    ``jobs_housing``: the month's published jobs_housing rows (``level``, ``unit_id``,
+    ``employed_residents_raw_count``, ``is_employed_residents_suppressed``,
+    ``live_and_work_raw_count``, ``is_live_and_work_suppressed``): the same counts
+    (commuters = employed residents, a same-unit pair = live_and_work) follow its mask
+    (:func:`with_jobs_housing_mask`)."""
     from mobsig import privacy_audit as pa
 
     parts: dict = {}
     first = publish_od(od, k_min, complementary)
+    if jobs_housing is not None:
+        first = with_jobs_housing_mask(first, jobs_housing)
     pair = [C.LEVEL, privacy.ORIGIN_ID, privacy.DEST_ID]
     true = od.select(*pair, F.col(C.RAW_COUNT).alias("_true"))  # the zero pairs added: 0
     sup = first.join(true, pair, how="left").select(
         *first.columns, F.coalesce("_true", F.lit(0)).alias("_true"))
+    jh_kw = {"fixed": JH_FIXED, "keep_rows": JH_KEEP_ROW} if jobs_housing is not None else {}
     if width is not None and not repair:
         parts["commute_od"] = pa.od_rule_audit(
             sup, "_true", width, suppress_zeros, (privacy.ORIGIN_ID,), (privacy.DEST_ID,),
@@ -576,7 +585,7 @@ def publish_all(counts: DataFrame, stats: DataFrame, od: DataFrame, k_min: int,
                                (privacy.ORIGIN_ID,), (privacy.DEST_ID,),
                                on_audit=lambda a: parts.__setitem__("commute_od", a),
                                withheld=privacy.HIDE_DEST_TOTAL,
-                               withheld_rows=privacy.HIDE_ORIGIN_TOTAL)
+                               withheld_rows=privacy.HIDE_ORIGIN_TOTAL, **jh_kw)
         sup = sup.withColumn("_true", F.lit(0))  # (dropped below)
     else:
         sup = sup.withColumns({pa.ROW_WITHHELD: F.lit(False), pa.COL_WITHHELD: F.lit(False)})
@@ -588,6 +597,8 @@ def publish_all(counts: DataFrame, stats: DataFrame, od: DataFrame, k_min: int,
     ).unionByName(sup.where(row_out).select(
         C.LEVEL, F.col(privacy.ORIGIN_ID).alias(C.UNIT_ID),
         F.lit(COMMUTERS).alias(C.MEASURE)))
+    if jobs_housing is not None:  # commuters = employed residents: hidden where they are
+        hidden = hidden.unionByName(jh_hidden_employed(jobs_housing))
     long = suppress_counts(counts.withColumn("_true", F.col(C.RAW_COUNT)), k_min,
                            complementary, suppress_zeros, hidden)
     if width is not None:
@@ -615,8 +626,56 @@ def publish_all(counts: DataFrame, stats: DataFrame, od: DataFrame, k_min: int,
         if on_audit is not None:
             on_audit(pa.combine(parts, width))
     out = with_stats(spread(long.drop("_true")), stats)
+    extra = [c for c in (JH_FIXED, JH_KEEP_ROW) if c in sup.columns]
     return out, sup.drop(privacy.HIDE_DEST_TOTAL, privacy.HIDE_ORIGIN_TOTAL, pa.ROW_WITHHELD,
-                         pa.COL_WITHHELD, "_true")
+                         pa.COL_WITHHELD, "_true", *extra)
+
+
+JH_FIXED = "_jh_fixed"  # a same-unit pair whose state jobs_housing decided (live_and_work)
+JH_KEEP_ROW = "_jh_keep_row"  # an origin whose row total jobs_housing publishes
+
+
+def _jh_flags(jobs_housing: DataFrame) -> DataFrame:
+    """Per unit of jobs_housing: ``_emp_hidden`` / ``_emp_public`` (employed residents
+    hidden, or a count published), ``_lw_hidden`` / ``_lw_public`` (live_and_work)."""
+    cols = [C.LEVEL, C.UNIT_ID]
+    for m, tag in ((C.EMPLOYED_RESIDENTS, "emp"), (C.LIVE_AND_WORK, "lw")):
+        hid = F.coalesce(F.col(suppressed_col(m)), F.lit(False))
+        cols += [hid.alias(f"_{tag}_hidden"),
+                 (~hid & F.col(f"{m}_{C.RAW_COUNT}").isNotNull()).alias(f"_{tag}_public")]
+    return jobs_housing.select(*cols)
+
+
+def jh_hidden_employed(jobs_housing: DataFrame) -> DataFrame:
+    """``level``, ``unit_id``, ``measure`` (= commuters) of the units whose employed
+    residents jobs_housing hides."""
+    return _jh_flags(jobs_housing).where("_emp_hidden").select(
+        C.LEVEL, C.UNIT_ID, F.lit(COMMUTERS).alias(C.MEASURE))
+
+
+def with_jobs_housing_mask(first: DataFrame, jobs_housing: DataFrame) -> DataFrame:
+    """commute_od rows (:func:`publish_od`) made consistent with jobs_housing's published
+    mask (the same counts): a same-unit pair is hidden where jobs_housing hides its
+    live_and_work and keeps its state either way (``_jh_fixed``: never a complement); an
+    origin whose employed residents jobs_housing hides has its row total withheld
+    (``hide_origin_total``), one whose employed residents it publishes keeps it public
+    (``_jh_keep_row``: the audit must protect its cells otherwise, never by withholding
+    a total the reader has from jobs_housing: 26 employed residents - 19 live_and_work
+    - published zeros pinned a hidden pair at 7 on the test city)."""
+    f = _jh_flags(jobs_housing).withColumnRenamed(C.UNIT_ID, privacy.ORIGIN_ID)
+    j = first.join(F.broadcast(f), [C.LEVEL, privacy.ORIGIN_ID], how="left")
+    diag = F.col(privacy.ORIGIN_ID) == F.col(privacy.DEST_ID)
+    lw_hid = F.coalesce(F.col("_lw_hidden"), F.lit(False))
+    hide = diag & lw_hid & ~F.col(C.IS_SUPPRESSED)
+    emp_pub = F.coalesce(F.col("_emp_public"), F.lit(False))
+    emp_hid = F.coalesce(F.col("_emp_hidden"), F.lit(False))
+    out = {c: F.when(hide, F.lit(None)).otherwise(F.col(c))
+           for c in (C.RAW_COUNT, C.EXPANDED_COUNT)}
+    out[C.IS_SUPPRESSED] = F.col(C.IS_SUPPRESSED) | hide
+    out[privacy.HIDE_ORIGIN_TOTAL] = (F.col(privacy.HIDE_ORIGIN_TOTAL) & ~emp_pub) | emp_hid
+    out[JH_FIXED] = diag & (lw_hid | F.coalesce(F.col("_lw_public"), F.lit(False)))
+    out[JH_KEEP_ROW] = emp_pub
+    return j.withColumns(out).drop("_emp_hidden", "_emp_public", "_lw_hidden", "_lw_public")
 
 
 def unsuppressed(t: MonthTables) -> DataFrame:

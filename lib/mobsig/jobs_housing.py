@@ -31,6 +31,8 @@ townships of one county lives and works in the county).
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
@@ -173,6 +175,73 @@ def with_ratios(wide: DataFrame, balanced_min: float, balanced_max: float) -> Da
                                                                          balanced_max)))
 
 
+# employed residents who work in another unit (employed_residents - live_and_work): never
+# published, but a reader derives it from the two; a cell of the audit (employed_mask)
+OUT_COMMUTERS = "out_commuters"
+
+
+def employed_mask(pdf: pd.DataFrame, k_min: int, width: float | None,
+                  complementary: bool, suppress_zeros: bool):
+    """The audited mask of the ``employed_residents`` and ``live_and_work`` cells
+    (``pdf``: ``level``, ``unit_id``, ``parent_id``, ``measure``, ``raw_count`` (true),
+    ``is_suppressed``: the group rule's mask; rows in any order) and its audit.
+
+    A reader who has both counts of a unit has its out-commuters, employed_residents -
+    live_and_work: residents who work in another unit, the row of commute_od without its
+    same-unit pair. A count from 1 to ``k_min`` - 1 there is a small count (on the test
+    city 26 - 19 = 7 commuters, all to one unit). The audit therefore adds, per unit, a
+    hidden cell ``out_commuters`` (never published, never a complement) with
+    employed_residents = live_and_work + out_commuters, and requires it ``width`` wide
+    (default ``k_min``) unless it is 0 or from ``k_min`` on (a count any table may
+    publish); employed_residents add up from child units to their parent, live_and_work
+    and out_commuters are at most their parent's where that holds. From the group rule's
+    mask, complements (:func:`mobsig.privacy_audit.audited_suppression_mask`, no regroup:
+    the cheapest published cell among the relations that bind a narrow cell) until the
+    audit passes, then the group rule again with them as primary cells (no sibling group
+    keeps a lone hidden cell), repeated until neither adds a cell. Returns the mask of
+    ``pdf``'s rows and the audit."""
+    import time
+
+    from mobsig import privacy_audit as pa
+
+    base = pdf[[C.LEVEL, C.UNIT_ID, C.PARENT_ID, C.MEASURE, C.RAW_COUNT, C.IS_SUPPRESSED]]
+    wide = base.pivot_table(index=[C.LEVEL, C.UNIT_ID], columns=C.MEASURE,
+                            values=C.RAW_COUNT, aggfunc="first")
+    if not {C.EMPLOYED_RESIDENTS, C.LIVE_AND_WORK} <= set(wide.columns):
+        wide = pd.DataFrame(columns=[C.EMPLOYED_RESIDENTS, C.LIVE_AND_WORK])
+    wide = wide[[C.EMPLOYED_RESIDENTS, C.LIVE_AND_WORK]].dropna()
+    parents = base.drop_duplicates([C.LEVEL, C.UNIT_ID]).set_index(
+        [C.LEVEL, C.UNIT_ID])[C.PARENT_ID]
+    out = pd.DataFrame({
+        C.LEVEL: wide.index.get_level_values(0), C.UNIT_ID: wide.index.get_level_values(1),
+        C.PARENT_ID: parents.reindex(wide.index).to_numpy(), C.MEASURE: OUT_COMMUTERS,
+        C.RAW_COUNT: (wide[C.EMPLOYED_RESIDENTS] - wide[C.LIVE_AND_WORK]).clip(lower=0)
+        .to_numpy(np.int64), C.IS_SUPPRESSED: True})
+    tab = pd.concat([base.reset_index(drop=True), out], ignore_index=True)
+    is_out = (tab[C.MEASURE] == OUT_COMMUTERS).to_numpy()
+    raw = tab[C.RAW_COUNT].fillna(0).to_numpy()
+    n = len(base)
+    forced = tab[C.IS_SUPPRESSED].to_numpy(bool) | is_out
+    rounds = 0
+    t0 = time.perf_counter()
+    while True:  # complements, then the group rule again (no lone hidden sibling)
+        mask, result = pa.audited_suppression_mask(
+            tab, k_min, width, complementary, suppress_zeros,
+            identities=((C.EMPLOYED_RESIDENTS, (C.LIVE_AND_WORK, OUT_COMMUTERS)),),
+            additive=(C.EMPLOYED_RESIDENTS,), by=C.MEASURE, forced=forced, regroup=False,
+            frozen=is_out, exempt=is_out & (raw >= k_min))
+        rounds += result.rounds
+        again = privacy.suppression_mask(base, k_min, complementary, suppress_zeros,
+                                         identities=(), by=C.MEASURE, forced=mask[:n])
+        if not complementary or (again == mask[:n]).all():
+            break
+        forced = np.r_[again, is_out[n:]]
+    result.added = int(mask[:n].sum() - base[C.IS_SUPPRESSED].to_numpy(bool).sum())
+    result.rounds = rounds
+    result.seconds = time.perf_counter() - t0
+    return mask[:n], result
+
+
 def publish(counts: DataFrame, k_min: int, complementary: bool, suppress_zeros: bool,
             balanced_min: float, balanced_max: float,
             uncovered: DataFrame | None = None, width: float | None = None) -> DataFrame:
@@ -190,12 +259,12 @@ def publish_audited(counts: DataFrame, k_min: int, complementary: bool,
     ratios (:func:`with_ratios`). ``jobs`` are population_by_unit's ``employed`` cells
     (same counts): they get its audited rule (mobsig.privacy_audit, protection ``width``,
     default ``k_min``; the employed cells form a system of their own there, so the
-    masks agree); ``employed_residents`` and ``live_and_work`` keep the group rule
+    masks agree); ``employed_residents`` and ``live_and_work`` get the group rule
     (``privacy.with_suppression`` per measure: primary below ``k_min`` and complementary
-    within each sibling group), which commute and linkage rebuild for the same cells, and
-    are audited with it (every layer, live_and_work at most employed_residents) and
-    reported, not gated nor repaired (``audit.reported``: run facts and a warning), so
-    commute's copy of their mask stays the same.
+    within each sibling group) and then their audited rule (:func:`employed_mask`, with
+    the hidden out-commuters of each unit); the audit returned is both parts'
+    (:func:`mobsig.privacy_audit.combine`, gated by the job). commute and linkage read
+    the published mask for the same counts.
     The units of ``uncovered`` (``level``, ``unit_id``:
     :func:`mobsig.population.uncovered_units`, no cell site inside) are then marked as not
     observed (:func:`mobsig.population.mark_uncovered`: null counts, ``null_reason`` =
@@ -209,14 +278,14 @@ def publish_audited(counts: DataFrame, k_min: int, complementary: bool,
     rest = privacy.with_suppression(
         counts.where(~is_jobs).withColumn("_true", F.col(C.RAW_COUNT)), k_min,
         complementary, suppress_zeros, identities=(), by=C.MEASURE)
-    # the rest is audited, not changed: commute rebuilds its mask for its own totals
-    pdf = rest.select(C.LEVEL, C.UNIT_ID, C.PARENT_ID, C.MEASURE, "_true", C.IS_SUPPRESSED
-                      ).toPandas().rename(columns={"_true": C.RAW_COUNT})
-    checked = privacy_audit.audit(pdf, pdf[C.IS_SUPPRESSED].to_numpy(bool),
-                                  float(width or k_min), suppress_zeros=suppress_zeros,
-                                  identities=(), additive=None, by=C.MEASURE,
-                                  bounds=[(C.LIVE_AND_WORK, C.EMPLOYED_RESIDENTS)])
-    audit.reported = checked
+    # employed residents, live_and_work and their out-commuters: the audited rule
+    pdf = rest.select(C.LEVEL, C.UNIT_ID, C.PARENT_ID, C.MEASURE, "_true",
+                      C.IS_SUPPRESSED).toPandas().rename(columns={"_true": C.RAW_COUNT})
+    mask, part = employed_mask(pdf, k_min, width, complementary, suppress_zeros)
+    more = pdf[mask & ~pdf[C.IS_SUPPRESSED].to_numpy(bool)]
+    rest = privacy_audit.hide_more(rest, more, (C.LEVEL, C.UNIT_ID, C.MEASURE))
+    audit = privacy_audit.combine({C.JOBS: audit, C.EMPLOYED_RESIDENTS: part},
+                                  float(width or k_min))
     rest = rest.drop("_true")
     long = rest.unionByName(jobs.select(*rest.columns))
     if uncovered is None:

@@ -305,17 +305,48 @@ def metro_long(metro: DataFrame, employed: DataFrame, level_units: DataFrame) ->
     return part(C.EMPLOYED_RESIDENTS).unionByName(part(C.COMMUTERS_TO_METRO))
 
 
+def withheld_metro_rows(sup: DataFrame, metro_level: str) -> DataFrame:
+    """``level``, ``unit_id`` of the origins at ``metro_level`` whose commuters row total
+    (its metro part or the rest: at that level a row is split in two public parts) the
+    linkage audit withholds (:func:`suppress_pairs`' ``origin_total_withheld``)."""
+    from mobsig import privacy_audit
+
+    return sup.where((F.col(C.LEVEL) == metro_level) & (F.col(C.MEASURE) == C.COMMUTERS)
+                     & F.col(privacy_audit.ROW_WITHHELD)).select(
+        C.LEVEL, F.col(C.ORIGIN_ID).alias(C.UNIT_ID)).distinct()
+
+
 def publish_metro(long: DataFrame, k_min: int, complementary: bool,
-                  suppress_zeros: bool) -> DataFrame:
+                  suppress_zeros: bool, withheld: DataFrame | None = None,
+                  jobs_housing: DataFrame | None = None) -> DataFrame:
     """One row per unit from :func:`metro_long`: each measure suppressed by the rules of
     population_by_unit (sibling groups per measure: the same counts and groups as
     jobs_housing's employed residents, so the same cells are hidden), then the share
     ``commuting_share_to_metro`` = commuters_to_metro / employed_residents (expanded)
     with ``commuting_share_to_metro_null_reason`` (suppressed / no_employed_residents).
     Membership is published for every unit: it was decided on the unsuppressed counts
-    (a threshold decision reveals no count)."""
+    (a threshold decision reveals no count). ``withheld`` (``level``, ``unit_id``:
+    :func:`withheld_metro_rows`): units whose commuters_to_metro is hidden whatever its
+    count (a complement of its sibling group protects it like a primary cell):
+    commuters_to_metro is the metro part of the unit's linkage row, and with the
+    published employed residents it gives the rest too, so where linkage withholds
+    either part's total metro_area must not publish it. ``jobs_housing``: the month's
+    published jobs_housing rows: the employed residents keep its mask (the same counts;
+    its audited rule may hide more than the group rule)."""
+    kw: dict = {}
+    if withheld is not None:
+        flag = withheld.select(C.LEVEL, C.UNIT_ID, F.lit(C.COMMUTERS_TO_METRO).alias(
+            C.MEASURE), F.lit(True).alias("_force")).distinct()
+        long = long.join(flag, [C.LEVEL, C.UNIT_ID, C.MEASURE], how="left")
+        kw["forced"] = "_force"
+    if jobs_housing is not None:
+        state = jobs_housing.select(C.LEVEL, C.UNIT_ID, F.lit(C.EMPLOYED_RESIDENTS).alias(
+            C.MEASURE), F.coalesce(F.col(suppressed_col(C.EMPLOYED_RESIDENTS)),
+                                   F.lit(False)).alias("_jh_state"))
+        long = long.join(state, [C.LEVEL, C.UNIT_ID, C.MEASURE], how="left")
+        kw["fixed"] = "_jh_state"
     sup = privacy.with_suppression(long, k_min, complementary, suppress_zeros,
-                                   identities=(), by=C.MEASURE)
+                                   identities=(), by=C.MEASURE, **kw)
     m = F.col(C.MEASURE)
     aggs = []
     for name in (C.EMPLOYED_RESIDENTS, C.COMMUTERS_TO_METRO):

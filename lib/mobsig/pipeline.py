@@ -95,7 +95,7 @@ PIPELINE: tuple[Job, ...] = (
              "suppressed)"),
     Job("commute", "month",
         reads=("card_places", "expansion_factors", "expansion_factors_age", "moves",
-               "events_clean", "units"),
+               "events_clean", "units", "jobs_housing"),
         writes=("commute", "commute_od"),
         help="commuting: home->work OD per unit pair, commute distance and time per origin "
              "unit (shares within 5 km, 45 min, from 60 min), commuting radius of each "

@@ -155,24 +155,44 @@ def suppress_pandas(pdf: pd.DataFrame, k_min: int, complementary: bool = True,
 
 def with_suppression(df: DataFrame, k_min: int, complementary: bool = True,
                      suppress_zeros: bool = False, identities: Identities = IDENTITIES,
-                     by: str = C.POP_CLASS) -> DataFrame:
+                     by: str = C.POP_CLASS, forced: str | None = None,
+                     fixed: str | None = None) -> DataFrame:
     """Apply small-count suppression to a population table (one pass per ``level``).
 
     Needs ``level``, ``parent_id``, ``by`` (``pop_class``; a table with another
     breakdown names its column and its ``identities``), ``unit_id``, ``raw_count``
     (bigint), ``expanded_count`` (double); adds/overwrites ``is_suppressed``. Rows are
     kept. Groups never span levels, so grouping by ``level`` sees every constraint.
+    ``forced``: a boolean column (dropped) of rows hidden whatever their counts
+    (:func:`suppression_mask`'s ``forced``); ``fixed``: a nullable boolean column
+    (dropped): where not null, the row's state decided elsewhere (hidden when true), kept
+    and never a complement (:func:`suppression_mask`'s ``fixed``).
     """
     # the counts of suppressed rows become null, whatever the input's nullability
     fields = [T.StructField(f.name, f.dataType, True) if f.name in (C.RAW_COUNT,
                                                                     C.EXPANDED_COUNT) else f
-              for f in df.schema.fields if f.name != C.IS_SUPPRESSED]
+              for f in df.schema.fields if f.name not in (C.IS_SUPPRESSED, forced, fixed)]
     schema = T.StructType(fields + [T.StructField(C.IS_SUPPRESSED, T.BooleanType(), False)])
     names = [f.name for f in schema.fields]
 
     def apply(pdf: pd.DataFrame) -> pd.DataFrame:
-        return suppress_pandas(pdf, k_min, complementary, suppress_zeros, identities,
-                               by)[names]
+        if forced is None and fixed is None:
+            return suppress_pandas(pdf, k_min, complementary, suppress_zeros, identities,
+                                   by)[names]
+        out = pdf.drop(columns=[c for c in (forced, fixed) if c])
+        kw: dict = {}
+        if fixed is not None:
+            state = pdf[fixed]
+            kw["fixed"] = "_fixed_row"
+            out = out.assign(_fixed_row=state.notna().to_numpy(),
+                             **{C.IS_SUPPRESSED: state.eq(True).to_numpy()})
+        mask = suppression_mask(out, k_min, complementary, suppress_zeros, identities,
+                                by=by, forced=None if forced is None else
+                                pdf[forced].eq(True).to_numpy(bool), **kw)
+        out[C.IS_SUPPRESSED] = mask
+        out[C.RAW_COUNT] = out[C.RAW_COUNT].astype("Int64").mask(mask)
+        out[C.EXPANDED_COUNT] = out[C.EXPANDED_COUNT].astype("float64").mask(mask)
+        return out[names]
 
     base = df.drop(C.IS_SUPPRESSED) if C.IS_SUPPRESSED in df.columns else df
     return base.groupBy(C.LEVEL).applyInPandas(apply, schema)

@@ -309,8 +309,9 @@ class Audit:
     def min_width(self) -> float:
         """The narrowest interval of a cell that needs one (inf without such cells or
         when all unbounded): a hidden zero pinned at 0 reveals nobody and is left out
-        (it is protected, see :func:`audit`)."""
-        need = (self.cells[C.RAW_COUNT] > 0) | ~self.cells[PROTECTED]
+        (it is protected, see :func:`audit`), as is an ``exempt`` cell."""
+        need = (((self.cells[C.RAW_COUNT] > 0) & (self.cells[WIDTH] >= self.width))
+                | ~self.cells[PROTECTED])
         return float(self.cells.loc[need, WIDTH].min()) if need.any() else float("inf")
 
     def failures(self, n: int = 10) -> str:
@@ -570,7 +571,7 @@ def audit(pdf: pd.DataFrame, hidden: np.ndarray, width: float, *,
           identities: Identities = IDENTITIES, additive: Sequence[str] | None = ADDITIVE,
           by: str = C.POP_CLASS, shortcut: bool = True, integer: bool = True,
           cache: dict | None = None, engine: str = "highs", bounds: Pairs = (),
-          sums: pd.DataFrame | None = None) -> Audit:
+          sums: pd.DataFrame | None = None, exempt: np.ndarray | None = None) -> Audit:
     """Solve the feasible interval of every hidden cell of ``pdf`` (see the module doc).
 
     ``pdf``: the unsuppressed table (``level``, ``unit_id``, ``parent_id``, ``by``,
@@ -578,7 +579,9 @@ def audit(pdf: pd.DataFrame, hidden: np.ndarray, width: float, *,
     width; ``system``: :func:`relations` of ``pdf`` (built when None); ``cache``: a dict
     kept between calls on the same table (components already solved are reused);
     ``shortcut``: see the module doc (False: both bounds of every cell are solved);
-    ``bounds``, ``sums``: see :func:`relations`."""
+    ``bounds``, ``sums``: see :func:`relations`; ``exempt``: rows that need no width (a
+    hidden cell that is never published and whose true count is not small, e.g.
+    jobs_housing's out-commuters from k_min on: pinning it reveals no small count)."""
     t0 = time.perf_counter()
     system = system or relations(pdf, identities, additive, by, bounds, sums)
     raw = pdf[C.RAW_COUNT].fillna(0).to_numpy(float)
@@ -592,6 +595,8 @@ def audit(pdf: pd.DataFrame, hidden: np.ndarray, width: float, *,
     # a hidden zero pinned at 0 reveals nobody (zeros are published unless suppress_zeros)
     cells[PROTECTED] = (cells[WIDTH] >= width) | ((cells[C.RAW_COUNT] == 0)
                                                   & (not suppress_zeros))
+    if exempt is not None:
+        cells[PROTECTED] |= np.asarray(exempt, bool)[u]
     return Audit(cells, float(width), n_prog, time.perf_counter() - t0, n_comp, binding,
                  by=by)
 
@@ -669,7 +674,8 @@ def audited_suppression_mask(pdf: pd.DataFrame, k_min: int, width: float | None 
                              forced: np.ndarray | None = None, regroup: bool = True,
                              frozen: np.ndarray | None = None,
                              budget_s: float | None = None,
-                             fallback: bool = True) -> tuple[np.ndarray, Audit]:
+                             fallback: bool = True,
+                             exempt: np.ndarray | None = None) -> tuple[np.ndarray, Audit]:
     """The suppression mask of ``pdf`` (rows in its order) under the rule of the module
     doc, and the audit of the result. ``width``: the protection width (default
     ``k_min``). Without ``complementary`` only primary cells are hidden (and audited).
@@ -683,11 +689,13 @@ def audited_suppression_mask(pdf: pd.DataFrame, k_min: int, width: float | None 
     hold); ``budget_s``: stop adding complements after this many seconds (the final
     audit then decides the gate); ``fallback`` false: a cell whose binding relations hold
     no published cell gets no complement from its other relations (nothing hidden there
-    widens what pins it; :func:`od_audited_mask` withholds the binding totals instead)."""
+    widens what pins it; :func:`od_audited_mask` withholds the binding totals instead);
+    ``exempt``: rows that need no width (:func:`audit`)."""
     t0 = time.perf_counter()
     width = float(k_min if width is None else width)
     order = canonical_order(pdf, by)
     tab = pdf.iloc[order].reset_index(drop=True)
+    free = np.zeros(len(tab), bool) if exempt is None else np.asarray(exempt, bool)[order]
     start = None if forced is None else np.asarray(forced, bool)[order]
     sup = suppression_mask(tab, k_min, complementary and regroup, suppress_zeros,
                            identities, by=by, forced=start)
@@ -715,7 +723,7 @@ def audited_suppression_mask(pdf: pd.DataFrame, k_min: int, width: float | None 
         u, lo, hi, _e, binding, n, _c = _bounds(rawf, sup, width, system, suppress_zeros,
                                                 shortcut, True, cache, engine)
         n_prog += n
-        bad = u[((hi - lo) < width) & ((rawf[u] > 0) | suppress_zeros)]
+        bad = u[((hi - lo) < width) & ((rawf[u] > 0) | suppress_zeros) & ~free[u]]
         if not len(bad):
             break
         used: set[int] = set()
@@ -750,7 +758,7 @@ def audited_suppression_mask(pdf: pd.DataFrame, k_min: int, width: float | None 
                 tab, k_min, complementary, suppress_zeros, identities, by=by, forced=sup))
         rounds += 1
     result = audit(tab, sup, width, suppress_zeros=suppress_zeros, system=system,
-                   shortcut=shortcut, cache=cache, by=by, engine=engine)
+                   shortcut=shortcut, cache=cache, by=by, engine=engine, exempt=free)
     mask = np.empty(len(tab), bool)
     mask[order] = sup
     result.cells["pos"] = order[result.cells["pos"].to_numpy()]
@@ -1080,7 +1088,8 @@ def withholding_mask(pdf: pd.DataFrame, k_min: int, width: float, complementary:
     return mask, result
 
 
-def _partners(table: pd.DataFrame, frozen: np.ndarray, stuck: set, drop: set) -> set:
+def _partners(table: pd.DataFrame, frozen: np.ndarray, stuck: set, drop: set,
+              keep: set = frozenset()) -> set:
     """For each matrix and side (rows or columns) where ``stuck`` withholds the first
     total (none in ``drop`` yet) and only one, a second total of that side, the smallest
     (then the first unit): the sum of every row total is the sum of every column total,
@@ -1097,7 +1106,9 @@ def _partners(table: pd.DataFrame, frozen: np.ndarray, stuck: set, drop: set) ->
         if len(mine) > 1:
             continue
         cand = tot[(tot["m"] == m) & (tot["l"] == lab) & (tot["side"] == side)
-                   & ~tot["u"].isin([k[2] for k in mine])].sort_values(["raw", "u"])
+                   & ~tot["u"].isin([k[2] for k in mine])
+                   & ~tot["u"].isin([k[2] for k in keep if k[:2] == (m, lab)])
+                   ].sort_values(["raw", "u"])
         if len(cand):
             out.add((m, lab, cand["u"].iloc[0]))
     return out
@@ -1108,7 +1119,8 @@ def od_audited_mask(pdf: pd.DataFrame, k_min: int, width: float, complementary: 
                     partition: Sequence[str] = (C.LEVEL,), label: str | None = None,
                     pairs: bool = True, max_rounds: int = 10,
                     withheld: str | None = None, withheld_rows: str | None = None,
-                    withhold: bool = True
+                    withhold: bool = True, fixed: np.ndarray | None = None,
+                    keep_rows: np.ndarray | None = None
                     ) -> tuple[np.ndarray, Audit, np.ndarray, np.ndarray]:
     """The interval audit of an origin-destination release (:func:`od_release_table`)
     from its own rule's mask (``is_suppressed``) and the true ``raw_count``, repeated
@@ -1125,12 +1137,27 @@ def od_audited_mask(pdf: pd.DataFrame, k_min: int, width: float, complementary: 
     passes of the pairs rule. Returns the mask of ``pdf``'s rows, the audit (of the
     final release: cells hidden, totals withheld) and, per row of ``pdf``, whether its
     row total and its column total are withheld by the audit (beside ``withheld`` /
-    ``withheld_rows``, the rule's own)."""
+    ``withheld_rows``, the rule's own). ``fixed``: cells of ``pdf`` that keep their
+    state and are never complements (published or hidden in another release: commute_od's
+    same-unit pairs are jobs_housing's live_and_work); ``keep_rows``: cells whose row
+    total another release publishes (commute_od's: jobs_housing's employed residents),
+    so it is never withheld (the audit fails instead when only that would protect)."""
     t0 = time.perf_counter()
     n = len(pdf)
     drop: set = set()
     table, sums, frozen = od_release_table(pdf, rows, cols, partition, label, withheld,
                                            k_min, withheld_rows)
+    fix = np.zeros(n, bool) if fixed is None else np.asarray(fixed, bool)
+    lab0 = pdf[label].astype(str).to_numpy() if label else np.full(n, "")
+    keep: set = set()
+    if keep_rows is not None:
+        c0 = table.iloc[:n]
+        keep = {(lv, lb, "row:" + u.split(">", 1)[0]) for lv, lb, u, k in zip(
+            c0[C.LEVEL].astype(str), lab0, c0[C.UNIT_ID].astype(str),
+            np.asarray(keep_rows, bool), strict=True) if k}
+
+    def _frozen(fr: np.ndarray) -> np.ndarray:
+        return fr | np.r_[fix, np.zeros(len(fr) - n, bool)]
     forced = table[C.IS_SUPPRESSED].to_numpy(bool)
     kw = dict(identities=(), additive=(), by=OD_CELL, sums=sums, regroup=False)
     n_prog = rounds = 0
@@ -1140,7 +1167,7 @@ def od_audited_mask(pdf: pd.DataFrame, k_min: int, width: float, complementary: 
         for _ in range(max_rounds):
             mask, result = audited_suppression_mask(
                 table, k_min, width, complementary, suppress_zeros, forced=forced,
-                frozen=frozen, budget_s=OD_BUDGET_S, **kw)
+                frozen=_frozen(frozen), budget_s=OD_BUDGET_S, **kw)
             if not pairs or label is None:
                 break
             whole = np.isin(pair, pair[mask & ~frozen]) & ~frozen
@@ -1159,8 +1186,9 @@ def od_audited_mask(pdf: pd.DataFrame, k_min: int, width: float, complementary: 
         n_prog += result.n_programs
         if result.passed or not complementary or time.perf_counter() - t0 > OD_BUDGET_S:
             break
-        stuck = _stuck_totals(table, frozen, system, result) - drop
-        stuck |= _partners(table, frozen, stuck, drop)
+        stuck = {t for t in _stuck_totals(table, _frozen(frozen), system, result)
+                 if t[2].startswith(("row:", "col:"))} - drop - keep
+        stuck |= _partners(table, frozen, stuck, drop, keep)
         if stuck:
             drop |= stuck
             table, sums, frozen = od_release_table(pdf, rows, cols, partition, label,
@@ -1172,7 +1200,7 @@ def od_audited_mask(pdf: pd.DataFrame, k_min: int, width: float, complementary: 
             continue
         mask, one = audited_suppression_mask(
             table, k_min, width, complementary, suppress_zeros, max_rounds=1,
-            forced=forced, frozen=frozen, fallback=False, **kw)
+            forced=forced, frozen=_frozen(frozen), fallback=False, **kw)
         n_prog += one.n_programs
         rounds += 1
         if pairs and label is not None:
@@ -1201,7 +1229,8 @@ def with_od_audit(sup, true_col: str, k_min: int, width: float, complementary: b
                   partition: Sequence[str] = (C.LEVEL,), label: str | None = None,
                   extra_counts: Sequence[str] = (), on_audit=None,
                   withheld: str | None = None, repair: bool = True,
-                  withheld_rows: str | None = None):
+                  withheld_rows: str | None = None, fixed: str | None = None,
+                  keep_rows: str | None = None):
     """:func:`od_audited_mask` on a suppressed Spark OD table that carries its true raw
     counts in ``true_col`` (dropped from the result): the keys, flags and counts go to
     the driver (one row per cell), the further hidden cells come back
@@ -1210,7 +1239,9 @@ def with_od_audit(sup, true_col: str, k_min: int, width: float, complementary: b
     withheld by the audit and must not be published (nor derived) anywhere; ``on_audit``
     is called with the audit. ``repair`` false: the table's own mask is audited once and
     the audit reported, not gated (:func:`od_rule_audit`, :func:`reported_only`);
-    nothing more is hidden nor withheld (both columns false)."""
+    nothing more is hidden nor withheld (both columns false). ``fixed`` / ``keep_rows``:
+    boolean columns passed to :func:`od_audited_mask` (cells that keep their state, rows
+    whose total is never withheld)."""
     from pyspark.sql import functions as F
 
     if not repair:
@@ -1221,12 +1252,14 @@ def with_od_audit(sup, true_col: str, k_min: int, width: float, complementary: b
         return sup.drop(true_col).withColumns({ROW_WITHHELD: F.lit(False),
                                                COL_WITHHELD: F.lit(False)})
     keys = list(dict.fromkeys([*partition, *rows, *cols, *([label] if label else [])]))
-    flags = [x for x in (withheld, withheld_rows) if x]
+    flags = list(dict.fromkeys(x for x in (withheld, withheld_rows, fixed, keep_rows) if x))
     pdf = sup.select(*keys, true_col, C.IS_SUPPRESSED, *flags
                      ).toPandas().rename(columns={true_col: C.RAW_COUNT})
     mask, result, row_out, col_out = od_audited_mask(
         pdf, k_min, width, complementary, suppress_zeros, rows, cols, partition, label,
-        withheld=withheld, withheld_rows=withheld_rows)
+        withheld=withheld, withheld_rows=withheld_rows,
+        fixed=pdf[fixed].eq(True).to_numpy() if fixed else None,
+        keep_rows=pdf[keep_rows].eq(True).to_numpy() if keep_rows else None)
     if on_audit is not None:
         on_audit(result)
     more = pdf[mask & ~pdf[C.IS_SUPPRESSED].to_numpy(bool)]
