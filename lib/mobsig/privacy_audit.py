@@ -409,6 +409,13 @@ class _Program:
             x = np.asarray(h.getSolution().col_value) if ok else None
             h.changeColsBounds(self.n, self.cols, self.lb, np.full(self.n, np.inf))
             return x
+        res, _ = self._linprog(c, upper)
+        return res.x if res.status == 0 else None
+
+    def _linprog(self, c, upper):
+        """:func:`scipy.optimize.linprog` of ``c @ x`` over the rows (equalities where
+        ``lo_row == hi_row``, else ``<= hi_row``), each variable in [lb, ``upper``] (None:
+        no upper bound): the result and the mask of the equality rows."""
         eq = self.lo_row == self.hi_row
         a = self.a.tocsr()
         kw = {}
@@ -416,9 +423,8 @@ class _Program:
             kw.update(A_eq=a[eq], b_eq=self.hi_row[eq])
         if (~eq).any():
             kw.update(A_ub=a[~eq], b_ub=self.hi_row[~eq])
-        res = linprog(c, bounds=list(zip(self.lb, upper, strict=True)), method="highs",
-                      **kw)
-        return res.x if res.status == 0 else None
+        return linprog(c, bounds=list(zip(self.lb, upper, strict=True)), method="highs",
+                       **kw), eq
 
     def _highs(self, c, mip):
         h, core = self.h, self._core
@@ -452,15 +458,7 @@ class _Program:
                 raise RuntimeError(f"privacy audit: the integer programme failed "
                                    f"({r.message})")
             return r.x, r.fun, np.zeros(0, np.int64)
-        eq = self.lo_row == self.hi_row
-        a = self.a.tocsr()
-        kw = {}
-        if eq.any():
-            kw.update(A_eq=a[eq], b_eq=self.hi_row[eq])
-        if (~eq).any():
-            kw.update(A_ub=a[~eq], b_ub=self.hi_row[~eq])
-        res = linprog(c, bounds=list(zip(self.lb, [None] * self.n, strict=True)),
-                      method="highs", **kw)
+        res, eq = self._linprog(c, [None] * self.n)
         if res.status == 3:
             return None, np.inf, np.zeros(0, np.int64)
         if res.status != 0:
