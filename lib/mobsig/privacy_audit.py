@@ -370,6 +370,11 @@ class _Program:
                 lp.a_matrix_.value_ = self.a.data
                 h = _core._Highs()
                 h.setOptionValue("output_flag", False)
+                # primal simplex: each programme only changes the objective, so the last
+                # optimal basis stays feasible and a few pivots reach the next optimum
+                # (the default dual simplex re-pivots from a dual-infeasible basis: ~1,000
+                # pivots and 26 ms against ~11 and 2 ms on a day's daily_presence release)
+                h.setOptionValue("simplex_strategy", 4)
                 h.passModel(lp)
                 self.h = h
                 self.cols = np.arange(self.n, dtype=np.int32)
