@@ -31,18 +31,20 @@ jars:
 browser:
 	command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
 
-## test: the whole test suite (what CI runs, via .ci/run)
+## test: the whole test suite (what CI runs, via .ci/run): two pytest processes at once, the
+## city tier (-m city: the city chain and its tests) and the rest (-m "not city"), since one
+## keeps only about one of the two cores busy (tests/parallel_run.py)
 test: install jars
-	$(BIN)/python -m pytest
+	$(BIN)/python tests/parallel_run.py
 
 ## test-fast: unit tests and small hand-built frames: no job runs, no synthetic city
 ## (one shuffle partition and no adaptive query execution, which on frames of a few rows
 ## only re-plans each query after every stage: 24 % less CPU on test_flags + test_residence;
 ## `make test` keeps two partitions and AQE as the jobs run, so results that depend on
 ## partition boundaries or plans are still checked there)
+## (two pytest processes at once, every other test each: tests/parallel_run.py --fast)
 test-fast: install jars
-	MOBSIG_TEST_CONF="spark.sql.shuffle.partitions=1 spark.sql.adaptive.enabled=false" \
-	$(BIN)/python -m pytest -m "not job and not city and not cluster and not slow"
+	$(BIN)/python tests/parallel_run.py --fast
 
 ## demo: generate a small synthetic city and run every job on it (outputs in $(DEMO)/)
 demo: install jars

@@ -163,8 +163,32 @@ HEAVY = ("job", "city", "cluster", "slow")
 _DELTA_WRITES = [0]
 
 
+class _Shard:
+    """``MOBSIG_TEST_SHARD=i/n`` (``tests/parallel_run.py --fast``): keep every n-th test
+    of the selection, from the i-th (after ``-m``/``-k`` deselected theirs: a wrapper
+    around every other collection hook), the rest deselected."""
+
+    def __init__(self, spec: str):
+        i, n = (int(x) for x in spec.split("/"))
+        if not 0 <= i < n:
+            raise pytest.UsageError(f"MOBSIG_TEST_SHARD={spec}: want i/n with 0 <= i < n")
+        self.i, self.n = i, n
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_collection_modifyitems(self, config, items):
+        yield
+        keep = [t for k, t in enumerate(items) if k % self.n == self.i]
+        drop = [t for k, t in enumerate(items) if k % self.n != self.i]
+        if drop:
+            config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 def pytest_configure(config):
     from mobsig.io.catalog import Catalog
+
+    if os.environ.get("MOBSIG_TEST_SHARD"):
+        config.pluginmanager.register(_Shard(os.environ["MOBSIG_TEST_SHARD"]), "mobsig-shard")
 
     for name in ("write", "append", "ensure"):
         original = getattr(Catalog, name)

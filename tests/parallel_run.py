@@ -1,0 +1,87 @@
+"""`make test` and `make test-fast`: the suite as two pytest processes running at once.
+
+One pytest process keeps about one of the machine's two cores busy (each job run waits
+on query planning and Delta commits in one driver thread), so the suite runs as:
+
+- ``city``: the tests that use the synthetic city or its pipeline chain (marker ``city``,
+  set automatically from the fixtures a test uses; the chain is built once, in this
+  process), and
+- ``rest``: every other test (unit tests, hand-built frames, job runs on tiny
+  warehouses, the other cities, the standalone cluster, the bench smoke run).
+
+Together they are exactly the tests ``python -m pytest`` collects (``-m city`` and
+``-m "not city"``). Each process has its own Spark session and its own base temporary
+directory (``<base>/city``, ``<base>/rest``; ``<base>`` is ``$MOBSIG_TEST_BASETEMP`` or
+``<tmp>/mobsig-tests``, emptied at the start: the city's warehouse stays there after
+the run for a look). Output lines are prefixed with the tier; the run fails when either
+tier fails. Extra arguments go to both pytest processes (e.g. ``-x``, ``-k name``).
+
+``--fast`` (``make test-fast``): the fast tier (``-m "not job and not city and not
+cluster and not slow"``, one shuffle partition and no
+adaptive query execution) split in two halves by the tests' collection order (every
+other test: ``MOBSIG_TEST_SHARD=0/2`` and ``1/2``, see ``tests/conftest.py``).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+FAST = "not job and not city and not cluster and not slow"
+FAST_CONF = "spark.sql.shuffle.partitions=1 spark.sql.adaptive.enabled=false"
+TIERS = (("city", "city", {}), ("rest", "not city", {}))
+FAST_TIERS = tuple((f"fast{i + 1}", FAST, {"MOBSIG_TEST_SHARD": f"{i}/2",
+                                           "MOBSIG_TEST_CONF": FAST_CONF}) for i in range(2))
+NO_TESTS = 5  # pytest's exit code when a selection collects nothing
+
+
+def _pump(name: str, stream, sink, lock: threading.Lock, tail: list[str]) -> None:
+    for line in stream:
+        with lock:
+            sink.write(f"[{name}] {line}")
+            sink.flush()
+        tail.append(line.rstrip("\n"))
+        del tail[:-3]
+
+
+def main(argv: list[str]) -> int:
+    fast = "--fast" in argv
+    argv = [a for a in argv if a != "--fast"]
+    base = Path(os.environ.get("MOBSIG_TEST_BASETEMP")
+                or Path(tempfile.gettempdir()) / "mobsig-tests")
+    lock = threading.Lock()
+    started = time.monotonic()
+    runs = []
+    for name, marker, extra in FAST_TIERS if fast else TIERS:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **extra}
+        cmd = [sys.executable, "-m", "pytest", "-m", marker, f"--basetemp={base / name}",
+               "-p", "no:cacheprovider", *argv]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, bufsize=1, env=env)
+        tail: list[str] = []
+        pump = threading.Thread(target=_pump, args=(name, proc.stdout, sys.stdout, lock, tail))
+        pump.start()
+        runs.append((name, proc, pump, tail))
+    codes = {}
+    for name, proc, pump, _tail in runs:
+        codes[name] = proc.wait()
+        pump.join()
+    wall = time.monotonic() - started
+    what = "make test-fast" if fast else "make test"
+    print(f"\n== {what}: two pytest processes at once, {int(wall // 60)} min "
+          f"{int(wall % 60):02d} s wall")
+    for name, _proc, _thread, tail in runs:
+        print(f"== {name}: exit {codes[name]}: {tail[-1] if tail else '(no output)'}")
+    if all(c == NO_TESTS for c in codes.values()):
+        return NO_TESTS
+    bad = [c for c in codes.values() if c not in (0, NO_TESTS)]
+    return bad[0] if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,60 @@
+"""`make test` / `make test-fast` run the suite as two pytest processes
+(tests/parallel_run.py): the halves must be exactly the selection, and a failure in
+either must fail the run."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+import parallel_run  # noqa: E402
+
+
+def _collected(*args: str, shard: str | None = None) -> list[str]:
+    env = {k: v for k, v in os.environ.items() if k != "MOBSIG_TEST_SHARD"}
+    if shard:
+        env["MOBSIG_TEST_SHARD"] = shard
+    out = subprocess.run([sys.executable, "-m", "pytest", "--co", "-q", "-p",
+                          "no:cacheprovider", *args], cwd=ROOT, env=env, capture_output=True,
+                         text=True, check=True).stdout
+    return [line for line in out.splitlines() if "::" in line]
+
+
+def test_fast_shards_split_the_selection_exactly():
+    args = ("-m", parallel_run.FAST, "tests/test_holidays.py", "tests/test_lineage.py")
+    every = _collected(*args)
+    halves = [_collected(*args, shard=f"{i}/2") for i in range(2)]
+    assert len(every) > 10
+    assert sorted(halves[0] + halves[1]) == sorted(every)
+    assert not set(halves[0]) & set(halves[1])
+    assert abs(len(halves[0]) - len(halves[1])) <= 1
+
+
+def test_tiers_together_are_the_whole_suite():
+    markers = [m for _, m, _ in parallel_run.TIERS]
+    assert markers == ["city", "not city"]
+
+
+def test_a_failing_half_fails_the_run(tmp_path, capsys, monkeypatch):
+    (tmp_path / "test_mixed.py").write_text("def test_ok():\n    pass\n\n"
+                                            "def test_broken():\n    assert 1 == 2\n")
+    (tmp_path / "test_fine.py").write_text("def test_ok():\n    pass\n")
+    monkeypatch.setenv("MOBSIG_TEST_BASETEMP", str(tmp_path / "base"))
+    monkeypatch.chdir(ROOT)
+    assert parallel_run.main(["--fast", str(tmp_path / "test_fine.py")]) == 0
+    assert parallel_run.main(["--fast", str(tmp_path / "test_mixed.py")]) == 1
+    out = capsys.readouterr().out
+    assert "[fast1]" in out and "[fast2]" in out and "== fast1: exit 1" in out
+
+
+def test_a_bad_shard_spec_is_a_usage_error():
+    from tests.conftest import _Shard
+
+    with pytest.raises(pytest.UsageError):
+        _Shard("2/2")
