@@ -54,6 +54,7 @@ def main(argv: list[str]) -> int:
     argv = [a for a in argv if a != "--fast"]
     base = Path(os.environ.get("MOBSIG_TEST_BASETEMP")
                 or Path(tempfile.gettempdir()) / "mobsig-tests")
+    base.mkdir(parents=True, exist_ok=True)  # pytest makes --basetemp, not its parents
     lock = threading.Lock()
     started = time.monotonic()
     runs = []

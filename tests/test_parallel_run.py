@@ -45,7 +45,7 @@ def test_a_failing_half_fails_the_run(tmp_path, capsys, monkeypatch):
     (tmp_path / "test_mixed.py").write_text("def test_ok():\n    pass\n\n"
                                             "def test_broken():\n    assert 1 == 2\n")
     (tmp_path / "test_fine.py").write_text("def test_ok():\n    pass\n")
-    monkeypatch.setenv("MOBSIG_TEST_BASETEMP", str(tmp_path / "base"))
+    monkeypatch.setenv("MOBSIG_TEST_BASETEMP", str(tmp_path / "new" / "base"))
     monkeypatch.chdir(ROOT)
     assert parallel_run.main(["--fast", str(tmp_path / "test_fine.py")]) == 0
     assert parallel_run.main(["--fast", str(tmp_path / "test_mixed.py")]) == 1
