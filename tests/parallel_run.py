@@ -12,8 +12,9 @@ on query planning and Delta commits in one driver thread), so the suite runs as:
 Together they are exactly the tests ``python -m pytest`` collects (``-m city`` and
 ``-m "not city"``). Each process has its own Spark session and its own base temporary
 directory (``<base>/city``, ``<base>/rest``; ``<base>`` is ``$MOBSIG_TEST_BASETEMP`` or
-``<tmp>/mobsig-tests``, emptied at the start: the city's warehouse stays there after
-the run for a look). Output lines are prefixed with the tier; the run fails when either
+``<tmp>/mobsig-tests``; pytest empties each at its start: the city's warehouse stays after
+the run for a look; ``<base>/<tier>.xml`` has every test's time, JUnit XML). Output lines
+are prefixed with the tier; the run fails when either
 tier fails. Extra arguments go to both pytest processes (e.g. ``-x``, ``-k name``).
 
 ``--fast`` (``make test-fast``): the fast tier (``-m "not job and not city and not
@@ -61,7 +62,7 @@ def main(argv: list[str]) -> int:
     for name, marker, extra in FAST_TIERS if fast else TIERS:
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **extra}
         cmd = [sys.executable, "-m", "pytest", "-m", marker, f"--basetemp={base / name}",
-               "-p", "no:cacheprovider", *argv]
+               f"--junitxml={base / name}.xml", "-p", "no:cacheprovider", *argv]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True, bufsize=1, env=env)
         tail: list[str] = []
