@@ -13,13 +13,14 @@ The rule (Li et al. 2008 "stay point" with a gap cap), per user, records sorted 
   computed from the events' ``spacing_m`` by :func:`to_kernel_input`);
 - the run [a, e) is a stay when ``t[e-1] - t[a] >= tau``; the next anchor is then e,
   otherwise a + 1 (slide by one record);
-- a lone record at a neighbouring site between two records at one place is an
-  *excursion* (:func:`excursions`): the rule takes it at the place of the record before
-  it (x/y and radius), so a short visit whose records flip once to a site 1-2 km away is
-  not cut into pieces shorter than tau; its service point (lon/lat) and cell still weigh
-  in the stay's reported position, as :func:`merge_stays` keeps a brief excursion's
-  records (only records of the run's day are judged, with neighbours of that day: the
-  first and last record of a card's day never are);
+- a lone record, or a run of records at one place spanning less than tau, at a
+  neighbouring site between two records at one place is an *excursion*
+  (:func:`excursions`): the rule takes it at the place of the record before it (x/y and
+  radius), so a visit whose records flip to a site 1-2 km away, once or in runs
+  (A A B B A A), is not cut into pieces shorter than tau; its service point (lon/lat)
+  and cell still weigh in the stay's reported position, as :func:`merge_stays` keeps a
+  brief excursion's records (only records of the run's day are judged, with neighbours
+  of that day: the first and last record of a card's day never are);
 - consecutive stays of a user at the same place (weighted positions within the anchors'
   radius) with a gap up to the cap between them are merged (:func:`merge_stays`): one
   record at a farther site must not cut a night at home in two. A stay's position is the
@@ -164,8 +165,9 @@ class StayRule:
     # carry one summary row per open stay (mobsig.stay_state) instead of its records;
     # off: the record carry, kept as the reference the summary is tested against
     summary_carry: bool = True
-    # a lone record at most this far from the place around it is an excursion, taken at
-    # that place by the rule (stays.excursion_max_dist_m; 0: no excursions)
+    # a lone record (or a run of records spanning less than tau) at most this far from the
+    # place around it is an excursion, taken at that place by the rule
+    # (stays.excursion_max_dist_m; 0: no excursions)
     excursion_max_m: float = 0.0
 
     @classmethod
