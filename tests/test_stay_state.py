@@ -109,9 +109,42 @@ def test_a_lone_record_at_a_neighbouring_site_does_not_cut_a_visit():
     assert (counts[S.EXCURSIONS], s["n_events"], s["x_m"]) == (3, 7, 0.0)
 
 
+def test_runs_of_records_at_a_neighbouring_site_do_not_cut_a_visit():
+    """Records alternating between two masts 1.6 km apart (radius 1 km) in runs of two:
+    each run spans less than tau, so the anchor rule cut the 2 h visit into pieces that
+    are no stay at all; as runs of excursions the Bs are taken at the place before them
+    and the visit is one stay at A, its records all kept (a run of two at B took the
+    place of its own first record before: still no stay)."""
+    far, r = 1600.0, 1000.0
+    trip = [(-60, 20000.0, r), (190, 20000.0, r)]
+    # A A B B A A B B A A B B A A, 10 min apart
+    alt = [(10 * k, far * ((k // 2) % 2), r) for k in range(14)]
+    assert _fold_one_day(trip[:1] + alt + trip[1:], 0.0)[0] == []
+    (s,), counts = _fold_one_day(trip[:1] + alt + trip[1:], 3000.0)
+    assert counts[S.EXCURSIONS] == 6  # the three runs of B
+    assert (s["t1_us"] - s["t0_us"], s["n_events"], s["x_m"]) == (130 * MIN, 14, 0.0)
+    # one burst of two records at B in a 55-min visit: one stay of 55 min at A
+    burst = [(0, 0.0, r), (10, 0.0, r), (20, 0.0, r), (25, far, r), (30, far, r),
+             (40, 0.0, r), (55, 0.0, r)]
+    assert _fold_one_day(trip[:1] + burst + trip[1:], 0.0)[0] == []
+    (s,), counts = _fold_one_day(trip[:1] + burst + trip[1:], 3000.0)
+    assert counts[S.EXCURSIONS] == 2
+    assert (s["t1_us"] - s["t0_us"], s["n_events"], s["x_m"]) == (55 * MIN, 7, 0.0)
+    # a run of B spanning tau is a visit there: kept, and a stay of its own
+    visit = [(0, 0.0, r), (10, 0.0, r), (20, 0.0, r), (25, far, r), (40, far, r),
+             (55, far, r), (70, 0.0, r), (80, 0.0, r), (100, 0.0, r)]
+    got, counts = _fold_one_day(trip[:1] + visit + trip[1:], 3000.0)
+    assert counts[S.EXCURSIONS] == 0
+    assert [(g["x_m"], (g["t1_us"] - g["t0_us"]) // MIN) for g in got] == [(far, 30),
+                                                                          (0.0, 30)]
+
+
 @pytest.mark.parametrize("why, visit", [
-    ("two records at the other mast: a real visit there",
-     [(0, 0.0), (10, 0.0), (20, 0.0), (25, 1600.0), (30, 1600.0), (40, 0.0), (55, 0.0)]),
+    ("records at the other mast spanning tau: a real visit there (a stay of its own)",
+     [(0, 0.0), (10, 0.0), (20, 0.0), (25, 1600.0), (40, 1600.0), (55, 1600.0), (70, 0.0),
+      (80, 0.0)]),
+    ("a burst at the other mast whose records are not at one place",
+     [(0, 0.0), (10, 0.0), (20, 0.0), (25, 1600.0), (30, -1600.0), (40, 0.0), (55, 0.0)]),
     ("too far to be a neighbouring site",
      [(0, 0.0), (10, 0.0), (20, 0.0), (27, 3500.0), (35, 0.0), (45, 0.0), (55, 0.0)]),
     ("the records around it span more than the gap cap",

@@ -504,9 +504,10 @@ class StaysConfig:
         1.5, "Adaptive radius = factor x local cell spacing, clipped to [dense, sparse] [I].",
         gt=0)
     excursion_max_dist_m: float = param(
-        3000.0, "A lone record at a site farther than the stay radius but at most this far "
-        "from the place of the records on both sides (within the gap cap) is an excursion "
-        "and does not end a stay (an idle phone between sparse masts); 0: off [I].", ge=0)
+        3000.0, "A lone record, or a run of records at one site spanning less than tau, "
+        "farther than the stay radius but at most this far from the place of the records on "
+        "both sides (within the gap cap) is an excursion and does not end a stay (an idle "
+        "phone between masts, records flipping A A B B A A); 0: off [I].", ge=0)
     h3_resolution: int = param(9, "H3 resolution of stay and grid outputs.", ge=0, le=15)
     move_max_gap_h: float = param(
         24.0, "Move 移动: consecutive stays further apart in time than this form no move; "

@@ -13,13 +13,14 @@ The rule (Li et al. 2008 "stay point" with a gap cap), per user, records sorted 
   computed from the events' ``spacing_m`` by :func:`to_kernel_input`);
 - the run [a, e) is a stay when ``t[e-1] - t[a] >= tau``; the next anchor is then e,
   otherwise a + 1 (slide by one record);
-- a lone record at a neighbouring site between two records at one place is an
-  *excursion* (:func:`excursions`): the rule takes it at the place of the record before
-  it (x/y and radius), so a short visit whose records flip once to a site 1-2 km away is
-  not cut into pieces shorter than tau; its service point (lon/lat) and cell still weigh
-  in the stay's reported position, as :func:`merge_stays` keeps a brief excursion's
-  records (only records of the run's day are judged, with neighbours of that day: the
-  first and last record of a card's day never are);
+- a lone record, or a run of records at one place spanning less than tau, at a
+  neighbouring site between two records at one place is an *excursion*
+  (:func:`excursions`): the rule takes it at the place of the record before it (x/y and
+  radius), so a visit whose records flip to a site 1-2 km away, once or in runs
+  (A A B B A A), is not cut into pieces shorter than tau; its service point (lon/lat)
+  and cell still weigh in the stay's reported position, as :func:`merge_stays` keeps a
+  brief excursion's records (only records of the run's day are judged, with neighbours
+  of that day: the first and last record of a card's day never are);
 - consecutive stays of a user at the same place (weighted positions within the anchors'
   radius) with a gap up to the cap between them are merged (:func:`merge_stays`): one
   record at a farther site must not cut a night at home in two. A stay's position is the
@@ -164,8 +165,9 @@ class StayRule:
     # carry one summary row per open stay (mobsig.stay_state) instead of its records;
     # off: the record carry, kept as the reference the summary is tested against
     summary_carry: bool = True
-    # a lone record at most this far from the place around it is an excursion, taken at
-    # that place by the rule (stays.excursion_max_dist_m; 0: no excursions)
+    # a lone record (or a run of records spanning less than tau) at most this far from the
+    # place around it is an excursion, taken at that place by the rule
+    # (stays.excursion_max_dist_m; 0: no excursions)
     excursion_max_m: float = 0.0
 
     @classmethod
@@ -351,40 +353,58 @@ DAY_US = 86_400_000_000
 def excursions(new_user: np.ndarray, t_us: np.ndarray, x: np.ndarray, y: np.ndarray,
                r: np.ndarray, eligible: np.ndarray, rule: StayRule) -> np.ndarray:
     """Per record (sorted by user, time): it is an *excursion*, which the fold takes at
-    the place of the record before it (:func:`_process`).
+    the place of the last record before it that is none (:func:`_at_their_place`).
 
-    Record i is a candidate when its neighbours i-1 and i+1 are records of the same card,
-    all three are ``eligible`` (the run's day), the neighbours are at one place (within
-    ``max`` of their radii of each other), i is farther than ``max(r_i, r_neighbour)``
-    from each of them but within ``rule.excursion_max_m`` (a neighbouring site, not a
-    trip: farther jumps are left to the data), and the time from i-1 to i+1 is at most
-    the gap cap (without i the gap continues the stay anyway). A lone record at a
-    neighbouring site, typical of an idle phone at a spot between two sparse masts, would
-    otherwise end the run there and cut a 1-2 h visit into pieces shorter than tau.
+    The records are cut into *runs*: consecutive records of a card, each within
+    ``max`` of its and the previous record's radii of the previous one (one place; a
+    lone record at another site is a run of one). A run i..j is a candidate when the
+    records a = i-1 and b = j+1 around it are records of the same card at one place
+    (within ``max`` of their radii of each other), every record from a to b is
+    ``eligible`` (the run's day), every record of the run is farther than
+    ``max(r_k, r_neighbour)`` from a and from b but within ``rule.excursion_max_m`` of
+    both (a neighbouring site, not a trip: farther jumps are left to the data), the run's
+    own records span less than tau (they can never be a stay of their own) and the time
+    from a to b is at most the gap cap (without the run the gap continues the stay
+    anyway). A record or a short burst of records at a neighbouring site, typical of an
+    idle phone at a spot between two masts, would otherwise end the run there and cut a
+    1-2 h visit into pieces shorter than tau.
 
-    Records flipping A B A B A are a chain of candidates (each A sits between two Bs too):
-    every other one from the chain's first (the Bs) is an excursion, the As stay.
+    Records flipping A B A B A, or in runs A A B B A A B B A A, are a chain of candidate
+    runs (each run of A sits between two of B too): every other run from the chain's
+    first (the Bs) is an excursion, the As stay.
     """
     n = len(t_us)
     if rule.excursion_max_m <= 0 or n < 3:
         return np.zeros(n, dtype=bool)
-    i = np.arange(1, n - 1)
-    a, b = i - 1, i + 1
-    ok = (~new_user[i] & ~new_user[b] & eligible[a] & eligible[i] & eligible[b]
-          & (t_us[b] - t_us[a] <= rule.gap_cap_us))
+    idx = np.arange(n)
 
     def d2(p: np.ndarray, q: np.ndarray) -> np.ndarray:
         return (x[p] - x[q]) ** 2 + (y[p] - y[q]) ** 2
 
+    brk = new_user.copy()
+    brk[0] = True
+    brk[1:] |= d2(idx[1:], idx[:-1]) > np.maximum(r[1:], r[:-1]) ** 2
+    first = np.flatnonzero(brk)                     # each run's first record
+    last = np.r_[first[1:] - 1, n - 1]              # and its last
+    run = np.cumsum(brk) - 1                        # each record's run
+    a = np.clip(first - 1, 0, n - 1)                # the records around each run
+    b = np.clip(last + 1, 0, n - 1)
+    ok = (first > 0) & (last < n - 1) & ~new_user[first] & ~new_user[b]
+    ok &= eligible[a] & eligible[b] & (t_us[b] - t_us[a] <= rule.gap_cap_us)
+    ok &= (t_us[last] - t_us[first] < rule.tau_us) & (d2(a, b) <= np.maximum(r[a], r[b]) ** 2)
+    # every record of the run: eligible, away from both sides but within reach of them
+    ka, kb = a[run], b[run]
     lim = rule.excursion_max_m ** 2
-    da, db = d2(a, i), d2(b, i)
-    ok &= (da > np.maximum(r[a], r[i]) ** 2) & (db > np.maximum(r[b], r[i]) ** 2)
-    ok &= (da <= lim) & (db <= lim) & (d2(a, b) <= np.maximum(r[a], r[b]) ** 2)
-    cand = np.r_[False, ok, False]
-    # rank of each candidate in its chain of consecutive candidates: even ranks go
-    start = cand & ~np.r_[False, cand[:-1]]
-    chain_start = np.maximum.accumulate(np.where(start, np.arange(n), 0))
-    return cand & ((np.arange(n) - chain_start) % 2 == 0)
+    da, db = d2(ka, idx), d2(kb, idx)
+    rec = (eligible & (da > np.maximum(r[ka], r) ** 2) & (db > np.maximum(r[kb], r) ** 2)
+           & (da <= lim) & (db <= lim))
+    ok &= np.logical_and.reduceat(rec, first)
+    # rank of each candidate run in its chain of consecutive candidates: even ranks go
+    m = len(first)
+    start = ok & ~np.r_[False, ok[:-1]]
+    chain_start = np.maximum.accumulate(np.where(start, np.arange(m), 0))
+    go = ok & ((np.arange(m) - chain_start) % 2 == 0)
+    return go[run]
 
 
 def _weights(start: np.ndarray, end: np.ndarray, t_us: np.ndarray
@@ -609,15 +629,21 @@ def _excursions_of(tbl: pa.Table, rule: StayRule) -> np.ndarray:
 
 def _at_their_place(tbl: pa.Table, rule: StayRule, counts: dict[str, int] | None
                     ) -> pa.Table:
-    """``tbl`` with each excursion's x/y and stay radius those of the record before it."""
+    """``tbl`` with each excursion's x/y and stay radius those of the last record before it
+    that is no excursion."""
     exc = np.flatnonzero(_excursions_of(tbl, rule))
     if counts is not None:
         counts[EXCURSIONS] = counts.get(EXCURSIONS, 0) + len(exc)
     if not len(exc):
         return tbl
+    # the last record before each excursion that is none (a run of several takes the
+    # place before the run, not its own first record)
+    keep = np.ones(tbl.num_rows, dtype=bool)
+    keep[exc] = False
+    src = np.maximum.accumulate(np.where(keep, np.arange(tbl.num_rows), 0))[exc - 1]
     for name in (X_M, Y_M, STAY_RADIUS_M):
         v = tbl.column(name).to_numpy().astype(np.float64)
-        v[exc] = v[exc - 1]
+        v[exc] = v[src]
         tbl = tbl.set_column(tbl.schema.get_field_index(name), name, pa.array(v, pa.float64()))
     return tbl
 

@@ -14,7 +14,8 @@ the city, its persons and events are unchanged:
 - one green-space parcel (class ``green``): a class of no measured kind.
 
 The truth applies the rules of mobsig.land_use to the sample persons (persons, not cards:
-one card per person is counted, 一人多卡 grouping): ``residents`` are true residents (a
+one card per person is counted, 一人多卡 grouping; a person's stays are those of the
+primary card, never the sum over their cards): ``residents`` are true residents (a
 resident kind of true class resident) whose home is inside; ``workers`` persons
 ``is_employed`` whose work place is inside; ``day_visitors`` persons whose true stays inside
 during the daytime window of one day add up to the minimum and who neither live nor work
@@ -106,10 +107,14 @@ def land_use_truth(city: City, zones: pd.DataFrame, persons: pd.DataFrame,
     the parcel's kind; empty for other classes). ``persons``: the generator's persons
     (local ``home_x``/``home_y``/``work_x``/``work_y``, ``kind``, ``pop_class``,
     ``in_sample``, ``is_employed``); ``cards``: ``user_id``, ``person_id``,
-    ``is_human``; ``stays``: :func:`parcel_stays`."""
+    ``is_human``, ``card_kind``; ``stays``: :func:`parcel_stays`. A person's stays are
+    those of their primary card (as in presence_truth and hazards): a second card's
+    一人多卡 true stays are the same visits, and summing both would count a 20-minute stop
+    of a two-card person as 40 minutes."""
     pr = persons[persons["in_sample"]].set_index("person_id")
     true_res = pr["kind"].astype(str).str.startswith("resident") & pr["pop_class"].eq("resident")
-    owner = cards.loc[cards["is_human"].astype(bool), ["user_id", "person_id"]]
+    owner = cards.loc[cards["is_human"].astype(bool) & cards["card_kind"].eq("primary"),
+                      ["user_id", "person_id"]]
     st = stays.merge(owner, on="user_id", how="inner")
     st = st[st["person_id"].isin(pr.index)].reset_index(drop=True)
     x, y = city.to_xy(st["lon"].to_numpy(), st["lat"].to_numpy())
