@@ -197,6 +197,103 @@ def test_commute_time_bands_two_small_bands():
     assert not mask[pdf["measure"].isin(commute.TOTALS)].any()
 
 
+def _commute_units() -> pd.DataFrame:
+    """A county of 30 commuters over two townships of 15 (published: jobs_housing decides
+    them): everybody is timed but one commuter of township T2, so untimed is 0 in T1
+    (published) and 1 in T2; distance short/long 15/15 in the county, 8/7 and 7/8 below;
+    time bands of the timed 15 / 14 / 29 split 5/5/5, 5/5/4 and 10/10/9."""
+    from mobsig import commute as cm
+
+    def unit(level, parent, uid, c, timed, dist, bands, inbound):
+        vals = {cm.COMMUTERS: c, cm.TIMED: timed, cm.UNTIMED: c - timed,
+                cm.DIST_SHORT: dist[0], cm.DIST_LONG: dist[1], cm.TIME_SHORT: bands[0],
+                cm.TIME_MEDIUM: bands[1], cm.TIME_LONG: bands[2], cm.INBOUND: inbound}
+        return [(level, parent, uid, m, v) for m, v in vals.items()]
+
+    rows = (unit("county", None, "C", 30, 29, (15, 15), (10, 10, 9), 30)
+            + unit("township", "C", "T1", 15, 15, (8, 7), (5, 5, 5), 15)
+            + unit("township", "C", "T2", 15, 14, (7, 8), (5, 5, 4), 15))
+    pdf = _cells(rows, "measure")
+    pdf["is_suppressed"] = False
+    return pdf
+
+
+def test_commute_zeros_pin_the_parts_until_a_split_is_withdrawn():
+    """The non-convergence of the city in small: untimed is 0 in T1 (published), 1 in T2.
+    The group rule hides T2's untimed (1) and timed (14) and the county's (1, 29); a reader
+    has T2 untimed = county untimed - 0, and both T2 parts within [1, 14] (their sum is
+    the published 15, each >= 1 as zeros are published): narrower than 15. The former
+    audited rule (single complements, totals frozen) cannot repair it: hiding T1's zero
+    leaves T2's parts >= 1 under 15, it withholds the totals jobs_housing publishes
+    instead. split_mask withdraws whole splits, zeros included (a
+    reader cannot tell a withdrawn 0, so each part of T2 spans [0, 15]), and passes; the
+    gate of the release raises on the group rule's leaking mask and passes on the rule's."""
+    from mobsig import commute as cm
+
+    pdf = _commute_units()
+    rules = {"identities": cm.IDENTITIES, "additive": None, "by": "measure"}
+    totals = pdf["measure"].isin(cm.TOTALS).to_numpy()
+    group = privacy.suppression_mask(pdf.assign(_fixed=totals), K, True, False,
+                                     identities=cm.IDENTITIES, by="measure", fixed="_fixed")
+    before = _narrowest(pdf, group, **rules)
+    assert not before.passed
+    bad = before.cells[~before.cells[pa.PROTECTED]]
+    assert ("T2", cm.UNTIMED) in set(zip(bad["unit_id"], bad["measure"], strict=True))
+    old, old_audit = pa.withholding_mask(
+        pdf, K, K, True, False, cm.IDENTITIES, None, "measure", forced=group,
+        frozen=totals)
+    # the former rule: no complement widens T2's parts (each >= 1 under 15); it passes
+    # only by withholding totals that jobs_housing publishes (commuters = employed)
+    assert not old_audit.passed or old[totals].any()
+    mask, result = cm.split_mask(pdf.assign(is_suppressed=group), K)
+    assert result.passed, result.failures()
+    assert not mask[totals].any()  # commuters and inbound keep jobs_housing's state
+    hidden = pdf[mask]
+    # T2's timing split withdrawn whole (and its time bands, which would add up to timed)
+    t2 = hidden[hidden["unit_id"] == "T2"]["measure"]
+    assert {cm.TIMED, cm.UNTIMED, cm.TIME_SHORT, cm.TIME_MEDIUM, cm.TIME_LONG} <= set(t2)
+    # the exact intervals: every hidden non-zero part spans at least the width
+    exact = pa.audit(pdf, mask, K, shortcut=False, unknown_zero=mask & ~totals, **rules)
+    assert exact.passed and exact.min_width >= K
+    # the county's distance split (15 / 15) stays published: the planner keeps it
+    county = pdf[(pdf["unit_id"] == "C") & ~mask]["measure"]
+    assert {cm.DIST_SHORT, cm.DIST_LONG} <= set(county)
+
+
+def test_commute_unit_gate_raises_on_a_leaking_release(tmp_path):
+    """The gate of commute (commute_od and the unit table, one gate) fails the run on the
+    group rule's mask of the unit table (exit 6, naming T2's untimed) and passes with
+    split_mask's."""
+    import types
+
+    import pytest
+
+    from mobsig import commute as cm
+    from mobsig.errors import DataQualityError
+    from mobsig.runner import JobContext
+
+    pdf = _commute_units()
+    totals = pdf["measure"].isin(cm.TOTALS).to_numpy()
+    group = privacy.suppression_mask(pdf.assign(_fixed=totals), K, True, False,
+                                     identities=cm.IDENTITIES, by="measure", fixed="_fixed")
+    rules = {"identities": cm.IDENTITIES, "additive": None, "by": "measure"}
+    leaking = pa.combine({"commute": pa.audit(pdf, group, K, **rules)}, K)
+    ok = pa.combine({"commute": cm.split_mask(pdf.assign(is_suppressed=group), K)[1]}, K)
+
+    def ctx():
+        c = types.SimpleNamespace(
+            cfg=types.SimpleNamespace(quality_dir=tmp_path), label="month=2026-06",
+            spec=types.SimpleNamespace(name="commute"),
+            result=types.SimpleNamespace(gates=[]), fact=lambda *a: None,
+            log=types.SimpleNamespace(info=lambda *a: None, warning=lambda *a: None))
+        c.check = lambda *a, **kw: JobContext.check(c, *a, **kw)
+        return c
+
+    with pytest.raises(DataQualityError, match="T2 commuters_untimed"):
+        pa.gate(ctx(), leaking, "commute")
+    pa.gate(ctx(), ok, "commute")
+
+
 # a 3 x 3 matrix (every row and column total at least k) where the bridge rule (linkage,
 # trips) leaves cells pinned by the totals and the lower bound 1 of a hidden non-zero cell
 MATRIX = {("r0", "c0"): 40, ("r0", "c1"): 16, ("r0", "c2"): 1, ("r1", "c0"): 5,
@@ -317,8 +414,7 @@ def test_combined_audit_names_the_part():
 # the city: every release of the chain passed its audit
 
 
-# commute: commute_od gated, its unit table reported (run facts), not gated (the audited
-# rule does not converge on the city: open); checked below. jobs_housing: jobs, employed
+# commute: commute_od and its unit table gated (split_mask); jobs_housing: jobs, employed
 # residents and live_and_work gated (nothing reported)
 RELEASES = ("population_by_unit", "jobs_housing", "service_population", "commute",
             "linkage", "trips", "land_use_intensity", "screen_farmland", "screen_idle_land",
@@ -346,9 +442,7 @@ def test_every_release_of_the_city_passes_the_audit(chain):
     jh = runs.of("jobs_housing", month=runs_month(runs))
     assert "privacy_reported_cells" not in jh.facts  # every part gated
     com = runs.of("commute", month=runs_month(runs))
-    assert com.facts["privacy_reported_cells"] > 0  # the unit table, audited once
-    assert 0 <= com.facts["privacy_reported_under_protected"] <= \
-        com.facts["privacy_reported_cells"]
+    assert "privacy_reported_cells" not in com.facts  # the unit table gated too
     assert all(g["success"] for g in com.gates if g["suite"] == "privacy_audit")
 
 

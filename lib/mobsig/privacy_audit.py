@@ -569,7 +569,8 @@ def audit(pdf: pd.DataFrame, hidden: np.ndarray, width: float, *,
           identities: Identities = IDENTITIES, additive: Sequence[str] | None = ADDITIVE,
           by: str = C.POP_CLASS, shortcut: bool = True, integer: bool = True,
           cache: dict | None = None, engine: str = "highs", bounds: Pairs = (),
-          sums: pd.DataFrame | None = None, exempt: np.ndarray | None = None) -> Audit:
+          sums: pd.DataFrame | None = None, exempt: np.ndarray | None = None,
+          unknown_zero: np.ndarray | None = None) -> Audit:
     """Solve the feasible interval of every hidden cell of ``pdf`` (see the module doc).
 
     ``pdf``: the unsuppressed table (``level``, ``unit_id``, ``parent_id``, ``by``,
@@ -579,12 +580,17 @@ def audit(pdf: pd.DataFrame, hidden: np.ndarray, width: float, *,
     ``shortcut``: see the module doc (False: both bounds of every cell are solved);
     ``bounds``, ``sums``: see :func:`relations`; ``exempt``: rows that need no width (a
     hidden cell that is never published and whose true count is not small, e.g.
-    jobs_housing's out-commuters from k_min on: pinning it reveals no small count)."""
+    jobs_housing's out-commuters from k_min on: pinning it reveals no small count);
+    ``unknown_zero``: hidden rows a reader cannot tell from a zero (their lower bound is 0
+    even where zeros are published: a block of cells withheld zeros included, e.g.
+    commute's withdrawn splits)."""
     t0 = time.perf_counter()
     system = system or relations(pdf, identities, additive, by, bounds, sums)
     raw = pdf[C.RAW_COUNT].fillna(0).to_numpy(float)
+    zeros_unknown = (np.asarray(unknown_zero, bool) | suppress_zeros
+                     if unknown_zero is not None else suppress_zeros)
     u, lo, hi, exact, binding, n_prog, n_comp = _bounds(
-        raw, np.asarray(hidden, bool), float(width), system, suppress_zeros, shortcut,
+        raw, np.asarray(hidden, bool), float(width), system, zeros_unknown, shortcut,
         integer, {} if cache is None else cache, engine)
     cells = pd.DataFrame({C.LEVEL: pdf[C.LEVEL].to_numpy()[u],
                           C.UNIT_ID: pdf[C.UNIT_ID].to_numpy()[u],
@@ -619,8 +625,9 @@ def _bounds(raw, hidden, width, system, suppress_zeros, shortcut, integer, cache
     binding: dict[int, set[int]] = {}
     n_prog = 0
     n_comp = 0
-    if len(u):
-        lb = np.where(~suppress_zeros & (raw[u] > 0), 1.0, 0.0)
+    if len(u):  # suppress_zeros: a bool, or one per row (audit's unknown_zero)
+        zs = np.asarray(suppress_zeros, bool)
+        lb = np.where(~(zs[u] if zs.ndim else zs) & (raw[u] > 0), 1.0, 0.0)
         rows = system.rows
         n_eq = system.eq.shape[0]
         a_u = rows[:, u].tocsr()
