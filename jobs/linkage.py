@@ -93,7 +93,9 @@ def build(ctx: JobContext) -> list[Output]:
     long = linkage.od_long(trips.where(keep), pairs.where(keep),
                            metro.where(F.col(C.IS_MEMBER)).select(C.LEVEL, C.UNIT_ID))
     sup = ctx.keep(linkage.suppress_pairs(long, pv.k_min, pv.complementary, pv.suppress_zeros,
-                                          pv.width, privacy_audit.gate_for(ctx, "linkage")))
+                                          pv.width, privacy_audit.gate_for(ctx, "linkage"),
+                                          jobs_housing=jh,
+                                          commute=ctx.read("commute", month=key)))
     metro_out = linkage.publish_metro(  # linkage's withheld row totals hidden here too
         linkage.metro_long(metro, employed, level_units), pv.k_min, pv.complementary,
         pv.suppress_zeros, linkage.withheld_metro_rows(sup, lk.metro_level), jh)

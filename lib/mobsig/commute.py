@@ -650,7 +650,9 @@ def split_mask(pdf: pd.DataFrame, width: float, suppress_zeros: bool = False,
     included, so a reader cannot tell a withdrawn part from a zero (its lower bound is 0:
     published zeros no longer pin the parts, e.g. timed = commuters - untimed where
     untimed is 0 in every child). It starts withdrawn where the unit's commuters are
-    hidden or the group rule hid any of its parts (:data:`SPLIT_NEEDS` applied); then
+    hidden or the group rule hid any of its parts; :data:`SPLIT_NEEDS` and the group
+    rule (no lone withdrawn sibling: a second one, the unit with the fewest commuters,
+    zero-commuter units last) are applied after every step; then
     audit (:func:`mobsig.privacy_audit.audit`, identities and every layer at once) and,
     for each cell narrower than ``width``, withdraw the split of one published part in
     each relation that binds it (the unit with the fewest commuters at least ``width``,
@@ -684,12 +686,30 @@ def split_mask(pdf: pd.DataFrame, width: float, suppress_zeros: bool = False,
     part = fam >= 0
     out[unit[part & sup], fam[part & sup]] = True
 
+    first = pd.Series(np.arange(len(pdf))).groupby(unit).first().to_numpy()
+    group = pd.factorize(level_of + "\x1f" + pdf[C.PARENT_ID].astype(object).where(
+        pdf[C.PARENT_ID].notna(), "").astype(str).to_numpy()[first])[0]
+    size = np.bincount(group)
+    # the sibling to withdraw beside a lone one: units with commuters first, fewest first
+    pick_order = np.lexsort((np.arange(n_u), c_raw, fixed_zero))
+
     def close(w: np.ndarray) -> np.ndarray:
-        for f, needs in SPLIT_NEEDS.items():
-            for g in needs:
-                w[:, fams.index(g)] |= w[:, fams.index(f)]
-        w[fixed_zero] = False
-        return w
+        while True:
+            for f, needs in SPLIT_NEEDS.items():
+                for g in needs:
+                    w[:, fams.index(g)] |= w[:, fams.index(f)]
+            more = False
+            for f in range(len(fams)):  # no lone withdrawn sibling (the group rule)
+                lone = (np.bincount(group, weights=w[:, f], minlength=len(size)) == 1) & (
+                    size > 1)
+                if not lone.any():
+                    continue
+                cand = pick_order[lone[group[pick_order]] & ~w[pick_order, f]]
+                _, first_of = np.unique(group[cand], return_index=True)
+                w[cand[first_of], f] = True
+                more = True
+            if not more:
+                return w
 
     system = pa.relations(pdf, IDENTITIES, None, C.MEASURE)
     rows = system.rows.tocsr()
@@ -734,7 +754,7 @@ JH_FIXED = "_jh_fixed"  # a same-unit pair whose state jobs_housing decided (liv
 JH_KEEP_ROW = "_jh_keep_row"  # an origin whose row total jobs_housing publishes
 
 
-def _jh_flags(jobs_housing: DataFrame) -> DataFrame:
+def jh_flags(jobs_housing: DataFrame) -> DataFrame:
     """Per unit of jobs_housing: ``_emp_hidden`` / ``_emp_public`` (employed residents
     hidden, or a count published), ``_lw_hidden`` / ``_lw_public`` (live_and_work)."""
     cols = [C.LEVEL, C.UNIT_ID]
@@ -748,7 +768,7 @@ def _jh_flags(jobs_housing: DataFrame) -> DataFrame:
 def jh_hidden_employed(jobs_housing: DataFrame) -> DataFrame:
     """``level``, ``unit_id``, ``measure`` (= commuters) of the units whose employed
     residents jobs_housing hides."""
-    return _jh_flags(jobs_housing).where("_emp_hidden").select(
+    return jh_flags(jobs_housing).where("_emp_hidden").select(
         C.LEVEL, C.UNIT_ID, F.lit(COMMUTERS).alias(C.MEASURE))
 
 
@@ -760,8 +780,19 @@ def with_jobs_housing_mask(first: DataFrame, jobs_housing: DataFrame) -> DataFra
     (``hide_origin_total``), one whose employed residents it publishes keeps it public
     (``_jh_keep_row``: the audit must protect its cells otherwise, never by withholding
     a total the reader has from jobs_housing: 26 employed residents - 19 live_and_work
-    - published zeros pinned a hidden pair at 7 on the test city)."""
-    f = _jh_flags(jobs_housing).withColumnRenamed(C.UNIT_ID, privacy.ORIGIN_ID)
+    - published zeros pinned a hidden pair at 7 on the test city). A hidden
+    live_and_work without a pair (0) gets a hidden same-unit row."""
+    f = jh_flags(jobs_housing).withColumnRenamed(C.UNIT_ID, privacy.ORIGIN_ID)
+    # a live_and_work jobs_housing hides with no pair here (its count is 0: a complement
+    # of last resort) gets its same-unit row, hidden: no row would read as a published 0
+    pair = [C.LEVEL, privacy.ORIGIN_ID, privacy.DEST_ID]
+    missing = f.where("_lw_hidden").join(first.select(C.LEVEL).distinct(), C.LEVEL).select(
+        C.LEVEL, privacy.ORIGIN_ID, F.col(privacy.ORIGIN_ID).alias(privacy.DEST_ID)
+    ).join(first.select(*pair), pair, how="left_anti").select(
+        *pair, F.lit(True).alias(C.IS_SUPPRESSED),
+        F.lit(False).alias(privacy.HIDE_ORIGIN_TOTAL),
+        F.lit(False).alias(privacy.HIDE_DEST_TOTAL))
+    first = first.unionByName(missing, allowMissingColumns=True)
     j = first.join(F.broadcast(f), [C.LEVEL, privacy.ORIGIN_ID], how="left")
     diag = F.col(privacy.ORIGIN_ID) == F.col(privacy.DEST_ID)
     lw_hid = F.coalesce(F.col("_lw_hidden"), F.lit(False))
