@@ -735,7 +735,8 @@ def test_linkage_never_withholds_a_total_another_release_publishes(spark):
     inbound commuters and jobs_housing their live_and_work, a reader has those totals
     (inbound - live_and_work), so linkage must not withhold them: nothing else protects
     c0's pairs and the gate fails. A row total jobs_housing publishes (employed
-    residents and live_and_work of r0) is flagged kept; the others are not."""
+    residents and live_and_work of r0) is flagged kept; the others are not; r1's, whose
+    live_and_work jobs_housing hides, is flagged never to be fully published."""
     from mobsig import linkage as lk
 
     cells = [(f"r{i}", c, v) for i in range(5)
@@ -747,7 +748,8 @@ def test_linkage_never_withholds_a_total_another_release_publishes(spark):
                                        "double, trips_raw_count bigint, trips_expanded_count "
                                        "double, _dest_in_metro boolean")
     jh = spark.createDataFrame(
-        [("county", u, 40, False, 10, False) for u in ("r0", "c0", "c1")],
+        [("county", u, 40, False, 10, False) for u in ("r0", "c0", "c1")]
+        + [("county", "r1", 40, False, None, True)],
         "level string, unit_id string, employed_residents_raw_count bigint, "
         "is_employed_residents_suppressed boolean, live_and_work_raw_count bigint, "
         "is_live_and_work_suppressed boolean")
@@ -761,6 +763,10 @@ def test_linkage_never_withholds_a_total_another_release_publishes(spark):
     c = flags[flags["measure"] == "commuters"]
     assert set(c.loc[c[lk.KEEP_ROW], "origin_id"]) == {"r0"}
     assert set(c.loc[c[lk.KEEP_COL], "dest_id"]) == {"c0", "c1"}
+    # r1's live_and_work hidden, its employed residents public: its row total would
+    # give it back, so the row is never fully published (it holds a hidden c0 here)
+    assert set(c.loc[c[lk.HIDE_ROW], "origin_id"]) == {"r1"}
+    assert not flags.loc[flags["measure"] == "trips", lk.HIDE_ROW].any()
     assert not flags.loc[flags["measure"] == "trips", [lk.KEEP_ROW, lk.KEEP_COL]].any().any()
     got: list = []
     out = lk.suppress_pairs(long, K, True, False, K, got.append, jobs_housing=jh,

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -410,6 +410,7 @@ def od_long(trips: DataFrame, commuters: DataFrame, metro_units: DataFrame | Non
 
 KEEP_ROW = "_jh_keep_row"  # a commuters row whose total jobs_housing publishes
 KEEP_COL = "_commute_keep_col"  # a commuters column whose total commute publishes
+HIDE_ROW = "_jh_hidden_row"  # a commuters row whose total jobs_housing keeps hidden
 
 
 def keep_public_totals(long: DataFrame, jobs_housing: DataFrame,
@@ -420,15 +421,21 @@ def keep_public_totals(long: DataFrame, jobs_housing: DataFrame,
     consistency: one release decides, the other follows): a row total is employed
     residents - live_and_work where jobs_housing publishes both; a column total is
     commute's inbound commuters - jobs_housing's live_and_work where both are published
-    (``commute``: its published rows; None: no column kept)."""
+    (``commute``: its published rows; None: no column kept). :data:`HIDE_ROW`: the
+    commuters cells of an origin where jobs_housing hides exactly one of the two (the
+    row total would give it back: 95 employed residents - a published 0 gave city
+    990100's hidden live_and_work on the test city)."""
     from mobsig.commute import jh_flags
 
     f = jh_flags(jobs_housing)
     rows = f.select(C.LEVEL, F.col(C.UNIT_ID).alias(C.ORIGIN_ID),
-                    (F.col("_emp_public") & F.col("_lw_public")).alias("_row_pub"))
+                    (F.col("_emp_public") & F.col("_lw_public")).alias("_row_pub"),
+                    (F.col("_emp_hidden") != F.col("_lw_hidden")).alias("_row_hid"))
     is_c = F.col(C.MEASURE) == C.COMMUTERS
     out = long.join(F.broadcast(rows), [C.LEVEL, C.ORIGIN_ID], how="left")
-    out = out.withColumn(KEEP_ROW, is_c & F.coalesce(F.col("_row_pub"), F.lit(False)))
+    out = out.withColumns({KEEP_ROW: is_c & F.coalesce(F.col("_row_pub"), F.lit(False)),
+                           HIDE_ROW: is_c & F.coalesce(F.col("_row_hid"), F.lit(False))})
+    out = out.drop("_row_hid")
     if commute is None:
         return out.drop("_row_pub").withColumn(KEEP_COL, F.lit(False))
     inbound = suppressed_col("inbound_commuters")  # commute.INBOUND
@@ -475,6 +482,13 @@ def suppress_pairs(long: DataFrame, k_min: int, complementary: bool, suppress_ze
     if jobs_housing is not None:
         sup = keep_public_totals(sup, jobs_housing, commute)
         keep = {"keep_rows": KEEP_ROW, "keep_cols": KEEP_COL}
+        # such a row is never fully published: all its cells hidden, zeros included
+        row = Window.partitionBy(C.LEVEL, C.MEASURE, C.ORIGIN_ID)
+        hide = F.col(HIDE_ROW) & ~F.max(F.col(C.IS_SUPPRESSED).cast("int")).over(row).cast(
+            "boolean")
+        sup = sup.withColumns({c: F.when(hide, F.lit(None)).otherwise(F.col(c))
+                               for c in (C.RAW_COUNT, C.EXPANDED_COUNT)}).withColumn(
+            C.IS_SUPPRESSED, F.col(C.IS_SUPPRESSED) | hide).drop(HIDE_ROW)
     return privacy_audit.with_od_audit(
         sup, "_true", k_min, width, complementary, suppress_zeros, rows, cols, part,
         extra_counts=(TRIPS_RAW, TRIPS_EXPANDED), on_audit=on_audit, repair=repair,
