@@ -8,8 +8,9 @@ every layer of ``units``, the month's ``jobs_housing`` (the employed residents t
 divide the commuting rate, as published) and the month's published ``commute`` (run
 both first: a commuters row total jobs_housing publishes, employed residents -
 live_and_work, or a column total commute and jobs_housing publish, inbound commuters -
-live_and_work, is never withheld: the gate fails instead). A move belongs to the month of its partition
-(the day its destination stay was closed) and is a trip when its stays are at least
+live_and_work, is never withheld: the gate fails instead; a commuters row whose total
+jobs_housing keeps hidden is never fully published). A move belongs to the month of its
+partition (the day its destination stay was closed) and is a trip when its stays are at least
 linkage.min_trip_m (500 m) apart; it counts when both ends lie in units of a level
 (linkage.levels, default every layer; with linkage.grid also H3 cells) and the units
 differ; only counted cards (card_places) count, each weighted by the expansion
