@@ -40,9 +40,10 @@ pair with nothing left to hide withheld (the unit's inbound commuters hidden in
 exactly where jobs_housing hides the employed residents, never where it publishes them
 (the gate fails instead), and a same-unit pair is hidden exactly where jobs_housing hides
 live_and_work. The unit table (identities and
-layers) is audited once, as the rules above left it, and reported, not gated (run facts
-privacy_reported_cells, privacy_reported_under_protected, a warning naming the cells):
-its audited rule does not converge on the test city (open).
+layers) is gated with it: each split of a unit (timed / untimed, the distance bands, the
+time bands) is published or withdrawn whole, its zeros included, until no hidden cell is
+narrower than privacy.protection_width (commute.split_mask); the totals keep the state
+decided above.
 """
 
 from __future__ import annotations
@@ -97,7 +98,6 @@ def build(ctx: JobContext) -> list[Output]:
     out, od = commute.publish_all(counts, t.stats, t.od, pv.k_min, pv.complementary,
                                   pv.suppress_zeros, pv.width,
                                   privacy_audit.gate_for(ctx, "commute"), ctx.keep,
-                                  repair_units=False,  # units reported: open
                                   jobs_housing=ctx.read("jobs_housing", month=key))
     if ctx.options.get("export", True):
         for name in ("commute", "commute_od"):

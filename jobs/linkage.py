@@ -4,9 +4,13 @@ F_ij = (T_ij + T_ji) / days, commuting rates between units, and the metropolitan
 
 Reads the month's ``moves`` (clean_stays), ``card_places`` (place_cards),
 ``expansion_factors`` (expand; with expansion.rake_ages also ``expansion_factors_age``),
-every layer of ``units`` and the month's ``jobs_housing`` (the employed residents that
-divide the commuting rate, as published). A move belongs to the month of its partition
-(the day its destination stay was closed) and is a trip when its stays are at least
+every layer of ``units``, the month's ``jobs_housing`` (the employed residents that
+divide the commuting rate, as published) and the month's published ``commute`` (run
+both first: a commuters row total jobs_housing publishes, employed residents -
+live_and_work, or a column total commute and jobs_housing publish, inbound commuters -
+live_and_work, is never withheld: the gate fails instead; a commuters row whose total
+jobs_housing keeps hidden is never fully published). A move belongs to the month of its
+partition (the day its destination stay was closed) and is a trip when its stays are at least
 linkage.min_trip_m (500 m) apart; it counts when both ends lie in units of a level
 (linkage.levels, default every layer; with linkage.grid also H3 cells) and the units
 differ; only counted cards (card_places) count, each weighted by the expansion
@@ -62,8 +66,7 @@ def build(ctx: JobContext) -> list[Output]:
     places = ctx.keep(ctx.read("card_places", month=key))
     factors = ctx.keep(ctx.read("expansion_factors", month=key))
     moves = ctx.keep(ctx.read("moves", dt=ctx.part.month_days))
-    for name, frame in (("card_places", places), ("expansion_factors", factors),
-                        ("moves", moves)):
+    for name, frame in (("card_places", places), ("expansion_factors", factors), ("moves", moves)):
         ctx.note_input(name, frame.count())
         ctx.require(ctx.result.input_rows[name] > 0, f"no {name} rows for the month")
     age = ctx.keep(ctx.read("expansion_factors_age", month=key)) if (
@@ -92,8 +95,9 @@ def build(ctx: JobContext) -> list[Output]:
     keep = F.col(C.LEVEL).isin(*levels) | (F.col(C.LEVEL) == C.GRID_LEVEL)
     long = linkage.od_long(trips.where(keep), pairs.where(keep),
                            metro.where(F.col(C.IS_MEMBER)).select(C.LEVEL, C.UNIT_ID))
-    sup = ctx.keep(linkage.suppress_pairs(long, pv.k_min, pv.complementary, pv.suppress_zeros,
-                                          pv.width, privacy_audit.gate_for(ctx, "linkage")))
+    sup = ctx.keep(linkage.suppress_pairs(  # totals jobs_housing and commute publish kept
+        long, pv.k_min, pv.complementary, pv.suppress_zeros, pv.width, privacy_audit.gate_for(
+            ctx, "linkage"), jobs_housing=jh, commute=ctx.read("commute", month=key)))
     metro_out = linkage.publish_metro(  # linkage's withheld row totals hidden here too
         linkage.metro_long(metro, employed, level_units), pv.k_min, pv.complementary,
         pv.suppress_zeros, linkage.withheld_metro_rows(sup, lk.metro_level), jh)

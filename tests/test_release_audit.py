@@ -197,6 +197,103 @@ def test_commute_time_bands_two_small_bands():
     assert not mask[pdf["measure"].isin(commute.TOTALS)].any()
 
 
+def _commute_units() -> pd.DataFrame:
+    """A county of 30 commuters over two townships of 15 (published: jobs_housing decides
+    them): everybody is timed but one commuter of township T2, so untimed is 0 in T1
+    (published) and 1 in T2; distance short/long 15/15 in the county, 8/7 and 7/8 below;
+    time bands of the timed 15 / 14 / 29 split 5/5/5, 5/5/4 and 10/10/9."""
+    from mobsig import commute as cm
+
+    def unit(level, parent, uid, c, timed, dist, bands, inbound):
+        vals = {cm.COMMUTERS: c, cm.TIMED: timed, cm.UNTIMED: c - timed,
+                cm.DIST_SHORT: dist[0], cm.DIST_LONG: dist[1], cm.TIME_SHORT: bands[0],
+                cm.TIME_MEDIUM: bands[1], cm.TIME_LONG: bands[2], cm.INBOUND: inbound}
+        return [(level, parent, uid, m, v) for m, v in vals.items()]
+
+    rows = (unit("county", None, "C", 30, 29, (15, 15), (10, 10, 9), 30)
+            + unit("township", "C", "T1", 15, 15, (8, 7), (5, 5, 5), 15)
+            + unit("township", "C", "T2", 15, 14, (7, 8), (5, 5, 4), 15))
+    pdf = _cells(rows, "measure")
+    pdf["is_suppressed"] = False
+    return pdf
+
+
+def test_commute_zeros_pin_the_parts_until_a_split_is_withdrawn():
+    """The non-convergence of the city in small: untimed is 0 in T1 (published), 1 in T2.
+    The group rule hides T2's untimed (1) and timed (14) and the county's (1, 29); a reader
+    has T2 untimed = county untimed - 0, and both T2 parts within [1, 14] (their sum is
+    the published 15, each >= 1 as zeros are published): narrower than 15. The former
+    audited rule (single complements, totals frozen) cannot repair it: hiding T1's zero
+    leaves T2's parts >= 1 under 15, it withholds the totals jobs_housing publishes
+    instead. split_mask withdraws whole splits, zeros included (a
+    reader cannot tell a withdrawn 0, so each part of T2 spans [0, 15]), and passes; the
+    gate of the release raises on the group rule's leaking mask and passes on the rule's."""
+    from mobsig import commute as cm
+
+    pdf = _commute_units()
+    rules = {"identities": cm.IDENTITIES, "additive": None, "by": "measure"}
+    totals = pdf["measure"].isin(cm.TOTALS).to_numpy()
+    group = privacy.suppression_mask(pdf.assign(_fixed=totals), K, True, False,
+                                     identities=cm.IDENTITIES, by="measure", fixed="_fixed")
+    before = _narrowest(pdf, group, **rules)
+    assert not before.passed
+    bad = before.cells[~before.cells[pa.PROTECTED]]
+    assert ("T2", cm.UNTIMED) in set(zip(bad["unit_id"], bad["measure"], strict=True))
+    old, old_audit = pa.withholding_mask(
+        pdf, K, K, True, False, cm.IDENTITIES, None, "measure", forced=group,
+        frozen=totals)
+    # the former rule: no complement widens T2's parts (each >= 1 under 15); it passes
+    # only by withholding totals that jobs_housing publishes (commuters = employed)
+    assert not old_audit.passed or old[totals].any()
+    mask, result = cm.split_mask(pdf.assign(is_suppressed=group), K)
+    assert result.passed, result.failures()
+    assert not mask[totals].any()  # commuters and inbound keep jobs_housing's state
+    hidden = pdf[mask]
+    # T2's timing split withdrawn whole (and its time bands, which would add up to timed)
+    t2 = hidden[hidden["unit_id"] == "T2"]["measure"]
+    assert {cm.TIMED, cm.UNTIMED, cm.TIME_SHORT, cm.TIME_MEDIUM, cm.TIME_LONG} <= set(t2)
+    # the exact intervals: every hidden non-zero part spans at least the width
+    exact = pa.audit(pdf, mask, K, shortcut=False, unknown_zero=mask & ~totals, **rules)
+    assert exact.passed and exact.min_width >= K
+    # the county's distance split (15 / 15) stays published: the planner keeps it
+    county = pdf[(pdf["unit_id"] == "C") & ~mask]["measure"]
+    assert {cm.DIST_SHORT, cm.DIST_LONG} <= set(county)
+
+
+def test_commute_unit_gate_raises_on_a_leaking_release(tmp_path):
+    """The gate of commute (commute_od and the unit table, one gate) fails the run on the
+    group rule's mask of the unit table (exit 6, naming T2's untimed) and passes with
+    split_mask's."""
+    import types
+
+    import pytest
+
+    from mobsig import commute as cm
+    from mobsig.errors import DataQualityError
+    from mobsig.runner import JobContext
+
+    pdf = _commute_units()
+    totals = pdf["measure"].isin(cm.TOTALS).to_numpy()
+    group = privacy.suppression_mask(pdf.assign(_fixed=totals), K, True, False,
+                                     identities=cm.IDENTITIES, by="measure", fixed="_fixed")
+    rules = {"identities": cm.IDENTITIES, "additive": None, "by": "measure"}
+    leaking = pa.combine({"commute": pa.audit(pdf, group, K, **rules)}, K)
+    ok = pa.combine({"commute": cm.split_mask(pdf.assign(is_suppressed=group), K)[1]}, K)
+
+    def ctx():
+        c = types.SimpleNamespace(
+            cfg=types.SimpleNamespace(quality_dir=tmp_path), label="month=2026-06",
+            spec=types.SimpleNamespace(name="commute"),
+            result=types.SimpleNamespace(gates=[]), fact=lambda *a: None,
+            log=types.SimpleNamespace(info=lambda *a: None, warning=lambda *a: None))
+        c.check = lambda *a, **kw: JobContext.check(c, *a, **kw)
+        return c
+
+    with pytest.raises(DataQualityError, match="T2 commuters_untimed"):
+        pa.gate(ctx(), leaking, "commute")
+    pa.gate(ctx(), ok, "commute")
+
+
 # a 3 x 3 matrix (every row and column total at least k) where the bridge rule (linkage,
 # trips) leaves cells pinned by the totals and the lower bound 1 of a hidden non-zero cell
 MATRIX = {("r0", "c0"): 40, ("r0", "c1"): 16, ("r0", "c2"): 1, ("r1", "c0"): 5,
@@ -317,8 +414,7 @@ def test_combined_audit_names_the_part():
 # the city: every release of the chain passed its audit
 
 
-# commute: commute_od gated, its unit table reported (run facts), not gated (the audited
-# rule does not converge on the city: open); checked below. jobs_housing: jobs, employed
+# commute: commute_od and its unit table gated (split_mask); jobs_housing: jobs, employed
 # residents and live_and_work gated (nothing reported)
 RELEASES = ("population_by_unit", "jobs_housing", "service_population", "commute",
             "linkage", "trips", "land_use_intensity", "screen_farmland", "screen_idle_land",
@@ -346,10 +442,151 @@ def test_every_release_of_the_city_passes_the_audit(chain):
     jh = runs.of("jobs_housing", month=runs_month(runs))
     assert "privacy_reported_cells" not in jh.facts  # every part gated
     com = runs.of("commute", month=runs_month(runs))
-    assert com.facts["privacy_reported_cells"] > 0  # the unit table, audited once
-    assert 0 <= com.facts["privacy_reported_under_protected"] <= \
-        com.facts["privacy_reported_cells"]
+    assert "privacy_reported_cells" not in com.facts  # the unit table gated too
     assert all(g["success"] for g in com.gates if g["suite"] == "privacy_audit")
+
+
+def cross_release_problems(jh: pd.DataFrame, com: pd.DataFrame, od: pd.DataFrame,
+                           link: pd.DataFrame, jh_true: pd.DataFrame | None = None
+                           ) -> list[tuple]:
+    """Counts hidden in one published release of a month but published, or derivable by
+    one subtraction, in another (jobs_housing ``jh``, commute ``com``, commute_od ``od``,
+    linkage ``link``; ``jh_true``: jobs_housing's true counts, for the sums a reader
+    makes of a fully published OD row). Returns the problems found (empty: none):
+
+    - commute's commuters and jobs_housing's employed residents (the same counts) hidden
+      in one and published in the other; a same-unit pair of commute_od and
+      live_and_work likewise, or a hidden live_and_work without its commute_od row;
+    - a linkage commuters row total withheld (``commuters_origin_total_withheld``) where
+      jobs_housing publishes employed residents and live_and_work (their difference);
+      a column total withheld where commute publishes the inbound commuters and
+      jobs_housing the live_and_work;
+    - a hidden employed residents (or live_and_work) that a fully published OD row gives
+      back: commute_od's row sum, or linkage's row sum plus (minus) the other count."""
+    key = ["level", "unit_id"]
+    out: list[tuple] = []
+    j = jh.set_index(key)
+    emp_h = j["is_employed_residents_suppressed"].astype(bool)
+    lw_h = j["is_live_and_work_suppressed"].astype(bool)
+    c = com.set_index(key)
+    both = c.index.intersection(j.index)
+    diff = both[c.loc[both, "is_commuters_suppressed"].astype(bool).to_numpy()
+                != emp_h.loc[both].to_numpy()]
+    out += [("commuters mask", *k) for k in diff]
+    od_levels = set(od["level"])
+    diag = od[od["origin_id"] == od["dest_id"]].set_index(["level", "origin_id"])
+    for k in j.index[lw_h]:
+        if k[0] in od_levels and k not in diag.index:
+            out.append(("live_and_work without a commute_od row", *k))
+    common = diag.index.intersection(j.index)
+    for k in common[diag.loc[common, "is_suppressed"].astype(bool).to_numpy()
+                    != lw_h.loc[common].to_numpy()]:
+        out.append(("same-unit pair mask", *k))
+    pub_rows = set(j.index[~emp_h & ~lw_h & j["employed_residents_raw_count"].notna()])
+    lk = link[link["commuters_raw_count"].notna() | link["is_commuters_suppressed"]]
+    for (lv, o), g in lk.groupby(["level", "origin_id"]):
+        if (lv, o) in pub_rows and g["commuters_origin_total_withheld"].any():
+            out.append(("linkage row total withheld, jobs_housing publishes it", lv, o))
+    in_pub = set(c.index[~c["is_inbound_commuters_suppressed"].astype(bool)])
+    for (lv, d), g in lk.groupby(["level", "dest_id"]):
+        if ((lv, d) in in_pub and (lv, d) in j.index and not lw_h.loc[(lv, d)]
+                and g["commuters_dest_total_withheld"].any()):
+            out.append(("linkage column total withheld, commute publishes it", lv, d))
+    if jh_true is not None:
+        t = jh_true.set_index(key)
+        for (lv, o), g in od.groupby(["level", "origin_id"]):
+            if ((lv, o) in t.index and (lv, o) in j.index and emp_h.loc[(lv, o)]
+                    and not g["is_suppressed"].any()
+                    and g["raw_count"].sum() == t.loc[(lv, o), "employed_residents_raw_count"]):
+                out.append(("commute_od row sum gives hidden employed residents", lv, o))
+        for (lv, o), g in lk.groupby(["level", "origin_id"]):
+            if (lv, o) not in t.index or (lv, o) not in j.index or g[
+                    "is_commuters_suppressed"].any() or emp_h.loc[(lv, o)] == lw_h.loc[(lv, o)]:
+                continue
+            s = g["commuters_raw_count"].sum()
+            true_e = t.loc[(lv, o), "employed_residents_raw_count"]
+            true_l = t.loc[(lv, o), "live_and_work_raw_count"]
+            if s == true_e - true_l:
+                out.append(("linkage row sum gives a hidden jobs_housing count", lv, o))
+    return out
+
+
+def _releases():
+    """Two counties A, B: jobs_housing publishes A's 30 employed residents and 20
+    live_and_work, hides B's (12, 4); commute and commute_od follow it; linkage's
+    A>B (10) and B>A (8) pairs are hidden, their totals public."""
+    jh = pd.DataFrame({"level": "county", "unit_id": ["A", "B"],
+                       "employed_residents_raw_count": [30, None],
+                       "is_employed_residents_suppressed": [False, True],
+                       "live_and_work_raw_count": [20, None],
+                       "is_live_and_work_suppressed": [False, True]})
+    com = pd.DataFrame({"level": "county", "unit_id": ["A", "B"],
+                        "is_commuters_suppressed": [False, True],
+                        "is_inbound_commuters_suppressed": [False, True]})
+    od = pd.DataFrame({"level": "county", "origin_id": ["A", "A", "B", "B"],
+                       "dest_id": ["A", "B", "A", "B"], "raw_count": [20, None, None, None],
+                       "is_suppressed": [False, True, True, True]})
+    link = pd.DataFrame({"level": "county", "origin_id": ["A", "B"], "dest_id": ["B", "A"],
+                         "commuters_raw_count": [None, None],
+                         "is_commuters_suppressed": [True, True],
+                         "commuters_origin_total_withheld": [False, False],
+                         "commuters_dest_total_withheld": [False, False]})
+    truth = pd.DataFrame({"level": "county", "unit_id": ["A", "B"],
+                          "employed_residents_raw_count": [30, 12],
+                          "live_and_work_raw_count": [20, 4]})
+    return jh, com, od, link, truth
+
+
+def test_cross_release_check_names_each_leak():
+    """The check of the city test below, on hand-built releases: consistent ones pass;
+    each way a count hidden in one release comes out of another is named."""
+    jh, com, od, link, truth = _releases()
+    assert cross_release_problems(jh, com, od, link, truth) == []
+    bad = com.assign(is_commuters_suppressed=[False, False])  # B's 12 published there
+    assert cross_release_problems(jh, bad, od, link)[0][:2] == ("commuters mask", "county")
+    # B's hidden live_and_work (a zero: no pair) read as 0 from a missing row
+    assert cross_release_problems(jh, com, od[od["dest_id"] != "B"], link) == [
+        ("live_and_work without a commute_od row", "county", "B")]
+    # linkage withholds A's row total 30 - 20 = 10, which jobs_housing gives
+    w = link.assign(commuters_origin_total_withheld=[True, False])
+    assert cross_release_problems(jh, com, od, w) == [
+        ("linkage row total withheld, jobs_housing publishes it", "county", "A")]
+    # and B's column total, which commute's inbound - live_and_work would give if public
+    w = link.assign(commuters_dest_total_withheld=[False, True])
+    assert cross_release_problems(jh, com, od, w) == [
+        ("linkage column total withheld, commute publishes it", "county", "A")]
+    # a fully published commute_od row of B sums to its hidden employed residents
+    full = od.assign(raw_count=[20, 10, 8, 4], is_suppressed=False)
+    jh2 = jh.assign(is_live_and_work_suppressed=[False, False],
+                    live_and_work_raw_count=[20, 4])
+    found = cross_release_problems(jh2, com, full, link, truth)
+    assert ("commute_od row sum gives hidden employed residents", "county", "B") in found
+    # B's linkage row published (8) with its live_and_work public (4): 12 = 8 + 4
+    pub = link.assign(commuters_raw_count=[10, 8], is_commuters_suppressed=False)
+    found = cross_release_problems(jh2, com, od.assign(is_suppressed=[False, True, True,
+                                                                      False]), pub, truth)
+    assert ("linkage row sum gives a hidden jobs_housing count", "county", "B") in found
+
+
+def test_no_count_hidden_in_one_release_is_public_in_another(spark, chain):
+    """Cross-release consistency over the city's released tables of the month (issue 17
+    item 2): jobs_housing decides the employed residents and live_and_work, commute
+    and commute_od follow it, linkage follows both (its commuters row totals: employed
+    residents - live_and_work; column totals: commute's inbound - live_and_work): no
+    count hidden in one is published, or derivable by one subtraction, in another."""
+    from mobsig.io.catalog import Catalog
+    from mobsig.tools.evaluate import unsuppressed_jobs_housing
+
+    _, cfg, runs = chain
+    month = runs_month(runs)
+    cat = Catalog(spark, cfg.warehouse)
+    key = month.strftime("%Y-%m")
+    jh, com, od, link = (cat.read(t, month=key).toPandas()
+                         for t in ("jobs_housing", "commute", "commute_od", "linkage"))
+    truth = unsuppressed_jobs_housing(spark, cfg, month).toPandas()
+    assert len(jh) and len(com) and len(od) and len(link)
+    assert jh["is_live_and_work_suppressed"].any() and link["is_commuters_suppressed"].any()
+    assert cross_release_problems(jh, com, od, link, truth) == []
 
 
 def runs_month(runs):
@@ -489,6 +726,54 @@ def test_linkage_and_trips_withhold_the_totals_that_pin_a_hidden_column(spark):
     off = out[out["period"] == "off_peak"]
     assert set(off.loc[off["dest_total_withheld"], "dest_id"]) == {"c0", "c1"}
     assert not off["origin_total_withheld"].any()
+
+
+def test_linkage_never_withholds_a_total_another_release_publishes(spark):
+    """linkage follows jobs_housing and commute (issue 17 item 2): the commuters matrix
+    of the test above (column c0: five hidden pairs of 3 under a total of 15) is
+    protected by withholding the c0 and c1 column totals; where commute publishes their
+    inbound commuters and jobs_housing their live_and_work, a reader has those totals
+    (inbound - live_and_work), so linkage must not withhold them: nothing else protects
+    c0's pairs and the gate fails. A row total jobs_housing publishes (employed
+    residents and live_and_work of r0) is flagged kept; the others are not; r1's, whose
+    live_and_work jobs_housing hides, is flagged never to be fully published."""
+    from mobsig import linkage as lk
+
+    cells = [(f"r{i}", c, v) for i in range(5)
+             for c, v in (("c0", 3), ("c1", 20 + i), ("c2", 30 + 2 * i))]
+    rows = [("county", o, d, m, v if m == "commuters" else 20, 10.0 * v, 2 * v, 20.0 * v,
+             None) for o, d, v in cells for m in ("trips", "commuters")]
+    long = spark.createDataFrame(rows, "level string, origin_id string, dest_id string, "
+                                       "measure string, raw_count bigint, expanded_count "
+                                       "double, trips_raw_count bigint, trips_expanded_count "
+                                       "double, _dest_in_metro boolean")
+    jh = spark.createDataFrame(
+        [("county", u, 40, False, 10, False) for u in ("r0", "c0", "c1")]
+        + [("county", "r1", 40, False, None, True)],
+        "level string, unit_id string, employed_residents_raw_count bigint, "
+        "is_employed_residents_suppressed boolean, live_and_work_raw_count bigint, "
+        "is_live_and_work_suppressed boolean")
+    com = spark.createDataFrame([("county", u, False) for u in ("c0", "c1")],
+                                "level string, unit_id string, "
+                                "is_inbound_commuters_suppressed boolean")
+    alone: list = []
+    lk.suppress_pairs(long, K, True, False, K, alone.append).count()
+    assert alone[0].passed and alone[0].withheld == 2
+    flags = lk.keep_public_totals(long, jh, com).toPandas()
+    c = flags[flags["measure"] == "commuters"]
+    assert set(c.loc[c[lk.KEEP_ROW], "origin_id"]) == {"r0"}
+    assert set(c.loc[c[lk.KEEP_COL], "dest_id"]) == {"c0", "c1"}
+    # r1's live_and_work hidden, its employed residents public: its row total would
+    # give it back, so the row is never fully published (it holds a hidden c0 here)
+    assert set(c.loc[c[lk.HIDE_ROW], "origin_id"]) == {"r1"}
+    assert not flags.loc[flags["measure"] == "trips", lk.HIDE_ROW].any()
+    assert not flags.loc[flags["measure"] == "trips", [lk.KEEP_ROW, lk.KEEP_COL]].any().any()
+    got: list = []
+    out = lk.suppress_pairs(long, K, True, False, K, got.append, jobs_housing=jh,
+                            commute=com).toPandas()
+    assert not got[0].passed  # the gate fails rather than withhold a public total
+    assert not out.loc[out["measure"] == "commuters", pa.COL_WITHHELD].any()
+    assert lk.KEEP_ROW not in out.columns and lk.KEEP_COL not in out.columns
 
 
 def test_od_rule_audit_reports_what_the_rule_leaves(spark):

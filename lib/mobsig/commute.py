@@ -551,13 +551,11 @@ def publish_all(counts: DataFrame, stats: DataFrame, od: DataFrame, k_min: int,
     totals that pin a pair with nothing left to hide (:func:`~mobsig.privacy_audit.
     od_audited_mask`): they are hidden in the unit table (``commuters`` /
     ``inbound_commuters``), as the OD rule's own ``hide_origin_total`` /
-    ``hide_dest_total``. The unit table's audited rule
-    (:func:`~mobsig.privacy_audit.withholding_mask`: complements, and the frozen totals
-    that pin a cell with nothing left to hide withheld). ``repair_units`` false (what the
-    job runs): commute_od is repaired and gated, the unit table audited once and
-    *reported* (``Audit.reported``: run facts and a warning, not gated): on the test city
-    its rule does not converge (published zeros on every layer pin the parts; see the
-    README's Privacy audit). ``repair`` false: both audited once and reported.
+    ``hide_dest_total``. The unit table's audited rule is :func:`split_mask` (each split
+    of a unit published or withdrawn whole, zeros included; gated with commute_od: what
+    the job runs). ``repair_units`` false: commute_od is repaired and gated, the unit
+    table (the group rule's mask) audited once and *reported* (``Audit.reported``: run
+    facts and a warning, not gated). ``repair`` false: both audited once and reported.
     ``jobs_housing``: the month's published jobs_housing rows (``level``, ``unit_id``,
     ``employed_residents_raw_count``, ``is_employed_residents_suppressed``,
     ``live_and_work_raw_count``, ``is_live_and_work_suppressed``): the same counts
@@ -617,10 +615,7 @@ def publish_all(counts: DataFrame, stats: DataFrame, od: DataFrame, k_min: int,
         if on_audit is not None:
             on_audit(out_audit)
     elif width is not None:
-        mask, parts["commute"] = pa.withholding_mask(
-            pdf, k_min, width, complementary, suppress_zeros, IDENTITIES, None, C.MEASURE,
-            forced=pdf[C.IS_SUPPRESSED].to_numpy(bool),
-            frozen=pdf[C.MEASURE].isin(TOTALS).to_numpy())
+        mask, parts["commute"] = split_mask(pdf, width, suppress_zeros)
         more = pdf[mask & ~pdf[C.IS_SUPPRESSED].to_numpy(bool)]
         long = pa.hide_more(long, more, (C.LEVEL, C.UNIT_ID, C.MEASURE))
         if on_audit is not None:
@@ -631,11 +626,135 @@ def publish_all(counts: DataFrame, stats: DataFrame, od: DataFrame, k_min: int,
                          pa.COL_WITHHELD, "_true", *extra)
 
 
+# the splits of a unit's commuters, published or withdrawn as a whole (zeros included)
+SPLITS: dict[str, tuple[str, ...]] = {
+    "timing": (TIMED, UNTIMED),
+    "distance": (DIST_SHORT, DIST_LONG),
+    "time_bands": (TIME_SHORT, TIME_MEDIUM, TIME_LONG),
+}
+# a split withdrawn at a unit withdraws these too (timed hidden: the bands would add up
+# to it, and commuters - timed is untimed)
+SPLIT_NEEDS = {"timing": ("time_bands",)}
+
+
+def split_mask(pdf: pd.DataFrame, width: float, suppress_zeros: bool = False,
+               max_rounds: int = 200):
+    """The audited rule of the ``commute`` unit table (issue 17 item 2): which splits of
+    which units are published. ``pdf``: the long form with true counts (``level``,
+    ``unit_id``, ``parent_id``, ``measure``, ``raw_count``) and ``is_suppressed`` (the
+    totals' state decided elsewhere: jobs_housing's employed residents and the totals
+    commute_od withholds; the parts' state under the group rule). Returns the hidden mask
+    (rows of ``pdf``) and the audit of the result.
+
+    A split (:data:`SPLITS`) of a unit is published whole or withdrawn whole, its zeros
+    included, so a reader cannot tell a withdrawn part from a zero (its lower bound is 0:
+    published zeros no longer pin the parts, e.g. timed = commuters - untimed where
+    untimed is 0 in every child). It starts withdrawn where the unit's commuters are
+    hidden or the group rule hid any of its parts; :data:`SPLIT_NEEDS` and the group
+    rule (no lone withdrawn sibling: a second one, the unit with the fewest commuters,
+    zero-commuter units last) are applied after every step; then
+    audit (:func:`mobsig.privacy_audit.audit`, identities and every layer at once) and,
+    for each cell narrower than ``width``, withdraw the split of one published part in
+    each relation that binds it (the unit with the fewest commuters at least ``width``,
+    else the most), where none is left the cell's split at every unit of its level
+    (not where the unit's commuters are hidden: its parts are then bounded by the
+    total's interval, which jobs_housing's audit protects); until the audit passes or
+    nothing is left to withdraw (the gate then fails). It ends: every round withdraws a
+    split or stops, and with every split withdrawn each part of a unit with published
+    commuters C ranges over [0, C] (C >= ``k_min``; a unit's zero commuters pin its zero
+    parts, which reveals nobody). The totals (``commuters``, ``inbound_commuters``) keep
+    their state."""
+    from mobsig import privacy_audit as pa
+
+    pdf = pdf.reset_index(drop=True)
+    fam_of = {m: f for f, parts in SPLITS.items() for m in parts}
+    fams = list(SPLITS)
+    meas = pdf[C.MEASURE].astype(str).to_numpy()
+    fam = np.array([fams.index(fam_of[m]) if m in fam_of else -1 for m in meas])
+    unit, units = pd.factorize(pdf[C.LEVEL].astype(str) + "\x1f" + pdf[C.UNIT_ID].astype(str))
+    level_of = np.array([u.split("\x1f")[0] for u in units])
+    raw = pdf[C.RAW_COUNT].fillna(0).to_numpy(float)
+    sup = pdf[C.IS_SUPPRESSED].fillna(False).to_numpy(bool)
+    is_c = meas == COMMUTERS
+    n_u = len(units)
+    c_raw = np.zeros(n_u)
+    c_hid = np.zeros(n_u, bool)
+    c_raw[unit[is_c]], c_hid[unit[is_c]] = raw[is_c], sup[is_c]
+    fixed_zero = ~c_hid & (c_raw == 0)  # zero commuters published: its parts are 0
+    out = np.zeros((n_u, len(fams)), bool)
+    out[c_hid] = True
+    part = fam >= 0
+    out[unit[part & sup], fam[part & sup]] = True
+
+    first = pd.Series(np.arange(len(pdf))).groupby(unit).first().to_numpy()
+    group = pd.factorize(level_of + "\x1f" + pdf[C.PARENT_ID].astype(object).where(
+        pdf[C.PARENT_ID].notna(), "").astype(str).to_numpy()[first])[0]
+    size = np.bincount(group)
+    # the sibling to withdraw beside a lone one: units with commuters first, fewest first
+    pick_order = np.lexsort((np.arange(n_u), c_raw, fixed_zero))
+
+    def close(w: np.ndarray) -> np.ndarray:
+        while True:
+            for f, needs in SPLIT_NEEDS.items():
+                for g in needs:
+                    w[:, fams.index(g)] |= w[:, fams.index(f)]
+            more = False
+            for f in range(len(fams)):  # no lone withdrawn sibling (the group rule)
+                lone = (np.bincount(group, weights=w[:, f], minlength=len(size)) == 1) & (
+                    size > 1)
+                if not lone.any():
+                    continue
+                cand = pick_order[lone[group[pick_order]] & ~w[pick_order, f]]
+                _, first_of = np.unique(group[cand], return_index=True)
+                w[cand[first_of], f] = True
+                more = True
+            if not more:
+                return w
+
+    system = pa.relations(pdf, IDENTITIES, None, C.MEASURE)
+    rows = system.rows.tocsr()
+    cols_t = system.rows.T.tocsr()
+    cache: dict = {}
+    out = close(out)
+    for rnd in range(max_rounds + 1):
+        hidden = np.where(part, out[unit, np.maximum(fam, 0)], sup)
+        result = pa.audit(pdf, hidden, width, suppress_zeros=suppress_zeros, system=system,
+                          identities=IDENTITIES, additive=None, by=C.MEASURE, cache=cache,
+                          unknown_zero=part & hidden)
+        result.rounds = rnd
+        if result.passed or rnd == max_rounds:
+            break
+        new = out.copy()
+        for p in result.cells.loc[~result.cells[pa.PROTECTED], "pos"].to_numpy():
+            bind = result.binding.get(int(p)) or set(cols_t.indices[
+                cols_t.indptr[p]:cols_t.indptr[p + 1]].tolist())
+            found = False
+            for r in sorted(bind):
+                js = rows.indices[rows.indptr[r]:rows.indptr[r + 1]]
+                js = js[part[js] & ~hidden[js] & ~fixed_zero[unit[js]]]
+                if not len(js):
+                    continue
+                room = c_raw[unit[js]]
+                order = np.lexsort((unit[js], np.where(room >= width, room, -room),
+                                    room < width))
+                j = js[order[0]]
+                new[unit[j], fam[j]] = True
+                found = True
+            if not found and fam[p] >= 0 and not c_hid[unit[p]]:
+                new[level_of == level_of[unit[p]], fam[p]] = True
+        new = close(new)
+        if (new == out).all():
+            break
+        out = new
+    result.added = int((hidden & ~sup).sum())
+    return hidden, result
+
+
 JH_FIXED = "_jh_fixed"  # a same-unit pair whose state jobs_housing decided (live_and_work)
 JH_KEEP_ROW = "_jh_keep_row"  # an origin whose row total jobs_housing publishes
 
 
-def _jh_flags(jobs_housing: DataFrame) -> DataFrame:
+def jh_flags(jobs_housing: DataFrame) -> DataFrame:
     """Per unit of jobs_housing: ``_emp_hidden`` / ``_emp_public`` (employed residents
     hidden, or a count published), ``_lw_hidden`` / ``_lw_public`` (live_and_work)."""
     cols = [C.LEVEL, C.UNIT_ID]
@@ -649,7 +768,7 @@ def _jh_flags(jobs_housing: DataFrame) -> DataFrame:
 def jh_hidden_employed(jobs_housing: DataFrame) -> DataFrame:
     """``level``, ``unit_id``, ``measure`` (= commuters) of the units whose employed
     residents jobs_housing hides."""
-    return _jh_flags(jobs_housing).where("_emp_hidden").select(
+    return jh_flags(jobs_housing).where("_emp_hidden").select(
         C.LEVEL, C.UNIT_ID, F.lit(COMMUTERS).alias(C.MEASURE))
 
 
@@ -661,8 +780,19 @@ def with_jobs_housing_mask(first: DataFrame, jobs_housing: DataFrame) -> DataFra
     (``hide_origin_total``), one whose employed residents it publishes keeps it public
     (``_jh_keep_row``: the audit must protect its cells otherwise, never by withholding
     a total the reader has from jobs_housing: 26 employed residents - 19 live_and_work
-    - published zeros pinned a hidden pair at 7 on the test city)."""
-    f = _jh_flags(jobs_housing).withColumnRenamed(C.UNIT_ID, privacy.ORIGIN_ID)
+    - published zeros pinned a hidden pair at 7 on the test city). A hidden
+    live_and_work without a pair (0) gets a hidden same-unit row."""
+    f = jh_flags(jobs_housing).withColumnRenamed(C.UNIT_ID, privacy.ORIGIN_ID)
+    # a live_and_work jobs_housing hides with no pair here (its count is 0: a complement
+    # of last resort) gets its same-unit row, hidden: no row would read as a published 0
+    pair = [C.LEVEL, privacy.ORIGIN_ID, privacy.DEST_ID]
+    missing = f.where("_lw_hidden").join(first.select(C.LEVEL).distinct(), C.LEVEL).select(
+        C.LEVEL, privacy.ORIGIN_ID, F.col(privacy.ORIGIN_ID).alias(privacy.DEST_ID)
+    ).join(first.select(*pair), pair, how="left_anti").select(
+        *pair, F.lit(True).alias(C.IS_SUPPRESSED),
+        F.lit(False).alias(privacy.HIDE_ORIGIN_TOTAL),
+        F.lit(False).alias(privacy.HIDE_DEST_TOTAL))
+    first = first.unionByName(missing, allowMissingColumns=True)
     j = first.join(F.broadcast(f), [C.LEVEL, privacy.ORIGIN_ID], how="left")
     diag = F.col(privacy.ORIGIN_ID) == F.col(privacy.DEST_ID)
     lw_hid = F.coalesce(F.col("_lw_hidden"), F.lit(False))

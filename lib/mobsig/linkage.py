@@ -30,7 +30,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -408,8 +408,49 @@ def od_long(trips: DataFrame, commuters: DataFrame, metro_units: DataFrame | Non
                 zero, zf, F.coalesce(F.col(IN_METRO), F.lit(False))))
 
 
+KEEP_ROW = "_jh_keep_row"  # a commuters row whose total jobs_housing publishes
+KEEP_COL = "_commute_keep_col"  # a commuters column whose total commute publishes
+HIDE_ROW = "_jh_hidden_row"  # a commuters row whose total jobs_housing keeps hidden
+
+
+def keep_public_totals(long: DataFrame, jobs_housing: DataFrame,
+                       commute: DataFrame | None = None) -> DataFrame:
+    """``long`` (:func:`od_long`) with :data:`KEEP_ROW` and :data:`KEEP_COL`, true on the
+    commuters cells whose row / column total (pairs of different units) another release
+    of the month publishes, so the audit must never withhold it (issue 17, cross-release
+    consistency: one release decides, the other follows): a row total is employed
+    residents - live_and_work where jobs_housing publishes both; a column total is
+    commute's inbound commuters - jobs_housing's live_and_work where both are published
+    (``commute``: its published rows; None: no column kept). :data:`HIDE_ROW`: the
+    commuters cells of an origin where jobs_housing hides exactly one of the two (the
+    row total would give it back: 95 employed residents - a published 0 gave city
+    990100's hidden live_and_work on the test city)."""
+    from mobsig.commute import jh_flags
+
+    f = jh_flags(jobs_housing)
+    rows = f.select(C.LEVEL, F.col(C.UNIT_ID).alias(C.ORIGIN_ID),
+                    (F.col("_emp_public") & F.col("_lw_public")).alias("_row_pub"),
+                    (F.col("_emp_hidden") != F.col("_lw_hidden")).alias("_row_hid"))
+    is_c = F.col(C.MEASURE) == C.COMMUTERS
+    out = long.join(F.broadcast(rows), [C.LEVEL, C.ORIGIN_ID], how="left")
+    out = out.withColumns({KEEP_ROW: is_c & F.coalesce(F.col("_row_pub"), F.lit(False)),
+                           HIDE_ROW: is_c & F.coalesce(F.col("_row_hid"), F.lit(False))})
+    out = out.drop("_row_hid")
+    if commute is None:
+        return out.drop("_row_pub").withColumn(KEEP_COL, F.lit(False))
+    inbound = suppressed_col("inbound_commuters")  # commute.INBOUND
+    cols = f.join(commute.select(C.LEVEL, C.UNIT_ID, F.col(inbound).alias("_in_hid")),
+                  [C.LEVEL, C.UNIT_ID]).select(
+        C.LEVEL, F.col(C.UNIT_ID).alias(C.DEST_ID),
+        (F.col("_lw_public") & ~F.coalesce(F.col("_in_hid"), F.lit(True))).alias("_col_pub"))
+    out = out.join(F.broadcast(cols), [C.LEVEL, C.DEST_ID], how="left")
+    return out.withColumn(KEEP_COL, is_c & F.coalesce(F.col("_col_pub"), F.lit(False))
+                          ).drop("_row_pub", "_col_pub")
+
+
 def suppress_pairs(long: DataFrame, k_min: int, complementary: bool, suppress_zeros: bool,
-                   width: float | None = None, on_audit=None, repair: bool = True
+                   width: float | None = None, on_audit=None, repair: bool = True,
+                   jobs_housing: DataFrame | None = None, commute: DataFrame | None = None
                    ) -> DataFrame:
     """privacy.with_od_bridge_suppression of :func:`od_long`, one matrix per level and measure:
     rows are origins, columns destinations; for commuters at the metro level each row is
@@ -422,7 +463,12 @@ def suppress_pairs(long: DataFrame, k_min: int, complementary: bool, suppress_ze
     ``repair`` false: the bridge rule's mask is audited and reported, not gated. Adds
     ``origin_total_withheld`` / ``dest_total_withheld`` (privacy_audit.ROW_WITHHELD /
     COL_WITHHELD: the cell's row (origin, or its metro part at the metro level) / column
-    total of its measure is withheld; false without a width)."""
+    total of its measure is withheld; false without a width). ``jobs_housing``: the
+    month's published jobs_housing rows: a commuters row total it publishes (employed
+    residents - live_and_work) is never withheld, nor a commuters column total that
+    ``commute`` (its published rows) and jobs_housing publish (inbound commuters -
+    live_and_work; :func:`keep_public_totals`: the audit protects the cells by
+    complements, else the gate fails)."""
     from mobsig import privacy_audit
 
     rows, cols, part = (C.ORIGIN_ID, IN_METRO), (C.DEST_ID,), (C.LEVEL, C.MEASURE)
@@ -432,10 +478,21 @@ def suppress_pairs(long: DataFrame, k_min: int, complementary: bool, suppress_ze
     if width is None:
         return sup.drop("_true", IN_METRO).withColumns(
             {privacy_audit.ROW_WITHHELD: F.lit(False), privacy_audit.COL_WITHHELD: F.lit(False)})
+    keep: dict = {}
+    if jobs_housing is not None:
+        sup = keep_public_totals(sup, jobs_housing, commute)
+        keep = {"keep_rows": KEEP_ROW, "keep_cols": KEEP_COL}
+        # such a row is never fully published: all its cells hidden, zeros included
+        row = Window.partitionBy(C.LEVEL, C.MEASURE, C.ORIGIN_ID)
+        hide = F.col(HIDE_ROW) & ~F.max(F.col(C.IS_SUPPRESSED).cast("int")).over(row).cast(
+            "boolean")
+        sup = sup.withColumns({c: F.when(hide, F.lit(None)).otherwise(F.col(c))
+                               for c in (C.RAW_COUNT, C.EXPANDED_COUNT)}).withColumn(
+            C.IS_SUPPRESSED, F.col(C.IS_SUPPRESSED) | hide).drop(HIDE_ROW)
     return privacy_audit.with_od_audit(
         sup, "_true", k_min, width, complementary, suppress_zeros, rows, cols, part,
-        extra_counts=(TRIPS_RAW, TRIPS_EXPANDED), on_audit=on_audit,
-        repair=repair).drop(IN_METRO)
+        extra_counts=(TRIPS_RAW, TRIPS_EXPANDED), on_audit=on_audit, repair=repair,
+        **keep).drop(IN_METRO, KEEP_ROW, KEEP_COL)
 
 
 def publish(suppressed: DataFrame, employed: DataFrame, units: DataFrame,

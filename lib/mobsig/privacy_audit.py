@@ -574,7 +574,8 @@ def audit(pdf: pd.DataFrame, hidden: np.ndarray, width: float, *,
           identities: Identities = IDENTITIES, additive: Sequence[str] | None = ADDITIVE,
           by: str = C.POP_CLASS, shortcut: bool = True, integer: bool = True,
           cache: dict | None = None, engine: str = "highs", bounds: Pairs = (),
-          sums: pd.DataFrame | None = None, exempt: np.ndarray | None = None) -> Audit:
+          sums: pd.DataFrame | None = None, exempt: np.ndarray | None = None,
+          unknown_zero: np.ndarray | None = None) -> Audit:
     """Solve the feasible interval of every hidden cell of ``pdf`` (see the module doc).
 
     ``pdf``: the unsuppressed table (``level``, ``unit_id``, ``parent_id``, ``by``,
@@ -584,12 +585,17 @@ def audit(pdf: pd.DataFrame, hidden: np.ndarray, width: float, *,
     ``shortcut``: see the module doc (False: both bounds of every cell are solved);
     ``bounds``, ``sums``: see :func:`relations`; ``exempt``: rows that need no width (a
     hidden cell that is never published and whose true count is not small, e.g.
-    jobs_housing's out-commuters from k_min on: pinning it reveals no small count)."""
+    jobs_housing's out-commuters from k_min on: pinning it reveals no small count);
+    ``unknown_zero``: hidden rows a reader cannot tell from a zero (their lower bound is 0
+    even where zeros are published: a block of cells withheld zeros included, e.g.
+    commute's withdrawn splits)."""
     t0 = time.perf_counter()
     system = system or relations(pdf, identities, additive, by, bounds, sums)
     raw = pdf[C.RAW_COUNT].fillna(0).to_numpy(float)
+    zeros_unknown = (np.asarray(unknown_zero, bool) | suppress_zeros
+                     if unknown_zero is not None else suppress_zeros)
     u, lo, hi, exact, binding, n_prog, n_comp = _bounds(
-        raw, np.asarray(hidden, bool), float(width), system, suppress_zeros, shortcut,
+        raw, np.asarray(hidden, bool), float(width), system, zeros_unknown, shortcut,
         integer, {} if cache is None else cache, engine)
     cells = pd.DataFrame({C.LEVEL: pdf[C.LEVEL].to_numpy()[u],
                           C.UNIT_ID: pdf[C.UNIT_ID].to_numpy()[u],
@@ -624,8 +630,9 @@ def _bounds(raw, hidden, width, system, suppress_zeros, shortcut, integer, cache
     binding: dict[int, set[int]] = {}
     n_prog = 0
     n_comp = 0
-    if len(u):
-        lb = np.where(~suppress_zeros & (raw[u] > 0), 1.0, 0.0)
+    if len(u):  # suppress_zeros: a bool, or one per row (audit's unknown_zero)
+        zs = np.asarray(suppress_zeros, bool)
+        lb = np.where(~(zs[u] if zs.ndim else zs) & (raw[u] > 0), 1.0, 0.0)
         rows = system.rows
         n_eq = system.eq.shape[0]
         a_u = rows[:, u].tocsr()
@@ -1123,7 +1130,8 @@ def od_audited_mask(pdf: pd.DataFrame, k_min: int, width: float, complementary: 
                     pairs: bool = True, max_rounds: int = 10,
                     withheld: str | None = None, withheld_rows: str | None = None,
                     withhold: bool = True, fixed: np.ndarray | None = None,
-                    keep_rows: np.ndarray | None = None
+                    keep_rows: np.ndarray | None = None,
+                    keep_cols: np.ndarray | None = None
                     ) -> tuple[np.ndarray, Audit, np.ndarray, np.ndarray]:
     """The interval audit of an origin-destination release (:func:`od_release_table`)
     from its own rule's mask (``is_suppressed``) and the true ``raw_count``, repeated
@@ -1144,7 +1152,9 @@ def od_audited_mask(pdf: pd.DataFrame, k_min: int, width: float, complementary: 
     state and are never complements (published or hidden in another release: commute_od's
     same-unit pairs are jobs_housing's live_and_work); ``keep_rows``: cells whose row
     total another release publishes (commute_od's: jobs_housing's employed residents),
-    so it is never withheld (the audit fails instead when only that would protect)."""
+    so it is never withheld (the audit fails instead when only that would protect);
+    ``keep_cols``: the same for column totals (linkage's: commute's inbound commuters -
+    jobs_housing's live_and_work)."""
     t0 = time.perf_counter()
     n = len(pdf)
     drop: set = set()
@@ -1158,6 +1168,11 @@ def od_audited_mask(pdf: pd.DataFrame, k_min: int, width: float, complementary: 
         keep = {(lv, lb, "row:" + u.split(">", 1)[0]) for lv, lb, u, k in zip(
             c0[C.LEVEL].astype(str), lab0, c0[C.UNIT_ID].astype(str),
             np.asarray(keep_rows, bool), strict=True) if k}
+    if keep_cols is not None:
+        c0 = table.iloc[:n]
+        keep |= {(lv, lb, "col:" + u.split(">", 1)[1]) for lv, lb, u, k in zip(
+            c0[C.LEVEL].astype(str), lab0, c0[C.UNIT_ID].astype(str),
+            np.asarray(keep_cols, bool), strict=True) if k}
 
     def _frozen(fr: np.ndarray) -> np.ndarray:
         return fr | np.r_[fix, np.zeros(len(fr) - n, bool)]
@@ -1233,7 +1248,7 @@ def with_od_audit(sup, true_col: str, k_min: int, width: float, complementary: b
                   extra_counts: Sequence[str] = (), on_audit=None,
                   withheld: str | None = None, repair: bool = True,
                   withheld_rows: str | None = None, fixed: str | None = None,
-                  keep_rows: str | None = None):
+                  keep_rows: str | None = None, keep_cols: str | None = None):
     """:func:`od_audited_mask` on a suppressed Spark OD table that carries its true raw
     counts in ``true_col`` (dropped from the result): the keys, flags and counts go to
     the driver (one row per cell), the further hidden cells come back
@@ -1242,7 +1257,8 @@ def with_od_audit(sup, true_col: str, k_min: int, width: float, complementary: b
     withheld by the audit and must not be published (nor derived) anywhere; ``on_audit``
     is called with the audit. ``repair`` false: the table's own mask is audited once and
     the audit reported, not gated (:func:`od_rule_audit`, :func:`reported_only`);
-    nothing more is hidden nor withheld (both columns false). ``fixed`` / ``keep_rows``:
+    nothing more is hidden nor withheld (both columns false). ``fixed`` / ``keep_rows`` /
+    ``keep_cols``:
     boolean columns passed to :func:`od_audited_mask` (cells that keep their state, rows
     whose total is never withheld)."""
     from pyspark.sql import functions as F
@@ -1255,14 +1271,16 @@ def with_od_audit(sup, true_col: str, k_min: int, width: float, complementary: b
         return sup.drop(true_col).withColumns({ROW_WITHHELD: F.lit(False),
                                                COL_WITHHELD: F.lit(False)})
     keys = list(dict.fromkeys([*partition, *rows, *cols, *([label] if label else [])]))
-    flags = list(dict.fromkeys(x for x in (withheld, withheld_rows, fixed, keep_rows) if x))
+    flags = list(dict.fromkeys(x for x in (withheld, withheld_rows, fixed, keep_rows,
+                                            keep_cols) if x))
     pdf = sup.select(*keys, true_col, C.IS_SUPPRESSED, *flags
                      ).toPandas().rename(columns={true_col: C.RAW_COUNT})
     mask, result, row_out, col_out = od_audited_mask(
         pdf, k_min, width, complementary, suppress_zeros, rows, cols, partition, label,
         withheld=withheld, withheld_rows=withheld_rows,
         fixed=pdf[fixed].eq(True).to_numpy() if fixed else None,
-        keep_rows=pdf[keep_rows].eq(True).to_numpy() if keep_rows else None)
+        keep_rows=pdf[keep_rows].eq(True).to_numpy() if keep_rows else None,
+        keep_cols=pdf[keep_cols].eq(True).to_numpy() if keep_cols else None)
     if on_audit is not None:
         on_audit(result)
     more = pdf[mask & ~pdf[C.IS_SUPPRESSED].to_numpy(bool)]
