@@ -455,6 +455,13 @@ class FlagsConfig:
         "(co-location share x co-movement share) is >= this x the best pair score of each "
         "of its cards, so neighbours who both carry two cards are not merged into one "
         "group of four; 0 = every accepted pair [I].", ge=0, le=1)
+    multicard_contained_ratio: float = param(
+        0.95, "一人多卡 containment: a pair whose sparser card has too few moves to test "
+        "co-movement (a tablet left at home, a work phone left at work) is scored by "
+        "co-location share x cover (share of that card's hourly slots in which the other "
+        "card is at the same place) and used for grouping only when its score is >= this "
+        "x the best such score of each of its cards: the holder must dominate the "
+        "neighbours and colleagues, or the cards are left ambiguous [I].", ge=0, le=1)
     multicard_move_slot_min: int = param(
         15, "一人多卡 co-movement: time slot (minutes) for a card's positions; a move is a "
         "step between consecutive observed slots [I].", ge=1, le=60)

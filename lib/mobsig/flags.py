@@ -424,6 +424,11 @@ def co_movement(pairs: DataFrame, moves: DataFrame) -> DataFrame:
                      F.when(ref > 0, hit / ref).alias("co_move_share"))
 
 
+def card_slot_counts(slots: DataFrame) -> DataFrame:
+    """Per card: ``n_slots``, its hourly slots (:func:`hourly_locations`)."""
+    return slots.groupBy(USER_ID).agg(F.count(F.lit(1)).cast("int").alias("n_slots"))
+
+
 def multicard_pairs(slots: DataFrame, moves: DataFrame, p: FlagsConfig,
                     stage: Callable[[DataFrame], DataFrame] | None = None) -> DataFrame:
     """Accepted card pairs (``user_a`` < ``user_b``) with their evidence.
@@ -431,29 +436,52 @@ def multicard_pairs(slots: DataFrame, moves: DataFrame, p: FlagsConfig,
     Co-located pairs (:func:`colocated_pairs`) that also move together
     (:func:`co_movement`): the sparser card has >= ``multicard_min_moves`` moves, >=
     ``multicard_min_co_move_share`` of them matched, and the co-location share is >=
-    ``multicard_min_share``; or it has fewer moves and the co-location share is >=
-    ``multicard_static_min_share``. Columns of :func:`colocated_pairs` plus
-    ``ref_moves``, ``co_moves``, ``co_move_share``.
+    ``multicard_min_share`` (``pair_test`` = ``co_movement``); or it has fewer moves and
+    the co-location share is >= ``multicard_static_min_share`` (``pair_test`` =
+    ``containment``: a card that does not move with its holder, a tablet left at home, a
+    work phone left at work, is judged by how much of it the other card covers:
+    :func:`pair_score`, :func:`strongest_pairs`). Columns of :func:`colocated_pairs` plus
+    ``ref_moves``, ``co_moves``, ``co_move_share``, ``pair_test``, ``contained_slots``
+    (hourly slots of the card with fewer slots) and ``cover`` (``coincident_slots`` /
+    ``contained_slots``: the share of that card's hours in which the other card is seen
+    at the same place).
     """
     colocated = (stage or identity)(colocated_pairs(slots, p, stage))
     co = co_movement(colocated, moves).select("user_a", "user_b", "ref_moves", "co_moves",
                                               "co_move_share")
+    n = card_slot_counts(slots)
     judged = F.col("ref_moves") >= F.lit(p.multicard_min_moves)
     moving = (judged & (F.col("co_move_share") >= F.lit(p.multicard_min_co_move_share))
               & (F.col("coincident_share") >= F.lit(p.multicard_min_share)))
     still = ~judged & (F.col("coincident_share") >= F.lit(p.multicard_static_min_share))
+    contained = F.least(F.col("_na"), F.col("_nb"))
     return (colocated.join(co, ["user_a", "user_b"], "inner").where(moving | still)
+            .join(n.select(F.col(USER_ID).alias("user_a"), F.col("n_slots").alias("_na")),
+                  "user_a", "left")
+            .join(n.select(F.col(USER_ID).alias("user_b"), F.col("n_slots").alias("_nb")),
+                  "user_b", "left")
             .select("user_a", "user_b", "shared_slots", "coincident_slots",
                     "coincident_days", "coincident_share", "ref_moves", "co_moves",
-                    "co_move_share"))
+                    "co_move_share",
+                    F.when(judged, F.lit("co_movement")).otherwise(F.lit("containment"))
+                    .alias("pair_test"),
+                    contained.cast("int").alias("contained_slots"),
+                    F.least(F.lit(1.0), F.col("coincident_slots") / contained).alias("cover")))
 
 
 def pair_score(judged_min_moves: int) -> F.Column:
-    """Strength of an accepted pair: co-location share x co-movement share (co-location
-    alone for a pair judged without movement)."""
+    """Strength of an accepted pair: co-location share x co-movement share; for a pair
+    judged without movement (containment) co-location share x ``cover`` (the share of
+    the sparser card's hours the other card covers at the same place). A tablet left at
+    home is seen at home with its holder's phone and with every neighbour's phone; but
+    its holder is home whenever it is on, so the holder's phone covers it (almost) all
+    the time and never contradicts it, while a neighbour is out during some of its hours
+    (a contradiction, lowering the co-location share) or asleep (no cover). A work
+    phone's colleague arrives and leaves at other times and is elsewhere when the work
+    phone is used away from work."""
     return F.when(F.col("ref_moves") >= F.lit(judged_min_moves),
                   F.col("coincident_share") * F.col("co_move_share")).otherwise(
-        F.col("coincident_share"))
+        F.col("coincident_share") * F.col("cover"))
 
 
 def strongest_pairs(pairs: DataFrame, p: FlagsConfig) -> DataFrame:
@@ -464,7 +492,11 @@ def strongest_pairs(pairs: DataFrame, p: FlagsConfig) -> DataFrame:
     this the connected components would merge them into one group of four (measured on a
     1,500-person city: group precision 0.92 -> 0.97, recall unchanged). A person's third
     card still joins: its pairs with the other two are all strong. Pairs judged without
-    movement (co-location share only) are compared only with such pairs."""
+    movement (containment: co-location share x cover) are compared only with such pairs,
+    with the stricter ``multicard_contained_ratio``: a card that does not move is
+    grouped only with a partner that dominates its other candidates (the holder against
+    the neighbours, the room-mates of a dormitory), otherwise the component it links is
+    not all paired and is ambiguous."""
     # pairs judged on movement and pairs judged on co-location alone score on different
     # scales (a product of two shares vs one share): compare a pair only with its kind
     scored = (pairs.withColumn("_s", pair_score(p.multicard_min_moves))
@@ -472,7 +504,8 @@ def strongest_pairs(pairs: DataFrame, p: FlagsConfig) -> DataFrame:
     ends = (scored.select(F.col("user_a").alias("_u"), "_k", "_s")
             .unionByName(scored.select(F.col("user_b").alias("_u"), "_k", "_s")))
     best = ends.groupBy("_u", "_k").agg(F.max("_s").alias("_best"))
-    ratio = F.lit(p.multicard_partner_ratio)
+    ratio = F.when(F.col("_k"), F.lit(p.multicard_partner_ratio)).otherwise(
+        F.lit(p.multicard_contained_ratio))
     return (scored
             .join(best.withColumnRenamed("_u", "user_a").withColumnRenamed("_best", "_ba"),
                   ["user_a", "_k"])
@@ -559,7 +592,8 @@ def multicard_groups(kept: DataFrame, accepted: DataFrame | None = None,
 
 
 PAIR_EVIDENCE = ("shared_slots", "coincident_slots", "coincident_days", "coincident_share",
-                 "ref_moves", "co_moves", "co_move_share")
+                 "ref_moves", "co_moves", "co_move_share", "pair_test", "contained_slots",
+                 "cover")
 
 
 def _r(col: str, digits: int) -> F.Column:
@@ -582,7 +616,8 @@ def assemble_user_flags(cards: DataFrame, groups: DataFrame, pairs: DataFrame,
     pair_ev = ends.groupBy(USER_ID).agg(F.array_sort(F.collect_list(F.struct(
         "other", "shared_slots", "coincident_slots", "coincident_days",
         F.round("coincident_share", 4).alias("coincident_share"), "ref_moves", "co_moves",
-        F.round("co_move_share", 4).alias("co_move_share")))).alias("multicard_pairs"))
+        F.round("co_move_share", 4).alias("co_move_share"), "pair_test", "contained_slots",
+        F.round("cover", 4).alias("cover")))).alias("multicard_pairs"))
     df = cards.join(groups, USER_ID, "left").join(pair_ev, USER_ID, "left")
     w = Window.partitionBy(MULTICARD_GROUP).orderBy(F.col("n_events").desc(), F.col(USER_ID))
     primary = F.when(F.col(MULTICARD_GROUP).isNull(), F.lit(True)).otherwise(
