@@ -211,7 +211,8 @@ def test_multicard_groups_primary_and_three_days_not_enough(spark):
     assert pair[0]["coincident_share"] >= 0.9 and pair[0]["coincident_days"] == 10
     # the rule is the config's: 3 required days let the short pair through
     out3 = flags_of(spark, to_spark(spark, b1, b2), params={"multicard_min_days": 3,
-                                                           "multicard_min_share": 0.25})
+                                                           "multicard_min_share": 0.25,
+                                                           "multicard_min_score": 0.0})
     assert out3.loc["pers_b_1" * 3, "multicard_group"] == "pers_b_1" * 3
 
 
@@ -317,7 +318,7 @@ def test_a_tablet_at_home_and_a_work_phone_at_work_join_their_holder(spark):
                                    colleague, *students, d_tab))
     grp = out["multicard_group"]
     assert grp["holder_1" * 4] == grp["tablet_1" * 4] == "holder_1" * 4
-    assert grp["worker_1" * 4] == grp["wphone_1" * 4] == "wphone_1" * 4
+    assert grp["worker_1" * 4] == grp["wphone_1" * 4] == "worker_1" * 4
     assert out.loc["holder_1" * 4, "is_group_primary"]  # more events than its tablet
     for u in ("neigh_11", "neigh_12", "collea_1", "dorm_tab", "stud_0_", "stud_1_"):
         assert pd.isna(grp[u * 4]) and out.loc[u * 4, "multicard_group_size"] == 1
@@ -332,6 +333,10 @@ def test_a_tablet_at_home_and_a_work_phone_at_work_join_their_holder(spark):
     assert others and all(q["coincident_share"] * q["cover"]
                           < ratio * mine["coincident_share"] * mine["cover"] for q in others)
     assert out.loc["dorm_tab" * 4, "ev"].get("multicard_ambiguous", 0) >= 3
+    # the work phone's few calls away from work are its moves: judged on co-movement here
+    wp = out.loc["wphone_1" * 4, "ev"]["multicard_pairs"]
+    assert [q["pair_test"] for q in wp if q["other"] == "worker_1" * 4] == ["co_movement"]
+    assert mine["presence"] >= 0.95 and mine["absent_slots"] <= 3
     # with the old rule (any accepted partner within multicard_partner_ratio) the tablet's
     # neighbours made its component ambiguous
     loose = flags_of(spark, to_spark(spark, holder, tablet, neigh, next_door),
