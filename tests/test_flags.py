@@ -459,11 +459,11 @@ def test_pairs_across_persons_are_pruned_to_each_cards_strongest(spark):
     components alone would make one group of four. A person's three cards, all strongly
     paired, stay one group."""
     cols = ("user_a", "user_b", "shared_slots", "coincident_slots", "coincident_days",
-            "coincident_share", "ref_moves", "co_moves", "co_move_share", "cover")
+            "coincident_share", "ref_moves", "co_moves", "co_move_share", "cover", "presence")
 
     def pair(a, b, share, co_move, moves=40):
         return (a, b, 300, int(300 * share), 14, share, moves, int(moves * co_move), co_move,
-                1.0)
+                1.0, 1.0)
 
     pairs = spark.createDataFrame([
         pair("a1", "a2", 0.85, 1.0), pair("b1", "b2", 0.92, 0.95),
