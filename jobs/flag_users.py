@@ -7,9 +7,11 @@ card seen to ``user_flags`` (partition ``month=YYYY-MM``, replaced as a whole):
   location the whole period, machine-regular inter-event times, impossible event rates;
   ``non_human_reason`` lists every rule that fired, ``evidence`` holds the numbers;
 - multi-card: human cards whose hourly locations coincide in most shared hours on enough
-  days and that move together form a group when every two of them are paired and they
-  are at most flags.max_group_size (a chain or crowd of look-alikes is not grouped: fact
-  ``ambiguous_cards``); one card per group is the primary (the one counted).
+  days and that move together (a card that does not move, a tablet at home or a work
+  phone at work: with the one card that contains it, dominating the others) form a
+  group when every two of them are paired and they are at most flags.max_group_size (a
+  chain or crowd of look-alikes is not grouped: fact ``ambiguous_cards``); one card per
+  group is the primary (the one counted).
 
 Parameters: the ``flags`` section (``mobsig config --explain``). The gate
 (expectations/user_flags.json) checks unique cards, the non-human share and group sizes.

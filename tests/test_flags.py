@@ -211,7 +211,8 @@ def test_multicard_groups_primary_and_three_days_not_enough(spark):
     assert pair[0]["coincident_share"] >= 0.9 and pair[0]["coincident_days"] == 10
     # the rule is the config's: 3 required days let the short pair through
     out3 = flags_of(spark, to_spark(spark, b1, b2), params={"multicard_min_days": 3,
-                                                           "multicard_min_share": 0.25})
+                                                           "multicard_min_share": 0.25,
+                                                           "multicard_min_score": 0.0})
     assert out3.loc["pers_b_1" * 3, "multicard_group"] == "pers_b_1" * 3
 
 
@@ -254,6 +255,101 @@ def test_neighbours_who_leave_at_their_own_times_are_not_one_person(spark):
                       params={"multicard_static_min_share": 1.0,
                               "multicard_spacing_factor": 0.0})  # a fixed 500 m reach
     assert pd.isna(strict.loc["still_01" * 4, "multicard_group"])
+
+
+def follower(of_user, user, seed, shift_h, home=HOME, work=WORK, at="home", days=10,
+             elsewhere=0.0, rate_h=1.0):
+    """A second card that does not move with its holder (the region profile's): a tablet
+    on only while the holder is home (``at="home"``), or a work phone on only while the
+    holder is at work (``at="work"``; a share ``elsewhere`` of its other 07-22 h events
+    sent wherever the holder is). Its own activity and hourly updates, the holder's
+    places and departure times (``shift_h``)."""
+    rng = np.random.default_rng(seed + 1000)
+    ev = human(user, days=days, rate_h=rate_h, seed=seed, home=home, work=work,
+               shift_h=shift_h)
+    t = (ev["event_time"] - T0).dt.total_seconds().to_numpy()
+    x, _ = where_at(t, home, work, shift_h=shift_h)
+    place = np.where(x == work[0], "work", "home")
+    hour = (t % DAY) / H
+    keep = (place == at) | ((hour >= 7) & (hour < 22) & (rng.random(t.size) < elsewhere))
+    return ev[keep].reset_index(drop=True)
+
+
+@pytest.mark.slow  # one user_flags run over 13 cards: ~10 s on 2 cores (warm)
+def test_a_tablet_at_home_and_a_work_phone_at_work_join_their_holder(spark):
+    """Issue 18 item 4: a card that does not move with its holder has no moves to compare,
+    and it coincides with the holder's phone and with every neighbour's (a tablet at home)
+    or colleague's (a work phone at the office). Its holder is where it is whenever it is
+    on, and sends from there (cover ~1, no contradicting hour); a neighbour leaves and
+    comes back at other times, or works next door with other hours, and a colleague goes
+    home at other times and is elsewhere when the work phone is used away from work. The
+    holder dominates (containment score) and the pair is grouped, with its evidence. In a
+    dormitory where room-mates keep the same hours no candidate dominates: the tablet and
+    the students are left ungrouped (ambiguous)."""
+    rng = np.random.default_rng(90)
+
+    def shifts():
+        return rng.uniform(-1.5, 1.5, 10)
+
+    s_h, s_n, s_m, s_w, s_c = shifts(), shifts(), shifts(), shifts(), shifts()
+    near = (HOME[0] + 150.0, HOME[1])
+    holder = human("holder_1" * 4, rate_h=2, seed=91, shift_h=s_h)
+    tablet = follower("holder_1" * 4, "tablet_1" * 4, seed=92, shift_h=s_h, at="home")
+    # a neighbour working elsewhere, another working next door to the holder
+    neigh = human("neigh_11" * 4, rate_h=2, seed=93, home=near,
+                  work=(1_000_000.0, 3_009_000.0), shift_h=s_n)
+    next_door = human("neigh_12" * 4, rate_h=2, seed=94, home=near,
+                      work=(WORK[0] + 150.0, WORK[1]), shift_h=s_m)
+    office, w_home = (1_106_000.0, 3_002_000.0), (1_100_000.0, 3_000_000.0)
+    worker = human("worker_1" * 4, rate_h=2, seed=95, home=w_home, work=office,
+                   shift_h=s_w)
+    phone = follower("worker_1" * 4, "wphone_1" * 4, seed=96, shift_h=s_w, home=w_home,
+                     work=office, at="work", elsewhere=0.1, rate_h=1.5)
+    colleague = human("collea_1" * 4, rate_h=2, seed=97, home=(1_100_000.0, 3_008_000.0),
+                      work=office, shift_h=s_c)
+    # a dormitory: four students with the same hours and one student's tablet
+    dorm, classes = (1_200_000.0, 3_000_000.0), (1_200_700.0, 3_000_000.0)
+    same = shifts() * 0.1
+    students = [human(f"stud_{i}_" * 4, rate_h=2, seed=100 + i, home=dorm, work=classes,
+                      shift_h=same) for i in range(4)]
+    d_tab = follower("stud_0_" * 4, "dorm_tab" * 4, seed=110, shift_h=same, home=dorm,
+                     work=classes, at="home")
+    out = flags_of(spark, to_spark(spark, holder, tablet, neigh, next_door, worker, phone,
+                                   colleague, *students, d_tab))
+    grp = out["multicard_group"]
+    assert grp["holder_1" * 4] == grp["tablet_1" * 4] == "holder_1" * 4
+    assert grp["worker_1" * 4] == grp["wphone_1" * 4] == "worker_1" * 4
+    assert out.loc["holder_1" * 4, "is_group_primary"]  # more events than its tablet
+    for u in ("neigh_11", "neigh_12", "collea_1", "dorm_tab", "stud_0_", "stud_1_"):
+        assert pd.isna(grp[u * 4]) and out.loc[u * 4, "multicard_group_size"] == 1
+    # the evidence: which test paired them, on how many days, how much the holder covers
+    tab = {q["other"]: q for q in out.loc["tablet_1" * 4, "ev"]["multicard_pairs"]}
+    mine = tab["holder_1" * 4]
+    assert mine["pair_test"] == "containment" and mine["coincident_days"] == 10
+    assert mine["cover"] >= 0.9
+    assert mine["coincident_share"] >= FlagsConfig().multicard_static_min_share
+    # the neighbours pass the pair rule too: only the dominance rule keeps them out
+    others = [q for o, q in tab.items() if o != "holder_1" * 4]
+    ratio = FlagsConfig().multicard_contained_ratio
+
+    def score(q, presence=True):
+        return q["coincident_share"] * q["cover"] * (q["presence"] if presence else 1.0)
+
+    assert others and all(score(q) < ratio * score(mine) for q in others)
+    # co-location and cover alone leave the neighbour within the ratio: it is home while
+    # the holder is out (absent slots) that tells them apart
+    assert any(score(q, False) >= ratio * score(mine, False) for q in others)
+    assert all(q["absent_slots"] > 2 * mine["absent_slots"] for q in others)
+    assert out.loc["dorm_tab" * 4, "ev"].get("multicard_ambiguous", 0) >= 3
+    # the work phone's few calls away from work are its moves: judged on co-movement here
+    wp = out.loc["wphone_1" * 4, "ev"]["multicard_pairs"]
+    assert [q["pair_test"] for q in wp if q["other"] == "worker_1" * 4] == ["co_movement"]
+    assert mine["presence"] >= 0.95 and mine["absent_slots"] <= 3
+    # with the old rule (any accepted partner within multicard_partner_ratio) the tablet's
+    # neighbours made its component ambiguous
+    loose = flags_of(spark, to_spark(spark, holder, tablet, neigh, next_door),
+                     params={"multicard_contained_ratio": 0.75})
+    assert pd.isna(loose.loc["tablet_1" * 4, "multicard_group"])
 
 
 def test_coincidence_distance_adapts_to_sparse_cells(spark):
@@ -363,10 +459,11 @@ def test_pairs_across_persons_are_pruned_to_each_cards_strongest(spark):
     components alone would make one group of four. A person's three cards, all strongly
     paired, stay one group."""
     cols = ("user_a", "user_b", "shared_slots", "coincident_slots", "coincident_days",
-            "coincident_share", "ref_moves", "co_moves", "co_move_share")
+            "coincident_share", "ref_moves", "co_moves", "co_move_share", "cover", "presence")
 
     def pair(a, b, share, co_move, moves=40):
-        return (a, b, 300, int(300 * share), 14, share, moves, int(moves * co_move), co_move)
+        return (a, b, 300, int(300 * share), 14, share, moves, int(moves * co_move), co_move,
+                1.0, 1.0)
 
     pairs = spark.createDataFrame([
         pair("a1", "a2", 0.85, 1.0), pair("b1", "b2", 0.92, 0.95),

@@ -455,6 +455,14 @@ class FlagsConfig:
         "(co-location share x co-movement share) is >= this x the best pair score of each "
         "of its cards, so neighbours who both carry two cards are not merged into one "
         "group of four; 0 = every accepted pair [I].", ge=0, le=1)
+    multicard_contained_ratio: float = param(
+        0.9, "一人多卡 containment: a pair whose sparser card has too few moves to test "
+        "co-movement (a tablet left at home, a work phone left at work) is scored by "
+        "co-location share x cover (share of that card's hourly slots in which the other "
+        "card is at the same place) x presence (share of the other card's hours at that "
+        "card's place in which it is on too) and used for grouping only when its score is >= this "
+        "x the best such score of each of its cards: the holder must dominate the "
+        "neighbours and colleagues, or the cards are left ambiguous [I].", ge=0, le=1)
     multicard_move_slot_min: int = param(
         15, "一人多卡 co-movement: time slot (minutes) for a card's positions; a move is a "
         "step between consecutive observed slots [I].", ge=1, le=60)
@@ -471,6 +479,11 @@ class FlagsConfig:
         0.6, "一人多卡 co-movement: share of the sparser card's moves that must overlap a "
         "move of the other card (synthetic city: true pairs >= 0.63, neighbours <= 0.48) "
         "[I].", ge=0, le=1)
+    multicard_min_score: float = param(
+        0.75, "一人多卡 co-movement: a pair judged on movement also needs co-location share x "
+        "co-movement share >= this (one person's cards 0.83-0.98 on the CI city and the "
+        "region profile; neighbours living and working side by side up to 0.76 on the "
+        "region) [I].", ge=0, le=1)
     multicard_min_days: int = param(
         7, "一人多卡: days with coinciding hourly slots needed [I].", ge=1)
     max_non_human_share: float = param(

@@ -47,17 +47,28 @@ at the same times.
    neighbours leave at their own times; one person's two cards leave together. A pair
    whose sparser card has fewer than ``multicard_min_moves`` moves cannot be judged on
    movement and needs co-location in >= ``multicard_static_min_share`` of shared slots.
+3. Containment (issue 18): such a pair (``pair_test`` = ``containment``: a tablet left at
+   home, a work phone left at work, a holder who never leaves home) also coincides with
+   every neighbour's or colleague's phone. It is scored by co-location share x ``cover``
+   (the share of the sparser card's hourly slots in which the other card is at the same
+   place) x ``presence`` (the share of the other card's hours at the sparser card's
+   place, on its days and at its hours of day, in which the sparser card is on too): the
+   holder covers the tablet all the time and is rarely home without it; a neighbour is
+   out, asleep or home alone at other times. Such pairs are pruned to the dominant one
+   with the stricter ``multicard_contained_ratio`` (below).
 
 Measured on the synthetic city (15 true pairs): co-location alone separated no threshold
 (at 0.8 precision 0.86, recall 0.80); with co-movement the true pairs score >= 0.63 and
 the best neighbour pair 0.48.
 
 A card's pairs are then pruned to its strongest: a pair whose score (co-location share x
-co-movement share) is below ``multicard_partner_ratio`` x the best score of either card is
-not used for grouping (it stays in the evidence). Groups are the connected components of
-the remaining pairs whose cards are all paired with each other (every two of them an
-accepted pair: complete, not single, linkage) and number at most ``max_group_size``. Any
-other component is ambiguous and none of its cards is grouped (evidence
+co-movement share; for containment pairs their containment score, compared only with
+containment pairs) is below ``multicard_partner_ratio`` (containment pairs:
+``multicard_contained_ratio``) x the best score of either card is not used for grouping
+(it stays in the evidence, with ``pair_test`` and the numbers behind its score). Groups
+are the connected components of the remaining pairs whose cards are all paired with each
+other (every two of them an accepted pair: complete, not single, linkage) and number at
+most ``max_group_size``. Any other component is ambiguous and none of its cards is grouped (evidence
 ``multicard_ambiguous``: its number of cards): on a short window few cards move often
 enough to be judged on co-movement, so pairs rest on co-location alone, and a street of
 neighbours chains A-B-C-D-E (each pair passes, A and C do not) while colleagues sharing a
@@ -424,6 +435,51 @@ def co_movement(pairs: DataFrame, moves: DataFrame) -> DataFrame:
                      F.when(ref > 0, hit / ref).alias("co_move_share"))
 
 
+def card_slot_counts(slots: DataFrame) -> DataFrame:
+    """Per card: ``n_slots``, its hourly slots (:func:`hourly_locations`)."""
+    return slots.groupBy(USER_ID).agg(F.count(F.lit(1)).cast("int").alias("n_slots"))
+
+
+def container_presence(pairs: DataFrame, slots: DataFrame) -> DataFrame:
+    """Per containment pair: how often the container is at the contained card's place
+    without it. The contained card is the one with fewer hourly slots; its place is the
+    median of its hourly positions (reach: its median ``reach_m``). Of the container's
+    slots within that reach, on a day and at an hour of day at which the contained card
+    is seen at all (its own sleep hours do not count), ``present_slots`` have the
+    contained card in the same hour and ``absent_slots`` do not; ``presence`` =
+    present / (present + absent) (1 when there are none). A tablet is on whenever its
+    holder is home (presence ~1); a neighbour is also home while the holder is out and
+    the tablet off. ``pairs``: ``user_a``, ``user_b``, ``contained`` (the contained
+    card's user_id)."""
+    keys = pairs.select("user_a", "user_b", "contained",
+                        F.when(F.col("contained") == F.col("user_a"), F.col("user_b"))
+                        .otherwise(F.col("user_a")).alias("container"))
+    place = slots.groupBy(USER_ID).agg(
+        F.percentile_approx("hx", 0.5).alias("_px"), F.percentile_approx("hy", 0.5).alias("_py"),
+        F.percentile_approx("reach_m", 0.5).alias("_pr"))
+    hours = slots.select(F.col(USER_ID).alias("contained"),
+                         F.hour("slot").alias("_h")).distinct()
+    days = slots.select(F.col(USER_ID).alias("contained"), "slot_day").distinct()
+    own = slots.select(F.col(USER_ID).alias("contained"), "slot", F.lit(1).alias("_seen"))
+    there = (keys.join(place.withColumnRenamed(USER_ID, "contained"), "contained")
+             .join(slots.select(F.col(USER_ID).alias("container"), "slot", "slot_day",
+                                "hx", "hy"), "container")
+             .where(F.hypot(F.col("hx") - F.col("_px"), F.col("hy") - F.col("_py"))
+                    <= F.col("_pr"))
+             .withColumn("_h", F.hour("slot"))
+             .join(hours, ["contained", "_h"], "left_semi")
+             .join(days, ["contained", "slot_day"], "left_semi")
+             .join(own, ["contained", "slot"], "left"))
+    counts = there.groupBy("user_a", "user_b").agg(
+        F.count("_seen").cast("int").alias("present_slots"),
+        (F.count(F.lit(1)) - F.count("_seen")).cast("int").alias("absent_slots"))
+    total = F.col("present_slots") + F.col("absent_slots")
+    return (keys.select("user_a", "user_b").join(counts, ["user_a", "user_b"], "left")
+            .na.fill(0, ["present_slots", "absent_slots"])
+            .withColumn("presence", F.when(total > 0, F.col("present_slots") / total)
+                        .otherwise(F.lit(1.0))))
+
+
 def multicard_pairs(slots: DataFrame, moves: DataFrame, p: FlagsConfig,
                     stage: Callable[[DataFrame], DataFrame] | None = None) -> DataFrame:
     """Accepted card pairs (``user_a`` < ``user_b``) with their evidence.
@@ -431,29 +487,67 @@ def multicard_pairs(slots: DataFrame, moves: DataFrame, p: FlagsConfig,
     Co-located pairs (:func:`colocated_pairs`) that also move together
     (:func:`co_movement`): the sparser card has >= ``multicard_min_moves`` moves, >=
     ``multicard_min_co_move_share`` of them matched, and the co-location share is >=
-    ``multicard_min_share``; or it has fewer moves and the co-location share is >=
-    ``multicard_static_min_share``. Columns of :func:`colocated_pairs` plus
-    ``ref_moves``, ``co_moves``, ``co_move_share``.
+    ``multicard_min_share``, the product of the two shares >= ``multicard_min_score``
+    (``pair_test`` = ``co_movement``); or it has fewer moves and the co-location share is
+    >= ``multicard_static_min_share`` (``pair_test`` = ``containment``: a card that does
+    not move with its holder, a tablet left at home, a
+    work phone left at work, is judged by how much of it the other card covers and how
+    rarely the other card is at its place without it: :func:`pair_score`,
+    :func:`container_presence`, :func:`strongest_pairs`). Columns of
+    :func:`colocated_pairs` plus ``ref_moves``, ``co_moves``, ``co_move_share``,
+    ``pair_test``, ``contained_slots`` (hourly slots of the card with fewer slots),
+    ``cover`` (``coincident_slots`` / ``contained_slots``: the share of that card's hours
+    in which the other card is seen at the same place) and, for containment pairs,
+    ``present_slots``, ``absent_slots`` and ``presence`` (:func:`container_presence`;
+    null for co-movement pairs).
     """
     colocated = (stage or identity)(colocated_pairs(slots, p, stage))
     co = co_movement(colocated, moves).select("user_a", "user_b", "ref_moves", "co_moves",
                                               "co_move_share")
+    n = card_slot_counts(slots)
     judged = F.col("ref_moves") >= F.lit(p.multicard_min_moves)
     moving = (judged & (F.col("co_move_share") >= F.lit(p.multicard_min_co_move_share))
-              & (F.col("coincident_share") >= F.lit(p.multicard_min_share)))
+              & (F.col("coincident_share") >= F.lit(p.multicard_min_share))
+              & (F.col("coincident_share") * F.col("co_move_share")
+                 >= F.lit(p.multicard_min_score)))
     still = ~judged & (F.col("coincident_share") >= F.lit(p.multicard_static_min_share))
-    return (colocated.join(co, ["user_a", "user_b"], "inner").where(moving | still)
-            .select("user_a", "user_b", "shared_slots", "coincident_slots",
-                    "coincident_days", "coincident_share", "ref_moves", "co_moves",
-                    "co_move_share"))
+    contained = F.least(F.col("_na"), F.col("_nb"))
+    accepted = (colocated.join(co, ["user_a", "user_b"], "inner").where(moving | still)
+                .join(n.select(F.col(USER_ID).alias("user_a"), F.col("n_slots").alias("_na")),
+                      "user_a", "left")
+                .join(n.select(F.col(USER_ID).alias("user_b"), F.col("n_slots").alias("_nb")),
+                      "user_b", "left")
+                .select("user_a", "user_b", "shared_slots", "coincident_slots",
+                        "coincident_days", "coincident_share", "ref_moves", "co_moves",
+                        "co_move_share",
+                        F.when(judged, F.lit("co_movement")).otherwise(F.lit("containment"))
+                        .alias("pair_test"),
+                        contained.cast("int").alias("contained_slots"),
+                        F.least(F.lit(1.0), F.col("coincident_slots") / contained)
+                        .alias("cover"),
+                        F.when(F.col("_na") <= F.col("_nb"), F.col("user_a"))
+                        .otherwise(F.col("user_b")).alias("contained")))
+    accepted = (stage or identity)(accepted)
+    presence = container_presence(accepted.where(F.col("pair_test") == "containment"), slots)
+    return accepted.join(presence, ["user_a", "user_b"], "left").drop("contained")
 
 
 def pair_score(judged_min_moves: int) -> F.Column:
-    """Strength of an accepted pair: co-location share x co-movement share (co-location
-    alone for a pair judged without movement)."""
+    """Strength of an accepted pair: co-location share x co-movement share; for a pair
+    judged without movement (containment) co-location share x ``cover`` (the share of
+    the sparser card's hours the other card covers at the same place) x ``presence``
+    (the share of the other card's hours at that card's place in which it is on too).
+    A tablet left at home is seen at home with its holder's phone and with every
+    neighbour's; but its holder is home whenever it is on, so the holder's phone covers
+    it (almost) all the time, never contradicts it and is rarely home without it, while
+    a neighbour is out during some of its hours (a contradiction, lowering the
+    co-location share), asleep (no cover) or home while the holder is out (absent). A
+    work phone's colleague arrives and leaves at other times and is elsewhere when the
+    work phone is used away from work."""
     return F.when(F.col("ref_moves") >= F.lit(judged_min_moves),
                   F.col("coincident_share") * F.col("co_move_share")).otherwise(
-        F.col("coincident_share"))
+        F.col("coincident_share") * F.col("cover")
+        * F.coalesce(F.col("presence"), F.lit(1.0)))
 
 
 def strongest_pairs(pairs: DataFrame, p: FlagsConfig) -> DataFrame:
@@ -464,7 +558,11 @@ def strongest_pairs(pairs: DataFrame, p: FlagsConfig) -> DataFrame:
     this the connected components would merge them into one group of four (measured on a
     1,500-person city: group precision 0.92 -> 0.97, recall unchanged). A person's third
     card still joins: its pairs with the other two are all strong. Pairs judged without
-    movement (co-location share only) are compared only with such pairs."""
+    movement (containment: co-location share x cover) are compared only with such pairs,
+    with the stricter ``multicard_contained_ratio``: a card that does not move is
+    grouped only with a partner that dominates its other candidates (the holder against
+    the neighbours, the room-mates of a dormitory), otherwise the component it links is
+    not all paired and is ambiguous."""
     # pairs judged on movement and pairs judged on co-location alone score on different
     # scales (a product of two shares vs one share): compare a pair only with its kind
     scored = (pairs.withColumn("_s", pair_score(p.multicard_min_moves))
@@ -472,7 +570,8 @@ def strongest_pairs(pairs: DataFrame, p: FlagsConfig) -> DataFrame:
     ends = (scored.select(F.col("user_a").alias("_u"), "_k", "_s")
             .unionByName(scored.select(F.col("user_b").alias("_u"), "_k", "_s")))
     best = ends.groupBy("_u", "_k").agg(F.max("_s").alias("_best"))
-    ratio = F.lit(p.multicard_partner_ratio)
+    ratio = F.when(F.col("_k"), F.lit(p.multicard_partner_ratio)).otherwise(
+        F.lit(p.multicard_contained_ratio))
     return (scored
             .join(best.withColumnRenamed("_u", "user_a").withColumnRenamed("_best", "_ba"),
                   ["user_a", "_k"])
@@ -559,7 +658,8 @@ def multicard_groups(kept: DataFrame, accepted: DataFrame | None = None,
 
 
 PAIR_EVIDENCE = ("shared_slots", "coincident_slots", "coincident_days", "coincident_share",
-                 "ref_moves", "co_moves", "co_move_share")
+                 "ref_moves", "co_moves", "co_move_share", "pair_test", "contained_slots",
+                 "cover", "present_slots", "absent_slots", "presence")
 
 
 def _r(col: str, digits: int) -> F.Column:
@@ -582,7 +682,9 @@ def assemble_user_flags(cards: DataFrame, groups: DataFrame, pairs: DataFrame,
     pair_ev = ends.groupBy(USER_ID).agg(F.array_sort(F.collect_list(F.struct(
         "other", "shared_slots", "coincident_slots", "coincident_days",
         F.round("coincident_share", 4).alias("coincident_share"), "ref_moves", "co_moves",
-        F.round("co_move_share", 4).alias("co_move_share")))).alias("multicard_pairs"))
+        F.round("co_move_share", 4).alias("co_move_share"), "pair_test", "contained_slots",
+        F.round("cover", 4).alias("cover"), "present_slots", "absent_slots",
+        F.round("presence", 4).alias("presence")))).alias("multicard_pairs"))
     df = cards.join(groups, USER_ID, "left").join(pair_ev, USER_ID, "left")
     w = Window.partitionBy(MULTICARD_GROUP).orderBy(F.col("n_events").desc(), F.col(USER_ID))
     primary = F.when(F.col(MULTICARD_GROUP).isNull(), F.lit(True)).otherwise(
