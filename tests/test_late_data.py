@@ -34,7 +34,7 @@ from mobsig.tools import run as run_tool
 from mobsig.tools import status as status_tool
 from tests.conftest import make_config
 
-pytestmark = [pytest.mark.job, pytest.mark.slow]  # a city of its own (README: Tests)
+pytestmark = [pytest.mark.job, pytest.mark.slow, pytest.mark.city]  # a city of its own (README: Tests)
 
 # residence rules for a 3-day "month" (flag_users and home_work run on it)
 RULES = {"population": {"resident_min_days": 2, "short_term_min_days": 1},
