@@ -1,4 +1,4 @@
-"""`make test` and `make test-fast`: the suite as two pytest processes running at once.
+"""`make test`: the suite as two pytest processes running at once.
 
 One pytest process keeps about one of the machine's two cores busy (each job run waits
 on query planning and Delta commits in one driver thread), so the suite runs as:
@@ -17,11 +17,12 @@ the run for a look; ``<base>/<tier>.xml`` has every test's time, JUnit XML). Out
 are prefixed with the tier; the run fails when either
 tier fails. Extra arguments go to both pytest processes (e.g. ``-x``, ``-k name``).
 
-``--fast`` (``make test-fast``): the fast tier (``-m "not job and not city and not
+``--fast``: the fast tier (``-m "not job and not city and not
 cluster and not slow"``, one shuffle partition and no
 adaptive query execution) split in two halves by the tests' collection order (every
-other test: ``MOBSIG_TEST_SHARD=0/2`` and ``1/2``, see ``tests/conftest.py``).
-"""
+other test: ``MOBSIG_TEST_SHARD=0/2`` and ``1/2``, see ``tests/conftest.py``). Not what
+``make test-fast`` runs: on two cores it was no faster than one process (5 min 58 s
+against 5 min 41 s; README: Tests); kept for machines with more cores."""
 
 from __future__ import annotations
 

@@ -34,7 +34,8 @@ from mobsig.tools import run as run_tool
 from mobsig.tools import status as status_tool
 from tests.conftest import make_config
 
-pytestmark = [pytest.mark.job, pytest.mark.slow, pytest.mark.city]  # a city of its own (README: Tests)
+# a city of its own (README: Tests); `city`: it runs in make test's city process
+pytestmark = [pytest.mark.job, pytest.mark.slow, pytest.mark.city]
 
 # residence rules for a 3-day "month" (flag_users and home_work run on it)
 RULES = {"population": {"resident_min_days": 2, "short_term_min_days": 1},
