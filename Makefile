@@ -45,7 +45,7 @@ test: install jars
 ## (one process: split in two, tests/parallel_run.py --fast, it was no faster on 2 cores)
 test-fast: install jars
 	MOBSIG_TEST_CONF="spark.sql.shuffle.partitions=1 spark.sql.adaptive.enabled=false" \
-	$(BIN)/python -m pytest -m "not job and not city and not cluster and not slow"
+	$(BIN)/python -m pytest -m "not job and not city and not cluster and not slow" --durations=25
 
 ## demo: generate a small synthetic city and run every job on it (outputs in $(DEMO)/)
 demo: install jars

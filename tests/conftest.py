@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -98,6 +99,16 @@ class ChainRun:
     partition label (``dt=2026-06-08``, ``month=2026-06``, ``all``)."""
 
     results: dict[tuple[str, str], JobResult] = field(default_factory=dict)
+    seconds: dict[tuple[str, str], float] = field(default_factory=dict)  # wall per run
+
+    def seconds_by_job(self) -> list[tuple[str, int, float]]:
+        """(job, runs, seconds) per job, slowest first: where the chain's time went."""
+        total: dict[str, list] = {}
+        for (name, _label), s in self.seconds.items():
+            t = total.setdefault(name, [0, 0.0])
+            t[0] += 1
+            t[1] += s
+        return sorted(((n, r, s) for n, (r, s) in total.items()), key=lambda x: -x[2])
 
     def of(self, job: str, day: dt.date | None = None, month: dt.date | None = None
            ) -> JobResult:
@@ -133,7 +144,9 @@ def run_chain(spark, cfg, days: list[dt.date],
         if (indicator_days is not None and part.day is not None and name not in core
                 and part.day not in indicator_days):
             continue
+        t0 = time.monotonic()
         out.results[(name, part.label)] = run_partition(spark, cfg, name, part, opts)
+        out.seconds[(name, part.label)] = time.monotonic() - t0
     return out
 
 
@@ -149,7 +162,22 @@ def chain(spark, city):
     Tests read the tables; a test that re-runs a partition must leave it identical
     (idempotence)."""
     res, cfg = city
-    return res, cfg, run_chain(spark, cfg, res.days)
+    ran = run_chain(spark, cfg, res.days)
+    _CHAIN_RUNS.append(ran)
+    return res, cfg, ran
+
+
+_CHAIN_RUNS: list[ChainRun] = []  # the chain fixture's run, for the terminal summary
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Where the city chain's time went (in every CI log: make test's time goal)."""
+    for ran in _CHAIN_RUNS:
+        rows = ran.seconds_by_job()
+        terminalreporter.write_sep("=", f"city chain: {sum(r[2] for r in rows):.0f} s in "
+                                   f"{sum(r[1] for r in rows)} job runs")
+        for name, runs, secs in rows:
+            terminalreporter.write_line(f"{secs:8.1f} s  {runs:3d} runs  {name}")
 
 
 # fixtures whose tests belong to a slower tier; the hook below marks every test that uses

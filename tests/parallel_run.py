@@ -13,7 +13,8 @@ Together they are exactly the tests ``python -m pytest`` collects (``-m city`` a
 ``-m "not city"``). Each process has its own Spark session and its own base temporary
 directory (``<base>/city``, ``<base>/rest``; ``<base>`` is ``$MOBSIG_TEST_BASETEMP`` or
 ``<tmp>/mobsig-tests``; pytest empties each at its start: the city's warehouse stays after
-the run for a look; ``<base>/<tier>.xml`` has every test's time, JUnit XML). Output lines
+the run for a look; ``<base>/<tier>.xml`` has every test's time, JUnit XML; each tier's
+25 slowest tests and the city chain's seconds per job are printed at its end). Output lines
 are prefixed with the tier; the run fails when either
 tier fails. Extra arguments go to both pytest processes (e.g. ``-x``, ``-k name``).
 
@@ -39,6 +40,7 @@ FAST_CONF = "spark.sql.shuffle.partitions=1 spark.sql.adaptive.enabled=false"
 TIERS = (("city", "city", {}), ("rest", "not city", {}))
 FAST_TIERS = tuple((f"fast{i + 1}", FAST, {"MOBSIG_TEST_SHARD": f"{i}/2",
                                            "MOBSIG_TEST_CONF": FAST_CONF}) for i in range(2))
+DURATIONS = 25  # the slowest tests of each tier, in every CI log (the time goal)
 NO_TESTS = 5  # pytest's exit code when a selection collects nothing
 
 
@@ -63,7 +65,8 @@ def main(argv: list[str]) -> int:
     for name, marker, extra in FAST_TIERS if fast else TIERS:
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **extra}
         cmd = [sys.executable, "-m", "pytest", "-m", marker, f"--basetemp={base / name}",
-               f"--junitxml={base / name}.xml", "-p", "no:cacheprovider", *argv]
+               f"--junitxml={base / name}.xml", "-p", "no:cacheprovider",
+               f"--durations={DURATIONS}", *argv]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True, bufsize=1, env=env)
         tail: list[str] = []

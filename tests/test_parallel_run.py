@@ -51,6 +51,18 @@ def test_a_failing_half_fails_the_run(tmp_path, capsys, monkeypatch):
     assert parallel_run.main(["--fast", str(tmp_path / "test_mixed.py")]) == 1
     out = capsys.readouterr().out
     assert "[fast1]" in out and "[fast2]" in out and "== fast1: exit 1" in out
+    assert "slowest 25 durations" in out  # where the time goes, in every CI log
+
+
+def test_chain_seconds_add_up_per_job_slowest_first():
+    from tests.conftest import ChainRun
+
+    ran = ChainRun(seconds={("ingest_events", "dt=2026-06-08"): 2.0,
+                            ("clean_stays", "dt=2026-06-08"): 3.0,
+                            ("ingest_events", "dt=2026-06-09"): 2.5,
+                            ("expand", "month=2026-06"): 1.0})
+    assert ran.seconds_by_job() == [("ingest_events", 2, 4.5), ("clean_stays", 1, 3.0),
+                                    ("expand", 1, 1.0)]
 
 
 def test_a_bad_shard_spec_is_a_usage_error():
