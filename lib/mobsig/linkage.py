@@ -411,6 +411,7 @@ def od_long(trips: DataFrame, commuters: DataFrame, metro_units: DataFrame | Non
 KEEP_ROW = "_jh_keep_row"  # a commuters row whose total jobs_housing publishes
 KEEP_COL = "_commute_keep_col"  # a commuters column whose total commute publishes
 HIDE_ROW = "_jh_hidden_row"  # a commuters row whose total jobs_housing keeps hidden
+SECRET_COL = "_secret_col"  # a commuters column whose total would give a hidden count
 
 
 def keep_public_totals(long: DataFrame, jobs_housing: DataFrame,
@@ -424,7 +425,11 @@ def keep_public_totals(long: DataFrame, jobs_housing: DataFrame,
     (``commute``: its published rows; None: no column kept). :data:`HIDE_ROW`: the
     commuters cells of an origin where jobs_housing hides exactly one of the two (the
     row total would give it back: 95 employed residents - a published 0 gave city
-    990100's hidden live_and_work on the test city)."""
+    990100's hidden live_and_work on the test city). :data:`SECRET_COL`: the commuters
+    cells of a destination where exactly one of commute's inbound commuters and
+    jobs_housing's live_and_work is hidden (the column total is their difference, so it
+    would give the hidden one back: the audit treats it as a hidden cell that must be
+    as wide as any, :func:`mobsig.privacy_audit.od_release_table`'s ``secret_cols``)."""
     from mobsig.commute import jh_flags
 
     f = jh_flags(jobs_housing)
@@ -437,15 +442,25 @@ def keep_public_totals(long: DataFrame, jobs_housing: DataFrame,
                            HIDE_ROW: is_c & F.coalesce(F.col("_row_hid"), F.lit(False))})
     out = out.drop("_row_hid")
     if commute is None:
-        return out.drop("_row_pub").withColumn(KEEP_COL, F.lit(False))
-    inbound = suppressed_col("inbound_commuters")  # commute.INBOUND
-    cols = f.join(commute.select(C.LEVEL, C.UNIT_ID, F.col(inbound).alias("_in_hid")),
+        return out.drop("_row_pub").withColumns({KEEP_COL: F.lit(False),
+                                                 SECRET_COL: F.lit(False)})
+    inbound = "inbound_commuters"  # commute.INBOUND
+    in_hid = F.coalesce(F.col("_in_hid"), F.lit(True))
+    in_pub = ~in_hid & F.col("_in_raw").isNotNull()
+    raw = f"{inbound}_{C.RAW_COUNT}"  # (a published count; absent: any not hidden)
+    cols = f.join(commute.select(C.LEVEL, C.UNIT_ID,
+                                 F.col(suppressed_col(inbound)).alias("_in_hid"),
+                                 (F.col(raw) if raw in commute.columns else F.lit(1)
+                                  ).alias("_in_raw")),
                   [C.LEVEL, C.UNIT_ID]).select(
         C.LEVEL, F.col(C.UNIT_ID).alias(C.DEST_ID),
-        (F.col("_lw_public") & ~F.coalesce(F.col("_in_hid"), F.lit(True))).alias("_col_pub"))
+        (F.col("_lw_public") & ~in_hid).alias("_col_pub"),
+        ((in_hid & F.col("_lw_public")) | (in_pub & F.col("_lw_hidden"))).alias("_col_sec"))
     out = out.join(F.broadcast(cols), [C.LEVEL, C.DEST_ID], how="left")
-    return out.withColumn(KEEP_COL, is_c & F.coalesce(F.col("_col_pub"), F.lit(False))
-                          ).drop("_row_pub", "_col_pub")
+    return out.withColumns({
+        KEEP_COL: is_c & F.coalesce(F.col("_col_pub"), F.lit(False)),
+        SECRET_COL: is_c & F.coalesce(F.col("_col_sec"), F.lit(False))}
+    ).drop("_row_pub", "_col_pub", "_col_sec")
 
 
 def suppress_pairs(long: DataFrame, k_min: int, complementary: bool, suppress_zeros: bool,
@@ -481,7 +496,7 @@ def suppress_pairs(long: DataFrame, k_min: int, complementary: bool, suppress_ze
     keep: dict = {}
     if jobs_housing is not None:
         sup = keep_public_totals(sup, jobs_housing, commute)
-        keep = {"keep_rows": KEEP_ROW, "keep_cols": KEEP_COL}
+        keep = {"keep_rows": KEEP_ROW, "keep_cols": KEEP_COL, "secret_cols": SECRET_COL}
         # such a row is never fully published: all its cells hidden, zeros included
         row = Window.partitionBy(C.LEVEL, C.MEASURE, C.ORIGIN_ID)
         hide = F.col(HIDE_ROW) & ~F.max(F.col(C.IS_SUPPRESSED).cast("int")).over(row).cast(
@@ -492,7 +507,7 @@ def suppress_pairs(long: DataFrame, k_min: int, complementary: bool, suppress_ze
     return privacy_audit.with_od_audit(
         sup, "_true", k_min, width, complementary, suppress_zeros, rows, cols, part,
         extra_counts=(TRIPS_RAW, TRIPS_EXPANDED), on_audit=on_audit, repair=repair,
-        **keep).drop(IN_METRO, KEEP_ROW, KEEP_COL)
+        whole_rows=(C.ORIGIN_ID,), **keep).drop(IN_METRO, KEEP_ROW, KEEP_COL, SECRET_COL)
 
 
 def publish(suppressed: DataFrame, employed: DataFrame, units: DataFrame,
