@@ -9,11 +9,13 @@ divide the commuting rate, as published) and the month's published ``commute`` (
 both first: a commuters row total jobs_housing publishes, employed residents -
 live_and_work, or a column total commute and jobs_housing publish, inbound commuters -
 live_and_work, is never withheld: the gate fails instead; a commuters row whose total
-jobs_housing keeps hidden is never fully published). A move belongs to the month of its
-partition (the day its destination stay was closed) and is a trip when its stays are at least
-linkage.min_trip_m (500 m) apart; it counts when both ends lie in units of a level
-(linkage.levels, default every layer; with linkage.grid also H3 cells) and the units
-differ; only counted cards (card_places) count, each weighted by the expansion
+jobs_housing keeps hidden is never fully published; a commuters column where exactly one
+of commute's inbound commuters and jobs_housing's live_and_work is hidden has its total,
+their difference, audited as a hidden cell that must be as wide as any). A move belongs
+to the month of its partition (the day its destination stay was closed) and is a trip
+when its stays are at least linkage.min_trip_m (500 m) apart; it counts when both ends
+lie in units of a level (linkage.levels, default every layer; with linkage.grid also H3
+cells) and the units differ; only counted cards (card_places) count, each weighted by the expansion
 factor of its home county. Commuters are employed residents (home and work place, as in
 jobs_housing) per home unit -> work unit. The metropolitan area is grown over
 linkage.metro_level from linkage.metro_core (default: the unit where most employed
@@ -30,7 +32,8 @@ from a hidden count is null with its reason. Replaces the month's partitions of 
 ``metro_area`` and writes ``<warehouse>/exports/month=YYYY-MM/linkage.parquet`` (GeoParquet,
 a line from origin to destination centroid), ``linkage.csv``, ``metro_area.parquet``
 (unit polygons) and ``metro_area.csv`` (UTF-8 with BOM).
-Each OD matrix is then audited with its row and column totals public
+Each OD matrix is then audited with its row and column totals public (at the metro level
+the whole commuters row too: employed residents - live_and_work, beside its two parts)
 (mobsig.privacy_audit.with_od_audit) and the audit gates the run (privacy_audit): a
 hidden pair narrower than privacy.protection_width gets complements, or, where its row
 or column is hidden already under a total too small for it (nothing left to hide), that

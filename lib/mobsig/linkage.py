@@ -483,7 +483,10 @@ def suppress_pairs(long: DataFrame, k_min: int, complementary: bool, suppress_ze
     residents - live_and_work) is never withheld, nor a commuters column total that
     ``commute`` (its published rows) and jobs_housing publish (inbound commuters -
     live_and_work; :func:`keep_public_totals`: the audit protects the cells by
-    complements, else the gate fails)."""
+    complements, else the gate fails), and a column total that would give back a hidden
+    inbound commuters or live_and_work is a hidden cell of the audit (``secret_cols``).
+    At the metro level the whole commuters row (both parts) is a total of the audit too
+    (``whole_rows``: jobs_housing publishes it as employed residents - live_and_work)."""
     from mobsig import privacy_audit
 
     rows, cols, part = (C.ORIGIN_ID, IN_METRO), (C.DEST_ID,), (C.LEVEL, C.MEASURE)
