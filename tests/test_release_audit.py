@@ -787,7 +787,8 @@ def test_linkage_never_withholds_a_total_another_release_publishes(spark):
     out = lk.suppress_pairs(long, K, True, False, K, got.append, jobs_housing=jh,
                             commute=com).toPandas()
     assert not got[0].passed  # the gate fails rather than withhold a public total
-    assert not out.loc[out["measure"] == "commuters", pa.COL_WITHHELD].any()
+    kept = (out["measure"] == "commuters") & out["dest_id"].isin(["c0", "c1"])
+    assert not out.loc[kept, pa.COL_WITHHELD].any()
     assert lk.KEEP_ROW not in out.columns and lk.KEEP_COL not in out.columns
 
 
@@ -902,21 +903,25 @@ def _column_case(spark):
     """A 4 x 3 commuters matrix of different units, every pair at least k (the bridge
     rule hides nothing), jobs_housing publishing every count, commute hiding the inbound
     commuters of c0 and c1 (a small count and its sibling complement, say: one alone
-    would be the others' sum minus theirs) and publishing c2's."""
+    would be the others' sum minus theirs) and c3's (nobody from another unit works there:
+    its inbound commuters are its live_and_work) and publishing c2's."""
     cells = [(f"r{i}", f"c{j}", 20 + 3 * i + 5 * j) for i in range(4) for j in range(3)]
     rows = [("county", o, d, m, v, 10.0 * v, 2 * v, 20.0 * v, None)
             for o, d, v in cells for m in ("trips", "commuters")]
+    # c3: visited (trips), nobody works there from another unit (commuters 0)
+    rows += [("county", f"r{i}", "c3", m, 20 if m == "trips" else 0, 200.0, 40, 400.0, None)
+             for i in range(4) for m in ("trips", "commuters")]
     long = spark.createDataFrame(rows, "level string, origin_id string, dest_id string, "
                                        "measure string, raw_count bigint, expanded_count "
                                        "double, trips_raw_count bigint, trips_expanded_count "
                                        "double, _dest_in_metro boolean")
-    units = [f"r{i}" for i in range(4)] + [f"c{j}" for j in range(3)]
+    units = [f"r{i}" for i in range(4)] + [f"c{j}" for j in range(4)]
     jh = spark.createDataFrame([("county", u, 200, False, 30, False) for u in units],
                                "level string, unit_id string, employed_residents_raw_count "
                                "bigint, is_employed_residents_suppressed boolean, "
                                "live_and_work_raw_count bigint, is_live_and_work_suppressed "
                                "boolean")
-    hid = ("c0", "c1")
+    hid = ("c0", "c1", "c3")
     com = spark.createDataFrame([("county", u, None if u in hid else 100, u in hid)
                                  for u in units],
                                 "level string, unit_id string, inbound_commuters_raw_count "
@@ -929,14 +934,16 @@ def test_linkage_column_never_gives_back_an_inbound_commute_hides(spark):
     live_and_work: linkage's commuters column c0 is inbound - live_and_work, so a
     column published whole gives the hidden inbound back (before: the matrix, every
     pair >= k, was published whole). Now those column totals are hidden cells of the
-    audit (``secret_cols``): linkage hides pairs until each is k wide; the gate passes."""
+    audit (``secret_cols``): linkage hides pairs until each is k wide; the gate passes.
+    A column below k (c3: all zeros, so inbound = live_and_work) is hidden whole, zeros
+    included."""
     from mobsig import linkage as lk
 
     long, jh, com, cells = _column_case(spark)
-    hid = ("c0", "c1")
+    hid = ("c0", "c1", "c3")
     flags = lk.keep_public_totals(long, jh, com).toPandas()
     c = flags[flags["measure"] == "commuters"]
-    assert set(c.loc[c[lk.SECRET_COL], "dest_id"]) == {"c0", "c1"}
+    assert set(c.loc[c[lk.SECRET_COL], "dest_id"]) == {"c0", "c1", "c3"}
     assert set(c.loc[c[lk.KEEP_COL], "dest_id"]) == {"c2"}
     before = lk.suppress_pairs(long, K, True, False, K, jobs_housing=jh).toPandas()
     assert not before["is_suppressed"].any()  # column c0 whole: inbound = 30 + its sum
@@ -947,10 +954,11 @@ def test_linkage_column_never_gives_back_an_inbound_commute_hides(spark):
     com_c = out[out["measure"] == "commuters"]
     for d in ("c0", "c1"):
         assert com_c.loc[com_c["dest_id"] == d, "is_suppressed"].any()
+    assert com_c.loc[com_c["dest_id"] == "c3", "is_suppressed"].all()  # zeros included
     assert lk.SECRET_COL not in out.columns
     # the reader's view: every row and column total public but c0's and c1's
-    pdf = pd.DataFrame(cells, columns=["origin_id", "dest_id", "raw_count"]).assign(
-        level="county")
+    pdf = pd.DataFrame(cells + [(f"r{i}", "c3", 0) for i in range(4)],
+                       columns=["origin_id", "dest_id", "raw_count"]).assign(level="county")
     pdf = pdf.merge(com_c[["origin_id", "dest_id", "is_suppressed"]],
                     on=["origin_id", "dest_id"])
     table, sums, _ = pa.od_release_table(pdf.assign(secret=pdf["dest_id"].isin(hid)),

@@ -484,7 +484,9 @@ def suppress_pairs(long: DataFrame, k_min: int, complementary: bool, suppress_ze
     ``commute`` (its published rows) and jobs_housing publish (inbound commuters -
     live_and_work; :func:`keep_public_totals`: the audit protects the cells by
     complements, else the gate fails), and a column total that would give back a hidden
-    inbound commuters or live_and_work is a hidden cell of the audit (``secret_cols``).
+    inbound commuters or live_and_work is a hidden cell of the audit (``secret_cols``)
+    where it is at least ``k_min``; below, every cell of that column is hidden, zeros
+    included (a column of published zeros gave inbound = live_and_work).
     At the metro level the whole commuters row (both parts) is a total of the audit too
     (``whole_rows``: jobs_housing publishes it as employed residents - live_and_work)."""
     from mobsig import privacy_audit
@@ -504,9 +506,16 @@ def suppress_pairs(long: DataFrame, k_min: int, complementary: bool, suppress_ze
         row = Window.partitionBy(C.LEVEL, C.MEASURE, C.ORIGIN_ID)
         hide = F.col(HIDE_ROW) & ~F.max(F.col(C.IS_SUPPRESSED).cast("int")).over(row).cast(
             "boolean")
+        # a column whose total would give back a hidden count: below k (the hidden count
+        # is small, or 0: inbound = live_and_work) all its cells hidden, zeros included;
+        # from k on, its total is a hidden cell of the audit (it must be k wide)
+        col = Window.partitionBy(C.LEVEL, C.MEASURE, C.DEST_ID)
+        small = F.col(SECRET_COL) & (F.sum("_true").over(col) < k_min)
+        hide = hide | small
         sup = sup.withColumns({c: F.when(hide, F.lit(None)).otherwise(F.col(c))
-                               for c in (C.RAW_COUNT, C.EXPANDED_COUNT)}).withColumn(
-            C.IS_SUPPRESSED, F.col(C.IS_SUPPRESSED) | hide).drop(HIDE_ROW)
+                               for c in (C.RAW_COUNT, C.EXPANDED_COUNT)}).withColumns(
+            {C.IS_SUPPRESSED: F.col(C.IS_SUPPRESSED) | hide,
+             SECRET_COL: F.col(SECRET_COL) & ~small}).drop(HIDE_ROW)
     return privacy_audit.with_od_audit(
         sup, "_true", k_min, width, complementary, suppress_zeros, rows, cols, part,
         extra_counts=(TRIPS_RAW, TRIPS_EXPANDED), on_audit=on_audit, repair=repair,
