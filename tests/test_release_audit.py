@@ -461,6 +461,7 @@ def cross_release_problems(jh: pd.DataFrame, com: pd.DataFrame, od: pd.DataFrame
       jobs_housing publishes employed residents and live_and_work (their difference);
       a column total withheld where commute publishes the inbound commuters and
       jobs_housing the live_and_work;
+    - a commuters pair commute_od hides and linkage publishes (the same count);
     - a linkage commuters column published whole (no hidden pair) where exactly one of
       commute's inbound commuters and jobs_housing's live_and_work is hidden: the
       column sum is inbound - live_and_work, so it gives the hidden one back;
@@ -495,6 +496,12 @@ def cross_release_problems(jh: pd.DataFrame, com: pd.DataFrame, od: pd.DataFrame
         if ((lv, d) in in_pub and (lv, d) in j.index and not lw_h.loc[(lv, d)]
                 and g["commuters_dest_total_withheld"].any()):
             out.append(("linkage column total withheld, commute publishes it", lv, d))
+    pair = ["level", "origin_id", "dest_id"]
+    m = lk[pair + ["is_commuters_suppressed"]].merge(od[pair + ["is_suppressed"]], on=pair)
+    for r in m[m["is_suppressed"].astype(bool)
+               & ~m["is_commuters_suppressed"].astype(bool)].itertuples():
+        out.append(("commute_od hides a commuters pair linkage publishes", r.level,
+                    r.origin_id, r.dest_id))
     in_h = c["is_inbound_commuters_suppressed"].astype(bool)
     for (lv, d), g in lk.groupby(["level", "dest_id"]):
         if ((lv, d) in c.index and (lv, d) in j.index and not g["is_commuters_suppressed"].any()
@@ -567,9 +574,13 @@ def test_cross_release_check_names_each_leak():
     # live_and_work (20) and linkage A's whole column (B>A, 8): inbound = 20 + 8
     col = link.assign(commuters_raw_count=[None, 8], is_commuters_suppressed=[True, False])
     hid_in = com.assign(is_inbound_commuters_suppressed=[True, True])
-    assert cross_release_problems(jh, hid_in, od, col) == [
+    od8 = od.assign(raw_count=[20, None, 8, None], is_suppressed=[False, True, False, True])
+    assert cross_release_problems(jh, hid_in, od8, col) == [
         ("linkage column sum gives a hidden inbound or live_and_work", "county", "A")]
-    assert cross_release_problems(jh, com, od, col) == []  # inbound public: nothing hidden
+    assert cross_release_problems(jh, com, od8, col) == []  # inbound public: nothing hidden
+    # the same pair B>A hidden in commute_od (a complement, say) and published in linkage
+    assert cross_release_problems(jh, com, od, col) == [
+        ("commute_od hides a commuters pair linkage publishes", "county", "B", "A")]
     # a fully published commute_od row of B sums to its hidden employed residents
     full = od.assign(raw_count=[20, 10, 8, 4], is_suppressed=False)
     jh2 = jh.assign(is_live_and_work_suppressed=[False, False],
@@ -970,3 +981,16 @@ def test_linkage_column_never_gives_back_an_inbound_commute_hides(spark):
     for d in hid:
         total = seen.cells.set_index("unit_id").loc[f"col:{d}"]
         assert total["hi"] - total["lo"] >= K
+    # a pair commute_od hides (the same count; r0>c3's zero, a complement there) is
+    # hidden in linkage too, whatever its count (before: published as 0)
+    od = spark.createDataFrame([("county", "r0", "c3", True), ("county", "r0", "c2", False)],
+                               "level string, origin_id string, dest_id string, "
+                               "is_suppressed boolean")
+    follow = lk.suppress_pairs(long, K, True, False, K, jobs_housing=jh, commute_od=od
+                               ).toPandas()
+    def r0c3(f: pd.DataFrame) -> pd.Series:
+        return f.loc[(f["origin_id"] == "r0") & (f["dest_id"] == "c3")
+                     & (f["measure"] == "commuters"), "is_suppressed"]
+
+    assert len(r0c3(follow)) == 1 and r0c3(follow).all()
+    assert not r0c3(before).any()  # published as 0 before

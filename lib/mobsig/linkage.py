@@ -412,6 +412,7 @@ KEEP_ROW = "_jh_keep_row"  # a commuters row whose total jobs_housing publishes
 KEEP_COL = "_commute_keep_col"  # a commuters column whose total commute publishes
 HIDE_ROW = "_jh_hidden_row"  # a commuters row whose total jobs_housing keeps hidden
 SECRET_COL = "_secret_col"  # a commuters column whose total would give a hidden count
+OD_HIDDEN = "_commute_od_hidden"  # a commuters pair commute_od hides (the same count)
 
 
 def keep_public_totals(long: DataFrame, jobs_housing: DataFrame,
@@ -465,8 +466,8 @@ def keep_public_totals(long: DataFrame, jobs_housing: DataFrame,
 
 def suppress_pairs(long: DataFrame, k_min: int, complementary: bool, suppress_zeros: bool,
                    width: float | None = None, on_audit=None, repair: bool = True,
-                   jobs_housing: DataFrame | None = None, commute: DataFrame | None = None
-                   ) -> DataFrame:
+                   jobs_housing: DataFrame | None = None, commute: DataFrame | None = None,
+                   commute_od: DataFrame | None = None) -> DataFrame:
     """privacy.with_od_bridge_suppression of :func:`od_long`, one matrix per level and measure:
     rows are origins, columns destinations; for commuters at the metro level each row is
     split into its metro and non-metro part (metro_area publishes the metro part's
@@ -488,13 +489,25 @@ def suppress_pairs(long: DataFrame, k_min: int, complementary: bool, suppress_ze
     where it is at least ``k_min``; below, every cell of that column is hidden, zeros
     included (a column of published zeros gave inbound = live_and_work).
     At the metro level the whole commuters row (both parts) is a total of the audit too
-    (``whole_rows``: jobs_housing publishes it as employed residents - live_and_work)."""
+    (``whole_rows``: jobs_housing publishes it as employed residents - live_and_work).
+    ``commute_od``: the month's published commute_od rows: a commuters pair it hides (the
+    same count: its zeros hidden as complements too) is hidden here whatever its count."""
     from mobsig import privacy_audit
 
     rows, cols, part = (C.ORIGIN_ID, IN_METRO), (C.DEST_ID,), (C.LEVEL, C.MEASURE)
+    forced = None
+    if commute_od is not None:
+        hid = commute_od.where(F.col(C.IS_SUPPRESSED)).select(
+            C.LEVEL, C.ORIGIN_ID, C.DEST_ID, F.lit(C.COMMUTERS).alias(C.MEASURE),
+            F.lit(True).alias(OD_HIDDEN)).distinct()
+        long, forced = long.join(F.broadcast(hid), [C.LEVEL, C.ORIGIN_ID, C.DEST_ID,
+                                                    C.MEASURE], how="left"), OD_HIDDEN
     sup = privacy.with_od_bridge_suppression(
         long.withColumn("_true", F.col(C.RAW_COUNT)), k_min, complementary, suppress_zeros,
-        rows=rows, cols=cols, extra_counts=(TRIPS_RAW, TRIPS_EXPANDED), partition=part)
+        rows=rows, cols=cols, extra_counts=(TRIPS_RAW, TRIPS_EXPANDED), partition=part,
+        forced=forced)
+    if forced:
+        sup = sup.drop(forced)
     if width is None:
         return sup.drop("_true", IN_METRO).withColumns(
             {privacy_audit.ROW_WITHHELD: F.lit(False), privacy_audit.COL_WITHHELD: F.lit(False)})
