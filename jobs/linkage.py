@@ -5,15 +5,18 @@ F_ij = (T_ij + T_ji) / days, commuting rates between units, and the metropolitan
 Reads the month's ``moves`` (clean_stays), ``card_places`` (place_cards),
 ``expansion_factors`` (expand; with expansion.rake_ages also ``expansion_factors_age``),
 every layer of ``units``, the month's ``jobs_housing`` (the employed residents that
-divide the commuting rate, as published) and the month's published ``commute`` (run
-both first: a commuters row total jobs_housing publishes, employed residents -
-live_and_work, or a column total commute and jobs_housing publish, inbound commuters -
+divide the commuting rate, as published) and the month's published ``commute`` and
+``commute_od`` (a commuters pair commute_od hides is hidden here too; run both first: a
+commuters row total jobs_housing publishes, employed residents - live_and_work, or a
+column total commute and jobs_housing publish, inbound commuters -
 live_and_work, is never withheld: the gate fails instead; a commuters row whose total
-jobs_housing keeps hidden is never fully published). A move belongs to the month of its
-partition (the day its destination stay was closed) and is a trip when its stays are at least
-linkage.min_trip_m (500 m) apart; it counts when both ends lie in units of a level
-(linkage.levels, default every layer; with linkage.grid also H3 cells) and the units
-differ; only counted cards (card_places) count, each weighted by the expansion
+jobs_housing keeps hidden is never fully published; a commuters column where exactly one
+of commute's inbound commuters and jobs_housing's live_and_work is hidden has its total,
+their difference, audited as a hidden cell that must be as wide as any). A move belongs
+to the month of its partition (the day its destination stay was closed) and is a trip
+when its stays are at least linkage.min_trip_m (500 m) apart; it counts when both ends
+lie in units of a level (linkage.levels, default every layer; with linkage.grid also H3
+cells) and the units differ; only counted cards (card_places) count, each weighted by the expansion
 factor of its home county. Commuters are employed residents (home and work place, as in
 jobs_housing) per home unit -> work unit. The metropolitan area is grown over
 linkage.metro_level from linkage.metro_core (default: the unit where most employed
@@ -30,7 +33,8 @@ from a hidden count is null with its reason. Replaces the month's partitions of 
 ``metro_area`` and writes ``<warehouse>/exports/month=YYYY-MM/linkage.parquet`` (GeoParquet,
 a line from origin to destination centroid), ``linkage.csv``, ``metro_area.parquet``
 (unit polygons) and ``metro_area.csv`` (UTF-8 with BOM).
-Each OD matrix is then audited with its row and column totals public
+Each OD matrix is then audited with its row and column totals public (at the metro level
+the whole commuters row too: employed residents - live_and_work, beside its two parts)
 (mobsig.privacy_audit.with_od_audit) and the audit gates the run (privacy_audit): a
 hidden pair narrower than privacy.protection_width gets complements, or, where its row
 or column is hidden already under a total too small for it (nothing left to hide), that
@@ -87,17 +91,17 @@ def build(ctx: JobContext) -> list[Output]:
                                         lk.metro_threshold))
     employed = linkage.employed_residents(places, units.where(at_metro), weights)
     jh = ctx.keep(ctx.read("jobs_housing", month=key))
+    com, com_od = ctx.read("commute", month=key), ctx.read("commute_od", month=key)
     ctx.check("linkage_totals", linkage.totals_metrics(pairs.where(at_metro), employed, jh)
-              .first().asDict(), table="linkage", explain=f"at {lk.metro_level}: commuters "
-              "by origin above the employed residents, or employed residents that differ "
-              "from jobs_housing's")
+              .first().asDict(), table="linkage", explain=f"at {lk.metro_level}: commuters by "
+              "origin above the employed residents, or employed residents unlike jobs_housing's")
     ctx.result.facts.update(linkage.metro_facts(metro))
     keep = F.col(C.LEVEL).isin(*levels) | (F.col(C.LEVEL) == C.GRID_LEVEL)
     long = linkage.od_long(trips.where(keep), pairs.where(keep),
                            metro.where(F.col(C.IS_MEMBER)).select(C.LEVEL, C.UNIT_ID))
     sup = ctx.keep(linkage.suppress_pairs(  # totals jobs_housing and commute publish kept
         long, pv.k_min, pv.complementary, pv.suppress_zeros, pv.width, privacy_audit.gate_for(
-            ctx, "linkage"), jobs_housing=jh, commute=ctx.read("commute", month=key)))
+            ctx, "linkage"), jobs_housing=jh, commute=com, commute_od=com_od))
     metro_out = linkage.publish_metro(  # linkage's withheld row totals hidden here too
         linkage.metro_long(metro, employed, level_units), pv.k_min, pv.complementary,
         pv.suppress_zeros, linkage.withheld_metro_rows(sup, lk.metro_level), jh)

@@ -461,6 +461,10 @@ def cross_release_problems(jh: pd.DataFrame, com: pd.DataFrame, od: pd.DataFrame
       jobs_housing publishes employed residents and live_and_work (their difference);
       a column total withheld where commute publishes the inbound commuters and
       jobs_housing the live_and_work;
+    - a commuters pair commute_od hides and linkage publishes (the same count);
+    - a linkage commuters column published whole (no hidden pair) where exactly one of
+      commute's inbound commuters and jobs_housing's live_and_work is hidden: the
+      column sum is inbound - live_and_work, so it gives the hidden one back;
     - a hidden employed residents (or live_and_work) that a fully published OD row gives
       back: commute_od's row sum, or linkage's row sum plus (minus) the other count."""
     key = ["level", "unit_id"]
@@ -492,6 +496,17 @@ def cross_release_problems(jh: pd.DataFrame, com: pd.DataFrame, od: pd.DataFrame
         if ((lv, d) in in_pub and (lv, d) in j.index and not lw_h.loc[(lv, d)]
                 and g["commuters_dest_total_withheld"].any()):
             out.append(("linkage column total withheld, commute publishes it", lv, d))
+    pair = ["level", "origin_id", "dest_id"]
+    m = lk[pair + ["is_commuters_suppressed"]].merge(od[pair + ["is_suppressed"]], on=pair)
+    for r in m[m["is_suppressed"].astype(bool)
+               & ~m["is_commuters_suppressed"].astype(bool)].itertuples():
+        out.append(("commute_od hides a commuters pair linkage publishes", r.level,
+                    r.origin_id, r.dest_id))
+    in_h = c["is_inbound_commuters_suppressed"].astype(bool)
+    for (lv, d), g in lk.groupby(["level", "dest_id"]):
+        if ((lv, d) in c.index and (lv, d) in j.index and not g["is_commuters_suppressed"].any()
+                and in_h.loc[(lv, d)] != lw_h.loc[(lv, d)]):
+            out.append(("linkage column sum gives a hidden inbound or live_and_work", lv, d))
     if jh_true is not None:
         t = jh_true.set_index(key)
         for (lv, o), g in od.groupby(["level", "origin_id"]):
@@ -555,6 +570,17 @@ def test_cross_release_check_names_each_leak():
     w = link.assign(commuters_dest_total_withheld=[False, True])
     assert cross_release_problems(jh, com, od, w) == [
         ("linkage column total withheld, commute publishes it", "county", "A")]
+    # commute hides A's inbound (a complement, say) while jobs_housing publishes its
+    # live_and_work (20) and linkage A's whole column (B>A, 8): inbound = 20 + 8
+    col = link.assign(commuters_raw_count=[None, 8], is_commuters_suppressed=[True, False])
+    hid_in = com.assign(is_inbound_commuters_suppressed=[True, True])
+    od8 = od.assign(raw_count=[20, None, 8, None], is_suppressed=[False, True, False, True])
+    assert cross_release_problems(jh, hid_in, od8, col) == [
+        ("linkage column sum gives a hidden inbound or live_and_work", "county", "A")]
+    assert cross_release_problems(jh, com, od8, col) == []  # inbound public: nothing hidden
+    # the same pair B>A hidden in commute_od (a complement, say) and published in linkage
+    assert cross_release_problems(jh, com, od, col) == [
+        ("commute_od hides a commuters pair linkage publishes", "county", "B", "A")]
     # a fully published commute_od row of B sums to its hidden employed residents
     full = od.assign(raw_count=[20, 10, 8, 4], is_suppressed=False)
     jh2 = jh.assign(is_live_and_work_suppressed=[False, False],
@@ -772,7 +798,8 @@ def test_linkage_never_withholds_a_total_another_release_publishes(spark):
     out = lk.suppress_pairs(long, K, True, False, K, got.append, jobs_housing=jh,
                             commute=com).toPandas()
     assert not got[0].passed  # the gate fails rather than withhold a public total
-    assert not out.loc[out["measure"] == "commuters", pa.COL_WITHHELD].any()
+    kept = (out["measure"] == "commuters") & out["dest_id"].isin(["c0", "c1"])
+    assert not out.loc[kept, pa.COL_WITHHELD].any()
     assert lk.KEEP_ROW not in out.columns and lk.KEEP_COL not in out.columns
 
 
@@ -823,3 +850,147 @@ def test_gate_reports_a_part_it_does_not_gate(tmp_path):
     pa.gate(ctx, ok, "commute")
     assert facts["privacy_reported_cells"] == 2
     assert facts["privacy_reported_under_protected"] == 2 and warned
+
+
+# --------------------------------------------------------------------------------------
+# linkage against metro_area, jobs_housing and commute: the relations between releases
+
+
+# commuters at the metro level: origin A's metro part (3 + 4 = 7 < k, unpublished:
+# metro_area hides it) and its non-metro pair (33, published); metro members M1, M2
+METRO_CELLS = {("A", "M1"): 3, ("A", "M2"): 4, ("A", "N1"): 33,
+               ("B", "M1"): 20, ("B", "M2"): 25, ("B", "N1"): 30, ("B", "N2"): 16,
+               ("C", "M1"): 18, ("C", "M2"): 17, ("C", "N2"): 40,
+               ("D", "M1"): 22, ("D", "M2"): 19, ("D", "N1"): 21, ("D", "N2"): 2}
+
+
+def _reader_view(pdf, mask, row_out, col_out, rows, cols, whole: bool):
+    """The audit of ``mask`` as a reader of linkage, metro_area and jobs_housing sees
+    it: every total the audit did not withhold is public, and with ``whole`` so is each
+    origin's whole row (employed residents - live_and_work, from jobs_housing)."""
+    key = pdf["origin_id"] + "\x1f" + pdf["in_metro"].astype(str)
+    drop = {("county", "", "row:" + k) for k in key[row_out]}
+    drop |= {("county", "", "col:" + d) for d in pdf["dest_id"][col_out]}
+    every = pd.Series(row_out).groupby(pdf["origin_id"].to_numpy()).all()
+    drop |= {("county", "", "whole:" + o) for o in every.index[every.to_numpy()]}
+    table, sums, _ = pa.od_release_table(pdf.assign(is_suppressed=mask), rows, cols,
+                                         k_min=K, drop=frozenset(drop),
+                                         whole_rows=("origin_id",) if whole else ())
+    return pa.audit(table, np.r_[mask, np.zeros(len(table) - len(pdf), bool)], K,
+                    identities=(), additive=(), by=pa.OD_CELL, sums=sums, shortcut=False)
+
+
+def test_metro_part_below_k_is_the_whole_row_minus_the_other_part():
+    """At the metro level linkage splits each commuters row into its metro part (which
+    metro_area publishes as commuters_to_metro) and the rest; a part below k is taken as
+    unpublished. But jobs_housing publishes A's employed residents and live_and_work, so
+    A's whole row (40) is public, and 40 - the published 33 = 7 = A>M1 + A>M2: both in
+    [1, 6] although the audit of the two parts alone passed. With the whole row as a
+    total of the audit (``whole_rows``) the audit catches it and hides more until the
+    reader's view, whole rows included, passes."""
+    pdf = pd.DataFrame([("county", o, d in ("M1", "M2"), d, v)
+                        for (o, d), v in METRO_CELLS.items()],
+                       columns=["level", "origin_id", "in_metro", "dest_id", "raw_count"])
+    rows, cols = ("origin_id", "in_metro"), ("dest_id",)
+    pdf["is_suppressed"] = privacy.od_suppression_mask(pdf, K, rows=rows, cols=cols)
+    keep = (pdf["origin_id"] == "A").to_numpy()  # jobs_housing publishes A's two counts
+    mask, result, row_out, col_out = pa.od_audited_mask(pdf, K, K, True, False, rows, cols,
+                                                        keep_rows=keep)
+    assert result.passed  # the parts alone: nothing narrower than k
+    seen = _reader_view(pdf, mask, row_out, col_out, rows, cols, whole=True)
+    got = seen.cells.set_index("unit_id")
+    assert got.loc["A\x1fTrue>M1", ["lo", "hi"]].tolist() == [1, 6]
+    assert not seen.passed
+    mask, result, row_out, col_out = pa.od_audited_mask(pdf, K, K, True, False, rows, cols,
+                                                        keep_rows=keep,
+                                                        whole_rows=("origin_id",))
+    assert result.passed, result.failures()
+    assert not row_out[keep].all()  # A's whole row is public: never withheld
+    seen = _reader_view(pdf, mask, row_out, col_out, rows, cols, whole=True)
+    assert seen.passed and seen.min_width >= K, seen.failures()
+
+
+def _column_case(spark):
+    """A 4 x 3 commuters matrix of different units, every pair at least k (the bridge
+    rule hides nothing), jobs_housing publishing every count, commute hiding the inbound
+    commuters of c0 and c1 (a small count and its sibling complement, say: one alone
+    would be the others' sum minus theirs) and c3's (nobody from another unit works there:
+    its inbound commuters are its live_and_work) and publishing c2's."""
+    cells = [(f"r{i}", f"c{j}", 20 + 3 * i + 5 * j) for i in range(4) for j in range(3)]
+    rows = [("county", o, d, m, v, 10.0 * v, 2 * v, 20.0 * v, None)
+            for o, d, v in cells for m in ("trips", "commuters")]
+    # c3: visited (trips), nobody works there from another unit (commuters 0)
+    rows += [("county", f"r{i}", "c3", m, 20 if m == "trips" else 0, 200.0, 40, 400.0, None)
+             for i in range(4) for m in ("trips", "commuters")]
+    long = spark.createDataFrame(rows, "level string, origin_id string, dest_id string, "
+                                       "measure string, raw_count bigint, expanded_count "
+                                       "double, trips_raw_count bigint, trips_expanded_count "
+                                       "double, _dest_in_metro boolean")
+    units = [f"r{i}" for i in range(4)] + [f"c{j}" for j in range(4)]
+    jh = spark.createDataFrame([("county", u, 200, False, 30, False) for u in units],
+                               "level string, unit_id string, employed_residents_raw_count "
+                               "bigint, is_employed_residents_suppressed boolean, "
+                               "live_and_work_raw_count bigint, is_live_and_work_suppressed "
+                               "boolean")
+    hid = ("c0", "c1", "c3")
+    com = spark.createDataFrame([("county", u, None if u in hid else 100, u in hid)
+                                 for u in units],
+                                "level string, unit_id string, inbound_commuters_raw_count "
+                                "bigint, is_inbound_commuters_suppressed boolean")
+    return long, jh, com, cells
+
+
+def test_linkage_column_never_gives_back_an_inbound_commute_hides(spark):
+    """commute hides c0's and c1's inbound commuters while jobs_housing publishes their
+    live_and_work: linkage's commuters column c0 is inbound - live_and_work, so a
+    column published whole gives the hidden inbound back (before: the matrix, every
+    pair >= k, was published whole). Now those column totals are hidden cells of the
+    audit (``secret_cols``): linkage hides pairs until each is k wide; the gate passes.
+    A column below k (c3: all zeros, so inbound = live_and_work) is hidden whole, zeros
+    included."""
+    from mobsig import linkage as lk
+
+    long, jh, com, cells = _column_case(spark)
+    hid = ("c0", "c1", "c3")
+    flags = lk.keep_public_totals(long, jh, com).toPandas()
+    c = flags[flags["measure"] == "commuters"]
+    assert set(c.loc[c[lk.SECRET_COL], "dest_id"]) == {"c0", "c1", "c3"}
+    assert set(c.loc[c[lk.KEEP_COL], "dest_id"]) == {"c2"}
+    before = lk.suppress_pairs(long, K, True, False, K, jobs_housing=jh).toPandas()
+    assert not before["is_suppressed"].any()  # column c0 whole: inbound = 30 + its sum
+    got: list = []
+    out = lk.suppress_pairs(long, K, True, False, K, got.append, jobs_housing=jh,
+                            commute=com).toPandas()
+    assert got[0].passed, got[0].failures()
+    com_c = out[out["measure"] == "commuters"]
+    for d in ("c0", "c1"):
+        assert com_c.loc[com_c["dest_id"] == d, "is_suppressed"].any()
+    assert com_c.loc[com_c["dest_id"] == "c3", "is_suppressed"].all()  # zeros included
+    assert lk.SECRET_COL not in out.columns
+    # the reader's view: every row and column total public but c0's and c1's
+    pdf = pd.DataFrame(cells + [(f"r{i}", "c3", 0) for i in range(4)],
+                       columns=["origin_id", "dest_id", "raw_count"]).assign(level="county")
+    pdf = pdf.merge(com_c[["origin_id", "dest_id", "is_suppressed"]],
+                    on=["origin_id", "dest_id"])
+    table, sums, _ = pa.od_release_table(pdf.assign(secret=pdf["dest_id"].isin(hid)),
+                                         ("origin_id",), ("dest_id",), k_min=K,
+                                         secret_cols="secret")
+    seen = pa.audit(table, table["is_suppressed"].to_numpy(bool), K, identities=(),
+                    additive=(), by=pa.OD_CELL, sums=sums, shortcut=False)
+    assert seen.passed, seen.failures()
+    for d in hid:
+        total = seen.cells.set_index("unit_id").loc[f"col:{d}"]
+        assert total["hi"] - total["lo"] >= K
+    # a pair commute_od hides (the same count; r0>c3's zero, a complement there) is
+    # hidden in linkage too, whatever its count (before: published as 0)
+    od = spark.createDataFrame([("county", "r0", "c3", True), ("county", "r0", "c2", False)],
+                               "level string, origin_id string, dest_id string, "
+                               "is_suppressed boolean")
+    follow = lk.suppress_pairs(long, K, True, False, K, jobs_housing=jh, commute_od=od
+                               ).toPandas()
+    def r0c3(f: pd.DataFrame) -> pd.Series:
+        return f.loc[(f["origin_id"] == "r0") & (f["dest_id"] == "c3")
+                     & (f["measure"] == "commuters"), "is_suppressed"]
+
+    assert len(r0c3(follow)) == 1 and r0c3(follow).all()
+    assert not r0c3(before).any()  # published as 0 before

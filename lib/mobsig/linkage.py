@@ -411,6 +411,8 @@ def od_long(trips: DataFrame, commuters: DataFrame, metro_units: DataFrame | Non
 KEEP_ROW = "_jh_keep_row"  # a commuters row whose total jobs_housing publishes
 KEEP_COL = "_commute_keep_col"  # a commuters column whose total commute publishes
 HIDE_ROW = "_jh_hidden_row"  # a commuters row whose total jobs_housing keeps hidden
+SECRET_COL = "_secret_col"  # a commuters column whose total would give a hidden count
+OD_HIDDEN = "_commute_od_hidden"  # a commuters pair commute_od hides (the same count)
 
 
 def keep_public_totals(long: DataFrame, jobs_housing: DataFrame,
@@ -424,7 +426,11 @@ def keep_public_totals(long: DataFrame, jobs_housing: DataFrame,
     (``commute``: its published rows; None: no column kept). :data:`HIDE_ROW`: the
     commuters cells of an origin where jobs_housing hides exactly one of the two (the
     row total would give it back: 95 employed residents - a published 0 gave city
-    990100's hidden live_and_work on the test city)."""
+    990100's hidden live_and_work on the test city). :data:`SECRET_COL`: the commuters
+    cells of a destination where exactly one of commute's inbound commuters and
+    jobs_housing's live_and_work is hidden (the column total is their difference, so it
+    would give the hidden one back: the audit treats it as a hidden cell that must be
+    as wide as any, :func:`mobsig.privacy_audit.od_release_table`'s ``secret_cols``)."""
     from mobsig.commute import jh_flags
 
     f = jh_flags(jobs_housing)
@@ -437,21 +443,31 @@ def keep_public_totals(long: DataFrame, jobs_housing: DataFrame,
                            HIDE_ROW: is_c & F.coalesce(F.col("_row_hid"), F.lit(False))})
     out = out.drop("_row_hid")
     if commute is None:
-        return out.drop("_row_pub").withColumn(KEEP_COL, F.lit(False))
-    inbound = suppressed_col("inbound_commuters")  # commute.INBOUND
-    cols = f.join(commute.select(C.LEVEL, C.UNIT_ID, F.col(inbound).alias("_in_hid")),
+        return out.drop("_row_pub").withColumns({KEEP_COL: F.lit(False),
+                                                 SECRET_COL: F.lit(False)})
+    inbound = "inbound_commuters"  # commute.INBOUND
+    in_hid = F.coalesce(F.col("_in_hid"), F.lit(True))
+    in_pub = ~in_hid & F.col("_in_raw").isNotNull()
+    raw = f"{inbound}_{C.RAW_COUNT}"  # (a published count; absent: any not hidden)
+    cols = f.join(commute.select(C.LEVEL, C.UNIT_ID,
+                                 F.col(suppressed_col(inbound)).alias("_in_hid"),
+                                 (F.col(raw) if raw in commute.columns else F.lit(1)
+                                  ).alias("_in_raw")),
                   [C.LEVEL, C.UNIT_ID]).select(
         C.LEVEL, F.col(C.UNIT_ID).alias(C.DEST_ID),
-        (F.col("_lw_public") & ~F.coalesce(F.col("_in_hid"), F.lit(True))).alias("_col_pub"))
+        (F.col("_lw_public") & ~in_hid).alias("_col_pub"),
+        ((in_hid & F.col("_lw_public")) | (in_pub & F.col("_lw_hidden"))).alias("_col_sec"))
     out = out.join(F.broadcast(cols), [C.LEVEL, C.DEST_ID], how="left")
-    return out.withColumn(KEEP_COL, is_c & F.coalesce(F.col("_col_pub"), F.lit(False))
-                          ).drop("_row_pub", "_col_pub")
+    return out.withColumns({
+        KEEP_COL: is_c & F.coalesce(F.col("_col_pub"), F.lit(False)),
+        SECRET_COL: is_c & F.coalesce(F.col("_col_sec"), F.lit(False))}
+    ).drop("_row_pub", "_col_pub", "_col_sec")
 
 
 def suppress_pairs(long: DataFrame, k_min: int, complementary: bool, suppress_zeros: bool,
                    width: float | None = None, on_audit=None, repair: bool = True,
-                   jobs_housing: DataFrame | None = None, commute: DataFrame | None = None
-                   ) -> DataFrame:
+                   jobs_housing: DataFrame | None = None, commute: DataFrame | None = None,
+                   commute_od: DataFrame | None = None) -> DataFrame:
     """privacy.with_od_bridge_suppression of :func:`od_long`, one matrix per level and measure:
     rows are origins, columns destinations; for commuters at the metro level each row is
     split into its metro and non-metro part (metro_area publishes the metro part's
@@ -468,31 +484,55 @@ def suppress_pairs(long: DataFrame, k_min: int, complementary: bool, suppress_ze
     residents - live_and_work) is never withheld, nor a commuters column total that
     ``commute`` (its published rows) and jobs_housing publish (inbound commuters -
     live_and_work; :func:`keep_public_totals`: the audit protects the cells by
-    complements, else the gate fails)."""
+    complements, else the gate fails), and a column total that would give back a hidden
+    inbound commuters or live_and_work is a hidden cell of the audit (``secret_cols``)
+    where it is at least ``k_min``; below, every cell of that column is hidden, zeros
+    included (a column of published zeros gave inbound = live_and_work).
+    At the metro level the whole commuters row (both parts) is a total of the audit too
+    (``whole_rows``: jobs_housing publishes it as employed residents - live_and_work).
+    ``commute_od``: the month's published commute_od rows: a commuters pair it hides (the
+    same count: its zeros hidden as complements too) is hidden here whatever its count."""
     from mobsig import privacy_audit
 
     rows, cols, part = (C.ORIGIN_ID, IN_METRO), (C.DEST_ID,), (C.LEVEL, C.MEASURE)
+    forced = None
+    if commute_od is not None:
+        hid = commute_od.where(F.col(C.IS_SUPPRESSED)).select(
+            C.LEVEL, C.ORIGIN_ID, C.DEST_ID, F.lit(C.COMMUTERS).alias(C.MEASURE),
+            F.lit(True).alias(OD_HIDDEN)).distinct()
+        long, forced = long.join(F.broadcast(hid), [C.LEVEL, C.ORIGIN_ID, C.DEST_ID,
+                                                    C.MEASURE], how="left"), OD_HIDDEN
     sup = privacy.with_od_bridge_suppression(
         long.withColumn("_true", F.col(C.RAW_COUNT)), k_min, complementary, suppress_zeros,
-        rows=rows, cols=cols, extra_counts=(TRIPS_RAW, TRIPS_EXPANDED), partition=part)
+        rows=rows, cols=cols, extra_counts=(TRIPS_RAW, TRIPS_EXPANDED), partition=part,
+        forced=forced)
+    if forced:
+        sup = sup.drop(forced)
     if width is None:
         return sup.drop("_true", IN_METRO).withColumns(
             {privacy_audit.ROW_WITHHELD: F.lit(False), privacy_audit.COL_WITHHELD: F.lit(False)})
     keep: dict = {}
     if jobs_housing is not None:
         sup = keep_public_totals(sup, jobs_housing, commute)
-        keep = {"keep_rows": KEEP_ROW, "keep_cols": KEEP_COL}
+        keep = {"keep_rows": KEEP_ROW, "keep_cols": KEEP_COL, "secret_cols": SECRET_COL}
         # such a row is never fully published: all its cells hidden, zeros included
         row = Window.partitionBy(C.LEVEL, C.MEASURE, C.ORIGIN_ID)
         hide = F.col(HIDE_ROW) & ~F.max(F.col(C.IS_SUPPRESSED).cast("int")).over(row).cast(
             "boolean")
+        # a column whose total would give back a hidden count: below k (the hidden count
+        # is small, or 0: inbound = live_and_work) all its cells hidden, zeros included;
+        # from k on, its total is a hidden cell of the audit (it must be k wide)
+        col = Window.partitionBy(C.LEVEL, C.MEASURE, C.DEST_ID)
+        small = F.col(SECRET_COL) & (F.sum("_true").over(col) < k_min)
+        hide = hide | small
         sup = sup.withColumns({c: F.when(hide, F.lit(None)).otherwise(F.col(c))
-                               for c in (C.RAW_COUNT, C.EXPANDED_COUNT)}).withColumn(
-            C.IS_SUPPRESSED, F.col(C.IS_SUPPRESSED) | hide).drop(HIDE_ROW)
+                               for c in (C.RAW_COUNT, C.EXPANDED_COUNT)}).withColumns(
+            {C.IS_SUPPRESSED: F.col(C.IS_SUPPRESSED) | hide,
+             SECRET_COL: F.col(SECRET_COL) & ~small}).drop(HIDE_ROW)
     return privacy_audit.with_od_audit(
         sup, "_true", k_min, width, complementary, suppress_zeros, rows, cols, part,
         extra_counts=(TRIPS_RAW, TRIPS_EXPANDED), on_audit=on_audit, repair=repair,
-        **keep).drop(IN_METRO, KEEP_ROW, KEEP_COL)
+        whole_rows=(C.ORIGIN_ID,), **keep).drop(IN_METRO, KEEP_ROW, KEEP_COL, SECRET_COL)
 
 
 def publish(suppressed: DataFrame, employed: DataFrame, units: DataFrame,

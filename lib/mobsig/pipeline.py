@@ -108,7 +108,7 @@ PIPELINE: tuple[Job, ...] = (
              "live, 80 % radius); raw and expanded, small counts suppressed"),
     Job("linkage", "month",
         reads=("moves", "card_places", "expansion_factors", "expansion_factors_age", "units",
-               "jobs_housing", "commute"),
+               "jobs_housing", "commute", "commute_od"),
         writes=("linkage", "metro_area"),
         help="urban linkage between units: trips T_ij, intensity F_ij, commuting rates "
              "(linkage) and the metropolitan area by commuting share (metro_area); raw and "

@@ -959,7 +959,8 @@ COL_WITHHELD = "dest_total_withheld"  # the cell's column total is not public
 def od_release_table(pdf: pd.DataFrame, rows: Sequence[str], cols: Sequence[str],
                      partition: Sequence[str] = (C.LEVEL,), label: str | None = None,
                      withheld: str | None = None, k_min: int = 0,
-                     withheld_rows: str | None = None, drop: frozenset = frozenset()
+                     withheld_rows: str | None = None, drop: frozenset = frozenset(),
+                     whole_rows: Sequence[str] = (), secret_cols: str | None = None
                      ) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
     """An origin-destination release as a table of :func:`relations` (one matrix per
     ``partition`` group and ``label``, e.g. the period): each cell is the unit
@@ -973,6 +974,18 @@ def od_release_table(pdf: pd.DataFrame, rows: Sequence[str], cols: Sequence[str]
     (commute_od's ``hide_dest_total`` / ``hide_origin_total``); ``drop``: further
     withheld totals, as their keys (level, label, unit: ``row:<row>`` / ``col:<col>``,
     the total cells' ``level``, ``_od_label`` and ``unit_id``; :func:`od_audited_mask`).
+    ``whole_rows``: where ``rows`` split a line in parts (linkage at the metro level:
+    origin and ``_dest_in_metro``), the columns of the whole line (the origin): a line of
+    two or more parts gets its total too (``whole:<line>``; linkage's whole commuters
+    row is employed residents - live_and_work, which jobs_housing publishes: without it
+    a part below k, taken as unpublished, was the whole minus the other part). It obeys
+    the rules of a total (withheld with ``withheld_rows``, none below k, ``drop``).
+    ``secret_cols``: a boolean column, true on the cells of a column whose total is
+    hidden in another release that a reader completes with a published count (linkage:
+    inbound commuters hidden in commute, live_and_work published by jobs_housing, or the
+    reverse): that total is a *hidden* cell of the table (``col:<column>``, never a
+    complement), tied to its cells, so the audit requires it to be as wide as any
+    hidden cell (a column published whole, or given by the other totals, pins it).
     Returns the table (its first ``len(pdf)`` rows are ``pdf``'s, in order), the sums
     and the frozen mask (the totals)."""
     def key(names) -> pd.Series:
@@ -987,23 +1000,37 @@ def od_release_table(pdf: pd.DataFrame, rows: Sequence[str], cols: Sequence[str]
                           C.RAW_COUNT: pdf[C.RAW_COUNT].fillna(0).to_numpy(np.int64),
                           C.IS_SUPPRESSED: pdf[C.IS_SUPPRESSED].to_numpy(bool)})
     totals, sums = [], []
-    for side, node, flag in (("row", r, withheld_rows), ("col", c, withheld)):
+    sides = [("row", r, withheld_rows), ("col", c, withheld)]
+    if whole_rows:
+        sides.append(("whole", key(whole_rows), withheld_rows))
+    secret = (pdf[secret_cols].eq(True).to_numpy() if secret_cols
+              else np.zeros(len(pdf), bool))
+    for side, node, flag in sides:
         f = pd.DataFrame({"m": mat.to_numpy(), "l": lab.to_numpy(), "n": node.to_numpy(),
                           "raw": cells[C.RAW_COUNT].to_numpy(), "u": cells[C.UNIT_ID]})
+        grp = [f["m"], f["l"], f["n"]]
         size = f.groupby(["m", "l", "n"])["raw"].transform("size").to_numpy()
+        if side == "whole":  # only a line of two or more parts: else it is its row
+            size = np.where(pd.Series(r.to_numpy()).groupby(grp).transform("nunique")
+                            .to_numpy() > 1, size, 0)
+        hid = np.zeros(len(f), bool)
         if flag:
-            hid = pd.Series(pdf[flag].eq(True).to_numpy()).groupby(
-                [f["m"], f["l"], f["n"]]).transform("any").to_numpy()
-            size = np.where(hid, 0, size)
-        f = f[size > 1]
+            hid = pd.Series(pdf[flag].eq(True).to_numpy()).groupby(grp).transform(
+                "any").to_numpy()
+        sec = np.zeros(len(f), bool)
+        if side == "col":
+            sec = pd.Series(secret).groupby(grp).transform("any").to_numpy()
+        size = np.where(hid & ~sec, 0, np.where(sec, 2, size))
+        f = f.assign(sec=sec)[size > 1]
         if not len(f):
             continue
-        tot = f.groupby(["m", "l", "n"], as_index=False)["raw"].sum()
+        tot = f.groupby(["m", "l", "n"], as_index=False).agg(raw=("raw", "sum"),
+                                                              sec=("sec", "any"))
         unit = side + ":" + tot["n"]
-        out = (tot["raw"] > 0) & (tot["raw"] < k_min)
+        out = (tot["raw"] > 0) & (tot["raw"] < k_min) & ~tot["sec"]
         if drop:
             out |= pd.Series([k in drop for k in zip(tot["m"], tot["l"], unit, strict=True)],
-                             index=tot.index, dtype=bool)
+                             index=tot.index, dtype=bool) & ~tot["sec"]
         f = f.merge(tot[~out][["m", "l", "n"]], on=["m", "l", "n"], how="inner")
         tot = tot[~out].reset_index(drop=True)
         if not len(tot):
@@ -1011,7 +1038,7 @@ def od_release_table(pdf: pd.DataFrame, rows: Sequence[str], cols: Sequence[str]
         unit = side + ":" + tot["n"]
         totals.append(pd.DataFrame({C.LEVEL: tot["m"], C.UNIT_ID: unit, C.PARENT_ID: None,
                                     OD_CELL: tot["l"], C.RAW_COUNT: tot["raw"],
-                                    C.IS_SUPPRESSED: False}))
+                                    C.IS_SUPPRESSED: tot["sec"].to_numpy(bool)}))
         rel = side + " " + f["m"] + " " + f["l"] + " " + f["n"]
         sums.append(pd.DataFrame({"rel": rel, C.LEVEL: f["m"], C.UNIT_ID: f["u"],
                                   OD_CELL: f["l"], "coef": -1.0}))
@@ -1106,7 +1133,8 @@ def _partners(table: pd.DataFrame, frozen: np.ndarray, stuck: set, drop: set,
     so one line total withheld alone is still the grand total minus the other lines."""
     tot = pd.DataFrame({"m": table[C.LEVEL].astype(str), "l": table[OD_CELL].astype(str),
                         "u": table[C.UNIT_ID].astype(str),
-                        "raw": table[C.RAW_COUNT].to_numpy()})[frozen]
+                        "raw": table[C.RAW_COUNT].to_numpy()})[
+        frozen & ~table[C.IS_SUPPRESSED].to_numpy(bool)]  # a hidden total is no partner
     tot["side"] = tot["u"].str.split(":", n=1).str[0]
     out: set = set()
     groups = {(m, lab, u.split(":", 1)[0]) for m, lab, u in stuck}
@@ -1131,7 +1159,8 @@ def od_audited_mask(pdf: pd.DataFrame, k_min: int, width: float, complementary: 
                     withheld: str | None = None, withheld_rows: str | None = None,
                     withhold: bool = True, fixed: np.ndarray | None = None,
                     keep_rows: np.ndarray | None = None,
-                    keep_cols: np.ndarray | None = None
+                    keep_cols: np.ndarray | None = None, whole_rows: Sequence[str] = (),
+                    secret_cols: str | None = None
                     ) -> tuple[np.ndarray, Audit, np.ndarray, np.ndarray]:
     """The interval audit of an origin-destination release (:func:`od_release_table`)
     from its own rule's mask (``is_suppressed``) and the true ``raw_count``, repeated
@@ -1154,13 +1183,17 @@ def od_audited_mask(pdf: pd.DataFrame, k_min: int, width: float, complementary: 
     total another release publishes (commute_od's: jobs_housing's employed residents),
     so it is never withheld (the audit fails instead when only that would protect);
     ``keep_cols``: the same for column totals (linkage's: commute's inbound commuters -
-    jobs_housing's live_and_work)."""
+    jobs_housing's live_and_work); ``whole_rows``, ``secret_cols``: see
+    :func:`od_release_table` (a whole line's total withheld flags every part's row)."""
     t0 = time.perf_counter()
     n = len(pdf)
     drop: set = set()
+    tkw = {"whole_rows": whole_rows, "secret_cols": secret_cols}
     table, sums, frozen = od_release_table(pdf, rows, cols, partition, label, withheld,
-                                           k_min, withheld_rows)
+                                           k_min, withheld_rows, **tkw)
     fix = np.zeros(n, bool) if fixed is None else np.asarray(fixed, bool)
+    wkey = (pdf[list(whole_rows)].astype(object).where(pdf[list(whole_rows)].notna(), "")
+            .astype(str).agg("\x1f".join, axis=1).to_numpy() if whole_rows else None)
     lab0 = pdf[label].astype(str).to_numpy() if label else np.full(n, "")
     keep: set = set()
     if keep_rows is not None:
@@ -1168,6 +1201,10 @@ def od_audited_mask(pdf: pd.DataFrame, k_min: int, width: float, complementary: 
         keep = {(lv, lb, "row:" + u.split(">", 1)[0]) for lv, lb, u, k in zip(
             c0[C.LEVEL].astype(str), lab0, c0[C.UNIT_ID].astype(str),
             np.asarray(keep_rows, bool), strict=True) if k}
+        if wkey is not None:
+            keep |= {(lv, lb, "whole:" + w) for lv, lb, w, k in zip(
+                c0[C.LEVEL].astype(str), lab0, wkey, np.asarray(keep_rows, bool),
+                strict=True) if k}
     if keep_cols is not None:
         c0 = table.iloc[:n]
         keep |= {(lv, lb, "col:" + u.split(">", 1)[1]) for lv, lb, u, k in zip(
@@ -1205,13 +1242,13 @@ def od_audited_mask(pdf: pd.DataFrame, k_min: int, width: float, complementary: 
         if result.passed or not complementary or time.perf_counter() - t0 > OD_BUDGET_S:
             break
         stuck = {t for t in _stuck_totals(table, _frozen(frozen), system, result)
-                 if t[2].startswith(("row:", "col:"))} - drop - keep
+                 if t[2].startswith(("row:", "col:", "whole:"))} - drop - keep
         stuck |= _partners(table, frozen, stuck, drop, keep)
         if stuck:
             drop |= stuck
             table, sums, frozen = od_release_table(pdf, rows, cols, partition, label,
                                                    withheld, k_min, withheld_rows,
-                                                   frozenset(drop))
+                                                   frozenset(drop), **tkw)
             forced = np.r_[forced[:n], np.zeros(len(table) - n, bool)]
             kw["sums"] = sums
             cache = {}
@@ -1238,6 +1275,9 @@ def od_audited_mask(pdf: pd.DataFrame, k_min: int, width: float, complementary: 
     ckey = [(lv, lb, "col:" + u.split(">", 1)[1]) for lv, lb, u in zip(
         cells[C.LEVEL].astype(str), lab, cells[C.UNIT_ID].astype(str), strict=True)]
     row_out = np.fromiter((k in drop for k in rkey), bool, count=n)
+    if wkey is not None:
+        row_out |= np.fromiter(((lv, lb, "whole:" + w) in drop for lv, lb, w in zip(
+            cells[C.LEVEL].astype(str), lab, wkey, strict=True)), bool, count=n)
     col_out = np.fromiter((k in drop for k in ckey), bool, count=n)
     return forced[:n].copy(), result, row_out, col_out
 
@@ -1248,7 +1288,8 @@ def with_od_audit(sup, true_col: str, k_min: int, width: float, complementary: b
                   extra_counts: Sequence[str] = (), on_audit=None,
                   withheld: str | None = None, repair: bool = True,
                   withheld_rows: str | None = None, fixed: str | None = None,
-                  keep_rows: str | None = None, keep_cols: str | None = None):
+                  keep_rows: str | None = None, keep_cols: str | None = None,
+                  whole_rows: Sequence[str] = (), secret_cols: str | None = None):
     """:func:`od_audited_mask` on a suppressed Spark OD table that carries its true raw
     counts in ``true_col`` (dropped from the result): the keys, flags and counts go to
     the driver (one row per cell), the further hidden cells come back
@@ -1260,19 +1301,21 @@ def with_od_audit(sup, true_col: str, k_min: int, width: float, complementary: b
     nothing more is hidden nor withheld (both columns false). ``fixed`` / ``keep_rows`` /
     ``keep_cols``:
     boolean columns passed to :func:`od_audited_mask` (cells that keep their state, rows
-    whose total is never withheld)."""
+    whose total is never withheld); ``whole_rows``, ``secret_cols``: see
+    :func:`od_release_table`."""
     from pyspark.sql import functions as F
 
     if not repair:
         result = od_rule_audit(sup, true_col, width, suppress_zeros, rows, cols, partition,
-                               label, k_min, withheld, withheld_rows)
+                               label, k_min, withheld, withheld_rows, whole_rows,
+                               secret_cols)
         if on_audit is not None:
             on_audit(reported_only(result))
         return sup.drop(true_col).withColumns({ROW_WITHHELD: F.lit(False),
                                                COL_WITHHELD: F.lit(False)})
     keys = list(dict.fromkeys([*partition, *rows, *cols, *([label] if label else [])]))
     flags = list(dict.fromkeys(x for x in (withheld, withheld_rows, fixed, keep_rows,
-                                            keep_cols) if x))
+                                            keep_cols, secret_cols) if x))
     pdf = sup.select(*keys, true_col, C.IS_SUPPRESSED, *flags
                      ).toPandas().rename(columns={true_col: C.RAW_COUNT})
     mask, result, row_out, col_out = od_audited_mask(
@@ -1280,7 +1323,8 @@ def with_od_audit(sup, true_col: str, k_min: int, width: float, complementary: b
         withheld=withheld, withheld_rows=withheld_rows,
         fixed=pdf[fixed].eq(True).to_numpy() if fixed else None,
         keep_rows=pdf[keep_rows].eq(True).to_numpy() if keep_rows else None,
-        keep_cols=pdf[keep_cols].eq(True).to_numpy() if keep_cols else None)
+        keep_cols=pdf[keep_cols].eq(True).to_numpy() if keep_cols else None,
+        whole_rows=whole_rows, secret_cols=secret_cols)
     if on_audit is not None:
         on_audit(result)
     more = pdf[mask & ~pdf[C.IS_SUPPRESSED].to_numpy(bool)]
@@ -1320,17 +1364,19 @@ def od_rule_audit(sup, true_col: str, width: float, suppress_zeros: bool,
                   rows: Sequence[str], cols: Sequence[str],
                   partition: Sequence[str] = (C.LEVEL,), label: str | None = None,
                   k_min: int = 0, withheld: str | None = None,
-                  withheld_rows: str | None = None) -> Audit:
+                  withheld_rows: str | None = None, whole_rows: Sequence[str] = (),
+                  secret_cols: str | None = None) -> Audit:
     """The interval audit of a suppressed Spark OD table as its own rule left it (no
     complement added): the relations of :func:`od_release_table` (row and column totals
     public but those it withholds), every cell the rule hid audited once. ``true_col``:
     the true raw counts."""
     keys = list(dict.fromkeys([*partition, *rows, *cols, *([label] if label else [])]))
-    flags = [x for x in (withheld, withheld_rows) if x]
+    flags = [x for x in (withheld, withheld_rows, secret_cols) if x]
     pdf = sup.select(*keys, true_col, C.IS_SUPPRESSED, *flags
                      ).toPandas().rename(columns={true_col: C.RAW_COUNT})
     table, sums, _frozen = od_release_table(pdf, rows, cols, partition, label, withheld,
-                                            k_min, withheld_rows)
+                                            k_min, withheld_rows, whole_rows=whole_rows,
+                                            secret_cols=secret_cols)
     return audit(table, table[C.IS_SUPPRESSED].to_numpy(bool), width,
                  suppress_zeros=suppress_zeros, identities=(), additive=(), by=OD_CELL,
                  sums=sums)
