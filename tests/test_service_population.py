@@ -433,8 +433,9 @@ def test_a_bad_layer_name_stops_before_spark(tmp_path, monkeypatch):
 
 
 def test_truth_rules_on_hand_built_timelines():
-    """Persons, not cards; 30 minutes a day summed over stays; a stay across midnight on
-    both days; roles from the true class, home and employment."""
+    """Persons, not cards (a person's stays are the primary card's: a two-card person's
+    29-minute stop is not 58 minutes); 30 minutes a day summed over stays; a stay across
+    midnight on both days; roles from the true class, home and employment."""
     from mobsig.synth import service
     from mobsig.synth.city import build_city
 
@@ -450,8 +451,10 @@ def test_truth_rules_on_hand_built_timelines():
         "work_x": [np.nan, 300.0, np.nan, 20_000.0], "work_y": [np.nan, 0.0, np.nan, 0.0],
         "home_county": ["990101", "990104", None, "990103"],
         "home_township": ["990101001", "990104001", None, "990103002"]})
-    cards = pd.DataFrame({"user_id": ["p1", "p2", "p2b", "p3", "p4"],
-                          "person_id": [1, 2, 2, 3, 4], "is_human": True})
+    cards = pd.DataFrame({"user_id": ["p1", "p2", "p2b", "p3", "p4", "p4b"],
+                          "person_id": [1, 2, 2, 3, 4, 4], "is_human": True,
+                          "card_kind": ["primary", "primary", "secondary", "primary",
+                                        "primary", "secondary"]})
     lon, lat = float(inside[0][0]), float(inside[1][0])
     flon, flat = (float(v[0]) for v in city.to_lonlat(np.array([far[0]]),
                                                       np.array([far[1]])))
@@ -463,6 +466,7 @@ def test_truth_rules_on_hand_built_timelines():
         ("p3", ts("2026-06-09 10:00"), ts("2026-06-09 10:20"), lon, lat),
         ("p3", ts("2026-06-09 11:00"), ts("2026-06-09 11:15"), lon, lat),   # 35 min
         ("p4", ts("2026-06-10 10:00"), ts("2026-06-10 10:29"), lon, lat),   # 29 min
+        ("p4b", ts("2026-06-10 10:00"), ts("2026-06-10 10:29"), lon, lat),  # not 58 min
         ("p4", ts("2026-06-10 12:00"), ts("2026-06-10 18:00"), flon, flat)],
         columns=["user_id", "stay_start", "stay_end", "lon", "lat"])
     days = [dt.date(2026, 6, 8) + dt.timedelta(days=i) for i in range(3)]

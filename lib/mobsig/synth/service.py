@@ -16,7 +16,9 @@ The rules are service_population's (mobsig.service_population), applied to the t
   visitors live.
 
 Persons, not cards: both cards of a person share the timeline and count once, as the
-pipeline counts one card per person (一人多卡 grouping). Pure pandas + shapely on the
+pipeline counts one card per person (一人多卡 grouping); a person's stays are those of the
+primary card (as in presence_truth, hazards and land-use truth), never the sum over their
+cards (a two-card person's 20-minute stop is not 40 minutes). Pure pandas + shapely on the
 stays located in the facilities' bounding boxes (:func:`facility_stays` selects them with
 Spark, so a big city's true stays never come to the driver whole).
 """
@@ -87,10 +89,12 @@ def service_truth(city: City, persons: pd.DataFrame, cards: pd.DataFrame,
 
     ``persons``: the generator's persons (local ``home_x``/``home_y``/``work_x``/
     ``work_y``, ``kind``, ``pop_class``, ``is_employed``, ``home_county``,
-    ``home_township``); ``cards``: ``user_id``, ``person_id``, ``is_human``; ``stays``:
+    ``home_township``); ``cards``: ``user_id``, ``person_id``, ``is_human``,
+    ``card_kind`` (only primary cards' stays count); ``stays``:
     true stays (:func:`facility_stays`)."""
     fac = city.facilities.reset_index(drop=True)
-    owner = cards.loc[cards["is_human"].astype(bool), ["user_id", "person_id"]]
+    owner = cards.loc[cards["is_human"].astype(bool) & cards["card_kind"].eq("primary"),
+                      ["user_id", "person_id"]]
     st = stays.merge(owner, on="user_id", how="inner").reset_index(drop=True)
     x, y = city.to_xy(st["lon"].to_numpy(), st["lat"].to_numpy())
     pieces = _day_pieces(st)
