@@ -465,7 +465,7 @@ def generate(spark: SparkSession, cfg: Config, out: Path,
     all_zones = pd.concat([city.zones, farm, hazard_points], ignore_index=True)
     _geojson(city, all_zones, out / "units/zones.geojson")
     _geojson(city, city.facilities, out / "units/facilities.geojson")
-    land_parcels = synth_land_use.parcels(city, sc.seed)  # own random stream
+    land_parcels = synth_land_use.parcels(city, sc.seed, sc.start_date)  # own random stream
     _geojson(city, land_parcels, out / "units/land_use.geojson")
     # supplied parcels (screen_idle_land), from their own random stream
     supplied = synth_screens.supplied_parcels(city, persons, sc.seed, sc.start_date)
@@ -579,10 +579,11 @@ def generate(spark: SparkSession, cfg: Config, out: Path,
         out / "truth/daily_presence.csv", index=False)
     sp = cfg.service_population
     service.write_truth(spark, out, city, persons, cards, days, sp.min_stay_min,
-                        sp.catchment_quantile)
+                        sp.catchment_quantile, cfg.stays.tau_min)
     lu = cfg.land_use
     synth_land_use.write_truth(spark, out, city, land_parcels, persons, cards, days,
-                               lu.day_start_hour, lu.day_end_hour, lu.visit_min_min)
+                               lu.day_start_hour, lu.day_end_hour, lu.visit_min_min,
+                               cfg.stays.tau_min)
     # reserve core zones and supplied parcels: truth from the true stays (no random draw)
     reserves = city.zones[city.zones["level"] == synth_screens.RESERVE_LEVEL]
     near = synth_land_use.parcel_stays(spark, out / "truth/stays", city,
