@@ -14,6 +14,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import shapely
 from pyspark.sql import functions as F
 
 from mobsig import service_population as sp
@@ -484,6 +485,31 @@ def test_truth_rules_on_hand_built_timelines():
         ["county", "unknown", 1], ["township", "unknown", 1]]
     assert service.radius_quantile(np.array([5.0, 1, 4, 2, 3]), 0.8) == 4.0
     assert service.radius_quantile(np.array([1.0, 2]), 0.5) == 1.0
+
+
+def test_hub_and_station_square_are_drawn_clear_of_the_places():
+    """city.clear_box: the railway hub (facility) and the station's commercial parcel
+    contain the station, keep every leisure place and hotel >= 50 m from their edges and
+    on the same side as the service point of its nearest site's cell (what the signal
+    reports); the plain squares around the station did not (places 13-38 m from them)."""
+    from mobsig.synth import land_use as slu
+    from mobsig.synth.city import build_city
+    from mobsig.synth.plants import _reported
+
+    start = dt.date(2026, 6, 8)
+    city = build_city(20260601, 104.06, 30.66, start, 14, satellite=True)
+    hub = city.facilities.set_index("unit_id").loc["F-HUB-01", "geometry"]
+    shop = slu.parcels(city, 20260601, start).set_index("unit_id").loc["LU-B-02", "geometry"]
+    p = city.pois[city.pois["kind"].isin(["leisure", "hotel"])]
+    x, y = p["x"].to_numpy(float), p["y"].to_numpy(float)
+    rx, ry = _reported(city, start, 0, x, y, 0)
+    sx, sy = city.pois.loc[city.pois["kind"] == "station", ["x", "y"]].to_numpy()[0]
+    for g, half in ((hub, 500.0), (shop, 600.0)):
+        assert g.contains(shapely.Point(sx, sy))
+        assert shapely.distance(g.boundary, shapely.points(x, y)).min() >= 50.0
+        assert (shapely.contains_xy(g, x, y) == shapely.contains_xy(g, rx, ry)).all()
+        plain = shapely.box(sx - half, sy - half, sx + half, sy + half)
+        assert shapely.distance(plain.boundary, shapely.points(x, y)).min() < 40.0
 
 
 def test_errors_against_truth_and_verdict():
