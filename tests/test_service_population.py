@@ -483,6 +483,10 @@ def test_truth_rules_on_hand_built_timelines():
     c = t["catchment"]
     assert c[c["zone_id"] == "F-CBD-01"][["level", "unit_id", "visitors"]].values.tolist() == [
         ["county", "unknown", 1], ["township", "unknown", 1]]
+    # with the stay rule's tau, p3's 20- and 15-minute stops are no stays: no visit
+    t30 = service.service_truth(city, persons, cards, stays, days, 30, 0.8, tau_min=30)
+    m30 = t30["monthly"].set_index("unit_id").loc["F-CBD-01"]
+    assert (m30["total"], m30["visitor"]) == (2, 0)
     assert service.radius_quantile(np.array([5.0, 1, 4, 2, 3]), 0.8) == 4.0
     assert service.radius_quantile(np.array([1.0, 2]), 0.5) == 1.0
 
