@@ -323,7 +323,8 @@ def _facilities(pois: pd.DataFrame) -> pd.DataFrame:
     - a railway hub 火车站枢纽 (``hub``): the square of HUB_SIDE_M around the station POI,
       where arriving and leaving persons pass for under 30 minutes; :func:`build_city`
       then redraws it with :func:`clear_box` (half-side 400-500 m, centre within 150 m of
-      the station) so that no leisure place or hotel sits on its edge;
+      the station) so that no leisure place or hotel sits on its edge
+      (mobsig.synth.generate redraws it once more with the sample's homes);
     - a city park 城市公园 (``park``): the circle of PARK_RADIUS_M around the leisure POI of
       the outer core (2.3-3.6 km from the centre, clear of the CBD and the hub) with the
       most leisure POIs within that radius (ties: the smallest poi_idx);
@@ -354,7 +355,8 @@ def _facilities(pois: pd.DataFrame) -> pd.DataFrame:
 
 
 def clear_box(city: City, cx: float, cy: float, halves: np.ndarray, max_shift_m: float,
-              start: dt.date, step_m: float = 10.0) -> Polygon:
+              start: dt.date, step_m: float = 10.0,
+              homes_xy: np.ndarray | None = None) -> Polygon:
     """A square near (``cx``, ``cy``) whose edges keep clear of the places visitors stay
     at (leisure places, hotels, the station), so that its true visitors are the ones the
     signal can place inside: candidates are the squares of half-side in ``halves``
@@ -366,12 +368,17 @@ def clear_box(city: City, cx: float, cy: float, halves: np.ndarray, max_shift_m:
     when none is) with the places and their reported positions farthest from its edge
     (ties: the smallest shift, then the half-side nearest the first of ``halves``). No
     random draw: the rest of the city is unchanged. A place within ~150 m of an edge is
-    on either side for the signal (README, Quality on the synthetic city)."""
+    on either side for the signal (README, Quality on the synthetic city). ``homes_xy``
+    (n x 2): more places to keep clear, the sample's homes once they are drawn
+    (mobsig.synth.generate redraws the hub with them: a resident living 87 m outside the
+    square was placed inside it on 10 nights)."""
     from mobsig.synth.plants import _reported
 
     reach = float(np.max(halves)) + max_shift_m + 300.0
     p = city.pois.loc[city.pois["kind"].isin(["leisure", "hotel", "station"]), ["x", "y"]]
     xy = p.to_numpy(float)
+    if homes_xy is not None:
+        xy = np.vstack([xy, np.asarray(homes_xy, float).reshape(-1, 2)])
     xy = xy[np.max(np.abs(xy - [cx, cy]), axis=1) <= reach]
     pts = [xy] + [np.column_stack(_reported(city, start, 0, xy[:, 0], xy[:, 1], rank))
                   for rank in (0, 1)]
