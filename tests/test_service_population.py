@@ -589,9 +589,9 @@ def service(spark, chain):
 def test_city_visitors_per_facility_match_truth(service):
     """Issue 14: the month's service population per facility within ±15 % of the true
     persons (with >= 30 min of true stays of at least tau inside on some day) where the
-    facility has >= 15 of them (the hub ~18: its square is drawn clear of the places,
+    facility has >= 15 of them (the hub 18: its square is drawn clear of places and homes,
     city.clear_box; with the plain square around the station two leisure places 31-38 m
-    outside its edge had their visitors placed inside: +24 %), the heritage area in the
+    outside its edge had their visitors placed inside: +44 %), the heritage area in the
     sparse periphery (sites 2 km apart) included: a short visit there with a record at a
     neighbouring site in between is one stay (stays.excursion_max_dist_m), no longer two
     pieces under 30 min."""
