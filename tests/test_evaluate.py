@@ -147,3 +147,40 @@ def test_scenario_lines_cover_each_screening_scenario():
         "(+3.8 %); false suspects per 100 zones n/a"]
     assert ev.scenario_lines({}) == []
     assert ev.verdict_planted({}) == {"reserve_intruders": None, "hazard_crowd": None}
+
+
+def test_scenario_lines_give_each_planted_figure():
+    """The idle parcels' figure (stayers + workers on the truly near-zero parcels), the
+    commercial parcels' daytime visitors and the facilities' service population, summed,
+    each with its worst zone's relative error; a withheld count leaves no figure."""
+    table = pd.DataFrame({"unit_id": ["P1", "P2", "P3"], "is_due": True,
+                          "is_near_zero": [True, True, False],
+                          "stayers_raw_count": [0, 1, 20], "workers_raw_count": [0, 0, 5]})
+    truth = pd.DataFrame({"unit_id": ["P1", "P2", "P3"], "is_due": True,
+                          "is_near_zero": [True, True, False], "stayers": [0, 2, 22],
+                          "workers": [0, 0, 5]})
+    il = ev.idle_land_errors(table, truth)
+    assert il["near_zero_persons"] == [1, 2]
+    lu = {"min_true_persons": 10, "by_parcel": {
+        "B1": {"land_use": "commercial", "day_visitors": {"true": 32, "measured": 29,
+                                                          "error": -0.0938}},
+        "B2": {"land_use": "commercial", "day_visitors": {"true": 30, "measured": 27,
+                                                          "error": -0.1}},
+        "B3": {"land_use": "commercial", "day_visitors": {"true": 4, "measured": 9,
+                                                          "error": 1.25}},
+        "R1": {"land_use": "residential", "day_visitors": {"true": 60, "measured": 0,
+                                                           "error": -1.0}}}}
+    sp = {"by_facility": {"A": {"total": 18, "true_total": 18, "total_error": 0.0},
+                          "B": {"total": 110, "true_total": 115, "total_error": -0.0435}}}
+    lines = ev.scenario_lines({"screen_idle_land": il, "land_use_intensity": lu,
+                               "service_population": sp})
+    assert lines == [
+        "- idle_parcel: planted 2, found yes (2 of 2); figure 1 vs 2 true (-50.0 %); "
+        "false suspects per 100 zones 0.0",
+        "- commercial_visitors: planted 2, found yes (2 of 2); figure 56 vs 62 true "
+        "(-10.0 % (worst parcel)); false suspects per 100 zones n/a",
+        "- facility_service: planted 2, found yes (2 of 2); figure 128 vs 133 true "
+        "(-4.3 % (worst facility)); false suspects per 100 zones n/a"]
+    hidden = ev.idle_land_errors(table.assign(stayers_raw_count=[0, None, 20]), truth)
+    assert hidden["near_zero_persons"] == [None, 2]
+    assert ev.scenarios({"screen_idle_land": hidden})["idle_parcel"]["figure"] is None

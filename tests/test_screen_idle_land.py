@@ -230,6 +230,8 @@ def test_city_idle_parcels_found_against_truth(screened):
     assert err["parcels"] == len(published) == 5
     assert err["near_zero_true"] == 2 and err["near_zero_found"] == 2, err
     assert err["false_per_100"] == 0 and err["due_agree"], err
+    # the planted figure: nobody stays or works on the idle parcels, as in the truth
+    assert err["near_zero_persons"] == [0, 0], err
     p = published.set_index("unit_id")
     assert not p.loc["P-NEW-01", "is_due"] and p.loc["P-NEW-01", "run_months"] == 0
     assert p.loc[["P-IDLE-01", "P-IDLE-02"], "run_start_month"].eq("2026-06").all()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pandas as pd
 import pytest
 import shapely
@@ -285,6 +286,38 @@ def test_reserve_errors_of_a_planted_day_and_the_scenario_line():
     res = {"screen_reserves": err}
     assert ev.verdict_planted(res)["reserve_intruders"] is False
     assert "found no (0 of 1)" in ev.scenario_lines(res)[0]
+
+
+def test_reserve_truth_takes_a_persons_primary_card():
+    """The truth's visitors are persons, their stays the primary card's: a two-card
+    person's 20-minute visit, seen by both cards, is not 40 minutes; 35 minutes are a
+    visit; a true resident living inside is a resident, not a visitor."""
+    from mobsig.synth.city import build_city
+    from mobsig.synth.screens import RESERVE_LEVEL, reserve_truth
+
+    city = build_city(7, 104.06, 30.66, dt.date(2026, 6, 8), 3)
+    zones = city.zones[city.zones["level"] == RESERVE_LEVEL].reset_index(drop=True)
+    c = zones["geometry"].iloc[0].representative_point()
+    lon, lat = (float(v[0]) for v in city.to_lonlat(np.array([c.x]),
+                                                     np.array([c.y])))
+    persons = pd.DataFrame({"person_id": [1, 2, 3], "in_sample": True,
+                            "kind": ["day_visitor", "day_visitor", "resident_nonworker"],
+                            "pop_class": ["visitor", "visitor", "resident"],
+                            "home_x": [9e4, 9e4, c.x], "home_y": [9e4, 9e4, c.y]})
+    cards = pd.DataFrame({"user_id": ["a", "a2", "b", "c"], "person_id": [1, 1, 2, 3],
+                          "is_human": True,
+                          "card_kind": ["primary", "secondary", "primary", "primary"]})
+    ts = pd.Timestamp
+    stays = pd.DataFrame([
+        ("a", ts("2026-06-08 10:00"), ts("2026-06-08 10:20"), lon, lat),
+        ("a2", ts("2026-06-08 10:00"), ts("2026-06-08 10:20"), lon, lat),  # same visit
+        ("b", ts("2026-06-08 11:00"), ts("2026-06-08 11:35"), lon, lat),
+        ("c", ts("2026-06-08 11:00"), ts("2026-06-08 15:00"), lon, lat)],
+        columns=["user_id", "stay_start", "stay_end", "lon", "lat"])
+    days = [dt.date(2026, 6, 8), dt.date(2026, 6, 9)]
+    t = reserve_truth(city, zones, persons, cards, stays, days, 30).set_index("dt")
+    assert t.loc["2026-06-08", ["visitors", "residents", "visitors_any"]].tolist() == [1, 1, 1]
+    assert t.loc["2026-06-09", "visitors"] == 0
 
 
 def test_planted_intruders_spot_keeps_the_group_on_its_side_of_the_county_line():

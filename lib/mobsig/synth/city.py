@@ -301,6 +301,10 @@ def _zones() -> pd.DataFrame:
 FACILITY_LEVEL = "facility"
 CBD_RADIUS_M = 1_500.0
 HUB_SIDE_M = 1_000.0
+# the hub square's half-sides tried (the nominal first) and its centre's largest shift from
+# the station (clear_box: its edges clear of the places visitors stay at)
+HUB_HALVES_M = np.arange(HUB_SIDE_M / 2, 395.0, -10.0)
+HUB_MAX_SHIFT_M = 150.0
 PARK_RADIUS_M = 600.0
 HERITAGE_RADIUS_M = 1_500.0
 
@@ -317,7 +321,10 @@ def _facilities(pois: pd.DataFrame) -> pd.DataFrame:
     - a central business district 中央商务区 (``cbd``): the circle of CBD_RADIUS_M around
       the centre, where most work places cluster (population._points_work);
     - a railway hub 火车站枢纽 (``hub``): the square of HUB_SIDE_M around the station POI,
-      where arriving and leaving persons pass for under 30 minutes;
+      where arriving and leaving persons pass for under 30 minutes; :func:`build_city`
+      then redraws it with :func:`clear_box` (half-side 400-500 m, centre within 150 m of
+      the station) so that no leisure place or hotel sits on its edge
+      (mobsig.synth.generate redraws it once more with the sample's homes);
     - a city park 城市公园 (``park``): the circle of PARK_RADIUS_M around the leisure POI of
       the outer core (2.3-3.6 km from the centre, clear of the CBD and the hub) with the
       most leisure POIs within that radius (ties: the smallest poi_idx);
@@ -345,6 +352,53 @@ def _facilities(pois: pd.DataFrame) -> pd.DataFrame:
     ]
     return pd.DataFrame([{"unit_id": u, "unit_name": n, "level": FACILITY_LEVEL, "kind": k,
                           "geometry": g} for u, n, k, g in rows])
+
+
+def clear_box(city: City, cx: float, cy: float, halves: np.ndarray, max_shift_m: float,
+              start: dt.date, step_m: float = 10.0,
+              homes_xy: np.ndarray | None = None) -> Polygon:
+    """A square near (``cx``, ``cy``) whose edges keep clear of the places visitors stay
+    at (leisure places, hotels, the station), so that its true visitors are the ones the
+    signal can place inside: candidates are the squares of half-side in ``halves``
+    centred within ``max_shift_m`` of (cx, cy) (grid of ``step_m``); a candidate is
+    *readable* when every place lies on the same side of its edge as the positions the
+    network reports for a handset there (the service points of the cells of its nearest
+    and second nearest sites on the first day, ``mobsig.synth.plants._reported``: a stay
+    is placed at its cells' service points); the chosen square is the readable one (any
+    when none is) with the places and their reported positions farthest from its edge
+    (ties: the smallest shift, then the half-side nearest the first of ``halves``). No
+    random draw: the rest of the city is unchanged. A place within ~150 m of an edge is
+    on either side for the signal (README, Quality on the synthetic city). ``homes_xy``
+    (n x 2): more places to keep clear, the sample's homes once they are drawn
+    (mobsig.synth.generate redraws the hub with them: a resident living 87 m outside the
+    square was placed inside it on 10 nights)."""
+    from mobsig.synth.plants import _reported
+
+    reach = float(np.max(halves)) + max_shift_m + 300.0
+    p = city.pois.loc[city.pois["kind"].isin(["leisure", "hotel", "station"]), ["x", "y"]]
+    xy = p.to_numpy(float)
+    if homes_xy is not None:
+        xy = np.vstack([xy, np.asarray(homes_xy, float).reshape(-1, 2)])
+    xy = xy[np.max(np.abs(xy - [cx, cy]), axis=1) <= reach]
+    pts = [xy] + [np.column_stack(_reported(city, start, 0, xy[:, 0], xy[:, 1], rank))
+                  for rank in (0, 1)]
+    shifts = np.arange(-max_shift_m, max_shift_m + step_m / 2, step_m)
+    dx, dy, h = (a.ravel() for a in np.meshgrid(shifts, shifts, np.asarray(halves, float),
+                                               indexing="ij"))
+    signed = []  # per candidate and point: + inside, - outside, |.| the distance to the edge
+    for q in pts:
+        ax = np.abs(q[None, :, 0] - (cx + dx)[:, None])
+        ay = np.abs(q[None, :, 1] - (cy + dy)[:, None])
+        inside = np.minimum(h[:, None] - ax, h[:, None] - ay)
+        outside = np.hypot(np.clip(ax - h[:, None], 0, None), np.clip(ay - h[:, None], 0, None))
+        signed.append(np.where(inside >= 0, inside, -outside))
+    s = np.stack(signed)  # (3, candidates, places)
+    readable = (np.all(s > 0, axis=0) | np.all(s < 0, axis=0)).all(axis=1)
+    score = np.abs(s).min(axis=(0, 2))
+    order = np.lexsort((np.abs(h - halves[0]), np.hypot(dx, dy), -score, ~readable))
+    i = order[0]
+    return shapely.box(cx + dx[i] - h[i], cy + dy[i] - h[i], cx + dx[i] + h[i],
+                       cy + dy[i] + h[i])
 
 
 def _pois(rng: np.random.Generator, zones: pd.DataFrame) -> pd.DataFrame:
@@ -404,6 +458,10 @@ def build_city(seed: int, center_lon: float, center_lat: float, start: dt.date,
     city = City(center_lon, center_lat, cells, sites, units, zones, pois,
                 highway=((-CITY_R, -6_000.0), (CITY_R, -6_000.0)), epochs=epochs,
                 _fwd=fwd, _inv=inv, facilities=_facilities(pois), satellite=sat)
+    hub = city.facilities["unit_id"].eq("F-HUB-01").to_numpy()
+    station = pois.loc[pois["kind"] == "station", ["x", "y"]].to_numpy(float)[0]
+    city.facilities.loc[hub, "geometry"] = clear_box(city, *station, HUB_HALVES_M,
+                                                     HUB_MAX_SHIFT_M, start)
     lon, lat = city.to_lonlat(cells["x"].to_numpy(), cells["y"].to_numpy())
     cells["true_lon"], cells["true_lat"] = lon, lat
     src_lon, src_lat = from_wgs84(lon, lat, cells["coord_sys"].to_numpy())

@@ -58,8 +58,8 @@ JH_MIN_EMPLOYED = 10
 # present: below it one card more or less is more than 5 %
 DP_MIN_PERSONS = 20
 # service-population errors count on facilities with at least this many true (sample)
-# persons in the month: below it one person moves the count by more than 5 %
-SP_MIN_VISITORS = 20
+# persons in the month: below it one person moves the count by more than 7 %
+SP_MIN_VISITORS = 15  # the railway hub has ~18 true persons on the test city
 # commuting errors count in counties with at least this many true (sample) commuters: a
 # median over fewer moves by one commuter's place by more than 10 %
 COMMUTE_MIN_COMMUTERS = 20
@@ -583,16 +583,26 @@ def idle_land_errors(table: pd.DataFrame, truth: pd.DataFrame) -> dict:
     ``table``: screen_idle_land rows (``unit_id``, ``is_due``, ``is_near_zero``; null = not
     observed); ``truth``: truth/screen_idle_land.csv of the month. The near-zero parcels
     found (recall), the parcels wrongly taken as near zero per 100 parcels, the due flag
-    agreement."""
-    m = truth.merge(table[["unit_id", "is_due", "is_near_zero"]], on="unit_id", how="left",
-                    suffixes=("", "_measured"))
+    agreement. With the table's ``stayers_raw_count`` / ``workers_raw_count`` (null:
+    withheld), ``near_zero_persons``: stayers + workers on the truly near-zero parcels,
+    [measured, true] (measured None when a count is withheld)."""
+    counts = [c for c in ("stayers_raw_count", "workers_raw_count") if c in table]
+    m = truth.merge(table[["unit_id", "is_due", "is_near_zero", *counts]], on="unit_id",
+                    how="left", suffixes=("", "_measured"))
     got = m["is_near_zero_measured"].astype("boolean").fillna(False).astype(bool)
     true = m["is_near_zero"].astype(bool)
     by = {r["unit_id"]: {"near_zero": [bool(g), bool(r["is_near_zero"])],
                          "due": [None if pd.isna(r["is_due_measured"])
                                  else bool(r["is_due_measured"]), bool(r["is_due"])]}
           for r, g in zip(m.to_dict("records"), got, strict=True)}
+    persons = None
+    if len(counts) == 2 and {"stayers", "workers"} <= set(m.columns):
+        z = m[true]
+        got_n = z["stayers_raw_count"] + z["workers_raw_count"]
+        persons = [None if got_n.isna().any() else int(got_n.sum()),
+                   int((z["stayers"] + z["workers"]).sum())]
     return {"parcels": len(m), "near_zero_true": int(true.sum()),
+            "near_zero_persons": persons,
             "near_zero_found": int((got & true).sum()),
             "false_per_100": round(100 * int((got & ~true).sum()) / len(m), 2) if len(m)
             else None,
@@ -921,7 +931,11 @@ def scenarios(result: dict) -> dict[str, dict]:
     reserve intruders: planted zone-days alerted (their visitors); hazard crowd: planted
     hour cells within ±15 % (exposed persons summed over them, ``rel_error`` the worst
     cell's; false: point-days whose measured maximum overstates the truth); idle land:
-    near-zero parcels; land use: the busiest industrial parcel's workers (no suspect)."""
+    near-zero parcels (stayers + workers on them); land use: the busiest industrial
+    parcel's workers and the commercial parcels' daytime visitors (summed, ``rel_error``
+    the worst parcel's); the facilities' service population (issue 14; summed,
+    ``rel_error`` the worst facility's). ``worst_of`` names what a worst ``rel_error``
+    is taken over (None: the figure's own)."""
     out: dict[str, dict] = {}
     fs = result.get("screen_farmland")
     if fs and fs["polygons"]:
@@ -944,11 +958,15 @@ def scenarios(result: dict) -> dict[str, dict]:
         out["hazard_crowd"] = {
             "planted": len(cells), "found": ex["planted_found"], "figure": [m, t],
             "rel_error": ex["planted_worst_error"],
-            "false_per_100": ex["false_per_100"]}
+            "false_per_100": ex["false_per_100"], "worst_of": "cell"}
     il = result.get("screen_idle_land")
     if il and il["parcels"]:
+        fig = il.get("near_zero_persons")
         out["idle_parcel"] = {"planted": il["near_zero_true"], "found": il["near_zero_found"],
-                              "figure": None, "rel_error": None,
+                              "figure": fig if fig and fig[0] is not None else None,
+                              "rel_error": ((fig[0] - fig[1]) / fig[1]
+                                            if fig and fig[0] is not None and fig[1]
+                                            else None),
                               "false_per_100": il["false_per_100"]}
     lu = result.get("land_use_intensity")
     park = (lu or {}).get("by_parcel", {}).get("LU-M-01")
@@ -957,7 +975,28 @@ def scenarios(result: dict) -> dict[str, dict]:
         out["busy_industrial_park"] = {"planted": 1, "found": int(m > 0), "figure": [m, t],
                                        "rel_error": (m - t) / t if t else None,
                                        "false_per_100": None}
+    shops = [p["day_visitors"] for p in (lu or {}).get("by_parcel", {}).values()
+             if p.get("land_use") == "commercial"
+             and p["day_visitors"]["true"] >= lu.get("min_true_persons", LU_MIN_PERSONS)]
+    if shops:
+        out["commercial_visitors"] = _summed(
+            [(p["measured"], p["true"], p["error"]) for p in shops], "parcel")
+    sp = result.get("service_population")
+    if sp and sp.get("by_facility"):
+        out["facility_service"] = _summed(
+            [(f["total"], f["true_total"], f["total_error"])
+             for f in sp["by_facility"].values()], "facility")
     return out
+
+
+def _summed(rows: list[tuple[int, int, float]], worst_of: str) -> dict:
+    """A scenario entry of :func:`scenarios` over several zones, each (measured, true,
+    relative error): the counts summed, the worst relative error; nothing is planted
+    (``planted`` = the zones, ``found`` those with a measured count)."""
+    return {"planted": len(rows), "found": sum(int(m > 0) for m, _, _ in rows),
+            "figure": [int(sum(m for m, _, _ in rows)), int(sum(t for _, t, _ in rows))],
+            "rel_error": max((e for _, _, e in rows), key=abs),
+            "false_per_100": None, "worst_of": worst_of}
 
 
 def scenario_lines(result: dict) -> list[str]:
@@ -971,7 +1010,7 @@ def scenario_lines(result: dict) -> list[str]:
         fig = ("—" if sc["figure"] is None
                else f"{sc['figure'][0]} vs {sc['figure'][1]} true")
         if sc["rel_error"] is not None:
-            worst = " (worst cell)" if name == "hazard_crowd" else ""
+            worst = f" (worst {sc['worst_of']})" if sc.get("worst_of") else ""
             fig += f" ({100 * sc['rel_error']:+.1f} %{worst})"
         fp = "n/a" if sc["false_per_100"] is None else f"{sc['false_per_100']}"
         lines.append(f"- {name}: planted {sc['planted']}, found {found} "

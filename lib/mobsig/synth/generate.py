@@ -98,7 +98,15 @@ from mobsig.synth import hazards as synth_hazards
 from mobsig.synth import land_use as synth_land_use
 from mobsig.synth import linkage_truth, plants, real, region, service
 from mobsig.synth import screens as synth_screens
-from mobsig.synth.city import CITY_PREFIX, FACILITY_LEVEL, City, build_city
+from mobsig.synth.city import (
+    CITY_PREFIX,
+    FACILITY_LEVEL,
+    HUB_HALVES_M,
+    HUB_MAX_SHIFT_M,
+    City,
+    build_city,
+    clear_box,
+)
 from mobsig.synth.population import build_people, build_satellite_people, tac_types
 from mobsig.synth.presence_truth import daily_presence_truth
 from mobsig.synth.signals import CHUNK, build_network, events_for_cards, truth_stays
@@ -464,8 +472,15 @@ def generate(spark: SparkSession, cfg: Config, out: Path,
     hazard_points = synth_hazards.hazard_zones(city, persons, sc.seed)
     all_zones = pd.concat([city.zones, farm, hazard_points], ignore_index=True)
     _geojson(city, all_zones, out / "units/zones.geojson")
+    # the railway hub redrawn clear of the sample's homes too (city.clear_box)
+    hub = city.facilities["unit_id"].eq("F-HUB-01").to_numpy()
+    if hub.any():
+        homes = persons.loc[persons["in_sample"], ["home_x", "home_y"]].dropna().to_numpy(float)
+        station = city.pois.loc[city.pois["kind"] == "station", ["x", "y"]].to_numpy(float)[0]
+        city.facilities.loc[hub, "geometry"] = clear_box(
+            city, *station, HUB_HALVES_M, HUB_MAX_SHIFT_M, sc.start_date, homes_xy=homes)
     _geojson(city, city.facilities, out / "units/facilities.geojson")
-    land_parcels = synth_land_use.parcels(city, sc.seed)  # own random stream
+    land_parcels = synth_land_use.parcels(city, sc.seed, sc.start_date)  # own random stream
     _geojson(city, land_parcels, out / "units/land_use.geojson")
     # supplied parcels (screen_idle_land), from their own random stream
     supplied = synth_screens.supplied_parcels(city, persons, sc.seed, sc.start_date)
@@ -579,10 +594,11 @@ def generate(spark: SparkSession, cfg: Config, out: Path,
         out / "truth/daily_presence.csv", index=False)
     sp = cfg.service_population
     service.write_truth(spark, out, city, persons, cards, days, sp.min_stay_min,
-                        sp.catchment_quantile)
+                        sp.catchment_quantile, cfg.stays.tau_min)
     lu = cfg.land_use
     synth_land_use.write_truth(spark, out, city, land_parcels, persons, cards, days,
-                               lu.day_start_hour, lu.day_end_hour, lu.visit_min_min)
+                               lu.day_start_hour, lu.day_end_hour, lu.visit_min_min,
+                               cfg.stays.tau_min)
     # reserve core zones and supplied parcels: truth from the true stays (no random draw)
     reserves = city.zones[city.zones["level"] == synth_screens.RESERVE_LEVEL]
     near = synth_land_use.parcel_stays(spark, out / "truth/stays", city,

@@ -44,8 +44,12 @@ ACTIVE_SIDE_M = 800.0
 
 def _sample_humans(persons: pd.DataFrame, cards: pd.DataFrame, stays: pd.DataFrame
                    ) -> pd.DataFrame:
-    """The true stays of human cards of sample persons, with ``person_id``."""
-    owner = cards.loc[cards["is_human"].astype(bool), ["user_id", "person_id"]]
+    """The true stays of the primary human cards of sample persons, with ``person_id``:
+    a person's stays are their primary card's (as in presence_truth, hazards and land-use
+    truth), never the sum over their cards (a two-card person's two 20-minute observed
+    spans of one visit are not 40 minutes)."""
+    owner = cards.loc[cards["is_human"].astype(bool) & cards["card_kind"].eq("primary"),
+                      ["user_id", "person_id"]]
     st = stays.merge(owner, on="user_id", how="inner")
     return st[st["person_id"].isin(persons.loc[persons["in_sample"], "person_id"])
               ].reset_index(drop=True)

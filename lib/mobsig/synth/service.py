@@ -5,7 +5,9 @@ The rules are service_population's (mobsig.service_population), applied to the t
 
 - a sample person is in a facility's service population on a day when the true stays
   located inside its polygon (city plane, metres) add up to at least ``min_stay_min``
-  minutes of that local day (a stay crossing midnight counts on both days);
+  minutes of that local day (a stay crossing midnight counts on both days); a true stay
+  shorter than the stay rule's τ (stays.tau_min) is no stay (domain.md §B1): a passenger's
+  two 15-20 minute stops at the station on one day are not a 30-minute stay;
 - the person's role there: ``resident`` when the person is a true resident (a resident
   kind of true class resident) whose home is inside, else ``worker`` when the person is
   employed (``is_employed``: a work place on enough workdays) with the work place
@@ -16,7 +18,9 @@ The rules are service_population's (mobsig.service_population), applied to the t
   visitors live.
 
 Persons, not cards: both cards of a person share the timeline and count once, as the
-pipeline counts one card per person (一人多卡 grouping). Pure pandas + shapely on the
+pipeline counts one card per person (一人多卡 grouping); a person's stays are those of the
+primary card (as in presence_truth, hazards and land-use truth), never the sum over their
+cards (a two-card person's 20-minute stop is not 40 minutes). Pure pandas + shapely on the
 stays located in the facilities' bounding boxes (:func:`facility_stays` selects them with
 Spark, so a big city's true stays never come to the driver whole).
 """
@@ -33,6 +37,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from mobsig.synth.city import City
+from mobsig.synth.land_use import is_stay
 
 ROLES = ("total", "resident", "worker", "visitor")
 HOME_LEVELS = ("county", "township")
@@ -78,7 +83,7 @@ def radius_quantile(dist_m: np.ndarray, quantile: float) -> float:
 
 def service_truth(city: City, persons: pd.DataFrame, cards: pd.DataFrame,
                   stays: pd.DataFrame, days: list[dt.date], min_stay_min: float,
-                  quantile: float) -> dict[str, pd.DataFrame]:
+                  quantile: float, tau_min: float = 0.0) -> dict[str, pd.DataFrame]:
     """The truth tables: ``monthly`` (``month``, ``level``, ``unit_id``, ``unit_name``,
     ``kind``, a column per role of :data:`ROLES`, ``catchment_radius_m``,
     ``visitor_homes``), ``daily`` (``dt``, ``level``, ``unit_id``, a column per role;
@@ -87,11 +92,15 @@ def service_truth(city: City, persons: pd.DataFrame, cards: pd.DataFrame,
 
     ``persons``: the generator's persons (local ``home_x``/``home_y``/``work_x``/
     ``work_y``, ``kind``, ``pop_class``, ``is_employed``, ``home_county``,
-    ``home_township``); ``cards``: ``user_id``, ``person_id``, ``is_human``; ``stays``:
-    true stays (:func:`facility_stays`)."""
+    ``home_township``); ``cards``: ``user_id``, ``person_id``, ``is_human``,
+    ``card_kind`` (only primary cards' stays count); ``stays``:
+    true stays (:func:`facility_stays`); only those of at least ``tau_min`` minutes (the
+    stay rule's τ) count: a shorter stop is no stay (domain.md §B1)."""
     fac = city.facilities.reset_index(drop=True)
-    owner = cards.loc[cards["is_human"].astype(bool), ["user_id", "person_id"]]
-    st = stays.merge(owner, on="user_id", how="inner").reset_index(drop=True)
+    owner = cards.loc[cards["is_human"].astype(bool) & cards["card_kind"].eq("primary"),
+                      ["user_id", "person_id"]]
+    st = stays.merge(owner, on="user_id", how="inner")
+    st = st[is_stay(st, tau_min)].reset_index(drop=True)
     x, y = city.to_xy(st["lon"].to_numpy(), st["lat"].to_numpy())
     pieces = _day_pieces(st)
     visits = []
@@ -179,11 +188,11 @@ def _catchment(v: pd.DataFrame, pr: pd.DataFrame, true_res: pd.Series) -> pd.Dat
 
 def write_truth(spark: SparkSession, out: Path, city: City, persons: pd.DataFrame,
                 cards: pd.DataFrame, days: list[dt.date], min_stay_min: float,
-                quantile: float) -> None:
+                quantile: float, tau_min: float = 0.0) -> None:
     """``truth/service_population.csv``, ``truth/service_population_daily.csv`` and
     ``truth/service_catchment.csv`` from ``truth/stays`` (see :func:`service_truth`)."""
     stays = facility_stays(spark, out / "truth/stays", city)
-    t = service_truth(city, persons, cards, stays, days, min_stay_min, quantile)
+    t = service_truth(city, persons, cards, stays, days, min_stay_min, quantile, tau_min)
     t["monthly"].to_csv(out / "truth/service_population.csv", index=False)
     t["daily"].to_csv(out / "truth/service_population_daily.csv", index=False)
     t["catchment"].to_csv(out / "truth/service_catchment.csv", index=False)

@@ -19,8 +19,9 @@ false ones per 100), the reserve screening (visitors per core zone and day, over
 screen_reserves ran; the planted intruders' days alerted, from the stored alerts) and the
 idle-land screening (near-zero parcels found, false ones per 100; read from the stored
 screen_idle_land month), each next to its target (domain.md, issues #5, #14 and #15);
-then a line per screening scenario of issue 15 (the planted cases found, their figure
-against the truth, false suspects per 100 zones; mobsig.synth.evaluate.scenario_lines).
+then a line per screening scenario of issue 15 and one for the facilities' service
+population (the planted cases found, their figure against the truth, false suspects per
+100 zones; mobsig.synth.evaluate.scenario_lines).
 Reads ``home_work`` and ``metro_area``, recomputes the unsuppressed population,
 jobs-housing, daily presence, service population, commuting, linkage, trips, land-use and
 farmland counts (``population.population_table``, ``jobs_housing.counts_table``,
