@@ -90,6 +90,23 @@ def test_work_at_home_is_counted_apart_from_work_places():
     assert "1 working at home" in row["value"] and row["met"] is True
 
 
+def test_homes_within_500m_by_site_spacing():
+    """Issue 18 item 3: homes within 500 m per class of the site spacing at the true home
+    (the nearest cell's spacing_m), and the accuracy table's homes row names them."""
+    hw, persons, cards = frames()
+    sites = pd.DataFrame({"lon": [LON, LON + 0.2], "lat": [LAT, LAT],
+                          "spacing_m": [300.0, 5000.0]})
+    r = ev.home_work_accuracy(hw, persons, cards, (LON, LAT), sites=sites)
+    by = r["home_within_500m_by_spacing"]
+    # a (hit) and b (miss) live at the dense site, c (no home) at the 5 km one
+    assert by == {"< 500 m": {"residents": 2, "home_within_500m": 0.5},
+                  "≥ 3 km": {"residents": 1, "home_within_500m": 0.0}}
+    row = ev.accuracy_table({"home_work": r})[1]
+    assert row["measure"].startswith("homes") and "≥ 3 km 0.0 % of 1" in row["value"]
+    assert "home_within_500m_by_spacing" not in ev.home_work_accuracy(hw, persons, cards,
+                                                                      (LON, LAT))
+
+
 def test_class_accuracy_and_multicard_pairs():
     hw, _, cards = frames()
     cls = ev.class_accuracy(hw, cards)

@@ -352,6 +352,75 @@ def test_a_tablet_at_home_and_a_work_phone_at_work_join_their_holder(spark):
     assert pd.isna(loose.loc["tablet_1" * 4, "multicard_group"])
 
 
+def region_events(spark, tmp_path, people: int, days: int):
+    """A generated region (synth.profile region) as flag_users sees it, without the chain:
+    the generator's labelled events minus its injected faults (ping-pong, drift,
+    duplicates, malformed rows: perfect cleaning) at the positioned cells (ingest_cells'
+    positions), human cards only (non-human precision and recall are 1.0 on both
+    profiles). Returns the events (Spark), the truth's cards and the config."""
+    from mobsig import cells as cell_mod
+    from mobsig.config import load_config
+    from mobsig.synth.generate import TWO_WEEK_RULES, generate
+
+    cfg = make_config(tmp_path, synth={"people": people, "days": days, "iot_cards": 2,
+                                       "profile": "region", "start_date": MONTH.isoformat()},
+                      **TWO_WEEK_RULES)
+    res = generate(spark, cfg, tmp_path)
+    cfg = load_config(res.config_path)
+    raw = spark.read.option("header", True).csv(str(tmp_path / "raw/cells"))
+    parsed = cell_mod.parse_cells(raw, tuple(cfg.run.bbox_params().values())).toPandas()
+    pos = cell_mod.with_positions(parsed, cfg.cells, cfg.run.metric_crs)
+    assert pos["valid_from"].isna().all() and pos["valid_to"].isna().all()  # one version
+    cards = pd.read_parquet(tmp_path / "truth/cards.parquet")
+    ev = pd.read_parquet(tmp_path / "truth/events",
+                         columns=["user_id", "event_time", "cell_id", "imei_tac", "label"])
+    ev = ev[ev["label"].eq("normal") & ev["user_id"].isin(cards.loc[cards["is_human"],
+                                                                    "user_id"])]
+    ev = ev.assign(event_time=pd.to_datetime(ev["event_time"], format="ISO8601")
+                   .astype("datetime64[us]"), is_heavy_user=False).merge(
+        pos[["cell_id", "x_m", "y_m", "spacing_m"]], on="cell_id", validate="many_to_one")
+    ev["dt"] = ev["event_time"].dt.date
+    sdf = spark.createDataFrame(ev.drop(columns="label"),
+                                "user_id string, event_time timestamp, cell_id string, "
+                                "imei_tac string, is_heavy_user boolean, x_m double, "
+                                "y_m double, spacing_m double, dt date")
+    return sdf, cards, cfg
+
+
+@pytest.mark.slow  # a 70-person 10-day region generated (~1 min) and two pair passes
+def test_multicard_on_a_generated_region(spark, tmp_path):
+    """Issue 18 item 1 on the region profile's truth (no chain): tablets left at home and
+    work phones left at work, neighbours in 3-sector masts 150 m to 5 km apart. Pair
+    precision >= 0.9 and recall of the eligible pairs (both cards present on >=
+    multicard_min_days days) >= 0.8 (issue target 0.9: not met, see the README); the
+    alike-cells rule (multicard_min_cell_overlap) is what lifts recall, without losing
+    precision."""
+    from mobsig.synth import evaluate as ev
+
+    events, cards, cfg = region_events(spark, tmp_path, 70, 10)
+    events = events.cache()
+    p = cfg.flags
+
+    def measure(params):
+        slots = fl.hourly_locations(events, params).localCheckpoint()
+        moves = fl.card_moves(events, params).localCheckpoint()
+        cells = fl.card_cell_hours(events).localCheckpoint()
+        pairs = fl.multicard_pairs(slots, moves, params, lambda d: d.localCheckpoint(),
+                                   cells).localCheckpoint()
+        groups = fl.multicard_groups(fl.strongest_pairs(pairs, params), pairs,
+                                     params.max_group_size).toPandas()
+        hw = cards[["user_id"]].merge(groups, on="user_id", how="left")
+        return ev.multicard_pairs(hw, cards, params.multicard_min_days), pairs.toPandas()
+
+    new, pairs = measure(p)
+    old, _ = measure(dataclasses.replace(p, multicard_min_cell_overlap=0.0))
+    assert new["eligible_pairs"] >= 8, new
+    assert new["precision"] >= 0.9 and new["recall_eligible"] >= 0.8, new
+    assert new["recall_eligible"] > old["recall_eligible"], (new, old)
+    assert new["precision"] >= old["precision"], (new, old)
+    assert (pairs["cell_overlap"] >= p.multicard_min_cell_overlap).all()
+
+
 def test_coincidence_distance_adapts_to_sparse_cells(spark):
     """Two cards of one holder served by sites 1.5 km apart (sparse periphery: the cells
     table says the sites are ~2 km apart) coincide with the adaptive distance, not with a
