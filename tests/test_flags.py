@@ -211,9 +211,11 @@ def test_multicard_groups_primary_and_three_days_not_enough(spark):
     assert len(pair) == 1 and pair[0]["other"] == "pers_a_1" * 3
     assert pair[0]["coincident_share"] >= 0.9 and pair[0]["coincident_days"] == 10
     # the rule is the config's: 3 required days let the short pair through
+    # (and the alike-cells test off: 20 km apart on 7 of their 10 days, their cells differ)
     out3 = flags_of(spark, to_spark(spark, b1, b2), params={"multicard_min_days": 3,
                                                            "multicard_min_share": 0.25,
-                                                           "multicard_min_score": 0.0})
+                                                           "multicard_min_score": 0.0,
+                                                           "multicard_min_cell_overlap": 0.0})
     assert out3.loc["pers_b_1" * 3, "multicard_group"] == "pers_b_1" * 3
 
 
@@ -636,8 +638,11 @@ def test_two_days_of_dorm_mates_and_a_street_of_neighbours_do_not_chain_into_gro
     failed). A group is now only a set of cards that are all paired with each other and
     no more than flags.max_group_size: a crowd or a chain is ambiguous and none of its
     cards is grouped (evidence ``multicard_ambiguous``: the cards it linked). One
-    person's two cards on the same two days are still grouped."""
-    short = {"multicard_min_days": 2, "static_min_days": 3}
+    person's two cards on the same two days are still grouped. The alike-cells test is
+    off here (multicard_min_cell_overlap 0): these frames' cells are 100 m squares of the
+    true position, so neighbours 300 m apart share no cell and it alone would part the
+    street; the grouping is what is tested."""
+    short = {"multicard_min_days": 2, "static_min_days": 3, "multicard_min_cell_overlap": 0.0}
     dorm, office = (1_200_000.0, 3_000_000.0), (1_206_000.0, 3_002_000.0)
     crowd = [human(f"crowd_{i}_" * 4, days=2, rate_h=2, seed=60 + i, home=dorm,
                    work=office, jitter=100.0) for i in range(5)]
