@@ -61,6 +61,52 @@ def test_home_work_accuracy_counts_misses_and_missing_homes():
     assert r["true_workers"] == 1 and r["work_within_500m"] == 1.0
 
 
+def test_work_at_home_is_counted_apart_from_work_places():
+    """A worker whose work place is under home_work.work_min_home_dist_m from home (a shop
+    owner above the shop) has no separate work place to find: such workers are counted
+    apart, with the share given no separate work place, and ``work_within_500m`` is
+    measured on the others (issue 18)."""
+    hw, persons, cards = frames()
+    # person 2 (card b) becomes a shop owner working 20 m from home; b has no work place
+    persons = persons.assign(
+        is_worker=[True, True, False, False, False],
+        work_lon=[LON, LON, np.nan, np.nan, np.nan],
+        work_lat=[north(3000), north(20), np.nan, np.nan, np.nan])
+    r = ev.home_work_accuracy(hw, persons, cards, (LON, LAT))
+    assert r["true_workers"] == 1 and r["work_within_500m"] == 1.0
+    assert r["work_at_home_workers"] == 1 and r["work_at_home_no_separate_work"] == 1.0
+    assert r["all_workers"] == 2 and r["work_within_500m_all_workers"] == 0.5
+    # a work place 3 km away given to the shop owner is a wrong answer for them
+    wrong = hw.assign(work_lon=[LON, LON, LON, np.nan, np.nan, np.nan],
+                      work_lat=[north(3300), north(3000), north(3000), np.nan, np.nan,
+                                np.nan])
+    r = ev.home_work_accuracy(wrong, persons, cards, (LON, LAT))
+    assert r["work_at_home_no_separate_work"] == 0.0
+    # the threshold is home_work.work_min_home_dist_m's: at 10 m the shop is a work place
+    r = ev.home_work_accuracy(hw, persons, cards, (LON, LAT), work_min_home_dist_m=10.0)
+    assert r["true_workers"] == 2 and r["work_at_home_workers"] == 0
+    row = next(x for x in ev.accuracy_table({"home_work": ev.home_work_accuracy(
+        hw, persons, cards, (LON, LAT))}) if x["measure"].startswith("work within"))
+    assert "1 working at home" in row["value"] and row["met"] is True
+
+
+def test_homes_within_500m_by_site_spacing():
+    """Issue 18 item 3: homes within 500 m per class of the site spacing at the true home
+    (the nearest cell's spacing_m), and the accuracy table's homes row names them."""
+    hw, persons, cards = frames()
+    sites = pd.DataFrame({"lon": [LON, LON + 0.2], "lat": [LAT, LAT],
+                          "spacing_m": [300.0, 5000.0]})
+    r = ev.home_work_accuracy(hw, persons, cards, (LON, LAT), sites=sites)
+    by = r["home_within_500m_by_spacing"]
+    # a (hit) and b (miss) live at the dense site, c (no home) at the 5 km one
+    assert by == {"< 500 m": {"residents": 2, "home_within_500m": 0.5},
+                  "≥ 3 km": {"residents": 1, "home_within_500m": 0.0}}
+    row = ev.accuracy_table({"home_work": r})[1]
+    assert row["measure"].startswith("homes") and "≥ 3 km 0.0 % of 1" in row["value"]
+    assert "home_within_500m_by_spacing" not in ev.home_work_accuracy(hw, persons, cards,
+                                                                      (LON, LAT))
+
+
 def test_class_accuracy_and_multicard_pairs():
     hw, _, cards = frames()
     cls = ev.class_accuracy(hw, cards)

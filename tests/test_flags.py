@@ -14,6 +14,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from pyspark.sql import functions as F
 
 from mobsig import flags as fl
 from mobsig.config import FlagsConfig
@@ -210,9 +211,11 @@ def test_multicard_groups_primary_and_three_days_not_enough(spark):
     assert len(pair) == 1 and pair[0]["other"] == "pers_a_1" * 3
     assert pair[0]["coincident_share"] >= 0.9 and pair[0]["coincident_days"] == 10
     # the rule is the config's: 3 required days let the short pair through
+    # (and the alike-cells test off: 20 km apart on 7 of their 10 days, their cells differ)
     out3 = flags_of(spark, to_spark(spark, b1, b2), params={"multicard_min_days": 3,
                                                            "multicard_min_share": 0.25,
-                                                           "multicard_min_score": 0.0})
+                                                           "multicard_min_score": 0.0,
+                                                           "multicard_min_cell_overlap": 0.0})
     assert out3.loc["pers_b_1" * 3, "multicard_group"] == "pers_b_1" * 3
 
 
@@ -350,6 +353,86 @@ def test_a_tablet_at_home_and_a_work_phone_at_work_join_their_holder(spark):
     loose = flags_of(spark, to_spark(spark, holder, tablet, neigh, next_door),
                      params={"multicard_contained_ratio": 0.75})
     assert pd.isna(loose.loc["tablet_1" * 4, "multicard_group"])
+
+
+def region_events(spark, tmp_path, people: int, days: int):
+    """A generated region (synth.profile region) as flag_users sees it, without the chain:
+    the generator's labelled events minus its injected faults (ping-pong, drift,
+    duplicates, malformed rows: perfect cleaning) at the positioned cells (ingest_cells'
+    positions), human cards only (non-human precision and recall are 1.0 on both
+    profiles). Thresholds scaled to a week (multicard_min_days 3, as the README's 7-day
+    region). Returns the events (Spark), the truth's cards and the config."""
+    from mobsig import cells as cell_mod
+    from mobsig.config import load_config
+    from mobsig.synth.generate import generate
+
+    cfg = make_config(tmp_path, synth={"people": people, "days": days, "iot_cards": 2,
+                                       "profile": "region", "start_date": MONTH.isoformat()},
+                      flags={"multicard_min_days": 3, "static_min_days": 3})
+    res = generate(spark, cfg, tmp_path)
+    cfg = load_config(res.config_path)
+    raw = spark.read.option("header", True).csv(str(tmp_path / "raw/cells"))
+    parsed = cell_mod.parse_cells(raw, tuple(cfg.run.bbox_params().values())).toPandas()
+    pos = cell_mod.with_positions(parsed, cfg.cells, cfg.run.metric_crs)
+    assert pos["valid_from"].isna().all() and pos["valid_to"].isna().all()  # one version
+    cards = pd.read_parquet(tmp_path / "truth/cards.parquet")
+    ev = pd.read_parquet(tmp_path / "truth/events",
+                         columns=["user_id", "event_time", "cell_id", "imei_tac", "label"])
+    ev = ev[ev["label"].eq("normal") & ev["user_id"].isin(cards.loc[cards["is_human"],
+                                                                    "user_id"])]
+    ev = ev.assign(event_time=pd.to_datetime(ev["event_time"], format="ISO8601")
+                   .astype("datetime64[us]"), is_heavy_user=False).merge(
+        pos[["cell_id", "x_m", "y_m", "spacing_m"]], on="cell_id", validate="many_to_one")
+    ev["dt"] = ev["event_time"].dt.date
+    sdf = spark.createDataFrame(ev.drop(columns="label"),
+                                "user_id string, event_time timestamp, cell_id string, "
+                                "imei_tac string, is_heavy_user boolean, x_m double, "
+                                "y_m double, spacing_m double, dt date")
+    return sdf, cards, cfg
+
+
+@pytest.mark.slow  # a 150-person 7-day region generated and one pair pass: ~9 min loaded
+def test_multicard_on_a_generated_region(spark, tmp_path):
+    """Issue 18 item 1 on the region profile's truth (no chain): tablets left at home and
+    work phones left at work, neighbours under 3-sector masts 150 m to 5 km apart.
+    Measured 2026-12-04 on this 150-person 7-day region (seed fixed): 22 true pairs,
+    precision 0.88 (15 of 17: a holder paired with a neighbour who hardly moves either,
+    served by the same sectors, overlap 0.63; a work phone with a colleague), recall of
+    the 21 eligible pairs (both cards present on >= multicard_min_days days) 0.71 (the
+    misses: 6 work phones, 5 of them co-located with their holder in only 73-90 % of
+    shared hours, under multicard_static_min_share, 1 outscored by its holder's
+    neighbour; a visitor's tablet seen in 3 hours). The issue's 0.9 / 0.9 is NOT met;
+    asserted is the measured level
+    (a regression guard), and that the alike-cells rule (multicard_min_cell_overlap) is
+    never worse than the same pairs without it (the rule only removes pairs: the pass
+    runs once with the test off and the rule is applied to its pairs; on a 300-person
+    7-day region it lifted 1.00 / 0.66 to 0.98 / 0.79, README)."""
+    from mobsig.synth import evaluate as ev
+
+    events, cards, cfg = region_events(spark, tmp_path, 150, 7)
+    p = cfg.flags
+    off = dataclasses.replace(p, multicard_min_cell_overlap=0.0)
+    slots = fl.hourly_locations(events, p).localCheckpoint()
+    moves = fl.card_moves(events, p).localCheckpoint()
+    cells = fl.card_cell_hours(events).localCheckpoint()
+    every = fl.multicard_pairs(slots, moves, off, lambda d: d.localCheckpoint(),
+                               cells).localCheckpoint()
+
+    def measure(pairs):
+        groups = fl.multicard_groups(fl.strongest_pairs(pairs, p), pairs,
+                                     p.max_group_size).toPandas()
+        hw = cards[["user_id"]].merge(groups, on="user_id", how="left")
+        return ev.multicard_pairs(hw, cards, p.multicard_min_days)
+
+    alike = every.where(F.col("cell_overlap") >= p.multicard_min_cell_overlap)
+    new, old = measure(alike), measure(every)
+    assert new["eligible_pairs"] >= 15, new
+    assert new["precision"] >= 0.85 and new["recall_eligible"] >= 0.7, (new, old)
+    assert new["recall_eligible"] >= old["recall_eligible"], (new, old)
+    assert new["precision"] >= old["precision"], (new, old)
+    # the evidence: every pair has its overlap, and some pairs fail the rule
+    ov = every.select("cell_overlap").toPandas()["cell_overlap"]
+    assert ov.notna().all() and (ov < p.multicard_min_cell_overlap).any()
 
 
 def test_coincidence_distance_adapts_to_sparse_cells(spark):
@@ -555,8 +638,11 @@ def test_two_days_of_dorm_mates_and_a_street_of_neighbours_do_not_chain_into_gro
     failed). A group is now only a set of cards that are all paired with each other and
     no more than flags.max_group_size: a crowd or a chain is ambiguous and none of its
     cards is grouped (evidence ``multicard_ambiguous``: the cards it linked). One
-    person's two cards on the same two days are still grouped."""
-    short = {"multicard_min_days": 2, "static_min_days": 3}
+    person's two cards on the same two days are still grouped. The alike-cells test is
+    off here (multicard_min_cell_overlap 0): these frames' cells are 100 m squares of the
+    true position, so neighbours 300 m apart share no cell and it alone would part the
+    street; the grouping is what is tested."""
+    short = {"multicard_min_days": 2, "static_min_days": 3, "multicard_min_cell_overlap": 0.0}
     dorm, office = (1_200_000.0, 3_000_000.0), (1_206_000.0, 3_002_000.0)
     crowd = [human(f"crowd_{i}_" * 4, days=2, rate_h=2, seed=60 + i, home=dorm,
                    work=office, jitter=100.0) for i in range(5)]

@@ -439,7 +439,8 @@ class FlagsConfig:
     multicard_spacing_factor: float = param(
         2.0, "一人多卡: where cells are sparse, coincidence distance = this x the local site "
         "spacing (two cards of one person are often served by neighbouring sites); 0 = "
-        "fixed multicard_distance_m [I].", ge=0)
+        "fixed multicard_distance_m. A co-movement move must also be longer than this x "
+        "the site spacing (flips between neighbouring masts are no move) [I].", ge=0)
     multicard_max_distance_m: float = param(
         3000.0, "一人多卡: cap of the density-adaptive coincidence distance [I].", gt=0)
     multicard_min_share: float = param(
@@ -463,6 +464,13 @@ class FlagsConfig:
         "card's place in which it is on too) and used for grouping only when its score is >= this "
         "x the best such score of each of its cards: the holder must dominate the "
         "neighbours and colleagues, or the cards are left ambiguous [I].", ge=0, le=1)
+    multicard_min_cell_overlap: float = param(
+        0.35, "一人多卡: an accepted pair must also be served by alike cells: of each card's "
+        "events in the hours both are seen, the share per serving cell (sector), summed "
+        "over cells as the smaller of the two shares, >= this (perfect cleaning: one "
+        "person's cards 0.37-0.94 on the region profile, 0.70-0.89 on the CI city; other "
+        "accepted pairs median 0.03, 75th percentile 0.13); 0 = not tested [I].",
+        ge=0, le=1)
     multicard_move_slot_min: int = param(
         15, "一人多卡 co-movement: time slot (minutes) for a card's positions; a move is a "
         "step between consecutive observed slots [I].", ge=1, le=60)

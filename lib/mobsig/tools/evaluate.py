@@ -462,7 +462,11 @@ def execute(spark, cfg: Config, month: dt.date, truth: Path) -> dict[str, Any]:
     center = (cfg.synth.center_lon, cfg.synth.center_lat)
     result: dict[str, Any] = {
         "month": key, "truth": str(truth),
-        "home_work": ev.home_work_accuracy(hw, persons, cards, center),
+        "home_work": ev.home_work_accuracy(
+            hw, persons, cards, center,
+            work_min_home_dist_m=cfg.home_work.work_min_home_dist_m,
+            sites=(catalog.read("cells").select("lon", "lat", "spacing_m").toPandas()
+                   if catalog.exists("cells") else None)),
         "classes": ev.class_accuracy(hw, cards),
         "multicard": ev.multicard_pairs(hw, cards, cfg.flags.multicard_min_days),
         "population": ev.population_errors(pop, pop_truth),
