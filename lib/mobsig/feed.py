@@ -53,8 +53,8 @@ def classify_day(ctx: JobContext, groups: list[SourceGroup], cells: DataFrame,
         if not live:
             raise InputError(f"every raw file of {day} is corrupt or truncated: "
                              f"{sorted(skipped)}")
-        frame = ingest.classify_events(read_sources(ctx.spark, live), cells, day,
-                                       ctx.cfg.ingest)
+        frame = ingest.without_accepted_text(ingest.classify_events(
+            read_sources(ctx.spark, live), cells, day, ctx.cfg.ingest))
         if skipped:
             frame = frame.unionByName(_corrupt_rows(ctx.spark, frame.schema, skipped))
         classified = ctx.keep(frame)
