@@ -134,6 +134,40 @@ def test_two_level_partitions_replace_only_named_regions(spark, warehouse):
 
 
 @pytest.mark.job
+def test_event_tables_keep_row_counts_but_no_column_statistics(spark, warehouse):
+    """events_bronze and events_clean are created with delta.dataSkippingNumIndexedCols = 0
+    (schemas' table_properties): their files carry numRecords but no per-column min/max,
+    which nothing reads (every read filters on the partition columns) and which cost ~7 s
+    of CPU per 10^7-row write (README, Benchmark). Other tables keep Delta's default."""
+    import json
+    from pathlib import Path
+
+    cat = Catalog(spark, warehouse)
+    schema = load_schema("events_bronze").struct
+    rows = [(f"{i:032x}", dt.datetime(2026, 6, 1, 9, i), "460-00-1-1", "call", None, None,
+             "f.csv", D1, "990101") for i in range(5)]
+    cat.write(spark.createDataFrame(rows, schema), "events_bronze", {"dt": D1})
+    cat.write(stays_frame(spark, D1, ["u1", "u2"]), "stays", {"dt": D1})
+    props = {r["key"]: r["value"] for r in spark.sql(
+        f"SHOW TBLPROPERTIES delta.`{cat.path('events_bronze')}`").collect()}
+    assert props.get("delta.dataSkippingNumIndexedCols") == "0"
+
+    def file_stats(table: str) -> list[dict]:
+        out = []
+        for f in sorted(Path(cat.path(table), "_delta_log").glob("*.json")):
+            for line in f.read_text("utf-8").splitlines():
+                add = json.loads(line).get("add")
+                if add:
+                    out.append(json.loads(add["stats"]))
+        return out
+
+    bronze = file_stats("events_bronze")
+    assert sum(s["numRecords"] for s in bronze) == 5
+    assert all(not s.get("minValues") for s in bronze), bronze
+    assert any(s.get("minValues") for s in file_stats("stays"))
+
+
+@pytest.mark.job
 def test_table_from_an_older_schema_is_a_clear_schema_error(spark, warehouse):
     """A warehouse written before a column was added (e.g. svc_lon in cells and
     events_clean): reads and partition writes name the missing columns; a whole-table

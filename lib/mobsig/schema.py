@@ -54,6 +54,9 @@ class TableSchema:
     description: str
     partition_by: tuple[str, ...]
     columns: tuple[Column, ...]
+    # Delta table properties set when the table is created (schemas/<name>.json
+    # "table_properties"), e.g. no per-file column statistics on the day-size event tables
+    properties: tuple[tuple[str, str], ...] = ()
 
     @property
     def names(self) -> list[str]:
@@ -83,8 +86,13 @@ def load_schema(name: str) -> TableSchema:
                  for c in d["columns"])
     for c in cols:
         parse_type(c.type)
+    props = d.get("table_properties", {})
+    bad = [k for k in props if not k.startswith("delta.")]
+    if bad:
+        raise SchemaError(f"schemas/{name}.json: table_properties must be delta.* keys, got {bad}")
     schema = TableSchema(d["name"], d["kind"], d.get("description", ""),
-                         tuple(d.get("partition_by", [])), cols)
+                         tuple(d.get("partition_by", [])), cols,
+                         tuple(sorted((k, str(v)) for k, v in props.items())))
     missing = [p for p in schema.partition_by if p not in schema.names]
     if missing:
         raise SchemaError(f"schemas/{name}.json: partition columns {missing} are not columns")

@@ -95,6 +95,8 @@ class Catalog:
             builder = builder.comment(s.description)
         if s.partition_by:
             builder = builder.partitionedBy(*s.partition_by)
+        for key, value in s.properties:
+            builder = builder.property(key, value)
         builder.execute()
         log.info("created table %s at %s", name, self.path(name))
 
