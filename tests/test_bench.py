@@ -62,11 +62,10 @@ def test_bench_report_and_skewed_day(spark, tmp_path):
     from pyspark.sql import functions as F
 
     out = tmp_path / "bench"
-    size = B.MIN_SIZE  # the smallest day the command accepts (10,000 events: 80 persons)
     # no warm-up run: the exponent of two tiny sizes is noise anyway, only its presence counts
     # one uniform and one skewed day (the exponent over several sizes: test_scaling_of_results)
-    report = B.bench(spark, make_config(tmp_path), [size], out, skew=[size], keep=True,
-                     warmup=False)
+    report = B.bench(spark, make_config(tmp_path), [20_000], out, skew=[20_000],
+                     keep=True, warmup=False)
     saved = json.loads((out / "bench.json").read_text("utf-8"))
     assert saved["results"] == report["results"]
     for key in ("cores", "mem_gib", "python", "spark", "driver_memory",
@@ -76,7 +75,7 @@ def test_bench_report_and_skewed_day(spark, tmp_path):
     assert "| day | raw events |" in md and "Skewed day of" in md and "no warm-up" in md
     assert report["warmup"] is None
     assert [(r["day"], r["target_events"]) for r in report["results"]] == [
-        ("uniform", size), ("skewed", size)]
+        ("uniform", 20_000), ("skewed", 20_000)]
     for r in report["results"]:
         # the uniform tiny days are not dominated by the 30,000-event heavy test card
         assert 0.5 * r["target_events"] < r["events"] < 1.5 * r["target_events"]
@@ -100,15 +99,15 @@ def test_bench_report_and_skewed_day(spark, tmp_path):
 
     skewed = report["results"][1]
     k = skewed["skew"]
-    assert k["card_target_events"] == size // 10 == B.skew_card_events(size)
+    assert k["card_target_events"] == 2_000
     # the generator's heavy card: its events (a few duplicated or made malformed) ...
-    assert k["card_events"] == pytest.approx(size // 10, rel=0.03)
-    assert k["card_share"] == pytest.approx(size // 10 / skewed["events"], abs=0.002)
+    assert k["card_events"] == pytest.approx(2_000, rel=0.03)
+    assert k["card_share"] == pytest.approx(2_000 / skewed["events"], abs=0.002)
     # ... and its cell, topped up with whole cards to 10 % of the day
     assert _cell_share_ok(k["cell_share"])
     assert isinstance(skewed["flat_memory"], bool) and skewed["peak_rss_vs_uniform"] > 0
     # the files really hold it: count the raw rows again
-    raw = spark.read.option("header", True).csv(str(out / f"size-{size}-skew/raw/events"))
+    raw = spark.read.option("header", True).csv(str(out / "size-20000-skew/raw/events"))
     n = raw.agg(F.count(F.lit(1)).alias("n"),
                 F.sum((F.col("user_id") == k["card"]).cast("int")).alias("card"),
                 F.sum((F.col("cell_id") == k["cell"]).cast("int")).alias("cell")).first()
@@ -116,7 +115,7 @@ def test_bench_report_and_skewed_day(spark, tmp_path):
                                               k["cell_events"])
     assert n["card"] / n["n"] == pytest.approx(B.SKEW_SHARE, abs=0.02)
     cells = spark.read.option("header", True).csv(
-        str(out / f"size-{size}-skew/raw/cells/cells.csv"))
+        str(out / "size-20000-skew/raw/cells/cells.csv"))
     assert cells.where(F.col("cell_id") == k["cell"]).count() == 1
 
 
