@@ -27,6 +27,9 @@ DAILY = [j.name for j in pipeline.chain("daily")]  # units, cells, ingest, clean
 # worker's executors); the other jobs run in the test's own session (their spark-submit
 # path is the same code, and each JVM start costs the suite half a minute)
 SUBMITTED = ["clean_stays"]
+# the jobs before the day's events (units, cells): run once for the module, their warehouse
+# copied for the failed-gate test (which needs the same inputs and no events table)
+INPUTS = [j.name for j in pipeline.chain("daily") if j.kind == "none"]
 
 
 def free_port() -> int:
@@ -79,11 +82,20 @@ def standalone(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def small_city(spark, tmp_path_factory):
+    """A one-day city of 25 persons (~3,000 events) with its units and cells ingested in
+    its warehouse; ``inputs/`` keeps a copy of that warehouse as the input jobs left it."""
+    from mobsig.config import load_config
+    from mobsig.runner import run
     from mobsig.synth.generate import generate
 
     out = tmp_path_factory.mktemp("cluster_city")
-    cfg = make_config(out, synth={"people": 40, "days": 2, "iot_cards": 4, "heavy_cards": 0})
-    return generate(spark, cfg, out)
+    cfg = make_config(out, synth={"people": 25, "days": 1, "iot_cards": 4, "heavy_cards": 0})
+    res = generate(spark, cfg, out)
+    city_cfg = load_config(res.config_path)
+    for job in INPUTS:
+        run(spark, city_cfg, job)
+    shutil.copytree(city_cfg.warehouse, out / "inputs")
+    return res
 
 
 def test_daily_chain_through_spark_submit(standalone, small_city, spark, tmp_path):
@@ -92,7 +104,7 @@ def test_daily_chain_through_spark_submit(standalone, small_city, spark, tmp_pat
     resources = tmp_path / "resources.yaml"
     resources.write_text(
         "defaults:\n  executors: 1\n  executor_cores: 2\n  executor_memory: 1500m\n"
-        "  driver_memory: 1500m\n  shuffle_partitions: 4\n")
+        "  driver_memory: 1500m\n  shuffle_partitions: 2\n")
     env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "MOBSIG_PYTHON": sys.executable,
            "SPARK_SUBMIT": str(VENV_BIN / "spark-submit")}
     day = res.days[0]  # one synthetic day through the whole daily chain
@@ -101,7 +113,7 @@ def test_daily_chain_through_spark_submit(standalone, small_city, spark, tmp_pat
 
     cfg = load_config(res.config_path)
     for job in DAILY:
-        if job not in SUBMITTED:
+        if job not in SUBMITTED and job not in INPUTS:  # INPUTS: run by small_city
             run(spark, cfg, job, **({"day": day} if pipeline.job(job).kind != "none" else {}))
     for job in SUBMITTED:
         args = ["--date", day.isoformat()]
@@ -148,13 +160,10 @@ def test_failed_gate_exits_non_zero_and_names_the_expectation(small_city, tmp_pa
     from pyspark.sql import SparkSession
 
     from mobsig.cli import main as cli_main
-    from mobsig.config import load_config
-    from mobsig.runner import run
 
     spark = SparkSession.getActiveSession()
-    cfg = load_config(res.config_path, [f"paths.warehouse={wh}"])
-    for job in ("ingest_units", "ingest_cells"):  # only the failure matters
-        run(spark, cfg, job)
+    # the inputs as ingest_units and ingest_cells left them (only the failure matters)
+    shutil.copytree(res.out / "inputs", wh)
     capfd.readouterr()
     # an impossible bound: every malformed row pushes the quarantine share over 0
     rc = cli_main(["ingest_events", "--date", day, *common,
