@@ -14,7 +14,6 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from pyspark.sql import functions as F
 
 from mobsig import flags as fl
 from mobsig.config import FlagsConfig
@@ -391,48 +390,62 @@ def region_events(spark, tmp_path, people: int, days: int):
     return sdf, cards, cfg
 
 
-@pytest.mark.slow  # a 150-person 7-day region generated and one pair pass: ~9 min loaded
+@pytest.mark.slow  # a 150-person 7-day region generated and one pair pass: 19 min at load
+# 17-22 on 2026-12-05 (9 min of it the set-up); not timed on a quiet machine
 def test_multicard_on_a_generated_region(spark, tmp_path):
     """Issue 18 item 1 on the region profile's truth (no chain): tablets left at home and
     work phones left at work, neighbours under 3-sector masts 150 m to 5 km apart.
-    Measured 2026-12-04 on this 150-person 7-day region (seed fixed): 22 true pairs,
-    precision 0.88 (15 of 17: a holder paired with a neighbour who hardly moves either,
-    served by the same sectors, overlap 0.63; a work phone with a colleague), recall of
-    the 21 eligible pairs (both cards present on >= multicard_min_days days) 0.71 (the
-    misses: 6 work phones, 5 of them co-located with their holder in only 73-90 % of
-    shared hours, under multicard_static_min_share, 1 outscored by its holder's
-    neighbour; a visitor's tablet seen in 3 hours). The issue's 0.9 / 0.9 is NOT met;
-    asserted is the measured level
-    (a regression guard), and that the alike-cells rule (multicard_min_cell_overlap) is
-    never worse than the same pairs without it (the rule only removes pairs: the pass
-    runs once with the test off and the rule is applied to its pairs; on a 300-person
-    7-day region it lifted 1.00 / 0.66 to 0.98 / 0.79, README)."""
+    Measured 2026-12-05 on this 150-person 7-day region (seed fixed; the rule's Spark
+    functions and its pandas replay give the same): 22 true pairs, 21 eligible (both
+    cards present on >= multicard_min_days days). Before the transit-hour rule
+    (multicard_transit_factor) and
+    the unmatched-moves rule (multicard_contained_min_co_move_share): precision 0.88 (15
+    of 17), recall of the eligible 0.71 (5 work phones co-located with their holder in
+    only 73-90 % of shared hours: the hours the holder arrives at or leaves work, whose
+    mean lies on the road; 1 work phone outscored by its holder's neighbour, who also
+    stays in). With them: 0.95 / 0.90 (19 of 20; the false pair a work phone with a
+    colleague at a rural site whose holder's masts are 4.6 km from the work phone's,
+    beyond the 3 km reach cap). The issue's 0.9 / 0.9 is met here, asserted with a
+    margin; on the 300-person region recall is 0.87 (README)."""
     from mobsig.synth import evaluate as ev
 
     events, cards, cfg = region_events(spark, tmp_path, 150, 7)
     p = cfg.flags
-    off = dataclasses.replace(p, multicard_min_cell_overlap=0.0)
     slots = fl.hourly_locations(events, p).localCheckpoint()
     moves = fl.card_moves(events, p).localCheckpoint()
     cells = fl.card_cell_hours(events).localCheckpoint()
-    every = fl.multicard_pairs(slots, moves, off, lambda d: d.localCheckpoint(),
+    pairs = fl.multicard_pairs(slots, moves, p, lambda d: d.localCheckpoint(),
                                cells).localCheckpoint()
+    groups = fl.multicard_groups(fl.strongest_pairs(pairs, p), pairs,
+                                 p.max_group_size).toPandas()
+    hw = cards[["user_id"]].merge(groups, on="user_id", how="left")
+    got = ev.multicard_pairs(hw, cards, p.multicard_min_days)
+    assert got["eligible_pairs"] >= 15, got
+    assert got["precision"] >= 0.9 and got["recall_eligible"] >= 0.85, got
+    # the evidence: transit hours were left out, and every pair has its overlap
+    every = fl.hourly_locations(events, dataclasses.replace(p, multicard_transit_factor=0.0))
+    assert every.count() > slots.count()
+    ov = pairs.select("cell_overlap").toPandas()["cell_overlap"]
+    assert ov.notna().all() and (ov >= p.multicard_min_cell_overlap).all()
 
-    def measure(pairs):
-        groups = fl.multicard_groups(fl.strongest_pairs(pairs, p), pairs,
-                                     p.max_group_size).toPandas()
-        hw = cards[["user_id"]].merge(groups, on="user_id", how="left")
-        return ev.multicard_pairs(hw, cards, p.multicard_min_days)
 
-    alike = every.where(F.col("cell_overlap") >= p.multicard_min_cell_overlap)
-    new, old = measure(alike), measure(every)
-    assert new["eligible_pairs"] >= 15, new
-    assert new["precision"] >= 0.85 and new["recall_eligible"] >= 0.7, (new, old)
-    assert new["recall_eligible"] >= old["recall_eligible"], (new, old)
-    assert new["precision"] >= old["precision"], (new, old)
-    # the evidence: every pair has its overlap, and some pairs fail the rule
-    ov = every.select("cell_overlap").toPandas()["cell_overlap"]
-    assert ov.notna().all() and (ov < p.multicard_min_cell_overlap).any()
+def test_transit_hours_are_no_location(spark):
+    """Issue 18: an hour in which a card's 15-minute positions spread over more than
+    multicard_transit_factor x its reach is a card on its way (its mean a point on the
+    road) and is left out of the hourly locations; an hour at one place is kept with the
+    events' mean. Its holder's work phone, seen once at work that hour, no longer
+    contradicts it."""
+    # hour 8: at home at 08:05, at work (6.3 km away) at 08:50; hour 9: at work twice
+    t = [8 * H + 300, 8 * H + 3000, 9 * H + 600, 9 * H + 1200]
+    x = [HOME[0], WORK[0], WORK[0], WORK[0] + 100.0]
+    y = [HOME[1], WORK[1], WORK[1], WORK[1]]
+    ev = to_spark(spark, _rows("transit1" * 4, t, x, y))
+    p = FlagsConfig()
+    got = fl.hourly_locations(ev, p).toPandas()
+    assert [s.hour for s in got["slot"]] == [9]
+    assert got["hx"].iloc[0] == pytest.approx(WORK[0] + 50.0)
+    every = fl.hourly_locations(ev, dataclasses.replace(p, multicard_transit_factor=0.0))
+    assert sorted(s.hour for s in every.toPandas()["slot"]) == [8, 9]
 
 
 def test_coincidence_distance_adapts_to_sparse_cells(spark):

@@ -464,6 +464,17 @@ class FlagsConfig:
         "card's place in which it is on too) and used for grouping only when its score is >= this "
         "x the best such score of each of its cards: the holder must dominate the "
         "neighbours and colleagues, or the cards are left ambiguous [I].", ge=0, le=1)
+    multicard_transit_factor: float = param(
+        2.0, "一人多卡: an hourly slot whose multicard_move_slot_min positions spread over "
+        "more than this x its coincidence distance is a card in transit and is left out of "
+        "the co-location test (its mean is a point on the road: a work phone seen once at "
+        "work in the hour its holder arrives contradicted the holder); 0 = every hour "
+        "[I].", ge=0)
+    multicard_contained_min_co_move_share: float = param(
+        0.3, "一人多卡 containment: a pair judged without movement whose sparser card still "
+        "has >= 2 moves needs >= this share of them overlapping a move of the other card "
+        "(region profile: one person's cards 0.5-1.0; neighbours who both stay in and go "
+        "out on their own mostly 0); 0 = not tested [I].", ge=0, le=1)
     multicard_min_cell_overlap: float = param(
         0.35, "一人多卡: an accepted pair must also be served by alike cells: of each card's "
         "events in the hours both are seen, the share per serving cell (sector), summed "

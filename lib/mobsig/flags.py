@@ -36,7 +36,11 @@ at the same times.
    capped at ``multicard_max_distance_m``), because two cards of
    one holder are often served by neighbouring sites. Candidate pairs come only from
    equal (hour, grid bucket) keys, each slot matched against the 3x3 neighbour buckets of
-   a grid sized to its reach (never a cross join of cards).
+   a grid sized to its reach (never a cross join of cards). Transit hours are left out
+   (issue 18): an hour whose ``multicard_move_slot_min`` positions spread over more than
+   ``multicard_transit_factor`` x its reach is a card on its way, its mean a point on the
+   road (a work phone seen once at work in the hour its holder arrives there contradicted
+   the holder).
 2. Co-movement: co-location alone cannot tell one person from two neighbours who also
    work side by side (in the sparse periphery one site serves a whole village). A card's
    *moves* are the steps between consecutive observed ``multicard_move_slot_min`` slots
@@ -57,7 +61,9 @@ at the same times.
    place, on its days and at its hours of day, in which the sparser card is on too): the
    holder covers the tablet all the time and is rarely home without it; a neighbour is
    out, asleep or home alone at other times. Such pairs are pruned to the dominant one
-   with the stricter ``multicard_contained_ratio`` (below).
+   with the stricter ``multicard_contained_ratio`` (below). When the sparser card still
+   has >= 2 moves, >= ``multicard_contained_min_co_move_share`` of them must overlap a
+   move of the other card: two neighbours who both stay in go out on their own.
 4. Alike cells (issue 18): every accepted pair, of either kind, must be served by alike
    cells in the hours both cards are seen: ``cell_overlap`` (the two cards' shares of
    events per serving cell, summed over cells as the smaller of the two) >=
@@ -299,15 +305,37 @@ def hourly_locations(events: DataFrame, p: FlagsConfig) -> DataFrame:
     ``slot_day``, ``hx``, ``hy`` and ``reach_m`` = max(multicard_distance_m,
     min(spacing_factor x the largest site spacing of the hour's cells,
     multicard_max_distance_m)).
+
+    Transit hours are left out (issue 18): an hour whose ``multicard_move_slot_min``
+    positions (mean x/y of each such slot's events) spread over more than
+    ``multicard_transit_factor`` x its ``reach_m`` (the diagonal of their bounding box)
+    is a card on its way, and its mean is a point on the road, not a place. A work phone
+    seen once at work in the hour its holder arrives there contradicted the holder's
+    mean between home and work: measured on the region profile, such hours were most of
+    the 10-27 % of a work phone's hours that did not coincide with its holder's.
     """
-    adaptive = F.least(F.lit(p.multicard_spacing_factor) * F.max("spacing_m"),
+    size = int(p.multicard_move_slot_min) * 60
+    t = F.col(EVENT_TIME).cast("long")
+    sub = (events.groupBy(USER_ID, (F.floor(t / size) * size).alias("_q"))
+           .agg(F.sum(X_M).alias("_sx"), F.sum(Y_M).alias("_sy"),
+                F.count(F.lit(1)).alias("_n"), F.max("spacing_m").alias("_sp"))
+           .withColumn("_mx", F.col("_sx") / F.col("_n"))
+           .withColumn("_my", F.col("_sy") / F.col("_n")))
+    adaptive = F.least(F.lit(p.multicard_spacing_factor) * F.max("_sp"),
                        F.lit(p.multicard_max_distance_m))
-    return (events
-            .groupBy(USER_ID, F.date_trunc("hour", F.col(EVENT_TIME)).alias("slot"))
-            .agg(F.avg(X_M).alias("hx"), F.avg(Y_M).alias("hy"),
-                 F.greatest(F.lit(p.multicard_distance_m),
-                            F.coalesce(adaptive, F.lit(0.0))).alias("reach_m"))
-            .withColumn("slot_day", F.to_date("slot")))
+    hourly = (sub
+              .groupBy(USER_ID, F.date_trunc("hour", F.col("_q").cast("timestamp"))
+                       .alias("slot"))
+              .agg((F.sum("_sx") / F.sum("_n")).alias("hx"),
+                   (F.sum("_sy") / F.sum("_n")).alias("hy"),
+                   F.greatest(F.lit(p.multicard_distance_m),
+                              F.coalesce(adaptive, F.lit(0.0))).alias("reach_m"),
+                   F.hypot(F.max("_mx") - F.min("_mx"), F.max("_my") - F.min("_my"))
+                   .alias("_spread")))
+    if p.multicard_transit_factor > 0:
+        hourly = hourly.where(
+            F.col("_spread") <= F.lit(p.multicard_transit_factor) * F.col("reach_m"))
+    return hourly.drop("_spread").withColumn("slot_day", F.to_date("slot"))
 
 
 def reach_classes(p: FlagsConfig) -> list[float]:
@@ -547,7 +575,9 @@ def multicard_pairs(slots: DataFrame, moves: DataFrame, p: FlagsConfig,
     ``multicard_min_co_move_share`` of them matched, and the co-location share is >=
     ``multicard_min_share``, the product of the two shares >= ``multicard_min_score``
     (``pair_test`` = ``co_movement``); or it has fewer moves and the co-location share is
-    >= ``multicard_static_min_share`` (``pair_test`` = ``containment``: a card that does
+    >= ``multicard_static_min_share`` and, when it has >= 2 moves, >=
+    ``multicard_contained_min_co_move_share`` of them overlap a move of the other card
+    (``pair_test`` = ``containment``: a card that does
     not move with its holder, a tablet left at home, a
     work phone left at work, is judged by how much of it the other card covers and how
     rarely the other card is at its place without it: :func:`pair_score`,
@@ -572,7 +602,13 @@ def multicard_pairs(slots: DataFrame, moves: DataFrame, p: FlagsConfig,
               & (F.col("coincident_share") >= F.lit(p.multicard_min_share))
               & (F.col("coincident_share") * F.col("co_move_share")
                  >= F.lit(p.multicard_min_score)))
-    still = ~judged & (F.col("coincident_share") >= F.lit(p.multicard_static_min_share))
+    # a card with a few moves, none (or too few) shared with the other card's: two
+    # neighbours who both stay in, each going out on their own (issue 18)
+    unmatched = ((F.col("ref_moves") >= F.lit(2))
+                 & (F.coalesce(F.col("co_move_share"), F.lit(0.0))
+                    < F.lit(p.multicard_contained_min_co_move_share)))
+    still = (~judged & (F.col("coincident_share") >= F.lit(p.multicard_static_min_share))
+             & ~unmatched)
     contained = F.least(F.col("_na"), F.col("_nb"))
     accepted = (colocated.join(co, ["user_a", "user_b"], "inner").where(moving | still)
                 .join(n.select(F.col(USER_ID).alias("user_a"), F.col("n_slots").alias("_na")),
