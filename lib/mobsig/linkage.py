@@ -424,7 +424,8 @@ def follow_commute_od(long: DataFrame, commute_od: DataFrame, suppress_zeros: bo
     on every commuters cell of such a level, :data:`OD_HIDDEN` where commute_od hides
     the pair. A pair commute_od publishes (its count, or, without a row, a 0 a reader
     reads from its absence; with ``suppress_zeros`` an absent pair is not fixed) is
-    known to the reader: linkage's rule and audit take it as published, never a
+    known to the reader (absent: only where linkage's count is 0 too): linkage's rule
+    and audit take it as published, never a
     complement (issue 17: before, linkage could hide it and count on it). A pair
     commute_od hides that linkage has no row for (a zero commute_od hid as a
     complement, at a level linkage publishes) gets its row here, trips 0, commuters 0
@@ -450,7 +451,10 @@ def follow_commute_od(long: DataFrame, commute_od: DataFrame, suppress_zeros: bo
     out = long.unionByName(added.select(*long.columns)).join(
         F.broadcast(od), key, how="left").join(F.broadcast(levels), C.LEVEL, how="left")
     at_level = F.coalesce(F.col("_od_level"), F.lit(False))
-    known = F.col(OD_HIDDEN).isNotNull() | F.lit(not suppress_zeros)
+    # absent from commute_od: a 0 read from its absence (linkage's count 0 too; a count
+    # commute_od does not list is left to linkage's rule)
+    known = F.col(OD_HIDDEN).isNotNull() | (F.lit(not suppress_zeros)
+                                             & (F.col(C.RAW_COUNT) == 0))
     return out.withColumns({
         OD_HIDDEN: is_c & F.coalesce(F.col(OD_HIDDEN), F.lit(False)),
         OD_FIXED: is_c & at_level & known}).drop("_od_level")
@@ -531,8 +535,11 @@ def suppress_pairs(long: DataFrame, k_min: int, complementary: bool, suppress_ze
     included (a column of published zeros gave inbound = live_and_work).
     At the metro level the whole commuters row (both parts) is a total of the audit too
     (``whole_rows``: jobs_housing publishes it as employed residents - live_and_work).
-    ``commute_od``: the month's published commute_od rows: a commuters pair it hides (the
-    same count: its zeros hidden as complements too) is hidden here whatever its count."""
+    ``commute_od``: the month's published commute_od rows: every commuters pair of a
+    level it publishes keeps its state there (:func:`follow_commute_od`: hidden where it
+    hides the pair, its zeros hidden as complements included; published where it
+    publishes it, and never a complement of the bridge rule, the rows or columns hidden
+    whole, or the audit, which takes its value as known)."""
     from mobsig import privacy_audit
 
     rows, cols, part = (C.ORIGIN_ID, IN_METRO), (C.DEST_ID,), (C.LEVEL, C.MEASURE)

@@ -983,30 +983,32 @@ def share_pins(pdf: pd.DataFrame, num: str, den: str, share: str, width: float,
     column decided by ``share >= threshold``) where exactly one count is hidden and what
     is published about the share pins it (:func:`share_interval`) narrower than
     ``width``: the share itself (``step``: its rounding, 0 = exact) or, with ``member``,
-    the membership (the share rounded to one bit). The hidden count's lower bound is 1
-    (zeros published) and 0 with ``suppress_zeros``. Returns ``row`` (the index),
-    ``hidden`` (the count), ``via`` (share / member), ``lo``, ``hi``."""
+    the membership (the share rounded to one bit: [threshold, 1] or [0, threshold)).
+    The hidden count's lower bound is 1 (zeros published; 0 with ``suppress_zeros``), a
+    hidden numerator is at most the denominator. Returns ``row`` (the index of ``pdf``),
+    ``hidden`` (the count's name), ``via`` (share / member), ``lo``, ``hi``."""
+    h_num = pdf[f"is_{num}_suppressed"].eq(True).to_numpy()
+    h_den = pdf[f"is_{den}_suppressed"].eq(True).to_numpy()
+    one = h_num != h_den
+    other = np.where(h_num, pdf[f"{den}_raw_count"].astype("float64").to_numpy(),
+                     pdf[f"{num}_raw_count"].astype("float64").to_numpy())
+    lb = 0.0 if suppress_zeros else 1.0
+    ways = []
+    s = pdf[share].astype("float64").to_numpy() if share in pdf else np.full(len(pdf), np.nan)
+    ways.append(("share", ~np.isnan(s), s - step / 2, s + step / 2, np.zeros(len(pdf), bool)))
+    if member is not None and threshold is not None:
+        m = pdf[member]
+        is_m = m.eq(True).to_numpy()
+        ways.append(("member", m.notna().to_numpy(), np.where(is_m, threshold, 0.0),
+                     np.where(is_m, 1.0, threshold), ~is_m))
     out = []
-    for idx, r in pdf.iterrows():
-        h_num = bool(r[f"is_{num}_suppressed"])
-        h_den = bool(r[f"is_{den}_suppressed"])
-        if h_num == h_den:
-            continue
-        hidden, other = (num, den) if h_num else (den, num)
-        o = float(r[f"{other}_raw_count"])
-        which = "numerator" if h_num else "denominator"
-        lb = 0.0 if suppress_zeros else 1.0
-        ways = []
-        if pd.notna(r.get(share)):
-            s = float(r[share])
-            ways.append(("share", s - step / 2, s + step / 2, False))
-        if member is not None and threshold is not None and pd.notna(r.get(member)):
-            ways.append(("member", threshold, 1.0, False) if bool(r[member])
-                        else ("member", 0.0, threshold, True))
-        for via, s_lo, s_hi, is_open in ways:
-            lo, hi = share_interval(s_lo, s_hi, o, o, which, lb=lb, hi_open=is_open)
+    for via, ok, s_lo, s_hi, is_open in ways:
+        for i in np.flatnonzero(one & ok):
+            lo, hi = share_interval(s_lo[i], s_hi[i], other[i], other[i],
+                                    "numerator" if h_num[i] else "denominator", lb=lb,
+                                    hi_open=bool(is_open[i]))
             if hi - lo < width:
-                out.append((idx, hidden, via, lo, hi))
+                out.append((pdf.index[i], num if h_num[i] else den, via, lo, hi))
     return pd.DataFrame(out, columns=["row", "hidden", "via", "lo", "hi"])
 
 
