@@ -789,13 +789,17 @@ def inbound_follows_live_and_work(od: DataFrame, jobs_housing: DataFrame) -> Dat
     where ``od`` (commute_od's rows as published, ``is_suppressed``) hides no pair of
     that column from another unit (none at all: nobody from another unit works there,
     inbound = live_and_work; or every one published) a reader has the difference, so
-    one published and the other hidden would give the hidden one back. Those units
-    follow jobs_housing: hidden exactly where it hides live_and_work (a unit without a
-    jobs_housing row decides by itself)."""
+    one published and the other hidden would give the hidden one back. Those units'
+    inbound commuters are hidden where jobs_housing hides live_and_work (``_follow``
+    true; elsewhere commute's rule decides: a hidden inbound beside a published
+    live_and_work and a fully published column is not prevented)."""
     hid_pair = od.where(F.col(C.IS_SUPPRESSED) & (F.col(privacy.ORIGIN_ID)
                                                  != F.col(privacy.DEST_ID))).select(
         C.LEVEL, F.col(privacy.DEST_ID).alias(C.UNIT_ID)).distinct()
-    f = jh_flags(jobs_housing).where(F.col("_lw_hidden") | F.col("_lw_public"))
+    # only the hidden state is followed: inbound also counts workers whose home lies
+    # outside every unit of the level (in no commute_od pair), so a published
+    # live_and_work does not make a small inbound count publishable (the city: 1, 4, 9)
+    f = jh_flags(jobs_housing).where(F.col("_lw_hidden"))
     return f.join(hid_pair, [C.LEVEL, C.UNIT_ID], how="left_anti").select(
         C.LEVEL, C.UNIT_ID, F.lit(INBOUND).alias(C.MEASURE),
         F.col("_lw_hidden").alias("_follow"))
