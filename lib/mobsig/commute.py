@@ -572,9 +572,9 @@ def publish_all(counts: DataFrame, stats: DataFrame, od: DataFrame, k_min: int,
     ``employed_residents_raw_count``, ``is_employed_residents_suppressed``,
     ``live_and_work_raw_count``, ``is_live_and_work_suppressed``): the same counts
     (commuters = employed residents, a same-unit pair = live_and_work) follow its mask
-    (:func:`with_jobs_housing_mask`), and so do the inbound commuters of a unit whose
-    commute_od column hides no pair from another unit (inbound - live_and_work public:
-    :func:`inbound_follows_live_and_work`)."""
+    (:func:`with_jobs_housing_mask`); the inbound commuters of a unit whose commute_od
+    column hides no pair from another unit are hidden where its live_and_work is
+    (inbound - live_and_work public: :func:`inbound_follows_live_and_work`)."""
     from mobsig import privacy_audit as pa
 
     parts: dict = {}
