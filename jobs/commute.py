@@ -43,9 +43,9 @@ live_and_work; a unit's inbound commuters are hidden where jobs_housing hides it
 live_and_work and commute_od hides no pair of its column from another unit (inbound -
 live_and_work is then public: 0 where nobody from another unit works there). The unit
 table (identities and layers) is gated with it: each split of a unit (timed / untimed,
-the distance bands, the time bands) is published or withdrawn whole, its zeros included, until no hidden cell is
-narrower than privacy.protection_width (commute.split_mask); the totals keep the state
-decided above.
+the distance bands, the time bands) is published or withdrawn whole, its zeros included,
+until no hidden cell is narrower than privacy.protection_width (commute.split_mask); the
+totals keep the state decided above.
 """
 
 from __future__ import annotations
