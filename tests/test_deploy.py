@@ -191,3 +191,25 @@ def test_airflow_dags_import_and_follow_job_dependencies(tmp_path, monkeypatch):
     assert ("daily_presence --from {{ data_interval_start | ds }} --to {{ (data_interval_end"
             " - macros.timedelta(days=1)) | ds }}") in cmd
     assert "--month" in monthly.get_task("jobs_housing").bash_command
+
+
+def test_local_session_pages_and_collector(spark, tmp_path):
+    """The local profile's JVM uses 2 MB Tungsten pages (a broadcast join's hash table is one
+    page, kept until the broadcast is cleaned: 64 MB each by Spark's own sizing) and the
+    parallel collector (README Benchmark), keeps the log4j configuration, and a configured
+    ``spark.driver.extraJavaOptions`` replaces the whole value."""
+    from mobsig.session import session_conf
+    from tests.conftest import make_config
+
+    conf = session_conf(make_config(tmp_path), "t")
+    opts = conf["spark.driver.extraJavaOptions"]
+    assert "-XX:+UseParallelGC" in opts.split() and "-Dlog4j2.configurationFile=" in opts
+    assert conf["spark.buffer.pageSize"] == "2m"
+    mine = session_conf(make_config(tmp_path, spark={"conf": {
+        "spark.driver.extraJavaOptions": "-XX:+UseG1GC"}}), "t")
+    assert mine["spark.driver.extraJavaOptions"] == "-XX:+UseG1GC"
+    jvm = spark.sparkContext._jvm
+    beans = jvm.java.lang.management.ManagementFactory.getGarbageCollectorMXBeans()
+    names = {beans.get(i).getName() for i in range(beans.size())}
+    assert names == {"PS Scavenge", "PS MarkSweep"}, names
+    assert spark.sparkContext._jsc.sc().env().memoryManager().pageSizeBytes() == 2 << 20
