@@ -61,6 +61,13 @@ def ingest_cells(spark, cfg: Config) -> dict:
     return {**res.facts, "rows_read": res.input_rows["cells_raw"]}
 
 
+def materialized(df):
+    """``df`` computed once and held by the session (an eager local checkpoint): for a
+    frame that a test hands to several transforms or actions, so that each does not plan
+    and run again the transforms that made it (the values and the schema are the same)."""
+    return df.localCheckpoint(eager=True)
+
+
 def persisted(spark) -> frozenset[int]:
     """Ids of the session's persisted RDDs (a cached DataFrame's buffers, once
     materialised), leaving out Delta's own snapshot caches ("Delta Table State #n -

@@ -19,7 +19,7 @@ from mobsig.errors import ConfigError
 from mobsig.io.catalog import Catalog
 from mobsig.schema import load_schema
 from mobsig.synth import evaluate as ev
-from tests.factories import MONTH, assert_published
+from tests.factories import MONTH, assert_published, materialized
 
 MEASURES = lu.MEASURES
 R1, B1, M1, G1 = 104.005, 104.015, 104.025, 104.035  # longitudes inside each parcel
@@ -101,6 +101,13 @@ def _counts(spark):
                            _zones(spark), MONTH, 9.0, 18.0, 1800.0)
 
 
+@pytest.fixture(scope="module")
+def hand_counts(spark):
+    """:func:`_counts` computed once for the tests that read it (its spatial join and
+    daytime window not planned and run again by each)."""
+    return materialized(_counts(spark))
+
+
 def test_parcels_take_their_class_kind_and_metric_area(spark):
     z = _zones(spark).drop("geometry").toPandas().set_index("unit_id")
     assert sorted(z.index) == ["B1", "G1", "M1", "R1"]  # the county is not a land-use layer
@@ -126,9 +133,9 @@ def test_area_is_metric_not_degrees():
     assert lu.area_ha(pd.Series([shapely.to_wkb(sq)]))[0] == pytest.approx(100.0, rel=1e-4)
 
 
-def test_measures_count_residents_workers_and_daytime_visitors(spark):
+def test_measures_count_residents_workers_and_daytime_visitors(hand_counts):
     got = {(r.unit_id, r.measure): (r.raw_count, r.expanded_count)
-           for r in _counts(spark).toPandas().itertuples()}
+           for r in hand_counts.toPandas().itertuples()}
     assert got == {
         ("R1", "residents"): (2, 20.0), ("R1", "workers"): (0, 0.0),
         ("R1", "day_visitors"): (1, 10.0),  # g: a guest, not a resident
@@ -151,8 +158,8 @@ def test_daytime_window_moves_the_visitors(spark):
     assert visitors(9.0, 3600.0) == 1  # d
 
 
-def test_unsuppressed_densities_and_intensity(spark):
-    wide = lu.with_intensity(lu.spread(_counts(spark))).toPandas().set_index("unit_id")
+def test_unsuppressed_densities_and_intensity(hand_counts):
+    wide = lu.with_intensity(lu.spread(hand_counts)).toPandas().set_index("unit_id")
     for u, m in (("R1", "residents"), ("B1", "day_visitors"), ("M1", "workers")):
         row = wide.loc[u]
         assert row["intensity_measure"] == m
@@ -165,13 +172,13 @@ def test_unsuppressed_densities_and_intensity(spark):
     assert g["residents_per_ha"] == pytest.approx(10.0 / g["area_ha"])
 
 
-def test_suppression_hides_small_counts_and_their_densities(spark):
+def test_suppression_hides_small_counts_and_their_densities(hand_counts):
     """k = 2: counts of 1 are withheld with their densities and the intensity says so;
     with complementary suppression no layer and measure has a single hidden cell (a lone
     one takes a complement, non-zero cells first), so nothing is recovered from the
     layer's published counts."""
     k = 2
-    counts = _counts(spark).cache()
+    counts = hand_counts
     plain = lu.publish(counts, k, False, False).toPandas()
     assert set(plain.columns) == {f.name for f in load_schema("land_use_intensity").struct
                                   if f.name != "month"}

@@ -16,20 +16,29 @@ sys.path.insert(0, str(ROOT / "tests"))
 import parallel_run  # noqa: E402
 
 
-def _collected(*args: str, shard: str | None = None) -> list[str]:
-    env = {k: v for k, v in os.environ.items() if k != "MOBSIG_TEST_SHARD"}
-    if shard:
-        env["MOBSIG_TEST_SHARD"] = shard
-    out = subprocess.run([sys.executable, "-m", "pytest", "--co", "-q", "-p",
-                          "no:cacheprovider", *args], cwd=ROOT, env=env, capture_output=True,
-                         text=True, check=True).stdout
-    return [line for line in out.splitlines() if "::" in line]
+def _collected(*args: str, shards: tuple[str | None, ...] = (None,)) -> list[list[str]]:
+    """The test ids ``pytest --co`` selects with each of ``shards`` (None: unsharded), the
+    collections run side by side (each is one process that waits on its imports)."""
+    procs = []
+    for shard in shards:
+        env = {k: v for k, v in os.environ.items() if k != "MOBSIG_TEST_SHARD"}
+        if shard:
+            env["MOBSIG_TEST_SHARD"] = shard
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "pytest", "--co", "-q", "-p", "no:cacheprovider", *args],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outs = []
+    for p in procs:
+        out, err = p.communicate()
+        if p.returncode:
+            raise subprocess.CalledProcessError(p.returncode, p.args, out, err)
+        outs.append([line for line in out.splitlines() if "::" in line])
+    return outs
 
 
 def test_fast_shards_split_the_selection_exactly():
     args = ("-m", parallel_run.FAST, "tests/test_holidays.py", "tests/test_lineage.py")
-    every = _collected(*args)
-    halves = [_collected(*args, shard=f"{i}/2") for i in range(2)]
+    every, *halves = _collected(*args, shards=(None, "0/2", "1/2"))
     assert len(every) > 10
     assert sorted(halves[0] + halves[1]) == sorted(every)
     assert not set(halves[0]) & set(halves[1])

@@ -18,6 +18,7 @@ from pyspark.sql import functions as F
 from mobsig.config import HomeWorkConfig, PopulationConfig
 from mobsig.errors import ConfigError
 from mobsig.io.catalog import Catalog
+from tests.factories import materialized
 
 MONTH = dt.date(2026, 6, 1)
 
@@ -279,11 +280,14 @@ def test_night_shift_worker_gets_day_rest_home_and_night_work(spark):
     workdays = [dt.date(2026, 6, d) for d in range(1, 31)
                 if dt.date(2026, 6, d).weekday() < 5]
 
+    # the pieces once for both rule settings below
+    pieces = [materialized(p) for p in (
+        residence.day_pieces(st, MONTH), residence.night_pieces(st, MONTH, 21, 7),
+        residence.work_pieces(st, MONTH, workdays, 9, 17))]
+
     def table(cfg):
         return {r["user_id"]: r.asDict() for r in residence.home_work_table(
-            residence.day_pieces(st, MONTH), residence.night_pieces(st, MONTH, 21, 7),
-            residence.work_pieces(st, MONTH, workdays, 9, 17), None, cfg, pop, workdays,
-            "2026-06", 9).collect()}
+            *pieces, None, cfg, pop, workdays, "2026-06", 9, keep=materialized).collect()}
 
     got = table(hw)
     n = got["nightw"]
@@ -491,7 +495,7 @@ def test_day_rest_rule_on_a_generated_region(spark, tmp_path):
     t = tmp_path / "truth"
     persons = pd.read_parquet(t / "persons.parquet")
     cards = pd.read_parquet(t / "cards.parquet")
-    st = (spark.createDataFrame(pd.read_parquet(t / "stays")[
+    st = materialized(spark.createDataFrame(pd.read_parquet(t / "stays")[
         ["user_id", "stay_start", "stay_end", "lon", "lat"]])
           .transform(residence.with_place_cell, cfg.home_work.cluster_h3_resolution))
     cal = calendar_of(cfg)  # the region's local holiday included
@@ -501,7 +505,7 @@ def test_day_rest_rule_on_a_generated_region(spark, tmp_path):
     def accuracy(ratio: float) -> dict:
         hw = dataclasses.replace(cfg.home_work, home_day_rest_min_ratio=ratio)
         out = residence.build_home_work(st, None, MONTH, workdays, hw, cfg.population,
-                                        9).toPandas()
+                                        9, keep=materialized).toPandas()
         return ev.home_work_accuracy(out, persons, cards, center)
 
     night, rest = accuracy(0.0), accuracy(cfg.home_work.home_day_rest_min_ratio)

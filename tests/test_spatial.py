@@ -16,6 +16,7 @@ import json
 import logging
 import sqlite3
 import struct
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -267,15 +268,18 @@ def layers(tmp_path_factory) -> dict[str, UnitLayer]:
 
 @pytest.fixture(scope="module")
 def read_all(spark, layers):
-    out = {}
-    for name, layer in layers.items():
+    def read(layer):
         df = read_units_layer(spark, layer)
         rows = df.selectExpr("unit_id", "unit_name", "level", "attributes",
                              "ST_AsBinary(geometry) AS wkb", "ST_SRID(geometry) AS srid",
                              "ST_IsValid(geometry) AS valid",
                              "ST_AreaSpheroid(geometry) AS area_m2").collect()
-        out[name] = {r["unit_id"]: r for r in rows}
-    return out
+        return {r["unit_id"]: r for r in rows}
+
+    # two layers read at a time: each read is a few small Spark jobs that wait on the
+    # driver's one planning thread, so one at a time leaves the second core idle
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return dict(zip(layers, pool.map(read, layers.values()), strict=True))
 
 
 # --------------------------------------------------------------------------------------
