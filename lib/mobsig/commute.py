@@ -442,12 +442,18 @@ def month_tables(places: DataFrame, factors: DataFrame, age_factors: DataFrame |
 def suppress_level(pdf: pd.DataFrame, k_min: int, complementary: bool,
                    suppress_zeros: bool) -> pd.DataFrame:
     """:func:`suppress_counts` on one level's long form in pandas (``_force``: totals the
-    OD suppression needs withheld). Returns the rows with ``is_suppressed`` and the counts
+    OD suppression needs withheld; optional ``_follow``: a total's state decided by
+    another release, true hidden, false published, null: this rule decides; ``_force``
+    wins). Returns the rows with ``is_suppressed`` and the counts
     of suppressed rows nulled."""
     pdf = pdf.reset_index(drop=True)
     force = pdf.pop("_force").eq(True)
+    follow = pdf.pop("_follow") if "_follow" in pdf else pd.Series(None, index=pdf.index,
+                                                                   dtype=object)
     is_total = pdf[C.MEASURE].isin(TOTALS)
-    totals = pdf[is_total].assign(_fixed=force[is_total], **{C.IS_SUPPRESSED: force[is_total]})
+    given = force | follow.notna().to_numpy()  # a state decided elsewhere
+    state = force | follow.eq(True).to_numpy()
+    totals = pdf[is_total].assign(_fixed=given[is_total], **{C.IS_SUPPRESSED: state[is_total]})
     first = privacy.suppression_mask(totals, k_min, complementary, suppress_zeros,
                                      identities=(), by=C.MEASURE, fixed="_fixed")
     state = pd.Series(False, index=pdf.index)
@@ -459,8 +465,8 @@ def suppress_level(pdf: pd.DataFrame, k_min: int, complementary: bool,
 
 
 def suppress_counts(counts: DataFrame, k_min: int, complementary: bool,
-                    suppress_zeros: bool, hidden_totals: DataFrame | None = None
-                    ) -> DataFrame:
+                    suppress_zeros: bool, hidden_totals: DataFrame | None = None,
+                    follow: DataFrame | None = None) -> DataFrame:
     """The long form (:func:`complete`) with ``is_suppressed`` (one pandas pass per
     level, :func:`suppress_level`): first the totals (``commuters``,
     ``inbound_commuters``) under the rule of population_by_unit and jobs_housing (primary
@@ -470,7 +476,13 @@ def suppress_counts(counts: DataFrame, k_min: int, complementary: bool,
     the OD suppression needs withheld (``privacy.HIDE_DEST_TOTAL``: inbound commuters,
     ``privacy.HIDE_ORIGIN_TOTAL``: commuters), hidden first. Then every part with the totals fixed:
     primary, sibling groups and the identities of :data:`IDENTITIES` (so neither a part
-    nor a total is recovered by subtraction)."""
+    nor a total is recovered by subtraction). ``follow`` (``level``, ``unit_id``,
+    ``measure``, ``_follow``: true hidden, false published): totals whose state another
+    release decides (:func:`inbound_follows_live_and_work`); they keep it and are never
+    complements."""
+    if follow is not None:
+        counts = counts.join(follow.select(C.LEVEL, C.UNIT_ID, C.MEASURE, "_follow"),
+                             [C.LEVEL, C.UNIT_ID, C.MEASURE], how="left")
     if hidden_totals is not None:
         if C.MEASURE not in hidden_totals.columns:
             hidden_totals = hidden_totals.withColumn(C.MEASURE, F.lit(INBOUND))
@@ -481,7 +493,7 @@ def suppress_counts(counts: DataFrame, k_min: int, complementary: bool,
         counts = counts.withColumn("_force", F.lit(False))
     fields = [T.StructField(f.name, f.dataType, True) if f.name in (C.RAW_COUNT,
                                                                     C.EXPANDED_COUNT) else f
-              for f in counts.schema.fields if f.name != "_force"]
+              for f in counts.schema.fields if f.name not in ("_force", "_follow")]
     schema = T.StructType(fields + [T.StructField(C.IS_SUPPRESSED, T.BooleanType(), False)])
     names = [f.name for f in schema.fields]
 
@@ -560,7 +572,9 @@ def publish_all(counts: DataFrame, stats: DataFrame, od: DataFrame, k_min: int,
     ``employed_residents_raw_count``, ``is_employed_residents_suppressed``,
     ``live_and_work_raw_count``, ``is_live_and_work_suppressed``): the same counts
     (commuters = employed residents, a same-unit pair = live_and_work) follow its mask
-    (:func:`with_jobs_housing_mask`)."""
+    (:func:`with_jobs_housing_mask`); the inbound commuters of a unit whose commute_od
+    column hides no pair from another unit are hidden where its live_and_work is
+    (inbound - live_and_work public: :func:`inbound_follows_live_and_work`)."""
     from mobsig import privacy_audit as pa
 
     parts: dict = {}
@@ -595,10 +609,12 @@ def publish_all(counts: DataFrame, stats: DataFrame, od: DataFrame, k_min: int,
     ).unionByName(sup.where(row_out).select(
         C.LEVEL, F.col(privacy.ORIGIN_ID).alias(C.UNIT_ID),
         F.lit(COMMUTERS).alias(C.MEASURE)))
+    follow = None
     if jobs_housing is not None:  # commuters = employed residents: hidden where they are
         hidden = hidden.unionByName(jh_hidden_employed(jobs_housing))
+        follow = inbound_follows_live_and_work(sup, jobs_housing)
     long = suppress_counts(counts.withColumn("_true", F.col(C.RAW_COUNT)), k_min,
-                           complementary, suppress_zeros, hidden)
+                           complementary, suppress_zeros, hidden, follow)
     if width is not None:
         pdf = long.select(C.LEVEL, C.UNIT_ID, C.PARENT_ID, C.MEASURE, "_true",
                           C.IS_SUPPRESSED).toPandas().rename(columns={"_true": C.RAW_COUNT})
@@ -763,6 +779,30 @@ def jh_flags(jobs_housing: DataFrame) -> DataFrame:
         cols += [hid.alias(f"_{tag}_hidden"),
                  (~hid & F.col(f"{m}_{C.RAW_COUNT}").isNotNull()).alias(f"_{tag}_public")]
     return jobs_housing.select(*cols)
+
+
+def inbound_follows_live_and_work(od: DataFrame, jobs_housing: DataFrame) -> DataFrame:
+    """``level``, ``unit_id``, ``measure`` (= inbound_commuters), ``_follow`` (true:
+    hidden, false: published): the units whose inbound commuters must keep the state
+    jobs_housing gives their live_and_work (issue 17). Inbound commuters = live_and_work
+    + the commuters from other units (commute_od's column without its same-unit pair);
+    where ``od`` (commute_od's rows as published, ``is_suppressed``) hides no pair of
+    that column from another unit (none at all: nobody from another unit works there,
+    inbound = live_and_work; or every one published) a reader has the difference, so
+    one published and the other hidden would give the hidden one back. Those units'
+    inbound commuters are hidden where jobs_housing hides live_and_work (``_follow``
+    true; elsewhere commute's rule decides: a hidden inbound beside a published
+    live_and_work and a fully published column is not prevented)."""
+    hid_pair = od.where(F.col(C.IS_SUPPRESSED) & (F.col(privacy.ORIGIN_ID)
+                                                 != F.col(privacy.DEST_ID))).select(
+        C.LEVEL, F.col(privacy.DEST_ID).alias(C.UNIT_ID)).distinct()
+    # only the hidden state is followed: inbound also counts workers whose home lies
+    # outside every unit of the level (in no commute_od pair), so a published
+    # live_and_work does not make a small inbound count publishable (the city: 1, 4, 9)
+    f = jh_flags(jobs_housing).where(F.col("_lw_hidden"))
+    return f.join(hid_pair, [C.LEVEL, C.UNIT_ID], how="left_anti").select(
+        C.LEVEL, C.UNIT_ID, F.lit(INBOUND).alias(C.MEASURE),
+        F.col("_lw_hidden").alias("_follow"))
 
 
 def jh_hidden_employed(jobs_housing: DataFrame) -> DataFrame:
