@@ -845,7 +845,66 @@ def with_jobs_housing_mask(first: DataFrame, jobs_housing: DataFrame) -> DataFra
     out[privacy.HIDE_ORIGIN_TOTAL] = (F.col(privacy.HIDE_ORIGIN_TOTAL) & ~emp_pub) | emp_hid
     out[JH_FIXED] = diag & (lw_hid | F.coalesce(F.col("_lw_public"), F.lit(False)))
     out[JH_KEEP_ROW] = emp_pub
-    return j.withColumns(out).drop("_emp_hidden", "_emp_public", "_lw_hidden", "_lw_public")
+    done = j.withColumns(out).drop("_emp_hidden", "_emp_public", "_lw_hidden", "_lw_public")
+    return hide_a_pair_of_split_rows(done, f)
+
+
+def hide_a_pair_of_split_rows(od: DataFrame, flags: DataFrame) -> DataFrame:
+    """commute_od rows (:func:`with_jobs_housing_mask`) where no row adds up to a count
+    jobs_housing hides (issue 17): a row is the origin's employed residents (absent
+    pairs are published zeros) and its same-unit pair its live_and_work, so where
+    jobs_housing hides exactly one of the two (``flags``: :func:`jh_flags`, ``unit_id``
+    named ``origin_id``) a row with no hidden pair to another unit gives it back by
+    addition (the hidden employed residents = the published pairs' sum; a hidden
+    live_and_work = the published employed residents - the other pairs, even where the
+    same-unit pair is the row's only one, which had no total in the audit). Such a row
+    gets one pair to another unit hidden before the audit: its smallest published
+    non-zero pair, else a zero pair added as a hidden row (the destination whose column
+    already hides the most pairs, then the one with the most published commuters, then
+    the first id): the audit then protects it like any hidden cell, so the hidden count
+    is as wide as that pair, and linkage follows commute_od's mask."""
+    o, d = privacy.ORIGIN_ID, privacy.DEST_ID
+    row = [C.LEVEL, o]
+    off = F.col(o) != F.col(d)
+    split = flags.where(F.coalesce(F.col("_emp_hidden"), F.lit(False))
+                        != F.coalesce(F.col("_lw_hidden"), F.lit(False))).select(
+        *row, F.col("_emp_public").alias("_keep"))
+    split = split.join(od.select(C.LEVEL).distinct(), C.LEVEL, how="left_semi").join(
+        od.where(off & F.col(C.IS_SUPPRESSED)).select(*row).distinct(), row, how="left_anti")
+    cand = od.where(off & ~F.col(C.IS_SUPPRESSED) & (F.col(C.RAW_COUNT) > 0)).join(
+        split.select(*row), row, how="left_semi")
+    rank = F.row_number().over(Window.partitionBy(*row).orderBy(C.RAW_COUNT, d))
+    pick = cand.select(*row, d, rank.alias("_r")).where("_r = 1").select(
+        *row, d, F.lit(True).alias("_pick"))
+    keyed = od.join(F.broadcast(pick), [*row, d], how="left")
+    hide = F.coalesce(F.col("_pick"), F.lit(False))
+    keyed = keyed.withColumns({c: F.when(hide, F.lit(None)).otherwise(F.col(c))
+                               for c in (C.RAW_COUNT, C.EXPANDED_COUNT)}).withColumn(
+        C.IS_SUPPRESSED, F.col(C.IS_SUPPRESSED) | hide).drop("_pick")
+    # rows with no published pair to another unit: a zero pair, added hidden
+    bare = split.join(cand.select(*row).distinct(), row, how="left_anti")
+    cols = od.where(off).groupBy(C.LEVEL, d).agg(
+        F.sum(F.col(C.IS_SUPPRESSED).cast("int")).alias("_nh"),
+        F.sum(F.coalesce(F.col(C.RAW_COUNT), F.lit(0))).alias("_n"))
+    dests = od.select(C.LEVEL, F.col(o).alias(d)).unionByName(od.select(C.LEVEL, d)).distinct()
+    opts = bare.join(dests, C.LEVEL).where(F.col(o) != F.col(d)).join(
+        od.select(*row, d), [*row, d], how="left_anti").join(cols, [C.LEVEL, d], how="left")
+    best = F.row_number().over(Window.partitionBy(*row).orderBy(
+        F.coalesce("_nh", F.lit(0)).desc(), F.coalesce("_n", F.lit(0)).desc(), d))
+    zeros = opts.select(*row, d, "_keep", best.alias("_r")).where("_r = 1")
+    names = [c for c in od.columns if c.startswith("origin_") and c != o]
+    dnames = [c for c in od.columns if c.startswith("dest_") and c != d]
+    if names:
+        zeros = zeros.join(od.select(*row, *names).dropDuplicates(row), row, how="left")
+    if dnames:
+        zeros = zeros.join(od.select(C.LEVEL, d, *dnames).dropDuplicates([C.LEVEL, d]),
+                           [C.LEVEL, d], how="left")
+    added = zeros.select(*row, d, *names, *dnames, F.lit(True).alias(C.IS_SUPPRESSED),
+                         F.lit(False).alias(privacy.HIDE_ORIGIN_TOTAL),
+                         F.lit(False).alias(privacy.HIDE_DEST_TOTAL),
+                         F.lit(False).alias(JH_FIXED),
+                         F.coalesce(F.col("_keep"), F.lit(False)).alias(JH_KEEP_ROW))
+    return keyed.unionByName(added, allowMissingColumns=True)
 
 
 def unsuppressed(t: MonthTables) -> DataFrame:
