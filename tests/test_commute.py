@@ -989,18 +989,8 @@ def test_inbound_commuters_follow_live_and_work_where_no_pair_tells_them_apart(s
     from another unit (a published column gives the difference too); A's and B's
     columns, which hold such pairs, decide by themselves. The gate passes."""
     jlong, counts, od, stats = _city_case(spark, ALONE_OD)
-    pdf = jlong.where("measure != 'jobs'").toPandas()
-    wide = pdf.pivot_table(index=["level", "unit_id"], columns="measure",
-                           values="raw_count", aggfunc="first").reset_index()
     hide_lw = {"C", "D"}
-    jh_pub = spark.createDataFrame(
-        [(lv, u, int(r["employed_residents"]), False,
-          None if u in hide_lw else int(r["live_and_work"]), u in hide_lw)
-         for lv, u, r in zip(wide["level"], wide["unit_id"], wide.to_dict("records"),
-                             strict=True)],
-        "level string, unit_id string, employed_residents_raw_count bigint, "
-        "is_employed_residents_suppressed boolean, live_and_work_raw_count bigint, "
-        "is_live_and_work_suppressed boolean")
+    jh_pub = _jobs_housing_published(spark, jlong, set(), hide_lw)
     follow = cm.inbound_follows_live_and_work(
         od.withColumn("is_suppressed", F.lit(False)), jh_pub).toPandas()
     # every column published whole (no pair hidden): C and D follow, hidden
@@ -1024,6 +1014,22 @@ def test_inbound_commuters_follow_live_and_work_where_no_pair_tells_them_apart(s
         assert pd.isna(out.loc[("county", u), "inbound_commuters_raw_count"])
 
 
+def _jobs_housing_published(spark, jlong, hide_emp: set, hide_lw: set):
+    """jobs_housing's published employed residents and live_and_work of ``jlong``'s units,
+    the units in ``hide_emp`` / ``hide_lw`` hidden."""
+    pdf = jlong.where("measure != 'jobs'").toPandas()
+    wide = pdf.pivot_table(index=["level", "unit_id"], columns="measure",
+                           values="raw_count", aggfunc="first").reset_index()
+    return spark.createDataFrame(
+        [(lv, u, None if u in hide_emp else int(r["employed_residents"]), u in hide_emp,
+          None if u in hide_lw else int(r["live_and_work"]), u in hide_lw)
+         for lv, u, r in zip(wide["level"], wide["unit_id"], wide.to_dict("records"),
+                             strict=True)],
+        "level string, unit_id string, employed_residents_raw_count bigint, "
+        "is_employed_residents_suppressed boolean, live_and_work_raw_count bigint, "
+        "is_live_and_work_suppressed boolean")
+
+
 # C and E: jobs_housing hides the employed residents, publishes live_and_work, and every
 # other pair of the row is >= k; D: nobody leaves (its row is its same-unit pair alone),
 # jobs_housing publishes the employed residents and hides live_and_work
@@ -1043,18 +1049,8 @@ def test_a_row_never_adds_up_to_a_count_jobs_housing_hides(spark):
     added hidden), the audit protects it, and linkage follows (its row sum is the same
     count minus live_and_work)."""
     jlong, counts, od, stats = _city_case(spark, WHOLE_ROW_OD)
-    pdf = jlong.where("measure != 'jobs'").toPandas()
-    wide = pdf.pivot_table(index=["level", "unit_id"], columns="measure",
-                           values="raw_count", aggfunc="first").reset_index()
     hide_emp, hide_lw = {"C", "E"}, {"D"}
-    jh_pub = spark.createDataFrame(
-        [(lv, u, None if u in hide_emp else int(r["employed_residents"]), u in hide_emp,
-          None if u in hide_lw else int(r["live_and_work"]), u in hide_lw)
-         for lv, u, r in zip(wide["level"], wide["unit_id"], wide.to_dict("records"),
-                             strict=True)],
-        "level string, unit_id string, employed_residents_raw_count bigint, "
-        "is_employed_residents_suppressed boolean, live_and_work_raw_count bigint, "
-        "is_live_and_work_suppressed boolean")
+    jh_pub = _jobs_housing_published(spark, jlong, hide_emp, hide_lw)
     got: list = []
     out, od_new = cm.publish_all(counts, stats, od, K, True, False, K, got.append,
                                  jobs_housing=jh_pub)

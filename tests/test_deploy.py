@@ -193,23 +193,15 @@ def test_airflow_dags_import_and_follow_job_dependencies(tmp_path, monkeypatch):
     assert "--month" in monthly.get_task("jobs_housing").bash_command
 
 
-def test_local_session_pages_and_collector(spark, tmp_path):
+def test_local_session_uses_small_tungsten_pages(spark, tmp_path):
     """The local profile's JVM uses 2 MB Tungsten pages (a broadcast join's hash table is one
-    page, kept until the broadcast is cleaned: 64 MB each by Spark's own sizing) and the
-    parallel collector (README Benchmark), keeps the log4j configuration, and a configured
-    ``spark.driver.extraJavaOptions`` replaces the whole value."""
+    page, kept until the broadcast is cleaned: 64 MB each by Spark's own sizing; README
+    Benchmark); a configured page size wins."""
     from mobsig.session import session_conf
     from tests.conftest import make_config
 
-    conf = session_conf(make_config(tmp_path), "t")
-    opts = conf["spark.driver.extraJavaOptions"]
-    assert "-XX:+UseParallelGC" in opts.split() and "-Dlog4j2.configurationFile=" in opts
-    assert conf["spark.buffer.pageSize"] == "2m"
+    assert session_conf(make_config(tmp_path), "t")["spark.buffer.pageSize"] == "2m"
     mine = session_conf(make_config(tmp_path, spark={"conf": {
-        "spark.driver.extraJavaOptions": "-XX:+UseG1GC"}}), "t")
-    assert mine["spark.driver.extraJavaOptions"] == "-XX:+UseG1GC"
-    jvm = spark.sparkContext._jvm
-    beans = jvm.java.lang.management.ManagementFactory.getGarbageCollectorMXBeans()
-    names = {beans.get(i).getName() for i in range(beans.size())}
-    assert names == {"PS Scavenge", "PS MarkSweep"}, names
+        "spark.buffer.pageSize": "16m"}}), "t")
+    assert mine["spark.buffer.pageSize"] == "16m"
     assert spark.sparkContext._jsc.sc().env().memoryManager().pageSizeBytes() == 2 << 20

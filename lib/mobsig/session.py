@@ -111,11 +111,9 @@ def session_conf(cfg: Config, app_name: str) -> dict[str, str]:
             # the block manager until the broadcast is cleaned, so a monthly run's ~20 small
             # broadcasts held 1.3 GB of a 3 GB heap (README Benchmark).
             "spark.buffer.pageSize": "2m",
-            # The parallel collector, not G1: local mode's one JVM runs many short queries
-            # whose plans and plan descriptions are short-lived garbage; with the pages
-            # above, a warm commute run's JVM CPU 58 -> 28 s (G1 alone with them: 45 s).
-            "spark.driver.extraJavaOptions": (f"-Dlog4j2.configurationFile={_log4j_file()} "
-                                              "-XX:+UseParallelGC"),
+            # G1 (the JVM's default) kept: the parallel collector used less CPU on a warm
+            # monthly run but ran the test city's chain out of heap (README Benchmark).
+            "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={_log4j_file()}",
         })
     elif sc.master:
         conf["spark.master"] = sc.master
