@@ -234,3 +234,33 @@ def test_summaries_stand_for_the_same_records_as_the_record_carry():
         assert new[u][:3] == o[:3], u
         assert new[u][3] / new[u][2] == pytest.approx(o[3] / o[2], rel=1e-12, abs=0)
         assert new[u][4] / new[u][2] == pytest.approx(o[4] / o[2], rel=1e-12, abs=0)
+
+
+def test_a_visit_served_by_the_neighbouring_mast_is_a_stay_of_its_own():
+    """Issue 18: where sites are ~1 km apart (spacing 1,000 m: the region's inner ring,
+    the city's 800 m) a 1-h visit to a place served by the neighbouring mast, 900 m from
+    the home mast, between two hours at home. With the default radius
+    (stays.radius_spacing_factor 0.75 x spacing = 750 m) it is a stay of its own between
+    two stays at home; with the former 1.5 x spacing (clipped to 1 km) the neighbouring
+    mast was inside home's radius and the visit vanished inside one stay at home. A lone
+    record at that mast during the hours at home is still an excursion, not a cut."""
+    from mobsig.config import StaysConfig
+
+    st = StaysConfig()
+    spacing, mast_b = 1000.0, 900.0
+    r = float(np.clip(st.radius_spacing_factor * spacing, st.radius_dense_m,
+                      st.radius_sparse_m))
+    assert r == 750.0
+    home1 = [(m, 0.0) for m in range(0, 121, 10)]
+    visit = [(m, mast_b) for m in range(130, 191, 10)]
+    home2 = [(m, 0.0) for m in range(200, 321, 10)]
+    flip = [(65, mast_b)]  # one record at the other mast while at home
+    recs = sorted(home1 + flip + visit + home2)
+    got, counts = _fold_one_day([(m, x, r) for m, x in recs], st.excursion_max_dist_m)
+    assert [(g["x_m"], (g["t1_us"] - g["t0_us"]) // MIN) for g in got] == [
+        (0.0, 120), (mast_b, 60), (0.0, 120)]
+    assert counts[S.EXCURSIONS] == 1
+    # the former default: one stay at home over all of it, the visit lost
+    old = float(np.clip(1.5 * spacing, st.radius_dense_m, st.radius_sparse_m))
+    got, _ = _fold_one_day([(m, x, old) for m, x in recs], st.excursion_max_dist_m)
+    assert [(g["t1_us"] - g["t0_us"]) // MIN for g in got] == [320]

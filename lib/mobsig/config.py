@@ -533,7 +533,10 @@ class StaysConfig:
     radius_sparse_m: float = param(
         1000.0, "Stay radius where cells are sparse (density-adaptive upper bound) [P].", gt=0)
     radius_spacing_factor: float = param(
-        1.5, "Adaptive radius = factor x local cell spacing, clipped to [dense, sparse] [I].",
+        0.75, "Adaptive radius = factor x local cell spacing, clipped to [dense, sparse]: "
+        "under 1 so that where sites are ~1 km apart the neighbouring mast is outside the "
+        "radius and a visit served by it is a stay of its own (1.5 took it in: issue 18); "
+        "brief records at a neighbouring site are excursions (excursion_max_dist_m) [I].",
         gt=0)
     excursion_max_dist_m: float = param(
         3000.0, "A lone record, or a run of records at one site spanning less than tau, "
