@@ -205,3 +205,23 @@ def test_local_session_uses_small_tungsten_pages(spark, tmp_path):
         "spark.buffer.pageSize": "16m"}}), "t")
     assert mine["spark.buffer.pageSize"] == "16m"
     assert spark.sparkContext._jsc.sc().env().memoryManager().pageSizeBytes() == 2 << 20
+
+
+def test_jvm_options_of_the_config_keep_the_log_set_up(spark, tmp_path):
+    """spark.conf's driver JVM options are added to mobsig's (its log4j configuration), not
+    put in their place; the test session runs the parallel collector with a 5 GB heap (its
+    JVM reports them)."""
+    from mobsig.session import session_conf
+    from tests.conftest import TEST_DRIVER_MEMORY, make_config
+
+    key = "spark.driver.extraJavaOptions"
+    plain = session_conf(make_config(tmp_path), "t")[key]
+    assert "-Dlog4j2.configurationFile=" in plain
+    mine = session_conf(make_config(tmp_path, spark={"conf": {key: "-XX:+UseParallelGC"}}),
+                        "t")[key]
+    assert mine == f"{plain} -XX:+UseParallelGC"
+    jvm = spark.sparkContext._jvm
+    args = list(jvm.java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments())
+    assert "-XX:+UseParallelGC" in args and any(a.startswith("-Dlog4j2.configurationFile=")
+                                                for a in args)
+    assert f"-Xmx{TEST_DRIVER_MEMORY}" in args

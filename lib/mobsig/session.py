@@ -112,14 +112,19 @@ def session_conf(cfg: Config, app_name: str) -> dict[str, str]:
             # broadcasts held 1.3 GB of a 3 GB heap (README Benchmark).
             "spark.buffer.pageSize": "2m",
             # G1 (the JVM's default) kept: the parallel collector used less CPU on a warm
-            # monthly run but ran the test city's chain out of heap (README Benchmark).
+            # monthly run but ran the test city's chain out of a 3 GB heap (README
+            # Benchmark); spark.conf may add JVM options (the test session does).
             "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={_log4j_file()}",
         })
     elif sc.master:
         conf["spark.master"] = sc.master
     if sc.profile != "local" and sc.jars_dir:
         conf["spark.jars"] = ",".join(local_jars(cfg))
-    conf.update(dict(sc.conf))
+    extra = dict(sc.conf)
+    key = "spark.driver.extraJavaOptions"
+    if key in conf and key in extra:  # the user's JVM options, with mobsig's log set-up
+        extra[key] = f"{conf[key]} {extra[key]}".strip()
+    conf.update(extra)
     return conf
 
 
