@@ -48,6 +48,23 @@ def wait_for_port(port: int, seconds: float = 60) -> None:
     raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {seconds}s")
 
 
+def run_as_group(cmd: list[str], env: dict, timeout: float) -> subprocess.CompletedProcess:
+    """``subprocess.run`` in a process group of its own, killed whole on a timeout: submit.sh
+    starts spark-submit, whose JVM starts the Python driver, and killing the script alone
+    left the driver JVM and its Python child running after the test."""
+    import signal
+
+    p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, start_new_session=True)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.communicate()
+        raise
+    return subprocess.CompletedProcess(cmd, p.returncode, out, err)
+
+
 @pytest.fixture(scope="module")
 def standalone(tmp_path_factory):
     """A standalone master + one worker (2 cores, 3 GiB) on loopback."""
@@ -122,7 +139,7 @@ def test_daily_chain_through_spark_submit(standalone, small_city, spark, tmp_pat
         cmd = [str(ROOT / "deploy/yarn/submit.sh"), "--target", "standalone", "--master",
                url, "--resources", str(resources), "--python", sys.executable,
                "--config", str(res.config_path), job, *args]
-        p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+        p = run_as_group(cmd, env, timeout=600)
         assert p.returncode == 0, f"{job} {day} failed:\n{p.stderr[-4000:]}"
         # it really went through spark-submit to the standalone master
         assert f"--master {url}" in p.stderr and "--deploy-mode client" in p.stderr
