@@ -942,6 +942,76 @@ def suppress_release(table, k_min: int, width: float | None, complementary: bool
     return out
 
 
+def share_interval(share_lo: float, share_hi: float, other_lo: float, other_hi: float,
+                   hidden: str = "numerator", lb: float = 1.0, ub: float = np.inf,
+                   hi_open: bool = False) -> tuple[float, float]:
+    """The integer interval a published share gives a hidden count (issue 17: a rounded
+    share published with its denominator, or its numerator, is a relation the interval
+    audit does not model). The share num / den is known to lie in [``share_lo``,
+    ``share_hi``] (its rounding: a value rounded to 0.01 lies within 0.005 of it; a
+    threshold decision such as metro_area's membership is the share rounded to one bit,
+    [threshold, 1] or [0, threshold) with ``hi_open``), the other count in [``other_lo``,
+    ``other_hi``] (published exactly: both the same). ``hidden``: which count is hidden
+    (``numerator`` or ``denominator``); ``lb`` / ``ub``: what the reader knows of it
+    otherwise (>= 1 when zeros are published and it is not 0; a numerator <= its
+    denominator). Returns (lo, hi), lo > hi when nothing fits; a width hi - lo below the
+    protection width means the share pins the hidden count (the share must then not be
+    published beside the other count)."""
+    eps = 1e-9
+    if hidden == "numerator":
+        lo = np.ceil(share_lo * other_lo - eps)
+        top = share_hi * other_hi
+        hi = (np.ceil(top - eps) - 1) if hi_open else np.floor(top + eps)
+        lo, hi = max(lo, lb), min(hi, ub, other_hi)
+    elif hidden == "denominator":
+        if share_hi <= 0:
+            return float(max(lb, other_lo)), float(ub)  # 0 / den: any den
+        lo = np.floor(other_lo / share_hi + eps) + 1 if hi_open else \
+            np.ceil(other_lo / share_hi - eps)
+        hi = np.floor(other_hi / share_lo + eps) if share_lo > 0 else np.inf
+        lo, hi = max(lo, lb, other_lo), min(hi, ub)
+    else:
+        raise ValueError(f"hidden must be numerator or denominator, not {hidden!r}")
+    return float(lo), float(hi)
+
+
+def share_pins(pdf: pd.DataFrame, num: str, den: str, share: str, width: float,
+               step: float = 0.0, member: str | None = None, threshold: float | None = None,
+               suppress_zeros: bool = False) -> pd.DataFrame:
+    """The rows of a published table (pandas: ``<num>_raw_count`` / ``<den>_raw_count``
+    with their ``is_<count>_suppressed``, the share column, optionally a membership
+    column decided by ``share >= threshold``) where exactly one count is hidden and what
+    is published about the share pins it (:func:`share_interval`) narrower than
+    ``width``: the share itself (``step``: its rounding, 0 = exact) or, with ``member``,
+    the membership (the share rounded to one bit: [threshold, 1] or [0, threshold)).
+    The hidden count's lower bound is 1 (zeros published; 0 with ``suppress_zeros``), a
+    hidden numerator is at most the denominator. Returns ``row`` (the index of ``pdf``),
+    ``hidden`` (the count's name), ``via`` (share / member), ``lo``, ``hi``."""
+    h_num = pdf[f"is_{num}_suppressed"].eq(True).to_numpy()
+    h_den = pdf[f"is_{den}_suppressed"].eq(True).to_numpy()
+    one = h_num != h_den
+    other = np.where(h_num, pdf[f"{den}_raw_count"].astype("float64").to_numpy(),
+                     pdf[f"{num}_raw_count"].astype("float64").to_numpy())
+    lb = 0.0 if suppress_zeros else 1.0
+    ways = []
+    s = pdf[share].astype("float64").to_numpy() if share in pdf else np.full(len(pdf), np.nan)
+    ways.append(("share", ~np.isnan(s), s - step / 2, s + step / 2, np.zeros(len(pdf), bool)))
+    if member is not None and threshold is not None:
+        m = pdf[member]
+        is_m = m.eq(True).to_numpy()
+        ways.append(("member", m.notna().to_numpy(), np.where(is_m, threshold, 0.0),
+                     np.where(is_m, 1.0, threshold), ~is_m))
+    out = []
+    for via, ok, s_lo, s_hi, is_open in ways:
+        for i in np.flatnonzero(one & ok):
+            lo, hi = share_interval(s_lo[i], s_hi[i], other[i], other[i],
+                                    "numerator" if h_num[i] else "denominator", lb=lb,
+                                    hi_open=bool(is_open[i]))
+            if hi - lo < width:
+                out.append((pdf.index[i], num if h_num[i] else den, via, lo, hi))
+    return pd.DataFrame(out, columns=["row", "hidden", "via", "lo", "hi"])
+
+
 def gate_for(ctx, table: str):
     """The callback that gates a release's audit (:func:`gate`), for a publish function's
     ``on_audit``."""
