@@ -104,7 +104,8 @@ def build(ctx: JobContext) -> list[Output]:
     out, od = commute.publish_all(counts, t.stats, t.od, pv.k_min, pv.complementary,
                                   pv.suppress_zeros, pv.width,
                                   privacy_audit.gate_for(ctx, "commute"), ctx.keep,
-                                  jobs_housing=ctx.read("jobs_housing", month=key))
+                                  jobs_housing=ctx.read("jobs_housing", month=key),
+                                  detach=ctx.detach)
     if ctx.options.get("export", True):
         for name in ("commute", "commute_od"):
             ctx.after_write(lambda name=name: ctx.note_output(

@@ -547,7 +547,8 @@ def publish_all(counts: DataFrame, stats: DataFrame, od: DataFrame, k_min: int,
                 complementary: bool, suppress_zeros: bool, width: float | None = None,
                 on_audit=None, keep: Callable[[DataFrame], DataFrame] = lambda d: d,
                 repair: bool = True, repair_units: bool = True,
-                jobs_housing: DataFrame | None = None
+                jobs_housing: DataFrame | None = None,
+                detach: Callable[[DataFrame], DataFrame] = lambda d: d
                 ) -> tuple[DataFrame, DataFrame]:
     """The published ``commute`` and ``commute_od`` rows (without
     ``privacy.HIDE_DEST_TOTAL`` / ``HIDE_ORIGIN_TOTAL``): :func:`publish_od`, then
@@ -559,7 +560,12 @@ def publish_all(counts: DataFrame, stats: DataFrame, od: DataFrame, k_min: int,
     every layer at once, the totals (``commuters``, ``inbound_commuters``, decided with
     jobs_housing's employed residents) never a complement; further cells are hidden until
     none is narrower than ``width``; ``on_audit`` is called with the audit of both;
-    ``keep``: persists the OD rows (used twice). The OD audit withholds the row / column
+    ``keep``: persists the OD rows (used twice); ``detach``: materialises a frame with its
+    lineage cut (the job's ``ctx.detach``): ``od``, the rows after the OD rule and after
+    jobs_housing's mask, so the steps that read them many times
+    (:func:`hide_a_pair_of_split_rows`, the audit's collect) plan over small leaves, not
+    over copies of the month's lineage (their plan string ran the driver out of heap in
+    the city chain). The OD audit withholds the row / column
     totals that pin a pair with nothing left to hide (:func:`~mobsig.privacy_audit.
     od_audited_mask`): they are hidden in the unit table (``commuters`` /
     ``inbound_commuters``), as the OD rule's own ``hide_origin_total`` /
@@ -578,9 +584,10 @@ def publish_all(counts: DataFrame, stats: DataFrame, od: DataFrame, k_min: int,
     from mobsig import privacy_audit as pa
 
     parts: dict = {}
-    first = publish_od(od, k_min, complementary)
+    od = detach(od)
+    first = detach(publish_od(od, k_min, complementary))
     if jobs_housing is not None:
-        first = with_jobs_housing_mask(first, jobs_housing)
+        first = detach(with_jobs_housing_mask(first, jobs_housing, detach))
     pair = [C.LEVEL, privacy.ORIGIN_ID, privacy.DEST_ID]
     true = od.select(*pair, F.col(C.RAW_COUNT).alias("_true"))  # the zero pairs added: 0
     sup = first.join(true, pair, how="left").select(
@@ -812,7 +819,9 @@ def jh_hidden_employed(jobs_housing: DataFrame) -> DataFrame:
         C.LEVEL, C.UNIT_ID, F.lit(COMMUTERS).alias(C.MEASURE))
 
 
-def with_jobs_housing_mask(first: DataFrame, jobs_housing: DataFrame) -> DataFrame:
+def with_jobs_housing_mask(first: DataFrame, jobs_housing: DataFrame,
+                           detach: Callable[[DataFrame], DataFrame] = lambda d: d
+                           ) -> DataFrame:
     """commute_od rows (:func:`publish_od`) made consistent with jobs_housing's published
     mask (the same counts): a same-unit pair is hidden where jobs_housing hides its
     live_and_work and keeps its state either way (``_jh_fixed``: never a complement); an
@@ -821,7 +830,9 @@ def with_jobs_housing_mask(first: DataFrame, jobs_housing: DataFrame) -> DataFra
     (``_jh_keep_row``: the audit must protect its cells otherwise, never by withholding
     a total the reader has from jobs_housing: 26 employed residents - 19 live_and_work
     - published zeros pinned a hidden pair at 7 on the test city). A hidden
-    live_and_work without a pair (0) gets a hidden same-unit row."""
+    live_and_work without a pair (0) gets a hidden same-unit row. ``detach`` materialises
+    the masked rows before :func:`hide_a_pair_of_split_rows`, which reads them ~15 times
+    (the job's ``ctx.detach``; :func:`publish_all`)."""
     f = jh_flags(jobs_housing).withColumnRenamed(C.UNIT_ID, privacy.ORIGIN_ID)
     # a live_and_work jobs_housing hides with no pair here (its count is 0: a complement
     # of last resort) gets its same-unit row, hidden: no row would read as a published 0
@@ -846,7 +857,7 @@ def with_jobs_housing_mask(first: DataFrame, jobs_housing: DataFrame) -> DataFra
     out[JH_FIXED] = diag & (lw_hid | F.coalesce(F.col("_lw_public"), F.lit(False)))
     out[JH_KEEP_ROW] = emp_pub
     done = j.withColumns(out).drop("_emp_hidden", "_emp_public", "_lw_hidden", "_lw_public")
-    return hide_a_pair_of_split_rows(done, f)
+    return hide_a_pair_of_split_rows(detach(done), f)
 
 
 def hide_a_pair_of_split_rows(od: DataFrame, flags: DataFrame) -> DataFrame:
