@@ -37,8 +37,9 @@ Both tables are then audited (mobsig.privacy_audit). Each OD matrix, with its ro
 column totals public, is gated (privacy_audit): complements, or the totals that pin a
 pair with nothing left to hide withheld (the unit's inbound commuters hidden in
 ``commute``; run fact privacy_totals_withheld). A row total (commuters) is withheld
-exactly where jobs_housing hides the employed residents, never where it publishes them
-(the gate fails instead), and a same-unit pair is hidden exactly where jobs_housing hides
+exactly where jobs_housing hides the employed residents (and audited as a hidden cell of
+its own: the other totals must not pin it), never where it publishes them (the gate
+fails instead), and a same-unit pair is hidden exactly where jobs_housing hides
 live_and_work; a unit's inbound commuters are hidden where jobs_housing hides its
 live_and_work and commute_od hides no pair of its column from another unit (inbound -
 live_and_work is then public: 0 where nobody from another unit works there). Where

@@ -395,6 +395,46 @@ def test_od_withheld_column_total_is_not_public():
     assert set(table["unit_id"][frozen]) == {"row:a"}  # column x: 7 < k
 
 
+def test_a_hidden_row_total_is_a_cell_of_its_own():
+    """commute_od: jobs_housing hides A's employed residents (55), A's row total (every
+    other line total public; the same-unit pairs and the rows jobs_housing publishes keep
+    their state). Each hidden pair of the rectangle A>B, A>C, D>B, D>C is 33 wide, so the
+    audit passed, but column B + column C - row D's other pairs = A>B + A>C: A's total
+    was 20 + 35 = 55 exactly. Audited as a hidden cell of its own (``secret_rows``) it is
+    caught; the audit withholds the column totals B and C (rows it may not touch) and the
+    total is then at least k wide."""
+    cells = {("A", "A"): 20, ("A", "B"): 5, ("A", "C"): 30, ("B", "B"): 50, ("B", "A"): 20,
+             ("C", "C"): 50, ("C", "A"): 20, ("D", "D"): 40, ("D", "B"): 40, ("D", "C"): 35}
+    hid = {("A", "B"), ("A", "C"), ("D", "B"), ("D", "C")}
+    pdf = pd.DataFrame([("L", o, d, v, (o, d) in hid) for (o, d), v in cells.items()],
+                       columns=["level", "origin_id", "dest_id", "raw_count", "is_suppressed"])
+    pdf["hide_row"] = pdf["secret_row"] = pdf["origin_id"] == "A"
+    rc = (("origin_id",), ("dest_id",))
+    kw = {"withheld_rows": "hide_row", "fixed": (pdf["origin_id"] == pdf["dest_id"]).to_numpy(),
+          "keep_rows": (pdf["origin_id"] != "A").to_numpy()}
+
+    def row_a(mask, col_out) -> tuple[float, float, bool]:
+        table, sums, _ = pa.od_release_table(
+            pdf.assign(is_suppressed=mask), *rc, k_min=K, withheld_rows="hide_row",
+            secret_rows="secret_row",
+            drop=frozenset(("L", "", "col:" + c) for c in set(pdf["dest_id"][col_out])))
+        got = pa.audit(table, table["is_suppressed"].to_numpy(bool), K, identities=(),
+                       additive=(), by=pa.OD_CELL, sums=sums, shortcut=False)
+        row = got.cells.set_index("unit_id").loc["row:A"]
+        return row["lo"], row["hi"], got.passed
+
+    mask, before, _, col_out = pa.od_audited_mask(pdf, K, K, True, False, *rc, **kw)
+    assert before.passed and (mask == pdf["is_suppressed"]).all() and not col_out.any()
+    assert row_a(mask, col_out) == (55, 55, False)  # every hidden pair wide, the sum not
+    mask, after, row_out, col_out = pa.od_audited_mask(pdf, K, K, True, False, *rc,
+                                                       secret_rows="secret_row", **kw)
+    assert after.passed, after.failures()
+    assert after.withheld == 2  # row:A was a cell of the audit: its pin found
+    assert set(pdf["dest_id"][col_out]) == {"B", "C"} and not row_out.any()
+    lo, hi, passed = row_a(mask, col_out)
+    assert passed and hi - lo >= K, (lo, hi)
+
+
 # --------------------------------------------------------------------------------------
 # the gate of a release made of several parts
 

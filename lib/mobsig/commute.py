@@ -580,7 +580,9 @@ def publish_all(counts: DataFrame, stats: DataFrame, od: DataFrame, k_min: int,
     (commuters = employed residents, a same-unit pair = live_and_work) follow its mask
     (:func:`with_jobs_housing_mask`); the inbound commuters of a unit whose commute_od
     column hides no pair from another unit are hidden where its live_and_work is
-    (inbound - live_and_work public: :func:`inbound_follows_live_and_work`)."""
+    (inbound - live_and_work public: :func:`inbound_follows_live_and_work`). A row total
+    jobs_housing hides is a hidden cell of the OD audit (``secret_rows``), as wide as any
+    hidden cell: the published totals (the columns minus the other rows) must not pin it."""
     from mobsig import privacy_audit as pa
 
     parts: dict = {}
@@ -592,12 +594,14 @@ def publish_all(counts: DataFrame, stats: DataFrame, od: DataFrame, k_min: int,
     true = od.select(*pair, F.col(C.RAW_COUNT).alias("_true"))  # the zero pairs added: 0
     sup = first.join(true, pair, how="left").select(
         *first.columns, F.coalesce("_true", F.lit(0)).alias("_true"))
-    jh_kw = {"fixed": JH_FIXED, "keep_rows": JH_KEEP_ROW} if jobs_housing is not None else {}
+    jh_kw = ({"fixed": JH_FIXED, "keep_rows": JH_KEEP_ROW, "secret_rows": JH_SECRET_ROW}
+             if jobs_housing is not None else {})
     if width is not None and not repair:
         parts["commute_od"] = pa.od_rule_audit(
             sup, "_true", width, suppress_zeros, (privacy.ORIGIN_ID,), (privacy.DEST_ID,),
             k_min=k_min, withheld=privacy.HIDE_DEST_TOTAL,
-            withheld_rows=privacy.HIDE_ORIGIN_TOTAL)
+            withheld_rows=privacy.HIDE_ORIGIN_TOTAL,
+            secret_rows=jh_kw.get("secret_rows"))
         sup = sup.withColumns({pa.ROW_WITHHELD: F.lit(False), pa.COL_WITHHELD: F.lit(False)})
     elif width is not None:
         sup = pa.with_od_audit(sup, "_true", k_min, width, complementary, suppress_zeros,
@@ -644,7 +648,7 @@ def publish_all(counts: DataFrame, stats: DataFrame, od: DataFrame, k_min: int,
         if on_audit is not None:
             on_audit(pa.combine(parts, width))
     out = with_stats(spread(long.drop("_true")), stats)
-    extra = [c for c in (JH_FIXED, JH_KEEP_ROW) if c in sup.columns]
+    extra = [c for c in (JH_FIXED, JH_KEEP_ROW, JH_SECRET_ROW) if c in sup.columns]
     return out, sup.drop(privacy.HIDE_DEST_TOTAL, privacy.HIDE_ORIGIN_TOTAL, pa.ROW_WITHHELD,
                          pa.COL_WITHHELD, "_true", *extra)
 
@@ -775,6 +779,7 @@ def split_mask(pdf: pd.DataFrame, width: float, suppress_zeros: bool = False,
 
 JH_FIXED = "_jh_fixed"  # a same-unit pair whose state jobs_housing decided (live_and_work)
 JH_KEEP_ROW = "_jh_keep_row"  # an origin whose row total jobs_housing publishes
+JH_SECRET_ROW = "_jh_secret_row"  # an origin whose row total jobs_housing hides
 
 
 def jh_flags(jobs_housing: DataFrame) -> DataFrame:
@@ -826,7 +831,9 @@ def with_jobs_housing_mask(first: DataFrame, jobs_housing: DataFrame,
     mask (the same counts): a same-unit pair is hidden where jobs_housing hides its
     live_and_work and keeps its state either way (``_jh_fixed``: never a complement); an
     origin whose employed residents jobs_housing hides has its row total withheld
-    (``hide_origin_total``), one whose employed residents it publishes keeps it public
+    (``hide_origin_total``) and audited as a hidden cell of its own (``_jh_secret_row``:
+    the audit's ``secret_rows``; the other totals must not pin it, e.g. the column
+    totals minus the other rows), one whose employed residents it publishes keeps it public
     (``_jh_keep_row``: the audit must protect its cells otherwise, never by withholding
     a total the reader has from jobs_housing: 26 employed residents - 19 live_and_work
     - published zeros pinned a hidden pair at 7 on the test city). A hidden
@@ -856,6 +863,7 @@ def with_jobs_housing_mask(first: DataFrame, jobs_housing: DataFrame,
     out[privacy.HIDE_ORIGIN_TOTAL] = (F.col(privacy.HIDE_ORIGIN_TOTAL) & ~emp_pub) | emp_hid
     out[JH_FIXED] = diag & (lw_hid | F.coalesce(F.col("_lw_public"), F.lit(False)))
     out[JH_KEEP_ROW] = emp_pub
+    out[JH_SECRET_ROW] = emp_hid
     done = j.withColumns(out).drop("_emp_hidden", "_emp_public", "_lw_hidden", "_lw_public")
     return hide_a_pair_of_split_rows(detach(done), f)
 
@@ -879,7 +887,7 @@ def hide_a_pair_of_split_rows(od: DataFrame, flags: DataFrame) -> DataFrame:
     off = F.col(o) != F.col(d)
     split = flags.where(F.coalesce(F.col("_emp_hidden"), F.lit(False))
                         != F.coalesce(F.col("_lw_hidden"), F.lit(False))).select(
-        *row, F.col("_emp_public").alias("_keep"))
+        *row, F.col("_emp_public").alias("_keep"), F.col("_emp_hidden").alias("_secret"))
     split = split.join(od.select(C.LEVEL).distinct(), C.LEVEL, how="left_semi").join(
         od.where(off & F.col(C.IS_SUPPRESSED)).select(*row).distinct(), row, how="left_anti")
     cand = od.where(off & ~F.col(C.IS_SUPPRESSED) & (F.col(C.RAW_COUNT) > 0)).join(
@@ -902,7 +910,7 @@ def hide_a_pair_of_split_rows(od: DataFrame, flags: DataFrame) -> DataFrame:
         od.select(*row, d), [*row, d], how="left_anti").join(cols, [C.LEVEL, d], how="left")
     best = F.row_number().over(Window.partitionBy(*row).orderBy(
         F.coalesce("_nh", F.lit(0)).desc(), F.coalesce("_n", F.lit(0)).desc(), d))
-    zeros = opts.select(*row, d, "_keep", best.alias("_r")).where("_r = 1")
+    zeros = opts.select(*row, d, "_keep", "_secret", best.alias("_r")).where("_r = 1")
     names = [c for c in od.columns if c.startswith("origin_") and c != o]
     dnames = [c for c in od.columns if c.startswith("dest_") and c != d]
     if names:
@@ -914,7 +922,8 @@ def hide_a_pair_of_split_rows(od: DataFrame, flags: DataFrame) -> DataFrame:
                          F.lit(False).alias(privacy.HIDE_ORIGIN_TOTAL),
                          F.lit(False).alias(privacy.HIDE_DEST_TOTAL),
                          F.lit(False).alias(JH_FIXED),
-                         F.coalesce(F.col("_keep"), F.lit(False)).alias(JH_KEEP_ROW))
+                         F.coalesce(F.col("_keep"), F.lit(False)).alias(JH_KEEP_ROW),
+                         F.coalesce(F.col("_secret"), F.lit(False)).alias(JH_SECRET_ROW))
     return keyed.unionByName(added, allowMissingColumns=True)
 
 

@@ -1030,7 +1030,8 @@ def od_release_table(pdf: pd.DataFrame, rows: Sequence[str], cols: Sequence[str]
                      partition: Sequence[str] = (C.LEVEL,), label: str | None = None,
                      withheld: str | None = None, k_min: int = 0,
                      withheld_rows: str | None = None, drop: frozenset = frozenset(),
-                     whole_rows: Sequence[str] = (), secret_cols: str | None = None
+                     whole_rows: Sequence[str] = (), secret_cols: str | None = None,
+                     secret_rows: str | None = None
                      ) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
     """An origin-destination release as a table of :func:`relations` (one matrix per
     ``partition`` group and ``label``, e.g. the period): each cell is the unit
@@ -1056,6 +1057,9 @@ def od_release_table(pdf: pd.DataFrame, rows: Sequence[str], cols: Sequence[str]
     reverse): that total is a *hidden* cell of the table (``col:<column>``, never a
     complement), tied to its cells, so the audit requires it to be as wide as any
     hidden cell (a column published whole, or given by the other totals, pins it).
+    ``secret_rows``: the same for row totals (commute_od: an origin whose employed
+    residents jobs_housing hides; its row total is ``row:<row>``, hidden, even where
+    ``withheld_rows`` withholds it, and a row of one cell gets it too).
     Returns the table (its first ``len(pdf)`` rows are ``pdf``'s, in order), the sums
     and the frozen mask (the totals)."""
     def key(names) -> pd.Series:
@@ -1073,8 +1077,8 @@ def od_release_table(pdf: pd.DataFrame, rows: Sequence[str], cols: Sequence[str]
     sides = [("row", r, withheld_rows), ("col", c, withheld)]
     if whole_rows:
         sides.append(("whole", key(whole_rows), withheld_rows))
-    secret = (pdf[secret_cols].eq(True).to_numpy() if secret_cols
-              else np.zeros(len(pdf), bool))
+    secret = {side: (pdf[flag].eq(True).to_numpy() if flag else np.zeros(len(pdf), bool))
+              for side, flag in (("row", secret_rows), ("col", secret_cols))}
     for side, node, flag in sides:
         f = pd.DataFrame({"m": mat.to_numpy(), "l": lab.to_numpy(), "n": node.to_numpy(),
                           "raw": cells[C.RAW_COUNT].to_numpy(), "u": cells[C.UNIT_ID]})
@@ -1088,8 +1092,8 @@ def od_release_table(pdf: pd.DataFrame, rows: Sequence[str], cols: Sequence[str]
             hid = pd.Series(pdf[flag].eq(True).to_numpy()).groupby(grp).transform(
                 "any").to_numpy()
         sec = np.zeros(len(f), bool)
-        if side == "col":
-            sec = pd.Series(secret).groupby(grp).transform("any").to_numpy()
+        if side in secret:
+            sec = pd.Series(secret[side]).groupby(grp).transform("any").to_numpy()
         size = np.where(hid & ~sec, 0, np.where(sec, 2, size))
         f = f.assign(sec=sec)[size > 1]
         if not len(f):
@@ -1230,7 +1234,7 @@ def od_audited_mask(pdf: pd.DataFrame, k_min: int, width: float, complementary: 
                     withhold: bool = True, fixed: np.ndarray | None = None,
                     keep_rows: np.ndarray | None = None,
                     keep_cols: np.ndarray | None = None, whole_rows: Sequence[str] = (),
-                    secret_cols: str | None = None
+                    secret_cols: str | None = None, secret_rows: str | None = None
                     ) -> tuple[np.ndarray, Audit, np.ndarray, np.ndarray]:
     """The interval audit of an origin-destination release (:func:`od_release_table`)
     from its own rule's mask (``is_suppressed``) and the true ``raw_count``, repeated
@@ -1253,12 +1257,12 @@ def od_audited_mask(pdf: pd.DataFrame, k_min: int, width: float, complementary: 
     total another release publishes (commute_od's: jobs_housing's employed residents),
     so it is never withheld (the audit fails instead when only that would protect);
     ``keep_cols``: the same for column totals (linkage's: commute's inbound commuters -
-    jobs_housing's live_and_work); ``whole_rows``, ``secret_cols``: see
+    jobs_housing's live_and_work); ``whole_rows``, ``secret_cols``, ``secret_rows``: see
     :func:`od_release_table` (a whole line's total withheld flags every part's row)."""
     t0 = time.perf_counter()
     n = len(pdf)
     drop: set = set()
-    tkw = {"whole_rows": whole_rows, "secret_cols": secret_cols}
+    tkw = {"whole_rows": whole_rows, "secret_cols": secret_cols, "secret_rows": secret_rows}
     table, sums, frozen = od_release_table(pdf, rows, cols, partition, label, withheld,
                                            k_min, withheld_rows, **tkw)
     fix = np.zeros(n, bool) if fixed is None else np.asarray(fixed, bool)
@@ -1359,7 +1363,8 @@ def with_od_audit(sup, true_col: str, k_min: int, width: float, complementary: b
                   withheld: str | None = None, repair: bool = True,
                   withheld_rows: str | None = None, fixed: str | None = None,
                   keep_rows: str | None = None, keep_cols: str | None = None,
-                  whole_rows: Sequence[str] = (), secret_cols: str | None = None):
+                  whole_rows: Sequence[str] = (), secret_cols: str | None = None,
+                  secret_rows: str | None = None):
     """:func:`od_audited_mask` on a suppressed Spark OD table that carries its true raw
     counts in ``true_col`` (dropped from the result): the keys, flags and counts go to
     the driver (one row per cell), the further hidden cells come back
@@ -1371,21 +1376,21 @@ def with_od_audit(sup, true_col: str, k_min: int, width: float, complementary: b
     nothing more is hidden nor withheld (both columns false). ``fixed`` / ``keep_rows`` /
     ``keep_cols``:
     boolean columns passed to :func:`od_audited_mask` (cells that keep their state, rows
-    whose total is never withheld); ``whole_rows``, ``secret_cols``: see
+    whose total is never withheld); ``whole_rows``, ``secret_cols``, ``secret_rows``: see
     :func:`od_release_table`."""
     from pyspark.sql import functions as F
 
     if not repair:
         result = od_rule_audit(sup, true_col, width, suppress_zeros, rows, cols, partition,
                                label, k_min, withheld, withheld_rows, whole_rows,
-                               secret_cols)
+                               secret_cols, secret_rows)
         if on_audit is not None:
             on_audit(reported_only(result))
         return sup.drop(true_col).withColumns({ROW_WITHHELD: F.lit(False),
                                                COL_WITHHELD: F.lit(False)})
     keys = list(dict.fromkeys([*partition, *rows, *cols, *([label] if label else [])]))
     flags = list(dict.fromkeys(x for x in (withheld, withheld_rows, fixed, keep_rows,
-                                            keep_cols, secret_cols) if x))
+                                            keep_cols, secret_cols, secret_rows) if x))
     pdf = sup.select(*keys, true_col, C.IS_SUPPRESSED, *flags
                      ).toPandas().rename(columns={true_col: C.RAW_COUNT})
     mask, result, row_out, col_out = od_audited_mask(
@@ -1394,7 +1399,7 @@ def with_od_audit(sup, true_col: str, k_min: int, width: float, complementary: b
         fixed=pdf[fixed].eq(True).to_numpy() if fixed else None,
         keep_rows=pdf[keep_rows].eq(True).to_numpy() if keep_rows else None,
         keep_cols=pdf[keep_cols].eq(True).to_numpy() if keep_cols else None,
-        whole_rows=whole_rows, secret_cols=secret_cols)
+        whole_rows=whole_rows, secret_cols=secret_cols, secret_rows=secret_rows)
     if on_audit is not None:
         on_audit(result)
     more = pdf[mask & ~pdf[C.IS_SUPPRESSED].to_numpy(bool)]
@@ -1435,18 +1440,19 @@ def od_rule_audit(sup, true_col: str, width: float, suppress_zeros: bool,
                   partition: Sequence[str] = (C.LEVEL,), label: str | None = None,
                   k_min: int = 0, withheld: str | None = None,
                   withheld_rows: str | None = None, whole_rows: Sequence[str] = (),
-                  secret_cols: str | None = None) -> Audit:
+                  secret_cols: str | None = None, secret_rows: str | None = None) -> Audit:
     """The interval audit of a suppressed Spark OD table as its own rule left it (no
     complement added): the relations of :func:`od_release_table` (row and column totals
     public but those it withholds), every cell the rule hid audited once. ``true_col``:
     the true raw counts."""
     keys = list(dict.fromkeys([*partition, *rows, *cols, *([label] if label else [])]))
-    flags = [x for x in (withheld, withheld_rows, secret_cols) if x]
+    flags = [x for x in (withheld, withheld_rows, secret_cols, secret_rows) if x]
     pdf = sup.select(*keys, true_col, C.IS_SUPPRESSED, *flags
                      ).toPandas().rename(columns={true_col: C.RAW_COUNT})
     table, sums, _frozen = od_release_table(pdf, rows, cols, partition, label, withheld,
                                             k_min, withheld_rows, whole_rows=whole_rows,
-                                            secret_cols=secret_cols)
+                                            secret_cols=secret_cols,
+                                            secret_rows=secret_rows)
     return audit(table, table[C.IS_SUPPRESSED].to_numpy(bool), width,
                  suppress_zeros=suppress_zeros, identities=(), additive=(), by=OD_CELL,
                  sums=sums)
