@@ -1084,7 +1084,7 @@ def test_the_od_rows_are_planned_over_detached_leaves(spark):
     jlong, counts, od, stats = _city_case(spark, WHOLE_ROW_OD)
     jh_pub = _jobs_housing_published(spark, jlong, {"C", "E"}, {"D"})
     deep = od.withColumn("_lineage_marker", F.lit(1))
-    for i in range(8):  # a deeper input, as the job's (joins over mapInPandas output)
+    for i in range(4):  # a deeper input, as the job's (joins over mapInPandas output)
         deep = deep.withColumn("_lineage_marker", F.col("_lineage_marker") + i)
     deep = deep.drop("_lineage_marker")
     runs = {}

@@ -1323,7 +1323,7 @@ def od_audited_mask(pdf: pd.DataFrame, k_min: int, width: float, complementary: 
             table, sums, frozen = od_release_table(pdf, rows, cols, partition, label,
                                                    withheld, k_min, withheld_rows,
                                                    frozenset(drop), **tkw)
-            forced = np.r_[forced[:n], np.zeros(len(table) - n, bool)]
+            forced = np.r_[forced[:n], table[C.IS_SUPPRESSED].to_numpy(bool)[n:]]
             kw["sums"] = sums
             cache = {}
             continue
