@@ -37,13 +37,20 @@ Both tables are then audited (mobsig.privacy_audit). Each OD matrix, with its ro
 column totals public, is gated (privacy_audit): complements, or the totals that pin a
 pair with nothing left to hide withheld (the unit's inbound commuters hidden in
 ``commute``; run fact privacy_totals_withheld). A row total (commuters) is withheld
-exactly where jobs_housing hides the employed residents, never where it publishes them
-(the gate fails instead), and a same-unit pair is hidden exactly where jobs_housing hides
-live_and_work. The unit table (identities and
-layers) is gated with it: each split of a unit (timed / untimed, the distance bands, the
-time bands) is published or withdrawn whole, its zeros included, until no hidden cell is
-narrower than privacy.protection_width (commute.split_mask); the totals keep the state
-decided above.
+exactly where jobs_housing hides the employed residents (and audited as a hidden cell of
+its own: the other totals must not pin it), never where it publishes them (the gate
+fails instead), and a same-unit pair is hidden exactly where jobs_housing hides
+live_and_work; a unit's inbound commuters are hidden where jobs_housing hides its
+live_and_work and commute_od hides no pair of its column from another unit (inbound -
+live_and_work is then public: 0 where nobody from another unit works there). Where
+jobs_housing hides exactly one of employed residents and live_and_work, the origin's row
+gets a pair to another unit hidden before the audit (its smallest published one, else a
+zero pair added hidden): a row with none would add up to the hidden count
+(commute.hide_a_pair_of_split_rows). The unit
+table (identities and layers) is gated with it: each split of a unit (timed / untimed,
+the distance bands, the time bands) is published or withdrawn whole, its zeros included,
+until no hidden cell is narrower than privacy.protection_width (commute.split_mask); the
+totals keep the state decided above.
 """
 
 from __future__ import annotations
@@ -98,7 +105,8 @@ def build(ctx: JobContext) -> list[Output]:
     out, od = commute.publish_all(counts, t.stats, t.od, pv.k_min, pv.complementary,
                                   pv.suppress_zeros, pv.width,
                                   privacy_audit.gate_for(ctx, "commute"), ctx.keep,
-                                  jobs_housing=ctx.read("jobs_housing", month=key))
+                                  jobs_housing=ctx.read("jobs_housing", month=key),
+                                  detach=ctx.detach)
     if ctx.options.get("export", True):
         for name in ("commute", "commute_od"):
             ctx.after_write(lambda name=name: ctx.note_output(

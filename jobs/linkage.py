@@ -6,7 +6,8 @@ Reads the month's ``moves`` (clean_stays), ``card_places`` (place_cards),
 ``expansion_factors`` (expand; with expansion.rake_ages also ``expansion_factors_age``),
 every layer of ``units``, the month's ``jobs_housing`` (the employed residents that
 divide the commuting rate, as published) and the month's published ``commute`` and
-``commute_od`` (a commuters pair commute_od hides is hidden here too; run both first: a
+``commute_od`` (every commuters pair keeps commute_od's state: hidden where it hides
+it, published, never a complement, where it publishes it; run both first: a
 commuters row total jobs_housing publishes, employed residents - live_and_work, or a
 column total commute and jobs_housing publish, inbound commuters -
 live_and_work, is never withheld: the gate fails instead; a commuters row whose total

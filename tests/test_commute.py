@@ -824,11 +824,12 @@ CITY_OD = {("A", "A"): 19, ("A", "B"): 7, ("B", "A"): 20, ("B", "B"): 150, ("B",
            ("C", "B"): 25, ("C", "C"): 90}
 
 
-def _city_case(spark):
-    units = sorted({u for c in CITY_OD for u in c})
-    employed = {u: sum(v for (o, _), v in CITY_OD.items() if o == u) for u in units}
-    inbound = {u: sum(v for (_, d), v in CITY_OD.items() if d == u) for u in units}
-    lw = {u: CITY_OD.get((u, u), 0) for u in units}
+def _city_case(spark, cells: dict | None = None):
+    cells = CITY_OD if cells is None else cells
+    units = sorted({u for c in cells for u in c})
+    employed = {u: sum(v for (o, _), v in cells.items() if o == u) for u in units}
+    inbound = {u: sum(v for (_, d), v in cells.items() if d == u) for u in units}
+    lw = {u: cells.get((u, u), 0) for u in units}
     total = sum(employed.values())
     jrows = [("city", "P", None, {"employed_residents": total, "jobs": total,
                                   "live_and_work": total})]
@@ -850,7 +851,7 @@ def _city_case(spark):
                                          "bigint, expanded_count double")
     od = spark.createDataFrame(
         [("county", o, f"{o}名", "P", d, f"{d}名", "P", n, 10.0 * n)
-         for (o, d), n in CITY_OD.items()] + [("city", "P", "P名", None, "P", "P名", None,
+         for (o, d), n in cells.items()] + [("city", "P", "P名", None, "P", "P名", None,
                                                total, 10.0 * total)],
         "level string, origin_id string, origin_name string, origin_parent_id string, "
         "dest_id string, dest_name string, dest_parent_id string, raw_count bigint, "
@@ -972,3 +973,134 @@ def _with_out(pdf: pd.DataFrame):
         is_suppressed=True)
     tab = pd.concat([pdf, out], ignore_index=True)
     return tab, tab["is_suppressed"].to_numpy(bool)
+
+
+# nobody from another unit works in C or D: their inbound commuters are their
+# live_and_work (commute_od's columns C and D hold only the same-unit pair)
+ALONE_OD = {("A", "A"): 40, ("A", "B"): 20, ("B", "A"): 18, ("B", "B"): 50,
+            ("C", "C"): 30, ("C", "A"): 16, ("D", "D"): 35, ("D", "A"): 17}
+
+
+def test_inbound_commuters_follow_live_and_work_where_no_pair_tells_them_apart(spark):
+    """Issue 17: inbound commuters = live_and_work + the commuters from other units. C's
+    and D's columns hold no pair from another unit (no linkage pair at all), so inbound =
+    live_and_work there: jobs_housing hiding C's and D's live_and_work (30, 35) while
+    commute published their inbound commuters gave both back (before: commute's own rule
+    published 30 and 35, every count >= k). Now commute's inbound commuters keep
+    jobs_housing's state of live_and_work wherever commute_od hides no pair of the column
+    from another unit (a published column gives the difference too); A's and B's
+    columns, which hold such pairs, decide by themselves. The gate passes."""
+    jlong, counts, od, stats = _city_case(spark, ALONE_OD)
+    hide_lw = {"C", "D"}
+    jh_pub = _jobs_housing_published(spark, jlong, set(), hide_lw)
+    follow = cm.inbound_follows_live_and_work(
+        od.withColumn("is_suppressed", F.lit(False)), jh_pub).toPandas()
+    # every column published whole (no pair hidden): C and D follow, hidden
+    state = follow[follow["level"] == "county"].set_index("unit_id")["_follow"]
+    assert state.to_dict() == {"C": True, "D": True}
+    got: list = []
+    out, od_new = cm.publish_all(counts, stats, od, K, True, False, K, got.append,
+                                 jobs_housing=jh_pub)
+    assert got[0].passed, got[0].failures()
+    out = out.toPandas().set_index(["level", "unit_id"])
+    od_new = od_new.toPandas()
+    county = od_new[od_new["level"] == "county"]
+    other = county[county["origin_id"] != county["dest_id"]]
+    for u in "ABCD":
+        hid_pair = other.loc[other["dest_id"] == u, "is_suppressed"].any()
+        if not hid_pair:  # a reader has inbound - live_and_work: the same state
+            assert out.loc[("county", u), "is_inbound_commuters_suppressed"] == (
+                u in hide_lw), u
+    for u in hide_lw:
+        assert out.loc[("county", u), "is_inbound_commuters_suppressed"]
+        assert pd.isna(out.loc[("county", u), "inbound_commuters_raw_count"])
+
+
+def _jobs_housing_published(spark, jlong, hide_emp: set, hide_lw: set):
+    """jobs_housing's published employed residents and live_and_work of ``jlong``'s units,
+    the units in ``hide_emp`` / ``hide_lw`` hidden."""
+    pdf = jlong.where("measure != 'jobs'").toPandas()
+    wide = pdf.pivot_table(index=["level", "unit_id"], columns="measure",
+                           values="raw_count", aggfunc="first").reset_index()
+    return spark.createDataFrame(
+        [(lv, u, None if u in hide_emp else int(r["employed_residents"]), u in hide_emp,
+          None if u in hide_lw else int(r["live_and_work"]), u in hide_lw)
+         for lv, u, r in zip(wide["level"], wide["unit_id"], wide.to_dict("records"),
+                             strict=True)],
+        "level string, unit_id string, employed_residents_raw_count bigint, "
+        "is_employed_residents_suppressed boolean, live_and_work_raw_count bigint, "
+        "is_live_and_work_suppressed boolean")
+
+
+# C and E: jobs_housing hides the employed residents, publishes live_and_work, and every
+# other pair of the row is >= k; D: nobody leaves (its row is its same-unit pair alone),
+# jobs_housing publishes the employed residents and hides live_and_work
+WHOLE_ROW_OD = {("A", "A"): 40, ("A", "B"): 20, ("B", "A"): 18, ("B", "B"): 50,
+                ("C", "C"): 30, ("C", "A"): 16, ("C", "B"): 17,
+                ("E", "E"): 33, ("E", "A"): 19, ("E", "B"): 21, ("D", "D"): 35}
+
+
+def test_a_row_never_adds_up_to_a_count_jobs_housing_hides(spark):
+    """Issue 17: a commute_od row is the origin's employed residents (absent pairs read
+    as published zeros), its same-unit pair live_and_work. Where jobs_housing hides
+    exactly one of the two, a row with no hidden pair to another unit gives it back by
+    addition: C's 30 + 16 + 17 = 63 and E's 33 + 19 + 21 = 73 hidden employed residents
+    (live_and_work published), D's hidden live_and_work = its 35 published employed
+    residents (no other pair: the row of one cell had no total in the audit). Such a
+    row now hides a pair to another unit (the smallest published one, else a zero pair
+    added hidden), the audit protects it, and linkage follows (its row sum is the same
+    count minus live_and_work)."""
+    jlong, counts, od, stats = _city_case(spark, WHOLE_ROW_OD)
+    hide_emp, hide_lw = {"C", "E"}, {"D"}
+    jh_pub = _jobs_housing_published(spark, jlong, hide_emp, hide_lw)
+    got: list = []
+    out, od_new = cm.publish_all(counts, stats, od, K, True, False, K, got.append,
+                                 jobs_housing=jh_pub)
+    assert got[0].passed, got[0].failures()
+    county = od_new.toPandas().query("level == 'county'")
+    other = county[county["origin_id"] != county["dest_id"]]
+    for u in hide_emp | hide_lw:
+        row = county[county["origin_id"] == u]
+        # published: the sum of the row's published pairs (absent ones are zeros)
+        assert other.loc[other["origin_id"] == u, "is_suppressed"].any(), (u, row)
+    for u in hide_emp:  # the reader's interval of the hidden total is k wide
+        row = county[county["origin_id"] == u]
+        hid = row[row["is_suppressed"]]
+        known = row.loc[~row["is_suppressed"], "raw_count"].sum()
+        assert len(hid) and hid["raw_count"].isna().all()
+        true = sum(v for (o, _), v in WHOLE_ROW_OD.items() if o == u)
+        assert known < true
+    d = county[county["origin_id"] == "D"]
+    assert d.loc[d["dest_id"] == "D", "is_suppressed"].all()
+    zero = d[(d["dest_id"] != "D") & d["is_suppressed"]]
+    assert len(zero) >= 1 and zero["raw_count"].isna().all()
+
+
+def test_the_od_rows_are_planned_over_detached_leaves(spark):
+    """The city chain's commute job ran the driver out of heap building the plan string
+    of the commute_od audit's collect: :func:`commute.hide_a_pair_of_split_rows` reads
+    the OD rows ~15 times, each a copy of the month's whole lineage. With ``detach``
+    (the job's ``ctx.detach``) ``publish_all`` plans over materialised leaves: no part of
+    the input's lineage is left in the published rows' plan, which is several times
+    shorter, and the rows are the same."""
+    jlong, counts, od, stats = _city_case(spark, WHOLE_ROW_OD)
+    jh_pub = _jobs_housing_published(spark, jlong, {"C", "E"}, {"D"})
+    deep = od.withColumn("_lineage_marker", F.lit(1))
+    for i in range(4):  # a deeper input, as the job's (joins over mapInPandas output)
+        deep = deep.withColumn("_lineage_marker", F.col("_lineage_marker") + i)
+    deep = deep.drop("_lineage_marker")
+    runs = {}
+    for name, detach in (("kept", lambda d: d),
+                         ("detached", lambda d: d.localCheckpoint(eager=True))):
+        got: list = []
+        out, od_new = cm.publish_all(counts, stats, deep, K, True, False, K, got.append,
+                                     jobs_housing=jh_pub, detach=detach)
+        assert got[0].passed, got[0].failures()
+        plan = od_new._jdf.queryExecution().analyzed().toString()
+        keys = ["level", "origin_id", "dest_id"]
+        runs[name] = (plan, od_new.toPandas().sort_values(keys).reset_index(drop=True))
+    assert "_lineage_marker" in runs["kept"][0]  # the test's input would be seen
+    assert "_lineage_marker" not in runs["detached"][0]
+    assert len(runs["detached"][0]) * 5 < len(runs["kept"][0]), (
+        len(runs["detached"][0]), len(runs["kept"][0]))
+    pd.testing.assert_frame_equal(runs["detached"][1], runs["kept"][1])

@@ -16,6 +16,7 @@ from pyspark.sql import functions as F
 
 from mobsig import linkage as lk
 from mobsig import privacy
+from mobsig import privacy_audit as pa
 from mobsig import trips as tp
 from mobsig.config import build_config
 from mobsig.errors import ConfigError, InputError
@@ -742,3 +743,43 @@ def test_metro_area_hides_what_linkage_withholds(spark):
     assert (out.loc[list(hid), "commuting_share_to_metro_null_reason"] == "suppressed").all()
     assert set(out.index[out["is_employed_residents_suppressed"]]) == {"Y"}  # jh's mask
     assert out.loc["Z", "commuters_to_metro_raw_count"] == 60
+    # the share is null wherever a count is hidden: it pins nothing (issue 17)
+    assert not len(pa.share_pins(out, "commuters_to_metro", "employed_residents",
+                                 "commuting_share_to_metro", K))
+
+
+def test_rounded_share_bounds_a_hidden_count():
+    """Issue 17: a share published beside one of its counts bounds the other. Y's 3
+    commuters to the metro are hidden under its published 40 employed residents: a share
+    0.075 published to two decimals (0.08: [0.075, 0.085)) gives 3 back, to one decimal
+    (0.1) [2, 6]; under 400 employed residents a share rounded to 0.1 (0.0) leaves [1, 20],
+    k wide. metro_area publishes no share beside a hidden count, but membership is the
+    share rounded to one bit (>= linkage.metro_threshold): a unit outside the area with
+    40 employed residents has fewer than 4 commuters to it, [1, 3] (not acted on: see
+    the README, Still open); a member with its 20 commuters published has 20 to 200
+    employed residents. A hidden denominator under a published numerator: 20 / 0.25
+    rounded to 0.1 -> [67, 100]."""
+    assert pa.share_interval(0.075, 0.085, 40, 40, hi_open=True) == (3.0, 3.0)
+    assert pa.share_interval(0.05, 0.15, 40, 40) == (2.0, 6.0)
+    lo, hi = pa.share_interval(0.0, 0.05, 400, 400)
+    assert (lo, hi) == (1.0, 20.0) and hi - lo >= K
+    assert pa.share_interval(0.0, 0.1, 40, 40, hi_open=True) == (1.0, 3.0)
+    assert pa.share_interval(0.1, 1.0, 20, 20, "denominator") == (20.0, 200.0)
+    assert pa.share_interval(0.2, 0.3, 20, 20, "denominator") == (67.0, 100.0)
+    assert pa.share_interval(0.0, 0.1, 20, 20, "denominator", hi_open=True)[0] == 201.0
+    pub = pd.DataFrame({
+        "unit_id": ["Y", "Z", "W", "V"],
+        "employed_residents_raw_count": [40, 60, None, 400],
+        "is_employed_residents_suppressed": [False, False, True, False],
+        "commuters_to_metro_raw_count": [None, 40, 20, None],
+        "is_commuters_to_metro_suppressed": [True, False, False, True],
+        "commuting_share_to_metro": [None, 40 / 60, None, None],
+        "is_member": [False, True, True, False]}).set_index("unit_id")
+    args = ("commuters_to_metro", "employed_residents", "commuting_share_to_metro", K)
+    got = pa.share_pins(pub, *args, member="is_member", threshold=0.1)
+    assert got[["row", "hidden", "via", "lo", "hi"]].values.tolist() == [
+        ["Y", "commuters_to_metro", "member", 1.0, 3.0]]  # V: [1, 39], W: [20, 200]
+    # the same rows with a share published to two decimals beside the hidden counts
+    shown = pub.assign(commuting_share_to_metro=[0.08, 40 / 60, 0.33, 0.01])
+    got = pa.share_pins(shown, *args, step=0.01)
+    assert set(got["row"]) == {"Y", "W", "V"}  # Y [3, 3], W [60, 61], V [2, 6]

@@ -395,6 +395,46 @@ def test_od_withheld_column_total_is_not_public():
     assert set(table["unit_id"][frozen]) == {"row:a"}  # column x: 7 < k
 
 
+def test_a_hidden_row_total_is_a_cell_of_its_own():
+    """commute_od: jobs_housing hides A's employed residents (55), A's row total (every
+    other line total public; the same-unit pairs and the rows jobs_housing publishes keep
+    their state). Each hidden pair of the rectangle A>B, A>C, D>B, D>C is 33 wide, so the
+    audit passed, but column B + column C - row D's other pairs = A>B + A>C: A's total
+    was 20 + 35 = 55 exactly. Audited as a hidden cell of its own (``secret_rows``) it is
+    caught; the audit withholds the column totals B and C (rows it may not touch) and the
+    total is then at least k wide."""
+    cells = {("A", "A"): 20, ("A", "B"): 5, ("A", "C"): 30, ("B", "B"): 50, ("B", "A"): 20,
+             ("C", "C"): 50, ("C", "A"): 20, ("D", "D"): 40, ("D", "B"): 40, ("D", "C"): 35}
+    hid = {("A", "B"), ("A", "C"), ("D", "B"), ("D", "C")}
+    pdf = pd.DataFrame([("L", o, d, v, (o, d) in hid) for (o, d), v in cells.items()],
+                       columns=["level", "origin_id", "dest_id", "raw_count", "is_suppressed"])
+    pdf["hide_row"] = pdf["secret_row"] = pdf["origin_id"] == "A"
+    rc = (("origin_id",), ("dest_id",))
+    kw = {"withheld_rows": "hide_row", "fixed": (pdf["origin_id"] == pdf["dest_id"]).to_numpy(),
+          "keep_rows": (pdf["origin_id"] != "A").to_numpy()}
+
+    def row_a(mask, col_out) -> tuple[float, float, bool]:
+        table, sums, _ = pa.od_release_table(
+            pdf.assign(is_suppressed=mask), *rc, k_min=K, withheld_rows="hide_row",
+            secret_rows="secret_row",
+            drop=frozenset(("L", "", "col:" + c) for c in set(pdf["dest_id"][col_out])))
+        got = pa.audit(table, table["is_suppressed"].to_numpy(bool), K, identities=(),
+                       additive=(), by=pa.OD_CELL, sums=sums, shortcut=False)
+        row = got.cells.set_index("unit_id").loc["row:A"]
+        return row["lo"], row["hi"], got.passed
+
+    mask, before, _, col_out = pa.od_audited_mask(pdf, K, K, True, False, *rc, **kw)
+    assert before.passed and (mask == pdf["is_suppressed"]).all() and not col_out.any()
+    assert row_a(mask, col_out) == (55, 55, False)  # every hidden pair wide, the sum not
+    mask, after, row_out, col_out = pa.od_audited_mask(pdf, K, K, True, False, *rc,
+                                                       secret_rows="secret_row", **kw)
+    assert after.passed, after.failures()
+    assert after.withheld == 2  # row:A was a cell of the audit: its pin found
+    assert set(pdf["dest_id"][col_out]) == {"B", "C"} and not row_out.any()
+    lo, hi, passed = row_a(mask, col_out)
+    assert passed and hi - lo >= K, (lo, hi)
+
+
 # --------------------------------------------------------------------------------------
 # the gate of a release made of several parts
 
@@ -994,3 +1034,72 @@ def test_linkage_column_never_gives_back_an_inbound_commute_hides(spark):
 
     assert len(r0c3(follow)) == 1 and r0c3(follow).all()
     assert not r0c3(before).any()  # published as 0 before
+
+
+def _pair_case(spark):
+    """A 3 x 3 commuters matrix of different units with one small pair (r0>c0 = 3), and
+    commute_od's published mask of the same pairs: its own rule protected r0>c0 by
+    another rectangle (r0>c2, r2>c0, r2>c2) and published r0>c1 (16), r1>c0 (17)."""
+    vals = {("r0", "c0"): 3, ("r0", "c1"): 16, ("r0", "c2"): 40,
+            ("r1", "c0"): 17, ("r1", "c1"): 30, ("r1", "c2"): 50,
+            ("r2", "c0"): 45, ("r2", "c1"): 60, ("r2", "c2"): 20}
+    rows = [("county", o, d, m, v if m == "commuters" else 20, 10.0 * v, 2 * v, 20.0 * v,
+             None) for (o, d), v in vals.items() for m in ("trips", "commuters")]
+    long = spark.createDataFrame(rows, "level string, origin_id string, dest_id string, "
+                                       "measure string, raw_count bigint, expanded_count "
+                                       "double, trips_raw_count bigint, trips_expanded_count "
+                                       "double, _dest_in_metro boolean")
+    od_hidden = {("r0", "c0"), ("r0", "c2"), ("r2", "c0"), ("r2", "c2"),
+                 ("r1", "c3")}  # r1>c3: a zero commute_od hid, no linkage row
+    od = spark.createDataFrame([("county", o, d, (o, d) in od_hidden)
+                                for o, d in [*vals, ("r1", "c3")]]
+                               + [("county", "r0", "r0", False)],  # a same-unit pair
+                               "level string, origin_id string, dest_id string, "
+                               "is_suppressed boolean")
+    return long, od, vals, od_hidden
+
+
+def test_linkage_never_hides_a_pair_commute_od_publishes(spark):
+    """Issue 17: linkage's commuters pairs are commute_od's (the same cards), decided by
+    two rules. linkage's bridge rule protects r0>c0 by the rectangle r0>c1, r1>c0, r1>c1,
+    but commute_od publishes r0>c1 and r1>c0: a reader has them from there, so linkage's
+    audit counted on cells the reader knows (before: hidden in linkage, published in
+    commute_od). Now every commuters pair at a level commute_od publishes keeps
+    commute_od's state (hidden there: hidden here; published there: published here,
+    never a complement), and a zero commute_od hides without a linkage row gets one,
+    hidden. The reader's view (both releases) passes the audit."""
+    from mobsig import linkage as lk
+
+    long, od, vals, od_hidden = _pair_case(spark)
+    alone = lk.suppress_pairs(long, K, True, False, K).toPandas()
+    c = alone[alone["measure"] == "commuters"]
+    hid = set(zip(c.loc[c["is_suppressed"], "origin_id"], c.loc[c["is_suppressed"],
+                                                                 "dest_id"], strict=True))
+    assert ("r0", "c0") in hid and hid - od_hidden  # its own rule: pairs od publishes
+    got: list = []
+    out = lk.suppress_pairs(long, K, True, False, K, got.append, commute_od=od).toPandas()
+    assert got[0].passed, got[0].failures()
+    c = out[out["measure"] == "commuters"]
+    hid = set(zip(c.loc[c["is_suppressed"], "origin_id"], c.loc[c["is_suppressed"],
+                                                                 "dest_id"], strict=True))
+    assert hid == od_hidden  # the same mask as commute_od's, r1>c3 included
+    new = out[(out["origin_id"] == "r1") & (out["dest_id"] == "c3")].set_index("measure")
+    assert new.loc["trips", "trips_raw_count"] == 0 and new.loc["commuters", "is_suppressed"]
+    assert not {lk.OD_FIXED, lk.OD_HIDDEN} & set(out.columns)
+    # the reader's view: every pair commute_od publishes is known, totals public
+    pdf = pd.DataFrame([(o, d, v, (o, d) in hid) for (o, d), v in vals.items()],
+                       columns=["origin_id", "dest_id", "raw_count", "is_suppressed"]
+                       ).assign(level="county")
+    table, sums, _ = pa.od_release_table(pdf, ("origin_id",), ("dest_id",), k_min=K)
+    seen = pa.audit(table, table["is_suppressed"].to_numpy(bool), K, identities=(),
+                    additive=(), by=pa.OD_CELL, sums=sums, shortcut=False)
+    assert seen.passed, seen.failures()
+    # the bridge rule alone: a frozen cell (published elsewhere) is never a complement
+    mask = privacy.od_suppression_mask(
+        pdf.drop(columns="is_suppressed"), K,
+        forced=pdf.eval("origin_id == 'r0' and dest_id == 'c0'").to_numpy(),
+        frozen=pdf.eval("origin_id == 'r0' and dest_id == 'c1'").to_numpy()
+        | pdf.eval("origin_id == 'r1' and dest_id == 'c0'").to_numpy())
+    picked = set(zip(pdf.loc[mask, "origin_id"], pdf.loc[mask, "dest_id"], strict=True))
+    assert ("r0", "c0") in picked and not {("r0", "c1"), ("r1", "c0")} & picked
+    assert len(picked) == 4  # another rectangle

@@ -442,12 +442,18 @@ def month_tables(places: DataFrame, factors: DataFrame, age_factors: DataFrame |
 def suppress_level(pdf: pd.DataFrame, k_min: int, complementary: bool,
                    suppress_zeros: bool) -> pd.DataFrame:
     """:func:`suppress_counts` on one level's long form in pandas (``_force``: totals the
-    OD suppression needs withheld). Returns the rows with ``is_suppressed`` and the counts
+    OD suppression needs withheld; optional ``_follow``: a total's state decided by
+    another release, true hidden, false published, null: this rule decides; ``_force``
+    wins). Returns the rows with ``is_suppressed`` and the counts
     of suppressed rows nulled."""
     pdf = pdf.reset_index(drop=True)
     force = pdf.pop("_force").eq(True)
+    follow = pdf.pop("_follow") if "_follow" in pdf else pd.Series(None, index=pdf.index,
+                                                                   dtype=object)
     is_total = pdf[C.MEASURE].isin(TOTALS)
-    totals = pdf[is_total].assign(_fixed=force[is_total], **{C.IS_SUPPRESSED: force[is_total]})
+    given = force | follow.notna().to_numpy()  # a state decided elsewhere
+    state = force | follow.eq(True).to_numpy()
+    totals = pdf[is_total].assign(_fixed=given[is_total], **{C.IS_SUPPRESSED: state[is_total]})
     first = privacy.suppression_mask(totals, k_min, complementary, suppress_zeros,
                                      identities=(), by=C.MEASURE, fixed="_fixed")
     state = pd.Series(False, index=pdf.index)
@@ -459,8 +465,8 @@ def suppress_level(pdf: pd.DataFrame, k_min: int, complementary: bool,
 
 
 def suppress_counts(counts: DataFrame, k_min: int, complementary: bool,
-                    suppress_zeros: bool, hidden_totals: DataFrame | None = None
-                    ) -> DataFrame:
+                    suppress_zeros: bool, hidden_totals: DataFrame | None = None,
+                    follow: DataFrame | None = None) -> DataFrame:
     """The long form (:func:`complete`) with ``is_suppressed`` (one pandas pass per
     level, :func:`suppress_level`): first the totals (``commuters``,
     ``inbound_commuters``) under the rule of population_by_unit and jobs_housing (primary
@@ -470,7 +476,13 @@ def suppress_counts(counts: DataFrame, k_min: int, complementary: bool,
     the OD suppression needs withheld (``privacy.HIDE_DEST_TOTAL``: inbound commuters,
     ``privacy.HIDE_ORIGIN_TOTAL``: commuters), hidden first. Then every part with the totals fixed:
     primary, sibling groups and the identities of :data:`IDENTITIES` (so neither a part
-    nor a total is recovered by subtraction)."""
+    nor a total is recovered by subtraction). ``follow`` (``level``, ``unit_id``,
+    ``measure``, ``_follow``: true hidden, false published): totals whose state another
+    release decides (:func:`inbound_follows_live_and_work`); they keep it and are never
+    complements."""
+    if follow is not None:
+        counts = counts.join(follow.select(C.LEVEL, C.UNIT_ID, C.MEASURE, "_follow"),
+                             [C.LEVEL, C.UNIT_ID, C.MEASURE], how="left")
     if hidden_totals is not None:
         if C.MEASURE not in hidden_totals.columns:
             hidden_totals = hidden_totals.withColumn(C.MEASURE, F.lit(INBOUND))
@@ -481,7 +493,7 @@ def suppress_counts(counts: DataFrame, k_min: int, complementary: bool,
         counts = counts.withColumn("_force", F.lit(False))
     fields = [T.StructField(f.name, f.dataType, True) if f.name in (C.RAW_COUNT,
                                                                     C.EXPANDED_COUNT) else f
-              for f in counts.schema.fields if f.name != "_force"]
+              for f in counts.schema.fields if f.name not in ("_force", "_follow")]
     schema = T.StructType(fields + [T.StructField(C.IS_SUPPRESSED, T.BooleanType(), False)])
     names = [f.name for f in schema.fields]
 
@@ -535,7 +547,8 @@ def publish_all(counts: DataFrame, stats: DataFrame, od: DataFrame, k_min: int,
                 complementary: bool, suppress_zeros: bool, width: float | None = None,
                 on_audit=None, keep: Callable[[DataFrame], DataFrame] = lambda d: d,
                 repair: bool = True, repair_units: bool = True,
-                jobs_housing: DataFrame | None = None
+                jobs_housing: DataFrame | None = None,
+                detach: Callable[[DataFrame], DataFrame] = lambda d: d
                 ) -> tuple[DataFrame, DataFrame]:
     """The published ``commute`` and ``commute_od`` rows (without
     ``privacy.HIDE_DEST_TOTAL`` / ``HIDE_ORIGIN_TOTAL``): :func:`publish_od`, then
@@ -547,7 +560,12 @@ def publish_all(counts: DataFrame, stats: DataFrame, od: DataFrame, k_min: int,
     every layer at once, the totals (``commuters``, ``inbound_commuters``, decided with
     jobs_housing's employed residents) never a complement; further cells are hidden until
     none is narrower than ``width``; ``on_audit`` is called with the audit of both;
-    ``keep``: persists the OD rows (used twice). The OD audit withholds the row / column
+    ``keep``: persists the OD rows (used twice); ``detach``: materialises a frame with its
+    lineage cut (the job's ``ctx.detach``): ``od``, the rows after the OD rule and after
+    jobs_housing's mask, so the steps that read them many times
+    (:func:`hide_a_pair_of_split_rows`, the audit's collect) plan over small leaves, not
+    over copies of the month's lineage (their plan string ran the driver out of heap in
+    the city chain). The OD audit withholds the row / column
     totals that pin a pair with nothing left to hide (:func:`~mobsig.privacy_audit.
     od_audited_mask`): they are hidden in the unit table (``commuters`` /
     ``inbound_commuters``), as the OD rule's own ``hide_origin_total`` /
@@ -560,23 +578,30 @@ def publish_all(counts: DataFrame, stats: DataFrame, od: DataFrame, k_min: int,
     ``employed_residents_raw_count``, ``is_employed_residents_suppressed``,
     ``live_and_work_raw_count``, ``is_live_and_work_suppressed``): the same counts
     (commuters = employed residents, a same-unit pair = live_and_work) follow its mask
-    (:func:`with_jobs_housing_mask`)."""
+    (:func:`with_jobs_housing_mask`); the inbound commuters of a unit whose commute_od
+    column hides no pair from another unit are hidden where its live_and_work is
+    (inbound - live_and_work public: :func:`inbound_follows_live_and_work`). A row total
+    jobs_housing hides is a hidden cell of the OD audit (``secret_rows``), as wide as any
+    hidden cell: the published totals (the columns minus the other rows) must not pin it."""
     from mobsig import privacy_audit as pa
 
     parts: dict = {}
-    first = publish_od(od, k_min, complementary)
+    od = detach(od)
+    first = detach(publish_od(od, k_min, complementary))
     if jobs_housing is not None:
-        first = with_jobs_housing_mask(first, jobs_housing)
+        first = detach(with_jobs_housing_mask(first, jobs_housing, detach))
     pair = [C.LEVEL, privacy.ORIGIN_ID, privacy.DEST_ID]
     true = od.select(*pair, F.col(C.RAW_COUNT).alias("_true"))  # the zero pairs added: 0
     sup = first.join(true, pair, how="left").select(
         *first.columns, F.coalesce("_true", F.lit(0)).alias("_true"))
-    jh_kw = {"fixed": JH_FIXED, "keep_rows": JH_KEEP_ROW} if jobs_housing is not None else {}
+    jh_kw = ({"fixed": JH_FIXED, "keep_rows": JH_KEEP_ROW, "secret_rows": JH_SECRET_ROW}
+             if jobs_housing is not None else {})
     if width is not None and not repair:
         parts["commute_od"] = pa.od_rule_audit(
             sup, "_true", width, suppress_zeros, (privacy.ORIGIN_ID,), (privacy.DEST_ID,),
             k_min=k_min, withheld=privacy.HIDE_DEST_TOTAL,
-            withheld_rows=privacy.HIDE_ORIGIN_TOTAL)
+            withheld_rows=privacy.HIDE_ORIGIN_TOTAL,
+            secret_rows=jh_kw.get("secret_rows"))
         sup = sup.withColumns({pa.ROW_WITHHELD: F.lit(False), pa.COL_WITHHELD: F.lit(False)})
     elif width is not None:
         sup = pa.with_od_audit(sup, "_true", k_min, width, complementary, suppress_zeros,
@@ -595,10 +620,12 @@ def publish_all(counts: DataFrame, stats: DataFrame, od: DataFrame, k_min: int,
     ).unionByName(sup.where(row_out).select(
         C.LEVEL, F.col(privacy.ORIGIN_ID).alias(C.UNIT_ID),
         F.lit(COMMUTERS).alias(C.MEASURE)))
+    follow = None
     if jobs_housing is not None:  # commuters = employed residents: hidden where they are
         hidden = hidden.unionByName(jh_hidden_employed(jobs_housing))
+        follow = inbound_follows_live_and_work(sup, jobs_housing)
     long = suppress_counts(counts.withColumn("_true", F.col(C.RAW_COUNT)), k_min,
-                           complementary, suppress_zeros, hidden)
+                           complementary, suppress_zeros, hidden, follow)
     if width is not None:
         pdf = long.select(C.LEVEL, C.UNIT_ID, C.PARENT_ID, C.MEASURE, "_true",
                           C.IS_SUPPRESSED).toPandas().rename(columns={"_true": C.RAW_COUNT})
@@ -621,7 +648,7 @@ def publish_all(counts: DataFrame, stats: DataFrame, od: DataFrame, k_min: int,
         if on_audit is not None:
             on_audit(pa.combine(parts, width))
     out = with_stats(spread(long.drop("_true")), stats)
-    extra = [c for c in (JH_FIXED, JH_KEEP_ROW) if c in sup.columns]
+    extra = [c for c in (JH_FIXED, JH_KEEP_ROW, JH_SECRET_ROW) if c in sup.columns]
     return out, sup.drop(privacy.HIDE_DEST_TOTAL, privacy.HIDE_ORIGIN_TOTAL, pa.ROW_WITHHELD,
                          pa.COL_WITHHELD, "_true", *extra)
 
@@ -752,6 +779,7 @@ def split_mask(pdf: pd.DataFrame, width: float, suppress_zeros: bool = False,
 
 JH_FIXED = "_jh_fixed"  # a same-unit pair whose state jobs_housing decided (live_and_work)
 JH_KEEP_ROW = "_jh_keep_row"  # an origin whose row total jobs_housing publishes
+JH_SECRET_ROW = "_jh_secret_row"  # an origin whose row total jobs_housing hides
 
 
 def jh_flags(jobs_housing: DataFrame) -> DataFrame:
@@ -765,6 +793,30 @@ def jh_flags(jobs_housing: DataFrame) -> DataFrame:
     return jobs_housing.select(*cols)
 
 
+def inbound_follows_live_and_work(od: DataFrame, jobs_housing: DataFrame) -> DataFrame:
+    """``level``, ``unit_id``, ``measure`` (= inbound_commuters), ``_follow`` (true:
+    hidden, false: published): the units whose inbound commuters must keep the state
+    jobs_housing gives their live_and_work (issue 17). Inbound commuters = live_and_work
+    + the commuters from other units (commute_od's column without its same-unit pair);
+    where ``od`` (commute_od's rows as published, ``is_suppressed``) hides no pair of
+    that column from another unit (none at all: nobody from another unit works there,
+    inbound = live_and_work; or every one published) a reader has the difference, so
+    one published and the other hidden would give the hidden one back. Those units'
+    inbound commuters are hidden where jobs_housing hides live_and_work (``_follow``
+    true; elsewhere commute's rule decides: a hidden inbound beside a published
+    live_and_work and a fully published column is not prevented)."""
+    hid_pair = od.where(F.col(C.IS_SUPPRESSED) & (F.col(privacy.ORIGIN_ID)
+                                                 != F.col(privacy.DEST_ID))).select(
+        C.LEVEL, F.col(privacy.DEST_ID).alias(C.UNIT_ID)).distinct()
+    # only the hidden state is followed: inbound also counts workers whose home lies
+    # outside every unit of the level (in no commute_od pair), so a published
+    # live_and_work does not make a small inbound count publishable (the city: 1, 4, 9)
+    f = jh_flags(jobs_housing).where(F.col("_lw_hidden"))
+    return f.join(hid_pair, [C.LEVEL, C.UNIT_ID], how="left_anti").select(
+        C.LEVEL, C.UNIT_ID, F.lit(INBOUND).alias(C.MEASURE),
+        F.col("_lw_hidden").alias("_follow"))
+
+
 def jh_hidden_employed(jobs_housing: DataFrame) -> DataFrame:
     """``level``, ``unit_id``, ``measure`` (= commuters) of the units whose employed
     residents jobs_housing hides."""
@@ -772,16 +824,22 @@ def jh_hidden_employed(jobs_housing: DataFrame) -> DataFrame:
         C.LEVEL, C.UNIT_ID, F.lit(COMMUTERS).alias(C.MEASURE))
 
 
-def with_jobs_housing_mask(first: DataFrame, jobs_housing: DataFrame) -> DataFrame:
+def with_jobs_housing_mask(first: DataFrame, jobs_housing: DataFrame,
+                           detach: Callable[[DataFrame], DataFrame] = lambda d: d
+                           ) -> DataFrame:
     """commute_od rows (:func:`publish_od`) made consistent with jobs_housing's published
     mask (the same counts): a same-unit pair is hidden where jobs_housing hides its
     live_and_work and keeps its state either way (``_jh_fixed``: never a complement); an
     origin whose employed residents jobs_housing hides has its row total withheld
-    (``hide_origin_total``), one whose employed residents it publishes keeps it public
+    (``hide_origin_total``) and audited as a hidden cell of its own (``_jh_secret_row``:
+    the audit's ``secret_rows``; the other totals must not pin it, e.g. the column
+    totals minus the other rows), one whose employed residents it publishes keeps it public
     (``_jh_keep_row``: the audit must protect its cells otherwise, never by withholding
     a total the reader has from jobs_housing: 26 employed residents - 19 live_and_work
     - published zeros pinned a hidden pair at 7 on the test city). A hidden
-    live_and_work without a pair (0) gets a hidden same-unit row."""
+    live_and_work without a pair (0) gets a hidden same-unit row. ``detach`` materialises
+    the masked rows before :func:`hide_a_pair_of_split_rows`, which reads them ~15 times
+    (the job's ``ctx.detach``; :func:`publish_all`)."""
     f = jh_flags(jobs_housing).withColumnRenamed(C.UNIT_ID, privacy.ORIGIN_ID)
     # a live_and_work jobs_housing hides with no pair here (its count is 0: a complement
     # of last resort) gets its same-unit row, hidden: no row would read as a published 0
@@ -805,7 +863,68 @@ def with_jobs_housing_mask(first: DataFrame, jobs_housing: DataFrame) -> DataFra
     out[privacy.HIDE_ORIGIN_TOTAL] = (F.col(privacy.HIDE_ORIGIN_TOTAL) & ~emp_pub) | emp_hid
     out[JH_FIXED] = diag & (lw_hid | F.coalesce(F.col("_lw_public"), F.lit(False)))
     out[JH_KEEP_ROW] = emp_pub
-    return j.withColumns(out).drop("_emp_hidden", "_emp_public", "_lw_hidden", "_lw_public")
+    out[JH_SECRET_ROW] = emp_hid
+    done = j.withColumns(out).drop("_emp_hidden", "_emp_public", "_lw_hidden", "_lw_public")
+    return hide_a_pair_of_split_rows(detach(done), f)
+
+
+def hide_a_pair_of_split_rows(od: DataFrame, flags: DataFrame) -> DataFrame:
+    """commute_od rows (:func:`with_jobs_housing_mask`) where no row adds up to a count
+    jobs_housing hides (issue 17): a row is the origin's employed residents (absent
+    pairs are published zeros) and its same-unit pair its live_and_work, so where
+    jobs_housing hides exactly one of the two (``flags``: :func:`jh_flags`, ``unit_id``
+    named ``origin_id``) a row with no hidden pair to another unit gives it back by
+    addition (the hidden employed residents = the published pairs' sum; a hidden
+    live_and_work = the published employed residents - the other pairs, even where the
+    same-unit pair is the row's only one, which had no total in the audit). Such a row
+    gets one pair to another unit hidden before the audit: its smallest published
+    non-zero pair, else a zero pair added as a hidden row (the destination whose column
+    already hides the most pairs, then the one with the most published commuters, then
+    the first id): the audit then protects it like any hidden cell, so the hidden count
+    is as wide as that pair, and linkage follows commute_od's mask."""
+    o, d = privacy.ORIGIN_ID, privacy.DEST_ID
+    row = [C.LEVEL, o]
+    off = F.col(o) != F.col(d)
+    split = flags.where(F.coalesce(F.col("_emp_hidden"), F.lit(False))
+                        != F.coalesce(F.col("_lw_hidden"), F.lit(False))).select(
+        *row, F.col("_emp_public").alias("_keep"), F.col("_emp_hidden").alias("_secret"))
+    split = split.join(od.select(C.LEVEL).distinct(), C.LEVEL, how="left_semi").join(
+        od.where(off & F.col(C.IS_SUPPRESSED)).select(*row).distinct(), row, how="left_anti")
+    cand = od.where(off & ~F.col(C.IS_SUPPRESSED) & (F.col(C.RAW_COUNT) > 0)).join(
+        split.select(*row), row, how="left_semi")
+    rank = F.row_number().over(Window.partitionBy(*row).orderBy(C.RAW_COUNT, d))
+    pick = cand.select(*row, d, rank.alias("_r")).where("_r = 1").select(
+        *row, d, F.lit(True).alias("_pick"))
+    keyed = od.join(F.broadcast(pick), [*row, d], how="left")
+    hide = F.coalesce(F.col("_pick"), F.lit(False))
+    keyed = keyed.withColumns({c: F.when(hide, F.lit(None)).otherwise(F.col(c))
+                               for c in (C.RAW_COUNT, C.EXPANDED_COUNT)}).withColumn(
+        C.IS_SUPPRESSED, F.col(C.IS_SUPPRESSED) | hide).drop("_pick")
+    # rows with no published pair to another unit: a zero pair, added hidden
+    bare = split.join(cand.select(*row).distinct(), row, how="left_anti")
+    cols = od.where(off).groupBy(C.LEVEL, d).agg(
+        F.sum(F.col(C.IS_SUPPRESSED).cast("int")).alias("_nh"),
+        F.sum(F.coalesce(F.col(C.RAW_COUNT), F.lit(0))).alias("_n"))
+    dests = od.select(C.LEVEL, F.col(o).alias(d)).unionByName(od.select(C.LEVEL, d)).distinct()
+    opts = bare.join(dests, C.LEVEL).where(F.col(o) != F.col(d)).join(
+        od.select(*row, d), [*row, d], how="left_anti").join(cols, [C.LEVEL, d], how="left")
+    best = F.row_number().over(Window.partitionBy(*row).orderBy(
+        F.coalesce("_nh", F.lit(0)).desc(), F.coalesce("_n", F.lit(0)).desc(), d))
+    zeros = opts.select(*row, d, "_keep", "_secret", best.alias("_r")).where("_r = 1")
+    names = [c for c in od.columns if c.startswith("origin_") and c != o]
+    dnames = [c for c in od.columns if c.startswith("dest_") and c != d]
+    if names:
+        zeros = zeros.join(od.select(*row, *names).dropDuplicates(row), row, how="left")
+    if dnames:
+        zeros = zeros.join(od.select(C.LEVEL, d, *dnames).dropDuplicates([C.LEVEL, d]),
+                           [C.LEVEL, d], how="left")
+    added = zeros.select(*row, d, *names, *dnames, F.lit(True).alias(C.IS_SUPPRESSED),
+                         F.lit(False).alias(privacy.HIDE_ORIGIN_TOTAL),
+                         F.lit(False).alias(privacy.HIDE_DEST_TOTAL),
+                         F.lit(False).alias(JH_FIXED),
+                         F.coalesce(F.col("_keep"), F.lit(False)).alias(JH_KEEP_ROW),
+                         F.coalesce(F.col("_secret"), F.lit(False)).alias(JH_SECRET_ROW))
+    return keyed.unionByName(added, allowMissingColumns=True)
 
 
 def unsuppressed(t: MonthTables) -> DataFrame:

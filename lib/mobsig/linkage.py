@@ -413,6 +413,51 @@ KEEP_COL = "_commute_keep_col"  # a commuters column whose total commute publish
 HIDE_ROW = "_jh_hidden_row"  # a commuters row whose total jobs_housing keeps hidden
 SECRET_COL = "_secret_col"  # a commuters column whose total would give a hidden count
 OD_HIDDEN = "_commute_od_hidden"  # a commuters pair commute_od hides (the same count)
+OD_FIXED = "_commute_od_fixed"  # a commuters pair whose state commute_od decided
+
+
+def follow_commute_od(long: DataFrame, commute_od: DataFrame, suppress_zeros: bool = False
+                      ) -> DataFrame:
+    """``long`` (:func:`od_long`) with :data:`OD_HIDDEN` and :data:`OD_FIXED`: linkage's
+    commuters pairs are commute_od's (the same cards, home unit -> work unit), so at
+    every level commute_od publishes the pair's state is commute_od's: :data:`OD_FIXED`
+    on every commuters cell of such a level, :data:`OD_HIDDEN` where commute_od hides
+    the pair. A pair commute_od publishes (its count, or, without a row, a 0 a reader
+    reads from its absence; with ``suppress_zeros`` an absent pair is not fixed) is
+    known to the reader (absent: only where linkage's count is 0 too): linkage's rule
+    and audit take it as published, never a
+    complement (issue 17: before, linkage could hide it and count on it). A pair
+    commute_od hides that linkage has no row for (a zero commute_od hid as a
+    complement, at a level linkage publishes) gets its row here, trips 0, commuters 0
+    hidden: no row would read as a published 0."""
+    key = [C.LEVEL, C.ORIGIN_ID, C.DEST_ID]
+    od = commute_od.where(F.col(C.ORIGIN_ID) != F.col(C.DEST_ID)).select(
+        *key, F.col(C.IS_SUPPRESSED).alias(OD_HIDDEN))
+    levels = commute_od.select(C.LEVEL).distinct().withColumn("_od_level", F.lit(True))
+    is_c = F.col(C.MEASURE) == C.COMMUTERS
+    # pairs commute_od hides that linkage has no row for, at the levels linkage publishes
+    metro = long.where(is_c).select(C.LEVEL, C.DEST_ID, IN_METRO).distinct()
+    extra = (od.where(F.col(OD_HIDDEN)).select(*key)
+             .join(long.select(C.LEVEL).distinct(), C.LEVEL, how="left_semi")
+             .join(long.select(*key).distinct(), key, how="left_anti")
+             .join(metro, [C.LEVEL, C.DEST_ID], how="left"))
+    zero, zf = F.lit(0).cast("bigint"), F.lit(0.0)
+    added = extra.select(*key, F.explode(F.array(F.lit(C.TRIPS), F.lit(C.COMMUTERS))).alias(
+        C.MEASURE), IN_METRO).select(
+        *key, C.MEASURE, zero.alias(C.RAW_COUNT), zf.alias(C.EXPANDED_COUNT),
+        zero.alias(TRIPS_RAW), zf.alias(TRIPS_EXPANDED),
+        F.when(F.col(C.MEASURE) == C.COMMUTERS, F.coalesce(F.col(IN_METRO), F.lit(False)))
+        .alias(IN_METRO))
+    out = long.unionByName(added.select(*long.columns)).join(
+        F.broadcast(od), key, how="left").join(F.broadcast(levels), C.LEVEL, how="left")
+    at_level = F.coalesce(F.col("_od_level"), F.lit(False))
+    # absent from commute_od: a 0 read from its absence (linkage's count 0 too; a count
+    # commute_od does not list is left to linkage's rule)
+    known = F.col(OD_HIDDEN).isNotNull() | (F.lit(not suppress_zeros)
+                                             & (F.col(C.RAW_COUNT) == 0))
+    return out.withColumns({
+        OD_HIDDEN: is_c & F.coalesce(F.col(OD_HIDDEN), F.lit(False)),
+        OD_FIXED: is_c & at_level & known}).drop("_od_level")
 
 
 def keep_public_totals(long: DataFrame, jobs_housing: DataFrame,
@@ -490,26 +535,26 @@ def suppress_pairs(long: DataFrame, k_min: int, complementary: bool, suppress_ze
     included (a column of published zeros gave inbound = live_and_work).
     At the metro level the whole commuters row (both parts) is a total of the audit too
     (``whole_rows``: jobs_housing publishes it as employed residents - live_and_work).
-    ``commute_od``: the month's published commute_od rows: a commuters pair it hides (the
-    same count: its zeros hidden as complements too) is hidden here whatever its count."""
+    ``commute_od``: the month's published commute_od rows: every commuters pair of a
+    level it publishes keeps its state there (:func:`follow_commute_od`: hidden where it
+    hides the pair, its zeros hidden as complements included; published where it
+    publishes it, and never a complement of the bridge rule, the rows or columns hidden
+    whole, or the audit, which takes its value as known)."""
     from mobsig import privacy_audit
 
     rows, cols, part = (C.ORIGIN_ID, IN_METRO), (C.DEST_ID,), (C.LEVEL, C.MEASURE)
-    forced = None
+    forced = fixed = None
     if commute_od is not None:
-        hid = commute_od.where(F.col(C.IS_SUPPRESSED)).select(
-            C.LEVEL, C.ORIGIN_ID, C.DEST_ID, F.lit(C.COMMUTERS).alias(C.MEASURE),
-            F.lit(True).alias(OD_HIDDEN)).distinct()
-        long, forced = long.join(F.broadcast(hid), [C.LEVEL, C.ORIGIN_ID, C.DEST_ID,
-                                                    C.MEASURE], how="left"), OD_HIDDEN
+        long, forced, fixed = follow_commute_od(long, commute_od, suppress_zeros), OD_HIDDEN, \
+            OD_FIXED
     sup = privacy.with_od_bridge_suppression(
         long.withColumn("_true", F.col(C.RAW_COUNT)), k_min, complementary, suppress_zeros,
         rows=rows, cols=cols, extra_counts=(TRIPS_RAW, TRIPS_EXPANDED), partition=part,
-        forced=forced)
+        forced=forced, fixed=fixed)
     if forced:
         sup = sup.drop(forced)
     if width is None:
-        return sup.drop("_true", IN_METRO).withColumns(
+        return sup.drop("_true", IN_METRO, *([fixed] if fixed else [])).withColumns(
             {privacy_audit.ROW_WITHHELD: F.lit(False), privacy_audit.COL_WITHHELD: F.lit(False)})
     keep: dict = {}
     if jobs_housing is not None:
@@ -525,6 +570,8 @@ def suppress_pairs(long: DataFrame, k_min: int, complementary: bool, suppress_ze
         col = Window.partitionBy(C.LEVEL, C.MEASURE, C.DEST_ID)
         small = F.col(SECRET_COL) & (F.sum("_true").over(col) < k_min)
         hide = hide | small
+        if fixed:  # a pair commute_od publishes is known: hiding it here hides nothing
+            hide = hide & ~F.col(fixed)
         sup = sup.withColumns({c: F.when(hide, F.lit(None)).otherwise(F.col(c))
                                for c in (C.RAW_COUNT, C.EXPANDED_COUNT)}).withColumns(
             {C.IS_SUPPRESSED: F.col(C.IS_SUPPRESSED) | hide,
@@ -532,7 +579,8 @@ def suppress_pairs(long: DataFrame, k_min: int, complementary: bool, suppress_ze
     return privacy_audit.with_od_audit(
         sup, "_true", k_min, width, complementary, suppress_zeros, rows, cols, part,
         extra_counts=(TRIPS_RAW, TRIPS_EXPANDED), on_audit=on_audit, repair=repair,
-        whole_rows=(C.ORIGIN_ID,), **keep).drop(IN_METRO, KEEP_ROW, KEEP_COL, SECRET_COL)
+        whole_rows=(C.ORIGIN_ID,), fixed=fixed, **keep).drop(
+            IN_METRO, KEEP_ROW, KEEP_COL, SECRET_COL, *([fixed] if fixed else []))
 
 
 def publish(suppressed: DataFrame, employed: DataFrame, units: DataFrame,

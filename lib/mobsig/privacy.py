@@ -613,7 +613,8 @@ def _side(edges: np.ndarray, hidden: np.ndarray, start: int, cut: int) -> set[in
 def od_suppression_mask(pdf: pd.DataFrame, k_min: int, complementary: bool = True,
                         suppress_zeros: bool = False, rows: Sequence[str] = (C.ORIGIN_ID,),
                         cols: Sequence[str] = (C.DEST_ID,), forced: np.ndarray | None = None,
-                        max_rounds: int = 10_000) -> np.ndarray:
+                        max_rounds: int = 10_000, frozen: np.ndarray | None = None
+                        ) -> np.ndarray:
     """Boolean mask of the cells of an origin-destination matrix to suppress.
 
     ``pdf``: one row per cell (unique by ``rows`` + ``cols``, the columns naming its row
@@ -636,9 +637,16 @@ def od_suppression_mask(pdf: pd.DataFrame, k_min: int, complementary: bool = Tru
     whole block of rows and columns is hidden and a small cell still hangs on it alone:
     then nothing is left to hide, and the block's totals must not be published elsewhere
     (tiny tables only; the tests attack random tables and the city's).
+
+    ``frozen``: cells whose state another release decided (hidden where ``forced``,
+    else published whatever their counts) and that are never complements (linkage's
+    commuters pairs at a level commute_od publishes: a pair it publishes is known to
+    the reader, so hiding it here would hide nothing).
     """
     raw = pdf[C.RAW_COUNT].fillna(0).to_numpy()
     sup = (raw < k_min) & ((raw > 0) | suppress_zeros)
+    never = np.zeros(len(raw), bool) if frozen is None else np.asarray(frozen, bool)
+    sup &= ~never
     if forced is not None:
         sup |= np.asarray(forced, bool)
     primary = sup.copy()
@@ -678,7 +686,7 @@ def od_suppression_mask(pdf: pd.DataFrame, k_min: int, complementary: bool = Tru
         for node in np.flatnonzero((deg == 1) & (size > 1)).tolist():
             if deg[node] != 1:
                 continue  # fixed by an earlier pick in this round
-            pick = next((i for i in cells_of[node] if not sup[i]), None)
+            pick = next((i for i in cells_of[node] if not sup[i] and not never[i]), None)
             if pick is not None:
                 sup[pick] = True
                 deg[edges[pick]] += 1
@@ -698,9 +706,9 @@ def od_suppression_mask(pdf: pd.DataFrame, k_min: int, complementary: bool = Tru
             side_v = _side(graph, sup, v, b)
             a_u, b_u = np.isin(graph[:, 0], list(side_u)), np.isin(graph[:, 1], list(side_u))
             a_v, b_v = np.isin(graph[:, 0], list(side_v)), np.isin(graph[:, 1], list(side_v))
-            pick = best(np.flatnonzero(~sup & ((a_u & b_v) | (a_v & b_u))))
+            pick = best(np.flatnonzero(~sup & ~never & ((a_u & b_v) | (a_v & b_u))))
             if pick is None:  # grow the component and look again next round
-                pick = best(np.flatnonzero(~sup & (a_u | b_u | a_v | b_v)))
+                pick = best(np.flatnonzero(~sup & ~never & (a_u | b_u | a_v | b_v)))
             if pick is None:
                 continue
             sup[pick] = True
@@ -713,10 +721,11 @@ def od_suppression_mask(pdf: pd.DataFrame, k_min: int, complementary: bool = Tru
 def od_bridge_suppress_pandas(pdf: pd.DataFrame, k_min: int, complementary: bool = True,
                        suppress_zeros: bool = False, rows: Sequence[str] = (C.ORIGIN_ID,),
                        cols: Sequence[str] = (C.DEST_ID,), extra_counts: Sequence[str] = (),
-                       forced: str | None = None) -> pd.DataFrame:
+                       forced: str | None = None, fixed: str | None = None) -> pd.DataFrame:
     """One matrix of :func:`with_od_bridge_suppression` in pandas: ``pdf`` with
     ``is_suppressed`` set and the counts (``raw_count``, ``expanded_count``,
-    ``extra_counts``) of suppressed rows nulled."""
+    ``extra_counts``) of suppressed rows nulled (``fixed``: see
+    :func:`with_od_bridge_suppression`)."""
     pair = [*rows, *cols]
     cells = pdf[pair].astype(object).where(pdf[pair].notna(), "")
     key = cells.astype(str).agg("\x1f".join, axis=1).to_numpy()
@@ -725,15 +734,22 @@ def od_bridge_suppress_pandas(pdf: pd.DataFrame, k_min: int, complementary: bool
     if forced:
         small |= pdf[forced].fillna(False).to_numpy(bool)
     # a pair: hidden when any of its cells must be; ranked by its smallest non-zero
-    frame = pd.DataFrame({"_key": key, "_small": small,
+    fix = (pdf[fixed].eq(True).to_numpy(bool) if fixed
+           else np.zeros(len(pdf), bool))
+    frame = pd.DataFrame({"_key": key, "_small": small, "_fix": fix,
                           "_raw": np.where(raw > 0, raw, np.inf)})
     per = frame.groupby("_key", sort=True).agg(_small=("_small", "any"),
+                                               _fix=("_fix", "any"),
                                                _raw=("_raw", "min"))
+    if fixed:  # a fixed pair keeps the state its forced flag gives
+        forced_pair = frame.assign(_f=pdf[forced].eq(True).to_numpy(bool) if forced
+                                   else False).groupby("_key", sort=True)["_f"].any()
+        per["_small"] = np.where(per["_fix"], forced_pair.to_numpy(bool), per["_small"])
     first = pdf.assign(_key=key).drop_duplicates("_key").set_index("_key")
     pairs = first.loc[per.index, pair].reset_index(drop=True).assign(
         **{C.RAW_COUNT: np.where(np.isinf(per["_raw"]), 0, per["_raw"]).astype("int64")})
     mask = od_suppression_mask(pairs, k_min, complementary, suppress_zeros, rows, cols,
-                               per["_small"].to_numpy())
+                               per["_small"].to_numpy(), frozen=per["_fix"].to_numpy(bool))
     out = pdf.copy()
     out[C.IS_SUPPRESSED] = np.isin(key, per.index[mask].to_numpy())
     for c in (C.RAW_COUNT, C.EXPANDED_COUNT, *extra_counts):
@@ -745,8 +761,8 @@ def od_bridge_suppress_pandas(pdf: pd.DataFrame, k_min: int, complementary: bool
 def with_od_bridge_suppression(df: DataFrame, k_min: int, complementary: bool = True,
                         suppress_zeros: bool = False, rows: Sequence[str] = (C.ORIGIN_ID,),
                         cols: Sequence[str] = (C.DEST_ID,), extra_counts: Sequence[str] = (),
-                        partition: Sequence[str] = (C.LEVEL,), forced: str | None = None
-                        ) -> DataFrame:
+                        partition: Sequence[str] = (C.LEVEL,), forced: str | None = None,
+                        fixed: str | None = None) -> DataFrame:
     """Small-count and complementary suppression of an origin-destination table
     (:func:`od_suppression_mask`), one matrix per ``partition`` group (e.g. per level and
     measure).
@@ -758,7 +774,10 @@ def with_od_bridge_suppression(df: DataFrame, k_min: int, complementary: bool = 
     included) are decided together, domain.md's rule for labelled breakdowns: the whole
     pair is suppressed when any of its cells is small (the pair ranks by its smallest
     non-zero raw count). ``forced``: a boolean column; a pair with a true cell is
-    suppressed whatever its counts (another table withholds its total). Adds/overwrites
+    suppressed whatever its counts (another table withholds its total). ``fixed``: a
+    boolean column; a pair with a true cell keeps the state another release gave it
+    (hidden where ``forced``, else published) and is never a complement
+    (:func:`od_suppression_mask`'s ``frozen``). Adds/overwrites
     ``is_suppressed``; rows are kept, the counts of suppressed rows are null
     (:func:`od_bridge_suppress_pandas` per group).
     """
@@ -770,7 +789,7 @@ def with_od_bridge_suppression(df: DataFrame, k_min: int, complementary: bool = 
 
     def apply(pdf: pd.DataFrame) -> pd.DataFrame:
         return od_bridge_suppress_pandas(pdf, k_min, complementary, suppress_zeros, rows, cols,
-                                  extra_counts, forced)[names]
+                                  extra_counts, forced, fixed)[names]
 
     base = df.drop(C.IS_SUPPRESSED) if C.IS_SUPPRESSED in df.columns else df
     return base.groupBy(*partition).applyInPandas(apply, schema)

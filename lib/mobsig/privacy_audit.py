@@ -942,6 +942,76 @@ def suppress_release(table, k_min: int, width: float | None, complementary: bool
     return out
 
 
+def share_interval(share_lo: float, share_hi: float, other_lo: float, other_hi: float,
+                   hidden: str = "numerator", lb: float = 1.0, ub: float = np.inf,
+                   hi_open: bool = False) -> tuple[float, float]:
+    """The integer interval a published share gives a hidden count (issue 17: a rounded
+    share published with its denominator, or its numerator, is a relation the interval
+    audit does not model). The share num / den is known to lie in [``share_lo``,
+    ``share_hi``] (its rounding: a value rounded to 0.01 lies within 0.005 of it; a
+    threshold decision such as metro_area's membership is the share rounded to one bit,
+    [threshold, 1] or [0, threshold) with ``hi_open``), the other count in [``other_lo``,
+    ``other_hi``] (published exactly: both the same). ``hidden``: which count is hidden
+    (``numerator`` or ``denominator``); ``lb`` / ``ub``: what the reader knows of it
+    otherwise (>= 1 when zeros are published and it is not 0; a numerator <= its
+    denominator). Returns (lo, hi), lo > hi when nothing fits; a width hi - lo below the
+    protection width means the share pins the hidden count (the share must then not be
+    published beside the other count)."""
+    eps = 1e-9
+    if hidden == "numerator":
+        lo = np.ceil(share_lo * other_lo - eps)
+        top = share_hi * other_hi
+        hi = (np.ceil(top - eps) - 1) if hi_open else np.floor(top + eps)
+        lo, hi = max(lo, lb), min(hi, ub, other_hi)
+    elif hidden == "denominator":
+        if share_hi <= 0:
+            return float(max(lb, other_lo)), float(ub)  # 0 / den: any den
+        lo = np.floor(other_lo / share_hi + eps) + 1 if hi_open else \
+            np.ceil(other_lo / share_hi - eps)
+        hi = np.floor(other_hi / share_lo + eps) if share_lo > 0 else np.inf
+        lo, hi = max(lo, lb, other_lo), min(hi, ub)
+    else:
+        raise ValueError(f"hidden must be numerator or denominator, not {hidden!r}")
+    return float(lo), float(hi)
+
+
+def share_pins(pdf: pd.DataFrame, num: str, den: str, share: str, width: float,
+               step: float = 0.0, member: str | None = None, threshold: float | None = None,
+               suppress_zeros: bool = False) -> pd.DataFrame:
+    """The rows of a published table (pandas: ``<num>_raw_count`` / ``<den>_raw_count``
+    with their ``is_<count>_suppressed``, the share column, optionally a membership
+    column decided by ``share >= threshold``) where exactly one count is hidden and what
+    is published about the share pins it (:func:`share_interval`) narrower than
+    ``width``: the share itself (``step``: its rounding, 0 = exact) or, with ``member``,
+    the membership (the share rounded to one bit: [threshold, 1] or [0, threshold)).
+    The hidden count's lower bound is 1 (zeros published; 0 with ``suppress_zeros``), a
+    hidden numerator is at most the denominator. Returns ``row`` (the index of ``pdf``),
+    ``hidden`` (the count's name), ``via`` (share / member), ``lo``, ``hi``."""
+    h_num = pdf[f"is_{num}_suppressed"].eq(True).to_numpy()
+    h_den = pdf[f"is_{den}_suppressed"].eq(True).to_numpy()
+    one = h_num != h_den
+    other = np.where(h_num, pdf[f"{den}_raw_count"].astype("float64").to_numpy(),
+                     pdf[f"{num}_raw_count"].astype("float64").to_numpy())
+    lb = 0.0 if suppress_zeros else 1.0
+    ways = []
+    s = pdf[share].astype("float64").to_numpy() if share in pdf else np.full(len(pdf), np.nan)
+    ways.append(("share", ~np.isnan(s), s - step / 2, s + step / 2, np.zeros(len(pdf), bool)))
+    if member is not None and threshold is not None:
+        m = pdf[member]
+        is_m = m.eq(True).to_numpy()
+        ways.append(("member", m.notna().to_numpy(), np.where(is_m, threshold, 0.0),
+                     np.where(is_m, 1.0, threshold), ~is_m))
+    out = []
+    for via, ok, s_lo, s_hi, is_open in ways:
+        for i in np.flatnonzero(one & ok):
+            lo, hi = share_interval(s_lo[i], s_hi[i], other[i], other[i],
+                                    "numerator" if h_num[i] else "denominator", lb=lb,
+                                    hi_open=bool(is_open[i]))
+            if hi - lo < width:
+                out.append((pdf.index[i], num if h_num[i] else den, via, lo, hi))
+    return pd.DataFrame(out, columns=["row", "hidden", "via", "lo", "hi"])
+
+
 def gate_for(ctx, table: str):
     """The callback that gates a release's audit (:func:`gate`), for a publish function's
     ``on_audit``."""
@@ -960,7 +1030,8 @@ def od_release_table(pdf: pd.DataFrame, rows: Sequence[str], cols: Sequence[str]
                      partition: Sequence[str] = (C.LEVEL,), label: str | None = None,
                      withheld: str | None = None, k_min: int = 0,
                      withheld_rows: str | None = None, drop: frozenset = frozenset(),
-                     whole_rows: Sequence[str] = (), secret_cols: str | None = None
+                     whole_rows: Sequence[str] = (), secret_cols: str | None = None,
+                     secret_rows: str | None = None
                      ) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
     """An origin-destination release as a table of :func:`relations` (one matrix per
     ``partition`` group and ``label``, e.g. the period): each cell is the unit
@@ -986,6 +1057,9 @@ def od_release_table(pdf: pd.DataFrame, rows: Sequence[str], cols: Sequence[str]
     reverse): that total is a *hidden* cell of the table (``col:<column>``, never a
     complement), tied to its cells, so the audit requires it to be as wide as any
     hidden cell (a column published whole, or given by the other totals, pins it).
+    ``secret_rows``: the same for row totals (commute_od: an origin whose employed
+    residents jobs_housing hides; its row total is ``row:<row>``, hidden, even where
+    ``withheld_rows`` withholds it, and a row of one cell gets it too).
     Returns the table (its first ``len(pdf)`` rows are ``pdf``'s, in order), the sums
     and the frozen mask (the totals)."""
     def key(names) -> pd.Series:
@@ -1003,8 +1077,8 @@ def od_release_table(pdf: pd.DataFrame, rows: Sequence[str], cols: Sequence[str]
     sides = [("row", r, withheld_rows), ("col", c, withheld)]
     if whole_rows:
         sides.append(("whole", key(whole_rows), withheld_rows))
-    secret = (pdf[secret_cols].eq(True).to_numpy() if secret_cols
-              else np.zeros(len(pdf), bool))
+    secret = {side: (pdf[flag].eq(True).to_numpy() if flag else np.zeros(len(pdf), bool))
+              for side, flag in (("row", secret_rows), ("col", secret_cols))}
     for side, node, flag in sides:
         f = pd.DataFrame({"m": mat.to_numpy(), "l": lab.to_numpy(), "n": node.to_numpy(),
                           "raw": cells[C.RAW_COUNT].to_numpy(), "u": cells[C.UNIT_ID]})
@@ -1018,8 +1092,8 @@ def od_release_table(pdf: pd.DataFrame, rows: Sequence[str], cols: Sequence[str]
             hid = pd.Series(pdf[flag].eq(True).to_numpy()).groupby(grp).transform(
                 "any").to_numpy()
         sec = np.zeros(len(f), bool)
-        if side == "col":
-            sec = pd.Series(secret).groupby(grp).transform("any").to_numpy()
+        if side in secret:
+            sec = pd.Series(secret[side]).groupby(grp).transform("any").to_numpy()
         size = np.where(hid & ~sec, 0, np.where(sec, 2, size))
         f = f.assign(sec=sec)[size > 1]
         if not len(f):
@@ -1160,7 +1234,7 @@ def od_audited_mask(pdf: pd.DataFrame, k_min: int, width: float, complementary: 
                     withhold: bool = True, fixed: np.ndarray | None = None,
                     keep_rows: np.ndarray | None = None,
                     keep_cols: np.ndarray | None = None, whole_rows: Sequence[str] = (),
-                    secret_cols: str | None = None
+                    secret_cols: str | None = None, secret_rows: str | None = None
                     ) -> tuple[np.ndarray, Audit, np.ndarray, np.ndarray]:
     """The interval audit of an origin-destination release (:func:`od_release_table`)
     from its own rule's mask (``is_suppressed``) and the true ``raw_count``, repeated
@@ -1183,12 +1257,12 @@ def od_audited_mask(pdf: pd.DataFrame, k_min: int, width: float, complementary: 
     total another release publishes (commute_od's: jobs_housing's employed residents),
     so it is never withheld (the audit fails instead when only that would protect);
     ``keep_cols``: the same for column totals (linkage's: commute's inbound commuters -
-    jobs_housing's live_and_work); ``whole_rows``, ``secret_cols``: see
+    jobs_housing's live_and_work); ``whole_rows``, ``secret_cols``, ``secret_rows``: see
     :func:`od_release_table` (a whole line's total withheld flags every part's row)."""
     t0 = time.perf_counter()
     n = len(pdf)
     drop: set = set()
-    tkw = {"whole_rows": whole_rows, "secret_cols": secret_cols}
+    tkw = {"whole_rows": whole_rows, "secret_cols": secret_cols, "secret_rows": secret_rows}
     table, sums, frozen = od_release_table(pdf, rows, cols, partition, label, withheld,
                                            k_min, withheld_rows, **tkw)
     fix = np.zeros(n, bool) if fixed is None else np.asarray(fixed, bool)
@@ -1249,7 +1323,7 @@ def od_audited_mask(pdf: pd.DataFrame, k_min: int, width: float, complementary: 
             table, sums, frozen = od_release_table(pdf, rows, cols, partition, label,
                                                    withheld, k_min, withheld_rows,
                                                    frozenset(drop), **tkw)
-            forced = np.r_[forced[:n], np.zeros(len(table) - n, bool)]
+            forced = np.r_[forced[:n], table[C.IS_SUPPRESSED].to_numpy(bool)[n:]]
             kw["sums"] = sums
             cache = {}
             continue
@@ -1289,7 +1363,8 @@ def with_od_audit(sup, true_col: str, k_min: int, width: float, complementary: b
                   withheld: str | None = None, repair: bool = True,
                   withheld_rows: str | None = None, fixed: str | None = None,
                   keep_rows: str | None = None, keep_cols: str | None = None,
-                  whole_rows: Sequence[str] = (), secret_cols: str | None = None):
+                  whole_rows: Sequence[str] = (), secret_cols: str | None = None,
+                  secret_rows: str | None = None):
     """:func:`od_audited_mask` on a suppressed Spark OD table that carries its true raw
     counts in ``true_col`` (dropped from the result): the keys, flags and counts go to
     the driver (one row per cell), the further hidden cells come back
@@ -1301,21 +1376,21 @@ def with_od_audit(sup, true_col: str, k_min: int, width: float, complementary: b
     nothing more is hidden nor withheld (both columns false). ``fixed`` / ``keep_rows`` /
     ``keep_cols``:
     boolean columns passed to :func:`od_audited_mask` (cells that keep their state, rows
-    whose total is never withheld); ``whole_rows``, ``secret_cols``: see
+    whose total is never withheld); ``whole_rows``, ``secret_cols``, ``secret_rows``: see
     :func:`od_release_table`."""
     from pyspark.sql import functions as F
 
     if not repair:
         result = od_rule_audit(sup, true_col, width, suppress_zeros, rows, cols, partition,
                                label, k_min, withheld, withheld_rows, whole_rows,
-                               secret_cols)
+                               secret_cols, secret_rows)
         if on_audit is not None:
             on_audit(reported_only(result))
         return sup.drop(true_col).withColumns({ROW_WITHHELD: F.lit(False),
                                                COL_WITHHELD: F.lit(False)})
     keys = list(dict.fromkeys([*partition, *rows, *cols, *([label] if label else [])]))
     flags = list(dict.fromkeys(x for x in (withheld, withheld_rows, fixed, keep_rows,
-                                            keep_cols, secret_cols) if x))
+                                            keep_cols, secret_cols, secret_rows) if x))
     pdf = sup.select(*keys, true_col, C.IS_SUPPRESSED, *flags
                      ).toPandas().rename(columns={true_col: C.RAW_COUNT})
     mask, result, row_out, col_out = od_audited_mask(
@@ -1324,7 +1399,7 @@ def with_od_audit(sup, true_col: str, k_min: int, width: float, complementary: b
         fixed=pdf[fixed].eq(True).to_numpy() if fixed else None,
         keep_rows=pdf[keep_rows].eq(True).to_numpy() if keep_rows else None,
         keep_cols=pdf[keep_cols].eq(True).to_numpy() if keep_cols else None,
-        whole_rows=whole_rows, secret_cols=secret_cols)
+        whole_rows=whole_rows, secret_cols=secret_cols, secret_rows=secret_rows)
     if on_audit is not None:
         on_audit(result)
     more = pdf[mask & ~pdf[C.IS_SUPPRESSED].to_numpy(bool)]
@@ -1365,18 +1440,19 @@ def od_rule_audit(sup, true_col: str, width: float, suppress_zeros: bool,
                   partition: Sequence[str] = (C.LEVEL,), label: str | None = None,
                   k_min: int = 0, withheld: str | None = None,
                   withheld_rows: str | None = None, whole_rows: Sequence[str] = (),
-                  secret_cols: str | None = None) -> Audit:
+                  secret_cols: str | None = None, secret_rows: str | None = None) -> Audit:
     """The interval audit of a suppressed Spark OD table as its own rule left it (no
     complement added): the relations of :func:`od_release_table` (row and column totals
     public but those it withholds), every cell the rule hid audited once. ``true_col``:
     the true raw counts."""
     keys = list(dict.fromkeys([*partition, *rows, *cols, *([label] if label else [])]))
-    flags = [x for x in (withheld, withheld_rows, secret_cols) if x]
+    flags = [x for x in (withheld, withheld_rows, secret_cols, secret_rows) if x]
     pdf = sup.select(*keys, true_col, C.IS_SUPPRESSED, *flags
                      ).toPandas().rename(columns={true_col: C.RAW_COUNT})
     table, sums, _frozen = od_release_table(pdf, rows, cols, partition, label, withheld,
                                             k_min, withheld_rows, whole_rows=whole_rows,
-                                            secret_cols=secret_cols)
+                                            secret_cols=secret_cols,
+                                            secret_rows=secret_rows)
     return audit(table, table[C.IS_SUPPRESSED].to_numpy(bool), width,
                  suppress_zeros=suppress_zeros, identities=(), additive=(), by=OD_CELL,
                  sums=sums)
