@@ -209,10 +209,10 @@ def test_local_session_uses_small_tungsten_pages(spark, tmp_path):
 
 def test_jvm_options_of_the_config_keep_the_log_set_up(spark, tmp_path):
     """spark.conf's driver JVM options are added to mobsig's (its log4j configuration), not
-    put in their place; the test session runs the parallel collector with a 5 GB heap (its
-    JVM reports them)."""
+    put in their place; the test session's JVM runs with both (by default the parallel
+    collector and a 5 GB heap; MOBSIG_TEST_CONF may override them)."""
     from mobsig.session import session_conf
-    from tests.conftest import TEST_DRIVER_MEMORY, make_config
+    from tests.conftest import make_config
 
     key = "spark.driver.extraJavaOptions"
     plain = session_conf(make_config(tmp_path), "t")[key]
@@ -222,6 +222,9 @@ def test_jvm_options_of_the_config_keep_the_log_set_up(spark, tmp_path):
     assert mine == f"{plain} -XX:+UseParallelGC"
     jvm = spark.sparkContext._jvm
     args = list(jvm.java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments())
-    assert "-XX:+UseParallelGC" in args and any(a.startswith("-Dlog4j2.configurationFile=")
-                                                for a in args)
-    assert f"-Xmx{TEST_DRIVER_MEMORY}" in args
+    given = spark.sparkContext.getConf().get(key).split()
+    log4j = [o for o in given if o.startswith("-Dlog4j2.configurationFile=")]
+    assert log4j and given[-1] != log4j[0]  # the configured options come after mobsig's
+    ours = given[given.index(log4j[0]):]  # mobsig's and the configured ones (Spark's before)
+    assert set(ours) <= set(args)
+    assert f"-Xmx{spark.sparkContext.getConf().get('spark.driver.memory')}" in args
