@@ -50,8 +50,8 @@ EDGE_MARGIN_M = 1_000.0
 # Settlements. The default city's network is dense where its people live (sites ~300 m
 # apart in the core, ~800 m in the inner ring) and sparse (~2 km, a third omni) in its
 # rural periphery, where only its villages are. Real counties do not follow that plan:
-# Chengdu's suburban districts (双流, 郫都, 新都, 温江, 龙泉驿) lie wholly in the disk's
-# periphery but hold 0.9-1.6 million people each, and a real operator dimensions its
+# Chengdu's suburban districts (双流, 郫都, 新都, 温江, 龙泉驿) lie (almost) wholly in the disk's
+# periphery but hold 1.0-2.7 million people each (2020 census), and a real operator dimensions its
 # network by traffic, so where they live (the district seats and new towns) its sites are
 # a few hundred metres apart, as in any urban area (3GPP's urban-macro layout: 500 m
 # inter-site distance); 2-5 km spacing is a rural layout for farmland and villages. So
