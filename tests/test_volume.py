@@ -50,16 +50,19 @@ def test_a_partial_day_fails_names_the_numbers_and_an_override_warns(spark, tmp_
                                        "raw_events": str(raw)})
     ingest_cells(spark, cfg)
     cat = Catalog(spark, cfg.warehouse)
-    # three trailing days of ~400 rows (the latest run of a day counts, failed runs do not)
+    # five trailing days of ~400 rows, two of them doubled by a test card's burst (the
+    # latest run of a day counts, failed runs do not)
     _record(cat, DAY - dt.timedelta(days=1), 400)
     _record(cat, DAY - dt.timedelta(days=2), 10, ended=dt.datetime(2026, 6, 3))
     _record(cat, DAY - dt.timedelta(days=2), 380)
     _record(cat, DAY - dt.timedelta(days=3), 420)
     _record(cat, DAY - dt.timedelta(days=4), 10**6, status="failed")
+    _record(cat, DAY - dt.timedelta(days=4), 800)
+    _record(cat, DAY - dt.timedelta(days=5), 820)
     from mobsig.runner import run
 
     with pytest.raises(DataQualityError, match=r"(?s)events_volume.*volume_ratio.*4 rows read = "
-                                               r"1\.0% of the median 400 of the 3 recorded "
+                                               r"1\.0% of the median 420 of the 5 recorded "
                                                r"days.*ingest.min_volume_ratio=0"):
         run(spark, cfg, "ingest_events", day=DAY)
     assert not cat.exists("events_bronze") or cat.read("events_bronze", dt=DAY).isEmpty()
@@ -67,7 +70,8 @@ def test_a_partial_day_fails_names_the_numbers_and_an_override_warns(spark, tmp_
     accept = make_config(tmp_path, paths={"raw_events": str(raw)},
                          ingest={"min_volume_ratio": 0.0})
     res = run(spark, accept, "ingest_events", day=DAY)
-    assert res.facts["volume_ratio"] == 0.01 and res.facts["volume_trailing_days"] == 3
+    assert res.facts["volume_ratio"] == round(4 / 420, 4)
+    assert res.facts["volume_trailing_days"] == 5
     assert res.facts["time_resolution_s"] == {"60": 1}  # whole-minute times in a.csv
     gate = next(g for g in res.gates if g["suite"] == "events_volume")
     assert gate["success"] and gate["warnings"] and not gate["failed"]

@@ -299,8 +299,10 @@ class IngestConfig:
         "recorded runs of this many days before it (same region set); 0 = no volume "
         "gate.", ge=0, le=60)
     volume_min_days: int = param(
-        3, "Volume gate: trailing days with a recorded run needed to judge a day (the "
-        "first days of a warehouse are not judged; the run says so).", ge=1, le=60)
+        5, "Volume gate: trailing days with a recorded run needed to judge a day (the "
+        "first days of a warehouse are not judged; the run says so). 5 keeps the median "
+        "clear of a two-day anomaly among them (a test card's burst, a file delivered "
+        "twice).", ge=1, le=60)
     min_volume_ratio: float = param(
         0.5, "Volume gate: rows read / trailing median below this fails the run (a partial "
         "delivery); re-run with ingest.min_volume_ratio=0 to accept a known low day.",
