@@ -365,6 +365,74 @@ def test_od_total_pinning_a_hidden_column_is_withheld_with_a_partner():
     assert not one.passed
 
 
+def _kept_row_case() -> tuple[pd.DataFrame, np.ndarray]:
+    """Origin A's 15 commuters go to five destinations, 3 each (all hidden by the rule);
+    its row total is published elsewhere (jobs_housing's employed residents: kept);
+    destination G has commuters from the other origins only."""
+    cells = {("A", d): 3 for d in "BCDEF"}
+    cells.update({("X", d): 20 for d in "BCDEFG"})
+    cells.update({("Y", d): 25 for d in "BCDEFG"})
+    pdf = pd.DataFrame([("L", o, d, v) for (o, d), v in cells.items()],
+                       columns=["level", "origin_id", "dest_id", "raw_count"])
+    pdf["is_suppressed"] = privacy.od_suppression_mask(pdf, K)
+    return pdf, (pdf["origin_id"] == "A").to_numpy()
+
+
+def test_a_kept_row_whose_every_pair_is_hidden_is_opened():
+    """Nothing is left to hide nor to withhold around A's pairs: with zeros published a
+    hidden pair is >= 1, so each is 1..11 under the public 15 (the audit failed the
+    release). The audit opens the row: A's zero pair to G is listed as suppressed too, so
+    a reader cannot tell a hidden pair of A from a zero; each is then 0..15 wide."""
+    pdf, keep = _kept_row_case()
+    assert pdf.loc[keep, "is_suppressed"].all()
+    mask, result, row_out, col_out = pa.od_audited_mask(
+        pdf, K, K, True, False, ("origin_id",), ("dest_id",), keep_rows=keep)
+    assert result.passed, result.failures()
+    pad = result.padded
+    assert pad[["origin_id", "dest_id", "raw_count", "is_suppressed"]].values.tolist() == [
+        ["A", "G", 0, True]]
+    assert len(mask) == len(pdf) + 1 and mask[-1] and not row_out.any()
+    cells = result.cells.set_index("unit_id")
+    assert (cells.loc[[f"A>{d}" for d in "BCDEF"], "lo"] == 0).all()
+    assert (cells.loc[[f"A>{d}" for d in "BCDEF"], "width"] >= K).all()
+    # the same release without the opened row's zeros unknown: A's pairs are 1..11
+    full = pd.concat([pdf, pad], ignore_index=True).assign(is_suppressed=mask)
+    table, sums, _ = pa.od_release_table(full, ("origin_id",), ("dest_id",), k_min=K)
+    hidden = np.r_[mask, np.zeros(len(table) - len(full), bool)]
+    closed = pa.audit(table, hidden, K, identities=(), additive=(), by=pa.OD_CELL,
+                      sums=sums, shortcut=False).cells.set_index("unit_id")
+    assert closed.loc["A>B", ["lo", "hi"]].tolist() == [1, 11]
+
+
+def test_with_od_audit_lists_an_opened_rows_zero_pairs(spark):
+    """The Spark side of an opened row: the zero pair A>G is a row of the release,
+    suppressed (counts null), its origin's and destination's descriptive columns copied
+    from rows of the same units, the other columns from a row of its matrix."""
+    pdf, keep = _kept_row_case()
+    pdf["_true"] = pdf["raw_count"]
+    pdf["expanded_count"] = 10.0 * pdf["raw_count"]
+    pdf.loc[pdf["is_suppressed"], ["raw_count", "expanded_count"]] = None
+    pdf["origin_name"] = "n-" + pdf["origin_id"]
+    pdf["dest_name"] = "n-" + pdf["dest_id"]
+    pdf["month"] = "2026-06"
+    pdf["keep"] = keep
+    sup = spark.createDataFrame(pdf[["level", "month", "origin_id", "origin_name", "dest_id",
+                                     "dest_name", "raw_count", "expanded_count", "_true",
+                                     "is_suppressed", "keep"]],
+                                "level string, month string, origin_id string, "
+                                "origin_name string, dest_id string, dest_name string, "
+                                "raw_count bigint, expanded_count double, _true bigint, "
+                                "is_suppressed boolean, keep boolean")
+    got: list = []
+    out = pa.with_od_audit(sup, "_true", K, K, True, False, ("origin_id",), ("dest_id",),
+                           on_audit=got.append, keep_rows="keep").toPandas()
+    assert got[0].passed and len(out) == len(pdf) + 1
+    ag = out[(out["origin_id"] == "A") & (out["dest_id"] == "G")].iloc[0]
+    assert (ag["origin_name"], ag["dest_name"], ag["month"]) == ("n-A", "n-G", "2026-06")
+    assert ag["is_suppressed"] and pd.isna(ag["raw_count"]) and pd.isna(ag["expanded_count"])
+    assert not ag["keep"] and not ag[pa.ROW_WITHHELD]
+
+
 def test_od_pairs_hidden_in_every_period():
     """trips_by_period: a pair hidden in one period is hidden in all (the labelled
     breakdown rule), also for the pairs the audit adds."""

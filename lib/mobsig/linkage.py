@@ -359,8 +359,10 @@ def publish_metro(long: DataFrame, k_min: int, complementary: bool,
               | F.col(suppressed_col(C.COMMUTERS_TO_METRO)))
     den = F.col(expanded_col(C.EMPLOYED_RESIDENTS))
     return wide.withColumns({
-        C.METRO_SHARE: F.when(~hidden & (den > 0),
-                              F.col(expanded_col(C.COMMUTERS_TO_METRO)) / den),
+        # a subset of the employed residents: at most 1 (the two sums of the same
+        # factors, added in another order, can differ in the last bit)
+        C.METRO_SHARE: F.when(~hidden & (den > 0), F.least(
+            F.col(expanded_col(C.COMMUTERS_TO_METRO)) / den, F.lit(1.0))),
         reason_col(C.METRO_SHARE): F.when(hidden, F.lit(SUPPRESSED)).when(
             den.isNull() | (den <= 0), F.lit(NO_EMPLOYED_RESIDENTS))})
 
@@ -539,7 +541,10 @@ def suppress_pairs(long: DataFrame, k_min: int, complementary: bool, suppress_ze
     level it publishes keeps its state there (:func:`follow_commute_od`: hidden where it
     hides the pair, its zeros hidden as complements included; published where it
     publishes it, and never a complement of the bridge rule, the rows or columns hidden
-    whole, or the audit, which takes its value as known)."""
+    whole, or the audit, which takes its value as known); the audit may open only a
+    commuters row whose every pair keeps commute_od's state (``openable``: a row
+    commute_od's audit opened, the same cells under the same total, see
+    :func:`mobsig.privacy_audit.od_audited_mask`)."""
     from mobsig import privacy_audit
 
     rows, cols, part = (C.ORIGIN_ID, IN_METRO), (C.DEST_ID,), (C.LEVEL, C.MEASURE)
@@ -579,7 +584,7 @@ def suppress_pairs(long: DataFrame, k_min: int, complementary: bool, suppress_ze
     return privacy_audit.with_od_audit(
         sup, "_true", k_min, width, complementary, suppress_zeros, rows, cols, part,
         extra_counts=(TRIPS_RAW, TRIPS_EXPANDED), on_audit=on_audit, repair=repair,
-        whole_rows=(C.ORIGIN_ID,), fixed=fixed, **keep).drop(
+        whole_rows=(C.ORIGIN_ID,), fixed=fixed, openable=fixed or False, **keep).drop(
             IN_METRO, KEEP_ROW, KEEP_COL, SECRET_COL, *([fixed] if fixed else []))
 
 

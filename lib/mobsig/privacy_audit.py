@@ -296,6 +296,9 @@ class Audit:
     # a part audited and reported, not gated (its mask must stay another table's)
     reported: Audit | None = dataclasses.field(default=None, repr=False)
     withheld: int = 0  # public totals withheld to protect cells (OD releases)
+    # OD releases: zero pairs the release lists as suppressed (the keys of the rows added
+    # after the audited table's own; :func:`od_audited_mask`'s opened lines)
+    padded: pd.DataFrame | None = dataclasses.field(default=None, repr=False)
 
     @property
     def passed(self) -> bool:
@@ -685,7 +688,9 @@ def audited_suppression_mask(pdf: pd.DataFrame, k_min: int, width: float | None 
                              frozen: np.ndarray | None = None,
                              budget_s: float | None = None,
                              fallback: bool = True,
-                             exempt: np.ndarray | None = None) -> tuple[np.ndarray, Audit]:
+                             exempt: np.ndarray | None = None,
+                             unknown_zero: np.ndarray | None = None
+                             ) -> tuple[np.ndarray, Audit]:
     """The suppression mask of ``pdf`` (rows in its order) under the rule of the module
     doc, and the audit of the result. ``width``: the protection width (default
     ``k_min``). Without ``complementary`` only primary cells are hidden (and audited).
@@ -700,12 +705,15 @@ def audited_suppression_mask(pdf: pd.DataFrame, k_min: int, width: float | None 
     audit then decides the gate); ``fallback`` false: a cell whose binding relations hold
     no published cell gets no complement from its other relations (nothing hidden there
     widens what pins it; :func:`od_audited_mask` withholds the binding totals instead);
-    ``exempt``: rows that need no width (:func:`audit`)."""
+    ``exempt``: rows that need no width, ``unknown_zero``: hidden rows a reader cannot
+    tell from a zero (:func:`audit`)."""
     t0 = time.perf_counter()
     width = float(k_min if width is None else width)
     order = canonical_order(pdf, by)
     tab = pdf.iloc[order].reset_index(drop=True)
     free = np.zeros(len(tab), bool) if exempt is None else np.asarray(exempt, bool)[order]
+    uz = None if unknown_zero is None else np.asarray(unknown_zero, bool)[order]
+    zeros_unknown = suppress_zeros if uz is None else uz | suppress_zeros
     start = None if forced is None else np.asarray(forced, bool)[order]
     sup = suppression_mask(tab, k_min, complementary and regroup, suppress_zeros,
                            identities, by=by, forced=start)
@@ -730,7 +738,7 @@ def audited_suppression_mask(pdf: pd.DataFrame, k_min: int, width: float | None 
     for _ in range(max_rounds if complementary else 0):
         if budget_s is not None and time.perf_counter() - t0 > budget_s:
             break
-        u, lo, hi, _e, binding, n, _c = _bounds(rawf, sup, width, system, suppress_zeros,
+        u, lo, hi, _e, binding, n, _c = _bounds(rawf, sup, width, system, zeros_unknown,
                                                 shortcut, True, cache, engine)
         n_prog += n
         bad = u[((hi - lo) < width) & ((rawf[u] > 0) | suppress_zeros) & ~free[u]]
@@ -768,7 +776,8 @@ def audited_suppression_mask(pdf: pd.DataFrame, k_min: int, width: float | None 
                 tab, k_min, complementary, suppress_zeros, identities, by=by, forced=sup))
         rounds += 1
     result = audit(tab, sup, width, suppress_zeros=suppress_zeros, system=system,
-                   shortcut=shortcut, cache=cache, by=by, engine=engine, exempt=free)
+                   shortcut=shortcut, cache=cache, by=by, engine=engine, exempt=free,
+                   unknown_zero=uz)
     mask = np.empty(len(tab), bool)
     mask[order] = sup
     result.cells["pos"] = order[result.cells["pos"].to_numpy()]
@@ -1234,7 +1243,8 @@ def od_audited_mask(pdf: pd.DataFrame, k_min: int, width: float, complementary: 
                     withhold: bool = True, fixed: np.ndarray | None = None,
                     keep_rows: np.ndarray | None = None,
                     keep_cols: np.ndarray | None = None, whole_rows: Sequence[str] = (),
-                    secret_cols: str | None = None, secret_rows: str | None = None
+                    secret_cols: str | None = None, secret_rows: str | None = None,
+                    opened: frozenset = frozenset(), openable: np.ndarray | None = None
                     ) -> tuple[np.ndarray, Audit, np.ndarray, np.ndarray]:
     """The interval audit of an origin-destination release (:func:`od_release_table`)
     from its own rule's mask (``is_suppressed``) and the true ``raw_count``, repeated
@@ -1258,7 +1268,21 @@ def od_audited_mask(pdf: pd.DataFrame, k_min: int, width: float, complementary: 
     so it is never withheld (the audit fails instead when only that would protect);
     ``keep_cols``: the same for column totals (linkage's: commute's inbound commuters -
     jobs_housing's live_and_work); ``whole_rows``, ``secret_cols``, ``secret_rows``: see
-    :func:`od_release_table` (a whole line's total withheld flags every part's row)."""
+    :func:`od_release_table` (a whole line's total withheld flags every part's row).
+
+    A cell pinned by a total that ``keep_rows`` / ``keep_cols`` keep, with every other
+    cell of its line hidden already (nothing left to hide nor to withhold: e.g. an origin
+    of 15 employed residents, published by jobs_housing, whose 15 commuters go to five
+    destinations, all hidden: each is 1..11 because zeros are published), gets its line
+    *opened* (one row and one column side only): the release lists the line's zero pairs
+    (to / from every other unit of the matrix with a pair there) as suppressed too, so a
+    reader cannot tell its hidden pairs from zeros, and the audit gives them a lower
+    bound of 0 (:func:`audit`'s ``unknown_zero``); the audit is then run again on the
+    padded table (``opened``: the lines opened so far; ``openable``: where given, only a
+    line whose every cell is true may be opened: linkage's commuters pairs that keep
+    commute_od's state, whose rows commute_od opened). The rows added are
+    ``Audit.padded`` (the keys of ``pdf``'s columns, ``raw_count`` 0); the masks returned
+    cover ``pdf`` and then them."""
     t0 = time.perf_counter()
     n = len(pdf)
     drop: set = set()
@@ -1269,6 +1293,14 @@ def od_audited_mask(pdf: pd.DataFrame, k_min: int, width: float, complementary: 
     wkey = (pdf[list(whole_rows)].astype(object).where(pdf[list(whole_rows)].notna(), "")
             .astype(str).agg("\x1f".join, axis=1).to_numpy() if whole_rows else None)
     lab0 = pdf[label].astype(str).to_numpy() if label else np.full(n, "")
+    ends = table.iloc[:n][C.UNIT_ID].astype(str).str.split(">", n=1)
+    lv0 = table.iloc[:n][C.LEVEL].astype(str).to_numpy()
+    uz_cells = np.fromiter(
+        ((lv, lb, "row:" + e[0]) in opened or (lv, lb, "col:" + e[1]) in opened
+         for lv, lb, e in zip(lv0, lab0, ends, strict=True)), bool, count=n)
+
+    def _uz(tab: pd.DataFrame) -> np.ndarray | None:
+        return np.r_[uz_cells, np.zeros(len(tab) - n, bool)] if opened else None
     keep: set = set()
     if keep_rows is not None:
         c0 = table.iloc[:n]
@@ -1311,7 +1343,8 @@ def od_audited_mask(pdf: pd.DataFrame, k_min: int, width: float, complementary: 
     while True:
         system = relations(table, (), (), OD_CELL, (), sums)
         result = audit(table, forced, width, suppress_zeros=suppress_zeros, system=system,
-                       identities=(), additive=(), by=OD_CELL, cache=cache)
+                       identities=(), additive=(), by=OD_CELL, cache=cache,
+                       unknown_zero=_uz(table))
         n_prog += result.n_programs
         if result.passed or not complementary or time.perf_counter() - t0 > OD_BUDGET_S:
             break
@@ -1329,14 +1362,41 @@ def od_audited_mask(pdf: pd.DataFrame, k_min: int, width: float, complementary: 
             continue
         mask, one = audited_suppression_mask(
             table, k_min, width, complementary, suppress_zeros, max_rounds=1,
-            forced=forced, frozen=_frozen(frozen), fallback=False, **kw)
+            forced=forced, frozen=_frozen(frozen), fallback=False,
+            unknown_zero=_uz(table), **kw)
         n_prog += one.n_programs
         rounds += 1
         if pairs and label is not None:
             mask[:n] = np.isin(pair, pair[mask[:n]])
         if (mask == forced).all():
-            break  # nothing left to hide nor to withhold: the gate fails
+            break  # nothing left to hide nor to withhold: open a kept line, or fail
         forced = mask
+    lines: set = set()
+    if (not result.passed and complementary
+            and time.perf_counter() - t0 <= OD_BUDGET_S):
+        lines = {t for t in _stuck_totals(table, _frozen(frozen), system, result)
+                 if t[2].startswith(("row:", "col:"))} & keep - set(opened)
+    if lines and openable is not None:
+        no = np.flatnonzero(~np.asarray(openable, bool))
+        lines -= ({(lv0[i], lab0[i], "row:" + ends.iloc[i][0]) for i in no}
+                  | {(lv0[i], lab0[i], "col:" + ends.iloc[i][1]) for i in no})
+    if lines:  # a line listed whole already needs no zero pair: its cells get lb 0
+        pad, lines = od_zero_pairs(pdf, lines, rows, cols, partition, label)
+    if lines:
+        ext = np.zeros(len(pad), bool)
+        mask, inner, row_out, col_out = od_audited_mask(
+            pd.concat([pdf, pad], ignore_index=True), k_min, width, complementary,
+            suppress_zeros, rows, cols, partition, label, pairs, max_rounds, withheld,
+            withheld_rows, withhold, np.r_[fix, ext],
+            None if keep_rows is None else np.r_[np.asarray(keep_rows, bool), ext],
+            None if keep_cols is None else np.r_[np.asarray(keep_cols, bool), ext],
+            whole_rows, secret_cols, secret_rows, frozenset(opened) | lines,
+            None if openable is None else np.r_[np.asarray(openable, bool), ~ext])
+        inner.padded = pd.concat([pad, *([inner.padded] if inner.padded is not None
+                                         else [])], ignore_index=True)
+        inner.n_programs += n_prog
+        inner.seconds = time.perf_counter() - t0
+        return mask, inner, row_out, col_out
     result.withheld = len(drop)
     result.added = int(forced[:n].sum() - start.sum())
     result.rounds = rounds
@@ -1356,6 +1416,65 @@ def od_audited_mask(pdf: pd.DataFrame, k_min: int, width: float, complementary: 
     return forced[:n].copy(), result, row_out, col_out
 
 
+def od_zero_pairs(pdf: pd.DataFrame, lines: set, rows: Sequence[str],
+                  cols: Sequence[str], partition: Sequence[str] = (C.LEVEL,),
+                  label: str | None = None) -> tuple[pd.DataFrame, set]:
+    """The zero pairs of the ``lines`` to open in an OD release (:func:`od_audited_mask`;
+    keys (matrix, label, ``row:<row>`` / ``col:<column>``)) as rows of ``pdf``, and the
+    lines that can be opened: for a row, a pair to every other unit that is a column of
+    the matrix (label) and not a pair of the row yet (the same-unit pair left out; a row
+    key of several columns, e.g. linkage's origin and ``_dest_in_metro``: among the
+    columns of the rows that share its other parts), likewise for a column;
+    ``raw_count`` 0, ``is_suppressed`` true, the other boolean columns false. Only a
+    matrix of one-column keys is padded: a line of another that is not listed whole
+    already is not opened."""
+    def key(names) -> pd.Series:
+        if not names:
+            return pd.Series("", index=pdf.index)
+        frame = pdf[list(names)].astype(object).where(pdf[list(names)].notna(), "")
+        return frame.astype(str).agg("\x1f".join, axis=1)
+
+    mat, rk, ck = key(partition), key(rows), key(cols)
+    lab = pdf[label].astype(str) if label else pd.Series("", index=pdf.index)
+    out, ok = [], set()
+    for m, lb, unit in sorted(lines):
+        side, node = unit.split(":", 1)
+        if side not in ("row", "col"):
+            continue
+        mine_n, other_n = (rows, cols) if side == "row" else (cols, rows)
+        mine, other = (rk, ck) if side == "row" else (ck, rk)
+        here = (mat == m) & (lab == lb)
+        line = here & (mine == node)
+        if not line.any():
+            continue
+        if len(mine_n) > 1:
+            part = key(mine_n[1:])
+            here &= part == part[line].iloc[0]
+        me = str(pdf.loc[line, mine_n[0]].iloc[0])
+        cand = pdf[here].assign(_o=other[here]).drop_duplicates("_o")
+        cand = cand[~cand["_o"].isin(set(other[line]))
+                    & (cand[other_n[0]].astype(str) != me)].drop(columns="_o")
+        if len(cand) and (len(rows) > 1 or len(cols) > 1):
+            continue
+        ok.add((m, lb, unit))
+        if len(cand):
+            cand = cand.copy()
+            for c in mine_n:
+                cand[c] = pdf.loc[line, c].iloc[0]
+            out.append(cand)
+    if not out:
+        return pdf.iloc[:0].copy(), ok
+    named = [*partition, *([label] if label else []), *rows, *cols]
+    pad = pd.concat(out, ignore_index=True).drop_duplicates(named)
+    for c in pad.columns:  # flags (nullable ones arrive as objects): false
+        if c not in (*named, C.IS_SUPPRESSED) and pdf[c].dropna().map(
+                lambda v: isinstance(v, bool | np.bool_)).all():
+            pad[c] = False
+    pad[C.RAW_COUNT] = 0
+    pad[C.IS_SUPPRESSED] = True
+    return pad.reset_index(drop=True), ok
+
+
 def with_od_audit(sup, true_col: str, k_min: int, width: float, complementary: bool,
                   suppress_zeros: bool, rows: Sequence[str], cols: Sequence[str],
                   partition: Sequence[str] = (C.LEVEL,), label: str | None = None,
@@ -1364,7 +1483,7 @@ def with_od_audit(sup, true_col: str, k_min: int, width: float, complementary: b
                   withheld_rows: str | None = None, fixed: str | None = None,
                   keep_rows: str | None = None, keep_cols: str | None = None,
                   whole_rows: Sequence[str] = (), secret_cols: str | None = None,
-                  secret_rows: str | None = None):
+                  secret_rows: str | None = None, openable: str | bool | None = None):
     """:func:`od_audited_mask` on a suppressed Spark OD table that carries its true raw
     counts in ``true_col`` (dropped from the result): the keys, flags and counts go to
     the driver (one row per cell), the further hidden cells come back
@@ -1376,8 +1495,10 @@ def with_od_audit(sup, true_col: str, k_min: int, width: float, complementary: b
     nothing more is hidden nor withheld (both columns false). ``fixed`` / ``keep_rows`` /
     ``keep_cols``:
     boolean columns passed to :func:`od_audited_mask` (cells that keep their state, rows
-    whose total is never withheld); ``whole_rows``, ``secret_cols``, ``secret_rows``: see
-    :func:`od_release_table`."""
+    whose total is never withheld), as is ``openable`` (lines it may open; False: none,
+    None: any); the zero
+    pairs of a line it opens are added as suppressed rows (:func:`with_zero_pairs`);
+    ``whole_rows``, ``secret_cols``, ``secret_rows``: see :func:`od_release_table`."""
     from pyspark.sql import functions as F
 
     if not repair:
@@ -1390,7 +1511,8 @@ def with_od_audit(sup, true_col: str, k_min: int, width: float, complementary: b
                                                COL_WITHHELD: F.lit(False)})
     keys = list(dict.fromkeys([*partition, *rows, *cols, *([label] if label else [])]))
     flags = list(dict.fromkeys(x for x in (withheld, withheld_rows, fixed, keep_rows,
-                                            keep_cols, secret_cols, secret_rows) if x))
+                                            keep_cols, secret_cols, secret_rows, openable)
+                               if isinstance(x, str)))
     pdf = sup.select(*keys, true_col, C.IS_SUPPRESSED, *flags
                      ).toPandas().rename(columns={true_col: C.RAW_COUNT})
     mask, result, row_out, col_out = od_audited_mask(
@@ -1399,14 +1521,58 @@ def with_od_audit(sup, true_col: str, k_min: int, width: float, complementary: b
         fixed=pdf[fixed].eq(True).to_numpy() if fixed else None,
         keep_rows=pdf[keep_rows].eq(True).to_numpy() if keep_rows else None,
         keep_cols=pdf[keep_cols].eq(True).to_numpy() if keep_cols else None,
-        whole_rows=whole_rows, secret_cols=secret_cols, secret_rows=secret_rows)
+        whole_rows=whole_rows, secret_cols=secret_cols, secret_rows=secret_rows,
+        openable=(pdf[openable].eq(True).to_numpy() if isinstance(openable, str)
+                  else None if openable is None else np.zeros(len(pdf), bool)))
     if on_audit is not None:
         on_audit(result)
+    counts = (C.RAW_COUNT, C.EXPANDED_COUNT, *extra_counts)
+    if result.padded is not None and len(result.padded):
+        pdf = pd.concat([pdf, result.padded], ignore_index=True)
     more = pdf[mask & ~pdf[C.IS_SUPPRESSED].to_numpy(bool)]
-    out = hide_more(sup, more, keys, (C.RAW_COUNT, C.EXPANDED_COUNT, *extra_counts))
+    out = hide_more(sup, more, keys, counts)
+    if result.padded is not None and len(result.padded):
+        out = with_zero_pairs(out, result.padded, keys, rows[0], cols[0], (*counts, true_col))
     return with_flags(out, pdf[keys].assign(**{ROW_WITHHELD: row_out,
                                                COL_WITHHELD: col_out}), keys,
                       (ROW_WITHHELD, COL_WITHHELD)).drop(true_col)
+
+
+def with_zero_pairs(df, pad: pd.DataFrame, keys: Sequence[str], row: str, col: str,
+                    counts: Sequence[str]):
+    """``df`` (an OD release, one row per ``keys``) with the zero pairs ``pad`` (its
+    ``keys``; :func:`od_zero_pairs`) as suppressed rows: ``counts`` null,
+    ``is_suppressed`` true, the other boolean columns false, the row side's descriptive
+    columns (``row``'s prefix, e.g. ``origin_``) from a row of the same row unit and
+    matrix, the column side's likewise, any other column from a row of the matrix."""
+    from pyspark.sql import functions as F
+
+    types = dict(df.dtypes)
+    part = [k for k in keys if k not in (row, col)]
+    sides = {row: [c for c in df.columns if c.startswith(row.removesuffix("id"))
+                   and c not in keys],
+             col: [c for c in df.columns if c.startswith(col.removesuffix("id"))
+                   and c not in keys]}
+    rest = [c for c in df.columns if c not in keys and c not in counts
+            and c != C.IS_SUPPRESSED and types[c] != "boolean"
+            and c not in sides[row] + sides[col]]
+    local = pd.DataFrame({k: pad[k].astype(str).tolist() for k in keys})
+    out = df.sparkSession.createDataFrame(local, ", ".join(f"`{k}` string" for k in keys))
+    for on, cols in ((part + [row], sides[row]), (part + [col], sides[col]), (part, rest)):
+        if not cols:
+            continue
+        if not on:
+            out = out.crossJoin(F.broadcast(df.select(*cols).limit(1)))
+            continue
+        info = df.groupBy(*[F.col(k).cast("string").alias(k) for k in on]).agg(
+            *[F.first(c, ignorenulls=True).alias(c) for c in cols])
+        out = out.join(F.broadcast(info), on, how="left")
+    rows = out.select(*[F.col(c).cast(types[c]).alias(c) if c in keys else
+                        F.lit(None).cast(types[c]).alias(c) if c in counts else
+                        F.lit(True).alias(c) if c == C.IS_SUPPRESSED else
+                        F.lit(False).alias(c) if types[c] == "boolean" else F.col(c)
+                        for c in df.columns])
+    return df.unionByName(rows)
 
 
 def with_flags(df, flags: pd.DataFrame, keys: Sequence[str], names: Sequence[str]):
