@@ -175,11 +175,16 @@ def test_expanded_residents_match_census_per_county(real_city):
     # the export carries the same values where it shows them (with a few hundred sample
     # cards most county rows are withheld: a county's row goes when any of its classes,
     # e.g. short_term, is below k, plus complementary suppression)
-    ex = exported[(exported["level"] == "county") & (exported["pop_class"] == "resident")
-                  & ~exported["is_suppressed"]].set_index("unit_id")
-    shown = ex.index.intersection(big.index)
-    assert len(shown) >= 1
-    assert np.allclose(ex.loc[shown, "expanded_count"], big.loc[shown, "expanded_count"])
+    # (every class: with the sample homes in the counties' towns each county's short_term
+    # is below k and its resident row is the complement of actual_service, so no county
+    # resident row is shown on this city)
+    key = ["unit_id", "pop_class"]
+    ex = exported[(exported["level"] == "county") & ~exported["is_suppressed"]
+                  & exported["null_reason"].isna()].set_index(key)
+    mine = raw[raw["level"] == "county"].set_index(key)
+    shown = ex.index.intersection(mine.index)
+    assert len(shown) >= 6, ex
+    assert np.allclose(ex.loc[shown, "expanded_count"], mine.loc[shown, "expanded_count"])
     # no_coverage rows (zone polygons without a cell site) carry no number at all
     assert exported.loc[exported["null_reason"].notna(), "raw_count"].isna().all()
     shown_counts = exported.loc[~exported["is_suppressed"] & exported["null_reason"].isna(),
@@ -218,3 +223,28 @@ def test_identified_homes_lie_in_the_true_county(spark, real_city):
           f"in the true county {same:.3f}")
     assert found.mean() >= 0.95
     assert same >= 0.9
+
+
+def test_homes_within_500m_meet_the_demo_target(spark, real_city):
+    """The demo's own target (mobsig.synth.evaluate.TARGETS, homes within 500 m >= 90 %)
+    on the real-county city, in the core and in the suburban districts alike: their
+    homes are in towns with a dense network (mobsig.synth.real.towns), as a real
+    operator's network is where people live, not on farmland served by masts 2 km
+    apart (there the old uniform spread gave 76.9 %, periphery 66 %, in the demo)."""
+    from mobsig.synth import evaluate as ev
+
+    res, cfg, counts, raw, exported, hw, truth, persons, cards = real_city
+    sites = Catalog(spark, cfg.warehouse).read("cells").select(
+        "lon", "lat", "spacing_m").toPandas()
+    acc = ev.home_work_accuracy(hw, persons, cards, (cfg.synth.center_lon,
+                                                     cfg.synth.center_lat),
+                                work_min_home_dist_m=cfg.home_work.work_min_home_dist_m,
+                                sites=sites)
+    print("homes within 500 m:", {k: v for k, v in acc.items() if k.startswith("home")})
+    assert acc["true_residents"] >= 250
+    assert acc["home_within_500m"] >= ev.TARGETS["home_within_500m"]
+    assert acc["home_within_500m_periphery"] >= ev.TARGETS["home_within_500m"]
+    # the generator's network: homes are where sites are at most ~1 km apart (a real
+    # operator's urban and suburban spacing), none where masts are >= 1.5 km apart
+    by = acc["home_within_500m_by_spacing"]
+    assert set(by) <= {"< 500 m", "0.5-1.5 km"}, by

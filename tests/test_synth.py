@@ -284,3 +284,50 @@ def test_generation_is_deterministic_and_partition_independent(spark, tmp_path):
     assert len(rows[0]) > 5000
     assert rows[0] == rows[1]
     assert re.fullmatch(r"[0-9a-f]{32}", rows[0][0][0]) or rows[0][0][0] == ""
+
+
+def test_real_county_towns_put_homes_where_the_network_is_dense():
+    """A city in real counties (mobsig.synth.real): a county lying wholly in the sparse
+    periphery gets a town with sites 500 m apart and its homes are in it, near a site; a
+    county with a part of the inner disk keeps homes there; a periphery sliver too small
+    for a town keeps the uniform spread."""
+    import shapely
+    from scipy.spatial import cKDTree
+
+    from mobsig.synth import real
+    from mobsig.synth.city import CITY_R, INNER_R
+
+    units = pd.DataFrame({
+        "unit_id": ["A", "B", "C"],
+        # A: the western half of the inner disk and its periphery; B: a box of the eastern
+        # periphery (12-20 km east, 8 km tall); C: a 3 x 4 km box in the periphery
+        "geometry": [shapely.box(-CITY_R, -CITY_R, 0.0, CITY_R),
+                     shapely.box(12_000.0, -4_000.0, 20_000.0, 4_000.0),
+                     shapely.box(13_000.0, 8_000.0, 16_000.0, 12_000.0)]})
+    town = real.towns(units, INNER_R, CITY_R)
+    assert list(town["unit_id"]) == ["A", "B"]  # C's 12 km2 are below TOWN_MIN_KM2
+    b = town.set_index("unit_id").loc["B"]
+    assert shapely.contains_xy(units["geometry"][1], b["x"], b["y"])
+    sites, cells = real.town_network(7, town, first_site_idx=100)
+    assert (sites["site_idx"].to_numpy() == 100 + np.arange(len(sites))).all()
+    assert (sites["ring"] == "town").all() and len(cells) == 3 * len(sites)
+    assert cells["cell_id"].is_unique and set(cells["site_idx"]) == set(sites["site_idx"])
+    settled = shapely.union_all([shapely.Point(0, 0).buffer(INNER_R),
+                                 *town["geometry"]])
+    rng = np.random.default_rng(1)
+    pts, which = real.home_points(rng, 600, units, np.array([2.0, 2.0, 1.0]), CITY_R,
+                                  settled)
+    r = np.hypot(pts[:, 0], pts[:, 1])
+    in_b = which == 1
+    # B's homes: all in its town, within ~300 m of a town site (hexagons of 500 m)
+    assert np.hypot(pts[in_b, 0] - b["x"], pts[in_b, 1] - b["y"]).max() <= real.TOWN_R_M
+    d, _ = cKDTree(sites[["x", "y"]].to_numpy()).query(pts[in_b])
+    assert d.max() <= 450.0, d.max()
+    # A's homes: in the inner disk or its town, none elsewhere in the periphery
+    a = town.set_index("unit_id").loc["A"]
+    far_a = (which == 0) & (r > INNER_R)
+    assert np.hypot(pts[far_a, 0] - a["x"], pts[far_a, 1] - a["y"]).max() <= real.TOWN_R_M
+    # C (no town, no inner part): uniform in its box, as before
+    assert shapely.contains_xy(units["geometry"][2], pts[which == 2, 0],
+                               pts[which == 2, 1]).all()
+    assert np.bincount(which).tolist() == [240, 240, 120]

@@ -88,6 +88,9 @@ class City:
     # unit_id, unit_name, level (facility), kind, geometry (local xy): see _facilities
     facilities: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
     satellite: Satellite | None = None  # the satellite city, when built
+    # a city in real counties: its towns (unit_id, x, y, geometry: local xy; see
+    # mobsig.synth.real.towns), whose sites are in ``sites`` with ring "town"
+    towns: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
 
     def main_cells(self) -> pd.DataFrame:
         """The main city's cells (what its handsets are served by): every cell but the
@@ -432,7 +435,10 @@ def build_city(seed: int, center_lon: float, center_lat: float, start: dt.date,
 
     ``real_counties`` (``unit_id``, ``unit_name``, ``geometry`` in lon/lat; see
     mobsig.synth.real): the counties overlapping the city disk by >= ``min_overlap_km2``
-    replace the fictional districts and townships; every random draw is unchanged.
+    replace the fictional districts and townships, and each county with a large part of
+    the periphery gets a town with its own dense sites (mobsig.synth.real.towns, from
+    their own random stream, numbered before the HSR sites); every other draw is
+    unchanged.
     ``satellite`` (fictional districts only): add the satellite city and the ``city``
     layer (:func:`build_satellite`); nothing of the main city changes.
     """
@@ -442,11 +448,18 @@ def build_city(seed: int, center_lon: float, center_lat: float, start: dt.date,
     inv = Transformer.from_crs(proj, "EPSG:4326", always_xy=True)
     sites = _sites(rng)
     cells, epochs = _cells(rng, sites, start, days)
+    units = _units(rng)
+    town = pd.DataFrame(columns=["unit_id", "x", "y", "geometry"])
+    if real_counties is not None:
+        from mobsig.synth import real
+
+        units = _real_units(real_counties, fwd, min_overlap_km2)
+        town = real.towns(units, INNER_R, CITY_R)
+        t_sites, t_cells = real.town_network(seed, town, len(sites))
+        sites = pd.concat([sites, t_sites], ignore_index=True)
+        cells = pd.concat([cells, t_cells], ignore_index=True)
     cells = pd.concat([cells.assign(is_hsr=False), _hsr_cells(len(sites))],
                       ignore_index=True)
-    units = _units(rng)
-    if real_counties is not None:
-        units = _real_units(real_counties, fwd, min_overlap_km2)
     zones = _zones()
     pois = _pois(rng, zones)
     sat = None
@@ -457,7 +470,8 @@ def build_city(seed: int, center_lon: float, center_lat: float, start: dt.date,
         units = pd.concat([units, city_units(units)], ignore_index=True)
     city = City(center_lon, center_lat, cells, sites, units, zones, pois,
                 highway=((-CITY_R, -6_000.0), (CITY_R, -6_000.0)), epochs=epochs,
-                _fwd=fwd, _inv=inv, facilities=_facilities(pois), satellite=sat)
+                _fwd=fwd, _inv=inv, facilities=_facilities(pois), satellite=sat,
+                towns=town)
     hub = city.facilities["unit_id"].eq("F-HUB-01").to_numpy()
     station = pois.loc[pois["kind"] == "station", ["x", "y"]].to_numpy(float)[0]
     city.facilities.loc[hub, "geometry"] = clear_box(city, *station, HUB_HALVES_M,

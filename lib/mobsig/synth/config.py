@@ -85,7 +85,9 @@ class SynthConfig:
         "", "Place the city inside real counties: a county layer (a path, or a mapping as in "
         "paths.units, e.g. the census TopoJSON with layer county, id_field CODE, crs Albers). "
         "Counties overlapping the city disk become the county unit layer (no township "
-        "layer), and sample homes are spread among them in proportion to real_population. "
+        "layer), and sample homes are spread among them in proportion to real_population, "
+        "in each county's part of the inner disk and in a town with sites 500 m apart in "
+        "its part of the periphery (mobsig.synth.real.towns). "
         "Empty = the six fictional districts (the default city).")
     real_population: str = param(
         "", "CSV of official resident population per real county (UTF-8, BOM allowed), "

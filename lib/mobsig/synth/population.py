@@ -29,6 +29,7 @@ import hashlib
 
 import numpy as np
 import pandas as pd
+import shapely
 
 from mobsig.config import PopulationConfig
 from mobsig.synth.city import CITY_R, CORE_R, INNER_R, SATELLITE_STREAM, City
@@ -91,7 +92,9 @@ def _points_homes(rng: np.random.Generator, n: int, city: City) -> np.ndarray:
 
 def _points_homes_real(rng: np.random.Generator, n: int, city: City,
                        population: pd.Series) -> np.ndarray:
-    """Homes among real counties in proportion to their official population."""
+    """Homes among real counties in proportion to their official population, in each
+    county's settled part: the inner disk (sites <= 800 m apart) and its town, if any
+    (mobsig.synth.real.towns)."""
     from mobsig.synth.real import home_points
 
     counties = city.units[city.units["level"] == "county"].reset_index(drop=True)
@@ -99,7 +102,9 @@ def _points_homes_real(rng: np.random.Generator, n: int, city: City,
     if not np.isfinite(weights).all() or (weights <= 0).any():
         bad = counties["unit_id"][~(np.isfinite(weights) & (weights > 0))].tolist()
         raise ValueError(f"real counties without an official population: {bad}")
-    pts, _ = home_points(rng, n, counties, weights, CITY_R)
+    settled = shapely.union_all([shapely.Point(0.0, 0.0).buffer(INNER_R, 128),
+                                 *city.towns.get("geometry", [])])
+    pts, _ = home_points(rng, n, counties, weights, CITY_R, settled)
     return pts
 
 

@@ -1,13 +1,15 @@
 """The synthetic city placed inside real counties (``synth.real_counties``).
 
-The city (cell sites, zones, places, behaviour) is the default one; only the county layer
-changes: the real county polygons overlapping the city disk by at least
+The city (cell sites, zones, places, behaviour) is the default one plus towns (below); the
+county layer changes: the real county polygons overlapping the city disk by at least
 ``synth.real_min_overlap_km2`` become the county units (no township level), read through
 mobsig.io.units (any layer format, e.g. the census TopoJSON with a mapping), and each sample
 person's home is placed in one of them in proportion to the county's official resident
-population (``synth.real_population``), uniformly inside the part of the county within
-the city disk. So the sample residents of a county are a known sample of it, and the
-truth per county is its official population:
+population (``synth.real_population``), uniformly inside the county's settled part: its
+part of the inner disk (sites <= 800 m apart) and, for a county with a large part of the
+sparse periphery, a town there with its own sites 500 m apart (:func:`towns`; a real
+operator's network is dense where people live, see TOWN_R_M). So the sample residents of
+a county are a known sample of it, and the truth per county is its official population:
 
 - ``reference/population.csv``: ``unit_id``, ``unit_name``, ``population`` (official);
 - ``truth/population_by_unit.csv``: per county, ``resident_population`` = official
@@ -45,6 +47,24 @@ CENSUS_DIR = "census2020"
 FACTOR_MARGIN = 3.0
 # homes are placed this far inside the city edge (where the network still covers them)
 EDGE_MARGIN_M = 1_000.0
+# Settlements. The default city's network is dense where its people live (sites ~300 m
+# apart in the core, ~800 m in the inner ring) and sparse (~2 km, a third omni) in its
+# rural periphery, where only its villages are. Real counties do not follow that plan:
+# Chengdu's suburban districts (双流, 郫都, 新都, 温江, 龙泉驿) lie (almost) wholly in the disk's
+# periphery but hold 1.0-2.7 million people each (2020 census), and a real operator dimensions its
+# network by traffic, so where they live (the district seats and new towns) its sites are
+# a few hundred metres apart, as in any urban area (3GPP's urban-macro layout: 500 m
+# inter-site distance); 2-5 km spacing is a rural layout for farmland and villages. So
+# each county with at least TOWN_MIN_KM2 of the periphery gets a town of radius
+# TOWN_R_M at the innermost point of its periphery part (its pole of inaccessibility),
+# served by sites on a TOWN_SITE_SPACING_M hexagonal grid (as the satellite city's towns),
+# and a county's homes are spread over its part of the inner disk plus its town, not over
+# farmland served by masts 2 km apart.
+TOWN_R_M = 2_500.0
+TOWN_SITE_SPACING_M = 500.0
+TOWN_MIN_KM2 = 20.0
+TOWN_SITE_ID = 600_000  # eNB numbers of the town sites (satellite 700000, HSR 800000)
+TOWN_STREAM = 0x7043    # own random stream: the city's other draws are unchanged
 
 
 def shared_data_dir(start: Path | None = None) -> Path | None:
@@ -136,11 +156,69 @@ def choose_counties(counties_xy: pd.DataFrame, disk_r: float,
         drop=True)
 
 
+def towns(units: pd.DataFrame, inner_r: float, disk_r: float) -> pd.DataFrame:
+    """One town per county (local-metre ``units``) whose part of the periphery (the disk
+    of radius ``disk_r`` less ``EDGE_MARGIN_M``, outside ``inner_r``) is at least
+    TOWN_MIN_KM2: ``unit_id``, ``x``, ``y`` (the pole of inaccessibility of the largest
+    piece of that part, so the town sits inside it), ``geometry`` (the town disk of
+    TOWN_R_M within the county's part of the periphery). No random draw."""
+    from shapely.ops import polylabel
+
+    ring = shapely.Point(0.0, 0.0).buffer(disk_r - EDGE_MARGIN_M, 128).difference(
+        shapely.Point(0.0, 0.0).buffer(inner_r, 128))
+    rows = []
+    for uid, geom in zip(units["unit_id"], units["geometry"], strict=True):
+        part = shapely.intersection(geom, ring)
+        if part.is_empty or part.area < TOWN_MIN_KM2 * 1e6:
+            continue
+        piece = max(shapely.get_parts(part), key=lambda g: g.area)
+        c = polylabel(piece, tolerance=50.0)
+        rows.append({"unit_id": uid, "x": c.x, "y": c.y,
+                     "geometry": shapely.intersection(c.buffer(TOWN_R_M, 64), part)})
+    return pd.DataFrame(rows, columns=["unit_id", "x", "y", "geometry"])
+
+
+def town_network(seed: int, town: pd.DataFrame, first_site_idx: int
+                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Sites and cells of the towns (:func:`towns`) from their own random stream
+    (``[seed, TOWN_STREAM]``): a TOWN_SITE_SPACING_M hexagonal grid within TOWN_R_M of each
+    town centre (jitter 80 m), three sectors each, radius 300-800 m, valid for the whole
+    period; ``site_idx`` from ``first_site_idx``, ``ring`` "town". The rural sites under a
+    town stay (a macro site among the town's: its reach follows the local spacing)."""
+    from mobsig.synth.city import _hex_grid
+
+    rng = np.random.default_rng([seed, TOWN_STREAM])
+    pts = [_hex_grid(rng, 0.0, TOWN_R_M, TOWN_SITE_SPACING_M, 80.0) + [x, y]
+           for x, y in zip(town["x"], town["y"], strict=True)]
+    xy = np.vstack(pts) if pts else np.empty((0, 2))
+    sites = pd.DataFrame({"site_idx": first_site_idx + np.arange(len(xy)), "x": xy[:, 0],
+                          "y": xy[:, 1], "ring": "town"})
+    rows = []
+    for j, s in enumerate(sites.itertuples(index=False)):
+        rot = rng.uniform(0, 120)
+        tech = "5g" if rng.random() < 0.3 else "4g"
+        for k in range(3):
+            rows.append({"cell_id": f"460-00-{TOWN_SITE_ID + j}-{k + 1}",
+                         "site_idx": int(s.site_idx), "x": s.x, "y": s.y,
+                         "azimuth": round((rot + k * 120) % 360, 1),
+                         "radius_m": round(float(rng.uniform(300, 800)), 1), "tech": tech})
+    cells = pd.DataFrame(rows, columns=["cell_id", "site_idx", "x", "y", "azimuth",
+                                        "radius_m", "tech"])
+    cells["valid_from"] = np.full(len(cells), np.datetime64("NaT"), dtype="datetime64[ns]")
+    cells["valid_to"] = cells["valid_from"]
+    u = rng.random(len(cells))
+    cells["coord_sys"] = np.where(u < 0.75, "wgs84", np.where(u < 0.95, "gcj02", "bd09"))
+    return sites, cells
+
+
 def home_points(rng: np.random.Generator, n: int, units: pd.DataFrame, weights: np.ndarray,
-                disk_r: float) -> tuple[np.ndarray, np.ndarray]:
+                disk_r: float, settled: shapely.Geometry | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
     """``n`` home points (local metres) and the county index of each: counts per county by
     largest-remainder apportionment of ``weights`` (official population), persons
-    assigned at random, points uniform in the county's part of the disk."""
+    assigned at random, points uniform in the county's part of the disk; with
+    ``settled`` (the inner disk and the towns, see :func:`towns`) uniform in the county's
+    settled part, where it has one."""
     w = np.asarray(weights, float) / float(np.sum(weights))
     counts = np.floor(n * w).astype(int)
     rest = n - counts.sum()
@@ -154,6 +232,10 @@ def home_points(rng: np.random.Generator, n: int, units: pd.DataFrame, weights: 
         if not len(idx):
             continue
         area = shapely.intersection(geom, disk)
+        if settled is not None:
+            lived = shapely.intersection(area, settled)
+            if not lived.is_empty and lived.area > 0:
+                area = lived
         if area.is_empty or area.area <= 0:  # sampling points would never end
             raise InputError(f"county {units['unit_id'].iloc[i]} has no area inside the "
                              f"city's home disk (radius {disk_r - EDGE_MARGIN_M:.0f} m); raise "
