@@ -1171,3 +1171,45 @@ def test_linkage_never_hides_a_pair_commute_od_publishes(spark):
     picked = set(zip(pdf.loc[mask, "origin_id"], pdf.loc[mask, "dest_id"], strict=True))
     assert ("r0", "c0") in picked and not {("r0", "c1"), ("r1", "c0")} & picked
     assert len(picked) == 4  # another rectangle
+
+
+def test_linkage_opens_a_row_commute_od_opened(spark):
+    """The kept-row case of test_a_kept_row_whose_every_pair_is_hidden_is_opened in
+    linkage: jobs_housing publishes A's employed residents and live_and_work (A's
+    commuters row total, 15, is public) and commute_od opened A's row (every pair hidden,
+    the zero pair A>G listed hidden). linkage's pairs keep commute_od's state, so its
+    audit may open the same row (each pair 0..15) and passes; without commute_od it may
+    open nothing, and the same row fails the gate."""
+    from mobsig import linkage as lk
+
+    pdf, keep = _kept_row_case()
+    mask, result, _, _ = pa.od_audited_mask(pdf, K, K, True, False, ("origin_id",),
+                                            ("dest_id",), keep_rows=keep)
+    full = pd.concat([pdf, result.padded], ignore_index=True).assign(is_suppressed=mask)
+    rows = [("county", o, d, m, v if m == "commuters" else 20, 10.0 * v, 2 * v, 20.0 * v,
+             False if m == "commuters" else None)  # od_long: commuters cells not None
+            for o, d, v in pdf[["origin_id", "dest_id", "raw_count"]].itertuples(
+                index=False) for m in ("trips", "commuters")]
+    long = spark.createDataFrame(rows, "level string, origin_id string, dest_id string, "
+                                       "measure string, raw_count bigint, expanded_count "
+                                       "double, trips_raw_count bigint, trips_expanded_count "
+                                       "double, _dest_in_metro boolean")
+    jh = spark.createDataFrame([("county", "A", 25, False, 10, False)],
+                               "level string, unit_id string, employed_residents_raw_count "
+                               "bigint, is_employed_residents_suppressed boolean, "
+                               "live_and_work_raw_count bigint, is_live_and_work_suppressed "
+                               "boolean")
+    od = spark.createDataFrame(
+        [("county", o, d, bool(h)) for o, d, h in full[["origin_id", "dest_id",
+                                                         "is_suppressed"]].itertuples(
+            index=False)], "level string, origin_id string, dest_id string, "
+                           "is_suppressed boolean")
+    got: list = []
+    out = lk.suppress_pairs(long, K, True, False, K, got.append, jobs_housing=jh,
+                            commute_od=od).toPandas()
+    assert got[0].passed, got[0].failures()
+    c = out[(out["measure"] == "commuters") & (out["origin_id"] == "A")]
+    assert c["is_suppressed"].all() and set(c["dest_id"]) == set("BCDEFG")
+    alone: list = []
+    lk.suppress_pairs(long, K, True, False, K, alone.append, jobs_housing=jh).count()
+    assert not alone[0].passed
