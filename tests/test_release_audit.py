@@ -404,6 +404,22 @@ def test_a_kept_row_whose_every_pair_is_hidden_is_opened():
     assert closed.loc["A>B", ["lo", "hi"]].tolist() == [1, 11]
 
 
+def test_an_opened_row_keeps_the_bound_another_release_gives():
+    """A same-unit pair (A>A, 4: jobs_housing's live_and_work, hidden there, zeros
+    published there: ``fixed``) in an opened row is still >= 1 for a reader; only the
+    row's other hidden pairs get the lower bound 0."""
+    pdf, keep = _kept_row_case()
+    same = pd.DataFrame([("L", "A", "A", 4, True)], columns=pdf.columns)
+    pdf = pd.concat([same, pdf], ignore_index=True)
+    keep = np.r_[True, keep]
+    fixed = (pdf["origin_id"] == pdf["dest_id"]).to_numpy()
+    _, result, _, _ = pa.od_audited_mask(pdf, K, K, True, False, ("origin_id",),
+                                         ("dest_id",), keep_rows=keep, fixed=fixed)
+    assert result.passed, result.failures()
+    cells = result.cells.set_index("unit_id")
+    assert cells.loc["A>A", "lo"] == 1 and cells.loc["A>B", "lo"] == 0
+
+
 def test_with_od_audit_lists_an_opened_rows_zero_pairs(spark):
     """The Spark side of an opened row: the zero pair A>G is a row of the release,
     suppressed (counts null), its origin's and destination's descriptive columns copied

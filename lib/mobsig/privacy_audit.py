@@ -1277,7 +1277,8 @@ def od_audited_mask(pdf: pd.DataFrame, k_min: int, width: float, complementary: 
     *opened* (one row and one column side only): the release lists the line's zero pairs
     (to / from every other unit of the matrix with a pair there) as suppressed too, so a
     reader cannot tell its hidden pairs from zeros, and the audit gives them a lower
-    bound of 0 (:func:`audit`'s ``unknown_zero``); the audit is then run again on the
+    bound of 0 (:func:`audit`'s ``unknown_zero``; not a ``fixed`` cell, whose zero
+    another release publishes, unless ``openable``); the audit is then run again on the
     padded table (``opened``: the lines opened so far; ``openable``: where given, only a
     line whose every cell is true may be opened: linkage's commuters pairs that keep
     commute_od's state, whose rows commute_od opened). The rows added are
@@ -1298,6 +1299,10 @@ def od_audited_mask(pdf: pd.DataFrame, k_min: int, width: float, complementary: 
     uz_cells = np.fromiter(
         ((lv, lb, "row:" + e[0]) in opened or (lv, lb, "col:" + e[1]) in opened
          for lv, lb, e in zip(lv0, lab0, ends, strict=True)), bool, count=n)
+    # a fixed cell's zero or not is another release's (commute_od's same-unit pair is
+    # jobs_housing's live_and_work, zeros published there): it keeps its lower bound,
+    # unless ``openable`` says that release opened it too (linkage's pairs of commute_od)
+    uz_cells &= ~(fix if openable is None else fix & ~np.asarray(openable, bool))
 
     def _uz(tab: pd.DataFrame) -> np.ndarray | None:
         return np.r_[uz_cells, np.zeros(len(tab) - n, bool)] if opened else None
