@@ -420,6 +420,24 @@ def test_an_opened_row_keeps_the_bound_another_release_gives():
     assert cells.loc["A>A", "lo"] == 1 and cells.loc["A>B", "lo"] == 0
 
 
+def test_only_rows_are_opened_for_the_pairs_of_another_release():
+    """linkage's commuters pairs keep commute_od's state (``openable``), and commute_od
+    opens rows only: a kept column (c0: five hidden pairs of 3 under a public 15) whose
+    pairs are all commute_od's is not opened in linkage (its pairs stay >= 1, the audit
+    fails); a release that lists its own zeros may open it."""
+    rows = [("L", f"r{i}", c, v) for i in range(5)
+            for c, v in (("c0", 3), ("c1", 20 + i), ("c2", 30 + 2 * i))]
+    pdf = pd.DataFrame(rows, columns=["level", "origin_id", "dest_id", "raw_count"])
+    pdf["is_suppressed"] = privacy.od_suppression_mask(pdf, K)
+    kept = (pdf["dest_id"] == "c0").to_numpy()
+    rc = (("origin_id",), ("dest_id",))
+    _, theirs, _, _ = pa.od_audited_mask(pdf, K, K, True, False, *rc, keep_cols=kept,
+                                         openable=np.ones(len(pdf), bool))
+    assert not theirs.passed and theirs.padded is None
+    _, own, _, _ = pa.od_audited_mask(pdf, K, K, True, False, *rc, keep_cols=kept)
+    assert own.passed, own.failures()
+
+
 def test_with_od_audit_lists_an_opened_rows_zero_pairs(spark):
     """The Spark side of an opened row: the zero pair A>G is a row of the release,
     suppressed (counts null), its origin's and destination's descriptive columns copied

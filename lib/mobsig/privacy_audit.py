@@ -1280,8 +1280,9 @@ def od_audited_mask(pdf: pd.DataFrame, k_min: int, width: float, complementary: 
     bound of 0 (:func:`audit`'s ``unknown_zero``; not a ``fixed`` cell, whose zero
     another release publishes, unless ``openable``); the audit is then run again on the
     padded table (``opened``: the lines opened so far; ``openable``: where given, only a
-    line whose every cell is true may be opened: linkage's commuters pairs that keep
-    commute_od's state, whose rows commute_od opened). The rows added are
+    row whose every cell is true may be opened, no column: linkage's commuters pairs keep
+    commute_od's state, and commute_od opens rows only, so a row of them stuck under the
+    same kept total is one commute_od opened). The rows added are
     ``Audit.padded`` (the keys of ``pdf``'s columns, ``raw_count`` 0); the masks returned
     cover ``pdf`` and then them."""
     t0 = time.perf_counter()
@@ -1381,10 +1382,10 @@ def od_audited_mask(pdf: pd.DataFrame, k_min: int, width: float, complementary: 
             and time.perf_counter() - t0 <= OD_BUDGET_S):
         lines = {t for t in _stuck_totals(table, _frozen(frozen), system, result)
                  if t[2].startswith(("row:", "col:"))} & keep - set(opened)
-    if lines and openable is not None:
+    if lines and openable is not None:  # rows only: the other release opens no column
         no = np.flatnonzero(~np.asarray(openable, bool))
-        lines -= ({(lv0[i], lab0[i], "row:" + ends.iloc[i][0]) for i in no}
-                  | {(lv0[i], lab0[i], "col:" + ends.iloc[i][1]) for i in no})
+        lines = {t for t in lines if t[2].startswith("row:")} - {
+            (lv0[i], lab0[i], "row:" + ends.iloc[i][0]) for i in no}
     if lines:  # a line listed whole already needs no zero pair: its cells get lb 0
         pad, lines = od_zero_pairs(pdf, lines, rows, cols, partition, label)
     if lines:
