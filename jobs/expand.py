@@ -29,6 +29,7 @@ from mobsig import columns as C
 from mobsig import expansion as X
 from mobsig.geo import unit_polygons
 from mobsig.io.inputs import read_reference_ages, read_reference_population
+from mobsig.localdata import local_frame
 from mobsig.runner import JobContext, Output
 
 
@@ -82,8 +83,8 @@ def raked(ctx: JobContext, homes, reference, rows, bounds) -> Output:
                         "their county and band: %s", "; ".join(summary["absorbed_cells"]))
     ctx.fact("age", summary)
     names = {r[C.UNIT_ID]: r[C.UNIT_NAME] for r in rows}
-    df = ctx.spark.createDataFrame(X.age_factor_rows(fit, ctx.part.month_key),
-                                   ctx.catalog.schema("expansion_factors_age").struct)
+    df = local_frame(ctx.spark, X.age_factor_rows(fit, ctx.part.month_key),
+                     ctx.catalog.schema("expansion_factors_age").struct)
     return Output(df, "expansion_factors_age",
                   params={**bounds, "age_bands": [*e.age_bands, X.UNKNOWN_BAND]},
                   explain=X.age_cells_out_of_bounds(fit, names, e.factor_min, e.factor_max))

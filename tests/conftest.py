@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import time
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from mobsig.config import Config, build_config
+from mobsig.localdata import local_frame
 from mobsig.runner import JobResult
 from mobsig.synth.generate import TWO_WEEK_RULES
 
@@ -80,6 +82,10 @@ def spark(tmp_path_factory):
     cfg = make_config(tmp_path_factory.mktemp("spark"),
                       spark={"conf": conf, "driver_memory": TEST_DRIVER_MEMORY})
     session = build_session(cfg, app_name="mobsig-tests")
+    # hand-built frames held in the JVM, as the lib's own small frames are
+    # (mobsig.localdata): a frame of Python rows otherwise runs a Python worker at every
+    # scan (~0.1-0.25 s; README Tests)
+    session.createDataFrame = functools.partial(local_frame, session)
     yield session
     session.stop()
 

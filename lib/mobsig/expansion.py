@@ -42,6 +42,7 @@ from pyspark.sql import functions as F
 
 from mobsig import columns as C
 from mobsig.errors import ConfigError, InputError
+from mobsig.localdata import local_frame
 
 log = logging.getLogger(__name__)
 
@@ -140,8 +141,7 @@ def borrow_for_unsampled(spark, factors: DataFrame, rows: list, counties: DataFr
                   f"{b['reference_population']}) <- {b['source']} {b['parent_id'] or ''} "
                   f"factor {b['factor']:.2f}" for b in borrowed))
     schema = factors.schema
-    df = spark.createDataFrame([tuple(r[f.name] for f in schema.fields) for r in fixed],
-                               schema)
+    df = local_frame(spark, [tuple(r[f.name] for f in schema.fields) for r in fixed], schema)
     return df, fixed, borrowed
 
 

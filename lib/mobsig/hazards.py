@@ -62,6 +62,7 @@ from pyspark.sql import types as T
 from mobsig import columns as C
 from mobsig import presence, privacy
 from mobsig.errors import InputError
+from mobsig.localdata import local_frame
 
 EXPOSED, RESIDENTS, VISITORS = "exposed", "residents", "visitors"
 MEASURES = (EXPOSED, RESIDENTS, VISITORS)
@@ -406,7 +407,7 @@ def points_frame(spark: SparkSession, points: pd.DataFrame) -> DataFrame:
         T.StructField(C.LAT, T.DoubleType()), T.StructField(BUFFER_M, T.DoubleType()),
         T.StructField("_mx", T.DoubleType()), T.StructField("_my", T.DoubleType())])
     rows = points[POINT_COLUMNS].astype(object).where(points[POINT_COLUMNS].notna(), None)
-    return spark.createDataFrame(rows.values.tolist(), schema)
+    return local_frame(spark, rows.values.tolist(), schema)
 
 
 def grid_frame(spark: SparkSession, grid: pd.DataFrame) -> DataFrame:

@@ -29,6 +29,7 @@ from pyspark.sql import functions as F
 from mobsig import columns as C
 from mobsig import privacy
 from mobsig.geo import h3_hex, next_month
+from mobsig.localdata import local_frame
 from mobsig.residence import day_pieces
 
 POP_CLASSES_OUT = ("resident", "short_term", "actual_service", "employed", "daily_present")
@@ -463,5 +464,5 @@ def noted_uncovered(ctx, units: DataFrame, cells: DataFrame,
                         "published as null with null_reason 'no_coverage', not as 0: %s",
                         len(ids), ", ".join(ids))
     rows = [(r[C.LEVEL], r[C.UNIT_ID], r[C.UNIT_NAME]) for r in uncovered]
-    return units.sparkSession.createDataFrame(rows, f"{C.LEVEL} string, {C.UNIT_ID} string, "
-                                                    f"{C.UNIT_NAME} string")
+    return local_frame(units.sparkSession, rows, f"{C.LEVEL} string, {C.UNIT_ID} string, "
+                                                      f"{C.UNIT_NAME} string")

@@ -48,6 +48,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from mobsig.errors import DataQualityError
+from mobsig.localdata import local_frame
 from mobsig.schema import TableSchema, load_schema, parse_type
 
 log = logging.getLogger(__name__)
@@ -690,4 +691,5 @@ def metrics_frame(spark: Any, metrics: dict[str, float | int]) -> DataFrame:
     from pyspark.sql import types as T
 
     fields = [T.StructField(k, parse_type("double")) for k in metrics]
-    return spark.createDataFrame([tuple(float(v) for v in metrics.values())], T.StructType(fields))
+    return local_frame(spark, [tuple(float(v) for v in metrics.values())],
+                       T.StructType(fields))

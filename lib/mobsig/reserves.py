@@ -45,6 +45,7 @@ from pyspark.sql import functions as F
 from mobsig import columns as C
 from mobsig import privacy
 from mobsig.columns import raw_col
+from mobsig.localdata import local_frame
 from mobsig.population import units_containing
 
 VISITORS, RESIDENTS = "visitors", "residents"
@@ -140,7 +141,7 @@ def day_counts(visits: DataFrame, places: DataFrame, homes: DataFrame, zones: Da
         F.countDistinct(C.USER_ID).cast("bigint").alias(VISITORS))
     spark = zones.sparkSession
     grid = zones.select(C.LEVEL, C.UNIT_ID).crossJoin(
-        spark.createDataFrame([(d,) for d in sorted(set(days))], f"{C.KEY_DATE} date"))
+        local_frame(spark, [(d,) for d in sorted(set(days))], f"{C.KEY_DATE} date"))
     return grid.join(n, [C.LEVEL, C.UNIT_ID, C.KEY_DATE], how="left").fillna(0, [VISITORS])
 
 

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from mobsig import __version__
+from mobsig.localdata import local_frame
 from mobsig.logs import fields
 
 log = logging.getLogger(__name__)
@@ -174,7 +175,7 @@ def write_record(catalog: Any, rec: RunRecord) -> None:
     schema = catalog.schema("runs")
     path = catalog.path("runs")
     before = log_version(path)
-    catalog.append(catalog.spark.createDataFrame([row], schema.struct), "runs")
+    catalog.append(local_frame(catalog.spark, [row], schema.struct), "runs")
     _cache_appended(path, before, row)
     _remove_started(catalog, rec.run_id)
 
@@ -254,7 +255,7 @@ def read_runs(catalog: Any) -> Any:
     started = started_rows(catalog)
     if not started:
         return table
-    extra = catalog.spark.createDataFrame(started, catalog.schema("runs").struct)
+    extra = local_frame(catalog.spark, started, catalog.schema("runs").struct)
     return extra if table is None else table.unionByName(extra, allowMissingColumns=True)
 
 

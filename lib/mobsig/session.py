@@ -115,6 +115,9 @@ def session_conf(cfg: Config, app_name: str) -> dict[str, str]:
             # monthly run but ran the test city's chain out of a 3 GB heap (README
             # Benchmark); spark.conf may add JVM options (the test session does).
             "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={_log4j_file()}",
+            # Python workers without Spark's archives on sys.path: every Python task
+            # re-read them (~0.1 s a task; mobsig.pyworker)
+            "spark.python.daemon.module": "mobsig.pyworker",
         })
     elif sc.master:
         conf["spark.master"] = sc.master

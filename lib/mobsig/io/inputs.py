@@ -30,6 +30,7 @@ from mobsig.errors import InputError
 from mobsig.expansion import AgeBand
 from mobsig.io import storage
 from mobsig.io.storage import Files
+from mobsig.localdata import local_frame
 from mobsig.schema import load_schema
 
 log = logging.getLogger(__name__)
@@ -146,7 +147,7 @@ def read_reference_population(spark: SparkSession, path: str | Path) -> DataFram
     if dup:
         raise InputError(f"reference population {str(p)!r}: duplicate unit_id {dup[:5]}")
     rows = list(zip(pdf["unit_id"].str.strip(), pop.astype("int64").tolist(), strict=True))
-    return spark.createDataFrame(rows, REFERENCE_POPULATION.struct)
+    return local_frame(spark, rows, REFERENCE_POPULATION.struct)
 
 
 # --------------------------------------------------------------------------------------

@@ -55,6 +55,7 @@ from mobsig.config import UnitLayer
 from mobsig.errors import ConfigError, InputError
 from mobsig.io import topojson
 from mobsig.io.storage import java_message
+from mobsig.localdata import local_frame
 
 log = logging.getLogger(__name__)
 
@@ -342,7 +343,7 @@ def _read_on_driver(spark: SparkSession, path: Path,
     engine = _to_target_on_driver(arr, crs_text, path)
     wkb = shapely.to_wkb(arr)
     data = [(*r, None if w is None else bytes(w)) for r, w in zip(rows, wkb, strict=True)]
-    raw = spark.createDataFrame(data, _RAW_SCHEMA)
+    raw = local_frame(spark, data, _RAW_SCHEMA)
     geom = F.call_function("ST_GeomFromWKB", F.col(_WKB))
     return _finish(raw.withColumn(C.GEOMETRY, geom)), crs_text, engine
 
