@@ -119,9 +119,13 @@ def test_daily_chain_through_spark_submit(standalone, small_city, spark, tmp_pat
     url, logs = standalone
     res = small_city
     resources = tmp_path / "resources.yaml"
+    # Delta rebuilds a table's state in 50 tasks by default (the local profile sets 2):
+    # on this 2-core worker that was ~45 of the submitted run's ~120 s (event log,
+    # 2026-12-05)
     resources.write_text(
         "defaults:\n  executors: 1\n  executor_cores: 2\n  executor_memory: 1500m\n"
-        "  driver_memory: 1500m\n  shuffle_partitions: 2\n")
+        "  driver_memory: 1500m\n  shuffle_partitions: 2\n"
+        "  conf:\n    spark.databricks.delta.snapshotPartitions: 2\n")
     env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "MOBSIG_PYTHON": sys.executable,
            "SPARK_SUBMIT": str(VENV_BIN / "spark-submit")}
     day = res.days[0]  # one synthetic day through the whole daily chain
