@@ -68,6 +68,12 @@ def materialized(df):
     return df.localCheckpoint(eager=True)
 
 
+def same_rows(a, b) -> bool:
+    """Whether two frames hold the same rows, duplicates counted (a multiset compare in
+    Spark: a whole table is not collected to Python)."""
+    return a.exceptAll(b).isEmpty() and b.exceptAll(a).isEmpty()
+
+
 def persisted(spark) -> frozenset[int]:
     """Ids of the session's persisted RDDs (a cached DataFrame's buffers, once
     materialised), leaving out Delta's own snapshot caches ("Delta Table State #n -
