@@ -88,10 +88,12 @@ def build(ctx: JobContext) -> list[Output]:
     pairs = ctx.keep(linkage.commute_pairs(places, units, weights, grid))
     at_metro = F.col(C.LEVEL) == lk.metro_level
     level_units = units.where(at_metro).select(C.LEVEL, C.UNIT_ID, C.UNIT_NAME, C.PARENT_ID)
-    metro = ctx.keep(linkage.metro_area(pairs.where(at_metro), level_units, core,
-                                        lk.metro_threshold))
     employed = linkage.employed_residents(places, units.where(at_metro), weights)
     jh = ctx.keep(ctx.read("jobs_housing", month=key))
+    shown = linkage.membership_open(  # membership only where it pins no hidden count
+        level_units, employed, jh, lk.metro_threshold, pv.width, pv.suppress_zeros)
+    metro = ctx.keep(linkage.metro_area(pairs.where(at_metro), level_units, core,
+                                        lk.metro_threshold, shown))
     com, com_od = ctx.read("commute", month=key), ctx.read("commute_od", month=key)
     ctx.check("linkage_totals", linkage.totals_metrics(pairs.where(at_metro), employed, jh)
               .first().asDict(), table="linkage", explain=f"at {lk.metro_level}: commuters by "

@@ -538,21 +538,34 @@ def test_city_inter_city_trips_match_truth(linked):
 
 
 def test_city_metro_area_equals_truth(linked):
-    """The metropolitan area of the main city (its six districts are the core): 卫城区
-    (60 % of its workers commute into the main city) joins in round 1, 北山县 (half its
-    workers work in 卫城区, none in the main city) in round 2, 南湖县 (works locally)
-    stays out: the truth's set, published for every unit."""
-    cfg, runs, _, published, truth = linked
+    """The metropolitan area of the main city (its six districts are the core),
+    delineated on the unsuppressed commuters as `mobsig evaluate` does: 卫城区 (60 % of
+    its workers commute into the main city) joins in round 1, 北山县 (half its workers
+    work in 卫城区, none in the main city) in round 2, 南湖县 (works locally) stays out:
+    the truth's set. The release (issue 17) leaves the three satellite counties' membership
+    null: at a 1 % market share jobs_housing hides their employed residents (a dozen
+    sample cards each), so a published bit would pin their hidden commuters to the area;
+    they are not delineated, the core is published."""
+    cfg, runs, raw, published, truth = linked
     m = published["metro_area"].set_index("unit_id")
     expected = MAIN_COUNTIES | {"990201", "990202"}
-    assert set(m.index[m["is_member"]]) == expected
     assert set(truth["metro"].loc[truth["metro"]["is_member"], "unit_id"]) == expected
+    comm = raw["commuters"][raw["commuters"]["level"] == cfg.linkage.metro_level]
+    full = lk.delineate_level(comm, m.index.tolist(), sorted(MAIN_COUNTIES),
+                              cfg.linkage.metro_threshold).set_index("unit_id")
+    assert set(full.index[full["is_member"].eq(True)]) == expected
+    assert full.loc["990201", "joined_round"] == 1 and full.loc["990202", "joined_round"] == 2
+    assert pd.isna(full.loc["990203", "joined_round"])
+    assert ev.metro_errors(full.reset_index(), truth["metro"])["same_rounds"]
     assert set(m.index[m["is_core"]]) == MAIN_COUNTIES
-    assert m.loc["990201", "joined_round"] == 1 and m.loc["990202", "joined_round"] == 2
-    assert pd.isna(m.loc["990203", "joined_round"])
-    assert ev.metro_errors(m.reset_index(), truth["metro"])["same_rounds"]
+    assert set(m.index[m["is_member"].eq(True)]) == MAIN_COUNTIES
+    sat = ["990201", "990202", "990203"]
+    assert m.loc[sat, "is_member"].isna().all() and m.loc[sat, "joined_round"].isna().all()
+    assert (m.loc[sat, "is_member_null_reason"] == "suppressed").all()
+    assert m.loc[sat, "is_employed_residents_suppressed"].all()
     res = runs.of("linkage", month=MONTH)
-    assert res.facts["metro_members"] == 8 and res.facts["metro_rounds"] == 2
+    assert res.facts["metro_members"] == 6 and res.facts["metro_rounds"] == 0
+    assert res.facts["metro_not_delineated"] == 3
     assert cfg.linkage.metro_core == (MAIN,)
 
 
@@ -609,7 +622,8 @@ def test_city_suppression_holds(spark, linked):
         v = lk_pub[col].dropna()
         assert ((v == 0) | (v >= k)).all(), col
     assert lk_pub["is_trips_suppressed"].any() and (~lk_pub["is_trips_suppressed"]).any()
-    metro = set(published["metro_area"].query("is_member")["unit_id"])
+    ma = published["metro_area"]
+    metro = set(ma.loc[ma["is_member"].eq(True), "unit_id"])
     for level, g in lk_pub.groupby("level"):
         true = g.merge(raw["trips"], on=["level", "origin_id", "dest_id"], how="left",
                        suffixes=("", "_true"))
@@ -755,9 +769,10 @@ def test_rounded_share_bounds_a_hidden_count():
     (0.1) [2, 6]; under 400 employed residents a share rounded to 0.1 (0.0) leaves [1, 20],
     k wide. metro_area publishes no share beside a hidden count, but membership is the
     share rounded to one bit (>= linkage.metro_threshold): a unit outside the area with
-    40 employed residents has fewer than 4 commuters to it, [1, 3] (not acted on: see
-    the README, Still open); a member with its 20 commuters published has 20 to 200
-    employed residents. A hidden denominator under a published numerator: 20 / 0.25
+    40 employed residents has fewer than 4 commuters to it, [1, 3] (metro_area no longer
+    publishes such a membership: test_membership_is_published_only_where_it_pins_nothing);
+    a member with its 20 commuters published has 20 to 200 employed residents. A hidden
+    denominator under a published numerator: 20 / 0.25
     rounded to 0.1 -> [67, 100]."""
     assert pa.share_interval(0.075, 0.085, 40, 40, hi_open=True) == (3.0, 3.0)
     assert pa.share_interval(0.05, 0.15, 40, 40) == (2.0, 6.0)
@@ -783,3 +798,59 @@ def test_rounded_share_bounds_a_hidden_count():
     shown = pub.assign(commuting_share_to_metro=[0.08, 40 / 60, 0.33, 0.01])
     got = pa.share_pins(shown, *args, step=0.01)
     assert set(got["row"]) == {"Y", "W", "V"}  # Y [3, 3], W [60, 61], V [2, 6]
+
+
+def test_membership_is_published_only_where_it_pins_nothing(spark):
+    """Issue 17: membership is the share rounded to one bit. G (40 employed residents
+    published, 3 of them commuting to the core, hidden) outside the area gave [1, 3] back.
+    Now a unit is delineated only where jobs_housing publishes its employed residents E
+    and both intervals the bit gives ([1, ceil(t E) - 1] and [ceil(t E), E]) are >= the
+    width (E >= 161 at t = 10 %, width 15; 160 is not), decided on published counts
+    alone: B and G (40) and E (hidden) are not delineated (membership null with its
+    reason, no round), and B, 75 % to the core, does not carry F (13 % to B) into the
+    area in round 2 as the full delineation does. D (400, 25 %) joins, C (400, 2.5 %) and
+    F are published outside; no published membership pins a hidden count."""
+    emp = {"A": 200, "B": 40, "G": 40, "C": 400, "D": 400, "E": 12, "F": 300, "H": 160,
+           "I": 161}
+    flows = [("A", "A", 200), ("B", "A", 30), ("B", "B", 10), ("G", "A", 3), ("G", "G", 37),
+             ("C", "A", 10), ("C", "C", 390), ("D", "A", 100), ("D", "D", 300),
+             ("E", "A", 12), ("F", "B", 40), ("F", "F", 260), ("H", "H", 160),
+             ("I", "I", 161)]
+    pairs = spark.createDataFrame(
+        [("county", o, d, n, float(n)) for o, d, n in flows],
+        "level string, origin_id string, dest_id string, commuters_raw_count bigint, "
+        "commuters_expanded_count double")
+    units = spark.createDataFrame([("county", u, f"{u}区", "P") for u in emp],
+                                  "level string, unit_id string, unit_name string, "
+                                  "parent_id string")
+    employed = spark.createDataFrame(
+        [("county", u, e, float(e)) for u, e in emp.items()],
+        "level string, unit_id string, employed_residents_raw_count bigint, "
+        "employed_residents_expanded_count double")
+    jh = spark.createDataFrame([("county", u, u == "E") for u in emp],
+                               "level string, unit_id string, "
+                               "is_employed_residents_suppressed boolean")
+    shown = lk.membership_open(units, employed, jh, 0.1, K, False).toPandas()
+    assert set(shown.loc[~shown["membership_open"], "unit_id"]) == {"B", "G", "E", "H"}
+    metro = lk.metro_area(pairs, units, ["A"], 0.1, lk.membership_open(
+        units, employed, jh, 0.1, K, False))
+    got = metro.toPandas().set_index("unit_id")
+    assert got["is_member"].isna().to_dict() == {u: u in "BEGH" for u in got.index}
+    assert set(got.index[got["is_member"].eq(True)]) == {"A", "D"}
+    assert got.loc["D", "joined_round"] == 1 and got["joined_round"].isna().sum() == 7
+    assert lk.metro_facts(metro) == {"metro_members": 2, "metro_rounds": 1,
+                                     "metro_not_delineated": 4}
+    full = lk.delineate_level(pd.DataFrame(flows, columns=[
+        "origin_id", "dest_id", "commuters_expanded_count"]), list(emp), ["A"], 0.1)
+    assert set(full.loc[full["is_member"].eq(True), "unit_id"]) == {"A", "B", "D", "E", "F"}
+    out = lk.publish_metro(lk.metro_long(metro, employed, units), K, True, False,
+                           jobs_housing=jh).toPandas().set_index("unit_id")
+    assert set(out.index[out["is_member"].isna()]) == {"B", "E", "G", "H"}
+    assert (out.loc[["B", "E", "G", "H"], "is_member_null_reason"] == "suppressed").all()
+    assert out.loc[["A", "C", "D", "F", "I"], "is_member_null_reason"].isna().all()
+    assert out.loc["G", "is_commuters_to_metro_suppressed"]  # 3: hidden
+    args = ("commuters_to_metro", "employed_residents", "commuting_share_to_metro", K)
+    assert not len(pa.share_pins(out, *args, member="is_member", threshold=0.1))
+    before = out.assign(is_member=out.index.isin(["A", "B", "D", "E", "F"]))
+    pins = pa.share_pins(before, *args, member="is_member", threshold=0.1)
+    assert pins.set_index("row").loc["G", ["lo", "hi"]].tolist() == [1.0, 3.0]

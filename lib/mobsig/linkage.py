@@ -145,7 +145,7 @@ def commute_pairs(places: DataFrame, units: DataFrame, weights: DataFrame,
 
 
 def delineate(flows: pd.DataFrame, employed: pd.Series, core: Sequence[str],
-              threshold: float) -> pd.DataFrame:
+              threshold: float, eligible: set[str] | None = None) -> pd.DataFrame:
     """The metropolitan area grown from ``core`` over one level (pandas, small).
 
     ``flows``: ``origin_id``, ``dest_id``, ``commuters`` (home unit -> work unit; the
@@ -157,7 +157,10 @@ def delineate(flows: pd.DataFrame, employed: pd.Series, core: Sequence[str],
     core, null outside), ``commuters_to_metro`` (to the final area, own unit excluded)
     and ``share`` (commuters_to_metro / employed; null without employed residents). A
     unit outside the area has a share below the threshold; one inside has at least it,
-    the area only grows. An empty ``core``: :func:`default_core`."""
+    the area only grows. An empty ``core``: :func:`default_core`. ``eligible``: the units
+    that may join (None: every unit; see :func:`membership_open`); any other unit outside
+    the core has ``is_member`` and ``joined_round`` null (not delineated) and counts in
+    no round's area."""
     units = [str(u) for u in employed.index]
     emp = employed.astype(float)
     off = flows[flows[C.ORIGIN_ID] != flows[C.DEST_ID]]
@@ -175,19 +178,33 @@ def delineate(flows: pd.DataFrame, employed: pd.Series, core: Sequence[str],
         to = share_to(members)
         share = to / emp.where(emp > 0)
         new = [u for u in units if u not in members and share.get(u, np.nan) >= threshold
-               - TOLERANCE]
+               - TOLERANCE and (eligible is None or u in eligible)]
         if not new:
             break
         for u in new:
             members.add(u)
             joined[u] = rnd
     to = share_to(members)
+    shown = [eligible is None or u in members or u in eligible for u in units]
     return pd.DataFrame({
         C.UNIT_ID: units, C.IS_CORE: [u in core for u in units],
-        C.IS_MEMBER: [u in members for u in units],
+        C.IS_MEMBER: pd.array([u in members if ok else None for u, ok in zip(
+            units, shown, strict=True)], dtype="boolean"),
         C.JOINED_ROUND: pd.array([joined.get(u) for u in units], dtype="Int32"),
         C.COMMUTERS_TO_METRO: to.to_numpy(float),
         "share": (to / emp.where(emp > 0)).to_numpy(float)})
+
+
+def delineate_level(pairs: pd.DataFrame, units: Sequence[str], core: Sequence[str],
+                    threshold: float, eligible: set[str] | None = None) -> pd.DataFrame:
+    """:func:`delineate` over one level's :func:`commute_pairs` rows (pandas:
+    ``origin_id``, ``dest_id``, ``commuters_expanded_count``, the diagonal included) and
+    ``units`` (every unit of the level): employed residents are the pairs summed by
+    origin."""
+    flows = pairs.rename(columns={expanded_col(C.COMMUTERS): "commuters"})
+    employed = flows.groupby(C.ORIGIN_ID)["commuters"].sum().reindex(list(units),
+                                                                     fill_value=0.0)
+    return delineate(flows, employed, core, threshold, eligible)
 
 
 def default_core(flows: pd.DataFrame) -> list[str]:
@@ -222,7 +239,7 @@ METRO_OUT = T.StructType([
     T.StructField(C.LEVEL, T.StringType(), False),
     T.StructField(C.UNIT_ID, T.StringType(), False),
     T.StructField(C.IS_CORE, T.BooleanType(), False),
-    T.StructField(C.IS_MEMBER, T.BooleanType(), False),
+    T.StructField(C.IS_MEMBER, T.BooleanType(), True),
     T.StructField(C.JOINED_ROUND, T.IntegerType(), True),
     T.StructField(raw_col(C.COMMUTERS_TO_METRO), T.LongType(), False),
     T.StructField(expanded_col(C.COMMUTERS_TO_METRO), T.DoubleType(), False),
@@ -230,7 +247,7 @@ METRO_OUT = T.StructType([
 
 
 def metro_area(pairs: DataFrame, level_units: DataFrame, core: Sequence[str],
-               threshold: float) -> DataFrame:
+               threshold: float, open_units: DataFrame | None = None) -> DataFrame:
     """The delineation (:func:`delineate`, on expanded counts) of one level in Spark:
     ``pairs``: :func:`commute_pairs` rows of the level (diagonal included);
     ``level_units``: ``level``, ``unit_id`` of every unit of the level. Returns per unit
@@ -238,24 +255,31 @@ def metro_area(pairs: DataFrame, level_units: DataFrame, core: Sequence[str],
     ``commuters_to_metro_raw_count`` / ``_expanded_count`` (employed residents working
     in another unit of the final area). Employed residents per unit are the pairs summed
     by origin (work places outside every unit of the level are not in ``pairs``; the
-    job's totals come from :func:`employed_residents`)."""
+    job's totals come from :func:`employed_residents`). ``open_units``: ``level``,
+    ``unit_id``, ``membership_open`` (:func:`membership_open`): only those units may
+    join (the others are not delineated: membership null); None: every unit."""
     core = [str(u) for u in core]
-    rows = (level_units.select(C.LEVEL, F.col(C.UNIT_ID).alias(C.ORIGIN_ID),
-                               F.lit(None).cast("string").alias(C.DEST_ID),
-                               F.lit(0).cast("bigint").alias("_raw"),
-                               F.lit(0.0).alias("_exp"))
+    lu = level_units.select(C.LEVEL, C.UNIT_ID)
+    lu = (lu.join(open_units.select(C.LEVEL, C.UNIT_ID, OPEN), [C.LEVEL, C.UNIT_ID],
+                  how="left") if open_units is not None else lu.withColumn(OPEN, F.lit(True)))
+    rows = (lu.select(C.LEVEL, F.col(C.UNIT_ID).alias(C.ORIGIN_ID),
+                      F.lit(None).cast("string").alias(C.DEST_ID),
+                      F.lit(0).cast("bigint").alias("_raw"), F.lit(0.0).alias("_exp"),
+                      F.coalesce(F.col(OPEN), F.lit(False)).alias(OPEN))
             .unionByName(pairs.select(C.LEVEL, C.ORIGIN_ID, C.DEST_ID,
                                       F.col(raw_col(C.COMMUTERS)).alias("_raw"),
-                                      F.col(expanded_col(C.COMMUTERS)).alias("_exp"))))
+                                      F.col(expanded_col(C.COMMUTERS)).alias("_exp"),
+                                      F.lit(None).cast("boolean").alias(OPEN))))
 
     def apply(pdf: pd.DataFrame) -> pd.DataFrame:
         level = str(pdf[C.LEVEL].iloc[0])
         flows = pdf[pdf[C.DEST_ID].notna()]
-        units = sorted(set(pdf.loc[pdf[C.DEST_ID].isna(), C.ORIGIN_ID]))
-        employed = flows.groupby(C.ORIGIN_ID)["_exp"].sum().reindex(units, fill_value=0.0)
-        got = delineate(flows.rename(columns={"_exp": "commuters"}), employed, core,
-                        threshold)
-        members = set(got.loc[got[C.IS_MEMBER], C.UNIT_ID])
+        heads = pdf[pdf[C.DEST_ID].isna()]
+        units = sorted(set(heads[C.ORIGIN_ID]))
+        eligible = set(heads.loc[heads[OPEN].eq(True), C.ORIGIN_ID])
+        got = delineate_level(flows.rename(columns={"_exp": expanded_col(C.COMMUTERS)}),
+                              units, core, threshold, eligible)
+        members = set(got.loc[got[C.IS_MEMBER].eq(True), C.UNIT_ID])
         inside = flows[flows[C.DEST_ID].isin(members)
                        & (flows[C.DEST_ID] != flows[C.ORIGIN_ID])]
         raw = inside.groupby(C.ORIGIN_ID)["_raw"].sum().reindex(units, fill_value=0)
@@ -282,6 +306,45 @@ def employed_residents(places: DataFrame, units: DataFrame, weights: DataFrame
                  F.sum(w).alias(expanded_col(C.EMPLOYED_RESIDENTS))))
 
 
+OPEN = "membership_open"  # the unit's membership may be published (membership_open)
+
+
+def membership_open(level_units: DataFrame, employed: DataFrame, jobs_housing: DataFrame,
+                    threshold: float, width: float, suppress_zeros: bool) -> DataFrame:
+    """``level``, ``unit_id``, ``membership_open`` per unit of ``level_units`` (``level``,
+    ``unit_id``; ``employed``: :func:`employed_residents`, a unit without a row has none):
+    whether its membership of the metropolitan area may be published (issue 17).
+    Membership is the commuting share rounded to one bit (>= ``threshold`` or not): beside
+    E published employed residents it bounds the unit's commuters to the area to
+    [ceil(t E), E] (a member) or [lb, ceil(t E) - 1] (not; lb = 1 as zeros are published,
+    0 with ``suppress_zeros``), and the round it joined in bounds its commuters to the
+    area of each earlier round the same way; any such count the releases hide is then
+    pinned when the interval is narrower than the protection ``width``. So a unit is
+    open only where jobs_housing (``jobs_housing``: the month's published rows, its
+    ``is_employed_residents_suppressed``) publishes E and both intervals are at least
+    ``width`` wide (E = 0 too: nothing to bound), decided on published counts alone, so
+    being closed tells nothing of the share either (at t = 10 %, k = 15: E >= 170). A
+    closed unit is not delineated: it joins no round and is in no round's area (another
+    unit's round or commuters to the area would otherwise give its bit back by
+    subtraction), and metro_area publishes its membership null. Core units are members
+    whatever this says. With per-card weights that differ inside a unit (age raking) the
+    bit bounds the expanded counts exactly and the distinct cards approximately."""
+    e = F.coalesce(F.col(raw_col(C.EMPLOYED_RESIDENTS)).cast("double"), F.lit(0.0))
+    cut = F.ceil(e * F.lit(float(threshold)) - F.lit(1e-9))
+    lb = F.lit(0.0 if suppress_zeros else 1.0)
+    below = cut - F.lit(1.0) - lb  # width of [lb, ceil(tE) - 1]
+    above = e - F.greatest(cut, lb)  # width of [ceil(tE), E]
+    shown = jobs_housing.select(C.LEVEL, C.UNIT_ID, F.coalesce(
+        ~F.col(suppressed_col(C.EMPLOYED_RESIDENTS)), F.lit(False)).alias("_shown"))
+    wide = (below >= F.lit(float(width))) & (above >= F.lit(float(width)))
+    return (level_units.select(C.LEVEL, C.UNIT_ID)
+            .join(employed.select(C.LEVEL, C.UNIT_ID, raw_col(C.EMPLOYED_RESIDENTS)),
+                  [C.LEVEL, C.UNIT_ID], how="left")
+            .join(shown, [C.LEVEL, C.UNIT_ID], how="left")
+            .select(C.LEVEL, C.UNIT_ID, (F.coalesce(F.col("_shown"), F.lit(False))
+                                         & ((e == 0) | wide)).alias(OPEN)))
+
+
 def metro_long(metro: DataFrame, employed: DataFrame, level_units: DataFrame) -> DataFrame:
     """The long form of the metro_area table for suppression: ``level``, ``unit_id``,
     ``unit_name``, ``parent_id``, ``is_core``, ``is_member``, ``joined_round``,
@@ -297,7 +360,7 @@ def metro_long(metro: DataFrame, employed: DataFrame, level_units: DataFrame) ->
         return base.select(
             C.LEVEL, C.UNIT_ID, C.UNIT_NAME, C.PARENT_ID,
             F.coalesce(C.IS_CORE, F.lit(False)).alias(C.IS_CORE),
-            F.coalesce(C.IS_MEMBER, F.lit(False)).alias(C.IS_MEMBER), C.JOINED_ROUND,
+            C.IS_MEMBER, C.JOINED_ROUND,
             F.lit(measure).alias(C.MEASURE),
             F.coalesce(F.col(raw_col(measure)), zero).alias(C.RAW_COUNT),
             F.coalesce(F.col(expanded_col(measure)), F.lit(0.0)).alias(C.EXPANDED_COUNT))
@@ -324,11 +387,12 @@ def publish_metro(long: DataFrame, k_min: int, complementary: bool,
     jobs_housing's employed residents, so the same cells are hidden), then the share
     ``commuting_share_to_metro`` = commuters_to_metro / employed_residents (expanded)
     with ``commuting_share_to_metro_null_reason`` (suppressed / no_employed_residents).
-    Membership is published for every unit: it was decided on the unsuppressed counts
-    (a threshold decision reveals no count). ``withheld`` (``level``, ``unit_id``:
-    :func:`withheld_metro_rows`): units whose commuters_to_metro is hidden whatever its
-    count (a complement of its sibling group protects it like a primary cell):
-    commuters_to_metro is the metro part of the unit's linkage row, and with the
+    Membership (decided on the unsuppressed counts) is published where
+    :func:`membership_open` let the unit be delineated; elsewhere it is null with
+    ``is_member_null_reason`` ``suppressed`` (joined_round null too). ``withheld``
+    (``level``, ``unit_id``: :func:`withheld_metro_rows`): units whose commuters_to_metro
+    is hidden whatever its count (a complement of its sibling group protects it like a
+    primary cell): commuters_to_metro is the metro part of the unit's linkage row, and with the
     published employed residents it gives the rest too, so where linkage withholds
     either part's total metro_area must not publish it. ``jobs_housing``: the month's
     published jobs_housing rows: the employed residents keep its mask (the same counts;
@@ -361,6 +425,7 @@ def publish_metro(long: DataFrame, k_min: int, complementary: bool,
     return wide.withColumns({
         # a subset of the employed residents: at most 1 (the two sums of the same
         # factors, added in another order, can differ in the last bit)
+        reason_col(C.IS_MEMBER): F.when(F.col(C.IS_MEMBER).isNull(), F.lit(SUPPRESSED)),
         C.METRO_SHARE: F.when(~hidden & (den > 0), F.least(
             F.col(expanded_col(C.COMMUTERS_TO_METRO)) / den, F.lit(1.0))),
         reason_col(C.METRO_SHARE): F.when(hidden, F.lit(SUPPRESSED)).when(
@@ -698,7 +763,10 @@ def plan(units: Sequence[tuple[str, str, str | None]], levels: Sequence[str],
 
 
 def metro_facts(metro: DataFrame) -> dict[str, int]:
-    """``metro_members`` and ``metro_rounds`` of :func:`metro_area` rows (one small Spark
-    job, for the run's facts)."""
-    row = metro.agg(F.sum(F.col(C.IS_MEMBER).cast("int")), F.max(C.JOINED_ROUND)).first()
-    return {"metro_members": int(row[0] or 0), "metro_rounds": int(row[1] or 0)}
+    """``metro_members``, ``metro_rounds`` and ``metro_not_delineated`` (membership null:
+    :func:`membership_open`) of :func:`metro_area` rows (one small Spark job, for the
+    run's facts)."""
+    row = metro.agg(F.sum(F.col(C.IS_MEMBER).cast("int")), F.max(C.JOINED_ROUND),
+                    F.sum(F.col(C.IS_MEMBER).isNull().cast("int"))).first()
+    return {"metro_members": int(row[0] or 0), "metro_rounds": int(row[1] or 0),
+            "metro_not_delineated": int(row[2] or 0)}

@@ -781,9 +781,10 @@ def linkage_errors(trips: pd.DataFrame, commuters: pd.DataFrame, truth_trips: pd
 
 def metro_errors(measured: pd.DataFrame, truth: pd.DataFrame) -> dict:
     """The delineated metropolitan area against the true one: ``measured`` / ``truth``:
-    ``unit_id``, ``is_member``, ``joined_round`` per unit of the level."""
-    m = set(measured.loc[measured["is_member"].astype(bool), "unit_id"].astype(str))
-    t = set(truth.loc[truth["is_member"].astype(bool), "unit_id"].astype(str))
+    ``unit_id``, ``is_member``, ``joined_round`` per unit of the level (a null membership
+    counts as outside)."""
+    m = set(measured.loc[measured["is_member"].eq(True), "unit_id"].astype(str))
+    t = set(truth.loc[truth["is_member"].eq(True), "unit_id"].astype(str))
     rounds = truth.merge(measured[["unit_id", "joined_round"]], on="unit_id", how="left",
                          suffixes=("_true", ""))
     same_rounds = bool((rounds["joined_round_true"].fillna(-1).astype(int)
@@ -1275,9 +1276,11 @@ def linkage_lines(lk: dict | None, ok: dict) -> list[str]:
              f"pairs; true, measured: {t['commuters']}), worst error | "
              f"{pct(t['max_abs_commuters_error'])} | — | — |"]
     if m:
-        lines.append(f"| metropolitan area ({lk['metro_level']}, core {lk['metro_core']}): "
+        lines.append(f"| metropolitan area ({lk['metro_level']}, core {lk['metro_core']}; "
+                     "delineated on the unsuppressed counts): "
                      f"{len(m['members'])} members, missing {m['missing']}, extra "
-                     f"{m['extra']}, same rounds {m['same_rounds']} | "
+                     f"{m['extra']}, same rounds {m['same_rounds']}; units whose membership "
+                     f"the release leaves null: {m.get('not_delineated', 'n/a')} | "
                      f"{'equal' if m['equal'] else 'differs'} | the true set | "
                      f"{ok.get('metro_delineation')} |")
     p = lk.get("periods")

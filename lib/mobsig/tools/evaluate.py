@@ -311,9 +311,13 @@ def linkage_result(spark, cfg: Config, month: dt.date, truth: Path) -> dict[str,
     """Linkage, metro area and trips by period against the truth (None for a city without
     truth/moves.parquet). The truth is recomputed from truth/moves.parquet and
     persons.parquet with this configuration (mobsig.synth.linkage_truth); the metro area
-    measured is the published metro_area table (membership is published for every unit)."""
+    delineation measured is recomputed from the unsuppressed commuters (the release
+    leaves a unit's membership null where it would pin a hidden count: counted as
+    ``not_delineated``; the published table where linkage.levels leaves the metro level
+    out of the recomputed counts)."""
     import pandas as pd
 
+    from mobsig import linkage
     from mobsig.io.catalog import Catalog
     from mobsig.synth import evaluate as ev
     from mobsig.synth import linkage_truth as lt
@@ -342,7 +346,12 @@ def linkage_result(spark, cfg: Config, month: dt.date, truth: Path) -> dict[str,
         units = catalog.read("units").select("level", "unit_id", "parent_id").toPandas()
         true_metro = lt.metro_truth(persons, units, lk.metro_level, list(lk.metro_core),
                                     lk.metro_threshold)
-        res["metro"] = ev.metro_errors(measured, true_metro)
+        pairs = got["commuters"][got["commuters"]["level"] == lk.metro_level]
+        full = measured if pairs.empty else linkage.delineate_level(
+            pairs, measured["unit_id"].tolist(),
+            measured.loc[measured["is_core"], "unit_id"].tolist(), lk.metro_threshold)
+        res["metro"] = ev.metro_errors(full, true_metro)
+        res["metro"]["not_delineated"] = int(measured["is_member"].isna().sum())
     return res
 
 
