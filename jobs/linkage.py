@@ -22,7 +22,10 @@ factor of its home county. Commuters are employed residents (home and work place
 jobs_housing) per home unit -> work unit. The metropolitan area is grown over
 linkage.metro_level from linkage.metro_core (default: the unit where most employed
 residents work): a unit joins when at least linkage.metro_threshold (10 %) of its
-employed residents work in the area as it stands, repeated until none joins.
+employed residents work in the area as it stands, repeated until none joins; only units
+whose membership pins no hidden count may join (jobs_housing publishes their employed
+residents and both intervals the share's bit gives them are at least
+privacy.protection_width wide: linkage.membership_open); the others' membership is null.
 
 Before anything is written (gate linkage_totals), at the metro level: commuters by
 origin never exceed the employed residents, which must equal jobs_housing's published
@@ -90,11 +93,9 @@ def build(ctx: JobContext) -> list[Output]:
     level_units = units.where(at_metro).select(C.LEVEL, C.UNIT_ID, C.UNIT_NAME, C.PARENT_ID)
     employed = linkage.employed_residents(places, units.where(at_metro), weights)
     jh = ctx.keep(ctx.read("jobs_housing", month=key))
-    shown = linkage.membership_open(  # membership only where it pins no hidden count
-        level_units, employed, jh, lk.metro_threshold, pv.width, pv.suppress_zeros)
-    metro = ctx.keep(linkage.metro_area(pairs.where(at_metro), level_units, core,
-                                        lk.metro_threshold, shown))
-    com, com_od = ctx.read("commute", month=key), ctx.read("commute_od", month=key)
+    metro = ctx.keep(linkage.metro_area(  # membership only where it pins no hidden count
+        pairs.where(at_metro), level_units, core, lk.metro_threshold, linkage.membership_open(
+            level_units, employed, jh, lk.metro_threshold, pv.width, pv.suppress_zeros)))
     ctx.check("linkage_totals", linkage.totals_metrics(pairs.where(at_metro), employed, jh)
               .first().asDict(), table="linkage", explain=f"at {lk.metro_level}: commuters by "
               "origin above the employed residents, or employed residents unlike jobs_housing's")
@@ -104,15 +105,15 @@ def build(ctx: JobContext) -> list[Output]:
                            metro.where(F.col(C.IS_MEMBER)).select(C.LEVEL, C.UNIT_ID))
     sup = ctx.keep(linkage.suppress_pairs(  # totals jobs_housing and commute publish kept
         long, pv.k_min, pv.complementary, pv.suppress_zeros, pv.width, privacy_audit.gate_for(
-            ctx, "linkage"), jobs_housing=jh, commute=com, commute_od=com_od))
+            ctx, "linkage"), jobs_housing=jh, commute=ctx.read("commute", month=key),
+        commute_od=ctx.read("commute_od", month=key)))
     metro_out = linkage.publish_metro(  # linkage's withheld row totals hidden here too
         linkage.metro_long(metro, employed, level_units), pv.k_min, pv.complementary,
         pv.suppress_zeros, linkage.withheld_metro_rows(sup, lk.metro_level), jh)
     out = linkage.publish(sup, jh, units, ctx.keep(linkage.days_with_moves(moves)))
-    if ctx.options.get("export", True):
-        for table in ("linkage", "metro_area"):
-            ctx.after_write(lambda t=table: ctx.note_output(
-                f"exports/{t}.csv", export_month(ctx.catalog, t, key, all_units)))
+    for table in ("linkage", "metro_area") if ctx.options.get("export", True) else ():
+        ctx.after_write(lambda t=table: ctx.note_output(
+            f"exports/{t}.csv", export_month(ctx.catalog, t, key, all_units)))
     small = {"small_counts": privacy.small_counts(pv.k_min, pv.suppress_zeros)}
     return [Output(out.withColumn(C.MONTH, F.lit(key)), "linkage", params=small),
             Output(metro_out.withColumn(C.MONTH, F.lit(key)), "metro_area", params=small)]
