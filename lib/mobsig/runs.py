@@ -272,7 +272,7 @@ def read_runs(catalog: Any) -> Any:
 # from the _delta_log folder's listing, so only on a local file system; elsewhere (HDFS,
 # object stores) every read goes to the table, where it is a small part of a run.
 
-_CACHE: dict[tuple[str, frozenset[str] | None],
+_CACHE: dict[tuple[str, frozenset[str] | None, tuple[str, ...]],
              tuple[tuple[int, int], list[dict[str, Any]]]] = {}
 
 
@@ -299,12 +299,13 @@ def cached_rows(catalog: Any, jobs: frozenset[str] | None, columns: tuple[str, .
     when the cache cannot vouch for them (see above)."""
     path = catalog.path("runs")
     version = log_version(path)
-    hit = _CACHE.get((path, jobs))
+    hit = _CACHE.get((path, jobs, columns))
     if version is not None and hit is not None and hit[0] == version:
         return [dict(r) for r in hit[1]]
     rows = read()
     if version is not None:  # a commit after the listing only makes the entry stale
-        _CACHE[(path, jobs)] = (version, [{c: r.get(c) for c in columns} for r in rows])
+        _CACHE[(path, jobs, columns)] = (version, [{c: r.get(c) for c in columns}
+                                                   for r in rows])
     return rows
 
 
@@ -318,29 +319,36 @@ def _cache_appended(path: str, before: tuple[int, int] | None, row: dict[str, An
             continue
         jobs = key[1]
         if jobs is None or row["job"] in jobs:
-            rows = [*rows, {c: row.get(c) for c in rows[0]} if rows else dict(row)]
+            rows = [*rows, {c: row.get(c) for c in key[2]}]
         _CACHE[key] = (after, rows)
 
 
 def latest_input_rows(catalog: Any, job: str, source: str, labels: list[str]) -> dict[str, int]:
     """``input_rows[source]`` of the latest succeeded run of ``job`` for each partition label
     in ``labels`` that has one (e.g. the rows ingest_events read on the trailing days, for
-    the volume gate). One small query on the ``runs`` table (partitioned by job)."""
-    from pyspark.sql import Window
+    the volume gate). One small query on the ``runs`` table (partitioned by job); on a
+    local warehouse the rows are kept between runs (:func:`cached_rows`)."""
     from pyspark.sql import functions as F
 
     if not labels or not catalog.exists("runs"):
         return {}
-    w = Window.partitionBy("partition").orderBy(F.col("ended_at").desc(),
-                                                F.col("run_id").desc())
-    rows = (catalog.read("runs")
-            .where((F.col("job") == job) & (F.col("status") == "succeeded")
-                   & F.col("partition").isin(labels))
-            .withColumn("_n", F.row_number().over(w)).where("_n = 1")
-            .select("partition", "input_rows").collect())
+    columns = ("partition", "status", "ended_at", "run_id", "input_rows")
+
+    def read() -> list[dict[str, Any]]:
+        return [r.asDict() for r in catalog.read("runs").where(F.col("job") == job)
+                .select(*columns).collect()]
+
+    wanted = set(labels)
+    latest: dict[str, dict[str, Any]] = {}
+    for r in cached_rows(catalog, frozenset({job}), columns, read):
+        if r["status"] != "succeeded" or r["partition"] not in wanted:
+            continue
+        had = latest.get(r["partition"])
+        if had is None or (r["ended_at"], r["run_id"]) > (had["ended_at"], had["run_id"]):
+            latest[r["partition"]] = r
     out = {}
-    for r in rows:
+    for part, r in latest.items():
         n = json.loads(r["input_rows"] or "{}").get(source)
         if n is not None:
-            out[r["partition"]] = int(n)
+            out[part] = int(n)
     return out
