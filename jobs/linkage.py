@@ -22,10 +22,10 @@ factor of its home county. Commuters are employed residents (home and work place
 jobs_housing) per home unit -> work unit. The metropolitan area is grown over
 linkage.metro_level from linkage.metro_core (default: the unit where most employed
 residents work): a unit joins when at least linkage.metro_threshold (10 %) of its
-employed residents work in the area as it stands, repeated until none joins; a unit's membership
-is published only where it pins no hidden count (jobs_housing publishes its employed
+employed residents work in the area as it stands, repeated until none joins; only units
+whose membership pins no hidden count may join (jobs_housing publishes their employed
 residents and both intervals the share's bit gives them are at least
-privacy.protection_width wide: linkage.membership_open); elsewhere it is null.
+privacy.protection_width wide: linkage.membership_open); the others' membership is null.
 
 Before anything is written (gate linkage_totals), at the metro level: commuters by
 origin never exceed the employed residents, which must equal jobs_housing's published

@@ -538,14 +538,14 @@ def test_city_inter_city_trips_match_truth(linked):
 
 
 def test_city_metro_area_equals_truth(linked):
-    """The metropolitan area of the main city (its six districts are the core): 卫城区
-    (60 % of its workers commute into the main city) joins in round 1, 北山县 (half its
-    workers work in 卫城区, none in the main city) in round 2, 南湖县 (works locally)
-    stays out: the truth's set, in the run (its facts) and recomputed from the
-    unsuppressed commuters as `mobsig evaluate` does. The release (issue 17) leaves the
-    three satellite counties' membership null: at a 1 % market share jobs_housing hides
-    their employed residents (a dozen sample cards each), so a published bit would pin
-    their hidden commuters to the area; the core's is published."""
+    """The metropolitan area of the main city (its six districts are the core),
+    delineated on the unsuppressed commuters as `mobsig evaluate` does: 卫城区 (60 % of
+    its workers commute into the main city) joins in round 1, 北山县 (half its workers
+    work in 卫城区, none in the main city) in round 2, 南湖县 (works locally) stays out:
+    the truth's set. The release (issue 17) leaves the three satellite counties' membership
+    null: at a 1 % market share jobs_housing hides their employed residents (a dozen
+    sample cards each), so a published bit would pin their hidden commuters to the area;
+    they are not delineated, the core is published."""
     cfg, runs, raw, published, truth = linked
     m = published["metro_area"].set_index("unit_id")
     expected = MAIN_COUNTIES | {"990201", "990202"}
@@ -553,7 +553,7 @@ def test_city_metro_area_equals_truth(linked):
     comm = raw["commuters"][raw["commuters"]["level"] == cfg.linkage.metro_level]
     full = lk.delineate_level(comm, m.index.tolist(), sorted(MAIN_COUNTIES),
                               cfg.linkage.metro_threshold).set_index("unit_id")
-    assert set(full.index[full["is_member"]]) == expected
+    assert set(full.index[full["is_member"].eq(True)]) == expected
     assert full.loc["990201", "joined_round"] == 1 and full.loc["990202", "joined_round"] == 2
     assert pd.isna(full.loc["990203", "joined_round"])
     assert ev.metro_errors(full.reset_index(), truth["metro"])["same_rounds"]
@@ -564,8 +564,8 @@ def test_city_metro_area_equals_truth(linked):
     assert (m.loc[sat, "is_member_null_reason"] == "suppressed").all()
     assert m.loc[sat, "is_employed_residents_suppressed"].all()
     res = runs.of("linkage", month=MONTH)
-    assert res.facts["metro_members"] == 8 and res.facts["metro_rounds"] == 2
-    assert res.facts["metro_membership_withheld"] == 3
+    assert res.facts["metro_members"] == 6 and res.facts["metro_rounds"] == 0
+    assert res.facts["metro_not_delineated"] == 3
     assert cfg.linkage.metro_core == (MAIN,)
 
 
@@ -622,10 +622,8 @@ def test_city_suppression_holds(spark, linked):
         v = lk_pub[col].dropna()
         assert ((v == 0) | (v >= k)).all(), col
     assert lk_pub["is_trips_suppressed"].any() and (~lk_pub["is_trips_suppressed"]).any()
-    comm = raw["commuters"][raw["commuters"]["level"] == cfg.linkage.metro_level]
-    ma = lk.delineate_level(comm, published["metro_area"]["unit_id"].tolist(),
-                            sorted(MAIN_COUNTIES), cfg.linkage.metro_threshold)
-    metro = set(ma.loc[ma["is_member"], "unit_id"])  # the area linkage splits rows by
+    ma = published["metro_area"]
+    metro = set(ma.loc[ma["is_member"].eq(True), "unit_id"])
     for level, g in lk_pub.groupby("level"):
         true = g.merge(raw["trips"], on=["level", "origin_id", "dest_id"], how="left",
                        suffixes=("", "_true"))
@@ -805,12 +803,13 @@ def test_rounded_share_bounds_a_hidden_count():
 def test_membership_is_published_only_where_it_pins_nothing(spark):
     """Issue 17: membership is the share rounded to one bit. G (40 employed residents
     published, 3 of them commuting to the core, hidden) outside the area gave [1, 3] back.
-    Now a unit's membership is published only where jobs_housing publishes its employed
-    residents E and both intervals the bit gives ([1, ceil(t E) - 1] and [ceil(t E), E])
-    are >= the width (E >= 161 at t = 10 %, width 15; 160 is not), decided on published
-    counts alone: B and G (40), H (160) and E (hidden) are published null with their
-    reason. The area is still delineated over every unit: B (75 % to the core) and E join
-    in round 1, F (13 % to B) in round 2, and F's and D's membership are published."""
+    Now a unit is delineated only where jobs_housing publishes its employed residents E
+    and both intervals the bit gives ([1, ceil(t E) - 1] and [ceil(t E), E]) are >= the
+    width (E >= 161 at t = 10 %, width 15; 160 is not), decided on published counts
+    alone: B and G (40) and E (hidden) are not delineated (membership null with its
+    reason, no round), and B, 75 % to the core, does not carry F (13 % to B) into the
+    area in round 2 as the full delineation does. D (400, 25 %) joins, C (400, 2.5 %) and
+    F are published outside; no published membership pins a hidden count."""
     emp = {"A": 200, "B": 40, "G": 40, "C": 400, "D": 400, "E": 12, "F": 300, "H": 160,
            "I": 161}
     flows = [("A", "A", 200), ("B", "A", 30), ("B", "B", 10), ("G", "A", 3), ("G", "G", 37),
@@ -836,22 +835,19 @@ def test_membership_is_published_only_where_it_pins_nothing(spark):
     metro = lk.metro_area(pairs, units, ["A"], 0.1, lk.membership_open(
         units, employed, jh, 0.1, K, False))
     got = metro.toPandas().set_index("unit_id")
-    assert set(got.index[got["is_member"]]) == {"A", "B", "D", "E", "F"}
-    assert got.loc["F", "joined_round"] == 2 and got.loc["B", "joined_round"] == 1
-    assert set(got.index[~got["membership_open"]]) == {"B", "G", "E", "H"}
-    assert lk.metro_facts(metro) == {"metro_members": 5, "metro_rounds": 2,
-                                     "metro_membership_withheld": 4}
+    assert got["is_member"].isna().to_dict() == {u: u in "BEGH" for u in got.index}
+    assert set(got.index[got["is_member"].eq(True)]) == {"A", "D"}
+    assert got.loc["D", "joined_round"] == 1 and got["joined_round"].isna().sum() == 7
+    assert lk.metro_facts(metro) == {"metro_members": 2, "metro_rounds": 1,
+                                     "metro_not_delineated": 4}
     full = lk.delineate_level(pd.DataFrame(flows, columns=[
         "origin_id", "dest_id", "commuters_expanded_count"]), list(emp), ["A"], 0.1)
-    assert set(full.loc[full["is_member"], "unit_id"]) == {"A", "B", "D", "E", "F"}
+    assert set(full.loc[full["is_member"].eq(True), "unit_id"]) == {"A", "B", "D", "E", "F"}
     out = lk.publish_metro(lk.metro_long(metro, employed, units), K, True, False,
                            jobs_housing=jh).toPandas().set_index("unit_id")
-    hidden = ["B", "E", "G", "H"]
-    assert set(out.index[out["is_member"].isna()]) == set(hidden)
-    assert out.loc[hidden, "joined_round"].isna().all()
-    assert (out.loc[hidden, "is_member_null_reason"] == "suppressed").all()
+    assert set(out.index[out["is_member"].isna()]) == {"B", "E", "G", "H"}
+    assert (out.loc[["B", "E", "G", "H"], "is_member_null_reason"] == "suppressed").all()
     assert out.loc[["A", "C", "D", "F", "I"], "is_member_null_reason"].isna().all()
-    assert out.loc["F", "is_member"] and out.loc["F", "joined_round"] == 2
     assert out.loc["G", "is_commuters_to_metro_suppressed"]  # 3: hidden
     args = ("commuters_to_metro", "employed_residents", "commuting_share_to_metro", K)
     assert not len(pa.share_pins(out, *args, member="is_member", threshold=0.1))

@@ -1052,6 +1052,59 @@ def test_metro_part_below_k_is_the_whole_row_minus_the_other_part():
     assert seen.passed and seen.min_width >= K, seen.failures()
 
 
+def _split_row_case(a_cells: dict[str, int]) -> tuple[pd.DataFrame, np.ndarray]:
+    """A's commuters row at the metro level split into its metro part (to M1) and the
+    rest (N1..N4), all its pairs below k; B and C with large pairs everywhere (N5 too,
+    where A has none); jobs_housing publishes A's whole row (kept)."""
+    cells = {("A", d): v for d, v in a_cells.items()}
+    cells.update({(o, d): v for o, v in (("B", 20), ("C", 30))
+                  for d in ("M1", "N1", "N2", "N3", "N4", "N5")})
+    pdf = pd.DataFrame([("county", o, d == "M1", d, v) for (o, d), v in cells.items()],
+                       columns=["level", "origin_id", "in_metro", "dest_id", "raw_count"])
+    pdf["is_suppressed"] = privacy.od_suppression_mask(
+        pdf, K, rows=("origin_id", "in_metro"), cols=("dest_id",))
+    return pdf, (pdf["origin_id"] == "A").to_numpy()
+
+
+def test_a_stuck_whole_row_opens_both_of_its_parts():
+    """The real-county demo's 郫都区 (510117) when its row is split by the metro area: 15
+    employed residents published, five pairs 1..11 each (zeros published, every pair
+    hidden), the whole row kept and stuck: nothing to hide nor to withhold. Both parts of
+    the row are opened (the non-metro part's zero pair to N5 listed suppressed) and the
+    pairs are 0..15 wide; before, only a row of one part could be opened (exit 6)."""
+    pdf, keep = _split_row_case({"M1": 3, "N1": 4, "N2": 3, "N3": 3, "N4": 2})
+    rows, cols = ("origin_id", "in_metro"), ("dest_id",)
+    _, result, _, _ = pa.od_audited_mask(pdf, K, K, True, False, rows, cols,
+                                         keep_rows=keep, whole_rows=("origin_id",))
+    assert result.passed, result.failures()
+    pad = result.padded
+    assert pad[["origin_id", "in_metro", "dest_id", "raw_count"]].values.tolist() == [
+        ["A", False, "N5", 0]]
+    cells = result.cells.set_index("unit_id")
+    a = [u for u in cells.index if u.startswith("A\x1f")]
+    assert len(a) == 6 and (cells.loc[a, "lo"] == 0).all()
+    assert (cells.loc[a, "width"] >= K).all()
+
+
+def test_a_part_of_a_split_row_is_not_a_kept_total():
+    """The real-county demo's 510116: 19 employed residents published (the whole row,
+    kept), 4 to the metro area (hidden, below k) and 15 to four other units (3 to 5 each,
+    hidden): the non-metro part (15) is no count another release publishes (metro_area
+    shows only the metro part, hidden here), but it was kept like the whole row, so 19 -
+    15 pinned the metro pair at [4, 4] with nothing left to withhold. Only the whole
+    row is kept now: the audit withholds the non-metro part's total."""
+    pdf, keep = _split_row_case({"M1": 4, "N1": 5, "N2": 4, "N3": 3, "N4": 3})
+    rows, cols = ("origin_id", "in_metro"), ("dest_id",)
+    mask, result, row_out, _ = pa.od_audited_mask(pdf, K, K, True, False, rows, cols,
+                                                  keep_rows=keep, whole_rows=("origin_id",))
+    assert result.passed, result.failures()
+    a = (pdf["origin_id"] == "A").to_numpy()
+    rest = a & ~pdf["in_metro"].to_numpy(bool)
+    row_out = row_out[:len(pdf)]  # then the rows of opened lines' zero pairs, if any
+    assert row_out[rest].all() and not row_out[a & ~rest].any()
+    assert result.cells.loc[result.cells["unit_id"] == "A\x1fTrue>M1", "width"].min() >= K
+
+
 def _column_case(spark):
     """A 4 x 3 commuters matrix of different units, every pair at least k (the bridge
     rule hides nothing), jobs_housing publishing every count, commute hiding the inbound

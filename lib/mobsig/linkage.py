@@ -145,7 +145,7 @@ def commute_pairs(places: DataFrame, units: DataFrame, weights: DataFrame,
 
 
 def delineate(flows: pd.DataFrame, employed: pd.Series, core: Sequence[str],
-              threshold: float) -> pd.DataFrame:
+              threshold: float, eligible: set[str] | None = None) -> pd.DataFrame:
     """The metropolitan area grown from ``core`` over one level (pandas, small).
 
     ``flows``: ``origin_id``, ``dest_id``, ``commuters`` (home unit -> work unit; the
@@ -157,7 +157,10 @@ def delineate(flows: pd.DataFrame, employed: pd.Series, core: Sequence[str],
     core, null outside), ``commuters_to_metro`` (to the final area, own unit excluded)
     and ``share`` (commuters_to_metro / employed; null without employed residents). A
     unit outside the area has a share below the threshold; one inside has at least it,
-    the area only grows. An empty ``core``: :func:`default_core`."""
+    the area only grows. An empty ``core``: :func:`default_core`. ``eligible``: the units
+    that may join (None: every unit; see :func:`membership_open`); any other unit outside
+    the core has ``is_member`` and ``joined_round`` null (not delineated) and counts in
+    no round's area."""
     units = [str(u) for u in employed.index]
     emp = employed.astype(float)
     off = flows[flows[C.ORIGIN_ID] != flows[C.DEST_ID]]
@@ -175,23 +178,25 @@ def delineate(flows: pd.DataFrame, employed: pd.Series, core: Sequence[str],
         to = share_to(members)
         share = to / emp.where(emp > 0)
         new = [u for u in units if u not in members and share.get(u, np.nan) >= threshold
-               - TOLERANCE]
+               - TOLERANCE and (eligible is None or u in eligible)]
         if not new:
             break
         for u in new:
             members.add(u)
             joined[u] = rnd
     to = share_to(members)
+    shown = [eligible is None or u in members or u in eligible for u in units]
     return pd.DataFrame({
         C.UNIT_ID: units, C.IS_CORE: [u in core for u in units],
-        C.IS_MEMBER: [u in members for u in units],
+        C.IS_MEMBER: pd.array([u in members if ok else None for u, ok in zip(
+            units, shown, strict=True)], dtype="boolean"),
         C.JOINED_ROUND: pd.array([joined.get(u) for u in units], dtype="Int32"),
         C.COMMUTERS_TO_METRO: to.to_numpy(float),
         "share": (to / emp.where(emp > 0)).to_numpy(float)})
 
 
 def delineate_level(pairs: pd.DataFrame, units: Sequence[str], core: Sequence[str],
-                    threshold: float) -> pd.DataFrame:
+                    threshold: float, eligible: set[str] | None = None) -> pd.DataFrame:
     """:func:`delineate` over one level's :func:`commute_pairs` rows (pandas:
     ``origin_id``, ``dest_id``, ``commuters_expanded_count``, the diagonal included) and
     ``units`` (every unit of the level): employed residents are the pairs summed by
@@ -199,7 +204,7 @@ def delineate_level(pairs: pd.DataFrame, units: Sequence[str], core: Sequence[st
     flows = pairs.rename(columns={expanded_col(C.COMMUTERS): "commuters"})
     employed = flows.groupby(C.ORIGIN_ID)["commuters"].sum().reindex(list(units),
                                                                      fill_value=0.0)
-    return delineate(flows, employed, core, threshold)
+    return delineate(flows, employed, core, threshold, eligible)
 
 
 def default_core(flows: pd.DataFrame) -> list[str]:
@@ -230,16 +235,14 @@ def core_ids(units: Sequence[tuple[str, str, str | None]], level: str,
     return sorted(out)
 
 
-OPEN = "membership_open"  # the unit's membership may be published (membership_open)
 METRO_OUT = T.StructType([
     T.StructField(C.LEVEL, T.StringType(), False),
     T.StructField(C.UNIT_ID, T.StringType(), False),
     T.StructField(C.IS_CORE, T.BooleanType(), False),
-    T.StructField(C.IS_MEMBER, T.BooleanType(), False),
+    T.StructField(C.IS_MEMBER, T.BooleanType(), True),
     T.StructField(C.JOINED_ROUND, T.IntegerType(), True),
     T.StructField(raw_col(C.COMMUTERS_TO_METRO), T.LongType(), False),
     T.StructField(expanded_col(C.COMMUTERS_TO_METRO), T.DoubleType(), False),
-    T.StructField(OPEN, T.BooleanType(), False),
 ])
 
 
@@ -253,9 +256,8 @@ def metro_area(pairs: DataFrame, level_units: DataFrame, core: Sequence[str],
     in another unit of the final area). Employed residents per unit are the pairs summed
     by origin (work places outside every unit of the level are not in ``pairs``; the
     job's totals come from :func:`employed_residents`). ``open_units``: ``level``,
-    ``unit_id``, ``membership_open`` (:func:`membership_open`), carried on each row
-    (core units: true; a unit without a row: false; None: every unit true): whether
-    metro_area may publish the unit's membership."""
+    ``unit_id``, ``membership_open`` (:func:`membership_open`): only those units may
+    join (the others are not delineated: membership null); None: every unit."""
     core = [str(u) for u in core]
     lu = level_units.select(C.LEVEL, C.UNIT_ID)
     lu = (lu.join(open_units.select(C.LEVEL, C.UNIT_ID, OPEN), [C.LEVEL, C.UNIT_ID],
@@ -274,10 +276,10 @@ def metro_area(pairs: DataFrame, level_units: DataFrame, core: Sequence[str],
         flows = pdf[pdf[C.DEST_ID].notna()]
         heads = pdf[pdf[C.DEST_ID].isna()]
         units = sorted(set(heads[C.ORIGIN_ID]))
-        shown = set(heads.loc[heads[OPEN].eq(True), C.ORIGIN_ID])
+        eligible = set(heads.loc[heads[OPEN].eq(True), C.ORIGIN_ID])
         got = delineate_level(flows.rename(columns={"_exp": expanded_col(C.COMMUTERS)}),
-                              units, core, threshold)
-        members = set(got.loc[got[C.IS_MEMBER], C.UNIT_ID])
+                              units, core, threshold, eligible)
+        members = set(got.loc[got[C.IS_MEMBER].eq(True), C.UNIT_ID])
         inside = flows[flows[C.DEST_ID].isin(members)
                        & (flows[C.DEST_ID] != flows[C.ORIGIN_ID])]
         raw = inside.groupby(C.ORIGIN_ID)["_raw"].sum().reindex(units, fill_value=0)
@@ -285,8 +287,7 @@ def metro_area(pairs: DataFrame, level_units: DataFrame, core: Sequence[str],
             C.LEVEL: level, C.UNIT_ID: got[C.UNIT_ID], C.IS_CORE: got[C.IS_CORE],
             C.IS_MEMBER: got[C.IS_MEMBER], C.JOINED_ROUND: got[C.JOINED_ROUND],
             raw_col(C.COMMUTERS_TO_METRO): raw.to_numpy("int64"),
-            expanded_col(C.COMMUTERS_TO_METRO): got[C.COMMUTERS_TO_METRO].to_numpy(float),
-            OPEN: got[C.IS_CORE] | got[C.UNIT_ID].isin(shown)})
+            expanded_col(C.COMMUTERS_TO_METRO): got[C.COMMUTERS_TO_METRO].to_numpy(float)})
 
     return rows.groupBy(C.LEVEL).applyInPandas(apply, METRO_OUT)
 
@@ -305,6 +306,9 @@ def employed_residents(places: DataFrame, units: DataFrame, weights: DataFrame
                  F.sum(w).alias(expanded_col(C.EMPLOYED_RESIDENTS))))
 
 
+OPEN = "membership_open"  # the unit's membership may be published (membership_open)
+
+
 def membership_open(level_units: DataFrame, employed: DataFrame, jobs_housing: DataFrame,
                     threshold: float, width: float, suppress_zeros: bool) -> DataFrame:
     """``level``, ``unit_id``, ``membership_open`` per unit of ``level_units`` (``level``,
@@ -319,14 +323,12 @@ def membership_open(level_units: DataFrame, employed: DataFrame, jobs_housing: D
     open only where jobs_housing (``jobs_housing``: the month's published rows, its
     ``is_employed_residents_suppressed``) publishes E and both intervals are at least
     ``width`` wide (E = 0 too: nothing to bound), decided on published counts alone, so
-    being closed tells nothing of the share either (at t = 10 %, width 15: E >= 161).
-    metro_area publishes a closed unit's membership and round null; the area itself is
-    delineated over every unit (the rounds, the metro part of linkage's rows and every
-    unit's commuters_to_metro count the closed members too), so a closed unit's bit can
-    still be inferred where another unit's published round or commuters_to_metro and its
-    published pairs to the closed unit tell it (README, Privacy audit, Still open). Core
-    units are open. With per-card weights that differ inside a unit (age raking) the bit
-    bounds the expanded counts exactly and the distinct cards approximately."""
+    being closed tells nothing of the share either (at t = 10 %, k = 15: E >= 170). A
+    closed unit is not delineated: it joins no round and is in no round's area (another
+    unit's round or commuters to the area would otherwise give its bit back by
+    subtraction), and metro_area publishes its membership null. Core units are members
+    whatever this says. With per-card weights that differ inside a unit (age raking) the
+    bit bounds the expanded counts exactly and the distinct cards approximately."""
     e = F.coalesce(F.col(raw_col(C.EMPLOYED_RESIDENTS)).cast("double"), F.lit(0.0))
     cut = F.ceil(e * F.lit(float(threshold)) - F.lit(1e-9))
     lb = F.lit(0.0 if suppress_zeros else 1.0)
@@ -346,7 +348,7 @@ def membership_open(level_units: DataFrame, employed: DataFrame, jobs_housing: D
 def metro_long(metro: DataFrame, employed: DataFrame, level_units: DataFrame) -> DataFrame:
     """The long form of the metro_area table for suppression: ``level``, ``unit_id``,
     ``unit_name``, ``parent_id``, ``is_core``, ``is_member``, ``joined_round``,
-    ``membership_open``, ``measure`` (employed_residents, commuters_to_metro), ``raw_count``,
+    ``measure`` (employed_residents, commuters_to_metro), ``raw_count``,
     ``expanded_count`` (zeros filled). ``level_units``: the level's units with names and
     parents."""
     base = level_units.select(C.LEVEL, C.UNIT_ID, C.UNIT_NAME, C.PARENT_ID).join(
@@ -358,8 +360,7 @@ def metro_long(metro: DataFrame, employed: DataFrame, level_units: DataFrame) ->
         return base.select(
             C.LEVEL, C.UNIT_ID, C.UNIT_NAME, C.PARENT_ID,
             F.coalesce(C.IS_CORE, F.lit(False)).alias(C.IS_CORE),
-            F.coalesce(C.IS_MEMBER, F.lit(False)).alias(C.IS_MEMBER), C.JOINED_ROUND,
-            F.coalesce(F.col(OPEN), F.lit(False)).alias(OPEN),
+            C.IS_MEMBER, C.JOINED_ROUND,
             F.lit(measure).alias(C.MEASURE),
             F.coalesce(F.col(raw_col(measure)), zero).alias(C.RAW_COUNT),
             F.coalesce(F.col(expanded_col(measure)), F.lit(0.0)).alias(C.EXPANDED_COUNT))
@@ -387,7 +388,7 @@ def publish_metro(long: DataFrame, k_min: int, complementary: bool,
     ``commuting_share_to_metro`` = commuters_to_metro / employed_residents (expanded)
     with ``commuting_share_to_metro_null_reason`` (suppressed / no_employed_residents).
     Membership (decided on the unsuppressed counts) is published where
-    ``membership_open`` (:func:`membership_open`) allows; elsewhere it is null with
+    :func:`membership_open` let the unit be delineated; elsewhere it is null with
     ``is_member_null_reason`` ``suppressed`` (joined_round null too). ``withheld``
     (``level``, ``unit_id``: :func:`withheld_metro_rows`): units whose commuters_to_metro
     is hidden whatever its count (a complement of its sibling group protects it like a
@@ -408,8 +409,6 @@ def publish_metro(long: DataFrame, k_min: int, complementary: bool,
                                    F.lit(False)).alias("_jh_state"))
         long = long.join(state, [C.LEVEL, C.UNIT_ID, C.MEASURE], how="left")
         kw["fixed"] = "_jh_state"
-    if OPEN not in long.columns:  # rows without the decision: every membership shown
-        long = long.withColumn(OPEN, F.lit(True))
     sup = privacy.with_suppression(long, k_min, complementary, suppress_zeros,
                                    identities=(), by=C.MEASURE, **kw)
     m = F.col(C.MEASURE)
@@ -418,18 +417,15 @@ def publish_metro(long: DataFrame, k_min: int, complementary: bool,
         aggs += [F.max(F.when(m == name, F.col(C.RAW_COUNT))).alias(raw_col(name)),
                  F.max(F.when(m == name, F.col(C.EXPANDED_COUNT))).alias(expanded_col(name)),
                  F.max(F.when(m == name, F.col(C.IS_SUPPRESSED))).alias(suppressed_col(name))]
-    shown = F.col(OPEN)
     wide = sup.groupBy(C.LEVEL, C.UNIT_ID, C.UNIT_NAME, C.PARENT_ID, C.IS_CORE, C.IS_MEMBER,
-                       C.JOINED_ROUND, OPEN).agg(*aggs).withColumns({
-        C.IS_MEMBER: F.when(shown, F.col(C.IS_MEMBER)),
-        C.JOINED_ROUND: F.when(shown, F.col(C.JOINED_ROUND)),
-        reason_col(C.IS_MEMBER): F.when(~shown, F.lit(SUPPRESSED))}).drop(OPEN)
+                       C.JOINED_ROUND).agg(*aggs)
     hidden = (F.col(suppressed_col(C.EMPLOYED_RESIDENTS))
               | F.col(suppressed_col(C.COMMUTERS_TO_METRO)))
     den = F.col(expanded_col(C.EMPLOYED_RESIDENTS))
     return wide.withColumns({
         # a subset of the employed residents: at most 1 (the two sums of the same
         # factors, added in another order, can differ in the last bit)
+        reason_col(C.IS_MEMBER): F.when(F.col(C.IS_MEMBER).isNull(), F.lit(SUPPRESSED)),
         C.METRO_SHARE: F.when(~hidden & (den > 0), F.least(
             F.col(expanded_col(C.COMMUTERS_TO_METRO)) / den, F.lit(1.0))),
         reason_col(C.METRO_SHARE): F.when(hidden, F.lit(SUPPRESSED)).when(
@@ -767,10 +763,10 @@ def plan(units: Sequence[tuple[str, str, str | None]], levels: Sequence[str],
 
 
 def metro_facts(metro: DataFrame) -> dict[str, int]:
-    """``metro_members``, ``metro_rounds`` and ``metro_membership_withheld`` (published
-    null: :func:`membership_open`) of :func:`metro_area` rows (one small Spark job, for the
+    """``metro_members``, ``metro_rounds`` and ``metro_not_delineated`` (membership null:
+    :func:`membership_open`) of :func:`metro_area` rows (one small Spark job, for the
     run's facts)."""
     row = metro.agg(F.sum(F.col(C.IS_MEMBER).cast("int")), F.max(C.JOINED_ROUND),
-                    F.sum((~F.col(OPEN)).cast("int"))).first()
+                    F.sum(F.col(C.IS_MEMBER).isNull().cast("int"))).first()
     return {"metro_members": int(row[0] or 0), "metro_rounds": int(row[1] or 0),
-            "metro_membership_withheld": int(row[2] or 0)}
+            "metro_not_delineated": int(row[2] or 0)}

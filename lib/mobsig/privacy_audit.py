@@ -1268,7 +1268,9 @@ def od_audited_mask(pdf: pd.DataFrame, k_min: int, width: float, complementary: 
     so it is never withheld (the audit fails instead when only that would protect);
     ``keep_cols``: the same for column totals (linkage's: commute's inbound commuters -
     jobs_housing's live_and_work); ``whole_rows``, ``secret_cols``, ``secret_rows``: see
-    :func:`od_release_table` (a whole line's total withheld flags every part's row).
+    :func:`od_release_table` (a whole line's total withheld flags every part's row; with
+    ``keep_rows`` on a line split in parts only its whole total is kept: the parts are
+    no other release's counts and may be withheld).
 
     A cell pinned by a total that ``keep_rows`` / ``keep_cols`` keep, with every other
     cell of its line hidden already (nothing left to hide nor to withhold: e.g. an origin
@@ -1282,9 +1284,9 @@ def od_audited_mask(pdf: pd.DataFrame, k_min: int, width: float, complementary: 
     padded table (``opened``: the lines opened so far; ``openable``: where given, only a
     row whose every cell is true may be opened, no column: linkage's commuters pairs keep
     commute_od's state, and commute_od opens rows only, so a row of them stuck under the
-    same kept total is one commute_od opened). The rows added are
-    ``Audit.padded`` (the keys of ``pdf``'s columns, ``raw_count`` 0); the masks returned
-    cover ``pdf`` and then them."""
+    same kept total is one commute_od opened; a stuck kept whole line opens every part).
+    The rows added are ``Audit.padded`` (the keys of ``pdf``'s columns, ``raw_count``
+    0); the masks returned cover ``pdf`` and then them."""
     t0 = time.perf_counter()
     n = len(pdf)
     drop: set = set()
@@ -1310,9 +1312,19 @@ def od_audited_mask(pdf: pd.DataFrame, k_min: int, width: float, complementary: 
     keep: set = set()
     if keep_rows is not None:
         c0 = table.iloc[:n]
-        keep = {(lv, lb, "row:" + u.split(">", 1)[0]) for lv, lb, u, k in zip(
+        # a line split in parts (whole_rows): another release publishes the whole line,
+        # not its parts (each part total may be withheld; the whole: "whole:<line>")
+        split: set = set()
+        if wkey is not None:
+            parts = pd.DataFrame({"m": lv0, "lb": lab0, "w": wkey,
+                                  "p": [e[0] for e in ends]})
+            many = parts.groupby(["m", "lb", "w"])["p"].nunique()
+            split = set(many.index[many > 1])
+        keep = {(lv, lb, "row:" + u.split(">", 1)[0]) for lv, lb, u, k, w in zip(
             c0[C.LEVEL].astype(str), lab0, c0[C.UNIT_ID].astype(str),
-            np.asarray(keep_rows, bool), strict=True) if k}
+            np.asarray(keep_rows, bool),
+            wkey if wkey is not None else np.full(n, ""), strict=True)
+            if k and (lv, lb, w) not in split}
         if wkey is not None:
             keep |= {(lv, lb, "whole:" + w) for lv, lb, w, k in zip(
                 c0[C.LEVEL].astype(str), lab0, wkey, np.asarray(keep_rows, bool),
@@ -1380,8 +1392,12 @@ def od_audited_mask(pdf: pd.DataFrame, k_min: int, width: float, complementary: 
     lines: set = set()
     if (not result.passed and complementary
             and time.perf_counter() - t0 <= OD_BUDGET_S):
-        lines = {t for t in _stuck_totals(table, _frozen(frozen), system, result)
-                 if t[2].startswith(("row:", "col:"))} & keep - set(opened)
+        stuck = _stuck_totals(table, _frozen(frozen), system, result) & keep
+        lines = {t for t in stuck if t[2].startswith(("row:", "col:"))} - set(opened)
+        if wkey is not None:  # a kept whole line stuck: every part of it is opened
+            whole = {t for t in stuck if t[2].startswith("whole:")}
+            lines |= {(lv0[i], lab0[i], "row:" + ends.iloc[i][0]) for i in range(n)
+                      if (lv0[i], lab0[i], "whole:" + wkey[i]) in whole} - set(opened)
     if lines and openable is not None:  # rows only: the other release opens no column
         no = np.flatnonzero(~np.asarray(openable, bool))
         lines = {t for t in lines if t[2].startswith("row:")} - {
@@ -1431,9 +1447,10 @@ def od_zero_pairs(pdf: pd.DataFrame, lines: set, rows: Sequence[str],
     the matrix (label) and not a pair of the row yet (the same-unit pair left out; a row
     key of several columns, e.g. linkage's origin and ``_dest_in_metro``: among the
     columns of the rows that share its other parts), likewise for a column;
-    ``raw_count`` 0, ``is_suppressed`` true, the other boolean columns false. Only a
-    matrix of one-column keys is padded: a line of another that is not listed whole
-    already is not opened."""
+    ``raw_count`` 0, ``is_suppressed`` true, the other boolean columns false. A line is
+    padded when the other side's key is one column (a row of linkage's split rows, origin
+    and part, too: its zero pairs to the columns of its part); a line of a many-column
+    other side that is not listed whole already is not opened."""
     def key(names) -> pd.Series:
         if not names:
             return pd.Series("", index=pdf.index)
@@ -1460,8 +1477,8 @@ def od_zero_pairs(pdf: pd.DataFrame, lines: set, rows: Sequence[str],
         cand = pdf[here].assign(_o=other[here]).drop_duplicates("_o")
         cand = cand[~cand["_o"].isin(set(other[line]))
                     & (cand[other_n[0]].astype(str) != me)].drop(columns="_o")
-        if len(cand) and (len(rows) > 1 or len(cols) > 1):
-            continue
+        if len(cand) and len(other_n) > 1:
+            continue  # candidates of a line are listed by one-column keys only
         ok.add((m, lb, unit))
         if len(cand):
             cand = cand.copy()

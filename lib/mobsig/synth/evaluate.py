@@ -1277,10 +1277,10 @@ def linkage_lines(lk: dict | None, ok: dict) -> list[str]:
              f"{pct(t['max_abs_commuters_error'])} | — | — |"]
     if m:
         lines.append(f"| metropolitan area ({lk['metro_level']}, core {lk['metro_core']}; "
-                     "recomputed from the unsuppressed counts): "
+                     "delineated on the unsuppressed counts): "
                      f"{len(m['members'])} members, missing {m['missing']}, extra "
                      f"{m['extra']}, same rounds {m['same_rounds']}; units whose membership "
-                     f"the release leaves null: {m.get('membership_withheld', 'n/a')} | "
+                     f"the release leaves null: {m.get('not_delineated', 'n/a')} | "
                      f"{'equal' if m['equal'] else 'differs'} | the true set | "
                      f"{ok.get('metro_delineation')} |")
     p = lk.get("periods")

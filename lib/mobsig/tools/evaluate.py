@@ -313,7 +313,7 @@ def linkage_result(spark, cfg: Config, month: dt.date, truth: Path) -> dict[str,
     persons.parquet with this configuration (mobsig.synth.linkage_truth); the metro area
     delineation measured is recomputed from the unsuppressed commuters (the release
     leaves a unit's membership null where it would pin a hidden count: counted as
-    ``membership_withheld``; the published table where linkage.levels leaves the metro level
+    ``not_delineated``; the published table where linkage.levels leaves the metro level
     out of the recomputed counts)."""
     import pandas as pd
 
@@ -351,7 +351,7 @@ def linkage_result(spark, cfg: Config, month: dt.date, truth: Path) -> dict[str,
             pairs, measured["unit_id"].tolist(),
             measured.loc[measured["is_core"], "unit_id"].tolist(), lk.metro_threshold)
         res["metro"] = ev.metro_errors(full, true_metro)
-        res["metro"]["membership_withheld"] = int(measured["is_member"].isna().sum())
+        res["metro"]["not_delineated"] = int(measured["is_member"].isna().sum())
     return res
 
 
