@@ -132,10 +132,10 @@ def test_run_records_name_counts_and_gates(spark, chain):
     """Every run of the chain left a succeeded record in the runs table with its row
     counts and gates, and the gates kept their results."""
     res, cfg, runs = chain
-    from mobsig.runs import started_rows
+    from mobsig.runs import read_runs, started_rows
 
     cat = Catalog(spark, cfg.warehouse)
-    rec = cat.read("runs").toPandas()
+    rec = read_runs(cat).toPandas()
     assert len(rec) >= len(runs.results) and set(rec["status"]) == {"succeeded"}
     assert (rec["started_at"] <= rec["ended_at"]).all()
     # every run ended: no started record is left (test_run_records: one is written first)

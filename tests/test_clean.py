@@ -23,6 +23,7 @@ from mobsig.clean import (
     with_cell_position,
 )
 from mobsig.config import CleanConfig
+from mobsig.runs import read_runs
 from tests.factories import EVENT_SCHEMA
 
 DAY = dt.date(2026, 6, 1)
@@ -316,7 +317,7 @@ def cleaned_city(spark, chain):
     days = sorted({res.days[0], heavy_day})
     truth = truth[truth["dt"].isin([d.isoformat() for d in days])].copy()
     truth["ts"] = pd.to_datetime(truth["event_time"], format="ISO8601")
-    recs = Catalog(spark, cfg.warehouse).read("runs", job="clean_stays").toPandas()
+    recs = read_runs(Catalog(spark, cfg.warehouse)).where("job = 'clean_stays'").toPandas()
     out, records = {}, {}
     for d in days:
         out[d] = runs.of("clean_stays", d)

@@ -334,7 +334,7 @@ def test_a_runs_table_of_an_older_mobsig_gains_the_lineage_columns(spark, tmp_pa
 
     from mobsig.io.catalog import Catalog
     from mobsig.lineage import load_runs
-    from mobsig.runs import RunRecord, write_record
+    from mobsig.runs import RunRecord, fold, write_record
     from mobsig.schema import load_schema
     from tests.conftest import make_config
 
@@ -354,6 +354,7 @@ def test_a_runs_table_of_an_older_mobsig_gains_the_lineage_columns(spark, tmp_pa
         DAY[0]: [["old-1", None]]}}, output_digests={"stays": "1:0:0"},
         options={"fresh_start": False})
     write_record(cat, rec)
+    assert fold(cat) == 1  # the pending end record appended: the columns are added
     runs = {r.run_id: r for r in load_runs(cat)}
     assert runs["old-1"].lineage is None and runs["old-1"].output_digests == {}
     assert runs["new-1"].lineage == {"stays_carry": {DAY[0]: [["old-1", None]]}}
@@ -387,23 +388,29 @@ def test_the_fix_names_the_root_even_outside_the_period(sim):
 @pytest.mark.job
 def test_run_records_are_cached_only_while_this_process_alone_writes(spark, tmp_path,
                                                                      monkeypatch):
-    """load_runs keeps the rows it read; this process's own append extends them (equal to
-    what a fresh read gives), another writer's append makes it read the table again."""
+    """load_runs keeps the rows it read; this process's own append (a fold of its pending
+    end records) extends them (equal to what a fresh read gives), another writer's append
+    makes it read the table again."""
     from mobsig import runs as runs_mod
     from mobsig.io.catalog import Catalog
     from mobsig.lineage import load_runs
-    from mobsig.runs import RunRecord, write_record
+    from mobsig.runs import RunRecord, fold, write_record
     from tests.conftest import make_config
 
     cat = Catalog(spark, make_config(tmp_path).warehouse)
-    write_record(cat, RunRecord("clean_stays", "r1", "c", DAY[0], lineage={}))
+
+    def put(rec):
+        write_record(cat, rec)
+        assert fold(cat) == 1
+
+    put(RunRecord("clean_stays", "r1", "c", DAY[0], lineage={}))
     first = load_runs(cat, ["clean_stays"])
     reads = []
     real_read = cat.read
     monkeypatch.setattr(cat, "read", lambda *a, **k: reads.append(a) or real_read(*a, **k))
-    write_record(cat, RunRecord("clean_stays", "r2", "c", DAY[1], lineage={
+    put(RunRecord("clean_stays", "r2", "c", DAY[1], lineage={
         "stays_carry": {DAY[0]: [["r1", "1:0:0"]]}}, output_digests={"stays": "2:1:1"}))
-    write_record(cat, RunRecord("ingest_events", "i1", "c", DAY[1]))  # another job
+    put(RunRecord("ingest_events", "i1", "c", DAY[1]))  # another job
     cached = load_runs(cat, ["clean_stays"])
     assert reads == [] and [r.run_id for r in first] == ["r1"]
     runs_mod._CACHE.clear()

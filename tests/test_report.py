@@ -23,6 +23,7 @@ import pandas as pd
 import pytest
 
 from mobsig import columns as C
+from mobsig.runs import read_runs
 from mobsig.schema import Column, TableSchema, load_schema
 from tests.factories import MONTH, assert_published
 
@@ -360,7 +361,7 @@ def test_city_exports_geopackage_and_manifest_hold_the_tables(spark, chain):
     layers = {n for n, _ in pyogrio.list_layers(gpkg)}
     # the latest run of each job that wrote export files (tests re-run jobs with
     # export=False: the table changes run id, the folder keeps the exporting run's)
-    runs = cat.read("runs").where("partition = 'month=2026-06' AND status = 'succeeded'") \
+    runs = read_runs(cat).where("partition = 'month=2026-06' AND status = 'succeeded'") \
         .toPandas().sort_values(["ended_at", "run_id"])
     exported = runs[runs["options"].map(lambda o: json.loads(o).get("export", True))]
     latest = exported.groupby("job")["run_id"].last().to_dict()

@@ -59,8 +59,8 @@ def test_recording_writes_started_then_the_end_row():
 @pytest.mark.job
 def test_started_record_is_a_file_until_the_end_row(spark, tmp_path):
     """The started record is a file in the warehouse (no Delta commit) that the readers of
-    the runs see as a ``started`` row; the end row goes to the runs table and removes it;
-    a killed run's file stays."""
+    the runs see as a ``started`` row; the end row (a pending record, folded into the runs
+    table later: the test below) removes it; a killed run's file stays."""
     from mobsig.io.catalog import Catalog
     from mobsig.lineage import load_runs
     from mobsig.runs import STARTED_FOLDER, read_runs, started_rows, write_record
@@ -85,6 +85,57 @@ def test_started_record_is_a_file_until_the_end_row(spark, tmp_path):
         ("r1", "succeeded"), ("r2", STARTED)]
     assert [p.name for p in (tmp_path / "warehouse" / STARTED_FOLDER).iterdir()] == [
         "r2.json"]  # written under a hidden name, then renamed: nothing else is left
+
+
+@pytest.mark.job
+def test_end_records_wait_as_files_and_are_folded_into_the_table(spark, tmp_path):
+    """A run's end record is a file in ``_runs_pending`` (no Delta commit per run) that
+    every reader of the runs sees; FOLD_AT of them are appended to the runs table in one
+    commit and their files removed. A fold killed between its commit and the removal
+    appends them again at the next fold: the readers keep one row per run and status."""
+    from mobsig.io.catalog import Catalog
+    from mobsig.lineage import load_runs
+    from mobsig.runs import (
+        FOLD_AT,
+        PENDING_FOLDER,
+        fold,
+        latest_input_rows,
+        pending_rows,
+        read_runs,
+        write_record,
+    )
+
+    cat = Catalog(spark, tmp_path / "warehouse")
+    pending = tmp_path / "warehouse" / PENDING_FOLDER
+
+    def end(i):
+        write_record(cat, RunRecord("ingest_events", f"r{i:02d}", "c", f"dt=2026-06-{i:02d}",
+                                    status="succeeded", input_rows={"raw_events": 100 + i},
+                                    ended_at=dt.datetime(2026, 6, 1) + dt.timedelta(hours=i)))
+
+    for i in range(1, FOLD_AT):
+        end(i)
+    assert not cat.exists("runs")  # nothing committed yet
+    assert sorted(p.name for p in pending.iterdir()) == [f"r{i:02d}.json"
+                                                         for i in range(1, FOLD_AT)]
+    assert read_runs(cat).count() == FOLD_AT - 1
+    assert len(load_runs(cat, ["ingest_events"])) == FOLD_AT - 1
+    assert latest_input_rows(cat, "ingest_events", "raw_events", ["dt=2026-06-03"]) == {
+        "dt=2026-06-03": 103}
+    end(FOLD_AT)  # the FOLD_AT-th: all folded in one commit
+    assert list(pending.iterdir()) == [] and cat.version("runs") == 1  # 0: created
+    assert cat.read("runs").count() == FOLD_AT
+    assert {r.run_id for r in load_runs(cat)} == {f"r{i:02d}" for i in range(1, FOLD_AT + 1)}
+    # a fold killed after its commit: the files of folded rows are still there
+    end(1)
+    assert len(pending_rows(cat)) == 1
+    assert read_runs(cat).count() == FOLD_AT and len(load_runs(cat)) == FOLD_AT
+    assert fold(cat) == 1 and cat.read("runs").count() == FOLD_AT + 1  # appended twice
+    assert read_runs(cat).count() == FOLD_AT and len(load_runs(cat)) == FOLD_AT
+    assert latest_input_rows(cat, "ingest_events", "raw_events", ["dt=2026-06-01"]) == {
+        "dt=2026-06-01": 101}
+    assert fold(cat) == 0  # nothing pending: no commit
+    assert cat.version("runs") == 2
 
 def test_a_kill_while_writing_leaves_the_previous_folder_whole(tmp_path):
     target = tmp_path / "t.parquet"

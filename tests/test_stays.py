@@ -17,6 +17,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from mobsig.io.catalog import Catalog
+from mobsig.runs import read_runs
 from mobsig.stays import (
     StayRadius,
     StayRule,
@@ -401,7 +402,7 @@ def test_cross_midnight_stay_stored_once(spark, tmp_path):
     assert r1.input_rows["stays_carry"] == 0 and r1.output_rows["stays_carry"] == n_carry[d1]
     assert r2.input_rows["stays_carry"] == n_carry[d1] and r2.output_rows["stays_carry"] == \
         n_carry[d2]
-    rec = cat.read("runs").where("job = 'clean_stays' AND status = 'succeeded'").orderBy(
+    rec = read_runs(cat).where("job = 'clean_stays' AND status = 'succeeded'").orderBy(
         "ended_at").collect()[-1]
     assert json.loads(rec["input_rows"]) == r2.input_rows
     assert json.loads(rec["output_rows"])["stays_carry"] == n_carry[d2]

@@ -128,7 +128,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             if getattr(args, "window_days", None) is not None:
                 overrides.append(f"run.window_days={args.window_days}")
             cfg = load_config(args.config, overrides + list(args.overrides))
-            rc = run_job(spec, args, cfg) if spec else run_tool(mod, args, cfg)
+            from mobsig.runs import folding
+
+            with folding():  # the runs table complete when the command ends
+                rc = run_job(spec, args, cfg) if spec else run_tool(mod, args, cfg)
             log.info("%s finished in %.1fs", name, time.time() - t0)
             return rc
     except MobsigError as exc:

@@ -382,8 +382,6 @@ def load_runs(catalog: Any, jobs: Iterable[str] | None = None) -> list[RunRow]:
     # the runs without an end row yet (their started files: never cached)
     started = [RunRow.of({c: r.get(c) for c in COLUMNS}) for r in started_rows(catalog)
                if wanted is None or r["job"] in wanted]
-    if not catalog.exists("runs"):
-        return started
 
     def read() -> list[dict[str, Any]]:
         df = catalog.read("runs").select(*COLUMNS)
@@ -391,5 +389,6 @@ def load_runs(catalog: Any, jobs: Iterable[str] | None = None) -> list[RunRow]:
             df = df.where(F.col("job").isin(sorted(wanted)))
         return [r.asDict() for r in df.collect()]
 
-    # a small local warehouse keeps the rows between runs (mobsig.runs.cached_rows)
+    # the table's rows and the pending end records; a small local warehouse keeps the
+    # table's rows between runs (mobsig.runs.cached_rows)
     return [RunRow.of(r) for r in cached_rows(catalog, wanted, COLUMNS, read)] + started

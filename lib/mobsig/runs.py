@@ -4,22 +4,24 @@ The runner (:mod:`mobsig.runner`) opens a :class:`RunRecord` around each run of 
 one partition (``recording``) and fills in the row counts and gate results its
 :class:`~mobsig.runner.JobContext` collected, its lineage (for every table partition it
 read, the writer runs and content digests it read: :mod:`mobsig.lineage`), the content
-digest of every table partition it wrote and the job options. On exit the record is
-appended to ``runs`` (partitioned by ``job``) with status ``succeeded`` or ``failed`` and
-the error text, and a one-line summary is logged.
+digest of every table partition it wrote and the job options. On exit the record, with
+status ``succeeded`` or ``failed`` and the error text, goes to ``runs`` (partitioned by
+``job``), and a one-line summary is logged.
 
 A run is recorded twice: a ``started`` record when it begins (its ``ended_at`` = its start,
 ``options.driver`` = the host and process id of the driver) and the end row (same
-``run_id``, later ``ended_at``). The started record is a small JSON file in the
-warehouse's ``_runs_started`` folder (written to a hidden name and renamed: never half a
-record), not a Delta commit: a Delta append of one row costs a Spark job and a commit,
-about a second on a small run, and most runs end a few seconds or minutes later. The end
-row is appended to ``runs``; then the file is removed. :func:`read_runs` (and
-:func:`started_rows`) give the ``runs`` rows plus a ``started`` row per file left, so a
-partition whose latest row is ``started`` has a run in progress or one that was killed
-(kill -9, a lost node: no end row is ever written, the file stays); ``mobsig status`` tells
-them apart by the age of the row and, on the same host, whether the driver process is
-still alive (:func:`started_state`).
+``run_id``, later ``ended_at``). Both are first small JSON files in the warehouse (written
+to a hidden name and renamed: never half a record), not Delta commits: a Delta append of
+one row costs a Spark job and a commit, 0.5-1 s on a small run. The started record sits in
+``_runs_started`` until the end row is written; the end row waits in ``_runs_pending``
+until :func:`fold` appends the pending rows to ``runs`` in one commit: once
+:data:`FOLD_AT` wait, and a command's own when it ends (:func:`folding`, around every
+command of the command line). :func:`read_runs` and :func:`cached_rows` (the lineage, the
+volume gate) read the pending files with the table, and :func:`started_rows` gives a
+``started`` row per started file left, so a partition whose latest row is ``started`` has
+a run in progress or one that was killed (kill -9, a lost node: no end row is ever
+written, the file stays); ``mobsig status`` tells them apart by the age of the row and, on
+the same host, whether the driver process is still alive (:func:`started_state`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import functools
 import json
 import logging
 import os
+import re
 import socket
 import subprocess
 import time
@@ -165,98 +168,223 @@ def recording(job: str, run_id: str, config_digest: str, partition: str,
 
 
 def write_record(catalog: Any, rec: RunRecord) -> None:
-    """A ``started`` record as its file in ``_runs_started``; an end record appended to the
-    ``runs`` table (blind append: safe for concurrent runs), then the run's started file
-    removed."""
+    """A ``started`` record as its file in ``_runs_started``; an end record as its file in
+    ``_runs_pending``, then the run's started file removed; once :data:`FOLD_AT` end
+    records wait there, they are appended to the ``runs`` table in one commit
+    (:func:`fold`)."""
     row = rec.row()
     if rec.status == STARTED:
-        _write_started(catalog, row)
+        _write_file(catalog, STARTED_FOLDER, row)
         return
-    schema = catalog.schema("runs")
-    path = catalog.path("runs")
-    before = log_version(path)
-    catalog.append(local_frame(catalog.spark, [row], schema.struct), "runs")
-    _cache_appended(path, before, row)
-    _remove_started(catalog, rec.run_id)
+    _write_file(catalog, PENDING_FOLDER, row)
+    _WRITTEN.setdefault(str(catalog.warehouse), (catalog, set()))[1].add(f"{rec.run_id}.json")
+    _delete_files(catalog, STARTED_FOLDER, [f"{rec.run_id}.json"])
+    if len(_file_names(catalog, PENDING_FOLDER)) >= FOLD_AT:
+        fold(catalog)
 
 
 # --------------------------------------------------------------------------------------
-# started records: one JSON file per run without an end row yet
+# record files: started records (one per run without an end row yet) and pending end
+# records (one per ended run whose row is not in the runs table yet)
 
 STARTED_FOLDER = "_runs_started"
+PENDING_FOLDER = "_runs_pending"
+FOLD_AT = 20  # pending end records folded into the runs table in one commit
 _TIMES = ("started_at", "ended_at")
+# warehouse -> (its catalog, the files of the end records this command wrote there)
+_WRITTEN: dict[str, tuple[Any, set[str]]] = {}
 
 
-def _started_fs(catalog: Any) -> tuple[Any, Any, Any]:
-    """The JVM, the ``_runs_started`` folder as a Hadoop path and its file system (the
-    warehouse's, local or not)."""
+def _local_folder(catalog: Any, folder: str) -> str | None:
+    """The folder as a local path (Python's own file calls: no JVM round trip per file),
+    or None on another file system (HDFS, object stores: Hadoop's)."""
+    path = str(catalog.warehouse / folder)
+    if path.startswith("file:"):
+        path = path[len("file:"):]
+    return None if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", path) else path
+
+
+def _hadoop_fs(catalog: Any, folder: str) -> tuple[Any, Any, Any]:
+    """The JVM, ``folder`` as a Hadoop path and its file system (the warehouse's)."""
     jvm = catalog.spark._jvm
-    folder = jvm.org.apache.hadoop.fs.Path(str(catalog.warehouse / STARTED_FOLDER))
-    fs = folder.getFileSystem(catalog.spark._jsc.hadoopConfiguration())
-    # the local file system wraps a raw one to add a .crc file beside each file: unwrap it
-    # (HDFS and object stores are not wrappers and keep their own checks)
-    wrapper = jvm.java.lang.Class.forName("org.apache.hadoop.fs.FilterFileSystem")
-    while wrapper.isInstance(fs):
-        fs = fs.getRawFileSystem()
-    return jvm, folder, fs
+    path = jvm.org.apache.hadoop.fs.Path(str(catalog.warehouse / folder))
+    return jvm, path, path.getFileSystem(catalog.spark._jsc.hadoopConfiguration())
 
 
-def _write_started(catalog: Any, row: dict[str, Any]) -> None:
-    jvm, folder, fs = _started_fs(catalog)
+def _write_file(catalog: Any, folder: str, row: dict[str, Any]) -> None:
+    """``<folder>/<run_id>.json``, written under a hidden name and renamed (never half a
+    record)."""
     data = json.dumps({k: (v.isoformat() if k in _TIMES and v is not None else v)
                        for k, v in row.items()}, sort_keys=True, default=str)
-    hidden = jvm.org.apache.hadoop.fs.Path(folder, f".{row['run_id']}.json.tmp")
+    name = f"{row['run_id']}.json"
+    local = _local_folder(catalog, folder)
+    if local is not None:
+        os.makedirs(local, exist_ok=True)
+        hidden = os.path.join(local, f".{name}.tmp")
+        with open(hidden, "w", encoding="utf-8") as fh:
+            fh.write(data)
+        os.replace(hidden, os.path.join(local, name))
+        return
+    jvm, path, fs = _hadoop_fs(catalog, folder)
+    hidden = jvm.org.apache.hadoop.fs.Path(path, f".{name}.tmp")
     out = fs.create(hidden, True)
     try:
         out.write(bytearray(data.encode("utf-8")))
     finally:
         out.close()
-    target = jvm.org.apache.hadoop.fs.Path(folder, f"{row['run_id']}.json")
+    target = jvm.org.apache.hadoop.fs.Path(path, name)
     if not fs.rename(hidden, target):
         raise OSError(f"could not rename {hidden.toString()} to {target.toString()}")
 
 
-def _remove_started(catalog: Any, run_id: str) -> None:
-    jvm, folder, fs = _started_fs(catalog)
-    fs.delete(jvm.org.apache.hadoop.fs.Path(folder, f"{run_id}.json"), False)
-
-
-def started_rows(catalog: Any) -> list[dict[str, Any]]:
-    """The ``started`` rows of the runs that have no end row yet (in progress, or killed),
-    as ``runs`` rows; a file that cannot be read is skipped with a warning."""
-    jvm, folder, fs = _started_fs(catalog)
-    if not fs.exists(folder):
-        return []
-    rows = []
-    for st in fs.listStatus(folder):
-        name = st.getPath().getName()
-        if not name.endswith(".json") or name.startswith("."):
-            continue
-        stream = fs.open(st.getPath())
+def _file_names(catalog: Any, folder: str) -> list[str]:
+    local = _local_folder(catalog, folder)
+    if local is not None:
         try:
-            text = jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8")
-        finally:
-            stream.close()
+            names = os.listdir(local)
+        except FileNotFoundError:
+            return []
+    else:
+        _jvm, path, fs = _hadoop_fs(catalog, folder)
+        names = ([st.getPath().getName() for st in fs.listStatus(path)]
+                 if fs.exists(path) else [])
+    return sorted(n for n in names if n.endswith(".json") and not n.startswith("."))
+
+
+def _read_file(catalog: Any, folder: str, name: str) -> str | None:
+    """A record file's text; None when it is gone (folded meanwhile)."""
+    local = _local_folder(catalog, folder)
+    if local is not None:
+        try:
+            with open(os.path.join(local, name), encoding="utf-8") as fh:
+                return fh.read()
+        except FileNotFoundError:
+            return None
+    jvm, path, fs = _hadoop_fs(catalog, folder)
+    try:
+        stream = fs.open(jvm.org.apache.hadoop.fs.Path(path, name))
+    except Exception:  # noqa: BLE001 - FileNotFoundException through py4j: folded meanwhile
+        return None
+    try:
+        return jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8")
+    finally:
+        stream.close()
+
+
+def _delete_files(catalog: Any, folder: str, names: list[str]) -> None:
+    local = _local_folder(catalog, folder)
+    if local is not None:
+        for n in names:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(os.path.join(local, n))
+        return
+    jvm, path, fs = _hadoop_fs(catalog, folder)
+    for n in names:
+        fs.delete(jvm.org.apache.hadoop.fs.Path(path, n), False)
+
+
+def _file_rows(catalog: Any, folder: str) -> list[tuple[str, dict[str, Any]]]:
+    """(file name, ``runs`` row) of every record file in ``folder``; a file that cannot be
+    read is skipped with a warning."""
+    out = []
+    for name in _file_names(catalog, folder):
+        text = _read_file(catalog, folder, name)
+        if text is None:
+            continue
         try:
             row = json.loads(text)
             for k in _TIMES:
                 row[k] = dt.datetime.fromisoformat(row[k]) if row.get(k) else None
         except (ValueError, TypeError) as exc:
-            log.warning("started record %s unreadable, skipped: %s", name, exc)
+            log.warning("run record %s/%s unreadable, skipped: %s", folder, name, exc)
             continue
-        rows.append(row)
+        out.append((name, row))
+    return out
+
+
+def started_rows(catalog: Any) -> list[dict[str, Any]]:
+    """The ``started`` rows of the runs that have no end row yet (in progress, or killed),
+    as ``runs`` rows."""
+    rows = [r for _n, r in _file_rows(catalog, STARTED_FOLDER)]
     return sorted(rows, key=lambda r: (r["started_at"] or dt.datetime.min, r["run_id"]))
 
 
+def pending_rows(catalog: Any) -> list[dict[str, Any]]:
+    """The end rows not folded into the ``runs`` table yet."""
+    rows = [r for _n, r in _file_rows(catalog, PENDING_FOLDER)]
+    return sorted(rows, key=lambda r: (r["ended_at"] or dt.datetime.min, r["run_id"]))
+
+
+def fold(catalog: Any, only: set[str] | None = None) -> int:
+    """Append the pending end records (``only``: those of these file names) to the ``runs``
+    table in one commit (blind append: safe beside concurrent runs), then remove their
+    files; the rows folded. A fold killed between the two leaves the files, and the next
+    one appends them again (as may two processes folding the same files at once): readers
+    keep one row per run id and status (:func:`read_runs`, :func:`unique_rows`)."""
+    found = [(n, r) for n, r in _file_rows(catalog, PENDING_FOLDER)
+             if only is None or n in only]
+    if not found:
+        return 0
+    rows = [r for _n, r in found]
+    path = catalog.path("runs")
+    before = log_version(path)
+    catalog.append(local_frame(catalog.spark, rows, catalog.schema("runs").struct), "runs")
+    _cache_appended(path, before, rows)
+    _delete_files(catalog, PENDING_FOLDER, [n for n, _r in found])
+    log.info("folded %d run records into %s", len(rows), path)
+    return len(rows)
+
+
+@contextlib.contextmanager
+def folding() -> Iterator[None]:
+    """A command (the command line around each ``mobsig`` command): when the block ends, the
+    end records it wrote are folded into their runs tables (:func:`fold_written`), so the
+    table is complete after the command; earlier records of this process are not its."""
+    _WRITTEN.clear()
+    try:
+        yield
+    finally:
+        fold_written()
+
+
+def fold_written() -> None:
+    """Fold the pending end records this command wrote, in every warehouse it wrote them
+    to; a failure is logged, never the command's outcome (the records stay pending and
+    are still read)."""
+    for key, (catalog, names) in list(_WRITTEN.items()):
+        try:
+            fold(catalog, names)
+        except Exception as exc:  # noqa: BLE001 - the records stay pending, still read
+            log.warning("run records of %s left pending: %s", key, exc)
+        _WRITTEN.pop(key, None)
+
+
+def unique_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (run id, status), the first kept (a record folded twice, or read both
+    as a pending file and as a row of the table while a fold ran)."""
+    seen: set = set()
+    out = []
+    for r in rows:
+        key = (r.get("run_id"), r.get("status"))
+        if key not in seen:
+            seen.add(key)
+            out.append(r)
+    return out
+
+
 def read_runs(catalog: Any) -> Any:
-    """The ``runs`` table plus a ``started`` row per run without an end row (a DataFrame),
-    or None when nothing was ever recorded."""
+    """The ``runs`` table plus its pending end rows and a ``started`` row per run without
+    an end row (a DataFrame, one row per run id and status), or None when nothing was ever
+    recorded. The files are read before the table: a fold in between gives a row twice
+    (kept once), never none."""
+    extra = pending_rows(catalog) + started_rows(catalog)
     table = catalog.read("runs") if catalog.exists("runs") else None
-    started = started_rows(catalog)
-    if not started:
-        return table
-    extra = local_frame(catalog.spark, started, catalog.schema("runs").struct)
-    return extra if table is None else table.unionByName(extra, allowMissingColumns=True)
+    if not extra and table is None:
+        return None
+    df = local_frame(catalog.spark, extra, catalog.schema("runs").struct) if extra else None
+    if table is not None:
+        df = table if df is None else table.unionByName(df, allowMissingColumns=True)
+    return df.dropDuplicates(["run_id", "status"])
 
 
 # --------------------------------------------------------------------------------------
@@ -295,8 +423,18 @@ def log_version(path: str) -> tuple[int, int] | None:
 
 def cached_rows(catalog: Any, jobs: frozenset[str] | None, columns: tuple[str, ...],
                 read: Any) -> list[dict[str, Any]]:
-    """The ``columns`` of the run records of ``jobs`` (None: all), as dicts: ``read()``
-    when the cache cannot vouch for them (see above)."""
+    """The ``columns`` of the run records of ``jobs`` (None: all), as dicts, one per run id
+    and status: the pending end records (read first, never cached) and the table's rows,
+    ``read()`` when the cache cannot vouch for them (see above)."""
+    pending = [{c: r.get(c) for c in columns} for r in pending_rows(catalog)
+               if jobs is None or r["job"] in jobs]
+    return unique_rows(_table_rows(catalog, jobs, columns, read) + pending)
+
+
+def _table_rows(catalog: Any, jobs: frozenset[str] | None, columns: tuple[str, ...],
+                read: Any) -> list[dict[str, Any]]:
+    if not catalog.exists("runs"):
+        return []
     path = catalog.path("runs")
     version = log_version(path)
     hit = _CACHE.get((path, jobs, columns))
@@ -309,7 +447,8 @@ def cached_rows(catalog: Any, jobs: frozenset[str] | None, columns: tuple[str, .
     return rows
 
 
-def _cache_appended(path: str, before: tuple[int, int] | None, row: dict[str, Any]) -> None:
+def _cache_appended(path: str, before: tuple[int, int] | None,
+                    appended: list[dict[str, Any]]) -> None:
     after = log_version(path)
     for key in [k for k in _CACHE if k[0] == path]:
         version, rows = _CACHE[key]
@@ -318,19 +457,20 @@ def _cache_appended(path: str, before: tuple[int, int] | None, row: dict[str, An
             del _CACHE[key]  # someone else committed: read again next time
             continue
         jobs = key[1]
-        if jobs is None or row["job"] in jobs:
-            rows = [*rows, {c: row.get(c) for c in key[2]}]
+        rows = [*rows, *({c: r.get(c) for c in key[2]} for r in appended
+                         if jobs is None or r["job"] in jobs)]
         _CACHE[key] = (after, rows)
 
 
 def latest_input_rows(catalog: Any, job: str, source: str, labels: list[str]) -> dict[str, int]:
     """``input_rows[source]`` of the latest succeeded run of ``job`` for each partition label
     in ``labels`` that has one (e.g. the rows ingest_events read on the trailing days, for
-    the volume gate). One small query on the ``runs`` table (partitioned by job); on a
-    local warehouse the rows are kept between runs (:func:`cached_rows`)."""
+    the volume gate). One small query on the ``runs`` table (partitioned by job) and the
+    pending end records; on a local warehouse the rows are kept between runs
+    (:func:`cached_rows`)."""
     from pyspark.sql import functions as F
 
-    if not labels or not catalog.exists("runs"):
+    if not labels:
         return {}
     columns = ("partition", "status", "ended_at", "run_id", "input_rows")
 

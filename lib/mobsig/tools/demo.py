@@ -200,6 +200,9 @@ def report(spark, city_cfg: Config, res, out: Path, jobs: list[str]) -> None:
     print(f"  config for the jobs                 {res.config_path}")
     print(f"jobs run: {', '.join(jobs) or 'none'}")
     print("outputs (Delta tables):")
+    from mobsig.runs import fold_written
+
+    fold_written()  # the runs table complete (mobsig.runs.fold)
     catalog = Catalog(spark, city_cfg.warehouse)
     tables = [t for j in pipeline.PIPELINE for t in j.writes] + ["runs"]
     for name in tables:
