@@ -32,7 +32,6 @@ import functools
 import json
 import logging
 import os
-import re
 import socket
 import subprocess
 import time
@@ -196,12 +195,15 @@ _WRITTEN: dict[str, tuple[Any, set[str]]] = {}
 
 
 def _local_folder(catalog: Any, folder: str) -> str | None:
-    """The folder as a local path (Python's own file calls: no JVM round trip per file),
-    or None on another file system (HDFS, object stores: Hadoop's)."""
+    """The folder as a local path when Hadoop resolves the warehouse to the local file
+    system (Python's own file calls then: no JVM round trip per file), else None (HDFS,
+    object stores, and a path without a scheme under a non-local ``fs.defaultFS``, as on
+    a YARN cluster: Hadoop's calls)."""
+    _jvm, _path, fs = _hadoop_fs(catalog, folder)
+    if fs.getUri().getScheme() != "file":
+        return None
     path = str(catalog.warehouse / folder)
-    if path.startswith("file:"):
-        path = path[len("file:"):]
-    return None if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", path) else path
+    return path[len("file:"):] if path.startswith("file:") else path
 
 
 def _hadoop_fs(catalog: Any, folder: str) -> tuple[Any, Any, Any]:
