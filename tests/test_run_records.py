@@ -241,29 +241,33 @@ def test_status_shows_running_and_abandoned_and_require_fails(spark, tmp_path):
 
 def test_records_follow_hadoop_when_the_default_file_system_is_not_local(spark, tmp_path):
     """A warehouse path without a scheme on a cluster whose ``fs.defaultFS`` is HDFS is an
-    HDFS path: its record files go through Hadoop, never to the driver's local disk
-    (``viewfs://`` mounted on a local folder stands in for HDFS)."""
+    HDFS path: its record files go through Hadoop, never to the driver's local disk, and a
+    local folder of the same name does not vouch for the runs table's version (the runs
+    cache); ``viewfs://`` mounted on a local folder stands in for HDFS."""
     import types
     from pathlib import Path
 
     from mobsig.runs import (
         PENDING_FOLDER,
         STARTED_FOLDER,
+        log_version,
         pending_rows,
         started_rows,
+        table_version,
         write_record,
     )
 
-    real = tmp_path / "real"
+    real, ghost = tmp_path / "real", tmp_path / "ghost"
     real.mkdir()
     conf = spark._jvm.org.apache.hadoop.conf.Configuration(spark._jsc.hadoopConfiguration())
     conf.set("fs.defaultFS", "viewfs://mobsigrec/")
-    conf.set("fs.viewfs.mounttable.mobsigrec.link./wh", f"file://{real}")
+    conf.set(f"fs.viewfs.mounttable.mobsigrec.link.{ghost}", f"file://{real}")
     fake_spark = types.SimpleNamespace(_jvm=spark._jvm, _jsc=types.SimpleNamespace(
         hadoopConfiguration=lambda: conf))
-    cat = types.SimpleNamespace(warehouse=Path("/wh"), spark=fake_spark)
+    cat = types.SimpleNamespace(warehouse=Path(ghost), spark=fake_spark)
     write_record(cat, RunRecord("clean_stays", "v1", "c", "dt=2026-06-02", status=STARTED))
     assert [r["run_id"] for r in started_rows(cat)] == ["v1"]
+
     def names(folder):  # (the local file system under viewfs adds hidden .crc files)
         return [p.name for p in (real / folder).iterdir() if not p.name.startswith(".")]
 
@@ -273,4 +277,9 @@ def test_records_follow_hadoop_when_the_default_file_system_is_not_local(spark, 
     assert started_rows(cat) == [] and [r["status"] for r in pending_rows(cat)] == [
         "succeeded"]
     assert names(PENDING_FOLDER) == ["v1.json"] and names(STARTED_FOLDER) == []
-    assert not Path("/wh").exists()  # nothing on the driver's own disk
+    assert not ghost.exists()  # nothing on the driver's own disk
+    log = ghost / "runs" / "_delta_log"
+    log.mkdir(parents=True)
+    (log / f"{0:020d}.json").write_text("{}")
+    assert log_version(str(ghost / "runs"))[0] == 0  # what the local folder would say
+    assert table_version(cat) is None

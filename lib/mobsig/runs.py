@@ -329,9 +329,9 @@ def fold(catalog: Any, only: set[str] | None = None) -> int:
         return 0
     rows = [r for _n, r in found]
     path = catalog.path("runs")
-    before = log_version(path)
+    before = table_version(catalog)
     catalog.append(local_frame(catalog.spark, rows, catalog.schema("runs").struct), "runs")
-    _cache_appended(path, before, rows)
+    _cache_appended(catalog, before, rows)
     _delete_files(catalog, PENDING_FOLDER, [n for n, _r in found])
     log.info("folded %d run records into %s", len(rows), path)
     return len(rows)
@@ -399,8 +399,9 @@ def read_runs(catalog: Any) -> Any:
 # returns them when the table's latest version is still that one, and this process's own
 # append extends them when it was the only commit in between (version + 1). Anything else
 # (another process wrote, the version is unknown) reads the table again. The version comes
-# from the _delta_log folder's listing, so only on a local file system; elsewhere (HDFS,
-# object stores) every read goes to the table, where it is a small part of a run.
+# from the _delta_log folder's listing, so only where Hadoop resolves the warehouse to the
+# local file system; elsewhere (HDFS, object stores) every read goes to the table, where it
+# is a small part of a run.
 
 _CACHE: dict[tuple[str, frozenset[str] | None, tuple[str, ...]],
              tuple[tuple[int, int], list[dict[str, Any]]]] = {}
@@ -433,12 +434,20 @@ def cached_rows(catalog: Any, jobs: frozenset[str] | None, columns: tuple[str, .
     return unique_rows(_table_rows(catalog, jobs, columns, read) + pending)
 
 
+def table_version(catalog: Any) -> tuple[int, int] | None:
+    """:func:`log_version` of the ``runs`` table where Hadoop resolves the warehouse to the
+    local file system; None elsewhere (a path without a scheme under an HDFS
+    ``fs.defaultFS`` is HDFS: a local folder of the same name must not vouch for it)."""
+    local = _local_folder(catalog, "runs")
+    return None if local is None else log_version(local)
+
+
 def _table_rows(catalog: Any, jobs: frozenset[str] | None, columns: tuple[str, ...],
                 read: Any) -> list[dict[str, Any]]:
     if not catalog.exists("runs"):
         return []
     path = catalog.path("runs")
-    version = log_version(path)
+    version = table_version(catalog)
     hit = _CACHE.get((path, jobs, columns))
     if version is not None and hit is not None and hit[0] == version:
         return [dict(r) for r in hit[1]]
@@ -449,9 +458,10 @@ def _table_rows(catalog: Any, jobs: frozenset[str] | None, columns: tuple[str, .
     return rows
 
 
-def _cache_appended(path: str, before: tuple[int, int] | None,
+def _cache_appended(catalog: Any, before: tuple[int, int] | None,
                     appended: list[dict[str, Any]]) -> None:
-    after = log_version(path)
+    path = catalog.path("runs")
+    after = table_version(catalog)
     for key in [k for k in _CACHE if k[0] == path]:
         version, rows = _CACHE[key]
         if (before is None or after is None or version != before
