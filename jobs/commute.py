@@ -58,7 +58,7 @@ from __future__ import annotations
 from pyspark.sql import functions as F
 
 from mobsig import columns as C
-from mobsig import commute, expansion, population, privacy, privacy_audit
+from mobsig import commute, expansion, jobs_housing, population, privacy, privacy_audit
 from mobsig.geo import next_month, unit_polygons
 from mobsig.io.exports import export_month
 from mobsig.runner import JobContext, Output
@@ -102,11 +102,14 @@ def build(ctx: JobContext) -> list[Output]:
     ctx.fact("untimed_commuters", int(facts["n"]) - int(facts["timed"]))
     population.gate_levels(ctx, counts, "commute_levels", "commute",
                            cfg.population.max_level_gap, classes=commute.TOTALS, by=C.MEASURE)
+    jh_counts = (None if pv.joint_audit == "off" else jobs_housing.counts_table(
+        places, factors, age, units, cfg.population.grid_h3_resolution))
     out, od = commute.publish_all(counts, t.stats, t.od, pv.k_min, pv.complementary,
                                   pv.suppress_zeros, pv.width,
                                   privacy_audit.gate_for(ctx, "commute"), ctx.keep,
                                   jobs_housing=ctx.read("jobs_housing", month=key),
-                                  detach=ctx.detach)
+                                  detach=ctx.detach, jobs_housing_counts=jh_counts,
+                                  joint=pv.joint_audit)
     if ctx.options.get("export", True):
         for name in ("commute", "commute_od"):
             ctx.after_write(lambda name=name: ctx.note_output(

@@ -585,6 +585,11 @@ def test_every_release_of_the_city_passes_the_audit(chain):
     assert "privacy_reported_cells" not in jh.facts  # every part gated
     com = runs.of("commute", month=runs_month(runs))
     assert "privacy_reported_cells" not in com.facts  # the unit table gated too
+    # the joint audit with jobs_housing (reported by default): its hidden cells too
+    assert com.facts["privacy_joint_cells_audited"] > com.facts["privacy_cells_audited"]
+    assert com.facts["privacy_joint_gated"] is False
+    assert 0 <= com.facts["privacy_joint_under_protected"] <= com.facts[
+        "privacy_joint_cells_audited"]
     assert all(g["success"] for g in com.gates if g["suite"] == "privacy_audit")
 
 
@@ -1300,3 +1305,117 @@ def test_linkage_opens_a_row_commute_od_opened(spark):
     alone: list = []
     lk.suppress_pairs(long, K, True, False, K, alone.append, jobs_housing=jh).count()
     assert not alone[0].passed
+
+
+# --------------------------------------------------------------------------------------
+# the joint audit: releases of the same counts as one system (issue 17)
+
+
+def _link_sums(rels: dict) -> pd.DataFrame:
+    return pd.DataFrame([(r, "L", u, "n", c) for r, terms in rels.items() for u, c in terms],
+                        columns=["rel", "level", "unit_id", "m", "coef"])
+
+
+def _one_level(counts: dict) -> pd.DataFrame:
+    return pd.DataFrame({"level": "L", "unit_id": list(counts), "parent_id": None, "m": "n",
+                         "raw_count": list(counts.values())})
+
+
+def test_joint_audit_intersects_what_two_releases_give():
+    """One count x (15) hidden in two releases, each protecting it by itself: release A
+    gives x + y = 20 (x in [1, 19]), release B x + v = 30 and v + u = 20 (x in [11, 29]).
+    A reader who writes both down has x in [11, 19]: the joint audit finds it, and the
+    cells it drags along (y, u in [1, 9]); a link that does not hold in the true counts
+    is used as the inequality that holds (x_A <= x_B where B's x is 16: nothing pinned)."""
+    a = _one_level({"x": 15, "y": 5, "P": 20})
+    b = _one_level({"x": 15, "v": 15, "u": 5, "Q": 30, "R": 20})
+    kw = dict(identities=(), additive=(), by="m", shortcut=False)
+    ra = pa.audit(a, np.array([True, True, False]), 15, sums=_link_sums(
+        {"a": [("P", 1), ("x", -1), ("y", -1)]}), **kw)
+    rb = pa.audit(b, np.array([True, True, True, False, False]), 15, sums=_link_sums(
+        {"b1": [("Q", 1), ("x", -1), ("v", -1)], "b2": [("R", 1), ("v", -1), ("u", -1)]}),
+        **kw)
+    assert ra.passed and rb.passed
+    links = pd.DataFrame([("x", "A", "L", "x", "n", 1.0), ("x", "B", "L", "x", "n", -1.0)],
+                         columns=["rel", "part", "level", "unit_id", "cell", "coef"])
+    joint = pa.joint_audit({"A": ra, "B": rb}, links, 15)
+    got = joint.cells.set_index(["level", "unit_id"])
+    assert not joint.passed
+    assert got.loc[("A: L", "x"), ["lo", "hi"]].tolist() == [11, 19]
+    assert got.loc[("B: L", "x"), ["lo", "hi"]].tolist() == [11, 19]
+    assert got.loc[("A: L", "y"), ["lo", "hi"]].tolist() == [1, 9]
+    assert got.loc[("B: L", "u"), ["lo", "hi"]].tolist() == [1, 9]
+    assert "A: L x n: [11, 19]" in joint.failures()
+    # the same link where it does not hold (B's x is 16): x_A <= x_B, both stay wide
+    b2 = b.assign(raw_count=[16, 14, 6, 30, 20])
+    rb2 = pa.audit(b2, np.array([True, True, True, False, False]), 15, sums=_link_sums(
+        {"b1": [("Q", 1), ("x", -1), ("v", -1)], "b2": [("R", 1), ("v", -1), ("u", -1)]}),
+        **kw)
+    loose = pa.joint_audit({"A": ra, "B": rb2}, links, 15)
+    assert loose.passed, loose.failures()
+
+
+def _employed(rows: list[tuple]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["level", "unit_id", "parent_id", "measure",
+                                       "raw_count", "is_suppressed"])
+
+
+def test_published_pairs_of_a_row_bound_a_hidden_employed_count_jointly():
+    """jobs_housing hides counties A (20 employed residents) and B (4) under a city of 30
+    (D's 6 published; live_and_work 10, 2 and 6 published): by itself A is in [11, 21]
+    (each out-commuter count >= 1), B in [3, 13]. commute_od hides A>B (2) and B>A (2),
+    publishes A>A 10, A>D 8, B>B 2, D>D 6, and no column total (commute hides the
+    inbound commuters): by itself A>B is unbounded. Together, A's row (= its employed
+    residents) is 18 + A>B, so A>B is in [1, 3] and B in [3, 5]: the joint audit of
+    :func:`mobsig.commute.shared_count_links` catches what neither audit does."""
+    from mobsig import commute
+    from mobsig import jobs_housing as jh
+
+    e, lw = "employed_residents", "live_and_work"
+    pdf = _employed([("city", "C", None, e, 30, False), ("city", "C", None, lw, 30, False),
+                     ("county", "A", "C", e, 20, True), ("county", "A", "C", lw, 10, False),
+                     ("county", "B", "C", e, 4, True), ("county", "B", "C", lw, 2, False),
+                     ("county", "D", "C", e, 6, False), ("county", "D", "C", lw, 6, False)])
+    part_jh = jh.employed_audit(pdf, 5, 5.0, False)
+    assert part_jh.passed, part_jh.failures()
+    pairs = pd.DataFrame({"level": "county", "origin_id": list("AAABBD"),
+                          "dest_id": list("ADBBAD"), "raw_count": [10, 8, 2, 2, 2, 6],
+                          "is_suppressed": [False, False, True, False, True, False],
+                          "secret_row": [True, True, True, True, True, False],
+                          "hide_col": True})
+    table, sums, _ = pa.od_release_table(pairs, ("origin_id",), ("dest_id",),
+                                         withheld="hide_col", secret_rows="secret_row")
+    part_od = pa.audit(table, table["is_suppressed"].to_numpy(bool), 5.0, identities=(),
+                       additive=(), by=pa.OD_CELL, sums=sums)
+    assert part_od.passed, part_od.failures()
+    both = {"jobs_housing": part_jh, "commute_od": part_od}
+    joint = pa.joint_audit(both, commute.shared_count_links(both), 5.0)
+    got = joint.cells.set_index(["level", "unit_id", "cell"])
+    assert got.loc[("commute_od: county", "A>B", ""), ["lo", "hi"]].tolist() == [1, 3]
+    assert got.loc[("jobs_housing: county", "B", e), ["lo", "hi"]].tolist() == [3, 5]
+    assert got.loc[("jobs_housing: county", "A", e), ["lo", "hi"]].tolist() == [19, 21]
+    assert not joint.passed
+
+
+def test_commute_od_totals_take_the_state_commute_publishes():
+    """commute_od's own audit takes a column total it does not withhold as public;
+    commute hides that unit's inbound commuters: in the joint audit the total is hidden
+    (what commute shows), and a row total commute publishes stays public."""
+    from mobsig import commute
+
+    pairs = pd.DataFrame({"level": "county", "origin_id": list("AAB"), "dest_id": list("ABB"),
+                          "raw_count": [5, 3, 4], "is_suppressed": [False, True, True]})
+    table, sums, _ = pa.od_release_table(pairs, ("origin_id",), ("dest_id",))
+    od = pa.audit(table, table["is_suppressed"].to_numpy(bool), 5.0, identities=(),
+                  additive=(), by=pa.OD_CELL, sums=sums)
+    unit = pd.DataFrame({"level": "county", "unit_id": ["A", "B", "A", "B"],
+                         "parent_id": None,
+                         "measure": ["commuters", "commuters", "inbound_commuters",
+                                     "inbound_commuters"], "raw_count": [8, 4, 5, 7]})
+    com = pa.audit(unit, np.array([False, True, False, True]), 5.0, identities=(),
+                   additive=None, by="measure")
+    keys = od.solved.keys
+    assert not od.solved.hidden[(keys["unit_id"] == "col:B").to_numpy()].any()
+    after = commute.od_totals_as_published(od, com).solved
+    state = dict(zip(keys["unit_id"], after.hidden, strict=True))
+    assert state["col:B"] and not state["row:A"] and state["A>B"]

@@ -42,6 +42,7 @@ unit's inbound commuters are (>= privacy.k_min cards).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -548,7 +549,8 @@ def publish_all(counts: DataFrame, stats: DataFrame, od: DataFrame, k_min: int,
                 on_audit=None, keep: Callable[[DataFrame], DataFrame] = lambda d: d,
                 repair: bool = True, repair_units: bool = True,
                 jobs_housing: DataFrame | None = None,
-                detach: Callable[[DataFrame], DataFrame] = lambda d: d
+                detach: Callable[[DataFrame], DataFrame] = lambda d: d,
+                jobs_housing_counts: DataFrame | None = None, joint: str = "report"
                 ) -> tuple[DataFrame, DataFrame]:
     """The published ``commute`` and ``commute_od`` rows (without
     ``privacy.HIDE_DEST_TOTAL`` / ``HIDE_ORIGIN_TOTAL``): :func:`publish_od`, then
@@ -582,7 +584,14 @@ def publish_all(counts: DataFrame, stats: DataFrame, od: DataFrame, k_min: int,
     column hides no pair from another unit are hidden where its live_and_work is
     (inbound - live_and_work public: :func:`inbound_follows_live_and_work`). A row total
     jobs_housing hides is a hidden cell of the OD audit (``secret_rows``), as wide as any
-    hidden cell: the published totals (the columns minus the other rows) must not pin it."""
+    hidden cell: the published totals (the columns minus the other rows) must not pin it.
+    ``jobs_housing_counts``: jobs_housing's true counts of the month (long form,
+    :func:`mobsig.jobs_housing.counts_table`): with them (and a ``width``, repairing
+    both parts) the three releases of the same counts, jobs_housing's employed residents
+    and live_and_work as published, commute and commute_od, are also audited as one
+    system (:func:`joint_with_jobs_housing`, ``Audit.joint``): a count hidden in two of
+    them must not be pinned by their relations taken together; ``joint``: "gate" (the
+    gate fails on it), "report" (run facts and a warning) or "off" (privacy.joint_audit)."""
     from mobsig import privacy_audit as pa
 
     parts: dict = {}
@@ -645,12 +654,100 @@ def publish_all(counts: DataFrame, stats: DataFrame, od: DataFrame, k_min: int,
         mask, parts["commute"] = split_mask(pdf, width, suppress_zeros)
         more = pdf[mask & ~pdf[C.IS_SUPPRESSED].to_numpy(bool)]
         long = pa.hide_more(long, more, (C.LEVEL, C.UNIT_ID, C.MEASURE))
+        whole = pa.combine(parts, width)
+        if jobs_housing is not None and jobs_housing_counts is not None and joint != "off":
+            whole.joint = joint_with_jobs_housing(parts, jobs_housing_counts, jobs_housing,
+                                                  k_min, width, suppress_zeros)
+            whole.joint_gated = joint == "gate"
         if on_audit is not None:
-            on_audit(pa.combine(parts, width))
+            on_audit(whole)
     out = with_stats(spread(long.drop("_true")), stats)
     extra = [c for c in (JH_FIXED, JH_KEEP_ROW, JH_SECRET_ROW) if c in sup.columns]
     return out, sup.drop(privacy.HIDE_DEST_TOTAL, privacy.HIDE_ORIGIN_TOTAL, pa.ROW_WITHHELD,
                          pa.COL_WITHHELD, "_true", *extra)
+
+
+def joint_with_jobs_housing(parts: dict, counts: DataFrame, jobs_housing: DataFrame,
+                            k_min: int, width: float, suppress_zeros: bool):
+    """The joint audit (:func:`mobsig.privacy_audit.joint_audit`) of jobs_housing's
+    employed residents and live_and_work as published (its mask on the true ``counts``,
+    :func:`mobsig.jobs_housing.employed_audit`) with ``parts``' ``commute`` (the unit
+    table) and ``commute_od`` audits, linked by the counts they share
+    (:func:`shared_count_links`)."""
+    from mobsig import jobs_housing as jh
+    from mobsig import privacy_audit as pa
+
+    f = jh_flags(jobs_housing)
+    hid = F.when(F.col(C.MEASURE) == C.EMPLOYED_RESIDENTS, F.col("_emp_hidden")).otherwise(
+        F.col("_lw_hidden"))
+    pdf = counts.where(F.col(C.MEASURE).isin(C.EMPLOYED_RESIDENTS, C.LIVE_AND_WORK)).join(
+        F.broadcast(f), [C.LEVEL, C.UNIT_ID], how="left").select(
+        C.LEVEL, C.UNIT_ID, C.PARENT_ID, C.MEASURE, C.RAW_COUNT,
+        F.coalesce(hid, F.lit(False)).alias(C.IS_SUPPRESSED)).toPandas()
+    both = {"jobs_housing": jh.employed_audit(pdf, k_min, width, suppress_zeros),
+            "commute": parts["commute"],
+            "commute_od": od_totals_as_published(parts["commute_od"], parts["commute"])}
+    return pa.joint_audit(both, shared_count_links(both), width, suppress_zeros)
+
+
+def od_totals_as_published(od, unit):
+    """commute_od's audit (``od``) with its row and column totals in the state commute
+    publishes them (``unit``: commute's audit; a row total is the origin's commuters, a
+    column total the destination's inbound commuters): commute_od's own audit takes
+    every total it does not withhold as public, which is stricter than the release where
+    commute hides one; taken together with commute, each total is what commute shows."""
+    s = od.solved
+    k = s.keys
+    side = k[C.UNIT_ID].str.split(":", n=1)
+    measure = side.str[0].map({"row": COMMUTERS, "col": INBOUND})
+    u = unit.solved.keys
+    state = pd.Series(unit.solved.hidden, index=pd.MultiIndex.from_arrays(
+        [u[C.LEVEL], u[C.UNIT_ID], u["cell"]]))
+    state = state[~state.index.duplicated()]
+    look = pd.MultiIndex.from_arrays([k[C.LEVEL], side.str[1].fillna(""),
+                                      measure.fillna("")])
+    found = state.reindex(look)
+    hidden = np.where(measure.notna().to_numpy() & found.notna().to_numpy(),
+                      found.eq(True).to_numpy(bool), s.hidden)
+    return dataclasses.replace(od, solved=dataclasses.replace(s, hidden=hidden))
+
+
+def shared_count_links(parts: dict) -> pd.DataFrame:
+    """The relations between jobs_housing's, commute's and commute_od's audited cells
+    (``parts``: name -> audit with its ``solved`` keys), as :func:`mobsig.privacy_audit.
+    joint_audit`'s ``links``: a unit's employed residents (jobs_housing) = its commuters
+    (commute) = the sum of its commute_od row; its live_and_work = its same-unit pair;
+    its inbound commuters = the sum of its commute_od column (each kept where it holds,
+    else as the inequality that holds)."""
+    def terms(part: str, rel: pd.Series, keys: pd.DataFrame, coef: float) -> pd.DataFrame:
+        return pd.DataFrame({"rel": rel.to_numpy(), "part": part,
+                             C.LEVEL: keys[C.LEVEL].to_numpy(),
+                             C.UNIT_ID: keys[C.UNIT_ID].to_numpy(),
+                             "cell": keys["cell"].to_numpy(), "coef": coef})
+    out = []
+    if "jobs_housing" in parts:
+        j = parts["jobs_housing"].solved.keys
+    else:
+        j = pd.DataFrame(columns=[C.LEVEL, C.UNIT_ID, "cell"])
+    for m, rels in ((C.EMPLOYED_RESIDENTS, ("emp", "row")), (C.LIVE_AND_WORK, ("lw",))):
+        k = j[j["cell"] == m]
+        out += [terms("jobs_housing", r + " " + k[C.LEVEL] + " " + k[C.UNIT_ID], k, 1.0)
+                for r in rels]
+    c = (parts["commute"].solved.keys if "commute" in parts
+         else pd.DataFrame(columns=[C.LEVEL, C.UNIT_ID, "cell"]))
+    for m, rel, coef in ((COMMUTERS, "emp", -1.0), (INBOUND, "in", 1.0)):
+        k = c[c["cell"] == m]
+        out.append(terms("commute", rel + " " + k[C.LEVEL] + " " + k[C.UNIT_ID], k, coef))
+    o = parts["commute_od"].solved.keys
+    o = o[o[C.UNIT_ID].str.contains(">", regex=False)
+          & ~o[C.UNIT_ID].str.startswith(("row:", "col:", "whole:"))]
+    ends = o[C.UNIT_ID].str.split(">", n=1)
+    orig, dest = ends.str[0], ends.str[1]
+    out.append(terms("commute_od", "row " + o[C.LEVEL] + " " + orig, o, -1.0))
+    out.append(terms("commute_od", "in " + o[C.LEVEL] + " " + dest, o, -1.0))
+    same = (orig == dest).to_numpy()
+    out.append(terms("commute_od", ("lw " + o[C.LEVEL] + " " + orig)[same], o[same], -1.0))
+    return pd.concat(out, ignore_index=True)
 
 
 # the splits of a unit's commuters, published or withdrawn as a whole (zeros included)

@@ -1043,6 +1043,13 @@ class PrivacyConfig:
         "interval (least to greatest value an attacker can solve for from the published "
         "counts and every relation between them) must be at least this wide; 0 = k_min. "
         "Below k_floor it weakens the rule (privacy.allow_below_floor).", ge=0)
+    joint_audit: str = param(
+        "report", "Releases that publish the same counts audited as one system (issue 17; "
+        "today commute's: jobs_housing's employed residents and live_and_work, commute and "
+        "commute_od): 'report' solves it and records the cells narrower than the width in "
+        "the run facts and a warning, 'gate' fails the run on them (exit 6), 'off' skips "
+        "it. Each release's own audit is gated either way.",
+        choices=("report", "gate", "off"))
 
     @property
     def width(self) -> int:

@@ -180,6 +180,47 @@ def with_ratios(wide: DataFrame, balanced_min: float, balanced_max: float) -> Da
 OUT_COMMUTERS = "out_commuters"
 
 
+EMPLOYED_IDENTITY = ((C.EMPLOYED_RESIDENTS, (C.LIVE_AND_WORK, OUT_COMMUTERS)),)
+
+
+def employed_table(base: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """``base`` (the ``employed_residents`` and ``live_and_work`` cells: ``level``,
+    ``unit_id``, ``parent_id``, ``measure``, ``raw_count`` (true), ``is_suppressed``)
+    with one hidden ``out_commuters`` cell per unit that has both (employed_residents -
+    live_and_work, never published) after its rows, and the mask of those cells."""
+    wide = base.pivot_table(index=[C.LEVEL, C.UNIT_ID], columns=C.MEASURE,
+                            values=C.RAW_COUNT, aggfunc="first")
+    if not {C.EMPLOYED_RESIDENTS, C.LIVE_AND_WORK} <= set(wide.columns):
+        wide = pd.DataFrame(columns=[C.EMPLOYED_RESIDENTS, C.LIVE_AND_WORK])
+    wide = wide[[C.EMPLOYED_RESIDENTS, C.LIVE_AND_WORK]].dropna()
+    parents = base.drop_duplicates([C.LEVEL, C.UNIT_ID]).set_index(
+        [C.LEVEL, C.UNIT_ID])[C.PARENT_ID]
+    out = pd.DataFrame({
+        C.LEVEL: wide.index.get_level_values(0), C.UNIT_ID: wide.index.get_level_values(1),
+        C.PARENT_ID: parents.reindex(wide.index).to_numpy(), C.MEASURE: OUT_COMMUTERS,
+        C.RAW_COUNT: (wide[C.EMPLOYED_RESIDENTS] - wide[C.LIVE_AND_WORK]).clip(lower=0)
+        .to_numpy(np.int64), C.IS_SUPPRESSED: True})
+    tab = pd.concat([base.reset_index(drop=True), out], ignore_index=True)
+    return tab, (tab[C.MEASURE] == OUT_COMMUTERS).to_numpy()
+
+
+def employed_audit(pdf: pd.DataFrame, k_min: int, width: float, suppress_zeros: bool):
+    """The audit of the ``employed_residents`` and ``live_and_work`` cells as published
+    (``pdf`` as :func:`employed_mask`'s, ``is_suppressed``: the published mask): the
+    system :func:`employed_mask` ends with, for a joint audit with the releases that
+    publish the same counts (commute, commute_od; :func:`mobsig.privacy_audit.
+    joint_audit`)."""
+    from mobsig import privacy_audit as pa
+
+    tab, is_out = employed_table(
+        pdf[[C.LEVEL, C.UNIT_ID, C.PARENT_ID, C.MEASURE, C.RAW_COUNT, C.IS_SUPPRESSED]])
+    raw = tab[C.RAW_COUNT].fillna(0).to_numpy()
+    return pa.audit(tab, tab[C.IS_SUPPRESSED].to_numpy(bool) | is_out, width,
+                    suppress_zeros=suppress_zeros, identities=EMPLOYED_IDENTITY,
+                    additive=(C.EMPLOYED_RESIDENTS,), by=C.MEASURE,
+                    exempt=is_out & (raw >= k_min))
+
+
 def employed_mask(pdf: pd.DataFrame, k_min: int, width: float | None,
                   complementary: bool, suppress_zeros: bool):
     """The audited mask of the ``employed_residents`` and ``live_and_work`` cells
@@ -205,20 +246,7 @@ def employed_mask(pdf: pd.DataFrame, k_min: int, width: float | None,
     from mobsig import privacy_audit as pa
 
     base = pdf[[C.LEVEL, C.UNIT_ID, C.PARENT_ID, C.MEASURE, C.RAW_COUNT, C.IS_SUPPRESSED]]
-    wide = base.pivot_table(index=[C.LEVEL, C.UNIT_ID], columns=C.MEASURE,
-                            values=C.RAW_COUNT, aggfunc="first")
-    if not {C.EMPLOYED_RESIDENTS, C.LIVE_AND_WORK} <= set(wide.columns):
-        wide = pd.DataFrame(columns=[C.EMPLOYED_RESIDENTS, C.LIVE_AND_WORK])
-    wide = wide[[C.EMPLOYED_RESIDENTS, C.LIVE_AND_WORK]].dropna()
-    parents = base.drop_duplicates([C.LEVEL, C.UNIT_ID]).set_index(
-        [C.LEVEL, C.UNIT_ID])[C.PARENT_ID]
-    out = pd.DataFrame({
-        C.LEVEL: wide.index.get_level_values(0), C.UNIT_ID: wide.index.get_level_values(1),
-        C.PARENT_ID: parents.reindex(wide.index).to_numpy(), C.MEASURE: OUT_COMMUTERS,
-        C.RAW_COUNT: (wide[C.EMPLOYED_RESIDENTS] - wide[C.LIVE_AND_WORK]).clip(lower=0)
-        .to_numpy(np.int64), C.IS_SUPPRESSED: True})
-    tab = pd.concat([base.reset_index(drop=True), out], ignore_index=True)
-    is_out = (tab[C.MEASURE] == OUT_COMMUTERS).to_numpy()
+    tab, is_out = employed_table(base)
     raw = tab[C.RAW_COUNT].fillna(0).to_numpy()
     n = len(base)
     forced = tab[C.IS_SUPPRESSED].to_numpy(bool) | is_out
@@ -227,8 +255,8 @@ def employed_mask(pdf: pd.DataFrame, k_min: int, width: float | None,
     while True:  # complements, then the group rule again (no lone hidden sibling)
         mask, result = pa.audited_suppression_mask(
             tab, k_min, width, complementary, suppress_zeros,
-            identities=((C.EMPLOYED_RESIDENTS, (C.LIVE_AND_WORK, OUT_COMMUTERS)),),
-            additive=(C.EMPLOYED_RESIDENTS,), by=C.MEASURE, forced=forced, regroup=False,
+            identities=EMPLOYED_IDENTITY, additive=(C.EMPLOYED_RESIDENTS,), by=C.MEASURE,
+            forced=forced, regroup=False,
             frozen=is_out, exempt=is_out & (raw >= k_min))
         rounds += result.rounds
         again = privacy.suppression_mask(base, k_min, complementary, suppress_zeros,

@@ -126,6 +126,28 @@ def _rows(triplets: list[tuple[np.ndarray, np.ndarray, np.ndarray]], n_rows: int
 Pairs = Sequence[tuple[str, str]]
 
 
+def linear_rows(rel: np.ndarray, idx: np.ndarray, coef: np.ndarray, raw: np.ndarray):
+    """Linear relations ``sum of coef x cell = 0`` given as one entry per term (``rel``:
+    the relation's name, ``idx``: the cell, ``coef``), as rows of :class:`System`: an
+    equation where it holds in the true counts ``raw``, else the inequality that holds
+    (``sign x sum <= 0``). Yields (kind "eq" / "ub", rows, cols, vals, texts), rows
+    numbered from 0 within each kind."""
+    rel_id, rel_ix = np.unique(rel, return_inverse=True)
+    resid = np.bincount(rel_ix, weights=coef * raw[idx], minlength=len(rel_id))
+    sign = np.where(resid > 0, -1.0, 1.0)  # sign x (sum) <= 0 holds
+    for kind, sel in (("eq", resid == 0), ("ub", resid != 0)):
+        gsel = np.flatnonzero(sel)
+        if not len(gsel):
+            continue
+        new = np.full(len(rel_id), -1, dtype=np.int64)
+        new[gsel] = np.arange(len(gsel))
+        row = new[rel_ix]
+        keep = row >= 0
+        c = coef[keep] * (sign[rel_ix[keep]] if kind == "ub" else 1)
+        yield (kind, row[keep], idx[keep], c,
+               [f"{rel_id[g]} ({'=' if kind == 'eq' else 'vs'})" for g in gsel])
+
+
 def relations(pdf: pd.DataFrame, identities: Identities = IDENTITIES,
               additive: Sequence[str] | None = ADDITIVE, by: str = C.POP_CLASS,
               bounds: Pairs = (), sums: pd.DataFrame | None = None) -> System:
@@ -199,21 +221,10 @@ def relations(pdf: pd.DataFrame, identities: Identities = IDENTITIES,
                           "coef": sums["coef"].to_numpy(float)}).merge(
             frame[["level", "unit", "cls", "i"]], on=["level", "unit", "cls"], how="inner")
         if len(s):
-            rel_id, rel_ix = np.unique(s["rel"].astype(str).to_numpy(), return_inverse=True)
-            resid = np.bincount(rel_ix, weights=s["coef"].to_numpy() * raw[s["i"].to_numpy()],
-                                minlength=len(rel_id))
-            sign = np.where(resid > 0, -1.0, 1.0)  # sign x (sum) <= 0 holds
-            for kind, sel in (("eq", resid == 0), ("ub", resid != 0)):
-                gsel = np.flatnonzero(sel)
-                if not len(gsel):
-                    continue
-                new = np.full(len(rel_id), -1, dtype=np.int64)
-                new[gsel] = np.arange(len(gsel))
-                row = new[rel_ix]
-                keep = row >= 0
-                coef = s["coef"].to_numpy()[keep] * (sign[rel_ix[keep]] if kind == "ub" else 1)
-                add(kind, row[keep], s["i"].to_numpy()[keep], coef,
-                    [f"{rel_id[g]} ({'=' if kind == 'eq' else 'vs'})" for g in gsel])
+            for kind, rows, cols, vals, texts in linear_rows(
+                    s["rel"].astype(str).to_numpy(), s["i"].to_numpy(),
+                    s["coef"].to_numpy(float), raw):
+                add(kind, rows, cols, vals, texts)
 
     # parent = sum of children (per child layer and class)
     parent = np.full(n, -1, dtype=np.int64)
@@ -276,6 +287,20 @@ def relations(pdf: pd.DataFrame, identities: Identities = IDENTITIES,
 
 
 @dataclasses.dataclass
+class Solved:
+    """The system one :func:`audit` solved: ``keys`` (``level``, ``unit_id``, ``cell``:
+    the breakdown, ``raw_count``: true), one row per cell in the order of ``system``'s
+    columns; ``hidden``; ``zero_unknown``: hidden cells a reader cannot tell from a zero
+    (lower bound 0); ``exempt``: cells that need no width."""
+
+    keys: pd.DataFrame
+    system: System
+    hidden: np.ndarray
+    zero_unknown: np.ndarray
+    exempt: np.ndarray
+
+
+@dataclasses.dataclass
 class Audit:
     """The audit of one release. ``cells``: one row per suppressed cell (``level``,
     ``unit_id``, the breakdown, ``raw_count`` (true), ``lo``, ``hi`` (the least and the
@@ -299,6 +324,13 @@ class Audit:
     # OD releases: zero pairs the release lists as suppressed (the keys of the rows added
     # after the audited table's own; :func:`od_audited_mask`'s opened lines)
     padded: pd.DataFrame | None = dataclasses.field(default=None, repr=False)
+    # what was solved (the audited table, its relations and hidden cells): for
+    # :func:`joint_audit`, which audits releases that publish the same counts together
+    solved: Solved | None = dataclasses.field(default=None, repr=False)
+    # the release audited as one system with other releases of the same counts
+    # (:func:`joint_audit`), gated with it
+    joint: Audit | None = dataclasses.field(default=None, repr=False)
+    joint_gated: bool = False  # the joint audit fails the gate (else: reported only)
 
     @property
     def passed(self) -> bool:
@@ -607,10 +639,15 @@ def audit(pdf: pd.DataFrame, hidden: np.ndarray, width: float, *,
     # a hidden zero pinned at 0 reveals nobody (zeros are published unless suppress_zeros)
     cells[PROTECTED] = (cells[WIDTH] >= width) | ((cells[C.RAW_COUNT] == 0)
                                                   & (not suppress_zeros))
-    if exempt is not None:
-        cells[PROTECTED] |= np.asarray(exempt, bool)[u]
+    free = np.zeros(len(pdf), bool) if exempt is None else np.asarray(exempt, bool)
+    cells[PROTECTED] |= free[u]
+    keys = pd.DataFrame({C.LEVEL: pdf[C.LEVEL].astype(str).to_numpy(),
+                         C.UNIT_ID: pdf[C.UNIT_ID].astype(str).to_numpy(),
+                         "cell": pdf[by].astype(str).to_numpy(), C.RAW_COUNT: raw})
+    solved = Solved(keys, system, np.asarray(hidden, bool).copy(),
+                    np.broadcast_to(np.asarray(zeros_unknown, bool), len(pdf)).copy(), free)
     return Audit(cells, float(width), n_prog, time.perf_counter() - t0, n_comp, binding,
-                 by=by)
+                 by=by, solved=solved)
 
 
 def _bounds(raw, hidden, width, system, suppress_zeros, shortcut, integer, cache, engine):
@@ -871,11 +908,91 @@ def gate(ctx, result: Audit, table: str) -> None:
     ctx.log.info("privacy audit of %s: %d suppressed cells, narrowest interval %s, %d "
                  "complements added, %d programmes, %.2f s", table, result.n_cells,
                  result.min_width, result.added, result.n_programs, result.seconds)
+    joint = result.joint
+    if joint is not None:
+        j_bad = int((~joint.cells[PROTECTED]).sum())
+        ctx.fact("privacy_joint_cells_audited", joint.n_cells)
+        ctx.fact("privacy_joint_under_protected", j_bad)
+        ctx.fact("privacy_joint_min_width", joint.min_width if np.isfinite(joint.min_width)
+                 else None)
+        ctx.fact("privacy_joint_gated", result.joint_gated)
+        ctx.fact("privacy_joint_audit_s", round(joint.seconds, 3))
+        ctx.log.info("joint privacy audit of %s with the releases of the same counts: %d "
+                     "suppressed cells, narrowest interval %s, %d programmes, %.2f s", table,
+                     joint.n_cells, joint.min_width, joint.n_programs, joint.seconds)
+        if result.joint_gated:
+            bad += j_bad
+        elif j_bad:
+            ctx.log.warning("joint privacy audit of %s (reported, not gated: "
+                            "privacy.joint_audit=report): %s", table, joint.failures())
+
+    def explain() -> str:
+        text = [] if result.passed else [result.failures()]
+        if joint is not None and result.joint_gated and not joint.passed:
+            text.append("taken together with the releases that publish the same counts "
+                        "(one system): " + joint.failures())
+        return ("; ".join(text) + ". The rule found nothing left to hide around them (a "
+                "layer or class too small to protect: publish fewer layers, or a lower "
+                "privacy.protection_width with privacy.allow_below_floor).")
     ctx.check(SUITE, {"under_protected": bad}, table=table,
-              params={"protection_width": result.width},
-              explain=lambda: result.failures() + ". The rule found nothing left to hide "
-              "around them (a layer or class too small to protect: publish fewer layers, "
-              "or a lower privacy.protection_width with privacy.allow_below_floor).")
+              params={"protection_width": result.width}, explain=explain)
+
+
+def joint_audit(parts: dict[str, Audit], links: pd.DataFrame, width: float,
+                suppress_zeros: bool = False) -> Audit:
+    """The interval audit of several releases that publish some of the same counts, as
+    one system (issue 17: a count hidden in two releases, each audit protecting it by
+    itself, can still be pinned by a reader who writes both releases' relations down at
+    once, e.g. the intersection of its two intervals). ``parts``: name -> the final audit
+    of each release (its :attr:`Audit.solved`: cells, relations, hidden cells); ``links``:
+    the relations between releases, one row per term: ``rel`` (the relation's name),
+    ``part``, ``level``, ``unit_id``, ``cell``, ``coef``: the sum of coef x cell is 0
+    (jobs_housing's live_and_work of a unit = commute_od's same-unit pair; a unit's
+    employed residents = the sum of its commute_od row); a term whose cell is in no
+    part's table is a count no release holds, left out, and a relation is kept where it
+    holds in the true counts, else as the inequality that holds (as :func:`relations`'
+    ``sums``). Each part keeps its own relations, hidden cells, lower bounds and exempt
+    cells. Returns the audit of every hidden cell of every part in the joint system
+    (``level`` prefixed with ``<part>: ``, the breakdown column ``cell``): a cell narrower
+    than ``width`` here and not in its own part's audit is one the releases give away
+    together."""
+    names = [n for n in parts if parts[n].solved is not None]
+    sol = [parts[n].solved for n in names]
+    off = np.cumsum([0, *(len(s.keys) for s in sol)])
+    n = int(off[-1])
+    keys = pd.concat([s.keys.assign(part=nm) for nm, s in zip(names, sol, strict=True)],
+                     ignore_index=True)
+    raw = keys[C.RAW_COUNT].to_numpy(float) if n else np.zeros(0)
+    trip: dict[str, list] = {"eq": [], "ub": []}
+    text: dict[str, list[str]] = {"eq": [], "ub": []}
+    for nm, s, o in zip(names, sol, off, strict=False):
+        for kind, mat, src in (("eq", s.system.eq, s.system.eq_text),
+                               ("ub", s.system.ub, s.system.ub_text)):
+            c = mat.tocoo()
+            trip[kind].append((c.row + len(text[kind]), c.col + o, c.data))
+            text[kind].extend(f"{nm}: {t}" for t in src)
+    if links is not None and len(links) and n:
+        ids = keys[["part", C.LEVEL, C.UNIT_ID, "cell"]].assign(i=np.arange(n))
+        lk = links.assign(**{c: links[c].astype(str) for c in
+                             ("part", C.LEVEL, C.UNIT_ID, "cell")}).merge(
+            ids, on=["part", C.LEVEL, C.UNIT_ID, "cell"], how="inner")
+        if len(lk):
+            for kind, rows, cols, vals, texts in linear_rows(
+                    lk["rel"].astype(str).to_numpy(), lk["i"].to_numpy(),
+                    lk["coef"].to_numpy(float), raw):
+                trip[kind].append((rows + len(text[kind]), cols, vals))
+                text[kind].extend(texts)
+    system = System(_rows(trip["eq"], len(text["eq"]), n), _rows(trip["ub"], len(text["ub"]),
+                                                                 n),
+                    text["eq"], text["ub"], np.full(n, -1, dtype=np.int64))
+    pdf = pd.DataFrame({C.LEVEL: keys["part"] + ": " + keys[C.LEVEL],
+                        C.UNIT_ID: keys[C.UNIT_ID], "cell": keys["cell"],
+                        C.RAW_COUNT: raw})
+    hidden, zero_unknown, exempt = (np.concatenate([getattr(s, a) for s in sol]) if sol
+                                    else np.zeros(0, bool)
+                                    for a in ("hidden", "zero_unknown", "exempt"))
+    return audit(pdf, hidden, width, suppress_zeros=suppress_zeros, system=system,
+                 by="cell", unknown_zero=zero_unknown, exempt=exempt)
 
 
 def combine(parts: dict[str, Audit], width: float) -> Audit:
