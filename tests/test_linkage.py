@@ -668,6 +668,13 @@ def test_city_suppression_holds(spark, linked):
         g = spark.read.format("geoparquet").load(files["geoparquet"])
         assert g.count() == len(published[table])
         assert g.where(F.col("geometry").isNull()).count() == 0, table
+        if table == "linkage":  # a commuters zero leaves as suppressed (issue 17)
+            key = ["level", "origin_id", "dest_id"]
+            m = csv.merge(lk_pub[key + ["commuters_raw_count"]], on=key)
+            assert len(m) == len(csv)
+            zero = m["commuters_raw_count"].eq(0).to_numpy()
+            assert zero.any() and m.loc[zero, "is_commuters_suppressed"].eq("True").all()
+            assert m.loc[zero, "commuters_expanded_count"].isna().all()
     lines = spark.read.format("geoparquet").load(
         export_paths(cfg.warehouse, "2026-06", "linkage")["geoparquet"])
     assert lines.where("ST_GeometryType(geometry) = 'ST_LineString'").count() == len(lk_pub)

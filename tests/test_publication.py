@@ -431,3 +431,35 @@ def test_land_use_densities_come_from_the_published_counts(spark):
     assert out.loc["b", "intensity_per_ha"] == 500.0
     assert out.isna().loc["c", "intensity_per_ha"]  # null stays null (its reason says why)
     assert out.loc["c", "day_visitors_per_ha"] == 0.0  # 80 rounds to 0 at base 200
+
+
+def test_commute_od_lists_no_hidden_pair_and_linkage_shows_no_commuters_zero(spark):
+    """Issue 17, the joint audit: a listed hidden commute_od pair is known to be >= 1
+    (zero pairs are not listed), and hidden 1-commuter pairs under a total another
+    release publishes bound each other. commute_od leaves without its hidden pairs (a
+    pair not listed is zero or suppressed), and linkage, whose commuters pairs are
+    commute_od's, shows a zero commuters count as suppressed (its commuting rate null
+    for that reason), so it does not tell which pairs commute_od hides."""
+    rule = publish.Publication(base=200.0)
+    od = spark.createDataFrame(
+        [("county", "A", "B", 30, 3000.0, False), ("county", "A", "C", None, None, True),
+         ("county", "B", "B", None, None, True)],
+        "level string, origin_id string, dest_id string, raw_count bigint, "
+        "expanded_count double, is_suppressed boolean")
+    got = publish.published(od, rule, "commute_od").toPandas()
+    assert got[["origin_id", "dest_id"]].values.tolist() == [["A", "B"]]
+    assert not got["is_suppressed"].any() and "raw_count" not in got.columns
+    link = spark.createDataFrame(
+        [("county", "A", "B", 40, 30, 3000.0, False, 0.5, None),
+         ("county", "A", "C", 20, 0, 0.0, False, 0.0, None),
+         ("county", "B", "C", 20, None, None, True, None, "suppressed")],
+        "level string, origin_id string, dest_id string, trips_raw_count bigint, "
+        "commuters_raw_count bigint, commuters_expanded_count double, "
+        "is_commuters_suppressed boolean, commuting_rate double, "
+        "commuting_rate_null_reason string")
+    got = publish.published(link, rule, "linkage").toPandas().set_index("dest_id")
+    assert got["is_commuters_suppressed"].tolist() == [False, True, True]
+    assert got.loc["B", "commuters_expanded_count"] == 3000.0
+    assert got.loc[["C"], "commuters_expanded_count"].isna().all()
+    assert got["commuting_rate_null_reason"].tolist()[1:] == ["suppressed", "suppressed"]
+    assert len(got) == 3  # linkage keeps its rows: their trips are published

@@ -585,11 +585,13 @@ def test_every_release_of_the_city_passes_the_audit(chain):
     assert "privacy_reported_cells" not in jh.facts  # every part gated
     com = runs.of("commute", month=runs_month(runs))
     assert "privacy_reported_cells" not in com.facts  # the unit table gated too
-    # the joint audit with jobs_housing (reported by default): its hidden cells too
+    # the joint audit with jobs_housing (gated by default): its hidden cells too, and
+    # none narrower than the width (1,107 of 2,147 were before commute_od's export left
+    # out its hidden pairs)
     assert com.facts["privacy_joint_cells_audited"] > com.facts["privacy_cells_audited"]
-    assert com.facts["privacy_joint_gated"] is False
-    assert 0 <= com.facts["privacy_joint_under_protected"] <= com.facts[
-        "privacy_joint_cells_audited"]
+    assert com.facts["privacy_joint_gated"] is True
+    assert com.facts["privacy_joint_under_protected"] == 0
+    assert (com.facts["privacy_joint_min_width"] or float("inf")) >= cfg.privacy.width
     assert all(g["success"] for g in com.gates if g["suite"] == "privacy_audit")
 
 
@@ -1395,6 +1397,21 @@ def test_published_pairs_of_a_row_bound_a_hidden_employed_count_jointly():
     assert got.loc[("jobs_housing: county", "B", e), ["lo", "hi"]].tolist() == [3, 5]
     assert got.loc[("jobs_housing: county", "A", e), ["lo", "hi"]].tolist() == [19, 21]
     assert not joint.passed
+    # as exported, hidden pairs are not listed (lower bound 0): A's published 10 + 8
+    # still make A >= 18, so A>B is in [0, 3]; the repair hides A>D (the published pair
+    # of two units in the relation that binds it): A>B in [0, 11], B in [3, 13]
+    exported = {"jobs_housing": part_jh, "commute_od": commute.od_totals_as_published(part_od)}
+    got = pa.joint_audit(exported, commute.shared_count_links(exported), 5.0).cells.set_index(
+        ["level", "unit_id", "cell"])
+    assert got.loc[("commute_od: county", "A>B", ""), ["lo", "hi"]].tolist() == [0, 3]
+    fixed, more = commute.joint_repair(dict(exported), 5.0, False)
+    assert fixed.passed, fixed.failures()
+    assert more.values.tolist() == [["county", "A", "D"]] and fixed.added == 1
+    got = fixed.cells.set_index(["level", "unit_id", "cell"])
+    assert got.loc[("commute_od: county", "A>B", ""), ["lo", "hi"]].tolist() == [0, 11]
+    assert got.loc[("jobs_housing: county", "B", e), ["lo", "hi"]].tolist() == [3, 13]
+    report, none = commute.joint_repair(dict(exported), 5.0, False, repair=False)
+    assert not report.passed and none.empty
 
 
 def test_commute_od_totals_take_the_state_commute_publishes():

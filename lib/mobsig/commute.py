@@ -656,9 +656,11 @@ def publish_all(counts: DataFrame, stats: DataFrame, od: DataFrame, k_min: int,
         long = pa.hide_more(long, more, (C.LEVEL, C.UNIT_ID, C.MEASURE))
         whole = pa.combine(parts, width)
         if jobs_housing is not None and jobs_housing_counts is not None and joint != "off":
-            whole.joint = joint_with_jobs_housing(parts, jobs_housing_counts, jobs_housing,
-                                                  k_min, width, suppress_zeros)
+            whole.joint, more_pairs = joint_with_jobs_housing(
+                parts, jobs_housing_counts, jobs_housing, k_min, width, suppress_zeros,
+                repair=joint == "gate")
             whole.joint_gated = joint == "gate"
+            sup = pa.hide_more(sup, more_pairs, (C.LEVEL, privacy.ORIGIN_ID, privacy.DEST_ID))
         if on_audit is not None:
             on_audit(whole)
     out = with_stats(spread(long.drop("_true")), stats)
@@ -668,14 +670,20 @@ def publish_all(counts: DataFrame, stats: DataFrame, od: DataFrame, k_min: int,
 
 
 def joint_with_jobs_housing(parts: dict, counts: DataFrame, jobs_housing: DataFrame,
-                            k_min: int, width: float, suppress_zeros: bool):
+                            k_min: int, width: float, suppress_zeros: bool,
+                            repair: bool = True, max_rounds: int = 20):
     """The joint audit (:func:`mobsig.privacy_audit.joint_audit`) of jobs_housing's
     employed residents and live_and_work as published (its mask on the true ``counts``,
     :func:`mobsig.jobs_housing.employed_audit`) with ``parts``' ``commute`` (the unit
-    table) and ``commute_od`` audits, linked by the counts they share
-    (:func:`shared_count_links`)."""
+    table) and ``commute_od`` audits as exported (:func:`od_totals_as_published`),
+    linked by the counts they share (:func:`shared_count_links`). With ``repair``, each
+    cell narrower than ``width`` gets, in each relation that binds it, its cheapest
+    published commute_od pair of two units hidden (:func:`joint_complements`; hiding a
+    cell never narrows another's interval, so the releases' own audits still hold), until
+    the joint audit passes, nothing is left to hide or ``max_rounds``. Returns the audit
+    (``added``: the pairs hidden) and those pairs (``level``, ``origin_id``,
+    ``dest_id``) for :func:`mobsig.privacy_audit.hide_more`."""
     from mobsig import jobs_housing as jh
-    from mobsig import privacy_audit as pa
 
     f = jh_flags(jobs_housing)
     hid = F.when(F.col(C.MEASURE) == C.EMPLOYED_RESIDENTS, F.col("_emp_hidden")).otherwise(
@@ -687,19 +695,90 @@ def joint_with_jobs_housing(parts: dict, counts: DataFrame, jobs_housing: DataFr
     both = {"jobs_housing": jh.employed_audit(pdf, k_min, width, suppress_zeros),
             "commute": parts["commute"],
             "commute_od": od_totals_as_published(parts["commute_od"], parts["commute"])}
-    return pa.joint_audit(both, shared_count_links(both), width, suppress_zeros)
+    return joint_repair(both, width, suppress_zeros, repair, max_rounds)
 
 
-def od_totals_as_published(od, unit):
-    """commute_od's audit (``od``) with its row and column totals in the state commute
-    publishes them (``unit``: commute's audit; a row total is the origin's commuters, a
-    column total the destination's inbound commuters): commute_od's own audit takes
-    every total it does not withhold as public, which is stricter than the release where
-    commute hides one; taken together with commute, each total is what commute shows."""
+def joint_repair(both: dict, width: float, suppress_zeros: bool, repair: bool = True,
+                 max_rounds: int = 20):
+    """:func:`joint_with_jobs_housing`'s audit and repair on the parts ``both``
+    (``jobs_housing``, ``commute``, ``commute_od``: audits with their ``solved``
+    systems, the last as exported)."""
+    from mobsig import privacy_audit as pa
+
+    links = shared_count_links(both)
+    od = both["commute_od"]
+    start = sum(len(both[k].solved.keys) for k in both if k != "commute_od")
+    more = np.zeros(len(od.solved.keys), bool)
+    for _ in range(max_rounds):
+        result = pa.joint_audit(both, links, width, suppress_zeros)
+        pick = joint_complements(result, start, both["commute_od"].solved) if (
+            repair and not result.passed) else []
+        if not len(pick):
+            break
+        more[pick] = True
+        s = od.solved  # a pair hidden here is not listed either: lower bound 0
+        both["commute_od"] = dataclasses.replace(od, solved=dataclasses.replace(
+            s, hidden=s.hidden | more, zero_unknown=s.zero_unknown | more))
+    result.added = int(more.sum())
+    keys = od.solved.keys[more]
+    ends = keys[C.UNIT_ID].str.split(">", n=1)
+    return result, pd.DataFrame({C.LEVEL: keys[C.LEVEL].to_numpy(),
+                                 privacy.ORIGIN_ID: ends.str[0].to_numpy(),
+                                 privacy.DEST_ID: ends.str[1].to_numpy()})
+
+
+def joint_complements(result, start: int, od) -> np.ndarray:
+    """Positions (in commute_od's audited table ``od``, a :class:`~mobsig.privacy_audit.
+    Solved` beginning at ``start`` in the joint system) of the published pairs of two
+    units to hide: for each cell of the joint audit ``result`` narrower than its width,
+    the smallest published such pair in each relation that binds it (every relation it is
+    in when none binds it)."""
+    from mobsig import privacy_audit as pa
+
+    rows = result.solved.system.rows
+    cols = rows.T.tocsr()
+    k = od.keys
+    ends = k[C.UNIT_ID].str.split(">", n=1)
+    cand = np.zeros(rows.shape[1], bool)
+    ok = (k[C.UNIT_ID].str.contains(">", regex=False)
+          & ~k[C.UNIT_ID].str.startswith(("row:", "col:", "whole:"))
+          & (ends.str[0] != ends.str[1])).to_numpy() & ~od.hidden
+    cand[start:start + len(k)] = ok
+    raw = result.solved.keys[C.RAW_COUNT].to_numpy()
+    pick: set[int] = set()
+    for p in result.cells.loc[~result.cells[pa.PROTECTED], "pos"].to_numpy():
+        bind = result.binding.get(int(p)) or set(cols.indices[
+            cols.indptr[p]:cols.indptr[p + 1]].tolist())
+        for r in sorted(bind):
+            js = rows.indices[rows.indptr[r]:rows.indptr[r + 1]]
+            js = js[cand[js]]
+            if len(js):
+                pick.add(int(js[np.lexsort((js, raw[js]))[0]]) - start)
+    return np.array(sorted(pick), dtype=np.int64)
+
+
+def od_totals_as_published(od, unit=None):
+    """commute_od's audit (``od``) as its export shows it, for the joint audit: its row
+    and column totals in the state commute publishes them (``unit``: commute's audit; a
+    row total is the origin's commuters, a column total the destination's inbound
+    commuters; commute_od's own audit takes every total it does not withhold as public,
+    stricter than the release where commute hides one), and its hidden pairs of two
+    different units with the lower bound 0: the export lists no hidden pair
+    (:data:`mobsig.publish.UNLISTED_HIDDEN`), so a pair not listed is zero or
+    suppressed (commute_od's own audit keeps the bound 1 a listed hidden pair would have:
+    stricter). A same-unit pair keeps its bound: it is jobs_housing's live_and_work,
+    whose zeros are published there."""
     s = od.solved
     k = s.keys
+    pair = k[C.UNIT_ID].str.contains(">", regex=False) & ~k[C.UNIT_ID].str.startswith(
+        ("row:", "col:", "whole:"))
+    ends = k[C.UNIT_ID].str.split(">", n=1)
+    other = (pair & (ends.str[0] != ends.str[1])).to_numpy()
     side = k[C.UNIT_ID].str.split(":", n=1)
     measure = side.str[0].map({"row": COMMUTERS, "col": INBOUND})
+    if unit is None:  # no unit table: the totals as commute_od's audit has them
+        return dataclasses.replace(od, solved=dataclasses.replace(
+            s, zero_unknown=s.zero_unknown | (s.hidden & other)))
     u = unit.solved.keys
     state = pd.Series(unit.solved.hidden, index=pd.MultiIndex.from_arrays(
         [u[C.LEVEL], u[C.UNIT_ID], u["cell"]]))
@@ -709,7 +788,8 @@ def od_totals_as_published(od, unit):
     found = state.reindex(look)
     hidden = np.where(measure.notna().to_numpy() & found.notna().to_numpy(),
                       found.eq(True).to_numpy(bool), s.hidden)
-    return dataclasses.replace(od, solved=dataclasses.replace(s, hidden=hidden))
+    return dataclasses.replace(od, solved=dataclasses.replace(
+        s, hidden=hidden, zero_unknown=s.zero_unknown | (hidden & other)))
 
 
 def shared_count_links(parts: dict) -> pd.DataFrame:

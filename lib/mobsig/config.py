@@ -1044,11 +1044,11 @@ class PrivacyConfig:
         "counts and every relation between them) must be at least this wide; 0 = k_min. "
         "Below k_floor it weakens the rule (privacy.allow_below_floor).", ge=0)
     joint_audit: str = param(
-        "report", "Releases that publish the same counts audited as one system (issue 17; "
+        "gate", "Releases that publish the same counts audited as one system (issue 17; "
         "today commute's: jobs_housing's employed residents and live_and_work, commute and "
-        "commute_od): 'report' solves it and records the cells narrower than the width in "
-        "the run facts and a warning, 'gate' fails the run on them (exit 6), 'off' skips "
-        "it. Each release's own audit is gated either way.",
+        "commute_od as exported): 'gate' fails the run on a cell narrower than the width "
+        "(exit 6), 'report' records them in the run facts and a warning, 'off' skips it. "
+        "Each release's own audit is gated either way.",
         choices=("report", "gate", "off"))
 
     @property

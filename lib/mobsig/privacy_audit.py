@@ -435,6 +435,41 @@ class _Program:
         _x, val, _ = (self._highs if self.h is not None else self._scipy)(c, True)
         return sense * val
 
+    def reaches(self, j: int, sense: float, target: float) -> np.ndarray | None:
+        """An integer solution with x_j at least ``target`` (``sense`` -1) or at most it
+        (``sense`` 1), or None when there is none: a feasibility programme (no objective:
+        the solver stops at the first integer solution), much cheaper than the integer
+        optimum when only "is the interval at least this wide?" is asked."""
+        if self.h is None:
+            c = np.zeros(self.n)
+            lo = self.lb.copy()
+            hi = np.full(self.n, np.inf)
+            if sense < 0:
+                lo[j] = max(lo[j], target)
+            else:
+                hi[j] = target
+            if hi[j] < lo[j]:
+                return None
+            r = milp(c, integrality=np.ones(self.n), bounds=Bounds(lo, hi),
+                     constraints=[LinearConstraint(self.a, self.lo_row, self.hi_row)])
+            return r.x if r.status == 0 else None
+        h, core = self.h, self._core
+        lo_j, hi_j = (max(self.lb[j], target), np.inf) if sense < 0 else (self.lb[j], target)
+        if hi_j < lo_j:
+            return None
+        one = np.array([j], dtype=np.int32)
+        h.changeColsCost(self.n, self.cols, np.zeros(self.n))
+        h.changeColsBounds(1, one, np.array([lo_j], float), np.array([hi_j], float))
+        h.changeColsIntegrality(self.n, self.cols,
+                                np.array([core.HighsVarType.kInteger] * self.n))
+        h.run()
+        ok = h.getModelStatus() == core.HighsModelStatus.kOptimal
+        x = np.asarray(h.getSolution().col_value) if ok else None
+        h.changeColsIntegrality(self.n, self.cols,
+                                np.array([core.HighsVarType.kContinuous] * self.n))
+        h.changeColsBounds(1, one, np.array([self.lb[j]], float), np.array([np.inf]))
+        return x if x is not None and _integral(x) else None
+
     def probe(self, c: np.ndarray, upper: np.ndarray) -> np.ndarray | None:
         """A solution minimising ``c @ x`` with every variable also at most ``upper`` (a
         box that keeps the programme bounded; any solution in it satisfies the
@@ -594,6 +629,22 @@ def _solve_component(a, lo_row, hi_row, lb, truth, width, shortcut, integer, eng
             if not all(ok) and shortcut and out[1] - out[0] < width:
                 lo[j], hi[j] = out  # narrow whatever the integer bounds (not exact)
                 continue
+            if not all(ok) and shortcut:
+                # an integer table with x_j width away from one seen: protected without
+                # the integer optimum (a feasibility programme, which stops at the first
+                # integer solution)
+                for i, sense in enumerate((1.0, -1.0)):
+                    if ok[i] or seen_hi[j] - seen_lo[j] >= width:
+                        continue
+                    x = prog.reaches(j, sense, seen_hi[j] - width if sense > 0
+                                     else seen_lo[j] + width)
+                    n_prog += 1
+                    if x is not None:
+                        np.minimum(seen_lo, np.round(x), out=seen_lo)
+                        np.maximum(seen_hi, np.round(x), out=seen_hi)
+                if seen_hi[j] - seen_lo[j] >= width:
+                    lo[j], hi[j] = seen_lo[j], seen_hi[j]
+                    continue
             for i, sense in enumerate((1.0, -1.0)):
                 if not ok[i]:
                     val = prog.integer_bound(j, sense)

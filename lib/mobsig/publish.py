@@ -263,13 +263,60 @@ def _with_ratios(rows: DataFrame, table: str | None, rule: Publication, catalog:
     return out.select(*cols)
 
 
+# tables whose suppressed rows are not listed when they leave the operator (their Delta
+# table keeps them): a row not listed is a zero or a suppressed cell, so a reader cannot
+# tell a hidden pair from an absent one. commute_od: a listed hidden pair was known to be
+# at least 1 (zero pairs are not listed), and its hidden 1-commuter pairs under a total
+# another release publishes bounded each other (privacy_audit.joint_audit, issue 17)
+UNLISTED_HIDDEN: dict[str, str] = {
+    "commute_od": (
+        "pairs whose count is suppressed are not listed, nor are pairs with no commuter: "
+        "a pair that is not listed has 0 commuters or a suppressed count."),
+}
+
+
+# measures of a table whose zeros leave the operator as suppressed (null, flagged, with
+# their ratios null for the reason "suppressed"), so a suppressed cell of them cannot be
+# told from a zero: linkage's commuters pair is commute_od's (the same cards), which
+# lists neither its zero nor its suppressed pairs (UNLISTED_HIDDEN); a zero published
+# here would tell the reader which pairs commute_od hides (at least 1 each)
+ZEROS_AS_SUPPRESSED: dict[str, dict[str, tuple[str, ...]]] = {
+    "linkage": {"commuters": ("commuting_rate",)},
+}
+
+
+def _zeros_as_suppressed(rows: DataFrame, table: str | None) -> DataFrame:
+    """``rows`` with the zeros of the :data:`ZEROS_AS_SUPPRESSED` measures of ``table``
+    shown as suppressed."""
+    for m, ratios in ZEROS_AS_SUPPRESSED.get(table or "", {}).items():
+        raw, flag = f"{m}_{C.RAW_COUNT}", f"is_{m}_suppressed"
+        if raw not in rows.columns or flag not in rows.columns:
+            continue
+        zero = F.coalesce(F.col(raw) == 0, F.lit(False)) & ~F.coalesce(F.col(flag),
+                                                                        F.lit(False))
+        new = {c: F.when(zero, F.lit(None)).otherwise(F.col(c))
+               for c in (raw, f"{m}_{C.EXPANDED_COUNT}", *ratios) if c in rows.columns}
+        new[flag] = F.col(flag) | zero
+        for r in ratios:
+            if f"{r}_null_reason" in rows.columns:
+                new[f"{r}_null_reason"] = F.when(zero, F.lit("suppressed")).otherwise(
+                    F.col(f"{r}_null_reason"))
+        rows = rows.withColumns(new)
+    return rows
+
+
 def published(rows: DataFrame, rule: Publication, table: str | None = None,
               catalog: Any = None, month_key: str | None = None) -> DataFrame:
     """The rows as they leave the operator under ``rule``: raw-count columns dropped
     (unless ``publish_raw``), expanded counts rounded to the base, and the ratios and
     per-day values of ``table`` (:data:`RATIOS`) recomputed from the rounded counts
     (``catalog`` and ``month_key``: where a ratio's denominator is another table's
-    count); every other column unchanged, in the same order."""
+    count); every other column unchanged, in the same order. A table of
+    :data:`UNLISTED_HIDDEN` leaves without its suppressed rows; the zeros of a
+    :data:`ZEROS_AS_SUPPRESSED` measure leave as suppressed."""
+    if table in UNLISTED_HIDDEN:
+        rows = rows.where(~F.coalesce(F.col(C.IS_SUPPRESSED), F.lit(False)))
+    rows = _zeros_as_suppressed(rows, table)
     out = _with_ratios(rows, table, rule, catalog, month_key)
     for c in expanded_columns(rows.columns):
         out = out.withColumn(c, rounded(c, rule.base))

@@ -321,6 +321,10 @@ def suppression(table: str, privacy: Any) -> dict[str, Any]:
     out = {"rule": SUPPRESSION_RULE, "parameters": params, "flag_columns": flags}
     if table in PUBLISHED_WITHOUT_COUNT:
         out["published_without_count"] = PUBLISHED_WITHOUT_COUNT[table]
+    if table in publish.UNLISTED_HIDDEN:
+        out["not_listed"] = publish.UNLISTED_HIDDEN[table]
+    if table in publish.ZEROS_AS_SUPPRESSED:
+        out["zeros_as_suppressed"] = sorted(publish.ZEROS_AS_SUPPRESSED[table])
     return out
 
 
