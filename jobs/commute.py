@@ -51,7 +51,7 @@ table (identities and layers) is gated with it: each split of a unit (timed / un
 the distance bands, the time bands) is published or withdrawn whole, its zeros included,
 until no hidden cell is narrower than privacy.protection_width (commute.split_mask); the
 totals keep the state decided above. Then jobs_housing's employed residents and
-live_and_work as published (its counts recomputed here), commute and commute_od as
+live_and_work as published (commute.jobs_housing_counts), commute and commute_od as
 exported (no hidden pair listed) are audited as one system (privacy.joint_audit: gate by
 default): a cell narrower than the width there gets published commute_od pairs of two
 units hidden in the relations that bind it (commute.joint_repair), else the gate fails.
@@ -62,7 +62,7 @@ from __future__ import annotations
 from pyspark.sql import functions as F
 
 from mobsig import columns as C
-from mobsig import commute, expansion, jobs_housing, population, privacy, privacy_audit
+from mobsig import commute, expansion, population, privacy, privacy_audit
 from mobsig.geo import next_month, unit_polygons
 from mobsig.io.exports import export_month
 from mobsig.runner import JobContext, Output
@@ -106,8 +106,7 @@ def build(ctx: JobContext) -> list[Output]:
     ctx.fact("untimed_commuters", int(facts["n"]) - int(facts["timed"]))
     population.gate_levels(ctx, counts, "commute_levels", "commute",
                            cfg.population.max_level_gap, classes=commute.TOTALS, by=C.MEASURE)
-    jh_counts = (None if pv.joint_audit == "off" else jobs_housing.counts_table(
-        places, factors, age, units, cfg.population.grid_h3_resolution))
+    jh_counts = None if pv.joint_audit == "off" else commute.jobs_housing_counts(counts, t.od)
     out, od = commute.publish_all(counts, t.stats, t.od, pv.k_min, pv.complementary,
                                   pv.suppress_zeros, pv.width,
                                   privacy_audit.gate_for(ctx, "commute"), ctx.keep,

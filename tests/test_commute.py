@@ -1107,3 +1107,33 @@ def test_the_od_rows_are_planned_over_detached_leaves(spark):
     assert len(runs["detached"][0]) * 5 < len(runs["kept"][0]), (
         len(runs["detached"][0]), len(runs["kept"][0]))
     pd.testing.assert_frame_equal(runs["detached"][1], runs["kept"][1])
+
+
+def test_jobs_housing_counts_from_commute_equal_jobs_housings_own(spark):
+    """The joint privacy audit takes jobs_housing's employed residents and live_and_work
+    from commute's own counts (commute.jobs_housing_counts: the commuters, the same-unit
+    pairs) instead of a second spatial join of the month's cards: on the hand-built
+    commuters (one working outside every unit, one living and working in T2) they equal
+    jobs_housing's own counts (jobs_housing.counts_table's steps) at every level and
+    unit, the grid included."""
+    from mobsig import jobs_housing as jh
+
+    table, units = _people(spark), _units(spark)
+    pairs = cm.unit_pairs(table, units, 8)
+    counts = cm.complete(cm.measure_counts(pairs, table, 5000.0, 45.0, 60.0), units)
+    got = cm.jobs_housing_counts(counts, cm.od_counts(pairs, table, units)).toPandas()
+    places = table.select("user_id", F.lit("resident").alias("pop_class"), "home_lon",
+                          "home_lat", "work_lon", "work_lat")
+    weights = table.select("user_id", "weight")
+    own = jh.complete(jh.measure_counts(jh.unit_members(jh.job_points(places), units, 8),
+                                        weights), units).toPandas()
+    key = ["level", "unit_id", "measure"]
+    own = own[own["measure"].isin(["employed_residents", "live_and_work"])]
+    both = got.merge(own, on=key, how="outer", suffixes=("", "_jh"), indicator=True)
+    assert (both["_merge"] == "both").all(), both[both["_merge"] != "both"]
+    assert (both["raw_count"] == both["raw_count_jh"]).all()
+    assert (both["parent_id"].fillna("") == both["parent_id_jh"].fillna("")).all()
+    lw = both.set_index(key)["raw_count"]
+    assert lw[("township", "T2", "live_and_work")] == 1  # p3
+    assert lw[("township", "T1", "employed_residents")] == 3  # p1, p2, p5 (works outside)
+    assert lw[("county", "C1", "live_and_work")] == 2

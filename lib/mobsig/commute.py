@@ -586,7 +586,7 @@ def publish_all(counts: DataFrame, stats: DataFrame, od: DataFrame, k_min: int,
     jobs_housing hides is a hidden cell of the OD audit (``secret_rows``), as wide as any
     hidden cell: the published totals (the columns minus the other rows) must not pin it.
     ``jobs_housing_counts``: jobs_housing's true counts of the month (long form,
-    :func:`mobsig.jobs_housing.counts_table`): with them (and a ``width``, repairing
+    :func:`jobs_housing_counts`): with them (and a ``width``, repairing
     both parts) the three releases of the same counts, jobs_housing's employed residents
     and live_and_work as published, commute and commute_od, are also audited as one
     system (:func:`joint_with_jobs_housing`, ``Audit.joint``): a count hidden in two of
@@ -669,6 +669,28 @@ def publish_all(counts: DataFrame, stats: DataFrame, od: DataFrame, k_min: int,
                          pa.COL_WITHHELD, "_true", *extra)
 
 
+def jobs_housing_counts(counts: DataFrame, od: DataFrame) -> DataFrame:
+    """jobs_housing's employed residents and live_and_work of the month (true counts,
+    long form: ``level``, ``unit_id``, ``parent_id``, ``measure``, ``raw_count``) from
+    commute's own: employed residents are the commuters (the same cards, residents with
+    a home and a work place, placed in the units by the same assignment), live_and_work
+    the same-unit pairs of ``od`` (:func:`od_counts`; 0 where there is none). ``counts``:
+    :func:`complete`'s long form. Without a second spatial join of the month's cards
+    (jobs_housing's :func:`mobsig.jobs_housing.counts_table`, which gives the same counts,
+    tests/test_commute.py; its table also has the H3 cells that hold only non-residents'
+    work places, with both counts 0: :func:`joint_with_jobs_housing` adds them from the
+    published table)."""
+    emp = counts.where(F.col(C.MEASURE) == COMMUTERS).select(
+        C.LEVEL, C.UNIT_ID, C.PARENT_ID, C.RAW_COUNT)
+    same = od.where(F.col(privacy.ORIGIN_ID) == F.col(privacy.DEST_ID)).select(
+        C.LEVEL, F.col(privacy.ORIGIN_ID).alias(C.UNIT_ID), F.col(C.RAW_COUNT).alias("_lw"))
+    lw = emp.join(same, [C.LEVEL, C.UNIT_ID], how="left").select(
+        C.LEVEL, C.UNIT_ID, C.PARENT_ID,
+        F.coalesce(F.col("_lw"), F.lit(0)).cast("bigint").alias(C.RAW_COUNT))
+    return emp.withColumn(C.MEASURE, F.lit(C.EMPLOYED_RESIDENTS)).unionByName(
+        lw.withColumn(C.MEASURE, F.lit(C.LIVE_AND_WORK)))
+
+
 def joint_with_jobs_housing(parts: dict, counts: DataFrame, jobs_housing: DataFrame,
                             k_min: int, width: float, suppress_zeros: bool,
                             repair: bool = True, max_rounds: int = 20):
@@ -688,10 +710,19 @@ def joint_with_jobs_housing(parts: dict, counts: DataFrame, jobs_housing: DataFr
     f = jh_flags(jobs_housing)
     hid = F.when(F.col(C.MEASURE) == C.EMPLOYED_RESIDENTS, F.col("_emp_hidden")).otherwise(
         F.col("_lw_hidden"))
-    pdf = counts.where(F.col(C.MEASURE).isin(C.EMPLOYED_RESIDENTS, C.LIVE_AND_WORK)).join(
-        F.broadcast(f), [C.LEVEL, C.UNIT_ID], how="left").select(
+    mine = counts.where(F.col(C.MEASURE).isin(C.EMPLOYED_RESIDENTS, C.LIVE_AND_WORK))
+    # jobs_housing's units that ``counts`` lacks (H3 cells holding only non-residents'
+    # work places): both counts 0, in the state jobs_housing publishes them
+    rest = jobs_housing.select(C.LEVEL, C.UNIT_ID, C.PARENT_ID).join(
+        mine.select(C.LEVEL, C.UNIT_ID).distinct(), [C.LEVEL, C.UNIT_ID], how="left_anti"
+    ).select(C.LEVEL, C.UNIT_ID, C.PARENT_ID, F.explode(F.array(
+        F.lit(C.EMPLOYED_RESIDENTS), F.lit(C.LIVE_AND_WORK))).alias(C.MEASURE),
+        F.lit(0).cast("bigint").alias(C.RAW_COUNT))
+    pdf = mine.select(C.LEVEL, C.UNIT_ID, C.PARENT_ID, C.MEASURE, C.RAW_COUNT).unionByName(
+        rest).join(F.broadcast(f), [C.LEVEL, C.UNIT_ID], how="left").select(
         C.LEVEL, C.UNIT_ID, C.PARENT_ID, C.MEASURE, C.RAW_COUNT,
         F.coalesce(hid, F.lit(False)).alias(C.IS_SUPPRESSED)).toPandas()
+    pdf = pdf.sort_values([C.LEVEL, C.UNIT_ID, C.MEASURE], ignore_index=True)  # (stable)
     both = {"jobs_housing": jh.employed_audit(pdf, k_min, width, suppress_zeros),
             "commute": parts["commute"],
             "commute_od": od_totals_as_published(parts["commute_od"], parts["commute"])}
