@@ -384,6 +384,7 @@ class _Program:
         self.lb = np.asarray(lb, float)
         self.n = len(self.lb)
         self.h = None
+        self._rng: np.random.Generator | None = None
         if engine == "highs":
             try:
                 from scipy.optimize._highspy import _core
@@ -437,9 +438,12 @@ class _Program:
 
     def reaches(self, j: int, sense: float, target: float) -> np.ndarray | None:
         """An integer solution with x_j at least ``target`` (``sense`` -1) or at most it
-        (``sense`` 1), or None when there is none: a feasibility programme (no objective:
-        the solver stops at the first integer solution), much cheaper than the integer
-        optimum when only "is the interval at least this wide?" is asked."""
+        (``sense`` 1), or None when none was found: a feasibility programme (a small
+        random objective, fixed seed, any integer solution accepted: the solver stops at
+        the first; the random direction spreads the tables found over many cells, each
+        boxed within 1,000 of its lower bound), much cheaper than the integer optimum
+        when only "is the interval at least this wide?" is asked. None means "not shown
+        here": the caller then solves the exact integer bound."""
         if self.h is None:
             c = np.zeros(self.n)
             lo = self.lb.copy()
@@ -457,31 +461,48 @@ class _Program:
         lo_j, hi_j = (max(self.lb[j], target), np.inf) if sense < 0 else (self.lb[j], target)
         if hi_j < lo_j:
             return None
-        one = np.array([j], dtype=np.int32)
-        h.changeColsCost(self.n, self.cols, np.zeros(self.n))
-        h.changeColsBounds(1, one, np.array([lo_j], float), np.array([hi_j], float))
+        box = self.lb + 1e3
+        lo, hi = self.lb.copy(), box.copy()
+        lo[j], hi[j] = lo_j, min(hi_j, max(box[j], lo_j + 1e3))
+        if self._rng is None:
+            self._rng = np.random.default_rng(29)
+        h.changeColsCost(self.n, self.cols, self._rng.choice([-0.01, 0.01], size=self.n))
+        h.changeColsBounds(self.n, self.cols, lo, hi)
         h.changeColsIntegrality(self.n, self.cols,
                                 np.array([core.HighsVarType.kInteger] * self.n))
+        h.setOptionValue("mip_rel_gap", 1.0)
         h.run()
         ok = h.getModelStatus() == core.HighsModelStatus.kOptimal
         x = np.asarray(h.getSolution().col_value) if ok else None
+        h.setOptionValue("mip_rel_gap", 1e-4)
         h.changeColsIntegrality(self.n, self.cols,
                                 np.array([core.HighsVarType.kContinuous] * self.n))
-        h.changeColsBounds(1, one, np.array([self.lb[j]], float), np.array([np.inf]))
+        h.changeColsBounds(self.n, self.cols, self.lb, np.full(self.n, np.inf))
         return x if x is not None and _integral(x) else None
 
-    def probe(self, c: np.ndarray, upper: np.ndarray) -> np.ndarray | None:
+    def probe(self, c: np.ndarray, upper: np.ndarray, integer: bool = False
+              ) -> np.ndarray | None:
         """A solution minimising ``c @ x`` with every variable also at most ``upper`` (a
         box that keeps the programme bounded; any solution in it satisfies the
         relations, so it is a table the reader cannot rule out), or None (infeasible
-        box, or no optimum)."""
+        box, or no optimum). ``integer``: an integer solution, not necessarily the
+        optimum (the solver stops within a relative gap of 0.5: a table far from the
+        true one is all a probe needs)."""
         if self.h is not None:
             h, core = self.h, self._core
             h.changeColsBounds(self.n, self.cols, self.lb, np.asarray(upper, float))
             h.changeColsCost(self.n, self.cols, c)
+            if integer:
+                h.changeColsIntegrality(self.n, self.cols,
+                                        np.array([core.HighsVarType.kInteger] * self.n))
+                h.setOptionValue("mip_rel_gap", 0.5)
             h.run()
             ok = h.getModelStatus() == core.HighsModelStatus.kOptimal
             x = np.asarray(h.getSolution().col_value) if ok else None
+            if integer:
+                h.changeColsIntegrality(self.n, self.cols,
+                                        np.array([core.HighsVarType.kContinuous] * self.n))
+                h.setOptionValue("mip_rel_gap", 1e-4)
             h.changeColsBounds(self.n, self.cols, self.lb, np.full(self.n, np.inf))
             return x
         res, _ = self._linprog(c, upper)
@@ -548,7 +569,7 @@ class _Program:
 
 
 PROBE_MIN = 12  # components with at least this many hidden cells are probed first
-PROBE_ROUNDS = 8
+PROBE_ROUNDS = 30
 
 
 def _probe(prog: _Program, lb, truth, width: float, seen_lo: np.ndarray,
@@ -576,6 +597,9 @@ def _probe(prog: _Program, lb, truth, width: float, seen_lo: np.ndarray,
         for c in (w, -w):
             x = prog.probe(c, upper)
             n += 1
+            if x is not None and not _integral(x) and prog.h is not None:
+                x = prog.probe(c, upper, integer=True)  # an integer table near it
+                n += 1
             if x is not None and _integral(x):
                 np.minimum(seen_lo, np.round(x), out=seen_lo)
                 np.maximum(seen_hi, np.round(x), out=seen_hi)
