@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from mobsig import privacy
 from mobsig import privacy_audit as pa
@@ -591,6 +592,7 @@ def test_every_release_of_the_city_passes_the_audit(chain):
     assert com.facts["privacy_joint_cells_audited"] > com.facts["privacy_cells_audited"]
     assert com.facts["privacy_joint_gated"] is True
     assert com.facts["privacy_joint_under_protected"] == 0
+    assert com.facts["privacy_joint_cells_hidden"] >= 0
     assert (com.facts["privacy_joint_min_width"] or float("inf")) >= cfg.privacy.width
     assert all(g["success"] for g in com.gates if g["suite"] == "privacy_audit")
 
@@ -999,6 +1001,49 @@ def test_gate_reports_a_part_it_does_not_gate(tmp_path):
     pa.gate(ctx, ok, "commute")
     assert facts["privacy_reported_cells"] == 2
     assert facts["privacy_reported_under_protected"] == 2 and warned
+
+
+def test_gate_fails_on_the_joint_audit_only_when_it_is_gated(tmp_path):
+    """A release that passes its own audit with a joint audit that does not (the two
+    releases of test_joint_audit_intersects_what_two_releases_give): reported (a warning
+    naming the cells, run facts) or gated (exit 6 naming them as found together)."""
+    import types
+
+    from mobsig.errors import DataQualityError
+    from mobsig.runner import JobContext
+
+    a = _one_level({"x": 15, "y": 5, "P": 20})
+    b = _one_level({"x": 15, "v": 15, "u": 5, "Q": 30, "R": 20})
+    kw = dict(identities=(), additive=(), by="m", shortcut=False)
+    ra = pa.audit(a, np.array([True, True, False]), 15, sums=_link_sums(
+        {"a": [("P", 1), ("x", -1), ("y", -1)]}), **kw)
+    rb = pa.audit(b, np.array([True, True, True, False, False]), 15, sums=_link_sums(
+        {"b1": [("Q", 1), ("x", -1), ("v", -1)], "b2": [("R", 1), ("v", -1), ("u", -1)]}),
+        **kw)
+    links = pd.DataFrame([("x", "A", "L", "x", "n", 1.0), ("x", "B", "L", "x", "n", -1.0)],
+                         columns=["rel", "part", "level", "unit_id", "cell", "coef"])
+    for gated in (False, True):
+        whole = pa.combine({"A": ra, "B": rb}, 15)
+        whole.joint, whole.joint_gated = pa.joint_audit({"A": ra, "B": rb}, links, 15), gated
+        facts: dict = {}
+        warned: list = []
+        ctx = types.SimpleNamespace(
+            cfg=types.SimpleNamespace(quality_dir=tmp_path), label="month=2026-06",
+            spec=types.SimpleNamespace(name="commute"),
+            result=types.SimpleNamespace(gates=[]), fact=facts.__setitem__,
+            log=types.SimpleNamespace(info=lambda *a: None,
+                                      warning=lambda *a, w=warned: w.append(a)))
+        ctx.check = lambda *a, ctx=ctx, **k: JobContext.check(ctx, *a, **k)
+        if gated:
+            with pytest.raises(DataQualityError, match="taken together with the releases"):
+                pa.gate(ctx, whole, "commute")
+        else:
+            pa.gate(ctx, whole, "commute")
+            assert warned and "A: L x n: [11, 19]" in str(warned)
+        assert facts["privacy_joint_cells_audited"] == 5
+        assert facts["privacy_joint_under_protected"] == 5
+        assert facts["privacy_joint_min_width"] == 8 and facts["privacy_joint_gated"] is gated
+        assert facts["privacy_joint_cells_hidden"] == 0
 
 
 # --------------------------------------------------------------------------------------

@@ -958,10 +958,14 @@ def gate(ctx, result: Audit, table: str) -> None:
     run facts: ``privacy_cells_audited`` (suppressed cells), ``privacy_min_width`` (the
     narrowest interval; null when none is bounded), ``privacy_complements_added`` (cells
     the audit hid beyond the group rule), ``privacy_audit_s``, ``privacy_totals_withheld``
-    (OD releases, when any: public totals withheld, :func:`od_audited_mask`); for a part
-    audited but not
-    gated (``result.reported``), ``privacy_reported_cells`` and
-    ``privacy_reported_under_protected`` (and a warning naming the cells). A failure raises the
+    (OD releases, when any: public totals withheld, :func:`od_audited_mask`); with a joint
+    audit (``result.joint``, :func:`joint_audit`) ``privacy_joint_cells_audited``,
+    ``privacy_joint_under_protected``, ``privacy_joint_min_width``,
+    ``privacy_joint_gated``, ``privacy_joint_cells_hidden`` (cells its repair hid),
+    ``privacy_joint_audit_s``, its cells counted as under-protected only when gated (else
+    a warning names them); for a part audited but not gated (``result.reported``),
+    ``privacy_reported_cells`` and ``privacy_reported_under_protected`` (and a warning
+    naming the cells). A failure raises the
     DataQualityError of :meth:`mobsig.runner.JobContext.check` (exit 6) naming the cells
     and their intervals; nothing is written or exported."""
     ctx.fact("privacy_cells_audited", result.n_cells)
@@ -991,6 +995,7 @@ def gate(ctx, result: Audit, table: str) -> None:
         ctx.fact("privacy_joint_min_width", joint.min_width if np.isfinite(joint.min_width)
                  else None)
         ctx.fact("privacy_joint_gated", result.joint_gated)
+        ctx.fact("privacy_joint_cells_hidden", joint.added)
         ctx.fact("privacy_joint_audit_s", round(joint.seconds, 3))
         ctx.log.info("joint privacy audit of %s with the releases of the same counts: %d "
                      "suppressed cells, narrowest interval %s, %d programmes, %.2f s", table,
