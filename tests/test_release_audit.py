@@ -976,20 +976,13 @@ def test_od_rule_audit_reports_what_the_rule_leaves(spark):
     assert only.seconds == got.seconds
 
 
-def test_gate_reports_a_part_it_does_not_gate(tmp_path):
-    """A part audited and reported in the run facts (a warning), not gated (commute's
-    unit table)."""
+def _gate_context(tmp_path):
+    """A stand-in for a job's context for :func:`mobsig.privacy_audit.gate` (the real
+    JobContext.check, GE gate included): the context, its run facts, its warnings."""
     import types
 
     from mobsig.runner import JobContext
 
-    pdf = _cells([("county", None, "C", "x", 92)]
-                 + [("parcel", "C", f"P{i}", "x", v) for i, v in enumerate([1, 1, 40, 50])],
-                 "measure")
-    rules = {"identities": (), "additive": None, "by": "measure"}
-    ok = pa.audited_suppression_mask(pdf, K, **rules)[1]
-    ok.reported = pa.audit(pdf, privacy.suppression_mask(pdf, K, identities=(), by="measure"),
-                           K, **rules)
     facts: dict = {}
     warned: list = []
     ctx = types.SimpleNamespace(
@@ -998,6 +991,22 @@ def test_gate_reports_a_part_it_does_not_gate(tmp_path):
         result=types.SimpleNamespace(gates=[]), fact=facts.__setitem__,
         log=types.SimpleNamespace(info=lambda *a: None, warning=lambda *a: warned.append(a)))
     ctx.check = lambda *a, **kw: JobContext.check(ctx, *a, **kw)
+    return ctx, facts, warned
+
+
+def test_gate_reports_a_part_it_does_not_gate(tmp_path):
+    """A part audited and reported in the run facts (a warning), not gated (commute's
+    unit table)."""
+
+
+    pdf = _cells([("county", None, "C", "x", 92)]
+                 + [("parcel", "C", f"P{i}", "x", v) for i, v in enumerate([1, 1, 40, 50])],
+                 "measure")
+    rules = {"identities": (), "additive": None, "by": "measure"}
+    ok = pa.audited_suppression_mask(pdf, K, **rules)[1]
+    ok.reported = pa.audit(pdf, privacy.suppression_mask(pdf, K, identities=(), by="measure"),
+                           K, **rules)
+    ctx, facts, warned = _gate_context(tmp_path)
     pa.gate(ctx, ok, "commute")
     assert facts["privacy_reported_cells"] == 2
     assert facts["privacy_reported_under_protected"] == 2 and warned
@@ -1007,33 +1016,14 @@ def test_gate_fails_on_the_joint_audit_only_when_it_is_gated(tmp_path):
     """A release that passes its own audit with a joint audit that does not (the two
     releases of test_joint_audit_intersects_what_two_releases_give): reported (a warning
     naming the cells, run facts) or gated (exit 6 naming them as found together)."""
-    import types
 
     from mobsig.errors import DataQualityError
-    from mobsig.runner import JobContext
 
-    a = _one_level({"x": 15, "y": 5, "P": 20})
-    b = _one_level({"x": 15, "v": 15, "u": 5, "Q": 30, "R": 20})
-    kw = dict(identities=(), additive=(), by="m", shortcut=False)
-    ra = pa.audit(a, np.array([True, True, False]), 15, sums=_link_sums(
-        {"a": [("P", 1), ("x", -1), ("y", -1)]}), **kw)
-    rb = pa.audit(b, np.array([True, True, True, False, False]), 15, sums=_link_sums(
-        {"b1": [("Q", 1), ("x", -1), ("v", -1)], "b2": [("R", 1), ("v", -1), ("u", -1)]}),
-        **kw)
-    links = pd.DataFrame([("x", "A", "L", "x", "n", 1.0), ("x", "B", "L", "x", "n", -1.0)],
-                         columns=["rel", "part", "level", "unit_id", "cell", "coef"])
+    ra, rb, links = _two_releases()
     for gated in (False, True):
         whole = pa.combine({"A": ra, "B": rb}, 15)
         whole.joint, whole.joint_gated = pa.joint_audit({"A": ra, "B": rb}, links, 15), gated
-        facts: dict = {}
-        warned: list = []
-        ctx = types.SimpleNamespace(
-            cfg=types.SimpleNamespace(quality_dir=tmp_path), label="month=2026-06",
-            spec=types.SimpleNamespace(name="commute"),
-            result=types.SimpleNamespace(gates=[]), fact=facts.__setitem__,
-            log=types.SimpleNamespace(info=lambda *a: None,
-                                      warning=lambda *a, w=warned: w.append(a)))
-        ctx.check = lambda *a, ctx=ctx, **k: JobContext.check(ctx, *a, **k)
+        ctx, facts, warned = _gate_context(tmp_path)
         if gated:
             with pytest.raises(DataQualityError, match="taken together with the releases"):
                 pa.gate(ctx, whole, "commute")
@@ -1368,23 +1358,31 @@ def _one_level(counts: dict) -> pd.DataFrame:
                          "raw_count": list(counts.values())})
 
 
-def test_joint_audit_intersects_what_two_releases_give():
-    """One count x (15) hidden in two releases, each protecting it by itself: release A
-    gives x + y = 20 (x in [1, 19]), release B x + v = 30 and v + u = 20 (x in [11, 29]).
-    A reader who writes both down has x in [11, 19]: the joint audit finds it, and the
-    cells it drags along (y, u in [1, 9]); a link that does not hold in the true counts
-    is used as the inequality that holds (x_A <= x_B where B's x is 16: nothing pinned)."""
+def _two_releases(b_counts: tuple = (15, 15, 5)):
+    """Release A: x + y = P (20, x 15 and y 5 hidden); release B: x + v = Q (30),
+    v + u = R (20), x, v, u hidden (``b_counts``); their audits (each by itself) and the
+    link x_A = x_B."""
     a = _one_level({"x": 15, "y": 5, "P": 20})
-    b = _one_level({"x": 15, "v": 15, "u": 5, "Q": 30, "R": 20})
+    b = _one_level(dict(zip(("x", "v", "u"), b_counts, strict=True)) | {"Q": 30, "R": 20})
     kw = dict(identities=(), additive=(), by="m", shortcut=False)
     ra = pa.audit(a, np.array([True, True, False]), 15, sums=_link_sums(
         {"a": [("P", 1), ("x", -1), ("y", -1)]}), **kw)
     rb = pa.audit(b, np.array([True, True, True, False, False]), 15, sums=_link_sums(
         {"b1": [("Q", 1), ("x", -1), ("v", -1)], "b2": [("R", 1), ("v", -1), ("u", -1)]}),
         **kw)
-    assert ra.passed and rb.passed
     links = pd.DataFrame([("x", "A", "L", "x", "n", 1.0), ("x", "B", "L", "x", "n", -1.0)],
                          columns=["rel", "part", "level", "unit_id", "cell", "coef"])
+    return ra, rb, links
+
+
+def test_joint_audit_intersects_what_two_releases_give():
+    """One count x (15) hidden in two releases, each protecting it by itself: release A
+    gives x + y = 20 (x in [1, 19]), release B x + v = 30 and v + u = 20 (x in [11, 29]).
+    A reader who writes both down has x in [11, 19]: the joint audit finds it, and the
+    cells it drags along (y, u in [1, 9]); a link that does not hold in the true counts
+    is used as the inequality that holds (x_A <= x_B where B's x is 16: nothing pinned)."""
+    ra, rb, links = _two_releases()
+    assert ra.passed and rb.passed
     joint = pa.joint_audit({"A": ra, "B": rb}, links, 15)
     got = joint.cells.set_index(["level", "unit_id"])
     assert not joint.passed
@@ -1394,10 +1392,7 @@ def test_joint_audit_intersects_what_two_releases_give():
     assert got.loc[("B: L", "u"), ["lo", "hi"]].tolist() == [1, 9]
     assert "A: L x n: [11, 19]" in joint.failures()
     # the same link where it does not hold (B's x is 16): x_A <= x_B, both stay wide
-    b2 = b.assign(raw_count=[16, 14, 6, 30, 20])
-    rb2 = pa.audit(b2, np.array([True, True, True, False, False]), 15, sums=_link_sums(
-        {"b1": [("Q", 1), ("x", -1), ("v", -1)], "b2": [("R", 1), ("v", -1), ("u", -1)]}),
-        **kw)
+    _, rb2, _ = _two_releases(b_counts=(16, 14, 6))
     loose = pa.joint_audit({"A": ra, "B": rb2}, links, 15)
     assert loose.passed, loose.failures()
 
