@@ -436,12 +436,14 @@ class _Program:
         _x, val, _ = (self._highs if self.h is not None else self._scipy)(c, True)
         return sense * val
 
-    def reaches(self, j: int, sense: float, target: float) -> np.ndarray | None:
+    def reaches(self, j: int, sense: float, target: float,
+                around: np.ndarray | None = None) -> np.ndarray | None:
         """An integer solution with x_j at least ``target`` (``sense`` -1) or at most it
         (``sense`` 1), or None when none was found: a feasibility programme (a small
         random objective, fixed seed, any integer solution accepted: the solver stops at
         the first; the random direction spreads the tables found over many cells, each
-        boxed within 1,000 of its lower bound), much cheaper than the integer optimum
+        boxed within 1,000 above ``around``, the true values, or its lower bound), much
+        cheaper than the integer optimum
         when only "is the interval at least this wide?" is asked. None means "not shown
         here": the caller then solves the exact integer bound."""
         if self.h is None:
@@ -461,7 +463,7 @@ class _Program:
         lo_j, hi_j = (max(self.lb[j], target), np.inf) if sense < 0 else (self.lb[j], target)
         if hi_j < lo_j:
             return None
-        box = self.lb + 1e3
+        box = np.maximum(self.lb, self.lb if around is None else around) + 1e3
         lo, hi = self.lb.copy(), box.copy()
         lo[j], hi[j] = lo_j, min(hi_j, max(box[j], lo_j + 1e3))
         if self._rng is None:
@@ -661,7 +663,7 @@ def _solve_component(a, lo_row, hi_row, lb, truth, width, shortcut, integer, eng
                     if ok[i] or seen_hi[j] - seen_lo[j] >= width:
                         continue
                     x = prog.reaches(j, sense, seen_hi[j] - width if sense > 0
-                                     else seen_lo[j] + width)
+                                     else seen_lo[j] + width, np.asarray(truth, float))
                     n_prog += 1
                     if x is not None:
                         np.minimum(seen_lo, np.round(x), out=seen_lo)
