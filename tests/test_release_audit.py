@@ -6,6 +6,8 @@ of every job's gate)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -595,6 +597,9 @@ def test_every_release_of_the_city_passes_the_audit(chain):
     assert com.facts["privacy_joint_cells_hidden"] >= 0
     assert (com.facts["privacy_joint_min_width"] or float("inf")) >= cfg.privacy.width
     assert all(g["success"] for g in com.gates if g["suite"] == "privacy_audit")
+    # with the relations between commute_od's levels: reported, not gated
+    assert com.facts["privacy_joint_levels_under_protected"] >= 0
+    assert "privacy_joint_levels_min_width" in com.facts
 
 
 def cross_release_problems(jh: pd.DataFrame, com: pd.DataFrame, od: pd.DataFrame,
@@ -1034,6 +1039,18 @@ def test_gate_fails_on_the_joint_audit_only_when_it_is_gated(tmp_path):
         assert facts["privacy_joint_under_protected"] == 5
         assert facts["privacy_joint_min_width"] == 8 and facts["privacy_joint_gated"] is gated
         assert facts["privacy_joint_cells_hidden"] == 0
+        assert "privacy_joint_levels_under_protected" not in facts
+    # commute's joint carries the audit with the relations between commute_od's levels:
+    # reported (facts, a warning), never gated
+    whole = pa.combine({"A": ra}, 15)
+    whole.joint = pa.joint_audit({"A": ra}, None, 15)
+    whole.joint.reported, whole.joint_gated = pa.joint_audit({"A": ra, "B": rb}, links, 15), True
+    ctx, facts, warned = _gate_context(tmp_path)
+    pa.gate(ctx, whole, "commute")
+    assert facts["privacy_joint_under_protected"] == 0
+    assert facts["privacy_joint_levels_under_protected"] == 5
+    assert facts["privacy_joint_levels_min_width"] == 8
+    assert "relations between its OD levels" in str(warned)
 
 
 # --------------------------------------------------------------------------------------
@@ -1476,3 +1493,85 @@ def test_commute_od_totals_take_the_state_commute_publishes():
     after = commute.od_totals_as_published(od, com).solved
     state = dict(zip(keys["unit_id"], after.hidden, strict=True))
     assert state["col:B"] and not state["row:A"] and state["A>B"]
+
+
+def test_live_and_work_of_a_county_minus_its_townships_is_a_protected_count():
+    """jobs_housing publishes county C's live_and_work (40) and its townships' (18, 12,
+    8): 40 - 38 = 2 residents live and work in C but in two of its townships (the sum of
+    commute_od's pairs between C's townships), a small count from jobs_housing alone.
+    Its audit holds that count as a hidden cell (``inner_commuters township``): on the
+    group rule's mask it is pinned at 2, and the audited rule hides a cell so that it is
+    at least k wide."""
+    from mobsig import jobs_housing as jh
+
+    e, lw = "employed_residents", "live_and_work"
+    rows = [("county", "C", None, e, 100, False), ("county", "C", None, lw, 40, False)]
+    for t, emp, here in (("t1", 40, 18), ("t2", 35, 12), ("t3", 25, 8)):
+        rows += [("township", t, "C", e, emp, False), ("township", t, "C", lw, here, False)]
+    pdf = _employed(rows)
+    inner = "inner_commuters township"
+    before = jh.employed_audit(pdf, K, K, False)
+    got = before.cells.set_index(["unit_id", "measure"])
+    assert got.loc[("C", inner), ["lo", "hi", "raw_count"]].tolist() == [2, 2, 2]
+    assert not before.passed
+    mask, after = jh.employed_mask(pdf, K, K, True, False)
+    assert after.passed, after.failures()
+    assert mask.any()
+    got = after.cells.set_index(["unit_id", "measure"])
+    assert got.loc[("C", inner), "width"] >= K
+    # a child layer that does not add up under its parent (the children's sum is larger)
+    # gives no inner cell
+    big = _employed([r if r[3] != lw or r[1] != "C" else (*r[:4], 30, False) for r in rows])
+    tab, _, _ = jh.employed_table(big)
+    assert not tab["measure"].str.startswith("inner_commuters").any()
+
+
+def _two_level_od():
+    """commute_od at two levels: counties A, B (townships a1, a2 in A; b1, b2 in B).
+    Published: A>B 30, a1>b1 14, a2>b1 10; hidden: a1>b2 6; no row or column total (the
+    unit tables hide them); as exported (:func:`mobsig.commute.od_totals_as_published`:
+    a hidden pair is not listed, lower bound 0)."""
+    from mobsig import commute
+
+    pairs = pd.DataFrame({"level": ["county", "township", "township", "township"],
+                          "origin_id": ["A", "a1", "a2", "a1"],
+                          "dest_id": ["B", "b1", "b1", "b2"],
+                          "raw_count": [30, 14, 10, 6],
+                          "is_suppressed": [False, False, False, True],
+                          "hide": True})
+    table, sums, _ = pa.od_release_table(pairs, ("origin_id",), ("dest_id",),
+                                         withheld="hide", withheld_rows="hide")
+    od = pa.audit(table, table["is_suppressed"].to_numpy(bool), K, identities=(),
+                  additive=(), by=pa.OD_CELL, sums=sums)
+    ends = pd.DataFrame({"level": ["county"] * 2 + ["township"] * 4,
+                         "unit_id": ["A", "B", "a1", "a2", "b1", "b2"],
+                         "origin": [True, False, True, True, False, False],
+                         "dest": [False, True, False, False, True, True]})
+    parents = pd.DataFrame({"level": "township", "unit_id": ["a1", "a2", "b1", "b2"],
+                            "parent_level": "county", "parent_id": ["A", "A", "B", "B"]})
+    return commute.od_totals_as_published(od), ends, parents
+
+
+def test_unlisted_pairs_and_the_relations_between_od_levels():
+    """An export lists no hidden pair, so every pair it does not list is an unknown >= 0
+    (here a2>b2, besides the hidden a1>b2), and a county pair is the sum of its township
+    pairs: A>B 30 = 14 + 10 + a1>b2 + a2>b2 puts a1>b2 in [0, 6], which neither matrix
+    shows by itself (no relation holds a1>b2 there: unbounded)."""
+    od, ends, parents = _two_level_od()
+    assert od.passed and od.cells.set_index("unit_id").loc["a1>b2", "hi"] == np.inf
+    n = len(od.solved.keys)
+    flat, left = pa.od_unlisted(od.solved, ends, parents, blocks=False)
+    assert flat.keys["unit_id"].iloc[n:].tolist() == ["a2>b2"] and not left
+    assert flat.hidden[n:].all() and flat.zero_unknown[n:].all() and flat.exempt[n:].all()
+    alone = pa.joint_audit({"commute_od": dataclasses.replace(od, solved=flat)}, None, K)
+    assert alone.passed, alone.failures()
+    tied, _ = pa.od_unlisted(od.solved, ends, parents)
+    assert "block county A>B of township (=)" in tied.system.eq_text
+    got = pa.joint_audit({"commute_od": dataclasses.replace(od, solved=tied)}, None, K)
+    assert got.cells.set_index("unit_id").loc["a1>b2", ["lo", "hi"]].tolist() == [0, 6]
+    assert not got.passed
+    # a level with more unlisted pairs than pad_max keeps them as known zeros and no
+    # relation ties it (the level is returned)
+    capped, left = pa.od_unlisted(od.solved, ends, parents, pad_max=0)
+    assert left == ["township"] and len(capped.keys) == n
+    assert not any(t.startswith("block") for t in capped.system.eq_text)

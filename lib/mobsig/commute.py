@@ -697,15 +697,20 @@ def joint_with_jobs_housing(parts: dict, counts: DataFrame, jobs_housing: DataFr
     """The joint audit (:func:`mobsig.privacy_audit.joint_audit`) of jobs_housing's
     employed residents and live_and_work as published (its mask on the true ``counts``,
     :func:`mobsig.jobs_housing.employed_audit`) with ``parts``' ``commute`` (the unit
-    table) and ``commute_od`` audits as exported (:func:`od_totals_as_published`),
-    linked by the counts they share (:func:`shared_count_links`). With ``repair``, each
+    table) and ``commute_od`` audits as exported (:func:`od_as_exported` without the
+    relations between its levels: every pair it does not list an unknown >= 0), linked
+    by the counts they share (:func:`shared_count_links`). With ``repair``, each
     cell narrower than ``width`` gets, in each relation that binds it, its cheapest
     published commute_od pair of two units hidden (:func:`joint_complements`; hiding a
     cell never narrows another's interval, so the releases' own audits still hold), until
     the joint audit passes, nothing is left to hide or ``max_rounds``. Returns the audit
-    (``added``: the pairs hidden) and those pairs (``level``, ``origin_id``,
-    ``dest_id``) for :func:`mobsig.privacy_audit.hide_more`."""
+    (``added``: the pairs hidden; ``reported``: the same audit of the repaired releases
+    with the relations between commute_od's levels, a county pair = the sum of its
+    township pairs, reported and not gated: what it finds is bounded by jobs_housing's
+    published counts, which no commute_od pair can widen) and those pairs (``level``,
+    ``origin_id``, ``dest_id``) for :func:`mobsig.privacy_audit.hide_more`."""
     from mobsig import jobs_housing as jh
+    from mobsig import privacy_audit as pa
 
     f = jh_flags(jobs_housing)
     hid = F.when(F.col(C.MEASURE) == C.EMPLOYED_RESIDENTS, F.col("_emp_hidden")).otherwise(
@@ -725,8 +730,17 @@ def joint_with_jobs_housing(parts: dict, counts: DataFrame, jobs_housing: DataFr
     pdf = pdf.sort_values([C.LEVEL, C.UNIT_ID, C.MEASURE], ignore_index=True)  # (stable)
     both = {"jobs_housing": jh.employed_audit(pdf, k_min, width, suppress_zeros),
             "commute": parts["commute"],
-            "commute_od": od_totals_as_published(parts["commute_od"], parts["commute"])}
-    return joint_repair(both, width, suppress_zeros, repair, max_rounds)
+            "commute_od": od_as_exported(parts["commute_od"], parts["commute"], False)[0]}
+    result, pairs = joint_repair(both, width, suppress_zeros, repair, max_rounds)
+    # the relations between commute_od's levels: audited on the repaired release and
+    # reported (Audit.reported), not gated (see the README: what no release can repair)
+    full = od_as_exported(parts["commute_od"], parts["commute"], True)[0]
+    s = both["commute_od"].solved
+    levels = dict(both, commute_od=dataclasses.replace(full, solved=dataclasses.replace(
+        full.solved, hidden=s.hidden, zero_unknown=s.zero_unknown)))
+    result.reported = pa.joint_audit(levels, shared_count_links(levels), width,
+                                     suppress_zeros)
+    return result, pairs
 
 
 def joint_repair(both: dict, width: float, suppress_zeros: bool, repair: bool = True,
@@ -821,6 +835,34 @@ def od_totals_as_published(od, unit=None):
                       found.eq(True).to_numpy(bool), s.hidden)
     return dataclasses.replace(od, solved=dataclasses.replace(
         s, hidden=hidden, zero_unknown=s.zero_unknown | (hidden & other)))
+
+
+def od_as_exported(od, unit, blocks: bool = True):
+    """commute_od's audit (``od``) as its export shows it to a reader who also has
+    commute's unit table (``unit``: its audit): :func:`od_totals_as_published`, then
+    every pair the export does not list as an unknown >= 0 and the relations between
+    its levels (a county pair = the sum of its township pairs; :func:`mobsig.
+    privacy_audit.od_unlisted`, with the units' commuters and inbound commuters and
+    their parent units from ``unit``'s table; ``blocks`` false: without those). Returns
+    the audit and the levels left with their unlisted pairs as known zeros (too many
+    pairs)."""
+    from mobsig import privacy_audit as pa
+
+    out = od_totals_as_published(od, unit)
+    u = unit.solved.keys
+    par = unit.solved.system.parent
+    side = {m: u["cell"] == m for m in (COMMUTERS, INBOUND)}
+    flag = {m: pd.Series(u[C.RAW_COUNT].to_numpy() > 0)[side[m].to_numpy()].set_axis(
+        pd.MultiIndex.from_frame(u.loc[side[m], [C.LEVEL, C.UNIT_ID]])) for m in side}
+    ends = pd.DataFrame({"origin": flag[COMMUTERS], "dest": flag[INBOUND]}).fillna(
+        False).rename_axis([C.LEVEL, C.UNIT_ID]).reset_index()
+    i = np.flatnonzero(side[COMMUTERS].to_numpy() & (par >= 0))
+    parents = pd.DataFrame({C.LEVEL: u[C.LEVEL].to_numpy()[i],
+                            C.UNIT_ID: u[C.UNIT_ID].to_numpy()[i],
+                            "parent_level": u[C.LEVEL].to_numpy()[par[i]],
+                            "parent_id": u[C.UNIT_ID].to_numpy()[par[i]]})
+    solved, left = pa.od_unlisted(out.solved, ends, parents, blocks=blocks)
+    return dataclasses.replace(out, solved=solved), left
 
 
 def shared_count_links(parts: dict) -> pd.DataFrame:

@@ -178,16 +178,27 @@ def with_ratios(wide: DataFrame, balanced_min: float, balanced_max: float) -> Da
 # employed residents who work in another unit (employed_residents - live_and_work): never
 # published, but a reader derives it from the two; a cell of the audit (employed_mask)
 OUT_COMMUTERS = "out_commuters"
+# employed residents who live and work in a unit but in two of its child units (of one
+# layer): the unit's live_and_work - its children's (never published; a cell of the audit,
+# measure "inner_commuters <child layer>")
+INNER_COMMUTERS = "inner_commuters"
 
 
 EMPLOYED_IDENTITY = ((C.EMPLOYED_RESIDENTS, (C.LIVE_AND_WORK, OUT_COMMUTERS)),)
 
 
-def employed_table(base: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+def employed_table(base: pd.DataFrame
+                   ) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame | None]:
     """``base`` (the ``employed_residents`` and ``live_and_work`` cells: ``level``,
     ``unit_id``, ``parent_id``, ``measure``, ``raw_count`` (true), ``is_suppressed``)
     with one hidden ``out_commuters`` cell per unit that has both (employed_residents -
-    live_and_work, never published) after its rows, and the mask of those cells."""
+    live_and_work, never published) and one hidden ``inner_commuters <layer>`` cell per
+    unit and child layer (its live_and_work - the sum of its children's, where that is
+    not negative: residents working in their own unit but another child unit, the sum
+    of commute_od's pairs between two children, which a reader bounds by the two
+    releases) after its rows; the mask of those cells (never published, never
+    complements) and the sums that tie the inner cells (:func:`mobsig.privacy_audit.
+    relations`' ``sums``; None without any)."""
     wide = base.pivot_table(index=[C.LEVEL, C.UNIT_ID], columns=C.MEASURE,
                             values=C.RAW_COUNT, aggfunc="first")
     if not {C.EMPLOYED_RESIDENTS, C.LIVE_AND_WORK} <= set(wide.columns):
@@ -200,8 +211,41 @@ def employed_table(base: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
         C.PARENT_ID: parents.reindex(wide.index).to_numpy(), C.MEASURE: OUT_COMMUTERS,
         C.RAW_COUNT: (wide[C.EMPLOYED_RESIDENTS] - wide[C.LIVE_AND_WORK]).clip(lower=0)
         .to_numpy(np.int64), C.IS_SUPPRESSED: True})
-    tab = pd.concat([base.reset_index(drop=True), out], ignore_index=True)
-    return tab, (tab[C.MEASURE] == OUT_COMMUTERS).to_numpy()
+    inner, sums = _inner_cells(base)
+    tab = pd.concat([base.reset_index(drop=True), out, inner], ignore_index=True)
+    return tab, tab[C.MEASURE].isin([OUT_COMMUTERS]).to_numpy() | tab[C.MEASURE].astype(
+        str).str.startswith(INNER_COMMUTERS).to_numpy(), sums
+
+
+def _inner_cells(base: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """:func:`employed_table`'s ``inner_commuters`` cells and their sums."""
+    lw = base[base[C.MEASURE] == C.LIVE_AND_WORK]
+    heads = lw[lw[C.LEVEL] != C.GRID_LEVEL].drop_duplicates(C.UNIT_ID).set_index(C.UNIT_ID)
+    kids = lw[lw[C.PARENT_ID].notna() & lw[C.PARENT_ID].isin(heads.index)]
+    cols = [C.LEVEL, C.UNIT_ID, C.PARENT_ID, C.MEASURE, C.RAW_COUNT, C.IS_SUPPRESSED]
+    if not len(kids):
+        return pd.DataFrame(columns=cols), None
+    g = kids.groupby([C.PARENT_ID, C.LEVEL], as_index=False)[C.RAW_COUNT].sum()
+    g["p_level"] = heads.loc[g[C.PARENT_ID], C.LEVEL].to_numpy()
+    g["gap"] = heads.loc[g[C.PARENT_ID], C.RAW_COUNT].to_numpy() - g[C.RAW_COUNT]
+    g = g[g["gap"] >= 0]
+    cells = pd.DataFrame({C.LEVEL: g["p_level"].to_numpy(),
+                          C.UNIT_ID: g[C.PARENT_ID].to_numpy(), C.PARENT_ID: None,
+                          C.MEASURE: (INNER_COMMUTERS + " " + g[C.LEVEL]).to_numpy(),
+                          C.RAW_COUNT: g["gap"].to_numpy(np.int64), C.IS_SUPPRESSED: True})
+    rel = "inner " + g[C.PARENT_ID].astype(str) + " " + g[C.LEVEL].astype(str)
+    k = kids.merge(g[[C.PARENT_ID, C.LEVEL]].assign(rel=rel.to_numpy()),
+                   on=[C.PARENT_ID, C.LEVEL])
+    sums = pd.concat([
+        pd.DataFrame({"rel": rel.to_numpy(), C.LEVEL: g["p_level"].to_numpy(),
+                      C.UNIT_ID: g[C.PARENT_ID].to_numpy(), C.MEASURE: C.LIVE_AND_WORK,
+                      "coef": 1.0}),
+        pd.DataFrame({"rel": rel.to_numpy(), C.LEVEL: g["p_level"].to_numpy(),
+                      C.UNIT_ID: g[C.PARENT_ID].to_numpy(), C.MEASURE: cells[C.MEASURE],
+                      "coef": -1.0}),
+        pd.DataFrame({"rel": k["rel"], C.LEVEL: k[C.LEVEL], C.UNIT_ID: k[C.UNIT_ID],
+                      C.MEASURE: C.LIVE_AND_WORK, "coef": -1.0})], ignore_index=True)
+    return cells, sums
 
 
 def employed_audit(pdf: pd.DataFrame, k_min: int, width: float, suppress_zeros: bool):
@@ -212,12 +256,12 @@ def employed_audit(pdf: pd.DataFrame, k_min: int, width: float, suppress_zeros: 
     joint_audit`)."""
     from mobsig import privacy_audit as pa
 
-    tab, is_out = employed_table(
+    tab, is_out, sums = employed_table(
         pdf[[C.LEVEL, C.UNIT_ID, C.PARENT_ID, C.MEASURE, C.RAW_COUNT, C.IS_SUPPRESSED]])
     raw = tab[C.RAW_COUNT].fillna(0).to_numpy()
     return pa.audit(tab, tab[C.IS_SUPPRESSED].to_numpy(bool) | is_out, width,
                     suppress_zeros=suppress_zeros, identities=EMPLOYED_IDENTITY,
-                    additive=(C.EMPLOYED_RESIDENTS,), by=C.MEASURE,
+                    additive=(C.EMPLOYED_RESIDENTS,), by=C.MEASURE, sums=sums,
                     exempt=is_out & (raw >= k_min))
 
 
@@ -246,7 +290,7 @@ def employed_mask(pdf: pd.DataFrame, k_min: int, width: float | None,
     from mobsig import privacy_audit as pa
 
     base = pdf[[C.LEVEL, C.UNIT_ID, C.PARENT_ID, C.MEASURE, C.RAW_COUNT, C.IS_SUPPRESSED]]
-    tab, is_out = employed_table(base)
+    tab, is_out, sums = employed_table(base)
     raw = tab[C.RAW_COUNT].fillna(0).to_numpy()
     n = len(base)
     forced = tab[C.IS_SUPPRESSED].to_numpy(bool) | is_out
@@ -256,7 +300,7 @@ def employed_mask(pdf: pd.DataFrame, k_min: int, width: float | None,
         mask, result = pa.audited_suppression_mask(
             tab, k_min, width, complementary, suppress_zeros,
             identities=EMPLOYED_IDENTITY, additive=(C.EMPLOYED_RESIDENTS,), by=C.MEASURE,
-            forced=forced, regroup=False,
+            forced=forced, regroup=False, sums=sums,
             frozen=is_out, exempt=is_out & (raw >= k_min))
         rounds += result.rounds
         again = privacy.suppression_mask(base, k_min, complementary, suppress_zeros,

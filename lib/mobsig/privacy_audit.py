@@ -575,7 +575,7 @@ PROBE_ROUNDS = 30
 
 
 def _probe(prog: _Program, lb, truth, width: float, seen_lo: np.ndarray,
-           seen_hi: np.ndarray) -> int:
+           seen_hi: np.ndarray, need: np.ndarray | None = None) -> int:
     """The cheap exact shortcut of a large component (:func:`_solve_component`): before
     one programme per cell and bound, a few programmes that move many cells at once:
     random signs on the cells not yet seen ``width`` apart (a fixed seed: the audit is
@@ -584,13 +584,16 @@ def _probe(prog: _Program, lb, truth, width: float, seen_lo: np.ndarray,
     reader cannot rule out, so the values seen (``seen_lo``, ``seen_hi``, updated in
     place) are within each cell's interval: a cell seen ``width`` apart is protected
     without a programme of its own; the others (the narrow ones among them) are solved
-    exactly afterwards. Stops when a round covers no new cell. Returns the programmes
+    exactly afterwards. Stops when a round covers no new cell. ``need``: the cells whose
+    interval is wanted (the others only move with them). Returns the programmes
     solved."""
     rng = np.random.default_rng(17)
     upper = np.maximum(np.asarray(truth, float), np.asarray(lb, float)) + 2 * width
     n = 0
     for _ in range(PROBE_ROUNDS):
         todo = (seen_hi - seen_lo) < width
+        if need is not None:
+            todo &= need
         if todo.sum() < PROBE_MIN:
             break
         before = int(todo.sum())
@@ -611,7 +614,8 @@ def _probe(prog: _Program, lb, truth, width: float, seen_lo: np.ndarray,
 
 
 def _solve_component(a, lo_row, hi_row, lb, truth, width, shortcut, integer, engine,
-                     seen: tuple[np.ndarray, np.ndarray] | None = None
+                     seen: tuple[np.ndarray, np.ndarray] | None = None,
+                     need: np.ndarray | None = None
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[set[int]], int]:
     """Bounds of every variable of one component (rows ``lo_row <= a @ x <= hi_row``):
     the LP's, then the integer programme for a bound whose LP optimum is fractional;
@@ -620,8 +624,10 @@ def _solve_component(a, lo_row, hi_row, lb, truth, width, shortcut, integer, eng
     them (an interval containing the integer one: narrow either way, ``exact`` false)
     without the integer programmes. ``seen``: the least and greatest values of each
     variable in tables found earlier (feasible here too: see :func:`_bounds`), updated in
-    place. Returns lo, hi, exact, the binding rows of each variable (local row ids) and
-    the number of programmes solved."""
+    place. ``need``: the variables whose bounds are wanted (None: all); the others get
+    the values seen (``exact`` false) and no programme of their own. Returns lo, hi,
+    exact, the binding rows of each variable (local row ids) and the number of
+    programmes solved."""
     nv = len(lb)
     lo, hi = np.array(truth, float), np.array(truth, float)  # the true table is feasible
     seen_lo, seen_hi = seen if seen is not None else (lo.copy(), hi.copy())
@@ -632,8 +638,11 @@ def _solve_component(a, lo_row, hi_row, lb, truth, width, shortcut, integer, eng
     prog = _Program(a, lo_row, hi_row, lb, engine)
     n_prog = 0
     if shortcut and nv >= PROBE_MIN:
-        n_prog += _probe(prog, lb, truth, width, seen_lo, seen_hi)
+        n_prog += _probe(prog, lb, truth, width, seen_lo, seen_hi, need)
     for j in range(nv):
+        if need is not None and not need[j]:
+            lo[j], hi[j] = seen_lo[j], seen_hi[j]
+            continue
         if shortcut and seen_hi[j] - seen_lo[j] >= width:
             lo[j], hi[j] = seen_lo[j], seen_hi[j]
             continue
@@ -697,7 +706,8 @@ def audit(pdf: pd.DataFrame, hidden: np.ndarray, width: float, *,
     ``shortcut``: see the module doc (False: both bounds of every cell are solved);
     ``bounds``, ``sums``: see :func:`relations`; ``exempt``: rows that need no width (a
     hidden cell that is never published and whose true count is not small, e.g.
-    jobs_housing's out-commuters from k_min on: pinning it reveals no small count);
+    jobs_housing's out-commuters from k_min on: pinning it reveals no small count; its
+    interval is not solved: ``lo`` / ``hi`` are the values seen, ``exact`` false);
     ``unknown_zero``: hidden rows a reader cannot tell from a zero (their lower bound is 0
     even where zeros are published: a block of cells withheld zeros included, e.g.
     commute's withdrawn splits)."""
@@ -706,9 +716,10 @@ def audit(pdf: pd.DataFrame, hidden: np.ndarray, width: float, *,
     raw = pdf[C.RAW_COUNT].fillna(0).to_numpy(float)
     zeros_unknown = (np.asarray(unknown_zero, bool) | suppress_zeros
                      if unknown_zero is not None else suppress_zeros)
+    free = np.zeros(len(pdf), bool) if exempt is None else np.asarray(exempt, bool)
     u, lo, hi, exact, binding, n_prog, n_comp = _bounds(
         raw, np.asarray(hidden, bool), float(width), system, zeros_unknown, shortcut,
-        integer, {} if cache is None else cache, engine)
+        integer, {} if cache is None else cache, engine, ~free)
     cells = pd.DataFrame({C.LEVEL: pdf[C.LEVEL].to_numpy()[u],
                           C.UNIT_ID: pdf[C.UNIT_ID].to_numpy()[u],
                           by: pdf[by].to_numpy()[u], C.RAW_COUNT: raw[u].astype(np.int64),
@@ -716,7 +727,6 @@ def audit(pdf: pd.DataFrame, hidden: np.ndarray, width: float, *,
     # a hidden zero pinned at 0 reveals nobody (zeros are published unless suppress_zeros)
     cells[PROTECTED] = (cells[WIDTH] >= width) | ((cells[C.RAW_COUNT] == 0)
                                                   & (not suppress_zeros))
-    free = np.zeros(len(pdf), bool) if exempt is None else np.asarray(exempt, bool)
     cells[PROTECTED] |= free[u]
     keys = pd.DataFrame({C.LEVEL: pdf[C.LEVEL].astype(str).to_numpy(),
                          C.UNIT_ID: pdf[C.UNIT_ID].astype(str).to_numpy(),
@@ -727,13 +737,15 @@ def audit(pdf: pd.DataFrame, hidden: np.ndarray, width: float, *,
                  by=by, solved=solved)
 
 
-def _bounds(raw, hidden, width, system, suppress_zeros, shortcut, integer, cache, engine):
+def _bounds(raw, hidden, width, system, suppress_zeros, shortcut, integer, cache, engine,
+            need: np.ndarray | None = None):
     """The intervals of the hidden cells (see :func:`audit`): their positions, lo, hi,
     exact, the binding rows of each (position -> global row ids), programmes solved and
     components. ``cache`` also keeps the values each cell took in the tables found so
     far (``_seen``): with the same relations and a hidden set that only grew since, each
     of those tables is still feasible (a newly hidden cell at its true value), so with
-    ``shortcut`` a cell seen ``width`` apart in an earlier round needs no programme."""
+    ``shortcut`` a cell seen ``width`` apart in an earlier round needs no programme.
+    ``need``: the cells whose interval is wanted (None: every hidden one)."""
     prev = cache.get("_seen")
     if prev is None or (prev[0] & ~hidden).any() or len(prev[0]) != len(hidden):
         prev = (hidden.copy(), raw.astype(float).copy(), raw.astype(float).copy())
@@ -779,7 +791,7 @@ def _bounds(raw, hidden, width, system, suppress_zeros, shortcut, integer, cache
                     block[r0:r1, v_cut[c]:v_cut[c + 1]], np.where(eq_o[r0:r1], rhs_o[r0:r1],
                                                                   -np.inf),
                     rhs_o[r0:r1], lb[vars_c], raw[pos], width, shortcut, integer, engine,
-                    (s_lo, s_hi))
+                    (s_lo, s_hi), None if need is None else np.asarray(need, bool)[pos])
                 seen_lo[pos], seen_hi[pos] = s_lo, s_hi
                 glob = [{int(rows_o[r0 + b]) for b in s} for s in res[3]]
                 cache[key] = (res[0], res[1], res[2], glob, res[4])
@@ -965,9 +977,11 @@ def gate(ctx, result: Audit, table: str) -> None:
     ``privacy_joint_under_protected``, ``privacy_joint_min_width``,
     ``privacy_joint_gated``, ``privacy_joint_cells_hidden`` (cells its repair hid),
     ``privacy_joint_audit_s``, its cells counted as under-protected only when gated (else
-    a warning names them); for a part audited but not gated (``result.reported``),
-    ``privacy_reported_cells`` and ``privacy_reported_under_protected`` (and a warning
-    naming the cells). A failure raises the
+    a warning names them), and where the joint carries a reported audit (commute: with
+    the relations between commute_od's levels) ``privacy_joint_levels_under_protected``
+    and ``privacy_joint_levels_min_width`` (a warning names its narrow cells); for a
+    part audited but not gated (``result.reported``), ``privacy_reported_cells`` and
+    ``privacy_reported_under_protected`` (and a warning naming the cells). A failure raises the
     DataQualityError of :meth:`mobsig.runner.JobContext.check` (exit 6) naming the cells
     and their intervals; nothing is written or exported."""
     ctx.fact("privacy_cells_audited", result.n_cells)
@@ -1002,6 +1016,16 @@ def gate(ctx, result: Audit, table: str) -> None:
         ctx.log.info("joint privacy audit of %s with the releases of the same counts: %d "
                      "suppressed cells, narrowest interval %s, %d programmes, %.2f s", table,
                      joint.n_cells, joint.min_width, joint.n_programs, joint.seconds)
+        lv = joint.reported
+        if lv is not None:  # commute's: with the relations between commute_od's levels
+            lv_bad = int((~lv.cells[PROTECTED]).sum())
+            ctx.fact("privacy_joint_levels_under_protected", lv_bad)
+            ctx.fact("privacy_joint_levels_min_width", lv.min_width
+                     if np.isfinite(lv.min_width) else None)
+            if lv_bad:
+                ctx.log.warning("joint privacy audit of %s with the relations between "
+                                "its OD levels (reported, not gated): %s", table,
+                                lv.failures())
         if result.joint_gated:
             bad += j_bad
         elif j_bad:
@@ -1821,6 +1845,109 @@ def with_flags(df, flags: pd.DataFrame, keys: Sequence[str], names: Sequence[str
     joined = df.join(F.broadcast(small), cond, how="left")
     return joined.select(*df.columns, *[F.coalesce(F.col(f"_f_{x}"), F.lit(False)).alias(x)
                                         for x in names])
+
+
+OD_PAD_MAX = 40_000  # unlisted pairs of one OD level a joint audit takes as unknowns
+
+
+def od_unlisted(solved: Solved, ends: pd.DataFrame, parents: pd.DataFrame,
+                pad_max: int = OD_PAD_MAX, blocks: bool = True) -> tuple[Solved, list[str]]:
+    """An OD release's audited system (``solved``, of :func:`od_release_table`'s table:
+    pairs ``<o>><d>`` and line totals ``row:<o>`` / ``col:<d>``, one matrix per
+    ``level``) as a reader of an export that lists no hidden pair sees it, with the
+    relations between its levels (issue 17: a county pair is the sum of its township
+    pairs). The release's own audit takes a pair it does not hold as a known zero (true
+    while every hidden pair was listed); in such an export a pair not listed may be
+    hidden, so each one is an unknown >= 0 in its row and column totals. With them (and
+    ``blocks``), the pairs of a parent level are tied to their children's (``block``
+    relations, kept where they hold in the true counts, else the inequality that holds;
+    the unlisted pairs are the same with or without them). ``ends``:
+    ``level``, ``unit_id``, ``origin`` / ``dest`` (true: the unit has commuters out /
+    in, so its pairs may be non-zero; the others' are known zeros: their published
+    total is 0, or the audit stays stricter); ``parents``: ``level``, ``unit_id``,
+    ``parent_level``, ``parent_id``: a level whose every unit lies in a unit of another
+    level of the matrix is that level's child. Only levels in such a relation get their
+    unlisted pairs (hidden, lower bound 0, ``exempt``: a zero reveals nobody; they are
+    not solved, :func:`audit`), each at most ``pad_max`` of them (a larger level and its
+    relations are left out: returned). A table with labels or whole lines is returned
+    as it is."""
+    k = solved.keys
+    uid = k[C.UNIT_ID].astype(str)
+    total = uid.str.startswith(("row:", "col:", "whole:"))
+    pair = uid.str.contains(">", regex=False) & ~total
+    levels = set(k[C.LEVEL].astype(str))
+    if uid.str.startswith("whole:").any() or (k["cell"].astype(str) != "").any():
+        return solved, []
+    par = parents[parents[C.LEVEL].astype(str).isin(levels)
+                  & parents["parent_level"].astype(str).isin(levels)]
+    units = ends.groupby(C.LEVEL)[C.UNIT_ID].nunique()
+    kids = par.groupby([C.LEVEL, "parent_level"])[C.UNIT_ID].nunique().reset_index()
+    link = [(c, p) for c, p, n in kids.itertuples(index=False)
+            if c != p and n == units.get(c, -1)]
+    listed = set(zip(k.loc[pair, C.LEVEL].astype(str), uid[pair], strict=True))
+    pads, left = [], []
+    for lv in sorted({x for cp in link for x in cp}):
+        e = ends[ends[C.LEVEL].astype(str) == lv]
+        o = e.loc[e["origin"].astype(bool), C.UNIT_ID].astype(str).to_numpy()
+        d = e.loc[e["dest"].astype(bool), C.UNIT_ID].astype(str).to_numpy()
+        names = pd.Series(np.repeat(o, len(d))) + ">" + np.tile(d, len(o))
+        names = names[~names.isin({u for m, u in listed if m == lv})]
+        if len(names) > pad_max:
+            left.append(lv)
+            continue
+        pads.append(pd.DataFrame({C.LEVEL: lv, C.UNIT_ID: names.to_numpy(), "cell": "",
+                                  C.RAW_COUNT: 0.0}))
+    link = [(c, p) for c, p in link if c not in left and p not in left]
+    pad = pd.concat(pads, ignore_index=True) if pads else k.iloc[:0][[
+        C.LEVEL, C.UNIT_ID, "cell", C.RAW_COUNT]]
+    n0, n = len(k), len(k) + len(pad)
+    keys = pd.concat([k, pad], ignore_index=True)
+    raw = keys[C.RAW_COUNT].to_numpy(float)
+    sys0 = solved.system
+    # the padded pairs join their line totals' equations (od_release_table's names)
+    row_of = {t: i for i, t in enumerate(sys0.eq_text)}
+    ends_p = pad[C.UNIT_ID].str.split(">", n=1)
+    extra = []
+    for side, node in (("row", ends_p.str[0]), ("col", ends_p.str[1])):
+        r = (side + " " + pad[C.LEVEL] + "  " + node + " (=)").map(row_of)
+        ok = r.notna().to_numpy()
+        extra.append((r[ok].to_numpy(np.int64), n0 + np.flatnonzero(ok),
+                      -np.ones(int(ok.sum()))))
+    c0 = sys0.eq.tocoo()
+    eq = [(c0.row, c0.col, c0.data), *extra]
+    ub = [tuple(getattr(sys0.ub.tocoo(), a) for a in ("row", "col", "data"))]
+    eq_text, ub_text = list(sys0.eq_text), list(sys0.ub_text)
+    # block relations: a parent level's pair = the sum of its children's pairs
+    up = par.set_index([par[C.LEVEL].astype(str), par[C.UNIT_ID].astype(str)])["parent_id"]
+    kp = keys[keys[C.UNIT_ID].str.contains(">", regex=False)
+              & ~keys[C.UNIT_ID].str.startswith(("row:", "col:", "whole:"))]
+    terms = []
+    for c, p in (link if blocks else []):
+        ch = kp[kp[C.LEVEL] == c]
+        e2 = ch[C.UNIT_ID].str.split(">", n=1)
+        po = up.reindex(pd.MultiIndex.from_arrays([ch[C.LEVEL], e2.str[0]])).to_numpy()
+        pdn = up.reindex(pd.MultiIndex.from_arrays([ch[C.LEVEL], e2.str[1]])).to_numpy()
+        known = pd.notna(po) & pd.notna(pdn)
+        rel = ("block " + p + " " + pd.Series(po[known], dtype=str) + ">"
+               + pd.Series(pdn[known], dtype=str) + " of " + c)
+        terms.append(pd.DataFrame({"rel": rel.to_numpy(), "i": ch.index.to_numpy()[known],
+                                   "coef": -1.0}))
+        pp = kp[kp[C.LEVEL] == p]
+        terms.append(pd.DataFrame({"rel": ("block " + p + " " + pp[C.UNIT_ID] + " of "
+                                           + c).to_numpy(), "i": pp.index.to_numpy(),
+                                   "coef": 1.0}))
+    if terms:
+        t = pd.concat(terms, ignore_index=True)
+        for kind, rows, cols, vals, texts in linear_rows(
+                t["rel"].to_numpy(), t["i"].to_numpy(), t["coef"].to_numpy(float), raw):
+            (eq if kind == "eq" else ub).append(
+                (rows + len(eq_text if kind == "eq" else ub_text), cols, vals))
+            (eq_text if kind == "eq" else ub_text).extend(texts)
+    system = System(_rows(eq, len(eq_text), n), _rows(ub, len(ub_text), n), eq_text,
+                    ub_text, np.r_[sys0.parent, np.full(n - n0, -1, dtype=np.int64)])
+    ones = np.ones(n - n0, bool)
+    return Solved(keys, system, np.r_[solved.hidden, ones],
+                  np.r_[solved.zero_unknown, ones], np.r_[solved.exempt, ones]), left
 
 
 def od_rule_audit(sup, true_col: str, width: float, suppress_zeros: bool,
