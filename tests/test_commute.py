@@ -1043,7 +1043,32 @@ WHOLE_ROW_OD = {("A", "A"): 40, ("A", "B"): 20, ("B", "A"): 18, ("B", "B"): 50,
                 ("E", "E"): 33, ("E", "A"): 19, ("E", "B"): 21, ("D", "D"): 35}
 
 
-def test_a_row_never_adds_up_to_a_count_jobs_housing_hides(spark):
+@pytest.fixture(scope="module")
+def whole_row_runs(spark):
+    """``publish_all`` on :data:`WHOLE_ROW_OD` (jobs_housing hiding C's and E's employed
+    residents and D's live_and_work) over an input with a deeper lineage, planned over it
+    as it is ("kept") and over detached leaves ("detached", the job's ``ctx.detach``):
+    per run the audit, the analysed plan of the published OD rows and those rows."""
+    jlong, counts, od, stats = _city_case(spark, WHOLE_ROW_OD)
+    jh_pub = _jobs_housing_published(spark, jlong, {"C", "E"}, {"D"})
+    deep = od.withColumn("_lineage_marker", F.lit(1))
+    for i in range(4):  # a deeper input, as the job's (joins over mapInPandas output)
+        deep = deep.withColumn("_lineage_marker", F.col("_lineage_marker") + i)
+    deep = deep.drop("_lineage_marker")
+    runs = {}
+    for name, detach in (("kept", lambda d: d),
+                         ("detached", lambda d: d.localCheckpoint(eager=True))):
+        got: list = []
+        _, od_new = cm.publish_all(counts, stats, deep, K, True, False, K, got.append,
+                                   jobs_housing=jh_pub, detach=detach)
+        plan = od_new._jdf.queryExecution().analyzed().toString()
+        keys = ["level", "origin_id", "dest_id"]
+        runs[name] = (got[0], plan, od_new.toPandas().sort_values(keys).reset_index(
+            drop=True))
+    return runs
+
+
+def test_a_row_never_adds_up_to_a_count_jobs_housing_hides(whole_row_runs):
     """Issue 17: a commute_od row is the origin's employed residents (absent pairs read
     as published zeros), its same-unit pair live_and_work. Where jobs_housing hides
     exactly one of the two, a row with no hidden pair to another unit gives it back by
@@ -1053,14 +1078,10 @@ def test_a_row_never_adds_up_to_a_count_jobs_housing_hides(spark):
     row now hides a pair to another unit (the smallest published one, else a zero pair
     added hidden), the audit protects it, and linkage follows (its row sum is the same
     count minus live_and_work)."""
-    jlong, counts, od, stats = _city_case(spark, WHOLE_ROW_OD)
     hide_emp, hide_lw = {"C", "E"}, {"D"}
-    jh_pub = _jobs_housing_published(spark, jlong, hide_emp, hide_lw)
-    got: list = []
-    out, od_new = cm.publish_all(counts, stats, od, K, True, False, K, got.append,
-                                 jobs_housing=jh_pub)
-    assert got[0].passed, got[0].failures()
-    county = od_new.toPandas().query("level == 'county'")
+    audit, _, rows = whole_row_runs["detached"]
+    assert audit.passed, audit.failures()
+    county = rows.query("level == 'county'")
     other = county[county["origin_id"] != county["dest_id"]]
     for u in hide_emp | hide_lw:
         row = county[county["origin_id"] == u]
@@ -1079,34 +1100,20 @@ def test_a_row_never_adds_up_to_a_count_jobs_housing_hides(spark):
     assert len(zero) >= 1 and zero["raw_count"].isna().all()
 
 
-def test_the_od_rows_are_planned_over_detached_leaves(spark):
+def test_the_od_rows_are_planned_over_detached_leaves(whole_row_runs):
     """The city chain's commute job ran the driver out of heap building the plan string
     of the commute_od audit's collect: :func:`commute.hide_a_pair_of_split_rows` reads
     the OD rows ~15 times, each a copy of the month's whole lineage. With ``detach``
     (the job's ``ctx.detach``) ``publish_all`` plans over materialised leaves: no part of
     the input's lineage is left in the published rows' plan, which is several times
-    shorter, and the rows are the same."""
-    jlong, counts, od, stats = _city_case(spark, WHOLE_ROW_OD)
-    jh_pub = _jobs_housing_published(spark, jlong, {"C", "E"}, {"D"})
-    deep = od.withColumn("_lineage_marker", F.lit(1))
-    for i in range(4):  # a deeper input, as the job's (joins over mapInPandas output)
-        deep = deep.withColumn("_lineage_marker", F.col("_lineage_marker") + i)
-    deep = deep.drop("_lineage_marker")
-    runs = {}
-    for name, detach in (("kept", lambda d: d),
-                         ("detached", lambda d: d.localCheckpoint(eager=True))):
-        got: list = []
-        out, od_new = cm.publish_all(counts, stats, deep, K, True, False, K, got.append,
-                                     jobs_housing=jh_pub, detach=detach)
-        assert got[0].passed, got[0].failures()
-        plan = od_new._jdf.queryExecution().analyzed().toString()
-        keys = ["level", "origin_id", "dest_id"]
-        runs[name] = (plan, od_new.toPandas().sort_values(keys).reset_index(drop=True))
-    assert "_lineage_marker" in runs["kept"][0]  # the test's input would be seen
-    assert "_lineage_marker" not in runs["detached"][0]
-    assert len(runs["detached"][0]) * 5 < len(runs["kept"][0]), (
-        len(runs["detached"][0]), len(runs["kept"][0]))
-    pd.testing.assert_frame_equal(runs["detached"][1], runs["kept"][1])
+    shorter, and the rows are the same (:func:`whole_row_runs`)."""
+    runs = whole_row_runs
+    assert all(r[0].passed for r in runs.values())
+    assert "_lineage_marker" in runs["kept"][1]  # the test's input would be seen
+    assert "_lineage_marker" not in runs["detached"][1]
+    assert len(runs["detached"][1]) * 5 < len(runs["kept"][1]), (
+        len(runs["detached"][1]), len(runs["kept"][1]))
+    pd.testing.assert_frame_equal(runs["detached"][2], runs["kept"][2])
 
 
 def test_jobs_housing_counts_from_commute_equal_jobs_housings_own(spark):

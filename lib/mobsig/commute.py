@@ -736,6 +736,7 @@ def joint_with_jobs_housing(parts: dict, counts: DataFrame, jobs_housing: DataFr
     # reported (Audit.reported), not gated (see the README: what no release can repair)
     full = od_as_exported(parts["commute_od"], parts["commute"], True)[0]
     s = both["commute_od"].solved
+    assert len(s.keys) == len(full.solved.keys)  # the same pairs, in the same order
     levels = dict(both, commute_od=dataclasses.replace(full, solved=dataclasses.replace(
         full.solved, hidden=s.hidden, zero_unknown=s.zero_unknown)))
     result.reported = pa.joint_audit(levels, shared_count_links(levels), width,
