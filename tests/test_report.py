@@ -301,7 +301,9 @@ def test_geopackage_has_a_layer_per_table_and_level_and_the_manifest_names_them(
         assert {"file", "layer", "crs", "period", "rows", "suppression", "run_id",
                 "mobsig_version"} <= set(f)
     sup = doc["files"][0]["suppression"]
-    assert sup["parameters"] == {"k_min": 15, "complementary": True, "suppress_zeros": False}
+    assert sup["parameters"] == {"k_min": 15, "complementary": True, "suppress_zeros": False,
+                                 "protection_width": 15}
+    assert "protection_width" in sup["rule"] and "not_listed" in sup["rule"]
     assert sup["flag_columns"] == ["is_suppressed"] and "k_min" in sup["rule"]
     # a job's export replaces only its table's layers (the others are not read again)
     read = []

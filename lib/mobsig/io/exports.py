@@ -90,12 +90,18 @@ SUPPRESSION_RULE = (
     "Small-count suppression before anything leaves the operator (mobsig.privacy): a count "
     "whose raw (pre-expansion) number of distinct cards is below k_min is withheld (its raw "
     "and expanded values null, its is_*suppressed flag true; a zero is published unless "
-    "suppress_zeros). With complementary suppression, within each sibling group (same "
+    "suppress_zeros, or unless this entry says otherwise: not_listed, zeros_as_suppressed). "
+    "With complementary suppression, within each sibling group (same "
     "level, parent unit and breakdown) a lone withheld cell takes the next smallest cell "
     "with it, and within a unit a total and its parts (actual_service = resident + "
     "short_term) never leave exactly one part withheld, so no withheld count can be "
-    "recovered by subtraction from published ones. Ratios are computed only from published "
-    "counts.")
+    "recovered by subtraction from published ones. Then the release is audited "
+    "(mobsig.privacy_audit): over every relation between its published counts (layers and "
+    "the H3 grid, identities, hours within the day, OD row and column totals, and the "
+    "releases of the same counts taken together), no withheld count's feasible interval "
+    "(linear and integer programming) may be narrower than protection_width; further "
+    "cells are withheld until none is, else nothing is written or exported. Ratios are "
+    "computed only from published counts.")
 
 # what a table publishes beside its counts, stated in the manifest's suppression entry
 PUBLISHED_WITHOUT_COUNT: dict[str, str] = {
@@ -313,7 +319,8 @@ def suppression(table: str, privacy: Any) -> dict[str, Any]:
     params = None
     if privacy is not None:
         params = {"k_min": int(privacy.k_min), "complementary": bool(privacy.complementary),
-                  "suppress_zeros": bool(privacy.suppress_zeros)}
+                  "suppress_zeros": bool(privacy.suppress_zeros),
+                  "protection_width": int(privacy.width)}
         if getattr(privacy, "allow_below_floor", False):  # stated only when overridden
             params["below_floor_override"] = {
                 "k_floor": int(privacy.k_floor), "allow_below_floor": True,
