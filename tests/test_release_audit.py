@@ -1045,8 +1045,10 @@ def test_gate_fails_on_the_joint_audit_only_when_it_is_gated(tmp_path):
     whole = pa.combine({"A": ra}, 15)
     whole.joint = pa.joint_audit({"A": ra}, None, 15)
     whole.joint.reported, whole.joint_gated = pa.joint_audit({"A": ra, "B": rb}, links, 15), True
+    whole.joint.notes = ["a level too large"]
     ctx, facts, warned = _gate_context(tmp_path)
     pa.gate(ctx, whole, "commute")
+    assert "a level too large" in str(warned)
     assert facts["privacy_joint_under_protected"] == 0
     assert facts["privacy_joint_levels_under_protected"] == 5
     assert facts["privacy_joint_levels_min_width"] == 8
@@ -1570,8 +1572,10 @@ def test_unlisted_pairs_and_the_relations_between_od_levels():
     got = pa.joint_audit({"commute_od": dataclasses.replace(od, solved=tied)}, None, K)
     assert got.cells.set_index("unit_id").loc["a1>b2", ["lo", "hi"]].tolist() == [0, 6]
     assert not got.passed
-    # a level with more unlisted pairs than pad_max keeps them as known zeros and no
-    # relation ties it (the level is returned)
+    # a level with more unlisted pairs than pad_max keeps them as known zeros (stricter
+    # than the reader: a1>b2 pinned at 30 - 14 - 10) and its block relations (the level
+    # is returned)
     capped, left = pa.od_unlisted(od.solved, ends, parents, pad_max=0)
     assert left == ["township"] and len(capped.keys) == n
-    assert not any(t.startswith("block") for t in capped.system.eq_text)
+    strict = pa.joint_audit({"commute_od": dataclasses.replace(od, solved=capped)}, None, K)
+    assert strict.cells.set_index("unit_id").loc["a1>b2", ["lo", "hi"]].tolist() == [6, 6]

@@ -331,6 +331,7 @@ class Audit:
     # (:func:`joint_audit`), gated with it
     joint: Audit | None = dataclasses.field(default=None, repr=False)
     joint_gated: bool = False  # the joint audit fails the gate (else: reported only)
+    notes: list[str] = dataclasses.field(default_factory=list)  # warnings for the gate
 
     @property
     def passed(self) -> bool:
@@ -608,7 +609,8 @@ def _probe(prog: _Program, lb, truth, width: float, seen_lo: np.ndarray,
             if x is not None and _integral(x):
                 np.minimum(seen_lo, np.round(x), out=seen_lo)
                 np.maximum(seen_hi, np.round(x), out=seen_hi)
-        if int(((seen_hi - seen_lo) < width).sum()) == before:
+        left = (seen_hi - seen_lo) < width
+        if int((left if need is None else left & need).sum()) == before:
             break
     return n
 
@@ -1017,6 +1019,8 @@ def gate(ctx, result: Audit, table: str) -> None:
                      "suppressed cells, narrowest interval %s, %d programmes, %.2f s", table,
                      joint.n_cells, joint.min_width, joint.n_programs, joint.seconds)
         lv = joint.reported
+        for note in joint.notes:
+            ctx.log.warning("joint privacy audit of %s: %s", table, note)
         if lv is not None:  # commute's: with the relations between commute_od's levels
             lv_bad = int((~lv.cells[PROTECTED]).sum())
             ctx.fact("privacy_joint_levels_under_protected", lv_bad)
@@ -1868,9 +1872,9 @@ def od_unlisted(solved: Solved, ends: pd.DataFrame, parents: pd.DataFrame,
     ``parent_level``, ``parent_id``: a level whose every unit lies in a unit of another
     level of the matrix is that level's child. Only levels in such a relation get their
     unlisted pairs (hidden, lower bound 0, ``exempt``: a zero reveals nobody; they are
-    not solved, :func:`audit`), each at most ``pad_max`` of them (a larger level and its
-    relations are left out: returned). A table with labels or whole lines is returned
-    as it is."""
+    not solved, :func:`audit`), each at most ``pad_max`` of them (a larger level keeps
+    its unlisted pairs as known zeros, stricter than the reader, and keeps its block
+    relations: returned). A table with labels or whole lines is returned as it is."""
     k = solved.keys
     uid = k[C.UNIT_ID].astype(str)
     total = uid.str.startswith(("row:", "col:", "whole:"))
@@ -1890,14 +1894,17 @@ def od_unlisted(solved: Solved, ends: pd.DataFrame, parents: pd.DataFrame,
         e = ends[ends[C.LEVEL].astype(str) == lv]
         o = e.loc[e["origin"].astype(bool), C.UNIT_ID].astype(str).to_numpy()
         d = e.loc[e["dest"].astype(bool), C.UNIT_ID].astype(str).to_numpy()
+        mine = {u for m, u in listed if m == lv}
+        if len(o) * len(d) - len(mine) > pad_max:  # (before building the names)
+            left.append(lv)
+            continue
         names = pd.Series(np.repeat(o, len(d))) + ">" + np.tile(d, len(o))
-        names = names[~names.isin({u for m, u in listed if m == lv})]
+        names = names[~names.isin(mine)]
         if len(names) > pad_max:
             left.append(lv)
             continue
         pads.append(pd.DataFrame({C.LEVEL: lv, C.UNIT_ID: names.to_numpy(), "cell": "",
                                   C.RAW_COUNT: 0.0}))
-    link = [(c, p) for c, p in link if c not in left and p not in left]
     pad = pd.concat(pads, ignore_index=True) if pads else k.iloc[:0][[
         C.LEVEL, C.UNIT_ID, "cell", C.RAW_COUNT]]
     n0, n = len(k), len(k) + len(pad)
