@@ -697,19 +697,19 @@ def joint_with_jobs_housing(parts: dict, counts: DataFrame, jobs_housing: DataFr
     """The joint audit (:func:`mobsig.privacy_audit.joint_audit`) of jobs_housing's
     employed residents and live_and_work as published (its mask on the true ``counts``,
     :func:`mobsig.jobs_housing.employed_audit`) with ``parts``' ``commute`` (the unit
-    table) and ``commute_od`` audits as exported (:func:`od_totals_as_published`; its
-    absent pairs known zeros: stricter than a reader, who cannot tell an unlisted pair
-    from a zero, except through the relations between its levels, which only the
-    reported audit below has), linked by the counts they share
-    (:func:`shared_count_links`). With ``repair``, each
+    table) and ``commute_od`` audits as exported (:func:`od_as_exported` without the
+    relations between its levels: every pair it does not list an unknown >= 0, as a
+    reader has them; with the absent pairs as known zeros instead, jobs_housing's
+    inner_commuters of a city were pinned on the test city, which a reader cannot do),
+    linked by the counts they share (:func:`shared_count_links`). With ``repair``, each
     cell narrower than ``width`` gets, in each relation that binds it, its cheapest
     published commute_od pair of two units hidden (:func:`joint_complements`; hiding a
     cell never narrows another's interval, so the releases' own audits still hold), until
     the joint audit passes, nothing is left to hide or ``max_rounds``. Returns the audit
-    (``added``: the pairs hidden; ``reported``: the audit of the repaired releases as a
-    reader has them, every pair commute_od's export does not list an unknown >= 0, with
-    the relations between its levels, a county pair = the sum of its township pairs
-    (:func:`od_as_exported`), reported and not gated: on the test city what it finds is
+    (``added``: the pairs hidden; ``reported``: the same audit of the repaired releases
+    with the relations between commute_od's levels, a county pair = the sum of its
+    township pairs (:func:`od_as_exported`), reported and not gated: what the gated
+    audit leaves out; on the test city what it finds is
     bounded by jobs_housing's published counts, which no commute_od pair can widen;
     ``notes``: levels too large for it) and those pairs (``level``,
     ``origin_id``, ``dest_id``) for :func:`mobsig.privacy_audit.hide_more`."""
@@ -734,19 +734,16 @@ def joint_with_jobs_housing(parts: dict, counts: DataFrame, jobs_housing: DataFr
     pdf = pdf.sort_values([C.LEVEL, C.UNIT_ID, C.MEASURE], ignore_index=True)  # (stable)
     both = {"jobs_housing": jh.employed_audit(pdf, k_min, width, suppress_zeros),
             "commute": parts["commute"],
-            "commute_od": od_totals_as_published(parts["commute_od"], parts["commute"])}
+            "commute_od": od_as_exported(parts["commute_od"], parts["commute"], False)[0]}
     result, pairs = joint_repair(both, width, suppress_zeros, repair, max_rounds)
-    # as a reader has the export (its unlisted pairs unknowns) with the relations between
-    # commute_od's levels: audited on the repaired release and reported (Audit.reported),
-    # not gated (see the README: what no commute_od pair can widen)
+    # with the relations between commute_od's levels: audited on the repaired release and
+    # reported (Audit.reported), not gated (see the README: what no commute_od pair can
+    # widen)
     full, left = od_as_exported(parts["commute_od"], parts["commute"], True)
-    s = both["commute_od"].solved
-    n = len(s.keys)  # od_unlisted keeps the table's cells first, in order
-    assert (full.solved.keys[C.UNIT_ID].iloc[:n].to_numpy() == s.keys[C.UNIT_ID].to_numpy()
-            ).all()
-    pad = np.ones(len(full.solved.keys) - n, bool)
+    s = both["commute_od"].solved  # the same cells, in the same order (od_unlisted)
+    assert (full.solved.keys[C.UNIT_ID].to_numpy() == s.keys[C.UNIT_ID].to_numpy()).all()
     levels = dict(both, commute_od=dataclasses.replace(full, solved=dataclasses.replace(
-        full.solved, hidden=np.r_[s.hidden, pad], zero_unknown=np.r_[s.zero_unknown, pad])))
+        full.solved, hidden=s.hidden, zero_unknown=s.zero_unknown)))
     result.reported = pa.joint_audit(levels, shared_count_links(levels), width,
                                      suppress_zeros)
     result.notes += [f"commute_od's {lv} level has more unlisted pairs than "
