@@ -146,6 +146,11 @@ def test_run_records_name_counts_and_gates(spark, chain):
         "events_clean"]
     assert any(g["suite"] == "events_clean" and g["success"]
                for g in json.loads(clean["gates"].iloc[0]))
+    # the job's facts are kept with the run (the commute job's privacy audits among them)
+    com = rec[(rec["job"] == "commute") & (rec["partition"] == "month=2026-06")]
+    facts = json.loads(com["facts"].iloc[-1])
+    assert facts["privacy_joint_gated"] is True and facts["privacy_joint_under_protected"] == 0
+    assert "privacy_joint_levels_under_protected" in facts
     kept = list((cfg.quality_dir).rglob("*.json"))
     suites = {p.parts[len(cfg.quality_dir.parts)] for p in kept}
     assert {"events_bronze", "events_clean", "stays", "user_flags", "home_work"} <= suites

@@ -339,7 +339,7 @@ def test_a_runs_table_of_an_older_mobsig_gains_the_lineage_columns(spark, tmp_pa
     from tests.conftest import make_config
 
     cat = Catalog(spark, make_config(tmp_path).warehouse)
-    new_cols = ("lineage", "output_digests", "options")
+    new_cols = ("lineage", "output_digests", "options", "facts")
     old = [f for f in load_schema("runs").struct.fields if f.name not in new_cols]
     from pyspark.sql import types as T
 
@@ -352,7 +352,7 @@ def test_a_runs_table_of_an_older_mobsig_gains_the_lineage_columns(spark, tmp_pa
      .write.format("delta").partitionBy("job").save(cat.path("runs")))
     rec = RunRecord("clean_stays", "new-1", "c", DAY[1], lineage={"stays_carry": {
         DAY[0]: [["old-1", None]]}}, output_digests={"stays": "1:0:0"},
-        options={"fresh_start": False})
+        options={"fresh_start": False}, facts={"privacy_min_width": 15.0})
     write_record(cat, rec)
     assert fold(cat) == 1  # the pending end record appended: the columns are added
     runs = {r.run_id: r for r in load_runs(cat)}
@@ -361,6 +361,8 @@ def test_a_runs_table_of_an_older_mobsig_gains_the_lineage_columns(spark, tmp_pa
     assert runs["new-1"].options == {"fresh_start": False}
     stored = cat.read("runs").where("run_id = 'new-1'").first()
     assert json.loads(stored["output_digests"]) == {"stays": "1:0:0"}
+    assert json.loads(stored["facts"]) == {"privacy_min_width": 15.0}
+    assert cat.read("runs").where("run_id = 'old-1'").first()["facts"] is None
 
 
 def test_the_fix_names_the_root_even_outside_the_period(sim):

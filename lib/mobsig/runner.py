@@ -637,6 +637,7 @@ def run_partition(spark: Any, cfg: Config, name: str, part: Partition,
             rec.output_rows.update(res.output_rows)
             rec.output_rows.update({f"removed_{k}": v for k, v in res.removed.items() if v})
             rec.gates.extend(res.gates)
+            rec.facts.update(res.facts)
             ctx.release()
     log.info("%s (%.1fs)", res.line(), time.monotonic() - t0,
              extra=fields(input_rows=res.input_rows, output_rows=res.output_rows,

@@ -62,6 +62,8 @@ class RunRecord:
     lineage: dict[str, dict[str, list[list[str | None]]]] | None = None
     output_digests: dict[str, str] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
+    # the job's facts (JobResult.facts: privacy audit widths, uncovered units, ...)
+    facts: dict[str, Any] = field(default_factory=dict)
     status: str = "running"
     error: str | None = None
     ended_at: dt.datetime | None = None
@@ -82,7 +84,9 @@ class RunRecord:
                             else json.dumps(self.lineage, sort_keys=True)),
                 "output_digests": json.dumps(self.output_digests, sort_keys=True),
                 "options": json.dumps(options, sort_keys=True, default=str),
-                "error": self.error, "job": self.job}
+                "error": self.error, "job": self.job,
+                "facts": (None if started else json.dumps(self.facts, sort_keys=True,
+                                                          default=str, ensure_ascii=False))}
 
 
 STARTED = "started"
@@ -285,6 +289,13 @@ def _delete_files(catalog: Any, folder: str, names: list[str]) -> None:
         fs.delete(jvm.org.apache.hadoop.fs.Path(path, n), False)
 
 
+@functools.cache
+def _columns() -> tuple[str, ...]:
+    from mobsig.schema import load_schema
+
+    return tuple(load_schema("runs").names)
+
+
 def _file_rows(catalog: Any, folder: str) -> list[tuple[str, dict[str, Any]]]:
     """(file name, ``runs`` row) of every record file in ``folder``; a file that cannot be
     read is skipped with a warning."""
@@ -297,6 +308,8 @@ def _file_rows(catalog: Any, folder: str) -> list[tuple[str, dict[str, Any]]]:
             row = json.loads(text)
             for k in _TIMES:
                 row[k] = dt.datetime.fromisoformat(row[k]) if row.get(k) else None
+            for k in _columns():  # a record file of an older mobsig: its new columns null
+                row.setdefault(k, None)
         except (ValueError, TypeError) as exc:
             log.warning("run record %s/%s unreadable, skipped: %s", folder, name, exc)
             continue
