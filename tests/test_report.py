@@ -407,6 +407,12 @@ def test_city_report_shows_maps_quality_and_runs(city_report):
         assert arr.reshape(-1, 3).std(axis=0).sum() > 10
     monthly = [r["run_id"] for r in latest if r["partition"] == "month=2026-06"]
     assert len(monthly) >= 6 and all(run_id in page for run_id in monthly)
+    # each release's privacy audit from its recorded facts (commute: the joint audit
+    # gated, the OD levels' relations reported)
+    params = page.split('id="parameters"')[1].split("</section>")[0]
+    assert "privacy audit" in params and "narrowest 15" in params
+    assert re.search(r"joint: 0 narrow \(gated\); OD levels: \d+ narrow \(reported\)",
+                     params)
     gates = [len(json.loads(r["gates"] or "[]")) for r in latest]
     quality = page.split('id="quality"')[1].split("</section>")[0]
     # one row per gate, or per run without a gate (header excluded)
@@ -485,3 +491,18 @@ def test_city_status_links_the_data_docs(spark, city_report, capsys):
     kept = list(cfg.quality_dir.rglob("*.json"))
     assert f"({len(kept)} gate results)" in out[-1]
     assert f'data-results="{len(kept)}"' in Path(written["data_docs"]).read_text()
+
+
+def test_privacy_summary_of_a_runs_facts():
+    """The report's one-line privacy audit of a run, from its recorded facts."""
+    from mobsig.report import privacy_summary
+
+    assert privacy_summary(None) == "" and privacy_summary('{"window_days": 14}') == ""
+    one = '{"privacy_cells_audited": 1762, "privacy_min_width": 15.0}'
+    assert privacy_summary(one) == "1,762 cells, narrowest 15"
+    facts = {"privacy_cells_audited": 3, "privacy_min_width": None,
+             "privacy_joint_under_protected": 2, "privacy_joint_gated": False,
+             "privacy_joint_levels_under_protected": 9}
+    assert privacy_summary(json.dumps(facts)) == (
+        "3 cells, narrowest unbounded; joint: 2 narrow (reported); OD levels: 9 narrow "
+        "(reported)")

@@ -530,11 +530,11 @@ def params_section(data: ReportData) -> Section:
     daily = [r for r in data.runs if not str(r.get("partition", "")).startswith("month=")]
     body = [[esc(r["job"]), esc(r["partition"]), esc(r["run_id"]), _status(r["status"]),
              esc(str(r.get("ended_at", ""))[:19]), esc(str(r.get("config_digest"))),
-             esc(str(r.get("code_version")))] for r in sorted(
-                 monthly, key=lambda r: str(r.get("ended_at")))]
+             esc(str(r.get("code_version"))), esc(privacy_summary(r.get("facts")))]
+            for r in sorted(monthly, key=lambda r: str(r.get("ended_at")))]
     parts.append("<h3>Monthly runs</h3>" + table_html(
-        ["job", "partition", "run id", "status", "ended", "config digest", "code version"],
-        body))
+        ["job", "partition", "run id", "status", "ended", "config digest", "code version",
+         "privacy audit"], body))
     if daily:
         body = [[esc(r["job"]), esc(r["partition"]), esc(r["run_id"]), _status(r["status"]),
                  esc(str(r.get("config_digest")))]
@@ -543,6 +543,29 @@ def params_section(data: ReportData) -> Section:
                      + table_html(["job", "partition", "run id", "status", "config digest"],
                                   body) + "</details>")
     return Section("parameters", "Parameters and runs 参数与运行", "\n".join(parts))
+
+
+def privacy_summary(facts: str | None) -> str:
+    """A run's privacy audit in a few words, from its recorded facts (``runs.facts``):
+    suppressed cells audited and the narrowest interval, the joint audit's cells narrower
+    than the width (gated or reported) and the reported audit with the relations between
+    commute_od's levels; "" for a run without an audit (or recorded before facts)."""
+    try:
+        f = json.loads(facts) if facts else {}
+    except (TypeError, ValueError):
+        f = {}
+    if "privacy_cells_audited" not in f:
+        return ""
+    width = f.get("privacy_min_width")
+    out = [f"{f['privacy_cells_audited']:,} cells, narrowest "
+           f"{'unbounded' if width is None else f'{width:g}'}"]
+    if "privacy_joint_under_protected" in f:
+        out.append(f"joint: {f['privacy_joint_under_protected']} narrow ("
+                   f"{'gated' if f.get('privacy_joint_gated') else 'reported'})")
+    if "privacy_joint_levels_under_protected" in f:
+        out.append(f"OD levels: {f['privacy_joint_levels_under_protected']} narrow "
+                   "(reported)")
+    return "; ".join(out)
 
 
 CUSTOM: dict[str, Callable[[ReportData], Section | None]] = {
