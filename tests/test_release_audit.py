@@ -1572,6 +1572,14 @@ def test_unlisted_pairs_and_the_relations_between_od_levels():
     got = pa.joint_audit({"commute_od": dataclasses.replace(od, solved=tied)}, None, K)
     assert got.cells.set_index("unit_id").loc["a1>b2", ["lo", "hi"]].tolist() == [0, 6]
     assert not got.passed
+    # the commute job repairs it as the joint audit (commute.joint_repair): the smallest
+    # published pair of two units in the block is hidden, a1>b2 is in [0, 16]
+    from mobsig import commute
+
+    fixed, more = commute.joint_repair({"commute_od": dataclasses.replace(od, solved=tied)},
+                                       K, False)
+    assert fixed.passed and more.values.tolist() == [["township", "a2", "b1"]]
+    assert fixed.cells.set_index("unit_id").loc["a1>b2", ["lo", "hi"]].tolist() == [0, 16]
     # a level with more unlisted pairs than pad_max keeps them as known zeros (stricter
     # than the reader: a1>b2 pinned at 30 - 14 - 10) and its block relations (the level
     # is returned)

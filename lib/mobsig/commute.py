@@ -708,13 +708,13 @@ def joint_with_jobs_housing(parts: dict, counts: DataFrame, jobs_housing: DataFr
     the joint audit passes, nothing is left to hide or ``max_rounds``. Returns the audit
     (``added``: the pairs hidden; ``reported``: the same audit of the repaired releases
     with the relations between commute_od's levels, a county pair = the sum of its
-    township pairs (:func:`od_as_exported`), reported and not gated: what the gated
-    audit leaves out; on the test city what it finds is
+    township pairs (:func:`od_as_exported`), repaired the same way (its pairs are
+    returned too) and reported, not gated: what the gated audit leaves out; on the test
+    city what it still finds is
     bounded by jobs_housing's published counts, which no commute_od pair can widen;
     ``notes``: levels too large for it) and those pairs (``level``,
     ``origin_id``, ``dest_id``) for :func:`mobsig.privacy_audit.hide_more`."""
     from mobsig import jobs_housing as jh
-    from mobsig import privacy_audit as pa
 
     f = jh_flags(jobs_housing)
     hid = F.when(F.col(C.MEASURE) == C.EMPLOYED_RESIDENTS, F.col("_emp_hidden")).otherwise(
@@ -736,16 +736,17 @@ def joint_with_jobs_housing(parts: dict, counts: DataFrame, jobs_housing: DataFr
             "commute": parts["commute"],
             "commute_od": od_as_exported(parts["commute_od"], parts["commute"], False)[0]}
     result, pairs = joint_repair(both, width, suppress_zeros, repair, max_rounds)
-    # with the relations between commute_od's levels: audited on the repaired release and
-    # reported (Audit.reported), not gated (see the README: what no commute_od pair can
-    # widen)
+    # with the relations between commute_od's levels, on the repaired release: repaired
+    # the same way (published pairs hidden where they bind a narrow cell) and reported
+    # (Audit.reported), not gated (see the README: what no commute_od pair can widen)
     full, left = od_as_exported(parts["commute_od"], parts["commute"], True)
     s = both["commute_od"].solved  # the same cells, in the same order (od_unlisted)
     assert (full.solved.keys[C.UNIT_ID].to_numpy() == s.keys[C.UNIT_ID].to_numpy()).all()
     levels = dict(both, commute_od=dataclasses.replace(full, solved=dataclasses.replace(
         full.solved, hidden=s.hidden, zero_unknown=s.zero_unknown)))
-    result.reported = pa.joint_audit(levels, shared_count_links(levels), width,
-                                     suppress_zeros)
+    result.reported, more = joint_repair(levels, width, suppress_zeros, repair, max_rounds)
+    result.added += result.reported.added
+    pairs = pd.concat([pairs, more], ignore_index=True)
     result.notes += [f"commute_od's {lv} level has more unlisted pairs than "
                      f"privacy_audit.OD_PAD_MAX: the reported audit takes them as zeros"
                      for lv in left]
