@@ -1528,6 +1528,39 @@ def test_live_and_work_of_a_county_minus_its_townships_is_a_protected_count():
     assert not tab["measure"].str.startswith("inner_commuters").any()
 
 
+def test_an_inner_count_below_the_width_is_held_to_the_width_even_from_k_on():
+    """County C's live_and_work 50 over its townships' 18 + 12 + 8: 12 residents live
+    and work in C but in two of its townships. 12 is no small count for k = 10, yet
+    every commute_od pair between two of C's townships is at most 12: an interval
+    narrower than the protection width (15) for each of them, hidden or not. So an
+    inner count is held to the width (from k on only when it is at least the width),
+    while an out-commuter count stays exempt from k on (C's 50, the townships' 22, 23
+    and 17 here)."""
+    from mobsig import jobs_housing as jh
+
+    e, lw = "employed_residents", "live_and_work"
+    rows = [("county", "C", None, e, 100, False), ("county", "C", None, lw, 50, False)]
+    for t, emp, here in (("t1", 40, 18), ("t2", 35, 12), ("t3", 25, 8)):
+        rows += [("township", t, "C", e, emp, False), ("township", t, "C", lw, here, False)]
+    pdf = _employed(rows)
+    inner = "inner_commuters township"
+    before = jh.employed_audit(pdf, 10, K, False)
+    got = before.cells.set_index(["unit_id", "measure"])
+    assert got.loc[("C", inner), ["lo", "hi", "raw_count"]].tolist() == [12, 12, 12]
+    assert not before.passed
+    bad = before.cells[~before.cells["protected"]]
+    assert set(bad["measure"]) == {inner}  # the out-commuters are exempt
+    mask, after = jh.employed_mask(pdf, 10, K, True, False)
+    assert after.passed, after.failures()
+    assert mask.any()
+    got = after.cells.set_index(["unit_id", "measure"])
+    assert got.loc[("C", inner), "width"] >= K
+    # from the width on an inner count is exempt like an out-commuter count
+    wide = _employed([r if r[3] != lw or r[1] != "C" else (*r[:4], 60, False)
+                      for r in rows])
+    assert jh.employed_audit(wide, 10, K, False).passed
+
+
 def _two_level_od():
     """commute_od at two levels: counties A, B (townships a1, a2 in A; b1, b2 in B).
     Published: A>B 30, a1>b1 14, a2>b1 10; hidden: a1>b2 6; no row or column total (the

@@ -248,6 +248,21 @@ def _inner_cells(base: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame | None]
     return cells, sums
 
 
+def _exempt(tab: pd.DataFrame, is_out: np.ndarray, k_min: int, width: float | None
+            ) -> np.ndarray:
+    """The never-published cells of :func:`employed_table` that need no interval of their
+    own: out_commuters from ``k_min`` on (pinning such a count reveals no small count);
+    inner_commuters only from ``width`` (default ``k_min``) on: every commute_od pair
+    between two child units of the unit is at most that count, so an inner count below
+    the width bounds each such pair, hidden or not, to less than the width (the test
+    city: 13 residents working in their county but another township left each of its
+    township pairs [0, 13]; README Privacy audit)."""
+    raw = tab[C.RAW_COUNT].fillna(0).to_numpy()
+    inner = tab[C.MEASURE].astype(str).str.startswith(INNER_COMMUTERS).to_numpy()
+    floor = np.where(inner, k_min if width is None else max(width, k_min), k_min)
+    return is_out & (raw >= floor)
+
+
 def employed_audit(pdf: pd.DataFrame, k_min: int, width: float, suppress_zeros: bool):
     """The audit of the ``employed_residents`` and ``live_and_work`` cells as published
     (``pdf`` as :func:`employed_mask`'s, ``is_suppressed``: the published mask): the
@@ -258,11 +273,10 @@ def employed_audit(pdf: pd.DataFrame, k_min: int, width: float, suppress_zeros: 
 
     tab, is_out, sums = employed_table(
         pdf[[C.LEVEL, C.UNIT_ID, C.PARENT_ID, C.MEASURE, C.RAW_COUNT, C.IS_SUPPRESSED]])
-    raw = tab[C.RAW_COUNT].fillna(0).to_numpy()
     return pa.audit(tab, tab[C.IS_SUPPRESSED].to_numpy(bool) | is_out, width,
                     suppress_zeros=suppress_zeros, identities=EMPLOYED_IDENTITY,
                     additive=(C.EMPLOYED_RESIDENTS,), by=C.MEASURE, sums=sums,
-                    exempt=is_out & (raw >= k_min))
+                    exempt=_exempt(tab, is_out, k_min, width))
 
 
 def employed_mask(pdf: pd.DataFrame, k_min: int, width: float | None,
@@ -291,7 +305,6 @@ def employed_mask(pdf: pd.DataFrame, k_min: int, width: float | None,
 
     base = pdf[[C.LEVEL, C.UNIT_ID, C.PARENT_ID, C.MEASURE, C.RAW_COUNT, C.IS_SUPPRESSED]]
     tab, is_out, sums = employed_table(base)
-    raw = tab[C.RAW_COUNT].fillna(0).to_numpy()
     n = len(base)
     forced = tab[C.IS_SUPPRESSED].to_numpy(bool) | is_out
     rounds = 0
@@ -301,7 +314,7 @@ def employed_mask(pdf: pd.DataFrame, k_min: int, width: float | None,
             tab, k_min, width, complementary, suppress_zeros,
             identities=EMPLOYED_IDENTITY, additive=(C.EMPLOYED_RESIDENTS,), by=C.MEASURE,
             forced=forced, regroup=False, sums=sums,
-            frozen=is_out, exempt=is_out & (raw >= k_min))
+            frozen=is_out, exempt=_exempt(tab, is_out, k_min, width))
         rounds += result.rounds
         again = privacy.suppression_mask(base, k_min, complementary, suppress_zeros,
                                          identities=(), by=C.MEASURE, forced=mask[:n])
