@@ -1497,6 +1497,17 @@ def test_commute_od_totals_take_the_state_commute_publishes():
     assert state["col:B"] and not state["row:A"] and state["A>B"]
 
 
+def _county_c(live_and_work: int) -> list[tuple]:
+    """jobs_housing's cells of county C (100 employed residents, ``live_and_work``) and
+    its townships t1-t3 (employed 40, 35, 25; live_and_work 18, 12, 8), all published."""
+    e, lw = "employed_residents", "live_and_work"
+    rows = [("county", "C", None, e, 100, False), ("county", "C", None, lw, live_and_work,
+                                                     False)]
+    for t, emp, here in (("t1", 40, 18), ("t2", 35, 12), ("t3", 25, 8)):
+        rows += [("township", t, "C", e, emp, False), ("township", t, "C", lw, here, False)]
+    return rows
+
+
 def test_live_and_work_of_a_county_minus_its_townships_is_a_protected_count():
     """jobs_housing publishes county C's live_and_work (40) and its townships' (18, 12,
     8): 40 - 38 = 2 residents live and work in C but in two of its townships (the sum of
@@ -1506,10 +1517,8 @@ def test_live_and_work_of_a_county_minus_its_townships_is_a_protected_count():
     at least k wide."""
     from mobsig import jobs_housing as jh
 
-    e, lw = "employed_residents", "live_and_work"
-    rows = [("county", "C", None, e, 100, False), ("county", "C", None, lw, 40, False)]
-    for t, emp, here in (("t1", 40, 18), ("t2", 35, 12), ("t3", 25, 8)):
-        rows += [("township", t, "C", e, emp, False), ("township", t, "C", lw, here, False)]
+    lw = "live_and_work"
+    rows = _county_c(live_and_work=40)
     pdf = _employed(rows)
     inner = "inner_commuters township"
     before = jh.employed_audit(pdf, K, K, False)
@@ -1538,10 +1547,8 @@ def test_an_inner_count_below_the_width_is_held_to_the_width_even_from_k_on():
     and 17 here)."""
     from mobsig import jobs_housing as jh
 
-    e, lw = "employed_residents", "live_and_work"
-    rows = [("county", "C", None, e, 100, False), ("county", "C", None, lw, 50, False)]
-    for t, emp, here in (("t1", 40, 18), ("t2", 35, 12), ("t3", 25, 8)):
-        rows += [("township", t, "C", e, emp, False), ("township", t, "C", lw, here, False)]
+    lw = "live_and_work"
+    rows = _county_c(live_and_work=50)
     pdf = _employed(rows)
     inner = "inner_commuters township"
     before = jh.employed_audit(pdf, 10, K, False)
