@@ -1568,6 +1568,26 @@ def test_an_inner_count_below_the_width_is_held_to_the_width_even_from_k_on():
     assert jh.employed_audit(wide, 10, K, False).passed
 
 
+def test_an_inner_cell_ties_the_parent_the_relations_tie():
+    """A unit id at two levels (county X listed before city X): the audit's relations tie
+    X's townships to city X (the first level by name), and so does the inner cell (it
+    took the first row, county X, before)."""
+    from mobsig import jobs_housing as jh
+    from mobsig import privacy_audit as pa
+
+    e, lw = "employed_residents", "live_and_work"
+    rows = [("county", "X", None, e, 90, False), ("county", "X", None, lw, 35, False),
+            ("city", "X", None, e, 100, False), ("city", "X", None, lw, 40, False)]
+    for t, emp, here in (("t1", 60, 20), ("t2", 40, 12)):
+        rows += [("township", t, "X", e, emp, False), ("township", t, "X", lw, here, False)]
+    tab, _, sums = jh.employed_table(_employed(rows))
+    inner = tab[tab["measure"].str.startswith("inner_commuters")]
+    assert inner[["level", "unit_id", "raw_count"]].values.tolist() == [["city", "X", 8]]
+    system = pa.relations(tab, jh.EMPLOYED_IDENTITY, (e,), "measure", sums=sums)
+    kid = tab.index[(tab["unit_id"] == "t1") & (tab["measure"] == lw)][0]
+    assert tab.loc[system.parent[kid], ["level", "unit_id"]].tolist() == ["city", "X"]
+
+
 def _two_level_od():
     """commute_od at two levels: counties A, B (townships a1, a2 in A; b1, b2 in B).
     Published: A>B 30, a1>b1 14, a2>b1 10; hidden: a1>b2 6; no row or column total (the

@@ -220,7 +220,11 @@ def employed_table(base: pd.DataFrame
 def _inner_cells(base: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """:func:`employed_table`'s ``inner_commuters`` cells and their sums."""
     lw = base[base[C.MEASURE] == C.LIVE_AND_WORK]
-    heads = lw[lw[C.LEVEL] != C.GRID_LEVEL].drop_duplicates(C.UNIT_ID).set_index(C.UNIT_ID)
+    # the parent of a parent_id as privacy_audit.relations takes it (a unit id at two
+    # levels: the first level by name, then the first row), so that the inner cell and
+    # the parent = sum of children relations tie the same unit
+    heads = (lw[lw[C.LEVEL] != C.GRID_LEVEL].sort_values(C.LEVEL, kind="stable")
+             .drop_duplicates(C.UNIT_ID).set_index(C.UNIT_ID))
     kids = lw[lw[C.PARENT_ID].notna() & lw[C.PARENT_ID].isin(heads.index)]
     cols = [C.LEVEL, C.UNIT_ID, C.PARENT_ID, C.MEASURE, C.RAW_COUNT, C.IS_SUPPRESSED]
     if not len(kids):
