@@ -1,19 +1,23 @@
-"""Commuting 通勤 for a month: home→work origin-destination per unit pair and level, commute
-distance and time per origin unit, and the commuting radius of each unit as a centre.
+"""Jobs-housing balance 职住平衡 and commuting 通勤 for a month, published as one release
+(``jobs_housing``, ``commute``, ``commute_od``: the same counts, one audit deciding every
+mask): per unit the employed residents, jobs and live-and-work with the jobs-housing
+ratios; home→work origin-destination per unit pair and level, commute distance and time
+per origin unit, and the commuting radius of each unit as a centre.
 
 Reads the month's ``card_places`` (run place_cards), ``expansion_factors`` (run ``expand``
 first), ``moves`` and ``events_clean`` (clean_stays, the month's days plus the first of
 the next month), every layer of the ``units`` table plus the H3 grid of population_by_unit
-(population.grid_h3_resolution), and the month's published ``jobs_housing`` (run it
-first): its mask of employed residents and live_and_work is the mask of the same counts
-here (commuters, the same-unit pairs of commute_od). Commuters are jobs_housing's employed
+(population.grid_h3_resolution) and the month's ``cells`` (units without a cell site are
+not observed). jobs_housing is published first; its mask of employed residents and
+live_and_work is the mask of the same counts in commute (commuters, the same-unit pairs
+of commute_od). Commuters are jobs_housing's employed
 residents: residents with a home and a work place. Per commuter: the straight-line
 home→work distance (metres, geodesic on the CGCS2000 ellipsoid) and the commute time, the
 median over the month of its observed home→work trips (moves from a stay within
 commute.match_radius_m of the home to one within it of the work place, each timed from the
 records seen en route by the range estimator span x (n + 1) / (n - 1), within the move's
-duration); a commuter without any such trip is counted as untimed, never dropped. Writes
-two export tables, raw 原样数量 and expanded 扩样数量 (each card weighted by its home
+duration); a commuter without any such trip is counted as untimed, never dropped. Writes,
+beside jobs_housing (below), two export tables, raw 原样数量 and expanded 扩样数量 (each card weighted by its home
 county's expansion factor, as population_by_unit):
 
 - ``commute_od``: per level and (origin, destination) pair, the commuters; small counts
@@ -30,7 +34,7 @@ county's expansion factor, as population_by_unit):
 
 Before anything is written commuters and inbound commuters must add up from child units
 to their parent within population.max_level_gap (gate commute_levels). Replaces the
-month's partitions of both tables and writes ``<warehouse>/exports/month=YYYY-MM/``
+month's partitions of the three tables and writes ``jobs_housing.parquet`` / ``.csv``, ``<warehouse>/exports/month=YYYY-MM/``
 ``commute.parquet`` / ``.csv`` (unit polygons) and ``commute_od.parquet`` / ``.csv``
 (desire lines between the units' centres).
 Both tables are then audited (mobsig.privacy_audit). Each OD matrix, with its row and
@@ -55,6 +59,42 @@ live_and_work as published (commute.jobs_housing_counts), commute and commute_od
 exported (no hidden pair listed) are audited as one system (privacy.joint_audit: gate by
 default): a cell narrower than the width there gets published commute_od pairs of two
 units hidden in the relations that bind it (commute.joint_repair), else the gate fails.
+The same system with the relations between commute_od's levels (a county pair = the sum
+of its township pairs) is gated too: where a published jobs_housing count binds a cell
+narrower than the width there (no commute_od pair can widen it: a city's employed
+residents of 27 capped a pair of two of its counties at 12 on the test city), that count
+is held hidden in jobs_housing (its audited rule adds the complements) and the three
+tables are published again (commute.publish_with_jobs_housing; run fact
+privacy_cells_held).
+
+``jobs_housing`` (the first table of the release), raw and expanded counts per unit:
+employed residents
+(residents whose home is in the unit and who have a work place), jobs (counted cards
+whose work place is in the unit, population_by_unit's employed), live_and_work (employed
+residents who also work in the unit), jobs_housing_ratio = jobs / employed residents,
+self_containment = live_and_work / employed residents, self_sufficiency = live_and_work
+/ jobs (on expanded counts), and is_balanced when jobs_housing.balanced_min <= ratio <=
+jobs_housing.balanced_max (default 0.8-1.2). Each card counts with the expansion factor
+of its home county (with expansion.rake_ages: of its county and age band). Before
+anything is written, employed residents and jobs must add up from child units to their
+parent within population.max_level_gap (gate jobs_housing_levels). Every count is
+suppressed below privacy.k_min with complementary suppression (jobs,
+population_by_unit's employed cells, with its audited rule and the interval audit as a
+gate, privacy_audit: the same mask); a ratio computed from a suppressed count is null
+with ``<ratio>_null_reason`` = suppressed, and a ratio without a denominator (nobody
+employed lives, or works, in the unit) is null with reason no_employed_residents /
+no_jobs, never a measured 0. A polygon unit with no cell site inside (``cells`` valid in
+the month) is not observed: its counts and ratios are null with ``null_reason`` (and
+each ``<ratio>_null_reason``) = no_coverage (a warning and the run facts uncovered_units
+/ uncovered_unit_ids name them), never a measured 0. Replaces the month's partitions of
+``jobs_housing`` and writes ``<warehouse>/exports/month=YYYY-MM/jobs_housing.parquet``
+(GeoParquet with the unit geometry) and ``jobs_housing.csv`` (UTF-8 with BOM).
+Employed residents and live_and_work get an audited rule too, gated (privacy_audit):
+their group rule's mask, then complements until no hidden cell is narrower than
+privacy.protection_width, with every layer (employed residents add up to their parent)
+and, per unit, the out-commuters employed_residents - live_and_work as a hidden cell that
+must be that wide unless 0 or at least privacy.k_min (with both counts published a
+reader has it: 26 - 19 = 7 commuters, all to one unit, on the test city).
 """
 
 from __future__ import annotations
@@ -62,7 +102,7 @@ from __future__ import annotations
 from pyspark.sql import functions as F
 
 from mobsig import columns as C
-from mobsig import commute, expansion, population, privacy, privacy_audit
+from mobsig import commute, expansion, jobs_housing, population, privacy, privacy_audit
 from mobsig.geo import next_month, unit_polygons
 from mobsig.io.exports import export_month
 from mobsig.runner import JobContext, Output
@@ -78,7 +118,7 @@ def options(args) -> dict:
 
 
 def build(ctx: JobContext) -> list[Output]:
-    cfg, key, cc, pv = ctx.cfg, ctx.part.month_key, ctx.cfg.commute, ctx.cfg.privacy
+    cfg, key, pv = ctx.cfg, ctx.part.month_key, ctx.cfg.privacy
     places = ctx.keep(ctx.read("card_places", month=key))
     ctx.note_input("card_places", places.count())
     ctx.require(ctx.result.input_rows["card_places"] > 0,
@@ -87,17 +127,18 @@ def build(ctx: JobContext) -> list[Output]:
     ctx.note_input("expansion_factors", factors.count())
     ctx.require(ctx.result.input_rows["expansion_factors"] > 0,
                 "no expansion_factors; run expand first")
-    age = None
-    if cfg.expansion.rake_ages:  # the bands expand raked must be the configured ones
-        age = ctx.keep(ctx.read("expansion_factors_age", month=key))
-        have = {r[C.AGE_BAND] for r in age.select(C.AGE_BAND).distinct().collect()}
-        problem = expansion.age_bands_problem(have, cfg.expansion.age_bands)
-        ctx.require(not problem, problem)
+    age = ctx.keep(expansion.checked_age_factors(ctx, ctx.read(
+        "expansion_factors_age", month=key))) if cfg.expansion.rake_ages else None
     units = ctx.keep(unit_polygons(ctx.read("units")))
+    res = cfg.population.grid_h3_resolution
+    jh_counts = ctx.keep(jobs_housing.counts_table(places, factors, age, units, res))
+    population.gate_levels(ctx, jh_counts, "jobs_housing_levels", "jobs_housing",
+                           cfg.population.max_level_gap,
+                           classes=jobs_housing.ADDITIVE_MEASURES, by=C.MEASURE)
     days = ctx.part.month_days + [next_month(ctx.month)]
     t = commute.month_tables(places, factors, age, units, ctx.read("moves", dt=days),
-                             ctx.read("events_clean", dt=days), ctx.month,
-                             cfg.population.grid_h3_resolution, cc, keep=ctx.keep)
+                             ctx.read("events_clean", dt=days), ctx.month, res,
+                             cfg.commute, keep=ctx.keep)
     counts = ctx.keep(t.counts)
     facts = t.table.agg(F.count(F.lit(1)).alias("n"), F.sum(commute.N_TRIPS).alias("trips"),
                         F.count(commute.TIME_S).alias("timed")).first()
@@ -106,21 +147,17 @@ def build(ctx: JobContext) -> list[Output]:
     ctx.fact("untimed_commuters", int(facts["n"]) - int(facts["timed"]))
     population.gate_levels(ctx, counts, "commute_levels", "commute",
                            cfg.population.max_level_gap, classes=commute.TOTALS, by=C.MEASURE)
-    jh_counts = None if pv.joint_audit == "off" else commute.jobs_housing_counts(counts, t.od)
-    out, od = commute.publish_all(counts, t.stats, t.od, pv.k_min, pv.complementary,
-                                  pv.suppress_zeros, pv.width,
-                                  privacy_audit.gate_for(ctx, "commute"), ctx.keep,
-                                  jobs_housing=ctx.read("jobs_housing", month=key),
-                                  detach=ctx.detach, jobs_housing_counts=jh_counts,
-                                  joint=pv.joint_audit)
+    jh, out, od = commute.publish_with_jobs_housing(
+        jh_counts, counts, t.stats, t.od, pv, cfg.jobs_housing,
+        population.noted_uncovered(ctx, units, ctx.read("cells")),
+        privacy_audit.gate_for(ctx, "commute"), ctx.keep, ctx.detach)
     if ctx.options.get("export", True):
-        for name in ("commute", "commute_od"):
+        for name in ("jobs_housing", "commute", "commute_od"):
             ctx.after_write(lambda name=name: ctx.note_output(
                 f"exports/{name}.csv", export_month(ctx.catalog, name, key, units)))
     small = {"small_counts": privacy.small_counts(pv.k_min, pv.suppress_zeros)}
-    return [Output(out.withColumn(C.MONTH, F.lit(key)), "commute", params=small),
-            Output(od.withColumn(C.MONTH, F.lit(key)),
-                   "commute_od", params=small)]
+    return [Output(df.withColumn(C.MONTH, F.lit(key)), name, params=small)
+            for df, name in ((jh, "jobs_housing"), (out, "commute"), (od, "commute_od"))]
 
 
 if __name__ == "__main__":

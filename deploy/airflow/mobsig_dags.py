@@ -9,8 +9,8 @@
 - ``mobsig_monthly`` (runs on the 1st for the previous month): a gate task that waits until
   every day of the month has a succeeded clean_stays (``mobsig status --month M
   --require clean_stays``, retried), then flag_users -> home_work -> place_cards ->
-  expand -> population_by_unit -> jobs_housing -> commute -> service_population (the zone layers
-  of the config's service_population.zones; none configured: nothing written) -> linkage ->
+  expand -> population_by_unit -> commute (with jobs_housing) -> service_population (the
+  zone layers of the config's service_population.zones; none configured: nothing written) -> linkage ->
   trips -> daily_presence (a day job that needs the month's classes and factors: one
   submission for every day of the month, ``--from`` the first ``--to`` the last).
 
@@ -34,7 +34,7 @@ from airflow.sdk import DAG
 # tests/test_pipeline.py fails when they drift from the spec
 DAILY_CHAIN = ["ingest_units", "ingest_cells", "ingest_events", "clean_stays"]
 MONTHLY_CHAIN = ["flag_users", "home_work", "place_cards", "expand", "population_by_unit",
-                 "jobs_housing", "commute", "service_population", "linkage", "trips",
+                 "commute", "service_population", "linkage", "trips",
                  "land_use_intensity", "screen_farmland", "screen_idle_land", "daily_presence",
                  "exposure_hazards", "screen_reserves"]
 # day jobs of the monthly chain (the spec's after_month jobs): run for every day of the month

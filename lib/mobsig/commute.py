@@ -669,6 +669,61 @@ def publish_all(counts: DataFrame, stats: DataFrame, od: DataFrame, k_min: int,
                          pa.COL_WITHHELD, "_true", *extra)
 
 
+def publish_with_jobs_housing(jh_counts: DataFrame, counts: DataFrame, stats: DataFrame,
+                              od: DataFrame, pv, jh_cfg, uncovered: DataFrame | None,
+                              on_audit, keep: Callable[[DataFrame], DataFrame] = lambda d: d,
+                              detach: Callable[[DataFrame], DataFrame] = lambda d: d,
+                              max_rounds: int = 5):
+    """jobs_housing, commute and commute_od published as one release (the same counts:
+    employed residents = commuters = a commute_od row, live_and_work = the same-unit
+    pair), one audit deciding every mask. ``jh_counts``: jobs_housing's true long form
+    (:func:`mobsig.jobs_housing.counts_table`), ``counts``, ``stats``, ``od``:
+    commute's (:func:`month_tables`); ``pv``, ``jh_cfg``: the privacy and jobs_housing
+    config; ``uncovered``: the units without a cell site. jobs_housing is published
+    first (:func:`mobsig.jobs_housing.publish_audited`), commute and commute_od follow
+    its mask (:func:`publish_all`, with the joint audit of the three as ``pv.
+    joint_audit`` says). Where the joint audit with the relations between commute_od's
+    levels (a county pair = the sum of its township pairs) still finds a cell narrower
+    than the width, what binds it can be a published jobs_housing count that no
+    commute_od pair widens (on the test city a city's employed residents, 27): those
+    (:func:`jobs_housing_holds`) are hidden in jobs_housing (primary cells of its
+    audited rule: its complements follow) and all three are published again, until
+    nothing more is held or ``max_rounds``. With ``pv.joint_audit`` = "gate" that audit
+    is gated with the joint one. ``on_audit`` gets the audit of the whole release
+    (:func:`mobsig.privacy_audit.combine` of jobs_housing's and commute's, with the
+    joint audits; ``holds``: the jobs_housing cells held). Returns the published
+    jobs_housing, commute and commute_od rows."""
+    from mobsig import jobs_housing as jh
+    from mobsig import privacy_audit as pa
+
+    key = [C.LEVEL, C.UNIT_ID, C.MEASURE]
+    holds = pd.DataFrame({c: pd.Series(dtype=str) for c in key})
+    jh_true = None if pv.joint_audit == "off" else jobs_housing_counts(counts, od)
+    for _ in range(max_rounds):
+        jh_out, jh_audit = jh.publish_audited(
+            jh_counts, pv.k_min, pv.complementary, pv.suppress_zeros, jh_cfg.balanced_min,
+            jh_cfg.balanced_max, uncovered=uncovered, width=pv.width, holds=holds)
+        jh_out = detach(jh_out)
+        got: dict = {}
+        out, od_out = publish_all(counts, stats, od, pv.k_min, pv.complementary,
+                                  pv.suppress_zeros, pv.width,
+                                  lambda a, got=got: got.setdefault("audit", a), keep,
+                                  jobs_housing=jh_out, detach=detach,
+                                  jobs_housing_counts=jh_true, joint=pv.joint_audit)
+        whole = got["audit"]
+        lv = whole.joint.reported if whole.joint is not None else None
+        new = (lv.holds if pv.joint_audit == "gate" and lv is not None
+               and lv.holds is not None else holds.iloc[:0])
+        new = new[~pd.MultiIndex.from_frame(new[key]).isin(pd.MultiIndex.from_frame(holds))]
+        if not len(new):
+            break
+        holds = pd.concat([holds, new[key]], ignore_index=True)
+    audit = pa.combine({"jobs_housing": jh_audit, "commute": whole}, float(pv.width))
+    audit.joint, audit.joint_gated, audit.holds = whole.joint, whole.joint_gated, holds
+    on_audit(audit)
+    return jh_out, out, od_out
+
+
 def jobs_housing_counts(counts: DataFrame, od: DataFrame) -> DataFrame:
     """jobs_housing's employed residents and live_and_work of the month (true counts,
     long form: ``level``, ``unit_id``, ``parent_id``, ``measure``, ``raw_count``) from
@@ -745,12 +800,45 @@ def joint_with_jobs_housing(parts: dict, counts: DataFrame, jobs_housing: DataFr
     levels = dict(both, commute_od=dataclasses.replace(full, solved=dataclasses.replace(
         full.solved, hidden=s.hidden, zero_unknown=s.zero_unknown)))
     result.reported, more = joint_repair(levels, width, suppress_zeros, repair, max_rounds)
+    result.reported.holds = jobs_housing_holds(result.reported)
     result.added += result.reported.added
     pairs = pd.concat([pairs, more], ignore_index=True)
     result.notes += [f"commute_od's {lv} level has more unlisted pairs than "
                      f"privacy_audit.OD_PAD_MAX: the reported audit takes them as zeros"
                      for lv in left]
     return result, pairs
+
+
+def jobs_housing_holds(result) -> pd.DataFrame:
+    """The published jobs_housing cells (``level``, ``unit_id``, ``measure``: employed
+    residents or live_and_work, not 0) to hide for a joint audit ``result`` (of
+    :func:`joint_repair`) to pass: for each cell narrower than its width, the smallest
+    such cell in each relation that binds it (every relation it is in when none binds
+    it). On the test city two small published employed-residents totals (a city's 27, a
+    county's 28) capped pairs between two of their child units at 12-13, and no
+    commute_od pair could widen them (README Privacy audit)."""
+    from mobsig import privacy_audit as pa
+
+    keys = result.solved.keys
+    rows = result.solved.system.rows
+    cols = rows.T.tocsr()
+    raw = keys[C.RAW_COUNT].to_numpy(float)
+    cand = (keys[C.LEVEL].str.startswith("jobs_housing: ").to_numpy()
+            & keys["cell"].isin([C.EMPLOYED_RESIDENTS, C.LIVE_AND_WORK]).to_numpy()
+            & ~result.solved.hidden & (raw > 0))
+    pick: set[int] = set()
+    for p in result.cells.loc[~result.cells[pa.PROTECTED], "pos"].to_numpy():
+        bind = result.binding.get(int(p)) or set(cols.indices[
+            cols.indptr[p]:cols.indptr[p + 1]].tolist())
+        for r in sorted(bind):
+            js = rows.indices[rows.indptr[r]:rows.indptr[r + 1]]
+            js = js[cand[js]]
+            if len(js):
+                pick.add(int(js[np.lexsort((js, raw[js]))[0]]))
+    k = keys.iloc[sorted(pick)]
+    return pd.DataFrame({C.LEVEL: k[C.LEVEL].str.replace(r"^jobs_housing: ", "", regex=True)
+                         .to_numpy(), C.UNIT_ID: k[C.UNIT_ID].to_numpy(),
+                         C.MEASURE: k["cell"].to_numpy()})
 
 
 def joint_repair(both: dict, width: float, suppress_zeros: bool, repair: bool = True,

@@ -341,7 +341,8 @@ def publish(counts: DataFrame, k_min: int, complementary: bool, suppress_zeros: 
 
 def publish_audited(counts: DataFrame, k_min: int, complementary: bool,
                     suppress_zeros: bool, balanced_min: float, balanced_max: float,
-                    uncovered: DataFrame | None = None, width: float | None = None):
+                    uncovered: DataFrame | None = None, width: float | None = None,
+                    holds: pd.DataFrame | None = None):
     """The published rows of a month from the unsuppressed long form
     (:func:`counts_table`) and the interval audit of its ``jobs`` cells: every count
     column suppressed by the privacy rules, then spread to one row per unit, then the
@@ -357,7 +358,11 @@ def publish_audited(counts: DataFrame, k_min: int, complementary: bool,
     The units of ``uncovered`` (``level``, ``unit_id``:
     :func:`mobsig.population.uncovered_units`, no cell site inside) are then marked as not
     observed (:func:`mobsig.population.mark_uncovered`: null counts, ``null_reason`` =
-    no_coverage); without ``uncovered`` no unit is marked (``null_reason`` null)."""
+    no_coverage); without ``uncovered`` no unit is marked (``null_reason`` null).
+    ``holds``: further employed_residents / live_and_work cells to hide (``level``,
+    ``unit_id``, ``measure``; primary cells of the audited rule): the ones the joint
+    audit with commute_od's levels finds binding (:func:`mobsig.commute.
+    publish_with_jobs_housing`)."""
     from mobsig import privacy_audit
 
     is_jobs = F.col(C.MEASURE) == C.JOBS
@@ -370,8 +375,13 @@ def publish_audited(counts: DataFrame, k_min: int, complementary: bool,
     # employed residents, live_and_work and their out-commuters: the audited rule
     pdf = rest.select(C.LEVEL, C.UNIT_ID, C.PARENT_ID, C.MEASURE, "_true",
                       C.IS_SUPPRESSED).toPandas().rename(columns={"_true": C.RAW_COUNT})
+    shown = ~pdf[C.IS_SUPPRESSED].to_numpy(bool)
+    if holds is not None and len(holds):
+        key = [C.LEVEL, C.UNIT_ID, C.MEASURE]
+        held = pd.MultiIndex.from_frame(pdf[key]).isin(pd.MultiIndex.from_frame(holds[key]))
+        pdf[C.IS_SUPPRESSED] = pdf[C.IS_SUPPRESSED].to_numpy(bool) | held
     mask, part = employed_mask(pdf, k_min, width, complementary, suppress_zeros)
-    more = pdf[mask & ~pdf[C.IS_SUPPRESSED].to_numpy(bool)]
+    more = pdf[mask & shown]
     rest = privacy_audit.hide_more(rest, more, (C.LEVEL, C.UNIT_ID, C.MEASURE))
     audit = privacy_audit.combine({C.JOBS: audit, C.EMPLOYED_RESIDENTS: part},
                                   float(width or k_min))

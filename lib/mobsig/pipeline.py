@@ -87,19 +87,16 @@ PIPELINE: tuple[Job, ...] = (
                "cells"),
         writes=("population_by_unit",),
         help="population per unit and class (raw and expanded, small counts suppressed)"),
-    Job("jobs_housing", "month",
-        reads=("card_places", "expansion_factors", "expansion_factors_age", "units", "cells"),
-        writes=("jobs_housing",),
-        help="jobs-housing balance per unit: employed residents, jobs, jobs-housing ratio, "
-             "self-containment, self-sufficiency (raw and expanded, small counts "
-             "suppressed)"),
     Job("commute", "month",
         reads=("card_places", "expansion_factors", "expansion_factors_age", "moves",
-               "events_clean", "units", "jobs_housing"),
-        writes=("commute", "commute_od"),
-        help="commuting: home->work OD per unit pair, commute distance and time per origin "
-             "unit (shares within 5 km, 45 min, from 60 min), commuting radius of each "
-             "centre (raw and expanded, small counts and OD pairs suppressed)"),
+               "events_clean", "units", "cells"),
+        writes=("jobs_housing", "commute", "commute_od"),
+        help="jobs-housing balance and commuting, one release: employed residents, jobs, "
+             "jobs-housing ratio, self-containment, self-sufficiency per unit "
+             "(jobs_housing); home->work OD per unit pair (commute_od), commute distance "
+             "and time per origin unit (shares within 5 km, 45 min, from 60 min), "
+             "commuting radius of each centre (commute); raw and expanded, small counts "
+             "and OD pairs suppressed, one audit deciding every mask"),
     Job("service_population", "month",
         reads=("card_places", "expansion_factors", "expansion_factors_age", "stays", "units"),
         writes=("service_population", "service_population_daily", "service_catchment"),

@@ -332,6 +332,10 @@ class Audit:
     joint: Audit | None = dataclasses.field(default=None, repr=False)
     joint_gated: bool = False  # the joint audit fails the gate (else: reported only)
     notes: list[str] = dataclasses.field(default_factory=list)  # warnings for the gate
+    # cells of another release published in the relations that bind a narrow cell, for
+    # that release to hide (commute's levels audit: jobs_housing's, ``level``,
+    # ``unit_id``, ``measure``; :func:`mobsig.commute.jobs_housing_holds`)
+    holds: pd.DataFrame | None = dataclasses.field(default=None, repr=False)
 
     @property
     def passed(self) -> bool:
@@ -974,14 +978,17 @@ def gate(ctx, result: Audit, table: str) -> None:
     run facts: ``privacy_cells_audited`` (suppressed cells), ``privacy_min_width`` (the
     narrowest interval; null when none is bounded), ``privacy_complements_added`` (cells
     the audit hid beyond the group rule), ``privacy_audit_s``, ``privacy_totals_withheld``
-    (OD releases, when any: public totals withheld, :func:`od_audited_mask`); with a joint
+    (OD releases, when any: public totals withheld, :func:`od_audited_mask`),
+    ``privacy_cells_held`` (``result.holds``: the cells of a release published with it
+    hidden for the joint audit, :func:`mobsig.commute.publish_with_jobs_housing`); with a joint
     audit (``result.joint``, :func:`joint_audit`) ``privacy_joint_cells_audited``,
     ``privacy_joint_under_protected``, ``privacy_joint_min_width``,
     ``privacy_joint_gated``, ``privacy_joint_cells_hidden`` (cells its repair hid),
     ``privacy_joint_audit_s``, its cells counted as under-protected only when gated (else
-    a warning names them), and where the joint carries a reported audit (commute: with
+    a warning names them), and where the joint carries a second audit (commute: with
     the relations between commute_od's levels) ``privacy_joint_levels_under_protected``
-    and ``privacy_joint_levels_min_width`` (a warning names its narrow cells); for a
+    and ``privacy_joint_levels_min_width`` (gated with the joint audit, else a warning
+    names its narrow cells); for a
     part audited but not gated (``result.reported``), ``privacy_reported_cells`` and
     ``privacy_reported_under_protected`` (and a warning naming the cells). A failure raises the
     DataQualityError of :meth:`mobsig.runner.JobContext.check` (exit 6) naming the cells
@@ -993,6 +1000,13 @@ def gate(ctx, result: Audit, table: str) -> None:
     ctx.fact("privacy_audit_s", round(result.seconds, 3))
     if result.withheld:
         ctx.fact("privacy_totals_withheld", result.withheld)
+    if result.holds is not None:  # another release's cells hidden for this one's audit
+        ctx.fact("privacy_cells_held", len(result.holds))
+        if len(result.holds):
+            ctx.log.info("privacy audit of %s: published cells held hidden so that no cell "
+                         "is pinned by the relations between OD levels: %s", table,
+                         ", ".join(" ".join(map(str, r)) for r in
+                                   result.holds.itertuples(index=False)))
     if result.reported is not None:
         extra = result.reported
         n_bad = int((~extra.cells[PROTECTED]).sum())
@@ -1026,12 +1040,12 @@ def gate(ctx, result: Audit, table: str) -> None:
             ctx.fact("privacy_joint_levels_under_protected", lv_bad)
             ctx.fact("privacy_joint_levels_min_width", lv.min_width
                      if np.isfinite(lv.min_width) else None)
-            if lv_bad:
+            if lv_bad and not result.joint_gated:
                 ctx.log.warning("joint privacy audit of %s with the relations between "
                                 "its OD levels (reported, not gated): %s", table,
                                 lv.failures())
         if result.joint_gated:
-            bad += j_bad
+            bad += j_bad + (lv_bad if lv is not None else 0)
         elif j_bad:
             ctx.log.warning("joint privacy audit of %s (reported, not gated: "
                             "privacy.joint_audit=report): %s", table, joint.failures())
@@ -1041,6 +1055,10 @@ def gate(ctx, result: Audit, table: str) -> None:
         if joint is not None and result.joint_gated and not joint.passed:
             text.append("taken together with the releases that publish the same counts "
                         "(one system): " + joint.failures())
+        lv = joint.reported if joint is not None else None
+        if lv is not None and result.joint_gated and not lv.passed:
+            text.append("taken together with the relations between commute_od's levels "
+                        "(a pair = the sum of its child units' pairs): " + lv.failures())
         return ("; ".join(text) + ". The rule found nothing left to hide around them (a "
                 "layer or class too small to protect: publish fewer layers, or a lower "
                 "privacy.protection_width with privacy.allow_below_floor).")

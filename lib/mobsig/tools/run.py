@@ -64,8 +64,8 @@ log = logging.getLogger(__name__)
 
 Step = tuple[str, Partition, dict]
 # jobs that write export files after their table (option ``export``)
-EXPORT_JOBS = ("population_by_unit", "jobs_housing", "commute", "service_population",
-               "linkage", "trips", "daily_presence", "exposure_hazards")
+EXPORT_JOBS = ("population_by_unit", "commute", "service_population", "linkage", "trips",
+               "daily_presence", "exposure_hazards")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -79,8 +79,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="clean_stays on the first day starts without the previous day's "
                         "open-stay carry (first day of the data; otherwise an error)")
     p.add_argument("--no-export-files", action="store_true",
-                   help="population_by_unit, jobs_housing, commute, service_population, "
-                        "linkage, trips, daily_presence, exposure_hazards: skip the "
+                   help="population_by_unit, commute (with jobs_housing), "
+                        "service_population, linkage, trips, daily_presence, exposure_hazards: skip the "
                         "GeoParquet/CSV export files")
     p.add_argument("--downstream", action="store_true",
                    help="then re-run, in plan order, every partition already built from "
