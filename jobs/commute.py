@@ -16,9 +16,9 @@ home→work distance (metres, geodesic on the CGCS2000 ellipsoid) and the commut
 median over the month of its observed home→work trips (moves from a stay within
 commute.match_radius_m of the home to one within it of the work place, each timed from the
 records seen en route by the range estimator span x (n + 1) / (n - 1), within the move's
-duration); a commuter without any such trip is counted as untimed, never dropped. Writes,
-beside jobs_housing (below), two export tables, raw 原样数量 and expanded 扩样数量 (each card weighted by its home
-county's expansion factor, as population_by_unit):
+duration); a commuter without any such trip is counted as untimed, never dropped.
+Writes, beside jobs_housing (below), two export tables, raw 原样数量 and expanded 扩样数量
+(each card weighted by its home county's expansion factor, as population_by_unit):
 
 - ``commute_od``: per level and (origin, destination) pair, the commuters; small counts
   suppressed with OD complementary suppression (a rectangle, or longer cycle, of hidden
@@ -34,7 +34,8 @@ county's expansion factor, as population_by_unit):
 
 Before anything is written commuters and inbound commuters must add up from child units
 to their parent within population.max_level_gap (gate commute_levels). Replaces the
-month's partitions of the three tables and writes ``jobs_housing.parquet`` / ``.csv``, ``<warehouse>/exports/month=YYYY-MM/``
+month's partitions of the three tables and writes, under
+``<warehouse>/exports/month=YYYY-MM/``, ``jobs_housing.parquet`` / ``.csv``,
 ``commute.parquet`` / ``.csv`` (unit polygons) and ``commute_od.parquet`` / ``.csv``
 (desire lines between the units' centres).
 Both tables are then audited (mobsig.privacy_audit). Each OD matrix, with its row and
@@ -156,8 +157,9 @@ def build(ctx: JobContext) -> list[Output]:
             ctx.after_write(lambda name=name: ctx.note_output(
                 f"exports/{name}.csv", export_month(ctx.catalog, name, key, units)))
     small = {"small_counts": privacy.small_counts(pv.k_min, pv.suppress_zeros)}
-    return [Output(df.withColumn(C.MONTH, F.lit(key)), name, params=small)
-            for df, name in ((jh, "jobs_housing"), (out, "commute"), (od, "commute_od"))]
+    return [Output(jh.withColumn(C.MONTH, F.lit(key)), "jobs_housing", params=small),
+            Output(out.withColumn(C.MONTH, F.lit(key)), "commute", params=small),
+            Output(od.withColumn(C.MONTH, F.lit(key)), "commute_od", params=small)]
 
 
 if __name__ == "__main__":

@@ -190,7 +190,7 @@ def test_airflow_dags_import_and_follow_job_dependencies(tmp_path, monkeypatch):
     cmd = monthly.get_task("daily_presence").bash_command
     assert ("daily_presence --from {{ data_interval_start | ds }} --to {{ (data_interval_end"
             " - macros.timedelta(days=1)) | ds }}") in cmd
-    assert "--month" in monthly.get_task("jobs_housing").bash_command
+    assert "--month" in monthly.get_task("commute").bash_command
 
 
 def test_local_session_uses_small_tungsten_pages(spark, tmp_path):

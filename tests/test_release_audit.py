@@ -559,9 +559,9 @@ def test_combined_audit_names_the_part():
 # the city: every release of the chain passed its audit
 
 
-# commute: commute_od and its unit table gated (split_mask); jobs_housing: jobs, employed
-# residents and live_and_work gated (nothing reported)
-RELEASES = ("population_by_unit", "jobs_housing", "service_population", "commute",
+# commute: jobs_housing (jobs, employed residents and live_and_work), commute_od and the
+# unit table (split_mask) gated as one release (nothing reported)
+RELEASES = ("population_by_unit", "service_population", "commute",
             "linkage", "trips", "land_use_intensity", "screen_farmland", "screen_idle_land",
             "daily_presence", "screen_reserves", "exposure_hazards")
 
@@ -581,12 +581,10 @@ def test_every_release_of_the_city_passes_the_audit(chain):
         narrowest = r.facts["privacy_min_width"]
         assert narrowest is None or narrowest >= cfg.privacy.width, name
         audited[name] = audited.get(name, 0) + r.facts["privacy_cells_audited"]
-    assert {"population_by_unit", "jobs_housing", "service_population", "commute",
-            "linkage", "trips", "land_use_intensity", "daily_presence"} <= set(audited)
+    assert {"population_by_unit", "service_population", "commute", "linkage", "trips",
+            "land_use_intensity", "daily_presence"} <= set(audited)
     assert sum(audited.values()) > 500, audited
-    jh = runs.of("jobs_housing", month=runs_month(runs))
-    assert "privacy_reported_cells" not in jh.facts  # every part gated
-    com = runs.of("commute", month=runs_month(runs))
+    com = runs.of("commute", month=runs_month(runs))  # with jobs_housing: one release
     assert "privacy_reported_cells" not in com.facts  # the unit table gated too
     # the joint audit with jobs_housing (gated by default): its hidden cells too, and
     # none narrower than the width (1,107 of 2,147 were before commute_od's export left
@@ -597,9 +595,13 @@ def test_every_release_of_the_city_passes_the_audit(chain):
     assert com.facts["privacy_joint_cells_hidden"] >= 0
     assert (com.facts["privacy_joint_min_width"] or float("inf")) >= cfg.privacy.width
     assert all(g["success"] for g in com.gates if g["suite"] == "privacy_audit")
-    # with the relations between commute_od's levels: reported, not gated
-    assert com.facts["privacy_joint_levels_under_protected"] >= 0
-    assert "privacy_joint_levels_min_width" in com.facts
+    # with the relations between commute_od's levels: gated too; on the test city two
+    # published employed-residents totals of jobs_housing (a city's 27, a county's 28)
+    # capped 9 pairs at 12-13 (< 15) and no commute_od pair could widen them: they are
+    # held hidden in jobs_housing (9 narrow before, the gate reporting them only)
+    assert com.facts["privacy_joint_levels_under_protected"] == 0
+    assert com.facts["privacy_joint_levels_min_width"] >= cfg.privacy.width
+    assert com.facts["privacy_cells_held"] >= 1
 
 
 def cross_release_problems(jh: pd.DataFrame, com: pd.DataFrame, od: pd.DataFrame,
@@ -1041,18 +1043,25 @@ def test_gate_fails_on_the_joint_audit_only_when_it_is_gated(tmp_path):
         assert facts["privacy_joint_cells_hidden"] == 0
         assert "privacy_joint_levels_under_protected" not in facts
     # commute's joint carries the audit with the relations between commute_od's levels:
-    # reported (facts, a warning), never gated
-    whole = pa.combine({"A": ra}, 15)
-    whole.joint = pa.joint_audit({"A": ra}, None, 15)
-    whole.joint.reported, whole.joint_gated = pa.joint_audit({"A": ra, "B": rb}, links, 15), True
-    whole.joint.notes = ["a level too large"]
-    ctx, facts, warned = _gate_context(tmp_path)
-    pa.gate(ctx, whole, "commute")
-    assert "a level too large" in str(warned)
-    assert facts["privacy_joint_under_protected"] == 0
-    assert facts["privacy_joint_levels_under_protected"] == 5
-    assert facts["privacy_joint_levels_min_width"] == 8
-    assert "relations between its OD levels" in str(warned)
+    # gated with the joint audit (exit 6 naming its cells), else reported (facts, a
+    # warning)
+    for gated in (False, True):
+        whole = pa.combine({"A": ra}, 15)
+        whole.joint = pa.joint_audit({"A": ra}, None, 15)
+        whole.joint.reported = pa.joint_audit({"A": ra, "B": rb}, links, 15)
+        whole.joint_gated = gated
+        whole.joint.notes = ["a level too large"]
+        ctx, facts, warned = _gate_context(tmp_path)
+        if gated:
+            with pytest.raises(DataQualityError, match="relations between commute_od's levels"):
+                pa.gate(ctx, whole, "commute")
+        else:
+            pa.gate(ctx, whole, "commute")
+            assert "relations between its OD levels" in str(warned)
+        assert "a level too large" in str(warned)
+        assert facts["privacy_joint_under_protected"] == 0
+        assert facts["privacy_joint_levels_under_protected"] == 5
+        assert facts["privacy_joint_levels_min_width"] == 8
 
 
 # --------------------------------------------------------------------------------------
@@ -1647,3 +1656,63 @@ def test_unlisted_pairs_and_the_relations_between_od_levels():
     assert left == ["township"] and len(capped.keys) == n
     strict = pa.joint_audit({"commute_od": dataclasses.replace(od, solved=capped)}, None, K)
     assert strict.cells.set_index("unit_id").loc["a1>b2", ["lo", "hi"]].tolist() == [6, 6]
+
+
+def _held_case(hold_a: bool):
+    """jobs_housing at the county level (A: 20 employed residents published, 12 living
+    and working there hidden; B: 40 and 40) and commute_od at two levels as exported
+    (townships a1, a2 in A, b1 in B): A>A 12 (A's live-and-work) and A>B 8 hidden,
+    B>B 40; a1>a1 4 and a2>a2 3 published, a1>a2 5 and a2>b1 8 hidden; no row or column
+    total (commute's unit table holds them: not here). ``hold_a``: A's employed
+    residents hidden too. The joint audit of the two with the relations between
+    commute_od's levels."""
+    from mobsig import commute
+    from mobsig import jobs_housing as jh
+
+    pairs = pd.DataFrame({
+        "level": ["county"] * 3 + ["township"] * 5,
+        "origin_id": ["A", "A", "B", "a1", "a2", "a1", "a2", "b1"],
+        "dest_id": ["A", "B", "B", "a1", "a2", "a2", "b1", "b1"],
+        "raw_count": [12, 8, 40, 4, 3, 5, 8, 40],
+        "is_suppressed": [True, True, False, False, False, True, True, False],
+        "hide": True})
+    table, sums, _ = pa.od_release_table(pairs, ("origin_id",), ("dest_id",),
+                                         withheld="hide", withheld_rows="hide")
+    od = commute.od_totals_as_published(pa.audit(
+        table, table["is_suppressed"].to_numpy(bool), K, identities=(), additive=(),
+        by=pa.OD_CELL, sums=sums))
+    ends = pd.DataFrame({"level": ["county"] * 2 + ["township"] * 3,
+                         "unit_id": ["A", "B", "a1", "a2", "b1"],
+                         "origin": True, "dest": True})
+    parents = pd.DataFrame({"level": "township", "unit_id": ["a1", "a2", "b1"],
+                            "parent_level": "county", "parent_id": ["A", "A", "B"]})
+    tied, _ = pa.od_unlisted(od.solved, ends, parents)
+    od = dataclasses.replace(od, solved=tied)
+    emp = pd.DataFrame({"level": "county", "unit_id": ["A", "A", "B", "B"],
+                        "parent_id": None,
+                        "measure": ["employed_residents", "live_and_work"] * 2,
+                        "raw_count": [20, 12, 40, 40],
+                        "is_suppressed": [hold_a, True, False, False]})
+    both = {"jobs_housing": jh.employed_audit(emp, K, K, False), "commute_od": od}
+    return pa.joint_audit(both, commute.shared_count_links(both), K)
+
+
+def test_a_published_jobs_housing_count_that_pins_a_pair_between_levels_is_held():
+    """Issue 17 (the relations between commute_od's levels, reported and not gated
+    before): A's same-unit pair is its live-and-work, at most its published employed
+    residents (20), and A>A = a1>a1 + a1>a2 + a2>a1 + a2>a2, so the hidden a1>a2 is in
+    [0, 12]: narrower than 15, and every other pair of the block is published or hidden
+    already (no commute_od pair can widen it). commute.jobs_housing_holds names A's
+    employed residents, the published count that binds it; with it hidden the pair
+    spans [0, 15] or more."""
+    from mobsig import commute
+
+    got = _held_case(hold_a=False)
+    cells = got.cells.set_index("unit_id")
+    assert cells.loc["a1>a2", ["lo", "hi"]].tolist() == [0, 12] and not got.passed
+    held = commute.jobs_housing_holds(got)
+    assert held.values.tolist() == [["county", "A", "employed_residents"]]
+    fixed = _held_case(hold_a=True)
+    assert fixed.passed, fixed.failures()
+    assert fixed.cells.set_index("unit_id").loc["a1>a2", "width"] >= K
+    assert commute.jobs_housing_holds(fixed).empty

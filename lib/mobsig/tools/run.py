@@ -80,8 +80,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "open-stay carry (first day of the data; otherwise an error)")
     p.add_argument("--no-export-files", action="store_true",
                    help="population_by_unit, commute (with jobs_housing), "
-                        "service_population, linkage, trips, daily_presence, exposure_hazards: skip the "
-                        "GeoParquet/CSV export files")
+                        "service_population, linkage, trips, daily_presence, "
+                        "exposure_hazards: skip the GeoParquet/CSV export files")
     p.add_argument("--downstream", action="store_true",
                    help="then re-run, in plan order, every partition already built from "
                         "what this run wrote (later days through the open-stay carry, the "
