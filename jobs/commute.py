@@ -148,7 +148,7 @@ def build(ctx: JobContext) -> list[Output]:
     ctx.fact("untimed_commuters", int(facts["n"]) - int(facts["timed"]))
     population.gate_levels(ctx, counts, "commute_levels", "commute",
                            cfg.population.max_level_gap, classes=commute.TOTALS, by=C.MEASURE)
-    jh, out, od = commute.publish_with_jobs_housing(
+    jh, out, od, system = commute.publish_with_jobs_housing(
         jh_counts, counts, t.stats, t.od, pv, cfg.jobs_housing,
         population.noted_uncovered(ctx, units, ctx.read("cells")),
         privacy_audit.gate_for(ctx, "commute"), ctx.keep, ctx.detach)
@@ -159,7 +159,9 @@ def build(ctx: JobContext) -> list[Output]:
     small = {"small_counts": privacy.small_counts(pv.k_min, pv.suppress_zeros)}
     return [Output(jh.withColumn(C.MONTH, F.lit(key)), "jobs_housing", params=small),
             Output(out.withColumn(C.MONTH, F.lit(key)), "commute", params=small),
-            Output(od.withColumn(C.MONTH, F.lit(key)), "commute_od", params=small)]
+            Output(od.withColumn(C.MONTH, F.lit(key)), "commute_od", params=small),
+            Output(privacy_audit.system_frame(ctx.spark, "commute", system).withColumn(
+                C.MONTH, F.lit(key)), "privacy_systems")]
 
 
 if __name__ == "__main__":

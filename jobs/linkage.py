@@ -54,7 +54,7 @@ from __future__ import annotations
 from pyspark.sql import functions as F
 
 from mobsig import columns as C
-from mobsig import expansion, linkage, population, privacy, privacy_audit
+from mobsig import expansion, linkage, population, privacy
 from mobsig.geo import unit_polygons
 from mobsig.io.exports import export_month
 from mobsig.runner import JobContext, Output
@@ -104,9 +104,9 @@ def build(ctx: JobContext) -> list[Output]:
     long = linkage.od_long(trips.where(keep), pairs.where(keep),
                            metro.where(F.col(C.IS_MEMBER)).select(C.LEVEL, C.UNIT_ID))
     sup = ctx.keep(linkage.suppress_pairs(  # totals jobs_housing and commute publish kept
-        long, pv.k_min, pv.complementary, pv.suppress_zeros, pv.width, privacy_audit.gate_for(
-            ctx, "linkage"), jobs_housing=jh, commute=ctx.read("commute", month=key),
-        commute_od=ctx.read("commute_od", month=key)))
+        long, pv.k_min, pv.complementary, pv.suppress_zeros, pv.width, linkage.joint_gate(
+            ctx, ctx.read("privacy_systems", month=key), pv), jobs_housing=jh,
+        commute=ctx.read("commute", month=key), commute_od=ctx.read("commute_od", month=key)))
     metro_out = linkage.publish_metro(  # linkage's withheld row totals hidden here too
         linkage.metro_long(metro, employed, level_units), pv.k_min, pv.complementary,
         pv.suppress_zeros, linkage.withheld_metro_rows(sup, lk.metro_level), jh)

@@ -587,7 +587,10 @@ def test_city_commuters_add_up_to_jobs_housing(linked):
     jh = jh[~jh["is_employed_residents_suppressed"] & jh["level"].isin(tiling)].set_index(
         ["level", "unit_id"])["employed_residents_raw_count"]
     both = jh[jh > 0]
-    assert len(both) >= 4  # jobs_housing's audited rule hides more than the group rule
+    # jobs_housing's audited rule hides more than the group rule, and the commute job
+    # holds hidden the totals that pin commute_od's pairs between levels (4 were shown
+    # before 2026-12-06, 1 since: a 1 % sample city)
+    assert len(both) >= 1
     assert (er.reindex(both.index) == both).all(), pd.concat([er, both], axis=1)
     m = published["metro_area"].set_index("unit_id")
     j = published["jobs_housing"].query("level == 'county'").set_index("unit_id")

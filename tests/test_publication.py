@@ -312,7 +312,9 @@ def test_city_exports_withhold_raw_counts_and_round_expanded_ones(spark, chain):
     assert any(e.get("publication") for e in doc["files"] if e["table"])
     jh = pd.read_csv(folder / "jobs_housing.csv", encoding="utf-8-sig")
     shown = jh["jobs_housing_ratio"].notna()
-    assert shown.sum() >= 3  # few: the city's employed residents are mostly hidden
+    # few: the city's employed residents are mostly hidden (3 shown before the commute
+    # job held the totals that pinned commute_od's pairs between levels, 1 since)
+    assert shown.sum() >= 1
     assert np.allclose(jh.loc[shown, "jobs_housing_ratio"],
                        jh.loc[shown, "jobs_expanded_count"]
                        / jh.loc[shown, "employed_residents_expanded_count"])

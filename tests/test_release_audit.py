@@ -602,6 +602,12 @@ def test_every_release_of_the_city_passes_the_audit(chain):
     assert com.facts["privacy_joint_levels_under_protected"] == 0
     assert com.facts["privacy_joint_levels_min_width"] >= cfg.privacy.width
     assert com.facts["privacy_cells_held"] >= 1
+    # linkage audited with the commute release's stored system (privacy_systems), gated
+    lk = runs.of("linkage", month=runs_month(runs))
+    assert lk.facts["privacy_joint_gated"] is True
+    assert lk.facts["privacy_joint_cells_audited"] > lk.facts["privacy_cells_audited"]
+    assert lk.facts["privacy_joint_under_protected"] == 0
+    assert com.output_rows["privacy_systems"] == 1
 
 
 def cross_release_problems(jh: pd.DataFrame, com: pd.DataFrame, od: pd.DataFrame,
@@ -1716,3 +1722,74 @@ def test_a_published_jobs_housing_count_that_pins_a_pair_between_levels_is_held(
     assert fixed.passed, fixed.failures()
     assert fixed.cells.set_index("unit_id").loc["a1>a2", "width"] >= K
     assert commute.jobs_housing_holds(fixed).empty
+
+
+def _metro_case(metro_part_published: bool):
+    """The commute release (jobs_housing at the county level: A 30 employed residents
+    published, 13 living and working there hidden; commute_od: A>A 13, A>B 9, A>D 8
+    hidden, B>B 40 published) as its stored system, and linkage's commuters matrix at the
+    metro level (B and D metro members): A's pairs to them hidden, as commute_od hides
+    them; the metro part of A's row (metro_area's commuters_to_metro, 17) published or
+    not. The joint audit of the two (linkage.joint_with_commute)."""
+    from mobsig import commute, linkage
+    from mobsig import jobs_housing as jh
+
+    od_pairs = pd.DataFrame({"level": "county", "origin_id": ["A", "A", "A", "B"],
+                             "dest_id": ["A", "B", "D", "B"], "raw_count": [13, 9, 8, 40],
+                             "is_suppressed": [True, True, True, False], "hide": True})
+    table, sums, _ = pa.od_release_table(od_pairs, ("origin_id",), ("dest_id",),
+                                         withheld="hide", withheld_rows="hide")
+    od = commute.od_totals_as_published(pa.audit(
+        table, table["is_suppressed"].to_numpy(bool), K, identities=(), additive=(),
+        by=pa.OD_CELL, sums=sums))
+    emp = pd.DataFrame({"level": "county", "unit_id": ["A", "A", "B", "B"],
+                        "parent_id": None,
+                        "measure": ["employed_residents", "live_and_work"] * 2,
+                        "raw_count": [30, 13, 40, 40],
+                        "is_suppressed": [False, True, False, False]})
+    both = {"jobs_housing": jh.employed_audit(emp, K, K, False), "commute_od": od}
+    stored = pa.joint_audit(both, commute.shared_count_links(both), K)
+    assert stored.passed, stored.failures()  # the commute release passes by itself
+    link = pd.DataFrame({"level": "county", "measure": "commuters", "origin_id": "A",
+                         linkage.IN_METRO: True, "dest_id": ["B", "D"], "raw_count": [9, 8],
+                         "is_suppressed": True, "hide_row": not metro_part_published})
+    table, sums, _ = pa.od_release_table(
+        link, ("origin_id", linkage.IN_METRO), ("dest_id",), partition=("level", "measure"),
+        withheld_rows="hide_row", whole_rows=("origin_id",))
+    own = pa.audit(table, table["is_suppressed"].to_numpy(bool), K, identities=(),
+                   additive=(), by=pa.OD_CELL, sums=sums)
+    return own, linkage.joint_with_commute(own, stored.solved, K)
+
+
+def test_a_metro_part_beside_published_employed_residents_gives_back_live_and_work():
+    """Issue 17 (linkage's metro relations in a joint audit with commute's release): A's
+    commuters all work in metro members (B, D), so metro_area's commuters_to_metro of A
+    (17) is its whole row, and jobs_housing's published employed residents (30) minus it
+    is A's hidden live-and-work: 13, exactly. linkage's own audit passes (its whole row,
+    employed residents - live-and-work, is a public total there); the joint audit with
+    the commute release's stored system catches it; with the metro part withheld it
+    passes."""
+    own, got = _metro_case(metro_part_published=True)
+    assert own.passed, own.failures()
+    cells = got.cells.set_index(["level", "unit_id", "cell"])
+    key = ("commute: jobs_housing: county", "A")
+    assert cells.loc[(*key, "live_and_work"), ["lo", "hi"]].tolist() == [13, 13]
+    assert cells.loc[(*key, "out_commuters"), ["lo", "hi"]].tolist() == [17, 17]
+    assert not got.passed
+    _, fixed = _metro_case(metro_part_published=False)
+    assert fixed.passed, fixed.failures()
+
+
+def test_a_stored_system_reads_back_and_a_damaged_one_asks_for_a_rerun():
+    """privacy_systems keeps a release's audited system for the audits of later releases:
+    it reads back as it was; a blob this code cannot read is an input error naming the
+    job to re-run (not a raw trace)."""
+    from mobsig.errors import InputError
+
+    own, _ = _metro_case(metro_part_published=True)
+    back = pa.system_from_blob(pa.system_blob(own.solved))
+    pd.testing.assert_frame_equal(back.keys, own.solved.keys)
+    assert (back.system.rows != own.solved.system.rows).nnz == 0
+    assert (back.hidden == own.solved.hidden).all()
+    with pytest.raises(InputError, match="re-run the job that publishes the release"):
+        pa.system_from_blob(b"not a system")

@@ -352,6 +352,7 @@ def test_city_exports_geopackage_and_manifest_hold_the_tables(spark, chain):
     recoverable as its county's published total minus its published siblings."""
     import pyogrio
 
+    from mobsig import pipeline
     from mobsig.io import exports
     from mobsig.io.catalog import Catalog
 
@@ -376,7 +377,8 @@ def test_city_exports_geopackage_and_manifest_hold_the_tables(spark, chain):
             assert len(lay) == len(rows) and lay.crs == "EPSG:4490"
             entry = [f for f in doc["files"] if f["layer"] == name][0]
             assert entry["rows"] == len(rows) and entry["crs"] == "EPSG:4490"
-            assert entry["run_id"] == latest[table]  # the run that wrote the table
+            # the run that wrote the table (jobs_housing: the commute job's)
+            assert entry["run_id"] == latest[pipeline.writer_of(table).name]
         assert doc["tables"][table]["suppression"]["parameters"]["k_min"] == cfg.privacy.k_min
     town = pyogrio.read_dataframe(gpkg, layer="population_by_unit_township")
     county = pyogrio.read_dataframe(gpkg, layer="population_by_unit_county")

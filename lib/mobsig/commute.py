@@ -692,7 +692,10 @@ def publish_with_jobs_housing(jh_counts: DataFrame, counts: DataFrame, stats: Da
     is gated with the joint one. ``on_audit`` gets the audit of the whole release
     (:func:`mobsig.privacy_audit.combine` of jobs_housing's and commute's, with the
     joint audits; ``holds``: the jobs_housing cells held). Returns the published
-    jobs_housing, commute and commute_od rows."""
+    jobs_housing, commute and commute_od rows and the system of the release as a reader
+    has it (the joint audit's with the relations between commute_od's levels, for
+    ``privacy_systems``: linkage audits its commuters pairs with it; None when the joint
+    audit is off)."""
     from mobsig import jobs_housing as jh
     from mobsig import privacy_audit as pa
 
@@ -721,7 +724,9 @@ def publish_with_jobs_housing(jh_counts: DataFrame, counts: DataFrame, stats: Da
     audit = pa.combine({"jobs_housing": jh_audit, "commute": whole}, float(pv.width))
     audit.joint, audit.joint_gated, audit.holds = whole.joint, whole.joint_gated, holds
     on_audit(audit)
-    return jh_out, out, od_out
+    system = None if whole.joint is None else (
+        whole.joint.reported or whole.joint).solved
+    return jh_out, out, od_out, system
 
 
 def jobs_housing_counts(counts: DataFrame, od: DataFrame) -> DataFrame:

@@ -26,6 +26,7 @@ expansion factors, ``units`` and ``jobs_housing`` and chains them:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
@@ -770,3 +771,109 @@ def metro_facts(metro: DataFrame) -> dict[str, int]:
                     F.sum(F.col(C.IS_MEMBER).isNull().cast("int"))).first()
     return {"metro_members": int(row[0] or 0), "metro_rounds": int(row[1] or 0),
             "metro_not_delineated": int(row[2] or 0)}
+
+
+def commute_od_links(linkage_keys: pd.DataFrame, commute_keys: pd.DataFrame) -> pd.DataFrame:
+    """The relations between linkage's audited cells (``linkage_keys``: its OD audit's
+    solved keys, ``level`` = level and measure, ``unit_id`` = origin (and the metro
+    flag) ``>`` destination) and the commute release's stored system (``commute_keys``:
+    ``level`` = ``commute_od: <level>``, ``unit_id`` = origin ``>`` destination): each
+    commuters pair of a level both publish is one count (linkage's commuters pairs are
+    commute_od's), as :func:`mobsig.privacy_audit.joint_audit`'s ``links``."""
+    k = linkage_keys
+    lv = k[C.LEVEL].astype(str).str.split("\x1f", n=1)
+    pair = k[C.UNIT_ID].astype(str)
+    mine = (lv.str[1] == C.COMMUTERS) & pair.str.contains(">", regex=False) & ~pair.str.match(
+        r"^(row|col|whole):")
+    ends = pair.str.split(">", n=1)
+    origin = ends.str[0].str.split("\x1f", n=1).str[0]
+    ours = pd.DataFrame({C.LEVEL: k[C.LEVEL], C.UNIT_ID: k[C.UNIT_ID], "cell": k["cell"],
+                         "_lv": "commute_od: " + lv.str[0], "_pair": origin + ">" + ends.str[1]}
+                        )[mine.to_numpy()]
+    theirs = commute_keys[[C.LEVEL, C.UNIT_ID, "cell"]].rename(
+        columns={C.LEVEL: "_lv", C.UNIT_ID: "_pair", "cell": "_cell"})
+    both = ours.merge(theirs[theirs["_lv"].str.startswith("commute_od: ")],
+                      on=["_lv", "_pair"], how="inner")
+    if not len(both):
+        return pd.DataFrame(columns=["rel", "part", C.LEVEL, C.UNIT_ID, "cell", "coef"])
+    rel = "pair " + both["_lv"] + " " + both["_pair"]
+    return pd.concat([
+        pd.DataFrame({"rel": rel, "part": "linkage", C.LEVEL: both[C.LEVEL],
+                      C.UNIT_ID: both[C.UNIT_ID], "cell": both["cell"], "coef": 1.0}),
+        pd.DataFrame({"rel": rel, "part": "commute", C.LEVEL: both["_lv"],
+                      C.UNIT_ID: both["_pair"], "cell": both["_cell"], "coef": -1.0})],
+        ignore_index=True)
+
+
+def commuters_as_exported(solved):
+    """linkage's audited system (``solved``, of :func:`suppress_pairs`) with its commuters
+    matrices as the export shows them, for the joint audit with the commute release: the
+    export lists every commuters pair it does not publish as suppressed, zeros included
+    (a hidden pair or a zero: lower bound 0, no width needed for a zero), and publishes
+    no commuters total but the metro part of a row (metro_area's commuters_to_metro; the
+    audit keeps its state there, stricter where metro_area hides more): the other row,
+    column and whole-row totals, public in linkage's own audit (stricter: a reader may
+    derive them from jobs_housing and commute, which the commute release's system
+    holds), are unknowns of the joint system, exempt (they are not published cells).
+    With the totals public the joint audit of the test city found 279 cells narrower
+    than the width that no reader can narrow (a whole row of 20 beside jobs_housing's
+    published employed residents of 34 pinned a hidden live-and-work at 14)."""
+    k = solved.keys
+    lv = k[C.LEVEL].astype(str).str.split("\x1f", n=1)
+    com = (lv.str[1] == C.COMMUTERS).to_numpy()
+    unit = k[C.UNIT_ID].astype(str)
+    total = unit.str.match(r"^(row|col|whole):").to_numpy()
+    metro_part = unit.str.match(r"^row:.*\x1fTrue$").to_numpy()
+    pair = com & ~total
+    zero = pair & (k[C.RAW_COUNT].to_numpy(float) == 0) & ~solved.hidden
+    unlisted = com & total & ~metro_part & ~solved.hidden
+    return dataclasses.replace(
+        solved, hidden=solved.hidden | zero | unlisted,
+        zero_unknown=solved.zero_unknown | zero | (pair & solved.hidden),
+        exempt=solved.exempt | zero | unlisted)
+
+
+def with_commute_system(audit, systems: DataFrame, width: float, suppress_zeros: bool,
+                        gated: bool):
+    """linkage's audit (``audit``, of :func:`suppress_pairs`) with the joint audit of its
+    release as exported and the commute release's system as stored
+    (:func:`joint_with_commute`; ``systems``: the month's
+    ``privacy_systems`` rows; the release of jobs_housing, commute and commute_od with
+    the relations between commute_od's levels): a reader has both, and linkage's
+    commuters pairs are commute_od's (:func:`commute_od_links`), its rows' metro parts
+    (metro_area's commuters_to_metro) sums of them. ``gated``: the joint audit fails the
+    gate (privacy.joint_audit = gate), else it is reported. ``audit`` unchanged when no
+    system is stored (the commute job's joint audit off)."""
+    from mobsig import privacy_audit as pa
+
+    got = systems.where(F.col("release") == "commute").select("system").collect()
+    if not got or audit.solved is None:
+        return audit
+    audit.joint = joint_with_commute(audit, pa.system_from_blob(bytes(got[0]["system"])),
+                                     width, suppress_zeros)
+    audit.joint_gated = gated
+    return audit
+
+
+def joint_with_commute(audit, stored, width: float, suppress_zeros: bool = False):
+    """The joint audit (:func:`mobsig.privacy_audit.joint_audit`) of linkage's release
+    (``audit``, its commuters as exported: :func:`commuters_as_exported`) and the commute
+    release's system ``stored`` (a :class:`~mobsig.privacy_audit.Solved`), linked by the
+    commuters pairs both publish (:func:`commute_od_links`)."""
+    from mobsig import privacy_audit as pa
+
+    part = pa.Audit(audit.cells.iloc[:0], float(width), 0, 0.0, 0, solved=stored)
+    mine = dataclasses.replace(audit, solved=commuters_as_exported(audit.solved))
+    return pa.joint_audit({"commute": part, "linkage": mine},
+                          commute_od_links(audit.solved.keys, stored.keys), width,
+                          suppress_zeros)
+
+
+def joint_gate(ctx, systems: DataFrame, pv):
+    """:func:`suppress_pairs`' ``on_audit`` for the job: the audit with the commute
+    release's system (:func:`with_commute_system`; ``pv``: the privacy config, its
+    ``joint_audit`` deciding whether that is gated) as the job's gate."""
+    from mobsig import privacy_audit as pa
+
+    return lambda a: pa.gate(ctx, with_commute_system(
+        a, systems, pv.width, pv.suppress_zeros, pv.joint_audit == "gate"), "linkage")

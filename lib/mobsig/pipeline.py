@@ -90,7 +90,7 @@ PIPELINE: tuple[Job, ...] = (
     Job("commute", "month",
         reads=("card_places", "expansion_factors", "expansion_factors_age", "moves",
                "events_clean", "units", "cells"),
-        writes=("jobs_housing", "commute", "commute_od"),
+        writes=("jobs_housing", "commute", "commute_od", "privacy_systems"),
         help="jobs-housing balance and commuting, one release: employed residents, jobs, "
              "jobs-housing ratio, self-containment, self-sufficiency per unit "
              "(jobs_housing); home->work OD per unit pair (commute_od), commute distance "
@@ -105,7 +105,7 @@ PIPELINE: tuple[Job, ...] = (
              "live, 80 % radius); raw and expanded, small counts suppressed"),
     Job("linkage", "month",
         reads=("moves", "card_places", "expansion_factors", "expansion_factors_age", "units",
-               "jobs_housing", "commute", "commute_od"),
+               "jobs_housing", "commute", "commute_od", "privacy_systems"),
         writes=("linkage", "metro_area"),
         help="urban linkage between units: trips T_ij, intensity F_ij, commuting rates "
              "(linkage) and the metropolitan area by commuting share (metro_area); raw and "

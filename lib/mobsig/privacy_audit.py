@@ -1066,6 +1066,49 @@ def gate(ctx, result: Audit, table: str) -> None:
               params={"protection_width": result.width}, explain=explain)
 
 
+def system_blob(solved: Solved) -> bytes:
+    """A release's audited system (``privacy_systems.system``): pickled, zlib-compressed."""
+    import pickle
+    import zlib
+
+    return zlib.compress(pickle.dumps(solved, protocol=pickle.HIGHEST_PROTOCOL), 6)
+
+
+def system_from_blob(blob: bytes) -> Solved:
+    """The system :func:`system_blob` stored; a :class:`~mobsig.errors.InputError` asking
+    for the release to be re-run when this code cannot read it."""
+    import pickle
+    import zlib
+
+    from mobsig.errors import InputError
+
+    try:
+        out = pickle.loads(zlib.decompress(blob))  # noqa: S301 (our own warehouse's artefact)
+    except Exception as e:  # an older code version's classes, a damaged blob
+        raise InputError(f"privacy_systems: the stored audit system cannot be read ({e}); "
+                         "re-run the job that publishes the release (commute)") from e
+    if not isinstance(out, Solved):
+        raise InputError("privacy_systems: the stored blob is not an audit system; re-run "
+                         "the job that publishes the release (commute)")
+    return out
+
+
+def system_frame(spark, release: str, solved: Solved | None):
+    """One row of ``privacy_systems`` (without ``month``) for ``solved``: none when there
+    is no system (the joint audit off)."""
+    from pyspark.sql import types as T
+
+    from mobsig.schema import load_schema
+
+    schema = T.StructType([f for f in load_schema("privacy_systems").struct.fields
+                           if f.name != C.MONTH])
+    rows = [] if solved is None else [(
+        release, len(solved.keys), int(solved.hidden.sum()),
+        int(solved.system.eq.shape[0] + solved.system.ub.shape[0]),
+        bytearray(system_blob(solved)))]
+    return spark.createDataFrame(rows, schema)
+
+
 def joint_audit(parts: dict[str, Audit], links: pd.DataFrame, width: float,
                 suppress_zeros: bool = False) -> Audit:
     """The interval audit of several releases that publish some of the same counts, as
