@@ -66,7 +66,9 @@ narrower than the width there (no commute_od pair can widen it: a city's employe
 residents of 27 capped a pair of two of its counties at 12 on the test city), that count
 is held hidden in jobs_housing (its audited rule adds the complements) and the three
 tables are published again (commute.publish_with_jobs_housing; run fact
-privacy_cells_held).
+privacy_cells_held). The release's final system as a reader has it is stored in the
+internal table ``privacy_systems`` (true counts: never exported), for linkage's joint
+audit.
 
 ``jobs_housing`` (the first table of the release), raw and expanded counts per unit:
 employed residents

@@ -46,7 +46,12 @@ total is withheld (``<measure>_origin_total_withheld`` / ``_dest_total_withheld`
 pair's rows; run fact privacy_totals_withheld); where a commuters row total at the metro
 level is withheld, metro_area hides that unit's commuters_to_metro too (its metro part,
 and with its employed residents the rest) and its share; metro_area's employed residents
-keep jobs_housing's published mask.
+keep jobs_housing's published mask. The release is also audited jointly with the commute
+release's system as the commute job stored it (``privacy_systems``: jobs_housing,
+commute and commute_od; linkage's commuters pairs are commute_od's, its metro parts sums
+of them), linkage's commuters as exported (linkage.joint_with_commute; privacy.joint_audit:
+gated by default): a metro part that binds a cell narrower than the width there is held
+hidden in metro_area (run fact privacy_cells_held), else the gate fails.
 """
 
 from __future__ import annotations
@@ -103,13 +108,14 @@ def build(ctx: JobContext) -> list[Output]:
     keep = F.col(C.LEVEL).isin(*levels) | (F.col(C.LEVEL) == C.GRID_LEVEL)
     long = linkage.od_long(trips.where(keep), pairs.where(keep),
                            metro.where(F.col(C.IS_MEMBER)).select(C.LEVEL, C.UNIT_ID))
+    # the gate, with the joint audit of commute's release (the metro parts it holds hidden)
+    gate, held = linkage.joint_gate(ctx, ctx.read("privacy_systems", month=key), pv)
     sup = ctx.keep(linkage.suppress_pairs(  # totals jobs_housing and commute publish kept
-        long, pv.k_min, pv.complementary, pv.suppress_zeros, pv.width, linkage.joint_gate(
-            ctx, ctx.read("privacy_systems", month=key), pv), jobs_housing=jh,
+        long, pv.k_min, pv.complementary, pv.suppress_zeros, pv.width, gate, jobs_housing=jh,
         commute=ctx.read("commute", month=key), commute_od=ctx.read("commute_od", month=key)))
     metro_out = linkage.publish_metro(  # linkage's withheld row totals hidden here too
         linkage.metro_long(metro, employed, level_units), pv.k_min, pv.complementary,
-        pv.suppress_zeros, linkage.withheld_metro_rows(sup, lk.metro_level), jh)
+        pv.suppress_zeros, linkage.withheld_metro_rows(sup, lk.metro_level, held), jh)
     out = linkage.publish(sup, jh, units, ctx.keep(linkage.days_with_moves(moves)))
     for table in ("linkage", "metro_area") if ctx.options.get("export", True) else ():
         ctx.after_write(lambda t=table: ctx.note_output(

@@ -864,3 +864,19 @@ def test_membership_is_published_only_where_it_pins_nothing(spark):
     before = out.assign(is_member=out.index.isin(["A", "B", "D", "E", "F"]))
     pins = pa.share_pins(before, *args, member="is_member", threshold=0.1)
     assert pins.set_index("row").loc["G", ["lo", "hi"]].tolist() == [1.0, 3.0]
+
+
+def test_metro_area_hides_the_metro_parts_the_joint_audit_holds(spark):
+    """The joint audit with the commute release holds a metro part hidden
+    (lk.joint_with_commute's repair): metro_area hides it, beside the rows whose
+    total linkage's own audit withholds, at the metro level only."""
+    sup = spark.createDataFrame(
+        [("county", "commuters", "A", False), ("county", "commuters", "B", True),
+         ("county", "trips", "C", True), ("township", "commuters", "a1", True)],
+        f"level string, measure string, origin_id string, {pa.ROW_WITHHELD} boolean")
+    held = [pd.DataFrame({"level": ["county", "township"], "unit_id": ["A", "a2"],
+                          "measure": "commuters_to_metro"})]
+    got = lk.withheld_metro_rows(sup, "county", held).toPandas()
+    assert sorted(map(tuple, got[["level", "unit_id"]].values)) == [
+        ("county", "A"), ("county", "B")]
+    assert sorted(lk.withheld_metro_rows(sup, "county").toPandas()["unit_id"]) == ["B"]

@@ -1758,7 +1758,7 @@ def _metro_case(metro_part_published: bool):
         withheld_rows="hide_row", whole_rows=("origin_id",))
     own = pa.audit(table, table["is_suppressed"].to_numpy(bool), K, identities=(),
                    additive=(), by=pa.OD_CELL, sums=sums)
-    return own, linkage.joint_with_commute(own, stored.solved, K)
+    return own, stored.solved
 
 
 def test_a_metro_part_beside_published_employed_residents_gives_back_live_and_work():
@@ -1768,16 +1768,25 @@ def test_a_metro_part_beside_published_employed_residents_gives_back_live_and_wo
     is A's hidden live-and-work: 13, exactly. linkage's own audit passes (its whole row,
     employed residents - live-and-work, is a public total there); the joint audit with
     the commute release's stored system catches it; with the metro part withheld it
-    passes."""
-    own, got = _metro_case(metro_part_published=True)
+    passes, and the job's repair withholds it (metro_area hides it)."""
+    from mobsig import linkage
+
+    own, stored = _metro_case(metro_part_published=True)
     assert own.passed, own.failures()
+    got, held = linkage.joint_with_commute(own, stored, K)
+    assert held.empty
     cells = got.cells.set_index(["level", "unit_id", "cell"])
     key = ("commute: jobs_housing: county", "A")
     assert cells.loc[(*key, "live_and_work"), ["lo", "hi"]].tolist() == [13, 13]
     assert cells.loc[(*key, "out_commuters"), ["lo", "hi"]].tolist() == [17, 17]
     assert not got.passed
-    _, fixed = _metro_case(metro_part_published=False)
+    own_w, stored_w = _metro_case(metro_part_published=False)
+    fixed, _ = linkage.joint_with_commute(own_w, stored_w, K)
     assert fixed.passed, fixed.failures()
+    # the job's repair: metro_area hides A's metro part (linkage.withheld_metro_rows)
+    repaired, held = linkage.joint_with_commute(own, stored, K, repair=True)
+    assert repaired.passed, repaired.failures()
+    assert held.values.tolist() == [["county", "A", "commuters_to_metro"]]
 
 
 def test_a_stored_system_reads_back_and_a_damaged_one_asks_for_a_rerun():

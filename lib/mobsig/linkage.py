@@ -369,15 +369,25 @@ def metro_long(metro: DataFrame, employed: DataFrame, level_units: DataFrame) ->
     return part(C.EMPLOYED_RESIDENTS).unionByName(part(C.COMMUTERS_TO_METRO))
 
 
-def withheld_metro_rows(sup: DataFrame, metro_level: str) -> DataFrame:
+def withheld_metro_rows(sup: DataFrame, metro_level: str, held: list | None = None
+                        ) -> DataFrame:
     """``level``, ``unit_id`` of the origins at ``metro_level`` whose commuters row total
     (its metro part or the rest: at that level a row is split in two public parts) the
-    linkage audit withholds (:func:`suppress_pairs`' ``origin_total_withheld``)."""
+    linkage audit withholds (:func:`suppress_pairs`' ``origin_total_withheld``), and those
+    whose metro part the joint audit with the commute release holds hidden (``held``:
+    :func:`joint_gate`'s frames)."""
     from mobsig import privacy_audit
+    from mobsig.localdata import local_frame
 
-    return sup.where((F.col(C.LEVEL) == metro_level) & (F.col(C.MEASURE) == C.COMMUTERS)
-                     & F.col(privacy_audit.ROW_WITHHELD)).select(
-        C.LEVEL, F.col(C.ORIGIN_ID).alias(C.UNIT_ID)).distinct()
+    out = sup.where((F.col(C.LEVEL) == metro_level) & (F.col(C.MEASURE) == C.COMMUTERS)
+                    & F.col(privacy_audit.ROW_WITHHELD)).select(
+        C.LEVEL, F.col(C.ORIGIN_ID).alias(C.UNIT_ID))
+    more = [(str(lv), str(u)) for h in held or () for lv, u in zip(
+        h[C.LEVEL], h[C.UNIT_ID], strict=True) if lv == metro_level]
+    if more:
+        out = out.unionByName(local_frame(sup.sparkSession, more,
+                                          f"{C.LEVEL} string, {C.UNIT_ID} string"))
+    return out.distinct()
 
 
 def publish_metro(long: DataFrame, k_min: int, complementary: bool,
@@ -805,7 +815,7 @@ def commute_od_links(linkage_keys: pd.DataFrame, commute_keys: pd.DataFrame) -> 
         ignore_index=True)
 
 
-def commuters_as_exported(solved):
+def commuters_as_exported(solved, held: np.ndarray | None = None):
     """linkage's audited system (``solved``, of :func:`suppress_pairs`) with its commuters
     matrices as the export shows them, for the joint audit with the commute release: the
     export lists every commuters pair it does not publish as suppressed, zeros included
@@ -827,6 +837,8 @@ def commuters_as_exported(solved):
     pair = com & ~total
     zero = pair & (k[C.RAW_COUNT].to_numpy(float) == 0) & ~solved.hidden
     unlisted = com & total & ~metro_part & ~solved.hidden
+    if held is not None:  # metro parts metro_area hides (the joint audit's repair)
+        unlisted |= held & metro_part & ~solved.hidden
     return dataclasses.replace(
         solved, hidden=solved.hidden | zero | unlisted,
         zero_unknown=solved.zero_unknown | zero | (pair & solved.hidden),
@@ -842,38 +854,84 @@ def with_commute_system(audit, systems: DataFrame, width: float, suppress_zeros:
     the relations between commute_od's levels): a reader has both, and linkage's
     commuters pairs are commute_od's (:func:`commute_od_links`), its rows' metro parts
     (metro_area's commuters_to_metro) sums of them. ``gated``: the joint audit fails the
-    gate (privacy.joint_audit = gate), else it is reported. ``audit`` unchanged when no
-    system is stored (the commute job's joint audit off)."""
+    gate (privacy.joint_audit = gate; repaired first: ``audit.holds``, the metro parts
+    metro_area must hide), else it is reported. ``audit`` unchanged when no system is
+    stored (the commute job's joint audit off)."""
     from mobsig import privacy_audit as pa
 
     got = systems.where(F.col("release") == "commute").select("system").collect()
     if not got or audit.solved is None:
         return audit
-    audit.joint = joint_with_commute(audit, pa.system_from_blob(bytes(got[0]["system"])),
-                                     width, suppress_zeros)
+    audit.joint, audit.holds = joint_with_commute(
+        audit, pa.system_from_blob(bytes(got[0]["system"])), width, suppress_zeros,
+        repair=gated)
     audit.joint_gated = gated
     return audit
 
 
-def joint_with_commute(audit, stored, width: float, suppress_zeros: bool = False):
+def joint_with_commute(audit, stored, width: float, suppress_zeros: bool = False,
+                       repair: bool = False, max_rounds: int = 10):
     """The joint audit (:func:`mobsig.privacy_audit.joint_audit`) of linkage's release
     (``audit``, its commuters as exported: :func:`commuters_as_exported`) and the commute
     release's system ``stored`` (a :class:`~mobsig.privacy_audit.Solved`), linked by the
-    commuters pairs both publish (:func:`commute_od_links`)."""
+    commuters pairs both publish (:func:`commute_od_links`). With ``repair``, for each
+    cell narrower than ``width`` the smallest published metro part (metro_area's
+    commuters_to_metro) in each relation that binds it is held hidden, until the audit
+    passes, nothing is left to hold or ``max_rounds``. Returns the audit and the held
+    metro parts (``level``, ``unit_id``: the origin, ``measure``)."""
     from mobsig import privacy_audit as pa
 
     part = pa.Audit(audit.cells.iloc[:0], float(width), 0, 0.0, 0, solved=stored)
-    mine = dataclasses.replace(audit, solved=commuters_as_exported(audit.solved))
-    return pa.joint_audit({"commute": part, "linkage": mine},
-                          commute_od_links(audit.solved.keys, stored.keys), width,
-                          suppress_zeros)
+    links = commute_od_links(audit.solved.keys, stored.keys)
+    keys = audit.solved.keys
+    unit = keys[C.UNIT_ID].astype(str)
+    metro_part = unit.str.match(r"^row:.*\x1fTrue$").to_numpy() & ~audit.solved.hidden
+    held = np.zeros(len(keys), bool)
+    start = len(stored.keys)
+    for _ in range(max_rounds):
+        mine = dataclasses.replace(audit, solved=commuters_as_exported(audit.solved, held))
+        joint = pa.joint_audit({"commute": part, "linkage": mine}, links, width,
+                               suppress_zeros)
+        if joint.passed or not repair:
+            break
+        rows = joint.solved.system.rows
+        cols = rows.T.tocsr()
+        cand = np.zeros(rows.shape[1], bool)
+        cand[start:start + len(keys)] = metro_part & ~held
+        raw = joint.solved.keys[C.RAW_COUNT].to_numpy(float)
+        pick = set()
+        for p in joint.cells.loc[~joint.cells[pa.PROTECTED], "pos"].to_numpy():
+            bind = joint.binding.get(int(p)) or set(cols.indices[
+                cols.indptr[p]:cols.indptr[p + 1]].tolist())
+            for r in sorted(bind):
+                js = rows.indices[rows.indptr[r]:rows.indptr[r + 1]]
+                js = js[cand[js]]
+                if len(js):
+                    pick.add(int(js[np.lexsort((js, raw[js]))[0]]) - start)
+        if not pick:
+            break
+        held[sorted(pick)] = True
+    k = keys[held]
+    return joint, pd.DataFrame({
+        C.LEVEL: k[C.LEVEL].astype(str).str.split("\x1f", n=1).str[0].to_numpy(),
+        C.UNIT_ID: k[C.UNIT_ID].astype(str).str.slice(4).str.split("\x1f", n=1).str[0]
+        .to_numpy(), C.MEASURE: "commuters_to_metro"})
 
 
 def joint_gate(ctx, systems: DataFrame, pv):
     """:func:`suppress_pairs`' ``on_audit`` for the job: the audit with the commute
     release's system (:func:`with_commute_system`; ``pv``: the privacy config, its
-    ``joint_audit`` deciding whether that is gated) as the job's gate."""
+    ``joint_audit`` deciding whether that is gated) as the job's gate; and the list that
+    gets the metro parts the joint audit's repair holds hidden (for
+    :func:`withheld_metro_rows`)."""
     from mobsig import privacy_audit as pa
 
-    return lambda a: pa.gate(ctx, with_commute_system(
-        a, systems, pv.width, pv.suppress_zeros, pv.joint_audit == "gate"), "linkage")
+    held: list = []
+
+    def on_audit(a):
+        a = with_commute_system(a, systems, pv.width, pv.suppress_zeros,
+                                pv.joint_audit == "gate")
+        if a.holds is not None:
+            held.append(a.holds)
+        pa.gate(ctx, a, "linkage")
+    return on_audit, held
