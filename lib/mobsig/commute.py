@@ -825,22 +825,10 @@ def jobs_housing_holds(result) -> pd.DataFrame:
     from mobsig import privacy_audit as pa
 
     keys = result.solved.keys
-    rows = result.solved.system.rows
-    cols = rows.T.tocsr()
-    raw = keys[C.RAW_COUNT].to_numpy(float)
     cand = (keys[C.LEVEL].str.startswith("jobs_housing: ").to_numpy()
             & keys["cell"].isin([C.EMPLOYED_RESIDENTS, C.LIVE_AND_WORK]).to_numpy()
-            & ~result.solved.hidden & (raw > 0))
-    pick: set[int] = set()
-    for p in result.cells.loc[~result.cells[pa.PROTECTED], "pos"].to_numpy():
-        bind = result.binding.get(int(p)) or set(cols.indices[
-            cols.indptr[p]:cols.indptr[p + 1]].tolist())
-        for r in sorted(bind):
-            js = rows.indices[rows.indptr[r]:rows.indptr[r + 1]]
-            js = js[cand[js]]
-            if len(js):
-                pick.add(int(js[np.lexsort((js, raw[js]))[0]]))
-    k = keys.iloc[sorted(pick)]
+            & ~result.solved.hidden & (keys[C.RAW_COUNT].to_numpy(float) > 0))
+    k = keys.iloc[pa.binding_picks(result, cand)]
     return pd.DataFrame({C.LEVEL: k[C.LEVEL].str.replace(r"^jobs_housing: ", "", regex=True)
                          .to_numpy(), C.UNIT_ID: k[C.UNIT_ID].to_numpy(),
                          C.MEASURE: k["cell"].to_numpy()})
@@ -883,26 +871,14 @@ def joint_complements(result, start: int, od) -> np.ndarray:
     in when none binds it)."""
     from mobsig import privacy_audit as pa
 
-    rows = result.solved.system.rows
-    cols = rows.T.tocsr()
     k = od.keys
     ends = k[C.UNIT_ID].str.split(">", n=1)
-    cand = np.zeros(rows.shape[1], bool)
+    cand = np.zeros(len(result.solved.keys), bool)
     ok = (k[C.UNIT_ID].str.contains(">", regex=False)
           & ~k[C.UNIT_ID].str.startswith(("row:", "col:", "whole:"))
           & (ends.str[0] != ends.str[1])).to_numpy() & ~od.hidden
     cand[start:start + len(k)] = ok
-    raw = result.solved.keys[C.RAW_COUNT].to_numpy()
-    pick: set[int] = set()
-    for p in result.cells.loc[~result.cells[pa.PROTECTED], "pos"].to_numpy():
-        bind = result.binding.get(int(p)) or set(cols.indices[
-            cols.indptr[p]:cols.indptr[p + 1]].tolist())
-        for r in sorted(bind):
-            js = rows.indices[rows.indptr[r]:rows.indptr[r + 1]]
-            js = js[cand[js]]
-            if len(js):
-                pick.add(int(js[np.lexsort((js, raw[js]))[0]]) - start)
-    return np.array(sorted(pick), dtype=np.int64)
+    return np.array(pa.binding_picks(result, cand), dtype=np.int64) - start
 
 
 def od_totals_as_published(od, unit=None):

@@ -894,23 +894,12 @@ def joint_with_commute(audit, stored, width: float, suppress_zeros: bool = False
                                suppress_zeros)
         if joint.passed or not repair:
             break
-        rows = joint.solved.system.rows
-        cols = rows.T.tocsr()
-        cand = np.zeros(rows.shape[1], bool)
+        cand = np.zeros(len(joint.solved.keys), bool)
         cand[start:start + len(keys)] = metro_part & ~held
-        raw = joint.solved.keys[C.RAW_COUNT].to_numpy(float)
-        pick = set()
-        for p in joint.cells.loc[~joint.cells[pa.PROTECTED], "pos"].to_numpy():
-            bind = joint.binding.get(int(p)) or set(cols.indices[
-                cols.indptr[p]:cols.indptr[p + 1]].tolist())
-            for r in sorted(bind):
-                js = rows.indices[rows.indptr[r]:rows.indptr[r + 1]]
-                js = js[cand[js]]
-                if len(js):
-                    pick.add(int(js[np.lexsort((js, raw[js]))[0]]) - start)
-        if not pick:
+        pick = np.array(pa.binding_picks(joint, cand), dtype=np.int64) - start
+        if not len(pick):
             break
-        held[sorted(pick)] = True
+        held[pick] = True
     k = keys[held]
     return joint, pd.DataFrame({
         C.LEVEL: k[C.LEVEL].astype(str).str.split("\x1f", n=1).str[0].to_numpy(),

@@ -1066,6 +1066,27 @@ def gate(ctx, result: Audit, table: str) -> None:
               params={"protection_width": result.width}, explain=explain)
 
 
+def binding_picks(result: Audit, cand: np.ndarray) -> list[int]:
+    """Cells to hide for an audit ``result`` to pass (positions in its solved system;
+    ``cand``: the cells that may be hidden, a mask over them): for each cell narrower than
+    its width, the candidate with the smallest true count (then the first) in each
+    relation that binds it (every relation it is in when none binds it). The rule of the
+    joint audits' repairs (commute_od pairs, jobs_housing counts, metro parts)."""
+    rows = result.solved.system.rows
+    cols = rows.T.tocsr()
+    raw = result.solved.keys[C.RAW_COUNT].to_numpy(float)
+    pick: set[int] = set()
+    for p in result.cells.loc[~result.cells[PROTECTED], "pos"].to_numpy():
+        bind = result.binding.get(int(p)) or set(cols.indices[
+            cols.indptr[p]:cols.indptr[p + 1]].tolist())
+        for r in sorted(bind):
+            js = rows.indices[rows.indptr[r]:rows.indptr[r + 1]]
+            js = js[cand[js]]
+            if len(js):
+                pick.add(int(js[np.lexsort((js, raw[js]))[0]]))
+    return sorted(pick)
+
+
 def system_blob(solved: Solved) -> bytes:
     """A release's audited system (``privacy_systems.system``): pickled, zlib-compressed."""
     import pickle
