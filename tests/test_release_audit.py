@@ -1033,41 +1033,37 @@ def test_gate_fails_on_the_joint_audit_only_when_it_is_gated(tmp_path):
     from mobsig.errors import DataQualityError
 
     ra, rb, links = _two_releases()
-    for gated in (False, True):
-        whole = pa.combine({"A": ra, "B": rb}, 15)
-        whole.joint, whole.joint_gated = pa.joint_audit({"A": ra, "B": rb}, links, 15), gated
-        ctx, facts, warned = _gate_context(tmp_path)
-        if gated:
-            with pytest.raises(DataQualityError, match="taken together with the releases"):
-                pa.gate(ctx, whole, "commute")
-        else:
-            pa.gate(ctx, whole, "commute")
-            assert warned and "A: L x n: [11, 19]" in str(warned)
-        assert facts["privacy_joint_cells_audited"] == 5
-        assert facts["privacy_joint_under_protected"] == 5
-        assert facts["privacy_joint_min_width"] == 8 and facts["privacy_joint_gated"] is gated
-        assert facts["privacy_joint_cells_hidden"] == 0
-        assert "privacy_joint_levels_under_protected" not in facts
-    # commute's joint carries the audit with the relations between commute_od's levels:
-    # gated with the joint audit (exit 6 naming its cells), else reported (facts, a
-    # warning)
-    for gated in (False, True):
-        whole = pa.combine({"A": ra}, 15)
-        whole.joint = pa.joint_audit({"A": ra}, None, 15)
-        whole.joint.reported = pa.joint_audit({"A": ra, "B": rb}, links, 15)
+    # the joint audit itself, then (commute's) the audit with the relations between
+    # commute_od's levels that the joint carries: both gated with it, else reported
+    for levels, gated in ((False, False), (False, True), (True, False), (True, True)):
+        whole = pa.combine({"A": ra} if levels else {"A": ra, "B": rb}, 15)
+        both = pa.joint_audit({"A": ra, "B": rb}, links, 15)
+        whole.joint = pa.joint_audit({"A": ra}, None, 15) if levels else both
+        if levels:
+            whole.joint.reported, whole.joint.notes = both, ["a level too large"]
         whole.joint_gated = gated
-        whole.joint.notes = ["a level too large"]
         ctx, facts, warned = _gate_context(tmp_path)
         if gated:
-            with pytest.raises(DataQualityError, match="relations between commute_od's levels"):
+            with pytest.raises(DataQualityError, match=(
+                    "relations between commute_od's levels" if levels
+                    else "taken together with the releases")):
                 pa.gate(ctx, whole, "commute")
         else:
             pa.gate(ctx, whole, "commute")
-            assert "relations between its OD levels" in str(warned)
-        assert "a level too large" in str(warned)
-        assert facts["privacy_joint_under_protected"] == 0
-        assert facts["privacy_joint_levels_under_protected"] == 5
-        assert facts["privacy_joint_levels_min_width"] == 8
+            assert ("relations between its OD levels" if levels
+                    else "A: L x n: [11, 19]") in str(warned)
+        assert facts["privacy_joint_gated"] is gated
+        if levels:
+            assert "a level too large" in str(warned)
+            assert facts["privacy_joint_under_protected"] == 0
+            assert facts["privacy_joint_levels_under_protected"] == 5
+            assert facts["privacy_joint_levels_min_width"] == 8
+        else:
+            assert facts["privacy_joint_cells_audited"] == 5
+            assert facts["privacy_joint_under_protected"] == 5
+            assert facts["privacy_joint_min_width"] == 8
+            assert facts["privacy_joint_cells_hidden"] == 0
+            assert "privacy_joint_levels_under_protected" not in facts
 
 
 # --------------------------------------------------------------------------------------
