@@ -1660,43 +1660,53 @@ def test_unlisted_pairs_and_the_relations_between_od_levels():
     assert strict.cells.set_index("unit_id").loc["a1>b2", ["lo", "hi"]].tolist() == [6, 6]
 
 
+def _commute_release(pairs: pd.DataFrame, a_counts: tuple[int, int], a_er_hidden: bool,
+                     tie: tuple[pd.DataFrame, pd.DataFrame] | None = None):
+    """The joint audit of a hand-built commute release: commute_od ``pairs`` (``level``,
+    ``origin_id``, ``dest_id``, ``raw_count``, ``is_suppressed``; no row or column total:
+    commute's unit table holds them, not here) as exported, with the unlisted pairs and
+    the relations between its levels where ``tie`` gives the ends and parents
+    (:func:`mobsig.privacy_audit.od_unlisted`), and jobs_housing at the county level: A's
+    employed residents and live-and-work ``a_counts`` (live-and-work hidden, employed
+    residents where ``a_er_hidden``), B's 40 and 40 published."""
+    from mobsig import commute
+    from mobsig import jobs_housing as jh
+
+    table, sums, _ = pa.od_release_table(pairs.assign(hide=True), ("origin_id",),
+                                         ("dest_id",), withheld="hide", withheld_rows="hide")
+    od = commute.od_totals_as_published(pa.audit(
+        table, table["is_suppressed"].to_numpy(bool), K, identities=(), additive=(),
+        by=pa.OD_CELL, sums=sums))
+    if tie is not None:
+        od = dataclasses.replace(od, solved=pa.od_unlisted(od.solved, *tie)[0])
+    emp = pd.DataFrame({"level": "county", "unit_id": ["A", "A", "B", "B"],
+                        "parent_id": None,
+                        "measure": ["employed_residents", "live_and_work"] * 2,
+                        "raw_count": [*a_counts, 40, 40],
+                        "is_suppressed": [a_er_hidden, True, False, False]})
+    both = {"jobs_housing": jh.employed_audit(emp, K, K, False), "commute_od": od}
+    return pa.joint_audit(both, commute.shared_count_links(both), K)
+
+
 def _held_case(hold_a: bool):
     """jobs_housing at the county level (A: 20 employed residents published, 12 living
     and working there hidden; B: 40 and 40) and commute_od at two levels as exported
     (townships a1, a2 in A, b1 in B): A>A 12 (A's live-and-work) and A>B 8 hidden,
-    B>B 40; a1>a1 4 and a2>a2 3 published, a1>a2 5 and a2>b1 8 hidden; no row or column
-    total (commute's unit table holds them: not here). ``hold_a``: A's employed
-    residents hidden too. The joint audit of the two with the relations between
+    B>B 40; a1>a1 4 and a2>a2 3 published, a1>a2 5 and a2>b1 8 hidden. ``hold_a``: A's
+    employed residents hidden too. The joint audit of the two with the relations between
     commute_od's levels."""
-    from mobsig import commute
-    from mobsig import jobs_housing as jh
-
     pairs = pd.DataFrame({
         "level": ["county"] * 3 + ["township"] * 5,
         "origin_id": ["A", "A", "B", "a1", "a2", "a1", "a2", "b1"],
         "dest_id": ["A", "B", "B", "a1", "a2", "a2", "b1", "b1"],
         "raw_count": [12, 8, 40, 4, 3, 5, 8, 40],
-        "is_suppressed": [True, True, False, False, False, True, True, False],
-        "hide": True})
-    table, sums, _ = pa.od_release_table(pairs, ("origin_id",), ("dest_id",),
-                                         withheld="hide", withheld_rows="hide")
-    od = commute.od_totals_as_published(pa.audit(
-        table, table["is_suppressed"].to_numpy(bool), K, identities=(), additive=(),
-        by=pa.OD_CELL, sums=sums))
+        "is_suppressed": [True, True, False, False, False, True, True, False]})
     ends = pd.DataFrame({"level": ["county"] * 2 + ["township"] * 3,
                          "unit_id": ["A", "B", "a1", "a2", "b1"],
                          "origin": True, "dest": True})
     parents = pd.DataFrame({"level": "township", "unit_id": ["a1", "a2", "b1"],
                             "parent_level": "county", "parent_id": ["A", "A", "B"]})
-    tied, _ = pa.od_unlisted(od.solved, ends, parents)
-    od = dataclasses.replace(od, solved=tied)
-    emp = pd.DataFrame({"level": "county", "unit_id": ["A", "A", "B", "B"],
-                        "parent_id": None,
-                        "measure": ["employed_residents", "live_and_work"] * 2,
-                        "raw_count": [20, 12, 40, 40],
-                        "is_suppressed": [hold_a, True, False, False]})
-    both = {"jobs_housing": jh.employed_audit(emp, K, K, False), "commute_od": od}
-    return pa.joint_audit(both, commute.shared_count_links(both), K)
+    return _commute_release(pairs, (20, 12), hold_a, (ends, parents))
 
 
 def test_a_published_jobs_housing_count_that_pins_a_pair_between_levels_is_held():
@@ -1727,24 +1737,12 @@ def _metro_case(metro_part_published: bool):
     metro level (B and D metro members): A's pairs to them hidden, as commute_od hides
     them; the metro part of A's row (metro_area's commuters_to_metro, 17) published or
     not. The joint audit of the two (linkage.joint_with_commute)."""
-    from mobsig import commute, linkage
-    from mobsig import jobs_housing as jh
+    from mobsig import linkage
 
-    od_pairs = pd.DataFrame({"level": "county", "origin_id": ["A", "A", "A", "B"],
-                             "dest_id": ["A", "B", "D", "B"], "raw_count": [13, 9, 8, 40],
-                             "is_suppressed": [True, True, True, False], "hide": True})
-    table, sums, _ = pa.od_release_table(od_pairs, ("origin_id",), ("dest_id",),
-                                         withheld="hide", withheld_rows="hide")
-    od = commute.od_totals_as_published(pa.audit(
-        table, table["is_suppressed"].to_numpy(bool), K, identities=(), additive=(),
-        by=pa.OD_CELL, sums=sums))
-    emp = pd.DataFrame({"level": "county", "unit_id": ["A", "A", "B", "B"],
-                        "parent_id": None,
-                        "measure": ["employed_residents", "live_and_work"] * 2,
-                        "raw_count": [30, 13, 40, 40],
-                        "is_suppressed": [False, True, False, False]})
-    both = {"jobs_housing": jh.employed_audit(emp, K, K, False), "commute_od": od}
-    stored = pa.joint_audit(both, commute.shared_count_links(both), K)
+    stored = _commute_release(pd.DataFrame({
+        "level": "county", "origin_id": ["A", "A", "A", "B"], "dest_id": ["A", "B", "D", "B"],
+        "raw_count": [13, 9, 8, 40], "is_suppressed": [True, True, True, False]}),
+        (30, 13), False)
     assert stored.passed, stored.failures()  # the commute release passes by itself
     link = pd.DataFrame({"level": "county", "measure": "commuters", "origin_id": "A",
                          linkage.IN_METRO: True, "dest_id": ["B", "D"], "raw_count": [9, 8],
