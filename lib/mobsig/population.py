@@ -329,9 +329,12 @@ def gate_levels(ctx, table: DataFrame, suite: str, out_table: str, limit: float,
     run fails naming the units. Rule when nothing can be compared (no parent unit with
     child rows, :data:`LEVELS_NOT_CHECKED`): the gate is recorded as not checked
     (``success`` null, never passed; JobContext.not_checked) with a warning, fact
-    ``level_gap`` null, and the run goes on. Returns the gap (None: not checked)."""
+    ``level_gap`` null, and the run goes on. The fact is the largest gap of the job's
+    level gates (the commute job has two: jobs_housing's and commute's; each gate's own
+    gap is in its gate record). Returns the gap (None: not checked)."""
     gap, text = level_gap_check(table, limit, classes=classes, by=by)
-    ctx.fact("level_gap", None if gap is None else round(gap, 6))
+    prev, val = ctx.result.facts.get("level_gap"), None if gap is None else round(gap, 6)
+    ctx.fact("level_gap", val if prev is None else prev if val is None else max(prev, val))
     if gap is None:
         ctx.not_checked(suite, LEVELS_NOT_CHECKED, table=out_table)
         return None
