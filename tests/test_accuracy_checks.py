@@ -30,7 +30,7 @@ class FakeCtx:
         self.facts: dict = {}
         self.checked: list = []
         self.log = logging.getLogger("test")
-        self.result = types.SimpleNamespace(gates=[])
+        self.result = types.SimpleNamespace(gates=[], facts=self.facts)
 
     def fact(self, name, value):
         self.facts[name] = value
@@ -213,15 +213,11 @@ def test_level_gap_fact_is_the_largest_of_the_jobs_level_gates(monkeypatch):
     """A job with two level gates (commute: jobs_housing's and commute's) records the
     largest gap as its ``level_gap`` fact, whatever their order, and a gate that compared
     nothing leaves it as it was (before, the last gate's gap replaced the first's)."""
-    from types import SimpleNamespace
-
     from mobsig import population
 
     gaps = iter([(0.02, ""), (0.0, ""), (None, "")])
     monkeypatch.setattr(population, "level_gap_check", lambda *a, **k: next(gaps))
-    facts: dict = {}
-    ctx = SimpleNamespace(result=SimpleNamespace(facts=facts), fact=facts.__setitem__,
-                          check=lambda *a, **k: None, not_checked=lambda *a, **k: None)
+    ctx = FakeCtx()
     for suite in ("jobs_housing_levels", "commute_levels", "other_levels"):
         population.gate_levels(ctx, None, suite, "t", 0.05)
-        assert facts["level_gap"] == 0.02, suite
+        assert ctx.facts["level_gap"] == 0.02, suite
