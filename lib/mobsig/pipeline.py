@@ -96,7 +96,8 @@ PIPELINE: tuple[Job, ...] = (
              "(jobs_housing); home->work OD per unit pair (commute_od), commute distance "
              "and time per origin unit (shares within 5 km, 45 min, from 60 min), "
              "commuting radius of each centre (commute); raw and expanded, small counts "
-             "and OD pairs suppressed, one audit deciding every mask"),
+             "and OD pairs suppressed, one audit deciding every mask (its system kept in "
+             "privacy_systems, internal, for linkage's joint audit)"),
     Job("service_population", "month",
         reads=("card_places", "expansion_factors", "expansion_factors_age", "stays", "units"),
         writes=("service_population", "service_population_daily", "service_catchment"),
