@@ -287,13 +287,39 @@ def test_probed_components_give_the_exact_verdicts():
         assert (f.loc[narrow, "hi"] >= e.loc[narrow, "hi"]).all()
         both = narrow & f["exact"]
         pd.testing.assert_frame_equal(f.loc[both, ["lo", "hi"]], e.loc[both, ["lo", "hi"]])
+        # hidden zeros (zeros published) get no programme: protected, the values seen
+        zero = f["raw_count"] == 0
+        assert f.loc[zero, "protected"].all() and not f.loc[zero, "exact"].any()
         cleared = ~f["exact"] & f["protected"]
         assert (f.loc[cleared, "lo"] >= e.loc[cleared, "lo"]).all()
         assert (f.loc[cleared, "hi"] <= e.loc[cleared, "hi"]).all()
-        assert (f.loc[cleared, "width"] >= K).all()
+        assert (f.loc[cleared & ~zero, "width"] >= K).all()
         probed += int(cleared.sum())
         assert fast.n_programs < exact.n_programs
     assert probed > 20, probed
+
+
+def test_a_hidden_zero_needs_no_programme_where_zeros_are_published():
+    """A hidden zero is protected whatever its interval where zeros are published (pinned
+    at 0 it reveals nobody): with the shortcut it gets no programme of its own, so the
+    verdicts and the nonzero cells' intervals stay those of the exact audit; with zeros
+    suppressed it is a cell like any other. Townships [0, 20, 40, 40] under a county of
+    100, the 0 and the 20 hidden: the 20 lies in [1, 20] (the 0 takes the rest)."""
+    pdf = _frame([("county", None, "C", "resident", 100)]
+                 + [("township", "C", f"T{i}", "resident", v)
+                    for i, v in enumerate([0, 20, 40, 40])])
+    mask = pdf["unit_id"].isin(["T0", "T1"]).to_numpy()
+    fast = pa.audit(pdf, mask, K)
+    exact = pa.audit(pdf, mask, K, shortcut=False)
+    f, e = fast.cells.set_index("unit_id"), exact.cells.set_index("unit_id")
+    assert fast.n_programs == 2 and exact.n_programs == 4  # the 20's two bounds only
+    assert f.loc["T1", ["lo", "hi", "exact"]].tolist() == [1, 20, True]
+    assert e.loc["T0", ["lo", "hi"]].tolist() == [0, 19]
+    assert f.loc["T0", "protected"] and not f.loc["T0", "exact"]
+    assert fast.passed and exact.passed and fast.min_width == exact.min_width == 19
+    # zeros suppressed: both lie in [0, 20] (the one solved first shows the other's range)
+    hidden_zeros = pa.audit(pdf, mask, K, suppress_zeros=True).cells.set_index("unit_id")
+    assert hidden_zeros[["lo", "hi"]].to_numpy().tolist() == [[0, 20], [0, 20]]
 
 
 def test_relations_follow_the_data():
