@@ -874,11 +874,14 @@ def audited_suppression_mask(pdf: pd.DataFrame, k_min: int, width: float | None 
     n_prog = 0
     rounds = 0
     rawf = raw.astype(float)
+    # the cells whose interval decides anything (as audit's: no exempt cell, no hidden
+    # zero where zeros are published)
+    need = ~free & ~((rawf == 0) & (not suppress_zeros) & shortcut)
     for _ in range(max_rounds if complementary else 0):
         if budget_s is not None and time.perf_counter() - t0 > budget_s:
             break
         u, lo, hi, _e, binding, n, _c = _bounds(rawf, sup, width, system, zeros_unknown,
-                                                shortcut, True, cache, engine)
+                                                shortcut, True, cache, engine, need)
         n_prog += n
         bad = u[((hi - lo) < width) & ((rawf[u] > 0) | suppress_zeros) & ~free[u]]
         if not len(bad):
