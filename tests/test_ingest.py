@@ -122,6 +122,19 @@ def test_region_run_and_rerun_are_idempotent(spark, ingested):
     assert unchanged(q_path, q_version)
 
 
+def test_same_rows_counts_duplicates_and_sees_one_changed_value(spark):
+    """The multiset compare the idempotence tests rest on (tests.factories.same_rows)."""
+    rows = [("a", 1, None), ("a", 1, None), ("b", 2, 3.5)]
+    schema = "k string, n int, x double"
+    a = spark.createDataFrame(rows, schema)
+    assert same_rows(a, spark.createDataFrame(rows[::-1], schema))  # order does not matter
+    assert not same_rows(a, spark.createDataFrame(rows[1:], schema))  # a duplicate less
+    assert not same_rows(a, spark.createDataFrame([*rows[:2], ("b", 2, 3.25)], schema))
+    assert not same_rows(a, spark.createDataFrame([("a", 1, None), ("b", 2, 3.5),
+                                                   ("b", 2, 3.5)], schema))  # same set
+    assert not same_rows(a, a.withColumnRenamed("x", "y"))
+
+
 # --------------------------------------------------------------------------------------
 # hand-built input forms and edge cases (no table writes)
 
