@@ -51,11 +51,16 @@ audit and, for each under-protected cell, hide the cheapest published cell (non-
 first, then the smallest raw count, ties as in :func:`mobsig.privacy.suppression_mask`)
 among the relations that bound it (non-zero duals of its two programmes); when those hold
 no published cell, among every relation it is in; when none is left, its parent cell (the
-group total). One complement per relation and round, then the group rule again with the
-new cells as primary ones (no sibling group or identity keeps a lone hidden cell, also
-where the group total is published outside the table); repeated until the audit passes
-or nothing can be added (the audit then fails, naming the cells). The result does not depend
-on the order of the rows (the table is put in its canonical order first).
+group total). In one round a cell whose binding relations already hold a complement
+picked in that round waits for the next (that complement may widen it; a cell outside
+them leaves its LP bounds as they are: the old optimum stays feasible and its duals
+price the new unknown at 0, so such cells get their own complements in the same round:
+daily_presence's rounds on the test city 22 -> 10, the same number of hidden cells);
+then the group rule again with the new cells as primary ones (no sibling group or
+identity keeps a lone hidden cell, also where the group total is published outside the
+table); repeated until the audit passes or nothing can be added (the audit then fails,
+naming the cells). The result does not depend on the order of the rows (the table is
+put in its canonical order first).
 
 **Every other release** (issue 17, the README's Privacy audit table) is audited the same
 way, each by itself: :func:`relations` also takes ``bounds`` (a cell at most another of
@@ -906,7 +911,7 @@ def audited_suppression_mask(pdf: pd.DataFrame, k_min: int, width: float | None 
             if pick is None:
                 continue
             picks.add(pick)
-            used |= bind | set(rows_of_cell[pick].tolist())
+            used |= set(rows_of_cell[pick].tolist())
         if not picks:
             break
         sup[list(picks)] = True
