@@ -74,13 +74,10 @@ def spark(tmp_path_factory):
     # clean_stays day 14.4 -> 11.0 s against G1 with 3 GB, whose collector threads took
     # ~40 % of the JVM's CPU; the old generation (3.3 GB) holds ~0.6 GB live after them.
     # With a 3 GB heap the parallel collector ran the city chain out of heap (README Tests).
-    # MOBSIG_TEST_JAVA_OPTS: further JVM options of the session's driver (make test's
-    # two tiers raise the JIT's thresholds: tests/parallel_run.py)
     conf = {"spark.sql.codegen.wholeStage": "false",
             "spark.sql.codegen.factoryMode": "NO_CODEGEN",
             "spark.default.parallelism": "1",
-            "spark.driver.extraJavaOptions": " ".join(
-                ["-XX:+UseParallelGC", *os.environ.get("MOBSIG_TEST_JAVA_OPTS", "").split()])}
+            "spark.driver.extraJavaOptions": "-XX:+UseParallelGC"}
     conf.update(kv.split("=", 1) for kv in os.environ.get("MOBSIG_TEST_CONF", "").split() if kv)
     cfg = make_config(tmp_path_factory.mktemp("spark"),
                       spark={"conf": conf, "driver_memory": TEST_DRIVER_MEMORY})

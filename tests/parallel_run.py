@@ -37,14 +37,7 @@ from pathlib import Path
 
 FAST = "not job and not city and not cluster and not slow"
 FAST_CONF = "spark.sql.shuffle.partitions=1 spark.sql.adaptive.enabled=false"
-# The JIT compiles methods three times later than by default (CompileThresholdScaling):
-# with both cores busy its compiler threads' CPU is the tests' wall time; on a warm
-# ingest_events + clean_stays + commute sequence of the test city the JVM's CPU 190 ->
-# 171 s (the compiler's 77 -> 51 s), wall the same (2026-12-06). Not in `make
-# test-fast`, one process with a core to spare: there the later compiled code cost
-# 13 s of wall (3 min 35 s -> 3 min 48 s)
-TIER_ENV = {"MOBSIG_TEST_JAVA_OPTS": "-XX:CompileThresholdScaling=3"}
-TIERS = (("city", "city", TIER_ENV), ("rest", "not city", TIER_ENV))
+TIERS = (("city", "city", {}), ("rest", "not city", {}))
 FAST_TIERS = tuple((f"fast{i + 1}", FAST, {"MOBSIG_TEST_SHARD": f"{i}/2",
                                            "MOBSIG_TEST_CONF": FAST_CONF}) for i in range(2))
 DURATIONS = 25  # the slowest tests of each tier, in every CI log (the time goal)

@@ -50,20 +50,6 @@ def test_tiers_together_are_the_whole_suite():
     assert markers == ["city", "not city"]
 
 
-def test_the_tiers_jvm_options_reach_the_sessions_jvm(spark):
-    """make test's tiers run their driver with the JIT's thresholds raised
-    (``parallel_run.TIER_ENV``, read by the ``spark`` fixture): the options are the JVM's
-    own input arguments in a tier's session, and absent where the variable is not set."""
-    assert all(env == parallel_run.TIER_ENV for _, _, env in parallel_run.TIERS)
-    assert "CompileThresholdScaling" in parallel_run.TIER_ENV["MOBSIG_TEST_JAVA_OPTS"]
-    args = list(spark._jvm.java.lang.management.ManagementFactory.getRuntimeMXBean()
-                .getInputArguments())
-    want = os.environ.get("MOBSIG_TEST_JAVA_OPTS", "").split()
-    assert all(o in args for o in want), (want, args)
-    if not want:
-        assert not any("CompileThresholdScaling" in a for a in args), args
-
-
 def test_a_failing_half_fails_the_run(tmp_path, capsys, monkeypatch):
     (tmp_path / "test_mixed.py").write_text("def test_ok():\n    pass\n\n"
                                             "def test_broken():\n    assert 1 == 2\n")
