@@ -302,6 +302,54 @@ def test_probed_components_give_the_exact_verdicts():
     assert probed > 20, probed
 
 
+def test_narrow_cells_shown_on_their_own_relations_keep_the_exact_verdicts(monkeypatch):
+    """The local relaxation of a large component (``privacy_audit._Local``): a cell not
+    seen wide is first solved over its small relations alone (two hops deep, every
+    other relation dropped); narrower than k there, it is narrow, with no programme over
+    the component. On a 40-county table with a grid (one component of the hidden cells
+    per class, linked by the grid total = the city total), and forced onto a 6-county
+    table's small components (LOCAL_MIN = 1): every cell gets the exact audit's verdict,
+    a narrow cell's interval contains its exact one, and the relations reported as
+    binding it pin it by themselves (its interval over them alone, all their cells free,
+    is narrower than k): where the audited rule looks for a complement."""
+    rng = np.random.default_rng(23)
+    for n_counties, local_min in ((40, pa.LOCAL_MIN), (6, 1)):
+        pdf = county_table(rng, n_counties=n_counties, mean=12.0)
+        grid = pdf[pdf["level"] == "township"].assign(level="grid", parent_id=None)
+        grid["unit_id"] = "g" + grid["unit_id"]
+        full = pd.concat([pdf, grid], ignore_index=True)
+        mask = privacy.suppression_mask(full, K)
+        system = pa.relations(full)
+        exact = pa.audit(full, mask, K, system=system, shortcut=False)
+        e = exact.cells.set_index("pos")
+        monkeypatch.setattr(pa, "LOCAL_MIN", local_min)
+        fast = pa.audit(full, mask, K, system=system)
+        f = fast.cells.set_index("pos")
+        assert (f["protected"] == e["protected"]).all()
+        shown = ~f["protected"] & ~f["exact"]
+        assert shown.sum() >= 10, shown.sum()  # the relaxation decided these
+        assert (f.loc[shown, "lo"] <= e.loc[shown, "lo"]).all()
+        assert (f.loc[shown, "hi"] >= e.loc[shown, "hi"]).all()
+        raw = full["raw_count"].to_numpy(float)
+        lb = np.where(raw > 0, 1.0, 0.0)
+        rows = system.rows
+        n_eq = system.eq.shape[0]
+        for pos in f.index[shown][:25]:
+            b = np.array(sorted(fast.binding[int(pos)]))
+            assert len(b), pos
+            sub = rows[b]
+            cells = np.unique(sub.indices)
+            free = cells[mask[cells]]
+            known = cells[~mask[cells]]
+            rhs = -(sub[:, known] @ raw[known])
+            lo_row = np.where(b < n_eq, rhs, -np.inf)
+            prog = pa._Program(sub[:, free], lo_row, rhs, lb[free])
+            at = int(np.searchsorted(free, pos))
+            lo, hi = (prog.bound(at, s, True)[0] for s in (1.0, -1.0))
+            assert hi - lo < K, (pos, lo, hi)
+        assert fast.n_programs < exact.n_programs
+
+
 def test_a_hidden_zero_needs_no_programme_where_zeros_are_published():
     """A hidden zero is protected whatever its interval where zeros are published (pinned
     at 0 it reveals nobody): with the shortcut it gets no programme of its own, so the

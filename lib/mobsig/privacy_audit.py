@@ -43,8 +43,11 @@ solutions seen so far (the true table included) already span the protection widt
 no programme of its own (``shortcut``; its interval is then reported as at least that
 wide), nor does a hidden zero where zeros are published (protected whatever its
 interval: pinned at 0 it reveals nobody; reported with the values seen, ``exact``
-false). A cell is protected when max - min >= the protection width
-(``privacy.protection_width``, default ``privacy.k_min``).
+false). In a large component a cell not seen wide is first solved over its own small
+relations alone (:class:`_Local`): an interval narrower than the width there is narrow
+in the whole system (fewer relations admit more tables), reported as it is (``exact``
+false) with the relations that bind it there. A cell is protected when max - min >= the
+protection width (``privacy.protection_width``, default ``privacy.k_min``).
 
 **The rule** (:func:`audited_suppression_mask`): the complementary rule, then repeatedly
 audit and, for each under-protected cell, hide the cheapest published cell (non-zero
@@ -584,6 +587,63 @@ class _Program:
 
 PROBE_MIN = 12  # components with at least this many hidden cells are probed first
 PROBE_ROUNDS = 30
+LOCAL_MIN = 48  # components with at least this many: a narrow cell shown on its own rows
+LOCAL_ROW_MAX = 48  # ... its relations of at most this many cells
+LOCAL_HOPS = 2  # ... and theirs
+
+
+class _Local:
+    """The local relaxation of a large component (:func:`_solve_component`): a cell's
+    least and greatest value over its own relations of at most :data:`LOCAL_ROW_MAX`
+    cells alone (every cell in them free, every other relation dropped). Fewer relations
+    admit more tables, so the relaxed interval contains the true one: when it is less
+    than ``width`` wide (rounded inward to integers), the cell is narrow, and the
+    relations that bind it there (non-zero duals) pin it by themselves, which is all the
+    audited rule asks of a narrow cell (where to add a complement). A small programme
+    instead of one over the whole component, whose cost grows with it (a city's hour
+    totals link every county of a day's presence release into one component: README
+    Privacy audit); a cell it does not show narrow is solved over the component."""
+
+    def __init__(self, a, lo_row, hi_row, lb, engine: str) -> None:
+        self.a = sparse.csc_matrix(a, dtype=float)
+        self.ar = self.a.tocsr()
+        self.small = np.diff(self.ar.indptr) <= LOCAL_ROW_MAX
+        self.lo_row, self.hi_row = np.asarray(lo_row, float), np.asarray(hi_row, float)
+        self.lb = np.asarray(lb, float)
+        self.engine = engine
+
+    def near(self, j: int) -> np.ndarray:
+        """The small relations of cell ``j`` and, :data:`LOCAL_HOPS` deep, those of the
+        cells in them (sorted row ids)."""
+        rows = self.a.indices[self.a.indptr[j]:self.a.indptr[j + 1]]
+        rows = np.sort(rows[self.small[rows]])
+        for _ in range(LOCAL_HOPS - 1):
+            if not len(rows):
+                break
+            more = np.unique(self.a[:, np.unique(self.ar[rows].indices)].indices)
+            rows = more[self.small[more]]
+        return rows
+
+    def narrow(self, j: int, width: float) -> tuple[float, float, set[int]] | None:
+        """(lo, hi, binding rows) of cell ``j`` when its relaxed interval is narrower than
+        ``width``, else None (two programmes either way)."""
+        rows = self.near(j)
+        if not len(rows):
+            return None
+        sub = self.ar[rows]
+        cells = np.unique(sub.indices)
+        prog = _Program(sub[:, cells], self.lo_row[rows], self.hi_row[rows], self.lb[cells],
+                        self.engine)
+        at = int(np.searchsorted(cells, j))
+        out, binding = [], set()
+        for sense in (1.0, -1.0):
+            val, _x, dual = prog.bound(at, sense, False)
+            if not np.isfinite(val):
+                return None
+            out.append(val)
+            binding.update(int(rows[d]) for d in dual)
+        lo, hi = float(np.ceil(out[0] - TOL)), float(np.floor(out[1] + TOL))
+        return (lo, hi, binding) if hi - lo < width else None
 
 
 def _probe(prog: _Program, lb, truth, width: float, seen_lo: np.ndarray,
@@ -652,6 +712,7 @@ def _solve_component(a, lo_row, hi_row, lb, truth, width, shortcut, integer, eng
     n_prog = 0
     if shortcut and nv >= PROBE_MIN:
         n_prog += _probe(prog, lb, truth, width, seen_lo, seen_hi, need)
+    local = _Local(a, lo_row, hi_row, lb, engine) if shortcut and nv >= LOCAL_MIN else None
     for j in range(nv):
         if need is not None and not need[j]:
             lo[j], hi[j] = seen_lo[j], seen_hi[j]
@@ -659,6 +720,12 @@ def _solve_component(a, lo_row, hi_row, lb, truth, width, shortcut, integer, eng
         if shortcut and seen_hi[j] - seen_lo[j] >= width:
             lo[j], hi[j] = seen_lo[j], seen_hi[j]
             continue
+        if local is not None:
+            got = local.narrow(j, width)
+            n_prog += 2
+            if got is not None:  # narrow on its own relations: narrow (``exact`` false)
+                lo[j], hi[j], binding[j] = got
+                continue
         out, ok = [], []
         for sense in (1.0, -1.0):
             val, x, dual = prog.bound(j, sense, False)
@@ -787,8 +854,14 @@ def _bounds(raw, hidden, width, system, suppress_zeros, shortcut, integer, cache
         touched = np.flatnonzero(np.diff(a_u.indptr) > 0)
         a_u = a_u[touched]
         rhs = rhs[touched]
-        pattern = abs(a_u).T @ abs(a_u)
-        n_comp, comp = connected_components(pattern, directed=False)
+        # the components: of the graph of unknowns and relations (unknowns first, so
+        # they are numbered by their first unknown), not of A'A, which a relation of
+        # thousands of unknowns (a grid total) fills with millions of entries
+        pat = abs(a_u)
+        _, comp = connected_components(sparse.bmat([[None, pat.T], [pat, None]],
+                                                   format="csr"), directed=False)
+        comp = comp[:len(u)]
+        n_comp = int(comp.max()) + 1
         # the component of each row: of its first unknown; both sorted by component so
         # that each component is one block of the permuted matrix
         row_comp = comp[a_u.indices[a_u.indptr[:-1]]] if len(touched) else np.zeros(0, int)
