@@ -306,14 +306,29 @@ def test_narrow_cells_shown_on_their_own_relations_keep_the_exact_verdicts(monke
     """The local relaxation of a large component (``privacy_audit._Local``): a cell not
     seen wide is first solved over its small relations alone (two hops deep, every
     other relation dropped); narrower than k there, it is narrow, with no programme over
-    the component. On a 40-county table with a grid (one component of the hidden cells
-    per class, linked by the grid total = the city total), and forced onto a 6-county
-    table's small components (LOCAL_MIN = 1): every cell gets the exact audit's verdict,
-    a narrow cell's interval contains its exact one, and the relations reported as
+    the component. A component of a province's size is probed by windows first
+    (``_Local.probe_windows``: a window's cells free, every other cell at its true value,
+    so its tables are tables of the whole system), its cells left shown narrow that way,
+    and only the rest probed over the component. On a 40-county table with a grid (one
+    component of the hidden cells per class, linked by the grid total = the city total),
+    the same probed by windows of 60 cells, and forced onto a 6-county table's small
+    components (LOCAL_MIN = 1): every cell gets the exact audit's verdict, a cell cleared
+    without its own programmes lies within its exact interval, a narrow cell's interval
+    contains its exact one, and the relations reported as
     binding it pin it by themselves (its interval over them alone, all their cells free,
     is narrower than k): where the audited rule looks for a complement."""
     rng = np.random.default_rng(23)
-    for n_counties, local_min in ((40, pa.LOCAL_MIN), (6, 1)):
+    probed: list[int] = []  # the windows' programmes, per call
+    by_windows = pa._Local.probe_windows
+    monkeypatch.setattr(pa._Local, "probe_windows", lambda self, *a: (
+        probed.append(by_windows(self, *a)) or probed[-1]))
+    window_min = pa.WINDOW_MIN
+    for n_counties, local_min, windows in ((40, pa.LOCAL_MIN, None), (40, pa.LOCAL_MIN, 60),
+                                           (6, 1, None)):
+        # windows: of 60 cells, from components of 100 (a province's size, scaled down)
+        monkeypatch.setattr(pa, "WINDOW_MIN", 100 if windows else window_min)
+        monkeypatch.setattr(pa, "WINDOW", windows or pa.WINDOW)
+        probed.clear()
         pdf = county_table(rng, n_counties=n_counties, mean=12.0)
         grid = pdf[pdf["level"] == "township"].assign(level="grid", parent_id=None)
         grid["unit_id"] = "g" + grid["unit_id"]
@@ -326,6 +341,11 @@ def test_narrow_cells_shown_on_their_own_relations_keep_the_exact_verdicts(monke
         fast = pa.audit(full, mask, K, system=system)
         f = fast.cells.set_index("pos")
         assert (f["protected"] == e["protected"]).all()
+        cleared = ~f["exact"] & f["protected"] & (f["raw_count"] > 0)
+        assert (f.loc[cleared, "lo"] >= e.loc[cleared, "lo"]).all()
+        assert (f.loc[cleared, "hi"] <= e.loc[cleared, "hi"]).all()
+        assert (f.loc[cleared, "width"] >= K).all() and cleared.sum() > 20
+        assert bool(windows) == (sum(probed) > 0), probed  # the windows' programmes ran
         shown = ~f["protected"] & ~f["exact"]
         assert shown.sum() >= 10, shown.sum()  # the relaxation decided these
         assert (f.loc[shown, "lo"] <= e.loc[shown, "lo"]).all()

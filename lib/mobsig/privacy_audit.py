@@ -46,8 +46,12 @@ interval: pinned at 0 it reveals nobody; reported with the values seen, ``exact`
 false). In a large component a cell not seen wide is first solved over its own small
 relations alone (:class:`_Local`): an interval narrower than the width there is narrow
 in the whole system (fewer relations admit more tables), reported as it is (``exact``
-false) with the relations that bind it there. A cell is protected when max - min >= the
-protection width (``privacy.protection_width``, default ``privacy.k_min``).
+false) with the relations that bind it there; a component of a province's size is
+probed window by window first (:meth:`_Local.probe_windows`: the other cells at their
+true values, so every table found is one of the whole system), and only the cells the
+windows and the relaxation leave are probed over the whole component, whose programmes
+grow with it. A cell is protected when max - min >= the protection width
+(``privacy.protection_width``, default ``privacy.k_min``).
 
 **The rule** (:func:`audited_suppression_mask`): the complementary rule, then repeatedly
 audit and, for each under-protected cell, hide the cheapest published cell (non-zero
@@ -590,6 +594,8 @@ PROBE_ROUNDS = 30
 LOCAL_MIN = 48  # components with at least this many: a narrow cell shown on its own rows
 LOCAL_ROW_MAX = 48  # ... its relations of at most this many cells
 LOCAL_HOPS = 2  # ... and theirs
+WINDOW_MIN = 1500  # components with at least this many: probed by windows first
+WINDOW = 400  # cells per window
 
 
 class _Local:
@@ -611,6 +617,45 @@ class _Local:
         self.lo_row, self.hi_row = np.asarray(lo_row, float), np.asarray(hi_row, float)
         self.lb = np.asarray(lb, float)
         self.engine = engine
+
+    def probe_windows(self, truth, width: float, seen_lo: np.ndarray, seen_hi: np.ndarray,
+                      need: np.ndarray | None) -> int:
+        """The probe (:func:`_probe`) window by window, before the whole component's: the
+        cells in groups of about :data:`WINDOW` (the pieces their small relations link, a
+        county with its townships and classes, kept together where they fit), each
+        window's cells free and every other cell at its true value, over every relation
+        that holds a free cell (a large one keeps the sum of its free cells). Its
+        integral solutions, the other cells at their true values, satisfy every
+        relation: tables the reader cannot rule out (``seen_lo`` / ``seen_hi`` updated in
+        place), from programmes of a window's size instead of the component's, whose
+        cost grows with it. Returns the programmes solved."""
+        truth = np.asarray(truth, float)
+        small = self.ar[self.small]
+        n = len(self.lb)
+        pieces = connected_components(sparse.bmat([[None, abs(small).T], [abs(small), None]],
+                                                  format="csr"), directed=False)[1][:n]
+        order = np.argsort(pieces, kind="stable")
+        activity = self.ar @ truth
+        n_prog = 0
+        # a second pass shifted by half a window: a piece cut by a window's edge
+        starts = [*range(0, n, WINDOW), *range(WINDOW // 2, n, WINDOW)]
+        for start in starts:
+            free = np.sort(order[start:start + WINDOW])
+            todo = (seen_hi[free] - seen_lo[free]) < width
+            if need is not None:
+                todo &= need[free]
+            if todo.sum() < PROBE_MIN:
+                continue
+            cols = self.a[:, free]
+            rows = np.unique(cols.indices)
+            sub = cols.tocsr()[rows]
+            rest = activity[rows] - sub @ truth[free]  # the fixed cells' part of each row
+            prog = _Program(sub, self.lo_row[rows] - rest, self.hi_row[rows] - rest,
+                            self.lb[free], self.engine)
+            w_lo, w_hi = seen_lo[free].copy(), seen_hi[free].copy()
+            n_prog += _probe(prog, self.lb[free], truth[free], width, w_lo, w_hi, todo)
+            seen_lo[free], seen_hi[free] = w_lo, w_hi
+        return n_prog
 
     def near(self, j: int) -> np.ndarray:
         """The small relations of cell ``j`` and, :data:`LOCAL_HOPS` deep, those of the
@@ -710,9 +755,20 @@ def _solve_component(a, lo_row, hi_row, lb, truth, width, shortcut, integer, eng
         return np.asarray(lb, float), np.full(nv, np.inf), np.ones(nv, bool), binding, 0
     prog = _Program(a, lo_row, hi_row, lb, engine)
     n_prog = 0
-    if shortcut and nv >= PROBE_MIN:
-        n_prog += _probe(prog, lb, truth, width, seen_lo, seen_hi, need)
     local = _Local(a, lo_row, hi_row, lb, engine) if shortcut and nv >= LOCAL_MIN else None
+    shown: dict[int, tuple[float, float, set[int]]] = {}  # narrow on their own relations
+    todo = np.ones(nv, bool) if need is None else np.asarray(need, bool).copy()
+    if local is not None and nv >= WINDOW_MIN:
+        # windows first, then the cells left are shown narrow on their own relations
+        # where they can be, and only the others go into the whole component's probe
+        n_prog += local.probe_windows(truth, width, seen_lo, seen_hi, need)
+        for j in np.flatnonzero(todo & ((seen_hi - seen_lo) < width)):
+            got = local.narrow(int(j), width)
+            n_prog += 2
+            if got is not None:
+                shown[int(j)], todo[j] = got, False
+    if shortcut and nv >= PROBE_MIN:
+        n_prog += _probe(prog, lb, truth, width, seen_lo, seen_hi, todo)
     for j in range(nv):
         if need is not None and not need[j]:
             lo[j], hi[j] = seen_lo[j], seen_hi[j]
@@ -720,12 +776,13 @@ def _solve_component(a, lo_row, hi_row, lb, truth, width, shortcut, integer, eng
         if shortcut and seen_hi[j] - seen_lo[j] >= width:
             lo[j], hi[j] = seen_lo[j], seen_hi[j]
             continue
-        if local is not None:
+        got = shown.get(j)
+        if got is None and local is not None and nv < WINDOW_MIN:
             got = local.narrow(j, width)
             n_prog += 2
-            if got is not None:  # narrow on its own relations: narrow (``exact`` false)
-                lo[j], hi[j], binding[j] = got
-                continue
+        if got is not None:  # narrow on its own relations: narrow (``exact`` false)
+            lo[j], hi[j], binding[j] = got
+            continue
         out, ok = [], []
         for sense in (1.0, -1.0):
             val, x, dual = prog.bound(j, sense, False)
