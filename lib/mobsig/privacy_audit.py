@@ -46,7 +46,9 @@ interval: pinned at 0 it reveals nobody; reported with the values seen, ``exact`
 false). In a large component a cell not seen wide is first solved over its own small
 relations alone (:class:`_Local`): an interval narrower than the width there is narrow
 in the whole system (fewer relations admit more tables), reported as it is (``exact``
-false) with the relations that bind it there; a component of a province's size is
+false) with the relations that bind it there (tried while it shows at least one cell in
+four: an OD release's cells are mostly narrow through its margins); a component of a
+province's size is
 probed window by window first (:meth:`_Local.probe_windows`: the other cells at their
 true values, so every table found is one of the whole system), and only the cells the
 windows and the relaxation leave are probed over the whole component, whose programmes
@@ -594,6 +596,7 @@ PROBE_ROUNDS = 30
 LOCAL_MIN = 48  # components with at least this many: a narrow cell shown on its own rows
 LOCAL_ROW_MAX = 48  # ... its relations of at most this many cells
 LOCAL_HOPS = 2  # ... and theirs
+LOCAL_TRIES = 40  # ... tried on this many cells, kept only while it shows 1 in 4 of them
 WINDOW_MIN = 1500  # components with at least this many: probed by windows first
 WINDOW = 400  # cells per window
 
@@ -617,6 +620,15 @@ class _Local:
         self.lo_row, self.hi_row = np.asarray(lo_row, float), np.asarray(hi_row, float)
         self.lb = np.asarray(lb, float)
         self.engine = engine
+        self.tried = self.shown = 0
+
+    @property
+    def worth_it(self) -> bool:
+        """Whether to go on trying cells: a component whose narrow cells are mostly
+        narrow only through its large relations (an OD table's margins) pays two
+        programmes per cell for nothing, so after :data:`LOCAL_TRIES` tries that showed
+        fewer than one in four the rest go straight to the component's programmes."""
+        return self.tried < LOCAL_TRIES or 4 * self.shown >= self.tried
 
     def probe_windows(self, truth, width: float, seen_lo: np.ndarray, seen_hi: np.ndarray,
                       need: np.ndarray | None) -> int:
@@ -675,6 +687,7 @@ class _Local:
         rows = self.near(j)
         if not len(rows):
             return None
+        self.tried += 1
         sub = self.ar[rows]
         cells = np.unique(sub.indices)
         prog = _Program(sub[:, cells], self.lo_row[rows], self.hi_row[rows], self.lb[cells],
@@ -688,7 +701,10 @@ class _Local:
             out.append(val)
             binding.update(int(rows[d]) for d in dual)
         lo, hi = float(np.ceil(out[0] - TOL)), float(np.floor(out[1] + TOL))
-        return (lo, hi, binding) if hi - lo < width else None
+        if hi - lo >= width:
+            return None
+        self.shown += 1
+        return lo, hi, binding
 
 
 def _probe(prog: _Program, lb, truth, width: float, seen_lo: np.ndarray,
@@ -763,6 +779,8 @@ def _solve_component(a, lo_row, hi_row, lb, truth, width, shortcut, integer, eng
         # where they can be, and only the others go into the whole component's probe
         n_prog += local.probe_windows(truth, width, seen_lo, seen_hi, need)
         for j in np.flatnonzero(todo & ((seen_hi - seen_lo) < width)):
+            if not local.worth_it:
+                break
             got = local.narrow(int(j), width)
             n_prog += 2
             if got is not None:
@@ -777,7 +795,7 @@ def _solve_component(a, lo_row, hi_row, lb, truth, width, shortcut, integer, eng
             lo[j], hi[j] = seen_lo[j], seen_hi[j]
             continue
         got = shown.get(j)
-        if got is None and local is not None and nv < WINDOW_MIN:
+        if got is None and local is not None and nv < WINDOW_MIN and local.worth_it:
             got = local.narrow(j, width)
             n_prog += 2
         if got is not None:  # narrow on its own relations: narrow (``exact`` false)
