@@ -10,6 +10,7 @@ import types
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import sparse
 
 from mobsig import privacy
 from mobsig import privacy_audit as pa
@@ -484,3 +485,30 @@ def test_failures_name_the_breakdown_of_another_table():
     mask = privacy.suppression_mask(pdf, K, identities=(), by="measure")
     result = pa.audit(pdf, mask, K, identities=(), additive=("jobs",), by="measure")
     assert "township T0 jobs: [1, 1]" in result.failures()
+
+
+def test_the_relaxation_stops_in_a_component_it_does_not_help(monkeypatch):
+    """A component whose cells are narrow only through a large relation (an OD
+    release's margins): 60 cells x_i in one relation summing to 60 (each at least 1, so
+    each pinned at 1), each in a pair x_i + y_i = 40 (so y_i is pinned at 39). Over its
+    own small relation each cell is anything from 1 to 39, so the relaxation shows none of
+    them narrow: after ``LOCAL_TRIES`` tries it stops, and every cell still gets the exact
+    interval from the component's programmes."""
+    n = 60
+    rows = [np.r_[np.ones(n), np.zeros(n)]]
+    for i in range(n):
+        r = np.zeros(2 * n)
+        r[i] = r[n + i] = 1.0
+        rows.append(r)
+    a = sparse.csr_matrix(np.array(rows))
+    rhs = np.r_[float(n), np.full(n, 40.0)]
+    truth = np.r_[np.ones(n), np.full(n, 39.0)]
+    calls: list[int] = []
+    narrow = pa._Local.narrow
+    monkeypatch.setattr(pa._Local, "narrow", lambda self, j, w: (
+        calls.append(j), narrow(self, j, w))[1])
+    lo, hi, exact, _binding, n_prog = pa._solve_component(
+        a, rhs, rhs, np.ones(2 * n), truth, float(K), True, True, "highs")
+    assert len(calls) == pa.LOCAL_TRIES < 2 * n
+    assert (lo == truth).all() and (hi == truth).all() and exact.all()
+    assert n_prog <= 2 * pa.LOCAL_TRIES + 2 * (2 * n) + 2 * pa.PROBE_ROUNDS
