@@ -936,7 +936,8 @@ def test_commute_od_and_jobs_housing_do_not_pin_a_pair_together(spark):
     assert a["is_employed_residents_suppressed"] or a["is_live_and_work_suppressed"]
     got: list = []
     out, od_new = cm.publish_all(counts, stats, od, K, True, False, K, got.append,
-                                 materialized, jobs_housing=new_pub)  # keep: as ctx.keep
+                                 materialized, jobs_housing=new_pub,
+                                 detach=materialized)  # keep, detach: as ctx.keep, ctx.detach
     assert got[0].passed, got[0].failures()  # commute_od and the unit table, one gate
     assert got[0].reported is None
     od_new, out = od_new.toPandas(), out.toPandas().set_index(["level", "unit_id"])
@@ -1005,7 +1006,8 @@ def test_inbound_commuters_follow_live_and_work_where_no_pair_tells_them_apart(s
     assert state.to_dict() == {"C": True, "D": True}
     got: list = []
     out, od_new = cm.publish_all(counts, stats, od, K, True, False, K, got.append,
-                                 jobs_housing=jh_pub)
+                                 materialized, jobs_housing=jh_pub,
+                                 detach=materialized)  # as the job's ctx.keep, ctx.detach
     assert got[0].passed, got[0].failures()
     out = out.toPandas().set_index(["level", "unit_id"])
     od_new = od_new.toPandas()
