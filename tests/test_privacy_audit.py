@@ -309,8 +309,9 @@ def test_narrow_cells_shown_on_their_own_relations_keep_the_exact_verdicts(monke
     other relation dropped); narrower than k there, it is narrow, with no programme over
     the component. A component of a province's size is probed by windows first
     (``_Local.probe_windows``: a window's cells free, every other cell at its true value,
-    so its tables are tables of the whole system), its cells left shown narrow that way,
-    and only the rest probed over the component. On a 40-county table with a grid (one
+    so its tables are tables of the whole system; the cells left in windows of 4 and 10
+    times that, never a probe over the whole component), its cells left shown narrow that
+    way, and only the rest solved over the component. On a 40-county table with a grid (one
     component of the hidden cells per class, linked by the grid total = the city total),
     the same probed by windows of 60 cells, and forced onto a 6-county table's small
     components (LOCAL_MIN = 1): every cell gets the exact audit's verdict, a cell cleared
@@ -321,15 +322,22 @@ def test_narrow_cells_shown_on_their_own_relations_keep_the_exact_verdicts(monke
     rng = np.random.default_rng(23)
     probed: list[int] = []  # the windows' programmes, per call
     by_windows = pa._Local.probe_windows
+    comps: list[int] = []  # the cells of every component probed by windows
     monkeypatch.setattr(pa._Local, "probe_windows", lambda self, *a: (
-        probed.append(by_windows(self, *a)) or probed[-1]))
+        comps.append(len(self.lb)), probed.append(by_windows(self, *a)), probed[-1])[2])
     window_min = pa.WINDOW_MIN
+    sizes: list[int] = []  # the cells of every probe, per call
+    plain_probe = pa._probe
+    monkeypatch.setattr(pa, "_probe", lambda prog, lb, *a: (
+        sizes.append(len(lb)), plain_probe(prog, lb, *a))[1])
     for n_counties, local_min, windows in ((40, pa.LOCAL_MIN, None), (40, pa.LOCAL_MIN, 60),
                                            (6, 1, None)):
         # windows: of 60 cells, from components of 100 (a province's size, scaled down)
         monkeypatch.setattr(pa, "WINDOW_MIN", 100 if windows else window_min)
         monkeypatch.setattr(pa, "WINDOW", windows or pa.WINDOW)
         probed.clear()
+        sizes.clear()
+        comps.clear()
         pdf = county_table(rng, n_counties=n_counties, mean=12.0)
         grid = pdf[pdf["level"] == "township"].assign(level="grid", parent_id=None)
         grid["unit_id"] = "g" + grid["unit_id"]
@@ -347,6 +355,9 @@ def test_narrow_cells_shown_on_their_own_relations_keep_the_exact_verdicts(monke
         assert (f.loc[cleared, "hi"] <= e.loc[cleared, "hi"]).all()
         assert (f.loc[cleared, "width"] >= K).all() and cleared.sum() > 20
         assert bool(windows) == (sum(probed) > 0), probed  # the windows' programmes ran
+        if windows:  # no probe over a component probed by windows; larger windows ran
+            assert comps and not set(comps) & set(sizes), (comps, sizes)
+            assert any(windows < n <= windows * max(pa.WINDOW_GROWTH) for n in sizes), sizes
         shown = ~f["protected"] & ~f["exact"]
         assert shown.sum() >= 10, shown.sum()  # the relaxation decided these
         assert (f.loc[shown, "lo"] <= e.loc[shown, "lo"]).all()
