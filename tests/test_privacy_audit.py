@@ -5,6 +5,7 @@ audited in tests/test_population.py (``pop`` fixture: the chain's unsuppressed t
 
 from __future__ import annotations
 
+import os
 import types
 
 import numpy as np
@@ -523,3 +524,39 @@ def test_the_relaxation_stops_in_a_component_it_does_not_help(monkeypatch):
     assert len(calls) == pa.LOCAL_TRIES < 2 * n
     assert (lo == truth).all() and (hi == truth).all() and exact.all()
     assert n_prog <= 2 * pa.LOCAL_TRIES + 2 * (2 * n) + 2 * pa.PROBE_ROUNDS
+
+
+@pytest.mark.slow  # spawns worker processes (~1 s each to start)
+def test_large_components_solved_in_worker_processes_give_the_same_audit(monkeypatch):
+    """Components of at least PARALLEL_MIN hidden cells, two or more, are solved in
+    spawned worker processes (README Privacy audit): each on its own, so the audit is the
+    same, interval for interval, binding rows and programmes included, as when every
+    component is solved in this process. A 40-county table with a grid, its components
+    (one per class, ~400 cells) made "large" and its windows scaled down (the workers
+    get the parent's settings)."""
+    pdf = county_table(np.random.default_rng(23), n_counties=40, mean=12.0)
+    grid = pdf[pdf["level"] == "township"].assign(level="grid", parent_id=None)
+    grid["unit_id"] = "g" + grid["unit_id"]
+    full = pd.concat([pdf, grid], ignore_index=True)
+    mask = privacy.suppression_mask(full, K)
+    system = pa.relations(full)
+    monkeypatch.setattr(pa, "WINDOW_MIN", 100)
+    monkeypatch.setattr(pa, "WINDOW", 60)
+    monkeypatch.setattr(pa, "PARALLEL_MIN", 10**9)
+    here = pa.audit(full, mask, K, system=system)
+    monkeypatch.setattr(pa, "PARALLEL_MIN", 100)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})  # two cores
+    submitted: list[int] = []
+    pool = pa._pool
+    monkeypatch.setattr(pa, "_pool", lambda n: (submitted.append(n), pool(n))[1])
+    try:
+        there = pa.audit(full, mask, K, system=system)
+    finally:  # not kept for the rest of the session
+        if pa._POOL:
+            pa._POOL[0].shutdown()
+            pa._POOL.clear()
+    assert submitted == [2] * len(submitted) and submitted  # two workers, every round
+    cols = ["pos", "lo", "hi", "exact", "protected"]
+    assert there.cells[cols].equals(here.cells[cols])
+    assert there.binding == here.binding and there.n_programs == here.n_programs
+    assert pa._worker_count(1) == 1  # one large component: solved here

@@ -52,7 +52,9 @@ province's size is probed window by window instead of as a whole
 (:meth:`_Local.probe_windows`: windows of 400, then 1,600 and 4,000 cells for the cells
 left, the other cells at their true values, so every table found is one of the whole
 system), and only the cells the windows and the relaxation leave get programmes over the
-whole component, whose cost grows with it. A cell is protected when max - min >= the
+whole component, whose cost grows with it. Components of
+:data:`PARALLEL_MIN` cells or more, two or more of them, are solved in worker processes
+(:func:`_solve_components`; the same results). A cell is protected when max - min >= the
 protection width (``privacy.protection_width``, default ``privacy.k_min``).
 
 **The rule** (:func:`audited_suppression_mask`): the complementary rule, then repeatedly
@@ -600,6 +602,12 @@ LOCAL_TRIES = 40  # ... tried on this many cells, kept only while it shows 1 in 
 WINDOW_MIN = 1500  # components with at least this many: probed by windows first
 WINDOW = 400  # cells per window
 WINDOW_GROWTH = (1, 4, 10)  # window sizes in WINDOWs: the cells left go to larger ones
+PARALLEL_MIN = 1500  # components of at least this many: in worker processes (two or more)
+WORKERS_MAX = 4  # ... at most this many (and the cores the process may run on)
+# the settings above, as a worker process must see them (a spawned interpreter imports the
+# module afresh)
+_SETTINGS = ("PROBE_MIN", "PROBE_ROUNDS", "LOCAL_MIN", "LOCAL_ROW_MAX", "LOCAL_HOPS",
+             "LOCAL_TRIES", "WINDOW_MIN", "WINDOW", "WINDOW_GROWTH")
 
 
 class _Local:
@@ -908,6 +916,72 @@ def audit(pdf: pd.DataFrame, hidden: np.ndarray, width: float, *,
                  by=by, solved=solved)
 
 
+def _worker_count(n_large: int) -> int:
+    """Worker processes for ``n_large`` large components: one each, at most the cores this
+    process may run on and :data:`WORKERS_MAX` (1: solve them here)."""
+    import os
+
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cores = os.cpu_count() or 1
+    return min(n_large, cores, WORKERS_MAX) if n_large >= 2 else 1
+
+
+def _solve_in_worker(args: tuple, settings: dict) -> tuple:
+    """:func:`_solve_component` in a worker process, with the parent's settings; the
+    result and the values seen (updated in place there, returned here)."""
+    globals().update(settings)
+    res = _solve_component(*args)
+    return res, args[9]
+
+
+def _solve_components(todo: dict[tuple, tuple]) -> dict[tuple, tuple]:
+    """Solve each component of ``todo`` (key -> (index, :func:`_solve_component`'s
+    arguments)): key -> (index, result, values seen). Components of at least
+    :data:`PARALLEL_MIN` hidden cells, when there are two or more, are solved in worker
+    processes (spawned: a fresh interpreter each, not a fork of a driver holding a JVM
+    gateway and the solver's threads), the others here meanwhile. Each component is solved
+    on its own (its own programmes, seeds and values seen), so the results are the same
+    whichever process solves it."""
+    large = [k for k, (_, a) in todo.items() if len(a[3]) >= PARALLEL_MIN]
+    workers = _worker_count(len(large))
+    out: dict[tuple, tuple] = {}
+    pending = {}
+    if workers > 1:
+        settings = {k: globals()[k] for k in _SETTINGS}
+        pool = _pool(workers)
+        pending = {k: pool.submit(_solve_in_worker, todo[k][1], settings) for k in large}
+    for key, (c, args) in todo.items():
+        if key not in pending:
+            out[key] = (c, _solve_component(*args), args[9])
+    for key, fut in pending.items():
+        res, seen = fut.result()
+        out[key] = (todo[key][0], res, seen)
+    return out
+
+
+_POOL: list = []  # [executor, workers]: kept for the process's later audits and rounds
+
+
+def _pool(workers: int):
+    """The worker processes (spawned once, ~1 s each to import the solver; kept for the
+    audit's later rounds and the process's later audits, shut down at exit)."""
+    if _POOL and _POOL[1] >= workers:
+        return _POOL[0]
+    import atexit
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    if _POOL:
+        _POOL[0].shutdown()
+    else:
+        atexit.register(lambda: _POOL and _POOL[0].shutdown(cancel_futures=True))
+    _POOL[:] = [ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")),
+                workers]
+    return _POOL[0]
+
+
 def _bounds(raw, hidden, width, system, suppress_zeros, shortcut, integer, cache, engine,
             need: np.ndarray | None = None):
     """The intervals of the hidden cells (see :func:`audit`): their positions, lo, hi,
@@ -957,22 +1031,29 @@ def _bounds(raw, hidden, width, system, suppress_zeros, shortcut, integer, cache
         r_cut = np.searchsorted(row_comp[r_order], np.arange(n_comp + 1))
         block = a_u[r_order][:, v_order].tocsr()
         rhs_o, eq_o, rows_o = rhs[r_order], touched[r_order] < n_eq, touched[r_order]
+        todo: dict[tuple, tuple] = {}  # the components to solve: their arguments
         for c in range(n_comp):
             vars_c = v_order[v_cut[c]:v_cut[c + 1]]
             key = tuple(u[vars_c].tolist())
-            if key not in cache:
+            if key not in cache and key not in todo:
                 r0, r1 = r_cut[c], r_cut[c + 1]
                 pos = u[vars_c]
-                s_lo, s_hi = seen_lo[pos].copy(), seen_hi[pos].copy()
-                res = _solve_component(
+                todo[key] = (c, (
                     block[r0:r1, v_cut[c]:v_cut[c + 1]], np.where(eq_o[r0:r1], rhs_o[r0:r1],
                                                                   -np.inf),
                     rhs_o[r0:r1], lb[vars_c], raw[pos], width, shortcut, integer, engine,
-                    (s_lo, s_hi), None if need is None else np.asarray(need, bool)[pos])
-                seen_lo[pos], seen_hi[pos] = s_lo, s_hi
-                glob = [{int(rows_o[r0 + b]) for b in s} for s in res[3]]
-                cache[key] = (res[0], res[1], res[2], glob, res[4])
-                n_prog += res[4]
+                    (seen_lo[pos].copy(), seen_hi[pos].copy()),
+                    None if need is None else np.asarray(need, bool)[pos]))
+        for key, (c, res, (s_lo, s_hi)) in _solve_components(todo).items():
+            pos = u[v_order[v_cut[c]:v_cut[c + 1]]]
+            seen_lo[pos], seen_hi[pos] = s_lo, s_hi
+            r0 = r_cut[c]
+            glob = [{int(rows_o[r0 + b]) for b in s} for s in res[3]]
+            cache[key] = (res[0], res[1], res[2], glob, res[4])
+            n_prog += res[4]
+        for c in range(n_comp):
+            vars_c = v_order[v_cut[c]:v_cut[c + 1]]
+            key = tuple(u[vars_c].tolist())
             clo, chi, cex, cbind, _ = cache[key]
             lo[vars_c], hi[vars_c], exact[vars_c] = clo, chi, cex
             for j, b in zip(vars_c, cbind, strict=True):
