@@ -560,3 +560,44 @@ def test_large_components_solved_in_worker_processes_give_the_same_audit(monkeyp
     assert there.cells[cols].equals(here.cells[cols])
     assert there.binding == here.binding and there.n_programs == here.n_programs
     assert pa._worker_count(1) == 1  # one large component: solved here
+
+
+def _dies_in_a_worker(*args):
+    """pa._solve_component, except in a worker process, which it kills (a worker lost to
+    the kernel's out-of-memory killer)."""
+    import multiprocessing
+
+    if multiprocessing.parent_process() is not None:
+        os._exit(3)
+    return _SOLVE(*args)
+
+
+_SOLVE = pa._solve_component
+
+
+@pytest.mark.slow  # spawns worker processes
+def test_a_dead_worker_leaves_its_components_to_this_process(monkeypatch, caplog):
+    """A worker process that dies (killed, out of memory) does not fail the audit: its
+    components are solved in this process, with a warning, to the same audit."""
+    pdf = county_table(np.random.default_rng(23), n_counties=40, mean=12.0)
+    grid = pdf[pdf["level"] == "township"].assign(level="grid", parent_id=None)
+    grid["unit_id"] = "g" + grid["unit_id"]
+    full = pd.concat([pdf, grid], ignore_index=True)
+    mask = privacy.suppression_mask(full, K)
+    system = pa.relations(full)
+    monkeypatch.setattr(pa, "WINDOW_MIN", 100)
+    monkeypatch.setattr(pa, "WINDOW", 60)
+    here = pa.audit(full, mask, K, system=system)
+    monkeypatch.setattr(pa, "PARALLEL_MIN", 100)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    monkeypatch.setattr(pa, "_solve_component", _dies_in_a_worker)
+    monkeypatch.setattr(pa, "_SETTINGS", (*pa._SETTINGS, "_solve_component"))
+    try:
+        there = pa.audit(full, mask, K, system=system)
+    finally:
+        if pa._POOL:
+            pa._POOL[0].shutdown()
+            pa._POOL.clear()
+    assert "a worker process died" in caplog.text
+    cols = ["pos", "lo", "hi", "exact", "protected"]
+    assert there.cells[cols].equals(here.cells[cols]) and there.n_programs == here.n_programs

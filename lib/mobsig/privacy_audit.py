@@ -91,6 +91,7 @@ import dataclasses
 import functools
 import time
 from collections.abc import Sequence
+from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
 import pandas as pd
@@ -956,7 +957,19 @@ def _solve_components(todo: dict[tuple, tuple]) -> dict[tuple, tuple]:
         if key not in pending:
             out[key] = (c, _solve_component(*args), args[9])
     for key, fut in pending.items():
-        res, seen = fut.result()
+        try:
+            res, seen = fut.result()
+        except BrokenProcessPool:  # a worker died (killed, out of memory): solved here
+            import logging
+
+            logging.getLogger(__name__).warning(
+                "privacy audit: a worker process died; solving its component of %d cells "
+                "in this process", len(todo[key][1][3]))
+            if _POOL:
+                _POOL[0].shutdown(wait=False, cancel_futures=True)
+                _POOL.clear()
+            args = todo[key][1]  # its values seen untouched here: the same start
+            res, seen = _solve_component(*args), args[9]
         out[key] = (todo[key][0], res, seen)
     return out
 
