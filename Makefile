@@ -32,8 +32,9 @@ browser:
 	command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
 
 ## test: the whole test suite (what CI runs, via .ci/run): two pytest processes at once, the
-## city tier (-m city: the city chain and its tests) and the rest (-m "not city"), since one
-## keeps only about one of the two cores busy (tests/parallel_run.py)
+## city tier (-m city: the city chain and its tests; no adaptive query execution) and the
+## rest (-m "not city"; AQE on, as the jobs run), since one keeps only about one of the two
+## cores busy (tests/parallel_run.py)
 test: install jars
 	$(BIN)/python tests/parallel_run.py
 

@@ -57,6 +57,22 @@ def test_skew_option():
     assert B.skew_card_events(20_000) == 2_000
 
 
+def test_setup_key_follows_the_set_up_inputs(tmp_path):
+    """Days share set-up tables only when the files ingest_units and ingest_cells read are
+    byte-identical."""
+    def day(name: str, units: str, cells: str):
+        d = tmp_path / name
+        for rel, text in zip(B.SETUP_INPUTS, (units, cells), strict=True):
+            (d / rel).parent.mkdir(parents=True, exist_ok=True)
+            (d / rel).write_text(text, "utf-8")
+        return d
+
+    a = B.setup_key(day("a", '{"type": "FeatureCollection"}', "cell_id\nc1\n"))
+    assert a == B.setup_key(day("b", '{"type": "FeatureCollection"}', "cell_id\nc1\n"))
+    assert a != B.setup_key(day("c", '{"type": "FeatureCollection"}', "cell_id\nc2\n"))
+    assert a != B.setup_key(day("d", '{"type": "FeatureCollection" }', "cell_id\nc1\n"))
+
+
 @pytest.mark.job
 def test_bench_report_and_skewed_day(spark, tmp_path):
     from pyspark.sql import functions as F
@@ -76,6 +92,15 @@ def test_bench_report_and_skewed_day(spark, tmp_path):
     assert report["warmup"] is None
     assert [(r["day"], r["target_events"]) for r in report["results"]] == [
         ("uniform", 20_000), ("skewed", 20_000)]
+    # the skewed day's unit layer and cell table are the uniform day's, byte for byte: its
+    # units and cells tables are copies of the uniform day's (set-up, not the timed chain)
+    assert [r["setup_reused"] for r in report["results"]] == [False, True]
+    assert report["results"][1]["setup_s"] < report["results"][0]["setup_s"]
+    for t in B.SETUP_TABLES:
+        a, b = ({p.relative_to(out / d): p.read_bytes()
+                 for p in (out / d / "warehouse" / t).rglob("*") if p.is_file()}
+                for d in ("size-20000", "size-20000-skew"))
+        assert a and a == b, t
     for r in report["results"]:
         # the uniform tiny days are not dominated by the 30,000-event heavy test card
         assert 0.5 * r["target_events"] < r["events"] < 1.5 * r["target_events"]

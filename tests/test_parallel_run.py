@@ -48,6 +48,14 @@ def test_fast_shards_split_the_selection_exactly():
 def test_tiers_together_are_the_whole_suite():
     markers = [m for _, m, _ in parallel_run.TIERS]
     assert markers == ["city", "not city"]
+    # the city tier without AQE, the rest as the jobs run (AQE on: no conf of its own)
+    confs = {name: extra.get("MOBSIG_TEST_CONF") for name, _, extra in parallel_run.TIERS}
+    assert confs == {"city": "spark.sql.adaptive.enabled=false", "rest": None}
+    city = dict(parallel_run.TIERS[0][2])
+    env = parallel_run.tier_env(city, {"PATH": "/bin", "MOBSIG_TEST_CONF": "a=1"})
+    assert env["PATH"] == "/bin" and env["PYTHONUNBUFFERED"] == "1"
+    assert env["MOBSIG_TEST_CONF"] == "spark.sql.adaptive.enabled=false a=1"
+    assert parallel_run.tier_env({}, {"MOBSIG_TEST_CONF": "a=1"})["MOBSIG_TEST_CONF"] == "a=1"
 
 
 def test_a_failing_half_fails_the_run(tmp_path, capsys, monkeypatch):
