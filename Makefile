@@ -41,7 +41,8 @@ test: install jars
 ## test-fast: unit tests and small hand-built frames: no job runs, no synthetic city
 ## (one shuffle partition and no adaptive query execution, which on frames of a few rows
 ## only re-plans each query after every stage: 24 % less CPU on test_flags + test_residence;
-## `make test` keeps two partitions and AQE as the jobs run, so results that depend on
+## `make test` runs these tests with the same two settings, tests/conftest.py FAST_SQL, and
+## its job runs with two partitions, AQE on in the rest tier, so results that depend on
 ## partition boundaries or plans are still checked there)
 ## (one process: split in two, tests/parallel_run.py --fast, it was no faster on 2 cores)
 test-fast: install jars

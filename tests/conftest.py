@@ -252,8 +252,35 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(getattr(pytest.mark, marker))
 
 
+# The fast tier's query settings (tests/parallel_run.py FAST_CONF) for every test of the
+# fast tier, in `make test` too: unit tests and hand-built frames run with one shuffle
+# partition and no adaptive query execution in either suite, as `make test-fast` has run
+# them all along; the tests that run jobs (markers in HEAVY) keep the session's own
+# settings (the rest tier: two partitions and AQE, as the jobs run in production; the city
+# tier: two partitions without AQE, tests/parallel_run.py CITY_CONF). Both are runtime SQL
+# settings, set before the test's fixtures (a module fixture built for a fast test is built
+# under them), so one session serves both kinds.
+FAST_SQL = {"spark.sql.shuffle.partitions": "1", "spark.sql.adaptive.enabled": "false"}
+_SESSION_SQL: dict[str, str] = {}  # the session's own values of FAST_SQL's keys
+
+
+def sql_settings_for(item, spark) -> dict[str, str]:
+    """The FAST_SQL keys' values a test runs with (see FAST_SQL)."""
+    if not _SESSION_SQL:
+        _SESSION_SQL.update({k: spark.conf.get(k) for k in FAST_SQL})
+    heavy = any(item.get_closest_marker(m) for m in HEAVY)
+    return dict(_SESSION_SQL) if heavy else dict(FAST_SQL)
+
+
 def pytest_runtest_setup(item):
     item.stash[_WRITES_KEY] = _DELTA_WRITES[0]
+    from pyspark.sql import SparkSession
+
+    spark = SparkSession.getActiveSession()  # none before the first test that needs one
+    if spark is not None:
+        for key, value in sql_settings_for(item, spark).items():
+            if spark.conf.get(key) != value:
+                spark.conf.set(key, value)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -87,3 +87,29 @@ def test_a_bad_shard_spec_is_a_usage_error():
 
     with pytest.raises(pytest.UsageError):
         _Shard("2/2")
+
+
+def test_fast_tests_run_with_the_fast_tier_settings(spark, request):
+    """A test of the fast tier runs with FAST_SQL in any suite (make test too): the
+    setup hook sets it before the test's fixtures once the session exists (called again
+    here, as at this test's setup, for a run where this test created the session)."""
+    from tests.conftest import FAST_SQL, pytest_runtest_setup
+
+    pytest_runtest_setup(request.node)
+    assert {k: spark.conf.get(k) for k in FAST_SQL} == FAST_SQL
+    assert spark.range(10).repartition("id").rdd.getNumPartitions() == 1
+
+
+@pytest.mark.job
+def test_job_tests_keep_the_session_settings(spark, request):
+    """A test that runs jobs keeps the session's own settings: two shuffle partitions
+    (tests/conftest.py make_config) unless MOBSIG_TEST_CONF sets them."""
+    from tests.conftest import _SESSION_SQL, FAST_SQL, pytest_runtest_setup
+
+    pytest_runtest_setup(request.node)
+    got = {k: spark.conf.get(k) for k in FAST_SQL}
+    assert _SESSION_SQL and got == _SESSION_SQL
+    conf = dict(kv.split("=", 1) for kv in os.environ.get("MOBSIG_TEST_CONF", "").split())
+    assert got["spark.sql.shuffle.partitions"] == conf.get("spark.sql.shuffle.partitions",
+                                                           "2")
+    assert got["spark.sql.adaptive.enabled"] == conf.get("spark.sql.adaptive.enabled", "true")
