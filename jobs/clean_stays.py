@@ -70,15 +70,14 @@ def options(args) -> dict:
 def build(ctx: JobContext) -> list[Output]:
     cfg, st = ctx.cfg, ctx.cfg.stays
     bronze = ctx.read("events_bronze", dt=ctx.day)
-    n_bronze = bronze.count()
+    n_bronze, coarse = daily.day_sources(bronze)
     ctx.require(n_bronze > 0, "events_bronze has no rows: run ingest_events first")
     prev = ctx.day - dt.timedelta(days=1)
-    carry = ctx.detach(daily.previous_carry(ctx, ctx.read_optional("stays_carry", dt=prev),
-                                            lambda: ctx.read_optional("events_clean", dt=prev)))
-    ctx.note_input("stays_carry", carry.count())  # summaries, open records, last stays read, once
+    carry, n_carry = daily.previous_carry(ctx, ctx.read_optional("stays_carry", dt=prev),
+                                          lambda: ctx.read_optional("events_clean", dt=prev))
+    ctx.note_input("stays_carry", n_carry)  # summaries, open records, last stays
     tac = read_tac_types(ctx.spark, cfg) if cfg.paths.tac_types else None
     params = daily.PassParams.of(cfg, ctx.day, iot_tacs(tac, cfg.flags.iot_device_types))
-    coarse = daily.coarse_sources(bronze)
     ctx.fact("coarse_time_files", len(coarse))
     if coarse:
         ctx.log.info("%d source files have whole-minute event times (%s%s): rows equal at "

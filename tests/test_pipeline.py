@@ -187,3 +187,27 @@ def test_run_plan_follows_the_spec_order():
 def test_architecture_doc_shows_the_current_table_graph():
     text = (ROOT / "docs" / "architecture.md").read_text("utf-8")
     assert pipeline.graph_text() in text
+
+
+def test_a_table_read_at_another_partition_is_not_written_last():
+    """The runner writes last, one by one, only the outputs whose table the run read at
+    the partition being replaced (runner.partitions_overlap): clean_stays reads the carry
+    of D-1 and writes that of D, so its carry goes side by side with the other tables."""
+    import datetime as dt
+
+    from mobsig.runner import partitions_overlap
+
+    d = dt.date(2026, 6, 10)
+    assert not partitions_overlap({"dt": d - dt.timedelta(days=1)}, {"dt": d})
+    assert partitions_overlap({"dt": d}, {"dt": d})
+    assert partitions_overlap({"dt": "2026-06-10"}, {"dt": d})  # a date as text
+    assert partitions_overlap({"dt": [d - dt.timedelta(days=1), d]}, {"dt": d})
+    assert partitions_overlap({}, {"dt": d})  # the whole table
+    assert partitions_overlap({"dt": None}, {"dt": d})
+    assert partitions_overlap({"dt": d}, {"dt": d, "region": ["990101"]})  # every region
+    assert not partitions_overlap({"dt": d, "region": ["990102"]},
+                                  {"dt": d, "region": ["990101"]})
+    assert not partitions_overlap({"month": ["2026-04", "2026-05"]}, {"month": "2026-06"})
+    assert partitions_overlap({"month": "2026-06"}, {"month": "2026-06"})
+    assert partitions_overlap({"dt": d}, {"month": "2026-06"})  # not comparable: overlap
+    assert partitions_overlap({"month": "2026-06"}, {})  # a whole-table write

@@ -294,23 +294,26 @@ def pass_batches(batches: Iterator[pa.RecordBatch], p: PassParams
 # Spark
 
 
-def coarse_sources(bronze: DataFrame) -> list[str]:
-    """The day's source files whose event times are coarse (whole minutes: time
-    resolution >= clean.COARSE_RESOLUTION_S, :func:`mobsig.ingest.time_resolution_s`, as
-    ingest_events detects and records it), sorted. One aggregate by source file."""
+def day_sources(bronze: DataFrame) -> tuple[int, list[str]]:
+    """The day's bronze rows and its source files whose event times are coarse (whole
+    minutes: time resolution >= clean.COARSE_RESOLUTION_S,
+    :func:`mobsig.ingest.time_resolution_s`, as ingest_events detects and records it),
+    sorted. One aggregate by source file gives both."""
     from mobsig.ingest import time_resolution_s
 
     res = bronze.groupBy(C.SOURCE_FILE).agg(
-        time_resolution_s(F.col(C.EVENT_TIME).cast("double")).alias("res"))
-    return sorted(r[0] for r in res.where(F.col("res") >= F.lit(clean.COARSE_RESOLUTION_S))
-                  .collect() if r[0] is not None)
+        F.count(F.lit(1)).alias("n"),
+        time_resolution_s(F.col(C.EVENT_TIME).cast("double")).alias("res")).collect()
+    coarse = sorted(r[C.SOURCE_FILE] for r in res if r[C.SOURCE_FILE] is not None
+                    and r["res"] is not None and r["res"] >= clean.COARSE_RESOLUTION_S)
+    return sum(int(r["n"]) for r in res), coarse
 
 
 def pass_input(bronze: DataFrame, cells_on_day: DataFrame, carry: DataFrame,
                coarse_files: list[str] | tuple[str, ...] = ()) -> DataFrame:
     """The rows of the pass (:data:`PASS_INPUT`): the day's bronze rows with their cell's
     position (null = unlocated; broadcast join) and whether their source file has coarse
-    times (``coarse_files``, :func:`coarse_sources`), and the carried open records."""
+    times (``coarse_files``, :func:`day_sources`), and the carried open records."""
     located = clean.with_cell_position(bronze, cells_on_day)
     coarse = (F.col(C.SOURCE_FILE).isin(list(coarse_files)) if coarse_files
               else F.lit(False)).alias(clean.COARSE_TIME)
@@ -352,14 +355,19 @@ def day_pass(rows: DataFrame, params: PassParams, partitions: int | None = None
 
 
 def previous_carry(ctx: JobContext, carry: DataFrame | None,
-                   previous_events: Callable[[], DataFrame | None]) -> DataFrame:
-    """The carry for the run of day D: ``carry`` (stays_carry dt=D-1) when it has rows;
-    empty when starting fresh (option ``fresh_start``) or when nothing was carried.
-    InputError when the carry is missing but ``previous_events()`` (events_clean dt=D-1)
-    has rows: the days were run out of order."""
+                   previous_events: Callable[[], DataFrame | None]) -> tuple[DataFrame, int]:
+    """The carry for the run of day D and its rows: ``carry`` (stays_carry dt=D-1,
+    detached with :meth:`JobContext.detach`: read once, and a write of today's carry does
+    not make Spark compute the pass again) when it has rows; empty when starting fresh
+    (option ``fresh_start``) or when nothing was carried. InputError when the carry is
+    missing but ``previous_events()`` (events_clean dt=D-1) has rows: the days were run
+    out of order."""
     prev = ctx.day - dt.timedelta(days=1)
-    if carry is not None and not carry.isEmpty():
-        return carry
+    if carry is not None:
+        carry = ctx.detach(carry)
+        n = carry.count()
+        if n:
+            return carry, n
     if not ctx.options.get("fresh_start"):
         before = previous_events()
         ctx.require(before is None or before.isEmpty(),
@@ -367,7 +375,7 @@ def previous_carry(ctx: JobContext, carry: DataFrame | None,
                     f"run clean_stays for {prev} first (days run in order), or pass "
                     "--fresh-start")
     ctx.log.info("starting without a carry from %s", prev)
-    return ctx.spark.createDataFrame([], ctx.catalog.schema("stays_carry").struct)
+    return ctx.spark.createDataFrame([], ctx.catalog.schema("stays_carry").struct), 0
 
 
 def pass_counts(passed: DataFrame) -> dict[str, int]:

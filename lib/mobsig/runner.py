@@ -32,7 +32,7 @@ import datetime as dt
 import importlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -201,6 +201,7 @@ class JobContext:
         self.lineage: dict[str, dict[str, list[list[str | None]]]] | None = (
             {} if lineage else None)
         self._runs: Any = None  # mobsig.lineage.RunIndex of the writers, loaded at 1st read
+        self._reads: dict[str, list[dict[str, Any]]] = {}  # table -> partition filters read
 
     # partition shortcuts
     @property
@@ -260,6 +261,7 @@ class JobContext:
         self._declared(table)
         self._note_read(table, spec)
         self._log_read(table, spec)
+        self._reads.setdefault(table, []).append(dict(spec))
         if not self.catalog.exists(table):
             from mobsig.pipeline import writer_of
 
@@ -274,6 +276,7 @@ class JobContext:
         self._declared(table)
         self._note_read(table, spec)
         self._log_read(table, spec)
+        self._reads.setdefault(table, []).append(dict(spec))
         return self.catalog.read(table, **spec) if self.catalog.exists(table) else None
 
     # caching, counts, facts
@@ -418,7 +421,10 @@ class JobContext:
                   for o in outputs]
         gate_all_then_write(self.catalog, placed, results_dir=self.cfg.quality_dir,
                             label=self.label, result=self.result, keep=self.keep,
-                            read_tables=frozenset(self.spec.reads))
+                            read_tables=frozenset(
+                                o.table for o in placed
+                                if any(partitions_overlap(r, o.partition or {})
+                                       for r in self._reads.get(o.table, ()))))
         for fn in self._after_write:
             fn()
 
@@ -432,6 +438,20 @@ class JobContext:
         for rdd in self._detached:
             rdd.unpersist(False)
         self._detached.clear()
+
+
+def partitions_overlap(read: Mapping[str, Any], written: Mapping[str, Any]) -> bool:
+    """Whether a read of a table with the partition filter ``read`` (``dt=``, ``month=``,
+    ``region=``: a value or a list; a missing key reads every value) may touch rows of
+    the partition ``written`` replaces. Dates compare by their ISO day."""
+    def norm(v: Any) -> set[str]:
+        vals = v if isinstance(v, (list, tuple, set, frozenset)) else [v]
+        return {x.isoformat() if isinstance(x, dt.date) else str(x) for x in vals}
+
+    for key, value in written.items():
+        if read.get(key) is not None and not norm(read[key]) & norm(value):
+            return False
+    return True
 
 
 def concurrently(calls: Sequence[Callable[[], Any]], limit: int = 4) -> list[Any]:
@@ -472,7 +492,9 @@ def gate_all_then_write(catalog: Catalog, outputs: list[Output], *,
     commits (not a gate) is repaired by re-running the partition. The gates run side by
     side (:func:`concurrently`; the first failed one in output order is raised and
     recorded, as if they had run one by one), then the writes: side by side too, except
-    the tables the job also reads (``read_tables``, e.g. its own earlier months), written
+    the tables the job also read at the partition it replaces (``read_tables``; the
+    runner passes those whose read filter :func:`partitions_overlap` the output's
+    partition, so clean_stays' carry of D-1 does not hold back the carry of D), written
     one by one after the others so that no other output can be computed from a table
     already replaced. Gate summaries and written row counts go into ``result``; ``keep``
     persists the staged frames (default: persisted here and released at the end). Each
