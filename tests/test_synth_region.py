@@ -174,3 +174,24 @@ def test_shift_itinerary_on_a_hand_built_card():
     work = [(t0 / H % 24, t1 / H % 24) for t0, t1, *_, stay, place in segs
             if stay and place == PLACE_WORK]
     assert len(work) == 3 and all(6 <= a <= 10 and 15 <= b <= 21 for a, b in work)
+
+
+def test_a_short_city_gets_thresholds_scaled_to_its_days():
+    """`mobsig synth --days 14` with the month's thresholds would make a city with no
+    resident (18 days needed) whose expansion fails: the synth command scales them as
+    run.window_days does; thresholds the user set, or a month-long city, are left."""
+    from mobsig.config import build_config
+    from mobsig.tools.synth import short_period_config
+
+    cfg, scaled = short_period_config(build_config({"synth": {"days": 14}}))
+    assert scaled == {"population.resident_min_days": 9,
+                      "population.short_term_min_days": 2, "home_work.home_min_nights": 5,
+                      "home_work.work_min_days": 4, "flags.static_min_days": 4,
+                      "flags.multicard_min_days": 4}
+    assert cfg.population.resident_min_days == 9 and cfg.flags.static_min_days == 4
+    assert cfg.run.window_days == 0  # the config.yaml states the values, not a window
+    for doc in ({"synth": {"days": 30}}, {"synth": {"days": 1}},
+                {"synth": {"days": 14}, "population": {"resident_min_days": 10}},
+                {"synth": {"days": 14}, "run": {"window_days": 7}}):
+        same, scaled = short_period_config(build_config(doc))
+        assert scaled == {} and same == build_config(doc), doc
