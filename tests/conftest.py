@@ -74,15 +74,10 @@ def spark(tmp_path_factory):
     # clean_stays day 14.4 -> 11.0 s against G1 with 3 GB, whose collector threads took
     # ~40 % of the JVM's CPU; the old generation (3.3 GB) holds ~0.6 GB live after them.
     # With a 3 GB heap the parallel collector ran the city chain out of heap (README Tests).
-    # The JIT compiles a method after 4 x HotSpot's default invocation counts
-    # (CompileThresholdScaling): the JIT compiler threads had taken ~46 % of a test JVM's
-    # CPU, compiling code the suite runs a few times only; on warm re-runs of the city's
-    # jobs 289 -> 261 s of CPU (JIT 90 -> 55 s; at 10 the code itself got slower:
-    # docs/test-times.md)
     conf = {"spark.sql.codegen.wholeStage": "false",
             "spark.sql.codegen.factoryMode": "NO_CODEGEN",
             "spark.default.parallelism": "1",
-            "spark.driver.extraJavaOptions": "-XX:+UseParallelGC -XX:CompileThresholdScaling=4"}
+            "spark.driver.extraJavaOptions": "-XX:+UseParallelGC"}
     conf.update(kv.split("=", 1) for kv in os.environ.get("MOBSIG_TEST_CONF", "").split() if kv)
     cfg = make_config(tmp_path_factory.mktemp("spark"),
                       spark={"conf": conf, "driver_memory": TEST_DRIVER_MEMORY})
