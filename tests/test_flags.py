@@ -734,3 +734,34 @@ def test_two_days_of_dorm_mates_and_a_street_of_neighbours_do_not_chain_into_gro
     assert {out.loc[c, "ev"].get("multicard_ambiguous") for c in crowd_ids} == {5}
     assert {out.loc[c, "ev"].get("multicard_ambiguous") for c in chain_ids} == {5}
     assert out.loc["pers_t_1" * 4, "ev"].get("multicard_ambiguous") is None
+
+
+def test_a_trip_seen_in_short_steps_is_one_move(spark):
+    """Issue 18: a holder's phone seen every 15 minutes shows a 6.3 km commute as four
+    1.6 km steps, each under multicard_move_min_m (2 km) when taken alone; the work
+    phone, seen only at both ends, shows one 6.3 km step. Moves are runs of travelling
+    steps judged on their net displacement, so both cards have one move, over the same
+    slots; a card flipping between two masts of the sparse periphery (spacing 2.5 km,
+    steps under 2 x spacing) has none, and a card that goes out and comes back within
+    one run has none either."""
+    p = FlagsConfig()
+    q = 15 * 60.0
+    ts = [8 * H + i * q for i in range(7)]  # 08:00 .. 09:30
+    f = [0.0, 0.0, 0.25, 0.5, 0.75, 1.0, 1.0]
+    phone = _rows("phone___" * 4, ts, [HOME[0] + v * (WORK[0] - HOME[0]) for v in f],
+                  [HOME[1] + v * (WORK[1] - HOME[1]) for v in f])
+    work = _rows("workphon" * 4, [ts[0], ts[6]], [HOME[0], WORK[0]], [HOME[1], WORK[1]])
+    flip = _rows("flipflop" * 4, ts, [HOME[0], HOME[0] + 3000.0] * 3 + [HOME[0]],
+                 [HOME[1]] * 7)
+    flip["spacing_m"] = 2500.0
+    back = _rows("outback_" * 4, ts, [HOME[0] + d for d in (0, 1500, 3000, 1500, 0, 0, 0)],
+                 [HOME[1]] * 7)
+    moves = fl.card_moves(to_spark(spark, phone, work, flip, back), p).toPandas()
+    by = {u: g for u, g in moves.groupby("user_id")}
+    assert set(by) == {"phone___" * 4, "workphon" * 4}
+    for u, g in by.items():
+        assert g["move"].nunique() == 1, u
+    start = by["workphon" * 4]["slot"].min()  # 08:00, the slot before its one step
+    assert sorted(by["workphon" * 4]["slot"] - start) == [i * q for i in range(7)]
+    # the phone's run: from 08:15 (the slot before its first travelling step) to 09:15
+    assert sorted(by["phone___" * 4]["slot"] - start) == [i * q for i in range(1, 6)]

@@ -488,8 +488,9 @@ class FlagsConfig:
         15, "一人多卡 co-movement: time slot (minutes) for a card's positions; a move is a "
         "step between consecutive observed slots [I].", ge=1, le=60)
     multicard_move_min_m: float = param(
-        2000.0, "一人多卡 co-movement: a step longer than this is a move (above the "
-        "neighbour-site flips of the sparse periphery) [I].", gt=0)
+        2000.0, "一人多卡 co-movement: a run of travelling steps whose net displacement is "
+        "longer than this is a move (above the neighbour-site flips of the sparse "
+        "periphery) [I].", gt=0)
     multicard_move_max_gap_min: int = param(
         120, "一人多卡 co-movement: a step over a longer gap between slots is not timed well "
         "enough to be a move [I].", ge=1)

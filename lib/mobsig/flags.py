@@ -43,12 +43,15 @@ at the same times.
    the holder).
 2. Co-movement: co-location alone cannot tell one person from two neighbours who also
    work side by side (in the sparse periphery one site serves a whole village). A card's
-   *moves* are the steps between consecutive observed ``multicard_move_slot_min`` slots
-   whose mean positions are more than ``multicard_move_min_m`` apart (and more than
-   ``multicard_spacing_factor`` x the smaller site spacing of the two: a flip between
-   neighbouring masts of the sparse periphery is no move), at most
-   ``multicard_move_max_gap_min`` apart in time; a move covers the slots from the one
-   before to the one after. Of the pair's card with fewer moves, the share of moves that
+   *moves* are runs of travelling steps between consecutive observed
+   ``multicard_move_slot_min`` slots (a step longer than ``multicard_distance_m`` and
+   than ``multicard_spacing_factor`` x the smaller site spacing of the two: a flip
+   between neighbouring masts of the sparse periphery is no travel; at most
+   ``multicard_move_max_gap_min`` apart in time) whose net displacement is more than
+   ``multicard_move_min_m`` (and the spacing floor at its ends): a phone seen every few
+   minutes and a work phone seen only at both ends show one trip as one move each
+   (:func:`card_moves`); a move covers the slots from the one before the run to its
+   last. Of the pair's card with fewer moves, the share of moves that
    overlap a move of the other card must be >= ``multicard_min_co_move_share``. Two
    neighbours leave at their own times; one person's two cards leave together. A pair
    whose sparser card has fewer than ``multicard_min_moves`` moves cannot be judged on
@@ -424,13 +427,19 @@ def card_moves(events: DataFrame, p: FlagsConfig) -> DataFrame:
     """Per card: its moves, one row per slot a move covers.
 
     Events are binned to ``multicard_move_slot_min`` slots (mean x/y, largest
-    ``spacing_m``); a move is a step between consecutive observed slots more than
-    ``multicard_move_min_m`` apart, and more than ``multicard_spacing_factor`` x the
-    smaller site spacing of the two slots (a card at rest in the sparse periphery flips
-    between masts 2.5-5 km apart: not a move), and at most
-    ``multicard_move_max_gap_min`` apart. Columns ``user_id``, ``move`` (start of the slot
-    before the step, epoch seconds: the move's id), ``slot`` (each slot from that one to
-    the one after the step).
+    ``spacing_m``). A step between consecutive observed slots at most
+    ``multicard_move_max_gap_min`` apart is *travelling* when it is longer than
+    max(``multicard_distance_m``, ``multicard_spacing_factor`` x the smaller site spacing
+    of the two slots: a card at rest in the sparse periphery flips between masts 2.5-5 km
+    apart, which is no travel). A move is a run of consecutive travelling steps whose net
+    displacement, from the slot before the run to its last slot, is more than
+    ``multicard_move_min_m`` and more than the spacing floor at its two ends. Runs, not
+    single steps: a phone seen every few minutes shows a 4 km commute as three 1.3 km
+    steps, a work phone seen only at both ends as one 4 km step; measured on the region
+    profile, taking single steps left most of a work phone's moves unmatched by its
+    holder's (issue 18). Columns ``user_id``, ``move`` (start of the slot before the
+    run, epoch seconds: the move's id), ``slot`` (each slot from that one to the run's
+    last).
     """
     size = int(p.multicard_move_slot_min) * 60
     t = F.col(EVENT_TIME).cast("long")
@@ -438,18 +447,29 @@ def card_moves(events: DataFrame, p: FlagsConfig) -> DataFrame:
               .agg(F.avg(X_M).alias("x"), F.avg(Y_M).alias("y"),
                    F.max("spacing_m").alias("s")))
     w = Window.partitionBy(USER_ID).orderBy("t")
-    steps = binned.select(USER_ID, "t", F.lag("t").over(w).alias("move"),
-                          F.hypot(F.col("x") - F.lag("x").over(w),
-                                  F.col("y") - F.lag("y").over(w)).alias("d"),
-                          F.least("s", F.lag("s").over(w)).alias("s"))
-    floor = F.greatest(F.lit(float(p.multicard_move_min_m)),
-                       F.coalesce(F.lit(float(p.multicard_spacing_factor)) * F.col("s"),
-                                  F.lit(0.0)))
-    moves = steps.where((F.col("d") > floor)
-                        & (F.col("t") - F.col("move")
-                           <= F.lit(int(p.multicard_move_max_gap_min) * 60)))
-    return moves.select(USER_ID, "move",
-                        F.explode(F.sequence(F.col("move"), F.col("t"), F.lit(size)))
+    factor = F.lit(float(p.multicard_spacing_factor))
+    steps = binned.select(
+        USER_ID, "t", "x", "y", "s", F.lag("t").over(w).alias("t0"),
+        F.lag("x").over(w).alias("x0"), F.lag("y").over(w).alias("y0"),
+        F.lag("s").over(w).alias("s0"))
+    floor = F.greatest(F.lit(float(p.multicard_distance_m)),
+                       F.coalesce(factor * F.least("s", "s0"), F.lit(0.0)))
+    travelling = ((F.hypot(F.col("x") - F.col("x0"), F.col("y") - F.col("y0")) > floor)
+                  & (F.col("t") - F.col("t0") <= F.lit(int(p.multicard_move_max_gap_min) * 60)))
+    # runs of travelling steps: a run's id counts the resting steps before it
+    runs = (steps.withColumn("_go", F.coalesce(travelling, F.lit(False)))
+            .withColumn("_run", F.sum(F.when(F.col("_go"), 0).otherwise(1)).over(
+                w.rowsBetween(Window.unboundedPreceding, Window.currentRow)))
+            .where("_go")
+            .groupBy(USER_ID, "_run")
+            .agg(F.min_by(F.struct("t0", "x0", "y0", "s0"), F.col("t")).alias("a"),
+                 F.max_by(F.struct("t", "x", "y", "s"), F.col("t")).alias("b")))
+    net = F.hypot(F.col("b.x") - F.col("a.x0"), F.col("b.y") - F.col("a.y0"))
+    end_floor = F.greatest(F.lit(float(p.multicard_move_min_m)),
+                           F.coalesce(factor * F.least("a.s0", "b.s"), F.lit(0.0)))
+    moves = runs.where(net > end_floor)
+    return moves.select(USER_ID, F.col("a.t0").alias("move"),
+                        F.explode(F.sequence(F.col("a.t0"), F.col("b.t"), F.lit(size)))
                         .alias("slot"))
 
 
