@@ -44,11 +44,11 @@ at the same times.
 2. Co-movement: co-location alone cannot tell one person from two neighbours who also
    work side by side (in the sparse periphery one site serves a whole village). A card's
    *moves* are runs of travelling steps between consecutive observed
-   ``multicard_move_slot_min`` slots (a step longer than ``multicard_distance_m`` and
-   than ``multicard_spacing_factor`` x the smaller site spacing of the two: a flip
-   between neighbouring masts of the sparse periphery is no travel; at most
-   ``multicard_move_max_gap_min`` apart in time) whose net displacement is more than
-   ``multicard_move_min_m`` (and the spacing floor at its ends): a phone seen every few
+   ``multicard_move_slot_min`` slots (a step longer than ``multicard_distance_m``, at
+   most ``multicard_move_max_gap_min`` apart in time) whose net displacement is more than
+   ``multicard_move_min_m`` and than ``multicard_spacing_factor`` x the smaller site
+   spacing at its ends (a flip between neighbouring masts of the sparse periphery is no
+   move): a phone seen every few
    minutes and a work phone seen only at both ends show one trip as one move each
    (:func:`card_moves`); a move covers the slots from the one before the run to its
    last. Of the pair's card with fewer moves, the share of moves that
@@ -429,11 +429,13 @@ def card_moves(events: DataFrame, p: FlagsConfig) -> DataFrame:
     Events are binned to ``multicard_move_slot_min`` slots (mean x/y, largest
     ``spacing_m``). A step between consecutive observed slots at most
     ``multicard_move_max_gap_min`` apart is *travelling* when it is longer than
-    max(``multicard_distance_m``, ``multicard_spacing_factor`` x the smaller site spacing
-    of the two slots: a card at rest in the sparse periphery flips between masts 2.5-5 km
-    apart, which is no travel). A move is a run of consecutive travelling steps whose net
+    ``multicard_distance_m``. A move is a run of consecutive travelling steps whose net
     displacement, from the slot before the run to its last slot, is more than
-    ``multicard_move_min_m`` and more than the spacing floor at its two ends. Runs, not
+    ``multicard_move_min_m`` and more than ``multicard_spacing_factor`` x the smaller site
+    spacing at its two ends (a card at rest in the sparse periphery flips between masts
+    2.5-5 km apart, back and forth or once: no net displacement beyond twice the spacing;
+    a trip out of a sparse area crosses sites ~1-2 km apart in steps shorter than that,
+    so the floor is on the run, not on its steps). Runs, not
     single steps: a phone seen every few minutes shows a 4 km commute as three 1.3 km
     steps, a work phone seen only at both ends as one 4 km step; measured on the region
     profile, taking single steps left most of a work phone's moves unmatched by its
@@ -452,8 +454,7 @@ def card_moves(events: DataFrame, p: FlagsConfig) -> DataFrame:
         USER_ID, "t", "x", "y", "s", F.lag("t").over(w).alias("t0"),
         F.lag("x").over(w).alias("x0"), F.lag("y").over(w).alias("y0"),
         F.lag("s").over(w).alias("s0"))
-    floor = F.greatest(F.lit(float(p.multicard_distance_m)),
-                       F.coalesce(factor * F.least("s", "s0"), F.lit(0.0)))
+    floor = F.lit(float(p.multicard_distance_m))
     travelling = ((F.hypot(F.col("x") - F.col("x0"), F.col("y") - F.col("y0")) > floor)
                   & (F.col("t") - F.col("t0") <= F.lit(int(p.multicard_move_max_gap_min) * 60)))
     # runs of travelling steps: a run's id counts the resting steps before it
