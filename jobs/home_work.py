@@ -1,12 +1,14 @@
 """Home 居住地, work 就业地 and population class per card for a month.
 
 Reads the month's ``stays`` (plus the first day of the next month, for the last evening's
-night), the ``cells`` table (site spacing, to re-centre homes among sparse sites; a month
-with stays and no cells table is an error: run ingest_cells) and the month's
-``user_flags`` when present, and replaces the month's partition of
+night), the ``cells`` table (site spacing and antenna positions, to re-centre homes among
+sparse sites; a month with stays and no cells table is an error: run ingest_cells) and
+the month's ``user_flags`` when present, and replaces the month's partition of
 ``home_work``: one row per card with a stay in the month or a flags row. Home comes from
 night stays (home_work.night_start_h..night_end_h, keyed by the evening's date;
-``home_rule`` night), or for a card whose place with the most time over all hours is
+``home_rule`` night; re-centred among the nearby night stays and pulled towards the
+order-2 Voronoi piece of its two sites with the most time, home_work.home_voronoi_weight),
+or for a card whose place with the most time over all hours is
 another one, >= home_work.home_day_rest_min_ratio x the night place's time (night-shift
 workers), from that rest place, with the night place as its work place (``home_rule``
 day_rest); work from daytime stays on workdays of the holiday calendar (paths.holidays
@@ -47,9 +49,8 @@ def build(ctx: JobContext) -> list[Output]:
         raise ctx.input_error(f"the month has stays but the cells table at "
                               f"{ctx.catalog.path('cells')} is missing or empty (homes are "
                               "re-centred by its site spacing); run ingest_cells first")
-    spacing = (cells.select(C.CELL_ID, C.SPACING_M) if cells is not None
-               else ctx.spark.createDataFrame([], "cell_id string, spacing_m double"))
-    stays = ctx.keep(residence.stays_for_places(stays, spacing, hw.cluster_h3_resolution))
+    stays = ctx.keep(residence.stays_for_places(stays, residence.cell_sites(ctx.spark, cells),
+                                                hw.cluster_h3_resolution))
     n = count_where(stays, stays=None, spaced=F.col(C.SPACING_M).isNotNull())
     ctx.note_input("stays", n["stays"])
     ctx.fact("stays_without_spacing", n["stays"] - n["spaced"])
@@ -71,7 +72,7 @@ def build(ctx: JobContext) -> list[Output]:
     days = [d for d in ctx.part.month_days if cal.is_workday(d)]
     table = ctx.keep(residence.build_home_work(stays, flags if n_flags else None, month, days,
                                                hw, cfg.population, cfg.stays.h3_resolution,
-                                               ctx.keep))
+                                               ctx.keep, residence.voronoi_of(cells, cfg)))
     classes = {r[C.POP_CLASS]: r["n"] for r in table.where(C.IS_COUNTED).groupBy(C.POP_CLASS)
                .agg(F.count(F.lit(1)).alias("n")).collect()}
     ctx.result.facts.update(count_where(

@@ -279,6 +279,68 @@ def test_service_point_is_the_centroid_of_the_sector_service_area():
     assert np.allclose(zx, 0) and np.allclose(zy, 0)
 
 
+def _hex_sites(spacing: float, n: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    ii, jj = np.meshgrid(np.arange(-n, n + 1), np.arange(-n, n + 1))
+    x = ((ii + 0.5 * (jj % 2)) * spacing).ravel()
+    y = (jj * spacing * np.sqrt(3) / 2).ravel()
+    return x, y
+
+
+def test_site_edges_are_the_voronoi_edges_between_neighbouring_sites():
+    """On a regular 2 km lattice of 3-sector masts every inner site has six neighbours, the
+    Voronoi edge to each runs between the two circumcentres (577 m off the midpoint), hull
+    edges have no row, and co-located sectors are one site kept at their own position."""
+    from mobsig.cells import SITE_EDGE_COLUMNS, site_edges
+
+    x, y = _hex_sites(2000.0)
+    e = site_edges(np.repeat(x, 3), np.repeat(y, 3), 5.0)
+    assert list(e.columns) == list(SITE_EDGE_COLUMNS)
+    assert not e.duplicated().any()
+    centre = e[(e.a_x == 0) & (e.a_y == 0)]
+    assert len(centre) == 6
+    assert np.allclose(np.hypot(centre.b_x, centre.b_y), 2000.0)
+    for v in ("v1", "v2"):
+        mid_x, mid_y = centre.b_x / 2, centre.b_y / 2
+        assert np.allclose(np.hypot(centre[f"{v}_x"] - mid_x, centre[f"{v}_y"] - mid_y),
+                           2000.0 / (2 * np.sqrt(3)))
+    # both orientations, and a corner site of the lattice has fewer (its hull edges)
+    assert len(e[(e.b_x == 0) & (e.b_y == 0)]) == 6
+    corner = e[(e.a_x == x[0]) & (e.a_y == y[0])]
+    assert 0 < len(corner) < 6
+    # every site on one line, or fewer than three: no triangulation, no edge
+    assert site_edges(np.arange(5.0) * 1000, np.zeros(5), 5.0).empty
+    assert site_edges(np.array([0.0, 1000.0]), np.zeros(2), 5.0).empty
+
+
+def test_order2_centroid_is_the_piece_next_to_the_second_site():
+    """A handset served mostly by omni site A and next by its neighbour B 2 km east is in
+    the triangle A, v1, v2: its centroid a third of the way to B (667 m), where a duration-
+    weighted mean of 80 % at A and 20 % at B says 400 m. A serving sector's wedge cuts the
+    piece: facing north-east (30 degrees, covering bearings -30..90) only the north half of
+    the triangle is left, so the centroid moves north; a wedge that misses the piece
+    (facing west) is ignored; a degenerate piece gives NaN."""
+    from mobsig.cells import order2_centroid, site_edges
+
+    x, y = _hex_sites(2000.0)
+    e = site_edges(x, y, 5.0)
+    r = e[(e.a_x == 0) & (e.a_y == 0) & (e.b_x == 2000.0) & (e.b_y == 0)].iloc[0]
+
+    def one(a_az, b_az, v2=(r.v2_x, r.v2_y)):
+        cx, cy = order2_centroid(np.array([0.0]), np.array([0.0]), np.array([a_az]),
+                                 np.array([2000.0]), np.array([0.0]), np.array([b_az]),
+                                 np.array([r.v1_x]), np.array([r.v1_y]), np.array([v2[0]]),
+                                 np.array([v2[1]]), 120.0)
+        return cx[0], cy[0]
+
+    assert one(np.nan, np.nan) == pytest.approx((2000.0 / 3, 0.0), abs=1e-6)
+    nx, ny = one(30.0, np.nan)
+    assert ny > 150 and 500 < nx < 800
+    assert one(270.0, np.nan) == pytest.approx((2000.0 / 3, 0.0), abs=1e-6)
+    # B's sector facing A (west) covers the whole piece: no change
+    assert one(np.nan, 270.0) == pytest.approx((2000.0 / 3, 0.0), abs=1e-6)
+    assert np.isnan(one(np.nan, np.nan, v2=(r.v1_x, r.v1_y))[0])
+
+
 @pytest.mark.job
 def test_units_need_a_county_level(spark, tmp_path):
     """A layer mapping with a mistyped level (here 'County') gives no county at all:

@@ -113,8 +113,9 @@ def test_class_accuracy_and_multicard_pairs():
     assert cls["resident"] == {"cards": 4, "accuracy": 1.0}
     assert cls["short_term"] == {"cards": 1, "accuracy": 0.0}
     mc = ev.multicard_pairs(hw, cards)
-    assert mc == {"true_pairs": 1, "eligible_pairs": 1, "found_pairs": 1, "precision": 1.0,
-                  "recall": 1.0, "recall_eligible": 1.0}
+    assert mc == {"true_pairs": 1, "eligible_pairs": 1, "found_pairs": 1,
+                  "unobservable_cards": 0, "precision": 1.0, "recall": 1.0,
+                  "recall_eligible": 1.0}
     # present 2 days: not eligible with multicard_min_days 5, still a true pair
     short = cards.assign(first_day=0, last_day=np.where(cards["person_id"] == 2, 1, 13))
     mc = ev.multicard_pairs(hw.assign(multicard_group=None), short, min_days=5)
@@ -123,6 +124,23 @@ def test_class_accuracy_and_multicard_pairs():
     wrong = hw.assign(multicard_group=["g1", "g1", None, None, None, None])
     mc = ev.multicard_pairs(wrong, cards)
     assert mc["precision"] == 0.0 and mc["recall"] == 0.0
+
+
+def test_cards_that_left_no_record_are_left_out():
+    """A card the generator gave no event (a day visitor's tablet, online only at its
+    holder's home) is in no table: it is neither a class miss nor a pair to find. Its
+    person's other cards still count; without n_events in the truth every card counts."""
+    hw, _, cards = frames()
+    seen = cards.assign(n_events=[10, 5, 0, 3, 4, 100])
+    lost = hw[hw["user_id"] != "b2"].assign(multicard_group=None)
+    assert ev.class_accuracy(lost, cards)["resident"]["accuracy"] == 0.75
+    assert ev.class_accuracy(lost, seen)["resident"] == {"cards": 3, "accuracy": 1.0}
+    mc = ev.multicard_pairs(lost, seen)
+    assert mc["true_pairs"] == 0 and mc["unobservable_cards"] == 1 and mc["recall"] is None
+    assert ev.multicard_pairs(lost, cards)["recall"] == 0.0
+    rows = ev.accuracy_table({"multicard": mc})
+    assert "1 cards that left no record left out" in next(
+        r["measure"] for r in rows if r["measure"].startswith("一人多卡"))
 
 
 def test_population_errors_only_big_townships_count():

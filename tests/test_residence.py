@@ -60,13 +60,15 @@ def test_home_within_500m_for_true_residents(built):
     ok = np.nan_to_num(d, nan=np.inf) <= 500
     share = float(np.mean(ok))
     assert len(m) >= 100
-    # Issue target: >= 90 % overall (measured 92 %: 100 % in the core and inner ring, 41 %
-    # of the 17 peripheral homes, where sites are 2 km apart; stays at the cells' service
-    # points and homes re-centred among neighbouring sites).
+    # Issue 18's target: >= 95 % overall (measured 96.2 % of 157: 100 % in the core and
+    # inner ring, 68.8 % of the 16 homes where sites are 1.5-3 km apart, many of them omni
+    # masts; stays at the cells' service points, homes re-centred among neighbouring
+    # sites and pulled half-way to the order-2 Voronoi piece of their two sites; 93.6 %
+    # without the pull, 43.8 % of those 16).
     city = dist_m(m["home_lon_true"], m["home_lat_true"], 104.06, 30.66) < 10_000
     inner = float(np.mean(ok[city]))
     assert inner >= 0.95, f"home within 500 m for {inner:.1%} of {city.sum()} urban residents"
-    assert share >= 0.90, f"home within 500 m for {share:.1%} of {len(m)} true residents"
+    assert share >= 0.95, f"home within 500 m for {share:.1%} of {len(m)} true residents"
 
 
 def test_work_within_500m_for_true_workers(built):
@@ -250,6 +252,60 @@ def test_home_between_neighbouring_sparse_sites_is_refined(spark):
     alone = residence.identify_home(residence.night_pieces(st0, MONTH, 21, 7), 1, 5, 0.5,
                                     1.5, 500.0).collect()[0]
     assert alone["home_lon"] == pytest.approx(a[0])
+
+
+def test_home_is_pulled_towards_the_piece_of_its_two_sites(spark):
+    """Omni masts on a 2 km lattice: a home 10 nights at A and 2 at its neighbour B 2 km
+    east. The weighted mean says a sixth of the way to B (333 m); the order-2 Voronoi
+    piece of (A, B) is centred a third of the way (667 m); home_voronoi_weight 0.5 puts
+    the home half-way between: a quarter of the way (500 m). A card whose second site is
+    not a neighbour of the first (4 km apart, a site between them) and a card seen at one
+    site only keep the weighted mean; so does every card with the weight 0."""
+    from pyproj import Transformer
+
+    from mobsig import residence
+    from mobsig.cells import SITE_EDGE_COLUMNS, site_edges
+    from mobsig.config import RunConfig
+
+    crs = RunConfig().metric_crs
+    ii, jj = np.meshgrid(np.arange(-3, 4), np.arange(-3, 4))
+    x0, y0 = 400_000.0, 3_300_000.0  # a lattice around (x0, y0) in the metric CRS
+    gx = x0 + ((ii + 0.5 * (jj % 2)) * 2000.0).ravel()
+    gy = y0 + (jj * 2000.0 * np.sqrt(3) / 2).ravel()
+    to_ll = Transformer.from_crs(crs, "EPSG:4490", always_xy=True)
+    sites = {"A": (x0, y0), "B": (x0 + 2000.0, y0), "C": (x0 + 4000.0, y0)}
+    ll = {k: to_ll.transform(*v) for k, v in sites.items()}
+    rows = []
+    for d in range(1, 13):
+        day, nxt = f"2026-06-{d:02d}", f"2026-06-{d + 1:02d}"
+        for user, far in (("pair", "B"), ("apart", "C")):
+            s = far if d in (3, 9) else "A"
+            rows.append((user, f"{day} 21:00", f"{nxt} 07:00", *ll[s], *sites[s]))
+        rows.append(("one", f"{day} 21:00", f"{nxt} 07:00", *ll["A"], *sites["A"]))
+    df = spark.createDataFrame(rows, "user_id string, s string, e string, lon double, "
+                                     "lat double, site_x double, site_y double")
+    st = (df.select("user_id", F.to_timestamp("s").alias("stay_start"),
+                    F.to_timestamp("e").alias("stay_end"), "lon", "lat", "site_x", "site_y",
+                    F.lit(None).cast("double").alias("azimuth"),
+                    F.lit(2000.0).alias("spacing_m"))
+          .transform(residence.with_place_cell, 9))
+    nights = residence.night_pieces(st, MONTH, 21, 7)
+    edges = spark.createDataFrame(site_edges(gx, gy, 5.0),
+                                  ", ".join(f"{c} double" for c in SITE_EDGE_COLUMNS))
+
+    def homes(weight):
+        v = residence.Voronoi(edges, weight, 120.0, crs)
+        out = residence.identify_home(nights, 1, 5, 0.5, 2.5, 500.0, voronoi=v).collect()
+        to_m = Transformer.from_crs("EPSG:4490", crs, always_xy=True)
+        return {r["user_id"]: np.subtract(to_m.transform(r["home_lon"], r["home_lat"]),
+                                          sites["A"]) for r in out}
+
+    plain, pulled = homes(0.0), homes(0.5)
+    assert plain["pair"] == pytest.approx((2000.0 / 6, 0.0), abs=2.0)
+    assert pulled["pair"] == pytest.approx((500.0, 0.0), abs=2.0)
+    assert pulled["apart"] == pytest.approx(plain["apart"], abs=0.01)
+    assert plain["apart"] == pytest.approx((4000.0 / 6, 0.0), abs=2.0)
+    assert pulled["one"] == pytest.approx((0.0, 0.0), abs=0.01)
 
 
 def test_night_shift_worker_gets_day_rest_home_and_night_work(spark):

@@ -124,6 +124,21 @@ def test_second_cards_have_their_own_timing(reg):
                         prim["work_lat"]) >= 100).mean() > 0.5
 
 
+def test_cards_truth_counts_each_cards_records(reg):
+    """truth/cards.parquet has each card's raw rows (n_events), so that mobsig evaluate can
+    leave out a card that left none (a day visitor's tablet is online only at its holder's
+    home, which a day visitor does not have in the region)."""
+    cards = reg["cards"]
+    raw = pd.read_parquet(reg["out"] / "truth/events", columns=["user_id"])
+    counts = raw["user_id"].value_counts()
+    assert len(raw) == reg["res"].n_events
+    # every raw row of a card (malformed rows with a broken user id belong to none)
+    assert cards["n_events"].sum() == raw["user_id"].isin(cards["user_id"]).sum() > 0
+    assert (cards["n_events"].to_numpy() == cards["user_id"].map(counts).fillna(0)
+            .to_numpy()).all()
+    assert (cards.loc[cards["card_mode"].eq(""), "n_events"] > 0).all()
+
+
 def test_sleeping_phones_send_nothing_for_hours(reg):
     p, cards, ev = reg["persons"], reg["cards"], reg["events"]
     sleepy = p[p["in_sample"] & (p["sleep_len_h"] > 0)]

@@ -146,6 +146,25 @@ def overlapping_versions(cells: DataFrame) -> DataFrame:
 # positions, spacing, service points (driver side, vectorised numpy)
 
 
+def _merged_sites(x: np.ndarray, y: np.ndarray, merge_m: float
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Antennas within ``merge_m`` of each other (chains included) as one site: the site
+    index of each antenna and the sites' mean positions ``(site, sx, sy)``."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+    from scipy.spatial import cKDTree
+
+    pts = np.column_stack([np.asarray(x, float), np.asarray(y, float)])
+    n = len(pts)
+    pairs = cKDTree(pts).query_pairs(r=merge_m, output_type="ndarray") if merge_m > 0 \
+        else np.zeros((0, 2), dtype=np.int64)
+    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+    n_sites, site = connected_components(graph, directed=False)
+    sx = np.bincount(site, weights=pts[:, 0], minlength=n_sites) / np.bincount(site)
+    sy = np.bincount(site, weights=pts[:, 1], minlength=n_sites) / np.bincount(site)
+    return site, sx, sy
+
+
 def site_spacing(x: np.ndarray, y: np.ndarray, k: int, merge_m: float) -> np.ndarray:
     """Local site spacing (m) of each antenna: median distance to its k nearest other sites.
 
@@ -153,26 +172,122 @@ def site_spacing(x: np.ndarray, y: np.ndarray, k: int, merge_m: float) -> np.nda
     sectors must not count as neighbours at distance 0. A site with fewer than k other
     sites uses those it has; with no other site at all the spacing is NaN.
     """
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
     from scipy.spatial import cKDTree
 
-    pts = np.column_stack([np.asarray(x, float), np.asarray(y, float)])
-    n = len(pts)
-    if n == 0:
+    if len(x) == 0:
         return np.zeros(0)
-    pairs = cKDTree(pts).query_pairs(r=merge_m, output_type="ndarray") if merge_m > 0 \
-        else np.zeros((0, 2), dtype=np.int64)
-    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
-    n_sites, site = connected_components(graph, directed=False)
-    sx = np.bincount(site, weights=pts[:, 0], minlength=n_sites) / np.bincount(site)
-    sy = np.bincount(site, weights=pts[:, 1], minlength=n_sites) / np.bincount(site)
+    site, sx, sy = _merged_sites(x, y, merge_m)
+    n_sites = len(sx)
     if n_sites < 2:
-        return np.full(n, np.nan)
+        return np.full(len(x), np.nan)
     kk = min(k, n_sites - 1)
     dist, _ = cKDTree(np.column_stack([sx, sy])).query(np.column_stack([sx, sy]), k=kk + 1)
     dist = np.asarray(dist).reshape(n_sites, kk + 1)[:, 1:]  # drop the site itself
     return np.median(dist, axis=1)[site]
+
+
+SITE_EDGE_COLUMNS = ("a_x", "a_y", "b_x", "b_y", "v1_x", "v1_y", "v2_x", "v2_y")
+
+
+def site_edges(x: np.ndarray, y: np.ndarray, merge_m: float) -> pd.DataFrame:
+    """Neighbouring sites and the Voronoi edge between them, for :func:`order2_centroid`.
+
+    ``x``, ``y``: antenna positions (metric; co-located sectors repeat a position, which
+    is kept as given so that the rows join on it). Sites are merged as in
+    :func:`site_spacing`; two sites are neighbours when they share an edge of the
+    Delaunay triangulation of the sites, and their Voronoi edge runs between the
+    circumcentres of the two triangles on either side (``v1``, ``v2``; each kept within
+    the distance between the sites of the edge's midpoint, so that a sliver triangle at
+    the network's edge does not reach out for kilometres). An edge on the outer hull (one
+    triangle) has no closed piece and no row. One row per ordered pair of antenna
+    positions of neighbouring sites, columns :data:`SITE_EDGE_COLUMNS`; empty with fewer
+    than three sites or all of them on a line.
+    """
+    from scipy.spatial import Delaunay, QhullError
+
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    empty = pd.DataFrame({c: np.zeros(0) for c in SITE_EDGE_COLUMNS})
+    if len(x) == 0:
+        return empty
+    site, sx, sy = _merged_sites(x, y, merge_m)
+    pts = np.column_stack([sx, sy])
+    if len(pts) < 3:
+        return empty
+    try:
+        tri = Delaunay(pts)
+    except QhullError:  # every site on one line
+        return empty
+    a, b, c = (pts[tri.simplices[:, k]] for k in range(3))
+    d = 2 * (a[:, 0] * (b[:, 1] - c[:, 1]) + b[:, 0] * (c[:, 1] - a[:, 1])
+             + c[:, 0] * (a[:, 1] - b[:, 1]))
+    a2, b2, c2 = (np.sum(p * p, axis=1) for p in (a, b, c))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cc = np.column_stack([
+            (a2 * (b[:, 1] - c[:, 1]) + b2 * (c[:, 1] - a[:, 1]) + c2 * (a[:, 1] - b[:, 1])) / d,
+            (a2 * (c[:, 0] - b[:, 0]) + b2 * (a[:, 0] - c[:, 0]) + c2 * (b[:, 0] - a[:, 0])) / d])
+    s = tri.simplices
+    edges = np.sort(np.vstack([s[:, [0, 1]], s[:, [1, 2]], s[:, [2, 0]]]), axis=1)
+    centre = np.vstack([cc, cc, cc])
+    order = np.lexsort((edges[:, 1], edges[:, 0]))
+    edges, centre = edges[order], centre[order]
+    twin = np.flatnonzero(np.all(edges[1:] == edges[:-1], axis=1))  # interior edges
+    e, v1, v2 = edges[twin], centre[twin], centre[twin + 1]
+    mid = (pts[e[:, 0]] + pts[e[:, 1]]) / 2
+    span = np.hypot(*(pts[e[:, 1]] - pts[e[:, 0]]).T)[:, None]
+
+    def clip(v: np.ndarray) -> np.ndarray:
+        off = np.nan_to_num(v - mid, nan=0.0)
+        r = np.hypot(off[:, 0], off[:, 1])[:, None]
+        return mid + off * np.minimum(1.0, span / np.maximum(r, 1e-9))
+
+    v1, v2 = clip(v1), clip(v2)
+    ant = pd.DataFrame({"s": site, "x": x, "y": y}).drop_duplicates()
+    both = pd.DataFrame({"sa": np.concatenate([e[:, 0], e[:, 1]]),
+                         "sb": np.concatenate([e[:, 1], e[:, 0]]),
+                         "v1_x": np.tile(v1[:, 0], 2), "v1_y": np.tile(v1[:, 1], 2),
+                         "v2_x": np.tile(v2[:, 0], 2), "v2_y": np.tile(v2[:, 1], 2)})
+    out = (both.merge(ant.rename(columns={"s": "sa", "x": "a_x", "y": "a_y"}), on="sa")
+           .merge(ant.rename(columns={"s": "sb", "x": "b_x", "y": "b_y"}), on="sb"))
+    return out[list(SITE_EDGE_COLUMNS)].reset_index(drop=True)
+
+
+def order2_centroid(ax: np.ndarray, ay: np.ndarray, a_az: np.ndarray, bx: np.ndarray,
+                    by: np.ndarray, b_az: np.ndarray, v1x: np.ndarray, v1y: np.ndarray,
+                    v2x: np.ndarray, v2y: np.ndarray, width_deg: float
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Centroid of where a handset is whose records come mostly from site A and next
+    most from its neighbour B: the points nearer to A than to any other site and next
+    nearest to B (the order-2 Voronoi piece: the triangle A, v1, v2 of the Voronoi edge
+    between them, :func:`site_edges`), within the wedge (``width_deg`` wide around the
+    azimuth) of the sector of A and of B that served it (omni cells, azimuth NaN: no
+    wedge; a wedge that would leave nothing is not applied). Vectorised (shapely);
+    NaN where the piece is degenerate."""
+    import shapely
+
+    ax, ay, bx, by = (np.asarray(v, float) for v in (ax, ay, bx, by))
+    a_az, b_az = np.asarray(a_az, float), np.asarray(b_az, float)
+    ring = np.stack([np.column_stack([ax, ay]), np.column_stack([v1x, v1y]),
+                     np.column_stack([v2x, v2y]), np.column_stack([ax, ay])], axis=1)
+    region = shapely.polygons(ring)
+    reach = 2.0 * np.max(np.hypot(ring[:, 1:3, 0] - ax[:, None], ring[:, 1:3, 1] - ay[:, None]),
+                         axis=1) + np.hypot(bx - ax, by - ay) + 1.0
+    half = min(width_deg, 359.0) / 2.0
+    arc = np.radians(np.linspace(-half, half, 13))
+    for sx, sy, az in ((ax, ay, a_az), (bx, by, b_az)):
+        ang = np.radians(np.nan_to_num(az))[:, None] + arc[None, :]
+        apex = np.column_stack([sx, sy])[:, None, :]
+        rim = np.stack([sx[:, None] + reach[:, None] * np.sin(ang),
+                        sy[:, None] + reach[:, None] * np.cos(ang)], axis=2)
+        fan = np.concatenate([apex, rim, apex], axis=1)
+        wedge = shapely.polygons(fan)
+        cut = shapely.intersection(region, wedge)
+        use = ~np.isnan(az) & (width_deg < 360) & (shapely.area(cut) > 0)
+        region = np.where(use, cut, region)
+    ok = shapely.area(region) > 0
+    cen = shapely.centroid(region)
+    cx = np.where(ok, shapely.get_x(cen), np.nan)
+    cy = np.where(ok, shapely.get_y(cen), np.nan)
+    return cx, cy
 
 
 def service_point(x: np.ndarray, y: np.ndarray, azimuth: np.ndarray, radius: np.ndarray,

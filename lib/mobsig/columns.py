@@ -112,6 +112,8 @@ COUNTY_LEVEL = "county"
 # stay pieces (residence: a stay's overlap with a day, night or workday window)
 OVERLAP_S = "overlap_s"
 PLACE_CELL = "place_cell"  # bigint H3 id of the stay's place-clustering cell
+SITE_X = "site_x"  # metric position of the antenna of the stay's cell (home refinement)
+SITE_Y = "site_y"
 
 # home_work.pop_class: the class of a card for the month
 CARD_CLASSES = ("resident", "short_term", "visitor", "transit", "unidentified", "non_human")

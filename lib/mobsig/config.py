@@ -608,6 +608,15 @@ class HomeWorkConfig:
         "place's own centroid [I].", ge=0, le=5)
     home_refine_min_m: float = param(
         500.0, "Home location: the refinement radius is at least this [I].", ge=0)
+    home_voronoi_weight: float = param(
+        0.5, "Home location: among the refined home's night stays, where the site with the "
+        "most time (A) and the next one (B) are neighbours, the home is moved this share of "
+        "the way from the weighted mean towards the centroid of where a handset served by A "
+        "first and B next can be: nearer to A than any other site, next nearest B (the "
+        "order-2 Voronoi piece), within the wedges of the serving sectors of A and B "
+        "(cells.sector_width_deg). The weighted mean of service points stays near the "
+        "site that serves most nights (an omni antenna: the mast itself) while the home "
+        "lies towards the other; 0 = the weighted mean only [I].", ge=0, le=1)
     home_day_rest_min_ratio: float = param(
         1.25, "Home of night-shift workers (home_rule day_rest): a card whose night home is "
         "identified but whose place with the most stay time over all hours of the month is "

@@ -26,7 +26,13 @@ Definitions (all configurable, see config.HomeWorkConfig / PopulationConfig):
 - Home position: re-centred on every night stay within ``home_refine_spacing_factor`` x
   the local site spacing of the home place (at least ``home_refine_min_m``): where sites
   are km apart one home's nights are served by two or three neighbouring sites, and their
-  weighted mean lies between them, near the home (``refine_place``).
+  weighted mean lies between them, near the home (``refine_place``). That mean stays near
+  the site serving most nights (an omni mast: at the mast) while the home lies towards
+  the next one, so it is then moved ``home_voronoi_weight`` of the way to the centroid
+  of the order-2 Voronoi piece of the two sites with the most time, where a handset
+  served first by the one and next by the other can be (nearer to the first than to any
+  other site, next nearest the second; within their serving sectors' wedges;
+  ``Voronoi``, ``cells.order2_centroid``), when the two are Delaunay neighbours.
 - Home: the night place with >= ``home_min_nights`` nights and >= ``home_min_night_share``
   of the observed nights (nights with any night-time stay); ``home_rule`` night.
 - Night-shift workers (``home_rule`` day_rest): when the place with the most stay time
@@ -50,12 +56,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from mobsig import columns as C
-from mobsig.config import HomeWorkConfig, PopulationConfig
+from mobsig.config import Config, HomeWorkConfig, PopulationConfig
 from mobsig.geo import h3_hex, h3_id, next_month
 
 # place_scores output (per user and candidate place)
@@ -65,6 +72,8 @@ N_DAYS = "n_days"
 PLACE_LON = "place_lon"
 PLACE_LAT = "place_lat"
 PLACE_SPACING_M = "place_spacing_m"
+# the antenna of a stay's cell, carried by the pieces for Voronoi.pull
+SITE_COLUMNS = (C.SITE_X, C.SITE_Y, C.AZIMUTH)
 
 # identify_home's night place of a day-rest card (its work place; null for other cards)
 NIGHT_WORK_LON = "night_work_lon"
@@ -85,12 +94,24 @@ def with_place_cell(stays: DataFrame, resolution: int) -> DataFrame:
 
 
 def with_spacing(stays: DataFrame, cells: DataFrame) -> DataFrame:
-    """Add ``spacing_m``, the local site spacing at each stay's (dominant) cell.
+    """Add ``spacing_m``, the local site spacing at each stay's (dominant) cell, and with
+    ``x_m``, ``y_m``, ``azimuth`` in ``cells`` also ``site_x``, ``site_y`` (the antenna's
+    metric position) and ``azimuth`` (for :class:`Voronoi`).
 
     ``cells`` is the cell table (``cell_id``, ``spacing_m``; several versions of a cell
-    give their largest spacing). Stays of a cell not in the table get null.
+    give their largest spacing, and the antenna of the latest version). Stays of a cell
+    not in the table get null.
     """
-    per_cell = cells.groupBy(C.CELL_ID).agg(F.max(C.SPACING_M).alias(C.SPACING_M))
+    aggs = [F.max(C.SPACING_M).alias(C.SPACING_M)]
+    if C.X_M in cells.columns:
+        order = F.coalesce(F.col(C.VALID_FROM).cast("timestamp"),
+                           F.lit("1900-01-01").cast("timestamp"))
+        latest = F.max_by(F.struct(F.col(C.X_M).alias(C.SITE_X), F.col(C.Y_M).alias(C.SITE_Y),
+                                   F.col(C.AZIMUTH).cast("double").alias(C.AZIMUTH)), order)
+        aggs.append(latest.alias("_site"))
+    per_cell = cells.groupBy(C.CELL_ID).agg(*aggs)
+    if C.X_M in cells.columns:
+        per_cell = per_cell.select(C.CELL_ID, C.SPACING_M, "_site.*")
     return stays.join(F.broadcast(per_cell), C.CELL_ID, "left")
 
 
@@ -102,8 +123,8 @@ def _pieces(stays: DataFrame, month: dt.date, start_h: float, end_h: float,
     Needs ``user_id``, ``stay_start``, ``stay_end``, ``lon``, ``lat``, optionally
     ``place_cell`` and ``spacing_m`` (site spacing at the stay's cell, see
     :func:`with_spacing`). Returns ``user_id``, ``key_date`` (= d), ``overlap_s`` (> 0),
-    ``lon``, ``lat``, ``place_cell``, ``spacing_m`` (null when not given); rows with no
-    overlap are dropped.
+    ``lon``, ``lat``, ``place_cell``, ``spacing_m`` (null when not given) and the
+    :data:`SITE_COLUMNS` the stays have; rows with no overlap are dropped.
     """
     t0 = F.unix_seconds(F.col(C.STAY_START))
     t1 = F.unix_seconds(F.col(C.STAY_END))
@@ -112,9 +133,10 @@ def _pieces(stays: DataFrame, month: dt.date, start_h: float, end_h: float,
                else F.lit(None).cast("double"))
     place = (F.col(C.PLACE_CELL) if C.PLACE_CELL in stays.columns
              else F.lit(None).cast("bigint"))
+    site = [c for c in SITE_COLUMNS if c in stays.columns]
     cand = stays.select(
         C.USER_ID, C.LON, C.LAT, place.alias(C.PLACE_CELL), spacing.alias(C.SPACING_M),
-        t0.alias("_t0"), t1.alias("_t1"),
+        *site, t0.alias("_t0"), t1.alias("_t1"),
         F.explode(F.sequence(F.date_sub(F.to_date(C.STAY_START), back),
                              F.to_date(C.STAY_END))).alias(C.KEY_DATE))
     d0 = F.unix_seconds(F.col(C.KEY_DATE).cast("timestamp"))
@@ -127,7 +149,7 @@ def _pieces(stays: DataFrame, month: dt.date, start_h: float, end_h: float,
         in_month = in_month & F.col(C.KEY_DATE).isin(list(days))
     return (cand.where(in_month)
             .select(C.USER_ID, C.KEY_DATE, overlap.alias(C.OVERLAP_S), C.LON, C.LAT,
-                    C.PLACE_CELL, C.SPACING_M)
+                    C.PLACE_CELL, C.SPACING_M, *site)
             .where(F.col(C.OVERLAP_S) > 0))
 
 
@@ -176,24 +198,117 @@ def place_scores(pieces: DataFrame, ring: int) -> DataFrame:
         F.max(C.SPACING_M).alias(PLACE_SPACING_M))
 
 
+@dataclass(frozen=True)
+class Voronoi:
+    """The order-2 Voronoi pull of a refined home (``home_work.home_voronoi_weight``).
+
+    ``edges``: :func:`mobsig.cells.site_edges` of the cells table's public antennas (a
+    Spark frame); ``weight``: the share of the way from the weighted mean towards the
+    piece's centroid; ``width_deg``: sector width; ``metric_crs``: the CRS of the
+    antennas' ``x_m``/``y_m`` (the centroid is returned in CGCS2000)."""
+    edges: DataFrame
+    weight: float
+    width_deg: float
+    metric_crs: str
+
+    def pull(self, near: DataFrame, refined: DataFrame) -> DataFrame:
+        """``refined`` (``user_id``, ``_rlon``, ``_rlat``) moved towards the centroid of
+        the order-2 piece of each user's two sites with the most time among ``near`` (the
+        pieces the refinement averaged, with :data:`SITE_COLUMNS`). Users whose two sites
+        are not neighbours, with one site only, or whose piece is degenerate keep the
+        weighted mean."""
+        by_site = (near.where(F.col(C.SITE_X).isNotNull())
+                   .groupBy(C.USER_ID, C.SITE_X, C.SITE_Y, C.AZIMUTH)
+                   .agg(F.sum(C.OVERLAP_S).alias("_t"))
+                   .groupBy(C.USER_ID, C.SITE_X, C.SITE_Y)
+                   .agg(F.sum("_t").alias("_t"),
+                        F.max_by(C.AZIMUTH, F.struct("_t", F.col(C.AZIMUTH))).alias("_az")))
+        w = Window.partitionBy(C.USER_ID).orderBy(F.col("_t").desc(), C.SITE_X, C.SITE_Y)
+        top = by_site.withColumn("_k", F.row_number().over(w)).where("_k <= 2")
+        a = top.where("_k = 1").select(C.USER_ID, F.col(C.SITE_X).alias("a_x"),
+                                       F.col(C.SITE_Y).alias("a_y"), F.col("_az").alias("a_az"))
+        b = top.where("_k = 2").select(C.USER_ID, F.col(C.SITE_X).alias("b_x"),
+                                       F.col(C.SITE_Y).alias("b_y"), F.col("_az").alias("b_az"))
+        pairs = a.join(b, C.USER_ID).join(self.edges, ["a_x", "a_y", "b_x", "b_y"])
+        width, crs = float(self.width_deg), self.metric_crs
+
+        @F.pandas_udf("lon double, lat double")
+        def centroid(ax, ay, a_az, bx, by, b_az, v1x, v1y, v2x, v2y):
+            import pandas as pd
+            from pyproj import Transformer
+
+            from mobsig.cells import order2_centroid
+            cx, cy = order2_centroid(ax, ay, a_az, bx, by, b_az, v1x.to_numpy(),
+                                     v1y.to_numpy(), v2x.to_numpy(), v2y.to_numpy(), width)
+            lon, lat = Transformer.from_crs(crs, "EPSG:4490", always_xy=True).transform(cx, cy)
+            return pd.DataFrame({"lon": lon, "lat": lat})
+
+        cols = ["a_x", "a_y", "a_az", "b_x", "b_y", "b_az", "v1_x", "v1_y", "v2_x", "v2_y"]
+        cen = pairs.select(C.USER_ID, centroid(*cols).alias("_c"))
+        k = F.lit(float(self.weight))
+
+        def pulled(mean: str, c: str) -> Column:
+            return F.coalesce(F.col(mean) + k * (F.col(c) - F.col(mean)), F.col(mean))
+
+        return (refined.join(cen, C.USER_ID, "left")
+                .select(C.USER_ID, pulled("_rlon", "_c.lon").alias("_rlon"),
+                        pulled("_rlat", "_c.lat").alias("_rlat")))
+
+
+def cell_sites(spark, cells: DataFrame | None) -> DataFrame:
+    """The cells table's columns :func:`stays_for_places` uses (``cell_id``, ``spacing_m``,
+    ``x_m``, ``y_m``, ``azimuth``, ``valid_from``), or an empty frame without a table."""
+    if cells is None:
+        return spark.createDataFrame([], "cell_id string, spacing_m double")
+    return cells.select(C.CELL_ID, C.SPACING_M, C.X_M, C.Y_M, C.AZIMUTH, C.VALID_FROM)
+
+
+def voronoi_of(cells: DataFrame | None, cfg: Config) -> Voronoi | None:
+    """The :class:`Voronoi` pull of ``home_work.home_voronoi_weight`` from the cells table
+    (``x_m``, ``y_m``, ``is_hsr``): the Delaunay neighbours of its public sites
+    (:func:`mobsig.cells.site_edges` on the driver, sites merged within
+    ``cells.site_merge_m``; one row per ordered pair of antenna positions). None when
+    the weight is 0 or there is no cells table."""
+    weight = cfg.home_work.home_voronoi_weight
+    if weight <= 0 or cells is None:
+        return None
+    from mobsig.cells import SITE_EDGE_COLUMNS, site_edges
+
+    public = ~F.coalesce(F.col(C.IS_HSR), F.lit(False)) if C.IS_HSR in cells.columns \
+        else F.lit(True)
+    pos = cells.where(public & F.col(C.X_M).isNotNull()).select(C.X_M, C.Y_M).distinct()
+    pos = pos.toPandas()
+    edges = site_edges(pos[C.X_M].to_numpy(float), pos[C.Y_M].to_numpy(float),
+                       cfg.cells.site_merge_m)
+    schema = ", ".join(f"{c} double" for c in SITE_EDGE_COLUMNS)
+    return Voronoi(cells.sparkSession.createDataFrame(edges, schema), weight,
+                   cfg.cells.sector_width_deg, cfg.run.metric_crs)
+
+
 def refine_place(pieces: DataFrame, places: DataFrame, factor: float,
-                 min_m: float) -> DataFrame:
+                 min_m: float, voronoi: Voronoi | None = None) -> DataFrame:
     """Re-centre each user's chosen place on all its pieces nearby.
 
     ``places`` has ``user_id``, ``_lon``, ``_lat``, ``place_spacing_m``. Every piece of the
     user within max(``min_m``, ``factor`` x place spacing) of the place counts, duration
-    weighted. Returns ``user_id``, ``_lon``, ``_lat`` (the place's own position where no
-    piece is near, which cannot happen for pieces that formed the place).
+    weighted; with ``voronoi`` (and pieces with :data:`SITE_COLUMNS`) the weighted mean is
+    then pulled towards the order-2 Voronoi piece of the two sites with the most time
+    (:meth:`Voronoi.pull`). Returns ``user_id``, ``_lon``, ``_lat`` (the place's own
+    position where no piece is near, which cannot happen for pieces that formed the
+    place).
     """
     radius = F.greatest(F.lit(float(min_m)),
                         F.lit(float(factor)) * F.coalesce(F.col(PLACE_SPACING_M), F.lit(0.0)))
-    near = (pieces.select(C.USER_ID, C.LON, C.LAT, C.OVERLAP_S)
+    site = [c for c in SITE_COLUMNS if c in pieces.columns]
+    near = (pieces.select(C.USER_ID, C.LON, C.LAT, C.OVERLAP_S, *site)
             .join(places.select(C.USER_ID, "_lon", "_lat", PLACE_SPACING_M), C.USER_ID)
             .where(sphere_dist_m(F.col(C.LON), F.col(C.LAT), F.col("_lon"), F.col("_lat"))
-                   <= radius)
-            .groupBy(C.USER_ID)
-            .agg(_weighted(C.LON).alias("_rlon"), _weighted(C.LAT).alias("_rlat")))
-    return (places.join(near, C.USER_ID, "left")
+                   <= radius))
+    refined = (near.groupBy(C.USER_ID)
+               .agg(_weighted(C.LON).alias("_rlon"), _weighted(C.LAT).alias("_rlat")))
+    if voronoi is not None and voronoi.weight > 0 and len(site) == len(SITE_COLUMNS):
+        refined = voronoi.pull(near, refined)
+    return (places.join(refined, C.USER_ID, "left")
             .select(C.USER_ID, F.coalesce("_rlon", "_lon").alias("_lon"),
                     F.coalesce("_rlat", "_lat").alias("_lat")))
 
@@ -216,7 +331,7 @@ def identify_home(nights: DataFrame, ring: int, min_nights: int,
                   min_night_share: float, refine_factor: float = 0.0,
                   refine_min_m: float = 0.0, days: DataFrame | None = None,
                   rest_min_ratio: float = 0.0, rest_min_dist_m: float = 500.0,
-                  keep=lambda df: df) -> DataFrame:
+                  keep=lambda df: df, voronoi: Voronoi | None = None) -> DataFrame:
     """Home per user from night pieces, or from the day-rest place (night-shift workers).
 
     The best night place decides whether there is a home (nights, night share); its
@@ -259,13 +374,13 @@ def identify_home(nights: DataFrame, ring: int, min_nights: int,
     # the night place itself (unrefined): the work place of a day-rest card
     out = out.withColumn("_nlon", F.col("_lon")).withColumn("_nlat", F.col("_lat"))
     if refine_factor > 0:
-        where = refine_place(nights, best, refine_factor, refine_min_m)
+        where = refine_place(nights, best, refine_factor, refine_min_m, voronoi)
         out = out.drop("_lon", "_lat").join(where, C.USER_ID, how="left")
     if days is not None and rest_min_ratio > 0:
         out = keep(out)
         out = out.join(_day_rest(days, night_scores, out, ring, min_nights,
                                  min_night_share, refine_factor, refine_min_m,
-                                 rest_min_ratio, rest_min_dist_m, keep),
+                                 rest_min_ratio, rest_min_dist_m, keep, voronoi),
                        C.USER_ID, how="left")
     else:
         out = out.select("*", F.lit(None).cast("boolean").alias("_rest"),
@@ -288,7 +403,8 @@ def identify_home(nights: DataFrame, ring: int, min_nights: int,
 
 def _day_rest(days: DataFrame, night_scores: DataFrame, night_homes: DataFrame, ring: int,
               min_days: int, min_share: float, refine_factor: float, refine_min_m: float,
-              min_ratio: float, min_dist_m: float, keep=lambda df: df) -> DataFrame:
+              min_ratio: float, min_dist_m: float, keep=lambda df: df,
+              voronoi: Voronoi | None = None) -> DataFrame:
     """The day-rest cards of :func:`identify_home`: ``user_id``, ``_rest`` (true),
     ``_rlon``, ``_rlat`` (the rest place, refined among the day pieces), ``_rnights``
     (nights with night-time stay time at the rest place). ``night_homes``: ``user_id``,
@@ -315,7 +431,7 @@ def _day_rest(days: DataFrame, night_scores: DataFrame, night_homes: DataFrame, 
         & (F.col("_rdays") >= F.col("_present") * F.lit(float(min_share))))
     places = rest.select(C.USER_ID, "_ranchor", "_lon", "_lat", PLACE_SPACING_M)
     if refine_factor > 0:
-        where = refine_place(days, places, refine_factor, refine_min_m)
+        where = refine_place(days, places, refine_factor, refine_min_m, voronoi)
         places = places.drop("_lon", "_lat").join(where, C.USER_ID)
     nights_there = night_scores.select(C.USER_ID, F.col(ANCHOR).alias("_ranchor"),
                                        F.col(N_DAYS).alias("_rnights"))
@@ -401,18 +517,20 @@ def with_pop_class(df: DataFrame, resident_min_days: int, short_term_min_days: i
 def home_work_table(days: DataFrame, nights: DataFrame, work: DataFrame,
                     flags: DataFrame | None, hw: HomeWorkConfig, pop: PopulationConfig,
                     workdays: Sequence[dt.date], month_text: str,
-                    h3_resolution: int, keep=lambda df: df) -> DataFrame:
+                    h3_resolution: int, keep=lambda df: df,
+                    voronoi: Voronoi | None = None) -> DataFrame:
     """The ``home_work`` rows of one month: one per card with a stay in the month or a row
     in ``flags`` (``user_id``, ``is_non_human``, ``is_group_primary``, ``multicard_group``).
 
     Cards without flags count as human single cards. Non-human cards get no home/work
     (reason ``non_human``). ``is_counted`` = human and the primary card of its group;
     non-primary cards keep their row and class but are not counted. ``keep`` persists the
-    frames read more than once (see :func:`identify_home`).
+    frames read more than once (see :func:`identify_home`); ``voronoi`` pulls refined
+    homes towards their order-2 Voronoi piece (:class:`Voronoi`).
     """
     homes = identify_home(nights, hw.cluster_ring, hw.home_min_nights, hw.home_min_night_share,
                           hw.home_refine_spacing_factor, hw.home_refine_min_m, days,
-                          hw.home_day_rest_min_ratio, hw.work_min_home_dist_m, keep)
+                          hw.home_day_rest_min_ratio, hw.work_min_home_dist_m, keep, voronoi)
     homes = keep(homes)
     works = identify_work(work, days, homes, hw.cluster_ring, hw.work_min_days,
                           hw.work_min_avg_h, hw.work_min_home_dist_m, workdays)
@@ -490,7 +608,8 @@ def home_work_table(days: DataFrame, nights: DataFrame, work: DataFrame,
 def stays_for_places(stays: DataFrame, cells: DataFrame, cluster_resolution: int
                      ) -> DataFrame:
     """The stay columns home/work identification needs: ``user_id``, ``stay_start``,
-    ``stay_end``, ``lon``, ``lat``, ``spacing_m`` (:func:`with_spacing`) and
+    ``stay_end``, ``lon``, ``lat``, ``spacing_m`` (and the :data:`SITE_COLUMNS` when
+    ``cells`` has ``x_m``, ``y_m``, ``azimuth``; :func:`with_spacing`) and
     ``place_cell`` (:func:`with_place_cell`). One row per stay."""
     cols = [C.USER_ID, C.STAY_START, C.STAY_END, C.LON, C.LAT, C.CELL_ID]
     return (with_spacing(stays.select(*cols), cells).drop(C.CELL_ID)
@@ -499,7 +618,8 @@ def stays_for_places(stays: DataFrame, cells: DataFrame, cluster_resolution: int
 
 def build_home_work(stays: DataFrame, flags: DataFrame | None, month: dt.date,
                     workdays: Sequence[dt.date], hw: HomeWorkConfig, pop: PopulationConfig,
-                    h3_resolution: int, keep=lambda df: df) -> DataFrame:
+                    h3_resolution: int, keep=lambda df: df,
+                    voronoi: Voronoi | None = None) -> DataFrame:
     """The month's ``home_work`` rows from :func:`stays_for_places` output (the month's
     stays plus the first day of the next month) and the month's user flags (or None).
 
@@ -511,7 +631,7 @@ def build_home_work(stays: DataFrame, flags: DataFrame | None, month: dt.date,
     night_p = keep(night_pieces(stays, month, hw.night_start_h, hw.night_end_h))
     work_p = work_pieces(stays, month, workdays, hw.work_start_h, hw.work_end_h)
     return home_work_table(day_p, night_p, work_p, flags, hw, pop, workdays,
-                           month.strftime("%Y-%m"), h3_resolution, keep)
+                           month.strftime("%Y-%m"), h3_resolution, keep, voronoi)
 
 
 def home_share(classes: dict[str, int]) -> tuple[float, int]:

@@ -25,7 +25,8 @@ Layout of the output folder::
     reference/tac_types.csv       IMEI TAC -> device type
     truth/persons.parquet         every person: kind, class, home/work, units, in_sample,
                                   birth_year, workdays at work, is_employed
-    truth/cards.parquet           card -> person, is_human, card kind, TAC
+    truth/cards.parquet           card -> person, is_human, card kind, TAC, n_events (raw
+                                  rows of the card; with event labels only)
     truth/stays/                  true stays per card (Parquet, any duration; local
                                   wall-clock TIMESTAMP_NTZ)
     truth/events/dt=.../          every raw row with its label (normal, pingpong, drift,
@@ -624,6 +625,12 @@ def generate(spark: SparkSession, cfg: Config, out: Path,
         events.write.mode("overwrite").partitionBy("dt").parquet(str(out / "truth/events"))
         labelled = spark.read.parquet(str(out / "truth/events")).cache()
         n_events = labelled.count()
+        # records per card (a card given no event at all, e.g. the region's tablet of a
+        # day visitor, is in no table of the chain: mobsig.synth.evaluate.observable)
+        per_card = labelled.groupBy("user_id").count().toPandas()
+        card_truth["n_events"] = (card_truth["user_id"].map(
+            dict(zip(per_card["user_id"], per_card["count"]))).fillna(0).astype("int64"))
+        card_truth.to_parquet(out / "truth/cards.parquet", index=False)
         run_gate(labelled, "synth_events", params=cfg.run.bbox_params(), results_dir=quality_dir,
                  label="synth")
         raw = labelled.select(*RAW_COLUMNS)
