@@ -629,7 +629,8 @@ def generate(spark: SparkSession, cfg: Config, out: Path,
         # day visitor, is in no table of the chain: mobsig.synth.evaluate.observable)
         per_card = labelled.groupBy("user_id").count().toPandas()
         card_truth["n_events"] = (card_truth["user_id"].map(
-            dict(zip(per_card["user_id"], per_card["count"]))).fillna(0).astype("int64"))
+            dict(zip(per_card["user_id"], per_card["count"], strict=True))).fillna(0)
+            .astype("int64"))
         card_truth.to_parquet(out / "truth/cards.parquet", index=False)
         run_gate(labelled, "synth_events", params=cfg.run.bbox_params(), results_dir=quality_dir,
                  label="synth")
