@@ -297,6 +297,36 @@ def test_commute_unit_gate_raises_on_a_leaking_release(tmp_path):
     pa.gate(ctx(), ok, "commute")
 
 
+def test_commute_hidden_inbound_total_gets_a_hidden_child_inbound():
+    """The test city with the work spacing rule: the OD rule withheld a city's inbound
+    commuters (101) while its counties' (27, 26, 48) were published, which add up to it;
+    the totals were never complements, so nothing was left to hide and the gate failed.
+    split_mask now hides a published inbound total of the binding relation (the smallest
+    >= the width: 26) and, by the group rule, a second sibling (27), keeps every
+    commuters total and hides no part."""
+    from mobsig import commute as cm
+
+    def unit(level, parent, uid, c, inbound):
+        vals = {cm.COMMUTERS: c, cm.TIMED: c, cm.UNTIMED: 0, cm.DIST_SHORT: c // 2,
+                cm.DIST_LONG: c - c // 2, cm.TIME_SHORT: c, cm.TIME_MEDIUM: 0,
+                cm.TIME_LONG: 0, cm.INBOUND: inbound}
+        return [(level, parent, uid, m, v) for m, v in vals.items()]
+
+    pdf = _cells(unit("city", None, "P", 90, 101) + unit("county", "P", "A", 30, 27)
+                 + unit("county", "P", "B", 30, 26) + unit("county", "P", "C", 30, 48),
+                 "measure")
+    pdf["is_suppressed"] = (pdf["unit_id"] == "P") & (pdf["measure"] == cm.INBOUND)
+    rules = {"identities": cm.IDENTITIES, "additive": None, "by": "measure"}
+    before = pa.audit(pdf, pdf["is_suppressed"].to_numpy(), K, **rules)
+    assert not before.passed  # [101, 101]: pinned by its layer
+    mask, result = cm.split_mask(pdf, K)
+    assert result.passed, result.failures()
+    hidden = set(zip(pdf[mask]["unit_id"], pdf[mask]["measure"], strict=True))
+    assert hidden == {("P", cm.INBOUND), ("B", cm.INBOUND), ("A", cm.INBOUND)}
+    exact = pa.audit(pdf, mask, K, shortcut=False, **rules)
+    assert exact.passed and exact.min_width >= K
+
+
 # a 3 x 3 matrix (every row and column total at least k) where the bridge rule (linkage,
 # trips) leaves cells pinned by the totals and the lower bound 1 of a hidden non-zero cell
 MATRIX = {("r0", "c0"): 40, ("r0", "c1"): 16, ("r0", "c2"): 1, ("r1", "c0"): 5,

@@ -308,6 +308,43 @@ def test_home_is_pulled_towards_the_piece_of_its_two_sites(spark):
     assert pulled["one"] == pytest.approx((0.0, 0.0), abs=0.01)
 
 
+def test_work_place_must_be_farther_than_half_the_site_spacing(spark):
+    """Masts 3 km apart: a daytime stay served by the next mast (1.2 km from the home's) is
+    the same place as the home, not a work place; a stay 2 km away at 3 km spacing, or
+    1.2 km away among 1 km-spaced sites, is one (home_work.work_min_home_spacing_factor)."""
+    from mobsig import residence
+
+    home = (104.0, 30.0)
+    rows = []
+    cases = {"rural_near": 104.01245, "rural_far": 104.0208, "urban": 104.01245}
+    for user, lon in cases.items():  # work east of home: ~1.2 km, ~2.0 km, ~1.2 km
+        for d in range(1, 13):
+            day, nxt = f"2026-06-{d:02d}", f"2026-06-{d + 1:02d}"
+            rows.append((user, f"{day} 21:00", f"{nxt} 07:00", *home))
+            if dt.date(2026, 6, d).weekday() < 5:
+                rows.append((user, f"{day} 09:00", f"{day} 17:00", lon, 30.0))
+    urban_day = (F.col("user_id") == "urban") & (F.col("lon") > 104.001)
+    st = _stays(spark, rows).withColumn(
+        "spacing_m", F.when(urban_day, 1000.0).otherwise(3000.0))
+    workdays = [dt.date(2026, 6, d) for d in range(1, 31) if dt.date(2026, 6, d).weekday() < 5]
+    args = (residence.day_pieces(st, MONTH), residence.night_pieces(st, MONTH, 21, 7),
+            residence.work_pieces(st, MONTH, workdays, 9, 17), None)
+    pop = PopulationConfig(resident_min_days=5, short_term_min_days=3)
+    got = {r["user_id"]: r for r in residence.home_work_table(
+        *args, HomeWorkConfig(home_min_nights=5, work_min_days=5, home_voronoi_weight=0.0),
+        pop, workdays, "2026-06", 9).collect()}
+    assert got["rural_near"]["work_lon"] is None
+    assert got["rural_near"]["work_reason"] == "all_near_home"
+    assert got["rural_far"]["work_lon"] == pytest.approx(104.0208)
+    assert got["urban"]["work_lon"] == pytest.approx(104.01245)
+    # factor 0: the 500 m floor alone gives the rural card a work place next door
+    off = {r["user_id"]: r for r in residence.home_work_table(
+        *args, HomeWorkConfig(home_min_nights=5, work_min_days=5, home_voronoi_weight=0.0,
+                              work_min_home_spacing_factor=0.0),
+        pop, workdays, "2026-06", 9).collect()}
+    assert off["rural_near"]["work_lon"] == pytest.approx(104.01245)
+
+
 def test_night_shift_worker_gets_day_rest_home_and_night_work(spark):
     """A night-shift card (at W 22:00-06:00 every workday evening, at H 09:00-17:00 every
     day) has its home at H by the day-rest rule and its work at W; an ordinary worker

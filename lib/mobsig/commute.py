@@ -1018,8 +1018,15 @@ def split_mask(pdf: pd.DataFrame, width: float, suppress_zeros: bool = False,
     nothing is left to withdraw (the gate then fails). It ends: every round withdraws a
     split or stops, and with every split withdrawn each part of a unit with published
     commuters C ranges over [0, C] (C >= ``k_min``; a unit's zero commuters pin its zero
-    parts, which reveals nobody). The totals (``commuters``, ``inbound_commuters``) keep
-    their state."""
+    parts, which reveals nobody). ``commuters`` keeps its state (jobs_housing's employed
+    residents), and so does every hidden total; a hidden ``inbound_commuters`` that its
+    layer pins (hidden by the OD rule or beside a hidden live_and_work while every child
+    unit's inbound is published: the city of the test city, 27 + 26 + 48 + 0 + 0 + 0)
+    has a published inbound total of the relation that binds it hidden too (the
+    smallest at least ``width``, else the largest; parts are preferred where a relation
+    has both), and its sibling group keeps no lone hidden inbound (the group rule: a
+    second one, non-zero first, the smallest). No other release decides a published
+    inbound count: hiding one only withholds a column total of commute_od."""
     from mobsig import privacy_audit as pa
 
     pdf = pdf.reset_index(drop=True)
@@ -1037,6 +1044,29 @@ def split_mask(pdf: pd.DataFrame, width: float, suppress_zeros: bool = False,
     c_hid = np.zeros(n_u, bool)
     c_raw[unit[is_c]], c_hid[unit[is_c]] = raw[is_c], sup[is_c]
     fixed_zero = ~c_hid & (c_raw == 0)  # zero commuters published: its parts are 0
+    free = (meas == INBOUND) & ~sup  # published inbound totals: complements of last resort
+    room_of = np.where(free, raw, 0.0)
+    inb = np.flatnonzero(meas == INBOUND)
+    inb_group = pd.factorize(pdf[C.LEVEL].astype(str).to_numpy()[inb] + "\x1f" + pdf[
+        C.PARENT_ID].astype(object).where(pdf[C.PARENT_ID].notna(), "").astype(str)
+        .to_numpy()[inb])[0]
+    # the group rule's order: non-zero first, then the smallest count, then the unit
+    inb_order = inb[np.lexsort((pdf[C.UNIT_ID].astype(str).to_numpy()[inb], raw[inb],
+                                raw[inb] == 0))]
+    inb_pos = np.full(len(pdf), -1)
+    inb_pos[inb] = inb_group
+
+    def close_inbound(extra: np.ndarray) -> np.ndarray:
+        """No lone hidden inbound total among its siblings (the group rule)."""
+        while True:
+            hid = (sup | extra)[inb]
+            lone = (np.bincount(inb_group, weights=hid) == 1) & (np.bincount(inb_group) > 1)
+            cand = inb_order[lone[inb_pos[inb_order]] & ~(sup | extra)[inb_order]]
+            if not len(cand):
+                return extra
+            _, first_of = np.unique(inb_pos[cand], return_index=True)
+            extra = extra.copy()
+            extra[cand[first_of]] = True
     out = np.zeros((n_u, len(fams)), bool)
     out[c_hid] = True
     part = fam >= 0
@@ -1072,36 +1102,40 @@ def split_mask(pdf: pd.DataFrame, width: float, suppress_zeros: bool = False,
     cols_t = system.rows.T.tocsr()
     cache: dict = {}
     out = close(out)
+    extra = np.zeros(len(pdf), bool)  # inbound totals hidden as complements
     for rnd in range(max_rounds + 1):
-        hidden = np.where(part, out[unit, np.maximum(fam, 0)], sup)
+        hidden = np.where(part, out[unit, np.maximum(fam, 0)], sup | extra)
         result = pa.audit(pdf, hidden, width, suppress_zeros=suppress_zeros, system=system,
                           identities=IDENTITIES, additive=None, by=C.MEASURE, cache=cache,
                           unknown_zero=part & hidden)
         result.rounds = rnd
         if result.passed or rnd == max_rounds:
             break
-        new = out.copy()
+        new, new_extra = out.copy(), extra.copy()
         for p in result.cells.loc[~result.cells[pa.PROTECTED], "pos"].to_numpy():
             bind = result.binding.get(int(p)) or set(cols_t.indices[
                 cols_t.indptr[p]:cols_t.indptr[p + 1]].tolist())
             found = False
             for r in sorted(bind):
                 js = rows.indices[rows.indptr[r]:rows.indptr[r + 1]]
-                js = js[part[js] & ~hidden[js] & ~fixed_zero[unit[js]]]
+                js = js[~hidden[js] & ((part[js] & ~fixed_zero[unit[js]]) | free[js])]
                 if not len(js):
                     continue
-                room = c_raw[unit[js]]
+                room = np.where(free[js], room_of[js], c_raw[unit[js]])
                 order = np.lexsort((unit[js], np.where(room >= width, room, -room),
-                                    room < width))
+                                    room < width, free[js]))
                 j = js[order[0]]
-                new[unit[j], fam[j]] = True
+                if free[j]:
+                    new_extra[j] = True
+                else:
+                    new[unit[j], fam[j]] = True
                 found = True
             if not found and fam[p] >= 0 and not c_hid[unit[p]]:
                 new[level_of == level_of[unit[p]], fam[p]] = True
-        new = close(new)
-        if (new == out).all():
+        new, new_extra = close(new), close_inbound(new_extra)
+        if (new == out).all() and (new_extra == extra).all():
             break
-        out = new
+        out, extra = new, new_extra
     result.added = int((hidden & ~sup).sum())
     return hidden, result
 

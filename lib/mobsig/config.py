@@ -581,6 +581,11 @@ class HomeWorkConfig:
         3.0, "Work: average daytime hours at the place on the days present [P].", gt=0, le=24)
     work_min_days: int = param(8, "Work: workdays at the place in the month [I].", ge=1)
     work_min_home_dist_m: float = param(500.0, "Work: minimum distance from home [I].", ge=0)
+    work_min_home_spacing_factor: float = param(
+        0.5, "Work: a work place must also be at least this x its own site spacing (the "
+        "largest spacing of the sites serving it) from home: where masts stand km apart a "
+        "daytime stay served by the next mast is often the same place as the home, not a "
+        "work place 1-2 km away; 0 = work_min_home_dist_m only [I].", ge=0, le=5)
     weekend_days: tuple[int, ...] = param(
         [5, 6], "Weekday numbers (Mon=0) that are not workdays unless made up.")
     calendar_gap: str = param(

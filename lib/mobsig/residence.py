@@ -443,11 +443,13 @@ def _day_rest(days: DataFrame, night_scores: DataFrame, night_homes: DataFrame, 
 
 def identify_work(work: DataFrame, days: DataFrame, homes: DataFrame, ring: int,
                   min_days: int, min_avg_h: float, min_home_dist_m: float,
-                  workdays: Sequence[dt.date]) -> DataFrame:
+                  workdays: Sequence[dt.date], spacing_factor: float = 0.0) -> DataFrame:
     """Work place per user from workday daytime pieces.
 
     ``days``: day pieces (for the workdays the user was present at all); ``homes``:
-    ``user_id``, ``home_lon``, ``home_lat`` (null = no home, no distance rule).
+    ``user_id``, ``home_lon``, ``home_lat`` (null = no home, no distance rule). A
+    candidate must be >= ``min_home_dist_m`` and >= ``spacing_factor`` x its
+    ``place_spacing_m`` from home.
     Returns one row per user with daytime pieces: ``user_id``, ``days_at_work``,
     ``work_lon``/``work_lat`` (null when not identified) and ``work_reason``.
     """
@@ -458,7 +460,10 @@ def identify_work(work: DataFrame, days: DataFrame, homes: DataFrame, ring: int,
         homes.select(C.USER_ID, C.HOME_LON, C.HOME_LAT), C.USER_ID, how="left")
     far = (F.col(C.HOME_LON).isNull()
            | (sphere_dist_m(F.col(PLACE_LON), F.col(PLACE_LAT), F.col(C.HOME_LON),
-                            F.col(C.HOME_LAT)) >= F.lit(float(min_home_dist_m))))
+                            F.col(C.HOME_LAT))
+              >= F.greatest(F.lit(float(min_home_dist_m)),
+                            F.lit(float(spacing_factor))
+                            * F.coalesce(F.col(PLACE_SPACING_M), F.lit(0.0)))))
     any_user = scores.select(C.USER_ID).distinct()
     best = _top(scores.where(far)).join(present, C.USER_ID, how="left")
     out = any_user.join(best, C.USER_ID, how="left")
@@ -533,7 +538,8 @@ def home_work_table(days: DataFrame, nights: DataFrame, work: DataFrame,
                           hw.home_day_rest_min_ratio, hw.work_min_home_dist_m, keep, voronoi)
     homes = keep(homes)
     works = identify_work(work, days, homes, hw.cluster_ring, hw.work_min_days,
-                          hw.work_min_avg_h, hw.work_min_home_dist_m, workdays)
+                          hw.work_min_avg_h, hw.work_min_home_dist_m, workdays,
+                          hw.work_min_home_spacing_factor)
     pres = presence(days, nights)
     users = pres.select(C.USER_ID)
     flag_cols = (C.IS_NON_HUMAN, C.IS_GROUP_PRIMARY, C.MULTICARD_GROUP)
