@@ -412,9 +412,14 @@ def test_a_tablet_at_home_and_a_work_phone_at_work_join_their_holder(spark):
     assert mine["presence"] >= 0.95 and mine["absent_slots"] <= 3
     # with the old rule (any accepted partner within multicard_partner_ratio) the tablet's
     # neighbours made its component ambiguous
+    # (the sectors not used: now the neighbours' other cells alone keep them out)
+    blind = {"multicard_min_cell_overlap": 0.0}
     loose = flags_of(spark, to_spark(spark, holder, tablet, neigh, next_door),
-                     params={"multicard_contained_ratio": 0.75})
+                     params={"multicard_contained_ratio": 0.75, **blind})
     assert pd.isna(loose.loc["tablet_1" * 4, "multicard_group"])
+    sectors = flags_of(spark, to_spark(spark, holder, tablet, neigh, next_door),
+                       params={"multicard_contained_ratio": 0.75})
+    assert sectors.loc["tablet_1" * 4, "multicard_group"] == "holder_1" * 4
 
 
 def region_events(spark, tmp_path, people: int, days: int):
@@ -646,6 +651,38 @@ def test_pairs_across_persons_are_pruned_to_each_cards_strongest(spark):
     merged = groups(dataclasses.replace(p, multicard_partner_ratio=0.0))
     assert not {"a1", "a2", "b1", "b2"} & {u for g in merged for u in g}
     assert ["c1", "c2", "c3"] in merged
+
+
+def test_a_tablet_goes_to_the_phone_served_by_the_same_sectors(spark):
+    """A tablet at home (no moves: judged on containment) beside its holder's phone and two
+    neighbours' (a 600-person region, its figures): co-location x cover x presence are
+    0.95, 0.92 and 0.91, all within multicard_contained_ratio (0.9) of the best, so the
+    three pairs were kept and the component was ambiguous (nobody grouped); the serving
+    sectors tell them apart (cell overlap 0.98 against 0.38 and 0.47), so the tablet now
+    joins its holder alone."""
+    cols = ("user_a", "user_b", "shared_slots", "coincident_slots", "coincident_days",
+            "coincident_share", "ref_moves", "co_moves", "co_move_share", "cover",
+            "presence", "cell_overlap")
+
+    def pair(b, share, cover, presence, overlap):
+        return ("tablet", b, 250, int(250 * share), 14, share, 0, 0, None, cover, presence,
+                overlap)
+
+    pairs = spark.createDataFrame([
+        pair("holder", 1.0, 0.977, 0.977, 0.984), pair("neighbour1", 0.98, 0.969, 0.969, 0.381),
+        pair("neighbour2", 0.972, 0.961, 0.969, 0.472)],
+        ", ".join(f"{c} {t}" for c, t in zip(cols, ["string"] * 2 + ["long"] * 3 + ["double"]
+                                             + ["long"] * 2 + ["double"] * 4, strict=True)))
+    p = FlagsConfig()
+    g = fl.multicard_groups(fl.strongest_pairs(pairs, p), pairs, p.max_group_size).toPandas()
+    got = {r["user_id"]: r["multicard_group"] for _, r in g.iterrows()}
+    assert got["tablet"] == got["holder"] == "holder"
+    assert got.get("neighbour1") is None and got.get("neighbour2") is None
+    # without the sectors (multicard_min_cell_overlap 0) the three are alike: ambiguous
+    blind = dataclasses.replace(p, multicard_min_cell_overlap=0.0)
+    g = fl.multicard_groups(fl.strongest_pairs(pairs, blind), pairs,
+                            p.max_group_size).toPandas()
+    assert g["multicard_group"].isna().all() and (g["multicard_ambiguous"] == 4).all()
 
 
 def test_minute_resolution_phone_is_not_a_machine_but_a_minute_meter_is(default_flags):

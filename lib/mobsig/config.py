@@ -482,7 +482,9 @@ class FlagsConfig:
         "events in the hours both are seen, the share per serving cell (sector), summed "
         "over cells as the smaller of the two shares, >= this (perfect cleaning: one "
         "person's cards 0.37-0.94 on the region profile, 0.70-0.89 on the CI city; other "
-        "accepted pairs median 0.03, 75th percentile 0.13); 0 = not tested [I].",
+        "accepted pairs median 0.03, 75th percentile 0.13); the overlap also multiplies the "
+        "score of a pair judged on containment (see multicard_contained_ratio); 0 = not "
+        "tested nor used [I].",
         ge=0, le=1)
     multicard_move_slot_min: int = param(
         15, "一人多卡 co-movement: time slot (minutes) for a card's positions; a move is a "
