@@ -61,9 +61,10 @@ at the same times.
    every neighbour's or colleague's phone. It is scored by co-location share x ``cover``
    (the share of the sparser card's hourly slots in which the other card is at the same
    place) x ``presence`` (the share of the other card's hours at the sparser card's
-   place, on its days and at its hours of day, in which the sparser card is on too): the
-   holder covers the tablet all the time and is rarely home without it; a neighbour is
-   out, asleep or home alone at other times. Such pairs are pruned to the dominant one
+   place, on its days and at its hours of day, in which the sparser card is on too) x
+   ``cell_overlap`` (item 4): the holder covers the tablet all the time, is rarely home
+   without it and is served by the same sectors; a neighbour is out, asleep or home
+   alone at other times, and next door partly served by others. Such pairs are pruned to the dominant one
    with the stricter ``multicard_contained_ratio`` (below). When the sparser card still
    has >= 2 moves, >= ``multicard_contained_min_co_move_share`` of them must overlap a
    move of the other card: two neighbours who both stay in go out on their own.
