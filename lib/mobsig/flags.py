@@ -66,8 +66,8 @@ at the same times.
    without it and is served by the same sectors; a neighbour is out, asleep or home
    alone at other times, and next door partly served by others. Such pairs are pruned
    to the dominant one with the stricter ``multicard_contained_ratio`` (below). When the
-   sparser card still has >= 2 moves, >= ``multicard_contained_min_co_move_share`` of them must overlap a
-   move of the other card: two neighbours who both stay in go out on their own.
+   sparser card still has >= 2 moves, >= ``multicard_contained_min_co_move_share`` of
+   them must overlap a move of the other card: two neighbours who both stay in go out on their own.
 4. Alike cells (issue 18): every accepted pair, of either kind, must be served by alike
    cells in the hours both cards are seen: ``cell_overlap`` (the two cards' shares of
    events per serving cell, summed over cells as the smaller of the two) >=
