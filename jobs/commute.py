@@ -59,7 +59,8 @@ totals keep the state decided above (a hidden inbound total whose child units' a
 published gets one of theirs hidden too, and a second by the group rule). Then
 jobs_housing's employed residents and live_and_work as published
 (commute.jobs_housing_counts), commute and commute_od as exported (no hidden pair
-listed) are audited as one system (privacy.joint_audit: gate by default): a cell narrower than the width there gets published commute_od pairs of two
+listed) are audited as one system (privacy.joint_audit: gate by default): a cell
+narrower than the width there gets published commute_od pairs of two
 units hidden in the relations that bind it (commute.joint_repair), else the gate fails.
 The same system with the relations between commute_od's levels (a county pair = the sum
 of its township pairs) is gated too: where a published jobs_housing count binds a cell
