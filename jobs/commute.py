@@ -39,8 +39,11 @@ month's partitions of the three tables and writes, under
 ``commute.parquet`` / ``.csv`` (unit polygons) and ``commute_od.parquet`` / ``.csv``
 (desire lines between the units' centres).
 Both tables are then audited (mobsig.privacy_audit). Each OD matrix, with its row and
-column totals public, is gated (privacy_audit): complements, or the totals that pin a
-pair with nothing left to hide withheld (the unit's inbound commuters hidden in
+column totals public (not a partial line's: a unit of a layer that does not tile the
+area, e.g. a facility, has commuters working or living outside every unit of it; its
+pairs add up to at most its count, an inequality the joint audit keeps), is gated
+(privacy_audit): complements, or the totals that pin a pair with nothing left to hide
+withheld (the unit's inbound commuters hidden in
 ``commute``; run fact privacy_totals_withheld). A row total (commuters) is withheld
 exactly where jobs_housing hides the employed residents (and audited as a hidden cell of
 its own: the other totals must not pin it), never where it publishes them (the gate

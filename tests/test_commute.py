@@ -1148,3 +1148,62 @@ def test_jobs_housing_counts_from_commute_equal_jobs_housings_own(spark):
     assert lw[("township", "T2", "live_and_work")] == 1  # p3
     assert lw[("township", "T1", "employed_residents")] == 3  # p1, p2, p5 (works outside)
     assert lw[("county", "C1", "live_and_work")] == 2
+
+
+def test_a_facility_row_is_not_its_commuters(spark):
+    """A layer that does not tile the area (facilities): of facility FA's 59 commuters 19
+    live and work there, 1 works at facility FB and 39 work outside every facility. The
+    sum of FA's pairs (20) is no published count, and the audit must not take it for
+    FA's commuters (59, published): on a 1,500-person region that pinned the hidden
+    FA>FB pair to [1, 1] and the gate failed closed. Now the row and the column are
+    partial (their totals leave the OD audit; the joint audit keeps "pairs <= commuters"),
+    the release passes, and the reader's interval of FA>FB from every published count,
+    with the partial lines as inequalities, is at least k wide."""
+    from scipy.optimize import linprog
+
+    fac = {("FA", "FA"): 19, ("FA", "FB"): 1, ("FB", "FA"): 2, ("FC", "FA"): 1,
+           ("FC", "FB"): 1}  # as the region's CBD, railway hub and park
+    employed = {"FA": 59, "FB": 8, "FC": 9}  # the commuters of each facility (work anywhere)
+    inbound = {"FA": 205, "FB": 6, "FC": 4}  # the commuters working there (living anywhere)
+    jlong, counts, od, stats = _city_case(spark, ALONE_OD)
+    jl = [("facility", u, f"{u}名", None, m, n, 10.0 * n) for u in employed
+          for m, n in (("employed_residents", employed[u]), ("jobs", inbound[u]),
+                       ("live_and_work", fac.get((u, u), 0)))]
+    jlong = jlong.unionByName(spark.createDataFrame(jl, jlong.schema))
+    crow = [("facility", u, f"{u}名", None, m, n, 10.0 * n) for u in employed
+            for m, n in zip(cm.MEASURES, (employed[u], employed[u], 0, employed[u], 0,
+                                          employed[u], 0, 0, inbound[u]), strict=True)]
+    counts = counts.unionByName(spark.createDataFrame(crow, counts.schema))
+    od = od.unionByName(spark.createDataFrame(
+        [("facility", o, f"{o}名", None, d, f"{d}名", None, n, 10.0 * n)
+         for (o, d), n in fac.items()], od.schema))
+    stats = stats.unionByName(spark.createDataFrame(
+        [("facility", u, 1000.0, 900.0, 20.0, 5000.0) for u in employed],
+        stats.schema))
+    # FB's 8 and FC's 9 < k hidden; the counties as in test_inbound_commuters_follow_...
+    jh_pub = materialized(_jobs_housing_published(spark, jlong, {"FB", "FC"}, {"C", "D"}).join(
+        jlong.select("level", "unit_id", "parent_id").distinct(), ["level", "unit_id"]))
+    got: list = []
+    out, od_new = cm.publish_all(counts, stats, od, K, True, False, K, got.append,
+                                 materialized, jobs_housing=jh_pub, detach=materialized,
+                                 jobs_housing_counts=cm.jobs_housing_counts(counts, od),
+                                 joint="gate")
+    assert got[0].passed, got[0].failures()
+    assert got[0].joint.passed, got[0].joint.failures()
+    f = od_new.where("level = 'facility'").toPandas().set_index(["origin_id", "dest_id"])
+    assert f.loc[("FA", "FB"), "is_suppressed"]  # 1 < k
+    u = out.where("level = 'facility'").toPandas().set_index("unit_id")
+    assert u.loc["FA", "commuters_raw_count"] == 59  # the partial row withheld nothing
+    # the reader: published pairs, published totals as upper bounds of the partial lines
+    pub_pairs = {k: v for k, v in f["raw_count"].items() if not f.loc[k, "is_suppressed"]}
+    hidden = sorted(k for k in fac if f.loc[k, "is_suppressed"])
+    a_ub, b_ub = [], []
+    for side, totals in ((0, u["commuters_raw_count"]), (1, u["inbound_commuters_raw_count"])):
+        for unit, t in totals.dropna().items():
+            a_ub.append([1.0 if c[side] == unit else 0.0 for c in hidden])
+            b_ub.append(t - sum(v for c, v in pub_pairs.items() if c[side] == unit))
+    goal = np.array([1.0 if c == ("FA", "FB") else 0.0 for c in hidden])
+    bounds = [(1, None)] * len(hidden)
+    lo = linprog(goal, A_ub=a_ub, b_ub=b_ub, bounds=bounds).fun
+    hi = -linprog(-goal, A_ub=a_ub, b_ub=b_ub, bounds=bounds).fun
+    assert hi - lo >= K, (lo, hi)

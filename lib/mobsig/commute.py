@@ -601,23 +601,23 @@ def publish_all(counts: DataFrame, stats: DataFrame, od: DataFrame, k_min: int,
         first = detach(with_jobs_housing_mask(first, jobs_housing, detach))
     pair = [C.LEVEL, privacy.ORIGIN_ID, privacy.DEST_ID]
     true = od.select(*pair, F.col(C.RAW_COUNT).alias("_true"))  # the zero pairs added: 0
-    sup = first.join(true, pair, how="left").select(
-        *first.columns, F.coalesce("_true", F.lit(0)).alias("_true"))
+    sup = with_partial_lines(first.join(true, pair, how="left").select(
+        *first.columns, F.coalesce("_true", F.lit(0)).alias("_true")), od, counts)
     jh_kw = ({"fixed": JH_FIXED, "keep_rows": JH_KEEP_ROW, "secret_rows": JH_SECRET_ROW}
              if jobs_housing is not None else {})
+    if JH_SECRET_ROW in sup.columns:  # a partial row's sum is not the employed residents
+        sup = sup.withColumn(JH_SECRET_ROW, F.col(JH_SECRET_ROW) & ~F.col(ROW_PART))
     if width is not None and not repair:
         parts["commute_od"] = pa.od_rule_audit(
             sup, "_true", width, suppress_zeros, (privacy.ORIGIN_ID,), (privacy.DEST_ID,),
-            k_min=k_min, withheld=privacy.HIDE_DEST_TOTAL,
-            withheld_rows=privacy.HIDE_ORIGIN_TOTAL,
+            k_min=k_min, withheld=COL_OPEN, withheld_rows=ROW_OPEN,
             secret_rows=jh_kw.get("secret_rows"))
         sup = sup.withColumns({pa.ROW_WITHHELD: F.lit(False), pa.COL_WITHHELD: F.lit(False)})
     elif width is not None:
         sup = pa.with_od_audit(sup, "_true", k_min, width, complementary, suppress_zeros,
                                (privacy.ORIGIN_ID,), (privacy.DEST_ID,),
                                on_audit=lambda a: parts.__setitem__("commute_od", a),
-                               withheld=privacy.HIDE_DEST_TOTAL,
-                               withheld_rows=privacy.HIDE_ORIGIN_TOTAL, **jh_kw)
+                               withheld=COL_OPEN, withheld_rows=ROW_OPEN, **jh_kw)
         sup = sup.withColumn("_true", F.lit(0))  # (dropped below)
     else:
         sup = sup.withColumns({pa.ROW_WITHHELD: F.lit(False), pa.COL_WITHHELD: F.lit(False)})
@@ -666,7 +666,46 @@ def publish_all(counts: DataFrame, stats: DataFrame, od: DataFrame, k_min: int,
     out = with_stats(spread(long.drop("_true")), stats)
     extra = [c for c in (JH_FIXED, JH_KEEP_ROW, JH_SECRET_ROW) if c in sup.columns]
     return out, sup.drop(privacy.HIDE_DEST_TOTAL, privacy.HIDE_ORIGIN_TOTAL, pa.ROW_WITHHELD,
-                         pa.COL_WITHHELD, "_true", *extra)
+                         pa.COL_WITHHELD, "_true", ROW_PART, COL_PART, ROW_OPEN, COL_OPEN,
+                         *extra)
+
+
+ROW_PART = "_row_partial"  # the origin's commuters are more than its row's pairs
+COL_PART = "_col_partial"  # the destination's inbound commuters are more than its column's
+ROW_OPEN = "_row_not_public"  # the row total is no published count (withheld or partial)
+COL_OPEN = "_col_not_public"  # the column total is no published count
+
+
+def with_partial_lines(sup: DataFrame, od: DataFrame, counts: DataFrame) -> DataFrame:
+    """commute_od rows with the flags of lines whose total is no published count: a row
+    is *partial* (:data:`ROW_PART`) where the origin's commuters (``counts``, the true
+    long form) are more than the sum of its pairs (``od``, the true pairs): some of them
+    work outside every unit of the level, as on a layer that does not tile the area
+    (facilities, reserves, parcels); a column likewise (:data:`COL_PART`) with the
+    inbound commuters, some of whom live outside every unit. A reader of such a line
+    knows only that its pairs add up to at most the unit's count: the OD audit gives it
+    no total (:data:`ROW_OPEN`: withheld by the rule or partial; :data:`COL_OPEN`), and
+    the joint audit keeps the inequality (:func:`shared_count_links`). Taking the sum of
+    a facility's pairs as its published commuters pinned a hidden pair of two
+    facilities to [1, 1] on a 1,500-person region (19 living and working in the CBD +
+    1 working at the railway hub, of 59 commuters): the gate failed closed."""
+    def line(end: str, measure: str, flag: str) -> DataFrame:
+        sums = od.groupBy(C.LEVEL, F.col(end).alias(C.UNIT_ID)).agg(
+            F.sum(C.RAW_COUNT).alias("_line"))
+        unit = counts.where(F.col(C.MEASURE) == measure).select(
+            C.LEVEL, C.UNIT_ID, F.col(C.RAW_COUNT).alias("_unit"))
+        return sums.join(unit, [C.LEVEL, C.UNIT_ID], how="left").select(
+            C.LEVEL, F.col(C.UNIT_ID).alias(end),
+            (F.coalesce("_unit", F.lit(0)) > F.col("_line")).alias(flag))
+    out = (sup.join(F.broadcast(line(privacy.ORIGIN_ID, COMMUTERS, ROW_PART)),
+                    [C.LEVEL, privacy.ORIGIN_ID], how="left")
+           .join(F.broadcast(line(privacy.DEST_ID, INBOUND, COL_PART)),
+                 [C.LEVEL, privacy.DEST_ID], how="left"))
+    part = {c: F.coalesce(F.col(c), F.lit(False)) for c in (ROW_PART, COL_PART)}
+    return out.withColumns(part).withColumns({
+        ROW_OPEN: F.col(privacy.HIDE_ORIGIN_TOTAL) | F.col(ROW_PART),
+        COL_OPEN: F.col(privacy.HIDE_DEST_TOTAL) | F.col(COL_PART)}).select(
+        *sup.columns, ROW_PART, COL_PART, ROW_OPEN, COL_OPEN)
 
 
 def publish_with_jobs_housing(jh_counts: DataFrame, counts: DataFrame, stats: DataFrame,
