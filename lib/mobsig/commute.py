@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -880,12 +881,16 @@ def joint_repair(both: dict, width: float, suppress_zeros: bool, repair: bool = 
     systems, the last as exported)."""
     from mobsig import privacy_audit as pa
 
+    t0 = time.perf_counter()
     links = shared_count_links(both)
     od = both["commute_od"]
     start = sum(len(both[k].solved.keys) for k in both if k != "commute_od")
     more = np.zeros(len(od.solved.keys), bool)
+    n_prog = rounds = 0
     for _ in range(max_rounds):
         result = pa.joint_audit(both, links, width, suppress_zeros)
+        n_prog += result.n_programs
+        rounds += 1
         pick = joint_complements(result, start, both["commute_od"].solved) if (
             repair and not result.passed) else []
         if not len(pick):
@@ -895,6 +900,8 @@ def joint_repair(both: dict, width: float, suppress_zeros: bool, repair: bool = 
         both["commute_od"] = dataclasses.replace(od, solved=dataclasses.replace(
             s, hidden=s.hidden | more, zero_unknown=s.zero_unknown | more))
     result.added = int(more.sum())
+    result.rounds, result.n_programs = rounds, n_prog  # of every round, as the seconds
+    result.seconds = time.perf_counter() - t0
     keys = od.solved.keys[more]
     ends = keys[C.UNIT_ID].str.split(">", n=1)
     return result, pd.DataFrame({C.LEVEL: keys[C.LEVEL].to_numpy(),

@@ -1308,6 +1308,11 @@ def gate(ctx, result: Audit, table: str) -> None:
             ctx.fact("privacy_joint_levels_under_protected", lv_bad)
             ctx.fact("privacy_joint_levels_min_width", lv.min_width
                      if np.isfinite(lv.min_width) else None)
+            ctx.fact("privacy_joint_levels_audit_s", round(lv.seconds, 3))
+            ctx.log.info("joint privacy audit of %s with the relations between its OD "
+                         "levels: %d suppressed cells, narrowest interval %s, %d rounds, "
+                         "%d programmes, %.2f s", table, lv.n_cells, lv.min_width,
+                         lv.rounds, lv.n_programs, lv.seconds)
             if lv_bad and not result.joint_gated:
                 ctx.log.warning("joint privacy audit of %s with the relations between "
                                 "its OD levels (reported, not gated): %s", table,
