@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock 2>/dev/null | sha256sum | cut -c1-12)
 DEMO   ?= demo-out
 
-.PHONY: setup install jars browser test test-fast demo bench lint lock clean
+.PHONY: setup install jars browser test test-fast demo bench accuracy lint lock clean
 
 ## setup: virtualenv + pinned dependencies + JVM jars, then run the demo
 setup: install jars demo
@@ -48,6 +48,26 @@ test: install jars
 test-fast: install jars
 	MOBSIG_TEST_CONF="spark.sql.shuffle.partitions=1 spark.sql.adaptive.enabled=false" \
 	$(BIN)/python -m pytest -m "not job and not city and not cluster and not slow" --durations=25
+
+## accuracy: the evaluation harness of issue 18 (not part of `make test`): a synthetic city of
+## PROFILE (region or city) with PEOPLE persons over DAYS days from 2026-06-01, the daily
+## chain and the monthly jobs through population_by_unit, then `mobsig evaluate --require
+## accuracy`, which fails (exit 8) naming every missed row of the accuracy table; outputs in
+## $(ACC)/ (README, Accuracy on two profiles; PEOPLE=1500: ~25 min on 2 cores)
+PROFILE ?= region
+PEOPLE  ?= 300
+DAYS    ?= 14
+ACC     ?= accuracy-out
+accuracy: install jars
+	rm -rf $(ACC)
+	$(BIN)/mobsig synth --out $(ACC) --profile $(PROFILE) --people $(PEOPLE) --days $(DAYS) \
+	  --start 2026-06-01
+	$(BIN)/mobsig run daily --config $(ACC)/config.yaml --from 2026-06-01 \
+	  --to $$(date -d "2026-06-01 + $(DAYS) days - 1 day" +%F)
+	for j in flag_users home_work place_cards expand population_by_unit; do \
+	  $(BIN)/mobsig run $$j --config $(ACC)/config.yaml --month 2026-06 || exit $$?; done
+	$(BIN)/mobsig evaluate --config $(ACC)/config.yaml --month 2026-06 \
+	  --out $(ACC)/evaluate.json --require accuracy
 
 ## demo: generate a small synthetic city and run every job on it (outputs in $(DEMO)/)
 demo: install jars

@@ -248,3 +248,42 @@ def test_scenario_lines_give_each_planted_figure():
     hidden = ev.idle_land_errors(table.assign(stayers_raw_count=[0, None, 20]), truth)
     assert hidden["near_zero_persons"] == [None, 2]
     assert ev.scenarios({"screen_idle_land": hidden})["idle_parcel"]["figure"] is None
+
+
+def test_require_names_each_missed_target(tmp_path, monkeypatch, capsys):
+    """``mobsig evaluate --require``: the harness of ``make accuracy``. 'accuracy' fails on
+    a missed row of issue 18's table, 'all' also on any other missed target; a target not
+    measurable (None) is no miss; the results are written and printed first, then exit 8
+    names each miss."""
+    from mobsig import cli
+    from mobsig.errors import TargetsMissedError
+    from mobsig.tools import evaluate
+
+    res = {"month": "2026-06", "truth": "t",
+           "accuracy_table": [
+               {"measure": "stays precision / recall", "value": "0.94 / 0.91",
+                "target": "≥ 0.9 / ≥ 0.9", "met": True},
+               {"measure": "homes within 500 m", "value": "92.3 %", "target": "≥ 95 %",
+                "met": False},
+               {"measure": "night-shift workers' homes", "value": "n/a", "target": "≥ 80 %",
+                "met": None}],
+           "targets_met": {"home_within_500m": True, "county_median_commute_distance": False,
+                           "metro_delineation": None}}
+    assert evaluate.missed(res, None) == []
+    acc = evaluate.missed(res, "accuracy")
+    assert acc == ["homes within 500 m: 92.3 % (target ≥ 95 %)"]
+    assert evaluate.missed(res, "all") == acc + [
+        "county_median_commute_distance: not met (see the table)"]
+    args = cli.build_parser().parse_args(
+        ["evaluate", "--month", "2026-06", "--require", "accuracy",
+         "--out", str(tmp_path / "e.json")])
+    assert args.require == "accuracy"
+    monkeypatch.setattr(evaluate, "execute", lambda *a: res)
+    monkeypatch.setattr("mobsig.synth.evaluate.markdown", lambda r: "TABLE")
+    cfg = argparse.Namespace(base_dir=str(tmp_path))
+    with pytest.raises(TargetsMissedError, match=r"(?s)1 target.*homes within 500 m: 92.3 %") as err:
+        evaluate.run(args, cfg, None)
+    assert err.value.exit_code == 8
+    assert (tmp_path / "e.json").exists() and "TABLE" in capsys.readouterr().out
+    args.require = None
+    assert evaluate.run(args, cfg, None) == 0

@@ -52,6 +52,13 @@ class ConcurrentWriteError(MobsigError):
     exit_code = 7
 
 
+class TargetsMissedError(MobsigError):
+    """``mobsig evaluate --require``: a measured accuracy target was missed (a
+    measurement, not a job: only the results file was written)."""
+
+    exit_code = 8
+
+
 _CONCURRENT = ("ConcurrentAppendException", "ConcurrentWriteException",
                "ConcurrentDeleteReadException", "ConcurrentDeleteDeleteException",
                "ConcurrentTransactionException", "MetadataChangedException",
