@@ -385,6 +385,23 @@ def test_trips_commuters_and_the_published_pairs(spark):
         "suppressed"
     a1b1 = out.loc[("county", "A1", "B1")]
     assert a1b1["commuters_raw_count"] == 1 and a1b1["commuting_rate"] == 0.5
+    # a zero pair of an opened commuters row (privacy_audit.with_zero_pairs adds it to the
+    # commuters matrix only): its trips are a published 0, not nulls the gate rejects (a
+    # 1,500-person region's linkage failed on 4 such rows)
+    sup = lk.suppress_pairs(long, 1, True, False)
+    pad = pd.DataFrame({"level": ["county"], "measure": ["commuters"],
+                        "origin_id": ["A1"], "dest_id": ["A2"]})
+    opened = pa.with_zero_pairs(sup, pad, ["level", "measure", "origin_id", "dest_id"],
+                                "origin_id", "dest_id", ("raw_count", "expanded_count",
+                                                         "trips_raw_count",
+                                                         "trips_expanded_count"))
+    z = lk.publish(opened, jh, units.select("level", "unit_id", "unit_name"), days
+                   ).toPandas().set_index(["level", "origin_id", "dest_id"]).loc[
+        ("county", "A1", "A2")]
+    assert not z["is_trips_suppressed"] and z["is_commuters_suppressed"]
+    assert (z["trips_raw_count"], z["trips_expanded_count"], z["travellers_raw_count"],
+            z["trips_per_day"]) == (0, 0.0, 0, 0.0)
+    assert pd.isna(z["commuters_raw_count"])
     # k = 2: the lone travellers are hidden, and whatever is computed from them
     strict = lk.publish(lk.suppress_pairs(long, 2, True, False), jh,
                         units.select("level", "unit_id", "unit_name"), days).toPandas()

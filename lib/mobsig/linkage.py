@@ -678,7 +678,9 @@ def publish(suppressed: DataFrame, employed: DataFrame, units: DataFrame,
     no name); ``days``: one row (:func:`days_with_moves`). ``<measure>_origin_total_withheld``
     / ``<measure>_dest_total_withheld``: the audit withholds the origin's (row) /
     destination's (column) total of trips / commuters (:func:`suppress_pairs`): it must not
-    be published nor derived anywhere, else it pins a hidden pair."""
+    be published nor derived anywhere, else it pins a hidden pair. A pair with a
+    commuters row only (a zero pair of a commuters row the audit opened) has trips and
+    travellers 0, published: no trip was made and its absence read as 0 anyway."""
     m = F.col(C.MEASURE)
     key = [C.LEVEL, C.ORIGIN_ID, C.DEST_ID]
     is_t, is_c = m == C.TRIPS, m == C.COMMUTERS
@@ -692,7 +694,20 @@ def publish(suppressed: DataFrame, employed: DataFrame, units: DataFrame,
         F.max(F.when(is_c, F.col(C.EXPANDED_COUNT))).alias(expanded_col(C.COMMUTERS)),
         F.max(F.when(is_c, F.col(C.IS_SUPPRESSED))).alias(suppressed_col(C.COMMUTERS)),
         *[F.max(F.when(F.col(C.MEASURE) == m, F.col(side))).alias(f"{m}_{side}")
-          for m in MEASURES for side in (ROW_WITHHELD, COL_WITHHELD)])
+          for m in MEASURES for side in (ROW_WITHHELD, COL_WITHHELD)],
+        F.max(is_t.cast("int")).alias("_has_trips"))
+    # a pair without a trips row: a zero pair of a commuters row the audit opened
+    # (privacy_audit.with_zero_pairs adds them to the opened matrix only); no trip was
+    # made (every pair with one has both measures, od_long), and its absence read as 0
+    # before, so its trips are a published 0, not a null (gate linkage)
+    none = F.col("_has_trips") == 0
+    wide = wide.withColumns({
+        **{c: F.when(none, F.lit(0).cast("bigint")).otherwise(F.col(c))
+           for c in (TRIPS_RAW, raw_col(C.TRAVELLERS))},
+        **{c: F.when(none, F.lit(0.0)).otherwise(F.col(c))
+           for c in (TRIPS_EXPANDED, expanded_col(C.TRAVELLERS))},
+        suppressed_col(C.TRIPS): F.when(none, F.lit(False)).otherwise(
+            F.col(suppressed_col(C.TRIPS)))}).drop("_has_trips")
     rev = wide.select(C.LEVEL, F.col(C.ORIGIN_ID).alias(C.DEST_ID),
                       F.col(C.DEST_ID).alias(C.ORIGIN_ID),
                       F.col(TRIPS_EXPANDED).alias("_rev_t"),
