@@ -281,7 +281,8 @@ def test_require_names_each_missed_target(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(evaluate, "execute", lambda *a: res)
     monkeypatch.setattr("mobsig.synth.evaluate.markdown", lambda r: "TABLE")
     cfg = argparse.Namespace(base_dir=str(tmp_path))
-    with pytest.raises(TargetsMissedError, match=r"(?s)1 target.*homes within 500 m: 92.3 %") as err:
+    miss = r"(?s)1 target.*homes within 500 m: 92.3 %"
+    with pytest.raises(TargetsMissedError, match=miss) as err:
         evaluate.run(args, cfg, None)
     assert err.value.exit_code == 8
     assert (tmp_path / "e.json").exists() and "TABLE" in capsys.readouterr().out
