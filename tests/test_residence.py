@@ -403,6 +403,57 @@ def test_night_shift_worker_gets_day_rest_home_and_night_work(spark):
     assert (night_only["work_lon"], night_only["work_lat"]) == pytest.approx(h)
 
 
+def test_night_shifts_of_a_rotating_worker_are_work_days(spark):
+    """A rotating-shift worker (days at W in week 1, nights at W in week 2 with the morning
+    asleep at home) has 5 + 5 work days at W (home_work.work_night_min_h); a card whose
+    nights at W are followed by a morning elsewhere, not at home, keeps only its 5
+    daytime days (few_days for work_min_days 6), and so does the rotating worker with the
+    rule off."""
+    from mobsig import residence
+
+    h, w, o = (104.0, 30.0), (104.05, 30.02), (103.95, 30.0)  # W ~5.3 km, O ~4.8 km away
+    rows = []
+    for d in range(1, 15):  # June 1-14 2026: Mon..Sun twice
+        day, nxt = f"2026-06-{d:02d}", f"2026-06-{d + 1:02d}"
+        workday = dt.date(2026, 6, d).weekday() < 5
+        for user, morning in (("rotating", h), ("elsewhere", o)):
+            if d <= 7:  # day-shift week
+                rows.append((user, f"{day} 18:00", f"{nxt} 08:00", *h))
+                if workday:
+                    rows.append((user, f"{day} 08:30", f"{day} 17:30", *w))
+            elif workday:  # night-shift week: W 21:30-06:30, then the morning
+                rows.append((user, f"{day} 15:00", f"{day} 21:00", *h))
+                rows.append((user, f"{day} 21:30", f"{nxt} 06:30", *w))
+                rows.append((user, f"{nxt} 07:00", f"{nxt} 14:30", *morning))
+            else:
+                rows.append((user, f"{day} 15:00", f"{nxt} 06:30", *h))
+    st = _stays(spark, rows)
+    workdays = [dt.date(2026, 6, d) for d in range(1, 31)
+                if dt.date(2026, 6, d).weekday() < 5]
+    pieces = [materialized(p) for p in (
+        residence.day_pieces(st, MONTH), residence.night_pieces(st, MONTH, 21, 7),
+        residence.work_pieces(st, MONTH, workdays, 9, 17))]
+    mornings = materialized(residence.morning_pieces(st, MONTH, 7))
+    pop = PopulationConfig(resident_min_days=9, short_term_min_days=3)
+
+    def table(cfg):
+        return {r["user_id"]: r.asDict() for r in residence.home_work_table(
+            *pieces, None, cfg, pop, workdays, "2026-06", 9, keep=materialized,
+            mornings=mornings).collect()}
+
+    hw = HomeWorkConfig(home_min_nights=5, work_min_days=6)
+    got = table(hw)
+    r = got["rotating"]
+    assert r["home_rule"] == "night" and (r["home_lon"], r["home_lat"]) == pytest.approx(h)
+    assert r["work_reason"] is None and r["days_at_work"] == 10
+    assert (r["work_lon"], r["work_lat"]) == pytest.approx(w)
+    e = got["elsewhere"]
+    assert e["home_rule"] == "night" and (e["home_lon"], e["home_lat"]) == pytest.approx(h)
+    assert e["work_lon"] is None and e["work_reason"] == "few_days"
+    off = table(dataclasses.replace(hw, work_night_min_h=0.0))["rotating"]
+    assert off["work_lon"] is None and off["work_reason"] == "few_days"
+
+
 # --------------------------------------------------------------------------------------
 # home_work on a tiny hand-built warehouse: the cells table (site spacing) is required
 

@@ -588,6 +588,16 @@ class HomeWorkConfig:
         "largest spacing of the sites serving it) from home: where masts stand km apart a "
         "daytime stay served by the next mast is often the same place as the home, not a "
         "work place 1-2 km away; 0 = work_min_home_dist_m only [I].", ge=0, le=5)
+    work_night_min_h: float = param(
+        4.0, "Work of shift workers: a workday's night (night_start_h..night_end_h) with >= "
+        "this many hours at places away from home (the work rule's distance), followed by "
+        ">= work_night_rest_h hours at home in the 6 hours after the night window (a night "
+        "shift and the day's sleep at home), counts as a work day at those places alongside "
+        "the workday daytime pieces (rotating-shift workers' night weeks; people out in the "
+        "evening are home by night or at work next morning); 0 = off [I].", ge=0, le=24)
+    work_night_rest_h: float = param(
+        3.0, "Work of shift workers: hours at home in the 6 hours after a night window that "
+        "make the night away a night shift (see work_night_min_h) [I].", ge=0, le=6)
     weekend_days: tuple[int, ...] = param(
         [5, 6], "Weekday numbers (Mon=0) that are not workdays unless made up.")
     calendar_gap: str = param(

@@ -6,7 +6,8 @@ Pure DataFrame -> DataFrame transforms; the ``home_work`` job chains them::
     days = day_pieces(pieces, month)
     nights = night_pieces(pieces, month, hw.night_start_h, hw.night_end_h)
     work = work_pieces(pieces, month, workdays, hw.work_start_h, hw.work_end_h)
-    hw_df = home_work_table(days, nights, work, flags, hw, pop, month)
+    mornings = morning_pieces(pieces, month, hw.night_end_h)
+    hw_df = home_work_table(days, nights, work, flags, hw, pop, month, mornings=mornings)
 
 Definitions (all configurable, see config.HomeWorkConfig / PopulationConfig):
 
@@ -48,6 +49,14 @@ Definitions (all configurable, see config.HomeWorkConfig / PopulationConfig):
   present on >= ``work_min_days`` workdays and averaging >= ``work_min_avg_h`` hours per
   workday the card was present at all (the denominator is every workday present, so a
   place visited for a few long errands does not become a workplace).
+- Night shifts of cards with a night home (rotating-shift workers' night weeks): a
+  workday's night with >= ``work_night_min_h`` hours away from home (the work rule's
+  distance) followed by >= ``work_night_rest_h`` hours at home in the
+  :data:`NIGHT_REST_WINDOW_H` hours after the night window is a night shift; its pieces
+  away from home count as work pieces of that workday (:func:`night_shift_pieces`). An
+  evening out ends at home by night or is followed by a morning at work, and a home
+  placed off the true one puts the night *and* the morning away from it, so neither
+  counts.
 - Unidentified homes/works are explicit: ``home_reason`` / ``work_reason``; the rule
   that gave an identified home is ``home_rule``.
 """
@@ -82,6 +91,8 @@ NIGHT_WORK_DAYS = "night_work_days"
 
 HOME_RULES = ("night", "day_rest")
 HOME_REASONS = ("no_night_stays", "few_nights", "low_night_share", "non_human")
+# the window after the night in which a night-shift worker sleeps at home (hours)
+NIGHT_REST_WINDOW_H = 6
 WORK_REASONS = ("no_workday_stays", "all_near_home", "few_days", "short_hours", "non_human")
 
 
@@ -167,6 +178,12 @@ def night_pieces(stays: DataFrame, month: dt.date, night_start_h: int,
     """
     start = night_start_h if night_start_h > night_end_h else night_start_h + 24
     return _pieces(stays, month, start, night_end_h + 24)
+
+
+def morning_pieces(stays: DataFrame, month: dt.date, night_end_h: int) -> DataFrame:
+    """Stay time in the :data:`NIGHT_REST_WINDOW_H` hours after the night window ends,
+    keyed by the night's evening date (07:00-13:00 on d+1 for the night of d)."""
+    return _pieces(stays, month, night_end_h + 24, night_end_h + 24 + NIGHT_REST_WINDOW_H)
 
 
 def work_pieces(stays: DataFrame, month: dt.date, workdays: Sequence[dt.date],
@@ -459,11 +476,8 @@ def identify_work(work: DataFrame, days: DataFrame, homes: DataFrame, ring: int,
     scores = place_scores(work, ring).join(
         homes.select(C.USER_ID, C.HOME_LON, C.HOME_LAT), C.USER_ID, how="left")
     far = (F.col(C.HOME_LON).isNull()
-           | (sphere_dist_m(F.col(PLACE_LON), F.col(PLACE_LAT), F.col(C.HOME_LON),
-                            F.col(C.HOME_LAT))
-              >= F.greatest(F.lit(float(min_home_dist_m)),
-                            F.lit(float(spacing_factor))
-                            * F.coalesce(F.col(PLACE_SPACING_M), F.lit(0.0)))))
+           | _away_from_home(PLACE_LON, PLACE_LAT, PLACE_SPACING_M, min_home_dist_m,
+                             spacing_factor))
     any_user = scores.select(C.USER_ID).distinct()
     best = _top(scores.where(far)).join(present, C.USER_ID, how="left")
     out = any_user.join(best, C.USER_ID, how="left")
@@ -478,6 +492,43 @@ def identify_work(work: DataFrame, days: DataFrame, homes: DataFrame, ring: int,
         F.when(ok, F.col(PLACE_LON)).alias(C.WORK_LON),
         F.when(ok, F.col(PLACE_LAT)).alias(C.WORK_LAT),
         reason.alias(C.WORK_REASON))
+
+
+def _away_from_home(lon: str, lat: str, spacing: str, min_home_dist_m: float,
+                    spacing_factor: float) -> Column:
+    """Whether a position is far enough from ``home_lon``/``home_lat`` for a work place:
+    >= ``min_home_dist_m`` and >= ``spacing_factor`` x the site spacing there (null when
+    there is no home)."""
+    return (sphere_dist_m(F.col(lon), F.col(lat), F.col(C.HOME_LON), F.col(C.HOME_LAT))
+            >= F.greatest(F.lit(float(min_home_dist_m)),
+                          F.lit(float(spacing_factor))
+                          * F.coalesce(F.col(spacing), F.lit(0.0))))
+
+
+def night_shift_pieces(nights: DataFrame, mornings: DataFrame, homes: DataFrame,
+                       workdays: Sequence[dt.date], min_night_h: float, rest_h: float,
+                       min_home_dist_m: float, spacing_factor: float = 0.0) -> DataFrame:
+    """The night pieces of night shifts, to count as work pieces (module doc).
+
+    A workday's night (``key_date`` = the evening) is a night shift when the card has a
+    home, >= ``min_night_h`` hours of its night pieces are away from home (the distance of
+    :func:`identify_work`: >= ``min_home_dist_m`` and >= ``spacing_factor`` x the site
+    spacing of the piece) and >= ``rest_h`` hours of its ``mornings`` pieces (same key)
+    are not. Returns those away pieces with the columns of ``nights``."""
+    cols = nights.columns
+    home = (homes.where(F.col(C.HOME_LON).isNotNull())
+            .select(C.USER_ID, C.HOME_LON, C.HOME_LAT))
+    away = _away_from_home(C.LON, C.LAT, C.SPACING_M, min_home_dist_m, spacing_factor)
+    out = (nights.where(F.col(C.KEY_DATE).isin(list(workdays)))
+           .join(home, C.USER_ID).where(away))
+    keys = [C.USER_ID, C.KEY_DATE]
+    night_s = out.groupBy(*keys).agg(F.sum(C.OVERLAP_S).alias("_away_s"))
+    rest_s = (mornings.join(home, C.USER_ID).where(~away)
+              .groupBy(*keys).agg(F.sum(C.OVERLAP_S).alias("_rest_s")))
+    shifts = (night_s.join(rest_s, keys)
+              .where((F.col("_away_s") >= F.lit(min_night_h * 3600.0))
+                     & (F.col("_rest_s") >= F.lit(rest_h * 3600.0))))
+    return out.join(shifts, keys, "left_semi").select(*cols)
 
 
 def presence(days: DataFrame, nights: DataFrame) -> DataFrame:
@@ -523,9 +574,13 @@ def home_work_table(days: DataFrame, nights: DataFrame, work: DataFrame,
                     flags: DataFrame | None, hw: HomeWorkConfig, pop: PopulationConfig,
                     workdays: Sequence[dt.date], month_text: str,
                     h3_resolution: int, keep=lambda df: df,
-                    voronoi: Voronoi | None = None) -> DataFrame:
+                    voronoi: Voronoi | None = None,
+                    mornings: DataFrame | None = None) -> DataFrame:
     """The ``home_work`` rows of one month: one per card with a stay in the month or a row
     in ``flags`` (``user_id``, ``is_non_human``, ``is_group_primary``, ``multicard_group``).
+    ``mornings`` (:func:`morning_pieces`) adds the night shifts of cards with a night
+    home to their work pieces (:func:`night_shift_pieces`; off when None or
+    ``work_night_min_h`` is 0).
 
     Cards without flags count as human single cards. Non-human cards get no home/work
     (reason ``non_human``). ``is_counted`` = human and the primary card of its group;
@@ -537,6 +592,11 @@ def home_work_table(days: DataFrame, nights: DataFrame, work: DataFrame,
                           hw.home_refine_spacing_factor, hw.home_refine_min_m, days,
                           hw.home_day_rest_min_ratio, hw.work_min_home_dist_m, keep, voronoi)
     homes = keep(homes)
+    if mornings is not None and hw.work_night_min_h > 0:
+        night_homes = homes.where(F.col(NIGHT_WORK_LON).isNull())
+        work = work.unionByName(night_shift_pieces(
+            nights, mornings, night_homes, workdays, hw.work_night_min_h,
+            hw.work_night_rest_h, hw.work_min_home_dist_m, hw.work_min_home_spacing_factor))
     works = identify_work(work, days, homes, hw.cluster_ring, hw.work_min_days,
                           hw.work_min_avg_h, hw.work_min_home_dist_m, workdays,
                           hw.work_min_home_spacing_factor)
@@ -636,8 +696,9 @@ def build_home_work(stays: DataFrame, flags: DataFrame | None, month: dt.date,
     day_p = keep(day_pieces(stays, month))
     night_p = keep(night_pieces(stays, month, hw.night_start_h, hw.night_end_h))
     work_p = work_pieces(stays, month, workdays, hw.work_start_h, hw.work_end_h)
+    morning_p = morning_pieces(stays, month, hw.night_end_h)
     return home_work_table(day_p, night_p, work_p, flags, hw, pop, workdays,
-                           month.strftime("%Y-%m"), h3_resolution, keep, voronoi)
+                           month.strftime("%Y-%m"), h3_resolution, keep, voronoi, morning_p)
 
 
 def home_share(classes: dict[str, int]) -> tuple[float, int]:
