@@ -73,7 +73,7 @@ def build(ctx: JobContext) -> list[Output]:
     days = [d for d in ctx.part.month_days if cal.is_workday(d)]
     table = ctx.keep(residence.build_home_work(stays, flags if n_flags else None, month, days,
                                                hw, cfg.population, cfg.stays.h3_resolution,
-                                               ctx.keep, residence.voronoi_of(cells, cfg)))
+                                               ctx.detach, residence.voronoi_of(cells, cfg)))
     classes = {r[C.POP_CLASS]: r["n"] for r in table.where(C.IS_COUNTED).groupBy(C.POP_CLASS)
                .agg(F.count(F.lit(1)).alias("n")).collect()}
     ctx.result.facts.update(count_where(

@@ -689,10 +689,12 @@ def build_home_work(stays: DataFrame, flags: DataFrame | None, month: dt.date,
     """The month's ``home_work`` rows from :func:`stays_for_places` output (the month's
     stays plus the first day of the next month) and the month's user flags (or None).
 
-    ``keep`` (the job's ``ctx.keep``) persists the day and night pieces, the place scores
-    and the homes, each read several times by the plan (the day-rest rule reads the day
-    pieces and the night scores again): computed once, the job fits the default driver
-    memory."""
+    ``keep`` (the job's ``ctx.detach``) materialises the day and night pieces, the place
+    scores and the homes, each read several times by the plan (the day-rest rule reads
+    the day pieces and the night scores again; the work rules read the homes): computed
+    once, the job fits the default driver memory. With their lineage cut the plans built
+    on them stay small: with ``ctx.keep`` (persisted, full lineage) Spark spent longer
+    analysing and planning the month's plan than running it on a small month."""
     day_p = keep(day_pieces(stays, month))
     night_p = keep(night_pieces(stays, month, hw.night_start_h, hw.night_end_h))
     work_p = work_pieces(stays, month, workdays, hw.work_start_h, hw.work_end_h)
