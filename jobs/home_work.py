@@ -15,9 +15,9 @@ day_rest); work from daytime stays on workdays of the holiday calendar (paths.ho
 or the built-in Chinese calendar, 2016-2026; a month outside the calendar's years fails
 before Spark starts unless home_work.calendar_gap = warn), and from night shifts (a
 workday night away from home followed by a morning at home, home_work.work_night_min_h).
-Cards whose home cannot be identified keep their row with a ``home_reason``; non-human cards and non-primary cards
-of a multi-card group are kept but not counted (``is_counted = false``). Population
-classes follow the ``population`` section.
+Cards whose home cannot be identified keep their row with a ``home_reason``; non-human
+cards and non-primary cards of a multi-card group are kept but not counted
+(``is_counted = false``). Population classes follow the ``population`` section.
 
 Gates, before anything is written: ``home_identification`` (among counted cards present
 >= population.resident_min_days days, the share with an identified home, residents /
