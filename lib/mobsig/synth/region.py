@@ -21,7 +21,8 @@ What differs from the city (mobsig.synth.city, population, timeline, signals):
 - **calendar**: a local two-day holiday in the middle of the period on top of the
   national calendar (:func:`calendar_text`, written to ``reference/holidays.yaml`` and
   named by the city's config, paths.holidays);
-- **phones**: more phones off at night (+:data:`EXTRA_OFF_NIGHTS`) and
+- **phones**: more phones off at night (+:data:`EXTRA_OFF_NIGHTS`; switched off in bed,
+  so a night-shift worker's phone stays on at work: signals) and
   :data:`SLEEPY_SHARE` of the cards asleep 3-8 h a day at a time of their own
   (``sleep_start_h``, ``sleep_len_h``: no event at all);
 - **faults**: ping-pong x :data:`PINGPONG_X` and drift x :data:`DRIFT_X` of the

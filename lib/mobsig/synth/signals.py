@@ -30,7 +30,7 @@ import pandas as pd
 from scipy.spatial import cKDTree
 
 from mobsig.synth.config import SynthConfig
-from mobsig.synth.timeline import DAY, H, Places, is_hsr_traveller, itinerary
+from mobsig.synth.timeline import DAY, PLACE_WORK, H, Places, is_hsr_traveller, itinerary
 
 BIG = 1 << 32  # key = card * BIG + seconds; periods are far shorter than 2^32 s
 PERIODIC_S = 3600.0
@@ -274,10 +274,12 @@ def _events_for_batch(cards: pd.DataFrame, cfg: SynthConfig, net: Network, place
         order = np.lexsort((t, sc[si]))
         t, si, et = t[order], si[order], et[order]
 
-    # -- phone off at night for a few people
+    # -- phone off at night for a few people: switched off in bed, not at work (a night-shift
+    # worker's phone stays on through the shift; nobody else is at work in these hours)
     off = cards["phone_off_nights"].to_numpy().astype(bool)[sc[si]]
     tod = t % DAY
-    drop = off & (tod >= 0.5 * H) & (tod < 6.5 * H)
+    at_work = seg["place"].to_numpy()[si] == PLACE_WORK
+    drop = off & (tod >= 0.5 * H) & (tod < 6.5 * H) & ~at_work
     t, si, et = t[~drop], si[~drop], et[~drop]
     region_rng = None
     if "card_mode" in cards:  # the region profile: sleeping phones, second cards' timing
