@@ -349,12 +349,15 @@ def test_night_shift_worker_gets_day_rest_home_and_night_work(spark):
     """A night-shift card (at W 22:00-06:00 every workday evening, at H 09:00-17:00 every
     day) has its home at H by the day-rest rule and its work at W; an ordinary worker
     (home at night, work by day) and someone working 14 h days with weekends at home keep
-    the night rule."""
+    the night rule; so does a day worker whose home's time is split over three places
+    ~1.2 km apart (a rural home among masts km apart), each holding less time than W
+    over all hours but more on the days off."""
     from mobsig import residence
 
     hw = HomeWorkConfig(home_min_nights=5, work_min_days=4)
     pop = PopulationConfig(resident_min_days=9, short_term_min_days=3)
     h, w = (104.0, 30.0), (104.05, 30.02)  # ~5.3 km apart
+    h2, h3 = (104.012, 30.0), (104.006, 30.0105)  # ~1.2 km from H and from each other
     rows = []
     for d in range(1, 15):  # June 1-14 2026: Mon..Sun twice
         day, nxt = f"2026-06-{d:02d}", f"2026-06-{d + 1:02d}"
@@ -369,6 +372,16 @@ def test_night_shift_worker_gets_day_rest_home_and_night_work(spark):
             rows.append(("longday", f"{day} 21:30", f"{nxt} 06:30", *h))
         else:
             rows.append(("longday", f"{day} 06:30", f"{nxt} 06:30", *h))
+        # the split home: H, H2, H3 in turn through each night and each day off
+        if workday:
+            rows.append(("split", f"{day} 08:00", f"{day} 18:00", *w))
+        else:
+            bounds = [f"{day} 07:30", f"{day} 11:00", f"{day} 14:30", f"{day} 18:30"]
+            rows += [("split", a, b, *p)
+                     for a, b, p in zip(bounds[:-1], bounds[1:], (h, h2, h3), strict=True)]
+        bounds = [f"{day} 18:30", f"{day} 23:00", f"{nxt} 03:00", f"{nxt} 07:30"]
+        rows += [("split", a, b, *p)
+                 for a, b, p in zip(bounds[:-1], bounds[1:], (h, h2, h3), strict=True)]
     st = _stays(spark, rows)
     workdays = [dt.date(2026, 6, d) for d in range(1, 31)
                 if dt.date(2026, 6, d).weekday() < 5]
@@ -396,6 +409,16 @@ def test_night_shift_worker_gets_day_rest_home_and_night_work(spark):
         assert (r["home_lon"], r["home_lat"]) == pytest.approx(h), user
         assert (r["work_lon"], r["work_lat"]) == pytest.approx(w), user
     assert got["dayw"]["days_at_work"] == 10
+    s = got["split"]
+    assert s["home_rule"] == "night" and s["home_reason"] is None
+    assert min(math.dist((s["home_lon"], s["home_lat"]), p) for p in (h, h2, h3)) < 0.004
+    assert (s["work_lon"], s["work_lat"]) == pytest.approx(w)
+    # without the days-off test the split home's work place is its rest place: swapped
+    homes = {r["user_id"]: r for r in residence.identify_home(
+        pieces[1], hw.cluster_ring, hw.home_min_nights, hw.home_min_night_share,
+        days=pieces[0], rest_min_ratio=hw.home_day_rest_min_ratio).collect()}
+    assert homes["split"]["home_rule"] == "day_rest"
+    assert (homes["split"]["home_lon"], homes["split"]["home_lat"]) == pytest.approx(w)
     # the night rule alone (ratio 0) swaps the night-shift worker's home and work
     night_only = table(dataclasses.replace(hw, home_day_rest_min_ratio=0.0))["nightw"]
     assert night_only["home_rule"] == "night"

@@ -40,11 +40,14 @@ Definitions (all configurable, see config.HomeWorkConfig / PopulationConfig):
   over all hours of the month (the *rest place*) is not the night place but lies >=
   ``work_min_home_dist_m`` from it, is seen on >= ``home_min_nights`` days and >=
   ``home_min_night_share`` of the days present, and holds >= ``home_day_rest_min_ratio``
-  x the night place's time over all hours, the card's long regular stays are in the day
-  and its nights are spent elsewhere: the rest place is its home (re-centred like a
+  x the night place's time over all hours, and at least its time on the days off (dates
+  the holiday calendar does not call workdays), the card's long regular stays are in the
+  day and its nights are spent elsewhere: the rest place is its home (re-centred like a
   night home, among all its stays) and the night place its work place. An ordinary
   worker's night place is also where most of their hours are (evenings, days off), so
-  they keep the night rule; so does someone working long days with days off at home.
+  they keep the night rule; so does someone working long days with days off at home, and
+  a day worker whose home's hours are split over several places (masts km apart) so
+  that the work place holds more than any one of them: on the days off they are home.
 - Work: among daytime places >= ``work_min_home_dist_m`` from home, the largest one, if
   present on >= ``work_min_days`` workdays and averaging >= ``work_min_avg_h`` hours per
   workday the card was present at all (the denominator is every workday present, so a
@@ -348,7 +351,8 @@ def identify_home(nights: DataFrame, ring: int, min_nights: int,
                   min_night_share: float, refine_factor: float = 0.0,
                   refine_min_m: float = 0.0, days: DataFrame | None = None,
                   rest_min_ratio: float = 0.0, rest_min_dist_m: float = 500.0,
-                  keep=lambda df: df, voronoi: Voronoi | None = None) -> DataFrame:
+                  keep=lambda df: df, voronoi: Voronoi | None = None,
+                  workdays: Sequence[dt.date] | None = None) -> DataFrame:
     """Home per user from night pieces, or from the day-rest place (night-shift workers).
 
     The best night place decides whether there is a home (nights, night share); its
@@ -358,11 +362,16 @@ def identify_home(nights: DataFrame, ring: int, min_nights: int,
     time over all hours of the month, is another place (>= ``rest_min_dist_m`` from the
     night place), holds >= ``rest_min_ratio`` x the night place's time over all hours and
     is regular (seen on >= ``min_nights`` days and >= ``min_night_share`` of the days
-    present) gets the rest place as its home (home rule ``day_rest``, refined among the
-    day pieces): its long regular stays are in the day and its nights are spent
-    elsewhere, at work. Its night place is returned as ``night_work_lon`` /
-    ``night_work_lat`` with its nights, ``night_work_days`` (null for other cards), for
-    :func:`home_work_table` to make it the work place.
+    present) and, with ``workdays``, holds at least the night place's time on the days
+    off (the dates of ``days`` not in ``workdays``) gets the rest place as its home (home
+    rule ``day_rest``, refined among the day pieces): its long regular stays are in the
+    day and its nights are spent elsewhere, at work. The days off tell a night-shift
+    worker (at home on them) from a day worker whose home's time is split over several
+    places (masts km apart, each serving part of it) so that the work place holds more
+    time than any one of them: the day worker spends the days off at home, not at work.
+    Its night place is returned as ``night_work_lon`` / ``night_work_lat`` with its
+    nights, ``night_work_days`` (null for other cards), for :func:`home_work_table` to
+    make it the work place.
 
     Returns one row per user with night pieces: ``user_id``, ``nights_observed``,
     ``nights_at_home`` (nights with night-time stay time at the home place; the best
@@ -397,7 +406,7 @@ def identify_home(nights: DataFrame, ring: int, min_nights: int,
         out = keep(out)
         out = out.join(_day_rest(days, night_scores, out, ring, min_nights,
                                  min_night_share, refine_factor, refine_min_m,
-                                 rest_min_ratio, rest_min_dist_m, keep, voronoi),
+                                 rest_min_ratio, rest_min_dist_m, keep, voronoi, workdays),
                        C.USER_ID, how="left")
     else:
         out = out.select("*", F.lit(None).cast("boolean").alias("_rest"),
@@ -421,19 +430,30 @@ def identify_home(nights: DataFrame, ring: int, min_nights: int,
 def _day_rest(days: DataFrame, night_scores: DataFrame, night_homes: DataFrame, ring: int,
               min_days: int, min_share: float, refine_factor: float, refine_min_m: float,
               min_ratio: float, min_dist_m: float, keep=lambda df: df,
-              voronoi: Voronoi | None = None) -> DataFrame:
+              voronoi: Voronoi | None = None,
+              workdays: Sequence[dt.date] | None = None) -> DataFrame:
     """The day-rest cards of :func:`identify_home`: ``user_id``, ``_rest`` (true),
     ``_rlon``, ``_rlat`` (the rest place, refined among the day pieces), ``_rnights``
     (nights with night-time stay time at the rest place). ``night_homes``: ``user_id``,
-    ``_nanchor``, ``_nlon``, ``_nlat``, ``home_reason`` (the night rule's result)."""
-    scores = keep(place_scores(days, ring))
+    ``_nanchor``, ``_nlon``, ``_nlat``, ``home_reason`` (the night rule's result);
+    ``workdays``: the days-off test (None: none)."""
+    scores = place_scores(days, ring)
+    if workdays is not None:
+        off = place_scores(days.where(~F.col(C.KEY_DATE).isin(list(workdays))), ring)
+        scores = scores.join(off.select(C.USER_ID, ANCHOR, F.col(TOTAL_S).alias("_off_s")),
+                             [C.USER_ID, ANCHOR], how="left")
+    else:
+        scores = scores.withColumn("_off_s", F.lit(None).cast("double"))
+    scores = keep(scores.withColumn("_off_s", F.coalesce(F.col("_off_s").cast("double"),
+                                                         F.lit(0.0))))
     present = days.groupBy(C.USER_ID).agg(F.countDistinct(C.KEY_DATE).alias("_present"))
     top = _top(scores).select(
         C.USER_ID, F.col(ANCHOR).alias("_ranchor"), F.col(TOTAL_S).alias("_rtotal"),
         F.col(N_DAYS).alias("_rdays"), F.col(PLACE_LON).alias("_lon"),
-        F.col(PLACE_LAT).alias("_lat"), PLACE_SPACING_M)
+        F.col(PLACE_LAT).alias("_lat"), PLACE_SPACING_M, F.col("_off_s").alias("_roff"))
     at_night_place = scores.select(C.USER_ID, F.col(ANCHOR).alias("_nanchor"),
-                                   F.col(TOTAL_S).alias("_ntotal"))
+                                   F.col(TOTAL_S).alias("_ntotal"),
+                                   F.col("_off_s").alias("_noff"))
     cand = (night_homes.where(F.col(C.HOME_REASON).isNull())
             .select(C.USER_ID, "_nanchor", "_nlon", "_nlat")
             .join(top, C.USER_ID)
@@ -445,7 +465,8 @@ def _day_rest(days: DataFrame, night_scores: DataFrame, night_homes: DataFrame, 
            >= F.lit(float(min_dist_m)))
         & (F.col("_rtotal") >= F.lit(float(min_ratio)) * F.coalesce("_ntotal", F.lit(0)))
         & (F.col("_rdays") >= F.lit(int(min_days)))
-        & (F.col("_rdays") >= F.col("_present") * F.lit(float(min_share))))
+        & (F.col("_rdays") >= F.col("_present") * F.lit(float(min_share)))
+        & (F.col("_roff") >= F.coalesce("_noff", F.lit(0.0))))
     places = rest.select(C.USER_ID, "_ranchor", "_lon", "_lat", PLACE_SPACING_M)
     if refine_factor > 0:
         where = refine_place(days, places, refine_factor, refine_min_m, voronoi)
@@ -590,7 +611,8 @@ def home_work_table(days: DataFrame, nights: DataFrame, work: DataFrame,
     """
     homes = identify_home(nights, hw.cluster_ring, hw.home_min_nights, hw.home_min_night_share,
                           hw.home_refine_spacing_factor, hw.home_refine_min_m, days,
-                          hw.home_day_rest_min_ratio, hw.work_min_home_dist_m, keep, voronoi)
+                          hw.home_day_rest_min_ratio, hw.work_min_home_dist_m, keep, voronoi,
+                          workdays)
     homes = keep(homes)
     if mornings is not None and hw.work_night_min_h > 0:
         night_homes = homes.where(F.col(NIGHT_WORK_LON).isNull())
