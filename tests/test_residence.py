@@ -345,6 +345,18 @@ def test_work_place_must_be_farther_than_half_the_site_spacing(spark):
     assert off["rural_near"]["work_lon"] == pytest.approx(104.01245)
 
 
+def _june_pieces(st):
+    """June 2026's weekdays and the day, night (21-07) and work (9-17) pieces of ``st``,
+    materialised."""
+    from mobsig import residence
+
+    workdays = [dt.date(2026, 6, d) for d in range(1, 31)
+                if dt.date(2026, 6, d).weekday() < 5]
+    return workdays, [materialized(p) for p in (
+        residence.day_pieces(st, MONTH), residence.night_pieces(st, MONTH, 21, 7),
+        residence.work_pieces(st, MONTH, workdays, 9, 17))]
+
+
 def test_night_shift_worker_gets_day_rest_home_and_night_work(spark):
     """A night-shift card (at W 22:00-06:00 every workday evening, at H 09:00-17:00 every
     day) has its home at H by the day-rest rule and its work at W; an ordinary worker
@@ -382,14 +394,8 @@ def test_night_shift_worker_gets_day_rest_home_and_night_work(spark):
         bounds = [f"{day} 18:30", f"{day} 23:00", f"{nxt} 03:00", f"{nxt} 07:30"]
         rows += [("split", a, b, *p)
                  for a, b, p in zip(bounds[:-1], bounds[1:], (h, h2, h3), strict=True)]
-    st = _stays(spark, rows)
-    workdays = [dt.date(2026, 6, d) for d in range(1, 31)
-                if dt.date(2026, 6, d).weekday() < 5]
-
     # the pieces once for both rule settings below
-    pieces = [materialized(p) for p in (
-        residence.day_pieces(st, MONTH), residence.night_pieces(st, MONTH, 21, 7),
-        residence.work_pieces(st, MONTH, workdays, 9, 17))]
+    workdays, pieces = _june_pieces(_stays(spark, rows))
 
     def table(cfg):
         return {r["user_id"]: r.asDict() for r in residence.home_work_table(
@@ -451,11 +457,7 @@ def test_night_shifts_of_a_rotating_worker_are_work_days(spark):
             else:
                 rows.append((user, f"{day} 15:00", f"{nxt} 06:30", *h))
     st = _stays(spark, rows)
-    workdays = [dt.date(2026, 6, d) for d in range(1, 31)
-                if dt.date(2026, 6, d).weekday() < 5]
-    pieces = [materialized(p) for p in (
-        residence.day_pieces(st, MONTH), residence.night_pieces(st, MONTH, 21, 7),
-        residence.work_pieces(st, MONTH, workdays, 9, 17))]
+    workdays, pieces = _june_pieces(st)
     mornings = materialized(residence.morning_pieces(st, MONTH, 7))
     pop = PopulationConfig(resident_min_days=9, short_term_min_days=3)
 
