@@ -2,12 +2,15 @@
 
 Reads the month's ``stays`` (plus the first day of the next month, for the last evening's
 night), the ``cells`` table (site spacing and antenna positions, to re-centre homes among
-sparse sites; a month with stays and no cells table is an error: run ingest_cells) and
-the month's ``user_flags`` when present, and replaces the month's partition of
+sparse sites; a month with stays and no cells table is an error: run ingest_cells), the
+``units`` table's residential land when present and the month's ``user_flags`` when
+present, and replaces the month's partition of
 ``home_work``: one row per card with a stay in the month or a flags row. Home comes from
 night stays (home_work.night_start_h..night_end_h, keyed by the evening's date;
 ``home_rule`` night; re-centred among the nearby night stays and pulled towards the
-order-2 Voronoi piece of its two sites with the most time, home_work.home_voronoi_weight),
+order-2 Voronoi piece of its two sites with the most time, home_work.home_voronoi_weight;
+among sites >= home_work.settlement_min_spacing_m apart moved onto the residential land
+of the ``units`` table's land-use layers nearby, ``home_position`` residential_land),
 or for a card whose place with the most time over all hours is
 another one, >= home_work.home_day_rest_min_ratio x the night place's time (night-shift
 workers), from that rest place, with the night place as its work place (``home_rule``
@@ -30,7 +33,7 @@ from __future__ import annotations
 from pyspark.sql import functions as F
 
 from mobsig import columns as C
-from mobsig import residence
+from mobsig import residence, settlement
 from mobsig.geo import next_month
 from mobsig.io.holidays import calendar_of, check_coverage, workday_calendar
 from mobsig.runner import JobContext, Output, count_where
@@ -52,18 +55,11 @@ def build(ctx: JobContext) -> list[Output]:
                               "re-centred by its site spacing); run ingest_cells first")
     stays = ctx.keep(residence.stays_for_places(stays, residence.cell_sites(ctx.spark, cells),
                                                 hw.cluster_h3_resolution))
-    n = count_where(stays, stays=None, spaced=F.col(C.SPACING_M).isNotNull())
-    ctx.note_input("stays", n["stays"])
-    ctx.fact("stays_without_spacing", n["stays"] - n["spaced"])
-    if n["stays"] > n["spaced"]:
-        ctx.log.warning("%d of %d stays are at cells missing from the cells table (or "
-                        "without spacing_m): homes found there are refined within the fixed "
-                        "home_work.home_refine_min_m = %.0f m, not by the local site spacing",
-                        n["stays"] - n["spaced"], n["stays"], hw.home_refine_min_m)
+    n_stays = residence.note_stays(ctx, stays)
     flags = ctx.read_optional("user_flags", month=ctx.part.month_key)
     n_flags = flags.count() if flags is not None else 0
     ctx.note_input("user_flags", n_flags)
-    ctx.require(n["stays"] or n_flags, "no stays and no user_flags for the month; run "
+    ctx.require(n_stays or n_flags, "no stays and no user_flags for the month; run "
                                        "clean_stays (and flag_users) first")
     if not n_flags:
         ctx.log.warning("no user_flags for the month: every card counts as a human card")
@@ -71,14 +67,17 @@ def build(ctx: JobContext) -> list[Output]:
     ctx.fact("calendar_covered", check_coverage(cfg, ctx.part.month_days, ctx.log))
     ctx.fact("holiday_calendar", (cal := workday_calendar(cfg, ctx.log)).source)
     days = [d for d in ctx.part.month_days if cal.is_workday(d)]
-    table = ctx.keep(residence.build_home_work(stays, flags if n_flags else None, month, days,
-                                               hw, cfg.population, cfg.stays.h3_resolution,
-                                               ctx.detach, residence.voronoi_of(cells, cfg)))
+    table = ctx.keep(residence.build_home_work(
+        stays, flags if n_flags else None, month, days, hw, cfg.population,
+        cfg.stays.h3_resolution, ctx.detach, residence.voronoi_of(cells, cfg),
+        settlement.land_of(ctx, ctx.read_optional("units"))))
     classes = {r[C.POP_CLASS]: r["n"] for r in table.where(C.IS_COUNTED).groupBy(C.POP_CLASS)
                .agg(F.count(F.lit(1)).alias("n")).collect()}
     ctx.result.facts.update(count_where(
         table, rows=None, homes=F.col(C.IS_COUNTED) & F.col(C.HOME_LON).isNotNull(),
-        works=F.col(C.IS_COUNTED) & F.col(C.WORK_LON).isNotNull()))
+        works=F.col(C.IS_COUNTED) & F.col(C.WORK_LON).isNotNull(),
+        homes_on_residential_land=F.col(C.IS_COUNTED)
+        & (F.col(C.HOME_POSITION) == settlement.ON_LAND)))
     ctx.result.facts.update(classes=classes, workdays=len(days))
     share, present = residence.home_share(classes)
     ctx.fact("home_share", round(share, 4))

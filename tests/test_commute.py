@@ -322,6 +322,39 @@ def test_home_to_work_trips_and_their_times(spark):
     timed.unpersist()
 
 
+def test_trips_of_a_home_moved_onto_residential_land_start_at_its_night_place(spark):
+    """m: a village home moved 1.4 km east onto the village's land (home_work's
+    home_position residential_land) while its night stays, and its morning departures,
+    are at the night place: its trips match through the night place; without the night
+    place they do not. n: a night-shift worker, whose night place is its work place: the
+    night place is not taken for home (the trip back home in the morning stays a
+    work->home move, the evening one a home->work trip)."""
+    moved = (HOME[0] + 0.0147, HOME[1])
+    far_home = (HOME[0], HOME[1] - 0.03)
+    people = spark.createDataFrame(
+        [("m", *moved, *WORK, *HOME), ("n", *far_home, *WORK, *WORK)],
+        "user_id string, home_lon double, home_lat double, work_lon double, "
+        "work_lat double, night_lon double, night_lat double")
+
+    def move(user, o, d, dep, arr):
+        t0, t1 = _ts(dep), _ts(arr)
+        return (user, *o, "h3", *d, "h3", t0, t1, int((t1 - t0).total_seconds()), 0.0,
+                t1.date())
+
+    moves = spark.createDataFrame([
+        move("m", HOME, WORK, "2026-06-10 07:40:00", "2026-06-10 08:20:00"),
+        move("n", far_home, WORK, "2026-06-10 20:40:00", "2026-06-10 21:20:00"),
+        move("n", WORK, far_home, "2026-06-11 06:10:00", "2026-06-11 07:00:00")],
+        load_schema("moves").struct)
+    got = cm.commute_trips(moves, people, MONTH, 1000.0).toPandas()
+    assert sorted(zip(got["user_id"], got[C.DURATION_S], strict=True)) == [
+        ("m", 2400), ("n", 2400)]  # n: the evening trip, not the 50-minute morning one
+    plain = cm.commute_trips(moves, people.drop("night_lon", "night_lat"), MONTH, 1000.0)
+    assert plain.toPandas()["user_id"].tolist() == ["n"]
+    places = people.withColumn("pop_class", F.lit("resident"))
+    assert {"night_lon", "night_lat"} <= set(cm.commuters(places).columns)
+
+
 def test_distance_is_the_geodesic_straight_line(spark):
     from mobsig.coords import haversine_m
 

@@ -270,6 +270,33 @@ def test_units_tile_and_sedona_spatial_join(city, spark):
     assert (joined["admin_code"] == joined["unit_id"]).mean() >= 0.999
 
 
+def test_village_homes_lie_on_their_residential_land(city, truth):
+    """The land-use layer's residential land of the 8 villages (LU-V-nn, mobsig.synth.land_use;
+    home_work places homes among km-spaced sites on it): drawn from the village centres,
+    clear of the other parcels, and holding >= 90 % of the sample's village homes (the
+    homes beyond the inner ring, 10 km, of the main city; ~96 % by construction)."""
+    import json
+
+    import shapely
+
+    res, cfg = city
+    feats = json.loads((res.out / "units/land_use.geojson").read_text("utf-8"))["features"]
+    geom = {f["properties"]["unit_id"]: shapely.geometry.shape(f["geometry"]) for f in feats}
+    villages = sorted(u for u in geom if u.startswith("LU-V-"))
+    assert len(villages) == 8
+    assert all(f["properties"]["land_use"] == "residential" for f in feats
+               if f["properties"]["unit_id"] in villages)
+    others = shapely.union_all([g for u, g in geom.items() if u not in villages])
+    land = shapely.union_all([geom[u] for u in villages])
+    assert shapely.area(shapely.intersection(land, others)) < 1e-12
+    p = truth["persons"]
+    p = p[p["in_sample"] & ~p["is_satellite"].astype(bool)]
+    lon, lat = p["home_lon"].to_numpy(float), p["home_lat"].to_numpy(float)
+    village = haversine_m(lon, lat, cfg.synth.center_lon, cfg.synth.center_lat) > 10_500
+    inside = shapely.contains_xy(land, lon[village], lat[village])
+    assert village.sum() >= 15 and inside.mean() >= 0.9, (village.sum(), inside.mean())
+
+
 def test_generation_is_deterministic_and_partition_independent(spark, tmp_path):
     from mobsig.synth.generate import generate
     from tests.conftest import make_config

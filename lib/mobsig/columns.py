@@ -92,6 +92,7 @@ IS_COUNTED = "is_counted"
 HOME_REASON = "home_reason"
 WORK_REASON = "work_reason"
 HOME_RULE = "home_rule"  # which rule gave the home: night or day_rest
+HOME_POSITION = "home_position"  # stays or residential_land (mobsig.settlement)
 DAYS_PRESENT = "days_present"
 HOME_COUNTY = "home_county"    # county-level unit of the home point
 NIGHT_COUNTY = "night_county"  # county-level unit of the longest night place

@@ -130,13 +130,16 @@ OD_KEYS = (C.LEVEL, privacy.ORIGIN_ID, privacy.DEST_ID)
 
 
 def commuters(places: DataFrame) -> DataFrame:
-    """``user_id``, ``home_lon``, ``home_lat``, ``work_lon``, ``work_lat`` of the
-    ``card_places`` rows that commute: residents with a home and a work place
-    (jobs_housing's employed residents). Every other card has no row."""
+    """``user_id``, ``home_lon``, ``home_lat``, ``work_lon``, ``work_lat`` (and
+    ``night_lon``, ``night_lat`` when ``places`` has them) of the ``card_places`` rows that
+    commute: residents with a home and a work place (jobs_housing's employed residents).
+    Every other card has no row."""
+    night = [c for c in (C.NIGHT_LON, C.NIGHT_LAT) if c in places.columns]
     return places.where((F.col(C.POP_CLASS) == "resident")
                         & F.col(C.HOME_LON).isNotNull() & F.col(C.HOME_LAT).isNotNull()
                         & F.col(C.WORK_LON).isNotNull() & F.col(C.WORK_LAT).isNotNull()
-                        ).select(C.USER_ID, C.HOME_LON, C.HOME_LAT, C.WORK_LON, C.WORK_LAT)
+                        ).select(C.USER_ID, C.HOME_LON, C.HOME_LAT, C.WORK_LON, C.WORK_LAT,
+                                 *night)
 
 
 def with_distance(df: DataFrame) -> DataFrame:
@@ -173,17 +176,34 @@ def commute_trips(moves: DataFrame, people: DataFrame, month: dt.date,
     ``departure``, ``arrival``, ``duration_s``, one row per move of ``moves`` that
     departs in ``month`` (local date) from a stay within ``match_radius_m`` of the home
     and nearer the home than the work place, to a stay within ``match_radius_m`` of the
-    work place and nearer it than the home. Other moves are dropped."""
+    work place and nearer it than the home. Other moves are dropped.
+
+    With ``night_lon`` / ``night_lat`` in ``people`` (card_places' longest night place:
+    where the night stays put the home before it is re-centred, or placed on residential
+    land among km-spaced sites, home_work's ``home_position``), the home's distance is the
+    smaller of the two, so that a home moved a kilometre onto the village's land still
+    matches the stays it was found from; only where the night place is nearer the home
+    than the work place (not for night-shift workers, home_rule day_rest, whose night
+    place is their work place)."""
     start, end = month, next_month(month)
     m = moves.join(people, C.USER_ID, how="inner")
 
     def dist(lon: str, lat: str, plon: str, plat: str) -> Column:
         return sphere_dist_m(F.col(lon), F.col(lat), F.col(plon), F.col(plat))
 
-    o_home = dist(C.ORIGIN_LON, C.ORIGIN_LAT, C.HOME_LON, C.HOME_LAT)
+    def to_home(lon: str, lat: str) -> Column:
+        home = dist(lon, lat, C.HOME_LON, C.HOME_LAT)
+        if C.NIGHT_LON not in people.columns:
+            return home
+        night_home = (dist(C.NIGHT_LON, C.NIGHT_LAT, C.HOME_LON, C.HOME_LAT)
+                      < dist(C.NIGHT_LON, C.NIGHT_LAT, C.WORK_LON, C.WORK_LAT))
+        night = F.when(night_home, dist(lon, lat, C.NIGHT_LON, C.NIGHT_LAT))
+        return F.least(home, F.coalesce(night, home))
+
+    o_home = to_home(C.ORIGIN_LON, C.ORIGIN_LAT)
     o_work = dist(C.ORIGIN_LON, C.ORIGIN_LAT, C.WORK_LON, C.WORK_LAT)
     d_work = dist(C.DEST_LON, C.DEST_LAT, C.WORK_LON, C.WORK_LAT)
-    d_home = dist(C.DEST_LON, C.DEST_LAT, C.HOME_LON, C.HOME_LAT)
+    d_home = to_home(C.DEST_LON, C.DEST_LAT)
     day = F.to_date(C.DEPARTURE)
     return m.where((day >= F.lit(start)) & (day < F.lit(end))
                    & (o_home <= match_radius_m) & (o_home < o_work)

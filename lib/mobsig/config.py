@@ -645,6 +645,20 @@ class HomeWorkConfig:
         "gives 1.4; an ordinary worker's work place holds ~0.5 x the home's time, one "
         "working 14 h days with days off at home ~0.7. 0 = the night rule only [P].",
         ge=0, le=10)
+    settlement_min_spacing_m: float = param(
+        1500.0, "Home position on residential land: a home whose place's site spacing is at "
+        "least this (metres) is moved onto the residential land near it (below). Where "
+        "sites are kilometres apart a stay is placed at its sector's service point and the "
+        "refined home is still up to a kilometre and more off; the land-use survey (三调: "
+        "城镇住宅用地, 农村宅基地) says where in the sector people live. Denser networks "
+        "place homes within 500 m without it [I].", ge=0)
+    settlement_radius_factor: float = param(
+        0.3, "Home position on residential land: the home moves to the centroid of the "
+        "residential land (polygons of land_use.layers whose class is in "
+        "land_use.residential_classes) within this x the site spacing of the home (the "
+        "piece nearest to it when the land there is in several); none within: it stays. "
+        "About the distance from a mast to its sectors' service points; 0 = off "
+        "(home_position is then stays for every home) [I].", ge=0, le=2)
 
     def check(self) -> None:
         if self.work_start_h >= self.work_end_h:

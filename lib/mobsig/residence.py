@@ -34,6 +34,11 @@ Definitions (all configurable, see config.HomeWorkConfig / PopulationConfig):
   served first by the one and next by the other can be (nearer to the first than to any
   other site, next nearest the second; within their serving sectors' wedges;
   ``Voronoi``, ``cells.order2_centroid``), when the two are Delaunay neighbours.
+- Home position on residential land (``home_position`` residential_land; mobsig.settlement):
+  a home whose place's site spacing is >= ``settlement_min_spacing_m`` is moved to the
+  centroid of the residential land (the land-use layers' residential classes, e.g. the
+  三调 survey's 农村宅基地) within ``settlement_radius_factor`` x that spacing, after the
+  work rules (which measure from where the stays put it).
 - Home: the night place with >= ``home_min_nights`` nights and >= ``home_min_night_share``
   of the observed nights (nights with any night-time stay); ``home_rule`` night.
 - Night-shift workers (``home_rule`` day_rest): when the place with the most stay time
@@ -76,6 +81,7 @@ from pyspark.sql import functions as F
 from mobsig import columns as C
 from mobsig.config import Config, HomeWorkConfig, PopulationConfig
 from mobsig.geo import h3_hex, h3_id, next_month
+from mobsig.settlement import HOME_SPACING_M, place_on_land
 
 # place_scores output (per user and candidate place)
 ANCHOR = "anchor"  # the candidate's centre cell (bigint H3 id)
@@ -378,7 +384,8 @@ def identify_home(nights: DataFrame, ring: int, min_nights: int,
     night place when no home is identified), ``home_lon``/``home_lat`` (null when not
     identified), ``home_reason`` (null when identified), ``home_rule`` (night, day_rest;
     null when not identified), ``night_work_lon``, ``night_work_lat``,
-    ``night_work_days``.
+    ``night_work_days``, :data:`mobsig.settlement.HOME_SPACING_M` (the site spacing of
+    the home's place; null without a home).
 
     ``keep`` persists a frame the plan reads more than once (the night and day place
     scores, the night rule's result): without it Spark computes them again for each use.
@@ -411,7 +418,8 @@ def identify_home(nights: DataFrame, ring: int, min_nights: int,
     else:
         out = out.select("*", F.lit(None).cast("boolean").alias("_rest"),
                          *[F.lit(None).cast(t).alias(c) for c, t in
-                           (("_rlon", "double"), ("_rlat", "double"), ("_rnights", "long"))])
+                           (("_rlon", "double"), ("_rlat", "double"), ("_rnights", "long"),
+                            ("_rspacing", "double"))])
     rest = F.coalesce(F.col("_rest"), F.lit(False))
     ok = F.col(C.HOME_REASON).isNull()
     return out.select(
@@ -424,7 +432,9 @@ def identify_home(nights: DataFrame, ring: int, min_nights: int,
         F.when(rest, F.lit("day_rest")).when(ok, F.lit("night")).alias(C.HOME_RULE),
         F.when(rest, F.col("_nlon")).alias(NIGHT_WORK_LON),
         F.when(rest, F.col("_nlat")).alias(NIGHT_WORK_LAT),
-        F.when(rest, F.col(C.NIGHTS_AT_HOME)).cast("int").alias(NIGHT_WORK_DAYS))
+        F.when(rest, F.col(C.NIGHTS_AT_HOME)).cast("int").alias(NIGHT_WORK_DAYS),
+        F.when(rest, F.col("_rspacing")).when(ok, F.col(PLACE_SPACING_M))
+        .alias(HOME_SPACING_M))
 
 
 def _day_rest(days: DataFrame, night_scores: DataFrame, night_homes: DataFrame, ring: int,
@@ -476,7 +486,8 @@ def _day_rest(days: DataFrame, night_scores: DataFrame, night_homes: DataFrame, 
     return (places.join(nights_there, [C.USER_ID, "_ranchor"], how="left")
             .select(C.USER_ID, F.lit(True).alias("_rest"), F.col("_lon").alias("_rlon"),
                     F.col("_lat").alias("_rlat"),
-                    F.coalesce("_rnights", F.lit(0)).alias("_rnights")))
+                    F.coalesce("_rnights", F.lit(0)).alias("_rnights"),
+                    F.col(PLACE_SPACING_M).alias("_rspacing")))
 
 
 def identify_work(work: DataFrame, days: DataFrame, homes: DataFrame, ring: int,
@@ -596,7 +607,8 @@ def home_work_table(days: DataFrame, nights: DataFrame, work: DataFrame,
                     workdays: Sequence[dt.date], month_text: str,
                     h3_resolution: int, keep=lambda df: df,
                     voronoi: Voronoi | None = None,
-                    mornings: DataFrame | None = None) -> DataFrame:
+                    mornings: DataFrame | None = None,
+                    land: DataFrame | None = None) -> DataFrame:
     """The ``home_work`` rows of one month: one per card with a stay in the month or a row
     in ``flags`` (``user_id``, ``is_non_human``, ``is_group_primary``, ``multicard_group``).
     ``mornings`` (:func:`morning_pieces`) adds the night shifts of cards with a night
@@ -607,7 +619,11 @@ def home_work_table(days: DataFrame, nights: DataFrame, work: DataFrame,
     (reason ``non_human``). ``is_counted`` = human and the primary card of its group;
     non-primary cards keep their row and class but are not counted. ``keep`` persists the
     frames read more than once (see :func:`identify_home`); ``voronoi`` pulls refined
-    homes towards their order-2 Voronoi piece (:class:`Voronoi`).
+    homes towards their order-2 Voronoi piece (:class:`Voronoi`); ``land`` (residential
+    land, :func:`mobsig.settlement.residential_land`) then takes the homes among sites
+    >= ``settlement_min_spacing_m`` apart (:func:`mobsig.settlement.place_on_land`,
+    ``home_position``), after the work rules measured their distances from where the
+    stays put the home.
     """
     homes = identify_home(nights, hw.cluster_ring, hw.home_min_nights, hw.home_min_night_share,
                           hw.home_refine_spacing_factor, hw.home_refine_min_m, days,
@@ -622,6 +638,7 @@ def home_work_table(days: DataFrame, nights: DataFrame, work: DataFrame,
     works = identify_work(work, days, homes, hw.cluster_ring, hw.work_min_days,
                           hw.work_min_avg_h, hw.work_min_home_dist_m, workdays,
                           hw.work_min_home_spacing_factor)
+    homes = place_on_land(homes, land, hw.settlement_min_spacing_m, hw.settlement_radius_factor)
     pres = presence(days, nights)
     users = pres.select(C.USER_ID)
     flag_cols = (C.IS_NON_HUMAN, C.IS_GROUP_PRIMARY, C.MULTICARD_GROUP)
@@ -678,6 +695,7 @@ def home_work_table(days: DataFrame, nights: DataFrame, work: DataFrame,
         if_human(C.HOME_LAT),
         reason(C.HOME_REASON, C.HOME_LON, "no_night_stays"),
         if_human(C.HOME_RULE),
+        if_human(C.HOME_POSITION),
         count_if_human(C.DAYS_AT_WORK),
         if_human(C.WORK_LON),
         if_human(C.WORK_LAT),
@@ -707,7 +725,8 @@ def stays_for_places(stays: DataFrame, cells: DataFrame, cluster_resolution: int
 def build_home_work(stays: DataFrame, flags: DataFrame | None, month: dt.date,
                     workdays: Sequence[dt.date], hw: HomeWorkConfig, pop: PopulationConfig,
                     h3_resolution: int, keep=lambda df: df,
-                    voronoi: Voronoi | None = None) -> DataFrame:
+                    voronoi: Voronoi | None = None, land: DataFrame | None = None
+                    ) -> DataFrame:
     """The month's ``home_work`` rows from :func:`stays_for_places` output (the month's
     stays plus the first day of the next month) and the month's user flags (or None).
 
@@ -716,13 +735,31 @@ def build_home_work(stays: DataFrame, flags: DataFrame | None, month: dt.date,
     the day pieces and the night scores again; the work rules read the homes): computed
     once, the job fits the default driver memory. With their lineage cut the plans built
     on them stay small: with ``ctx.keep`` (persisted, full lineage) Spark spent longer
-    analysing and planning the month's plan than running it on a small month."""
+    analysing and planning the month's plan than running it on a small month. ``land``:
+    residential land for the homes among km-spaced sites (:func:`home_work_table`)."""
     day_p = keep(day_pieces(stays, month))
     night_p = keep(night_pieces(stays, month, hw.night_start_h, hw.night_end_h))
     work_p = work_pieces(stays, month, workdays, hw.work_start_h, hw.work_end_h)
     morning_p = morning_pieces(stays, month, hw.night_end_h)
     return home_work_table(day_p, night_p, work_p, flags, hw, pop, workdays,
-                           month.strftime("%Y-%m"), h3_resolution, keep, voronoi, morning_p)
+                           month.strftime("%Y-%m"), h3_resolution, keep, voronoi, morning_p,
+                           land)
+
+
+def note_stays(ctx, stays: DataFrame) -> int:
+    """The count of ``stays`` (:func:`stays_for_places` output) as the run's input, and of
+    those without a site spacing (cells missing from the cells table: fact
+    ``stays_without_spacing``, a warning when any). ``ctx``: a mobsig.runner.JobContext."""
+    n = stays.agg(F.count(F.lit(1)).alias("n"),
+                  F.count(C.SPACING_M).alias("spaced")).first()
+    ctx.note_input("stays", n["n"])
+    ctx.fact("stays_without_spacing", n["n"] - n["spaced"])
+    if n["n"] > n["spaced"]:
+        ctx.log.warning("%d of %d stays are at cells missing from the cells table (or "
+                        "without spacing_m): homes found there are refined within the fixed "
+                        "home_work.home_refine_min_m = %.0f m, not by the local site spacing",
+                        n["n"] - n["spaced"], n["n"], ctx.cfg.home_work.home_refine_min_m)
+    return n["n"]
 
 
 def home_share(classes: dict[str, int]) -> tuple[float, int]:

@@ -12,7 +12,9 @@ Layout of the output folder::
                                   (CBD, railway hub, park, heritage area) that the
                                   config's service_population.zones names
     units/land_use.geojson        land-use parcels (layer land_parcel, attribute land_use;
-                                  mobsig.synth.land_use)
+                                  mobsig.synth.land_use), with the villages' residential
+                                  land (the 三调 survey's 农村宅基地) where homes are in
+                                  villages
     units/supplied_parcels.geojson  supplied parcels (layer supplied_parcel, attributes
                                   supply_date, start_date; mobsig.synth.screens)
     units/cities.geojson          the city layer (main city and satellite; only with a
@@ -108,7 +110,7 @@ from mobsig.synth.city import (
     build_city,
     clear_box,
 )
-from mobsig.synth.population import build_people, build_satellite_people, tac_types
+from mobsig.synth.population import build_people, build_satellite_people, tac_types, village_centres
 from mobsig.synth.presence_truth import daily_presence_truth
 from mobsig.synth.signals import CHUNK, build_network, events_for_cards, truth_stays
 from mobsig.synth.timeline import Places, true_work_days
@@ -481,7 +483,9 @@ def generate(spark: SparkSession, cfg: Config, out: Path,
         city.facilities.loc[hub, "geometry"] = clear_box(
             city, *station, HUB_HALVES_M, HUB_MAX_SHIFT_M, sc.start_date, homes_xy=homes)
     _geojson(city, city.facilities, out / "units/facilities.geojson")
-    land_parcels = synth_land_use.parcels(city, sc.seed, sc.start_date)  # own random stream
+    # own random stream; the villages' residential land where homes are in villages
+    villages = village_centres(city) if real_pop is None else None
+    land_parcels = synth_land_use.parcels(city, sc.seed, sc.start_date, villages)
     _geojson(city, land_parcels, out / "units/land_use.geojson")
     # supplied parcels (screen_idle_land), from their own random stream
     supplied = synth_screens.supplied_parcels(city, persons, sc.seed, sc.start_date)

@@ -58,6 +58,7 @@ AGE_SHARES = {"resident_worker": (0.0, 0.96, 0.04),
               "resident_out_of_sample": (0.22, 0.60, 0.18)}
 AGE_SPANS = ((0, 14), (15, 64), (65, 94))  # inclusive
 SAMPLE_CHILD_MIN_AGE = 8  # the youngest card holder
+VILLAGE_SD_M = 350.0  # village homes: normal around the village centre, per axis
 
 
 def card_id(seed: int, n: int) -> str:
@@ -79,15 +80,23 @@ def _points_homes(rng: np.random.Generator, n: int, city: City) -> np.ndarray:
     r = np.sqrt(rng.uniform(CORE_R**2, INNER_R**2, inner.sum()))
     a = rng.uniform(0, 2 * np.pi, inner.sum())
     pts[inner] = np.column_stack([r * np.cos(a), r * np.sin(a)])
-    hz = city.zones.loc[city.zones["level"] == "hazard_point", "geometry"].iloc[0]
-    vrng = np.random.default_rng(7)  # village centres are part of the geography
-    centres = np.vstack([[hz.x + 300, hz.y - 200],
-                         np.column_stack([vrng.uniform(11_000, 20_000, 7) *
-                                          np.cos(a7 := vrng.uniform(0, 2 * np.pi, 7)),
-                                          vrng.uniform(11_000, 20_000, 7) * np.sin(a7)])])
+    centres = village_centres(city)
     which = rng.integers(0, len(centres), village.sum())
-    pts[village] = centres[which] + rng.normal(0, 350, (village.sum(), 2))
+    pts[village] = centres[which] + rng.normal(0, VILLAGE_SD_M, (village.sum(), 2))
     return pts
+
+
+def village_centres(city: City) -> np.ndarray:
+    """The periphery's village centres (local xy, metres): one by the hazard point and
+    seven 11-20 km from the centre, from a Generator of their own (part of the
+    geography: the same for every seed). Village homes are spread around them
+    (:data:`VILLAGE_SD_M`); their residential land is mobsig.synth.land_use's."""
+    hz = city.zones.loc[city.zones["level"] == "hazard_point", "geometry"].iloc[0]
+    vrng = np.random.default_rng(7)
+    return np.vstack([[hz.x + 300, hz.y - 200],
+                      np.column_stack([vrng.uniform(11_000, 20_000, 7) *
+                                       np.cos(a7 := vrng.uniform(0, 2 * np.pi, 7)),
+                                       vrng.uniform(11_000, 20_000, 7) * np.sin(a7)])])
 
 
 def _points_homes_real(rng: np.random.Generator, n: int, city: City,
