@@ -3,14 +3,14 @@
 Reads the month's ``stays`` (plus the first day of the next month, for the last evening's
 night), the ``cells`` table (site spacing and antenna positions, to re-centre homes among
 sparse sites; a month with stays and no cells table is an error: run ingest_cells), the
-``units`` table's residential land when present and the month's ``user_flags`` when
-present, and replaces the month's partition of
+residential land of paths.residential_land when configured and the month's ``user_flags``
+when present, and replaces the month's partition of
 ``home_work``: one row per card with a stay in the month or a flags row. Home comes from
 night stays (home_work.night_start_h..night_end_h, keyed by the evening's date;
 ``home_rule`` night; re-centred among the nearby night stays and pulled towards the
 order-2 Voronoi piece of its two sites with the most time, home_work.home_voronoi_weight;
 among sites >= home_work.settlement_min_spacing_m apart moved onto the residential land
-of the ``units`` table's land-use layers nearby, ``home_position`` residential_land),
+of paths.residential_land nearby, ``home_position`` residential_land),
 or for a card whose place with the most time over all hours is
 another one, >= home_work.home_day_rest_min_ratio x the night place's time (night-shift
 workers), from that rest place, with the night place as its work place (``home_rule``
@@ -70,7 +70,7 @@ def build(ctx: JobContext) -> list[Output]:
     table = ctx.keep(residence.build_home_work(
         stays, flags if n_flags else None, month, days, hw, cfg.population,
         cfg.stays.h3_resolution, ctx.detach, residence.voronoi_of(cells, cfg),
-        settlement.land_of(ctx, ctx.read_optional("units"))))
+        settlement.land_of(ctx)))
     classes = {r[C.POP_CLASS]: r["n"] for r in table.where(C.IS_COUNTED).groupBy(C.POP_CLASS)
                .agg(F.count(F.lit(1)).alias("n")).collect()}
     ctx.result.facts.update(count_where(

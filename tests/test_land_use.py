@@ -332,8 +332,7 @@ def test_city_export_holds_suppression(spark, land):
 
     cfg, result, _, published, _ = land
     k = cfg.privacy.k_min
-    # 8 parcels of the city and the residential land of its 8 villages
-    assert result.output_rows["land_use_intensity"] == len(published) == 16
+    assert result.output_rows["land_use_intensity"] == len(published) == 8
     paths = export_paths(cfg.warehouse, "2026-06", "land_use_intensity")
     csv = pd.read_csv(paths["csv"], encoding="utf-8-sig", dtype={"unit_id": str})
     assert len(csv) == len(published)

@@ -73,7 +73,7 @@ def test_home_within_500m_for_true_residents(built):
 
 def test_homes_among_km_spaced_sites_are_placed_on_residential_land(spark, built):
     """The city's village homes, where sites are >= 1.5 km apart: placed on the villages'
-    residential land of the land-use layer (mobsig.settlement, home_position
+    residential land (paths.residential_land; mobsig.settlement, home_position
     residential_land) and within 500 m for >= 80 % of them (68.8 % of the 16 with the
     refined position alone, before 2026-12-07; README, Homes on residential land); no
     home where sites are denser is moved."""
@@ -89,7 +89,7 @@ def test_homes_among_km_spaced_sites_are_placed_on_residential_land(spark, built
     n = sum(v["residents"] for v in sparse)
     ok = sum(v["residents"] * v["home_within_500m"] for v in sparse) / n
     assert n >= 10 and ok >= 0.8, acc["home_within_500m_by_spacing"]
-    assert summary["residential_land_polygons"] >= 8 + 3  # the villages' and the city's
+    assert summary["residential_land_polygons"] == 8  # the villages' (paths.residential_land)
     moved = hw[hw["home_position"].eq("residential_land")]
     assert summary["homes_on_residential_land"] == moved["is_counted"].sum() >= 10
     assert set(hw.loc[hw["home_lon"].notna(), "home_position"]) == {"stays",

@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 import shapely
 import shapely.affinity
+import shapely.geometry
 
 from mobsig import settlement
-from mobsig.config import LandUseConfig
 
 LAT = 30.0
 M_LON = 1 / (111_320 * math.cos(math.radians(LAT)))  # degrees per metre east
@@ -33,12 +33,14 @@ def _disc(centre: tuple[float, float], r_m: float) -> shapely.Geometry:
                                                     *centre])
 
 
-def _units(spark, polygons):
-    return spark.createDataFrame(
-        [(f"P{i}", level, None, json.dumps(attrs) if attrs else None, shapely.to_wkb(g))
-         for i, (level, attrs, g) in enumerate(polygons)],
-        "unit_id string, level string, parent_id string, attributes string, "
-        "geometry_wkb binary")
+def _land(spark, tmp_path, polygons):
+    """The polygons as a residential-land layer file (GeoJSON, contract attributes) read
+    the way home_work reads paths.residential_land."""
+    feats = [{"type": "Feature", "properties": {"unit_id": f"V{i}", **attrs},
+              "geometry": shapely.geometry.mapping(g)} for i, (attrs, g) in enumerate(polygons)]
+    path = tmp_path / "residential_land.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": feats}), "utf-8")
+    return settlement.read_land(spark, str(path))
 
 
 def _homes(spark, rows):
@@ -47,26 +49,18 @@ def _homes(spark, rows):
               f"{settlement.HOME_SPACING_M} double, home_rule string")
 
 
-def test_homes_among_sparse_sites_move_onto_the_residential_land_near_them(spark):
+def test_homes_among_sparse_sites_move_onto_the_residential_land_near_them(spark, tmp_path):
     """Sites 3 km apart (search radius 0.3 x 3 km = 900 m): a village 600 m east of the
     refined home takes it to the centroid of its land within 900 m; of two villages the
-    nearer one; residential land 2 km away, commercial land or a residential class in
-    another layer do not move a home; nor does land near a home among sites 1 km apart.
-    Every other column is kept."""
+    nearer one; residential land 2 km away does not move a home, nor does land near a home
+    among sites 1 km apart. Every other column is kept."""
     a, b, c, d = 104.0, 104.1, 104.2, 104.3
     village = _disc(_at(a, 600), 400)  # 200-1000 m east of home a
     north, south = _disc(_at(b, 0, 400), 150), _disc(_at(b, 0, -700), 150)
-    units = _units(spark, [
-        ("land_parcel", {"land_use": "residential"}, village),
-        ("land_parcel", {"land_use": "R"}, north),
-        ("land_parcel", {"land_use": "residential"}, south),
-        ("land_parcel", {"land_use": "residential"}, _disc(_at(c, 2000), 300)),
-        ("land_parcel", {"land_use": "commercial"}, _disc(_at(c, 300), 300)),
-        ("farmland", {"land_use": "residential"}, _disc(_at(c, -300), 300)),
-        ("land_parcel", {"land_use": "residential"}, _disc(_at(d, 300), 300)),
-    ])
-    land = settlement.residential_land(units, LandUseConfig())
-    assert land.count() == 5
+    land = _land(spark, tmp_path, [
+        ({"unit_name": "村庄住宅用地"}, village), ({"DLBM": "0702"}, north), ({}, south),
+        ({}, _disc(_at(c, 2000), 300)), ({}, _disc(_at(d, 300), 300))])
+    assert land.count() == 5 and land.columns == ["geometry"]
     homes = _homes(spark, [("a", *_at(a), 3000.0, "night"), ("b", *_at(b), 3000.0, "night"),
                            ("c", *_at(c), 3000.0, "day_rest"),
                            ("d", *_at(d), 1000.0, "night"),
@@ -97,5 +91,12 @@ def test_homes_among_sparse_sites_move_onto_the_residential_land_near_them(spark
         assert got.loc["a", "home_lon"] == a
 
 
-def test_no_units_table_is_no_land(spark):
-    assert settlement.residential_land(None, LandUseConfig()) is None
+def test_a_land_layer_without_ids_is_an_input_error(spark, tmp_path):
+    from mobsig.errors import InputError
+
+    path = tmp_path / "land.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"DLBM": "0702"},
+         "geometry": shapely.geometry.mapping(_disc(_at(104.0), 300))}]}), "utf-8")
+    with pytest.raises(InputError, match="land.geojson"):
+        settlement.read_land(spark, str(path)).count()

@@ -271,24 +271,25 @@ def test_units_tile_and_sedona_spatial_join(city, spark):
 
 
 def test_village_homes_lie_on_their_residential_land(city, truth):
-    """The land-use layer's residential land of the 8 villages (LU-V-nn, mobsig.synth.land_use;
-    home_work places homes among km-spaced sites on it): drawn from the village centres,
-    clear of the other parcels, and holding >= 90 % of the sample's village homes (the
+    """The villages' residential land (reference/residential_land.geojson, the config's
+    paths.residential_land; mobsig.synth.land_use.village_land; home_work places homes
+    among km-spaced sites on it): one disc per village, disjoint, none in the land-use
+    layer of the reporting parcels, holding >= 90 % of the sample's village homes (the
     homes beyond the inner ring, 10 km, of the main city; ~96 % by construction)."""
     import json
 
     import shapely
 
     res, cfg = city
-    feats = json.loads((res.out / "units/land_use.geojson").read_text("utf-8"))["features"]
-    geom = {f["properties"]["unit_id"]: shapely.geometry.shape(f["geometry"]) for f in feats}
-    villages = sorted(u for u in geom if u.startswith("LU-V-"))
-    assert len(villages) == 8
-    assert all(f["properties"]["land_use"] == "residential" for f in feats
-               if f["properties"]["unit_id"] in villages)
-    others = shapely.union_all([g for u, g in geom.items() if u not in villages])
-    land = shapely.union_all([geom[u] for u in villages])
-    assert shapely.area(shapely.intersection(land, others)) < 1e-12
+    assert cfg.paths.residential_land == "reference/residential_land.geojson"
+    feats = json.loads(cfg.path("residential_land").read_text("utf-8"))["features"]
+    geom = [shapely.geometry.shape(f["geometry"]) for f in feats]
+    assert [f["properties"]["unit_id"] for f in feats] == [f"LU-V-{i:02d}" for i in
+                                                           range(1, 9)]
+    land = shapely.union_all(geom)
+    assert abs(shapely.area(land) - sum(shapely.area(g) for g in geom)) < 1e-12
+    parcels = json.loads((res.out / "units/land_use.geojson").read_text("utf-8"))["features"]
+    assert not any(f["properties"]["unit_id"].startswith("LU-V") for f in parcels)
     p = truth["persons"]
     p = p[p["in_sample"] & ~p["is_satellite"].astype(bool)]
     lon, lat = p["home_lon"].to_numpy(float), p["home_lat"].to_numpy(float)

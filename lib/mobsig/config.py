@@ -221,6 +221,12 @@ class PathsConfig:
         "", "Holiday calendar YAML (public holidays, make-up workdays); empty = built-in.")
     tac_types: str = param(
         "", "Optional CSV mapping IMEI TAC (8 digits) to device type, to spot IoT/M2M cards.")
+    residential_land: str = param(
+        "", "Optional polygon layer of residential land (an extract of the land-use survey "
+        "三调: 城镇住宅用地 0701, 农村宅基地 0702; any format and CRS of the unit layers, "
+        "attribute unit_id; every feature is residential land): home_work places homes "
+        "among km-spaced sites on it (home_work.settlement_min_spacing_m); not a reporting "
+        "unit, nothing is published per polygon. Empty = homes where their stays put them.")
     quality_results: str = param(
         "", "Folder for kept validation results; empty = `<warehouse>/_quality`.")
 
@@ -650,13 +656,13 @@ class HomeWorkConfig:
         "least this (metres) is moved onto the residential land near it (below). Where "
         "sites are kilometres apart a stay is placed at its sector's service point and the "
         "refined home is still up to a kilometre and more off; the land-use survey (三调: "
-        "城镇住宅用地, 农村宅基地) says where in the sector people live. Denser networks "
-        "place homes within 500 m without it [I].", ge=0)
+        "城镇住宅用地, 农村宅基地; paths.residential_land) says where in the sector people "
+        "live. Denser networks place homes within 500 m without it [I].", ge=0)
     settlement_radius_factor: float = param(
         0.3, "Home position on residential land: the home moves to the centroid of the "
-        "residential land (polygons of land_use.layers whose class is in "
-        "land_use.residential_classes) within this x the site spacing of the home (the "
-        "piece nearest to it when the land there is in several); none within: it stays. "
+        "residential land (paths.residential_land) within this x the site spacing of the "
+        "home (the piece nearest to it when the land there is in several); none within: it "
+        "stays. "
         "About the distance from a mast to its sectors' service points; 0 = off "
         "(home_position is then stays for every home) [I].", ge=0, le=2)
 

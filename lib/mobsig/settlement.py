@@ -10,9 +10,9 @@ wedge people live. So a home whose place's site spacing is at least
 within ``home_work.settlement_radius_factor`` x that spacing of it (the part of it
 nearest to the refined home, when the land there is in several pieces), and
 ``home_position`` says which homes were (``residential_land``; the others ``stays``).
-Residential land is the polygons of the ``land_use`` section's layers whose class is one
-of its ``residential_classes`` (the same land the 土地利用强度 indicator measures). Without
-such polygons in the ``units`` table the homes stay where the stays put them.
+Residential land is the optional input ``paths.residential_land``: polygons of an
+extract of the survey (城镇住宅用地 0701, 农村宅基地 0702), not a reporting unit (nothing is
+published per polygon). Without it the homes stay where the stays put them.
 
 The geometry is Sedona SQL on CGCS2000 longitudes and latitudes: the search disc is a
 spheroidal buffer in metres (``ST_Buffer(point, r, true)``), the pieces are ranked by
@@ -26,7 +26,6 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from mobsig import columns as C
-from mobsig.config import LandUseConfig
 
 HOME_SPACING_M = "_home_spacing_m"  # the site spacing of a home's place (residence)
 ON_LAND = "residential_land"  # home_position of a home placed on residential land
@@ -37,39 +36,36 @@ def _st(name: str, *args: Column) -> Column:
     return F.call_function(name, *args)
 
 
-def residential_land(units: DataFrame | None, lu: LandUseConfig) -> DataFrame | None:
-    """``geometry`` (Sedona, EPSG:4490) of the residential land polygons of the ``units``
-    table (layers ``lu.layers``, class attribute ``lu.class_attribute`` in
-    ``lu.residential_classes``; a polygon without the attribute takes its layer's name
-    as class, as in mobsig.land_use.parcels), or None without a units table."""
-    if units is None:
-        return None
-    attr = F.get_json_object(F.col(C.ATTRIBUTES), f"$.{lu.class_attribute}")
-    cls = F.coalesce(F.nullif(F.trim(attr), F.lit("")), F.col(C.LEVEL))
-    geom = _st("ST_SetSRID", _st("ST_GeomFromWKB", F.col(C.GEOMETRY_WKB)), F.lit(4490))
-    return (units.where(F.col(C.LEVEL).isin(list(lu.layers))
-                        & cls.isin(list(lu.residential_classes)))
-            .select(geom.alias(C.GEOMETRY)))
+def read_land(spark, path: str) -> DataFrame:
+    """``geometry`` (Sedona, EPSG:4490) of the residential land layer at ``path``
+    (``paths.residential_land``: any unit-layer format and CRS, mobsig.io.units; attribute
+    ``unit_id``; every feature is residential land). An InputError names a bad file."""
+    from mobsig.config import UnitLayer
+    from mobsig.io.units import read_units_layer
+
+    layer = read_units_layer(spark, UnitLayer(path=path, level="residential_land"))
+    return layer.select(C.GEOMETRY)
 
 
-def land_of(ctx, units: DataFrame | None) -> DataFrame | None:
-    """The run's residential land (:func:`residential_land` of the ``units`` table,
-    materialised, lineage cut: ``ctx.detach``), or None when there is none or
-    ``home_work.settlement_radius_factor`` is 0. ``ctx``: a mobsig.runner.JobContext;
-    the polygon count is the fact ``residential_land_polygons``; none while the rule is
-    on is a warning."""
+def land_of(ctx) -> DataFrame | None:
+    """The run's residential land (:func:`read_land` of ``paths.residential_land``,
+    materialised with its lineage cut: ``ctx.detach``), or None when none is configured or
+    ``home_work.settlement_radius_factor`` is 0 (a warning when the rule is on and there is
+    no land). ``ctx``: a mobsig.runner.JobContext; the polygon count is the fact
+    ``residential_land_polygons``, the layer an input of the run record."""
     cfg = ctx.cfg
     if cfg.home_work.settlement_radius_factor <= 0:
         return None
-    land = residential_land(units, cfg.land_use)
-    land = ctx.detach(land) if land is not None else None
-    n = land.count() if land is not None else 0
+    if not cfg.paths.residential_land:
+        ctx.log.warning("no paths.residential_land: homes among sites >= %.0f m apart stay "
+                        "where their stays put them (home_work.settlement_min_spacing_m)",
+                        cfg.home_work.settlement_min_spacing_m)
+        return None
+    land = ctx.detach(read_land(ctx.spark, str(cfg.path("residential_land"))))
+    n = land.count()
+    ctx.note_input("residential_land", n)
     ctx.fact("residential_land_polygons", n)
-    if not n:
-        ctx.log.warning("no residential land in the units table (land_use.layers %s, classes "
-                        "%s): homes among km-spaced sites stay where their stays put them",
-                        list(cfg.land_use.layers), list(cfg.land_use.residential_classes))
-    return land if n else None
+    return land
 
 
 def place_on_land(homes: DataFrame, land: DataFrame | None, min_spacing_m: float,

@@ -12,13 +12,13 @@ Layout of the output folder::
                                   (CBD, railway hub, park, heritage area) that the
                                   config's service_population.zones names
     units/land_use.geojson        land-use parcels (layer land_parcel, attribute land_use;
-                                  mobsig.synth.land_use), with the villages' residential
-                                  land (the 三调 survey's 农村宅基地) where homes are in
-                                  villages
+                                  mobsig.synth.land_use)
     units/supplied_parcels.geojson  supplied parcels (layer supplied_parcel, attributes
                                   supply_date, start_date; mobsig.synth.screens)
     units/cities.geojson          the city layer (main city and satellite; only with a
                                   satellite, synth.satellite_share > 0)
+    reference/residential_land.geojson  the villages' residential land (三调 农村宅基地;
+                                  paths.residential_land; not with real counties)
     reference/population.csv      official resident population per county
     reference/ages.csv            true age shares per county (census ages.csv form:
                                   CODE, NAME, AGES_<band> of expansion.age_bands)
@@ -483,9 +483,12 @@ def generate(spark: SparkSession, cfg: Config, out: Path,
         city.facilities.loc[hub, "geometry"] = clear_box(
             city, *station, HUB_HALVES_M, HUB_MAX_SHIFT_M, sc.start_date, homes_xy=homes)
     _geojson(city, city.facilities, out / "units/facilities.geojson")
-    # own random stream; the villages' residential land where homes are in villages
-    villages = village_centres(city) if real_pop is None else None
-    land_parcels = synth_land_use.parcels(city, sc.seed, sc.start_date, villages)
+    land_parcels = synth_land_use.parcels(city, sc.seed, sc.start_date)  # own random stream
+    # the villages' residential land (三调 农村宅基地), where homes are in villages
+    has_villages = real_pop is None
+    if has_villages:
+        _geojson(city, synth_land_use.village_land(village_centres(city)),
+                 out / "reference/residential_land.geojson")
     _geojson(city, land_parcels, out / "units/land_use.geojson")
     # supplied parcels (screen_idle_land), from their own random stream
     supplied = synth_screens.supplied_parcels(city, persons, sc.seed, sc.start_date)
@@ -672,6 +675,8 @@ def generate(spark: SparkSession, cfg: Config, out: Path,
     }
     if ages_path:
         doc["paths"]["reference_ages"] = ages_path
+    if has_villages:
+        doc["paths"]["residential_land"] = "reference/residential_land.geojson"
     if is_region:
         doc["paths"]["holidays"] = REGION_HOLIDAYS
     # the thresholds the truth was generated with (population classes depend on them), so

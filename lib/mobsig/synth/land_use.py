@@ -17,14 +17,7 @@ the city, its persons and events are unchanged:
   measured for 29 true, -20.7 %);
 - development zone / industrial park 开发区: the high-tech industrial park zone
   (Z-PARK-01, where many work places are) and a box drawn in the outer ring;
-- one green-space parcel (class ``green``): a class of no measured kind;
-- the villages' residential land 村庄住宅用地 (class ``residential``, ``LU-V-nn``; with
-  ``villages``, the village centres of mobsig.synth.population, in a city whose periphery
-  has villages): a disc of :data:`VILLAGE_LAND_R` around each centre (2.5 x the spread of
-  the village's homes: ~96 % of them inside; a village's land parcel of the 三调 survey,
-  农村宅基地, holds every house of it), less any parcel drawn before it. Drawn from the
-  geography, not from the sampled persons; home_work places homes among km-spaced sites
-  on it (home_work.settlement_radius_factor).
+- one green-space parcel (class ``green``): a class of no measured kind.
 
 The truth applies the rules of mobsig.land_use to the sample persons (persons, not cards:
 one card per person is counted, 一人多卡 grouping; a person's stays are those of the
@@ -65,12 +58,10 @@ STATION_MAX_SHIFT_M = 200.0
 VILLAGE_LAND_R = 2.5 * VILLAGE_SD_M  # a village's residential land: a disc around its centre
 
 
-def parcels(city: City, seed: int, start: dt.date,
-            villages: np.ndarray | None = None) -> pd.DataFrame:
+def parcels(city: City, seed: int, start: dt.date) -> pd.DataFrame:
     """``unit_id``, ``unit_name``, ``level`` (land_parcel), ``land_use`` (the class),
     ``geometry`` (local xy) of the land-use parcels (see the module doc); ``start``: the
-    city's first day (the network the station square is kept readable by); ``villages``:
-    the village centres (local xy, n x 2) whose residential land is drawn, or None."""
+    city's first day (the network the station square is kept readable by)."""
     rng = np.random.default_rng([seed, STREAM])
     r0, r1 = rng.uniform(1_600, 2_000), rng.uniform(4_500, 5_500)
     cbd_r = rng.uniform(1_000, 1_400)
@@ -93,12 +84,28 @@ def parcels(city: City, seed: int, start: dt.date,
     rows.append(("LU-M-02", "外围工业用地", "industrial",
                  shapely.box(bx - 750, by - 750, bx + 750, by + 750)))
     rows.append(("LU-G-01", "绿地", "green", shapely.box(-9_000, 14_000, -8_000, 15_000)))
-    for i, (vx, vy) in enumerate(np.empty((0, 2)) if villages is None else villages):
-        drawn = shapely.union_all([g for *_, g in rows])
-        g = shapely.difference(shapely.Point(vx, vy).buffer(VILLAGE_LAND_R, 64), drawn)
-        rows.append((f"LU-V-{i + 1:02d}", f"村庄住宅用地{i + 1}", "residential", g))
     return pd.DataFrame([{"unit_id": u, "unit_name": n, "level": LEVEL, "land_use": k,
                           "geometry": shapely.make_valid(g)} for u, n, k, g in rows])
+
+
+def village_land(villages: np.ndarray) -> pd.DataFrame:
+    """The villages' residential land 村庄住宅用地 (``reference/residential_land.geojson``,
+    the input ``paths.residential_land``: the land-use survey's 三调 农村宅基地 of the
+    villages, not a reporting unit): ``unit_id`` (LU-V-nn), ``unit_name``, ``level``
+    (residential_land), ``land_use`` (residential), ``geometry`` (local xy): a disc of
+    :data:`VILLAGE_LAND_R` around each village centre (``villages``, local xy, n x 2;
+    mobsig.synth.population.village_centres), less the discs drawn before it. 2.5 x the
+    spread of a village's homes (~96 % of them inside: a village's land holds every house
+    of it); drawn from the geography, not from the sampled persons. home_work places homes
+    among km-spaced sites on it (home_work.settlement_radius_factor)."""
+    rows, drawn = [], shapely.Polygon()
+    for i, (vx, vy) in enumerate(villages):
+        g = shapely.difference(shapely.Point(vx, vy).buffer(VILLAGE_LAND_R, 64), drawn)
+        drawn = shapely.union(drawn, g)
+        rows.append({"unit_id": f"LU-V-{i + 1:02d}", "unit_name": f"村庄住宅用地{i + 1}",
+                     "level": "residential_land", "land_use": "residential",
+                     "geometry": shapely.make_valid(g)})
+    return pd.DataFrame(rows)
 
 
 def parcel_stays(spark: SparkSession, stays_path: str | Path, city: City,
