@@ -290,12 +290,17 @@ def test_village_homes_lie_on_their_residential_land(city, truth):
     assert abs(shapely.area(land) - sum(shapely.area(g) for g in geom)) < 1e-12
     parcels = json.loads((res.out / "units/land_use.geojson").read_text("utf-8"))["features"]
     assert not any(f["properties"]["unit_id"].startswith("LU-V") for f in parcels)
+    # the village homes: residents of the main city within 1.5 km of a village's land
+    # (4 x their spread; the day visitors and planted persons beyond the inner ring live
+    # elsewhere)
     p = truth["persons"]
-    p = p[p["in_sample"] & ~p["is_satellite"].astype(bool)]
+    p = p[p["in_sample"] & ~p["is_satellite"].astype(bool)
+          & p["kind"].isin(["resident_worker", "resident_nonworker"])]
     lon, lat = p["home_lon"].to_numpy(float), p["home_lat"].to_numpy(float)
-    village = haversine_m(lon, lat, cfg.synth.center_lon, cfg.synth.center_lat) > 10_500
-    inside = shapely.contains_xy(land, lon[village], lat[village])
-    assert village.sum() >= 15 and inside.mean() >= 0.9, (village.sum(), inside.mean())
+    centres = [g.centroid for g in geom]
+    near = np.min([haversine_m(lon, lat, c.x, c.y) for c in centres], axis=0) < 1_500
+    inside = shapely.contains_xy(land, lon[near], lat[near])
+    assert near.sum() >= 15 and inside.mean() >= 0.9, (near.sum(), inside.mean())
 
 
 def test_generation_is_deterministic_and_partition_independent(spark, tmp_path):
