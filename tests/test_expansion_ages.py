@@ -283,8 +283,8 @@ def _home_work(spark, catalog):
     for i, (u, c, cls, counted, _) in enumerate(PEOPLE):
         x0, y0, x1, y1 = BOXES[c]
         lon, lat = x0 + (x1 - x0) * (0.05 + 0.04 * (i % 20)), (y0 + y1) / 2
-        rows.append((u, lon, lat, None, None, None, None, 10, 0, 14, cls, None, "night", None, 14,
-                     100.0, lon, lat, None, counted, KEY))
+        rows.append((u, lon, lat, None, None, None, None, 10, 0, 14, cls, None, "night",
+                     "stays", None, 14, 100.0, lon, lat, None, counted, KEY))
     df = spark.createDataFrame(rows, load_schema("home_work").struct)
     catalog.write(df, "home_work", {"month": KEY})
 
