@@ -10,8 +10,9 @@ card seen to ``user_flags`` (partition ``month=YYYY-MM``, replaced as a whole):
   days and that move together (a card that does not move, a tablet at home or a work
   phone at work: with the one card that contains it, dominating the others) form a
   group when every two of them are paired and they are at most flags.max_group_size (a
-  chain or crowd of look-alikes is not grouped: fact ``ambiguous_cards``); one card per
-  group is the primary (the one counted).
+  chain or crowd of look-alikes is resolved best pair first when its pairs coincide on
+  >= flags.multicard_resolve_min_days days, fact ``resolved_cards``; otherwise it is not
+  grouped: fact ``ambiguous_cards``); one card per group is the primary (the counted).
 
 Parameters: the ``flags`` section (``mobsig config --explain``). The gate
 (expectations/user_flags.json) checks unique cards, the non-human share and group sizes.
@@ -23,7 +24,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from mobsig import columns as C
-from mobsig.flags import MULTICARD_AMBIGUOUS, user_flags
+from mobsig.flags import MULTICARD_AMBIGUOUS, MULTICARD_RESOLVED, user_flags
 from mobsig.io.inputs import read_tac_types
 from mobsig.runner import JobContext, Output, count_where
 
@@ -56,7 +57,8 @@ def build(ctx: JobContext) -> list[Output]:
         flags, cards=None, non_human=F.col(C.IS_NON_HUMAN),
         grouped_cards=F.col(C.MULTICARD_GROUP).isNotNull(),
         counted_persons=F.col(C.IS_GROUP_PRIMARY) & ~F.col(C.IS_NON_HUMAN),
-        ambiguous_cards=F.get_json_object(C.EVIDENCE, f"$.{MULTICARD_AMBIGUOUS}").isNotNull()))
+        ambiguous_cards=F.get_json_object(C.EVIDENCE, f"$.{MULTICARD_AMBIGUOUS}").isNotNull(),
+        resolved_cards=F.get_json_object(C.EVIDENCE, f"$.{MULTICARD_RESOLVED}").isNotNull()))
     ctx.fact("groups", flags.agg(F.countDistinct(C.MULTICARD_GROUP)).first()[0])
     if ctx.result.facts["ambiguous_cards"]:
         ctx.log.warning("%d cards are paired in chains or crowds of look-alikes (components "

@@ -488,9 +488,7 @@ class FlagsConfig:
         "events in the hours both are seen, the share per serving cell (sector), summed "
         "over cells as the smaller of the two shares, >= this (perfect cleaning: one "
         "person's cards 0.37-0.94 on the region profile, 0.70-0.89 on the CI city; other "
-        "accepted pairs median 0.03, 75th percentile 0.13); the overlap also multiplies the "
-        "score of a pair judged on containment (see multicard_contained_ratio); 0 = not "
-        "tested nor used [I].",
+        "accepted pairs median 0.03, 75th percentile 0.13); 0 = not tested [I].",
         ge=0, le=1)
     multicard_move_slot_min: int = param(
         15, "一人多卡 co-movement: time slot (minutes) for a card's positions; a move is a "
@@ -525,6 +523,22 @@ class FlagsConfig:
         "dormitory, a shuttle) are ambiguous and not grouped, as are linked cards not all "
         "paired with each other (a chain). Gate: a written group with more cards fails "
         "the run.", ge=2)
+    multicard_resolve_min_days: int = param(
+        7, "一人多卡: an ambiguous component (a chain of look-alikes, a tablet with its "
+        "holder and neighbours) is resolved best pair first (complete linkage: "
+        "a pair joins two sets only when every two of their cards are an accepted pair, "
+        "up to max_group_size) using only pairs coinciding on >= this many days; the rest "
+        "stays ambiguous. Not scaled to a shorter window: a best guess between "
+        "look-alikes needs a week of evidence (two days of dorm-mates and street "
+        "neighbours stay ungrouped); 0 = never resolve [I].", ge=0)
+    multicard_resolve_max_cards: int = param(
+        8, "一人多卡: an ambiguous component of more cards than this is never resolved "
+        "[I].", ge=2)
+    multicard_resolve_max_density: float = param(
+        0.7, "一人多卡: an ambiguous component in which more than this share of its card "
+        "pairs are accepted pairs is a crowd (room-mates, a shuttle: all paired with each "
+        "other) and is never resolved; a tablet's holder and neighbours are paired with "
+        "the tablet only (both regions' resolved components: <= 2/3) [I].", gt=0, le=1)
 
     def check(self) -> None:
         if self.multicard_max_distance_m < self.multicard_distance_m:

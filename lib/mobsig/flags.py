@@ -61,17 +61,17 @@ at the same times.
    every neighbour's or colleague's phone. It is scored by co-location share x ``cover``
    (the share of the sparser card's hourly slots in which the other card is at the same
    place) x ``presence`` (the share of the other card's hours at the sparser card's
-   place, on its days and at its hours of day, in which the sparser card is on too) x
-   ``cell_overlap`` (item 4): the holder covers the tablet all the time, is rarely home
-   without it and is served by the same sectors; a neighbour is out, asleep or home
-   alone at other times, and next door partly served by others. Such pairs are pruned
+   place, on its days and at its hours of day, in which the sparser card is on too): the
+   holder covers the tablet all the time and is rarely home without it; a neighbour is
+   out, asleep or home alone at other times. Such pairs are pruned
    to the dominant one with the stricter ``multicard_contained_ratio`` (below). When the
    sparser card still has >= 2 moves, >= ``multicard_contained_min_co_move_share`` of
    them must overlap a move of the other card: two neighbours who both stay in go out on their own.
 4. Alike cells (issue 18): every accepted pair, of either kind, must be served by alike
    cells in the hours both cards are seen: ``cell_overlap`` (the two cards' shares of
    events per serving cell, summed over cells as the smaller of the two) >=
-   ``multicard_min_cell_overlap``. Hourly mean positions within the slot's reach do not
+   ``multicard_min_cell_overlap`` (a threshold, not a factor of the score:
+   :func:`pair_score`). Hourly mean positions within the slot's reach do not
    tell a holder from a neighbour a few hundred metres away (a mast's three sectors
    share one position); the sectors serving them do. Measured with perfect cleaning
    (the generator's labelled events) on a 300-person 7-day region: one person's cards
@@ -90,12 +90,18 @@ containment pairs) is below ``multicard_partner_ratio`` (containment pairs:
 (it stays in the evidence, with ``pair_test`` and the numbers behind its score). Groups
 are the connected components of the remaining pairs whose cards are all paired with each
 other (every two of them an accepted pair: complete, not single, linkage) and number at
-most ``max_group_size``. Any other component is ambiguous and none of its cards is grouped (evidence
+most ``max_group_size``. Any other component is ambiguous (evidence
 ``multicard_ambiguous``: its number of cards): on a short window few cards move often
 enough to be judged on co-movement, so pairs rest on co-location alone, and a street of
 neighbours chains A-B-C-D-E (each pair passes, A and C do not) while colleagues sharing a
 dormitory, an office and a shuttle all pair with each other; single linkage made groups
-of 5, 7 and 9 of them on two days of real data (issue 19). The group id is the smallest
+of 5, 7 and 9 of them on two days of real data (issue 19). An ambiguous component whose
+pairs coincide on >= ``multicard_resolve_min_days`` days (a week, not scaled), of at
+most ``multicard_resolve_max_cards`` cards and not a crowd (at most
+``multicard_resolve_max_density`` of its card pairs accepted) is resolved best pair
+first with the same complete linkage (:func:`_resolve`: a tablet at home goes to the
+best of its holder and the stay-at-home neighbours; evidence ``multicard_resolved``);
+otherwise none of its cards is grouped. The group id is the smallest
 user_id, the primary card the one with most events (ties: smallest user_id). Non-human cards
 are not grouped.
 """
@@ -134,6 +140,9 @@ REASONS = ("iot_tac", "static_location", "regular_cadence", "impossible_rate")
 #: in the groups frame and the evidence: the number of cards of an ambiguous component
 #: (a chain or crowd of look-alikes) a card was left ungrouped in
 MULTICARD_AMBIGUOUS = "multicard_ambiguous"
+#: in the groups frame and the evidence: the number of cards of the ambiguous component a
+#: grouped card was taken from by the best-pair-first resolution (:func:`_resolve`)
+MULTICARD_RESOLVED = "multicard_resolved"
 
 # IQR of a normal distribution in standard deviations: IQR / 1.349 estimates sigma
 IQR_SIGMA = 1.349
@@ -658,7 +667,7 @@ def multicard_pairs(slots: DataFrame, moves: DataFrame, p: FlagsConfig,
     return accepted.join(presence, ["user_a", "user_b"], "left").drop("contained")
 
 
-def pair_score(judged_min_moves: int, sectors: bool = True) -> F.Column:
+def pair_score(judged_min_moves: int) -> F.Column:
     """Strength of an accepted pair: co-location share x co-movement share; for a pair
     judged without movement (containment) co-location share x ``cover`` (the share of
     the sparser card's hours the other card covers at the same place) x ``presence``
@@ -669,19 +678,19 @@ def pair_score(judged_min_moves: int, sectors: bool = True) -> F.Column:
     a neighbour is out during some of its hours (a contradiction, lowering the
     co-location share), asleep (no cover) or home while the holder is out (absent). A
     work phone's colleague arrives and leaves at other times and is elsewhere when the
-    work phone is used away from work. A containment score is also x ``cell_overlap``
-    (null: 1): with no movement to compare, the sectors serving both cards are what
-    tells the holder's phone in the same rooms (one person's cards 0.59-0.98 on the
-    region profile, median 0.87) from a neighbour's next door (0.36-0.96, median 0.68),
-    whose other three factors come close (0.62 against 0.86 median): without it a tablet
-    kept both and its component was ambiguous (README, Accuracy on two profiles).
-    ``sectors`` false (multicard_min_cell_overlap 0: the sectors are not evidence): without
-    that factor."""
-    overlap = F.coalesce(F.col("cell_overlap"), F.lit(1.0)) if sectors else F.lit(1.0)
+    work phone is used away from work.
+
+    The serving sectors (``cell_overlap``) are a threshold only, not a factor: on
+    average they tell the holder from a neighbour (containment pairs on the 1,500-person
+    region: one person's cards median 0.85, others 0.70), but between a tablet's holder
+    and a stay-at-home neighbour in the same building their noise decides (a tablet
+    with few events: true pairs down to 0.57 beside neighbours at 0.91). As a factor
+    it made 2 true pairs of the 1,500-person region lose to a neighbour where the
+    ambiguity is resolved (:func:`_resolve`; recall 0.885 with it, 0.908 without, the
+    300-person region and the CI city the same either way)."""
     return F.when(F.col("ref_moves") >= F.lit(judged_min_moves),
                   F.col("coincident_share") * F.col("co_move_share")).otherwise(
-        F.col("coincident_share") * F.col("cover")
-        * F.coalesce(F.col("presence"), F.lit(1.0)) * overlap)
+        F.col("coincident_share") * F.col("cover") * F.coalesce(F.col("presence"), F.lit(1.0)))
 
 
 def strongest_pairs(pairs: DataFrame, p: FlagsConfig) -> DataFrame:
@@ -699,10 +708,7 @@ def strongest_pairs(pairs: DataFrame, p: FlagsConfig) -> DataFrame:
     not all paired and is ambiguous."""
     # pairs judged on movement and pairs judged on co-location alone score on different
     # scales (a product of two shares vs one share): compare a pair only with its kind
-    if "cell_overlap" not in pairs.columns:
-        pairs = pairs.withColumn("cell_overlap", F.lit(None).cast("double"))
-    scored = (pairs.withColumn("_s", pair_score(p.multicard_min_moves,
-                                                p.multicard_min_cell_overlap > 0))
+    scored = (pairs.withColumn("_s", pair_score(p.multicard_min_moves))
               .withColumn("_k", F.col("ref_moves") >= F.lit(p.multicard_min_moves)))
     ends = (scored.select(F.col("user_a").alias("_u"), "_k", "_s")
             .unionByName(scored.select(F.col("user_b").alias("_u"), "_k", "_s")))
@@ -737,7 +743,9 @@ def _components(pdf: pd.DataFrame) -> pd.DataFrame:
                          MULTICARD_GROUP_SIZE: size.astype("int32")})
 
 
-def _groups(pdf: pd.DataFrame, max_cards: int | None) -> pd.DataFrame:
+def _groups(pdf: pd.DataFrame, max_cards: int | None, resolve_min_days: int = 0,
+            resolve_max_cards: int | None = None,
+            resolve_max_density: float = 1.0) -> pd.DataFrame:
     """Groups of an edge list ``user_a, user_b, kept`` (every accepted pair once; ``kept``:
     the pair is one of its cards' strongest, :func:`strongest_pairs`): the connected
     components of the kept pairs whose cards are all paired with each other (every two of
@@ -745,9 +753,16 @@ def _groups(pdf: pd.DataFrame, max_cards: int | None) -> pd.DataFrame:
     component is ambiguous (a chain A-B-C of look-alikes, or a crowd: a dormitory, a
     shuttle) and none of its cards is grouped: ``multicard_group`` null, group size 1,
     ``multicard_ambiguous`` = its number of cards (null for grouped cards). Vectorised:
-    one components pass, one count of accepted pairs inside each component."""
+    one components pass, one count of accepted pairs inside each component.
+
+    With ``resolve_min_days`` > 0 and the pairs' scores (``_s``) and ``coincident_days``
+    in the edge list, an ambiguous component of at most ``resolve_max_cards`` cards of
+    which at most ``resolve_max_density`` of the card pairs are accepted pairs (a chain
+    or a star, not a crowd) is resolved (:func:`_resolve`); its grouped cards carry
+    ``multicard_resolved`` = the component's number of cards."""
     kept = pdf[pdf["kept"].astype(bool)]
-    cols = [USER_ID, MULTICARD_GROUP, MULTICARD_GROUP_SIZE, MULTICARD_AMBIGUOUS]
+    cols = [USER_ID, MULTICARD_GROUP, MULTICARD_GROUP_SIZE, MULTICARD_AMBIGUOUS,
+            MULTICARD_RESOLVED]
     if kept.empty:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
     comp = _components(kept)
@@ -759,35 +774,100 @@ def _groups(pdf: pd.DataFrame, max_cards: int | None) -> pd.DataFrame:
     complete = inside.reindex(size.index, fill_value=0) == size * (size - 1) // 2
     ok = complete if max_cards is None else complete & (size <= max_cards)
     good = comp[MULTICARD_GROUP].map(ok).astype(bool).to_numpy()
-    return pd.DataFrame({
+    out = pd.DataFrame({
         USER_ID: comp[USER_ID],
         MULTICARD_GROUP: comp[MULTICARD_GROUP].where(good, None),
         MULTICARD_GROUP_SIZE: np.where(good, comp[MULTICARD_GROUP_SIZE], 1).astype("int32"),
         MULTICARD_AMBIGUOUS: pd.array(np.where(good, pd.NA, comp[MULTICARD_GROUP_SIZE]),
-                                      dtype="Int32")})
+                                      dtype="Int32"),
+        MULTICARD_RESOLVED: pd.array([pd.NA] * len(comp), dtype="Int32")})
+    if resolve_min_days > 0 and {"_s", "coincident_days"} <= set(pdf.columns):
+        n = comp[MULTICARD_GROUP_SIZE].to_numpy()
+        density = (comp[MULTICARD_GROUP].map(inside).fillna(0).to_numpy()
+                   / np.maximum(n * (n - 1) / 2, 1))
+        open_ = (n <= (resolve_max_cards or len(comp))) & (density <= resolve_max_density)
+        out = _resolve(pdf, out, set(comp[USER_ID][~good & open_]), max_cards,
+                       resolve_min_days)
+    return out
+
+
+def _resolve(pdf: pd.DataFrame, out: pd.DataFrame, cards: set, max_cards: int | None,
+             min_days: int) -> pd.DataFrame:
+    """Resolve ambiguous components (``cards``: theirs) best pair first: the kept pairs
+    among them that coincide on >= ``min_days`` days, strongest score (``_s``) first,
+    each joining the sets of its two cards when every two cards of the union are an
+    accepted pair and the union has at most ``max_cards`` (complete linkage, as the
+    group rule). A tablet at home is seen with its holder and with a stay-at-home
+    neighbour or two, all within flags.multicard_contained_ratio of each other: the
+    holder scores highest most of the time (presence: the tablet is off while the holder
+    is out), so the best guess groups it with its holder where abstaining counted the
+    tablet as one more resident (1,500-person region: 19 of the 20 pairs grouped this
+    way are true; recall 0.835 -> 0.908, precision 0.94 either way). A week of evidence
+    is asked for: on two days dorm-mates and a street of neighbours are alike and stay
+    ambiguous; and a crowd is never resolved: room-mates who keep the same hours are all
+    paired with each other (every card pair accepted), while the components resolved on
+    both regions had at most 2/3 of their card pairs accepted (a holder and neighbours
+    are not paired with each other, only with the tablet). Grouped cards get
+    ``multicard_resolved`` (the component's size) instead of ``multicard_ambiguous``;
+    the rest of the component stays ambiguous."""
+    if not cards:
+        return out
+    accepted = {(min(a, b), max(a, b)) for a, b in zip(
+        pdf["user_a"].astype(str), pdf["user_b"].astype(str), strict=True)}
+    e = pdf[pdf["kept"].astype(bool) & pdf["user_a"].isin(cards) & pdf["user_b"].isin(cards)
+            & (pdf["coincident_days"] >= min_days)]
+    e = e.sort_values(["_s", "user_a", "user_b"], ascending=[False, True, True])
+    sets: dict[str, frozenset] = {}
+    for a, b in zip(e["user_a"].astype(str), e["user_b"].astype(str), strict=True):
+        sa, sb = sets.get(a, frozenset([a])), sets.get(b, frozenset([b]))
+        if sa == sb or (max_cards is not None and len(sa) + len(sb) > max_cards):
+            continue
+        if all((min(x, y), max(x, y)) in accepted for x in sa for y in sb):
+            union = sa | sb
+            sets.update(dict.fromkeys(union, union))
+    if not sets:
+        return out
+    out = out.set_index(USER_ID, drop=False)
+    ids = list(sets)
+    out.loc[ids, MULTICARD_RESOLVED] = out.loc[ids, MULTICARD_AMBIGUOUS].to_numpy()
+    out.loc[ids, MULTICARD_AMBIGUOUS] = pd.NA
+    out.loc[ids, MULTICARD_GROUP] = [min(sets[u]) for u in ids]
+    out.loc[ids, MULTICARD_GROUP_SIZE] = np.array([len(sets[u]) for u in ids], dtype="int32")
+    return out.reset_index(drop=True)
 
 
 def multicard_groups(kept: DataFrame, accepted: DataFrame | None = None,
-                     max_cards: int | None = None) -> DataFrame:
+                     max_cards: int | None = None, p: FlagsConfig | None = None) -> DataFrame:
     """Multi-card groups (:func:`_groups`): ``user_id``, ``multicard_group`` (the smallest
     user_id of the group; null for the cards of an ambiguous component),
-    ``multicard_group_size`` and ``multicard_ambiguous``.
+    ``multicard_group_size``, ``multicard_ambiguous`` and ``multicard_resolved``.
 
     ``kept``: the pairs groups are built from (:func:`strongest_pairs`); ``accepted``: all
     pairs that passed the rules (:func:`multicard_pairs`; default ``kept``), against
     which a group's completeness is checked; ``max_cards``: the largest group
-    (flags.max_group_size; None: any). The edge list (small: a few pairs per multi-card
-    person) is solved in one task with ``applyInPandas``; cards in no kept pair get no
-    row.
+    (flags.max_group_size; None: any); ``p``: with ``accepted``, resolve small ambiguous
+    components (flags.multicard_resolve_min_days, multicard_resolve_max_cards,
+    multicard_resolve_max_density; None: never). The edge list (small: a few pairs per
+    multi-card person) is solved in one task with ``applyInPandas``; cards in no kept
+    pair get no row.
     """
     schema = (f"{USER_ID} string, {MULTICARD_GROUP} string, {MULTICARD_GROUP_SIZE} int, "
-              f"{MULTICARD_AMBIGUOUS} int")
+              f"{MULTICARD_AMBIGUOUS} int, {MULTICARD_RESOLVED} int")
     k = kept.select("user_a", "user_b").distinct().withColumn("kept", F.lit(True))
-    edges = k if accepted is None else (
-        accepted.select("user_a", "user_b").distinct().join(k, ["user_a", "user_b"], "left")
-        .select("user_a", "user_b", F.coalesce(F.col("kept"), F.lit(False)).alias("kept")))
+    resolve = p is not None and accepted is not None and p.multicard_resolve_min_days > 0
+    if accepted is None:
+        edges = k
+    else:
+        extra = ([pair_score(p.multicard_min_moves).alias("_s"), "coincident_days"]
+                 if resolve else [])
+        edges = (accepted.select("user_a", "user_b", *extra)
+                 .dropDuplicates(["user_a", "user_b"]).join(k, ["user_a", "user_b"], "left")
+                 .withColumn("kept", F.coalesce(F.col("kept"), F.lit(False))))
+    days = p.multicard_resolve_min_days if resolve else 0
+    most = p.multicard_resolve_max_cards if resolve else None
+    dense = p.multicard_resolve_max_density if resolve else 1.0
     return (edges.withColumn("_k", F.lit(0)).groupBy("_k")
-            .applyInPandas(lambda pdf: _groups(pdf, max_cards), schema))
+            .applyInPandas(lambda pdf: _groups(pdf, max_cards, days, most, dense), schema))
 
 
 # --------------------------------------------------------------------------------------
@@ -837,7 +917,7 @@ def assemble_user_flags(cards: DataFrame, groups: DataFrame, pairs: DataFrame,
         F.col("time_resolution_s"),
         _r("cadence_robust_cv", 4).alias("cadence_robust_cv"),
         _r("cadence_cv", 4).alias("cadence_cv"),
-        F.col("multicard_pairs"), F.col(MULTICARD_AMBIGUOUS)))
+        F.col("multicard_pairs"), F.col(MULTICARD_AMBIGUOUS), F.col(MULTICARD_RESOLVED)))
     return df.select(
         USER_ID, IS_NON_HUMAN, NON_HUMAN_REASON, MULTICARD_GROUP,
         F.coalesce(F.col(MULTICARD_GROUP_SIZE), F.lit(1)).cast("int").alias(
@@ -876,5 +956,5 @@ def user_flags(events: DataFrame, tac_types: DataFrame | None, p: FlagsConfig,
     moves = stage(card_moves(human_events, p))  # read twice by co_movement
     cells = stage(card_cell_hours(human_events))
     pairs = stage(multicard_pairs(slots, moves, p, stage, cells))
-    groups = multicard_groups(strongest_pairs(pairs, p), pairs, p.max_group_size)
+    groups = multicard_groups(strongest_pairs(pairs, p), pairs, p.max_group_size, p)
     return assemble_user_flags(cards, groups, pairs, month)
