@@ -15,7 +15,10 @@ expansion factor, as in daily_presence) and expansion_factors, and the points of
 units table. It runs after the monthly chain of the day's month (it needs the month's
 home_work, like daily_presence). Every hourly count is suppressed below privacy.k_min raw
 cards, with complementary suppression within the hour (exposed = residents + visitors);
-a day or night maximum whose peak hour is hidden is hidden too. Replaces the day's
+a day or night maximum whose peak hour is hidden is hidden too. A point whose buffer
+holds no cell of the day (site or service point: the cells table) is not observed: its
+counts are null with null_reason no_coverage, never 0 (facts uncovered_points,
+uncovered_point_ids). Replaces the day's
 partitions of exposure_hazards and writes
 <warehouse>/exports/dt=YYYY-MM-DD/exposure_hazards.parquet (GeoParquet, the point) and
 .csv (UTF-8 with BOM). Without any hazard layer in the units table it writes nothing.
@@ -77,9 +80,10 @@ def build(ctx: JobContext) -> list[Output]:
     table = hazards.exposure_table(ctx.spark, stays, classes, hazards.home_points(places),
                                    weights, default, points, day, sc.hazard_hour_min_minutes)
     night = hazards.night_hours(sc.hazard_night_start_hour, sc.hazard_night_end_hour)
-    out = ctx.keep(hazards.publish(table, pv.k_min, pv.complementary, pv.suppress_zeros,
-                                   night, pv.width,
-                                   privacy_audit.gate_for(ctx, "exposure_hazards")))
+    gone = hazards.noted_uncovered(ctx, ctx.read("cells"), points, day)
+    out = ctx.keep(hazards.mark_uncovered(hazards.publish(
+        table, pv.k_min, pv.complementary, pv.suppress_zeros, night, pv.width,
+        privacy_audit.gate_for(ctx, "exposure_hazards")), gone))
     peak = out.where((F.col(hazards.STATISTIC) == hazards.HOURLY)
                      & (F.col(C.MEASURE) == hazards.EXPOSED)).agg(
         F.max(C.RAW_COUNT), F.sum(F.col(C.IS_SUPPRESSED).cast("int"))).first()

@@ -151,6 +151,50 @@ def test_exposure_rules_on_hand_built_stays(spark):
     assert t.loc[t["unit_id"] == "H2", "buffer_m"].eq(1000.0).all()
 
 
+def test_a_point_without_a_cell_in_its_buffer_is_not_observed(spark):
+    """A hazard point whose buffer holds no cell of the day (neither a site nor a
+    service point, where the stays are placed) cannot see anybody: its counts are
+    published as null with null_reason no_coverage, never as a measured 0 (the
+    1,500-person region's two points 0.7 and 1.9 km from the nearest service point were
+    published as 0 exposed against ~10 true persons). H1: a site 300 m away; H2 (1000 m
+    buffer): the site 1,300 m away, its sector's service point 900 m; H4: a site 520 m
+    away and a site inside that was taken down the day before (valid_to); a cell
+    switched on the next day does not count either."""
+    import shapely
+
+    p4 = 104.10
+    pts, _ = hazards.hazard_points(_point_rows(extra=[
+        ("hazard_point", "H4", "四号", None, "{}", shapely.Point(p4, LAT))]),
+        500.0, "buffer_m", 20000.0)
+    cells = spark.createDataFrame([
+        ("c1", _east(P1, 300), LAT, _east(P1, 320), LAT, None, None),
+        ("c2", _east(P2, 1300), LAT, _east(P2, 900), LAT, None, None),
+        ("c3", _east(p4, 520), LAT, _east(p4, 600), LAT, None, None),
+        ("c4", _east(p4, 100), LAT, _east(p4, 100), LAT, None, D - dt.timedelta(days=1)),
+        ("c5", _east(p4, 50), LAT, _east(p4, 50), LAT, D + dt.timedelta(days=1), None)],
+        "cell_id string, lon double, lat double, svc_lon double, svc_lat double, "
+        "valid_from date, valid_to date")
+    gone = hazards.uncovered_points(cells, pts, [D - dt.timedelta(days=1), D])
+    assert sorted(zip(gone["key_date"], gone["unit_id"], strict=True)) == [(D, "H4")]
+    # the published rows of H1 and H4 (a zero hour, a hidden maximum): H4's become null,
+    # not observed rather than withheld
+    rows = pd.DataFrame([("hazard_point", u, u, None, 500.0, "exposed", st, h, None,
+                          0 if st == "hour" else None, 0.0 if st == "hour" else None,
+                          st != "hour", None if st == "hour" else "suppressed")
+                         for u in ("H1", "H4") for st, h in (("hour", 5), ("day_max", None))],
+                        columns=hazards.OUTPUT_COLUMNS)
+    table = spark.createDataFrame(rows, hazards.OUTPUT_SCHEMA)
+    out = hazards.mark_uncovered(table, gone[gone["key_date"] == D]).toPandas()
+    h4, h1 = out[out["unit_id"] == "H4"], out[out["unit_id"] == "H1"]
+    assert h4["raw_count"].isna().all() and h4["expanded_count"].isna().all()
+    assert h4["null_reason"].eq("no_coverage").all() and not h4["is_suppressed"].any()
+    hour1 = h1[h1["statistic"] == "hour"]
+    assert hour1["raw_count"].eq(0).all() and hour1["null_reason"].isna().all()
+    assert h1.loc[h1["statistic"] == "day_max", "null_reason"].eq("suppressed").all()
+    assert list(out.columns) == hazards.OUTPUT_COLUMNS
+    assert hazards.mark_uncovered(table, gone.iloc[:0]) is table
+
+
 # --------------------------------------------------------------------------------------
 # unit: maxima and suppression, attacked
 
@@ -333,6 +377,38 @@ def test_evaluation_of_exposure():
                                night=NIGHT, min_persons=5)
     assert ev.verdict({**ok_input(r), "exposure_hazards": worse})["exposure_maxima"] is False
     assert ev.verdict({**ok_input(r), "exposure_hazards": None})["exposure_maxima"] is None
+
+
+def test_evaluation_leaves_out_the_points_not_observed():
+    """A point-day with no cell in the buffer (published as null, no_coverage) is left
+    out of the errors and listed with its true persons; the evaluation's line says so."""
+    rows = []
+    for unit, n in (("A", 10), ("B", 8)):
+        for h in range(24):
+            rows += [("2026-06-09", unit, "exposed", h, n), ("2026-06-09", unit,
+                                                             "residents", h, n)]
+    truth = pd.DataFrame(rows, columns=["dt", "unit_id", "measure", "hour", "persons"])
+    measured = truth[truth["unit_id"] == "A"].rename(columns={"persons": "raw_count"})
+    everything = ev.exposure_errors(measured, truth, night=NIGHT, min_persons=5)
+    assert everything["max_abs_error"] == 1.0  # B measured 0: a guess, not a figure
+    gone = pd.DataFrame({"key_date": [D], "unit_id": ["B"]})
+    r = ev.exposure_errors(measured, truth, night=NIGHT, min_persons=5, uncovered=gone)
+    assert r["max_abs_error"] == 0.0 and r["pairs"] == 4
+    assert r["uncovered"] == {"2026-06-09/B": 8 * 24}
+    assert not any("/B/" in k for k in r["errors"])
+    base = {"home_work": {"home_within_500m": 1, "work_within_500m": 1, "true_residents": 1,
+                          "true_workers": 1, "home_within_500m_urban": 1,
+                          "home_within_500m_periphery": 1},
+            "classes": {}, "population": {lv: {"units": 1, "max_abs_error": 0,
+                                               "mean_abs_error": 0}
+                                          for lv in ("county", "township")},
+            "multicard": {"true_pairs": 0, "eligible_pairs": 0, "precision": None,
+                          "recall": None, "recall_eligible": None}, "exposure_hazards": r}
+    ok = ev.verdict(base)
+    assert ok["exposure_maxima"] is True
+    text = ev.markdown({**base, "targets_met": ok})
+    assert ("not observed, no cell in the buffer, published as null: 1 point-days of B) "
+            "| 0.0 %") in text, text
 
 
 def test_evaluation_of_a_planted_crowd():

@@ -44,6 +44,15 @@ the ``units`` table, and chains them:
 
 Night hours: screen.hazard_night_start_hour (21) to screen.hazard_night_end_hour (7,
 exclusive), the home-identification night of domain.md §B2; the other hours are day.
+
+5. :func:`uncovered_points` / :func:`mark_uncovered`: a point whose buffer holds no cell
+   of the day (neither a site nor a sector's service point, where stays are placed) is
+   not observed: nobody can be seen inside it whoever is there, so its counts are
+   published as null with ``null_reason`` no_coverage, never as a measured 0 (the rule
+   population_by_unit applies to a polygon without a site). Measured on the 1,500-person
+   region (sites up to 5 km apart): two of its five points had no cell within 500 m
+   (the nearest service point 0.7 and 1.9 km away) and were published as 0 exposed
+   against ~10 true persons day and night.
 """
 
 from __future__ import annotations
@@ -74,6 +83,7 @@ STATISTIC = "statistic"
 PEAK_HOUR = "peak_hour"
 NULL_REASON = "null_reason"
 SUPPRESSED = "suppressed"
+NO_COVERAGE = "no_coverage"
 POINT = "_p"  # integer index of a point (the joins)
 # GRS80 (the CGCS2000 ellipsoid)
 _A = 6_378_137.0
@@ -396,6 +406,75 @@ def publish(table: DataFrame, k_min: int, complementary: bool, suppress_zeros: b
         return profile_pandas(pdf, k_min, complementary, suppress_zeros, nights)
 
     return table.groupBy(C.LEVEL).applyInPandas(apply, OUTPUT_SCHEMA)
+
+
+def uncovered_points(cells: DataFrame, points: pd.DataFrame, days: Sequence[dt.date]
+                     ) -> pd.DataFrame:
+    """The :func:`hazard_points` ``points`` whose buffer holds no cell valid on a day of
+    ``days``: ``key_date``, ``level``, ``unit_id``, ``unit_name`` (pandas). A cell counts
+    by its site (``lon``/``lat``) or its service point (``svc_lon``/``svc_lat``, where
+    the stays of its events are placed). One broadcast grid join of the cells (their
+    validity kept) and a small collect; the days are judged on the driver."""
+    cols = [C.KEY_DATE, C.LEVEL, C.UNIT_ID, C.UNIT_NAME]
+    if points.empty or not days:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+    validity = [F.col("valid_from"), F.col("valid_to")]
+    svc = [c for c in ("svc_lon", "svc_lat") if c in cells.columns]
+    pos = cells.select(C.LON, C.LAT, *validity)
+    if len(svc) == 2:
+        pos = pos.unionByName(cells.select(F.col("svc_lon").alias(C.LON),
+                                           F.col("svc_lat").alias(C.LAT), *validity))
+    cell_lon, cell_lat, grid = grid_of(points)
+    hits = (near_points(pos, grid_frame(cells.sparkSession, grid), cell_lon, cell_lat,
+                        ["valid_from", "valid_to"]).distinct().toPandas())
+    rows = []
+    for day in sorted(days):
+        vf, vt = hits["valid_from"], hits["valid_to"]
+        on = hits[(vf.isna() | (vf <= day)) & (vt.isna() | (vt >= day))]
+        gone = points[~points[POINT].isin(on[POINT])]
+        rows += [(day, lv, u, n) for lv, u, n in zip(gone[C.LEVEL], gone[C.UNIT_ID],
+                                                     gone[C.UNIT_NAME], strict=True)]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def noted_uncovered(ctx, cells: DataFrame, points: pd.DataFrame, day: dt.date
+                    ) -> pd.DataFrame:
+    """:func:`uncovered_points` of the job's ``day``, with the warning naming them and
+    the run facts ``uncovered_points`` (how many) and ``uncovered_point_ids``
+    (``level:unit_id``, sorted)."""
+    gone = uncovered_points(cells, points, [day])
+    ids = sorted(f"{lv}:{u}" for lv, u in zip(gone[C.LEVEL], gone[C.UNIT_ID], strict=True))
+    ctx.fact("uncovered_points", len(ids))
+    ctx.fact("uncovered_point_ids", ids)
+    if ids:
+        ctx.log.warning("%d hazard point(s) have no cell (site or service point) within "
+                        "their buffer on %s; their counts are published as null with "
+                        "null_reason 'no_coverage', not as 0: %s", len(ids), day,
+                        ", ".join(ids))
+    return gone
+
+
+def mark_uncovered(table: DataFrame, uncovered: pd.DataFrame) -> DataFrame:
+    """The published ``table`` (:func:`publish`) with the rows of the ``uncovered``
+    points (``level``, ``unit_id``: :func:`uncovered_points` of the table's day) not
+    observed: counts and ``peak_hour`` null, ``null_reason`` no_coverage (a 0 there
+    would be a guess published as a measurement), ``is_suppressed`` false (nothing is
+    withheld: there is nothing to withhold)."""
+    if uncovered.empty:
+        return table
+    gone = local_frame(table.sparkSession,
+                       [(lv, u) for lv, u in zip(uncovered[C.LEVEL], uncovered[C.UNIT_ID],
+                                                 strict=True)],
+                       f"{C.LEVEL} string, {C.UNIT_ID} string").withColumn(
+        "_gone", F.lit(True)).distinct()
+    out = table.join(F.broadcast(gone), [C.LEVEL, C.UNIT_ID], how="left")
+    hit = F.coalesce(F.col("_gone"), F.lit(False))
+    nulls = (C.RAW_COUNT, C.EXPANDED_COUNT, PEAK_HOUR)
+    return out.select(*[
+        F.when(hit, F.lit(None)).otherwise(F.col(c)).alias(c) if c in nulls
+        else F.when(hit, F.lit(NO_COVERAGE)).otherwise(F.col(c)).alias(c) if c == NULL_REASON
+        else (~hit & F.col(c)).alias(c) if c == C.IS_SUPPRESSED
+        else F.col(c) for c in table.columns])
 
 
 def points_frame(spark: SparkSession, points: pd.DataFrame) -> DataFrame:

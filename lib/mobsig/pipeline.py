@@ -148,7 +148,7 @@ PIPELINE: tuple[Job, ...] = (
              "each day of a month after its monthly jobs"),
     Job("exposure_hazards", "day",
         reads=("stays", "stays_carry", "home_work", "card_places", "expansion_factors",
-               "expansion_factors_age", "units"),
+               "expansion_factors_age", "units", "cells"),
         writes=("exposure_hazards",), after_month=True,
         help="people exposed per geological hazard point and hour of a day (within its "
              "buffer, default 500 m): residents and visitors, day and night maxima, raw "

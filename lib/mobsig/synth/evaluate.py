@@ -828,7 +828,8 @@ def period_errors(measured: pd.DataFrame, truth: pd.DataFrame,
 
 
 def exposure_errors(measured: pd.DataFrame, truth: pd.DataFrame, night,
-                    min_persons: int = EXP_MIN_PERSONS) -> dict:
+                    min_persons: int = EXP_MIN_PERSONS,
+                    uncovered: pd.DataFrame | None = None) -> dict:
     """exposure_hazards against truth/exposure_hazards.csv: per day, point, group
     (exposed, residents, visitors) and period, the day / night maximum of the hourly
     counts (``night``: the night hours), and its relative error where the true maximum
@@ -836,12 +837,26 @@ def exposure_errors(measured: pd.DataFrame, truth: pd.DataFrame, night,
     Σ true. ``measured``: unsuppressed hourly rows (``dt`` or ``key_date``, ``unit_id``,
     ``measure``, ``hour``, ``raw_count``); ``truth``: ``persons``. A missing row is 0.
     Returns ``pairs``, ``max_abs_error``, ``mean_abs_error``, ``worst``, ``errors``
-    (key -> error), ``maxima`` (key -> [measured, true]), ``hourly_abs_error``."""
+    (key -> error), ``maxima`` (key -> [measured, true]), ``hourly_abs_error``.
+    ``uncovered``: point-days (``key_date`` or ``dt``, ``unit_id``) with no cell in the
+    buffer (``hazards.uncovered_points``): published as null (no_coverage), not
+    measured, so left out of every figure and listed in ``uncovered`` (``dt/unit_id``:
+    true persons over the day's hours)."""
     m = measured.rename(columns={"key_date": "dt"})
     keys = ["dt", "unit_id", "measure", "hour"]
     m = m.assign(dt=m["dt"].astype(str), hour=m["hour"].astype(int))[[*keys, "raw_count"]]
     t = truth.assign(dt=truth["dt"].astype(str), hour=truth["hour"].astype(int))[
         [*keys, "persons"]]
+    gone: dict[str, int] = {}
+    if uncovered is not None and len(uncovered):
+        u = uncovered.rename(columns={"key_date": "dt"})
+        drop = set(zip(u["dt"].astype(str), u["unit_id"].astype(str), strict=True))
+        in_m = [k in drop for k in zip(m["dt"], m["unit_id"], strict=True)]
+        in_t = np.array([k in drop for k in zip(t["dt"], t["unit_id"], strict=True)], bool)
+        lost = t[in_t & (t["measure"] == "exposed").to_numpy()]
+        gone = {f"{d}/{p}": int(lost.loc[(lost["dt"] == d) & (lost["unit_id"] == p),
+                                         "persons"].sum()) for d, p in sorted(drop)}
+        m, t = m[~np.array(in_m, bool)], t[~in_t]
     both = m.merge(t, on=keys, how="outer").fillna({"raw_count": 0, "persons": 0})
     both["period"] = np.where(both["hour"].isin(list(night)), "night_max", "day_max")
     mx = both.groupby(["dt", "unit_id", "measure", "period"])[["raw_count", "persons"]].max()
@@ -852,7 +867,7 @@ def exposure_errors(measured: pd.DataFrame, truth: pd.DataFrame, night,
     worst = names[int(np.argmax(np.abs(err.to_numpy())))] if len(err) else None
     total = float(both["persons"].sum())
     plant = _exposure_plants(m, truth, keys, night)
-    return {**plant, "pairs": int(len(err)), "min_persons": min_persons,
+    return {**plant, "pairs": int(len(err)), "min_persons": min_persons, "uncovered": gone,
             "max_abs_error": float(np.abs(err).max()) if len(err) else None,
             "mean_abs_error": float(np.abs(err).mean()) if len(err) else None,
             "worst": worst, "errors": errors,
@@ -1175,10 +1190,14 @@ def markdown(result: dict) -> str:
         lines.append("| hazard exposure day/night maxima | n/a (no "
                      "truth/exposure_hazards.csv) | ±25 % | n/a |")
     else:
+        gone = ex.get("uncovered") or {}
+        unseen_ids = sorted({k.split("/")[1] for k in gone})
+        unseen = (f"; not observed, no cell in the buffer, published as null: "
+                  f"{len(gone)} point-days of {', '.join(unseen_ids)}" if gone else "")
         lines.append(
             f"| hazard exposure 地质灾害隐患点 day/night maxima of exposed, residents, "
             f"visitors, worst error ({ex['pairs']} point-day-maxima ≥ {ex['min_persons']} "
-            f"true persons; worst {ex['worst']}) | {pct(ex['max_abs_error'])} (mean "
+            f"true persons; worst {ex['worst']}{unseen}) | {pct(ex['max_abs_error'])} (mean "
             f"{pct(ex['mean_abs_error'])}; hourly Σ|error| / Σ truth "
             f"{pct(ex['hourly_abs_error'])}) | ±25 % | {met} |")
     sp = result.get("service_population")

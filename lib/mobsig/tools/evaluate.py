@@ -233,6 +233,20 @@ def unsuppressed_exposure(spark, cfg: Config, month: dt.date,
     return counts.join(F.broadcast(ids), hazards.POINT).drop(hazards.POINT)
 
 
+def uncovered_exposure(spark, cfg: Config, days: list[dt.date]):
+    """The hazard points not observed on ``days`` (``hazards.uncovered_points``: no cell
+    in the buffer; the job publishes them as null, no_coverage): pandas ``key_date``,
+    ``level``, ``unit_id``, ``unit_name``."""
+    from mobsig import hazards
+    from mobsig.io.catalog import Catalog
+
+    catalog = Catalog(spark, cfg.warehouse)
+    sc = cfg.screen
+    points, _ = hazards.layer_points(catalog.read("units"), sc.hazard_layers,
+                                     sc.hazard_buffer_m, sc.hazard_buffer_attribute)
+    return hazards.uncovered_points(catalog.read("cells"), points, days)
+
+
 def unsuppressed_service(spark, cfg: Config, month: dt.date):
     """The month's service population tables before suppression for the zone layers of
     service_population.zones (``service_population.service_counts``; nothing is
@@ -529,7 +543,8 @@ def execute(spark, cfg: Config, month: dt.date, truth: Path) -> dict[str, Any]:
             result["exposure_hazards"] = ev.exposure_errors(
                 measured.toPandas(), ex_truth[ex_truth["dt"].isin([d.isoformat()
                                                                    for d in days])],
-                night_hours(sc.hazard_night_start_hour, sc.hazard_night_end_hour))
+                night_hours(sc.hazard_night_start_hour, sc.hazard_night_end_hour),
+                uncovered=uncovered_exposure(spark, cfg, days))
     counts = unsuppressed_service(spark, cfg, month)
     result["service_population"] = None
     if counts is not None and all((truth / n).exists() for n in SERVICE_TRUTH):
