@@ -99,6 +99,21 @@ def persisted(spark) -> frozenset[int]:
                      if not (rdds.get(k).name() or "").startswith("Delta Table State"))
 
 
+def evaluation_base(**parts) -> dict:
+    """The smallest ``mobsig evaluate`` result ``ev.verdict`` and ``ev.markdown`` accept
+    (every required part at a perfect or empty value), with ``parts`` added or
+    replacing: for the tests of one line of the report."""
+    base = {"home_work": {"home_within_500m": 1, "work_within_500m": 1, "true_residents": 1,
+                          "true_workers": 1, "home_within_500m_urban": 1,
+                          "home_within_500m_periphery": 1},
+            "classes": {}, "population": {lvl: {"units": 1, "max_abs_error": 0,
+                                                "mean_abs_error": 0}
+                                          for lvl in ("county", "township")},
+            "multicard": {"true_pairs": 0, "eligible_pairs": 0, "precision": None,
+                          "recall": None, "recall_eligible": None}}
+    return {**base, **parts}
+
+
 def match_stays(det: pd.DataFrame, truth: pd.DataFrame, min_overlap=0.5, max_dist_m=1000.0):
     """Pairs (det index, truth index) of the same user with time overlap >= min_overlap of
     the shorter stay and positions <= max_dist_m apart."""

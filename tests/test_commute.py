@@ -572,14 +572,9 @@ def test_commute_errors_against_truth():
     assert c["median_dist_errors"] == {"C1": pytest.approx(0.05), "C2": -1.0}
     assert c["max_abs_share_time_short_error"] == pytest.approx(0.03)
     assert c["od_misplaced_share"] == pytest.approx(2 / 65, abs=1e-4)
-    base = {"home_work": {"home_within_500m": 1, "work_within_500m": 1, "true_residents": 1,
-                          "true_workers": 1, "home_within_500m_urban": 1,
-                          "home_within_500m_periphery": 1},
-            "classes": {}, "population": {lv: {"units": 1, "max_abs_error": 0,
-                                               "mean_abs_error": 0}
-                                          for lv in ("county", "township")},
-            "multicard": {"true_pairs": 0, "eligible_pairs": 0, "precision": None,
-                          "recall": None, "recall_eligible": None}}
+    from tests.factories import evaluation_base
+
+    base = evaluation_base()
     ok = ev.verdict({**base, "commute": r})
     assert ok["county_median_commute_distance"] is False  # C2 has no measured median
     assert ok["county_commute_time_share"] is True

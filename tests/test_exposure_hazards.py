@@ -396,14 +396,9 @@ def test_evaluation_leaves_out_the_points_not_observed():
     assert r["max_abs_error"] == 0.0 and r["pairs"] == 4
     assert r["uncovered"] == {"2026-06-09/B": 8 * 24}
     assert not any("/B/" in k for k in r["errors"])
-    base = {"home_work": {"home_within_500m": 1, "work_within_500m": 1, "true_residents": 1,
-                          "true_workers": 1, "home_within_500m_urban": 1,
-                          "home_within_500m_periphery": 1},
-            "classes": {}, "population": {lv: {"units": 1, "max_abs_error": 0,
-                                               "mean_abs_error": 0}
-                                          for lv in ("county", "township")},
-            "multicard": {"true_pairs": 0, "eligible_pairs": 0, "precision": None,
-                          "recall": None, "recall_eligible": None}, "exposure_hazards": r}
+    from tests.factories import evaluation_base
+
+    base = evaluation_base(exposure_hazards=r)
     ok = ev.verdict(base)
     assert ok["exposure_maxima"] is True
     text = ev.markdown({**base, "targets_met": ok})

@@ -543,15 +543,9 @@ def test_errors_against_truth_and_verdict():
     assert a["daily_mean_error"] == 0.0 and a["radius_error"] == pytest.approx(0.25)
     assert a["county_share_max_abs_diff"] == pytest.approx(1 / 6, abs=1e-4)
     assert b["radius_m"] is None and b["radius_error"] is None
-    base = {"home_work": {"home_within_500m": 1, "work_within_500m": 1, "true_residents": 1,
-                          "true_workers": 1, "home_within_500m_urban": 1,
-                          "home_within_500m_periphery": 1},
-            "classes": {}, "population": {lvl: {"units": 1, "max_abs_error": 0,
-                                                "mean_abs_error": 0}
-                                          for lvl in ("county", "township")},
-            "multicard": {"true_pairs": 0, "eligible_pairs": 0, "precision": None,
-                          "recall": None, "recall_eligible": None},
-            "jobs_housing": None, "service_population": r}
+    from tests.factories import evaluation_base
+
+    base = evaluation_base(jobs_housing=None, service_population=r)
     ok = ev.verdict(base)
     assert ok["facility_service_population"] is False
     text = ev.markdown({**base, "targets_met": ok})
