@@ -57,9 +57,9 @@ def build(ctx: JobContext) -> list[Output]:
     month = month_key(day.replace(day=1))
     # stays overlapping the day: closed on it or the next day, or still open (the carry)
     both = [day, day + dt.timedelta(days=1)]
-    stays = ctx.keep(presence.stays_for_days(ctx.read("stays", dt=both),
-                                             ctx.read("stays_carry", dt=both), [day],
-                                             cfg.stays.tau_min))
+    stays = ctx.keep(presence.bridged(presence.stays_for_days(
+        ctx.read("stays", dt=both), ctx.read("stays_carry", dt=both), [day],
+        cfg.stays.tau_min), dp.bridge_gap_h, dp.bridge_max_dist_m))
     classes = ctx.keep(presence.card_classes(ctx.read("home_work", month=month)))
     factors = ctx.keep(ctx.read("expansion_factors", month=month))
     ctx.note_input("expansion_factors", factors.count())

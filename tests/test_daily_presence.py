@@ -159,6 +159,35 @@ def test_hour_pieces_and_ledger(spark):
     assert ledger.loc["g", "pop_class"] == "unknown"
 
 
+def test_a_silent_night_at_the_same_place_counts_as_presence(spark):
+    """presence.bridged: a phone asleep from 23:00 to 06:30 leaves two stays at home the
+    stay rule does not join (gap > stays.gap_cap_h); the gap is filled at the evening
+    stay's place, so the card counts in the night hours. Not filled: a gap longer than
+    daily_presence.bridge_gap_h, two stays farther apart than bridge_max_dist_m, and
+    across cards; with bridge_gap_h 0 nothing."""
+    km = 1000.0 / (111_320.0 * np.cos(np.radians(30.61)))
+    rows = [("n", "2026-06-08 19:00:00", "2026-06-08 23:00:00", T1),
+            ("n", "2026-06-09 06:30:00", "2026-06-09 08:00:00", T1 + 0.3 * km),
+            ("far", "2026-06-08 19:00:00", "2026-06-08 23:00:00", T1),
+            ("far", "2026-06-09 06:30:00", "2026-06-09 08:00:00", T1 + 1.5 * km),
+            ("long", "2026-06-08 10:00:00", "2026-06-08 11:00:00", T1),
+            ("long", "2026-06-09 06:30:00", "2026-06-09 08:00:00", T1),
+            ("m", "2026-06-09 06:30:00", "2026-06-09 08:00:00", T1)]
+    stays = _stays(spark, rows)
+    out = presence.bridged(stays, 12.0, 1000.0).toPandas()
+    added = out.merge(stays.toPandas(), how="left", indicator=True)
+    added = added[added["_merge"] == "left_only"]
+    assert added["user_id"].tolist() == ["n"]
+    r = added.iloc[0]
+    assert (str(r["stay_start"]), str(r["stay_end"])) == ("2026-06-08 23:00:00",
+                                                          "2026-06-09 06:30:00")
+    assert r["lon"] == pytest.approx(T1)  # the evening stay's place
+    hours = presence.hour_pieces(presence.bridged(stays, 12.0, 1000.0), [D]).toPandas()
+    night = hours[hours["user_id"] == "n"].groupby("hour")["overlap_s"].sum()
+    assert [int(night.get(h, 0)) for h in range(8)] == [3600] * 6 + [3600, 3600]
+    assert presence.bridged(stays, 0.0, 1000.0).count() == len(rows)
+
+
 def test_stays_for_days_take_open_runs_from_the_latest_carry_day(spark):
     """Per day d: the closed stays stored on d and d+1, and the runs still open at the end
     of d+1 (of d when d+1 has not run) as stays from their first to their last record; an
@@ -260,6 +289,10 @@ def _assert_unrecoverable(out: pd.DataFrame) -> None:
 def test_config_and_validation():
     cfg = build_config({})
     assert (cfg.daily_presence.min_hours, cfg.daily_presence.hour_min_minutes) == (3.0, 30)
+    assert (cfg.daily_presence.bridge_gap_h, cfg.daily_presence.bridge_max_dist_m) == (
+        12.0, 1000.0)
+    with pytest.raises(ConfigError, match=r"daily_presence\.bridge_gap_h"):
+        build_config({}, ["daily_presence.bridge_gap_h=25"])
     assert build_config({}, ["daily_presence.min_hours=2.5"]).daily_presence.min_hours == 2.5
     with pytest.raises(ConfigError, match=r"daily_presence\.min_hours"):
         build_config({}, ["daily_presence.min_hours=0"])

@@ -924,6 +924,15 @@ class DailyPresenceConfig:
         "hour h (h:00-h+1:00) when its stays there cover at least this many minutes of the "
         "hour (default: half the hour, where the card mostly was) [I].",
         ge=1, le=60)
+    bridge_gap_h: float = param(
+        12.0, "daily_presence: a silent gap of at most this many hours between two "
+        "consecutive stays of a card at the same place (within bridge_max_dist_m) counts "
+        "as presence there (a phone asleep at night at home; the stay rule does not join "
+        "them beyond stays.gap_cap_h); 0 = never [I].", ge=0, le=24)
+    bridge_max_dist_m: float = param(
+        1000.0, "daily_presence: the largest distance between the two stays of a bridged "
+        "gap (a holder's evening and morning stays at home, served by the same or a "
+        "neighbouring sector) [I].", gt=0)
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from mobsig import columns as C
@@ -125,6 +125,38 @@ def stays_for_days(stays: DataFrame, carry: DataFrame, days: Sequence[dt.date],
     long_enough = (F.unix_seconds(F.col(C.STAY_END)) - F.unix_seconds(F.col(C.STAY_START))
                    >= F.lit(float(tau_min) * 60.0))
     return closed.unionByName(runs.where(long_enough).select(*cols, C.KEY_DATE))
+
+
+def bridged(stays: DataFrame, max_gap_h: float, max_dist_m: float) -> DataFrame:
+    """``stays`` (:func:`stays_for_days`' columns) with the silent gaps between two
+    consecutive stays of a card at the same place filled: where a stay starts at most
+    ``max_gap_h`` hours after the card's previous stay (of the same ``key_date``) ended,
+    within ``max_dist_m`` of it, a row from the previous stay's end to the next one's
+    start at the previous stay's position is added. A phone that sleeps at night (or
+    sends nothing for hours) leaves a gap longer than stays.gap_cap_h between its evening
+    and morning stays at home: the stay rule rightly does not join them (it cannot tell
+    a night at home from an unseen trip), but the holder was there: on the 1,500-person
+    region 10 % of the active cards were silent over 03:00-04:00 (median gap 7.7 h), and
+    the county hourly profiles counted 15 % too few people at night while the daily counts
+    were within 1 %. An unseen trip and back within the gap is counted at the place: the
+    price of a night counted. ``max_gap_h`` 0: none filled."""
+    if max_gap_h <= 0:
+        return stays
+    keys = [C.USER_ID] + ([C.KEY_DATE] if C.KEY_DATE in stays.columns else [])
+    w = Window.partitionBy(*keys).orderBy(C.STAY_START, C.STAY_END)
+    prev = stays.select(*stays.columns, *[F.lag(c).over(w).alias(f"_p_{c}") for c in
+                                          (C.STAY_END, C.LON, C.LAT)])
+    lat0 = F.radians((F.col(C.LAT) + F.col(f"_p_{C.LAT}")) / 2)
+    dx = (F.col(C.LON) - F.col(f"_p_{C.LON}")) * F.lit(111_320.0) * F.cos(lat0)
+    dy = (F.col(C.LAT) - F.col(f"_p_{C.LAT}")) * F.lit(110_574.0)
+    gap = F.unix_seconds(F.col(C.STAY_START)) - F.unix_seconds(F.col(f"_p_{C.STAY_END}"))
+    fill = (prev.where((gap > 0) & (gap <= F.lit(float(max_gap_h) * 3600.0))
+                       & (dx * dx + dy * dy <= F.lit(float(max_dist_m) ** 2)))
+            .select(*[F.col(f"_p_{C.STAY_END}").alias(C.STAY_START) if c == C.STAY_START
+                      else F.col(C.STAY_START).alias(C.STAY_END) if c == C.STAY_END
+                      else F.col(f"_p_{c}").alias(c) if c in (C.LON, C.LAT)
+                      else F.col(c) for c in stays.columns]))
+    return stays.unionByName(fill)
 
 
 def hour_pieces(stays: DataFrame, days: Sequence[dt.date],

@@ -187,7 +187,8 @@ def unsuppressed_presence(spark, cfg: Config, month: dt.date,
                                              age)
     dp = cfg.daily_presence
     return presence.presence_table(
-        stays, presence.card_classes(catalog.read("home_work", month=key)), weights,
+        presence.bridged(stays, dp.bridge_gap_h, dp.bridge_max_dist_m),
+        presence.card_classes(catalog.read("home_work", month=key)), weights,
         default, unit_polygons(catalog.read("units")), days, dp.min_hours,
         dp.hour_min_minutes, cfg.population.grid_h3_resolution)
 
