@@ -139,10 +139,12 @@ class ChainRun:
 
 
 def run_chain(spark, cfg, days: list[dt.date],
-              indicator_days: tuple[dt.date, ...] | None = INDICATOR_DAYS) -> ChainRun:
+              indicator_days: tuple[dt.date, ...] | None = INDICATOR_DAYS,
+              through: str | None = None) -> ChainRun:
     """Every job of the pipeline spec on ``days`` and their month, in the order
     ``mobsig run all --fresh-start`` runs them (the same plan); the daily indicator jobs
-    only on ``indicator_days`` (None: every day)."""
+    only on ``indicator_days`` (None: every day); with ``through``, the plan up to that
+    job's runs (the jobs after it left out)."""
     import argparse
 
     from mobsig import pipeline
@@ -157,6 +159,8 @@ def run_chain(spark, cfg, days: list[dt.date],
                               no_export_files=False)
     out = ChainRun()
     for name, part, opts in plan(args):
+        if name != through and any(n == through for n, _ in out.results):
+            break
         if (indicator_days is not None and part.day is not None and name not in core
                 and part.day not in indicator_days):
             continue

@@ -5,9 +5,10 @@ on query planning and Delta commits in one driver thread), so the suite runs as:
 
 - ``city``: the tests that use the synthetic city or its pipeline chain (marker ``city``,
   set automatically from the fixtures a test uses; the chain is built once, in this
-  process; without adaptive query execution, ``CITY_CONF``), and
+  process; without adaptive query execution, ``CITY_CONF``), and the late-data and
+  real-county cities (marked by hand, to keep the two processes even), and
 - ``rest``: every other test (unit tests, hand-built frames, job runs on tiny
-  warehouses, the other cities, the standalone cluster, the bench smoke run).
+  warehouses, the region profile's chain, the standalone cluster, the bench smoke run).
 
 Together they are exactly the tests ``python -m pytest`` collects (``-m city`` and
 ``-m "not city"``). Each process has its own Spark session and its own base temporary

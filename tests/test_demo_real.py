@@ -32,6 +32,9 @@ from mobsig.synth.real import CENSUS_DIR, shared_data_dir
 DATA = shared_data_dir()
 pytestmark = [
     pytest.mark.slow,
+    # a city of its own in make test's city process (tests/parallel_run.py): the region
+    # chain (test_region_chain.py) runs in the other one, and this keeps the two even
+    pytest.mark.city,
     pytest.mark.skipif(DATA is None or not (DATA / CENSUS_DIR).is_dir(),
                        reason=f"the census data is not present in "
                               f"{DATA / CENSUS_DIR if DATA else '../shared/data/census2020'} "

@@ -487,8 +487,11 @@ def unsuppressed_reserves(spark, cfg: Config, days: list[dt.date]):
                     F.coalesce("residents_raw_count", F.lit(0)).alias("residents_raw_count")))
 
 
-def execute(spark, cfg: Config, month: dt.date, truth: Path) -> dict[str, Any]:
-    """The accuracy measures of ``month`` (see mobsig.synth.evaluate)."""
+def accuracy_result(spark, cfg: Config, month: dt.date, truth: Path) -> dict[str, Any]:
+    """The measures of issue 18's accuracy table alone (mobsig.synth.evaluate.accuracy_table):
+    homes and work places, population classes, 一人多卡 pairs, population per unit, stays
+    and non-human cards, from the month's home_work, card_places and stays (what the chain
+    through population_by_unit wrote); :func:`execute` adds the indicators to it."""
     import pandas as pd
 
     from mobsig.io.catalog import Catalog
@@ -507,7 +510,7 @@ def execute(spark, cfg: Config, month: dt.date, truth: Path) -> dict[str, Any]:
     pop_truth = pd.read_csv(truth / "population_by_unit.csv",
                             dtype={"unit_id": str, "parent_id": str})
     center = (cfg.synth.center_lon, cfg.synth.center_lat)
-    result: dict[str, Any] = {
+    return {
         "month": key, "truth": str(truth),
         "home_work": ev.home_work_accuracy(
             hw, persons, cards, center,
@@ -517,7 +520,22 @@ def execute(spark, cfg: Config, month: dt.date, truth: Path) -> dict[str, Any]:
         "classes": ev.class_accuracy(hw, cards),
         "multicard": ev.multicard_pairs(hw, cards, cfg.flags.multicard_min_days),
         "population": ev.population_errors(pop, pop_truth),
+        "stays": stays_result(spark, cfg, month, truth),
+        "non_human": ev.non_human_accuracy(hw, cards),
         "jobs_housing": None, "commute": None}
+
+
+def execute(spark, cfg: Config, month: dt.date, truth: Path) -> dict[str, Any]:
+    """The accuracy measures of ``month`` (see mobsig.synth.evaluate): those of
+    :func:`accuracy_result`, then every indicator the truth has."""
+    import pandas as pd
+
+    from mobsig.io.catalog import Catalog
+    from mobsig.synth import evaluate as ev
+
+    catalog = Catalog(spark, cfg.warehouse)
+    key = month_key(month)
+    result = accuracy_result(spark, cfg, month, truth)
     if (truth / JOBS_HOUSING_TRUTH).exists():  # cities generated before it have none
         jh_truth = pd.read_csv(truth / JOBS_HOUSING_TRUTH,
                                dtype={"unit_id": str, "parent_id": str})
@@ -597,8 +615,6 @@ def execute(spark, cfg: Config, month: dt.date, truth: Path) -> dict[str, Any]:
         il = catalog.read("screen_idle_land", month=key).toPandas()
         if len(il_truth) and len(il):
             result["screen_idle_land"] = ev.idle_land_errors(il, il_truth)
-    result["stays"] = stays_result(spark, cfg, month, truth)
-    result["non_human"] = ev.non_human_accuracy(hw, cards)
     result["targets_met"] = ev.verdict(result)
     result["accuracy_table"] = ev.accuracy_table(result)
     return result
