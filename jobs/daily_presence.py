@@ -7,6 +7,9 @@ daily_presence.min_hours (3 h) of the day (domain.md B3: the daily variant of th
 service population excludes transits under 3 h); a stay crossing midnight counts on both
 days for its hours inside each. The hourly profile counts, per hour, the present cards
 whose stays in the unit cover at least daily_presence.hour_min_minutes (30) of the hour.
+A silent gap of at most daily_presence.bridge_gap_h (12 h) between two stays of a card
+within daily_presence.bridge_max_dist_m (1 km) counts as a stay at the first one's place
+(a phone asleep at home; the stays of the day before are read for the evening before).
 
 Reads the stays overlapping the day (a stay is stored on the day whose run closed it:
 those of the day and the next, plus the runs still open at the end of the next day, or
@@ -33,8 +36,6 @@ with BOM).
 
 from __future__ import annotations
 
-import datetime as dt
-
 from mobsig import columns as C
 from mobsig import population, presence, privacy, privacy_audit
 from mobsig.geo import unit_polygons
@@ -55,11 +56,12 @@ def options(args) -> dict:
 def build(ctx: JobContext) -> list[Output]:
     cfg, day, dp = ctx.cfg, ctx.day, ctx.cfg.daily_presence
     month = month_key(day.replace(day=1))
-    # stays overlapping the day: closed on it or the next day, or still open (the carry)
-    both = [day, day + dt.timedelta(days=1)]
-    stays = ctx.keep(presence.bridged(presence.stays_for_days(
-        ctx.read("stays", dt=both), ctx.read("stays_carry", dt=both), [day],
-        cfg.stays.tau_min), dp.bridge_gap_h, dp.bridge_max_dist_m))
+    # stays overlapping the day: closed on it or the next day, or still open (the carry);
+    # the day before's for the silent gaps from its evening on (presence.bridged)
+    around = presence.stays_around(day)
+    stays = ctx.keep(presence.day_stays(
+        ctx.read("stays", dt=around), ctx.read("stays_carry", dt=around[1:]), day,
+        cfg.stays.tau_min, dp.bridge_gap_h, dp.bridge_max_dist_m))
     classes = ctx.keep(presence.card_classes(ctx.read("home_work", month=month)))
     factors = ctx.keep(ctx.read("expansion_factors", month=month))
     ctx.note_input("expansion_factors", factors.count())

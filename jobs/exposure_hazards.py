@@ -7,10 +7,13 @@ and expanded 扩样数量, with the day and night maxima (night from
 screen.hazard_night_start_hour 21 to hazard_night_end_hour 7).
 
 A card counts at a point in hour h when its stays within the buffer cover at least
-screen.hazard_hour_min_minutes (30) of the hour; moves (trips between stays) never count.
+screen.hazard_hour_min_minutes (30) of the hour; moves (trips between stays) never count;
+a silent gap of at most screen.hazard_bridge_gap_h (12 h) between two stays within
+screen.hazard_bridge_max_dist_m (1 km), the evening before included, counts as a stay at
+the first one's place (a phone asleep at home at night; daily_presence's rule).
 Reads the stays overlapping the day (those of the day and the next, plus the runs still
-open, from stays_carry), the month's home_work (non-human cards and second cards of one
-person are left out), card_places (home points; each card weighs its home county's
+open, from stays_carry; and the day before's), the month's home_work (non-human cards and
+second cards of one person are left out), card_places (home points; each card weighs its home county's
 expansion factor, as in daily_presence) and expansion_factors, and the points of the
 units table. It runs after the monthly chain of the day's month (it needs the month's
 home_work, like daily_presence). Every hourly count is suppressed below privacy.k_min raw
@@ -28,8 +31,6 @@ cell can be narrowed below privacy.protection_width.
 """
 
 from __future__ import annotations
-
-import datetime as dt
 
 from pyspark.sql import functions as F
 
@@ -65,9 +66,10 @@ def build(ctx: JobContext) -> list[Output]:
         ctx.log.warning("no hazard point in the layers %s of the units table",
                         list(sc.hazard_layers))
         return []
-    both = [day, day + dt.timedelta(days=1)]
-    stays = presence.stays_for_days(ctx.read("stays", dt=both),
-                                    ctx.read("stays_carry", dt=both), [day], cfg.stays.tau_min)
+    around = presence.stays_around(day)
+    stays = presence.day_stays(
+        ctx.read("stays", dt=around), ctx.read("stays_carry", dt=around[1:]), day,
+        cfg.stays.tau_min, sc.hazard_bridge_gap_h, sc.hazard_bridge_max_dist_m)
     classes = ctx.keep(presence.card_classes(ctx.read("home_work", month=month)))
     factors = ctx.keep(ctx.read("expansion_factors", month=month))
     ctx.note_input("expansion_factors", factors.count())

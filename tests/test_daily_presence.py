@@ -188,6 +188,36 @@ def test_a_silent_night_at_the_same_place_counts_as_presence(spark):
     assert presence.bridged(stays, 0.0, 1000.0).count() == len(rows)
 
 
+def test_a_silence_from_the_evening_before_counts_from_midnight(spark):
+    """presence.bridged with ``before`` (the stays table's rows of the day before, as
+    daily_presence and exposure_hazards read them): a phone silent from 22:00 on the 8th
+    to 06:30 on the 9th. Its evening stay ended on the 8th, so it is not among the 9th's
+    stays (stays_for_days): without ``before`` the 9th's night hours are empty, with it
+    the card is at home from midnight to 06:30. The evening stay itself is not returned
+    as a stay of the 9th."""
+    stored = _stays(spark, [("n", "2026-06-08 18:00:00", "2026-06-08 22:00:00", T1),
+                            ("n", "2026-06-09 06:30:00", "2026-06-09 08:00:00", T1),
+                            ("q", "2026-06-08 18:00:00", "2026-06-08 22:00:00", T2),
+                            ("q", "2026-06-09 06:30:00", "2026-06-09 08:00:00", C2)])
+    stored = stored.withColumn("dt", F.to_date("stay_end"))
+    carry = spark.createDataFrame([], "user_id string, kind string, event_time timestamp, "
+                                      "lon double, lat double, dt date")
+    days = presence.stays_for_days(stored, carry, [D], 30.0)
+    assert days.count() == 2  # the 9th's own stays only
+
+    def night(df) -> dict:
+        h = presence.hour_pieces(df, [D]).toPandas()
+        return {u: [int(g.loc[g["hour"] == k, "overlap_s"].sum()) for k in range(8)]
+                for u, g in h.groupby("user_id")}
+
+    assert night(presence.bridged(days, 12.0, 1000.0))["n"] == [0] * 6 + [1800, 3600]
+    got = presence.bridged(days, 12.0, 1000.0, before=stored)
+    assert night(got)["n"] == [3600] * 6 + [3600, 3600]
+    assert night(got)["q"] == [0] * 6 + [1800, 3600]  # 1.4 km away in the morning: a trip
+    assert got.where("stay_end < '2026-06-09 00:00:00'").count() == 0  # the gap, no stay
+    assert got.where("user_id = 'n'").count() == 2  # the morning stay and the gap
+
+
 def test_stays_for_days_take_open_runs_from_the_latest_carry_day(spark):
     """Per day d: the closed stays stored on d and d+1, and the runs still open at the end
     of d+1 (of d when d+1 has not run) as stays from their first to their last record; an

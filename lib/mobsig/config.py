@@ -818,6 +818,15 @@ class ScreenConfig:
         "stays inside the buffer cover at least this many minutes of the hour (default "
         "half the hour: where it mostly was; daily_presence's hourly rule) [I].",
         gt=0, le=60)
+    hazard_bridge_gap_h: float = param(
+        12.0, "exposure_hazards: a silent gap of at most this many hours between two "
+        "consecutive stays of a card at the same place (within hazard_bridge_max_dist_m), "
+        "the evening before included, counts as presence there: a phone asleep at night "
+        "at home near a point is exposed (mobsig.presence.bridged, as daily_presence's "
+        "bridge_gap_h); 0 = never [I].", ge=0, le=24)
+    hazard_bridge_max_dist_m: float = param(
+        1000.0, "exposure_hazards: the largest distance between the two stays of a bridged "
+        "gap [I].", gt=0)
     hazard_night_start_hour: int = param(
         21, "exposure_hazards: the night maximum is taken over the hours from this one "
         "... [I: the night of home identification, domain.md §B2, 21:00-07:00].",

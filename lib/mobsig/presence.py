@@ -127,7 +127,8 @@ def stays_for_days(stays: DataFrame, carry: DataFrame, days: Sequence[dt.date],
     return closed.unionByName(runs.where(long_enough).select(*cols, C.KEY_DATE))
 
 
-def bridged(stays: DataFrame, max_gap_h: float, max_dist_m: float) -> DataFrame:
+def bridged(stays: DataFrame, max_gap_h: float, max_dist_m: float,
+            before: DataFrame | None = None) -> DataFrame:
     """``stays`` (:func:`stays_for_days`' columns) with the silent gaps between two
     consecutive stays of a card at the same place filled: where a stay starts at most
     ``max_gap_h`` hours after the card's previous stay (of the same ``key_date``) ended,
@@ -139,24 +140,57 @@ def bridged(stays: DataFrame, max_gap_h: float, max_dist_m: float) -> DataFrame:
     region 10 % of the active cards were silent over 03:00-04:00 (median gap 7.7 h), and
     the county hourly profiles counted 15 % too few people at night while the daily counts
     were within 1 %. An unseen trip and back within the gap is counted at the place: the
-    price of a night counted. ``max_gap_h`` 0: none filled."""
+    price of a night counted. ``max_gap_h`` 0: none filled.
+
+    ``before``: rows of the ``stays`` table (with ``dt``) that include the day before each
+    ``key_date``: a stay stored on d-1 (it ended that day, so it does not overlap d and is
+    not among d's stays) is the previous stay of d's first one, so a phone silent from the
+    evening before into d's morning is present from d's midnight on. Without it only the
+    gaps between two stays overlapping the day are filled (a silence that starts before
+    midnight is not). Its rows are never returned, only the gaps they open."""
     if max_gap_h <= 0:
         return stays
-    keys = [C.USER_ID] + ([C.KEY_DATE] if C.KEY_DATE in stays.columns else [])
+    has_key = C.KEY_DATE in stays.columns
+    keys = [C.USER_ID] + ([C.KEY_DATE] if has_key else [])
+    rows = stays.withColumn("_own", F.lit(True))
+    if before is not None and has_key:  # the evening before each key_date, as its key
+        asked = stays.select(C.KEY_DATE).distinct()
+        prior = (before.withColumn(C.KEY_DATE, F.date_add(C.DT, 1))
+                 .join(F.broadcast(asked), C.KEY_DATE)
+                 .select(*stays.columns).withColumn("_own", F.lit(False)))
+        rows = rows.unionByName(prior)
     w = Window.partitionBy(*keys).orderBy(C.STAY_START, C.STAY_END)
-    prev = stays.select(*stays.columns, *[F.lag(c).over(w).alias(f"_p_{c}") for c in
-                                          (C.STAY_END, C.LON, C.LAT)])
+    prev = rows.select(*rows.columns, *[F.lag(c).over(w).alias(f"_p_{c}") for c in
+                                        (C.STAY_END, C.LON, C.LAT)])
     lat0 = F.radians((F.col(C.LAT) + F.col(f"_p_{C.LAT}")) / 2)
     dx = (F.col(C.LON) - F.col(f"_p_{C.LON}")) * F.lit(111_320.0) * F.cos(lat0)
     dy = (F.col(C.LAT) - F.col(f"_p_{C.LAT}")) * F.lit(110_574.0)
     gap = F.unix_seconds(F.col(C.STAY_START)) - F.unix_seconds(F.col(f"_p_{C.STAY_END}"))
-    fill = (prev.where((gap > 0) & (gap <= F.lit(float(max_gap_h) * 3600.0))
+    fill = (prev.where(F.col("_own") & (gap > 0)
+                       & (gap <= F.lit(float(max_gap_h) * 3600.0))
                        & (dx * dx + dy * dy <= F.lit(float(max_dist_m) ** 2)))
             .select(*[F.col(f"_p_{C.STAY_END}").alias(C.STAY_START) if c == C.STAY_START
                       else F.col(C.STAY_START).alias(C.STAY_END) if c == C.STAY_END
                       else F.col(f"_p_{c}").alias(c) if c in (C.LON, C.LAT)
                       else F.col(c) for c in stays.columns]))
     return stays.unionByName(fill)
+
+
+def stays_around(day: dt.date) -> list[dt.date]:
+    """The partitions of the stays table a day's presence run reads: the day before (its
+    evening, for :func:`bridged`), the day and the next (stays overlapping the day are
+    stored on it or the next); stays_carry: the last two."""
+    return [day + dt.timedelta(days=k) for k in (-1, 0, 1)]
+
+
+def day_stays(closed: DataFrame, carry: DataFrame, day: dt.date, tau_min: float,
+              gap_h: float, max_dist_m: float) -> DataFrame:
+    """The stays overlapping ``day`` as daily_presence and exposure_hazards count them:
+    :func:`stays_for_days` of ``closed`` (the stays table's :func:`stays_around` rows) and
+    ``carry`` (stays_carry of the day and the next), silent gaps :func:`bridged` (the
+    evening before included)."""
+    return bridged(stays_for_days(closed, carry, [day], tau_min), gap_h, max_dist_m,
+                   before=closed)
 
 
 def hour_pieces(stays: DataFrame, days: Sequence[dt.date],

@@ -155,6 +155,19 @@ def unsuppressed_jobs_housing(spark, cfg: Config, month: dt.date):
                           cfg.jobs_housing.balanced_max)
 
 
+def _stays_of_days(catalog, cfg: Config, days: list[dt.date]):
+    """The stays table's rows from the day before the first of ``days`` to the day after
+    the last, and ``presence.stays_for_days`` of them (with stays_carry's open runs):
+    each day's stays as its daily_presence and exposure_hazards runs read them."""
+    from mobsig import presence
+    from mobsig.config import date_range
+
+    window = date_range(days[0], days[-1] + dt.timedelta(days=1))
+    closed = catalog.read("stays", dt=[days[0] - dt.timedelta(days=1), *window])
+    return closed, presence.stays_for_days(closed, catalog.read("stays_carry", dt=window),
+                                           days, cfg.stays.tau_min)
+
+
 def unsuppressed_presence(spark, cfg: Config, month: dt.date,
                           days: list[dt.date] | None = None):
     """The daily presence rows of ``days`` (default: every day of ``month``) before
@@ -163,7 +176,6 @@ def unsuppressed_presence(spark, cfg: Config, month: dt.date,
     (``presence.stays_for_days``, ``presence.presence_table`` with the month's classes and
     weights; nothing is written)."""
     from mobsig import presence
-    from mobsig.config import date_range
     from mobsig.geo import unit_polygons
     from mobsig.io.catalog import Catalog
 
@@ -175,11 +187,9 @@ def unsuppressed_presence(spark, cfg: Config, month: dt.date,
             raise InputError(f"evaluate {key}: no {table} table; run the monthly jobs first")
     days = sorted(days or month_days(month))
     # each day's stays as its daily_presence run saw them (those stored on the day and
-    # the next, and the runs open at the end of the next), so this is what the job wrote
-    window = date_range(days[0], days[-1] + dt.timedelta(days=1))
-    stays = presence.stays_for_days(catalog.read("stays", dt=window),
-                                    catalog.read("stays_carry", dt=window), days,
-                                    cfg.stays.tau_min)
+    # the next, and the runs open at the end of the next; the day before's for the
+    # bridged gaps), so this is what the job wrote
+    closed, stays = _stays_of_days(catalog, cfg, days)
     age = (catalog.read("expansion_factors_age", month=key) if cfg.expansion.rake_ages
            else None)
     weights, default = presence.card_weights(catalog.read("card_places", month=key),
@@ -187,7 +197,7 @@ def unsuppressed_presence(spark, cfg: Config, month: dt.date,
                                              age)
     dp = cfg.daily_presence
     return presence.presence_table(
-        presence.bridged(stays, dp.bridge_gap_h, dp.bridge_max_dist_m),
+        presence.bridged(stays, dp.bridge_gap_h, dp.bridge_max_dist_m, before=closed),
         presence.card_classes(catalog.read("home_work", month=key)), weights,
         default, unit_polygons(catalog.read("units")), days, dp.min_hours,
         dp.hour_min_minutes, cfg.population.grid_h3_resolution)
@@ -204,7 +214,6 @@ def unsuppressed_exposure(spark, cfg: Config, month: dt.date,
 
     from mobsig import columns as C
     from mobsig import hazards, presence
-    from mobsig.config import date_range
     from mobsig.io.catalog import Catalog
 
     catalog = Catalog(spark, cfg.warehouse)
@@ -215,10 +224,9 @@ def unsuppressed_exposure(spark, cfg: Config, month: dt.date,
     if points.empty:
         return None
     days = sorted(days or month_days(month))
-    window = date_range(days[0], days[-1] + dt.timedelta(days=1))
-    stays = presence.stays_for_days(catalog.read("stays", dt=window),
-                                    catalog.read("stays_carry", dt=window), days,
-                                    cfg.stays.tau_min)
+    closed, stays = _stays_of_days(catalog, cfg, days)
+    stays = presence.bridged(stays, sc.hazard_bridge_gap_h, sc.hazard_bridge_max_dist_m,
+                             before=closed)
     age = (catalog.read("expansion_factors_age", month=key) if cfg.expansion.rake_ages
            else None)
     places = catalog.read("card_places", month=key)
