@@ -13,9 +13,9 @@ screen.hazard_bridge_max_dist_m (1 km), the evening before included, counts as a
 the first one's place (a phone asleep at home at night; daily_presence's rule).
 Reads the stays overlapping the day (those of the day and the next, plus the runs still
 open, from stays_carry; and the day before's), the month's home_work (non-human cards and
-second cards of one person are left out), card_places (home points; each card weighs its home county's
-expansion factor, as in daily_presence) and expansion_factors, and the points of the
-units table. It runs after the monthly chain of the day's month (it needs the month's
+second cards of one person are left out), card_places (home points; each card weighs its
+home county's expansion factor, as in daily_presence) and expansion_factors, and the
+points of the units table. It runs after the monthly chain of the day's month (it needs the month's
 home_work, like daily_presence). Every hourly count is suppressed below privacy.k_min raw
 cards, with complementary suppression within the hour (exposed = residents + visitors);
 a day or night maximum whose peak hour is hidden is hidden too. A point whose buffer

@@ -395,8 +395,9 @@ def test_layer_levels_without_spark(tmp_path):
 
 
 def test_a_bad_layer_name_stops_before_spark(tmp_path, monkeypatch):
-    from mobsig import cli
     from mobsig.jobs import service_population as job
+
+    from mobsig import cli
 
     _layer(tmp_path / "units.geojson", [{"unit_id": "C", "level": "county"},
                                         {"unit_id": "F", "level": "facility"}])
