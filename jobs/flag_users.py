@@ -12,7 +12,9 @@ card seen to ``user_flags`` (partition ``month=YYYY-MM``, replaced as a whole):
   group when every two of them are paired and they are at most flags.max_group_size (a
   chain or crowd of look-alikes is resolved best pair first when its pairs coincide on
   >= flags.multicard_resolve_min_days days, fact ``resolved_cards``; otherwise it is not
-  grouped: fact ``ambiguous_cards``); one card per group is the primary (the counted).
+  grouped: fact ``ambiguous_cards``); one card per group is the primary (the counted);
+- observed_h: the hours the card was seen in the area (gaps between its events of at most
+  flags.observed_gap_cap_h, summed), which home_work's transit rule uses with the stays.
 
 Parameters: the ``flags`` section (``mobsig config --explain``). The gate
 (expectations/user_flags.json) checks unique cards, the non-human share and group sizes.

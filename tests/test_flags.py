@@ -226,6 +226,25 @@ def test_night_updates_alone_are_regular_but_whole_month_is_not(default_flags):
     assert not default_flags.loc["human_b" * 3, "is_non_human"]
 
 
+def test_observed_hours_sum_the_gaps_up_to_the_cap(spark):
+    """user_flags.observed_h (flags.card_cadence's observed_s): the gaps between a card's
+    consecutive events of at most flags.observed_gap_cap_h (2 h) summed: a day visitor
+    seen from 10:00 to 13:00 with gaps of 30, 70 and 80 minutes was in the area 3 h (the
+    7 h to its last record in the evening is not counted); a card passing through at
+    08:00 and 18:00 for 10 and 15 minutes 25 minutes."""
+    def card(user, times):
+        return _rows(user, [h * 3600 + m * 60 for h, m in times], [0.0] * len(times),
+                     [0.0] * len(times))
+
+    ev = to_spark(spark, card("visitor1", [(10, 0), (10, 30), (11, 40), (13, 0), (20, 0)]),
+                  card("passing1", [(8, 0), (8, 10), (18, 0), (18, 15)]))
+    got = fl.card_cadence(ev, 7200.0).toPandas().set_index("user_id")["observed_s"]
+    assert got.to_dict() == {"visitor1": pytest.approx(3 * 3600.0),
+                             "passing1": pytest.approx(25 * 60.0)}
+    assert fl.card_cadence(ev, 8 * 3600.0).toPandas().set_index("user_id").loc[
+        "visitor1", "observed_s"] == pytest.approx(10 * 3600.0)
+
+
 def test_iot_tac_and_impossible_rate(spark):
     iot = human("iotcard_" * 3, seed=7, tac="86371701")        # moves like a human
     busy = human("busycard" * 3, rate_h=30, seed=8)             # ~480 events a day

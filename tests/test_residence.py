@@ -669,3 +669,27 @@ def test_two_day_window_makes_a_two_night_card_a_resident(spark, tmp_path):
     u = catalog.read("home_work", month="2026-06").where("user_id = 'u'").first()
     assert u["pop_class"] == "resident" and u["home_lon"] == pytest.approx(104.0)
     assert window.facts["window_days"] == 2 and window.facts["home_share"] == 1.0
+
+
+def test_a_day_visitor_seen_for_hours_is_no_transit(spark):
+    """population.transit_max_h (3 h) judges the time a card was in the area: the larger
+    of its stays' hours and user_flags.observed_h (the gaps between its events of at most
+    flags.observed_gap_cap_h). On the 1,500-person region 7 of 61 day visitors, at
+    points of interest for 4-7 h (true stays) whose short visits left 0-2.9 h of stays,
+    were classed transit. A card passing through twice a day is seen for minutes and stays
+    transit; a card without flags is judged on its stays."""
+    from mobsig import residence
+
+    rows = [("visitor_seen", 1.2, 5.5), ("passing", 0.0, 0.7), ("no_flags", 1.0, None),
+            ("stayer", 4.0, 0.5)]
+    df = spark.createDataFrame(
+        [(u, False, s, None, 1, o) for u, s, o in rows],
+        "user_id string, is_non_human boolean, stay_h double, home_lon double, "
+        "days_present int, observed_h double")
+    got = {r["user_id"]: r["pop_class"]
+           for r in residence.with_pop_class(df, 5, 3, 3.0).collect()}
+    assert got == {"visitor_seen": "visitor", "passing": "transit", "no_flags": "transit",
+                   "stayer": "visitor"}
+    stays_only = {r["user_id"]: r["pop_class"] for r in residence.with_pop_class(
+        df.drop("observed_h"), 5, 3, 3.0).collect()}
+    assert stays_only["visitor_seen"] == "transit"

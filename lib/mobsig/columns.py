@@ -101,6 +101,7 @@ NIGHTS_OBSERVED = "nights_observed"  # nights with any night-time stay
 NIGHTS_AT_HOME = "nights_at_home"
 DAYS_AT_WORK = "days_at_work"
 STAY_H = "stay_h"  # hours of stays in the month
+OBSERVED_H = "observed_h"  # hours a card was seen in the area in the month (user_flags)
 AGE_BAND = "age_band"
 ROLE = "role"  # a card's point: home, night or work
 KEY_DATE = "key_date"  # the day, the evening of the night, or the workday

@@ -426,6 +426,13 @@ class FlagsConfig:
     iot_device_types: tuple[str, ...] = param(
         ["iot", "m2m", "module", "data_only"],
         "Device types (from the TAC table) that mark a card as non-human.")
+    observed_gap_cap_h: float = param(
+        2.0, "flag_users: a card's observed hours (user_flags.observed_h) sum the gaps "
+        "between its consecutive events of the month up to this long: the time it was seen "
+        "in the area, at a stay or not. home_work's transit rule (population.transit_max_h) "
+        "takes the larger of it and the stays' hours: a day visitor whose short visits make "
+        "no stay is in the area for hours, a card passing through twice a day is not [I].",
+        gt=0, le=24)
     static_max_radius_m: float = param(
         300.0, "Non-human: all events within this radius the whole period = one location [I].",
         gt=0)

@@ -128,6 +128,7 @@ from mobsig.columns import (
     MULTICARD_GROUP,
     MULTICARD_GROUP_SIZE,
     NON_HUMAN_REASON,
+    OBSERVED_H,
     USER_ID,
     X_M,
     Y_M,
@@ -246,7 +247,7 @@ def card_hours(events: DataFrame) -> DataFrame:
         (F.sqrt(F.greatest(var, F.lit(0.0))) / mean).alias("hour_cv"))
 
 
-def card_cadence(events: DataFrame) -> DataFrame:
+def card_cadence(events: DataFrame, observed_cap_s: float = 7200.0) -> DataFrame:
     """Per card: inter-event time statistics over the whole period.
 
     Gaps between consecutive events of a card (seconds, sorted by time). Adds
@@ -257,7 +258,8 @@ def card_cadence(events: DataFrame) -> DataFrame:
     because gaps are only known to within it: with minute times a phone's busy minutes
     all give gaps of exactly 60 s (IQR 0), which is no evidence of a machine's clock,
     while a machine reporting every 30 minutes stays far below the bound. Cards with
-    fewer than two events get no row.
+    fewer than two events get no row. ``observed_s``: the sum of the gaps of at most
+    ``observed_cap_s`` (flags.observed_gap_cap_h): the time the card was seen in the area.
     """
     w = Window.partitionBy(USER_ID).orderBy(EVENT_TIME)
     t = F.col(EVENT_TIME).cast("double")
@@ -267,12 +269,14 @@ def card_cadence(events: DataFrame) -> DataFrame:
     stats = gaps.groupBy(USER_ID).agg(
         F.count("gap_s").alias("n_gaps"), q.alias("_q"),
         F.avg("gap_s").alias("_mean"), F.stddev_pop("gap_s").alias("_std"),
+        F.sum(F.when(F.col("gap_s") <= F.lit(float(observed_cap_s)), F.col("gap_s")))
+        .alias("observed_s"),
         time_resolution_s(F.col("_t")).alias("time_resolution_s")).where("n_gaps > 0")
     med = F.col("_q")[1]
     return stats.select(
         USER_ID, "n_gaps",
         F.col("_q")[0].alias("gap_p25_s"), med.alias("gap_median_s"),
-        F.col("_q")[2].alias("gap_p75_s"), "time_resolution_s",
+        F.col("_q")[2].alias("gap_p75_s"), "time_resolution_s", "observed_s",
         F.when(F.col("_mean") > 0, F.col("_std") / F.col("_mean")).alias("cadence_cv"),
         F.when(med > 0, (F.col("_q")[2] - F.col("_q")[0] + F.col("time_resolution_s"))
                / (F.lit(IQR_SIGMA) * med)).alias("cadence_robust_cv"))
@@ -923,7 +927,8 @@ def assemble_user_flags(cards: DataFrame, groups: DataFrame, pairs: DataFrame,
         F.coalesce(F.col(MULTICARD_GROUP_SIZE), F.lit(1)).cast("int").alias(
             MULTICARD_GROUP_SIZE),
         primary.alias(IS_GROUP_PRIMARY), evidence.alias(EVIDENCE),
-        F.lit(month).alias(MONTH))
+        F.round(F.coalesce(F.col("observed_s"), F.lit(0.0)) / F.lit(3600.0), 3)
+        .alias(OBSERVED_H), F.lit(month).alias(MONTH))
 
 
 def identity(df: DataFrame) -> DataFrame:
@@ -949,7 +954,8 @@ def user_flags(events: DataFrame, tac_types: DataFrame | None, p: FlagsConfig,
     impossible = activity.where("is_impossible_rate").select(USER_ID)
     regular = events.join(F.broadcast(impossible), USER_ID, "left_anti")
     cards = stage(flag_non_human(activity, card_tac(events, tac_types, p.iot_device_types),
-                                 card_extent(events), card_cadence(regular), p))
+                                 card_extent(events),
+                                 card_cadence(regular, p.observed_gap_cap_h * 3600.0), p))
     non_human = cards.where(IS_NON_HUMAN).select(USER_ID)
     human_events = regular.join(F.broadcast(non_human), USER_ID, "left_anti")
     slots = stage(hourly_locations(human_events, p))

@@ -583,7 +583,9 @@ def with_pop_class(df: DataFrame, resident_min_days: int, short_term_min_days: i
     """Add ``pop_class`` (first rule that holds):
 
     1. ``non_human`` when ``is_non_human``;
-    2. ``transit`` when ``stay_h`` < transit_max_h (including cards with no stay at all);
+    2. ``transit`` when ``stay_h`` and ``observed_h`` (when the frame has it: user_flags'
+       hours the card was seen in the area, at a stay or not) are both < transit_max_h
+       (including cards with no stay at all);
     3. ``resident`` when a home is identified and ``days_present`` >= resident_min_days;
     4. ``unidentified`` when present >= resident_min_days but no home;
     5. ``short_term`` when present >= short_term_min_days;
@@ -592,8 +594,10 @@ def with_pop_class(df: DataFrame, resident_min_days: int, short_term_min_days: i
     Needs ``is_non_human``, ``stay_h``, ``home_lon``, ``days_present``.
     """
     days = F.col(C.DAYS_PRESENT)
+    hours = (F.greatest(F.col(C.STAY_H), F.coalesce(F.col(C.OBSERVED_H), F.lit(0.0)))
+             if C.OBSERVED_H in df.columns else F.col(C.STAY_H))
     cls = (F.when(F.col(C.IS_NON_HUMAN), F.lit("non_human"))
-           .when(F.col(C.STAY_H) < F.lit(float(transit_max_h)), F.lit("transit"))
+           .when(hours < F.lit(float(transit_max_h)), F.lit("transit"))
            .when(F.col(C.HOME_LON).isNotNull() & (days >= resident_min_days),
                  F.lit("resident"))
            .when(days >= resident_min_days, F.lit("unidentified"))
@@ -643,8 +647,11 @@ def home_work_table(days: DataFrame, nights: DataFrame, work: DataFrame,
     users = pres.select(C.USER_ID)
     flag_cols = (C.IS_NON_HUMAN, C.IS_GROUP_PRIMARY, C.MULTICARD_GROUP)
     if flags is not None:
+        # the hours a card was seen (user_flags.observed_h) decide transit with stay_h
+        seen = (C.OBSERVED_H,) if C.OBSERVED_H in flags.columns else ()
         users = users.unionByName(flags.select(C.USER_ID)).distinct()
-        users = users.join(flags.select(C.USER_ID, *flag_cols), C.USER_ID, how="left")
+        users = users.join(flags.select(C.USER_ID, *flag_cols, *seen), C.USER_ID,
+                           how="left")
     else:
         users = users.select(C.USER_ID,
                              *[F.lit(None).cast(t).alias(c)
@@ -700,6 +707,7 @@ def home_work_table(days: DataFrame, nights: DataFrame, work: DataFrame,
         if_human(C.WORK_LON),
         if_human(C.WORK_LAT),
         reason(C.WORK_REASON, C.WORK_LON, "no_workday_stays"),
+        *([C.OBSERVED_H] if C.OBSERVED_H in df.columns else []),
     )
     df = with_pop_class(df, pop.resident_min_days, pop.short_term_min_days, pop.transit_max_h)
     return df.select(
@@ -708,7 +716,7 @@ def home_work_table(days: DataFrame, nights: DataFrame, work: DataFrame,
         h3_hex(C.WORK_LON, C.WORK_LAT, h3_resolution).alias(C.WORK_H3),
         (~F.col(C.IS_NON_HUMAN) & F.col(C.IS_GROUP_PRIMARY)).alias(C.IS_COUNTED),
         F.lit(month_text).alias(C.MONTH),
-    ).drop(C.IS_NON_HUMAN, C.IS_GROUP_PRIMARY)
+    ).drop(C.IS_NON_HUMAN, C.IS_GROUP_PRIMARY, C.OBSERVED_H)
 
 
 def stays_for_places(stays: DataFrame, cells: DataFrame, cluster_resolution: int
