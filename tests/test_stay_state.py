@@ -264,3 +264,30 @@ def test_a_visit_served_by_the_neighbouring_mast_is_a_stay_of_its_own():
     old = float(np.clip(1.5 * spacing, st.radius_dense_m, st.radius_sparse_m))
     got, _ = _fold_one_day([(m, x, old) for m, x in recs], st.excursion_max_dist_m)
     assert [(g["t1_us"] - g["t0_us"]) // MIN for g in got] == [320]
+
+
+def test_sums_are_those_of_a_loop_over_the_records_in_order():
+    """Acc.add sums every column in one cumulative sum (per-cell rows zero elsewhere);
+    each sum must be exactly what adding the records one by one in order gives."""
+    rng = np.random.default_rng(7)
+    for m in (1, 2, 5, 40):
+        w = rng.uniform(0, 3600, m) * 10.0 ** rng.integers(-3, 4)
+        x, y = rng.normal(0, 1e5, m), rng.normal(0, 1e5, m)
+        lon, lat = 104 + rng.random(m) / 3, 30 + rng.random(m) / 7
+        cell = np.array([f"c{k}" for k in rng.integers(0, 3, m)], dtype=object)
+        start = SS.Acc(0.1 + 0.2, 1 / 3, 2 / 3, 104.1, 30.3, {"c1": 1e-3, "zz": 5.0}, 3,
+                       312.3, 90.1)
+        got = start.add(w, x, y, lon, lat, cell)
+        want = start.copy()
+        for i in range(m):
+            want.w += float(w[i])
+            want.x += float(w[i] * x[i])
+            want.y += float(w[i] * y[i])
+            want.lon += float(w[i] * lon[i])
+            want.lat += float(w[i] * lat[i])
+            want.plon += float(lon[i])
+            want.plat += float(lat[i])
+            want.cells[cell[i]] = want.cells.get(cell[i], 0.0) + float(w[i])
+        want.n += m
+        assert got == want and got.to_json() == want.to_json(), m
+        assert start.cells == {"c1": 1e-3, "zz": 5.0}  # the summed Acc is left alone

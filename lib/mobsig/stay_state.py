@@ -66,20 +66,39 @@ class Acc:
     def add(self, w: np.ndarray, x: np.ndarray, y: np.ndarray, lon: np.ndarray,
             lat: np.ndarray, cell: np.ndarray) -> Acc:
         """A new Acc with the records (weights ``w``) added after the ones summed, one by
-        one in order (bit-identical to bincount's accumulation)."""
-        if len(w) == 0:
+        one in order (bit-identical to bincount's accumulation).
+
+        Every sum is one row of a single cumulative sum along its records (numpy
+        accumulates each row in order, as a loop would); a cell's row holds the weight at
+        that cell's records and 0.0 elsewhere (adding 0.0 changes no sum of weights,
+        which are never negative), so one call sums all of them."""
+        m = len(w)
+        if m == 0:
             return self.copy()
-
-        def seq(s0: float, v: np.ndarray) -> float:
-            return float(np.cumsum(np.r_[s0, v])[-1])
-
+        names = [str(c) for c in dict.fromkeys(cell.tolist())]
+        a = np.empty((7 + len(names), m + 1))
+        a[:7, 0] = (self.w, self.x, self.y, self.lon, self.lat, self.plon, self.plat)
+        a[0, 1:] = w
+        np.multiply(w, x, out=a[1, 1:])
+        np.multiply(w, y, out=a[2, 1:])
+        np.multiply(w, lon, out=a[3, 1:])
+        np.multiply(w, lat, out=a[4, 1:])
+        a[5, 1:] = lon
+        a[6, 1:] = lat
+        if len(names) == 1:
+            a[7, 1:] = w
+        else:
+            text = cell.astype(str) if cell.dtype != object else cell
+            for j, c in enumerate(names):
+                np.copyto(a[7 + j, 1:], np.where(text == c, w, 0.0))
+        for j, c in enumerate(names):
+            a[7 + j, 0] = self.cells.get(c, 0.0)
+        tot = np.cumsum(a, axis=1)[:, -1].tolist()
         cells = dict(self.cells)
-        for c in np.unique(cell):
-            c = str(c)
-            cells[c] = seq(cells.get(c, 0.0), w[cell == c])
-        return Acc(seq(self.w, w), seq(self.x, w * x), seq(self.y, w * y),
-                   seq(self.lon, w * lon), seq(self.lat, w * lat), cells, self.n + len(w),
-                   seq(self.plon, lon), seq(self.plat, lat))
+        for j, c in enumerate(names):
+            cells[c] = tot[7 + j]
+        return Acc(tot[0], tot[1], tot[2], tot[3], tot[4], cells, self.n + m, tot[5],
+                   tot[6])
 
     def summary(self, t0: int, t1: int) -> Summary:
         """The stay these sums describe (as :func:`mobsig.stays.summarise_stays`)."""
@@ -135,8 +154,12 @@ class Rows:
         if i1 <= i0:
             return np.zeros(0)
         tt = self.t[i0:i1]
-        prev = np.r_[np.int64(tt[0] if t_before is None else t_before), tt[:-1]]
-        nxt = np.r_[tt[1:], np.int64(tt[-1] if t_after is None else t_after)]
+        prev = np.empty(len(tt), dtype=np.int64)
+        prev[0] = tt[0] if t_before is None else t_before
+        prev[1:] = tt[:-1]
+        nxt = np.empty(len(tt), dtype=np.int64)
+        nxt[:-1] = tt[1:]
+        nxt[-1] = tt[-1] if t_after is None else t_after
         return (nxt - prev).astype(np.float64) / 2.0
 
     def acc(self, a: Acc, i0: int, i1: int, t_before: int | None, t_after: int | None
@@ -303,7 +326,7 @@ def fold_user(state: State | None, rows: Rows, rule: Any) -> UserFold:
         o, tail = st.open, st.tail
         assert tail is not None
         if n:
-            prev_t = np.r_[np.int64(tail.t), rows.t[:-1]]
+            prev_t = np.concatenate((np.array([tail.t], dtype=np.int64), rows.t[:-1]))
             rc = np.maximum(rows.r, o.r)
             stop = ((rows.t - prev_t) > cap) | (
                 (rows.x - o.x) ** 2 + (rows.y - o.y) ** 2 > rc * rc)
@@ -329,7 +352,7 @@ def fold_user(state: State | None, rows: Rows, rule: Any) -> UserFold:
     # the rest of the day, folded as usual (its decisions depend only on its own records)
     rest = slice(e0, n)
     nr = n - e0
-    seg = S.find_stays(np.r_[True, np.zeros(nr - 1, dtype=bool)], rows.t[rest],
+    seg = S.find_stays(np.arange(nr) == 0, rows.t[rest],
                        rows.x[rest], rows.y[rest], rows.r[rest], rule) if nr else None
     if seg is not None:
         for s_, e_ in zip(seg.stay_start.tolist(), seg.stay_end.tolist(), strict=True):
