@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import math
 
@@ -53,6 +54,13 @@ def test_skew_option():
     assert B.skew_sizes(p.parse_args(["--sizes", "1e6,1e7", "--skew", "1e7"])) == [10**7]
     with pytest.raises(ConfigError, match="not among --sizes"):
         B.skew_sizes(p.parse_args(["--sizes", "1e6", "--skew", "3e7"]))
+    assert B.carried_sizes(p.parse_args(["--sizes", "1e6,1e7"])) == []
+    assert B.carried_sizes(p.parse_args(["--sizes", "1e6,1e7", "--carried"])) == [10**6,
+                                                                                   10**7]
+    assert B.carried_sizes(p.parse_args(["--sizes", "1e6,1e7", "--carried", "1e7"])) == [
+        10**7]
+    with pytest.raises(ConfigError, match="--carried: .* not among --sizes"):
+        B.carried_sizes(p.parse_args(["--sizes", "1e6", "--carried", "3e7"]))
     assert B.skew_card_events(10**7) == 10**6 and B.skew_card_events(3 * 10**7) == 10**6
     assert B.skew_card_events(20_000) == 2_000
 
@@ -81,7 +89,7 @@ def test_bench_report_and_skewed_day(spark, tmp_path):
     # no warm-up run: the exponent of two tiny sizes is noise anyway, only its presence counts
     # one uniform and one skewed day (the exponent over several sizes: test_scaling_of_results)
     report = B.bench(spark, make_config(tmp_path), [20_000], out, skew=[20_000],
-                     keep=True, warmup=False)
+                     keep=True, warmup=False, carried=[20_000])
     saved = json.loads((out / "bench.json").read_text("utf-8"))
     assert saved["results"] == report["results"]
     for key in ("cores", "mem_gib", "python", "spark", "driver_memory",
@@ -91,11 +99,18 @@ def test_bench_report_and_skewed_day(spark, tmp_path):
     assert "| day | raw events |" in md and "Skewed day of" in md and "no warm-up" in md
     assert report["warmup"] is None
     assert [(r["day"], r["target_events"]) for r in report["results"]] == [
-        ("uniform", 20_000), ("skewed", 20_000)]
+        ("uniform", 20_000), ("carried", 20_000), ("skewed", 20_000)]
+    # the carried day is the uniform day's next day, run behind its carry
+    first, nxt = report["results"][0], report["results"][1]
+    assert dt.date.fromisoformat(nxt["date"]) == dt.date.fromisoformat(first["date"]) + \
+        dt.timedelta(days=1)
+    assert first["facts"]["clean_stays"]["carry_in"] == 0 < nxt["carry_in"]
+    assert "Carried day of" in md
+    assert report["sizing"]["day"] == "carried"
     # the skewed day's unit layer and cell table are the uniform day's, byte for byte: its
     # units and cells tables are copies of the uniform day's (set-up, not the timed chain)
-    assert [r["setup_reused"] for r in report["results"]] == [False, True]
-    assert report["results"][1]["setup_s"] < report["results"][0]["setup_s"]
+    assert [r["setup_reused"] for r in report["results"]] == [False, True, True]
+    assert report["results"][2]["setup_s"] < report["results"][0]["setup_s"]
     for t in B.SETUP_TABLES:
         a, b = ({p.relative_to(out / d): p.read_bytes()
                  for p in (out / d / "warehouse" / t).rglob("*") if p.is_file()}
@@ -115,14 +130,14 @@ def test_bench_report_and_skewed_day(spark, tmp_path):
         for parts in r["stage_peak_rss_by_process_gib"].values():
             assert set(parts) == {"jvm", "driver", "workers"} and parts["jvm"] > 0
     assert report["scaling"] == {k: {"sizes": 1, "chain": None, "io_floor": None}
-                                 for k in ("uniform", "skewed")}  # one size each: n/a
+                                 for k in ("uniform", "carried", "skewed")}  # n/a
     assert "chain b = n/a" in md
-    assert report["sizing"]["at_events"] == report["results"][0]["events"]
+    assert report["sizing"]["at_events"] == report["results"][1]["events"]
     assert "| nation | 3e+11 |" in md
     assert all(r["shuffle_partitions"] >= 1 for r in report["results"])
     assert B.shuffle_partitions(3 * 10**7, 4) == 12 and B.shuffle_partitions(10**6, 4) == 4
 
-    skewed = report["results"][1]
+    skewed = report["results"][2]
     k = skewed["skew"]
     assert k["card_target_events"] == 2_000
     # the generator's heavy card: its events (a few duplicated or made malformed) ...

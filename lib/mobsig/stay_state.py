@@ -306,10 +306,35 @@ class UserFold:
     raw_from: int | None
 
 
-def fold_user(state: State | None, rows: Rows, rule: Any) -> UserFold:
+def open_end(state: State | None, rows: Rows, rule: Any) -> tuple[int, bool]:
+    """(e0, goes_on) of a user's day behind ``state``: e0 is the first of the day's records
+    that ends the carried open stay (0 without one: the day's records are all folded
+    anew), goes_on whether that stay goes on past this horizon (no record ends it and the
+    last is within the gap cap of the horizon; :func:`fold_user` then folds nothing)."""
+    n = len(rows)
+    if state is None or state.open is None:
+        return 0, False
+    o, tail = state.open, state.tail
+    assert tail is not None
+    e0 = n
+    if n:
+        prev_t = np.concatenate((np.array([tail.t], dtype=np.int64), rows.t[:-1]))
+        rc = np.maximum(rows.r, o.r)
+        stop = ((rows.t - prev_t) > rule.gap_cap_us) | (
+            (rows.x - o.x) ** 2 + (rows.y - o.y) ** 2 > rc * rc)
+        e0 = int(np.argmax(stop)) if stop.any() else n
+    last_t = int(rows.t[-1]) if n else tail.t
+    return e0, (e0 == n and rule.horizon_us - last_t <= rule.gap_cap_us
+                and not rule.too_old(o.t0))
+
+
+def fold_user(state: State | None, rows: Rows, rule: Any, rest: Any = None) -> UserFold:
     """The fold of one user's records of the day behind a carried ``state``: exactly what
     :mod:`mobsig.stays` gives on the records the state stands for followed by ``rows``
-    (``rule``: :class:`mobsig.stays.StayRule`)."""
+    (``rule``: :class:`mobsig.stays.StayRule`). ``rest``: the
+    :class:`mobsig.stays.Segments` of :func:`mobsig.stays.find_stays` on the records from
+    :func:`open_end`'s e0 on, as one user, when the caller found them for many users at
+    once (computed here otherwise)."""
     from mobsig import stays as S
 
     n = len(rows)
@@ -320,19 +345,12 @@ def fold_user(state: State | None, rows: Rows, rule: Any) -> UserFold:
     if st is not None and st.chain is not None:
         c = st.chain
         folds.append(_Fold("chain", c.out.t0, c.t_end, c.cx, c.cy, c.r))
-    e0 = 0
+    e0, goes_on = open_end(st, rows, rule)
     v_acc: Acc | None = None
     if st is not None and st.open is not None:
         o, tail = st.open, st.tail
         assert tail is not None
-        if n:
-            prev_t = np.concatenate((np.array([tail.t], dtype=np.int64), rows.t[:-1]))
-            rc = np.maximum(rows.r, o.r)
-            stop = ((rows.t - prev_t) > cap) | (
-                (rows.x - o.x) ** 2 + (rows.y - o.y) ** 2 > rc * rc)
-            e0 = int(np.argmax(stop)) if stop.any() else n
-        last_t = int(rows.t[-1]) if n else tail.t
-        if e0 == n and horizon - last_t <= cap and not rule.too_old(o.t0):
+        if goes_on:
             # the open stay goes on past this horizon too
             if st.chain is not None:
                 out.append(st.chain.out)  # ended a day ago: nothing merges with it now
@@ -350,10 +368,13 @@ def fold_user(state: State | None, rows: Rows, rule: Any) -> UserFold:
         t_end = int(rows.t[e0 - 1]) if e0 > 0 else tail.t
         folds.append(_Fold("open", o.t0, t_end, v_acc.x / v_acc.w, v_acc.y / v_acc.w, o.r))
     # the rest of the day, folded as usual (its decisions depend only on its own records)
-    rest = slice(e0, n)
+    rest_rows = slice(e0, n)
     nr = n - e0
-    seg = S.find_stays(np.arange(nr) == 0, rows.t[rest],
-                       rows.x[rest], rows.y[rest], rows.r[rest], rule) if nr else None
+    seg = None
+    if nr:
+        seg = rest if rest is not None else S.find_stays(
+            np.arange(nr) == 0, rows.t[rest_rows], rows.x[rest_rows], rows.y[rest_rows],
+            rows.r[rest_rows], rule)
     if seg is not None:
         for s_, e_ in zip(seg.stay_start.tolist(), seg.stay_end.tolist(), strict=True):
             a = rows.acc(Acc(), e0 + s_, e0 + e_, None, None)

@@ -715,9 +715,51 @@ def _open_rows(out: _Out, users, o_rows: np.ndarray, t, lon, lat, x, y, r, cells
                CELL_ID: cells[o_rows].astype(object), N_EVENTS: np.ones(k, np.int32)})
 
 
+def _rest_segments(users: list[str], states: dict, bounds: dict, t, x, y, r, lon, lat,
+                   cells, rule: StayRule) -> dict[str, Segments]:
+    """Per stated user whose day goes on after its carried open stay: :func:`find_stays`
+    on its records from :func:`mobsig.stay_state.open_end`'s e0 on, for all of them in ONE
+    call (each user's rows a user of their own: the fold of a user depends on its rows
+    only), positions relative to e0, as :func:`mobsig.stay_state.fold_user` would find
+    them one by one."""
+    from mobsig import stay_state as SS
+
+    pieces: list[tuple[str, int, int]] = []  # user, first row, rows
+    for user in users:
+        a, b = bounds.get(user, (0, 0))
+        e0, goes_on = SS.open_end(states[user], _user_rows(t, x, y, r, lon, lat, cells, a, b),
+                                  rule)
+        if not goes_on and b - a - e0 > 0:
+            pieces.append((user, a + e0, b - a - e0))
+    if not pieces:
+        return {}
+    lens = np.array([k for _, _, k in pieces], dtype=np.int64)
+    firsts = np.array([s for _, s, _ in pieces], dtype=np.int64)
+    idx = np.repeat(firsts, lens) + _ranks(lens)
+    at = np.cumsum(lens) - lens  # each piece's first position in idx
+    new_user = np.zeros(len(idx), dtype=bool)
+    new_user[at] = True
+    seg = find_stays(new_user, t[idx], x[idx], y[idx], r[idx], rule)
+    ss = np.searchsorted(seg.stay_start, np.r_[at, len(idx)])
+    oo = np.searchsorted(seg.open_start, np.r_[at, len(idx)])
+    out: dict[str, Segments] = {}
+    for k, (user, _, _) in enumerate(pieces):
+        p0 = at[k]
+        o = slice(oo[k], oo[k + 1])
+        out[user] = Segments(seg.stay_start[ss[k]:ss[k + 1]] - p0,
+                             seg.stay_end[ss[k]:ss[k + 1]] - p0,
+                             seg.open_start[o] - p0, seg.open_end[o] - p0,
+                             seg.open_stay[o] if seg.open_stay is not None else None)
+    return out
+
+
 def _fold_stated(tbl: pa.Table, states: dict, rule: StayRule, out: _Out) -> None:
-    """The fold of the users with a carried summary, one call each (users without a
-    record of the day too: their open stay closes)."""
+    """The fold of the users with a carried summary: one
+    :func:`mobsig.stay_state.fold_user` call each (users without a record of the day too:
+    their open stay closes), the stays of their records after the carried open stay found
+    for all of them at once (:func:`_rest_segments`). On every day but a first, nearly
+    every card is here: this loop is the steady state's share of the kernel (README,
+    Benchmark)."""
     from mobsig import stay_state as SS
 
     n = tbl.num_rows
@@ -741,9 +783,12 @@ def _fold_stated(tbl: pa.Table, states: dict, rule: StayRule, out: _Out) -> None
     stay_users: list[str] = []
     stays: list = []
     raw: list[np.ndarray] = []
-    for user in sorted(states):
+    users = sorted(states)
+    rests = _rest_segments(users, states, bounds, t, x, y, r, lon, lat, cells, rule)
+    for user in users:
         a, b = bounds.get(user, (0, 0))
-        f = SS.fold_user(states[user], _user_rows(t, x, y, r, lon, lat, cells, a, b), rule)
+        f = SS.fold_user(states[user], _user_rows(t, x, y, r, lon, lat, cells, a, b), rule,
+                         rests.get(user))
         stay_users += [user] * len(f.stays)
         stays += f.stays
         if f.state is not None:

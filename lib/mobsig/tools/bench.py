@@ -40,6 +40,13 @@ one-day city has no month, so no home_work: every card counts, with weight 1, an
 card's home is the place of its longest stay of the day (as many home points as
 card_places has cards). The table is written to OUT (Parquet), so the whole plan runs.
 
+--carried adds, after the uniform day of each size (or of the sizes given), its next day:
+the city is generated for two days and the second runs ingest_events and clean_stays behind
+the first day's carry (``day`` = ``carried``), as every day of production but the first
+does: nearly every card then starts the day with an open stay carried as a summary, which
+the stay fold continues card by card (mobsig.stay_state), a cost a first day does not
+show. The sizing is computed from the carried days when there are any.
+
 Each day's units and cells (ingest_units, ingest_cells: set-up, not timed as the chain) are
 ingested once per distinct content of the generated unit layer and cell table: a later day
 whose files are byte-identical (the skewed day of a size, usually every size: the
@@ -95,6 +102,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="also run a skewed day (one card with min(10^6, 10%% of the day) "
                         "events, one cell with 10%% of all events) for every size, or only "
                         "for the given comma-separated sizes (a subset of --sizes)")
+    p.add_argument("--carried", nargs="?", const="all", default=None, metavar="SIZES",
+                   help="also run the uniform day's next day behind its carry (stays open "
+                        "at midnight carried as summaries: every later day of production) "
+                        "for every size, or only for the given comma-separated sizes")
     p.add_argument("--out", default="bench-out",
                    help="work and result folder (bench.json, bench.md)")
     p.add_argument("--no-warmup", dest="warmup", action="store_false",
@@ -120,24 +131,34 @@ def sizes(args: argparse.Namespace) -> list[int]:
     return _parse_sizes(args.sizes, "--sizes")
 
 
-def skew_sizes(args: argparse.Namespace) -> list[int]:
-    """The sizes that get a skewed day too (none without --skew)."""
-    skew = getattr(args, "skew", None)
-    if skew is None:
+def _subset(args: argparse.Namespace, option: str, why: str) -> list[int]:
+    value = getattr(args, option.strip("-"), None)
+    if value is None:
         return []
-    if skew == "all":
+    if value == "all":
         return sizes(args)
-    out = _parse_sizes(skew, "--skew")
+    out = _parse_sizes(value, option)
     extra = sorted(set(out) - set(sizes(args)))
     if extra:
-        raise ConfigError(f"--skew: {extra} not among --sizes (the skewed day is compared "
-                          "with the uniform day of the same size)")
+        raise ConfigError(f"{option}: {extra} not among --sizes ({why})")
     return out
+
+
+def skew_sizes(args: argparse.Namespace) -> list[int]:
+    """The sizes that get a skewed day too (none without --skew)."""
+    return _subset(args, "--skew", "the skewed day is compared with the uniform day of the "
+                   "same size")
+
+
+def carried_sizes(args: argparse.Namespace) -> list[int]:
+    """The sizes whose uniform day is followed by a carried day (none without --carried)."""
+    return _subset(args, "--carried", "the carried day is the uniform day's next day")
 
 
 def validate(args: argparse.Namespace, cfg: Config) -> None:
     sizes(args)
     skew_sizes(args)
+    carried_sizes(args)
     if getattr(args, "hazards", 0) < 0:
         raise ConfigError("--hazards: give a number of hazard points >= 0")
 
@@ -359,7 +380,8 @@ def shuffle_partitions(events: int, configured: int) -> int:
     return max(int(configured), math.ceil(events / EVENTS_PER_PARTITION))
 
 
-def city_config(base_cfg: Config, target: int, folder: Path, skewed: bool) -> Config:
+def city_config(base_cfg: Config, target: int, folder: Path, skewed: bool,
+                days: int = 1) -> Config:
     """The generator's config for a one-day city of about ``target`` raw events.
 
     Uniform day: ~125 events per person, 1 IoT card per 200 persons, 1 heavy test card per
@@ -369,7 +391,7 @@ def city_config(base_cfg: Config, target: int, folder: Path, skewed: bool) -> Co
     heavy = skew_card_events(target) if skewed else 0
     people = max(50, int((target - heavy) / EVENTS_PER_PERSON_DAY))
     # one city (no satellite: its extra 20 % of people would overshoot the target)
-    synth = {"people": people, "days": 1, "event_labels": False,
+    synth = {"people": people, "days": days, "event_labels": False,
              "iot_cards": max(20, people // 200), "satellite_share": 0.0}
     if skewed:
         synth.update(heavy_cards=1, heavy_events_per_day=heavy)
@@ -542,17 +564,67 @@ def set_up(spark, run_cfg: Config, folder: Path, setups: dict[str, Path] | None)
     return False
 
 
+def _run_day(spark, run_cfg: Config, folder: Path, day: dt.date, *, fresh: bool,
+             n_events: int, parts: int, cores: int, base: dict) -> dict:
+    """Time the daily stages on ``day`` (clean_stays from a fresh start, or behind the
+    previous day's carry), then the I/O floor on the day's raw files: the result row."""
+    from mobsig.runner import Partition, run_partition
+
+    stages: dict[str, float] = {}
+    stage_peak: dict[str, float] = {}
+    stage_by: dict[str, dict[str, float]] = {}
+    facts: dict[str, dict] = {}
+    _settle(spark)
+    start_by = tree_rss_by_process()
+    for name in DAILY_STAGES:
+        with PeakMemory() as mem:
+            t = time.time()
+            r = run_partition(spark, run_cfg, name, Partition(day=day),
+                              {"fresh_start": True} if fresh and name == "clean_stays"
+                              else {})
+            stages[name] = round(time.time() - t, 2)
+        stage_peak[name] = _gib(mem.peak)
+        stage_by[name] = {k: _gib(v) for k, v in mem.peak_by.items()}
+        facts[name] = {k: v for k, v in r.facts.items() if isinstance(v, (int, float, str))}
+    with PeakMemory() as mem:
+        floor = io_floor(spark, _day_dir(folder, day), folder / f"floor-{day}", parts)
+    chain = sum(stages.values())
+    return {**base, "date": day.isoformat(), "events": int(n_events),
+            "stages_s": stages, "chain_s": round(chain, 2),
+            "events_per_s_per_core": round(n_events / chain / cores),
+            "io_floor_s": round(floor, 2),
+            "io_floor_events_per_s_per_core": round(n_events / floor / cores),
+            "chain_over_floor": round(chain / floor, 2),
+            "rss_start_gib": _gib(sum(start_by.values())),
+            "rss_start_by_process_gib": {k: _gib(v) for k, v in start_by.items()},
+            "stage_peak_rss_gib": stage_peak, "peak_rss_gib": max(stage_peak.values()),
+            "stage_peak_rss_by_process_gib": stage_by,
+            "io_floor_peak_rss_gib": _gib(mem.peak), "cores": cores,
+            "shuffle_partitions": parts, "facts": facts}
+
+
+def _day_dir(folder: Path, day: dt.date) -> Path:
+    return folder / "raw/events" / f"dt={day.isoformat()}"
+
+
+def _raw_rows(spark, folder: Path, day: dt.date) -> int:
+    return spark.read.option("header", True).csv(str(_day_dir(folder, day))).count()
+
+
 def bench_one(spark, base_cfg: Config, target: int, out: Path, *, skewed: bool = False,
               keep: bool = False, cores: int | None = None, hazards: int = 0,
-              setups: dict[str, Path] | None = None) -> dict:
+              setups: dict[str, Path] | None = None, carried: bool = False) -> list[dict]:
     """Generate one day of about ``target`` events (skewed or not), run the daily chain
-    and the I/O floor on it, and return the run's numbers (see the module doc).
+    and the I/O floor on it, and return the run's numbers (see the module doc): one row,
+    or two with ``carried`` (a uniform day only): the city is generated for two days and
+    its second day runs behind the first's carry (``day`` = ``carried``).
     ``setups``: set-up tables kept for reuse by later days (:func:`set_up`)."""
-    from mobsig.runner import Partition, run_partition
     from mobsig.synth.generate import generate
 
+    if carried and skewed:
+        raise ValueError("bench: a carried day follows a uniform day only")
     folder = out / (f"size-{target}-skew" if skewed else f"size-{target}")
-    cfg = city_config(base_cfg, target, folder, skewed)
+    cfg = city_config(base_cfg, target, folder, skewed, days=2 if carried else 1)
     t0 = time.time()
     res = generate(spark, cfg, folder)
     day = res.days[0]
@@ -561,31 +633,22 @@ def bench_one(spark, base_cfg: Config, target: int, out: Path, *, skewed: bool =
         skew = skew_day(spark, folder, day, cfg.synth.heavy_events_per_day)
         n_events = skew.pop("events")
     else:
-        n_events = spark.read.option("header", True).csv(str(folder / "raw/events")).count()
+        n_events = _raw_rows(spark, folder, day)
     gen_s = time.time() - t0
     run_cfg = run_config(base_cfg, folder)
     t0 = time.time()
     reused = set_up(spark, run_cfg, folder, setups)
     setup_s = time.time() - t0
-    stages: dict[str, float] = {}
-    stage_peak: dict[str, float] = {}
-    stage_by: dict[str, dict[str, float]] = {}
-    facts: dict[str, dict] = {}
+    cores = cores or base_cfg.spark.local_cores
     parts = shuffle_partitions(n_events, base_cfg.spark.shuffle_partitions)
     before = spark.conf.get("spark.sql.shuffle.partitions")
     spark.conf.set("spark.sql.shuffle.partitions", str(parts))
-    _settle(spark)
-    start_by = tree_rss_by_process()
-    for name in DAILY_STAGES:
-        with PeakMemory() as mem:
-            t = time.time()
-            r = run_partition(spark, run_cfg, name, Partition(day=day),
-                              {"fresh_start": True} if name == "clean_stays" else {})
-            stages[name] = round(time.time() - t, 2)
-        stage_peak[name] = _gib(mem.peak)
-        stage_by[name] = {k: _gib(v) for k, v in mem.peak_by.items()}
-        facts[name] = {k: v for k, v in r.facts.items() if isinstance(v, (int, float, str))}
-    hz = None
+    base = {"day": "skewed" if skewed else "uniform", "target_events": target,
+            "people": cfg.synth.people, "generate_s": round(gen_s, 1),
+            "setup_s": round(setup_s, 1), "setup_reused": reused}
+    result = _run_day(spark, run_cfg, folder, day, fresh=True, n_events=n_events,
+                      parts=parts, cores=cores, base=base)
+    results = [result]
     if hazards:
         run_cfg = run_cfg.replace(synth=cfg.synth)  # the city's centre for the points
         with PeakMemory() as mem:
@@ -593,39 +656,28 @@ def bench_one(spark, base_cfg: Config, target: int, out: Path, *, skewed: bool =
             facts_hz = hazards_stage(spark, run_cfg, day, hazards, folder / "hazards")
             secs = round(time.time() - t, 2)
         hz = {**facts_hz, "seconds": secs, "events_per_s": round(n_events / secs),
-              "events_per_s_per_core": round(n_events / secs / (cores or
-                                                                base_cfg.spark.local_cores)),
+              "events_per_s_per_core": round(n_events / secs / cores),
               "peak_rss_gib": _gib(mem.peak)}
-        # at once, before the I/O floor: a long run shows the stage's numbers early
         (folder / "hazards.json").write_text(json.dumps(hz, indent=2), "utf-8")
-    with PeakMemory() as mem:
-        floor = io_floor(spark, folder / "raw/events", folder / "floor", parts)
+        result["hazards"] = hz
+    if carried:
+        nxt = res.days[1]
+        n_next = _raw_rows(spark, folder, nxt)
+        results.append(_run_day(
+            spark, run_cfg, folder, nxt, fresh=False, n_events=n_next,
+            parts=shuffle_partitions(n_next, base_cfg.spark.shuffle_partitions),
+            cores=cores, base={**base, "day": "carried", "setup_s": 0.0,
+                               "setup_reused": True}))
+        results[-1]["carry_in"] = results[-1]["facts"]["clean_stays"].get("carry_in")
     spark.conf.set("spark.sql.shuffle.partitions", before)
-    cores = cores or base_cfg.spark.local_cores
-    chain = sum(stages.values())
-    result = {"day": "skewed" if skewed else "uniform", "target_events": target,
-              "events": int(n_events), "people": cfg.synth.people,
-              "generate_s": round(gen_s, 1), "setup_s": round(setup_s, 1),
-              "setup_reused": reused,
-              "stages_s": stages, "chain_s": round(chain, 2),
-              "events_per_s_per_core": round(n_events / chain / cores),
-              "io_floor_s": round(floor, 2),
-              "io_floor_events_per_s_per_core": round(n_events / floor / cores),
-              "chain_over_floor": round(chain / floor, 2),
-              "rss_start_gib": _gib(sum(start_by.values())),
-              "rss_start_by_process_gib": {k: _gib(v) for k, v in start_by.items()},
-              "stage_peak_rss_gib": stage_peak, "peak_rss_gib": max(stage_peak.values()),
-              "stage_peak_rss_by_process_gib": stage_by,
-              "io_floor_peak_rss_gib": _gib(mem.peak), "cores": cores,
-              "shuffle_partitions": parts, "facts": facts}
     if skew is not None:
         result["skew"] = skew
-    if hz is not None:
-        result["hazards"] = hz
     if not keep:
-        for sub in ("raw", "warehouse", "floor", "truth", "hazards"):
+        for sub in ("raw", "warehouse", "truth", "hazards"):
             shutil.rmtree(folder / sub, ignore_errors=True)
-    return result
+        for floor_dir in folder.glob("floor-*"):
+            shutil.rmtree(floor_dir, ignore_errors=True)
+    return results
 
 
 # --------------------------------------------------------------------------------------
@@ -647,7 +699,7 @@ def scaling_exponent(events: list[float], seconds: list[float]) -> float | None:
 
 def scaling(results: list[dict]) -> dict:
     out = {}
-    for kind in ("uniform", "skewed"):
+    for kind in ("uniform", "carried", "skewed"):
         rs = [r for r in results if r["day"] == kind]
         if not rs:
             continue
@@ -678,13 +730,15 @@ def cores_needed(events: float, rate_per_core: float, at_events: float, exponent
 
 def sizing(results: list[dict], scaling_: dict) -> dict | None:
     """Cores for each day of :data:`SIZING_DAYS` in :data:`SIZING_WINDOW_H` hours, from the
-    largest uniform run and the uniform days' chain exponent."""
-    rs = [r for r in results if r["day"] == "uniform"]
+    largest carried run (the steady state of production: every day but the first runs
+    behind a carry) and the carried days' chain exponent, else from the uniform runs."""
+    kind = "carried" if any(r["day"] == "carried" for r in results) else "uniform"
+    rs = [r for r in results if r["day"] == kind]
     if not rs:
         return None
     ref = max(rs, key=lambda r: r["events"])
-    b = (scaling_.get("uniform") or {}).get("chain")
-    return {"rate_events_per_s_per_core": ref["events_per_s_per_core"],
+    b = (scaling_.get(kind) or {}).get("chain")
+    return {"day": kind, "rate_events_per_s_per_core": ref["events_per_s_per_core"],
             "at_events": ref["events"], "exponent": b, "window_h": SIZING_WINDOW_H,
             "cores": {name: cores_needed(n, ref["events_per_s_per_core"], ref["events"], b)
                       for name, n in SIZING_DAYS.items()}}
@@ -720,9 +774,11 @@ def machine_facts(spark, cfg: Config) -> dict:
 
 
 def bench(spark, cfg: Config, sizes: list[int], out: Path, skew: list[int] | tuple = (),
-          keep: bool = False, warmup: bool = True, echo=None, hazards: int = 0) -> dict:
-    """Run the benchmark (uniform day per size, skewed day for the sizes in ``skew``) and
-    write OUT/bench.json and OUT/bench.md. Returns the report (as in bench.json).
+          keep: bool = False, warmup: bool = True, echo=None, hazards: int = 0,
+          carried: list[int] | tuple = ()) -> dict:
+    """Run the benchmark (uniform day per size, its carried next day for the sizes in
+    ``carried``, skewed day for the sizes in ``skew``) and write OUT/bench.json and
+    OUT/bench.md. Returns the report (as in bench.json).
 
     ``warmup``: first run the whole thing once untimed on a 10,000-event day (JIT, class
     loading, Great Expectations' context, Python workers: one-off costs of a session that
@@ -734,7 +790,7 @@ def bench(spark, cfg: Config, sizes: list[int], out: Path, skew: list[int] | tup
     warm = None
     if warmup:
         w = bench_one(spark, cfg, MIN_SIZE, out / "warmup", keep=False, cores=cores,
-                      hazards=min(hazards, 100))
+                      hazards=min(hazards, 100))[0]
         warm = {k: w[k] for k in ("events", "generate_s", "setup_s", "chain_s",
                                   "io_floor_s", "peak_rss_gib")}
         if echo:
@@ -743,11 +799,13 @@ def bench(spark, cfg: Config, sizes: list[int], out: Path, skew: list[int] | tup
     setups: dict[str, Path] = {}
     for target in sizes:
         for skewed in (False, True) if target in skew else (False,):
-            r = bench_one(spark, cfg, target, out, skewed=skewed, keep=keep, cores=cores,
-                          hazards=hazards, setups=setups)
-            results.append(r)
+            rs = bench_one(spark, cfg, target, out, skewed=skewed, keep=keep, cores=cores,
+                           hazards=hazards, setups=setups,
+                           carried=not skewed and target in carried)
+            results += rs
             if echo:
-                echo(json.dumps(r))
+                for r in rs:
+                    echo(json.dumps(r))
     if not keep:
         shutil.rmtree(out / "setup", ignore_errors=True)
     for r in results:
@@ -811,7 +869,8 @@ def markdown(report: dict) -> str:
     if z:
         lines += ["", f"Sizing (a {z['window_h']:g}-hour window, from "
                   f"{z['rate_events_per_s_per_core']:,} events/s/core at {z['at_events']:,} "
-                  f"events and b = {_b(z['exponent'])}, b < 1 taken as 1):", "",
+                  f"events of a {z.get('day', 'uniform')} day and b = {_b(z['exponent'])}, "
+                  "b < 1 taken as 1):", "",
                   "| day | events | cores |", "|---|---:|---:|"]
         lines += [f"| {name} | {SIZING_DAYS[name]:.0e} | {c:,} |"
                   for name, c in z["cores"].items()]
@@ -825,6 +884,13 @@ def markdown(report: dict) -> str:
                 f"events/s ({h['events_per_s_per_core']:,} per core), peak RSS "
                 f"{h['peak_rss_gib']} GiB; {h['hourly_cells']:,} hourly cells, "
                 f"{h['suppressed_hourly_cells']:,} suppressed.")
+    for r in report["results"]:
+        if r["day"] == "carried":
+            lines.append(
+                f"Carried day of {r['events']:,} events ({r['date']}, the uniform day's "
+                f"next day): clean_stays started from {r.get('carry_in') or 0:,} carried "
+                "rows (an open stay's summary or a short run's records), as every day of "
+                "production does but the first.")
     for r in report["results"]:
         k = r.get("skew")
         if not k:
@@ -843,7 +909,7 @@ def markdown(report: dict) -> str:
 def run(args: argparse.Namespace, cfg: Config, spark) -> int:
     report = bench(spark, cfg, sizes(args), Path(args.out), skew=skew_sizes(args),
                    keep=args.keep, warmup=args.warmup, echo=lambda s: print(s, flush=True),
-                   hazards=args.hazards)
+                   hazards=args.hazards, carried=carried_sizes(args))
     print()
     print(markdown(report), end="")
     print(f"\nwritten: {Path(args.out).resolve() / 'bench.json'}, bench.md")
