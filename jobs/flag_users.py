@@ -1,6 +1,9 @@
 """Flag the cards of a month: non-human cards 非人号卡 and one person with several cards 一人多卡.
 
-Reads ``events_clean`` for every day of the month (all regions) and writes one row per
+Reads ``events_clean`` for every day of the month (all regions), each event placed at its
+cell's version valid on its day (the ``cells`` table: x_m, y_m, spacing_m; an event whose
+cell has no such version any more, the cells table re-ingested since clean_stays, is left
+out, counted in the fact ``events_without_cell`` with a warning), and writes one row per
 card seen to ``user_flags`` (partition ``month=YYYY-MM``, replaced as a whole):
 
 - non-human: IoT/M2M device type from the IMEI TAC (paths.tac_types, optional), one
@@ -26,22 +29,29 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from mobsig import columns as C
+from mobsig.cells import events_placed
 from mobsig.flags import MULTICARD_AMBIGUOUS, MULTICARD_RESOLVED, user_flags
 from mobsig.io.inputs import read_tac_types
 from mobsig.runner import JobContext, Output, count_where
 
-EVENT_COLUMNS = [C.USER_ID, C.EVENT_TIME, C.CELL_ID, C.IMEI_TAC, C.X_M, C.Y_M,
-                 C.SPACING_M, C.IS_HEAVY_USER, C.DT]
+EVENT_COLUMNS = [C.USER_ID, C.EVENT_TIME, C.CELL_ID, C.IMEI_TAC, C.IS_HEAVY_USER, C.DT]
 
 
 def build(ctx: JobContext) -> list[Output]:
     days, p = ctx.part.month_days, ctx.cfg.flags
-    events = ctx.keep(ctx.read("events_clean", dt=days).select(*EVENT_COLUMNS))
-    n_events = events.count()
+    events = ctx.keep(events_placed(ctx.read("events_clean", dt=days).select(*EVENT_COLUMNS),
+                                    ctx.read("cells"), (C.X_M, C.Y_M, C.SPACING_M)))
+    n_events, placed, have = events.agg(F.count(F.lit(1)), F.count(C.X_M),
+                                        F.collect_set(C.DT)).first()
     ctx.require(n_events > 0, f"events_clean has no events for {days[0]} .. {days[-1]}: "
                               "run clean_stays first")
     ctx.note_input("events_clean", n_events)
-    have = {r[0] for r in events.select(C.DT).distinct().collect()}
+    ctx.fact("events_without_cell", n_events - placed)
+    if n_events > placed:
+        ctx.log.warning("%d events have no version of their cell valid on their day in the "
+                        "cells table (re-ingested since clean_stays?): left out",
+                        n_events - placed)
+        events = events.where(F.col(C.X_M).isNotNull())
     missing = [d.isoformat() for d in days if d not in have]
     if missing:
         ctx.log.warning("events_clean has no data for %d of %d days (%s%s)", len(missing),

@@ -130,24 +130,35 @@ def match_stays(det: pd.DataFrame, truth: pd.DataFrame, min_overlap=0.5, max_dis
 
 
 def write_day_inputs(spark, cfg: Config, events) -> None:
-    """Write what clean_stays reads from an events_clean-shaped frame: its raw columns as
-    events_bronze, and one always-valid cells row per cell_id with the frame's position
-    columns (lon, lat, x_m, y_m, spacing_m, svc_lon, svc_lat; region from the rows)."""
+    """Write what clean_stays reads from an events_clean-shaped frame with its cells'
+    positions: its raw columns as events_bronze, and its cells (:func:`write_cells_of`)."""
+    from pyspark.sql import functions as F
+
+    from mobsig.io.catalog import Catalog
+
+    bronze = events.select(*[F.col(f.name) if f.name in events.columns
+                             else F.lit(None).cast(f.dataType).alias(f.name)
+                             for f in EVENT_SCHEMA])
+    Catalog(spark, cfg.warehouse).write(bronze, "events_bronze", {})
+    write_cells_of(spark, cfg, events)
+
+
+def write_cells_of(spark, cfg: Config, events) -> None:
+    """The cells table of a frame of events with their cells' position columns (lon, lat,
+    x_m, y_m, spacing_m, svc_lon, svc_lat when present, else the antenna; region from the
+    rows): one always-valid row per cell_id, the first row's position."""
     from pyspark.sql import functions as F
 
     from mobsig.io.catalog import Catalog
 
     cat = Catalog(spark, cfg.warehouse)
-    bronze = events.select(*[F.col(f.name) if f.name in events.columns
-                             else F.lit(None).cast(f.dataType).alias(f.name)
-                             for f in EVENT_SCHEMA])
-    cat.write(bronze, "events_bronze", {})
     schema = cat.schema("cells").struct
-    first = events.groupBy("cell_id").agg(*[F.first(c).alias(c) for c in (
-        "lon", "lat", "x_m", "y_m", "spacing_m", "svc_lon", "svc_lat", "region")])
+    present = [c for c in ("lon", "lat", "x_m", "y_m", "spacing_m", "svc_lon", "svc_lat",
+                           "region") if c in events.columns]
+    first = events.groupBy("cell_id").agg(*[F.first(c).alias(c) for c in present])
     fill = {"src_lon": F.col("lon"), "src_lat": F.col("lat"), "coord_sys": F.lit("cgcs2000"),
-            "radius_m": F.lit(800.0), "is_hsr": F.lit(False),
-            "coverage_wkb": F.lit(bytearray(b"\x00"))}
+            "radius_m": F.lit(800.0), "is_hsr": F.lit(False), "svc_lon": F.col("lon"),
+            "svc_lat": F.col("lat"), "coverage_wkb": F.lit(bytearray(b"\x00"))}
     cells = first.select(*[F.col(f.name).cast(f.dataType) if f.name in first.columns
                            else fill.get(f.name, F.lit(None)).cast(f.dataType).alias(f.name)
                            for f in schema])

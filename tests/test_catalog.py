@@ -194,6 +194,33 @@ def test_table_from_an_older_schema_is_a_clear_schema_error(spark, warehouse):
     assert cat.read("cells").select("svc_lon").first()[0] == 1.0
 
 
+@pytest.mark.job
+def test_table_with_a_column_the_schema_dropped_is_a_clear_schema_error(spark, warehouse):
+    """events_clean written before it stopped storing each event's cell position (lon ..
+    svc_lat, NOT NULL then): it is still read (the readers select their columns), and a
+    partition write names the dropped column and the remedy instead of Delta's
+    NOT NULL error."""
+    from delta.tables import DeltaTable
+    from pyspark.sql import types as T
+
+    cat = Catalog(spark, str(warehouse))
+    s = load_schema("events_clean")
+    old = T.StructType(s.struct.fields[:3] + [T.StructField("lon", T.DoubleType(), False)]
+                       + s.struct.fields[3:])
+    (DeltaTable.create(spark).location(cat.path("events_clean")).addColumns(old)
+     .partitionedBy(*s.partition_by).execute())
+    sample = {T.StringType: "x", T.DoubleType: 1.0, T.DateType: D1, T.BooleanType: False,
+              T.TimestampType: dt.datetime(2026, 6, 1, 8)}
+    row = tuple(sample[type(f.dataType)] for f in s.struct.fields)
+    spark.createDataFrame([row[:3] + (104.0,) + row[3:]], old).write.format("delta") \
+        .mode("append").save(cat.path("events_clean"))
+    assert cat.read("events_clean", dt=D1).select(*s.names).count() == 1
+    with pytest.raises(SchemaError, match=r"events_clean .* NOT NULL column lon that "
+                                          r"schemas/events_clean.json no longer has"):
+        cat.write(spark.createDataFrame([row], s.struct), "events_clean",
+                  {"dt": D1, "region": "x"})
+
+
 def test_reading_a_missing_table_is_an_input_error(spark, warehouse):
     """A read never creates the table it was asked for."""
     from mobsig.errors import InputError

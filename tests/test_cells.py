@@ -12,7 +12,13 @@ import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
-from mobsig.cells import overlapping_versions, parse_cells, region_of, site_spacing
+from mobsig.cells import (
+    events_placed,
+    overlapping_versions,
+    parse_cells,
+    region_of,
+    site_spacing,
+)
 from mobsig.config import Config
 from mobsig.coords import haversine_m
 from mobsig.errors import InputError
@@ -165,6 +171,33 @@ def test_overlapping_versions(spark):
             ("D", d(2026, 6, 1), d(2026, 6, 30))]                       # single version
     df = spark.createDataFrame(rows, "cell_id string, valid_from date, valid_to date")
     assert sorted(r["cell_id"] for r in overlapping_versions(df).collect()) == ["A", "C"]
+
+
+def test_events_are_placed_at_their_cells_version_valid_on_their_day(spark):
+    """events_clean stores the cell; a reader of several days places each event at the
+    version of its cell valid on the event's day (a moved mast: its new position from
+    the day it moved), and an event whose cell has no version on its day gets none."""
+    d = dt.date
+    cells = spark.createDataFrame([
+        ("A", None, d(2026, 6, 9), 104.0, 30.0, 0.0, 0.0, 500.0, None),
+        ("A", d(2026, 6, 10), None, 104.1, 30.0, 9600.0, 0.0, 800.0, True),
+        ("B", d(2026, 6, 5), d(2026, 6, 9), 104.2, 30.1, 19200.0, 11000.0, 300.0, False)],
+        "cell_id string, valid_from date, valid_to date, lon double, lat double, "
+        "x_m double, y_m double, spacing_m double, is_hsr boolean")
+    events = spark.createDataFrame(
+        [("u", "A", d(2026, 6, 9)), ("u", "A", d(2026, 6, 10)), ("v", "B", d(2026, 6, 9)),
+         ("v", "B", d(2026, 6, 10)), ("w", "Z", d(2026, 6, 9))],
+        "user_id string, cell_id string, dt date")
+    got = {(r["cell_id"], r["dt"].day): r.asDict() for r in events_placed(
+        events, cells, ("x_m", "spacing_m", "svc_lon", "is_hsr")).collect()}
+    assert len(got) == 5 and set(got[("A", 9)]) == {"user_id", "cell_id", "dt", "x_m",
+                                                     "spacing_m", "svc_lon", "is_hsr"}
+    assert (got[("A", 9)]["x_m"], got[("A", 9)]["spacing_m"]) == (0.0, 500.0)
+    assert (got[("A", 10)]["x_m"], got[("A", 10)]["spacing_m"]) == (9600.0, 800.0)
+    # no service point in the table: the antenna; is_hsr null is false
+    assert got[("A", 10)]["svc_lon"] == 104.1 and got[("A", 9)]["is_hsr"] is False
+    assert got[("A", 10)]["is_hsr"] is True and got[("B", 9)]["x_m"] == 19200.0
+    assert got[("B", 10)]["x_m"] is None and got[("Z", 9)]["x_m"] is None  # no version
 
 
 def test_site_spacing_dedupes_colocated_sectors():

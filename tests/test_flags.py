@@ -14,6 +14,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from mobsig import flags as fl
 from mobsig.config import FlagsConfig
@@ -21,6 +23,7 @@ from mobsig.errors import DataQualityError, InputError
 from mobsig.io.catalog import Catalog
 from mobsig.schema import load_schema
 from tests.conftest import make_config
+from tests.factories import write_cells_of
 
 MONTH = dt.date(2026, 6, 1)
 T0 = pd.Timestamp("2026-06-01 00:00:00")
@@ -99,9 +102,15 @@ def companion(of: pd.DataFrame, user, seed, home=HOME, work=WORK, days_together=
     return _rows(user, t, x, y)
 
 
+#: what flag_users gives the flags: events_clean's columns and x_m, y_m, spacing_m of
+#: each event's cell (mobsig.cells.events_placed)
+POSITIONS = ("x_m", "y_m", "spacing_m")
+
+
 def to_spark(spark, *frames):
     pdf = pd.concat(frames, ignore_index=True)
-    schema = load_schema("events_clean").struct
+    schema = T.StructType(load_schema("events_clean").struct.fields
+                          + [T.StructField(c, T.DoubleType(), False) for c in POSITIONS])
     return spark.createDataFrame(pdf[[f.name for f in schema.fields]], schema)
 
 
@@ -553,7 +562,10 @@ def tiny_cfg(spark, tmp_path):
     other = {"home": (1_090_000.0, 3_000_000.0), "work": (1_096_000.0, 3_002_000.0)}
     frames = [meter("meter_a" * 3), human("human_a" * 3, **other), a1,
               companion(a1, "pers_a_2" * 3, seed=12)]
-    Catalog(spark, cfg.warehouse).write(to_spark(spark, *frames), "events_clean", {})
+    events = to_spark(spark, *frames).withColumns({"lon": F.lit(104.0), "lat": F.lit(30.0)})
+    write_cells_of(spark, cfg, events)  # the job places each event at its cell
+    Catalog(spark, cfg.warehouse).write(events.drop("lon", "lat", *POSITIONS),
+                                        "events_clean", {})
     return cfg
 
 
@@ -573,6 +585,18 @@ def test_job_writes_gated_partition_and_rerun_is_identical(spark, tiny_cfg):
     assert cat.read("user_flags").orderBy("user_id").collect() == first
     assert cat.version("user_flags") == v1 + 1
     assert {r["month"] for r in first} == {"2026-06"}
+    assert s1["events_without_cell"] == 0
+    # the cells table re-ingested without the meter's cell: the job places events by the
+    # cells table, so the meter's events are left out, counted and warned about
+    ev = cat.read("events_clean")
+    gone = {r[0] for r in ev.where(F.col("user_id").startswith("meter"))
+            .select("cell_id").distinct().collect()}
+    n_gone = ev.where(F.col("cell_id").isin(sorted(gone))).count()
+    kept = cat.read("cells").where(~F.col("cell_id").isin(sorted(gone)))
+    cat.write(spark.createDataFrame(kept.collect(), kept.schema), "cells", {})
+    s3 = run(spark, tiny_cfg, "flag_users", month=MONTH).facts
+    assert n_gone > 0 and s3["events_without_cell"] == n_gone
+    assert s3["cards"] == 3 and s3["non_human"] == 0 and s3["groups"] == 1
 
 
 def test_job_gate_failure_writes_nothing(spark, tiny_cfg):

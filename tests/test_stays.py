@@ -437,7 +437,9 @@ def test_missing_previous_carry_is_an_error(spark, tmp_path):
     rows = [ec_row("u", d, h, "a", 0) for d in (d1, d2) for h in (1, 2, 3)]
     write_day_inputs(spark, cfg, ec_frame(spark, rows))
     # events_clean of d1 exists (as if clean_stays ran for d1) but its carry does not
-    Catalog(spark, cfg.warehouse).write(ec_frame(spark, rows[:3]), "events_clean", {})
+    cat = Catalog(spark, cfg.warehouse)
+    cat.write(ec_frame(spark, rows[:3]).select(*cat.schema("events_clean").names),
+              "events_clean", {})
     with pytest.raises(InputError, match="run clean_stays for 2026-06-01 first"):
         run(spark, cfg, "clean_stays", day=d2)
     assert run(spark, cfg, "clean_stays", day=d2, fresh_start=True).output_rows["stays"] == 1

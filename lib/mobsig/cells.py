@@ -12,6 +12,10 @@ The chain (driven by ``jobs/ingest_cells.py``), after the reader
     with_coverage         sector (or circle for omni cells) polygon, WKB in EPSG:4490
     coverage_problems     rows whose polygon is invalid or misses the antenna (should be none)
 
+Its readers: :func:`cells_on_day` (the versions valid on a day, for a day's events) and
+:func:`events_placed` (each event of any days at its cell's version valid on its day:
+events_clean stores the cell, not its position).
+
 Policies:
 - an invalid row (missing/non-numeric position, unknown coord_sys, azimuth outside 0-360,
   radius <= 0, unparseable or reversed validity dates, position outside the national box)
@@ -472,6 +476,31 @@ def cells_on_day(cells: DataFrame, day: dt.date) -> DataFrame:
     return valid_on(cells, day).select(
         C.CELL_ID, *region, C.LON, C.LAT, C.X_M, C.Y_M, C.SPACING_M, C.SVC_LON, C.SVC_LAT,
         F.coalesce(hsr.cast("boolean"), F.lit(False)).alias(C.IS_HSR))
+
+
+def events_placed(events: DataFrame, cells: DataFrame,
+                  columns: tuple[str, ...] = (C.LON, C.LAT, C.X_M, C.Y_M, C.SPACING_M,
+                                               C.SVC_LON, C.SVC_LAT)) -> DataFrame:
+    """``events`` (``cell_id``, ``dt``: events_clean of any days) with ``columns`` of their
+    cell's version valid on ``dt`` (the :func:`cells_on_day` columns; a broadcast join on
+    ``cell_id`` within the versions' validity). events_clean stores the cell only: every
+    row's cell had a version valid on its day when clean_stays ran (it removes the others
+    as unlocated), and its position is that version's. Every event is kept (left join);
+    the columns are null where the cells table no longer has such a version (re-ingested
+    since: the reader counts those)."""
+    hsr = F.col(C.IS_HSR) if C.IS_HSR in cells.columns else F.lit(None)
+    if C.SVC_LON not in cells.columns:  # a cell table without service points: the antenna
+        cells = cells.withColumns({C.SVC_LON: F.col(C.LON), C.SVC_LAT: F.col(C.LAT)})
+    versions = cells.select(
+        F.col(C.CELL_ID).alias("_cell"), F.col(C.VALID_FROM).alias("_from"),
+        F.col(C.VALID_TO).alias("_to"),
+        *[(F.coalesce(hsr.cast("boolean"), F.lit(False)) if c == C.IS_HSR else F.col(c))
+          .alias(c) for c in columns])
+    day = F.col(C.DT)
+    on = ((F.col(C.CELL_ID) == F.col("_cell"))
+          & (F.col("_from").isNull() | (F.col("_from") <= day))
+          & (F.col("_to").isNull() | (F.col("_to") >= day)))
+    return events.join(F.broadcast(versions), on, "left").drop("_cell", "_from", "_to")
 
 
 # --------------------------------------------------------------------------------------

@@ -120,7 +120,7 @@ SITE_Y = "site_y"
 # home_work.pop_class: the class of a card for the month
 CARD_CLASSES = ("resident", "short_term", "visitor", "transit", "unidentified", "non_human")
 
-# metric coordinates and event flags (events_clean)
+# metric coordinates (cells, stays) and event flags (events_clean)
 X_M = "x_m"
 Y_M = "y_m"
 IS_HEAVY_USER = "is_heavy_user"
@@ -136,7 +136,7 @@ EVIDENCE = "evidence"
 # cell table (cells) and ingest (events_quarantine)
 SRC_LON = "src_lon"
 SRC_LAT = "src_lat"
-SPACING_M = "spacing_m"  # local site spacing of a cell (cells, events_clean)
+SPACING_M = "spacing_m"  # local site spacing of a cell (cells)
 STAY_RADIUS_M = "stay_radius_m"  # density-adaptive stay radius (stays kernel, stays_carry)
 SVC_LON = "svc_lon"  # service point of a cell (centroid of its service area)
 SVC_LAT = "svc_lat"

@@ -63,9 +63,10 @@ CARRY_STATE = "_carry_state"
 
 #: the raw columns, in sort order (a total order on distinct rows)
 SORT_KEY = clean.RAW_KEY
-#: columns of a kept event (events_clean without dt)
-EVENT_COLUMNS = (*clean.RAW_KEY, C.LON, C.LAT, C.X_M, C.Y_M, C.SPACING_M, C.SVC_LON,
-                 C.SVC_LAT, C.IS_HEAVY_USER, C.REGION)
+#: columns of a kept event (events_clean without dt): the cell, not its position (the
+#: cells table's version valid on the day has it, mobsig.cells.events_placed); the pass
+#: reads the positions (PASS_INPUT) but gives them back on stays only
+EVENT_COLUMNS = (*clean.RAW_KEY, C.IS_HEAVY_USER, C.REGION)
 #: what the pass reads per row
 PASS_INPUT = (*clean.RAW_KEY, C.LON, C.LAT, C.X_M, C.Y_M, C.SPACING_M, C.SVC_LON,
               C.SVC_LAT, C.IS_HSR, C.REGION, clean.COARSE_TIME, IS_CARRY, CARRY_RADIUS,
@@ -101,9 +102,6 @@ PASS_OUTPUT = T.StructType([
     T.StructField(C.LAT, T.DoubleType(), True),
     T.StructField(C.X_M, T.DoubleType(), True),
     T.StructField(C.Y_M, T.DoubleType(), True),
-    T.StructField(C.SPACING_M, T.DoubleType(), True),
-    T.StructField(C.SVC_LON, T.DoubleType(), True),
-    T.StructField(C.SVC_LAT, T.DoubleType(), True),
     T.StructField(C.IS_HEAVY_USER, T.BooleanType(), True),
     T.StructField(C.REGION, T.StringType(), True),
     T.StructField(S.T0_US, T.LongType(), True),

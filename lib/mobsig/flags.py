@@ -2,7 +2,8 @@
 
 Pure DataFrame -> DataFrame transforms; the job ``flag_users`` reads, gates and writes.
 Input is ``events_clean`` for the days of one month (columns ``user_id``, ``event_time``,
-``cell_id``, ``imei_tac``, ``x_m``, ``y_m``, ``is_heavy_user``, ``dt``).
+``cell_id``, ``imei_tac``, ``is_heavy_user``, ``dt``) with ``x_m``, ``y_m`` and
+``spacing_m`` of each event's cell version (:func:`mobsig.cells.events_placed`).
 
 Non-human rules (each one that fires is listed in ``non_human_reason``):
 
@@ -32,7 +33,7 @@ at the same times.
    ``multicard_min_share`` of the hourly slots where both are seen, with coincident slots
    on >= ``multicard_min_days`` days. Coincide = within the slot's reach:
    ``multicard_distance_m``, widened where cells are sparse to ``multicard_spacing_factor``
-   x the local site spacing (the cells table's ``spacing_m``, carried by events_clean;
+   x the local site spacing (the cells table's ``spacing_m`` of the event's cell;
    capped at ``multicard_max_distance_m``), because two cards of
    one holder are often served by neighbouring sites. Candidate pairs come only from
    equal (hour, grid bucket) keys, each slot matched against the 3x3 neighbour buckets of

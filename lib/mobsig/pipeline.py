@@ -68,7 +68,7 @@ PIPELINE: tuple[Job, ...] = (
         optional_inputs=("tac_types",),
         help="clean a day's events (duplicates, ping-pong, drift) and detect its stays and "
              "moves in one shuffle: events_clean, stays, moves, stays_carry"),
-    Job("flag_users", "month", reads=("events_clean",), writes=("user_flags",),
+    Job("flag_users", "month", reads=("events_clean", "cells"), writes=("user_flags",),
         optional_inputs=("tac_types",),
         help="flag non-human cards and multi-card persons for a month (user_flags)"),
     Job("home_work", "month", reads=("stays", "cells", "user_flags"), writes=("home_work",),

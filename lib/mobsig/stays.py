@@ -854,8 +854,9 @@ def _kernel_columns(rows: DataFrame, lon: str, lat: str, radius: Column) -> Data
 
 
 def to_kernel_input(events: DataFrame, radius: StayRadius) -> DataFrame:
-    """Events (``event_time`` and the located-cell columns of events_clean) -> the kernel's
-    input columns (:data:`KERNEL_INPUT`), one row per event.
+    """Events (``event_time`` and their cell's position columns, as
+    :func:`mobsig.cells.cells_on_day` gives them) -> the kernel's input columns
+    (:data:`KERNEL_INPUT`), one row per event.
 
     Stays are found with the antenna positions (``x_m``/``y_m``: the stay radius is about
     sites) and placed with the cells' service points (``svc_lon``/``svc_lat`` become the

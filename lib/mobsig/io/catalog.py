@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -146,6 +147,13 @@ class Catalog:
             writer.save(self.path(name))
         except Exception as exc:
             text = str(exc)
+            dropped = re.search(r"MISSING_NOT_NULL_COLUMN_VALUE\] Column (\S+),", text)
+            if dropped:  # a NOT NULL column of the table that the current schema dropped
+                raise SchemaError(
+                    f"table {name} at {self.path(name)} has a NOT NULL column "
+                    f"{dropped.group(1)} that schemas/{name}.json no longer has (written by "
+                    f"an older mobsig): move the table aside and re-run the job that "
+                    f"writes it for the partitions you need (README, Operating)") from exc
             if "NOT_NULL_CONSTRAINT" in text:
                 col = text.split("for column:", 1)[-1].split(".")[0].strip()
                 raise SchemaError(f"table {name}: null in a NOT NULL column: {col}") from exc
