@@ -65,12 +65,12 @@ CARRY_STATE = "_carry_state"
 SORT_KEY = clean.RAW_KEY
 #: columns of a kept event (events_clean without dt): the cell, not its position (the
 #: cells table's version valid on the day has it, mobsig.cells.events_placed); the pass
-#: reads the positions (PASS_INPUT) but gives them back on stays only
+#: reads the metric position, spacing and service point (PASS_INPUT: the antenna's lon/lat
+#: is no input, stays are placed at service points) and gives positions back on stays only
 EVENT_COLUMNS = (*clean.RAW_KEY, C.IS_HEAVY_USER, C.REGION)
 #: what the pass reads per row
-PASS_INPUT = (*clean.RAW_KEY, C.LON, C.LAT, C.X_M, C.Y_M, C.SPACING_M, C.SVC_LON,
-              C.SVC_LAT, C.IS_HSR, C.REGION, clean.COARSE_TIME, IS_CARRY, CARRY_RADIUS,
-              CARRY_STATE)
+PASS_INPUT = (*clean.RAW_KEY, C.X_M, C.Y_M, C.SPACING_M, C.SVC_LON, C.SVC_LAT, C.IS_HSR,
+              C.REGION, clean.COARSE_TIME, IS_CARRY, CARRY_RADIUS, CARRY_STATE)
 
 # counts the pass accumulates (``count`` rows); drop reasons use clean.DROP_REASONS' names
 KEPT = "kept"
@@ -329,7 +329,6 @@ def pass_input(bronze: DataFrame, cells_on_day: DataFrame, carry: DataFrame,
     carried = open_rec.select(
         C.USER_ID, C.EVENT_TIME, C.CELL_ID, *[v.alias(k) for k, v in null.items()
                                               if k != C.REGION],
-        F.lit(None).cast("double").alias(C.LON), F.lit(None).cast("double").alias(C.LAT),
         C.X_M, C.Y_M, F.lit(None).cast("double").alias(C.SPACING_M),
         F.col(C.LON).alias(C.SVC_LON), F.col(C.LAT).alias(C.SVC_LAT),
         F.lit(False).alias(C.IS_HSR), null[C.REGION].alias(C.REGION),
