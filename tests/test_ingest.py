@@ -263,6 +263,39 @@ def test_session_records_become_two_events(spark, tmp_path, cells_on_day):
                             (UID2, "13:30", None)])
 
 
+def test_event_time_fast_path_gives_the_formatters_instant(spark):
+    """parse_event_time reads a text of TIME_PATTERN's exact shape with Spark's string to
+    timestamp cast: on every such text, and on the shapes around it that only the
+    formatter, the epoch rule or neither accepts, it gives what the formatter-only rule
+    gives (the former parse_event_time, frozen here)."""
+    from mobsig.ingest import _EPOCH_MS, MINUTE_PATTERN, TIME_PATTERN, parse_event_time
+
+    def before(raw):
+        text = F.trim(raw)
+        epoch = F.when(text.rlike(_EPOCH_MS), F.timestamp_millis(text.try_cast("long")))
+        return F.coalesce(epoch, F.try_to_timestamp(text, F.lit(TIME_PATTERN)),
+                          F.try_to_timestamp(text, F.lit(MINUTE_PATTERN)))
+
+    texts = ["2026-06-01 08:00:00", "2026-06-01 08:00:00.123", " 2026-06-01 23:59:59 ",
+             "2026-06-01 00:00:00.000", "2024-02-29 12:00:00", "2026-02-29 12:00:00",
+             "2026-06-31 12:00:00", "2026-13-01 12:00:00", "2026-06-01 24:00:00",
+             "2026-06-01 23:60:00", "2026-06-01 23:59:60", "2026-06-01 08:00:00.1",
+             "2026-06-01 08:00:00.12", "2026-06-01 08:00:00.1234", "2026-06-01T08:00:00",
+             "2026-06-01 08:00", "2026-06-01", "2026-6-1 8:00:00", "2026-06-01 8:00:00",
+             "+2026-06-01 08:00:00", "12026-06-01 08:00:00", "2026-06-01 08:00:00Z",
+             "2026-06-01 08:00:00+08:00", "1780272000000", "1991-04-14 02:30:00",
+             "1991-09-15 01:30:00", "", "soon", "２０２６-06-01 08:00:00"]
+    df = spark.createDataFrame([(t,) for t in texts], "t string")
+    new = parse_event_time(F.col("t"), F.lit(None).cast("timestamp"))
+    got = df.select("t", new.alias("new"), before(F.col("t")).alias("old"),
+                    F.date_format(new, "yyyy-MM-dd HH:mm:ss.SSS").alias("local")).collect()
+    assert [(r.t, r.new) for r in got] == [(r.t, r.old) for r in got]
+    local = {r.t: r.local for r in got}  # in the session's time zone (run.timezone)
+    assert local["2026-06-01 08:00:00.123"] == "2026-06-01 08:00:00.123"
+    assert local[" 2026-06-01 23:59:59 "] == "2026-06-01 23:59:59.000"
+    assert local["2026-06-31 12:00:00"] is None and local["2026-06-01"] is None
+
+
 def test_header_setting_false_reads_first_line_as_data(spark, tmp_path, cells_on_day):
     day = tmp_path / "dt=2026-06-01"
     day.mkdir()

@@ -197,6 +197,34 @@ def test_awkward_lines_are_read_as_rows(spark, awkward_day):
     assert [r[C.CELL_ID] for r in crlf[-2:]] == ["c1", "c3"]
 
 
+def test_source_file_is_the_relative_path_in_every_layout(spark, tmp_path):
+    """source_file is the path below the raw root, as the file's URI spells it: from the
+    folder and each file's name when every file of a group sits in one folder with a plain
+    name, else from each row's URI (a subfolder beside the day's files, a space in a name);
+    both give what the expression over the URI gives."""
+    head = HEADER + "\n" + f"{UID},{T},c1,call,1,2\n"
+    plain = tmp_path / "raw" / "dt=2026-06-01"
+    mixed = tmp_path / "raw" / "dt=2026-06-02"
+    for d in (plain, mixed / "sub"):
+        d.mkdir(parents=True)
+        (d / "a.csv").write_text(head, encoding="utf-8")
+    (plain / "part-00001_x=1.csv").write_text(head, encoding="utf-8")
+    (mixed / "b c.csv").write_text(head, encoding="utf-8")
+
+    def files(day):
+        groups = plan_sources(day, IngestConfig())
+        read = read_sources(spark, groups)
+        by_uri = spark.read.text([f for g in groups for f in g.files]).select(
+            raw_events._source_file().alias("uri")).distinct()  # the former expression
+        return (sorted({r[C.SOURCE_FILE] for r in read.collect()}),
+                sorted(r.uri for r in by_uri.collect()))
+
+    got, by_uri = files(plain)
+    assert got == by_uri == ["dt=2026-06-01/a.csv", "dt=2026-06-01/part-00001_x=1.csv"]
+    got, by_uri = files(mixed)
+    assert got == by_uri == ["dt=2026-06-02/b%20c.csv", "dt=2026-06-02/sub/a.csv"]
+
+
 def test_spark_csv_reader_would_drop_blank_lines(spark, tmp_path):
     """Why the reader splits text lines itself: Spark's CSV reader skips blank and
     whitespace-only lines before parsing (quotes off, PERMISSIVE), so a blank line would

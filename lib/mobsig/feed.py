@@ -84,8 +84,7 @@ def _corrupt_rows(spark: Any, schema: Any, skipped: dict[str, str]) -> DataFrame
     frames = []
     for rel, error in sorted(skipped.items()):
         values = {C.REASON: "corrupt_file", C.SOURCE_FILE: rel,
-                  C.RAW_TEXT: f"<file not read: corrupt or truncated> {error}",
-                  C.IS_WELLFORMED: False}
+                  C.RAW_TEXT: f"<file not read: corrupt or truncated> {error}"}
         frames.append(spark.range(1).select(*[
             (F.lit(values[f.name]) if f.name in values else F.lit(None))
             .cast(f.dataType).alias(f.name) for f in schema.fields]))
